@@ -1,0 +1,52 @@
+import type { ChannelKind } from '../core/domain.js';
+
+export type SqliteDurability = 'full' | 'group';
+
+/** The validated, frozen configuration. Built only by `loadConfig`. */
+export interface Config {
+  dataDir: string;
+  host: string;
+  port: number;
+  publicUrl: string;
+  tls: { certFile?: string; keyFile?: string };
+  database: { url: string; sqliteDurability: SqliteDurability };
+  organisationName: string;
+  logLevel: string;
+  bodyLimitBytes: number;
+  worker: {
+    enabled: boolean;
+    leaseMs: number;
+    pollMs: number;
+    batchSize: number;
+    concurrency: number;
+    backoffBaseMs: number;
+    backoffCapMs: number;
+    maxAttempts: Record<ChannelKind, number>;
+  };
+  channels: {
+    sms: 'dev-outbox' | 'twilio';
+    email: 'dev-outbox' | 'smtp';
+    webhook: 'dev-outbox' | 'http';
+    timeoutMs: number;
+    /** Turning certificate checks off for outbound provider calls must be explicit (and is logged). */
+    insecureSkipTlsVerify: boolean;
+  };
+  twilio: { baseUrl: string; accountSid?: string; authToken?: string; from?: string };
+  smtp: {
+    host: string;
+    port: number;
+    /** 'tls' = implicit TLS (465), 'starttls' = require STARTTLS, 'none' = plain (loopback/dev only). */
+    security: 'tls' | 'starttls' | 'none';
+    user?: string;
+    password?: string;
+    from: string;
+  };
+  webhook: { secret?: string };
+  portal: { linkTtlHours: number; maxAttempts: number; otpTtlMinutes: number; sessionTtlMinutes: number };
+  policy: {
+    /** Minutes before an appointment's start at which reminders go out, e.g. [10080, 1440, 120]. */
+    reminderOffsetsMinutes: number[];
+    /** Local-time window, minutes after midnight, in which routine messages wait. */
+    quietHours: { startMinute: number; endMinute: number } | null;
+  };
+}

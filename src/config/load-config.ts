@@ -1,0 +1,170 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Config, SqliteDurability } from './config.js';
+import { AppError } from '../core/errors.js';
+import { parseDurationMinutes, parseQuietHours } from '../core/time-policy.js';
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Reads SEALPOST_* variables (a secret may instead come from `<NAME>_FILE`), validates all of them,
+ * reports every problem at once, and returns a deeply frozen Config.
+ */
+export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config> = {}): Config {
+  const errors: string[] = [];
+  const str = (name: string, def?: string): string | undefined => {
+    const v = env[`SEALPOST_${name}`];
+    return v === undefined || v === '' ? def : v;
+  };
+  const secret = (name: string): string | undefined => {
+    const file = str(`${name}_FILE`);
+    if (file) {
+      try {
+        return readFileSync(file, 'utf8').trim();
+      } catch {
+        errors.push(`SEALPOST_${name}_FILE: cannot read the file`);
+        return undefined;
+      }
+    }
+    return str(name);
+  };
+  const int = (name: string, def: number, min: number, max: number): number => {
+    const raw = str(name);
+    if (raw === undefined) return def;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      errors.push(`SEALPOST_${name}: expected an integer in [${min}, ${max}]`);
+      return def;
+    }
+    return n;
+  };
+  const oneOf = <T extends string>(name: string, values: readonly T[], def: T): T => {
+    const raw = str(name, def)!;
+    if (!values.includes(raw as T)) {
+      errors.push(`SEALPOST_${name}: expected one of ${values.join(', ')}`);
+      return def;
+    }
+    return raw as T;
+  };
+  const bool = (name: string, def: boolean): boolean => {
+    const raw = str(name);
+    if (raw === undefined) return def;
+    if (['1', 'true', 'on', 'yes'].includes(raw)) return true;
+    if (['0', 'false', 'off', 'no'].includes(raw)) return false;
+    errors.push(`SEALPOST_${name}: expected true or false`);
+    return def;
+  };
+
+  const dataDir = resolve(str('DATA_DIR', './data')!);
+  const port = int('PORT', 8443, 0, 65535);
+  const publicUrl = str('PUBLIC_URL', `https://localhost:${port}`)!;
+  try {
+    const u = new URL(publicUrl);
+    if (u.protocol !== 'https:') errors.push('SEALPOST_PUBLIC_URL: must be https');
+  } catch {
+    errors.push('SEALPOST_PUBLIC_URL: not a URL');
+  }
+  let reminderOffsetsMinutes: number[] = [7 * 1440, 1440, 120];
+  const offsets = str('REMINDER_OFFSETS');
+  if (offsets) {
+    try {
+      reminderOffsetsMinutes = offsets.split(',').map((s) => parseDurationMinutes(s.trim()));
+    } catch {
+      errors.push('SEALPOST_REMINDER_OFFSETS: expected a list like "7d,1d,2h"');
+    }
+  }
+  let quietHours: Config['policy']['quietHours'] = { startMinute: 21 * 60, endMinute: 8 * 60 };
+  const qh = str('QUIET_HOURS');
+  if (qh) {
+    try {
+      quietHours = qh === 'off' ? null : parseQuietHours(qh);
+    } catch {
+      errors.push('SEALPOST_QUIET_HOURS: expected "HH:MM-HH:MM" or "off"');
+    }
+  }
+  const maxAttempts = int('MAX_ATTEMPTS', 5, 1, 100);
+
+  const config: Config = {
+    dataDir,
+    host: str('HOST', '0.0.0.0')!,
+    port,
+    publicUrl: publicUrl.replace(/\/+$/, ''),
+    tls: { certFile: str('TLS_CERT_FILE'), keyFile: str('TLS_KEY_FILE') },
+    database: {
+      url: str('DATABASE_URL', `sqlite:${resolve(dataDir, 'sealpost.db')}`)!,
+      sqliteDurability: oneOf<SqliteDurability>('SQLITE_DURABILITY', ['full', 'group'], 'group'),
+    },
+    organisationName: str('ORGANISATION_NAME', 'Sealpost Clinic')!,
+    logLevel: oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+    bodyLimitBytes: int('BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
+    worker: {
+      enabled: bool('WORKER', true),
+      leaseMs: int('LEASE_MS', 30_000, 100, 3_600_000),
+      pollMs: int('POLL_MS', 500, 10, 60_000),
+      batchSize: int('CLAIM_BATCH', 100, 1, 1000),
+      concurrency: int('WORKER_CONCURRENCY', 64, 1, 1000),
+      backoffBaseMs: int('BACKOFF_BASE_MS', 2_000, 1, 3_600_000),
+      backoffCapMs: int('BACKOFF_CAP_MS', 300_000, 1, 86_400_000),
+      maxAttempts: { sms: maxAttempts, email: maxAttempts, webhook: maxAttempts },
+    },
+    channels: {
+      sms: oneOf('SMS_PROVIDER', ['dev-outbox', 'twilio'] as const, 'dev-outbox'),
+      email: oneOf('EMAIL_PROVIDER', ['dev-outbox', 'smtp'] as const, 'dev-outbox'),
+      webhook: oneOf('WEBHOOK_PROVIDER', ['dev-outbox', 'http'] as const, 'dev-outbox'),
+      timeoutMs: int('CHANNEL_TIMEOUT_MS', 10_000, 10, 300_000),
+      insecureSkipTlsVerify: bool('INSECURE_SKIP_TLS_VERIFY', false),
+    },
+    twilio: {
+      baseUrl: str('TWILIO_BASE_URL', 'https://api.twilio.com')!.replace(/\/+$/, ''),
+      accountSid: str('TWILIO_ACCOUNT_SID'),
+      authToken: secret('TWILIO_AUTH_TOKEN'),
+      from: str('TWILIO_FROM'),
+    },
+    smtp: {
+      host: str('SMTP_HOST', '127.0.0.1')!,
+      port: int('SMTP_PORT', 587, 1, 65535),
+      security: oneOf('SMTP_SECURITY', ['tls', 'starttls', 'none'] as const, 'starttls'),
+      user: str('SMTP_USER'),
+      password: secret('SMTP_PASSWORD'),
+      from: str('SMTP_FROM', 'no-reply@localhost')!,
+    },
+    webhook: { secret: secret('WEBHOOK_SECRET') },
+    portal: {
+      linkTtlHours: int('LINK_TTL_HOURS', 72, 1, 24 * 30),
+      maxAttempts: int('LINK_MAX_ATTEMPTS', 5, 1, 20),
+      otpTtlMinutes: int('OTP_TTL_MINUTES', 10, 1, 60),
+      sessionTtlMinutes: int('PORTAL_SESSION_MINUTES', 15, 1, 240),
+    },
+    policy: { reminderOffsetsMinutes, quietHours },
+  };
+  if (config.channels.sms === 'twilio') {
+    if (!config.twilio.accountSid) errors.push('SEALPOST_TWILIO_ACCOUNT_SID: required when SMS_PROVIDER=twilio');
+    if (!config.twilio.authToken) errors.push('SEALPOST_TWILIO_AUTH_TOKEN: required when SMS_PROVIDER=twilio');
+    if (!config.twilio.from) errors.push('SEALPOST_TWILIO_FROM: required when SMS_PROVIDER=twilio');
+  }
+  if (!config.database.url.startsWith('sqlite:')) {
+    errors.push('SEALPOST_DATABASE_URL: only sqlite:<path> is supported in this version');
+  }
+  const merged = deepMerge(config, overrides);
+  if (errors.length) throw new AppError('SP_CONFIG_INVALID', errors.join('; '));
+  return deepFreeze(merged);
+}
+
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+function deepMerge<T>(base: T, over: DeepPartial<T>): T {
+  const out: any = Array.isArray(base) ? [...(base as any)] : { ...base };
+  for (const [k, v] of Object.entries(over as object)) {
+    if (v === undefined) continue;
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' ? deepMerge(out[k], v) : v;
+  }
+  return out;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

@@ -1,0 +1,57 @@
+/** Domain vocabulary shared by core, store, queue and api. No I/O here. */
+
+export const NOTIFICATION_TYPES = [
+  'appointment_reminder',
+  'test_result_ready',
+  'medication_reminder',
+  'prescription_ready',
+  'follow_up',
+  'billing_statement',
+] as const;
+export type NotificationType = (typeof NOTIFICATION_TYPES)[number];
+
+/** FHIR request-priority codes (http://hl7.org/fhir/request-priority). */
+export const PRIORITIES = ['routine', 'urgent', 'asap', 'stat'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+export const CHANNEL_KINDS = ['sms', 'email', 'webhook'] as const;
+export type ChannelKind = (typeof CHANNEL_KINDS)[number];
+
+export const LANGUAGES = ['en', 'es'] as const;
+export type Language = (typeof LANGUAGES)[number];
+
+export const DELIVERY_STATUSES = [
+  'scheduled', // run_at in the future
+  'queued', // due, waiting for a worker
+  'sending', // leased by a worker
+  'sent', // provider accepted it
+  'delivered', // provider confirmed delivery
+  'read', // the patient opened it in the portal after verification
+  'failed', // this channel gave up; fail-over moved on to the next channel
+  'dead', // no channel left; reason in last_error_code
+  'cancelled',
+  'suppressed', // policy stopped it (opt-out, contact point removed, reminder time passed)
+] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+/** Statuses from which a delivery can still move on without a new send. */
+export const PENDING_STATUSES: readonly DeliveryStatus[] = ['scheduled', 'queued', 'sending'];
+
+export interface ContactPoint {
+  system: ChannelKind;
+  value: string;
+  rank: number;
+}
+
+export interface PatientRecord {
+  id: string;
+  name: { given?: string[]; family?: string; text?: string };
+  birthDate: string;
+  telecom: ContactPoint[];
+  language: Language;
+  timeZone: string;
+}
+
+export function isUrgent(p: Priority): boolean {
+  return p !== 'routine';
+}

@@ -1,0 +1,66 @@
+/**
+ * The single error type of Sealpost. Every failure that reaches a caller carries a stable code
+ * (`SP_<AREA>_<WHAT>`, listed in docs/errors.md), an HTTP status and a PHI-free message.
+ */
+export const ERROR_CODES = {
+  SP_REQ_MALFORMED_JSON: { status: 400, title: 'The request body is not valid JSON' },
+  SP_REQ_VALIDATION: { status: 400, title: 'The request does not match the schema' },
+  SP_REQ_TOO_LARGE: { status: 413, title: 'The request body is too large' },
+  SP_REQ_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type' },
+  SP_REQ_NOT_FOUND: { status: 404, title: 'No such route' },
+  SP_REQ_RATE_LIMITED: { status: 429, title: 'Too many requests' },
+  SP_AUTH_UNAUTHENTICATED: { status: 401, title: 'Authentication required' },
+  SP_AUTH_FORBIDDEN: { status: 403, title: 'Not allowed' },
+  SP_IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'Idempotency-Key was already used with a different request' },
+  SP_IDEMPOTENCY_KEY_INVALID: { status: 400, title: 'Idempotency-Key must be 1-255 printable characters' },
+  SP_PATIENT_NOT_FOUND: { status: 404, title: 'Patient not found' },
+  SP_PATIENT_INVALID_ID: { status: 400, title: 'Patient id must be 1-64 characters of [A-Za-z0-9._-]' },
+  SP_PATIENT_INVALID_PHONE: { status: 400, title: 'A contact point has an invalid phone number' },
+  SP_PATIENT_INVALID_EMAIL: { status: 400, title: 'A contact point has an invalid e-mail address' },
+  SP_PATIENT_INVALID_WEBHOOK: { status: 400, title: 'A contact point has an invalid webhook URL (https required)' },
+  SP_PATIENT_INVALID_TIMEZONE: { status: 400, title: 'Unknown IANA time zone' },
+  SP_PATIENT_INVALID_BIRTH_DATE: { status: 400, title: 'birthDate must be a real past date (YYYY-MM-DD)' },
+  SP_NOTIFICATION_UNKNOWN_TYPE: { status: 400, title: 'Unknown notification type' },
+  SP_NOTIFICATION_INVALID_DATA: { status: 400, title: 'Notification data is missing a required field or has a wrong type' },
+  SP_NOTIFICATION_SEND_AT_PAST: { status: 400, title: 'sendAt is in the past' },
+  SP_NOTIFICATION_NO_CHANNEL: { status: 422, title: 'The patient has no contact point for the requested channels' },
+  SP_NOTIFICATION_NOT_FOUND: { status: 404, title: 'Notification not found' },
+  SP_NOTIFICATION_NOT_CANCELLABLE: { status: 409, title: 'Every delivery has already been sent; nothing left to cancel' },
+  SP_APPOINTMENT_NOT_FOUND: { status: 404, title: 'Appointment not found' },
+  SP_APPOINTMENT_INVALID_TIME: { status: 400, title: 'Appointment start/end are invalid' },
+  SP_TEMPLATE_PHI_IN_NUDGE: { status: 500, title: 'A nudge template uses a PHI variable' },
+  SP_TEMPLATE_INVALID: { status: 500, title: 'A template is invalid' },
+  SP_PORTAL_LINK_INVALID: { status: 404, title: 'This link is invalid, expired or has been used too many times' },
+  SP_PORTAL_VERIFICATION_FAILED: { status: 401, title: 'The answer did not match' },
+  SP_PORTAL_SESSION_REQUIRED: { status: 401, title: 'Verify your identity first' },
+  SP_CHANNEL_SEND_FAILED: { status: 502, title: 'The channel provider rejected or failed the message' },
+  SP_CHANNEL_TIMEOUT: { status: 504, title: 'The channel provider did not answer in time' },
+  SP_CHANNEL_INVALID_SIGNATURE: { status: 403, title: 'Provider callback signature is invalid' },
+  SP_CHANNEL_NOT_CONFIGURED: { status: 404, title: 'This channel provider is not configured' },
+  SP_CRYPTO_DECRYPT_FAILED: { status: 500, title: 'Decryption failed' },
+  SP_CRYPTO_KEYRING_INVALID: { status: 500, title: 'The keyring file is invalid or unsafe' },
+  SP_CONFIG_INVALID: { status: 500, title: 'Configuration is invalid' },
+  SP_STORE_UNAVAILABLE: { status: 503, title: 'The database is unavailable' },
+  SP_INTERNAL: { status: 500, title: 'Internal error' },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Extra PHI-free detail safe to show to the caller (field names, limits), never values. */
+  readonly detail?: string;
+
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+    super(detail ? `${ERROR_CODES[code].title}: ${detail}` : ERROR_CODES[code].title, options);
+    this.name = 'AppError';
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+    this.detail = detail;
+  }
+}
+
+export function isAppError(e: unknown): e is AppError {
+  return e instanceof AppError;
+}

@@ -1,0 +1,45 @@
+import Sqlite from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import { closeSync, fdatasync, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Database } from '../../schema.js';
+import type { SqliteDurability } from '../../../config/config.js';
+import { KyselyStore } from '../../kysely-store.js';
+import { GroupCommit } from './group-commit.js';
+
+/**
+ * SQLite backend (better-sqlite3, WAL). Two durability modes, both of which make a 2xx answer
+ * durable:
+ * - `full`: synchronous=FULL, SQLite fsyncs the WAL at every commit.
+ * - `group`: synchronous=NORMAL (commits are ordered and atomic, not yet synced), and callers await
+ *   `durable()`, which fsyncs the WAL once for every commit made before it started.
+ */
+export function openSqliteStore(path: string, durability: SqliteDurability): KyselyStore {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const raw = new Sqlite(path);
+  raw.pragma('journal_mode = WAL');
+  raw.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
+  raw.pragma('busy_timeout = 5000');
+  raw.pragma('foreign_keys = ON');
+  raw.defaultSafeIntegers(false);
+
+  let group: GroupCommit | null = null;
+  let walFd: number | null = null;
+  if (durability === 'group' && path !== ':memory:') {
+    // The WAL file exists from the moment WAL mode is on and stays the same inode while a connection
+    // is open (SQLite rewinds it after checkpoints rather than replacing it).
+    walFd = openSync(`${path}-wal`, 'r');
+    const fd = walFd;
+    group = new GroupCommit(() => new Promise<void>((res, rej) => fdatasync(fd, (e) => (e ? rej(e) : res()))));
+  }
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
+  return new KyselyStore(
+    'sqlite',
+    db,
+    { skipLocked: false },
+    () => (group ? group.flush() : Promise.resolve()),
+    async () => {
+      if (walFd !== null) closeSync(walFd);
+    },
+  );
+}

@@ -1,0 +1,322 @@
+import type { Kysely, Selectable, Insertable, Updateable } from 'kysely';
+import type { Database } from './schema.js';
+import { encodeAuditEntry, type AuditEvent } from '../audit/audit-entry.js';
+
+export interface BackendCapabilities {
+  /** PostgreSQL: claim with FOR UPDATE SKIP LOCKED so concurrent nodes never block each other. */
+  skipLocked: boolean;
+}
+
+export type PatientRow = Selectable<Database['patients']>;
+export type ContactPointRow = Selectable<Database['contact_points']>;
+export type NotificationRow = Selectable<Database['notifications']>;
+export type DeliveryRow = Selectable<Database['deliveries']>;
+export type AccessLinkRow = Selectable<Database['access_links']>;
+export type AppointmentRow = Selectable<Database['appointments']>;
+export type OutboxRow = Selectable<Database['dev_outbox']>;
+export type ApiKeyRow = Selectable<Database['api_keys']>;
+
+/**
+ * Every query Sealpost runs, written once in Kysely's portable builder. An instance is bound either
+ * to the pool (reads) or to one transaction (commands).
+ */
+export class Repositories {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly caps: BackendCapabilities,
+  ) {}
+
+  // --- tenants & API keys -------------------------------------------------------------------
+  async ensureTenant(id: string, name: string, now: number): Promise<void> {
+    await this.db.insertInto('tenants').values({ id, name, created_at: now }).onConflict((oc) => oc.column('id').doNothing()).execute();
+  }
+
+  async countApiKeys(): Promise<number> {
+    const r = await this.db.selectFrom('api_keys').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    return Number(r.n);
+  }
+
+  async insertApiKey(row: Insertable<Database['api_keys']>): Promise<void> {
+    await this.db.insertInto('api_keys').values(row).execute();
+  }
+
+  async getApiKey(id: string): Promise<ApiKeyRow | undefined> {
+    return this.db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async touchApiKey(id: string, now: number): Promise<void> {
+    await this.db.updateTable('api_keys').set({ last_used_at: now }).where('id', '=', id).execute();
+  }
+
+  // --- data keys & patients -----------------------------------------------------------------
+  async getDataKey(tenantId: string, patientId: string) {
+    return this.db
+      .selectFrom('data_keys')
+      .select(['key_id', 'wrapped'])
+      .where('tenant_id', '=', tenantId)
+      .where('patient_id', '=', patientId)
+      .executeTakeFirst();
+  }
+
+  async insertDataKey(row: Insertable<Database['data_keys']>): Promise<void> {
+    await this.db.insertInto('data_keys').values(row).execute();
+  }
+
+  async getPatient(tenantId: string, id: string): Promise<PatientRow | undefined> {
+    return this.db.selectFrom('patients').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+  }
+
+  async insertPatient(row: Insertable<Database['patients']>): Promise<void> {
+    await this.db.insertInto('patients').values(row).execute();
+  }
+
+  async updatePatient(tenantId: string, id: string, set: Updateable<Database['patients']>): Promise<void> {
+    await this.db.updateTable('patients').set(set).where('tenant_id', '=', tenantId).where('id', '=', id).execute();
+  }
+
+  async listContactPoints(tenantId: string, patientId: string): Promise<ContactPointRow[]> {
+    return this.db
+      .selectFrom('contact_points')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('patient_id', '=', patientId)
+      .orderBy('rank')
+      .orderBy('id')
+      .execute();
+  }
+
+  async getContactPoint(id: string): Promise<ContactPointRow | undefined> {
+    return this.db.selectFrom('contact_points').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async insertContactPoint(row: Insertable<Database['contact_points']>): Promise<void> {
+    await this.db.insertInto('contact_points').values(row).execute();
+  }
+
+  async updateContactPoint(id: string, set: Updateable<Database['contact_points']>): Promise<void> {
+    await this.db.updateTable('contact_points').set(set).where('id', '=', id).execute();
+  }
+
+  async deleteContactPoints(ids: string[]): Promise<void> {
+    if (ids.length) await this.db.deleteFrom('contact_points').where('id', 'in', ids).execute();
+  }
+
+  // --- notifications & deliveries ---------------------------------------------------------
+  async insertNotification(row: Insertable<Database['notifications']>): Promise<void> {
+    await this.db.insertInto('notifications').values(row).execute();
+  }
+
+  async getNotification(tenantId: string, id: string): Promise<NotificationRow | undefined> {
+    return this.db.selectFrom('notifications').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+  }
+
+  async updateNotification(id: string, set: Updateable<Database['notifications']>): Promise<void> {
+    await this.db.updateTable('notifications').set(set).where('id', '=', id).execute();
+  }
+
+  async listNotificationsForAppointment(tenantId: string, appointmentId: string): Promise<NotificationRow[]> {
+    return this.db
+      .selectFrom('notifications')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('appointment_id', '=', appointmentId)
+      .execute();
+  }
+
+  async insertDelivery(row: Insertable<Database['deliveries']>): Promise<void> {
+    await this.db.insertInto('deliveries').values(row).execute();
+  }
+
+  async listDeliveries(notificationId: string): Promise<DeliveryRow[]> {
+    return this.db.selectFrom('deliveries').selectAll().where('notification_id', '=', notificationId).orderBy('seq').orderBy('id').execute();
+  }
+
+  async getDelivery(id: string): Promise<DeliveryRow | undefined> {
+    return this.db.selectFrom('deliveries').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async findDeliveryByProviderId(provider: string, providerMessageId: string): Promise<DeliveryRow | undefined> {
+    return this.db
+      .selectFrom('deliveries')
+      .selectAll()
+      .where('provider', '=', provider)
+      .where('provider_message_id', '=', providerMessageId)
+      .executeTakeFirst();
+  }
+
+  /** Updates a delivery; with `leaseOwner`, only while that worker still holds the lease. Returns rows changed. */
+  async updateDelivery(id: string, set: Updateable<Database['deliveries']>, leaseOwner?: string): Promise<number> {
+    let q = this.db.updateTable('deliveries').set(set).where('id', '=', id);
+    if (leaseOwner) q = q.where('lease_owner', '=', leaseOwner).where('status', '=', 'sending');
+    const r = await q.executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
+  /** Moves every still-pending delivery of a notification to `cancelled`; returns their ids. */
+  async cancelPendingDeliveries(notificationId: string, now: number): Promise<string[]> {
+    const rows = await this.db
+      .updateTable('deliveries')
+      .set({ status: 'cancelled', cancelled_at: now, updated_at: now, lease_owner: null, lease_until: null })
+      .where('notification_id', '=', notificationId)
+      .where('status', 'in', ['scheduled', 'queued', 'sending'])
+      .returning('id')
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
+  /**
+   * Claims up to `limit` due deliveries for `owner` until `leaseUntil` and counts the attempt.
+   * Contract: a delivery is handed to at most one live lease at a time.
+   */
+  async claimDueDeliveries(owner: string, now: number, leaseUntil: number, limit: number): Promise<DeliveryRow[]> {
+    let due = this.db
+      .selectFrom('deliveries')
+      .select('id')
+      .where('status', 'in', ['scheduled', 'queued'])
+      .where('run_at', '<=', now)
+      .orderBy('run_at')
+      .limit(limit);
+    if (this.caps.skipLocked) due = due.forUpdate().skipLocked();
+    return this.db
+      .updateTable('deliveries')
+      .set((eb) => ({
+        status: 'sending',
+        lease_owner: owner,
+        lease_until: leaseUntil,
+        attempts: eb('attempts', '+', 1),
+        updated_at: now,
+      }))
+      .where('id', 'in', due)
+      .returningAll()
+      .execute();
+  }
+
+  /** Returns deliveries whose worker died (lease expired while `sending`) to the queue. */
+  async releaseExpiredLeases(now: number): Promise<number> {
+    const r = await this.db
+      .updateTable('deliveries')
+      .set({ status: 'queued', lease_owner: null, lease_until: null, updated_at: now })
+      .where('status', '=', 'sending')
+      .where('lease_until', '<', now)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
+  async nextRunAt(): Promise<number | null> {
+    const r = await this.db
+      .selectFrom('deliveries')
+      .select((eb) => eb.fn.min('run_at').as('m'))
+      .where('status', 'in', ['scheduled', 'queued'])
+      .executeTakeFirst();
+    return r?.m == null ? null : Number(r.m);
+  }
+
+  async countDeliveriesByStatus(): Promise<{ status: string; channel: string; n: number }[]> {
+    const rows = await this.db
+      .selectFrom('deliveries')
+      .select(['status', 'channel', (eb) => eb.fn.countAll<number>().as('n')])
+      .groupBy(['status', 'channel'])
+      .execute();
+    return rows.map((r) => ({ status: r.status, channel: r.channel, n: Number(r.n) }));
+  }
+
+  // --- access links & portal sessions -------------------------------------------------------
+  async insertAccessLink(row: Insertable<Database['access_links']>): Promise<void> {
+    await this.db.insertInto('access_links').values(row).execute();
+  }
+
+  async getAccessLink(tokenHash: string): Promise<AccessLinkRow | undefined> {
+    return this.db.selectFrom('access_links').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+  }
+
+  async updateAccessLink(tokenHash: string, set: Updateable<Database['access_links']>): Promise<void> {
+    await this.db.updateTable('access_links').set(set).where('token_hash', '=', tokenHash).execute();
+  }
+
+  /** Counts a wrong answer atomically and returns the new count. */
+  async countFailedAttempt(tokenHash: string): Promise<number> {
+    await this.db
+      .updateTable('access_links')
+      .set((eb) => ({ failed_attempts: eb('failed_attempts', '+', 1) }))
+      .where('token_hash', '=', tokenHash)
+      .execute();
+    const r = await this.db.selectFrom('access_links').select('failed_attempts').where('token_hash', '=', tokenHash).executeTakeFirstOrThrow();
+    return r.failed_attempts;
+  }
+
+  async insertPortalSession(row: Insertable<Database['portal_sessions']>): Promise<void> {
+    await this.db.insertInto('portal_sessions').values(row).execute();
+  }
+
+  async getPortalSession(tokenHash: string) {
+    return this.db.selectFrom('portal_sessions').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+  }
+
+  // --- appointments ------------------------------------------------------------------------
+  async getAppointment(tenantId: string, externalId: string): Promise<AppointmentRow | undefined> {
+    return this.db
+      .selectFrom('appointments')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('external_id', '=', externalId)
+      .executeTakeFirst();
+  }
+
+  async insertAppointment(row: Insertable<Database['appointments']>): Promise<void> {
+    await this.db.insertInto('appointments').values(row).execute();
+  }
+
+  async updateAppointment(tenantId: string, externalId: string, set: Updateable<Database['appointments']>): Promise<void> {
+    await this.db.updateTable('appointments').set(set).where('tenant_id', '=', tenantId).where('external_id', '=', externalId).execute();
+  }
+
+  // --- idempotency -------------------------------------------------------------------------
+  async getIdempotency(tenantId: string, key: string) {
+    return this.db.selectFrom('idempotency_keys').selectAll().where('tenant_id', '=', tenantId).where('key', '=', key).executeTakeFirst();
+  }
+
+  async insertIdempotency(row: Insertable<Database['idempotency_keys']>): Promise<void> {
+    await this.db.insertInto('idempotency_keys').values(row).execute();
+  }
+
+  // --- audit -------------------------------------------------------------------------------
+  /** Appends an audit entry in the caller's transaction; returns its log index. */
+  async appendAudit(e: AuditEvent): Promise<number> {
+    const { entry, leafHash } = encodeAuditEntry(e);
+    const r = await this.db
+      .insertInto('audit_entries')
+      .values({
+        tenant_id: e.tenantId,
+        at: e.at.getTime(),
+        action: e.action,
+        actor: e.actor,
+        patient_ref: e.patientRef ?? null,
+        entry,
+        leaf_hash: leafHash,
+      })
+      .returning('idx')
+      .executeTakeFirstOrThrow();
+    return Number(r.idx);
+  }
+
+  async listAudit(afterIdx: number, limit: number) {
+    return this.db.selectFrom('audit_entries').selectAll().where('idx', '>', afterIdx).orderBy('idx').limit(limit).execute();
+  }
+
+  // --- dev outbox --------------------------------------------------------------------------
+  /** Records a message once per delivery id: a retried send of the same delivery adds nothing. */
+  async recordOutbox(row: Insertable<Database['dev_outbox']>): Promise<void> {
+    await this.db.insertInto('dev_outbox').values(row).onConflict((oc) => oc.column('delivery_id').doNothing()).execute();
+  }
+
+  async listOutbox(tenantId: string, afterId: number, limit: number): Promise<OutboxRow[]> {
+    return this.db
+      .selectFrom('dev_outbox')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+  }
+}

@@ -1,0 +1,143 @@
+import type { Generated } from 'kysely';
+
+/**
+ * Table types shared by every backend. Times are integer milliseconds since the epoch (UTC);
+ * PHI columns end in `_ct` and hold AES-256-GCM ciphertext; `_bidx` columns hold keyed blind indexes.
+ */
+export interface Database {
+  tenants: { id: string; name: string; created_at: number };
+  api_keys: {
+    id: string;
+    tenant_id: string;
+    name: string;
+    secret_hash: string;
+    scopes: string;
+    created_at: number;
+    expires_at: number | null;
+    revoked_at: number | null;
+    last_used_at: number | null;
+  };
+  data_keys: { tenant_id: string; patient_id: string; key_id: string; wrapped: Uint8Array; created_at: number };
+  patients: {
+    tenant_id: string;
+    id: string;
+    pseudonym: string;
+    name_ct: Uint8Array;
+    birth_date_ct: Uint8Array;
+    language: string;
+    time_zone: string;
+    request_hash: string;
+    created_at: number;
+    updated_at: number;
+  };
+  contact_points: {
+    id: string;
+    tenant_id: string;
+    patient_id: string;
+    system: string;
+    value_ct: Uint8Array;
+    value_bidx: string;
+    rank: number;
+    opted_out_at: number | null;
+  };
+  notifications: {
+    id: string;
+    tenant_id: string;
+    patient_id: string;
+    type: string;
+    priority: string;
+    data_ct: Uint8Array;
+    appointment_id: string | null;
+    send_at: number;
+    created_at: number;
+    cancelled_at: number | null;
+    acknowledged_at: number | null;
+  };
+  deliveries: {
+    id: string;
+    tenant_id: string;
+    notification_id: string;
+    patient_id: string;
+    channel: string;
+    contact_point_id: string;
+    seq: number;
+    status: string;
+    priority: string;
+    run_at: number;
+    attempts: number;
+    max_attempts: number;
+    lease_owner: string | null;
+    lease_until: number | null;
+    last_error_code: string | null;
+    provider: string | null;
+    provider_message_id: string | null;
+    link_ct: Uint8Array | null;
+    created_at: number;
+    updated_at: number;
+    sent_at: number | null;
+    delivered_at: number | null;
+    read_at: number | null;
+    failed_at: number | null;
+    cancelled_at: number | null;
+  };
+  access_links: {
+    token_hash: string;
+    tenant_id: string;
+    notification_id: string;
+    delivery_id: string;
+    patient_id: string;
+    expires_at: number;
+    failed_attempts: number;
+    burned_at: number | null;
+    otp_hash: string | null;
+    otp_expires_at: number | null;
+    created_at: number;
+  };
+  portal_sessions: {
+    token_hash: string;
+    link_hash: string;
+    tenant_id: string;
+    notification_id: string;
+    expires_at: number;
+    created_at: number;
+  };
+  appointments: {
+    tenant_id: string;
+    external_id: string;
+    patient_id: string;
+    start_at: number;
+    data_ct: Uint8Array;
+    request_hash: string;
+    status: string;
+    created_at: number;
+    updated_at: number;
+  };
+  idempotency_keys: {
+    tenant_id: string;
+    key: string;
+    request_hash: string;
+    status_code: number;
+    response: string;
+    created_at: number;
+  };
+  audit_entries: {
+    idx: Generated<number>;
+    tenant_id: string;
+    at: number;
+    action: string;
+    actor: string;
+    patient_ref: string | null;
+    entry: string;
+    leaf_hash: Uint8Array;
+  };
+  dev_outbox: {
+    id: Generated<number>;
+    delivery_id: string;
+    tenant_id: string;
+    channel: string;
+    recipient: string;
+    subject: string | null;
+    body: string;
+    created_at: number;
+  };
+}
