@@ -40,6 +40,8 @@ export interface Config {
     user?: string;
     password?: string;
     from: string;
+    /** Extra trusted CA (PEM) for the SMTP server's certificate. */
+    ca?: string;
   };
   webhook: { secret?: string };
   portal: { linkTtlHours: number; maxAttempts: number; otpTtlMinutes: number; sessionTtlMinutes: number };

@@ -28,6 +28,16 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     }
     return str(name);
   };
+  const readOptionalFile = (name: string): string | undefined => {
+    const file = str(name);
+    if (!file) return undefined;
+    try {
+      return readFileSync(file, 'utf8');
+    } catch {
+      errors.push(`SEALPOST_${name}: cannot read the file`);
+      return undefined;
+    }
+  };
   const int = (name: string, def: number, min: number, max: number): number => {
     const raw = str(name);
     if (raw === undefined) return def;
@@ -127,6 +137,7 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
       user: str('SMTP_USER'),
       password: secret('SMTP_PASSWORD'),
       from: str('SMTP_FROM', 'no-reply@localhost')!,
+      ca: readOptionalFile('SMTP_CA_FILE'),
     },
     webhook: { secret: secret('WEBHOOK_SECRET') },
     portal: {

@@ -5,7 +5,9 @@ export function parseDurationMinutes(s: string): number {
   const m = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$/.exec(s);
   if (!m || s === '') throw new Error('bad duration');
   const total = Number(m[1] ?? 0) * 1440 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
-  if (total <= 0) throw new Error('bad duration');
+  // The digit runs are unbounded: without this, "9999999999999999999999d" came back as an imprecise
+  // number and a 400-digit count as Infinity instead of being rejected.
+  if (total <= 0 || !Number.isSafeInteger(total)) throw new Error('bad duration');
   return total;
 }
 

@@ -135,9 +135,10 @@ export interface Database {
     delivery_id: string;
     tenant_id: string;
     channel: string;
-    recipient: string;
+    /** Recipient and body are sealed: contact details are identifiers and the body holds a live link. */
+    recipient_ct: Uint8Array;
     subject: string | null;
-    body: string;
+    body_ct: Uint8Array;
     created_at: number;
   };
 }

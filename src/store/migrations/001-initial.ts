@@ -176,9 +176,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('delivery_id', 'text', (c) => c.notNull().unique())
     .addColumn('tenant_id', 'text', (c) => c.notNull())
     .addColumn('channel', 'text', (c) => c.notNull())
-    .addColumn('recipient', 'text', (c) => c.notNull())
+    .addColumn('recipient_ct', blob(db), (c) => c.notNull())
     .addColumn('subject', 'text')
-    .addColumn('body', 'text', (c) => c.notNull())
+    .addColumn('body_ct', blob(db), (c) => c.notNull())
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .execute();
 

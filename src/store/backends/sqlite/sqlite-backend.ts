@@ -26,11 +26,14 @@ export function openSqliteStore(path: string, durability: SqliteDurability): Kys
   let group: GroupCommit | null = null;
   let walFd: number | null = null;
   if (durability === 'group' && path !== ':memory:') {
-    // The WAL file exists from the moment WAL mode is on and stays the same inode while a connection
-    // is open (SQLite rewinds it after checkpoints rather than replacing it).
-    walFd = openSync(`${path}-wal`, 'r');
-    const fd = walFd;
-    group = new GroupCommit(() => new Promise<void>((res, rej) => fdatasync(fd, (e) => (e ? rej(e) : res()))));
+    // Opened lazily: the WAL file appears with the first write, and durable() is only called after a
+    // commit. It then stays the same inode while our connection is open (SQLite rewinds it after a
+    // checkpoint instead of replacing it), so one descriptor serves for the process lifetime.
+    group = new GroupCommit(() => {
+      walFd ??= openSync(`${path}-wal`, 'r');
+      const fd = walFd;
+      return new Promise<void>((res, rej) => fdatasync(fd, (e) => (e ? rej(e) : res())));
+    });
   }
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
   return new KyselyStore(

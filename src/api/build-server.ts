@@ -1,0 +1,104 @@
+import Fastify, { LogController, type FastifyServerOptions } from 'fastify';
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import cookie from '@fastify/cookie';
+import formbody from '@fastify/formbody';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Logger } from 'pino';
+import { v7 as uuidv7 } from 'uuid';
+import type { TypedApp } from './types.js';
+import { installErrorHandler, problem } from './error-handler.js';
+import { verifyApiKey } from './api-keys.js';
+import { Problem } from './schemas.js';
+import type { Store } from '../store/store.js';
+import type { Metrics } from './metrics.js';
+
+export interface ServerOptions {
+  logger: Logger;
+  bodyLimit: number;
+  https?: { key: string | Buffer; cert: string | Buffer } | null;
+  store: Store;
+  metrics: Metrics;
+  clock: () => Date;
+  publicUrl: string;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
+
+/**
+ * The Fastify shell every route hangs on: strict JSON-schema validation (unknown fields rejected,
+ * no type coercion of bodies), API-key authentication by default, request ids, PHI-free access logs
+ * (route patterns, never raw URLs: portal tokens and patient ids live in paths), secure headers,
+ * problem-details errors and the OpenAPI document.
+ */
+export async function buildServer(o: ServerOptions): Promise<TypedApp> {
+  const opts: FastifyServerOptions & { https?: unknown } = {
+    loggerInstance: o.logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: o.bodyLimit,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : uuidv7();
+    },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false, useDefaults: true } },
+    routerOptions: { maxParamLength: 200 },
+  };
+  if (o.https) opts.https = o.https;
+  const app = Fastify(opts as FastifyServerOptions).withTypeProvider<TypeBoxTypeProvider>() as unknown as TypedApp;
+
+  // Query strings are the one place where coercion is wanted (?limit=10).
+  app.setValidatorCompiler(createValidator());
+  installErrorHandler(app);
+  await app.register(cookie);
+  await app.register(formbody, { bodyLimit: 4096 });
+  app.addSchema(Problem);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Sealpost API', version: '0.1.0', description: 'Secure transactional health notifications. Errors are RFC 9457 problem details with a stable `code`.' },
+      servers: [{ url: o.publicUrl }],
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'API key `sp_<id>_<secret>`' } } },
+      security: [{ apiKey: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: false } });
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/docs')) route.config = { ...(route.config as object), auth: 'public' };
+  });
+  app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+    reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    const auth = req.routeOptions.config?.auth ?? (req.routeOptions.url ? 'api-key' : 'public');
+    if (auth !== 'api-key') return;
+    const h = req.headers.authorization;
+    const principal = h?.startsWith('Bearer ') ? await verifyApiKey(o.store, h.slice(7).trim(), o.clock()) : null;
+    if (!principal) return problem(reply, req, 'SP_AUTH_UNAUTHENTICATED');
+    req.principal = principal;
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    const seconds = reply.elapsedTime / 1000;
+    o.metrics.httpDuration.observe({ method: req.method, route, status: String(reply.statusCode) }, seconds);
+    req.log.info({ method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+  });
+  return app;
+}
+
+// ajv-formats is CommonJS: its default export arrives wrapped under ESM interop.
+const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule) as unknown as (a: Ajv) => Ajv;
+
+function createValidator() {
+  const base = { removeAdditional: false, useDefaults: true, allErrors: false, strict: false } as const;
+  const strictAjv = addFormats(new Ajv({ ...base, coerceTypes: false }));
+  const coercingAjv = addFormats(new Ajv({ ...base, coerceTypes: true }));
+  return ({ schema, httpPart }: { schema: object; httpPart?: string }) =>
+    (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema);
+}

@@ -1,0 +1,56 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, ERROR_CODES, type ErrorCode } from '../core/errors.js';
+
+/** RFC 9457 problem details; `code` is the stable Sealpost code. Never a stack, never a value. */
+export function problem(reply: FastifyReply, req: FastifyRequest, code: ErrorCode, detail?: string) {
+  const { status, title } = ERROR_CODES[code];
+  return reply
+    .code(status)
+    .type('application/problem+json')
+    .send({ type: `https://sealpost.dev/errors/${code}`, title, status, code, ...(detail ? { detail } : {}), requestId: req.id });
+}
+
+/** Maps Fastify's own errors (parsing, validation, limits) and AppErrors into problem details. */
+export function toAppError(err: FastifyError | Error): AppError {
+  if (err instanceof AppError) return err;
+  const e = err as FastifyError & { validation?: { instancePath: string; message?: string; params?: Record<string, unknown> }[] };
+  if (e.validation) {
+    const v = e.validation[0];
+    const where = (v?.instancePath || (v?.params?.missingProperty ? `/${v.params.missingProperty}` : '') || '/').replace(/^\//, '') || 'body';
+    const extra = v?.params?.additionalProperty ? ` (${String(v.params.additionalProperty).slice(0, 64)})` : '';
+    return new AppError('SP_REQ_VALIDATION', `${e.validationContext ?? 'body'}.${where.replace(/\//g, '.')}: ${v?.message ?? 'invalid'}${extra}`);
+  }
+  switch (e.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new AppError('SP_REQ_MALFORMED_JSON');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AppError('SP_REQ_TOO_LARGE');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new AppError('SP_REQ_UNSUPPORTED_MEDIA_TYPE');
+  }
+  if (err instanceof SyntaxError || e.statusCode === 400) return new AppError('SP_REQ_MALFORMED_JSON');
+  if (e.statusCode === 413) return new AppError('SP_REQ_TOO_LARGE');
+  if (e.statusCode === 415) return new AppError('SP_REQ_UNSUPPORTED_MEDIA_TYPE');
+  if (isStoreUnavailable(err)) return new AppError('SP_STORE_UNAVAILABLE', undefined, { cause: err });
+  return new AppError('SP_INTERNAL', undefined, { cause: err });
+}
+
+function isStoreUnavailable(err: Error): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_IOERR' || code === 'SQLITE_FULL' || code === 'ECONNREFUSED' || code === '57P01';
+}
+
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((err, req, reply) => {
+    const appErr = toAppError(err as FastifyError);
+    if (appErr.status >= 500) {
+      // Log the cause's class and code only: driver messages can quote the values that failed.
+      const cause = (appErr.cause ?? err) as { name?: string; code?: string };
+      req.log.error({ code: appErr.code, causeName: cause?.name, causeCode: cause?.code }, 'request failed');
+    }
+    return problem(reply, req, appErr.code, appErr.status >= 500 ? undefined : appErr.detail);
+  });
+  app.setNotFoundHandler((req, reply) => problem(reply, req, 'SP_REQ_NOT_FOUND'));
+}

@@ -1,0 +1,39 @@
+import { Type } from 'typebox';
+import type { TypedApp } from '../types.js';
+import { requestContext } from '../types.js';
+import { AppointmentBody, AppointmentView, problems } from '../schemas.js';
+import type { AppointmentService } from '../../core/appointment-service.js';
+
+const ExternalId = Type.Object({ externalId: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' }) });
+
+export function appointmentRoutes(app: TypedApp, appointments: AppointmentService): void {
+  app.put(
+    '/v1/appointments/:externalId',
+    {
+      schema: {
+        tags: ['appointments'],
+        summary: 'Book or move an appointment; (re)schedules its reminder series',
+        description: 'Reminders go out at the tenant policy offsets (default 7d, 1d, 2h) before start, in the patient time zone. Reminders whose time has passed are not created.',
+        params: ExternalId,
+        body: AppointmentBody,
+        response: { 200: AppointmentView, 201: AppointmentView, ...problems(400, 401, 404) },
+      },
+    },
+    async (req, reply) => {
+      const { created, answer } = await appointments.upsert(requestContext(req), req.params.externalId, req.body);
+      return reply.code(created ? 201 : 200).send(answer);
+    },
+  );
+
+  app.get(
+    '/v1/appointments/:externalId',
+    { schema: { tags: ['appointments'], summary: 'An appointment and its reminders', params: ExternalId, response: { 200: AppointmentView, ...problems(401, 404) } } },
+    async (req) => appointments.get(requestContext(req), req.params.externalId),
+  );
+
+  app.delete(
+    '/v1/appointments/:externalId',
+    { schema: { tags: ['appointments'], summary: 'Cancel an appointment and its pending reminders', params: ExternalId, response: { 200: AppointmentView, ...problems(401, 404) } } },
+    async (req) => appointments.remove(requestContext(req), req.params.externalId),
+  );
+}

@@ -1,0 +1,45 @@
+import { Type } from 'typebox';
+import type { TypedApp } from '../types.js';
+import { requestContext } from '../types.js';
+import { ListQuery, problems } from '../schemas.js';
+import type { Store } from '../../store/store.js';
+import type { OutboxSealer } from '../../channels/dev-outbox/dev-outbox-channel.js';
+
+export const OutboxItem = Type.Object({
+  id: Type.String(),
+  deliveryId: Type.String(),
+  channel: Type.String(),
+  recipient: Type.String(),
+  subject: Type.Union([Type.String(), Type.Null()]),
+  body: Type.String(),
+  createdAt: Type.String(),
+});
+
+/** Lists what the dev channels "sent". Registered only when a dev-outbox channel is configured. */
+export function devOutboxRoutes(app: TypedApp, store: Store, sealer: OutboxSealer): void {
+  app.get(
+    '/v1/dev/outbox',
+    {
+      schema: {
+        tags: ['dev'],
+        summary: 'Messages the dev-outbox channels would have sent',
+        querystring: ListQuery,
+        response: { 200: Type.Object({ items: Type.Array(OutboxItem), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...problems(401) },
+      },
+    },
+    async (req) => {
+      const limit = req.query.limit ?? 100;
+      const rows = await store.read.listOutbox(requestContext(req).tenantId, Number(req.query.cursor ?? 0), limit);
+      const items = rows.map((r) => ({
+        id: String(r.id),
+        deliveryId: r.delivery_id,
+        channel: r.channel,
+        recipient: sealer.open(r.delivery_id, 'recipient', r.recipient_ct),
+        subject: r.subject,
+        body: sealer.open(r.delivery_id, 'body', r.body_ct),
+        createdAt: new Date(Number(r.created_at)).toISOString(),
+      }));
+      return { items, nextCursor: rows.length === limit ? String(rows[rows.length - 1].id) : null };
+    },
+  );
+}

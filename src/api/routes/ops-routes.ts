@@ -1,0 +1,27 @@
+import { Type } from 'typebox';
+import type { TypedApp } from '../types.js';
+import type { Store } from '../../store/store.js';
+import type { Metrics } from '../metrics.js';
+
+/** Liveness, readiness and Prometheus metrics: public, PHI-free by construction. */
+export function opsRoutes(app: TypedApp, store: Store, metrics: Metrics): void {
+  app.get('/healthz', { config: { auth: 'public' }, schema: { tags: ['ops'], summary: 'Process is alive', response: { 200: Type.Object({ ok: Type.Boolean() }) } } }, async () => ({ ok: true }));
+
+  app.get(
+    '/readyz',
+    { config: { auth: 'public' }, schema: { tags: ['ops'], summary: 'Ready to serve: the database answers', response: { 200: Type.Object({ ready: Type.Boolean() }), 503: Type.Object({ ready: Type.Boolean() }) } } },
+    async (_req, reply) => {
+      try {
+        await store.ping();
+        return { ready: true };
+      } catch {
+        return reply.code(503).send({ ready: false });
+      }
+    },
+  );
+
+  app.get('/metrics', { config: { auth: 'public' }, schema: { tags: ['ops'], summary: 'Prometheus metrics', hide: false } }, async (_req, reply) => {
+    const body = await metrics.render();
+    return reply.type(metrics.contentType).send(body);
+  });
+}

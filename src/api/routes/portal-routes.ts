@@ -1,0 +1,87 @@
+import { Type } from 'typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { TypedApp } from '../types.js';
+import type { PortalService } from '../../core/portal-service.js';
+import { isAppError } from '../../core/errors.js';
+import { invalidLinkPage, messagePage, verifyPage, wrongAnswerText } from '../portal-pages.js';
+
+const Token = Type.Object({ token: Type.String({ maxLength: 200 }) });
+const COOKIE = 'sp_portal';
+const PAGE_HEADERS = {
+  'cache-control': 'no-store',
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'x-frame-options': 'DENY',
+};
+
+/**
+ * The patient's side of a nudge: `/m/<token>`. The token is a bearer secret in the path, so these
+ * routes are excluded from access logs by the logging hook (it logs route patterns only).
+ */
+export function portalRoutes(app: TypedApp, portal: PortalService, sessionMinutes: number): void {
+  const meta = (req: FastifyRequest) => ({ requestId: req.id, sourceIp: req.ip });
+  const html = (reply: FastifyReply, status: number, body: string) => reply.code(status).headers(PAGE_HEADERS).type('text/html; charset=utf-8').send(body);
+  const cfg = { config: { auth: 'public' as const }, schema: { hide: true, params: Token } };
+
+  app.get('/m/:token', { ...cfg, schema: { ...cfg.schema, querystring: Type.Object({ code: Type.Optional(Type.String({ maxLength: 10 })) }) } }, async (req, reply) => {
+    try {
+      const info = await portal.open(req.params.token);
+      return html(reply, 200, verifyPage({ lang: info.language, organisation: info.organisation, token: req.params.token, codeSent: req.query.code === 'sent' }));
+    } catch (e) {
+      if (isAppError(e) && e.code === 'SP_PORTAL_LINK_INVALID') return html(reply, 404, invalidLinkPage());
+      throw e;
+    }
+  });
+
+  app.post(
+    '/m/:token/verify',
+    { ...cfg, schema: { ...cfg.schema, body: Type.Object({ birthDate: Type.Optional(Type.String({ maxLength: 20 })), code: Type.Optional(Type.String({ maxLength: 10 })) }) } },
+    async (req, reply) => {
+      const { token } = req.params;
+      try {
+        const session = await portal.verify(token, req.body, meta(req));
+        reply.setCookie(COOKIE, session, { path: `/m/${token}`, httpOnly: true, secure: true, sameSite: 'strict', maxAge: sessionMinutes * 60 });
+        return reply.code(303).header('location', `/m/${token}/message`).send();
+      } catch (e) {
+        if (isAppError(e) && e.code === 'SP_PORTAL_VERIFICATION_FAILED') {
+          const info = await portal.open(token);
+          return html(reply, 401, verifyPage({ lang: info.language, organisation: info.organisation, token, error: wrongAnswerText(info.language, info.attemptsLeft) }));
+        }
+        if (isAppError(e) && e.code === 'SP_PORTAL_LINK_INVALID') return html(reply, 404, invalidLinkPage());
+        throw e;
+      }
+    },
+  );
+
+  app.post('/m/:token/code', cfg, async (req, reply) => {
+    try {
+      await portal.requestCode(req.params.token, meta(req));
+    } catch (e) {
+      if (isAppError(e) && e.code === 'SP_PORTAL_LINK_INVALID') return html(reply, 404, invalidLinkPage());
+      // A channel failure is not shown: the page says a code is on its way "if a contact point is on file".
+      req.log.warn({ code: isAppError(e) ? e.code : 'SP_CHANNEL_SEND_FAILED' }, 'one-time code not sent');
+    }
+    return reply.code(303).header('location', `/m/${req.params.token}?code=sent`).send();
+  });
+
+  app.get('/m/:token/message', cfg, async (req, reply) => {
+    try {
+      const m = await portal.view(req.params.token, req.cookies[COOKIE], meta(req));
+      return html(reply, 200, messagePage({ lang: m.language, token: req.params.token, title: m.title, body: m.body, acknowledged: m.acknowledged }));
+    } catch (e) {
+      if (isAppError(e) && e.code === 'SP_PORTAL_SESSION_REQUIRED') return reply.code(303).header('location', `/m/${req.params.token}`).send();
+      if (isAppError(e) && e.code === 'SP_PORTAL_LINK_INVALID') return html(reply, 404, invalidLinkPage());
+      throw e;
+    }
+  });
+
+  app.post('/m/:token/acknowledge', cfg, async (req, reply) => {
+    try {
+      await portal.acknowledge(req.params.token, req.cookies[COOKIE], meta(req));
+      return reply.code(303).header('location', `/m/${req.params.token}/message`).send();
+    } catch (e) {
+      if (isAppError(e) && e.code === 'SP_PORTAL_SESSION_REQUIRED') return reply.code(303).header('location', `/m/${req.params.token}`).send();
+      if (isAppError(e) && e.code === 'SP_PORTAL_LINK_INVALID') return html(reply, 404, invalidLinkPage());
+      throw e;
+    }
+  });
+}

@@ -1,0 +1,22 @@
+import type { FastifyInstance, FastifyBaseLogger, RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { RequestContext } from '../core/context.js';
+import type { ApiPrincipal } from './api-keys.js';
+
+export type TypedApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: ApiPrincipal;
+  }
+  interface FastifyContextConfig {
+    /** 'api-key' (default for /v1), 'public' (health, portal, docs), 'provider' (signed callbacks). */
+    auth?: 'api-key' | 'public' | 'provider';
+  }
+}
+
+/** The audit context of an authenticated API request. */
+export function requestContext(req: FastifyRequest): RequestContext {
+  const p = req.principal!;
+  return { tenantId: p.tenantId, actor: `api-key:${p.keyId}`, requestId: req.id, sourceIp: req.ip };
+}

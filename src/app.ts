@@ -1,0 +1,167 @@
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { v7 as uuidv7 } from 'uuid';
+import type { Config } from './config/config.js';
+import type { ChannelKind } from './core/domain.js';
+import type { CoreDeps } from './core/context.js';
+import type { Channel } from './channels/channel.js';
+import type { Store } from './store/store.js';
+import type { TypedApp } from './api/types.js';
+import { openSqliteStore } from './store/backends/sqlite/sqlite-backend.js';
+import { LocalKeyring } from './crypto/local-keyring.js';
+import { EnvelopeCipher } from './crypto/envelope-cipher.js';
+import { outboxSealer } from './crypto/outbox-sealer.js';
+import { TemplateRegistry } from './core/templates/template-registry.js';
+import { PatientService } from './core/patient-service.js';
+import { NotificationService } from './core/notification-service.js';
+import { AppointmentService } from './core/appointment-service.js';
+import { PortalService } from './core/portal-service.js';
+import { DeliveryProcessor } from './core/delivery-processor.js';
+import { DeliveryWorker } from './queue/delivery-worker.js';
+import { DevOutboxChannel } from './channels/dev-outbox/dev-outbox-channel.js';
+import { SmtpEmailChannel } from './channels/email/smtp-email-channel.js';
+import { TwilioSmsChannel } from './channels/sms/twilio-sms-channel.js';
+import { HttpWebhookChannel } from './channels/webhook/http-webhook-channel.js';
+import { buildServer } from './api/build-server.js';
+import { Metrics } from './api/metrics.js';
+import { createApiKey } from './api/api-keys.js';
+import { createLogger } from './logger.js';
+import { patientRoutes } from './api/routes/patient-routes.js';
+import { notificationRoutes } from './api/routes/notification-routes.js';
+import { appointmentRoutes } from './api/routes/appointment-routes.js';
+import { opsRoutes } from './api/routes/ops-routes.js';
+import { devOutboxRoutes } from './api/routes/dev-outbox-routes.js';
+import { portalRoutes } from './api/routes/portal-routes.js';
+import { twilioCallbackRoutes } from './api/routes/provider-routes.js';
+
+export const DEFAULT_TENANT = 'default';
+
+export interface AppDeps {
+  logger?: Logger;
+  clock?: () => Date;
+  /** TLS material for the listener; omit for plain HTTP (tests that use inject()). */
+  https?: { key: string | Buffer; cert: string | Buffer } | null;
+  /** Replace a channel adapter (tests of our own boundaries only). */
+  channels?: Partial<Record<ChannelKind, Channel>>;
+}
+
+export interface App {
+  config: Config;
+  server: TypedApp;
+  store: Store;
+  worker: DeliveryWorker;
+  processor: DeliveryProcessor;
+  services: { patients: PatientService; notifications: NotificationService; appointments: AppointmentService; portal: PortalService };
+  /** The bootstrap API key, only when this start created it (also written to <dataDir>/bootstrap-api-key). */
+  bootstrapKey: string | null;
+  logger: Logger;
+  /** Starts the delivery worker (when enabled). The HTTP listener is started by the caller. */
+  start(): void;
+  close(): Promise<void>;
+}
+
+/** The composition root: the only place that picks concrete adapters. Builds but does not listen. */
+export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App> {
+  const logger = deps.logger ?? createLogger(config.logLevel);
+  const clock = deps.clock ?? (() => new Date());
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const { keyring } = LocalKeyring.openOrCreate(join(config.dataDir, 'keyring.json'));
+  const store = openSqliteStore(config.database.url.replace(/^sqlite:/, ''), config.database.sqliteDurability);
+  await store.migrate();
+  await store.read.ensureTenant(DEFAULT_TENANT, config.organisationName, clock().getTime());
+  const bootstrapKey = await ensureBootstrapKey(store, config.dataDir, clock());
+
+  const cipher = new EnvelopeCipher(keyring);
+  const templates = TemplateRegistry.load();
+  const sealer = outboxSealer(keyring);
+  const channels = { ...buildChannels(config, store, sealer, keyring.macKey('sealpost/webhook').toString('hex'), logger), ...deps.channels };
+
+  let worker: DeliveryWorker | null = null;
+  const core: CoreDeps = { config, store, cipher, templates, clock, newId: uuidv7, wake: () => worker?.wake() };
+  const owner = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const processor = new DeliveryProcessor(core, channels, owner);
+  const patients = new PatientService(core);
+  const notifications = new NotificationService(core);
+  const appointments = new AppointmentService(core, notifications);
+  const portal = new PortalService(core, channels);
+  const metrics = new Metrics(store);
+
+  worker = new DeliveryWorker(store, (d) => processor.process(d), { owner, ...config.worker, clock }, logger);
+  worker.onOutcome = (o, d) => {
+    metrics.deliveryOutcomes.inc({ channel: o.channel, outcome: o.status });
+    if (o.status === 'sent' || o.status === 'delivered') {
+      metrics.deliveryLatency.observe({ channel: o.channel }, Math.max(0, clock().getTime() - Number(d.run_at)) / 1000);
+    }
+  };
+
+  const server = await buildServer({ logger, bodyLimit: config.bodyLimitBytes, https: deps.https, store, metrics, clock, publicUrl: config.publicUrl });
+  opsRoutes(server, store, metrics);
+  patientRoutes(server, patients);
+  notificationRoutes(server, notifications);
+  appointmentRoutes(server, appointments);
+  portalRoutes(server, portal, config.portal.sessionTtlMinutes);
+  if (Object.values(channels).some((c) => c.provider === 'dev-outbox')) devOutboxRoutes(server, store, sealer);
+  if (config.channels.sms === 'twilio') twilioCallbackRoutes(server, { authToken: config.twilio.authToken!, publicUrl: config.publicUrl, processor });
+  await server.ready();
+
+  let started = false;
+  return {
+    config,
+    server,
+    store,
+    worker,
+    processor,
+    services: { patients, notifications, appointments, portal },
+    bootstrapKey,
+    logger,
+    start() {
+      if (config.worker.enabled && !started) {
+        started = true;
+        worker!.start();
+      }
+    },
+    async close() {
+      await worker!.stop();
+      await server.close();
+      await Promise.allSettled(Object.values(channels).map((c) => c.close?.()));
+      await store.close();
+    },
+  };
+}
+
+function buildChannels(
+  config: Config,
+  store: Store,
+  sealer: ReturnType<typeof outboxSealer>,
+  derivedWebhookSecret: string,
+  logger: Logger,
+): Record<ChannelKind, Channel> {
+  const outbox = (kind: ChannelKind) => new DevOutboxChannel(kind, store.read, sealer);
+  const { channels: c, twilio, smtp } = config;
+  if (c.insecureSkipTlsVerify) logger.warn('SEALPOST_INSECURE_SKIP_TLS_VERIFY is on: provider certificates are NOT verified');
+  return {
+    sms:
+      c.sms === 'twilio'
+        ? new TwilioSmsChannel({ baseUrl: twilio.baseUrl, accountSid: twilio.accountSid!, authToken: twilio.authToken!, from: twilio.from!, statusCallbackUrl: `${config.publicUrl}/v1/providers/twilio/status`, timeoutMs: c.timeoutMs })
+        : outbox('sms'),
+    email:
+      c.email === 'smtp'
+        ? new SmtpEmailChannel({ ...smtp, timeoutMs: c.timeoutMs, rejectUnauthorized: !c.insecureSkipTlsVerify, ca: smtp.ca })
+        : outbox('email'),
+    // Patient webhook URLs are validated to be https, or http on a loopback host only.
+    webhook: c.webhook === 'http' ? new HttpWebhookChannel({ secret: config.webhook.secret ?? derivedWebhookSecret, timeoutMs: c.timeoutMs, allowInsecureHttp: true }) : outbox('webhook'),
+  };
+}
+
+/** On a fresh installation, creates the first API key and writes it (only) to a 0600 file. */
+async function ensureBootstrapKey(store: Store, dataDir: string, now: Date): Promise<string | null> {
+  if ((await store.read.countApiKeys()) > 0) return null;
+  const key = await createApiKey(store, DEFAULT_TENANT, 'bootstrap', ['admin'], now);
+  const file = join(dataDir, 'bootstrap-api-key');
+  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  if (existsSync(file)) chmodSync(file, 0o600);
+  return key;
+}

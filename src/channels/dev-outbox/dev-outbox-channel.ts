@@ -1,0 +1,53 @@
+import type { Channel, OutboundMessage, SendResult } from '../channel.js';
+import type { ChannelKind } from '../../core/domain.js';
+
+export interface OutboxRecord {
+  delivery_id: string;
+  tenant_id: string;
+  channel: string;
+  recipient_ct: Uint8Array;
+  subject: string | null;
+  body_ct: Uint8Array;
+  created_at: number;
+}
+
+/** Where the dev outbox writes; the store's repositories satisfy it. */
+export interface OutboxSink {
+  /** Records the message once per delivery id; a repeated call for the same id adds nothing. */
+  recordOutbox(row: OutboxRecord): Promise<void>;
+}
+
+/** Seals outbox fields at rest; bound to the delivery id and field name. */
+export interface OutboxSealer {
+  seal(deliveryId: string, field: 'recipient' | 'body', value: string): Uint8Array;
+  open(deliveryId: string, field: 'recipient' | 'body', sealed: Uint8Array): string;
+}
+
+/**
+ * The default for every channel kind: keeps what would have been sent in the database so a developer
+ * (or a test) can read it with `GET /v1/dev/outbox` or `sealpost outbox`. Nudges carry no PHI, but the
+ * recipient is an identifier and the body holds a live one-time link, so both are sealed at rest.
+ */
+export class DevOutboxChannel implements Channel {
+  readonly provider = 'dev-outbox';
+
+  constructor(
+    readonly kind: ChannelKind,
+    private readonly sink: OutboxSink,
+    private readonly sealer: OutboxSealer,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  async send(m: OutboundMessage): Promise<SendResult> {
+    await this.sink.recordOutbox({
+      delivery_id: m.deliveryId,
+      tenant_id: m.tenantId,
+      channel: this.kind,
+      recipient_ct: this.sealer.seal(m.deliveryId, 'recipient', m.to),
+      subject: m.subject ?? null,
+      body_ct: this.sealer.seal(m.deliveryId, 'body', m.text),
+      created_at: this.clock().getTime(),
+    });
+    return { status: 'delivered', providerMessageId: `outbox-${m.deliveryId}` };
+  }
+}

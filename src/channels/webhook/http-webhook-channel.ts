@@ -1,0 +1,128 @@
+import type { ChannelKind } from '../../core/domain.js';
+import { ChannelError, isRetryableStatus } from '../channel.js';
+import type { Channel, OutboundMessage, SendResult } from '../channel.js';
+import { signWebhook } from './webhook-signature.js';
+
+export interface HttpWebhookChannelOptions {
+  /** HMAC key for `Sealpost-Signature`; shared with the receiver out of band. */
+  secret: string | Buffer;
+  /** Deadline for one attempt: connect, TLS, request and response headers. */
+  timeoutMs: number;
+  /** Permit http:// targets. Only for loopback tests: the payload carries a portal link. */
+  allowInsecureHttp?: boolean;
+}
+
+/** JSON body POSTed to the receiver; `rawBody` of it is what the signature covers. */
+export interface WebhookPayload {
+  deliveryId: string;
+  notificationId: string;
+  tenantId: string;
+  type: 'sealpost.notification';
+  subject?: string;
+  text: string;
+  link?: string;
+}
+
+/**
+ * Delivers a notification as a signed JSON POST (Stripe-style signature, see webhook-signature.ts).
+ *
+ * The receiver is the final hop, so a 2xx means 'delivered'. Every attempt of one delivery sends
+ * the same `Idempotency-Key` and `Sealpost-Delivery-Id`, so a receiver that saw the first attempt
+ * (whose answer we lost) can drop the retry.
+ */
+export class HttpWebhookChannel implements Channel {
+  readonly kind: ChannelKind = 'webhook';
+  readonly provider = 'http';
+
+  private readonly options: HttpWebhookChannelOptions;
+
+  constructor(options: HttpWebhookChannelOptions) {
+    this.options = { ...options };
+  }
+
+  async send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
+    const url = this.target(message.to);
+    const payload: WebhookPayload = {
+      deliveryId: message.deliveryId,
+      notificationId: message.notificationId,
+      tenantId: message.tenantId,
+      type: 'sealpost.notification',
+      subject: message.subject,
+      text: message.text,
+      link: message.link,
+    };
+    const rawBody = JSON.stringify(payload);
+    const timestamp = Math.floor(Date.now() / 1000);
+    const timeout = AbortSignal.timeout(this.options.timeoutMs);
+
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/json',
+          'Idempotency-Key': message.deliveryId,
+          'Sealpost-Delivery-Id': message.deliveryId,
+          'Sealpost-Timestamp': String(timestamp),
+          'Sealpost-Signature': signWebhook(this.options.secret, timestamp, rawBody),
+        },
+        body: rawBody,
+        // A redirect could move the signed body to another host or down to http; treat it as
+        // a misconfigured receiver (3xx is not retryable) rather than follow it.
+        redirect: 'manual',
+        signal: signal ? AbortSignal.any([timeout, signal]) : timeout,
+      });
+    } catch (e) {
+      throw fetchFailure(e, 'webhook');
+    }
+    // The receiver's reply is not used; release the connection without reading it.
+    await res.body?.cancel().catch(() => undefined);
+    if (res.status >= 200 && res.status < 300) return { status: 'delivered' };
+    throw new ChannelError('SP_CHANNEL_SEND_FAILED', isRetryableStatus(res.status), `webhook ${res.status}`);
+  }
+
+  private target(to: string): URL {
+    let url: URL;
+    try {
+      url = new URL(to);
+    } catch {
+      throw new ChannelError('SP_CHANNEL_SEND_FAILED', false, 'webhook url invalid');
+    }
+    const insecureOk = url.protocol === 'http:' && this.options.allowInsecureHttp === true;
+    if (url.protocol !== 'https:' && !insecureOk) {
+      throw new ChannelError('SP_CHANNEL_SEND_FAILED', false, 'webhook url must be https');
+    }
+    // fetch refuses these anyway; say so clearly instead of reporting the endpoint unreachable.
+    if (url.username || url.password) {
+      throw new ChannelError('SP_CHANNEL_SEND_FAILED', false, 'webhook url must not carry credentials');
+    }
+    return url;
+  }
+}
+
+const CERTIFICATE_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME_INVALID|INVALID_CA/;
+const TIMEOUT_ERROR = /^(ETIMEDOUT|UND_ERR_CONNECT_TIMEOUT|UND_ERR_HEADERS_TIMEOUT|UND_ERR_BODY_TIMEOUT)$/;
+
+/**
+ * Maps a rejected fetch to a ChannelError. Deliberately not `toChannelError(e)`: the raw cause
+ * chain can name the receiver's host (e.g. ENOTFOUND <host>), and a webhook URL is a patient's
+ * contact point. Only the error name and low-level code survive, in the detail.
+ */
+function fetchFailure(e: unknown, what: string): ChannelError {
+  let code: string | undefined;
+  let certificate = false;
+  for (let cur = e, depth = 0; cur && depth < 5; cur = (cur as { cause?: unknown }).cause, depth += 1) {
+    const c = (cur as { code?: unknown }).code;
+    if (typeof c === 'string' && /^[A-Z][A-Z0-9_]{1,40}$/.test(c)) {
+      code ??= c;
+      if (CERTIFICATE_ERROR.test(c)) certificate = true;
+    }
+  }
+  const name = (e as { name?: string } | null)?.name;
+  if (name === 'TimeoutError' || name === 'AbortError' || TIMEOUT_ERROR.test(code ?? '')) {
+    return new ChannelError('SP_CHANNEL_TIMEOUT', true, `${what} timed out`);
+  }
+  // An untrusted or mismatched certificate will fail the same way on every retry; fail over now.
+  if (certificate) return new ChannelError('SP_CHANNEL_SEND_FAILED', false, `${what} tls certificate rejected`);
+  return new ChannelError('SP_CHANNEL_SEND_FAILED', true, code ? `${what} unreachable (${code})` : `${what} unreachable`);
+}

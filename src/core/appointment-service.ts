@@ -1,0 +1,149 @@
+import canonicalize from 'canonicalize';
+import type { CoreDeps, RequestContext } from './context.js';
+import { audit, patientRef, requirePatientDataKey } from './context.js';
+import { AppError } from './errors.js';
+import { reminderTimes } from './time-policy.js';
+import { sha256Hex } from '../crypto/tokens.js';
+import type { NotificationService } from './notification-service.js';
+import type { StoreTx } from '../store/store.js';
+
+export interface AppointmentInput {
+  patientId: string;
+  start: string;
+  end?: string;
+  location?: string;
+  clinicianName?: string;
+  instructions?: string;
+}
+
+export interface AppointmentAnswer {
+  externalId: string;
+  status: 'booked' | 'cancelled';
+  start: string;
+  reminders: { notificationId: string; runAt: string; status: string }[];
+}
+
+export const APPOINTMENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Appointments drive a reminder series (tenant policy offsets, patient time zone). Booking, moving
+ * and cancelling each rewrite the pending reminders in the same transaction as the appointment row.
+ */
+export class AppointmentService {
+  constructor(
+    private readonly deps: CoreDeps,
+    private readonly notifications: NotificationService,
+  ) {}
+
+  async upsert(ctx: RequestContext, externalId: string, input: AppointmentInput): Promise<{ created: boolean; answer: AppointmentAnswer }> {
+    const { store, cipher, clock } = this.deps;
+    if (!APPOINTMENT_ID_PATTERN.test(externalId)) throw new AppError('SP_APPOINTMENT_INVALID_TIME', 'externalId must be 1-128 characters of [A-Za-z0-9._:-]');
+    const start = new Date(input.start);
+    if (Number.isNaN(start.getTime())) throw new AppError('SP_APPOINTMENT_INVALID_TIME', 'start');
+    if (input.end !== undefined && !(new Date(input.end) > start)) throw new AppError('SP_APPOINTMENT_INVALID_TIME', 'end must be after start');
+    const requestHash = sha256Hex(canonicalize(input)!);
+    const result = await store.transaction(async (tx) => {
+      const now = clock();
+      const existing = await tx.getAppointment(ctx.tenantId, externalId);
+      if (existing && existing.request_hash === requestHash && existing.status === 'booked') {
+        return { created: false, answer: await this.answer(tx, ctx, externalId) };
+      }
+      if (existing && existing.patient_id !== input.patientId) {
+        throw new AppError('SP_APPOINTMENT_INVALID_TIME', 'an appointment cannot move to another patient');
+      }
+      const patient = await tx.getPatient(ctx.tenantId, input.patientId);
+      if (!patient) throw new AppError('SP_PATIENT_NOT_FOUND');
+      const key = await requirePatientDataKey(this.deps, tx, ctx.tenantId, input.patientId);
+      const dataCt = cipher.encryptJson(key, { tenantId: ctx.tenantId, table: 'appointments', rowId: externalId, field: 'data' }, input);
+      const row = { patient_id: input.patientId, start_at: start.getTime(), data_ct: dataCt, request_hash: requestHash, status: 'booked', updated_at: now.getTime() };
+      if (existing) await tx.updateAppointment(ctx.tenantId, externalId, row);
+      else await tx.insertAppointment({ ...row, tenant_id: ctx.tenantId, external_id: externalId, created_at: now.getTime() });
+
+      const cancelled = await this.cancelPendingReminders(tx, ctx, externalId);
+      const created: string[] = [];
+      for (const at of reminderTimes(start, patient.time_zone, this.deps.config.policy.reminderOffsetsMinutes)) {
+        if (at.getTime() <= now.getTime()) continue; // a reminder whose time has passed is not sent
+        const { notification } = await this.notifications.createInTx(
+          tx,
+          ctx,
+          {
+            type: 'appointment_reminder',
+            patientId: input.patientId,
+            data: withoutUndefined({ start: input.start, end: input.end, location: input.location, clinicianName: input.clinicianName, instructions: input.instructions }),
+            sendAt: at.toISOString(),
+          },
+          externalId,
+        );
+        created.push(notification.id);
+      }
+      await audit(tx, ctx, now, {
+        action: existing ? 'appointment.rescheduled' : 'appointment.booked',
+        targetType: 'appointment',
+        targetId: sha256Hex(`${ctx.tenantId}/${externalId}`).slice(0, 32),
+        patientRef: patientRef(this.deps, ctx.tenantId, input.patientId),
+        details: { remindersCancelled: cancelled, remindersCreated: created },
+      });
+      return { created: !existing, answer: await this.answer(tx, ctx, externalId) };
+    });
+    await store.durable();
+    return result;
+  }
+
+  async remove(ctx: RequestContext, externalId: string): Promise<AppointmentAnswer> {
+    const { store, clock } = this.deps;
+    const result = await store.transaction(async (tx) => {
+      const existing = await tx.getAppointment(ctx.tenantId, externalId);
+      if (!existing) throw new AppError('SP_APPOINTMENT_NOT_FOUND');
+      if (existing.status !== 'cancelled') {
+        const now = clock();
+        await tx.updateAppointment(ctx.tenantId, externalId, { status: 'cancelled', updated_at: now.getTime() });
+        const cancelled = await this.cancelPendingReminders(tx, ctx, externalId);
+        await audit(tx, ctx, now, {
+          action: 'appointment.cancelled',
+          targetType: 'appointment',
+          targetId: sha256Hex(`${ctx.tenantId}/${externalId}`).slice(0, 32),
+          patientRef: patientRef(this.deps, ctx.tenantId, existing.patient_id),
+          details: { remindersCancelled: cancelled },
+        });
+      }
+      return this.answer(tx, ctx, externalId);
+    });
+    await store.durable();
+    return result;
+  }
+
+  async get(ctx: RequestContext, externalId: string): Promise<AppointmentAnswer> {
+    return this.answer(this.deps.store.read, ctx, externalId);
+  }
+
+  /** Cancels every reminder of the appointment that has not gone out yet; returns their ids. */
+  private async cancelPendingReminders(tx: StoreTx, ctx: RequestContext, externalId: string): Promise<string[]> {
+    const now = this.deps.clock().getTime();
+    const out: string[] = [];
+    for (const n of await tx.listNotificationsForAppointment(ctx.tenantId, externalId)) {
+      if (n.cancelled_at != null) continue;
+      const ids = await tx.cancelPendingDeliveries(n.id, now);
+      if (ids.length) {
+        await tx.updateNotification(n.id, { cancelled_at: now });
+        out.push(n.id);
+      }
+    }
+    return out;
+  }
+
+  private async answer(tx: StoreTx, ctx: RequestContext, externalId: string): Promise<AppointmentAnswer> {
+    const a = await tx.getAppointment(ctx.tenantId, externalId);
+    if (!a) throw new AppError('SP_APPOINTMENT_NOT_FOUND');
+    const reminders = [];
+    for (const n of await tx.listNotificationsForAppointment(ctx.tenantId, externalId)) {
+      const view = this.notifications.view(n, await tx.listDeliveries(n.id));
+      reminders.push({ notificationId: n.id, runAt: view.deliveries[0]?.runAt ?? view.sendAt, status: view.status });
+    }
+    reminders.sort((x, y) => x.runAt.localeCompare(y.runAt));
+    return { externalId, status: a.status as 'booked' | 'cancelled', start: new Date(Number(a.start_at)).toISOString(), reminders };
+  }
+}
+
+function withoutUndefined(o: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Record<string, string>;
+}

@@ -1,0 +1,61 @@
+import type { Config } from '../config/config.js';
+import type { Store, StoreTx } from '../store/store.js';
+import type { EnvelopeCipher } from '../crypto/envelope-cipher.js';
+import type { TemplateRegistry } from './templates/template-registry.js';
+import type { AuditEvent } from '../audit/audit-entry.js';
+import { AppError } from './errors.js';
+
+/** Who is acting and on whose behalf; carried into every audit entry. */
+export interface RequestContext {
+  tenantId: string;
+  actor: string;
+  requestId?: string;
+  sourceIp?: string;
+}
+
+/** Everything core services need, injected by app.ts. */
+export interface CoreDeps {
+  config: Config;
+  store: Store;
+  cipher: EnvelopeCipher;
+  templates: TemplateRegistry;
+  clock: () => Date;
+  newId: () => string;
+  /** Tells the local worker that a delivery became due now (no-op when no worker runs here). */
+  wake: () => void;
+}
+
+export function audit(
+  tx: StoreTx,
+  ctx: RequestContext,
+  at: Date,
+  e: Omit<AuditEvent, 'tenantId' | 'actor' | 'requestId' | 'sourceIp' | 'at' | 'outcome'> & { outcome?: AuditEvent['outcome'] },
+): Promise<number> {
+  return tx.appendAudit({
+    tenantId: ctx.tenantId,
+    actor: ctx.actor,
+    requestId: ctx.requestId,
+    sourceIp: ctx.sourceIp,
+    at,
+    outcome: 'success',
+    ...e,
+  });
+}
+
+/** The patient's data key, unwrapped; `null` when the patient has none (unknown or erased). */
+export async function patientDataKey(deps: CoreDeps, tx: StoreTx, tenantId: string, patientId: string): Promise<Buffer | null> {
+  const row = await tx.getDataKey(tenantId, patientId);
+  if (!row) return null;
+  return deps.cipher.dataKey(tenantId, patientId, { keyId: row.key_id, wrapped: Buffer.from(row.wrapped) });
+}
+
+export async function requirePatientDataKey(deps: CoreDeps, tx: StoreTx, tenantId: string, patientId: string): Promise<Buffer> {
+  const key = await patientDataKey(deps, tx, tenantId, patientId);
+  if (!key) throw new AppError('SP_PATIENT_NOT_FOUND');
+  return key;
+}
+
+/** Pseudonymous, stable patient reference for audit entries: a keyed hash, never the caller's id. */
+export function patientRef(deps: CoreDeps, tenantId: string, patientId: string): string {
+  return deps.cipher.blindIndex(tenantId, 'patient.id', patientId).slice(0, 32);
+}

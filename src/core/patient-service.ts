@@ -1,0 +1,149 @@
+import canonicalize from 'canonicalize';
+import type { CoreDeps, RequestContext } from './context.js';
+import { audit, patientRef } from './context.js';
+import { AppError } from './errors.js';
+import type { ChannelKind, Language, PatientRecord } from './domain.js';
+import { isValidTimeZone } from './time-policy.js';
+import { isValidBirthDate, normaliseContact } from './contact-validation.js';
+import { sha256Hex } from '../crypto/tokens.js';
+import type { StoreTx } from '../store/store.js';
+
+export interface PatientInput {
+  name: { given?: string[]; family?: string; text?: string };
+  birthDate: string;
+  telecom: { system: ChannelKind; value: string; rank?: number }[];
+  language?: Language;
+  timeZone: string;
+}
+
+export const PATIENT_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Registers or replaces a patient (PUT semantics). Every PHI field is stored encrypted. */
+export class PatientService {
+  constructor(private readonly deps: CoreDeps) {}
+
+  async upsert(ctx: RequestContext, id: string, input: PatientInput): Promise<{ created: boolean; patient: PatientRecord }> {
+    const { cipher, store, clock } = this.deps;
+    const now = clock();
+    if (!PATIENT_ID_PATTERN.test(id)) throw new AppError('SP_PATIENT_INVALID_ID');
+    if (!isValidTimeZone(input.timeZone)) throw new AppError('SP_PATIENT_INVALID_TIMEZONE', 'timeZone');
+    if (!isValidBirthDate(input.birthDate, now)) throw new AppError('SP_PATIENT_INVALID_BIRTH_DATE', 'birthDate');
+    const telecom = input.telecom.map((t, i) => ({
+      system: t.system,
+      value: normaliseContact(t.system, t.value, i),
+      rank: t.rank ?? i + 1,
+    }));
+    const record: PatientRecord = {
+      id,
+      name: input.name,
+      birthDate: input.birthDate,
+      telecom,
+      language: input.language ?? 'en',
+      timeZone: input.timeZone,
+    };
+    const requestHash = sha256Hex(canonicalize(record)!);
+
+    const created = await store.transaction(async (tx) => {
+      const existing = await tx.getPatient(ctx.tenantId, id);
+      if (existing && existing.request_hash === requestHash) return false; // identical replay: nothing to write
+      let key: Buffer;
+      const wrappedRow = await tx.getDataKey(ctx.tenantId, id);
+      if (wrappedRow) {
+        key = await cipher.dataKey(ctx.tenantId, id, { keyId: wrappedRow.key_id, wrapped: Buffer.from(wrappedRow.wrapped) });
+      } else {
+        const dk = await cipher.newDataKey(ctx.tenantId, id);
+        key = dk.key;
+        await tx.insertDataKey({ tenant_id: ctx.tenantId, patient_id: id, key_id: dk.wrapped.keyId, wrapped: dk.wrapped.wrapped, created_at: now.getTime() });
+      }
+      const ref = { tenantId: ctx.tenantId, table: 'patients', rowId: id };
+      const row = {
+        name_ct: cipher.encryptJson(key, { ...ref, field: 'name' }, record.name),
+        birth_date_ct: cipher.encrypt(key, { ...ref, field: 'birth_date' }, record.birthDate),
+        language: record.language,
+        time_zone: record.timeZone,
+        request_hash: requestHash,
+        updated_at: now.getTime(),
+      };
+      if (existing) await tx.updatePatient(ctx.tenantId, id, row);
+      else
+        await tx.insertPatient({ ...row, tenant_id: ctx.tenantId, id, pseudonym: patientRef(this.deps, ctx.tenantId, id), created_at: now.getTime() });
+      const changes = await this.syncContactPoints(tx, ctx.tenantId, id, key, telecom);
+      await audit(tx, ctx, now, {
+        action: existing ? 'patient.updated' : 'patient.created',
+        targetType: 'patient',
+        targetId: patientRef(this.deps, ctx.tenantId, id),
+        patientRef: patientRef(this.deps, ctx.tenantId, id),
+        details: changes,
+      });
+      return !existing;
+    });
+    await store.durable();
+    return { created, patient: record };
+  }
+
+  /**
+   * Keeps contact point ids stable when a value stays (pending deliveries point at them), inserts new
+   * ones and deletes removed ones. Equality is on the blind index, so no plaintext is compared in SQL.
+   */
+  private async syncContactPoints(tx: StoreTx, tenantId: string, patientId: string, key: Buffer, telecom: PatientRecord['telecom']) {
+    const { cipher, newId } = this.deps;
+    const current = await tx.listContactPoints(tenantId, patientId);
+    const byIndex = new Map(current.map((c) => [`${c.system}:${c.value_bidx}`, c]));
+    const keep = new Set<string>();
+    let added = 0;
+    for (const t of telecom) {
+      const bidx = cipher.blindIndex(tenantId, `contact.${t.system}`, t.value);
+      const found = byIndex.get(`${t.system}:${bidx}`);
+      if (found && !keep.has(found.id)) {
+        keep.add(found.id);
+        if (found.rank !== t.rank) await tx.updateContactPoint(found.id, { rank: t.rank });
+        continue;
+      }
+      const id = newId();
+      keep.add(id);
+      added++;
+      await tx.insertContactPoint({
+        id,
+        tenant_id: tenantId,
+        patient_id: patientId,
+        system: t.system,
+        value_ct: cipher.encrypt(key, { tenantId, table: 'contact_points', rowId: id, field: 'value' }, t.value),
+        value_bidx: bidx,
+        rank: t.rank,
+        opted_out_at: null,
+      });
+    }
+    const removed = current.filter((c) => !keep.has(c.id)).map((c) => c.id);
+    await tx.deleteContactPoints(removed);
+    return { contactPointsAdded: added, contactPointsRemoved: removed.length };
+  }
+
+  /** Decrypts a patient for an authorised caller; the access itself is audited. */
+  async get(ctx: RequestContext, id: string): Promise<PatientRecord> {
+    const { cipher, store, clock } = this.deps;
+    const record = await store.transaction(async (tx) => {
+      const row = await tx.getPatient(ctx.tenantId, id);
+      const wrapped = row && (await tx.getDataKey(ctx.tenantId, id));
+      if (!row || !wrapped) throw new AppError('SP_PATIENT_NOT_FOUND');
+      const key = await cipher.dataKey(ctx.tenantId, id, { keyId: wrapped.key_id, wrapped: Buffer.from(wrapped.wrapped) });
+      const ref = { tenantId: ctx.tenantId, table: 'patients', rowId: id };
+      const contacts = await tx.listContactPoints(ctx.tenantId, id);
+      const pref = patientRef(this.deps, ctx.tenantId, id);
+      await audit(tx, ctx, clock(), { action: 'patient.read', targetType: 'patient', targetId: pref, patientRef: pref });
+      return {
+        id,
+        name: cipher.decryptJson<PatientRecord['name']>(key, { ...ref, field: 'name' }, row.name_ct),
+        birthDate: cipher.decrypt(key, { ...ref, field: 'birth_date' }, row.birth_date_ct),
+        telecom: contacts.map((c) => ({
+          system: c.system as ChannelKind,
+          value: cipher.decrypt(key, { tenantId: ctx.tenantId, table: 'contact_points', rowId: c.id, field: 'value' }, c.value_ct),
+          rank: c.rank,
+        })),
+        language: row.language as Language,
+        timeZone: row.time_zone,
+      };
+    });
+    await store.durable();
+    return record;
+  }
+}

@@ -1,0 +1,208 @@
+import type { CoreDeps, RequestContext } from './context.js';
+import { audit, patientDataKey, patientRef } from './context.js';
+import { AppError } from './errors.js';
+import type { ChannelKind, Language, NotificationType } from './domain.js';
+import type { Channel } from '../channels/channel.js';
+import { hashToken, numericCode, randomToken, safeEqualHex, sha256Hex } from '../crypto/tokens.js';
+import type { AccessLinkRow } from '../store/repositories.js';
+import type { StoreTx } from '../store/store.js';
+
+export interface LinkInfo {
+  language: Language;
+  organisation: string;
+  attemptsLeft: number;
+}
+
+export interface SecureMessage {
+  title: string;
+  body: string;
+  language: Language;
+  acknowledged: boolean;
+}
+
+/**
+ * The reader's side of a one-time link: the link alone reveals nothing; the reader must prove who
+ * they are (date of birth, or a one-time code sent to a contact point on file). Wrong answers are
+ * counted and the link is burned after `maxAttempts`. Every success and failure is audited.
+ */
+export class PortalService {
+  constructor(
+    private readonly deps: CoreDeps,
+    private readonly channels: Record<ChannelKind, Channel>,
+  ) {}
+
+  async open(token: string): Promise<LinkInfo> {
+    const { link, language } = await this.usableLink(this.deps.store.read, token);
+    return { language, organisation: this.deps.config.organisationName, attemptsLeft: this.deps.config.portal.maxAttempts - link.failed_attempts };
+  }
+
+  /**
+   * Checks an answer. On success returns a short-lived portal session token and marks the delivery
+   * `read`; on failure counts the attempt (committed even though the call then rejects).
+   */
+  async verify(token: string, answer: { birthDate?: string; code?: string }, meta: Pick<RequestContext, 'requestId' | 'sourceIp'>): Promise<string> {
+    const { store, cipher, clock, config } = this.deps;
+    const outcome = await store.transaction(async (tx) => {
+      const { link } = await this.usableLink(tx, token);
+      const now = clock();
+      const ctx = this.ctx(link, meta);
+      let ok = false;
+      let method = 'none';
+      if (answer.code) {
+        method = 'otp';
+        ok = link.otp_hash != null && Number(link.otp_expires_at) > now.getTime() && safeEqualHex(link.otp_hash, otpHash(link.token_hash, answer.code.trim()));
+      } else if (answer.birthDate) {
+        method = 'birth_date';
+        const p = await tx.getPatient(link.tenant_id, link.patient_id);
+        const key = await patientDataKey(this.deps, tx, link.tenant_id, link.patient_id);
+        if (p && key) {
+          const dob = cipher.decrypt(key, { tenantId: link.tenant_id, table: 'patients', rowId: link.patient_id, field: 'birth_date' }, p.birth_date_ct);
+          ok = safeEqualHex(sha256Hex(dob), sha256Hex(answer.birthDate.trim()));
+        }
+      }
+      const target = { targetType: 'notification', targetId: link.notification_id, patientRef: patientRef(this.deps, link.tenant_id, link.patient_id) };
+      if (!ok) {
+        const failures = await tx.countFailedAttempt(link.token_hash);
+        const burned = failures >= config.portal.maxAttempts;
+        if (burned) await tx.updateAccessLink(link.token_hash, { burned_at: now.getTime() });
+        await audit(tx, ctx, now, { ...target, action: 'portal.verification_failed', outcome: 'failure', details: { method, failures, burned } });
+        return { ok: false as const, burned };
+      }
+      const session = randomToken(32);
+      await tx.insertPortalSession({
+        token_hash: hashToken(session),
+        link_hash: link.token_hash,
+        tenant_id: link.tenant_id,
+        notification_id: link.notification_id,
+        expires_at: now.getTime() + config.portal.sessionTtlMinutes * 60_000,
+        created_at: now.getTime(),
+      });
+      // Clear the one-time code: it may not be replayed.
+      await tx.updateAccessLink(link.token_hash, { otp_hash: null, otp_expires_at: null });
+      const d = await tx.getDelivery(link.delivery_id);
+      if (d && d.read_at == null) {
+        await tx.updateDelivery(d.id, { status: ['sent', 'delivered', 'sending'].includes(d.status) ? 'read' : d.status, read_at: now.getTime(), updated_at: now.getTime() });
+      }
+      await audit(tx, ctx, now, { ...target, action: 'portal.verified', details: { method, delivery: link.delivery_id } });
+      await audit(tx, ctx, now, { ...target, action: 'notification.read', details: { delivery: link.delivery_id } });
+      return { ok: true as const, session };
+    });
+    await store.durable();
+    if (!outcome.ok) throw new AppError(outcome.burned ? 'SP_PORTAL_LINK_INVALID' : 'SP_PORTAL_VERIFICATION_FAILED');
+    return outcome.session;
+  }
+
+  /** Sends a 6-digit code (PHI-free text) to the contact point this link was delivered to. */
+  async requestCode(token: string, meta: Pick<RequestContext, 'requestId' | 'sourceIp'>): Promise<void> {
+    const { store, cipher, clock, config, newId } = this.deps;
+    const now = clock();
+    const prepared = await store.transaction(async (tx) => {
+      const { link } = await this.usableLink(tx, token);
+      // At most one code a minute per link, so the link cannot be used to flood a phone.
+      if (link.otp_expires_at != null && Number(link.otp_expires_at) - config.portal.otpTtlMinutes * 60_000 + 60_000 > now.getTime()) return null;
+      const d = await tx.getDelivery(link.delivery_id);
+      const contact = d && (await tx.getContactPoint(d.contact_point_id));
+      const key = await patientDataKey(this.deps, tx, link.tenant_id, link.patient_id);
+      if (!d || !contact || !key) return null;
+      const code = numericCode(6);
+      await tx.updateAccessLink(link.token_hash, { otp_hash: otpHash(link.token_hash, code), otp_expires_at: now.getTime() + config.portal.otpTtlMinutes * 60_000 });
+      await audit(tx, this.ctx(link, meta), now, {
+        action: 'portal.code_sent',
+        targetType: 'notification',
+        targetId: link.notification_id,
+        patientRef: patientRef(this.deps, link.tenant_id, link.patient_id),
+        details: { channel: contact.system },
+      });
+      const to = cipher.decrypt(key, { tenantId: link.tenant_id, table: 'contact_points', rowId: contact.id, field: 'value' }, contact.value_ct);
+      return { code, to, channel: contact.system as ChannelKind, tenantId: link.tenant_id, notificationId: link.notification_id };
+    });
+    await store.durable();
+    if (!prepared) return;
+    const text = `${config.organisationName}: your verification code is ${prepared.code}. It expires in ${config.portal.otpTtlMinutes} minutes.`;
+    await this.channels[prepared.channel].send(
+      { deliveryId: `otp-${newId()}`, notificationId: prepared.notificationId, tenantId: prepared.tenantId, channel: prepared.channel, to: prepared.to, subject: 'Verification code', text },
+      AbortSignal.timeout(config.channels.timeoutMs),
+    );
+  }
+
+  /** Decrypts and renders the secure message for a verified reader. Each view is audited. */
+  async view(token: string, session: string | undefined, meta: Pick<RequestContext, 'requestId' | 'sourceIp'>): Promise<SecureMessage> {
+    const { store, cipher, templates, clock, config } = this.deps;
+    const result = await store.transaction(async (tx) => {
+      const { link, language } = await this.verifiedLink(tx, token, session);
+      const n = await tx.getNotification(link.tenant_id, link.notification_id);
+      const p = await tx.getPatient(link.tenant_id, link.patient_id);
+      const key = await patientDataKey(this.deps, tx, link.tenant_id, link.patient_id);
+      if (!n || !p || !key) throw new AppError('SP_PORTAL_LINK_INVALID');
+      const data = cipher.decryptJson(key, { tenantId: link.tenant_id, table: 'notifications', rowId: n.id, field: 'data' }, n.data_ct);
+      const rendered = templates.renderSecure(n.type as NotificationType, data, {
+        organisation: config.organisationName,
+        link: `${config.publicUrl}/m/${token}`,
+        language,
+        timeZone: p.time_zone,
+        expiresHours: config.portal.linkTtlHours,
+      });
+      await audit(tx, this.ctx(link, meta), clock(), {
+        action: 'notification.accessed',
+        targetType: 'notification',
+        targetId: n.id,
+        patientRef: patientRef(this.deps, link.tenant_id, link.patient_id),
+      });
+      return { ...rendered, language, acknowledged: n.acknowledged_at != null };
+    });
+    await store.durable();
+    return result;
+  }
+
+  async acknowledge(token: string, session: string | undefined, meta: Pick<RequestContext, 'requestId' | 'sourceIp'>): Promise<void> {
+    const { store, clock } = this.deps;
+    await store.transaction(async (tx) => {
+      const { link } = await this.verifiedLink(tx, token, session);
+      const n = await tx.getNotification(link.tenant_id, link.notification_id);
+      if (!n || n.acknowledged_at != null) return;
+      const now = clock();
+      await tx.updateNotification(n.id, { acknowledged_at: now.getTime() });
+      await audit(tx, this.ctx(link, meta), now, {
+        action: 'notification.acknowledged',
+        targetType: 'notification',
+        targetId: n.id,
+        patientRef: patientRef(this.deps, link.tenant_id, link.patient_id),
+        details: { delivery: link.delivery_id },
+      });
+    });
+    await store.durable();
+  }
+
+  private async verifiedLink(tx: StoreTx, token: string, session: string | undefined) {
+    const l = await this.usableLink(tx, token);
+    const s = session ? await tx.getPortalSession(hashToken(session)) : undefined;
+    if (!s || s.link_hash !== l.link.token_hash || Number(s.expires_at) <= this.deps.clock().getTime()) {
+      throw new AppError('SP_PORTAL_SESSION_REQUIRED');
+    }
+    return l;
+  }
+
+  /** A link that exists, has not expired and is not burned; otherwise one indistinguishable error. */
+  private async usableLink(tx: StoreTx, token: string) {
+    const l = await this.linkRow(tx, token);
+    if (l.link.burned_at != null) throw new AppError('SP_PORTAL_LINK_INVALID');
+    return l;
+  }
+
+  private async linkRow(tx: StoreTx, token: string): Promise<{ link: AccessLinkRow; language: Language }> {
+    if (!/^[A-Za-z0-9_-]{20,100}$/.test(token)) throw new AppError('SP_PORTAL_LINK_INVALID');
+    const link = await tx.getAccessLink(hashToken(token));
+    if (!link || Number(link.expires_at) <= this.deps.clock().getTime()) throw new AppError('SP_PORTAL_LINK_INVALID');
+    const p = await tx.getPatient(link.tenant_id, link.patient_id);
+    if (!p) throw new AppError('SP_PORTAL_LINK_INVALID');
+    return { link, language: p.language as Language };
+  }
+
+  private ctx(link: AccessLinkRow, meta: Pick<RequestContext, 'requestId' | 'sourceIp'>): RequestContext {
+    return { tenantId: link.tenant_id, actor: `patient-link:${link.token_hash.slice(0, 12)}`, ...meta };
+  }
+}
+
+function otpHash(linkHash: string, code: string): string {
+  return sha256Hex(`${linkHash}:${code}`);
+}

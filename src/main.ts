@@ -1,0 +1,89 @@
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig } from './config/load-config.js';
+import { buildApp } from './app.js';
+import { openSqliteStore } from './store/backends/sqlite/sqlite-backend.js';
+import { LocalKeyring } from './crypto/local-keyring.js';
+import { outboxSealer } from './crypto/outbox-sealer.js';
+import { loadOrCreateTls } from './api/tls.js';
+import { isAppError } from './core/errors.js';
+
+// Everything Sealpost writes (database, WAL, keys, certificates) is for its own user only.
+process.umask(0o077);
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+const program = new Command('sealpost')
+  .description('Secure transactional health notifications (configuration: SEALPOST_* environment variables, see README)')
+  .version(pkg.version);
+
+program
+  .command('serve')
+  .description('Run the HTTPS API, the patient portal and the delivery worker (what `npm start` runs)')
+  .action(async () => {
+    const config = loadConfig();
+    const tls = await loadOrCreateTls(config.dataDir, config.tls.certFile, config.tls.keyFile);
+    const app = await buildApp(config, { https: tls });
+    if (tls.generated) app.logger.info({ file: join(config.dataDir, 'tls-cert.pem') }, 'generated a self-signed TLS certificate');
+    if (app.bootstrapKey) app.logger.info({ file: join(config.dataDir, 'bootstrap-api-key') }, 'first start: bootstrap API key written (mode 0600)');
+    await app.server.listen({ host: config.host, port: config.port });
+    app.start();
+    app.logger.info({ url: config.publicUrl, port: (app.server.server.address() as { port: number }).port }, 'sealpost is serving');
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      app.logger.info({ signal }, 'shutting down');
+      await app.close();
+      process.exit(0);
+    };
+    process.on('SIGINT', () => void stop('SIGINT'));
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+  });
+
+program
+  .command('migrate')
+  .description('Apply pending database migrations and exit (serve also does this at start)')
+  .action(async () => {
+    const config = loadConfig();
+    const store = openSqliteStore(config.database.url.replace(/^sqlite:/, ''), 'full');
+    const applied = await store.migrate();
+    await store.close();
+    console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+  });
+
+program
+  .command('outbox')
+  .description('Print what the dev-outbox channels have "sent" (newest last)')
+  .option('-n, --limit <n>', 'how many messages', '20')
+  .option('--json', 'one JSON object per line')
+  .action(async (opts: { limit: string; json?: boolean }) => {
+    const config = loadConfig();
+    const { keyring } = LocalKeyring.openOrCreate(join(config.dataDir, 'keyring.json'));
+    const sealer = outboxSealer(keyring);
+    const store = openSqliteStore(config.database.url.replace(/^sqlite:/, ''), 'full');
+    await store.migrate();
+    const limit = Math.max(1, Math.min(10_000, Number(opts.limit) || 20));
+    const all = await store.read.listOutbox('default', 0, 1_000_000);
+    await store.close();
+    for (const r of all.slice(-limit)) {
+      const item = {
+        id: r.id,
+        deliveryId: r.delivery_id,
+        channel: r.channel,
+        recipient: sealer.open(r.delivery_id, 'recipient', r.recipient_ct),
+        subject: r.subject,
+        body: sealer.open(r.delivery_id, 'body', r.body_ct),
+        createdAt: new Date(Number(r.created_at)).toISOString(),
+      };
+      if (opts.json) console.log(JSON.stringify(item));
+      else console.log(`#${item.id} ${item.createdAt} ${item.channel} → ${item.recipient}${item.subject ? `\n  subject: ${item.subject}` : ''}\n  ${item.body}\n`);
+    }
+  });
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  // Configuration and key errors are PHI-free AppErrors with a code; anything else prints its class only.
+  if (isAppError(e)) console.error(`sealpost: ${e.code}: ${e.message}`);
+  else console.error(`sealpost: unexpected error (${(e as Error)?.name ?? 'unknown'})`, (e as Error)?.stack?.split('\n')[1] ?? '');
+  process.exit(1);
+});
