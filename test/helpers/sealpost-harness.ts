@@ -1,0 +1,137 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request as httpsRequest } from "node:https";
+import { createServer as createNetServer } from 'node:net';
+import pino from 'pino';
+import { loadConfig } from '../../src/config/load-config.js';
+import { buildApp, type App, type AppDeps } from '../../src/app.js';
+import { createLogger } from '../../src/logger.js';
+import { selfSigned } from '../../src/api/tls.js';
+
+export interface Harness {
+  app: App;
+  /** https://127.0.0.1:<port> */
+  url: string;
+  apiKey: string;
+  dataDir: string;
+  logFile: string;
+  /** The server's self-signed certificate (PEM), to trust it in clients. */
+  cert: string;
+  request<T = any>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: T; text: string }>;
+  close(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+let cachedTls: { cert: string; private: string } | null = null;
+export async function testTls() {
+  cachedTls ??= await selfSigned();
+  return cachedTls;
+}
+
+/**
+ * Starts a real Sealpost (HTTPS on loopback, SQLite in a fresh temp data dir, worker running) with
+ * the given SEALPOST_* overrides. Logs go to `<dataDir>/sealpost.log` so tests can scan them.
+ */
+export async function startSealpost(env: Record<string, string> = {}, deps: AppDeps = {}): Promise<Harness> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'sealpost-test-'));
+  const port = await freePort();
+  const config = loadConfig({
+    SEALPOST_DATA_DIR: dataDir,
+    SEALPOST_PORT: String(port),
+    SEALPOST_PUBLIC_URL: `https://127.0.0.1:${port}`,
+    SEALPOST_LOG_LEVEL: 'info',
+    SEALPOST_POLL_MS: '50',
+    SEALPOST_QUIET_HOURS: 'off',
+    ...env,
+  });
+  const tls = await testTls();
+  const logFile = join(dataDir, 'sealpost.log');
+  const logger = createLogger(config.logLevel, pino.destination({ dest: logFile, sync: true }));
+  const app = await buildApp(config, { logger, https: { key: tls.private, cert: tls.cert }, ...deps });
+  await app.server.listen({ host: '127.0.0.1', port });
+  app.start();
+  const url = `https://127.0.0.1:${port}`;
+  const h: Harness = {
+    app,
+    url,
+    apiKey: app.bootstrapKey!,
+    dataDir,
+    logFile,
+    cert: tls.cert,
+    request: (method, path, body, headers = {}) =>
+      httpsJson(url, tls.cert, method, path, body, { authorization: `Bearer ${app.bootstrapKey}`, ...headers }),
+    async close() {
+      await app.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return h;
+}
+
+/** A JSON request over real TLS that trusts only `ca`. Pass `authorization: ''` to send none. */
+export function httpsJson(
+  base: string,
+  ca: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: any; text: string }> {
+  const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  const hs: Record<string, string> = { ...(payload !== undefined ? { 'content-type': 'application/json' } : {}), ...headers };
+  for (const k of Object.keys(hs)) if (hs[k] === '') delete hs[k];
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(new URL(path, base), { method, headers: hs, ca }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let parsed: unknown = text;
+        try {
+          parsed = text ? JSON.parse(text) : undefined;
+        } catch {
+          /* not JSON */
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed, text });
+      });
+    });
+    req.on('error', reject);
+    if (payload !== undefined) req.write(payload);
+    req.end();
+  });
+}
+
+/** Polls `check` until it returns a truthy value (behaviour, not timing: the deadline only bounds a hang). */
+export async function eventually<T>(check: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export const samplePatient = (over: Record<string, unknown> = {}) => ({
+  name: { given: ['Ana'], family: 'Lopez' },
+  birthDate: '1980-04-02',
+  telecom: [
+    { system: 'sms', value: '+14155552671', rank: 1 },
+    { system: 'email', value: 'ana@example.com', rank: 2 },
+  ],
+  language: 'en',
+  timeZone: 'America/New_York',
+  ...over,
+});
+
