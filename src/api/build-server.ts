@@ -52,6 +52,8 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
   app.setValidatorCompiler(createValidator());
   installErrorHandler(app);
   await app.register(cookie);
+  // JSON for the API, urlencoded only for the portal's plain HTML forms; anything else is a 415.
+  app.removeContentTypeParser('text/plain');
   await app.register(formbody, { bodyLimit: 4096 });
   app.addSchema(Problem);
 
