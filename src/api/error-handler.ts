@@ -34,7 +34,7 @@ export function toAppError(err: FastifyError | Error): AppError {
   if (e.statusCode === 413) return new AppError('SP_REQ_TOO_LARGE');
   if (e.statusCode === 415) return new AppError('SP_REQ_UNSUPPORTED_MEDIA_TYPE');
   if (isStoreUnavailable(err)) return new AppError('SP_STORE_UNAVAILABLE', undefined, { cause: err });
-  return new AppError('SP_INTERNAL', undefined, { cause: err });
+  return new AppError('SP_SERVER_INTERNAL', undefined, { cause: err });
 }
 
 function isStoreUnavailable(err: Error): boolean {

@@ -8,11 +8,8 @@ export const ERROR_CODES = {
   SP_REQ_TOO_LARGE: { status: 413, title: 'The request body is too large' },
   SP_REQ_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type' },
   SP_REQ_NOT_FOUND: { status: 404, title: 'No such route' },
-  SP_REQ_RATE_LIMITED: { status: 429, title: 'Too many requests' },
   SP_AUTH_UNAUTHENTICATED: { status: 401, title: 'Authentication required' },
-  SP_AUTH_FORBIDDEN: { status: 403, title: 'Not allowed' },
   SP_IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'Idempotency-Key was already used with a different request' },
-  SP_IDEMPOTENCY_KEY_INVALID: { status: 400, title: 'Idempotency-Key must be 1-255 printable characters' },
   SP_PATIENT_NOT_FOUND: { status: 404, title: 'Patient not found' },
   SP_PATIENT_INVALID_ID: { status: 400, title: 'Patient id must be 1-64 characters of [A-Za-z0-9._-]' },
   SP_PATIENT_INVALID_PHONE: { status: 400, title: 'A contact point has an invalid phone number' },
@@ -36,12 +33,11 @@ export const ERROR_CODES = {
   SP_CHANNEL_SEND_FAILED: { status: 502, title: 'The channel provider rejected or failed the message' },
   SP_CHANNEL_TIMEOUT: { status: 504, title: 'The channel provider did not answer in time' },
   SP_CHANNEL_INVALID_SIGNATURE: { status: 403, title: 'Provider callback signature is invalid' },
-  SP_CHANNEL_NOT_CONFIGURED: { status: 404, title: 'This channel provider is not configured' },
   SP_CRYPTO_DECRYPT_FAILED: { status: 500, title: 'Decryption failed' },
   SP_CRYPTO_KEYRING_INVALID: { status: 500, title: 'The keyring file is invalid or unsafe' },
   SP_CONFIG_INVALID: { status: 500, title: 'Configuration is invalid' },
   SP_STORE_UNAVAILABLE: { status: 503, title: 'The database is unavailable' },
-  SP_INTERNAL: { status: 500, title: 'Internal error' },
+  SP_SERVER_INTERNAL: { status: 500, title: 'Internal error' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

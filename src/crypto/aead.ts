@@ -14,7 +14,7 @@ const TAG_LEN = 16;
 const HEADER_LEN = 2;
 
 export function seal(key: Buffer, plaintext: Buffer, aad: string): Buffer {
-  if (key.length !== 32) throw new AppError('SP_INTERNAL', 'AES-256 key must be 32 bytes');
+  if (key.length !== 32) throw new AppError('SP_SERVER_INTERNAL', 'AES-256 key must be 32 bytes');
   const header = Buffer.from([VERSION, ALG_AES_256_GCM]);
   const iv = randomBytes(IV_LEN);
   const cipher = createCipheriv('aes-256-gcm', key, iv);

@@ -125,7 +125,7 @@ function checkLocale(type: NotificationType, lang: Language, loc: LocaleTemplate
 }
 
 function checkContext(ctx: RenderContext): void {
-  const fail = (what: string) => new AppError('SP_INTERNAL', `render context: ${what}`);
+  const fail = (what: string) => new AppError('SP_SERVER_INTERNAL', `render context: ${what}`);
   if (!(LANGUAGES as readonly string[]).includes(ctx.language)) throw fail('unsupported language');
   if (typeof ctx.timeZone !== 'string' || !isValidTimeZone(ctx.timeZone)) {
     throw new AppError('SP_PATIENT_INVALID_TIMEZONE', 'render context: timeZone');
@@ -203,7 +203,7 @@ export class TemplateRegistry {
 
   /** PHI-free text for an insecure channel. Takes no data by design: there is nothing to leak. */
   renderNudge(type: NotificationType, part: NudgePart, ctx: RenderContext): { subject?: string; text: string } {
-    if (!NUDGE_PARTS.includes(part)) throw new AppError('SP_INTERNAL', 'unknown nudge part');
+    if (!NUDGE_PARTS.includes(part)) throw new AppError('SP_SERVER_INTERNAL', 'unknown nudge part');
     const values = this.builtInValues(ctx);
     const nudge = this.def(type).locales[ctx.language].nudge;
     const text = renderLines(nudge[part], values, NONE);
