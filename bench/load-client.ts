@@ -1,0 +1,100 @@
+/**
+ * The load generator, run as a separate process (forked by load.ts) so that it gets its own core
+ * instead of sharing the server's event loop. It receives one LoadSpec per IPC message and answers
+ * with a LoadResult.
+ *
+ * TLS: autocannon connects with `rejectUnauthorized: false` hard-coded (lib/httpClient.js), so the
+ * server's self-signed certificate is accepted without setting NODE_TLS_REJECT_UNAUTHORIZED. That is
+ * acceptable for a benchmark on loopback only; the encryption work on both ends is the same.
+ */
+import autocannon from 'autocannon';
+
+export interface LoadSpec {
+  url: string;
+  apiKey: string;
+  connections: number;
+  durationSec: number;
+  /** Patient ids to cycle through. */
+  patientIds: string[];
+  /** Makes idempotency keys unique across phases and runs. */
+  keyPrefix: string;
+}
+
+export interface LoadResult {
+  durationSec: number;
+  sent: number;
+  ok2xx: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  /** 2xx answers per second of the run. */
+  okPerSec: number;
+  latencyMs: { p50: number; p90: number; p99: number; max: number; mean: number };
+  /** CPU time of the load generator process over the run, in % of one core. */
+  clientCpuPct: number;
+  statusCodes: Record<string, number>;
+}
+
+const TEST_NAMES = ['Lipid panel', 'Complete blood count', 'HbA1c', 'Thyroid panel', 'Vitamin D'];
+
+async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  let n = 0;
+  const headers = {
+    'content-type': 'application/json',
+    authorization: `Bearer ${spec.apiKey}`,
+  };
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  const result = await autocannon({
+    url: spec.url,
+    connections: spec.connections,
+    pipelining: 1,
+    duration: spec.durationSec,
+    timeout: 30,
+    // SNI must be a host name (RFC 6066 §3); the certificate names localhost and 127.0.0.1.
+    servername: 'localhost',
+    requests: [
+      {
+        method: 'POST',
+        path: '/v1/notifications',
+        headers,
+        // One request = one new notification: a different patient each time and a unique key, so
+        // no request is an idempotent replay.
+        setupRequest: (req) => {
+          const i = n++;
+          req.headers = { ...headers, 'idempotency-key': `${spec.keyPrefix}-${i}` };
+          req.body = JSON.stringify({
+            type: 'test_result_ready',
+            patientId: spec.patientIds[i % spec.patientIds.length],
+            data: { testName: TEST_NAMES[i % TEST_NAMES.length] },
+          });
+          return req;
+        },
+      },
+    ],
+  });
+  const wallSec = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  const codes: Record<string, number> = {};
+  for (const [code, v] of Object.entries(result.statusCodeStats ?? {})) codes[code] = (v as { count: number }).count;
+  return {
+    durationSec: result.duration,
+    sent: result.requests.sent,
+    ok2xx: result['2xx'],
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    okPerSec: result['2xx'] / result.duration,
+    latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max, mean: result.latency.mean },
+    clientCpuPct: ((cpu.user + cpu.system) / 1e6 / wallSec) * 100,
+    statusCodes: codes,
+  };
+}
+
+process.on('message', (msg: { id: number; spec: LoadSpec }) => {
+  runLoad(msg.spec).then(
+    (result) => process.send!({ id: msg.id, result }),
+    (e: Error) => process.send!({ id: msg.id, error: e.stack ?? String(e) }),
+  );
+});
+process.send!({ ready: true });
