@@ -30,6 +30,7 @@ describe('quick start: `sealpost serve` on a fresh data directory, used the way 
   const outbox = async () => (await api('GET', '/v1/dev/outbox')).body.items as { deliveryId: string; channel: string; recipient: string; subject: string | null; body: string }[];
   const inADay = () => new Date(Date.now() + 86_400_000).toISOString();
   const result = { type: 'test_result_ready', patientId: 'p1', data: { testName: 'Lipid panel', orderingClinician: 'Dr. Rivera' }, channels: ['sms', 'email'] };
+  let link = '';
   let first: { id: string; status: string; deliveries: { id: string; channel: string; status: string; runAt: string }[] };
 
   beforeAll(async () => {
@@ -159,7 +160,7 @@ describe('quick start: `sealpost serve` on a fresh data directory, used the way 
   it('6. lets the patient read and acknowledge the message in a browser only after the right date of birth', async () => {
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${spkiPin(ca)}`] });
     const page = await (await browser.newContext()).newPage();
-    const link = smsLink((await outbox()).find((m) => m.deliveryId === first.deliveries[0].id)!.body)!;
+    link = smsLink((await outbox()).find((m) => m.deliveryId === first.deliveries[0].id)!.body)!;
 
     expect((await page.goto(link))!.status()).toBe(200);
     await page.locator('#birthDate').waitFor();
@@ -185,11 +186,15 @@ describe('quick start: `sealpost serve` on a fresh data directory, used the way 
     expect(sms).toMatchObject({ status: 'read', readAt: expect.any(String) });
   });
 
-  it('shuts down cleanly on SIGTERM', async () => {
+  it('shuts down cleanly on SIGTERM, having printed no API key, link token or PHI', async () => {
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(output).toContain('shutting down');
-    expect(output).not.toContain(apiKey);
+    expect(link).toMatch(/\/m\//);
+    expect(output).toContain('"route":"/m/:token/verify"');
+    for (const secret of [apiKey, link.split('/m/')[1], 'Lipid', 'Rivera', '+14155552671', 'ana@example.com', '1980-04-02', 'Lopez']) {
+      expect(output).not.toContain(secret);
+    }
   });
 });

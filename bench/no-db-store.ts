@@ -1,0 +1,101 @@
+import type { Store, StoreTx } from '../src/store/store.js';
+import type { ApiKeyRow, ContactPointRow, PatientRow } from '../src/store/repositories.js';
+import { encodeAuditEntry, type AuditEvent } from '../src/audit/audit-entry.js';
+
+/**
+ * A Store with no database behind it, for the ceiling measurement: the reads the notification path
+ * needs (API key, patient, data key, contact points) come from Maps filled by the real services,
+ * and the writes (notification, delivery, idempotency record) are counted and dropped. The audit
+ * entry is still encoded and hashed (that CPU work is not the database's), only not stored.
+ *
+ * Any repository method not listed here throws, so a change to the request path that starts using
+ * another query makes the bench fail loudly instead of measuring a different thing.
+ */
+export function noDbStore(): { store: Store; counts: Record<string, number> } {
+  const apiKeys = new Map<string, ApiKeyRow>();
+  const patients = new Map<string, PatientRow>();
+  const dataKeys = new Map<string, { key_id: string; wrapped: Uint8Array }>();
+  const contacts = new Map<string, ContactPointRow[]>();
+  const counts: Record<string, number> = { notifications: 0, deliveries: 0, idempotency: 0, audit: 0 };
+  const k = (t: string, id: string) => `${t}\u0000${id}`;
+
+  const repos: Record<string, (...args: any[]) => Promise<unknown>> = {
+    async insertApiKey(row: ApiKeyRow) {
+      apiKeys.set(row.id, { ...row });
+    },
+    async getApiKey(id: string) {
+      return apiKeys.get(id);
+    },
+    async getPatient(tenantId: string, id: string) {
+      return patients.get(k(tenantId, id));
+    },
+    async insertPatient(row: PatientRow) {
+      patients.set(k(row.tenant_id, row.id), { ...row });
+    },
+    async updatePatient(tenantId: string, id: string, set: Partial<PatientRow>) {
+      const p = patients.get(k(tenantId, id));
+      if (p) Object.assign(p, set);
+    },
+    async getDataKey(tenantId: string, patientId: string) {
+      return dataKeys.get(k(tenantId, patientId));
+    },
+    async insertDataKey(row: { tenant_id: string; patient_id: string; key_id: string; wrapped: Uint8Array }) {
+      dataKeys.set(k(row.tenant_id, row.patient_id), { key_id: row.key_id, wrapped: row.wrapped });
+    },
+    async listContactPoints(tenantId: string, patientId: string) {
+      // Same order as the SQL (rank, id); callers get copies as they would get fresh rows.
+      return (contacts.get(k(tenantId, patientId)) ?? []).map((c) => ({ ...c }));
+    },
+    async insertContactPoint(row: ContactPointRow) {
+      const key = k(row.tenant_id, row.patient_id);
+      const list = [...(contacts.get(key) ?? []), { ...row }];
+      list.sort((a, b) => a.rank - b.rank || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      contacts.set(key, list);
+    },
+    async updateContactPoint(id: string, set: Partial<ContactPointRow>) {
+      for (const list of contacts.values()) for (const c of list) if (c.id === id) Object.assign(c, set);
+    },
+    async deleteContactPoints(ids: string[]) {
+      const drop = new Set(ids);
+      for (const [key, list] of contacts) contacts.set(key, list.filter((c) => !drop.has(c.id)));
+    },
+    async getIdempotency() {
+      return undefined;
+    },
+    async insertIdempotency() {
+      counts.idempotency++;
+    },
+    async insertNotification() {
+      counts.notifications++;
+    },
+    async insertDelivery() {
+      counts.deliveries++;
+    },
+    async appendAudit(e: AuditEvent) {
+      encodeAuditEntry(e);
+      return ++counts.audit;
+    },
+    async countDeliveriesByStatus() {
+      return [];
+    },
+  };
+  const tx = new Proxy(repos, {
+    get(target, prop) {
+      if (typeof prop === 'string' && !(prop in target)) {
+        return () => Promise.reject(new Error(`bench no-db store: repository method ${prop}() is not emulated; update bench/no-db-store.ts`));
+      }
+      return target[prop as string];
+    },
+  }) as unknown as StoreTx;
+
+  const store: Store = {
+    backend: 'sqlite',
+    read: tx,
+    transaction: (fn) => fn(tx),
+    durable: () => Promise.resolve(),
+    migrate: async () => [],
+    ping: async () => {},
+    close: async () => {},
+  };
+  return { store, counts };
+}
