@@ -57,6 +57,10 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
   await app.register(formbody, { bodyLimit: 4096 });
   app.addSchema(Problem);
 
+  // The browsable docs are public, like the OpenAPI document they render.
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/docs')) route.config = { ...(route.config as object), auth: 'public' };
+  });
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -67,11 +71,9 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: false } });
-  app.addHook('onRoute', (route) => {
-    if (route.url.startsWith('/docs')) route.config = { ...(route.config as object), auth: 'public' };
-  });
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
+  const lastTouched = new Map<string, number>();
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
     reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
@@ -83,6 +85,12 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
     const principal = h?.startsWith('Bearer ') ? await verifyApiKey(o.store, h.slice(7).trim(), o.clock()) : null;
     if (!principal) return problem(reply, req, 'SP_AUTH_UNAUTHENTICATED');
     req.principal = principal;
+    // last-used time is kept to the minute: one write per key per minute, not one per request.
+    const now = o.clock().getTime();
+    if ((lastTouched.get(principal.keyId) ?? 0) < now - 60_000) {
+      lastTouched.set(principal.keyId, now);
+      await o.store.read.touchApiKey(principal.keyId, now);
+    }
   });
 
   app.addHook('onResponse', async (req, reply) => {

@@ -97,7 +97,10 @@ describe('quick start: `sealpost serve` on a fresh data directory, used the way 
     expect([after.notifications, after.deliveries, after.idempotency_keys]).toEqual([before.notifications, before.deliveries, before.idempotency_keys]);
 
     // The worker sends one nudge per delivery of the one notification, and nothing else.
-    const sent = await eventually(async () => ((await outbox()).length >= 2 ? outbox() : null), 'both nudges in the outbox');
+    const sent = await eventually(async () => {
+      const items = await outbox();
+      return items.length >= 2 ? items : null;
+    }, 'both nudges in the outbox');
     expect(sent.map((m) => m.deliveryId).sort()).toEqual(first.deliveries.map((d) => d.id).sort());
   });
 

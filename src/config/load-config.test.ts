@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from './load-config.js';
+import { AppError } from '../core/errors.js';
+
+describe('configuration', () => {
+  it('starts from embedded defaults: SQLite in ./data, dev outbox everywhere, group commit', () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(8443);
+    expect(c.database.url).toMatch(/^sqlite:.*data\/sealpost\.db$/);
+    expect(c.database.sqliteDurability).toBe('group');
+    expect([c.channels.sms, c.channels.email, c.channels.webhook]).toEqual(['dev-outbox', 'dev-outbox', 'dev-outbox']);
+    expect(c.policy.reminderOffsetsMinutes).toEqual([10080, 1440, 120]);
+    expect(c.policy.quietHours).toEqual({ startMinute: 1260, endMinute: 480 });
+  });
+
+  it('is frozen, deeply', () => {
+    const c = loadConfig({});
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.worker.maxAttempts)).toBe(true);
+  });
+
+  it('reports every invalid variable in one error', () => {
+    try {
+      loadConfig({ SEALPOST_PORT: '99999', SEALPOST_QUIET_HOURS: '25:00-08:00', SEALPOST_REMINDER_OFFSETS: '7x', SEALPOST_SMS_PROVIDER: 'twilio', SEALPOST_WORKER: 'perhaps' });
+      throw new Error('expected a config error');
+    } catch (e) {
+      expect(e).toBeInstanceOf(AppError);
+      const msg = (e as AppError).message;
+      for (const v of ['SEALPOST_PORT', 'SEALPOST_QUIET_HOURS', 'SEALPOST_REMINDER_OFFSETS', 'SEALPOST_WORKER', 'SEALPOST_TWILIO_ACCOUNT_SID', 'SEALPOST_TWILIO_AUTH_TOKEN', 'SEALPOST_TWILIO_FROM']) {
+        expect(msg).toContain(v);
+      }
+    }
+  });
+
+  it('reads a secret from a *_FILE and reports a missing file without its path contents', () => {
+    expect(() => loadConfig({ SEALPOST_SMTP_PASSWORD_FILE: '/nonexistent/secret' })).toThrow(/SEALPOST_SMTP_PASSWORD_FILE: cannot read/);
+  });
+
+  it('refuses a public URL that is not https and a non-SQLite database URL', () => {
+    expect(() => loadConfig({ SEALPOST_PUBLIC_URL: 'http://clinic.example' })).toThrow(/SEALPOST_PUBLIC_URL/);
+    expect(() => loadConfig({ SEALPOST_DATABASE_URL: 'postgres://x' })).toThrow(/SEALPOST_DATABASE_URL/);
+  });
+
+  it('accepts quiet hours "off" and custom reminder offsets', () => {
+    const c = loadConfig({ SEALPOST_QUIET_HOURS: 'off', SEALPOST_REMINDER_OFFSETS: '3d,12h,30m' });
+    expect(c.policy.quietHours).toBeNull();
+    expect(c.policy.reminderOffsetsMinutes).toEqual([4320, 720, 30]);
+  });
+});
