@@ -19,6 +19,7 @@ import { PatientService } from './core/patient-service.js';
 import { NotificationService } from './core/notification-service.js';
 import { AppointmentService } from './core/appointment-service.js';
 import { PortalService } from './core/portal-service.js';
+import { ConsentService } from './core/consent-service.js';
 import { DeliveryProcessor } from './core/delivery-processor.js';
 import { DeliveryWorker } from './queue/delivery-worker.js';
 import { DevOutboxChannel } from './channels/dev-outbox/dev-outbox-channel.js';
@@ -104,7 +105,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   appointmentRoutes(server, appointments);
   portalRoutes(server, portal, config.portal.sessionTtlMinutes);
   if (Object.values(channels).some((c) => c.provider === 'dev-outbox')) devOutboxRoutes(server, store, sealer);
-  if (config.channels.sms === 'twilio') twilioCallbackRoutes(server, { authToken: config.twilio.authToken!, publicUrl: config.publicUrl, processor });
+  if (config.channels.sms === 'twilio') twilioCallbackRoutes(server, { authToken: config.twilio.authToken!, publicUrl: config.publicUrl, processor, consent: new ConsentService(core), tenantId: DEFAULT_TENANT });
   await server.ready();
 
   let started = false;

@@ -97,6 +97,18 @@ export class Repositories {
     await this.db.updateTable('contact_points').set(set).where('id', '=', id).execute();
   }
 
+  /** Sets or clears the opt-out of every contact point of `system` whose blind index matches. */
+  async setOptOutByIndex(tenantId: string, system: string, bidx: string, optedOutAt: number | null): Promise<ContactPointRow[]> {
+    return this.db
+      .updateTable('contact_points')
+      .set({ opted_out_at: optedOutAt })
+      .where('tenant_id', '=', tenantId)
+      .where('system', '=', system)
+      .where('value_bidx', '=', bidx)
+      .returningAll()
+      .execute();
+  }
+
   async deleteContactPoints(ids: string[]): Promise<void> {
     if (ids.length) await this.db.deleteFrom('contact_points').where('id', 'in', ids).execute();
   }

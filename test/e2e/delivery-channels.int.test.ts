@@ -6,6 +6,7 @@ import { eventually, httpsJson, samplePatient, startSealpost, type Harness } fro
 import { startTwilioEmulator, type TwilioEmulator } from '../helpers/twilio-emulator.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
+import { computeTwilioSignature } from '../../src/channels/sms/twilio-signature.js';
 
 const SID = 'AC00000000000000000000000000000001';
 const TOKEN = 'twilio-test-auth-token';
@@ -127,6 +128,25 @@ describe('delivery through real providers with retries and fail-over', () => {
     const n = await notificationWhen(h, res.body.id, (b) => b.deliveries.length === 2 && b.deliveries[1].status === 'dead', 'dead');
     expect(n.status).toBe('dead');
     expect(n.deliveries[1].lastErrorCode).toBe('SP_CHANNEL_SEND_FAILED');
+  });
+  it('honours a STOP reply (found by blind index) and a later START', async () => {
+    const inbound = async (params: Record<string, string>, signature = computeTwilioSignature(TOKEN, `${h.url}/v1/providers/twilio/inbound`, params)) =>
+      httpsJson(h.url, h.cert, 'POST', '/v1/providers/twilio/inbound', new URLSearchParams(params).toString(), {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-twilio-signature': signature,
+      });
+    const stop = { From: '+14155552671', To: '+14155550000', Body: ' Stop ', AccountSid: SID, MessageSid: 'SM1' };
+    expect((await inbound(stop, 'AAAA')).status).toBe(403);
+    expect((await send({ channels: ['sms'] })).status).toBe(202);
+    const r = await inbound(stop);
+    expect(r.status).toBe(200);
+    expect(r.text).toContain('<Response>');
+    const refused = await send({ channels: ['sms'] });
+    expect(refused.status).toBe(422);
+    expect(refused.body.code).toBe('SP_NOTIFICATION_NO_CHANNEL');
+    expect((await send()).body.deliveries[0].channel).toBe('email');
+    await inbound({ ...stop, Body: 'START' });
+    expect((await send()).body.deliveries[0].channel).toBe('sms');
   });
 });
 

@@ -3,12 +3,21 @@ import type { TypedApp } from '../types.js';
 import { problem } from '../error-handler.js';
 import { mapTwilioStatus, validateTwilioSignature } from '../../channels/sms/twilio-signature.js';
 import type { DeliveryProcessor } from '../../core/delivery-processor.js';
+import type { ConsentService } from '../../core/consent-service.js';
 
 /**
  * Twilio status callbacks. Authenticated by X-Twilio-Signature over the public URL Twilio called,
  * not by API key. Unknown message ids answer 200 so Twilio does not retry forever.
  */
-export function twilioCallbackRoutes(app: TypedApp, o: { authToken: string; publicUrl: string; processor: DeliveryProcessor }): void {
+export function twilioCallbackRoutes(
+  app: TypedApp,
+  o: { authToken: string; publicUrl: string; processor: DeliveryProcessor; consent: ConsentService; tenantId: string },
+): void {
+  const signed = (req: { headers: Record<string, unknown>; url: string; body: Record<string, string> }) => {
+    const signature = req.headers['x-twilio-signature'];
+    return typeof signature === 'string' && validateTwilioSignature(o.authToken, `${o.publicUrl}${req.url}`, req.body, signature);
+  };
+
   app.post(
     '/v1/providers/twilio/status',
     {
@@ -20,15 +29,29 @@ export function twilioCallbackRoutes(app: TypedApp, o: { authToken: string; publ
       },
     },
     async (req, reply) => {
-      const signature = req.headers['x-twilio-signature'];
-      const url = `${o.publicUrl}${req.url}`;
-      if (typeof signature !== 'string' || !validateTwilioSignature(o.authToken, url, req.body, signature)) {
-        return problem(reply, req, 'SP_CHANNEL_INVALID_SIGNATURE');
-      }
+      if (!signed(req)) return problem(reply, req, 'SP_CHANNEL_INVALID_SIGNATURE');
       const status = mapTwilioStatus(req.body.MessageStatus);
       const sid = req.body.MessageSid;
       if (status && sid) await o.processor.providerStatus('twilio', sid, status, req.body.ErrorCode ?? null);
       return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    '/v1/providers/twilio/inbound',
+    {
+      config: { auth: 'provider' },
+      schema: {
+        tags: ['providers'],
+        summary: 'Twilio inbound SMS webhook: STOP/START keywords set or clear the opt-out of that number',
+        body: Type.Record(Type.String(), Type.String()),
+      },
+    },
+    async (req, reply) => {
+      if (!signed(req)) return problem(reply, req, 'SP_CHANNEL_INVALID_SIGNATURE');
+      await o.consent.inboundSms({ tenantId: o.tenantId, actor: 'provider:twilio', requestId: req.id, sourceIp: req.ip }, req.body.From ?? '', req.body.Body ?? '');
+      // An empty TwiML answer: the carrier sends its own opt-out confirmation.
+      return reply.type('text/xml').send('<?xml version="1.0" encoding="UTF-8"?><Response></Response>');
     },
   );
 }

@@ -1,0 +1,75 @@
+import type { MachineInfo } from './machine-info.js';
+import type { BenchOptions, CeilingResult, ModeResult } from './scenarios.js';
+
+export interface BenchResults {
+  startedAt: string;
+  finishedAt: string;
+  options: BenchOptions;
+  machine: MachineInfo;
+  ceilings: CeilingResult[];
+  modes: ModeResult[];
+  /** The higher of the ceiling runs: ratios against it are the conservative ones. */
+  ceilingPerSec: number;
+  targets: { acceptedVsCeiling: number; endToEndPerSec: number };
+}
+
+const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+const ms = (n: number) => (Number.isFinite(n) ? (n < 10 ? n.toFixed(2) : n.toFixed(1)) : 'n/a');
+const pct = (n: number) => (Number.isFinite(n) ? `${Math.round(n)}%` : 'n/a');
+const mark = (ok: boolean) => (ok ? 'met' : 'MISSED');
+
+export function renderMarkdown(r: BenchResults): string {
+  const m = r.machine;
+  const o = r.options;
+  const c = r.ceilingPerSec;
+  const lines: string[] = [];
+  lines.push(`## Sealpost bench, ${r.startedAt}`);
+  lines.push('');
+  lines.push(`Load: autocannon, ${o.connections} connections, one request at a time per connection (no pipelining), HTTPS (TLS 1.3, keep-alive), ` +
+    `POST /v1/notifications with a unique Idempotency-Key and one of ${o.patients} patients (SMS contact) per request; ` +
+    `${o.warmupSec}s warm-up then ${o.durationSec}s measured per phase. Load generator in its own process; server in the bench process.`);
+  lines.push('');
+  lines.push('| Machine | |');
+  lines.push('|---|---|');
+  lines.push(`| CPU | ${m.cpuModel}, ${m.cores} cores |`);
+  lines.push(`| RAM | ${m.ramGiB} GiB |`);
+  lines.push(`| OS | ${m.os} |`);
+  lines.push(`| Node / SQLite | ${m.node} / ${m.sqlite} |`);
+  lines.push(`| Temp dir | ${m.tempDir.path}: ${m.tempDir.device}, ${m.tempDir.fsType} (${m.tempDir.mountOptions}), rotational: ${m.tempDir.rotational} |`);
+  lines.push(`| fdatasync (4 KiB) | p50 ${m.fdatasyncMs.p50} ms, p99 ${m.fdatasyncMs.p99} ms (${m.fdatasyncMs.samples} samples) |`);
+  lines.push('');
+
+  const cols = r.modes.map((x) => (x.durability === 'full' ? 'synchronous=FULL' : 'group commit'));
+  lines.push(`| | ceiling (no DB) | ${cols.join(' | ')} |`);
+  lines.push(`|---|---:|${r.modes.map(() => '---:').join('|')}|`);
+  const ceil = r.ceilings.map((x) => int(x.load.okPerSec)).join(' / ');
+  const row = (name: string, ceiling: string, f: (x: ModeResult) => string) => lines.push(`| ${name} | ${ceiling} | ${r.modes.map(f).join(' | ')} |`);
+  const best = r.ceilings.reduce((a, b) => (b.load.okPerSec > a.load.okPerSec ? b : a));
+  row('**Accepted/s** (worker off)', `**${ceil}**`, (x) => `**${int(x.accept.okPerSec)}** (${pct((x.accept.okPerSec / c) * 100)} of ceiling)`);
+  row('p50 / p99 latency, ms', `${ms(best.load.latencyMs.p50)} / ${ms(best.load.latencyMs.p99)}`, (x) => `${ms(x.accept.latencyMs.p50)} / ${ms(x.accept.latencyMs.p99)}`);
+  row('non-2xx / errors', `${best.load.non2xx} / ${best.load.errors}`, (x) => `${x.accept.non2xx} / ${x.accept.errors}`);
+  row('server CPU (% of 1 core) / event-loop use', `${pct(best.load.serverCpuPct)} / ${best.load.serverElu.toFixed(2)}`, (x) => `${pct(x.accept.serverCpuPct)} / ${x.accept.serverElu.toFixed(2)}`);
+  row('load generator CPU (% of 1 core)', pct(best.load.clientCpuPct), (x) => pct(x.accept.clientCpuPct));
+  row('**Worker-only drain**, delivered/s', '—', (x) => `**${int(x.drain.perSec)}** (${int(x.drain.delivered)} of ${int(x.drain.queued)} in ${x.drain.seconds.toFixed(1)} s${x.drain.timedOut ? ', TIMED OUT' : ''})`);
+  row('drain: server CPU / event-loop use', '—', (x) => `${pct(x.drain.serverCpuPct)} / ${x.drain.serverElu.toFixed(2)}`);
+  row('**End to end**, delivered/s (worker on)', `(ingest ceiling ${int(c)})`, (x) => `**${int(x.endToEnd.perSec)}** (${int(x.endToEnd.delivered)} in ${x.endToEnd.seconds.toFixed(1)} s${x.endToEnd.timedOut ? ', TIMED OUT' : ''})`);
+  row('e2e: accepted/s while delivering', `${ceil}`, (x) => `${int(x.endToEnd.load.okPerSec)} (${pct((x.endToEnd.load.okPerSec / c) * 100)})`);
+  row('e2e: p50 / p99 latency, ms', `${ms(best.load.latencyMs.p50)} / ${ms(best.load.latencyMs.p99)}`, (x) => `${ms(x.endToEnd.load.latencyMs.p50)} / ${ms(x.endToEnd.load.latencyMs.p99)}`);
+  row('e2e: outbox tail after load stopped, s', '—', (x) => x.endToEnd.tailSeconds.toFixed(1));
+  row('e2e: server CPU / event-loop use', '—', (x) => `${pct(x.endToEnd.load.serverCpuPct)} / ${x.endToEnd.load.serverElu.toFixed(2)}`);
+  lines.push('');
+  lines.push(`Ceiling runs (before / after the modes): ${ceil} accepted/s; ratios use the higher, ${int(c)}/s.`);
+  lines.push('');
+  lines.push('Targets (on a 2-core machine):');
+  for (const x of r.modes) {
+    const ratio = x.accept.okPerSec / c;
+    const name = x.durability === 'full' ? 'synchronous=FULL' : 'group commit';
+    lines.push(
+      `- ${name}: accepted ${pct(ratio * 100)} of ceiling (target ≥ ${pct(r.targets.acceptedVsCeiling * 100)}): ${mark(ratio >= r.targets.acceptedVsCeiling)}; ` +
+        `end to end ${int(x.endToEnd.perSec)}/s (target ≥ ${int(r.targets.endToEndPerSec)}/s): ${mark(x.endToEnd.perSec >= r.targets.endToEndPerSec)}.`,
+    );
+  }
+  lines.push('');
+  lines.push('Final delivery statuses: ' + r.modes.map((x) => `${x.durability}: ${JSON.stringify(x.finalDeliveryStatuses)}`).join('; ') + '.');
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,130 @@
+/**
+ * `npm run bench`: notifications accepted per second over HTTPS (encryption, audit, durable commit),
+ * p50/p99 latency, worker drain rate and end-to-end delivered-to-dev-outbox rate, for both SQLite
+ * durability modes, each beside the ceiling of the same handler without a database, measured in the
+ * same run. Results and their meaning are documented in BENCHMARKS.md.
+ *
+ *   npm run bench -- [--duration 10] [--warmup 2] [--connections 50] [--patients 300]
+ *                    [--modes full,group] [--drain-timeout 120] [--json [file]]
+ *
+ * Markdown goes to stdout, progress to stderr. `--json file` also writes the results as JSON;
+ * `--json` without a file writes JSON to stdout instead of the markdown.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { SqliteDurability } from '../src/config/config.js';
+import { selfSigned } from '../src/api/tls.js';
+import { machineInfo } from './machine-info.js';
+import { LoadGenerator } from './load.js';
+import { runCeiling, runMode, type BenchOptions, type CeilingResult, type ModeResult } from './scenarios.js';
+import { renderMarkdown, type BenchResults } from './report.js';
+
+function parseArgs(argv: string[]) {
+  const o: BenchOptions = { durationSec: 10, warmupSec: 2, connections: 50, patients: 300, drainTimeoutSec: 120 };
+  let modes: SqliteDurability[] = ['full', 'group'];
+  let json: string | true | null = null;
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].split('=', 2) as [string, string | undefined];
+    const value = () => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    const num = (min: number) => {
+      const n = Number(value());
+      if (!Number.isFinite(n) || n < min) throw new Error(`${flag}: expected a number ≥ ${min}`);
+      return n;
+    };
+    switch (flag) {
+      case '--duration':
+        o.durationSec = num(1);
+        break;
+      case '--warmup':
+        o.warmupSec = num(0);
+        break;
+      case '--connections':
+        o.connections = Math.round(num(1));
+        break;
+      case '--patients':
+        o.patients = Math.round(num(1));
+        break;
+      case '--drain-timeout':
+        o.drainTimeoutSec = num(1);
+        break;
+      case '--modes':
+        modes = value().split(',') as SqliteDurability[];
+        if (!modes.length || modes.some((m) => m !== 'full' && m !== 'group')) throw new Error('--modes: a list of full, group');
+        break;
+      case '--json':
+        json = inline ?? (argv[i + 1] && !argv[i + 1].startsWith('--') ? argv[++i] : true);
+        break;
+      case '--help':
+      case '-h':
+        process.stdout.write('npm run bench -- [--duration 10] [--warmup 2] [--connections 50] [--patients 300] [--modes full,group] [--drain-timeout 120] [--json [file]]\n');
+        process.exit(0);
+      default:
+        throw new Error(`unknown option ${argv[i]}`);
+    }
+  }
+  return { o, modes, json };
+}
+
+async function main(): Promise<void> {
+  const { o, modes, json } = parseArgs(process.argv.slice(2));
+  const root = mkdtempSync(join(tmpdir(), 'sealpost-bench-'));
+  const cleanup = () => rmSync(root, { recursive: true, force: true });
+  // Ctrl-C mid-run must not leave databases, keyrings or WAL files behind.
+  const onSignal = () => {
+    cleanup();
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  let gen: LoadGenerator | null = null;
+  try {
+    const startedAt = new Date().toISOString();
+    const machine = machineInfo(root);
+    const tls = await selfSigned();
+    gen = await LoadGenerator.start();
+    const runId = randomBytes(4).toString('hex');
+
+    const ceilings: CeilingResult[] = [];
+    const results: ModeResult[] = [];
+    ceilings.push(await runCeiling('ceiling-before', join(root, 'ceiling-1'), tls, gen, o, runId));
+    for (const mode of modes) results.push(await runMode(mode, join(root, mode), tls, gen, o, runId));
+    ceilings.push(await runCeiling('ceiling-after', join(root, 'ceiling-2'), tls, gen, o, runId));
+
+    const out: BenchResults = {
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      options: o,
+      machine,
+      ceilings,
+      modes: results,
+      ceilingPerSec: Math.max(...ceilings.map((c) => c.load.okPerSec)),
+      targets: { acceptedVsCeiling: 0.9, endToEndPerSec: 5000 },
+    };
+    const md = renderMarkdown(out);
+    if (json === true) {
+      process.stderr.write(md);
+      process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+    } else {
+      process.stdout.write(md);
+      if (json) writeFileSync(json, JSON.stringify(out, null, 2) + '\n');
+    }
+  } finally {
+    await gen?.close();
+    cleanup();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exit(1);
+  },
+);
