@@ -26,6 +26,10 @@ export function noDbStore(): { store: Store; counts: Record<string, number> } {
     async getApiKey(id: string) {
       return apiKeys.get(id);
     },
+    async touchApiKey(id: string, now: number) {
+      const row = apiKeys.get(id);
+      if (row) row.last_used_at = now;
+    },
     async getPatient(tenantId: string, id: string) {
       return patients.get(k(tenantId, id));
     },

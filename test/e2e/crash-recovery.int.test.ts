@@ -72,9 +72,6 @@ function newNode(env: Record<string, string>): Promise<Node> {
 
 /** Starts the real server as a child process and waits until it answers /healthz over TLS. */
 async function start(node: Node, extraEnv: Record<string, string> = {}): Promise<Server> {
-  const t0=Date.now(); try { return await start0(node, extraEnv);} finally { console.log('start ms', Date.now()-t0); }
-}
-async function start0(node: Node, extraEnv: Record<string, string> = {}): Promise<Server> {
   const env: Record<string, string> = {};
   // Hermetic: nothing from the outer environment may change what is under test.
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('SEALPOST_') && k !== 'NODE_OPTIONS') env[k] = v;
@@ -253,22 +250,27 @@ function committedKeys(dataDir: string): Map<string, string> {
   }
 }
 
+/** Runs `fn` over `items` with `lanes` calls in flight. */
+async function inParallel<T>(items: T[], lanes: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: lanes }, async () => {
+    while (next < items.length) await fn(items[next++]);
+  }));
+}
+
 /** Polls each notification until every one of its deliveries has gone out; returns the last views. */
 async function drained(s: Server, ids: string[], what: string): Promise<Map<string, any>> {
-  const t0=Date.now(); try { return await drained0(s, ids, what);} finally { console.log('drain ms', Date.now()-t0); }
-}
-async function drained0(s: Server, ids: string[], what: string): Promise<Map<string, any>> {
   const views = new Map<string, any>();
   const pending = new Set(ids);
   await eventually(
     async () => {
-      for (const id of [...pending]) {
+      await inParallel([...pending], 16, async (id) => {
         const r = await call(s, 'GET', `/v1/notifications/${id}`);
         expect(r.status, `notification ${id} must exist: ${r.text}`).toBe(200);
         views.set(id, r.body);
         const ds = r.body.deliveries as { status: string }[];
         if (ds.length > 0 && ds.every((d) => FINAL.has(d.status))) pending.delete(id);
-      }
+      });
       return pending.size === 0;
     },
     `${what}: ${pending.size} notifications still have deliveries that have not gone out`,
@@ -332,9 +334,7 @@ describe.each(['full', 'group'] as const)('with SEALPOST_SQLITE_DURABILITY=%s, a
     const list = attempts(480, durability);
     // Somewhere in the middle of the load, decided by answers, not by a clock.
     const killAfter = 80 + Math.floor(Math.random() * 120);
-    let t0=Date.now();
     await load(s, list, 24, (acked) => acked >= killAfter);
-    console.log('load ms', Date.now()-t0, killAfter);
     await kill(s);
 
     const acked = list.filter((a) => a.outcome === 'acked');
@@ -349,26 +349,24 @@ describe.each(['full', 'group'] as const)('with SEALPOST_SQLITE_DURABILITY=%s, a
     expect(acked.filter((a) => onDisk.get(a.key) !== a.answer!.id).map((a) => a.key), 'acknowledged but not on disk').toEqual([]);
 
     s = await start(node);
-    t0=Date.now();
 
     // A replay of an acknowledged request returns the first answer, byte for byte the same body.
-    for (const a of acked) {
+    await inParallel(acked, 16, async (a) => {
       const r = await call(s, 'POST', '/v1/notifications', a.body, { 'idempotency-key': a.key });
       expect(r.status, r.text).toBe(202);
       expect(r.body).toEqual(a.answer);
-    }
+    });
     // An unacknowledged request either committed (the replay returns that notification) or did not
     // (it is created now); a 422 or a 5xx would mean a half-written idempotency record.
     const retried: string[] = [];
-    for (const a of errored) {
+    await inParallel(errored, 16, async (a) => {
       const r = await call(s, 'POST', '/v1/notifications', a.body, { 'idempotency-key': a.key });
       expect(r.status, `${a.key}: ${r.text}`).toBe(202);
       const committedId = onDisk.get(a.key);
       if (committedId) expect(r.body.id, 'a committed but unanswered request must replay its original answer').toBe(committedId);
       retried.push(r.body.id);
-    }
+    });
 
-    console.log('replays ms', Date.now()-t0);
     const ids = [...acked.map((a) => a.answer!.id), ...retried];
     expect(new Set(ids).size, 'two requests answered with the same notification').toBe(ids.length);
     const views = await drained(s, ids, 'drain after restart');
@@ -390,7 +388,7 @@ describe('a server killed with SIGKILL while deliveries are being sent', () => {
     let s = await start(node, { SEALPOST_WORKER: 'false' });
     await registerPatients(s);
     const list = attempts(400, 'sending');
-    let t1=Date.now(); await load(s, list, 24); console.log('load2', Date.now()-t1);
+    await load(s, list, 24);
     expect(list.filter((a) => a.outcome !== 'acked').map((a) => `${a.outcome} ${a.status} ${a.error}`)).toEqual([]);
     await stop(s);
     const total = list.reduce((n, a) => n + a.answer!.deliveries.length, 0);
@@ -420,7 +418,6 @@ describe('a server killed with SIGKILL while deliveries are being sent', () => {
         after.close();
       }
     }
-    console.log('interrupted', interrupted.length);
     expect(interrupted.length, 'deliveries caught in `sending` by the kill').toBeGreaterThan(0);
 
     s = await start(node);
