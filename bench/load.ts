@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { LoadResult, LoadSpec } from './load-client.js';
@@ -10,6 +11,25 @@ export interface PhaseResult extends LoadResult {
   serverCpuPct: number;
   /** Event-loop utilization of the server's main thread (1 = never idle). */
   serverElu: number;
+  /**
+   * CPU used by every other process on the machine meanwhile (other test runs, compilers…), in % of
+   * one core. Anything well above zero means the numbers of this phase are depressed by contention.
+   */
+  otherCpuPct: number;
+}
+
+/** Busy and total CPU seconds of the whole machine, from /proc/stat (null where there is none). */
+export function machineCpu(): { busySec: number } | null {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal: idle and iowait are not busy; guest is in user.
+    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+    const idle = v[3] + (v[4] ?? 0);
+    return { busySec: (total - idle) / 100 }; // USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
 }
 
 const runTs = fileURLToPath(new URL('../bin/run-ts.js', import.meta.url));
@@ -49,6 +69,7 @@ export class LoadGenerator {
     const id = ++this.seq;
     const cpu0 = process.cpuUsage();
     const elu0: EventLoopUtilization = performance.eventLoopUtilization();
+    const m0 = machineCpu();
     const t0 = performance.now();
     const result = await new Promise<LoadResult>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
@@ -57,7 +78,10 @@ export class LoadGenerator {
     const wallSec = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const elu = performance.eventLoopUtilization(elu0);
-    return { ...result, serverCpuPct: ((cpu.user + cpu.system) / 1e6 / wallSec) * 100, serverElu: elu.utilization };
+    const m1 = machineCpu();
+    const serverCpuPct = ((cpu.user + cpu.system) / 1e6 / wallSec) * 100;
+    const machinePct = m0 && m1 ? ((m1.busySec - m0.busySec) / wallSec) * 100 : NaN;
+    return { ...result, serverCpuPct, serverElu: elu.utilization, otherCpuPct: Math.max(0, machinePct - serverCpuPct - result.clientCpuPct) };
   }
 
   async close(): Promise<void> {

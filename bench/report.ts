@@ -50,13 +50,14 @@ export function renderMarkdown(r: BenchResults): string {
   row('non-2xx / errors', `${best.load.non2xx} / ${best.load.errors}`, (x) => `${x.accept.non2xx} / ${x.accept.errors}`);
   row('server CPU (% of 1 core) / event-loop use', `${pct(best.load.serverCpuPct)} / ${best.load.serverElu.toFixed(2)}`, (x) => `${pct(x.accept.serverCpuPct)} / ${x.accept.serverElu.toFixed(2)}`);
   row('load generator CPU (% of 1 core)', pct(best.load.clientCpuPct), (x) => pct(x.accept.clientCpuPct));
+  row('other processes\' CPU (% of 1 core)', pct(best.load.otherCpuPct), (x) => pct(x.accept.otherCpuPct));
   row('**Worker-only drain**, delivered/s', '—', (x) => `**${int(x.drain.perSec)}** (${int(x.drain.delivered)} of ${int(x.drain.queued)} in ${x.drain.seconds.toFixed(1)} s${x.drain.timedOut ? ', TIMED OUT' : ''})`);
-  row('drain: server CPU / event-loop use', '—', (x) => `${pct(x.drain.serverCpuPct)} / ${x.drain.serverElu.toFixed(2)}`);
+  row('drain: server CPU / event-loop use / others\' CPU', '—', (x) => `${pct(x.drain.serverCpuPct)} / ${x.drain.serverElu.toFixed(2)} / ${pct(x.drain.otherCpuPct)}`);
   row('**End to end**, delivered/s (worker on)', `(ingest ceiling ${int(c)})`, (x) => `**${int(x.endToEnd.perSec)}** (${int(x.endToEnd.delivered)} in ${x.endToEnd.seconds.toFixed(1)} s${x.endToEnd.timedOut ? ', TIMED OUT' : ''})`);
   row('e2e: accepted/s while delivering', `${ceil}`, (x) => `${int(x.endToEnd.load.okPerSec)} (${pct((x.endToEnd.load.okPerSec / c) * 100)})`);
   row('e2e: p50 / p99 latency, ms', `${ms(best.load.latencyMs.p50)} / ${ms(best.load.latencyMs.p99)}`, (x) => `${ms(x.endToEnd.load.latencyMs.p50)} / ${ms(x.endToEnd.load.latencyMs.p99)}`);
   row('e2e: outbox tail after load stopped, s', '—', (x) => x.endToEnd.tailSeconds.toFixed(1));
-  row('e2e: server CPU / event-loop use', '—', (x) => `${pct(x.endToEnd.load.serverCpuPct)} / ${x.endToEnd.load.serverElu.toFixed(2)}`);
+  row('e2e: server CPU / event-loop use / others\' CPU', '—', (x) => `${pct(x.endToEnd.load.serverCpuPct)} / ${x.endToEnd.load.serverElu.toFixed(2)} / ${pct(x.endToEnd.load.otherCpuPct)}`);
   lines.push('');
   lines.push(`Ceiling runs (before / after the modes): ${ceil} accepted/s; ratios use the higher, ${int(c)}/s.`);
   lines.push('');

@@ -1,7 +1,7 @@
 import { rmSync, statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { SqliteDurability } from '../src/config/config.js';
-import type { LoadGenerator, PhaseResult } from './load.js';
+import { machineCpu, type LoadGenerator, type PhaseResult } from './load.js';
 import { DbProbe, registerPatients, startCeiling, startSealpost, type Target, type Tls } from './servers.js';
 
 export interface BenchOptions {
@@ -29,6 +29,8 @@ export interface DrainResult {
   timedOut: boolean;
   serverCpuPct: number;
   serverElu: number;
+  /** CPU used by other processes meanwhile, % of one core (see PhaseResult). */
+  otherCpuPct: number;
 }
 
 export interface EndToEndResult {
@@ -141,12 +143,15 @@ async function measureDrain(probe: DbProbe, queued: number, start: () => void, t
   const oBase = probe.maxOutboxId();
   const cpu0 = process.cpuUsage();
   const elu0 = performance.eventLoopUtilization();
+  const m0 = machineCpu();
   const wall0 = performance.now();
   const startedAt = Date.now();
   start();
   const done = await waitUntil(() => probe.outboxCountSince(oBase) >= queued, timeoutSec);
   const wallSec = (performance.now() - wall0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const m1 = machineCpu();
+  const serverCpuPct = ((cpu.user + cpu.system) / 1e6 / wallSec) * 100;
   const ob = probe.outboxSince(oBase);
   // The last outbox row's own timestamp ends the interval, not the (coarser) poll that saw it.
   const seconds = ob.lastAt != null ? (ob.lastAt - startedAt) / 1000 : wallSec;
@@ -156,8 +161,9 @@ async function measureDrain(probe: DbProbe, queued: number, start: () => void, t
     seconds,
     perSec: ob.n / seconds,
     timedOut: !done,
-    serverCpuPct: ((cpu.user + cpu.system) / 1e6 / wallSec) * 100,
+    serverCpuPct,
     serverElu: performance.eventLoopUtilization(elu0).utilization,
+    otherCpuPct: m0 && m1 ? Math.max(0, ((m1.busySec - m0.busySec) / wallSec) * 100 - serverCpuPct) : NaN,
   };
 }
 

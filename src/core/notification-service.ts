@@ -72,33 +72,53 @@ export class NotificationService {
    * and (when given) its idempotency record. A replay of the same key and body returns the first answer.
    */
   async create(ctx: RequestContext, input: CreateNotificationInput, idempotencyKey?: string): Promise<CreatedAnswer> {
+    const [answer] = await this.createMany(ctx, [{ input, idempotencyKey }]);
+    return answer;
+  }
+
+  /**
+   * Creates several notifications in one transaction: all of them or, if any item is invalid,
+   * none (the error's detail names the item index). Each item may carry its own idempotency key.
+   */
+  async createMany(ctx: RequestContext, items: { input: CreateNotificationInput; idempotencyKey?: string }[]): Promise<CreatedAnswer[]> {
     const { store } = this.deps;
-    const requestHash = sha256Hex(canonicalize({ op: 'notifications.create', input })!);
-    const answer = await store.transaction(async (tx) => {
-      if (idempotencyKey) {
-        const prior = await tx.getIdempotency(ctx.tenantId, idempotencyKey);
-        if (prior) {
-          if (prior.request_hash !== requestHash) throw new AppError('SP_IDEMPOTENCY_KEY_REUSED');
-          return { status: prior.status_code, body: JSON.parse(prior.response) } as CreatedAnswer;
+    const answers = await store.transaction(async (tx) => {
+      const out: CreatedAnswer[] = [];
+      for (const [i, item] of items.entries()) {
+        try {
+          out.push(await this.createOne(tx, ctx, item.input, item.idempotencyKey));
+        } catch (e) {
+          if (items.length > 1 && e instanceof AppError) throw new AppError(e.code, `items[${i}]${e.detail ? `: ${e.detail}` : ''}`);
+          throw e;
         }
       }
-      const created = await this.createInTx(tx, ctx, input, null);
-      const body = { id: created.notification.id, status: aggregateStatus(created.notification, created.deliveries, this.now()), deliveries: created.deliveries.map((d) => ({ id: d.id, channel: d.channel as ChannelKind, status: viewStatus(d, this.now()), runAt: iso(d.run_at)! })) };
-      if (idempotencyKey) {
-        await tx.insertIdempotency({
-          tenant_id: ctx.tenantId,
-          key: idempotencyKey,
-          request_hash: requestHash,
-          status_code: 202,
-          response: JSON.stringify(body),
-          created_at: this.now().getTime(),
-        });
-      }
-      return { status: 202, body };
+      return out;
     });
     await store.durable();
-    if (answer.body.deliveries.some((d) => d.status === 'queued')) this.deps.wake();
-    return answer;
+    if (answers.some((a) => a.body.deliveries.some((d) => d.status === 'queued'))) this.deps.wake();
+    return answers;
+  }
+
+  private async createOne(tx: StoreTx, ctx: RequestContext, input: CreateNotificationInput, idempotencyKey?: string): Promise<CreatedAnswer> {
+    const requestHash = sha256Hex(canonicalize({ op: 'notifications.create', input })!);
+    if (idempotencyKey) {
+      const prior = await tx.getIdempotency(ctx.tenantId, idempotencyKey);
+      if (prior) {
+        if (prior.request_hash !== requestHash) throw new AppError('SP_IDEMPOTENCY_KEY_REUSED');
+        return { status: prior.status_code, body: JSON.parse(prior.response) } as CreatedAnswer;
+      }
+    }
+    const created = await this.createInTx(tx, ctx, input, null);
+    const now = this.now();
+    const body = {
+      id: created.notification.id,
+      status: aggregateStatus(created.notification, created.deliveries, now),
+      deliveries: created.deliveries.map((d) => ({ id: d.id, channel: d.channel as ChannelKind, status: viewStatus(d, now), runAt: iso(d.run_at)! })),
+    };
+    if (idempotencyKey) {
+      await tx.insertIdempotency({ tenant_id: ctx.tenantId, key: idempotencyKey, request_hash: requestHash, status_code: 202, response: JSON.stringify(body), created_at: now.getTime() });
+    }
+    return { status: 202, body };
   }
 
   /** Shared by the API and the appointment scheduler: validates, encrypts and enqueues in `tx`. */

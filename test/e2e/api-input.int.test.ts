@@ -109,3 +109,29 @@ describe('idempotency keys', () => {
     }
   });
 });
+
+describe('batch of notifications', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startSealpost({ SEALPOST_WORKER: 'false' });
+    await h.request('PUT', '/v1/patients/p1', samplePatient());
+  });
+  afterAll(() => h.close());
+  const item = (i: number) => ({ type: 'follow_up', patientId: 'p1', data: { reason: `r${i}`, dueDate: '2030-01-01' }, idempotencyKey: `b-${i}` });
+
+  it('accepts many notifications in one request and answers each like a single create', async () => {
+    const res = await h.request('POST', '/v1/notifications:batch', { items: [item(1), item(2), item(3)] });
+    expect(res.status).toBe(202);
+    expect(res.body.items).toHaveLength(3);
+    const single = await h.request('POST', '/v1/notifications', { ...item(2), idempotencyKey: undefined }, { 'idempotency-key': 'b-2' });
+    expect(single.body).toEqual(res.body.items[1]);
+  });
+
+  it('writes nothing when one item is invalid and names the item', async () => {
+    const before = rowCounts(h.dataDir);
+    const res = await h.request('POST', '/v1/notifications:batch', { items: [item(10), { ...item(11), patientId: 'nobody' }] });
+    expect(res.status).toBe(404);
+    expect(res.body.detail).toBe('items[1]');
+    expect(rowCounts(h.dataDir)).toEqual(before);
+  });
+});

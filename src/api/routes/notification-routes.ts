@@ -1,7 +1,13 @@
 import type { TypedApp } from '../types.js';
 import { requestContext } from '../types.js';
+import { Type } from 'typebox';
 import { CreatedNotification, IdParam, IdempotencyHeaders, NotificationBody, NotificationView, problems } from '../schemas.js';
 import type { NotificationService } from '../../core/notification-service.js';
+
+const BatchItem = Type.Object(
+  { ...NotificationBody.properties, idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7E]+$' })) },
+  { additionalProperties: false },
+);
 
 export function notificationRoutes(app: TypedApp, notifications: NotificationService): void {
   app.post(
@@ -22,6 +28,31 @@ export function notificationRoutes(app: TypedApp, notifications: NotificationSer
       const key = req.headers['idempotency-key'] as string | undefined;
       const answer = await notifications.create(requestContext(req), req.body, key);
       return reply.code(answer.status as 202).send(answer.body);
+    },
+  );
+
+  app.post(
+    // '::' escapes the colon in Fastify's router: the path is literally /v1/notifications:batch.
+    '/v1/notifications::batch',
+    {
+      bodyLimit: 2 * 1024 * 1024,
+      schema: {
+        tags: ['notifications'],
+        summary: 'Send up to 500 notifications in one durable transaction (all or none)',
+        description: 'Each item is a notification body plus an optional idempotencyKey. An invalid item fails the whole batch; detail names items[i].',
+        body: Type.Object(
+          { items: Type.Array(BatchItem, { minItems: 1, maxItems: 500 }) },
+          { additionalProperties: false },
+        ),
+        response: { 202: Type.Object({ items: Type.Array(CreatedNotification) }), ...problems(400, 401, 404, 413, 422) },
+      },
+    },
+    async (req, reply) => {
+      const answers = await notifications.createMany(
+        requestContext(req),
+        req.body.items.map(({ idempotencyKey, ...input }) => ({ input, idempotencyKey })),
+      );
+      return reply.code(202).send({ items: answers.map((a) => a.body) });
     },
   );
 
