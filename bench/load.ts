@@ -91,3 +91,25 @@ export class LoadGenerator {
     await exited;
   }
 }
+
+/**
+ * Waits (up to `maxSec`) for a second in which other processes use less than `thresholdPct` of one
+ * core, so a phase does not start in the middle of someone's test run. Returns what the last sample saw.
+ */
+export async function waitForQuiet(maxSec: number, thresholdPct = 20): Promise<number> {
+  const deadline = performance.now() + maxSec * 1000;
+  let other = NaN;
+  do {
+    const m0 = machineCpu();
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, 1000));
+    const m1 = machineCpu();
+    if (!m0 || !m1) return NaN;
+    const wall = (performance.now() - t0) / 1000;
+    const own = process.cpuUsage(c0);
+    other = (((m1.busySec - m0.busySec) - (own.user + own.system) / 1e6) / wall) * 100;
+    if (other < thresholdPct) return other;
+  } while (performance.now() < deadline);
+  return other;
+}

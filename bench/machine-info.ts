@@ -4,6 +4,23 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import Sqlite from 'better-sqlite3';
 
+export interface CodeInfo {
+  commit: string;
+  /** Files under src/ that differ from the commit when the bench ran (the numbers are for the working tree). */
+  uncommittedSrcFiles: string[];
+}
+
+/** Which code was measured: the tree may be ahead of its commit while people work. */
+export function codeInfo(): CodeInfo {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const status = execFileSync('git', ['status', '--porcelain', '--', 'src'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return { commit, uncommittedSrcFiles: status.split('\n').filter(Boolean).map((l) => l.slice(3)) };
+  } catch {
+    return { commit: 'unknown (not a git checkout)', uncommittedSrcFiles: [] };
+  }
+}
+
 export interface MachineInfo {
   cpuModel: string;
   cores: number;

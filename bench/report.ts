@@ -1,4 +1,5 @@
-import type { MachineInfo } from './machine-info.js';
+import type { CodeInfo, MachineInfo } from './machine-info.js';
+import type { ProfileSummary } from './profiler.js';
 import type { BenchOptions, CeilingResult, ModeResult } from './scenarios.js';
 
 export interface BenchResults {
@@ -6,11 +7,13 @@ export interface BenchResults {
   finishedAt: string;
   options: BenchOptions;
   machine: MachineInfo;
+  code: CodeInfo;
   ceilings: CeilingResult[];
   modes: ModeResult[];
   /** The higher of the ceiling runs: ratios against it are the conservative ones. */
   ceilingPerSec: number;
   targets: { acceptedVsCeiling: number; endToEndPerSec: number };
+  profiles: ProfileSummary[];
 }
 
 const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
@@ -36,6 +39,8 @@ export function renderMarkdown(r: BenchResults): string {
   lines.push(`| OS | ${m.os} |`);
   lines.push(`| Node / SQLite | ${m.node} / ${m.sqlite} |`);
   lines.push(`| Temp dir | ${m.tempDir.path}: ${m.tempDir.device}, ${m.tempDir.fsType} (${m.tempDir.mountOptions}), rotational: ${m.tempDir.rotational} |`);
+  const dirty = r.code.uncommittedSrcFiles.length;
+  lines.push(`| Code | commit ${r.code.commit}${dirty ? ` + ${dirty} uncommitted file(s) under src/ (${r.code.uncommittedSrcFiles.join(', ')})` : ''} |`);
   lines.push(`| fdatasync (4 KiB) | p50 ${m.fdatasyncMs.p50} ms, p99 ${m.fdatasyncMs.p99} ms (${m.fdatasyncMs.samples} samples) |`);
   lines.push('');
 

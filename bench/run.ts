@@ -5,26 +5,35 @@
  * same run. Results and their meaning are documented in BENCHMARKS.md.
  *
  *   npm run bench -- [--duration 10] [--warmup 2] [--connections 50] [--patients 300]
- *                    [--modes full,group] [--drain-timeout 120] [--json [file]]
+ *                    [--modes full,group] [--drain-timeout 120] [--wait-quiet 0]
+ *                    [--cpu-prof-dir dir] [--json [file]]
+ *
+ * `--wait-quiet N`: before each measured phase, wait up to N seconds for a second in which other
+ * processes use < 20% of a core (useful on a shared machine; every phase reports others' CPU anyway).
+ *
+ * `--cpu-prof-dir dir`: writes a CPU profile of the server's main thread per measured phase
+ * (`<phase>.cpuprofile`, open in Chrome DevTools) and appends a self-time summary to the report.
  *
  * Markdown goes to stdout, progress to stderr. `--json file` also writes the results as JSON;
  * `--json` without a file writes JSON to stdout instead of the markdown.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { SqliteDurability } from '../src/config/config.js';
 import { selfSigned } from '../src/api/tls.js';
-import { machineInfo } from './machine-info.js';
+import { codeInfo, machineInfo } from './machine-info.js';
 import { LoadGenerator } from './load.js';
-import { runCeiling, runMode, type BenchOptions, type CeilingResult, type ModeResult } from './scenarios.js';
+import { runCeiling, runMode, type BenchOptions, type CeilingResult, type ModeResult, type RunContext } from './scenarios.js';
+import { PhaseProfiler, renderProfiles } from './profiler.js';
 import { renderMarkdown, type BenchResults } from './report.js';
 
 function parseArgs(argv: string[]) {
-  const o: BenchOptions = { durationSec: 10, warmupSec: 2, connections: 50, patients: 300, drainTimeoutSec: 120 };
+  const o: BenchOptions = { durationSec: 10, warmupSec: 2, connections: 50, patients: 300, drainTimeoutSec: 120, quietWaitSec: 0 };
   let modes: SqliteDurability[] = ['full', 'group'];
   let json: string | true | null = null;
+  let cpuProfDir: string | null = null;
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2) as [string, string | undefined];
     const value = () => {
@@ -50,6 +59,9 @@ function parseArgs(argv: string[]) {
       case '--patients':
         o.patients = Math.round(num(1));
         break;
+      case '--wait-quiet':
+        o.quietWaitSec = num(0);
+        break;
       case '--drain-timeout':
         o.drainTimeoutSec = num(1);
         break;
@@ -57,22 +69,25 @@ function parseArgs(argv: string[]) {
         modes = value().split(',') as SqliteDurability[];
         if (!modes.length || modes.some((m) => m !== 'full' && m !== 'group')) throw new Error('--modes: a list of full, group');
         break;
+      case '--cpu-prof-dir':
+        cpuProfDir = resolve(value());
+        break;
       case '--json':
         json = inline ?? (argv[i + 1] && !argv[i + 1].startsWith('--') ? argv[++i] : true);
         break;
       case '--help':
       case '-h':
-        process.stdout.write('npm run bench -- [--duration 10] [--warmup 2] [--connections 50] [--patients 300] [--modes full,group] [--drain-timeout 120] [--json [file]]\n');
+        process.stdout.write('npm run bench -- [--duration 10] [--warmup 2] [--connections 50] [--patients 300] [--modes full,group] [--drain-timeout 120] [--wait-quiet 0] [--cpu-prof-dir dir] [--json [file]]\n');
         process.exit(0);
       default:
         throw new Error(`unknown option ${argv[i]}`);
     }
   }
-  return { o, modes, json };
+  return { o, modes, json, cpuProfDir };
 }
 
 async function main(): Promise<void> {
-  const { o, modes, json } = parseArgs(process.argv.slice(2));
+  const { o, modes, json, cpuProfDir } = parseArgs(process.argv.slice(2));
   const root = mkdtempSync(join(tmpdir(), 'sealpost-bench-'));
   const cleanup = () => rmSync(root, { recursive: true, force: true });
   // Ctrl-C mid-run must not leave databases, keyrings or WAL files behind.
@@ -87,27 +102,31 @@ async function main(): Promise<void> {
   try {
     const startedAt = new Date().toISOString();
     const machine = machineInfo(root);
+    const code = codeInfo();
     const tls = await selfSigned();
     gen = await LoadGenerator.start();
     const runId = randomBytes(4).toString('hex');
 
     const ceilings: CeilingResult[] = [];
     const results: ModeResult[] = [];
-    ceilings.push(await runCeiling('ceiling-before', join(root, 'ceiling-1'), tls, gen, o, runId));
-    for (const mode of modes) results.push(await runMode(mode, join(root, mode), tls, gen, o, runId));
-    ceilings.push(await runCeiling('ceiling-after', join(root, 'ceiling-2'), tls, gen, o, runId));
+    const ctx: RunContext = { tls, gen, o, runId, profiler: new PhaseProfiler(cpuProfDir), profiles: [] };
+    ceilings.push(await runCeiling('ceiling-before', join(root, 'ceiling-1'), ctx));
+    for (const mode of modes) results.push(await runMode(mode, join(root, mode), ctx));
+    ceilings.push(await runCeiling('ceiling-after', join(root, 'ceiling-2'), ctx));
 
     const out: BenchResults = {
       startedAt,
       finishedAt: new Date().toISOString(),
       options: o,
       machine,
+      code,
       ceilings,
       modes: results,
       ceilingPerSec: Math.max(...ceilings.map((c) => c.load.okPerSec)),
       targets: { acceptedVsCeiling: 0.9, endToEndPerSec: 5000 },
+      profiles: ctx.profiles,
     };
-    const md = renderMarkdown(out);
+    const md = renderMarkdown(out) + (ctx.profiles.length ? renderProfiles(ctx.profiles) : '');
     if (json === true) {
       process.stderr.write(md);
       process.stdout.write(JSON.stringify(out, null, 2) + '\n');

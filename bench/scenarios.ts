@@ -1,7 +1,8 @@
 import { rmSync, statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { SqliteDurability } from '../src/config/config.js';
-import { machineCpu, type LoadGenerator, type PhaseResult } from './load.js';
+import { machineCpu, waitForQuiet, type LoadGenerator, type PhaseResult } from './load.js';
+import type { PhaseProfiler, ProfileSummary } from './profiler.js';
 import { DbProbe, registerPatients, startCeiling, startSealpost, type Target, type Tls } from './servers.js';
 
 export interface BenchOptions {
@@ -11,6 +12,17 @@ export interface BenchOptions {
   patients: number;
   /** Upper bound on waiting for the worker to empty the queue, per wait. */
   drainTimeoutSec: number;
+  /** Before each measured phase, wait up to this long for other processes to go quiet (0 = don't). */
+  quietWaitSec: number;
+}
+
+export interface RunContext {
+  tls: Tls;
+  gen: LoadGenerator;
+  o: BenchOptions;
+  runId: string;
+  profiler: PhaseProfiler;
+  profiles: ProfileSummary[];
 }
 
 export interface CeilingResult {
@@ -65,15 +77,23 @@ function spec(t: Target, o: BenchOptions, durationSec: number, keyPrefix: string
 
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
+async function quiet(o: BenchOptions): Promise<void> {
+  if (o.quietWaitSec <= 0) return;
+  const other = await waitForQuiet(o.quietWaitSec);
+  if (other >= 20) log(`other processes still use ${Math.round(other)}% of a core; measuring anyway`);
+}
+
 /** The same handler without the database (see startCeiling). */
-export async function runCeiling(label: string, dir: string, tls: Tls, gen: LoadGenerator, o: BenchOptions, runId: string): Promise<CeilingResult> {
+export async function runCeiling(label: string, dir: string, ctx: RunContext): Promise<CeilingResult> {
+  const { tls, gen, o, runId } = ctx;
   log(`${label}: starting the no-database server`);
   const t = await startCeiling(dir, tls);
   try {
     await registerPatients(t, tls, patientIds(o.patients));
     if (o.warmupSec > 0) await gen.run(spec(t, o, o.warmupSec, `${runId}-${label}-warm`));
+    await quiet(o);
     log(`${label}: ${o.durationSec}s of load`);
-    const load = await gen.run(spec(t, o, o.durationSec, `${runId}-${label}`));
+    const load = await profiled(ctx, label, () => gen.run(spec(t, o, o.durationSec, `${runId}-${label}`)));
     log(`${label}: ${Math.round(load.okPerSec)} accepted/s`);
     return { label, load, counts: { ...t.counts } };
   } finally {
@@ -89,7 +109,8 @@ export async function runCeiling(label: string, dir: string, tls: Tls, gen: Load
  * 2. drain: the worker alone empties the queue that (1) and its warm-up left;
  * 3. end to end: the load again with the worker on, until the dev outbox holds every notification.
  */
-export async function runMode(durability: SqliteDurability, dir: string, tls: Tls, gen: LoadGenerator, o: BenchOptions, runId: string): Promise<ModeResult> {
+export async function runMode(durability: SqliteDurability, dir: string, ctx: RunContext): Promise<ModeResult> {
+  const { tls, gen, o, runId } = ctx;
   log(`${durability}: starting Sealpost (SQLITE_DURABILITY=${durability}, worker off)`);
   const t = await startSealpost(dir, durability, tls);
   let probe: DbProbe | null = null;
@@ -98,24 +119,32 @@ export async function runMode(durability: SqliteDurability, dir: string, tls: Tl
     probe = new DbProbe(t.dbPath);
     if (o.warmupSec > 0) await gen.run(spec(t, o, o.warmupSec, `${runId}-${durability}-warm`));
 
+    await quiet(o);
     log(`${durability}: accept phase, ${o.durationSec}s of load, worker off`);
     const base = probe.maxNotificationRowid();
-    const accept = await gen.run(spec(t, o, o.durationSec, `${runId}-${durability}-accept`));
+    const accept = await profiled(ctx, `${durability}-accept`, () => gen.run(spec(t, o, o.durationSec, `${runId}-${durability}-accept`)));
     const acceptCommitted = probe.notificationsSince(base).n;
     log(`${durability}: ${Math.round(accept.okPerSec)} accepted/s`);
 
     const queued = probe.deliveryStatusCounts().queued ?? 0;
+    await quiet(o);
     log(`${durability}: worker-only drain of ${queued} queued deliveries`);
-    const drain = await measureDrain(probe, queued, () => t.app.worker.start(), o.drainTimeoutSec);
+    const drain = await profiled(ctx, `${durability}-drain`, () => measureDrain(probe!, queued, () => t.app.worker.start(), o.drainTimeoutSec));
     log(`${durability}: drained ${drain.delivered} in ${drain.seconds.toFixed(1)}s (${Math.round(drain.perSec)}/s)`);
 
+    await quiet(o);
     log(`${durability}: end-to-end phase, ${o.durationSec}s of load, worker on`);
     const nBase = probe.maxNotificationRowid();
     const oBase = probe.maxOutboxId();
-    const load = await gen.run(spec(t, o, o.durationSec, `${runId}-${durability}-e2e`));
-    const loadEnd = performance.now();
-    const target = probe.notificationsSince(nBase).deliveries;
-    const timedOut = !(await waitUntil(() => probe!.outboxCountSince(oBase) >= target, o.drainTimeoutSec));
+    let loadEnd = 0;
+    let timedOut = false;
+    const load = await profiled(ctx, `${durability}-e2e`, async () => {
+      const r = await gen.run(spec(t, o, o.durationSec, `${runId}-${durability}-e2e`));
+      loadEnd = performance.now();
+      const target = probe!.notificationsSince(nBase).deliveries;
+      timedOut = !(await waitUntil(() => probe!.outboxCountSince(oBase) >= target, o.drainTimeoutSec));
+      return r;
+    });
     const tailSeconds = (performance.now() - loadEnd) / 1000;
     const n = probe.notificationsSince(nBase);
     const ob = probe.outboxSince(oBase);
@@ -136,6 +165,16 @@ export async function runMode(durability: SqliteDurability, dir: string, tls: Tl
     probe?.close();
     await t.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function profiled<T>(ctx: RunContext, label: string, fn: () => Promise<T>): Promise<T> {
+  await ctx.profiler.start();
+  try {
+    return await fn();
+  } finally {
+    const summary = await ctx.profiler.stop(label);
+    if (summary) ctx.profiles.push(summary);
   }
 }
 

@@ -44,6 +44,9 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false, useDefaults: true } },
     routerOptions: { maxParamLength: 200 },
+    // Router errors (bad percent-encoding, over-long parameters) would otherwise echo the path,
+    // which can hold a patient id or a portal token.
+    frameworkErrors: (_err, req, reply) => problem(reply, req, 'SP_REQ_BAD_URL'),
   };
   if (o.https) opts.https = o.https;
   const app = Fastify(opts as FastifyServerOptions).withTypeProvider<TypeBoxTypeProvider>() as unknown as TypedApp;

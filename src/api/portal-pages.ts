@@ -13,7 +13,8 @@ const T = {
     code: 'One-time code',
     verifyCode: 'Verify code',
     wrong: (left: number) => `That did not match. ${left} attempt${left === 1 ? '' : 's'} left.`,
-    invalid: 'This link is invalid, has expired, or was locked after too many attempts. Please contact your care team.',
+    missing: 'Enter your date of birth or a one-time code.',
+    invalid: 'This link is invalid, has expired, has already been used, or was locked after too many attempts. Please contact your care team.',
     ack: 'Acknowledge',
     acked: 'Thank you. You have acknowledged this message.',
   },
@@ -28,7 +29,8 @@ const T = {
     code: 'Código de un solo uso',
     verifyCode: 'Verificar código',
     wrong: (left: number) => `No coincide. Le quedan ${left} intento${left === 1 ? '' : 's'}.`,
-    invalid: 'Este enlace no es válido, ha caducado o se bloqueó tras demasiados intentos. Comuníquese con su equipo de atención.',
+    missing: 'Escriba su fecha de nacimiento o un código de un solo uso.',
+    invalid: 'Este enlace no es válido, ha caducado, ya se usó o se bloqueó tras demasiados intentos. Comuníquese con su equipo de atención.',
     ack: 'Confirmar lectura',
     acked: 'Gracias. Ha confirmado la lectura de este mensaje.',
   },
@@ -80,4 +82,8 @@ export function invalidLinkPage(lang: Language = 'en'): string {
 
 export function wrongAnswerText(lang: Language, attemptsLeft: number): string {
   return T[lang].wrong(attemptsLeft);
+}
+
+export function missingAnswerText(lang: Language): string {
+  return T[lang].missing;
 }

@@ -116,6 +116,7 @@ export class DeliveryProcessor {
         expires_at: now + config.portal.linkTtlHours * 3_600_000,
         failed_attempts: 0,
         burned_at: null,
+        used_at: null,
         otp_hash: null,
         otp_expires_at: null,
         created_at: now,

@@ -8,6 +8,7 @@ export const ERROR_CODES = {
   SP_REQ_TOO_LARGE: { status: 413, title: 'The request body is too large' },
   SP_REQ_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type' },
   SP_REQ_NOT_FOUND: { status: 404, title: 'No such route' },
+  SP_REQ_BAD_URL: { status: 400, title: 'The URL is malformed or a path segment is too long' },
   SP_AUTH_UNAUTHENTICATED: { status: 401, title: 'Authentication required' },
   SP_IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'Idempotency-Key was already used with a different request' },
   SP_PATIENT_NOT_FOUND: { status: 404, title: 'Patient not found' },

@@ -42,6 +42,8 @@ export class PortalService {
    */
   async verify(token: string, answer: { birthDate?: string; code?: string }, meta: Pick<RequestContext, 'requestId' | 'sourceIp'>): Promise<string> {
     const { store, cipher, clock, config } = this.deps;
+    // An empty form is a mistake, not a guess: it is refused without costing an attempt.
+    if (!answer.code?.trim() && !answer.birthDate?.trim()) throw new AppError('SP_REQ_VALIDATION', 'birthDate or code is required');
     const outcome = await store.transaction(async (tx) => {
       const { link } = await this.usableLink(tx, token);
       const now = clock();
@@ -77,8 +79,9 @@ export class PortalService {
         expires_at: now.getTime() + config.portal.sessionTtlMinutes * 60_000,
         created_at: now.getTime(),
       });
-      // Clear the one-time code: it may not be replayed.
-      await tx.updateAccessLink(link.token_hash, { otp_hash: null, otp_expires_at: null });
+      // The link is single-use: this verification consumes it (the session it opens stays valid for
+      // its short lifetime), and the one-time code may not be replayed.
+      await tx.updateAccessLink(link.token_hash, { used_at: now.getTime(), otp_hash: null, otp_expires_at: null });
       const d = await tx.getDelivery(link.delivery_id);
       if (d && d.read_at == null) {
         await tx.updateDelivery(d.id, { status: ['sent', 'delivered', 'sending'].includes(d.status) ? 'read' : d.status, read_at: now.getTime(), updated_at: now.getTime() });
@@ -174,7 +177,8 @@ export class PortalService {
   }
 
   private async verifiedLink(tx: StoreTx, token: string, session: string | undefined) {
-    const l = await this.usableLink(tx, token);
+    const l = await this.linkRow(tx, token);
+    if (l.link.burned_at != null) throw new AppError('SP_PORTAL_LINK_INVALID');
     const s = session ? await tx.getPortalSession(hashToken(session)) : undefined;
     if (!s || s.link_hash !== l.link.token_hash || Number(s.expires_at) <= this.deps.clock().getTime()) {
       throw new AppError('SP_PORTAL_SESSION_REQUIRED');
@@ -182,10 +186,10 @@ export class PortalService {
     return l;
   }
 
-  /** A link that exists, has not expired and is not burned; otherwise one indistinguishable error. */
+  /** A link that exists, has not expired, is not burned or used; otherwise one indistinguishable error. */
   private async usableLink(tx: StoreTx, token: string) {
     const l = await this.linkRow(tx, token);
-    if (l.link.burned_at != null) throw new AppError('SP_PORTAL_LINK_INVALID');
+    if (l.link.burned_at != null || l.link.used_at != null) throw new AppError('SP_PORTAL_LINK_INVALID');
     return l;
   }
 

@@ -89,6 +89,8 @@ export interface Database {
     expires_at: number;
     failed_attempts: number;
     burned_at: number | null;
+    /** Set by the first successful verification: the link is single-use, the session it opened is not. */
+    used_at: number | null;
     otp_hash: string | null;
     otp_expires_at: number | null;
     created_at: number;

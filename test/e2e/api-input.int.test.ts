@@ -60,6 +60,15 @@ describe('bad input gets a clear error and changes nothing', () => {
     expect(res.body.code).toBe('SP_REQ_UNSUPPORTED_MEDIA_TYPE');
   });
 
+  it('answers a malformed or over-long URL with a problem document that does not echo the path', async () => {
+    for (const path of ['/v1/patients/%E0%A4%APHIMARK', `/v1/notifications/${'PHIMARK'.repeat(40)}`]) {
+      const res = await h.request('GET', path);
+      expect(res.status).toBe(400);
+      expect(res.body.code).toBe('SP_REQ_BAD_URL');
+      expect(res.text).not.toContain('PHIMARK');
+    }
+  });
+
   it('answers unknown routes with a problem document', async () => {
     const res = await h.request('GET', '/v1/nothing-here');
     expect(res.status).toBe(404);

@@ -188,7 +188,7 @@ interface Attempt {
 /** Each request has its own Idempotency-Key and a marker in its data, so no two bodies are alike. */
 function attempts(n: number, run: string): Attempt[] {
   return Array.from({ length: n }, (_, i) => {
-    const marker = `crash-${run}-${i}`;
+    const marker = `datamark-${run}-${i}`;
     const kind = i % 3;
     const data =
       kind === 0
@@ -378,6 +378,8 @@ describe.each(['full', 'group'] as const)('with SEALPOST_SQLITE_DURABILITY=%s, a
 
     await stop(s);
     expectNoHalfWrittenState(node.dataDir);
+    // The real process logs to stdout; nothing of the notification data may be in it, crash or not.
+    expect(readFileSync(serverLog(node), 'utf8')).not.toContain('datamark-');
   });
 });
 

@@ -64,7 +64,7 @@ const REJECTED = {
   longLocation: mark('longlocation'),
   badStart: mark('badstart'),
   // At most 20 characters: the portal's own limit for the answer field.
-  portalAnswer: `PHIMARK${tag}`,
+  portalAnswer: `PHIMARKDOB${tag}`,
   portalToken: mark('token'),
   path: mark('path'),
   query: mark('query'),
@@ -312,7 +312,7 @@ describe('PHI planted in every field of a full run', () => {
     expect(findMarkers(outbox.map((o) => o.recipient).join('\n'), ADDRESSES).sort()).toEqual([...ADDRESSES].sort());
     // A nudge's only link is the portal base URL plus an opaque 256-bit token: nothing else in the URL.
     for (const o of nudges) {
-      const urls = o.body.match(/https?:\/\/\S+/g) ?? [];
+      const urls: string[] = o.body.match(/https?:\/\/\S+/g) ?? [];
       expect(urls.length, o.body).toBe(1);
       expect(urls[0].replace(/\.$/, '')).toMatch(new RegExp(`^${h.url.replace(/\./g, '\\.')}/m/[A-Za-z0-9_-]{43}$`));
     }

@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { TypedApp } from '../types.js';
 import type { PortalService } from '../../core/portal-service.js';
 import { isAppError } from '../../core/errors.js';
-import { invalidLinkPage, messagePage, verifyPage, wrongAnswerText } from '../portal-pages.js';
+import { invalidLinkPage, messagePage, missingAnswerText, verifyPage, wrongAnswerText } from '../portal-pages.js';
 
 const Token = Type.Object({ token: Type.String({ maxLength: 200 }) });
 const COOKIE = 'sp_portal';
@@ -20,9 +20,14 @@ const PAGE_HEADERS = {
 export function portalRoutes(app: TypedApp, portal: PortalService, sessionMinutes: number): void {
   const meta = (req: FastifyRequest) => ({ requestId: req.id, sourceIp: req.ip });
   const html = (reply: FastifyReply, status: number, body: string) => reply.code(status).headers(PAGE_HEADERS).type('text/html; charset=utf-8').send(body);
+  // Drops a stale session cookie on the way back, so the form page does not bounce straight back here.
+  const backToForm = (reply: FastifyReply, token: string) =>
+    reply.clearCookie(COOKIE, { path: `/m/${token}` }).code(303).header('location', `/m/${token}`).send();
   const cfg = { config: { auth: 'public' as const }, schema: { hide: true, params: Token } };
 
   app.get('/m/:token', { ...cfg, schema: { ...cfg.schema, querystring: Type.Object({ code: Type.Optional(Type.String({ maxLength: 10 })) }) } }, async (req, reply) => {
+    // A reader who already verified (the link is then used up) goes back to the message while the session lasts.
+    if (req.cookies[COOKIE]) return reply.code(303).header('location', `/m/${req.params.token}/message`).send();
     try {
       const info = await portal.open(req.params.token);
       return html(reply, 200, verifyPage({ lang: info.language, organisation: info.organisation, token: req.params.token, codeSent: req.query.code === 'sent' }));
@@ -42,11 +47,17 @@ export function portalRoutes(app: TypedApp, portal: PortalService, sessionMinute
         reply.setCookie(COOKIE, session, { path: `/m/${token}`, httpOnly: true, secure: true, sameSite: 'strict', maxAge: sessionMinutes * 60 });
         return reply.code(303).header('location', `/m/${token}/message`).send();
       } catch (e) {
-        if (isAppError(e) && e.code === 'SP_PORTAL_VERIFICATION_FAILED') {
-          const info = await portal.open(token);
-          return html(reply, 401, verifyPage({ lang: info.language, organisation: info.organisation, token, error: wrongAnswerText(info.language, info.attemptsLeft) }));
+        const code = isAppError(e) ? e.code : null;
+        if (code === 'SP_PORTAL_VERIFICATION_FAILED' || code === 'SP_REQ_VALIDATION') {
+          try {
+            const info = await portal.open(token);
+            const error = code === 'SP_REQ_VALIDATION' ? missingAnswerText(info.language) : wrongAnswerText(info.language, info.attemptsLeft);
+            return html(reply, code === 'SP_REQ_VALIDATION' ? 400 : 401, verifyPage({ lang: info.language, organisation: info.organisation, token, error }));
+          } catch {
+            return html(reply, 404, invalidLinkPage()); // burned meanwhile by a concurrent wrong answer
+          }
         }
-        if (isAppError(e) && e.code === 'SP_PORTAL_LINK_INVALID') return html(reply, 404, invalidLinkPage());
+        if (code === 'SP_PORTAL_LINK_INVALID') return html(reply, 404, invalidLinkPage());
         throw e;
       }
     },
@@ -68,7 +79,7 @@ export function portalRoutes(app: TypedApp, portal: PortalService, sessionMinute
       const m = await portal.view(req.params.token, req.cookies[COOKIE], meta(req));
       return html(reply, 200, messagePage({ lang: m.language, token: req.params.token, title: m.title, body: m.body, acknowledged: m.acknowledged }));
     } catch (e) {
-      if (isAppError(e) && e.code === 'SP_PORTAL_SESSION_REQUIRED') return reply.code(303).header('location', `/m/${req.params.token}`).send();
+      if (isAppError(e) && e.code === 'SP_PORTAL_SESSION_REQUIRED') return backToForm(reply, req.params.token);
       if (isAppError(e) && e.code === 'SP_PORTAL_LINK_INVALID') return html(reply, 404, invalidLinkPage());
       throw e;
     }
@@ -79,7 +90,7 @@ export function portalRoutes(app: TypedApp, portal: PortalService, sessionMinute
       await portal.acknowledge(req.params.token, req.cookies[COOKIE], meta(req));
       return reply.code(303).header('location', `/m/${req.params.token}/message`).send();
     } catch (e) {
-      if (isAppError(e) && e.code === 'SP_PORTAL_SESSION_REQUIRED') return reply.code(303).header('location', `/m/${req.params.token}`).send();
+      if (isAppError(e) && e.code === 'SP_PORTAL_SESSION_REQUIRED') return backToForm(reply, req.params.token);
       if (isAppError(e) && e.code === 'SP_PORTAL_LINK_INVALID') return html(reply, 404, invalidLinkPage());
       throw e;
     }

@@ -121,6 +121,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('expires_at', 'bigint', (c) => c.notNull())
     .addColumn('failed_attempts', 'integer', (c) => c.notNull())
     .addColumn('burned_at', 'bigint')
+    .addColumn('used_at', 'bigint')
     .addColumn('otp_hash', 'text')
     .addColumn('otp_expires_at', 'bigint')
     .addColumn('created_at', 'bigint', (c) => c.notNull())

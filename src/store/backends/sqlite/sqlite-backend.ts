@@ -6,6 +6,7 @@ import type { Database } from '../../schema.js';
 import type { SqliteDurability } from '../../../config/config.js';
 import { KyselyStore } from '../../kysely-store.js';
 import { GroupCommit } from './group-commit.js';
+import { withStatementCache } from './statement-cache.js';
 
 /**
  * SQLite backend (better-sqlite3, WAL). Two durability modes, both of which make a 2xx answer
@@ -35,7 +36,7 @@ export function openSqliteStore(path: string, durability: SqliteDurability): Kys
       return new Promise<void>((res, rej) => fdatasync(fd, (e) => (e ? rej(e) : res())));
     });
   }
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(raw) }) });
   return new KyselyStore(
     'sqlite',
     db,
