@@ -43,6 +43,8 @@ const STORED = {
   apptClinician: mark('apptclinician'),
   apptInstructions: mark('apptinstr'),
   reusedFirst: mark('idemfirst'),
+  batchTestName: mark('batchtest'),
+  batchPharmacy: mark('batchpharmacy'),
 };
 
 /** PHI carried only by requests that must be rejected. */
@@ -69,6 +71,8 @@ const REJECTED = {
   path: mark('path'),
   query: mark('query'),
   idempotencyKey: mark('idemkey'),
+  batchUnknown: mark('batchunknown'),
+  batchValid: mark('batchvalid'),
 };
 
 const EMAIL = `${STORED.emailLocal}@example.com`;
@@ -136,6 +140,7 @@ describe('PHI planted in every field of a full run', () => {
   const apiAnswers: Seen[] = [];
   const notificationIds: string[] = [];
   let outbox: Outboxed[] = [];
+  let closed = false;
   let files: { before: Record<string, Buffer>; after: Record<string, Buffer>; dump: Buffer; log: string };
 
   const api = async (what: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
@@ -178,6 +183,15 @@ describe('PHI planted in every field of a full run', () => {
     await send('reminder', { type: 'appointment_reminder', data: { start: '2030-02-03T15:30:00-06:00', location: STORED.location, clinicianName: STORED.clinicianName, instructions: STORED.instructions } });
     await send('reused', { type: 'test_result_ready', data: { testName: STORED.reusedFirst } });
 
+    const batch = await api('batch', 'POST', '/v1/notifications:batch', {
+      items: [
+        { type: 'test_result_ready', patientId, channels: ['email'], data: { testName: STORED.batchTestName }, idempotencyKey: `batch-1-${tag}` },
+        { type: 'prescription_ready', patientId, channels: ['sms'], data: { medicationName: STORED.rxMedication, pharmacyName: STORED.batchPharmacy } },
+      ],
+    });
+    expect(batch.status, batch.text).toBe(202);
+    notificationIds.push(...(batch.body.items as { id: string }[]).map((i) => i.id));
+
     // With reminder offsets of 1 minute, an appointment 62 s away gets one reminder due in about 2 s.
     const appt = await api('appointment', 'PUT', `/v1/appointments/appt-${tag}`, {
       patientId,
@@ -211,6 +225,12 @@ describe('PHI planted in every field of a full run', () => {
     await rejected('idempotency key reused', 422, 'POST', '/v1/notifications', { type: 'test_result_ready', patientId, data: { testName: REJECTED.reused } }, { 'idempotency-key': `reused-${tag}` });
     await rejected('over-long location', 400, 'PUT', `/v1/appointments/appt-err-${tag}`, { patientId, start: new Date(Date.now() + 86_400_000).toISOString(), location: `${REJECTED.longLocation}${'y'.repeat(600)}` });
     await rejected('malformed start', 400, 'PUT', `/v1/appointments/appt-err-${tag}`, { patientId, start: REJECTED.badStart, location: STORED.apptLocation });
+    await rejected('batch with one bad item', 400, 'POST', '/v1/notifications:batch', {
+      items: [
+        { type: 'test_result_ready', patientId, data: { testName: REJECTED.batchValid } },
+        { type: 'test_result_ready', patientId, data: { testName: STORED.testName, note: REJECTED.batchUnknown } },
+      ],
+    });
     await rejected('unknown route', 404, 'GET', `/v1/${REJECTED.path}`);
     await rejected('malformed cursor', 400, 'GET', `/v1/dev/outbox?cursor=${REJECTED.query}`);
     await rejected('malformed idempotency key', 400, 'POST', '/v1/notifications', { type: 'test_result_ready', patientId, data: { testName: STORED.testName } }, { 'idempotency-key': `${REJECTED.idempotencyKey} x` });
@@ -265,6 +285,11 @@ describe('PHI planted in every field of a full run', () => {
     expect(invalid.status).toBe(404);
     publicPages.push({ what: 'invalid link page', status: invalid.status, text: invalid.text, headers: invalid.headers });
 
+    // Public and unauthenticated: request metrics are labelled by route, and must stay so.
+    const metrics = await portal('GET', '/metrics');
+    expect(metrics.status).toBe(200);
+    publicPages.push({ what: 'metrics', status: metrics.status, text: metrics.text, headers: metrics.headers });
+
     // The one-time code message goes out through the outbox too; wait for it before reading the rest.
     outbox = await eventually(async () => {
       const all = await readOutbox();
@@ -275,10 +300,12 @@ describe('PHI planted in every field of a full run', () => {
     const db = join(h.dataDir, 'sealpost.db');
     const before = { db: readIf(db), wal: readIf(`${db}-wal`), shm: readIf(`${db}-shm`) };
     await h.app.close();
+    closed = true;
     files = { before, after: { db: readIf(db), wal: readIf(`${db}-wal`), shm: readIf(`${db}-shm`) }, dump: logicalDump(db), log: readFileSync(h.logFile, 'utf8') };
   });
 
-  afterAll(() => {
+  afterAll(async () => {
+    if (h && !closed) await h.app.close();
     if (h) rmSync(h.dataDir, { recursive: true, force: true });
   });
 
@@ -295,7 +322,7 @@ describe('PHI planted in every field of a full run', () => {
   it('shows the PHI to the verified reader, so the markers really went through the pipeline', () => {
     expect(securePages.length).toBeGreaterThanOrEqual(notificationIds.length);
     const all = securePages.map((p) => p.html).join('\n');
-    for (const m of [STORED.testName, STORED.medicationName, STORED.pharmacyName, STORED.followReason, STORED.location, STORED.apptLocation, STORED.apptInstructions]) {
+    for (const m of [STORED.testName, STORED.medicationName, STORED.pharmacyName, STORED.followReason, STORED.location, STORED.apptLocation, STORED.apptInstructions, STORED.batchTestName, STORED.batchPharmacy]) {
       expect(findMarkers(all, [m]), `secure page showing ${m}`).toEqual([m]);
     }
   });
@@ -319,7 +346,7 @@ describe('PHI planted in every field of a full run', () => {
   });
 
   it('answers every bad request and every status query without echoing the PHI it was sent', () => {
-    expect(errors.length).toBeGreaterThanOrEqual(19);
+    expect(errors.length).toBeGreaterThanOrEqual(20);
     for (const e of [...errors, ...apiAnswers.filter((a) => a.what !== 'outbox')]) {
       expect(findMarkers(`${e.text}\n${JSON.stringify(e.headers)}`, ALL), `${e.what} (${e.status}): ${e.text}`).toEqual([]);
     }
