@@ -16,9 +16,12 @@ export function toAppError(err: FastifyError | Error): AppError {
   const e = err as FastifyError & { validation?: { instancePath: string; message?: string; params?: Record<string, unknown> }[] };
   if (e.validation) {
     const v = e.validation[0];
-    const where = (v?.instancePath || (v?.params?.missingProperty ? `/${v.params.missingProperty}` : '') || '/').replace(/^\//, '') || 'body';
-    const extra = v?.params?.additionalProperty ? ` (${String(v.params.additionalProperty).slice(0, 64)})` : '';
-    return new AppError('SP_REQ_VALIDATION', `${e.validationContext ?? 'body'}.${where.replace(/\//g, '.')}: ${v?.message ?? 'invalid'}${extra}`);
+    // Names come from our schema (instancePath, missingProperty); an unknown property's name is the
+    // caller's text and may be anything, so it is never echoed.
+    const path = [e.validationContext ?? 'body', ...(v?.instancePath ?? '').split('/').filter(Boolean)];
+    if (typeof v?.params?.missingProperty === 'string') path.push(v.params.missingProperty);
+    const message = v?.params?.additionalProperty !== undefined ? 'has a field that is not allowed here' : (v?.message ?? 'is invalid');
+    return new AppError('SP_REQ_VALIDATION', `${path.join('.')}: ${message}`);
   }
   switch (e.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':

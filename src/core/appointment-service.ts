@@ -1,9 +1,7 @@
-import canonicalize from 'canonicalize';
 import type { CoreDeps, RequestContext } from './context.js';
-import { audit, patientRef, requirePatientDataKey } from './context.js';
+import { audit, externalRef, patientRef, requestFingerprint, requirePatientDataKey } from './context.js';
 import { AppError } from './errors.js';
 import { reminderTimes } from './time-policy.js';
-import { sha256Hex } from '../crypto/tokens.js';
 import type { NotificationService } from './notification-service.js';
 import type { StoreTx } from '../store/store.js';
 
@@ -41,7 +39,7 @@ export class AppointmentService {
     const start = new Date(input.start);
     if (Number.isNaN(start.getTime())) throw new AppError('SP_APPOINTMENT_INVALID_TIME', 'start');
     if (input.end !== undefined && !(new Date(input.end) > start)) throw new AppError('SP_APPOINTMENT_INVALID_TIME', 'end must be after start');
-    const requestHash = sha256Hex(canonicalize(input)!);
+    const requestHash = requestFingerprint(this.deps, ctx.tenantId, 'appointments.put', input);
     const result = await store.transaction(async (tx) => {
       const now = clock();
       const existing = await tx.getAppointment(ctx.tenantId, externalId);
@@ -79,7 +77,7 @@ export class AppointmentService {
       await audit(tx, ctx, now, {
         action: existing ? 'appointment.rescheduled' : 'appointment.booked',
         targetType: 'appointment',
-        targetId: sha256Hex(`${ctx.tenantId}/${externalId}`).slice(0, 32),
+        targetId: externalRef(this.deps, ctx.tenantId, 'appointment', externalId),
         patientRef: patientRef(this.deps, ctx.tenantId, input.patientId),
         details: { remindersCancelled: cancelled, remindersCreated: created },
       });
@@ -101,7 +99,7 @@ export class AppointmentService {
         await audit(tx, ctx, now, {
           action: 'appointment.cancelled',
           targetType: 'appointment',
-          targetId: sha256Hex(`${ctx.tenantId}/${externalId}`).slice(0, 32),
+          targetId: externalRef(this.deps, ctx.tenantId, 'appointment', externalId),
           patientRef: patientRef(this.deps, ctx.tenantId, existing.patient_id),
           details: { remindersCancelled: cancelled },
         });

@@ -3,6 +3,7 @@ import type { Store, StoreTx } from '../store/store.js';
 import type { EnvelopeCipher } from '../crypto/envelope-cipher.js';
 import type { TemplateRegistry } from './templates/template-registry.js';
 import type { AuditEvent } from '../audit/audit-entry.js';
+import canonicalize from 'canonicalize';
 import { AppError } from './errors.js';
 
 /** Who is acting and on whose behalf; carried into every audit entry. */
@@ -58,4 +59,17 @@ export async function requirePatientDataKey(deps: CoreDeps, tx: StoreTx, tenantI
 /** Pseudonymous, stable patient reference for audit entries: a keyed hash, never the caller's id. */
 export function patientRef(deps: CoreDeps, tenantId: string, patientId: string): string {
   return deps.cipher.blindIndex(tenantId, 'patient.id', patientId).slice(0, 32);
+}
+
+/**
+ * Fingerprint of a request body for idempotency and replay checks. Keyed (HMAC via the blind-index
+ * key): a plain hash of PHI in the database would let anyone with a copy confirm guesses offline.
+ */
+export function requestFingerprint(deps: CoreDeps, tenantId: string, op: string, value: unknown): string {
+  return deps.cipher.blindIndex(tenantId, `request.${op}`, canonicalize(value)!);
+}
+
+/** Pseudonymous reference to a caller-supplied id (appointments) for audit entries. */
+export function externalRef(deps: CoreDeps, tenantId: string, kind: string, id: string): string {
+  return deps.cipher.blindIndex(tenantId, `${kind}.id`, id).slice(0, 32);
 }

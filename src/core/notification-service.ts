@@ -1,6 +1,5 @@
-import canonicalize from 'canonicalize';
 import type { CoreDeps, RequestContext } from './context.js';
-import { audit, patientRef, requirePatientDataKey } from './context.js';
+import { audit, patientRef, requestFingerprint, requirePatientDataKey } from './context.js';
 import { AppError } from './errors.js';
 import {
   NOTIFICATION_TYPES,
@@ -11,7 +10,6 @@ import {
   type Priority,
 } from './domain.js';
 import { deferPastQuietHours } from './time-policy.js';
-import { sha256Hex } from '../crypto/tokens.js';
 import type { StoreTx } from '../store/store.js';
 import type { DeliveryRow, NotificationRow } from '../store/repositories.js';
 
@@ -100,7 +98,7 @@ export class NotificationService {
   }
 
   private async createOne(tx: StoreTx, ctx: RequestContext, input: CreateNotificationInput, idempotencyKey?: string): Promise<CreatedAnswer> {
-    const requestHash = sha256Hex(canonicalize({ op: 'notifications.create', input })!);
+    const requestHash = requestFingerprint(this.deps, ctx.tenantId, 'notifications.create', input);
     if (idempotencyKey) {
       const prior = await tx.getIdempotency(ctx.tenantId, idempotencyKey);
       if (prior) {

@@ -1,11 +1,9 @@
-import canonicalize from 'canonicalize';
 import type { CoreDeps, RequestContext } from './context.js';
-import { audit, patientRef } from './context.js';
+import { audit, patientRef, requestFingerprint } from './context.js';
 import { AppError } from './errors.js';
 import type { ChannelKind, Language, PatientRecord } from './domain.js';
 import { isValidTimeZone } from './time-policy.js';
 import { isValidBirthDate, normaliseContact } from './contact-validation.js';
-import { sha256Hex } from '../crypto/tokens.js';
 import type { StoreTx } from '../store/store.js';
 
 export interface PatientInput {
@@ -41,7 +39,7 @@ export class PatientService {
       language: input.language ?? 'en',
       timeZone: input.timeZone,
     };
-    const requestHash = sha256Hex(canonicalize(record)!);
+    const requestHash = requestFingerprint(this.deps, ctx.tenantId, 'patients.put', record);
 
     const created = await store.transaction(async (tx) => {
       const existing = await tx.getPatient(ctx.tenantId, id);

@@ -52,7 +52,7 @@ export class PortalService {
       let method = 'none';
       if (answer.code) {
         method = 'otp';
-        ok = link.otp_hash != null && Number(link.otp_expires_at) > now.getTime() && safeEqualHex(link.otp_hash, otpHash(link.token_hash, answer.code.trim()));
+        ok = link.otp_hash != null && Number(link.otp_expires_at) > now.getTime() && safeEqualHex(link.otp_hash, this.otpHash(link, answer.code.trim()));
       } else if (answer.birthDate) {
         method = 'birth_date';
         const p = await tx.getPatient(link.tenant_id, link.patient_id);
@@ -108,7 +108,7 @@ export class PortalService {
       const key = await patientDataKey(this.deps, tx, link.tenant_id, link.patient_id);
       if (!d || !contact || !key) return null;
       const code = numericCode(6);
-      await tx.updateAccessLink(link.token_hash, { otp_hash: otpHash(link.token_hash, code), otp_expires_at: now.getTime() + config.portal.otpTtlMinutes * 60_000 });
+      await tx.updateAccessLink(link.token_hash, { otp_hash: this.otpHash(link, code), otp_expires_at: now.getTime() + config.portal.otpTtlMinutes * 60_000 });
       await audit(tx, this.ctx(link, meta), now, {
         action: 'portal.code_sent',
         targetType: 'notification',
@@ -202,11 +202,13 @@ export class PortalService {
     return { link, language: p.language as Language };
   }
 
+  /** Keyed, so a copy of the database does not reveal a live code by trying all 10^6. */
+  private otpHash(link: AccessLinkRow, code: string): string {
+    return this.deps.cipher.blindIndex(link.tenant_id, 'portal.otp', `${link.token_hash}:${code}`);
+  }
+
   private ctx(link: AccessLinkRow, meta: Pick<RequestContext, 'requestId' | 'sourceIp'>): RequestContext {
     return { tenantId: link.tenant_id, actor: `patient-link:${link.token_hash.slice(0, 12)}`, ...meta };
   }
 }
 
-function otpHash(linkHash: string, code: string): string {
-  return sha256Hex(`${linkHash}:${code}`);
-}

@@ -37,7 +37,7 @@ describe('TemplateRegistry.validateData', () => {
 
   it('rejects a currency key on a template without money', () => {
     const e = appErrorOf(() => registry.validateData('follow_up', { ...FULL_DATA.follow_up, currency: 'USD' }));
-    expect(e.detail).toBe('data.currency: is not a field of this notification type');
+    expect(e.detail).toBe('data: has a field that is not part of this notification type');
   });
 
   it.each([
@@ -57,12 +57,13 @@ describe('TemplateRegistry.validateData', () => {
     expect(e.detail).toBe('data.dosage: is required');
   });
 
-  it('names an unknown field', () => {
+  it('rejects an unknown field without echoing its name or value (both are caller text)', () => {
     const e = appErrorOf(() =>
-      registry.validateData('follow_up', { ...FULL_DATA.follow_up, diagnosis: `HIV ${PHI_MARKER}` }),
+      registry.validateData('follow_up', { ...FULL_DATA.follow_up, diagnosis_hiv: `HIV ${PHI_MARKER}` }),
     );
-    expect(e.detail).toBe('data.diagnosis: is not a field of this notification type');
+    expect(e.detail).toBe('data: has a field that is not part of this notification type');
     expect(e.message).not.toContain(PHI_MARKER);
+    expect(e.message).not.toContain('diagnosis_hiv');
   });
 
   it('does not echo an unknown field name that does not look like a field name', () => {

@@ -21,7 +21,6 @@ const DECIMAL = /^\d+(?:\.\d+)?$/;
 const CURRENCY_CODE = /^[A-Z]{3}$/;
 // Tab, LF and CR are allowed (multi-line instructions); other C0 controls and DEL are not.
 const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
-const SAFE_KEY = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 
 type Normalised = Record<string, string | number>;
 
@@ -91,10 +90,8 @@ export function normaliseTemplateData(variables: readonly TemplateVariable[], da
   const usesMoney = variables.some((v) => v.kind === 'money');
   for (const key of Object.keys(data)) {
     if (declared.has(key) || (usesMoney && key === CURRENCY_KEY)) continue;
-    // A key is caller-chosen text; echo it only when it looks like a field name.
-    throw SAFE_KEY.test(key)
-      ? invalid(key, 'is not a field of this notification type')
-      : new AppError('SP_NOTIFICATION_INVALID_DATA', 'data: has a field that is not part of this notification type');
+    // A key is caller-chosen text (it could be anything, PHI included): never echoed.
+    throw new AppError('SP_NOTIFICATION_INVALID_DATA', 'data: has a field that is not part of this notification type');
   }
   const out: Normalised = {};
   for (const v of variables) {
