@@ -6,6 +6,7 @@ import { buildApp } from './app.js';
 import { openSqliteStore } from './store/backends/sqlite/sqlite-backend.js';
 import { LocalKeyring } from './crypto/local-keyring.js';
 import { outboxSealer } from './crypto/outbox-sealer.js';
+import { openOutboxRow } from './channels/dev-outbox/dev-outbox-channel.js';
 import { loadOrCreateTls } from './api/tls.js';
 import { isAppError } from './core/errors.js';
 
@@ -67,15 +68,7 @@ program
     const all = await store.read.listOutbox('default', 0, 1_000_000);
     await store.close();
     for (const r of all.slice(-limit)) {
-      const item = {
-        id: r.id,
-        deliveryId: r.delivery_id,
-        channel: r.channel,
-        recipient: sealer.open(r.delivery_id, 'recipient', r.recipient_ct),
-        subject: r.subject,
-        body: sealer.open(r.delivery_id, 'body', r.body_ct),
-        createdAt: new Date(Number(r.created_at)).toISOString(),
-      };
+      const item = openOutboxRow(r, sealer);
       if (opts.json) console.log(JSON.stringify(item));
       else console.log(`#${item.id} ${item.createdAt} ${item.channel} → ${item.recipient}${item.subject ? `\n  subject: ${item.subject}` : ''}\n  ${item.body}\n`);
     }

@@ -1,13 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { Agent, request as httpsRequest } from 'node:https';
+import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { eventually, freePort } from '../helpers/sealpost-harness.js';
+import { eventually, freePort, httpsJson } from '../helpers/sealpost-harness.js';
 
 /**
  * Promise 3 ("a request answered 2xx survives kill -9 at any instant") against the real process:
@@ -134,29 +134,7 @@ const serverLog = (node: Installation) => join(node.dataDir, 'server.log');
 const tail = (node: Installation) => (existsSync(serverLog(node)) ? readFileSync(serverLog(node), 'utf8').split('\n').slice(-20).join('\n') : '');
 
 function call(s: Pick<Server, 'agent' | 'url'> & Partial<Server>, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  const hs: Record<string, string> = { ...(s.apiKey ? { authorization: `Bearer ${s.apiKey}` } : {}), ...headers };
-  if (payload !== undefined) hs['content-type'] = 'application/json';
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(new URL(path, s.url), { method, headers: hs, agent: s.agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed: unknown = text;
-        try {
-          parsed = text ? JSON.parse(text) : undefined;
-        } catch {
-          /* not JSON */
-        }
-        resolve({ status: res.statusCode ?? 0, body: parsed, text });
-      });
-    });
-    req.on('error', reject);
-    if (payload !== undefined) req.write(payload);
-    req.end();
-  });
+  return httpsJson(s.url, s.agent, method, path, body, { ...(s.apiKey ? { authorization: `Bearer ${s.apiKey}` } : {}), ...headers });
 }
 
 async function registerPatients(s: Server): Promise<void> {

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request as httpsRequest } from "node:https";
+import { Agent, request as httpsRequest } from "node:https";
 import { createServer as createNetServer } from 'node:net';
 import pino from 'pino';
 import { loadConfig } from '../../src/config/load-config.js';
@@ -79,10 +79,13 @@ export async function startSealpost(env: Record<string, string> = {}, deps: AppD
   return h;
 }
 
-/** A JSON request over real TLS that trusts only `ca`. Pass `authorization: ''` to send none. */
+/**
+ * A JSON request over real TLS that trusts only `ca` (a PEM, or an https.Agent already built with
+ * one, e.g. for keep-alive load). Pass `authorization: ''` to send none.
+ */
 export function httpsJson(
   base: string,
-  ca: string,
+  ca: string | Agent,
   method: string,
   path: string,
   body?: unknown,
@@ -92,9 +95,11 @@ export function httpsJson(
   const hs: Record<string, string> = { ...(payload !== undefined ? { 'content-type': 'application/json' } : {}), ...headers };
   for (const k of Object.keys(hs)) if (hs[k] === '') delete hs[k];
   return new Promise((resolve, reject) => {
-    const req = httpsRequest(new URL(path, base), { method, headers: hs, ca }, (res) => {
+    const tls = typeof ca === 'string' ? { ca } : { agent: ca };
+    const req = httpsRequest(new URL(path, base), { method, headers: hs, ...tls }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c) => chunks.push(c));
+      res.on('error', reject);
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
         let parsed: unknown = text;

@@ -3,7 +3,7 @@ import type { TypedApp } from '../types.js';
 import { requestContext } from '../types.js';
 import { ListQuery, problems } from '../schemas.js';
 import type { Store } from '../../store/store.js';
-import type { OutboxSealer } from '../../channels/dev-outbox/dev-outbox-channel.js';
+import { openOutboxRow, type OutboxSealer } from '../../channels/dev-outbox/dev-outbox-channel.js';
 
 export const OutboxItem = Type.Object({
   id: Type.String(),
@@ -30,15 +30,7 @@ export function devOutboxRoutes(app: TypedApp, store: Store, sealer: OutboxSeale
     async (req) => {
       const limit = req.query.limit ?? 100;
       const rows = await store.read.listOutbox(requestContext(req).tenantId, Number(req.query.cursor ?? 0), limit);
-      const items = rows.map((r) => ({
-        id: String(r.id),
-        deliveryId: r.delivery_id,
-        channel: r.channel,
-        recipient: sealer.open(r.delivery_id, 'recipient', r.recipient_ct),
-        subject: r.subject,
-        body: sealer.open(r.delivery_id, 'body', r.body_ct),
-        createdAt: new Date(Number(r.created_at)).toISOString(),
-      }));
+      const items = rows.map((r) => openOutboxRow(r, sealer));
       return { items, nextCursor: rows.length === limit ? String(rows[rows.length - 1].id) : null };
     },
   );

@@ -51,3 +51,26 @@ export class DevOutboxChannel implements Channel {
     return { status: 'delivered', providerMessageId: `outbox-${m.deliveryId}` };
   }
 }
+
+/** An outbox row opened for display (API and CLI). */
+export interface OutboxItem {
+  id: string;
+  deliveryId: string;
+  channel: string;
+  recipient: string;
+  subject: string | null;
+  body: string;
+  createdAt: string;
+}
+
+export function openOutboxRow(r: OutboxRecord & { id: number }, sealer: OutboxSealer): OutboxItem {
+  return {
+    id: String(r.id),
+    deliveryId: r.delivery_id,
+    channel: r.channel,
+    recipient: sealer.open(r.delivery_id, 'recipient', r.recipient_ct),
+    subject: r.subject,
+    body: sealer.open(r.delivery_id, 'body', r.body_ct),
+    createdAt: new Date(Number(r.created_at)).toISOString(),
+  };
+}
