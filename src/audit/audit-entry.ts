@@ -45,3 +45,12 @@ export function encodeAuditEntry(e: AuditEvent): { entry: string; leafHash: Buff
   const leafHash = createHash('sha256').update(Buffer.from([0])).update(entry, 'utf8').digest();
   return { entry, leafHash };
 }
+
+/**
+ * The audit port as commands see it: append within the caller's transaction, get the entry's log
+ * index. The store's repositories implement it; the Merkle tree and checkpoints build on the
+ * entries and leaf hashes it stores.
+ */
+export interface AuditAppender {
+  appendAudit(e: AuditEvent): Promise<number>;
+}

@@ -41,6 +41,10 @@ describe('configuration', () => {
     expect(() => loadConfig({ SEALPOST_DATABASE_URL: 'postgres://x' })).toThrow(/SEALPOST_DATABASE_URL/);
   });
 
+  it('takes a per-channel attempt limit over the general one', () => {
+    expect(loadConfig({ SEALPOST_MAX_ATTEMPTS: '3', SEALPOST_MAX_ATTEMPTS_WEBHOOK: '8' }).worker.maxAttempts).toEqual({ sms: 3, email: 3, webhook: 8 });
+  });
+
   it('accepts quiet hours "off" and custom reminder offsets', () => {
     const c = loadConfig({ SEALPOST_QUIET_HOURS: 'off', SEALPOST_REMINDER_OFFSETS: '3d,12h,30m' });
     expect(c.policy.quietHours).toBeNull();

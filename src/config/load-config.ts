@@ -115,7 +115,11 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
       concurrency: int('WORKER_CONCURRENCY', 64, 1, 1000),
       backoffBaseMs: int('BACKOFF_BASE_MS', 2_000, 1, 3_600_000),
       backoffCapMs: int('BACKOFF_CAP_MS', 300_000, 1, 86_400_000),
-      maxAttempts: { sms: maxAttempts, email: maxAttempts, webhook: maxAttempts },
+      maxAttempts: {
+        sms: int('MAX_ATTEMPTS_SMS', maxAttempts, 1, 100),
+        email: int('MAX_ATTEMPTS_EMAIL', maxAttempts, 1, 100),
+        webhook: int('MAX_ATTEMPTS_WEBHOOK', maxAttempts, 1, 100),
+      },
     },
     channels: {
       sms: oneOf('SMS_PROVIDER', ['dev-outbox', 'twilio'] as const, 'dev-outbox'),

@@ -2,7 +2,7 @@ import type { Config } from '../config/config.js';
 import type { Store, StoreTx } from '../store/store.js';
 import type { EnvelopeCipher } from '../crypto/envelope-cipher.js';
 import type { TemplateRegistry } from './templates/template-registry.js';
-import type { AuditEvent } from '../audit/audit-entry.js';
+import type { AuditAppender, AuditEvent } from '../audit/audit-entry.js';
 import canonicalize from 'canonicalize';
 import { AppError } from './errors.js';
 
@@ -27,7 +27,7 @@ export interface CoreDeps {
 }
 
 export function audit(
-  tx: StoreTx,
+  tx: AuditAppender,
   ctx: RequestContext,
   at: Date,
   e: Omit<AuditEvent, 'tenantId' | 'actor' | 'requestId' | 'sourceIp' | 'at' | 'outcome'> & { outcome?: AuditEvent['outcome'] },
