@@ -90,7 +90,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const portal = new PortalService(core, channels);
   const metrics = new Metrics(store);
 
-  worker = new DeliveryWorker(store, (d) => processor.process(d), { owner, ...config.worker, clock }, logger);
+  worker = new DeliveryWorker(store, (batch) => processor.processBatch(batch), { owner, ...config.worker, clock }, logger);
   worker.onOutcome = (o, d) => {
     metrics.deliveryOutcomes.inc({ channel: o.channel, outcome: o.status });
     if (o.status === 'sent' || o.status === 'delivered') {

@@ -1,6 +1,6 @@
 import type { CoreDeps } from './context.js';
-import { patientDataKey, patientRef } from './context.js';
-import type { Channel } from '../channels/channel.js';
+import { patientRef } from './context.js';
+import type { Channel, SendResult } from '../channels/channel.js';
 import { ChannelError } from '../channels/channel.js';
 import type { ChannelKind, Language, NotificationType } from './domain.js';
 import { isUrgent } from './domain.js';
@@ -8,7 +8,7 @@ import { deferPastQuietHours } from './time-policy.js';
 import { fullJitterBackoff } from './backoff.js';
 import { newDeliveryRow } from './notification-service.js';
 import { hashToken, randomToken } from '../crypto/tokens.js';
-import type { DeliveryRow } from '../store/repositories.js';
+import type { ContactPointRow, DeliveryRow, NotificationRow } from '../store/repositories.js';
 import type { StoreTx } from '../store/store.js';
 
 export interface DeliveryOutcome {
@@ -16,9 +16,28 @@ export interface DeliveryOutcome {
   channel: ChannelKind;
 }
 
+interface SendPlan {
+  d: DeliveryRow;
+  n: NotificationRow;
+  key: Buffer;
+  contact: ContactPointRow;
+  language: Language;
+  timeZone: string;
+  token?: string;
+}
+
+/** What to write for one delivery once the batch's sends are done; applied in one transaction. */
+type Finish =
+  | { kind: 'status'; status: DeliveryOutcome['status']; set: Record<string, unknown>; action: string; code?: string; details?: Record<string, string | number | null> }
+  | { kind: 'failover'; code: string }
+  | { kind: 'defer'; until: number }
+  | { kind: 'lost' };
+
 /**
- * Takes one claimed delivery through policy, rendering and its channel, then records the result.
- * Invariant: nothing PHI leaves through a channel: only the nudge rendering (checked at template load).
+ * Takes claimed deliveries through policy, rendering and their channels, then records the results.
+ * Works a whole claim at a time: context is read in a few bulk queries, new portal links are made
+ * durable with one commit, and every outcome (with its audit entry) is written in one transaction.
+ * Invariant: nothing PHI leaves through a channel, only the nudge rendering (checked at template load).
  */
 export class DeliveryProcessor {
   constructor(
@@ -28,104 +47,155 @@ export class DeliveryProcessor {
   ) {}
 
   async process(d: DeliveryRow): Promise<DeliveryOutcome> {
-    const { store, cipher, templates, config, clock } = this.deps;
-    const channel = d.channel as ChannelKind;
-    const now = clock();
-    const tx0 = store.read;
-    const n = await tx0.getNotification(d.tenant_id, d.notification_id);
-    const patient = await tx0.getPatient(d.tenant_id, d.patient_id);
-    const key = await patientDataKey(this.deps, tx0, d.tenant_id, d.patient_id);
-    const contact = await tx0.getContactPoint(d.contact_point_id);
-    if (!n || n.cancelled_at != null) return this.finish(d, 'cancelled', { cancelled_at: now.getTime() }, 'delivery.cancelled');
-    if (!patient || !key) return this.finish(d, 'suppressed', {}, 'delivery.suppressed', 'SP_PATIENT_NOT_FOUND');
-    if (n.type === 'appointment_reminder' && n.appointment_id) {
-      const appt = await tx0.getAppointment(d.tenant_id, n.appointment_id);
-      if (!appt || appt.status !== 'booked' || Number(appt.start_at) <= now.getTime()) {
-        return this.finish(d, 'suppressed', {}, 'delivery.suppressed', 'SP_APPOINTMENT_NOT_FOUND');
-      }
-    }
-    if (!contact || contact.opted_out_at != null) return this.failOver(d, 'SP_NOTIFICATION_NO_CHANNEL');
+    return (await this.processBatch([d]))[0];
+  }
 
-    // Quiet hours are re-checked at send time: a retry or a lease recovery may land in the night.
-    if (!isUrgent(n.priority as never)) {
-      const until = deferPastQuietHours(now, patient.time_zone, config.policy.quietHours);
-      if (until.getTime() > now.getTime()) {
-        const changed = await store.transaction((tx) =>
-          tx.updateDelivery(d.id, { status: 'scheduled', run_at: until.getTime(), attempts: d.attempts - 1, lease_owner: null, lease_until: null, updated_at: now.getTime() }, this.owner),
-        );
-        return { status: changed ? 'deferred' : 'lost-lease', channel };
-      }
-    }
-
-    const token = await this.ensureLink(d, key);
-    if (!token) return { status: 'lost-lease', channel };
-    const to = cipher.decrypt(key, { tenantId: d.tenant_id, table: 'contact_points', rowId: contact.id, field: 'value' }, contact.value_ct);
-    const link = `${config.publicUrl}/m/${token}`;
-    const nudge = templates.renderNudge(n.type as NotificationType, channel, {
-      organisation: config.organisationName,
-      link,
-      language: patient.language as Language,
-      timeZone: patient.time_zone,
-      expiresHours: config.portal.linkTtlHours,
+  async processBatch(ds: DeliveryRow[]): Promise<DeliveryOutcome[]> {
+    const { store, clock } = this.deps;
+    const now = clock().getTime();
+    const finishes = new Map<string, Finish>();
+    const sends = await this.plan(ds, now, finishes);
+    await this.ensureLinks(sends, finishes);
+    await Promise.all(sends.filter((p) => p.token).map(async (p) => finishes.set(p.d.id, await this.send(p))));
+    const outcomes = await store.transaction(async (tx) => {
+      const out: DeliveryOutcome[] = [];
+      for (const d of ds) out.push(await this.record(tx, d, finishes.get(d.id) ?? { kind: 'lost' }, this.owner));
+      return out;
     });
+    if (outcomes.some((o) => o.status === 'failed')) this.deps.wake();
+    return outcomes;
+  }
+
+  /** Reads the batch's context in bulk and decides, for each delivery, to send or to stop. */
+  private async plan(ds: DeliveryRow[], now: number, finishes: Map<string, Finish>): Promise<SendPlan[]> {
+    const { store, cipher, config } = this.deps;
+    const tx = store.read;
+    const notifications = new Map((await tx.getNotificationsByIds(unique(ds.map((d) => d.notification_id)))).map((n) => [n.id, n]));
+    const contacts = new Map((await tx.getContactPointsByIds(unique(ds.map((d) => d.contact_point_id)))).map((c) => [c.id, c]));
+    const patients = new Map<string, { language: string; time_zone: string; key: Buffer }>();
+    const appointments = new Map<string, { status: string; start_at: number }>();
+    for (const tenant of unique(ds.map((d) => d.tenant_id))) {
+      const mine = ds.filter((d) => d.tenant_id === tenant);
+      for (const p of await tx.getPatientsWithKeys(tenant, unique(mine.map((d) => d.patient_id)))) {
+        const key = await cipher.dataKey(tenant, p.id, { keyId: p.key_id, wrapped: Buffer.from(p.wrapped) });
+        patients.set(`${tenant}/${p.id}`, { language: p.language, time_zone: p.time_zone, key });
+      }
+      const apptIds = unique(mine.map((d) => notifications.get(d.notification_id)?.appointment_id).filter((x): x is string => !!x));
+      for (const a of await tx.getAppointmentsByIds(tenant, apptIds)) appointments.set(`${tenant}/${a.external_id}`, a);
+    }
+
+    const sends: SendPlan[] = [];
+    for (const d of ds) {
+      const n = notifications.get(d.notification_id);
+      const patient = patients.get(`${d.tenant_id}/${d.patient_id}`);
+      const contact = contacts.get(d.contact_point_id);
+      if (!n || n.cancelled_at != null) {
+        finishes.set(d.id, { kind: 'status', status: 'cancelled', set: { cancelled_at: now }, action: 'delivery.cancelled' });
+        continue;
+      }
+      if (!patient) {
+        finishes.set(d.id, { kind: 'status', status: 'suppressed', set: {}, action: 'delivery.suppressed', code: 'SP_PATIENT_NOT_FOUND' });
+        continue;
+      }
+      if (n.appointment_id) {
+        const appt = appointments.get(`${d.tenant_id}/${n.appointment_id}`);
+        if (!appt || appt.status !== 'booked' || Number(appt.start_at) <= now) {
+          finishes.set(d.id, { kind: 'status', status: 'suppressed', set: {}, action: 'delivery.suppressed', code: 'SP_APPOINTMENT_NOT_FOUND' });
+          continue;
+        }
+      }
+      if (!contact || contact.opted_out_at != null) {
+        finishes.set(d.id, { kind: 'failover', code: 'SP_NOTIFICATION_NO_CHANNEL' });
+        continue;
+      }
+      // Quiet hours are re-checked at send time: a retry or a lease recovery may land in the night.
+      if (!isUrgent(n.priority as never)) {
+        const until = deferPastQuietHours(new Date(now), patient.time_zone, config.policy.quietHours).getTime();
+        if (until > now) {
+          finishes.set(d.id, { kind: 'defer', until });
+          continue;
+        }
+      }
+      const plan: SendPlan = { d, n, key: patient.key, contact, language: patient.language as Language, timeZone: patient.time_zone };
+      if (d.link_ct) plan.token = cipher.decrypt(patient.key, linkRef(d), d.link_ct);
+      sends.push(plan);
+    }
+    return sends;
+  }
+
+  /**
+   * Creates each delivery's portal link once, before its first send, and reuses it on every retry so
+   * each attempt carries identical content. Stored only as a hash (lookup) plus ciphertext (re-send).
+   * The links must survive a crash before the nudges that carry them go out: one durable commit.
+   */
+  private async ensureLinks(sends: SendPlan[], finishes: Map<string, Finish>): Promise<void> {
+    const { cipher, store, config, clock } = this.deps;
+    const missing = sends.filter((p) => !p.token);
+    if (!missing.length) return;
+    const now = clock().getTime();
+    await store.transaction(async (tx) => {
+      for (const p of missing) {
+        const token = randomToken(32);
+        if (!(await tx.updateDelivery(p.d.id, { link_ct: cipher.encrypt(p.key, linkRef(p.d), token) }, this.owner))) {
+          finishes.set(p.d.id, { kind: 'lost' });
+          continue;
+        }
+        await tx.insertAccessLink({
+          token_hash: hashToken(token),
+          tenant_id: p.d.tenant_id,
+          notification_id: p.d.notification_id,
+          delivery_id: p.d.id,
+          patient_id: p.d.patient_id,
+          expires_at: now + config.portal.linkTtlHours * 3_600_000,
+          failed_attempts: 0,
+          burned_at: null,
+          used_at: null,
+          otp_hash: null,
+          otp_expires_at: null,
+          created_at: now,
+        });
+        p.token = token;
+      }
+    });
+    await store.durable();
+  }
+
+  private async send(p: SendPlan): Promise<Finish> {
+    const { cipher, templates, config, clock } = this.deps;
+    const { d, n, contact } = p;
+    const channel = d.channel as ChannelKind;
     const impl = this.channels[channel];
+    const link = `${config.publicUrl}/m/${p.token}`;
+    let res: SendResult;
     try {
-      const res = await impl.send(
+      const to = cipher.decrypt(p.key, { tenantId: d.tenant_id, table: 'contact_points', rowId: contact.id, field: 'value' }, contact.value_ct);
+      const nudge = templates.renderNudge(n.type as NotificationType, channel, {
+        organisation: config.organisationName,
+        link,
+        language: p.language,
+        timeZone: p.timeZone,
+        expiresHours: config.portal.linkTtlHours,
+      });
+      res = await impl.send(
         { deliveryId: d.id, notificationId: n.id, tenantId: d.tenant_id, channel, to, subject: nudge.subject, text: nudge.text, link },
         AbortSignal.timeout(config.channels.timeoutMs),
-      );
-      const at = clock().getTime();
-      return this.finish(
-        d,
-        res.status,
-        { sent_at: at, delivered_at: res.status === 'delivered' ? at : null, provider: impl.provider, provider_message_id: res.providerMessageId ?? null, last_error_code: null },
-        'delivery.sent',
-        undefined,
-        { provider: impl.provider, attempt: d.attempts },
       );
     } catch (e) {
       const err = e instanceof ChannelError ? e : new ChannelError('SP_CHANNEL_SEND_FAILED', true, 'unexpected channel error', { cause: e });
       if (err.retryable && d.attempts < d.max_attempts) {
-        const delay = fullJitterBackoff(d.attempts, config.worker.backoffBaseMs, config.worker.backoffCapMs);
-        const runAt = clock().getTime() + delay;
-        return this.finish(d, 'retry', { status: 'queued', run_at: runAt, last_error_code: err.code }, 'delivery.attempt_failed', err.code, { attempt: d.attempts, retryAt: new Date(runAt).toISOString() });
+        const runAt = clock().getTime() + fullJitterBackoff(d.attempts, config.worker.backoffBaseMs, config.worker.backoffCapMs);
+        return { kind: 'status', status: 'retry', set: { run_at: runAt, last_error_code: err.code }, action: 'delivery.attempt_failed', code: err.code, details: { attempt: d.attempts, retryAt: new Date(runAt).toISOString() } };
       }
-      return this.failOver(d, err.code);
+      return { kind: 'failover', code: err.code };
     }
-  }
-
-  /**
-   * Creates the delivery's portal link once, before the first send, and reuses it on every retry so
-   * each attempt carries identical content. Stored only as a hash (lookup) plus ciphertext (re-send).
-   */
-  private async ensureLink(d: DeliveryRow, key: Buffer): Promise<string | null> {
-    const { cipher, store, config, clock } = this.deps;
-    const ref = { tenantId: d.tenant_id, table: 'deliveries', rowId: d.id, field: 'link' };
-    if (d.link_ct) return cipher.decrypt(key, ref, d.link_ct);
-    const token = randomToken(32);
-    const now = clock().getTime();
-    const ok = await store.transaction(async (tx) => {
-      const changed = await tx.updateDelivery(d.id, { link_ct: cipher.encrypt(key, ref, token) }, this.owner);
-      if (!changed) return false;
-      await tx.insertAccessLink({
-        token_hash: hashToken(token),
-        tenant_id: d.tenant_id,
-        notification_id: d.notification_id,
-        delivery_id: d.id,
-        patient_id: d.patient_id,
-        expires_at: now + config.portal.linkTtlHours * 3_600_000,
-        failed_attempts: 0,
-        burned_at: null,
-        used_at: null,
-        otp_hash: null,
-        otp_expires_at: null,
-        created_at: now,
-      });
-      return true;
-    });
-    // The link must survive a crash before the nudge that carries it goes out.
-    await store.durable();
-    return ok ? token : null;
+    const at = clock().getTime();
+    return {
+      kind: 'status',
+      status: res.status,
+      set: { sent_at: at, delivered_at: res.status === 'delivered' ? at : null, provider: impl.provider, provider_message_id: res.providerMessageId ?? null, last_error_code: null },
+      action: 'delivery.sent',
+      details: { provider: impl.provider, attempt: d.attempts },
+    };
   }
 
   /**
@@ -133,13 +203,13 @@ export class DeliveryProcessor {
    * delivery forward; `failed` after acceptance fails over as a send failure would. Unknown ids and
    * reports that would move a delivery backwards are ignored (callbacks arrive out of order).
    */
-  async providerStatus(provider: string, messageId: string, status: 'sent' | 'delivered' | 'failed', errorCode: string | null): Promise<boolean> {
+  async providerStatus(provider: string, messageId: string, status: 'sent' | 'delivered' | 'failed', _errorCode: string | null): Promise<boolean> {
     const { store, clock } = this.deps;
     const d = await store.read.findDeliveryByProviderId(provider, messageId);
     if (!d) return false;
-    if (status === 'failed') {
-      if (!['sent', 'delivered'].includes(d.status)) return true;
-      await this.failOver(d, 'SP_CHANNEL_SEND_FAILED', null);
+    if (status === 'failed' && ['sent', 'delivered'].includes(d.status)) {
+      const o = await store.transaction((tx) => this.record(tx, d, { kind: 'failover', code: 'SP_CHANNEL_SEND_FAILED' }, null));
+      if (o.status === 'failed') this.deps.wake();
     } else if (status === 'delivered' && d.status === 'sent') {
       const now = clock().getTime();
       await store.transaction(async (tx) => {
@@ -151,47 +221,50 @@ export class DeliveryProcessor {
     return true;
   }
 
-  /** This channel is exhausted: hand over to the patient's next contact point by rank, or die. */
-  private async failOver(d: DeliveryRow, code: string, owner: string | null = this.owner): Promise<DeliveryOutcome> {
-    const { store, clock, config, newId } = this.deps;
-    const now = clock().getTime();
-    const result = await store.transaction(async (tx) => {
-      const siblings = await tx.listDeliveries(d.notification_id);
-      const used = new Set(siblings.map((s) => s.contact_point_id));
-      const next = (await tx.listContactPoints(d.tenant_id, d.patient_id)).find((c) => !used.has(c.id) && c.opted_out_at == null);
-      const status = next ? 'failed' : 'dead';
-      const changed = await tx.updateDelivery(d.id, { status, failed_at: now, last_error_code: code, lease_owner: null, lease_until: null, updated_at: now }, owner ?? undefined);
-      if (!changed) return 'lost-lease' as const;
-      let nextId: string | null = null;
-      if (next) {
-        const kind = next.system as ChannelKind;
-        const nd = newDeliveryRow(newId(), { id: d.notification_id, tenant_id: d.tenant_id, patient_id: d.patient_id, priority: d.priority }, kind, next.id, Math.max(...siblings.map((s) => s.seq)) + 1, now, now, config.worker.maxAttempts[kind]);
-        await tx.insertDelivery(nd);
-        nextId = nd.id;
+  /** Writes one outcome; with an `owner`, only while that worker still holds the delivery's lease. */
+  private async record(tx: StoreTx, d: DeliveryRow, f: Finish, owner: string | null): Promise<DeliveryOutcome> {
+    const channel = d.channel as ChannelKind;
+    const now = this.deps.clock().getTime();
+    const release = { lease_owner: null, lease_until: null, updated_at: now };
+    const lease = owner ?? undefined;
+    switch (f.kind) {
+      case 'lost':
+        return { status: 'lost-lease', channel };
+      case 'defer': {
+        const changed = await tx.updateDelivery(d.id, { status: 'scheduled', run_at: f.until, attempts: d.attempts - 1, ...release }, lease);
+        return { status: changed ? 'deferred' : 'lost-lease', channel };
       }
-      await this.audit(tx, d, next ? 'delivery.failed_over' : 'delivery.dead', 'failure', code, { nextDelivery: nextId, nextChannel: next?.system ?? null });
-      return status;
-    });
-    if (result === 'failed') this.deps.wake();
-    return { status: result, channel: d.channel as ChannelKind };
+      case 'status': {
+        const stored = f.status === 'retry' ? 'queued' : f.status;
+        if (!(await tx.updateDelivery(d.id, { status: stored, ...f.set, ...release }, lease))) return { status: 'lost-lease', channel };
+        await this.audit(tx, d, f.action, f.code ? 'failure' : 'success', f.code, f.details ?? {});
+        return { status: f.status, channel };
+      }
+      case 'failover':
+        return this.failOver(tx, d, f.code, lease, now);
+    }
   }
 
-  private async finish(
-    d: DeliveryRow,
-    status: DeliveryOutcome['status'],
-    set: Record<string, unknown>,
-    action: string,
-    code?: string,
-    details: Record<string, string | number | null> = {},
-  ): Promise<DeliveryOutcome> {
-    const now = this.deps.clock().getTime();
-    const stored = status === 'retry' ? 'queued' : status;
-    const changed = await this.deps.store.transaction(async (tx) => {
-      const n = await tx.updateDelivery(d.id, { status: stored, ...set, lease_owner: null, lease_until: null, updated_at: now }, this.owner);
-      if (n) await this.audit(tx, d, action, code ? 'failure' : 'success', code, details);
-      return n;
-    });
-    return { status: changed ? status : 'lost-lease', channel: d.channel as ChannelKind };
+  /** This channel is exhausted: hand over to the patient's next contact point by rank, or die. */
+  private async failOver(tx: StoreTx, d: DeliveryRow, code: string, lease: string | undefined, now: number): Promise<DeliveryOutcome> {
+    const { config, newId } = this.deps;
+    const channel = d.channel as ChannelKind;
+    const siblings = await tx.listDeliveries(d.notification_id);
+    const used = new Set(siblings.map((s) => s.contact_point_id));
+    const next = (await tx.listContactPoints(d.tenant_id, d.patient_id)).find((c) => !used.has(c.id) && c.opted_out_at == null);
+    const status = next ? 'failed' : 'dead';
+    const changed = await tx.updateDelivery(d.id, { status, failed_at: now, last_error_code: code, lease_owner: null, lease_until: null, updated_at: now }, lease);
+    if (!changed) return { status: 'lost-lease', channel };
+    let nextId: string | null = null;
+    if (next) {
+      const kind = next.system as ChannelKind;
+      const seq = Math.max(...siblings.map((s) => s.seq)) + 1;
+      const nd = newDeliveryRow(newId(), { id: d.notification_id, tenant_id: d.tenant_id, patient_id: d.patient_id, priority: d.priority }, kind, next.id, seq, now, now, config.worker.maxAttempts[kind]);
+      await tx.insertDelivery(nd);
+      nextId = nd.id;
+    }
+    await this.audit(tx, d, next ? 'delivery.failed_over' : 'delivery.dead', 'failure', code, { nextDelivery: nextId, nextChannel: next?.system ?? null });
+    return { status, channel };
   }
 
   private audit(tx: StoreTx, d: DeliveryRow, action: string, outcome: 'success' | 'failure', code: string | undefined, details: Record<string, string | number | null>) {
@@ -208,3 +281,6 @@ export class DeliveryProcessor {
     });
   }
 }
+
+const unique = <T>(xs: T[]): T[] => [...new Set(xs)];
+const linkRef = (d: DeliveryRow) => ({ tenantId: d.tenant_id, table: 'deliveries', rowId: d.id, field: 'link' });

@@ -21,8 +21,16 @@ export function parseQuietHours(s: string): { startMinute: number; endMinute: nu
   return { startMinute: start, endMinute: end };
 }
 
+const zoneValidity = new Map<string, boolean>();
+
+/** IANA zone check. Cached: luxon answers by building an Intl.DateTimeFormat, which is slow. */
 export function isValidTimeZone(zone: string): boolean {
-  return IANAZone.isValidZone(zone);
+  let ok = zoneValidity.get(zone);
+  if (ok === undefined) {
+    ok = IANAZone.isValidZone(zone);
+    if (zoneValidity.size < 10_000) zoneValidity.set(zone, ok);
+  }
+  return ok;
 }
 
 /**

@@ -28,7 +28,8 @@ export class DeliveryWorker {
 
   constructor(
     private readonly store: Store,
-    private readonly process: (d: DeliveryRow) => Promise<DeliveryOutcome>,
+    /** Processes one claimed batch; resolves with one outcome per delivery, in order. */
+    private readonly process: (batch: DeliveryRow[]) => Promise<DeliveryOutcome[]>,
     private readonly opts: WorkerOptions,
     private readonly log: Logger,
   ) {}
@@ -69,7 +70,7 @@ export class DeliveryWorker {
             tx.claimDueDeliveries(this.opts.owner, now, now + this.opts.leaseMs, Math.min(room, this.opts.batchSize)),
           );
           claimed = jobs.length;
-          for (const j of jobs) this.run(j);
+          if (jobs.length) this.run(jobs);
         }
       } catch (e) {
         this.log.error({ err: e }, 'delivery worker loop failed; retrying');
@@ -85,13 +86,13 @@ export class DeliveryWorker {
     }
   }
 
-  private run(d: DeliveryRow): void {
-    this.inFlight++;
-    const p = this.process(d)
-      .then((o) => this.onOutcome(o, d))
-      .catch((e) => this.log.error({ err: e, delivery: d.id }, 'delivery processing failed; lease will expire and it will be retried'))
+  private run(batch: DeliveryRow[]): void {
+    this.inFlight += batch.length;
+    const p = this.process(batch)
+      .then((outcomes) => outcomes.forEach((o, i) => this.onOutcome(o, batch[i])))
+      .catch((e) => this.log.error({ err: e, deliveries: batch.length }, 'delivery batch failed; leases will expire and it will be retried'))
       .finally(() => {
-        this.inFlight--;
+        this.inFlight -= batch.length;
         this.active.delete(p);
         this.wake();
       });

@@ -85,6 +85,31 @@ export class Repositories {
       .execute();
   }
 
+  /** Bulk reads for a batch of deliveries (the worker loads a whole claim in a few queries). */
+  async getNotificationsByIds(ids: string[]): Promise<NotificationRow[]> {
+    return ids.length ? this.db.selectFrom('notifications').selectAll().where('id', 'in', ids).execute() : [];
+  }
+
+  async getPatientsWithKeys(tenantId: string, ids: string[]) {
+    if (!ids.length) return [];
+    return this.db
+      .selectFrom('patients')
+      .innerJoin('data_keys', (j) => j.onRef('data_keys.tenant_id', '=', 'patients.tenant_id').onRef('data_keys.patient_id', '=', 'patients.id'))
+      .select(['patients.id', 'patients.language', 'patients.time_zone', 'data_keys.key_id', 'data_keys.wrapped'])
+      .where('patients.tenant_id', '=', tenantId)
+      .where('patients.id', 'in', ids)
+      .execute();
+  }
+
+  async getContactPointsByIds(ids: string[]): Promise<ContactPointRow[]> {
+    return ids.length ? this.db.selectFrom('contact_points').selectAll().where('id', 'in', ids).execute() : [];
+  }
+
+  async getAppointmentsByIds(tenantId: string, externalIds: string[]): Promise<AppointmentRow[]> {
+    if (!externalIds.length) return [];
+    return this.db.selectFrom('appointments').selectAll().where('tenant_id', '=', tenantId).where('external_id', 'in', externalIds).execute();
+  }
+
   async getContactPoint(id: string): Promise<ContactPointRow | undefined> {
     return this.db.selectFrom('contact_points').selectAll().where('id', '=', id).executeTakeFirst();
   }

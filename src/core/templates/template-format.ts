@@ -31,11 +31,19 @@ export function formatDate(isoDate: string, language: Language): string {
   return DateTime.fromISO(isoDate, { zone: 'UTC' }).setLocale(language).toFormat(DATE_FORMAT[language]);
 }
 
+// Intl formatters are costly to build and immutable: keep one per (kind, language, currency).
+const formatters = new Map<string, Intl.NumberFormat>();
+function numberFormat(id: string, language: Language, options: Intl.NumberFormatOptions): Intl.NumberFormat {
+  let f = formatters.get(id);
+  if (!f) formatters.set(id, (f = new Intl.NumberFormat(language, options)));
+  return f;
+}
+
 export function formatMoney(amount: number, currency: string, language: Language): string {
-  return new Intl.NumberFormat(language, { style: 'currency', currency }).format(amount);
+  return numberFormat(`money/${language}/${currency}`, language, { style: 'currency', currency }).format(amount);
 }
 
 /** "24 hours" / "1 hour" / "24 horas": the unit is part of the value so templates need no plural rules. */
 export function formatHours(hours: number, language: Language): string {
-  return new Intl.NumberFormat(language, { style: 'unit', unit: 'hour', unitDisplay: 'long' }).format(hours);
+  return numberFormat(`hours/${language}`, language, { style: 'unit', unit: 'hour', unitDisplay: 'long' }).format(hours);
 }
