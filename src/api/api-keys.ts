@@ -31,3 +31,31 @@ export async function verifyApiKey(store: Store, presented: string, now: Date): 
   if (!safeEqualHex(row.secret_hash, hashToken(m[2]))) return null;
   return { keyId: row.id, tenantId: row.tenant_id, scopes: row.scopes.split(' ') };
 }
+
+/**
+ * Verifies API keys with a small positive cache (keyed by the hash of the presented key, never the
+ * key) so a busy integration does not cost a query per request. A revoked or expired key stops
+ * working within `ttlMs`; unknown keys are never cached, so a new key works at once.
+ */
+export class ApiKeyVerifier {
+  private readonly cache = new Map<string, { principal: ApiPrincipal; until: number }>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: () => Date,
+    private readonly ttlMs = 5_000,
+  ) {}
+
+  async verify(presented: string): Promise<ApiPrincipal | null> {
+    const now = this.clock();
+    const id = hashToken(presented);
+    const hit = this.cache.get(id);
+    if (hit && hit.until > now.getTime()) return hit.principal;
+    const principal = await verifyApiKey(this.store, presented, now);
+    if (principal) {
+      if (this.cache.size >= 1_000) this.cache.delete(this.cache.keys().next().value as string);
+      this.cache.set(id, { principal, until: now.getTime() + this.ttlMs });
+    } else this.cache.delete(id);
+    return principal;
+  }
+}

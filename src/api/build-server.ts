@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
 import type { TypedApp } from './types.js';
 import { installErrorHandler, problem } from './error-handler.js';
-import { verifyApiKey } from './api-keys.js';
+import { ApiKeyVerifier } from './api-keys.js';
 import { Problem } from './schemas.js';
 import type { Store } from '../store/store.js';
 import type { Metrics } from './metrics.js';
@@ -77,6 +77,7 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
   const lastTouched = new Map<string, number>();
+  const keys = new ApiKeyVerifier(o.store, o.clock);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
     reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
@@ -85,7 +86,7 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
     const auth = req.routeOptions.config?.auth ?? (req.routeOptions.url ? 'api-key' : 'public');
     if (auth !== 'api-key') return;
     const h = req.headers.authorization;
-    const principal = h?.startsWith('Bearer ') ? await verifyApiKey(o.store, h.slice(7).trim(), o.clock()) : null;
+    const principal = h?.startsWith('Bearer ') ? await keys.verify(h.slice(7).trim()) : null;
     if (!principal) return problem(reply, req, 'SP_AUTH_UNAUTHENTICATED');
     req.principal = principal;
     // last-used time is kept to the minute: one write per key per minute, not one per request.

@@ -1,5 +1,5 @@
 import type { CoreDeps, RequestContext } from './context.js';
-import { audit, patientRef, requestFingerprint, requirePatientDataKey } from './context.js';
+import { audit, patientRef, requestFingerprint } from './context.js';
 import { AppError } from './errors.js';
 import {
   NOTIFICATION_TYPES,
@@ -139,9 +139,10 @@ export class NotificationService {
       if (sendAt.getTime() < now.getTime() - 5_000) throw new AppError('SP_NOTIFICATION_SEND_AT_PAST', 'sendAt');
       if (sendAt < now) sendAt = now;
     }
-    const patient = await tx.getPatient(ctx.tenantId, input.patientId);
+    // Patient and wrapped data key in one query: this is the hot path of every send.
+    const [patient] = await tx.getPatientsWithKeys(ctx.tenantId, [input.patientId]);
     if (!patient) throw new AppError('SP_PATIENT_NOT_FOUND');
-    const key = await requirePatientDataKey(this.deps, tx, ctx.tenantId, input.patientId);
+    const key = await cipher.dataKey(ctx.tenantId, input.patientId, { keyId: patient.key_id, wrapped: Buffer.from(patient.wrapped) });
     const contacts = (await tx.listContactPoints(ctx.tenantId, input.patientId)).filter((c) => c.opted_out_at == null);
     const chosen = input.channels?.length
       ? [...new Set(input.channels)].map((ch) => {
