@@ -97,4 +97,6 @@ process.on('message', (msg: { id: number; spec: LoadSpec }) => {
     (e: Error) => process.send!({ id: msg.id, error: e.stack ?? String(e) }),
   );
 });
+// The bench process went away (Ctrl-C, crash): stop generating load at once.
+process.on('disconnect', () => process.exit(0));
 process.send!({ ready: true });

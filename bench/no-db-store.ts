@@ -40,6 +40,13 @@ export function noDbStore(): { store: Store; counts: Record<string, number> } {
       const p = patients.get(k(tenantId, id));
       if (p) Object.assign(p, set);
     },
+    async getPatientsWithKeys(tenantId: string, ids: string[]) {
+      return ids.flatMap((id) => {
+        const p = patients.get(k(tenantId, id));
+        const dk = dataKeys.get(k(tenantId, id));
+        return p && dk ? [{ id, language: p.language, time_zone: p.time_zone, key_id: dk.key_id, wrapped: dk.wrapped }] : [];
+      });
+    },
     async getDataKey(tenantId: string, patientId: string) {
       return dataKeys.get(k(tenantId, patientId));
     },

@@ -28,7 +28,7 @@ export function renderMarkdown(r: BenchResults): string {
   const lines: string[] = [];
   lines.push(`## Sealpost bench, ${r.startedAt}`);
   lines.push('');
-  lines.push(`Load: autocannon, ${o.connections} connections, one request at a time per connection (no pipelining), HTTPS (TLS 1.3, keep-alive), ` +
+  lines.push(`Load: autocannon, ${o.connections} connections, one request at a time per connection (no pipelining), HTTPS (${r.ceilings[0]?.tls ?? '?'}, keep-alive), ` +
     `POST /v1/notifications with a unique Idempotency-Key and one of ${o.patients} patients (SMS contact) per request; ` +
     `${o.warmupSec}s warm-up then ${o.durationSec}s measured per phase. Load generator in its own process; server in the bench process.`);
   lines.push('');
@@ -65,6 +65,14 @@ export function renderMarkdown(r: BenchResults): string {
   row('e2e: server CPU / event-loop use / others\' CPU', '—', (x) => `${pct(x.endToEnd.load.serverCpuPct)} / ${x.endToEnd.load.serverElu.toFixed(2)} / ${pct(x.endToEnd.load.otherCpuPct)}`);
   lines.push('');
   lines.push(`Ceiling runs (before / after the modes): ${ceil} accepted/s; ratios use the higher, ${int(c)}/s.`);
+  const disturbed = [
+    ...r.ceilings.map((x) => [x.label, x.load.otherCpuPct] as const),
+    ...r.modes.flatMap((x) => [[`${x.durability} accept`, x.accept.otherCpuPct], [`${x.durability} drain`, x.drain.otherCpuPct], [`${x.durability} end to end`, x.endToEnd.load.otherCpuPct]] as const),
+  ].filter(([, p]) => p > 25);
+  if (disturbed.length) {
+    lines.push('');
+    lines.push(`**Warning:** other processes used a large share of the CPU during ${disturbed.map(([l, p]) => `${l} (${pct(p)} of a core)`).join(', ')}; those numbers are depressed. Re-run on a quiet machine.`);
+  }
   lines.push('');
   lines.push('Targets (on a 2-core machine):');
   for (const x of r.modes) {

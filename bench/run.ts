@@ -5,11 +5,11 @@
  * same run. Results and their meaning are documented in BENCHMARKS.md.
  *
  *   npm run bench -- [--duration 10] [--warmup 2] [--connections 50] [--patients 300]
- *                    [--modes full,group] [--drain-timeout 120] [--wait-quiet 0]
+ *                    [--modes full,group] [--drain-timeout 120] [--wait-quiet 10]
  *                    [--cpu-prof-dir dir] [--json [file]]
  *
- * `--wait-quiet N`: before each measured phase, wait up to N seconds for a second in which other
- * processes use < 20% of a core (useful on a shared machine; every phase reports others' CPU anyway).
+ * `--wait-quiet N` (default 10): before each measured phase, wait up to N seconds for a second in
+ * which other processes use < 20% of a core (a shared machine); every phase reports others' CPU anyway.
  *
  * `--cpu-prof-dir dir`: writes a CPU profile of the server's main thread per measured phase
  * (`<phase>.cpuprofile`, open in Chrome DevTools) and appends a self-time summary to the report.
@@ -30,7 +30,7 @@ import { PhaseProfiler, renderProfiles } from './profiler.js';
 import { renderMarkdown, type BenchResults } from './report.js';
 
 function parseArgs(argv: string[]) {
-  const o: BenchOptions = { durationSec: 10, warmupSec: 2, connections: 50, patients: 300, drainTimeoutSec: 120, quietWaitSec: 0 };
+  const o: BenchOptions = { durationSec: 10, warmupSec: 2, connections: 50, patients: 300, drainTimeoutSec: 120, quietWaitSec: 10 };
   let modes: SqliteDurability[] = ['full', 'group'];
   let json: string | true | null = null;
   let cpuProfDir: string | null = null;
@@ -77,7 +77,7 @@ function parseArgs(argv: string[]) {
         break;
       case '--help':
       case '-h':
-        process.stdout.write('npm run bench -- [--duration 10] [--warmup 2] [--connections 50] [--patients 300] [--modes full,group] [--drain-timeout 120] [--wait-quiet 0] [--cpu-prof-dir dir] [--json [file]]\n');
+        process.stdout.write('npm run bench -- [--duration 10] [--warmup 2] [--connections 50] [--patients 300] [--modes full,group] [--drain-timeout 120] [--wait-quiet 10] [--cpu-prof-dir dir] [--json [file]]\n');
         process.exit(0);
       default:
         throw new Error(`unknown option ${argv[i]}`);

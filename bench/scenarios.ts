@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { SqliteDurability } from '../src/config/config.js';
 import { machineCpu, waitForQuiet, type LoadGenerator, type PhaseResult } from './load.js';
 import type { PhaseProfiler, ProfileSummary } from './profiler.js';
-import { DbProbe, registerPatients, startCeiling, startSealpost, type Target, type Tls } from './servers.js';
+import { DbProbe, registerPatients, startCeiling, startSealpost, tlsSession, type Target, type Tls } from './servers.js';
 
 export interface BenchOptions {
   durationSec: number;
@@ -30,6 +30,8 @@ export interface CeilingResult {
   load: PhaseResult;
   /** What the no-DB store saw: proves the requests went through the whole service path. */
   counts: Record<string, number>;
+  /** Negotiated TLS protocol and cipher. */
+  tls: string;
 }
 
 export interface DrainResult {
@@ -95,7 +97,7 @@ export async function runCeiling(label: string, dir: string, ctx: RunContext): P
     log(`${label}: ${o.durationSec}s of load`);
     const load = await profiled(ctx, label, () => gen.run(spec(t, o, o.durationSec, `${runId}-${label}`)));
     log(`${label}: ${Math.round(load.okPerSec)} accepted/s`);
-    return { label, load, counts: { ...t.counts } };
+    return { label, load, counts: { ...t.counts }, tls: await tlsSession(t.url) };
   } finally {
     await t.close();
     rmSync(dir, { recursive: true, force: true });
@@ -142,7 +144,7 @@ export async function runMode(durability: SqliteDurability, dir: string, ctx: Ru
       const r = await gen.run(spec(t, o, o.durationSec, `${runId}-${durability}-e2e`));
       loadEnd = performance.now();
       const target = probe!.notificationsSince(nBase).deliveries;
-      timedOut = !(await waitUntil(() => probe!.outboxCountSince(oBase) >= target, o.drainTimeoutSec));
+      timedOut = !(await waitUntil(() => probe!.outboxReached(oBase, target), o.drainTimeoutSec));
       return r;
     });
     const tailSeconds = (performance.now() - loadEnd) / 1000;
@@ -186,7 +188,7 @@ async function measureDrain(probe: DbProbe, queued: number, start: () => void, t
   const wall0 = performance.now();
   const startedAt = Date.now();
   start();
-  const done = await waitUntil(() => probe.outboxCountSince(oBase) >= queued, timeoutSec);
+  const done = await waitUntil(() => probe.outboxReached(oBase, queued), timeoutSec);
   const wallSec = (performance.now() - wall0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const m1 = machineCpu();

@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { Agent, request } from 'node:https';
+import { connect } from 'node:tls';
 import { join } from 'node:path';
 import pino from 'pino';
 import Sqlite from 'better-sqlite3';
@@ -166,8 +167,14 @@ export class DbProbe {
     return this.db.prepare('select count(*) as n, max(created_at) as lastAt from dev_outbox where id > ?').get(afterId) as { n: number; lastAt: number | null };
   }
 
-  outboxCountSince(afterId: number): number {
-    return (this.db.prepare('select count(*) as n from dev_outbox where id > ?').get(afterId) as { n: number }).n;
+  /**
+   * True once at least `target` outbox rows exist after `afterId`. Polled while the server works, so
+   * it costs one index lookup (ids only grow, so max(id) − afterId bounds the count from above) and
+   * runs the exact count only when that bound says the target may be reached.
+   */
+  outboxReached(afterId: number, target: number): boolean {
+    if (this.maxOutboxId() - afterId < target) return false;
+    return (this.db.prepare('select count(*) as n from dev_outbox where id > ?').get(afterId) as { n: number }).n >= target;
   }
 
   deliveryStatusCounts(): Record<string, number> {
@@ -178,4 +185,18 @@ export class DbProbe {
   close(): void {
     this.db.close();
   }
+}
+
+/** What a default client negotiates with the server (autocannon uses tls.connect defaults too). */
+export function tlsSession(url: string): Promise<string> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    // Certificate not checked: this connection only reads the negotiated protocol and cipher.
+    const s = connect({ host: u.hostname, port: Number(u.port), servername: 'localhost', rejectUnauthorized: false }, () => {
+      const desc = `${s.getProtocol()} ${s.getCipher().standardName}`;
+      s.end();
+      resolve(desc);
+    });
+    s.on('error', reject);
+  });
 }

@@ -80,8 +80,15 @@ export class LocalKeyring implements KeyProvider {
     return open(this.tenantKek(tenantId), wrapped, aad);
   }
 
+  private readonly blindKeys = new Map<string, Buffer>();
+
   blindIndexKey(tenantId: string): Buffer {
-    return createHmac('sha256', Buffer.from(this.file.blindIndexKey, 'base64')).update(tenantId).digest();
+    let k = this.blindKeys.get(tenantId);
+    if (!k) {
+      k = createHmac('sha256', Buffer.from(this.file.blindIndexKey, 'base64')).update(tenantId).digest();
+      this.blindKeys.set(tenantId, k);
+    }
+    return k;
   }
 
   macKey(purpose: string): Buffer {
