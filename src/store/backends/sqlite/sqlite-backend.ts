@@ -45,5 +45,6 @@ export function openSqliteStore(path: string, durability: SqliteDurability): Kys
     async () => {
       if (walFd !== null) closeSync(walFd);
     },
+    true,
   );
 }
