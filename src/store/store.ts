@@ -12,6 +12,9 @@ export interface Store {
   /**
    * Runs `fn` in one database transaction: everything it wrote commits together or, if it throws,
    * not at all. Resolving does not yet mean "on disk": await `durable()` before answering 2xx.
+   * A single-writer backend may run several callers' `fn`s inside one database transaction, each in
+   * its own savepoint; so `fn` must use only the `tx` it is given (never `read`, never a nested
+   * `transaction`), which would wait for the connection it already holds.
    */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
   /** Repositories outside any transaction, for reads and single-statement writes. */
