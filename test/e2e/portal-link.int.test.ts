@@ -77,3 +77,25 @@ describe('one-time portal links', () => {
     for (const a of ['portal.verification_failed', 'portal.verified', 'notification.read', 'notification.accessed', 'notification.acknowledged']) expect(actions).toContain(a);
   });
 });
+
+describe('link lifetime', () => {
+  let now = new Date('2026-05-04T15:00:00Z').getTime();
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startSealpost({ SEALPOST_LINK_TTL_HOURS: '72' }, { clock: () => new Date(now) });
+    await h.request('PUT', '/v1/patients/p1', samplePatient());
+  });
+  afterAll(() => h.close());
+
+  it('opens within 72 hours of sending and not after', async () => {
+    const res = await h.request('POST', '/v1/notifications', { type: 'test_result_ready', patientId: 'p1', data: { testName: 'Ferritin' } });
+    const item = await eventually(async () => (await h.request('GET', '/v1/dev/outbox')).body.items.find((i: any) => i.deliveryId === res.body.deliveries[0].id), 'nudge');
+    const path = new URL(/View it at (\S+)\./.exec(item.body)![1]).pathname;
+    now += 71 * 3_600_000;
+    expect((await page(h, path)).status).toBe(200);
+    now += 2 * 3_600_000;
+    const expired = await page(h, path);
+    expect(expired.status).toBe(404);
+    expect((await form(h, `${path}/verify`, { birthDate: '1980-04-02' })).status).toBe(404);
+  });
+});
