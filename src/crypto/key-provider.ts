@@ -1,3 +1,5 @@
+import type { KeyObject } from 'node:crypto';
+
 /**
  * Where key-encryption keys live. The local keyring is the default; an HSM (PKCS#11) or a cloud KMS
  * is another implementation of this port. Data keys never leave the process unwrapped except through
@@ -17,4 +19,6 @@ export interface KeyProvider {
   blindIndexKey(tenantId: string): Buffer;
   /** Secret used for API-independent MACs such as webhook signing when none is configured. */
   macKey(purpose: string): Buffer;
+  /** The Ed25519 key that signs audit-log checkpoints (private part never leaves the provider's process). */
+  auditLogKey(): { privateKey: KeyObject; publicKey: KeyObject };
 }

@@ -1,4 +1,4 @@
-import { randomBytes, createHmac } from 'node:crypto';
+import { randomBytes, createHmac, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { KeyProvider } from './key-provider.js';
@@ -89,6 +89,23 @@ export class LocalKeyring implements KeyProvider {
       this.blindKeys.set(tenantId, k);
     }
     return k;
+  }
+
+  private logKey: { privateKey: KeyObject; publicKey: KeyObject } | null = null;
+
+  /**
+   * Ed25519 checkpoint-signing key. Its 32-byte seed is derived from the keyring's MAC secret (so
+   * existing keyring files need no rewrite) and wrapped in the fixed PKCS#8 prefix for Ed25519
+   * (RFC 8410 §7) so node:crypto can load it.
+   */
+  auditLogKey(): { privateKey: KeyObject; publicKey: KeyObject } {
+    if (!this.logKey) {
+      const seed = this.macKey('sealpost/audit-log-ed25519-seed');
+      const der = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]);
+      const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+      this.logKey = { privateKey, publicKey: createPublicKey(privateKey) };
+    }
+    return this.logKey;
   }
 
   macKey(purpose: string): Buffer {

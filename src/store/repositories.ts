@@ -1,6 +1,8 @@
 import type { Kysely, Selectable, Insertable, Updateable } from 'kysely';
 import type { Database } from './schema.js';
 import { encodeAuditEntry, type AuditEvent } from '../audit/audit-entry.js';
+import { AuditLogRepository } from './audit-log-repository.js';
+import { AuditQueryRepository } from './audit-query-repository.js';
 
 export interface BackendCapabilities {
   /** PostgreSQL: claim with FOR UPDATE SKIP LOCKED so concurrent nodes never block each other. */
@@ -25,6 +27,16 @@ export class Repositories {
     private readonly db: Kysely<Database>,
     private readonly caps: BackendCapabilities,
   ) {}
+
+  /** The Merkle log's own tables (same transaction as this instance). */
+  get auditLog(): AuditLogRepository {
+    return new AuditLogRepository(this.db);
+  }
+
+  /** Audit search and disclosure reports (same transaction as this instance). */
+  get auditQueries(): AuditQueryRepository {
+    return new AuditQueryRepository(this.db);
+  }
 
   // --- tenants & API keys -------------------------------------------------------------------
   async ensureTenant(id: string, name: string, now: number): Promise<void> {

@@ -132,6 +132,9 @@ export interface Database {
     entry: string;
     leaf_hash: Uint8Array;
   };
+  audit_nodes: { level: number; idx: number; hash: Uint8Array };
+  audit_log_state: { name: string; value: number };
+  audit_checkpoints: { size: number; root: Uint8Array; note: string; created_at: number };
   dev_outbox: {
     id: Generated<number>;
     delivery_id: string;

@@ -1,9 +1,10 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import * as m001 from './001-initial.js';
+import * as m002 from './002-audit-log.js';
 
 /** Migrations are versioned by name and compiled into the program (no file-system scan at run time). */
 export const migrationProvider: MigrationProvider = {
   async getMigrations(): Promise<Record<string, Migration>> {
-    return { '001-initial': m001 };
+    return { '001-initial': m001, '002-audit-log': m002 };
   },
 };
