@@ -88,6 +88,8 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
     const h = req.headers.authorization;
     const principal = h?.startsWith('Bearer ') ? await keys.verify(h.slice(7).trim()) : null;
     if (!principal) return problem(reply, req, 'SP_AUTH_UNAUTHENTICATED');
+    const scope = req.routeOptions.config?.scope;
+    if (scope && !principal.scopes.includes('admin') && !principal.scopes.includes(scope)) return problem(reply, req, 'SP_AUTH_FORBIDDEN');
     req.principal = principal;
     // last-used time is kept to the minute: one write per key per minute, not one per request.
     const now = o.clock().getTime();

@@ -12,6 +12,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** 'api-key' (default for /v1), 'public' (health, portal, docs), 'provider' (signed callbacks). */
     auth?: 'api-key' | 'public' | 'provider';
+    /** Scope an API key needs besides being valid (`admin` keys hold every scope). */
+    scope?: 'audit';
   }
 }
 

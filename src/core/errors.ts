@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   SP_REQ_NOT_FOUND: { status: 404, title: 'No such route' },
   SP_REQ_BAD_URL: { status: 400, title: 'The URL is malformed or a path segment is too long' },
   SP_AUTH_UNAUTHENTICATED: { status: 401, title: 'Authentication required' },
+  SP_AUTH_FORBIDDEN: { status: 403, title: 'This credential lacks the scope the route needs' },
   SP_IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'Idempotency-Key was already used with a different request' },
   SP_PATIENT_NOT_FOUND: { status: 404, title: 'Patient not found' },
   SP_PATIENT_INVALID_ID: { status: 400, title: 'Patient id must be 1-64 characters of [A-Za-z0-9._-]' },
