@@ -18,6 +18,11 @@ export interface LoadSpec {
   patientIds: string[];
   /** Makes idempotency keys unique across phases and runs. */
   keyPrefix: string;
+  /**
+   * 0 (default): one `POST /v1/notifications` per request, key in the Idempotency-Key header.
+   * N ≥ 1: `POST /v1/notifications:batch` with N items per request, each with its own idempotencyKey.
+   */
+  batchSize?: number;
 }
 
 export interface LoadResult {
@@ -29,6 +34,10 @@ export interface LoadResult {
   timeouts: number;
   /** 2xx answers per second of the run. */
   okPerSec: number;
+  /** Notifications per request (1 for single requests, the batch size for batch requests). */
+  itemsPerRequest: number;
+  /** Notifications answered 2xx per second: okPerSec × itemsPerRequest (a batch is all or none). */
+  okItemsPerSec: number;
   latencyMs: { p50: number; p90: number; p99: number; max: number; mean: number };
   /** CPU time of the load generator process over the run, in % of one core. */
   clientCpuPct: number;
@@ -37,8 +46,53 @@ export interface LoadResult {
 
 const TEST_NAMES = ['Lipid panel', 'Complete blood count', 'HbA1c', 'Thyroid panel', 'Vitamin D'];
 
+function singleRequest(spec: LoadSpec, headers: Record<string, string>, next: () => number): autocannon.Request {
+  return {
+    method: 'POST',
+    path: '/v1/notifications',
+    headers,
+    // One request = one new notification: a different patient each time and a unique key, so
+    // no request is an idempotent replay.
+    setupRequest: (req: autocannon.Request) => {
+      const i = next();
+      req.headers = { ...headers, 'idempotency-key': `${spec.keyPrefix}-${i}` };
+      req.body = JSON.stringify({
+        type: 'test_result_ready',
+        patientId: spec.patientIds[i % spec.patientIds.length],
+        data: { testName: TEST_NAMES[i % TEST_NAMES.length] },
+      });
+      return req;
+    },
+  };
+}
+
+function batchRequest(spec: LoadSpec, size: number, headers: Record<string, string>, next: () => number): autocannon.Request {
+  return {
+    method: 'POST',
+    path: '/v1/notifications:batch',
+    headers,
+    // `size` new notifications per request, each for the next patient with its own unique key.
+    setupRequest: (req: autocannon.Request) => {
+      const items = new Array(size);
+      for (let j = 0; j < size; j++) {
+        const i = next();
+        items[j] = {
+          type: 'test_result_ready',
+          patientId: spec.patientIds[i % spec.patientIds.length],
+          data: { testName: TEST_NAMES[i % TEST_NAMES.length] },
+          idempotencyKey: `${spec.keyPrefix}-${i}`,
+        };
+      }
+      req.body = JSON.stringify({ items });
+      return req;
+    },
+  };
+}
+
 async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   let n = 0;
+  const next = () => n++;
+  const items = spec.batchSize && spec.batchSize > 0 ? spec.batchSize : 1;
   const headers = {
     'content-type': 'application/json',
     authorization: `Bearer ${spec.apiKey}`,
@@ -53,25 +107,7 @@ async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     timeout: 30,
     // SNI must be a host name (RFC 6066 §3); the certificate names localhost and 127.0.0.1.
     servername: 'localhost',
-    requests: [
-      {
-        method: 'POST',
-        path: '/v1/notifications',
-        headers,
-        // One request = one new notification: a different patient each time and a unique key, so
-        // no request is an idempotent replay.
-        setupRequest: (req) => {
-          const i = n++;
-          req.headers = { ...headers, 'idempotency-key': `${spec.keyPrefix}-${i}` };
-          req.body = JSON.stringify({
-            type: 'test_result_ready',
-            patientId: spec.patientIds[i % spec.patientIds.length],
-            data: { testName: TEST_NAMES[i % TEST_NAMES.length] },
-          });
-          return req;
-        },
-      },
-    ],
+    requests: [spec.batchSize && spec.batchSize > 0 ? batchRequest(spec, spec.batchSize, headers, next) : singleRequest(spec, headers, next)],
   });
   const wallSec = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = process.cpuUsage(cpu0);
@@ -85,6 +121,8 @@ async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     errors: result.errors,
     timeouts: result.timeouts,
     okPerSec: result['2xx'] / result.duration,
+    itemsPerRequest: items,
+    okItemsPerSec: (result['2xx'] * items) / result.duration,
     latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max, mean: result.latency.mean },
     clientCpuPct: ((cpu.user + cpu.system) / 1e6 / wallSec) * 100,
     statusCodes: codes,

@@ -65,9 +65,54 @@ export function renderMarkdown(r: BenchResults): string {
   row('e2e: server CPU / event-loop use / others\' CPU', '—', (x) => `${pct(x.endToEnd.load.serverCpuPct)} / ${x.endToEnd.load.serverElu.toFixed(2)} / ${pct(x.endToEnd.load.otherCpuPct)}`);
   lines.push('');
   lines.push(`Ceiling runs (before / after the modes): ${ceil} accepted/s; ratios use the higher, ${int(c)}/s.`);
+
+  const batchModes = r.modes.filter((x) => x.batchAccept && x.batchEndToEnd);
+  const batchCeilings = r.ceilings.filter((x) => x.batch);
+  const bc = batchCeilings.length ? Math.max(...batchCeilings.map((x) => x.batch!.okItemsPerSec)) : NaN;
+  if (batchModes.length && batchCeilings.length) {
+    const bBest = batchCeilings.reduce((a, b) => (b.batch!.okItemsPerSec > a.batch!.okItemsPerSec ? b : a)).batch!;
+    const bceil = batchCeilings.map((x) => int(x.batch!.okItemsPerSec)).join(' / ');
+    lines.push('');
+    lines.push(`Batch ingestion: POST /v1/notifications:batch, ${o.batchSize} notifications per request (each with its own idempotencyKey), ${o.batchConnections} connections, one request at a time per connection; latency is per request (${o.batchSize} notifications).`);
+    lines.push('');
+    lines.push(`| batch endpoint | ceiling (no DB) | ${batchModes.map((x) => (x.durability === 'full' ? 'synchronous=FULL' : 'group commit')).join(' | ')} |`);
+    lines.push(`|---|---:|${batchModes.map(() => '---:').join('|')}|`);
+    const brow = (name: string, ceiling: string, f: (x: ModeResult) => string) => lines.push(`| ${name} | ${ceiling} | ${batchModes.map(f).join(' | ')} |`);
+    brow('**Accepted notifications/s** (worker off)', `**${bceil}**`, (x) => `**${int(x.batchAccept!.okItemsPerSec)}** (${pct((x.batchAccept!.okItemsPerSec / bc) * 100)} of batch ceiling)`);
+    brow('requests/s', batchCeilings.map((x) => int(x.batch!.okPerSec)).join(' / '), (x) => int(x.batchAccept!.okPerSec));
+    brow('p50 / p99 latency per request, ms', `${ms(bBest.latencyMs.p50)} / ${ms(bBest.latencyMs.p99)}`, (x) => `${ms(x.batchAccept!.latencyMs.p50)} / ${ms(x.batchAccept!.latencyMs.p99)}`);
+    brow('non-2xx / errors', `${bBest.non2xx} / ${bBest.errors}`, (x) => `${x.batchAccept!.non2xx} / ${x.batchAccept!.errors}`);
+    brow('server CPU / event-loop use', `${pct(bBest.serverCpuPct)} / ${bBest.serverElu.toFixed(2)}`, (x) => `${pct(x.batchAccept!.serverCpuPct)} / ${x.batchAccept!.serverElu.toFixed(2)}`);
+    brow('load generator CPU / others\' CPU', `${pct(bBest.clientCpuPct)} / ${pct(bBest.otherCpuPct)}`, (x) => `${pct(x.batchAccept!.clientCpuPct)} / ${pct(x.batchAccept!.otherCpuPct)}`);
+    brow('**End to end**, delivered/s (worker on)', '—', (x) => `**${int(x.batchEndToEnd!.perSec)}** (${int(x.batchEndToEnd!.delivered)} in ${x.batchEndToEnd!.seconds.toFixed(1)} s${x.batchEndToEnd!.timedOut ? ', TIMED OUT' : ''})`);
+    brow('e2e: accepted/s while delivering', '—', (x) => int(x.batchEndToEnd!.load.okItemsPerSec));
+    brow('e2e: p50 / p99 latency per request, ms', '—', (x) => `${ms(x.batchEndToEnd!.load.latencyMs.p50)} / ${ms(x.batchEndToEnd!.load.latencyMs.p99)}`);
+    brow('e2e: non-2xx / errors', '—', (x) => `${x.batchEndToEnd!.load.non2xx} / ${x.batchEndToEnd!.load.errors}`);
+    brow('e2e: outbox tail after load stopped, s', '—', (x) => x.batchEndToEnd!.tailSeconds.toFixed(1));
+    brow('e2e: server CPU / event-loop use / others\' CPU', '—', (x) => `${pct(x.batchEndToEnd!.load.serverCpuPct)} / ${x.batchEndToEnd!.load.serverElu.toFixed(2)} / ${pct(x.batchEndToEnd!.load.otherCpuPct)}`);
+    lines.push('');
+    lines.push(`Batch ceiling runs (before / after the modes): ${bceil} notifications/s; ratios use the higher, ${int(bc)}/s. ` +
+      'The batch phases run on the same server after the single-request phases: end to end first (the queue empty at its start), then, with the worker stopped, accepted/s.');
+  }
+
+  // Every 202 must be in the database: committed rows ≥ answered notifications (in-flight requests at the end commit too).
+  const consistency = r.modes.flatMap((x) => {
+    const out = [`${x.durability} accept: ${int(x.acceptCommitted)} committed for ${int(x.accept.ok2xx)} answered 202`];
+    if (x.batchAccept && x.batchAcceptCommitted !== undefined) out.push(`${x.durability} batch accept: ${int(x.batchAcceptCommitted)} committed for ${int(x.batchAccept.ok2xx * x.batchAccept.itemsPerRequest)} answered 202 (${int(x.batchAccept.ok2xx)} requests)`);
+    return out;
+  });
+  const lost = r.modes.filter((x) => x.acceptCommitted < x.accept.ok2xx || (x.batchAccept && (x.batchAcceptCommitted ?? 0) < x.batchAccept.ok2xx * x.batchAccept.itemsPerRequest));
+  lines.push('');
+  lines.push(`Committed vs answered: ${consistency.join('; ')}.${lost.length ? ' **Some answered notifications are missing from the database.**' : ''}`);
   const disturbed = [
-    ...r.ceilings.map((x) => [x.label, x.load.otherCpuPct] as const),
-    ...r.modes.flatMap((x) => [[`${x.durability} accept`, x.accept.otherCpuPct], [`${x.durability} drain`, x.drain.otherCpuPct], [`${x.durability} end to end`, x.endToEnd.load.otherCpuPct]] as const),
+    ...r.ceilings.flatMap((x) => [[x.label, x.load.otherCpuPct] as const, ...(x.batch ? [[`${x.label} batch`, x.batch.otherCpuPct] as const] : [])]),
+    ...r.modes.flatMap((x) => [
+      [`${x.durability} accept`, x.accept.otherCpuPct] as const,
+      [`${x.durability} drain`, x.drain.otherCpuPct] as const,
+      [`${x.durability} end to end`, x.endToEnd.load.otherCpuPct] as const,
+      ...(x.batchEndToEnd ? [[`${x.durability} batch end to end`, x.batchEndToEnd.load.otherCpuPct] as const] : []),
+      ...(x.batchAccept ? [[`${x.durability} batch accept`, x.batchAccept.otherCpuPct] as const] : []),
+    ]),
   ].filter(([, p]) => p > 25);
   if (disturbed.length) {
     lines.push('');
@@ -80,7 +125,8 @@ export function renderMarkdown(r: BenchResults): string {
     const name = x.durability === 'full' ? 'synchronous=FULL' : 'group commit';
     lines.push(
       `- ${name}: accepted ${pct(ratio * 100)} of ceiling (target ≥ ${pct(r.targets.acceptedVsCeiling * 100)}): ${mark(ratio >= r.targets.acceptedVsCeiling)}; ` +
-        `end to end ${int(x.endToEnd.perSec)}/s (target ≥ ${int(r.targets.endToEndPerSec)}/s): ${mark(x.endToEnd.perSec >= r.targets.endToEndPerSec)}.`,
+        `end to end ${int(x.endToEnd.perSec)}/s (target ≥ ${int(r.targets.endToEndPerSec)}/s): ${mark(x.endToEnd.perSec >= r.targets.endToEndPerSec)}` +
+        (x.batchEndToEnd ? `; end to end with batch ingestion ${int(x.batchEndToEnd.perSec)}/s: ${mark(x.batchEndToEnd.perSec >= r.targets.endToEndPerSec)}.` : '.'),
     );
   }
   lines.push('');

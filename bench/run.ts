@@ -5,8 +5,13 @@
  * same run. Results and their meaning are documented in BENCHMARKS.md.
  *
  *   npm run bench -- [--duration 10] [--warmup 2] [--connections 50] [--patients 300]
+ *                    [--batch-size 100] [--batch-connections 8]
  *                    [--modes full,group] [--drain-timeout 120] [--wait-quiet 10]
  *                    [--cpu-prof-dir dir] [--json [file]]
+ *
+ * Batch phases (`--batch-size N`, 0 = skip them): `POST /v1/notifications:batch` with N items per
+ * request (each with its own idempotencyKey) on `--batch-connections` connections, against the
+ * ceiling and, per durability mode, with the worker on (end to end) and off (accepted/s).
  *
  * `--wait-quiet N` (default 10): before each measured phase, wait up to N seconds for a second in
  * which other processes use < 20% of a core (a shared machine); every phase reports others' CPU anyway.
@@ -30,7 +35,7 @@ import { PhaseProfiler, renderProfiles } from './profiler.js';
 import { renderMarkdown, type BenchResults } from './report.js';
 
 function parseArgs(argv: string[]) {
-  const o: BenchOptions = { durationSec: 10, warmupSec: 2, connections: 50, patients: 300, drainTimeoutSec: 120, quietWaitSec: 10 };
+  const o: BenchOptions = { durationSec: 10, warmupSec: 2, connections: 50, patients: 300, drainTimeoutSec: 120, quietWaitSec: 10, batchSize: 100, batchConnections: 8 };
   let modes: SqliteDurability[] = ['full', 'group'];
   let json: string | true | null = null;
   let cpuProfDir: string | null = null;
@@ -59,6 +64,13 @@ function parseArgs(argv: string[]) {
       case '--patients':
         o.patients = Math.round(num(1));
         break;
+      case '--batch-size':
+        o.batchSize = Math.round(num(0));
+        if (o.batchSize > 500) throw new Error('--batch-size: the batch endpoint takes at most 500 items');
+        break;
+      case '--batch-connections':
+        o.batchConnections = Math.round(num(1));
+        break;
       case '--wait-quiet':
         o.quietWaitSec = num(0);
         break;
@@ -77,7 +89,7 @@ function parseArgs(argv: string[]) {
         break;
       case '--help':
       case '-h':
-        process.stdout.write('npm run bench -- [--duration 10] [--warmup 2] [--connections 50] [--patients 300] [--modes full,group] [--drain-timeout 120] [--wait-quiet 10] [--cpu-prof-dir dir] [--json [file]]\n');
+        process.stdout.write('npm run bench -- [--duration 10] [--warmup 2] [--connections 50] [--batch-size 100] [--batch-connections 8] [--patients 300] [--modes full,group] [--drain-timeout 120] [--wait-quiet 10] [--cpu-prof-dir dir] [--json [file]]\n');
         process.exit(0);
       default:
         throw new Error(`unknown option ${argv[i]}`);

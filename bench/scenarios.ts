@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { SqliteDurability } from '../src/config/config.js';
 import { machineCpu, waitForQuiet, type LoadGenerator, type PhaseResult } from './load.js';
 import type { PhaseProfiler, ProfileSummary } from './profiler.js';
-import { DbProbe, registerPatients, startCeiling, startSealpost, tlsSession, type Target, type Tls } from './servers.js';
+import { DbProbe, postJson, registerPatients, startCeiling, startSealpost, tlsSession, type Target, type Tls } from './servers.js';
 
 export interface BenchOptions {
   durationSec: number;
@@ -14,6 +14,10 @@ export interface BenchOptions {
   drainTimeoutSec: number;
   /** Before each measured phase, wait up to this long for other processes to go quiet (0 = don't). */
   quietWaitSec: number;
+  /** Items per `POST /v1/notifications:batch` request in the batch phases; 0 = skip the batch phases. */
+  batchSize: number;
+  /** Connections of the batch phases (each with one batch request in flight). */
+  batchConnections: number;
 }
 
 export interface RunContext {
@@ -28,6 +32,8 @@ export interface RunContext {
 export interface CeilingResult {
   label: string;
   load: PhaseResult;
+  /** The same no-DB handler fed through the batch endpoint (absent with --batch-size 0). */
+  batch?: PhaseResult;
   /** What the no-DB store saw: proves the requests went through the whole service path. */
   counts: Record<string, number>;
   /** Negotiated TLS protocol and cipher. */
@@ -67,6 +73,12 @@ export interface ModeResult {
   acceptCommitted: number;
   drain: DrainResult;
   endToEnd: EndToEndResult;
+  /** Batch ingestion with the worker on (absent with --batch-size 0). */
+  batchEndToEnd?: EndToEndResult;
+  /** Batch ingestion with the worker off; measured after batchEndToEnd, on the same (warm) server. */
+  batchAccept?: PhaseResult;
+  /** Notifications the batch accept phase committed (≥ 2xx answers × batch size). */
+  batchAcceptCommitted?: number;
   finalDeliveryStatuses: Record<string, number>;
   dbBytes: number;
 }
@@ -75,6 +87,11 @@ const patientIds = (n: number) => Array.from({ length: n }, (_, i) => `bench-p${
 
 function spec(t: Target, o: BenchOptions, durationSec: number, keyPrefix: string) {
   return { url: t.url, apiKey: t.apiKey, connections: o.connections, durationSec, patientIds: patientIds(o.patients), keyPrefix };
+}
+
+/** The batch phases' load: `o.batchSize` items per request on `o.batchConnections` connections. */
+function batchSpec(t: Target, o: BenchOptions, durationSec: number, keyPrefix: string) {
+  return { ...spec(t, o, durationSec, keyPrefix), connections: o.batchConnections, batchSize: o.batchSize };
 }
 
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
@@ -92,12 +109,27 @@ export async function runCeiling(label: string, dir: string, ctx: RunContext): P
   const t = await startCeiling(dir, tls);
   try {
     await registerPatients(t, tls, patientIds(o.patients));
+    await preflight(t, tls, o, `${runId}-${label}`);
     if (o.warmupSec > 0) await gen.run(spec(t, o, o.warmupSec, `${runId}-${label}-warm`));
     await quiet(o);
     log(`${label}: ${o.durationSec}s of load`);
     const load = await profiled(ctx, label, () => gen.run(spec(t, o, o.durationSec, `${runId}-${label}`)));
     log(`${label}: ${Math.round(load.okPerSec)} accepted/s`);
-    return { label, load, counts: { ...t.counts }, tls: await tlsSession(t.url) };
+    requireClean(label, load);
+    let batch: PhaseResult | undefined;
+    if (o.batchSize > 0) {
+      if (o.warmupSec > 0) await gen.run(batchSpec(t, o, o.warmupSec, `${runId}-${label}-bwarm`));
+      await quiet(o);
+      log(`${label}: ${o.durationSec}s of batch load (${o.batchSize} per request, ${o.batchConnections} connections)`);
+      batch = await profiled(ctx, `${label}-batch`, () => gen.run(batchSpec(t, o, o.durationSec, `${runId}-${label}-batch`)));
+      log(`${label}: ${Math.round(batch.okItemsPerSec)} accepted/s through the batch endpoint`);
+      requireClean(`${label} batch`, batch);
+    }
+    // Every accepted notification went through the whole service path into the fake store.
+    if (t.counts.notifications < load.ok2xx + (batch ? batch.ok2xx * batch.itemsPerRequest : 0)) {
+      throw new Error(`${label}: the no-DB store saw ${t.counts.notifications} notifications for more 202s; the ceiling is not measuring the real path`);
+    }
+    return { label, load, batch, counts: { ...t.counts }, tls: await tlsSession(t.url) };
   } finally {
     await t.close();
     rmSync(dir, { recursive: true, force: true });
@@ -109,7 +141,9 @@ export async function runCeiling(label: string, dir: string, ctx: RunContext): P
  * 1. accept: the load with the worker off (ingest alone: HTTPS, auth, validation, encryption,
  *    transaction with audit entry, durable commit);
  * 2. drain: the worker alone empties the queue that (1) and its warm-up left;
- * 3. end to end: the load again with the worker on, until the dev outbox holds every notification.
+ * 3. end to end: the load again with the worker on, until the dev outbox holds every notification;
+ * 4. batch end to end (worker still on): the batch load, until the dev outbox holds every notification;
+ * 5. batch accept: the worker stopped, the batch load again (ingest alone).
  */
 export async function runMode(durability: SqliteDurability, dir: string, ctx: RunContext): Promise<ModeResult> {
   const { tls, gen, o, runId } = ctx;
@@ -118,6 +152,7 @@ export async function runMode(durability: SqliteDurability, dir: string, ctx: Ru
   let probe: DbProbe | null = null;
   try {
     await registerPatients(t, tls, patientIds(o.patients));
+    await preflight(t, tls, o, `${runId}-${durability}`);
     probe = new DbProbe(t.dbPath);
     if (o.warmupSec > 0) await gen.run(spec(t, o, o.warmupSec, `${runId}-${durability}-warm`));
 
@@ -136,23 +171,36 @@ export async function runMode(durability: SqliteDurability, dir: string, ctx: Ru
 
     await quiet(o);
     log(`${durability}: end-to-end phase, ${o.durationSec}s of load, worker on`);
-    const nBase = probe.maxNotificationRowid();
-    const oBase = probe.maxOutboxId();
-    let loadEnd = 0;
-    let timedOut = false;
-    const load = await profiled(ctx, `${durability}-e2e`, async () => {
-      const r = await gen.run(spec(t, o, o.durationSec, `${runId}-${durability}-e2e`));
-      loadEnd = performance.now();
-      const target = probe!.notificationsSince(nBase).deliveries;
-      timedOut = !(await waitUntil(() => probe!.outboxReached(oBase, target), o.drainTimeoutSec));
-      return r;
-    });
-    const tailSeconds = (performance.now() - loadEnd) / 1000;
-    const n = probe.notificationsSince(nBase);
-    const ob = probe.outboxSince(oBase);
-    const seconds = n.firstAt != null && ob.lastAt != null ? (ob.lastAt - n.firstAt) / 1000 : NaN;
-    const endToEnd: EndToEndResult = { load, accepted: n.n, delivered: ob.n, seconds, perSec: ob.n / seconds, tailSeconds, timedOut };
-    log(`${durability}: ${ob.n} delivered in ${seconds.toFixed(1)}s (${Math.round(endToEnd.perSec)}/s end to end)`);
+    const endToEnd = await measureEndToEnd(ctx, probe, `${durability}-e2e`, () => gen.run(spec(t, o, o.durationSec, `${runId}-${durability}-e2e`)));
+    log(`${durability}: ${endToEnd.delivered} delivered in ${endToEnd.seconds.toFixed(1)}s (${Math.round(endToEnd.perSec)}/s end to end)`);
+
+    let batchEndToEnd: EndToEndResult | undefined;
+    let batchAccept: PhaseResult | undefined;
+    let batchAcceptCommitted: number | undefined;
+    if (o.batchSize > 0) {
+      // Batch phases on the same server, after the single-request ones. The worker is still on:
+      // warm the batch route up, let the outbox catch up so the queue is empty, then measure.
+      if (o.warmupSec > 0) {
+        const n0 = probe.maxNotificationRowid();
+        const o0 = probe.maxOutboxId();
+        await gen.run(batchSpec(t, o, o.warmupSec, `${runId}-${durability}-bwarm`));
+        const p = probe;
+        if (!(await waitUntil(() => p.outboxReached(o0, p.notificationsSince(n0).deliveries), o.drainTimeoutSec))) throw new Error(`${durability}: the outbox did not catch up after the batch warm-up`);
+      }
+      await quiet(o);
+      log(`${durability}: batch end-to-end phase, ${o.durationSec}s of batch load (${o.batchSize} per request, ${o.batchConnections} connections), worker on`);
+      batchEndToEnd = await measureEndToEnd(ctx, probe, `${durability}-batch-e2e`, () => gen.run(batchSpec(t, o, o.durationSec, `${runId}-${durability}-batch-e2e`)));
+      log(`${durability}: ${batchEndToEnd.delivered} delivered in ${batchEndToEnd.seconds.toFixed(1)}s (${Math.round(batchEndToEnd.perSec)}/s end to end, batch ingestion)`);
+
+      // Ingestion alone: the worker off (its queue is empty now), the server already warm.
+      await t.app.worker.stop();
+      await quiet(o);
+      log(`${durability}: batch accept phase, ${o.durationSec}s of batch load, worker off`);
+      const base = probe.maxNotificationRowid();
+      batchAccept = await profiled(ctx, `${durability}-batch-accept`, () => gen.run(batchSpec(t, o, o.durationSec, `${runId}-${durability}-batch-accept`)));
+      batchAcceptCommitted = probe.notificationsSince(base).n;
+      log(`${durability}: ${Math.round(batchAccept.okItemsPerSec)} accepted/s through the batch endpoint (${Math.round(batchAccept.okPerSec)} requests/s)`);
+    }
 
     return {
       durability,
@@ -160,6 +208,9 @@ export async function runMode(durability: SqliteDurability, dir: string, ctx: Ru
       acceptCommitted,
       drain,
       endToEnd,
+      batchEndToEnd,
+      batchAccept,
+      batchAcceptCommitted,
       finalDeliveryStatuses: probe.deliveryStatusCounts(),
       dbBytes: fileSize(t.dbPath) + fileSize(`${t.dbPath}-wal`),
     };
@@ -167,6 +218,59 @@ export async function runMode(durability: SqliteDurability, dir: string, ctx: Ru
     probe?.close();
     await t.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * With the worker running, one load phase, then waits until the dev outbox holds a delivery for every
+ * notification committed in the phase. Rate = outbox rows ÷ (last outbox row's created_at − first
+ * notification's created_at), both stamped by the server.
+ */
+async function measureEndToEnd(ctx: RunContext, probe: DbProbe, label: string, load: () => Promise<PhaseResult>): Promise<EndToEndResult> {
+  const nBase = probe.maxNotificationRowid();
+  const oBase = probe.maxOutboxId();
+  let loadEnd = 0;
+  let timedOut = false;
+  const r = await profiled(ctx, label, async () => {
+    const res = await load();
+    loadEnd = performance.now();
+    const target = probe.notificationsSince(nBase).deliveries;
+    timedOut = !(await waitUntil(() => probe.outboxReached(oBase, target), ctx.o.drainTimeoutSec));
+    return res;
+  });
+  const tailSeconds = (performance.now() - loadEnd) / 1000;
+  const n = probe.notificationsSince(nBase);
+  const ob = probe.outboxSince(oBase);
+  const seconds = n.firstAt != null && ob.lastAt != null ? (ob.lastAt - n.firstAt) / 1000 : NaN;
+  return { load: r, accepted: n.n, delivered: ob.n, seconds, perSec: ob.n / seconds, tailSeconds, timedOut };
+}
+
+/** The ceiling must answer every request 202: anything else means it is not measuring the real path. */
+function requireClean(label: string, r: PhaseResult): void {
+  if (r.non2xx || r.errors || r.timeouts) {
+    throw new Error(`${label}: ${r.non2xx} non-2xx (${JSON.stringify(r.statusCodes)}), ${r.errors} errors, ${r.timeouts} timeouts; see the server log above`);
+  }
+}
+
+/**
+ * One single request and one batch of two, checked for their 202 answers, before any load: a route
+ * or store method the bench does not support fails here with the server's answer, not as a column
+ * of non-2xx counts.
+ */
+async function preflight(t: Target, tls: Tls, o: BenchOptions, prefix: string): Promise<void> {
+  const ids = patientIds(o.patients);
+  const [p0, p1] = [ids[0], ids[1 % ids.length]];
+  const body = (patientId: string) => ({ type: 'test_result_ready', patientId, data: { testName: 'Lipid panel' } });
+  const one = await postJson(t, tls, '/v1/notifications', body(p0), { 'idempotency-key': `${prefix}-preflight-0` });
+  if (one.status !== 202 || !(JSON.parse(one.text) as { id?: string }).id) throw new Error(`preflight POST /v1/notifications: HTTP ${one.status} ${one.text}`);
+  if (o.batchSize <= 0) return;
+  const items = [
+    { ...body(p0), idempotencyKey: `${prefix}-preflight-1` },
+    { ...body(p1), idempotencyKey: `${prefix}-preflight-2` },
+  ];
+  const many = await postJson(t, tls, '/v1/notifications:batch', { items });
+  if (many.status !== 202 || (JSON.parse(many.text) as { items?: unknown[] }).items?.length !== 2) {
+    throw new Error(`preflight POST /v1/notifications:batch: HTTP ${many.status} ${many.text}`);
   }
 }
 

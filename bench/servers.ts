@@ -124,10 +124,20 @@ export async function registerPatients(t: Target, tls: Tls, ids: string[]): Prom
   }
 }
 
-function httpsJson(agent: Agent, base: string, method: string, path: string, body: unknown, apiKey: string): Promise<{ status: number; text: string }> {
+/** One JSON POST with the target's API key (for preflight checks; the load itself is autocannon's). */
+export async function postJson(t: Target, tls: Tls, path: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+  const agent = new Agent({ keepAlive: false, ca: tls.cert });
+  try {
+    return await httpsJson(agent, t.url, 'POST', path, body, t.apiKey, headers);
+  } finally {
+    agent.destroy();
+  }
+}
+
+function httpsJson(agent: Agent, base: string, method: string, path: string, body: unknown, apiKey: string, extraHeaders: Record<string, string> = {}): Promise<{ status: number; text: string }> {
   const payload = JSON.stringify(body);
   return new Promise((resolve, reject) => {
-    const req = request(new URL(path, base), { method, agent, servername: 'localhost', headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` } }, (res) => {
+    const req = request(new URL(path, base), { method, agent, servername: 'localhost', headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}`, ...extraHeaders } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));

@@ -37,6 +37,11 @@ import { opsRoutes } from './api/routes/ops-routes.js';
 import { devOutboxRoutes } from './api/routes/dev-outbox-routes.js';
 import { portalRoutes } from './api/routes/portal-routes.js';
 import { twilioCallbackRoutes } from './api/routes/provider-routes.js';
+import { AuditQueryService } from './core/audit-query-service.js';
+import { auditQueryRoutes } from './api/routes/audit-query-routes.js';
+import { fhirAuditRoutes } from './api/routes/fhir-audit-routes.js';
+import { auditLogRoutes } from './api/routes/audit-log-routes.js';
+import { AuditLog } from './audit/audit-log.js';
 
 export const DEFAULT_TENANT = 'default';
 
@@ -55,11 +60,12 @@ export interface App {
   store: Store;
   worker: DeliveryWorker;
   processor: DeliveryProcessor;
+  auditLog: AuditLog;
   services: { patients: PatientService; notifications: NotificationService; appointments: AppointmentService; portal: PortalService };
   /** The bootstrap API key, only when this start created it (also written to <dataDir>/bootstrap-api-key). */
   bootstrapKey: string | null;
   logger: Logger;
-  /** Starts the delivery worker (when enabled). The HTTP listener is started by the caller. */
+  /** Starts the delivery worker (when enabled) and the audit-log integrator. The HTTP listener is started by the caller. */
   start(): void;
   close(): Promise<void>;
 }
@@ -89,6 +95,13 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const appointments = new AppointmentService(core, notifications);
   const portal = new PortalService(core, channels);
   const metrics = new Metrics(store);
+  const auditLog = new AuditLog(
+    store,
+    keyring,
+    { origin: config.audit.origin, checkpointSeconds: config.audit.checkpointSeconds, checkpointEntries: config.audit.checkpointEntries, batch: config.audit.integrateBatch },
+    clock,
+    logger,
+  );
 
   worker = new DeliveryWorker(store, (batch) => processor.processBatch(batch), { owner, ...config.worker, clock }, logger);
   worker.onOutcome = (o, d) => {
@@ -104,6 +117,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   notificationRoutes(server, notifications);
   appointmentRoutes(server, appointments);
   portalRoutes(server, portal, config.portal.sessionTtlMinutes);
+  const auditQueries = new AuditQueryService(core);
+  auditQueryRoutes(server, auditQueries);
+  fhirAuditRoutes(server, auditQueries, config.publicUrl);
+  auditLogRoutes(server, auditLog);
   if (Object.values(channels).some((c) => c.provider === 'dev-outbox')) devOutboxRoutes(server, store, sealer);
   if (config.channels.sms === 'twilio') twilioCallbackRoutes(server, { authToken: config.twilio.authToken!, publicUrl: config.publicUrl, processor, consent: new ConsentService(core), tenantId: DEFAULT_TENANT });
   await server.ready();
@@ -115,17 +132,19 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     store,
     worker,
     processor,
+    auditLog,
     services: { patients, notifications, appointments, portal },
     bootstrapKey,
     logger,
     start() {
-      if (config.worker.enabled && !started) {
-        started = true;
-        worker!.start();
-      }
+      if (started) return;
+      started = true;
+      if (config.worker.enabled) worker!.start();
+      auditLog.start();
     },
     async close() {
       await worker!.stop();
+      await auditLog.stop();
       await server.close();
       await Promise.allSettled(Object.values(channels).map((c) => c.close?.()));
       await store.close();

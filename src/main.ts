@@ -9,6 +9,7 @@ import { outboxSealer } from './crypto/outbox-sealer.js';
 import { openOutboxRow } from './channels/dev-outbox/dev-outbox-channel.js';
 import { loadOrCreateTls } from './api/tls.js';
 import { isAppError } from './core/errors.js';
+import { verifyAuditLog } from './audit/audit-verifier.js';
 
 // Everything Sealpost writes (database, WAL, keys, certificates) is for its own user only.
 process.umask(0o077);
@@ -72,6 +73,32 @@ program
       if (opts.json) console.log(JSON.stringify(item));
       else console.log(`#${item.id} ${item.createdAt} ${item.channel} → ${item.recipient}${item.subject ? `\n  subject: ${item.subject}` : ''}\n  ${item.body}\n`);
     }
+  });
+
+const auditCmd = program.command('audit').description('Tamper-evident audit log (RFC 9162 Merkle tree with signed checkpoints)');
+auditCmd
+  .command('verify')
+  .description('Recompute the Merkle tree from every stored entry, check each checkpoint signature and the consistency between consecutive checkpoints; exit 1 and name the first bad index on any mismatch')
+  .option('--progress', 'show progress even when stderr is not a terminal')
+  .option('--json', 'print the report as JSON')
+  .action(async (opts: { progress?: boolean; json?: boolean }) => {
+    const config = loadConfig();
+    const { keyring } = LocalKeyring.openOrCreate(join(config.dataDir, 'keyring.json'));
+    const store = openSqliteStore(config.database.url.replace(/^sqlite:/, ''), 'full');
+    await store.migrate();
+    const showProgress = opts.progress || process.stderr.isTTY;
+    const report = await verifyAuditLog(store.read.auditLog, config.audit.origin, keyring.auditLogKey().publicKey, (done, total) => {
+      if (showProgress) process.stderr.write(`\rverified ${done.toLocaleString('en')} of ${total.toLocaleString('en')} entries (${total ? Math.floor((100 * done) / total) : 100}%)`);
+    });
+    if (showProgress) process.stderr.write('\n');
+    await store.close();
+    if (opts.json) console.log(JSON.stringify(report));
+    else if (report.ok) console.log(`audit log OK: ${report.entries} entries, ${report.checkpoints} checkpoints verified`);
+    else {
+      console.log(`audit log FAILED verification: first bad index ${report.firstBadIndex}`);
+      for (const p of report.problems) console.log(`  ${p}`);
+    }
+    process.exitCode = report.ok ? 0 : 1;
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -45,6 +45,13 @@ export interface Config {
   };
   webhook: { secret?: string };
   portal: { linkTtlHours: number; maxAttempts: number; otpTtlMinutes: number; sessionTtlMinutes: number };
+  audit: {
+    /** C2SP checkpoint origin and signing-key name. */
+    origin: string;
+    checkpointSeconds: number;
+    checkpointEntries: number;
+    integrateBatch: number;
+  };
   policy: {
     /** Minutes before an appointment's start at which reminders go out, e.g. [10080, 1440, 120]. */
     reminderOffsetsMinutes: number[];

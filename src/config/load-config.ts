@@ -150,8 +150,15 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
       otpTtlMinutes: int('OTP_TTL_MINUTES', 10, 1, 60),
       sessionTtlMinutes: int('PORTAL_SESSION_MINUTES', 15, 1, 240),
     },
+    audit: {
+      origin: str('AUDIT_ORIGIN', `${safeHost(publicUrl)}/sealpost/audit`)!,
+      checkpointSeconds: int('AUDIT_CHECKPOINT_SECONDS', 60, 1, 86_400),
+      checkpointEntries: int('AUDIT_CHECKPOINT_ENTRIES', 1000, 1, 10_000_000),
+      integrateBatch: int('AUDIT_INTEGRATE_BATCH', 5000, 1, 100_000),
+    },
     policy: { reminderOffsetsMinutes, quietHours },
   };
+  if (/[\s+]/.test(config.audit.origin) || !config.audit.origin) errors.push('SEALPOST_AUDIT_ORIGIN: must be non-empty, without spaces or "+"');
   if (config.channels.sms === 'twilio') {
     if (!config.twilio.accountSid) errors.push('SEALPOST_TWILIO_ACCOUNT_SID: required when SMS_PROVIDER=twilio');
     if (!config.twilio.authToken) errors.push('SEALPOST_TWILIO_AUTH_TOKEN: required when SMS_PROVIDER=twilio');
@@ -163,6 +170,15 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
   const merged = deepMerge(config, overrides);
   if (errors.length) throw new AppError('SP_CONFIG_INVALID', errors.join('; '));
   return deepFreeze(merged);
+}
+
+function safeHost(url: string): string {
+  try {
+    // Host name only: the origin names the log and must not change when only the port does.
+    return new URL(url).hostname || 'localhost';
+  } catch {
+    return 'localhost';
+  }
 }
 
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };

@@ -1,7 +1,103 @@
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.js';
 
-/** Queries of the Merkle log: leaves, subtree nodes, integrator state, checkpoints. */
+/**
+ * Queries of the Merkle log. RFC 9162 leaf index = `audit_entries.idx - 1` (idx starts at 1 and has
+ * no gaps: it is assigned in the writing transaction, and a rolled-back transaction gives its
+ * numbers back). Leaves are `audit_entries.leaf_hash`; `audit_nodes` holds the perfect subtrees
+ * above them (level >= 1).
+ */
 export class AuditLogRepository {
   constructor(private readonly db: Kysely<Database>) {}
+
+  /** Number of entries appended so far (the tree size a checkpoint can cover once integrated). */
+  async size(): Promise<number> {
+    const r = await this.db.selectFrom('audit_entries').select((eb) => eb.fn.max('idx').as('m')).executeTakeFirst();
+    return r?.m == null ? 0 : Number(r.m);
+  }
+
+  async integratedSize(): Promise<number> {
+    const r = await this.db.selectFrom('audit_log_state').select('value').where('name', '=', 'integrated_size').executeTakeFirst();
+    return r ? Number(r.value) : 0;
+  }
+
+  async setIntegratedSize(n: number): Promise<void> {
+    await this.db
+      .insertInto('audit_log_state')
+      .values({ name: 'integrated_size', value: n })
+      .onConflict((oc) => oc.column('name').doUpdateSet({ value: n }))
+      .execute();
+  }
+
+  /** Leaf hashes of leaves [from, from + limit), in order, with their stored index. */
+  async leaves(from: number, limit: number): Promise<{ idx: number; leaf_hash: Uint8Array }[]> {
+    return this.db
+      .selectFrom('audit_entries')
+      .select(['idx', 'leaf_hash'])
+      .where('idx', '>', from)
+      .orderBy('idx')
+      .limit(limit)
+      .execute();
+  }
+
+  /** Entries with their canonical text, for full verification. */
+  async entries(afterIdx: number, limit: number): Promise<{ idx: number; entry: string; leaf_hash: Uint8Array }[]> {
+    return this.db
+      .selectFrom('audit_entries')
+      .select(['idx', 'entry', 'leaf_hash'])
+      .where('idx', '>', afterIdx)
+      .orderBy('idx')
+      .limit(limit)
+      .execute();
+  }
+
+  async entry(index: number) {
+    return this.db.selectFrom('audit_entries').select(['idx', 'entry', 'leaf_hash', 'at']).where('idx', '=', index + 1).executeTakeFirst();
+  }
+
+  /** The hash of perfect subtree (level, index); level 0 is a leaf. */
+  async node(level: number, index: number): Promise<Uint8Array | undefined> {
+    if (level === 0) {
+      const r = await this.db.selectFrom('audit_entries').select('leaf_hash').where('idx', '=', index + 1).executeTakeFirst();
+      return r?.leaf_hash;
+    }
+    const r = await this.db.selectFrom('audit_nodes').select('hash').where('level', '=', level).where('idx', '=', index).executeTakeFirst();
+    return r?.hash;
+  }
+
+  /** Stored nodes of one level with index in [from, to), in order (verification compares them). */
+  async nodesAt(level: number, from: number, to: number): Promise<{ idx: number; hash: Uint8Array }[]> {
+    return this.db
+      .selectFrom('audit_nodes')
+      .select(['idx', 'hash'])
+      .where('level', '=', level)
+      .where('idx', '>=', from)
+      .where('idx', '<', to)
+      .orderBy('idx')
+      .execute();
+  }
+
+  async putNodes(rows: { level: number; idx: number; hash: Uint8Array }[]): Promise<void> {
+    // Chunked: SQLite limits bound parameters per statement.
+    for (let i = 0; i < rows.length; i += 300) {
+      await this.db
+        .insertInto('audit_nodes')
+        .values(rows.slice(i, i + 300))
+        .onConflict((oc) => oc.columns(['level', 'idx']).doNothing())
+        .execute();
+    }
+  }
+
+  async insertCheckpoint(row: { size: number; root: Uint8Array; note: string; created_at: number }): Promise<void> {
+    await this.db.insertInto('audit_checkpoints').values(row).onConflict((oc) => oc.column('size').doNothing()).execute();
+  }
+
+  async latestCheckpoint() {
+    return this.db.selectFrom('audit_checkpoints').selectAll().orderBy('size', 'desc').limit(1).executeTakeFirst();
+  }
+
+  async checkpoints(afterSize: number, limit: number) {
+    // afterSize -1 lists from the start (a checkpoint of the empty log has size 0).
+    return this.db.selectFrom('audit_checkpoints').selectAll().where('size', '>', afterSize).orderBy('size').limit(limit).execute();
+  }
 }
