@@ -5,13 +5,10 @@
  * notification. Diagnostic companion of `npm run bench` (see BENCHMARKS.md).
  *
  *   node bin/run-ts.js bench/service-profile.ts [--mode group|full] [--n 5000] [--batch 1]
- *        [--wal-autocheckpoint N] [--no-drain] [--what-if-memo-intl]
+ *        [--wal-autocheckpoint N] [--no-drain]
  *
  * `--batch B` sends B notifications per transaction through createMany (the batch endpoint's path);
  * `--wal-autocheckpoint 0` turns SQLite's automatic checkpoints off, to show what they cost.
- * `--what-if-memo-intl` measures a candidate fix without changing src/: it memoizes luxon's
- * IANAZone.isValidZone (which builds an Intl.DateTimeFormat per call) and reuses Intl.NumberFormat
- * instances (formatHours builds one per rendering).
  * Instrumentation wraps better-sqlite3 statements, so absolute times carry a small overhead.
  */
 import Sqlite from 'better-sqlite3';
@@ -30,25 +27,6 @@ const N = Number(opt('n', '5000'));
 const batch = Number(opt('batch', '1'));
 const autoCheckpoint = args.includes('--wal-autocheckpoint') ? Number(opt('wal-autocheckpoint', '1000')) : null;
 const drain = !args.includes('--no-drain');
-
-if (args.includes('--what-if-memo-intl')) {
-  const { IANAZone } = await import('luxon');
-  const isValid = IANAZone.isValidZone.bind(IANAZone);
-  const zones = new Map<string, boolean>();
-  IANAZone.isValidZone = (z: string) => {
-    let v = zones.get(z);
-    if (v === undefined) zones.set(z, (v = isValid(z)));
-    return v;
-  };
-  const NumberFormat = Intl.NumberFormat;
-  const formats = new Map<string, Intl.NumberFormat>();
-  (Intl as { NumberFormat: unknown }).NumberFormat = function (locales?: string | string[], options?: Intl.NumberFormatOptions) {
-    const key = JSON.stringify([locales, options]);
-    let f = formats.get(key);
-    if (!f) formats.set(key, (f = new NumberFormat(locales, options)));
-    return f;
-  };
-}
 
 const PROBE_SQL = 'select count(*) as n from dev_outbox';
 // Time every statement by its SQL text. Installed before the store opens its connection.

@@ -16,16 +16,22 @@ describe('the sealpost command', () => {
     });
   }
 
+  it('explains "audit verify" with --help', () => {
+    const r = cli(['audit', 'verify', '--help']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('Usage: sealpost audit verify');
+  });
+
   it('lists its commands with --help', () => {
     const r = cli(['--help']);
     expect(r.status).toBe(0);
-    for (const c of ['serve', 'migrate', 'outbox']) expect(r.stdout).toContain(c);
+    for (const c of ['serve', 'migrate', 'outbox', 'audit']) expect(r.stdout).toContain(c);
   });
 
   it('migrates a fresh data directory, then reports it up to date', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sealpost-cli-'));
     const first = cli(['migrate'], { SEALPOST_DATA_DIR: dir });
-    expect(first.stdout).toContain('applied: 001-initial');
+    expect(first.stdout).toContain('applied: 001-initial, 002-audit-log');
     expect(cli(['migrate'], { SEALPOST_DATA_DIR: dir }).stdout).toContain('up to date');
     expect(cli(['outbox'], { SEALPOST_DATA_DIR: dir }).status).toBe(0);
   });
