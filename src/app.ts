@@ -75,10 +75,16 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const logger = deps.logger ?? createLogger(config.logLevel);
   const clock = deps.clock ?? (() => new Date());
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const { keyring } = LocalKeyring.openOrCreate(join(config.dataDir, 'keyring.json'));
+  const { keyring, created: keyringCreated } = LocalKeyring.openOrCreate(join(config.dataDir, 'keyring.json'));
   const store = openSqliteStore(config.database.url.replace(/^sqlite:/, ''), config.database.sqliteDurability);
   await store.migrate();
   await store.read.ensureTenant(DEFAULT_TENANT, config.organisationName, clock().getTime());
+  if (keyringCreated) {
+    // Key operations are on the record like everything else (ids only, never key material).
+    await store.transaction((tx) =>
+      tx.appendAudit({ tenantId: DEFAULT_TENANT, at: clock(), actor: 'system:bootstrap', action: 'key.keyring_created', outcome: 'success', targetType: 'key', targetId: keyring.currentKeyId(DEFAULT_TENANT) }),
+    );
+  }
   const bootstrapKey = await ensureBootstrapKey(store, config.dataDir, clock());
 
   const cipher = new EnvelopeCipher(keyring);
