@@ -11,7 +11,8 @@
  * - Portal identity checks (`portal.*`): DICOM 110114 "User Authentication", subtype 110122 "Login".
  * - Channel transmissions (`delivery.*`): DICOM 110106 "Export" (data leaves the system; the
  *   provider is a second, non-requesting agent in the "Destination Role ID" role).
- * - API keys (`api_key.*`): DICOM 110113 "Security Alert" (a security configuration change).
+ * - API keys and encryption keys (`api_key.*`, `key.*`): DICOM 110113 "Security Alert" (a security
+ *   configuration change).
  * - Anything else (e.g. the log's own maintenance): DICOM 110100 "Application Activity".
  *
  * Only identifiers and codes go in: the patient appears as an identifier holding the pseudonymous
@@ -66,7 +67,7 @@ export interface FhirAuditEvent {
     network?: { address: string; type: '2' };
   }[];
   source: { site?: string; observer: { display: string }; type: Coding[] };
-  entity: {
+  entity?: {
     what: { identifier: { system: string; value?: string } };
     type: Coding;
     role: Coding;
@@ -115,7 +116,7 @@ function kindOf(action: string): Kind {
   const [area] = action.split('.');
   if (area === 'portal') return authentication;
   if (area === 'delivery') return exportEvent('E');
-  if (area === 'api_key') return { type: { system: DCM, code: '110113', display: 'Security Alert' }, action: action.endsWith('.created') ? 'C' : 'U' };
+  if (area === 'api_key' || area === 'key') return { type: { system: DCM, code: '110113', display: 'Security Alert' }, action: /[._]created$/.test(action) ? 'C' : 'U' };
   return { type: { system: DCM, code: '110100', display: 'Application Activity' }, action: 'E' };
 }
 
@@ -144,6 +145,7 @@ const ROLES: Record<string, Coding> = {
   appointment: { system: OBJECT_ROLE, code: '18', display: 'Schedule' },
   delivery: { system: OBJECT_ROLE, code: '20', display: 'Job' },
   api_key: { system: OBJECT_ROLE, code: '13', display: 'Security Resource' },
+  key: { system: OBJECT_ROLE, code: '13', display: 'Security Resource' },
 };
 
 function detailValue(v: unknown): string {
@@ -204,6 +206,6 @@ export function toFhirAuditEvent(e: StoredAuditEntry, observer = 'Sealpost'): Fh
     ...(errorCode ? { outcomeDesc: errorCode } : {}),
     agent,
     source: { observer: { display: observer }, type: [{ system: SOURCE_TYPE, code: '4', display: 'Application Server' }] },
-    entity,
+    ...(entity.length ? { entity } : {}),
   };
 }

@@ -6,7 +6,7 @@
  * index ≥ size, a hash that is not exactly 32 bytes, a non-array proof, a proof of the wrong length)
  * simply makes them return false.
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 
 /** Size in bytes of every hash in the tree (SHA-256). */
 export const HASH_SIZE = 32;
@@ -19,9 +19,20 @@ export function leafHash(entry: Uint8Array): Uint8Array {
   return createHash('sha256').update(LEAF_PREFIX).update(entry).digest();
 }
 
+/** Reused input buffer for node hashes: one-shot `hash()` over it is ~1.5× faster than
+ * createHash().update()×3, and node hashing dominates `audit verify` of a million entries. */
+const nodeInput = Buffer.alloc(1 + 2 * HASH_SIZE);
+nodeInput[0] = 0x01;
+
 /** RFC 9162 §2.1.1 interior node hash: SHA-256(0x01 ‖ left ‖ right). */
 export function hashChildren(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
+  if (left.length !== HASH_SIZE || right.length !== HASH_SIZE) {
+    // Not a tree hash: fall back to the general form rather than mis-frame the scratch buffer.
+    return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
+  }
+  nodeInput.set(left, 1);
+  nodeInput.set(right, 1 + HASH_SIZE);
+  return hash('sha256', nodeInput, 'buffer');
 }
 
 /** MTH({}) = SHA-256 of the empty string (RFC 9162 §2.1.1). */

@@ -134,7 +134,6 @@ export class AuditQueryService {
     const now = this.deps.clock();
     const fromMs = range.fromMs ?? startOfPeriod(range.toMs !== undefined ? new Date(range.toMs) : now);
     const toMs = range.toMs;
-    if (toMs !== undefined && fromMs > toMs) throw new AppError('SP_REQ_VALIDATION', 'querystring.from: must not be after to');
     const page = await this.page(
       { tenantId: ctx.tenantId, patientRef: ref, actions: DISCLOSURE_ACTIONS, fromMs, ...(toMs !== undefined ? { toMs } : {}), limit: q.limit + 1 },
       q.cursor,

@@ -152,7 +152,8 @@ export function fhirAuditRoutes(app: TypedApp, audit: AuditQueryService, publicU
         resourceType: 'Bundle',
         type: 'searchset',
         link: [{ relation: 'self', url: link(q._cursor) }, ...(page.nextCursor ? [{ relation: 'next', url: link(page.nextCursor) }] : [])],
-        entry: page.items.map((e) => ({ resource: toFhirAuditEvent(e), search: { mode: 'match' } })),
+        // FHIR JSON forbids empty arrays: an empty result has no `entry` at all.
+        ...(page.items.length ? { entry: page.items.map((e) => ({ resource: toFhirAuditEvent(e), search: { mode: 'match' } })) } : {}),
       };
       return reply.type(FHIR_JSON).send(JSON.stringify(bundle));
     },
