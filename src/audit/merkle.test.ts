@@ -221,7 +221,7 @@ describe('verifyInclusion', () => {
     expect(verifyInclusion(leaves5[2], 2, 5, proof.slice(1), root5)).toBe(false);
   });
 
-  it('returns false for a huge hostile proof without doing unbounded work', () => {
+  it('returns false for a 100,000-element proof', () => {
     const proof = Array.from({ length: 100_000 }, () => leaves5[0]);
     expect(verifyInclusion(leaves5[2], 2, 5, proof, root5)).toBe(false);
   });
@@ -231,6 +231,12 @@ describe('verifyInclusion', () => {
     // eslint-disable-next-line no-sparse-arrays
     const sparse = [proof[0], , proof[2]] as Uint8Array[];
     expect(verifyInclusion(leaves5[0], 0, 5, sparse, root5)).toBe(false);
+  });
+
+  it('checks hash lengths even when no hashing happens (one-leaf tree: leaf = root)', () => {
+    const short = leaves5[0].subarray(0, 12);
+    expect(verifyInclusion(short, 0, 1, [], short)).toBe(false);
+    expect(verifyInclusion(leaves5[0], 0, 1, [], new Uint8Array([...leaves5[0], 0]))).toBe(false);
   });
 
   it('accepts the one-leaf tree with an empty proof and the leaf hash as root', () => {
@@ -305,7 +311,7 @@ describe('verifyConsistency', () => {
     expect(verifyConsistency(2, 5, root2, root5, [root2, ...cons(2)])).toBe(false);
   });
 
-  it('returns false for a huge hostile proof', () => {
+  it('returns false for a 100,000-element consistency proof', () => {
     expect(verifyConsistency(3, 5, root3, root5, Array.from({ length: 100_000 }, () => root3))).toBe(false);
   });
 });
