@@ -6,10 +6,10 @@ import { consistencyProof, inclusionProof, type NodeSource } from './merkle-proo
 import { hashChildren, leafHash, rootFromLeafHashes, verifyConsistency, verifyInclusion } from './merkle.js';
 
 // ---------------------------------------------------------------------------------------------
-// transparency-dev/merkle RFC 9162 vectors (see /work/shared/fixtures/merkle/README.md)
+// transparency-dev/merkle RFC 9162 vectors, vendored with their licence (see test/fixtures/merkle/README.md)
 // ---------------------------------------------------------------------------------------------
 
-const FIXTURES = new URL('../../../shared/fixtures/merkle/', import.meta.url).pathname;
+const FIXTURES = new URL('../../test/fixtures/merkle/', import.meta.url).pathname;
 
 function jsonFilesUnder(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true })
