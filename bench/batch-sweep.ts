@@ -1,7 +1,7 @@
 /**
  * How the batch endpoint's accepted/s and per-request latency depend on the number of connections
  * and the batch size: the evidence behind `npm run bench`'s defaults (`--batch-size 100
- * --batch-connections 8`). Diagnostic companion of the bench (see BENCHMARKS.md).
+ * --batch-connections 4`). Diagnostic companion of the bench (see BENCHMARKS.md).
  *
  *   node bin/run-ts.js bench/batch-sweep.ts [--mode group|full|ceiling] [--sizes 100]
  *        [--connections 1,2,4,8,16,32] [--duration 5] [--wait-quiet 10]

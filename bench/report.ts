@@ -20,6 +20,9 @@ const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('e
 const ms = (n: number) => (Number.isFinite(n) ? (n < 10 ? n.toFixed(2) : n.toFixed(1)) : 'n/a');
 const pct = (n: number) => (Number.isFinite(n) ? `${Math.round(n)}%` : 'n/a');
 const mark = (ok: boolean) => (ok ? 'met' : 'MISSED');
+const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) : 'n/a');
+/** Commands per COMMIT: a coalesced commit carries one savepoint per command, a lone command none. */
+const perCommit = (s: { commits: number; savepoints: number }) => (s.commits > 0 ? `≤ ${((s.savepoints + s.commits) / s.commits).toFixed(1)} (${int(s.commits)} commits, ${int(s.savepoints)} savepoints)` : 'n/a');
 
 export function renderMarkdown(r: BenchResults): string {
   const m = r.machine;
@@ -28,9 +31,14 @@ export function renderMarkdown(r: BenchResults): string {
   const lines: string[] = [];
   lines.push(`## Sealpost bench, ${r.startedAt}`);
   lines.push('');
+  if (o.whatIf?.length) {
+    lines.push(`**WHAT-IF RUN: ${o.whatIf.join(', ')} patched in by bench/what-if.ts. These numbers are not the committed code's.**`);
+    lines.push('');
+  }
   lines.push(`Load: autocannon, ${o.connections} connections, one request at a time per connection (no pipelining), HTTPS (${r.ceilings[0]?.tls ?? '?'}, keep-alive), ` +
     `POST /v1/notifications with a unique Idempotency-Key and one of ${o.patients} patients (SMS contact) per request; ` +
-    `${o.warmupSec}s warm-up then ${o.durationSec}s measured per phase. Load generator in its own process; server in the bench process.`);
+    `${o.warmupSec}s warm-up then ${o.durationSec}s measured per phase. Load generator in its own process; server in the bench process. ` +
+    `Audit-log integrator: ${o.auditLog ? 'running in every Sealpost phase (as in `sealpost serve`)' : 'off (--audit-log off)'}.`);
   lines.push('');
   lines.push('| Machine | |');
   lines.push('|---|---|');
@@ -63,6 +71,8 @@ export function renderMarkdown(r: BenchResults): string {
   row('e2e: p50 / p99 latency, ms', `${ms(best.load.latencyMs.p50)} / ${ms(best.load.latencyMs.p99)}`, (x) => `${ms(x.endToEnd.load.latencyMs.p50)} / ${ms(x.endToEnd.load.latencyMs.p99)}`);
   row('e2e: outbox tail after load stopped, s', '—', (x) => x.endToEnd.tailSeconds.toFixed(1));
   row('e2e: server CPU / event-loop use / others\' CPU', '—', (x) => `${pct(x.endToEnd.load.serverCpuPct)} / ${x.endToEnd.load.serverElu.toFixed(2)} / ${pct(x.endToEnd.load.otherCpuPct)}`);
+  row('SQLite COMMITs per accepted notification: accept / e2e', '—', (x) => `${ratio(x.sql.accept.commits, x.acceptCommitted)} / ${ratio(x.sql.endToEnd.commits, x.endToEnd.accepted)}`);
+  row('commands per COMMIT (accept phase)', '—', (x) => perCommit(x.sql.accept));
   lines.push('');
   lines.push(`Ceiling runs (before / after the modes): ${ceil} accepted/s; ratios use the higher, ${int(c)}/s.`);
 
@@ -89,6 +99,7 @@ export function renderMarkdown(r: BenchResults): string {
     brow('e2e: p50 / p99 latency per request, ms', '—', (x) => `${ms(x.batchEndToEnd!.load.latencyMs.p50)} / ${ms(x.batchEndToEnd!.load.latencyMs.p99)}`);
     brow('e2e: non-2xx / errors', '—', (x) => `${x.batchEndToEnd!.load.non2xx} / ${x.batchEndToEnd!.load.errors}`);
     brow('e2e: outbox tail after load stopped, s', '—', (x) => x.batchEndToEnd!.tailSeconds.toFixed(1));
+    brow('SQLite COMMITs per accepted request: accept / e2e', '—', (x) => `${ratio(x.sql.batchAccept.commits, x.batchAccept!.ok2xx)} / ${ratio(x.sql.batchEndToEnd.commits, x.batchEndToEnd!.load.ok2xx)}`);
     brow('e2e: server CPU / event-loop use / others\' CPU', '—', (x) => `${pct(x.batchEndToEnd!.load.serverCpuPct)} / ${x.batchEndToEnd!.load.serverElu.toFixed(2)} / ${pct(x.batchEndToEnd!.load.otherCpuPct)}`);
     lines.push('');
     lines.push(`Batch ceiling runs (before / after the modes): ${bceil} notifications/s; ratios use the higher, ${int(bc)}/s. ` +
@@ -131,5 +142,7 @@ export function renderMarkdown(r: BenchResults): string {
   }
   lines.push('');
   lines.push('Final delivery statuses: ' + r.modes.map((x) => `${x.durability}: ${JSON.stringify(x.finalDeliveryStatuses)}`).join('; ') + '.');
+  lines.push('');
+  lines.push('Audit log at the end: ' + r.modes.map((x) => `${x.durability}: ${int(x.auditLog.appended)} entries appended, ${int(x.auditLog.integrated)} integrated, ${int(x.auditLog.checkpoints)} checkpoints`).join('; ') + '.');
   return lines.join('\n') + '\n';
 }

@@ -5,13 +5,19 @@
  * same run. Results and their meaning are documented in BENCHMARKS.md.
  *
  *   npm run bench -- [--duration 10] [--warmup 2] [--connections 50] [--patients 300]
- *                    [--batch-size 100] [--batch-connections 8]
+ *                    [--batch-size 100] [--batch-connections 4] [--audit-log on|off]
  *                    [--modes full,group] [--drain-timeout 120] [--wait-quiet 10]
  *                    [--cpu-prof-dir dir] [--json [file]]
  *
  * Batch phases (`--batch-size N`, 0 = skip them): `POST /v1/notifications:batch` with N items per
  * request (each with its own idempotencyKey) on `--batch-connections` connections, against the
  * ceiling and, per durability mode, with the worker on (end to end) and off (accepted/s).
+ *
+ * `--what-if name[,name]`: measure a candidate fix patched in by bench/what-if.ts (not the committed
+ * code; the report's header says so).
+ *
+ * `--audit-log on` (default): the audit-log integrator runs in the background of every Sealpost
+ * phase, as in `sealpost serve`; `off` leaves it stopped (what the bench measured before it existed).
  *
  * `--wait-quiet N` (default 10): before each measured phase, wait up to N seconds for a second in
  * which other processes use < 20% of a core (a shared machine); every phase reports others' CPU anyway.
@@ -33,9 +39,11 @@ import { LoadGenerator } from './load.js';
 import { runCeiling, runMode, type BenchOptions, type CeilingResult, type ModeResult, type RunContext } from './scenarios.js';
 import { PhaseProfiler, renderProfiles } from './profiler.js';
 import { renderMarkdown, type BenchResults } from './report.js';
+import { installSqlCounters } from './sql-counters.js';
+import { installWhatIf, WHAT_IFS, type WhatIf } from './what-if.js';
 
 function parseArgs(argv: string[]) {
-  const o: BenchOptions = { durationSec: 10, warmupSec: 2, connections: 50, patients: 300, drainTimeoutSec: 120, quietWaitSec: 10, batchSize: 100, batchConnections: 8 };
+  const o: BenchOptions = { durationSec: 10, warmupSec: 2, connections: 50, patients: 300, drainTimeoutSec: 120, quietWaitSec: 10, batchSize: 100, batchConnections: 4, auditLog: true, whatIf: [] };
   let modes: SqliteDurability[] = ['full', 'group'];
   let json: string | true | null = null;
   let cpuProfDir: string | null = null;
@@ -71,6 +79,18 @@ function parseArgs(argv: string[]) {
       case '--batch-connections':
         o.batchConnections = Math.round(num(1));
         break;
+      case '--audit-log': {
+        const v = value();
+        if (v !== 'on' && v !== 'off') throw new Error('--audit-log: on or off');
+        o.auditLog = v === 'on';
+        break;
+      }
+      case '--what-if': {
+        const names = value().split(',');
+        for (const n of names) if (!WHAT_IFS.includes(n as WhatIf)) throw new Error(`--what-if: one of ${WHAT_IFS.join(', ')}`);
+        o.whatIf.push(...names);
+        break;
+      }
       case '--wait-quiet':
         o.quietWaitSec = num(0);
         break;
@@ -89,7 +109,7 @@ function parseArgs(argv: string[]) {
         break;
       case '--help':
       case '-h':
-        process.stdout.write('npm run bench -- [--duration 10] [--warmup 2] [--connections 50] [--batch-size 100] [--batch-connections 8] [--patients 300] [--modes full,group] [--drain-timeout 120] [--wait-quiet 10] [--cpu-prof-dir dir] [--json [file]]\n');
+        process.stdout.write('npm run bench -- [--duration 10] [--warmup 2] [--connections 50] [--batch-size 100] [--batch-connections 4] [--audit-log on|off] [--what-if name] [--patients 300] [--modes full,group] [--drain-timeout 120] [--wait-quiet 10] [--cpu-prof-dir dir] [--json [file]]\n');
         process.exit(0);
       default:
         throw new Error(`unknown option ${argv[i]}`);
@@ -100,6 +120,8 @@ function parseArgs(argv: string[]) {
 
 async function main(): Promise<void> {
   const { o, modes, json, cpuProfDir } = parseArgs(process.argv.slice(2));
+  installSqlCounters();
+  for (const w of o.whatIf) installWhatIf(w as WhatIf);
   const root = mkdtempSync(join(tmpdir(), 'sealpost-bench-'));
   const cleanup = () => rmSync(root, { recursive: true, force: true });
   // Ctrl-C mid-run must not leave databases, keyrings or WAL files behind.

@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { SqliteDurability } from '../src/config/config.js';
 import { machineCpu, waitForQuiet, type LoadGenerator, type PhaseResult } from './load.js';
 import type { PhaseProfiler, ProfileSummary } from './profiler.js';
+import { sqlCounters, sqlCountsSince } from './sql-counters.js';
 import { DbProbe, postJson, registerPatients, startCeiling, startSealpost, tlsSession, type Target, type Tls } from './servers.js';
 
 export interface BenchOptions {
@@ -18,6 +19,13 @@ export interface BenchOptions {
   batchSize: number;
   /** Connections of the batch phases (each with one batch request in flight). */
   batchConnections: number;
+  /**
+   * Run the audit-log integrator (Merkle subtree hashing, signed checkpoints) in the background of
+   * every Sealpost phase, as `sealpost serve` does (`app.start()`). Off: only what the phase names.
+   */
+  auditLog: boolean;
+  /** Candidate fixes patched in by bench/what-if.ts for this run (empty: the code as it is). */
+  whatIf: string[];
 }
 
 export interface RunContext {
@@ -80,6 +88,13 @@ export interface ModeResult {
   /** Notifications the batch accept phase committed (≥ 2xx answers × batch size). */
   batchAcceptCommitted?: number;
   finalDeliveryStatuses: Record<string, number>;
+  /**
+   * Explicit SQLite COMMITs and command savepoints the server ran in each phase (bench/sql-counters.ts):
+   * how many commands shared one commit (savepoints are only used when two or more do).
+   */
+  sql: Record<'accept' | 'drain' | 'endToEnd' | 'batchEndToEnd' | 'batchAccept', { commits: number; savepoints: number }>;
+  /** Audit entries appended and integrated into the Merkle log by the end (integrator on or off). */
+  auditLog: { appended: number; integrated: number; checkpoints: number };
   dbBytes: number;
 }
 
@@ -153,25 +168,36 @@ export async function runMode(durability: SqliteDurability, dir: string, ctx: Ru
   try {
     await registerPatients(t, tls, patientIds(o.patients));
     await preflight(t, tls, o, `${runId}-${durability}`);
+    // As `sealpost serve` runs it (app.start() starts it with the worker); stopped by app.close().
+    if (o.auditLog) t.app.auditLog.start();
     probe = new DbProbe(t.dbPath);
     if (o.warmupSec > 0) await gen.run(spec(t, o, o.warmupSec, `${runId}-${durability}-warm`));
 
     await quiet(o);
     log(`${durability}: accept phase, ${o.durationSec}s of load, worker off`);
     const base = probe.maxNotificationRowid();
+    const sql0 = { ...sqlCounters };
+    const sql = {} as ModeResult['sql'];
     const accept = await profiled(ctx, `${durability}-accept`, () => gen.run(spec(t, o, o.durationSec, `${runId}-${durability}-accept`)));
     const acceptCommitted = probe.notificationsSince(base).n;
+    sql.accept = sqlCountsSince(sql0);
     log(`${durability}: ${Math.round(accept.okPerSec)} accepted/s`);
 
-    const queued = probe.deliveryStatusCounts().queued ?? 0;
+    // Requests still in flight when the load stopped commit within this wait (and quiet()'s ≥ 1 s).
+    await new Promise((r) => setTimeout(r, 500));
     await quiet(o);
+    const queued = probe.deliveryStatusCounts().queued ?? 0;
     log(`${durability}: worker-only drain of ${queued} queued deliveries`);
+    const sql1 = { ...sqlCounters };
     const drain = await profiled(ctx, `${durability}-drain`, () => measureDrain(probe!, queued, () => t.app.worker.start(), o.drainTimeoutSec));
+    sql.drain = sqlCountsSince(sql1);
     log(`${durability}: drained ${drain.delivered} in ${drain.seconds.toFixed(1)}s (${Math.round(drain.perSec)}/s)`);
 
     await quiet(o);
     log(`${durability}: end-to-end phase, ${o.durationSec}s of load, worker on`);
+    const sql2 = { ...sqlCounters };
     const endToEnd = await measureEndToEnd(ctx, probe, `${durability}-e2e`, () => gen.run(spec(t, o, o.durationSec, `${runId}-${durability}-e2e`)));
+    sql.endToEnd = sqlCountsSince(sql2);
     log(`${durability}: ${endToEnd.delivered} delivered in ${endToEnd.seconds.toFixed(1)}s (${Math.round(endToEnd.perSec)}/s end to end)`);
 
     let batchEndToEnd: EndToEndResult | undefined;
@@ -189,7 +215,9 @@ export async function runMode(durability: SqliteDurability, dir: string, ctx: Ru
       }
       await quiet(o);
       log(`${durability}: batch end-to-end phase, ${o.durationSec}s of batch load (${o.batchSize} per request, ${o.batchConnections} connections), worker on`);
+      const sql3 = { ...sqlCounters };
       batchEndToEnd = await measureEndToEnd(ctx, probe, `${durability}-batch-e2e`, () => gen.run(batchSpec(t, o, o.durationSec, `${runId}-${durability}-batch-e2e`)));
+      sql.batchEndToEnd = sqlCountsSince(sql3);
       log(`${durability}: ${batchEndToEnd.delivered} delivered in ${batchEndToEnd.seconds.toFixed(1)}s (${Math.round(batchEndToEnd.perSec)}/s end to end, batch ingestion)`);
 
       // Ingestion alone: the worker off (its queue is empty now), the server already warm.
@@ -197,8 +225,10 @@ export async function runMode(durability: SqliteDurability, dir: string, ctx: Ru
       await quiet(o);
       log(`${durability}: batch accept phase, ${o.durationSec}s of batch load, worker off`);
       const base = probe.maxNotificationRowid();
+      const sql4 = { ...sqlCounters };
       batchAccept = await profiled(ctx, `${durability}-batch-accept`, () => gen.run(batchSpec(t, o, o.durationSec, `${runId}-${durability}-batch-accept`)));
       batchAcceptCommitted = probe.notificationsSince(base).n;
+      sql.batchAccept = sqlCountsSince(sql4);
       log(`${durability}: ${Math.round(batchAccept.okItemsPerSec)} accepted/s through the batch endpoint (${Math.round(batchAccept.okPerSec)} requests/s)`);
     }
 
@@ -211,7 +241,9 @@ export async function runMode(durability: SqliteDurability, dir: string, ctx: Ru
       batchEndToEnd,
       batchAccept,
       batchAcceptCommitted,
+      sql,
       finalDeliveryStatuses: probe.deliveryStatusCounts(),
+      auditLog: probe.auditLogState(),
       dbBytes: fileSize(t.dbPath) + fileSize(`${t.dbPath}-wal`),
     };
   } finally {

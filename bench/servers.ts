@@ -187,6 +187,18 @@ export class DbProbe {
     return (this.db.prepare('select count(*) as n from dev_outbox where id > ?').get(afterId) as { n: number }).n >= target;
   }
 
+  /** Audit entries appended, how many the Merkle log has integrated, and checkpoints signed. */
+  auditLogState(): { appended: number; integrated: number; checkpoints: number } {
+    const hasLog = !!this.db.prepare("select 1 from sqlite_master where type = 'table' and name = 'audit_log_state'").get();
+    const one = (sql: string) => Number((this.db.prepare(sql).get() as { n: number | null } | undefined)?.n ?? 0);
+    if (!hasLog) return { appended: one('select count(*) as n from audit_entries'), integrated: 0, checkpoints: 0 };
+    return {
+      appended: one('select max(idx) as n from audit_entries'),
+      integrated: one("select value as n from audit_log_state where name = 'integrated_size'"),
+      checkpoints: one('select count(*) as n from audit_checkpoints'),
+    };
+  }
+
   deliveryStatusCounts(): Record<string, number> {
     const rows = this.db.prepare('select status, count(*) as n from deliveries group by status').all() as { status: string; n: number }[];
     return Object.fromEntries(rows.map((r) => [r.status, r.n]));
