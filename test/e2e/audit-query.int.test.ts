@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, httpsJson, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
+import { eventually, httpsJson, samplePatient, startSealpost, type Harness, form, page } from '../helpers/sealpost-harness.js';
 import { query } from '../helpers/db-snapshot.js';
 import { createApiKey } from '../../src/api/api-keys.js';
 
@@ -21,13 +21,6 @@ const T1 = T0 + 3_600_000; // the portal read
 const T2 = T0 + 2 * 3_600_000; // a second patient's notification
 const iso = (ms: number) => new Date(ms).toISOString();
 
-const form = (h: Harness, path: string, fields: Record<string, string>, cookie?: string) =>
-  httpsJson(h.url, h.cert, 'POST', path, new URLSearchParams(fields).toString(), {
-    'content-type': 'application/x-www-form-urlencoded',
-    authorization: '',
-    ...(cookie ? { cookie } : {}),
-  });
-const page = (h: Harness, path: string, cookie?: string) => httpsJson(h.url, h.cert, 'GET', path, undefined, { authorization: '', ...(cookie ? { cookie } : {}) });
 
 // --- FHIR R4 AuditEvent structure (http://hl7.org/fhir/R4/auditevent.html, element cardinalities) --
 type Check = (v: unknown, path: string, errors: string[]) => void;

@@ -1,14 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, httpsJson, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
+import { eventually, httpsJson, samplePatient, startSealpost, type Harness, form, page } from '../helpers/sealpost-harness.js';
 import { query } from '../helpers/db-snapshot.js';
 
-const form = (h: Harness, path: string, fields: Record<string, string>, cookie?: string) =>
-  httpsJson(h.url, h.cert, 'POST', path, new URLSearchParams(fields).toString(), {
-    'content-type': 'application/x-www-form-urlencoded',
-    authorization: '',
-    ...(cookie ? { cookie } : {}),
-  });
-const page = (h: Harness, path: string, cookie?: string) => httpsJson(h.url, h.cert, 'GET', path, undefined, { authorization: '', ...(cookie ? { cookie } : {}) });
 
 describe('one-time portal links', () => {
   let h: Harness;

@@ -140,3 +140,15 @@ export const samplePatient = (over: Record<string, unknown> = {}) => ({
   ...over,
 });
 
+
+/** A portal form POST as a browser sends it (urlencoded, no API key, optional session cookie). */
+export const form = (h: Harness, path: string, fields: Record<string, string>, cookie?: string) =>
+  httpsJson(h.url, h.cert, 'POST', path, new URLSearchParams(fields).toString(), {
+    'content-type': 'application/x-www-form-urlencoded',
+    authorization: '',
+    ...(cookie ? { cookie } : {}),
+  });
+
+/** A portal page GET without an API key. */
+export const page = (h: Harness, path: string, cookie?: string) =>
+  httpsJson(h.url, h.cert, 'GET', path, undefined, { authorization: '', ...(cookie ? { cookie } : {}) });
