@@ -46,10 +46,6 @@ export class DeliveryProcessor {
     private readonly owner: string,
   ) {}
 
-  async process(d: DeliveryRow): Promise<DeliveryOutcome> {
-    return (await this.processBatch([d]))[0];
-  }
-
   async processBatch(ds: DeliveryRow[]): Promise<DeliveryOutcome[]> {
     const { store, clock } = this.deps;
     const now = clock().getTime();
@@ -203,7 +199,7 @@ export class DeliveryProcessor {
    * delivery forward; `failed` after acceptance fails over as a send failure would. Unknown ids and
    * reports that would move a delivery backwards are ignored (callbacks arrive out of order).
    */
-  async providerStatus(provider: string, messageId: string, status: 'sent' | 'delivered' | 'failed', _errorCode: string | null): Promise<boolean> {
+  async providerStatus(provider: string, messageId: string, status: 'sent' | 'delivered' | 'failed'): Promise<boolean> {
     const { store, clock } = this.deps;
     const d = await store.read.findDeliveryByProviderId(provider, messageId);
     if (!d) return false;

@@ -34,9 +34,6 @@ export const DELIVERY_STATUSES = [
 ] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
-/** Statuses from which a delivery can still move on without a new send. */
-export const PENDING_STATUSES: readonly DeliveryStatus[] = ['scheduled', 'queued', 'sending'];
-
 export interface ContactPoint {
   system: ChannelKind;
   value: string;

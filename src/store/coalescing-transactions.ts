@@ -29,12 +29,16 @@ export class CoalescingTransactions {
   run<T>(fn: (db: Kysely<Database>) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ run: fn, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.draining) void this.drain();
+      if (!this.draining) {
+        this.draining = true;
+        // Start on the next turn of the event loop, not now: better-sqlite3 never yields inside a
+        // transaction, so a drain started synchronously would always find a queue of one.
+        setImmediate(() => void this.drain());
+      }
     });
   }
 
   private async drain(): Promise<void> {
-    this.draining = true;
     try {
       while (this.queue.length) {
         const batch = this.queue.splice(0, this.maxBatch);

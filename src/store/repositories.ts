@@ -348,9 +348,6 @@ export class Repositories {
     return Number(r.idx);
   }
 
-  async listAudit(afterIdx: number, limit: number) {
-    return this.db.selectFrom('audit_entries').selectAll().where('idx', '>', afterIdx).orderBy('idx').limit(limit).execute();
-  }
 
   // --- dev outbox --------------------------------------------------------------------------
   /** Records a message once per delivery id: a retried send of the same delivery adds nothing. */

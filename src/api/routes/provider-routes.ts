@@ -32,7 +32,7 @@ export function twilioCallbackRoutes(
       if (!signed(req)) return problem(reply, req, 'SP_CHANNEL_INVALID_SIGNATURE');
       const status = mapTwilioStatus(req.body.MessageStatus);
       const sid = req.body.MessageSid;
-      if (status && sid) await o.processor.providerStatus('twilio', sid, status, req.body.ErrorCode ?? null);
+      if (status && sid) await o.processor.providerStatus('twilio', sid, status);
       return reply.code(204).send();
     },
   );
