@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
 import type { Config } from './config/config.js';
@@ -10,7 +10,9 @@ import type { CoreDeps } from './core/context.js';
 import type { Channel } from './channels/channel.js';
 import type { Store } from './store/store.js';
 import type { TypedApp } from './api/types.js';
-import { openSqliteStore } from './store/backends/sqlite/sqlite-backend.js';
+import { openStore } from './store/open-store.js';
+import { isStoreUnavailable } from './store/store-errors.js';
+import { AppError } from './core/errors.js';
 import { LocalKeyring } from './crypto/local-keyring.js';
 import { EnvelopeCipher } from './crypto/envelope-cipher.js';
 import { outboxSealer } from './crypto/outbox-sealer.js';
@@ -52,6 +54,8 @@ export interface AppDeps {
   https?: { key: string | Buffer; cert: string | Buffer } | null;
   /** Replace a channel adapter (tests of our own boundaries only). */
   channels?: Partial<Record<ChannelKind, Channel>>;
+  /** Build without touching the database; the caller listens, then awaits `connect()` (what `serve` does). */
+  deferDatabase?: boolean;
 }
 
 export interface App {
@@ -63,8 +67,13 @@ export interface App {
   auditLog: AuditLog;
   services: { patients: PatientService; notifications: NotificationService; appointments: AppointmentService; portal: PortalService };
   /** The bootstrap API key, only when this start created it (also written to <dataDir>/bootstrap-api-key). */
-  bootstrapKey: string | null;
+  readonly bootstrapKey: string | null;
   logger: Logger;
+  /**
+   * With `deferDatabase`: migrates and prepares the database, retrying while it is unreachable.
+   * Until it resolves, /readyz answers 503 and every API route 503 SP_STORE_UNAVAILABLE.
+   */
+  connect(): Promise<void>;
   /** Starts the delivery worker (when enabled) and the audit-log integrator. The HTTP listener is started by the caller. */
   start(): void;
   close(): Promise<void>;
@@ -75,17 +84,26 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const logger = deps.logger ?? createLogger(config.logLevel);
   const clock = deps.clock ?? (() => new Date());
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const { keyring, created: keyringCreated } = LocalKeyring.openOrCreate(join(config.dataDir, 'keyring.json'));
-  const store = openSqliteStore(config.database.url.replace(/^sqlite:/, ''), config.database.sqliteDurability);
-  await store.migrate();
-  await store.read.ensureTenant(DEFAULT_TENANT, config.organisationName, clock().getTime());
-  if (keyringCreated) {
-    // Key operations are on the record like everything else (ids only, never key material).
-    await store.transaction((tx) =>
-      tx.appendAudit({ tenantId: DEFAULT_TENANT, at: clock(), actor: 'system:bootstrap', action: 'key.keyring_created', outcome: 'success', targetType: 'key', targetId: keyring.currentKeyId(DEFAULT_TENANT) }),
-    );
-  }
-  const bootstrapKey = await ensureBootstrapKey(store, config.dataDir, clock());
+  const { keyring, created: keyringCreated } = LocalKeyring.openOrCreate(config.keys.file);
+  const owner = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const store = openStore(config.database, { nodeId: owner, log: logger });
+  let ready = false;
+  let bootstrapKey: string | null = null;
+
+  /** Everything that needs the database at start; safe to run again after a failure. */
+  const init = async () => {
+    await store.migrate();
+    await store.read.ensureTenant(DEFAULT_TENANT, config.organisationName, clock().getTime());
+    await checkKeyringMatches(store, keyring);
+    if (keyringCreated) {
+      // Key operations are on the record like everything else (ids only, never key material).
+      await store.transaction((tx) =>
+        tx.appendAudit({ tenantId: DEFAULT_TENANT, at: clock(), actor: 'system:bootstrap', action: 'key.keyring_created', outcome: 'success', targetType: 'key', targetId: keyring.currentKeyId(DEFAULT_TENANT) }),
+      );
+    }
+    bootstrapKey = await ensureBootstrapKey(store, config.dataDir, clock());
+    ready = true;
+  };
 
   const cipher = new EnvelopeCipher(keyring);
   const templates = TemplateRegistry.load();
@@ -93,8 +111,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const channels = { ...buildChannels(config, store, sealer, keyring.macKey('sealpost/webhook').toString('hex'), logger), ...deps.channels };
 
   let worker: DeliveryWorker | null = null;
-  const core: CoreDeps = { config, store, cipher, templates, clock, newId: uuidv7, wake: () => worker?.wake() };
-  const owner = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const wake = () => {
+    worker?.wake();
+    store.dueSignal?.announce();
+  };
+  const core: CoreDeps = { config, store, cipher, templates, clock, newId: uuidv7, wake };
   const processor = new DeliveryProcessor(core, channels, owner);
   const patients = new PatientService(core);
   const notifications = new NotificationService(core);
@@ -104,7 +125,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const auditLog = new AuditLog(
     store,
     keyring,
-    { origin: config.audit.origin, checkpointSeconds: config.audit.checkpointSeconds, checkpointEntries: config.audit.checkpointEntries, batch: config.audit.integrateBatch },
+    { origin: config.audit.origin, checkpointSeconds: config.audit.checkpointSeconds, checkpointEntries: config.audit.checkpointEntries, batch: config.audit.integrateBatch, owner },
     clock,
     logger,
   );
@@ -117,8 +138,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     }
   };
 
-  const server = await buildServer({ logger, bodyLimit: config.bodyLimitBytes, https: deps.https, store, metrics, clock, publicUrl: config.publicUrl });
-  opsRoutes(server, store, metrics);
+  const server = await buildServer({ logger, bodyLimit: config.bodyLimitBytes, https: deps.https, store, metrics, clock, publicUrl: config.publicUrl, isReady: () => ready });
+  opsRoutes(server, store, metrics, () => ready);
   patientRoutes(server, patients);
   notificationRoutes(server, notifications);
   appointmentRoutes(server, appointments);
@@ -130,8 +151,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   if (Object.values(channels).some((c) => c.provider === 'dev-outbox')) devOutboxRoutes(server, store, sealer);
   if (config.channels.sms === 'twilio') twilioCallbackRoutes(server, { authToken: config.twilio.authToken!, publicUrl: config.publicUrl, processor, consent: new ConsentService(core), tenantId: DEFAULT_TENANT });
   await server.ready();
+  if (!deps.deferDatabase) await init();
 
   let started = false;
+  let unsubscribe = () => {};
+  let closing = false;
   return {
     config,
     server,
@@ -140,15 +164,36 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     processor,
     auditLog,
     services: { patients, notifications, appointments, portal },
-    bootstrapKey,
+    get bootstrapKey() {
+      return bootstrapKey;
+    },
     logger,
+    async connect() {
+      // The database may be down or still starting: keep trying with capped, jittered backoff while
+      // /readyz says false, and fail at once on anything else (a wrong keyring, a broken migration).
+      for (let attempt = 1, delay = 250; !ready; attempt++, delay = Math.min(delay * 2, 10_000)) {
+        try {
+          await init();
+        } catch (e) {
+          if (closing || !isStoreUnavailable(e)) throw e;
+          const wait = Math.round(delay / 2 + Math.random() * (delay / 2));
+          logger.warn({ attempt, retryInMs: wait, causeCode: errorCode(e) }, 'database unavailable at start; retrying');
+          await new Promise((r) => setTimeout(r, wait));
+        }
+      }
+    },
     start() {
       if (started) return;
       started = true;
-      if (config.worker.enabled) worker!.start();
+      if (config.worker.enabled) {
+        worker!.start();
+        if (store.dueSignal) unsubscribe = store.dueSignal.subscribe(() => worker!.wake());
+      }
       auditLog.start();
     },
     async close() {
+      closing = true;
+      unsubscribe();
       await worker!.stop();
       await auditLog.stop();
       await server.close();
@@ -180,6 +225,24 @@ function buildChannels(
     // Patient webhook URLs are validated to be https, or http on a loopback host only.
     webhook: c.webhook === 'http' ? new HttpWebhookChannel({ secret: config.webhook.secret ?? derivedWebhookSecret, timeoutMs: c.timeoutMs, allowInsecureHttp: true }) : outbox('webhook'),
   };
+}
+
+/**
+ * A database must only ever be written with one keyring: a node started with another (a fresh data
+ * directory, a wrong SEALPOST_KEYRING_FILE) would write data no other node can read. The first start
+ * records a fingerprint (an HMAC under the keyring's own MAC key, revealing nothing about it).
+ */
+async function checkKeyringMatches(store: Store, keyring: LocalKeyring): Promise<void> {
+  const mine = createHmac('sha256', keyring.macKey('sealpost/keyring-fingerprint')).update('sealpost keyring fingerprint v1').digest('hex').slice(0, 32);
+  const recorded = await store.read.initSetting('keyring_fingerprint', mine);
+  if (recorded !== mine) {
+    throw new AppError('SP_CRYPTO_KEYRING_MISMATCH', 'this database was written with another keyring (check SEALPOST_KEYRING_FILE: every node must use the same one)');
+  }
+}
+
+function errorCode(e: unknown): string | undefined {
+  const c = (e as { code?: unknown; cause?: { code?: unknown } })?.code ?? (e as { cause?: { code?: unknown } })?.cause?.code;
+  return typeof c === 'string' ? c : undefined;
 }
 
 /** On a fresh installation, creates the first API key and writes it (only) to a 0600 file. */

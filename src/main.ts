@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from './config/load-config.js';
 import { buildApp } from './app.js';
-import { openSqliteStore } from './store/backends/sqlite/sqlite-backend.js';
+import { openStore } from './store/open-store.js';
 import { LocalKeyring } from './crypto/local-keyring.js';
 import { outboxSealer } from './crypto/outbox-sealer.js';
 import { openOutboxRow } from './channels/dev-outbox/dev-outbox-channel.js';
@@ -25,12 +25,10 @@ program
   .action(async () => {
     const config = loadConfig();
     const tls = await loadOrCreateTls(config.dataDir, config.tls.certFile, config.tls.keyFile);
-    const app = await buildApp(config, { https: tls });
+    // Listen first, then connect: while the database is unreachable, /healthz answers and /readyz says 503.
+    const app = await buildApp(config, { https: tls, deferDatabase: true });
     if (tls.generated) app.logger.info({ file: join(config.dataDir, 'tls-cert.pem') }, 'generated a self-signed TLS certificate');
-    if (app.bootstrapKey) app.logger.info({ file: join(config.dataDir, 'bootstrap-api-key') }, 'first start: bootstrap API key written (mode 0600)');
     await app.server.listen({ host: config.host, port: config.port });
-    app.start();
-    app.logger.info({ url: config.publicUrl, port: (app.server.server.address() as { port: number }).port }, 'sealpost is serving');
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) return;
@@ -41,6 +39,10 @@ program
     };
     process.on('SIGINT', () => void stop('SIGINT'));
     process.on('SIGTERM', () => void stop('SIGTERM'));
+    await app.connect();
+    if (app.bootstrapKey) app.logger.info({ file: join(config.dataDir, 'bootstrap-api-key') }, 'first start: bootstrap API key written (mode 0600)');
+    app.start();
+    app.logger.info({ url: config.publicUrl, port: (app.server.server.address() as { port: number }).port, backend: app.store.backend }, 'sealpost is serving');
   });
 
 program
@@ -48,7 +50,7 @@ program
   .description('Apply pending database migrations and exit (serve also does this at start)')
   .action(async () => {
     const config = loadConfig();
-    const store = openSqliteStore(config.database.url.replace(/^sqlite:/, ''), 'full');
+    const store = openStore(config.database, { sqliteDurability: 'full' });
     const applied = await store.migrate();
     await store.close();
     console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
@@ -61,9 +63,9 @@ program
   .option('--json', 'one JSON object per line')
   .action(async (opts: { limit: string; json?: boolean }) => {
     const config = loadConfig();
-    const { keyring } = LocalKeyring.openOrCreate(join(config.dataDir, 'keyring.json'));
+    const { keyring } = LocalKeyring.openOrCreate(config.keys.file);
     const sealer = outboxSealer(keyring);
-    const store = openSqliteStore(config.database.url.replace(/^sqlite:/, ''), 'full');
+    const store = openStore(config.database, { sqliteDurability: 'full' });
     await store.migrate();
     const limit = Math.max(1, Math.min(10_000, Number(opts.limit) || 20));
     const all = await store.read.listOutbox('default', 0, 1_000_000);
@@ -83,8 +85,8 @@ auditCmd
   .option('--json', 'print the report as JSON')
   .action(async (opts: { progress?: boolean; json?: boolean }) => {
     const config = loadConfig();
-    const { keyring } = LocalKeyring.openOrCreate(join(config.dataDir, 'keyring.json'));
-    const store = openSqliteStore(config.database.url.replace(/^sqlite:/, ''), 'full');
+    const { keyring } = LocalKeyring.openOrCreate(config.keys.file);
+    const store = openStore(config.database, { sqliteDurability: 'full' });
     await store.migrate();
     const showProgress = opts.progress || process.stderr.isTTY;
     const report = await verifyAuditLog(store.read.auditLog, config.audit.origin, keyring.auditLogKey().publicKey, (done, total) => {

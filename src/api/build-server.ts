@@ -23,7 +23,11 @@ export interface ServerOptions {
   metrics: Metrics;
   clock: () => Date;
   publicUrl: string;
+  /** False while the database is not yet reachable at start: only the ops routes answer, the rest 503. */
+  isReady?: () => boolean;
 }
+
+const OPS_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 
@@ -83,6 +87,10 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
     reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
+    if (o.isReady && !o.isReady() && !OPS_ROUTES.has(req.routeOptions.url ?? '')) {
+      reply.header('retry-after', '5');
+      return problem(reply, req, 'SP_STORE_UNAVAILABLE');
+    }
     const auth = req.routeOptions.config?.auth ?? (req.routeOptions.url ? 'api-key' : 'public');
     if (auth !== 'api-key') return;
     const h = req.headers.authorization;

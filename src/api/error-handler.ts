@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, ERROR_CODES, type ErrorCode } from '../core/errors.js';
+import { isStoreUnavailable } from '../store/store-errors.js';
 
 /** RFC 9457 problem details; `code` is the stable Sealpost code. Never a stack, never a value. */
 export function problem(reply: FastifyReply, req: FastifyRequest, code: ErrorCode, detail?: string) {
@@ -38,11 +39,6 @@ export function toAppError(err: FastifyError | Error): AppError {
   if (e.statusCode === 415) return new AppError('SP_REQ_UNSUPPORTED_MEDIA_TYPE');
   if (isStoreUnavailable(err)) return new AppError('SP_STORE_UNAVAILABLE', undefined, { cause: err });
   return new AppError('SP_SERVER_INTERNAL', undefined, { cause: err });
-}
-
-function isStoreUnavailable(err: Error): boolean {
-  const code = (err as { code?: string }).code ?? '';
-  return code === 'SQLITE_BUSY' || code === 'SQLITE_IOERR' || code === 'SQLITE_FULL' || code === 'ECONNREFUSED' || code === '57P01';
 }
 
 export function installErrorHandler(app: FastifyInstance): void {

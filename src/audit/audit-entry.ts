@@ -47,10 +47,10 @@ export function encodeAuditEntry(e: AuditEvent): { entry: string; leafHash: Buff
 }
 
 /**
- * The audit port as commands see it: append within the caller's transaction, get the entry's log
- * index. The store's repositories implement it; the Merkle tree and checkpoints build on the
+ * The audit port as commands see it: append within the caller's transaction (the entry gets its log
+ * index when that transaction commits). The store's repositories implement it; the Merkle tree and checkpoints build on the
  * entries and leaf hashes it stores.
  */
 export interface AuditAppender {
-  appendAudit(e: AuditEvent): Promise<number>;
+  appendAudit(e: AuditEvent): Promise<void>;
 }

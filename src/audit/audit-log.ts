@@ -15,7 +15,14 @@ export interface AuditLogOptions {
   checkpointEntries: number;
   /** Integrator batch size (leaves per transaction). */
   batch: number;
+  /**
+   * This node's id for the `audit-log` lease: with several nodes on one database, only the holder
+   * runs the background integration and periodic checkpoints; another takes over once it expires.
+   */
+  owner?: string;
 }
+
+const LEASE = 'audit-log';
 
 export interface Checkpoint {
   size: number;
@@ -26,7 +33,7 @@ export interface Checkpoint {
 
 /**
  * The transparency log over the audit entries (RFC 9162 §2.1). Sequencing happens in each command's
- * transaction (the entry's index); hashing the tree happens here, in batches, behind the writers, as
+ * transaction (the entry's index, assigned just before its COMMIT); hashing the tree happens here, in batches, behind the writers, as
  * Tessera's integrator does: a crash between the two loses nothing, integration resumes from the
  * stored integrated size. Checkpoints are C2SP tlog-checkpoints signed as C2SP signed notes (Ed25519).
  */
@@ -55,6 +62,8 @@ export class AuditLog {
     let done = 0;
     for (;;) {
       const result = await this.store.transaction(async (tx) => {
+        // Integration by two nodes at once would only redo work, but it is cheaper to wait.
+        await tx.lockExclusive('audit-integrate');
         const repo = tx.auditLog;
         const from = await repo.integratedSize();
         const leaves = await repo.leaves(from, Math.min(this.opts.batch, maxLeaves - done));
@@ -137,8 +146,12 @@ export class AuditLog {
   /** Background integration and periodic checkpoints; one run at a time. */
   start(intervalMs = 1_000): void {
     let lastCheckpointAt = this.clock().getTime();
+    const owner = this.opts.owner ?? 'local';
+    const leaseMs = Math.max(10_000, 5 * intervalMs);
     const tick = async () => {
       try {
+        const now = this.clock().getTime();
+        if (!(await this.store.transaction((tx) => tx.acquireLease(LEASE, owner, now, now + leaseMs)))) return;
         const size = await this.integrate();
         const last = await this.store.read.auditLog.latestCheckpoint();
         const grown = size - (last ? Number(last.size) : 0);
@@ -160,9 +173,12 @@ export class AuditLog {
   }
 
   async stop(): Promise<void> {
+    const wasRunning = this.timer !== null;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.running;
+    // Hand the duty over at once instead of after the lease expires.
+    if (wasRunning) await this.store.transaction((tx) => tx.releaseLease(LEASE, this.opts.owner ?? 'local')).catch(() => {});
   }
 
   private async requireIntegrated(size: number): Promise<void> {

@@ -9,7 +9,17 @@ export interface Config {
   port: number;
   publicUrl: string;
   tls: { certFile?: string; keyFile?: string };
-  database: { url: string; sqliteDurability: SqliteDurability };
+  database: {
+    /** `sqlite:<path>` (embedded default) or `postgres://…` / `postgresql://…`. */
+    url: string;
+    sqliteDurability: SqliteDurability;
+    /** PostgreSQL only: connections per node, statement_timeout, and how long to wait for a connection. */
+    poolMax: number;
+    statementTimeoutMs: number;
+    connectTimeoutMs: number;
+  };
+  /** The local keyring file; every node sharing a database must use the same keyring. */
+  keys: { file: string };
   organisationName: string;
   logLevel: string;
   bodyLimitBytes: number;

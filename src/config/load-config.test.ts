@@ -36,9 +36,22 @@ describe('configuration', () => {
     expect(() => loadConfig({ SEALPOST_SMTP_PASSWORD_FILE: '/nonexistent/secret' })).toThrow(/SEALPOST_SMTP_PASSWORD_FILE: cannot read/);
   });
 
-  it('refuses a public URL that is not https and a non-SQLite database URL', () => {
+  it('refuses a public URL that is not https and a database URL of an unknown kind', () => {
     expect(() => loadConfig({ SEALPOST_PUBLIC_URL: 'http://clinic.example' })).toThrow(/SEALPOST_PUBLIC_URL/);
-    expect(() => loadConfig({ SEALPOST_DATABASE_URL: 'postgres://x' })).toThrow(/SEALPOST_DATABASE_URL/);
+    expect(() => loadConfig({ SEALPOST_DATABASE_URL: 'mysql://x' })).toThrow(/SEALPOST_DATABASE_URL/);
+    expect(() => loadConfig({ SEALPOST_DATABASE_URL: 'postgres://' })).toThrow(/SEALPOST_DATABASE_URL/);
+    expect(() => loadConfig({ SEALPOST_DATABASE_POOL_MAX: '0' })).toThrow(/SEALPOST_DATABASE_POOL_MAX/);
+  });
+
+  it('accepts a PostgreSQL URL with its pool settings and a shared keyring file', () => {
+    const c = loadConfig({
+      SEALPOST_DATABASE_URL: 'postgresql://sealpost@127.0.0.1:5432/sealpost',
+      SEALPOST_DATABASE_POOL_MAX: '20',
+      SEALPOST_DATABASE_STATEMENT_TIMEOUT_MS: '5000',
+      SEALPOST_KEYRING_FILE: '/etc/sealpost/keyring.json',
+    });
+    expect(c.database).toMatchObject({ url: 'postgresql://sealpost@127.0.0.1:5432/sealpost', poolMax: 20, statementTimeoutMs: 5000 });
+    expect(c.keys.file).toBe('/etc/sealpost/keyring.json');
   });
 
   it('takes a per-channel attempt limit over the general one', () => {

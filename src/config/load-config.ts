@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Config, SqliteDurability } from './config.js';
 import { AppError } from '../core/errors.js';
 import { parseDurationMinutes, parseQuietHours } from '../core/time-policy.js';
@@ -103,7 +103,11 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     database: {
       url: str('DATABASE_URL', `sqlite:${resolve(dataDir, 'sealpost.db')}`)!,
       sqliteDurability: oneOf<SqliteDurability>('SQLITE_DURABILITY', ['full', 'group'], 'group'),
+      poolMax: int('DATABASE_POOL_MAX', 10, 1, 1000),
+      statementTimeoutMs: int('DATABASE_STATEMENT_TIMEOUT_MS', 30_000, 100, 3_600_000),
+      connectTimeoutMs: int('DATABASE_CONNECT_TIMEOUT_MS', 5_000, 100, 600_000),
     },
+    keys: { file: resolve(str('KEYRING_FILE', join(dataDir, 'keyring.json'))!) },
     organisationName: str('ORGANISATION_NAME', 'Sealpost Clinic')!,
     logLevel: oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
@@ -164,8 +168,8 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     if (!config.twilio.authToken) errors.push('SEALPOST_TWILIO_AUTH_TOKEN: required when SMS_PROVIDER=twilio');
     if (!config.twilio.from) errors.push('SEALPOST_TWILIO_FROM: required when SMS_PROVIDER=twilio');
   }
-  if (!config.database.url.startsWith('sqlite:')) {
-    errors.push('SEALPOST_DATABASE_URL: only sqlite:<path> is supported in this version');
+  if (!/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(config.database.url)) {
+    errors.push('SEALPOST_DATABASE_URL: expected sqlite:<path> or postgres://user@host:port/database');
   }
   const merged = deepMerge(config, overrides);
   if (errors.length) throw new AppError('SP_CONFIG_INVALID', errors.join('; '));

@@ -31,7 +31,7 @@ export function audit(
   ctx: RequestContext,
   at: Date,
   e: Omit<AuditEvent, 'tenantId' | 'actor' | 'requestId' | 'sourceIp' | 'at' | 'outcome'> & { outcome?: AuditEvent['outcome'] },
-): Promise<number> {
+): Promise<void> {
   return tx.appendAudit({
     tenantId: ctx.tenantId,
     actor: ctx.actor,

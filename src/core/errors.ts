@@ -39,6 +39,7 @@ export const ERROR_CODES = {
   SP_AUDIT_ENTRY_NOT_FOUND: { status: 404, title: 'No audit entry at this index' },
   SP_CRYPTO_DECRYPT_FAILED: { status: 500, title: 'Decryption failed' },
   SP_CRYPTO_KEYRING_INVALID: { status: 500, title: 'The keyring file is invalid or unsafe' },
+  SP_CRYPTO_KEYRING_MISMATCH: { status: 500, title: 'The database was written with another keyring' },
   SP_AUDIT_CHECKPOINT_INVALID: { status: 400, title: 'The checkpoint is malformed or its signature does not verify' },
   SP_CONFIG_INVALID: { status: 500, title: 'Configuration is invalid' },
   SP_STORE_UNAVAILABLE: { status: 503, title: 'The database is unavailable' },

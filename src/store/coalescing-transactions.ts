@@ -1,8 +1,11 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from './schema.js';
+import { flushAuditEntries, type PendingAudit } from './repositories.js';
 
 interface Job {
-  run: (db: Kysely<Database>) => Promise<unknown>;
+  run: (db: Kysely<Database>, audit: PendingAudit[]) => Promise<unknown>;
+  /** The job's audit entries; written (with their indexes) just before the shared COMMIT, only if the job succeeded. */
+  audit: PendingAudit[];
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
 }
@@ -26,9 +29,9 @@ export class CoalescingTransactions {
     private readonly maxBatch = 256,
   ) {}
 
-  run<T>(fn: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+  run<T>(fn: (db: Kysely<Database>, audit: PendingAudit[]) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ run: fn, resolve: resolve as (v: unknown) => void, reject });
+      this.queue.push({ run: fn, audit: [], resolve: resolve as (v: unknown) => void, reject });
       if (!this.draining) {
         this.draining = true;
         // Start on the next turn of the event loop, not now: better-sqlite3 never yields inside a
@@ -52,7 +55,13 @@ export class CoalescingTransactions {
 
   private async runAlone(job: Job): Promise<void> {
     try {
-      job.resolve(await this.db.transaction().execute((trx) => job.run(trx)));
+      job.resolve(
+        await this.db.transaction().execute(async (trx) => {
+          const value = await job.run(trx, job.audit);
+          await flushAuditEntries(trx, job.audit);
+          return value;
+        }),
+      );
     } catch (e) {
       job.reject(e);
     }
@@ -66,7 +75,7 @@ export class CoalescingTransactions {
       for (const job of batch) {
         await sql`savepoint sp_command`.execute(trx);
         try {
-          results.push({ ok: true, value: await job.run(trx) });
+          results.push({ ok: true, value: await job.run(trx, job.audit) });
           await sql`release savepoint sp_command`.execute(trx);
         } catch (error) {
           await sql`rollback to savepoint sp_command`.execute(trx);
@@ -74,6 +83,7 @@ export class CoalescingTransactions {
           results.push({ ok: false, error });
         }
       }
+      await flushAuditEntries(trx, batch.filter((_, i) => results[i].ok).flatMap((j) => j.audit));
       await trx.commit().execute();
     } catch (error) {
       // The shared transaction itself failed (I/O, lost connection): nothing of the batch committed.

@@ -1,36 +1,69 @@
 import { Migrator, type Kysely } from 'kysely';
 import type { Database } from './schema.js';
 import type { Store, StoreTx } from './store.js';
-import { Repositories, type BackendCapabilities } from './repositories.js';
+import { Repositories, flushAuditEntries, type BackendCapabilities, type PendingAudit } from './repositories.js';
 import { migrationProvider } from './migrations/index.js';
 import { AppError } from '../core/errors.js';
 import { CoalescingTransactions } from './coalescing-transactions.js';
 
+export interface KyselyStoreOptions {
+  backend: 'sqlite' | 'postgres';
+  db: Kysely<Database>;
+  caps: BackendCapabilities;
+  /** Resolves once earlier commits are on disk (see Store.durable). */
+  onDurable?: () => Promise<void>;
+  onClose?: () => Promise<void>;
+  /** Single-writer backends share one commit among concurrent commands (see CoalescingTransactions). */
+  coalesce?: boolean;
+  /**
+   * Whether a failed transaction may be run again from the start: concurrent writers on PostgreSQL
+   * can lose a race (unique key, deadlock, serialization) that a second run resolves by reading the winner's rows.
+   */
+  retryable?: (e: unknown) => boolean;
+  /** Cross-node wake-up of idle workers (PostgreSQL LISTEN/NOTIFY); absent on a single node. */
+  dueSignal?: Store['dueSignal'];
+}
+
 /** Backend-neutral Store over a Kysely instance; backends supply the dialect and durability. */
 export class KyselyStore implements Store {
+  readonly backend: 'sqlite' | 'postgres';
   readonly read: StoreTx;
+  readonly dueSignal: Store['dueSignal'];
+  private readonly db: Kysely<Database>;
   private readonly coalescer: CoalescingTransactions | null;
 
-  constructor(
-    readonly backend: 'sqlite' | 'postgres',
-    private readonly db: Kysely<Database>,
-    private readonly caps: BackendCapabilities,
-    private readonly onDurable: () => Promise<void>,
-    private readonly onClose: () => Promise<void> = async () => {},
-    /** Single-writer backends share one commit among concurrent commands (see CoalescingTransactions). */
-    coalesce = false,
-  ) {
-    this.read = new Repositories(db, caps);
-    this.coalescer = coalesce ? new CoalescingTransactions(db) : null;
+  constructor(private readonly opts: KyselyStoreOptions) {
+    this.backend = opts.backend;
+    this.db = opts.db;
+    this.read = new Repositories(opts.db, opts.caps);
+    this.coalescer = opts.coalesce ? new CoalescingTransactions(opts.db) : null;
+    this.dueSignal = opts.dueSignal;
   }
 
-  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    if (this.coalescer) return this.coalescer.run((trx) => fn(new Repositories(trx, this.caps)));
-    return this.db.transaction().execute((trx) => fn(new Repositories(trx, this.caps)));
+  async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.once(fn);
+      } catch (e) {
+        if (attempt >= 3 || !this.opts.retryable?.(e)) throw e;
+      }
+    }
+  }
+
+  private once<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    if (this.coalescer) {
+      return this.coalescer.run(async (trx, audit: PendingAudit[]) => fn(new Repositories(trx, this.opts.caps, audit)));
+    }
+    return this.db.transaction().execute(async (trx) => {
+      const audit: PendingAudit[] = [];
+      const value = await fn(new Repositories(trx, this.opts.caps, audit));
+      await flushAuditEntries(trx, audit);
+      return value;
+    });
   }
 
   durable(): Promise<void> {
-    return this.onDurable();
+    return this.opts.onDurable?.() ?? Promise.resolve();
   }
 
   async migrate(): Promise<string[]> {
@@ -45,7 +78,8 @@ export class KyselyStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.opts.dueSignal?.close();
     await this.db.destroy();
-    await this.onClose();
+    await this.opts.onClose?.();
   }
 }

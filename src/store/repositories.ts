@@ -1,4 +1,4 @@
-import type { Kysely, Selectable, Insertable, Updateable } from 'kysely';
+import { sql, type Kysely, type Selectable, type Insertable, type Updateable } from 'kysely';
 import type { Database } from './schema.js';
 import { encodeAuditEntry, type AuditEvent } from '../audit/audit-entry.js';
 import { AuditLogRepository } from './audit-log-repository.js';
@@ -7,6 +7,28 @@ import { AuditQueryRepository } from './audit-query-repository.js';
 export interface BackendCapabilities {
   /** PostgreSQL: claim with FOR UPDATE SKIP LOCKED so concurrent nodes never block each other. */
   skipLocked: boolean;
+  /** PostgreSQL: transaction-scoped advisory locks serialize duties across nodes (SQLite has one writer). */
+  advisoryLocks: boolean;
+}
+
+export type PendingAudit = Omit<Insertable<Database['audit_entries']>, 'idx'>;
+
+/**
+ * Writes a transaction's audit entries, taking their indexes from the counter row (which stays
+ * locked until COMMIT, so it must be the transaction's last step).
+ */
+export async function flushAuditEntries(db: Kysely<Database>, pending: PendingAudit[]): Promise<void> {
+  if (!pending.length) return;
+  const r = await db
+    .updateTable('audit_log_state')
+    .set((eb) => ({ value: eb('value', '+', pending.length) }))
+    .where('name', '=', 'appended_size')
+    .returning('value')
+    .executeTakeFirstOrThrow();
+  const first = Number(r.value) - pending.length + 1;
+  const rows = pending.map((p, i) => ({ ...p, idx: first + i }));
+  // Chunked: SQLite limits bound parameters per statement.
+  for (let i = 0; i < rows.length; i += 100) await db.insertInto('audit_entries').values(rows.slice(i, i + 100)).execute();
 }
 
 export type PatientRow = Selectable<Database['patients']>;
@@ -26,6 +48,8 @@ export class Repositories {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly caps: BackendCapabilities,
+    /** Audit entries of the enclosing transaction, written by `flushAuditEntries`; null outside one. */
+    private readonly pendingAudit: PendingAudit[] | null = null,
   ) {}
 
   /** The Merkle log's own tables (same transaction as this instance). */
@@ -329,25 +353,60 @@ export class Repositories {
   }
 
   // --- audit -------------------------------------------------------------------------------
-  /** Appends an audit entry in the caller's transaction; returns its log index. */
-  async appendAudit(e: AuditEvent): Promise<number> {
+  /**
+   * Appends an audit entry to this transaction. Its index is assigned at commit time by
+   * `flushAuditEntries`: the counter row is then locked only for the last insert and the COMMIT, so
+   * concurrent transactions (other nodes included) serialize for as short a time as possible, indexes
+   * have no gaps and become visible in index order.
+   */
+  async appendAudit(e: AuditEvent): Promise<void> {
+    if (!this.pendingAudit) throw new Error('audit entries are appended inside a transaction only');
     const { entry, leafHash } = encodeAuditEntry(e);
-    const r = await this.db
-      .insertInto('audit_entries')
-      .values({
-        tenant_id: e.tenantId,
-        at: e.at.getTime(),
-        action: e.action,
-        actor: e.actor,
-        patient_ref: e.patientRef ?? null,
-        entry,
-        leaf_hash: leafHash,
-      })
-      .returning('idx')
-      .executeTakeFirstOrThrow();
-    return Number(r.idx);
+    this.pendingAudit.push({
+      tenant_id: e.tenantId,
+      at: e.at.getTime(),
+      action: e.action,
+      actor: e.actor,
+      patient_ref: e.patientRef ?? null,
+      entry,
+      leaf_hash: leafHash,
+    });
   }
 
+  /** Serializes concurrent holders of `name` (across nodes) until this transaction ends. */
+  async lockExclusive(name: string): Promise<void> {
+    if (this.caps.advisoryLocks) await sql`select pg_advisory_xact_lock(hashtext(${name}))`.execute(this.db);
+  }
+
+  // --- leases and settings (several nodes on one database) ----------------------------------
+  /**
+   * Takes or renews the named lease for `owner` until `until`; true when `owner` holds it afterwards.
+   * A lease held by someone else is taken over only once it has expired.
+   */
+  async acquireLease(name: string, owner: string, now: number, until: number): Promise<boolean> {
+    await this.db.insertInto('leases').values({ name, owner, until }).onConflict((oc) => oc.column('name').doNothing()).execute();
+    const r = await this.db
+      .updateTable('leases')
+      .set({ owner, until })
+      .where('name', '=', name)
+      .where((eb) => eb.or([eb('owner', '=', owner), eb('until', '<', now)]))
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  async releaseLease(name: string, owner: string): Promise<void> {
+    await this.db.deleteFrom('leases').where('name', '=', name).where('owner', '=', owner).execute();
+  }
+
+  async getSetting(name: string): Promise<string | undefined> {
+    return (await this.db.selectFrom('settings').select('value').where('name', '=', name).executeTakeFirst())?.value;
+  }
+
+  /** Stores `value` unless the setting exists; returns the stored value either way. */
+  async initSetting(name: string, value: string): Promise<string> {
+    await this.db.insertInto('settings').values({ name, value }).onConflict((oc) => oc.column('name').doNothing()).execute();
+    return (await this.getSetting(name))!;
+  }
 
   // --- dev outbox --------------------------------------------------------------------------
   /** Records a message once per delivery id: a retried send of the same delivery adds nothing. */

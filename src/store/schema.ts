@@ -123,7 +123,7 @@ export interface Database {
     created_at: number;
   };
   audit_entries: {
-    idx: Generated<number>;
+    idx: number;
     tenant_id: string;
     at: number;
     action: string;
@@ -134,6 +134,8 @@ export interface Database {
   };
   audit_nodes: { level: number; idx: number; hash: Uint8Array };
   audit_log_state: { name: string; value: number };
+  leases: { name: string; owner: string; until: number };
+  settings: { name: string; value: string };
   audit_checkpoints: { size: number; root: Uint8Array; note: string; created_at: number };
   dev_outbox: {
     id: Generated<number>;

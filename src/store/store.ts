@@ -29,4 +29,17 @@ export interface Store {
   /** Rejects when the database cannot answer a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Wakes idle workers on every node when a delivery becomes due now (PostgreSQL LISTEN/NOTIFY).
+   * Absent on single-node backends, where the local worker is woken directly.
+   */
+  readonly dueSignal?: DueSignal;
+}
+
+export interface DueSignal {
+  /** Tells every node's worker that something is due now (sent after the caller's commit). */
+  announce(): void;
+  /** Calls `fn` when another node announced; returns the unsubscribe function. */
+  subscribe(fn: () => void): () => void;
+  close(): Promise<void>;
 }

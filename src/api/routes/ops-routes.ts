@@ -4,7 +4,7 @@ import type { Store } from '../../store/store.js';
 import type { Metrics } from '../metrics.js';
 
 /** Liveness, readiness and Prometheus metrics: public, PHI-free by construction. */
-export function opsRoutes(app: TypedApp, store: Store, metrics: Metrics): void {
+export function opsRoutes(app: TypedApp, store: Store, metrics: Metrics, started: () => boolean = () => true): void {
   app.get('/healthz', { config: { auth: 'public' }, schema: { tags: ['ops'], summary: 'Process is alive', response: { 200: Type.Object({ ok: Type.Boolean() }) } } }, async () => ({ ok: true }));
 
   app.get(
@@ -12,6 +12,7 @@ export function opsRoutes(app: TypedApp, store: Store, metrics: Metrics): void {
     { config: { auth: 'public' }, schema: { tags: ['ops'], summary: 'Ready to serve: the database answers', response: { 200: Type.Object({ ready: Type.Boolean() }), 503: Type.Object({ ready: Type.Boolean() }) } } },
     async (_req, reply) => {
       try {
+        if (!started()) throw new Error('not started');
         await store.ping();
         return { ready: true };
       } catch {

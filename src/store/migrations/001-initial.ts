@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { autoIncrementId, blob } from './column-types.js';
+import { autoIncrementId, blob, isSqlite } from './column-types.js';
 
 /** Initial schema. Column types come from column-types.ts so each backend maps them deliberately. */
 export async function up(db: Kysely<any>): Promise<void> {
@@ -162,7 +162,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addPrimaryKeyConstraint('idempotency_keys_pk', ['tenant_id', 'key'])
     .execute();
 
-  await autoIncrementId(db.schema.createTable('audit_entries'), db, 'idx')
+  // The audit index is assigned by the writing transaction from a counter (see 003 and
+  // Repositories.flushAudit), so on PostgreSQL it is a plain key, not an identity: sequences leave
+  // gaps on rollback and commit out of order. SQLite keeps the AUTOINCREMENT it shipped with.
+  await (isSqlite(db)
+    ? autoIncrementId(db.schema.createTable('audit_entries'), db, 'idx')
+    : db.schema.createTable('audit_entries').addColumn('idx', 'bigint', (c) => c.primaryKey()))
     .addColumn('tenant_id', 'text', (c) => c.notNull())
     .addColumn('at', 'bigint', (c) => c.notNull())
     .addColumn('action', 'text', (c) => c.notNull())

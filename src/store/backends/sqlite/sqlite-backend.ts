@@ -37,14 +37,14 @@ export function openSqliteStore(path: string, durability: SqliteDurability): Kys
     });
   }
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(raw) }) });
-  return new KyselyStore(
-    'sqlite',
+  return new KyselyStore({
+    backend: 'sqlite',
     db,
-    { skipLocked: false },
-    () => (group ? group.flush() : Promise.resolve()),
-    async () => {
+    caps: { skipLocked: false, advisoryLocks: false },
+    onDurable: () => (group ? group.flush() : Promise.resolve()),
+    onClose: async () => {
       if (walFd !== null) closeSync(walFd);
     },
-    true,
-  );
+    coalesce: true,
+  });
 }

@@ -1,0 +1,57 @@
+import pg from 'pg';
+import { Kysely, PostgresDialect } from 'kysely';
+import type { Logger } from 'pino';
+import type { Database } from '../../schema.js';
+import { KyselyStore } from '../../kysely-store.js';
+import { PgDueSignal } from './due-signal.js';
+
+export interface PostgresOptions {
+  url: string;
+  /** Connections per node; the server's max_connections must cover every node's pool plus one listener each. */
+  poolMax: number;
+  /** Server-side statement_timeout: a stuck query fails instead of holding its connection forever. */
+  statementTimeoutMs: number;
+  /** How long to wait for a connection (from the pool or a new one) before failing with 503. */
+  connectTimeoutMs: number;
+  /** This node's id: NOTIFY payloads carry it so a node does not wake itself twice. */
+  nodeId: string;
+}
+
+// int8 (epoch milliseconds, counters, audit indexes) as a JS number: every value Sealpost stores fits
+// in 2^53, and both backends must hand the same types to the repositories.
+const INT8_OID = 20;
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+};
+
+/** SQLSTATEs after which running the whole transaction again is safe and usually succeeds. */
+const RETRYABLE = new Set(['40001', '40P01', '23505']);
+
+/**
+ * PostgreSQL backend (Kysely + pg). Several nodes may share the database: claims use FOR UPDATE SKIP
+ * LOCKED, duties take advisory locks or leases, and idle workers wake on NOTIFY. Commits are durable
+ * when they return (synchronous_commit is the server's, `on` by default), so `durable()` is immediate.
+ */
+export function openPostgresStore(opts: PostgresOptions, log?: Logger): KyselyStore {
+  const pool = new pg.Pool({
+    connectionString: opts.url,
+    max: opts.poolMax,
+    connectionTimeoutMillis: opts.connectTimeoutMs,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: opts.statementTimeoutMs,
+    application_name: 'sealpost',
+    types,
+  });
+  // An idle client whose connection drops (server restart, pg_terminate_backend) emits 'error' on the
+  // pool; unhandled, that would end the process. The pool discards it and opens a new one on demand.
+  pool.on('error', (e) => log?.warn({ causeCode: (e as { code?: string }).code }, 'an idle database connection was lost'));
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return new KyselyStore({
+    backend: 'postgres',
+    db,
+    caps: { skipLocked: true, advisoryLocks: true },
+    retryable: (e) => RETRYABLE.has((e as { code?: string })?.code ?? ''),
+    dueSignal: new PgDueSignal(opts.url, opts.nodeId, pool, log),
+  });
+}
