@@ -1,0 +1,26 @@
+import type { KeyObject } from 'node:crypto';
+
+/**
+ * A signing key held by the key provider (its private part may never leave an HSM). Used for
+ * non-repudiation: each notification and secure message is signed at creation.
+ */
+export interface Signer {
+  /** Stable id of this key version (appears in proofs and in /.well-known/sealpost-keys.json). */
+  readonly keyId: string;
+  /** Always 'EdDSA' (Ed25519) for now. */
+  readonly alg: 'EdDSA';
+  /** The public key, for verification and publication as a JWK. */
+  readonly publicKey: KeyObject;
+  /** Signs `data` (pure Ed25519, RFC 8032). */
+  sign(data: Buffer): Promise<Buffer>;
+}
+
+/** A published signing key: current or retired (retired keys still verify old proofs). */
+export interface PublishedSigningKey {
+  keyId: string;
+  alg: 'EdDSA';
+  publicKey: KeyObject;
+  status: 'current' | 'retired';
+  createdAt: string;
+  retiredAt?: string;
+}
