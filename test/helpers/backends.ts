@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { describe } from 'vitest';
+import { afterEach, describe } from 'vitest';
 import { openStore } from '../../src/store/open-store.js';
 import type { KyselyStore } from '../../src/store/kysely-store.js';
 import { loadConfig } from '../../src/config/load-config.js';
@@ -17,26 +17,35 @@ export const PG_ADMIN_URL = process.env.SEALPOST_TEST_PG_URL ?? 'postgres://post
 /** Backends the suite runs against: both by default; SEALPOST_TEST_BACKENDS=sqlite narrows it. */
 export const BACKENDS: BackendName[] = (process.env.SEALPOST_TEST_BACKENDS ?? 'sqlite,postgres').split(',').map((s) => s.trim()) as BackendName[];
 
+export interface OpenOptions {
+  /** The node id (NOTIFY payloads carry it); each store stands for one node. */
+  nodeId?: string;
+  /** PostgreSQL pool size of this store. */
+  poolMax?: number;
+}
+
 /** One fresh, empty database of a backend plus a data directory, and ways to look at it from outside. */
 export interface TestDatabase {
   backend: BackendName;
   /** SEALPOST_DATABASE_URL for it. */
   url: string;
+  /** The PostgreSQL database name (empty on SQLite), to find its sessions in pg_stat_activity. */
+  name: string;
   /** A fresh data directory (keyring, TLS, and the SQLite file for that backend). */
   dataDir: string;
   /** SEALPOST_* variables that select this database and data directory. */
   env: Record<string, string>;
-  /** Opens a store on it (not migrated). */
-  open(): KyselyStore;
+  /** Opens a store on it (not migrated); `drop()` closes it if the test did not. */
+  open(opts?: OpenOptions): KyselyStore;
   /** Runs SQL through a separate connection (`?` placeholders on SQLite, `$1` on PostgreSQL). */
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
-  /** Row counts of every data table, through a separate connection. */
+  /** Names of the tables Sealpost created (migration bookkeeping excluded), sorted. */
+  tables(): Promise<string[]>;
+  /** Row counts of every Sealpost table, through a separate connection. */
   rowCounts(): Promise<Record<string, number>>;
-  /** Drops the database and removes the data directory. */
+  /** Closes stores left open, drops the database and removes the data directory. */
   drop(): Promise<void>;
 }
-
-const TABLES = ['patients', 'contact_points', 'data_keys', 'notifications', 'deliveries', 'appointments', 'idempotency_keys', 'audit_entries', 'access_links'];
 
 export async function adminQuery<T = Record<string, unknown>>(sql: string, params: unknown[] = [], url = PG_ADMIN_URL): Promise<T[]> {
   const c = new pg.Client({ connectionString: url });
@@ -51,7 +60,9 @@ export async function adminQuery<T = Record<string, unknown>>(sql: string, param
 export async function createTestDatabase(backend: BackendName, prefix = 'sealpost-test-'): Promise<TestDatabase> {
   const dataDir = mkdtempSync(join(tmpdir(), prefix));
   let url: string;
+  let name = '';
   let query: TestDatabase['query'];
+  let tables: TestDatabase['tables'];
   let dropDb: () => Promise<void>;
   if (backend === 'sqlite') {
     const file = join(dataDir, 'sealpost.db');
@@ -65,36 +76,82 @@ export async function createTestDatabase(backend: BackendName, prefix = 'sealpos
         db.close();
       }
     };
+    tables = async () =>
+      (await query<{ name: string }>(`select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name not like 'kysely_%' order by name`)).map((r) => r.name);
     dropDb = async () => {};
   } else {
-    const name = `sealpost_t_${randomBytes(6).toString('hex')}`;
+    name = `sealpost_t_${randomBytes(6).toString('hex')}`;
     await adminQuery(`create database ${name}`);
     const u = new URL(PG_ADMIN_URL);
     u.pathname = `/${name}`;
     url = u.toString();
     query = <T>(sql: string, params: unknown[] = []) => adminQuery<T>(sql, params, url);
+    tables = async () =>
+      (
+        await query<{ table_name: string }>(
+          `select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' and table_name not like 'kysely_%' order by table_name`,
+        )
+      ).map((r) => r.table_name);
     dropDb = async () => {
       await adminQuery(`drop database if exists ${name} with (force)`);
     };
   }
   const env = { SEALPOST_DATA_DIR: dataDir, SEALPOST_DATABASE_URL: url };
+  const open = new Set<KyselyStore>();
   return {
     backend,
     url,
+    name,
     dataDir,
     env,
-    open: () => openStore(loadConfig(env).database, { sqliteDurability: 'full' }),
+    open(opts: OpenOptions = {}) {
+      const cfg = loadConfig({ ...env, ...(opts.poolMax ? { SEALPOST_DATABASE_POOL_MAX: String(opts.poolMax) } : {}) }).database;
+      const store = openStore(cfg, { sqliteDurability: 'full', nodeId: opts.nodeId });
+      // A PostgreSQL pool may be ended only once: remember which stores the test already closed.
+      const close = store.close.bind(store);
+      store.close = async () => {
+        if (!open.delete(store)) return;
+        await close();
+      };
+      open.add(store);
+      return store;
+    },
     query,
+    tables,
     async rowCounts() {
       const out: Record<string, number> = {};
-      for (const t of TABLES) out[t] = Number((await query<{ n: number | string }>(`select count(*) as n from ${t}`))[0].n);
+      for (const t of await tables()) out[t] = Number((await query<{ n: number | string }>(`select count(*) as n from ${t}`))[0].n);
       return out;
     },
     async drop() {
+      for (const s of [...open]) await s.close().catch(() => {});
       await dropDb();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Inside a `describe`: returns a factory of fresh databases of `backend`, each dropped after its
+ * test, so no test depends on what an earlier test or run left behind.
+ */
+export function freshDatabases(backend: BackendName): (prefix?: string) => Promise<TestDatabase> {
+  const made: TestDatabase[] = [];
+  afterEach(async () => {
+    for (const d of made.splice(0)) await d.drop();
+  });
+  return async (prefix) => {
+    const d = await createTestDatabase(backend, prefix);
+    made.push(d);
+    return d;
+  };
+}
+
+/** Opens a store on `db` and applies every migration. */
+export async function migratedStore(db: TestDatabase, opts?: OpenOptions): Promise<KyselyStore> {
+  const store = db.open(opts);
+  await store.migrate();
+  return store;
 }
 
 /** `describe` once per backend, the way Kysely's own tests loop over dialects. */
