@@ -136,6 +136,17 @@ export interface Database {
   audit_log_state: { name: string; value: number };
   leases: { name: string; owner: string; until: number };
   settings: { name: string; value: string };
+  /** One row per crypto-shredding of a patient (migration 005): ids and times only. */
+  erasures: {
+    id: string;
+    tenant_id: string;
+    patient_id: string;
+    patient_ref: string;
+    erased_at: number;
+    /** 'pending' until the tenant KEK was rotated and the old version destroyed, then 'complete'. */
+    shredding: string;
+    completed_at: number | null;
+  };
   audit_checkpoints: { size: number; root: Uint8Array; note: string; created_at: number };
   dev_outbox: {
     id: Generated<number>;
