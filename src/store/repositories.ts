@@ -424,4 +424,168 @@ export class Repositories {
       .limit(limit)
       .execute();
   }
+
+  // --- erasure (crypto-shredding) ----------------------------------------------------------
+  // Every statement below is scoped to one tenant and patient. The order inside the erasure
+  // transaction matters on PostgreSQL: cancelling the deliveries first takes their row locks, so a
+  // worker creating a portal link for one of them concurrently either commits before (and its link
+  // is then seen and burned by the later statements) or fails its lease check afterwards.
+
+  async insertErasure(row: Insertable<Database['erasures']>): Promise<void> {
+    await this.db.insertInto('erasures').values(row).execute();
+  }
+
+  /** The most recent erasure of this patient id, if any. */
+  async latestErasure(tenantId: string, patientId: string) {
+    return this.db
+      .selectFrom('erasures')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('patient_id', '=', patientId)
+      .orderBy('erased_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+  }
+
+  async listPendingErasures() {
+    return this.db.selectFrom('erasures').selectAll().where('shredding', '=', 'pending').orderBy('erased_at').execute();
+  }
+
+  /** Marks every pending erasure of the tenant erased at or before `upTo` complete (one rotation covers them all). */
+  async completeErasures(tenantId: string, upTo: number, now: number): Promise<string[]> {
+    const rows = await this.db
+      .updateTable('erasures')
+      .set({ shredding: 'complete', completed_at: now })
+      .where('tenant_id', '=', tenantId)
+      .where('shredding', '=', 'pending')
+      .where('erased_at', '<=', upTo)
+      .returning('id')
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
+  /** Cancels the patient's pending deliveries (a worker holding one loses its lease); returns their ids. */
+  async cancelPatientDeliveries(tenantId: string, patientId: string, now: number, code: string): Promise<{ id: string; notification_id: string }[]> {
+    return this.db
+      .updateTable('deliveries')
+      .set({ status: 'cancelled', cancelled_at: now, updated_at: now, lease_owner: null, lease_until: null, last_error_code: code })
+      .where('tenant_id', '=', tenantId)
+      .where('patient_id', '=', patientId)
+      .where('status', 'in', ['scheduled', 'queued', 'sending'])
+      .returning(['id', 'notification_id'])
+      .execute();
+  }
+
+  /**
+   * Empties the content of the patient's notifications and deliveries, keeping the rows as
+   * tombstones (ids, type, times, statuses). A zero-length `data_ct` marks an erased notification.
+   */
+  async stripPatientContent(tenantId: string, patientId: string, cancelledNotifications: string[], now: number): Promise<{ notifications: string[]; deliveries: string[] }> {
+    const empty = new Uint8Array(0);
+    const notifications = await this.db
+      .updateTable('notifications')
+      .set({ data_ct: empty })
+      .where('tenant_id', '=', tenantId)
+      .where('patient_id', '=', patientId)
+      .returning('id')
+      .execute();
+    for (let i = 0; i < cancelledNotifications.length; i += 500) {
+      await this.db
+        .updateTable('notifications')
+        .set({ cancelled_at: now })
+        .where('id', 'in', cancelledNotifications.slice(i, i + 500))
+        .where('cancelled_at', 'is', null)
+        .execute();
+    }
+    const deliveries = await this.db
+      .updateTable('deliveries')
+      .set({ link_ct: null })
+      .where('tenant_id', '=', tenantId)
+      .where('patient_id', '=', patientId)
+      .returning('id')
+      .execute();
+    return { notifications: notifications.map((r) => r.id), deliveries: deliveries.map((r) => r.id) };
+  }
+
+  /**
+   * Burns the patient's portal links (kept as tombstones: a token hash and ids, so the portal can
+   * say "no longer available") and deletes their sessions. Returns how many links were burned.
+   */
+  async burnPatientLinks(tenantId: string, patientId: string, now: number): Promise<number> {
+    const links = this.db.selectFrom('access_links').select('token_hash').where('tenant_id', '=', tenantId).where('patient_id', '=', patientId);
+    await this.db.deleteFrom('portal_sessions').where('link_hash', 'in', links).execute();
+    const r = await this.db
+      .updateTable('access_links')
+      .set((eb) => ({ burned_at: eb.fn.coalesce('burned_at', eb.val(now)), otp_hash: null, otp_expires_at: null }))
+      .where('tenant_id', '=', tenantId)
+      .where('patient_id', '=', patientId)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
+  /**
+   * Deletes the idempotency records of the given notifications. Their `request_hash` is a keyed
+   * fingerprint of the request (PHI included), so it would let a holder of the key confirm guesses.
+   * The stored answer is `JSON.stringify({ id, ... })`, so it starts with the notification id.
+   */
+  async deleteIdempotencyForNotifications(tenantId: string, notificationIds: string[]): Promise<number> {
+    let n = 0;
+    for (let i = 0; i < notificationIds.length; i += 200) {
+      const ids = notificationIds.slice(i, i + 200);
+      const r = await this.db
+        .deleteFrom('idempotency_keys')
+        .where('tenant_id', '=', tenantId)
+        .where((eb) => eb.or(ids.map((id) => eb('response', 'like', `{"id":"${id.replace(/[%_\\]/g, '')}",%`))))
+        .executeTakeFirst();
+      n += Number(r.numDeletedRows);
+    }
+    return n;
+  }
+
+  /** Deletes the dev-outbox copies of the given deliveries (sealed under a key erasure does not destroy). */
+  async deleteOutboxForDeliveries(deliveryIds: string[]): Promise<number> {
+    let n = 0;
+    for (let i = 0; i < deliveryIds.length; i += 500) {
+      const r = await this.db.deleteFrom('dev_outbox').where('delivery_id', 'in', deliveryIds.slice(i, i + 500)).executeTakeFirst();
+      n += Number(r.numDeletedRows);
+    }
+    return n;
+  }
+
+  async listOutboxByPrefix(tenantId: string, prefix: string): Promise<OutboxRow[]> {
+    return this.db.selectFrom('dev_outbox').selectAll().where('tenant_id', '=', tenantId).where('delivery_id', 'like', `${prefix}%`).execute();
+  }
+
+  /**
+   * After a worker lost its lease: deletes the outbox copy it may just have written for a delivery
+   * that an erasure cancelled meanwhile (the send raced the erasure; no copy may outlive it).
+   */
+  async deleteOutboxOfErasedDelivery(deliveryId: string, erasedCode: string): Promise<number> {
+    const erased = this.db.selectFrom('deliveries').select('id').where('id', '=', deliveryId).where('last_error_code', '=', erasedCode);
+    const r = await this.db.deleteFrom('dev_outbox').where('delivery_id', 'in', erased).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
+  /** Deletes the patient's appointments (their payload is PHI; reminders keep `appointment_id` as a plain reference). */
+  async deletePatientAppointments(tenantId: string, patientId: string): Promise<number> {
+    const r = await this.db.deleteFrom('appointments').where('tenant_id', '=', tenantId).where('patient_id', '=', patientId).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
+  /** Deletes contact points (ciphertext and blind indexes), the patient row and, last, the wrapped data key. */
+  async deletePatientAndKey(tenantId: string, patientId: string): Promise<{ contactPoints: number; dataKeys: number }> {
+    const c = await this.db.deleteFrom('contact_points').where('tenant_id', '=', tenantId).where('patient_id', '=', patientId).executeTakeFirst();
+    await this.db.deleteFrom('patients').where('tenant_id', '=', tenantId).where('id', '=', patientId).execute();
+    const k = await this.db.deleteFrom('data_keys').where('tenant_id', '=', tenantId).where('patient_id', '=', patientId).executeTakeFirst();
+    return { contactPoints: Number(c.numDeletedRows), dataKeys: Number(k.numDeletedRows) };
+  }
+
+  /**
+   * SQLite only (the caller checks the backend): turns on secure_delete for this connection, so the
+   * cells and pages the erasure frees are overwritten with zeros instead of lingering in free space.
+   */
+  async sqliteSecureDelete(): Promise<void> {
+    await sql`pragma secure_delete = on`.execute(this.db);
+  }
 }

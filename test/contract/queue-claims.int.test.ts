@@ -1,0 +1,114 @@
+import { expect, it } from 'vitest';
+import type { KyselyStore } from '../../src/store/kysely-store.js';
+import { describeEachBackend, freshDatabases, migratedStore, type TestDatabase } from '../helpers/backends.js';
+import { deliveryRow } from './fixtures.js';
+
+const NOW = 1_800_000_000_000;
+
+async function seed(store: KyselyStore, rows: ReturnType<typeof deliveryRow>[]): Promise<void> {
+  await store.transaction(async (tx) => {
+    for (const r of rows) await tx.insertDelivery(r);
+  });
+}
+
+async function statuses(db: TestDatabase): Promise<Record<string, string>> {
+  const rows = await db.query<{ id: string; status: string }>('select id, status from deliveries order by id');
+  return Object.fromEntries(rows.map((r) => [r.id, r.status]));
+}
+
+describeEachBackend('delivery queue', (backend) => {
+  const fresh = freshDatabases(backend);
+
+  it('hands each due delivery to exactly one of many concurrent claimers, and every one of them to someone', async () => {
+    const db = await fresh();
+    // PostgreSQL: several stores are several pools, as several nodes would have. SQLite serves one node.
+    const nodes = backend === 'postgres' ? 4 : 1;
+    const stores = [await migratedStore(db, { poolMax: 4 })];
+    for (let i = 1; i < nodes; i++) stores.push(db.open({ poolMax: 4 }));
+    const due = Array.from({ length: 300 }, (_, i) => deliveryRow(`d${String(i).padStart(3, '0')}`, { run_at: NOW - i, status: i % 3 ? 'queued' : 'scheduled' }));
+    const later = Array.from({ length: 20 }, (_, i) => deliveryRow(`f${i}`, { run_at: NOW + 1 + i }));
+    await seed(stores[0], [...due, ...later]);
+
+    const claims = new Map<string, string[]>();
+    const claimer = async (store: KyselyStore, owner: string) => {
+      for (;;) {
+        const got = await store.transaction((tx) => tx.claimDueDeliveries(owner, NOW, NOW + 60_000, 7));
+        if (!got.length) return;
+        for (const d of got) claims.set(d.id, [...(claims.get(d.id) ?? []), owner]);
+      }
+    };
+    await Promise.all(stores.flatMap((s, n) => Array.from({ length: 16 / nodes }, (_, c) => claimer(s, `node${n}-w${c}`))));
+
+    expect([...claims.keys()].sort()).toEqual(due.map((d) => d.id).sort());
+    expect([...claims.values()].filter((owners) => owners.length !== 1)).toEqual([]);
+    // The database agrees with what each claimer was told.
+    const rows = await db.query<{ id: string; lease_owner: string; attempts: number }>(`select id, lease_owner, attempts from deliveries where status = 'sending'`);
+    expect(rows).toHaveLength(300);
+    for (const r of rows) expect([r.lease_owner, Number(r.attempts)]).toEqual([claims.get(r.id)![0], 1]);
+    // More than one claimer took part, or the test proved nothing about concurrency.
+    expect(new Set([...claims.values()].map((o) => o[0])).size).toBeGreaterThan(1);
+  });
+
+  it('claims due rows earliest first up to the limit, at run_at equal to now included, and leaves future ones alone', async () => {
+    const db = await fresh();
+    const store = await migratedStore(db);
+    await seed(store, [
+      deliveryRow('late', { run_at: NOW }),
+      deliveryRow('early', { run_at: NOW - 10 }),
+      deliveryRow('mid', { run_at: NOW - 5, status: 'scheduled' }),
+      deliveryRow('future', { run_at: NOW + 1 }),
+      deliveryRow('sent', { run_at: NOW - 100, status: 'sent' }),
+      deliveryRow('cancelled', { run_at: NOW - 100, status: 'cancelled' }),
+    ]);
+    const first = await store.transaction((tx) => tx.claimDueDeliveries('w1', NOW, NOW + 1000, 2));
+    expect(first.map((d) => d.id)).toEqual(expect.arrayContaining(['early', 'mid']));
+    expect(first).toHaveLength(2);
+    expect(first[0]).toMatchObject({ status: 'sending', lease_owner: 'w1', lease_until: NOW + 1000, attempts: 1, updated_at: NOW });
+    const second = await store.transaction((tx) => tx.claimDueDeliveries('w2', NOW, NOW + 1000, 10));
+    expect(second.map((d) => d.id)).toEqual(['late']);
+    expect(await statuses(db)).toEqual({ cancelled: 'cancelled', early: 'sending', future: 'queued', late: 'sending', mid: 'sending', sent: 'sent' });
+  });
+
+  it('returns to the queue only sending deliveries whose lease has expired', async () => {
+    const db = await fresh();
+    const store = await migratedStore(db);
+    await seed(store, [
+      deliveryRow('expired', { status: 'sending', lease_owner: 'dead', lease_until: NOW - 1 }),
+      deliveryRow('at-now', { status: 'sending', lease_owner: 'w', lease_until: NOW }),
+      deliveryRow('live', { status: 'sending', lease_owner: 'w', lease_until: NOW + 1 }),
+      deliveryRow('sent', { status: 'sent', lease_owner: 'w', lease_until: NOW - 1 }),
+    ]);
+    expect(await store.read.releaseExpiredLeases(NOW)).toBe(1);
+    expect(await store.read.getDelivery('expired')).toMatchObject({ status: 'queued', lease_owner: null, lease_until: null, updated_at: NOW });
+    expect(await statuses(db)).toEqual({ 'at-now': 'sending', expired: 'queued', live: 'sending', sent: 'sent' });
+    expect(await store.read.releaseExpiredLeases(NOW)).toBe(0);
+  });
+
+  it('reports the earliest run_at of waiting deliveries as the next due time, or null when none waits', async () => {
+    const db = await fresh();
+    const store = await migratedStore(db);
+    expect(await store.read.nextRunAt()).toBeNull();
+    await seed(store, [
+      deliveryRow('sending', { run_at: NOW - 50, status: 'sending' }),
+      deliveryRow('sent', { run_at: NOW - 40, status: 'sent' }),
+      deliveryRow('scheduled', { run_at: NOW + 30, status: 'scheduled' }),
+      deliveryRow('queued', { run_at: NOW + 20 }),
+    ]);
+    expect(await store.read.nextRunAt()).toBe(NOW + 20);
+  });
+
+  it('lets only the current lease holder update a claimed delivery', async () => {
+    const db = await fresh();
+    const store = await migratedStore(db);
+    await seed(store, [deliveryRow('d1', { run_at: NOW })]);
+    await store.transaction((tx) => tx.claimDueDeliveries('holder', NOW, NOW + 10, 1));
+    expect(await store.transaction((tx) => tx.updateDelivery('d1', { last_error_code: 'X_OTHER' }, 'intruder'))).toBe(0);
+    expect(await store.transaction((tx) => tx.updateDelivery('d1', { provider: 'p' }, 'holder'))).toBe(1);
+    // Once the lease expired and was released, the former holder's late answer changes nothing.
+    await store.read.releaseExpiredLeases(NOW + 11);
+    expect(await store.transaction((tx) => tx.updateDelivery('d1', { status: 'sent', sent_at: NOW + 12 }, 'holder'))).toBe(0);
+    expect(await store.read.getDelivery('d1')).toMatchObject({ status: 'queued', provider: 'p', last_error_code: null, sent_at: null });
+    // Without an owner (e.g. cancellation), the update applies.
+    expect(await store.read.updateDelivery('d1', { status: 'cancelled' })).toBe(1);
+  });
+});
