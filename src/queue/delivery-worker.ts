@@ -55,6 +55,7 @@ export class DeliveryWorker {
 
   private async loop(): Promise<void> {
     let lastSweep = 0;
+    let failures = 0;
     while (this.running) {
       let claimed = 0;
       try {
@@ -72,8 +73,13 @@ export class DeliveryWorker {
           claimed = jobs.length;
           if (jobs.length) this.run(jobs);
         }
+        if (failures) this.log.info({ failures }, 'delivery worker recovered');
+        failures = 0;
       } catch (e) {
-        this.log.error({ err: e }, 'delivery worker loop failed; retrying');
+        // The database is down or unreachable: log once per outage and back off (capped), not every poll.
+        if (failures++ === 0) this.log.error({ err: e }, 'delivery worker loop failed; retrying with backoff');
+        if (this.running) await this.sleep(Math.min(this.opts.pollMs * 2 ** Math.min(failures, 10), 5_000));
+        continue;
       }
       if (!this.running) break;
       // A full batch means there is probably more work: go again at once (unless at capacity).

@@ -46,6 +46,10 @@ export function openPostgresStore(opts: PostgresOptions, log?: Logger): KyselySt
   // An idle client whose connection drops (server restart, pg_terminate_backend) emits 'error' on the
   // pool; unhandled, that would end the process. The pool discards it and opens a new one on demand.
   pool.on('error', (e) => log?.warn({ causeCode: (e as { code?: string }).code }, 'an idle database connection was lost'));
+  // A connection that dies while checked out (inside a transaction) emits 'error' on its client, where
+  // the pool has no listener then: without this one the process would crash. The query in progress
+  // fails on its own and the pool discards the dead client when it is released.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return new KyselyStore({
     backend: 'postgres',

@@ -1,0 +1,96 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { Agent } from 'node:https';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { eventually, freePort, httpsJson } from './sealpost-harness.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** A real `sealpost serve` child process on loopback. */
+export interface ServerProcess {
+  proc: ChildProcess;
+  exited: Promise<number | null>;
+  url: string;
+  port: number;
+  dataDir: string;
+  logFile: string;
+  /** The server's TLS certificate (PEM), trusted by `request`. */
+  ca: string;
+  request<T = any>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: T; text: string; headers: Record<string, string | string[] | undefined> }>;
+  /** SIGKILL: no shutdown hook runs. */
+  kill(): Promise<void>;
+  /** SIGTERM and wait for the exit code. */
+  stop(): Promise<number | null>;
+  log(): string;
+}
+
+/**
+ * Starts `node bin/sealpost.js serve` with a hermetic environment (nothing SEALPOST_* from outside)
+ * and waits until /healthz answers over TLS (and /readyz too, unless `waitReady` is false).
+ * `apiKey` is sent as the bearer token when given.
+ */
+export async function startServerProcess(opts: { dataDir: string; env?: Record<string, string>; apiKey?: () => string | undefined; waitReady?: boolean }): Promise<ServerProcess> {
+  const port = await freePort();
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('SEALPOST_') && k !== 'NODE_OPTIONS') env[k] = v;
+  Object.assign(env, {
+    SEALPOST_DATA_DIR: opts.dataDir,
+    SEALPOST_HOST: '127.0.0.1',
+    SEALPOST_PORT: String(port),
+    SEALPOST_PUBLIC_URL: `https://127.0.0.1:${port}`,
+    SEALPOST_QUIET_HOURS: 'off',
+    SEALPOST_POLL_MS: '50',
+    ...opts.env,
+  });
+  const logFile = join(opts.dataDir, `serve-${port}.log`);
+  const fd = openSync(logFile, 'a');
+  const proc = spawn(process.execPath, ['bin/sealpost.js', 'serve'], { cwd: ROOT, env, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const url = `https://127.0.0.1:${port}`;
+  const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
+  const certFile = env.SEALPOST_TLS_CERT_FILE ?? join(opts.dataDir, 'tls-cert.pem');
+  const probe = async (path: string) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`server exited early:\n${log().slice(-3000)}`);
+    if (!existsSync(certFile)) return null;
+    const cert = readFileSync(certFile, 'utf8');
+    try {
+      const r = await httpsJson(url, cert, 'GET', path);
+      return r.status === 200 ? cert : null;
+    } catch {
+      return null;
+    }
+  };
+  const ca = await eventually(() => probe('/healthz'), 'the server to answer /healthz', 30_000);
+  if (opts.waitReady !== false) await eventually(() => probe('/readyz'), 'the server to be ready', 30_000);
+  const s: ServerProcess = {
+    proc,
+    exited,
+    url,
+    port,
+    dataDir: opts.dataDir,
+    logFile,
+    ca,
+    request: (method, path, body, headers = {}) => {
+      const key = opts.apiKey?.();
+      return httpsJson(url, ca, method, path, body, { ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers });
+    },
+    async kill() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      await exited;
+    },
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      return exited;
+    },
+    log,
+  };
+  return s;
+}
+
+export function readBootstrapKey(dataDir: string): string {
+  return readFileSync(join(dataDir, 'bootstrap-api-key'), 'utf8').trim();
+}
+
+export { Agent };
