@@ -425,6 +425,18 @@ export class Repositories {
       .execute();
   }
 
+  // --- API keys: listing and revocation (mTLS-bound system clients) --------------------------
+  /** A tenant's keys in id order, after `afterId` (cursor); the caller never gets secret hashes. */
+  async listApiKeys(tenantId: string, afterId: string, limit: number): Promise<ApiKeyRow[]> {
+    return this.db.selectFrom('api_keys').selectAll().where('tenant_id', '=', tenantId).where('id', '>', afterId).orderBy('id').limit(limit).execute();
+  }
+
+  /** Sets `revoked_at` once; returns false when the key does not exist for this tenant or was already revoked. */
+  async revokeApiKey(tenantId: string, id: string, now: number): Promise<boolean> {
+    const r = await this.db.updateTable('api_keys').set({ revoked_at: now }).where('tenant_id', '=', tenantId).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
   // --- erasure (crypto-shredding) ----------------------------------------------------------
   // Every statement below is scoped to one tenant and patient. The order inside the erasure
   // transaction matters on PostgreSQL: cancelling the deliveries first takes their row locks, so a
@@ -588,4 +600,89 @@ export class Repositories {
   async sqliteSecureDelete(): Promise<void> {
     await sql`pragma secure_delete = on`.execute(this.db);
   }
+
+  // --- signatures (non-repudiation) ----------------------------------------------------------
+  // Tables of migration 006, typed here (SignatureTables, below) and reached through withTables.
+  private get sigDb() {
+    return this.db.withTables<SignatureTables>();
+  }
+
+  async insertSigner(row: SignerRow): Promise<void> {
+    await this.sigDb.insertInto('signers').values(row).execute();
+  }
+
+  async getSigner(tenantId: string, id: string): Promise<SignerRow | undefined> {
+    return this.sigDb.selectFrom('signers').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+  }
+
+  async findSignerByThumbprint(tenantId: string, thumbprint: string): Promise<SignerRow | undefined> {
+    return this.sigDb.selectFrom('signers').selectAll().where('tenant_id', '=', tenantId).where('thumbprint', '=', thumbprint).executeTakeFirst();
+  }
+
+  /** Marks a signer revoked (first time only); returns whether this call revoked it. */
+  async revokeSigner(tenantId: string, id: string, now: number): Promise<boolean> {
+    const r = await this.sigDb
+      .updateTable('signers')
+      .set({ revoked_at: now })
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  async insertNotificationSignature(row: NotificationSignatureRow): Promise<void> {
+    await this.sigDb.insertInto('notification_signatures').values(row).execute();
+  }
+
+  async getNotificationSignature(tenantId: string, notificationId: string): Promise<NotificationSignatureRow | undefined> {
+    return this.sigDb
+      .selectFrom('notification_signatures')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('notification_id', '=', notificationId)
+      .executeTakeFirst();
+  }
+
+  /** The notification already created from this signer's identical signed request, if any. */
+  async findSignedRequest(tenantId: string, signerId: string, requestBidx: string): Promise<string | undefined> {
+    const r = await this.sigDb
+      .selectFrom('notification_signatures')
+      .select('notification_id')
+      .where('tenant_id', '=', tenantId)
+      .where('sender_signer_id', '=', signerId)
+      .where('sender_request_bidx', '=', requestBidx)
+      .executeTakeFirst();
+    return r?.notification_id;
+  }
+}
+
+/** Tables of migration 006 (see 006-signatures.ts for what each column holds). */
+export interface SignatureTables {
+  signers: SignerRow;
+  notification_signatures: NotificationSignatureRow;
+}
+
+export interface SignerRow {
+  id: string;
+  tenant_id: string;
+  person_id: string;
+  alg: string;
+  public_key: Uint8Array;
+  thumbprint: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export interface NotificationSignatureRow {
+  notification_id: string;
+  tenant_id: string;
+  key_id: string;
+  alg: string;
+  signed: string;
+  signature: Uint8Array;
+  secret_ct: Uint8Array;
+  sender_signer_id: string | null;
+  sender_request_bidx: string | null;
+  created_at: number;
 }
