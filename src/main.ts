@@ -10,6 +10,8 @@ import { openOutboxRow } from './channels/dev-outbox/dev-outbox-channel.js';
 import { loadOrCreateTls } from './api/tls.js';
 import { isAppError } from './core/errors.js';
 import { verifyAuditLog } from './audit/audit-verifier.js';
+import { exportDatabase } from './store/transfer/export-database.js';
+import { importDatabase } from './store/transfer/import-database.js';
 
 // Everything Sealpost writes (database, WAL, keys, certificates) is for its own user only.
 process.umask(0o077);
@@ -101,6 +103,40 @@ auditCmd
       for (const p of report.problems) console.log(`  ${p}`);
     }
     process.exitCode = report.ok ? 0 : 1;
+  });
+
+program
+  .command('export')
+  .description('Write every table of the configured database (SQLite or PostgreSQL) to a file, read in one snapshot; ciphertext is copied as is (see docs/migrating-to-postgres.md)')
+  .requiredOption('--out <file>', 'the export file to create (mode 0600); as sensitive as the database itself')
+  .option('--force', 'replace the file if it exists')
+  .option('--progress', 'show rows per table even when stderr is not a terminal')
+  .action(async (opts: { out: string; force?: boolean; progress?: boolean }) => {
+    const config = loadConfig();
+    const showProgress = opts.progress || process.stderr.isTTY;
+    const done = await exportDatabase({
+      url: config.database.url,
+      out: opts.out,
+      force: opts.force,
+      onTable: (table, rows) => showProgress && process.stderr.write(`exported ${table}: ${rows.toLocaleString('en')} rows\n`),
+    });
+    console.log(`exported ${done.rows} rows from ${done.tables} tables (sha256 ${done.sha256})`);
+  });
+
+program
+  .command('import')
+  .description('Load an export into the configured database, which must be new and empty: migrates it, checks the file, then copies everything in one transaction (see docs/migrating-to-postgres.md)')
+  .requiredOption('--in <file>', 'the file `sealpost export` wrote')
+  .option('--progress', 'show rows per table even when stderr is not a terminal')
+  .action(async (opts: { in: string; progress?: boolean }) => {
+    const config = loadConfig();
+    const showProgress = opts.progress || process.stderr.isTTY;
+    const done = await importDatabase({
+      database: config.database,
+      in: opts.in,
+      onTable: (table, rows) => showProgress && process.stderr.write(`imported ${table}: ${rows.toLocaleString('en')} rows\n`),
+    });
+    console.log(`imported ${done.rows} rows into ${done.tables} tables (sha256 ${done.sha256})`);
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {
