@@ -23,6 +23,11 @@ export interface LoadSpec {
    * N ≥ 1: `POST /v1/notifications:batch` with N items per request, each with its own idempotencyKey.
    */
   batchSize?: number;
+  /**
+   * Several servers sharing one database (PostgreSQL, several nodes): the connections are split
+   * evenly over them, one autocannon instance per server, all in this process. Overrides `url`.
+   */
+  urls?: string[];
 }
 
 export interface LoadResult {
@@ -42,6 +47,11 @@ export interface LoadResult {
   /** CPU time of the load generator process over the run, in % of one core. */
   clientCpuPct: number;
   statusCodes: Record<string, number>;
+  /**
+   * With `urls`: each server's share. The aggregate latency percentiles above are then the worst
+   * of the servers' (autocannon does not expose its histograms for an exact merge); mean is weighted.
+   */
+  perTarget?: { url: string; connections: number; ok2xx: number; okPerSec: number; latencyMs: LoadResult['latencyMs'] }[];
 }
 
 const TEST_NAMES = ['Lipid panel', 'Complete blood count', 'HbA1c', 'Thyroid panel', 'Vitamin D'];
@@ -90,6 +100,7 @@ function batchRequest(spec: LoadSpec, size: number, headers: Record<string, stri
 }
 
 async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  if (spec.urls && spec.urls.length > 1) return runSpread(spec, spec.urls);
   let n = 0;
   const next = () => n++;
   const items = spec.batchSize && spec.batchSize > 0 ? spec.batchSize : 1;
@@ -126,6 +137,38 @@ async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max, mean: result.latency.mean },
     clientCpuPct: ((cpu.user + cpu.system) / 1e6 / wallSec) * 100,
     statusCodes: codes,
+  };
+}
+
+/** One autocannon per server, started together, connections split evenly; the results summed. */
+async function runSpread(spec: LoadSpec, urls: string[]): Promise<LoadResult> {
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  const conns = urls.map((_, i) => Math.floor(spec.connections / urls.length) + (i < spec.connections % urls.length ? 1 : 0));
+  // Disjoint key ranges per server (suffix), so no request is a replay of another server's.
+  const parts = await Promise.all(urls.map((url, i) => runLoad({ ...spec, url, urls: undefined, connections: Math.max(1, conns[i]), keyPrefix: `${spec.keyPrefix}-s${i}` })));
+  const wallSec = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  const sum = (f: (r: LoadResult) => number) => parts.reduce((a, r) => a + f(r), 0);
+  const worst = (k: keyof LoadResult['latencyMs']) => Math.max(...parts.map((r) => r.latencyMs[k]));
+  const durationSec = Math.max(...parts.map((r) => r.durationSec));
+  const ok2xx = sum((r) => r.ok2xx);
+  const codes: Record<string, number> = {};
+  for (const r of parts) for (const [c, v] of Object.entries(r.statusCodes)) codes[c] = (codes[c] ?? 0) + v;
+  return {
+    durationSec,
+    sent: sum((r) => r.sent),
+    ok2xx,
+    non2xx: sum((r) => r.non2xx),
+    errors: sum((r) => r.errors),
+    timeouts: sum((r) => r.timeouts),
+    okPerSec: sum((r) => r.okPerSec),
+    itemsPerRequest: parts[0].itemsPerRequest,
+    okItemsPerSec: sum((r) => r.okItemsPerSec),
+    latencyMs: { p50: worst('p50'), p90: worst('p90'), p99: worst('p99'), max: worst('max'), mean: ok2xx ? sum((r) => r.latencyMs.mean * r.ok2xx) / ok2xx : NaN },
+    clientCpuPct: ((cpu.user + cpu.system) / 1e6 / wallSec) * 100,
+    statusCodes: codes,
+    perTarget: parts.map((r, i) => ({ url: urls[i], connections: conns[i], ok2xx: r.ok2xx, okPerSec: r.okPerSec, latencyMs: r.latencyMs })),
   };
 }
 

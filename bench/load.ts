@@ -64,6 +64,11 @@ export class LoadGenerator {
     return new LoadGenerator(child);
   }
 
+  /** The load generator's process id (for per-process CPU sampling). */
+  get pid(): number {
+    return this.child.pid!;
+  }
+
   /** Runs one load phase and measures this (server) process alongside. */
   async run(spec: LoadSpec): Promise<PhaseResult> {
     const id = ++this.seq;

@@ -25,6 +25,9 @@
  * `--cpu-prof-dir dir`: writes a CPU profile of the server's main thread per measured phase
  * (`<phase>.cpuprofile`, open in Chrome DevTools) and appends a self-time summary to the report.
  *
+ * `--backend postgres`: Sealpost on PostgreSQL instead (1 and 2 `sealpost serve` nodes sharing one
+ * database, and the queue alone against pg-boss): see bench/postgres.ts for its options.
+ *
  * Markdown goes to stdout, progress to stderr. `--json file` also writes the results as JSON;
  * `--json` without a file writes JSON to stdout instead of the markdown.
  */
@@ -119,7 +122,11 @@ function parseArgs(argv: string[]) {
 }
 
 async function main(): Promise<void> {
-  const { o, modes, json, cpuProfDir } = parseArgs(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  const backend = argv.flatMap((a, i) => (a === '--backend' ? [argv[i + 1]] : a.startsWith('--backend=') ? [a.slice(10)] : []))[0] ?? 'sqlite';
+  if (backend === 'postgres') return (await import('./postgres.js')).main(argv);
+  if (backend !== 'sqlite') throw new Error('--backend: sqlite (default) or postgres');
+  const { o, modes, json, cpuProfDir } = parseArgs(argv.filter((a, i) => a !== '--backend' && argv[i - 1] !== '--backend' && !a.startsWith('--backend=')));
   installSqlCounters();
   for (const w of o.whatIf) installWhatIf(w as WhatIf);
   const root = mkdtempSync(join(tmpdir(), 'sealpost-bench-'));
