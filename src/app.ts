@@ -43,6 +43,7 @@ import { AuditQueryService } from './core/audit-query-service.js';
 import { auditQueryRoutes } from './api/routes/audit-query-routes.js';
 import { fhirAuditRoutes } from './api/routes/fhir-audit-routes.js';
 import { auditLogRoutes } from './api/routes/audit-log-routes.js';
+import { apiKeyRoutes } from './api/routes/api-key-routes.js';
 import { AuditLog } from './audit/audit-log.js';
 
 export const DEFAULT_TENANT = 'default';
@@ -148,6 +149,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   auditQueryRoutes(server, auditQueries);
   fhirAuditRoutes(server, auditQueries, config.publicUrl);
   auditLogRoutes(server, auditLog);
+  apiKeyRoutes(server, store, clock);
   if (Object.values(channels).some((c) => c.provider === 'dev-outbox')) devOutboxRoutes(server, store, sealer);
   if (config.channels.sms === 'twilio') twilioCallbackRoutes(server, { authToken: config.twilio.authToken!, publicUrl: config.publicUrl, processor, consent: new ConsentService(core), tenantId: DEFAULT_TENANT });
   await server.ready();

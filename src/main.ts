@@ -7,7 +7,9 @@ import { openStore } from './store/open-store.js';
 import { LocalKeyring } from './crypto/local-keyring.js';
 import { outboxSealer } from './crypto/outbox-sealer.js';
 import { openOutboxRow } from './channels/dev-outbox/dev-outbox-channel.js';
-import { loadOrCreateTls } from './api/tls.js';
+import { loadOrCreateTls, reloadTls } from './api/tls.js';
+import { apiKeysCommand } from './api/api-keys-command.js';
+import type { Server as TlsServer } from 'node:tls';
 import { isAppError } from './core/errors.js';
 import { verifyAuditLog } from './audit/audit-verifier.js';
 import { exportDatabase } from './store/transfer/export-database.js';
@@ -41,6 +43,8 @@ program
     };
     process.on('SIGINT', () => void stop('SIGINT'));
     process.on('SIGTERM', () => void stop('SIGTERM'));
+    // Certificate renewal without downtime: new connections get the new pair, open ones keep theirs.
+    process.on('SIGHUP', () => void reloadTls(app.server.server as unknown as TlsServer, tls, app.logger));
     await app.connect();
     if (app.bootstrapKey) app.logger.info({ file: join(config.dataDir, 'bootstrap-api-key') }, 'first start: bootstrap API key written (mode 0600)');
     app.start();
@@ -104,6 +108,8 @@ auditCmd
     }
     process.exitCode = report.ok ? 0 : 1;
   });
+
+apiKeysCommand(program);
 
 program
   .command('export')

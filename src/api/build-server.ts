@@ -11,6 +11,8 @@ import { v7 as uuidv7 } from 'uuid';
 import type { TypedApp } from './types.js';
 import { installErrorHandler, problem } from './error-handler.js';
 import { ApiKeyVerifier } from './api-keys.js';
+import { apiKeyAuth } from './auth-hook.js';
+import { httpsServerOptions } from './tls.js';
 import { Problem } from './schemas.js';
 import type { Store } from '../store/store.js';
 import type { Metrics } from './metrics.js';
@@ -18,6 +20,7 @@ import type { Metrics } from './metrics.js';
 export interface ServerOptions {
   logger: Logger;
   bodyLimit: number;
+  /** Certificate and key; TLS versions, ciphers and client-certificate requests come from tls.ts. */
   https?: { key: string | Buffer; cert: string | Buffer } | null;
   store: Store;
   metrics: Metrics;
@@ -52,7 +55,8 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
     // which can hold a patient id or a portal token.
     frameworkErrors: (_err, req, reply) => problem(reply, req, 'SP_REQ_BAD_URL'),
   };
-  if (o.https) opts.https = o.https;
+  // TLS 1.2+ with AEAD ciphers; client certificates requested, checked per API key (auth-hook.ts).
+  if (o.https) opts.https = httpsServerOptions(o.https);
   const app = Fastify(opts as FastifyServerOptions).withTypeProvider<TypeBoxTypeProvider>() as unknown as TypedApp;
 
   // Query strings are the one place where coercion is wanted (?limit=10).
@@ -80,31 +84,30 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: false } });
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
-  const lastTouched = new Map<string, number>();
   const keys = new ApiKeyVerifier(o.store, o.clock);
+  app.decorate('apiKeyVerifier', keys);
+  const authenticate = apiKeyAuth(keys, o.store, o.clock);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
     reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
-    if (o.isReady && !o.isReady() && !OPS_ROUTES.has(req.routeOptions.url ?? '')) {
+    reply.header('x-frame-options', 'DENY');
+    // API answers can carry PHI (patients, notifications): no cache may keep them. The browsable
+    // docs load their own scripts and styles, so only they go without the strict policy; the
+    // portal pages replace it with theirs (inline styles, same-origin forms).
+    const url = req.routeOptions.url ?? '';
+    if (!url.startsWith('/docs')) {
+      reply.header('cache-control', 'no-store');
+      reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+    }
+    if (o.isReady && !o.isReady() && !OPS_ROUTES.has(url)) {
       reply.header('retry-after', '5');
       return problem(reply, req, 'SP_STORE_UNAVAILABLE');
     }
     const auth = req.routeOptions.config?.auth ?? (req.routeOptions.url ? 'api-key' : 'public');
     if (auth !== 'api-key') return;
-    const h = req.headers.authorization;
-    const principal = h?.startsWith('Bearer ') ? await keys.verify(h.slice(7).trim()) : null;
-    if (!principal) return problem(reply, req, 'SP_AUTH_UNAUTHENTICATED');
-    const scope = req.routeOptions.config?.scope;
-    if (scope && !principal.scopes.includes('admin') && !principal.scopes.includes(scope)) return problem(reply, req, 'SP_AUTH_FORBIDDEN');
-    req.principal = principal;
-    // last-used time is kept to the minute: one write per key per minute, not one per request.
-    const now = o.clock().getTime();
-    if ((lastTouched.get(principal.keyId) ?? 0) < now - 60_000) {
-      lastTouched.set(principal.keyId, now);
-      await o.store.read.touchApiKey(principal.keyId, now);
-    }
+    return authenticate(req, reply);
   });
 
   app.addHook('onResponse', async (req, reply) => {

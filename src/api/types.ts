@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyBaseLogger, RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { RequestContext } from '../core/context.js';
-import type { ApiPrincipal } from './api-keys.js';
+import type { ApiKeyVerifier, ApiPrincipal } from './api-keys.js';
 
 export type TypedApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -9,11 +9,15 @@ declare module 'fastify' {
   interface FastifyRequest {
     principal?: ApiPrincipal;
   }
+  interface FastifyInstance {
+    /** The API-key verifier of the auth hook (routes that revoke keys drop its cache entries). */
+    apiKeyVerifier: ApiKeyVerifier;
+  }
   interface FastifyContextConfig {
     /** 'api-key' (default for /v1), 'public' (health, portal, docs), 'provider' (signed callbacks). */
     auth?: 'api-key' | 'public' | 'provider';
     /** Scope an API key needs besides being valid (`admin` keys hold every scope). */
-    scope?: 'audit';
+    scope?: 'audit' | 'admin';
   }
 }
 

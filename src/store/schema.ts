@@ -16,6 +16,9 @@ export interface Database {
     expires_at: number | null;
     revoked_at: number | null;
     last_used_at: number | null;
+    /** mTLS binding (migration 007): SHA-256 of one client certificate, or an issuing CA (PEM). */
+    client_cert_sha256: string | null;
+    client_ca_pem: string | null;
   };
   data_keys: { tenant_id: string; patient_id: string; key_id: string; wrapped: Uint8Array; created_at: number };
   patients: {

@@ -1,0 +1,99 @@
+import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import type { Command } from 'commander';
+import { loadConfig } from '../config/load-config.js';
+import { openStore } from '../store/open-store.js';
+import type { Store } from '../store/store.js';
+import { AppError } from '../core/errors.js';
+import { DEFAULT_TENANT } from '../app.js';
+import { API_KEY_SCOPES, apiKeyView, issueApiKey, revokeApiKey } from './api-keys.js';
+import { fingerprintSha256, parseClientCertBinding, type ClientCertBinding } from './client-cert.js';
+
+/** `sealpost api-keys create|list|revoke`: system clients' keys, for operators on the server host. */
+export function apiKeysCommand(program: Command): void {
+  const cmd = program.command('api-keys').description('API keys of system clients (optionally bound to a client certificate: mTLS)');
+
+  cmd
+    .command('create')
+    .description('Create a key and print it once on stdout (only its hash is stored)')
+    .requiredOption('--name <name>', 'what the key is for, e.g. "EHR interface engine"')
+    .option('--scopes <list>', `comma-separated, from: ${API_KEY_SCOPES.join(', ')} (default: none, plain API access)`, '')
+    .option('--bind-cert <pem file>', 'accept the key only with this client certificate (bound by its SHA-256 fingerprint)')
+    .option('--bind-ca <pem file>', 'accept the key only with a client certificate issued directly by this CA')
+    .action(async (opts: { name: string; scopes: string; bindCert?: string; bindCa?: string }) => {
+      const scopes = opts.scopes.split(',').map((s) => s.trim()).filter(Boolean);
+      const unknown = scopes.filter((s) => !(API_KEY_SCOPES as readonly string[]).includes(s));
+      if (unknown.length) throw new AppError('SP_APIKEY_INVALID_SCOPE', `expected scopes from ${API_KEY_SCOPES.join(', ')}`);
+      const now = new Date();
+      const clientCert = bindingFromFiles(opts.bindCert, opts.bindCa, now);
+      await withStore(async (store) => {
+        const { key } = await issueApiKey(store, { tenantId: DEFAULT_TENANT, name: opts.name, scopes, clientCert, actor: 'system:cli' }, now);
+        console.log(key);
+      });
+    });
+
+  cmd
+    .command('list')
+    .description('List keys (id, name, scopes, binding, state); never secrets')
+    .option('--json', 'one JSON object per line')
+    .action(async (opts: { json?: boolean }) => {
+      await withStore(async (store) => {
+        for (let cursor = ''; ; ) {
+          const rows = await store.read.listApiKeys(DEFAULT_TENANT, cursor, 500);
+          for (const v of rows.map(apiKeyView)) {
+            if (opts.json) console.log(JSON.stringify(v));
+            else {
+              const binding = v.clientCert ? ('fingerprintSha256' in v.clientCert ? `cert sha256:${v.clientCert.fingerprintSha256}` : `ca sha256:${v.clientCert.issuerCaSha256}`) : 'no client cert';
+              console.log(`${v.id}  ${v.revokedAt ? 'revoked' : 'active '}  ${v.name}  [${v.scopes.join(' ')}]  ${binding}`);
+            }
+          }
+          if (rows.length < 500) break;
+          cursor = rows[rows.length - 1]!.id;
+        }
+      });
+    });
+
+  cmd
+    .command('revoke <id>')
+    .description('Revoke a key (running servers stop accepting it within seconds)')
+    .action(async (id: string) => {
+      await withStore(async (store) => {
+        await revokeApiKey(store, DEFAULT_TENANT, id, { actor: 'system:cli' }, new Date());
+        console.log(`revoked ${id}`);
+      });
+    });
+}
+
+/** `--bind-cert`: the certificate's fingerprint; `--bind-ca`: the CA itself (checked as a CA). */
+function bindingFromFiles(certFile: string | undefined, caFile: string | undefined, now: Date): ClientCertBinding | null {
+  if (certFile && caFile) throw new AppError('SP_APIKEY_INVALID_CLIENT_CERT', 'give --bind-cert or --bind-ca, not both');
+  const read = (file: string, flag: string) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch {
+      throw new AppError('SP_APIKEY_INVALID_CLIENT_CERT', `${flag}: cannot read the file`);
+    }
+  };
+  if (caFile) return parseClientCertBinding({ issuerCaPem: read(caFile, '--bind-ca') }, now);
+  if (!certFile) return null;
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(read(certFile, '--bind-cert'));
+  } catch (e) {
+    if (e instanceof AppError) throw e;
+    throw new AppError('SP_APIKEY_INVALID_CLIENT_CERT', '--bind-cert: the file holds no PEM certificate');
+  }
+  return parseClientCertBinding({ fingerprintSha256: fingerprintSha256(cert.raw) }, now);
+}
+
+async function withStore(fn: (store: Store) => Promise<void>): Promise<void> {
+  const config = loadConfig();
+  const store = openStore(config.database, { sqliteDurability: 'full' });
+  try {
+    await store.migrate();
+    await store.read.ensureTenant(DEFAULT_TENANT, config.organisationName, Date.now());
+    await fn(store);
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,105 @@
+import { Type } from 'typebox';
+import type { TypedApp } from '../types.js';
+import { requestContext } from '../types.js';
+import { problems } from '../schemas.js';
+import type { Store } from '../../store/store.js';
+import { API_KEY_SCOPES, apiKeyView, issueApiKey, revokeApiKey } from '../api-keys.js';
+import { parseClientCertBinding } from '../client-cert.js';
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+
+const ClientCertBody = Type.Union([
+  Type.Object({ fingerprintSha256: Type.String({ minLength: 1, maxLength: 200, description: 'SHA-256 of the client certificate (DER), hex, colons allowed' }) }, { additionalProperties: false }),
+  Type.Object({ issuerCaPem: Type.String({ minLength: 1, maxLength: 20_000, description: 'PEM of the CA that directly issues the client certificates' }) }, { additionalProperties: false }),
+]);
+
+const ApiKeyView = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  scopes: Type.Array(Type.String()),
+  createdAt: Type.String(),
+  expiresAt: Nullable(Type.String()),
+  revokedAt: Nullable(Type.String()),
+  lastUsedAt: Nullable(Type.String()),
+  clientCert: Nullable(
+    Type.Union([Type.Object({ fingerprintSha256: Type.String() }), Type.Object({ issuerCaSha256: Type.String({ description: 'SHA-256 of the bound CA certificate' }) })]),
+  ),
+});
+
+const KeyId = Type.Object({ id: Type.String({ pattern: '^[0-9a-f]{16}$' }) });
+
+/** Management of system clients' API keys (admin scope). Every change is audited in its transaction. */
+export function apiKeyRoutes(app: TypedApp, store: Store, clock: () => Date): void {
+  app.post(
+    '/v1/api-keys',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        tags: ['api-keys'],
+        summary: 'Create an API key for a system client, optionally bound to a client certificate (admin scope)',
+        description:
+          'The key (`sp_<id>_<secret>`) is returned once and never again; only its hash is stored, so there is no Idempotency-Key replay. ' +
+          'With `clientCert` the key works only on TLS connections that present that certificate (`fingerprintSha256`) or one issued directly by that CA (`issuerCaPem`); ' +
+          'otherwise requests are refused with SP_AUTH_CLIENT_CERT_REQUIRED (401) or SP_AUTH_CLIENT_CERT_MISMATCH (403).',
+        body: Type.Object(
+          {
+            name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[\\x20-\\x7E]+$' }),
+            scopes: Type.Array(Type.Enum([...API_KEY_SCOPES]), { maxItems: API_KEY_SCOPES.length, uniqueItems: true, default: [] }),
+            clientCert: Type.Optional(ClientCertBody),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: Type.Object({ key: Type.String({ description: 'Shown once' }), apiKey: ApiKeyView }), ...problems(400, 401, 403) },
+      },
+    },
+    async (req, reply) => {
+      const ctx = requestContext(req);
+      const now = clock();
+      const clientCert = req.body.clientCert ? parseClientCertBinding(req.body.clientCert, now) : null;
+      const { id, key } = await issueApiKey(store, { tenantId: ctx.tenantId, name: req.body.name, scopes: req.body.scopes ?? [], clientCert, actor: ctx.actor, requestId: ctx.requestId, sourceIp: ctx.sourceIp }, now);
+      const row = (await store.read.getApiKey(id))!;
+      return reply.code(201).send({ key, apiKey: apiKeyView(row) });
+    },
+  );
+
+  app.get(
+    '/v1/api-keys',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        tags: ['api-keys'],
+        summary: "List the tenant's API keys without their secrets (admin scope)",
+        querystring: Type.Object(
+          { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })), cursor: Type.Optional(Type.String({ pattern: '^[0-9a-f]{16}$' })) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ items: Type.Array(ApiKeyView), nextCursor: Nullable(Type.String()) }), ...problems(400, 401, 403) },
+      },
+    },
+    async (req) => {
+      const limit = req.query.limit ?? 100;
+      const rows = await store.read.listApiKeys(req.principal!.tenantId, req.query.cursor ?? '', limit + 1);
+      const page = rows.slice(0, limit);
+      return { items: page.map(apiKeyView), nextCursor: rows.length > limit ? page[page.length - 1]!.id : null };
+    },
+  );
+
+  app.post(
+    '/v1/api-keys/:id/revoke',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        tags: ['api-keys'],
+        summary: 'Revoke an API key (admin scope); it stops working at once on this node and within seconds on others',
+        params: KeyId,
+        response: { 204: Type.Null(), ...problems(400, 401, 403, 404) },
+      },
+    },
+    async (req, reply) => {
+      const ctx = requestContext(req);
+      await revokeApiKey(store, ctx.tenantId, req.params.id, ctx, clock());
+      app.apiKeyVerifier.forget(req.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+}
