@@ -10,7 +10,7 @@ describeEachBackend('audit log integration across a crash', (backend) => {
   const fresh = freshDatabases(backend);
 
   it('resumes from the last integrated index and reaches the same root as an uninterrupted run', async () => {
-    const db = await fresh('sealpost-integrate-');
+    const db = await fresh({ prefix: 'sealpost-integrate-', migrated: true });
     const { keyring } = LocalKeyring.openOrCreate(join(db.dataDir, 'keyring.json'));
     const opts = { origin: 'test.example/audit', checkpointSeconds: 3600, checkpointEntries: 1_000_000, batch: 64 };
 

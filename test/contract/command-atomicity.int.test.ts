@@ -38,7 +38,7 @@ describeEachBackend('one transaction per command', (backend) => {
   const fresh = freshDatabases(backend);
 
   async function setup() {
-    const db = await fresh('sealpost-atomic-');
+    const db = await fresh({ prefix: 'sealpost-atomic-', migrated: true });
     const config = loadConfig({ ...db.env, SEALPOST_QUIET_HOURS: 'off' });
     const store = await migratedStore(db);
     await store.read.ensureTenant('default', 'x', Date.now());

@@ -20,7 +20,7 @@ describeEachBackend('delivery queue', (backend) => {
   const fresh = freshDatabases(backend);
 
   it('hands each due delivery to exactly one of many concurrent claimers, and every one of them to someone', async () => {
-    const db = await fresh();
+    const db = await fresh({ migrated: true });
     // PostgreSQL: several stores are several pools, as several nodes would have. SQLite serves one node.
     const nodes = backend === 'postgres' ? 4 : 1;
     const stores = [await migratedStore(db, { poolMax: 4 })];
@@ -50,7 +50,7 @@ describeEachBackend('delivery queue', (backend) => {
   });
 
   it('claims due rows earliest first up to the limit, at run_at equal to now included, and leaves future ones alone', async () => {
-    const db = await fresh();
+    const db = await fresh({ migrated: true });
     const store = await migratedStore(db);
     await seed(store, [
       deliveryRow('late', { run_at: NOW }),
@@ -70,7 +70,7 @@ describeEachBackend('delivery queue', (backend) => {
   });
 
   it('returns to the queue only sending deliveries whose lease has expired', async () => {
-    const db = await fresh();
+    const db = await fresh({ migrated: true });
     const store = await migratedStore(db);
     await seed(store, [
       deliveryRow('expired', { status: 'sending', lease_owner: 'dead', lease_until: NOW - 1 }),
@@ -85,7 +85,7 @@ describeEachBackend('delivery queue', (backend) => {
   });
 
   it('reports the earliest run_at of waiting deliveries as the next due time, or null when none waits', async () => {
-    const db = await fresh();
+    const db = await fresh({ migrated: true });
     const store = await migratedStore(db);
     expect(await store.read.nextRunAt()).toBeNull();
     await seed(store, [
@@ -98,7 +98,7 @@ describeEachBackend('delivery queue', (backend) => {
   });
 
   it('lets only the current lease holder update a claimed delivery', async () => {
-    const db = await fresh();
+    const db = await fresh({ migrated: true });
     const store = await migratedStore(db);
     await seed(store, [deliveryRow('d1', { run_at: NOW })]);
     await store.transaction((tx) => tx.claimDueDeliveries('holder', NOW, NOW + 10, 1));

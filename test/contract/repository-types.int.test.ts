@@ -8,7 +8,7 @@ describeEachBackend('values through the repositories', (backend) => {
   const fresh = freshDatabases(backend);
 
   it('come back as JS numbers for 64-bit times and counters, including the largest safe integer', async () => {
-    const store = await migratedStore(await fresh());
+    const store = await migratedStore(await fresh({ migrated: true }));
     const far = Number.MAX_SAFE_INTEGER;
     await store.read.insertDelivery(deliveryRow('d1', { run_at: far, created_at: 1_700_000_000_123, attempts: 7, lease_until: far - 1 }));
     const d = (await store.read.getDelivery('d1'))!;
@@ -21,7 +21,7 @@ describeEachBackend('values through the repositories', (backend) => {
   });
 
   it('come back as identical bytes for binary columns, empty ones included', async () => {
-    const store = await migratedStore(await fresh());
+    const store = await migratedStore(await fresh({ migrated: true }));
     await store.read.insertNotification(notificationRow('n1', { data_ct: ALL_BYTES }));
     await store.read.insertNotification(notificationRow('n2', { data_ct: Buffer.alloc(0) }));
     await store.read.insertDelivery(deliveryRow('d1', { link_ct: new Uint8Array(ALL_BYTES) }));
@@ -36,7 +36,7 @@ describeEachBackend('values through the repositories', (backend) => {
   });
 
   it('come back as null for absent optional values, and as the exact text for strings', async () => {
-    const store = await migratedStore(await fresh());
+    const store = await migratedStore(await fresh({ migrated: true }));
     await store.read.insertDelivery(deliveryRow('d1'));
     const d = (await store.read.getDelivery('d1'))!;
     for (const k of ['lease_owner', 'lease_until', 'last_error_code', 'provider', 'link_ct', 'sent_at', 'cancelled_at'] as const) expect(d[k]).toBeNull();
@@ -47,7 +47,7 @@ describeEachBackend('values through the repositories', (backend) => {
   });
 
   it('keep an audit entry\'s canonical text and leaf hash byte for byte, with a numeric index', async () => {
-    const store = await migratedStore(await fresh());
+    const store = await migratedStore(await fresh({ migrated: true }));
     await store.transaction((tx) => tx.appendAudit({ tenantId: 't1', at: new Date(1_700_000_000_000), actor: 'a', action: 'x.y', outcome: 'success', patientRef: 'pr' }));
     const [row] = await store.read.auditLog.entries(0, 10);
     expect(row.idx).toBe(1);

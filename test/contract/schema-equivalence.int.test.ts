@@ -49,7 +49,7 @@ describeEachBackend('migrations', (backend) => {
   });
 
   it('use the deliberate column types of migrations 001–003', async () => {
-    const db = await fresh();
+    const db = await fresh({ migrated: true });
     await migratedStore(db);
     const cols = new Map((await readSchema(db)).columns.map((c) => [key(c), c]));
     const actual = MAPPING.map(([t, c]) => {
@@ -60,7 +60,7 @@ describeEachBackend('migrations', (backend) => {
   });
 
   it('store times as epoch-millisecond integers and JSON as text, never in native time or JSON types', async () => {
-    const db = await fresh();
+    const db = await fresh({ migrated: true });
     await migratedStore(db);
     const { columns } = await readSchema(db);
     expect(columns.filter((c) => FORBIDDEN.test(c.type)).map(key)).toEqual([]);
@@ -77,7 +77,7 @@ describe.skipIf(!both)('schemas of the two backends (needs SEALPOST_TEST_BACKEND
   const postgres = freshDatabases('postgres');
 
   it('have the same tables, columns, nullability, keys and indexes, with only the deliberate type mapping', async () => {
-    const [s, p] = await Promise.all([sqlite(), postgres()]);
+    const [s, p] = await Promise.all([sqlite({ migrated: true }), postgres({ migrated: true })]);
     await Promise.all([migratedStore(s), migratedStore(p)]);
     const [ss, ps] = await Promise.all([readSchema(s), readSchema(p)]);
 

@@ -1,10 +1,10 @@
 import pg from 'pg';
 import Sqlite from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe } from 'vitest';
+import { afterAll, afterEach, describe } from 'vitest';
 import { openStore } from '../../src/store/open-store.js';
 import type { KyselyStore } from '../../src/store/kysely-store.js';
 import { loadConfig } from '../../src/config/load-config.js';
@@ -57,8 +57,49 @@ export async function adminQuery<T = Record<string, unknown>>(sql: string, param
   }
 }
 
-export async function createTestDatabase(backend: BackendName, prefix = 'sealpost-test-'): Promise<TestDatabase> {
-  const dataDir = mkdtempSync(join(tmpdir(), prefix));
+export interface CreateOptions {
+  /** Prefix of the data directory's name. */
+  prefix?: string;
+  /**
+   * Start from a copy of a database this process migrated (faster than migrating each one: most
+   * tests are about behaviour, not migrations). Without it the database is empty.
+   */
+  migrated?: boolean;
+}
+
+/**
+ * Migrated databases to copy, one per backend, made on first use in this process and dropped by
+ * `dropTemplates` (freshDatabases registers it): nothing carries over from an earlier run.
+ */
+const templates = new Map<BackendName, Promise<TestDatabase>>();
+
+async function template(backend: BackendName): Promise<TestDatabase> {
+  let t = templates.get(backend);
+  if (!t) {
+    t = (async () => {
+      const db = await createTestDatabase(backend, { prefix: 'sealpost-template-' });
+      const store = db.open();
+      await store.migrate();
+      // Closed before copying: PostgreSQL copies a template only while nobody is connected to it,
+      // and SQLite folds the WAL back into the file on the last close.
+      await store.close();
+      return db;
+    })();
+    templates.set(backend, t);
+  }
+  return t;
+}
+
+/** Drops this process's template databases. */
+export async function dropTemplates(): Promise<void> {
+  const all = [...templates.values()];
+  templates.clear();
+  for (const t of all) await (await t).drop();
+}
+
+export async function createTestDatabase(backend: BackendName, opts: CreateOptions = {}): Promise<TestDatabase> {
+  const tpl = opts.migrated ? await template(backend) : null;
+  const dataDir = mkdtempSync(join(tmpdir(), opts.prefix ?? 'sealpost-test-'));
   let url: string;
   let name = '';
   let query: TestDatabase['query'];
@@ -66,6 +107,7 @@ export async function createTestDatabase(backend: BackendName, prefix = 'sealpos
   let dropDb: () => Promise<void>;
   if (backend === 'sqlite') {
     const file = join(dataDir, 'sealpost.db');
+    if (tpl) copyFileSync(join(tpl.dataDir, 'sealpost.db'), file);
     url = `sqlite:${file}`;
     query = async <T>(sql: string, params: unknown[] = []) => {
       const db = new Sqlite(file, { readonly: !/^\s*(update|delete|insert)/i.test(sql) });
@@ -81,7 +123,7 @@ export async function createTestDatabase(backend: BackendName, prefix = 'sealpos
     dropDb = async () => {};
   } else {
     name = `sealpost_t_${randomBytes(6).toString('hex')}`;
-    await adminQuery(`create database ${name}`);
+    await adminQuery(`create database ${name}${tpl ? ` template ${tpl.name}` : ''}`);
     const u = new URL(PG_ADMIN_URL);
     u.pathname = `/${name}`;
     url = u.toString();
@@ -135,13 +177,14 @@ export async function createTestDatabase(backend: BackendName, prefix = 'sealpos
  * Inside a `describe`: returns a factory of fresh databases of `backend`, each dropped after its
  * test, so no test depends on what an earlier test or run left behind.
  */
-export function freshDatabases(backend: BackendName): (prefix?: string) => Promise<TestDatabase> {
+export function freshDatabases(backend: BackendName): (opts?: CreateOptions) => Promise<TestDatabase> {
   const made: TestDatabase[] = [];
   afterEach(async () => {
     for (const d of made.splice(0)) await d.drop();
   });
-  return async (prefix) => {
-    const d = await createTestDatabase(backend, prefix);
+  afterAll(dropTemplates);
+  return async (opts) => {
+    const d = await createTestDatabase(backend, opts);
     made.push(d);
     return d;
   };
