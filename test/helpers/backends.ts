@@ -97,7 +97,9 @@ export async function dropTemplates(): Promise<void> {
   for (const t of all) await (await t).drop();
 }
 
-export async function createTestDatabase(backend: BackendName, opts: CreateOptions = {}): Promise<TestDatabase> {
+/** `opts` may also be just the data directory's prefix. */
+export async function createTestDatabase(backend: BackendName, options: CreateOptions | string = {}): Promise<TestDatabase> {
+  const opts = typeof options === 'string' ? { prefix: options } : options;
   const tpl = opts.migrated ? await template(backend) : null;
   const dataDir = mkdtempSync(join(tmpdir(), opts.prefix ?? 'sealpost-test-'));
   let url: string;
