@@ -118,7 +118,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   };
   const core: CoreDeps = { config, store, cipher, templates, clock, newId: uuidv7, wake };
   const processor = new DeliveryProcessor(core, channels, owner);
-  const patients = new PatientService(core);
+  const patients = new PatientService(core, {
+    outbox: sealer,
+    // A failed background shredding stays pending and is resumed at the next start (codes only, no PHI).
+    onError: (e) => logger.error({ code: errorCode(e) ?? (e as Error)?.name }, 'erasure shredding failed; it stays pending'),
+  });
   const notifications = new NotificationService(core);
   const appointments = new AppointmentService(core, notifications);
   const portal = new PortalService(core, channels);
@@ -192,6 +196,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
         if (store.dueSignal) unsubscribe = store.dueSignal.subscribe(() => worker!.wake());
       }
       auditLog.start();
+      // Erasures whose KEK rotation a crash (or a failure) interrupted are completed now.
+      void patients.erasures.resumePending().catch((e: unknown) => logger.error({ code: errorCode(e) }, 'could not resume pending erasures'));
     },
     async close() {
       closing = true;

@@ -12,6 +12,7 @@ import { apiKeysCommand } from './api/api-keys-command.js';
 import type { Server as TlsServer } from 'node:tls';
 import { isAppError } from './core/errors.js';
 import { verifyAuditLog } from './audit/audit-verifier.js';
+import { patientsCommand } from './patients-command.js';
 import { exportDatabase } from './store/transfer/export-database.js';
 import { importDatabase } from './store/transfer/import-database.js';
 
@@ -144,6 +145,8 @@ program
     });
     console.log(`imported ${done.rows} rows into ${done.tables} tables (sha256 ${done.sha256})`);
   });
+
+patientsCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   // Configuration and key errors are PHI-free AppErrors with a code; anything else prints its class only.

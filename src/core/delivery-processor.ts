@@ -55,7 +55,12 @@ export class DeliveryProcessor {
     await Promise.all(sends.filter((p) => p.token).map(async (p) => finishes.set(p.d.id, await this.send(p))));
     const outcomes = await store.transaction(async (tx) => {
       const out: DeliveryOutcome[] = [];
-      for (const d of ds) out.push(await this.record(tx, d, finishes.get(d.id) ?? { kind: 'lost' }, this.owner));
+      for (const d of ds) {
+        const o = await this.record(tx, d, finishes.get(d.id) ?? { kind: 'lost' }, this.owner);
+        // An erasure that cancelled this delivery mid-send: no dev-outbox copy written by the send may outlive it.
+        if (o.status === 'lost-lease') await tx.deleteOutboxOfErasedDelivery(d.id, 'SP_PATIENT_ERASED');
+        out.push(o);
+      }
       return out;
     });
     if (outcomes.some((o) => o.status === 'failed')) this.deps.wake();

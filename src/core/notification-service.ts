@@ -189,6 +189,8 @@ export class NotificationService {
     const tx = this.deps.store.read;
     const n = await tx.getNotification(ctx.tenantId, id);
     if (!n) throw new AppError('SP_NOTIFICATION_NOT_FOUND');
+    // Crypto-shredding empties the content: its tombstone is not served as if nothing happened.
+    if (n.data_ct.length === 0) throw new AppError('SP_PATIENT_ERASED');
     return this.view(n, await tx.listDeliveries(id));
   }
 

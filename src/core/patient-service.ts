@@ -5,6 +5,7 @@ import type { ChannelKind, Language, PatientRecord } from './domain.js';
 import { isValidTimeZone } from './time-policy.js';
 import { isValidBirthDate, normaliseContact } from './contact-validation.js';
 import type { StoreTx } from '../store/store.js';
+import { ErasureService, type ErasureOptions, type ErasureRecord, type ErasureResult } from './erasure-service.js';
 
 export interface PatientInput {
   name: { given?: string[]; family?: string; text?: string };
@@ -18,7 +19,25 @@ export const PATIENT_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** Registers or replaces a patient (PUT semantics). Every PHI field is stored encrypted. */
 export class PatientService {
-  constructor(private readonly deps: CoreDeps) {}
+  readonly erasures: ErasureService;
+
+  constructor(
+    private readonly deps: CoreDeps,
+    erasure: ErasureOptions = {},
+  ) {
+    this.erasures = new ErasureService(deps, erasure);
+  }
+
+  /** Crypto-shreds a patient (see ErasureService); the tombstones and the audit entry stay. */
+  async erase(ctx: RequestContext, id: string, o: { shredInBackground?: boolean } = {}): Promise<ErasureResult> {
+    if (!PATIENT_ID_PATTERN.test(id)) throw new AppError('SP_PATIENT_INVALID_ID');
+    return this.erasures.erase(ctx, id, o);
+  }
+
+  /** The latest erasure of this id; null if it was never erased. */
+  erasureStatus(ctx: RequestContext, id: string): Promise<ErasureRecord | null> {
+    return this.erasures.status(ctx.tenantId, id);
+  }
 
   async upsert(ctx: RequestContext, id: string, input: PatientInput): Promise<{ created: boolean; patient: PatientRecord }> {
     const { cipher, store, clock } = this.deps;
@@ -122,7 +141,11 @@ export class PatientService {
     const record = await store.transaction(async (tx) => {
       const row = await tx.getPatient(ctx.tenantId, id);
       const wrapped = row && (await tx.getDataKey(ctx.tenantId, id));
-      if (!row || !wrapped) throw new AppError('SP_PATIENT_NOT_FOUND');
+      if (!row || !wrapped) {
+        // An erased patient is gone, not unknown: the caller learns the erasure happened (410).
+        if (!row && (await tx.latestErasure(ctx.tenantId, id))) throw new AppError('SP_PATIENT_ERASED');
+        throw new AppError('SP_PATIENT_NOT_FOUND');
+      }
       const key = await cipher.dataKey(ctx.tenantId, id, { keyId: wrapped.key_id, wrapped: Buffer.from(wrapped.wrapped) });
       const ref = { tenantId: ctx.tenantId, table: 'patients', rowId: id };
       const contacts = await tx.listContactPoints(ctx.tenantId, id);

@@ -196,6 +196,11 @@ export class PortalService {
   private async linkRow(tx: StoreTx, token: string): Promise<{ link: AccessLinkRow; language: Language }> {
     if (!/^[A-Za-z0-9_-]{20,100}$/.test(token)) throw new AppError('SP_PORTAL_LINK_INVALID');
     const link = await tx.getAccessLink(hashToken(token));
+    // Erasure burns its links and empties the notification; only then is the link "gone" (checked
+    // for burned links only, so the common path costs no extra query).
+    if (link?.burned_at != null && (await tx.getNotification(link.tenant_id, link.notification_id))?.data_ct.length === 0) {
+      throw new AppError('SP_PORTAL_LINK_GONE');
+    }
     if (!link || Number(link.expires_at) <= this.deps.clock().getTime()) throw new AppError('SP_PORTAL_LINK_INVALID');
     const p = await tx.getPatient(link.tenant_id, link.patient_id);
     if (!p) throw new AppError('SP_PORTAL_LINK_INVALID');

@@ -464,14 +464,15 @@ export class Repositories {
     return this.db.selectFrom('erasures').selectAll().where('shredding', '=', 'pending').orderBy('erased_at').execute();
   }
 
-  /** Marks every pending erasure of the tenant erased at or before `upTo` complete (one rotation covers them all). */
-  async completeErasures(tenantId: string, upTo: number, now: number): Promise<string[]> {
+  /** Marks the given pending erasures of the tenant complete (one rotation covers all erasures committed before it began). */
+  async completeErasures(tenantId: string, ids: string[], now: number): Promise<string[]> {
+    if (!ids.length) return [];
     const rows = await this.db
       .updateTable('erasures')
       .set({ shredding: 'complete', completed_at: now })
       .where('tenant_id', '=', tenantId)
       .where('shredding', '=', 'pending')
-      .where('erased_at', '<=', upTo)
+      .where('id', 'in', ids)
       .returning('id')
       .execute();
     return rows.map((r) => r.id);

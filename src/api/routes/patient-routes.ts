@@ -1,12 +1,47 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { TypedApp } from '../types.js';
 import { requestContext } from '../types.js';
 import { PatientBody, PatientView, problems } from '../schemas.js';
 import { Type } from 'typebox';
 import type { PatientService } from '../../core/patient-service.js';
+import { AppError, ERROR_CODES, isAppError } from '../../core/errors.js';
 
 const PatientParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' }) });
 
+/** An API key needs this scope (or `admin`) to erase: erasure cannot be undone. */
+export const ERASURE_SCOPE = 'erasure';
+
+const Shredding = Type.Union([Type.Literal('pending'), Type.Literal('complete')], {
+  description: '`pending` until the tenant key-encryption key was rotated and its old version destroyed (pre-erasure backups then open with no remaining key)',
+});
+
+const ErasureView = Type.Object({
+  erasureId: Type.String(),
+  erasedAt: Type.String({ format: 'date-time' }),
+  shredding: Shredding,
+  completedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  counts: Type.Object({
+    notifications: Type.Integer(),
+    deliveriesCancelled: Type.Integer(),
+    contactPoints: Type.Integer(),
+    portalLinks: Type.Integer(),
+    idempotencyRecords: Type.Integer(),
+    outboxMessages: Type.Integer(),
+    appointments: Type.Integer(),
+  }),
+});
+
 export function patientRoutes(app: TypedApp, patients: PatientService): void {
+  /** 410 with the erasure's state as problem-details extension members (ids and times, no PHI). */
+  const gone = async (req: FastifyRequest, reply: FastifyReply, id: string) => {
+    const e = await patients.erasureStatus(requestContext(req), id);
+    const { status, title } = ERROR_CODES.SP_PATIENT_ERASED;
+    return reply
+      .code(status)
+      .type('application/problem+json')
+      .send({ type: 'https://sealpost.dev/errors/SP_PATIENT_ERASED', title, status, code: 'SP_PATIENT_ERASED', requestId: req.id, erasedAt: e?.erasedAt, shredding: e?.shredding });
+  };
+
   app.put(
     '/v1/patients/:id',
     {
@@ -27,7 +62,54 @@ export function patientRoutes(app: TypedApp, patients: PatientService): void {
 
   app.get(
     '/v1/patients/:id',
-    { schema: { tags: ['patients'], summary: 'Read a patient (audited)', params: PatientParam, response: { 200: PatientView, ...problems(401, 404) } } },
-    async (req) => patients.get(requestContext(req), req.params.id),
+    {
+      schema: {
+        tags: ['patients'],
+        summary: 'Read a patient (audited)',
+        description: 'An erased patient answers 410 `SP_PATIENT_ERASED` with `erasedAt` and `shredding` (`pending` | `complete`).',
+        params: PatientParam,
+        response: { 200: PatientView, ...problems(401, 404) },
+      },
+    },
+    async (req, reply) => {
+      try {
+        return await patients.get(requestContext(req), req.params.id);
+      } catch (e) {
+        if (isAppError(e) && e.code === 'SP_PATIENT_ERASED') return gone(req, reply, req.params.id);
+        throw e;
+      }
+    },
+  );
+
+  app.delete(
+    '/v1/patients/:id',
+    {
+      schema: {
+        tags: ['patients'],
+        summary: 'Erase a patient (crypto-shredding, right to erasure); needs ?erase=true and the `erasure` scope',
+        description:
+          'Deletes the patient\'s data key and everything derived from PHI in one transaction, cancels pending deliveries and keeps ' +
+          'content-free tombstones of notifications and deliveries. Answers 202 once that committed; the tenant key-encryption key is then ' +
+          'rotated and its old version destroyed in the background (`shredding` turns from `pending` to `complete`, see GET). ' +
+          'Erasing an erased patient answers 410 and changes nothing.',
+        params: PatientParam,
+        querystring: Type.Object({ erase: Type.Optional(Type.Boolean()) }),
+        response: { 202: ErasureView, ...problems(400, 401, 403, 404) },
+      },
+      preHandler: async (req) => {
+        // Checked here rather than as a route scope: erasure is the one route with its own scope.
+        const scopes = req.principal?.scopes ?? [];
+        if (!scopes.includes('admin') && !scopes.includes(ERASURE_SCOPE)) throw new AppError('SP_AUTH_FORBIDDEN', `needs the ${ERASURE_SCOPE} scope`);
+      },
+    },
+    async (req, reply) => {
+      if (req.query.erase !== true) throw new AppError('SP_PATIENT_ERASE_REQUIRED');
+      try {
+        return reply.code(202).send(await patients.erase(requestContext(req), req.params.id));
+      } catch (e) {
+        if (isAppError(e) && e.code === 'SP_PATIENT_ERASED') return gone(req, reply, req.params.id);
+        throw e;
+      }
+    },
   );
 }

@@ -4,6 +4,7 @@ import type { TypedApp } from '../types.js';
 import type { PortalService } from '../../core/portal-service.js';
 import { isAppError } from '../../core/errors.js';
 import { invalidLinkPage, messagePage, missingAnswerText, verifyPage, wrongAnswerText } from '../portal-pages.js';
+import { goneLinkPage } from '../portal-gone-page.js';
 
 const Token = Type.Object({ token: Type.String({ maxLength: 200 }) });
 const COOKIE = 'sp_portal';
@@ -32,6 +33,7 @@ export function portalRoutes(app: TypedApp, portal: PortalService, sessionMinute
       const info = await portal.open(req.params.token);
       return html(reply, 200, verifyPage({ lang: info.language, organisation: info.organisation, token: req.params.token, codeSent: req.query.code === 'sent' }));
     } catch (e) {
+      if (isAppError(e) && e.code === 'SP_PORTAL_LINK_GONE') return html(reply, 410, goneLinkPage());
       if (isAppError(e) && e.code === 'SP_PORTAL_LINK_INVALID') return html(reply, 404, invalidLinkPage());
       throw e;
     }
@@ -57,6 +59,7 @@ export function portalRoutes(app: TypedApp, portal: PortalService, sessionMinute
             return html(reply, 404, invalidLinkPage()); // burned meanwhile by a concurrent wrong answer
           }
         }
+        if (code === 'SP_PORTAL_LINK_GONE') return html(reply, 410, goneLinkPage());
         if (code === 'SP_PORTAL_LINK_INVALID') return html(reply, 404, invalidLinkPage());
         throw e;
       }
@@ -67,6 +70,7 @@ export function portalRoutes(app: TypedApp, portal: PortalService, sessionMinute
     try {
       await portal.requestCode(req.params.token, meta(req));
     } catch (e) {
+      if (isAppError(e) && e.code === 'SP_PORTAL_LINK_GONE') return html(reply, 410, goneLinkPage());
       if (isAppError(e) && e.code === 'SP_PORTAL_LINK_INVALID') return html(reply, 404, invalidLinkPage());
       // A channel failure is not shown: the page says a code is on its way "if a contact point is on file".
       req.log.warn({ code: isAppError(e) ? e.code : 'SP_CHANNEL_SEND_FAILED' }, 'one-time code not sent');
@@ -80,6 +84,7 @@ export function portalRoutes(app: TypedApp, portal: PortalService, sessionMinute
       return html(reply, 200, messagePage({ lang: m.language, token: req.params.token, title: m.title, body: m.body, acknowledged: m.acknowledged }));
     } catch (e) {
       if (isAppError(e) && e.code === 'SP_PORTAL_SESSION_REQUIRED') return backToForm(reply, req.params.token);
+      if (isAppError(e) && e.code === 'SP_PORTAL_LINK_GONE') return html(reply, 410, goneLinkPage());
       if (isAppError(e) && e.code === 'SP_PORTAL_LINK_INVALID') return html(reply, 404, invalidLinkPage());
       throw e;
     }
@@ -91,6 +96,7 @@ export function portalRoutes(app: TypedApp, portal: PortalService, sessionMinute
       return reply.code(303).header('location', `/m/${req.params.token}/message`).send();
     } catch (e) {
       if (isAppError(e) && e.code === 'SP_PORTAL_SESSION_REQUIRED') return backToForm(reply, req.params.token);
+      if (isAppError(e) && e.code === 'SP_PORTAL_LINK_GONE') return html(reply, 410, goneLinkPage());
       if (isAppError(e) && e.code === 'SP_PORTAL_LINK_INVALID') return html(reply, 404, invalidLinkPage());
       throw e;
     }

@@ -1,0 +1,232 @@
+import type { CoreDeps, RequestContext } from './context.js';
+import { audit, patientRef } from './context.js';
+import { AppError } from './errors.js';
+import type { StoreTx } from '../store/store.js';
+
+/** Opens a sealed dev-outbox field (the dev outbox seals under a key erasure does not destroy). */
+export interface OutboxOpener {
+  open(deliveryId: string, field: 'recipient' | 'body', sealed: Uint8Array): string;
+}
+
+/**
+ * Re-wraps every data key of a tenant under a new KEK version and destroys every older version of
+ * that tenant's KEK (wired in app.ts from the key provider and key-rotation.ts).
+ */
+export interface KekShredder {
+  rotateAndDestroy(tenantId: string, onProgress?: ShredProgress): Promise<{ keyId: string; destroyed: string[] }>;
+}
+
+export type ShredProgress = (stage: string, done: number, total: number) => void;
+
+export interface ShredResult {
+  keyId: string;
+  destroyed: string[];
+  /** The erasures this rotation completed. */
+  erasures: string[];
+}
+
+export type ShreddingState = 'pending' | 'complete';
+
+export interface ErasureRecord {
+  erasureId: string;
+  erasedAt: string;
+  shredding: ShreddingState;
+  completedAt: string | null;
+}
+
+export interface ErasureResult extends ErasureRecord {
+  /** What the erasure transaction did, as counts (ids stay in the audit entry). */
+  counts: {
+    notifications: number;
+    deliveriesCancelled: number;
+    contactPoints: number;
+    portalLinks: number;
+    idempotencyRecords: number;
+    outboxMessages: number;
+    appointments: number;
+  };
+}
+
+export interface ErasureOptions {
+  /** The dev outbox's opener, to find its copies of one-time codes sent to the patient. */
+  outbox?: OutboxOpener;
+  /** Completes erasures (KEK rotation + destruction); without it erasures stay `pending`. */
+  kek?: KekShredder;
+  /** Where a failed background shredding is reported (it stays pending and is retried at next start). */
+  onError?: (e: unknown) => void;
+}
+
+/** Stored as the `lastErrorCode` of deliveries an erasure cancelled (and so recognised by the worker). */
+export const ERASED_CODE = 'SP_PATIENT_ERASED';
+
+const iso = (ms: number | null) => (ms == null ? null : new Date(Number(ms)).toISOString());
+
+/**
+ * Crypto-shredding (right to erasure). In one transaction: the patient's wrapped data key is deleted
+ * (every ciphertext under it becomes noise), everything derived from PHI but not under that key is
+ * deleted (blind indexes, request fingerprints, dev-outbox copies), pending deliveries are cancelled,
+ * notifications and deliveries stay as tombstones without content, and the erasure is audited with
+ * the pseudonymous reference only. A pre-erasure backup still holds the wrapped key; the `Shredder`
+ * closes that gap afterwards by rotating the tenant KEK and destroying the old version.
+ */
+export class ErasureService {
+  constructor(
+    private readonly deps: CoreDeps,
+    private readonly opts: ErasureOptions = {},
+  ) {}
+
+  /** Serializes this process's shredding per tenant (other nodes are kept out by a lease). */
+  private readonly running = new Map<string, Promise<ShredResult | null>>();
+  private readonly owner = `erasure-${Math.random().toString(36).slice(2)}`;
+
+  /**
+   * Erases a patient whose id the caller has validated (PatientService.erase). Resolves once the
+   * erasure transaction is durable; the shredding then runs in the background unless the caller
+   * (the CLI) completes it itself with `completeShredding`.
+   */
+  async erase(ctx: RequestContext, patientId: string, o: { shredInBackground?: boolean } = {}): Promise<ErasureResult> {
+    const { store, clock, newId, cipher } = this.deps;
+    const result = await store.transaction(async (tx) => {
+      const patient = await tx.getPatient(ctx.tenantId, patientId);
+      if (!patient) {
+        // A repeated erasure changes nothing and says so; an id never seen is simply unknown.
+        if (await tx.latestErasure(ctx.tenantId, patientId)) throw new AppError('SP_PATIENT_ERASED');
+        throw new AppError('SP_PATIENT_NOT_FOUND');
+      }
+      const now = clock();
+      const at = now.getTime();
+      const addresses = await this.contactValues(tx, ctx.tenantId, patientId);
+      if (store.backend === 'sqlite') await tx.sqliteSecureDelete();
+      const cancelled = await tx.cancelPatientDeliveries(ctx.tenantId, patientId, at, ERASED_CODE);
+      const stripped = await tx.stripPatientContent(ctx.tenantId, patientId, [...new Set(cancelled.map((c) => c.notification_id))], at);
+      const portalLinks = await tx.burnPatientLinks(ctx.tenantId, patientId, at);
+      const idempotencyRecords = await tx.deleteIdempotencyForNotifications(ctx.tenantId, stripped.notifications);
+      const outboxMessages = (await tx.deleteOutboxForDeliveries(stripped.deliveries)) + (await this.deleteOtpOutbox(tx, ctx.tenantId, addresses));
+      const appointments = await tx.deletePatientAppointments(ctx.tenantId, patientId);
+      const { contactPoints } = await tx.deletePatientAndKey(ctx.tenantId, patientId);
+      const ref = patientRef(this.deps, ctx.tenantId, patientId);
+      const erasureId = newId();
+      await tx.insertErasure({ id: erasureId, tenant_id: ctx.tenantId, patient_id: patientId, patient_ref: ref, erased_at: at, shredding: 'pending', completed_at: null });
+      const counts = {
+        notifications: stripped.notifications.length,
+        deliveriesCancelled: cancelled.length,
+        contactPoints,
+        portalLinks,
+        idempotencyRecords,
+        outboxMessages,
+        appointments,
+      };
+      await audit(tx, ctx, now, { action: 'patient.erased', targetType: 'patient', targetId: ref, patientRef: ref, details: { erasure: erasureId, ...counts } });
+      return { erasureId, erasedAt: iso(at)!, shredding: 'pending' as const, completedAt: null, counts };
+    });
+    // The committed erasure made the wrapped key unreachable; drop (and zeroize) the unwrapped copy too.
+    cipher.forget(ctx.tenantId, patientId);
+    await store.durable();
+    if (o.shredInBackground !== false) this.schedule(ctx.tenantId);
+    return result;
+  }
+
+  /** Completes the tenant's pending erasures in the background; a failure leaves them pending (resumed at next start). */
+  schedule(tenantId: string): void {
+    this.completeShredding(tenantId).catch((e: unknown) => this.opts.onError?.(e));
+  }
+
+  /** At start: resumes every erasure a crash (or a failed rotation) left pending. */
+  async resumePending(): Promise<void> {
+    const tenants = new Set((await this.deps.store.read.listPendingErasures()).map((e) => e.tenant_id));
+    for (const t of tenants) this.schedule(t);
+  }
+
+  /**
+   * Rotates the tenant KEK, destroys the old versions and marks complete the erasures that were
+   * pending when the rotation began (one committed during it needs the next rotation, which follows
+   * at once). Returns null when there is nothing to do, no KEK shredder is wired, or another node
+   * holds the tenant's shredding lease (it will pick these erasures up).
+   */
+  completeShredding(tenantId: string, onProgress?: ShredProgress): Promise<ShredResult | null> {
+    const prior = this.running.get(tenantId) ?? Promise.resolve(null);
+    const next = prior.catch(() => null).then(() => this.shredOnce(tenantId, onProgress));
+    this.running.set(tenantId, next);
+    void next.finally(() => this.running.get(tenantId) === next && this.running.delete(tenantId)).catch(() => {});
+    return next;
+  }
+
+  private async shredOnce(tenantId: string, onProgress?: ShredProgress): Promise<ShredResult | null> {
+    const { store, clock } = this.deps;
+    const kek = this.opts.kek;
+    if (!kek) return null;
+    const lease = `erasure-shredding:${tenantId}`;
+    let last: ShredResult | null = null;
+    // A few rounds at most: each covers the erasures committed before it began.
+    for (let round = 0; round < 3; round++) {
+      const pending = (await store.read.listPendingErasures()).filter((e) => e.tenant_id === tenantId);
+      if (!pending.length) break;
+      const now = clock().getTime();
+      if (!(await store.read.acquireLease(lease, this.owner, now, now + 3_600_000))) return last;
+      try {
+        const r = await kek.rotateAndDestroy(tenantId, onProgress);
+        const ids = pending.map((e) => e.id);
+        await store.transaction(async (tx) => {
+          const done = await tx.completeErasures(tenantId, ids, clock().getTime());
+          for (const e of pending.filter((p) => done.includes(p.id))) {
+            await tx.appendAudit({
+              tenantId,
+              at: clock(),
+              actor: 'system:erasure',
+              action: 'patient.erasure_completed',
+              outcome: 'success',
+              targetType: 'patient',
+              targetId: e.patient_ref,
+              patientRef: e.patient_ref,
+              details: { erasure: e.id, kek: r.keyId, destroyed: r.destroyed },
+            });
+          }
+        });
+        await store.durable();
+        last = { ...r, erasures: ids };
+      } finally {
+        await store.read.releaseLease(lease, this.owner);
+      }
+    }
+    return last;
+  }
+
+  /** The latest erasure of a patient id, or null when it was never erased. */
+  async status(tenantId: string, patientId: string): Promise<ErasureRecord | null> {
+    const e = await this.deps.store.read.latestErasure(tenantId, patientId);
+    if (!e) return null;
+    return { erasureId: e.id, erasedAt: iso(e.erased_at)!, shredding: e.shredding as ShreddingState, completedAt: iso(e.completed_at) };
+  }
+
+  /**
+   * The patient's contact values, decrypted before the key goes, only to find the dev-outbox copies of
+   * one-time codes (those carry no delivery id of the patient). Empty when no dev outbox is wired.
+   */
+  private async contactValues(tx: StoreTx, tenantId: string, patientId: string): Promise<Set<string>> {
+    const out = new Set<string>();
+    if (!this.opts.outbox) return out;
+    const row = await tx.getDataKey(tenantId, patientId);
+    if (!row) return out;
+    const key = await this.deps.cipher.dataKey(tenantId, patientId, { keyId: row.key_id, wrapped: Buffer.from(row.wrapped) });
+    for (const c of await tx.listContactPoints(tenantId, patientId)) {
+      out.add(this.deps.cipher.decrypt(key, { tenantId, table: 'contact_points', rowId: c.id, field: 'value' }, c.value_ct));
+    }
+    return out;
+  }
+
+  private async deleteOtpOutbox(tx: StoreTx, tenantId: string, addresses: Set<string>): Promise<number> {
+    const outbox = this.opts.outbox;
+    if (!outbox || !addresses.size) return 0;
+    const mine: string[] = [];
+    for (const r of await tx.listOutboxByPrefix(tenantId, 'otp-')) {
+      let to: string | null = null;
+      try {
+        to = outbox.open(r.delivery_id, 'recipient', r.recipient_ct);
+      } catch {
+        continue; // not openable with this installation's key: not ours to judge
+      }
+      if (addresses.has(to)) mine.push(r.delivery_id);
+    }
+    return tx.deleteOutboxForDeliveries(mine);
+  }
+}
