@@ -32,6 +32,12 @@ export async function dropDatabase(adminUrl: string, name: string): Promise<void
   await adminQuery(adminUrl, `drop database if exists ${name} with (force)`);
 }
 
+/** "update audit_log_state" from a statement's text: enough to name the contended row. */
+function statementOf(q: string | null): string {
+  const m = /^\s*(update|insert into|delete from|select .*? from)\s+"?([a-z_]+)"?/is.exec(q ?? '');
+  return m ? `${m[1].split(' ')[0].toLowerCase()} ${m[2]}` : 'other';
+}
+
 export interface PgServerInfo {
   version: string;
   settings: Record<string, string>;
@@ -55,6 +61,20 @@ export async function pgServerInfo(adminUrl: string): Promise<PgServerInfo> {
  */
 export class PgProcessClassifier {
   private client: pg.Client | null = null;
+  private samples = 0;
+  private readonly waitCounts = new Map<string, number>();
+
+  /** Starts a new tally of active backends' wait events (one sample per `map()` call). */
+  resetWaits(): void {
+    this.samples = 0;
+    this.waitCounts.clear();
+  }
+
+  /** Average number of active backends of the bench databases per state since `resetWaits()`, largest first. */
+  waits(): Record<string, number> {
+    const out = [...this.waitCounts].sort((a, b) => b[1] - a[1]).map(([k, n]) => [k, Math.round((n / Math.max(1, this.samples)) * 10) / 10] as const);
+    return Object.fromEntries(out);
+  }
 
   constructor(
     private readonly adminUrl: string,
@@ -67,8 +87,29 @@ export class PgProcessClassifier {
       this.client = new pg.Client({ connectionString: this.adminUrl, application_name: 'sealpost-bench-probe' });
       await this.client.connect();
     }
-    const rows = (await this.client.query<{ pid: number; datname: string | null; backend_type: string; me: boolean }>("select pid, datname, backend_type, application_name like 'sealpost-bench%' as me from pg_stat_activity")).rows;
+    const rows = (
+      await this.client.query<{ pid: number; datname: string | null; backend_type: string; me: boolean; state: string | null; wait: string | null; query: string | null }>(
+        "select pid, datname, backend_type, application_name like 'sealpost-bench%' as me, state, wait_event_type || ':' || wait_event as wait, left(query, 200) as query from pg_stat_activity",
+      )
+    ).rows;
     const known = new Map(rows.map((r) => [r.pid, r]));
+    this.samples++;
+    for (const r of rows) {
+      if (r.me || r.backend_type !== 'client backend' || !r.datname || !this.databases.includes(r.datname)) continue;
+      if (r.state !== 'active' && r.state !== 'idle in transaction') continue;
+      // What each busy backend of the system under test is doing at this instant: on CPU (no wait),
+      // waiting on a lock (and for which statement), on I/O or WAL flush, or inside a transaction
+      // waiting for its client's next statement (holding whatever locks it took).
+      const key =
+        r.state === 'idle in transaction'
+          ? `idle in transaction, after ${statementOf(r.query)}`
+          : !r.wait
+            ? 'running'
+            : r.wait.startsWith('Lock:') || r.wait.startsWith('LWLock:')
+              ? `${r.wait} (${statementOf(r.query)})`
+              : r.wait;
+      this.waitCounts.set(key, (this.waitCounts.get(key) ?? 0) + 1);
+    }
     for (const pid of allPids()) {
       if (procComm(pid) !== 'postgres') continue;
       const r = known.get(pid);

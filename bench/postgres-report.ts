@@ -43,6 +43,12 @@ export function cpuLine(c: CpuShare, cores: number): string {
   return `${parts.join(', ')}; machine ${pct(c.machineBusy)} of ${cores * 100}% (iowait ${pct(c.machineIowait)})`;
 }
 
+/** Average active backends per state: "running 1.4, Lock:transactionid (update audit_log_state) 9.8, …". */
+export function waitsLine(c: CpuShare): string {
+  const w = Object.entries(c.pgWaits ?? {}).filter(([, v]) => v >= 0.1);
+  return w.length ? w.map(([k, v]) => `${k} ${v}`).join(', ') : 'none active';
+}
+
 /** Machine busy ≥ 90% of all cores: the CPU is the limit; which group used most says whose. */
 export function saturation(c: CpuShare, cores: number): string {
   const cap = cores * 100;
@@ -95,6 +101,7 @@ export function renderPostgresMarkdown(r: PgBenchResults): string {
     row('committed / answered 202', (n) => `${int(n.accept.committed)} / ${int(n.accept.load.ok2xx)}`);
     row('accept CPU (% of one core)', (n) => cpuLine(n.accept.cpu, m.cores));
     row('accept: what saturates', (n) => saturation(n.accept.cpu, m.cores));
+    row('accept: active PostgreSQL backends (avg)', (n) => waitsLine(n.accept.cpu));
     row('**Drain** of that backlog, delivered/s (workers on)', (n) => `**${int(n.drain.perSec)}** (${int(n.drain.afterReady)} of ${int(n.drain.queued)} after all nodes were ready, ${n.drain.seconds.toFixed(1)} s${n.drain.timedOut ? ', TIMED OUT' : ''})`);
     row('drain CPU', (n) => cpuLine(n.drain.cpu, m.cores));
     row('**End to end**, delivered/s (workers on)', (n) => `**${int(n.endToEnd.perSec)}** (${int(n.endToEnd.delivered)} in ${n.endToEnd.seconds.toFixed(1)} s${n.endToEnd.timedOut ? ', TIMED OUT' : ''})`);
@@ -104,6 +111,7 @@ export function renderPostgresMarkdown(r: PgBenchResults): string {
     row('e2e: outbox tail after the load stopped, s', (n) => n.endToEnd.tailSeconds.toFixed(1));
     row('e2e CPU during the load', (n) => cpuLine(n.endToEnd.cpu, m.cores));
     row('e2e: what saturates', (n) => saturation(n.endToEnd.cpu, m.cores));
+    row('e2e: active PostgreSQL backends (avg)', (n) => waitsLine(n.endToEnd.cpu));
     row('final delivery statuses', (n) => Object.entries(n.finalDeliveryStatuses).map(([k, v]) => `${k} ${int(v)}`).join(', '));
     row('audit log: appended / integrated / checkpoints', (n) => `${int(n.auditLog.appended)} / ${int(n.auditLog.integrated)} / ${int(n.auditLog.checkpoints)}`);
     L.push('');
@@ -134,7 +142,7 @@ export function renderPostgresMarkdown(r: PgBenchResults): string {
     qrow('**mixed** (send, fetch, complete at once)', (p) => p.mixed);
     L.push('');
     for (const [label, s] of [['Sealpost', q.sealpost], ['pg-boss', q.pgBoss]] as const) {
-      L.push(`- ${label} CPU — send: ${cpuLine(s.send.cpu, m.cores)}. Fetch+complete: ${cpuLine(s.work.cpu, m.cores)}. Mixed: ${cpuLine(s.mixed.cpu, m.cores)}; ${saturation(s.mixed.cpu, m.cores)}.`);
+      L.push(`- ${label} CPU — send: ${cpuLine(s.send.cpu, m.cores)}. Fetch+complete: ${cpuLine(s.work.cpu, m.cores)}. Mixed: ${cpuLine(s.mixed.cpu, m.cores)}; ${saturation(s.mixed.cpu, m.cores)}; active backends (avg): ${waitsLine(s.mixed.cpu)}.`);
     }
     const ratio = q.sealpost.mixed.perSec / q.pgBoss.mixed.perSec;
     L.push('');

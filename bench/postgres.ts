@@ -173,6 +173,7 @@ async function startNodes(ctx: Ctx, dbUrl: string, dir: string, count: number, w
 }
 
 function sampler(ctx: Ctx, nodes: ServeNode[], pgc: PgProcessClassifier): CpuSampler {
+  pgc.resetWaits();
   return new CpuSampler(async () => {
     const m = await pgc.map();
     for (const n of nodes) m.set(n.pid, `node ${n.index}`);
@@ -182,11 +183,12 @@ function sampler(ctx: Ctx, nodes: ServeNode[], pgc: PgProcessClassifier): CpuSam
   });
 }
 
-async function measured<T>(s: CpuSampler, fn: () => Promise<T>): Promise<{ value: T; cpu: CpuShare }> {
+async function measured<T>(s: CpuSampler, pgc: PgProcessClassifier, fn: () => Promise<T>): Promise<{ value: T; cpu: CpuShare }> {
   await s.start();
   try {
     const value = await fn();
-    return { value, cpu: await s.stop() };
+    const cpu = await s.stop();
+    return { value, cpu: { ...cpu, pgWaits: pgc.waits() } };
   } catch (e) {
     await s.stop().catch(() => {});
     throw e;
@@ -227,7 +229,7 @@ async function runNodeCount(ctx: Ctx, count: number): Promise<NodeCountResult> {
     await quiet(o);
     log(`${label}: accept phase, ${o.durationSec}s, workers off`);
     const t0 = Date.now();
-    const accept = await measured(sampler(ctx, nodes, pgc), () => gen.run(spec(o.durationSec, 'accept')));
+    const accept = await measured(sampler(ctx, nodes, pgc), pgc, () => gen.run(spec(o.durationSec, 'accept')));
     await new Promise((r) => setTimeout(r, 500));
     const acceptCommitted = (await probe.notificationsSince(t0)).n;
     log(`${label}: ${Math.round(accept.value.okPerSec)} accepted/s`);
@@ -241,7 +243,7 @@ async function runNodeCount(ctx: Ctx, count: number): Promise<NodeCountResult> {
     log(`${label}: restarting with workers on to drain ${queued} queued deliveries`);
     nodes = await startNodes(ctx, dbUrl, dir, count, true);
     const readyAt = Math.max(...nodes.map((n) => n.readyAt));
-    const drain = await measured(sampler(ctx, nodes, pgc), () => waitUntil(() => probe!.outboxReached(0, allDeliveries), o.drainTimeoutSec));
+    const drain = await measured(sampler(ctx, nodes, pgc), pgc, () => waitUntil(() => probe!.outboxReached(0, allDeliveries), o.drainTimeoutSec));
     const drained = await probe.outboxCreatedSince(readyAt);
     const drainSec = drained.lastAt != null ? (drained.lastAt - readyAt) / 1000 : NaN;
     log(`${label}: drained ${drained.n} (after all nodes were ready) in ${drainSec.toFixed(1)}s`);
@@ -252,14 +254,14 @@ async function runNodeCount(ctx: Ctx, count: number): Promise<NodeCountResult> {
     const oBase = await probe.maxOutboxId();
     const t1 = Date.now();
     let loadEnd = 0;
-    const e2e = await measured(sampler(ctx, nodes, pgc), async () => {
+    const e2e = await measured(sampler(ctx, nodes, pgc), pgc, async () => {
       const r = await gen.run(spec(o.durationSec, 'e2e'));
       loadEnd = performance.now();
       return r;
     });
     await new Promise((r) => setTimeout(r, 300));
     const target = (await probe.notificationsSince(t1)).deliveries;
-    const tail = await measured(sampler(ctx, nodes, pgc), () => waitUntil(() => probe!.outboxReached(oBase, target), o.drainTimeoutSec));
+    const tail = await measured(sampler(ctx, nodes, pgc), pgc, () => waitUntil(() => probe!.outboxReached(oBase, target), o.drainTimeoutSec));
     const tailSeconds = (performance.now() - loadEnd) / 1000;
     const n = await probe.notificationsSince(t1);
     const ob = await probe.outboxSince(oBase);

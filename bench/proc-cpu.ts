@@ -16,6 +16,11 @@ export interface CpuShare {
   /** Machine-wide iowait, % of one core (time idle cores waited for disk I/O). */
   machineIowait: number;
   wallSec: number;
+  /**
+   * PostgreSQL phases: average number of the system's active backends per state over the samples
+   * (`running`, `Lock:transactionid (update audit_log_state)`, `IO:WALSync`…), from pg_stat_activity.
+   */
+  pgWaits?: Record<string, number>;
 }
 
 const TICK = 100; // USER_HZ on Linux

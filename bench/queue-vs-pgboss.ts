@@ -170,12 +170,13 @@ async function side(name: 'sealpost' | 'pg-boss', adminUrl: string, dbName: stri
       return m;
     });
     const phase = async (label: string, doSend: boolean, doWork: boolean): Promise<QueuePhase> => {
+      pgc.resetWaits();
       await sampler.start();
       const run = await drive(driver!, o, doSend, doWork, doWork ? o.jobs : 0).then(
         (v) => ({ v, e: null }),
         (e: unknown) => ({ v: null, e }),
       );
-      const cpu = await sampler.stop();
+      const cpu = { ...(await sampler.stop()), pgWaits: pgc.waits() };
       if (!run.v) throw run.e;
       const r = run.v;
       log(`queue ${name} ${label}: ${o.jobs} jobs in ${r.seconds.toFixed(2)}s = ${Math.round(o.jobs / r.seconds)}/s`);
