@@ -41,7 +41,7 @@ describeEachBackend('crypto-shredding of a patient', (backend) => {
   const apps: App[] = [];
 
   async function start(channels: Partial<Record<ChannelKind, Channel>> = {}): Promise<{ db: TestDatabase; app: App }> {
-    const db = await fresh('sealpost-erasure-');
+    const db = await fresh({ prefix: 'sealpost-erasure-' });
     const config = loadConfig({ ...db.env, SEALPOST_QUIET_HOURS: 'off', SEALPOST_WORKER_ENABLED: 'false' });
     const app = await buildApp(config, { logger: pino({ level: 'silent' }), channels });
     apps.push(app);
