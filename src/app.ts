@@ -44,6 +44,7 @@ import { auditQueryRoutes } from './api/routes/audit-query-routes.js';
 import { fhirAuditRoutes } from './api/routes/fhir-audit-routes.js';
 import { auditLogRoutes } from './api/routes/audit-log-routes.js';
 import { apiKeyRoutes } from './api/routes/api-key-routes.js';
+import { apiKeyRoutes } from './api/routes/api-key-routes.js';
 import { AuditLog } from './audit/audit-log.js';
 
 export const DEFAULT_TENANT = 'default';
@@ -154,6 +155,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   fhirAuditRoutes(server, auditQueries, config.publicUrl);
   auditLogRoutes(server, auditLog);
   apiKeyRoutes(server, store, clock);
+  apiKeyRoutes(server, store, clock);
   if (Object.values(channels).some((c) => c.provider === 'dev-outbox')) devOutboxRoutes(server, store, sealer);
   if (config.channels.sms === 'twilio') twilioCallbackRoutes(server, { authToken: config.twilio.authToken!, publicUrl: config.publicUrl, processor, consent: new ConsentService(core), tenantId: DEFAULT_TENANT });
   await server.ready();
@@ -224,14 +226,14 @@ function buildChannels(
   return {
     sms:
       c.sms === 'twilio'
-        ? new TwilioSmsChannel({ baseUrl: twilio.baseUrl, accountSid: twilio.accountSid!, authToken: twilio.authToken!, from: twilio.from!, statusCallbackUrl: `${config.publicUrl}/v1/providers/twilio/status`, timeoutMs: c.timeoutMs })
+        ? new TwilioSmsChannel({ baseUrl: twilio.baseUrl, accountSid: twilio.accountSid!, authToken: twilio.authToken!, from: twilio.from!, statusCallbackUrl: `${config.publicUrl}/v1/providers/twilio/status`, timeoutMs: c.timeoutMs, insecureSkipTlsVerify: c.insecureSkipTlsVerify })
         : outbox('sms'),
     email:
       c.email === 'smtp'
         ? new SmtpEmailChannel({ ...smtp, timeoutMs: c.timeoutMs, rejectUnauthorized: !c.insecureSkipTlsVerify, ca: smtp.ca })
         : outbox('email'),
     // Patient webhook URLs are validated to be https, or http on a loopback host only.
-    webhook: c.webhook === 'http' ? new HttpWebhookChannel({ secret: config.webhook.secret ?? derivedWebhookSecret, timeoutMs: c.timeoutMs, allowInsecureHttp: true }) : outbox('webhook'),
+    webhook: c.webhook === 'http' ? new HttpWebhookChannel({ secret: config.webhook.secret ?? derivedWebhookSecret, timeoutMs: c.timeoutMs, allowInsecureHttp: true, insecureSkipTlsVerify: c.insecureSkipTlsVerify }) : outbox('webhook'),
   };
 }
 

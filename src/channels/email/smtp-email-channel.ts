@@ -135,7 +135,7 @@ export function toSmtpChannelError(e: unknown): ChannelError {
   // A certificate that does not verify will not verify on the next attempt either; failing now
   // lets fail-over reach the patient through the next channel instead of burning retries.
   if (hasCertificateError(e)) {
-    return new ChannelError('SP_CHANNEL_SEND_FAILED', false, 'smtp tls certificate rejected');
+    return new ChannelError('SP_CHANNEL_TLS_REJECTED', false, 'smtp tls certificate rejected');
   }
   switch (f.code) {
     case 'EAUTH':

@@ -1,6 +1,7 @@
 import type { ChannelKind } from '../../core/domain.js';
 import { ChannelError, isRetryableStatus, toChannelError } from '../channel.js';
 import type { Channel, OutboundMessage, SendResult } from '../channel.js';
+import { CERTIFICATE_ERROR, insecureFetchDispatcher } from '../outbound-tls.js';
 
 export interface TwilioSmsChannelOptions {
   /** `https://api.twilio.com` in production; an emulator's URL in tests. */
@@ -13,12 +14,13 @@ export interface TwilioSmsChannelOptions {
   statusCallbackUrl?: string;
   /** Deadline for one attempt, including reading Twilio's answer. */
   timeoutMs: number;
+  /** Skip certificate verification (SEALPOST_INSECURE_SKIP_TLS_VERIFY; explicit and logged). */
+  insecureSkipTlsVerify?: boolean;
 }
 
 const MESSAGING_SERVICE_SID = /^MG[0-9a-fA-F]{32}$/;
 /** Same rule as Sealpost's own Idempotency-Key: 1–255 printable ASCII characters. */
 const HEADER_SAFE_ID = /^[\x21-\x7e]{1,255}$/;
-const CERTIFICATE_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME_INVALID|INVALID_CA/;
 
 /**
  * SMS through Twilio's Programmable Messaging REST API (2010-04-01), spoken with global fetch so
@@ -32,8 +34,10 @@ export class TwilioSmsChannel implements Channel {
   private readonly from: string;
   private readonly statusCallbackUrl?: string;
   private readonly timeoutMs: number;
+  private readonly dispatcher?: ReturnType<typeof insecureFetchDispatcher>;
 
   constructor(options: TwilioSmsChannelOptions) {
+    if (options.insecureSkipTlsVerify) this.dispatcher = insecureFetchDispatcher();
     const base = options.baseUrl.replace(/\/+$/, '');
     this.endpoint = `${base}/2010-04-01/Accounts/${encodeURIComponent(options.accountSid)}/Messages.json`;
     this.authorization =
@@ -66,7 +70,8 @@ export class TwilioSmsChannel implements Channel {
         },
         body: form,
         signal: signal ? AbortSignal.any([timeout, signal]) : timeout,
-      });
+        ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
+      } as RequestInit);
     } catch (e) {
       throw twilioFetchFailure(e);
     }
@@ -85,6 +90,10 @@ export class TwilioSmsChannel implements Channel {
     const code = typeof body?.code === 'number' && Number.isInteger(body.code) ? ` ${body.code}` : '';
     throw new ChannelError('SP_CHANNEL_SEND_FAILED', isRetryableStatus(res.status), `twilio ${res.status}${code}`);
   }
+
+  async close(): Promise<void> {
+    await this.dispatcher?.close();
+  }
 }
 
 async function readJson(res: Response): Promise<Record<string, unknown> | undefined> {
@@ -102,7 +111,7 @@ function twilioFetchFailure(e: unknown): ChannelError {
     // Same policy as the other channels: a certificate that fails verification fails every
     // retry too, and for api.twilio.com it may be interception; fail over instead.
     if (typeof code === 'string' && CERTIFICATE_ERROR.test(code)) {
-      return new ChannelError('SP_CHANNEL_SEND_FAILED', false, 'twilio tls certificate rejected');
+      return new ChannelError('SP_CHANNEL_TLS_REJECTED', false, 'twilio tls certificate rejected');
     }
   }
   return toChannelError(e, 'twilio');

@@ -2,6 +2,7 @@ import type { ChannelKind } from '../../core/domain.js';
 import { ChannelError, isRetryableStatus } from '../channel.js';
 import type { Channel, OutboundMessage, SendResult } from '../channel.js';
 import { signWebhook } from './webhook-signature.js';
+import { CERTIFICATE_ERROR, insecureFetchDispatcher } from '../outbound-tls.js';
 
 export interface HttpWebhookChannelOptions {
   /** HMAC key for `Sealpost-Signature`; shared with the receiver out of band. */
@@ -10,6 +11,8 @@ export interface HttpWebhookChannelOptions {
   timeoutMs: number;
   /** Permit http:// targets. Only for loopback tests: the payload carries a portal link. */
   allowInsecureHttp?: boolean;
+  /** Skip certificate verification (SEALPOST_INSECURE_SKIP_TLS_VERIFY; explicit and logged). */
+  insecureSkipTlsVerify?: boolean;
 }
 
 /** JSON body POSTed to the receiver; `rawBody` of it is what the signature covers. */
@@ -35,9 +38,11 @@ export class HttpWebhookChannel implements Channel {
   readonly provider = 'http';
 
   private readonly options: HttpWebhookChannelOptions;
+  private readonly dispatcher?: ReturnType<typeof insecureFetchDispatcher>;
 
   constructor(options: HttpWebhookChannelOptions) {
     this.options = { ...options };
+    if (options.insecureSkipTlsVerify) this.dispatcher = insecureFetchDispatcher();
   }
 
   async send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
@@ -71,7 +76,8 @@ export class HttpWebhookChannel implements Channel {
         // a misconfigured receiver (3xx is not retryable) rather than follow it.
         redirect: 'manual',
         signal: signal ? AbortSignal.any([timeout, signal]) : timeout,
-      });
+        ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
+      } as RequestInit);
     } catch (e) {
       throw fetchFailure(e, 'webhook');
     }
@@ -98,9 +104,12 @@ export class HttpWebhookChannel implements Channel {
     }
     return url;
   }
+
+  async close(): Promise<void> {
+    await this.dispatcher?.close();
+  }
 }
 
-const CERTIFICATE_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME_INVALID|INVALID_CA/;
 const TIMEOUT_ERROR = /^(ETIMEDOUT|UND_ERR_CONNECT_TIMEOUT|UND_ERR_HEADERS_TIMEOUT|UND_ERR_BODY_TIMEOUT)$/;
 
 /**
@@ -123,6 +132,6 @@ function fetchFailure(e: unknown, what: string): ChannelError {
     return new ChannelError('SP_CHANNEL_TIMEOUT', true, `${what} timed out`);
   }
   // An untrusted or mismatched certificate will fail the same way on every retry; fail over now.
-  if (certificate) return new ChannelError('SP_CHANNEL_SEND_FAILED', false, `${what} tls certificate rejected`);
+  if (certificate) return new ChannelError('SP_CHANNEL_TLS_REJECTED', false, `${what} tls certificate rejected`);
   return new ChannelError('SP_CHANNEL_SEND_FAILED', true, code ? `${what} unreachable (${code})` : `${what} unreachable`);
 }
