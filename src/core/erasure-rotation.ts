@@ -1,0 +1,34 @@
+import type { KekShredder, ShredProgress } from './erasure-service.js';
+
+/** The slice of key management an erasure needs (wired in app.ts from the key provider and key-rotation.ts). */
+export interface KekOperations {
+  /** Creates a new KEK version for the tenant and re-wraps every data key under it; resolves with its id. */
+  rotate(tenantId: string, onProgress?: (done: number, total: number) => void): Promise<{ keyId: string }>;
+  /** Every KEK version of the tenant still held (current and retired). */
+  kekVersions(tenantId: string): { keyId: string; status: 'current' | 'retired' }[];
+  /** Destroys a retired version; refuses while any stored row still needs it. */
+  destroy(keyId: string): Promise<void>;
+}
+
+/**
+ * Completes an erasure for backups: a backup taken before it holds the patient's data key wrapped
+ * under some version of the tenant KEK. Rotating re-wraps every *remaining* data key under a new
+ * version; destroying every older version then leaves nothing that can unwrap the erased patient's
+ * key from any earlier copy of the database (a keyring backup from before is the one exception, so
+ * those must be destroyed too: docs/security.md, "Erasure").
+ */
+export function kekShredder(ops: KekOperations): KekShredder {
+  return {
+    async rotateAndDestroy(tenantId: string, onProgress?: ShredProgress) {
+      const { keyId } = await ops.rotate(tenantId, (done, total) => onProgress?.('re-wrapping data keys', done, total));
+      const old = ops.kekVersions(tenantId).filter((k) => k.keyId !== keyId);
+      const destroyed: string[] = [];
+      for (const [i, k] of old.entries()) {
+        await ops.destroy(k.keyId);
+        destroyed.push(k.keyId);
+        onProgress?.('destroying old key versions', i + 1, old.length);
+      }
+      return { keyId, destroyed };
+    },
+  };
+}
