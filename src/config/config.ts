@@ -18,8 +18,19 @@ export interface Config {
     statementTimeoutMs: number;
     connectTimeoutMs: number;
   };
-  /** The local keyring file; every node sharing a database must use the same keyring. */
-  keys: { file: string };
+  /** Key provider (see src/crypto/open-key-provider.ts); every node sharing a database must use the same keys. */
+  keys: {
+    provider: 'local' | 'pkcs11';
+    /** The local keyring file. */
+    file: string;
+    /** Seals a new local keyring and opens a sealed one (scrypt + AES-256-GCM). */
+    passphrase?: string;
+    /** How often a running server looks for key versions created by another process (`sealpost keys rotate`). */
+    refreshSeconds: number;
+    /** Unwrapped data keys held in memory (0 disables the cache) and for how long. */
+    dataKeyCache: { max: number; ttlSeconds: number };
+    pkcs11: { library?: string; slot?: number; tokenLabel?: string; pin?: string };
+  };
   organisationName: string;
   logLevel: string;
   bodyLimitBytes: number;

@@ -107,7 +107,19 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
       statementTimeoutMs: int('DATABASE_STATEMENT_TIMEOUT_MS', 30_000, 100, 3_600_000),
       connectTimeoutMs: int('DATABASE_CONNECT_TIMEOUT_MS', 5_000, 100, 600_000),
     },
-    keys: { file: resolve(str('KEYRING_FILE', join(dataDir, 'keyring.json'))!) },
+    keys: {
+      provider: oneOf('KEY_PROVIDER', ['local', 'pkcs11'] as const, 'local'),
+      file: resolve(str('KEYRING_FILE', join(dataDir, 'keyring.json'))!),
+      passphrase: secret('KEYRING_PASSPHRASE'),
+      refreshSeconds: int('KEY_REFRESH_SECONDS', 5, 1, 3600),
+      dataKeyCache: { max: int('DATA_KEY_CACHE_MAX', 10_000, 0, 10_000_000), ttlSeconds: int('DATA_KEY_CACHE_TTL_SECONDS', 300, 1, 86_400) },
+      pkcs11: {
+        library: str('PKCS11_LIBRARY'),
+        slot: str('PKCS11_SLOT') === undefined ? undefined : int('PKCS11_SLOT', 0, 0, Number.MAX_SAFE_INTEGER),
+        tokenLabel: str('PKCS11_TOKEN_LABEL'),
+        pin: secret('PKCS11_PIN'),
+      },
+    },
     organisationName: str('ORGANISATION_NAME', 'Sealpost Clinic')!,
     logLevel: oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
@@ -167,6 +179,11 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     if (!config.twilio.accountSid) errors.push('SEALPOST_TWILIO_ACCOUNT_SID: required when SMS_PROVIDER=twilio');
     if (!config.twilio.authToken) errors.push('SEALPOST_TWILIO_AUTH_TOKEN: required when SMS_PROVIDER=twilio');
     if (!config.twilio.from) errors.push('SEALPOST_TWILIO_FROM: required when SMS_PROVIDER=twilio');
+  }
+  if (config.keys.provider === 'pkcs11') {
+    if (!config.keys.pkcs11.library) errors.push('SEALPOST_PKCS11_LIBRARY: required when KEY_PROVIDER=pkcs11');
+    if (config.keys.pkcs11.slot === undefined && !config.keys.pkcs11.tokenLabel) errors.push('SEALPOST_PKCS11_SLOT or SEALPOST_PKCS11_TOKEN_LABEL: required when KEY_PROVIDER=pkcs11');
+    if (!config.keys.pkcs11.pin) errors.push('SEALPOST_PKCS11_PIN or SEALPOST_PKCS11_PIN_FILE: required when KEY_PROVIDER=pkcs11');
   }
   if (!/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(config.database.url)) {
     errors.push('SEALPOST_DATABASE_URL: expected sqlite:<path> or postgres://user@host:port/database');

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { KeyProvider } from './key-provider.js';
+import type { KeyProvider, WrappedDataKey } from './key-provider.js';
 import { open, seal } from './aead.js';
-import { blindIndex } from './tokens.js';
+
+export type { WrappedDataKey } from './key-provider.js';
 
 /** Where a field ciphertext belongs; bound into the AAD so a ciphertext moved elsewhere fails to open. */
 export interface FieldRef {
@@ -11,25 +12,37 @@ export interface FieldRef {
   field: string;
 }
 
-export interface WrappedDataKey {
-  keyId: string;
-  wrapped: Buffer;
-}
-
 const fieldAad = (r: FieldRef) => `sealpost/v1|${r.tenantId}|${r.table}|${r.rowId}|${r.field}`;
-const dataKeyAad = (tenantId: string, patientId: string) => `sealpost/v1|${tenantId}|data_keys|${patientId}`;
+export const dataKeyAad = (tenantId: string, patientId: string) => `sealpost/v1|${tenantId}|data_keys|${patientId}`;
+
+/** Blind indexes of contact points (searchable PHI) rotate; their stored form names the key version. */
+const ROTATING_PREFIX = 'contact.';
+
+/**
+ * Stored form of a contact blind index under key version `v`: version 1 is bare hex (as written before
+ * versions existed), later versions are `v<n>:<hex>`, so a re-index can find rows not yet moved.
+ */
+export const versionedIndex = (v: number, hex: string) => (v === 1 ? hex : `v${v}:${hex}`);
+
+export interface DataKeyCacheOptions {
+  /** Most unwrapped keys held at once; 0 disables the cache (every read asks the key provider). */
+  max: number;
+  ttlMs: number;
+}
 
 /**
  * Envelope encryption: each patient has a random 256-bit data key, stored only wrapped by the
- * tenant key (KeyProvider). Fields are AES-256-GCM under the data key. Unwrapped data keys are kept
- * in a small bounded cache with a short TTL so hot patients do not hit the key provider each time.
+ * tenant KEK (KeyProvider). Fields are AES-256-GCM under the data key. Unwrapped data keys are kept
+ * in a bounded cache with a short TTL so hot patients do not hit the key provider each time; callers
+ * get a copy, so the cached bytes can be zeroized when evicted without pulling a key from under a
+ * caller that is between an await and its use.
  */
 export class EnvelopeCipher {
   private readonly cache = new Map<string, { key: Buffer; expires: number }>();
 
   constructor(
-    private readonly keys: KeyProvider,
-    private readonly cacheOptions = { max: 10_000, ttlMs: 5 * 60_000 },
+    readonly keys: KeyProvider,
+    private readonly cacheOptions: DataKeyCacheOptions = { max: 10_000, ttlMs: 5 * 60_000 },
   ) {}
 
   async newDataKey(tenantId: string, patientId: string): Promise<{ key: Buffer; wrapped: WrappedDataKey }> {
@@ -42,7 +55,8 @@ export class EnvelopeCipher {
   async dataKey(tenantId: string, patientId: string, wrapped: WrappedDataKey): Promise<Buffer> {
     const id = `${tenantId}/${patientId}`;
     const hit = this.cache.get(id);
-    if (hit && hit.expires > Date.now()) return hit.key;
+    if (hit && hit.expires > Date.now()) return Buffer.from(hit.key);
+    if (hit) this.evict(id);
     const key = await this.keys.unwrapDataKey(tenantId, wrapped.keyId, wrapped.wrapped, dataKeyAad(tenantId, patientId));
     this.remember(id, key);
     return key;
@@ -50,9 +64,12 @@ export class EnvelopeCipher {
 
   /** Drops a cached data key (after crypto-shredding, for instance) and overwrites its bytes. */
   forget(tenantId: string, patientId: string): void {
-    const id = `${tenantId}/${patientId}`;
-    this.cache.get(id)?.key.fill(0);
-    this.cache.delete(id);
+    this.evict(`${tenantId}/${patientId}`);
+  }
+
+  /** Drops and zeroizes every cached data key. */
+  clear(): void {
+    for (const id of [...this.cache.keys()]) this.evict(id);
   }
 
   encrypt(dataKey: Buffer, ref: FieldRef, value: string): Buffer {
@@ -71,17 +88,38 @@ export class EnvelopeCipher {
     return JSON.parse(this.decrypt(dataKey, ref, sealed)) as T;
   }
 
+  /**
+   * Keyed blind index. Contact fields (`contact.*`) use the current blind-index key version, in its
+   * stored form; every other field (pseudonymous references, request fingerprints) uses the stable
+   * reference key, because those values sit in the immutable audit log and in idempotency records.
+   */
   blindIndex(tenantId: string, field: string, normalisedValue: string): string {
-    return blindIndex(this.keys.blindIndexKey(tenantId), field, normalisedValue);
+    if (!field.startsWith(ROTATING_PREFIX)) return this.keys.blindIndex(tenantId, field, normalisedValue, 'reference');
+    const v = this.keys.blindIndexVersions()[0]!;
+    return versionedIndex(v, this.keys.blindIndex(tenantId, field, normalisedValue, v));
+  }
+
+  /**
+   * Every stored form a contact value may have while a blind-index rotation is re-indexing: the
+   * current version first, then retired ones still held. Lookups match any of them.
+   */
+  blindIndexCandidates(tenantId: string, field: string, normalisedValue: string): string[] {
+    if (!field.startsWith(ROTATING_PREFIX)) return [this.blindIndex(tenantId, field, normalisedValue)];
+    return this.keys.blindIndexVersions().map((v) => versionedIndex(v, this.keys.blindIndex(tenantId, field, normalisedValue, v)));
+  }
+
+  private evict(id: string): void {
+    this.cache.get(id)?.key.fill(0);
+    this.cache.delete(id);
   }
 
   private remember(id: string, key: Buffer): void {
+    if (this.cacheOptions.max <= 0) return;
+    this.evict(id);
     if (this.cache.size >= this.cacheOptions.max) {
-      // Map iteration order is insertion order: the first entry is the oldest. Not zeroized here:
-      // a caller may still hold this Buffer between an await and its use, and zeroing it would
-      // silently encrypt under an all-zero key.
-      this.cache.delete(this.cache.keys().next().value as string);
+      // Map iteration order is insertion order: the first entry is the oldest.
+      this.evict(this.cache.keys().next().value as string);
     }
-    this.cache.set(id, { key, expires: Date.now() + this.cacheOptions.ttlMs });
+    this.cache.set(id, { key: Buffer.from(key), expires: Date.now() + this.cacheOptions.ttlMs });
   }
 }

@@ -1,114 +1,300 @@
-import { randomBytes, createHmac, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { createHash, createHmac, createPrivateKey, createPublicKey, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { KeyProvider } from './key-provider.js';
-import { open, seal } from './aead.js';
+import type { KeyProvider, KeyPurpose, KeyVersionInfo } from './key-provider.js';
+import type { PublishedSigningKey, Signer } from './signer.js';
+import { parseCiphertext, openParsed, sealWrapped, FORMAT_WRAPPED } from './aead.js';
+import { newSealKey, readKeyring, writeKeyring, type KeyEntry, type KeyringPayload, type ScryptParams, type SealKey } from './keyring-file.js';
 import { AppError } from '../core/errors.js';
 
-interface KeyringFile {
-  format: 'sealpost-keyring-v1';
-  /** Master key-encryption key; tenant KEKs are derived from it by HMAC so new tenants need no file write. */
-  kek: { id: string; key: string };
-  blindIndexKey: string;
-  macKey: string;
+export interface LocalKeyringOptions {
+  /** Seals a new file, and opens a sealed one (SEALPOST_KEYRING_PASSPHRASE[_FILE]). */
+  passphrase?: string;
+  /** scrypt cost for a newly sealed file (tests use a small N; the default is in keyring-file.ts). */
+  scrypt?: ScryptParams;
+}
+
+/** The fixed PKCS#8 prefix of an Ed25519 private key (RFC 8410 §7), so node:crypto loads a raw seed. */
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+export const ed25519FromSeed = (seed: Buffer): KeyObject => createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+const hmac = (key: Buffer, data: string) => createHmac('sha256', key).update(data).digest();
+const b64 = (s: string) => Buffer.from(s, 'base64');
+
+interface Kek {
+  id: string;
+  version: number;
+  status: 'current' | 'retired';
+  createdAt: string;
+  key: () => Buffer;
 }
 
 /**
- * Key provider backed by a JSON file in the data directory (mode 0600), generated on first start.
- * Refuses to load a file that is readable by group or others: a leaked key makes the vault moot.
+ * Key provider backed by a JSON file (mode 0600), optionally sealed with a passphrase (scrypt +
+ * AES-256-GCM). Holds versioned tenant KEKs, signing keys and blind-index keys. Another process (the
+ * `sealpost keys` CLI) may rewrite the file; `refresh()` notices and reloads it.
  */
 export class LocalKeyring implements KeyProvider {
-  private readonly file: KeyringFile;
-  private readonly kek: Buffer;
-  private readonly tenantKeks = new Map<string, Buffer>();
+  readonly kind = 'local';
+  private payload!: KeyringPayload;
+  private stamp = '';
+  private readonly cache = new Map<string, Buffer>();
+  private signingKeys = new Map<string, { privateKey: KeyObject | null; publicKey: KeyObject }>();
+  private logKey: { privateKey: KeyObject; publicKey: KeyObject } | null = null;
 
-  private constructor(file: KeyringFile) {
-    this.file = file;
-    this.kek = Buffer.from(file.kek.key, 'base64');
-    if (this.kek.length !== 32) throw new AppError('SP_CRYPTO_KEYRING_INVALID', 'key must be 32 bytes');
+  private constructor(
+    private readonly path: string,
+    payload: KeyringPayload,
+    private sealKey: SealKey | null,
+    private readonly passphrase: string | undefined,
+  ) {
+    this.load(payload);
   }
 
-  /** Loads the keyring at `path`, creating it (0600) when it does not exist. */
-  static openOrCreate(path: string): { keyring: LocalKeyring; created: boolean } {
+  /** Loads the keyring at `path`, creating it (0600, sealed when a passphrase is given) when it does not exist. */
+  static openOrCreate(path: string, opts: LocalKeyringOptions = {}): { keyring: LocalKeyring; created: boolean } {
     if (!existsSync(path)) {
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-      const file: KeyringFile = {
-        format: 'sealpost-keyring-v1',
-        kek: { id: `local-${randomBytes(6).toString('hex')}`, key: randomBytes(32).toString('base64') },
-        blindIndexKey: randomBytes(32).toString('base64'),
-        macKey: randomBytes(32).toString('base64'),
-      };
-      // 'wx' fails if another process created it meanwhile, instead of overwriting its keys.
-      writeFileSync(path, JSON.stringify(file, null, 2), { mode: 0o600, flag: 'wx' });
-      return { keyring: new LocalKeyring(file), created: true };
+      const now = new Date().toISOString();
+      const payload: KeyringPayload = { createdAt: now, master: null, macKey: rnd(), referenceKey: rnd(), keys: [] };
+      payload.keys.push(newEntry('kek', 'default', 1, now));
+      const sealKey = opts.passphrase !== undefined ? newSealKey(opts.passphrase, opts.scrypt) : null;
+      writeKeyring(path, withDerived(payload), sealKey, 'create');
+      return { keyring: new LocalKeyring(path, withDerived(payload), sealKey, opts.passphrase), created: true };
     }
-    const st = statSync(path);
-    if ((st.mode & 0o077) !== 0) {
-      throw new AppError('SP_CRYPTO_KEYRING_INVALID', 'keyring file is readable by group or others (chmod 600 it)');
-    }
-    let parsed: KeyringFile;
+    const { payload, sealKey } = readKeyring(path, { passphrase: opts.passphrase });
+    return { keyring: new LocalKeyring(path, payload, sealKey, opts.passphrase), created: false };
+  }
+
+  private load(payload: KeyringPayload): void {
+    for (const b of this.cache.values()) b.fill(0);
+    this.cache.clear();
+    this.signingKeys.clear();
+    this.payload = withDerived(payload);
     try {
-      parsed = JSON.parse(readFileSync(path, 'utf8'));
-    } catch (e) {
-      throw new AppError('SP_CRYPTO_KEYRING_INVALID', 'keyring file is not valid JSON', { cause: e });
+      const st = statSync(this.path);
+      this.stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    } catch {
+      this.stamp = '';
     }
-    if (parsed?.format !== 'sealpost-keyring-v1' || !parsed.kek?.key || !parsed.blindIndexKey || !parsed.macKey) {
-      throw new AppError('SP_CRYPTO_KEYRING_INVALID', 'keyring file has an unknown format');
+  }
+
+  async refresh(): Promise<boolean> {
+    const st = statSync(this.path);
+    if (`${st.ino}:${st.size}:${st.mtimeMs}` === this.stamp) return false;
+    const r = readKeyring(this.path, { passphrase: this.passphrase, sealKey: this.sealKey ?? undefined });
+    this.sealKey = r.sealKey;
+    this.load(r.payload);
+    return true;
+  }
+
+  /** Re-reads the file, applies `fn`, writes it atomically (sealed again when it was sealed). */
+  private async mutate<T>(fn: (p: KeyringPayload) => T): Promise<T> {
+    await this.refresh();
+    const next = structuredClone(this.payload);
+    const out = fn(next);
+    writeKeyring(this.path, next, this.sealKey, 'replace');
+    this.load(next);
+    return out;
+  }
+
+  /** Writes the file sealed under `passphrase` (`sealpost keys seal`), or plain when `passphrase` is null. */
+  async reseal(passphrase: string | null, scrypt?: ScryptParams): Promise<void> {
+    await this.refresh();
+    this.sealKey = passphrase === null ? null : newSealKey(passphrase, scrypt);
+    await this.mutate(() => undefined);
+  }
+
+  // --- KEKs -------------------------------------------------------------------------------------
+  private keks(tenantId: string): Kek[] {
+    const out: Kek[] = this.payload.keys
+      .filter((k) => k.purpose === 'kek' && k.tenantId === tenantId)
+      .map((k) => ({ id: k.id, version: k.version, status: k.status, createdAt: k.createdAt, key: () => b64(k.material!) }));
+    const m = this.payload.master;
+    if (m && m.tenants.includes(tenantId)) {
+      // Format-1 derivation: tenant KEKs need no file write, and old wrapped keys name `<master>/<tenant>`.
+      out.push({ id: `${m.id}/${tenantId}`, version: 1, status: out.length ? 'retired' : 'current', createdAt: this.payload.createdAt, key: () => hmac(b64(m.key), `sealpost/tenant-kek/${tenantId}`) });
     }
-    return { keyring: new LocalKeyring(parsed), created: false };
+    return out.sort((a, b) => b.version - a.version);
+  }
+
+  private kekById(tenantId: string, keyId: string): Kek | undefined {
+    return this.keks(tenantId).find((k) => k.id === keyId);
   }
 
   currentKeyId(tenantId: string): string {
-    return `${this.file.kek.id}/${tenantId}`;
+    const k = this.keks(tenantId)[0];
+    if (!k) throw new AppError('SP_CRYPTO_KEY_UNKNOWN', 'this tenant has no key-encryption key yet');
+    return k.id;
   }
 
-  private tenantKek(tenantId: string): Buffer {
-    let k = this.tenantKeks.get(tenantId);
-    if (!k) {
-      k = createHmac('sha256', this.kek).update(`sealpost/tenant-kek/${tenantId}`).digest();
-      this.tenantKeks.set(tenantId, k);
-    }
-    return k;
+  private kekBytes(k: Kek): Buffer {
+    let b = this.cache.get(k.id);
+    if (!b) this.cache.set(k.id, (b = k.key()));
+    return b;
   }
 
   async wrapDataKey(tenantId: string, dataKey: Buffer, aad: string) {
-    return { keyId: this.currentKeyId(tenantId), wrapped: seal(this.tenantKek(tenantId), dataKey, aad) };
+    let k = this.keks(tenantId)[0];
+    if (!k) {
+      await this.createKeyVersion('kek', tenantId);
+      k = this.keks(tenantId)[0]!;
+    }
+    return { keyId: k.id, wrapped: sealWrapped(this.kekBytes(k), k.id, k.version, dataKey, aad) };
   }
 
   async unwrapDataKey(tenantId: string, keyId: string, wrapped: Buffer, aad: string): Promise<Buffer> {
-    if (keyId !== this.currentKeyId(tenantId)) throw new AppError('SP_CRYPTO_DECRYPT_FAILED', 'unknown key id');
-    return open(this.tenantKek(tenantId), wrapped, aad);
+    const p = parseCiphertext(wrapped);
+    if (p.format === FORMAT_WRAPPED && p.keyId !== keyId) throw new AppError('SP_CRYPTO_DECRYPT_FAILED', 'the wrapped key names another key');
+    let k = this.kekById(tenantId, keyId);
+    if (!k && (await this.refresh())) k = this.kekById(tenantId, keyId);
+    if (!k) throw new AppError('SP_CRYPTO_KEY_UNKNOWN', 'no such key-encryption key (retired and destroyed, or another keyring)');
+    if (p.format === FORMAT_WRAPPED && p.keyVersion !== k.version) throw new AppError('SP_CRYPTO_DECRYPT_FAILED', 'the wrapped key names another key version');
+    return openParsed(this.kekBytes(k), p, aad);
   }
 
-  private readonly blindKeys = new Map<string, Buffer>();
-
-  blindIndexKey(tenantId: string): Buffer {
-    let k = this.blindKeys.get(tenantId);
-    if (!k) {
-      k = createHmac('sha256', Buffer.from(this.file.blindIndexKey, 'base64')).update(tenantId).digest();
-      this.blindKeys.set(tenantId, k);
+  // --- blind indexes and MAC keys ---------------------------------------------------------------
+  blindIndex(tenantId: string, field: string, normalisedValue: string, version?: number | 'reference'): string {
+    let root: Buffer;
+    let cacheId: string;
+    if (version === 'reference') {
+      root = b64(this.payload.referenceKey);
+      cacheId = 'ref';
+    } else {
+      const entries = this.payload.keys.filter((k) => k.purpose === 'blind-index');
+      const e = version === undefined ? entries.find((k) => k.status === 'current') : entries.find((k) => k.version === version);
+      if (!e) throw new AppError('SP_CRYPTO_KEY_UNKNOWN', 'no such blind-index key version');
+      // Version 1 shares the reference key, so indexes written before versions existed stay valid.
+      root = e.derived ? b64(this.payload.referenceKey) : b64(e.material!);
+      cacheId = e.derived ? 'ref' : e.id;
     }
-    return k;
+    const id = `bidx:${cacheId}:${tenantId}`;
+    let k = this.cache.get(id);
+    if (!k) this.cache.set(id, (k = createHmac('sha256', root).update(tenantId).digest()));
+    return createHmac('sha256', k).update(`${field}\u0000${normalisedValue}`).digest('hex');
   }
 
-  private logKey: { privateKey: KeyObject; publicKey: KeyObject } | null = null;
+  blindIndexVersions(): number[] {
+    const e = this.payload.keys.filter((k) => k.purpose === 'blind-index');
+    return [...e.filter((k) => k.status === 'current'), ...e.filter((k) => k.status !== 'current').sort((a, b) => b.version - a.version)].map((k) => k.version);
+  }
 
-  /**
-   * Ed25519 checkpoint-signing key. Its 32-byte seed is derived from the keyring's MAC secret (so
-   * existing keyring files need no rewrite) and wrapped in the fixed PKCS#8 prefix for Ed25519
-   * (RFC 8410 §7) so node:crypto can load it.
-   */
+  macKey(purpose: string): Buffer {
+    return hmac(b64(this.payload.macKey), purpose);
+  }
+
+  /** Seed derived from the MAC secret as in format 1, so the checkpoint verifier key never changes. */
   auditLogKey(): { privateKey: KeyObject; publicKey: KeyObject } {
     if (!this.logKey) {
-      const seed = this.macKey('sealpost/audit-log-ed25519-seed');
-      const der = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]);
-      const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+      const privateKey = ed25519FromSeed(this.macKey('sealpost/audit-log-ed25519-seed'));
       this.logKey = { privateKey, publicKey: createPublicKey(privateKey) };
     }
     return this.logKey;
   }
 
-  macKey(purpose: string): Buffer {
-    return createHmac('sha256', Buffer.from(this.file.macKey, 'base64')).update(purpose).digest();
+  // --- signing keys -----------------------------------------------------------------------------
+  private signingKey(e: KeyEntry) {
+    let k = this.signingKeys.get(e.id);
+    if (!k) {
+      if (e.destroyed) k = { privateKey: null, publicKey: createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64(e.publicKey!).toString('base64url') }, format: 'jwk' }) };
+      else {
+        const privateKey = ed25519FromSeed(e.derived ? this.macKey('sealpost/signing-ed25519-v1') : b64(e.material!));
+        k = { privateKey, publicKey: createPublicKey(privateKey) };
+      }
+      this.signingKeys.set(e.id, k);
+    }
+    return k;
   }
+
+  signer(): Signer {
+    const e = this.payload.keys.find((k) => k.purpose === 'signing' && k.status === 'current')!;
+    const { privateKey, publicKey } = this.signingKey(e);
+    return { keyId: e.id, alg: 'EdDSA', publicKey, sign: async (data) => sign(null, data, privateKey!) };
+  }
+
+  publishedSigningKeys(): PublishedSigningKey[] {
+    return this.payload.keys
+      .filter((k) => k.purpose === 'signing')
+      .sort((a, b) => b.version - a.version)
+      .map((e) => ({ keyId: e.id, alg: 'EdDSA' as const, publicKey: this.signingKey(e).publicKey, status: e.status, createdAt: e.createdAt }));
+  }
+
+  // --- versions ---------------------------------------------------------------------------------
+  listKeys(): KeyVersionInfo[] {
+    const tenants = new Set<string>([...(this.payload.master?.tenants ?? []), ...this.payload.keys.filter((k) => k.tenantId).map((k) => k.tenantId!)]);
+    const keks = [...tenants].flatMap((t) => this.keks(t).map((k) => ({ keyId: k.id, purpose: 'kek' as const, tenantId: t, version: k.version, status: k.status, createdAt: k.createdAt })));
+    const others = this.payload.keys.filter((k) => k.purpose !== 'kek').map((k) => ({ keyId: k.id, purpose: k.purpose, tenantId: null, version: k.version, status: k.status, createdAt: k.createdAt }));
+    return [...keks, ...others];
+  }
+
+  async createKeyVersion(purpose: KeyPurpose, tenantId: string | null): Promise<KeyVersionInfo> {
+    const t = purpose === 'kek' ? tenantId ?? 'default' : null;
+    const entry = await this.mutate((p) => {
+      const view = new LocalKeyringView(p);
+      const version = Math.max(0, ...view.versions(purpose, t)) + 1;
+      for (const k of p.keys) if (k.purpose === purpose && k.tenantId === t) k.status = 'retired';
+      const e = newEntry(purpose, t, version, new Date().toISOString());
+      p.keys.push(e);
+      return e;
+    });
+    return { keyId: entry.id, purpose, tenantId: t, version: entry.version, status: 'current', createdAt: entry.createdAt };
+  }
+
+  async destroyKeyVersion(keyId: string): Promise<void> {
+    await this.refresh();
+    const info = this.listKeys().find((k) => k.keyId === keyId);
+    if (!info) throw new AppError('SP_CRYPTO_KEY_UNKNOWN', 'no such key id');
+    if (info.status === 'current') throw new AppError('SP_CRYPTO_KEY_IN_USE', 'the current version cannot be destroyed; rotate first');
+    await this.mutate((p) => {
+      const m = p.master;
+      if (m && info.purpose === 'kek' && keyId === `${m.id}/${info.tenantId}`) {
+        m.tenants = m.tenants.filter((t) => t !== info.tenantId);
+        // The master derives nothing else now: drop it, so an old backup's wrapped keys stay sealed.
+        if (!m.tenants.length) p.master = null;
+        return;
+      }
+      const e = p.keys.find((k) => k.id === keyId)!;
+      if (e.purpose === 'signing') {
+        // Retired signatures must still verify: keep the public key, drop the private part.
+        e.publicKey = Buffer.from(this.signingKey(e).publicKey.export({ format: 'jwk' }).x!, 'base64url').toString('base64');
+        delete e.material;
+        e.destroyed = true;
+      } else p.keys = p.keys.filter((k) => k.id !== keyId);
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const b of this.cache.values()) b.fill(0);
+    this.cache.clear();
+  }
+}
+
+/** Version numbers present for a purpose (including format-1 derived ones). */
+class LocalKeyringView {
+  constructor(private readonly p: KeyringPayload) {}
+  versions(purpose: KeyPurpose, tenantId: string | null): number[] {
+    const v = this.p.keys.filter((k) => k.purpose === purpose && k.tenantId === tenantId).map((k) => k.version);
+    if (purpose === 'kek' && this.p.master && tenantId && this.p.master.tenants.includes(tenantId)) v.push(1);
+    return v;
+  }
+}
+
+const rnd = () => randomBytes(32).toString('base64');
+
+function newEntry(purpose: KeyPurpose, tenantId: string | null, version: number, createdAt: string): KeyEntry {
+  const tag = purpose === 'kek' ? `kek:${tenantId}` : purpose === 'signing' ? 'sig' : 'bidx';
+  return { id: `local:${tag}:v${version}:${randomBytes(4).toString('hex')}`, purpose, tenantId, version, status: 'current', createdAt, material: rnd() };
+}
+
+/**
+ * Signing and blind-index version 1 are derived (from the MAC secret and the reference key), so files
+ * written before key versions existed get them without a write, with ids stable across loads.
+ */
+function withDerived(p: KeyringPayload): KeyringPayload {
+  const fp = (label: string) => createHash('sha256').update(b64(p.macKey)).update(label).digest('hex').slice(0, 8);
+  const keys = [...p.keys];
+  if (!keys.some((k) => k.purpose === 'signing')) keys.push({ id: `local:sig:v1:${fp('sig')}`, purpose: 'signing', tenantId: null, version: 1, status: 'current', createdAt: p.createdAt, derived: true });
+  if (!keys.some((k) => k.purpose === 'blind-index')) {
+    keys.push({ id: `local:bidx:v1:${fp('bidx')}`, purpose: 'blind-index', tenantId: null, version: 1, status: 'current', createdAt: p.createdAt, derived: true });
+  }
+  return { ...p, keys };
 }

@@ -656,6 +656,81 @@ export class Repositories {
       .executeTakeFirst();
     return r?.notification_id;
   }
+
+  // --- key rotation (src/crypto/key-rotation.ts) -------------------------------------------
+  /** Data keys of `tenantId` not wrapped by `keyId`, in patient-id order after `afterPatientId`. */
+  async listDataKeysNotUnder(tenantId: string, keyId: string, afterPatientId: string, limit: number) {
+    return this.db
+      .selectFrom('data_keys')
+      .select(['patient_id', 'key_id', 'wrapped'])
+      .where('tenant_id', '=', tenantId)
+      .where('key_id', '!=', keyId)
+      .where('patient_id', '>', afterPatientId)
+      .orderBy('patient_id')
+      .limit(limit)
+      .execute();
+  }
+
+  /** Number of data keys of `tenantId` not wrapped by `keyId` (rotation progress). */
+  async countDataKeysNotUnder(tenantId: string, keyId: string): Promise<number> {
+    const r = await this.db.selectFrom('data_keys').select((eb) => eb.fn.countAll<number>().as('n')).where('tenant_id', '=', tenantId).where('key_id', '!=', keyId).executeTakeFirstOrThrow();
+    return Number(r.n);
+  }
+
+  /** Replaces a wrapped data key only if it is still wrapped by `fromKeyId` (a concurrent erasure wins); true if replaced. */
+  async rewrapDataKey(tenantId: string, patientId: string, fromKeyId: string, toKeyId: string, wrapped: Uint8Array): Promise<boolean> {
+    const r = await this.db
+      .updateTable('data_keys')
+      .set({ key_id: toKeyId, wrapped })
+      .where('tenant_id', '=', tenantId)
+      .where('patient_id', '=', patientId)
+      .where('key_id', '=', fromKeyId)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /** Number of data keys (any tenant) wrapped by `keyId`. */
+  async countDataKeysUsing(keyId: string): Promise<number> {
+    const r = await this.db.selectFrom('data_keys').select((eb) => eb.fn.countAll<number>().as('n')).where('key_id', '=', keyId).executeTakeFirstOrThrow();
+    return Number(r.n);
+  }
+
+  /**
+   * Contact points whose blind index is not in the stored form of version `version` (version 1 is bare
+   * hex, version n is `v<n>:<hex>`; hex never starts with "v"), in id order after `afterId`.
+   */
+  async listContactIndexesNotAt(version: number, afterId: string, limit: number) {
+    return this.db
+      .selectFrom('contact_points')
+      .select(['id', 'tenant_id', 'patient_id', 'system', 'value_ct', 'value_bidx'])
+      .where('value_bidx', version === 1 ? 'like' : 'not like', version === 1 ? 'v%' : `v${version}:%`)
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+  }
+
+  /** Number of contact points whose blind index is in the stored form of `version` (or, with `not`, any other). */
+  async countContactIndexes(version: number, not = false): Promise<number> {
+    const atV = version === 1 ? 'not like' : 'like';
+    const op = not ? (atV === 'like' ? 'not like' : 'like') : atV;
+    const r = await this.db
+      .selectFrom('contact_points')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('value_bidx', op, version === 1 ? 'v%' : `v${version}:%`)
+      .executeTakeFirstOrThrow();
+    return Number(r.n);
+  }
+
+  /** Replaces a contact point's blind index only if it is still `from`; true if replaced. */
+  async setContactIndex(id: string, from: string, to: string): Promise<boolean> {
+    const r = await this.db.updateTable('contact_points').set({ value_bidx: to }).where('id', '=', id).where('value_bidx', '=', from).executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  async listTenantIds(): Promise<string[]> {
+    return (await this.db.selectFrom('tenants').select('id').orderBy('id').execute()).map((r) => r.id);
+  }
 }
 
 /** Tables of migration 006 (see 006-signatures.ts for what each column holds). */

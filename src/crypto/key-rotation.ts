@@ -1,0 +1,222 @@
+import type { Store } from '../store/store.js';
+import type { KeyProvider, KeyPurpose, KeyVersionInfo } from './key-provider.js';
+import { EnvelopeCipher, dataKeyAad, versionedIndex } from './envelope-cipher.js';
+import { AppError } from '../core/errors.js';
+
+/** Progress of a re-wrap or re-index: rows moved so far out of those that needed it at the start. */
+export interface RotationProgress {
+  done: number;
+  total: number;
+}
+
+export interface RotationOptions {
+  /** Rows per transaction; small so the server's own writes wait only briefly (default 200). */
+  batchSize?: number;
+  onProgress?: (p: RotationProgress) => void;
+  /** Recorded as the audit actor (default `cli`). */
+  actor?: string;
+  clock?: () => Date;
+  /**
+   * false: do not create a new version, only finish moving rows to the current one (resuming a
+   * rotation that stopped). Default true.
+   */
+  createVersion?: boolean;
+  /** Tenant whose audit log records installation-wide key events (default `default`). */
+  auditTenant?: string;
+}
+
+export interface RotationResult {
+  /** The version rows were moved to (new, or the current one when resuming). */
+  keyId: string;
+  version: number;
+  created: boolean;
+  /** Rows re-wrapped (KEK) or re-indexed (blind index) by this run. */
+  moved: number;
+}
+
+const DEFAULT_BATCH = 200;
+/** Passes over the table: rows written meanwhile by a node that had not yet seen the new version get a second look. */
+const MAX_PASSES = 3;
+
+function current(provider: KeyProvider, purpose: KeyPurpose, tenantId: string | null): KeyVersionInfo {
+  const k = provider.listKeys().find((i) => i.purpose === purpose && i.status === 'current' && (purpose !== 'kek' || i.tenantId === tenantId));
+  if (!k) throw new AppError('SP_CRYPTO_KEY_UNKNOWN', `no current ${purpose} key`);
+  return k;
+}
+
+async function newVersion(store: Store, provider: KeyProvider, purpose: KeyPurpose, tenantId: string | null, o: RotationOptions): Promise<{ info: KeyVersionInfo; created: boolean }> {
+  if (o.createVersion === false) return { info: current(provider, purpose, tenantId), created: false };
+  const previous = provider.listKeys().find((i) => i.purpose === purpose && i.status === 'current' && (purpose !== 'kek' || i.tenantId === tenantId));
+  const info = await provider.createKeyVersion(purpose, tenantId);
+  // Ids and versions only: key material never enters the log.
+  await store.transaction((tx) =>
+    tx.appendAudit({
+      tenantId: tenantId ?? o.auditTenant ?? 'default',
+      at: (o.clock ?? (() => new Date()))(),
+      actor: o.actor ?? 'cli',
+      action: 'key.rotated',
+      outcome: 'success',
+      targetType: 'key',
+      targetId: info.keyId,
+      details: { purpose, version: info.version, provider: provider.kind, previousKeyId: previous?.keyId ?? null },
+    }),
+  );
+  await store.durable();
+  return { info, created: true };
+}
+
+/**
+ * Creates a new KEK version for `tenantId` and re-wraps every data key of the tenant under it, in
+ * short transactions while the server keeps serving. Each batch is audited in its own transaction.
+ * Resumable: a row is moved only if it is not yet under the current KEK, so running again after a
+ * crash (with `createVersion: false`, or creating yet another version) finishes the job.
+ */
+export async function rotateTenantKek(store: Store, provider: KeyProvider, tenantId: string, o: RotationOptions = {}): Promise<RotationResult> {
+  const { info, created } = await newVersion(store, provider, 'kek', tenantId, o);
+  const batch = o.batchSize ?? DEFAULT_BATCH;
+  const total = await store.read.countDataKeysNotUnder(tenantId, info.keyId);
+  let moved = 0;
+  o.onProgress?.({ done: 0, total });
+  for (let pass = 0; pass < MAX_PASSES; pass++) {
+    let cursor = '';
+    let seen = 0;
+    for (;;) {
+      const n = await store.transaction(async (tx) => {
+        const rows = await tx.listDataKeysNotUnder(tenantId, info.keyId, cursor, batch);
+        let done = 0;
+        for (const r of rows) {
+          const aad = dataKeyAad(tenantId, r.patient_id);
+          const key = await provider.unwrapDataKey(tenantId, r.key_id, Buffer.from(r.wrapped), aad);
+          const w = await provider.wrapDataKey(tenantId, key, aad);
+          key.fill(0);
+          if (w.keyId !== info.keyId) throw new AppError('SP_CRYPTO_KEY_IN_USE', 'the current key changed during rotation; run again');
+          if (await tx.rewrapDataKey(tenantId, r.patient_id, r.key_id, w.keyId, w.wrapped)) done++;
+        }
+        if (rows.length) {
+          cursor = rows[rows.length - 1]!.patient_id;
+          await tx.appendAudit({
+            tenantId,
+            at: (o.clock ?? (() => new Date()))(),
+            actor: o.actor ?? 'cli',
+            action: 'key.data_keys_rewrapped',
+            outcome: 'success',
+            targetType: 'key',
+            targetId: info.keyId,
+            details: { count: done, fromKeyIds: [...new Set(rows.map((r) => r.key_id))] },
+          });
+        }
+        moved += done;
+        return rows.length;
+      });
+      await store.durable();
+      seen += n;
+      o.onProgress?.({ done: Math.min(moved, Math.max(total, moved)), total: Math.max(total, moved) });
+      if (n < batch) break;
+    }
+    if (!seen) break;
+  }
+  return { keyId: info.keyId, version: info.version, created, moved };
+}
+
+/** Creates a new signing key version; the previous one stays published as retired so old proofs verify. */
+export async function rotateSigningKey(store: Store, provider: KeyProvider, o: RotationOptions = {}): Promise<RotationResult> {
+  const { info, created } = await newVersion(store, provider, 'signing', null, o);
+  return { keyId: info.keyId, version: info.version, created, moved: 0 };
+}
+
+/**
+ * Creates a new blind-index key version and re-indexes every contact point under it (decrypting each
+ * value with its patient's data key). While it runs, lookups match the old and the new stored form
+ * (`EnvelopeCipher.blindIndexCandidates`). Resumable like `rotateTenantKek`. Contact points of erased
+ * patients cannot be decrypted; their index is replaced by one that matches nothing.
+ */
+export async function rotateBlindIndexKey(store: Store, provider: KeyProvider, o: RotationOptions = {}): Promise<RotationResult> {
+  const { info, created } = await newVersion(store, provider, 'blind-index', null, o);
+  const cipher = new EnvelopeCipher(provider, { max: 1000, ttlMs: 60_000 });
+  const batch = o.batchSize ?? DEFAULT_BATCH;
+  const total = await store.read.countContactIndexes(info.version, true);
+  let moved = 0;
+  o.onProgress?.({ done: 0, total });
+  try {
+    for (let pass = 0; pass < MAX_PASSES; pass++) {
+      let cursor = '';
+      let seen = 0;
+      for (;;) {
+        const n = await store.transaction(async (tx) => {
+          const rows = await tx.listContactIndexesNotAt(info.version, cursor, batch);
+          let done = 0;
+          for (const r of rows) {
+            const dk = await tx.getDataKey(r.tenant_id, r.patient_id);
+            let next: string;
+            if (dk) {
+              const key = await cipher.dataKey(r.tenant_id, r.patient_id, { keyId: dk.key_id, wrapped: Buffer.from(dk.wrapped) });
+              const value = cipher.decrypt(key, { tenantId: r.tenant_id, table: 'contact_points', rowId: r.id, field: 'value' }, r.value_ct);
+              next = versionedIndex(info.version, provider.blindIndex(r.tenant_id, `contact.${r.system}`, value, info.version));
+            } else next = versionedIndex(info.version, `erased-${r.id}`);
+            if (await tx.setContactIndex(r.id, r.value_bidx, next)) done++;
+          }
+          if (rows.length) {
+            cursor = rows[rows.length - 1]!.id;
+            await tx.appendAudit({
+              tenantId: o.auditTenant ?? 'default',
+              at: (o.clock ?? (() => new Date()))(),
+              actor: o.actor ?? 'cli',
+              action: 'key.contacts_reindexed',
+              outcome: 'success',
+              targetType: 'key',
+              targetId: info.keyId,
+              details: { count: done },
+            });
+          }
+          moved += done;
+          return rows.length;
+        });
+        await store.durable();
+        seen += n;
+        o.onProgress?.({ done: moved, total: Math.max(total, moved) });
+        if (n < batch) break;
+      }
+      if (!seen) break;
+    }
+  } finally {
+    cipher.clear();
+  }
+  return { keyId: info.keyId, version: info.version, created, moved };
+}
+
+/** Rows still needing the given key version (what `retireKey` refuses on). */
+export async function keyUsage(store: Store, info: KeyVersionInfo): Promise<number> {
+  if (info.purpose === 'kek') return store.read.countDataKeysUsing(info.keyId);
+  if (info.purpose === 'blind-index') return store.read.countContactIndexes(info.version);
+  return 0;
+}
+
+/**
+ * Destroys a retired key version once no stored row needs it (HSM: C_DestroyObject; local: removed
+ * from the file). A signing key's public part stays published. Refuses with SP_CRYPTO_KEY_IN_USE
+ * for the current version or while rows still use it, SP_CRYPTO_KEY_UNKNOWN for an unknown id.
+ * After it, a backup taken before can no longer open data keys wrapped only under this version.
+ */
+export async function retireKey(store: Store, provider: KeyProvider, keyId: string, o: Pick<RotationOptions, 'actor' | 'clock' | 'auditTenant'> = {}): Promise<KeyVersionInfo> {
+  await provider.refresh();
+  const info = provider.listKeys().find((k) => k.keyId === keyId);
+  if (!info) throw new AppError('SP_CRYPTO_KEY_UNKNOWN', 'no such key id');
+  if (info.status === 'current') throw new AppError('SP_CRYPTO_KEY_IN_USE', 'the current version cannot be retired; rotate first');
+  const used = await keyUsage(store, info);
+  if (used > 0) throw new AppError('SP_CRYPTO_KEY_IN_USE', `${used} stored rows still use this key; run 'sealpost keys rotate' to finish moving them`);
+  await provider.destroyKeyVersion(keyId);
+  await store.transaction((tx) =>
+    tx.appendAudit({
+      tenantId: info.tenantId ?? o.auditTenant ?? 'default',
+      at: (o.clock ?? (() => new Date()))(),
+      actor: o.actor ?? 'cli',
+      action: 'key.destroyed',
+      outcome: 'success',
+      targetType: 'key',
+      targetId: keyId,
+      details: { purpose: info.purpose, version: info.version, provider: provider.kind },
+    }),
+  );
+  await store.durable();
+  return info;
+}
