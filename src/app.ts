@@ -13,7 +13,8 @@ import type { TypedApp } from './api/types.js';
 import { openStore } from './store/open-store.js';
 import { isStoreUnavailable } from './store/store-errors.js';
 import { AppError } from './core/errors.js';
-import { LocalKeyring } from './crypto/local-keyring.js';
+import type { KeyProvider } from './crypto/key-provider.js';
+import { openKeyProvider, watchKeyProvider } from './crypto/open-key-provider.js';
 import { EnvelopeCipher } from './crypto/envelope-cipher.js';
 import { outboxSealer } from './crypto/outbox-sealer.js';
 import { TemplateRegistry } from './core/templates/template-registry.js';
@@ -86,7 +87,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const logger = deps.logger ?? createLogger(config.logLevel);
   const clock = deps.clock ?? (() => new Date());
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const { keyring, created: keyringCreated } = LocalKeyring.openOrCreate(config.keys.file);
+  // The local keyring or the HSM (SEALPOST_KEY_PROVIDER); a wrong passphrase or PIN fails here, before anything else.
+  const { provider: keyring, created: keyringCreated } = await openKeyProvider(config.keys);
+  // Versions created by `sealpost keys rotate` in another process are picked up without a restart.
+  const stopKeyWatch = watchKeyProvider(keyring, config.keys.refreshSeconds, (e) => logger.warn({ causeCode: errorCode(e) }, 'could not re-read the keys'));
   const owner = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const store = openStore(config.database, { nodeId: owner, log: logger });
   let ready = false;
@@ -107,7 +111,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     ready = true;
   };
 
-  const cipher = new EnvelopeCipher(keyring);
+  const cipher = new EnvelopeCipher(keyring, { max: config.keys.dataKeyCache.max, ttlMs: config.keys.dataKeyCache.ttlSeconds * 1000 });
   const templates = TemplateRegistry.load();
   const sealer = outboxSealer(keyring);
   const channels = { ...buildChannels(config, store, sealer, keyring.macKey('sealpost/webhook').toString('hex'), logger), ...deps.channels };
@@ -224,6 +228,9 @@ function buildChannels(
   const { channels: c, twilio, smtp } = config;
   if (c.insecureSkipTlsVerify) logger.warn('SEALPOST_INSECURE_SKIP_TLS_VERIFY is on: provider certificates are NOT verified');
   return {
+      stopKeyWatch();
+      cipher.clear();
+      await keyring.close();
     sms:
       c.sms === 'twilio'
         ? new TwilioSmsChannel({ baseUrl: twilio.baseUrl, accountSid: twilio.accountSid!, authToken: twilio.authToken!, from: twilio.from!, statusCallbackUrl: `${config.publicUrl}/v1/providers/twilio/status`, timeoutMs: c.timeoutMs, insecureSkipTlsVerify: c.insecureSkipTlsVerify })
@@ -242,7 +249,7 @@ function buildChannels(
  * directory, a wrong SEALPOST_KEYRING_FILE) would write data no other node can read. The first start
  * records a fingerprint (an HMAC under the keyring's own MAC key, revealing nothing about it).
  */
-async function checkKeyringMatches(store: Store, keyring: LocalKeyring): Promise<void> {
+async function checkKeyringMatches(store: Store, keyring: KeyProvider): Promise<void> {
   const mine = createHmac('sha256', keyring.macKey('sealpost/keyring-fingerprint')).update('sealpost keyring fingerprint v1').digest('hex').slice(0, 32);
   const recorded = await store.read.initSetting('keyring_fingerprint', mine);
   if (recorded !== mine) {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { loadConfig } from './config/load-config.js';
 import { buildApp } from './app.js';
 import { openStore } from './store/open-store.js';
-import { LocalKeyring } from './crypto/local-keyring.js';
+import { openKeyProvider } from './crypto/open-key-provider.js';
+import { keysCommand } from './keys-command.js';
 import { outboxSealer } from './crypto/outbox-sealer.js';
 import { openOutboxRow } from './channels/dev-outbox/dev-outbox-channel.js';
 import { loadOrCreateTls, reloadTls } from './api/tls.js';
@@ -70,8 +71,9 @@ program
   .option('--json', 'one JSON object per line')
   .action(async (opts: { limit: string; json?: boolean }) => {
     const config = loadConfig();
-    const { keyring } = LocalKeyring.openOrCreate(config.keys.file);
+    const { provider: keyring } = await openKeyProvider(config.keys);
     const sealer = outboxSealer(keyring);
+    await keyring.close();
     const store = openStore(config.database, { sqliteDurability: 'full' });
     await store.migrate();
     const limit = Math.max(1, Math.min(10_000, Number(opts.limit) || 20));
@@ -92,11 +94,13 @@ auditCmd
   .option('--json', 'print the report as JSON')
   .action(async (opts: { progress?: boolean; json?: boolean }) => {
     const config = loadConfig();
-    const { keyring } = LocalKeyring.openOrCreate(config.keys.file);
+    const { provider: keyring } = await openKeyProvider(config.keys);
+    const auditKey = keyring.auditLogKey().publicKey;
+    await keyring.close();
     const store = openStore(config.database, { sqliteDurability: 'full' });
     await store.migrate();
     const showProgress = opts.progress || process.stderr.isTTY;
-    const report = await verifyAuditLog(store.read.auditLog, config.audit.origin, keyring.auditLogKey().publicKey, (done, total) => {
+    const report = await verifyAuditLog(store.read.auditLog, config.audit.origin, auditKey, (done, total) => {
       if (showProgress) process.stderr.write(`\rverified ${done.toLocaleString('en')} of ${total.toLocaleString('en')} entries (${total ? Math.floor((100 * done) / total) : 100}%)`);
     });
     if (showProgress) process.stderr.write('\n');
@@ -147,6 +151,8 @@ program
   });
 
 patientsCommand(program);
+
+keysCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   // Configuration and key errors are PHI-free AppErrors with a code; anything else prints its class only.
