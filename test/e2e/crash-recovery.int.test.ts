@@ -69,7 +69,7 @@ function newInstallation(env: Record<string, string>): Promise<Installation> {
   return freePort().then((port) => ({ dataDir, port, env }));
 }
 
-/** Starts the real server as a child process and waits until it answers /healthz over TLS. */
+/** Starts the real server as a child process and waits until it is ready (/readyz over TLS: database connected, bootstrap key written). */
 async function start(node: Installation, extraEnv: Record<string, string> = {}): Promise<Server> {
   const env: Record<string, string> = {};
   // Hermetic: nothing from the outer environment may change what is under test.
@@ -97,7 +97,7 @@ async function start(node: Installation, extraEnv: Record<string, string> = {}):
       const cert = readFileSync(certFile, 'utf8');
       const agent = new Agent({ keepAlive: false, ca: cert });
       try {
-        const r = await call({ agent, url } as Server, 'GET', '/healthz');
+        const r = await call({ agent, url } as Server, 'GET', '/readyz');
         return r.status === 200 ? cert : null;
       } catch {
         return null;
@@ -105,7 +105,7 @@ async function start(node: Installation, extraEnv: Record<string, string> = {}):
         agent.destroy();
       }
     },
-    'the server to answer /healthz',
+    'the server to be ready',
     30_000,
   );
   const apiKey = readFileSync(join(node.dataDir, 'bootstrap-api-key'), 'utf8').trim();

@@ -48,8 +48,9 @@ describe('quick start: `sealpost serve` on a fresh data directory, used the way 
       if (child.exitCode != null) throw new Error(`sealpost serve exited with ${child.exitCode}:\n${output}`);
       if (!existsSync(join(dataDir, 'tls-cert.pem'))) return false;
       ca = readFileSync(join(dataDir, 'tls-cert.pem'), 'utf8');
-      return (await httpsJson(url, ca, 'GET', '/healthz').catch(() => null))?.body?.ok === true;
-    }, 'GET /healthz over HTTPS', 30_000);
+      // /healthz answers as soon as the process listens; /readyz once the database is set up.
+      return (await httpsJson(url, ca, 'GET', '/readyz').catch(() => null))?.body?.ready === true;
+    }, 'GET /readyz over HTTPS', 30_000);
     apiKey = readFileSync(join(dataDir, 'bootstrap-api-key'), 'utf8').trim();
   });
 

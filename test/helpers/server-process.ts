@@ -62,8 +62,8 @@ export async function startServerProcess(opts: { dataDir: string; env?: Record<s
       return null;
     }
   };
-  const ca = await eventually(() => probe('/healthz'), 'the server to answer /healthz', 30_000);
-  if (opts.waitReady !== false) await eventually(() => probe('/readyz'), 'the server to be ready', 30_000);
+  const ca = await eventually(() => probe('/healthz'), 'the server to answer /healthz', 90_000);
+  if (opts.waitReady !== false) await eventually(() => probe('/readyz'), 'the server to be ready', 90_000);
   const s: ServerProcess = {
     proc,
     exited,
