@@ -1,0 +1,103 @@
+import { verify } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Pkcs11KeyProvider } from './pkcs11-key-provider.js';
+import { EnvelopeCipher } from './envelope-cipher.js';
+import { createSoftHsm, SOFTHSM_LIBRARY, type SoftHsm } from '../../test/helpers/softhsm-token.js';
+
+// SoftHSM2 reads SOFTHSM2_CONF when the module is initialised: one token store for this file.
+let hsm: SoftHsm;
+let n = 0;
+beforeAll(() => {
+  hsm = createSoftHsm();
+  process.env.SOFTHSM2_CONF = hsm.conf;
+});
+
+async function fresh() {
+  const tokenLabel = `t${++n}`;
+  const pin = hsm.initToken(tokenLabel);
+  const { provider, created } = await Pkcs11KeyProvider.open({ library: SOFTHSM_LIBRARY, tokenLabel, pin });
+  return { provider, created, tokenLabel, pin };
+}
+
+describe('PKCS#11 key provider (SoftHSM2)', () => {
+  it('creates its keys on an empty token as non-extractable, sensitive token objects', async () => {
+    const { provider, created } = await fresh();
+    expect(created).toBe(true);
+    expect(provider.listKeys().map((k) => [k.purpose, k.version, k.status])).toEqual(
+      expect.arrayContaining([['kek', 1, 'current'], ['signing', 1, 'current'], ['blind-index', 1, 'current']]),
+    );
+    // Ask the token itself, through its own API, about the KEK object's attributes.
+    const s = (provider as unknown as { s: { p11: any; session: Buffer; objects(): { label: string; handle: Buffer; cls: number }[] } }).s;
+    const p = createRequire(import.meta.url)('pkcs11js');
+    for (const o of s.objects().filter((x) => x.cls !== 2)) {
+      const [ext, sens] = s.p11.C_GetAttributeValue(s.session, o.handle, [{ type: p.CKA_EXTRACTABLE }, { type: p.CKA_SENSITIVE }]);
+      expect([o.label, ext.value[0], sens.value[0]]).toEqual([o.label, 0, 1]);
+    }
+    await provider.close();
+  });
+
+  it('wraps and unwraps data keys inside the token, binding the AAD, and refuses altered or truncated ones', async () => {
+    const { provider } = await fresh();
+    const cipher = new EnvelopeCipher(provider, { max: 0, ttlMs: 0 });
+    const { key, wrapped } = await cipher.newDataKey('default', 'p1');
+    expect(wrapped.keyId).toBe('sealpost:kek:default:v1');
+    expect((await cipher.dataKey('default', 'p1', wrapped)).equals(key)).toBe(true);
+    await expect(cipher.dataKey('default', 'p2', wrapped)).rejects.toMatchObject({ code: 'SP_CRYPTO_DECRYPT_FAILED' });
+    const bad = Buffer.from(wrapped.wrapped);
+    bad[bad.length - 1]! ^= 1;
+    await expect(cipher.dataKey('default', 'p1', { ...wrapped, wrapped: bad })).rejects.toMatchObject({ code: 'SP_CRYPTO_DECRYPT_FAILED' });
+    await expect(cipher.dataKey('default', 'p1', { ...wrapped, wrapped: wrapped.wrapped.subarray(0, 40) })).rejects.toMatchObject({ code: 'SP_CRYPTO_CIPHERTEXT_MALFORMED' });
+    await provider.close();
+  });
+
+  it('rotates the KEK: old data opens until the old version is destroyed in the token', async () => {
+    const { provider } = await fresh();
+    const cipher = new EnvelopeCipher(provider, { max: 0, ttlMs: 0 });
+    const { key, wrapped } = await cipher.newDataKey('default', 'p1');
+    const v2 = await provider.createKeyVersion('kek', 'default');
+    expect(provider.currentKeyId('default')).toBe(v2.keyId);
+    expect((await cipher.newDataKey('default', 'p2')).wrapped.keyId).toBe(v2.keyId);
+    expect((await cipher.dataKey('default', 'p1', wrapped)).equals(key)).toBe(true);
+    await expect(provider.destroyKeyVersion(v2.keyId)).rejects.toMatchObject({ code: 'SP_CRYPTO_KEY_IN_USE' });
+    await provider.destroyKeyVersion(wrapped.keyId);
+    await expect(cipher.dataKey('default', 'p1', wrapped)).rejects.toMatchObject({ code: 'SP_CRYPTO_KEY_UNKNOWN' });
+    await provider.close();
+  });
+
+  it('signs with Ed25519 inside the token and keeps a destroyed signing key published', async () => {
+    const { provider } = await fresh();
+    const old = provider.signer();
+    const sig = await old.sign(Buffer.from('proof'));
+    expect(verify(null, Buffer.from('proof'), old.publicKey, sig)).toBe(true);
+    await provider.createKeyVersion('signing', null);
+    await provider.destroyKeyVersion(old.keyId);
+    const published = provider.publishedSigningKeys();
+    expect(published.map((k) => k.status)).toEqual(['current', 'retired']);
+    expect(verify(null, Buffer.from('proof'), published[1]!.publicKey, sig)).toBe(true);
+    expect(provider.signer().keyId).toBe('sealpost:sig:v2');
+    await provider.close();
+  });
+
+  it('derives the same MAC and blind-index keys in another session, so every node computes equal indexes', async () => {
+    const { provider, tokenLabel, pin } = await fresh();
+    const other = (await Pkcs11KeyProvider.open({ library: SOFTHSM_LIBRARY, tokenLabel, pin })).provider;
+    expect(other.macKey('x').equals(provider.macKey('x'))).toBe(true);
+    expect(other.blindIndex('default', 'contact.sms', '+1', 1)).toBe(provider.blindIndex('default', 'contact.sms', '+1', 1));
+    expect(other.blindIndex('default', 'contact.sms', '+1', 'reference')).not.toBe(provider.blindIndex('default', 'contact.sms', '+1', 1));
+    const v2 = await other.createKeyVersion('blind-index', null);
+    expect(await provider.refresh()).toBe(true);
+    expect(provider.blindIndexVersions()).toEqual([v2.version, 1]);
+    await other.close();
+    await provider.close();
+  });
+
+  it('refuses a wrong PIN, an unknown token and an unloadable module with clear codes', async () => {
+    hsm.initToken('locked-out', '111111');
+    await expect(Pkcs11KeyProvider.open({ library: SOFTHSM_LIBRARY, tokenLabel: 'locked-out', pin: '999999' })).rejects.toMatchObject({ code: 'SP_CRYPTO_HSM_LOGIN_FAILED' });
+    await expect(Pkcs11KeyProvider.open({ library: SOFTHSM_LIBRARY, tokenLabel: 'no-such-token', pin: '111111' })).rejects.toMatchObject({ code: 'SP_CRYPTO_HSM_UNAVAILABLE' });
+    await expect(Pkcs11KeyProvider.open({ library: SOFTHSM_LIBRARY, slot: 4242, pin: '111111' })).rejects.toMatchObject({ code: 'SP_CRYPTO_HSM_UNAVAILABLE' });
+    await expect(Pkcs11KeyProvider.open({ library: '/nonexistent/libpkcs11.so', tokenLabel: 'x', pin: '1' })).rejects.toMatchObject({ code: 'SP_CRYPTO_HSM_UNAVAILABLE' });
+    await expect(Pkcs11KeyProvider.open({ library: SOFTHSM_LIBRARY, tokenLabel: 'locked-out', pin: '' })).rejects.toMatchObject({ code: 'SP_CRYPTO_HSM_UNAVAILABLE' });
+  });
+});
