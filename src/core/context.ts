@@ -3,6 +3,7 @@ import type { Store, StoreTx } from '../store/store.js';
 import type { EnvelopeCipher } from '../crypto/envelope-cipher.js';
 import type { TemplateRegistry } from './templates/template-registry.js';
 import type { AuditAppender, AuditEvent } from '../audit/audit-entry.js';
+import type { PublishedSigningKey, Signer } from '../crypto/signer.js';
 import canonicalize from 'canonicalize';
 import { AppError } from './errors.js';
 
@@ -24,6 +25,12 @@ export interface CoreDeps {
   newId: () => string;
   /** Tells the local worker that a delivery became due now (no-op when no worker runs here). */
   wake: () => void;
+  /**
+   * The notary key that signs each notification at creation, and the published keys (current and
+   * retired) proofs are checked against. app.ts always provides it; services built without it
+   * (benches, store-level tests) create unsigned notifications, whose proof answers SP_PROOF_NOT_FOUND.
+   */
+  signing?: { signer: () => Signer; publishedKeys: () => PublishedSigningKey[] };
 }
 
 export function audit(

@@ -12,6 +12,7 @@ import {
 import { deferPastQuietHours } from './time-policy.js';
 import type { StoreTx } from '../store/store.js';
 import type { DeliveryRow, NotificationRow } from '../store/repositories.js';
+import { SignerService, type DetachedSignature } from './signer-service.js';
 
 export interface CreateNotificationInput {
   type: string;
@@ -20,6 +21,8 @@ export interface CreateNotificationInput {
   channels?: ChannelKind[];
   sendAt?: string;
   priority?: Priority;
+  /** A person's detached signature over the RFC 8785 form of this input without `signature`. */
+  signature?: DetachedSignature;
 }
 
 export interface DeliveryView {
@@ -63,7 +66,11 @@ const iso = (ms: number | null) => (ms == null ? null : new Date(Number(ms)).toI
 const PROGRESS: DeliveryStatus[] = ['scheduled', 'queued', 'sending', 'sent', 'delivered', 'read'];
 
 export class NotificationService {
-  constructor(private readonly deps: CoreDeps) {}
+  private readonly signatures: SignerService;
+
+  constructor(private readonly deps: CoreDeps) {
+    this.signatures = new SignerService(deps);
+  }
 
   /**
    * Creates a notification and one delivery job per channel in one transaction with its audit entry
@@ -128,6 +135,9 @@ export class NotificationService {
   ): Promise<{ notification: NotificationRow; deliveries: DeliveryRow[] }> {
     const { cipher, templates, config, newId } = this.deps;
     const now = this.now();
+    // A sender's signature is checked before anything else (and so before any write).
+    const { signature, ...request } = input;
+    const sender = signature ? await this.signatures.verifySender(tx, ctx.tenantId, signature, request) : null;
     if (!NOTIFICATION_TYPES.includes(input.type as NotificationType)) throw new AppError('SP_NOTIFICATION_UNKNOWN_TYPE', 'type');
     const type = input.type as NotificationType;
     const data = templates.validateData(type, input.data);
@@ -169,6 +179,7 @@ export class NotificationService {
       acknowledged_at: null,
     };
     await tx.insertNotification(notification);
+    await this.signatures.signNotification(tx, ctx, notification, data, key, sender);
     const deliveries: DeliveryRow[] = [];
     for (const [i, c] of chosen.entries()) {
       const d = newDeliveryRow(newId(), notification, c.system as ChannelKind, c.id, i + 1, runAt.getTime(), now.getTime(), config.worker.maxAttempts[c.system as ChannelKind]);

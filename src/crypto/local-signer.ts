@@ -39,3 +39,24 @@ export function signingKeyId(publicKey: ReturnType<typeof createPublicKey>): str
 export function localPublishedKeys(signer: Signer, createdAt: string): PublishedSigningKey[] {
   return [{ keyId: signer.keyId, alg: 'EdDSA', publicKey: signer.publicKey, status: 'current', createdAt }];
 }
+
+/** The signing half of a key provider, as core receives it (CoreDeps.signing). */
+export interface SigningKeys {
+  signer: () => Signer;
+  publishedKeys: () => PublishedSigningKey[];
+}
+
+/**
+ * The provider's own signing keys when it has them (`signer()`, `publishedSigningKeys()`: versions,
+ * rotation, HSM), else the single derived local key above, published as created when the keyring
+ * file was (`keyringCreatedAt`), which is before anything it could have signed.
+ */
+export function signingKeysOf(provider: Pick<KeyProvider, 'macKey'>, keyringCreatedAt: () => string): SigningKeys {
+  const p = provider as Partial<{ signer(): Signer; publishedSigningKeys(): PublishedSigningKey[] }>;
+  if (typeof p.signer === 'function' && typeof p.publishedSigningKeys === 'function') {
+    return { signer: () => p.signer!(), publishedKeys: () => p.publishedSigningKeys!() };
+  }
+  const signer = localSigner(provider);
+  let published: PublishedSigningKey[] | null = null;
+  return { signer: () => signer, publishedKeys: () => (published ??= localPublishedKeys(signer, keyringCreatedAt())) };
+}

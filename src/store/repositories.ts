@@ -734,12 +734,12 @@ export class Repositories {
 }
 
 /** Tables of migration 006 (see 006-signatures.ts for what each column holds). */
-export interface SignatureTables {
+export type SignatureTables = {
   signers: SignerRow;
   notification_signatures: NotificationSignatureRow;
-}
+};
 
-export interface SignerRow {
+export type SignerRow = {
   id: string;
   tenant_id: string;
   person_id: string;
@@ -748,9 +748,9 @@ export interface SignerRow {
   thumbprint: string;
   created_at: number;
   revoked_at: number | null;
-}
+};
 
-export interface NotificationSignatureRow {
+export type NotificationSignatureRow = {
   notification_id: string;
   tenant_id: string;
   key_id: string;
@@ -761,4 +761,4 @@ export interface NotificationSignatureRow {
   sender_signer_id: string | null;
   sender_request_bidx: string | null;
   created_at: number;
-}
+};

@@ -4,8 +4,24 @@ import { Type } from 'typebox';
 import { CreatedNotification, IdParam, IdempotencyHeaders, NotificationBody, NotificationView, problems } from '../schemas.js';
 import type { NotificationService } from '../../core/notification-service.js';
 
+/**
+ * A person's detached signature (their device key, registered with POST /v1/signers) over the
+ * RFC 8785 canonical JSON of this request body without `signature` (in a batch: the item without
+ * `signature` and `idempotencyKey`). Checked before anything is written.
+ */
+const DetachedSignature = Type.Object(
+  {
+    signerId: Type.String({ minLength: 1, maxLength: 128 }),
+    alg: Type.Union([Type.Literal('EdDSA'), Type.Literal('ES256')]),
+    signature: Type.String({ maxLength: 256, description: 'base64url; EdDSA: R ‖ S (64 bytes); ES256: IEEE P1363 r ‖ s (64 bytes), SHA-256' }),
+  },
+  { additionalProperties: false },
+);
+
+const SignedNotificationBody = Type.Object({ ...NotificationBody.properties, signature: Type.Optional(DetachedSignature) }, { additionalProperties: false });
+
 const BatchItem = Type.Object(
-  { ...NotificationBody.properties, idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7E]+$' })) },
+  { ...SignedNotificationBody.properties, idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7E]+$' })) },
   { additionalProperties: false },
 );
 
@@ -20,8 +36,8 @@ export function notificationRoutes(app: TypedApp, notifications: NotificationSer
           'Answers 202 once the notification, its delivery jobs and audit entry are durably committed. ' +
           'Replaying the same Idempotency-Key with the same body returns the first answer; a different body is a 422.',
         headers: IdempotencyHeaders,
-        body: NotificationBody,
-        response: { 202: CreatedNotification, ...problems(400, 401, 404, 413, 422) },
+        body: SignedNotificationBody,
+        response: { 202: CreatedNotification, ...problems(400, 401, 404, 409, 413, 422) },
       },
     },
     async (req, reply) => {

@@ -1,0 +1,64 @@
+import { Type } from 'typebox';
+import type { TypedApp } from '../types.js';
+import { requestContext } from '../types.js';
+import { IdParam, problems } from '../schemas.js';
+import type { ProofService } from '../../core/proof-service.js';
+
+const Jwk = Type.Record(Type.String(), Type.String());
+
+const Proof = Type.Object({
+  format: Type.Literal('sealpost-proof-v1'),
+  notificationId: Type.String(),
+  alg: Type.Literal('EdDSA'),
+  keyId: Type.String(),
+  signature: Type.String({ description: 'base64url Ed25519 signature over the UTF-8 bytes of `signed`' }),
+  signed: Type.String({ description: 'The exact signed text: RFC 8785 canonical JSON of `fields`' }),
+  fields: Type.Record(Type.String(), Type.Unknown()),
+  publicKey: Jwk,
+  salt: Type.Union([Type.String(), Type.Null()], { description: 'base64url salt of contentHash (HMAC-SHA256 over canonical {patientId, data}); null after erasure' }),
+  sender: Type.Union([
+    Type.Null(),
+    Type.Object({ signerId: Type.String(), personId: Type.String(), alg: Type.String(), signature: Type.Union([Type.String(), Type.Null()]), publicKey: Jwk }),
+  ]),
+  content: Type.Optional(Type.Object({ patientId: Type.String(), data: Type.Unknown() })),
+  request: Type.Optional(Type.String({ description: 'The canonical request the sender signed (PHI)' })),
+});
+
+const KeySet = Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.String())) });
+
+/** Proofs of notifications and the published notary keys they are checked against. */
+export function proofRoutes(app: TypedApp, proofs: ProofService): void {
+  app.get(
+    '/v1/notifications/:id/proof',
+    {
+      schema: {
+        tags: ['signatures'],
+        summary: 'Offline-verifiable proof of a notification (check it with `sealpost verify <file>`)',
+        description:
+          'Without `include=content` the proof holds identifiers, hashes and signatures only. With it, it also holds the content ' +
+          'and the signed request (PHI: store such a file like the record itself); that read is audited.',
+        params: IdParam,
+        querystring: Type.Object({ include: Type.Optional(Type.Literal('content')) }, { additionalProperties: false }),
+        response: { 200: Proof, ...problems(400, 401, 404) },
+      },
+    },
+    async (req) => proofs.proof(requestContext(req), req.params.id, req.query.include === 'content'),
+  );
+
+  app.get(
+    '/.well-known/sealpost-keys.json',
+    {
+      config: { auth: 'public' },
+      schema: {
+        tags: ['signatures'],
+        summary: 'Notary signing public keys, current and retired, as a JWK Set (kid, alg EdDSA, crv Ed25519, use sig, status, createdAt, retiredAt)',
+        security: [],
+        response: { 200: KeySet },
+      },
+    },
+    async (_req, reply) => {
+      reply.header('cache-control', 'public, max-age=300');
+      return proofs.keys();
+    },
+  );
+}
