@@ -46,7 +46,8 @@ export function cpuLine(c: CpuShare, cores: number): string {
 /** Average active backends per state: "running 1.4, Lock:transactionid (update audit_log_state) 9.8, …". */
 export function waitsLine(c: CpuShare): string {
   const w = Object.entries(c.pgWaits ?? {}).filter(([, v]) => v >= 0.1);
-  return w.length ? w.map(([k, v]) => `${k} ${v}`).join(', ') : 'none active';
+  const total = Math.round(w.reduce((a, [, v]) => a + v, 0) * 10) / 10;
+  return w.length ? `${total} busy: ${w.slice(0, 5).map(([k, v]) => `${k} ${v}`).join(', ')}${w.length > 5 ? ', …' : ''}` : 'none busy';
 }
 
 /** Machine busy ≥ 90% of all cores: the CPU is the limit; which group used most says whose. */

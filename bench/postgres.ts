@@ -12,7 +12,7 @@
  * 2. The queue alone against pg-boss (bench/queue-vs-pgboss.ts).
  *
  *   npm run bench -- --backend postgres [--nodes 1,2] [--duration 10] [--warmup 2] [--connections 50]
- *     [--patients 300] [--pool-max 10] [--queue-jobs 20000] [--queue-batch 100] [--queue-producers 4]
+ *     [--patients 300] [--pool-max 10] [--queue-jobs 10000] [--queue-batch 100] [--queue-producers 4]
  *     [--queue-consumers 4] [--parts http,queue] [--pg-url postgres://…/postgres] [--wait-quiet 10]
  *     [--drain-timeout 180] [--json [file]]
  *
@@ -52,7 +52,7 @@ const log = (msg: string) => process.stderr.write(`[bench pg] ${msg}\n`);
 
 function parseArgs(argv: string[]) {
   const o: PgBenchOptions = { nodes: [1, 2], durationSec: 10, warmupSec: 2, connections: 50, patients: 300, poolMax: 10, drainTimeoutSec: 180, quietWaitSec: 10, adminUrl: DEFAULT_PG_ADMIN_URL, http: true, queue: null };
-  const q: QueueOptions = { jobs: 20_000, batch: 100, producers: 4, consumers: 4, poolMax: 10 };
+  const q: QueueOptions = { jobs: 10_000, batch: 100, producers: 4, consumers: 4, poolMax: 10 };
   let parts = ['http', 'queue'];
   let json: string | true | null = null;
   for (let i = 0; i < argv.length; i++) {
@@ -120,7 +120,7 @@ function parseArgs(argv: string[]) {
         break;
       case '--help':
       case '-h':
-        process.stdout.write('npm run bench -- --backend postgres [--nodes 1,2] [--duration 10] [--warmup 2] [--connections 50] [--patients 300] [--pool-max 10] [--queue-jobs 20000] [--queue-batch 100] [--queue-producers 4] [--queue-consumers 4] [--parts http,queue] [--pg-url url] [--wait-quiet 10] [--drain-timeout 180] [--json [file]]\n');
+        process.stdout.write('npm run bench -- --backend postgres [--nodes 1,2] [--duration 10] [--warmup 2] [--connections 50] [--patients 300] [--pool-max 10] [--queue-jobs 10000] [--queue-batch 100] [--queue-producers 4] [--queue-consumers 4] [--parts http,queue] [--pg-url url] [--wait-quiet 10] [--drain-timeout 180] [--json [file]]\n');
         process.exit(0);
       default:
         throw new Error(`unknown option ${argv[i]} (with --backend postgres)`);
@@ -159,11 +159,17 @@ interface Ctx {
 }
 
 /** Starts `count` nodes one after the other, each ready before the next (the first one migrates). */
-async function startNodes(ctx: Ctx, dbUrl: string, dir: string, count: number, worker: boolean): Promise<ServeNode[]> {
+async function startNodes(ctx: Ctx, dbUrl: string, dir: string, count: number, worker: boolean, together = false): Promise<ServeNode[]> {
   const nodes: ServeNode[] = [];
+  const start = (i: number) => startServeNode({ index: i, databaseUrl: dbUrl, dataDir: join(dir, `node${i}`), keyringFile: join(dir, 'keyring.json'), tlsCertFile: ctx.tlsFiles.cert, tlsKeyFile: ctx.tlsFiles.key, worker, poolMax: ctx.o.poolMax });
   try {
-    for (let i = 1; i <= count; i++) {
-      nodes.push(await startServeNode({ index: i, databaseUrl: dbUrl, dataDir: join(dir, `node${i}`), keyringFile: join(dir, 'keyring.json'), tlsCertFile: ctx.tlsFiles.cert, tlsKeyFile: ctx.tlsFiles.key, worker, poolMax: ctx.o.poolMax }));
+    if (together) {
+      const started = await Promise.allSettled(Array.from({ length: count }, (_, i) => start(i + 1)));
+      for (const s of started) if (s.status === 'fulfilled') nodes.push(s.value);
+      const failed = started.find((s) => s.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+    } else {
+      for (let i = 1; i <= count; i++) nodes.push(await start(i));
     }
   } catch (e) {
     await Promise.all(nodes.map((n) => n.stop()));
@@ -241,7 +247,9 @@ async function runNodeCount(ctx: Ctx, count: number): Promise<NodeCountResult> {
     const allDeliveries = Object.values(await probe.deliveryStatusCounts()).reduce((a, b) => a + b, 0);
     const queued = allDeliveries - (await probe.outboxSince(0)).n;
     log(`${label}: restarting with workers on to drain ${queued} queued deliveries`);
-    nodes = await startNodes(ctx, dbUrl, dir, count, true);
+    // The database is migrated and the keyring written: the nodes may start together now, so that
+    // the first one does not drain the backlog alone before the others are up.
+    nodes = await startNodes(ctx, dbUrl, dir, count, true, true);
     const readyAt = Math.max(...nodes.map((n) => n.readyAt));
     const drain = await measured(sampler(ctx, nodes, pgc), pgc, () => waitUntil(() => probe!.outboxReached(0, allDeliveries), o.drainTimeoutSec));
     const drained = await probe.outboxCreatedSince(readyAt);
