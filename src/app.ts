@@ -19,6 +19,8 @@ import { EnvelopeCipher } from './crypto/envelope-cipher.js';
 import { outboxSealer } from './crypto/outbox-sealer.js';
 import { TemplateRegistry } from './core/templates/template-registry.js';
 import { PatientService } from './core/patient-service.js';
+import { kekShredder } from './core/erasure-rotation.js';
+import { retireKey, rotateTenantKek } from './crypto/key-rotation.js';
 import { NotificationService } from './core/notification-service.js';
 import { AppointmentService } from './core/appointment-service.js';
 import { PortalService } from './core/portal-service.js';
@@ -132,6 +134,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const processor = new DeliveryProcessor(core, channels, owner);
   const patients = new PatientService(core, {
     outbox: sealer,
+    // Erasure completes with a tenant KEK rotation and the destruction of every older version.
+    kek: kekShredder({
+      rotate: (tenantId, onProgress) => rotateTenantKek(store, keyring, tenantId, { actor: 'system:erasure', clock, onProgress: (p) => onProgress?.(p.done, p.total) }),
+      kekVersions: (tenantId) => keyring.listKeys().filter((k) => k.purpose === 'kek' && k.tenantId === tenantId),
+      destroy: async (keyId) => void (await retireKey(store, keyring, keyId, { actor: 'system:erasure', clock })),
+    }),
     // A failed background shredding stays pending and is resumed at the next start (codes only, no PHI).
     onError: (e) => logger.error({ code: errorCode(e) ?? (e as Error)?.name }, 'erasure shredding failed; it stays pending'),
   });
