@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { createHmac, randomBytes } from 'node:crypto';
@@ -46,7 +46,6 @@ import { AuditQueryService } from './core/audit-query-service.js';
 import { auditQueryRoutes } from './api/routes/audit-query-routes.js';
 import { fhirAuditRoutes } from './api/routes/fhir-audit-routes.js';
 import { auditLogRoutes } from './api/routes/audit-log-routes.js';
-import { signingKeysOf } from './crypto/local-signer.js';
 import { SignerService } from './core/signer-service.js';
 import { ProofService } from './core/proof-service.js';
 import { signerRoutes } from './api/routes/signer-routes.js';
@@ -128,8 +127,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     worker?.wake();
     store.dueSignal?.announce();
   };
-  // Notary key: the key provider's when it has one, else one derived from the keyring (local-signer.ts).
-  const signing = signingKeysOf(keyring, () => keyringCreatedAt(config.keys.file));
+  // The notary key (and its published current and retired versions) is the key provider's.
+  const signing = { signer: () => keyring.signer(), publishedKeys: () => keyring.publishedSigningKeys() };
   const core: CoreDeps = { config, store, cipher, templates, clock, newId: uuidv7, wake, signing };
   const processor = new DeliveryProcessor(core, channels, owner);
   const patients = new PatientService(core, {
@@ -271,16 +270,6 @@ async function checkKeyringMatches(store: Store, keyring: KeyProvider): Promise<
   const recorded = await store.read.initSetting('keyring_fingerprint', mine);
   if (recorded !== mine) {
     throw new AppError('SP_CRYPTO_KEYRING_MISMATCH', 'this database was written with another keyring (check SEALPOST_KEYRING_FILE: every node must use the same one)');
-  }
-}
-
-/** When the keyring file was created (birth time where the file system records it, else last change). */
-function keyringCreatedAt(file: string): string {
-  try {
-    const st = statSync(file);
-    return (st.birthtimeMs > 0 ? st.birthtime : st.mtime).toISOString();
-  } catch {
-    return new Date(0).toISOString();
   }
 }
 
