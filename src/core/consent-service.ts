@@ -26,10 +26,12 @@ export class ConsentService {
       return 'ignored';
     }
     const { store, cipher, clock } = this.deps;
-    const bidx = cipher.blindIndex(ctx.tenantId, 'contact.sms', phone);
+    // Every stored form: while a blind-index rotation re-indexes, a number may still be under the old key.
+    const bidxs = cipher.blindIndexCandidates(ctx.tenantId, 'contact.sms', phone);
     await store.transaction(async (tx) => {
       const now = clock();
-      const rows = await tx.setOptOutByIndex(ctx.tenantId, 'sms', bidx, action === 'opted_out' ? now.getTime() : null);
+      const rows = [];
+      for (const bidx of bidxs) rows.push(...(await tx.setOptOutByIndex(ctx.tenantId, 'sms', bidx, action === 'opted_out' ? now.getTime() : null)));
       for (const r of rows) {
         await audit(tx, ctx, now, {
           action: action === 'opted_out' ? 'contact.opted_out' : 'contact.opted_in',

@@ -109,11 +109,12 @@ export class PatientService {
     const keep = new Set<string>();
     let added = 0;
     for (const t of telecom) {
-      const bidx = cipher.blindIndex(tenantId, `contact.${t.system}`, t.value);
-      const found = byIndex.get(`${t.system}:${bidx}`);
-      if (found && !keep.has(found.id)) {
+      // The current stored form first; older ones match rows a blind-index rotation has not re-indexed yet.
+      const [bidx, ...older] = cipher.blindIndexCandidates(tenantId, `contact.${t.system}`, t.value) as [string, ...string[]];
+      const found = [bidx, ...older].map((b) => byIndex.get(`${t.system}:${b}`)).find((c) => c && !keep.has(c.id));
+      if (found) {
         keep.add(found.id);
-        if (found.rank !== t.rank) await tx.updateContactPoint(found.id, { rank: t.rank });
+        if (found.rank !== t.rank || found.value_bidx !== bidx) await tx.updateContactPoint(found.id, { rank: t.rank, value_bidx: bidx });
         continue;
       }
       const id = newId();

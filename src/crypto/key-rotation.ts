@@ -2,6 +2,7 @@ import type { Store } from '../store/store.js';
 import type { KeyProvider, KeyPurpose, KeyVersionInfo } from './key-provider.js';
 import { EnvelopeCipher, dataKeyAad, versionedIndex } from './envelope-cipher.js';
 import { AppError } from '../core/errors.js';
+import { isStoreUnavailable } from '../store/store-errors.js';
 
 /** Progress of a re-wrap or re-index: rows moved so far out of those that needed it at the start. */
 export interface RotationProgress {
@@ -37,6 +38,22 @@ export interface RotationResult {
 const DEFAULT_BATCH = 200;
 /** Passes over the table: rows written meanwhile by a node that had not yet seen the new version get a second look. */
 const MAX_PASSES = 3;
+
+/**
+ * Runs one batch transaction, retrying while the database is busy (SQLite: the server process holds
+ * the write lock or committed under our read snapshot). Safe: a batch re-reads its rows each time.
+ */
+async function batchTx<T>(store: Store, fn: Parameters<Store['transaction']>[0] extends (tx: infer X) => Promise<unknown> ? (tx: X) => Promise<T> : never): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await store.transaction(fn);
+    } catch (e) {
+      const busy = isStoreUnavailable(e) || /^SQLITE_BUSY/.test(String((e as { code?: unknown })?.code ?? ''));
+      if (!busy || attempt >= 50) throw e;
+      await new Promise((r) => setTimeout(r, Math.min(1000, 20 * attempt) * (0.5 + Math.random() / 2)));
+    }
+  }
+}
 
 function current(provider: KeyProvider, purpose: KeyPurpose, tenantId: string | null): KeyVersionInfo {
   const k = provider.listKeys().find((i) => i.purpose === purpose && i.status === 'current' && (purpose !== 'kek' || i.tenantId === tenantId));
@@ -81,7 +98,8 @@ export async function rotateTenantKek(store: Store, provider: KeyProvider, tenan
     let cursor = '';
     let seen = 0;
     for (;;) {
-      const n = await store.transaction(async (tx) => {
+      // Counters and cursor move only after a commit, so a retried batch is counted once.
+      const { n, done, last } = await batchTx(store, async (tx) => {
         const rows = await tx.listDataKeysNotUnder(tenantId, info.keyId, cursor, batch);
         let done = 0;
         for (const r of rows) {
@@ -93,7 +111,6 @@ export async function rotateTenantKek(store: Store, provider: KeyProvider, tenan
           if (await tx.rewrapDataKey(tenantId, r.patient_id, r.key_id, w.keyId, w.wrapped)) done++;
         }
         if (rows.length) {
-          cursor = rows[rows.length - 1]!.patient_id;
           await tx.appendAudit({
             tenantId,
             at: (o.clock ?? (() => new Date()))(),
@@ -105,10 +122,11 @@ export async function rotateTenantKek(store: Store, provider: KeyProvider, tenan
             details: { count: done, fromKeyIds: [...new Set(rows.map((r) => r.key_id))] },
           });
         }
-        moved += done;
-        return rows.length;
+        return { n: rows.length, done, last: rows.at(-1)?.patient_id };
       });
       await store.durable();
+      moved += done;
+      cursor = last ?? cursor;
       seen += n;
       o.onProgress?.({ done: Math.min(moved, Math.max(total, moved)), total: Math.max(total, moved) });
       if (n < batch) break;
@@ -142,7 +160,8 @@ export async function rotateBlindIndexKey(store: Store, provider: KeyProvider, o
       let cursor = '';
       let seen = 0;
       for (;;) {
-        const n = await store.transaction(async (tx) => {
+        // Counters and cursor move only after a commit, so a retried batch is counted once.
+      const { n, done, last } = await batchTx(store, async (tx) => {
           const rows = await tx.listContactIndexesNotAt(info.version, cursor, batch);
           let done = 0;
           for (const r of rows) {
@@ -156,7 +175,6 @@ export async function rotateBlindIndexKey(store: Store, provider: KeyProvider, o
             if (await tx.setContactIndex(r.id, r.value_bidx, next)) done++;
           }
           if (rows.length) {
-            cursor = rows[rows.length - 1]!.id;
             await tx.appendAudit({
               tenantId: o.auditTenant ?? 'default',
               at: (o.clock ?? (() => new Date()))(),
@@ -168,10 +186,11 @@ export async function rotateBlindIndexKey(store: Store, provider: KeyProvider, o
               details: { count: done },
             });
           }
-          moved += done;
-          return rows.length;
+          return { n: rows.length, done, last: rows.at(-1)?.id };
         });
         await store.durable();
+        moved += done;
+        cursor = last ?? cursor;
         seen += n;
         o.onProgress?.({ done: moved, total: Math.max(total, moved) });
         if (n < batch) break;
