@@ -61,6 +61,7 @@ export function decodeValue(v: unknown, binary: boolean, target: Backend): unkno
   return v;
 }
 
+const MAX_LINE = 64 * 1024 * 1024;
 const corrupt = (detail: string) => new AppError('SP_TRANSFER_FILE_CORRUPT', detail);
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -107,6 +108,8 @@ export async function* readExport(path: string): AsyncGenerator<{ header: Header
         }
       }
       pending = pending.subarray(start);
+      // No row comes near this; a file without newlines is not an export and must not fill memory.
+      if (pending.length > MAX_LINE) throw header ? corrupt(`line ${lineNo + 1} is too long`) : new AppError('SP_TRANSFER_FORMAT_UNKNOWN', 'the first line is not a Sealpost export header');
     }
   } catch (e) {
     if (e instanceof AppError) throw e;
@@ -114,8 +117,8 @@ export async function* readExport(path: string): AsyncGenerator<{ header: Header
   } finally {
     stream.destroy();
   }
+  if (!header) throw new AppError('SP_TRANSFER_FORMAT_UNKNOWN', pending.length ? 'the first line is not a Sealpost export header' : 'the file is empty');
   if (pending.length) throw corrupt('the last line is incomplete (truncated file)');
-  if (!header) throw new AppError('SP_TRANSFER_FORMAT_UNKNOWN', 'the file is empty');
   if (!trailer) throw corrupt('no trailer line (truncated file)');
   if (trailer.sha256 !== hash.digest('hex')) throw corrupt('SHA-256 of the contents does not match the trailer');
   const total = [...counts.values()].reduce((a, b) => a + b, 0);
