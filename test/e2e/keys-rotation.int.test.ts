@@ -1,26 +1,9 @@
-import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Sqlite from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-/** Runs `sealpost <args>` as its own process; `onStderr` may kill it. */
-export function cli(env: Record<string, string>, args: string[], onStderr?: (all: string, kill: () => void) => void) {
-  const clean: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('SEALPOST_') && k !== 'NODE_OPTIONS') clean[k] = v;
-  const p = spawn(process.execPath, ['bin/sealpost.js', ...args], { cwd: ROOT, env: { ...clean, ...env } });
-  let stdout = '';
-  let stderr = '';
-  p.stdout.on('data', (d) => (stdout += d));
-  p.stderr.on('data', (d) => {
-    stderr += d;
-    onStderr?.(stderr, () => p.kill('SIGKILL'));
-  });
-  return new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) => p.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
-}
+import { cli } from '../helpers/sealpost-cli.js';
 
 const db = (h: Harness) => new Sqlite(join(h.dataDir, 'sealpost.db'), { readonly: true });
 const keyIdsInUse = (h: Harness) => {
@@ -61,6 +44,7 @@ describe('sealpost keys rotate (local keyring, real CLI processes)', () => {
       const retrying = async (method: string, path: string, body?: unknown) => {
         for (;;) {
           const r = await h!.request(method, path, body);
+          if (r.status === 500) console.log('500 during rotation', r.text, readFileSync(h!.logFile, 'utf8').split('\n').filter((l) => l.includes('"level":50')).slice(-3).join('\n'));
           if (r.status !== 503) return r.status;
           busy++;
         }
@@ -138,7 +122,7 @@ describe('sealpost keys rotate (local keyring, real CLI processes)', () => {
   }, 180_000);
 
   it('re-indexes contact points under a new blind-index key; a patient updated mid-way keeps its contact points', async () => {
-    h = await startSealpost();
+    h = await startSealpost({ SEALPOST_KEY_REFRESH_SECONDS: '1' });
     const env = { SEALPOST_DATA_DIR: h.dataDir };
     await seed(h, 0, 100);
     const contacts = () => {
@@ -169,7 +153,7 @@ describe('sealpost keys rotate (local keyring, real CLI processes)', () => {
         d.close();
       }
     }, 'a contact point not yet re-indexed'))!;
-    await eventually(async () => (await h!.request('PUT', `/v1/patients/${stale.patient_id}`, samplePatient({ language: ++flip % 2 ? 'es' : 'fr' }))).status === 200 && contacts().filter((c) => !c.value_bidx.startsWith('v2:')).length < notYet.length, 'the server to see the new blind-index version');
+    await eventually(async () => (await h!.request('PUT', `/v1/patients/${stale.patient_id}`, samplePatient({ language: ++flip % 2 ? 'es' : 'fr' }))).status === 200 && contacts().filter((c) => !c.value_bidx.startsWith('v2:')).length < notYet.length, 'the server to see the new blind-index version', 60_000);
     expect(contacts().map((c) => c.id)).toEqual(before.map((c) => c.id));
     const again = await cli(env, ['keys', 'rotate', '--what', 'blind-index']);
     expect([again.code, again.stderr]).toEqual([0, expect.stringContaining('resuming')]);
