@@ -51,7 +51,6 @@ import { ProofService } from './core/proof-service.js';
 import { signerRoutes } from './api/routes/signer-routes.js';
 import { proofRoutes } from './api/routes/proof-routes.js';
 import { apiKeyRoutes } from './api/routes/api-key-routes.js';
-import { apiKeyRoutes } from './api/routes/api-key-routes.js';
 import { AuditLog } from './audit/audit-log.js';
 
 export const DEFAULT_TENANT = 'default';
@@ -174,7 +173,6 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   auditLogRoutes(server, auditLog);
   signerRoutes(server, new SignerService(core));
   proofRoutes(server, new ProofService(core));
-  apiKeyRoutes(server, store, clock);
   apiKeyRoutes(server, store, clock);
   if (Object.values(channels).some((c) => c.provider === 'dev-outbox')) devOutboxRoutes(server, store, sealer);
   if (config.channels.sms === 'twilio') twilioCallbackRoutes(server, { authToken: config.twilio.authToken!, publicUrl: config.publicUrl, processor, consent: new ConsentService(core), tenantId: DEFAULT_TENANT });
