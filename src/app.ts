@@ -227,6 +227,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       await server.close();
       await Promise.allSettled(Object.values(channels).map((c) => c.close?.()));
       await store.close();
+      stopKeyWatch();
+      cipher.clear();
+      await keyring.close();
     },
   };
 }
@@ -242,9 +245,6 @@ function buildChannels(
   const { channels: c, twilio, smtp } = config;
   if (c.insecureSkipTlsVerify) logger.warn('SEALPOST_INSECURE_SKIP_TLS_VERIFY is on: provider certificates are NOT verified');
   return {
-      stopKeyWatch();
-      cipher.clear();
-      await keyring.close();
     sms:
       c.sms === 'twilio'
         ? new TwilioSmsChannel({ baseUrl: twilio.baseUrl, accountSid: twilio.accountSid!, authToken: twilio.authToken!, from: twilio.from!, statusCallbackUrl: `${config.publicUrl}/v1/providers/twilio/status`, timeoutMs: c.timeoutMs, insecureSkipTlsVerify: c.insecureSkipTlsVerify })
