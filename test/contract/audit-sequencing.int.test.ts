@@ -22,9 +22,12 @@ describeEachBackend('audit log sequencing', (backend) => {
     const logs = stores.map((s) => new AuditLog(s, keyring, opts, () => new Date(), pino({ level: 'silent' })));
 
     // Transaction i appends i % 4 entries (0 to 3) and writes a row; every fifth one then throws.
+    // Eight clients per node send them, each one after another, as request handlers would: more
+    // clients than connections, so commits queue on the audit counter, without waiting so long in
+    // a node's pool that a busy test machine turns it into a connection timeout.
     const committed: string[] = [];
     const rolledBack: string[] = [];
-    const work = Array.from({ length: 240 }, async (_, i) => {
+    const transaction = async (i: number) => {
       const actions = Array.from({ length: i % 4 }, (_, j) => `t${i}.e${j}`);
       const fails = i % 5 === 0;
       try {
@@ -38,6 +41,10 @@ describeEachBackend('audit log sequencing', (backend) => {
         if (!(e instanceof Planned)) throw e;
         rolledBack.push(...actions);
       }
+    };
+    const clients = nodes * 8;
+    const work = Array.from({ length: clients }, async (_, c) => {
+      for (let i = c; i < 240; i += clients) await transaction(i);
     });
     // Integrators on two nodes run while the writers commit: an index that became visible before a
     // smaller one would show up here as a gap (AuditLog.integrate refuses one).
@@ -45,8 +52,9 @@ describeEachBackend('audit log sequencing', (backend) => {
     const integrators = logs.slice(0, 2).map(async (log) => {
       while (writing) await log.integrate();
     });
-    await Promise.all(work).finally(() => (writing = false));
-    await Promise.all(integrators);
+    const writers = Promise.all(work).finally(() => (writing = false));
+    const outcome = await Promise.allSettled([writers, ...integrators]);
+    for (const o of outcome) if (o.status === 'rejected') throw o.reason;
 
     const n = committed.length;
     expect(n).toBeGreaterThan(200);
