@@ -35,15 +35,17 @@ export async function importDatabase(opts: ImportOptions): Promise<TransferSumma
     throw new AppError('SP_TRANSFER_MIGRATIONS_MISMATCH', `the file has ${file.migrations.length} migrations, this version has ${known.length}: export and import with the same version`);
   }
 
-  const store = openStore(opts.database, { sqliteDurability: 'full' });
-  try {
-    await store.migrate();
-  } finally {
-    await store.close();
-  }
-
   const t = openTransferDb(opts.database.url, { mustExist: false });
   try {
+    // A target already migrated by a newer version is refused before the migrator sees it.
+    const before = await appliedMigrations(t).catch((e: unknown) => storeError(e, 'reading the target database'));
+    if (before.some((m) => !known.includes(m))) throw new AppError('SP_TRANSFER_MIGRATIONS_MISMATCH', 'the target database has migrations this version does not know');
+    const store = openStore(opts.database, { sqliteDurability: 'full' });
+    try {
+      await store.migrate();
+    } finally {
+      await store.close();
+    }
     const applied = await appliedMigrations(t).catch((e: unknown) => storeError(e, 'reading the target database'));
     if (applied.join() !== file.migrations.join()) throw new AppError('SP_TRANSFER_MIGRATIONS_MISMATCH', 'the target database has other migrations than the file');
     const seeds = await seedRows();
