@@ -97,6 +97,22 @@ describeEachBackend('delivery queue', (backend) => {
     expect(await store.read.nextRunAt()).toBe(NOW + 20);
   });
 
+  it("cancels only a notification's waiting and in-flight deliveries and names them", async () => {
+    const db = await fresh({ migrated: true });
+    const store = await migratedStore(db);
+    await seed(store, [
+      deliveryRow('queued'),
+      deliveryRow('scheduled', { status: 'scheduled', run_at: NOW + 1 }),
+      deliveryRow('sending', { status: 'sending', lease_owner: 'w', lease_until: NOW + 1 }),
+      deliveryRow('sent', { status: 'sent' }),
+      deliveryRow('other', { notification_id: 'n2' }),
+    ]);
+    expect((await store.transaction((tx) => tx.cancelPendingDeliveries('n1', NOW))).sort()).toEqual(['queued', 'scheduled', 'sending']);
+    expect(await store.read.getDelivery('sending')).toMatchObject({ status: 'cancelled', cancelled_at: NOW, lease_owner: null, lease_until: null });
+    expect(await statuses(db)).toEqual({ other: 'queued', queued: 'cancelled', scheduled: 'cancelled', sending: 'cancelled', sent: 'sent' });
+    expect(await store.read.cancelPendingDeliveries('n1', NOW)).toEqual([]);
+  });
+
   it('lets only the current lease holder update a claimed delivery', async () => {
     const db = await fresh({ migrated: true });
     const store = await migratedStore(db);
