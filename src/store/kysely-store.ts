@@ -57,7 +57,7 @@ export class KyselyStore implements Store {
     return this.db.transaction().execute(async (trx) => {
       const audit: PendingAudit[] = [];
       const value = await fn(new Repositories(trx, this.opts.caps, audit));
-      await flushAuditEntries(trx, audit);
+      await flushAuditEntries(trx, audit, this.opts.caps.writableCte);
       return value;
     });
   }

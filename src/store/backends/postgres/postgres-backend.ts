@@ -54,7 +54,7 @@ export function openPostgresStore(opts: PostgresOptions, log?: Logger): KyselySt
   return new KyselyStore({
     backend: 'postgres',
     db,
-    caps: { skipLocked: true, advisoryLocks: true },
+    caps: { skipLocked: true, advisoryLocks: true, writableCte: true },
     retryable: (e) => RETRYABLE.has((e as { code?: string })?.code ?? ''),
     dueSignal: new PgDueSignal(opts.url, opts.nodeId, pool, log),
   });

@@ -40,7 +40,7 @@ export function openSqliteStore(path: string, durability: SqliteDurability): Kys
   return new KyselyStore({
     backend: 'sqlite',
     db,
-    caps: { skipLocked: false, advisoryLocks: false },
+    caps: { skipLocked: false, advisoryLocks: false, writableCte: false },
     onDurable: () => (group ? group.flush() : Promise.resolve()),
     onClose: async () => {
       if (walFd !== null) closeSync(walFd);
