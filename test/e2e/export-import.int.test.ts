@@ -211,6 +211,12 @@ describe('sealpost export / import moves an installation between SQLite and Post
       await refused(empty, write('old.export', `${body}${JSON.stringify(trailer)}\n`), 'SP_TRANSFER_MIGRATIONS_MISMATCH');
     });
 
+    it('a target already migrated by a newer version', async () => {
+      await empty.query("insert into kysely_migration (name, timestamp) values ('999-from-the-future', now()::text)");
+      await refused(empty, dump, 'SP_TRANSFER_MIGRATIONS_MISMATCH');
+      await empty.query("delete from kysely_migration where name = '999-from-the-future'");
+    });
+
     it('a missing file', async () => {
       await refused(empty, join(dir, 'missing.export'), 'SP_TRANSFER_FILE_UNREADABLE');
     });
