@@ -28,6 +28,9 @@
  * `--backend postgres`: Sealpost on PostgreSQL instead (1 and 2 `sealpost serve` nodes sharing one
  * database, and the queue alone against pg-boss): see bench/postgres.ts for its options.
  *
+ * `--crypto`: the cost per notification of encryption, signing and key unwrap, with and without the
+ * data-key cache, local keyring vs SoftHSM2 (bench/crypto.ts; also `npm run bench:crypto`).
+ *
  * Markdown goes to stdout, progress to stderr. `--json file` also writes the results as JSON;
  * `--json` without a file writes JSON to stdout instead of the markdown.
  */
@@ -123,6 +126,10 @@ function parseArgs(argv: string[]) {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (argv.includes('--crypto')) {
+    await import('./crypto.js');
+    return;
+  }
   const backend = argv.flatMap((a, i) => (a === '--backend' ? [argv[i + 1]] : a.startsWith('--backend=') ? [a.slice(10)] : []))[0] ?? 'sqlite';
   if (backend === 'postgres') return (await import('./postgres.js')).main(argv);
   if (backend !== 'sqlite') throw new Error('--backend: sqlite (default) or postgres');
