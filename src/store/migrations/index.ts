@@ -2,13 +2,23 @@ import type { Migration, MigrationProvider } from 'kysely';
 import * as m001 from './001-initial.js';
 import * as m002 from './002-audit-log.js';
 import * as m003 from './003-multi-node.js';
-import * as m007 from './007-client-cert-binding.js';
-import * as m006 from './006-signatures.js';
 import * as m005 from './005-erasure.js';
+import * as m006 from './006-signatures.js';
+import * as m007 from './007-client-cert-binding.js';
 
-/** Migrations are versioned by name and compiled into the program (no file-system scan at run time). */
+/**
+ * Migrations are versioned by name and compiled into the program (no file-system scan at run time).
+ * Kysely applies them in name order; 004 was never used.
+ */
 export const migrationProvider: MigrationProvider = {
   async getMigrations(): Promise<Record<string, Migration>> {
-    return { '001-initial': m001, '002-audit-log': m002, '003-multi-node': m003, '007-client-cert-binding': m007, '006-signatures': m006, '005-erasure': m005 };
+    return {
+      '001-initial': m001,
+      '002-audit-log': m002,
+      '003-multi-node': m003,
+      '005-erasure': m005,
+      '006-signatures': m006,
+      '007-client-cert-binding': m007,
+    };
   },
 };
