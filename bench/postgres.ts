@@ -33,6 +33,7 @@ import { bootstrapKey, PgProbe, startServeNode, type ServeNode } from './pg-node
 import { postJson, registerPatients, type Tls } from './servers.js';
 import { runQueueComparison, type QueueOptions, type QueueComparison } from './queue-vs-pgboss.js';
 import { renderPostgresMarkdown, type PgBenchResults, type NodeCountResult } from './postgres-report.js';
+import { forEachFlag } from './args.js';
 
 export interface PgBenchOptions {
   nodes: number[];
@@ -55,18 +56,7 @@ function parseArgs(argv: string[]) {
   const q: QueueOptions = { jobs: 10_000, batch: 100, producers: 4, consumers: 4, poolMax: 10 };
   let parts = ['http', 'queue'];
   let json: string | true | null = null;
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i].split('=', 2) as [string, string | undefined];
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value`);
-      return v;
-    };
-    const num = (min: number) => {
-      const n = Number(value());
-      if (!Number.isFinite(n) || n < min) throw new Error(`${flag}: expected a number ≥ ${min}`);
-      return n;
-    };
+  forEachFlag(argv, (flag, value, num, optional) => {
     switch (flag) {
       case '--backend':
         if (value() !== 'postgres') throw new Error('--backend: sqlite (default) or postgres');
@@ -116,16 +106,16 @@ function parseArgs(argv: string[]) {
         if (!parts.length || parts.some((p) => p !== 'http' && p !== 'queue')) throw new Error('--parts: a list of http, queue');
         break;
       case '--json':
-        json = inline ?? (argv[i + 1] && !argv[i + 1].startsWith('--') ? argv[++i] : true);
+        json = optional() ?? true;
         break;
       case '--help':
       case '-h':
         process.stdout.write('npm run bench -- --backend postgres [--nodes 1,2] [--duration 10] [--warmup 2] [--connections 50] [--patients 300] [--pool-max 10] [--queue-jobs 10000] [--queue-batch 100] [--queue-producers 4] [--queue-consumers 4] [--parts http,queue] [--pg-url url] [--wait-quiet 10] [--drain-timeout 180] [--json [file]]\n');
         process.exit(0);
       default:
-        throw new Error(`unknown option ${argv[i]} (with --backend postgres)`);
+        throw new Error(`unknown option ${flag} (with --backend postgres)`);
     }
-  }
+  });
   o.http = parts.includes('http');
   o.queue = parts.includes('queue') ? q : null;
   return { o, json };

@@ -47,24 +47,14 @@ import { PhaseProfiler, renderProfiles } from './profiler.js';
 import { renderMarkdown, type BenchResults } from './report.js';
 import { installSqlCounters } from './sql-counters.js';
 import { installWhatIf, WHAT_IFS, type WhatIf } from './what-if.js';
+import { forEachFlag } from './args.js';
 
 function parseArgs(argv: string[]) {
   const o: BenchOptions = { durationSec: 10, warmupSec: 2, connections: 50, patients: 300, drainTimeoutSec: 120, quietWaitSec: 10, batchSize: 100, batchConnections: 4, auditLog: true, whatIf: [] };
   let modes: SqliteDurability[] = ['full', 'group'];
   let json: string | true | null = null;
   let cpuProfDir: string | null = null;
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i].split('=', 2) as [string, string | undefined];
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value`);
-      return v;
-    };
-    const num = (min: number) => {
-      const n = Number(value());
-      if (!Number.isFinite(n) || n < min) throw new Error(`${flag}: expected a number ≥ ${min}`);
-      return n;
-    };
+  forEachFlag(argv, (flag, value, num, optional) => {
     switch (flag) {
       case '--duration':
         o.durationSec = num(1);
@@ -111,16 +101,16 @@ function parseArgs(argv: string[]) {
         cpuProfDir = resolve(value());
         break;
       case '--json':
-        json = inline ?? (argv[i + 1] && !argv[i + 1].startsWith('--') ? argv[++i] : true);
+        json = optional() ?? true;
         break;
       case '--help':
       case '-h':
         process.stdout.write('npm run bench -- [--duration 10] [--warmup 2] [--connections 50] [--batch-size 100] [--batch-connections 4] [--audit-log on|off] [--what-if name] [--patients 300] [--modes full,group] [--drain-timeout 120] [--wait-quiet 10] [--cpu-prof-dir dir] [--json [file]]\n');
         process.exit(0);
       default:
-        throw new Error(`unknown option ${argv[i]}`);
+        throw new Error(`unknown option ${flag}`);
     }
-  }
+  });
   return { o, modes, json, cpuProfDir };
 }
 
