@@ -145,6 +145,7 @@ describe('sealpost keys rotate (local keyring, real CLI processes)', () => {
     expect(notYet.length).toBeGreaterThan(0);
     let flip = 0;
     // Same telecom again: matched under the old index form, so ids stay (pending deliveries point at them).
+    // The language alternates between two supported ones so that every PUT is a real change, not a replay.
     const stale = (await eventually(async () => {
       const d = db(h!);
       try {
@@ -153,7 +154,7 @@ describe('sealpost keys rotate (local keyring, real CLI processes)', () => {
         d.close();
       }
     }, 'a contact point not yet re-indexed'))!;
-    await eventually(async () => (await h!.request('PUT', `/v1/patients/${stale.patient_id}`, samplePatient({ language: ++flip % 2 ? 'es' : 'fr' }))).status === 200 && contacts().filter((c) => !c.value_bidx.startsWith('v2:')).length < notYet.length, 'the server to see the new blind-index version', 60_000);
+    await eventually(async () => (await h!.request('PUT', `/v1/patients/${stale.patient_id}`, samplePatient({ language: ++flip % 2 ? 'es' : 'en' }))).status === 200 && contacts().filter((c) => !c.value_bidx.startsWith('v2:')).length < notYet.length, 'the server to see the new blind-index version', 60_000);
     expect(contacts().map((c) => c.id)).toEqual(before.map((c) => c.id));
     const again = await cli(env, ['keys', 'rotate', '--what', 'blind-index']);
     expect([again.code, again.stderr]).toEqual([0, expect.stringContaining('resuming')]);
