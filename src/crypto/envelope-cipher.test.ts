@@ -72,6 +72,32 @@ describe('envelope encryption', () => {
     await expect(new EnvelopeCipher(keyring).dataKey('t2', 'p1', wrapped)).rejects.toMatchObject({ code: 'SP_CRYPTO_KEY_UNKNOWN' });
   });
 
+  it('never serves a cached key for another wrapped key of the same patient id (erased and re-created elsewhere)', async () => {
+    const { keyring } = setup();
+    // Two nodes sharing one keyring: node B caches patient p1's key; node A erases p1 and creates it again.
+    const nodeA = new EnvelopeCipher(keyring);
+    const nodeB = new EnvelopeCipher(keyring);
+    const first = await nodeA.newDataKey('t1', 'p1');
+    expect(await nodeB.dataKey('t1', 'p1', first.wrapped)).toEqual(first.key);
+    nodeA.forget('t1', 'p1');
+    const second = await nodeA.newDataKey('t1', 'p1');
+    const seen = await nodeB.dataKey('t1', 'p1', second.wrapped);
+    expect(seen).toEqual(second.key);
+    expect(seen).not.toEqual(first.key);
+  });
+
+  it('keeps the key a caller holds intact when the cache evicts and zeroizes its own copy', async () => {
+    const { keyring } = setup();
+    const cipher = new EnvelopeCipher(keyring, { max: 1, ttlMs: 60_000 });
+    const a = await cipher.newDataKey('t1', 'p1');
+    const held = await new EnvelopeCipher(keyring, { max: 1, ttlMs: 60_000 }).dataKey('t1', 'p1', a.wrapped);
+    const copy = Buffer.from(held);
+    await cipher.newDataKey('t1', 'p2'); // evicts p1 from a cache of one
+    cipher.forget('t1', 'p1');
+    expect(a.key).toEqual(copy);
+    expect(held).toEqual(copy);
+  });
+
   it('uses a fresh IV each time, so equal plaintexts give different ciphertexts', async () => {
     const { cipher } = setup();
     const { key } = await cipher.newDataKey('t1', 'p1');

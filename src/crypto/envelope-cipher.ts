@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { KeyProvider, WrappedDataKey } from './key-provider.js';
 import { open, seal } from './aead.js';
 
@@ -24,6 +24,14 @@ const ROTATING_PREFIX = 'contact.';
  */
 export const versionedIndex = (v: number, hex: string) => (v === 1 ? hex : `v${v}:${hex}`);
 
+/**
+ * Cache entries are per wrapped key, not per patient: after an erasure and a new patient under the same
+ * id (on another node, whose cache this node's erasure did not reach), or after a re-wrap, the stored
+ * wrapped key differs, so a stale cached key is never used to encrypt or decrypt.
+ */
+const cacheId = (tenantId: string, patientId: string, wrapped: WrappedDataKey) =>
+  `${tenantId}/${patientId}/${createHash('sha256').update(wrapped.wrapped).digest('hex').slice(0, 32)}`;
+
 export interface DataKeyCacheOptions {
   /** Most unwrapped keys held at once; 0 disables the cache (every read asks the key provider). */
   max: number;
@@ -48,23 +56,25 @@ export class EnvelopeCipher {
   async newDataKey(tenantId: string, patientId: string): Promise<{ key: Buffer; wrapped: WrappedDataKey }> {
     const key = randomBytes(32);
     const wrapped = await this.keys.wrapDataKey(tenantId, key, dataKeyAad(tenantId, patientId));
-    this.remember(`${tenantId}/${patientId}`, key);
+    this.remember(cacheId(tenantId, patientId, wrapped), Buffer.from(key));
     return { key, wrapped };
   }
 
   async dataKey(tenantId: string, patientId: string, wrapped: WrappedDataKey): Promise<Buffer> {
-    const id = `${tenantId}/${patientId}`;
+    const id = cacheId(tenantId, patientId, wrapped);
     const hit = this.cache.get(id);
     if (hit && hit.expires > Date.now()) return Buffer.from(hit.key);
     if (hit) this.evict(id);
     const key = await this.keys.unwrapDataKey(tenantId, wrapped.keyId, wrapped.wrapped, dataKeyAad(tenantId, patientId));
-    this.remember(id, key);
+    // The cache holds its own copy: zeroizing it on eviction must not wipe the caller's.
+    this.remember(id, Buffer.from(key));
     return key;
   }
 
   /** Drops a cached data key (after crypto-shredding, for instance) and overwrites its bytes. */
   forget(tenantId: string, patientId: string): void {
-    this.evict(`${tenantId}/${patientId}`);
+    const prefix = `${tenantId}/${patientId}/`;
+    for (const id of [...this.cache.keys()]) if (id.startsWith(prefix)) this.evict(id);
   }
 
   /** Drops and zeroizes every cached data key. */
