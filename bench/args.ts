@@ -20,3 +20,39 @@ export function forEachFlag(argv: string[], handle: (flag: string, value: () => 
     handle(flag, value, num, optional);
   }
 }
+
+/** The load options both the SQLite and the PostgreSQL bench take. */
+export interface LoadFlags {
+  durationSec: number;
+  warmupSec: number;
+  connections: number;
+  patients: number;
+  quietWaitSec: number;
+  drainTimeoutSec: number;
+}
+
+/** Applies `flag` when it is one of the shared load options; false when it is not. */
+export function loadFlag(flag: string, o: LoadFlags, num: (min: number) => number, minPatients = 1): boolean {
+  switch (flag) {
+    case '--duration':
+      o.durationSec = num(1);
+      return true;
+    case '--warmup':
+      o.warmupSec = num(0);
+      return true;
+    case '--connections':
+      o.connections = Math.round(num(1));
+      return true;
+    case '--patients':
+      o.patients = Math.round(num(minPatients));
+      return true;
+    case '--wait-quiet':
+      o.quietWaitSec = num(0);
+      return true;
+    case '--drain-timeout':
+      o.drainTimeoutSec = num(1);
+      return true;
+    default:
+      return false;
+  }
+}

@@ -33,7 +33,7 @@ import { bootstrapKey, PgProbe, startServeNode, type ServeNode } from './pg-node
 import { postJson, registerPatients, type Tls } from './servers.js';
 import { runQueueComparison, type QueueOptions, type QueueComparison } from './queue-vs-pgboss.js';
 import { renderPostgresMarkdown, type PgBenchResults, type NodeCountResult } from './postgres-report.js';
-import { forEachFlag } from './args.js';
+import { forEachFlag, loadFlag } from './args.js';
 
 export interface PgBenchOptions {
   nodes: number[];
@@ -57,6 +57,7 @@ function parseArgs(argv: string[]) {
   let parts = ['http', 'queue'];
   let json: string | true | null = null;
   forEachFlag(argv, (flag, value, num, optional) => {
+    if (loadFlag(flag, o, num, 2)) return;
     switch (flag) {
       case '--backend':
         if (value() !== 'postgres') throw new Error('--backend: sqlite (default) or postgres');
@@ -65,26 +66,8 @@ function parseArgs(argv: string[]) {
         o.nodes = value().split(',').map(Number);
         if (!o.nodes.length || o.nodes.some((n) => !Number.isInteger(n) || n < 1 || n > 8)) throw new Error('--nodes: a list of node counts 1–8, e.g. 1,2');
         break;
-      case '--duration':
-        o.durationSec = num(1);
-        break;
-      case '--warmup':
-        o.warmupSec = num(0);
-        break;
-      case '--connections':
-        o.connections = Math.round(num(1));
-        break;
-      case '--patients':
-        o.patients = Math.round(num(2));
-        break;
       case '--pool-max':
         o.poolMax = q.poolMax = Math.round(num(1));
-        break;
-      case '--drain-timeout':
-        o.drainTimeoutSec = num(1);
-        break;
-      case '--wait-quiet':
-        o.quietWaitSec = num(0);
         break;
       case '--pg-url':
         o.adminUrl = value();

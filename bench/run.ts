@@ -47,7 +47,7 @@ import { PhaseProfiler, renderProfiles } from './profiler.js';
 import { renderMarkdown, type BenchResults } from './report.js';
 import { installSqlCounters } from './sql-counters.js';
 import { installWhatIf, WHAT_IFS, type WhatIf } from './what-if.js';
-import { forEachFlag } from './args.js';
+import { forEachFlag, loadFlag } from './args.js';
 
 function parseArgs(argv: string[]) {
   const o: BenchOptions = { durationSec: 10, warmupSec: 2, connections: 50, patients: 300, drainTimeoutSec: 120, quietWaitSec: 10, batchSize: 100, batchConnections: 4, auditLog: true, whatIf: [] };
@@ -55,19 +55,8 @@ function parseArgs(argv: string[]) {
   let json: string | true | null = null;
   let cpuProfDir: string | null = null;
   forEachFlag(argv, (flag, value, num, optional) => {
+    if (loadFlag(flag, o, num)) return;
     switch (flag) {
-      case '--duration':
-        o.durationSec = num(1);
-        break;
-      case '--warmup':
-        o.warmupSec = num(0);
-        break;
-      case '--connections':
-        o.connections = Math.round(num(1));
-        break;
-      case '--patients':
-        o.patients = Math.round(num(1));
-        break;
       case '--batch-size':
         o.batchSize = Math.round(num(0));
         if (o.batchSize > 500) throw new Error('--batch-size: the batch endpoint takes at most 500 items');
@@ -87,12 +76,6 @@ function parseArgs(argv: string[]) {
         o.whatIf.push(...names);
         break;
       }
-      case '--wait-quiet':
-        o.quietWaitSec = num(0);
-        break;
-      case '--drain-timeout':
-        o.drainTimeoutSec = num(1);
-        break;
       case '--modes':
         modes = value().split(',') as SqliteDurability[];
         if (!modes.length || modes.some((m) => m !== 'full' && m !== 'group')) throw new Error('--modes: a list of full, group');
