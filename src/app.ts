@@ -91,6 +91,7 @@ export interface App {
 export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App> {
   const logger = deps.logger ?? createLogger(config.logLevel);
   const clock = deps.clock ?? (() => new Date());
+  if (config.ignoredVariables.length) logger.warn({ variables: config.ignoredVariables }, 'ignoring SEALPOST_* variables this version does not know (a typo?)');
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   // The local keyring or the HSM (SEALPOST_KEY_PROVIDER); a wrong passphrase or PIN fails here, before anything else.
   const { provider: keyring, created: keyringCreated } = await openKeyProvider(config.keys);

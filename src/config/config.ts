@@ -79,4 +79,6 @@ export interface Config {
     /** Local-time window, minutes after midnight, in which routine messages wait. */
     quietHours: { startMinute: number; endMinute: number } | null;
   };
+  /** SEALPOST_* variables that were set but mean nothing to this version (a typo, or a removed setting); logged at start. */
+  ignoredVariables: string[];
 }

@@ -43,6 +43,13 @@ describe('configuration', () => {
     expect(() => loadConfig({ SEALPOST_DATABASE_POOL_MAX: '0' })).toThrow(/SEALPOST_DATABASE_POOL_MAX/);
   });
 
+  it('lists SEALPOST_* variables it does not know (a typo does nothing, so it must be visible), but not the suite\'s own', () => {
+    const c = loadConfig({ SEALPOST_WORKER_ENABLED: 'false', SEALPOST_WORKER: 'false', SEALPOST_TEST_BACKENDS: 'sqlite', SEALPOST_BENCH_PG_URL: 'x', OTHER: '1' });
+    expect(c.ignoredVariables).toEqual(['SEALPOST_WORKER_ENABLED']);
+    expect(c.worker.enabled).toBe(false);
+    expect(loadConfig({ SEALPOST_SMTP_PASSWORD_FILE: '/dev/null' }).ignoredVariables).toEqual([]);
+  });
+
   it('accepts a PostgreSQL URL with its pool settings and a shared keyring file', () => {
     const c = loadConfig({
       SEALPOST_DATABASE_URL: 'postgresql://sealpost@127.0.0.1:5432/sealpost',

@@ -12,7 +12,9 @@ type Env = Record<string, string | undefined>;
  */
 export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config> = {}): Config {
   const errors: string[] = [];
+  const known = new Set<string>();
   const str = (name: string, def?: string): string | undefined => {
+    known.add(`SEALPOST_${name}`);
     const v = env[`SEALPOST_${name}`];
     return v === undefined || v === '' ? def : v;
   };
@@ -173,6 +175,7 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
       integrateBatch: int('AUDIT_INTEGRATE_BATCH', 5000, 1, 100_000),
     },
     policy: { reminderOffsetsMinutes, quietHours },
+    ignoredVariables: [],
   };
   if (/[\s+]/.test(config.audit.origin) || !config.audit.origin) errors.push('SEALPOST_AUDIT_ORIGIN: must be non-empty, without spaces or "+"');
   if (config.channels.sms === 'twilio') {
@@ -188,6 +191,11 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
   if (!/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(config.database.url)) {
     errors.push('SEALPOST_DATABASE_URL: expected sqlite:<path> or postgres://user@host:port/database');
   }
+  // A misspelt variable would otherwise do nothing, silently; names only, never values. The test suite's
+  // and the bench's own variables (SEALPOST_TEST_*, SEALPOST_BENCH_*) are not Sealpost settings.
+  config.ignoredVariables = Object.keys(env)
+    .filter((k) => k.startsWith('SEALPOST_') && !known.has(k) && !/^SEALPOST_(TEST|BENCH)_/.test(k))
+    .sort();
   const merged = deepMerge(config, overrides);
   if (errors.length) throw new AppError('SP_CONFIG_INVALID', errors.join('; '));
   return deepFreeze(merged);
