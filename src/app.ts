@@ -132,7 +132,6 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const core: CoreDeps = { config, store, cipher, templates, clock, newId: uuidv7, wake, signing };
   const processor = new DeliveryProcessor(core, channels, owner);
   const patients = new PatientService(core, {
-    outbox: sealer,
     // Erasure completes with a tenant KEK rotation and the destruction of every older version.
     kek: kekShredder({
       rotate: (tenantId, onProgress) => rotateTenantKek(store, keyring, tenantId, { actor: 'system:erasure', clock, onProgress: (p) => onProgress?.(p.done, p.total) }),

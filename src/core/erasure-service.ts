@@ -1,12 +1,6 @@
 import type { CoreDeps, RequestContext } from './context.js';
 import { audit, patientRef } from './context.js';
 import { AppError } from './errors.js';
-import type { StoreTx } from '../store/store.js';
-
-/** Opens a sealed dev-outbox field (the dev outbox seals under a key erasure does not destroy). */
-export interface OutboxOpener {
-  open(deliveryId: string, field: 'recipient' | 'body', sealed: Uint8Array): string;
-}
 
 /**
  * Re-wraps every data key of a tenant under a new KEK version and destroys every older version of
@@ -48,8 +42,6 @@ export interface ErasureResult extends ErasureRecord {
 }
 
 export interface ErasureOptions {
-  /** The dev outbox's opener, to find its copies of one-time codes sent to the patient. */
-  outbox?: OutboxOpener;
   /** Completes erasures (KEK rotation + destruction); without it erasures stay `pending`. */
   kek?: KekShredder;
   /** Where a failed background shredding is reported (it stays pending and is retried at next start). */
@@ -95,13 +87,12 @@ export class ErasureService {
       }
       const now = clock();
       const at = now.getTime();
-      const addresses = await this.contactValues(tx, ctx.tenantId, patientId);
       if (store.backend === 'sqlite') await tx.sqliteSecureDelete();
       const cancelled = await tx.cancelPatientDeliveries(ctx.tenantId, patientId, at, ERASED_CODE);
       const stripped = await tx.stripPatientContent(ctx.tenantId, patientId, [...new Set(cancelled.map((c) => c.notification_id))], at);
       const portalLinks = await tx.burnPatientLinks(ctx.tenantId, patientId, at);
       const idempotencyRecords = await tx.deleteIdempotencyForNotifications(ctx.tenantId, stripped.notifications);
-      const outboxMessages = (await tx.deleteOutboxForDeliveries(stripped.deliveries)) + (await this.deleteOtpOutbox(tx, ctx.tenantId, addresses));
+      const outboxMessages = await tx.deleteOutboxForDeliveries(stripped.deliveries);
       const appointments = await tx.deletePatientAppointments(ctx.tenantId, patientId);
       const { contactPoints } = await tx.deletePatientAndKey(ctx.tenantId, patientId);
       const ref = patientRef(this.deps, ctx.tenantId, patientId);
@@ -196,37 +187,5 @@ export class ErasureService {
     const e = await this.deps.store.read.latestErasure(tenantId, patientId);
     if (!e) return null;
     return { erasureId: e.id, erasedAt: iso(e.erased_at)!, shredding: e.shredding as ShreddingState, completedAt: iso(e.completed_at) };
-  }
-
-  /**
-   * The patient's contact values, decrypted before the key goes, only to find the dev-outbox copies of
-   * one-time codes (those carry no delivery id of the patient). Empty when no dev outbox is wired.
-   */
-  private async contactValues(tx: StoreTx, tenantId: string, patientId: string): Promise<Set<string>> {
-    const out = new Set<string>();
-    if (!this.opts.outbox) return out;
-    const row = await tx.getDataKey(tenantId, patientId);
-    if (!row) return out;
-    const key = await this.deps.cipher.dataKey(tenantId, patientId, { keyId: row.key_id, wrapped: Buffer.from(row.wrapped) });
-    for (const c of await tx.listContactPoints(tenantId, patientId)) {
-      out.add(this.deps.cipher.decrypt(key, { tenantId, table: 'contact_points', rowId: c.id, field: 'value' }, c.value_ct));
-    }
-    return out;
-  }
-
-  private async deleteOtpOutbox(tx: StoreTx, tenantId: string, addresses: Set<string>): Promise<number> {
-    const outbox = this.opts.outbox;
-    if (!outbox || !addresses.size) return 0;
-    const mine: string[] = [];
-    for (const r of await tx.listOutboxByPrefix(tenantId, 'otp-')) {
-      let to: string | null = null;
-      try {
-        to = outbox.open(r.delivery_id, 'recipient', r.recipient_ct);
-      } catch {
-        continue; // not openable with this installation's key: not ours to judge
-      }
-      if (addresses.has(to)) mine.push(r.delivery_id);
-    }
-    return tx.deleteOutboxForDeliveries(mine);
   }
 }

@@ -179,7 +179,8 @@ export class NotificationService {
       acknowledged_at: null,
     };
     await tx.insertNotification(notification);
-    await this.signatures.signNotification(tx, ctx, notification, data, key, sender);
+    const ref = patientRef(this.deps, ctx.tenantId, input.patientId);
+    await this.signatures.signNotification(tx, notification, ref, data, key, sender);
     const deliveries: DeliveryRow[] = [];
     for (const [i, c] of chosen.entries()) {
       const d = newDeliveryRow(newId(), notification, c.system as ChannelKind, c.id, i + 1, runAt.getTime(), now.getTime(), config.worker.maxAttempts[c.system as ChannelKind]);
@@ -190,7 +191,7 @@ export class NotificationService {
       action: 'notification.created',
       targetType: 'notification',
       targetId: id,
-      patientRef: patientRef(this.deps, ctx.tenantId, input.patientId),
+      patientRef: ref,
       details: { type, priority, deliveries: deliveries.map((d) => `${d.id}:${d.channel}`), runAt: runAt.toISOString() },
     });
     return { notification, deliveries };

@@ -117,13 +117,14 @@ export class PortalService {
         details: { channel: contact.system },
       });
       const to = cipher.decrypt(key, { tenantId: link.tenant_id, table: 'contact_points', rowId: contact.id, field: 'value' }, contact.value_ct);
-      return { code, to, channel: contact.system as ChannelKind, tenantId: link.tenant_id, notificationId: link.notification_id };
+      return { code, to, channel: contact.system as ChannelKind, tenantId: link.tenant_id, notificationId: link.notification_id, deliveryId: d.id };
     });
     await store.durable();
     if (!prepared) return;
     const text = `${config.organisationName}: your verification code is ${prepared.code}. It expires in ${config.portal.otpTtlMinutes} minutes.`;
     await this.channels[prepared.channel].send(
-      { deliveryId: `otp-${newId()}`, notificationId: prepared.notificationId, tenantId: prepared.tenantId, channel: prepared.channel, to: prepared.to, subject: 'Verification code', text },
+      // Named after the delivery whose link asked for it, so an erasure finds its outbox copy by id.
+      { deliveryId: `otp-${prepared.deliveryId}-${newId()}`, notificationId: prepared.notificationId, tenantId: prepared.tenantId, channel: prepared.channel, to: prepared.to, subject: 'Verification code', text },
       AbortSignal.timeout(config.channels.timeoutMs),
     );
   }

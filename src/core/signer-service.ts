@@ -1,5 +1,5 @@
 import type { CoreDeps, RequestContext } from './context.js';
-import { audit, patientRef } from './context.js';
+import { audit } from './context.js';
 import { AppError } from './errors.js';
 import type { StoreTx } from '../store/store.js';
 import type { NotificationRow, SignerRow } from '../store/repositories.js';
@@ -137,9 +137,10 @@ export class SignerService {
 
   /**
    * Signs a just-inserted notification with the notary key and stores the signature in the same
-   * transaction. `data` is the validated content exactly as stored encrypted.
+   * transaction. `data` is the validated content exactly as stored encrypted; `ref` the patient's
+   * pseudonymous reference (the caller's audit entry carries the same).
    */
-  async signNotification(tx: StoreTx, ctx: RequestContext, n: NotificationRow, data: unknown, dataKey: Buffer, sender: VerifiedSender | null): Promise<void> {
+  async signNotification(tx: StoreTx, n: NotificationRow, ref: string, data: unknown, dataKey: Buffer, sender: VerifiedSender | null): Promise<void> {
     const signing = this.deps.signing;
     if (!signing) return;
     const salt = newContentSalt();
@@ -147,7 +148,7 @@ export class SignerService {
       type: 'sealpost.notification',
       id: n.id,
       tenant: n.tenant_id,
-      patientRef: patientRef(this.deps, ctx.tenantId, n.patient_id),
+      patientRef: ref,
       notificationType: n.type,
       priority: n.priority,
       createdAt: new Date(Number(n.created_at)).toISOString(),

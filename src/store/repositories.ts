@@ -63,6 +63,8 @@ export type AccessLinkRow = Selectable<Database['access_links']>;
 export type AppointmentRow = Selectable<Database['appointments']>;
 export type OutboxRow = Selectable<Database['dev_outbox']>;
 export type ApiKeyRow = Selectable<Database['api_keys']>;
+export type SignerRow = Selectable<Database['signers']>;
+export type NotificationSignatureRow = Selectable<Database['notification_signatures']>;
 
 /**
  * Every query Sealpost runs, written once in Kysely's portable builder. An instance is bound either
@@ -580,18 +582,21 @@ export class Repositories {
     return n;
   }
 
-  /** Deletes the dev-outbox copies of the given deliveries (sealed under a key erasure does not destroy). */
+  /**
+   * Deletes the dev-outbox copies of the given deliveries and of the one-time codes sent for their
+   * links (`otp-<delivery id>-…`): sealed under a key erasure does not destroy.
+   */
   async deleteOutboxForDeliveries(deliveryIds: string[]): Promise<number> {
     let n = 0;
-    for (let i = 0; i < deliveryIds.length; i += 500) {
-      const r = await this.db.deleteFrom('dev_outbox').where('delivery_id', 'in', deliveryIds.slice(i, i + 500)).executeTakeFirst();
+    for (let i = 0; i < deliveryIds.length; i += 200) {
+      const ids = deliveryIds.slice(i, i + 200);
+      const r = await this.db
+        .deleteFrom('dev_outbox')
+        .where((eb) => eb.or([eb('delivery_id', 'in', ids), ...ids.map((id) => eb('delivery_id', 'like', `otp-${id.replace(/[%_\\]/g, '')}-%`))]))
+        .executeTakeFirst();
       n += Number(r.numDeletedRows);
     }
     return n;
-  }
-
-  async listOutboxByPrefix(tenantId: string, prefix: string): Promise<OutboxRow[]> {
-    return this.db.selectFrom('dev_outbox').selectAll().where('tenant_id', '=', tenantId).where('delivery_id', 'like', `${prefix}%`).execute();
   }
 
   /**
@@ -627,26 +632,21 @@ export class Repositories {
   }
 
   // --- signatures (non-repudiation) ----------------------------------------------------------
-  // Tables of migration 006, typed here (SignatureTables, below) and reached through withTables.
-  private get sigDb() {
-    return this.db.withTables<SignatureTables>();
-  }
-
   async insertSigner(row: SignerRow): Promise<void> {
-    await this.sigDb.insertInto('signers').values(row).execute();
+    await this.db.insertInto('signers').values(row).execute();
   }
 
   async getSigner(tenantId: string, id: string): Promise<SignerRow | undefined> {
-    return this.sigDb.selectFrom('signers').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+    return this.db.selectFrom('signers').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
   }
 
   async findSignerByThumbprint(tenantId: string, thumbprint: string): Promise<SignerRow | undefined> {
-    return this.sigDb.selectFrom('signers').selectAll().where('tenant_id', '=', tenantId).where('thumbprint', '=', thumbprint).executeTakeFirst();
+    return this.db.selectFrom('signers').selectAll().where('tenant_id', '=', tenantId).where('thumbprint', '=', thumbprint).executeTakeFirst();
   }
 
   /** Marks a signer revoked (first time only); returns whether this call revoked it. */
   async revokeSigner(tenantId: string, id: string, now: number): Promise<boolean> {
-    const r = await this.sigDb
+    const r = await this.db
       .updateTable('signers')
       .set({ revoked_at: now })
       .where('tenant_id', '=', tenantId)
@@ -657,11 +657,11 @@ export class Repositories {
   }
 
   async insertNotificationSignature(row: NotificationSignatureRow): Promise<void> {
-    await this.sigDb.insertInto('notification_signatures').values(row).execute();
+    await this.db.insertInto('notification_signatures').values(row).execute();
   }
 
   async getNotificationSignature(tenantId: string, notificationId: string): Promise<NotificationSignatureRow | undefined> {
-    return this.sigDb
+    return this.db
       .selectFrom('notification_signatures')
       .selectAll()
       .where('tenant_id', '=', tenantId)
@@ -671,7 +671,7 @@ export class Repositories {
 
   /** The notification already created from this signer's identical signed request, if any. */
   async findSignedRequest(tenantId: string, signerId: string, requestBidx: string): Promise<string | undefined> {
-    const r = await this.sigDb
+    const r = await this.db
       .selectFrom('notification_signatures')
       .select('notification_id')
       .where('tenant_id', '=', tenantId)
@@ -727,7 +727,7 @@ export class Repositories {
     return this.db
       .selectFrom('contact_points')
       .select(['id', 'tenant_id', 'patient_id', 'system', 'value_ct', 'value_bidx'])
-      .where('value_bidx', version === 1 ? 'like' : 'not like', version === 1 ? 'v%' : `v${version}:%`)
+      .where('value_bidx', ...indexForm(version, false))
       .where('id', '>', afterId)
       .orderBy('id')
       .limit(limit)
@@ -736,12 +736,10 @@ export class Repositories {
 
   /** Number of contact points whose blind index is in the stored form of `version` (or, with `not`, any other). */
   async countContactIndexes(version: number, not = false): Promise<number> {
-    const atV = version === 1 ? 'not like' : 'like';
-    const op = not ? (atV === 'like' ? 'not like' : 'like') : atV;
     const r = await this.db
       .selectFrom('contact_points')
       .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('value_bidx', op, version === 1 ? 'v%' : `v${version}:%`)
+      .where('value_bidx', ...indexForm(version, !not))
       .executeTakeFirstOrThrow();
     return Number(r.n);
   }
@@ -757,32 +755,11 @@ export class Repositories {
   }
 }
 
-/** Tables of migration 006 (see 006-signatures.ts for what each column holds). */
-export type SignatureTables = {
-  signers: SignerRow;
-  notification_signatures: NotificationSignatureRow;
-};
-
-export type SignerRow = {
-  id: string;
-  tenant_id: string;
-  person_id: string;
-  alg: string;
-  public_key: Uint8Array;
-  thumbprint: string;
-  created_at: number;
-  revoked_at: number | null;
-};
-
-export type NotificationSignatureRow = {
-  notification_id: string;
-  tenant_id: string;
-  key_id: string;
-  alg: string;
-  signed: string;
-  signature: Uint8Array;
-  secret_ct: Uint8Array;
-  sender_signer_id: string | null;
-  sender_request_bidx: string | null;
-  created_at: number;
-};
+/**
+ * `value_bidx` filter for "stored in the form of key version `version`" (`at`) or "in any other form":
+ * version 1 is bare hex (never starts with "v"), version n is `v<n>:<hex>`.
+ */
+function indexForm(version: number, at: boolean): ['like' | 'not like', string] {
+  const pattern = version === 1 ? 'v%' : `v${version}:%`;
+  return [(version === 1) !== at ? 'like' : 'not like', pattern];
+}

@@ -151,6 +151,30 @@ export interface Database {
     completed_at: number | null;
   };
   audit_checkpoints: { size: number; root: Uint8Array; note: string; created_at: number };
+  /** Persons' device-held public keys (migration 006; see 006-signatures.ts for each column). */
+  signers: {
+    id: string;
+    tenant_id: string;
+    person_id: string;
+    alg: string;
+    public_key: Uint8Array;
+    thumbprint: string;
+    created_at: number;
+    revoked_at: number | null;
+  };
+  /** The notary signature of each notification, and the sender's when the request was signed (migration 006). */
+  notification_signatures: {
+    notification_id: string;
+    tenant_id: string;
+    key_id: string;
+    alg: string;
+    signed: string;
+    signature: Uint8Array;
+    secret_ct: Uint8Array;
+    sender_signer_id: string | null;
+    sender_request_bidx: string | null;
+    created_at: number;
+  };
   dev_outbox: {
     id: Generated<number>;
     delivery_id: string;

@@ -110,6 +110,28 @@ describeEachBackend('crypto-shredding of a patient', (backend) => {
     }
   });
 
+  it("deletes the dev-outbox copies of one-time codes sent for the erased patient's links, and only those", async () => {
+    const { db, app } = await start();
+    try {
+      const { patients, notifications } = app.services;
+      await patients.upsert(ctx, 'pa', samplePatient() as never);
+      await patients.upsert(ctx, 'pb', samplePatient({ telecom: [{ system: 'sms', value: '+14155550100' }] }) as never);
+      const a = await notifications.create(ctx, followUp('pa') as never);
+      const b = await notifications.create(ctx, followUp('pb') as never);
+      // The copy a one-time code request leaves in the dev outbox is named after the delivery whose link asked.
+      const otp = (deliveryId: string) => ({ delivery_id: `otp-${deliveryId}-1`, tenant_id: 'default', channel: 'sms', recipient_ct: new Uint8Array([1]), subject: null, body_ct: new Uint8Array([1]), created_at: Date.now() });
+      await app.store.transaction(async (tx) => {
+        await tx.recordOutbox(otp(a.body.deliveries[0].id));
+        await tx.recordOutbox(otp(b.body.deliveries[0].id));
+      });
+      await patients.erase(ctx, 'pa');
+      const left = await db.query<{ delivery_id: string }>(`select delivery_id from dev_outbox`);
+      expect(left.map((r) => r.delivery_id)).toEqual([`otp-${b.body.deliveries[0].id}-1`]);
+    } finally {
+      await closeAll();
+    }
+  });
+
   it('answers gone for the erased patient and its notifications, unknown for an id never seen, and changes nothing on a second erasure', async () => {
     const { db, app } = await start();
     try {

@@ -34,8 +34,10 @@ export async function testCa(cn: string): Promise<Pem> {
   );
 }
 
-/** A client certificate (extKeyUsage clientAuth), issued by `ca` or self-signed when `ca` is omitted. */
-export async function clientCert(cn: string, opts: { ca?: Pem; notBefore?: Date; notAfter?: Date } = {}): Promise<Pem> {
+type LeafOptions = { ca?: Pem; notBefore?: Date; notAfter?: Date };
+
+/** An end-entity certificate with the given usage extensions, issued by `ca` or self-signed when `ca` is omitted. */
+async function leafCert(cn: string, opts: LeafOptions, extensions: object[]): Promise<Pem> {
   return pem(
     await generate([{ name: 'commonName', value: cn }], {
       keyType: 'ec',
@@ -43,32 +45,26 @@ export async function clientCert(cn: string, opts: { ca?: Pem; notBefore?: Date;
       notBeforeDate: opts.notBefore ?? new Date(Date.now() - DAY),
       notAfterDate: opts.notAfter ?? new Date(Date.now() + 30 * DAY),
       ...(opts.ca ? { ca: { key: opts.ca.key, cert: opts.ca.cert } } : {}),
-      extensions: [
-        { name: 'basicConstraints', cA: false },
-        { name: 'keyUsage', digitalSignature: true },
-        { name: 'extKeyUsage', clientAuth: true },
-      ],
+      extensions: [{ name: 'basicConstraints', cA: false }, ...extensions],
     } as never),
   );
 }
 
+/** A client certificate (extKeyUsage clientAuth), issued by `ca` or self-signed when `ca` is omitted. */
+export function clientCert(cn: string, opts: LeafOptions = {}): Promise<Pem> {
+  return leafCert(cn, opts, [
+    { name: 'keyUsage', digitalSignature: true },
+    { name: 'extKeyUsage', clientAuth: true },
+  ]);
+}
+
 /** A server certificate for 127.0.0.1 and localhost (self-signed unless `ca` is given). */
-export async function serverCert(cn: string, opts: { ca?: Pem; notBefore?: Date; notAfter?: Date } = {}): Promise<Pem> {
-  return pem(
-    await generate([{ name: 'commonName', value: cn }], {
-      keyType: 'ec',
-      algorithm: 'sha256',
-      notBeforeDate: opts.notBefore ?? new Date(Date.now() - DAY),
-      notAfterDate: opts.notAfter ?? new Date(Date.now() + 30 * DAY),
-      ...(opts.ca ? { ca: { key: opts.ca.key, cert: opts.ca.cert } } : {}),
-      extensions: [
-        { name: 'basicConstraints', cA: false },
-        { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
-        { name: 'extKeyUsage', serverAuth: true },
-        { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] },
-      ],
-    } as never),
-  );
+export function serverCert(cn: string, opts: LeafOptions = {}): Promise<Pem> {
+  return leafCert(cn, opts, [
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] },
+  ]);
 }
 
 export const daysFromNow = (n: number) => new Date(Date.now() + n * DAY);
