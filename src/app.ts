@@ -31,6 +31,7 @@ import { DevOutboxChannel } from './channels/dev-outbox/dev-outbox-channel.js';
 import { SmtpEmailChannel } from './channels/email/smtp-email-channel.js';
 import { TwilioSmsChannel } from './channels/sms/twilio-sms-channel.js';
 import { HttpWebhookChannel } from './channels/webhook/http-webhook-channel.js';
+import { SessionService } from './auth/session-service.js';
 import { buildServer } from './api/build-server.js';
 import { Metrics } from './api/metrics.js';
 import { createApiKey } from './api/api-keys.js';
@@ -161,7 +162,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     }
   };
 
-  const server = await buildServer({ logger, bodyLimit: config.bodyLimitBytes, https: deps.https, store, metrics, clock, publicUrl: config.publicUrl, isReady: () => ready });
+  const sessions = new SessionService(store, { idleMs: config.identity.sessionIdleMinutes * 60_000, absoluteMs: config.identity.sessionAbsoluteHours * 3_600_000 }, clock);
+  const server = await buildServer({ logger, bodyLimit: config.bodyLimitBytes, https: deps.https, store, metrics, clock, publicUrl: config.publicUrl, isReady: () => ready, sessions });
   opsRoutes(server, store, metrics, () => ready);
   patientRoutes(server, patients);
   notificationRoutes(server, notifications);
@@ -174,6 +176,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   signerRoutes(server, new SignerService(core));
   proofRoutes(server, new ProofService(core));
   apiKeyRoutes(server, store, clock);
+  // Identity and access: people, sign-in, MFA, care teams, break-glass, system clients.
   if (Object.values(channels).some((c) => c.provider === 'dev-outbox')) devOutboxRoutes(server, store, sealer);
   if (config.channels.sms === 'twilio') twilioCallbackRoutes(server, { authToken: config.twilio.authToken!, publicUrl: config.publicUrl, processor, consent: new ConsentService(core), tenantId: DEFAULT_TENANT });
   await server.ready();

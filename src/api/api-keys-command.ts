@@ -6,7 +6,7 @@ import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { AppError } from '../core/errors.js';
 import { DEFAULT_TENANT } from '../app.js';
-import { API_KEY_SCOPES, apiKeyView, issueApiKey, revokeApiKey } from './api-keys.js';
+import { API_KEY_SCOPE_NAMES, apiKeyView, issueApiKey, revokeApiKey } from './api-keys.js';
 import { fingerprintSha256, parseClientCertBinding, type ClientCertBinding } from './client-cert.js';
 
 /** `sealpost api-keys create|list|revoke`: system clients' keys, for operators on the server host. */
@@ -17,13 +17,13 @@ export function apiKeysCommand(program: Command): void {
     .command('create')
     .description('Create a key and print it once on stdout (only its hash is stored)')
     .requiredOption('--name <name>', 'what the key is for, e.g. "EHR interface engine"')
-    .option('--scopes <list>', `comma-separated, from: ${API_KEY_SCOPES.join(', ')} (default: none, plain API access)`, '')
+    .option('--scopes <list>', `comma-separated, from: ${API_KEY_SCOPE_NAMES.join(', ')} (default: none, an integration key)`, '')
     .option('--bind-cert <pem file>', 'accept the key only with this client certificate (bound by its SHA-256 fingerprint)')
     .option('--bind-ca <pem file>', 'accept the key only with a client certificate issued directly by this CA')
     .action(async (opts: { name: string; scopes: string; bindCert?: string; bindCa?: string }) => {
       const scopes = opts.scopes.split(',').map((s) => s.trim()).filter(Boolean);
-      const unknown = scopes.filter((s) => !(API_KEY_SCOPES as readonly string[]).includes(s));
-      if (unknown.length) throw new AppError('SP_APIKEY_INVALID_SCOPE', `expected scopes from ${API_KEY_SCOPES.join(', ')}`);
+      const unknown = scopes.filter((s) => !(API_KEY_SCOPE_NAMES as readonly string[]).includes(s));
+      if (unknown.length) throw new AppError('SP_APIKEY_INVALID_SCOPE', `expected scopes from ${API_KEY_SCOPE_NAMES.join(', ')}`);
       const now = new Date();
       const clientCert = bindingFromFiles(opts.bindCert, opts.bindCa, now);
       await withStore(async (store) => {

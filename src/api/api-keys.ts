@@ -3,10 +3,11 @@ import type { Store } from '../store/store.js';
 import type { ApiKeyRow } from '../store/repositories.js';
 import { hashToken, safeEqualHex } from '../crypto/tokens.js';
 import { AppError } from '../core/errors.js';
+import { API_KEY_SCOPES, type ApiKeyScope } from '../auth/permissions.js';
 import { bindingFromColumns, type ClientCertBinding } from './client-cert.js';
 
-/** Scopes an API key may hold besides plain API access; `admin` holds every scope. */
-export const API_KEY_SCOPES = ['admin', 'audit'] as const;
+/** Scopes an API key may hold (auth/permissions.ts); none means an integration key. */
+export const API_KEY_SCOPE_NAMES = Object.keys(API_KEY_SCOPES) as ApiKeyScope[];
 
 export interface IssueApiKeyInput {
   tenantId: string;
@@ -42,6 +43,7 @@ export async function issueApiKey(store: Store, input: IssueApiKeyInput, now: Da
       last_used_at: null,
       client_cert_sha256: b?.kind === 'fingerprint' ? b.fingerprintSha256 : null,
       client_ca_pem: b?.kind === 'ca' ? b.caPem : null,
+      rotated_from: null,
     });
     // Public fingerprints only: enough to tell later which certificate or CA the key was bound to.
     const clientCert = b ? (b.kind === 'fingerprint' ? `sha256:${b.fingerprintSha256}` : `ca-sha256:${b.caFingerprintSha256}`) : null;

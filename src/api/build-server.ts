@@ -11,7 +11,8 @@ import { v7 as uuidv7 } from 'uuid';
 import type { TypedApp } from './types.js';
 import { installErrorHandler, problem } from './error-handler.js';
 import { ApiKeyVerifier } from './api-keys.js';
-import { apiKeyAuth } from './auth-hook.js';
+import { apiKeyAuthenticator, authorize, requireRoutePermission, sessionAuthenticator, type Authenticator } from './authenticate.js';
+import type { SessionService } from '../auth/session-service.js';
 import { httpsServerOptions } from './tls.js';
 import { Problem } from './schemas.js';
 import type { Store } from '../store/store.js';
@@ -28,6 +29,10 @@ export interface ServerOptions {
   publicUrl: string;
   /** False while the database is not yet reachable at start: only the ops routes answer, the rest 503. */
   isReady?: () => boolean;
+  /** Sessions of people (cookie and bearer); without it only API keys and `extraAuthenticators` authenticate. */
+  sessions?: SessionService;
+  /** Further credential kinds (SMART access tokens), tried after API keys and sessions. */
+  extraAuthenticators?: Authenticator[];
 }
 
 const OPS_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
@@ -68,9 +73,11 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
   await app.register(formbody, { bodyLimit: 4096 });
   app.addSchema(Problem);
 
-  // The browsable docs are public, like the OpenAPI document they render.
+  // The browsable docs are public, like the OpenAPI document they render. Every other route must
+  // declare its permission, or registration fails (least privilege by construction).
   app.addHook('onRoute', (route) => {
-    if (route.url.startsWith('/docs')) route.config = { ...(route.config as object), auth: 'public' };
+    if (route.url.startsWith('/docs')) route.config = { ...(route.config as object), permission: 'public' };
+    requireRoutePermission(route);
   });
   await app.register(swagger, {
     openapi: {
@@ -82,11 +89,14 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: false } });
-  app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { config: { permission: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
   const keys = new ApiKeyVerifier(o.store, o.clock);
   app.decorate('apiKeyVerifier', keys);
-  const authenticate = apiKeyAuth(keys, o.store, o.clock);
+  const authenticators: Authenticator[] = [apiKeyAuthenticator(keys, o.store, o.clock)];
+  if (o.sessions) authenticators.push(sessionAuthenticator(o.sessions, o.store, new URL(o.publicUrl).origin));
+  authenticators.push(...(o.extraAuthenticators ?? []));
+  const authenticate = authorize(authenticators);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
     reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
@@ -105,8 +115,6 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
       reply.header('retry-after', '5');
       return problem(reply, req, 'SP_STORE_UNAVAILABLE');
     }
-    const auth = req.routeOptions.config?.auth ?? (req.routeOptions.url ? 'api-key' : 'public');
-    if (auth !== 'api-key') return;
     return authenticate(req, reply);
   });
 

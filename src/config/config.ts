@@ -66,6 +66,34 @@ export interface Config {
   };
   webhook: { secret?: string };
   portal: { linkTtlHours: number; maxAttempts: number; otpTtlMinutes: number; sessionTtlMinutes: number };
+  /** People and systems: sessions, lockout, break-glass, SMART tokens, OIDC single sign-on. */
+  identity: {
+    /** HIPAA automatic logoff: a session unused this long ends. */
+    sessionIdleMinutes: number;
+    /** A session ends this long after sign-in, whatever its activity. */
+    sessionAbsoluteHours: number;
+    /** Failed sign-ins of one account before it locks, and how long the lock lasts. */
+    lockoutThreshold: number;
+    lockoutMinutes: number;
+    /** How long a break-glass grant lasts. */
+    breakGlassMinutes: number;
+    /** Lifetime of an enrolment (invitation) link. */
+    inviteTtlHours: number;
+    /** Lifetime of SMART backend-services access tokens. */
+    accessTokenMinutes: number;
+    /** OIDC single sign-on for staff; absent when not configured. */
+    oidc: {
+      issuer: string;
+      clientId: string;
+      clientSecret?: string;
+      /** IdP group → Sealpost roles; a user with no mapped group may not sign in. */
+      groupRoles: Record<string, string[]>;
+      /** The ID-token claim holding groups. */
+      groupsClaim: string;
+      /** Accept the IdP's MFA when its `amr` says so; otherwise Sealpost asks for its own second factor. */
+      trustIdpMfa: boolean;
+    } | null;
+  };
   audit: {
     /** C2SP checkpoint origin and signing-key name. */
     origin: string;

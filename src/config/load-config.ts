@@ -168,6 +168,16 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
       otpTtlMinutes: int('OTP_TTL_MINUTES', 10, 1, 60),
       sessionTtlMinutes: int('PORTAL_SESSION_MINUTES', 15, 1, 240),
     },
+    identity: {
+      sessionIdleMinutes: int('SESSION_IDLE_MINUTES', 15, 1, 240),
+      sessionAbsoluteHours: int('SESSION_ABSOLUTE_HOURS', 12, 1, 72),
+      lockoutThreshold: int('LOCKOUT_THRESHOLD', 5, 3, 100),
+      lockoutMinutes: int('LOCKOUT_MINUTES', 15, 1, 24 * 60),
+      breakGlassMinutes: int('BREAK_GLASS_MINUTES', 60, 5, 24 * 60),
+      inviteTtlHours: int('INVITE_TTL_HOURS', 72, 1, 24 * 14),
+      accessTokenMinutes: int('ACCESS_TOKEN_MINUTES', 5, 1, 60),
+      oidc: null,
+    },
     audit: {
       origin: str('AUDIT_ORIGIN', `${safeHost(publicUrl)}/sealpost/audit`)!,
       checkpointSeconds: int('AUDIT_CHECKPOINT_SECONDS', 60, 1, 86_400),

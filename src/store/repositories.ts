@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Selectable, type Insertable, type Updateable } from 'kysely';
 import type { Database } from './schema.js';
 import { encodeAuditEntry, type AuditEvent } from '../audit/audit-entry.js';
+import { SessionRepository } from './session-repository.js';
 import { AuditLogRepository } from './audit-log-repository.js';
 import { AuditQueryRepository } from './audit-query-repository.js';
 
@@ -81,6 +82,11 @@ export class Repositories {
   /** The Merkle log's own tables (same transaction as this instance). */
   get auditLog(): AuditLogRepository {
     return new AuditLogRepository(this.db);
+  }
+
+  /** Sessions of people (same transaction as this instance). */
+  get sessions(): SessionRepository {
+    return new SessionRepository(this.db);
   }
 
   /** Audit search and disclosure reports (same transaction as this instance). */

@@ -19,6 +19,8 @@ export interface Database {
     /** mTLS binding (migration 007): SHA-256 of one client certificate, or an issuing CA (PEM). */
     client_cert_sha256: string | null;
     client_ca_pem: string | null;
+    /** The key this one replaced (migration 008); the predecessor expires after a grace period. */
+    rotated_from: string | null;
   };
   data_keys: { tenant_id: string; patient_id: string; key_id: string; wrapped: Uint8Array; created_at: number };
   patients: {
@@ -174,6 +176,138 @@ export interface Database {
     sender_signer_id: string | null;
     sender_request_bidx: string | null;
     created_at: number;
+  };
+  /** Identity and access (migration 008; see 008-identity.ts for what each table holds). */
+  users: {
+    id: string;
+    tenant_id: string;
+    email: string;
+    display_name: string;
+    /** Space-separated role names (auth/permissions.ts). */
+    roles: string;
+    /** invited | active | locked | disabled */
+    status: string;
+    password_hash: string | null;
+    failed_logins: Generated<number>;
+    locked_until: number | null;
+    sso_issuer: string | null;
+    sso_subject: string | null;
+    created_at: number;
+    updated_at: number;
+  };
+  user_tokens: {
+    id: string;
+    tenant_id: string;
+    user_id: string;
+    /** enrolment | password_reset */
+    purpose: string;
+    token_hash: string;
+    created_at: number;
+    expires_at: number;
+    used_at: number | null;
+  };
+  sessions: {
+    id: string;
+    tenant_id: string;
+    /** user | patient */
+    subject_type: string;
+    subject_id: string;
+    token_hash: string;
+    /** cookie | bearer */
+    transport: string;
+    /** active | mfa | mfa_enrol */
+    stage: string;
+    /** Space-separated RFC 8176 methods (pwd, otp, hwk, swk, sso, mfa). */
+    amr: string;
+    created_at: number;
+    last_seen_at: number;
+    /** Absolute end of the session, whatever its activity. */
+    expires_at: number;
+    mfa_at: number | null;
+    revoked_at: number | null;
+    revoked_reason: string | null;
+  };
+  mfa_totp: { user_id: string; tenant_id: string; secret_ct: Uint8Array; confirmed_at: number | null; last_step: number | null; created_at: number };
+  recovery_codes: { id: string; tenant_id: string; user_id: string; code_hash: string; created_at: number; used_at: number | null };
+  webauthn_credentials: {
+    id: string;
+    tenant_id: string;
+    user_id: string;
+    public_key: Uint8Array;
+    counter: number;
+    transports: string;
+    name: string;
+    created_at: number;
+    last_used_at: number | null;
+  };
+  auth_challenges: {
+    id: string;
+    tenant_id: string;
+    purpose: string;
+    subject: string;
+    challenge: string;
+    attempts: Generated<number>;
+    created_at: number;
+    expires_at: number;
+    used_at: number | null;
+  };
+  auth_throttle: { key: string; failures: number; first_failure_at: number; blocked_until: number | null; updated_at: number };
+  care_team_members: { tenant_id: string; patient_id: string; user_id: string; added_by: string; created_at: number };
+  break_glass_grants: {
+    id: string;
+    tenant_id: string;
+    user_id: string;
+    patient_id: string;
+    session_id: string;
+    reason_ct: Uint8Array;
+    created_at: number;
+    expires_at: number;
+    revoked_at: number | null;
+  };
+  admin_alerts: {
+    id: string;
+    tenant_id: string;
+    kind: string;
+    actor: string;
+    target_type: string;
+    target_id: string;
+    created_at: number;
+    acknowledged_at: number | null;
+    acknowledged_by: string | null;
+  };
+  oauth_clients: {
+    id: string;
+    tenant_id: string;
+    name: string;
+    jwks: string | null;
+    jwks_url: string | null;
+    scopes: string;
+    created_at: number;
+    revoked_at: number | null;
+    last_used_at: number | null;
+  };
+  oauth_jti: { client_id: string; jti: string; expires_at: number };
+  patient_accounts: {
+    id: string;
+    tenant_id: string;
+    patient_id: string;
+    contact_system: string;
+    contact_bidx: string;
+    contact_ct: Uint8Array;
+    /** active | disabled */
+    status: string;
+    created_at: number;
+  };
+  devices: {
+    id: string;
+    tenant_id: string;
+    subject_type: string;
+    subject_id: string;
+    platform: string;
+    name: string;
+    push_token_ct: Uint8Array | null;
+    created_at: number;
+    revoked_at: number | null;
   };
   dev_outbox: {
     id: Generated<number>;

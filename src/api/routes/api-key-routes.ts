@@ -3,7 +3,7 @@ import type { TypedApp } from '../types.js';
 import { requestContext } from '../types.js';
 import { problems } from '../schemas.js';
 import type { Store } from '../../store/store.js';
-import { API_KEY_SCOPES, apiKeyView, issueApiKey, revokeApiKey } from '../api-keys.js';
+import { API_KEY_SCOPE_NAMES, apiKeyView, issueApiKey, revokeApiKey } from '../api-keys.js';
 import { parseClientCertBinding } from '../client-cert.js';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
@@ -33,7 +33,7 @@ export function apiKeyRoutes(app: TypedApp, store: Store, clock: () => Date): vo
   app.post(
     '/v1/api-keys',
     {
-      config: { scope: 'admin' },
+      config: { permission: 'apikey.manage' },
       schema: {
         tags: ['api-keys'],
         summary: 'Create an API key for a system client, optionally bound to a client certificate (admin scope)',
@@ -44,7 +44,7 @@ export function apiKeyRoutes(app: TypedApp, store: Store, clock: () => Date): vo
         body: Type.Object(
           {
             name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[\\x20-\\x7E]+$' }),
-            scopes: Type.Array(Type.Enum([...API_KEY_SCOPES]), { maxItems: API_KEY_SCOPES.length, uniqueItems: true, default: [] }),
+            scopes: Type.Array(Type.Enum([...API_KEY_SCOPE_NAMES]), { maxItems: API_KEY_SCOPE_NAMES.length, uniqueItems: true, default: [] }),
             clientCert: Type.Optional(ClientCertBody),
           },
           { additionalProperties: false },
@@ -65,7 +65,7 @@ export function apiKeyRoutes(app: TypedApp, store: Store, clock: () => Date): vo
   app.get(
     '/v1/api-keys',
     {
-      config: { scope: 'admin' },
+      config: { permission: 'apikey.manage' },
       schema: {
         tags: ['api-keys'],
         summary: "List the tenant's API keys without their secrets (admin scope)",
@@ -87,7 +87,7 @@ export function apiKeyRoutes(app: TypedApp, store: Store, clock: () => Date): vo
   app.post(
     '/v1/api-keys/:id/revoke',
     {
-      config: { scope: 'admin' },
+      config: { permission: 'apikey.manage' },
       schema: {
         tags: ['api-keys'],
         summary: 'Revoke an API key (admin scope); it stops working at once on this node and within seconds on others',

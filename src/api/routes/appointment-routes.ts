@@ -10,6 +10,7 @@ export function appointmentRoutes(app: TypedApp, appointments: AppointmentServic
   app.put(
     '/v1/appointments/:externalId',
     {
+      config: { permission: 'appointment.write' },
       schema: {
         tags: ['appointments'],
         summary: 'Book or move an appointment; (re)schedules its reminder series',
@@ -27,13 +28,13 @@ export function appointmentRoutes(app: TypedApp, appointments: AppointmentServic
 
   app.get(
     '/v1/appointments/:externalId',
-    { schema: { tags: ['appointments'], summary: 'An appointment and its reminders', params: ExternalId, response: { 200: AppointmentView, ...problems(401, 404) } } },
+    { config: { permission: 'appointment.read' }, schema: { tags: ['appointments'], summary: 'An appointment and its reminders', params: ExternalId, response: { 200: AppointmentView, ...problems(401, 404) } } },
     async (req) => appointments.get(requestContext(req), req.params.externalId),
   );
 
   app.delete(
     '/v1/appointments/:externalId',
-    { schema: { tags: ['appointments'], summary: 'Cancel an appointment and its pending reminders', params: ExternalId, response: { 200: AppointmentView, ...problems(401, 404) } } },
+    { config: { permission: 'appointment.write' }, schema: { tags: ['appointments'], summary: 'Cancel an appointment and its pending reminders', params: ExternalId, response: { 200: AppointmentView, ...problems(401, 404) } } },
     async (req) => appointments.remove(requestContext(req), req.params.externalId),
   );
 }

@@ -6,7 +6,7 @@ import type { AuditLog, Checkpoint } from '../../audit/audit-log.js';
 const b64 = (h: Uint8Array) => Buffer.from(h).toString('base64');
 const CheckpointView = Type.Object({ size: Type.Integer(), root: Type.String(), note: Type.String(), createdAt: Type.String() });
 const view = (c: Checkpoint) => ({ size: c.size, root: b64(c.root), note: c.note, createdAt: c.createdAt.toISOString() });
-const audit = { scope: 'audit' as const };
+const audit = { permission: 'audit.read' as const };
 const int = (o: Record<string, unknown> = {}) => Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, ...o });
 
 /**
@@ -43,7 +43,7 @@ export function auditLogRoutes(app: TypedApp, log: AuditLog): void {
 
   app.post(
     '/v1/audit/checkpoints',
-    { config: audit, schema: { tags: ['audit'], summary: 'Integrate everything appended so far and sign a checkpoint now', response: { 201: CheckpointView, ...problems(401, 403) } } },
+    { config: { permission: 'audit.checkpoint' }, schema: { tags: ['audit'], summary: 'Integrate everything appended so far and sign a checkpoint now', response: { 201: CheckpointView, ...problems(401, 403) } } },
     async (_req, reply) => reply.code(201).send(view(await log.checkpoint())),
   );
 

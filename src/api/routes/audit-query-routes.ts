@@ -39,7 +39,7 @@ export function auditQueryRoutes(app: TypedApp, audit: AuditQueryService): void 
   app.get(
     '/v1/audit/events',
     {
-      config: { scope: 'audit' },
+      config: { permission: 'audit.read' },
       schema: {
         tags: ['audit'],
         summary: 'Search the audit log (audit or admin scope)',
@@ -70,7 +70,7 @@ export function auditQueryRoutes(app: TypedApp, audit: AuditQueryService): void 
   app.get(
     '/v1/patients/:id/disclosures',
     {
-      config: { scope: 'audit' },
+      config: { permission: 'disclosure.read' },
       schema: {
         tags: ['audit', 'patients'],
         summary: 'Accounting of disclosures of a patient (HIPAA 45 CFR 164.528; audit or admin scope)',

@@ -20,6 +20,7 @@ export function devOutboxRoutes(app: TypedApp, store: Store, sealer: OutboxSeale
   app.get(
     '/v1/dev/outbox',
     {
+      config: { permission: 'outbox.read' },
       schema: {
         tags: ['dev'],
         summary: 'Messages the dev-outbox channels would have sent',

@@ -104,7 +104,7 @@ export function fhirAuditRoutes(app: TypedApp, audit: AuditQueryService, publicU
   app.get(
     '/fhir/R4/AuditEvent',
     {
-      config: { scope: 'audit' },
+      config: { permission: 'audit.read' },
       // FHIR clients expect an OperationOutcome, not problem details, for every error on this route:
       // the route's own error handler renders thrown errors, onSend rewrites answers that the
       // authentication hook sent before the route ran.

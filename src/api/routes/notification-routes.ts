@@ -3,6 +3,7 @@ import { requestContext } from '../types.js';
 import { Type } from 'typebox';
 import { CreatedNotification, IdParam, IdempotencyHeaders, NotificationBody, NotificationView, problems } from '../schemas.js';
 import type { NotificationService } from '../../core/notification-service.js';
+import type { Permission } from '../../auth/permissions.js';
 
 /**
  * A person's detached signature (their device key, registered with POST /v1/signers) over the
@@ -25,10 +26,14 @@ const BatchItem = Type.Object(
   { additionalProperties: false },
 );
 
+/** Any create permission lets a caller in; the notification's type then decides (auth/permissions.ts). */
+const NOTIFICATION_CREATE: Permission[] = ['notification.create.scheduling', 'notification.create.clinical', 'notification.create.billing'];
+
 export function notificationRoutes(app: TypedApp, notifications: NotificationService): void {
   app.post(
     '/v1/notifications',
     {
+      config: { permission: NOTIFICATION_CREATE },
       schema: {
         tags: ['notifications'],
         summary: 'Send (or schedule) a notification',
@@ -52,6 +57,7 @@ export function notificationRoutes(app: TypedApp, notifications: NotificationSer
     '/v1/notifications::batch',
     {
       bodyLimit: 2 * 1024 * 1024,
+      config: { permission: NOTIFICATION_CREATE },
       schema: {
         tags: ['notifications'],
         summary: 'Send up to 500 notifications in one durable transaction (all or none)',
@@ -74,13 +80,14 @@ export function notificationRoutes(app: TypedApp, notifications: NotificationSer
 
   app.get(
     '/v1/notifications/:id',
-    { schema: { tags: ['notifications'], summary: 'Status of a notification and each delivery', params: IdParam, response: { 200: NotificationView, ...problems(401, 404) } } },
+    { config: { permission: 'notification.read' }, schema: { tags: ['notifications'], summary: 'Status of a notification and each delivery', params: IdParam, response: { 200: NotificationView, ...problems(401, 404) } } },
     async (req) => notifications.get(requestContext(req), req.params.id),
   );
 
   app.post(
     '/v1/notifications/:id/cancel',
     {
+      config: { permission: 'notification.cancel' },
       schema: {
         tags: ['notifications'],
         summary: 'Cancel every delivery that has not gone out yet',

@@ -8,9 +8,6 @@ import { AppError, ERROR_CODES, isAppError } from '../../core/errors.js';
 
 const PatientParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' }) });
 
-/** An API key needs this scope (or `admin`) to erase: erasure cannot be undone. */
-export const ERASURE_SCOPE = 'erasure';
-
 const Shredding = Type.Union([Type.Literal('pending'), Type.Literal('complete')], {
   description: '`pending` until the tenant key-encryption key was rotated and its old version destroyed (pre-erasure backups then open with no remaining key)',
 });
@@ -45,6 +42,7 @@ export function patientRoutes(app: TypedApp, patients: PatientService): void {
   app.put(
     '/v1/patients/:id',
     {
+      config: { permission: 'patient.write' },
       schema: {
         tags: ['patients'],
         summary: 'Register or replace a patient (PHI is stored encrypted)',
@@ -63,6 +61,7 @@ export function patientRoutes(app: TypedApp, patients: PatientService): void {
   app.get(
     '/v1/patients/:id',
     {
+      config: { permission: 'patient.read' },
       schema: {
         tags: ['patients'],
         summary: 'Read a patient (audited)',
@@ -84,6 +83,7 @@ export function patientRoutes(app: TypedApp, patients: PatientService): void {
   app.delete(
     '/v1/patients/:id',
     {
+      config: { permission: 'patient.erase' },
       schema: {
         tags: ['patients'],
         summary: 'Erase a patient (crypto-shredding, right to erasure); needs ?erase=true and the `erasure` scope',
@@ -95,11 +95,6 @@ export function patientRoutes(app: TypedApp, patients: PatientService): void {
         params: PatientParam,
         querystring: Type.Object({ erase: Type.Optional(Type.Boolean()) }),
         response: { 202: ErasureView, ...problems(400, 401, 403, 404) },
-      },
-      preHandler: async (req) => {
-        // Checked here rather than as a route scope: erasure is the one route with its own scope.
-        const scopes = req.principal?.scopes ?? [];
-        if (!scopes.includes('admin') && !scopes.includes(ERASURE_SCOPE)) throw new AppError('SP_AUTH_FORBIDDEN', `needs the ${ERASURE_SCOPE} scope`);
       },
     },
     async (req, reply) => {

@@ -24,7 +24,7 @@ export function portalRoutes(app: TypedApp, portal: PortalService, sessionMinute
   // Drops a stale session cookie on the way back, so the form page does not bounce straight back here.
   const backToForm = (reply: FastifyReply, token: string) =>
     reply.clearCookie(COOKIE, { path: `/m/${token}` }).code(303).header('location', `/m/${token}`).send();
-  const cfg = { config: { auth: 'public' as const }, schema: { hide: true, params: Token } };
+  const cfg = { config: { permission: 'public' as const }, schema: { hide: true, params: Token } };
 
   app.get('/m/:token', { ...cfg, schema: { ...cfg.schema, querystring: Type.Object({ code: Type.Optional(Type.String({ maxLength: 10 })) }) } }, async (req, reply) => {
     // A reader who already verified (the link is then used up) goes back to the message while the session lasts.

@@ -31,6 +31,7 @@ export function proofRoutes(app: TypedApp, proofs: ProofService): void {
   app.get(
     '/v1/notifications/:id/proof',
     {
+      config: { permission: 'proof.read' },
       schema: {
         tags: ['signatures'],
         summary: 'Offline-verifiable proof of a notification (check it with `sealpost verify <file>`)',
@@ -48,7 +49,7 @@ export function proofRoutes(app: TypedApp, proofs: ProofService): void {
   app.get(
     '/.well-known/sealpost-keys.json',
     {
-      config: { auth: 'public' },
+      config: { permission: 'public' },
       schema: {
         tags: ['signatures'],
         summary: 'Notary signing public keys, current and retired, as a JWK Set (kid, alg EdDSA, crv Ed25519, use sig, status, createdAt, retiredAt)',

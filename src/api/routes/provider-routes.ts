@@ -21,7 +21,7 @@ export function twilioCallbackRoutes(
   app.post(
     '/v1/providers/twilio/status',
     {
-      config: { auth: 'provider' },
+      config: { permission: 'provider' },
       schema: {
         tags: ['providers'],
         summary: 'Twilio message status callback (signed with X-Twilio-Signature)',
@@ -40,7 +40,7 @@ export function twilioCallbackRoutes(
   app.post(
     '/v1/providers/twilio/inbound',
     {
-      config: { auth: 'provider' },
+      config: { permission: 'provider' },
       schema: {
         tags: ['providers'],
         summary: 'Twilio inbound SMS webhook: STOP/START keywords set or clear the opt-out of that number',

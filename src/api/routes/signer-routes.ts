@@ -1,9 +1,7 @@
 import { Type } from 'typebox';
-import type { FastifyRequest } from 'fastify';
 import type { TypedApp } from '../types.js';
 import { requestContext } from '../types.js';
 import { IdParam, problems } from '../schemas.js';
-import { AppError } from '../../core/errors.js';
 import type { SignerService } from '../../core/signer-service.js';
 import { PERSON_ALGS } from '../../crypto/signature-checks.js';
 
@@ -32,15 +30,12 @@ const RegisterBody = Type.Object(
   { additionalProperties: false },
 );
 
-/** Registering and revoking device keys changes who can sign for what: admin API keys only. */
-function requireAdmin(req: FastifyRequest): void {
-  if (!req.principal?.scopes.includes('admin')) throw new AppError('SP_AUTH_FORBIDDEN', 'needs an admin key');
-}
-
 export function signerRoutes(app: TypedApp, signers: SignerService): void {
   app.post(
     '/v1/signers',
     {
+      // Registering and revoking device keys changes who can sign for what.
+      config: { permission: 'signer.manage' },
       schema: {
         tags: ['signatures'],
         summary: "Register a person's device-held public key (Ed25519 or P-256) for detached request signatures",
@@ -53,20 +48,20 @@ export function signerRoutes(app: TypedApp, signers: SignerService): void {
       },
     },
     async (req, reply) => {
-      requireAdmin(req);
       return reply.code(201).send(await signers.register(requestContext(req), req.body));
     },
   );
 
   app.get(
     '/v1/signers/:id',
-    { schema: { tags: ['signatures'], summary: 'A registered signer key', params: IdParam, response: { 200: SignerView, ...problems(401, 404) } } },
+    { config: { permission: 'signer.manage' }, schema: { tags: ['signatures'], summary: 'A registered signer key', params: IdParam, response: { 200: SignerView, ...problems(401, 404) } } },
     async (req) => signers.get(requestContext(req), req.params.id),
   );
 
   app.post(
     '/v1/signers/:id/revoke',
     {
+      config: { permission: 'signer.manage' },
       schema: {
         tags: ['signatures'],
         summary: 'Revoke a signer key (a lost device): later requests signed with it are refused; earlier signatures stay verifiable',
@@ -75,7 +70,6 @@ export function signerRoutes(app: TypedApp, signers: SignerService): void {
       },
     },
     async (req) => {
-      requireAdmin(req);
       return signers.revoke(requestContext(req), req.params.id);
     },
   );

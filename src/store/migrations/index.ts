@@ -5,6 +5,7 @@ import * as m003 from './003-multi-node.js';
 import * as m005 from './005-erasure.js';
 import * as m006 from './006-signatures.js';
 import * as m007 from './007-client-cert-binding.js';
+import * as m008 from './008-identity.js';
 
 /**
  * Migrations are versioned by name and compiled into the program (no file-system scan at run time).
@@ -19,6 +20,7 @@ export const migrationProvider: MigrationProvider = {
       '005-erasure': m005,
       '006-signatures': m006,
       '007-client-cert-binding': m007,
+      '008-identity': m008,
     };
   },
 };

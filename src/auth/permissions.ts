@@ -1,0 +1,146 @@
+/**
+ * The one permission table of Sealpost. Roles (people) and scopes (systems) map to permissions here
+ * and nowhere else; every route declares the permission it needs (`config.permission`, checked by
+ * api/authenticate.ts, and a route without one refuses to register). docs/security.md carries this
+ * table, generated from this file (`npm run docs:permissions`; a test keeps them in step).
+ */
+
+export const PERMISSIONS = {
+  'patient.read': 'Read a patient\'s demographics and contact points (PHI)',
+  'patient.write': 'Register or replace a patient',
+  'patient.erase': 'Erase a patient (crypto-shredding; cannot be undone)',
+  'notification.create.scheduling': 'Send appointment reminders',
+  'notification.create.clinical': 'Send clinical notices (results, medication, prescriptions, follow-ups)',
+  'notification.create.billing': 'Send billing notices',
+  'notification.read': 'Read a notification\'s status and deliveries (no content)',
+  'notification.cancel': 'Cancel a notification\'s pending deliveries',
+  'appointment.read': 'Read an appointment\'s schedule',
+  'appointment.write': 'Create, reschedule or cancel appointments and their reminders',
+  'proof.read': 'Read a notification\'s signature proof',
+  'disclosure.read': 'Read the accounting of disclosures of one patient (ids and times, no PHI)',
+  'audit.read': 'Read the audit log, its checkpoints and proofs (identifiers and hashes, no PHI)',
+  'audit.checkpoint': 'Force an audit checkpoint',
+  'careteam.manage': 'Assign and remove care-team members',
+  'breakglass.request': 'Request time-limited emergency access to a patient outside the care team',
+  'alert.read': 'Read and acknowledge administrator alerts',
+  'user.manage': 'Invite, change, lock, unlock, disable users and revoke their sessions',
+  'apikey.manage': 'Create, list, rotate and revoke API keys',
+  'client.manage': 'Register and revoke SMART backend-services clients',
+  'signer.manage': 'Register and revoke persons\' signing keys',
+  'outbox.read': 'Read the development outbox',
+  'self.messages': 'A patient reads their own notifications',
+} as const;
+
+export type Permission = keyof typeof PERMISSIONS;
+export const ALL_PERMISSIONS = Object.keys(PERMISSIONS) as Permission[];
+
+export const ROLES = ['admin', 'physician', 'nurse', 'receptionist', 'billing', 'auditor', 'patient'] as const;
+export type Role = (typeof ROLES)[number];
+/** Staff roles (everything but `patient`): MFA is required for all of them. */
+export const STAFF_ROLES = ROLES.filter((r) => r !== 'patient') as Exclude<Role, 'patient'>[];
+/** Roles whose access to a patient's content needs the care-team relationship (or break-glass). */
+export const CLINICAL_ROLES: readonly Role[] = ['physician', 'nurse'];
+
+const CLINICAL: Permission[] = [
+  'patient.read',
+  'patient.write',
+  'notification.create.scheduling',
+  'notification.create.clinical',
+  'notification.read',
+  'notification.cancel',
+  'appointment.read',
+  'appointment.write',
+  'proof.read',
+  'breakglass.request',
+];
+
+export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
+  // Administers people, keys and clients; sees no clinical content (not on care teams by role).
+  admin: ['patient.erase', 'audit.read', 'audit.checkpoint', 'careteam.manage', 'alert.read', 'user.manage', 'apikey.manage', 'client.manage', 'signer.manage', 'outbox.read'],
+  physician: CLINICAL,
+  nurse: CLINICAL,
+  // Scheduling and appointment reminders; demographics to book, no clinical content.
+  receptionist: ['patient.read', 'patient.write', 'notification.create.scheduling', 'notification.read', 'notification.cancel', 'appointment.read', 'appointment.write'],
+  billing: ['notification.create.billing', 'notification.read'],
+  // Read-only audit, no PHI.
+  auditor: ['audit.read', 'disclosure.read', 'proof.read'],
+  patient: ['self.messages'],
+};
+
+/**
+ * API-key scopes. A key without scopes is an integration key (the EHR feeding notifications), as
+ * every key was before scopes existed; `admin` holds every permission.
+ */
+export const API_KEY_SCOPES = {
+  admin: ALL_PERMISSIONS.filter((p) => p !== 'self.messages'),
+  integration: ['patient.read', 'patient.write', 'notification.create.scheduling', 'notification.create.clinical', 'notification.create.billing', 'notification.read', 'notification.cancel', 'appointment.read', 'appointment.write', 'proof.read'],
+  audit: ['audit.read', 'disclosure.read'],
+  erasure: ['patient.erase'],
+} as const satisfies Record<string, readonly Permission[]>;
+export type ApiKeyScope = keyof typeof API_KEY_SCOPES;
+
+/**
+ * SMART v2 system scopes (`system/<Resource>.<cruds>`; v1 `.read`/`.write`/`.*` accepted) by FHIR
+ * resource and interaction. `*` as resource means every resource listed here.
+ */
+const SMART_RESOURCES: Record<string, Partial<Record<'c' | 'r' | 'u' | 'd' | 's', readonly Permission[]>>> = {
+  Patient: { c: ['patient.write'], r: ['patient.read'], u: ['patient.write'], d: ['patient.erase'] },
+  Communication: {
+    c: ['notification.create.scheduling', 'notification.create.clinical', 'notification.create.billing'],
+    r: ['notification.read', 'proof.read'],
+    u: ['notification.cancel'],
+  },
+  Appointment: { c: ['appointment.write'], r: ['appointment.read'], u: ['appointment.write'], d: ['appointment.write'] },
+  AuditEvent: { r: ['audit.read', 'disclosure.read'], s: ['audit.read'] },
+};
+export const SMART_SCOPE_PATTERN = /^system\/(\*|[A-Z][A-Za-z]+)\.(\*|read|write|c?r?u?d?s?)$/;
+
+/** Permissions a SMART system scope grants; null when the scope is malformed or names an unknown resource. */
+export function smartScopePermissions(scope: string): Permission[] | null {
+  const m = SMART_SCOPE_PATTERN.exec(scope);
+  if (!m || m[2] === '') return null;
+  const resources = m[1] === '*' ? Object.keys(SMART_RESOURCES) : [m[1]];
+  if (!resources.every((r) => r in SMART_RESOURCES)) return null;
+  const ops = m[2] === '*' ? 'cruds' : m[2] === 'read' ? 'rs' : m[2] === 'write' ? 'cud' : m[2];
+  const out = new Set<Permission>();
+  for (const r of resources) for (const op of ops) for (const p of SMART_RESOURCES[r][op as 'c'] ?? []) out.add(p);
+  return [...out];
+}
+
+export function rolePermissions(roles: readonly string[]): Set<Permission> {
+  const out = new Set<Permission>();
+  for (const r of roles) for (const p of ROLE_PERMISSIONS[r as Role] ?? []) out.add(p);
+  return out;
+}
+
+export function apiKeyPermissions(scopes: readonly string[]): Set<Permission> {
+  const out = new Set<Permission>();
+  for (const s of scopes.length === 0 ? ['integration'] : scopes) {
+    for (const p of API_KEY_SCOPES[s as ApiKeyScope] ?? smartScopePermissions(s) ?? []) out.add(p);
+  }
+  return out;
+}
+
+export function isRole(s: string): s is Role {
+  return (ROLES as readonly string[]).includes(s);
+}
+
+/** Which create permission a notification type needs (receptionists send reminders, billing sends bills). */
+export function notificationCreatePermission(type: string): Permission {
+  if (type === 'appointment_reminder') return 'notification.create.scheduling';
+  if (type === 'billing_statement') return 'notification.create.billing';
+  return 'notification.create.clinical';
+}
+
+/** Which notification types a principal may read: the ones it may create, by category. */
+export function mayReadNotificationType(permissions: ReadonlySet<Permission>, type: string): boolean {
+  return permissions.has(notificationCreatePermission(type));
+}
+
+/**
+ * What a route needs: a permission, or one of
+ * - `public`: no authentication (health, portal, docs, sign-in steps that carry their own proof);
+ * - `provider`: callbacks signed by a provider (Twilio), checked by the route;
+ * - `authenticated`: any signed-in principal (its own sessions, devices, MFA factors).
+ */
+export type RoutePermission = Permission | 'public' | 'provider' | 'authenticated';
