@@ -75,6 +75,8 @@ export interface App {
   processor: DeliveryProcessor;
   auditLog: AuditLog;
   services: { patients: PatientService; notifications: NotificationService; appointments: AppointmentService; portal: PortalService };
+  /** Sessions of people (tests issue sessions directly to exercise authorization). */
+  sessions: SessionService;
   /** The bootstrap API key, only when this start created it (also written to <dataDir>/bootstrap-api-key). */
   readonly bootstrapKey: string | null;
   logger: Logger;
@@ -193,6 +195,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     processor,
     auditLog,
     services: { patients, notifications, appointments, portal },
+    sessions,
     get bootstrapKey() {
       return bootstrapKey;
     },
