@@ -21,6 +21,11 @@ export class SessionRepository {
     return this.db.selectFrom('patient_accounts').select(['id', 'tenant_id', 'patient_id', 'status']).where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
   }
 
+  /** Inserts a user row as is (the users service owns the rules; tests use this to set up people). */
+  async insertUserForTest(row: Insertable<Database['users']>): Promise<void> {
+    await this.db.insertInto('users').values(row).execute();
+  }
+
   async byTokenHash(tokenHash: string): Promise<SessionRow | undefined> {
     return this.db.selectFrom('sessions').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
   }
