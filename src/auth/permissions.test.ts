@@ -1,0 +1,65 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { permissionTables } from './permissions-doc.js';
+import {
+  ALL_PERMISSIONS,
+  API_KEY_SCOPES,
+  apiKeyPermissions,
+  mayReadNotificationType,
+  notificationCreatePermission,
+  PERMISSIONS,
+  ROLE_PERMISSIONS,
+  rolePermissions,
+  smartScopePermissions,
+} from './permissions.js';
+
+describe('permission table', () => {
+  it('grants only permissions that exist', () => {
+    for (const list of [...Object.values(ROLE_PERMISSIONS), ...Object.values(API_KEY_SCOPES)]) for (const p of list) expect(PERMISSIONS).toHaveProperty(p);
+  });
+
+  it('gives the auditor no permission that reads or writes patient content', () => {
+    const auditor = rolePermissions(['auditor']);
+    for (const p of auditor) expect(p).toMatch(/^(audit|disclosure|proof)\./);
+  });
+
+  it('limits receptionists to scheduling notices and billing staff to billing notices', () => {
+    const rec = rolePermissions(['receptionist']);
+    const bill = rolePermissions(['billing']);
+    expect(rec.has(notificationCreatePermission('appointment_reminder'))).toBe(true);
+    expect(rec.has(notificationCreatePermission('test_result_ready'))).toBe(false);
+    expect(bill.has(notificationCreatePermission('billing_statement'))).toBe(true);
+    expect(bill.has(notificationCreatePermission('appointment_reminder'))).toBe(false);
+    expect(mayReadNotificationType(bill, 'medication_reminder')).toBe(false);
+    expect(rolePermissions(['admin']).has('patient.read')).toBe(false);
+  });
+
+  it('treats unknown roles and scopes as granting nothing', () => {
+    expect(rolePermissions(['root', 'superuser']).size).toBe(0);
+    expect(apiKeyPermissions(['everything']).size).toBe(0);
+  });
+
+  it('gives a key without scopes the integration permissions, and admin everything but patient self-service', () => {
+    expect([...apiKeyPermissions([])].sort()).toEqual([...API_KEY_SCOPES.integration].sort());
+    expect(apiKeyPermissions(['admin']).size).toBe(ALL_PERMISSIONS.length - 1);
+  });
+
+  it('maps SMART v2 and v1 system scopes per resource and interaction', () => {
+    expect(smartScopePermissions('system/Patient.rs')).toEqual(['patient.read']);
+    expect(smartScopePermissions('system/Patient.read')).toEqual(['patient.read']);
+    expect(smartScopePermissions('system/Patient.cu')).toEqual(['patient.write']);
+    expect(smartScopePermissions('system/Communication.c')).toEqual(['notification.create.scheduling', 'notification.create.clinical', 'notification.create.billing']);
+    expect(new Set(smartScopePermissions('system/*.rs'))).toEqual(new Set(['patient.read', 'notification.read', 'proof.read', 'appointment.read', 'audit.read', 'disclosure.read']));
+  });
+
+  it('refuses malformed SMART scopes and unknown resources', () => {
+    for (const s of ['system/Patient.', 'system/Patient.x', 'system/Patient.rc', 'user/Patient.rs', 'patient/*.rs', 'system/Observation.rs', 'system/Patient.rs extra', 'system/patient.rs']) {
+      expect(smartScopePermissions(s), s).toBeNull();
+    }
+  });
+
+  it('is what docs/security.md says (regenerate with npm run docs:permissions)', () => {
+    const doc = readFileSync(new URL('../../docs/security.md', import.meta.url), 'utf8');
+    expect(doc).toContain(permissionTables());
+  });
+});
