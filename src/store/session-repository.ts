@@ -26,6 +26,11 @@ export class SessionRepository {
     await this.db.insertInto('users').values(row).execute();
   }
 
+  /** Inserts a device row as is (device registration has its own service; tests use this to set up). */
+  async insertDeviceForTest(row: Insertable<Database['devices']>): Promise<void> {
+    await this.db.insertInto('devices').values(row).execute();
+  }
+
   async byTokenHash(tokenHash: string): Promise<SessionRow | undefined> {
     return this.db.selectFrom('sessions').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
   }

@@ -1,0 +1,87 @@
+import { expect, it } from 'vitest';
+import { SessionService } from '../../src/auth/session-service.js';
+import type { KyselyStore } from '../../src/store/kysely-store.js';
+import { describeEachBackend, freshDatabases, migratedStore } from '../helpers/backends.js';
+
+const MIN = 60_000;
+
+describeEachBackend('sessions', (backend) => {
+  const fresh = freshDatabases(backend);
+
+  /** A store with one user, and a session service on a clock the test moves. */
+  async function setup() {
+    const store: KyselyStore = await migratedStore(await fresh({ migrated: true }));
+    let now = Date.UTC(2026, 0, 5, 8, 0);
+    const clock = { at: () => new Date(now), advance: (ms: number) => (now += ms) };
+    await store.transaction(async (tx) => {
+      await tx.ensureTenant('t', 'T', now);
+      await tx.sessions.insertUserForTest({ id: 'u1', tenant_id: 't', email: 'a@x.test', display_name: 'A', roles: 'nurse', status: 'active', password_hash: null, locked_until: null, sso_issuer: null, sso_subject: null, created_at: now, updated_at: now });
+    });
+    const sessions = new SessionService(store, { idleMs: 15 * MIN, absoluteMs: 12 * 60 * MIN }, clock.at);
+    const issue = () => store.transaction((tx) => sessions.issue(tx, { tenantId: 't', subjectType: 'user', subjectId: 'u1', transport: 'bearer', stage: 'mfa', amr: ['pwd'] }));
+    return { store, sessions, clock, issue };
+  }
+
+  it('stores only a hash of the token, which is 256 random bits', async () => {
+    const { store, issue } = await setup();
+    const s = await issue();
+    expect(s.token).toMatch(/^sps_[A-Za-z0-9_-]{43}$/);
+    const row = await store.read.sessions.byId('t', s.id);
+    expect(row!.token_hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(JSON.stringify(row)).not.toContain(s.token.slice(4));
+  });
+
+  it('ends a session left idle for the idle timeout, and keeps one in use alive', async () => {
+    const { sessions, clock, issue } = await setup();
+    const busy = await issue();
+    const idle = await issue();
+    for (let i = 0; i < 4; i++) {
+      clock.advance(10 * MIN);
+      expect(await sessions.verify(busy.token)).not.toBeNull();
+    }
+    expect(await sessions.verify(idle.token)).toBeNull();
+    clock.advance(-40 * MIN); // a revoked session stays revoked whatever the clock says
+    expect(await sessions.verify(idle.token)).toBeNull();
+  });
+
+  it('ends every session at its absolute deadline however busy it is', async () => {
+    const { sessions, clock, issue } = await setup();
+    const s = await issue();
+    for (let t = 0; t < 12 * 60 - 10; t += 10) {
+      clock.advance(10 * MIN);
+      expect(await sessions.verify(s.token)).not.toBeNull();
+    }
+    clock.advance(10 * MIN);
+    expect(await sessions.verify(s.token)).toBeNull();
+  });
+
+  it('gives a new token on a change of privilege, voids the old one and keeps the absolute deadline', async () => {
+    const { store, sessions, clock, issue } = await setup();
+    const s = await issue();
+    clock.advance(5 * MIN);
+    const old = (await sessions.verify(s.token))!;
+    const next = await store.transaction((tx) => sessions.rotate(tx, old, { stage: 'active', addAmr: ['otp', 'mfa'] }));
+    expect(next.token).not.toBe(s.token);
+    expect(await sessions.verify(s.token)).toBeNull();
+    const row = (await sessions.verify(next.token))!;
+    expect([row.stage, row.amr, Number(row.expires_at)]).toEqual(['active', 'pwd otp mfa', Number(old.expires_at)]);
+    expect(Number(row.mfa_at)).toBe(clock.at().getTime());
+  });
+
+  it('revokes every session and device of a person at once (remote wipe)', async () => {
+    const { store, sessions, issue } = await setup();
+    const a = await issue();
+    const b = await issue();
+    await store.transaction((tx) => tx.sessions.insertDeviceForTest({ id: 'd1', tenant_id: 't', subject_type: 'user', subject_id: 'u1', platform: 'ios', name: 'phone', push_token_ct: new Uint8Array([1, 2, 3]), created_at: 0, revoked_at: null }));
+    const counts = await store.transaction((tx) => sessions.revokeAll(tx, 't', 'user', 'u1', 'remote_wipe'));
+    expect(counts).toEqual({ sessions: 2, devices: 1 });
+    expect(await sessions.verify(a.token)).toBeNull();
+    expect(await sessions.verify(b.token)).toBeNull();
+    expect(await store.read.sessions.listLive('t', 'user', 'u1', Date.now())).toEqual([]);
+  });
+
+  it('refuses malformed and unknown tokens without touching the database', async () => {
+    const { sessions } = await setup();
+    for (const t of ['', 'sps_', 'sps_short', `sp_${'a'.repeat(43)}`, `sps_${'a'.repeat(42)}!`, `sps_${'a'.repeat(43)}`]) expect(await sessions.verify(t)).toBeNull();
+  });
+});
