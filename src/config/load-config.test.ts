@@ -70,4 +70,43 @@ describe('configuration', () => {
     expect(c.policy.quietHours).toBeNull();
     expect(c.policy.reminderOffsetsMinutes).toEqual([4320, 720, 30]);
   });
+
+  it('reads OIDC single sign-on settings: group roles (LDAP DNs too), the secret from a file, defaults for the claim and MFA trust', () => {
+    expect(loadConfig({}).identity.oidc).toBeNull();
+    const c = loadConfig({
+      SEALPOST_OIDC_ISSUER: 'https://idp.example/realms/clinic',
+      SEALPOST_OIDC_CLIENT_ID: 'sealpost',
+      SEALPOST_OIDC_CLIENT_SECRET_FILE: '/dev/null',
+      SEALPOST_OIDC_GROUP_ROLES: 'cardiology-md=physician; ward-rn=nurse;it-admins=admin,auditor;cn=billing,ou=groups,dc=clinic=billing;ward-rn=receptionist',
+    });
+    expect(c.identity.oidc).toMatchObject({ issuer: 'https://idp.example/realms/clinic', clientId: 'sealpost', groupsClaim: 'groups', trustIdpMfa: true });
+    expect(c.identity.oidc!.clientSecret).toBeUndefined();
+    expect({ ...c.identity.oidc!.groupRoles }).toEqual({
+      'cardiology-md': ['physician'],
+      'ward-rn': ['nurse', 'receptionist'],
+      'it-admins': ['admin', 'auditor'],
+      'cn=billing,ou=groups,dc=clinic': ['billing'],
+    });
+    const d = loadConfig({ SEALPOST_OIDC_ISSUER: 'https://idp.example/', SEALPOST_OIDC_CLIENT_ID: 'x', SEALPOST_OIDC_CLIENT_SECRET: 's3cret', SEALPOST_OIDC_GROUP_ROLES: 'g=nurse', SEALPOST_OIDC_GROUPS_CLAIM: 'roles', SEALPOST_OIDC_TRUST_IDP_MFA: 'false' });
+    expect(d.identity.oidc).toMatchObject({ issuer: 'https://idp.example/', clientSecret: 's3cret', groupsClaim: 'roles', trustIdpMfa: false });
+    expect(d.ignoredVariables).toEqual([]);
+  });
+
+  it('reports every OIDC configuration error together: issuer and client id need each other, https only, staff roles only', () => {
+    const msg = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+      } catch (e) {
+        expect(e).toBeInstanceOf(AppError);
+        return (e as AppError).message;
+      }
+      throw new Error('expected a config error');
+    };
+    expect(msg({ SEALPOST_OIDC_ISSUER: 'https://idp.example', SEALPOST_OIDC_GROUP_ROLES: 'g=nurse' })).toContain('SEALPOST_OIDC_CLIENT_ID: required');
+    expect(msg({ SEALPOST_OIDC_CLIENT_ID: 'x', SEALPOST_OIDC_GROUP_ROLES: 'g=nurse' })).toContain('SEALPOST_OIDC_ISSUER: required');
+    const all = msg({ SEALPOST_OIDC_ISSUER: 'http://idp.example', SEALPOST_OIDC_CLIENT_ID: 'x', SEALPOST_OIDC_GROUP_ROLES: 'g=patient', SEALPOST_OIDC_TRUST_IDP_MFA: 'maybe', SEALPOST_OIDC_CLIENT_SECRET_FILE: '/nonexistent/secret', SEALPOST_PORT: '99999' });
+    for (const v of ['SEALPOST_OIDC_ISSUER: expected an https URL', 'SEALPOST_OIDC_GROUP_ROLES', 'SEALPOST_OIDC_TRUST_IDP_MFA', 'SEALPOST_OIDC_CLIENT_SECRET_FILE', 'SEALPOST_PORT']) expect(all).toContain(v);
+    expect(msg({ SEALPOST_OIDC_ISSUER: 'https://idp.example', SEALPOST_OIDC_CLIENT_ID: 'x' })).toContain('SEALPOST_OIDC_GROUP_ROLES: required');
+    for (const bad of ['=nurse', 'g=', 'g=nurse,superuser', 'nurse']) expect(msg({ SEALPOST_OIDC_ISSUER: 'https://idp.example', SEALPOST_OIDC_CLIENT_ID: 'x', SEALPOST_OIDC_GROUP_ROLES: bad })).toContain('SEALPOST_OIDC_GROUP_ROLES: expected');
+  });
 });

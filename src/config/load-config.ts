@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import type { Config, SqliteDurability } from './config.js';
 import { AppError } from '../core/errors.js';
 import { parseDurationMinutes, parseQuietHours } from '../core/time-policy.js';
+import { STAFF_ROLES } from '../auth/permissions.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -176,7 +177,7 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
       breakGlassMinutes: int('BREAK_GLASS_MINUTES', 60, 5, 24 * 60),
       inviteTtlHours: int('INVITE_TTL_HOURS', 72, 1, 24 * 14),
       accessTokenMinutes: int('ACCESS_TOKEN_MINUTES', 5, 1, 60),
-      oidc: null,
+      oidc: oidcConfig(str, secret, bool, errors),
     },
     audit: {
       origin: str('AUDIT_ORIGIN', `${safeHost(publicUrl)}/sealpost/audit`)!,
@@ -209,6 +210,46 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
   const merged = deepMerge(config, overrides);
   if (errors.length) throw new AppError('SP_CONFIG_INVALID', errors.join('; '));
   return deepFreeze(merged);
+}
+
+/**
+ * OIDC single sign-on (SEALPOST_OIDC_*): null unless an issuer or a client id is set, then both are
+ * required. The issuer must be https (ID tokens and keys travel over it). Group roles read
+ * `group=role[,role];group=role`; a group is everything before the entry's last `=`, so LDAP DNs work.
+ */
+function oidcConfig(
+  str: (name: string, def?: string) => string | undefined,
+  secret: (name: string) => string | undefined,
+  bool: (name: string, def: boolean) => boolean,
+  errors: string[],
+): Config['identity']['oidc'] {
+  const issuer = str('OIDC_ISSUER');
+  const clientId = str('OIDC_CLIENT_ID');
+  const clientSecret = secret('OIDC_CLIENT_SECRET');
+  const rawRoles = str('OIDC_GROUP_ROLES');
+  const groupsClaim = str('OIDC_GROUPS_CLAIM', 'groups')!;
+  const trustIdpMfa = bool('OIDC_TRUST_IDP_MFA', true);
+  if (!issuer && !clientId) return null;
+  if (!issuer) errors.push('SEALPOST_OIDC_ISSUER: required when SEALPOST_OIDC_CLIENT_ID is set');
+  if (!clientId) errors.push('SEALPOST_OIDC_CLIENT_ID: required when SEALPOST_OIDC_ISSUER is set');
+  if (issuer && !/^https:\/\/[^\s?#]+$/.test(issuer)) errors.push('SEALPOST_OIDC_ISSUER: expected an https URL without query or fragment');
+  if (/\s/.test(groupsClaim)) errors.push('SEALPOST_OIDC_GROUPS_CLAIM: must not contain spaces');
+  // No prototype: a group named `__proto__` or `constructor` is just a key.
+  const groupRoles: Record<string, string[]> = Object.create(null);
+  for (const entry of (rawRoles ?? '').split(';').map((e) => e.trim()).filter(Boolean)) {
+    const at = entry.lastIndexOf('=');
+    const group = at > 0 ? entry.slice(0, at).trim() : '';
+    const roles = at > 0 ? entry.slice(at + 1).split(',').map((r) => r.trim()).filter(Boolean) : [];
+    const bad = roles.filter((r) => !(STAFF_ROLES as string[]).includes(r));
+    if (!group || !roles.length || bad.length) {
+      errors.push(`SEALPOST_OIDC_GROUP_ROLES: expected "group=role[,role];…" with roles among ${STAFF_ROLES.join(', ')}`);
+      break;
+    }
+    groupRoles[group] = [...new Set([...(groupRoles[group] ?? []), ...roles])];
+  }
+  if (!rawRoles) errors.push('SEALPOST_OIDC_GROUP_ROLES: required when OIDC is configured (nobody could sign in without it)');
+  // The issuer is kept exactly as given: it must equal the discovery document's `issuer` (a trailing slash included).
+  return { issuer: issuer ?? '', clientId: clientId ?? '', ...(clientSecret ? { clientSecret } : {}), groupRoles, groupsClaim, trustIdpMfa };
 }
 
 function safeHost(url: string): string {
