@@ -14,6 +14,8 @@ import { Metrics } from '../src/api/metrics.js';
 import { createApiKey } from '../src/api/api-keys.js';
 import { notificationRoutes } from '../src/api/routes/notification-routes.js';
 import { patientRoutes } from '../src/api/routes/patient-routes.js';
+import { PatientAccess } from '../src/auth/patient-access.js';
+import { patientRef } from '../src/core/context.js';
 import { LocalKeyring } from '../src/crypto/local-keyring.js';
 import { EnvelopeCipher } from '../src/crypto/envelope-cipher.js';
 import { TemplateRegistry } from '../src/core/templates/template-registry.js';
@@ -91,8 +93,10 @@ export async function startCeiling(dataDir: string, tls: Tls): Promise<Target & 
   const core: CoreDeps = { config, store, cipher: new EnvelopeCipher(keyring), templates: TemplateRegistry.load(), clock, newId: uuidv7, wake: () => {} };
   const apiKey = await createApiKey(store, DEFAULT_TENANT, 'bench', ['admin'], clock());
   const server = await buildServer({ logger, bodyLimit: config.bodyLimitBytes, https: { key: tls.private, cert: tls.cert }, store, metrics: new Metrics(store), clock, publicUrl: config.publicUrl });
-  patientRoutes(server, new PatientService(core));
-  notificationRoutes(server, new NotificationService(core));
+  // API keys are tenant-wide integrations: the patient-relationship check reads nothing for them.
+  const access = new PatientAccess({ store, clock, patientRef: (t, p) => patientRef(core, t, p) });
+  patientRoutes(server, new PatientService(core), access);
+  notificationRoutes(server, new NotificationService(core), access);
   await server.ready();
   const url = await listen(server);
   return { url, apiKey, counts, close: () => server.close() };

@@ -10,6 +10,7 @@ import { outboxSealer } from './crypto/outbox-sealer.js';
 import { openOutboxRow } from './channels/dev-outbox/dev-outbox-channel.js';
 import { loadOrCreateTls, reloadTls } from './api/tls.js';
 import { apiKeysCommand } from './api/api-keys-command.js';
+import { tenantsCommand } from './api/tenants-command.js';
 import type { Server as TlsServer } from 'node:tls';
 import { isAppError } from './core/errors.js';
 import { verifyAuditLog } from './audit/audit-verifier.js';
@@ -116,6 +117,7 @@ auditCmd
   });
 
 apiKeysCommand(program);
+tenantsCommand(program);
 
 program
   .command('export')

@@ -13,6 +13,11 @@ export interface RequestContext {
   actor: string;
   requestId?: string;
   sourceIp?: string;
+  /**
+   * The break-glass grant that allowed this access (auth/patient-access.ts), when the care team did
+   * not: every audit entry written for the request names it (`details.breakGlass`).
+   */
+  breakGlassGrantId?: string;
 }
 
 /** Everything core services need, injected by app.ts. */
@@ -47,6 +52,7 @@ export function audit(
     at,
     outcome: 'success',
     ...e,
+    ...(ctx.breakGlassGrantId ? { details: { ...e.details, breakGlass: ctx.breakGlassGrantId } } : {}),
   });
 }
 

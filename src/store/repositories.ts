@@ -4,6 +4,7 @@ import { encodeAuditEntry, type AuditEvent } from '../audit/audit-entry.js';
 import { SessionRepository } from './session-repository.js';
 import { AuditLogRepository } from './audit-log-repository.js';
 import { AuditQueryRepository } from './audit-query-repository.js';
+import { AccessRepository } from './access-repository.js';
 
 export interface BackendCapabilities {
   /** PostgreSQL: claim with FOR UPDATE SKIP LOCKED so concurrent nodes never block each other. */
@@ -87,6 +88,11 @@ export class Repositories {
   /** Sessions of people (same transaction as this instance). */
   get sessions(): SessionRepository {
     return new SessionRepository(this.db);
+  }
+
+  /** Care teams, break-glass grants and administrator alerts (same transaction as this instance). */
+  get access(): AccessRepository {
+    return new AccessRepository(this.db);
   }
 
   /** Audit search and disclosure reports (same transaction as this instance). */

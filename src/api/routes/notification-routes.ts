@@ -4,6 +4,7 @@ import { Type } from 'typebox';
 import { CreatedNotification, IdParam, IdempotencyHeaders, NotificationBody, NotificationView, problems } from '../schemas.js';
 import type { NotificationService } from '../../core/notification-service.js';
 import type { Permission } from '../../auth/permissions.js';
+import type { PatientAccess } from '../../auth/patient-access.js';
 
 /**
  * A person's detached signature (their device key, registered with POST /v1/signers) over the
@@ -29,7 +30,8 @@ const BatchItem = Type.Object(
 /** Any create permission lets a caller in; the notification's type then decides (auth/permissions.ts). */
 const NOTIFICATION_CREATE: Permission[] = ['notification.create.scheduling', 'notification.create.clinical', 'notification.create.billing'];
 
-export function notificationRoutes(app: TypedApp, notifications: NotificationService): void {
+/** `access`: notification types by permission, and the patient relationship for physicians and nurses. */
+export function notificationRoutes(app: TypedApp, notifications: NotificationService, access: PatientAccess): void {
   app.post(
     '/v1/notifications',
     {
@@ -42,12 +44,13 @@ export function notificationRoutes(app: TypedApp, notifications: NotificationSer
           'Replaying the same Idempotency-Key with the same body returns the first answer; a different body is a 422.',
         headers: IdempotencyHeaders,
         body: SignedNotificationBody,
-        response: { 202: CreatedNotification, ...problems(400, 401, 404, 409, 413, 422) },
+        response: { 202: CreatedNotification, ...problems(400, 401, 403, 404, 409, 413, 422) },
       },
     },
     async (req, reply) => {
       const key = req.headers['idempotency-key'] as string | undefined;
-      const answer = await notifications.create(requestContext(req), req.body, key);
+      const ctx = await access.newNotifications(req.principal!, requestContext(req), [req.body]);
+      const answer = await notifications.create(ctx, req.body, key);
       return reply.code(answer.status as 202).send(answer.body);
     },
   );
@@ -66,12 +69,13 @@ export function notificationRoutes(app: TypedApp, notifications: NotificationSer
           { items: Type.Array(BatchItem, { minItems: 1, maxItems: 500 }) },
           { additionalProperties: false },
         ),
-        response: { 202: Type.Object({ items: Type.Array(CreatedNotification) }), ...problems(400, 401, 404, 413, 422) },
+        response: { 202: Type.Object({ items: Type.Array(CreatedNotification) }), ...problems(400, 401, 403, 404, 413, 422) },
       },
     },
     async (req, reply) => {
+      const ctx = await access.newNotifications(req.principal!, requestContext(req), req.body.items);
       const answers = await notifications.createMany(
-        requestContext(req),
+        ctx,
         req.body.items.map(({ idempotencyKey, ...input }) => ({ input, idempotencyKey })),
       );
       return reply.code(202).send({ items: answers.map((a) => a.body) });
@@ -80,8 +84,8 @@ export function notificationRoutes(app: TypedApp, notifications: NotificationSer
 
   app.get(
     '/v1/notifications/:id',
-    { config: { permission: 'notification.read' }, schema: { tags: ['notifications'], summary: 'Status of a notification and each delivery', params: IdParam, response: { 200: NotificationView, ...problems(401, 404) } } },
-    async (req) => notifications.get(requestContext(req), req.params.id),
+    { config: { permission: 'notification.read' }, schema: { tags: ['notifications'], summary: 'Status of a notification and each delivery', params: IdParam, response: { 200: NotificationView, ...problems(401, 403, 404) } } },
+    async (req) => notifications.get(await access.notification(req.principal!, requestContext(req), req.params.id), req.params.id),
   );
 
   app.post(
@@ -92,9 +96,9 @@ export function notificationRoutes(app: TypedApp, notifications: NotificationSer
         tags: ['notifications'],
         summary: 'Cancel every delivery that has not gone out yet',
         params: IdParam,
-        response: { 200: NotificationView, ...problems(401, 404, 409) },
+        response: { 200: NotificationView, ...problems(401, 403, 404, 409) },
       },
     },
-    async (req) => notifications.cancel(requestContext(req), req.params.id),
+    async (req) => notifications.cancel(await access.notification(req.principal!, requestContext(req), req.params.id), req.params.id),
   );
 }

@@ -5,6 +5,7 @@ import { PatientBody, PatientView, problems } from '../schemas.js';
 import { Type } from 'typebox';
 import type { PatientService } from '../../core/patient-service.js';
 import { AppError, ERROR_CODES, isAppError } from '../../core/errors.js';
+import type { PatientAccess } from '../../auth/patient-access.js';
 
 const PatientParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' }) });
 
@@ -28,7 +29,8 @@ const ErasureView = Type.Object({
   }),
 });
 
-export function patientRoutes(app: TypedApp, patients: PatientService): void {
+/** `access`: the patient relationship (care team or break-glass) for physicians and nurses. */
+export function patientRoutes(app: TypedApp, patients: PatientService, access: PatientAccess): void {
   /** 410 with the erasure's state as problem-details extension members (ids and times, no PHI). */
   const gone = async (req: FastifyRequest, reply: FastifyReply, id: string) => {
     const e = await patients.erasureStatus(requestContext(req), id);
@@ -49,11 +51,13 @@ export function patientRoutes(app: TypedApp, patients: PatientService): void {
         description: 'Use an opaque id (not an MRN): ids appear in URLs and URLs are never PHI.',
         params: PatientParam,
         body: PatientBody,
-        response: { 200: PatientView, 201: PatientView, ...problems(400, 401, 413) },
+        response: { 200: PatientView, 201: PatientView, ...problems(400, 401, 403, 413) },
       },
     },
     async (req, reply) => {
-      const { created, patient } = await patients.upsert(requestContext(req), req.params.id, req.body);
+      // A clinician registers or replaces only a patient on their care team (or under break-glass).
+      const ctx = await access.patient(req.principal!, requestContext(req), req.params.id, true);
+      const { created, patient } = await patients.upsert(ctx, req.params.id, req.body);
       return reply.code(created ? 201 : 200).send(patient);
     },
   );
@@ -67,12 +71,13 @@ export function patientRoutes(app: TypedApp, patients: PatientService): void {
         summary: 'Read a patient (audited)',
         description: 'An erased patient answers 410 `SP_PATIENT_ERASED` with `erasedAt` and `shredding` (`pending` | `complete`).',
         params: PatientParam,
-        response: { 200: PatientView, ...problems(401, 404) },
+        response: { 200: PatientView, ...problems(401, 403, 404) },
       },
     },
     async (req, reply) => {
+      const ctx = await access.patient(req.principal!, requestContext(req), req.params.id);
       try {
-        return await patients.get(requestContext(req), req.params.id);
+        return await patients.get(ctx, req.params.id);
       } catch (e) {
         if (isAppError(e) && e.code === 'SP_PATIENT_ERASED') return gone(req, reply, req.params.id);
         throw e;

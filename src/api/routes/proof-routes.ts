@@ -3,6 +3,7 @@ import type { TypedApp } from '../types.js';
 import { requestContext } from '../types.js';
 import { IdParam, problems } from '../schemas.js';
 import type { ProofService } from '../../core/proof-service.js';
+import type { PatientAccess } from '../../auth/patient-access.js';
 
 const Jwk = Type.Record(Type.String(), Type.String());
 
@@ -27,7 +28,7 @@ const Proof = Type.Object({
 const KeySet = Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.String())) });
 
 /** Proofs of notifications and the published notary keys they are checked against. */
-export function proofRoutes(app: TypedApp, proofs: ProofService): void {
+export function proofRoutes(app: TypedApp, proofs: ProofService, access: PatientAccess): void {
   app.get(
     '/v1/notifications/:id/proof',
     {
@@ -40,10 +41,15 @@ export function proofRoutes(app: TypedApp, proofs: ProofService): void {
           'and the signed request (PHI: store such a file like the record itself); that read is audited.',
         params: IdParam,
         querystring: Type.Object({ include: Type.Optional(Type.Literal('content')) }, { additionalProperties: false }),
-        response: { 200: Proof, ...problems(400, 401, 404) },
+        response: { 200: Proof, ...problems(400, 401, 403, 404) },
       },
     },
-    async (req) => proofs.proof(requestContext(req), req.params.id, req.query.include === 'content'),
+    async (req) => {
+      const content = req.query.include === 'content';
+      // Content is PHI: it needs the notification type's permission too (an auditor reads proofs without it).
+      const ctx = await access.notification(req.principal!, requestContext(req), req.params.id, content);
+      return proofs.proof(ctx, req.params.id, content);
+    },
   );
 
   app.get(

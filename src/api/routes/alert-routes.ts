@@ -1,0 +1,55 @@
+import { Type } from 'typebox';
+import type { TypedApp } from '../types.js';
+import { requestContext } from '../types.js';
+import { problems } from '../schemas.js';
+import type { BreakGlassService } from '../../core/break-glass-service.js';
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+const Alert = Type.Object({
+  id: Type.String(),
+  kind: Type.String({ description: '`break_glass`, or another security event an administrator should review' }),
+  actor: Type.String(),
+  targetType: Type.String(),
+  targetId: Type.String(),
+  createdAt: Type.String({ format: 'date-time' }),
+  acknowledgedAt: Nullable(Type.String({ format: 'date-time' })),
+  acknowledgedBy: Nullable(Type.String()),
+});
+
+/** Administrator alerts (identifiers only, no PHI). */
+export function alertRoutes(app: TypedApp, alerts: BreakGlassService): void {
+  app.get(
+    '/v1/alerts',
+    {
+      config: { permission: 'alert.read' },
+      schema: {
+        tags: ['alerts'],
+        summary: 'Administrator alerts, newest first (`open=true`: unacknowledged only)',
+        querystring: Type.Object(
+          {
+            open: Type.Optional(Type.Boolean()),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+            cursor: Type.Optional(Type.String({ maxLength: 100 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ items: Type.Array(Alert), nextCursor: Nullable(Type.String()) }), ...problems(400, 401, 403) },
+      },
+    },
+    async (req) => alerts.listAlerts(requestContext(req), { limit: req.query.limit ?? 100, cursor: req.query.cursor, openOnly: req.query.open === true }),
+  );
+
+  app.post(
+    '/v1/alerts/:id/acknowledge',
+    {
+      config: { permission: 'alert.read' },
+      schema: {
+        tags: ['alerts'],
+        summary: 'Acknowledge an alert (audited; acknowledging again changes nothing)',
+        params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9-]+$' }) }),
+        response: { 200: Alert, ...problems(400, 401, 403, 404) },
+      },
+    },
+    async (req) => alerts.acknowledge(requestContext(req), req.params.id),
+  );
+}

@@ -1,0 +1,79 @@
+import { Type } from 'typebox';
+import type { TypedApp } from '../types.js';
+import { requestContext } from '../types.js';
+import { problems } from '../schemas.js';
+import type { BreakGlassService } from '../../core/break-glass-service.js';
+import { AppError } from '../../core/errors.js';
+
+const PatientParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' }) });
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+const Grant = Type.Object({
+  id: Type.String(),
+  userId: Type.String(),
+  patientId: Type.String(),
+  createdAt: Type.String({ format: 'date-time' }),
+  expiresAt: Type.String({ format: 'date-time' }),
+  revokedAt: Nullable(Type.String({ format: 'date-time' })),
+  reason: Type.Optional(Nullable(Type.String({ description: 'Administrators only (it may hold PHI); null after the patient was erased' }))),
+});
+
+/** Emergency access outside the care team (break-glass) and its review by administrators. */
+export function breakGlassRoutes(app: TypedApp, breakGlass: BreakGlassService): void {
+  app.post(
+    '/v1/patients/:id/break-glass',
+    {
+      config: { permission: 'breakglass.request' },
+      schema: {
+        tags: ['break-glass'],
+        summary: 'Emergency access to a patient outside the care team: state a reason and re-authenticate with a second factor',
+        description:
+          'Needs a person\'s signed-in session and a fresh TOTP code or an unused recovery code. On success the caller may read and ' +
+          'change this patient\'s content until `expiresAt`; the grant is audited (`access.break_glass`), every access under it names ' +
+          'the grant in its audit entry, and administrators get an alert. A wrong or missing second factor answers 401 ' +
+          'SP_AUTH_MFA_FAILED, is audited and grants nothing. The reason is stored encrypted and never returned here.',
+        params: PatientParam,
+        body: Type.Object(
+          {
+            reason: Type.String({ minLength: 10, maxLength: 500 }),
+            totp: Type.Optional(Type.String({ pattern: '^[0-9]{6,8}$' })),
+            recoveryCode: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: Type.Object({ grant: Grant, alertId: Type.String() }), ...problems(400, 401, 403, 404) },
+      },
+    },
+    async (req, reply) => {
+      const p = req.principal!;
+      // A person only: the point is a named individual who re-authenticated, not a system credential.
+      if (p.kind !== 'user' || !p.session) throw new AppError('SP_AUTH_FORBIDDEN', 'break-glass needs a person\'s session');
+      if (req.body.reason.trim().length < 10) throw new AppError('SP_REQ_VALIDATION', 'reason');
+      const { grant, alertId } = await breakGlass.request(requestContext(req), { id: p.id, sessionId: p.session.id }, req.params.id, req.body);
+      // Identifiers only: never the reason, never the patient id (it sits in URLs, which logs avoid).
+      req.log.warn({ grantId: grant.id, userId: p.id, alertId, expiresAt: grant.expiresAt }, 'break-glass access granted');
+      return reply.code(201).send({ grant, alertId });
+    },
+  );
+
+  app.get(
+    '/v1/break-glass',
+    {
+      config: { permission: 'alert.read' },
+      schema: {
+        tags: ['break-glass'],
+        summary: 'Break-glass grants of the tenant, newest first (reasons for administrators only; that read is audited)',
+        querystring: Type.Object(
+          { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })), cursor: Type.Optional(Type.String({ maxLength: 100 })) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ items: Type.Array(Grant), nextCursor: Nullable(Type.String()) }), ...problems(400, 401, 403) },
+      },
+    },
+    async (req) => {
+      const perms = req.principal!.permissions;
+      // The reason may hold PHI: administrators (audit.read + alert.read) review it, nobody else.
+      const withReasons = perms.has('audit.read') && perms.has('alert.read');
+      return breakGlass.listGrants(requestContext(req), { limit: req.query.limit ?? 100, cursor: req.query.cursor, withReasons });
+    },
+  );
+}

@@ -1,0 +1,142 @@
+import type { Insertable, Kysely, Selectable } from 'kysely';
+import type { Database } from './schema.js';
+
+export type CareTeamRow = Selectable<Database['care_team_members']>;
+export type BreakGlassRow = Selectable<Database['break_glass_grants']>;
+export type AdminAlertRow = Selectable<Database['admin_alerts']>;
+
+/**
+ * The patient relationship (care teams, break-glass grants) and administrator alerts. Every query is
+ * scoped by tenant: an id of another tenant finds nothing (ASVS 8.4.1). The rules live in
+ * auth/patient-access.ts, core/care-team-service.ts and core/break-glass-service.ts.
+ */
+export class AccessRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** Whether the user is on the patient's care team. */
+  async isCareTeamMember(tenantId: string, patientId: string, userId: string): Promise<boolean> {
+    const r = await this.db
+      .selectFrom('care_team_members')
+      .select('user_id')
+      .where('tenant_id', '=', tenantId)
+      .where('patient_id', '=', patientId)
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
+    return r !== undefined;
+  }
+
+  /** Adds a member; false when the user already was one (nothing written). */
+  async addCareTeamMember(row: Insertable<Database['care_team_members']>): Promise<boolean> {
+    const r = await this.db
+      .insertInto('care_team_members')
+      .values(row)
+      .onConflict((oc) => oc.columns(['tenant_id', 'patient_id', 'user_id']).doNothing())
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
+  }
+
+  /** Removes a member; false when the user was not one. */
+  async removeCareTeamMember(tenantId: string, patientId: string, userId: string): Promise<boolean> {
+    const r = await this.db
+      .deleteFrom('care_team_members')
+      .where('tenant_id', '=', tenantId)
+      .where('patient_id', '=', patientId)
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async listCareTeam(tenantId: string, patientId: string): Promise<CareTeamRow[]> {
+    return this.db
+      .selectFrom('care_team_members')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('patient_id', '=', patientId)
+      .orderBy('created_at')
+      .orderBy('user_id')
+      .execute();
+  }
+
+  /** The fields the care-team rules need of a user (no e-mail, no password hash). */
+  async userForAccess(tenantId: string, userId: string): Promise<Pick<Selectable<Database['users']>, 'id' | 'roles' | 'status'> | undefined> {
+    return this.db.selectFrom('users').select(['id', 'roles', 'status']).where('tenant_id', '=', tenantId).where('id', '=', userId).executeTakeFirst();
+  }
+
+  /** Whether the patient is registered (a row exists); reads no ciphertext. */
+  async patientExists(tenantId: string, patientId: string): Promise<boolean> {
+    const r = await this.db.selectFrom('patients').select('id').where('tenant_id', '=', tenantId).where('id', '=', patientId).executeTakeFirst();
+    return r !== undefined;
+  }
+
+  /** The patient and type of a notification, without its (encrypted) content. */
+  async notificationSubject(tenantId: string, id: string): Promise<{ patient_id: string; type: string } | undefined> {
+    return this.db.selectFrom('notifications').select(['patient_id', 'type']).where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+  }
+
+  /** The patient of an appointment, without its (encrypted) content. */
+  async appointmentPatient(tenantId: string, externalId: string): Promise<string | undefined> {
+    const r = await this.db.selectFrom('appointments').select('patient_id').where('tenant_id', '=', tenantId).where('external_id', '=', externalId).executeTakeFirst();
+    return r?.patient_id;
+  }
+
+  /** The newest live grant of a user for a patient (not expired at `now`, not revoked). */
+  async liveGrant(tenantId: string, userId: string, patientId: string, now: number): Promise<{ id: string; expires_at: number } | undefined> {
+    return this.db
+      .selectFrom('break_glass_grants')
+      .select(['id', 'expires_at'])
+      .where('tenant_id', '=', tenantId)
+      .where('user_id', '=', userId)
+      .where('patient_id', '=', patientId)
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', now)
+      .orderBy('expires_at', 'desc')
+      .executeTakeFirst();
+  }
+
+  async insertGrant(row: Insertable<Database['break_glass_grants']>): Promise<void> {
+    await this.db.insertInto('break_glass_grants').values(row).execute();
+  }
+
+  /** Grants of a tenant, newest first, before the cursor (`created_at:id`). */
+  async listGrants(tenantId: string, before: { at: number; id: string } | null, limit: number): Promise<BreakGlassRow[]> {
+    let q = this.db.selectFrom('break_glass_grants').selectAll().where('tenant_id', '=', tenantId);
+    if (before) q = q.where((eb) => eb.or([eb('created_at', '<', before.at), eb.and([eb('created_at', '=', before.at), eb('id', '<', before.id)])]));
+    return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+  }
+
+  async insertAlert(row: Insertable<Database['admin_alerts']>): Promise<void> {
+    await this.db.insertInto('admin_alerts').values(row).execute();
+  }
+
+  async getAlert(tenantId: string, id: string): Promise<AdminAlertRow | undefined> {
+    return this.db.selectFrom('admin_alerts').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Alerts of a tenant, newest first, before the cursor; only unacknowledged ones with `openOnly`. */
+  async listAlerts(tenantId: string, before: { at: number; id: string } | null, limit: number, openOnly: boolean): Promise<AdminAlertRow[]> {
+    let q = this.db.selectFrom('admin_alerts').selectAll().where('tenant_id', '=', tenantId);
+    if (openOnly) q = q.where('acknowledged_at', 'is', null);
+    if (before) q = q.where((eb) => eb.or([eb('created_at', '<', before.at), eb.and([eb('created_at', '=', before.at), eb('id', '<', before.id)])]));
+    return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+  }
+
+  /** Acknowledges an open alert; false when it was already acknowledged (or is unknown). */
+  async acknowledgeAlert(tenantId: string, id: string, now: number, by: string): Promise<boolean> {
+    const r = await this.db
+      .updateTable('admin_alerts')
+      .set({ acknowledged_at: now, acknowledged_by: by })
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .where('acknowledged_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async tenantExists(id: string): Promise<boolean> {
+    return (await this.db.selectFrom('tenants').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
+  }
+
+  async insertTenant(id: string, name: string, now: number): Promise<void> {
+    await this.db.insertInto('tenants').values({ id, name, created_at: now }).execute();
+  }
+}
