@@ -60,6 +60,11 @@ import { ProofService } from './core/proof-service.js';
 import { signerRoutes } from './api/routes/signer-routes.js';
 import { proofRoutes } from './api/routes/proof-routes.js';
 import { apiKeyRoutes } from './api/routes/api-key-routes.js';
+import { LoginThrottle, DEFAULT_THROTTLE } from './auth/throttle.js';
+import { UserService } from './auth/user-service.js';
+import { SignInService } from './auth/sign-in-service.js';
+import { userRoutes } from './api/routes/user-routes.js';
+import { authRoutes } from './api/routes/auth-routes.js';
 import { AuditLog } from './audit/audit-log.js';
 
 export const DEFAULT_TENANT = 'default';
@@ -189,6 +194,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   proofRoutes(server, new ProofService(core), patientAccess);
   apiKeyRoutes(server, store, clock);
   // Identity and access: people, sign-in, MFA, care teams, break-glass, system clients.
+  const throttle = new LoginThrottle(store, { ...DEFAULT_THROTTLE, lockoutThreshold: config.identity.lockoutThreshold, lockoutMinutes: config.identity.lockoutMinutes });
+  const users = new UserService(core, sessions, throttle);
+  userRoutes(server, users);
+  authRoutes(server, { signIn: new SignInService(core, sessions, throttle, users, channels.email, logger), sessions, store, publicUrl: config.publicUrl, clock });
   const breakGlass = new BreakGlassService(core, new MfaService({ store, cipher, sessions, clock, newId: uuidv7 }));
   careTeamRoutes(server, new CareTeamService(core));
   breakGlassRoutes(server, breakGlass);

@@ -4,6 +4,7 @@ import { encodeAuditEntry, type AuditEvent } from '../audit/audit-entry.js';
 import { SessionRepository } from './session-repository.js';
 import { AuditLogRepository } from './audit-log-repository.js';
 import { AuditQueryRepository } from './audit-query-repository.js';
+import { UserRepository } from './user-repository.js';
 import { AccessRepository } from './access-repository.js';
 
 export interface BackendCapabilities {
@@ -98,6 +99,11 @@ export class Repositories {
   /** Audit search and disclosure reports (same transaction as this instance). */
   get auditQueries(): AuditQueryRepository {
     return new AuditQueryRepository(this.db);
+  }
+
+  /** Staff users, their one-time tokens and brute-force counters (same transaction as this instance). */
+  get users(): UserRepository {
+    return new UserRepository(this.db);
   }
 
   // --- tenants & API keys -------------------------------------------------------------------
