@@ -66,6 +66,10 @@ import { SignInService } from './auth/sign-in-service.js';
 import { userRoutes } from './api/routes/user-routes.js';
 import { authRoutes } from './api/routes/auth-routes.js';
 import { AuditLog } from './audit/audit-log.js';
+import { PatientAccountService } from './core/patient-account-service.js';
+import { DeviceService } from './core/device-service.js';
+import { patientAccountRoutes } from './api/routes/patient-account-routes.js';
+import { deviceRoutes } from './api/routes/device-routes.js';
 
 export const DEFAULT_TENANT = 'default';
 
@@ -202,6 +206,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   careTeamRoutes(server, new CareTeamService(core));
   breakGlassRoutes(server, breakGlass);
   alertRoutes(server, breakGlass);
+  patientAccountRoutes(server, new PatientAccountService(core, { email: channels.email, sms: channels.sms }, sessions, (code) => logger.warn({ code }, 'patient sign-in code not sent')), sessions, patientAccess);
+  deviceRoutes(server, new DeviceService(core));
   if (Object.values(channels).some((c) => c.provider === 'dev-outbox')) devOutboxRoutes(server, store, sealer);
   if (config.channels.sms === 'twilio') twilioCallbackRoutes(server, { authToken: config.twilio.authToken!, publicUrl: config.publicUrl, processor, consent: new ConsentService(core), tenantId: DEFAULT_TENANT });
   await server.ready();

@@ -4,6 +4,7 @@ import { encodeAuditEntry, type AuditEvent } from '../audit/audit-entry.js';
 import { SessionRepository } from './session-repository.js';
 import { AuditLogRepository } from './audit-log-repository.js';
 import { AuditQueryRepository } from './audit-query-repository.js';
+import { PatientAccountRepository } from './patient-account-repository.js';
 import { UserRepository } from './user-repository.js';
 import { AccessRepository } from './access-repository.js';
 
@@ -89,6 +90,11 @@ export class Repositories {
   /** Sessions of people (same transaction as this instance). */
   get sessions(): SessionRepository {
     return new SessionRepository(this.db);
+  }
+
+  /** Patient accounts, their sign-in codes, patients' own notifications, devices (same transaction as this instance). */
+  get patientAccounts(): PatientAccountRepository {
+    return new PatientAccountRepository(this.db);
   }
 
   /** Care teams, break-glass grants and administrator alerts (same transaction as this instance). */

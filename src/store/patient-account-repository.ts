@@ -1,0 +1,208 @@
+import { sql, type Insertable, type Kysely, type Selectable, type Updateable } from 'kysely';
+import type { Database } from './schema.js';
+
+export type PatientAccountRow = Selectable<Database['patient_accounts']>;
+export type AuthChallengeRow = Selectable<Database['auth_challenges']>;
+export type DeviceRow = Selectable<Database['devices']>;
+export type PatientNotificationRow = Pick<Selectable<Database['notifications']>, 'id' | 'type' | 'data_ct' | 'created_at' | 'acknowledged_at'> & { read: boolean };
+
+/**
+ * Patient accounts, their one-time sign-in challenges and start throttles, the notifications a
+ * patient may read, and device registrations of people. core/patient-account-service.ts holds the
+ * rules; this only reads and writes rows. Every statement is scoped to a tenant.
+ */
+export class PatientAccountRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async tenantExists(tenantId: string): Promise<boolean> {
+    return (await this.db.selectFrom('tenants').select('id').where('id', '=', tenantId).executeTakeFirst()) !== undefined;
+  }
+
+  // --- accounts -------------------------------------------------------------------------------
+  /** The account whose contact blind index is any of `bidxs` (the stored forms a rotation may leave). */
+  async byContact(tenantId: string, system: string, bidxs: string[]): Promise<PatientAccountRow | undefined> {
+    if (!bidxs.length) return undefined;
+    return this.db
+      .selectFrom('patient_accounts')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('contact_system', '=', system)
+      .where('contact_bidx', 'in', bidxs)
+      .executeTakeFirst();
+  }
+
+  async byId(tenantId: string, id: string): Promise<PatientAccountRow | undefined> {
+    return this.db.selectFrom('patient_accounts').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+  }
+
+  async ofPatient(tenantId: string, patientId: string): Promise<PatientAccountRow[]> {
+    return this.db.selectFrom('patient_accounts').selectAll().where('tenant_id', '=', tenantId).where('patient_id', '=', patientId).orderBy('created_at').execute();
+  }
+
+  async insert(row: Insertable<Database['patient_accounts']>): Promise<void> {
+    await this.db.insertInto('patient_accounts').values(row).execute();
+  }
+
+  async update(tenantId: string, id: string, set: Updateable<Database['patient_accounts']>): Promise<void> {
+    await this.db.updateTable('patient_accounts').set(set).where('tenant_id', '=', tenantId).where('id', '=', id).execute();
+  }
+
+  async delete(tenantId: string, id: string): Promise<void> {
+    await this.db.deleteFrom('patient_accounts').where('tenant_id', '=', tenantId).where('id', '=', id).execute();
+  }
+
+  // --- one-time challenges -----------------------------------------------------------------------
+  async insertChallenge(row: Insertable<Database['auth_challenges']>): Promise<void> {
+    await this.db.insertInto('auth_challenges').values(row).execute();
+  }
+
+  /** Ends every unused challenge of a subject (a new code supersedes the old ones); returns how many. */
+  async retireChallenges(tenantId: string, purpose: string, subject: string, now: number): Promise<number> {
+    const r = await this.db
+      .updateTable('auth_challenges')
+      .set({ used_at: now })
+      .where('tenant_id', '=', tenantId)
+      .where('purpose', '=', purpose)
+      .where('subject', '=', subject)
+      .where('used_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
+  /** The newest unused, unexpired challenge of a subject with attempts left. */
+  async liveChallenge(tenantId: string, purpose: string, subject: string, now: number, maxAttempts: number): Promise<AuthChallengeRow | undefined> {
+    return this.db
+      .selectFrom('auth_challenges')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('purpose', '=', purpose)
+      .where('subject', '=', subject)
+      .where('used_at', 'is', null)
+      .where('expires_at', '>', now)
+      .where('attempts', '<', maxAttempts)
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+  }
+
+  /** Counts a wrong answer; returns the attempts so far. */
+  async countAttempt(id: string): Promise<number> {
+    const r = await this.db
+      .updateTable('auth_challenges')
+      .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
+      .where('id', '=', id)
+      .returning('attempts')
+      .executeTakeFirstOrThrow();
+    return Number(r.attempts);
+  }
+
+  /** Consumes a challenge once: false when another request used (or burned) it first. */
+  async useChallenge(id: string, now: number): Promise<boolean> {
+    const r = await this.db.updateTable('auth_challenges').set({ used_at: now }).where('id', '=', id).where('used_at', 'is', null).executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /**
+   * Counts one event under `key` in a fixed window of `windowMs` and returns the count, in one
+   * statement (an upsert), so concurrent requests on several nodes cannot both read a stale count.
+   */
+  async throttleHit(key: string, now: number, windowMs: number): Promise<number> {
+    const windowStart = now - windowMs;
+    const r = await this.db
+      .insertInto('auth_throttle')
+      .values({ key, failures: 1, first_failure_at: now, blocked_until: null, updated_at: now })
+      .onConflict((oc) =>
+        oc.column('key').doUpdateSet({
+          failures: sql<number>`case when auth_throttle.first_failure_at <= ${windowStart} then 1 else auth_throttle.failures + 1 end`,
+          first_failure_at: sql<number>`case when auth_throttle.first_failure_at <= ${windowStart} then ${now} else auth_throttle.first_failure_at end`,
+          updated_at: now,
+        }),
+      )
+      .returning('failures')
+      .executeTakeFirstOrThrow();
+    return Number(r.failures);
+  }
+
+  // --- the patient's notifications -----------------------------------------------------------------
+  /**
+   * A patient's notifications that have reached their send time, newest first (ids are UUIDv7, so id
+   * order is creation order), after the cursor id. Left out: erased tombstones (empty content) and
+   * notifications cancelled before any delivery went out (the sender withdrew them).
+   */
+  async patientNotifications(tenantId: string, patientId: string, now: number, o: { beforeId?: string; id?: string; limit: number }): Promise<PatientNotificationRow[]> {
+    const sentStatuses = ['sent', 'delivered', 'read'];
+    let q = this.db
+      .selectFrom('notifications as n')
+      .select(['n.id', 'n.type', 'n.data_ct', 'n.created_at', 'n.acknowledged_at'])
+      .select((eb) =>
+        eb
+          .exists(eb.selectFrom('deliveries as d').select('d.id').whereRef('d.notification_id', '=', 'n.id').where('d.read_at', 'is not', null))
+          .as('read'),
+      )
+      .where('n.tenant_id', '=', tenantId)
+      .where('n.patient_id', '=', patientId)
+      .where('n.send_at', '<=', now)
+      .where((eb) => eb(eb.fn('length', ['n.data_ct']), '>', 0))
+      .where((eb) =>
+        eb.or([
+          eb('n.cancelled_at', 'is', null),
+          eb.exists(eb.selectFrom('deliveries as d').select('d.id').whereRef('d.notification_id', '=', 'n.id').where('d.status', 'in', sentStatuses)),
+        ]),
+      );
+    if (o.id !== undefined) q = q.where('n.id', '=', o.id);
+    if (o.beforeId !== undefined) q = q.where('n.id', '<', o.beforeId);
+    const rows = await q.orderBy('n.id', 'desc').limit(o.limit).execute();
+    // SQLite answers EXISTS as 0/1, PostgreSQL as a boolean.
+    return rows.map((r) => ({ ...r, read: Boolean(Number(r.read)) || r.read === true }));
+  }
+
+  /**
+   * Marks every delivery of a notification read that is not yet: those that reached the patient
+   * become `read` (as a portal read does); the others keep their status (a worker may hold one) and
+   * only get `read_at`. Returns the ids marked.
+   */
+  async markNotificationRead(notificationId: string, now: number): Promise<string[]> {
+    const rows = await this.db
+      .updateTable('deliveries')
+      .set({ status: sql<string>`case when status in ('sent', 'delivered') then 'read' else status end`, read_at: now, updated_at: now })
+      .where('notification_id', '=', notificationId)
+      .where('read_at', 'is', null)
+      .returning('id')
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
+  // --- devices -------------------------------------------------------------------------------
+  async insertDevice(row: Insertable<Database['devices']>): Promise<void> {
+    await this.db.insertInto('devices').values(row).execute();
+  }
+
+  /** Live (unrevoked) devices of a person, newest first. */
+  async liveDevices(tenantId: string, subjectType: string, subjectId: string): Promise<DeviceRow[]> {
+    return this.db
+      .selectFrom('devices')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('subject_type', '=', subjectType)
+      .where('subject_id', '=', subjectId)
+      .where('revoked_at', 'is', null)
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .execute();
+  }
+
+  /** Revokes one live device of this person and drops its push token; false when not theirs or already revoked. */
+  async revokeDevice(tenantId: string, subjectType: string, subjectId: string, id: string, now: number): Promise<boolean> {
+    const r = await this.db
+      .updateTable('devices')
+      .set({ revoked_at: now, push_token_ct: null })
+      .where('tenant_id', '=', tenantId)
+      .where('subject_type', '=', subjectType)
+      .where('subject_id', '=', subjectId)
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+}
