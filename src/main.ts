@@ -10,6 +10,7 @@ import { outboxSealer } from './crypto/outbox-sealer.js';
 import { openOutboxRow } from './channels/dev-outbox/dev-outbox-channel.js';
 import { loadOrCreateTls, reloadTls } from './api/tls.js';
 import { apiKeysCommand } from './api/api-keys-command.js';
+import { usersCommand } from './api/users-command.js';
 import { tenantsCommand } from './api/tenants-command.js';
 import type { Server as TlsServer } from 'node:tls';
 import { isAppError } from './core/errors.js';
@@ -117,6 +118,7 @@ auditCmd
   });
 
 apiKeysCommand(program);
+usersCommand(program);
 tenantsCommand(program);
 
 program
