@@ -37,6 +37,8 @@ export interface ErasureResult extends ErasureRecord {
     portalLinks: number;
     idempotencyRecords: number;
     outboxMessages: number;
+    /** Patient accounts deleted, their sessions and devices revoked. */
+    patientAccounts: number;
     appointments: number;
   };
 }
@@ -94,6 +96,7 @@ export class ErasureService {
       const idempotencyRecords = await tx.deleteIdempotencyForNotifications(ctx.tenantId, stripped.notifications);
       const outboxMessages = await tx.deleteOutboxForDeliveries(stripped.deliveries);
       const appointments = await tx.deletePatientAppointments(ctx.tenantId, patientId);
+      const patientAccounts = await tx.patientAccounts.eraseOfPatient(ctx.tenantId, patientId, at);
       const { contactPoints } = await tx.deletePatientAndKey(ctx.tenantId, patientId);
       const ref = patientRef(this.deps, ctx.tenantId, patientId);
       const erasureId = newId();
@@ -106,6 +109,7 @@ export class ErasureService {
         idempotencyRecords,
         outboxMessages,
         appointments,
+        patientAccounts,
       };
       await audit(tx, ctx, now, { action: 'patient.erased', targetType: 'patient', targetId: ref, patientRef: ref, details: { erasure: erasureId, ...counts } });
       return { erasureId, erasedAt: iso(at)!, shredding: 'pending' as const, completedAt: null, counts };

@@ -51,6 +51,24 @@ export class PatientAccountRepository {
     await this.db.deleteFrom('patient_accounts').where('tenant_id', '=', tenantId).where('id', '=', id).execute();
   }
 
+  /**
+   * Erasure: deletes every account of the patient with what hangs off it — its sessions and devices
+   * are revoked (push tokens dropped), its sign-in challenges and the dev-outbox copies of its codes
+   * (`potp-<account id>-…`) deleted. The contact's blind index goes with the account row. Returns how
+   * many accounts there were.
+   */
+  async eraseOfPatient(tenantId: string, patientId: string, now: number): Promise<number> {
+    const accounts = await this.ofPatient(tenantId, patientId);
+    for (const a of accounts) {
+      await this.db.updateTable('sessions').set({ revoked_at: now, revoked_reason: 'patient_erased' }).where('tenant_id', '=', tenantId).where('subject_type', '=', 'patient').where('subject_id', '=', a.id).where('revoked_at', 'is', null).execute();
+      await this.db.updateTable('devices').set({ revoked_at: now, push_token_ct: null }).where('tenant_id', '=', tenantId).where('subject_type', '=', 'patient').where('subject_id', '=', a.id).execute();
+      await this.db.deleteFrom('auth_challenges').where('tenant_id', '=', tenantId).where('subject', '=', a.id).execute();
+      await this.db.deleteFrom('dev_outbox').where('tenant_id', '=', tenantId).where('delivery_id', 'like', `potp-${a.id.replace(/[%_\\]/g, '')}-%`).execute();
+      await this.delete(tenantId, a.id);
+    }
+    return accounts.length;
+  }
+
   // --- one-time challenges -----------------------------------------------------------------------
   async insertChallenge(row: Insertable<Database['auth_challenges']>): Promise<void> {
     await this.db.insertInto('auth_challenges').values(row).execute();

@@ -228,4 +228,21 @@ describe('patient accounts: sign-in with a contact point and a one-time code', (
     expect(reopened.status).toBe(201);
     expect(reopened.body.id).not.toBe(accounts.p3);
   });
+
+  it('erasing the patient deletes their account and its code copies and ends their session at once', async () => {
+    accounts.p7 = (await h.request('POST', '/v1/patients/p7/account', { contact: email(7) })).body.id;
+    const token = await signIn('p7', email(7));
+    expect((await asPatient(token, 'GET', '/v1/me/notifications')).status).toBe(200);
+    expect((await codeMessages(accounts.p7!)).length).toBeGreaterThan(0);
+    const r = await h.request('DELETE', '/v1/patients/p7?erase=true');
+    expect(r.status).toBe(202);
+    expect(r.body.counts.patientAccounts).toBe(1);
+    expect((await asPatient(token, 'GET', '/v1/me/notifications')).status).toBe(401);
+    expect(await codeMessages(accounts.p7!)).toEqual([]);
+    expect(query(h.dataDir, 'select count(*) as n from patient_accounts where id = ?', accounts.p7)[0].n).toBe(0);
+    expect(query(h.dataDir, 'select count(*) as n from auth_challenges where subject = ?', accounts.p7)[0].n).toBe(0);
+    // Signing in again finds no account: the same 202, and no code is sent.
+    expect((await anon('POST', '/v1/patient-auth/start', { contact: email(7) })).status).toBe(202);
+    expect(await codeMessages(accounts.p7!)).toEqual([]);
+  });
 });

@@ -25,6 +25,7 @@ const ErasureView = Type.Object({
     portalLinks: Type.Integer(),
     idempotencyRecords: Type.Integer(),
     outboxMessages: Type.Integer(),
+    patientAccounts: Type.Integer(),
     appointments: Type.Integer(),
   }),
 });
