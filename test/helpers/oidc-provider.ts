@@ -71,7 +71,8 @@ export async function startOidcProvider(opts: { clientSecret?: string | null; cl
       jwks: { keys: [jwk] },
       cookies: { keys: [randomBytes(32).toString('hex')] },
       scopes: ['openid', 'email', 'profile', 'groups'],
-      claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },
+      // oidc-provider puts `amr` in an ID token only when a granted scope lists it (or the request asks for it).
+      claims: { acr: null, auth_time: null, sid: null, openid: ['sub', 'amr'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },
       conformIdTokenClaims: !opts.claimsInIdToken,
       pkce: { required: () => true },
       ttl: { Interaction: 600, Session: 3600, Grant: 3600, AuthorizationCode: 60, AccessToken: 300, IdToken: 300 },
