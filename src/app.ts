@@ -65,6 +65,9 @@ import { UserService } from './auth/user-service.js';
 import { SignInService } from './auth/sign-in-service.js';
 import { userRoutes } from './api/routes/user-routes.js';
 import { authRoutes } from './api/routes/auth-routes.js';
+import { WebAuthnService } from './auth/webauthn-service.js';
+import { mfaRoutes } from './api/routes/mfa-routes.js';
+import { loginPages } from './api/routes/login-pages.js';
 import { AuditLog } from './audit/audit-log.js';
 import { PatientAccountService } from './core/patient-account-service.js';
 import { DeviceService } from './core/device-service.js';
@@ -202,7 +205,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const users = new UserService(core, sessions, throttle);
   userRoutes(server, users);
   authRoutes(server, { signIn: new SignInService(core, sessions, throttle, users, channels.email, logger), sessions, store, publicUrl: config.publicUrl, clock });
-  const breakGlass = new BreakGlassService(core, new MfaService({ store, cipher, sessions, clock, newId: uuidv7 }));
+  // A wrong second factor also counts toward the account's lockout (the password step's counter).
+  const mfa = new MfaService({ store, cipher, sessions, clock, newId: uuidv7, onAccountFailure: async (tx, ctx, userId) => {
+    const u = await tx.users.byId(ctx.tenantId, userId);
+    if (u?.status === 'active') await throttle.countUserFailure(tx, u, ctx, clock().getTime());
+  } });
+  mfaRoutes(server, { store, sessions, mfa, webauthn: new WebAuthnService({ store, mfa, clock, newId: uuidv7, publicUrl: config.publicUrl }) });
+  loginPages(server);
+  const breakGlass = new BreakGlassService(core, mfa);
   careTeamRoutes(server, new CareTeamService(core));
   breakGlassRoutes(server, breakGlass);
   alertRoutes(server, breakGlass);

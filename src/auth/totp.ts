@@ -62,7 +62,7 @@ export async function verifyTotp(secret: string, code: string, nowMs: number, af
     epochTolerance: TOLERANCE_SECONDS,
     ...(afterStep != null ? { afterTimeStep: afterStep } : {}),
   });
-  return r.valid ? r.timeStep : null;
+  return r.valid && 'timeStep' in r ? r.timeStep : null;
 }
 
 /**

@@ -107,12 +107,9 @@ export class MfaRepository {
     await this.db.insertInto('auth_challenges').values(row).execute();
   }
 
-  /**
-   * Takes the newest live challenge of (purpose, subject) and marks it used, in one step: a
-   * challenge answers one attempt, successful or not. Undefined when there is none.
-   */
-  async takeChallenge(tenantId: string, purpose: string, subject: string, now: number): Promise<ChallengeRow | undefined> {
-    const row = await this.db
+  /** The newest live (unused, unexpired) challenge of (purpose, subject), without using it. */
+  async liveChallenge(tenantId: string, purpose: string, subject: string, now: number): Promise<ChallengeRow | undefined> {
+    return this.db
       .selectFrom('auth_challenges')
       .selectAll()
       .where('tenant_id', '=', tenantId)
@@ -124,9 +121,21 @@ export class MfaRepository {
       .orderBy('id', 'desc')
       .limit(1)
       .executeTakeFirst();
-    if (!row) return undefined;
-    const r = await this.db.updateTable('auth_challenges').set({ used_at: now }).where('id', '=', row.id).where('used_at', 'is', null).executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1 ? row : undefined;
+  }
+
+  /** Marks a challenge used; false when it already was (a racing request took it). */
+  async useChallenge(id: string, now: number): Promise<boolean> {
+    const r = await this.db.updateTable('auth_challenges').set({ used_at: now }).where('id', '=', id).where('used_at', 'is', null).executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /**
+   * Takes the newest live challenge of (purpose, subject) and marks it used: a WebAuthn challenge
+   * answers one attempt, successful or not. Undefined when there is none.
+   */
+  async takeChallenge(tenantId: string, purpose: string, subject: string, now: number): Promise<ChallengeRow | undefined> {
+    const row = await this.liveChallenge(tenantId, purpose, subject, now);
+    return row && (await this.useChallenge(row.id, now)) ? row : undefined;
   }
 
   /** Voids the live challenges of (purpose, subject): a new one replaces them. */

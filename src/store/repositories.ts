@@ -2,6 +2,7 @@ import { sql, type Kysely, type Selectable, type Insertable, type Updateable } f
 import type { Database } from './schema.js';
 import { encodeAuditEntry, type AuditEvent } from '../audit/audit-entry.js';
 import { SessionRepository } from './session-repository.js';
+import { MfaRepository } from './mfa-repository.js';
 import { AuditLogRepository } from './audit-log-repository.js';
 import { AuditQueryRepository } from './audit-query-repository.js';
 import { PatientAccountRepository } from './patient-account-repository.js';
@@ -90,6 +91,11 @@ export class Repositories {
   /** Sessions of people (same transaction as this instance). */
   get sessions(): SessionRepository {
     return new SessionRepository(this.db);
+  }
+
+  /** Second factors: TOTP, recovery codes, WebAuthn credentials, challenges (same transaction as this instance). */
+  get mfa(): MfaRepository {
+    return new MfaRepository(this.db);
   }
 
   /** Patient accounts, their sign-in codes, patients' own notifications, devices (same transaction as this instance). */

@@ -37,3 +37,21 @@ export async function staffWithSession(h: Harness, roles: Role[], tenantId = 'de
   });
   return { userId, token: s.token, headers: { authorization: `Bearer ${s.token}` } };
 }
+
+/**
+ * A staff user with a password (argon2id) and no second factor yet, written to the store: sign in
+ * through `POST /v1/auth/login`, which answers a session at stage `mfa_enrol`.
+ */
+export async function staffWithPassword(h: Harness, roles: Role[], password = 'correct horse battery staple', tenantId = 'default'): Promise<{ userId: string; email: string; password: string; displayName: string }> {
+  const { hashPassword } = await import('../../src/auth/passwords.js');
+  const userId = `u-${randomBytes(6).toString('hex')}`;
+  const email = `${userId}@staff.test`;
+  const displayName = `Dr ${userId.slice(2, 8)}`;
+  const now = Date.now();
+  const passwordHash = await hashPassword(password);
+  await h.app.store.transaction(async (tx) => {
+    await tx.ensureTenant(tenantId, tenantId, now);
+    await tx.sessions.insertUserForTest({ id: userId, tenant_id: tenantId, email, display_name: displayName, roles: roles.join(' '), status: 'active', password_hash: passwordHash, locked_until: null, sso_issuer: null, sso_subject: null, created_at: now, updated_at: now });
+  });
+  return { userId, email, password, displayName };
+}

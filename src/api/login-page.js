@@ -1,0 +1,144 @@
+// Staff sign-in page script (served as /login.js; no framework, no inline script: CSP script-src 'self').
+// Password step, then a second factor (TOTP, recovery code, security key / passkey), or enrolment of one.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+const SECTIONS = ['signin', 'mfa', 'enrol', 'codes', 'done'];
+
+const b64u = {
+  enc(buf) {
+    const bytes = new Uint8Array(buf);
+    let s = '';
+    for (const b of bytes) s += String.fromCharCode(b);
+    return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  },
+  dec(str) {
+    const s = atob(str.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((str.length + 3) % 4));
+    return Uint8Array.from(s, (c) => c.charCodeAt(0));
+  },
+};
+
+function show(id) {
+  for (const s of SECTIONS) $(s).hidden = s !== id;
+  document.body.dataset.step = id;
+  $('error').textContent = '';
+}
+
+function fail(e) {
+  $('error').textContent = e.message || 'Something went wrong';
+  $('error').dataset.code = e.code || '';
+}
+
+/** Same-origin JSON call; the session travels in the HttpOnly cookie, never in script. */
+async function api(path, body) {
+  const init = { method: body === undefined ? 'GET' : 'POST', credentials: 'same-origin', headers: {} };
+  if (body !== undefined) {
+    init.headers['content-type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const r = await fetch(path, init);
+  const j = r.status === 204 ? null : await r.json().catch(() => null);
+  if (!r.ok) throw Object.assign(new Error((j && j.title) || 'Request failed'), { code: j && j.code });
+  return j;
+}
+
+function after(answer) {
+  if (answer.recoveryCodes) return showCodes(answer.recoveryCodes);
+  if (answer.stage === 'active') return finish();
+  if (answer.stage === 'mfa') return askFactor(answer.methods);
+  return show('enrol');
+}
+
+function askFactor(methods) {
+  const m = methods || ['totp', 'webauthn', 'recovery'];
+  $('totp-form').hidden = !m.includes('totp');
+  $('use-key').hidden = !m.includes('webauthn');
+  show('mfa');
+}
+
+function showCodes(codes) {
+  const list = $('recovery-codes');
+  list.textContent = '';
+  for (const c of codes) {
+    const li = document.createElement('li');
+    li.textContent = c;
+    list.appendChild(li);
+  }
+  show('codes');
+}
+
+async function finish() {
+  const me = await api('/v1/me');
+  if (!me.session || me.session.stage !== 'active') return show('signin');
+  const f = await api('/v1/auth/mfa');
+  $('display-name').textContent = f.displayName;
+  show('done');
+}
+
+function credentialJson(cred) {
+  const r = cred.response;
+  const response = { clientDataJSON: b64u.enc(r.clientDataJSON) };
+  if (r.attestationObject) {
+    response.attestationObject = b64u.enc(r.attestationObject);
+    if (r.getTransports) response.transports = r.getTransports();
+  } else {
+    response.authenticatorData = b64u.enc(r.authenticatorData);
+    response.signature = b64u.enc(r.signature);
+    if (r.userHandle) response.userHandle = b64u.enc(r.userHandle);
+  }
+  const out = { id: cred.id, rawId: b64u.enc(cred.rawId), type: cred.type, response, clientExtensionResults: {} };
+  if (cred.authenticatorAttachment) out.authenticatorAttachment = cred.authenticatorAttachment;
+  return out;
+}
+
+async function registerKey() {
+  const o = await api('/v1/auth/webauthn/register/options', {});
+  const publicKey = {
+    ...o,
+    challenge: b64u.dec(o.challenge),
+    user: { ...o.user, id: b64u.dec(o.user.id) },
+    excludeCredentials: (o.excludeCredentials || []).map((c) => ({ ...c, id: b64u.dec(c.id) })),
+  };
+  const cred = await navigator.credentials.create({ publicKey });
+  after(await api('/v1/auth/webauthn/register/verify', { credential: credentialJson(cred) }));
+}
+
+async function useKey() {
+  const o = await api('/v1/auth/webauthn/login/options', {});
+  const publicKey = { ...o, challenge: b64u.dec(o.challenge), allowCredentials: (o.allowCredentials || []).map((c) => ({ ...c, id: b64u.dec(c.id) })) };
+  const cred = await navigator.credentials.get({ publicKey });
+  after(await api('/v1/auth/webauthn/login/verify', { credential: credentialJson(cred) }));
+}
+
+function on(id, event, fn) {
+  $(id).addEventListener(event, (e) => {
+    e.preventDefault();
+    fn().catch(fail);
+  });
+}
+
+on('signin-form', 'submit', async () => {
+  const answer = await api('/v1/auth/login', { email: $('email').value, password: $('password').value, transport: 'cookie' });
+  $('password').value = '';
+  after(answer);
+});
+on('totp-form', 'submit', async () => after(await api('/v1/auth/mfa/totp/verify', { code: $('totp-code').value.trim() })));
+on('recovery-form', 'submit', async () => after(await api('/v1/auth/mfa/recovery', { code: $('recovery-code').value.trim() })));
+on('use-key', 'click', useKey);
+on('register-key', 'click', registerKey);
+on('setup-totp', 'click', async () => {
+  const s = await api('/v1/auth/mfa/totp/setup', {});
+  $('totp-secret').textContent = s.secret;
+  $('enrol-form').hidden = false;
+});
+on('enrol-form', 'submit', async () => after(await api('/v1/auth/mfa/totp/confirm', { code: $('enrol-code').value.trim() })));
+on('codes-continue', 'click', finish);
+on('signout', 'click', async () => {
+  await api('/v1/auth/logout', {});
+  show('signin');
+});
+
+// A page opened with a live session (reload) continues where sign-in stands.
+api('/v1/me')
+  .then((me) => (me.session && me.session.stage === 'active' ? finish() : me.session && me.session.stage === 'mfa' ? askFactor() : me.session ? show('enrol') : show('signin')))
+  .catch(() => show('signin'));

@@ -1,0 +1,273 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { httpsJson, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
+import { staffWithPassword, staffWithSession } from '../helpers/identity.js';
+import { totpCode } from '../../src/auth/totp.js';
+
+/** The server's clock, frozen mid-step and moved by the tests: TOTP windows are then exact, not timing-dependent. */
+let now = Math.floor(Date.now() / 30_000) * 30_000 + 10_000;
+const STEP = 30_000;
+
+function base32Decode(s: string): Buffer {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let value = 0;
+  const out: number[] = [];
+  for (const ch of s) {
+    value = (value << 5) | alphabet.indexOf(ch);
+    bits += 5;
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 255);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(out);
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? filesUnder(p) : [p];
+  });
+}
+
+describe('staff second factor: TOTP and recovery codes', () => {
+  let h: Harness;
+  const call = (method: string, path: string, token?: string, body?: unknown) => httpsJson(h.url, h.cert, method, path, body, { authorization: token ? `Bearer ${token}` : '' });
+  const auditEvents = async (action: string) => (await h.request('GET', `/v1/audit/events?action=${action}&limit=500`)).body.items as { target: { id: string } | null; outcome: string; details: Record<string, unknown> | null }[];
+
+  async function login(p: { email: string; password: string }): Promise<{ stage: string; token: string }> {
+    const r = await call('POST', '/v1/auth/login', undefined, { email: p.email, password: p.password, transport: 'bearer' });
+    expect(r.status).toBe(200);
+    return r.body;
+  }
+
+  /** A user who has enrolled an authenticator app; returns the seed, the active token and the recovery codes. */
+  async function enrolled() {
+    const p = await staffWithPassword(h, ['physician']);
+    const s = await login(p);
+    const setup = await call('POST', '/v1/auth/mfa/totp/setup', s.token, {});
+    expect(setup.status).toBe(200);
+    const confirm = await call('POST', '/v1/auth/mfa/totp/confirm', s.token, { code: await totpCode(setup.body.secret, now) });
+    expect(confirm.status).toBe(200);
+    now += STEP; // the confirming code's step is used up
+    return { ...p, secret: setup.body.secret as string, token: confirm.body.token as string, recoveryCodes: confirm.body.recoveryCodes as string[] };
+  }
+
+  beforeAll(async () => {
+    h = await startSealpost({}, { clock: () => new Date(now) });
+  }, 120_000);
+
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('enrols an authenticator app from an mfa_enrol session and rotates it to an active session with otp and mfa', async () => {
+    const p = await staffWithPassword(h, ['nurse']);
+    const s = await login(p);
+    expect(s.stage).toBe('mfa_enrol');
+
+    const setup = await call('POST', '/v1/auth/mfa/totp/setup', s.token, {});
+    expect(setup.status).toBe(200);
+    expect(setup.body.secret).toMatch(/^[A-Z2-7]{32}$/);
+    expect(base32Decode(setup.body.secret)).toHaveLength(20);
+    const uri = new URL(setup.body.otpauthUri);
+    expect(uri.protocol).toBe('otpauth:');
+    expect(uri.searchParams.get('issuer')).toBe('Sealpost');
+    expect(uri.searchParams.get('secret')).toBe(setup.body.secret);
+    expect(uri.host).toBe('totp');
+    expect(decodeURIComponent(uri.pathname)).toBe(`/Sealpost:${p.email}`);
+
+    const confirm = await call('POST', '/v1/auth/mfa/totp/confirm', s.token, { code: await totpCode(setup.body.secret, now) });
+    expect(confirm.status).toBe(200);
+    expect(confirm.body.stage).toBe('active');
+    expect(confirm.body.token).toMatch(/^sps_/);
+    expect(confirm.body.token).not.toBe(s.token);
+    expect(confirm.body.recoveryCodes).toHaveLength(10);
+    expect(new Set(confirm.body.recoveryCodes).size).toBe(10);
+    for (const c of confirm.body.recoveryCodes) expect(c).toMatch(/^[A-Z2-7]{4}(-[A-Z2-7]{4}){3}$/);
+
+    expect((await call('GET', '/v1/me', s.token)).status).toBe(401);
+    const me = await call('GET', '/v1/me', confirm.body.token);
+    expect(me.status).toBe(200);
+    expect(me.body.session).toMatchObject({ stage: 'active' });
+    expect(me.body.session.amr).toEqual(expect.arrayContaining(['pwd', 'otp', 'mfa']));
+    const factors = await call('GET', '/v1/auth/mfa', confirm.body.token);
+    expect(factors.body).toEqual({ displayName: p.displayName, totp: true, webauthn: false, recoveryCodesRemaining: 10 });
+    expect((await auditEvents('mfa.totp_enrolled')).some((e) => e.target?.id === p.userId)).toBe(true);
+
+    now += STEP;
+    const next = await login(p);
+    expect(next.stage).toBe('mfa');
+  });
+
+  it('keeps a session at the mfa stage out of every other route with 401 SP_AUTH_MFA_REQUIRED, enrolment included', async () => {
+    const u = await enrolled();
+    const s = await login(u);
+    expect(s.stage).toBe('mfa');
+    for (const [method, path] of [['GET', '/v1/me/sessions'], ['GET', '/v1/patients/p1'], ['POST', '/v1/auth/mfa/totp/setup'], ['POST', '/v1/auth/webauthn/register/options'], ['POST', '/v1/auth/mfa/recovery-codes']] as const) {
+      const r = await call(method, path, s.token, method === 'POST' ? {} : undefined);
+      expect(r.status, path).toBe(401);
+      expect(r.body.code, path).toBe('SP_AUTH_MFA_REQUIRED');
+    }
+    const verify = await call('POST', '/v1/auth/mfa/totp/verify', s.token, { code: await totpCode(u.secret, now) });
+    expect(verify.status).toBe(200);
+    expect(verify.body.stage).toBe('active');
+    expect((await call('GET', '/v1/me/sessions', verify.body.token)).status).toBe(200);
+    expect((await call('GET', '/v1/me/sessions', s.token)).status).toBe(401);
+  });
+
+  it('accepts a code from one step before or after the server time and refuses one two steps away', async () => {
+    const u = await enrolled();
+    for (const [offset, ok] of [[-2, false], [2, false], [-1, true], [1, true]] as const) {
+      now += 3 * STEP; // past every step an earlier iteration used
+      const s = await login(u);
+      const r = await call('POST', '/v1/auth/mfa/totp/verify', s.token, { code: await totpCode(u.secret, now + offset * STEP) });
+      expect(r.status, `offset ${offset}`).toBe(ok ? 200 : 401);
+      if (!ok) expect(r.body.code).toBe('SP_AUTH_MFA_FAILED');
+    }
+  });
+
+  it('refuses a code replayed within its window, and an earlier step once a later one was used', async () => {
+    const u = await enrolled();
+    const code = await totpCode(u.secret, now);
+    const first = await call('POST', '/v1/auth/mfa/totp/verify', (await login(u)).token, { code });
+    expect(first.status).toBe(200);
+
+    const again = await login(u);
+    const replay = await call('POST', '/v1/auth/mfa/totp/verify', again.token, { code });
+    expect(replay.status).toBe(401);
+    expect(replay.body.code).toBe('SP_AUTH_MFA_FAILED');
+    expect((await call('GET', '/v1/me', again.token)).body.session.stage).toBe('mfa');
+    // Still inside the window of the previous step, but that step is older than the one accepted.
+    const older = await call('POST', '/v1/auth/mfa/totp/verify', again.token, { code: await totpCode(u.secret, now - STEP) });
+    expect(older.status).toBe(401);
+
+    now += STEP;
+    const fresh = await call('POST', '/v1/auth/mfa/totp/verify', again.token, { code: await totpCode(u.secret, now) });
+    expect(fresh.status).toBe(200);
+  });
+
+  it('signs in with a recovery code once, says how many remain, and refuses the same code again', async () => {
+    const u = await enrolled();
+    const s = await login(u);
+    const r = await call('POST', '/v1/auth/mfa/recovery', s.token, { code: u.recoveryCodes[3].toLowerCase().replace(/-/g, ' ') });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ stage: 'active', recoveryCodesRemaining: 9 });
+    expect((await call('GET', '/v1/me', r.body.token)).body.session.stage).toBe('active');
+    const used = (await auditEvents('mfa.recovery_code_used')).find((e) => e.target?.id === u.userId);
+    expect(used?.details).toEqual({ remaining: 9 });
+
+    const s2 = await login(u);
+    const again = await call('POST', '/v1/auth/mfa/recovery', s2.token, { code: u.recoveryCodes[3] });
+    expect(again.status).toBe(401);
+    expect(again.body.code).toBe('SP_AUTH_MFA_FAILED');
+    expect((await call('GET', '/v1/auth/mfa', r.body.token)).body.recoveryCodesRemaining).toBe(9);
+  });
+
+  it('regenerates recovery codes for an active session and the earlier codes stop working', async () => {
+    const u = await enrolled();
+    const regen = await call('POST', '/v1/auth/mfa/recovery-codes', u.token, {});
+    expect(regen.status).toBe(200);
+    expect(regen.body.recoveryCodes).toHaveLength(10);
+    const s = await login(u);
+    expect((await call('POST', '/v1/auth/mfa/recovery', s.token, { code: u.recoveryCodes[0] })).status).toBe(401);
+    expect((await call('POST', '/v1/auth/mfa/recovery', s.token, { code: regen.body.recoveryCodes[0] })).status).toBe(200);
+  });
+
+  it('stores the seed only as ciphertext: neither its base32 form nor its bytes are in any file of the data directory', async () => {
+    const u = await enrolled();
+    const raw = base32Decode(u.secret);
+    for (const f of filesUnder(h.dataDir)) {
+      const bytes = readFileSync(f);
+      expect(bytes.includes(Buffer.from(u.secret)), f).toBe(false);
+      expect(bytes.includes(Buffer.from(u.secret.toLowerCase())), f).toBe(false);
+      expect(bytes.includes(raw), f).toBe(false);
+      expect(bytes.includes(Buffer.from(raw.toString('hex'))), f).toBe(false);
+      expect(bytes.includes(Buffer.from(raw.toString('base64'))), f).toBe(false);
+    }
+  });
+
+  it('audits every wrong code and changes nothing: the session stays at mfa and the right code still works', async () => {
+    const u = await enrolled();
+    const s = await login(u);
+    const sessionId = (await call('GET', '/v1/me', s.token)).body.session.id;
+    for (const code of ['000000', 'abc', '1234567']) {
+      const r = await call('POST', '/v1/auth/mfa/totp/verify', s.token, { code });
+      expect(r.status).toBe(401);
+      expect(r.body.code).toBe('SP_AUTH_MFA_FAILED');
+      expect(r.text).not.toContain(u.secret);
+    }
+    const failures = (await auditEvents('auth.mfa_failed')).filter((e) => e.target?.id === sessionId);
+    expect(failures.map((e) => [e.outcome, e.details?.failures]).sort()).toEqual([['failure', 1], ['failure', 2], ['failure', 3]]);
+    expect((await call('GET', '/v1/me', s.token)).body.session.stage).toBe('mfa');
+    expect((await call('POST', '/v1/auth/mfa/totp/verify', s.token, { code: await totpCode(u.secret, now) })).status).toBe(200);
+  });
+
+  it('revokes the session after five wrong second factors, alerts administrators and counts toward the account lockout', async () => {
+    const u = await enrolled();
+    const s = await login(u);
+    const sessionId = (await call('GET', '/v1/me', s.token)).body.session.id;
+    for (let i = 0; i < 5; i++) {
+      const r = await call('POST', '/v1/auth/mfa/recovery', s.token, { code: 'AAAA-AAAA-AAAA-AAAA' });
+      expect(r.body.code).toBe('SP_AUTH_MFA_FAILED');
+    }
+    const after = await call('POST', '/v1/auth/mfa/totp/verify', s.token, { code: await totpCode(u.secret, now) });
+    expect(after.status).toBe(401);
+    expect(after.body.code).toBe('SP_AUTH_UNAUTHENTICATED');
+    expect((await auditEvents('session.revoked')).some((e) => e.target?.id === sessionId && e.details?.reason === 'mfa_failures')).toBe(true);
+    const alerts = (await h.request('GET', '/v1/alerts')).body.items as { kind: string; targetId: string }[];
+    expect(alerts.some((a) => a.kind === 'mfa_failures' && a.targetId === u.userId)).toBe(true);
+    // The lockout threshold (5 by default) counts second-factor failures too.
+    expect(alerts.some((a) => a.kind === 'account_locked' && a.targetId === u.userId)).toBe(true);
+    expect((await call('POST', '/v1/auth/login', undefined, { email: u.email, password: u.password })).status).toBe(401);
+  });
+
+  it('refuses sign-in steps to sessions that are not waiting for them and to callers without a staff session', async () => {
+    const u = await enrolled();
+    const active = await call('POST', '/v1/auth/mfa/totp/verify', u.token, { code: await totpCode(u.secret, now) });
+    expect(active.status).toBe(409);
+    expect(active.body.code).toBe('SP_AUTH_MFA_NOT_PENDING');
+    const key = await h.request('POST', '/v1/auth/mfa/totp/setup', {});
+    expect(key.status).toBe(403);
+    expect(key.body.code).toBe('SP_AUTH_FORBIDDEN');
+    expect((await call('POST', '/v1/auth/mfa/totp/verify', undefined, { code: '123456' })).status).toBe(401);
+    expect((await call('POST', '/v1/auth/mfa/totp/verify', `sps_${'A'.repeat(43)}`, { code: '123456' })).body.code).toBe('SP_AUTH_UNAUTHENTICATED');
+    const bad = await call('POST', '/v1/auth/mfa/totp/confirm', u.token, { code: 123456 });
+    expect(bad.status).toBe(400);
+  });
+
+  it('does not confirm a seed without a setup in the same session, and a wrong first code leaves no factor behind', async () => {
+    const p = await staffWithPassword(h, ['billing']);
+    const s = await login(p);
+    const none = await call('POST', '/v1/auth/mfa/totp/confirm', s.token, { code: '123456' });
+    expect(none.status).toBe(401);
+    expect(none.body.code).toBe('SP_AUTH_MFA_FAILED');
+    const setup = await call('POST', '/v1/auth/mfa/totp/setup', s.token, {});
+    const wrong = await call('POST', '/v1/auth/mfa/totp/confirm', s.token, { code: await totpCode(setup.body.secret, now + 5 * STEP) });
+    expect(wrong.status).toBe(401);
+    const f = await call('GET', '/v1/auth/mfa', s.token);
+    expect(f.body).toMatchObject({ totp: false, webauthn: false, recoveryCodesRemaining: 0 });
+    expect((await call('GET', '/v1/me', s.token)).body.session.stage).toBe('mfa_enrol');
+  });
+
+  it('lets an active session re-enrol an authenticator app; the old seed works until the new one is confirmed', async () => {
+    const u = await enrolled();
+    const person = await staffWithSession(h, ['admin']);
+    expect((await call('POST', '/v1/auth/mfa/totp/setup', person.token, {})).status).toBe(200);
+    const setup = await call('POST', '/v1/auth/mfa/totp/setup', u.token, {});
+    const s = await login(u);
+    expect((await call('POST', '/v1/auth/mfa/totp/verify', s.token, { code: await totpCode(u.secret, now) })).status).toBe(200);
+    now += STEP;
+    const confirm = await call('POST', '/v1/auth/mfa/totp/confirm', u.token, { code: await totpCode(setup.body.secret, now) });
+    expect(confirm.status).toBe(200);
+    expect(confirm.body.stage).toBe('active');
+    expect(confirm.body.token).toBeUndefined();
+    expect(confirm.body.recoveryCodes).toBeUndefined();
+    now += STEP;
+    const s2 = await login(u);
+    expect((await call('POST', '/v1/auth/mfa/totp/verify', s2.token, { code: await totpCode(u.secret, now) })).status).toBe(401);
+    expect((await call('POST', '/v1/auth/mfa/totp/verify', s2.token, { code: await totpCode(setup.body.secret, now) })).status).toBe(200);
+  });
+});
