@@ -69,6 +69,9 @@ import { WebAuthnService } from './auth/webauthn-service.js';
 import { mfaRoutes } from './api/routes/mfa-routes.js';
 import { loginPages } from './api/routes/login-pages.js';
 import { AuditLog } from './audit/audit-log.js';
+import { OAuthClientService } from './auth/oauth-client-service.js';
+import { oauthRoutes } from './api/routes/oauth-routes.js';
+import { oauthClientRoutes } from './api/routes/oauth-client-routes.js';
 import { PatientAccountService } from './core/patient-account-service.js';
 import { DeviceService } from './core/device-service.js';
 import { patientAccountRoutes } from './api/routes/patient-account-routes.js';
@@ -185,7 +188,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   };
 
   const sessions = new SessionService(store, { idleMs: config.identity.sessionIdleMinutes * 60_000, absoluteMs: config.identity.sessionAbsoluteHours * 3_600_000 }, clock);
-  const server = await buildServer({ logger, bodyLimit: config.bodyLimitBytes, https: deps.https, store, metrics, clock, publicUrl: config.publicUrl, isReady: () => ready, sessions });
+  // SMART backend-services clients; access tokens are MACed with a key every node derives alike.
+  const oauthClients = new OAuthClientService({ store, clock, publicUrl: config.publicUrl, tokenKey: keyring.macKey('sealpost/access-token'), accessTokenMinutes: config.identity.accessTokenMinutes, defaultTenant: DEFAULT_TENANT, outbound: { timeoutMs: config.channels.timeoutMs, insecureSkipTlsVerify: config.channels.insecureSkipTlsVerify } });
+  const server = await buildServer({ logger, bodyLimit: config.bodyLimitBytes, https: deps.https, store, metrics, clock, publicUrl: config.publicUrl, isReady: () => ready, sessions, extraAuthenticators: [oauthClients.authenticator()] });
   opsRoutes(server, store, metrics, () => ready);
   // The patient relationship (care team, break-glass) every content route checks for clinicians.
   const patientAccess = new PatientAccess({ store, clock, patientRef: (tenantId, patientId) => patientRef(core, tenantId, patientId) });
@@ -201,6 +206,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   proofRoutes(server, new ProofService(core), patientAccess);
   apiKeyRoutes(server, store, clock);
   // Identity and access: people, sign-in, MFA, care teams, break-glass, system clients.
+  oauthRoutes(server, oauthClients);
+  oauthClientRoutes(server, oauthClients);
   const throttle = new LoginThrottle(store, { ...DEFAULT_THROTTLE, lockoutThreshold: config.identity.lockoutThreshold, lockoutMinutes: config.identity.lockoutMinutes });
   const users = new UserService(core, sessions, throttle);
   userRoutes(server, users);

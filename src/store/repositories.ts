@@ -5,6 +5,7 @@ import { SessionRepository } from './session-repository.js';
 import { MfaRepository } from './mfa-repository.js';
 import { AuditLogRepository } from './audit-log-repository.js';
 import { AuditQueryRepository } from './audit-query-repository.js';
+import { OAuthRepository } from './oauth-repository.js';
 import { PatientAccountRepository } from './patient-account-repository.js';
 import { UserRepository } from './user-repository.js';
 import { AccessRepository } from './access-repository.js';
@@ -111,6 +112,11 @@ export class Repositories {
   /** Audit search and disclosure reports (same transaction as this instance). */
   get auditQueries(): AuditQueryRepository {
     return new AuditQueryRepository(this.db);
+  }
+
+  /** System clients: SMART clients, assertion ids, API-key rotation (same transaction as this instance). */
+  get oauth(): OAuthRepository {
+    return new OAuthRepository(this.db);
   }
 
   /** Staff users, their one-time tokens and brute-force counters (same transaction as this instance). */
