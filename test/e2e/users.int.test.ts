@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startSealpost, type Harness } from '../helpers/sealpost-harness.js';
+import { cli } from '../helpers/sealpost-cli.js';
 import { query } from '../helpers/db-snapshot.js';
 import { anon, asBearer, auditEvents, enrolledUser, invite, login, persistedText, strongPassword } from '../helpers/staff-sign-in.js';
 
@@ -197,4 +201,36 @@ describe('staff users: invitation, enrolment and administration', () => {
     expect(secrets.length).toBeGreaterThan(12);
     for (const s of secrets) expect(text.includes(s), `secret found: ${s.slice(0, 6)}…`).toBe(false);
   });
+});
+
+describe('sealpost users (command line)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sealpost-users-cli-'));
+  let h: Harness | undefined;
+  afterAll(async () => {
+    await h?.close();
+    rmSync(dir, { recursive: true, force: true });
+  }, 120_000);
+
+  it('invites the first administrator of a fresh installation, whose link then works on the server; lists, disables and refuses bad roles', async () => {
+    const env = { SEALPOST_DATA_DIR: dir };
+    const bad = await cli(env, ['users', 'invite', '--email', email('root'), '--name', 'First Admin', '--roles', 'admin,patient']);
+    expect([bad.code, bad.stderr]).toEqual([1, expect.stringContaining('SP_USER_INVALID_ROLE')]);
+    const r = await cli(env, ['users', 'invite', '--email', email('root'), '--name', 'First Admin', '--roles', 'admin']);
+    expect(r.code).toBe(0);
+    const url = r.stdout.trim();
+    expect(url).toMatch(/\/enrol#[A-Za-z0-9_-]{43}$/);
+
+    h = await startSealpost({ SEALPOST_DATA_DIR: dir });
+    const e = await anon(h, 'POST', '/v1/auth/enrol', { token: url.split('#')[1], password: strongPassword('root') });
+    expect([e.status, e.body.stage]).toEqual([200, 'mfa_enrol']);
+    expect((await login(h, email('root'), strongPassword('root'))).status).toBe(200);
+
+    const list = await cli(env, ['users', 'list', '--json']);
+    const users = list.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(users).toEqual([expect.objectContaining({ email: email('root'), status: 'active', roles: ['admin'] })]);
+    const off = await cli(env, ['users', 'disable', users[0].id]);
+    expect([off.code, off.stdout.trim()]).toEqual([0, `${users[0].id}: disabled`]);
+    expect((await login(h, email('root'), strongPassword('root'))).status).toBe(401);
+    expect((await auditEvents(h, 'user.disabled')).at(-1)?.actor).toBe('system:cli');
+  }, 120_000);
 });
