@@ -68,6 +68,8 @@ import { authRoutes } from './api/routes/auth-routes.js';
 import { WebAuthnService } from './auth/webauthn-service.js';
 import { mfaRoutes } from './api/routes/mfa-routes.js';
 import { loginPages } from './api/routes/login-pages.js';
+import { OidcService } from './auth/oidc-service.js';
+import { oidcRoutes } from './api/routes/oidc-routes.js';
 import { AuditLog } from './audit/audit-log.js';
 import { OAuthClientService } from './auth/oauth-client-service.js';
 import { oauthRoutes } from './api/routes/oauth-routes.js';
@@ -212,6 +214,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const users = new UserService(core, sessions, throttle);
   userRoutes(server, users);
   authRoutes(server, { signIn: new SignInService(core, sessions, throttle, users, channels.email, logger), sessions, store, publicUrl: config.publicUrl, clock });
+  const oidc = config.identity.oidc
+    ? new OidcService(store, sessions, { settings: config.identity.oidc, publicUrl: config.publicUrl, insecureSkipTlsVerify: config.channels.insecureSkipTlsVerify, timeoutMs: config.channels.timeoutMs, defaultTenant: DEFAULT_TENANT }, clock)
+    : null;
+  if (oidc) oidcRoutes(server, oidc, sessions);
   // A wrong second factor also counts toward the account's lockout (the password step's counter).
   const mfa = new MfaService({ store, cipher, sessions, clock, newId: uuidv7, onAccountFailure: async (tx, ctx, userId) => {
     const u = await tx.users.byId(ctx.tenantId, userId);

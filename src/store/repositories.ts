@@ -9,6 +9,7 @@ import { OAuthRepository } from './oauth-repository.js';
 import { PatientAccountRepository } from './patient-account-repository.js';
 import { UserRepository } from './user-repository.js';
 import { AccessRepository } from './access-repository.js';
+import { OidcRepository } from './oidc-repository.js';
 
 export interface BackendCapabilities {
   /** PostgreSQL: claim with FOR UPDATE SKIP LOCKED so concurrent nodes never block each other. */
@@ -122,6 +123,11 @@ export class Repositories {
   /** Staff users, their one-time tokens and brute-force counters (same transaction as this instance). */
   get users(): UserRepository {
     return new UserRepository(this.db);
+  }
+
+  /** OIDC single sign-on: pending authorization requests and users' identity-provider links (same transaction as this instance). */
+  get oidc(): OidcRepository {
+    return new OidcRepository(this.db);
   }
 
   // --- tenants & API keys -------------------------------------------------------------------
