@@ -192,6 +192,25 @@ describe('password sign-in: uniform failures, lockout, throttling, reset, cookie
     expect((await asBearer(h, u.session, 'POST', '/v1/auth/logout')).status).toBe(204);
   });
 
+  it('lets a signed-in person list their live sessions (no tokens) and end another one of their own, but not somebody else\'s', async () => {
+    later(2 * 3_600_000);
+    const { staffWithSession } = await import('../helpers/identity.js');
+    const me = await staffWithSession(h, ['nurse']);
+    const other = await staffWithSession(h, ['nurse']);
+    const second = await h.app.store.transaction((tx) => h.app.sessions.issue(tx, { tenantId: 'default', subjectType: 'user', subjectId: me.userId, transport: 'bearer', stage: 'active', amr: ['pwd', 'otp', 'mfa'] }));
+    const list = await asBearer(h, me.token, 'GET', '/v1/me/sessions');
+    expect(list.status).toBe(200);
+    expect(list.body.items.map((s: { id: string; current: boolean }) => [s.id === second.id, s.current]).sort()).toEqual([[false, true], [true, false]]);
+    expect(list.text).not.toContain('sps_');
+    const foreign = (await asBearer(h, other.token, 'GET', '/v1/me/sessions')).body.items[0].id;
+    const refused = await asBearer(h, me.token, 'DELETE', `/v1/me/sessions/${foreign}`);
+    expect([refused.status, refused.body.code]).toEqual([404, 'SP_AUTH_SESSION_NOT_FOUND']);
+    expect((await asBearer(h, other.token, 'GET', '/v1/me')).status).toBe(200);
+    expect((await asBearer(h, me.token, 'DELETE', `/v1/me/sessions/${second.id}`)).status).toBe(204);
+    expect((await asBearer(h, second.token, 'GET', '/v1/me')).status).toBe(401);
+    expect((await asBearer(h, me.token, 'GET', '/v1/me')).status).toBe(200);
+  });
+
   it('never writes a password or a token to the log, nor to the database in clear', () => {
     const text = persistedText(h);
     secrets.push(...['active', 'disabled', 'locked', 'lock', 'timed', 'fast', 'reset', 'web', 'apps'].map(strongPassword), WRONG);
