@@ -296,6 +296,21 @@ describe('OIDC single sign-on for staff against a real OpenID provider', () => {
     expect((await userRow('linked-lee@clinic.test'))!).toMatchObject({ status: 'disabled', roles: 'physician' });
   });
 
+  it('links an invited user (activating them) but never links on an address the provider calls unverified', async () => {
+    const invited = await staffWithSession(h, ['nurse'], 'default', 'invited-ivy@clinic.test');
+    await h.app.store.transaction((tx) => tx.users.update('default', invited.userId, { status: 'invited' }));
+    const ivy = await signIn(person({ sub: 'invited-ivy', groups: ['ward-rn'], amr: ['pwd', 'mfa'] }));
+    expect(ivy.callback.status).toBe(303);
+    expect(await userRow('invited-ivy@clinic.test')).toMatchObject({ id: invited.userId, status: 'active', sso_subject: 'invited-ivy' });
+
+    const existing = await staffWithSession(h, ['nurse'], 'default', 'unverified-uma@clinic.test');
+    const before = counts();
+    const uma = await signIn(person({ sub: 'unverified-uma', emailVerified: false, groups: ['ward-rn'], amr: ['pwd', 'mfa'] }));
+    expect([uma.callback.status, uma.callback.json.code]).toEqual([401, 'SP_AUTH_LOGIN_FAILED']);
+    expect(await userRow('unverified-uma@clinic.test')).toMatchObject({ id: existing.userId, sso_subject: null });
+    expect(counts()).toEqual(before);
+  });
+
   it('answers 400 for a bearer transport and 401 for an unknown tenant at the start, writing nothing', async () => {
     const b = new Browser(h.cert);
     const bearer = await b.request('GET', `${h.url}/v1/auth/oidc/start?transport=bearer`);
@@ -336,6 +351,7 @@ describe('OIDC single sign-on with a public client, claims in the ID token, and 
   }, 120_000);
 
   it('asks for Sealpost\'s own second factor even when the provider says mfa, and never records the provider\'s mfa as verified', async () => {
+    // The sign-in helpers drive the module's provider and server: point them at this pair (the first describe is done).
     [idp, h] = [idp2, h2];
     const f = await signIn(person({ sub: 'careful-cam', groups: ['it-admins'], amr: ['pwd', 'otp', 'mfa'] }));
     expect(f.callback.location).toBe(`${h2.url}/login`);
