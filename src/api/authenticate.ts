@@ -105,12 +105,19 @@ export function sessionAuthenticator(sessions: SessionService, store: Store, pub
   };
 }
 
+/**
+ * What every registered route declared, by `<METHOD> <url as registered>` (e.g. `GET /v1/patients/:id`).
+ * Read by the authorization-matrix test, which derives each route's expected answers from it.
+ */
+export const ROUTE_PERMISSIONS = new Map<string, RoutePermission | Permission[]>();
+
 /** Throws at registration when a route does not say what it needs: no route is open by omission. */
 export function requireRoutePermission(route: RouteOptions): void {
   const p = (route.config as { permission?: RoutePermission | Permission[] } | undefined)?.permission;
   if (p === undefined || (Array.isArray(p) && p.length === 0)) {
     throw new Error(`route ${route.method} ${route.url} declares no permission (config.permission)`);
   }
+  for (const m of [route.method].flat()) ROUTE_PERMISSIONS.set(`${m} ${route.url}`, p);
 }
 
 /**
