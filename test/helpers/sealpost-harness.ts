@@ -41,7 +41,8 @@ export async function testTls() {
 
 /**
  * Starts a real Sealpost (HTTPS on loopback, SQLite in a fresh temp data dir, worker running) with
- * the given SEALPOST_* overrides. Logs go to `<dataDir>/sealpost.log` so tests can scan them.
+ * the given SEALPOST_* overrides (`{port}` in a value stands for the listening port). Logs go to
+ * `<dataDir>/sealpost.log` so tests can scan them.
  */
 export async function startSealpost(env: Record<string, string> = {}, deps: AppDeps = {}): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sealpost-test-'));
@@ -53,7 +54,8 @@ export async function startSealpost(env: Record<string, string> = {}, deps: AppD
     SEALPOST_LOG_LEVEL: 'info',
     SEALPOST_POLL_MS: '50',
     SEALPOST_QUIET_HOURS: 'off',
-    ...env,
+    // `{port}` in a value is the port chosen here (e.g. SEALPOST_PUBLIC_URL=https://localhost:{port} for WebAuthn, whose RP ID cannot be an IP address).
+    ...Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v.replaceAll('{port}', String(port))])),
   });
   const tls = await testTls();
   const logFile = join(dataDir, 'sealpost.log');
