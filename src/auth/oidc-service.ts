@@ -13,8 +13,11 @@ import { idTokenIdentity, idpAssertsMfa, rolesForGroups, type SsoIdentity } from
 
 export type OidcSettings = NonNullable<Config['identity']['oidc']>;
 
-/** Where the browser goes once the callback is done: the sign-in page (second factor) or the app. */
-export const AFTER_SSO = { active: '/', pending: '/login' } as const;
+/**
+ * Where the browser goes once the callback is done: the sign-in page in both cases, which continues
+ * at the stage the session is at (second factor, enrolment, or "signed in"). No page is served at `/`.
+ */
+export const AFTER_SSO = { active: '/login', pending: '/login' } as const;
 const PURPOSE = 'oidc';
 const PENDING_MS = 10 * 60_000;
 

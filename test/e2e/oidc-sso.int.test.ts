@@ -161,7 +161,7 @@ describe('OIDC single sign-on for staff against a real OpenID provider', () => {
     const u = person({ sub: 'admin-ana', groups: ['it-admins', 'unmapped-group'], amr: ['pwd', 'mfa'] });
     const f = await signIn(u);
     expect(f.callback.status).toBe(303);
-    expect(f.callback.location).toBe(`${h.url}/`);
+    expect(f.callback.location).toBe(`${h.url}/login`);
     expect(f.session).toMatch(/^sps_/);
     // The pending request is over: its cookie is cleared.
     expect(f.browser.cookie(h.url, '__Host-sealpost_oidc')).toBeUndefined();

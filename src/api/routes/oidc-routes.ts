@@ -52,8 +52,8 @@ export function oidcRoutes(app: TypedApp, oidc: OidcService, sessions: SessionSe
         summary: 'Finish single sign-on (the identity provider redirects here)',
         description:
           'Checks the state against this browser, exchanges the code (with the PKCE verifier), validates the ID token, maps the groups to roles, ' +
-          'finds, links or creates the user and starts a cookie session. Answers 303 to `/` when the identity provider asserted MFA, ' +
-          'else to `/login`, where the sign-in continues with Sealpost\'s own second factor.',
+          'finds, links or creates the user and starts a cookie session (stage `active` when the identity provider asserted MFA, else `mfa` or `mfa_enrol`). ' +
+          'Answers 303 to `/login`, which continues at the session\'s stage (Sealpost\'s own second factor when still due).',
         // The provider adds its own parameters (iss, session_state…); the raw query is what is checked.
         querystring: Type.Object({}, { additionalProperties: Type.String({ maxLength: 4096 }) }),
         response: { 303: Type.Null(), ...problems(401, 403, 502) },
