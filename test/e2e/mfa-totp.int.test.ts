@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { httpsJson, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { staffWithPassword, staffWithSession } from '../helpers/identity.js';
+import { createTestDatabase, describeEachBackend, type TestDatabase } from '../helpers/backends.js';
 import { totpCode } from '../../src/auth/totp.js';
 
 /** The server's clock, frozen mid-step and moved by the tests: TOTP windows are then exact, not timing-dependent. */
@@ -32,8 +33,9 @@ function filesUnder(dir: string): string[] {
   });
 }
 
-describe('staff second factor: TOTP and recovery codes', () => {
+describeEachBackend('staff second factor: TOTP and recovery codes', (backend) => {
   let h: Harness;
+  let db: TestDatabase;
   const call = (method: string, path: string, token?: string, body?: unknown) => httpsJson(h.url, h.cert, method, path, body, { authorization: token ? `Bearer ${token}` : '' });
   const auditEvents = async (action: string) => (await h.request('GET', `/v1/audit/events?action=${action}&limit=500`)).body.items as { target: { id: string } | null; outcome: string; details: Record<string, unknown> | null }[];
 
@@ -56,12 +58,14 @@ describe('staff second factor: TOTP and recovery codes', () => {
   }
 
   beforeAll(async () => {
-    h = await startSealpost({}, { clock: () => new Date(now) });
+    db = await createTestDatabase(backend);
+    h = await startSealpost(db.env, { clock: () => new Date(now) });
   }, 120_000);
 
   afterAll(async () => {
     await h?.close();
-  });
+    await db?.drop();
+  }, 120_000);
 
   it('enrols an authenticator app from an mfa_enrol session and rotates it to an active session with otp and mfa', async () => {
     const p = await staffWithPassword(h, ['nurse']);
@@ -176,17 +180,29 @@ describe('staff second factor: TOTP and recovery codes', () => {
     expect((await call('POST', '/v1/auth/mfa/recovery', s.token, { code: regen.body.recoveryCodes[0] })).status).toBe(200);
   });
 
-  it('stores the seed only as ciphertext: neither its base32 form nor its bytes are in any file of the data directory', async () => {
+  it('stores the seed only as ciphertext: neither its base32 form nor its bytes are in any table or any file of the data directory', async () => {
     const u = await enrolled();
-    const raw = base32Decode(u.secret);
-    for (const f of filesUnder(h.dataDir)) {
-      const bytes = readFileSync(f);
-      expect(bytes.includes(Buffer.from(u.secret)), f).toBe(false);
-      expect(bytes.includes(Buffer.from(u.secret.toLowerCase())), f).toBe(false);
-      expect(bytes.includes(raw), f).toBe(false);
-      expect(bytes.includes(Buffer.from(raw.toString('hex'))), f).toBe(false);
-      expect(bytes.includes(Buffer.from(raw.toString('base64'))), f).toBe(false);
+    // A seed shown at setup and never confirmed is at rest too (pending, in auth_challenges).
+    const pending = (await call('POST', '/v1/auth/mfa/totp/setup', u.token, {})).body.secret as string;
+    for (const secret of [u.secret, pending]) {
+      const raw = base32Decode(secret);
+      const forms = [Buffer.from(secret), Buffer.from(secret.toLowerCase()), raw, Buffer.from(raw.toString('hex')), Buffer.from(raw.toString('base64'))];
+      for (const table of await db.tables()) {
+        for (const row of await db.query(`select * from ${table}`)) {
+          for (const v of Object.values(row)) {
+            const bytes = Buffer.isBuffer(v) ? v : Buffer.from(String(v));
+            for (const f of forms) expect(bytes.includes(f), table).toBe(false);
+          }
+        }
+      }
+      for (const file of [...filesUnder(h.app.config.dataDir), h.logFile]) {
+        const bytes = readFileSync(file);
+        for (const f of forms) expect(bytes.includes(f), file).toBe(false);
+      }
     }
+    const stored = await db.query<{ secret_ct: Buffer }>(`select secret_ct from mfa_totp where user_id = '${u.userId}'`);
+    expect(stored).toHaveLength(1);
+    expect(stored[0].secret_ct.length).toBeGreaterThan(32);
   });
 
   it('audits every wrong code and changes nothing: the session stays at mfa and the right code still works', async () => {

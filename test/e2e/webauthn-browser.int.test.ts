@@ -3,6 +3,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { chromium, type Browser, type CDPSession, type Page } from 'playwright-core';
 import { httpsJson, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { staffWithPassword } from '../helpers/identity.js';
+import { totpCode } from '../../src/auth/totp.js';
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'];
 
@@ -18,7 +19,7 @@ async function step(page: Page, name: string): Promise<void> {
   if (error) throw new Error(`sign-in page shows an error instead of step ${name}: ${error} (${await page.locator('#error').getAttribute('data-code')})`);
 }
 
-describe('passkeys in a real browser (Chromium virtual authenticator)', () => {
+describe('the staff sign-in page in a real browser (Chromium, virtual authenticator)', () => {
   let h: Harness;
   let browser: Browser;
   let base: string;
@@ -108,6 +109,32 @@ describe('passkeys in a real browser (Chromium virtual authenticator)', () => {
     expect(Number((await storedCredentials(p))[0].counter)).toBe(signCount);
     const audit = (await h.request('GET', '/v1/audit/events?action=auth.mfa_verified&limit=500')).body.items as { actor: string; details: { method: string } }[];
     expect(audit.some((e) => e.actor === `user:${p.userId}` && e.details.method === 'webauthn')).toBe(true);
+  });
+
+  it('signs in through the page with an authenticator app: enrol and confirm, save the recovery codes, then password and a TOTP code', async () => {
+    const p = await staffWithPassword(h, ['billing']);
+    const { page } = await browserWithAuthenticator();
+    await passwordStep(page, p, 'mfa_enrol');
+    await page.click('#setup-totp');
+    await page.locator('#enrol-form').waitFor();
+    const secret = (await page.locator('#totp-secret').textContent())!;
+    expect(secret).toMatch(/^[A-Z2-7]{32}$/);
+    await page.fill('#enrol-code', await totpCode(secret, Date.now()));
+    await page.click('#enrol-submit');
+    await step(page, 'codes');
+    expect(await page.locator('#recovery-codes li').count()).toBe(10);
+    await page.click('#codes-continue');
+    await step(page, 'done');
+    await page.click('#signout');
+    await step(page, 'signin');
+
+    await passwordStep(page, p, 'mfa');
+    // The next step's code: the confirming code's step is used up, and +1 step is within the window.
+    await page.fill('#totp-code', await totpCode(secret, Date.now() + 30_000));
+    await page.click('#totp-submit');
+    await step(page, 'done');
+    expect(await page.locator('#display-name').textContent()).toBe(p.displayName);
+    expect((await me(page)).session.amr).toEqual(expect.arrayContaining(['pwd', 'otp', 'mfa']));
   });
 
   it('serves the sign-in page with a policy that allows only its own script and same-origin requests', async () => {
