@@ -75,7 +75,9 @@ export class OidcService {
    * unknown tenant, SP_AUTH_SSO_UNAVAILABLE when discovery fails.
    */
   async start(tenantId: string): Promise<{ location: string; state: string }> {
-    if (!(await this.store.read.users.tenantExists(tenantId))) throw new AppError('SP_AUTH_SSO_FAILED');
+    // One identity provider serves one tenant: anyone it accepts must not pick another organisation
+    // (just-in-time provisioning would otherwise create them there).
+    if (tenantId !== this.o.settings.tenant || !(await this.store.read.users.tenantExists(tenantId))) throw new AppError('SP_AUTH_SSO_FAILED');
     const config = await this.discover();
     const verifier = oidc.randomPKCECodeVerifier();
     const state = oidc.randomState();

@@ -92,6 +92,8 @@ export interface Config {
       groupsClaim: string;
       /** Accept the IdP's MFA when its `amr` says so; otherwise Sealpost asks for its own second factor. */
       trustIdpMfa: boolean;
+      /** The one tenant this identity provider signs people into (its users are that organisation's staff). */
+      tenant: string;
     } | null;
   };
   audit: {

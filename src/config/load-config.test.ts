@@ -79,7 +79,7 @@ describe('configuration', () => {
       SEALPOST_OIDC_CLIENT_SECRET_FILE: '/dev/null',
       SEALPOST_OIDC_GROUP_ROLES: 'cardiology-md=physician; ward-rn=nurse;it-admins=admin,auditor;cn=billing,ou=groups,dc=clinic=billing;ward-rn=receptionist',
     });
-    expect(c.identity.oidc).toMatchObject({ issuer: 'https://idp.example/realms/clinic', clientId: 'sealpost', groupsClaim: 'groups', trustIdpMfa: true });
+    expect(c.identity.oidc).toMatchObject({ issuer: 'https://idp.example/realms/clinic', clientId: 'sealpost', groupsClaim: 'groups', trustIdpMfa: true, tenant: 'default' });
     expect(c.identity.oidc!.clientSecret).toBeUndefined();
     expect({ ...c.identity.oidc!.groupRoles }).toEqual({
       'cardiology-md': ['physician'],
@@ -104,8 +104,8 @@ describe('configuration', () => {
     };
     expect(msg({ SEALPOST_OIDC_ISSUER: 'https://idp.example', SEALPOST_OIDC_GROUP_ROLES: 'g=nurse' })).toContain('SEALPOST_OIDC_CLIENT_ID: required');
     expect(msg({ SEALPOST_OIDC_CLIENT_ID: 'x', SEALPOST_OIDC_GROUP_ROLES: 'g=nurse' })).toContain('SEALPOST_OIDC_ISSUER: required');
-    const all = msg({ SEALPOST_OIDC_ISSUER: 'http://idp.example', SEALPOST_OIDC_CLIENT_ID: 'x', SEALPOST_OIDC_GROUP_ROLES: 'g=patient', SEALPOST_OIDC_TRUST_IDP_MFA: 'maybe', SEALPOST_OIDC_CLIENT_SECRET_FILE: '/nonexistent/secret', SEALPOST_PORT: '99999' });
-    for (const v of ['SEALPOST_OIDC_ISSUER: expected an https URL', 'SEALPOST_OIDC_GROUP_ROLES', 'SEALPOST_OIDC_TRUST_IDP_MFA', 'SEALPOST_OIDC_CLIENT_SECRET_FILE', 'SEALPOST_PORT']) expect(all).toContain(v);
+    const all = msg({ SEALPOST_OIDC_ISSUER: 'http://idp.example', SEALPOST_OIDC_CLIENT_ID: 'x', SEALPOST_OIDC_GROUP_ROLES: 'g=patient', SEALPOST_OIDC_TRUST_IDP_MFA: 'maybe', SEALPOST_OIDC_TENANT: 'Other Org', SEALPOST_OIDC_CLIENT_SECRET_FILE: '/nonexistent/secret', SEALPOST_PORT: '99999' });
+    for (const v of ['SEALPOST_OIDC_ISSUER: expected an https URL', 'SEALPOST_OIDC_GROUP_ROLES', 'SEALPOST_OIDC_TRUST_IDP_MFA', 'SEALPOST_OIDC_CLIENT_SECRET_FILE', 'SEALPOST_OIDC_TENANT', 'SEALPOST_PORT']) expect(all).toContain(v);
     expect(msg({ SEALPOST_OIDC_ISSUER: 'https://idp.example', SEALPOST_OIDC_CLIENT_ID: 'x' })).toContain('SEALPOST_OIDC_GROUP_ROLES: required');
     for (const bad of ['=nurse', 'g=', 'g=nurse,superuser', 'nurse']) expect(msg({ SEALPOST_OIDC_ISSUER: 'https://idp.example', SEALPOST_OIDC_CLIENT_ID: 'x', SEALPOST_OIDC_GROUP_ROLES: bad })).toContain('SEALPOST_OIDC_GROUP_ROLES: expected');
   });

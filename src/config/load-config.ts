@@ -229,10 +229,12 @@ function oidcConfig(
   const rawRoles = str('OIDC_GROUP_ROLES');
   const groupsClaim = str('OIDC_GROUPS_CLAIM', 'groups')!;
   const trustIdpMfa = bool('OIDC_TRUST_IDP_MFA', true);
+  const tenant = str('OIDC_TENANT', 'default')!;
   if (!issuer && !clientId) return null;
   if (!issuer) errors.push('SEALPOST_OIDC_ISSUER: required when SEALPOST_OIDC_CLIENT_ID is set');
   if (!clientId) errors.push('SEALPOST_OIDC_CLIENT_ID: required when SEALPOST_OIDC_ISSUER is set');
   if (issuer && !/^https:\/\/[^\s?#]+$/.test(issuer)) errors.push('SEALPOST_OIDC_ISSUER: expected an https URL without query or fragment');
+  if (!/^[a-z0-9-]{1,64}$/.test(tenant)) errors.push('SEALPOST_OIDC_TENANT: expected a tenant id (a-z, 0-9, -)');
   if (/\s/.test(groupsClaim)) errors.push('SEALPOST_OIDC_GROUPS_CLAIM: must not contain spaces');
   // No prototype: a group named `__proto__` or `constructor` is just a key.
   const groupRoles: Record<string, string[]> = Object.create(null);
@@ -249,7 +251,7 @@ function oidcConfig(
   }
   if (!rawRoles) errors.push('SEALPOST_OIDC_GROUP_ROLES: required when OIDC is configured (nobody could sign in without it)');
   // The issuer is kept exactly as given: it must equal the discovery document's `issuer` (a trailing slash included).
-  return { issuer: issuer ?? '', clientId: clientId ?? '', ...(clientSecret ? { clientSecret } : {}), groupRoles, groupsClaim, trustIdpMfa };
+  return { issuer: issuer ?? '', clientId: clientId ?? '', ...(clientSecret ? { clientSecret } : {}), groupRoles, groupsClaim, trustIdpMfa, tenant };
 }
 
 function safeHost(url: string): string {

@@ -311,12 +311,16 @@ describe('OIDC single sign-on for staff against a real OpenID provider', () => {
     expect(counts()).toEqual(before);
   });
 
-  it('answers 400 for a bearer transport and 401 for an unknown tenant at the start, writing nothing', async () => {
+  it('answers 400 for a bearer transport, and 401 for an unknown tenant or another tenant than the provider serves, writing nothing', async () => {
     const b = new Browser(h.cert);
     const bearer = await b.request('GET', `${h.url}/v1/auth/oidc/start?transport=bearer`);
     expect([bearer.status, bearer.json.code]).toEqual([400, 'SP_REQ_VALIDATION']);
     const unknown = await b.request('GET', `${h.url}/v1/auth/oidc/start?tenant=no-such-tenant`);
     expect([unknown.status, unknown.json.code]).toEqual([401, 'SP_AUTH_SSO_FAILED']);
+    // A tenant that exists but is not the provider's: its people must not be provisioned there.
+    await h.app.store.read.ensureTenant('other-org', 'Other organisation', Date.now());
+    const other = await b.request('GET', `${h.url}/v1/auth/oidc/start?tenant=other-org`);
+    expect([other.status, other.json.code]).toEqual([401, 'SP_AUTH_SSO_FAILED']);
     expect(b.cookie(h.url, '__Host-sealpost_oidc')).toBeUndefined();
   });
 
