@@ -2,6 +2,7 @@ import { Type } from 'typebox';
 import type { TypedApp } from '../types.js';
 import { problems } from '../schemas.js';
 import type { AuditLog, Checkpoint } from '../../audit/audit-log.js';
+import { AppError } from '../../core/errors.js';
 
 const b64 = (h: Uint8Array) => Buffer.from(h).toString('base64');
 const CheckpointView = Type.Object({ size: Type.Integer(), root: Type.String(), note: Type.String(), createdAt: Type.String() });
@@ -96,6 +97,9 @@ export function auditLogRoutes(app: TypedApp, log: AuditLog): void {
     },
     async (req) => {
       const e = await log.entry(Number(req.params.index));
+      // One Merkle tree holds every tenant's entries, but an entry's content (actors, targets) is its
+      // tenant's alone: another tenant's index is not found (ASVS 8.4.1). Proofs carry hashes only.
+      if ((JSON.parse(e.entry) as { tenant?: string }).tenant !== req.principal!.tenantId) throw new AppError('SP_AUDIT_ENTRY_NOT_FOUND');
       return { index: e.index, entry: e.entry, leafHash: b64(e.leafHash) };
     },
   );
