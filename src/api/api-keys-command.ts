@@ -6,10 +6,10 @@ import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { AppError } from '../core/errors.js';
 import { DEFAULT_TENANT } from '../app.js';
-import { API_KEY_SCOPE_NAMES, apiKeyView, issueApiKey, revokeApiKey } from './api-keys.js';
+import { API_KEY_SCOPE_NAMES, MAX_API_KEY_DAYS, apiKeyView, checkApiKeyScopes, issueApiKey, revokeApiKey, rotateApiKey } from './api-keys.js';
 import { fingerprintSha256, parseClientCertBinding, type ClientCertBinding } from './client-cert.js';
 
-/** `sealpost api-keys create|list|revoke`: system clients' keys, for operators on the server host. */
+/** `sealpost api-keys create|list|rotate|revoke`: system clients' keys, for operators on the server host. */
 export function apiKeysCommand(program: Command): void {
   const cmd = program.command('api-keys').description('API keys of system clients (optionally bound to a client certificate: mTLS)');
 
@@ -17,24 +17,24 @@ export function apiKeysCommand(program: Command): void {
     .command('create')
     .description('Create a key and print it once on stdout (only its hash is stored)')
     .requiredOption('--name <name>', 'what the key is for, e.g. "EHR interface engine"')
-    .option('--scopes <list>', `comma-separated, from: ${API_KEY_SCOPE_NAMES.join(', ')} (default: none, an integration key)`, '')
+    .option('--scopes <list>', `comma-separated, from: ${API_KEY_SCOPE_NAMES.join(', ')} or SMART system scopes like system/Patient.rs (default: none, an integration key)`, '')
+    .option('--expires-in-days <n>', `the key stops working after this many days (1-${MAX_API_KEY_DAYS}; default: until revoked)`)
     .option('--bind-cert <pem file>', 'accept the key only with this client certificate (bound by its SHA-256 fingerprint)')
     .option('--bind-ca <pem file>', 'accept the key only with a client certificate issued directly by this CA')
-    .action(async (opts: { name: string; scopes: string; bindCert?: string; bindCa?: string }) => {
-      const scopes = opts.scopes.split(',').map((s) => s.trim()).filter(Boolean);
-      const unknown = scopes.filter((s) => !(API_KEY_SCOPE_NAMES as readonly string[]).includes(s));
-      if (unknown.length) throw new AppError('SP_APIKEY_INVALID_SCOPE', `expected scopes from ${API_KEY_SCOPE_NAMES.join(', ')}`);
+    .action(async (opts: { name: string; scopes: string; bindCert?: string; bindCa?: string; expiresInDays?: string }) => {
+      const scopes = checkApiKeyScopes(opts.scopes.split(',').map((s) => s.trim()).filter(Boolean));
+      const expiresInDays = days(opts.expiresInDays);
       const now = new Date();
       const clientCert = bindingFromFiles(opts.bindCert, opts.bindCa, now);
       await withStore(async (store) => {
-        const { key } = await issueApiKey(store, { tenantId: DEFAULT_TENANT, name: opts.name, scopes, clientCert, actor: 'system:cli' }, now);
+        const { key } = await issueApiKey(store, { tenantId: DEFAULT_TENANT, name: opts.name, scopes, expiresInDays, clientCert, actor: 'system:cli' }, now);
         console.log(key);
       });
     });
 
   cmd
     .command('list')
-    .description('List keys (id, name, scopes, binding, state); never secrets')
+    .description('List keys (id, state, name, scopes, binding, expiry, last use); never secrets')
     .option('--json', 'one JSON object per line')
     .action(async (opts: { json?: boolean }) => {
       await withStore(async (store) => {
@@ -44,12 +44,28 @@ export function apiKeysCommand(program: Command): void {
             if (opts.json) console.log(JSON.stringify(v));
             else {
               const binding = v.clientCert ? ('fingerprintSha256' in v.clientCert ? `cert sha256:${v.clientCert.fingerprintSha256}` : `ca sha256:${v.clientCert.issuerCaSha256}`) : 'no client cert';
-              console.log(`${v.id}  ${v.revokedAt ? 'revoked' : 'active '}  ${v.name}  [${v.scopes.join(' ')}]  ${binding}`);
+              const state = v.revokedAt ? 'revoked' : v.expiresAt && Date.parse(v.expiresAt) <= Date.now() ? 'expired' : 'active ';
+              console.log(`${v.id}  ${state}  ${v.name}  [${v.scopes.join(' ')}]  ${binding}  expires ${v.expiresAt ?? 'never'}  last used ${v.lastUsedAt ?? 'never'}`);
             }
           }
           if (rows.length < 500) break;
           cursor = rows[rows.length - 1]!.id;
         }
+      });
+    });
+
+  cmd
+    .command('rotate <id>')
+    .description('Create a successor with the same name, scopes and binding and print it once; the old key keeps working for the grace period')
+    .option('--grace-hours <n>', 'hours the old key keeps working (0: stops at once)', '24')
+    .option('--expires-in-days <n>', `lifetime of the new key (1-${MAX_API_KEY_DAYS}; default: the old key's lifetime)`)
+    .action(async (id: string, opts: { graceHours: string; expiresInDays?: string }) => {
+      const graceHours = Number(opts.graceHours);
+      if (!Number.isInteger(graceHours) || graceHours < 0 || graceHours > 24 * 30) throw new AppError('SP_APIKEY_INVALID_EXPIRY', '--grace-hours must be 0 to 720');
+      const expiresInDays = days(opts.expiresInDays);
+      await withStore(async (store) => {
+        const { key } = await rotateApiKey(store, DEFAULT_TENANT, id, { graceHours, expiresInDays }, { actor: 'system:cli' }, new Date());
+        console.log(key);
       });
     });
 
@@ -62,6 +78,13 @@ export function apiKeysCommand(program: Command): void {
         console.log(`revoked ${id}`);
       });
     });
+}
+
+/** `--expires-in-days`: a whole number of days (range checked by the service). */
+function days(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^\d{1,4}$/.test(raw)) throw new AppError('SP_APIKEY_INVALID_EXPIRY');
+  return Number(raw);
 }
 
 /** `--bind-cert`: the certificate's fingerprint; `--bind-ca`: the CA itself (checked as a CA). */

@@ -3,8 +3,9 @@ import type { TypedApp } from '../types.js';
 import { requestContext } from '../types.js';
 import { problems } from '../schemas.js';
 import type { Store } from '../../store/store.js';
-import { API_KEY_SCOPE_NAMES, apiKeyView, issueApiKey, revokeApiKey } from '../api-keys.js';
+import { API_KEY_SCOPE_NAMES, MAX_API_KEY_DAYS, apiKeyView, issueApiKey, revokeApiKey, rotateApiKey } from '../api-keys.js';
 import { parseClientCertBinding } from '../client-cert.js';
+import { SMART_SCOPE_PATTERN } from '../../auth/permissions.js';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 
@@ -21,12 +22,15 @@ const ApiKeyView = Type.Object({
   expiresAt: Nullable(Type.String()),
   revokedAt: Nullable(Type.String()),
   lastUsedAt: Nullable(Type.String()),
+  rotatedFrom: Nullable(Type.String({ description: 'The key this one replaced' })),
   clientCert: Nullable(
     Type.Union([Type.Object({ fingerprintSha256: Type.String() }), Type.Object({ issuerCaSha256: Type.String({ description: 'SHA-256 of the bound CA certificate' }) })]),
   ),
 });
 
 const KeyId = Type.Object({ id: Type.String({ pattern: '^[0-9a-f]{16}$' }) });
+
+const ExpiresInDays = Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_API_KEY_DAYS, description: 'The key stops working this many days from now; omitted: until revoked' }));
 
 /** Management of system clients' API keys (admin scope). Every change is audited in its transaction. */
 export function apiKeyRoutes(app: TypedApp, store: Store, clock: () => Date): void {
@@ -44,7 +48,13 @@ export function apiKeyRoutes(app: TypedApp, store: Store, clock: () => Date): vo
         body: Type.Object(
           {
             name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[\\x20-\\x7E]+$' }),
-            scopes: Type.Array(Type.Enum([...API_KEY_SCOPE_NAMES]), { maxItems: API_KEY_SCOPE_NAMES.length, uniqueItems: true, default: [] }),
+            scopes: Type.Array(Type.Union([Type.Enum([...API_KEY_SCOPE_NAMES]), Type.String({ pattern: SMART_SCOPE_PATTERN.source, maxLength: 100 })]), {
+              maxItems: 20,
+              uniqueItems: true,
+              default: [],
+              description: `Key scopes (${API_KEY_SCOPE_NAMES.join(', ')}) and/or SMART system scopes (system/Patient.rs, system/Communication.c…); none: an integration key`,
+            }),
+            expiresInDays: ExpiresInDays,
             clientCert: Type.Optional(ClientCertBody),
           },
           { additionalProperties: false },
@@ -56,7 +66,7 @@ export function apiKeyRoutes(app: TypedApp, store: Store, clock: () => Date): vo
       const ctx = requestContext(req);
       const now = clock();
       const clientCert = req.body.clientCert ? parseClientCertBinding(req.body.clientCert, now) : null;
-      const { id, key } = await issueApiKey(store, { tenantId: ctx.tenantId, name: req.body.name, scopes: req.body.scopes ?? [], clientCert, actor: ctx.actor, requestId: ctx.requestId, sourceIp: ctx.sourceIp }, now);
+      const { id, key } = await issueApiKey(store, { tenantId: ctx.tenantId, name: req.body.name, scopes: req.body.scopes ?? [], expiresInDays: req.body.expiresInDays, clientCert, actor: ctx.actor, requestId: ctx.requestId, sourceIp: ctx.sourceIp }, now);
       const row = (await store.read.getApiKey(id))!;
       return reply.code(201).send({ key, apiKey: apiKeyView(row) });
     },
@@ -81,6 +91,35 @@ export function apiKeyRoutes(app: TypedApp, store: Store, clock: () => Date): vo
       const rows = await store.read.listApiKeys(req.principal!.tenantId, req.query.cursor ?? '', limit + 1);
       const page = rows.slice(0, limit);
       return { items: page.map(apiKeyView), nextCursor: rows.length > limit ? page[page.length - 1]!.id : null };
+    },
+  );
+
+  app.post(
+    '/v1/api-keys/:id/rotate',
+    {
+      config: { permission: 'apikey.manage' },
+      // An empty POST means the defaults.
+      preValidation: async (req) => {
+        req.body ??= {};
+      },
+      schema: {
+        tags: ['api-keys'],
+        summary: 'Rotate an API key: a new key with the same name, scopes and binding; the old one keeps working for graceHours (admin scope)',
+        description:
+          'The new key is returned once. The old key stops working `graceHours` from now (default 24, 0: at once; sooner if it already expires sooner). ' +
+          'A key is rotated once (SP_APIKEY_ALREADY_ROTATED): rotate its successor next.',
+        params: KeyId,
+        body: Type.Object({ graceHours: Type.Optional(Type.Integer({ minimum: 0, maximum: 24 * 30, default: 24 })), expiresInDays: ExpiresInDays }, { additionalProperties: false }),
+        response: { 201: Type.Object({ key: Type.String({ description: 'Shown once' }), apiKey: ApiKeyView, previous: ApiKeyView }), ...problems(400, 401, 403, 404, 409) },
+      },
+    },
+    async (req, reply) => {
+      const ctx = requestContext(req);
+      const { id, key } = await rotateApiKey(store, ctx.tenantId, req.params.id, { graceHours: req.body.graceHours ?? 24, expiresInDays: req.body.expiresInDays }, ctx, clock());
+      // The old key's cached verdict must not outlive its shortened life on this node.
+      app.apiKeyVerifier.forget(req.params.id);
+      const [row, old] = await Promise.all([store.read.getApiKey(id), store.read.getApiKey(req.params.id)]);
+      return reply.code(201).send({ key, apiKey: apiKeyView(row!), previous: apiKeyView(old!) });
     },
   );
 
