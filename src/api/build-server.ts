@@ -84,7 +84,7 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
       openapi: '3.1.0',
       info: { title: 'Sealpost API', version: '0.1.0', description: 'Secure transactional health notifications. Errors are RFC 9457 problem details with a stable `code`.' },
       servers: [{ url: o.publicUrl }],
-      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'API key `sp_<id>_<secret>`' } } },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'API key `sp_<id>_<secret>`, session token `sps_…`, or SMART backend-services access token (a JWT from POST /oauth2/token, see /.well-known/smart-configuration)' } } },
       security: [{ apiKey: [] }],
     },
   });
