@@ -36,6 +36,19 @@ export interface AssertionHead {
   clientId: string;
 }
 
+/**
+ * The client an unverified assertion names (`iss`), when it is shaped like a client id; null
+ * otherwise. Only to find the client (and put it on the audit record of a refusal), never trusted.
+ */
+export function assertionIssuer(jwt: string): string | null {
+  try {
+    const iss = decodeJwt(jwt).iss;
+    return typeof iss === 'string' && CLIENT_ID_PATTERN.test(iss) ? iss : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Reads header and issuer of an unverified assertion; throws AssertionError when they cannot be right. */
 export function readAssertionHead(jwt: string): AssertionHead {
   let header: ReturnType<typeof decodeProtectedHeader>;

@@ -2,7 +2,7 @@ import type { JWK } from 'jose';
 import type { Store } from '../store/store.js';
 import type { OAuthClientRow } from '../store/oauth-repository.js';
 import { smartScopePermissions } from './permissions.js';
-import { AssertionError, CLIENT_ASSERTION_TYPE, CLOCK_SKEW_SECONDS, readAssertionHead, selectAssertionKey, verifyClientAssertion, type AssertionHead } from './client-assertion.js';
+import { AssertionError, assertionIssuer, CLIENT_ASSERTION_TYPE, CLOCK_SKEW_SECONDS, readAssertionHead, selectAssertionKey, verifyClientAssertion, type AssertionHead } from './client-assertion.js';
 import { scopePermissions, signAccessToken } from './access-tokens.js';
 import type { RemoteJwks } from './remote-jwks.js';
 
@@ -58,13 +58,15 @@ export class TokenEndpoint {
     let client: OAuthClientRow | undefined;
     try {
       const p = readParams(params);
+      // The client named by `iss` goes on the audit record of any refusal, even of a malformed header.
+      const iss = assertionIssuer(p.assertion);
+      client = iss ? await this.o.store.read.oauth.client(iss) : undefined;
       let head: AssertionHead;
       try {
         head = readAssertionHead(p.assertion);
       } catch (e) {
         throw new Refusal('invalid_client', (e as AssertionError).reason ?? 'malformed');
       }
-      client = await this.o.store.read.oauth.client(head.clientId);
       if (!client) throw new Refusal('invalid_client', 'unknown_client');
       if (client.revoked_at != null) throw new Refusal('invalid_client', 'revoked_client');
       const key = await this.keyFor(client, head);

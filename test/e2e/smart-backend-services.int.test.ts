@@ -217,18 +217,20 @@ describe('SMART Backend Services: client registration, client_credentials with p
     const now = Math.floor(clock().getTime() / 1000);
     const claims = { iss: rsaClient, sub: rsaClient, aud: tokenUrl, jti: randomBytes(8).toString('hex'), exp: now + 120 };
     const enc = (o: object) => base64url.encode(JSON.stringify(o));
-    await expectRefused(() => grant(`${enc({ alg: 'none', kid: rsa.kid })}.${enc(claims)}.`), 'invalid_client', 'alg');
+    const actor = `client:${rsaClient}`;
+    await expectRefused(() => grant(`${enc({ alg: 'none', kid: rsa.kid })}.${enc(claims)}.`), 'invalid_client', 'alg', actor);
     // The classic confusion: the client's public key (PEM, as a server might hold it) used as an HMAC secret.
     const pem = await exportSPKI((await importJWK(rsa.publicJwk, 'RS384')) as CryptoKey);
     const hs = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid: rsa.kid }).sign(new TextEncoder().encode(pem));
-    await expectRefused(() => grant(hs), 'invalid_client', 'alg');
+    await expectRefused(() => grant(hs), 'invalid_client', 'alg', actor);
     // The client's own registered key, used with RS256 (not on the allow-list).
     const rs256 = await new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: rsa.kid }).sign(await importPKCS8(await exportPKCS8(rsa.privateKey), 'RS256'));
-    await expectRefused(() => grant(rs256), 'invalid_client', 'alg');
+    await expectRefused(() => grant(rs256), 'invalid_client', 'alg', actor);
   });
 
   it('refuses iss different from sub, unknown clients and malformed assertions', async () => {
-    await expectRefused(async () => grant(await assertion(rsa, rsaClient, { claims: { sub: ecClient } })), 'invalid_client', 'issuer');
+    // The claimed client goes on the record (an attempt against it), never a text the caller made up.
+    await expectRefused(async () => grant(await assertion(rsa, rsaClient, { claims: { sub: ecClient } })), 'invalid_client', 'issuer', `client:${rsaClient}`);
     const unknown = randomBytes(16).toString('hex');
     await expectRefused(async () => grant(await assertion(rsa, unknown)), 'invalid_client', 'unknown_client');
     await expectRefused(async () => grant(await assertion(rsa, 'not-a-client-id')), 'invalid_client', 'issuer');
