@@ -1,4 +1,4 @@
-import type { Store } from '../store/store.js';
+import type { Store, StoreTx } from '../store/store.js';
 import type { KeyProvider, KeyPurpose, KeyVersionInfo } from './key-provider.js';
 import { EnvelopeCipher, dataKeyAad, versionedIndex } from './envelope-cipher.js';
 import { AppError } from '../core/errors.js';
@@ -142,60 +142,86 @@ export async function rotateSigningKey(store: Store, provider: KeyProvider, o: R
   return { keyId: info.keyId, version: info.version, created, moved: 0 };
 }
 
+/** A table holding blind indexes of encrypted contact values (contact points, patient-account sign-in contacts). */
+interface IndexedContacts {
+  table: 'contact_points' | 'patient_accounts';
+  field: string;
+  list(tx: StoreTx, version: number, afterId: string, limit: number): Promise<{ id: string; tenant_id: string; patient_id: string; system: string; ct: Uint8Array; bidx: string }[]>;
+  set(tx: StoreTx, id: string, from: string, to: string): Promise<boolean>;
+}
+
+const INDEXED_CONTACTS: IndexedContacts[] = [
+  {
+    table: 'contact_points',
+    field: 'value',
+    list: async (tx, v, after, limit) => (await tx.listContactIndexesNotAt(v, after, limit)).map((r) => ({ ...r, ct: r.value_ct, bidx: r.value_bidx })),
+    set: (tx, id, from, to) => tx.setContactIndex(id, from, to),
+  },
+  {
+    table: 'patient_accounts',
+    field: 'contact',
+    list: async (tx, v, after, limit) => (await tx.patientAccounts.listIndexesNotAt(v, after, limit)).map((r) => ({ ...r, system: r.contact_system, ct: r.contact_ct, bidx: r.contact_bidx })),
+    set: (tx, id, from, to) => tx.patientAccounts.setIndex(id, from, to),
+  },
+];
+
 /**
- * Creates a new blind-index key version and re-indexes every contact point under it (decrypting each
- * value with its patient's data key). While it runs, lookups match the old and the new stored form
- * (`EnvelopeCipher.blindIndexCandidates`). Resumable like `rotateTenantKek`. Contact points of erased
- * patients cannot be decrypted; their index is replaced by one that matches nothing.
+ * Creates a new blind-index key version and re-indexes every contact point and every patient
+ * account's sign-in contact under it (decrypting each value with its patient's data key). While it
+ * runs, lookups match the old and the new stored form (`EnvelopeCipher.blindIndexCandidates`).
+ * Resumable like `rotateTenantKek`. Values of erased patients cannot be decrypted; their index is
+ * replaced by one that matches nothing.
  */
 export async function rotateBlindIndexKey(store: Store, provider: KeyProvider, o: RotationOptions = {}): Promise<RotationResult> {
   const { info, created } = await newVersion(store, provider, 'blind-index', null, o);
   const cipher = new EnvelopeCipher(provider, { max: 1000, ttlMs: 60_000 });
   const batch = o.batchSize ?? DEFAULT_BATCH;
-  const total = await store.read.countContactIndexes(info.version, true);
+  const total = (await store.read.countContactIndexes(info.version, true)) + (await store.read.patientAccounts.countIndexes(info.version, true));
   let moved = 0;
   o.onProgress?.({ done: 0, total });
   try {
-    for (let pass = 0; pass < MAX_PASSES; pass++) {
-      let cursor = '';
-      let seen = 0;
-      for (;;) {
-        // Counters and cursor move only after a commit, so a retried batch is counted once.
-      const { n, done, last } = await batchTx(store, async (tx) => {
-          const rows = await tx.listContactIndexesNotAt(info.version, cursor, batch);
-          let done = 0;
-          for (const r of rows) {
-            const dk = await tx.getDataKey(r.tenant_id, r.patient_id);
-            let next: string;
-            if (dk) {
-              const key = await cipher.dataKey(r.tenant_id, r.patient_id, { keyId: dk.key_id, wrapped: Buffer.from(dk.wrapped) });
-              const value = cipher.decrypt(key, { tenantId: r.tenant_id, table: 'contact_points', rowId: r.id, field: 'value' }, r.value_ct);
-              next = versionedIndex(info.version, provider.blindIndex(r.tenant_id, `contact.${r.system}`, value, info.version));
-            } else next = versionedIndex(info.version, `erased-${r.id}`);
-            if (await tx.setContactIndex(r.id, r.value_bidx, next)) done++;
-          }
-          if (rows.length) {
-            await tx.appendAudit({
-              tenantId: o.auditTenant ?? 'default',
-              at: (o.clock ?? (() => new Date()))(),
-              actor: o.actor ?? 'cli',
-              action: 'key.contacts_reindexed',
-              outcome: 'success',
-              targetType: 'key',
-              targetId: info.keyId,
-              details: { count: done },
-            });
-          }
-          return { n: rows.length, done, last: rows.at(-1)?.id };
-        });
-        await store.durable();
-        moved += done;
-        cursor = last ?? cursor;
-        seen += n;
-        o.onProgress?.({ done: moved, total: Math.max(total, moved) });
-        if (n < batch) break;
+    for (const source of INDEXED_CONTACTS) {
+      for (let pass = 0; pass < MAX_PASSES; pass++) {
+        let cursor = '';
+        let seen = 0;
+        for (;;) {
+          // Counters and cursor move only after a commit, so a retried batch is counted once.
+          const { n, done, last } = await batchTx(store, async (tx) => {
+            const rows = await source.list(tx, info.version, cursor, batch);
+            let done = 0;
+            for (const r of rows) {
+              const dk = await tx.getDataKey(r.tenant_id, r.patient_id);
+              let next: string;
+              if (dk) {
+                const key = await cipher.dataKey(r.tenant_id, r.patient_id, { keyId: dk.key_id, wrapped: Buffer.from(dk.wrapped) });
+                const value = cipher.decrypt(key, { tenantId: r.tenant_id, table: source.table, rowId: r.id, field: source.field }, r.ct);
+                next = versionedIndex(info.version, provider.blindIndex(r.tenant_id, `contact.${r.system}`, value, info.version));
+              } else next = versionedIndex(info.version, `erased-${r.id}`);
+              if (await source.set(tx, r.id, r.bidx, next)) done++;
+            }
+            if (rows.length) {
+              await tx.appendAudit({
+                tenantId: o.auditTenant ?? 'default',
+                at: (o.clock ?? (() => new Date()))(),
+                actor: o.actor ?? 'cli',
+                action: 'key.contacts_reindexed',
+                outcome: 'success',
+                targetType: 'key',
+                targetId: info.keyId,
+                details: { count: done, table: source.table },
+              });
+            }
+            return { n: rows.length, done, last: rows.at(-1)?.id };
+          });
+          await store.durable();
+          moved += done;
+          cursor = last ?? cursor;
+          seen += n;
+          o.onProgress?.({ done: moved, total: Math.max(total, moved) });
+          if (n < batch) break;
+        }
+        if (!seen) break;
       }
-      if (!seen) break;
     }
   } finally {
     cipher.clear();
@@ -206,7 +232,7 @@ export async function rotateBlindIndexKey(store: Store, provider: KeyProvider, o
 /** Rows still needing the given key version (what `retireKey` refuses on). */
 export async function keyUsage(store: Store, info: KeyVersionInfo): Promise<number> {
   if (info.purpose === 'kek') return store.read.countDataKeysUsing(info.keyId);
-  if (info.purpose === 'blind-index') return store.read.countContactIndexes(info.version);
+  if (info.purpose === 'blind-index') return (await store.read.countContactIndexes(info.version)) + (await store.read.patientAccounts.countIndexes(info.version));
   return 0;
 }
 

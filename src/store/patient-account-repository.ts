@@ -1,5 +1,6 @@
 import { sql, type Insertable, type Kysely, type Selectable, type Updateable } from 'kysely';
 import type { Database } from './schema.js';
+import { indexForm } from './index-form.js';
 
 export type PatientAccountRow = Selectable<Database['patient_accounts']>;
 export type AuthChallengeRow = Selectable<Database['auth_challenges']>;
@@ -67,6 +68,34 @@ export class PatientAccountRepository {
       await this.delete(tenantId, a.id);
     }
     return accounts.length;
+  }
+
+  /** Accounts whose contact index is not in the stored form of key version `version` (blind-index re-index). */
+  async listIndexesNotAt(version: number, afterId: string, limit: number) {
+    return this.db
+      .selectFrom('patient_accounts')
+      .select(['id', 'tenant_id', 'patient_id', 'contact_system', 'contact_ct', 'contact_bidx'])
+      .where('contact_bidx', ...indexForm(version, false))
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+  }
+
+  /** Number of accounts whose contact index is in the form of `version` (or, with `not`, any other). */
+  async countIndexes(version: number, not = false): Promise<number> {
+    const r = await this.db
+      .selectFrom('patient_accounts')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('contact_bidx', ...indexForm(version, !not))
+      .executeTakeFirstOrThrow();
+    return Number(r.n);
+  }
+
+  /** Replaces an account's contact index only if it is still `from`; true if replaced. */
+  async setIndex(id: string, from: string, to: string): Promise<boolean> {
+    const r = await this.db.updateTable('patient_accounts').set({ contact_bidx: to }).where('id', '=', id).where('contact_bidx', '=', from).executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
   }
 
   // --- one-time challenges -----------------------------------------------------------------------

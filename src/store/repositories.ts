@@ -2,13 +2,14 @@ import { sql, type Kysely, type Selectable, type Insertable, type Updateable } f
 import type { Database } from './schema.js';
 import { encodeAuditEntry, type AuditEvent } from '../audit/audit-entry.js';
 import { SessionRepository } from './session-repository.js';
+import { indexForm } from './index-form.js';
 import { MfaRepository } from './mfa-repository.js';
 import { AuditLogRepository } from './audit-log-repository.js';
 import { AuditQueryRepository } from './audit-query-repository.js';
-import { OAuthRepository } from './oauth-repository.js';
 import { PatientAccountRepository } from './patient-account-repository.js';
 import { UserRepository } from './user-repository.js';
 import { AccessRepository } from './access-repository.js';
+import { OAuthRepository } from './oauth-repository.js';
 import { OidcRepository } from './oidc-repository.js';
 
 export interface BackendCapabilities {
@@ -100,14 +101,14 @@ export class Repositories {
     return new MfaRepository(this.db);
   }
 
-  /** Patient accounts, their sign-in codes, patients' own notifications, devices (same transaction as this instance). */
-  get patientAccounts(): PatientAccountRepository {
-    return new PatientAccountRepository(this.db);
-  }
-
   /** Care teams, break-glass grants and administrator alerts (same transaction as this instance). */
   get access(): AccessRepository {
     return new AccessRepository(this.db);
+  }
+
+  /** Patient accounts, their sign-in codes, patients' own notifications, devices (same transaction as this instance). */
+  get patientAccounts(): PatientAccountRepository {
+    return new PatientAccountRepository(this.db);
   }
 
   /** Audit search and disclosure reports (same transaction as this instance). */
@@ -115,14 +116,14 @@ export class Repositories {
     return new AuditQueryRepository(this.db);
   }
 
-  /** System clients: SMART clients, assertion ids, API-key rotation (same transaction as this instance). */
-  get oauth(): OAuthRepository {
-    return new OAuthRepository(this.db);
-  }
-
   /** Staff users, their one-time tokens and brute-force counters (same transaction as this instance). */
   get users(): UserRepository {
     return new UserRepository(this.db);
+  }
+
+  /** System clients: SMART clients, assertion ids, API-key rotation (same transaction as this instance). */
+  get oauth(): OAuthRepository {
+    return new OAuthRepository(this.db);
   }
 
   /** OIDC single sign-on: pending authorization requests and users' identity-provider links (same transaction as this instance). */
@@ -797,11 +798,3 @@ export class Repositories {
   }
 }
 
-/**
- * `value_bidx` filter for "stored in the form of key version `version`" (`at`) or "in any other form":
- * version 1 is bare hex (never starts with "v"), version n is `v<n>:<hex>`.
- */
-function indexForm(version: number, at: boolean): ['like' | 'not like', string] {
-  const pattern = version === 1 ? 'v%' : `v${version}:%`;
-  return [(version === 1) !== at ? 'like' : 'not like', pattern];
-}

@@ -133,6 +133,10 @@ describe('sealpost keys rotate (local keyring, real CLI processes)', () => {
         d.close();
       }
     };
+    // A patient account's sign-in contact is a blind index too: it must survive the rotation and the retirement.
+    const signIn = { system: 'email', value: 'account.holder@example.com' };
+    expect((await h.request('PUT', '/v1/patients/holder', samplePatient({ telecom: [signIn] }))).status).toBe(201);
+    const account = (await h.request('POST', '/v1/patients/holder/account', { contact: signIn })).body.id as string;
     const before = contacts();
     const killed = await cli(env, ['keys', 'rotate', '--what', 'blind-index', '--batch', '5', '--progress'], (err, kill) => {
       const m = /(\d+)\/(\d+) \(/.exec(err.split('\r').at(-1) ?? '');
@@ -164,5 +168,11 @@ describe('sealpost keys rotate (local keyring, real CLI processes)', () => {
     expect(contacts().map((c) => c.id)).toEqual(before.map((c) => c.id));
     await h.request('PUT', '/v1/patients/p3', samplePatient());
     expect(contacts().map((c) => c.id)).toEqual(before.map((c) => c.id));
+    const d = db(h);
+    const accountIndex = (d.prepare('select contact_bidx from patient_accounts where id = ?').get(account) as { contact_bidx: string }).contact_bidx;
+    d.close();
+    expect(accountIndex.startsWith('v2:')).toBe(true);
+    expect((await h.request('POST', '/v1/patient-auth/start', { contact: signIn })).status).toBe(202);
+    await eventually(async () => (await h!.request('GET', '/v1/dev/outbox?limit=500')).body.items.some((i: { deliveryId: string }) => i.deliveryId.startsWith(`potp-${account}-`)), 'a sign-in code for the account after the old index key is gone');
   }, 180_000);
 });
