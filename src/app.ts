@@ -222,7 +222,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const mfa = new MfaService({ store, cipher, sessions, clock, newId: uuidv7, onAccountFailure: async (tx, ctx, userId) => {
     const u = await tx.users.byId(ctx.tenantId, userId);
     if (u?.status === 'active') await throttle.countUserFailure(tx, u, ctx, clock().getTime());
-  } });
+  }, onSignInComplete: (tx, ctx, userId) => throttle.signInCompleted(tx, ctx.tenantId, userId) });
   mfaRoutes(server, { store, sessions, mfa, webauthn: new WebAuthnService({ store, mfa, clock, newId: uuidv7, publicUrl: config.publicUrl }) });
   loginPages(server);
   const breakGlass = new BreakGlassService(core, mfa);

@@ -24,6 +24,8 @@ export interface MfaDeps {
    * called inside the failure's transaction.
    */
   onAccountFailure?: (tx: StoreTx, ctx: RequestContext, userId: string) => Promise<void>;
+  /** Called when both factors passed (the lockout count starts again). */
+  onSignInComplete?: (tx: StoreTx, ctx: RequestContext, userId: string) => Promise<void>;
 }
 
 /** Who is taking a sign-in step: the person, their session (as authenticated) and the audit context. */
@@ -52,6 +54,11 @@ export const userKeyName = (userId: string) => `user:${userId}`;
 export class MfaService {
   constructor(private readonly deps: MfaDeps) {}
 
+  /** The server clock (routes judge how recent a session's second factor is by it). */
+  get clock(): () => Date {
+    return this.deps.clock;
+  }
+
   /** Which factors the user has enrolled (a TOTP seed counts once confirmed). */
   async hasFactor(repos: StoreTx, tenantId: string, userId: string): Promise<{ totp: boolean; webauthn: boolean }> {
     const totp = await repos.mfa.totp(tenantId, userId);
@@ -64,14 +71,17 @@ export class MfaService {
    * be later than the last accepted one) or a recovery code (burned). True when the proof holds.
    * Writes only inside `tx` and does not audit: the caller records the outcome with its own event.
    */
-  async verifyStepUp(tx: StoreTx, tenantId: string, userId: string, proof: { totp?: string; recoveryCode?: string }): Promise<boolean> {
+  async verifyStepUp(tx: StoreTx, ctx: RequestContext, userId: string, proof: { totp?: string; recoveryCode?: string }): Promise<boolean> {
     const now = this.deps.clock().getTime();
-    if (proof.totp !== undefined) return this.acceptTotp(tx, tenantId, userId, proof.totp, now);
-    if (proof.recoveryCode !== undefined) {
+    let ok = false;
+    if (proof.totp !== undefined) ok = await this.acceptTotp(tx, ctx.tenantId, userId, proof.totp, now);
+    else if (proof.recoveryCode !== undefined) {
       const code = normaliseRecoveryCode(proof.recoveryCode);
-      return code !== null && tx.mfa.burnRecoveryCode(tenantId, userId, recoveryCodeHash(userId, code), now);
+      ok = code !== null && (await tx.mfa.burnRecoveryCode(ctx.tenantId, userId, recoveryCodeHash(userId, code), now));
     }
-    return false;
+    // A wrong step-up code is a guess at the second factor like any other: it counts toward lockout.
+    if (!ok) await this.deps.onAccountFailure?.(tx, ctx, userId);
+    return ok;
   }
 
   /**
@@ -177,6 +187,9 @@ export class MfaService {
   /** Second factor passed: a new `active` session replaces the old one (ASVS 7.2.4), audited. */
   async completeSignIn(tx: StoreTx, c: MfaCaller, row: SessionRow, amr: string[], method: string): Promise<SessionOutcome> {
     const s = await this.deps.sessions.rotate(tx, row, { stage: 'active', addAmr: amr });
+    // Only a completed sign-in clears the lockout count: a correct password alone must not buy
+    // another round of second-factor guesses.
+    await this.deps.onSignInComplete?.(tx, c.ctx, c.userId);
     await audit(tx, c.ctx, this.deps.clock(), { action: 'auth.mfa_verified', targetType: 'session', targetId: s.id, details: { method, previousSession: row.id } });
     return { token: s.token, expiresAt: s.expiresAt, transport: row.transport as 'cookie' | 'bearer', stage: 'active' };
   }

@@ -93,7 +93,7 @@ export class SignInService {
     const stage: SessionStage = factors.totp || factors.webauthn ? 'mfa' : 'mfa_enrol';
     const methods = stage === 'mfa' ? [...(factors.totp ? ['totp'] : []), ...(factors.webauthn ? ['webauthn'] : []), ...(factors.recovery ? ['recovery'] : [])] : ['totp', 'webauthn'];
     const s = await store.transaction(async (tx) => {
-      await this.throttle.succeeded(tx, u, keys);
+      await this.throttle.succeeded(tx, keys);
       if (rehash) await tx.users.update(tenantId, u.id, { password_hash: rehash });
       const s = await this.sessions.issue(tx, { tenantId, subjectType: 'user', subjectId: u.id, transport, stage, amr: ['pwd'] });
       await audit(tx, ctx(`user:${u.id}`), new Date(now), { action: 'auth.login_succeeded', targetType: 'session', targetId: s.id, details: { step: 'password', stage, transport } });

@@ -108,10 +108,18 @@ export class LoginThrottle {
     return true;
   }
 
-  /** A correct password: the account's counters start again (the address's do not: one good account must not launder an address). */
-  async succeeded(tx: StoreTx, user: UserRow, keys: ThrottleKeys): Promise<void> {
+  /**
+   * A correct password: the account's delay starts again (the address's does not: one good account
+   * must not launder an address). The lockout count does not: it restarts only when the second
+   * factor passed too (`signInCompleted`), so knowing the password buys no new round of code guesses.
+   */
+  async succeeded(tx: StoreTx, keys: ThrottleKeys): Promise<void> {
     await tx.users.clearThrottle([keys.account]);
-    if (Number(user.failed_logins) !== 0) await tx.users.update(user.tenant_id, user.id, { failed_logins: 0 });
+  }
+
+  /** Both factors passed: the user's lockout count starts again. */
+  async signInCompleted(tx: StoreTx, tenantId: string, userId: string): Promise<void> {
+    await tx.users.resetFailedLogins(tenantId, userId);
   }
 
   /**

@@ -7,7 +7,7 @@ import type { AdminAlertRow, BreakGlassRow } from '../store/access-repository.js
 /** The MFA re-authentication break-glass needs (auth/mfa-service.ts implements it). */
 export interface StepUpVerifier {
   /** True when `proof` is a valid, unused second factor of this user; consumes it (single use). */
-  verifyStepUp(tx: StoreTx, tenantId: string, userId: string, proof: { totp?: string; recoveryCode?: string }): Promise<boolean>;
+  verifyStepUp(tx: StoreTx, ctx: RequestContext, userId: string, proof: { totp?: string; recoveryCode?: string }): Promise<boolean>;
 }
 
 export interface BreakGlassRequest {
@@ -63,7 +63,7 @@ export class BreakGlassService {
       const ref = patientRef(this.deps, ctx.tenantId, patientId);
       const now = clock();
       const proof = { totp: req.totp, recoveryCode: req.recoveryCode };
-      const ok = (req.totp !== undefined || req.recoveryCode !== undefined) && (await this.mfa.verifyStepUp(tx, ctx.tenantId, user.id, proof));
+      const ok = (req.totp !== undefined || req.recoveryCode !== undefined) && (await this.mfa.verifyStepUp(tx, ctx, user.id, proof));
       if (!ok) {
         // Committed (the failure is on the record), then refused: nothing else is written.
         await audit(tx, ctx, now, { action: 'access.break_glass', outcome: 'failure', targetType: 'patient', targetId: ref, patientRef: ref, details: { code: 'SP_AUTH_MFA_FAILED' } });

@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   SP_REQ_BAD_URL: { status: 400, title: 'The URL is malformed or a path segment is too long' },
   SP_AUTH_UNAUTHENTICATED: { status: 401, title: 'Authentication required' },
   SP_AUTH_FORBIDDEN: { status: 403, title: 'This credential lacks the permission the route needs' },
+  SP_AUTH_MFA_STALE: { status: 401, title: 'Changing second factors needs a recent sign-in with a second factor' },
   SP_AUTH_MFA_REQUIRED: { status: 401, title: 'Sign-in is not complete: a second factor is required' },
   SP_AUTH_MFA_FAILED: { status: 401, title: 'The second factor was not accepted' },
   SP_AUTH_WEBAUTHN_FAILED: { status: 401, title: 'The security key or passkey was not accepted' },

@@ -35,6 +35,11 @@ export class UserRepository {
     return this.db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('id', '>', afterId).orderBy('id').limit(limit).execute();
   }
 
+  /** Sets the lockout count back to zero (a write only when it is not zero already). */
+  async resetFailedLogins(tenantId: string, id: string): Promise<void> {
+    await this.db.updateTable('users').set({ failed_logins: 0 }).where('tenant_id', '=', tenantId).where('id', '=', id).where('failed_logins', '!=', 0).execute();
+  }
+
   async update(tenantId: string, id: string, set: Updateable<Database['users']>): Promise<void> {
     await this.db.updateTable('users').set(set).where('tenant_id', '=', tenantId).where('id', '=', id).execute();
   }

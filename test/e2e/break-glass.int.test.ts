@@ -54,6 +54,8 @@ describe('break-glass: emergency access outside the care team', () => {
     }
     expect([grants(), alerts()]).toEqual([g, a]);
     expect(failures()).toBe(f + attempts.length);
+    // Each wrong code is a guess at the second factor and counts toward the account's lockout (a request without one is not).
+    expect(count(`select failed_logins as n from users where id = '${physician.userId}'`)).toBe(2);
     expect((await as(physician)('GET', `/v1/patients/${PATIENT}`)).body.code).toBe('SP_AUTH_NO_RELATIONSHIP');
   });
 

@@ -286,4 +286,31 @@ describeEachBackend('staff second factor: TOTP and recovery codes', (backend) =>
     expect((await call('POST', '/v1/auth/mfa/totp/verify', s2.token, { code: await totpCode(u.secret, now) })).status).toBe(401);
     expect((await call('POST', '/v1/auth/mfa/totp/verify', s2.token, { code: await totpCode(setup.body.secret, now) })).status).toBe(200);
   });
+
+  it('asks an active session for a recent second factor before it changes factors, so a stolen session cannot swap them', async () => {
+    const u = await enrolled();
+    now += 11 * 60_000;
+    for (const path of ['/v1/auth/mfa/totp/setup', '/v1/auth/mfa/recovery-codes', '/v1/auth/webauthn/register/options']) {
+      const r = await call('POST', path, u.token, {});
+      expect([path, r.status, r.body.code]).toEqual([path, 401, 'SP_AUTH_MFA_STALE']);
+    }
+    // Signing in again with the second factor makes it recent.
+    const s = await login(u);
+    const fresh = await call('POST', '/v1/auth/mfa/totp/verify', s.token, { code: await totpCode(u.secret, now) });
+    expect(fresh.status).toBe(200);
+    now += STEP;
+    expect((await call('POST', '/v1/auth/mfa/totp/setup', fresh.body.token, {})).status).toBe(200);
+  });
+
+  it('counts wrong codes toward the lockout until the second factor passes: a correct password alone does not clear the count', async () => {
+    const u = await enrolled();
+    const failures = async () => Number((await h.app.store.read.users.byId('default', u.userId))!.failed_logins);
+    const first = await login(u);
+    for (let i = 0; i < 2; i++) expect((await call('POST', '/v1/auth/mfa/totp/verify', first.token, { code: '000000' })).status).toBe(401);
+    expect(await failures()).toBe(2);
+    const second = await login(u);
+    expect(await failures()).toBe(2);
+    expect((await call('POST', '/v1/auth/mfa/totp/verify', second.token, { code: await totpCode(u.secret, now) })).status).toBe(200);
+    expect(await failures()).toBe(0);
+  });
 });

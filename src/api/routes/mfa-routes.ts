@@ -41,6 +41,7 @@ const Answer = Type.Object({
   recoveryCodesRemaining: Type.Optional(Type.Integer()),
 });
 const Options = Type.Object({}, { additionalProperties: true, description: 'PublicKeyCredentialCreationOptionsJSON / PublicKeyCredentialRequestOptionsJSON' });
+const FRESH_MFA_MS = 10 * 60_000;
 const ENROL = (): FastifyContextConfig => ({ permission: 'authenticated', stages: ['mfa_enrol'] });
 const SIGN_IN = (): FastifyContextConfig => ({ permission: 'authenticated', stages: ['mfa'] });
 
@@ -54,6 +55,15 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
   const reply = (r: FastifyReply, s: SessionOutcome, extra: Record<string, unknown> = {}) =>
     s.token ? { ...sendSession(r, d.sessions, { token: s.token, expiresAt: s.expiresAt, transport: s.transport, stage: s.stage }), ...extra } : { stage: s.stage, expiresAt: s.expiresAt.toISOString(), ...extra };
   const tags = ['auth'];
+  /**
+   * Changing factors from an already signed-in session needs a second factor passed in the last
+   * minutes: a stolen session must not swap the seed or add its own key (ASVS 6.3.x re-authentication).
+   * A session still enrolling its first factor has none to show and passes.
+   */
+  const freshMfa = async (req: FastifyRequest) => {
+    const s = req.principal?.session;
+    if (s?.stage === 'active' && (s.mfaAt == null || d.mfa.clock().getTime() - s.mfaAt > FRESH_MFA_MS)) throw new AppError('SP_AUTH_MFA_STALE');
+  };
 
   app.get(
     '/v1/auth/mfa',
@@ -77,6 +87,7 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
     '/v1/auth/mfa/totp/setup',
     {
       config: ENROL(),
+      preHandler: freshMfa,
       schema: {
         tags,
         summary: 'Start enrolling an authenticator app: a new TOTP seed (base32) and its otpauth:// URI',
@@ -91,6 +102,7 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
     '/v1/auth/mfa/totp/confirm',
     {
       config: ENROL(),
+      preHandler: freshMfa,
       schema: {
         tags,
         summary: 'Confirm the authenticator app with its first code; a `mfa_enrol` session becomes `active`',
@@ -130,6 +142,7 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
     '/v1/auth/mfa/recovery-codes',
     {
       config: { permission: 'authenticated' },
+      preHandler: freshMfa,
       schema: { tags, summary: 'New recovery codes (every earlier one stops working); shown once', response: { 200: Type.Object({ recoveryCodes: Type.Array(Type.String()) }), ...problems(401, 403, 409) } },
     },
     async (req) => ({ recoveryCodes: await d.mfa.regenerateRecoveryCodes(caller(req)) }),
@@ -139,6 +152,7 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
     '/v1/auth/webauthn/register/options',
     {
       config: ENROL(),
+      preHandler: freshMfa,
       schema: { tags, summary: 'Options for navigator.credentials.create() (challenge single-use, 5 minutes)', response: { 200: Options, ...problems(401, 403) } },
     },
     async (req) => d.webauthn.registrationOptions(caller(req)),
@@ -148,6 +162,7 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
     '/v1/auth/webauthn/register/verify',
     {
       config: ENROL(),
+      preHandler: freshMfa,
       schema: {
         tags,
         summary: 'Register a security key or passkey; a `mfa_enrol` session becomes `active`',
