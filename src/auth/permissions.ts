@@ -5,6 +5,8 @@
  * table, generated from this file (`npm run docs:permissions`; a test keeps them in step).
  */
 
+import { AppError } from '../core/errors.js';
+
 export const PERMISSIONS = {
   'patient.read': 'Read a patient\'s demographics and contact points (PHI)',
   'patient.write': 'Register or replace a patient',
@@ -56,7 +58,7 @@ const CLINICAL: Permission[] = [
 
 export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   // Administers people, keys and clients; sees no clinical content (not on care teams by role).
-  admin: ['patient.erase', 'audit.read', 'audit.checkpoint', 'careteam.manage', 'alert.read', 'user.manage', 'apikey.manage', 'client.manage', 'signer.manage', 'outbox.read'],
+  admin: ['patient.erase', 'audit.read', 'disclosure.read', 'audit.checkpoint', 'careteam.manage', 'alert.read', 'user.manage', 'apikey.manage', 'client.manage', 'signer.manage', 'outbox.read'],
   physician: CLINICAL,
   nurse: CLINICAL,
   // Scheduling and appointment reminders; demographics to book, no clinical content.
@@ -119,6 +121,21 @@ export function apiKeyPermissions(scopes: readonly string[]): Set<Permission> {
     for (const p of API_KEY_SCOPES[s as ApiKeyScope] ?? smartScopePermissions(s) ?? []) out.add(p);
   }
   return out;
+}
+
+/**
+ * Refuses to mint a credential with permissions its creator lacks: a person administering keys
+ * without PHI access must not give themselves PHI access through a key or client they hold
+ * (no privilege escalation through delegation, ASVS 8.2.x). Throws SP_AUTH_FORBIDDEN.
+ */
+export function assertMayDelegate(held: ReadonlySet<Permission>, granted: ReadonlySet<Permission>): void {
+  const missing = [...granted].filter((p) => !held.has(p));
+  if (missing.length) throw new AppError('SP_AUTH_FORBIDDEN', `a credential cannot hold permissions its creator lacks (${missing.join(', ')})`);
+}
+
+/** Permissions SMART system scopes grant together (unknown scopes grant nothing). */
+export function smartScopesPermissions(scopes: readonly string[]): Set<Permission> {
+  return new Set(scopes.flatMap((s) => smartScopePermissions(s) ?? []));
 }
 
 export function isRole(s: string): s is Role {

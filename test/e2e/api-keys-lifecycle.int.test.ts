@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { query } from '../helpers/db-snapshot.js';
 import { cli } from '../helpers/sealpost-cli.js';
+import { staffWithSession } from '../helpers/identity.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -159,4 +160,25 @@ describe('API keys: expiry, rotation with a grace period, scopes (key scopes and
     expect(bad[1]!.stderr).toContain('SP_APIKEY_INVALID_EXPIRY');
     expect(bad[2]!.stderr).toContain('SP_APIKEY_ALREADY_ROTATED');
   }, 180_000);
+
+  it('lets an administrator person mint only credentials within their own permissions: no PHI access through a key or client', async () => {
+    const admin = await staffWithSession(h, ['admin']);
+    const asAdmin = (method: string, path: string, body?: unknown) => h.request(method, path, body, admin.headers);
+    const before = { ...rows(), clients: count('oauth_clients') };
+    for (const scopes of [['admin'], [], ['integration'], ['system/Patient.rs']]) {
+      const r = await asAdmin('POST', '/v1/api-keys', { name: 'escalation', scopes });
+      expect([JSON.stringify(scopes), r.status, r.body.code]).toEqual([JSON.stringify(scopes), 403, 'SP_AUTH_FORBIDDEN']);
+    }
+    const jwks = { keys: [{ kty: 'EC', crv: 'P-384', kid: 'k1', x: 'iA4U3cGKSkKuC9PUfU3sWK5fxR1NHDVv1ov8djeDR1txNy1mf3NBXoHNFYfgZVZ2', y: 'yPSMT1AoPhM6MHb4XVxMk0DkDCzFXLxW8HFdbSHw0uu1YYO3zz6hBr9Fmy2wFH6G' }] };
+    const client = await asAdmin('POST', '/v1/oauth-clients', { name: 'escalation', scopes: ['system/Patient.rs'], jwks });
+    expect([client.status, client.body.code]).toEqual([403, 'SP_AUTH_FORBIDDEN']);
+    // The integration key of the installation cannot be rotated into the administrator's hands either.
+    const integration = await create({ name: 'ehr feed', scopes: [] });
+    expect((await asAdmin('POST', `/v1/api-keys/${integration.apiKey.id}/rotate`, {})).status).toBe(403);
+    expect({ ...rows(), clients: count('oauth_clients') }).toEqual({ keys: before.keys + 1, audit: count('audit_entries'), clients: before.clients });
+    // Within their permissions they can: an audit key reads no PHI.
+    const audit = await asAdmin('POST', '/v1/api-keys', { name: 'siem export', scopes: ['audit'] });
+    expect(audit.status).toBe(201);
+    expect((await as(audit.body.key, 'GET', '/v1/patients/p1')).status).toBe(403);
+  });
 });

@@ -4,8 +4,9 @@ import { requestContext } from '../types.js';
 import { problems } from '../schemas.js';
 import type { Store } from '../../store/store.js';
 import { API_KEY_SCOPE_NAMES, MAX_API_KEY_DAYS, apiKeyView, issueApiKey, revokeApiKey, rotateApiKey } from '../api-keys.js';
+import { apiKeyPermissions, assertMayDelegate, SMART_SCOPE_PATTERN } from '../../auth/permissions.js';
 import { parseClientCertBinding } from '../client-cert.js';
-import { SMART_SCOPE_PATTERN } from '../../auth/permissions.js';
+
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 
@@ -64,6 +65,7 @@ export function apiKeyRoutes(app: TypedApp, store: Store, clock: () => Date): vo
     },
     async (req, reply) => {
       const ctx = requestContext(req);
+      assertMayDelegate(req.principal!.permissions, apiKeyPermissions(req.body.scopes ?? []));
       const now = clock();
       const clientCert = req.body.clientCert ? parseClientCertBinding(req.body.clientCert, now) : null;
       const { id, key } = await issueApiKey(store, { tenantId: ctx.tenantId, name: req.body.name, scopes: req.body.scopes ?? [], expiresInDays: req.body.expiresInDays, clientCert, actor: ctx.actor, requestId: ctx.requestId, sourceIp: ctx.sourceIp }, now);
@@ -115,6 +117,9 @@ export function apiKeyRoutes(app: TypedApp, store: Store, clock: () => Date): vo
     },
     async (req, reply) => {
       const ctx = requestContext(req);
+      // A successor is a new secret in the caller's hands: it may rotate only what it could have created.
+      const current = await store.read.getApiKey(req.params.id);
+      if (current && current.tenant_id === ctx.tenantId) assertMayDelegate(req.principal!.permissions, apiKeyPermissions(current.scopes.split(' ').filter(Boolean)));
       const { id, key } = await rotateApiKey(store, ctx.tenantId, req.params.id, { graceHours: req.body.graceHours ?? 24, expiresInDays: req.body.expiresInDays }, ctx, clock());
       // The old key's cached verdict must not outlive its shortened life on this node.
       app.apiKeyVerifier.forget(req.params.id);

@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { assertMayDelegate, smartScopesPermissions } from '../../auth/permissions.js';
 import type { TypedApp } from '../types.js';
 import { requestContext } from '../types.js';
 import { problems } from '../schemas.js';
@@ -47,6 +48,7 @@ export function oauthClientRoutes(app: TypedApp, clients: OAuthClientService): v
       },
     },
     async (req, reply) => {
+      assertMayDelegate(req.principal!.permissions, smartScopesPermissions(req.body.scopes));
       const view = await clients.register(requestContext(req), req.body);
       return reply.code(201).send(view);
     },
