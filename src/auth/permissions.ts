@@ -21,7 +21,7 @@ export const PERMISSIONS = {
   'proof.read': 'Read a notification\'s signature proof',
   'disclosure.read': 'Read the accounting of disclosures of one patient (ids and times, no PHI)',
   'audit.read': 'Read the audit log, its checkpoints and proofs (identifiers and hashes, no PHI)',
-  'audit.checkpoint': 'Force an audit checkpoint',
+  'audit.checkpoint': 'Sign an audit checkpoint now (anchors a review)',
   'careteam.manage': 'Assign and remove care-team members',
   'breakglass.request': 'Request time-limited emergency access to a patient outside the care team',
   'alert.read': 'Read and acknowledge administrator alerts',
@@ -76,7 +76,8 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
 export const API_KEY_SCOPES = {
   admin: ALL_PERMISSIONS.filter((p) => p !== 'self.messages'),
   integration: ['patient.read', 'patient.write', 'notification.create.scheduling', 'notification.create.clinical', 'notification.create.billing', 'notification.read', 'notification.cancel', 'appointment.read', 'appointment.write', 'proof.read'],
-  audit: ['audit.read', 'disclosure.read'],
+  // A monitoring system may anchor what it reviewed in a fresh signed checkpoint.
+  audit: ['audit.read', 'audit.checkpoint', 'disclosure.read'],
   erasure: ['patient.erase'],
 } as const satisfies Record<string, readonly Permission[]>;
 export type ApiKeyScope = keyof typeof API_KEY_SCOPES;

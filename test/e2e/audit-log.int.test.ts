@@ -165,7 +165,7 @@ describe('audit log API (checkpoints, proofs, entries)', () => {
   });
 
   it('requires an API key with the audit (or admin) scope', async () => {
-    const narrow = await createApiKey(h.app.store, 'default', 'x', ['notifications'], new Date());
+    const narrow = await createApiKey(h.app.store, 'default', 'x', ['integration'], new Date());
     const auditor = await createApiKey(h.app.store, 'default', 'auditor', ['audit'], new Date());
     const routes: [string, string][] = [
       ['GET', '/v1/audit/checkpoint'],

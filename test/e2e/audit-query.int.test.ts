@@ -326,7 +326,7 @@ describe('audit search, accounting of disclosures and FHIR AuditEvent', () => {
       expect(anon.status).toBe(401);
       expect(anon.body.code).toBe('SP_AUTH_UNAUTHENTICATED');
     }
-    const notifier = await createApiKey(h.app.store, 'default', 'x', ['notifications'], new Date(now));
+    const notifier = await createApiKey(h.app.store, 'default', 'x', ['integration'], new Date(now));
     for (const p of paths) {
       const r = await get(p, notifier);
       expect(r.status).toBe(403);
@@ -505,7 +505,7 @@ describe('audit search, accounting of disclosures and FHIR AuditEvent', () => {
       expect(anon.status).toBe(401);
       expect(anon.headers['content-type']).toMatch(/^application\/fhir\+json/);
       expect(anon.body).toEqual({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login', diagnostics: expect.stringContaining('SP_AUTH_UNAUTHENTICATED') }] });
-      const notifier = await createApiKey(h.app.store, 'default', 'y', ['notifications'], new Date(now));
+      const notifier = await createApiKey(h.app.store, 'default', 'y', ['integration'], new Date(now));
       const forbidden = await fhir('', notifier);
       expect(forbidden.status).toBe(403);
       expect(forbidden.body.issue[0]).toMatchObject({ code: 'forbidden', diagnostics: expect.stringContaining('SP_AUTH_FORBIDDEN') });
