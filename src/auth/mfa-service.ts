@@ -96,9 +96,9 @@ export class MfaService {
       if (!user) throw new AppError('SP_AUTH_UNAUTHENTICATED');
       const key = await this.userKey(tx, c.ctx.tenantId, c.userId, true);
       const id = this.deps.newId();
-      await tx.mfa.voidChallenges(c.ctx.tenantId, 'totp_enrol', c.sessionId, now.getTime());
+      await tx.challenges.retire(c.ctx.tenantId, 'totp_enrol', c.sessionId, now.getTime());
       const ct = this.deps.cipher.encrypt(key!, pendingRef(c.ctx.tenantId, id), secret);
-      await tx.mfa.insertChallenge({ id, tenant_id: c.ctx.tenantId, purpose: 'totp_enrol', subject: c.sessionId, challenge: ct.toString('base64'), created_at: now.getTime(), expires_at: now.getTime() + TOTP_SETUP_TTL_MS, used_at: null });
+      await tx.challenges.insert({ id, tenant_id: c.ctx.tenantId, purpose: 'totp_enrol', subject: c.sessionId, challenge: ct.toString('base64'), created_at: now.getTime(), expires_at: now.getTime() + TOTP_SETUP_TTL_MS, used_at: null });
       await audit(tx, c.ctx, now, { action: 'mfa.totp_setup_started', targetType: 'user', targetId: c.userId });
       return user.email;
     });
@@ -116,12 +116,12 @@ export class MfaService {
     const t = now.getTime();
     const out = await this.deps.store.transaction(async (tx) => {
       const row = await this.liveSession(tx, c);
-      const pending = await tx.mfa.liveChallenge(c.ctx.tenantId, 'totp_enrol', c.sessionId, t);
+      const pending = await tx.challenges.live(c.ctx.tenantId, 'totp_enrol', c.sessionId, t);
       const key = pending && (await this.userKey(tx, c.ctx.tenantId, c.userId, false));
       if (!pending || !key) return null;
       const secret = this.deps.cipher.decrypt(key, pendingRef(c.ctx.tenantId, pending.id), Buffer.from(pending.challenge, 'base64'));
       const step = await verifyTotp(secret, code, t, null);
-      if (step === null || !(await tx.mfa.useChallenge(pending.id, t))) return null;
+      if (step === null || !(await tx.challenges.use(pending.id, t))) return null;
       await tx.mfa.putTotp({ user_id: c.userId, tenant_id: c.ctx.tenantId, secret_ct: this.deps.cipher.encrypt(key, seedRef(c.ctx.tenantId, c.userId), secret), confirmed_at: t, last_step: step, created_at: t });
       await audit(tx, c.ctx, now, { action: 'mfa.totp_enrolled', targetType: 'user', targetId: c.userId });
       return this.afterEnrolment(tx, c, row, ['otp', 'mfa'], 'totp');

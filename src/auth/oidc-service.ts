@@ -85,9 +85,9 @@ export class OidcService {
     const now = this.clock().getTime();
     await this.store.transaction(async (tx) => {
       // Anyone can start a sign-in, so expired requests are swept here rather than left to pile up.
-      await tx.oidc.purgeChallenges(PURPOSE, now);
+      await tx.challenges.purge(PURPOSE, now);
       const id = hashToken(state);
-      await tx.oidc.insertChallenge({ id, tenant_id: tenantId, purpose: PURPOSE, subject: id, challenge: JSON.stringify({ v: verifier, n: nonce }), created_at: now, expires_at: now + PENDING_MS, used_at: null });
+      await tx.challenges.insert({ id, tenant_id: tenantId, purpose: PURPOSE, subject: id, challenge: JSON.stringify({ v: verifier, n: nonce }), created_at: now, expires_at: now + PENDING_MS, used_at: null });
     });
     const scopes = ['openid', 'email', 'profile'];
     if (config.serverMetadata().scopes_supported?.includes('groups')) scopes.push('groups');
@@ -114,7 +114,7 @@ export class OidcService {
     if (!state || !boundState || hashToken(state) !== hashToken(boundState)) {
       return this.refuse(this.o.defaultTenant, 'anonymous', 'state_mismatch', 'SP_AUTH_SSO_FAILED', meta);
     }
-    const pending = await this.store.transaction((tx) => tx.oidc.takeChallenge(hashToken(state), PURPOSE, now));
+    const pending = await this.store.transaction((tx) => tx.challenges.takeById(hashToken(state), PURPOSE, now));
     if (!pending) return this.refuse(this.o.defaultTenant, 'anonymous', 'state_unknown', 'SP_AUTH_SSO_FAILED', meta);
     const tenantId = pending.tenant_id;
     const { v: verifier, n: nonce } = JSON.parse(pending.challenge) as { v: string; n: string };

@@ -79,7 +79,7 @@ export class WebAuthnService {
     const now = this.deps.clock();
     const out = await this.deps.store.transaction(async (tx) => {
       const row = await this.deps.mfa.liveSession(tx, c);
-      const challenge = await tx.mfa.takeChallenge(c.ctx.tenantId, 'webauthn_register', c.sessionId, now.getTime());
+      const challenge = await tx.challenges.take(c.ctx.tenantId, 'webauthn_register', c.sessionId, now.getTime());
       if (!challenge) return null;
       const v = await verifyRegistrationResponse({
         response,
@@ -136,7 +136,7 @@ export class WebAuthnService {
     const now = this.deps.clock();
     const out = await this.deps.store.transaction(async (tx) => {
       const row = await this.deps.mfa.liveSession(tx, c, 'mfa');
-      const challenge = await tx.mfa.takeChallenge(c.ctx.tenantId, 'webauthn_login', c.sessionId, now.getTime());
+      const challenge = await tx.challenges.take(c.ctx.tenantId, 'webauthn_login', c.sessionId, now.getTime());
       if (!challenge) return null;
       // Only the signed-in user's own credentials count; a passkey that names another user is refused.
       const cred = (await tx.mfa.credentials(c.ctx.tenantId, c.userId)).find((x) => x.id === response.id);
@@ -162,8 +162,8 @@ export class WebAuthnService {
 
   private async putChallenge(tx: StoreTx, c: MfaCaller, purpose: string, challenge: string, now: number): Promise<void> {
     // One live challenge per session and ceremony: asking again voids the previous one.
-    await tx.mfa.voidChallenges(c.ctx.tenantId, purpose, c.sessionId, now);
-    await tx.mfa.insertChallenge({ id: this.deps.newId(), tenant_id: c.ctx.tenantId, purpose, subject: c.sessionId, challenge, created_at: now, expires_at: now + CHALLENGE_TTL_MS, used_at: null });
+    await tx.challenges.retire(c.ctx.tenantId, purpose, c.sessionId, now);
+    await tx.challenges.insert({ id: this.deps.newId(), tenant_id: c.ctx.tenantId, purpose, subject: c.sessionId, challenge, created_at: now, expires_at: now + CHALLENGE_TTL_MS, used_at: null });
   }
 }
 

@@ -125,7 +125,7 @@ export class PatientAccountService {
       const sum = { sessions: 0, devices: 0 };
       for (const a of active) {
         await tx.patientAccounts.update(ctx.tenantId, a.id, { status: 'disabled' });
-        await tx.patientAccounts.retireChallenges(ctx.tenantId, PURPOSE, a.id, now.getTime());
+        await tx.challenges.retire(ctx.tenantId, PURPOSE, a.id, now.getTime());
         const r = await this.sessions.revokeAll(tx, ctx.tenantId, 'patient', a.id, 'account_disabled');
         sum.sessions += r.sessions;
         sum.devices += r.devices;
@@ -168,10 +168,10 @@ export class PatientAccountService {
       const key = await patientDataKey(this.deps, tx, tenantId, account.patient_id);
       if (!key) return null;
       // One live code per account: a new one supersedes the others, so guesses do not multiply.
-      await repo.retireChallenges(tenantId, PURPOSE, account.id, now.getTime());
+      await tx.challenges.retire(tenantId, PURPOSE, account.id, now.getTime());
       const id = newId();
       const code = numericCode(6);
-      await repo.insertChallenge({ id, tenant_id: tenantId, purpose: PURPOSE, subject: account.id, challenge: this.codeHash(tenantId, id, code), attempts: 0, created_at: now.getTime(), expires_at: now.getTime() + p.codeTtlMs, used_at: null });
+      await tx.challenges.insert({ id, tenant_id: tenantId, purpose: PURPOSE, subject: account.id, challenge: this.codeHash(tenantId, id, code), attempts: 0, created_at: now.getTime(), expires_at: now.getTime() + p.codeTtlMs, used_at: null });
       await audit(tx, ctx, now, { ...target, action: 'patient_auth.code_sent', details: { channel: contact.system, challenge: id } });
       const to = cipher.decrypt(key, { tenantId, table: 'patient_accounts', rowId: account.id, field: 'contact' }, account.contact_ct);
       // Named after the account, so an erasure of the patient can find the outbox copy.
@@ -212,15 +212,15 @@ export class PatientAccountService {
         return null;
       };
       if (!account || account.status !== 'active') return fail({ reason: account ? 'account_disabled' : 'unknown_contact' });
-      const ch = await repo.liveChallenge(tenantId, PURPOSE, account.id, now.getTime(), this.policy.maxAttempts);
+      const ch = await tx.challenges.live(tenantId, PURPOSE, account.id, now.getTime(), this.policy.maxAttempts);
       if (!ch) return fail({ reason: 'no_live_code' });
       if (!safeEqualHex(ch.challenge, this.codeHash(tenantId, ch.id, code))) {
-        const failures = await repo.countAttempt(ch.id);
+        const failures = await tx.challenges.countAttempt(ch.id);
         const burned = failures >= this.policy.maxAttempts;
-        if (burned) await repo.useChallenge(ch.id, now.getTime());
+        if (burned) await tx.challenges.use(ch.id, now.getTime());
         return fail({ reason: 'wrong_code', challenge: ch.id, failures, burned });
       }
-      if (!(await repo.useChallenge(ch.id, now.getTime()))) return fail({ reason: 'no_live_code' });
+      if (!(await tx.challenges.use(ch.id, now.getTime()))) return fail({ reason: 'no_live_code' });
       const s = await this.sessions.issue(tx, { tenantId, subjectType: 'patient', subjectId: account.id, transport, stage: 'active', amr: ['otp'] });
       await audit(tx, ctx, now, { ...target, action: 'patient_auth.signed_in', details: { session: s.id, challenge: ch.id, transport } });
       return s;

@@ -3,7 +3,6 @@ import type { Database } from './schema.js';
 
 export type TotpRow = Selectable<Database['mfa_totp']>;
 export type WebAuthnCredentialRow = Selectable<Database['webauthn_credentials']>;
-export type ChallengeRow = Selectable<Database['auth_challenges']>;
 
 /**
  * Second factors of people: TOTP seeds (ciphertext), recovery codes (hashes), WebAuthn credentials,
@@ -103,53 +102,6 @@ export class MfaRepository {
   }
 
   // --- challenges ----------------------------------------------------------------------------
-  async insertChallenge(row: Insertable<Database['auth_challenges']>): Promise<void> {
-    await this.db.insertInto('auth_challenges').values(row).execute();
-  }
-
-  /** The newest live (unused, unexpired) challenge of (purpose, subject), without using it. */
-  async liveChallenge(tenantId: string, purpose: string, subject: string, now: number): Promise<ChallengeRow | undefined> {
-    return this.db
-      .selectFrom('auth_challenges')
-      .selectAll()
-      .where('tenant_id', '=', tenantId)
-      .where('purpose', '=', purpose)
-      .where('subject', '=', subject)
-      .where('used_at', 'is', null)
-      .where('expires_at', '>', now)
-      .orderBy('created_at', 'desc')
-      .orderBy('id', 'desc')
-      .limit(1)
-      .executeTakeFirst();
-  }
-
-  /** Marks a challenge used; false when it already was (a racing request took it). */
-  async useChallenge(id: string, now: number): Promise<boolean> {
-    const r = await this.db.updateTable('auth_challenges').set({ used_at: now }).where('id', '=', id).where('used_at', 'is', null).executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1;
-  }
-
-  /**
-   * Takes the newest live challenge of (purpose, subject) and marks it used: a WebAuthn challenge
-   * answers one attempt, successful or not. Undefined when there is none.
-   */
-  async takeChallenge(tenantId: string, purpose: string, subject: string, now: number): Promise<ChallengeRow | undefined> {
-    const row = await this.liveChallenge(tenantId, purpose, subject, now);
-    return row && (await this.useChallenge(row.id, now)) ? row : undefined;
-  }
-
-  /** Voids the live challenges of (purpose, subject): a new one replaces them. */
-  async voidChallenges(tenantId: string, purpose: string, subject: string, now: number): Promise<void> {
-    await this.db
-      .updateTable('auth_challenges')
-      .set({ used_at: now })
-      .where('tenant_id', '=', tenantId)
-      .where('purpose', '=', purpose)
-      .where('subject', '=', subject)
-      .where('used_at', 'is', null)
-      .execute();
-  }
-
   /**
    * Counts one more failed second-factor attempt of a session (one row of purpose `mfa_failures`
    * per session, keyed by the session id, whose `attempts` column is the count); returns the new

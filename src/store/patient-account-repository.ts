@@ -1,9 +1,9 @@
 import { sql, type Insertable, type Kysely, type Selectable, type Updateable } from 'kysely';
 import type { Database } from './schema.js';
 import { indexForm } from './index-form.js';
+import { ChallengeRepository } from './challenge-repository.js';
 
 export type PatientAccountRow = Selectable<Database['patient_accounts']>;
-export type AuthChallengeRow = Selectable<Database['auth_challenges']>;
 export type DeviceRow = Selectable<Database['devices']>;
 export type PatientNotificationRow = Pick<Selectable<Database['notifications']>, 'id' | 'type' | 'data_ct' | 'created_at' | 'acknowledged_at'> & { read: boolean };
 
@@ -63,7 +63,7 @@ export class PatientAccountRepository {
     for (const a of accounts) {
       await this.db.updateTable('sessions').set({ revoked_at: now, revoked_reason: 'patient_erased' }).where('tenant_id', '=', tenantId).where('subject_type', '=', 'patient').where('subject_id', '=', a.id).where('revoked_at', 'is', null).execute();
       await this.db.updateTable('devices').set({ revoked_at: now, push_token_ct: null }).where('tenant_id', '=', tenantId).where('subject_type', '=', 'patient').where('subject_id', '=', a.id).execute();
-      await this.db.deleteFrom('auth_challenges').where('tenant_id', '=', tenantId).where('subject', '=', a.id).execute();
+      await new ChallengeRepository(this.db).deleteOf(tenantId, a.id);
       await this.db.deleteFrom('dev_outbox').where('tenant_id', '=', tenantId).where('delivery_id', 'like', `potp-${a.id.replace(/[%_\\]/g, '')}-%`).execute();
       await this.delete(tenantId, a.id);
     }
@@ -99,57 +99,6 @@ export class PatientAccountRepository {
   }
 
   // --- one-time challenges -----------------------------------------------------------------------
-  async insertChallenge(row: Insertable<Database['auth_challenges']>): Promise<void> {
-    await this.db.insertInto('auth_challenges').values(row).execute();
-  }
-
-  /** Ends every unused challenge of a subject (a new code supersedes the old ones); returns how many. */
-  async retireChallenges(tenantId: string, purpose: string, subject: string, now: number): Promise<number> {
-    const r = await this.db
-      .updateTable('auth_challenges')
-      .set({ used_at: now })
-      .where('tenant_id', '=', tenantId)
-      .where('purpose', '=', purpose)
-      .where('subject', '=', subject)
-      .where('used_at', 'is', null)
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows);
-  }
-
-  /** The newest unused, unexpired challenge of a subject with attempts left. */
-  async liveChallenge(tenantId: string, purpose: string, subject: string, now: number, maxAttempts: number): Promise<AuthChallengeRow | undefined> {
-    return this.db
-      .selectFrom('auth_challenges')
-      .selectAll()
-      .where('tenant_id', '=', tenantId)
-      .where('purpose', '=', purpose)
-      .where('subject', '=', subject)
-      .where('used_at', 'is', null)
-      .where('expires_at', '>', now)
-      .where('attempts', '<', maxAttempts)
-      .orderBy('created_at', 'desc')
-      .orderBy('id', 'desc')
-      .limit(1)
-      .executeTakeFirst();
-  }
-
-  /** Counts a wrong answer; returns the attempts so far. */
-  async countAttempt(id: string): Promise<number> {
-    const r = await this.db
-      .updateTable('auth_challenges')
-      .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
-      .where('id', '=', id)
-      .returning('attempts')
-      .executeTakeFirstOrThrow();
-    return Number(r.attempts);
-  }
-
-  /** Consumes a challenge once: false when another request used (or burned) it first. */
-  async useChallenge(id: string, now: number): Promise<boolean> {
-    const r = await this.db.updateTable('auth_challenges').set({ used_at: now }).where('id', '=', id).where('used_at', 'is', null).executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1;
-  }
-
   /**
    * Counts one event under `key` in a fixed window of `windowMs` and returns the count, in one
    * statement (an upsert), so concurrent requests on several nodes cannot both read a stale count.

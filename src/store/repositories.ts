@@ -2,6 +2,7 @@ import { sql, type Kysely, type Selectable, type Insertable, type Updateable } f
 import type { Database } from './schema.js';
 import { encodeAuditEntry, type AuditEvent } from '../audit/audit-entry.js';
 import { SessionRepository } from './session-repository.js';
+import { ChallengeRepository } from './challenge-repository.js';
 import { indexForm } from './index-form.js';
 import { MfaRepository } from './mfa-repository.js';
 import { AuditLogRepository } from './audit-log-repository.js';
@@ -89,6 +90,11 @@ export class Repositories {
   /** The Merkle log's own tables (same transaction as this instance). */
   get auditLog(): AuditLogRepository {
     return new AuditLogRepository(this.db);
+  }
+
+  /** Short-lived single-use challenges of sign-in steps (same transaction as this instance). */
+  get challenges(): ChallengeRepository {
+    return new ChallengeRepository(this.db);
   }
 
   /** Sessions of people (same transaction as this instance). */
