@@ -2,7 +2,7 @@ import type { CoreDeps, RequestContext } from './context.js';
 import { audit, patientDataKey, patientRef } from './context.js';
 import { AppError } from './errors.js';
 import type { StoreTx } from '../store/store.js';
-import type { DeviceRow } from '../store/patient-account-repository.js';
+import type { DeviceRow } from '../store/session-repository.js';
 
 export const DEVICE_PLATFORMS = ['ios', 'android', 'web'] as const;
 export type DevicePlatform = (typeof DEVICE_PLATFORMS)[number];
@@ -45,7 +45,7 @@ export class DeviceService {
     const { store, cipher, clock, newId } = this.deps;
     const now = clock();
     const view = await store.transaction(async (tx) => {
-      const repo = tx.patientAccounts;
+      const repo = tx.sessions;
       if ((await repo.liveDevices(o.tenantId, o.kind, o.id)).length >= MAX_DEVICES) throw new AppError('SP_DEVICE_LIMIT');
       const key = await this.ownerKey(tx, o, now.getTime());
       const id = newId();
@@ -73,7 +73,7 @@ export class DeviceService {
   async list(o: DeviceOwner): Promise<DeviceView[]> {
     const { store, cipher, clock } = this.deps;
     return store.transaction(async (tx) => {
-      const rows = await tx.patientAccounts.liveDevices(o.tenantId, o.kind, o.id);
+      const rows = await tx.sessions.liveDevices(o.tenantId, o.kind, o.id);
       if (!rows.length) return [];
       const key = await this.ownerKey(tx, o, clock().getTime());
       return rows.map((d: DeviceRow) => ({
@@ -91,7 +91,7 @@ export class DeviceService {
     const { store, clock } = this.deps;
     const now = clock();
     await store.transaction(async (tx) => {
-      if (!(await tx.patientAccounts.revokeDevice(o.tenantId, o.kind, o.id, id, now.getTime()))) throw new AppError('SP_DEVICE_NOT_FOUND');
+      if (!(await tx.sessions.revokeDevice(o.tenantId, o.kind, o.id, id, now.getTime()))) throw new AppError('SP_DEVICE_NOT_FOUND');
       await audit(tx, ctxOf(o), now, { action: 'device.revoked', targetType: 'device', targetId: id, patientRef: this.pref(o), details: { reason: 'removed_by_owner' } });
     });
     await store.durable();

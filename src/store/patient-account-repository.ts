@@ -2,9 +2,9 @@ import { sql, type Insertable, type Kysely, type Selectable, type Updateable } f
 import type { Database } from './schema.js';
 import { indexForm } from './index-form.js';
 import { ChallengeRepository } from './challenge-repository.js';
+import { SessionRepository } from './session-repository.js';
 
 export type PatientAccountRow = Selectable<Database['patient_accounts']>;
-export type DeviceRow = Selectable<Database['devices']>;
 export type PatientNotificationRow = Pick<Selectable<Database['notifications']>, 'id' | 'type' | 'data_ct' | 'created_at' | 'acknowledged_at'> & { read: boolean };
 
 /**
@@ -61,8 +61,9 @@ export class PatientAccountRepository {
   async eraseOfPatient(tenantId: string, patientId: string, now: number): Promise<number> {
     const accounts = await this.ofPatient(tenantId, patientId);
     for (const a of accounts) {
-      await this.db.updateTable('sessions').set({ revoked_at: now, revoked_reason: 'patient_erased' }).where('tenant_id', '=', tenantId).where('subject_type', '=', 'patient').where('subject_id', '=', a.id).where('revoked_at', 'is', null).execute();
-      await this.db.updateTable('devices').set({ revoked_at: now, push_token_ct: null }).where('tenant_id', '=', tenantId).where('subject_type', '=', 'patient').where('subject_id', '=', a.id).execute();
+      const sessions = new SessionRepository(this.db);
+      await sessions.revokeAllOf(tenantId, 'patient', a.id, now, 'patient_erased');
+      await sessions.revokeDevicesOf(tenantId, 'patient', a.id, now);
       await new ChallengeRepository(this.db).deleteOf(tenantId, a.id);
       await this.db.deleteFrom('dev_outbox').where('tenant_id', '=', tenantId).where('delivery_id', 'like', `potp-${a.id.replace(/[%_\\]/g, '')}-%`).execute();
       await this.delete(tenantId, a.id);
@@ -167,38 +168,5 @@ export class PatientAccountRepository {
       .returning('id')
       .execute();
     return rows.map((r) => r.id);
-  }
-
-  // --- devices -------------------------------------------------------------------------------
-  async insertDevice(row: Insertable<Database['devices']>): Promise<void> {
-    await this.db.insertInto('devices').values(row).execute();
-  }
-
-  /** Live (unrevoked) devices of a person, newest first. */
-  async liveDevices(tenantId: string, subjectType: string, subjectId: string): Promise<DeviceRow[]> {
-    return this.db
-      .selectFrom('devices')
-      .selectAll()
-      .where('tenant_id', '=', tenantId)
-      .where('subject_type', '=', subjectType)
-      .where('subject_id', '=', subjectId)
-      .where('revoked_at', 'is', null)
-      .orderBy('created_at', 'desc')
-      .orderBy('id', 'desc')
-      .execute();
-  }
-
-  /** Revokes one live device of this person and drops its push token; false when not theirs or already revoked. */
-  async revokeDevice(tenantId: string, subjectType: string, subjectId: string, id: string, now: number): Promise<boolean> {
-    const r = await this.db
-      .updateTable('devices')
-      .set({ revoked_at: now, push_token_ct: null })
-      .where('tenant_id', '=', tenantId)
-      .where('subject_type', '=', subjectType)
-      .where('subject_id', '=', subjectId)
-      .where('id', '=', id)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1;
   }
 }

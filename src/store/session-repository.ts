@@ -2,8 +2,9 @@ import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { Database } from './schema.js';
 
 export type SessionRow = Selectable<Database['sessions']>;
+export type DeviceRow = Selectable<Database['devices']>;
 
-/** Sessions of people (auth/session-service.ts holds the rules; this only reads and writes rows). */
+/** Sessions of people and their devices (auth/session-service.ts holds the rules; this only reads and writes rows). */
 export class SessionRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -19,16 +20,6 @@ export class SessionRepository {
   /** The fields a request needs of the patient account behind a session. */
   async patientAccount(tenantId: string, id: string): Promise<Pick<Selectable<Database['patient_accounts']>, 'id' | 'tenant_id' | 'patient_id' | 'status'> | undefined> {
     return this.db.selectFrom('patient_accounts').select(['id', 'tenant_id', 'patient_id', 'status']).where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
-  }
-
-  /** Inserts a user row as is (the users service owns the rules; tests use this to set up people). */
-  async insertUserForTest(row: Insertable<Database['users']>): Promise<void> {
-    await this.db.insertInto('users').values(row).execute();
-  }
-
-  /** Inserts a device row as is (device registration has its own service; tests use this to set up). */
-  async insertDeviceForTest(row: Insertable<Database['devices']>): Promise<void> {
-    await this.db.insertInto('devices').values(row).execute();
   }
 
   async byTokenHash(tokenHash: string): Promise<SessionRow | undefined> {
@@ -94,5 +85,38 @@ export class SessionRepository {
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
     return Number(r.numUpdatedRows);
+  }
+
+  // --- devices -------------------------------------------------------------------------------
+  async insertDevice(row: Insertable<Database['devices']>): Promise<void> {
+    await this.db.insertInto('devices').values(row).execute();
+  }
+
+  /** Live (unrevoked) devices of a person, newest first. */
+  async liveDevices(tenantId: string, subjectType: string, subjectId: string): Promise<DeviceRow[]> {
+    return this.db
+      .selectFrom('devices')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('subject_type', '=', subjectType)
+      .where('subject_id', '=', subjectId)
+      .where('revoked_at', 'is', null)
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .execute();
+  }
+
+  /** Revokes one live device of this person and drops its push token; false when not theirs or already revoked. */
+  async revokeDevice(tenantId: string, subjectType: string, subjectId: string, id: string, now: number): Promise<boolean> {
+    const r = await this.db
+      .updateTable('devices')
+      .set({ revoked_at: now, push_token_ct: null })
+      .where('tenant_id', '=', tenantId)
+      .where('subject_type', '=', subjectType)
+      .where('subject_id', '=', subjectId)
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
   }
 }

@@ -15,7 +15,7 @@ describeEachBackend('sessions', (backend) => {
     const clock = { at: () => new Date(now), advance: (ms: number) => (now += ms) };
     await store.transaction(async (tx) => {
       await tx.ensureTenant('t', 'T', now);
-      await tx.sessions.insertUserForTest({ id: 'u1', tenant_id: 't', email: 'a@x.test', display_name: 'A', roles: 'nurse', status: 'active', password_hash: null, locked_until: null, sso_issuer: null, sso_subject: null, created_at: now, updated_at: now });
+      await tx.users.insert({ id: 'u1', tenant_id: 't', email: 'a@x.test', display_name: 'A', roles: 'nurse', status: 'active', password_hash: null, locked_until: null, sso_issuer: null, sso_subject: null, created_at: now, updated_at: now });
     });
     const sessions = new SessionService(store, { idleMs: 15 * MIN, absoluteMs: 12 * 60 * MIN }, clock.at);
     const issue = () => store.transaction((tx) => sessions.issue(tx, { tenantId: 't', subjectType: 'user', subjectId: 'u1', transport: 'bearer', stage: 'mfa', amr: ['pwd'] }));
@@ -72,7 +72,7 @@ describeEachBackend('sessions', (backend) => {
     const { store, sessions, issue } = await setup();
     const a = await issue();
     const b = await issue();
-    await store.transaction((tx) => tx.sessions.insertDeviceForTest({ id: 'd1', tenant_id: 't', subject_type: 'user', subject_id: 'u1', platform: 'ios', name: 'phone', push_token_ct: new Uint8Array([1, 2, 3]), created_at: 0, revoked_at: null }));
+    await store.transaction((tx) => tx.sessions.insertDevice({ id: 'd1', tenant_id: 't', subject_type: 'user', subject_id: 'u1', platform: 'ios', name: 'phone', push_token_ct: new Uint8Array([1, 2, 3]), created_at: 0, revoked_at: null }));
     const counts = await store.transaction((tx) => sessions.revokeAll(tx, 't', 'user', 'u1', 'remote_wipe'));
     expect(counts).toEqual({ sessions: 2, devices: 1 });
     expect(await sessions.verify(a.token)).toBeNull();

@@ -172,7 +172,7 @@ describe('staff users: invitation, enrolment and administration', () => {
     const u = await enrolledUser(h, email('ivy'), strongPassword('ivy'));
     const deviceId = `dev-${tag}`;
     await h.app.store.transaction((tx) =>
-      tx.sessions.insertDeviceForTest({ id: deviceId, tenant_id: 'default', subject_type: 'user', subject_id: u.id, platform: 'ios', name: 'phone', push_token_ct: Buffer.from('sealed'), created_at: now, revoked_at: null }),
+      tx.sessions.insertDevice({ id: deviceId, tenant_id: 'default', subject_type: 'user', subject_id: u.id, platform: 'ios', name: 'phone', push_token_ct: Buffer.from('sealed'), created_at: now, revoked_at: null }),
     );
     const r = await h.request('POST', `/v1/users/${u.id}/revoke-sessions`);
     expect(r.status).toBe(200);

@@ -19,7 +19,7 @@ export async function staffWithSession(h: Harness, roles: Role[], tenantId = 'de
   const now = Date.now();
   const s = await app.store.transaction(async (tx) => {
     await tx.ensureTenant(tenantId, tenantId, now);
-    await tx.sessions.insertUserForTest({
+    await tx.users.insert({
       id: userId,
       tenant_id: tenantId,
       email: email ?? `${userId}@staff.test`,
@@ -51,7 +51,7 @@ export async function staffWithPassword(h: Harness, roles: Role[], password = 'c
   const passwordHash = await hashPassword(password);
   await h.app.store.transaction(async (tx) => {
     await tx.ensureTenant(tenantId, tenantId, now);
-    await tx.sessions.insertUserForTest({ id: userId, tenant_id: tenantId, email, display_name: displayName, roles: roles.join(' '), status: 'active', password_hash: passwordHash, locked_until: null, sso_issuer: null, sso_subject: null, created_at: now, updated_at: now });
+    await tx.users.insert({ id: userId, tenant_id: tenantId, email, display_name: displayName, roles: roles.join(' '), status: 'active', password_hash: passwordHash, locked_until: null, sso_issuer: null, sso_subject: null, created_at: now, updated_at: now });
   });
   return { userId, email, password, displayName };
 }
