@@ -199,6 +199,37 @@ export class SignInService {
     return { row, user };
   }
 
+  /**
+   * A signed-in user changes their password: the current one must be given (a session left open
+   * must not be enough, ASVS 6.2.3), the new one meets the policy, and every other session of the
+   * user ends. A wrong current password counts toward lockout like a sign-in failure.
+   */
+  async changePassword(ctx: RequestContext, userId: string, sessionId: string, current: string, next: string): Promise<{ sessionsRevoked: number }> {
+    const { store, clock } = this.deps;
+    const user = await store.read.users.byId(ctx.tenantId, userId);
+    if (!user || user.status !== 'active') throw new AppError('SP_AUTH_UNAUTHENTICATED');
+    const now = clock().getTime();
+    if (!(await verifyPassword(user.password_hash, current))) {
+      await store.transaction(async (tx) => {
+        await audit(tx, ctx, new Date(now), { action: 'user.password_change_failed', outcome: 'failure', targetType: 'user', targetId: user.id });
+        await this.throttle.countUserFailure(tx, user, ctx, now);
+      });
+      await store.durable();
+      throw new AppError('SP_AUTH_LOGIN_FAILED');
+    }
+    assertPasswordPolicy(next, user.email);
+    const phc = await hashPassword(next);
+    const revoked = await store.transaction(async (tx) => {
+      await tx.users.update(ctx.tenantId, user.id, { password_hash: phc, updated_at: now });
+      let n = 0;
+      for (const s of await tx.sessions.listLive(ctx.tenantId, 'user', user.id, now)) if (s.id !== sessionId && (await this.sessions.revoke(tx, ctx.tenantId, s.id, 'password_changed'))) n++;
+      await audit(tx, ctx, new Date(now), { action: 'user.password_changed', targetType: 'user', targetId: user.id, details: { sessionsRevoked: n } });
+      return n;
+    });
+    await store.durable();
+    return { sessionsRevoked: revoked };
+  }
+
   /** Signs out: the session the request came with ends now (audited). */
   async logout(ctx: RequestContext, sessionId: string): Promise<void> {
     const now = this.deps.clock();

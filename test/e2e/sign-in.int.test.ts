@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { eventually, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { query } from '../helpers/db-snapshot.js';
 import { anon, asBearer, auditEvents, enrolledUser, invite, login, persistedText, sansRequestId, strongPassword } from '../helpers/staff-sign-in.js';
@@ -191,6 +192,31 @@ describe('password sign-in: uniform failures, lockout, throttling, reset, cookie
     expect((await asBearer(h, phone, 'GET', '/v1/me')).status).toBe(401);
     expect((await auditEvents(h, 'auth.logout')).some((a) => a.actor === `user:${u.id}`)).toBe(true);
     expect((await asBearer(h, u.session, 'POST', '/v1/auth/logout')).status).toBe(204);
+  });
+
+  it('lets a signed-in user change their password with the current one; their other sessions end, and a wrong current one counts toward lockout', async () => {
+    later(2 * 3_600_000);
+    const { staffWithPassword } = await import('../helpers/identity.js');
+    const p = await staffWithPassword(h, ['nurse'], strongPassword('change'));
+    const issue = async () => (await h.app.store.transaction((tx) => h.app.sessions.issue(tx, { tenantId: 'default', subjectType: 'user', subjectId: p.userId, transport: 'bearer', stage: 'active', amr: ['pwd', 'otp', 'mfa'] }))).token;
+    const [here, elsewhere] = [await issue(), await issue()];
+    const change = (current: string, next: string) => asBearer(h, here, 'POST', '/v1/me/password', { currentPassword: current, newPassword: next });
+    const wrong = await change(WRONG, strongPassword('changed'));
+    expect([wrong.status, wrong.body.code]).toEqual([401, 'SP_AUTH_LOGIN_FAILED']);
+    expect(query(h.dataDir, 'select failed_logins from users where id = ?', p.userId)).toEqual([{ failed_logins: 1 }]);
+    const weak = await change(strongPassword('change'), 'password1234');
+    expect([weak.status, weak.body.code]).toEqual([400, 'SP_USER_PASSWORD_WEAK']);
+    expect((await login(h, p.email, strongPassword('change'))).status).toBe(200);
+
+    const ok = await change(strongPassword('change'), strongPassword('changed'));
+    expect(ok.status).toBe(200);
+    expect(ok.body.sessionsRevoked).toBeGreaterThanOrEqual(2); // the other bearer session and the sign-in just made
+    expect((await asBearer(h, elsewhere, 'GET', '/v1/me')).status).toBe(401);
+    expect((await asBearer(h, here, 'GET', '/v1/me')).status).toBe(200);
+    expect((await login(h, p.email, strongPassword('change'))).status).toBe(401);
+    expect((await login(h, p.email, strongPassword('changed'))).status).toBe(200);
+    expect((await auditEvents(h, 'user.password_changed')).some((a) => a.actor === `user:${p.userId}`)).toBe(true);
+    expect(readFileSync(h.logFile, 'utf8')).not.toContain(strongPassword('changed'));
   });
 
   it('lets a signed-in person list their live sessions (no tokens) and end another one of their own, but not somebody else\'s', async () => {

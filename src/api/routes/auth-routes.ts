@@ -191,6 +191,25 @@ export function authRoutes(app: TypedApp, d: AuthRouteDeps): void {
     return { type: p.kind, id: p.id, current: p.session.id };
   };
 
+  app.post(
+    '/v1/me/password',
+    {
+      config: { permission: 'authenticated' },
+      schema: {
+        tags: ['auth'],
+        summary: "Change the signed-in user's password (the current one is required); every other session of the user ends",
+        description: 'A wrong current password is 401 SP_AUTH_LOGIN_FAILED and counts toward the lockout; a weak new one is 400 SP_USER_PASSWORD_WEAK. Users who sign in through single sign-on have no password here.',
+        body: Type.Object({ currentPassword: Password, newPassword: Password }, { additionalProperties: false }),
+        response: { 200: Type.Object({ sessionsRevoked: Type.Integer() }), ...problems(400, 401, 403) },
+      },
+    },
+    async (req) => {
+      const p = req.principal!;
+      if (p.kind !== 'user' || !p.session) throw new AppError('SP_AUTH_FORBIDDEN', 'only a staff member has a password');
+      return d.signIn.changePassword(requestContext(req), p.id, p.session.id, req.body.currentPassword, req.body.newPassword);
+    },
+  );
+
   app.get(
     '/v1/me/sessions',
     {
