@@ -40,6 +40,7 @@ import { patientRoutes } from './api/routes/patient-routes.js';
 import { PatientAccess } from './auth/patient-access.js';
 import { MfaService } from './auth/mfa-service.js';
 import { CareTeamService } from './core/care-team-service.js';
+import { AdminAlertMailer } from './auth/admin-alert-mailer.js';
 import { BreakGlassService } from './core/break-glass-service.js';
 import { careTeamRoutes } from './api/routes/care-team-routes.js';
 import { breakGlassRoutes } from './api/routes/break-glass-routes.js';
@@ -225,7 +226,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   }, onSignInComplete: (tx, ctx, userId) => throttle.signInCompleted(tx, ctx.tenantId, userId) });
   mfaRoutes(server, { store, sessions, mfa, webauthn: new WebAuthnService({ store, mfa, clock, newId: uuidv7, publicUrl: config.publicUrl }) });
   loginPages(server);
-  const breakGlass = new BreakGlassService(core, mfa);
+  // Break-glass is told to the tenant's administrators at once, by e-mail (ids and times only).
+  const alertMailer = new AdminAlertMailer(store, channels.email, { organisationName: config.organisationName, publicUrl: config.publicUrl, timeoutMs: config.channels.timeoutMs, newId: uuidv7 }, logger);
+  const breakGlass = new BreakGlassService(core, mfa, (tenantId, alert) => alertMailer.notify(tenantId, alert));
   careTeamRoutes(server, new CareTeamService(core));
   breakGlassRoutes(server, breakGlass);
   alertRoutes(server, breakGlass);

@@ -52,6 +52,8 @@ export class BreakGlassService {
   constructor(
     private readonly deps: CoreDeps,
     private readonly mfa: StepUpVerifier,
+    /** Tells administrators at once (e-mail); called after the grant committed, never awaited by the caller. */
+    private readonly onAlert?: (tenantId: string, alert: { id: string; kind: string; actor: string; at: Date }) => Promise<unknown>,
   ) {}
 
   /** Grants access, or throws 404 SP_PATIENT_NOT_FOUND / 401 SP_AUTH_MFA_FAILED (audited, nothing granted). */
@@ -95,6 +97,7 @@ export class BreakGlassService {
     });
     await store.durable();
     if (!result) throw new AppError('SP_AUTH_MFA_FAILED');
+    void this.onAlert?.(ctx.tenantId, { id: result.alertId, kind: 'break_glass', actor: ctx.actor, at: new Date(result.grant.createdAt) }).catch(() => undefined);
     return result;
   }
 

@@ -31,6 +31,12 @@ export class UserRepository {
   }
 
   /** Users of a tenant after `afterId` in id order (ids are UUIDv7: creation order). */
+  /** Active users of the tenant holding `role` (alert recipients). */
+  async activeWithRole(tenantId: string, role: string): Promise<UserRow[]> {
+    const rows = await this.db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('status', '=', 'active').orderBy('id').execute();
+    return rows.filter((u) => u.roles.split(' ').includes(role));
+  }
+
   async list(tenantId: string, afterId: string, limit: number): Promise<UserRow[]> {
     return this.db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('id', '>', afterId).orderBy('id').limit(limit).execute();
   }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
+import { eventually, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { staffWithSession, type TestPerson } from '../helpers/identity.js';
 import { query } from '../helpers/db-snapshot.js';
 import { totpCode } from '../../src/auth/totp.js';
@@ -74,6 +74,7 @@ describe('break-glass: emergency access outside the care team', () => {
 
   let grantId = '';
   it('with a reason and a fresh TOTP code the physician gets time-limited access; grant, accesses and alert are on the record without the reason', async () => {
+    const admin = await staffWithSession(h, ['admin'], 'default', `alerts-${tag}@clinic.test`);
     const code = await nextCode();
     const r = await as(physician)('POST', `/v1/patients/${PATIENT}/break-glass`, { reason: REASON, totp: code });
     expect(r.status).toBe(201);
@@ -107,6 +108,16 @@ describe('break-glass: emergency access outside the care team', () => {
     expect(log).toContain('break-glass access granted');
     expect(log).toContain(grantId);
     expect(log).not.toContain(REASON_MARK);
+    // Administrators are told at once by e-mail: the alert and who acted, never the patient or the reason.
+    const alertId = r.body.alertId as string;
+    const mail = await eventually(async () => {
+      const items = (await h.request('GET', '/v1/dev/outbox?limit=500')).body.items as { deliveryId: string; recipient: string; body: string }[];
+      return items.find((i) => i.deliveryId === `alert-${alertId}-${admin.userId}`);
+    }, 'the alert e-mail to the administrator');
+    expect(mail.recipient).toBe(`alerts-${tag}@clinic.test`);
+    expect(mail.body).toContain(alertId);
+    expect(mail.body).toContain(`user:${physician.userId}`);
+    for (const secret of [REASON_MARK, PATIENT, 'Lopez']) expect(mail.body).not.toContain(secret);
   });
 
   it('a recovery code also re-authenticates, once', async () => {

@@ -1,0 +1,44 @@
+import type { Logger } from 'pino';
+import type { Channel } from '../channels/channel.js';
+import type { Store } from '../store/store.js';
+
+/** What an alert says, per kind: identifiers and times only, never a patient or a reason (PHI). */
+const WHAT: Record<string, string> = {
+  break_glass: 'Emergency (break-glass) access to a patient record was granted',
+};
+
+/**
+ * E-mails every active administrator of the tenant when an alert is raised, so emergency access is
+ * seen when it happens rather than when someone next opens the alert list. The message names the
+ * alert, its kind, the acting user's id and the time — no patient, no reason (both may be PHI; the
+ * reason is read in Sealpost, where that read is itself audited). Sent after the commit; a failed
+ * send is logged (ids only) and the alert stays in `GET /v1/alerts`.
+ */
+export class AdminAlertMailer {
+  constructor(
+    private readonly store: Store,
+    private readonly email: Channel,
+    private readonly o: { organisationName: string; publicUrl: string; timeoutMs: number; newId: () => string },
+    private readonly log: Logger,
+  ) {}
+
+  async notify(tenantId: string, alert: { id: string; kind: string; actor: string; at: Date }): Promise<number> {
+    const admins = await this.store.read.users.activeWithRole(tenantId, 'admin');
+    const text =
+      `${this.o.organisationName}: ${WHAT[alert.kind] ?? `Alert "${alert.kind}" was raised`} at ${alert.at.toISOString()} by ${alert.actor}. ` +
+      `Review alert ${alert.id} in Sealpost (GET ${this.o.publicUrl}/v1/alerts).`;
+    let sent = 0;
+    for (const a of admins) {
+      try {
+        await this.email.send(
+          { deliveryId: `alert-${alert.id}-${a.id}`, notificationId: `alert-${alert.id}`, tenantId, channel: 'email', to: a.email, subject: `Sealpost alert: ${alert.kind}`, text },
+          AbortSignal.timeout(this.o.timeoutMs),
+        );
+        sent++;
+      } catch (e) {
+        this.log.warn({ alertId: alert.id, adminId: a.id, code: (e as { code?: string })?.code }, 'alert e-mail not sent');
+      }
+    }
+    return sent;
+  }
+}
