@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { generate, generateURI, verify } from 'otplib';
+import { generate, generateURI, verify as otpVerify } from 'otplib';
 import { hashToken } from '../crypto/tokens.js';
 
 /**
@@ -52,6 +52,11 @@ export function totpCode(secret: string, atMs: number): Promise<string> {
  */
 export async function verifyTotp(secret: string, code: string, nowMs: number, afterStep: number | null): Promise<number | null> {
   if (!/^\d{6}$/.test(code)) return null;
+  // No step of the window is later than `afterStep`: nothing can be accepted. otplib throws for an
+  // `afterTimeStep` beyond its window (a step recorded by a node whose clock runs ahead), and a
+  // throw would answer 500 without counting the attempt; a wrong code is the right answer.
+  const windowEnd = totpStep(nowMs + TOLERANCE_SECONDS * 1000);
+  if (afterStep != null && afterStep >= windowEnd) return null;
   const r = await verify({
     secret,
     token: code,
@@ -63,6 +68,15 @@ export async function verifyTotp(secret: string, code: string, nowMs: number, af
     ...(afterStep != null ? { afterTimeStep: afterStep } : {}),
   });
   return r.valid && 'timeStep' in r ? r.timeStep : null;
+}
+
+/** otplib's verify, answering "not valid" where it would throw on options it considers out of range. */
+async function verify(opts: Parameters<typeof otpVerify>[0]): Promise<Awaited<ReturnType<typeof otpVerify>> | { valid: false }> {
+  try {
+    return await otpVerify(opts);
+  } catch {
+    return { valid: false };
+  }
 }
 
 /**
