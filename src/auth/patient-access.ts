@@ -32,7 +32,7 @@ export async function assertPatientAccess(
   if (!needsRelationship(principal)) return null;
   const access = tx.access;
   if (await access.isCareTeamMember(principal.tenantId, patientId, principal.id)) return null;
-  const grant = await access.liveGrant(principal.tenantId, principal.id, patientId, now);
+  const grant = principal.session ? await access.liveGrant(principal.tenantId, principal.id, principal.session.id, patientId, now) : undefined;
   if (grant) return grant.id;
   if (whenUnknown === 'pass' && !(await access.patientExists(principal.tenantId, patientId))) return null;
   // Stable code, no detail: whether the patient exists is not the caller's business here.
@@ -40,7 +40,10 @@ export async function assertPatientAccess(
 }
 
 /** 403 SP_AUTH_FORBIDDEN unless the principal may create (and so read or cancel) notifications of this type. */
-export function assertNotificationType(principal: Principal, type: string): void {
+export function assertNotificationType(principal: Principal, type: string, use: 'create' | 'existing' = 'existing'): void {
+  // Systems are tenant-wide integrations: `notification.read`/`.cancel` cover every type for them
+  // (SMART `system/Communication.rs` / `.u`). People read and cancel only the types they may send.
+  if (use === 'existing' && (principal.kind === 'api-key' || principal.kind === 'client')) return;
   if (!mayReadNotificationType(principal.permissions, type)) throw new AppError('SP_AUTH_FORBIDDEN', `needs ${notificationCreatePermission(type)}`);
 }
 
@@ -69,7 +72,7 @@ export class PatientAccess {
 
   /** New notifications (single or batch): the type of each against the caller's create permissions, then its patient. */
   async newNotifications(p: Principal, ctx: RequestContext, items: readonly { patientId: string; type: string }[]): Promise<RequestContext> {
-    for (const i of items) assertNotificationType(p, i.type);
+    for (const i of items) assertNotificationType(p, i.type, 'create');
     const grants: [string, string][] = [];
     for (const patientId of new Set(items.map((i) => i.patientId))) {
       const grant = await assertPatientAccess(this.deps.store.read, p, patientId, this.now());
@@ -108,9 +111,11 @@ export class PatientAccess {
   private async withGrants(ctx: RequestContext, grants: [grantId: string, patientId: string][]): Promise<RequestContext> {
     if (!grants.length) return ctx;
     const { store, clock, patientRef } = this.deps;
+    const byPatient: Record<string, string> = {};
     await store.transaction(async (tx) => {
       for (const [grantId, patientId] of grants) {
         const ref = patientRef(ctx.tenantId, patientId);
+        byPatient[ref] = grantId;
         await tx.appendAudit({
           tenantId: ctx.tenantId,
           at: clock(),
@@ -127,6 +132,6 @@ export class PatientAccess {
       }
     });
     await store.durable();
-    return { ...ctx, breakGlassGrantId: grants[0]![0] };
+    return { ...ctx, breakGlassGrants: byPatient };
   }
 }

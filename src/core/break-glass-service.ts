@@ -124,6 +124,19 @@ export class BreakGlassService {
     return { items, nextCursor: rows.length > o.limit ? cursorOf(page[page.length - 1]!) : null };
   }
 
+  /** Ends a live grant before its time (audited); SP_BREAK_GLASS_NOT_FOUND when unknown, expired or already ended. */
+  async revoke(ctx: RequestContext, id: string): Promise<GrantView> {
+    const { store, clock } = this.deps;
+    const row = await store.transaction(async (tx) => {
+      const now = clock();
+      if (!(await tx.access.revokeGrant(ctx.tenantId, id, now.getTime()))) throw new AppError('SP_BREAK_GLASS_NOT_FOUND');
+      await audit(tx, ctx, now, { action: 'break_glass.revoked', targetType: 'break_glass_grant', targetId: id });
+      return (await tx.access.getGrant(ctx.tenantId, id))!;
+    });
+    await store.durable();
+    return grantView(row);
+  }
+
   /** Administrator alerts, newest first (identifiers only). */
   async listAlerts(ctx: RequestContext, o: { limit: number; cursor?: string; openOnly: boolean }): Promise<{ items: AlertView[]; nextCursor: string | null }> {
     const rows = await this.deps.store.read.access.listAlerts(ctx.tenantId, parseCursor(o.cursor), o.limit + 1, o.openOnly);

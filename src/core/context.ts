@@ -14,10 +14,11 @@ export interface RequestContext {
   requestId?: string;
   sourceIp?: string;
   /**
-   * The break-glass grant that allowed this access (auth/patient-access.ts), when the care team did
-   * not: every audit entry written for the request names it (`details.breakGlass`).
+   * The break-glass grants that allowed this access (auth/patient-access.ts), when the care team did
+   * not, by pseudonymous patient reference: an audit entry about such a patient names its grant
+   * (`details.breakGlass`); one request may touch several patients under several grants (a batch).
    */
-  breakGlassGrantId?: string;
+  breakGlassGrants?: Readonly<Record<string, string>>;
 }
 
 /** Everything core services need, injected by app.ts. */
@@ -52,7 +53,7 @@ export function audit(
     at,
     outcome: 'success',
     ...e,
-    ...(ctx.breakGlassGrantId ? { details: { ...e.details, breakGlass: ctx.breakGlassGrantId } } : {}),
+    ...(e.patientRef && ctx.breakGlassGrants?.[e.patientRef] ? { details: { ...e.details, breakGlass: ctx.breakGlassGrants[e.patientRef] } } : {}),
   });
 }
 

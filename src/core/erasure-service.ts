@@ -39,6 +39,9 @@ export interface ErasureResult extends ErasureRecord {
     outboxMessages: number;
     /** Patient accounts deleted, their sessions and devices revoked. */
     patientAccounts: number;
+    /** Care-team memberships deleted and live break-glass grants ended. */
+    careTeamMembers: number;
+    breakGlassGrantsEnded: number;
     appointments: number;
   };
 }
@@ -97,6 +100,7 @@ export class ErasureService {
       const outboxMessages = await tx.deleteOutboxForDeliveries(stripped.deliveries);
       const appointments = await tx.deletePatientAppointments(ctx.tenantId, patientId);
       const patientAccounts = await tx.patientAccounts.eraseOfPatient(ctx.tenantId, patientId, at);
+      const relations = await tx.access.eraseOfPatient(ctx.tenantId, patientId, at);
       const { contactPoints } = await tx.deletePatientAndKey(ctx.tenantId, patientId);
       const ref = patientRef(this.deps, ctx.tenantId, patientId);
       const erasureId = newId();
@@ -110,6 +114,8 @@ export class ErasureService {
         outboxMessages,
         appointments,
         patientAccounts,
+        careTeamMembers: relations.careTeam,
+        breakGlassGrantsEnded: relations.grants,
       };
       await audit(tx, ctx, now, { action: 'patient.erased', targetType: 'patient', targetId: ref, patientRef: ref, details: { erasure: erasureId, ...counts } });
       return { erasureId, erasedAt: iso(at)!, shredding: 'pending' as const, completedAt: null, counts };

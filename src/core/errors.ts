@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   SP_AUTH_CLIENT_CERT_MISMATCH: { status: 403, title: 'The client certificate is not the one this API key is bound to' },
   SP_AUTH_NO_RELATIONSHIP: { status: 403, title: 'Not on this patient\'s care team (and no live break-glass grant)' },
   SP_CARETEAM_INVALID_MEMBER: { status: 400, title: 'Only an active user with a clinical role can join a care team' },
+  SP_BREAK_GLASS_NOT_FOUND: { status: 404, title: 'No live break-glass grant with this id' },
   SP_ALERT_NOT_FOUND: { status: 404, title: 'Alert not found' },
   SP_TENANT_EXISTS: { status: 409, title: 'A tenant with this id already exists' },
   SP_TENANT_INVALID_ID: { status: 400, title: 'Tenant id must be 1-64 characters of [a-z0-9-]' },

@@ -79,18 +79,56 @@ export class AccessRepository {
     return r?.patient_id;
   }
 
-  /** The newest live grant of a user for a patient (not expired at `now`, not revoked). */
-  async liveGrant(tenantId: string, userId: string, patientId: string, now: number): Promise<{ id: string; expires_at: number } | undefined> {
+  /**
+   * The newest live grant of a user for a patient (not expired at `now`, not revoked) made in this
+   * session: a grant dies with the session that re-authenticated for it (sign-out, remote wipe,
+   * disabling, a role change).
+   */
+  async liveGrant(tenantId: string, userId: string, sessionId: string, patientId: string, now: number): Promise<{ id: string; expires_at: number } | undefined> {
     return this.db
       .selectFrom('break_glass_grants')
       .select(['id', 'expires_at'])
       .where('tenant_id', '=', tenantId)
       .where('user_id', '=', userId)
+      .where('session_id', '=', sessionId)
       .where('patient_id', '=', patientId)
       .where('revoked_at', 'is', null)
       .where('expires_at', '>', now)
       .orderBy('expires_at', 'desc')
       .executeTakeFirst();
+  }
+
+  async getGrant(tenantId: string, id: string): Promise<BreakGlassRow | undefined> {
+    return this.db.selectFrom('break_glass_grants').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Ends a live grant (an administrator judged it unjustified); false when unknown, expired or already ended. */
+  async revokeGrant(tenantId: string, id: string, now: number): Promise<boolean> {
+    const r = await this.db
+      .updateTable('break_glass_grants')
+      .set({ revoked_at: now })
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /**
+   * Erasure: the patient's care team goes and its live grants end (an id registered again later is
+   * another person, whom nobody's old membership or grant may reach). Returns the counts.
+   */
+  async eraseOfPatient(tenantId: string, patientId: string, now: number): Promise<{ careTeam: number; grants: number }> {
+    const team = await this.db.deleteFrom('care_team_members').where('tenant_id', '=', tenantId).where('patient_id', '=', patientId).executeTakeFirst();
+    const grants = await this.db
+      .updateTable('break_glass_grants')
+      .set({ revoked_at: now })
+      .where('tenant_id', '=', tenantId)
+      .where('patient_id', '=', patientId)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return { careTeam: Number(team.numDeletedRows), grants: Number(grants.numUpdatedRows) };
   }
 
   async insertGrant(row: Insertable<Database['break_glass_grants']>): Promise<void> {

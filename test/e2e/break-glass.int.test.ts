@@ -161,4 +161,45 @@ describe('break-glass: emergency access outside the care team', () => {
     const r = await as(physician)('GET', `/v1/patients/${PATIENT}`);
     expect([r.status, r.body.code]).toEqual([403, 'SP_AUTH_NO_RELATIONSHIP']);
   });
+
+  it('a batch under two grants names each patient\'s own grant in its audit entries', async () => {
+    const second = `bg2-${tag}`;
+    expect((await h.request('PUT', `/v1/patients/${second}`, samplePatient())).status).toBe(201);
+    offsetMs += 60_000;
+    const g1 = await as(physician)('POST', `/v1/patients/${PATIENT}/break-glass`, { reason: REASON, totp: await nextCode() });
+    offsetMs += 60_000;
+    const g2 = await as(physician)('POST', `/v1/patients/${second}/break-glass`, { reason: REASON, totp: await nextCode() });
+    expect([g1.status, g2.status]).toEqual([201, 201]);
+    const item = (patientId: string) => ({ patientId, type: 'test_result_ready', data: { testName: 'Troponin' } });
+    const b = await as(physician)('POST', '/v1/notifications:batch', { items: [item(PATIENT), item(second)] });
+    expect(b.status).toBe(202);
+    const byNotification = new Map(
+      query<{ entry: string }>(h.dataDir, "select entry from audit_entries where action = 'notification.created' order by idx desc limit 2").map((r) => {
+        const e = JSON.parse(r.entry);
+        return [e.target.id, e.details.breakGlass] as const;
+      }),
+    );
+    const [n1, n2] = b.body.items.map((x: { id: string }) => x.id);
+    expect([byNotification.get(n1), byNotification.get(n2)]).toEqual([g1.body.grant.id, g2.body.grant.id]);
+  });
+
+  it('an administrator ends a grant before its time, and a grant dies with the session that re-authenticated for it', async () => {
+    const third = `bg3-${tag}`; // no other grant of the physician's covers it
+    expect((await h.request('PUT', `/v1/patients/${third}`, samplePatient())).status).toBe(201);
+    offsetMs += 60_000;
+    const g = await as(physician)('POST', `/v1/patients/${third}/break-glass`, { reason: REASON, totp: await nextCode() });
+    expect(g.status).toBe(201);
+    expect((await as(physician)('GET', `/v1/patients/${third}`)).status).toBe(200);
+    // Another session of the same person (say, a second device) does not carry the grant.
+    const other = await h.app.store.transaction((tx) => h.app.sessions.issue(tx, { tenantId: 'default', subjectType: 'user', subjectId: physician.userId, transport: 'bearer', stage: 'active', amr: ['pwd', 'otp', 'mfa'] }));
+    expect((await h.request('GET', `/v1/patients/${third}`, undefined, { authorization: `Bearer ${other.token}` })).body.code).toBe('SP_AUTH_NO_RELATIONSHIP');
+    expect((await as(physician)('POST', `/v1/break-glass/${g.body.grant.id}/revoke`)).status).toBe(403);
+    const r = await as(admin)('POST', `/v1/break-glass/${g.body.grant.id}/revoke`);
+    expect(r.status).toBe(200);
+    expect(r.body.revokedAt).not.toBeNull();
+    expect((await as(physician)('GET', `/v1/patients/${third}`)).body.code).toBe('SP_AUTH_NO_RELATIONSHIP');
+    const again = await as(admin)('POST', `/v1/break-glass/${g.body.grant.id}/revoke`);
+    expect([again.status, again.body.code]).toEqual([404, 'SP_BREAK_GLASS_NOT_FOUND']);
+    expect(count("select count(*) as n from audit_entries where action = 'break_glass.revoked' and entry like ?", `%${g.body.grant.id}%`)).toBe(1);
+  });
 });

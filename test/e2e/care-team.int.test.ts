@@ -134,4 +134,17 @@ describe('care teams: the patient relationship of physicians and nurses', () => 
     expect((await as(nurse)('GET', `/v1/patients/${MINE}`)).body.code).toBe('SP_AUTH_NO_RELATIONSHIP');
     expect((await as(physician)('GET', `/v1/patients/${MINE}`)).status).toBe(200);
   });
+
+  it('erasing a patient ends its care team: an id registered again later is another person, reached by nobody\'s old membership', async () => {
+    const id = `ct-erased-${tag}`;
+    expect((await h.request('PUT', `/v1/patients/${id}`, samplePatient())).status).toBe(201);
+    expect((await as(admin)('PUT', `/v1/patients/${id}/care-team/${nurse.userId}`)).status).toBe(201);
+    expect((await as(nurse)('GET', `/v1/patients/${id}`)).status).toBe(200);
+    const erased = await h.request('DELETE', `/v1/patients/${id}?erase=true`);
+    expect(erased.status).toBe(202);
+    expect(erased.body.counts.careTeamMembers).toBe(1);
+    expect(query(h.dataDir, 'select count(*) as n from care_team_members where patient_id = ?', id)[0].n).toBe(0);
+    expect((await h.request('PUT', `/v1/patients/${id}`, samplePatient({ name: { given: ['Someone'], family: 'Else' } }))).status).toBe(201);
+    expect((await as(nurse)('GET', `/v1/patients/${id}`)).body.code).toBe('SP_AUTH_NO_RELATIONSHIP');
+  });
 });

@@ -166,6 +166,28 @@ describe('SMART Backend Services: client registration, client_credentials with p
     expect(client.body.lastUsedAt).not.toBeNull();
   });
 
+  it('lets a system/Communication.rs client read, and a .u client cancel, notifications of every type (systems are tenant-wide)', async () => {
+    const created = [];
+    for (const body of [
+      { type: 'test_result_ready', data: { testName: 'Ferritin' } },
+      { type: 'billing_statement', data: { amount: '12.50', dueDate: '2031-04-01', statementId: 'S9' } },
+      { type: 'appointment_reminder', data: { start: '2031-02-03T15:30:00Z' }, sendAt: '2031-01-01T00:00:00Z' },
+    ]) {
+      const r = await h.request('POST', '/v1/notifications', { patientId: 'smart-p1', ...body });
+      expect(r.status).toBe(202);
+      created.push(r.body.id as string);
+    }
+    const reg = await h.request('POST', '/v1/oauth-clients', { name: 'Status board', scopes: ['system/Communication.rs', 'system/Communication.u'], jwks: { keys: [rsa.publicJwk] } });
+    expect(reg.status).toBe(201);
+    const res = await grant(await assertion(rsa, reg.body.clientId));
+    expect(res.status).toBe(200);
+    for (const id of created) expect((await api(res.body.access_token, 'GET', `/v1/notifications/${id}`)).status).toBe(200);
+    expect((await api(res.body.access_token, 'POST', `/v1/notifications/${created[2]}/cancel`)).status).toBe(200);
+    // Reading is not sending: creating needs system/Communication.c.
+    const send = await api(res.body.access_token, 'POST', '/v1/notifications', { patientId: 'smart-p1', type: 'test_result_ready', data: { testName: 'x' } });
+    expect([send.status, send.body.code]).toEqual([403, 'SP_AUTH_FORBIDDEN']);
+  });
+
   it('grants a narrower scope on request, and the narrower token cannot write', async () => {
     const res = await grant(await assertion(rsa, rsaClient), 'system/Patient.r');
     expect([res.status, res.body.scope]).toEqual([200, 'system/Patient.r']);

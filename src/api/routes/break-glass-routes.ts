@@ -76,4 +76,18 @@ export function breakGlassRoutes(app: TypedApp, breakGlass: BreakGlassService): 
       return breakGlass.listGrants(requestContext(req), { limit: req.query.limit ?? 100, cursor: req.query.cursor, withReasons });
     },
   );
+
+  app.post(
+    '/v1/break-glass/:id/revoke',
+    {
+      config: { permission: 'alert.read' },
+      schema: {
+        tags: ['break-glass'],
+        summary: 'End a break-glass grant before its time (an administrator judged it unjustified); audited',
+        params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9-]+$' }) }),
+        response: { 200: Grant, ...problems(401, 403, 404) },
+      },
+    },
+    async (req) => breakGlass.revoke(requestContext(req), req.params.id),
+  );
 }

@@ -26,6 +26,8 @@ const ErasureView = Type.Object({
     idempotencyRecords: Type.Integer(),
     outboxMessages: Type.Integer(),
     patientAccounts: Type.Integer(),
+    careTeamMembers: Type.Integer(),
+    breakGlassGrantsEnded: Type.Integer(),
     appointments: Type.Integer(),
   }),
 });
