@@ -3,6 +3,7 @@ import type { Store, StoreTx } from '../store/store.js';
 import type { SessionRow } from '../store/session-repository.js';
 import { hashToken, randomToken } from '../crypto/tokens.js';
 import type { SessionStage } from './principal.js';
+import { AppError } from '../core/errors.js';
 
 /** Session tokens are `sps_` + 256 random bits (base64url); only their SHA-256 is stored. */
 export const SESSION_TOKEN = /^sps_[A-Za-z0-9_-]{43}$/;
@@ -68,11 +69,13 @@ export class SessionService {
   /**
    * Replaces a session by a new one (new token) after a change of privilege: a second factor
    * passed, a role changed, break-glass granted. The absolute deadline is kept: stepping up never
-   * extends a session.
+   * extends a session. Throws SP_AUTH_UNAUTHENTICATED (rolling `tx` back) when the old session was
+   * no longer live: of two racing requests on one session, only the one that revokes it may go on,
+   * or one sign-in step would yield two sessions (and burn a recovery code for nothing).
    */
   async rotate(tx: StoreTx, old: SessionRow, change: { stage: SessionStage; addAmr?: string[] }): Promise<{ id: string; token: string; expiresAt: Date }> {
     const now = this.clock().getTime();
-    await tx.sessions.revoke(old.tenant_id, old.id, now, 'rotated');
+    if (!(await tx.sessions.revoke(old.tenant_id, old.id, now, 'rotated'))) throw new AppError('SP_AUTH_UNAUTHENTICATED');
     const amr = [...new Set([...old.amr.split(' ').filter(Boolean), ...(change.addAmr ?? [])])];
     const id = uuidv7();
     const token = `sps_${randomToken(32)}`;

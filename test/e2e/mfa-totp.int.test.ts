@@ -313,4 +313,18 @@ describeEachBackend('staff second factor: TOTP and recovery codes', (backend) =>
     expect((await call('POST', '/v1/auth/mfa/totp/verify', second.token, { code: await totpCode(u.secret, now) })).status).toBe(200);
     expect(await failures()).toBe(0);
   });
+  it('completes one sign-in only when a TOTP code and a recovery code race on one session: one active session, no recovery code burned for nothing', async () => {
+    const u = await enrolled();
+    const s = await login(u);
+    const [a, b] = await Promise.all([
+      call('POST', '/v1/auth/mfa/totp/verify', s.token, { code: await totpCode(u.secret, now) }),
+      call('POST', '/v1/auth/mfa/recovery', s.token, { code: u.recoveryCodes[0] }),
+    ]);
+    expect([a.status, b.status].filter((x) => x === 200)).toHaveLength(1);
+    const live = await db.query<{ n: number | string }>(`select count(*) as n from sessions where subject_id = '${u.userId}' and stage = 'active' and revoked_at is null`);
+    // The enrolment session was rotated at confirmation; one more active session from this race.
+    expect(Number(live[0]!.n)).toBe(2);
+    const remaining = (await call('GET', '/v1/auth/mfa', u.token)).body.recoveryCodesRemaining;
+    expect(remaining).toBe(b.status === 200 ? 9 : 10);
+  });
 });
