@@ -176,7 +176,8 @@ export class OidcService {
 
   /**
    * The user for this identity: linked by (tenant, issuer, subject); else the user with the same
-   * e-mail and no link yet (linked now, unless the provider says the address is unverified); else a
+   * e-mail and no link yet (linked now, only when the provider asserts `email_verified: true`: an
+   * address a person could type in at the provider must not hand them a clinician's account); else a
    * new active user without a password (just-in-time provisioning). 'refused' for disabled, locked or
    * otherwise unusable accounts.
    */
@@ -187,7 +188,7 @@ export class OidcService {
       const email = normalizeEmail(id.email!);
       const byEmail = await tx.users.byEmail(tenantId, email);
       if (byEmail) {
-        if (byEmail.sso_subject != null || id.emailVerified === false || !usable(byEmail, now)) return 'refused';
+        if (byEmail.sso_subject != null || id.emailVerified !== true || !usable(byEmail, now)) return 'refused';
         if (!(await tx.oidc.linkSso(tenantId, byEmail.id, issuer, id.sub, now))) return 'refused';
         const activated = byEmail.status === 'invited';
         if (activated) {

@@ -296,7 +296,7 @@ describe('OIDC single sign-on for staff against a real OpenID provider', () => {
     expect((await userRow('linked-lee@clinic.test'))!).toMatchObject({ status: 'disabled', roles: 'physician' });
   });
 
-  it('links an invited user (activating them) but never links on an address the provider calls unverified', async () => {
+  it('links an invited user (activating them) but never links on an address the provider calls unverified or does not call verified', async () => {
     const invited = await staffWithSession(h, ['nurse'], 'default', 'invited-ivy@clinic.test');
     await h.app.store.transaction((tx) => tx.users.update('default', invited.userId, { status: 'invited' }));
     const ivy = await signIn(person({ sub: 'invited-ivy', groups: ['ward-rn'], amr: ['pwd', 'mfa'] }));
@@ -309,6 +309,11 @@ describe('OIDC single sign-on for staff against a real OpenID provider', () => {
     expect([uma.callback.status, uma.callback.json.code]).toEqual([401, 'SP_AUTH_LOGIN_FAILED']);
     expect(await userRow('unverified-uma@clinic.test')).toMatchObject({ id: existing.userId, sso_subject: null });
     expect(counts()).toEqual(before);
+
+    const silent = await staffWithSession(h, ['nurse'], 'default', 'silent-sam@clinic.test');
+    const sam = await signIn(person({ sub: 'silent-sam', emailVerified: null, groups: ['ward-rn'], amr: ['pwd', 'mfa'] }));
+    expect([sam.callback.status, sam.callback.json.code]).toEqual([401, 'SP_AUTH_LOGIN_FAILED']);
+    expect(await userRow('silent-sam@clinic.test')).toMatchObject({ id: silent.userId, sso_subject: null });
   });
 
   it('answers 400 for a bearer transport, and 401 for an unknown tenant or another tenant than the provider serves, writing nothing', async () => {

@@ -9,7 +9,8 @@ export interface IdpUser {
   sub: string;
   password: string;
   email?: string;
-  emailVerified?: boolean;
+  /** Default true; null leaves the `email_verified` claim out. */
+  emailVerified?: boolean | null;
   name?: string;
   /** The `groups` claim; change it between sign-ins to test role updates. */
   groups: string[];
@@ -82,7 +83,7 @@ export async function startOidcProvider(opts: { clientSecret?: string | null; cl
       findAccount: (_ctx: unknown, sub: string) => {
         const u = users.get(sub);
         if (!u) return undefined;
-        const claims = { sub, email: u.email, email_verified: u.emailVerified ?? true, name: u.name, groups: [...u.groups] };
+        const claims = { sub, email: u.email, ...(u.emailVerified === null ? {} : { email_verified: u.emailVerified ?? true }), name: u.name, groups: [...u.groups] };
         return { accountId: sub, claims: async () => claims };
       },
       // One first-party client: the grant is implied, as a hospital's own IdP would configure it.
