@@ -46,11 +46,21 @@ export class RemoteJwks {
     const hit = entry ? accept(entry.keys) : undefined;
     if (hit) return hit;
     if (entry && entry.fetchedAt + this.minRefetchMs > now) return undefined;
-    const keys = await this.fetchKeys(url);
+    // One fetch per client at a time: a burst of assertions naming an unknown kid must not make us
+    // fetch the client's URL once per assertion (we would be a fetch amplifier).
+    const key = `${clientId} ${url}`;
+    let pending = this.inFlight.get(key);
+    if (!pending) {
+      pending = this.fetchKeys(url).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, pending);
+    }
+    const keys = await pending;
     if (this.cache.size >= 1_000) this.cache.delete(this.cache.keys().next().value as string);
     this.cache.set(clientId, { url, keys, fetchedAt: now });
     return accept(keys);
   }
+
+  private readonly inFlight = new Map<string, Promise<JWK[]>>();
 
   /** Drops a client's cached keys (revocation). */
   forget(clientId: string): void {

@@ -139,7 +139,8 @@ export class TokenEndpoint {
         details: { error: e.error, reason: e.reason },
       }),
     );
-    await this.o.store.durable();
+    // Not awaited to disk: a refusal changes nothing, and an anonymous caller must not be able to
+    // make us fsync at will (the entry is durable with the next commit that is).
   }
 
   /** Expired assertion ids go at most once a minute per node; losing a purge to a crash costs nothing. */

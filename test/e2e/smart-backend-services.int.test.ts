@@ -188,6 +188,15 @@ describe('SMART Backend Services: client registration, client_credentials with p
     expect([send.status, send.body.code]).toEqual([403, 'SP_AUTH_FORBIDDEN']);
   });
 
+  it('fetches a client\'s JWKS URL once for a burst of assertions naming an unknown key, and refuses them all', async () => {
+    offsetMs += 120_000; // past the key cache, so the burst has to look again
+    const before = jwks.fetches();
+    const unknownKid = { ...ec, kid: 'no-such-kid' };
+    const answers = await Promise.all(Array.from({ length: 10 }, async () => grant(await assertion(unknownKid, ecClient))));
+    expect(answers.map((a) => [a.status, a.body.error])).toEqual(Array.from({ length: 10 }, () => [401, 'invalid_client']));
+    expect(jwks.fetches() - before).toBe(1);
+  });
+
   it('grants a narrower scope on request, and the narrower token cannot write', async () => {
     const res = await grant(await assertion(rsa, rsaClient), 'system/Patient.r');
     expect([res.status, res.body.scope]).toEqual([200, 'system/Patient.r']);
