@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Store } from '../store/store.js';
+import type { Store, StoreTx } from '../store/store.js';
 import type { ApiKeyRow } from '../store/repositories.js';
 import { hashToken, safeEqualHex } from '../crypto/tokens.js';
 import { AppError } from '../core/errors.js';
@@ -51,17 +51,21 @@ export interface IssueApiKeyInput {
  * once; the row and the audit entry (same transaction) hold only its id, never the secret.
  */
 export async function issueApiKey(store: Store, input: IssueApiKeyInput, now: Date): Promise<{ id: string; key: string }> {
+  const made = await store.transaction((tx) => issueApiKeyIn(tx, input, now));
+  await store.durable();
+  return made;
+}
+
+/** `issueApiKey` inside the caller's transaction (a new tenant and its first key commit together). */
+export async function issueApiKeyIn(tx: StoreTx, input: IssueApiKeyInput, now: Date): Promise<{ id: string; key: string }> {
   const scopes = checkApiKeyScopes(input.scopes);
   const expiresAt = apiKeyExpiry(input.expiresInDays, now);
   const made = newKey();
   const b = input.clientCert ?? null;
-  await store.transaction(async (tx) => {
-    await tx.insertApiKey(keyRow(made, { tenantId: input.tenantId, name: input.name, scopes, binding: b, expiresAt, rotatedFrom: null }, now));
-    // Public fingerprints only: enough to tell later which certificate or CA the key was bound to.
-    const clientCert = b ? (b.kind === 'fingerprint' ? `sha256:${b.fingerprintSha256}` : `ca-sha256:${b.caFingerprintSha256}`) : null;
-    await tx.appendAudit({ tenantId: input.tenantId, at: now, actor: input.actor, action: 'api_key.created', outcome: 'success', targetType: 'api_key', targetId: made.id, requestId: input.requestId, sourceIp: input.sourceIp, details: { scopes, clientCert, expiresAt: expiresAt == null ? null : new Date(expiresAt).toISOString() } });
-  });
-  await store.durable();
+  await tx.insertApiKey(keyRow(made, { tenantId: input.tenantId, name: input.name, scopes, binding: b, expiresAt, rotatedFrom: null }, now));
+  // Public fingerprints only: enough to tell later which certificate or CA the key was bound to.
+  const clientCert = b ? (b.kind === 'fingerprint' ? `sha256:${b.fingerprintSha256}` : `ca-sha256:${b.caFingerprintSha256}`) : null;
+  await tx.appendAudit({ tenantId: input.tenantId, at: now, actor: input.actor, action: 'api_key.created', outcome: 'success', targetType: 'api_key', targetId: made.id, requestId: input.requestId, sourceIp: input.sourceIp, details: { scopes, clientCert, expiresAt: expiresAt == null ? null : new Date(expiresAt).toISOString() } });
   return { id: made.id, key: made.key };
 }
 

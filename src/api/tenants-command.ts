@@ -3,7 +3,7 @@ import { loadConfig } from '../config/load-config.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { AppError } from '../core/errors.js';
-import { issueApiKey } from './api-keys.js';
+import { issueApiKeyIn } from './api-keys.js';
 
 /** Tenant ids appear in every row and audit entry: short, lower-case, no PHI. */
 export const TENANT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;
@@ -17,14 +17,15 @@ export const TENANT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;
 export async function createTenant(store: Store, id: string, name: string, now: Date, actor = 'system:cli'): Promise<{ tenantId: string; apiKeyId: string; apiKey: string }> {
   const trimmed = name.trim();
   if (!TENANT_ID_PATTERN.test(id) || trimmed.length === 0 || trimmed.length > 200) throw new AppError('SP_TENANT_INVALID_ID');
-  await store.transaction(async (tx) => {
+  // The tenant and its first key commit together: a tenant without a key could never be administered.
+  const { id: apiKeyId, key } = await store.transaction(async (tx) => {
     if (await tx.access.tenantExists(id)) throw new AppError('SP_TENANT_EXISTS');
     await tx.access.insertTenant(id, trimmed, now.getTime());
     // The name is the organisation's, not a person's: still, ids only on the record.
     await tx.appendAudit({ tenantId: id, at: now, actor, action: 'tenant.created', outcome: 'success', targetType: 'tenant', targetId: id });
+    return issueApiKeyIn(tx, { tenantId: id, name: 'first administrator key', scopes: ['admin'], actor }, now);
   });
   await store.durable();
-  const { id: apiKeyId, key } = await issueApiKey(store, { tenantId: id, name: 'first administrator key', scopes: ['admin'], actor }, now);
   return { tenantId: id, apiKeyId, apiKey: key };
 }
 
