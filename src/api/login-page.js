@@ -1,9 +1,25 @@
-// Staff sign-in page script (served as /login.js; no framework, no inline script: CSP script-src 'self').
-// Password step, then a second factor (TOTP, recovery code, security key / passkey), or enrolment of one.
+// Staff sign-in pages' script (served as /login.js; no framework, no inline script: CSP script-src 'self').
+// The body's data-mode picks the flow:
+// - login: password step, then a second factor (TOTP, recovery code, security key / passkey), or enrolment of one;
+// - enrol: the invitation link's token and a first password, then the same second-factor enrolment;
+// - reset: the reset link's token and a new password.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
-const SECTIONS = ['signin', 'mfa', 'enrol', 'codes', 'done'];
+const MODE = document.body.dataset.mode || 'login';
+const SECTIONS = Array.from(document.querySelectorAll('main > section'), (s) => s.id);
+const MIN_PASSWORD = 12;
+
+/**
+ * The one-time token of an enrolment or reset link, taken from the fragment (never sent to any
+ * server, so never in a log) and removed from the address bar and this history entry at once, so
+ * neither the back button nor a bookmark nor a shoulder-surfer finds it. Kept only in this closure.
+ */
+let linkToken = '';
+if (MODE !== 'login') {
+  linkToken = location.hash.slice(1);
+  if (location.hash) history.replaceState(null, '', location.pathname + location.search);
+}
 
 const b64u = {
   enc(buf) {
@@ -25,8 +41,15 @@ function show(id) {
 }
 
 function fail(e) {
-  $('error').textContent = e.message || 'Something went wrong';
+  // The server's detail names the rule a password broke (never the password itself).
+  $('error').textContent = (e.message || 'Something went wrong') + (e.detail ? `: ${e.detail}` : '');
   $('error').dataset.code = e.code || '';
+}
+
+/** The sign-in step: on this page when it has one, else on /login. */
+function toSignIn() {
+  if (SECTIONS.includes('signin')) show('signin');
+  else location.assign('/login');
 }
 
 /** Same-origin JSON call; the session travels in the HttpOnly cookie, never in script. */
@@ -38,7 +61,7 @@ async function api(path, body) {
   }
   const r = await fetch(path, init);
   const j = r.status === 204 ? null : await r.json().catch(() => null);
-  if (!r.ok) throw Object.assign(new Error((j && j.title) || 'Request failed'), { code: j && j.code });
+  if (!r.ok) throw Object.assign(new Error((j && j.title) || 'Request failed'), { code: j && j.code, detail: j && j.detail });
   return j;
 }
 
@@ -69,7 +92,7 @@ function showCodes(codes) {
 
 async function finish() {
   const me = await api('/v1/me');
-  if (!me.session || me.session.stage !== 'active') return show('signin');
+  if (!me.session || me.session.stage !== 'active') return toSignIn();
   const f = await api('/v1/auth/mfa');
   $('display-name').textContent = f.displayName;
   show('done');
@@ -111,8 +134,12 @@ async function useKey() {
 }
 
 function on(id, event, fn) {
+  if (!$(id)) return; // not on this page
   $(id).addEventListener(event, (e) => {
     e.preventDefault();
+    // A new attempt: the last one's error no longer describes the page.
+    $('error').textContent = '';
+    $('error').dataset.code = '';
     fn().catch(fail);
   });
 }
@@ -135,10 +162,52 @@ on('enrol-form', 'submit', async () => after(await api('/v1/auth/mfa/totp/confir
 on('codes-continue', 'click', finish);
 on('signout', 'click', async () => {
   await api('/v1/auth/logout', {});
-  show('signin');
+  toSignIn();
 });
 
-// A page opened with a live session (reload) continues where sign-in stands.
-api('/v1/me')
-  .then((me) => (me.session && me.session.stage === 'active' ? finish() : me.session && me.session.stage === 'mfa' ? askFactor() : me.session ? show('enrol') : show('signin')))
-  .catch(() => show('signin'));
+/** A used, expired or unknown link: say so and offer no form (the token is forgotten). */
+function linkInvalid() {
+  linkToken = '';
+  show('invalid');
+  $('invalid').dataset.code = 'SP_AUTH_TOKEN_INVALID';
+}
+
+on('newpassword-form', 'submit', async () => {
+  const password = $('new-password').value;
+  const again = $('new-password-again').value;
+  // Neither field keeps the password after an attempt, whatever its outcome.
+  $('new-password').value = '';
+  $('new-password-again').value = '';
+  if (password !== again) throw Object.assign(new Error('The two passwords differ; type the same password twice'), { code: 'mismatch' });
+  if ([...password].length < MIN_PASSWORD) throw Object.assign(new Error(`The password must have at least ${MIN_PASSWORD} characters`), { code: 'too_short' });
+  try {
+    if (MODE === 'enrol') {
+      const answer = await api('/v1/auth/enrol', { token: linkToken, password, transport: 'cookie' });
+      linkToken = '';
+      return after(answer);
+    }
+    await api('/v1/auth/password-reset/complete', { token: linkToken, password });
+    linkToken = '';
+    show('reset-done');
+  } catch (e) {
+    if (e.code === 'SP_AUTH_TOKEN_INVALID') return linkInvalid();
+    throw e; // e.g. SP_USER_PASSWORD_WEAK: the token stays usable for another try
+  }
+});
+
+if (MODE === 'reset') {
+  if (linkToken) show('newpassword');
+  else linkInvalid();
+} else if (MODE === 'enrol') {
+  if (linkToken) show('newpassword');
+  // Reloaded after the password was set (the token is gone by then): the session says where enrolment stands.
+  else
+    api('/v1/me')
+      .then((me) => (me.session && me.session.stage === 'active' ? finish() : me.session && me.session.stage === 'mfa_enrol' ? show('enrol') : linkInvalid()))
+      .catch(linkInvalid);
+} else {
+  // A page opened with a live session (reload) continues where sign-in stands.
+  api('/v1/me')
+    .then((me) => (me.session && me.session.stage === 'active' ? finish() : me.session && me.session.stage === 'mfa' ? askFactor() : me.session ? show('enrol') : show('signin')))
+    .catch(() => show('signin'));
+}

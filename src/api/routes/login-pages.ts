@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { TypedApp } from '../types.js';
 
-/** The page's only style sheet, inline and allowed by its hash (no 'unsafe-inline'). */
+/** The pages' only style sheet, inline and allowed by its hash (no 'unsafe-inline'). */
 const STYLE = `body{font-family:system-ui,sans-serif;max-width:30rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1b1b1b}
 label{display:block;font-weight:600;margin:.5rem 0 .25rem}input{font-size:1rem;padding:.4rem;width:100%;box-sizing:border-box}
 button{font-size:1rem;padding:.5rem 1rem;margin-top:.75rem}#error{color:#a40000;font-weight:600}code,li{font-family:ui-monospace,monospace}`;
@@ -23,49 +23,113 @@ const CSP = [
   "base-uri 'none'",
 ].join('; ');
 
-const PAGE = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>Sign in · Sealpost</title><style>${STYLE}</style>
-<script src="/login.js" defer></script></head><body data-step="loading"><main>
-<h1>Sign in</h1>
-<p id="error" role="alert"></p>
-<section id="signin" hidden>
+/** Which flow the shared script runs: it reads `data-mode` from the body. */
+type Mode = 'login' | 'enrol' | 'reset';
+
+// The sections each page is built from. Section ids are the script's steps (`data-step` on the body).
+const SIGNIN = `<section id="signin" hidden>
 <form id="signin-form" method="post"><label for="email">E-mail</label><input id="email" type="email" autocomplete="username" required>
 <label for="password">Password</label><input id="password" type="password" autocomplete="current-password" required>
 <button id="signin-submit" type="submit">Continue</button></form>
-</section>
-<section id="mfa" hidden>
+</section>`;
+
+const MFA = `<section id="mfa" hidden>
 <form id="totp-form" method="post"><label for="totp-code">Code from your authenticator app</label>
 <input id="totp-code" inputmode="numeric" autocomplete="one-time-code" maxlength="6"><button id="totp-submit" type="submit">Verify</button></form>
 <button id="use-key" type="button">Use security key or passkey</button>
 <form id="recovery-form" method="post"><label for="recovery-code">Or a recovery code</label>
 <input id="recovery-code" autocomplete="off"><button id="recovery-submit" type="submit">Use recovery code</button></form>
-</section>
-<section id="enrol" hidden>
+</section>`;
+
+const ENROL = `<section id="enrol" hidden>
 <p>Your account needs a second factor before you can continue.</p>
 <button id="register-key" type="button">Register security key or passkey</button>
 <button id="setup-totp" type="button">Set up an authenticator app</button>
 <form id="enrol-form" method="post" hidden><p>Key for your app: <code id="totp-secret"></code></p>
 <label for="enrol-code">First code from the app</label><input id="enrol-code" inputmode="numeric" autocomplete="one-time-code" maxlength="6">
 <button id="enrol-submit" type="submit">Confirm</button></form>
-</section>
-<section id="codes" hidden>
+</section>`;
+
+const CODES = `<section id="codes" hidden>
 <p>Recovery codes: each works once if you lose your second factor. Keep them somewhere safe; they are not shown again.</p>
 <ol id="recovery-codes"></ol><button id="codes-continue" type="button">I have saved them</button>
-</section>
-<section id="done" hidden>
-<p>Signed in as <strong id="display-name"></strong>.</p><button id="signout" type="button">Sign out</button>
-</section>
-</main></body></html>`;
+</section>`;
 
+const DONE = `<section id="done" hidden>
+<p>Signed in as <strong id="display-name"></strong>.</p><button id="signout" type="button">Sign out</button>
+</section>`;
+
+/**
+ * The new-password form of the enrolment and reset pages. `novalidate`: the script checks length and
+ * match itself and says so in words; the policy beyond that (common passwords, the e-mail address in
+ * it) is the server's, answered as SP_USER_PASSWORD_WEAK with the rule broken.
+ */
+const NEW_PASSWORD = (intro: string, submit: string) => `<section id="newpassword" hidden>
+<p>${intro}</p>
+<form id="newpassword-form" method="post" novalidate><label for="new-password">New password (at least 12 characters)</label>
+<input id="new-password" type="password" autocomplete="new-password">
+<label for="new-password-again">The same password again</label><input id="new-password-again" type="password" autocomplete="new-password">
+<button id="newpassword-submit" type="submit">${submit}</button></form>
+</section>`;
+
+const INVALID = (what: string) => `<section id="invalid" hidden>
+<p><strong>This link is invalid, expired or already used.</strong></p><p>${what}</p>
+</section>`;
+
+const RESET_DONE = `<section id="reset-done" hidden>
+<p>Your password has been changed and every session of your account has ended.</p><p><a id="to-login" href="/login">Sign in with the new password</a></p>
+</section>`;
+
+function page(mode: Mode, title: string, sections: string[]): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer"><title>${title} · Sealpost</title><style>${STYLE}</style>
+<script src="/login.js" defer></script></head><body data-mode="${mode}" data-step="loading"><main>
+<h1>${title}</h1>
+<p id="error" role="alert"></p>
+${sections.join('\n')}
+</main></body></html>`;
+}
+
+const PAGES: Record<Mode, string> = {
+  login: page('login', 'Sign in', [SIGNIN, MFA, ENROL, CODES, DONE]),
+  enrol: page('enrol', 'Set up your account', [
+    NEW_PASSWORD('Welcome. Choose the password for your account; a second factor comes next.', 'Set password'),
+    INVALID('Open the link from your invitation again, or ask your administrator for a new invitation.'),
+    ENROL,
+    CODES,
+    DONE,
+  ]),
+  reset: page('reset', 'Choose a new password', [
+    NEW_PASSWORD('Choose a new password for your account.', 'Change password'),
+    INVALID('Open the link from your e-mail again, or ask for a new password-reset e-mail.'),
+    RESET_DONE,
+  ]),
+};
+
+/** One script for every page: it picks its flow from the body's `data-mode`. */
 const SCRIPT = readFileSync(new URL('../login-page.js', import.meta.url), 'utf8');
 
-/** GET /login and its script: the staff sign-in page (password, then second factor or its enrolment). */
+/**
+ * The staff sign-in pages and their shared script, all public and under one strict policy:
+ * - GET /login: password, then a second factor or its enrolment;
+ * - GET /enrol: the invitation link (`/enrol#<token>`): first password, then second-factor enrolment;
+ * - GET /reset: the password-reset link (`/reset#<token>`): a new password.
+ * The one-time token travels in the fragment, which browsers never send, so it reaches neither this
+ * route nor a log; the script takes it and removes it from the address bar and history at once.
+ */
 export function loginPages(app: TypedApp): void {
-  app.get('/login', { config: { permission: 'public' }, schema: { hide: true } }, async (_req, reply) =>
-    // Replaces the strict API policy the onRequest hook set: this page runs its own same-origin script.
-    reply.header('content-security-policy', CSP).type('text/html; charset=utf-8').send(PAGE),
-  );
+  const paths: [string, Mode][] = [
+    ['/login', 'login'],
+    ['/enrol', 'enrol'],
+    ['/reset', 'reset'],
+  ];
+  for (const [path, mode] of paths) {
+    app.get(path, { config: { permission: 'public' }, schema: { hide: true } }, async (_req, reply) =>
+      // Replaces the strict API policy the onRequest hook set: these pages run their own same-origin script.
+      reply.header('content-security-policy', CSP).type('text/html; charset=utf-8').send(PAGES[mode]),
+    );
+  }
   app.get('/login.js', { config: { permission: 'public' }, schema: { hide: true } }, async (_req, reply) =>
     reply.type('text/javascript; charset=utf-8').send(SCRIPT),
   );
