@@ -92,6 +92,7 @@ export class MfaService {
     const secret = newTotpSecret();
     const now = this.deps.clock();
     const label = await this.deps.store.transaction(async (tx) => {
+      await this.assertMayEnrol(tx, c, await this.liveSession(tx, c), false);
       const user = await tx.mfa.userLabel(c.ctx.tenantId, c.userId);
       if (!user) throw new AppError('SP_AUTH_UNAUTHENTICATED');
       const key = await this.userKey(tx, c.ctx.tenantId, c.userId, true);
@@ -116,6 +117,7 @@ export class MfaService {
     const t = now.getTime();
     const out = await this.deps.store.transaction(async (tx) => {
       const row = await this.liveSession(tx, c);
+      await this.assertMayEnrol(tx, c, row, true);
       const pending = await tx.challenges.live(c.ctx.tenantId, 'totp_enrol', c.sessionId, t);
       const key = pending && (await this.userKey(tx, c.ctx.tenantId, c.userId, false));
       if (!pending || !key) return null;
@@ -184,6 +186,20 @@ export class MfaService {
     return row;
   }
 
+  /**
+   * A session at `mfa_enrol` may enrol the user's FIRST factor only: once any factor exists (enrolled
+   * from another session meanwhile), it refuses with SP_AUTH_MFA_NOT_PENDING and changes nothing.
+   * Otherwise a password-only session kept from before could replace the user's seed and recovery
+   * codes and become `active` without ever proving a factor. With `lock`, the user's row is locked
+   * first, so racing enrolments of one user are decided one after the other.
+   */
+  async assertMayEnrol(tx: StoreTx, c: MfaCaller, row: SessionRow, lock: boolean): Promise<void> {
+    if (lock) await tx.mfa.lockUser(c.ctx.tenantId, c.userId);
+    if (row.stage !== 'mfa_enrol') return;
+    const f = await this.hasFactor(tx, c.ctx.tenantId, c.userId);
+    if (f.totp || f.webauthn) throw new AppError('SP_AUTH_MFA_NOT_PENDING');
+  }
+
   /** Second factor passed: a new `active` session replaces the old one (ASVS 7.2.4), audited. */
   async completeSignIn(tx: StoreTx, c: MfaCaller, row: SessionRow, amr: string[], method: string): Promise<SessionOutcome> {
     const s = await this.deps.sessions.rotate(tx, row, { stage: 'active', addAmr: amr });
@@ -199,6 +215,9 @@ export class MfaService {
     const first = row.stage === 'mfa_enrol';
     const due = first || (await tx.mfa.unusedRecoveryCodes(c.ctx.tenantId, c.userId)) === 0;
     const recoveryCodes = due ? await this.issueRecoveryCodes(tx, c) : undefined;
+    // The first factor ends every other sign-in in progress (password-only sessions at a sign-in
+    // step): from now on they would have to prove this factor, and they have not.
+    if (first) await this.revokePendingSignIns(tx, c, row.id);
     const session = first
       ? await this.completeSignIn(tx, c, row, amr, method)
       : { expiresAt: new Date(Number(row.expires_at)), transport: row.transport as 'cookie' | 'bearer', stage: row.stage as SessionStage };
@@ -227,6 +246,16 @@ export class MfaService {
   }
 
   // --- internals -------------------------------------------------------------------------------
+
+  private async revokePendingSignIns(tx: StoreTx, c: MfaCaller, exceptId: string): Promise<void> {
+    const now = this.deps.clock();
+    for (const s of await tx.sessions.listLive(c.ctx.tenantId, 'user', c.userId, now.getTime())) {
+      if (s.id === exceptId || s.stage === 'active') continue;
+      if (await this.deps.sessions.revoke(tx, c.ctx.tenantId, s.id, 'factor_enrolled')) {
+        await audit(tx, c.ctx, now, { action: 'session.revoked', targetType: 'session', targetId: s.id, details: { reason: 'factor_enrolled' } });
+      }
+    }
+  }
 
   private async acceptTotp(tx: StoreTx, tenantId: string, userId: string, code: string, now: number): Promise<boolean> {
     const row = await tx.mfa.totp(tenantId, userId);

@@ -10,6 +10,13 @@ export const SESSION_TOKEN = /^sps_[A-Za-z0-9_-]{43}$/;
 /** The web cookie: `__Host-` pins it to this origin, path `/`, Secure, no Domain. */
 export const SESSION_COOKIE = '__Host-sealpost_session';
 
+/**
+ * How long a session may stay at a sign-in step (`mfa`, `mfa_enrol`): a password alone is not a
+ * sign-in, and a half-finished one kept for days is a standing credential (ASVS 7.x; NIST SP 800-63B
+ * §4 reauthentication). The person signs in again with the password after this.
+ */
+export const SIGN_IN_STEP_MS = 15 * 60_000;
+
 export interface SessionPolicy {
   idleMs: number;
   absoluteMs: number;
@@ -101,7 +108,8 @@ export class SessionService {
 
   /**
    * The live session a token names, or null when it is malformed, unknown, revoked, past its
-   * absolute deadline or idle too long. An idle or expired session is revoked on the spot.
+   * absolute deadline, idle too long, or at a sign-in step for longer than SIGN_IN_STEP_MS. Such a
+   * session is revoked on the spot.
    */
   async verify(token: string): Promise<SessionRow | null> {
     if (!SESSION_TOKEN.test(token)) return null;
@@ -114,6 +122,10 @@ export class SessionService {
     }
     if (Number(row.last_seen_at) + this.policy.idleMs <= now) {
       await this.store.read.sessions.revoke(row.tenant_id, row.id, now, 'idle');
+      return null;
+    }
+    if (row.stage !== 'active' && Number(row.created_at) + SIGN_IN_STEP_MS <= now) {
+      await this.store.read.sessions.revoke(row.tenant_id, row.id, now, 'sign_in_step_expired');
       return null;
     }
     if (Number(row.last_seen_at) + SessionService.TOUCH_EVERY_MS <= now) await this.store.read.sessions.touch(row.id, now);

@@ -47,7 +47,7 @@ export class WebAuthnService {
   async registrationOptions(c: MfaCaller): Promise<PublicKeyCredentialCreationOptionsJSON> {
     const now = this.deps.clock();
     const out = await this.deps.store.transaction(async (tx) => {
-      await this.deps.mfa.liveSession(tx, c);
+      await this.deps.mfa.assertMayEnrol(tx, c, await this.deps.mfa.liveSession(tx, c), false);
       const user = await tx.mfa.userLabel(c.ctx.tenantId, c.userId);
       if (!user) throw new AppError('SP_AUTH_UNAUTHENTICATED');
       const existing = await tx.mfa.credentials(c.ctx.tenantId, c.userId);
@@ -79,6 +79,7 @@ export class WebAuthnService {
     const now = this.deps.clock();
     const out = await this.deps.store.transaction(async (tx) => {
       const row = await this.deps.mfa.liveSession(tx, c);
+      await this.deps.mfa.assertMayEnrol(tx, c, row, true);
       const challenge = await tx.challenges.take(c.ctx.tenantId, 'webauthn_register', c.sessionId, now.getTime());
       if (!challenge) return null;
       const v = await verifyRegistrationResponse({

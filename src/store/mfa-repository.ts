@@ -18,6 +18,15 @@ export class MfaRepository {
     return this.db.selectFrom('users').select(['email', 'display_name']).where('tenant_id', '=', tenantId).where('id', '=', userId).executeTakeFirst();
   }
 
+  /**
+   * Takes the user's row lock for the rest of the transaction (PostgreSQL: a no-op UPDATE locks the
+   * row; SQLite: transactions already run one at a time). Two enrolments of one user then run one
+   * after the other, so the second sees the factor the first committed.
+   */
+  async lockUser(tenantId: string, userId: string): Promise<void> {
+    await this.db.updateTable('users').set((eb) => ({ updated_at: eb.ref('updated_at') })).where('tenant_id', '=', tenantId).where('id', '=', userId).execute();
+  }
+
   // --- TOTP ----------------------------------------------------------------------------------
   async totp(tenantId: string, userId: string): Promise<TotpRow | undefined> {
     return this.db.selectFrom('mfa_totp').selectAll().where('tenant_id', '=', tenantId).where('user_id', '=', userId).executeTakeFirst();

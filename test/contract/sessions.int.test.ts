@@ -4,6 +4,7 @@ import type { KyselyStore } from '../../src/store/kysely-store.js';
 import { describeEachBackend, freshDatabases, migratedStore } from '../helpers/backends.js';
 
 const MIN = 60_000;
+const clockNow = (row: { created_at: number | string }) => Number(row.created_at);
 
 describeEachBackend('sessions', (backend) => {
   const fresh = freshDatabases(backend);
@@ -18,7 +19,7 @@ describeEachBackend('sessions', (backend) => {
       await tx.users.insert({ id: 'u1', tenant_id: 't', email: 'a@x.test', display_name: 'A', roles: 'nurse', status: 'active', password_hash: null, locked_until: null, sso_issuer: null, sso_subject: null, created_at: now, updated_at: now });
     });
     const sessions = new SessionService(store, { idleMs: 15 * MIN, absoluteMs: 12 * 60 * MIN }, clock.at);
-    const issue = () => store.transaction((tx) => sessions.issue(tx, { tenantId: 't', subjectType: 'user', subjectId: 'u1', transport: 'bearer', stage: 'mfa', amr: ['pwd'] }));
+    const issue = (stage: 'active' | 'mfa' | 'mfa_enrol' = 'mfa') => store.transaction((tx) => sessions.issue(tx, { tenantId: 't', subjectType: 'user', subjectId: 'u1', transport: 'bearer', stage, amr: stage === 'active' ? ['pwd', 'otp', 'mfa'] : ['pwd'] }));
     return { store, sessions, clock, issue };
   }
 
@@ -33,8 +34,8 @@ describeEachBackend('sessions', (backend) => {
 
   it('ends a session left idle for the idle timeout, and keeps one in use alive', async () => {
     const { sessions, clock, issue } = await setup();
-    const busy = await issue();
-    const idle = await issue();
+    const busy = await issue('active');
+    const idle = await issue('active');
     for (let i = 0; i < 4; i++) {
       clock.advance(10 * MIN);
       expect(await sessions.verify(busy.token)).not.toBeNull();
@@ -46,13 +47,38 @@ describeEachBackend('sessions', (backend) => {
 
   it('ends every session at its absolute deadline however busy it is', async () => {
     const { sessions, clock, issue } = await setup();
-    const s = await issue();
+    const s = await issue('active');
     for (let t = 0; t < 12 * 60 - 10; t += 10) {
       clock.advance(10 * MIN);
       expect(await sessions.verify(s.token)).not.toBeNull();
     }
     clock.advance(10 * MIN);
     expect(await sessions.verify(s.token)).toBeNull();
+  });
+
+  it('ends a session at a sign-in step fifteen minutes after it began however busy it is, and records why', async () => {
+    const { store, sessions, clock, issue } = await setup();
+    const mfa = await issue('mfa');
+    const enrol = await issue('mfa_enrol');
+    const active = await issue('active');
+    for (let i = 0; i < 2; i++) {
+      clock.advance(7 * MIN);
+      for (const s of [mfa, enrol, active]) expect(await sessions.verify(s.token)).not.toBeNull();
+    }
+    clock.advance(MIN);
+    expect(await sessions.verify(mfa.token)).toBeNull();
+    expect(await sessions.verify(enrol.token)).toBeNull();
+    expect(await sessions.verify(active.token)).not.toBeNull();
+    for (const s of [mfa, enrol]) expect((await store.read.sessions.byId('t', s.id))!.revoked_reason).toBe('sign_in_step_expired');
+  });
+
+  it('refuses to rotate a session that was revoked meanwhile, so the step that lost a race rolls back', async () => {
+    const { store, sessions, issue } = await setup();
+    const s = await issue('mfa');
+    const row = (await sessions.verify(s.token))!;
+    await store.transaction((tx) => sessions.revoke(tx, 't', s.id, 'rotated'));
+    await expect(store.transaction((tx) => sessions.rotate(tx, row, { stage: 'active', addAmr: ['otp', 'mfa'] }))).rejects.toMatchObject({ code: 'SP_AUTH_UNAUTHENTICATED' });
+    expect((await store.read.sessions.listLive('t', 'user', 'u1', clockNow(row))).length).toBe(0);
   });
 
   it('gives a new token on a change of privilege, voids the old one and keeps the absolute deadline', async () => {

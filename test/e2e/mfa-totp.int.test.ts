@@ -327,4 +327,69 @@ describeEachBackend('staff second factor: TOTP and recovery codes', (backend) =>
     const remaining = (await call('GET', '/v1/auth/mfa', u.token)).body.recoveryCodesRemaining;
     expect(remaining).toBe(b.status === 200 ? 9 : 10);
   });
+  it('ends a password-only session kept from before the first enrolment: it can neither replace the seed nor become active, and the user\'s factor and recovery codes keep working', async () => {
+    const p = await staffWithPassword(h, ['nurse']);
+    const kept = await login(p);
+    const keptId = (await call('GET', '/v1/me', kept.token)).body.session.id;
+    const keptSetup = await call('POST', '/v1/auth/mfa/totp/setup', kept.token, {});
+    expect(keptSetup.status).toBe(200);
+
+    const own = await login(p);
+    const setup = await call('POST', '/v1/auth/mfa/totp/setup', own.token, {});
+    const confirm = await call('POST', '/v1/auth/mfa/totp/confirm', own.token, { code: await totpCode(setup.body.secret, now) });
+    expect(confirm.status).toBe(200);
+    now += STEP;
+
+    const takeover = await call('POST', '/v1/auth/mfa/totp/confirm', kept.token, { code: await totpCode(keptSetup.body.secret, now) });
+    expect([takeover.status, takeover.body.code]).toEqual([401, 'SP_AUTH_UNAUTHENTICATED']);
+    expect((await call('POST', '/v1/auth/mfa/totp/setup', kept.token, {})).status).toBe(401);
+    expect((await call('POST', '/v1/auth/webauthn/register/options', kept.token, {})).status).toBe(401);
+    expect((await auditEvents('session.revoked')).some((e) => e.target?.id === keptId && e.details?.reason === 'factor_enrolled')).toBe(true);
+
+    expect((await call('GET', '/v1/auth/mfa', confirm.body.token)).body).toMatchObject({ totp: true, recoveryCodesRemaining: 10 });
+    const again = await login(p);
+    expect(again.stage).toBe('mfa');
+    expect((await call('POST', '/v1/auth/mfa/totp/verify', again.token, { code: await totpCode(setup.body.secret, now) })).status).toBe(200);
+    now += STEP;
+  });
+
+  it('lets one of two password-only sessions racing to enrol a first factor win; the other is refused and changes nothing', async () => {
+    const p = await staffWithPassword(h, ['nurse']);
+    const [a, b] = [await login(p), await login(p)];
+    const [sa, sb] = [await call('POST', '/v1/auth/mfa/totp/setup', a.token, {}), await call('POST', '/v1/auth/mfa/totp/setup', b.token, {})];
+    const [ra, rb] = await Promise.all([
+      call('POST', '/v1/auth/mfa/totp/confirm', a.token, { code: await totpCode(sa.body.secret, now) }),
+      call('POST', '/v1/auth/mfa/totp/confirm', b.token, { code: await totpCode(sb.body.secret, now) }),
+    ]);
+    const outcomes = [ra, rb].map((r) => (r.status === 200 ? 'won' : `${r.status} ${r.body.code}`));
+    expect(outcomes.filter((o) => o === 'won')).toHaveLength(1);
+    expect(['401 SP_AUTH_UNAUTHENTICATED', '409 SP_AUTH_MFA_NOT_PENDING']).toContain(outcomes.find((o) => o !== 'won'));
+    const [winner, loser] = ra.status === 200 ? [sa, sb] : [sb, sa];
+    const won = ra.status === 200 ? ra : rb;
+    now += STEP;
+    expect((await call('GET', '/v1/auth/mfa', won.body.token)).body).toMatchObject({ totp: true, recoveryCodesRemaining: 10 });
+    const s = await login(p);
+    expect((await call('POST', '/v1/auth/mfa/totp/verify', s.token, { code: await totpCode(loser.body.secret, now) })).status).toBe(401);
+    expect((await call('POST', '/v1/auth/mfa/totp/verify', s.token, { code: await totpCode(winner.body.secret, now) })).status).toBe(200);
+    now += STEP;
+  });
+
+  it('refuses and revokes a session left at a sign-in step for fifteen minutes, however recently it was used', async () => {
+    const u = await enrolled();
+    const pending = await login(u);
+    const fresh = await login(await staffWithPassword(h, ['nurse']));
+    const ids = await Promise.all([pending, fresh].map(async (s) => (await call('GET', '/v1/me', s.token)).body.session.id as string));
+    now += 14 * 60_000;
+    expect((await call('GET', '/v1/me', pending.token)).status).toBe(200);
+    expect((await call('GET', '/v1/me', fresh.token)).status).toBe(200);
+    now += 60_000;
+    expect((await call('POST', '/v1/auth/mfa/totp/verify', pending.token, { code: await totpCode(u.secret, now) })).status).toBe(401);
+    expect((await call('POST', '/v1/auth/mfa/totp/setup', fresh.token, {})).status).toBe(401);
+    const rows = await db.query<{ revoked_reason: string | null }>(`select revoked_reason from sessions where id in ('${ids[0]}', '${ids[1]}')`);
+    expect(rows.map((r) => r.revoked_reason)).toEqual(['sign_in_step_expired', 'sign_in_step_expired']);
+    // Signing in again starts a new step.
+    const again = await login(u);
+    expect((await call('POST', '/v1/auth/mfa/totp/verify', again.token, { code: await totpCode(u.secret, now) })).status).toBe(200);
+    now += STEP;
+  });
 });
