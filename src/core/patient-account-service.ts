@@ -139,9 +139,15 @@ export class PatientAccountService {
 
   /**
    * Sends a sign-in code when `contact` belongs to an active account and no throttle says otherwise.
-   * Resolves the same way in every case. The message leaves after this resolves and is not awaited:
-   * a provider's latency would otherwise tell a caller that the contact has an account.
+   * Resolves the same way in every case. The route answers before calling this, and the message is
+   * not awaited either: neither the database work nor a provider's latency may tell a caller that
+   * the contact has an account.
    */
+  /** Throws the 400 a malformed contact value gets (checked before answering; it tells nothing about accounts). */
+  checkContact(contact: SignInContact): void {
+    normalise(contact);
+  }
+
   async startSignIn(tenantId: string, contact: SignInContact, meta: { requestId?: string; sourceIp?: string }): Promise<void> {
     const { store, cipher, clock, newId, config } = this.deps;
     const value = normalise(contact);

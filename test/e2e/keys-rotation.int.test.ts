@@ -140,7 +140,7 @@ describe('sealpost keys rotate (local keyring, real CLI processes)', () => {
     const before = contacts();
     const killed = await cli(env, ['keys', 'rotate', '--what', 'blind-index', '--batch', '5', '--progress'], (err, kill) => {
       const m = /(\d+)\/(\d+) \(/.exec(err.split('\r').at(-1) ?? '');
-      if (m && Number(m[1]) >= 40) kill();
+      if (m && Number(m[1]) >= 10) kill(); // early: on a busy machine the kill lands a few batches later
     });
     expect([killed.signal, killed.stderr.slice(-300)]).toEqual(['SIGKILL', expect.any(String)]);
     const mid = contacts();

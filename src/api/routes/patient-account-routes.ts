@@ -103,7 +103,11 @@ export function patientAccountRoutes(app: TypedApp, accounts: PatientAccountServ
       },
     },
     async (req, reply) => {
-      await accounts.startSignIn(req.body.tenant ?? 'default', req.body.contact, { requestId: req.id, sourceIp: req.ip });
+      // Answered before any lookup: the work a known contact causes (a code, its audit entry) must not
+      // show in how long the answer takes (no enumeration by timing, ASVS 6.3.8).
+      accounts.checkContact(req.body.contact);
+      const log = req.log;
+      void accounts.startSignIn(req.body.tenant ?? 'default', req.body.contact, { requestId: req.id, sourceIp: req.ip }).catch((e: unknown) => log.warn({ code: (e as { code?: string })?.code ?? (e as Error)?.name }, 'patient sign-in start failed'));
       return reply.code(202).send(START_ANSWER);
     },
   );
