@@ -193,7 +193,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const sessions = new SessionService(store, { idleMs: config.identity.sessionIdleMinutes * 60_000, absoluteMs: config.identity.sessionAbsoluteHours * 3_600_000 }, clock);
   // SMART backend-services clients; access tokens are MACed with a key every node derives alike.
   const oauthClients = new OAuthClientService({ store, clock, publicUrl: config.publicUrl, tokenKey: keyring.macKey('sealpost/access-token'), accessTokenMinutes: config.identity.accessTokenMinutes, defaultTenant: DEFAULT_TENANT, outbound: { timeoutMs: config.channels.timeoutMs, insecureSkipTlsVerify: config.channels.insecureSkipTlsVerify } });
-  const server = await buildServer({ logger, bodyLimit: config.bodyLimitBytes, https: deps.https, store, metrics, clock, publicUrl: config.publicUrl, isReady: () => ready, sessions, extraAuthenticators: [oauthClients.authenticator()] });
+  const server = await buildServer({ logger, bodyLimit: config.bodyLimitBytes, https: deps.https, store, metrics, clock, publicUrl: config.publicUrl, isReady: () => ready, sessions, trustedProxies: config.trustedProxies, extraAuthenticators: [oauthClients.authenticator()] });
   opsRoutes(server, store, metrics, () => ready);
   // The patient relationship (care team, break-glass) every content route checks for clinicians.
   const patientAccess = new PatientAccess({ store, clock, patientRef: (tenantId, patientId) => patientRef(core, tenantId, patientId) });

@@ -29,6 +29,8 @@ export interface ServerOptions {
   publicUrl: string;
   /** False while the database is not yet reachable at start: only the ops routes answer, the rest 503. */
   isReady?: () => boolean;
+  /** Reverse proxies whose X-Forwarded-For is believed (SEALPOST_TRUSTED_PROXIES); none: the peer is the client. */
+  trustedProxies?: string[];
   /** Sessions of people (cookie and bearer); without it only API keys and `extraAuthenticators` authenticate. */
   sessions?: SessionService;
   /** Further credential kinds (SMART access tokens), tried after API keys and sessions. */
@@ -50,6 +52,9 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
     loggerInstance: o.logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: o.bodyLimit,
+    // `req.ip` is the client only when the proxies in front are named (X-Forwarded-For from anyone
+    // else is ignored): sign-in throttling and the audit's source addresses depend on it.
+    ...(o.trustedProxies?.length ? { trustProxy: o.trustedProxies } : {}),
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : uuidv7();

@@ -34,6 +34,12 @@ export interface Config {
   organisationName: string;
   logLevel: string;
   bodyLimitBytes: number;
+  /**
+   * Addresses (IPs or CIDR ranges) of reverse proxies whose `X-Forwarded-For` is believed. Empty (the
+   * default): the peer address is the client, as behind an L4 load balancer. Behind an L7 proxy, set
+   * it, or every client shares the proxy's address and per-address sign-in throttling blocks them all.
+   */
+  trustedProxies: string[];
   worker: {
     enabled: boolean;
     leaseMs: number;

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Config, SqliteDurability } from './config.js';
@@ -126,6 +127,7 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     organisationName: str('ORGANISATION_NAME', 'Sealpost Clinic')!,
     logLevel: oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
+    trustedProxies: trustedProxies(str('TRUSTED_PROXIES'), errors),
     worker: {
       enabled: bool('WORKER', true),
       leaseMs: int('LEASE_MS', 30_000, 100, 3_600_000),
@@ -252,6 +254,18 @@ function oidcConfig(
   if (!rawRoles) errors.push('SEALPOST_OIDC_GROUP_ROLES: required when OIDC is configured (nobody could sign in without it)');
   // The issuer is kept exactly as given: it must equal the discovery document's `issuer` (a trailing slash included).
   return { issuer: issuer ?? '', clientId: clientId ?? '', ...(clientSecret ? { clientSecret } : {}), groupRoles, groupsClaim, trustIdpMfa, tenant };
+}
+
+/** `SEALPOST_TRUSTED_PROXIES`: comma-separated IPv4/IPv6 addresses or CIDR ranges. */
+function trustedProxies(raw: string | undefined, errors: string[]): string[] {
+  const items = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const ok = (s: string) => {
+    const [addr, bits, extra] = s.split('/');
+    const v = isIP(addr ?? '');
+    return extra === undefined && v !== 0 && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (v === 4 ? 32 : 128)));
+  };
+  if (!items.every(ok)) errors.push('SEALPOST_TRUSTED_PROXIES: expected comma-separated IP addresses or CIDR ranges');
+  return items;
 }
 
 function safeHost(url: string): string {
