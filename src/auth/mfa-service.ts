@@ -115,7 +115,7 @@ export class MfaService {
   async confirmTotp(c: MfaCaller, code: string): Promise<{ session: SessionOutcome; recoveryCodes?: string[] }> {
     const now = this.deps.clock();
     const t = now.getTime();
-    const out = await this.deps.store.transaction(async (tx) => {
+    return this.attempt(c, 'totp', 'SP_AUTH_MFA_FAILED', async (tx) => {
       const row = await this.liveSession(tx, c);
       await this.assertMayEnrol(tx, c, row, true);
       const pending = await tx.challenges.live(c.ctx.tenantId, 'totp_enrol', c.sessionId, t);
@@ -128,28 +128,22 @@ export class MfaService {
       await audit(tx, c.ctx, now, { action: 'mfa.totp_enrolled', targetType: 'user', targetId: c.userId });
       return this.afterEnrolment(tx, c, row, ['otp', 'mfa'], 'totp');
     });
-    if (!out) return this.fail(c, 'totp', 'SP_AUTH_MFA_FAILED');
-    await this.deps.store.durable();
-    return out;
   }
 
   /** The second step of sign-in with a TOTP code: `mfa` → `active` (rotated). */
   async verifyTotpSignIn(c: MfaCaller, code: string): Promise<SessionOutcome> {
     const now = this.deps.clock();
-    const out = await this.deps.store.transaction(async (tx) => {
+    return this.attempt(c, 'totp', 'SP_AUTH_MFA_FAILED', async (tx) => {
       const row = await this.liveSession(tx, c, 'mfa');
       if (!(await this.acceptTotp(tx, c.ctx.tenantId, c.userId, code, now.getTime()))) return null;
       return this.completeSignIn(tx, c, row, ['otp', 'mfa'], 'totp');
     });
-    if (!out) return this.fail(c, 'totp', 'SP_AUTH_MFA_FAILED');
-    await this.deps.store.durable();
-    return out;
   }
 
   /** Sign-in with a recovery code instead of the second factor: the code is burned, `mfa` → `active`. */
   async useRecoveryCode(c: MfaCaller, typed: string): Promise<{ session: SessionOutcome; remaining: number }> {
     const now = this.deps.clock();
-    const out = await this.deps.store.transaction(async (tx) => {
+    return this.attempt(c, 'recovery_code', 'SP_AUTH_MFA_FAILED', async (tx) => {
       const row = await this.liveSession(tx, c, 'mfa');
       const code = normaliseRecoveryCode(typed);
       if (code === null || !(await tx.mfa.burnRecoveryCode(c.ctx.tenantId, c.userId, recoveryCodeHash(c.userId, code), now.getTime()))) return null;
@@ -157,9 +151,6 @@ export class MfaService {
       await audit(tx, c.ctx, now, { action: 'mfa.recovery_code_used', targetType: 'user', targetId: c.userId, details: { remaining } });
       return { session: await this.completeSignIn(tx, c, row, ['otp', 'mfa'], 'recovery_code'), remaining };
     });
-    if (!out) return this.fail(c, 'recovery_code', 'SP_AUTH_MFA_FAILED');
-    await this.deps.store.durable();
-    return out;
   }
 
   /** New recovery codes for a signed-in user (every earlier one stops working); returned once. */
@@ -225,14 +216,56 @@ export class MfaService {
   }
 
   /**
-   * Records a wrong second factor (audited) and throws `code`. The fifth failure of a session revokes
-   * it and raises an administrator alert; each failure also counts toward the account's lockout.
+   * One second-factor attempt of a session (ASVS 6.3.x anti-automation). The attempt is counted
+   * BEFORE the factor is checked, in its own committed transaction: parallel guesses each take one
+   * of the session's MAX_MFA_FAILURES places, and one beyond them is refused (audited
+   * `auth.mfa_throttled`, `code`) without being looked at. Then `run` checks the factor in its own
+   * transaction: a result means success (the place is given back in that transaction: a success
+   * does not count); null means a wrong answer (`fail`, which keeps the place); a thrown error (the
+   * session is not at that step, a racing request won) gives the place back and is rethrown.
    */
-  async fail(c: MfaCaller, method: string, code: ErrorCode): Promise<never> {
+  async attempt<T>(c: MfaCaller, method: string, code: ErrorCode, run: (tx: StoreTx) => Promise<T | null>): Promise<T> {
+    const failures = await this.reserveAttempt(c, method, code);
+    let out: T | null;
+    try {
+      out = await this.deps.store.transaction(async (tx) => {
+        const r = await run(tx);
+        if (r !== null) await tx.mfa.releaseFailure(c.ctx.tenantId, c.sessionId);
+        return r;
+      });
+    } catch (e) {
+      await this.deps.store.transaction((tx) => tx.mfa.releaseFailure(c.ctx.tenantId, c.sessionId));
+      throw e;
+    }
+    if (out === null) return this.fail(c, method, code, failures);
+    await this.deps.store.durable();
+    return out;
+  }
+
+  /** Takes one of the session's attempt places (committed); throws `code` when none is left. */
+  private async reserveAttempt(c: MfaCaller, method: string, code: ErrorCode): Promise<number> {
+    const now = this.deps.clock();
+    const n = await this.deps.store.transaction(async (tx) => {
+      const row = await tx.sessions.byId(c.ctx.tenantId, c.sessionId);
+      const n = await tx.mfa.countFailure(c.ctx.tenantId, c.sessionId, now.getTime(), Number(row?.expires_at ?? now.getTime()));
+      if (n <= MAX_MFA_FAILURES) return n;
+      await tx.mfa.releaseFailure(c.ctx.tenantId, c.sessionId);
+      await audit(tx, c.ctx, now, { action: 'auth.mfa_throttled', outcome: 'failure', targetType: 'session', targetId: c.sessionId, details: { method } });
+      return null;
+    });
+    await this.deps.store.durable();
+    if (n === null) throw new AppError(code);
+    return n;
+  }
+
+  /**
+   * Records a wrong second factor (audited) and throws `code`. `failures` is the session's count
+   * including this attempt (taken by `attempt` before the check). The fifth failure of a session
+   * revokes it and raises an administrator alert; each failure also counts toward the account's lockout.
+   */
+  private async fail(c: MfaCaller, method: string, code: ErrorCode, failures: number): Promise<never> {
     const now = this.deps.clock();
     await this.deps.store.transaction(async (tx) => {
-      const row = await tx.sessions.byId(c.ctx.tenantId, c.sessionId);
-      const failures = await tx.mfa.countFailure(c.ctx.tenantId, c.sessionId, now.getTime(), Number(row?.expires_at ?? now.getTime()));
       await audit(tx, c.ctx, now, { action: 'auth.mfa_failed', outcome: 'failure', targetType: 'session', targetId: c.sessionId, details: { method, failures } });
       if (failures >= MAX_MFA_FAILURES && (await this.deps.sessions.revoke(tx, c.ctx.tenantId, c.sessionId, 'mfa_failures'))) {
         await audit(tx, c.ctx, now, { action: 'session.revoked', targetType: 'session', targetId: c.sessionId, details: { reason: 'mfa_failures', failures } });

@@ -77,7 +77,7 @@ export class WebAuthnService {
    */
   async register(c: MfaCaller, response: RegistrationResponseJSON, name: string): Promise<{ session: SessionOutcome; recoveryCodes?: string[] }> {
     const now = this.deps.clock();
-    const out = await this.deps.store.transaction(async (tx) => {
+    return this.deps.mfa.attempt(c, 'webauthn', 'SP_AUTH_WEBAUTHN_FAILED', async (tx) => {
       const row = await this.deps.mfa.liveSession(tx, c);
       await this.deps.mfa.assertMayEnrol(tx, c, row, true);
       const challenge = await tx.challenges.take(c.ctx.tenantId, 'webauthn_register', c.sessionId, now.getTime());
@@ -107,9 +107,6 @@ export class WebAuthnService {
       await audit(tx, c.ctx, now, { action: 'mfa.webauthn_registered', targetType: 'webauthn_credential', targetId: cred.id, details: { deviceType: v.registrationInfo.credentialDeviceType, userVerified: v.registrationInfo.userVerified } });
       return this.deps.mfa.afterEnrolment(tx, c, row, [keyAmr(v.registrationInfo.credentialDeviceType), 'mfa'], 'webauthn');
     });
-    if (!out) return this.deps.mfa.fail(c, 'webauthn', 'SP_AUTH_WEBAUTHN_FAILED');
-    await this.deps.store.durable();
-    return out;
   }
 
   /** Options for navigator.credentials.get() during sign-in (stage `mfa`): the user's credentials only. */
@@ -135,7 +132,7 @@ export class WebAuthnService {
   /** The second step of sign-in with a security key or passkey: `mfa` → `active` (rotated). */
   async authenticate(c: MfaCaller, response: AuthenticationResponseJSON): Promise<SessionOutcome> {
     const now = this.deps.clock();
-    const out = await this.deps.store.transaction(async (tx) => {
+    return this.deps.mfa.attempt(c, 'webauthn', 'SP_AUTH_WEBAUTHN_FAILED', async (tx) => {
       const row = await this.deps.mfa.liveSession(tx, c, 'mfa');
       const challenge = await tx.challenges.take(c.ctx.tenantId, 'webauthn_login', c.sessionId, now.getTime());
       if (!challenge) return null;
@@ -156,9 +153,6 @@ export class WebAuthnService {
       if (!(await tx.mfa.advanceCounter(c.ctx.tenantId, cred.id, stored, v.authenticationInfo.newCounter, now.getTime()))) return null;
       return this.deps.mfa.completeSignIn(tx, c, row, [keyAmr(v.authenticationInfo.credentialDeviceType), 'mfa'], 'webauthn');
     });
-    if (!out) return this.deps.mfa.fail(c, 'webauthn', 'SP_AUTH_WEBAUTHN_FAILED');
-    await this.deps.store.durable();
-    return out;
   }
 
   private async putChallenge(tx: StoreTx, c: MfaCaller, purpose: string, challenge: string, now: number): Promise<void> {

@@ -126,6 +126,17 @@ export class MfaRepository {
     return Number(r.attempts);
   }
 
+  /** Gives back one counted attempt of a session (a success, or an attempt that was never checked). */
+  async releaseFailure(tenantId: string, sessionId: string): Promise<void> {
+    await this.db
+      .updateTable('auth_challenges')
+      .set((eb) => ({ attempts: eb('attempts', '-', 1) }))
+      .where('id', '=', `mfa-failures:${sessionId}`)
+      .where('tenant_id', '=', tenantId)
+      .where('attempts', '>', 0)
+      .execute();
+  }
+
   // --- alerts --------------------------------------------------------------------------------
   async insertAdminAlert(row: Insertable<Database['admin_alerts']>): Promise<void> {
     await this.db.insertInto('admin_alerts').values(row).execute();

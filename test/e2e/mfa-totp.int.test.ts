@@ -392,4 +392,16 @@ describeEachBackend('staff second factor: TOTP and recovery codes', (backend) =>
     expect((await call('POST', '/v1/auth/mfa/totp/verify', again.token, { code: await totpCode(u.secret, now) })).status).toBe(200);
     now += STEP;
   });
+  it('evaluates at most five of twenty wrong codes sent at once to one session, and refuses the rest without looking at them', async () => {
+    const u = await enrolled();
+    const s = await login(u);
+    const sessionId = (await call('GET', '/v1/me', s.token)).body.session.id;
+    const wrong = Array.from({ length: 20 }, (_, i) => String((Number(u.secret.length) * 7919 + i * 104729) % 1_000_000).padStart(6, '0'));
+    const answers = await Promise.all(wrong.map((code) => call('POST', '/v1/auth/mfa/totp/verify', s.token, { code })));
+    for (const r of answers) expect(r.status).toBe(401);
+    const evaluated = (await auditEvents('auth.mfa_failed')).filter((e) => e.target?.id === sessionId);
+    expect(evaluated.length).toBeLessThanOrEqual(5);
+    expect(evaluated.length).toBeGreaterThan(0);
+    expect((await call('GET', '/v1/me', s.token)).status).toBe(401);
+  });
 });
