@@ -55,34 +55,37 @@ export class SignInService {
     const ctx = (actor: string): RequestContext => ({ tenantId: auditTenant, actor, requestId: origin.requestId, sourceIp: origin.sourceIp });
     const failed = () => new AppError('SP_AUTH_LOGIN_FAILED');
 
-    const blocked = await this.throttle.blocked(keys, now);
     let user = tenantKnown ? await store.read.users.byEmail(tenantId, email) : undefined;
     const target = user ? { targetType: 'user', targetId: user.id } : { targetType: 'login', targetId: keys.account.split(':')[2] };
-    if (blocked) {
-      // Refused before any hashing: the delay is the server's, not the client's good will.
-      await store.transaction((tx) => audit(tx, ctx(user ? `user:${user.id}` : 'anonymous'), new Date(now), { action: 'auth.login_throttled', outcome: 'failure', ...target, details: { by: blocked } }));
-      await store.durable();
-      throw failed();
-    }
     if (user && this.throttle.lockExpired(user, now)) {
       const u = user;
       await store.transaction((tx) => this.throttle.unlock(tx, u, keys.account, ctx(`user:${u.id}`), now, 'time'));
       user = await store.read.users.byEmail(tenantId, email);
     }
     const usable = user?.status === 'active' && user.password_hash != null;
+    // The attempt takes its place (and counts as a failure) in a committed transaction BEFORE any
+    // hashing: parallel attempts each see the delay the ones before them set, so a burst gets no
+    // more guesses than attempts one after the other would (ASVS 6.3.1).
+    const reservation = await store.transaction(async (tx) => {
+      const r = await this.throttle.reserve(tx, keys, usable ? user! : null, now);
+      // Refused before any hashing: the delay is the server's, not the client's good will.
+      if (r.refused) await audit(tx, ctx(user ? `user:${user.id}` : 'anonymous'), new Date(now), { action: 'auth.login_throttled', outcome: 'failure', ...target, details: { by: r.refused } });
+      return r;
+    });
+    await store.durable();
+    if (reservation.refused) throw failed();
     // Unknown, locked, disabled and not-yet-enrolled accounts cost the same hash as a real one.
     const ok = await verifyPassword(usable ? user!.password_hash : null, password);
     if (!ok) {
       const reason = !tenantKnown ? 'unknown_tenant' : !user ? 'unknown_account' : user.status !== 'active' ? user.status : user.password_hash == null ? 'no_password' : 'bad_password';
       await store.transaction(async (tx) => {
-        await this.throttle.recordFailure(tx, keys, now);
         await audit(tx, ctx(user ? `user:${user.id}` : 'anonymous'), new Date(now), {
           action: user?.status === 'locked' ? 'auth.login_locked_out' : 'auth.login_failed',
           outcome: 'failure',
           ...target,
           details: { reason },
         });
-        if (user && reason === 'bad_password') await this.throttle.countUserFailure(tx, user, ctx(`user:${user.id}`), now);
+        if (user && reason === 'bad_password') await this.throttle.countUserFailure(tx, user, ctx(`user:${user.id}`), now, reservation.userFailures ?? undefined);
       });
       await store.durable();
       throw failed();
@@ -93,12 +96,19 @@ export class SignInService {
     const stage: SessionStage = factors.totp || factors.webauthn ? 'mfa' : 'mfa_enrol';
     const methods = stage === 'mfa' ? [...(factors.totp ? ['totp'] : []), ...(factors.webauthn ? ['webauthn'] : []), ...(factors.recovery ? ['recovery'] : [])] : ['totp', 'webauthn'];
     const s = await store.transaction(async (tx) => {
-      await this.throttle.succeeded(tx, keys);
+      // Re-checked under the user's row lock: a lockout or a disable by a racing request since the
+      // password was checked wins, and no session is issued.
+      if (!(await this.throttle.reservedSucceeded(tx, keys, reservation, u))) return null;
       if (rehash) await tx.users.update(tenantId, u.id, { password_hash: rehash });
       const s = await this.sessions.issue(tx, { tenantId, subjectType: 'user', subjectId: u.id, transport, stage, amr: ['pwd'] });
       await audit(tx, ctx(`user:${u.id}`), new Date(now), { action: 'auth.login_succeeded', targetType: 'session', targetId: s.id, details: { step: 'password', stage, transport } });
       return s;
     });
+    if (!s) {
+      await store.transaction((tx) => audit(tx, ctx(`user:${u.id}`), new Date(now), { action: 'auth.login_locked_out', outcome: 'failure', ...target, details: { reason: 'status_changed' } }));
+      await store.durable();
+      throw failed();
+    }
     await store.durable();
     return { token: s.token, expiresAt: s.expiresAt, stage, methods };
   }

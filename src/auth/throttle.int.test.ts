@@ -45,4 +45,54 @@ describeEachBackend('login throttle counters', (backend) => {
     expect(Number(after[0]!.failures)).toBe(1);
     expect(await t.blocked(keys, 10_000 + 61_000)).toBeNull();
   });
+  /** A user of tenant `default` with `failed` failures counted, read back as the throttle sees it. */
+  async function userWith(store: Awaited<ReturnType<typeof migratedStore>>, failed: number) {
+    const now = 1_000;
+    await store.transaction(async (tx) => {
+      await tx.ensureTenant('default', 'default', now);
+      await tx.users.insert({ id: 'u1', tenant_id: 'default', email: 'a@x.test', display_name: 'A', roles: 'nurse', status: 'active', password_hash: null, locked_until: null, sso_issuer: null, sso_subject: null, created_at: now, updated_at: now });
+      await tx.users.update('default', 'u1', { failed_logins: failed });
+    });
+    return (await store.read.users.byId('default', 'u1'))!;
+  }
+
+  it('let through only the attempts the delay schedule allows when many are reserved at once, and take back the counts of the refused ones', async () => {
+    const store = await migratedStore(await fresh({ migrated: true }));
+    const t = new LoginThrottle(store, { ...policy, ipFree: 20 });
+    const user = await userWith(store, 0);
+    const keys = t.keys('default', 'e1', '192.0.2.20');
+    const all = await Promise.all(Array.from({ length: 15 }, () => store.transaction((tx) => t.reserve(tx, keys, user, 50_000))));
+    expect(all.filter((r) => r.refused === null)).toHaveLength(3);
+    expect(all.filter((r) => r.refused === 'account')).toHaveLength(12);
+    const rows = await store.read.users.throttleRows([keys.account, keys.ip]);
+    expect(rows.map((r) => Number(r.failures))).toEqual([3, 3]);
+    expect(Number((await store.read.users.byId('default', 'u1'))!.failed_logins)).toBe(3);
+  });
+
+  it('let through no more attempts than the lockout threshold leaves, however many arrive at once', async () => {
+    const store = await migratedStore(await fresh({ migrated: true }));
+    const t = new LoginThrottle(store, { ...policy, ipFree: 20 });
+    const user = await userWith(store, 4);
+    const keys = t.keys('default', 'e1', '192.0.2.21');
+    const all = await Promise.all(Array.from({ length: 3 }, () => store.transaction((tx) => t.reserve(tx, keys, user, 50_000))));
+    expect(all.map((r) => r.refused).sort()).toEqual(['account', 'account', null]);
+    expect(all.find((r) => r.refused === null)!.userFailures).toBe(5);
+    expect(Number((await store.read.users.byId('default', 'u1'))!.failed_logins)).toBe(5);
+  });
+
+  it('give back the address\'s place and delay and the user\'s count when the password was right, but not once the user is locked', async () => {
+    const store = await migratedStore(await fresh({ migrated: true }));
+    const t = new LoginThrottle(store, { ...policy, ipFree: 0 });
+    const user = await userWith(store, 1);
+    const keys = t.keys('default', 'e1', '192.0.2.22');
+    const r = await store.transaction((tx) => t.reserve(tx, keys, user, 50_000));
+    expect(r.ipBlock).toEqual({ ours: 51_000, previous: null });
+    expect(await store.transaction((tx) => t.reservedSucceeded(tx, keys, r, user))).toBe(true);
+    expect((await store.read.users.throttleRows([keys.account, keys.ip])).map((x) => [x.key, Number(x.failures), x.blocked_until])).toEqual([[keys.ip, 0, null]]);
+    expect(Number((await store.read.users.byId('default', 'u1'))!.failed_logins)).toBe(1);
+    const again = await store.transaction((tx) => t.reserve(tx, keys, user, 60_000));
+    await store.transaction((tx) => tx.users.updateIfStatus('default', 'u1', 'active', { status: 'locked' }));
+    expect(await store.transaction((tx) => t.reservedSucceeded(tx, keys, again, user))).toBe(false);
+    expect(Number((await store.read.users.byId('default', 'u1'))!.failed_logins)).toBe(2);
+  });
 });

@@ -49,6 +49,16 @@ export interface ThrottleKeys {
   ip: string;
 }
 
+/** An attempt's place, taken before its password is checked (`LoginThrottle.reserve`). */
+export interface Reservation {
+  /** Which key refused the attempt (then nothing stays counted), or null: the attempt may go on. */
+  refused: 'account' | 'ip' | null;
+  /** The user's lockout count including this attempt (a user whose password is checked), else null. */
+  userFailures: number | null;
+  /** The delay this attempt set on the address key and the one before it (given back on success). */
+  ipBlock: { ours: number; previous: number | null } | null;
+}
+
 export class LoginThrottle {
   constructor(
     private readonly store: Store,
@@ -59,11 +69,59 @@ export class LoginThrottle {
     return { account: `acct:${tenantId}:${emailIndex}`, ip: `ip:${ip}` };
   }
 
-  /** Which key (if any) refuses an attempt now. Read outside any transaction, before any hashing. */
+  /**
+   * Which key (if any) refuses an attempt now, read outside any transaction. A read only: attempts
+   * that may race use `reserve`, which decides and counts in one step.
+   */
   async blocked(keys: ThrottleKeys, now: number): Promise<'account' | 'ip' | null> {
     const rows = await this.store.read.users.throttleRows([keys.account, keys.ip]);
     const isBlocked = (k: string) => rows.some((r) => r.key === k && r.blocked_until != null && Number(r.blocked_until) > now);
     return isBlocked(keys.account) ? 'account' : isBlocked(keys.ip) ? 'ip' : null;
+  }
+
+  /**
+   * Takes an attempt's place BEFORE its password is checked, in `tx`, which the caller commits on
+   * its own before hashing (ASVS 6.3.1: parallel requests must not multiply the guesses). The attempt
+   * is counted as a failure of both keys, and the delay that failure would set is set now, so every
+   * attempt arriving meanwhile finds the key blocked and is refused unseen; of 15 parallel guesses
+   * at one account, the free ones and the one that starts the delay are checked. An attempt finding a
+   * key blocked is refused and its counts are taken back (a throttled attempt is not a failure).
+   * For `user` (an active user whose password will be checked) the lockout count is taken too: an
+   * attempt beyond the threshold is refused, so parallel guesses cannot overshoot the lockout.
+   */
+  async reserve(tx: StoreTx, keys: ThrottleKeys, user: UserRow | null, now: number): Promise<Reservation> {
+    const p = this.policy;
+    const windowStart = now - p.windowMs;
+    // Rows are locked in one order everywhere (user, account key, address key): no deadlocks.
+    const userFailures = user ? await tx.users.addFailedLogin(user.tenant_id, user.id, now) : null;
+    const acct = await tx.users.reserveThrottle(keys.account, now, windowStart);
+    const ip = await tx.users.reserveThrottle(keys.ip, now, windowStart);
+    const refused: Reservation['refused'] =
+      (acct.blockedUntil ?? 0) > now || (userFailures ?? 0) > p.lockoutThreshold ? 'account' : (ip.blockedUntil ?? 0) > now ? 'ip' : null;
+    if (refused) {
+      if (user) await tx.users.releaseFailedLogin(user.tenant_id, user.id);
+      await tx.users.releaseThrottle([keys.account, keys.ip]);
+      return { refused, userFailures: null, ipBlock: null };
+    }
+    const da = delayAfter(acct.failures, p.accountFree, p.baseDelayMs, p.maxDelayMs);
+    const di = delayAfter(ip.failures, p.ipFree, p.baseDelayMs, p.maxDelayMs);
+    if (da) await tx.users.setThrottleBlock(keys.account, now + da);
+    if (di) await tx.users.setThrottleBlock(keys.ip, now + di);
+    return { refused: null, userFailures, ipBlock: di ? { ours: now + di, previous: ip.blockedUntil } : null };
+  }
+
+  /**
+   * The reserved attempt's password was right (in the success transaction): the account's delay
+   * starts again, the address gets its place (and the delay it set) back, and the user's lockout
+   * count its reserved failure. False, with nothing changed, when the user is no longer `active`
+   * (locked or disabled by a racing request): no session may be issued then.
+   */
+  async reservedSucceeded(tx: StoreTx, keys: ThrottleKeys, r: Reservation, user: UserRow): Promise<boolean> {
+    if (!(await tx.users.releaseFailedLoginIfActive(user.tenant_id, user.id))) return false;
+    await tx.users.clearThrottle([keys.account]);
+    await tx.users.releaseThrottle([keys.ip]);
+    if (r.ipBlock) await tx.users.restoreThrottleBlock(keys.ip, r.ipBlock.ours, r.ipBlock.previous);
+    return true;
   }
 
   /** Counts a failed attempt on both keys and sets their delays (in the caller's transaction). */
@@ -91,8 +149,9 @@ export class LoginThrottle {
    * on status `active`), revokes its sessions, audits `user.locked` and raises an `account_locked`
    * alert, all in `tx`. True when this failure locked the account.
    */
-  async countUserFailure(tx: StoreTx, user: UserRow, ctx: RequestContext, now: number): Promise<boolean> {
-    const n = await tx.users.addFailedLogin(user.tenant_id, user.id, now);
+  async countUserFailure(tx: StoreTx, user: UserRow, ctx: RequestContext, now: number, counted?: number): Promise<boolean> {
+    // `counted`: the failure was already counted when the attempt was reserved (`reserve`).
+    const n = counted ?? (await tx.users.addFailedLogin(user.tenant_id, user.id, now));
     if (n < this.policy.lockoutThreshold) return false;
     const until = now + this.policy.lockoutMinutes * 60_000;
     if (!(await tx.users.updateIfStatus(user.tenant_id, user.id, 'active', { status: 'locked', locked_until: until, updated_at: now }))) return false;

@@ -71,6 +71,33 @@ export class UserRepository {
     return Number(r?.failed_logins ?? 0);
   }
 
+  /** Takes back one counted sign-in failure (an attempt refused before its password was checked). */
+  async releaseFailedLogin(tenantId: string, id: string): Promise<void> {
+    await this.db
+      .updateTable('users')
+      .set((eb) => ({ failed_logins: eb('failed_logins', '-', 1) }))
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .where('failed_logins', '>', 0)
+      .execute();
+  }
+
+  /**
+   * Takes back one counted failure of an attempt whose password was right, only while the user is
+   * still `active` (the row lock this takes orders it after a racing lockout). False when the user is
+   * no longer active: the attempt must not get a session.
+   */
+  async releaseFailedLoginIfActive(tenantId: string, id: string): Promise<boolean> {
+    const r = await this.db
+      .updateTable('users')
+      .set((eb) => ({ failed_logins: sql<number>`case when ${eb.ref('failed_logins')} > 0 then ${eb.ref('failed_logins')} - 1 else 0 end` }))
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .where('status', '=', 'active')
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
   // --- one-time tokens ----------------------------------------------------------------------
   async insertToken(row: Insertable<Database['user_tokens']>): Promise<void> {
     await this.db.insertInto('user_tokens').values(row).execute();
@@ -127,6 +154,15 @@ export class UserRepository {
    * are all counted). A key idle since before `windowStart` starts again at 1. Returns the new count.
    */
   async addThrottleFailure(key: string, now: number, windowStart: number): Promise<number> {
+    return (await this.reserveThrottle(key, now, windowStart)).failures;
+  }
+
+  /**
+   * `addThrottleFailure` that also returns the key's `blocked_until` as it was (the upsert leaves it
+   * alone). On PostgreSQL the upsert waits for a racing transaction on the same key and then sees its
+   * committed delay, so of parallel attempts each sees the delay the ones before it set.
+   */
+  async reserveThrottle(key: string, now: number, windowStart: number): Promise<{ failures: number; blockedUntil: number | null }> {
     const r = await this.db
       .insertInto('auth_throttle')
       .values({ key, failures: 1, first_failure_at: now, blocked_until: null, updated_at: now })
@@ -137,9 +173,25 @@ export class UserRepository {
           updated_at: now,
         }),
       )
-      .returning('failures')
+      .returning(['failures', 'blocked_until'])
       .executeTakeFirstOrThrow();
-    return Number(r.failures);
+    return { failures: Number(r.failures), blockedUntil: r.blocked_until == null ? null : Number(r.blocked_until) };
+  }
+
+  /** Takes back one counted failure of each key (an attempt that was refused, or whose password was right). */
+  async releaseThrottle(keys: string[]): Promise<void> {
+    if (!keys.length) return;
+    await this.db
+      .updateTable('auth_throttle')
+      .set((eb) => ({ failures: eb('failures', '-', 1) }))
+      .where('key', 'in', keys)
+      .where('failures', '>', 0)
+      .execute();
+  }
+
+  /** Puts `blocked_until` back to `previous` only if it is still `ours` (a later failure's delay stays). */
+  async restoreThrottleBlock(key: string, ours: number, previous: number | null): Promise<void> {
+    await this.db.updateTable('auth_throttle').set({ blocked_until: previous }).where('key', '=', key).where('blocked_until', '=', ours).execute();
   }
 
   async setThrottleBlock(key: string, blockedUntil: number | null): Promise<void> {

@@ -111,6 +111,25 @@ describe('password sign-in: uniform failures, lockout, throttling, reset, cookie
     expect(query(h.dataDir, 'select failed_logins from users where id = ?', u.id)).toEqual([{ failed_logins: 3 }]);
   });
 
+  it('evaluates at most the allowed number of fifteen wrong passwords sent at once, and a right password at the end of the same burst gets no session', async () => {
+    later(2 * 3_600_000);
+    const u = await enrolledUser(h, email('burst'), strongPassword('burst'));
+    const burst = await Promise.all([...Array.from({ length: 15 }, () => login(h, email('burst'), WRONG)), login(h, email('burst'), strongPassword('burst'))]);
+    expect(burst.map((r) => r.status)).toEqual(Array(16).fill(401));
+    // Two failures are free, the third starts the delay: every attempt after it waits, however many arrive at once.
+    const evaluated = (await auditEvents(h, 'auth.login_failed')).filter((a) => a.target?.id === u.id && a.details?.reason === 'bad_password');
+    const throttled = (await auditEvents(h, 'auth.login_throttled')).filter((a) => a.target?.id === u.id);
+    expect(evaluated.length).toBeLessThanOrEqual(3);
+    expect(evaluated.length + throttled.length).toBe(16);
+    const [row] = query(h.dataDir, 'select status, failed_logins from users where id = ?', u.id);
+    expect(row.status).toBe('active');
+    expect(row.failed_logins).toBe(evaluated.length);
+    // Only the enrolment session exists.
+    expect(query(h.dataDir, 'select count(*) as n from sessions where subject_id = ?', u.id)).toEqual([{ n: 1 }]);
+    later(60_000);
+    expect((await login(h, email('burst'), strongPassword('burst'))).status).toBe(200);
+  });
+
   it('resets a password through a link e-mailed to the user, answering unknown addresses identically; the reset ends every session', async () => {
     later(2 * 3_600_000);
     const u = await enrolledUser(h, email('reset'), strongPassword('reset'));
