@@ -93,7 +93,7 @@ export class WebAuthnService {
       if (!v?.verified) return null;
       const cred = v.registrationInfo.credential;
       if (await tx.mfa.credentialExists(cred.id)) return null;
-      await tx.mfa.insertCredential({
+      const inserted = await tx.mfa.insertCredential({
         id: cred.id,
         tenant_id: c.ctx.tenantId,
         user_id: c.userId,
@@ -104,6 +104,8 @@ export class WebAuthnService {
         created_at: now.getTime(),
         last_used_at: null,
       });
+      // Registered meanwhile by a racing request (one authenticator twice at once): not accepted.
+      if (!inserted) return null;
       await audit(tx, c.ctx, now, { action: 'mfa.webauthn_registered', targetType: 'webauthn_credential', targetId: cred.id, details: { deviceType: v.registrationInfo.credentialDeviceType, userVerified: v.registrationInfo.userVerified } });
       return this.deps.mfa.afterEnrolment(tx, c, row, [keyAmr(v.registrationInfo.credentialDeviceType), 'mfa'], 'webauthn');
     });

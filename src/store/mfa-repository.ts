@@ -94,8 +94,14 @@ export class MfaRepository {
     return (await this.db.selectFrom('webauthn_credentials').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
   }
 
-  async insertCredential(row: Insertable<Database['webauthn_credentials']>): Promise<void> {
-    await this.db.insertInto('webauthn_credentials').values(row).execute();
+  /**
+   * Stores a new credential; false when its id is already registered (to anyone). ON CONFLICT DO
+   * NOTHING rather than a caught unique violation: a failed statement would abort the PostgreSQL
+   * transaction, and two registrations of one authenticator racing must answer "not accepted", not 500.
+   */
+  async insertCredential(row: Insertable<Database['webauthn_credentials']>): Promise<boolean> {
+    const r = await this.db.insertInto('webauthn_credentials').values(row).onConflict((oc) => oc.column('id').doNothing()).returning('id').executeTakeFirst();
+    return r !== undefined;
   }
 
   /** Moves the signature counter forward from `from`; false when another request moved it first. */
