@@ -132,7 +132,7 @@ export class SignInService {
   }
 
   /**
-   * Sends a reset link when the address belongs to an active user of the tenant, and does nothing
+   * Sends a reset link when the address belongs to an active or locked user of the tenant, and does nothing
    * visible otherwise: the caller answers the same 202 either way. The e-mail is sent after the
    * answer so its cost does not tell whether the account exists.
    */
@@ -144,7 +144,8 @@ export class SignInService {
     const user = await store.read.users.byEmail(tenantId, email);
     const ctx = { tenantId, actor: user ? `user:${user.id}` : 'anonymous', ...origin };
     const token = await store.transaction(async (tx) => {
-      if (!user || user.status !== 'active') {
+      // A locked user may ask too: completing the reset proves the mailbox and ends the lockout.
+      if (!user || (user.status !== 'active' && user.status !== 'locked')) {
         await audit(tx, ctx, new Date(now), { action: 'auth.password_reset_refused', outcome: 'failure', ...(user ? { targetType: 'user', targetId: user.id } : { targetType: 'login', targetId: this.users.emailIndex(tenantId, email) }), details: { reason: user ? user.status : 'unknown_account' } });
         return null;
       }

@@ -164,6 +164,23 @@ describe('password sign-in: uniform failures, lockout, throttling, reset, cookie
     expect((await auditEvents(h, 'user.password_reset')).find((a) => a.target?.id === u.id)?.details).toEqual({ sessionsRevoked: 1 });
   });
 
+  it('e-mails a reset link to a locked user too, and completing it unlocks them', async () => {
+    later(2 * 3_600_000);
+    const u = await enrolledUser(h, email('locked-reset'), strongPassword('locked-reset'));
+    for (let i = 0; i < 5; i++) {
+      await login(h, email('locked-reset'), WRONG);
+      later(60_000);
+    }
+    expect(query(h.dataDir, 'select status from users where id = ?', u.id)).toEqual([{ status: 'locked' }]);
+    expect((await anon(h, 'POST', '/v1/auth/password-reset', { email: email('locked-reset') })).status).toBe(202);
+    const mail = await eventually(async () => (await h.request('GET', '/v1/dev/outbox?limit=500')).body.items.find((m: { recipient: string }) => m.recipient === email('locked-reset')), 'the reset e-mail of a locked user');
+    const token = /\/reset#([A-Za-z0-9_-]{43})/.exec(mail.body)![1];
+    secrets.push(token);
+    expect((await anon(h, 'POST', '/v1/auth/password-reset/complete', { token, password: strongPassword('unlocked') })).status).toBe(204);
+    expect(query(h.dataDir, 'select status, locked_until, failed_logins from users where id = ?', u.id)).toEqual([{ status: 'active', locked_until: null, failed_logins: 0 }]);
+    expect((await login(h, email('locked-reset'), strongPassword('unlocked'))).status).toBe(200);
+  });
+
   it('hands web sessions out as a __Host- cookie (HttpOnly, Secure, SameSite=Strict, Path=/) only to our own origin, and refuses cross-origin cookie posts', async () => {
     later(2 * 3_600_000);
     await enrolledUser(h, email('web'), strongPassword('web'));
@@ -259,7 +276,7 @@ describe('password sign-in: uniform failures, lockout, throttling, reset, cookie
 
   it('never writes a password or a token to the log, nor to the database in clear', () => {
     const text = persistedText(h);
-    secrets.push(...['active', 'disabled', 'locked', 'lock', 'timed', 'fast', 'reset', 'web', 'apps'].map(strongPassword), WRONG);
+    secrets.push(...['active', 'disabled', 'locked', 'lock', 'timed', 'fast', 'reset', 'web', 'apps', 'burst', 'locked-reset', 'unlocked'].map(strongPassword), WRONG);
     expect(text).toContain(email('active'));
     for (const s of secrets) expect(text.includes(s), `secret found: ${s.slice(0, 6)}…`).toBe(false);
   });
