@@ -213,12 +213,16 @@ export class SignInService {
   /**
    * A signed-in user changes their password: the current one must be given (a session left open
    * must not be enough, ASVS 6.2.3), the new one meets the policy, and every other session of the
-   * user ends. A wrong current password counts toward lockout like a sign-in failure.
+   * user ends, and so do outstanding reset links. A wrong current password counts toward lockout
+   * like a sign-in failure; a user without a password (single sign-on) gets SP_USER_NO_PASSWORD.
    */
   async changePassword(ctx: RequestContext, userId: string, sessionId: string, current: string, next: string): Promise<{ sessionsRevoked: number }> {
     const { store, clock } = this.deps;
     const user = await store.read.users.byId(ctx.tenantId, userId);
     if (!user || user.status !== 'active') throw new AppError('SP_AUTH_UNAUTHENTICATED');
+    // Single sign-on users have no password to change: a plain answer, and no lockout count (there
+    // is nothing to guess, and counting would let anyone with their session lock them out).
+    if (user.password_hash == null) throw new AppError('SP_USER_NO_PASSWORD');
     const now = clock().getTime();
     if (!(await verifyPassword(user.password_hash, current))) {
       await store.transaction(async (tx) => {
@@ -232,9 +236,11 @@ export class SignInService {
     const phc = await hashPassword(next);
     const revoked = await store.transaction(async (tx) => {
       await tx.users.update(ctx.tenantId, user.id, { password_hash: phc, updated_at: now });
+      // A reset link asked for before the change must not set another password afterwards.
+      const voided = await tx.users.voidTokens(ctx.tenantId, user.id, 'password_reset', now);
       let n = 0;
       for (const s of await tx.sessions.listLive(ctx.tenantId, 'user', user.id, now)) if (s.id !== sessionId && (await this.sessions.revoke(tx, ctx.tenantId, s.id, 'password_changed'))) n++;
-      await audit(tx, ctx, new Date(now), { action: 'user.password_changed', targetType: 'user', targetId: user.id, details: { sessionsRevoked: n } });
+      await audit(tx, ctx, new Date(now), { action: 'user.password_changed', targetType: 'user', targetId: user.id, details: { sessionsRevoked: n, resetLinksVoided: voided } });
       return n;
     });
     await store.durable();

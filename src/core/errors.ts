@@ -41,6 +41,7 @@ export const ERROR_CODES = {
   SP_USER_NOT_FOUND: { status: 404, title: 'User not found' },
   SP_USER_NOT_INVITED: { status: 409, title: 'The user has already enrolled (or is disabled); an enrolment link is only for invited users' },
   SP_USER_PASSWORD_WEAK: { status: 400, title: 'The password does not meet the password policy' },
+  SP_USER_NO_PASSWORD: { status: 409, title: 'This user signs in through single sign-on and has no password here' },
   SP_USER_INVALID_ROLE: { status: 400, title: 'Unknown or not assignable role' },
   SP_USER_INVALID_EMAIL: { status: 400, title: 'The e-mail address is invalid' },
   SP_IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'Idempotency-Key was already used with a different request' },

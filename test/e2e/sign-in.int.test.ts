@@ -255,6 +255,33 @@ describe('password sign-in: uniform failures, lockout, throttling, reset, cookie
     expect(readFileSync(h.logFile, 'utf8')).not.toContain(strongPassword('changed'));
   });
 
+  it('answers 409 SP_USER_NO_PASSWORD to a user without a password (single sign-on) who tries to change it, without counting toward lockout', async () => {
+    later(2 * 3_600_000);
+    const { staffWithSession } = await import('../helpers/identity.js');
+    const sso = await staffWithSession(h, ['nurse']);
+    for (let i = 0; i < 6; i++) {
+      const r = await asBearer(h, sso.token, 'POST', '/v1/me/password', { currentPassword: WRONG, newPassword: strongPassword('sso-new') });
+      expect([r.status, r.body.code]).toEqual([409, 'SP_USER_NO_PASSWORD']);
+    }
+    expect(query(h.dataDir, 'select status, failed_logins, password_hash from users where id = ?', sso.userId)).toEqual([{ status: 'active', failed_logins: 0, password_hash: null }]);
+    expect((await asBearer(h, sso.token, 'GET', '/v1/me')).status).toBe(200);
+  });
+
+  it('voids an outstanding reset link when the user changes their password', async () => {
+    later(2 * 3_600_000);
+    const u = await enrolledUser(h, email('change-reset'), strongPassword('change-reset'));
+    expect((await anon(h, 'POST', '/v1/auth/password-reset', { email: email('change-reset') })).status).toBe(202);
+    const mail = await eventually(async () => (await h.request('GET', '/v1/dev/outbox?limit=500')).body.items.find((m: { recipient: string }) => m.recipient === email('change-reset')), 'the reset e-mail');
+    const token = /\/reset#([A-Za-z0-9_-]{43})/.exec(mail.body)![1];
+    secrets.push(token);
+    const active = await h.app.store.transaction((tx) => h.app.sessions.issue(tx, { tenantId: 'default', subjectType: 'user', subjectId: u.id, transport: 'bearer', stage: 'active', amr: ['pwd', 'otp', 'mfa'] }));
+    const changed = await asBearer(h, active.token, 'POST', '/v1/me/password', { currentPassword: strongPassword('change-reset'), newPassword: strongPassword('change-reset-2') });
+    expect(changed.status).toBe(200);
+    const reset = await anon(h, 'POST', '/v1/auth/password-reset/complete', { token, password: strongPassword('change-reset-3') });
+    expect([reset.status, reset.body?.code]).toEqual([401, 'SP_AUTH_TOKEN_INVALID']);
+    expect((await login(h, email('change-reset'), strongPassword('change-reset-2'))).status).toBe(200);
+  });
+
   it('lets a signed-in person list their live sessions (no tokens) and end another one of their own, but not somebody else\'s', async () => {
     later(2 * 3_600_000);
     const { staffWithSession } = await import('../helpers/identity.js');
@@ -276,7 +303,7 @@ describe('password sign-in: uniform failures, lockout, throttling, reset, cookie
 
   it('never writes a password or a token to the log, nor to the database in clear', () => {
     const text = persistedText(h);
-    secrets.push(...['active', 'disabled', 'locked', 'lock', 'timed', 'fast', 'reset', 'web', 'apps', 'burst', 'locked-reset', 'unlocked'].map(strongPassword), WRONG);
+    secrets.push(...['active', 'disabled', 'locked', 'lock', 'timed', 'fast', 'reset', 'web', 'apps', 'burst', 'locked-reset', 'unlocked', 'sso-new', 'change-reset', 'change-reset-2', 'change-reset-3'].map(strongPassword), WRONG);
     expect(text).toContain(email('active'));
     for (const s of secrets) expect(text.includes(s), `secret found: ${s.slice(0, 6)}…`).toBe(false);
   });

@@ -198,9 +198,9 @@ export function authRoutes(app: TypedApp, d: AuthRouteDeps): void {
       schema: {
         tags: ['auth'],
         summary: "Change the signed-in user's password (the current one is required); every other session of the user ends",
-        description: 'A wrong current password is 401 SP_AUTH_LOGIN_FAILED and counts toward the lockout; a weak new one is 400 SP_USER_PASSWORD_WEAK. Users who sign in through single sign-on have no password here.',
+        description: 'A wrong current password is 401 SP_AUTH_LOGIN_FAILED and counts toward the lockout; a weak new one is 400 SP_USER_PASSWORD_WEAK. Users who sign in through single sign-on have no password here: 409 SP_USER_NO_PASSWORD (not counted toward the lockout). A change voids outstanding password-reset links.',
         body: Type.Object({ currentPassword: Password, newPassword: Password }, { additionalProperties: false }),
-        response: { 200: Type.Object({ sessionsRevoked: Type.Integer() }), ...problems(400, 401, 403) },
+        response: { 200: Type.Object({ sessionsRevoked: Type.Integer() }), ...problems(400, 401, 403, 409) },
       },
     },
     async (req) => {
