@@ -1,14 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash, randomBytes, X509Certificate } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.js';
 import { eventually, httpsJson, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { totpCode } from '../../src/auth/totp.js';
-
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'];
-
-/** Chromium trusts exactly this certificate's key (SPKI pin). */
-const spkiPin = (pem: string) => createHash('sha256').update(new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
 
 /** A password the policy accepts (long, not common, without the e-mail address). */
 const strongPassword = () => `Tidal ${randomBytes(9).toString('base64url')} lantern`;
@@ -92,7 +88,7 @@ describe('the enrolment and password-reset links in a real browser (Chromium)', 
   beforeAll(async () => {
     h = await startSealpost({ SEALPOST_PUBLIC_URL: 'https://localhost:{port}' });
     base = h.app.config.publicUrl;
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${spkiPin(h.cert)}`] });
+    browser = await launchChromium(h.cert);
   }, 120_000);
 
   afterAll(async () => {

@@ -1,12 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash, X509Certificate } from 'node:crypto';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.js';
 import { eventually, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
-
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'];
-
-/** Chromium trusts exactly this certificate's key (SPKI pin) and still rejects any other certificate. */
-const spkiPin = (pem: string) => createHash('sha256').update(new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
 
 interface OutboxItem {
   id: string;
@@ -42,7 +37,7 @@ describe('the patient portal in a real browser', () => {
   beforeAll(async () => {
     h = await startSealpost();
     expect((await h.request('PUT', '/v1/patients/p1', samplePatient())).status).toBe(201);
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${spkiPin(h.cert)}`] });
+    browser = await launchChromium(h.cert);
   });
 
   afterAll(async () => {

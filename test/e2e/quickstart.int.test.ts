@@ -1,20 +1,18 @@
+import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DateTime } from 'luxon';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.js';
 import { eventually, freePort, httpsJson, samplePatient } from '../helpers/sealpost-harness.js';
 import { rowCounts } from '../helpers/db-snapshot.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'];
 
-/** Chromium trusts exactly this certificate's key (SPKI pin) and still rejects any other certificate. */
-const spkiPin = (pem: string) => createHash('sha256').update(new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
 const smsLink = (body: string) => /View it at (https:\/\/\S+\/m\/[A-Za-z0-9_-]+)\./.exec(body)?.[1];
 
 describe('quick start: `sealpost serve` on a fresh data directory, used the way the issue describes', () => {
@@ -162,7 +160,7 @@ describe('quick start: `sealpost serve` on a fresh data directory, used the way 
   });
 
   it('6. lets the patient read and acknowledge the message in a browser only after the right date of birth', async () => {
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${spkiPin(ca)}`] });
+    browser = await launchChromium(ca);
     const page = await (await browser.newContext()).newPage();
     link = smsLink((await outbox()).find((m) => m.deliveryId === first.deliveries[0].id)!.body)!;
 

@@ -1,14 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash, X509Certificate } from 'node:crypto';
-import { chromium, type Browser, type CDPSession, type Page } from 'playwright-core';
+import type { Browser, CDPSession, Page } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.js';
 import { httpsJson, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { staffWithPassword } from '../helpers/identity.js';
 import { totpCode } from '../../src/auth/totp.js';
-
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'];
-
-/** Chromium trusts exactly this certificate's key (SPKI pin): WebAuthn refuses pages with certificate errors. */
-const spkiPin = (pem: string) => createHash('sha256').update(new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
 
 type Person = Awaited<ReturnType<typeof staffWithPassword>>;
 
@@ -74,7 +69,7 @@ describe('the staff sign-in page in a real browser (Chromium, virtual authentica
     // An IP address is not a valid WebAuthn RP ID: the server's public URL names localhost.
     h = await startSealpost({ SEALPOST_PUBLIC_URL: 'https://localhost:{port}' });
     base = h.app.config.publicUrl;
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${spkiPin(h.cert)}`] });
+    browser = await launchChromium(h.cert);
   }, 120_000);
 
   afterAll(async () => {
