@@ -79,8 +79,7 @@ export class MfaService {
       const code = normaliseRecoveryCode(proof.recoveryCode);
       ok = code !== null && (await tx.mfa.burnRecoveryCode(ctx.tenantId, userId, recoveryCodeHash(userId, code), now));
     }
-    // A wrong step-up code is a guess at the second factor like any other: it counts toward lockout.
-    if (!ok) await this.deps.onAccountFailure?.(tx, ctx, userId);
+    // A wrong code is counted by `attempt`, which callers run this in (toward the session's limit and the lockout).
     return ok;
   }
 

@@ -6,6 +6,12 @@ import type { AdminAlertRow, BreakGlassRow } from '../store/access-repository.js
 
 /** The MFA re-authentication break-glass needs (auth/mfa-service.ts implements it). */
 export interface StepUpVerifier {
+  /**
+   * Runs `run` as one second-factor attempt of the session: the attempt is counted (committed) before
+   * anything is checked, so parallel guesses get no more evaluations than the session's limit; a
+   * `null` from `run` is a wrong factor (audited, counted toward lockout, `code` thrown).
+   */
+  attempt<T>(c: { ctx: RequestContext; userId: string; sessionId: string }, method: string, code: 'SP_AUTH_MFA_FAILED', run: (tx: StoreTx) => Promise<T | null>): Promise<T>;
   /** True when `proof` is a valid, unused second factor of this user; consumes it (single use). */
   verifyStepUp(tx: StoreTx, ctx: RequestContext, userId: string, proof: { totp?: string; recoveryCode?: string }): Promise<boolean>;
 }
@@ -59,16 +65,23 @@ export class BreakGlassService {
   /** Grants access, or throws 404 SP_PATIENT_NOT_FOUND / 401 SP_AUTH_MFA_FAILED (audited, nothing granted). */
   async request(ctx: RequestContext, user: { id: string; sessionId: string }, patientId: string, req: BreakGlassRequest): Promise<{ grant: GrantView; alertId: string }> {
     const { store, clock, newId, cipher, config } = this.deps;
-    const result = await store.transaction(async (tx) => {
+    const refused = (tx: StoreTx, ref: string) =>
+      audit(tx, ctx, clock(), { action: 'access.break_glass', outcome: 'failure', targetType: 'patient', targetId: ref, patientRef: ref, details: { code: 'SP_AUTH_MFA_FAILED' } });
+    if (req.totp === undefined && req.recoveryCode === undefined) {
+      if (!(await store.read.access.patientExists(ctx.tenantId, patientId))) throw new AppError('SP_PATIENT_NOT_FOUND');
+      // No factor offered: refused and on the record, but no guess was made, so nothing is counted.
+      await store.transaction((tx) => refused(tx, patientRef(this.deps, ctx.tenantId, patientId)));
+      await store.durable();
+      throw new AppError('SP_AUTH_MFA_FAILED');
+    }
+    const result = await this.mfa.attempt({ ctx, userId: user.id, sessionId: user.sessionId }, 'break_glass', 'SP_AUTH_MFA_FAILED', async (tx) => {
       const key = (await tx.access.patientExists(ctx.tenantId, patientId)) ? await patientDataKey(this.deps, tx, ctx.tenantId, patientId) : null;
       if (!key) throw new AppError('SP_PATIENT_NOT_FOUND');
       const ref = patientRef(this.deps, ctx.tenantId, patientId);
       const now = clock();
-      const proof = { totp: req.totp, recoveryCode: req.recoveryCode };
-      const ok = (req.totp !== undefined || req.recoveryCode !== undefined) && (await this.mfa.verifyStepUp(tx, ctx, user.id, proof));
-      if (!ok) {
+      if (!(await this.mfa.verifyStepUp(tx, ctx, user.id, { totp: req.totp, recoveryCode: req.recoveryCode }))) {
         // Committed (the failure is on the record), then refused: nothing else is written.
-        await audit(tx, ctx, now, { action: 'access.break_glass', outcome: 'failure', targetType: 'patient', targetId: ref, patientRef: ref, details: { code: 'SP_AUTH_MFA_FAILED' } });
+        await refused(tx, ref);
         return null;
       }
       const id = newId();
@@ -95,8 +108,6 @@ export class BreakGlassService {
       });
       return { grant: grantView(row), alertId };
     });
-    await store.durable();
-    if (!result) throw new AppError('SP_AUTH_MFA_FAILED');
     void this.onAlert?.(ctx.tenantId, { id: result.alertId, kind: 'break_glass', actor: ctx.actor, at: new Date(result.grant.createdAt) }).catch(() => undefined);
     return result;
   }

@@ -202,4 +202,18 @@ describe('break-glass: emergency access outside the care team', () => {
     expect([again.status, again.body.code]).toEqual([404, 'SP_BREAK_GLASS_NOT_FOUND']);
     expect(count("select count(*) as n from audit_entries where action = 'break_glass.revoked' and entry like ?", `%${g.body.grant.id}%`)).toBe(1);
   });
+
+  // Last: it locks the physician's account (five wrong second factors).
+  it('evaluates at most five of twenty wrong step-up codes sent at once, grants nothing, and locks the account', async () => {
+    const session = await h.app.store.transaction((tx) => h.app.sessions.issue(tx, { tenantId: 'default', subjectType: 'user', subjectId: physician.userId, transport: 'bearer', stage: 'active', amr: ['pwd', 'otp', 'mfa'] }));
+    const evaluated = () => count("select count(*) as n from audit_entries where action = 'access.break_glass' and entry like '%\"outcome\":\"failure\"%'");
+    const [before, grantsBefore] = [evaluated(), grants()];
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => h.request('POST', `/v1/patients/${PATIENT}/break-glass`, { reason: REASON, totp: '000000' }, { authorization: `Bearer ${session.token}` })),
+    );
+    expect(answers.every((a) => a.status === 401)).toBe(true);
+    expect(evaluated() - before).toBeLessThanOrEqual(5);
+    expect(grants()).toBe(grantsBefore);
+    expect(query(h.dataDir, 'select status from users where id = ?', physician.userId)).toEqual([{ status: 'locked' }]);
+  });
 });
