@@ -103,6 +103,8 @@ export interface App {
   services: { patients: PatientService; notifications: NotificationService; appointments: AppointmentService; portal: PortalService };
   /** Sessions of people (tests issue sessions directly to exercise authorization). */
   sessions: SessionService;
+  /** Deletes expired sign-in challenges and idle throttle counters (hourly once started). */
+  sweepIdentity(): Promise<void>;
   /** The bootstrap API key, only when this start created it (also written to <dataDir>/bootstrap-api-key). */
   readonly bootstrapKey: string | null;
   logger: Logger;
@@ -241,6 +243,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
 
   let started = false;
   let unsubscribe = () => {};
+  // Housekeeping of sign-in state: expired challenges and idle throttle counters are useless, and
+  // unauthenticated callers can create them. Every node may run it; deletes are idempotent.
+  let housekeeping: NodeJS.Timeout | null = null;
+  const sweepIdentity = async () => {
+    const now = clock().getTime();
+    await store.read.challenges.purgeAllExpired(now - 3_600_000);
+    await store.read.challenges.purgeIdleThrottles(now - 24 * 3_600_000, now);
+  };
   let closing = false;
   return {
     config,
@@ -251,6 +261,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     auditLog,
     services: { patients, notifications, appointments, portal },
     sessions,
+    sweepIdentity,
     get bootstrapKey() {
       return bootstrapKey;
     },
@@ -277,12 +288,15 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
         if (store.dueSignal) unsubscribe = store.dueSignal.subscribe(() => worker!.wake());
       }
       auditLog.start();
+      housekeeping = setInterval(() => void sweepIdentity().catch((e: unknown) => logger.warn({ code: errorCode(e) }, 'sign-in housekeeping failed; next run in an hour')), 3_600_000);
+      housekeeping.unref();
       // Erasures whose KEK rotation a crash (or a failure) interrupted are completed now.
       void patients.erasures.resumePending().catch((e: unknown) => logger.error({ code: errorCode(e) }, 'could not resume pending erasures'));
     },
     async close() {
       closing = true;
       unsubscribe();
+      if (housekeeping) clearInterval(housekeeping);
       await worker!.stop();
       await auditLog.stop();
       await server.close();

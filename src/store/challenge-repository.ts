@@ -89,6 +89,25 @@ export class ChallengeRepository {
     return Number(r.numDeletedRows);
   }
 
+  /** Deletes every challenge, of any purpose, that expired before `before` (housekeeping). */
+  async purgeAllExpired(before: number): Promise<number> {
+    const r = await this.db.deleteFrom('auth_challenges').where('expires_at', '<', before).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
+  /**
+   * Deletes throttle rows untouched since `before` and not blocking anyone now (housekeeping: every
+   * window the throttles count in is far shorter). Returns how many.
+   */
+  async purgeIdleThrottles(before: number, now: number): Promise<number> {
+    const r = await this.db
+      .deleteFrom('auth_throttle')
+      .where('updated_at', '<', before)
+      .where((eb) => eb.or([eb('blocked_until', 'is', null), eb('blocked_until', '<', now)]))
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
   /** Deletes every challenge of a subject (erasure of a patient account). */
   async deleteOf(tenantId: string, subject: string): Promise<void> {
     await this.db.deleteFrom('auth_challenges').where('tenant_id', '=', tenantId).where('subject', '=', subject).execute();

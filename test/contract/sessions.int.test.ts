@@ -110,4 +110,23 @@ describeEachBackend('sessions', (backend) => {
     const { sessions } = await setup();
     for (const t of ['', 'sps_', 'sps_short', `sp_${'a'.repeat(43)}`, `sps_${'a'.repeat(42)}!`, `sps_${'a'.repeat(43)}`]) expect(await sessions.verify(t)).toBeNull();
   });
+
+  it('housekeeping deletes expired challenges and idle throttle counters, and keeps live ones and blocks in force', async () => {
+    const { store } = await setup();
+    const now = Date.UTC(2026, 0, 6, 8, 0);
+    const challenge = (id: string, expiresAt: number) => ({ id, tenant_id: 't', purpose: 'patient_otp', subject: 's', challenge: 'x', created_at: expiresAt - 600_000, expires_at: expiresAt, used_at: null });
+    await store.transaction(async (tx) => {
+      await tx.challenges.insert(challenge('old', now - 2 * 3_600_000));
+      await tx.challenges.insert(challenge('live', now + 60_000));
+      await tx.patientAccounts.throttleHit('idle', now - 48 * 3_600_000, 900_000);
+      await tx.patientAccounts.throttleHit('recent', now - 60_000, 900_000);
+    });
+    await store.transaction((tx) => tx.patientAccounts.throttleHit('blocking', now - 48 * 3_600_000, 900_000));
+    await store.read.users.setThrottleBlock('blocking', now + 60_000);
+    expect(await store.read.challenges.purgeAllExpired(now - 3_600_000)).toBe(1);
+    expect(await store.read.challenges.purgeIdleThrottles(now - 24 * 3_600_000, now)).toBe(1);
+    expect((await store.read.challenges.live('t', 'patient_otp', 's', now))?.id).toBe('live');
+    const left = (await store.read.users.throttleRows(['idle', 'recent', 'blocking'])).map((r) => r.key).sort();
+    expect(left).toEqual(['blocking', 'recent']);
+  });
 });
