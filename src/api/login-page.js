@@ -195,11 +195,18 @@ on('newpassword-form', 'submit', async () => {
   }
 });
 
+/** Shows the password form only for a link the server still honours (it is not used up by asking). */
+function askForPassword(purpose) {
+  api('/v1/auth/link-check', { purpose, token: linkToken })
+    .then(() => show('newpassword'))
+    .catch((e) => (e.code === 'SP_AUTH_TOKEN_INVALID' ? linkInvalid() : fail(e)));
+}
+
 if (MODE === 'reset') {
-  if (linkToken) show('newpassword');
+  if (linkToken) askForPassword('password_reset');
   else linkInvalid();
 } else if (MODE === 'enrol') {
-  if (linkToken) show('newpassword');
+  if (linkToken) askForPassword('enrolment');
   // Reloaded after the password was set (the token is gone by then): the session says where enrolment stands.
   else
     api('/v1/me')

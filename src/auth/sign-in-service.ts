@@ -184,6 +184,14 @@ export class SignInService {
   }
 
   /**
+   * Whether an enrolment or reset link is still usable, without using it (the pages ask before
+   * showing a form). A bad link is audited and counted against the address like a bad use.
+   */
+  async checkLink(tenantId: string, purpose: 'enrolment' | 'password_reset', token: string, origin: Origin): Promise<void> {
+    await this.usableToken(tenantId, token, purpose, purpose === 'enrolment' ? ['invited'] : ['active', 'locked'], origin, this.deps.clock().getTime());
+  }
+
+  /**
    * The token row and its user when the token is live and the user in one of `statuses`; else an
    * audited SP_AUTH_TOKEN_INVALID that also counts against the address (no guessing at speed).
    */

@@ -83,6 +83,21 @@ describe('staff users: invitation, enrolment and administration', () => {
     expect(ok.status).toBe(200);
   });
 
+  it('tells whether an enrolment link is still usable without using it up, and refuses a used, unknown or wrong-purpose one', async () => {
+    const { token } = await invite(h, email('lc'));
+    secrets.push(token);
+    const check = (body: Record<string, unknown>) => anon(h, 'POST', '/v1/auth/link-check', body);
+    expect((await check({ purpose: 'enrolment', token })).status).toBe(204);
+    expect((await check({ purpose: 'enrolment', token })).status).toBe(204); // asking twice uses nothing
+    expect((await check({ purpose: 'password_reset', token })).body.code).toBe('SP_AUTH_TOKEN_INVALID');
+    expect((await anon(h, 'POST', '/v1/auth/enrol', { token, password: strongPassword('lc') })).status).toBe(200);
+    for (const t of [token, randomBytes(32).toString('base64url')]) {
+      const r = await check({ purpose: 'enrolment', token: t });
+      expect([r.status, r.body.code]).toEqual([401, 'SP_AUTH_TOKEN_INVALID']);
+    }
+    expect((await check({ purpose: 'anything', token })).body.code).toBe('SP_REQ_VALIDATION');
+  });
+
   it('honours an enrolment link once and only before it expires; unknown, used and expired links are the same 401 and change nothing', async () => {
     const used = await invite(h, email('cy'));
     expect((await anon(h, 'POST', '/v1/auth/enrol', { token: used.token, password: strongPassword('cy') })).status).toBe(200);

@@ -132,6 +132,25 @@ export function authRoutes(app: TypedApp, d: AuthRouteDeps): void {
   );
 
   app.post(
+    '/v1/auth/link-check',
+    {
+      config: { permission: 'public' },
+      schema: {
+        tags: ['auth'],
+        summary: 'Whether an enrolment or password-reset link is still usable, without using it (204, or 401 SP_AUTH_TOKEN_INVALID)',
+        description: 'The sign-in pages ask before showing a password form. A bad token is audited and counts against the address like a bad use.',
+        security: [],
+        body: Type.Object({ tenant: Type.Optional(Tenant), purpose: Type.Union([Type.Literal('enrolment'), Type.Literal('password_reset')]), token: Token }, { additionalProperties: false }),
+        response: { 204: Type.Null(), ...problems(400, 401) },
+      },
+    },
+    async (req, reply) => {
+      await d.signIn.checkLink(req.body.tenant ?? 'default', req.body.purpose, req.body.token, origin(req));
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
     '/v1/auth/logout',
     {
       config: { permission: 'authenticated', stages: ['mfa', 'mfa_enrol'] },
