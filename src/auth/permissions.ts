@@ -139,10 +139,6 @@ export function smartScopesPermissions(scopes: readonly string[]): Set<Permissio
   return new Set(scopes.flatMap((s) => smartScopePermissions(s) ?? []));
 }
 
-export function isRole(s: string): s is Role {
-  return (ROLES as readonly string[]).includes(s);
-}
-
 /** Which create permission a notification type needs (receptionists send reminders, billing sends bills). */
 export function notificationCreatePermission(type: string): Permission {
   if (type === 'appointment_reminder') return 'notification.create.scheduling';

@@ -28,7 +28,3 @@ export interface Principal {
 
 /** `active`, or a sign-in step still to take: `mfa` (second factor due), `mfa_enrol` (none enrolled yet). */
 export type SessionStage = 'active' | 'mfa' | 'mfa_enrol';
-
-export function hasPermission(p: Principal, perm: Permission): boolean {
-  return p.permissions.has(perm);
-}
