@@ -116,16 +116,14 @@ export class SessionService {
     const row = await this.store.read.sessions.byTokenHash(hashToken(token));
     if (!row || row.revoked_at != null) return null;
     const now = this.clock().getTime();
-    if (Number(row.expires_at) <= now) {
-      await this.store.read.sessions.revoke(row.tenant_id, row.id, now, 'expired');
-      return null;
-    }
-    if (Number(row.last_seen_at) + this.policy.idleMs <= now) {
-      await this.store.read.sessions.revoke(row.tenant_id, row.id, now, 'idle');
-      return null;
-    }
-    if (row.stage !== 'active' && Number(row.created_at) + SIGN_IN_STEP_MS <= now) {
-      await this.store.read.sessions.revoke(row.tenant_id, row.id, now, 'sign_in_step_expired');
+    const ended =
+      Number(row.expires_at) <= now ? 'expired' : Number(row.last_seen_at) + this.policy.idleMs <= now ? 'idle' : row.stage !== 'active' && Number(row.created_at) + SIGN_IN_STEP_MS <= now ? 'sign_in_step_expired' : null;
+    if (ended) {
+      // Automatic logoff is on the record (HIPAA 164.312(a)(2)(iii)), with the revocation, once.
+      await this.store.transaction(async (tx) => {
+        if (!(await tx.sessions.revoke(row.tenant_id, row.id, now, ended))) return;
+        await tx.appendAudit({ tenantId: row.tenant_id, at: new Date(now), actor: 'system:session', action: 'session.ended', outcome: 'success', targetType: 'session', targetId: row.id, details: { reason: ended, subject: `${row.subject_type}:${row.subject_id}` } });
+      });
       return null;
     }
     if (Number(row.last_seen_at) + SessionService.TOUCH_EVERY_MS <= now) await this.store.read.sessions.touch(row.id, now);

@@ -33,16 +33,19 @@ describeEachBackend('sessions', (backend) => {
   });
 
   it('ends a session left idle for the idle timeout, and keeps one in use alive', async () => {
-    const { sessions, clock, issue } = await setup();
+    const { store, sessions, clock, issue } = await setup();
     const busy = await issue('active');
     const idle = await issue('active');
     for (let i = 0; i < 4; i++) {
       clock.advance(10 * MIN);
       expect(await sessions.verify(busy.token)).not.toBeNull();
     }
+    const logged = await store.read.auditLog.size();
     expect(await sessions.verify(idle.token)).toBeNull();
+    expect(await store.read.auditLog.size()).toBe(logged + 1); // the automatic logoff is on the record, once
     clock.advance(-40 * MIN); // a revoked session stays revoked whatever the clock says
     expect(await sessions.verify(idle.token)).toBeNull();
+    expect(await store.read.auditLog.size()).toBe(logged + 1);
   });
 
   it('ends every session at its absolute deadline however busy it is', async () => {
