@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../helpers/chromium.js';
+import { launchChromium, pageStep as step } from '../helpers/chromium.js';
 import { eventually, httpsJson, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { totpCode } from '../../src/auth/totp.js';
 
@@ -15,13 +15,6 @@ interface Invitee {
   displayName: string;
   enrolmentUrl: string;
   token: string;
-}
-
-/** Waits until the page reaches step `name`; fails at once with the page's error if it shows one. */
-async function step(page: Page, name: string): Promise<void> {
-  await page.waitForFunction((n) => document.body.dataset.step === n || (document.getElementById('error')?.textContent ?? '') !== '', name);
-  const error = await page.locator('#error').textContent();
-  if (error) throw new Error(`page shows an error instead of step ${name}: ${error} (${await page.locator('#error').getAttribute('data-code')})`);
 }
 
 /** Submits the new-password form and answers the error the page then shows (text and code). */

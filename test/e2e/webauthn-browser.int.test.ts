@@ -1,18 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, CDPSession, Page } from 'playwright-core';
-import { launchChromium } from '../helpers/chromium.js';
+import { launchChromium, pageStep as step } from '../helpers/chromium.js';
 import { httpsJson, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { staffWithPassword } from '../helpers/identity.js';
 import { totpCode } from '../../src/auth/totp.js';
 
 type Person = Awaited<ReturnType<typeof staffWithPassword>>;
-
-/** Waits until the page reaches sign-in step `name`; fails at once with the page's error if it shows one. */
-async function step(page: Page, name: string): Promise<void> {
-  await page.waitForFunction((n) => document.body.dataset.step === n || (document.getElementById('error')?.textContent ?? '') !== '', name);
-  const error = await page.locator('#error').textContent();
-  if (error) throw new Error(`sign-in page shows an error instead of step ${name}: ${error} (${await page.locator('#error').getAttribute('data-code')})`);
-}
 
 describe('the staff sign-in page in a real browser (Chromium, virtual authenticator)', () => {
   let h: Harness;

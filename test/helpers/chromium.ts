@@ -1,5 +1,5 @@
 import { createHash, X509Certificate } from 'node:crypto';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 
 /**
  * Debian's Chromium, headless, with nothing of its own on the network (no QUIC, no component or
@@ -13,4 +13,11 @@ const spkiPin = (pem: string) => createHash('sha256').update(new X509Certificate
 
 export function launchChromium(trustedCertPem: string): Promise<Browser> {
   return chromium.launch({ executablePath: '/usr/bin/chromium', args: [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${spkiPin(trustedCertPem)}`] });
+}
+
+/** Waits until a sign-in page (`/login`, `/enrol`, `/reset`) reaches step `name`; fails at once with the page's error if it shows one. */
+export async function pageStep(page: Page, name: string): Promise<void> {
+  await page.waitForFunction((n) => document.body.dataset.step === n || (document.getElementById('error')?.textContent ?? '') !== '', name);
+  const error = await page.locator('#error').textContent();
+  if (error) throw new Error(`page shows an error instead of step ${name}: ${error} (${await page.locator('#error').getAttribute('data-code')})`);
 }
