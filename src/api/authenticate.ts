@@ -3,7 +3,7 @@ import type { X509Certificate } from 'node:crypto';
 import type { Store } from '../store/store.js';
 import type { ErrorCode } from '../core/errors.js';
 import { problem } from './error-handler.js';
-import type { ApiKeyVerifier } from './api-keys.js';
+import type { ApiKeyVerifier, ApiPrincipal } from './api-keys.js';
 import { checkClientCert, peerCertificate, type ClientCertVerdict } from './client-cert.js';
 import { apiKeyPermissions, rolePermissions, type Permission, type RoutePermission } from '../auth/permissions.js';
 import type { Principal } from '../auth/principal.js';
@@ -30,6 +30,8 @@ export function apiKeyAuthenticator(keys: ApiKeyVerifier, store: Store, clock: (
   // One verdict per connection and key: the certificate cannot change within a TLS connection
   // (renegotiation is refused by Node), so keep-alive requests skip re-parsing and re-verifying it.
   const verdicts = new WeakMap<object, Map<string, ClientCertVerdict>>();
+  // The verifier hands out the same cached key object for a while: build its principal once per object.
+  const principals = new WeakMap<ApiPrincipal, Principal>();
   return {
     claims: (req) => bearer(req)?.startsWith('sp_') ?? false,
     async authenticate(req) {
@@ -56,16 +58,12 @@ export function apiKeyAuthenticator(keys: ApiKeyVerifier, store: Store, clock: (
         lastTouched.set(key.keyId, now);
         await store.read.touchApiKey(key.keyId, now);
       }
-      return {
-        kind: 'api-key',
-        id: key.keyId,
-        tenantId: key.tenantId,
-        actor: `api-key:${key.keyId}`,
-        roles: [],
-        scopes: key.scopes,
-        permissions: apiKeyPermissions(key.scopes),
-        clientCert: key.clientCert,
-      };
+      let principal = principals.get(key);
+      if (!principal) {
+        principal = { kind: 'api-key', id: key.keyId, tenantId: key.tenantId, actor: `api-key:${key.keyId}`, roles: [], scopes: key.scopes, permissions: apiKeyPermissions(key.scopes), clientCert: key.clientCert };
+        principals.set(key, principal);
+      }
+      return principal;
     },
   };
 }
