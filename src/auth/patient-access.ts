@@ -78,6 +78,7 @@ export class PatientAccess {
   /** New notifications (single or batch): the type of each against the caller's create permissions, then its patient. */
   async newNotifications(p: Principal, ctx: RequestContext, items: readonly { patientId: string; type: string }[]): Promise<RequestContext> {
     for (const i of items) assertNotificationType(p, i.type, 'create');
+    if (!needsRelationship(p)) return ctx;
     const grants: [string, string][] = [];
     for (const patientId of new Set(items.map((i) => i.patientId))) {
       const grant = await assertPatientAccess(this.deps.store.read, p, patientId, this.now());
