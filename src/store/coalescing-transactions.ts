@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from './schema.js';
-import { flushAuditEntries, type PendingAudit } from './repositories.js';
+import { flushAuditEntries, type PendingAudit } from './audit-sequencing.js';
 
 interface Job {
   run: (db: Kysely<Database>, audit: PendingAudit[]) => Promise<unknown>;

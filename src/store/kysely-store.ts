@@ -1,7 +1,9 @@
 import { Migrator, type Kysely } from 'kysely';
 import type { Database } from './schema.js';
 import type { Store, StoreTx } from './store.js';
-import { Repositories, flushAuditEntries, type BackendCapabilities, type PendingAudit } from './repositories.js';
+import { Repositories } from './repositories.js';
+import { flushAuditEntries, type PendingAudit } from './audit-sequencing.js';
+import type { BackendCapabilities } from './backends/backend-capabilities.js';
 import { migrationProvider } from './migrations/index.js';
 import { AppError } from '../core/errors.js';
 import { CoalescingTransactions } from './coalescing-transactions.js';
