@@ -9,6 +9,12 @@ export type { LoadResult, LoadSpec };
 export interface PhaseResult extends LoadResult {
   /** CPU time of the server process (this process) over the run, in % of one core. */
   serverCpuPct: number;
+  /**
+   * CPU seconds of the server process over the run (all its threads): with the notifications
+   * answered 2xx, the server CPU per accepted notification. Absent where the server is not this
+   * process (the PostgreSQL bench's `sealpost serve` nodes).
+   */
+  serverCpuSec?: number;
   /** Event-loop utilization of the server's main thread (1 = never idle). */
   serverElu: number;
   /**
@@ -84,9 +90,10 @@ export class LoadGenerator {
     const cpu = process.cpuUsage(cpu0);
     const elu = performance.eventLoopUtilization(elu0);
     const m1 = machineCpu();
-    const serverCpuPct = ((cpu.user + cpu.system) / 1e6 / wallSec) * 100;
+    const serverCpuSec = (cpu.user + cpu.system) / 1e6;
+    const serverCpuPct = (serverCpuSec / wallSec) * 100;
     const machinePct = m0 && m1 ? ((m1.busySec - m0.busySec) / wallSec) * 100 : NaN;
-    return { ...result, serverCpuPct, serverElu: elu.utilization, otherCpuPct: Math.max(0, machinePct - serverCpuPct - result.clientCpuPct) };
+    return { ...result, serverCpuPct, serverCpuSec, serverElu: elu.utilization, otherCpuPct: Math.max(0, machinePct - serverCpuPct - result.clientCpuPct) };
   }
 
   async close(): Promise<void> {

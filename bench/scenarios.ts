@@ -24,8 +24,6 @@ export interface BenchOptions {
    * every Sealpost phase, as `sealpost serve` does (`app.start()`). Off: only what the phase names.
    */
   auditLog: boolean;
-  /** Candidate fixes patched in by bench/what-if.ts for this run (empty: the code as it is). */
-  whatIf: string[];
 }
 
 export interface RunContext {
@@ -56,6 +54,8 @@ export interface DrainResult {
   perSec: number;
   timedOut: boolean;
   serverCpuPct: number;
+  /** CPU seconds of the server process from the worker's start until the outbox held every delivery. */
+  serverCpuSec: number;
   serverElu: number;
   /** CPU used by other processes meanwhile, % of one core (see PhaseResult). */
   otherCpuPct: number;
@@ -328,7 +328,8 @@ async function measureDrain(probe: DbProbe, queued: number, start: () => void, t
   const wallSec = (performance.now() - wall0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const m1 = machineCpu();
-  const serverCpuPct = ((cpu.user + cpu.system) / 1e6 / wallSec) * 100;
+  const serverCpuSec = (cpu.user + cpu.system) / 1e6;
+  const serverCpuPct = (serverCpuSec / wallSec) * 100;
   const ob = probe.outboxSince(oBase);
   // The last outbox row's own timestamp ends the interval, not the (coarser) poll that saw it.
   const seconds = ob.lastAt != null ? (ob.lastAt - startedAt) / 1000 : wallSec;
@@ -339,6 +340,7 @@ async function measureDrain(probe: DbProbe, queued: number, start: () => void, t
     perSec: ob.n / seconds,
     timedOut: !done,
     serverCpuPct,
+    serverCpuSec,
     serverElu: performance.eventLoopUtilization(elu0).utilization,
     otherCpuPct: m0 && m1 ? Math.max(0, ((m1.busySec - m0.busySec) / wallSec) * 100 - serverCpuPct) : NaN,
   };

@@ -5,7 +5,7 @@
  * CPU per operation, time inside each SQL statement, and WAL frames written per notification.
  * Diagnostic companion of `npm run bench` (see BENCHMARKS.md).
  *
- *   node bin/run-ts.js bench/service-profile.ts [--mode group|full] [--n 5000] [--batch 1]
+ *   node bin/run-ts.js bench/tools/service-profile.ts [--mode group|full] [--n 5000] [--batch 1]
  *        [--wal-autocheckpoint N] [--no-drain]
  *
  * `--batch B` sends B notifications per transaction through createMany (the batch endpoint's path);
@@ -16,7 +16,7 @@ import Sqlite from 'better-sqlite3';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { SqliteDurability } from '../src/config/config.js';
+import type { SqliteDurability } from '../../src/config/config.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string) => {
@@ -59,9 +59,9 @@ proto.prepare = function (this: Sqlite.Database, sql: string) {
   return st;
 };
 
-const { loadConfig } = await import('../src/config/load-config.js');
-const { buildApp } = await import('../src/app.js');
-const { createLogger } = await import('../src/logger.js');
+const { loadConfig } = await import('../../src/config/load-config.js');
+const { buildApp } = await import('../../src/app.js');
+const { createLogger } = await import('../../src/logger.js');
 
 function report(title: string, ops: number, wallMs: number, cpu: NodeJS.CpuUsage, walBytes: number | null) {
   let inSql = 0;

@@ -3,7 +3,7 @@
  * and the batch size: the evidence behind `npm run bench`'s defaults (`--batch-size 100
  * --batch-connections 4`). Diagnostic companion of the bench (see BENCHMARKS.md).
  *
- *   node bin/run-ts.js bench/batch-sweep.ts [--mode group|full|ceiling] [--sizes 100]
+ *   node bin/run-ts.js bench/tools/batch-sweep.ts [--mode group|full|ceiling] [--sizes 100]
  *        [--connections 1,2,4,8,16,32] [--duration 5] [--wait-quiet 10]
  *
  * One server (worker off) on a fresh data dir, 300 patients, 2 s of warm-up, then one phase per
@@ -14,9 +14,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { selfSigned } from '../src/api/tls.js';
-import { LoadGenerator, waitForQuiet } from './load.js';
-import { registerPatients, startCeiling, startSealpost, type Target } from './servers.js';
+import { selfSigned } from '../../src/api/tls.js';
+import { LoadGenerator, waitForQuiet } from '../load.js';
+import { registerPatients, startCeiling, startSealpost, type Target } from '../servers.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string) => {
