@@ -9,7 +9,14 @@
  *    their workers on, and end to end (load with the workers on, until the dev outbox holds every
  *    delivery). CPU of every process (each node, PostgreSQL backends and server processes, the load
  *    client, everything else) is sampled from /proc during each phase.
+ *    Before them, the no-database ceiling (bench/servers.ts `startCeiling`, as the SQLite bench runs
+ *    it: in this process, same load) gives the CPU a notification costs without a store, so that a
+ *    node's CPU per notification minus the ceiling's is the store's share. pg_stat_activity is
+ *    sampled during the accept and end-to-end phases for what the busy backends wait on.
  * 2. The queue alone against pg-boss (bench/queue-vs-pgboss.ts).
+ *
+ * The report leads with the targets (bench/postgres-report.ts), each as CPU per item, which a busy
+ * machine slows down less than it does throughput.
  *
  *   npm run bench -- --backend postgres [--nodes 1,2] [--duration 10] [--warmup 2] [--connections 50]
  *     [--patients 300] [--pool-max 10] [--queue-jobs 10000] [--queue-batch 100] [--queue-producers 4]
@@ -28,11 +35,11 @@ import { codeInfo, machineInfo } from './machine-info.js';
 import { LoadGenerator, waitForQuiet, type PhaseResult } from './load.js';
 import type { LoadResult } from './load-client.js';
 import { CpuSampler, type CpuShare } from './proc-cpu.js';
-import { createDatabase, dropDatabase, DEFAULT_PG_ADMIN_URL, PgProcessClassifier, pgServerInfo } from './pg-support.js';
+import { createDatabase, dropDatabase, DEFAULT_PG_ADMIN_URL, PgProcessClassifier, pgServerInfo, requireClean } from './pg-support.js';
 import { bootstrapKey, PgProbe, startServeNode, type ServeNode } from './pg-nodes.js';
-import { postJson, registerPatients, type Tls } from './servers.js';
+import { postJson, registerPatients, startCeiling, type Tls } from './servers.js';
 import { runQueueComparison, type QueueOptions, type QueueComparison } from './queue-vs-pgboss.js';
-import { renderPostgresMarkdown, type PgBenchResults, type NodeCountResult } from './postgres-report.js';
+import { evaluateTargets, renderPostgresMarkdown, type PgBenchResults, type NodeCountResult, type PgCeilingResult } from './postgres-report.js';
 import { forEachFlag, loadFlag } from './args.js';
 
 export interface PgBenchOptions {
@@ -152,7 +159,6 @@ async function startNodes(ctx: Ctx, dbUrl: string, dir: string, count: number, w
 }
 
 function sampler(ctx: Ctx, nodes: ServeNode[], pgc: PgProcessClassifier): CpuSampler {
-  pgc.resetWaits();
   return new CpuSampler(async () => {
     const m = await pgc.map();
     for (const n of nodes) m.set(n.pid, `node ${n.index}`);
@@ -164,11 +170,14 @@ function sampler(ctx: Ctx, nodes: ServeNode[], pgc: PgProcessClassifier): CpuSam
 
 async function measured<T>(s: CpuSampler, pgc: PgProcessClassifier, fn: () => Promise<T>): Promise<{ value: T; cpu: CpuShare }> {
   await s.start();
+  await pgc.startWaits();
   try {
     const value = await fn();
+    const pgWaits = await pgc.stopWaits();
     const cpu = await s.stop();
-    return { value, cpu: { ...cpu, pgWaits: pgc.waits() } };
+    return { value, cpu: { ...cpu, pgWaits } };
   } catch (e) {
+    await pgc.stopWaits().catch(() => {});
     await s.stop().catch(() => {});
     throw e;
   }
@@ -177,6 +186,40 @@ async function measured<T>(s: CpuSampler, pgc: PgProcessClassifier, fn: () => Pr
 function phase(r: LoadResult): PhaseResult {
   // The servers are other processes here: their CPU is in the phase's CpuShare instead.
   return { ...r, serverCpuPct: NaN, serverElu: NaN, otherCpuPct: NaN };
+}
+
+/**
+ * The no-database ceiling, started as the SQLite bench starts it (startCeiling: the same Fastify
+ * shell, routes and NotificationService over bench/no-db-store.ts, in this process) under the same
+ * load shape as the nodes. Its CPU is this process's over the load (nothing else runs here then).
+ */
+async function runCeiling(ctx: Ctx): Promise<PgCeilingResult> {
+  const { o, gen, runId, tls } = ctx;
+  const dir = join(ctx.root, 'ceiling');
+  log('ceiling: starting the no-database server in this process');
+  const t = await startCeiling(dir, tls);
+  try {
+    await registerPatients(t, tls, patientIds(o.patients));
+    const pre = await postJson(t, tls, '/v1/notifications', { type: 'test_result_ready', patientId: 'bench-p0', data: { testName: 'Lipid panel' } }, { 'idempotency-key': `${runId}-ceiling-preflight` });
+    if (pre.status !== 202) throw new Error(`ceiling: preflight: HTTP ${pre.status} ${pre.text}`);
+    const spec = (durationSec: number, keyPrefix: string) => ({ url: t.url, apiKey: t.apiKey, connections: o.connections, durationSec, patientIds: patientIds(o.patients), keyPrefix: `${runId}-ceiling-${keyPrefix}` });
+    if (o.warmupSec > 0) await gen.run(spec(o.warmupSec, 'warm'));
+    await quiet(o);
+    log(`ceiling: ${o.durationSec}s of load`);
+    const before = t.counts.notifications;
+    const c0 = process.cpuUsage();
+    const load = await gen.run(spec(o.durationSec, 'load'));
+    const used = process.cpuUsage(c0);
+    requireClean('ceiling', load);
+    // Every 202 went through the whole service path into the fake store.
+    if (t.counts.notifications - before < load.ok2xx) throw new Error(`ceiling: the no-DB store saw ${t.counts.notifications - before} notifications for ${load.ok2xx} 202s; it is not measuring the real path`);
+    const cpuSec = (used.user + used.system) / 1e6;
+    log(`ceiling: ${Math.round(load.okPerSec)} accepted/s, ${Math.round((cpuSec * 1e6) / load.ok2xx)} µs CPU per notification`);
+    return { load, cpuSec, cpuUsPerNotification: (cpuSec * 1e6) / load.ok2xx };
+  } finally {
+    await t.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** One node count on its own fresh database: accept (workers off), drain (workers on), end to end. */
@@ -292,9 +335,11 @@ export async function main(argv: string[]): Promise<void> {
     writeFileSync(ctx.tlsFiles.cert, ctx.tls.cert, { mode: 0o600 });
     writeFileSync(ctx.tlsFiles.key, ctx.tls.private, { mode: 0o600 });
     const results: NodeCountResult[] = [];
+    let ceiling: PgCeilingResult | null = null;
     if (o.http) {
       gen = await LoadGenerator.start();
       ctx.gen = gen;
+      ceiling = await runCeiling(ctx);
       for (const n of o.nodes) results.push(await runNodeCount(ctx, n));
       await gen.close();
       gen = null;
@@ -304,14 +349,15 @@ export async function main(argv: string[]): Promise<void> {
       await quiet(o);
       queue = await runQueueComparison(o.adminUrl, runId, o.queue, (name) => ctx.created.push(name), (name) => (ctx.created = ctx.created.filter((d) => d !== name)), log);
     }
-    const out: PgBenchResults = { startedAt, finishedAt: new Date().toISOString(), options: o, machine, code, postgres: pgInfo, nodeCounts: results, queue };
+    const out: PgBenchResults = { startedAt, finishedAt: new Date().toISOString(), options: o, machine, code, postgres: pgInfo, ceiling, nodeCounts: results, queue };
     const md = renderPostgresMarkdown(out);
+    const asJson = JSON.stringify({ ...out, targets: evaluateTargets(out) }, null, 2) + '\n';
     if (json === true) {
       process.stderr.write(md);
-      process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+      process.stdout.write(asJson);
     } else {
       process.stdout.write(md);
-      if (json) writeFileSync(json, JSON.stringify(out, null, 2) + '\n');
+      if (json) writeFileSync(json, asJson);
     }
   } finally {
     await gen?.close();

@@ -15,6 +15,10 @@
  * Sealpost's rows are real delivery rows (newDeliveryRow, ~20 columns); pg-boss's jobs are empty
  * (`data: {}`). Neither runs background maintenance here (pg-boss: supervise and schedule off;
  * Sealpost: no lease sweep). Durability is the server's synchronous_commit for both.
+ *
+ * Each phase's CPU is sampled per process ("bench (queue client)": this process, which runs the
+ * queue's client side; "pg backends": the PostgreSQL backends of that queue's database), so the
+ * report can give CPU per job on both sides of the connection.
  */
 import PgBoss from 'pg-boss';
 import { v7 as uuidv7 } from 'uuid';
@@ -170,13 +174,14 @@ async function side(name: 'sealpost' | 'pg-boss', adminUrl: string, dbName: stri
       return m;
     });
     const phase = async (label: string, doSend: boolean, doWork: boolean): Promise<QueuePhase> => {
-      pgc.resetWaits();
       await sampler.start();
+      await pgc.startWaits();
       const run = await drive(driver!, o, doSend, doWork, doWork ? o.jobs : 0).then(
         (v) => ({ v, e: null }),
         (e: unknown) => ({ v: null, e }),
       );
-      const cpu = { ...(await sampler.stop()), pgWaits: pgc.waits() };
+      const pgWaits = await pgc.stopWaits();
+      const cpu = { ...(await sampler.stop()), pgWaits };
       if (!run.v) throw run.e;
       const r = run.v;
       log(`queue ${name} ${label}: ${o.jobs} jobs in ${r.seconds.toFixed(2)}s = ${Math.round(o.jobs / r.seconds)}/s`);
