@@ -81,17 +81,17 @@ async function sealpostDriver(url: string, poolMax: number): Promise<{ driver: Q
     async send(n) {
       const now = Date.now();
       await store.transaction(async (tx) => {
-        for (let i = 0; i < n; i++) await tx.insertDelivery(newDeliveryRow(uuidv7(), notification, 'sms', 'bench-cp', 1, now, now, 5));
+        for (let i = 0; i < n; i++) await tx.deliveries.insertMany([newDeliveryRow(uuidv7(), notification, 'sms', 'bench-cp', 1, now, now, 5)]);
       });
     },
     async fetchAndComplete(batch) {
       const now = Date.now();
-      const jobs = await store.transaction((tx) => tx.claimDueDeliveries(owner, now, now + 30_000, batch));
+      const jobs = await store.transaction((tx) => tx.queue.claim(owner, now, now + 30_000, batch));
       if (!jobs.length) return 0;
       const at = Date.now();
       await store.transaction(async (tx) => {
         for (const d of jobs) {
-          const changed = await tx.updateDelivery(d.id, { status: 'sent', sent_at: at, provider: 'bench', lease_owner: null, lease_until: null, updated_at: at }, owner);
+          const changed = await tx.deliveries.update(d.id, { status: 'sent', sent_at: at, provider: 'bench', lease_owner: null, lease_until: null, updated_at: at }, owner);
           if (!changed) throw new Error('lost a lease in the queue bench');
         }
       });

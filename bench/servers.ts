@@ -90,7 +90,9 @@ export async function startCeiling(dataDir: string, tls: Tls): Promise<Target & 
   const clock = () => new Date();
   const { store, counts } = noDbStore();
   const { keyring } = LocalKeyring.openOrCreate(join(dataDir, 'keyring.json'));
-  const core: CoreDeps = { config, store, cipher: new EnvelopeCipher(keyring), templates: TemplateRegistry.load(), clock, newId: uuidv7, wake: () => {} };
+  // The same work as the server's but the database's: sealing, and signing each notification with the notary key.
+  const signing = { signer: () => keyring.signer(), publishedKeys: () => keyring.publishedSigningKeys() };
+  const core: CoreDeps = { config, store, cipher: new EnvelopeCipher(keyring), templates: TemplateRegistry.load(), clock, newId: uuidv7, wake: () => {}, signing };
   const apiKey = await createApiKey(store, DEFAULT_TENANT, 'bench', ['admin'], clock());
   const server = await buildServer({ logger, bodyLimit: config.bodyLimitBytes, https: { key: tls.private, cert: tls.cert }, store, metrics: new Metrics(store), clock, publicUrl: config.publicUrl });
   // API keys are tenant-wide integrations: the patient-relationship check reads nothing for them.

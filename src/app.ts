@@ -27,7 +27,7 @@ import { PortalService } from './core/portal-service.js';
 import { ConsentService } from './core/consent-service.js';
 import { DeliveryProcessor } from './core/delivery-processor.js';
 import { DeliveryWorker } from './queue/delivery-worker.js';
-import { DevOutboxChannel } from './channels/dev-outbox/dev-outbox-channel.js';
+import { DevOutboxChannel, type OutboxRecord } from './channels/dev-outbox/dev-outbox-channel.js';
 import { SmtpEmailChannel } from './channels/email/smtp-email-channel.js';
 import { TwilioSmsChannel } from './channels/sms/twilio-sms-channel.js';
 import { HttpWebhookChannel } from './channels/webhook/http-webhook-channel.js';
@@ -136,12 +136,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   /** Everything that needs the database at start; safe to run again after a failure. */
   const init = async () => {
     await store.migrate();
-    await store.read.ensureTenant(DEFAULT_TENANT, config.organisationName, clock().getTime());
+    await store.read.tenants.ensure(DEFAULT_TENANT, config.organisationName, clock().getTime());
     await checkKeyringMatches(store, keyring);
     if (keyringCreated) {
       // Key operations are on the record like everything else (ids only, never key material).
       await store.transaction((tx) =>
-        tx.appendAudit({ tenantId: DEFAULT_TENANT, at: clock(), actor: 'system:bootstrap', action: 'key.keyring_created', outcome: 'success', targetType: 'key', targetId: keyring.currentKeyId(DEFAULT_TENANT) }),
+        tx.audit.append({ tenantId: DEFAULT_TENANT, at: clock(), actor: 'system:bootstrap', action: 'key.keyring_created', outcome: 'success', targetType: 'key', targetId: keyring.currentKeyId(DEFAULT_TENANT) }),
       );
     }
     bootstrapKey = await ensureBootstrapKey(store, config.dataDir, clock());
@@ -184,7 +184,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     logger,
   );
 
-  worker = new DeliveryWorker(store, (batch) => processor.processBatch(batch), { owner, ...config.worker, clock }, logger);
+  worker = new DeliveryWorker(store, (limit, now, leaseUntil) => processor.claim(limit, now, leaseUntil), { owner, ...config.worker, clock }, logger);
   worker.onOutcome = (o, d) => {
     metrics.deliveryOutcomes.inc({ channel: o.channel, outcome: o.status });
     if (o.status === 'sent' || o.status === 'delivered') {
@@ -316,7 +316,9 @@ function buildChannels(
   derivedWebhookSecret: string,
   logger: Logger,
 ): Record<ChannelKind, Channel> {
-  const outbox = (kind: ChannelKind) => new DevOutboxChannel(kind, store.read, sealer);
+  // A message is recorded when its transaction commits, with those of concurrent sends (batchable).
+  const sink = { record: (row: OutboxRecord) => store.transaction(async (tx) => tx.atCommit.outbox([row]), { batchable: true }) };
+  const outbox = (kind: ChannelKind) => new DevOutboxChannel(kind, sink, sealer);
   const { channels: c, twilio, smtp } = config;
   if (c.insecureSkipTlsVerify) logger.warn('SEALPOST_INSECURE_SKIP_TLS_VERIFY is on: provider certificates are NOT verified');
   return {
@@ -340,7 +342,7 @@ function buildChannels(
  */
 async function checkKeyringMatches(store: Store, keyring: KeyProvider): Promise<void> {
   const mine = createHmac('sha256', keyring.macKey('sealpost/keyring-fingerprint')).update('sealpost keyring fingerprint v1').digest('hex').slice(0, 32);
-  const recorded = await store.read.initSetting('keyring_fingerprint', mine);
+  const recorded = await store.read.settings.init('keyring_fingerprint', mine);
   if (recorded !== mine) {
     throw new AppError('SP_CRYPTO_KEYRING_MISMATCH', 'this database was written with another keyring (check SEALPOST_KEYRING_FILE: every node must use the same one)');
   }
@@ -353,7 +355,7 @@ function errorCode(e: unknown): string | undefined {
 
 /** On a fresh installation, creates the first API key and writes it (only) to a 0600 file. */
 async function ensureBootstrapKey(store: Store, dataDir: string, now: Date): Promise<string | null> {
-  if ((await store.read.countApiKeys()) > 0) return null;
+  if ((await store.read.apiKeys.count()) > 0) return null;
   const key = await createApiKey(store, DEFAULT_TENANT, 'bootstrap', ['admin'], now);
   const file = join(dataDir, 'bootstrap-api-key');
   writeFileSync(file, `${key}\n`, { mode: 0o600 });

@@ -70,12 +70,12 @@ export function keysCommand(program: Command): void {
         const bar = progressBar(opts.what === 'blind-index' ? 're-indexing contact points' : 're-wrapping data keys', !!opts.progress);
         let r;
         if (opts.what === 'kek') {
-          const pending = await store.read.countDataKeysNotUnder(opts.tenant, provider.currentKeyId(opts.tenant));
+          const pending = await store.read.dataKeys.countNotUnder(opts.tenant, provider.currentKeyId(opts.tenant));
           const resume = pending > 0 && !opts.newVersion;
           if (resume) console.error(`resuming: ${pending} data keys are not yet under the current key`);
           r = await rotateTenantKek(store, provider, opts.tenant, { batchSize, onProgress: bar, createVersion: !resume });
         } else if (opts.what === 'blind-index') {
-          const pending = await store.read.countContactIndexes(provider.blindIndexVersions()[0]!, true);
+          const pending = await store.read.blindIndexes.count('contact_points', provider.blindIndexVersions()[0]!, true);
           const resume = pending > 0 && !opts.newVersion;
           if (resume) console.error(`resuming: ${pending} contact points are not yet under the current blind-index key`);
           r = await rotateBlindIndexKey(store, provider, { batchSize, onProgress: bar, createVersion: !resume });

@@ -80,7 +80,7 @@ program
     const store = openStore(config.database, { sqliteDurability: 'full' });
     await store.migrate();
     const limit = Math.max(1, Math.min(10_000, Number(opts.limit) || 20));
-    const all = await store.read.listOutbox('default', 0, 1_000_000);
+    const all = await store.read.outbox.list('default', 0, 1_000_000);
     await store.close();
     for (const r of all.slice(-limit)) {
       const item = openOutboxRow(r, sealer);

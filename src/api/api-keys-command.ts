@@ -39,7 +39,7 @@ export function apiKeysCommand(program: Command): void {
     .action(async (opts: { json?: boolean }) => {
       await withStore(async (store) => {
         for (let cursor = ''; ; ) {
-          const rows = await store.read.listApiKeys(DEFAULT_TENANT, cursor, 500);
+          const rows = await store.read.apiKeys.list(DEFAULT_TENANT, cursor, 500);
           for (const v of rows.map(apiKeyView)) {
             if (opts.json) console.log(JSON.stringify(v));
             else {
@@ -114,7 +114,7 @@ async function withStore(fn: (store: Store) => Promise<void>): Promise<void> {
   const store = openStore(config.database, { sqliteDurability: 'full' });
   try {
     await store.migrate();
-    await store.read.ensureTenant(DEFAULT_TENANT, config.organisationName, Date.now());
+    await store.read.tenants.ensure(DEFAULT_TENANT, config.organisationName, Date.now());
     await fn(store);
   } finally {
     await store.close();

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Store, StoreTx } from '../store/store.js';
-import type { ApiKeyRow } from '../store/repositories.js';
+import type { ApiKeyRow } from '../store/rows.js';
 import { hashToken, safeEqualHex } from '../crypto/tokens.js';
 import { AppError } from '../core/errors.js';
 import { API_KEY_SCOPES, smartScopePermissions, type ApiKeyScope } from '../auth/permissions.js';
@@ -62,10 +62,10 @@ export async function issueApiKeyIn(tx: StoreTx, input: IssueApiKeyInput, now: D
   const expiresAt = apiKeyExpiry(input.expiresInDays, now);
   const made = newKey();
   const b = input.clientCert ?? null;
-  await tx.insertApiKey(keyRow(made, { tenantId: input.tenantId, name: input.name, scopes, binding: b, expiresAt, rotatedFrom: null }, now));
+  await tx.apiKeys.insert(keyRow(made, { tenantId: input.tenantId, name: input.name, scopes, binding: b, expiresAt, rotatedFrom: null }, now));
   // Public fingerprints only: enough to tell later which certificate or CA the key was bound to.
   const clientCert = b ? (b.kind === 'fingerprint' ? `sha256:${b.fingerprintSha256}` : `ca-sha256:${b.caFingerprintSha256}`) : null;
-  await tx.appendAudit({ tenantId: input.tenantId, at: now, actor: input.actor, action: 'api_key.created', outcome: 'success', targetType: 'api_key', targetId: made.id, requestId: input.requestId, sourceIp: input.sourceIp, details: { scopes, clientCert, expiresAt: expiresAt == null ? null : new Date(expiresAt).toISOString() } });
+  await tx.audit.append({ tenantId: input.tenantId, at: now, actor: input.actor, action: 'api_key.created', outcome: 'success', targetType: 'api_key', targetId: made.id, requestId: input.requestId, sourceIp: input.sourceIp, details: { scopes, clientCert, expiresAt: expiresAt == null ? null : new Date(expiresAt).toISOString() } });
   return { id: made.id, key: made.key };
 }
 
@@ -112,7 +112,7 @@ export async function rotateApiKey(store: Store, tenantId: string, id: string, i
   const t = now.getTime();
   const oldUntil = t + input.graceHours * HOUR_MS;
   await store.transaction(async (tx) => {
-    const old = await tx.getApiKey(id);
+    const old = await tx.apiKeys.get(id);
     // Shortening first takes the old row's lock (PostgreSQL), so a concurrent rotation of the same
     // key waits here and then sees the successor this one inserted.
     if (!old || old.tenant_id !== tenantId) throw new AppError('SP_APIKEY_NOT_FOUND');
@@ -120,8 +120,8 @@ export async function rotateApiKey(store: Store, tenantId: string, id: string, i
     if (await tx.oauth.apiKeySuccessor(tenantId, id)) throw new AppError('SP_APIKEY_ALREADY_ROTATED');
     if (!live) throw new AppError('SP_APIKEY_NOT_FOUND');
     const expiresAt = input.expiresInDays !== undefined ? apiKeyExpiry(input.expiresInDays, now) : old.expires_at == null ? null : t + (Number(old.expires_at) - Number(old.created_at));
-    await tx.insertApiKey(keyRow(made, { tenantId, name: old.name, scopes: old.scopes.split(' ').filter(Boolean), binding: bindingFromColumns(old.client_cert_sha256, old.client_ca_pem), expiresAt, rotatedFrom: id }, now));
-    await tx.appendAudit({
+    await tx.apiKeys.insert(keyRow(made, { tenantId, name: old.name, scopes: old.scopes.split(' ').filter(Boolean), binding: bindingFromColumns(old.client_cert_sha256, old.client_ca_pem), expiresAt, rotatedFrom: id }, now));
+    await tx.audit.append({
       tenantId,
       at: now,
       actor: ctx.actor,
@@ -146,8 +146,8 @@ export async function createApiKey(store: Store, tenantId: string, name: string,
 /** Revokes a key and records it in the same transaction; SP_APIKEY_NOT_FOUND when unknown or already revoked. */
 export async function revokeApiKey(store: Store, tenantId: string, id: string, ctx: { actor: string; requestId?: string; sourceIp?: string }, now: Date): Promise<void> {
   await store.transaction(async (tx) => {
-    if (!(await tx.revokeApiKey(tenantId, id, now.getTime()))) throw new AppError('SP_APIKEY_NOT_FOUND');
-    await tx.appendAudit({ tenantId, at: now, actor: ctx.actor, action: 'api_key.revoked', outcome: 'success', targetType: 'api_key', targetId: id, requestId: ctx.requestId, sourceIp: ctx.sourceIp });
+    if (!(await tx.apiKeys.revoke(tenantId, id, now.getTime()))) throw new AppError('SP_APIKEY_NOT_FOUND');
+    await tx.audit.append({ tenantId, at: now, actor: ctx.actor, action: 'api_key.revoked', outcome: 'success', targetType: 'api_key', targetId: id, requestId: ctx.requestId, sourceIp: ctx.sourceIp });
   });
   await store.durable();
 }
@@ -182,7 +182,7 @@ export interface ApiPrincipal {
 export async function verifyApiKey(store: Store, presented: string, now: Date): Promise<ApiPrincipal | null> {
   const m = /^sp_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/.exec(presented);
   if (!m) return null;
-  const row = await store.read.getApiKey(m[1]);
+  const row = await store.read.apiKeys.get(m[1]);
   if (!row || row.revoked_at != null || (row.expires_at != null && Number(row.expires_at) <= now.getTime())) return null;
   if (!safeEqualHex(row.secret_hash, hashToken(m[2]))) return null;
   return { keyId: row.id, tenantId: row.tenant_id, scopes: row.scopes.split(' ').filter(Boolean), clientCert: bindingFromColumns(row.client_cert_sha256, row.client_ca_pem), expiresAt: row.expires_at == null ? null : Number(row.expires_at) };

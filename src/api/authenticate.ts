@@ -56,7 +56,7 @@ export function apiKeyAuthenticator(keys: ApiKeyVerifier, store: Store, clock: (
       const now = clock().getTime();
       if ((lastTouched.get(key.keyId) ?? 0) < now - 60_000) {
         lastTouched.set(key.keyId, now);
-        await store.read.touchApiKey(key.keyId, now);
+        await store.read.apiKeys.touch(key.keyId, now);
       }
       let principal = principals.get(key);
       if (!principal) {

@@ -35,7 +35,7 @@ export class Metrics {
       registers: [this.registry],
       async collect() {
         this.reset();
-        for (const r of await store.read.countDeliveriesByStatus()) this.set({ status: r.status, channel: r.channel }, r.n);
+        for (const r of await store.read.queue.countByStatus()) this.set({ status: r.status, channel: r.channel }, r.n);
       },
     });
   }

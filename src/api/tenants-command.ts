@@ -19,10 +19,10 @@ export async function createTenant(store: Store, id: string, name: string, now: 
   if (!TENANT_ID_PATTERN.test(id) || trimmed.length === 0 || trimmed.length > 200) throw new AppError('SP_TENANT_INVALID_ID');
   // The tenant and its first key commit together: a tenant without a key could never be administered.
   const { id: apiKeyId, key } = await store.transaction(async (tx) => {
-    if (await tx.access.tenantExists(id)) throw new AppError('SP_TENANT_EXISTS');
+    if (await tx.tenants.exists(id)) throw new AppError('SP_TENANT_EXISTS');
     await tx.access.insertTenant(id, trimmed, now.getTime());
     // The name is the organisation's, not a person's: still, ids only on the record.
-    await tx.appendAudit({ tenantId: id, at: now, actor, action: 'tenant.created', outcome: 'success', targetType: 'tenant', targetId: id });
+    await tx.audit.append({ tenantId: id, at: now, actor, action: 'tenant.created', outcome: 'success', targetType: 'tenant', targetId: id });
     return issueApiKeyIn(tx, { tenantId: id, name: 'first administrator key', scopes: ['admin'], actor }, now);
   });
   await store.durable();

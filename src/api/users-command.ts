@@ -79,8 +79,8 @@ async function withUsers(tenantId: string, fn: (users: UserService, ctx: Request
   try {
     await store.migrate();
     const now = new Date();
-    await store.read.ensureTenant(DEFAULT_TENANT, config.organisationName, now.getTime());
-    if (!(await store.read.users.tenantExists(tenantId))) throw new AppError('SP_REQ_VALIDATION', '--tenant: no such tenant');
+    await store.read.tenants.ensure(DEFAULT_TENANT, config.organisationName, now.getTime());
+    if (!(await store.read.tenants.exists(tenantId))) throw new AppError('SP_REQ_VALIDATION', '--tenant: no such tenant');
     const clock = () => new Date();
     const sessions = new SessionService(store, { idleMs: config.identity.sessionIdleMinutes * 60_000, absoluteMs: config.identity.sessionAbsoluteHours * 3_600_000 }, clock);
     const throttle = new LoginThrottle(store, { ...DEFAULT_THROTTLE, lockoutThreshold: config.identity.lockoutThreshold, lockoutMinutes: config.identity.lockoutMinutes });

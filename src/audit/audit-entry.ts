@@ -52,5 +52,5 @@ export function encodeAuditEntry(e: AuditEvent): { entry: string; leafHash: Buff
  * entries and leaf hashes it stores.
  */
 export interface AuditAppender {
-  appendAudit(e: AuditEvent): Promise<void>;
+  readonly audit: { append(e: AuditEvent): Promise<void> };
 }

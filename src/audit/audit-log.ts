@@ -23,6 +23,8 @@ export interface AuditLogOptions {
 }
 
 const LEASE = 'audit-log';
+/** Entries numbered per sequencing transaction. */
+const SEQUENCE_BATCH = 10_000;
 
 export interface Checkpoint {
   size: number;
@@ -32,10 +34,13 @@ export interface Checkpoint {
 }
 
 /**
- * The transparency log over the audit entries (RFC 9162 §2.1). Sequencing happens in each command's
- * transaction (the entry's index, assigned just before its COMMIT); hashing the tree happens here, in batches, behind the writers, as
- * Tessera's integrator does: a crash between the two loses nothing, integration resumes from the
- * stored integrated size. Checkpoints are C2SP tlog-checkpoints signed as C2SP signed notes (Ed25519).
+ * The transparency log over the audit entries (RFC 9162 §2.1). Writers only append entries; giving
+ * them their indexes (sequencing) and hashing the tree happen here, behind the writers, as Tessera's
+ * integrator does. On PostgreSQL entries are written without an index and numbered here once no
+ * transaction that could still commit can come before them (audit-sequencing.ts); on SQLite (one
+ * writer) each transaction numbers its own. A crash between the steps loses nothing: sequencing and
+ * integration resume from the stored sizes. Checkpoints are C2SP tlog-checkpoints signed as C2SP
+ * signed notes (Ed25519).
  */
 export class AuditLog {
   private timer: NodeJS.Timeout | null = null;
@@ -55,15 +60,17 @@ export class AuditLog {
   }
 
   /**
-   * Hashes newly appended leaves into perfect subtrees, in transactions of `batch` leaves.
+   * Numbers the pending entries that can be numbered now (see `sequence`), then hashes newly
+   * numbered leaves into perfect subtrees, in transactions of `batch` leaves.
    * Returns the integrated size afterwards.
    */
   async integrate(maxLeaves = Number.MAX_SAFE_INTEGER): Promise<number> {
+    await this.sequence();
     let done = 0;
     for (;;) {
       const result = await this.store.transaction(async (tx) => {
         // Integration by two nodes at once would only redo work, but it is cheaper to wait.
-        await tx.lockExclusive('audit-integrate');
+        await tx.leases.lockExclusive('audit-integrate');
         const repo = tx.auditLog;
         const from = await repo.integratedSize();
         const leaves = await repo.leaves(from, Math.min(this.opts.batch, maxLeaves - done));
@@ -92,6 +99,23 @@ export class AuditLog {
       });
       done += result.added;
       if (result.added < this.opts.batch || done >= maxLeaves) return result.size;
+    }
+  }
+
+  /**
+   * Gives pending entries their indexes, in transactions of its own (committed before any hashing,
+   * so the numbers are final and the counter is held only briefly). Entries of transactions that
+   * were still open when a run began wait for the next run. Returns the sequenced size.
+   */
+  async sequence(): Promise<number> {
+    // Nothing pending is the usual case on SQLite: no transaction then.
+    if (!(await this.store.read.auditLog.pendingCount())) return this.store.read.auditLog.size();
+    for (;;) {
+      const r = await this.store.transaction(async (tx) => {
+        await tx.leases.lockExclusive('audit-integrate');
+        return tx.auditLog.sequence(SEQUENCE_BATCH);
+      });
+      if (r.added < SEQUENCE_BATCH) return r.size;
     }
   }
 
@@ -138,7 +162,12 @@ export class AuditLog {
   }
 
   async entry(index: number): Promise<{ index: number; entry: string; leafHash: Uint8Array }> {
-    const r = Number.isSafeInteger(index) && index >= 0 ? await this.store.read.auditLog.entry(index) : undefined;
+    if (!Number.isSafeInteger(index) || index < 0) throw new AppError('SP_AUDIT_ENTRY_NOT_FOUND');
+    const repo = this.store.read.auditLog;
+    let r = await repo.entry(index);
+    // A search may show an entry with the index it is about to get: number it now.
+    if (!r && index >= (await this.sequence())) await this.refusePending(index + 1);
+    r ??= await repo.entry(index);
     if (!r) throw new AppError('SP_AUDIT_ENTRY_NOT_FOUND');
     return { index, entry: r.entry, leafHash: r.leaf_hash };
   }
@@ -151,7 +180,7 @@ export class AuditLog {
     const tick = async () => {
       try {
         const now = this.clock().getTime();
-        if (!(await this.store.transaction((tx) => tx.acquireLease(LEASE, owner, now, now + leaseMs)))) return;
+        if (!(await this.store.transaction((tx) => tx.leases.acquire(LEASE, owner, now, now + leaseMs)))) return;
         const size = await this.integrate();
         const last = await this.store.read.auditLog.latestCheckpoint();
         const grown = size - (last ? Number(last.size) : 0);
@@ -178,13 +207,26 @@ export class AuditLog {
     this.timer = null;
     await this.running;
     // Hand the duty over at once instead of after the lease expires.
-    if (wasRunning) await this.store.transaction((tx) => tx.releaseLease(LEASE, this.opts.owner ?? 'local')).catch(() => {});
+    if (wasRunning) await this.store.transaction((tx) => tx.leases.release(LEASE, this.opts.owner ?? 'local')).catch(() => {});
   }
 
   private async requireIntegrated(size: number): Promise<void> {
     if (!Number.isSafeInteger(size) || size < 1) throw new AppError('SP_AUDIT_PROOF_INVALID', 'size must be a positive integer');
     const integrated = await this.integrate();
-    if (size > integrated) throw new AppError('SP_AUDIT_PROOF_INVALID', 'size is larger than the log');
+    if (size > integrated) {
+      await this.refusePending(size);
+      throw new AppError('SP_AUDIT_PROOF_INVALID', 'size is larger than the log');
+    }
+  }
+
+  /**
+   * Throws SP_AUDIT_PENDING when the log will reach `size` entries with entries already committed
+   * but not yet numbered (their transactions overlapped one that is still open).
+   */
+  private async refusePending(size: number): Promise<void> {
+    const repo = this.store.read.auditLog;
+    const pending = await repo.pendingCount();
+    if (pending && size <= (await repo.size()) + pending) throw new AppError('SP_AUDIT_PENDING');
   }
 
   private nodes(repo: AuditLogRepository): NodeSource {

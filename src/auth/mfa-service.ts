@@ -268,7 +268,7 @@ export class MfaService {
       await audit(tx, c.ctx, now, { action: 'auth.mfa_failed', outcome: 'failure', targetType: 'session', targetId: c.sessionId, details: { method, failures } });
       if (failures >= MAX_MFA_FAILURES && (await this.deps.sessions.revoke(tx, c.ctx.tenantId, c.sessionId, 'mfa_failures'))) {
         await audit(tx, c.ctx, now, { action: 'session.revoked', targetType: 'session', targetId: c.sessionId, details: { reason: 'mfa_failures', failures } });
-        await tx.mfa.insertAdminAlert({ id: this.deps.newId(), tenant_id: c.ctx.tenantId, kind: 'mfa_failures', actor: c.ctx.actor, target_type: 'user', target_id: c.userId, created_at: now.getTime(), acknowledged_at: null, acknowledged_by: null });
+        await tx.access.insertAlert({ id: this.deps.newId(), tenant_id: c.ctx.tenantId, kind: 'mfa_failures', actor: c.ctx.actor, target_type: 'user', target_id: c.userId, created_at: now.getTime(), acknowledged_at: null, acknowledged_by: null });
       }
       // After the session's own count: a lockout this failure triggers revokes every session anyway.
       await this.deps.onAccountFailure?.(tx, c.ctx, c.userId);
@@ -311,11 +311,11 @@ export class MfaService {
   /** The user's data key; created (wrapped by the tenant KEK) on first need when `create`. */
   private async userKey(tx: StoreTx, tenantId: string, userId: string, create: boolean): Promise<Buffer | null> {
     const name = userKeyName(userId);
-    const row = await tx.getDataKey(tenantId, name);
+    const row = await tx.dataKeys.get(tenantId, name);
     if (row) return this.deps.cipher.dataKey(tenantId, name, { keyId: row.key_id, wrapped: Buffer.from(row.wrapped) });
     if (!create) return null;
     const dk = await this.deps.cipher.newDataKey(tenantId, name);
-    await tx.insertDataKey({ tenant_id: tenantId, patient_id: name, key_id: dk.wrapped.keyId, wrapped: dk.wrapped.wrapped, created_at: this.deps.clock().getTime() });
+    await tx.dataKeys.insert({ tenant_id: tenantId, patient_id: name, key_id: dk.wrapped.keyId, wrapped: dk.wrapped.wrapped, created_at: this.deps.clock().getTime() });
     return dk.key;
   }
 }

@@ -77,7 +77,7 @@ export class OidcService {
   async start(tenantId: string): Promise<{ location: string; state: string }> {
     // One identity provider serves one tenant: anyone it accepts must not pick another organisation
     // (just-in-time provisioning would otherwise create them there).
-    if (tenantId !== this.o.settings.tenant || !(await this.store.read.users.tenantExists(tenantId))) throw new AppError('SP_AUTH_SSO_FAILED');
+    if (tenantId !== this.o.settings.tenant || !(await this.store.read.tenants.exists(tenantId))) throw new AppError('SP_AUTH_SSO_FAILED');
     const config = await this.discover();
     const verifier = oidc.randomPKCECodeVerifier();
     const state = oidc.randomState();
@@ -155,7 +155,7 @@ export class OidcService {
         await tx.users.update(tenantId, user.id, { roles: roles.join(' '), updated_at: now });
         // A privilege change ends the user's other sessions (ASVS 7.2.4); this sign-in gets a new one below.
         const revoked = await tx.sessions.revokeAllOf(tenantId, 'user', user.id, now, 'role_change');
-        await tx.appendAudit({ ...ctx, action: 'user.roles_changed', outcome: 'success', targetType: 'user', targetId: user.id, details: { from: before, to: roles, source: 'sso', sessionsRevoked: revoked } });
+        await tx.audit.append({ ...ctx, action: 'user.roles_changed', outcome: 'success', targetType: 'user', targetId: user.id, details: { from: before, to: roles, source: 'sso', sessionsRevoked: revoked } });
       }
       if (previousToken) {
         const old = await tx.sessions.byTokenHash(hashToken(previousToken));
@@ -166,7 +166,7 @@ export class OidcService {
       // The provider's own `mfa` counts only when trusted: a session's `mfa` means MFA was verified.
       const amr = ['sso', ...identity.amr.filter((a) => a !== 'mfa'), ...(mfa ? ['mfa'] : [])];
       const s = await this.sessions.issue(tx, { tenantId, subjectType: 'user', subjectId: user.id, transport: 'cookie', stage, amr });
-      await tx.appendAudit({ ...ctx, action: 'user.sso_login', outcome: 'success', targetType: 'session', targetId: s.id, details: { userId: user.id, stage, idpAmr: identity.amr, roles } });
+      await tx.audit.append({ ...ctx, action: 'user.sso_login', outcome: 'success', targetType: 'session', targetId: s.id, details: { userId: user.id, stage, idpAmr: identity.amr, roles } });
       return { token: s.token, expiresAt: s.expiresAt, stage, userId: user.id };
     });
     await this.store.durable();
@@ -195,11 +195,11 @@ export class OidcService {
           await tx.users.update(tenantId, byEmail.id, { status: 'active', updated_at: now });
           await tx.users.voidTokens(tenantId, byEmail.id, null, now);
         }
-        await tx.appendAudit({ ...ctx, actor: `user:${byEmail.id}`, action: 'user.sso_linked', outcome: 'success', targetType: 'user', targetId: byEmail.id, details: { activated } });
+        await tx.audit.append({ ...ctx, actor: `user:${byEmail.id}`, action: 'user.sso_linked', outcome: 'success', targetType: 'user', targetId: byEmail.id, details: { activated } });
       } else {
         const userId = uuidv7();
         await tx.users.insert({ id: userId, tenant_id: tenantId, email, display_name: id.name ?? email, roles: '', status: 'active', password_hash: null, locked_until: null, sso_issuer: issuer, sso_subject: id.sub, created_at: now, updated_at: now });
-        await tx.appendAudit({ ...ctx, actor: `user:${userId}`, action: 'user.sso_provisioned', outcome: 'success', targetType: 'user', targetId: userId });
+        await tx.audit.append({ ...ctx, actor: `user:${userId}`, action: 'user.sso_provisioned', outcome: 'success', targetType: 'user', targetId: userId });
       }
       user = (await tx.oidc.userBySso(tenantId, issuer, id.sub))!;
     }
@@ -207,13 +207,13 @@ export class OidcService {
     if (user.status === 'locked') {
       // A lockout for failed passwords that has run out ends at the next sign-in, as with passwords.
       await tx.users.updateIfStatus(tenantId, user.id, 'locked', { status: 'active', locked_until: null, failed_logins: 0, updated_at: now });
-      await tx.appendAudit({ ...ctx, actor: 'system:lockout', action: 'user.unlocked', outcome: 'success', targetType: 'user', targetId: user.id, details: { by: 'time' } });
+      await tx.audit.append({ ...ctx, actor: 'system:lockout', action: 'user.unlocked', outcome: 'success', targetType: 'user', targetId: user.id, details: { by: 'time' } });
     }
     return { ...user, status: 'active' };
   }
 
   private async auditFailure(tx: StoreTx, tenantId: string, actor: string, reason: string, meta: Meta, now: number, cause?: string): Promise<void> {
-    await tx.appendAudit({ tenantId, at: new Date(now), actor, ...meta, action: 'user.sso_login', outcome: 'failure', details: { reason, ...(cause ? { cause } : {}) } });
+    await tx.audit.append({ tenantId, at: new Date(now), actor, ...meta, action: 'user.sso_login', outcome: 'failure', details: { reason, ...(cause ? { cause } : {}) } });
   }
 
   /** Records a refused sign-in (its own transaction, so the record survives the refusal) and throws. */

@@ -125,7 +125,7 @@ export class PatientAccess {
       for (const [grantId, patientId] of grants) {
         const ref = patientRef(ctx.tenantId, patientId);
         byPatient[ref] = grantId;
-        await tx.appendAudit({
+        await tx.audit.append({
           tenantId: ctx.tenantId,
           at: clock(),
           actor: ctx.actor,

@@ -122,7 +122,7 @@ export class SessionService {
       // Automatic logoff is on the record (HIPAA 164.312(a)(2)(iii)), with the revocation, once.
       await this.store.transaction(async (tx) => {
         if (!(await tx.sessions.revoke(row.tenant_id, row.id, now, ended))) return;
-        await tx.appendAudit({ tenantId: row.tenant_id, at: new Date(now), actor: 'system:session', action: 'session.ended', outcome: 'success', targetType: 'session', targetId: row.id, details: { reason: ended, subject: `${row.subject_type}:${row.subject_id}` } });
+        await tx.audit.append({ tenantId: row.tenant_id, at: new Date(now), actor: 'system:session', action: 'session.ended', outcome: 'success', targetType: 'session', targetId: row.id, details: { reason: ended, subject: `${row.subject_type}:${row.subject_id}` } });
       });
       return null;
     }

@@ -48,7 +48,7 @@ export class SignInService {
     const { store, clock } = this.deps;
     const now = clock().getTime();
     const email = normalizeEmail(emailTyped);
-    const tenantKnown = await store.read.users.tenantExists(tenantId);
+    const tenantKnown = await store.read.tenants.exists(tenantId);
     // Attempts against a tenant that does not exist are recorded in the default tenant's log.
     const auditTenant = tenantKnown ? tenantId : 'default';
     const keys = this.throttle.keys(auditTenant, this.users.emailIndex(auditTenant, `${tenantKnown ? '' : `${tenantId}/`}${email}`), origin.sourceIp);
@@ -140,7 +140,7 @@ export class SignInService {
     const { store, clock, newId, config } = this.deps;
     const now = clock().getTime();
     const email = normalizeEmail(emailTyped);
-    if (!(await store.read.users.tenantExists(tenantId))) return;
+    if (!(await store.read.tenants.exists(tenantId))) return;
     const user = await store.read.users.byEmail(tenantId, email);
     const ctx = { tenantId, actor: user ? `user:${user.id}` : 'anonymous', ...origin };
     const token = await store.transaction(async (tx) => {
@@ -199,7 +199,7 @@ export class SignInService {
     const { store } = this.deps;
     const keys = this.throttle.keys(tenantId, 'token', origin.sourceIp);
     const invalid = async (reason: string) => {
-      if (await store.read.users.tenantExists(tenantId)) {
+      if (await store.read.tenants.exists(tenantId)) {
         await store.transaction(async (tx) => {
           await this.throttle.recordIpFailure(tx, keys.ip, now);
           await audit(tx, { tenantId, actor: 'anonymous', ...origin }, new Date(now), { action: 'auth.token_invalid', outcome: 'failure', details: { purpose, reason } });

@@ -49,7 +49,7 @@ describeEachBackend('login throttle counters', (backend) => {
   async function userWith(store: Awaited<ReturnType<typeof migratedStore>>, failed: number) {
     const now = 1_000;
     await store.transaction(async (tx) => {
-      await tx.ensureTenant('default', 'default', now);
+      await tx.tenants.ensure('default', 'default', now);
       await tx.users.insert({ id: 'u1', tenant_id: 'default', email: 'a@x.test', display_name: 'A', roles: 'nurse', status: 'active', password_hash: null, locked_until: null, sso_issuer: null, sso_subject: null, created_at: now, updated_at: now });
       await tx.users.update('default', 'u1', { failed_logins: failed });
     });

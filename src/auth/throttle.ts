@@ -163,7 +163,7 @@ export class LoginThrottle {
       targetId: user.id,
       details: { failures: n, lockedUntil: new Date(until).toISOString(), sessionsRevoked: sessions },
     });
-    await tx.users.insertAlert({ id: uuidv7(), tenant_id: user.tenant_id, kind: 'account_locked', actor: 'system:lockout', target_type: 'user', target_id: user.id, created_at: now, acknowledged_at: null, acknowledged_by: null });
+    await tx.access.insertAlert({ id: uuidv7(), tenant_id: user.tenant_id, kind: 'account_locked', actor: 'system:lockout', target_type: 'user', target_id: user.id, created_at: now, acknowledged_at: null, acknowledged_by: null });
     return true;
   }
 

@@ -85,7 +85,7 @@ export class TokenEndpoint {
         // Kept as long as the assertion could still be accepted (its exp plus the tolerated skew).
         if (!(await tx.oauth.insertJti(c.id, jti, (exp + CLOCK_SKEW_SECONDS) * 1000))) return false;
         await tx.oauth.touchClient(c.id, now.getTime());
-        await tx.appendAudit({
+        await tx.audit.append({
           tenantId: c.tenant_id,
           at: now,
           actor: `client:${c.id}`,
@@ -127,7 +127,7 @@ export class TokenEndpoint {
 
   private async refused(e: Refusal, client: OAuthClientRow | undefined, now: Date, meta: { requestId?: string; sourceIp?: string }): Promise<void> {
     await this.o.store.transaction((tx) =>
-      tx.appendAudit({
+      tx.audit.append({
         tenantId: client?.tenant_id ?? this.o.defaultTenant,
         at: now,
         actor: client ? `client:${client.id}` : 'anonymous',

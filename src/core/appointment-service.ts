@@ -42,20 +42,20 @@ export class AppointmentService {
     const requestHash = requestFingerprint(this.deps, ctx.tenantId, 'appointments.put', input);
     const result = await store.transaction(async (tx) => {
       const now = clock();
-      const existing = await tx.getAppointment(ctx.tenantId, externalId);
+      const existing = await tx.appointments.get(ctx.tenantId, externalId);
       if (existing && existing.request_hash === requestHash && existing.status === 'booked') {
         return { created: false, answer: await this.answer(tx, ctx, externalId) };
       }
       if (existing && existing.patient_id !== input.patientId) {
         throw new AppError('SP_APPOINTMENT_INVALID_TIME', 'an appointment cannot move to another patient');
       }
-      const patient = await tx.getPatient(ctx.tenantId, input.patientId);
+      const patient = await tx.patients.get(ctx.tenantId, input.patientId);
       if (!patient) throw new AppError('SP_PATIENT_NOT_FOUND');
       const key = await requirePatientDataKey(this.deps, tx, ctx.tenantId, input.patientId);
       const dataCt = cipher.encryptJson(key, { tenantId: ctx.tenantId, table: 'appointments', rowId: externalId, field: 'data' }, input);
       const row = { patient_id: input.patientId, start_at: start.getTime(), data_ct: dataCt, request_hash: requestHash, status: 'booked', updated_at: now.getTime() };
-      if (existing) await tx.updateAppointment(ctx.tenantId, externalId, row);
-      else await tx.insertAppointment({ ...row, tenant_id: ctx.tenantId, external_id: externalId, created_at: now.getTime() });
+      if (existing) await tx.appointments.update(ctx.tenantId, externalId, row);
+      else await tx.appointments.insert({ ...row, tenant_id: ctx.tenantId, external_id: externalId, created_at: now.getTime() });
 
       const cancelled = await this.cancelPendingReminders(tx, ctx, externalId);
       const created: string[] = [];
@@ -90,11 +90,11 @@ export class AppointmentService {
   async remove(ctx: RequestContext, externalId: string): Promise<AppointmentAnswer> {
     const { store, clock } = this.deps;
     const result = await store.transaction(async (tx) => {
-      const existing = await tx.getAppointment(ctx.tenantId, externalId);
+      const existing = await tx.appointments.get(ctx.tenantId, externalId);
       if (!existing) throw new AppError('SP_APPOINTMENT_NOT_FOUND');
       if (existing.status !== 'cancelled') {
         const now = clock();
-        await tx.updateAppointment(ctx.tenantId, externalId, { status: 'cancelled', updated_at: now.getTime() });
+        await tx.appointments.update(ctx.tenantId, externalId, { status: 'cancelled', updated_at: now.getTime() });
         const cancelled = await this.cancelPendingReminders(tx, ctx, externalId);
         await audit(tx, ctx, now, {
           action: 'appointment.cancelled',
@@ -118,11 +118,11 @@ export class AppointmentService {
   private async cancelPendingReminders(tx: StoreTx, ctx: RequestContext, externalId: string): Promise<string[]> {
     const now = this.deps.clock().getTime();
     const out: string[] = [];
-    for (const n of await tx.listNotificationsForAppointment(ctx.tenantId, externalId)) {
+    for (const n of await tx.notifications.listForAppointment(ctx.tenantId, externalId)) {
       if (n.cancelled_at != null) continue;
-      const ids = await tx.cancelPendingDeliveries(n.id, now);
+      const ids = await tx.deliveries.cancelPending(n.id, now);
       if (ids.length) {
-        await tx.updateNotification(n.id, { cancelled_at: now });
+        await tx.notifications.update(n.id, { cancelled_at: now });
         out.push(n.id);
       }
     }
@@ -130,11 +130,11 @@ export class AppointmentService {
   }
 
   private async answer(tx: StoreTx, ctx: RequestContext, externalId: string): Promise<AppointmentAnswer> {
-    const a = await tx.getAppointment(ctx.tenantId, externalId);
+    const a = await tx.appointments.get(ctx.tenantId, externalId);
     if (!a) throw new AppError('SP_APPOINTMENT_NOT_FOUND');
     const reminders = [];
-    for (const n of await tx.listNotificationsForAppointment(ctx.tenantId, externalId)) {
-      const view = this.notifications.view(n, await tx.listDeliveries(n.id));
+    for (const n of await tx.notifications.listForAppointment(ctx.tenantId, externalId)) {
+      const view = this.notifications.view(n, await tx.deliveries.list(n.id));
       reminders.push({ notificationId: n.id, runAt: view.deliveries[0]?.runAt ?? view.sendAt, status: view.status });
     }
     reminders.sort((x, y) => x.runAt.localeCompare(y.runAt));

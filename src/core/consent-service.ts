@@ -31,7 +31,7 @@ export class ConsentService {
     await store.transaction(async (tx) => {
       const now = clock();
       const rows = [];
-      for (const bidx of bidxs) rows.push(...(await tx.setOptOutByIndex(ctx.tenantId, 'sms', bidx, action === 'opted_out' ? now.getTime() : null)));
+      for (const bidx of bidxs) rows.push(...(await tx.contactPoints.setOptOutByIndex(ctx.tenantId, 'sms', bidx, action === 'opted_out' ? now.getTime() : null)));
       for (const r of rows) {
         await audit(tx, ctx, now, {
           action: action === 'opted_out' ? 'contact.opted_out' : 'contact.opted_in',

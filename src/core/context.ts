@@ -45,7 +45,7 @@ export function audit(
   at: Date,
   e: Omit<AuditEvent, 'tenantId' | 'actor' | 'requestId' | 'sourceIp' | 'at' | 'outcome'> & { outcome?: AuditEvent['outcome'] },
 ): Promise<void> {
-  return tx.appendAudit({
+  return tx.audit.append({
     tenantId: ctx.tenantId,
     actor: ctx.actor,
     requestId: ctx.requestId,
@@ -59,7 +59,7 @@ export function audit(
 
 /** The patient's data key, unwrapped; `null` when the patient has none (unknown or erased). */
 export async function patientDataKey(deps: CoreDeps, tx: StoreTx, tenantId: string, patientId: string): Promise<Buffer | null> {
-  const row = await tx.getDataKey(tenantId, patientId);
+  const row = await tx.dataKeys.get(tenantId, patientId);
   if (!row) return null;
   return deps.cipher.dataKey(tenantId, patientId, { keyId: row.key_id, wrapped: Buffer.from(row.wrapped) });
 }

@@ -5,16 +5,13 @@ import { ChannelError } from '../channels/channel.js';
 import type { ChannelKind, Language, NotificationType } from './domain.js';
 import { isUrgent } from './domain.js';
 import { deferPastQuietHours } from './time-policy.js';
-import { fullJitterBackoff } from './backoff.js';
+import { fullJitterBackoff } from '../queue/backoff.js';
 import { newDeliveryRow } from './notification-service.js';
 import { hashToken, randomToken } from '../crypto/tokens.js';
-import type { ContactPointRow, DeliveryRow, NotificationRow } from '../store/repositories.js';
+import type { AccessLinkRow, ContactPointRow, DeliveryRow, NotificationRow } from '../store/rows.js';
+import { outcomeOf, type ClaimedBatch, type DeliveryOutcome, type JobOutcome } from '../queue/job-queue.js';
 import type { StoreTx } from '../store/store.js';
 
-export interface DeliveryOutcome {
-  status: 'sent' | 'delivered' | 'retry' | 'failed' | 'dead' | 'deferred' | 'cancelled' | 'suppressed' | 'lost-lease';
-  channel: ChannelKind;
-}
 
 interface SendPlan {
   d: DeliveryRow;
@@ -28,7 +25,7 @@ interface SendPlan {
 
 /** What to write for one delivery once the batch's sends are done; applied in one transaction. */
 type Finish =
-  | { kind: 'status'; status: DeliveryOutcome['status']; set: Record<string, unknown>; action: string; code?: string; details?: Record<string, string | number | null> }
+  | { kind: 'status'; status: DeliveryOutcome['status']; set: Partial<JobOutcome>; action: string; code?: string; details?: Record<string, string | number | null> }
   | { kind: 'failover'; code: string }
   | { kind: 'defer'; until: number }
   | { kind: 'lost' };
@@ -46,43 +43,52 @@ export class DeliveryProcessor {
     private readonly owner: string,
   ) {}
 
-  async processBatch(ds: DeliveryRow[]): Promise<DeliveryOutcome[]> {
-    const { store, clock } = this.deps;
-    const now = clock().getTime();
+  /**
+   * Claims up to `limit` due deliveries for this worker's lease until `leaseUntil` and prepares
+   * them, in one transaction: the claim, the reads of their context, and each new portal link. The
+   * links are durable before this resolves (a nudge carrying one may leave right after). The
+   * returned batch's `finish` sends and records.
+   */
+  async claim(limit: number, now: number, leaseUntil: number): Promise<ClaimedBatch> {
+    const { store } = this.deps;
     const finishes = new Map<string, Finish>();
-    const sends = await this.plan(ds, now, finishes);
-    await this.ensureLinks(sends, finishes);
-    await Promise.all(sends.filter((p) => p.token).map(async (p) => finishes.set(p.d.id, await this.send(p))));
-    const outcomes = await store.transaction(async (tx) => {
-      const out: DeliveryOutcome[] = [];
-      for (const d of ds) {
-        const o = await this.record(tx, d, finishes.get(d.id) ?? { kind: 'lost' }, this.owner);
-        // An erasure that cancelled this delivery mid-send: no dev-outbox copy written by the send may outlive it.
-        if (o.status === 'lost-lease') await tx.deleteOutboxOfErasedDelivery(d.id, 'SP_PATIENT_ERASED');
-        out.push(o);
-      }
-      return out;
+    let sends: SendPlan[] = [];
+    let linked = false;
+    const jobs = await store.transaction(async (tx) => {
+      finishes.clear();
+      const ds = await tx.queue.claim(this.owner, now, leaseUntil, limit);
+      if (!ds.length) return ds;
+      sends = await this.plan(tx, ds, now, finishes);
+      linked = await this.createLinks(tx, sends, finishes, now);
+      return ds;
     });
+    if (linked) await store.durable();
+    return { jobs, finish: () => this.finish(jobs, sends, finishes) };
+  }
+
+  /** Sends the prepared nudges, then records every outcome in one transaction. */
+  private async finish(ds: DeliveryRow[], sends: SendPlan[], finishes: Map<string, Finish>): Promise<DeliveryOutcome[]> {
+    await Promise.all(sends.filter((p) => p.token).map(async (p) => finishes.set(p.d.id, await this.send(p))));
+    const outcomes = await this.deps.store.transaction((tx) => this.recordAll(tx, ds, finishes));
     if (outcomes.some((o) => o.status === 'failed')) this.deps.wake();
     return outcomes;
   }
 
   /** Reads the batch's context in bulk and decides, for each delivery, to send or to stop. */
-  private async plan(ds: DeliveryRow[], now: number, finishes: Map<string, Finish>): Promise<SendPlan[]> {
-    const { store, cipher, config } = this.deps;
-    const tx = store.read;
-    const notifications = new Map((await tx.getNotificationsByIds(unique(ds.map((d) => d.notification_id)))).map((n) => [n.id, n]));
-    const contacts = new Map((await tx.getContactPointsByIds(unique(ds.map((d) => d.contact_point_id)))).map((c) => [c.id, c]));
+  private async plan(tx: StoreTx, ds: DeliveryRow[], now: number, finishes: Map<string, Finish>): Promise<SendPlan[]> {
+    const { cipher, config } = this.deps;
+    const notifications = new Map((await tx.notifications.getMany(unique(ds.map((d) => d.notification_id)))).map((n) => [n.id, n]));
+    const contacts = new Map((await tx.contactPoints.getMany(unique(ds.map((d) => d.contact_point_id)))).map((c) => [c.id, c]));
     const patients = new Map<string, { language: string; time_zone: string; key: Buffer }>();
     const appointments = new Map<string, { status: string; start_at: number }>();
     for (const tenant of unique(ds.map((d) => d.tenant_id))) {
       const mine = ds.filter((d) => d.tenant_id === tenant);
-      for (const p of await tx.getPatientsWithKeys(tenant, unique(mine.map((d) => d.patient_id)))) {
+      for (const p of await tx.patients.getWithKeys(tenant, unique(mine.map((d) => d.patient_id)))) {
         const key = await cipher.dataKey(tenant, p.id, { keyId: p.key_id, wrapped: Buffer.from(p.wrapped) });
         patients.set(`${tenant}/${p.id}`, { language: p.language, time_zone: p.time_zone, key });
       }
       const apptIds = unique(mine.map((d) => notifications.get(d.notification_id)?.appointment_id).filter((x): x is string => !!x));
-      for (const a of await tx.getAppointmentsByIds(tenant, apptIds)) appointments.set(`${tenant}/${a.external_id}`, a);
+      for (const a of await tx.appointments.getMany(tenant, apptIds)) appointments.set(`${tenant}/${a.external_id}`, a);
     }
 
     const sends: SendPlan[] = [];
@@ -127,38 +133,38 @@ export class DeliveryProcessor {
   /**
    * Creates each delivery's portal link once, before its first send, and reuses it on every retry so
    * each attempt carries identical content. Stored only as a hash (lookup) plus ciphertext (re-send).
-   * The links must survive a crash before the nudges that carry them go out: one durable commit.
+   * Returns whether it created any (they must be durable before the nudges that carry them leave).
    */
-  private async ensureLinks(sends: SendPlan[], finishes: Map<string, Finish>): Promise<void> {
-    const { cipher, store, config, clock } = this.deps;
+  private async createLinks(tx: StoreTx, sends: SendPlan[], finishes: Map<string, Finish>, now: number): Promise<boolean> {
+    const { cipher, config } = this.deps;
     const missing = sends.filter((p) => !p.token);
-    if (!missing.length) return;
-    const now = clock().getTime();
-    await store.transaction(async (tx) => {
-      for (const p of missing) {
-        const token = randomToken(32);
-        if (!(await tx.updateDelivery(p.d.id, { link_ct: cipher.encrypt(p.key, linkRef(p.d), token) }, this.owner))) {
-          finishes.set(p.d.id, { kind: 'lost' });
-          continue;
-        }
-        await tx.insertAccessLink({
-          token_hash: hashToken(token),
-          tenant_id: p.d.tenant_id,
-          notification_id: p.d.notification_id,
-          delivery_id: p.d.id,
-          patient_id: p.d.patient_id,
-          expires_at: now + config.portal.linkTtlHours * 3_600_000,
-          failed_attempts: 0,
-          burned_at: null,
-          used_at: null,
-          otp_hash: null,
-          otp_expires_at: null,
-          created_at: now,
-        });
-        p.token = token;
+    if (!missing.length) return false;
+    const links = missing.map((p) => ({ p, token: randomToken(32) }));
+    const held = await tx.queue.setLinks(this.owner, links.map(({ p, token }) => ({ id: p.d.id, link_ct: cipher.encrypt(p.key, linkRef(p.d), token) })));
+    const rows: AccessLinkRow[] = [];
+    for (const { p, token } of links) {
+      if (!held.has(p.d.id)) {
+        finishes.set(p.d.id, { kind: 'lost' });
+        continue;
       }
-    });
-    await store.durable();
+      rows.push({
+        token_hash: hashToken(token),
+        tenant_id: p.d.tenant_id,
+        notification_id: p.d.notification_id,
+        delivery_id: p.d.id,
+        patient_id: p.d.patient_id,
+        expires_at: now + config.portal.linkTtlHours * 3_600_000,
+        failed_attempts: 0,
+        burned_at: null,
+        used_at: null,
+        otp_hash: null,
+        otp_expires_at: null,
+        created_at: now,
+      });
+      p.token = token;
+    }
+    await tx.accessLinks.insertMany(rows);
+    return rows.length > 0;
   }
 
   private async send(p: SendPlan): Promise<Finish> {
@@ -206,15 +212,15 @@ export class DeliveryProcessor {
    */
   async providerStatus(provider: string, messageId: string, status: 'sent' | 'delivered' | 'failed'): Promise<boolean> {
     const { store, clock } = this.deps;
-    const d = await store.read.findDeliveryByProviderId(provider, messageId);
+    const d = await store.read.deliveries.findByProviderId(provider, messageId);
     if (!d) return false;
     if (status === 'failed' && ['sent', 'delivered'].includes(d.status)) {
-      const o = await store.transaction((tx) => this.record(tx, d, { kind: 'failover', code: 'SP_CHANNEL_SEND_FAILED' }, null));
+      const o = await store.transaction((tx) => this.failOver(tx, d, 'SP_CHANNEL_SEND_FAILED', undefined, clock().getTime()));
       if (o.status === 'failed') this.deps.wake();
     } else if (status === 'delivered' && d.status === 'sent') {
       const now = clock().getTime();
       await store.transaction(async (tx) => {
-        await tx.updateDelivery(d.id, { status: 'delivered', delivered_at: now, updated_at: now });
+        await tx.deliveries.update(d.id, { status: 'delivered', delivered_at: now, updated_at: now });
         await this.audit(tx, d, 'delivery.delivered', 'success', undefined, { provider });
       });
     }
@@ -222,46 +228,55 @@ export class DeliveryProcessor {
     return true;
   }
 
-  /** Writes one outcome; with an `owner`, only while that worker still holds the delivery's lease. */
-  private async record(tx: StoreTx, d: DeliveryRow, f: Finish, owner: string | null): Promise<DeliveryOutcome> {
-    const channel = d.channel as ChannelKind;
+  /**
+   * Writes a claim's outcomes under this worker's lease: every plain outcome (sent, retry, defer,
+   * cancelled, suppressed) in one queue statement, with the audit entries of those whose lease was
+   * still held; fail-overs one by one (each reads its siblings). A lost lease changes nothing.
+   */
+  private async recordAll(tx: StoreTx, ds: DeliveryRow[], finishes: Map<string, Finish>): Promise<DeliveryOutcome[]> {
     const now = this.deps.clock().getTime();
-    const release = { lease_owner: null, lease_until: null, updated_at: now };
-    const lease = owner ?? undefined;
-    switch (f.kind) {
-      case 'lost':
-        return { status: 'lost-lease', channel };
-      case 'defer': {
-        const changed = await tx.updateDelivery(d.id, { status: 'scheduled', run_at: f.until, attempts: d.attempts - 1, ...release }, lease);
-        return { status: changed ? 'deferred' : 'lost-lease', channel };
-      }
-      case 'status': {
-        const stored = f.status === 'retry' ? 'queued' : f.status;
-        if (!(await tx.updateDelivery(d.id, { status: stored, ...f.set, ...release }, lease))) return { status: 'lost-lease', channel };
-        await this.audit(tx, d, f.action, f.code ? 'failure' : 'success', f.code, f.details ?? {});
-        return { status: f.status, channel };
-      }
-      case 'failover':
-        return this.failOver(tx, d, f.code, lease, now);
+    const plain: JobOutcome[] = [];
+    for (const d of ds) {
+      const f = finishes.get(d.id) ?? { kind: 'lost' };
+      if (f.kind === 'status') plain.push({ ...outcomeOf(d), status: f.status === 'retry' ? 'queued' : f.status, ...f.set });
+      else if (f.kind === 'defer') plain.push({ ...outcomeOf(d), status: 'scheduled', run_at: f.until, attempts: d.attempts - 1 });
     }
+    const held = plain.length ? await tx.queue.finish(this.owner, now, plain) : new Set<string>();
+    const out: DeliveryOutcome[] = [];
+    for (const d of ds) {
+      const f = finishes.get(d.id) ?? { kind: 'lost' };
+      const channel = d.channel as ChannelKind;
+      let o: DeliveryOutcome;
+      if (f.kind === 'failover') o = await this.failOver(tx, d, f.code, this.owner, now);
+      else if (f.kind === 'lost' || !held.has(d.id)) o = { status: 'lost-lease', channel };
+      else if (f.kind === 'defer') o = { status: 'deferred', channel };
+      else {
+        await this.audit(tx, d, f.action, f.code ? 'failure' : 'success', f.code, f.details ?? {});
+        o = { status: f.status, channel };
+      }
+      // An erasure that cancelled this delivery mid-send: no dev-outbox copy written by the send may outlive it.
+      if (o.status === 'lost-lease') await tx.outbox.deleteOfErasedDelivery(d.id, 'SP_PATIENT_ERASED');
+      out.push(o);
+    }
+    return out;
   }
 
   /** This channel is exhausted: hand over to the patient's next contact point by rank, or die. */
   private async failOver(tx: StoreTx, d: DeliveryRow, code: string, lease: string | undefined, now: number): Promise<DeliveryOutcome> {
     const { config, newId } = this.deps;
     const channel = d.channel as ChannelKind;
-    const siblings = await tx.listDeliveries(d.notification_id);
+    const siblings = await tx.deliveries.list(d.notification_id);
     const used = new Set(siblings.map((s) => s.contact_point_id));
-    const next = (await tx.listContactPoints(d.tenant_id, d.patient_id)).find((c) => !used.has(c.id) && c.opted_out_at == null);
+    const next = (await tx.contactPoints.list(d.tenant_id, d.patient_id)).find((c) => !used.has(c.id) && c.opted_out_at == null);
     const status = next ? 'failed' : 'dead';
-    const changed = await tx.updateDelivery(d.id, { status, failed_at: now, last_error_code: code, lease_owner: null, lease_until: null, updated_at: now }, lease);
+    const changed = await tx.deliveries.update(d.id, { status, failed_at: now, last_error_code: code, lease_owner: null, lease_until: null, updated_at: now }, lease);
     if (!changed) return { status: 'lost-lease', channel };
     let nextId: string | null = null;
     if (next) {
       const kind = next.system as ChannelKind;
       const seq = Math.max(...siblings.map((s) => s.seq)) + 1;
       const nd = newDeliveryRow(newId(), { id: d.notification_id, tenant_id: d.tenant_id, patient_id: d.patient_id, priority: d.priority }, kind, next.id, seq, now, now, config.worker.maxAttempts[kind]);
-      await tx.insertDelivery(nd);
+      await tx.deliveries.insertMany([nd]);
       nextId = nd.id;
     }
     await this.audit(tx, d, next ? 'delivery.failed_over' : 'delivery.dead', 'failure', code, { nextDelivery: nextId, nextChannel: next?.system ?? null });
@@ -269,7 +284,7 @@ export class DeliveryProcessor {
   }
 
   private audit(tx: StoreTx, d: DeliveryRow, action: string, outcome: 'success' | 'failure', code: string | undefined, details: Record<string, string | number | null>) {
-    return tx.appendAudit({
+    return tx.audit.append({
       tenantId: d.tenant_id,
       actor: `system:worker:${this.owner}`,
       at: this.deps.clock(),

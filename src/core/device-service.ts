@@ -109,7 +109,7 @@ export class DeviceService {
     const existing = await patientDataKey(this.deps, tx, o.tenantId, keyId);
     if (existing) return existing;
     const dk = await cipher.newDataKey(o.tenantId, keyId);
-    await tx.insertDataKey({ tenant_id: o.tenantId, patient_id: keyId, key_id: dk.wrapped.keyId, wrapped: dk.wrapped.wrapped, created_at: now });
+    await tx.dataKeys.insert({ tenant_id: o.tenantId, patient_id: keyId, key_id: dk.wrapped.keyId, wrapped: dk.wrapped.wrapped, created_at: now });
     return dk.key;
   }
 

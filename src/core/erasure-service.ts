@@ -84,27 +84,27 @@ export class ErasureService {
   async erase(ctx: RequestContext, patientId: string, o: { shredInBackground?: boolean } = {}): Promise<ErasureResult> {
     const { store, clock, newId, cipher } = this.deps;
     const result = await store.transaction(async (tx) => {
-      const patient = await tx.getPatient(ctx.tenantId, patientId);
+      const patient = await tx.patients.get(ctx.tenantId, patientId);
       if (!patient) {
         // A repeated erasure changes nothing and says so; an id never seen is simply unknown.
-        if (await tx.latestErasure(ctx.tenantId, patientId)) throw new AppError('SP_PATIENT_ERASED');
+        if (await tx.erasures.latest(ctx.tenantId, patientId)) throw new AppError('SP_PATIENT_ERASED');
         throw new AppError('SP_PATIENT_NOT_FOUND');
       }
       const now = clock();
       const at = now.getTime();
-      if (store.backend === 'sqlite') await tx.sqliteSecureDelete();
-      const cancelled = await tx.cancelPatientDeliveries(ctx.tenantId, patientId, at, ERASED_CODE);
-      const stripped = await tx.stripPatientContent(ctx.tenantId, patientId, [...new Set(cancelled.map((c) => c.notification_id))], at);
-      const portalLinks = await tx.burnPatientLinks(ctx.tenantId, patientId, at);
-      const idempotencyRecords = await tx.deleteIdempotencyForNotifications(ctx.tenantId, stripped.notifications);
-      const outboxMessages = await tx.deleteOutboxForDeliveries(stripped.deliveries);
-      const appointments = await tx.deletePatientAppointments(ctx.tenantId, patientId);
+      if (store.backend === 'sqlite') await tx.erasures.sqliteSecureDelete();
+      const cancelled = await tx.erasures.cancelPatientDeliveries(ctx.tenantId, patientId, at, ERASED_CODE);
+      const stripped = await tx.erasures.stripPatientContent(ctx.tenantId, patientId, [...new Set(cancelled.map((c) => c.notification_id))], at);
+      const portalLinks = await tx.erasures.burnPatientLinks(ctx.tenantId, patientId, at);
+      const idempotencyRecords = await tx.idempotency.deleteForNotifications(ctx.tenantId, stripped.notifications);
+      const outboxMessages = await tx.outbox.deleteForDeliveries(stripped.deliveries);
+      const appointments = await tx.erasures.deleteAppointments(ctx.tenantId, patientId);
       const patientAccounts = await tx.patientAccounts.eraseOfPatient(ctx.tenantId, patientId, at);
       const relations = await tx.access.eraseOfPatient(ctx.tenantId, patientId, at);
-      const { contactPoints } = await tx.deletePatientAndKey(ctx.tenantId, patientId);
+      const { contactPoints } = await tx.erasures.deletePatientAndKey(ctx.tenantId, patientId);
       const ref = patientRef(this.deps, ctx.tenantId, patientId);
       const erasureId = newId();
-      await tx.insertErasure({ id: erasureId, tenant_id: ctx.tenantId, patient_id: patientId, patient_ref: ref, erased_at: at, shredding: 'pending', completed_at: null });
+      await tx.erasures.insert({ id: erasureId, tenant_id: ctx.tenantId, patient_id: patientId, patient_ref: ref, erased_at: at, shredding: 'pending', completed_at: null });
       const counts = {
         notifications: stripped.notifications.length,
         deliveriesCancelled: cancelled.length,
@@ -134,7 +134,7 @@ export class ErasureService {
 
   /** At start: resumes every erasure a crash (or a failed rotation) left pending. */
   async resumePending(): Promise<void> {
-    const tenants = new Set((await this.deps.store.read.listPendingErasures()).map((e) => e.tenant_id));
+    const tenants = new Set((await this.deps.store.read.erasures.listPending()).map((e) => e.tenant_id));
     for (const t of tenants) this.schedule(t);
   }
 
@@ -160,17 +160,17 @@ export class ErasureService {
     let last: ShredResult | null = null;
     // A few rounds at most: each covers the erasures committed before it began.
     for (let round = 0; round < 3; round++) {
-      const pending = (await store.read.listPendingErasures()).filter((e) => e.tenant_id === tenantId);
+      const pending = (await store.read.erasures.listPending()).filter((e) => e.tenant_id === tenantId);
       if (!pending.length) break;
       const now = clock().getTime();
-      if (!(await store.read.acquireLease(lease, this.owner, now, now + 3_600_000))) return last;
+      if (!(await store.read.leases.acquire(lease, this.owner, now, now + 3_600_000))) return last;
       try {
         const r = await kek.rotateAndDestroy(tenantId, onProgress);
         const ids = pending.map((e) => e.id);
         await store.transaction(async (tx) => {
-          const done = await tx.completeErasures(tenantId, ids, clock().getTime());
+          const done = await tx.erasures.complete(tenantId, ids, clock().getTime());
           for (const e of pending.filter((p) => done.includes(p.id))) {
-            await tx.appendAudit({
+            await tx.audit.append({
               tenantId,
               at: clock(),
               actor: 'system:erasure',
@@ -186,7 +186,7 @@ export class ErasureService {
         await store.durable();
         last = { ...r, erasures: ids };
       } finally {
-        await store.read.releaseLease(lease, this.owner);
+        await store.read.leases.release(lease, this.owner);
       }
     }
     return last;
@@ -194,7 +194,7 @@ export class ErasureService {
 
   /** The latest erasure of a patient id, or null when it was never erased. */
   async status(tenantId: string, patientId: string): Promise<ErasureRecord | null> {
-    const e = await this.deps.store.read.latestErasure(tenantId, patientId);
+    const e = await this.deps.store.read.erasures.latest(tenantId, patientId);
     if (!e) return null;
     return { erasureId: e.id, erasedAt: iso(e.erased_at)!, shredding: e.shredding as ShreddingState, completedAt: iso(e.completed_at) };
   }

@@ -90,6 +90,7 @@ export const ERROR_CODES = {
   SP_CHANNEL_INVALID_SIGNATURE: { status: 403, title: 'Provider callback signature is invalid' },
   SP_AUDIT_PROOF_INVALID: { status: 400, title: 'The proof request is invalid for this log' },
   SP_AUDIT_ENTRY_NOT_FOUND: { status: 404, title: 'No audit entry at this index' },
+  SP_AUDIT_PENDING: { status: 409, title: 'The log reaches this index with entries not yet numbered; retry shortly' },
   SP_CRYPTO_DECRYPT_FAILED: { status: 500, title: 'Decryption failed' },
   SP_CRYPTO_KEYRING_INVALID: { status: 500, title: 'The keyring file is invalid or unsafe' },
   SP_CRYPTO_CIPHERTEXT_MALFORMED: { status: 500, title: 'The ciphertext is truncated or of an unknown format' },

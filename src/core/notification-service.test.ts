@@ -89,6 +89,7 @@ describe('NotificationService.create', () => {
   it.each([
     ['an unknown type', 'SP_NOTIFICATION_UNKNOWN_TYPE', { type: 'gossip' }],
     ['a sendAt more than a few seconds in the past', 'SP_NOTIFICATION_SEND_AT_PAST', { sendAt: new Date(DAYTIME - 60_000).toISOString() }],
+    ['a sendAt that is not a date-time', 'SP_REQ_VALIDATION', { sendAt: 'next tuesday' }],
     ['an unknown patient', 'SP_PATIENT_NOT_FOUND', { patientId: 'nobody' }],
     ['a channel the patient has no contact point for', 'SP_NOTIFICATION_NO_CHANNEL', { channels: ['webhook'] }],
   ] as const)('refuses %s with %s and writes nothing, not even an audit entry', async (_what, code, over) => {

@@ -11,7 +11,7 @@ import {
 } from './domain.js';
 import { deferPastQuietHours } from './time-policy.js';
 import type { StoreTx } from '../store/store.js';
-import type { DeliveryRow, NotificationRow } from '../store/repositories.js';
+import type { DeliveryRow, IdempotencyRow, NotificationRow, NotificationSignatureRow } from '../store/rows.js';
 import { SignerService, type DetachedSignature } from './signer-service.js';
 
 export interface CreateNotificationInput {
@@ -60,6 +60,31 @@ export interface CreatedAnswer {
   body: { id: string; status: string; deliveries: { id: string; channel: ChannelKind; status: DeliveryStatus; runAt: string }[] };
 }
 
+/** What `build` makes for one notification; written together with the rest of its batch. */
+interface Built {
+  notification: NotificationRow;
+  deliveries: DeliveryRow[];
+  signature: NotificationSignatureRow | null;
+  audit: { ctx: RequestContext; at: Date; event: Parameters<typeof audit>[3] };
+}
+
+interface NewRows {
+  notifications: NotificationRow[];
+  deliveries: DeliveryRow[];
+  signatures: NotificationSignatureRow[];
+  idempotency: IdempotencyRow[];
+  audit: Built['audit'][];
+}
+
+const newRows = (): NewRows => ({ notifications: [], deliveries: [], signatures: [], idempotency: [], audit: [] });
+
+function add(rows: NewRows, b: Built): void {
+  rows.notifications.push(b.notification);
+  rows.deliveries.push(...b.deliveries);
+  if (b.signature) rows.signatures.push(b.signature);
+  rows.audit.push(b.audit);
+}
+
 const iso = (ms: number | null) => (ms == null ? null : new Date(Number(ms)).toISOString());
 
 /** The order in which a notification's overall status reflects its furthest-progressed delivery. */
@@ -84,57 +109,109 @@ export class NotificationService {
   /**
    * Creates several notifications in one transaction: all of them or, if any item is invalid,
    * none (the error's detail names the item index). Each item may carry its own idempotency key.
+   * Rows are built item by item, then written with one multi-row statement per table.
    */
   async createMany(ctx: RequestContext, items: { input: CreateNotificationInput; idempotencyKey?: string }[]): Promise<CreatedAnswer[]> {
     const { store } = this.deps;
+    // Signed requests are checked for replays against the stored signatures: they write their rows
+    // at once, in their own savepoint. Every other create only reads until it hands its rows over.
+    const batchable = !items.some((x) => x.input.signature);
     const answers = await store.transaction(async (tx) => {
+      const keys = [...new Set(items.flatMap((x) => (x.idempotencyKey ? [x.idempotencyKey] : [])))];
+      const prior = new Map((await tx.idempotency.getMany(ctx.tenantId, keys)).map((r) => [r.key, r]));
+      for (const k of keys) {
+        const pending = tx.atCommit.findIdempotency(ctx.tenantId, k);
+        if (pending && !prior.has(k)) prior.set(k, pending);
+      }
       const out: CreatedAnswer[] = [];
+      const rows = newRows();
+      const now = this.now();
       for (const [i, item] of items.entries()) {
         try {
-          out.push(await this.createOne(tx, ctx, item.input, item.idempotencyKey));
+          out.push(await this.createOne(tx, ctx, item.input, item.idempotencyKey, prior, rows, now));
         } catch (e) {
           if (items.length > 1 && e instanceof AppError) throw new AppError(e.code, `items[${i}]${e.detail ? `: ${e.detail}` : ''}`);
           throw e;
         }
       }
+      await this.write(tx, rows, batchable);
       return out;
-    });
+    }, { batchable });
     await store.durable();
     if (answers.some((a) => a.body.deliveries.some((d) => d.status === 'queued'))) this.deps.wake();
     return answers;
   }
 
-  private async createOne(tx: StoreTx, ctx: RequestContext, input: CreateNotificationInput, idempotencyKey?: string): Promise<CreatedAnswer> {
+  private async createOne(
+    tx: StoreTx,
+    ctx: RequestContext,
+    input: CreateNotificationInput,
+    idempotencyKey: string | undefined,
+    prior: Map<string, IdempotencyRow>,
+    rows: NewRows,
+    now: Date,
+  ): Promise<CreatedAnswer> {
     const requestHash = requestFingerprint(this.deps, ctx.tenantId, 'notifications.create', input);
-    if (idempotencyKey) {
-      const prior = await tx.getIdempotency(ctx.tenantId, idempotencyKey);
-      if (prior) {
-        if (prior.request_hash !== requestHash) throw new AppError('SP_IDEMPOTENCY_KEY_REUSED');
-        return { status: prior.status_code, body: JSON.parse(prior.response) } as CreatedAnswer;
-      }
+    const replay = idempotencyKey ? prior.get(idempotencyKey) : undefined;
+    if (replay) {
+      if (replay.request_hash !== requestHash) throw new AppError('SP_IDEMPOTENCY_KEY_REUSED');
+      return { status: replay.status_code, body: JSON.parse(replay.response) } as CreatedAnswer;
     }
-    const created = await this.createInTx(tx, ctx, input, null);
-    const now = this.now();
+    const created = await this.build(tx, ctx, input, null, now);
+    if (created.signature?.sender_request_bidx && rows.signatures.some((r) => r.sender_request_bidx === created.signature!.sender_request_bidx)) {
+      throw new AppError('SP_SIGNATURE_REPLAYED');
+    }
+    add(rows, created);
     const body = {
       id: created.notification.id,
       status: aggregateStatus(created.notification, created.deliveries, now),
       deliveries: created.deliveries.map((d) => ({ id: d.id, channel: d.channel as ChannelKind, status: viewStatus(d, now), runAt: iso(d.run_at)! })),
     };
     if (idempotencyKey) {
-      await tx.insertIdempotency({ tenant_id: ctx.tenantId, key: idempotencyKey, request_hash: requestHash, status_code: 202, response: JSON.stringify(body), created_at: now.getTime() });
+      const record = { tenant_id: ctx.tenantId, key: idempotencyKey, request_hash: requestHash, status_code: 202, response: JSON.stringify(body), created_at: now.getTime() };
+      // A later item of the same batch under the same key replays this answer (or is refused).
+      prior.set(idempotencyKey, record);
+      rows.idempotency.push(record);
     }
     return { status: 202, body };
   }
 
   /** Shared by the API and the appointment scheduler: validates, encrypts and enqueues in `tx`. */
-  async createInTx(
-    tx: StoreTx,
-    ctx: RequestContext,
-    input: CreateNotificationInput,
-    appointmentId: string | null,
-  ): Promise<{ notification: NotificationRow; deliveries: DeliveryRow[] }> {
+  async createInTx(tx: StoreTx, ctx: RequestContext, input: CreateNotificationInput, appointmentId: string | null): Promise<{ notification: NotificationRow; deliveries: DeliveryRow[] }> {
+    const created = await this.build(tx, ctx, input, appointmentId, this.now());
+    const rows = newRows();
+    add(rows, created);
+    await this.write(tx, rows, false);
+    return created;
+  }
+
+  /**
+   * Writes what `build` made: one statement per table, then the audit entries (written at COMMIT).
+   * `handOver` (a batchable command): every row goes to the commit, with those of the other
+   * batchable commands in the same transaction.
+   */
+  private async write(tx: StoreTx, rows: NewRows, handOver: boolean): Promise<void> {
+    if (handOver) {
+      tx.atCommit.notifications(rows.notifications);
+      tx.atCommit.signatures(rows.signatures);
+      tx.atCommit.deliveries(rows.deliveries);
+      tx.atCommit.idempotency(rows.idempotency);
+    } else if (rows.notifications.length) {
+      await tx.notifications.insertMany(rows.notifications);
+      if (rows.signatures.length) await tx.signers.insertSignatures(rows.signatures);
+      await tx.deliveries.insertMany(rows.deliveries);
+      if (rows.idempotency.length) await tx.idempotency.insertMany(rows.idempotency);
+    }
+    for (const a of rows.audit) await audit(tx, a.ctx, a.at, a.event);
+  }
+
+  /**
+   * Validates one request and makes its rows (reading the patient, contact points and, for a signed
+   * request, the signer), writing nothing: the notification sealed under the patient's data key, its
+   * notary signature, one delivery job per channel and its audit event.
+   */
+  private async build(tx: StoreTx, ctx: RequestContext, input: CreateNotificationInput, appointmentId: string | null, now: Date): Promise<Built> {
     const { cipher, templates, config, newId } = this.deps;
-    const now = this.now();
     // A sender's signature is checked before anything else (and so before any write).
     const { signature, ...request } = input;
     const sender = signature ? await this.signatures.verifySender(tx, ctx.tenantId, signature, request) : null;
@@ -145,15 +222,17 @@ export class NotificationService {
     let sendAt = now;
     if (input.sendAt !== undefined) {
       sendAt = new Date(input.sendAt);
+      // Callers other than the HTTP API (whose schema checks the format) may pass anything.
+      if (Number.isNaN(sendAt.getTime())) throw new AppError('SP_REQ_VALIDATION', 'sendAt is not a date-time');
       // A few seconds of clock skew between the EHR and us is not "the past".
       if (sendAt.getTime() < now.getTime() - 5_000) throw new AppError('SP_NOTIFICATION_SEND_AT_PAST', 'sendAt');
       if (sendAt < now) sendAt = now;
     }
     // Patient and wrapped data key in one query: this is the hot path of every send.
-    const [patient] = await tx.getPatientsWithKeys(ctx.tenantId, [input.patientId]);
+    const [patient] = await tx.patients.getWithKeys(ctx.tenantId, [input.patientId]);
     if (!patient) throw new AppError('SP_PATIENT_NOT_FOUND');
     const key = await cipher.dataKey(ctx.tenantId, input.patientId, { keyId: patient.key_id, wrapped: Buffer.from(patient.wrapped) });
-    const contacts = (await tx.listContactPoints(ctx.tenantId, input.patientId)).filter((c) => c.opted_out_at == null);
+    const contacts = (await tx.contactPoints.list(ctx.tenantId, input.patientId)).filter((c) => c.opted_out_at == null);
     const chosen = input.channels?.length
       ? [...new Set(input.channels)].map((ch) => {
           const c = contacts.find((x) => x.system === ch);
@@ -178,44 +257,40 @@ export class NotificationService {
       cancelled_at: null,
       acknowledged_at: null,
     };
-    await tx.insertNotification(notification);
     const ref = patientRef(this.deps, ctx.tenantId, input.patientId);
-    await this.signatures.signNotification(tx, notification, ref, data, key, sender);
-    const deliveries: DeliveryRow[] = [];
-    for (const [i, c] of chosen.entries()) {
-      const d = newDeliveryRow(newId(), notification, c.system as ChannelKind, c.id, i + 1, runAt.getTime(), now.getTime(), config.worker.maxAttempts[c.system as ChannelKind]);
-      await tx.insertDelivery(d);
-      deliveries.push(d);
-    }
-    await audit(tx, ctx, now, {
+    const notarized = await this.signatures.signatureFor(notification, ref, data, key, sender);
+    const deliveries = chosen.map((c, i) =>
+      newDeliveryRow(newId(), notification, c.system as ChannelKind, c.id, i + 1, runAt.getTime(), now.getTime(), config.worker.maxAttempts[c.system as ChannelKind]),
+    );
+    const event = {
       action: 'notification.created',
       targetType: 'notification',
       targetId: id,
       patientRef: ref,
       details: { type, priority, deliveries: deliveries.map((d) => `${d.id}:${d.channel}`), runAt: runAt.toISOString() },
-    });
-    return { notification, deliveries };
+    };
+    return { notification, deliveries, signature: notarized, audit: { ctx, at: now, event } };
   }
 
   async get(ctx: RequestContext, id: string): Promise<NotificationView> {
     const tx = this.deps.store.read;
-    const n = await tx.getNotification(ctx.tenantId, id);
+    const n = await tx.notifications.get(ctx.tenantId, id);
     if (!n) throw new AppError('SP_NOTIFICATION_NOT_FOUND');
     // Crypto-shredding empties the content: its tombstone is not served as if nothing happened.
     if (n.data_ct.length === 0) throw new AppError('SP_PATIENT_ERASED');
-    return this.view(n, await tx.listDeliveries(id));
+    return this.view(n, await tx.deliveries.list(id));
   }
 
   async cancel(ctx: RequestContext, id: string): Promise<NotificationView> {
     const { store } = this.deps;
     const result = await store.transaction(async (tx) => {
-      const n = await tx.getNotification(ctx.tenantId, id);
+      const n = await tx.notifications.get(ctx.tenantId, id);
       if (!n) throw new AppError('SP_NOTIFICATION_NOT_FOUND');
       const now = this.now().getTime();
-      const cancelled = await tx.cancelPendingDeliveries(id, now);
+      const cancelled = await tx.deliveries.cancelPending(id, now);
       if (!cancelled.length && n.cancelled_at == null) throw new AppError('SP_NOTIFICATION_NOT_CANCELLABLE');
       if (n.cancelled_at == null) {
-        await tx.updateNotification(id, { cancelled_at: now });
+        await tx.notifications.update(id, { cancelled_at: now });
         await audit(tx, ctx, this.now(), {
           action: 'notification.cancelled',
           targetType: 'notification',
@@ -224,7 +299,7 @@ export class NotificationService {
           details: { deliveries: cancelled },
         });
       }
-      return this.view({ ...n, cancelled_at: n.cancelled_at ?? now }, await tx.listDeliveries(id));
+      return this.view({ ...n, cancelled_at: n.cancelled_at ?? now }, await tx.deliveries.list(id));
     });
     await store.durable();
     return result;

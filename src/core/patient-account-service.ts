@@ -83,10 +83,10 @@ export class PatientAccountService {
     const now = clock();
     const view = await store.transaction(async (tx) => {
       const repo = tx.patientAccounts;
-      const key = (await tx.getPatient(ctx.tenantId, patientId)) && (await patientDataKey(this.deps, tx, ctx.tenantId, patientId));
+      const key = (await tx.patients.get(ctx.tenantId, patientId)) && (await patientDataKey(this.deps, tx, ctx.tenantId, patientId));
       if (!key) throw new AppError('SP_PATIENT_NOT_FOUND');
       const bidxs = cipher.blindIndexCandidates(ctx.tenantId, `contact.${contact.system}`, value);
-      const onRecord = (await tx.listContactPoints(ctx.tenantId, patientId)).some((c) => c.system === contact.system && bidxs.includes(c.value_bidx));
+      const onRecord = (await tx.contactPoints.list(ctx.tenantId, patientId)).some((c) => c.system === contact.system && bidxs.includes(c.value_bidx));
       if (!onRecord) throw new AppError('SP_PATIENT_ACCOUNT_CONTACT_UNKNOWN');
       const existing = await repo.byContact(ctx.tenantId, contact.system, bidxs);
       if (existing?.status === 'active' || (await repo.ofPatient(ctx.tenantId, patientId)).some((a) => a.status === 'active')) throw new AppError('SP_PATIENT_ACCOUNT_EXISTS');
@@ -155,7 +155,7 @@ export class PatientAccountService {
     const p = this.policy;
     const send = await store.transaction(async (tx) => {
       const repo = tx.patientAccounts;
-      if (!(await repo.tenantExists(tenantId))) return null;
+      if (!(await tx.tenants.exists(tenantId))) return null;
       // Per address first, counted for every start alike (so both answers cost one write).
       if ((await repo.throttleHit(`patient-otp:ip:${meta.sourceIp ?? 'unknown'}`, now.getTime(), p.windowMs)) > p.startsPerIp) return null;
       const bidxs = cipher.blindIndexCandidates(tenantId, `contact.${contact.system}`, value);
@@ -209,7 +209,7 @@ export class PatientAccountService {
     const now = clock();
     const outcome = await store.transaction(async (tx) => {
       const repo = tx.patientAccounts;
-      if (!(await repo.tenantExists(tenantId))) return null;
+      if (!(await tx.tenants.exists(tenantId))) return null;
       const account = await repo.byContact(tenantId, contact.system, cipher.blindIndexCandidates(tenantId, `contact.${contact.system}`, value));
       const ctx: RequestContext = { tenantId, actor: account ? `patient-account:${account.id}` : 'patient-account:unknown', ...meta };
       const target = account ? { targetType: 'patient_account', targetId: account.id, patientRef: patientRef(this.deps, tenantId, account.patient_id) } : {};
@@ -275,7 +275,7 @@ export class PatientAccountService {
   /** Decrypts and renders as the portal does; null when the patient is gone (erased). */
   private async render(tx: StoreTx, r: PatientReader, rows: PatientNotificationRow[]): Promise<PatientNotificationView[] | null> {
     const { cipher, templates, config } = this.deps;
-    const patient = await tx.getPatient(r.tenantId, r.patientId);
+    const patient = await tx.patients.get(r.tenantId, r.patientId);
     const key = patient && (await patientDataKey(this.deps, tx, r.tenantId, r.patientId));
     if (!patient || !key) return null;
     return rows.map((n) => {

@@ -61,16 +61,16 @@ export class PatientService {
     const requestHash = requestFingerprint(this.deps, ctx.tenantId, 'patients.put', record);
 
     const created = await store.transaction(async (tx) => {
-      const existing = await tx.getPatient(ctx.tenantId, id);
+      const existing = await tx.patients.get(ctx.tenantId, id);
       if (existing && existing.request_hash === requestHash) return false; // identical replay: nothing to write
       let key: Buffer;
-      const wrappedRow = await tx.getDataKey(ctx.tenantId, id);
+      const wrappedRow = await tx.dataKeys.get(ctx.tenantId, id);
       if (wrappedRow) {
         key = await cipher.dataKey(ctx.tenantId, id, { keyId: wrappedRow.key_id, wrapped: Buffer.from(wrappedRow.wrapped) });
       } else {
         const dk = await cipher.newDataKey(ctx.tenantId, id);
         key = dk.key;
-        await tx.insertDataKey({ tenant_id: ctx.tenantId, patient_id: id, key_id: dk.wrapped.keyId, wrapped: dk.wrapped.wrapped, created_at: now.getTime() });
+        await tx.dataKeys.insert({ tenant_id: ctx.tenantId, patient_id: id, key_id: dk.wrapped.keyId, wrapped: dk.wrapped.wrapped, created_at: now.getTime() });
       }
       const ref = { tenantId: ctx.tenantId, table: 'patients', rowId: id };
       const row = {
@@ -81,9 +81,9 @@ export class PatientService {
         request_hash: requestHash,
         updated_at: now.getTime(),
       };
-      if (existing) await tx.updatePatient(ctx.tenantId, id, row);
+      if (existing) await tx.patients.update(ctx.tenantId, id, row);
       else
-        await tx.insertPatient({ ...row, tenant_id: ctx.tenantId, id, pseudonym: patientRef(this.deps, ctx.tenantId, id), created_at: now.getTime() });
+        await tx.patients.insert({ ...row, tenant_id: ctx.tenantId, id, pseudonym: patientRef(this.deps, ctx.tenantId, id), created_at: now.getTime() });
       const changes = await this.syncContactPoints(tx, ctx.tenantId, id, key, telecom);
       await audit(tx, ctx, now, {
         action: existing ? 'patient.updated' : 'patient.created',
@@ -104,7 +104,7 @@ export class PatientService {
    */
   private async syncContactPoints(tx: StoreTx, tenantId: string, patientId: string, key: Buffer, telecom: PatientRecord['telecom']) {
     const { cipher, newId } = this.deps;
-    const current = await tx.listContactPoints(tenantId, patientId);
+    const current = await tx.contactPoints.list(tenantId, patientId);
     const byIndex = new Map(current.map((c) => [`${c.system}:${c.value_bidx}`, c]));
     const keep = new Set<string>();
     let added = 0;
@@ -114,13 +114,13 @@ export class PatientService {
       const found = [bidx, ...older].map((b) => byIndex.get(`${t.system}:${b}`)).find((c) => c && !keep.has(c.id));
       if (found) {
         keep.add(found.id);
-        if (found.rank !== t.rank || found.value_bidx !== bidx) await tx.updateContactPoint(found.id, { rank: t.rank, value_bidx: bidx });
+        if (found.rank !== t.rank || found.value_bidx !== bidx) await tx.contactPoints.update(found.id, { rank: t.rank, value_bidx: bidx });
         continue;
       }
       const id = newId();
       keep.add(id);
       added++;
-      await tx.insertContactPoint({
+      await tx.contactPoints.insert({
         id,
         tenant_id: tenantId,
         patient_id: patientId,
@@ -132,7 +132,7 @@ export class PatientService {
       });
     }
     const removed = current.filter((c) => !keep.has(c.id)).map((c) => c.id);
-    await tx.deleteContactPoints(removed);
+    await tx.contactPoints.delete(removed);
     return { contactPointsAdded: added, contactPointsRemoved: removed.length };
   }
 
@@ -140,16 +140,16 @@ export class PatientService {
   async get(ctx: RequestContext, id: string): Promise<PatientRecord> {
     const { cipher, store, clock } = this.deps;
     const record = await store.transaction(async (tx) => {
-      const row = await tx.getPatient(ctx.tenantId, id);
-      const wrapped = row && (await tx.getDataKey(ctx.tenantId, id));
+      const row = await tx.patients.get(ctx.tenantId, id);
+      const wrapped = row && (await tx.dataKeys.get(ctx.tenantId, id));
       if (!row || !wrapped) {
         // An erased patient is gone, not unknown: the caller learns the erasure happened (410).
-        if (!row && (await tx.latestErasure(ctx.tenantId, id))) throw new AppError('SP_PATIENT_ERASED');
+        if (!row && (await tx.erasures.latest(ctx.tenantId, id))) throw new AppError('SP_PATIENT_ERASED');
         throw new AppError('SP_PATIENT_NOT_FOUND');
       }
       const key = await cipher.dataKey(ctx.tenantId, id, { keyId: wrapped.key_id, wrapped: Buffer.from(wrapped.wrapped) });
       const ref = { tenantId: ctx.tenantId, table: 'patients', rowId: id };
-      const contacts = await tx.listContactPoints(ctx.tenantId, id);
+      const contacts = await tx.contactPoints.list(ctx.tenantId, id);
       const pref = patientRef(this.deps, ctx.tenantId, id);
       await audit(tx, ctx, clock(), { action: 'patient.read', targetType: 'patient', targetId: pref, patientRef: pref });
       return {

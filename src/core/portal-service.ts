@@ -4,7 +4,7 @@ import { AppError } from './errors.js';
 import type { ChannelKind, Language, NotificationType } from './domain.js';
 import type { Channel } from '../channels/channel.js';
 import { hashToken, numericCode, randomToken, safeEqualHex, sha256Hex } from '../crypto/tokens.js';
-import type { AccessLinkRow } from '../store/repositories.js';
+import type { AccessLinkRow } from '../store/rows.js';
 import type { StoreTx } from '../store/store.js';
 
 export interface LinkInfo {
@@ -55,7 +55,7 @@ export class PortalService {
         ok = link.otp_hash != null && Number(link.otp_expires_at) > now.getTime() && safeEqualHex(link.otp_hash, this.otpHash(link, answer.code.trim()));
       } else if (answer.birthDate) {
         method = 'birth_date';
-        const p = await tx.getPatient(link.tenant_id, link.patient_id);
+        const p = await tx.patients.get(link.tenant_id, link.patient_id);
         const key = await patientDataKey(this.deps, tx, link.tenant_id, link.patient_id);
         if (p && key) {
           const dob = cipher.decrypt(key, { tenantId: link.tenant_id, table: 'patients', rowId: link.patient_id, field: 'birth_date' }, p.birth_date_ct);
@@ -64,14 +64,14 @@ export class PortalService {
       }
       const target = { targetType: 'notification', targetId: link.notification_id, patientRef: patientRef(this.deps, link.tenant_id, link.patient_id) };
       if (!ok) {
-        const failures = await tx.countFailedAttempt(link.token_hash);
+        const failures = await tx.accessLinks.countFailedAttempt(link.token_hash);
         const burned = failures >= config.portal.maxAttempts;
-        if (burned) await tx.updateAccessLink(link.token_hash, { burned_at: now.getTime() });
+        if (burned) await tx.accessLinks.update(link.token_hash, { burned_at: now.getTime() });
         await audit(tx, ctx, now, { ...target, action: 'portal.verification_failed', outcome: 'failure', details: { method, failures, burned } });
         return { ok: false as const, burned };
       }
       const session = randomToken(32);
-      await tx.insertPortalSession({
+      await tx.accessLinks.insertPortalSession({
         token_hash: hashToken(session),
         link_hash: link.token_hash,
         tenant_id: link.tenant_id,
@@ -81,10 +81,10 @@ export class PortalService {
       });
       // The link is single-use: this verification consumes it (the session it opens stays valid for
       // its short lifetime), and the one-time code may not be replayed.
-      await tx.updateAccessLink(link.token_hash, { used_at: now.getTime(), otp_hash: null, otp_expires_at: null });
-      const d = await tx.getDelivery(link.delivery_id);
+      await tx.accessLinks.update(link.token_hash, { used_at: now.getTime(), otp_hash: null, otp_expires_at: null });
+      const d = await tx.deliveries.get(link.delivery_id);
       if (d && d.read_at == null) {
-        await tx.updateDelivery(d.id, { status: ['sent', 'delivered', 'sending'].includes(d.status) ? 'read' : d.status, read_at: now.getTime(), updated_at: now.getTime() });
+        await tx.deliveries.update(d.id, { status: ['sent', 'delivered', 'sending'].includes(d.status) ? 'read' : d.status, read_at: now.getTime(), updated_at: now.getTime() });
       }
       await audit(tx, ctx, now, { ...target, action: 'portal.verified', details: { method, delivery: link.delivery_id } });
       await audit(tx, ctx, now, { ...target, action: 'notification.read', details: { delivery: link.delivery_id } });
@@ -103,12 +103,12 @@ export class PortalService {
       const { link } = await this.usableLink(tx, token);
       // At most one code a minute per link, so the link cannot be used to flood a phone.
       if (link.otp_expires_at != null && Number(link.otp_expires_at) - config.portal.otpTtlMinutes * 60_000 + 60_000 > now.getTime()) return null;
-      const d = await tx.getDelivery(link.delivery_id);
-      const contact = d && (await tx.getContactPoint(d.contact_point_id));
+      const d = await tx.deliveries.get(link.delivery_id);
+      const contact = d && (await tx.contactPoints.get(d.contact_point_id));
       const key = await patientDataKey(this.deps, tx, link.tenant_id, link.patient_id);
       if (!d || !contact || !key) return null;
       const code = numericCode(6);
-      await tx.updateAccessLink(link.token_hash, { otp_hash: this.otpHash(link, code), otp_expires_at: now.getTime() + config.portal.otpTtlMinutes * 60_000 });
+      await tx.accessLinks.update(link.token_hash, { otp_hash: this.otpHash(link, code), otp_expires_at: now.getTime() + config.portal.otpTtlMinutes * 60_000 });
       await audit(tx, this.ctx(link, meta), now, {
         action: 'portal.code_sent',
         targetType: 'notification',
@@ -134,8 +134,8 @@ export class PortalService {
     const { store, cipher, templates, clock, config } = this.deps;
     const result = await store.transaction(async (tx) => {
       const { link, language } = await this.verifiedLink(tx, token, session);
-      const n = await tx.getNotification(link.tenant_id, link.notification_id);
-      const p = await tx.getPatient(link.tenant_id, link.patient_id);
+      const n = await tx.notifications.get(link.tenant_id, link.notification_id);
+      const p = await tx.patients.get(link.tenant_id, link.patient_id);
       const key = await patientDataKey(this.deps, tx, link.tenant_id, link.patient_id);
       if (!n || !p || !key) throw new AppError('SP_PORTAL_LINK_INVALID');
       const data = cipher.decryptJson(key, { tenantId: link.tenant_id, table: 'notifications', rowId: n.id, field: 'data' }, n.data_ct);
@@ -162,10 +162,10 @@ export class PortalService {
     const { store, clock } = this.deps;
     await store.transaction(async (tx) => {
       const { link } = await this.verifiedLink(tx, token, session);
-      const n = await tx.getNotification(link.tenant_id, link.notification_id);
+      const n = await tx.notifications.get(link.tenant_id, link.notification_id);
       if (!n || n.acknowledged_at != null) return;
       const now = clock();
-      await tx.updateNotification(n.id, { acknowledged_at: now.getTime() });
+      await tx.notifications.update(n.id, { acknowledged_at: now.getTime() });
       await audit(tx, this.ctx(link, meta), now, {
         action: 'notification.acknowledged',
         targetType: 'notification',
@@ -180,7 +180,7 @@ export class PortalService {
   private async verifiedLink(tx: StoreTx, token: string, session: string | undefined) {
     const l = await this.linkRow(tx, token);
     if (l.link.burned_at != null) throw new AppError('SP_PORTAL_LINK_INVALID');
-    const s = session ? await tx.getPortalSession(hashToken(session)) : undefined;
+    const s = session ? await tx.accessLinks.getPortalSession(hashToken(session)) : undefined;
     if (!s || s.link_hash !== l.link.token_hash || Number(s.expires_at) <= this.deps.clock().getTime()) {
       throw new AppError('SP_PORTAL_SESSION_REQUIRED');
     }
@@ -196,14 +196,14 @@ export class PortalService {
 
   private async linkRow(tx: StoreTx, token: string): Promise<{ link: AccessLinkRow; language: Language }> {
     if (!/^[A-Za-z0-9_-]{20,100}$/.test(token)) throw new AppError('SP_PORTAL_LINK_INVALID');
-    const link = await tx.getAccessLink(hashToken(token));
+    const link = await tx.accessLinks.get(hashToken(token));
     // Erasure burns its links and empties the notification; only then is the link "gone" (checked
     // for burned links only, so the common path costs no extra query).
-    if (link?.burned_at != null && (await tx.getNotification(link.tenant_id, link.notification_id))?.data_ct.length === 0) {
+    if (link?.burned_at != null && (await tx.notifications.get(link.tenant_id, link.notification_id))?.data_ct.length === 0) {
       throw new AppError('SP_PORTAL_LINK_GONE');
     }
     if (!link || Number(link.expires_at) <= this.deps.clock().getTime()) throw new AppError('SP_PORTAL_LINK_INVALID');
-    const p = await tx.getPatient(link.tenant_id, link.patient_id);
+    const p = await tx.patients.get(link.tenant_id, link.patient_id);
     if (!p) throw new AppError('SP_PORTAL_LINK_INVALID');
     return { link, language: p.language as Language };
   }

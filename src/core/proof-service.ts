@@ -17,16 +17,16 @@ export class ProofService {
   async proof(ctx: RequestContext, id: string, includeContent: boolean): Promise<NotificationProof> {
     const { store, cipher } = this.deps;
     const proof = await store.transaction(async (tx) => {
-      const n = await tx.getNotification(ctx.tenantId, id);
+      const n = await tx.notifications.get(ctx.tenantId, id);
       if (!n) throw new AppError('SP_NOTIFICATION_NOT_FOUND');
-      const s = await tx.getNotificationSignature(ctx.tenantId, id);
+      const s = await tx.signers.getSignature(ctx.tenantId, id);
       if (!s) throw new AppError('SP_PROOF_NOT_FOUND', 'the notification was created unsigned');
       const key = this.deps.signing?.publishedKeys().find((k) => k.keyId === s.key_id);
       if (!key) throw new AppError('SP_PROOF_NOT_FOUND', 'its signing key is not published');
       // After erasure the data key is gone: the salt, the sender's signature and the content with it.
       const dataKey = await patientDataKey(this.deps, tx, ctx.tenantId, n.patient_id);
       const secret = dataKey ? cipher.decryptJson<SignatureSecret>(dataKey, secretRef(ctx.tenantId, id), s.secret_ct) : null;
-      const signer = s.sender_signer_id ? await tx.getSigner(ctx.tenantId, s.sender_signer_id) : undefined;
+      const signer = s.sender_signer_id ? await tx.signers.get(ctx.tenantId, s.sender_signer_id) : undefined;
       const out: NotificationProof = {
         format: 'sealpost-proof-v1',
         notificationId: id,

@@ -2,7 +2,7 @@ import type { CoreDeps, RequestContext } from './context.js';
 import { audit } from './context.js';
 import { AppError } from './errors.js';
 import type { StoreTx } from '../store/store.js';
-import type { NotificationRow, SignerRow } from '../store/repositories.js';
+import type { NotificationRow, NotificationSignatureRow, SignerRow } from '../store/rows.js';
 import { createPublicKey } from 'node:crypto';
 import { detachedSignatureProblem, importPersonKey, type PersonAlg } from '../crypto/signature-checks.js';
 import {
@@ -85,8 +85,8 @@ export class SignerService {
       revoked_at: null,
     };
     await this.deps.store.transaction(async (tx) => {
-      if (await tx.findSignerByThumbprint(ctx.tenantId, key.thumbprint)) throw new AppError('SP_SIGNER_KEY_EXISTS');
-      await tx.insertSigner(row);
+      if (await tx.signers.findByThumbprint(ctx.tenantId, key.thumbprint)) throw new AppError('SP_SIGNER_KEY_EXISTS');
+      await tx.signers.insert(row);
       await audit(tx, ctx, now, { action: 'signer.registered', targetType: 'signer', targetId: row.id, details: { alg: input.alg, thumbprint: key.thumbprint } });
     });
     await this.deps.store.durable();
@@ -94,7 +94,7 @@ export class SignerService {
   }
 
   async get(ctx: RequestContext, id: string): Promise<SignerView> {
-    const row = await this.deps.store.read.getSigner(ctx.tenantId, id);
+    const row = await this.deps.store.read.signers.get(ctx.tenantId, id);
     if (!row) throw new AppError('SP_SIGNER_NOT_FOUND');
     return signerView(row);
   }
@@ -103,9 +103,9 @@ export class SignerService {
   async revoke(ctx: RequestContext, id: string): Promise<SignerView> {
     const now = this.deps.clock();
     const row = await this.deps.store.transaction(async (tx) => {
-      const r = await tx.getSigner(ctx.tenantId, id);
+      const r = await tx.signers.get(ctx.tenantId, id);
       if (!r) throw new AppError('SP_SIGNER_NOT_FOUND');
-      if (await tx.revokeSigner(ctx.tenantId, id, now.getTime())) {
+      if (await tx.signers.revoke(ctx.tenantId, id, now.getTime())) {
         await audit(tx, ctx, now, { action: 'signer.revoked', targetType: 'signer', targetId: id });
         return { ...r, revoked_at: now.getTime() };
       }
@@ -122,7 +122,7 @@ export class SignerService {
    * request must not have been accepted before.
    */
   async verifySender(tx: StoreTx, tenantId: string, sig: DetachedSignature, request: unknown): Promise<VerifiedSender> {
-    const signer = await tx.getSigner(tenantId, sig.signerId);
+    const signer = await tx.signers.get(tenantId, sig.signerId);
     if (!signer || signer.revoked_at != null) throw new AppError('SP_SIGNATURE_UNKNOWN_SIGNER');
     if (signer.alg !== sig.alg) throw new AppError('SP_SIGNATURE_INVALID', 'alg is not the signer\'s algorithm');
     const canonical = canonicalJson(request);
@@ -131,18 +131,18 @@ export class SignerService {
     if (problem) throw new AppError('SP_SIGNATURE_INVALID', problem);
     // Keyed (blind-index key): a plain hash of the request would be a guessable hash of PHI.
     const requestBidx = this.deps.cipher.blindIndex(tenantId, 'signed-request', `${signer.id}\n${canonical}`);
-    if (await tx.findSignedRequest(tenantId, signer.id, requestBidx)) throw new AppError('SP_SIGNATURE_REPLAYED');
+    if (await tx.signers.findSignedRequest(tenantId, signer.id, requestBidx)) throw new AppError('SP_SIGNATURE_REPLAYED');
     return { signer, signature: sig.signature, request: canonical, requestBidx };
   }
 
   /**
-   * Signs a just-inserted notification with the notary key and stores the signature in the same
-   * transaction. `data` is the validated content exactly as stored encrypted; `ref` the patient's
-   * pseudonymous reference (the caller's audit entry carries the same).
+   * The notary signature of a notification being created, as the row to store in the same
+   * transaction (null when no notary key is configured). `data` is the validated content exactly as
+   * stored encrypted; `ref` the patient's pseudonymous reference (the caller's audit entry carries the same).
    */
-  async signNotification(tx: StoreTx, n: NotificationRow, ref: string, data: unknown, dataKey: Buffer, sender: VerifiedSender | null): Promise<void> {
+  async signatureFor(n: NotificationRow, ref: string, data: unknown, dataKey: Buffer, sender: VerifiedSender | null): Promise<NotificationSignatureRow | null> {
     const signing = this.deps.signing;
-    if (!signing) return;
+    if (!signing) return null;
     const salt = newContentSalt();
     const signed = await signHeader<NotificationHeader>(signing.signer(), {
       type: 'sealpost.notification',
@@ -156,7 +156,7 @@ export class SignerService {
       sender: sender ? { signerId: sender.signer.id, alg: sender.signer.alg, signatureDigest: signatureDigest(Buffer.from(sender.signature, 'base64url')) } : null,
     });
     const secret: SignatureSecret = { salt: b64url(salt), ...(sender ? { senderSignature: sender.signature, senderRequest: sender.request } : {}) };
-    await tx.insertNotificationSignature({
+    return {
       notification_id: n.id,
       tenant_id: n.tenant_id,
       key_id: signed.header.keyId,
@@ -167,7 +167,7 @@ export class SignerService {
       sender_signer_id: sender?.signer.id ?? null,
       sender_request_bidx: sender?.requestBidx ?? null,
       created_at: Number(n.created_at),
-    });
+    };
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Store, StoreTx } from '../store/store.js';
+import type { IndexedTable } from '../store/repositories/blind-index-repository.js';
 import type { KeyProvider, KeyPurpose, KeyVersionInfo } from './key-provider.js';
 import { EnvelopeCipher, dataKeyAad, versionedIndex } from './envelope-cipher.js';
 import { AppError } from '../core/errors.js';
@@ -67,7 +68,7 @@ async function newVersion(store: Store, provider: KeyProvider, purpose: KeyPurpo
   const info = await provider.createKeyVersion(purpose, tenantId);
   // Ids and versions only: key material never enters the log.
   await store.transaction((tx) =>
-    tx.appendAudit({
+    tx.audit.append({
       tenantId: tenantId ?? o.auditTenant ?? 'default',
       at: (o.clock ?? (() => new Date()))(),
       actor: o.actor ?? 'cli',
@@ -91,7 +92,7 @@ async function newVersion(store: Store, provider: KeyProvider, purpose: KeyPurpo
 export async function rotateTenantKek(store: Store, provider: KeyProvider, tenantId: string, o: RotationOptions = {}): Promise<RotationResult> {
   const { info, created } = await newVersion(store, provider, 'kek', tenantId, o);
   const batch = o.batchSize ?? DEFAULT_BATCH;
-  const total = await store.read.countDataKeysNotUnder(tenantId, info.keyId);
+  const total = await store.read.dataKeys.countNotUnder(tenantId, info.keyId);
   let moved = 0;
   o.onProgress?.({ done: 0, total });
   for (let pass = 0; pass < MAX_PASSES; pass++) {
@@ -100,7 +101,7 @@ export async function rotateTenantKek(store: Store, provider: KeyProvider, tenan
     for (;;) {
       // Counters and cursor move only after a commit, so a retried batch is counted once.
       const { n, done, last } = await batchTx(store, async (tx) => {
-        const rows = await tx.listDataKeysNotUnder(tenantId, info.keyId, cursor, batch);
+        const rows = await tx.dataKeys.listNotUnder(tenantId, info.keyId, cursor, batch);
         let done = 0;
         for (const r of rows) {
           const aad = dataKeyAad(tenantId, r.patient_id);
@@ -108,10 +109,10 @@ export async function rotateTenantKek(store: Store, provider: KeyProvider, tenan
           const w = await provider.wrapDataKey(tenantId, key, aad);
           key.fill(0);
           if (w.keyId !== info.keyId) throw new AppError('SP_CRYPTO_KEY_IN_USE', 'the current key changed during rotation; run again');
-          if (await tx.rewrapDataKey(tenantId, r.patient_id, r.key_id, w.keyId, w.wrapped)) done++;
+          if (await tx.dataKeys.rewrap(tenantId, r.patient_id, r.key_id, w.keyId, w.wrapped)) done++;
         }
         if (rows.length) {
-          await tx.appendAudit({
+          await tx.audit.append({
             tenantId,
             at: (o.clock ?? (() => new Date()))(),
             actor: o.actor ?? 'cli',
@@ -142,27 +143,10 @@ export async function rotateSigningKey(store: Store, provider: KeyProvider, o: R
   return { keyId: info.keyId, version: info.version, created, moved: 0 };
 }
 
-/** A table holding blind indexes of encrypted contact values (contact points, patient-account sign-in contacts). */
-interface IndexedContacts {
-  table: 'contact_points' | 'patient_accounts';
-  field: string;
-  list(tx: StoreTx, version: number, afterId: string, limit: number): Promise<{ id: string; tenant_id: string; patient_id: string; system: string; ct: Uint8Array; bidx: string }[]>;
-  set(tx: StoreTx, id: string, from: string, to: string): Promise<boolean>;
-}
-
-const INDEXED_CONTACTS: IndexedContacts[] = [
-  {
-    table: 'contact_points',
-    field: 'value',
-    list: async (tx, v, after, limit) => (await tx.listContactIndexesNotAt(v, after, limit)).map((r) => ({ ...r, ct: r.value_ct, bidx: r.value_bidx })),
-    set: (tx, id, from, to) => tx.setContactIndex(id, from, to),
-  },
-  {
-    table: 'patient_accounts',
-    field: 'contact',
-    list: async (tx, v, after, limit) => (await tx.patientAccounts.listIndexesNotAt(v, after, limit)).map((r) => ({ ...r, system: r.contact_system, ct: r.contact_ct, bidx: r.contact_bidx })),
-    set: (tx, id, from, to) => tx.patientAccounts.setIndex(id, from, to),
-  },
+/** The tables holding blind indexes of encrypted contact values, and the field name their sealing binds. */
+const INDEXED_CONTACTS: { table: IndexedTable; field: string }[] = [
+  { table: 'contact_points', field: 'value' },
+  { table: 'patient_accounts', field: 'contact' },
 ];
 
 /**
@@ -176,7 +160,7 @@ export async function rotateBlindIndexKey(store: Store, provider: KeyProvider, o
   const { info, created } = await newVersion(store, provider, 'blind-index', null, o);
   const cipher = new EnvelopeCipher(provider, { max: 1000, ttlMs: 60_000 });
   const batch = o.batchSize ?? DEFAULT_BATCH;
-  const total = (await store.read.countContactIndexes(info.version, true)) + (await store.read.patientAccounts.countIndexes(info.version, true));
+  const total = (await store.read.blindIndexes.count('contact_points', info.version, true)) + (await store.read.blindIndexes.count('patient_accounts', info.version, true));
   let moved = 0;
   o.onProgress?.({ done: 0, total });
   try {
@@ -187,20 +171,20 @@ export async function rotateBlindIndexKey(store: Store, provider: KeyProvider, o
         for (;;) {
           // Counters and cursor move only after a commit, so a retried batch is counted once.
           const { n, done, last } = await batchTx(store, async (tx) => {
-            const rows = await source.list(tx, info.version, cursor, batch);
+            const rows = await tx.blindIndexes.listNotAt(source.table, info.version, cursor, batch);
             let done = 0;
             for (const r of rows) {
-              const dk = await tx.getDataKey(r.tenant_id, r.patient_id);
+              const dk = await tx.dataKeys.get(r.tenant_id, r.patient_id);
               let next: string;
               if (dk) {
                 const key = await cipher.dataKey(r.tenant_id, r.patient_id, { keyId: dk.key_id, wrapped: Buffer.from(dk.wrapped) });
                 const value = cipher.decrypt(key, { tenantId: r.tenant_id, table: source.table, rowId: r.id, field: source.field }, r.ct);
                 next = versionedIndex(info.version, provider.blindIndex(r.tenant_id, `contact.${r.system}`, value, info.version));
               } else next = versionedIndex(info.version, `erased-${r.id}`);
-              if (await source.set(tx, r.id, r.bidx, next)) done++;
+              if (await tx.blindIndexes.set(source.table, r.id, r.bidx, next)) done++;
             }
             if (rows.length) {
-              await tx.appendAudit({
+              await tx.audit.append({
                 tenantId: o.auditTenant ?? 'default',
                 at: (o.clock ?? (() => new Date()))(),
                 actor: o.actor ?? 'cli',
@@ -231,8 +215,8 @@ export async function rotateBlindIndexKey(store: Store, provider: KeyProvider, o
 
 /** Rows still needing the given key version (what `retireKey` refuses on). */
 export async function keyUsage(store: Store, info: KeyVersionInfo): Promise<number> {
-  if (info.purpose === 'kek') return store.read.countDataKeysUsing(info.keyId);
-  if (info.purpose === 'blind-index') return (await store.read.countContactIndexes(info.version)) + (await store.read.patientAccounts.countIndexes(info.version));
+  if (info.purpose === 'kek') return store.read.dataKeys.countUsing(info.keyId);
+  if (info.purpose === 'blind-index') return (await store.read.blindIndexes.count('contact_points', info.version)) + (await store.read.blindIndexes.count('patient_accounts', info.version));
   return 0;
 }
 
@@ -251,7 +235,7 @@ export async function retireKey(store: Store, provider: KeyProvider, keyId: stri
   if (used > 0) throw new AppError('SP_CRYPTO_KEY_IN_USE', `${used} stored rows still use this key; run 'sealpost keys rotate' to finish moving them`);
   await provider.destroyKeyVersion(keyId);
   await store.transaction((tx) =>
-    tx.appendAudit({
+    tx.audit.append({
       tenantId: info.tenantId ?? o.auditTenant ?? 'default',
       at: (o.clock ?? (() => new Date()))(),
       actor: o.actor ?? 'cli',

@@ -1,6 +1,6 @@
 import type { Store } from '../store/store.js';
-import type { DeliveryRow } from '../store/repositories.js';
-import type { DeliveryOutcome } from '../core/delivery-processor.js';
+import type { DeliveryRow } from '../store/rows.js';
+import type { ClaimedBatch, DeliveryOutcome } from './job-queue.js';
 import type { Logger } from 'pino';
 
 export interface WorkerOptions {
@@ -28,8 +28,8 @@ export class DeliveryWorker {
 
   constructor(
     private readonly store: Store,
-    /** Processes one claimed batch; resolves with one outcome per delivery, in order. */
-    private readonly process: (batch: DeliveryRow[]) => Promise<DeliveryOutcome[]>,
+    /** Claims (and prepares) up to `limit` due jobs under this worker's lease until `leaseUntil`. */
+    private readonly claim: (limit: number, now: number, leaseUntil: number) => Promise<ClaimedBatch>,
     private readonly opts: WorkerOptions,
     private readonly log: Logger,
   ) {}
@@ -62,16 +62,14 @@ export class DeliveryWorker {
         const now = this.opts.clock().getTime();
         if (now - lastSweep >= Math.min(this.opts.leaseMs, 5_000)) {
           lastSweep = now;
-          const released = await this.store.read.releaseExpiredLeases(now);
+          const released = await this.store.read.queue.releaseExpired(now);
           if (released) this.log.warn({ released }, 'released deliveries whose lease expired');
         }
         const room = this.opts.concurrency - this.inFlight;
         if (room > 0) {
-          const jobs = await this.store.transaction((tx) =>
-            tx.claimDueDeliveries(this.opts.owner, now, now + this.opts.leaseMs, Math.min(room, this.opts.batchSize)),
-          );
-          claimed = jobs.length;
-          if (jobs.length) this.run(jobs);
+          const batch = await this.claim(Math.min(room, this.opts.batchSize), now, now + this.opts.leaseMs);
+          claimed = batch.jobs.length;
+          if (claimed) this.run(batch);
         }
         if (failures) this.log.info({ failures }, 'delivery worker recovered');
         failures = 0;
@@ -92,13 +90,15 @@ export class DeliveryWorker {
     }
   }
 
-  private run(batch: DeliveryRow[]): void {
-    this.inFlight += batch.length;
-    const p = this.process(batch)
-      .then((outcomes) => outcomes.forEach((o, i) => this.onOutcome(o, batch[i])))
-      .catch((e) => this.log.error({ err: e, deliveries: batch.length }, 'delivery batch failed; leases will expire and it will be retried'))
+  private run(batch: ClaimedBatch): void {
+    const { jobs } = batch;
+    this.inFlight += jobs.length;
+    const p = batch
+      .finish()
+      .then((outcomes) => outcomes.forEach((o, i) => this.onOutcome(o, jobs[i])))
+      .catch((e) => this.log.error({ err: e, deliveries: jobs.length }, 'delivery batch failed; leases will expire and it will be retried'))
       .finally(() => {
-        this.inFlight -= batch.length;
+        this.inFlight -= jobs.length;
         this.active.delete(p);
         this.wake();
       });
@@ -107,7 +107,7 @@ export class DeliveryWorker {
 
   private async untilNextDue(): Promise<number> {
     try {
-      const next = await this.store.read.nextRunAt();
+      const next = await this.store.read.queue.nextRunAt();
       if (next == null) return this.opts.pollMs;
       return Math.max(0, Math.min(this.opts.pollMs, next - this.opts.clock().getTime()));
     } catch {

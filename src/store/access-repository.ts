@@ -1,5 +1,6 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { Database } from './schema.js';
+import { revokeOnce } from './repositories/revoke-once.js';
 
 export type CareTeamRow = Selectable<Database['care_team_members']>;
 export type BreakGlassRow = Selectable<Database['break_glass_grants']>;
@@ -103,16 +104,8 @@ export class AccessRepository {
   }
 
   /** Ends a live grant (an administrator judged it unjustified); false when unknown, expired or already ended. */
-  async revokeGrant(tenantId: string, id: string, now: number): Promise<boolean> {
-    const r = await this.db
-      .updateTable('break_glass_grants')
-      .set({ revoked_at: now })
-      .where('tenant_id', '=', tenantId)
-      .where('id', '=', id)
-      .where('revoked_at', 'is', null)
-      .where('expires_at', '>', now)
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1;
+  revokeGrant(tenantId: string, id: string, now: number): Promise<boolean> {
+    return revokeOnce(this.db, 'break_glass_grants', tenantId, id, now, now);
   }
 
   /**
@@ -170,9 +163,6 @@ export class AccessRepository {
     return Number(r.numUpdatedRows) > 0;
   }
 
-  async tenantExists(id: string): Promise<boolean> {
-    return (await this.db.selectFrom('tenants').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
-  }
 
   async insertTenant(id: string, name: string, now: number): Promise<void> {
     await this.db.insertInto('tenants').values({ id, name, created_at: now }).execute();

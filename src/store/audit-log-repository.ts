@@ -1,19 +1,52 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely, type NotNull } from 'kysely';
 import type { Database } from './schema.js';
+import { isPostgres, sequencePending } from './audit-sequencing.js';
 
 /**
  * Queries of the Merkle log. RFC 9162 leaf index = `audit_entries.idx - 1` (idx starts at 1 and has
- * no gaps: it is assigned in the writing transaction, and a rolled-back transaction gives its
- * numbers back). Leaves are `audit_entries.leaf_hash`; `audit_nodes` holds the perfect subtrees
- * above them (level >= 1).
+ * no gaps). An entry is *pending* while its idx is NULL: on PostgreSQL writers leave it so and the
+ * single integrator numbers entries in order (audit-sequencing.ts); on SQLite the writing
+ * transaction numbers them. Everything here that reads by index sees numbered entries only.
+ * Leaves are `audit_entries.leaf_hash`; `audit_nodes` holds the perfect subtrees above them (level >= 1).
  */
 export class AuditLogRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
-  /** Number of entries appended so far (the tree size a checkpoint can cover once integrated). */
+  /** Number of entries numbered so far (the tree size a checkpoint can cover once integrated). */
   async size(): Promise<number> {
-    const r = await this.db.selectFrom('audit_entries').select((eb) => eb.fn.max('idx').as('m')).executeTakeFirst();
-    return r?.m == null ? 0 : Number(r.m);
+    const r = await this.db.selectFrom('audit_log_state').select('value').where('name', '=', 'appended_size').executeTakeFirst();
+    return r ? Number(r.value) : 0;
+  }
+
+  /** Number of committed entries still waiting for an index. */
+  async pendingCount(): Promise<number> {
+    const r = await this.db.selectFrom('audit_entries').select((eb) => eb.fn.countAll().as('n')).where('idx', 'is', null).executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
+
+  /**
+   * Numbers up to `limit` pending entries that can no longer be overtaken (see `sequencePending`).
+   * The integrator's step: call it in a transaction that holds the `audit-integrate` lock.
+   */
+  async sequence(limit: number): Promise<{ size: number; added: number }> {
+    return sequencePending(this.db, limit);
+  }
+
+  /**
+   * For tools that hold no store (`sealpost audit verify`): numbers every eligible pending entry,
+   * in transactions that take the integrator's lock themselves. Returns the sequenced size.
+   */
+  async sequenceAll(batch = 10_000): Promise<number> {
+    if (this.db.isTransaction) throw new Error('sequenceAll opens its own transactions');
+    if (!(await this.pendingCount())) return this.size();
+    for (;;) {
+      const r = await this.db.transaction().execute(async (trx) => {
+        // The same lock as the integrator's (`leases.lockExclusive('audit-integrate')`); SQLite has one writer.
+        if (isPostgres(trx)) await sql`select pg_advisory_xact_lock(hashtext('audit-integrate'))`.execute(trx);
+        return sequencePending(trx, batch);
+      });
+      if (r.added < batch) return r.size;
+    }
   }
 
   async integratedSize(): Promise<number> {
@@ -37,6 +70,7 @@ export class AuditLogRepository {
       .where('idx', '>', from)
       .orderBy('idx')
       .limit(limit)
+      .$narrowType<{ idx: NotNull }>()
       .execute();
   }
 
@@ -48,11 +82,17 @@ export class AuditLogRepository {
       .where('idx', '>', afterIdx)
       .orderBy('idx')
       .limit(limit)
+      .$narrowType<{ idx: NotNull }>()
       .execute();
   }
 
   async entry(index: number) {
-    return this.db.selectFrom('audit_entries').select(['idx', 'entry', 'leaf_hash', 'at']).where('idx', '=', index + 1).executeTakeFirst();
+    return this.db
+      .selectFrom('audit_entries')
+      .select(['idx', 'entry', 'leaf_hash', 'at'])
+      .where('idx', '=', index + 1)
+      .$narrowType<{ idx: NotNull }>()
+      .executeTakeFirst();
   }
 
   /** The hash of perfect subtree (level, index); level 0 is a leaf. */

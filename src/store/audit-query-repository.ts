@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from './schema.js';
+import { eligibleForSequencing, SEQUENCING_ORDER } from './audit-sequencing.js';
 
 /** One stored audit entry as the query side reads it back: its log index, canonical JSON and leaf hash. */
 export interface AuditEntryRow {
@@ -24,7 +25,7 @@ export interface AuditSearch {
   fromMs?: number;
   /** Exclusive upper bound, epoch milliseconds. */
   toMs?: number;
-  /** Only entries whose `idx` is greater (the cursor). */
+  /** Only entries whose `idx` is greater (the cursor: the log index is stable, see `search`). */
   afterIdx?: number;
   limit: number;
 }
@@ -35,29 +36,52 @@ export class AuditQueryRepository {
 
   /**
    * Entries matching every given filter, in log order (ascending `idx`), at most `limit`.
-   * With a patient filter the (tenant_id, patient_ref) index serves the query; the rowid order of
-   * that index is the log order, so no sort step is needed on SQLite.
+   *
+   * The cursor is the log index, which is stable: the integrator only ever gives indexes above every
+   * index already given, so a caller paging by index never skips an entry. Entries not yet numbered
+   * (PostgreSQL, between COMMIT and the integrator's next run) are found too, with the index they
+   * will get: the integrator numbers eligible entries in an order that fixes that index already
+   * (audit-sequencing.ts). An entry committed while an older transaction is still open has no place
+   * in the order yet; it is listed once that transaction ends.
+   *
+   * With a patient filter the (tenant_id, patient_ref, idx) index serves the numbered part in order.
+   * Both parts are one statement, so they come from one snapshot: an entry numbered meanwhile is
+   * listed once, not twice or never.
    */
   async search(f: AuditSearch): Promise<AuditEntryRow[]> {
-    let q = this.db.selectFrom('audit_entries').select(['idx', 'entry', 'leaf_hash']).where('tenant_id', '=', f.tenantId);
-    if (f.patientRef !== undefined) q = q.where('patient_ref', '=', f.patientRef);
-    if (f.actor !== undefined) q = q.where('actor', '=', f.actor);
-    if (f.action && 'exact' in f.action) q = q.where('action', '=', f.action.exact);
+    if (f.actions && !f.actions.length) return [];
+    const filters = [sql`tenant_id = ${f.tenantId}`];
+    if (f.patientRef !== undefined) filters.push(sql`patient_ref = ${f.patientRef}`);
+    if (f.actor !== undefined) filters.push(sql`actor = ${f.actor}`);
+    if (f.action && 'exact' in f.action) filters.push(sql`action = ${f.action.exact}`);
     if (f.action && 'prefix' in f.action) {
       // substr equality instead of LIKE: `_` (common in actions) is a LIKE wildcard, SQLite's LIKE
       // ignores case, and range comparisons depend on the collation on PostgreSQL.
       const prefix = f.action.prefix;
-      q = q.where(sql<string>`substr(action, 1, ${prefix.length})`, '=', prefix);
+      filters.push(sql`substr(action, 1, ${prefix.length}) = ${prefix}`);
     }
-    if (f.actions) {
-      if (!f.actions.length) return [];
-      q = q.where('action', 'in', [...f.actions]);
-    }
-    if (f.fromMs !== undefined) q = q.where('at', '>=', f.fromMs);
-    if (f.toMs !== undefined) q = q.where('at', '<', f.toMs);
-    if (f.afterIdx !== undefined) q = q.where('idx', '>', f.afterIdx);
-    const rows = await q.orderBy('idx').limit(f.limit).execute();
-    return rows.map((r) => ({ idx: Number(r.idx), entry: r.entry, leafHash: r.leaf_hash }));
+    if (f.actions) filters.push(sql`action in (${sql.join([...f.actions])})`);
+    if (f.fromMs !== undefined) filters.push(sql`at >= ${f.fromMs}`);
+    if (f.toMs !== undefined) filters.push(sql`at < ${f.toMs}`);
+    const where = sql.join(filters, sql` and `);
+    const after = f.afterIdx ?? 0;
+    const rows = await sql<{ idx: number | string; entry: string; leaf_hash: Uint8Array }>`
+      select idx, entry, leaf_hash from (
+        select * from (
+          select idx, entry, leaf_hash from audit_entries where idx > ${after} and ${where} order by idx limit ${f.limit}
+        ) as numbered
+        union all
+        select * from (
+          select pidx as idx, entry, leaf_hash from (
+            select (select value from audit_log_state where name = 'appended_size') + row_number() over (order by ${SEQUENCING_ORDER}) as pidx,
+                   tenant_id, at, action, actor, patient_ref, entry, leaf_hash
+            from audit_entries where idx is null and ${eligibleForSequencing(this.db)}
+          ) as p
+          where pidx > ${after} and ${where} order by pidx limit ${f.limit}
+        ) as pending
+      ) as u
+      order by idx limit ${f.limit}`.execute(this.db);
+    return rows.rows.map((r) => ({ idx: Number(r.idx), entry: r.entry, leafHash: r.leaf_hash }));
   }
 
   /**

@@ -22,8 +22,8 @@ describe('coalesced transactions on SQLite', () => {
     const results = await Promise.allSettled(
       Array.from({ length: 20 }, (_, i) =>
         s.transaction(async (tx) => {
-          await tx.ensureTenant(`t${i}`, 'x', 1);
-          await tx.ensureTenant(`t${i}-second`, 'x', 1);
+          await tx.tenants.ensure(`t${i}`, 'x', 1);
+          await tx.tenants.ensure(`t${i}-second`, 'x', 1);
           if (i % 5 === 3) throw new Error(`command ${i} fails after writing`);
           return i;
         }),
@@ -46,17 +46,17 @@ describe('coalesced transactions on SQLite', () => {
     const seen: string[] = [];
     await Promise.allSettled([
       s.transaction(async (tx) => {
-        await tx.recordOutbox({ delivery_id: 'keep-1', tenant_id: 't', channel: 'sms', recipient_ct: Buffer.from('a'), subject: null, body_ct: Buffer.from('b'), created_at: 1 });
+        await tx.outbox.recordMany([{ delivery_id: 'keep-1', tenant_id: 't', channel: 'sms', recipient_ct: Buffer.from('a'), subject: null, body_ct: Buffer.from('b'), created_at: 1 }]);
       }),
       s.transaction(async (tx) => {
-        await tx.recordOutbox({ delivery_id: 'drop-1', tenant_id: 't', channel: 'sms', recipient_ct: Buffer.from('a'), subject: null, body_ct: Buffer.from('b'), created_at: 1 });
+        await tx.outbox.recordMany([{ delivery_id: 'drop-1', tenant_id: 't', channel: 'sms', recipient_ct: Buffer.from('a'), subject: null, body_ct: Buffer.from('b'), created_at: 1 }]);
         throw new Error('boom');
       }),
       s.transaction(async (tx) => {
-        await tx.recordOutbox({ delivery_id: 'keep-2', tenant_id: 't', channel: 'sms', recipient_ct: Buffer.from('a'), subject: null, body_ct: Buffer.from('b'), created_at: 1 });
+        await tx.outbox.recordMany([{ delivery_id: 'keep-2', tenant_id: 't', channel: 'sms', recipient_ct: Buffer.from('a'), subject: null, body_ct: Buffer.from('b'), created_at: 1 }]);
       }),
     ]);
-    for (const r of await s.read.listOutbox('t', 0, 10)) seen.push(r.delivery_id);
+    for (const r of await s.read.outbox.list('t', 0, 10)) seen.push(r.delivery_id);
     expect(seen.sort()).toEqual(['keep-1', 'keep-2']);
     await s.close();
   });

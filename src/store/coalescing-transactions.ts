@@ -1,64 +1,93 @@
-import { sql, type Kysely } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
 import type { Database } from './schema.js';
-import { flushAuditEntries, type PendingAudit } from './audit-sequencing.js';
+import type { PendingAudit } from './audit-sequencing.js';
+import { PendingInserts } from './repositories/commit-buffer.js';
+
+const SAVEPOINT = CompiledQuery.raw('savepoint sp_command');
+const RELEASE = CompiledQuery.raw('release savepoint sp_command');
+const ROLLBACK_TO = CompiledQuery.raw('rollback to savepoint sp_command');
+
+/** What one command leaves to be written at the end of its transaction. */
+export interface CommandWrites {
+  /** Audit entries, written (with their indexes) just before COMMIT, only if the command succeeded. */
+  audit: PendingAudit[];
+  /** New rows of a batchable command (see TransactionOptions.batchable). */
+  inserts: PendingInserts;
+}
 
 interface Job {
-  run: (db: Kysely<Database>, audit: PendingAudit[]) => Promise<unknown>;
-  /** The job's audit entries; written (with their indexes) just before the shared COMMIT, only if the job succeeded. */
-  audit: PendingAudit[];
+  run: (db: Kysely<Database>, writes: CommandWrites) => Promise<unknown>;
+  writes: CommandWrites;
+  batchable: boolean;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
 }
 
+/** Writes commands' handed-over rows (`inserts`) or everything left (`all`: rows, then audit entries) in `trx`. */
+export interface WritesFlusher {
+  inserts(trx: Kysely<Database>, writes: readonly CommandWrites[]): Promise<void>;
+  all(trx: Kysely<Database>, writes: readonly CommandWrites[]): Promise<void>;
+}
+
 /**
  * Runs transactions that arrive while another is in progress together, in one database
- * transaction, each inside its own savepoint: a command that throws rolls back to its savepoint and
- * only it fails; the others commit together. Nobody is answered before the shared COMMIT, so the
- * all-or-nothing guarantee of each command is unchanged. For a single-writer database (SQLite) this
- * turns N commits (N WAL appends of the same hot index pages) into one.
+ * transaction: nobody is answered before the shared COMMIT, so each command keeps its
+ * all-or-nothing guarantee. A command that is not batchable runs inside its own savepoint: if it
+ * throws, it rolls back to it and only it fails. A batchable command writes nothing itself (it hands
+ * its rows over, see CommitBuffer), so it needs no savepoint; consecutive batchable commands insert
+ * their rows together (one multi-row statement per table) before the next command that is not
+ * batchable runs, so every command still sees the ones before it as if it ran alone.
+ *
+ * SQLite (one writer) coalesces every command: N commits (N WAL appends of the same hot index pages)
+ * become one. PostgreSQL coalesces batchable commands only, in up to `concurrency` transactions at
+ * once: each command then costs its reads, and its rows and audit entries share a few statements
+ * and one COMMIT with the others'.
  *
  * Contract for callers: a job must not start another transaction on the same store from inside
  * (it would wait for itself). Commands only use the transaction they are given.
  */
 export class CoalescingTransactions {
   private readonly queue: Job[] = [];
-  private draining = false;
+  private running = 0;
+  private scheduled = false;
 
   constructor(
     private readonly db: Kysely<Database>,
-    private readonly maxBatch = 256,
+    private readonly flush: WritesFlusher,
+    private readonly opts: { maxBatch?: number; concurrency?: number } = {},
   ) {}
 
-  run<T>(fn: (db: Kysely<Database>, audit: PendingAudit[]) => Promise<T>): Promise<T> {
+  run<T>(fn: (db: Kysely<Database>, writes: CommandWrites) => Promise<T>, batchable = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ run: fn, audit: [], resolve: resolve as (v: unknown) => void, reject });
-      if (!this.draining) {
-        this.draining = true;
-        // Start on the next turn of the event loop, not now: better-sqlite3 never yields inside a
-        // transaction, so a drain started synchronously would always find a queue of one.
-        setImmediate(() => void this.drain());
-      }
+      this.queue.push({ run: fn, writes: { audit: [], inserts: new PendingInserts() }, batchable, resolve: resolve as (v: unknown) => void, reject });
+      this.schedule();
     });
   }
 
-  private async drain(): Promise<void> {
-    try {
-      while (this.queue.length) {
-        const batch = this.queue.splice(0, this.maxBatch);
-        if (batch.length === 1) await this.runAlone(batch[0]);
-        else await this.runTogether(batch);
-      }
-    } finally {
-      this.draining = false;
-    }
+  private schedule(): void {
+    if (this.scheduled || !this.queue.length || this.running >= (this.opts.concurrency ?? 1)) return;
+    this.scheduled = true;
+    // Start on the next turn of the event loop, not now: better-sqlite3 never yields inside a
+    // transaction, so a drain started synchronously would always find a queue of one.
+    setImmediate(() => {
+      this.scheduled = false;
+      if (!this.queue.length || this.running >= (this.opts.concurrency ?? 1)) return;
+      const batch = this.queue.splice(0, this.opts.maxBatch ?? 256);
+      this.running++;
+      void (batch.length === 1 ? this.runAlone(batch[0]) : this.runTogether(batch)).finally(() => {
+        this.running--;
+        this.schedule();
+      });
+      this.schedule();
+    });
   }
 
   private async runAlone(job: Job): Promise<void> {
     try {
       job.resolve(
         await this.db.transaction().execute(async (trx) => {
-          const value = await job.run(trx, job.audit);
-          await flushAuditEntries(trx, job.audit);
+          const value = await job.run(trx, job.writes);
+          await this.flush.all(trx, [job.writes]);
           return value;
         }),
       );
@@ -72,21 +101,35 @@ export class CoalescingTransactions {
     let trx;
     try {
       trx = await this.db.startTransaction().execute();
+      /** Handed-over rows of the batchable commands run since the last flush. */
+      let carried: PendingInserts[] = [];
       for (const job of batch) {
-        await sql`savepoint sp_command`.execute(trx);
+        if (!job.batchable) {
+          if (carried.length) await this.flush.inserts(trx, carried.map((inserts) => ({ audit: [], inserts })));
+          carried = [];
+          await trx.executeQuery(SAVEPOINT);
+        } else {
+          job.writes.inserts = new PendingInserts(carried);
+        }
         try {
-          results.push({ ok: true, value: await job.run(trx, job.audit) });
-          await sql`release savepoint sp_command`.execute(trx);
+          results.push({ ok: true, value: await job.run(trx, job.writes) });
+          if (!job.batchable) await trx.executeQuery(RELEASE);
+          else if (!job.writes.inserts.empty) carried.push(job.writes.inserts);
         } catch (error) {
-          await sql`rollback to savepoint sp_command`.execute(trx);
-          await sql`release savepoint sp_command`.execute(trx);
+          if (!job.batchable) {
+            await trx.executeQuery(ROLLBACK_TO);
+            await trx.executeQuery(RELEASE);
+          }
           results.push({ ok: false, error });
         }
       }
-      await flushAuditEntries(trx, batch.filter((_, i) => results[i].ok).flatMap((j) => j.audit));
+      // A failure from here on fails the whole batch below: nothing of it commits.
+      await this.flush.inserts(trx, carried.map((inserts) => ({ audit: [], inserts })));
+      await this.flush.all(trx, batch.filter((_, i) => results[i].ok).map((j) => ({ audit: j.writes.audit, inserts: new PendingInserts() })));
       await trx.commit().execute();
     } catch (error) {
-      // The shared transaction itself failed (I/O, lost connection): nothing of the batch committed.
+      // The shared transaction itself failed (I/O, lost connection, a conflict at the shared
+      // insert): nothing of the batch committed.
       if (trx) await trx.rollback().execute().catch(() => {});
       for (const job of batch) job.reject(error);
       return;

@@ -1,12 +1,15 @@
 import { Migrator, type Kysely } from 'kysely';
 import type { Database } from './schema.js';
-import type { Store, StoreTx } from './store.js';
-import { Repositories } from './repositories.js';
+import type { Store, StoreTx, TransactionOptions } from './store.js';
+import { SqlRepositories } from './sql-repositories.js';
+import { KyselySql, SqliteTxSql, type Sql } from './sql.js';
+import type { StatementCache } from './backends/sqlite/statement-cache.js';
 import { flushAuditEntries, type PendingAudit } from './audit-sequencing.js';
 import type { BackendCapabilities } from './backends/backend-capabilities.js';
 import { migrationProvider } from './migrations/index.js';
 import { AppError } from '../core/errors.js';
-import { CoalescingTransactions } from './coalescing-transactions.js';
+import { CoalescingTransactions, type CommandWrites } from './coalescing-transactions.js';
+import { PendingInserts } from './repositories/commit-buffer.js';
 
 export interface KyselyStoreOptions {
   backend: 'sqlite' | 'postgres';
@@ -15,8 +18,12 @@ export interface KyselyStoreOptions {
   /** Resolves once earlier commits are on disk (see Store.durable). */
   onDurable?: () => Promise<void>;
   onClose?: () => Promise<void>;
-  /** Single-writer backends share one commit among concurrent commands (see CoalescingTransactions). */
-  coalesce?: boolean;
+  /**
+   * Which concurrent commands share one transaction (see CoalescingTransactions): `all` (single
+   * writer: SQLite) or `batchable` (PostgreSQL, up to `coalesceConcurrency` shared transactions at once).
+   */
+  coalesce?: 'all' | 'batchable';
+  coalesceConcurrency?: number;
   /**
    * Whether a failed transaction may be run again from the start: concurrent writers on PostgreSQL
    * can lose a race (unique key, deadlock, serialization) that a second run resolves by reading the winner's rows.
@@ -24,6 +31,8 @@ export interface KyselyStoreOptions {
   retryable?: (e: unknown) => boolean;
   /** Cross-node wake-up of idle workers (PostgreSQL LISTEN/NOTIFY); absent on a single node. */
   dueSignal?: Store['dueSignal'];
+  /** SQLite: the connection's prepared statements, which a transaction's repositories call directly. */
+  statements?: StatementCache;
 }
 
 /** Backend-neutral Store over a Kysely instance; backends supply the dialect and durability. */
@@ -37,31 +46,49 @@ export class KyselyStore implements Store {
   constructor(private readonly opts: KyselyStoreOptions) {
     this.backend = opts.backend;
     this.db = opts.db;
-    this.read = new Repositories(opts.db, opts.caps);
-    this.coalescer = opts.coalesce ? new CoalescingTransactions(opts.db) : null;
+    this.read = new SqlRepositories(new KyselySql(opts.db, opts.backend));
+    const flusher = { inserts: (trx: Kysely<Database>, w: readonly CommandWrites[]) => this.flushInserts(trx, w), all: (trx: Kysely<Database>, w: readonly CommandWrites[]) => this.flushAll(trx, w) };
+    // PostgreSQL: a shared transaction holds one pooled connection; leave the others to every other command.
+    this.coalescer = opts.coalesce ? new CoalescingTransactions(opts.db, flusher, opts.coalesce === 'all' ? {} : { maxBatch: 100, concurrency: opts.coalesceConcurrency ?? 2 }) : null;
     this.dueSignal = opts.dueSignal;
   }
 
-  async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: StoreTx) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.once(fn);
+        return await this.once(fn, opts.batchable ?? false);
       } catch (e) {
         if (attempt >= 3 || !this.opts.retryable?.(e)) throw e;
       }
     }
   }
 
-  private once<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    if (this.coalescer) {
-      return this.coalescer.run(async (trx, audit: PendingAudit[]) => fn(new Repositories(trx, this.opts.caps, audit)));
-    }
+  private once<T>(fn: (tx: StoreTx) => Promise<T>, batchable: boolean): Promise<T> {
+    const repos = (trx: Kysely<Database>, w: CommandWrites) => new SqlRepositories(this.txSql(trx), w.audit, w.inserts);
+    if (this.coalescer && (batchable || this.opts.coalesce === 'all')) return this.coalescer.run((trx, w) => fn(repos(trx, w)), batchable);
     return this.db.transaction().execute(async (trx) => {
-      const audit: PendingAudit[] = [];
-      const value = await fn(new Repositories(trx, this.opts.caps, audit));
-      await flushAuditEntries(trx, audit, this.opts.caps.writableCte);
+      const w: CommandWrites = { audit: [], inserts: new PendingInserts() };
+      const value = await fn(repos(trx, w));
+      await this.flushAll(trx, [w]);
       return value;
     });
+  }
+
+  /** Inserts the rows commands handed to the commit (one statement per table for all of them). */
+  private async flushInserts(trx: Kysely<Database>, writes: readonly CommandWrites[]): Promise<void> {
+    const inserts = writes.map((w) => w.inserts).filter((i) => !i.empty);
+    if (inserts.length) await PendingInserts.flush(new SqlRepositories(this.txSql(trx)), inserts);
+  }
+
+  /** A transaction's last step: handed-over rows, then the audit entries (whose order they fix). */
+  private async flushAll(trx: Kysely<Database>, writes: readonly CommandWrites[]): Promise<void> {
+    await this.flushInserts(trx, writes);
+    await flushAuditEntries(trx, writes.flatMap((w) => w.audit), this.opts.caps.auditSequencedByIntegrator);
+  }
+
+  /** Compiled statements inside transaction `trx`: called directly on SQLite, through the driver on PostgreSQL. */
+  private txSql(trx: Kysely<Database>): Sql {
+    return this.opts.statements ? new SqliteTxSql(trx, this.opts.statements) : new KyselySql(trx, this.backend);
   }
 
   durable(): Promise<void> {

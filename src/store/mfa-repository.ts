@@ -144,7 +144,4 @@ export class MfaRepository {
   }
 
   // --- alerts --------------------------------------------------------------------------------
-  async insertAdminAlert(row: Insertable<Database['admin_alerts']>): Promise<void> {
-    await this.db.insertInto('admin_alerts').values(row).execute();
-  }
 }

@@ -1,5 +1,6 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { Database } from './schema.js';
+import { revokeOnce } from './repositories/revoke-once.js';
 
 export type OAuthClientRow = Selectable<Database['oauth_clients']>;
 
@@ -31,15 +32,8 @@ export class OAuthRepository {
   }
 
   /** Marks a live client revoked; false when unknown or already revoked. */
-  async revokeClient(tenantId: string, id: string, now: number): Promise<boolean> {
-    const r = await this.db
-      .updateTable('oauth_clients')
-      .set({ revoked_at: now })
-      .where('tenant_id', '=', tenantId)
-      .where('id', '=', id)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1;
+  revokeClient(tenantId: string, id: string, now: number): Promise<boolean> {
+    return revokeOnce(this.db, 'oauth_clients', tenantId, id, now);
   }
 
   async touchClient(id: string, now: number): Promise<void> {

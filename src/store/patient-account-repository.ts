@@ -1,6 +1,5 @@
 import { sql, type Insertable, type Kysely, type Selectable, type Updateable } from 'kysely';
 import type { Database } from './schema.js';
-import { indexForm } from './index-form.js';
 import { ChallengeRepository } from './challenge-repository.js';
 import { SessionRepository } from './session-repository.js';
 
@@ -15,9 +14,6 @@ export type PatientNotificationRow = Pick<Selectable<Database['notifications']>,
 export class PatientAccountRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async tenantExists(tenantId: string): Promise<boolean> {
-    return (await this.db.selectFrom('tenants').select('id').where('id', '=', tenantId).executeTakeFirst()) !== undefined;
-  }
 
   // --- accounts -------------------------------------------------------------------------------
   /** The account whose contact blind index is any of `bidxs` (the stored forms a rotation may leave). */
@@ -69,34 +65,6 @@ export class PatientAccountRepository {
       await this.delete(tenantId, a.id);
     }
     return accounts.length;
-  }
-
-  /** Accounts whose contact index is not in the stored form of key version `version` (blind-index re-index). */
-  async listIndexesNotAt(version: number, afterId: string, limit: number) {
-    return this.db
-      .selectFrom('patient_accounts')
-      .select(['id', 'tenant_id', 'patient_id', 'contact_system', 'contact_ct', 'contact_bidx'])
-      .where('contact_bidx', ...indexForm(version, false))
-      .where('id', '>', afterId)
-      .orderBy('id')
-      .limit(limit)
-      .execute();
-  }
-
-  /** Number of accounts whose contact index is in the form of `version` (or, with `not`, any other). */
-  async countIndexes(version: number, not = false): Promise<number> {
-    const r = await this.db
-      .selectFrom('patient_accounts')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('contact_bidx', ...indexForm(version, !not))
-      .executeTakeFirstOrThrow();
-    return Number(r.n);
-  }
-
-  /** Replaces an account's contact index only if it is still `from`; true if replaced. */
-  async setIndex(id: string, from: string, to: string): Promise<boolean> {
-    const r = await this.db.updateTable('patient_accounts').set({ contact_bidx: to }).where('id', '=', id).where('contact_bidx', '=', from).executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1;
   }
 
   // --- one-time challenges -----------------------------------------------------------------------

@@ -127,8 +127,14 @@ export interface Database {
     response: string;
     created_at: number;
   };
+  /** The audit log's leaves (migrations 001 and 009; see audit-sequencing.ts for how they are numbered). */
   audit_entries: {
-    idx: number;
+    /** Insertion order (identity). Not the log order: PostgreSQL numbers entries later, by (xid, seq). */
+    seq: Generated<number>;
+    /** RFC 9162 leaf index + 1, gapless from 1; NULL while the entry awaits the integrator (PostgreSQL). */
+    idx: number | null;
+    /** The writing transaction (PostgreSQL `xid8`, set by the column default); NULL once numbered, and on SQLite. */
+    xid: import('kysely').ColumnType<string | number | null, never, never>;
     tenant_id: string;
     at: number;
     action: string;

@@ -1,7 +1,81 @@
-import type { Repositories } from './repositories.js';
+import type { TenantRepository } from './repositories/tenant-repository.js';
+import type { ApiKeyRepository } from './repositories/api-key-repository.js';
+import type { PatientRepository } from './repositories/patient-repository.js';
+import type { DataKeyRepository } from './repositories/data-key-repository.js';
+import type { ContactPointRepository } from './repositories/contact-point-repository.js';
+import type { NotificationRepository } from './repositories/notification-repository.js';
+import type { DeliveryRepository } from './repositories/delivery-repository.js';
+import type { AccessLinkRepository } from './repositories/access-link-repository.js';
+import type { AppointmentRepository } from './repositories/appointment-repository.js';
+import type { IdempotencyRepository } from './repositories/idempotency-repository.js';
+import type { AuditRepository } from './repositories/audit-repository.js';
+import type { SignerRepository } from './repositories/signer-repository.js';
+import type { OutboxRepository } from './repositories/outbox-repository.js';
+import type { ErasureRepository } from './repositories/erasure-repository.js';
+import type { LeaseRepository } from './repositories/lease-repository.js';
+import type { SettingRepository } from './repositories/setting-repository.js';
+import type { JobQueue } from '../queue/job-queue.js';
+import type { CommitBuffer } from './repositories/commit-buffer.js';
+import type { BlindIndexRepository } from './repositories/blind-index-repository.js';
+import type { AuditLogRepository } from './audit-log-repository.js';
+import type { AuditQueryRepository } from './audit-query-repository.js';
+import type { ChallengeRepository } from './challenge-repository.js';
+import type { SessionRepository } from './session-repository.js';
+import type { MfaRepository } from './mfa-repository.js';
+import type { AccessRepository } from './access-repository.js';
+import type { PatientAccountRepository } from './patient-account-repository.js';
+import type { UserRepository } from './user-repository.js';
+import type { OAuthRepository } from './oauth-repository.js';
+import type { OidcRepository } from './oidc-repository.js';
 
-/** The operations core may run inside one transaction (see repositories.ts for each contract). */
-export type StoreTx = Repositories;
+/**
+ * The repositories core may use, bound to one transaction (`store.transaction`) or to the pool
+ * (`store.read`). Each member is a port with its contract in its own module.
+ */
+export interface StoreTx {
+  readonly tenants: TenantRepository;
+  readonly apiKeys: ApiKeyRepository;
+  readonly patients: PatientRepository;
+  readonly dataKeys: DataKeyRepository;
+  readonly contactPoints: ContactPointRepository;
+  readonly notifications: NotificationRepository;
+  readonly deliveries: DeliveryRepository;
+  /** Deliveries as jobs: claim with lease, outcomes, lease recovery (src/queue). */
+  readonly queue: JobQueue;
+  readonly accessLinks: AccessLinkRepository;
+  readonly appointments: AppointmentRepository;
+  readonly idempotency: IdempotencyRepository;
+  readonly audit: AuditRepository;
+  readonly signers: SignerRepository;
+  readonly outbox: OutboxRepository;
+  readonly erasures: ErasureRepository;
+  readonly leases: LeaseRepository;
+  readonly settings: SettingRepository;
+  /** Re-indexing of blind indexes after a key rotation (contact points, patient accounts). */
+  readonly blindIndexes: BlindIndexRepository;
+  /** New rows a batchable command hands to the shared COMMIT (see `TransactionOptions.batchable`). */
+  readonly atCommit: CommitBuffer;
+  /** The Merkle log's own tables. */
+  readonly auditLog: AuditLogRepository;
+  /** Audit search and disclosure reports. */
+  readonly auditQueries: AuditQueryRepository;
+  /** Short-lived single-use challenges of sign-in steps. */
+  readonly challenges: ChallengeRepository;
+  /** Sessions of people. */
+  readonly sessions: SessionRepository;
+  /** Second factors: TOTP, recovery codes, WebAuthn credentials. */
+  readonly mfa: MfaRepository;
+  /** Care teams, break-glass grants and administrator alerts. */
+  readonly access: AccessRepository;
+  /** Patient accounts, their sign-in codes, patients' own notifications, devices. */
+  readonly patientAccounts: PatientAccountRepository;
+  /** Staff users, their one-time tokens and brute-force counters. */
+  readonly users: UserRepository;
+  /** System clients: SMART clients, assertion ids, API-key rotation. */
+  readonly oauth: OAuthRepository;
+  /** OIDC single sign-on: pending authorization requests and identity-provider links. */
+  readonly oidc: OidcRepository;
+}
 
 /**
  * The Store port. A backend (SQLite, PostgreSQL) provides the connection, migrations and durability;
@@ -16,7 +90,7 @@ export interface Store {
    * its own savepoint; so `fn` must use only the `tx` it is given (never `read`, never a nested
    * `transaction`), which would wait for the connection it already holds.
    */
-  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>, opts?: TransactionOptions): Promise<T>;
   /** Repositories outside any transaction, for reads and single-statement writes. */
   readonly read: StoreTx;
   /**
@@ -34,6 +108,15 @@ export interface Store {
    * Absent on single-node backends, where the local worker is woken directly.
    */
   readonly dueSignal?: DueSignal;
+}
+
+export interface TransactionOptions {
+  /**
+   * The command writes its new rows through `tx.atCommit` and reads no table another batchable
+   * command hands rows to (notifications, their signatures, deliveries): consecutive batchable
+   * commands sharing one transaction then insert their rows together, one statement per table.
+   */
+  batchable?: boolean;
 }
 
 export interface DueSignal {

@@ -13,9 +13,6 @@ export type ThrottleRow = Selectable<Database['auth_throttle']>;
 export class UserRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async tenantExists(tenantId: string): Promise<boolean> {
-    return (await this.db.selectFrom('tenants').select('id').where('id', '=', tenantId).executeTakeFirst()) !== undefined;
-  }
 
   async insert(row: Insertable<Database['users']>): Promise<void> {
     await this.db.insertInto('users').values(row).execute();
@@ -203,7 +200,4 @@ export class UserRepository {
   }
 
   // --- administrator alerts -----------------------------------------------------------------
-  async insertAlert(row: Insertable<Database['admin_alerts']>): Promise<void> {
-    await this.db.insertInto('admin_alerts').values(row).execute();
-  }
 }

@@ -11,7 +11,7 @@ describeEachBackend('API keys bound to client certificates', (backend) => {
   it('store a fingerprint or a CA binding, give it back on verification, list in id order by cursor, and revoke once', async () => {
     const db = await fresh({ migrated: true });
     const store = await migratedStore(db);
-    await store.read.ensureTenant('t1', 'Clinic', 1);
+    await store.read.tenants.ensure('t1', 'Clinic', 1);
     const now = new Date();
     const ca = await testCa('Contract CA');
     const byFp = parseClientCertBinding({ fingerprintSha256: 'ab'.repeat(32) }, now);
@@ -26,10 +26,10 @@ describeEachBackend('API keys bound to client certificates', (backend) => {
     expect((await verifyApiKey(store, keys[2]!.key, now))!.clientCert).toBeNull();
 
     const ids = keys.map((k) => k.id).sort();
-    const first = await store.read.listApiKeys('t1', '', 2);
-    const rest = await store.read.listApiKeys('t1', first[1]!.id, 2);
+    const first = await store.read.apiKeys.list('t1', '', 2);
+    const rest = await store.read.apiKeys.list('t1', first[1]!.id, 2);
     expect([...first, ...rest].map((r) => r.id)).toEqual(ids);
-    expect(await store.read.listApiKeys('other-tenant', '', 10)).toEqual([]);
+    expect(await store.read.apiKeys.list('other-tenant', '', 10)).toEqual([]);
 
     await revokeApiKey(store, 't1', keys[0]!.id, { actor: 'system:test' }, now);
     expect(await verifyApiKey(store, keys[0]!.key, now)).toBeNull();

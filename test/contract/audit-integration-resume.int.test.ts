@@ -19,7 +19,7 @@ describeEachBackend('audit log integration across a crash', (backend) => {
     for (let i = 0; i < 1000; i += 50) {
       await Promise.all(
         Array.from({ length: 50 }, (_, j) =>
-          store.transaction((tx) => tx.appendAudit({ tenantId: 't', at: new Date(0), actor: 'test', action: `test.${i + j}`, outcome: 'success' })),
+          store.transaction((tx) => tx.audit.append({ tenantId: 't', at: new Date(0), actor: 'test', action: `test.${i + j}`, outcome: 'success' })),
         ),
       );
     }

@@ -51,10 +51,8 @@ describeEachBackend('crypto-shredding of a patient', (backend) => {
   /** Claims every due delivery as this app's worker would and processes the batch. */
   async function work(app: App) {
     const now = Date.now();
-    // The processor records outcomes only under its own lease, so claim as its owner.
-    const owner = (app.processor as unknown as { owner: string }).owner;
-    const batch = await app.store.transaction((tx) => tx.claimDueDeliveries(owner, now, now + 60_000, 50));
-    return app.processor.processBatch(batch);
+    const batch = await app.processor.claim(50, now, now + 60_000);
+    return batch.finish();
   }
 
   it('deletes the data key and everything derived from PHI, cancels pending deliveries and keeps content-free tombstones', async () => {
@@ -121,8 +119,8 @@ describeEachBackend('crypto-shredding of a patient', (backend) => {
       // The copy a one-time code request leaves in the dev outbox is named after the delivery whose link asked.
       const otp = (deliveryId: string) => ({ delivery_id: `otp-${deliveryId}-1`, tenant_id: 'default', channel: 'sms', recipient_ct: new Uint8Array([1]), subject: null, body_ct: new Uint8Array([1]), created_at: Date.now() });
       await app.store.transaction(async (tx) => {
-        await tx.recordOutbox(otp(a.body.deliveries[0].id));
-        await tx.recordOutbox(otp(b.body.deliveries[0].id));
+        await tx.outbox.recordMany([otp(a.body.deliveries[0].id)]);
+        await tx.outbox.recordMany([otp(b.body.deliveries[0].id)]);
       });
       await patients.erase(ctx, 'pa');
       const left = await db.query<{ delivery_id: string }>(`select delivery_id from dev_outbox`);
@@ -180,7 +178,7 @@ describeEachBackend('crypto-shredding of a patient', (backend) => {
     let app!: App;
     const gated = new GatedChannel('sms', async (m) => {
       // What the dev outbox does during a send: write its sealed copy before the provider answers.
-      await app.store.read.recordOutbox({ delivery_id: m.deliveryId, tenant_id: m.tenantId, channel: 'sms', recipient_ct: new Uint8Array([1]), subject: null, body_ct: new Uint8Array([1]), created_at: Date.now() });
+      await app.store.read.outbox.recordMany([{ delivery_id: m.deliveryId, tenant_id: m.tenantId, channel: 'sms', recipient_ct: new Uint8Array([1]), subject: null, body_ct: new Uint8Array([1]), created_at: Date.now() }]);
     });
     const started = await start({ sms: gated });
     app = started.app;

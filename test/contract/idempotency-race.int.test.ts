@@ -30,7 +30,7 @@ describeEachBackend('idempotency keys under concurrent requests', (backend) => {
       const deps: CoreDeps = { config, store, cipher, templates: TemplateRegistry.load(), clock: () => new Date(), newId: uuidv7, wake: () => {} };
       return new NotificationService(deps);
     });
-    await first.read.ensureTenant('default', 'x', Date.now());
+    await first.read.tenants.ensure('default', 'x', Date.now());
     await new PatientService({ config, store: first, cipher, templates: TemplateRegistry.load(), clock: () => new Date(), newId: uuidv7, wake: () => {} }).upsert(ctx, 'p1', samplePatient() as never);
     return { db, nodes };
   }

@@ -13,7 +13,7 @@ describeEachBackend('leases and settings', (backend) => {
 
   it('give a lease to one holder at a time, let the holder renew it, and let another take it only after it expired', async () => {
     const store = await migratedStore(await fresh({ migrated: true }));
-    const take = (owner: string, now: number, until: number) => store.transaction((tx) => tx.acquireLease('duty', owner, now, until));
+    const take = (owner: string, now: number, until: number) => store.transaction((tx) => tx.leases.acquire('duty', owner, now, until));
     expect(await take('a', 0, 100)).toBe(true);
     expect(await take('b', 50, 150)).toBe(false);
     expect(await take('a', 60, 160)).toBe(true); // renewal moves the expiry
@@ -21,18 +21,18 @@ describeEachBackend('leases and settings', (backend) => {
     expect(await take('b', 160, 260)).toBe(false); // expiry is exclusive: still a's at 160
     expect(await take('b', 161, 261)).toBe(true);
     expect(await take('a', 162, 262)).toBe(false);
-    expect(await store.read.acquireLease('other', 'a', 162, 262)).toBe(true); // names are independent
+    expect(await store.read.leases.acquire('other', 'a', 162, 262)).toBe(true); // names are independent
   });
 
   it('release a lease only for its holder, after which anyone may take it', async () => {
     const db = await fresh({ migrated: true });
     const store = await migratedStore(db);
-    expect(await store.read.acquireLease('duty', 'a', 0, 1000)).toBe(true);
-    await store.read.releaseLease('duty', 'b');
+    expect(await store.read.leases.acquire('duty', 'a', 0, 1000)).toBe(true);
+    await store.read.leases.release('duty', 'b');
     expect(await db.query('select owner from leases')).toEqual([{ owner: 'a' }]);
-    await store.read.releaseLease('duty', 'a');
+    await store.read.leases.release('duty', 'a');
     expect(await db.query('select owner from leases')).toEqual([]);
-    expect(await store.read.acquireLease('duty', 'b', 1, 1000)).toBe(true);
+    expect(await store.read.leases.acquire('duty', 'b', 1, 1000)).toBe(true);
   });
 
   it('give a free or an expired lease to exactly one of many concurrent contenders', async () => {
@@ -41,7 +41,7 @@ describeEachBackend('leases and settings', (backend) => {
     // Contenders of each round are new nodes: a holder among them would (rightly) renew.
     const race = async (round: string, now: number, until: number) => {
       const owners = Array.from({ length: 12 }, (_, i) => `${round}${i}`);
-      const won = await Promise.all(owners.map((o, i) => stores[i % stores.length].transaction((tx) => tx.acquireLease('duty', o, now, until))));
+      const won = await Promise.all(owners.map((o, i) => stores[i % stores.length].transaction((tx) => tx.leases.acquire('duty', o, now, until))));
       return owners.filter((_, i) => won[i]);
     };
     const first = await race('a', 0, 100);
@@ -55,13 +55,13 @@ describeEachBackend('leases and settings', (backend) => {
   it('keep the first value written for a setting, also when many nodes initialise it at once', async () => {
     const db = await fresh({ migrated: true });
     const stores = await nodes(db);
-    expect(await stores[0].read.initSetting('plain', 'first')).toBe('first');
-    expect(await stores[0].read.initSetting('plain', 'second')).toBe('first');
+    expect(await stores[0].read.settings.init('plain', 'first')).toBe('first');
+    expect(await stores[0].read.settings.init('plain', 'second')).toBe('first');
     const values = Array.from({ length: 12 }, (_, i) => `v${i}`);
-    const got = await Promise.all(values.map((v, i) => stores[i % stores.length].transaction((tx) => tx.initSetting('fingerprint', v))));
+    const got = await Promise.all(values.map((v, i) => stores[i % stores.length].transaction((tx) => tx.settings.init('fingerprint', v))));
     expect(new Set(got).size).toBe(1);
     expect(values).toContain(got[0]);
-    expect(await stores[0].read.getSetting('fingerprint')).toBe(got[0]);
+    expect(await stores[0].read.settings.get('fingerprint')).toBe(got[0]);
     expect(await db.query(`select count(*) as n from settings where name = 'fingerprint'`)).toEqual([{ n: backend === 'postgres' ? '1' : 1 }]);
   });
 });

@@ -7,7 +7,7 @@ const NOW = 1_800_000_000_000;
 
 async function seed(store: KyselyStore, rows: ReturnType<typeof deliveryRow>[]): Promise<void> {
   await store.transaction(async (tx) => {
-    for (const r of rows) await tx.insertDelivery(r);
+    for (const r of rows) await tx.deliveries.insertMany([r]);
   });
 }
 
@@ -32,7 +32,7 @@ describeEachBackend('delivery queue', (backend) => {
     const claims = new Map<string, string[]>();
     const claimer = async (store: KyselyStore, owner: string) => {
       for (;;) {
-        const got = await store.transaction((tx) => tx.claimDueDeliveries(owner, NOW, NOW + 60_000, 7));
+        const got = await store.transaction((tx) => tx.queue.claim(owner, NOW, NOW + 60_000, 7));
         if (!got.length) return;
         for (const d of got) claims.set(d.id, [...(claims.get(d.id) ?? []), owner]);
       }
@@ -60,11 +60,11 @@ describeEachBackend('delivery queue', (backend) => {
       deliveryRow('sent', { run_at: NOW - 100, status: 'sent' }),
       deliveryRow('cancelled', { run_at: NOW - 100, status: 'cancelled' }),
     ]);
-    const first = await store.transaction((tx) => tx.claimDueDeliveries('w1', NOW, NOW + 1000, 2));
+    const first = await store.transaction((tx) => tx.queue.claim('w1', NOW, NOW + 1000, 2));
     expect(first.map((d) => d.id)).toEqual(expect.arrayContaining(['early', 'mid']));
     expect(first).toHaveLength(2);
     expect(first[0]).toMatchObject({ status: 'sending', lease_owner: 'w1', lease_until: NOW + 1000, attempts: 1, updated_at: NOW });
-    const second = await store.transaction((tx) => tx.claimDueDeliveries('w2', NOW, NOW + 1000, 10));
+    const second = await store.transaction((tx) => tx.queue.claim('w2', NOW, NOW + 1000, 10));
     expect(second.map((d) => d.id)).toEqual(['late']);
     expect(await statuses(db)).toEqual({ cancelled: 'cancelled', early: 'sending', future: 'queued', late: 'sending', mid: 'sending', sent: 'sent' });
   });
@@ -78,23 +78,23 @@ describeEachBackend('delivery queue', (backend) => {
       deliveryRow('live', { status: 'sending', lease_owner: 'w', lease_until: NOW + 1 }),
       deliveryRow('sent', { status: 'sent', lease_owner: 'w', lease_until: NOW - 1 }),
     ]);
-    expect(await store.read.releaseExpiredLeases(NOW)).toBe(1);
-    expect(await store.read.getDelivery('expired')).toMatchObject({ status: 'queued', lease_owner: null, lease_until: null, updated_at: NOW });
+    expect(await store.read.queue.releaseExpired(NOW)).toBe(1);
+    expect(await store.read.deliveries.get('expired')).toMatchObject({ status: 'queued', lease_owner: null, lease_until: null, updated_at: NOW });
     expect(await statuses(db)).toEqual({ 'at-now': 'sending', expired: 'queued', live: 'sending', sent: 'sent' });
-    expect(await store.read.releaseExpiredLeases(NOW)).toBe(0);
+    expect(await store.read.queue.releaseExpired(NOW)).toBe(0);
   });
 
   it('reports the earliest run_at of waiting deliveries as the next due time, or null when none waits', async () => {
     const db = await fresh({ migrated: true });
     const store = await migratedStore(db);
-    expect(await store.read.nextRunAt()).toBeNull();
+    expect(await store.read.queue.nextRunAt()).toBeNull();
     await seed(store, [
       deliveryRow('sending', { run_at: NOW - 50, status: 'sending' }),
       deliveryRow('sent', { run_at: NOW - 40, status: 'sent' }),
       deliveryRow('scheduled', { run_at: NOW + 30, status: 'scheduled' }),
       deliveryRow('queued', { run_at: NOW + 20 }),
     ]);
-    expect(await store.read.nextRunAt()).toBe(NOW + 20);
+    expect(await store.read.queue.nextRunAt()).toBe(NOW + 20);
   });
 
   it("cancels only a notification's waiting and in-flight deliveries and names them", async () => {
@@ -107,24 +107,24 @@ describeEachBackend('delivery queue', (backend) => {
       deliveryRow('sent', { status: 'sent' }),
       deliveryRow('other', { notification_id: 'n2' }),
     ]);
-    expect((await store.transaction((tx) => tx.cancelPendingDeliveries('n1', NOW))).sort()).toEqual(['queued', 'scheduled', 'sending']);
-    expect(await store.read.getDelivery('sending')).toMatchObject({ status: 'cancelled', cancelled_at: NOW, lease_owner: null, lease_until: null });
+    expect((await store.transaction((tx) => tx.deliveries.cancelPending('n1', NOW))).sort()).toEqual(['queued', 'scheduled', 'sending']);
+    expect(await store.read.deliveries.get('sending')).toMatchObject({ status: 'cancelled', cancelled_at: NOW, lease_owner: null, lease_until: null });
     expect(await statuses(db)).toEqual({ other: 'queued', queued: 'cancelled', scheduled: 'cancelled', sending: 'cancelled', sent: 'sent' });
-    expect(await store.read.cancelPendingDeliveries('n1', NOW)).toEqual([]);
+    expect(await store.read.deliveries.cancelPending('n1', NOW)).toEqual([]);
   });
 
   it('lets only the current lease holder update a claimed delivery', async () => {
     const db = await fresh({ migrated: true });
     const store = await migratedStore(db);
     await seed(store, [deliveryRow('d1', { run_at: NOW })]);
-    await store.transaction((tx) => tx.claimDueDeliveries('holder', NOW, NOW + 10, 1));
-    expect(await store.transaction((tx) => tx.updateDelivery('d1', { last_error_code: 'X_OTHER' }, 'intruder'))).toBe(0);
-    expect(await store.transaction((tx) => tx.updateDelivery('d1', { provider: 'p' }, 'holder'))).toBe(1);
+    await store.transaction((tx) => tx.queue.claim('holder', NOW, NOW + 10, 1));
+    expect(await store.transaction((tx) => tx.deliveries.update('d1', { last_error_code: 'X_OTHER' }, 'intruder'))).toBe(0);
+    expect(await store.transaction((tx) => tx.deliveries.update('d1', { provider: 'p' }, 'holder'))).toBe(1);
     // Once the lease expired and was released, the former holder's late answer changes nothing.
-    await store.read.releaseExpiredLeases(NOW + 11);
-    expect(await store.transaction((tx) => tx.updateDelivery('d1', { status: 'sent', sent_at: NOW + 12 }, 'holder'))).toBe(0);
-    expect(await store.read.getDelivery('d1')).toMatchObject({ status: 'queued', provider: 'p', last_error_code: null, sent_at: null });
+    await store.read.queue.releaseExpired(NOW + 11);
+    expect(await store.transaction((tx) => tx.deliveries.update('d1', { status: 'sent', sent_at: NOW + 12 }, 'holder'))).toBe(0);
+    expect(await store.read.deliveries.get('d1')).toMatchObject({ status: 'queued', provider: 'p', last_error_code: null, sent_at: null });
     // Without an owner (e.g. cancellation), the update applies.
-    expect(await store.read.updateDelivery('d1', { status: 'cancelled' })).toBe(1);
+    expect(await store.read.deliveries.update('d1', { status: 'cancelled' })).toBe(1);
   });
 });

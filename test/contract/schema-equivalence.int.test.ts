@@ -4,7 +4,7 @@ import { BACKENDS, describeEachBackend, freshDatabases, migratedStore, type Back
 import { postgresTypeOf, readSchema, refusesNull, type Column } from './schema-reader.js';
 
 /**
- * Spot checks of migrations 001–003, one row per deliberate choice:
+ * Spot checks of migrations 001–003 and 009, one row per deliberate choice:
  * [table, column, SQLite type, PostgreSQL type, NOT NULL].
  */
 const MAPPING: [string, string, string, string, boolean][] = [
@@ -16,7 +16,9 @@ const MAPPING: [string, string, string, string, boolean][] = [
   ['notifications', 'data_ct', 'blob', 'bytea', true],
   ['patients', 'name_ct', 'blob', 'bytea', true],
   ['idempotency_keys', 'response', 'text', 'text', true], // JSON: text
-  ['audit_entries', 'idx', 'integer', 'bigint', true], // rowid on SQLite, plain 64-bit key on PostgreSQL
+  ['audit_entries', 'seq', 'integer', 'bigint', true], // the key (009): rowid on SQLite, identity on PostgreSQL
+  ['audit_entries', 'idx', 'bigint', 'bigint', false], // NULL until numbered (009)
+  ['audit_entries', 'xid', 'bigint', 'xid8', false], // the writing transaction, PostgreSQL only (009)
   ['audit_entries', 'entry', 'text', 'text', true], // canonical JSON bytes, kept exactly
   ['audit_entries', 'leaf_hash', 'blob', 'bytea', true],
   ['audit_entries', 'patient_ref', 'text', 'text', false],
@@ -48,7 +50,7 @@ describeEachBackend('migrations', (backend) => {
     expect(await db.rowCounts()).toEqual(rows);
   });
 
-  it('use the deliberate column types of migrations 001–003', async () => {
+  it('use the deliberate column types of migrations 001–003 and 009', async () => {
     const db = await fresh({ migrated: true });
     await migratedStore(db);
     const cols = new Map((await readSchema(db)).columns.map((c) => [key(c), c]));

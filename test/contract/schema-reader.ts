@@ -78,12 +78,15 @@ async function readPostgres(db: TestDatabase): Promise<Schema> {
 
 /**
  * The deliberate type mapping from a SQLite column to its PostgreSQL twin (column-types.ts):
- * BLOB is BYTEA; the SQLite rowid key (INTEGER PRIMARY KEY, 64-bit) is BIGINT; every other declared
- * type is the same word on both: times are `bigint` epoch milliseconds and JSON is `text` on both.
+ * BLOB is BYTEA; the SQLite rowid key (INTEGER PRIMARY KEY, 64-bit) is BIGINT; the writing
+ * transaction of an audit entry is PostgreSQL's own `xid8` (migration 009; an always-NULL `bigint`
+ * on SQLite, which numbers entries as it writes them); every other declared type is the same word
+ * on both: times are `bigint` epoch milliseconds and JSON is `text` on both.
  */
 export function postgresTypeOf(c: Column): string {
   if (c.type === 'blob') return 'bytea';
   if (c.rowid) return 'bigint';
+  if (c.table === 'audit_entries' && c.column === 'xid') return 'xid8';
   return c.type;
 }
 

@@ -15,7 +15,7 @@ describeEachBackend('sessions', (backend) => {
     let now = Date.UTC(2026, 0, 5, 8, 0);
     const clock = { at: () => new Date(now), advance: (ms: number) => (now += ms) };
     await store.transaction(async (tx) => {
-      await tx.ensureTenant('t', 'T', now);
+      await tx.tenants.ensure('t', 'T', now);
       await tx.users.insert({ id: 'u1', tenant_id: 't', email: 'a@x.test', display_name: 'A', roles: 'nurse', status: 'active', password_hash: null, locked_until: null, sso_issuer: null, sso_subject: null, created_at: now, updated_at: now });
     });
     const sessions = new SessionService(store, { idleMs: 15 * MIN, absoluteMs: 12 * 60 * MIN }, clock.at);

@@ -8,7 +8,7 @@ describeEachBackend('webauthn credentials', (backend) => {
     const store = await migratedStore(await fresh({ migrated: true }));
     const now = 1_000;
     await store.transaction(async (tx) => {
-      await tx.ensureTenant('t', 'T', now);
+      await tx.tenants.ensure('t', 'T', now);
       for (const id of ['u1', 'u2']) await tx.users.insert({ id, tenant_id: 't', email: `${id}@x.test`, display_name: id, roles: 'nurse', status: 'active', password_hash: null, locked_until: null, sso_issuer: null, sso_subject: null, created_at: now, updated_at: now });
     });
     const cred = (userId: string) => ({ id: 'cred-1', tenant_id: 't', user_id: userId, public_key: new Uint8Array([1, 2, 3]), counter: 0, transports: 'usb', name: 'key', created_at: now, last_used_at: null });

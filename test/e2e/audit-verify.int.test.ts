@@ -86,7 +86,7 @@ const setEntry = (db: Sqlite.Database, index: number, entry: string, leaf: Buffe
 function insertForgedAt(db: Sqlite.Database, index: number): void {
   const model = rowAt(db, index);
   const entry = forge(model.entry);
-  // Two steps: idx is the primary key, so shifting in place would collide midway.
+  // Two steps: idx is unique, so shifting in place would collide midway.
   db.prepare('update audit_entries set idx = -idx where idx >= ?').run(index + 1);
   db.prepare('update audit_entries set idx = 1 - idx where idx < 0').run();
   db.prepare('insert into audit_entries (idx, tenant_id, at, action, actor, patient_ref, entry, leaf_hash) values (?, ?, ?, ?, ?, ?, ?, ?)').run(
@@ -250,7 +250,7 @@ describe('sealpost audit verify', () => {
 
   it('passes an untampered copy (exit 0)', async () => {
     const { code, report } = await runVerify(copy());
-    expect(report).toEqual({ ok: true, entries: facts.size, checkpoints: facts.checkpoints, firstBadIndex: null, problems: [] });
+    expect(report).toEqual({ ok: true, entries: facts.size, checkpoints: facts.checkpoints, firstBadIndex: null, problems: [], pending: 0 });
     expect(code).toBe(0);
   });
 

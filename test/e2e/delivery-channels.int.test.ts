@@ -187,7 +187,7 @@ describe('lease expiry after a worker crash', () => {
       const res = await h.request('POST', '/v1/notifications', { type: 'follow_up', patientId: 'p1', data: { reason: 'x', dueDate: '2030-01-01' } });
       const now = Date.now();
       // A worker claims the job and dies without recording anything.
-      const claimed = await h.app.store.transaction((tx) => tx.claimDueDeliveries('crashed-worker', now, now + 200, 10));
+      const claimed = await h.app.store.transaction((tx) => tx.queue.claim('crashed-worker', now, now + 200, 10));
       expect(claimed.map((c) => c.id)).toEqual([res.body.deliveries[0].id]);
       expect((await h.request('GET', `/v1/notifications/${res.body.id}`)).body.deliveries[0].status).toBe('sending');
       h.app.worker.start();

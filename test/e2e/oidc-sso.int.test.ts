@@ -323,7 +323,7 @@ describe('OIDC single sign-on for staff against a real OpenID provider', () => {
     const unknown = await b.request('GET', `${h.url}/v1/auth/oidc/start?tenant=no-such-tenant`);
     expect([unknown.status, unknown.json.code]).toEqual([401, 'SP_AUTH_SSO_FAILED']);
     // A tenant that exists but is not the provider's: its people must not be provisioned there.
-    await h.app.store.read.ensureTenant('other-org', 'Other organisation', Date.now());
+    await h.app.store.read.tenants.ensure('other-org', 'Other organisation', Date.now());
     const other = await b.request('GET', `${h.url}/v1/auth/oidc/start?tenant=other-org`);
     expect([other.status, other.json.code]).toEqual([401, 'SP_AUTH_SSO_FAILED']);
     expect(b.cookie(h.url, '__Host-sealpost_oidc')).toBeUndefined();

@@ -18,7 +18,7 @@ export async function staffWithSession(h: Harness, roles: Role[], tenantId = 'de
   const userId = `u-${randomBytes(6).toString('hex')}`;
   const now = Date.now();
   const s = await app.store.transaction(async (tx) => {
-    await tx.ensureTenant(tenantId, tenantId, now);
+    await tx.tenants.ensure(tenantId, tenantId, now);
     await tx.users.insert({
       id: userId,
       tenant_id: tenantId,
@@ -50,7 +50,7 @@ export async function staffWithPassword(h: Harness, roles: Role[], password = 'c
   const now = Date.now();
   const passwordHash = await hashPassword(password);
   await h.app.store.transaction(async (tx) => {
-    await tx.ensureTenant(tenantId, tenantId, now);
+    await tx.tenants.ensure(tenantId, tenantId, now);
     await tx.users.insert({ id: userId, tenant_id: tenantId, email, display_name: displayName, roles: roles.join(' '), status: 'active', password_hash: passwordHash, locked_until: null, sso_issuer: null, sso_subject: null, created_at: now, updated_at: now });
   });
   return { userId, email, password, displayName };

@@ -69,7 +69,7 @@ export function apiKeyRoutes(app: TypedApp, store: Store, clock: () => Date): vo
       const now = clock();
       const clientCert = req.body.clientCert ? parseClientCertBinding(req.body.clientCert, now) : null;
       const { id, key } = await issueApiKey(store, { tenantId: ctx.tenantId, name: req.body.name, scopes: req.body.scopes ?? [], expiresInDays: req.body.expiresInDays, clientCert, actor: ctx.actor, requestId: ctx.requestId, sourceIp: ctx.sourceIp }, now);
-      const row = (await store.read.getApiKey(id))!;
+      const row = (await store.read.apiKeys.get(id))!;
       return reply.code(201).send({ key, apiKey: apiKeyView(row) });
     },
   );
@@ -90,7 +90,7 @@ export function apiKeyRoutes(app: TypedApp, store: Store, clock: () => Date): vo
     },
     async (req) => {
       const limit = req.query.limit ?? 100;
-      const rows = await store.read.listApiKeys(req.principal!.tenantId, req.query.cursor ?? '', limit + 1);
+      const rows = await store.read.apiKeys.list(req.principal!.tenantId, req.query.cursor ?? '', limit + 1);
       const page = rows.slice(0, limit);
       return { items: page.map(apiKeyView), nextCursor: rows.length > limit ? page[page.length - 1]!.id : null };
     },
@@ -118,12 +118,12 @@ export function apiKeyRoutes(app: TypedApp, store: Store, clock: () => Date): vo
     async (req, reply) => {
       const ctx = requestContext(req);
       // A successor is a new secret in the caller's hands: it may rotate only what it could have created.
-      const current = await store.read.getApiKey(req.params.id);
+      const current = await store.read.apiKeys.get(req.params.id);
       if (current && current.tenant_id === ctx.tenantId) assertMayDelegate(req.principal!.permissions, apiKeyPermissions(current.scopes.split(' ').filter(Boolean)));
       const { id, key } = await rotateApiKey(store, ctx.tenantId, req.params.id, { graceHours: req.body.graceHours ?? 24, expiresInDays: req.body.expiresInDays }, ctx, clock());
       // The old key's cached verdict must not outlive its shortened life on this node.
       app.apiKeyVerifier.forget(req.params.id);
-      const [row, old] = await Promise.all([store.read.getApiKey(id), store.read.getApiKey(req.params.id)]);
+      const [row, old] = await Promise.all([store.read.apiKeys.get(id), store.read.apiKeys.get(req.params.id)]);
       return reply.code(201).send({ key, apiKey: apiKeyView(row!), previous: apiKeyView(old!) });
     },
   );

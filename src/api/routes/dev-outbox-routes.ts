@@ -30,7 +30,7 @@ export function devOutboxRoutes(app: TypedApp, store: Store, sealer: OutboxSeale
     },
     async (req) => {
       const limit = req.query.limit ?? 100;
-      const rows = await store.read.listOutbox(requestContext(req).tenantId, Number(req.query.cursor ?? 0), limit);
+      const rows = await store.read.outbox.list(requestContext(req).tenantId, Number(req.query.cursor ?? 0), limit);
       const items = rows.map((r) => openOutboxRow(r, sealer));
       return { items, nextCursor: rows.length === limit ? String(rows[rows.length - 1].id) : null };
     },

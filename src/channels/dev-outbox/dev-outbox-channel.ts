@@ -14,7 +14,7 @@ export interface OutboxRecord {
 /** Where the dev outbox writes; the store's repositories satisfy it. */
 export interface OutboxSink {
   /** Records the message once per delivery id; a repeated call for the same id adds nothing. */
-  recordOutbox(row: OutboxRecord): Promise<void>;
+  record(row: OutboxRecord): Promise<void>;
 }
 
 /** Seals outbox fields at rest; bound to the delivery id and field name. */
@@ -39,7 +39,7 @@ export class DevOutboxChannel implements Channel {
   ) {}
 
   async send(m: OutboundMessage): Promise<SendResult> {
-    await this.sink.recordOutbox({
+    await this.sink.record({
       delivery_id: m.deliveryId,
       tenant_id: m.tenantId,
       channel: this.kind,

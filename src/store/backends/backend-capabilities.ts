@@ -4,6 +4,10 @@ export interface BackendCapabilities {
   skipLocked: boolean;
   /** PostgreSQL: transaction-scoped advisory locks serialize duties across nodes (SQLite has one writer). */
   advisoryLocks: boolean;
-  /** PostgreSQL: data-modifying CTEs, so the audit counter is taken and the entries written in one statement. */
-  writableCte: boolean;
+  /**
+   * PostgreSQL: audit entries are written without an index and numbered later by the single
+   * integrator (audit-sequencing.ts), so concurrent writers share no row. Otherwise (SQLite, one
+   * writer) each transaction takes its indexes from the counter row as it writes them.
+   */
+  auditSequencedByIntegrator: boolean;
 }

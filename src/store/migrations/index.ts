@@ -6,6 +6,7 @@ import * as m005 from './005-erasure.js';
 import * as m006 from './006-signatures.js';
 import * as m007 from './007-client-cert-binding.js';
 import * as m008 from './008-identity.js';
+import * as m009 from './009-audit-sequencing.js';
 
 /**
  * Migrations are versioned by name and compiled into the program (no file-system scan at run time).
@@ -21,6 +22,7 @@ export const migrationProvider: MigrationProvider = {
       '006-signatures': m006,
       '007-client-cert-binding': m007,
       '008-identity': m008,
+      '009-audit-sequencing': m009,
     };
   },
 };

@@ -2,6 +2,7 @@ import { Migrator, sql, type Kysely } from 'kysely';
 import type { Config } from '../../config/config.js';
 import { AppError } from '../../core/errors.js';
 import { migrationProvider } from '../migrations/index.js';
+import { sequencePending } from '../audit-sequencing.js';
 import { openStore } from '../open-store.js';
 import { knownMigrations, type TransferSummary } from './export-database.js';
 import { appliedMigrations, describeTables, openTransferDb, storeError, type TableInfo, type TransferDb } from './transfer-db.js';
@@ -105,7 +106,16 @@ async function load(t: TransferDb, trx: Kysely<any>, file: Header, seeds: Map<st
   await flush();
   if (current) report(position(current.name) + 1);
   report(file.tables.length);
-  if (t.backend === 'postgres') await advanceSequences(trx, [...target.values()]);
+  if (t.backend === 'postgres') {
+    await advanceSequences(trx, [...target.values()]);
+    await adoptTransactionIds(trx, [...target.values()]);
+  }
+  // SQLite writers number their audit entries as they write them: entries exported before the
+  // source's integrator numbered them get their numbers now, ahead of anything written later.
+  if (t.backend === 'sqlite' && target.has('audit_entries')) {
+    const pending = await sql`select 1 from audit_entries where idx is null limit 1`.execute(trx);
+    if (pending.rows.length) await sequencePending(trx, Number.MAX_SAFE_INTEGER);
+  }
   return { tables: file.tables.length, rows: total, sha256 };
 }
 
@@ -122,6 +132,25 @@ async function advanceSequences(trx: Kysely<any>, tables: TableInfo[]): Promise<
   for (const info of tables) {
     for (const col of info.identity) {
       await sql`select setval(pg_get_serial_sequence(quote_ident(${info.name}), ${col}), coalesce(max(${sql.ref(col)}), 1), max(${sql.ref(col)}) is not null) from ${sql.table(info.name)}`.execute(trx);
+    }
+  }
+}
+
+/**
+ * A transaction id from the file names a transaction of the source cluster; here it would name an
+ * unrelated one, or one not yet started (then an audit entry would wait for the horizon for a long
+ * time). The rows carrying one (audit entries not yet numbered when exported) were all committed by
+ * this import, so their ids are moved just below this transaction's own: they order before anything
+ * written after the import, in their original order among themselves (see audit-sequencing.ts).
+ */
+async function adoptTransactionIds(trx: Kysely<any>, tables: TableInfo[]): Promise<void> {
+  for (const info of tables) {
+    for (const col of info.transactionIds) {
+      const c = sql.ref(col);
+      await sql`
+        update ${sql.table(info.name)} set ${c} = greatest((pg_current_xact_id()::text)::numeric - r.d, 0)::text::xid8
+        from (select ${c} as old, dense_rank() over (order by ${c} desc) - 1 as d from ${sql.table(info.name)} where ${c} is not null group by ${c}) as r
+        where ${sql.table(info.name)}.${c} = r.old`.execute(trx);
     }
   }
 }

@@ -19,6 +19,8 @@ export interface TableInfo {
   primaryKey: string[];
   /** Columns a sequence fills (PostgreSQL identity or serial): inserted with OVERRIDING SYSTEM VALUE. */
   identity: string[];
+  /** PostgreSQL transaction ids (`xid8`): they name transactions of the source cluster only (see import). */
+  transactionIds: string[];
   /** Tables this one references by foreign key. */
   references: string[];
 }
@@ -89,6 +91,7 @@ async function describeSqlite(db: Kysely<any>): Promise<TableInfo[]> {
       primaryKey: cols.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name),
       // AUTOINCREMENT takes explicit ids as they are and moves sqlite_sequence past them.
       identity: [],
+      transactionIds: [],
       references: fks.map((f) => f.table).filter((r) => r !== name),
     });
   }
@@ -123,6 +126,7 @@ async function describePostgres(db: Kysely<any>): Promise<TableInfo[]> {
       binary: cols.filter((c) => c.data_type === 'bytea').map((c) => c.name),
       primaryKey: pk.map((p) => p.name),
       identity: cols.filter((c) => c.is_identity === 'YES' || c.column_default?.startsWith('nextval(')).map((c) => c.name),
+      transactionIds: cols.filter((c) => c.data_type === 'xid8').map((c) => c.name),
       references: fks.map((f) => f.ref).filter((r) => r !== name),
     });
   }

@@ -1,4 +1,6 @@
 import pg from 'pg';
+import { createHash } from 'node:crypto';
+import { registeredPostgresTexts } from '../../sql.js';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../../schema.js';
@@ -25,6 +27,32 @@ const types = {
     oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
+/**
+ * Runs the store's compiled statements (src/store/sql.ts registers their texts) as named prepared
+ * statements on this connection: PostgreSQL parses and plans each once per connection instead of on
+ * every execution. Other texts (query-builder output, administration) run unnamed as before, so
+ * the set of prepared statements per connection stays bounded.
+ */
+function prepareRegisteredStatements(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (text: unknown, values?: unknown, callback?: unknown) => {
+    if (typeof text === 'string' && Array.isArray(values) && callback === undefined && registeredPostgresTexts.has(text)) {
+      return query({ name: statementName(text), text, values });
+    }
+    return query(text, values, callback);
+  };
+}
+
+const names = new Map<string, string>();
+const statementName = (text: string): string => {
+  let n = names.get(text);
+  if (!n) {
+    n = `sp_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    names.set(text, n);
+  }
+  return n;
+};
+
 /** SQLSTATEs after which running the whole transaction again is safe and usually succeeds. */
 const RETRYABLE = new Set(['40001', '40P01', '23505']);
 
@@ -49,13 +77,19 @@ export function openPostgresStore(opts: PostgresOptions, log?: Logger): KyselySt
   // A connection that dies while checked out (inside a transaction) emits 'error' on its client, where
   // the pool has no listener then: without this one the process would crash. The query in progress
   // fails on its own and the pool discards the dead client when it is released.
-  pool.on('connect', (client) => client.on('error', () => {}));
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+    prepareRegisteredStatements(client);
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return new KyselyStore({
     backend: 'postgres',
     db,
-    caps: { skipLocked: true, advisoryLocks: true, writableCte: true },
+    caps: { skipLocked: true, advisoryLocks: true, auditSequencedByIntegrator: true },
     retryable: (e) => RETRYABLE.has((e as { code?: string })?.code ?? ''),
+    // Notification creates from concurrent requests share transactions (a third of the pool at most).
+    coalesce: 'batchable',
+    coalesceConcurrency: Math.max(1, Math.floor(opts.poolMax / 3)),
     dueSignal: new PgDueSignal(opts.url, opts.nodeId, pool, log),
   });
 }

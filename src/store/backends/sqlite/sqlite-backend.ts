@@ -6,7 +6,7 @@ import type { Database } from '../../schema.js';
 import type { SqliteDurability } from '../../../config/config.js';
 import { KyselyStore } from '../../kysely-store.js';
 import { GroupCommit } from './group-commit.js';
-import { withStatementCache } from './statement-cache.js';
+import { StatementCache } from './statement-cache.js';
 
 /**
  * SQLite backend (better-sqlite3, WAL). Two durability modes, both of which make a 2xx answer
@@ -36,15 +36,17 @@ export function openSqliteStore(path: string, durability: SqliteDurability): Kys
       return new Promise<void>((res, rej) => fdatasync(fd, (e) => (e ? rej(e) : res())));
     });
   }
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(raw) }) });
+  const statements = new StatementCache(raw);
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements.forKysely() }) });
   return new KyselyStore({
     backend: 'sqlite',
     db,
-    caps: { skipLocked: false, advisoryLocks: false, writableCte: false },
+    caps: { skipLocked: false, advisoryLocks: false, auditSequencedByIntegrator: false },
     onDurable: () => (group ? group.flush() : Promise.resolve()),
     onClose: async () => {
       if (walFd !== null) closeSync(walFd);
     },
-    coalesce: true,
+    coalesce: 'all',
+    statements,
   });
 }

@@ -2,23 +2,34 @@ import type { Database as SqliteDb, Statement } from 'better-sqlite3';
 import type { SqliteDatabase } from 'kysely';
 
 /**
- * Kysely's SQLite driver prepares every query anew; our queries come from a fixed set of builders,
- * so their SQL text repeats. This keeps prepared statements by SQL text (bounded, oldest evicted).
- * Safe because the driver runs one statement at a time on its single connection and never keeps an
- * iterator open across another query.
+ * Prepared statements by SQL text (bounded, oldest evicted), shared by Kysely's driver and by the
+ * store's compiled statements (src/store/sql.ts). Kysely's SQLite driver prepares every query anew;
+ * our statements come from a fixed set, so their text repeats. Safe because the connection runs one
+ * statement at a time and nothing keeps an iterator open across another query.
  */
-export function withStatementCache(db: SqliteDb, max = 500): SqliteDatabase {
-  const cache = new Map<string, Statement>();
-  return {
-    close: () => db.close(),
-    prepare(sql: string) {
-      let stmt = cache.get(sql);
-      if (!stmt) {
-        stmt = db.prepare(sql);
-        if (cache.size >= max) cache.delete(cache.keys().next().value as string);
-        cache.set(sql, stmt);
-      }
-      return stmt as unknown as ReturnType<SqliteDatabase['prepare']>;
-    },
-  };
+export class StatementCache {
+  private readonly cache = new Map<string, Statement>();
+
+  constructor(
+    readonly db: SqliteDb,
+    private readonly max = 1000,
+  ) {}
+
+  prepare(sql: string): Statement {
+    let stmt = this.cache.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      if (this.cache.size >= this.max) this.cache.delete(this.cache.keys().next().value as string);
+      this.cache.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  /** The connection as Kysely's SqliteDialect wants it, preparing through this cache. */
+  forKysely(): SqliteDatabase {
+    return {
+      close: () => this.db.close(),
+      prepare: (sql: string) => this.prepare(sql) as unknown as ReturnType<SqliteDatabase['prepare']>,
+    };
+  }
 }

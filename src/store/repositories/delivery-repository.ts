@@ -1,0 +1,69 @@
+import type { Insertable, Selectable, Updateable } from 'kysely';
+import type { Database } from '../schema.js';
+import type { Sql } from '../sql.js';
+import { insertStmt, rowParams, stmt } from '../sql.js';
+import { DELIVERY_COLUMNS } from './columns.js';
+
+export type DeliveryRow = Selectable<Database['deliveries']>;
+
+/**
+ * Deliveries: one job per notification and channel. Claiming and finishing them as queue jobs is
+ * the queue's (src/queue/job-queue.ts); this is the rest of their life.
+ */
+export interface DeliveryRepository {
+  /** Inserts the rows (one statement per few hundred rows); ids are new, so this never conflicts. */
+  insertMany(rows: readonly Insertable<Database['deliveries']>[]): Promise<void>;
+  /** A notification's deliveries in fail-over order (seq, then id). */
+  list(notificationId: string): Promise<DeliveryRow[]>;
+  get(id: string): Promise<DeliveryRow | undefined>;
+  findByProviderId(provider: string, providerMessageId: string): Promise<DeliveryRow | undefined>;
+  /** Updates a delivery; with `leaseOwner`, only while that worker still holds the lease. Returns rows changed. */
+  update(id: string, set: Updateable<Database['deliveries']>, leaseOwner?: string): Promise<number>;
+  /** Moves every still-pending delivery of a notification to `cancelled` (a worker holding one loses its lease); returns their ids. */
+  cancelPending(notificationId: string, now: number): Promise<string[]>;
+}
+
+const LIST = stmt('select * from deliveries where notification_id = ? order by seq, id');
+const GET = stmt('select * from deliveries where id = ?');
+const BY_PROVIDER = stmt('select * from deliveries where provider = ? and provider_message_id = ?');
+
+export class SqlDeliveryRepository implements DeliveryRepository {
+  constructor(private readonly sql: Sql) {}
+
+  async insertMany(rows: readonly Insertable<Database['deliveries']>[]): Promise<void> {
+    for (let i = 0; i < rows.length; i += 200) {
+      const part = rows.slice(i, i + 200);
+      await this.sql.run(insertStmt('deliveries', DELIVERY_COLUMNS, part.length), rowParams(DELIVERY_COLUMNS, part));
+    }
+  }
+
+  list(notificationId: string): Promise<DeliveryRow[]> {
+    return this.sql.all<DeliveryRow>(LIST, [notificationId]);
+  }
+
+  get(id: string): Promise<DeliveryRow | undefined> {
+    return this.sql.get<DeliveryRow>(GET, [id]);
+  }
+
+  findByProviderId(provider: string, providerMessageId: string): Promise<DeliveryRow | undefined> {
+    return this.sql.get<DeliveryRow>(BY_PROVIDER, [provider, providerMessageId]);
+  }
+
+  async update(id: string, set: Updateable<Database['deliveries']>, leaseOwner?: string): Promise<number> {
+    let q = this.sql.db.updateTable('deliveries').set(set).where('id', '=', id);
+    if (leaseOwner) q = q.where('lease_owner', '=', leaseOwner).where('status', '=', 'sending');
+    const r = await q.executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
+  async cancelPending(notificationId: string, now: number): Promise<string[]> {
+    const rows = await this.sql.db
+      .updateTable('deliveries')
+      .set({ status: 'cancelled', cancelled_at: now, updated_at: now, lease_owner: null, lease_until: null })
+      .where('notification_id', '=', notificationId)
+      .where('status', 'in', ['scheduled', 'queued', 'sending'])
+      .returning('id')
+      .execute();
+    return rows.map((r) => r.id);
+  }
+}

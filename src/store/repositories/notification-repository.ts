@@ -1,0 +1,47 @@
+import type { Insertable, Selectable, Updateable } from 'kysely';
+import type { Database } from '../schema.js';
+import type { Sql } from '../sql.js';
+import { insertStmt, rowParams, selectIn, stmt } from '../sql.js';
+import { NOTIFICATION_COLUMNS } from './columns.js';
+
+export type NotificationRow = Selectable<Database['notifications']>;
+
+/** Notifications: the sealed content (`data_ct`) and its schedule; deliveries are their jobs. */
+export interface NotificationRepository {
+  /** Inserts the rows (one statement per few hundred rows); ids are new, so this never conflicts. */
+  insertMany(rows: readonly Insertable<Database['notifications']>[]): Promise<void>;
+  get(tenantId: string, id: string): Promise<NotificationRow | undefined>;
+  /** Notifications by id, any order; unknown ids are left out (the worker loads a whole claim at once). */
+  getMany(ids: readonly string[]): Promise<NotificationRow[]>;
+  update(id: string, set: Updateable<Database['notifications']>): Promise<void>;
+  listForAppointment(tenantId: string, appointmentId: string): Promise<NotificationRow[]>;
+}
+
+const GET = stmt('select * from notifications where tenant_id = ? and id = ?');
+
+export class SqlNotificationRepository implements NotificationRepository {
+  constructor(private readonly sql: Sql) {}
+
+  async insertMany(rows: readonly Insertable<Database['notifications']>[]): Promise<void> {
+    for (let i = 0; i < rows.length; i += 200) {
+      const part = rows.slice(i, i + 200);
+      await this.sql.run(insertStmt('notifications', NOTIFICATION_COLUMNS, part.length), rowParams(NOTIFICATION_COLUMNS, part));
+    }
+  }
+
+  get(tenantId: string, id: string): Promise<NotificationRow | undefined> {
+    return this.sql.get<NotificationRow>(GET, [tenantId, id]);
+  }
+
+  getMany(ids: readonly string[]): Promise<NotificationRow[]> {
+    return selectIn<NotificationRow>(this.sql, 'select * from notifications where', 'id', ids);
+  }
+
+  async update(id: string, set: Updateable<Database['notifications']>): Promise<void> {
+    await this.sql.db.updateTable('notifications').set(set).where('id', '=', id).execute();
+  }
+
+  listForAppointment(tenantId: string, appointmentId: string): Promise<NotificationRow[]> {
+    return this.sql.db.selectFrom('notifications').selectAll().where('tenant_id', '=', tenantId).where('appointment_id', '=', appointmentId).execute();
+  }
+}

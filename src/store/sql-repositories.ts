@@ -1,0 +1,86 @@
+import type { StoreTx } from './store.js';
+import type { Sql } from './sql.js';
+import type { PendingAudit } from './audit-sequencing.js';
+import { SqlTenantRepository } from './repositories/tenant-repository.js';
+import { SqlApiKeyRepository } from './repositories/api-key-repository.js';
+import { SqlPatientRepository } from './repositories/patient-repository.js';
+import { SqlDataKeyRepository } from './repositories/data-key-repository.js';
+import { SqlContactPointRepository } from './repositories/contact-point-repository.js';
+import { SqlNotificationRepository } from './repositories/notification-repository.js';
+import { SqlDeliveryRepository } from './repositories/delivery-repository.js';
+import { SqlAccessLinkRepository } from './repositories/access-link-repository.js';
+import { SqlAppointmentRepository } from './repositories/appointment-repository.js';
+import { SqlIdempotencyRepository } from './repositories/idempotency-repository.js';
+import { PendingAuditRepository } from './repositories/audit-repository.js';
+import { SqlSignerRepository } from './repositories/signer-repository.js';
+import { SqlOutboxRepository } from './repositories/outbox-repository.js';
+import { SqlErasureRepository } from './repositories/erasure-repository.js';
+import { SqlLeaseRepository } from './repositories/lease-repository.js';
+import { SqlSettingRepository } from './repositories/setting-repository.js';
+import { SqlJobQueue } from '../queue/sql-job-queue.js';
+import { SqlBlindIndexRepository } from './repositories/blind-index-repository.js';
+import { NO_COMMIT, type CommitBuffer } from './repositories/commit-buffer.js';
+import { AuditLogRepository } from './audit-log-repository.js';
+import { AuditQueryRepository } from './audit-query-repository.js';
+import { ChallengeRepository } from './challenge-repository.js';
+import { SessionRepository } from './session-repository.js';
+import { MfaRepository } from './mfa-repository.js';
+import { AccessRepository } from './access-repository.js';
+import { PatientAccountRepository } from './patient-account-repository.js';
+import { UserRepository } from './user-repository.js';
+import { OAuthRepository } from './oauth-repository.js';
+import { OidcRepository } from './oidc-repository.js';
+
+/**
+ * The store's repositories over one `Sql` (the pool, or one transaction). Each is made on first use
+ * and kept, so a command pays only for the repositories it touches.
+ */
+export class SqlRepositories implements StoreTx {
+  private readonly made = new Map<string, unknown>();
+
+  constructor(
+    private readonly sql: Sql,
+    /** The enclosing transaction's audit entries (written just before its COMMIT); null outside a transaction. */
+    private readonly pendingAudit: PendingAudit[] | null = null,
+    /** Where a batchable command's new rows go (NO_COMMIT outside a transaction). */
+    readonly atCommit: CommitBuffer = NO_COMMIT,
+  ) {}
+
+  private once<T>(name: string, make: () => T): T {
+    let r = this.made.get(name) as T | undefined;
+    if (r === undefined) {
+      r = make();
+      this.made.set(name, r);
+    }
+    return r;
+  }
+
+  get tenants() { return this.once('tenants', () => new SqlTenantRepository(this.sql)); }
+  get apiKeys() { return this.once('apiKeys', () => new SqlApiKeyRepository(this.sql)); }
+  get patients() { return this.once('patients', () => new SqlPatientRepository(this.sql)); }
+  get dataKeys() { return this.once('dataKeys', () => new SqlDataKeyRepository(this.sql)); }
+  get contactPoints() { return this.once('contactPoints', () => new SqlContactPointRepository(this.sql)); }
+  get notifications() { return this.once('notifications', () => new SqlNotificationRepository(this.sql)); }
+  get deliveries() { return this.once('deliveries', () => new SqlDeliveryRepository(this.sql)); }
+  get queue() { return this.once('queue', () => new SqlJobQueue(this.sql)); }
+  get accessLinks() { return this.once('accessLinks', () => new SqlAccessLinkRepository(this.sql)); }
+  get appointments() { return this.once('appointments', () => new SqlAppointmentRepository(this.sql)); }
+  get idempotency() { return this.once('idempotency', () => new SqlIdempotencyRepository(this.sql)); }
+  get audit() { return this.once('audit', () => new PendingAuditRepository(this.pendingAudit)); }
+  get signers() { return this.once('signers', () => new SqlSignerRepository(this.sql)); }
+  get outbox() { return this.once('outbox', () => new SqlOutboxRepository(this.sql)); }
+  get erasures() { return this.once('erasures', () => new SqlErasureRepository(this.sql)); }
+  get leases() { return this.once('leases', () => new SqlLeaseRepository(this.sql)); }
+  get settings() { return this.once('settings', () => new SqlSettingRepository(this.sql)); }
+  get blindIndexes() { return this.once('blindIndexes', () => new SqlBlindIndexRepository(this.sql)); }
+  get auditLog() { return this.once('auditLog', () => new AuditLogRepository(this.sql.db)); }
+  get auditQueries() { return this.once('auditQueries', () => new AuditQueryRepository(this.sql.db)); }
+  get challenges() { return this.once('challenges', () => new ChallengeRepository(this.sql.db)); }
+  get sessions() { return this.once('sessions', () => new SessionRepository(this.sql.db)); }
+  get mfa() { return this.once('mfa', () => new MfaRepository(this.sql.db)); }
+  get access() { return this.once('access', () => new AccessRepository(this.sql.db)); }
+  get patientAccounts() { return this.once('patientAccounts', () => new PatientAccountRepository(this.sql.db)); }
+  get users() { return this.once('users', () => new UserRepository(this.sql.db)); }
+  get oauth() { return this.once('oauth', () => new OAuthRepository(this.sql.db)); }
+  get oidc() { return this.once('oidc', () => new OidcRepository(this.sql.db)); }
+}
