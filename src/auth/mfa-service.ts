@@ -1,5 +1,5 @@
 import type { Store, StoreTx } from '../store/store.js';
-import type { SessionRow } from '../store/session-repository.js';
+import type { SessionRow } from '../store/repositories/session-repository.js';
 import type { EnvelopeCipher, FieldRef } from '../crypto/envelope-cipher.js';
 import type { RequestContext } from '../core/context.js';
 import { audit } from '../core/context.js';

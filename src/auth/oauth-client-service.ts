@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import type { Store } from '../store/store.js';
-import type { OAuthClientRow } from '../store/oauth-repository.js';
+import type { OAuthClientRow } from '../store/repositories/oauth-repository.js';
 import { AppError } from '../core/errors.js';
 import { audit, type RequestContext } from '../core/context.js';
 import { smartScopePermissions } from './permissions.js';

@@ -2,7 +2,7 @@ import * as oidc from 'openid-client';
 import { v7 as uuidv7 } from 'uuid';
 import type { Config } from '../config/config.js';
 import type { Store, StoreTx } from '../store/store.js';
-import type { UserRow } from '../store/user-repository.js';
+import type { UserRow } from '../store/repositories/user-repository.js';
 import { AppError, type ErrorCode } from '../core/errors.js';
 import { hashToken } from '../crypto/tokens.js';
 import { insecureFetchDispatcher } from '../channels/outbound-tls.js';

@@ -1,6 +1,6 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { Store, StoreTx } from '../store/store.js';
-import type { SessionRow } from '../store/session-repository.js';
+import type { SessionRow } from '../store/repositories/session-repository.js';
 import { hashToken, randomToken } from '../crypto/tokens.js';
 import type { SessionStage } from './principal.js';
 import { AppError } from '../core/errors.js';

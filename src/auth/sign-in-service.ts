@@ -3,7 +3,7 @@ import type { Channel } from '../channels/channel.js';
 import type { CoreDeps, RequestContext } from '../core/context.js';
 import { audit } from '../core/context.js';
 import { AppError } from '../core/errors.js';
-import type { UserRow, UserTokenRow } from '../store/user-repository.js';
+import type { UserRow, UserTokenRow } from '../store/repositories/user-repository.js';
 import { hashToken, randomToken } from '../crypto/tokens.js';
 import { assertPasswordPolicy, hashPassword, needsRehash, verifyPassword } from './passwords.js';
 import type { SessionStage } from './principal.js';

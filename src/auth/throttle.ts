@@ -1,6 +1,6 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { Store, StoreTx } from '../store/store.js';
-import type { UserRow } from '../store/user-repository.js';
+import type { UserRow } from '../store/repositories/user-repository.js';
 import { audit, type RequestContext } from '../core/context.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { JWK } from 'jose';
 import type { Store } from '../store/store.js';
-import type { OAuthClientRow } from '../store/oauth-repository.js';
+import type { OAuthClientRow } from '../store/repositories/oauth-repository.js';
 import { smartScopePermissions } from './permissions.js';
 import { AssertionError, assertionIssuer, CLIENT_ASSERTION_TYPE, CLOCK_SKEW_SECONDS, readAssertionHead, selectAssertionKey, verifyClientAssertion, type AssertionHead } from './client-assertion.js';
 import { scopePermissions, signAccessToken } from './access-tokens.js';

@@ -2,7 +2,7 @@ import type { CoreDeps, RequestContext } from '../core/context.js';
 import { audit } from '../core/context.js';
 import { AppError } from '../core/errors.js';
 import type { StoreTx } from '../store/store.js';
-import type { UserRow } from '../store/user-repository.js';
+import type { UserRow } from '../store/repositories/user-repository.js';
 import { hashToken, randomToken } from '../crypto/tokens.js';
 import { STAFF_ROLES, type Role } from './permissions.js';
 import type { SessionService } from './session-service.js';

@@ -2,7 +2,7 @@ import type { CoreDeps, RequestContext } from './context.js';
 import { audit, patientDataKey, patientRef } from './context.js';
 import { AppError } from './errors.js';
 import type { StoreTx } from '../store/store.js';
-import type { AdminAlertRow, BreakGlassRow } from '../store/access-repository.js';
+import type { AdminAlertRow, BreakGlassRow } from '../store/repositories/access-repository.js';
 
 /** The MFA re-authentication break-glass needs (auth/mfa-service.ts implements it). */
 export interface StepUpVerifier {

@@ -2,7 +2,7 @@ import type { CoreDeps, RequestContext } from './context.js';
 import { audit, patientDataKey, patientRef } from './context.js';
 import { AppError } from './errors.js';
 import type { StoreTx } from '../store/store.js';
-import type { DeviceRow } from '../store/session-repository.js';
+import type { DeviceRow } from '../store/repositories/session-repository.js';
 
 export const DEVICE_PLATFORMS = ['ios', 'android', 'web'] as const;
 export type DevicePlatform = (typeof DEVICE_PLATFORMS)[number];

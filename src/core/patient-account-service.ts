@@ -7,7 +7,7 @@ import type { Language, NotificationType } from './domain.js';
 import type { Channel } from '../channels/channel.js';
 import type { SessionService } from '../auth/session-service.js';
 import { numericCode, safeEqualHex } from '../crypto/tokens.js';
-import type { PatientNotificationRow } from '../store/patient-account-repository.js';
+import type { PatientNotificationRow } from '../store/repositories/patient-account-repository.js';
 import type { StoreTx } from '../store/store.js';
 
 /** The contact a patient signs in with: one of their e-mail addresses or phone numbers. */

@@ -22,14 +22,14 @@ import { SqlBlindIndexRepository } from './repositories/blind-index-repository.j
 import { NO_COMMIT, type CommitBuffer } from './repositories/commit-buffer.js';
 import { AuditLogRepository } from './audit-log-repository.js';
 import { AuditQueryRepository } from './audit-query-repository.js';
-import { ChallengeRepository } from './challenge-repository.js';
-import { SessionRepository } from './session-repository.js';
-import { MfaRepository } from './mfa-repository.js';
-import { AccessRepository } from './access-repository.js';
-import { PatientAccountRepository } from './patient-account-repository.js';
-import { UserRepository } from './user-repository.js';
-import { OAuthRepository } from './oauth-repository.js';
-import { OidcRepository } from './oidc-repository.js';
+import { SqlChallengeRepository } from './repositories/challenge-repository.js';
+import { SqlSessionRepository } from './repositories/session-repository.js';
+import { SqlMfaRepository } from './repositories/mfa-repository.js';
+import { SqlAccessRepository } from './repositories/access-repository.js';
+import { SqlPatientAccountRepository } from './repositories/patient-account-repository.js';
+import { SqlUserRepository } from './repositories/user-repository.js';
+import { SqlOAuthRepository } from './repositories/oauth-repository.js';
+import { SqlOidcRepository } from './repositories/oidc-repository.js';
 
 /**
  * The store's repositories over one `Sql` (the pool, or one transaction). Each is made on first use
@@ -75,12 +75,12 @@ export class SqlRepositories implements StoreTx {
   get blindIndexes() { return this.once('blindIndexes', () => new SqlBlindIndexRepository(this.sql)); }
   get auditLog() { return this.once('auditLog', () => new AuditLogRepository(this.sql.db)); }
   get auditQueries() { return this.once('auditQueries', () => new AuditQueryRepository(this.sql.db)); }
-  get challenges() { return this.once('challenges', () => new ChallengeRepository(this.sql.db)); }
-  get sessions() { return this.once('sessions', () => new SessionRepository(this.sql.db)); }
-  get mfa() { return this.once('mfa', () => new MfaRepository(this.sql.db)); }
-  get access() { return this.once('access', () => new AccessRepository(this.sql.db)); }
-  get patientAccounts() { return this.once('patientAccounts', () => new PatientAccountRepository(this.sql.db)); }
-  get users() { return this.once('users', () => new UserRepository(this.sql.db)); }
-  get oauth() { return this.once('oauth', () => new OAuthRepository(this.sql.db)); }
-  get oidc() { return this.once('oidc', () => new OidcRepository(this.sql.db)); }
+  get challenges() { return this.once('challenges', () => new SqlChallengeRepository(this.sql.db)); }
+  get sessions() { return this.once('sessions', () => new SqlSessionRepository(this.sql.db)); }
+  get mfa() { return this.once('mfa', () => new SqlMfaRepository(this.sql.db)); }
+  get access() { return this.once('access', () => new SqlAccessRepository(this.sql.db)); }
+  get patientAccounts() { return this.once('patientAccounts', () => new SqlPatientAccountRepository(this.sql.db)); }
+  get users() { return this.once('users', () => new SqlUserRepository(this.sql.db)); }
+  get oauth() { return this.once('oauth', () => new SqlOAuthRepository(this.sql.db)); }
+  get oidc() { return this.once('oidc', () => new SqlOidcRepository(this.sql.db)); }
 }

@@ -19,14 +19,14 @@ import type { CommitBuffer } from './repositories/commit-buffer.js';
 import type { BlindIndexRepository } from './repositories/blind-index-repository.js';
 import type { AuditLogRepository } from './audit-log-repository.js';
 import type { AuditQueryRepository } from './audit-query-repository.js';
-import type { ChallengeRepository } from './challenge-repository.js';
-import type { SessionRepository } from './session-repository.js';
-import type { MfaRepository } from './mfa-repository.js';
-import type { AccessRepository } from './access-repository.js';
-import type { PatientAccountRepository } from './patient-account-repository.js';
-import type { UserRepository } from './user-repository.js';
-import type { OAuthRepository } from './oauth-repository.js';
-import type { OidcRepository } from './oidc-repository.js';
+import type { ChallengeRepository } from './repositories/challenge-repository.js';
+import type { SessionRepository } from './repositories/session-repository.js';
+import type { MfaRepository } from './repositories/mfa-repository.js';
+import type { AccessRepository } from './repositories/access-repository.js';
+import type { PatientAccountRepository } from './repositories/patient-account-repository.js';
+import type { UserRepository } from './repositories/user-repository.js';
+import type { OAuthRepository } from './repositories/oauth-repository.js';
+import type { OidcRepository } from './repositories/oidc-repository.js';
 
 /**
  * The repositories core may use, bound to one transaction (`store.transaction`) or to the pool

@@ -25,4 +25,3 @@ export const SIGNATURE_COLUMNS = columns('notification_signatures', [
 ]);
 
 export const OUTBOX_COLUMNS = columns('dev_outbox', ['delivery_id', 'tenant_id', 'channel', 'recipient_ct', 'subject', 'body_ct', 'created_at']);
-

@@ -1,5 +1,6 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
-import type { Database } from './schema.js';
+import type { Database } from '../schema.js';
+import type { PortOf } from './port-of.js';
 
 export type ChallengeRow = Selectable<Database['auth_challenges']>;
 
@@ -8,7 +9,9 @@ export type ChallengeRow = Selectable<Database['auth_challenges']>;
  * patient sign-in codes, pending OIDC requests. Every "use" is a compare-and-set on `used_at`, so of
  * two racing requests exactly one wins, on every backend and node.
  */
-export class ChallengeRepository {
+export type ChallengeRepository = PortOf<SqlChallengeRepository>;
+
+export class SqlChallengeRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   async insert(row: Insertable<Database['auth_challenges']>): Promise<void> {

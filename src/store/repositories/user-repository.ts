@@ -1,5 +1,6 @@
 import { sql, type Insertable, type Kysely, type Selectable, type Updateable } from 'kysely';
-import type { Database } from './schema.js';
+import type { Database } from '../schema.js';
+import type { PortOf } from './port-of.js';
 
 export type UserRow = Selectable<Database['users']>;
 export type UserTokenRow = Selectable<Database['user_tokens']>;
@@ -10,7 +11,9 @@ export type ThrottleRow = Selectable<Database['auth_throttle']>;
  * administrator alerts a lockout raises. Rows only: auth/user-service.ts and auth/throttle.ts hold
  * the rules. Bigint columns come back as strings on PostgreSQL: callers wrap them in `Number`.
  */
-export class UserRepository {
+export type UserRepository = PortOf<SqlUserRepository>;
+
+export class SqlUserRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
 

@@ -1,5 +1,6 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
-import type { Database } from './schema.js';
+import type { Database } from '../schema.js';
+import type { PortOf } from './port-of.js';
 
 export type TotpRow = Selectable<Database['mfa_totp']>;
 export type WebAuthnCredentialRow = Selectable<Database['webauthn_credentials']>;
@@ -10,7 +11,9 @@ export type WebAuthnCredentialRow = Selectable<Database['webauthn_credentials']>
  * auth/webauthn-service.ts; every conditional write here returns whether it took effect, so a
  * single-use value stays single-use when two requests race.
  */
-export class MfaRepository {
+export type MfaRepository = PortOf<SqlMfaRepository>;
+
+export class SqlMfaRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   /** Staff data needed to label a factor (authenticator app, passkey): not PHI. */

@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { Database } from './schema.js';
+import type { Database } from '../schema.js';
+import type { PortOf } from './port-of.js';
 
 
 /**
@@ -7,7 +8,9 @@ import type { Database } from './schema.js';
  * `oidc`, keyed by the hash of their `state`) and the users' links to the identity provider.
  * auth/oidc-service.ts holds the rules.
  */
-export class OidcRepository {
+export type OidcRepository = PortOf<SqlOidcRepository>;
+
+export class SqlOidcRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   /** The user linked to this identity-provider subject in this tenant. */

@@ -1,6 +1,7 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
-import type { Database } from './schema.js';
-import { revokeOnce } from './repositories/revoke-once.js';
+import type { Database } from '../schema.js';
+import { revokeOnce } from './revoke-once.js';
+import type { PortOf } from './port-of.js';
 
 export type CareTeamRow = Selectable<Database['care_team_members']>;
 export type BreakGlassRow = Selectable<Database['break_glass_grants']>;
@@ -11,7 +12,9 @@ export type AdminAlertRow = Selectable<Database['admin_alerts']>;
  * scoped by tenant: an id of another tenant finds nothing (ASVS 8.4.1). The rules live in
  * auth/patient-access.ts, core/care-team-service.ts and core/break-glass-service.ts.
  */
-export class AccessRepository {
+export type AccessRepository = PortOf<SqlAccessRepository>;
+
+export class SqlAccessRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   /** Whether the user is on the patient's care team. */

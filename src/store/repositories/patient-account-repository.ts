@@ -1,7 +1,8 @@
 import { sql, type Insertable, type Kysely, type Selectable, type Updateable } from 'kysely';
-import type { Database } from './schema.js';
-import { ChallengeRepository } from './challenge-repository.js';
-import { SessionRepository } from './session-repository.js';
+import type { Database } from '../schema.js';
+import { SqlChallengeRepository } from './challenge-repository.js';
+import { SqlSessionRepository } from './session-repository.js';
+import type { PortOf } from './port-of.js';
 
 export type PatientAccountRow = Selectable<Database['patient_accounts']>;
 export type PatientNotificationRow = Pick<Selectable<Database['notifications']>, 'id' | 'type' | 'data_ct' | 'created_at' | 'acknowledged_at'> & { read: boolean };
@@ -11,7 +12,9 @@ export type PatientNotificationRow = Pick<Selectable<Database['notifications']>,
  * patient may read, and device registrations of people. core/patient-account-service.ts holds the
  * rules; this only reads and writes rows. Every statement is scoped to a tenant.
  */
-export class PatientAccountRepository {
+export type PatientAccountRepository = PortOf<SqlPatientAccountRepository>;
+
+export class SqlPatientAccountRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
 
@@ -57,10 +60,10 @@ export class PatientAccountRepository {
   async eraseOfPatient(tenantId: string, patientId: string, now: number): Promise<number> {
     const accounts = await this.ofPatient(tenantId, patientId);
     for (const a of accounts) {
-      const sessions = new SessionRepository(this.db);
+      const sessions = new SqlSessionRepository(this.db);
       await sessions.revokeAllOf(tenantId, 'patient', a.id, now, 'patient_erased');
       await sessions.revokeDevicesOf(tenantId, 'patient', a.id, now);
-      await new ChallengeRepository(this.db).deleteOf(tenantId, a.id);
+      await new SqlChallengeRepository(this.db).deleteOf(tenantId, a.id);
       await this.db.deleteFrom('dev_outbox').where('tenant_id', '=', tenantId).where('delivery_id', 'like', `potp-${a.id.replace(/[%_\\]/g, '')}-%`).execute();
       await this.delete(tenantId, a.id);
     }

@@ -1,6 +1,7 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
-import type { Database } from './schema.js';
-import { revokeOnce } from './repositories/revoke-once.js';
+import type { Database } from '../schema.js';
+import { revokeOnce } from './revoke-once.js';
+import type { PortOf } from './port-of.js';
 
 export type OAuthClientRow = Selectable<Database['oauth_clients']>;
 
@@ -9,7 +10,9 @@ export type OAuthClientRow = Selectable<Database['oauth_clients']>;
  * protection) and the API-key rotation queries. auth/oauth-client-service.ts and api/api-keys.ts hold
  * the rules; this only reads and writes rows.
  */
-export class OAuthRepository {
+export type OAuthRepository = PortOf<SqlOAuthRepository>;
+
+export class SqlOAuthRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   async insertClient(row: Insertable<Database['oauth_clients']>): Promise<void> {

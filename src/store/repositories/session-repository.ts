@@ -1,11 +1,14 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
-import type { Database } from './schema.js';
+import type { Database } from '../schema.js';
+import type { PortOf } from './port-of.js';
 
 export type SessionRow = Selectable<Database['sessions']>;
 export type DeviceRow = Selectable<Database['devices']>;
 
 /** Sessions of people and their devices (auth/session-service.ts holds the rules; this only reads and writes rows). */
-export class SessionRepository {
+export type SessionRepository = PortOf<SqlSessionRepository>;
+
+export class SqlSessionRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   async insert(row: Insertable<Database['sessions']>): Promise<void> {
