@@ -3,13 +3,12 @@
  * database, with the same number of jobs, batch size, producers, consumers and pool size:
  *
  * - send:  `producers` loops insert batches of `batch` jobs until `jobs` are queued.
- *     Sealpost: one `store.transaction` per batch with `insertDelivery` per row (what the
- *     notification service does; there is no multi-row insert in Repositories).
- *     pg-boss: `insert(jobs[])` per batch (one statement).
+ *     Sealpost: one `store.transaction` per batch with one multi-row `deliveries.insertMany` (what a
+ *     notification batch writes). pg-boss: `insert(jobs[])` per batch (one statement).
  * - work:  `consumers` loops fetch a batch and complete it until every job is done.
- *     Sealpost: `claimDueDeliveries` in a transaction (as DeliveryWorker does), then one transaction
- *     with `updateDelivery(id, …, leaseOwner)` per row (as DeliveryProcessor.record does; no batch
- *     equivalent exists). pg-boss: `fetch(name, { batchSize })`, then `complete(name, ids[])`.
+ *     Sealpost: `queue.claim` in a transaction, then one transaction with one lease-conditional
+ *     `queue.finish` for the batch (the worker's two writes). pg-boss: `fetch(name, { batchSize })`,
+ *     then `complete(name, ids[])`.
  * - mixed: producers and consumers at the same time, until every job is done.
  *
  * Sealpost's rows are real delivery rows (newDeliveryRow, ~20 columns); pg-boss's jobs are empty
@@ -25,6 +24,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../src/config/load-config.js';
 import { openStore } from '../src/store/open-store.js';
+import { outcomeOf } from '../src/queue/job-queue.js';
 import { newDeliveryRow } from '../src/core/notification-service.js';
 import type { KyselyStore } from '../src/store/kysely-store.js';
 import { CpuSampler, type CpuShare } from './proc-cpu.js';
@@ -80,21 +80,18 @@ async function sealpostDriver(url: string, poolMax: number): Promise<{ driver: Q
   const driver: QueueDriver = {
     async send(n) {
       const now = Date.now();
-      await store.transaction(async (tx) => {
-        for (let i = 0; i < n; i++) await tx.deliveries.insertMany([newDeliveryRow(uuidv7(), notification, 'sms', 'bench-cp', 1, now, now, 5)]);
-      });
+      // As a notification batch writes its deliveries: one multi-row insert.
+      const rows = Array.from({ length: n }, () => newDeliveryRow(uuidv7(), notification, 'sms', 'bench-cp', 1, now, now, 5));
+      await store.transaction(async (tx) => tx.deliveries.insertMany(rows));
     },
     async fetchAndComplete(batch) {
       const now = Date.now();
       const jobs = await store.transaction((tx) => tx.queue.claim(owner, now, now + 30_000, batch));
       if (!jobs.length) return 0;
       const at = Date.now();
-      await store.transaction(async (tx) => {
-        for (const d of jobs) {
-          const changed = await tx.deliveries.update(d.id, { status: 'sent', sent_at: at, provider: 'bench', lease_owner: null, lease_until: null, updated_at: at }, owner);
-          if (!changed) throw new Error('lost a lease in the queue bench');
-        }
-      });
+      // As the delivery worker records a batch's outcomes: one lease-conditional statement.
+      const held = await store.transaction((tx) => tx.queue.finish(owner, at, jobs.map((d) => ({ ...outcomeOf(d), status: 'sent', sent_at: at, provider: 'bench' }))));
+      if (held.size !== jobs.length) throw new Error('lost a lease in the queue bench');
       return jobs.length;
     },
     close: () => store.close(),

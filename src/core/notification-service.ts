@@ -228,11 +228,12 @@ export class NotificationService {
       if (sendAt.getTime() < now.getTime() - 5_000) throw new AppError('SP_NOTIFICATION_SEND_AT_PAST', 'sendAt');
       if (sendAt < now) sendAt = now;
     }
-    // Patient and wrapped data key in one query: this is the hot path of every send.
-    const [patient] = await tx.patients.getWithKeys(ctx.tenantId, [input.patientId]);
-    if (!patient) throw new AppError('SP_PATIENT_NOT_FOUND');
+    // Patient, wrapped data key and contact points in one query: this is the hot path of every send.
+    const found = await tx.patients.getForSending(ctx.tenantId, input.patientId);
+    if (!found) throw new AppError('SP_PATIENT_NOT_FOUND');
+    const { patient } = found;
     const key = await cipher.dataKey(ctx.tenantId, input.patientId, { keyId: patient.key_id, wrapped: Buffer.from(patient.wrapped) });
-    const contacts = (await tx.contactPoints.list(ctx.tenantId, input.patientId)).filter((c) => c.opted_out_at == null);
+    const contacts = found.contacts.filter((c) => c.opted_out_at == null);
     const chosen = input.channels?.length
       ? [...new Set(input.channels)].map((ch) => {
           const c = contacts.find((x) => x.system === ch);

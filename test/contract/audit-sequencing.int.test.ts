@@ -5,7 +5,7 @@ import { LocalKeyring } from '../../src/crypto/local-keyring.js';
 import { AuditLog } from '../../src/audit/audit-log.js';
 import { rootFromLeafHashes } from '../../src/audit/merkle.js';
 import type { KyselyStore } from '../../src/store/kysely-store.js';
-import { describeEachBackend, freshDatabases, migratedStore } from '../helpers/backends.js';
+import { describeEachBackend, freshDatabases, migratedStore, numberAuditEntries } from '../helpers/backends.js';
 
 class Planned extends Error {}
 
@@ -55,7 +55,9 @@ describeEachBackend('audit log sequencing', (backend) => {
     const writers = Promise.all(work).finally(() => (writing = false));
     const outcome = await Promise.allSettled([writers, ...integrators]);
     for (const o of outcome) if (o.status === 'rejected') throw o.reason;
-    // PostgreSQL numbers entries in the integrator: the last commits may still be waiting for it.
+    // PostgreSQL numbers entries in the integrator: the last commits may still be waiting for it
+    // (or for a transaction open in another database of the cluster).
+    await numberAuditEntries(stores[0]);
     await logs[0].integrate();
 
     const n = committed.length;

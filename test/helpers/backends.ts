@@ -213,3 +213,18 @@ export async function migratedStore(db: TestDatabase, opts?: OpenOptions): Promi
 export function describeEachBackend(title: string, fn: (backend: BackendName) => void): void {
   for (const backend of BACKENDS) describe(`${title} [${backend}]`, () => fn(backend));
 }
+
+/**
+ * Numbers every committed audit entry (PostgreSQL numbers them behind the writers, below the
+ * cluster-wide xmin horizon: a transaction open in another test's database holds numbering back
+ * for a moment). Resolves with the numbered size; fails after `timeoutMs`.
+ */
+export async function numberAuditEntries(store: KyselyStore, timeoutMs = 20_000): Promise<number> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const size = await store.read.auditLog.sequenceAll();
+    if (!(await store.read.auditLog.pendingCount())) return size;
+    if (Date.now() > until) throw new Error('audit entries still pending: a transaction somewhere in the cluster stays open');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

@@ -114,6 +114,13 @@ export function memoryRepositories(t: Tables) {
         const k = t.dataKeys.get(key(tenantId, id));
         return p && k ? [{ id, language: p.language, time_zone: p.time_zone, key_id: k.key_id, wrapped: k.wrapped }] : [];
       }),
+    getForSending: async (tenantId, id) => {
+      const p = t.patients.get(key(tenantId, id));
+      const k = t.dataKeys.get(key(tenantId, id));
+      if (!p || !k) return undefined;
+      const contacts = copies([...t.contactPoints.values()].filter((c) => c.tenant_id === tenantId && c.patient_id === id).sort((a, b) => a.rank - b.rank || cmp(a.id, b.id)));
+      return { patient: { id, language: p.language, time_zone: p.time_zone, key_id: k.key_id, wrapped: k.wrapped }, contacts };
+    },
   } satisfies Partial<PatientRepository>;
 
   const dataKeys = {

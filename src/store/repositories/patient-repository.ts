@@ -2,6 +2,7 @@ import type { Insertable, Selectable, Updateable } from 'kysely';
 import type { Database } from '../schema.js';
 import type { Sql } from '../sql.js';
 import { selectIn, stmt } from '../sql.js';
+import type { ContactPointRow } from './contact-point-repository.js';
 
 export type PatientRow = Selectable<Database['patients']>;
 
@@ -24,9 +25,21 @@ export interface PatientRepository {
    * path of every send). Unknown ids are left out; order is unspecified.
    */
   getWithKeys(tenantId: string, ids: readonly string[]): Promise<PatientWithKey[]>;
+  /**
+   * What a new notification needs in one query: the patient with its data key and its contact points
+   * by rank, then id (opted-out ones included). Undefined for an unknown patient or one without a key.
+   */
+  getForSending(tenantId: string, id: string): Promise<{ patient: PatientWithKey; contacts: ContactPointRow[] } | undefined>;
 }
 
 const GET = stmt('select * from patients where tenant_id = ? and id = ?');
+const FOR_SENDING = stmt(
+  'select p.id as p_id, p.language, p.time_zone, k.key_id, k.wrapped, c.id, c.tenant_id, c.patient_id, c.system, c.value_ct, c.value_bidx, c.rank, c.opted_out_at ' +
+    'from patients p join data_keys k on k.tenant_id = p.tenant_id and k.patient_id = p.id ' +
+    'left join contact_points c on c.tenant_id = p.tenant_id and c.patient_id = p.id ' +
+    'where p.tenant_id = ? and p.id = ? order by c.rank, c.id',
+);
+type ForSendingRow = Omit<PatientWithKey, 'id'> & { p_id: string } & { [K in keyof ContactPointRow]: ContactPointRow[K] | null };
 const WITH_KEYS =
   'select p.id, p.language, p.time_zone, k.key_id, k.wrapped from patients p join data_keys k on k.tenant_id = p.tenant_id and k.patient_id = p.id where p.tenant_id = ? and';
 
@@ -47,5 +60,17 @@ export class SqlPatientRepository implements PatientRepository {
 
   getWithKeys(tenantId: string, ids: readonly string[]): Promise<PatientWithKey[]> {
     return selectIn<PatientWithKey>(this.sql, WITH_KEYS, 'p.id', ids, [tenantId]);
+  }
+
+  async getForSending(tenantId: string, id: string): Promise<{ patient: PatientWithKey; contacts: ContactPointRow[] } | undefined> {
+    const rows = await this.sql.all<ForSendingRow>(FOR_SENDING, [tenantId, id]);
+    if (!rows.length) return undefined;
+    const { p_id, language, time_zone, key_id, wrapped } = rows[0];
+    const contacts: ContactPointRow[] = [];
+    for (const r of rows) {
+      if (r.id === null) continue; // the patient has no contact point (left join)
+      contacts.push({ id: r.id, tenant_id: r.tenant_id!, patient_id: r.patient_id!, system: r.system!, value_ct: r.value_ct!, value_bidx: r.value_bidx!, rank: r.rank!, opted_out_at: r.opted_out_at });
+    }
+    return { patient: { id: p_id, language, time_zone, key_id, wrapped }, contacts };
   }
 }
