@@ -163,7 +163,8 @@ export class PgProbe {
   async auditLogState(): Promise<{ appended: number; integrated: number; checkpoints: number }> {
     const n = async (sql: string) => Number((await this.one(sql))?.n ?? 0);
     return {
-      appended: await n("select value as n from audit_log_state where name = 'appended_size'"),
+      // Every entry on record: numbered by the integrator or waiting for a number.
+      appended: await n('select count(*) as n from audit_entries'),
       integrated: await n("select value as n from audit_log_state where name = 'integrated_size'"),
       checkpoints: await n('select count(*) as n from audit_checkpoints'),
     };

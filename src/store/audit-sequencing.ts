@@ -1,12 +1,12 @@
-import { CompiledQuery, PostgresAdapter, sql, type Kysely, type Insertable, type RawBuilder } from 'kysely';
+import { PostgresAdapter, sql, type Kysely, type Insertable, type RawBuilder } from 'kysely';
+import { KyselySql, insertRows, stmt, type Sql } from './sql.js';
 import type { Database } from './schema.js';
 
 export type PendingAudit = Omit<Insertable<Database['audit_entries']>, 'idx'>;
 
 const COLUMNS = ['tenant_id', 'at', 'action', 'actor', 'patient_ref', 'entry', 'leaf_hash'] as const;
-/** Rows per INSERT: few enough for any bound-parameter limit, many enough that a command needs one. */
-const SQLITE_CHUNK = 100;
-const POSTGRES_CHUNK = 200;
+const NUMBERED = ['idx', ...COLUMNS] as const;
+const TAKE_INDEXES = stmt(`update audit_log_state set value = value + ? where name = 'appended_size' returning value`);
 
 /**
  * Writes a transaction's audit entries; call it as the transaction's last step.
@@ -18,55 +18,15 @@ const POSTGRES_CHUNK = 200;
  * - otherwise (SQLite, one writer): the indexes are taken from the counter row
  *   (`audit_log_state.appended_size`) and written with the entries, so no entry is ever pending.
  */
-export async function flushAuditEntries(db: Kysely<Database>, pending: PendingAudit[], sequencedByIntegrator = false): Promise<void> {
+export async function flushAuditEntries(db: Kysely<Database> | Sql, pending: PendingAudit[], sequencedByIntegrator = false): Promise<void> {
   if (!pending.length) return;
-  const postgres = isPostgres(db);
-  if (sequencedByIntegrator) {
-    for (let i = 0; i < pending.length; i += POSTGRES_CHUNK) {
-      const rows = pending.slice(i, i + POSTGRES_CHUNK);
-      await db.executeQuery(CompiledQuery.raw(insertText(postgres, false, rows.length), params(rows)));
-    }
-    return;
-  }
-  const counter = await db.executeQuery<{ value: number | string }>(
-    CompiledQuery.raw(postgres ? TAKE_INDEXES_PG : TAKE_INDEXES_SQLITE, [pending.length]),
-  );
+  const q = 'run' in db ? db : new KyselySql(db, isPostgres(db) ? 'postgres' : 'sqlite');
+  if (sequencedByIntegrator) return insertRows(q, 'audit_entries', COLUMNS, pending);
+  const counter = await q.get<{ value: number | string }>(TAKE_INDEXES, [pending.length]);
   // No counter row would number nothing: refuse to commit a command without its audit entries.
-  if (!counter.rows.length) throw new Error('audit counter row missing: entries were not written');
-  const first = Number(counter.rows[0].value) - pending.length + 1;
-  for (let i = 0; i < pending.length; i += SQLITE_CHUNK) {
-    const rows = pending.slice(i, i + SQLITE_CHUNK);
-    await db.executeQuery(CompiledQuery.raw(insertText(postgres, true, rows.length), params(rows, first + i)));
-  }
-}
-
-const TAKE_INDEXES_SQLITE = `update audit_log_state set value = value + ? where name = 'appended_size' returning value`;
-const TAKE_INDEXES_PG = TAKE_INDEXES_SQLITE.replace('?', '$1');
-
-const texts = new Map<string, string>();
-
-/** `insert into audit_entries (…) values (…), …` for `n` rows; built once per shape. */
-function insertText(postgres: boolean, withIdx: boolean, n: number): string {
-  const key = `${postgres ? 'pg' : 'sqlite'}:${withIdx ? 'idx' : 'pending'}:${n}`;
-  let text = texts.get(key);
-  if (!text) {
-    const cols = withIdx ? ['idx', ...COLUMNS] : [...COLUMNS];
-    let p = 0;
-    const ph = () => (postgres ? `$${++p}` : '?');
-    const rows = Array.from({ length: n }, () => `(${cols.map(ph).join(', ')})`);
-    text = `insert into audit_entries (${cols.join(', ')}) values ${rows.join(', ')}`;
-    texts.set(key, text);
-  }
-  return text;
-}
-
-function params(rows: PendingAudit[], firstIdx?: number): unknown[] {
-  const out: unknown[] = [];
-  rows.forEach((r, i) => {
-    if (firstIdx !== undefined) out.push(firstIdx + i);
-    out.push(r.tenant_id, r.at, r.action, r.actor, r.patient_ref ?? null, r.entry, r.leaf_hash);
-  });
-  return out;
+  if (!counter) throw new Error('audit counter row missing: entries were not written');
+  const first = Number(counter.value) - pending.length + 1;
+  await insertRows(q, 'audit_entries', NUMBERED, pending.map((p, i) => ({ ...p, idx: first + i })));
 }
 
 export function isPostgres(db: Kysely<Database>): boolean {

@@ -83,7 +83,7 @@ export class KyselyStore implements Store {
   /** A transaction's last step: handed-over rows, then the audit entries (whose order they fix). */
   private async flushAll(trx: Kysely<Database>, writes: readonly CommandWrites[]): Promise<void> {
     await this.flushInserts(trx, writes);
-    await flushAuditEntries(trx, writes.flatMap((w) => w.audit), this.opts.caps.auditSequencedByIntegrator);
+    await flushAuditEntries(this.txSql(trx), writes.flatMap((w) => w.audit), this.opts.caps.auditSequencedByIntegrator);
   }
 
   /** Compiled statements inside transaction `trx`: called directly on SQLite, through the driver on PostgreSQL. */

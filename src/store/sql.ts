@@ -51,7 +51,7 @@ export const placeholders = (n: number): string => `(${Array.from({ length: n },
  * Rows are at most a few hundred (both backends bind far more parameters than that needs).
  */
 export function insertStmt(table: string, columns: readonly string[], rows = 1, tail = ''): Stmt {
-  return shaped(`insert ${table} ${tail}`, rows, (n) => {
+  return shaped(`insert ${table} (${columns.join(',')}) ${tail}`, rows, (n) => {
     const row = placeholders(columns.length);
     return stmt(`insert into ${table} (${columns.join(', ')}) values ${Array.from({ length: n }, () => row).join(', ')}${tail ? ` ${tail}` : ''}`);
   });
@@ -141,4 +141,12 @@ export async function selectIn<R>(sql: Sql, head: string, column: string, ids: r
     out.push(...(await sql.all<R>(shaped(`${head}|${column}`, part.length, (n) => stmt(`${head} ${column} in ${placeholders(n)}`)), [...before, ...part])));
   }
   return out;
+}
+
+/** Inserts `rows` into `table` with one multi-row statement per 200 rows (`tail`: e.g. an `on conflict` clause). */
+export async function insertRows(sql: Sql, table: string, columns: readonly string[], rows: readonly Record<string, unknown>[], tail = ''): Promise<void> {
+  for (let i = 0; i < rows.length; i += 200) {
+    const part = rows.slice(i, i + 200);
+    await sql.run(insertStmt(table, columns, part.length, tail), rowParams(columns, part));
+  }
 }

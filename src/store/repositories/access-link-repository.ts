@@ -1,7 +1,7 @@
 import type { Insertable, Selectable, Updateable } from 'kysely';
 import type { Database } from '../schema.js';
 import type { Sql } from '../sql.js';
-import { insertStmt, rowParams, stmt } from '../sql.js';
+import { insertRows, stmt } from '../sql.js';
 import { ACCESS_LINK_COLUMNS } from './columns.js';
 
 export type AccessLinkRow = Selectable<Database['access_links']>;
@@ -27,10 +27,7 @@ export class SqlAccessLinkRepository implements AccessLinkRepository {
   constructor(private readonly sql: Sql) {}
 
   async insertMany(rows: readonly AccessLinkRow[]): Promise<void> {
-    for (let i = 0; i < rows.length; i += 200) {
-      const part = rows.slice(i, i + 200);
-      await this.sql.run(insertStmt('access_links', ACCESS_LINK_COLUMNS, part.length), rowParams(ACCESS_LINK_COLUMNS, part));
-    }
+    await insertRows(this.sql, 'access_links', ACCESS_LINK_COLUMNS, rows);
   }
 
   get(tokenHash: string): Promise<AccessLinkRow | undefined> {

@@ -1,7 +1,7 @@
 import type { Insertable, Selectable, Updateable } from 'kysely';
 import type { Database } from '../schema.js';
 import type { Sql } from '../sql.js';
-import { insertStmt, rowParams, stmt } from '../sql.js';
+import { insertRows, stmt } from '../sql.js';
 import { DELIVERY_COLUMNS } from './columns.js';
 
 export type DeliveryRow = Selectable<Database['deliveries']>;
@@ -31,10 +31,7 @@ export class SqlDeliveryRepository implements DeliveryRepository {
   constructor(private readonly sql: Sql) {}
 
   async insertMany(rows: readonly Insertable<Database['deliveries']>[]): Promise<void> {
-    for (let i = 0; i < rows.length; i += 200) {
-      const part = rows.slice(i, i + 200);
-      await this.sql.run(insertStmt('deliveries', DELIVERY_COLUMNS, part.length), rowParams(DELIVERY_COLUMNS, part));
-    }
+    await insertRows(this.sql, 'deliveries', DELIVERY_COLUMNS, rows);
   }
 
   list(notificationId: string): Promise<DeliveryRow[]> {

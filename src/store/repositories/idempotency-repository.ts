@@ -1,7 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { Database } from '../schema.js';
 import type { Sql } from '../sql.js';
-import { insertStmt, rowParams, selectIn, stmt } from '../sql.js';
+import { insertRows, selectIn, stmt } from '../sql.js';
 import { IDEMPOTENCY_COLUMNS } from './columns.js';
 
 export type IdempotencyRow = Selectable<Database['idempotency_keys']>;
@@ -34,10 +34,7 @@ export class SqlIdempotencyRepository implements IdempotencyRepository {
   }
 
   async insertMany(rows: readonly IdempotencyRow[]): Promise<void> {
-    for (let i = 0; i < rows.length; i += 200) {
-      const part = rows.slice(i, i + 200);
-      await this.sql.run(insertStmt('idempotency_keys', IDEMPOTENCY_COLUMNS, part.length), rowParams(IDEMPOTENCY_COLUMNS, part));
-    }
+    await insertRows(this.sql, 'idempotency_keys', IDEMPOTENCY_COLUMNS, rows);
   }
 
   async deleteForNotifications(tenantId: string, notificationIds: readonly string[]): Promise<number> {

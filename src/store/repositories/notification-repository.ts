@@ -1,7 +1,7 @@
 import type { Insertable, Selectable, Updateable } from 'kysely';
 import type { Database } from '../schema.js';
 import type { Sql } from '../sql.js';
-import { insertStmt, rowParams, selectIn, stmt } from '../sql.js';
+import { insertRows, selectIn, stmt } from '../sql.js';
 import { NOTIFICATION_COLUMNS } from './columns.js';
 
 export type NotificationRow = Selectable<Database['notifications']>;
@@ -23,10 +23,7 @@ export class SqlNotificationRepository implements NotificationRepository {
   constructor(private readonly sql: Sql) {}
 
   async insertMany(rows: readonly Insertable<Database['notifications']>[]): Promise<void> {
-    for (let i = 0; i < rows.length; i += 200) {
-      const part = rows.slice(i, i + 200);
-      await this.sql.run(insertStmt('notifications', NOTIFICATION_COLUMNS, part.length), rowParams(NOTIFICATION_COLUMNS, part));
-    }
+    await insertRows(this.sql, 'notifications', NOTIFICATION_COLUMNS, rows);
   }
 
   get(tenantId: string, id: string): Promise<NotificationRow | undefined> {

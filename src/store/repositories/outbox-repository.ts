@@ -1,7 +1,7 @@
 import type { Insertable, Selectable } from 'kysely';
 import type { Database } from '../schema.js';
 import type { Sql } from '../sql.js';
-import { insertStmt, rowParams, stmt } from '../sql.js';
+import { insertRows, stmt } from '../sql.js';
 import { OUTBOX_COLUMNS } from './columns.js';
 
 export type OutboxRow = Selectable<Database['dev_outbox']>;
@@ -32,10 +32,7 @@ export class SqlOutboxRepository implements OutboxRepository {
   constructor(private readonly sql: Sql) {}
 
   async recordMany(rows: readonly Insertable<Database['dev_outbox']>[]): Promise<void> {
-    for (let i = 0; i < rows.length; i += 200) {
-      const part = rows.slice(i, i + 200);
-      await this.sql.run(insertStmt('dev_outbox', OUTBOX_COLUMNS, part.length, CONFLICT), rowParams(OUTBOX_COLUMNS, part));
-    }
+    await insertRows(this.sql, 'dev_outbox', OUTBOX_COLUMNS, rows, CONFLICT);
   }
 
   list(tenantId: string, afterId: number, limit: number): Promise<OutboxRow[]> {

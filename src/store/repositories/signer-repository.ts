@@ -1,7 +1,7 @@
 import type { Insertable, Selectable } from 'kysely';
 import type { Database } from '../schema.js';
 import type { Sql } from '../sql.js';
-import { insertStmt, rowParams, stmt } from '../sql.js';
+import { insertRows, stmt } from '../sql.js';
 import { SIGNATURE_COLUMNS } from './columns.js';
 import { revokeOnce } from './revoke-once.js';
 
@@ -47,10 +47,7 @@ export class SqlSignerRepository implements SignerRepository {
   }
 
   async insertSignatures(rows: readonly Insertable<Database['notification_signatures']>[]): Promise<void> {
-    for (let i = 0; i < rows.length; i += 200) {
-      const part = rows.slice(i, i + 200);
-      await this.sql.run(insertStmt('notification_signatures', SIGNATURE_COLUMNS, part.length), rowParams(SIGNATURE_COLUMNS, part));
-    }
+    await insertRows(this.sql, 'notification_signatures', SIGNATURE_COLUMNS, rows);
   }
 
   getSignature(tenantId: string, notificationId: string): Promise<NotificationSignatureRow | undefined> {
