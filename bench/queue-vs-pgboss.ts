@@ -90,7 +90,7 @@ async function sealpostDriver(url: string, poolMax: number): Promise<{ driver: Q
       if (!jobs.length) return 0;
       const at = Date.now();
       // As the delivery worker records a batch's outcomes: one lease-conditional statement.
-      const held = await store.transaction((tx) => tx.queue.finish(owner, at, jobs.map((d) => ({ ...outcomeOf(d), status: 'sent', sent_at: at, provider: 'bench' }))));
+      const held = await store.transaction((tx) => tx.queue.finish({ owner, until: now + 30_000 }, at, jobs.map((d) => ({ ...outcomeOf(d), status: 'sent', sent_at: at, provider: 'bench' }))));
       if (held.size !== jobs.length) throw new Error('lost a lease in the queue bench');
       return jobs.length;
     },

@@ -52,12 +52,15 @@ export const PatientView = Type.Object({
   timeZone: Type.String(),
 });
 
-export const IdParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
+/** Identifiers callers choose (patient and appointment ids): no control characters (PostgreSQL refuses NUL in text). */
+const NO_CONTROL = '^[^\\x00-\\x1F\\x7F]+$';
+
+export const IdParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128, pattern: NO_CONTROL }) });
 
 export const NotificationBody = Type.Object(
   {
     type: Type.String({ maxLength: 64, description: NOTIFICATION_TYPES.join(' | ') }),
-    patientId: Type.String({ minLength: 1, maxLength: 64 }),
+    patientId: Type.String({ minLength: 1, maxLength: 64, pattern: NO_CONTROL }),
     data: Type.Record(Type.String(), Type.Unknown(), { description: 'Template variables of the type (PHI, stored encrypted)' }),
     channels: Type.Optional(Type.Array(Type.Enum([...CHANNEL_KINDS]), { minItems: 1, maxItems: 3 })),
     sendAt: Type.Optional(Type.String({ format: 'date-time' })),

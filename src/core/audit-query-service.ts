@@ -145,6 +145,8 @@ export class AuditQueryService {
 
   private async page(f: AuditSearch, cursor: string | undefined, limit: number): Promise<Page<StoredAuditEntry>> {
     if (cursor !== undefined) f.afterIdx = Number(cursor) + 1;
+    // What the reader (or anyone) committed just before asking is listed, once it has its index.
+    await this.deps.store.read.auditLog.catchUp();
     const rows = await this.deps.store.read.auditQueries.search(f);
     const items = rows.slice(0, limit).map(parseAuditRow);
     return { items, nextCursor: rows.length > limit ? String(items[items.length - 1]!.index) : null };

@@ -9,7 +9,7 @@ import { fullJitterBackoff } from '../queue/backoff.js';
 import { newDeliveryRow } from './notification-service.js';
 import { hashToken, randomToken } from '../crypto/tokens.js';
 import type { AccessLinkRow, ContactPointRow, DeliveryRow, NotificationRow } from '../store/rows.js';
-import { outcomeOf, type ClaimedBatch, type DeliveryOutcome, type JobOutcome } from '../queue/job-queue.js';
+import { outcomeOf, type ClaimedBatch, type DeliveryOutcome, type JobOutcome, type Lease } from '../queue/job-queue.js';
 import type { StoreTx } from '../store/store.js';
 
 
@@ -140,7 +140,7 @@ export class DeliveryProcessor {
     const missing = sends.filter((p) => !p.token);
     if (!missing.length) return false;
     const links = missing.map((p) => ({ p, token: randomToken(32) }));
-    const held = await tx.queue.setLinks(this.owner, links.map(({ p, token }) => ({ id: p.d.id, link_ct: cipher.encrypt(p.key, linkRef(p.d), token) })));
+    const held = await tx.queue.setLinks(leaseOf(this.owner, links[0].p.d), links.map(({ p, token }) => ({ id: p.d.id, link_ct: cipher.encrypt(p.key, linkRef(p.d), token) })));
     const rows: AccessLinkRow[] = [];
     for (const { p, token } of links) {
       if (!held.has(p.d.id)) {
@@ -241,13 +241,13 @@ export class DeliveryProcessor {
       if (f.kind === 'status') plain.push({ ...outcomeOf(d), status: f.status === 'retry' ? 'queued' : f.status, ...f.set });
       else if (f.kind === 'defer') plain.push({ ...outcomeOf(d), status: 'scheduled', run_at: f.until, attempts: d.attempts - 1 });
     }
-    const held = plain.length ? await tx.queue.finish(this.owner, now, plain) : new Set<string>();
+    const held = plain.length ? await tx.queue.finish(leaseOf(this.owner, ds[0]), now, plain) : new Set<string>();
     const out: DeliveryOutcome[] = [];
     for (const d of ds) {
       const f = finishes.get(d.id) ?? { kind: 'lost' };
       const channel = d.channel as ChannelKind;
       let o: DeliveryOutcome;
-      if (f.kind === 'failover') o = await this.failOver(tx, d, f.code, this.owner, now);
+      if (f.kind === 'failover') o = await this.failOver(tx, d, f.code, leaseOf(this.owner, d), now);
       else if (f.kind === 'lost' || !held.has(d.id)) o = { status: 'lost-lease', channel };
       else if (f.kind === 'defer') o = { status: 'deferred', channel };
       else {
@@ -262,7 +262,7 @@ export class DeliveryProcessor {
   }
 
   /** This channel is exhausted: hand over to the patient's next contact point by rank, or die. */
-  private async failOver(tx: StoreTx, d: DeliveryRow, code: string, lease: string | undefined, now: number): Promise<DeliveryOutcome> {
+  private async failOver(tx: StoreTx, d: DeliveryRow, code: string, lease: Lease | undefined, now: number): Promise<DeliveryOutcome> {
     const { config, newId } = this.deps;
     const channel = d.channel as ChannelKind;
     const siblings = await tx.deliveries.list(d.notification_id);
@@ -299,4 +299,6 @@ export class DeliveryProcessor {
 }
 
 const unique = <T>(xs: T[]): T[] => [...new Set(xs)];
+/** The lease a delivery was claimed under (every job of one claim shares it). */
+const leaseOf = (owner: string, d: DeliveryRow): Lease => ({ owner, until: Number(d.lease_until) });
 const linkRef = (d: DeliveryRow) => ({ tenantId: d.tenant_id, table: 'deliveries', rowId: d.id, field: 'link' });

@@ -38,6 +38,16 @@ export function outcomeOf(row: DeliveryRow): JobOutcome {
 }
 
 /**
+ * One claim's lease: the worker (`owner`) and the `lease_until` the claim set. A write conditional
+ * on both belongs to that very claim: a batch whose lease expired and whose job was claimed again,
+ * even by the same worker, changes nothing.
+ */
+export interface Lease {
+  owner: string;
+  until: number;
+}
+
+/**
  * The durable job queue over the `deliveries` table: jobs are due when `status` is scheduled or
  * queued and `run_at` has come; a claim leases them to one worker (status `sending`,
  * `lease_owner`, `lease_until`). Every write of an attempt's result is conditional on the lease, so
@@ -57,13 +67,13 @@ export interface JobQueue {
   /** Number of jobs by status and channel (metrics). */
   countByStatus(): Promise<{ status: string; channel: string; n: number }[]>;
   /**
-   * Stores each job's sealed portal link while `owner` holds its lease; resolves with the ids whose
-   * lease was held (the others changed nothing).
+   * Stores each job's sealed portal link while `lease` holds it; resolves with the ids whose lease
+   * was held (the others changed nothing).
    */
-  setLinks(owner: string, links: readonly { id: string; link_ct: Uint8Array }[]): Promise<Set<string>>;
+  setLinks(lease: Lease, links: readonly { id: string; link_ct: Uint8Array }[]): Promise<Set<string>>;
   /**
-   * Writes each job's outcome and releases its lease, only where `owner` still holds it (one
+   * Writes each job's outcome and releases its lease, only where `lease` still holds it (one
    * statement per batch on PostgreSQL). Resolves with the ids written; the others changed nothing.
    */
-  finish(owner: string, now: number, outcomes: readonly JobOutcome[]): Promise<Set<string>>;
+  finish(lease: Lease, now: number, outcomes: readonly JobOutcome[]): Promise<Set<string>>;
 }

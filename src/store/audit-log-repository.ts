@@ -49,6 +49,24 @@ export class AuditLogRepository {
     }
   }
 
+  /**
+   * Read-your-writes for audit readers: numbers pending entries until every entry committed before
+   * the call has its index, or `timeoutMs` passed (on PostgreSQL a writing transaction open anywhere
+   * in the cluster holds numbering back until it ends). True when caught up; SQLite always is.
+   */
+  async catchUp(timeoutMs = 2_000): Promise<boolean> {
+    const newest = await this.db.selectFrom('audit_entries').select((eb) => eb.fn.max('seq').as('m')).where('idx', 'is', null).executeTakeFirst();
+    if (newest?.m == null) return true;
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      await this.sequenceAll();
+      const left = await this.db.selectFrom('audit_entries').select('seq').where('idx', 'is', null).where('seq', '<=', Number(newest.m)).limit(1).executeTakeFirst();
+      if (!left) return true;
+      if (Date.now() > until) return false;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   async integratedSize(): Promise<number> {
     const r = await this.db.selectFrom('audit_log_state').select('value').where('name', '=', 'integrated_size').executeTakeFirst();
     return r ? Number(r.value) : 0;

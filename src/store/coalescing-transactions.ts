@@ -1,6 +1,7 @@
 import { CompiledQuery, type Kysely } from 'kysely';
 import type { Database } from './schema.js';
 import type { PendingAudit } from './audit-sequencing.js';
+import { AppError } from '../core/errors.js';
 import { PendingInserts } from './repositories/commit-buffer.js';
 
 const SAVEPOINT = CompiledQuery.raw('savepoint sp_command');
@@ -103,7 +104,7 @@ export class CoalescingTransactions {
       trx = await this.db.startTransaction().execute();
       /** Handed-over rows of the batchable commands run since the last flush. */
       let carried: PendingInserts[] = [];
-      for (const job of batch) {
+      for (const [i, job] of batch.entries()) {
         if (!job.batchable) {
           if (carried.length) await this.flush.inserts(trx, carried.map((inserts) => ({ audit: [], inserts })));
           carried = [];
@@ -113,9 +114,16 @@ export class CoalescingTransactions {
         }
         try {
           results.push({ ok: true, value: await job.run(trx, job.writes) });
-          if (!job.batchable) await trx.executeQuery(RELEASE);
-          else if (!job.writes.inserts.empty) carried.push(job.writes.inserts);
+          if (!job.batchable) {
+            // Rows a command that is not batchable handed over anyway are written inside its savepoint.
+            if (!job.writes.inserts.empty) await this.flush.inserts(trx, [job.writes]);
+            await trx.executeQuery(RELEASE);
+          } else if (!job.writes.inserts.empty) carried.push(job.writes.inserts);
         } catch (error) {
+          // A batchable command has no savepoint: a database error in it may have aborted the shared
+          // transaction (PostgreSQL aborts on any error; SQLite on I/O errors). Only a refusal of
+          // the command's own (AppError) leaves the transaction usable.
+          if (job.batchable && !(error instanceof AppError)) throw new SharedTransactionLost(i, error);
           if (!job.batchable) {
             await trx.executeQuery(ROLLBACK_TO);
             await trx.executeQuery(RELEASE);
@@ -128,9 +136,18 @@ export class CoalescingTransactions {
       await this.flush.all(trx, batch.filter((_, i) => results[i].ok).map((j) => ({ audit: j.writes.audit, inserts: new PendingInserts() })));
       await trx.commit().execute();
     } catch (error) {
+      if (trx) await trx.rollback().execute().catch(() => {});
+      if (error instanceof SharedTransactionLost) {
+        // Only the command that failed fails; the others wrote nothing that survives the rollback
+        // and run again, first in the queue, from the start.
+        batch[error.index].reject(error.cause);
+        const again = batch.filter((_, i) => i !== error.index);
+        for (const job of again) job.writes = { audit: [], inserts: new PendingInserts() };
+        this.queue.unshift(...again);
+        return;
+      }
       // The shared transaction itself failed (I/O, lost connection, a conflict at the shared
       // insert): nothing of the batch committed.
-      if (trx) await trx.rollback().execute().catch(() => {});
       for (const job of batch) job.reject(error);
       return;
     }
@@ -139,5 +156,15 @@ export class CoalescingTransactions {
       if (r.ok) job.resolve(r.value);
       else job.reject(r.error);
     });
+  }
+}
+
+/** A batchable command failed with a database error: the shared transaction must be given up. */
+class SharedTransactionLost extends Error {
+  constructor(
+    readonly index: number,
+    cause: unknown,
+  ) {
+    super('a batchable command failed with a database error', { cause });
   }
 }

@@ -32,12 +32,18 @@ export const stmt = (text: string, postgresText?: string): Stmt => new Stmt(text
 
 const shapes = new Map<string, Stmt>();
 
-/** A statement whose text depends on a small number (rows of a multi-row insert, items of a list): built once per shape. */
+/**
+ * A statement whose text depends on a small number (rows of a multi-row insert, items of a list):
+ * built once per shape. Only the one-row shape is prepared by name on PostgreSQL: a prepared
+ * statement per row count on every pooled connection would cost the server memory for every batch
+ * size a caller chooses.
+ */
 export function shaped(key: string, n: number, build: (n: number) => Stmt): Stmt {
   const k = `${key}#${n}`;
   let s = shapes.get(k);
   if (!s) {
     s = build(n);
+    if (n > 1) registeredPostgresTexts.delete(s.postgres);
     shapes.set(k, s);
   }
   return s;

@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest';
 import type { KyselyStore } from '../../src/store/kysely-store.js';
+import { outcomeOf } from '../../src/queue/job-queue.js';
 import { describeEachBackend, freshDatabases, migratedStore, type TestDatabase } from '../helpers/backends.js';
 import { deliveryRow } from './fixtures.js';
 
@@ -118,12 +119,21 @@ describeEachBackend('delivery queue', (backend) => {
     const store = await migratedStore(db);
     await seed(store, [deliveryRow('d1', { run_at: NOW })]);
     await store.transaction((tx) => tx.queue.claim('holder', NOW, NOW + 10, 1));
-    expect(await store.transaction((tx) => tx.deliveries.update('d1', { last_error_code: 'X_OTHER' }, 'intruder'))).toBe(0);
-    expect(await store.transaction((tx) => tx.deliveries.update('d1', { provider: 'p' }, 'holder'))).toBe(1);
+    const holder = { owner: 'holder', until: NOW + 10 };
+    expect(await store.transaction((tx) => tx.deliveries.update('d1', { last_error_code: 'X_OTHER' }, { owner: 'intruder', until: NOW + 10 }))).toBe(0);
+    expect(await store.transaction((tx) => tx.deliveries.update('d1', { provider: 'p' }, holder))).toBe(1);
     // Once the lease expired and was released, the former holder's late answer changes nothing.
     await store.read.queue.releaseExpired(NOW + 11);
-    expect(await store.transaction((tx) => tx.deliveries.update('d1', { status: 'sent', sent_at: NOW + 12 }, 'holder'))).toBe(0);
+    expect(await store.transaction((tx) => tx.deliveries.update('d1', { status: 'sent', sent_at: NOW + 12 }, holder))).toBe(0);
     expect(await store.read.deliveries.get('d1')).toMatchObject({ status: 'queued', provider: 'p', last_error_code: null, sent_at: null });
+    // Claimed again by the same worker: the first claim's late outcome still changes nothing, the
+    // second claim's lease is intact.
+    const [again] = await store.transaction((tx) => tx.queue.claim('holder', NOW + 20, NOW + 30, 1));
+    expect(again.attempts).toBe(2);
+    expect(await store.transaction((tx) => tx.queue.finish(holder, NOW + 21, [{ ...outcomeOf(again), status: 'sent', attempts: 1 }]))).toEqual(new Set());
+    expect(await store.transaction((tx) => tx.queue.setLinks(holder, [{ id: 'd1', link_ct: new Uint8Array([1]) }]))).toEqual(new Set());
+    expect(await store.read.deliveries.get('d1')).toMatchObject({ status: 'sending', attempts: 2, lease_owner: 'holder', lease_until: NOW + 30, link_ct: null });
+    expect(await store.transaction((tx) => tx.queue.finish({ owner: 'holder', until: NOW + 30 }, NOW + 22, [{ ...outcomeOf(again), status: 'sent', sent_at: NOW + 22 }]))).toEqual(new Set(['d1']));
     // Without an owner (e.g. cancellation), the update applies.
     expect(await store.read.deliveries.update('d1', { status: 'cancelled' })).toBe(1);
   });

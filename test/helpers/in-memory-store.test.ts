@@ -72,11 +72,14 @@ describe('in-memory store', () => {
     await store.read.deliveries.insertMany([delivery('d1'), delivery('d2', 5)]);
     const [claimed] = await store.read.queue.claim('w1', 1, 100, 10);
     expect([claimed.id, claimed.attempts, claimed.status]).toEqual(['d1', 1, 'sending']);
-    expect(await store.read.queue.setLinks('w2', [{ id: 'd1', link_ct: new Uint8Array([9]) }])).toEqual(new Set());
-    expect(await store.read.deliveries.update('d1', { status: 'failed' }, 'w2')).toBe(0);
-    expect(await store.read.queue.finish('w2', 2, [{ ...outcomeOf(claimed), status: 'sent' }])).toEqual(new Set());
+    const other = { owner: 'w2', until: 100 };
+    expect(await store.read.queue.setLinks(other, [{ id: 'd1', link_ct: new Uint8Array([9]) }])).toEqual(new Set());
+    expect(await store.read.deliveries.update('d1', { status: 'failed' }, other)).toBe(0);
+    expect(await store.read.queue.finish(other, 2, [{ ...outcomeOf(claimed), status: 'sent' }])).toEqual(new Set());
+    // The same worker under an earlier claim of the same job (its lease ended otherwise) is refused too.
+    expect(await store.read.queue.finish({ owner: 'w1', until: 50 }, 2, [{ ...outcomeOf(claimed), status: 'sent' }])).toEqual(new Set());
     expect(store.tables.deliveries.get('d1')).toMatchObject({ status: 'sending', lease_owner: 'w1', link_ct: null });
-    expect(await store.read.queue.finish('w1', 2, [{ ...outcomeOf(claimed), status: 'sent' }])).toEqual(new Set(['d1']));
+    expect(await store.read.queue.finish({ owner: 'w1', until: 100 }, 2, [{ ...outcomeOf(claimed), status: 'sent' }])).toEqual(new Set(['d1']));
     expect(store.tables.deliveries.get('d1')).toMatchObject({ status: 'sent', lease_owner: null, lease_until: null, updated_at: 2 });
   });
 

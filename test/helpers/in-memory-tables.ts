@@ -8,7 +8,7 @@ import type { NotificationRepository } from '../../src/store/repositories/notifi
 import type { OutboxRepository } from '../../src/store/repositories/outbox-repository.js';
 import type { PatientRepository } from '../../src/store/repositories/patient-repository.js';
 import type { SignerRepository } from '../../src/store/repositories/signer-repository.js';
-import type { JobOutcome, JobQueue } from '../../src/queue/job-queue.js';
+import type { JobOutcome, JobQueue, Lease } from '../../src/queue/job-queue.js';
 import type {
   AccessLinkRow,
   AppointmentRow,
@@ -96,8 +96,9 @@ function patch<T extends object>(m: Map<string, T>, k: string, set: Partial<T>):
   return next;
 }
 
-/** The queue's lease condition (sql-job-queue.ts `HELD`): this owner, still `sending`. */
-const holds = (d: DeliveryRow | undefined, owner: string): d is DeliveryRow => !!d && d.lease_owner === owner && d.status === 'sending';
+/** The queue's lease condition (sql-job-queue.ts `HELD`): this claim's owner and lease end, still `sending`. */
+const holds = (d: DeliveryRow | undefined, lease: Lease): d is DeliveryRow =>
+  !!d && d.lease_owner === lease.owner && d.lease_until === lease.until && d.status === 'sending';
 
 const OUTCOME_COLUMNS = ['status', 'run_at', 'attempts', 'last_error_code', 'provider', 'provider_message_id', 'sent_at', 'delivered_at', 'failed_at', 'cancelled_at'] as const;
 const PENDING = ['scheduled', 'queued', 'sending'];
@@ -154,9 +155,9 @@ export function memoryRepositories(t: Tables) {
       copies([...t.deliveries.values()].filter((d) => d.notification_id === notificationId).sort((a, b) => a.seq - b.seq || cmp(a.id, b.id))),
     get: async (id) => copy(t.deliveries.get(id)),
     findByProviderId: async (provider, messageId) => copy([...t.deliveries.values()].find((d) => d.provider === provider && d.provider_message_id === messageId)),
-    update: async (id, set, leaseOwner) => {
+    update: async (id, set, lease) => {
       const d = t.deliveries.get(id);
-      if (!d || (leaseOwner && !holds(d, leaseOwner))) return 0;
+      if (!d || (lease && !holds(d, lease))) return 0;
       patch(t.deliveries, id, set as Partial<DeliveryRow>);
       return 1;
     },
@@ -183,19 +184,19 @@ export function memoryRepositories(t: Tables) {
       const waiting = [...t.deliveries.values()].filter((d) => d.status === 'scheduled' || d.status === 'queued').map((d) => d.run_at);
       return waiting.length ? Math.min(...waiting) : null;
     },
-    setLinks: async (owner, links) => {
+    setLinks: async (lease, links) => {
       const held = new Set<string>();
       for (const l of links) {
-        if (!holds(t.deliveries.get(l.id), owner)) continue;
+        if (!holds(t.deliveries.get(l.id), lease)) continue;
         patch(t.deliveries, l.id, { link_ct: l.link_ct });
         held.add(l.id);
       }
       return held;
     },
-    finish: async (owner, now, outcomes: readonly JobOutcome[]) => {
+    finish: async (lease, now, outcomes: readonly JobOutcome[]) => {
       const held = new Set<string>();
       for (const o of outcomes) {
-        if (!holds(t.deliveries.get(o.id), owner)) continue;
+        if (!holds(t.deliveries.get(o.id), lease)) continue;
         const set: Partial<DeliveryRow> = Object.fromEntries(OUTCOME_COLUMNS.map((c) => [c, o[c]]));
         patch(t.deliveries, o.id, { ...set, lease_owner: null, lease_until: null, updated_at: now });
         held.add(o.id);

@@ -3,6 +3,7 @@ import type { Database } from '../schema.js';
 import type { Sql } from '../sql.js';
 import { insertRows, stmt } from '../sql.js';
 import { DELIVERY_COLUMNS } from './columns.js';
+import type { Lease } from '../../queue/job-queue.js';
 
 export type DeliveryRow = Selectable<Database['deliveries']>;
 
@@ -17,8 +18,8 @@ export interface DeliveryRepository {
   list(notificationId: string): Promise<DeliveryRow[]>;
   get(id: string): Promise<DeliveryRow | undefined>;
   findByProviderId(provider: string, providerMessageId: string): Promise<DeliveryRow | undefined>;
-  /** Updates a delivery; with `leaseOwner`, only while that worker still holds the lease. Returns rows changed. */
-  update(id: string, set: Updateable<Database['deliveries']>, leaseOwner?: string): Promise<number>;
+  /** Updates a delivery; with `lease`, only while that claim still holds it (see Lease). Returns rows changed. */
+  update(id: string, set: Updateable<Database['deliveries']>, lease?: Lease): Promise<number>;
   /** Moves every still-pending delivery of a notification to `cancelled` (a worker holding one loses its lease); returns their ids. */
   cancelPending(notificationId: string, now: number): Promise<string[]>;
 }
@@ -46,9 +47,9 @@ export class SqlDeliveryRepository implements DeliveryRepository {
     return this.sql.get<DeliveryRow>(BY_PROVIDER, [provider, providerMessageId]);
   }
 
-  async update(id: string, set: Updateable<Database['deliveries']>, leaseOwner?: string): Promise<number> {
+  async update(id: string, set: Updateable<Database['deliveries']>, lease?: Lease): Promise<number> {
     let q = this.sql.db.updateTable('deliveries').set(set).where('id', '=', id);
-    if (leaseOwner) q = q.where('lease_owner', '=', leaseOwner).where('status', '=', 'sending');
+    if (lease) q = q.where('lease_owner', '=', lease.owner).where('lease_until', '=', lease.until).where('status', '=', 'sending');
     const r = await q.executeTakeFirst();
     return Number(r.numUpdatedRows);
   }

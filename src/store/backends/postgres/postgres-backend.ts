@@ -32,16 +32,27 @@ const types = {
  * statements on this connection: PostgreSQL parses and plans each once per connection instead of on
  * every execution. Other texts (query-builder output, administration) run unnamed as before, so
  * the set of prepared statements per connection stays bounded.
+ *
+ * A schema change by another node (a migration during a rolling upgrade) invalidates a prepared
+ * plan whose result shape changed: PostgreSQL answers 0A000 ("cached plan must not change result
+ * type"). The connection then prepares every statement afresh under new names (the transaction,
+ * aborted by the error, is run again: 0A000 is retryable).
  */
 function prepareRegisteredStatements(client: pg.PoolClient): void {
-  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
+  let generation = 0;
   (client as unknown as { query: (...args: unknown[]) => unknown }).query = (text: unknown, values?: unknown, callback?: unknown) => {
     if (typeof text === 'string' && Array.isArray(values) && callback === undefined && registeredPostgresTexts.has(text)) {
-      return query({ name: statementName(text), text, values });
+      return query({ name: `${statementName(text)}_${generation}`, text, values }).catch((e: unknown) => {
+        if ((e as { code?: string }).code === STALE_PLAN) generation++;
+        throw e;
+      });
     }
     return query(text, values, callback);
   };
 }
+
+const STALE_PLAN = '0A000';
 
 const names = new Map<string, string>();
 const statementName = (text: string): string => {
@@ -54,7 +65,7 @@ const statementName = (text: string): string => {
 };
 
 /** SQLSTATEs after which running the whole transaction again is safe and usually succeeds. */
-const RETRYABLE = new Set(['40001', '40P01', '23505']);
+const RETRYABLE = new Set(['40001', '40P01', '23505', STALE_PLAN]);
 
 /**
  * PostgreSQL backend (Kysely + pg). Several nodes may share the database: claims use FOR UPDATE SKIP

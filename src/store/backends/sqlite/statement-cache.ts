@@ -12,7 +12,8 @@ export class StatementCache {
 
   constructor(
     readonly db: SqliteDb,
-    private readonly max = 1000,
+    // Above the number of statement shapes (multi-row inserts per row count, id lists per length).
+    private readonly max = 5000,
   ) {}
 
   prepare(sql: string): Statement {
