@@ -19,6 +19,7 @@ describe('bad input gets a clear error and changes nothing', () => {
     ['sendAt in the past', 'POST', '/v1/notifications', { type: 'follow_up', patientId: 'p1', data: { reason: 'x', dueDate: '2030-01-01' }, sendAt: '2020-01-01T00:00:00Z' }, 400, 'SP_NOTIFICATION_SEND_AT_PAST'],
     ['an unknown field', 'POST', '/v1/notifications', { type: 'follow_up', patientId: 'p1', data: { reason: 'x', dueDate: '2030-01-01' }, color: 'red' }, 400, 'SP_REQ_VALIDATION'],
     ['an unknown priority', 'POST', '/v1/notifications', { type: 'follow_up', patientId: 'p1', data: { reason: 'x', dueDate: '2030-01-01' }, priority: 'whenever' }, 400, 'SP_REQ_VALIDATION'],
+    ['a patient id with a control character', 'POST', '/v1/notifications', { type: 'follow_up', patientId: 'p\u0000x', data: { reason: 'x', dueDate: '2030-01-01' } }, 400, 'SP_REQ_VALIDATION'],
     ['a channel the patient has no contact for', 'POST', '/v1/notifications', { type: 'follow_up', patientId: 'p1', data: { reason: 'x', dueDate: '2030-01-01' }, channels: ['webhook'] }, 422, 'SP_NOTIFICATION_NO_CHANNEL'],
     ['an invalid phone number', 'PUT', '/v1/patients/p2', samplePatient({ telecom: [{ system: 'sms', value: '555-NOT-A-PHONE' }] }), 400, 'SP_PATIENT_INVALID_PHONE'],
     ['an invalid e-mail address', 'PUT', '/v1/patients/p2', samplePatient({ telecom: [{ system: 'email', value: 'ana at example' }] }), 400, 'SP_PATIENT_INVALID_EMAIL'],
