@@ -4,7 +4,7 @@ import type { Store, StoreTx, TransactionOptions } from './store.js';
 import { SqlRepositories } from './sql-repositories.js';
 import { KyselySql, SqliteTxSql, type Sql } from './sql.js';
 import type { StatementCache } from './backends/sqlite/statement-cache.js';
-import { flushAuditEntries, type PendingAudit } from './audit-sequencing.js';
+import { flushAuditEntries } from './audit-sequencing.js';
 import type { BackendCapabilities } from './backends/backend-capabilities.js';
 import { migrationProvider } from './migrations/index.js';
 import { AppError } from '../core/errors.js';
