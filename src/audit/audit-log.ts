@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Store } from '../store/store.js';
-import type { AuditLogRepository } from '../store/audit-log-repository.js';
+import type { AuditLogRepository } from '../store/repositories/audit-log-repository.js';
 import type { KeyProvider } from '../crypto/key-provider.js';
 import { hashChildren, perfectNodesCompletedBy, treeRoot, inclusionProof, consistencyProof, type NodeSource } from './merkle-proofs.js';
 import { formatCheckpoint, signNote, verifierKey } from './checkpoint.js';

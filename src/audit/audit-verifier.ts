@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import type { AuditLogRepository } from '../store/audit-log-repository.js';
+import type { AuditLogRepository } from '../store/repositories/audit-log-repository.js';
 import { hashChildren, leafHash, verifyConsistency } from './merkle.js';
 import { consistencyProof } from './merkle-proofs.js';
 import { parseCheckpoint, verifyNote } from './checkpoint.js';

@@ -3,7 +3,7 @@ import { patientRef } from './context.js';
 import { AppError } from './errors.js';
 import { PATIENT_ID_PATTERN } from './patient-service.js';
 import type { StoredAuditEntry } from '../audit/fhir-audit-event.js';
-import type { AuditEntryRow, AuditSearch } from '../store/audit-query-repository.js';
+import type { AuditEntryRow, AuditSearch } from '../store/repositories/audit-query-repository.js';
 
 export interface EventQuery {
   /** The caller's patient id; translated to the pseudonymous reference, never stored or logged. */

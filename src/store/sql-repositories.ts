@@ -20,8 +20,8 @@ import { SqlSettingRepository } from './repositories/setting-repository.js';
 import { SqlJobQueue } from '../queue/sql-job-queue.js';
 import { SqlBlindIndexRepository } from './repositories/blind-index-repository.js';
 import { NO_COMMIT, type CommitBuffer } from './repositories/commit-buffer.js';
-import { AuditLogRepository } from './audit-log-repository.js';
-import { AuditQueryRepository } from './audit-query-repository.js';
+import { SqlAuditLogRepository } from './repositories/audit-log-repository.js';
+import { SqlAuditQueryRepository } from './repositories/audit-query-repository.js';
 import { SqlChallengeRepository } from './repositories/challenge-repository.js';
 import { SqlSessionRepository } from './repositories/session-repository.js';
 import { SqlMfaRepository } from './repositories/mfa-repository.js';
@@ -73,8 +73,8 @@ export class SqlRepositories implements StoreTx {
   get leases() { return this.once('leases', () => new SqlLeaseRepository(this.sql)); }
   get settings() { return this.once('settings', () => new SqlSettingRepository(this.sql)); }
   get blindIndexes() { return this.once('blindIndexes', () => new SqlBlindIndexRepository(this.sql)); }
-  get auditLog() { return this.once('auditLog', () => new AuditLogRepository(this.sql.db)); }
-  get auditQueries() { return this.once('auditQueries', () => new AuditQueryRepository(this.sql.db)); }
+  get auditLog() { return this.once('auditLog', () => new SqlAuditLogRepository(this.sql.db)); }
+  get auditQueries() { return this.once('auditQueries', () => new SqlAuditQueryRepository(this.sql.db)); }
   get challenges() { return this.once('challenges', () => new SqlChallengeRepository(this.sql.db)); }
   get sessions() { return this.once('sessions', () => new SqlSessionRepository(this.sql.db)); }
   get mfa() { return this.once('mfa', () => new SqlMfaRepository(this.sql.db)); }

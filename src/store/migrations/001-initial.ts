@@ -162,9 +162,10 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addPrimaryKeyConstraint('idempotency_keys_pk', ['tenant_id', 'key'])
     .execute();
 
-  // The audit index is assigned by the writing transaction from a counter (see 003 and
-  // Repositories.flushAudit), so on PostgreSQL it is a plain key, not an identity: sequences leave
-  // gaps on rollback and commit out of order. SQLite keeps the AUTOINCREMENT it shipped with.
+  // The audit index was assigned by the writing transaction from a counter (see 003; since 009 the
+  // integrator numbers entries on PostgreSQL, see audit-sequencing.ts), so on PostgreSQL it is a
+  // plain key, not an identity: sequences leave gaps on rollback and commit out of order. SQLite
+  // keeps the AUTOINCREMENT it shipped with.
   await (isSqlite(db)
     ? autoIncrementId(db.schema.createTable('audit_entries'), db, 'idx')
     : db.schema.createTable('audit_entries').addColumn('idx', 'bigint', (c) => c.primaryKey()))

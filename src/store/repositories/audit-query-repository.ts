@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database } from './schema.js';
-import { eligibleForSequencing, SEQUENCING_ORDER } from './audit-sequencing.js';
+import type { Database } from '../schema.js';
+import { eligibleForSequencing, SEQUENCING_ORDER } from '../audit-sequencing.js';
+import type { PortOf } from './port-of.js';
 
 /** One stored audit entry as the query side reads it back: its log index, canonical JSON and leaf hash. */
 export interface AuditEntryRow {
@@ -31,7 +32,9 @@ export interface AuditSearch {
 }
 
 /** Read queries over audit entries for people: event search and accounting of disclosures. */
-export class AuditQueryRepository {
+export type AuditQueryRepository = PortOf<SqlAuditQueryRepository>;
+
+export class SqlAuditQueryRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   /**

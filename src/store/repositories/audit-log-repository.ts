@@ -1,6 +1,7 @@
 import { sql, type Kysely, type NotNull } from 'kysely';
-import type { Database } from './schema.js';
-import { isPostgres, sequencePending } from './audit-sequencing.js';
+import type { Database } from '../schema.js';
+import { isPostgres, sequencePending } from '../audit-sequencing.js';
+import type { PortOf } from './port-of.js';
 
 /**
  * Queries of the Merkle log. RFC 9162 leaf index = `audit_entries.idx - 1` (idx starts at 1 and has
@@ -9,7 +10,9 @@ import { isPostgres, sequencePending } from './audit-sequencing.js';
  * transaction numbers them. Everything here that reads by index sees numbered entries only.
  * Leaves are `audit_entries.leaf_hash`; `audit_nodes` holds the perfect subtrees above them (level >= 1).
  */
-export class AuditLogRepository {
+export type AuditLogRepository = PortOf<SqlAuditLogRepository>;
+
+export class SqlAuditLogRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   /** Number of entries numbered so far (the tree size a checkpoint can cover once integrated). */
