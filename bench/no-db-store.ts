@@ -43,13 +43,14 @@ export function noDbStore(): { store: Store; counts: Record<string, number> } {
         const p = patients.get(k(tenantId, id));
         if (p) Object.assign(p, set);
       },
+      // Every key the bench sends is new: no idempotency record is ever found.
       async getForSending(tenantId: string, id: string) {
         const p = patients.get(k(tenantId, id));
         const dk = dataKeys.get(k(tenantId, id));
-        if (!p || !dk) return undefined;
+        if (!p || !dk) return { patient: undefined, contacts: [], idempotency: undefined };
         // Same order as the SQL (rank, id); callers get copies as they would get fresh rows.
         const contactPoints = (contacts.get(k(tenantId, id)) ?? []).map((c) => ({ ...c }));
-        return { patient: { id, language: p.language, time_zone: p.time_zone, key_id: dk.key_id, wrapped: dk.wrapped }, contacts: contactPoints };
+        return { patient: { id, language: p.language, time_zone: p.time_zone, key_id: dk.key_id, wrapped: dk.wrapped }, contacts: contactPoints, idempotency: undefined };
       },
       async getWithKeys(tenantId: string, ids: string[]) {
         return ids.flatMap((id) => {

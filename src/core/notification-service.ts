@@ -11,7 +11,7 @@ import {
 } from './domain.js';
 import { deferPastQuietHours } from './time-policy.js';
 import type { StoreTx } from '../store/store.js';
-import type { DeliveryRow, IdempotencyRow, NotificationRow, NotificationSignatureRow } from '../store/rows.js';
+import type { DeliveryRow, IdempotencyRow, NotificationRow, NotificationSignatureRow, SendingContext } from '../store/rows.js';
 import { SignerService, type DetachedSignature } from './signer-service.js';
 
 export interface CreateNotificationInput {
@@ -118,7 +118,10 @@ export class NotificationService {
     const batchable = !items.some((x) => x.input.signature);
     const answers = await store.transaction(async (tx) => {
       const keys = [...new Set(items.flatMap((x) => (x.idempotencyKey ? [x.idempotencyKey] : [])))];
-      const prior = new Map((await tx.idempotency.getMany(ctx.tenantId, keys)).map((r) => [r.key, r]));
+      // One request (the common case) reads its idempotency record, patient, key and contact points
+      // in one query; a batch reads all its records at once, then each item's patient.
+      const one = items.length === 1 ? await tx.patients.getForSending(ctx.tenantId, items[0].input.patientId, items[0].idempotencyKey ?? null) : undefined;
+      const prior = new Map((one ? (one.idempotency ? [one.idempotency] : []) : await tx.idempotency.getMany(ctx.tenantId, keys)).map((r) => [r.key, r]));
       for (const k of keys) {
         const pending = tx.atCommit.findIdempotency(ctx.tenantId, k);
         if (pending && !prior.has(k)) prior.set(k, pending);
@@ -128,7 +131,7 @@ export class NotificationService {
       const now = this.now();
       for (const [i, item] of items.entries()) {
         try {
-          out.push(await this.createOne(tx, ctx, item.input, item.idempotencyKey, prior, rows, now));
+          out.push(await this.createOne(tx, ctx, item.input, item.idempotencyKey, prior, rows, now, one));
         } catch (e) {
           if (items.length > 1 && e instanceof AppError) throw new AppError(e.code, `items[${i}]${e.detail ? `: ${e.detail}` : ''}`);
           throw e;
@@ -150,6 +153,7 @@ export class NotificationService {
     prior: Map<string, IdempotencyRow>,
     rows: NewRows,
     now: Date,
+    read?: SendingContext,
   ): Promise<CreatedAnswer> {
     const requestHash = requestFingerprint(this.deps, ctx.tenantId, 'notifications.create', input);
     const replay = idempotencyKey ? prior.get(idempotencyKey) : undefined;
@@ -157,7 +161,7 @@ export class NotificationService {
       if (replay.request_hash !== requestHash) throw new AppError('SP_IDEMPOTENCY_KEY_REUSED');
       return { status: replay.status_code, body: JSON.parse(replay.response) } as CreatedAnswer;
     }
-    const created = await this.build(tx, ctx, input, null, now);
+    const created = await this.build(tx, ctx, input, null, now, read);
     if (created.signature?.sender_request_bidx && rows.signatures.some((r) => r.sender_request_bidx === created.signature!.sender_request_bidx)) {
       throw new AppError('SP_SIGNATURE_REPLAYED');
     }
@@ -210,7 +214,7 @@ export class NotificationService {
    * request, the signer), writing nothing: the notification sealed under the patient's data key, its
    * notary signature, one delivery job per channel and its audit event.
    */
-  private async build(tx: StoreTx, ctx: RequestContext, input: CreateNotificationInput, appointmentId: string | null, now: Date): Promise<Built> {
+  private async build(tx: StoreTx, ctx: RequestContext, input: CreateNotificationInput, appointmentId: string | null, now: Date, read?: SendingContext): Promise<Built> {
     const { cipher, templates, config, newId } = this.deps;
     // A sender's signature is checked before anything else (and so before any write).
     const { signature, ...request } = input;
@@ -229,9 +233,9 @@ export class NotificationService {
       if (sendAt < now) sendAt = now;
     }
     // Patient, wrapped data key and contact points in one query: this is the hot path of every send.
-    const found = await tx.patients.getForSending(ctx.tenantId, input.patientId);
-    if (!found) throw new AppError('SP_PATIENT_NOT_FOUND');
+    const found = read ?? (await tx.patients.getForSending(ctx.tenantId, input.patientId));
     const { patient } = found;
+    if (!patient) throw new AppError('SP_PATIENT_NOT_FOUND');
     const key = await cipher.dataKey(ctx.tenantId, input.patientId, { keyId: patient.key_id, wrapped: Buffer.from(patient.wrapped) });
     const contacts = found.contacts.filter((c) => c.opted_out_at == null);
     const chosen = input.channels?.length

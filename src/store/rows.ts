@@ -1,6 +1,6 @@
 /** Row types of the store's tables, as the repositories return them. */
 export type { ApiKeyRow } from './repositories/api-key-repository.js';
-export type { PatientRow, PatientWithKey } from './repositories/patient-repository.js';
+export type { PatientRow, PatientWithKey, SendingContext } from './repositories/patient-repository.js';
 export type { ContactPointRow } from './repositories/contact-point-repository.js';
 export type { NotificationRow } from './repositories/notification-repository.js';
 export type { DeliveryRow } from './repositories/delivery-repository.js';

@@ -115,12 +115,13 @@ export function memoryRepositories(t: Tables) {
         const k = t.dataKeys.get(key(tenantId, id));
         return p && k ? [{ id, language: p.language, time_zone: p.time_zone, key_id: k.key_id, wrapped: k.wrapped }] : [];
       }),
-    getForSending: async (tenantId, id) => {
+    getForSending: async (tenantId, id, idempotencyKey = null) => {
       const p = t.patients.get(key(tenantId, id));
       const k = t.dataKeys.get(key(tenantId, id));
-      if (!p || !k) return undefined;
+      const idempotency = idempotencyKey === null ? undefined : copy(t.idempotency.get(key(tenantId, idempotencyKey)));
+      if (!p || !k) return { patient: undefined, contacts: [], idempotency };
       const contacts = copies([...t.contactPoints.values()].filter((c) => c.tenant_id === tenantId && c.patient_id === id).sort((a, b) => a.rank - b.rank || cmp(a.id, b.id)));
-      return { patient: { id, language: p.language, time_zone: p.time_zone, key_id: k.key_id, wrapped: k.wrapped }, contacts };
+      return { patient: { id, language: p.language, time_zone: p.time_zone, key_id: k.key_id, wrapped: k.wrapped }, contacts, idempotency };
     },
   } satisfies Partial<PatientRepository>;
 

@@ -3,6 +3,7 @@ import type { Database } from '../schema.js';
 import type { Sql } from '../sql.js';
 import { selectIn, stmt } from '../sql.js';
 import type { ContactPointRow } from './contact-point-repository.js';
+import type { IdempotencyRow } from './idempotency-repository.js';
 
 export type PatientRow = Selectable<Database['patients']>;
 
@@ -26,20 +27,39 @@ export interface PatientRepository {
    */
   getWithKeys(tenantId: string, ids: readonly string[]): Promise<PatientWithKey[]>;
   /**
-   * What a new notification needs in one query: the patient with its data key and its contact points
-   * by rank, then id (opted-out ones included). Undefined for an unknown patient or one without a key.
+   * What creating a notification reads, in one query: the patient with its data key (undefined for
+   * an unknown patient or one without a key), its contact points by rank, then id (opted-out ones
+   * included), and the tenant's record of `idempotencyKey` when one is given and exists.
    */
-  getForSending(tenantId: string, id: string): Promise<{ patient: PatientWithKey; contacts: ContactPointRow[] } | undefined>;
+  getForSending(tenantId: string, id: string, idempotencyKey?: string | null): Promise<SendingContext>;
+}
+
+export interface SendingContext {
+  patient: PatientWithKey | undefined;
+  contacts: ContactPointRow[];
+  idempotency: IdempotencyRow | undefined;
 }
 
 const GET = stmt('select * from patients where tenant_id = ? and id = ?');
+// One row at least (the idempotency record must be found even when the patient is gone since).
 const FOR_SENDING = stmt(
-  'select p.id as p_id, p.language, p.time_zone, k.key_id, k.wrapped, c.id, c.tenant_id, c.patient_id, c.system, c.value_ct, c.value_bidx, c.rank, c.opted_out_at ' +
-    'from patients p join data_keys k on k.tenant_id = p.tenant_id and k.patient_id = p.id ' +
+  'select p.id as p_id, p.language, p.time_zone, k.key_id, k.wrapped, c.id, c.tenant_id, c.patient_id, c.system, c.value_ct, c.value_bidx, c.rank, c.opted_out_at, ' +
+    'i.key as i_key, i.request_hash as i_request_hash, i.status_code as i_status_code, i.response as i_response, i.created_at as i_created_at ' +
+    'from (select 1 as one) as x ' +
+    'left join patients p on p.tenant_id = ? and p.id = ? ' +
+    'left join data_keys k on k.tenant_id = p.tenant_id and k.patient_id = p.id ' +
     'left join contact_points c on c.tenant_id = p.tenant_id and c.patient_id = p.id ' +
-    'where p.tenant_id = ? and p.id = ? order by c.rank, c.id',
+    'left join idempotency_keys i on i.tenant_id = ? and i.key = ? ' +
+    'order by c.rank, c.id',
 );
-type ForSendingRow = Omit<PatientWithKey, 'id'> & { p_id: string } & { [K in keyof ContactPointRow]: ContactPointRow[K] | null };
+type Nullable<T> = { [K in keyof T]: T[K] | null };
+type ForSendingRow = Nullable<Omit<PatientWithKey, 'id'> & { p_id: string } & ContactPointRow> & {
+  i_key: string | null;
+  i_request_hash: string;
+  i_status_code: number;
+  i_response: string;
+  i_created_at: number;
+};
 const WITH_KEYS =
   'select p.id, p.language, p.time_zone, k.key_id, k.wrapped from patients p join data_keys k on k.tenant_id = p.tenant_id and k.patient_id = p.id where p.tenant_id = ? and';
 
@@ -62,15 +82,19 @@ export class SqlPatientRepository implements PatientRepository {
     return selectIn<PatientWithKey>(this.sql, WITH_KEYS, 'p.id', ids, [tenantId]);
   }
 
-  async getForSending(tenantId: string, id: string): Promise<{ patient: PatientWithKey; contacts: ContactPointRow[] } | undefined> {
-    const rows = await this.sql.all<ForSendingRow>(FOR_SENDING, [tenantId, id]);
-    if (!rows.length) return undefined;
-    const { p_id, language, time_zone, key_id, wrapped } = rows[0];
+  async getForSending(tenantId: string, id: string, idempotencyKey: string | null = null): Promise<SendingContext> {
+    const rows = await this.sql.all<ForSendingRow>(FOR_SENDING, [tenantId, id, tenantId, idempotencyKey]);
+    const first = rows[0];
+    const patient = first.p_id !== null && first.key_id !== null ? { id: first.p_id, language: first.language!, time_zone: first.time_zone!, key_id: first.key_id, wrapped: first.wrapped! } : undefined;
     const contacts: ContactPointRow[] = [];
-    for (const r of rows) {
+    for (const r of patient ? rows : []) {
       if (r.id === null) continue; // the patient has no contact point (left join)
       contacts.push({ id: r.id, tenant_id: r.tenant_id!, patient_id: r.patient_id!, system: r.system!, value_ct: r.value_ct!, value_bidx: r.value_bidx!, rank: r.rank!, opted_out_at: r.opted_out_at });
     }
-    return { patient: { id: p_id, language, time_zone, key_id, wrapped }, contacts };
+    const idempotency =
+      first.i_key !== null
+        ? { tenant_id: tenantId, key: first.i_key, request_hash: first.i_request_hash, status_code: first.i_status_code, response: first.i_response, created_at: first.i_created_at }
+        : undefined;
+    return { patient, contacts, idempotency };
   }
 }
