@@ -5,9 +5,9 @@ import type { StatementCache } from './backends/sqlite/statement-cache.js';
 export type BackendName = 'sqlite' | 'postgres';
 
 /**
- * Every hot statement's text is registered here once, when its module loads (or, for multi-row
- * shapes, on first use of a row count). The PostgreSQL backend runs registered texts as named
- * prepared statements, so the server parses and plans each shape once per connection.
+ * Every hot statement's text is registered here once, when its module loads (one-row shapes: on
+ * first use). The PostgreSQL backend runs registered texts as named prepared statements, so the
+ * server parses and plans each once per connection.
  */
 export const registeredPostgresTexts = new Set<string>();
 
