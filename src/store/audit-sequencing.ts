@@ -4,7 +4,9 @@ import type { Database } from './schema.js';
 
 export type PendingAudit = Omit<Insertable<Database['audit_entries']>, 'idx'>;
 
-const COLUMNS = ['tenant_id', 'at', 'action', 'actor', 'patient_ref', 'entry', 'leaf_hash'] as const;
+/** The columns of an audit entry as its writer inserts it (no index: see flushAuditEntries). */
+export const AUDIT_COLUMNS = ['tenant_id', 'at', 'action', 'actor', 'patient_ref', 'entry', 'leaf_hash'] as const;
+const COLUMNS = AUDIT_COLUMNS;
 const NUMBERED = ['idx', ...COLUMNS] as const;
 const TAKE_INDEXES = stmt(`update audit_log_state set value = value + ? where name = 'appended_size' returning value`);
 

@@ -1,4 +1,5 @@
-import { Migrator, type Kysely } from 'kysely';
+import { CompiledQuery, Migrator, type Kysely } from 'kysely';
+import { commitStatement } from './commit-statement.js';
 import type { Database } from './schema.js';
 import type { Store, StoreTx, TransactionOptions } from './store.js';
 import { SqlRepositories } from './sql-repositories.js';
@@ -82,6 +83,17 @@ export class KyselyStore implements Store {
 
   /** A transaction's last step: handed-over rows, then the audit entries (whose order they fix). */
   private async flushAll(trx: Kysely<Database>, writes: readonly CommandWrites[]): Promise<void> {
+    if (this.opts.caps.auditSequencedByIntegrator) {
+      // PostgreSQL: all of it in one statement when it fits (one round trip instead of one per table).
+      const one = commitStatement(
+        writes.map((w) => w.inserts).filter((i) => !i.empty),
+        writes.flatMap((w) => w.audit),
+      );
+      if (one) {
+        await trx.executeQuery(CompiledQuery.raw(one.text, one.params));
+        return;
+      }
+    }
     await this.flushInserts(trx, writes);
     await flushAuditEntries(this.txSql(trx), writes.flatMap((w) => w.audit), this.opts.caps.auditSequencedByIntegrator);
   }
