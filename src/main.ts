@@ -25,7 +25,7 @@ process.umask(0o077);
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 const program = new Command('sealpost')
-  .description('Secure transactional health notifications (configuration: SEALPOST_* environment variables, see README)')
+  .description('Secure transactional health notifications (configuration: SEALPOST_* environment variables, see docs/configuration.md)')
   .version(pkg.version);
 
 program
