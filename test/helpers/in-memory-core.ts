@@ -8,6 +8,7 @@ import { TemplateRegistry } from '../../src/core/templates/template-registry.js'
 import { loadConfig } from '../../src/config/load-config.js';
 import { PatientService, type PatientInput } from '../../src/core/patient-service.js';
 import type { CoreDeps, RequestContext } from '../../src/core/context.js';
+import { samplePatient } from './sample-patient.js';
 import type { ChannelKind } from '../../src/core/domain.js';
 import type { Channel, OutboundMessage, SendResult } from '../../src/channels/channel.js';
 import { inMemoryStore, type InMemoryStore } from './in-memory-store.js';
@@ -68,17 +69,7 @@ export function coreFixture(env: Record<string, string> = {}): CoreFixture & { c
     now: () => now,
     wakes: () => wakes,
     async addPatient(id, over = {}) {
-      await patients.upsert(ctx, id, {
-        name: { given: ['Ana'], family: `Lopez ${PHI_MARKER}` },
-        birthDate: '1980-04-02',
-        telecom: [
-          { system: 'sms', value: '+14155552671', rank: 1 },
-          { system: 'email', value: 'ana@example.com', rank: 2 },
-        ],
-        language: 'en',
-        timeZone: 'America/New_York',
-        ...over,
-      });
+      await patients.upsert(ctx, id, samplePatient({ name: { given: ['Ana'], family: `Lopez ${PHI_MARKER}` }, ...over }) as PatientInput);
     },
     cleanup: () => rmSync(dataDir, { recursive: true, force: true }),
   };

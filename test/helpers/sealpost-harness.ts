@@ -130,17 +130,7 @@ export async function eventually<T>(check: () => Promise<T | undefined | null | 
   }
 }
 
-export const samplePatient = (over: Record<string, unknown> = {}) => ({
-  name: { given: ['Ana'], family: 'Lopez' },
-  birthDate: '1980-04-02',
-  telecom: [
-    { system: 'sms', value: '+14155552671', rank: 1 },
-    { system: 'email', value: 'ana@example.com', rank: 2 },
-  ],
-  language: 'en',
-  timeZone: 'America/New_York',
-  ...over,
-});
+export { samplePatient } from './sample-patient.js';
 
 
 /** A portal form POST as a browser sends it (urlencoded, no API key, optional session cookie). */
