@@ -3,7 +3,10 @@
  * (`value()` consumes the next argument when the value is not inline; `num(min)` parses a number ≥ min;
  * `optional()` is the value when one is given, else undefined, as for `--json [file]`).
  */
-export function forEachFlag(argv: string[], handle: (flag: string, value: () => string, num: (min: number) => number, optional: () => string | undefined) => void): void {
+export function forEachFlag(
+  argv: string[],
+  handle: (flag: string, value: () => string, num: (min: number) => number, optional: () => string | undefined) => void,
+): void {
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2) as [string, string | undefined];
     const value = () => {
@@ -16,7 +19,8 @@ export function forEachFlag(argv: string[], handle: (flag: string, value: () => 
       if (!Number.isFinite(n) || n < min) throw new Error(`${flag}: expected a number ≥ ${min}`);
       return n;
     };
-    const optional = () => inline ?? (argv[i + 1] !== undefined && !argv[i + 1].startsWith('--') ? argv[++i] : undefined);
+    const optional = () =>
+      inline ?? (argv[i + 1] !== undefined && !argv[i + 1].startsWith('--') ? argv[++i] : undefined);
     handle(flag, value, num, optional);
   }
 }

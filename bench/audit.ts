@@ -90,7 +90,11 @@ function sampleEvent(i: number, t0: number, apiKeys: string[]): AuditEvent {
   return {
     tenantId: 'default',
     at: new Date(t0 + i * 37),
-    actor: worker ? 'system:worker' : portal ? `patient-link:${randomBytes(6).toString('hex')}` : `api-key:${apiKeys[i % apiKeys.length]}`,
+    actor: worker
+      ? 'system:worker'
+      : portal
+        ? `patient-link:${randomBytes(6).toString('hex')}`
+        : `api-key:${apiKeys[i % apiKeys.length]}`,
     action,
     outcome: action === 'portal.verification_failed' ? 'failure' : 'success',
     targetType,
@@ -98,7 +102,9 @@ function sampleEvent(i: number, t0: number, apiKeys: string[]): AuditEvent {
     patientRef: randomBytes(16).toString('base64url'),
     requestId: worker ? undefined : `req-${randomBytes(8).toString('hex')}`,
     sourceIp: worker ? undefined : `10.${i % 256}.${(i >> 8) % 256}.${(i >> 16) % 256}`,
-    details: worker ? { deliveryId: `0196${randomBytes(14).toString('hex')}`, channel: i % 3 ? 'sms' : 'email', attempt: 1 } : undefined,
+    details: worker
+      ? { deliveryId: `0196${randomBytes(14).toString('hex')}`, channel: i % 3 ? 'sms' : 'email', attempt: 1 }
+      : undefined,
   };
 }
 
@@ -111,13 +117,21 @@ async function main() {
   const { keyring } = LocalKeyring.openOrCreate(join(dir, 'keyring.json'));
   const store = openSqliteStore(dbPath, 'group');
   await store.migrate();
-  const log = new AuditLog(store, keyring, { origin: ORIGIN, checkpointSeconds: 60, checkpointEntries: o.checkpointEvery, batch: o.batch }, () => new Date(), pino({ level: 'silent' }));
+  const log = new AuditLog(
+    store,
+    keyring,
+    { origin: ORIGIN, checkpointSeconds: 60, checkpointEntries: o.checkpointEvery, batch: o.batch },
+    () => new Date(),
+    pino({ level: 'silent' }),
+  );
 
   // 1. Setup: entries straight into the table (a second connection, big transactions).
   const raw = new Sqlite(dbPath);
   raw.pragma('busy_timeout = 10000');
   raw.pragma('synchronous = NORMAL');
-  const insert = raw.prepare('insert into audit_entries (idx, tenant_id, at, action, actor, patient_ref, entry, leaf_hash) values (?, ?, ?, ?, ?, ?, ?, ?)');
+  const insert = raw.prepare(
+    'insert into audit_entries (idx, tenant_id, at, action, actor, patient_ref, entry, leaf_hash) values (?, ?, ?, ?, ?, ?, ?, ?)',
+  );
   const apiKeys = Array.from({ length: 5 }, () => randomBytes(8).toString('hex'));
   const t0 = Date.UTC(2025, 0, 1);
   let entryBytes = 0;
@@ -156,10 +170,17 @@ async function main() {
   t = nowMs();
   for (let size = o.checkpointEvery; size <= o.entries; size += o.checkpointEvery) {
     const root = Buffer.from(await treeRoot(size, get));
-    history.push({ size, root, note: signNote(formatCheckpoint(ORIGIN, size, root), ORIGIN, privateKey), created_at: t0 + size * 37 });
+    history.push({
+      size,
+      root,
+      note: signNote(formatCheckpoint(ORIGIN, size, root), ORIGIN, privateKey),
+      created_at: t0 + size * 37,
+    });
   }
   const historySec = (nowMs() - t) / 1000;
-  const putCp = raw.prepare('insert into audit_checkpoints (size, root, note, created_at) values (@size, @root, @note, @created_at)');
+  const putCp = raw.prepare(
+    'insert into audit_checkpoints (size, root, note, created_at) values (@size, @root, @note, @created_at)',
+  );
   raw.transaction(() => history.forEach((r) => putCp.run(r)))();
 
   const CHECKPOINT_SAMPLES = 200;
@@ -204,8 +225,10 @@ async function main() {
     consistencyMs.push(nowMs() - s);
     // Not timed: the proofs are real.
     if (k < 50) {
-      if (!verifyInclusion(p.leafHash, index, total, p.proof, latest.root)) throw new Error(`inclusion proof ${index} does not verify`);
-      if (!verifyConsistency(from, total, c.root1, latest.root, c.proof)) throw new Error(`consistency proof ${from} does not verify`);
+      if (!verifyInclusion(p.leafHash, index, total, p.proof, latest.root))
+        throw new Error(`inclusion proof ${index} does not verify`);
+      if (!verifyConsistency(from, total, c.root1, latest.root, c.proof))
+        throw new Error(`consistency proof ${from} does not verify`);
     }
   }
 

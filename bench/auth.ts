@@ -48,14 +48,38 @@ const tokenUrl = `${app.config.publicUrl}/oauth2/token`;
 // A signed-in person: a user row and an active session, as the sign-in routes would leave them.
 const now = Date.now();
 const session = await app.store.transaction(async (tx) => {
-  await tx.users.insert({ id: 'u-bench', tenant_id: 'default', email: 'bench@clinic.test', display_name: 'Bench', roles: 'nurse', status: 'active', password_hash: phc, locked_until: null, sso_issuer: null, sso_subject: null, created_at: now, updated_at: now });
-  return app.sessions.issue(tx, { tenantId: 'default', subjectType: 'user', subjectId: 'u-bench', transport: 'bearer', stage: 'active', amr: ['pwd', 'otp', 'mfa'] });
+  await tx.users.insert({
+    id: 'u-bench',
+    tenant_id: 'default',
+    email: 'bench@clinic.test',
+    display_name: 'Bench',
+    roles: 'nurse',
+    status: 'active',
+    password_hash: phc,
+    locked_until: null,
+    sso_issuer: null,
+    sso_subject: null,
+    created_at: now,
+    updated_at: now,
+  });
+  return app.sessions.issue(tx, {
+    tenantId: 'default',
+    subjectType: 'user',
+    subjectId: 'u-bench',
+    transport: 'bearer',
+    stage: 'active',
+    amr: ['pwd', 'otp', 'mfa'],
+  });
 });
 
 // A SMART backend-services client, and an access token it obtained with a signed assertion.
 const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' });
 const jwk = { ...(await exportJWK(publicKey)), kid: 'bench', alg: 'ES384', use: 'sig' };
-const reg = await postJson(target, tls, '/v1/oauth-clients', { name: 'bench', scopes: ['system/Patient.rs'], jwks: { keys: [jwk] } });
+const reg = await postJson(target, tls, '/v1/oauth-clients', {
+  name: 'bench',
+  scopes: ['system/Patient.rs'],
+  jwks: { keys: [jwk] },
+});
 const clientId = JSON.parse(reg.text).clientId as string;
 const assertion = await new SignJWT({})
   .setProtectedHeader({ alg: 'ES384', kid: 'bench' })
@@ -66,12 +90,26 @@ const assertion = await new SignJWT({})
   .setIssuedAt()
   .setExpirationTime('4m')
   .sign(privateKey);
-const form = new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion, scope: 'system/Patient.rs' });
-const tokenRes = await fetch(`${target.url}/oauth2/token`, { method: 'POST', body: form, headers: { 'content-type': 'application/x-www-form-urlencoded' }, dispatcher: new Agent({ connect: { ca: tls.cert } }) });
+const form = new URLSearchParams({
+  grant_type: 'client_credentials',
+  client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+  client_assertion: assertion,
+  scope: 'system/Patient.rs',
+});
+const tokenRes = await fetch(`${target.url}/oauth2/token`, {
+  method: 'POST',
+  body: form,
+  headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  dispatcher: new Agent({ connect: { ca: tls.cert } }),
+});
 let accessToken: string | null = null;
 if (tokenRes.ok) accessToken = ((await tokenRes.json()) as { access_token: string }).access_token;
 
-async function load(label: string, path: string, authorization?: string): Promise<{ label: string; rps: number; p50: number; p99: number; non2xx: number }> {
+async function load(
+  label: string,
+  path: string,
+  authorization?: string,
+): Promise<{ label: string; rps: number; p50: number; p99: number; non2xx: number }> {
   const r = await autocannon({
     url: `${target.url}${path}`,
     connections: o.connections,
@@ -89,7 +127,11 @@ if (accessToken) rows.push(await load('SMART access token (`GET /v1/me`)', '/v1/
 await target.close();
 
 console.log(JSON.stringify(machineInfo(dir)));
-console.log(`\n| password hashing | ms per op |\n|---|---:|\n| argon2id hash (m=19456 KiB, t=2, p=1) | ${hashMs.toFixed(1)} |\n| argon2id verify | ${verifyMs.toFixed(1)} |`);
-console.log(`\n${o.connections} connections, ${o.durationSec} s each, HTTPS keep-alive:\n\n| credential | requests/s | p50 ms | p99 ms | non-2xx |\n|---|---:|---:|---:|---:|`);
+console.log(
+  `\n| password hashing | ms per op |\n|---|---:|\n| argon2id hash (m=19456 KiB, t=2, p=1) | ${hashMs.toFixed(1)} |\n| argon2id verify | ${verifyMs.toFixed(1)} |`,
+);
+console.log(
+  `\n${o.connections} connections, ${o.durationSec} s each, HTTPS keep-alive:\n\n| credential | requests/s | p50 ms | p99 ms | non-2xx |\n|---|---:|---:|---:|---:|`,
+);
 for (const r of rows) console.log(`| ${r.label} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${r.non2xx} |`);
 if (!accessToken) console.log('\n(the SMART token request failed; its row is missing)');

@@ -14,7 +14,11 @@ import { createSoftHsm, SOFTHSM_LIBRARY } from '../test/helpers/softhsm-token.js
 
 const N = Number(process.env.BENCH_CRYPTO_N ?? 2000);
 
-async function time(label: string, n: number, fn: (i: number) => unknown | Promise<unknown>): Promise<[string, number]> {
+async function time(
+  label: string,
+  n: number,
+  fn: (i: number) => unknown | Promise<unknown>,
+): Promise<[string, number]> {
   for (let i = 0; i < Math.min(100, n); i++) await fn(i); // warm-up
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) await fn(i);
@@ -26,20 +30,34 @@ async function measure(name: string, provider: KeyProvider): Promise<[string, nu
   const noCache = new EnvelopeCipher(provider, { max: 0, ttlMs: 0 });
   const cached = new EnvelopeCipher(provider, { max: 10_000, ttlMs: 300_000 });
   const { key, wrapped } = await noCache.newDataKey('default', 'p0');
-  const payload = JSON.stringify({ patient: 'x'.repeat(200), appointment: { at: new Date().toISOString(), clinic: 'y'.repeat(100) } });
+  const payload = JSON.stringify({
+    patient: 'x'.repeat(200),
+    appointment: { at: new Date().toISOString(), clinic: 'y'.repeat(100) },
+  });
   const ref = { tenantId: 'default', table: 'notifications', rowId: 'n1', field: 'data' };
   const ct = noCache.encrypt(key, ref, payload);
   const signer = provider.signer();
-  const header = Buffer.from(JSON.stringify({ id: 'n1', type: 'appointment.reminder', contentHash: 'z'.repeat(64), at: new Date().toISOString() }));
+  const header = Buffer.from(
+    JSON.stringify({
+      id: 'n1',
+      type: 'appointment.reminder',
+      contentHash: 'z'.repeat(64),
+      at: new Date().toISOString(),
+    }),
+  );
   await cached.dataKey('default', 'p0', wrapped);
   return Promise.all([]).then(async () => [
-    await time(`${name}: encrypt a notification payload (AES-256-GCM, ~0.4 KB)`, N * 5, () => noCache.encrypt(key, ref, payload)),
+    await time(`${name}: encrypt a notification payload (AES-256-GCM, ~0.4 KB)`, N * 5, () =>
+      noCache.encrypt(key, ref, payload),
+    ),
     await time(`${name}: decrypt it`, N * 5, () => noCache.decrypt(key, ref, ct)),
     await time(`${name}: wrap a new data key`, N, () => provider.wrapDataKey('default', key, 'aad')),
     await time(`${name}: unwrap a data key (no cache)`, N, () => noCache.dataKey('default', 'p0', wrapped)),
     await time(`${name}: data key from the cache`, N * 5, () => cached.dataKey('default', 'p0', wrapped)),
     await time(`${name}: sign a notification header (Ed25519)`, N, () => signer.sign(header)),
-    await time(`${name}: contact blind index (HMAC-SHA256)`, N * 5, (i) => cached.blindIndex('default', 'contact.sms', `+1415555${i}`)),
+    await time(`${name}: contact blind index (HMAC-SHA256)`, N * 5, (i) =>
+      cached.blindIndex('default', 'contact.sms', `+1415555${i}`),
+    ),
   ]);
 }
 

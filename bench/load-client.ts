@@ -51,7 +51,13 @@ export interface LoadResult {
    * With `urls`: each server's share. The aggregate latency percentiles above are then the worst
    * of the servers' (autocannon does not expose its histograms for an exact merge); mean is weighted.
    */
-  perTarget?: { url: string; connections: number; ok2xx: number; okPerSec: number; latencyMs: LoadResult['latencyMs'] }[];
+  perTarget?: {
+    url: string;
+    connections: number;
+    ok2xx: number;
+    okPerSec: number;
+    latencyMs: LoadResult['latencyMs'];
+  }[];
 }
 
 const TEST_NAMES = ['Lipid panel', 'Complete blood count', 'HbA1c', 'Thyroid panel', 'Vitamin D'];
@@ -76,7 +82,12 @@ function singleRequest(spec: LoadSpec, headers: Record<string, string>, next: ()
   };
 }
 
-function batchRequest(spec: LoadSpec, size: number, headers: Record<string, string>, next: () => number): autocannon.Request {
+function batchRequest(
+  spec: LoadSpec,
+  size: number,
+  headers: Record<string, string>,
+  next: () => number,
+): autocannon.Request {
   return {
     method: 'POST',
     path: '/v1/notifications:batch',
@@ -118,7 +129,11 @@ async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     timeout: 30,
     // SNI must be a host name (RFC 6066 §3); the certificate names localhost and 127.0.0.1.
     servername: 'localhost',
-    requests: [spec.batchSize && spec.batchSize > 0 ? batchRequest(spec, spec.batchSize, headers, next) : singleRequest(spec, headers, next)],
+    requests: [
+      spec.batchSize && spec.batchSize > 0
+        ? batchRequest(spec, spec.batchSize, headers, next)
+        : singleRequest(spec, headers, next),
+    ],
   });
   const wallSec = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = process.cpuUsage(cpu0);
@@ -134,7 +149,13 @@ async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     okPerSec: result['2xx'] / result.duration,
     itemsPerRequest: items,
     okItemsPerSec: (result['2xx'] * items) / result.duration,
-    latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max, mean: result.latency.mean },
+    latencyMs: {
+      p50: result.latency.p50,
+      p90: result.latency.p90,
+      p99: result.latency.p99,
+      max: result.latency.max,
+      mean: result.latency.mean,
+    },
     clientCpuPct: ((cpu.user + cpu.system) / 1e6 / wallSec) * 100,
     statusCodes: codes,
   };
@@ -144,9 +165,21 @@ async function runLoad(spec: LoadSpec): Promise<LoadResult> {
 async function runSpread(spec: LoadSpec, urls: string[]): Promise<LoadResult> {
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
-  const conns = urls.map((_, i) => Math.floor(spec.connections / urls.length) + (i < spec.connections % urls.length ? 1 : 0));
+  const conns = urls.map(
+    (_, i) => Math.floor(spec.connections / urls.length) + (i < spec.connections % urls.length ? 1 : 0),
+  );
   // Disjoint key ranges per server (suffix), so no request is a replay of another server's.
-  const parts = await Promise.all(urls.map((url, i) => runLoad({ ...spec, url, urls: undefined, connections: Math.max(1, conns[i]), keyPrefix: `${spec.keyPrefix}-s${i}` })));
+  const parts = await Promise.all(
+    urls.map((url, i) =>
+      runLoad({
+        ...spec,
+        url,
+        urls: undefined,
+        connections: Math.max(1, conns[i]),
+        keyPrefix: `${spec.keyPrefix}-s${i}`,
+      }),
+    ),
+  );
   const wallSec = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = process.cpuUsage(cpu0);
   const sum = (f: (r: LoadResult) => number) => parts.reduce((a, r) => a + f(r), 0);
@@ -165,10 +198,22 @@ async function runSpread(spec: LoadSpec, urls: string[]): Promise<LoadResult> {
     okPerSec: sum((r) => r.okPerSec),
     itemsPerRequest: parts[0].itemsPerRequest,
     okItemsPerSec: sum((r) => r.okItemsPerSec),
-    latencyMs: { p50: worst('p50'), p90: worst('p90'), p99: worst('p99'), max: worst('max'), mean: ok2xx ? sum((r) => r.latencyMs.mean * r.ok2xx) / ok2xx : NaN },
+    latencyMs: {
+      p50: worst('p50'),
+      p90: worst('p90'),
+      p99: worst('p99'),
+      max: worst('max'),
+      mean: ok2xx ? sum((r) => r.latencyMs.mean * r.ok2xx) / ok2xx : NaN,
+    },
     clientCpuPct: ((cpu.user + cpu.system) / 1e6 / wallSec) * 100,
     statusCodes: codes,
-    perTarget: parts.map((r, i) => ({ url: urls[i], connections: conns[i], ok2xx: r.ok2xx, okPerSec: r.okPerSec, latencyMs: r.latencyMs })),
+    perTarget: parts.map((r, i) => ({
+      url: urls[i],
+      connections: conns[i],
+      ok2xx: r.ok2xx,
+      okPerSec: r.okPerSec,
+      latencyMs: r.latencyMs,
+    })),
   };
 }
 

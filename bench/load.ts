@@ -93,7 +93,13 @@ export class LoadGenerator {
     const serverCpuSec = (cpu.user + cpu.system) / 1e6;
     const serverCpuPct = (serverCpuSec / wallSec) * 100;
     const machinePct = m0 && m1 ? ((m1.busySec - m0.busySec) / wallSec) * 100 : NaN;
-    return { ...result, serverCpuPct, serverCpuSec, serverElu: elu.utilization, otherCpuPct: Math.max(0, machinePct - serverCpuPct - result.clientCpuPct) };
+    return {
+      ...result,
+      serverCpuPct,
+      serverCpuSec,
+      serverElu: elu.utilization,
+      otherCpuPct: Math.max(0, machinePct - serverCpuPct - result.clientCpuPct),
+    };
   }
 
   async close(): Promise<void> {
@@ -120,7 +126,7 @@ export async function waitForQuiet(maxSec: number, thresholdPct = 20): Promise<n
     if (!m0 || !m1) return NaN;
     const wall = (performance.now() - t0) / 1000;
     const own = process.cpuUsage(c0);
-    other = (((m1.busySec - m0.busySec) - (own.user + own.system) / 1e6) / wall) * 100;
+    other = ((m1.busySec - m0.busySec - (own.user + own.system) / 1e6) / wall) * 100;
     if (other < thresholdPct) return other;
   } while (performance.now() < deadline);
   return other;

@@ -13,9 +13,21 @@ export interface CodeInfo {
 /** Which code was measured: the tree may be ahead of its commit while people work. */
 export function codeInfo(): CodeInfo {
   try {
-    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const status = execFileSync('git', ['status', '--porcelain', '--', 'src'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    return { commit, uncommittedSrcFiles: status.split('\n').filter(Boolean).map((l) => l.slice(3)) };
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    const status = execFileSync('git', ['status', '--porcelain', '--', 'src'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    return {
+      commit,
+      uncommittedSrcFiles: status
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.slice(3)),
+    };
   } catch {
     return { commit: 'unknown (not a git checkout)', uncommittedSrcFiles: [] };
   }
@@ -78,7 +90,18 @@ export function machineInfo(tempDir: string): MachineInfo {
     node: process.version,
     sqlite,
     os: `${osRelease}${kernel ? `, Linux ${kernel}` : ''}`,
-    tempDir: { path: tempDir, device, fsType, mountOptions: mount?.[3] ?? 'unknown', rotational: rotational === '0' ? 'no (SSD/virtual)' : rotational === '1' ? 'yes (as reported; virtual disks often say 1)' : rotational },
+    tempDir: {
+      path: tempDir,
+      device,
+      fsType,
+      mountOptions: mount?.[3] ?? 'unknown',
+      rotational:
+        rotational === '0'
+          ? 'no (SSD/virtual)'
+          : rotational === '1'
+            ? 'yes (as reported; virtual disks often say 1)'
+            : rotational,
+    },
     fdatasyncMs: fsyncProbe(tempDir),
   };
 }

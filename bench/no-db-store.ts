@@ -50,13 +50,19 @@ export function noDbStore(): { store: Store; counts: Record<string, number> } {
         if (!p || !dk) return { patient: undefined, contacts: [], idempotency: undefined };
         // Same order as the SQL (rank, id); callers get copies as they would get fresh rows.
         const contactPoints = (contacts.get(k(tenantId, id)) ?? []).map((c) => ({ ...c }));
-        return { patient: { id, language: p.language, time_zone: p.time_zone, key_id: dk.key_id, wrapped: dk.wrapped }, contacts: contactPoints, idempotency: undefined };
+        return {
+          patient: { id, language: p.language, time_zone: p.time_zone, key_id: dk.key_id, wrapped: dk.wrapped },
+          contacts: contactPoints,
+          idempotency: undefined,
+        };
       },
       async getWithKeys(tenantId: string, ids: string[]) {
         return ids.flatMap((id) => {
           const p = patients.get(k(tenantId, id));
           const dk = dataKeys.get(k(tenantId, id));
-          return p && dk ? [{ id, language: p.language, time_zone: p.time_zone, key_id: dk.key_id, wrapped: dk.wrapped }] : [];
+          return p && dk
+            ? [{ id, language: p.language, time_zone: p.time_zone, key_id: dk.key_id, wrapped: dk.wrapped }]
+            : [];
         });
       },
     },
@@ -84,7 +90,11 @@ export function noDbStore(): { store: Store; counts: Record<string, number> } {
       },
       async delete(ids: string[]) {
         const drop = new Set(ids);
-        for (const [key, list] of contacts) contacts.set(key, list.filter((c) => !drop.has(c.id)));
+        for (const [key, list] of contacts)
+          contacts.set(
+            key,
+            list.filter((c) => !drop.has(c.id)),
+          );
       },
     },
     idempotency: {
@@ -136,14 +146,18 @@ export function noDbStore(): { store: Store; counts: Record<string, number> } {
     new Proxy(target, {
       get(t, prop) {
         if (typeof prop === 'string' && !(prop in t)) {
-          return () => Promise.reject(new Error(`bench no-db store: ${name}.${prop}() is not emulated; update bench/no-db-store.ts`));
+          return () =>
+            Promise.reject(
+              new Error(`bench no-db store: ${name}.${prop}() is not emulated; update bench/no-db-store.ts`),
+            );
         }
         return t[prop as string];
       },
     });
   const tx = new Proxy(Object.fromEntries(Object.entries(repos).map(([name, r]) => [name, strict(name, r)])), {
     get(target, prop) {
-      if (typeof prop === 'string' && !(prop in target)) throw new Error(`bench no-db store: repository ${prop} is not emulated; update bench/no-db-store.ts`);
+      if (typeof prop === 'string' && !(prop in target))
+        throw new Error(`bench no-db store: repository ${prop} is not emulated; update bench/no-db-store.ts`);
       return target[prop as string];
     },
   }) as unknown as StoreTx;

@@ -45,10 +45,14 @@ async function freePort(): Promise<number> {
 function readyz(url: string): Promise<number> {
   return new Promise((resolve) => {
     // Loopback health probe of our own self-signed server: the certificate is not what is tested here.
-    const req = request(new URL('/readyz', url), { rejectUnauthorized: false, servername: 'localhost', timeout: 2000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
+    const req = request(
+      new URL('/readyz', url),
+      { rejectUnauthorized: false, servername: 'localhost', timeout: 2000 },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on('error', () => resolve(0));
     req.on('timeout', () => req.destroy());
     req.end();
@@ -89,7 +93,8 @@ export async function startServeNode(spec: NodeSpec, timeoutSec = 60): Promise<S
   const deadline = performance.now() + timeoutSec * 1000;
   let readyAt = 0;
   while (!readyAt) {
-    if (child.exitCode !== null) throw new Error(`sealpost serve (node ${spec.index}) exited with ${child.exitCode} before it was ready`);
+    if (child.exitCode !== null)
+      throw new Error(`sealpost serve (node ${spec.index}) exited with ${child.exitCode} before it was ready`);
     if (performance.now() > deadline) {
       await stopChild(child, exited);
       throw new Error(`sealpost serve (node ${spec.index}) not ready after ${timeoutSec}s`);
@@ -97,7 +102,14 @@ export async function startServeNode(spec: NodeSpec, timeoutSec = 60): Promise<S
     if ((await readyz(url)) === 200) readyAt = Date.now();
     else await new Promise((r) => setTimeout(r, 100));
   }
-  return { index: spec.index, pid: child.pid!, url, dataDir: spec.dataDir, readyAt, stop: () => stopChild(child, exited) };
+  return {
+    index: spec.index,
+    pid: child.pid!,
+    url,
+    dataDir: spec.dataDir,
+    readyAt,
+    stop: () => stopChild(child, exited),
+  };
 }
 
 /** SIGTERM (graceful: the worker finishes its batch), then SIGKILL of that one pid after 20 s. */
@@ -133,19 +145,34 @@ export class PgProbe {
 
   /** Notifications created at or after `sinceMs` (server clock = this machine's) and their deliveries. */
   async notificationsSince(sinceMs: number): Promise<{ n: number; firstAt: number | null; deliveries: number }> {
-    const r = await this.one('select count(*) as n, min(created_at) as first from notifications where created_at >= $1', [sinceMs]);
-    const d = await this.one('select count(*) as n from deliveries d join notifications n on n.id = d.notification_id where n.created_at >= $1', [sinceMs]);
+    const r = await this.one(
+      'select count(*) as n, min(created_at) as first from notifications where created_at >= $1',
+      [sinceMs],
+    );
+    const d = await this.one(
+      'select count(*) as n from deliveries d join notifications n on n.id = d.notification_id where n.created_at >= $1',
+      [sinceMs],
+    );
     return { n: Number(r.n), firstAt: r.first == null ? null : Number(r.first), deliveries: Number(d.n) };
   }
 
   async outboxSince(afterId: number): Promise<{ n: number; firstAt: number | null; lastAt: number | null }> {
-    const r = await this.one('select count(*) as n, min(created_at) as first, max(created_at) as last from dev_outbox where id > $1', [afterId]);
-    return { n: Number(r.n), firstAt: r.first == null ? null : Number(r.first), lastAt: r.last == null ? null : Number(r.last) };
+    const r = await this.one(
+      'select count(*) as n, min(created_at) as first, max(created_at) as last from dev_outbox where id > $1',
+      [afterId],
+    );
+    return {
+      n: Number(r.n),
+      firstAt: r.first == null ? null : Number(r.first),
+      lastAt: r.last == null ? null : Number(r.last),
+    };
   }
 
   /** Outbox rows created at or after `sinceMs`: count and the last one's time. */
   async outboxCreatedSince(sinceMs: number): Promise<{ n: number; lastAt: number | null }> {
-    const r = await this.one('select count(*) as n, max(created_at) as last from dev_outbox where created_at >= $1', [sinceMs]);
+    const r = await this.one('select count(*) as n, max(created_at) as last from dev_outbox where created_at >= $1', [
+      sinceMs,
+    ]);
     return { n: Number(r.n), lastAt: r.last == null ? null : Number(r.last) };
   }
 
@@ -156,7 +183,10 @@ export class PgProbe {
   }
 
   async deliveryStatusCounts(): Promise<Record<string, number>> {
-    const rows = (await this.c.query('select status, count(*) as n from deliveries group by status')).rows as { status: string; n: string }[];
+    const rows = (await this.c.query('select status, count(*) as n from deliveries group by status')).rows as {
+      status: string;
+      n: string;
+    }[];
     return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
   }
 

@@ -4,7 +4,11 @@ import { allPids, procComm } from './proc-cpu.js';
 /** The PostgreSQL server the bench uses: a superuser connection to its maintenance database. */
 export const DEFAULT_PG_ADMIN_URL = process.env.SEALPOST_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-export async function adminQuery<T = Record<string, unknown>>(adminUrl: string, sql: string, params: unknown[] = []): Promise<T[]> {
+export async function adminQuery<T = Record<string, unknown>>(
+  adminUrl: string,
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
   const c = new pg.Client({ connectionString: adminUrl, application_name: 'sealpost-bench' });
   await c.connect();
   try {
@@ -46,13 +50,32 @@ export interface PgServerInfo {
 }
 
 /** The settings that decide what a commit costs and how many nodes fit. */
-const SETTINGS = ['synchronous_commit', 'fsync', 'wal_sync_method', 'commit_delay', 'full_page_writes', 'shared_buffers', 'max_connections', 'work_mem', 'max_wal_size', 'checkpoint_timeout', 'wal_level', 'data_directory'];
+const SETTINGS = [
+  'synchronous_commit',
+  'fsync',
+  'wal_sync_method',
+  'commit_delay',
+  'full_page_writes',
+  'shared_buffers',
+  'max_connections',
+  'work_mem',
+  'max_wal_size',
+  'checkpoint_timeout',
+  'wal_level',
+  'data_directory',
+];
 
 export async function pgServerInfo(adminUrl: string): Promise<PgServerInfo> {
   const [v] = await adminQuery<{ v: string }>(adminUrl, 'select version() as v');
-  const rows = await adminQuery<{ name: string; setting: string; unit: string | null }>(adminUrl, 'select name, setting, unit from pg_settings where name = any($1)', [SETTINGS]);
+  const rows = await adminQuery<{ name: string; setting: string; unit: string | null }>(
+    adminUrl,
+    'select name, setting, unit from pg_settings where name = any($1)',
+    [SETTINGS],
+  );
   const settings: Record<string, string> = {};
-  for (const r of rows) settings[r.name] = r.unit === '8kB' ? `${(Number(r.setting) * 8) / 1024} MB` : `${r.setting}${r.unit ? ` ${r.unit}` : ''}`;
+  for (const r of rows)
+    settings[r.name] =
+      r.unit === '8kB' ? `${(Number(r.setting) * 8) / 1024} MB` : `${r.setting}${r.unit ? ` ${r.unit}` : ''}`;
   return { version: v.v.split(' on ')[0], settings };
 }
 
@@ -65,9 +88,14 @@ export function contention(waits: Record<string, number> | undefined): [string, 
 }
 
 /** A load phase against a server that must answer every request 202 (copied from bench/scenarios.ts). */
-export function requireClean(label: string, r: { non2xx: number; errors: number; timeouts: number; statusCodes: Record<string, number> }): void {
+export function requireClean(
+  label: string,
+  r: { non2xx: number; errors: number; timeouts: number; statusCodes: Record<string, number> },
+): void {
   if (r.non2xx || r.errors || r.timeouts) {
-    throw new Error(`${label}: ${r.non2xx} non-2xx (${JSON.stringify(r.statusCodes)}), ${r.errors} errors, ${r.timeouts} timeouts; see the server log above`);
+    throw new Error(
+      `${label}: ${r.non2xx} non-2xx (${JSON.stringify(r.statusCodes)}), ${r.errors} errors, ${r.timeouts} timeouts; see the server log above`,
+    );
   }
 }
 
@@ -107,7 +135,10 @@ export class PgProcessClassifier {
     await this.sampleWaits();
     this.waitTimer = setInterval(() => {
       // A slow sample (a busy server) is not queued behind another: the next tick takes its place.
-      if (!this.waitSampling) this.waitSampling = this.sampleWaits().catch(() => {}).finally(() => (this.waitSampling = null));
+      if (!this.waitSampling)
+        this.waitSampling = this.sampleWaits()
+          .catch(() => {})
+          .finally(() => (this.waitSampling = null));
     }, everyMs);
   }
 
@@ -118,7 +149,9 @@ export class PgProcessClassifier {
   async stopWaits(): Promise<Record<string, number>> {
     await this.stopTimer();
     await this.sampleWaits().catch(() => {});
-    const out = [...this.waitCounts].sort((a, b) => b[1] - a[1]).map(([k, n]) => [k, Math.round((n / Math.max(1, this.samples)) * 100) / 100] as const);
+    const out = [...this.waitCounts]
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, n]) => [k, Math.round((n / Math.max(1, this.samples)) * 100) / 100] as const);
     return Object.fromEntries(out);
   }
 
@@ -141,7 +174,14 @@ export class PgProcessClassifier {
       // What each busy backend of the system under test is doing at this instant: on CPU (no wait),
       // waiting on a lock (and for which statement), on I/O or WAL flush, or inside a transaction
       // waiting for its client's next statement (holding whatever locks it took).
-      const key = r.state === 'idle in transaction' ? `idle in transaction, after ${statementOf(r.query)}` : !r.wait ? 'running' : isContention(r.wait) ? `${r.wait} (${statementOf(r.query)})` : r.wait;
+      const key =
+        r.state === 'idle in transaction'
+          ? `idle in transaction, after ${statementOf(r.query)}`
+          : !r.wait
+            ? 'running'
+            : isContention(r.wait)
+              ? `${r.wait} (${statementOf(r.query)})`
+              : r.wait;
       this.waitCounts.set(key, (this.waitCounts.get(key) ?? 0) + 1);
     }
   }
@@ -149,7 +189,11 @@ export class PgProcessClassifier {
   async map(): Promise<Map<number, string>> {
     const out = new Map<number, string>();
     const c = await this.connection();
-    const rows = (await c.query<{ pid: number; datname: string | null; backend_type: string; me: boolean }>("select pid, datname, backend_type, application_name like 'sealpost-bench%' as me from pg_stat_activity")).rows;
+    const rows = (
+      await c.query<{ pid: number; datname: string | null; backend_type: string; me: boolean }>(
+        "select pid, datname, backend_type, application_name like 'sealpost-bench%' as me from pg_stat_activity",
+      )
+    ).rows;
     const known = new Map(rows.map((r) => [r.pid, r]));
     for (const pid of allPids()) {
       if (procComm(pid) !== 'postgres') continue;

@@ -35,11 +35,24 @@ import { codeInfo, machineInfo } from './machine-info.js';
 import { LoadGenerator, waitForQuiet, type PhaseResult } from './load.js';
 import type { LoadResult } from './load-client.js';
 import { CpuSampler, type CpuShare } from './proc-cpu.js';
-import { createDatabase, dropDatabase, DEFAULT_PG_ADMIN_URL, PgProcessClassifier, pgServerInfo, requireClean } from './pg-support.js';
+import {
+  createDatabase,
+  dropDatabase,
+  DEFAULT_PG_ADMIN_URL,
+  PgProcessClassifier,
+  pgServerInfo,
+  requireClean,
+} from './pg-support.js';
 import { bootstrapKey, PgProbe, startServeNode, type ServeNode } from './pg-nodes.js';
 import { postJson, registerPatients, startCeiling, type Tls } from './servers.js';
 import { runQueueComparison, type QueueOptions, type QueueComparison } from './queue-vs-pgboss.js';
-import { evaluateTargets, renderPostgresMarkdown, type PgBenchResults, type NodeCountResult, type PgCeilingResult } from './postgres-report.js';
+import {
+  evaluateTargets,
+  renderPostgresMarkdown,
+  type PgBenchResults,
+  type NodeCountResult,
+  type PgCeilingResult,
+} from './postgres-report.js';
 import { forEachFlag, loadFlag } from './args.js';
 
 export interface PgBenchOptions {
@@ -59,7 +72,19 @@ export interface PgBenchOptions {
 const log = (msg: string) => process.stderr.write(`[bench pg] ${msg}\n`);
 
 function parseArgs(argv: string[]) {
-  const o: PgBenchOptions = { nodes: [1, 2], durationSec: 10, warmupSec: 2, connections: 50, patients: 300, poolMax: 10, drainTimeoutSec: 180, quietWaitSec: 10, adminUrl: DEFAULT_PG_ADMIN_URL, http: true, queue: null };
+  const o: PgBenchOptions = {
+    nodes: [1, 2],
+    durationSec: 10,
+    warmupSec: 2,
+    connections: 50,
+    patients: 300,
+    poolMax: 10,
+    drainTimeoutSec: 180,
+    quietWaitSec: 10,
+    adminUrl: DEFAULT_PG_ADMIN_URL,
+    http: true,
+    queue: null,
+  };
   const q: QueueOptions = { jobs: 10_000, batch: 100, producers: 4, consumers: 4, poolMax: 10 };
   let parts = ['http', 'queue'];
   let json: string | true | null = null;
@@ -71,7 +96,8 @@ function parseArgs(argv: string[]) {
         break;
       case '--nodes':
         o.nodes = value().split(',').map(Number);
-        if (!o.nodes.length || o.nodes.some((n) => !Number.isInteger(n) || n < 1 || n > 8)) throw new Error('--nodes: a list of node counts 1–8, e.g. 1,2');
+        if (!o.nodes.length || o.nodes.some((n) => !Number.isInteger(n) || n < 1 || n > 8))
+          throw new Error('--nodes: a list of node counts 1–8, e.g. 1,2');
         break;
       case '--pool-max':
         o.poolMax = q.poolMax = Math.round(num(1));
@@ -93,14 +119,17 @@ function parseArgs(argv: string[]) {
         break;
       case '--parts':
         parts = value().split(',');
-        if (!parts.length || parts.some((p) => p !== 'http' && p !== 'queue')) throw new Error('--parts: a list of http, queue');
+        if (!parts.length || parts.some((p) => p !== 'http' && p !== 'queue'))
+          throw new Error('--parts: a list of http, queue');
         break;
       case '--json':
         json = optional() ?? true;
         break;
       case '--help':
       case '-h':
-        process.stdout.write('npm run bench -- --backend postgres [--nodes 1,2] [--duration 10] [--warmup 2] [--connections 50] [--patients 300] [--pool-max 10] [--queue-jobs 10000] [--queue-batch 100] [--queue-producers 4] [--queue-consumers 4] [--parts http,queue] [--pg-url url] [--wait-quiet 10] [--drain-timeout 180] [--json [file]]\n');
+        process.stdout.write(
+          'npm run bench -- --backend postgres [--nodes 1,2] [--duration 10] [--warmup 2] [--connections 50] [--patients 300] [--pool-max 10] [--queue-jobs 10000] [--queue-batch 100] [--queue-producers 4] [--queue-consumers 4] [--parts http,queue] [--pg-url url] [--wait-quiet 10] [--drain-timeout 180] [--json [file]]\n',
+        );
         process.exit(0);
       default:
         throw new Error(`unknown option ${flag} (with --backend postgres)`);
@@ -139,9 +168,26 @@ interface Ctx {
 }
 
 /** Starts `count` nodes one after the other, each ready before the next (the first one migrates). */
-async function startNodes(ctx: Ctx, dbUrl: string, dir: string, count: number, worker: boolean, together = false): Promise<ServeNode[]> {
+async function startNodes(
+  ctx: Ctx,
+  dbUrl: string,
+  dir: string,
+  count: number,
+  worker: boolean,
+  together = false,
+): Promise<ServeNode[]> {
   const nodes: ServeNode[] = [];
-  const start = (i: number) => startServeNode({ index: i, databaseUrl: dbUrl, dataDir: join(dir, `node${i}`), keyringFile: join(dir, 'keyring.json'), tlsCertFile: ctx.tlsFiles.cert, tlsKeyFile: ctx.tlsFiles.key, worker, poolMax: ctx.o.poolMax });
+  const start = (i: number) =>
+    startServeNode({
+      index: i,
+      databaseUrl: dbUrl,
+      dataDir: join(dir, `node${i}`),
+      keyringFile: join(dir, 'keyring.json'),
+      tlsCertFile: ctx.tlsFiles.cert,
+      tlsKeyFile: ctx.tlsFiles.key,
+      worker,
+      poolMax: ctx.o.poolMax,
+    });
   try {
     if (together) {
       const started = await Promise.allSettled(Array.from({ length: count }, (_, i) => start(i + 1)));
@@ -168,7 +214,11 @@ function sampler(ctx: Ctx, nodes: ServeNode[], pgc: PgProcessClassifier): CpuSam
   });
 }
 
-async function measured<T>(s: CpuSampler, pgc: PgProcessClassifier, fn: () => Promise<T>): Promise<{ value: T; cpu: CpuShare }> {
+async function measured<T>(
+  s: CpuSampler,
+  pgc: PgProcessClassifier,
+  fn: () => Promise<T>,
+): Promise<{ value: T; cpu: CpuShare }> {
   await s.start();
   await pgc.startWaits();
   try {
@@ -200,9 +250,22 @@ async function runCeiling(ctx: Ctx): Promise<PgCeilingResult> {
   const t = await startCeiling(dir, tls);
   try {
     await registerPatients(t, tls, patientIds(o.patients));
-    const pre = await postJson(t, tls, '/v1/notifications', { type: 'test_result_ready', patientId: 'bench-p0', data: { testName: 'Lipid panel' } }, { 'idempotency-key': `${runId}-ceiling-preflight` });
+    const pre = await postJson(
+      t,
+      tls,
+      '/v1/notifications',
+      { type: 'test_result_ready', patientId: 'bench-p0', data: { testName: 'Lipid panel' } },
+      { 'idempotency-key': `${runId}-ceiling-preflight` },
+    );
     if (pre.status !== 202) throw new Error(`ceiling: preflight: HTTP ${pre.status} ${pre.text}`);
-    const spec = (durationSec: number, keyPrefix: string) => ({ url: t.url, apiKey: t.apiKey, connections: o.connections, durationSec, patientIds: patientIds(o.patients), keyPrefix: `${runId}-ceiling-${keyPrefix}` });
+    const spec = (durationSec: number, keyPrefix: string) => ({
+      url: t.url,
+      apiKey: t.apiKey,
+      connections: o.connections,
+      durationSec,
+      patientIds: patientIds(o.patients),
+      keyPrefix: `${runId}-ceiling-${keyPrefix}`,
+    });
     if (o.warmupSec > 0) await gen.run(spec(o.warmupSec, 'warm'));
     await quiet(o);
     log(`ceiling: ${o.durationSec}s of load`);
@@ -212,9 +275,14 @@ async function runCeiling(ctx: Ctx): Promise<PgCeilingResult> {
     const used = process.cpuUsage(c0);
     requireClean('ceiling', load);
     // Every 202 went through the whole service path into the fake store.
-    if (t.counts.notifications - before < load.ok2xx) throw new Error(`ceiling: the no-DB store saw ${t.counts.notifications - before} notifications for ${load.ok2xx} 202s; it is not measuring the real path`);
+    if (t.counts.notifications - before < load.ok2xx)
+      throw new Error(
+        `ceiling: the no-DB store saw ${t.counts.notifications - before} notifications for ${load.ok2xx} 202s; it is not measuring the real path`,
+      );
     const cpuSec = (used.user + used.system) / 1e6;
-    log(`ceiling: ${Math.round(load.okPerSec)} accepted/s, ${Math.round((cpuSec * 1e6) / load.ok2xx)} µs CPU per notification`);
+    log(
+      `ceiling: ${Math.round(load.okPerSec)} accepted/s, ${Math.round((cpuSec * 1e6) / load.ok2xx)} µs CPU per notification`,
+    );
     return { load, cpuSec, cpuUsPerNotification: (cpuSec * 1e6) / load.ok2xx };
   } finally {
     await t.close();
@@ -241,10 +309,24 @@ async function runNodeCount(ctx: Ctx, count: number): Promise<NodeCountResult> {
     await registerPatients({ url: nodes[0].url, apiKey, close: async () => {} }, tls, patientIds(o.patients));
     // Every node must answer a real request 202 before any load (same key, same database).
     for (const n of nodes) {
-      const r = await postJson({ url: n.url, apiKey, close: async () => {} }, tls, '/v1/notifications', { type: 'test_result_ready', patientId: 'bench-p0', data: { testName: 'Lipid panel' } }, { 'idempotency-key': `${runId}-n${count}-preflight-${n.index}` });
+      const r = await postJson(
+        { url: n.url, apiKey, close: async () => {} },
+        tls,
+        '/v1/notifications',
+        { type: 'test_result_ready', patientId: 'bench-p0', data: { testName: 'Lipid panel' } },
+        { 'idempotency-key': `${runId}-n${count}-preflight-${n.index}` },
+      );
       if (r.status !== 202) throw new Error(`${label}: preflight on node ${n.index}: HTTP ${r.status} ${r.text}`);
     }
-    const spec = (durationSec: number, keyPrefix: string) => ({ url: nodes[0].url, urls: nodes.map((n) => n.url), apiKey, connections: o.connections, durationSec, patientIds: patientIds(o.patients), keyPrefix: `${runId}-n${count}-${keyPrefix}` });
+    const spec = (durationSec: number, keyPrefix: string) => ({
+      url: nodes[0].url,
+      urls: nodes.map((n) => n.url),
+      apiKey,
+      connections: o.connections,
+      durationSec,
+      patientIds: patientIds(o.patients),
+      keyPrefix: `${runId}-n${count}-${keyPrefix}`,
+    });
     if (o.warmupSec > 0) await gen.run(spec(o.warmupSec, 'warm'));
 
     // 1. Accept: workers off, ingestion alone.
@@ -267,7 +349,9 @@ async function runNodeCount(ctx: Ctx, count: number): Promise<NodeCountResult> {
     // the first one does not drain the backlog alone before the others are up.
     nodes = await startNodes(ctx, dbUrl, dir, count, true, true);
     const readyAt = Math.max(...nodes.map((n) => n.readyAt));
-    const drain = await measured(sampler(ctx, nodes, pgc), pgc, () => waitUntil(() => probe!.outboxReached(0, allDeliveries), o.drainTimeoutSec));
+    const drain = await measured(sampler(ctx, nodes, pgc), pgc, () =>
+      waitUntil(() => probe!.outboxReached(0, allDeliveries), o.drainTimeoutSec),
+    );
     const drained = await probe.outboxCreatedSince(readyAt);
     const drainSec = drained.lastAt != null ? (drained.lastAt - readyAt) / 1000 : NaN;
     log(`${label}: drained ${drained.n} (after all nodes were ready) in ${drainSec.toFixed(1)}s`);
@@ -285,19 +369,40 @@ async function runNodeCount(ctx: Ctx, count: number): Promise<NodeCountResult> {
     });
     await new Promise((r) => setTimeout(r, 300));
     const target = (await probe.notificationsSince(t1)).deliveries;
-    const tail = await measured(sampler(ctx, nodes, pgc), pgc, () => waitUntil(() => probe!.outboxReached(oBase, target), o.drainTimeoutSec));
+    const tail = await measured(sampler(ctx, nodes, pgc), pgc, () =>
+      waitUntil(() => probe!.outboxReached(oBase, target), o.drainTimeoutSec),
+    );
     const tailSeconds = (performance.now() - loadEnd) / 1000;
     const n = await probe.notificationsSince(t1);
     const ob = await probe.outboxSince(oBase);
     const seconds = n.firstAt != null && ob.lastAt != null ? (ob.lastAt - n.firstAt) / 1000 : NaN;
-    log(`${label}: ${ob.n} delivered in ${seconds.toFixed(1)}s (${Math.round(ob.n / seconds)}/s end to end), ${Math.round(e2e.value.okPerSec)} accepted/s meanwhile`);
+    log(
+      `${label}: ${ob.n} delivered in ${seconds.toFixed(1)}s (${Math.round(ob.n / seconds)}/s end to end), ${Math.round(e2e.value.okPerSec)} accepted/s meanwhile`,
+    );
 
     return {
       nodes: count,
       database: dbName,
       accept: { load: phase(accept.value), cpu: accept.cpu, committed: acceptCommitted },
-      drain: { queued, afterReady: drained.n, seconds: drainSec, perSec: drained.n / drainSec, timedOut: !drain.value, cpu: drain.cpu },
-      endToEnd: { load: phase(e2e.value), cpu: e2e.cpu, accepted: n.n, delivered: ob.n, seconds, perSec: ob.n / seconds, tailSeconds, timedOut: !tail.value, tailCpu: tail.cpu },
+      drain: {
+        queued,
+        afterReady: drained.n,
+        seconds: drainSec,
+        perSec: drained.n / drainSec,
+        timedOut: !drain.value,
+        cpu: drain.cpu,
+      },
+      endToEnd: {
+        load: phase(e2e.value),
+        cpu: e2e.cpu,
+        accepted: n.n,
+        delivered: ob.n,
+        seconds,
+        perSec: ob.n / seconds,
+        tailSeconds,
+        timedOut: !tail.value,
+        tailCpu: tail.cpu,
+      },
       finalDeliveryStatuses: await probe.deliveryStatusCounts(),
       auditLog: await probe.auditLogState(),
     };
@@ -314,7 +419,15 @@ export async function main(argv: string[]): Promise<void> {
   const { o, json } = parseArgs(argv);
   const runId = randomBytes(3).toString('hex');
   const root = mkdtempSync(join(tmpdir(), 'sealpost-bench-pg-'));
-  const ctx: Ctx = { o, tls: { cert: '', private: '' }, tlsFiles: { cert: join(root, 'tls-cert.pem'), key: join(root, 'tls-key.pem') }, gen: null as unknown as LoadGenerator, runId, root, created: [] };
+  const ctx: Ctx = {
+    o,
+    tls: { cert: '', private: '' },
+    tlsFiles: { cert: join(root, 'tls-cert.pem'), key: join(root, 'tls-key.pem') },
+    gen: null as unknown as LoadGenerator,
+    runId,
+    root,
+    created: [],
+  };
   let gen: LoadGenerator | null = null;
   const cleanup = async () => {
     for (const d of ctx.created) await dropDatabase(o.adminUrl, d).catch(() => {});
@@ -347,9 +460,26 @@ export async function main(argv: string[]): Promise<void> {
     let queue: QueueComparison | null = null;
     if (o.queue) {
       await quiet(o);
-      queue = await runQueueComparison(o.adminUrl, runId, o.queue, (name) => ctx.created.push(name), (name) => (ctx.created = ctx.created.filter((d) => d !== name)), log);
+      queue = await runQueueComparison(
+        o.adminUrl,
+        runId,
+        o.queue,
+        (name) => ctx.created.push(name),
+        (name) => (ctx.created = ctx.created.filter((d) => d !== name)),
+        log,
+      );
     }
-    const out: PgBenchResults = { startedAt, finishedAt: new Date().toISOString(), options: o, machine, code, postgres: pgInfo, ceiling, nodeCounts: results, queue };
+    const out: PgBenchResults = {
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      options: o,
+      machine,
+      code,
+      postgres: pgInfo,
+      ceiling,
+      nodeCounts: results,
+      queue,
+    };
     const md = renderPostgresMarkdown(out);
     const asJson = JSON.stringify({ ...out, targets: evaluateTargets(out) }, null, 2) + '\n';
     if (json === true) {

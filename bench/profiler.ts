@@ -74,7 +74,8 @@ export function area(url: string, fn: string, callerUrl: string | null): string 
     if (fn === '(idle)') return 'idle';
     if (fn === '(program)') return 'V8/native (program)';
     if (callerUrl === null) return `native: ${fn || '(anonymous)'}`;
-    if (/node_modules\/kysely\/|better-sqlite3|\/src\/store\//.test(callerUrl)) return 'SQLite (native, via better-sqlite3)';
+    if (/node_modules\/kysely\/|better-sqlite3|\/src\/store\//.test(callerUrl))
+      return 'SQLite (native, via better-sqlite3)';
     if (/^node:(net|internal\/stream)/.test(callerUrl)) return 'socket writes (native: TLS encryption + syscalls)';
     return `${area(callerUrl, '', null)} (native)`;
   }
@@ -88,7 +89,12 @@ export function area(url: string, fn: string, callerUrl: string | null): string 
     if (/http/.test(url)) return 'node: http';
     if (/net|stream/.test(url)) return 'node: net/streams';
     if (/inspector/.test(url)) return 'profiler itself';
-    return `node: ${url.slice(5).replace(/^internal\//, '').split('/')[0]}`;
+    return `node: ${
+      url
+        .slice(5)
+        .replace(/^internal\//, '')
+        .split('/')[0]
+    }`;
   }
   return url;
 }
@@ -130,13 +136,17 @@ export function summarize(label: string, file: string, p: CpuProfile): ProfileSu
     label,
     file,
     sampledMs: Math.round(total / 1000),
-    areas: sorted(areas).slice(0, 15).map(({ k, pct }) => ({ area: k, pct })),
-    top: sorted(fns).slice(0, 20).map(({ k, pct }) => ({ fn: k, pct })),
+    areas: sorted(areas)
+      .slice(0, 15)
+      .map(({ k, pct }) => ({ area: k, pct })),
+    top: sorted(fns)
+      .slice(0, 20)
+      .map(({ k, pct }) => ({ fn: k, pct })),
   };
 }
 
 export function renderProfiles(ps: ProfileSummary[]): string {
-  const out: string[] = ['', '### Where the server\'s main thread spends its time (self time, % of samples)', ''];
+  const out: string[] = ['', "### Where the server's main thread spends its time (self time, % of samples)", ''];
   for (const p of ps) {
     out.push(`**${p.label}** (${p.sampledMs} ms sampled; profile: ${p.file})`, '');
     out.push('| area | % |', '|---|---:|');

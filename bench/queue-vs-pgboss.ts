@@ -72,7 +72,11 @@ interface QueueDriver {
 }
 
 async function sealpostDriver(url: string, poolMax: number): Promise<{ driver: QueueDriver; store: KyselyStore }> {
-  const config = loadConfig({ SEALPOST_DATABASE_URL: url, SEALPOST_DATABASE_POOL_MAX: String(poolMax), SEALPOST_DATA_DIR: '/nonexistent-bench-dir' });
+  const config = loadConfig({
+    SEALPOST_DATABASE_URL: url,
+    SEALPOST_DATABASE_POOL_MAX: String(poolMax),
+    SEALPOST_DATA_DIR: '/nonexistent-bench-dir',
+  });
   const store = openStore(config.database, { nodeId: 'bench-queue' });
   await store.migrate();
   const owner = `bench-${process.pid}`;
@@ -81,7 +85,9 @@ async function sealpostDriver(url: string, poolMax: number): Promise<{ driver: Q
     async send(n) {
       const now = Date.now();
       // As a notification batch writes its deliveries: one multi-row insert.
-      const rows = Array.from({ length: n }, () => newDeliveryRow(uuidv7(), notification, 'sms', 'bench-cp', 1, now, now, 5));
+      const rows = Array.from({ length: n }, () =>
+        newDeliveryRow(uuidv7(), notification, 'sms', 'bench-cp', 1, now, now, 5),
+      );
       await store.transaction(async (tx) => tx.deliveries.insertMany(rows));
     },
     async fetchAndComplete(batch) {
@@ -90,7 +96,13 @@ async function sealpostDriver(url: string, poolMax: number): Promise<{ driver: Q
       if (!jobs.length) return 0;
       const at = Date.now();
       // As the delivery worker records a batch's outcomes: one lease-conditional statement.
-      const held = await store.transaction((tx) => tx.queue.finish({ owner, until: now + 30_000 }, at, jobs.map((d) => ({ ...outcomeOf(d), status: 'sent', sent_at: at, provider: 'bench' }))));
+      const held = await store.transaction((tx) =>
+        tx.queue.finish(
+          { owner, until: now + 30_000 },
+          at,
+          jobs.map((d) => ({ ...outcomeOf(d), status: 'sent', sent_at: at, provider: 'bench' })),
+        ),
+      );
       if (held.size !== jobs.length) throw new Error('lost a lease in the queue bench');
       return jobs.length;
     },
@@ -100,7 +112,14 @@ async function sealpostDriver(url: string, poolMax: number): Promise<{ driver: Q
 }
 
 async function pgBossDriver(url: string, poolMax: number): Promise<QueueDriver> {
-  const boss = new PgBoss({ connectionString: url, max: poolMax, supervise: false, schedule: false, migrate: true, application_name: 'pgboss-bench' } as PgBoss.ConstructorOptions);
+  const boss = new PgBoss({
+    connectionString: url,
+    max: poolMax,
+    supervise: false,
+    schedule: false,
+    migrate: true,
+    application_name: 'pgboss-bench',
+  } as PgBoss.ConstructorOptions);
   boss.on('error', (e) => process.stderr.write(`[pg-boss] ${String(e)}\n`));
   await boss.start();
   const name = 'bench';
@@ -112,7 +131,10 @@ async function pgBossDriver(url: string, poolMax: number): Promise<QueueDriver> 
     async fetchAndComplete(batch) {
       const jobs = await boss.fetch(name, { batchSize: batch });
       if (!jobs || !jobs.length) return 0;
-      await boss.complete(name, jobs.map((j) => j.id));
+      await boss.complete(
+        name,
+        jobs.map((j) => j.id),
+      );
       return jobs.length;
     },
     close: () => boss.stop({ graceful: false, wait: true }),
@@ -120,7 +142,13 @@ async function pgBossDriver(url: string, poolMax: number): Promise<QueueDriver> 
 }
 
 /** Producers take batches from a shared budget; consumers run until `expected` jobs are completed. */
-async function drive(d: QueueDriver, o: QueueOptions, doSend: boolean, doWork: boolean, expected: number): Promise<{ seconds: number; batches: number }> {
+async function drive(
+  d: QueueDriver,
+  o: QueueOptions,
+  doSend: boolean,
+  doWork: boolean,
+  expected: number,
+): Promise<{ seconds: number; batches: number }> {
   let toSend = doSend ? o.jobs : 0;
   let done = 0;
   let batches = 0;
@@ -142,7 +170,8 @@ async function drive(d: QueueDriver, o: QueueOptions, doSend: boolean, doWork: b
       else {
         // Nothing visible: the producers are not there yet (mixed phase), or other consumers hold
         // the rest locked (SKIP LOCKED hides them). Poll again soon, but not forever.
-        if (!producing && performance.now() - t0 > 600_000) throw new Error(`queue bench: ${expected - done} jobs never became visible`);
+        if (!producing && performance.now() - t0 > 600_000)
+          throw new Error(`queue bench: ${expected - done} jobs never became visible`);
         await new Promise((r) => setTimeout(r, 5));
       }
     }
@@ -155,7 +184,15 @@ async function drive(d: QueueDriver, o: QueueOptions, doSend: boolean, doWork: b
   return { seconds: (performance.now() - t0) / 1000, batches };
 }
 
-async function side(name: 'sealpost' | 'pg-boss', adminUrl: string, dbName: string, o: QueueOptions, onCreate: (n: string) => void, onDrop: (n: string) => void, log: (m: string) => void): Promise<QueueSideResult> {
+async function side(
+  name: 'sealpost' | 'pg-boss',
+  adminUrl: string,
+  dbName: string,
+  o: QueueOptions,
+  onCreate: (n: string) => void,
+  onDrop: (n: string) => void,
+  log: (m: string) => void,
+): Promise<QueueSideResult> {
   const url = await createDatabase(adminUrl, dbName);
   onCreate(dbName);
   const pgc = new PgProcessClassifier(adminUrl, [dbName]);
@@ -196,8 +233,17 @@ async function side(name: 'sealpost' | 'pg-boss', adminUrl: string, dbName: stri
   }
 }
 
-export async function runQueueComparison(adminUrl: string, runId: string, o: QueueOptions, onCreate: (n: string) => void, onDrop: (n: string) => void, log: (m: string) => void): Promise<QueueComparison> {
-  log(`queue: ${o.jobs} jobs, batches of ${o.batch}, ${o.producers} producers, ${o.consumers} consumers, pool ${o.poolMax}`);
+export async function runQueueComparison(
+  adminUrl: string,
+  runId: string,
+  o: QueueOptions,
+  onCreate: (n: string) => void,
+  onDrop: (n: string) => void,
+  log: (m: string) => void,
+): Promise<QueueComparison> {
+  log(
+    `queue: ${o.jobs} jobs, batches of ${o.batch}, ${o.producers} producers, ${o.consumers} consumers, pool ${o.poolMax}`,
+  );
   const sealpost = await side('sealpost', adminUrl, `sealpost_bench_${runId}_queue`, o, onCreate, onDrop, log);
   const pgBoss = await side('pg-boss', adminUrl, `sealpost_bench_${runId}_pgboss`, o, onCreate, onDrop, log);
   const { createRequire } = await import('node:module');

@@ -44,14 +44,31 @@ import type { SqliteDurability } from '../src/config/config.js';
 import { selfSigned } from '../src/api/tls.js';
 import { codeInfo, machineInfo } from './machine-info.js';
 import { LoadGenerator } from './load.js';
-import { runCeiling, runMode, type BenchOptions, type CeilingResult, type ModeResult, type RunContext } from './scenarios.js';
+import {
+  runCeiling,
+  runMode,
+  type BenchOptions,
+  type CeilingResult,
+  type ModeResult,
+  type RunContext,
+} from './scenarios.js';
 import { PhaseProfiler, renderProfiles } from './profiler.js';
 import { computeFigures, renderMarkdown, TARGETS, type BenchResults } from './report.js';
 import { installSqlCounters } from './sql-counters.js';
 import { forEachFlag, loadFlag } from './args.js';
 
 function parseArgs(argv: string[]) {
-  const o: BenchOptions = { durationSec: 10, warmupSec: 2, connections: 50, patients: 300, drainTimeoutSec: 120, quietWaitSec: 10, batchSize: 100, batchConnections: 4, auditLog: true };
+  const o: BenchOptions = {
+    durationSec: 10,
+    warmupSec: 2,
+    connections: 50,
+    patients: 300,
+    drainTimeoutSec: 120,
+    quietWaitSec: 10,
+    batchSize: 100,
+    batchConnections: 4,
+    auditLog: true,
+  };
   let modes: SqliteDurability[] = ['group'];
   let json: string | true | null = null;
   let cpuProfDir: string | null = null;
@@ -73,7 +90,8 @@ function parseArgs(argv: string[]) {
       }
       case '--modes':
         modes = value().split(',') as SqliteDurability[];
-        if (!modes.length || modes.some((m) => m !== 'full' && m !== 'group')) throw new Error('--modes: a list of full, group');
+        if (!modes.length || modes.some((m) => m !== 'full' && m !== 'group'))
+          throw new Error('--modes: a list of full, group');
         break;
       case '--cpu-prof-dir':
         cpuProfDir = resolve(value());
@@ -83,7 +101,9 @@ function parseArgs(argv: string[]) {
         break;
       case '--help':
       case '-h':
-        process.stdout.write('npm run bench -- [--duration 10] [--warmup 2] [--connections 50] [--batch-size 100] [--batch-connections 4] [--audit-log on|off] [--patients 300] [--modes group|full,group] [--drain-timeout 120] [--wait-quiet 10] [--cpu-prof-dir dir] [--json [file]]\n');
+        process.stdout.write(
+          'npm run bench -- [--duration 10] [--warmup 2] [--connections 50] [--batch-size 100] [--batch-connections 4] [--audit-log on|off] [--patients 300] [--modes group|full,group] [--drain-timeout 120] [--wait-quiet 10] [--cpu-prof-dir dir] [--json [file]]\n',
+        );
         process.exit(0);
       default:
         throw new Error(`unknown option ${flag}`);
@@ -98,10 +118,14 @@ async function main(): Promise<void> {
     await import('./crypto.js');
     return;
   }
-  const backend = argv.flatMap((a, i) => (a === '--backend' ? [argv[i + 1]] : a.startsWith('--backend=') ? [a.slice(10)] : []))[0] ?? 'sqlite';
+  const backend =
+    argv.flatMap((a, i) => (a === '--backend' ? [argv[i + 1]] : a.startsWith('--backend=') ? [a.slice(10)] : []))[0] ??
+    'sqlite';
   if (backend === 'postgres') return (await import('./postgres.js')).main(argv);
   if (backend !== 'sqlite') throw new Error('--backend: sqlite (default) or postgres');
-  const { o, modes, json, cpuProfDir } = parseArgs(argv.filter((a, i) => a !== '--backend' && argv[i - 1] !== '--backend' && !a.startsWith('--backend=')));
+  const { o, modes, json, cpuProfDir } = parseArgs(
+    argv.filter((a, i) => a !== '--backend' && argv[i - 1] !== '--backend' && !a.startsWith('--backend=')),
+  );
   installSqlCounters();
   const root = mkdtempSync(join(tmpdir(), 'sealpost-bench-'));
   const cleanup = () => rmSync(root, { recursive: true, force: true });

@@ -4,7 +4,16 @@ import type { SqliteDurability } from '../src/config/config.js';
 import { machineCpu, waitForQuiet, type LoadGenerator, type PhaseResult } from './load.js';
 import type { PhaseProfiler, ProfileSummary } from './profiler.js';
 import { sqlCounters, sqlCountsSince } from './sql-counters.js';
-import { DbProbe, postJson, registerPatients, startCeiling, startSealpost, tlsSession, type Target, type Tls } from './servers.js';
+import {
+  DbProbe,
+  postJson,
+  registerPatients,
+  startCeiling,
+  startSealpost,
+  tlsSession,
+  type Target,
+  type Tls,
+} from './servers.js';
 
 export interface BenchOptions {
   durationSec: number;
@@ -92,7 +101,10 @@ export interface ModeResult {
    * Explicit SQLite COMMITs and command savepoints the server ran in each phase (bench/sql-counters.ts):
    * how many commands shared one commit (savepoints are only used when two or more do).
    */
-  sql: Record<'accept' | 'drain' | 'endToEnd' | 'batchEndToEnd' | 'batchAccept', { commits: number; savepoints: number }>;
+  sql: Record<
+    'accept' | 'drain' | 'endToEnd' | 'batchEndToEnd' | 'batchAccept',
+    { commits: number; savepoints: number }
+  >;
   /** Audit entries appended and integrated into the Merkle log by the end (integrator on or off). */
   auditLog: { appended: number; integrated: number; checkpoints: number };
   dbBytes: number;
@@ -101,7 +113,14 @@ export interface ModeResult {
 const patientIds = (n: number) => Array.from({ length: n }, (_, i) => `bench-p${i}`);
 
 function spec(t: Target, o: BenchOptions, durationSec: number, keyPrefix: string) {
-  return { url: t.url, apiKey: t.apiKey, connections: o.connections, durationSec, patientIds: patientIds(o.patients), keyPrefix };
+  return {
+    url: t.url,
+    apiKey: t.apiKey,
+    connections: o.connections,
+    durationSec,
+    patientIds: patientIds(o.patients),
+    keyPrefix,
+  };
 }
 
 /** The batch phases' load: `o.batchSize` items per request on `o.batchConnections` connections. */
@@ -136,13 +155,17 @@ export async function runCeiling(label: string, dir: string, ctx: RunContext): P
       if (o.warmupSec > 0) await gen.run(batchSpec(t, o, o.warmupSec, `${runId}-${label}-bwarm`));
       await quiet(o);
       log(`${label}: ${o.durationSec}s of batch load (${o.batchSize} per request, ${o.batchConnections} connections)`);
-      batch = await profiled(ctx, `${label}-batch`, () => gen.run(batchSpec(t, o, o.durationSec, `${runId}-${label}-batch`)));
+      batch = await profiled(ctx, `${label}-batch`, () =>
+        gen.run(batchSpec(t, o, o.durationSec, `${runId}-${label}-batch`)),
+      );
       log(`${label}: ${Math.round(batch.okItemsPerSec)} accepted/s through the batch endpoint`);
       requireClean(`${label} batch`, batch);
     }
     // Every accepted notification went through the whole service path into the fake store.
     if (t.counts.notifications < load.ok2xx + (batch ? batch.ok2xx * batch.itemsPerRequest : 0)) {
-      throw new Error(`${label}: the no-DB store saw ${t.counts.notifications} notifications for more 202s; the ceiling is not measuring the real path`);
+      throw new Error(
+        `${label}: the no-DB store saw ${t.counts.notifications} notifications for more 202s; the ceiling is not measuring the real path`,
+      );
     }
     return { label, load, batch, counts: { ...t.counts }, tls: await tlsSession(t.url) };
   } finally {
@@ -178,7 +201,9 @@ export async function runMode(durability: SqliteDurability, dir: string, ctx: Ru
     const base = probe.maxNotificationRowid();
     const sql0 = { ...sqlCounters };
     const sql = {} as ModeResult['sql'];
-    const accept = await profiled(ctx, `${durability}-accept`, () => gen.run(spec(t, o, o.durationSec, `${runId}-${durability}-accept`)));
+    const accept = await profiled(ctx, `${durability}-accept`, () =>
+      gen.run(spec(t, o, o.durationSec, `${runId}-${durability}-accept`)),
+    );
     const acceptCommitted = probe.notificationsSince(base).n;
     sql.accept = sqlCountsSince(sql0);
     log(`${durability}: ${Math.round(accept.okPerSec)} accepted/s`);
@@ -189,16 +214,22 @@ export async function runMode(durability: SqliteDurability, dir: string, ctx: Ru
     const queued = probe.deliveryStatusCounts().queued ?? 0;
     log(`${durability}: worker-only drain of ${queued} queued deliveries`);
     const sql1 = { ...sqlCounters };
-    const drain = await profiled(ctx, `${durability}-drain`, () => measureDrain(probe!, queued, () => t.app.worker.start(), o.drainTimeoutSec));
+    const drain = await profiled(ctx, `${durability}-drain`, () =>
+      measureDrain(probe!, queued, () => t.app.worker.start(), o.drainTimeoutSec),
+    );
     sql.drain = sqlCountsSince(sql1);
     log(`${durability}: drained ${drain.delivered} in ${drain.seconds.toFixed(1)}s (${Math.round(drain.perSec)}/s)`);
 
     await quiet(o);
     log(`${durability}: end-to-end phase, ${o.durationSec}s of load, worker on`);
     const sql2 = { ...sqlCounters };
-    const endToEnd = await measureEndToEnd(ctx, probe, `${durability}-e2e`, () => gen.run(spec(t, o, o.durationSec, `${runId}-${durability}-e2e`)));
+    const endToEnd = await measureEndToEnd(ctx, probe, `${durability}-e2e`, () =>
+      gen.run(spec(t, o, o.durationSec, `${runId}-${durability}-e2e`)),
+    );
     sql.endToEnd = sqlCountsSince(sql2);
-    log(`${durability}: ${endToEnd.delivered} delivered in ${endToEnd.seconds.toFixed(1)}s (${Math.round(endToEnd.perSec)}/s end to end)`);
+    log(
+      `${durability}: ${endToEnd.delivered} delivered in ${endToEnd.seconds.toFixed(1)}s (${Math.round(endToEnd.perSec)}/s end to end)`,
+    );
 
     let batchEndToEnd: EndToEndResult | undefined;
     let batchAccept: PhaseResult | undefined;
@@ -211,14 +242,21 @@ export async function runMode(durability: SqliteDurability, dir: string, ctx: Ru
         const o0 = probe.maxOutboxId();
         await gen.run(batchSpec(t, o, o.warmupSec, `${runId}-${durability}-bwarm`));
         const p = probe;
-        if (!(await waitUntil(() => p.outboxReached(o0, p.notificationsSince(n0).deliveries), o.drainTimeoutSec))) throw new Error(`${durability}: the outbox did not catch up after the batch warm-up`);
+        if (!(await waitUntil(() => p.outboxReached(o0, p.notificationsSince(n0).deliveries), o.drainTimeoutSec)))
+          throw new Error(`${durability}: the outbox did not catch up after the batch warm-up`);
       }
       await quiet(o);
-      log(`${durability}: batch end-to-end phase, ${o.durationSec}s of batch load (${o.batchSize} per request, ${o.batchConnections} connections), worker on`);
+      log(
+        `${durability}: batch end-to-end phase, ${o.durationSec}s of batch load (${o.batchSize} per request, ${o.batchConnections} connections), worker on`,
+      );
       const sql3 = { ...sqlCounters };
-      batchEndToEnd = await measureEndToEnd(ctx, probe, `${durability}-batch-e2e`, () => gen.run(batchSpec(t, o, o.durationSec, `${runId}-${durability}-batch-e2e`)));
+      batchEndToEnd = await measureEndToEnd(ctx, probe, `${durability}-batch-e2e`, () =>
+        gen.run(batchSpec(t, o, o.durationSec, `${runId}-${durability}-batch-e2e`)),
+      );
       sql.batchEndToEnd = sqlCountsSince(sql3);
-      log(`${durability}: ${batchEndToEnd.delivered} delivered in ${batchEndToEnd.seconds.toFixed(1)}s (${Math.round(batchEndToEnd.perSec)}/s end to end, batch ingestion)`);
+      log(
+        `${durability}: ${batchEndToEnd.delivered} delivered in ${batchEndToEnd.seconds.toFixed(1)}s (${Math.round(batchEndToEnd.perSec)}/s end to end, batch ingestion)`,
+      );
 
       // Ingestion alone: the worker off (its queue is empty now), the server already warm.
       await t.app.worker.stop();
@@ -226,10 +264,14 @@ export async function runMode(durability: SqliteDurability, dir: string, ctx: Ru
       log(`${durability}: batch accept phase, ${o.durationSec}s of batch load, worker off`);
       const base = probe.maxNotificationRowid();
       const sql4 = { ...sqlCounters };
-      batchAccept = await profiled(ctx, `${durability}-batch-accept`, () => gen.run(batchSpec(t, o, o.durationSec, `${runId}-${durability}-batch-accept`)));
+      batchAccept = await profiled(ctx, `${durability}-batch-accept`, () =>
+        gen.run(batchSpec(t, o, o.durationSec, `${runId}-${durability}-batch-accept`)),
+      );
       batchAcceptCommitted = probe.notificationsSince(base).n;
       sql.batchAccept = sqlCountsSince(sql4);
-      log(`${durability}: ${Math.round(batchAccept.okItemsPerSec)} accepted/s through the batch endpoint (${Math.round(batchAccept.okPerSec)} requests/s)`);
+      log(
+        `${durability}: ${Math.round(batchAccept.okItemsPerSec)} accepted/s through the batch endpoint (${Math.round(batchAccept.okPerSec)} requests/s)`,
+      );
     }
 
     return {
@@ -258,7 +300,12 @@ export async function runMode(durability: SqliteDurability, dir: string, ctx: Ru
  * notification committed in the phase. Rate = outbox rows ÷ (last outbox row's created_at − first
  * notification's created_at), both stamped by the server.
  */
-async function measureEndToEnd(ctx: RunContext, probe: DbProbe, label: string, load: () => Promise<PhaseResult>): Promise<EndToEndResult> {
+async function measureEndToEnd(
+  ctx: RunContext,
+  probe: DbProbe,
+  label: string,
+  load: () => Promise<PhaseResult>,
+): Promise<EndToEndResult> {
   const nBase = probe.maxNotificationRowid();
   const oBase = probe.maxOutboxId();
   let loadEnd = 0;
@@ -280,7 +327,9 @@ async function measureEndToEnd(ctx: RunContext, probe: DbProbe, label: string, l
 /** The ceiling must answer every request 202: anything else means it is not measuring the real path. */
 function requireClean(label: string, r: PhaseResult): void {
   if (r.non2xx || r.errors || r.timeouts) {
-    throw new Error(`${label}: ${r.non2xx} non-2xx (${JSON.stringify(r.statusCodes)}), ${r.errors} errors, ${r.timeouts} timeouts; see the server log above`);
+    throw new Error(
+      `${label}: ${r.non2xx} non-2xx (${JSON.stringify(r.statusCodes)}), ${r.errors} errors, ${r.timeouts} timeouts; see the server log above`,
+    );
   }
 }
 
@@ -294,7 +343,8 @@ async function preflight(t: Target, tls: Tls, o: BenchOptions, prefix: string): 
   const [p0, p1] = [ids[0], ids[1 % ids.length]];
   const body = (patientId: string) => ({ type: 'test_result_ready', patientId, data: { testName: 'Lipid panel' } });
   const one = await postJson(t, tls, '/v1/notifications', body(p0), { 'idempotency-key': `${prefix}-preflight-0` });
-  if (one.status !== 202 || !(JSON.parse(one.text) as { id?: string }).id) throw new Error(`preflight POST /v1/notifications: HTTP ${one.status} ${one.text}`);
+  if (one.status !== 202 || !(JSON.parse(one.text) as { id?: string }).id)
+    throw new Error(`preflight POST /v1/notifications: HTTP ${one.status} ${one.text}`);
   if (o.batchSize <= 0) return;
   const items = [
     { ...body(p0), idempotencyKey: `${prefix}-preflight-1` },
@@ -316,7 +366,12 @@ async function profiled<T>(ctx: RunContext, label: string, fn: () => Promise<T>)
   }
 }
 
-async function measureDrain(probe: DbProbe, queued: number, start: () => void, timeoutSec: number): Promise<DrainResult> {
+async function measureDrain(
+  probe: DbProbe,
+  queued: number,
+  start: () => void,
+  timeoutSec: number,
+): Promise<DrainResult> {
   const oBase = probe.maxOutboxId();
   const cpu0 = process.cpuUsage();
   const elu0 = performance.eventLoopUtilization();

@@ -92,9 +92,26 @@ export async function startCeiling(dataDir: string, tls: Tls): Promise<Target & 
   const { keyring } = LocalKeyring.openOrCreate(join(dataDir, 'keyring.json'));
   // The same work as the server's but the database's: sealing, and signing each notification with the notary key.
   const signing = { signer: () => keyring.signer(), publishedKeys: () => keyring.publishedSigningKeys() };
-  const core: CoreDeps = { config, store, cipher: new EnvelopeCipher(keyring), templates: TemplateRegistry.load(), clock, newId: uuidv7, wake: () => {}, signing };
+  const core: CoreDeps = {
+    config,
+    store,
+    cipher: new EnvelopeCipher(keyring),
+    templates: TemplateRegistry.load(),
+    clock,
+    newId: uuidv7,
+    wake: () => {},
+    signing,
+  };
   const apiKey = await createApiKey(store, DEFAULT_TENANT, 'bench', ['admin'], clock());
-  const server = await buildServer({ logger, bodyLimit: config.bodyLimitBytes, https: { key: tls.private, cert: tls.cert }, store, metrics: new Metrics(store), clock, publicUrl: config.publicUrl });
+  const server = await buildServer({
+    logger,
+    bodyLimit: config.bodyLimitBytes,
+    https: { key: tls.private, cert: tls.cert },
+    store,
+    metrics: new Metrics(store),
+    clock,
+    publicUrl: config.publicUrl,
+  });
   // API keys are tenant-wide integrations: the patient-relationship check reads nothing for them.
   const access = new PatientAccess({ store, clock, patientRef: (t, p) => patientRef(core, t, p) });
   patientRoutes(server, new PatientService(core), access);
@@ -121,7 +138,8 @@ export async function registerPatients(t: Target, tls: Tls, ids: string[]): Prom
           timeZone: ['America/New_York', 'America/Chicago', 'America/Los_Angeles', 'Europe/Madrid'][i % 4],
         };
         const res = await httpsJson(agent, t.url, 'PUT', `/v1/patients/${ids[i]}`, body, t.apiKey);
-        if (res.status !== 201 && res.status !== 200) throw new Error(`registering patient ${ids[i]}: HTTP ${res.status} ${res.text}`);
+        if (res.status !== 201 && res.status !== 200)
+          throw new Error(`registering patient ${ids[i]}: HTTP ${res.status} ${res.text}`);
       }
     };
     await Promise.all(Array.from({ length: 8 }, worker));
@@ -131,7 +149,13 @@ export async function registerPatients(t: Target, tls: Tls, ids: string[]): Prom
 }
 
 /** One JSON POST with the target's API key (for preflight checks; the load itself is autocannon's). */
-export async function postJson(t: Target, tls: Tls, path: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+export async function postJson(
+  t: Target,
+  tls: Tls,
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; text: string }> {
   const agent = new Agent({ keepAlive: false, ca: tls.cert });
   try {
     return await httpsJson(agent, t.url, 'POST', path, body, t.apiKey, headers);
@@ -140,14 +164,31 @@ export async function postJson(t: Target, tls: Tls, path: string, body: unknown,
   }
 }
 
-function httpsJson(agent: Agent, base: string, method: string, path: string, body: unknown, apiKey: string, extraHeaders: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+function httpsJson(
+  agent: Agent,
+  base: string,
+  method: string,
+  path: string,
+  body: unknown,
+  apiKey: string,
+  extraHeaders: Record<string, string> = {},
+): Promise<{ status: number; text: string }> {
   const payload = JSON.stringify(body);
   return new Promise((resolve, reject) => {
-    const req = request(new URL(path, base), { method, agent, servername: 'localhost', headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}`, ...extraHeaders } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-    });
+    const req = request(
+      new URL(path, base),
+      {
+        method,
+        agent,
+        servername: 'localhost',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}`, ...extraHeaders },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      },
+    );
     req.on('error', reject);
     req.end(payload);
   });
@@ -173,14 +214,29 @@ export class DbProbe {
   }
 
   /** Notifications (and their deliveries) committed after `afterRowid`: count and first commit time. */
-  notificationsSince(afterRowid: number): { n: number; firstAt: number | null; lastAt: number | null; deliveries: number } {
-    const r = this.db.prepare('select count(*) as n, min(created_at) as firstAt, max(created_at) as lastAt from notifications where rowid > ?').get(afterRowid) as { n: number; firstAt: number | null; lastAt: number | null };
-    const d = this.db.prepare('select count(*) as n from deliveries where notification_id in (select id from notifications where rowid > ?)').get(afterRowid) as { n: number };
+  notificationsSince(afterRowid: number): {
+    n: number;
+    firstAt: number | null;
+    lastAt: number | null;
+    deliveries: number;
+  } {
+    const r = this.db
+      .prepare(
+        'select count(*) as n, min(created_at) as firstAt, max(created_at) as lastAt from notifications where rowid > ?',
+      )
+      .get(afterRowid) as { n: number; firstAt: number | null; lastAt: number | null };
+    const d = this.db
+      .prepare(
+        'select count(*) as n from deliveries where notification_id in (select id from notifications where rowid > ?)',
+      )
+      .get(afterRowid) as { n: number };
     return { ...r, deliveries: d.n };
   }
 
   outboxSince(afterId: number): { n: number; lastAt: number | null } {
-    return this.db.prepare('select count(*) as n, max(created_at) as lastAt from dev_outbox where id > ?').get(afterId) as { n: number; lastAt: number | null };
+    return this.db
+      .prepare('select count(*) as n, max(created_at) as lastAt from dev_outbox where id > ?')
+      .get(afterId) as { n: number; lastAt: number | null };
   }
 
   /**
@@ -190,12 +246,16 @@ export class DbProbe {
    */
   outboxReached(afterId: number, target: number): boolean {
     if (this.maxOutboxId() - afterId < target) return false;
-    return (this.db.prepare('select count(*) as n from dev_outbox where id > ?').get(afterId) as { n: number }).n >= target;
+    return (
+      (this.db.prepare('select count(*) as n from dev_outbox where id > ?').get(afterId) as { n: number }).n >= target
+    );
   }
 
   /** Audit entries appended, how many the Merkle log has integrated, and checkpoints signed. */
   auditLogState(): { appended: number; integrated: number; checkpoints: number } {
-    const hasLog = !!this.db.prepare("select 1 from sqlite_master where type = 'table' and name = 'audit_log_state'").get();
+    const hasLog = !!this.db
+      .prepare("select 1 from sqlite_master where type = 'table' and name = 'audit_log_state'")
+      .get();
     const one = (sql: string) => Number((this.db.prepare(sql).get() as { n: number | null } | undefined)?.n ?? 0);
     if (!hasLog) return { appended: one('select count(*) as n from audit_entries'), integrated: 0, checkpoints: 0 };
     return {
@@ -206,7 +266,10 @@ export class DbProbe {
   }
 
   deliveryStatusCounts(): Record<string, number> {
-    const rows = this.db.prepare('select status, count(*) as n from deliveries group by status').all() as { status: string; n: number }[];
+    const rows = this.db.prepare('select status, count(*) as n from deliveries group by status').all() as {
+      status: string;
+      n: number;
+    }[];
     return Object.fromEntries(rows.map((r) => [r.status, r.n]));
   }
 
@@ -220,11 +283,14 @@ export function tlsSession(url: string): Promise<string> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
     // Certificate not checked: this connection only reads the negotiated protocol and cipher.
-    const s = connect({ host: u.hostname, port: Number(u.port), servername: 'localhost', rejectUnauthorized: false }, () => {
-      const desc = `${s.getProtocol()} ${s.getCipher().standardName}`;
-      s.end();
-      resolve(desc);
-    });
+    const s = connect(
+      { host: u.hostname, port: Number(u.port), servername: 'localhost', rejectUnauthorized: false },
+      () => {
+        const desc = `${s.getProtocol()} ${s.getCipher().standardName}`;
+        s.end();
+        resolve(desc);
+      },
+    );
     s.on('error', reject);
   });
 }

@@ -14,7 +14,9 @@ let installed = false;
 export function installSqlCounters(): void {
   if (installed) return;
   installed = true;
-  const proto = (Sqlite as unknown as { prototype: { prepare: (sql: string) => { run: (...a: unknown[]) => unknown } } }).prototype;
+  const proto = (
+    Sqlite as unknown as { prototype: { prepare: (sql: string) => { run: (...a: unknown[]) => unknown } } }
+  ).prototype;
   const prepare = proto.prepare;
   proto.prepare = function (this: unknown, sql: string) {
     const st = prepare.call(this, sql);

@@ -100,7 +100,12 @@ export interface App {
   worker: DeliveryWorker;
   processor: DeliveryProcessor;
   auditLog: AuditLog;
-  services: { patients: PatientService; notifications: NotificationService; appointments: AppointmentService; portal: PortalService };
+  services: {
+    patients: PatientService;
+    notifications: NotificationService;
+    appointments: AppointmentService;
+    portal: PortalService;
+  };
   /** Sessions of people (tests issue sessions directly to exercise authorization). */
   sessions: SessionService;
   /** Deletes expired sign-in challenges and idle throttle counters (hourly once started). */
@@ -122,12 +127,18 @@ export interface App {
 export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App> {
   const logger = deps.logger ?? createLogger(config.logLevel);
   const clock = deps.clock ?? (() => new Date());
-  if (config.ignoredVariables.length) logger.warn({ variables: config.ignoredVariables }, 'ignoring SEALPOST_* variables this version does not know (a typo?)');
+  if (config.ignoredVariables.length)
+    logger.warn(
+      { variables: config.ignoredVariables },
+      'ignoring SEALPOST_* variables this version does not know (a typo?)',
+    );
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   // The local keyring or the HSM (SEALPOST_KEY_PROVIDER); a wrong passphrase or PIN fails here, before anything else.
   const { provider: keyring, created: keyringCreated } = await openKeyProvider(config.keys);
   // Versions created by `sealpost keys rotate` in another process are picked up without a restart.
-  const stopKeyWatch = watchKeyProvider(keyring, config.keys.refreshSeconds, (e) => logger.warn({ causeCode: errorCode(e) }, 'could not re-read the keys'));
+  const stopKeyWatch = watchKeyProvider(keyring, config.keys.refreshSeconds, (e) =>
+    logger.warn({ causeCode: errorCode(e) }, 'could not re-read the keys'),
+  );
   const owner = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const store = openStore(config.database, { nodeId: owner, log: logger });
   let ready = false;
@@ -141,17 +152,31 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     if (keyringCreated) {
       // Key operations are on the record like everything else (ids only, never key material).
       await store.transaction((tx) =>
-        tx.audit.append({ tenantId: DEFAULT_TENANT, at: clock(), actor: 'system:bootstrap', action: 'key.keyring_created', outcome: 'success', targetType: 'key', targetId: keyring.currentKeyId(DEFAULT_TENANT) }),
+        tx.audit.append({
+          tenantId: DEFAULT_TENANT,
+          at: clock(),
+          actor: 'system:bootstrap',
+          action: 'key.keyring_created',
+          outcome: 'success',
+          targetType: 'key',
+          targetId: keyring.currentKeyId(DEFAULT_TENANT),
+        }),
       );
     }
     bootstrapKey = await ensureBootstrapKey(store, config.dataDir, clock());
     ready = true;
   };
 
-  const cipher = new EnvelopeCipher(keyring, { max: config.keys.dataKeyCache.max, ttlMs: config.keys.dataKeyCache.ttlSeconds * 1000 });
+  const cipher = new EnvelopeCipher(keyring, {
+    max: config.keys.dataKeyCache.max,
+    ttlMs: config.keys.dataKeyCache.ttlSeconds * 1000,
+  });
   const templates = TemplateRegistry.load();
   const sealer = outboxSealer(keyring);
-  const channels = { ...buildChannels(config, store, sealer, keyring.macKey('sealpost/webhook').toString('hex'), logger), ...deps.channels };
+  const channels = {
+    ...buildChannels(config, store, sealer, keyring.macKey('sealpost/webhook').toString('hex'), logger),
+    ...deps.channels,
+  };
 
   let worker: DeliveryWorker | null = null;
   const wake = () => {
@@ -165,12 +190,18 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const patients = new PatientService(core, {
     // Erasure completes with a tenant KEK rotation and the destruction of every older version.
     kek: kekShredder({
-      rotate: (tenantId, onProgress) => rotateTenantKek(store, keyring, tenantId, { actor: 'system:erasure', clock, onProgress: (p) => onProgress?.(p.done, p.total) }),
+      rotate: (tenantId, onProgress) =>
+        rotateTenantKek(store, keyring, tenantId, {
+          actor: 'system:erasure',
+          clock,
+          onProgress: (p) => onProgress?.(p.done, p.total),
+        }),
       kekVersions: (tenantId) => keyring.listKeys().filter((k) => k.purpose === 'kek' && k.tenantId === tenantId),
       destroy: async (keyId) => void (await retireKey(store, keyring, keyId, { actor: 'system:erasure', clock })),
     }),
     // A failed background shredding stays pending and is resumed at the next start (codes only, no PHI).
-    onError: (e) => logger.error({ code: errorCode(e) ?? (e as Error)?.name }, 'erasure shredding failed; it stays pending'),
+    onError: (e) =>
+      logger.error({ code: errorCode(e) ?? (e as Error)?.name }, 'erasure shredding failed; it stays pending'),
   });
   const notifications = new NotificationService(core);
   const appointments = new AppointmentService(core, notifications);
@@ -179,12 +210,23 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const auditLog = new AuditLog(
     store,
     keyring,
-    { origin: config.audit.origin, checkpointSeconds: config.audit.checkpointSeconds, checkpointEntries: config.audit.checkpointEntries, batch: config.audit.integrateBatch, owner },
+    {
+      origin: config.audit.origin,
+      checkpointSeconds: config.audit.checkpointSeconds,
+      checkpointEntries: config.audit.checkpointEntries,
+      batch: config.audit.integrateBatch,
+      owner,
+    },
     clock,
     logger,
   );
 
-  worker = new DeliveryWorker(store, (limit, now, leaseUntil) => processor.claim(limit, now, leaseUntil), { owner, ...config.worker, clock }, logger);
+  worker = new DeliveryWorker(
+    store,
+    (limit, now, leaseUntil) => processor.claim(limit, now, leaseUntil),
+    { owner, ...config.worker, clock },
+    logger,
+  );
   worker.onOutcome = (o, d) => {
     metrics.deliveryOutcomes.inc({ channel: o.channel, outcome: o.status });
     if (o.status === 'sent' || o.status === 'delivered') {
@@ -192,13 +234,44 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     }
   };
 
-  const sessions = new SessionService(store, { idleMs: config.identity.sessionIdleMinutes * 60_000, absoluteMs: config.identity.sessionAbsoluteHours * 3_600_000 }, clock);
+  const sessions = new SessionService(
+    store,
+    {
+      idleMs: config.identity.sessionIdleMinutes * 60_000,
+      absoluteMs: config.identity.sessionAbsoluteHours * 3_600_000,
+    },
+    clock,
+  );
   // SMART backend-services clients; access tokens are MACed with a key every node derives alike.
-  const oauthClients = new OAuthClientService({ store, clock, publicUrl: config.publicUrl, tokenKey: keyring.macKey('sealpost/access-token'), accessTokenMinutes: config.identity.accessTokenMinutes, defaultTenant: DEFAULT_TENANT, outbound: { timeoutMs: config.channels.timeoutMs, insecureSkipTlsVerify: config.channels.insecureSkipTlsVerify } });
-  const server = await buildServer({ logger, bodyLimit: config.bodyLimitBytes, https: deps.https, store, metrics, clock, publicUrl: config.publicUrl, isReady: () => ready, sessions, trustedProxies: config.trustedProxies, extraAuthenticators: [oauthClients.authenticator()] });
+  const oauthClients = new OAuthClientService({
+    store,
+    clock,
+    publicUrl: config.publicUrl,
+    tokenKey: keyring.macKey('sealpost/access-token'),
+    accessTokenMinutes: config.identity.accessTokenMinutes,
+    defaultTenant: DEFAULT_TENANT,
+    outbound: { timeoutMs: config.channels.timeoutMs, insecureSkipTlsVerify: config.channels.insecureSkipTlsVerify },
+  });
+  const server = await buildServer({
+    logger,
+    bodyLimit: config.bodyLimitBytes,
+    https: deps.https,
+    store,
+    metrics,
+    clock,
+    publicUrl: config.publicUrl,
+    isReady: () => ready,
+    sessions,
+    trustedProxies: config.trustedProxies,
+    extraAuthenticators: [oauthClients.authenticator()],
+  });
   opsRoutes(server, store, metrics, () => ready);
   // The patient relationship (care team, break-glass) every content route checks for clinicians.
-  const patientAccess = new PatientAccess({ store, clock, patientRef: (tenantId, patientId) => patientRef(core, tenantId, patientId) });
+  const patientAccess = new PatientAccess({
+    store,
+    clock,
+    patientRef: (tenantId, patientId) => patientRef(core, tenantId, patientId),
+  });
   patientRoutes(server, patients, patientAccess);
   notificationRoutes(server, notifications, patientAccess);
   appointmentRoutes(server, appointments, patientAccess);
@@ -213,31 +286,89 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   // Identity and access: people, sign-in, MFA, care teams, break-glass, system clients.
   oauthRoutes(server, oauthClients);
   oauthClientRoutes(server, oauthClients);
-  const throttle = new LoginThrottle(store, { ...DEFAULT_THROTTLE, lockoutThreshold: config.identity.lockoutThreshold, lockoutMinutes: config.identity.lockoutMinutes });
+  const throttle = new LoginThrottle(store, {
+    ...DEFAULT_THROTTLE,
+    lockoutThreshold: config.identity.lockoutThreshold,
+    lockoutMinutes: config.identity.lockoutMinutes,
+  });
   const users = new UserService(core, sessions, throttle);
   userRoutes(server, users);
-  authRoutes(server, { signIn: new SignInService(core, sessions, throttle, users, channels.email, logger), sessions, store, publicUrl: config.publicUrl, clock });
+  authRoutes(server, {
+    signIn: new SignInService(core, sessions, throttle, users, channels.email, logger),
+    sessions,
+    store,
+    publicUrl: config.publicUrl,
+    clock,
+  });
   const oidc = config.identity.oidc
-    ? new OidcService(store, sessions, { settings: config.identity.oidc, publicUrl: config.publicUrl, insecureSkipTlsVerify: config.channels.insecureSkipTlsVerify, timeoutMs: config.channels.timeoutMs, defaultTenant: DEFAULT_TENANT }, clock)
+    ? new OidcService(
+        store,
+        sessions,
+        {
+          settings: config.identity.oidc,
+          publicUrl: config.publicUrl,
+          insecureSkipTlsVerify: config.channels.insecureSkipTlsVerify,
+          timeoutMs: config.channels.timeoutMs,
+          defaultTenant: DEFAULT_TENANT,
+        },
+        clock,
+      )
     : null;
   if (oidc) oidcRoutes(server, oidc, sessions);
   // A wrong second factor also counts toward the account's lockout (the password step's counter).
-  const mfa = new MfaService({ store, cipher, sessions, clock, newId: uuidv7, onAccountFailure: async (tx, ctx, userId) => {
-    const u = await tx.users.byId(ctx.tenantId, userId);
-    if (u?.status === 'active') await throttle.countUserFailure(tx, u, ctx, clock().getTime());
-  }, onSignInComplete: (tx, ctx, userId) => throttle.signInCompleted(tx, ctx.tenantId, userId) });
-  mfaRoutes(server, { store, sessions, mfa, webauthn: new WebAuthnService({ store, mfa, clock, newId: uuidv7, publicUrl: config.publicUrl }) });
+  const mfa = new MfaService({
+    store,
+    cipher,
+    sessions,
+    clock,
+    newId: uuidv7,
+    onAccountFailure: async (tx, ctx, userId) => {
+      const u = await tx.users.byId(ctx.tenantId, userId);
+      if (u?.status === 'active') await throttle.countUserFailure(tx, u, ctx, clock().getTime());
+    },
+    onSignInComplete: (tx, ctx, userId) => throttle.signInCompleted(tx, ctx.tenantId, userId),
+  });
+  mfaRoutes(server, {
+    store,
+    sessions,
+    mfa,
+    webauthn: new WebAuthnService({ store, mfa, clock, newId: uuidv7, publicUrl: config.publicUrl }),
+  });
   loginPages(server);
   // Break-glass is told to the tenant's administrators at once, by e-mail (ids and times only).
-  const alertMailer = new AdminAlertMailer(store, channels.email, { organisationName: config.organisationName, publicUrl: config.publicUrl, timeoutMs: config.channels.timeoutMs, newId: uuidv7 }, logger);
+  const alertMailer = new AdminAlertMailer(
+    store,
+    channels.email,
+    {
+      organisationName: config.organisationName,
+      publicUrl: config.publicUrl,
+      timeoutMs: config.channels.timeoutMs,
+      newId: uuidv7,
+    },
+    logger,
+  );
   const breakGlass = new BreakGlassService(core, mfa, (tenantId, alert) => alertMailer.notify(tenantId, alert));
   careTeamRoutes(server, new CareTeamService(core));
   breakGlassRoutes(server, breakGlass);
   alertRoutes(server, breakGlass);
-  patientAccountRoutes(server, new PatientAccountService(core, { email: channels.email, sms: channels.sms }, sessions, (code) => logger.warn({ code }, 'patient sign-in code not sent')), sessions, patientAccess);
+  patientAccountRoutes(
+    server,
+    new PatientAccountService(core, { email: channels.email, sms: channels.sms }, sessions, (code) =>
+      logger.warn({ code }, 'patient sign-in code not sent'),
+    ),
+    sessions,
+    patientAccess,
+  );
   deviceRoutes(server, new DeviceService(core));
   if (Object.values(channels).some((c) => c.provider === 'dev-outbox')) devOutboxRoutes(server, store, sealer);
-  if (config.channels.sms === 'twilio') twilioCallbackRoutes(server, { authToken: config.twilio.authToken!, publicUrl: config.publicUrl, processor, consent: new ConsentService(core), tenantId: DEFAULT_TENANT });
+  if (config.channels.sms === 'twilio')
+    twilioCallbackRoutes(server, {
+      authToken: config.twilio.authToken!,
+      publicUrl: config.publicUrl,
+      processor,
+      consent: new ConsentService(core),
+      tenantId: DEFAULT_TENANT,
+    });
   await server.ready();
   if (!deps.deferDatabase) await init();
 
@@ -288,10 +419,18 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
         if (store.dueSignal) unsubscribe = store.dueSignal.subscribe(() => worker!.wake());
       }
       auditLog.start();
-      housekeeping = setInterval(() => void sweepIdentity().catch((e: unknown) => logger.warn({ code: errorCode(e) }, 'sign-in housekeeping failed; next run in an hour')), 3_600_000);
+      housekeeping = setInterval(
+        () =>
+          void sweepIdentity().catch((e: unknown) =>
+            logger.warn({ code: errorCode(e) }, 'sign-in housekeeping failed; next run in an hour'),
+          ),
+        3_600_000,
+      );
       housekeeping.unref();
       // Erasures whose KEK rotation a crash (or a failure) interrupted are completed now.
-      void patients.erasures.resumePending().catch((e: unknown) => logger.error({ code: errorCode(e) }, 'could not resume pending erasures'));
+      void patients.erasures
+        .resumePending()
+        .catch((e: unknown) => logger.error({ code: errorCode(e) }, 'could not resume pending erasures'));
     },
     async close() {
       closing = true;
@@ -317,21 +456,45 @@ function buildChannels(
   logger: Logger,
 ): Record<ChannelKind, Channel> {
   // A message is recorded when its transaction commits, with those of concurrent sends (batchable).
-  const sink = { record: (row: OutboxRecord) => store.transaction(async (tx) => tx.atCommit.outbox([row]), { batchable: true }) };
+  const sink = {
+    record: (row: OutboxRecord) => store.transaction(async (tx) => tx.atCommit.outbox([row]), { batchable: true }),
+  };
   const outbox = (kind: ChannelKind) => new DevOutboxChannel(kind, sink, sealer);
   const { channels: c, twilio, smtp } = config;
-  if (c.insecureSkipTlsVerify) logger.warn('SEALPOST_INSECURE_SKIP_TLS_VERIFY is on: provider certificates are NOT verified');
+  if (c.insecureSkipTlsVerify)
+    logger.warn('SEALPOST_INSECURE_SKIP_TLS_VERIFY is on: provider certificates are NOT verified');
   return {
     sms:
       c.sms === 'twilio'
-        ? new TwilioSmsChannel({ baseUrl: twilio.baseUrl, accountSid: twilio.accountSid!, authToken: twilio.authToken!, from: twilio.from!, statusCallbackUrl: `${config.publicUrl}/v1/providers/twilio/status`, timeoutMs: c.timeoutMs, insecureSkipTlsVerify: c.insecureSkipTlsVerify })
+        ? new TwilioSmsChannel({
+            baseUrl: twilio.baseUrl,
+            accountSid: twilio.accountSid!,
+            authToken: twilio.authToken!,
+            from: twilio.from!,
+            statusCallbackUrl: `${config.publicUrl}/v1/providers/twilio/status`,
+            timeoutMs: c.timeoutMs,
+            insecureSkipTlsVerify: c.insecureSkipTlsVerify,
+          })
         : outbox('sms'),
     email:
       c.email === 'smtp'
-        ? new SmtpEmailChannel({ ...smtp, timeoutMs: c.timeoutMs, rejectUnauthorized: !c.insecureSkipTlsVerify, ca: smtp.ca })
+        ? new SmtpEmailChannel({
+            ...smtp,
+            timeoutMs: c.timeoutMs,
+            rejectUnauthorized: !c.insecureSkipTlsVerify,
+            ca: smtp.ca,
+          })
         : outbox('email'),
     // Patient webhook URLs are validated to be https, or http on a loopback host only.
-    webhook: c.webhook === 'http' ? new HttpWebhookChannel({ secret: config.webhook.secret ?? derivedWebhookSecret, timeoutMs: c.timeoutMs, allowInsecureHttp: true, insecureSkipTlsVerify: c.insecureSkipTlsVerify }) : outbox('webhook'),
+    webhook:
+      c.webhook === 'http'
+        ? new HttpWebhookChannel({
+            secret: config.webhook.secret ?? derivedWebhookSecret,
+            timeoutMs: c.timeoutMs,
+            allowInsecureHttp: true,
+            insecureSkipTlsVerify: c.insecureSkipTlsVerify,
+          })
+        : outbox('webhook'),
   };
 }
 
@@ -341,15 +504,22 @@ function buildChannels(
  * records a fingerprint (an HMAC under the keyring's own MAC key, revealing nothing about it).
  */
 async function checkKeyringMatches(store: Store, keyring: KeyProvider): Promise<void> {
-  const mine = createHmac('sha256', keyring.macKey('sealpost/keyring-fingerprint')).update('sealpost keyring fingerprint v1').digest('hex').slice(0, 32);
+  const mine = createHmac('sha256', keyring.macKey('sealpost/keyring-fingerprint'))
+    .update('sealpost keyring fingerprint v1')
+    .digest('hex')
+    .slice(0, 32);
   const recorded = await store.read.settings.init('keyring_fingerprint', mine);
   if (recorded !== mine) {
-    throw new AppError('SP_CRYPTO_KEYRING_MISMATCH', 'this database was written with another keyring (check SEALPOST_KEYRING_FILE: every node must use the same one)');
+    throw new AppError(
+      'SP_CRYPTO_KEYRING_MISMATCH',
+      'this database was written with another keyring (check SEALPOST_KEYRING_FILE: every node must use the same one)',
+    );
   }
 }
 
 function errorCode(e: unknown): string | undefined {
-  const c = (e as { code?: unknown; cause?: { code?: unknown } })?.code ?? (e as { cause?: { code?: unknown } })?.cause?.code;
+  const c =
+    (e as { code?: unknown; cause?: { code?: unknown } })?.code ?? (e as { cause?: { code?: unknown } })?.cause?.code;
   return typeof c === 'string' ? c : undefined;
 }
 

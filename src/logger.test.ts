@@ -7,7 +7,15 @@ describe('log redaction', () => {
     const lines: string[] = [];
     const sink = new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) });
     const log = createLogger('info', sink as never);
-    log.info({ birthDate: '1969-07-21', to: '+14155552671', patient: { name: 'PHIMARK-A', telecom: ['x'] }, deep: { x: { email: 'PHIMARK@b.c' } } }, 'msg');
+    log.info(
+      {
+        birthDate: '1969-07-21',
+        to: '+14155552671',
+        patient: { name: 'PHIMARK-A', telecom: ['x'] },
+        deep: { x: { email: 'PHIMARK@b.c' } },
+      },
+      'msg',
+    );
     const out = lines.join('');
     for (const secret of ['1969-07-21', '+14155552671', 'PHIMARK']) expect(out).not.toContain(secret);
     expect(out).toContain('[redacted]');

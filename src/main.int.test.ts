@@ -5,7 +5,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const cli = (args: string[], env: Record<string, string> = {}) =>
-  spawnSync(process.execPath, ['bin/sealpost.js', ...args], { cwd: join(import.meta.dirname, '..'), env: { ...process.env, ...env }, encoding: 'utf8' });
+  spawnSync(process.execPath, ['bin/sealpost.js', ...args], {
+    cwd: join(import.meta.dirname, '..'),
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+  });
 
 describe('the sealpost command', () => {
   for (const command of ['serve', 'migrate', 'outbox']) {
@@ -37,9 +41,14 @@ describe('the sealpost command', () => {
   });
 
   it('reports every invalid setting at once and exits non-zero', () => {
-    const r = cli(['migrate'], { SEALPOST_PORT: 'eighty', SEALPOST_SQLITE_DURABILITY: 'maybe', SEALPOST_PUBLIC_URL: 'http://x' });
+    const r = cli(['migrate'], {
+      SEALPOST_PORT: 'eighty',
+      SEALPOST_SQLITE_DURABILITY: 'maybe',
+      SEALPOST_PUBLIC_URL: 'http://x',
+    });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('SP_CONFIG_INVALID');
-    for (const v of ['SEALPOST_PORT', 'SEALPOST_SQLITE_DURABILITY', 'SEALPOST_PUBLIC_URL']) expect(r.stderr).toContain(v);
+    for (const v of ['SEALPOST_PORT', 'SEALPOST_SQLITE_DURABILITY', 'SEALPOST_PUBLIC_URL'])
+      expect(r.stderr).toContain(v);
   });
 });

@@ -33,7 +33,8 @@ export function patientsCommand(program: Command): void {
         const ctx = { tenantId: opts.tenant, actor: `cli:${process.env.USER ?? 'unknown'}` };
         const result = await app.services.patients.erase(ctx, id, { shredInBackground: false });
         const progress = (stage: string, done: number, total: number) => {
-          if (process.stderr.isTTY || total) process.stderr.write(`\r${stage}: ${done.toLocaleString('en')} of ${total.toLocaleString('en')}`);
+          if (process.stderr.isTTY || total)
+            process.stderr.write(`\r${stage}: ${done.toLocaleString('en')} of ${total.toLocaleString('en')}`);
         };
         process.stderr.write(`erased (erasure ${result.erasureId}); completing the shredding\n`);
         const shred = await app.services.patients.erasures.completeShredding(opts.tenant, progress);

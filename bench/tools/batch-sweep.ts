@@ -37,17 +37,28 @@ const runId = randomBytes(4).toString('hex');
 const ids = Array.from({ length: 300 }, (_, i) => `bench-p${i}`);
 let t: Target | null = null;
 try {
-  t = mode === 'ceiling' ? await startCeiling(join(root, 'c'), tls) : await startSealpost(join(root, 'db'), mode as 'group' | 'full', tls);
+  t =
+    mode === 'ceiling'
+      ? await startCeiling(join(root, 'c'), tls)
+      : await startSealpost(join(root, 'db'), mode as 'group' | 'full', tls);
   await registerPatients(t, tls, ids);
   const base = { url: t.url, apiKey: t.apiKey, patientIds: ids };
   await gen.run({ ...base, connections: 8, durationSec: 2, keyPrefix: `${runId}-warm`, batchSize: 100 });
   console.log(`## batch endpoint, ${mode}, ${duration}s per phase\n`);
-  console.log('| items/request | connections | accepted notifications/s | requests/s | p50 / p99 ms per request | server CPU / ELU | load gen CPU | others\' CPU | non-2xx / errors |');
+  console.log(
+    "| items/request | connections | accepted notifications/s | requests/s | p50 / p99 ms per request | server CPU / ELU | load gen CPU | others' CPU | non-2xx / errors |",
+  );
   console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const size of sizes) {
     for (const c of conns) {
       if (quietSec > 0) await waitForQuiet(quietSec);
-      const r = await gen.run({ ...base, connections: c, durationSec: duration, keyPrefix: `${runId}-${size}-${c}`, batchSize: size });
+      const r = await gen.run({
+        ...base,
+        connections: c,
+        durationSec: duration,
+        keyPrefix: `${runId}-${size}-${c}`,
+        batchSize: size,
+      });
       console.log(
         `| ${size} | ${c} | ${Math.round(r.okItemsPerSec).toLocaleString('en-US')} | ${Math.round(r.okPerSec)} | ${r.latencyMs.p50} / ${r.latencyMs.p99} | ` +
           `${Math.round(r.serverCpuPct)}% / ${r.serverElu.toFixed(2)} | ${Math.round(r.clientCpuPct)}% | ${Math.round(r.otherCpuPct)}% | ${r.non2xx} / ${r.errors} |`,

@@ -32,7 +32,9 @@ const drain = !args.includes('--no-drain');
 const PROBE_SQL = 'select count(*) as n from dev_outbox';
 // Time every statement by its SQL text. Installed before the store opens its connection.
 const timings = new Map<string, { n: number; ms: number }>();
-const proto = (Sqlite as unknown as { prototype: { prepare: (sql: string) => Record<string, (...a: unknown[]) => unknown> } }).prototype;
+const proto = (
+  Sqlite as unknown as { prototype: { prepare: (sql: string) => Record<string, (...a: unknown[]) => unknown> } }
+).prototype;
 const prepare = proto.prepare;
 const configured = new WeakSet<object>();
 proto.prepare = function (this: Sqlite.Database, sql: string) {
@@ -67,10 +69,15 @@ function report(title: string, ops: number, wallMs: number, cpu: NodeJS.CpuUsage
   let inSql = 0;
   for (const v of timings.values()) inSql += v.ms;
   console.log(`\n## ${title}: ${ops} in ${Math.round(wallMs)} ms = ${Math.round((ops / wallMs) * 1000)}/s`);
-  console.log(`CPU ${((cpu.user + cpu.system) / 1000 / ops).toFixed(3)} ms per op; inside SQLite statements ${(inSql / ops).toFixed(3)} ms per op` + (walBytes !== null ? `; WAL ${(walBytes / ops / 4120).toFixed(1)} frames (4 KiB pages) per op` : ''));
+  console.log(
+    `CPU ${((cpu.user + cpu.system) / 1000 / ops).toFixed(3)} ms per op; inside SQLite statements ${(inSql / ops).toFixed(3)} ms per op` +
+      (walBytes !== null ? `; WAL ${(walBytes / ops / 4120).toFixed(1)} frames (4 KiB pages) per op` : ''),
+  );
   console.log('\n| ms per op | calls | µs per call | statement |\n|---:|---:|---:|---|');
   for (const [sql, v] of [...timings].sort((a, b) => b[1].ms - a[1].ms).slice(0, 14)) {
-    console.log(`| ${(v.ms / ops).toFixed(4)} | ${v.n} | ${((v.ms / v.n) * 1000).toFixed(1)} | \`${sql.slice(0, 90)}${sql.length > 90 ? '…' : ''}\` |`);
+    console.log(
+      `| ${(v.ms / ops).toFixed(4)} | ${v.n} | ${((v.ms / v.n) * 1000).toFixed(1)} | \`${sql.slice(0, 90)}${sql.length > 90 ? '…' : ''}\` |`,
+    );
   }
 }
 
@@ -87,7 +94,12 @@ try {
   const app = await buildApp(config, { logger: createLogger('warn') });
   const ctx = { tenantId: 'default', actor: 'api-key:bench', requestId: 'bench', sourceIp: '127.0.0.1' };
   for (let i = 0; i < 300; i++) {
-    await app.services.patients.upsert(ctx, `p${i}`, { name: { given: ['A'] }, birthDate: '1970-01-01', telecom: [{ system: 'sms', value: '+12025550100' }], timeZone: 'America/New_York' });
+    await app.services.patients.upsert(ctx, `p${i}`, {
+      name: { given: ['A'] },
+      birthDate: '1970-01-01',
+      telecom: [{ system: 'sms', value: '+12025550100' }],
+      timeZone: 'America/New_York',
+    });
   }
   const walPath = join(dir, 'sealpost.db-wal');
   const walSize = () => {
@@ -107,7 +119,10 @@ try {
       next += batch;
       const items = [];
       for (let i = i0; i < Math.min(N, i0 + batch); i++) {
-        items.push({ input: { type: 'test_result_ready', patientId: `p${i % 300}`, data: { testName: 'Lipid panel' } }, idempotencyKey: `k${i}` });
+        items.push({
+          input: { type: 'test_result_ready', patientId: `p${i % 300}`, data: { testName: 'Lipid panel' } },
+          idempotencyKey: `k${i}`,
+        });
       }
       await app.services.notifications.createMany({ ...ctx, requestId: `r${i0}` }, items);
     }
@@ -141,7 +156,13 @@ try {
     const i0 = process.cpuUsage();
     const iw = performance.now();
     await app.auditLog.integrate();
-    report(`audit-log integration (${mode}, batch of ${config.audit.integrateBatch} leaves per transaction)`, entries, performance.now() - iw, process.cpuUsage(i0), null);
+    report(
+      `audit-log integration (${mode}, batch of ${config.audit.integrateBatch} leaves per transaction)`,
+      entries,
+      performance.now() - iw,
+      process.cpuUsage(i0),
+      null,
+    );
     timings.clear();
     const k0 = process.cpuUsage();
     const kw = performance.now();

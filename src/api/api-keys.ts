@@ -19,15 +19,21 @@ const HOUR_MS = 3_600_000;
  * scopes that grant something (`system/Patient.rs`); SP_APIKEY_INVALID_SCOPE otherwise.
  */
 export function checkApiKeyScopes(scopes: readonly string[]): string[] {
-  const ok = (s: string) => (API_KEY_SCOPE_NAMES as readonly string[]).includes(s) || (smartScopePermissions(s)?.length ?? 0) > 0;
-  if (scopes.length > 20 || !scopes.every(ok)) throw new AppError('SP_APIKEY_INVALID_SCOPE', `expected scopes from ${API_KEY_SCOPE_NAMES.join(', ')} or SMART system scopes such as system/Patient.rs`);
+  const ok = (s: string) =>
+    (API_KEY_SCOPE_NAMES as readonly string[]).includes(s) || (smartScopePermissions(s)?.length ?? 0) > 0;
+  if (scopes.length > 20 || !scopes.every(ok))
+    throw new AppError(
+      'SP_APIKEY_INVALID_SCOPE',
+      `expected scopes from ${API_KEY_SCOPE_NAMES.join(', ')} or SMART system scopes such as system/Patient.rs`,
+    );
   return [...new Set(scopes)];
 }
 
 /** `expiresInDays` as an absolute time; SP_APIKEY_INVALID_EXPIRY outside 1..MAX_API_KEY_DAYS. */
 export function apiKeyExpiry(expiresInDays: number | undefined, now: Date): number | null {
   if (expiresInDays === undefined) return null;
-  if (!Number.isInteger(expiresInDays) || expiresInDays < 1 || expiresInDays > MAX_API_KEY_DAYS) throw new AppError('SP_APIKEY_INVALID_EXPIRY');
+  if (!Number.isInteger(expiresInDays) || expiresInDays < 1 || expiresInDays > MAX_API_KEY_DAYS)
+    throw new AppError('SP_APIKEY_INVALID_EXPIRY');
   return now.getTime() + expiresInDays * DAY_MS;
 }
 
@@ -50,22 +56,47 @@ export interface IssueApiKeyInput {
  * SHA-256 hash in constant time. High-entropy secrets need no password hashing. The key is shown
  * once; the row and the audit entry (same transaction) hold only its id, never the secret.
  */
-export async function issueApiKey(store: Store, input: IssueApiKeyInput, now: Date): Promise<{ id: string; key: string }> {
+export async function issueApiKey(
+  store: Store,
+  input: IssueApiKeyInput,
+  now: Date,
+): Promise<{ id: string; key: string }> {
   const made = await store.transaction((tx) => issueApiKeyIn(tx, input, now));
   await store.durable();
   return made;
 }
 
 /** `issueApiKey` inside the caller's transaction (a new tenant and its first key commit together). */
-export async function issueApiKeyIn(tx: StoreTx, input: IssueApiKeyInput, now: Date): Promise<{ id: string; key: string }> {
+export async function issueApiKeyIn(
+  tx: StoreTx,
+  input: IssueApiKeyInput,
+  now: Date,
+): Promise<{ id: string; key: string }> {
   const scopes = checkApiKeyScopes(input.scopes);
   const expiresAt = apiKeyExpiry(input.expiresInDays, now);
   const made = newKey();
   const b = input.clientCert ?? null;
-  await tx.apiKeys.insert(keyRow(made, { tenantId: input.tenantId, name: input.name, scopes, binding: b, expiresAt, rotatedFrom: null }, now));
+  await tx.apiKeys.insert(
+    keyRow(made, { tenantId: input.tenantId, name: input.name, scopes, binding: b, expiresAt, rotatedFrom: null }, now),
+  );
   // Public fingerprints only: enough to tell later which certificate or CA the key was bound to.
-  const clientCert = b ? (b.kind === 'fingerprint' ? `sha256:${b.fingerprintSha256}` : `ca-sha256:${b.caFingerprintSha256}`) : null;
-  await tx.audit.append({ tenantId: input.tenantId, at: now, actor: input.actor, action: 'api_key.created', outcome: 'success', targetType: 'api_key', targetId: made.id, requestId: input.requestId, sourceIp: input.sourceIp, details: { scopes, clientCert, expiresAt: expiresAt == null ? null : new Date(expiresAt).toISOString() } });
+  const clientCert = b
+    ? b.kind === 'fingerprint'
+      ? `sha256:${b.fingerprintSha256}`
+      : `ca-sha256:${b.caFingerprintSha256}`
+    : null;
+  await tx.audit.append({
+    tenantId: input.tenantId,
+    at: now,
+    actor: input.actor,
+    action: 'api_key.created',
+    outcome: 'success',
+    targetType: 'api_key',
+    targetId: made.id,
+    requestId: input.requestId,
+    sourceIp: input.sourceIp,
+    details: { scopes, clientCert, expiresAt: expiresAt == null ? null : new Date(expiresAt).toISOString() },
+  });
   return { id: made.id, key: made.key };
 }
 
@@ -76,7 +107,18 @@ function newKey(): { id: string; secret: string; key: string } {
   return { id, secret, key: `sp_${id}_${secret}` };
 }
 
-function keyRow(k: { id: string; secret: string }, o: { tenantId: string; name: string; scopes: string[]; binding: ClientCertBinding | null; expiresAt: number | null; rotatedFrom: string | null }, now: Date): ApiKeyRow {
+function keyRow(
+  k: { id: string; secret: string },
+  o: {
+    tenantId: string;
+    name: string;
+    scopes: string[];
+    binding: ClientCertBinding | null;
+    expiresAt: number | null;
+    rotatedFrom: string | null;
+  },
+  now: Date,
+): ApiKeyRow {
   const b = o.binding;
   return {
     id: k.id,
@@ -107,7 +149,14 @@ export interface RotateApiKeyInput {
  * already did). SP_APIKEY_NOT_FOUND for an unknown, revoked or expired key, SP_APIKEY_ALREADY_ROTATED
  * when it already has a successor. One transaction with its audit entry, durable before it resolves.
  */
-export async function rotateApiKey(store: Store, tenantId: string, id: string, input: RotateApiKeyInput, ctx: { actor: string; requestId?: string; sourceIp?: string }, now: Date): Promise<{ id: string; key: string }> {
+export async function rotateApiKey(
+  store: Store,
+  tenantId: string,
+  id: string,
+  input: RotateApiKeyInput,
+  ctx: { actor: string; requestId?: string; sourceIp?: string },
+  now: Date,
+): Promise<{ id: string; key: string }> {
   const made = newKey();
   const t = now.getTime();
   const oldUntil = t + input.graceHours * HOUR_MS;
@@ -119,8 +168,26 @@ export async function rotateApiKey(store: Store, tenantId: string, id: string, i
     const live = await tx.oauth.shortenApiKeyLife(tenantId, id, oldUntil, t);
     if (await tx.oauth.apiKeySuccessor(tenantId, id)) throw new AppError('SP_APIKEY_ALREADY_ROTATED');
     if (!live) throw new AppError('SP_APIKEY_NOT_FOUND');
-    const expiresAt = input.expiresInDays !== undefined ? apiKeyExpiry(input.expiresInDays, now) : old.expires_at == null ? null : t + (Number(old.expires_at) - Number(old.created_at));
-    await tx.apiKeys.insert(keyRow(made, { tenantId, name: old.name, scopes: old.scopes.split(' ').filter(Boolean), binding: bindingFromColumns(old.client_cert_sha256, old.client_ca_pem), expiresAt, rotatedFrom: id }, now));
+    const expiresAt =
+      input.expiresInDays !== undefined
+        ? apiKeyExpiry(input.expiresInDays, now)
+        : old.expires_at == null
+          ? null
+          : t + (Number(old.expires_at) - Number(old.created_at));
+    await tx.apiKeys.insert(
+      keyRow(
+        made,
+        {
+          tenantId,
+          name: old.name,
+          scopes: old.scopes.split(' ').filter(Boolean),
+          binding: bindingFromColumns(old.client_cert_sha256, old.client_ca_pem),
+          expiresAt,
+          rotatedFrom: id,
+        },
+        now,
+      ),
+    );
     await tx.audit.append({
       tenantId,
       at: now,
@@ -131,7 +198,14 @@ export async function rotateApiKey(store: Store, tenantId: string, id: string, i
       targetId: made.id,
       requestId: ctx.requestId,
       sourceIp: ctx.sourceIp,
-      details: { rotatedFrom: id, graceHours: input.graceHours, oldExpiresAt: new Date(Math.min(oldUntil, old.expires_at == null ? oldUntil : Number(old.expires_at))).toISOString(), expiresAt: expiresAt == null ? null : new Date(expiresAt).toISOString() },
+      details: {
+        rotatedFrom: id,
+        graceHours: input.graceHours,
+        oldExpiresAt: new Date(
+          Math.min(oldUntil, old.expires_at == null ? oldUntil : Number(old.expires_at)),
+        ).toISOString(),
+        expiresAt: expiresAt == null ? null : new Date(expiresAt).toISOString(),
+      },
     });
   });
   await store.durable();
@@ -139,15 +213,37 @@ export async function rotateApiKey(store: Store, tenantId: string, id: string, i
 }
 
 /** The first key of an installation (kept for the composition root). */
-export async function createApiKey(store: Store, tenantId: string, name: string, scopes: string[], now: Date): Promise<string> {
+export async function createApiKey(
+  store: Store,
+  tenantId: string,
+  name: string,
+  scopes: string[],
+  now: Date,
+): Promise<string> {
   return (await issueApiKey(store, { tenantId, name, scopes, actor: 'system:bootstrap' }, now)).key;
 }
 
 /** Revokes a key and records it in the same transaction; SP_APIKEY_NOT_FOUND when unknown or already revoked. */
-export async function revokeApiKey(store: Store, tenantId: string, id: string, ctx: { actor: string; requestId?: string; sourceIp?: string }, now: Date): Promise<void> {
+export async function revokeApiKey(
+  store: Store,
+  tenantId: string,
+  id: string,
+  ctx: { actor: string; requestId?: string; sourceIp?: string },
+  now: Date,
+): Promise<void> {
   await store.transaction(async (tx) => {
     if (!(await tx.apiKeys.revoke(tenantId, id, now.getTime()))) throw new AppError('SP_APIKEY_NOT_FOUND');
-    await tx.audit.append({ tenantId, at: now, actor: ctx.actor, action: 'api_key.revoked', outcome: 'success', targetType: 'api_key', targetId: id, requestId: ctx.requestId, sourceIp: ctx.sourceIp });
+    await tx.audit.append({
+      tenantId,
+      at: now,
+      actor: ctx.actor,
+      action: 'api_key.revoked',
+      outcome: 'success',
+      targetType: 'api_key',
+      targetId: id,
+      requestId: ctx.requestId,
+      sourceIp: ctx.sourceIp,
+    });
   });
   await store.durable();
 }
@@ -165,7 +261,11 @@ export function apiKeyView(row: ApiKeyRow) {
     revokedAt: iso(row.revoked_at),
     lastUsedAt: iso(row.last_used_at),
     rotatedFrom: row.rotated_from,
-    clientCert: b ? (b.kind === 'fingerprint' ? { fingerprintSha256: b.fingerprintSha256 } : { issuerCaSha256: b.caFingerprintSha256 }) : null,
+    clientCert: b
+      ? b.kind === 'fingerprint'
+        ? { fingerprintSha256: b.fingerprintSha256 }
+        : { issuerCaSha256: b.caFingerprintSha256 }
+      : null,
   };
 }
 
@@ -183,9 +283,16 @@ export async function verifyApiKey(store: Store, presented: string, now: Date): 
   const m = /^sp_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/.exec(presented);
   if (!m) return null;
   const row = await store.read.apiKeys.get(m[1]);
-  if (!row || row.revoked_at != null || (row.expires_at != null && Number(row.expires_at) <= now.getTime())) return null;
+  if (!row || row.revoked_at != null || (row.expires_at != null && Number(row.expires_at) <= now.getTime()))
+    return null;
   if (!safeEqualHex(row.secret_hash, hashToken(m[2]))) return null;
-  return { keyId: row.id, tenantId: row.tenant_id, scopes: row.scopes.split(' ').filter(Boolean), clientCert: bindingFromColumns(row.client_cert_sha256, row.client_ca_pem), expiresAt: row.expires_at == null ? null : Number(row.expires_at) };
+  return {
+    keyId: row.id,
+    tenantId: row.tenant_id,
+    scopes: row.scopes.split(' ').filter(Boolean),
+    clientCert: bindingFromColumns(row.client_cert_sha256, row.client_ca_pem),
+    expiresAt: row.expires_at == null ? null : Number(row.expires_at),
+  };
 }
 
 /**

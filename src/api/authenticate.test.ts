@@ -7,7 +7,16 @@ import type { Principal, SessionStage } from '../auth/principal.js';
 import './types.js';
 
 function person(roles: Role[], stage: SessionStage = 'active'): Principal {
-  return { kind: 'user', id: 'u1', tenantId: 't', actor: 'user:u1', roles, scopes: [], permissions: rolePermissions(roles), session: { id: 's', stage, amr: ['pwd'], transport: 'bearer', mfaAt: null } };
+  return {
+    kind: 'user',
+    id: 'u1',
+    tenantId: 't',
+    actor: 'user:u1',
+    roles,
+    scopes: [],
+    permissions: rolePermissions(roles),
+    session: { id: 's', stage, amr: ['pwd'], transport: 'bearer', mfaAt: null },
+  };
 }
 
 /** An authenticator that claims requests with `x-test-who` and answers the principal named there. */
@@ -24,11 +33,22 @@ async function server() {
   app.addHook('onRoute', requireRoutePermission);
   app.addHook(
     'onRequest',
-    authorize([fixed({ nurse: person(['nurse']), billing: person(['billing']), pending: person(['nurse'], 'mfa'), enrolling: person(['nurse'], 'mfa_enrol') })]),
+    authorize([
+      fixed({
+        nurse: person(['nurse']),
+        billing: person(['billing']),
+        pending: person(['nurse'], 'mfa'),
+        enrolling: person(['nurse'], 'mfa_enrol'),
+      }),
+    ]),
   );
   app.get('/open', { config: { permission: 'public' } }, async () => ({ ok: true }));
   app.get('/patient', { config: { permission: 'patient.read' } }, async () => ({ ok: true }));
-  app.get('/any-notice', { config: { permission: ['notification.create.clinical', 'notification.create.billing'] } }, async () => ({ ok: true }));
+  app.get(
+    '/any-notice',
+    { config: { permission: ['notification.create.clinical', 'notification.create.billing'] } },
+    async () => ({ ok: true }),
+  );
   app.get('/me', { config: { permission: 'authenticated', stages: ['mfa'] } }, async () => ({ ok: true }));
   await app.ready();
   return app;

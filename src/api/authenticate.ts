@@ -60,7 +60,16 @@ export function apiKeyAuthenticator(keys: ApiKeyVerifier, store: Store, clock: (
       }
       let principal = principals.get(key);
       if (!principal) {
-        principal = { kind: 'api-key', id: key.keyId, tenantId: key.tenantId, actor: `api-key:${key.keyId}`, roles: [], scopes: key.scopes, permissions: apiKeyPermissions(key.scopes), clientCert: key.clientCert };
+        principal = {
+          kind: 'api-key',
+          id: key.keyId,
+          tenantId: key.tenantId,
+          actor: `api-key:${key.keyId}`,
+          roles: [],
+          scopes: key.scopes,
+          permissions: apiKeyPermissions(key.scopes),
+          clientCert: key.clientCert,
+        };
         principals.set(key, principal);
       }
       return principal;
@@ -77,7 +86,7 @@ const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  */
 export function sessionAuthenticator(sessions: SessionService, store: Store, publicOrigin: string): Authenticator {
   return {
-    claims: (req) => bearer(req)?.startsWith('sps_') ?? (req.cookies?.[SESSION_COOKIE] !== undefined),
+    claims: (req) => bearer(req)?.startsWith('sps_') ?? req.cookies?.[SESSION_COOKIE] !== undefined,
     async authenticate(req) {
       const viaCookie = !bearer(req);
       const token = viaCookie ? req.cookies[SESSION_COOKIE]! : bearer(req)!;
@@ -88,17 +97,42 @@ export function sessionAuthenticator(sessions: SessionService, store: Store, pub
       }
       const s = await sessions.verify(token);
       if (!s) return 'SP_AUTH_UNAUTHENTICATED';
-      const session = { id: s.id, stage: s.stage as NonNullable<Principal['session']>['stage'], amr: s.amr.split(' ').filter(Boolean), transport: s.transport as 'cookie' | 'bearer', mfaAt: s.mfa_at == null ? null : Number(s.mfa_at) };
+      const session = {
+        id: s.id,
+        stage: s.stage as NonNullable<Principal['session']>['stage'],
+        amr: s.amr.split(' ').filter(Boolean),
+        transport: s.transport as 'cookie' | 'bearer',
+        mfaAt: s.mfa_at == null ? null : Number(s.mfa_at),
+      };
       if (s.subject_type === 'user') {
         const u = await store.read.sessions.user(s.tenant_id, s.subject_id);
         // Disabled and locked users have their sessions revoked when that happens; this is the backstop.
         if (!u || u.status !== 'active') return 'SP_AUTH_UNAUTHENTICATED';
         const roles = u.roles.split(' ').filter(Boolean) as Principal['roles'];
-        return { kind: 'user', id: u.id, tenantId: u.tenant_id, actor: `user:${u.id}`, roles, scopes: [], permissions: rolePermissions(roles), session };
+        return {
+          kind: 'user',
+          id: u.id,
+          tenantId: u.tenant_id,
+          actor: `user:${u.id}`,
+          roles,
+          scopes: [],
+          permissions: rolePermissions(roles),
+          session,
+        };
       }
       const a = await store.read.sessions.patientAccount(s.tenant_id, s.subject_id);
       if (!a || a.status !== 'active') return 'SP_AUTH_UNAUTHENTICATED';
-      return { kind: 'patient', id: a.id, tenantId: a.tenant_id, actor: `patient-account:${a.id}`, roles: ['patient'], scopes: [], permissions: rolePermissions(['patient']), session, patientId: a.patient_id };
+      return {
+        kind: 'patient',
+        id: a.id,
+        tenantId: a.tenant_id,
+        actor: `patient-account:${a.id}`,
+        roles: ['patient'],
+        scopes: [],
+        permissions: rolePermissions(['patient']),
+        session,
+        patientId: a.patient_id,
+      };
     },
   };
 }

@@ -11,7 +11,13 @@ import { v7 as uuidv7 } from 'uuid';
 import type { TypedApp } from './types.js';
 import { installErrorHandler, problem } from './error-handler.js';
 import { ApiKeyVerifier } from './api-keys.js';
-import { apiKeyAuthenticator, authorize, requireRoutePermission, sessionAuthenticator, type Authenticator } from './authenticate.js';
+import {
+  apiKeyAuthenticator,
+  authorize,
+  requireRoutePermission,
+  sessionAuthenticator,
+  type Authenticator,
+} from './authenticate.js';
 import type { SessionService } from '../auth/session-service.js';
 import { httpsServerOptions } from './tls.js';
 import { Problem } from './schemas.js';
@@ -87,9 +93,23 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Sealpost API', version: '0.1.0', description: 'Secure transactional health notifications. Errors are RFC 9457 problem details with a stable `code`.' },
+      info: {
+        title: 'Sealpost API',
+        version: '0.1.0',
+        description:
+          'Secure transactional health notifications. Errors are RFC 9457 problem details with a stable `code`.',
+      },
       servers: [{ url: o.publicUrl }],
-      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'API key `sp_<id>_<secret>`, session token `sps_…`, or SMART backend-services access token (a JWT from POST /oauth2/token, see /.well-known/smart-configuration)' } } },
+      components: {
+        securitySchemes: {
+          apiKey: {
+            type: 'http',
+            scheme: 'bearer',
+            description:
+              'API key `sp_<id>_<secret>`, session token `sps_…`, or SMART backend-services access token (a JWT from POST /oauth2/token, see /.well-known/smart-configuration)',
+          },
+        },
+      },
       security: [{ apiKey: [] }],
     },
   });
@@ -114,7 +134,10 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
     const url = req.routeOptions.url ?? '';
     if (!url.startsWith('/docs')) {
       reply.header('cache-control', 'no-store');
-      reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+      reply.header(
+        'content-security-policy',
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+      );
     }
     if (o.isReady && !o.isReady() && !OPS_ROUTES.has(url)) {
       reply.header('retry-after', '5');
@@ -127,13 +150,17 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
     const route = req.routeOptions.url ?? 'unmatched';
     const seconds = reply.elapsedTime / 1000;
     o.metrics.httpDuration.observe({ method: req.method, route, status: String(reply.statusCode) }, seconds);
-    req.log.info({ method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+    req.log.info(
+      { method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
+      'request',
+    );
   });
   return app;
 }
 
 // ajv-formats is CommonJS: its default export arrives wrapped under ESM interop.
-const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule) as unknown as (a: Ajv) => Ajv;
+const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ??
+  addFormatsModule) as unknown as (a: Ajv) => Ajv;
 
 function createValidator() {
   const base = { removeAdditional: false, useDefaults: true, allErrors: false, strict: false } as const;

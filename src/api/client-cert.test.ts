@@ -22,7 +22,11 @@ describe('client certificate bindings', () => {
   let byCa: ClientCertBinding;
 
   beforeAll(async () => {
-    [ca, sameNameImpostor, otherCa] = await Promise.all([testCa('Clinic Client CA'), testCa('Clinic Client CA'), testCa('Other CA')]);
+    [ca, sameNameImpostor, otherCa] = await Promise.all([
+      testCa('Clinic Client CA'),
+      testCa('Clinic Client CA'),
+      testCa('Other CA'),
+    ]);
     [leaf, expired, notYet, fromImpostor, fromOther, serverOnly] = await Promise.all([
       clientCert('engine', { ca }),
       clientCert('engine', { ca, notBefore: daysFromNow(-10), notAfter: daysFromNow(-1) }),
@@ -33,7 +37,12 @@ describe('client certificate bindings', () => {
     ]);
     // A CA certificate issued by the bound CA is not a client identity.
     subCa = await (async () => {
-      const r = await generate([{ name: 'commonName', value: 'sub' }], { keyType: 'ec', algorithm: 'sha256', ca: { key: ca.key, cert: ca.cert }, extensions: [{ name: 'basicConstraints', cA: true }] } as never);
+      const r = await generate([{ name: 'commonName', value: 'sub' }], {
+        keyType: 'ec',
+        algorithm: 'sha256',
+        ca: { key: ca.key, cert: ca.cert },
+        extensions: [{ name: 'basicConstraints', cA: true }],
+      } as never);
       return { cert: r.cert, key: r.private, sha256: '' };
     })();
     byCa = parseClientCertBinding({ issuerCaPem: ca.cert }, now());
@@ -41,16 +50,31 @@ describe('client certificate bindings', () => {
 
   it('normalises a fingerprint printed with colons and upper case to lower-case hex', () => {
     const printed = leaf.sha256.toUpperCase().match(/../g)!.join(':');
-    expect(parseClientCertBinding({ fingerprintSha256: printed }, now())).toEqual({ kind: 'fingerprint', fingerprintSha256: leaf.sha256 });
+    expect(parseClientCertBinding({ fingerprintSha256: printed }, now())).toEqual({
+      kind: 'fingerprint',
+      fingerprintSha256: leaf.sha256,
+    });
   });
 
   it('rejects fingerprints that are not 32 bytes of hex and CA PEMs that are not exactly one valid CA', async () => {
-    expect(code(() => parseClientCertBinding({ fingerprintSha256: 'ab'.repeat(31) }, now()))).toBe('SP_APIKEY_INVALID_CLIENT_CERT');
-    expect(code(() => parseClientCertBinding({ fingerprintSha256: 'g'.repeat(64) }, now()))).toBe('SP_APIKEY_INVALID_CLIENT_CERT');
+    expect(code(() => parseClientCertBinding({ fingerprintSha256: 'ab'.repeat(31) }, now()))).toBe(
+      'SP_APIKEY_INVALID_CLIENT_CERT',
+    );
+    expect(code(() => parseClientCertBinding({ fingerprintSha256: 'g'.repeat(64) }, now()))).toBe(
+      'SP_APIKEY_INVALID_CLIENT_CERT',
+    );
     expect(code(() => parseClientCertBinding({ issuerCaPem: leaf.cert }, now()))).toBe('SP_APIKEY_INVALID_CLIENT_CERT');
-    expect(code(() => parseClientCertBinding({ issuerCaPem: ca.cert + otherCa.cert }, now()))).toBe('SP_APIKEY_INVALID_CLIENT_CERT');
-    expect(code(() => parseClientCertBinding({ issuerCaPem: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----' }, now()))).toBe('SP_APIKEY_INVALID_CLIENT_CERT');
-    expect(code(() => parseClientCertBinding({ issuerCaPem: ca.cert }, daysFromNow(365)))).toBe('SP_APIKEY_INVALID_CLIENT_CERT');
+    expect(code(() => parseClientCertBinding({ issuerCaPem: ca.cert + otherCa.cert }, now()))).toBe(
+      'SP_APIKEY_INVALID_CLIENT_CERT',
+    );
+    expect(
+      code(() =>
+        parseClientCertBinding({ issuerCaPem: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----' }, now()),
+      ),
+    ).toBe('SP_APIKEY_INVALID_CLIENT_CERT');
+    expect(code(() => parseClientCertBinding({ issuerCaPem: ca.cert }, daysFromNow(365)))).toBe(
+      'SP_APIKEY_INVALID_CLIENT_CERT',
+    );
   });
 
   it('accepts exactly the bound certificate by fingerprint, and says when none was presented', () => {
@@ -70,7 +94,8 @@ describe('client certificate bindings', () => {
   });
 
   it('refuses certificates of another CA, outside their validity, for servers only, or that are CAs themselves', () => {
-    for (const p of [fromOther, expired, notYet, serverOnly, subCa]) expect(checkClientCert(byCa, x509(p), now())).toBe('mismatch');
+    for (const p of [fromOther, expired, notYet, serverOnly, subCa])
+      expect(checkClientCert(byCa, x509(p), now())).toBe('mismatch');
     expect(checkClientCert(byCa, null, now())).toBe('missing');
   });
 

@@ -8,7 +8,8 @@ import { AppError } from '../core/errors.js';
  * - `ca`: any currently valid certificate issued directly by this CA (bind the issuing
  *   intermediate, not a root, when the client PKI has several levels).
  */
-export type ClientCertBinding = { kind: 'fingerprint'; fingerprintSha256: string } | { kind: 'ca'; caPem: string; caFingerprintSha256: string };
+export type ClientCertBinding =
+  { kind: 'fingerprint'; fingerprintSha256: string } | { kind: 'ca'; caPem: string; caFingerprintSha256: string };
 
 /** The request body shape: `{ fingerprintSha256 }` or `{ issuerCaPem }`. */
 export type ClientCertInput = { fingerprintSha256: string } | { issuerCaPem: string };
@@ -28,7 +29,8 @@ export function parseClientCertBinding(input: ClientCertInput, now: Date): Clien
   if ('fingerprintSha256' in input) {
     // Accept the colon-separated upper-case form tools print, store one canonical form.
     const hex = input.fingerprintSha256.replace(/:/g, '').toLowerCase();
-    if (!/^[0-9a-f]{64}$/.test(hex)) throw new AppError('SP_APIKEY_INVALID_CLIENT_CERT', 'clientCert.fingerprintSha256 must be 32 bytes of hex');
+    if (!/^[0-9a-f]{64}$/.test(hex))
+      throw new AppError('SP_APIKEY_INVALID_CLIENT_CERT', 'clientCert.fingerprintSha256 must be 32 bytes of hex');
     return { kind: 'fingerprint', fingerprintSha256: hex };
   }
   const pem = input.issuerCaPem;
@@ -41,13 +43,20 @@ export function parseClientCertBinding(input: ClientCertInput, now: Date): Clien
   } catch {
     throw new AppError('SP_APIKEY_INVALID_CLIENT_CERT', 'clientCert.issuerCaPem is not a parsable certificate');
   }
-  if (!ca.ca) throw new AppError('SP_APIKEY_INVALID_CLIENT_CERT', 'clientCert.issuerCaPem is not a CA certificate (basicConstraints CA:TRUE)');
+  if (!ca.ca)
+    throw new AppError(
+      'SP_APIKEY_INVALID_CLIENT_CERT',
+      'clientCert.issuerCaPem is not a CA certificate (basicConstraints CA:TRUE)',
+    );
   if (!validAt(ca, now)) throw new AppError('SP_APIKEY_INVALID_CLIENT_CERT', 'clientCert.issuerCaPem is not valid now');
   return { kind: 'ca', caPem: ca.toString(), caFingerprintSha256: fingerprintSha256(ca.raw) };
 }
 
 /** The binding stored on an api_keys row (null columns: unbound). */
-export function bindingFromColumns(fingerprint: string | null | undefined, caPem: string | null | undefined): ClientCertBinding | null {
+export function bindingFromColumns(
+  fingerprint: string | null | undefined,
+  caPem: string | null | undefined,
+): ClientCertBinding | null {
   if (fingerprint) return { kind: 'fingerprint', fingerprintSha256: fingerprint };
   if (caPem) return { kind: 'ca', caPem, caFingerprintSha256: fingerprintSha256(new X509Certificate(caPem).raw) };
   return null;
@@ -74,9 +83,14 @@ export function peerCertificate(socket: unknown): X509Certificate | null {
  * leaf's extended key usage (when present) allows client authentication. Possession of the private
  * key was already proven by the TLS handshake (CertificateVerify).
  */
-export function checkClientCert(binding: ClientCertBinding, leaf: X509Certificate | null, now: Date): ClientCertVerdict {
+export function checkClientCert(
+  binding: ClientCertBinding,
+  leaf: X509Certificate | null,
+  now: Date,
+): ClientCertVerdict {
   if (!leaf) return 'missing';
-  if (binding.kind === 'fingerprint') return fingerprintSha256(leaf.raw) === binding.fingerprintSha256 ? 'ok' : 'mismatch';
+  if (binding.kind === 'fingerprint')
+    return fingerprintSha256(leaf.raw) === binding.fingerprintSha256 ? 'ok' : 'mismatch';
   const ca = new X509Certificate(binding.caPem);
   if (!leaf.checkIssued(ca)) return 'mismatch';
   if (!leaf.verify(ca.publicKey)) return 'mismatch';

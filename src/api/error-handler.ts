@@ -8,20 +8,32 @@ export function problem(reply: FastifyReply, req: FastifyRequest, code: ErrorCod
   return reply
     .code(status)
     .type('application/problem+json')
-    .send({ type: `https://sealpost.dev/errors/${code}`, title, status, code, ...(detail ? { detail } : {}), requestId: req.id });
+    .send({
+      type: `https://sealpost.dev/errors/${code}`,
+      title,
+      status,
+      code,
+      ...(detail ? { detail } : {}),
+      requestId: req.id,
+    });
 }
 
 /** Maps Fastify's own errors (parsing, validation, limits) and AppErrors into problem details. */
 export function toAppError(err: FastifyError | Error): AppError {
   if (err instanceof AppError) return err;
-  const e = err as FastifyError & { validation?: { instancePath: string; message?: string; params?: Record<string, unknown> }[] };
+  const e = err as FastifyError & {
+    validation?: { instancePath: string; message?: string; params?: Record<string, unknown> }[];
+  };
   if (e.validation) {
     const v = e.validation[0];
     // Names come from our schema (instancePath, missingProperty); an unknown property's name is the
     // caller's text and may be anything, so it is never echoed.
     const path = [e.validationContext ?? 'body', ...(v?.instancePath ?? '').split('/').filter(Boolean)];
     if (typeof v?.params?.missingProperty === 'string') path.push(v.params.missingProperty);
-    const message = v?.params?.additionalProperty !== undefined ? 'has a field that is not allowed here' : (v?.message ?? 'is invalid');
+    const message =
+      v?.params?.additionalProperty !== undefined
+        ? 'has a field that is not allowed here'
+        : (v?.message ?? 'is invalid');
     return new AppError('SP_REQ_VALIDATION', `${path.join('.')}: ${message}`);
   }
   switch (e.code) {

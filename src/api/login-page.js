@@ -61,7 +61,8 @@ async function api(path, body) {
   }
   const r = await fetch(path, init);
   const j = r.status === 204 ? null : await r.json().catch(() => null);
-  if (!r.ok) throw Object.assign(new Error((j && j.title) || 'Request failed'), { code: j && j.code, detail: j && j.detail });
+  if (!r.ok)
+    throw Object.assign(new Error((j && j.title) || 'Request failed'), { code: j && j.code, detail: j && j.detail });
   return j;
 }
 
@@ -128,7 +129,11 @@ async function registerKey() {
 
 async function useKey() {
   const o = await api('/v1/auth/webauthn/login/options', {});
-  const publicKey = { ...o, challenge: b64u.dec(o.challenge), allowCredentials: (o.allowCredentials || []).map((c) => ({ ...c, id: b64u.dec(c.id) })) };
+  const publicKey = {
+    ...o,
+    challenge: b64u.dec(o.challenge),
+    allowCredentials: (o.allowCredentials || []).map((c) => ({ ...c, id: b64u.dec(c.id) })),
+  };
   const cred = await navigator.credentials.get({ publicKey });
   after(await api('/v1/auth/webauthn/login/verify', { credential: credentialJson(cred) }));
 }
@@ -145,12 +150,20 @@ function on(id, event, fn) {
 }
 
 on('signin-form', 'submit', async () => {
-  const answer = await api('/v1/auth/login', { email: $('email').value, password: $('password').value, transport: 'cookie' });
+  const answer = await api('/v1/auth/login', {
+    email: $('email').value,
+    password: $('password').value,
+    transport: 'cookie',
+  });
   $('password').value = '';
   after(answer);
 });
-on('totp-form', 'submit', async () => after(await api('/v1/auth/mfa/totp/verify', { code: $('totp-code').value.trim() })));
-on('recovery-form', 'submit', async () => after(await api('/v1/auth/mfa/recovery', { code: $('recovery-code').value.trim() })));
+on('totp-form', 'submit', async () =>
+  after(await api('/v1/auth/mfa/totp/verify', { code: $('totp-code').value.trim() })),
+);
+on('recovery-form', 'submit', async () =>
+  after(await api('/v1/auth/mfa/recovery', { code: $('recovery-code').value.trim() })),
+);
 on('use-key', 'click', useKey);
 on('register-key', 'click', registerKey);
 on('setup-totp', 'click', async () => {
@@ -158,7 +171,9 @@ on('setup-totp', 'click', async () => {
   $('totp-secret').textContent = s.secret;
   $('enrol-form').hidden = false;
 });
-on('enrol-form', 'submit', async () => after(await api('/v1/auth/mfa/totp/confirm', { code: $('enrol-code').value.trim() })));
+on('enrol-form', 'submit', async () =>
+  after(await api('/v1/auth/mfa/totp/confirm', { code: $('enrol-code').value.trim() })),
+);
 on('codes-continue', 'click', finish);
 on('signout', 'click', async () => {
   await api('/v1/auth/logout', {});
@@ -178,8 +193,10 @@ on('newpassword-form', 'submit', async () => {
   // Neither field keeps the password after an attempt, whatever its outcome.
   $('new-password').value = '';
   $('new-password-again').value = '';
-  if (password !== again) throw Object.assign(new Error('The two passwords differ; type the same password twice'), { code: 'mismatch' });
-  if ([...password].length < MIN_PASSWORD) throw Object.assign(new Error(`The password must have at least ${MIN_PASSWORD} characters`), { code: 'too_short' });
+  if (password !== again)
+    throw Object.assign(new Error('The two passwords differ; type the same password twice'), { code: 'mismatch' });
+  if ([...password].length < MIN_PASSWORD)
+    throw Object.assign(new Error(`The password must have at least ${MIN_PASSWORD} characters`), { code: 'too_short' });
   try {
     if (MODE === 'enrol') {
       const answer = await api('/v1/auth/enrol', { token: linkToken, password, transport: 'cookie' });
@@ -210,11 +227,25 @@ if (MODE === 'reset') {
   // Reloaded after the password was set (the token is gone by then): the session says where enrolment stands.
   else
     api('/v1/me')
-      .then((me) => (me.session && me.session.stage === 'active' ? finish() : me.session && me.session.stage === 'mfa_enrol' ? show('enrol') : linkInvalid()))
+      .then((me) =>
+        me.session && me.session.stage === 'active'
+          ? finish()
+          : me.session && me.session.stage === 'mfa_enrol'
+            ? show('enrol')
+            : linkInvalid(),
+      )
       .catch(linkInvalid);
 } else {
   // A page opened with a live session (reload) continues where sign-in stands.
   api('/v1/me')
-    .then((me) => (me.session && me.session.stage === 'active' ? finish() : me.session && me.session.stage === 'mfa' ? askFactor() : me.session ? show('enrol') : show('signin')))
+    .then((me) =>
+      me.session && me.session.stage === 'active'
+        ? finish()
+        : me.session && me.session.stage === 'mfa'
+          ? askFactor()
+          : me.session
+            ? show('enrol')
+            : show('signin'),
+    )
     .catch(() => show('signin'));
 }

@@ -14,7 +14,8 @@ const T = {
     verifyCode: 'Verify code',
     wrong: (left: number) => `That did not match. ${left} attempt${left === 1 ? '' : 's'} left.`,
     missing: 'Enter your date of birth or a one-time code.',
-    invalid: 'This link is invalid, has expired, has already been used, or was locked after too many attempts. Please contact your care team.',
+    invalid:
+      'This link is invalid, has expired, has already been used, or was locked after too many attempts. Please contact your care team.',
     ack: 'Acknowledge',
     acked: 'Thank you. You have acknowledged this message.',
   },
@@ -30,7 +31,8 @@ const T = {
     verifyCode: 'Verificar código',
     wrong: (left: number) => `No coincide. Le quedan ${left} intento${left === 1 ? '' : 's'}.`,
     missing: 'Escriba su fecha de nacimiento o un código de un solo uso.',
-    invalid: 'Este enlace no es válido, ha caducado, ya se usó o se bloqueó tras demasiados intentos. Comuníquese con su equipo de atención.',
+    invalid:
+      'Este enlace no es válido, ha caducado, ya se usó o se bloqueó tras demasiados intentos. Comuníquese con su equipo de atención.',
     ack: 'Confirmar lectura',
     acked: 'Gracias. Ha confirmado la lectura de este mensaje.',
   },
@@ -50,7 +52,13 @@ button{font-size:1rem;padding:.5rem 1rem;margin-top:.5rem}.error{color:#a40000;f
 .ok{color:#0a5d00;font-weight:600}</style></head><body><main>${body}</main></body></html>`;
 }
 
-export function verifyPage(o: { lang: Language; organisation: string; token: string; error?: string; codeSent?: boolean }): string {
+export function verifyPage(o: {
+  lang: Language;
+  organisation: string;
+  token: string;
+  error?: string;
+  codeSent?: boolean;
+}): string {
   const t = T[o.lang];
   const base = `/m/${escapeHtml(o.token)}`;
   return layout(
@@ -67,7 +75,13 @@ ${o.codeSent ? `<p class="ok" id="code-sent">${t.codeSent}</p>` : ''}
   );
 }
 
-export function messagePage(o: { lang: Language; token: string; title: string; body: string; acknowledged: boolean }): string {
+export function messagePage(o: {
+  lang: Language;
+  token: string;
+  title: string;
+  body: string;
+  acknowledged: boolean;
+}): string {
   const t = T[o.lang];
   return layout(
     o.lang,

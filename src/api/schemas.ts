@@ -31,7 +31,9 @@ export const PatientBody = Type.Object(
         {
           system: Type.Enum([...CHANNEL_KINDS]),
           value: str({ minLength: 1, maxLength: 2048 }),
-          rank: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: '1 = preferred (FHIR ContactPoint.rank)' })),
+          rank: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: 100, description: '1 = preferred (FHIR ContactPoint.rank)' }),
+          ),
         },
         { additionalProperties: false },
       ),
@@ -45,7 +47,11 @@ export const PatientBody = Type.Object(
 
 export const PatientView = Type.Object({
   id: Type.String(),
-  name: Type.Object({ given: Type.Optional(Type.Array(Type.String())), family: Type.Optional(Type.String()), text: Type.Optional(Type.String()) }),
+  name: Type.Object({
+    given: Type.Optional(Type.Array(Type.String())),
+    family: Type.Optional(Type.String()),
+    text: Type.Optional(Type.String()),
+  }),
   birthDate: Type.String(),
   telecom: Type.Array(Type.Object({ system: Type.String(), value: Type.String(), rank: Type.Integer() })),
   language: Type.String(),
@@ -61,7 +67,9 @@ export const NotificationBody = Type.Object(
   {
     type: Type.String({ maxLength: 64, description: NOTIFICATION_TYPES.join(' | ') }),
     patientId: Type.String({ minLength: 1, maxLength: 64, pattern: NO_CONTROL }),
-    data: Type.Record(Type.String(), Type.Unknown(), { description: 'Template variables of the type (PHI, stored encrypted)' }),
+    data: Type.Record(Type.String(), Type.Unknown(), {
+      description: 'Template variables of the type (PHI, stored encrypted)',
+    }),
     channels: Type.Optional(Type.Array(Type.Enum([...CHANNEL_KINDS]), { minItems: 1, maxItems: 3 })),
     sendAt: Type.Optional(Type.String({ format: 'date-time' })),
     priority: Type.Optional(Type.Enum([...PRIORITIES])),
@@ -75,7 +83,9 @@ const nullableTime = Type.Union([Type.String(), Type.Null()]);
 export const CreatedNotification = Type.Object({
   id: Type.String(),
   status: Type.String(),
-  deliveries: Type.Array(Type.Object({ id: Type.String(), channel: Type.String(), status: DeliveryStatus, runAt: Type.String() })),
+  deliveries: Type.Array(
+    Type.Object({ id: Type.String(), channel: Type.String(), status: DeliveryStatus, runAt: Type.String() }),
+  ),
 });
 
 export const NotificationView = Type.Object({

@@ -14,15 +14,30 @@ export const TENANT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;
  * sees nothing of the others (ASVS 8.4.1). 409 SP_TENANT_EXISTS when the id is taken (nothing
  * changes); 400 SP_TENANT_INVALID_ID for a malformed id or an empty name.
  */
-export async function createTenant(store: Store, id: string, name: string, now: Date, actor = 'system:cli'): Promise<{ tenantId: string; apiKeyId: string; apiKey: string }> {
+export async function createTenant(
+  store: Store,
+  id: string,
+  name: string,
+  now: Date,
+  actor = 'system:cli',
+): Promise<{ tenantId: string; apiKeyId: string; apiKey: string }> {
   const trimmed = name.trim();
-  if (!TENANT_ID_PATTERN.test(id) || trimmed.length === 0 || trimmed.length > 200) throw new AppError('SP_TENANT_INVALID_ID');
+  if (!TENANT_ID_PATTERN.test(id) || trimmed.length === 0 || trimmed.length > 200)
+    throw new AppError('SP_TENANT_INVALID_ID');
   // The tenant and its first key commit together: a tenant without a key could never be administered.
   const { id: apiKeyId, key } = await store.transaction(async (tx) => {
     if (await tx.tenants.exists(id)) throw new AppError('SP_TENANT_EXISTS');
     await tx.access.insertTenant(id, trimmed, now.getTime());
     // The name is the organisation's, not a person's: still, ids only on the record.
-    await tx.audit.append({ tenantId: id, at: now, actor, action: 'tenant.created', outcome: 'success', targetType: 'tenant', targetId: id });
+    await tx.audit.append({
+      tenantId: id,
+      at: now,
+      actor,
+      action: 'tenant.created',
+      outcome: 'success',
+      targetType: 'tenant',
+      targetId: id,
+    });
     return issueApiKeyIn(tx, { tenantId: id, name: 'first administrator key', scopes: ['admin'], actor }, now);
   });
   await store.durable();
@@ -31,11 +46,13 @@ export async function createTenant(store: Store, id: string, name: string, now: 
 
 /** `sealpost tenants create <id> --name <name>`: prints the new tenant's first admin API key once. */
 export function tenantsCommand(program: Command): void {
-  const cmd = program.command('tenants').description('Tenants: separate organisations on one installation (every row carries its tenant)');
+  const cmd = program
+    .command('tenants')
+    .description('Tenants: separate organisations on one installation (every row carries its tenant)');
   cmd
     .command('create <id>')
     .description('Create a tenant and print its first administrator API key once on stdout (only its hash is stored)')
-    .requiredOption('--name <name>', 'the organisation\'s name')
+    .requiredOption('--name <name>', "the organisation's name")
     .action(async (id: string, opts: { name: string }) => {
       const config = loadConfig();
       const store = openStore(config.database, { sqliteDurability: 'full' });

@@ -37,7 +37,8 @@ describe('server TLS material', () => {
   it('allows TLS 1.2 and 1.3 only, with ECDHE and AEAD ciphers for 1.2', () => {
     const o = secureContextOptions({ key: good.key, cert: good.cert });
     expect([o.minVersion, o.maxVersion]).toEqual(['TLSv1.2', 'TLSv1.3']);
-    for (const c of o.ciphers!.split(':').filter((c) => !c.startsWith('TLS_'))) expect(c).toMatch(/^ECDHE-(ECDSA|RSA)-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)$/);
+    for (const c of o.ciphers!.split(':').filter((c) => !c.startsWith('TLS_')))
+      expect(c).toMatch(/^ECDHE-(ECDSA|RSA)-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)$/);
   });
 
   it('reads a good pair and reports its fingerprint', () => {
@@ -47,17 +48,33 @@ describe('server TLS material', () => {
 
   it('names what is wrong with a bad pair, never the key', () => {
     const now = new Date();
-    expect(reason(() => readTlsPair(write('a.crt', good.cert), write('a.key', other.key), now))).toBe('SP_TLS_CERT_INVALID: the key does not match the certificate');
-    expect(reason(() => readTlsPair(write('e.crt', expired.cert), write('e.key', expired.key), now))).toBe('SP_TLS_CERT_INVALID: the certificate has expired');
-    expect(reason(() => readTlsPair(write('n.crt', notYet.cert), write('n.key', notYet.key), now))).toBe('SP_TLS_CERT_INVALID: the certificate is not yet valid');
-    expect(reason(() => readTlsPair(join(dir, 'missing.crt'), write('m.key', good.key), now))).toBe('SP_TLS_CERT_INVALID: the certificate file cannot be read');
-    expect(reason(() => readTlsPair(write('k.crt', good.cert), join(dir, 'missing.key'), now))).toBe('SP_TLS_CERT_INVALID: the key file cannot be read');
-    expect(reason(() => readTlsPair(write('x.crt', 'junk'), write('x.key', good.key), now))).toBe('SP_TLS_CERT_INVALID: the certificate file holds no PEM certificate');
-    expect(reason(() => readTlsPair(write('y.crt', good.cert), write('y.key', 'junk'), now))).toBe('SP_TLS_CERT_INVALID: the key file holds no unencrypted PEM private key');
+    expect(reason(() => readTlsPair(write('a.crt', good.cert), write('a.key', other.key), now))).toBe(
+      'SP_TLS_CERT_INVALID: the key does not match the certificate',
+    );
+    expect(reason(() => readTlsPair(write('e.crt', expired.cert), write('e.key', expired.key), now))).toBe(
+      'SP_TLS_CERT_INVALID: the certificate has expired',
+    );
+    expect(reason(() => readTlsPair(write('n.crt', notYet.cert), write('n.key', notYet.key), now))).toBe(
+      'SP_TLS_CERT_INVALID: the certificate is not yet valid',
+    );
+    expect(reason(() => readTlsPair(join(dir, 'missing.crt'), write('m.key', good.key), now))).toBe(
+      'SP_TLS_CERT_INVALID: the certificate file cannot be read',
+    );
+    expect(reason(() => readTlsPair(write('k.crt', good.cert), join(dir, 'missing.key'), now))).toBe(
+      'SP_TLS_CERT_INVALID: the key file cannot be read',
+    );
+    expect(reason(() => readTlsPair(write('x.crt', 'junk'), write('x.key', good.key), now))).toBe(
+      'SP_TLS_CERT_INVALID: the certificate file holds no PEM certificate',
+    );
+    expect(reason(() => readTlsPair(write('y.crt', good.cert), write('y.key', 'junk'), now))).toBe(
+      'SP_TLS_CERT_INVALID: the key file holds no unencrypted PEM private key',
+    );
   });
 
   it('refuses to start with only one of the two PEM paths', async () => {
-    await expect(loadOrCreateTls(dir, write('only.crt', good.cert), undefined)).rejects.toMatchObject({ code: 'SP_TLS_CERT_INVALID' });
+    await expect(loadOrCreateTls(dir, write('only.crt', good.cert), undefined)).rejects.toMatchObject({
+      code: 'SP_TLS_CERT_INVALID',
+    });
   });
 
   it('replaces an expired self-signed default in the data directory instead of refusing to start', async () => {

@@ -65,7 +65,11 @@ export function httpsServerOptions(pair: { key: string | Buffer; cert: string | 
  * certificate is valid now, and OpenSSL accepts the pair with our context options.
  * Throws SP_TLS_CERT_INVALID naming what is wrong (never key material).
  */
-export function readTlsPair(certFile: string, keyFile: string, now: Date): { key: Buffer; cert: Buffer; info: TlsPairInfo } {
+export function readTlsPair(
+  certFile: string,
+  keyFile: string,
+  now: Date,
+): { key: Buffer; cert: Buffer; info: TlsPairInfo } {
   const bad = (what: string) => new AppError('SP_TLS_CERT_INVALID', what);
   let cert: Buffer, key: Buffer;
   try {
@@ -98,7 +102,16 @@ export function readTlsPair(certFile: string, keyFile: string, now: Date): { key
   } catch {
     throw bad('OpenSSL refused the pair (key too weak or unsupported?)');
   }
-  return { key, cert, info: { fingerprint256: x509.fingerprint256, subject: x509.subject.replace(/\n/g, ', '), validFrom: x509.validFrom, validTo: x509.validTo } };
+  return {
+    key,
+    cert,
+    info: {
+      fingerprint256: x509.fingerprint256,
+      subject: x509.subject.replace(/\n/g, ', '),
+      validFrom: x509.validFrom,
+      validTo: x509.validTo,
+    },
+  };
 }
 
 /**
@@ -106,9 +119,15 @@ export function readTlsPair(certFile: string, keyFile: string, now: Date): { key
  * certificate for localhost generated once into the data directory (key mode 0600), and again when
  * that default has expired. A configured pair that is unusable stops the start (SP_TLS_CERT_INVALID).
  */
-export async function loadOrCreateTls(dataDir: string, certFile?: string, keyFile?: string, now = new Date()): Promise<TlsMaterial> {
+export async function loadOrCreateTls(
+  dataDir: string,
+  certFile?: string,
+  keyFile?: string,
+  now = new Date(),
+): Promise<TlsMaterial> {
   if (certFile || keyFile) {
-    if (!certFile || !keyFile) throw new AppError('SP_TLS_CERT_INVALID', 'set both SEALPOST_TLS_CERT_FILE and SEALPOST_TLS_KEY_FILE');
+    if (!certFile || !keyFile)
+      throw new AppError('SP_TLS_CERT_INVALID', 'set both SEALPOST_TLS_CERT_FILE and SEALPOST_TLS_KEY_FILE');
     const { key, cert } = readTlsPair(certFile, keyFile, now);
     return { key, cert, generated: false, certFile, keyFile };
   }
@@ -125,18 +144,32 @@ export async function loadOrCreateTls(dataDir: string, certFile?: string, keyFil
   const pems = await selfSigned();
   writeFileSync(keyPath, pems.private, { mode: 0o600 });
   writeFileSync(certPath, pems.cert, { mode: 0o644 });
-  return { cert: Buffer.from(pems.cert), key: Buffer.from(pems.private), generated: true, certFile: certPath, keyFile: keyPath };
+  return {
+    cert: Buffer.from(pems.cert),
+    key: Buffer.from(pems.private),
+    generated: true,
+    certFile: certPath,
+    keyFile: keyPath,
+  };
 }
 
 /**
  * SIGHUP: reads the pair again and installs it for new connections (open connections keep theirs;
  * the listener is never closed). A bad pair is refused and logged, and the old one stays in use.
  */
-export function reloadTls(server: TlsServer, material: Pick<TlsMaterial, 'certFile' | 'keyFile'>, logger: Logger, now = new Date()): boolean {
+export function reloadTls(
+  server: TlsServer,
+  material: Pick<TlsMaterial, 'certFile' | 'keyFile'>,
+  logger: Logger,
+  now = new Date(),
+): boolean {
   try {
     const pair = readTlsPair(material.certFile, material.keyFile, now);
     server.setSecureContext(secureContextOptions(pair));
-    logger.info({ fingerprint256: pair.info.fingerprint256, subject: pair.info.subject, validTo: pair.info.validTo }, 'tls certificate reloaded');
+    logger.info(
+      { fingerprint256: pair.info.fingerprint256, subject: pair.info.subject, validTo: pair.info.validTo },
+      'tls certificate reloaded',
+    );
     return true;
   } catch (e) {
     const code = e instanceof AppError ? e.code : 'SP_TLS_CERT_INVALID';
@@ -156,7 +189,14 @@ export async function selfSigned(): Promise<{ cert: string; private: string }> {
       { name: 'basicConstraints', cA: false },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
       { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] },
+      {
+        name: 'subjectAltName',
+        altNames: [
+          { type: 2, value: 'localhost' },
+          { type: 7, ip: '127.0.0.1' },
+          { type: 7, ip: '::1' },
+        ],
+      },
     ],
   } as never) as never;
 }

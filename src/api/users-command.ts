@@ -19,7 +19,9 @@ import { DEFAULT_TENANT } from '../app.js';
  * link, which they open to choose a password and enrol a second factor.
  */
 export function usersCommand(program: Command): void {
-  const cmd = program.command('users').description('Staff users (people who sign in with a password and a second factor)');
+  const cmd = program
+    .command('users')
+    .description('Staff users (people who sign in with a password and a second factor)');
 
   cmd
     .command('invite')
@@ -29,7 +31,10 @@ export function usersCommand(program: Command): void {
     .requiredOption('--roles <list>', 'comma-separated: admin, physician, nurse, receptionist, billing, auditor')
     .option('--tenant <id>', 'tenant', DEFAULT_TENANT)
     .action(async (opts: { email: string; name: string; roles: string; tenant: string }) => {
-      const roles = opts.roles.split(',').map((s) => s.trim()).filter(Boolean);
+      const roles = opts.roles
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       await withUsers(opts.tenant, async (users, ctx) => {
         const r = await users.invite(ctx, { email: opts.email, displayName: opts.name, roles });
         console.log(r.enrolmentUrl);
@@ -44,9 +49,12 @@ export function usersCommand(program: Command): void {
     .option('--json', 'one JSON object per line')
     .action(async (opts: { tenant: string; json?: boolean }) => {
       await withUsers(opts.tenant, async (users, ctx) => {
-        for (let cursor = ''; ; ) {
+        for (let cursor = ''; ;) {
           const page = await users.list(ctx.tenantId, cursor, 500);
-          for (const u of page.items) console.log(opts.json ? JSON.stringify(u) : `${u.id}  ${u.status.padEnd(8)}  [${u.roles.join(' ')}]  ${u.email}`);
+          for (const u of page.items)
+            console.log(
+              opts.json ? JSON.stringify(u) : `${u.id}  ${u.status.padEnd(8)}  [${u.roles.join(' ')}]  ${u.email}`,
+            );
           if (!page.nextCursor) break;
           cursor = page.nextCursor;
         }
@@ -66,12 +74,17 @@ export function usersCommand(program: Command): void {
     .description('Disable a user; every session, device registration and push token of theirs ends at once')
     .option('--tenant <id>', 'tenant', DEFAULT_TENANT)
     .action(async (id: string, opts: { tenant: string }) => {
-      await withUsers(opts.tenant, async (users, ctx) => console.log(`${id}: ${(await users.disable(ctx, id)).status}`));
+      await withUsers(opts.tenant, async (users, ctx) =>
+        console.log(`${id}: ${(await users.disable(ctx, id)).status}`),
+      );
     });
 }
 
 /** The user service over the configured database and keys, as the server builds it (actor `system:cli`). */
-async function withUsers(tenantId: string, fn: (users: UserService, ctx: RequestContext) => Promise<void>): Promise<void> {
+async function withUsers(
+  tenantId: string,
+  fn: (users: UserService, ctx: RequestContext) => Promise<void>,
+): Promise<void> {
   const config: Config = loadConfig();
   const { provider: keyring } = await openKeyProvider(config.keys);
   const store = openStore(config.database, { sqliteDurability: 'full' });
@@ -80,10 +93,22 @@ async function withUsers(tenantId: string, fn: (users: UserService, ctx: Request
     await store.migrate();
     const now = new Date();
     await store.read.tenants.ensure(DEFAULT_TENANT, config.organisationName, now.getTime());
-    if (!(await store.read.tenants.exists(tenantId))) throw new AppError('SP_REQ_VALIDATION', '--tenant: no such tenant');
+    if (!(await store.read.tenants.exists(tenantId)))
+      throw new AppError('SP_REQ_VALIDATION', '--tenant: no such tenant');
     const clock = () => new Date();
-    const sessions = new SessionService(store, { idleMs: config.identity.sessionIdleMinutes * 60_000, absoluteMs: config.identity.sessionAbsoluteHours * 3_600_000 }, clock);
-    const throttle = new LoginThrottle(store, { ...DEFAULT_THROTTLE, lockoutThreshold: config.identity.lockoutThreshold, lockoutMinutes: config.identity.lockoutMinutes });
+    const sessions = new SessionService(
+      store,
+      {
+        idleMs: config.identity.sessionIdleMinutes * 60_000,
+        absoluteMs: config.identity.sessionAbsoluteHours * 3_600_000,
+      },
+      clock,
+    );
+    const throttle = new LoginThrottle(store, {
+      ...DEFAULT_THROTTLE,
+      lockoutThreshold: config.identity.lockoutThreshold,
+      lockoutMinutes: config.identity.lockoutMinutes,
+    });
     const core = { config, store, cipher, templates: TemplateRegistry.load(), clock, newId: uuidv7, wake: () => {} };
     await fn(new UserService(core, sessions, throttle), { tenantId, actor: 'system:cli' });
   } finally {
@@ -92,4 +117,3 @@ async function withUsers(tenantId: string, fn: (users: UserService, ctx: Request
     await keyring.close();
   }
 }
-

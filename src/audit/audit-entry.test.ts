@@ -18,7 +18,9 @@ const event = {
 describe('audit entry encoding', () => {
   it('hashes the canonical entry as an RFC 9162 leaf: SHA-256(0x00 ‖ entry)', () => {
     const { entry, leafHash } = encodeAuditEntry(event);
-    const expected = createHash('sha256').update(Buffer.concat([Buffer.from([0]), Buffer.from(entry, 'utf8')])).digest();
+    const expected = createHash('sha256')
+      .update(Buffer.concat([Buffer.from([0]), Buffer.from(entry, 'utf8')]))
+      .digest();
     expect(leafHash.equals(expected)).toBe(true);
   });
 
@@ -31,7 +33,12 @@ describe('audit entry encoding', () => {
 
   it('changes the leaf hash when any field changes', () => {
     const base = encodeAuditEntry(event).leafHash;
-    for (const change of [{ outcome: 'failure' as const }, { targetId: 'n2' }, { at: new Date('2026-11-25T10:00:01Z') }, { details: { z: 2, a: ['x'] } }]) {
+    for (const change of [
+      { outcome: 'failure' as const },
+      { targetId: 'n2' },
+      { at: new Date('2026-11-25T10:00:01Z') },
+      { details: { z: 2, a: ['x'] } },
+    ]) {
       expect(encodeAuditEntry({ ...event, ...change }).leafHash.equals(base)).toBe(false);
     }
   });

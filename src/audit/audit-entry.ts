@@ -42,7 +42,10 @@ export function encodeAuditEntry(e: AuditEvent): { entry: string; leafHash: Buff
     details: e.details ?? null,
   };
   const entry = canonicalize(record)!;
-  const leafHash = createHash('sha256').update(Buffer.from([0])).update(entry, 'utf8').digest();
+  const leafHash = createHash('sha256')
+    .update(Buffer.from([0]))
+    .update(entry, 'utf8')
+    .digest();
   return { entry, leafHash };
 }
 

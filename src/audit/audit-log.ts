@@ -2,7 +2,14 @@ import type { Logger } from 'pino';
 import type { Store } from '../store/store.js';
 import type { AuditLogRepository } from '../store/repositories/audit-log-repository.js';
 import type { KeyProvider } from '../crypto/key-provider.js';
-import { hashChildren, perfectNodesCompletedBy, treeRoot, inclusionProof, consistencyProof, type NodeSource } from './merkle-proofs.js';
+import {
+  hashChildren,
+  perfectNodesCompletedBy,
+  treeRoot,
+  inclusionProof,
+  consistencyProof,
+  type NodeSource,
+} from './merkle-proofs.js';
 import { formatCheckpoint, signNote, verifierKey } from './checkpoint.js';
 import { AppError } from '../core/errors.js';
 
@@ -85,7 +92,8 @@ export class AuditLog {
         for (const [i, leaf] of leaves.entries()) {
           const index = from + i;
           // Sequencing has no gaps (see AuditLogRepository); a gap means the table was altered.
-          if (Number(leaf.idx) !== index + 1) throw new AppError('SP_SERVER_INTERNAL', `audit log gap at index ${index}`);
+          if (Number(leaf.idx) !== index + 1)
+            throw new AppError('SP_SERVER_INTERNAL', `audit log gap at index ${index}`);
           fresh.set(`0/${index}`, leaf.leaf_hash);
           for (const n of perfectNodesCompletedBy(index)) {
             const hash = hashChildren(await get(n.level - 1, 2 * n.index), await get(n.level - 1, 2 * n.index + 1));
@@ -144,21 +152,34 @@ export class AuditLog {
   }
 
   /** RFC 9162 §2.1.3 inclusion proof of leaf `index` in the tree of `size` (≤ integrated size). */
-  async inclusion(index: number, size: number): Promise<{ leafHash: Uint8Array; proof: Uint8Array[]; root: Uint8Array }> {
+  async inclusion(
+    index: number,
+    size: number,
+  ): Promise<{ leafHash: Uint8Array; proof: Uint8Array[]; root: Uint8Array }> {
     const repo = this.store.read.auditLog;
     await this.requireIntegrated(size);
-    if (!Number.isSafeInteger(index) || index < 0 || index >= size) throw new AppError('SP_AUDIT_PROOF_INVALID', 'index must be below size');
+    if (!Number.isSafeInteger(index) || index < 0 || index >= size)
+      throw new AppError('SP_AUDIT_PROOF_INVALID', 'index must be below size');
     const get = this.nodes(repo);
-    return { leafHash: await get(0, index), proof: await inclusionProof(index, size, get), root: await treeRoot(size, get) };
+    return {
+      leafHash: await get(0, index),
+      proof: await inclusionProof(index, size, get),
+      root: await treeRoot(size, get),
+    };
   }
 
   /** RFC 9162 §2.1.4 consistency proof between the trees of sizes `from` ≤ `to` (≤ integrated size). */
   async consistency(from: number, to: number): Promise<{ proof: Uint8Array[]; root1: Uint8Array; root2: Uint8Array }> {
     const repo = this.store.read.auditLog;
     await this.requireIntegrated(to);
-    if (!Number.isSafeInteger(from) || from < 1 || from > to) throw new AppError('SP_AUDIT_PROOF_INVALID', 'need 1 <= from <= to');
+    if (!Number.isSafeInteger(from) || from < 1 || from > to)
+      throw new AppError('SP_AUDIT_PROOF_INVALID', 'need 1 <= from <= to');
     const get = this.nodes(repo);
-    return { proof: await consistencyProof(from, to, get), root1: await treeRoot(from, get), root2: await treeRoot(to, get) };
+    return {
+      proof: await consistencyProof(from, to, get),
+      root1: await treeRoot(from, get),
+      root2: await treeRoot(to, get),
+    };
   }
 
   async entry(index: number): Promise<{ index: number; entry: string; leafHash: Uint8Array }> {
@@ -207,11 +228,13 @@ export class AuditLog {
     this.timer = null;
     await this.running;
     // Hand the duty over at once instead of after the lease expires.
-    if (wasRunning) await this.store.transaction((tx) => tx.leases.release(LEASE, this.opts.owner ?? 'local')).catch(() => {});
+    if (wasRunning)
+      await this.store.transaction((tx) => tx.leases.release(LEASE, this.opts.owner ?? 'local')).catch(() => {});
   }
 
   private async requireIntegrated(size: number): Promise<void> {
-    if (!Number.isSafeInteger(size) || size < 1) throw new AppError('SP_AUDIT_PROOF_INVALID', 'size must be a positive integer');
+    if (!Number.isSafeInteger(size) || size < 1)
+      throw new AppError('SP_AUDIT_PROOF_INVALID', 'size must be a positive integer');
     const integrated = await this.integrate();
     if (size > integrated) {
       await this.refusePending(size);

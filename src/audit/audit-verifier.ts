@@ -59,7 +59,8 @@ export async function verifyAuditLog(
     while (nextCheckpoint < checkpoints.length && Number(checkpoints[nextCheckpoint].size) === size) {
       const cp = checkpoints[nextCheckpoint++];
       const root = size === 0 ? null : rootNow();
-      if (root && !Buffer.from(root).equals(Buffer.from(cp.root))) bad(Math.max(0, size - 1), `tree of size ${size} does not match its signed checkpoint`);
+      if (root && !Buffer.from(root).equals(Buffer.from(cp.root)))
+        bad(Math.max(0, size - 1), `tree of size ${size} does not match its signed checkpoint`);
     }
   };
 
@@ -101,8 +102,16 @@ export async function verifyAuditLog(
     for (const s of await repo.nodesAt(1, first / 2, Math.ceil(n / 2))) {
       const k = Number(s.idx);
       const mine = storedPairs.get(k);
-      if (mine && !misnumbered.has(2 * k) && !misnumbered.has(2 * k + 1) && !Buffer.from(mine).equals(Buffer.from(s.hash))) {
-        bad(2 * k, 'stored leaf hashes differ from when they were integrated (entry and leaf hash rewritten, rows reordered or inserted)');
+      if (
+        mine &&
+        !misnumbered.has(2 * k) &&
+        !misnumbered.has(2 * k + 1) &&
+        !Buffer.from(mine).equals(Buffer.from(s.hash))
+      ) {
+        bad(
+          2 * k,
+          'stored leaf hashes differ from when they were integrated (entry and leaf hash rewritten, rows reordered or inserted)',
+        );
       }
     }
     if (n - lastReported >= 50_000 || n === total) {
@@ -112,7 +121,10 @@ export async function verifyAuditLog(
   }
   if (n !== total) bad(n, `found ${n} entries, the sequenced size says ${total}`);
   for (; nextCheckpoint < checkpoints.length; nextCheckpoint++) {
-    bad(Number(checkpoints[nextCheckpoint].size) - 1, `checkpoint of size ${checkpoints[nextCheckpoint].size} is beyond the stored entries (entries removed)`);
+    bad(
+      Number(checkpoints[nextCheckpoint].size) - 1,
+      `checkpoint of size ${checkpoints[nextCheckpoint].size} is beyond the stored entries (entries removed)`,
+    );
   }
 
   // Signatures, and that each checkpoint extends the previous one.
@@ -143,9 +155,17 @@ export async function verifyAuditLog(
       } catch {
         consistent = false;
       }
-      if (!consistent) bad(previous.size, `checkpoint of size ${size} is not consistent with checkpoint of size ${previous.size}`);
+      if (!consistent)
+        bad(previous.size, `checkpoint of size ${size} is not consistent with checkpoint of size ${previous.size}`);
     }
     previous = { size, root: body.root };
   }
-  return { ok: problems.length === 0, entries: n, checkpoints: checkpoints.length, firstBadIndex: firstBad, problems, pending: await repo.pendingCount() };
+  return {
+    ok: problems.length === 0,
+    entries: n,
+    checkpoints: checkpoints.length,
+    firstBadIndex: firstBad,
+    problems,
+    pending: await repo.pendingCount(),
+  };
 }

@@ -14,7 +14,11 @@ import {
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 
 function fromSeed(seed: Buffer): { privateKey: KeyObject; publicKey: KeyObject } {
-  const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+  const privateKey = createPrivateKey({
+    key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]),
+    format: 'der',
+    type: 'pkcs8',
+  });
   return { privateKey, publicKey: createPublicKey(privateKey) };
 }
 
@@ -97,7 +101,13 @@ describe('signed notes', () => {
   it('round-trips and has the C2SP layout', () => {
     expect(note.startsWith(text + '\n\u2014 ' + NAME + ' ')).toBe(true);
     expect(note.endsWith('\n')).toBe(true);
-    const sig = Buffer.from(note.slice(text.length + 1).trimEnd().split(' ')[2], 'base64');
+    const sig = Buffer.from(
+      note
+        .slice(text.length + 1)
+        .trimEnd()
+        .split(' ')[2],
+      'base64',
+    );
     expect(sig.length).toBe(68);
     expect(Buffer.from(sig.subarray(0, 4))).toEqual(Buffer.from(keyId(NAME, publicKey)));
     expect(verifyNote(note, NAME, publicKey)).toEqual({ text });
@@ -158,7 +168,11 @@ describe('signed notes', () => {
     expect(verifyNote('', NAME, publicKey)).toBeNull();
     expect(verifyNote(note, '', publicKey)).toBeNull();
     expect(verifyNote(note, NAME, privateKey)).toBeNull(); // a private key is not a verifier
-    const tooMany = note + (signNote(text, 'w.example', other.privateKey).slice(text.length + 1)).repeat(100);
+    const tooMany =
+      note +
+      signNote(text, 'w.example', other.privateKey)
+        .slice(text.length + 1)
+        .repeat(100);
     expect(verifyNote(tooMany, NAME, publicKey)).toBeNull();
   });
 

@@ -107,8 +107,14 @@ export function formatCheckpoint(origin: string, size: number, root: Uint8Array)
  * Parses a checkpoint body (the text of a signed note, not the whole note: use verifyNote first).
  * Throws SP_AUDIT_CHECKPOINT_INVALID on anything malformed.
  */
-export function parseCheckpoint(text: string): { origin: string; size: number; root: Uint8Array; extensions: string[] } {
-  if (!isValidNoteText(text)) throw invalid('checkpoint text is empty, lacks a final newline or has control characters');
+export function parseCheckpoint(text: string): {
+  origin: string;
+  size: number;
+  root: Uint8Array;
+  extensions: string[];
+} {
+  if (!isValidNoteText(text))
+    throw invalid('checkpoint text is empty, lacks a final newline or has control characters');
   const lines = text.slice(0, -1).split('\n');
   if (lines.length < 3) throw invalid('checkpoint has fewer than three lines');
   const [origin, sizeLine, rootLine, ...extensions] = lines;

@@ -82,13 +82,19 @@ const rest = (code: 'create' | 'update' | 'read' | 'delete', action: Kind['actio
   subtype: { system: REST, code },
   action,
 });
-const patientRecord = (action: Kind['action']): Kind => ({ type: { system: DCM, code: '110110', display: 'Patient Record' }, action });
+const patientRecord = (action: Kind['action']): Kind => ({
+  type: { system: DCM, code: '110110', display: 'Patient Record' },
+  action,
+});
 const authentication: Kind = {
   type: { system: DCM, code: '110114', display: 'User Authentication' },
   subtype: { system: DCM, code: '110122', display: 'Login' },
   action: 'E',
 };
-const exportEvent = (action: Kind['action']): Kind => ({ type: { system: DCM, code: '110106', display: 'Export' }, action });
+const exportEvent = (action: Kind['action']): Kind => ({
+  type: { system: DCM, code: '110106', display: 'Export' },
+  action,
+});
 
 const KINDS: Record<string, Kind> = {
   'patient.created': rest('create', 'C'),
@@ -116,7 +122,11 @@ function kindOf(action: string): Kind {
   const [area] = action.split('.');
   if (area === 'portal') return authentication;
   if (area === 'delivery') return exportEvent('E');
-  if (area === 'api_key' || area === 'key') return { type: { system: DCM, code: '110113', display: 'Security Alert' }, action: /[._]created$/.test(action) ? 'C' : 'U' };
+  if (area === 'api_key' || area === 'key')
+    return {
+      type: { system: DCM, code: '110113', display: 'Security Alert' },
+      action: /[._]created$/.test(action) ? 'C' : 'U',
+    };
   return { type: { system: DCM, code: '110100', display: 'Application Activity' }, action: 'E' };
 }
 
@@ -130,7 +140,9 @@ function actorAgent(e: StoredAuditEntry): FhirAuditEvent['agent'][number] {
   const [kind] = e.actor.split(':');
   // API clients and the worker are applications; a portal actor is the person who verified a link.
   const type: Coding =
-    kind === 'patient-link' ? { system: ROLE_TYPE, code: 'humanuser', display: 'human user' } : { system: DCM, code: '110150', display: 'Application' };
+    kind === 'patient-link'
+      ? { system: ROLE_TYPE, code: 'humanuser', display: 'human user' }
+      : { system: DCM, code: '110150', display: 'Application' };
   return {
     type: { coding: [type] },
     who: { identifier: { system: `${SEALPOST_SYSTEM}/actor`, value: e.actor }, display: e.actor },
@@ -160,7 +172,10 @@ export function toFhirAuditEvent(e: StoredAuditEntry, observer = 'Sealpost'): Fh
   if (e.action.startsWith('delivery.') && typeof details.provider === 'string') {
     agent.push({
       type: { coding: [{ system: DCM, code: '110152', display: 'Destination Role ID' }] },
-      who: { identifier: { system: `${SEALPOST_SYSTEM}/provider`, value: details.provider }, display: details.provider },
+      who: {
+        identifier: { system: `${SEALPOST_SYSTEM}/provider`, value: details.provider },
+        display: details.provider,
+      },
       requestor: false,
     });
   }
@@ -175,7 +190,9 @@ export function toFhirAuditEvent(e: StoredAuditEntry, observer = 'Sealpost'): Fh
     : null;
   const detail = [
     // FHIR strings may not be empty: absent and empty values are left out.
-    ...Object.entries(details).filter(([, v]) => v !== null && v !== undefined && v !== '').map(([k, v]) => ({ type: k, valueString: detailValue(v) })),
+    ...Object.entries(details)
+      .filter(([, v]) => v !== null && v !== undefined && v !== '')
+      .map(([k, v]) => ({ type: k, valueString: detailValue(v) })),
     ...(e.requestId ? [{ type: 'requestId', valueString: e.requestId }] : []),
     { type: 'leafHash', valueString: e.leafHash },
   ];
@@ -185,7 +202,9 @@ export function toFhirAuditEvent(e: StoredAuditEntry, observer = 'Sealpost'): Fh
   } else {
     if (e.target) {
       entity.push({
-        what: { identifier: { system: `${SEALPOST_SYSTEM}/${e.target.type}`, ...(e.target.id ? { value: e.target.id } : {}) } },
+        what: {
+          identifier: { system: `${SEALPOST_SYSTEM}/${e.target.type}`, ...(e.target.id ? { value: e.target.id } : {}) },
+        },
         type: { system: ENTITY_TYPE, code: '2', display: 'System Object' },
         role: ROLES[e.target.type] ?? { system: OBJECT_ROLE, code: '4', display: 'Domain Resource' },
         detail,
@@ -205,7 +224,10 @@ export function toFhirAuditEvent(e: StoredAuditEntry, observer = 'Sealpost'): Fh
     outcome: outcomeOf(e),
     ...(errorCode ? { outcomeDesc: errorCode } : {}),
     agent,
-    source: { observer: { display: observer }, type: [{ system: SOURCE_TYPE, code: '4', display: 'Application Server' }] },
+    source: {
+      observer: { display: observer },
+      type: [{ system: SOURCE_TYPE, code: '4', display: 'Application Server' }],
+    },
     ...(entity.length ? { entity } : {}),
   };
 }

@@ -43,7 +43,9 @@ function path(m: number, d: Uint8Array[]): Uint8Array[] {
 function subproof(m: number, d: Uint8Array[], b: boolean): Uint8Array[] {
   if (m === d.length) return b ? [] : [mth(d)];
   const k = splitPoint(d.length);
-  return m <= k ? [...subproof(m, d.slice(0, k), b), mth(d.slice(k))] : [...subproof(m - k, d.slice(k), false), mth(d.slice(0, k))];
+  return m <= k
+    ? [...subproof(m, d.slice(0, k), b), mth(d.slice(k))]
+    : [...subproof(m - k, d.slice(k), false), mth(d.slice(0, k))];
 }
 
 /**
@@ -56,7 +58,10 @@ function integratedStore(leaves: Uint8Array[]) {
   leaves.forEach((h, i) => {
     nodes.set(`0/${i}`, h);
     for (const { level, index } of perfectNodesCompletedBy(i)) {
-      nodes.set(`${level}/${index}`, hashChildren(nodes.get(`${level - 1}/${2 * index}`)!, nodes.get(`${level - 1}/${2 * index + 1}`)!));
+      nodes.set(
+        `${level}/${index}`,
+        hashChildren(nodes.get(`${level - 1}/${2 * index}`)!, nodes.get(`${level - 1}/${2 * index + 1}`)!),
+      );
     }
   });
   let calls = 0;
@@ -108,7 +113,9 @@ describe('perfectNodesCompletedBy', () => {
     let expected = 0;
     for (let level = 0; 2 ** level <= 300; level++) {
       for (let j = 0; (j + 1) * 2 ** level <= 300; j++, expected++) {
-        expect(hex(nodes.get(`${level}/${j}`)!), `node ${level}/${j}`).toBe(hex(mth(leaves.slice(j * 2 ** level, (j + 1) * 2 ** level))));
+        expect(hex(nodes.get(`${level}/${j}`)!), `node ${level}/${j}`).toBe(
+          hex(mth(leaves.slice(j * 2 ** level, (j + 1) * 2 ** level))),
+        );
       }
     }
     expect(nodes.size).toBe(expected);
@@ -143,7 +150,9 @@ describe('subtreeRoot and treeRoot', () => {
         let p = 1;
         while (p < end - start) p *= 2;
         if (start % p !== 0) continue;
-        expect(hex(await subtreeRoot(start, end, store.get)), `[${start}, ${end})`).toBe(hex(mth(leaves.slice(start, end))));
+        expect(hex(await subtreeRoot(start, end, store.get)), `[${start}, ${end})`).toBe(
+          hex(mth(leaves.slice(start, end))),
+        );
       }
     }
   });
@@ -252,7 +261,10 @@ describe('sizes beyond 2^32 (no 32-bit bit arithmetic anywhere)', () => {
     ]) {
       const proof = await consistencyProof(m, n, get);
       expect(verifyConsistency(m, n, await treeRoot(m, get), await treeRoot(n, get), proof), `${m} → ${n}`).toBe(true);
-      expect(verifyConsistency(m, n, await treeRoot(m, get), await treeRoot(n, get), proof.slice(1)), `${m} → ${n} truncated`).toBe(false);
+      expect(
+        verifyConsistency(m, n, await treeRoot(m, get), await treeRoot(n, get), proof.slice(1)),
+        `${m} → ${n} truncated`,
+      ).toBe(false);
     }
   });
 });

@@ -13,7 +13,9 @@ const FIXTURES = new URL('../../test/fixtures/merkle/', import.meta.url).pathnam
 
 function jsonFilesUnder(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true })
-    .flatMap((e) => (e.isDirectory() ? jsonFilesUnder(join(dir, e.name)) : e.name.endsWith('.json') ? [join(dir, e.name)] : []))
+    .flatMap((e) =>
+      e.isDirectory() ? jsonFilesUnder(join(dir, e.name)) : e.name.endsWith('.json') ? [join(dir, e.name)] : [],
+    )
     .sort();
 }
 
@@ -21,8 +23,24 @@ const b64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
 // Go's JSON encodes an empty [][]byte as null; the vectors mean "no proof elements".
 const proofOf = (p: string[] | null): Uint8Array[] => (p ?? []).map(b64);
 
-interface InclusionVector { leafIdx: number; treeSize: number; root: string; leafHash: string; proof: string[] | null; desc: string; wantErr: boolean }
-interface ConsistencyVector { size1: number; size2: number; root1: string; root2: string; proof: string[] | null; desc: string; wantErr: boolean }
+interface InclusionVector {
+  leafIdx: number;
+  treeSize: number;
+  root: string;
+  leafHash: string;
+  proof: string[] | null;
+  desc: string;
+  wantErr: boolean;
+}
+interface ConsistencyVector {
+  size1: number;
+  size2: number;
+  root1: string;
+  root2: string;
+  proof: string[] | null;
+  desc: string;
+  wantErr: boolean;
+}
 
 /**
  * Vectors whose expectation we deliberately do not follow. The Go reference compares equal-size
@@ -77,9 +95,16 @@ const sha256 = (...parts: Uint8Array[]): Uint8Array => {
 };
 
 /** The 8 leaves of the RFC 6962 / CT reference tree used by the transparency-dev vectors. */
-const REFERENCE_LEAVES = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'].map(
-  (h) => new Uint8Array(Buffer.from(h, 'hex')),
-);
+const REFERENCE_LEAVES = [
+  '',
+  '00',
+  '10',
+  '2021',
+  '3031',
+  '40414243',
+  '5051525354555657',
+  '606162636465666768696a6b6c6d6e6f',
+].map((h) => new Uint8Array(Buffer.from(h, 'hex')));
 const REFERENCE_ROOTS = [
   'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
   '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
@@ -119,13 +144,17 @@ describe('RFC 9162 hashing', () => {
     expect(hex(rootFromLeafHashes([]))).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
   });
 
-  it.each(REFERENCE_ROOTS.map((root, size) => [size, root] as const))('computes the CT reference tree root of size %i', (size, root) => {
-    expect(hex(rootFromLeafHashes(REFERENCE_LEAVES.slice(0, size).map(leafHash)))).toBe(root);
-  });
+  it.each(REFERENCE_ROOTS.map((root, size) => [size, root] as const))(
+    'computes the CT reference tree root of size %i',
+    (size, root) => {
+      expect(hex(rootFromLeafHashes(REFERENCE_LEAVES.slice(0, size).map(leafHash)))).toBe(root);
+    },
+  );
 
   it('agrees with the literal RFC recursion for every size 0..300', () => {
     const leaves = randomLeaves(300, 99);
-    for (let n = 0; n <= 300; n++) expect(hex(rootFromLeafHashes(leaves.slice(0, n))), `size ${n}`).toBe(hex(referenceMth(leaves.slice(0, n))));
+    for (let n = 0; n <= 300; n++)
+      expect(hex(rootFromLeafHashes(leaves.slice(0, n))), `size ${n}`).toBe(hex(referenceMth(leaves.slice(0, n))));
   });
 
   it('agrees with the literal RFC recursion on 2^14 + 3 leaves', () => {
@@ -312,7 +341,15 @@ describe('verifyConsistency', () => {
   });
 
   it('returns false for a 100,000-element consistency proof', () => {
-    expect(verifyConsistency(3, 5, root3, root5, Array.from({ length: 100_000 }, () => root3))).toBe(false);
+    expect(
+      verifyConsistency(
+        3,
+        5,
+        root3,
+        root5,
+        Array.from({ length: 100_000 }, () => root3),
+      ),
+    ).toBe(false);
   });
 });
 
@@ -334,7 +371,9 @@ function prng(seed: number): () => number {
 
 function randomLeaves(n: number, seed: number): Uint8Array[] {
   const rnd = prng(seed);
-  return Array.from({ length: n }, () => leafHash(Uint8Array.from({ length: 1 + Math.floor(rnd() * 40) }, () => Math.floor(rnd() * 256))));
+  return Array.from({ length: n }, () =>
+    leafHash(Uint8Array.from({ length: 1 + Math.floor(rnd() * 40) }, () => Math.floor(rnd() * 256))),
+  );
 }
 
 /** Node store over in-memory leaves; refuses nodes outside the tree, as the contract promises. */
@@ -358,13 +397,17 @@ function literalPath(m: number, d: Uint8Array[]): Uint8Array[] {
   if (d.length <= 1) return [];
   let k = 1;
   while (k * 2 < d.length) k *= 2;
-  return m < k ? [...literalPath(m, d.slice(0, k)), referenceMth(d.slice(k))] : [...literalPath(m - k, d.slice(k)), referenceMth(d.slice(0, k))];
+  return m < k
+    ? [...literalPath(m, d.slice(0, k)), referenceMth(d.slice(k))]
+    : [...literalPath(m - k, d.slice(k)), referenceMth(d.slice(0, k))];
 }
 function literalProof(m: number, d: Uint8Array[], b = true): Uint8Array[] {
   if (m === d.length) return b ? [] : [referenceMth(d)];
   let k = 1;
   while (k * 2 < d.length) k *= 2;
-  return m <= k ? [...literalProof(m, d.slice(0, k), b), referenceMth(d.slice(k))] : [...literalProof(m - k, d.slice(k), false), referenceMth(d.slice(0, k))];
+  return m <= k
+    ? [...literalProof(m, d.slice(0, k), b), referenceMth(d.slice(k))]
+    : [...literalProof(m - k, d.slice(k), false), referenceMth(d.slice(0, k))];
 }
 
 function flipBit(proof: Uint8Array[], element: number, bit: number): Uint8Array[] {
@@ -411,51 +454,86 @@ describe(`round trip with generated proofs (seed ${SEED})`, () => {
       for (const e of tamperedElements(proof.length, n, rnd)) {
         for (const bit of tamperedBits(n, rnd)) {
           checks++;
-          want(verifyInclusion(leaf, i, n, flipBit(proof, e, bit), propRoots[n]), false, () => `index ${i} element ${e} bit ${bit} accepted`);
+          want(
+            verifyInclusion(leaf, i, n, flipBit(proof, e, bit), propRoots[n]),
+            false,
+            () => `index ${i} element ${e} bit ${bit} accepted`,
+          );
         }
       }
       for (const j of new Set([i - 1, i + 1, i ^ 1, Math.floor(rnd() * n)])) {
-        if (j !== i && j >= 0) want(verifyInclusion(leaf, j, n, proof, propRoots[n]), false, () => `index ${i} accepted as ${j}`);
+        if (j !== i && j >= 0)
+          want(verifyInclusion(leaf, j, n, proof, propRoots[n]), false, () => `index ${i} accepted as ${j}`);
       }
       // A proof for size n does not prove membership in a tree of another size (checked against
       // that tree's root: a root alone does not pin its size, which is why checkpoints sign both).
       for (const m of [n - 1, n + 1, 2 * n]) {
-        if (m > i && m <= MAX_SIZE && m !== n) want(verifyInclusion(leaf, i, m, proof, propRoots[m]), false, () => `index ${i} accepted in size ${m}`);
+        if (m > i && m <= MAX_SIZE && m !== n)
+          want(verifyInclusion(leaf, i, m, proof, propRoots[m]), false, () => `index ${i} accepted in size ${m}`);
       }
-      want(verifyInclusion(propLeaves[(i + 1) % MAX_SIZE], i, n, proof, propRoots[n]), false, () => `wrong leaf accepted at ${i}`);
+      want(
+        verifyInclusion(propLeaves[(i + 1) % MAX_SIZE], i, n, proof, propRoots[n]),
+        false,
+        () => `wrong leaf accepted at ${i}`,
+      );
     }
     expect(wrong).toEqual([]);
     if (n > 1) expect(checks).toBeGreaterThan(0); // the tampering loop really ran
   });
 
-  it.each(sizes)('every consistency proof into a tree of %i leaves verifies, and tampering with it does not', async (n) => {
-    const rnd = prng(SEED - n);
-    const wrong: string[] = [];
-    const want = (ok: boolean, expected: boolean, what: () => string) => {
-      if (ok !== expected) wrong.push(what());
-    };
-    let checks = 0;
-    for (let m = 1; m <= n; m++) {
-      const proof = await consistencyProof(m, n, propSource);
-      want(verifyConsistency(m, n, propRoots[m], propRoots[n], proof), true, () => `${m} → ${n} rejected`);
-      for (const e of tamperedElements(proof.length, n, rnd)) {
-        for (const bit of tamperedBits(n, rnd)) {
-          checks++;
-          want(verifyConsistency(m, n, propRoots[m], propRoots[n], flipBit(proof, e, bit)), false, () => `${m} → ${n} element ${e} bit ${bit} accepted`);
+  it.each(sizes)(
+    'every consistency proof into a tree of %i leaves verifies, and tampering with it does not',
+    async (n) => {
+      const rnd = prng(SEED - n);
+      const wrong: string[] = [];
+      const want = (ok: boolean, expected: boolean, what: () => string) => {
+        if (ok !== expected) wrong.push(what());
+      };
+      let checks = 0;
+      for (let m = 1; m <= n; m++) {
+        const proof = await consistencyProof(m, n, propSource);
+        want(verifyConsistency(m, n, propRoots[m], propRoots[n], proof), true, () => `${m} → ${n} rejected`);
+        for (const e of tamperedElements(proof.length, n, rnd)) {
+          for (const bit of tamperedBits(n, rnd)) {
+            checks++;
+            want(
+              verifyConsistency(m, n, propRoots[m], propRoots[n], flipBit(proof, e, bit)),
+              false,
+              () => `${m} → ${n} element ${e} bit ${bit} accepted`,
+            );
+          }
+        }
+        for (const m2 of [m - 1, m + 1]) {
+          if (m2 >= 1 && m2 <= n && m2 !== m)
+            want(
+              verifyConsistency(m2, n, propRoots[m2], propRoots[n], proof),
+              false,
+              () => `${m} → ${n} accepted as ${m2} → ${n}`,
+            );
+        }
+        for (const n2 of [n - 1, n + 1]) {
+          if (n2 >= m && n2 <= MAX_SIZE)
+            want(
+              verifyConsistency(m, n2, propRoots[m], propRoots[n2], proof),
+              false,
+              () => `${m} → ${n} accepted as ${m} → ${n2}`,
+            );
+        }
+        if (m < n) {
+          want(
+            verifyConsistency(m, n, propRoots[m === 1 ? 2 : m - 1], propRoots[n], proof),
+            false,
+            () => `${m} → ${n} accepted with a wrong root1`,
+          );
+          want(
+            verifyConsistency(m, n, propRoots[m], propRoots[n - 1], proof),
+            false,
+            () => `${m} → ${n} accepted with a wrong root2`,
+          );
         }
       }
-      for (const m2 of [m - 1, m + 1]) {
-        if (m2 >= 1 && m2 <= n && m2 !== m) want(verifyConsistency(m2, n, propRoots[m2], propRoots[n], proof), false, () => `${m} → ${n} accepted as ${m2} → ${n}`);
-      }
-      for (const n2 of [n - 1, n + 1]) {
-        if (n2 >= m && n2 <= MAX_SIZE) want(verifyConsistency(m, n2, propRoots[m], propRoots[n2], proof), false, () => `${m} → ${n} accepted as ${m} → ${n2}`);
-      }
-      if (m < n) {
-        want(verifyConsistency(m, n, propRoots[m === 1 ? 2 : m - 1], propRoots[n], proof), false, () => `${m} → ${n} accepted with a wrong root1`);
-        want(verifyConsistency(m, n, propRoots[m], propRoots[n - 1], proof), false, () => `${m} → ${n} accepted with a wrong root2`);
-      }
-    }
-    expect(wrong).toEqual([]);
-    if (n > 1) expect(checks).toBeGreaterThan(0);
-  });
+      expect(wrong).toEqual([]);
+      if (n > 1) expect(checks).toBeGreaterThan(0);
+    },
+  );
 });

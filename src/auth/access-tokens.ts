@@ -28,10 +28,18 @@ export interface IssuedAccessToken {
 }
 
 /** Signs an access token valid from `now` for `lifetimeSeconds`; `issuer` is also the audience (this server). */
-export async function signAccessToken(key: Uint8Array, claims: AccessTokenClaims, opts: { issuer: string; lifetimeSeconds: number; now: Date }): Promise<IssuedAccessToken> {
+export async function signAccessToken(
+  key: Uint8Array,
+  claims: AccessTokenClaims,
+  opts: { issuer: string; lifetimeSeconds: number; now: Date },
+): Promise<IssuedAccessToken> {
   const iat = Math.floor(opts.now.getTime() / 1000);
   const jti = randomBytes(16).toString('hex');
-  const token = await new SignJWT({ scope: claims.scopes.join(' '), tenant: claims.tenantId, client_id: claims.clientId })
+  const token = await new SignJWT({
+    scope: claims.scopes.join(' '),
+    tenant: claims.tenantId,
+    client_id: claims.clientId,
+  })
     .setProtectedHeader({ alg: 'HS256', typ: ACCESS_TOKEN_TYP })
     .setIssuer(opts.issuer)
     .setAudience(opts.issuer)
@@ -44,7 +52,11 @@ export async function signAccessToken(key: Uint8Array, claims: AccessTokenClaims
 }
 
 /** The claims of a valid access token, or null (bad MAC, other algorithm, wrong issuer/audience, expired, malformed). */
-export async function verifyAccessToken(key: Uint8Array, token: string, opts: { issuer: string; now: Date }): Promise<(AccessTokenClaims & { jti: string }) | null> {
+export async function verifyAccessToken(
+  key: Uint8Array,
+  token: string,
+  opts: { issuer: string; now: Date },
+): Promise<(AccessTokenClaims & { jti: string }) | null> {
   try {
     const { payload } = await jwtVerify(token, key, {
       algorithms: ['HS256'],
@@ -55,7 +67,14 @@ export async function verifyAccessToken(key: Uint8Array, token: string, opts: { 
       currentDate: opts.now,
     });
     const { sub, tenant, scope, client_id, jti } = payload as Record<string, unknown>;
-    if (typeof sub !== 'string' || client_id !== sub || typeof tenant !== 'string' || typeof scope !== 'string' || typeof jti !== 'string') return null;
+    if (
+      typeof sub !== 'string' ||
+      client_id !== sub ||
+      typeof tenant !== 'string' ||
+      typeof scope !== 'string' ||
+      typeof jti !== 'string'
+    )
+      return null;
     const scopes = scope.split(' ').filter(Boolean);
     if (scopes.length === 0 || scopes.some((s) => smartScopePermissions(s) === null)) return null;
     return { clientId: sub, tenantId: tenant, scopes, jti };

@@ -31,12 +31,23 @@ export class AdminAlertMailer {
     for (const a of admins) {
       try {
         await this.email.send(
-          { deliveryId: `alert-${alert.id}-${a.id}`, notificationId: `alert-${alert.id}`, tenantId, channel: 'email', to: a.email, subject: `Sealpost alert: ${alert.kind}`, text },
+          {
+            deliveryId: `alert-${alert.id}-${a.id}`,
+            notificationId: `alert-${alert.id}`,
+            tenantId,
+            channel: 'email',
+            to: a.email,
+            subject: `Sealpost alert: ${alert.kind}`,
+            text,
+          },
           AbortSignal.timeout(this.o.timeoutMs),
         );
         sent++;
       } catch (e) {
-        this.log.warn({ alertId: alert.id, adminId: a.id, code: (e as { code?: string })?.code }, 'alert e-mail not sent');
+        this.log.warn(
+          { alertId: alert.id, adminId: a.id, code: (e as { code?: string })?.code },
+          'alert e-mail not sent',
+        );
       }
     }
     return sent;

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, base64url, type JWK } from 'jose';
-import { AssertionError, publicJwks, readAssertionHead, selectAssertionKey, verifyClientAssertion } from './client-assertion.js';
+import {
+  AssertionError,
+  publicJwks,
+  readAssertionHead,
+  selectAssertionKey,
+  verifyClientAssertion,
+} from './client-assertion.js';
 
 const CLIENT = randomBytes(16).toString('hex');
 const TOKEN_URL = 'https://sealpost.example/oauth2/token';
@@ -10,11 +16,19 @@ const T = Math.floor(NOW.getTime() / 1000);
 
 async function pair(alg: 'RS384' | 'ES384', kid: string) {
   const k = await generateKeyPair(alg, { extractable: true });
-  return { alg, kid, privateKey: k.privateKey, jwk: { ...(await exportJWK(k.publicKey)), kid } as JWK, privateJwk: { ...(await exportJWK(k.privateKey)), kid } as JWK };
+  return {
+    alg,
+    kid,
+    privateKey: k.privateKey,
+    jwk: { ...(await exportJWK(k.publicKey)), kid } as JWK,
+    privateJwk: { ...(await exportJWK(k.privateKey)), kid } as JWK,
+  };
 }
 
 const sign = (k: Awaited<ReturnType<typeof pair>>, claims: Record<string, unknown> = {}) =>
-  new SignJWT({ iss: CLIENT, sub: CLIENT, aud: TOKEN_URL, jti: 'j1', iat: T, exp: T + 120, ...claims }).setProtectedHeader({ alg: k.alg, kid: k.kid }).sign(k.privateKey);
+  new SignJWT({ iss: CLIENT, sub: CLIENT, aud: TOKEN_URL, jti: 'j1', iat: T, exp: T + 120, ...claims })
+    .setProtectedHeader({ alg: k.alg, kid: k.kid })
+    .sign(k.privateKey);
 
 async function reason(p: Promise<unknown> | (() => unknown)): Promise<string> {
   try {
@@ -34,7 +48,11 @@ describe('client assertions (RFC 7523, SMART Backend Services)', () => {
     expect(await reason(() => readAssertionHead(`${enc({ alg: 'none', kid: 'r1' })}.${body}.`))).toBe('alg');
     expect(await reason(() => readAssertionHead(`${enc({ alg: 'HS256', kid: 'r1' })}.${body}.c2ln`))).toBe('alg');
     expect(await reason(() => readAssertionHead(`${enc({ alg: 'RS384' })}.${body}.c2ln`))).toBe('kid');
-    expect(await reason(() => readAssertionHead(`${enc({ alg: 'RS384', kid: 'r1' })}.${enc({ iss: CLIENT, sub: 'x' })}.c2ln`))).toBe('issuer');
+    expect(
+      await reason(() =>
+        readAssertionHead(`${enc({ alg: 'RS384', kid: 'r1' })}.${enc({ iss: CLIENT, sub: 'x' })}.c2ln`),
+      ),
+    ).toBe('issuer');
     expect(await reason(() => readAssertionHead('garbage'))).toBe('malformed');
   });
 
@@ -68,14 +86,21 @@ describe('client assertions (RFC 7523, SMART Backend Services)', () => {
     expect(await reason(opts({ nbf: T + 120 }))).toBe('claims');
     const other = await pair('ES384', 'e1');
     const forged = await sign(other);
-    expect(await reason(verifyClientAssertion(forged, ec.jwk, { head: readAssertionHead(forged), tokenUrl: TOKEN_URL, now: NOW }))).toBe('signature');
+    expect(
+      await reason(
+        verifyClientAssertion(forged, ec.jwk, { head: readAssertionHead(forged), tokenUrl: TOKEN_URL, now: NOW }),
+      ),
+    ).toBe('signature');
   });
 
   it('registers public RSA (>= 2048 bits) and P-384 keys only, keeping their public members', async () => {
     const rsa = await pair('RS384', 'r');
     const ec = await pair('ES384', 'e');
     const keys = await publicJwks({ keys: [{ ...rsa.jwk, alg: 'RS384', use: 'sig', x5c: ['ignored'] }, ec.jwk] });
-    expect(keys).toEqual([{ kty: 'RSA', kid: 'r', n: rsa.jwk.n, e: rsa.jwk.e, alg: 'RS384', use: 'sig' }, { kty: 'EC', kid: 'e', crv: 'P-384', x: ec.jwk.x, y: ec.jwk.y }]);
+    expect(keys).toEqual([
+      { kty: 'RSA', kid: 'r', n: rsa.jwk.n, e: rsa.jwk.e, alg: 'RS384', use: 'sig' },
+      { kty: 'EC', kid: 'e', crv: 'P-384', x: ec.jwk.x, y: ec.jwk.y },
+    ]);
     const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
     const refusals: unknown[] = [
       { keys: [rsa.privateJwk] },

@@ -20,7 +20,8 @@ export const CLOCK_SKEW_SECONDS = 60;
 export const CLIENT_ID_PATTERN = /^[0-9a-f]{32}$/;
 
 /** Why an assertion was refused: for the audit record only; the caller hears `invalid_client`. */
-export type AssertionFailure = 'malformed' | 'alg' | 'kid' | 'issuer' | 'signature' | 'audience' | 'expired' | 'lifetime' | 'claims';
+export type AssertionFailure =
+  'malformed' | 'alg' | 'kid' | 'issuer' | 'signature' | 'audience' | 'expired' | 'lifetime' | 'claims';
 
 export class AssertionError extends Error {
   constructor(readonly reason: AssertionFailure) {
@@ -61,7 +62,8 @@ export function readAssertionHead(jwt: string): AssertionHead {
   }
   // The allow-list is the defence against `none` and against HS* keyed with a public key (RFC 8725 §3.1).
   if (!(ASSERTION_ALGS as readonly string[]).includes(header.alg ?? '')) throw new AssertionError('alg');
-  if (typeof header.kid !== 'string' || header.kid.length === 0 || header.kid.length > 200) throw new AssertionError('kid');
+  if (typeof header.kid !== 'string' || header.kid.length === 0 || header.kid.length > 200)
+    throw new AssertionError('kid');
   if (typeof payload.iss !== 'string' || !CLIENT_ID_PATTERN.test(payload.iss)) throw new AssertionError('issuer');
   if (payload.sub !== payload.iss) throw new AssertionError('issuer');
   return { alg: header.alg as AssertionAlg, kid: header.kid, clientId: payload.iss };
@@ -90,7 +92,11 @@ export interface VerifiedAssertion {
  * present, not past and at most five minutes ahead, `jti` present, `nbf`/`iat` not in the future
  * (each with CLOCK_SKEW_SECONDS of tolerance). The `jti` is not checked against earlier ones here.
  */
-export async function verifyClientAssertion(jwt: string, key: JWK, opts: { head: AssertionHead; tokenUrl: string; now: Date }): Promise<VerifiedAssertion> {
+export async function verifyClientAssertion(
+  jwt: string,
+  key: JWK,
+  opts: { head: AssertionHead; tokenUrl: string; now: Date },
+): Promise<VerifiedAssertion> {
   let payload: Awaited<ReturnType<typeof jwtVerify>>['payload'];
   try {
     const publicKey = await importJWK(key, opts.head.alg);
@@ -110,9 +116,11 @@ export async function verifyClientAssertion(jwt: string, key: JWK, opts: { head:
   const aud = Array.isArray(payload.aud) && payload.aud.length === 1 ? payload.aud[0] : payload.aud;
   if (aud !== opts.tokenUrl) throw new AssertionError('audience');
   const now = Math.floor(opts.now.getTime() / 1000);
-  if (typeof payload.exp !== 'number' || payload.exp > now + MAX_ASSERTION_SECONDS + CLOCK_SKEW_SECONDS) throw new AssertionError('lifetime');
+  if (typeof payload.exp !== 'number' || payload.exp > now + MAX_ASSERTION_SECONDS + CLOCK_SKEW_SECONDS)
+    throw new AssertionError('lifetime');
   if (typeof payload.iat === 'number' && payload.iat > now + CLOCK_SKEW_SECONDS) throw new AssertionError('claims');
-  if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 200) throw new AssertionError('claims');
+  if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 200)
+    throw new AssertionError('claims');
   return { jti: payload.jti, exp: payload.exp };
 }
 
@@ -120,7 +128,8 @@ function failureOf(e: unknown): AssertionFailure {
   if (e instanceof errors.JWTExpired) return 'expired';
   if (e instanceof errors.JWSSignatureVerificationFailed) return 'signature';
   if (e instanceof errors.JOSEAlgNotAllowed) return 'alg';
-  if (e instanceof errors.JWTClaimValidationFailed) return e.claim === 'aud' ? 'audience' : e.claim === 'iss' || e.claim === 'sub' ? 'issuer' : 'claims';
+  if (e instanceof errors.JWTClaimValidationFailed)
+    return e.claim === 'aud' ? 'audience' : e.claim === 'iss' || e.claim === 'sub' ? 'issuer' : 'claims';
   if (e instanceof errors.JWKInvalid || e instanceof errors.JOSENotSupported) return 'kid';
   return 'malformed';
 }
@@ -138,10 +147,13 @@ const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
 export async function publicVerificationKey(raw: unknown): Promise<JWK> {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error('a key is not a JSON object');
   const k = raw as Record<string, unknown>;
-  if (PRIVATE_MEMBERS.some((m) => m in k)) throw new Error('a key holds private or symmetric key material; register public keys only');
-  if (typeof k.kid !== 'string' || k.kid.length === 0 || k.kid.length > 200) throw new Error('every key needs a kid (1-200 characters)');
+  if (PRIVATE_MEMBERS.some((m) => m in k))
+    throw new Error('a key holds private or symmetric key material; register public keys only');
+  if (typeof k.kid !== 'string' || k.kid.length === 0 || k.kid.length > 200)
+    throw new Error('every key needs a kid (1-200 characters)');
   if (k.use !== undefined && k.use !== 'sig') throw new Error('key use must be "sig"');
-  if (k.alg !== undefined && !(ASSERTION_ALGS as readonly unknown[]).includes(k.alg)) throw new Error(`key alg must be one of ${ASSERTION_ALGS.join(', ')}`);
+  if (k.alg !== undefined && !(ASSERTION_ALGS as readonly unknown[]).includes(k.alg))
+    throw new Error(`key alg must be one of ${ASSERTION_ALGS.join(', ')}`);
   let jwk: JWK;
   if (k.kty === 'RSA' && typeof k.n === 'string' && typeof k.e === 'string') {
     if (Buffer.from(k.n, 'base64url').length * 8 < 2048) throw new Error('RSA keys need at least 2048 bits');
@@ -164,7 +176,8 @@ export async function publicVerificationKey(raw: unknown): Promise<JWK> {
 /** Checks a whole registered JWKS: 1-10 valid public keys with distinct `kid`s. */
 export async function publicJwks(raw: unknown): Promise<JWK[]> {
   const keys = (raw as { keys?: unknown } | null)?.keys;
-  if (!Array.isArray(keys) || keys.length === 0 || keys.length > 10) throw new Error('jwks.keys must hold 1 to 10 keys');
+  if (!Array.isArray(keys) || keys.length === 0 || keys.length > 10)
+    throw new Error('jwks.keys must hold 1 to 10 keys');
   const out: JWK[] = [];
   for (const k of keys) out.push(await publicVerificationKey(k));
   if (new Set(out.map((k) => k.kid)).size !== out.length) throw new Error('every kid must be distinct');

@@ -6,7 +6,15 @@ import { audit } from '../core/context.js';
 import { AppError, type ErrorCode } from '../core/errors.js';
 import type { SessionService } from './session-service.js';
 import type { SessionStage } from './principal.js';
-import { RECOVERY_CODE_COUNT, newRecoveryCode, newTotpSecret, normaliseRecoveryCode, recoveryCodeHash, totpUri, verifyTotp } from './totp.js';
+import {
+  RECOVERY_CODE_COUNT,
+  newRecoveryCode,
+  newTotpSecret,
+  normaliseRecoveryCode,
+  recoveryCodeHash,
+  totpUri,
+  verifyTotp,
+} from './totp.js';
 
 /** Wrong second-factor answers one session may give before it is revoked (ASVS 6.3.x anti-automation). */
 export const MAX_MFA_FAILURES = 5;
@@ -71,7 +79,12 @@ export class MfaService {
    * be later than the last accepted one) or a recovery code (burned). True when the proof holds.
    * Writes only inside `tx` and does not audit: the caller records the outcome with its own event.
    */
-  async verifyStepUp(tx: StoreTx, ctx: RequestContext, userId: string, proof: { totp?: string; recoveryCode?: string }): Promise<boolean> {
+  async verifyStepUp(
+    tx: StoreTx,
+    ctx: RequestContext,
+    userId: string,
+    proof: { totp?: string; recoveryCode?: string },
+  ): Promise<boolean> {
     const now = this.deps.clock().getTime();
     let ok = false;
     if (proof.totp !== undefined) ok = await this.acceptTotp(tx, ctx.tenantId, userId, proof.totp, now);
@@ -98,7 +111,16 @@ export class MfaService {
       const id = this.deps.newId();
       await tx.challenges.retire(c.ctx.tenantId, 'totp_enrol', c.sessionId, now.getTime());
       const ct = this.deps.cipher.encrypt(key!, pendingRef(c.ctx.tenantId, id), secret);
-      await tx.challenges.insert({ id, tenant_id: c.ctx.tenantId, purpose: 'totp_enrol', subject: c.sessionId, challenge: ct.toString('base64'), created_at: now.getTime(), expires_at: now.getTime() + TOTP_SETUP_TTL_MS, used_at: null });
+      await tx.challenges.insert({
+        id,
+        tenant_id: c.ctx.tenantId,
+        purpose: 'totp_enrol',
+        subject: c.sessionId,
+        challenge: ct.toString('base64'),
+        created_at: now.getTime(),
+        expires_at: now.getTime() + TOTP_SETUP_TTL_MS,
+        used_at: null,
+      });
       await audit(tx, c.ctx, now, { action: 'mfa.totp_setup_started', targetType: 'user', targetId: c.userId });
       return user.email;
     });
@@ -120,10 +142,21 @@ export class MfaService {
       const pending = await tx.challenges.live(c.ctx.tenantId, 'totp_enrol', c.sessionId, t);
       const key = pending && (await this.userKey(tx, c.ctx.tenantId, c.userId, false));
       if (!pending || !key) return null;
-      const secret = this.deps.cipher.decrypt(key, pendingRef(c.ctx.tenantId, pending.id), Buffer.from(pending.challenge, 'base64'));
+      const secret = this.deps.cipher.decrypt(
+        key,
+        pendingRef(c.ctx.tenantId, pending.id),
+        Buffer.from(pending.challenge, 'base64'),
+      );
       const step = await verifyTotp(secret, code, t, null);
       if (step === null || !(await tx.challenges.use(pending.id, t))) return null;
-      await tx.mfa.putTotp({ user_id: c.userId, tenant_id: c.ctx.tenantId, secret_ct: this.deps.cipher.encrypt(key, seedRef(c.ctx.tenantId, c.userId), secret), confirmed_at: t, last_step: step, created_at: t });
+      await tx.mfa.putTotp({
+        user_id: c.userId,
+        tenant_id: c.ctx.tenantId,
+        secret_ct: this.deps.cipher.encrypt(key, seedRef(c.ctx.tenantId, c.userId), secret),
+        confirmed_at: t,
+        last_step: step,
+        created_at: t,
+      });
       await audit(tx, c.ctx, now, { action: 'mfa.totp_enrolled', targetType: 'user', targetId: c.userId });
       return this.afterEnrolment(tx, c, row, ['otp', 'mfa'], 'totp');
     });
@@ -145,9 +178,18 @@ export class MfaService {
     return this.attempt(c, 'recovery_code', 'SP_AUTH_MFA_FAILED', async (tx) => {
       const row = await this.liveSession(tx, c, 'mfa');
       const code = normaliseRecoveryCode(typed);
-      if (code === null || !(await tx.mfa.burnRecoveryCode(c.ctx.tenantId, c.userId, recoveryCodeHash(c.userId, code), now.getTime()))) return null;
+      if (
+        code === null ||
+        !(await tx.mfa.burnRecoveryCode(c.ctx.tenantId, c.userId, recoveryCodeHash(c.userId, code), now.getTime()))
+      )
+        return null;
       const remaining = await tx.mfa.unusedRecoveryCodes(c.ctx.tenantId, c.userId);
-      await audit(tx, c.ctx, now, { action: 'mfa.recovery_code_used', targetType: 'user', targetId: c.userId, details: { remaining } });
+      await audit(tx, c.ctx, now, {
+        action: 'mfa.recovery_code_used',
+        targetType: 'user',
+        targetId: c.userId,
+        details: { remaining },
+      });
       return { session: await this.completeSignIn(tx, c, row, ['otp', 'mfa'], 'recovery_code'), remaining };
     });
   }
@@ -191,17 +233,34 @@ export class MfaService {
   }
 
   /** Second factor passed: a new `active` session replaces the old one (ASVS 7.2.4), audited. */
-  async completeSignIn(tx: StoreTx, c: MfaCaller, row: SessionRow, amr: string[], method: string): Promise<SessionOutcome> {
+  async completeSignIn(
+    tx: StoreTx,
+    c: MfaCaller,
+    row: SessionRow,
+    amr: string[],
+    method: string,
+  ): Promise<SessionOutcome> {
     const s = await this.deps.sessions.rotate(tx, row, { stage: 'active', addAmr: amr });
     // Only a completed sign-in clears the lockout count: a correct password alone must not buy
     // another round of second-factor guesses.
     await this.deps.onSignInComplete?.(tx, c.ctx, c.userId);
-    await audit(tx, c.ctx, this.deps.clock(), { action: 'auth.mfa_verified', targetType: 'session', targetId: s.id, details: { method, previousSession: row.id } });
+    await audit(tx, c.ctx, this.deps.clock(), {
+      action: 'auth.mfa_verified',
+      targetType: 'session',
+      targetId: s.id,
+      details: { method, previousSession: row.id },
+    });
     return { token: s.token, expiresAt: s.expiresAt, transport: row.transport as 'cookie' | 'bearer', stage: 'active' };
   }
 
   /** After a factor was enrolled: completes a `mfa_enrol` sign-in and issues recovery codes when due. */
-  async afterEnrolment(tx: StoreTx, c: MfaCaller, row: SessionRow, amr: string[], method: string): Promise<{ session: SessionOutcome; recoveryCodes?: string[] }> {
+  async afterEnrolment(
+    tx: StoreTx,
+    c: MfaCaller,
+    row: SessionRow,
+    amr: string[],
+    method: string,
+  ): Promise<{ session: SessionOutcome; recoveryCodes?: string[] }> {
     const first = row.stage === 'mfa_enrol';
     const due = first || (await tx.mfa.unusedRecoveryCodes(c.ctx.tenantId, c.userId)) === 0;
     const recoveryCodes = due ? await this.issueRecoveryCodes(tx, c) : undefined;
@@ -210,7 +269,11 @@ export class MfaService {
     if (first) await this.revokePendingSignIns(tx, c, row.id);
     const session = first
       ? await this.completeSignIn(tx, c, row, amr, method)
-      : { expiresAt: new Date(Number(row.expires_at)), transport: row.transport as 'cookie' | 'bearer', stage: row.stage as SessionStage };
+      : {
+          expiresAt: new Date(Number(row.expires_at)),
+          transport: row.transport as 'cookie' | 'bearer',
+          stage: row.stage as SessionStage,
+        };
     return { session, ...(recoveryCodes ? { recoveryCodes } : {}) };
   }
 
@@ -246,10 +309,21 @@ export class MfaService {
     const now = this.deps.clock();
     const n = await this.deps.store.transaction(async (tx) => {
       const row = await tx.sessions.byId(c.ctx.tenantId, c.sessionId);
-      const n = await tx.mfa.countFailure(c.ctx.tenantId, c.sessionId, now.getTime(), Number(row?.expires_at ?? now.getTime()));
+      const n = await tx.mfa.countFailure(
+        c.ctx.tenantId,
+        c.sessionId,
+        now.getTime(),
+        Number(row?.expires_at ?? now.getTime()),
+      );
       if (n <= MAX_MFA_FAILURES) return n;
       await tx.mfa.releaseFailure(c.ctx.tenantId, c.sessionId);
-      await audit(tx, c.ctx, now, { action: 'auth.mfa_throttled', outcome: 'failure', targetType: 'session', targetId: c.sessionId, details: { method } });
+      await audit(tx, c.ctx, now, {
+        action: 'auth.mfa_throttled',
+        outcome: 'failure',
+        targetType: 'session',
+        targetId: c.sessionId,
+        details: { method },
+      });
       return null;
     });
     await this.deps.store.durable();
@@ -265,10 +339,34 @@ export class MfaService {
   private async fail(c: MfaCaller, method: string, code: ErrorCode, failures: number): Promise<never> {
     const now = this.deps.clock();
     await this.deps.store.transaction(async (tx) => {
-      await audit(tx, c.ctx, now, { action: 'auth.mfa_failed', outcome: 'failure', targetType: 'session', targetId: c.sessionId, details: { method, failures } });
-      if (failures >= MAX_MFA_FAILURES && (await this.deps.sessions.revoke(tx, c.ctx.tenantId, c.sessionId, 'mfa_failures'))) {
-        await audit(tx, c.ctx, now, { action: 'session.revoked', targetType: 'session', targetId: c.sessionId, details: { reason: 'mfa_failures', failures } });
-        await tx.access.insertAlert({ id: this.deps.newId(), tenant_id: c.ctx.tenantId, kind: 'mfa_failures', actor: c.ctx.actor, target_type: 'user', target_id: c.userId, created_at: now.getTime(), acknowledged_at: null, acknowledged_by: null });
+      await audit(tx, c.ctx, now, {
+        action: 'auth.mfa_failed',
+        outcome: 'failure',
+        targetType: 'session',
+        targetId: c.sessionId,
+        details: { method, failures },
+      });
+      if (
+        failures >= MAX_MFA_FAILURES &&
+        (await this.deps.sessions.revoke(tx, c.ctx.tenantId, c.sessionId, 'mfa_failures'))
+      ) {
+        await audit(tx, c.ctx, now, {
+          action: 'session.revoked',
+          targetType: 'session',
+          targetId: c.sessionId,
+          details: { reason: 'mfa_failures', failures },
+        });
+        await tx.access.insertAlert({
+          id: this.deps.newId(),
+          tenant_id: c.ctx.tenantId,
+          kind: 'mfa_failures',
+          actor: c.ctx.actor,
+          target_type: 'user',
+          target_id: c.userId,
+          created_at: now.getTime(),
+          acknowledged_at: null,
+          acknowledged_by: null,
+        });
       }
       // After the session's own count: a lockout this failure triggers revokes every session anyway.
       await this.deps.onAccountFailure?.(tx, c.ctx, c.userId);
@@ -284,7 +382,12 @@ export class MfaService {
     for (const s of await tx.sessions.listLive(c.ctx.tenantId, 'user', c.userId, now.getTime())) {
       if (s.id === exceptId || s.stage === 'active') continue;
       if (await this.deps.sessions.revoke(tx, c.ctx.tenantId, s.id, 'factor_enrolled')) {
-        await audit(tx, c.ctx, now, { action: 'session.revoked', targetType: 'session', targetId: s.id, details: { reason: 'factor_enrolled' } });
+        await audit(tx, c.ctx, now, {
+          action: 'session.revoked',
+          targetType: 'session',
+          targetId: s.id,
+          details: { reason: 'factor_enrolled' },
+        });
       }
     }
   }
@@ -302,9 +405,17 @@ export class MfaService {
 
   private async issueRecoveryCodes(tx: StoreTx, c: MfaCaller): Promise<string[]> {
     const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
-    const rows = codes.map((code) => ({ id: this.deps.newId(), code_hash: recoveryCodeHash(c.userId, normaliseRecoveryCode(code)!) }));
+    const rows = codes.map((code) => ({
+      id: this.deps.newId(),
+      code_hash: recoveryCodeHash(c.userId, normaliseRecoveryCode(code)!),
+    }));
     await tx.mfa.replaceRecoveryCodes(c.ctx.tenantId, c.userId, rows, this.deps.clock().getTime());
-    await audit(tx, c.ctx, this.deps.clock(), { action: 'mfa.recovery_codes_issued', targetType: 'user', targetId: c.userId, details: { count: codes.length } });
+    await audit(tx, c.ctx, this.deps.clock(), {
+      action: 'mfa.recovery_codes_issued',
+      targetType: 'user',
+      targetId: c.userId,
+      details: { count: codes.length },
+    });
     return codes;
   }
 
@@ -315,10 +426,26 @@ export class MfaService {
     if (row) return this.deps.cipher.dataKey(tenantId, name, { keyId: row.key_id, wrapped: Buffer.from(row.wrapped) });
     if (!create) return null;
     const dk = await this.deps.cipher.newDataKey(tenantId, name);
-    await tx.dataKeys.insert({ tenant_id: tenantId, patient_id: name, key_id: dk.wrapped.keyId, wrapped: dk.wrapped.wrapped, created_at: this.deps.clock().getTime() });
+    await tx.dataKeys.insert({
+      tenant_id: tenantId,
+      patient_id: name,
+      key_id: dk.wrapped.keyId,
+      wrapped: dk.wrapped.wrapped,
+      created_at: this.deps.clock().getTime(),
+    });
     return dk.key;
   }
 }
 
-const seedRef = (tenantId: string, userId: string): FieldRef => ({ tenantId, table: 'mfa_totp', rowId: userId, field: 'secret' });
-const pendingRef = (tenantId: string, challengeId: string): FieldRef => ({ tenantId, table: 'auth_challenges', rowId: challengeId, field: 'challenge' });
+const seedRef = (tenantId: string, userId: string): FieldRef => ({
+  tenantId,
+  table: 'mfa_totp',
+  rowId: userId,
+  field: 'secret',
+});
+const pendingRef = (tenantId: string, challengeId: string): FieldRef => ({
+  tenantId,
+  table: 'auth_challenges',
+  rowId: challengeId,
+  field: 'challenge',
+});

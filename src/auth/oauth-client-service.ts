@@ -67,21 +67,35 @@ export class OAuthClientService {
     this.issuer = o.publicUrl.replace(/\/+$/, '');
     this.tokenUrl = `${this.issuer}/oauth2/token`;
     this.remoteJwks = new RemoteJwks({ ...o.outbound, clock: o.clock });
-    this.endpoint = new TokenEndpoint({ ...o, publicUrl: this.issuer, tokenUrl: this.tokenUrl, remoteJwks: this.remoteJwks });
+    this.endpoint = new TokenEndpoint({
+      ...o,
+      publicUrl: this.issuer,
+      tokenUrl: this.tokenUrl,
+      remoteJwks: this.remoteJwks,
+    });
   }
 
   /** Bearer access tokens issued here (buildServer's `extraAuthenticators`). */
   authenticator(): Authenticator {
-    return accessTokenAuthenticator({ key: this.o.tokenKey, issuer: this.issuer, clock: this.o.clock, liveClientTenant: (id) => this.liveClientTenant(id) });
+    return accessTokenAuthenticator({
+      key: this.o.tokenKey,
+      issuer: this.issuer,
+      clock: this.o.clock,
+      liveClientTenant: (id) => this.liveClientTenant(id),
+    });
   }
 
   /** Registers a client; SP_OAUTH_INVALID_SCOPE / SP_OAUTH_INVALID_JWKS / SP_OAUTH_INVALID_JWKS_URL on bad input (nothing written). */
   async register(ctx: RequestContext, input: RegisterClientInput): Promise<ClientView> {
     const scopes = [...new Set(input.scopes)];
     if (scopes.length === 0 || scopes.some((s) => !smartScopePermissions(s)?.length)) {
-      throw new AppError('SP_OAUTH_INVALID_SCOPE', 'scopes must be SMART system scopes such as system/Patient.rs that grant something');
+      throw new AppError(
+        'SP_OAUTH_INVALID_SCOPE',
+        'scopes must be SMART system scopes such as system/Patient.rs that grant something',
+      );
     }
-    if ((input.jwks === undefined) === (input.jwksUrl === undefined)) throw new AppError('SP_OAUTH_INVALID_JWKS', 'give exactly one of jwks or jwksUrl');
+    if ((input.jwks === undefined) === (input.jwksUrl === undefined))
+      throw new AppError('SP_OAUTH_INVALID_JWKS', 'give exactly one of jwks or jwksUrl');
     let keys: JWK[] | null = null;
     if (input.jwks !== undefined) {
       try {
@@ -124,7 +138,11 @@ export class OAuthClientService {
     return clientView(row);
   }
 
-  async list(tenantId: string, cursor: string, limit: number): Promise<{ items: ClientView[]; nextCursor: string | null }> {
+  async list(
+    tenantId: string,
+    cursor: string,
+    limit: number,
+  ): Promise<{ items: ClientView[]; nextCursor: string | null }> {
     const rows = await this.o.store.read.oauth.listClients(tenantId, cursor, limit + 1);
     const page = rows.slice(0, limit);
     return { items: page.map(clientView), nextCursor: rows.length > limit ? page[page.length - 1]!.id : null };
@@ -134,7 +152,8 @@ export class OAuthClientService {
   async revoke(ctx: RequestContext, id: string): Promise<ClientView> {
     const now = this.o.clock();
     await this.o.store.transaction(async (tx) => {
-      if (!(await tx.oauth.revokeClient(ctx.tenantId, id, now.getTime()))) throw new AppError('SP_OAUTH_CLIENT_NOT_FOUND');
+      if (!(await tx.oauth.revokeClient(ctx.tenantId, id, now.getTime())))
+        throw new AppError('SP_OAUTH_CLIENT_NOT_FOUND');
       await audit(tx, ctx, now, { action: 'oauth_client.revoked', targetType: 'oauth_client', targetId: id });
     });
     await this.o.store.durable();
@@ -173,6 +192,7 @@ function checkJwksUrl(raw: string): string {
     throw new AppError('SP_OAUTH_INVALID_JWKS_URL', 'jwksUrl is not a URL');
   }
   if (u.protocol !== 'https:') throw new AppError('SP_OAUTH_INVALID_JWKS_URL', 'jwksUrl must be https');
-  if (u.username || u.password || u.hash) throw new AppError('SP_OAUTH_INVALID_JWKS_URL', 'jwksUrl must not hold credentials or a fragment');
+  if (u.username || u.password || u.hash)
+    throw new AppError('SP_OAUTH_INVALID_JWKS_URL', 'jwksUrl must not hold credentials or a fragment');
   return u.toString();
 }

@@ -13,7 +13,29 @@ export interface SsoIdentity {
 }
 
 /** The RFC 8176 §2 registry of authentication method reference values. */
-const AMR_VALUES = new Set(['face', 'fpt', 'geo', 'hwk', 'iris', 'kba', 'mca', 'mfa', 'otp', 'pin', 'pop', 'pwd', 'rba', 'retina', 'sc', 'sms', 'swk', 'tel', 'user', 'vbm', 'wia']);
+const AMR_VALUES = new Set([
+  'face',
+  'fpt',
+  'geo',
+  'hwk',
+  'iris',
+  'kba',
+  'mca',
+  'mfa',
+  'otp',
+  'pin',
+  'pop',
+  'pwd',
+  'rba',
+  'retina',
+  'sc',
+  'sms',
+  'swk',
+  'tel',
+  'user',
+  'vbm',
+  'wia',
+]);
 /** Something you have, with a key or a generator (SMS and telephone are not counted: NIST SP 800-63B §5.1.3.3 restricts them). */
 const POSSESSION = new Set(['hwk', 'swk', 'otp', 'sc']);
 /** Something you know or are. */
@@ -34,24 +56,34 @@ export function idpAssertsMfa(amr: readonly string[]): boolean {
  * Sealpost roles granted by the provider's groups (`SEALPOST_OIDC_GROUP_ROLES`), in the order of
  * the role list; own keys only (a group called `constructor` maps to nothing). Empty: no access.
  */
-export function rolesForGroups(groups: readonly string[], mapping: Readonly<Record<string, readonly string[]>>): string[] {
+export function rolesForGroups(
+  groups: readonly string[],
+  mapping: Readonly<Record<string, readonly string[]>>,
+): string[] {
   const out = new Set<string>();
   for (const g of groups) if (Object.hasOwn(mapping, g)) for (const r of mapping[g]!) out.add(r);
   return STAFF_ROLES.filter((r) => out.has(r));
 }
 
-const str = (v: unknown, max: number): string | null => (typeof v === 'string' && v.length > 0 && v.length <= max ? v : null);
+const str = (v: unknown, max: number): string | null =>
+  typeof v === 'string' && v.length > 0 && v.length <= max ? v : null;
 
 /**
  * The identity from validated ID-token claims, completed by the userinfo answer (already checked to
  * be about the same `sub`) for what the ID token lacks. Groups may be an array or a single string;
  * oversized or non-string values are dropped, never trusted.
  */
-export function idTokenIdentity(idToken: Record<string, unknown>, userinfo: Record<string, unknown>, groupsClaim: string): SsoIdentity {
+export function idTokenIdentity(
+  idToken: Record<string, unknown>,
+  userinfo: Record<string, unknown>,
+  groupsClaim: string,
+): SsoIdentity {
   const pick = (k: string) => (idToken[k] !== undefined ? idToken[k] : userinfo[k]);
   const email = str(pick('email'), 254);
   const rawGroups = pick(groupsClaim);
-  const groups = (Array.isArray(rawGroups) ? rawGroups : [rawGroups]).filter((g): g is string => typeof g === 'string' && g.length > 0 && g.length <= 512).slice(0, 1000);
+  const groups = (Array.isArray(rawGroups) ? rawGroups : [rawGroups])
+    .filter((g): g is string => typeof g === 'string' && g.length > 0 && g.length <= 512)
+    .slice(0, 1000);
   const rawAmr = Array.isArray(idToken.amr) ? idToken.amr : [];
   const verified = pick('email_verified');
   return {

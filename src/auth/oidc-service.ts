@@ -77,7 +77,8 @@ export class OidcService {
   async start(tenantId: string): Promise<{ location: string; state: string }> {
     // One identity provider serves one tenant: anyone it accepts must not pick another organisation
     // (just-in-time provisioning would otherwise create them there).
-    if (tenantId !== this.o.settings.tenant || !(await this.store.read.tenants.exists(tenantId))) throw new AppError('SP_AUTH_SSO_FAILED');
+    if (tenantId !== this.o.settings.tenant || !(await this.store.read.tenants.exists(tenantId)))
+      throw new AppError('SP_AUTH_SSO_FAILED');
     const config = await this.discover();
     const verifier = oidc.randomPKCECodeVerifier();
     const state = oidc.randomState();
@@ -87,7 +88,16 @@ export class OidcService {
       // Anyone can start a sign-in, so expired requests are swept here rather than left to pile up.
       await tx.challenges.purge(PURPOSE, now);
       const id = hashToken(state);
-      await tx.challenges.insert({ id, tenant_id: tenantId, purpose: PURPOSE, subject: id, challenge: JSON.stringify({ v: verifier, n: nonce }), created_at: now, expires_at: now + PENDING_MS, used_at: null });
+      await tx.challenges.insert({
+        id,
+        tenant_id: tenantId,
+        purpose: PURPOSE,
+        subject: id,
+        challenge: JSON.stringify({ v: verifier, n: nonce }),
+        created_at: now,
+        expires_at: now + PENDING_MS,
+        used_at: null,
+      });
     });
     const scopes = ['openid', 'email', 'profile'];
     if (config.serverMetadata().scopes_supported?.includes('groups')) scopes.push('groups');
@@ -107,7 +117,12 @@ export class OidcService {
    * `previousToken` a session cookie the browser still carries (revoked: one browser, one session).
    * Every outcome is audited; on failure nothing is created or changed.
    */
-  async finish(query: string, boundState: string | undefined, previousToken: string | undefined, meta: Meta): Promise<SsoResult> {
+  async finish(
+    query: string,
+    boundState: string | undefined,
+    previousToken: string | undefined,
+    meta: Meta,
+  ): Promise<SsoResult> {
     const params = new URLSearchParams(query);
     const state = params.get('state') ?? '';
     const now = this.clock().getTime();
@@ -123,15 +138,28 @@ export class OidcService {
     const config = await this.discover();
     let identity: SsoIdentity;
     try {
-      const tokens = await oidc.authorizationCodeGrant(config, new URL(`${this.redirectUri}?${query}`), { pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: state, idTokenExpected: true });
+      const tokens = await oidc.authorizationCodeGrant(config, new URL(`${this.redirectUri}?${query}`), {
+        pkceCodeVerifier: verifier,
+        expectedNonce: nonce,
+        expectedState: state,
+        idTokenExpected: true,
+      });
       const claims = tokens.claims()!;
       // Many providers put groups (and sometimes the e-mail) in the userinfo answer only.
       const needUserinfo = claims[this.o.settings.groupsClaim] === undefined || claims.email === undefined;
-      const userinfo = needUserinfo && config.serverMetadata().userinfo_endpoint ? await oidc.fetchUserInfo(config, tokens.access_token, claims.sub) : {};
+      const userinfo =
+        needUserinfo && config.serverMetadata().userinfo_endpoint
+          ? await oidc.fetchUserInfo(config, tokens.access_token, claims.sub)
+          : {};
       identity = idTokenIdentity(claims, userinfo, this.o.settings.groupsClaim);
     } catch (e) {
       if (isUnreachable(e)) throw new AppError('SP_AUTH_SSO_UNAVAILABLE', undefined, { cause: e });
-      const reason = e instanceof oidc.ResponseBodyError ? 'code_rejected' : e instanceof oidc.AuthorizationResponseError ? 'idp_error' : 'response_invalid';
+      const reason =
+        e instanceof oidc.ResponseBodyError
+          ? 'code_rejected'
+          : e instanceof oidc.AuthorizationResponseError
+            ? 'idp_error'
+            : 'response_invalid';
       return this.refuse(tenantId, 'anonymous', reason, 'SP_AUTH_SSO_FAILED', meta, errorCode(e));
     }
     const issuer = config.serverMetadata().issuer;
@@ -155,7 +183,14 @@ export class OidcService {
         await tx.users.update(tenantId, user.id, { roles: roles.join(' '), updated_at: now });
         // A privilege change ends the user's other sessions (ASVS 7.2.4); this sign-in gets a new one below.
         const revoked = await tx.sessions.revokeAllOf(tenantId, 'user', user.id, now, 'role_change');
-        await tx.audit.append({ ...ctx, action: 'user.roles_changed', outcome: 'success', targetType: 'user', targetId: user.id, details: { from: before, to: roles, source: 'sso', sessionsRevoked: revoked } });
+        await tx.audit.append({
+          ...ctx,
+          action: 'user.roles_changed',
+          outcome: 'success',
+          targetType: 'user',
+          targetId: user.id,
+          details: { from: before, to: roles, source: 'sso', sessionsRevoked: revoked },
+        });
       }
       if (previousToken) {
         const old = await tx.sessions.byTokenHash(hashToken(previousToken));
@@ -165,8 +200,22 @@ export class OidcService {
       const stage: SessionStage = mfa ? 'active' : factors.totp || factors.webauthn ? 'mfa' : 'mfa_enrol';
       // The provider's own `mfa` counts only when trusted: a session's `mfa` means MFA was verified.
       const amr = ['sso', ...identity.amr.filter((a) => a !== 'mfa'), ...(mfa ? ['mfa'] : [])];
-      const s = await this.sessions.issue(tx, { tenantId, subjectType: 'user', subjectId: user.id, transport: 'cookie', stage, amr });
-      await tx.audit.append({ ...ctx, action: 'user.sso_login', outcome: 'success', targetType: 'session', targetId: s.id, details: { userId: user.id, stage, idpAmr: identity.amr, roles } });
+      const s = await this.sessions.issue(tx, {
+        tenantId,
+        subjectType: 'user',
+        subjectId: user.id,
+        transport: 'cookie',
+        stage,
+        amr,
+      });
+      await tx.audit.append({
+        ...ctx,
+        action: 'user.sso_login',
+        outcome: 'success',
+        targetType: 'session',
+        targetId: s.id,
+        details: { userId: user.id, stage, idpAmr: identity.amr, roles },
+      });
       return { token: s.token, expiresAt: s.expiresAt, stage, userId: user.id };
     });
     await this.store.durable();
@@ -181,7 +230,14 @@ export class OidcService {
    * new active user without a password (just-in-time provisioning). 'refused' for disabled, locked or
    * otherwise unusable accounts.
    */
-  private async resolveUser(tx: StoreTx, tenantId: string, issuer: string, id: SsoIdentity, meta: Meta, now: number): Promise<UserRow | 'refused'> {
+  private async resolveUser(
+    tx: StoreTx,
+    tenantId: string,
+    issuer: string,
+    id: SsoIdentity,
+    meta: Meta,
+    now: number,
+  ): Promise<UserRow | 'refused'> {
     const ctx = { tenantId, ...meta, at: new Date(now) };
     let user = await tx.oidc.userBySso(tenantId, issuer, id.sub);
     if (!user) {
@@ -195,29 +251,93 @@ export class OidcService {
           await tx.users.update(tenantId, byEmail.id, { status: 'active', updated_at: now });
           await tx.users.voidTokens(tenantId, byEmail.id, null, now);
         }
-        await tx.audit.append({ ...ctx, actor: `user:${byEmail.id}`, action: 'user.sso_linked', outcome: 'success', targetType: 'user', targetId: byEmail.id, details: { activated } });
+        await tx.audit.append({
+          ...ctx,
+          actor: `user:${byEmail.id}`,
+          action: 'user.sso_linked',
+          outcome: 'success',
+          targetType: 'user',
+          targetId: byEmail.id,
+          details: { activated },
+        });
       } else {
         const userId = uuidv7();
-        await tx.users.insert({ id: userId, tenant_id: tenantId, email, display_name: id.name ?? email, roles: '', status: 'active', password_hash: null, locked_until: null, sso_issuer: issuer, sso_subject: id.sub, created_at: now, updated_at: now });
-        await tx.audit.append({ ...ctx, actor: `user:${userId}`, action: 'user.sso_provisioned', outcome: 'success', targetType: 'user', targetId: userId });
+        await tx.users.insert({
+          id: userId,
+          tenant_id: tenantId,
+          email,
+          display_name: id.name ?? email,
+          roles: '',
+          status: 'active',
+          password_hash: null,
+          locked_until: null,
+          sso_issuer: issuer,
+          sso_subject: id.sub,
+          created_at: now,
+          updated_at: now,
+        });
+        await tx.audit.append({
+          ...ctx,
+          actor: `user:${userId}`,
+          action: 'user.sso_provisioned',
+          outcome: 'success',
+          targetType: 'user',
+          targetId: userId,
+        });
       }
       user = (await tx.oidc.userBySso(tenantId, issuer, id.sub))!;
     }
     if (!usable(user, now)) return 'refused';
     if (user.status === 'locked') {
       // A lockout for failed passwords that has run out ends at the next sign-in, as with passwords.
-      await tx.users.updateIfStatus(tenantId, user.id, 'locked', { status: 'active', locked_until: null, failed_logins: 0, updated_at: now });
-      await tx.audit.append({ ...ctx, actor: 'system:lockout', action: 'user.unlocked', outcome: 'success', targetType: 'user', targetId: user.id, details: { by: 'time' } });
+      await tx.users.updateIfStatus(tenantId, user.id, 'locked', {
+        status: 'active',
+        locked_until: null,
+        failed_logins: 0,
+        updated_at: now,
+      });
+      await tx.audit.append({
+        ...ctx,
+        actor: 'system:lockout',
+        action: 'user.unlocked',
+        outcome: 'success',
+        targetType: 'user',
+        targetId: user.id,
+        details: { by: 'time' },
+      });
     }
     return { ...user, status: 'active' };
   }
 
-  private async auditFailure(tx: StoreTx, tenantId: string, actor: string, reason: string, meta: Meta, now: number, cause?: string): Promise<void> {
-    await tx.audit.append({ tenantId, at: new Date(now), actor, ...meta, action: 'user.sso_login', outcome: 'failure', details: { reason, ...(cause ? { cause } : {}) } });
+  private async auditFailure(
+    tx: StoreTx,
+    tenantId: string,
+    actor: string,
+    reason: string,
+    meta: Meta,
+    now: number,
+    cause?: string,
+  ): Promise<void> {
+    await tx.audit.append({
+      tenantId,
+      at: new Date(now),
+      actor,
+      ...meta,
+      action: 'user.sso_login',
+      outcome: 'failure',
+      details: { reason, ...(cause ? { cause } : {}) },
+    });
   }
 
   /** Records a refused sign-in (its own transaction, so the record survives the refusal) and throws. */
-  private async refuse(tenantId: string, actor: string, reason: string, code: ErrorCode, meta: Meta, cause?: string): Promise<never> {
+  private async refuse(
+    tenantId: string,
+    actor: string,
+    reason: string,
+    code: ErrorCode,
+    meta: Meta,
+    cause?: string,
+  ): Promise<never> {
     const now = this.clock().getTime();
     await this.store.transaction((tx) => this.auditFailure(tx, tenantId, actor, reason, meta, now, cause));
     await this.store.durable();
@@ -230,8 +350,12 @@ export class OidcService {
       const { issuer, clientId, clientSecret } = this.o.settings;
       const auth = clientSecret ? oidc.ClientSecretBasic(clientSecret) : oidc.None();
       const dispatcher = this.dispatcher;
-      const customFetch: oidc.CustomFetch = (url, init) => fetch(url, { ...init, ...(dispatcher ? { dispatcher } : {}) } as RequestInit);
-      return oidc.discovery(new URL(issuer), clientId, undefined, auth, { [oidc.customFetch]: customFetch, timeout: Math.ceil(this.o.timeoutMs / 1000) });
+      const customFetch: oidc.CustomFetch = (url, init) =>
+        fetch(url, { ...init, ...(dispatcher ? { dispatcher } : {}) } as RequestInit);
+      return oidc.discovery(new URL(issuer), clientId, undefined, auth, {
+        [oidc.customFetch]: customFetch,
+        timeout: Math.ceil(this.o.timeoutMs / 1000),
+      });
     })().catch((e: unknown) => {
       this.configuration = null;
       throw new AppError('SP_AUTH_SSO_UNAVAILABLE', undefined, { cause: e });

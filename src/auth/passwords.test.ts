@@ -70,7 +70,9 @@ describe('password hashing', () => {
   });
 
   it('asks for a rehash of hashes made with weaker parameters', async () => {
-    expect(needsRehash('$argon2id$v=19$m=4096,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$0000000000000000000000000000000000000000000')).toBe(true);
+    expect(
+      needsRehash('$argon2id$v=19$m=4096,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$0000000000000000000000000000000000000000000'),
+    ).toBe(true);
     expect(needsRehash('$2b$10$abcdefghijklmnopqrstuv')).toBe(true);
   });
 });

@@ -24,7 +24,10 @@ let common: Set<string> | null = null;
 function commonPasswords(): Set<string> {
   if (!common) {
     // The package ships CommonJS and ESM builds; require() loads its JSON list synchronously, once.
-    const mod = createRequire(import.meta.url)('@zxcvbn-ts/language-common') as { default?: unknown; dictionary?: unknown };
+    const mod = createRequire(import.meta.url)('@zxcvbn-ts/language-common') as {
+      default?: unknown;
+      dictionary?: unknown;
+    };
     const dict = ((mod.default ?? mod) as { dictionary: Record<string, string[]> }).dictionary['passwords-common'];
     common = new Set(dict.map((p) => p.toLowerCase()));
   }
@@ -92,7 +95,12 @@ export async function verifyPassword(phc: string | null, password: string): Prom
 export function needsRehash(phc: string): boolean {
   try {
     const o = parseOptions(phc);
-    return o.algorithm !== ARGON2.algorithm || o.memoryCost < ARGON2.memoryCost || o.timeCost < ARGON2.timeCost || o.outputLen < ARGON2.outputLen;
+    return (
+      o.algorithm !== ARGON2.algorithm ||
+      o.memoryCost < ARGON2.memoryCost ||
+      o.timeCost < ARGON2.timeCost ||
+      o.outputLen < ARGON2.outputLen
+    );
   } catch {
     return true;
   }

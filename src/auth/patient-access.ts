@@ -37,7 +37,9 @@ export async function assertPatientAccess(
   if (!needsRelationship(principal)) return null;
   const access = tx.access;
   if (await access.isCareTeamMember(principal.tenantId, patientId, principal.id)) return null;
-  const grant = principal.session ? await access.liveGrant(principal.tenantId, principal.id, principal.session.id, patientId, now) : undefined;
+  const grant = principal.session
+    ? await access.liveGrant(principal.tenantId, principal.id, principal.session.id, patientId, now)
+    : undefined;
   if (grant) return grant.id;
   if (whenUnknown === 'pass' && !(await access.patientExists(principal.tenantId, patientId))) return null;
   // Stable code, no detail: whether the patient exists is not the caller's business here.
@@ -45,11 +47,16 @@ export async function assertPatientAccess(
 }
 
 /** 403 SP_AUTH_FORBIDDEN unless the principal may create (and so read or cancel) notifications of this type. */
-export function assertNotificationType(principal: Principal, type: string, use: 'create' | 'existing' = 'existing'): void {
+export function assertNotificationType(
+  principal: Principal,
+  type: string,
+  use: 'create' | 'existing' = 'existing',
+): void {
   // Systems are tenant-wide integrations: `notification.read`/`.cancel` cover every type for them
   // (SMART `system/Communication.rs` / `.u`). People read and cancel only the types they may send.
   if (use === 'existing' && isSystem(principal)) return;
-  if (!mayReadNotificationType(principal.permissions, type)) throw new AppError('SP_AUTH_FORBIDDEN', `needs ${notificationCreatePermission(type)}`);
+  if (!mayReadNotificationType(principal.permissions, type))
+    throw new AppError('SP_AUTH_FORBIDDEN', `needs ${notificationCreatePermission(type)}`);
 }
 
 export interface PatientAccessDeps {
@@ -76,7 +83,11 @@ export class PatientAccess {
   }
 
   /** New notifications (single or batch): the type of each against the caller's create permissions, then its patient. */
-  async newNotifications(p: Principal, ctx: RequestContext, items: readonly { patientId: string; type: string }[]): Promise<RequestContext> {
+  async newNotifications(
+    p: Principal,
+    ctx: RequestContext,
+    items: readonly { patientId: string; type: string }[],
+  ): Promise<RequestContext> {
     for (const i of items) assertNotificationType(p, i.type, 'create');
     if (!needsRelationship(p)) return ctx;
     const grants: [string, string][] = [];
@@ -102,7 +113,12 @@ export class PatientAccess {
   }
 
   /** An appointment by its external id, and (booking or moving) the patient named in the body. */
-  async appointment(p: Principal, ctx: RequestContext, externalId: string, bodyPatientId?: string): Promise<RequestContext> {
+  async appointment(
+    p: Principal,
+    ctx: RequestContext,
+    externalId: string,
+    bodyPatientId?: string,
+  ): Promise<RequestContext> {
     if (!needsRelationship(p)) return ctx;
     const grants: [string, string][] = [];
     const existing = await this.deps.store.read.access.appointmentPatient(p.tenantId, externalId);
@@ -117,7 +133,10 @@ export class PatientAccess {
     return this.deps.clock().getTime();
   }
 
-  private async withGrants(ctx: RequestContext, grants: [grantId: string, patientId: string][]): Promise<RequestContext> {
+  private async withGrants(
+    ctx: RequestContext,
+    grants: [grantId: string, patientId: string][],
+  ): Promise<RequestContext> {
     if (!grants.length) return ctx;
     const { store, clock, patientRef } = this.deps;
     const byPatient: Record<string, string> = {};

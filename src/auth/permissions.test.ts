@@ -15,7 +15,8 @@ import {
 
 describe('permission table', () => {
   it('grants only permissions that exist', () => {
-    for (const list of [...Object.values(ROLE_PERMISSIONS), ...Object.values(API_KEY_SCOPES)]) for (const p of list) expect(PERMISSIONS).toHaveProperty(p);
+    for (const list of [...Object.values(ROLE_PERMISSIONS), ...Object.values(API_KEY_SCOPES)])
+      for (const p of list) expect(PERMISSIONS).toHaveProperty(p);
   });
 
   it('gives the auditor no permission that reads or writes patient content', () => {
@@ -48,12 +49,27 @@ describe('permission table', () => {
     expect(smartScopePermissions('system/Patient.rs')).toEqual(['patient.read']);
     expect(smartScopePermissions('system/Patient.read')).toEqual(['patient.read']);
     expect(smartScopePermissions('system/Patient.cu')).toEqual(['patient.write']);
-    expect(smartScopePermissions('system/Communication.c')).toEqual(['notification.create.scheduling', 'notification.create.clinical', 'notification.create.billing']);
-    expect(new Set(smartScopePermissions('system/*.rs'))).toEqual(new Set(['patient.read', 'notification.read', 'proof.read', 'appointment.read', 'audit.read', 'disclosure.read']));
+    expect(smartScopePermissions('system/Communication.c')).toEqual([
+      'notification.create.scheduling',
+      'notification.create.clinical',
+      'notification.create.billing',
+    ]);
+    expect(new Set(smartScopePermissions('system/*.rs'))).toEqual(
+      new Set(['patient.read', 'notification.read', 'proof.read', 'appointment.read', 'audit.read', 'disclosure.read']),
+    );
   });
 
   it('refuses malformed SMART scopes and unknown resources', () => {
-    for (const s of ['system/Patient.', 'system/Patient.x', 'system/Patient.rc', 'user/Patient.rs', 'patient/*.rs', 'system/Observation.rs', 'system/Patient.rs extra', 'system/patient.rs']) {
+    for (const s of [
+      'system/Patient.',
+      'system/Patient.x',
+      'system/Patient.rc',
+      'user/Patient.rs',
+      'patient/*.rs',
+      'system/Observation.rs',
+      'system/Patient.rs extra',
+      'system/patient.rs',
+    ]) {
       expect(smartScopePermissions(s), s).toBeNull();
     }
   });

@@ -8,17 +8,17 @@
 import { AppError } from '../core/errors.js';
 
 export const PERMISSIONS = {
-  'patient.read': 'Read a patient\'s demographics and contact points (PHI)',
+  'patient.read': "Read a patient's demographics and contact points (PHI)",
   'patient.write': 'Register or replace a patient',
   'patient.erase': 'Erase a patient (crypto-shredding; cannot be undone)',
   'notification.create.scheduling': 'Send appointment reminders',
   'notification.create.clinical': 'Send clinical notices (results, medication, prescriptions, follow-ups)',
   'notification.create.billing': 'Send billing notices',
-  'notification.read': 'Read a notification\'s status and deliveries (no content)',
-  'notification.cancel': 'Cancel a notification\'s pending deliveries',
-  'appointment.read': 'Read an appointment\'s schedule',
+  'notification.read': "Read a notification's status and deliveries (no content)",
+  'notification.cancel': "Cancel a notification's pending deliveries",
+  'appointment.read': "Read an appointment's schedule",
   'appointment.write': 'Create, reschedule or cancel appointments and their reminders',
-  'proof.read': 'Read a notification\'s signature proof',
+  'proof.read': "Read a notification's signature proof",
   'disclosure.read': 'Read the accounting of disclosures of one patient (ids and times, no PHI)',
   'audit.read': 'Read the audit log, its checkpoints and proofs (identifiers and hashes, no PHI)',
   'audit.checkpoint': 'Sign an audit checkpoint now (anchors a review)',
@@ -28,7 +28,7 @@ export const PERMISSIONS = {
   'user.manage': 'Invite, change, lock, unlock, disable users and revoke their sessions',
   'apikey.manage': 'Create, list, rotate and revoke API keys',
   'client.manage': 'Register and revoke SMART backend-services clients',
-  'signer.manage': 'Register and revoke persons\' signing keys',
+  'signer.manage': "Register and revoke persons' signing keys",
   'outbox.read': 'Read the development outbox',
   'self.messages': 'A patient reads their own notifications',
 } as const;
@@ -58,11 +58,31 @@ const CLINICAL: Permission[] = [
 
 export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   // Administers people, keys and clients; sees no clinical content (not on care teams by role).
-  admin: ['patient.erase', 'audit.read', 'disclosure.read', 'audit.checkpoint', 'careteam.manage', 'alert.read', 'user.manage', 'apikey.manage', 'client.manage', 'signer.manage', 'outbox.read'],
+  admin: [
+    'patient.erase',
+    'audit.read',
+    'disclosure.read',
+    'audit.checkpoint',
+    'careteam.manage',
+    'alert.read',
+    'user.manage',
+    'apikey.manage',
+    'client.manage',
+    'signer.manage',
+    'outbox.read',
+  ],
   physician: CLINICAL,
   nurse: CLINICAL,
   // Scheduling and appointment reminders; demographics to book, no clinical content.
-  receptionist: ['patient.read', 'patient.write', 'notification.create.scheduling', 'notification.read', 'notification.cancel', 'appointment.read', 'appointment.write'],
+  receptionist: [
+    'patient.read',
+    'patient.write',
+    'notification.create.scheduling',
+    'notification.read',
+    'notification.cancel',
+    'appointment.read',
+    'appointment.write',
+  ],
   billing: ['notification.create.billing', 'notification.read'],
   // Read-only audit, no PHI.
   auditor: ['audit.read', 'disclosure.read', 'proof.read'],
@@ -75,7 +95,18 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
  */
 export const API_KEY_SCOPES = {
   admin: ALL_PERMISSIONS.filter((p) => p !== 'self.messages'),
-  integration: ['patient.read', 'patient.write', 'notification.create.scheduling', 'notification.create.clinical', 'notification.create.billing', 'notification.read', 'notification.cancel', 'appointment.read', 'appointment.write', 'proof.read'],
+  integration: [
+    'patient.read',
+    'patient.write',
+    'notification.create.scheduling',
+    'notification.create.clinical',
+    'notification.create.billing',
+    'notification.read',
+    'notification.cancel',
+    'appointment.read',
+    'appointment.write',
+    'proof.read',
+  ],
   // A monitoring system may anchor what it reviewed in a fresh signed checkpoint.
   audit: ['audit.read', 'audit.checkpoint', 'disclosure.read'],
   erasure: ['patient.erase'],
@@ -93,7 +124,12 @@ const SMART_RESOURCES: Record<string, Partial<Record<'c' | 'r' | 'u' | 'd' | 's'
     r: ['notification.read', 'proof.read'],
     u: ['notification.cancel'],
   },
-  Appointment: { c: ['appointment.write'], r: ['appointment.read'], u: ['appointment.write'], d: ['appointment.write'] },
+  Appointment: {
+    c: ['appointment.write'],
+    r: ['appointment.read'],
+    u: ['appointment.write'],
+    d: ['appointment.write'],
+  },
   AuditEvent: { r: ['audit.read', 'disclosure.read'], s: ['audit.read'] },
 };
 export const SMART_SCOPE_PATTERN = /^system\/(\*|[A-Z][A-Za-z]+)\.(\*|read|write|c?r?u?d?s?)$/;
@@ -131,7 +167,11 @@ export function apiKeyPermissions(scopes: readonly string[]): Set<Permission> {
  */
 export function assertMayDelegate(held: ReadonlySet<Permission>, granted: ReadonlySet<Permission>): void {
   const missing = [...granted].filter((p) => !held.has(p));
-  if (missing.length) throw new AppError('SP_AUTH_FORBIDDEN', `a credential cannot hold permissions its creator lacks (${missing.join(', ')})`);
+  if (missing.length)
+    throw new AppError(
+      'SP_AUTH_FORBIDDEN',
+      `a credential cannot hold permissions its creator lacks (${missing.join(', ')})`,
+    );
 }
 
 /** Permissions SMART system scopes grant together (unknown scopes grant nothing). */

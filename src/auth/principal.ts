@@ -19,7 +19,13 @@ export interface Principal {
   scopes: readonly string[];
   permissions: ReadonlySet<Permission>;
   /** People: the session the request came with. */
-  session?: { id: string; stage: SessionStage; amr: readonly string[]; transport: 'cookie' | 'bearer'; mfaAt: number | null };
+  session?: {
+    id: string;
+    stage: SessionStage;
+    amr: readonly string[];
+    transport: 'cookie' | 'bearer';
+    mfaAt: number | null;
+  };
   /** Patient accounts: the patient whose messages they may read. */
   patientId?: string;
   /** API keys bound to a client certificate (mTLS). */

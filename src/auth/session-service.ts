@@ -80,9 +80,14 @@ export class SessionService {
    * no longer live: of two racing requests on one session, only the one that revokes it may go on,
    * or one sign-in step would yield two sessions (and burn a recovery code for nothing).
    */
-  async rotate(tx: StoreTx, old: SessionRow, change: { stage: SessionStage; addAmr?: string[] }): Promise<{ id: string; token: string; expiresAt: Date }> {
+  async rotate(
+    tx: StoreTx,
+    old: SessionRow,
+    change: { stage: SessionStage; addAmr?: string[] },
+  ): Promise<{ id: string; token: string; expiresAt: Date }> {
     const now = this.clock().getTime();
-    if (!(await tx.sessions.revoke(old.tenant_id, old.id, now, 'rotated'))) throw new AppError('SP_AUTH_UNAUTHENTICATED');
+    if (!(await tx.sessions.revoke(old.tenant_id, old.id, now, 'rotated')))
+      throw new AppError('SP_AUTH_UNAUTHENTICATED');
     const amr = [...new Set([...old.amr.split(' ').filter(Boolean), ...(change.addAmr ?? [])])];
     const id = uuidv7();
     const token = `sps_${randomToken(32)}`;
@@ -117,16 +122,32 @@ export class SessionService {
     if (!row || row.revoked_at != null) return null;
     const now = this.clock().getTime();
     const ended =
-      Number(row.expires_at) <= now ? 'expired' : Number(row.last_seen_at) + this.policy.idleMs <= now ? 'idle' : row.stage !== 'active' && Number(row.created_at) + SIGN_IN_STEP_MS <= now ? 'sign_in_step_expired' : null;
+      Number(row.expires_at) <= now
+        ? 'expired'
+        : Number(row.last_seen_at) + this.policy.idleMs <= now
+          ? 'idle'
+          : row.stage !== 'active' && Number(row.created_at) + SIGN_IN_STEP_MS <= now
+            ? 'sign_in_step_expired'
+            : null;
     if (ended) {
       // Automatic logoff is on the record (HIPAA 164.312(a)(2)(iii)), with the revocation, once.
       await this.store.transaction(async (tx) => {
         if (!(await tx.sessions.revoke(row.tenant_id, row.id, now, ended))) return;
-        await tx.audit.append({ tenantId: row.tenant_id, at: new Date(now), actor: 'system:session', action: 'session.ended', outcome: 'success', targetType: 'session', targetId: row.id, details: { reason: ended, subject: `${row.subject_type}:${row.subject_id}` } });
+        await tx.audit.append({
+          tenantId: row.tenant_id,
+          at: new Date(now),
+          actor: 'system:session',
+          action: 'session.ended',
+          outcome: 'success',
+          targetType: 'session',
+          targetId: row.id,
+          details: { reason: ended, subject: `${row.subject_type}:${row.subject_id}` },
+        });
       });
       return null;
     }
-    if (Number(row.last_seen_at) + SessionService.TOUCH_EVERY_MS <= now) await this.store.read.sessions.touch(row.id, now);
+    if (Number(row.last_seen_at) + SessionService.TOUCH_EVERY_MS <= now)
+      await this.store.read.sessions.touch(row.id, now);
     return row;
   }
 
@@ -139,7 +160,13 @@ export class SessionService {
    * Ends every session of a person and revokes their devices and push tokens ("remote wipe"; also
    * used when a user is disabled or locked). Returns the counts for the audit entry.
    */
-  async revokeAll(tx: StoreTx, tenantId: string, subjectType: 'user' | 'patient', subjectId: string, reason: string): Promise<{ sessions: number; devices: number }> {
+  async revokeAll(
+    tx: StoreTx,
+    tenantId: string,
+    subjectType: 'user' | 'patient',
+    subjectId: string,
+    reason: string,
+  ): Promise<{ sessions: number; devices: number }> {
     const now = this.clock().getTime();
     const sessions = await tx.sessions.revokeAllOf(tenantId, subjectType, subjectId, now, reason);
     const devices = await tx.sessions.revokeDevicesOf(tenantId, subjectType, subjectId, now);

@@ -13,7 +13,14 @@ describe('throttle delays', () => {
 
 describeEachBackend('login throttle counters', (backend) => {
   const fresh = freshDatabases(backend);
-  const policy = { ...DEFAULT_THROTTLE, accountFree: 2, ipFree: 3, windowMs: 60_000, lockoutThreshold: 5, lockoutMinutes: 15 };
+  const policy = {
+    ...DEFAULT_THROTTLE,
+    accountFree: 2,
+    ipFree: 3,
+    windowMs: 60_000,
+    lockoutThreshold: 5,
+    lockoutMinutes: 15,
+  };
 
   it('block a key until blocked_until once its free failures are used, per key, and refuse attempts before that instant only', async () => {
     const store = await migratedStore(await fresh({ migrated: true }));
@@ -50,7 +57,20 @@ describeEachBackend('login throttle counters', (backend) => {
     const now = 1_000;
     await store.transaction(async (tx) => {
       await tx.tenants.ensure('default', 'default', now);
-      await tx.users.insert({ id: 'u1', tenant_id: 'default', email: 'a@x.test', display_name: 'A', roles: 'nurse', status: 'active', password_hash: null, locked_until: null, sso_issuer: null, sso_subject: null, created_at: now, updated_at: now });
+      await tx.users.insert({
+        id: 'u1',
+        tenant_id: 'default',
+        email: 'a@x.test',
+        display_name: 'A',
+        roles: 'nurse',
+        status: 'active',
+        password_hash: null,
+        locked_until: null,
+        sso_issuer: null,
+        sso_subject: null,
+        created_at: now,
+        updated_at: now,
+      });
       await tx.users.update('default', 'u1', { failed_logins: failed });
     });
     return (await store.read.users.byId('default', 'u1'))!;
@@ -61,7 +81,9 @@ describeEachBackend('login throttle counters', (backend) => {
     const t = new LoginThrottle(store, { ...policy, ipFree: 20 });
     const user = await userWith(store, 0);
     const keys = t.keys('default', 'e1', '192.0.2.20');
-    const all = await Promise.all(Array.from({ length: 15 }, () => store.transaction((tx) => t.reserve(tx, keys, user, 50_000))));
+    const all = await Promise.all(
+      Array.from({ length: 15 }, () => store.transaction((tx) => t.reserve(tx, keys, user, 50_000))),
+    );
     expect(all.filter((r) => r.refused === null)).toHaveLength(3);
     expect(all.filter((r) => r.refused === 'account')).toHaveLength(12);
     const rows = await store.read.users.throttleRows([keys.account, keys.ip]);
@@ -74,13 +96,15 @@ describeEachBackend('login throttle counters', (backend) => {
     const t = new LoginThrottle(store, { ...policy, ipFree: 20 });
     const user = await userWith(store, 4);
     const keys = t.keys('default', 'e1', '192.0.2.21');
-    const all = await Promise.all(Array.from({ length: 3 }, () => store.transaction((tx) => t.reserve(tx, keys, user, 50_000))));
+    const all = await Promise.all(
+      Array.from({ length: 3 }, () => store.transaction((tx) => t.reserve(tx, keys, user, 50_000))),
+    );
     expect(all.map((r) => r.refused).sort()).toEqual(['account', 'account', null]);
     expect(all.find((r) => r.refused === null)!.userFailures).toBe(5);
     expect(Number((await store.read.users.byId('default', 'u1'))!.failed_logins)).toBe(5);
   });
 
-  it('give back the address\'s place and delay and the user\'s count when the password was right, but not once the user is locked', async () => {
+  it("give back the address's place and delay and the user's count when the password was right, but not once the user is locked", async () => {
     const store = await migratedStore(await fresh({ migrated: true }));
     const t = new LoginThrottle(store, { ...policy, ipFree: 0 });
     const user = await userWith(store, 1);
@@ -88,7 +112,13 @@ describeEachBackend('login throttle counters', (backend) => {
     const r = await store.transaction((tx) => t.reserve(tx, keys, user, 50_000));
     expect(r.ipBlock).toEqual({ ours: 51_000, previous: null });
     expect(await store.transaction((tx) => t.reservedSucceeded(tx, keys, r, user))).toBe(true);
-    expect((await store.read.users.throttleRows([keys.account, keys.ip])).map((x) => [x.key, Number(x.failures), x.blocked_until])).toEqual([[keys.ip, 0, null]]);
+    expect(
+      (await store.read.users.throttleRows([keys.account, keys.ip])).map((x) => [
+        x.key,
+        Number(x.failures),
+        x.blocked_until,
+      ]),
+    ).toEqual([[keys.ip, 0, null]]);
     expect(Number((await store.read.users.byId('default', 'u1'))!.failed_logins)).toBe(1);
     const again = await store.transaction((tx) => t.reserve(tx, keys, user, 60_000));
     await store.transaction((tx) => tx.users.updateIfStatus('default', 'u1', 'active', { status: 'locked' }));

@@ -75,7 +75,8 @@ export class LoginThrottle {
    */
   async blocked(keys: ThrottleKeys, now: number): Promise<'account' | 'ip' | null> {
     const rows = await this.store.read.users.throttleRows([keys.account, keys.ip]);
-    const isBlocked = (k: string) => rows.some((r) => r.key === k && r.blocked_until != null && Number(r.blocked_until) > now);
+    const isBlocked = (k: string) =>
+      rows.some((r) => r.key === k && r.blocked_until != null && Number(r.blocked_until) > now);
     return isBlocked(keys.account) ? 'account' : isBlocked(keys.ip) ? 'ip' : null;
   }
 
@@ -97,7 +98,11 @@ export class LoginThrottle {
     const acct = await tx.users.reserveThrottle(keys.account, now, windowStart);
     const ip = await tx.users.reserveThrottle(keys.ip, now, windowStart);
     const refused: Reservation['refused'] =
-      (acct.blockedUntil ?? 0) > now || (userFailures ?? 0) > p.lockoutThreshold ? 'account' : (ip.blockedUntil ?? 0) > now ? 'ip' : null;
+      (acct.blockedUntil ?? 0) > now || (userFailures ?? 0) > p.lockoutThreshold
+        ? 'account'
+        : (ip.blockedUntil ?? 0) > now
+          ? 'ip'
+          : null;
     if (refused) {
       if (user) await tx.users.releaseFailedLogin(user.tenant_id, user.id);
       await tx.users.releaseThrottle([keys.account, keys.ip]);
@@ -149,12 +154,25 @@ export class LoginThrottle {
    * on status `active`), revokes its sessions, audits `user.locked` and raises an `account_locked`
    * alert, all in `tx`. True when this failure locked the account.
    */
-  async countUserFailure(tx: StoreTx, user: UserRow, ctx: RequestContext, now: number, counted?: number): Promise<boolean> {
+  async countUserFailure(
+    tx: StoreTx,
+    user: UserRow,
+    ctx: RequestContext,
+    now: number,
+    counted?: number,
+  ): Promise<boolean> {
     // `counted`: the failure was already counted when the attempt was reserved (`reserve`).
     const n = counted ?? (await tx.users.addFailedLogin(user.tenant_id, user.id, now));
     if (n < this.policy.lockoutThreshold) return false;
     const until = now + this.policy.lockoutMinutes * 60_000;
-    if (!(await tx.users.updateIfStatus(user.tenant_id, user.id, 'active', { status: 'locked', locked_until: until, updated_at: now }))) return false;
+    if (
+      !(await tx.users.updateIfStatus(user.tenant_id, user.id, 'active', {
+        status: 'locked',
+        locked_until: until,
+        updated_at: now,
+      }))
+    )
+      return false;
     // Disabled and locked users' sessions end when it happens (the authenticator is the backstop).
     const sessions = await tx.sessions.revokeAllOf(user.tenant_id, 'user', user.id, now, 'locked');
     await audit(tx, { ...ctx, actor: 'system:lockout' }, new Date(now), {
@@ -163,7 +181,17 @@ export class LoginThrottle {
       targetId: user.id,
       details: { failures: n, lockedUntil: new Date(until).toISOString(), sessionsRevoked: sessions },
     });
-    await tx.access.insertAlert({ id: uuidv7(), tenant_id: user.tenant_id, kind: 'account_locked', actor: 'system:lockout', target_type: 'user', target_id: user.id, created_at: now, acknowledged_at: null, acknowledged_by: null });
+    await tx.access.insertAlert({
+      id: uuidv7(),
+      tenant_id: user.tenant_id,
+      kind: 'account_locked',
+      actor: 'system:lockout',
+      target_type: 'user',
+      target_id: user.id,
+      created_at: now,
+      acknowledged_at: null,
+      acknowledged_by: null,
+    });
     return true;
   }
 
@@ -185,11 +213,28 @@ export class LoginThrottle {
    * Unlocks a locked user (by an administrator, or by time once `locked_until` has passed) and
    * clears the account's counters; audited in `tx` as `user.unlocked`. False when not locked.
    */
-  async unlock(tx: StoreTx, user: UserRow, accountKey: string, ctx: RequestContext, now: number, by: 'admin' | 'time'): Promise<boolean> {
-    const ok = await tx.users.updateIfStatus(user.tenant_id, user.id, 'locked', { status: 'active', locked_until: null, failed_logins: 0, updated_at: now });
+  async unlock(
+    tx: StoreTx,
+    user: UserRow,
+    accountKey: string,
+    ctx: RequestContext,
+    now: number,
+    by: 'admin' | 'time',
+  ): Promise<boolean> {
+    const ok = await tx.users.updateIfStatus(user.tenant_id, user.id, 'locked', {
+      status: 'active',
+      locked_until: null,
+      failed_logins: 0,
+      updated_at: now,
+    });
     if (!ok) return false;
     await tx.users.clearThrottle([accountKey]);
-    await audit(tx, by === 'time' ? { ...ctx, actor: 'system:lockout' } : ctx, new Date(now), { action: 'user.unlocked', targetType: 'user', targetId: user.id, details: { by } });
+    await audit(tx, by === 'time' ? { ...ctx, actor: 'system:lockout' } : ctx, new Date(now), {
+      action: 'user.unlocked',
+      targetType: 'user',
+      targetId: user.id,
+      details: { by },
+    });
     return true;
   }
 

@@ -2,12 +2,22 @@ import type { JWK } from 'jose';
 import type { Store } from '../store/store.js';
 import type { OAuthClientRow } from '../store/repositories/oauth-repository.js';
 import { smartScopePermissions } from './permissions.js';
-import { AssertionError, assertionIssuer, CLIENT_ASSERTION_TYPE, CLOCK_SKEW_SECONDS, readAssertionHead, selectAssertionKey, verifyClientAssertion, type AssertionHead } from './client-assertion.js';
+import {
+  AssertionError,
+  assertionIssuer,
+  CLIENT_ASSERTION_TYPE,
+  CLOCK_SKEW_SECONDS,
+  readAssertionHead,
+  selectAssertionKey,
+  verifyClientAssertion,
+  type AssertionHead,
+} from './client-assertion.js';
 import { scopePermissions, signAccessToken } from './access-tokens.js';
 import type { RemoteJwks } from './remote-jwks.js';
 
 /** RFC 6749 §5.2 error codes the token endpoint answers with. */
-export type OAuthErrorCode = 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unsupported_grant_type' | 'invalid_scope';
+export type OAuthErrorCode =
+  'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unsupported_grant_type' | 'invalid_scope';
 
 export type TokenAnswer =
   | { status: 200; body: { access_token: string; token_type: 'bearer'; expires_in: number; scope: string } }
@@ -53,7 +63,10 @@ export class TokenEndpoint {
 
   constructor(private readonly o: TokenEndpointOptions) {}
 
-  async answer(params: Record<string, unknown> | null, meta: { requestId?: string; sourceIp?: string }): Promise<TokenAnswer> {
+  async answer(
+    params: Record<string, unknown> | null,
+    meta: { requestId?: string; sourceIp?: string },
+  ): Promise<TokenAnswer> {
     const now = this.o.clock();
     let client: OAuthClientRow | undefined;
     try {
@@ -79,7 +92,11 @@ export class TokenEndpoint {
         throw e;
       }
       const scopes = grantScopes(client, p.scope);
-      const issued = await signAccessToken(this.o.tokenKey, { clientId: client.id, tenantId: client.tenant_id, scopes }, { issuer: this.o.publicUrl, lifetimeSeconds: this.o.accessTokenMinutes * 60, now });
+      const issued = await signAccessToken(
+        this.o.tokenKey,
+        { clientId: client.id, tenantId: client.tenant_id, scopes },
+        { issuer: this.o.publicUrl, lifetimeSeconds: this.o.accessTokenMinutes * 60, now },
+      );
       const c = client;
       const recorded = await this.o.store.transaction(async (tx) => {
         // Kept as long as the assertion could still be accepted (its exp plus the tolerated skew).
@@ -102,11 +119,22 @@ export class TokenEndpoint {
       if (!recorded) throw new Refusal('invalid_client', 'replayed_jti');
       await this.o.store.durable();
       await this.purge(now);
-      return { status: 200, body: { access_token: issued.token, token_type: 'bearer', expires_in: issued.expiresIn, scope: scopes.join(' ') } };
+      return {
+        status: 200,
+        body: {
+          access_token: issued.token,
+          token_type: 'bearer',
+          expires_in: issued.expiresIn,
+          scope: scopes.join(' '),
+        },
+      };
     } catch (e) {
       if (!(e instanceof Refusal)) throw e;
       await this.refused(e, client, now, meta);
-      return { status: e.error === 'invalid_client' ? 401 : 400, body: { error: e.error, error_description: DESCRIPTIONS[e.error] } };
+      return {
+        status: e.error === 'invalid_client' ? 401 : 400,
+        body: { error: e.error, error_description: DESCRIPTIONS[e.error] },
+      };
     }
   }
 
@@ -125,7 +153,12 @@ export class TokenEndpoint {
     return key;
   }
 
-  private async refused(e: Refusal, client: OAuthClientRow | undefined, now: Date, meta: { requestId?: string; sourceIp?: string }): Promise<void> {
+  private async refused(
+    e: Refusal,
+    client: OAuthClientRow | undefined,
+    now: Date,
+    meta: { requestId?: string; sourceIp?: string },
+  ): Promise<void> {
     await this.o.store.transaction((tx) =>
       tx.audit.append({
         tenantId: client?.tenant_id ?? this.o.defaultTenant,
@@ -165,7 +198,8 @@ function readParams(params: Record<string, unknown> | null): { assertion: string
   if (grant !== 'client_credentials') throw new Refusal('unsupported_grant_type', 'grant_type');
   const type = one('client_assertion_type');
   const assertion = one('client_assertion');
-  if (type === undefined || assertion === undefined || assertion === '') throw new Refusal('invalid_request', 'missing_client_assertion');
+  if (type === undefined || assertion === undefined || assertion === '')
+    throw new Refusal('invalid_request', 'missing_client_assertion');
   // Another client authentication method (RFC 6749 §5.2: unsupported authentication method).
   if (type !== CLIENT_ASSERTION_TYPE) throw new Refusal('invalid_client', 'client_assertion_type');
   return { assertion, scope: one('scope') };
@@ -184,7 +218,8 @@ function grantScopes(client: OAuthClientRow, asked: string | undefined): string[
   const allowed = scopePermissions(registered);
   for (const s of wanted) {
     const perms = smartScopePermissions(s);
-    if (!perms?.length || !perms.every((p) => allowed.has(p))) throw new Refusal('invalid_scope', 'scope_not_registered');
+    if (!perms?.length || !perms.every((p) => allowed.has(p)))
+      throw new Refusal('invalid_scope', 'scope_not_registered');
   }
   return wanted;
 }

@@ -41,7 +41,13 @@ export function totpStep(atMs: number): number {
 
 /** The code of `secret` at `atMs` (tests and tools; the server only verifies). */
 export function totpCode(secret: string, atMs: number): Promise<string> {
-  return generate({ secret, algorithm: 'sha1', digits: DIGITS, period: TOTP_PERIOD_SECONDS, epoch: Math.floor(atMs / 1000) });
+  return generate({
+    secret,
+    algorithm: 'sha1',
+    digits: DIGITS,
+    period: TOTP_PERIOD_SECONDS,
+    epoch: Math.floor(atMs / 1000),
+  });
 }
 
 /**
@@ -50,7 +56,12 @@ export function totpCode(secret: string, atMs: number): Promise<string> {
  * earlier one is refused, so a code is good once even inside its window (RFC 6238 §5.2, ASVS 6.5.x).
  * The caller must still record the returned step atomically (two requests may race).
  */
-export async function verifyTotp(secret: string, code: string, nowMs: number, afterStep: number | null): Promise<number | null> {
+export async function verifyTotp(
+  secret: string,
+  code: string,
+  nowMs: number,
+  afterStep: number | null,
+): Promise<number | null> {
   if (!/^\d{6}$/.test(code)) return null;
   // No step of the window is later than `afterStep`: nothing can be accepted. otplib throws for an
   // `afterTimeStep` beyond its window (a step recorded by a node whose clock runs ahead), and a
@@ -71,7 +82,9 @@ export async function verifyTotp(secret: string, code: string, nowMs: number, af
 }
 
 /** otplib's verify, answering "not valid" where it would throw on options it considers out of range. */
-async function verify(opts: Parameters<typeof otpVerify>[0]): Promise<Awaited<ReturnType<typeof otpVerify>> | { valid: false }> {
+async function verify(
+  opts: Parameters<typeof otpVerify>[0],
+): Promise<Awaited<ReturnType<typeof otpVerify>> | { valid: false }> {
   try {
     return await otpVerify(opts);
   } catch {
@@ -84,7 +97,14 @@ async function verify(opts: Parameters<typeof otpVerify>[0]): Promise<Awaited<Re
  * (staff data, not PHI); nothing about patients goes into it.
  */
 export function totpUri(secret: string, label: string): string {
-  return generateURI({ issuer: 'Sealpost', label, secret, algorithm: 'sha1', digits: DIGITS, period: TOTP_PERIOD_SECONDS });
+  return generateURI({
+    issuer: 'Sealpost',
+    label,
+    secret,
+    algorithm: 'sha1',
+    digits: DIGITS,
+    period: TOTP_PERIOD_SECONDS,
+  });
 }
 
 /** Recovery codes issued at a time; each works once. */

@@ -35,7 +35,8 @@ export function userView(u: UserRow): UserView {
 }
 
 /** Plain `local@domain`, as the address is compared (trimmed, lower case). */
-const EMAIL = /^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
+const EMAIL =
+  /^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
 
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
@@ -50,7 +51,8 @@ export function assertEmail(email: string): string {
 /** Staff roles only (patients have accounts of their own), at least one, no repeats. */
 export function assertStaffRoles(roles: readonly string[]): Role[] {
   const set = [...new Set(roles)];
-  if (!set.length || !set.every((r) => (STAFF_ROLES as readonly string[]).includes(r))) throw new AppError('SP_USER_INVALID_ROLE', `expected one or more of ${STAFF_ROLES.join(', ')}`);
+  if (!set.length || !set.every((r) => (STAFF_ROLES as readonly string[]).includes(r)))
+    throw new AppError('SP_USER_INVALID_ROLE', `expected one or more of ${STAFF_ROLES.join(', ')}`);
   return set as Role[];
 }
 
@@ -72,36 +74,47 @@ export class UserService {
     return this.deps.cipher.blindIndex(tenantId, 'login.email', normalizeEmail(email)).slice(0, 32);
   }
 
-  async invite(ctx: RequestContext, input: { email: string; displayName: string; roles: string[] }): Promise<{ user: UserView; enrolmentUrl: string }> {
+  async invite(
+    ctx: RequestContext,
+    input: { email: string; displayName: string; roles: string[] },
+  ): Promise<{ user: UserView; enrolmentUrl: string }> {
     const email = assertEmail(input.email);
     const roles = assertStaffRoles(input.roles);
     const { store, clock, newId } = this.deps;
     const now = clock().getTime();
     const id = newId();
-    const { token, row } = await store.transaction(async (tx) => {
-      if (await tx.users.byEmail(ctx.tenantId, email)) throw new AppError('SP_USER_EXISTS');
-      await tx.users.insert({
-        id,
-        tenant_id: ctx.tenantId,
-        email,
-        display_name: input.displayName,
-        roles: roles.join(' '),
-        status: 'invited',
-        password_hash: null,
-        locked_until: null,
-        sso_issuer: null,
-        sso_subject: null,
-        created_at: now,
-        updated_at: now,
+    const { token, row } = await store
+      .transaction(async (tx) => {
+        if (await tx.users.byEmail(ctx.tenantId, email)) throw new AppError('SP_USER_EXISTS');
+        await tx.users.insert({
+          id,
+          tenant_id: ctx.tenantId,
+          email,
+          display_name: input.displayName,
+          roles: roles.join(' '),
+          status: 'invited',
+          password_hash: null,
+          locked_until: null,
+          sso_issuer: null,
+          sso_subject: null,
+          created_at: now,
+          updated_at: now,
+        });
+        const token = await this.issueEnrolment(tx, ctx.tenantId, id, now);
+        await audit(tx, ctx, new Date(now), {
+          action: 'user.invited',
+          targetType: 'user',
+          targetId: id,
+          details: { roles },
+        });
+        return { token, row: (await tx.users.byId(ctx.tenantId, id))! };
+      })
+      .catch((e: unknown) => {
+        // Two invitations of one address racing: the unique index decides, the loser gets the same 409.
+        if (!(e instanceof AppError) && /unique|duplicate/i.test(String((e as Error)?.message)))
+          throw new AppError('SP_USER_EXISTS');
+        throw e;
       });
-      const token = await this.issueEnrolment(tx, ctx.tenantId, id, now);
-      await audit(tx, ctx, new Date(now), { action: 'user.invited', targetType: 'user', targetId: id, details: { roles } });
-      return { token, row: (await tx.users.byId(ctx.tenantId, id))! };
-    }).catch((e: unknown) => {
-      // Two invitations of one address racing: the unique index decides, the loser gets the same 409.
-      if (!(e instanceof AppError) && /unique|duplicate/i.test(String((e as Error)?.message))) throw new AppError('SP_USER_EXISTS');
-      throw e;
-    });
     await store.durable();
     return { user: userView(row), enrolmentUrl: this.enrolmentUrl(token) };
   }
@@ -114,7 +127,12 @@ export class UserService {
       if (u.status !== 'invited') throw new AppError('SP_USER_NOT_INVITED');
       const voided = await tx.users.voidTokens(ctx.tenantId, id, 'enrolment', now);
       const token = await this.issueEnrolment(tx, ctx.tenantId, id, now);
-      await audit(tx, ctx, new Date(now), { action: 'user.reinvited', targetType: 'user', targetId: id, details: { linksVoided: voided } });
+      await audit(tx, ctx, new Date(now), {
+        action: 'user.reinvited',
+        targetType: 'user',
+        targetId: id,
+        details: { linksVoided: voided },
+      });
       return { token, row: u };
     });
     await this.deps.store.durable();
@@ -125,7 +143,11 @@ export class UserService {
     return userView(await this.require(this.deps.store.read, tenantId, id));
   }
 
-  async list(tenantId: string, cursor: string, limit: number): Promise<{ items: UserView[]; nextCursor: string | null }> {
+  async list(
+    tenantId: string,
+    cursor: string,
+    limit: number,
+  ): Promise<{ items: UserView[]; nextCursor: string | null }> {
     const rows = await this.deps.store.read.users.list(tenantId, cursor, limit + 1);
     const page = rows.slice(0, limit);
     return { items: page.map(userView), nextCursor: rows.length > limit ? page[page.length - 1]!.id : null };
@@ -141,12 +163,27 @@ export class UserService {
       const rolesChanged = roles !== undefined && [...before].sort().join(' ') !== [...roles].sort().join(' ');
       const nameChanged = change.displayName !== undefined && change.displayName !== u.display_name;
       if (!rolesChanged && !nameChanged) return u;
-      await tx.users.update(ctx.tenantId, id, { ...(rolesChanged ? { roles: roles!.join(' ') } : {}), ...(nameChanged ? { display_name: change.displayName } : {}), updated_at: now });
-      if (nameChanged) await audit(tx, ctx, new Date(now), { action: 'user.updated', targetType: 'user', targetId: id, details: { fields: ['displayName'] } });
+      await tx.users.update(ctx.tenantId, id, {
+        ...(rolesChanged ? { roles: roles!.join(' ') } : {}),
+        ...(nameChanged ? { display_name: change.displayName } : {}),
+        updated_at: now,
+      });
+      if (nameChanged)
+        await audit(tx, ctx, new Date(now), {
+          action: 'user.updated',
+          targetType: 'user',
+          targetId: id,
+          details: { fields: ['displayName'] },
+        });
       if (rolesChanged) {
         // Privilege changed: the user signs in again and gets a new token (ASVS 7.2.4).
         const revoked = await tx.sessions.revokeAllOf(ctx.tenantId, 'user', id, now, 'role_change');
-        await audit(tx, ctx, new Date(now), { action: 'user.roles_changed', targetType: 'user', targetId: id, details: { from: before, to: roles!, sessionsRevoked: revoked } });
+        await audit(tx, ctx, new Date(now), {
+          action: 'user.roles_changed',
+          targetType: 'user',
+          targetId: id,
+          details: { from: before, to: roles!, sessionsRevoked: revoked },
+        });
       }
       return (await tx.users.byId(ctx.tenantId, id))!;
     });
@@ -161,7 +198,12 @@ export class UserService {
       await tx.users.update(ctx.tenantId, id, { status: 'disabled', locked_until: null, updated_at: now });
       const voided = await tx.users.voidTokens(ctx.tenantId, id, null, now);
       const r = await this.sessions.revokeAll(tx, ctx.tenantId, 'user', id, 'disabled');
-      await audit(tx, ctx, new Date(now), { action: 'user.disabled', targetType: 'user', targetId: id, details: { from: u.status, sessionsRevoked: r.sessions, devicesRevoked: r.devices, linksVoided: voided } });
+      await audit(tx, ctx, new Date(now), {
+        action: 'user.disabled',
+        targetType: 'user',
+        targetId: id,
+        details: { from: u.status, sessionsRevoked: r.sessions, devicesRevoked: r.devices, linksVoided: voided },
+      });
     });
   }
 
@@ -171,14 +213,28 @@ export class UserService {
       if (u.status !== 'disabled') return;
       const to = u.password_hash || u.sso_subject ? 'active' : 'invited';
       await tx.users.update(ctx.tenantId, id, { status: to, failed_logins: 0, updated_at: now });
-      await tx.users.clearThrottle([this.throttle.keys(ctx.tenantId, this.emailIndex(ctx.tenantId, u.email), '').account]);
-      await audit(tx, ctx, new Date(now), { action: 'user.enabled', targetType: 'user', targetId: id, details: { to } });
+      await tx.users.clearThrottle([
+        this.throttle.keys(ctx.tenantId, this.emailIndex(ctx.tenantId, u.email), '').account,
+      ]);
+      await audit(tx, ctx, new Date(now), {
+        action: 'user.enabled',
+        targetType: 'user',
+        targetId: id,
+        details: { to },
+      });
     });
   }
 
   async unlock(ctx: RequestContext, id: string): Promise<UserView> {
     return this.change(ctx, id, async (tx, u, now) => {
-      await this.throttle.unlock(tx, u, this.throttle.keys(ctx.tenantId, this.emailIndex(ctx.tenantId, u.email), '').account, ctx, now, 'admin');
+      await this.throttle.unlock(
+        tx,
+        u,
+        this.throttle.keys(ctx.tenantId, this.emailIndex(ctx.tenantId, u.email), '').account,
+        ctx,
+        now,
+        'admin',
+      );
     });
   }
 
@@ -188,14 +244,23 @@ export class UserService {
     const r = await this.deps.store.transaction(async (tx) => {
       await this.require(tx, ctx.tenantId, id);
       const r = await this.sessions.revokeAll(tx, ctx.tenantId, 'user', id, 'remote_wipe');
-      await audit(tx, ctx, new Date(now), { action: 'user.sessions_revoked', targetType: 'user', targetId: id, details: { sessionsRevoked: r.sessions, devicesRevoked: r.devices } });
+      await audit(tx, ctx, new Date(now), {
+        action: 'user.sessions_revoked',
+        targetType: 'user',
+        targetId: id,
+        details: { sessionsRevoked: r.sessions, devicesRevoked: r.devices },
+      });
       return r;
     });
     await this.deps.store.durable();
     return r;
   }
 
-  private async change(ctx: RequestContext, id: string, fn: (tx: StoreTx, u: UserRow, now: number) => Promise<void>): Promise<UserView> {
+  private async change(
+    ctx: RequestContext,
+    id: string,
+    fn: (tx: StoreTx, u: UserRow, now: number) => Promise<void>,
+  ): Promise<UserView> {
     const now = this.deps.clock().getTime();
     const row = await this.deps.store.transaction(async (tx) => {
       await fn(tx, await this.require(tx, ctx.tenantId, id), now);
@@ -215,7 +280,16 @@ export class UserService {
   private async issueEnrolment(tx: StoreTx, tenantId: string, userId: string, now: number): Promise<string> {
     const token = randomToken(32);
     const ttl = this.deps.config.identity.inviteTtlHours * 3_600_000;
-    await tx.users.insertToken({ id: this.deps.newId(), tenant_id: tenantId, user_id: userId, purpose: 'enrolment', token_hash: hashToken(token), created_at: now, expires_at: now + ttl, used_at: null });
+    await tx.users.insertToken({
+      id: this.deps.newId(),
+      tenant_id: tenantId,
+      user_id: userId,
+      purpose: 'enrolment',
+      token_hash: hashToken(token),
+      created_at: now,
+      expires_at: now + ttl,
+      used_at: null,
+    });
     return token;
   }
 

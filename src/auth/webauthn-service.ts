@@ -75,7 +75,11 @@ export class WebAuthnService {
    * Verifies a new credential and stores it. A `mfa_enrol` session becomes `active` (rotated) with
    * amr `hwk` (device-bound key) or `swk` (synced passkey); recovery codes are issued as for TOTP.
    */
-  async register(c: MfaCaller, response: RegistrationResponseJSON, name: string): Promise<{ session: SessionOutcome; recoveryCodes?: string[] }> {
+  async register(
+    c: MfaCaller,
+    response: RegistrationResponseJSON,
+    name: string,
+  ): Promise<{ session: SessionOutcome; recoveryCodes?: string[] }> {
     const now = this.deps.clock();
     return this.deps.mfa.attempt(c, 'webauthn', 'SP_AUTH_WEBAUTHN_FAILED', async (tx) => {
       const row = await this.deps.mfa.liveSession(tx, c);
@@ -106,8 +110,19 @@ export class WebAuthnService {
       });
       // Registered meanwhile by a racing request (one authenticator twice at once): not accepted.
       if (!inserted) return null;
-      await audit(tx, c.ctx, now, { action: 'mfa.webauthn_registered', targetType: 'webauthn_credential', targetId: cred.id, details: { deviceType: v.registrationInfo.credentialDeviceType, userVerified: v.registrationInfo.userVerified } });
-      return this.deps.mfa.afterEnrolment(tx, c, row, [keyAmr(v.registrationInfo.credentialDeviceType), 'mfa'], 'webauthn');
+      await audit(tx, c.ctx, now, {
+        action: 'mfa.webauthn_registered',
+        targetType: 'webauthn_credential',
+        targetId: cred.id,
+        details: { deviceType: v.registrationInfo.credentialDeviceType, userVerified: v.registrationInfo.userVerified },
+      });
+      return this.deps.mfa.afterEnrolment(
+        tx,
+        c,
+        row,
+        [keyAmr(v.registrationInfo.credentialDeviceType), 'mfa'],
+        'webauthn',
+      );
     });
   }
 
@@ -148,22 +163,52 @@ export class WebAuthnService {
         expectedChallenge: challenge.challenge,
         expectedOrigin: this.origin,
         expectedRPID: this.rpID,
-        credential: { id: cred.id, publicKey: new Uint8Array(cred.public_key), counter: stored, transports: splitTransports(cred.transports) },
+        credential: {
+          id: cred.id,
+          publicKey: new Uint8Array(cred.public_key),
+          counter: stored,
+          transports: splitTransports(cred.transports),
+        },
         requireUserVerification: false,
       }).catch(() => null);
       if (!v?.verified) return null;
-      if (!(await tx.mfa.advanceCounter(c.ctx.tenantId, cred.id, stored, v.authenticationInfo.newCounter, now.getTime()))) return null;
-      return this.deps.mfa.completeSignIn(tx, c, row, [keyAmr(v.authenticationInfo.credentialDeviceType), 'mfa'], 'webauthn');
+      if (
+        !(await tx.mfa.advanceCounter(c.ctx.tenantId, cred.id, stored, v.authenticationInfo.newCounter, now.getTime()))
+      )
+        return null;
+      return this.deps.mfa.completeSignIn(
+        tx,
+        c,
+        row,
+        [keyAmr(v.authenticationInfo.credentialDeviceType), 'mfa'],
+        'webauthn',
+      );
     });
   }
 
-  private async putChallenge(tx: StoreTx, c: MfaCaller, purpose: string, challenge: string, now: number): Promise<void> {
+  private async putChallenge(
+    tx: StoreTx,
+    c: MfaCaller,
+    purpose: string,
+    challenge: string,
+    now: number,
+  ): Promise<void> {
     // One live challenge per session and ceremony: asking again voids the previous one.
     await tx.challenges.retire(c.ctx.tenantId, purpose, c.sessionId, now);
-    await tx.challenges.insert({ id: this.deps.newId(), tenant_id: c.ctx.tenantId, purpose, subject: c.sessionId, challenge, created_at: now, expires_at: now + CHALLENGE_TTL_MS, used_at: null });
+    await tx.challenges.insert({
+      id: this.deps.newId(),
+      tenant_id: c.ctx.tenantId,
+      purpose,
+      subject: c.sessionId,
+      challenge,
+      created_at: now,
+      expires_at: now + CHALLENGE_TTL_MS,
+      used_at: null,
+    });
   }
 }
 
 /** RFC 8176: `hwk` for a key bound to one device, `swk` for a synced (multi-device) passkey. */
 const keyAmr = (deviceType: string) => (deviceType === 'multiDevice' ? 'swk' : 'hwk');
-const splitTransports = (s: string) => s.split(' ').filter(Boolean) as ('internal' | 'usb' | 'nfc' | 'ble' | 'hybrid')[];
+const splitTransports = (s: string) =>
+  s.split(' ').filter(Boolean) as ('internal' | 'usb' | 'nfc' | 'ble' | 'hybrid')[];

@@ -116,7 +116,10 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
       file: resolve(str('KEYRING_FILE', join(dataDir, 'keyring.json'))!),
       passphrase: secret('KEYRING_PASSPHRASE'),
       refreshSeconds: int('KEY_REFRESH_SECONDS', 5, 1, 3600),
-      dataKeyCache: { max: int('DATA_KEY_CACHE_MAX', 10_000, 0, 10_000_000), ttlSeconds: int('DATA_KEY_CACHE_TTL_SECONDS', 300, 1, 86_400) },
+      dataKeyCache: {
+        max: int('DATA_KEY_CACHE_MAX', 10_000, 0, 10_000_000),
+        ttlSeconds: int('DATA_KEY_CACHE_TTL_SECONDS', 300, 1, 86_400),
+      },
       pkcs11: {
         library: str('PKCS11_LIBRARY'),
         slot: str('PKCS11_SLOT') === undefined ? undefined : int('PKCS11_SLOT', 0, 0, Number.MAX_SAFE_INTEGER),
@@ -190,7 +193,8 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     policy: { reminderOffsetsMinutes, quietHours },
     ignoredVariables: [],
   };
-  if (/[\s+]/.test(config.audit.origin) || !config.audit.origin) errors.push('SEALPOST_AUDIT_ORIGIN: must be non-empty, without spaces or "+"');
+  if (/[\s+]/.test(config.audit.origin) || !config.audit.origin)
+    errors.push('SEALPOST_AUDIT_ORIGIN: must be non-empty, without spaces or "+"');
   if (config.channels.sms === 'twilio') {
     if (!config.twilio.accountSid) errors.push('SEALPOST_TWILIO_ACCOUNT_SID: required when SMS_PROVIDER=twilio');
     if (!config.twilio.authToken) errors.push('SEALPOST_TWILIO_AUTH_TOKEN: required when SMS_PROVIDER=twilio');
@@ -198,8 +202,10 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
   }
   if (config.keys.provider === 'pkcs11') {
     if (!config.keys.pkcs11.library) errors.push('SEALPOST_PKCS11_LIBRARY: required when KEY_PROVIDER=pkcs11');
-    if (config.keys.pkcs11.slot === undefined && !config.keys.pkcs11.tokenLabel) errors.push('SEALPOST_PKCS11_SLOT or SEALPOST_PKCS11_TOKEN_LABEL: required when KEY_PROVIDER=pkcs11');
-    if (!config.keys.pkcs11.pin) errors.push('SEALPOST_PKCS11_PIN or SEALPOST_PKCS11_PIN_FILE: required when KEY_PROVIDER=pkcs11');
+    if (config.keys.pkcs11.slot === undefined && !config.keys.pkcs11.tokenLabel)
+      errors.push('SEALPOST_PKCS11_SLOT or SEALPOST_PKCS11_TOKEN_LABEL: required when KEY_PROVIDER=pkcs11');
+    if (!config.keys.pkcs11.pin)
+      errors.push('SEALPOST_PKCS11_PIN or SEALPOST_PKCS11_PIN_FILE: required when KEY_PROVIDER=pkcs11');
   }
   if (!/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(config.database.url)) {
     errors.push('SEALPOST_DATABASE_URL: expected sqlite:<path> or postgres://user@host:port/database');
@@ -235,34 +241,63 @@ function oidcConfig(
   if (!issuer && !clientId) return null;
   if (!issuer) errors.push('SEALPOST_OIDC_ISSUER: required when SEALPOST_OIDC_CLIENT_ID is set');
   if (!clientId) errors.push('SEALPOST_OIDC_CLIENT_ID: required when SEALPOST_OIDC_ISSUER is set');
-  if (issuer && !/^https:\/\/[^\s?#]+$/.test(issuer)) errors.push('SEALPOST_OIDC_ISSUER: expected an https URL without query or fragment');
+  if (issuer && !/^https:\/\/[^\s?#]+$/.test(issuer))
+    errors.push('SEALPOST_OIDC_ISSUER: expected an https URL without query or fragment');
   if (!/^[a-z0-9-]{1,64}$/.test(tenant)) errors.push('SEALPOST_OIDC_TENANT: expected a tenant id (a-z, 0-9, -)');
   if (/\s/.test(groupsClaim)) errors.push('SEALPOST_OIDC_GROUPS_CLAIM: must not contain spaces');
   // No prototype: a group named `__proto__` or `constructor` is just a key.
   const groupRoles: Record<string, string[]> = Object.create(null);
-  for (const entry of (rawRoles ?? '').split(';').map((e) => e.trim()).filter(Boolean)) {
+  for (const entry of (rawRoles ?? '')
+    .split(';')
+    .map((e) => e.trim())
+    .filter(Boolean)) {
     const at = entry.lastIndexOf('=');
     const group = at > 0 ? entry.slice(0, at).trim() : '';
-    const roles = at > 0 ? entry.slice(at + 1).split(',').map((r) => r.trim()).filter(Boolean) : [];
+    const roles =
+      at > 0
+        ? entry
+            .slice(at + 1)
+            .split(',')
+            .map((r) => r.trim())
+            .filter(Boolean)
+        : [];
     const bad = roles.filter((r) => !(STAFF_ROLES as string[]).includes(r));
     if (!group || !roles.length || bad.length) {
-      errors.push(`SEALPOST_OIDC_GROUP_ROLES: expected "group=role[,role];…" with roles among ${STAFF_ROLES.join(', ')}`);
+      errors.push(
+        `SEALPOST_OIDC_GROUP_ROLES: expected "group=role[,role];…" with roles among ${STAFF_ROLES.join(', ')}`,
+      );
       break;
     }
     groupRoles[group] = [...new Set([...(groupRoles[group] ?? []), ...roles])];
   }
-  if (!rawRoles) errors.push('SEALPOST_OIDC_GROUP_ROLES: required when OIDC is configured (nobody could sign in without it)');
+  if (!rawRoles)
+    errors.push('SEALPOST_OIDC_GROUP_ROLES: required when OIDC is configured (nobody could sign in without it)');
   // The issuer is kept exactly as given: it must equal the discovery document's `issuer` (a trailing slash included).
-  return { issuer: issuer ?? '', clientId: clientId ?? '', ...(clientSecret ? { clientSecret } : {}), groupRoles, groupsClaim, trustIdpMfa, tenant };
+  return {
+    issuer: issuer ?? '',
+    clientId: clientId ?? '',
+    ...(clientSecret ? { clientSecret } : {}),
+    groupRoles,
+    groupsClaim,
+    trustIdpMfa,
+    tenant,
+  };
 }
 
 /** `SEALPOST_TRUSTED_PROXIES`: comma-separated IPv4/IPv6 addresses or CIDR ranges. */
 function trustedProxies(raw: string | undefined, errors: string[]): string[] {
-  const items = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const items = (raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const ok = (s: string) => {
     const [addr, bits, extra] = s.split('/');
     const v = isIP(addr ?? '');
-    return extra === undefined && v !== 0 && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (v === 4 ? 32 : 128)));
+    return (
+      extra === undefined &&
+      v !== 0 &&
+      (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (v === 4 ? 32 : 128)))
+    );
   };
   if (!items.every(ok)) errors.push('SEALPOST_TRUSTED_PROXIES: expected comma-separated IP addresses or CIDR ranges');
   return items;
@@ -283,7 +318,10 @@ function deepMerge<T>(base: T, over: DeepPartial<T>): T {
   const out: any = Array.isArray(base) ? [...(base as any)] : { ...base };
   for (const [k, v] of Object.entries(over as object)) {
     if (v === undefined) continue;
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' ? deepMerge(out[k], v) : v;
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object'
+        ? deepMerge(out[k], v)
+        : v;
   }
   return out;
 }

@@ -33,12 +33,18 @@ export class AppointmentService {
     private readonly notifications: NotificationService,
   ) {}
 
-  async upsert(ctx: RequestContext, externalId: string, input: AppointmentInput): Promise<{ created: boolean; answer: AppointmentAnswer }> {
+  async upsert(
+    ctx: RequestContext,
+    externalId: string,
+    input: AppointmentInput,
+  ): Promise<{ created: boolean; answer: AppointmentAnswer }> {
     const { store, cipher, clock } = this.deps;
-    if (!APPOINTMENT_ID_PATTERN.test(externalId)) throw new AppError('SP_APPOINTMENT_INVALID_TIME', 'externalId must be 1-128 characters of [A-Za-z0-9._:-]');
+    if (!APPOINTMENT_ID_PATTERN.test(externalId))
+      throw new AppError('SP_APPOINTMENT_INVALID_TIME', 'externalId must be 1-128 characters of [A-Za-z0-9._:-]');
     const start = new Date(input.start);
     if (Number.isNaN(start.getTime())) throw new AppError('SP_APPOINTMENT_INVALID_TIME', 'start');
-    if (input.end !== undefined && !(new Date(input.end) > start)) throw new AppError('SP_APPOINTMENT_INVALID_TIME', 'end must be after start');
+    if (input.end !== undefined && !(new Date(input.end) > start))
+      throw new AppError('SP_APPOINTMENT_INVALID_TIME', 'end must be after start');
     const requestHash = requestFingerprint(this.deps, ctx.tenantId, 'appointments.put', input);
     const result = await store.transaction(async (tx) => {
       const now = clock();
@@ -52,10 +58,27 @@ export class AppointmentService {
       const patient = await tx.patients.get(ctx.tenantId, input.patientId);
       if (!patient) throw new AppError('SP_PATIENT_NOT_FOUND');
       const key = await requirePatientDataKey(this.deps, tx, ctx.tenantId, input.patientId);
-      const dataCt = cipher.encryptJson(key, { tenantId: ctx.tenantId, table: 'appointments', rowId: externalId, field: 'data' }, input);
-      const row = { patient_id: input.patientId, start_at: start.getTime(), data_ct: dataCt, request_hash: requestHash, status: 'booked', updated_at: now.getTime() };
+      const dataCt = cipher.encryptJson(
+        key,
+        { tenantId: ctx.tenantId, table: 'appointments', rowId: externalId, field: 'data' },
+        input,
+      );
+      const row = {
+        patient_id: input.patientId,
+        start_at: start.getTime(),
+        data_ct: dataCt,
+        request_hash: requestHash,
+        status: 'booked',
+        updated_at: now.getTime(),
+      };
       if (existing) await tx.appointments.update(ctx.tenantId, externalId, row);
-      else await tx.appointments.insert({ ...row, tenant_id: ctx.tenantId, external_id: externalId, created_at: now.getTime() });
+      else
+        await tx.appointments.insert({
+          ...row,
+          tenant_id: ctx.tenantId,
+          external_id: externalId,
+          created_at: now.getTime(),
+        });
 
       const cancelled = await this.cancelPendingReminders(tx, ctx, externalId);
       const created: string[] = [];
@@ -67,7 +90,13 @@ export class AppointmentService {
           {
             type: 'appointment_reminder',
             patientId: input.patientId,
-            data: withoutUndefined({ start: input.start, end: input.end, location: input.location, clinicianName: input.clinicianName, instructions: input.instructions }),
+            data: withoutUndefined({
+              start: input.start,
+              end: input.end,
+              location: input.location,
+              clinicianName: input.clinicianName,
+              instructions: input.instructions,
+            }),
             sendAt: at.toISOString(),
           },
           externalId,
@@ -138,7 +167,12 @@ export class AppointmentService {
       reminders.push({ notificationId: n.id, runAt: view.deliveries[0]?.runAt ?? view.sendAt, status: view.status });
     }
     reminders.sort((x, y) => x.runAt.localeCompare(y.runAt));
-    return { externalId, status: a.status as 'booked' | 'cancelled', start: new Date(Number(a.start_at)).toISOString(), reminders };
+    return {
+      externalId,
+      status: a.status as 'booked' | 'cancelled',
+      start: new Date(Number(a.start_at)).toISOString(),
+      reminders,
+    };
   }
 }
 

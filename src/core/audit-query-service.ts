@@ -87,7 +87,8 @@ export function parseRange(from?: string, to?: string): { fromMs?: number; toMs?
   const toMs = to === undefined ? undefined : Date.parse(to);
   if (Number.isNaN(fromMs)) throw new AppError('SP_REQ_VALIDATION', 'querystring.from: must be an ISO 8601 date-time');
   if (Number.isNaN(toMs)) throw new AppError('SP_REQ_VALIDATION', 'querystring.to: must be an ISO 8601 date-time');
-  if (fromMs !== undefined && toMs !== undefined && fromMs > toMs) throw new AppError('SP_REQ_VALIDATION', 'querystring.from: must not be after to');
+  if (fromMs !== undefined && toMs !== undefined && fromMs > toMs)
+    throw new AppError('SP_REQ_VALIDATION', 'querystring.from: must not be after to');
   return { fromMs, toMs };
 }
 
@@ -110,7 +111,8 @@ export class AuditQueryService {
     if (q.patientId !== undefined) f.patientRef = this.patientRef(ctx, q.patientId);
     if (q.actor !== undefined) f.actor = q.actor;
     if (q.action !== undefined) {
-      if (!new RegExp(ACTION_FILTER_PATTERN).test(q.action)) throw new AppError('SP_REQ_VALIDATION', 'querystring.action: must be an action or a prefix ending in .*');
+      if (!new RegExp(ACTION_FILTER_PATTERN).test(q.action))
+        throw new AppError('SP_REQ_VALIDATION', 'querystring.action: must be an action or a prefix ending in .*');
       f.action = q.action.endsWith('.*') ? { prefix: q.action.slice(0, -1) } : { exact: q.action };
     }
     if (q.fromMs !== undefined) f.fromMs = q.fromMs;
@@ -135,12 +137,25 @@ export class AuditQueryService {
     const fromMs = range.fromMs ?? startOfPeriod(range.toMs !== undefined ? new Date(range.toMs) : now);
     const toMs = range.toMs;
     const page = await this.page(
-      { tenantId: ctx.tenantId, patientRef: ref, actions: DISCLOSURE_ACTIONS, fromMs, ...(toMs !== undefined ? { toMs } : {}), limit: q.limit + 1 },
+      {
+        tenantId: ctx.tenantId,
+        patientRef: ref,
+        actions: DISCLOSURE_ACTIONS,
+        fromMs,
+        ...(toMs !== undefined ? { toMs } : {}),
+        limit: q.limit + 1,
+      },
       q.cursor,
       q.limit,
     );
     const items = await this.toDisclosures(ctx.tenantId, page.items);
-    return { patientRef: ref, from: new Date(fromMs).toISOString(), to: new Date(toMs ?? now.getTime()).toISOString(), items, nextCursor: page.nextCursor };
+    return {
+      patientRef: ref,
+      from: new Date(fromMs).toISOString(),
+      to: new Date(toMs ?? now.getTime()).toISOString(),
+      items,
+      nextCursor: page.nextCursor,
+    };
   }
 
   private async page(f: AuditSearch, cursor: string | undefined, limit: number): Promise<Page<StoredAuditEntry>> {
@@ -158,12 +173,22 @@ export class AuditQueryService {
     const channels = new Map<string, { channel?: string; provider?: string }>();
     const deliveryOfNotification = new Map<string, string>();
     for (const e of entries) {
-      if (e.action.startsWith('delivery.') && e.target?.id) channels.set(e.target.id, { channel: str(e.details?.channel), provider: str(e.details?.provider) });
-      if (e.action === 'notification.read' && e.target?.id && str(e.details?.delivery)) deliveryOfNotification.set(e.target.id, str(e.details?.delivery)!);
+      if (e.action.startsWith('delivery.') && e.target?.id)
+        channels.set(e.target.id, { channel: str(e.details?.channel), provider: str(e.details?.provider) });
+      if (e.action === 'notification.read' && e.target?.id && str(e.details?.delivery))
+        deliveryOfNotification.set(e.target.id, str(e.details?.delivery)!);
     }
     const deliveryOf = (e: StoredAuditEntry) =>
-      str(e.details?.delivery) ?? (e.target?.type === 'notification' && e.target.id ? deliveryOfNotification.get(e.target.id) : undefined);
-    const missing = [...new Set(entries.filter((e) => !e.action.startsWith('delivery.')).map(deliveryOf).filter((d): d is string => !!d && !channels.has(d)))];
+      str(e.details?.delivery) ??
+      (e.target?.type === 'notification' && e.target.id ? deliveryOfNotification.get(e.target.id) : undefined);
+    const missing = [
+      ...new Set(
+        entries
+          .filter((e) => !e.action.startsWith('delivery.'))
+          .map(deliveryOf)
+          .filter((d): d is string => !!d && !channels.has(d)),
+      ),
+    ];
     for (const d of await this.deps.store.read.auditQueries.deliveryChannels(tenantId, missing)) {
       channels.set(d.id, { channel: d.channel, provider: d.provider ?? undefined });
     }
@@ -172,11 +197,20 @@ export class AuditQueryService {
       const base = { index: e.index, at: e.at, actor: e.actor, action: e.action };
       if (e.action.startsWith('delivery.')) {
         const c = channels.get(e.target?.id ?? '') ?? {};
-        return { ...base, what: { type: 'notification', id: str(e.details?.notification) ?? null }, deliveryId: e.target?.id ?? undefined, ...defined(c) };
+        return {
+          ...base,
+          what: { type: 'notification', id: str(e.details?.notification) ?? null },
+          deliveryId: e.target?.id ?? undefined,
+          ...defined(c),
+        };
       }
       if (e.action === 'patient.read') return { ...base, what: { type: 'patient', id: e.patientRef } };
       const delivery = deliveryOf(e);
-      return { ...base, what: e.target ?? { type: 'notification', id: null }, ...(delivery ? { deliveryId: delivery, ...defined(channels.get(delivery) ?? {}) } : {}) };
+      return {
+        ...base,
+        what: e.target ?? { type: 'notification', id: null },
+        ...(delivery ? { deliveryId: delivery, ...defined(channels.get(delivery) ?? {}) } : {}),
+      };
     });
   }
 }

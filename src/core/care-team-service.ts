@@ -23,7 +23,11 @@ export class CareTeamService {
    * written). 404 SP_PATIENT_NOT_FOUND / SP_USER_NOT_FOUND for ids this tenant does not hold; 400
    * SP_CARETEAM_INVALID_MEMBER for a disabled user or one without a clinical role.
    */
-  async add(ctx: RequestContext, patientId: string, userId: string): Promise<{ added: boolean; member: CareTeamMember }> {
+  async add(
+    ctx: RequestContext,
+    patientId: string,
+    userId: string,
+  ): Promise<{ added: boolean; member: CareTeamMember }> {
     const { store, clock } = this.deps;
     const result = await store.transaction(async (tx) => {
       const access = tx.access;
@@ -31,12 +35,24 @@ export class CareTeamService {
       const user = await access.userForAccess(ctx.tenantId, userId);
       if (!user) throw new AppError('SP_USER_NOT_FOUND');
       const roles = user.roles.split(' ');
-      if (user.status === 'disabled' || !roles.some((r) => (CLINICAL_ROLES as readonly string[]).includes(r))) throw new AppError('SP_CARETEAM_INVALID_MEMBER');
+      if (user.status === 'disabled' || !roles.some((r) => (CLINICAL_ROLES as readonly string[]).includes(r)))
+        throw new AppError('SP_CARETEAM_INVALID_MEMBER');
       const now = clock();
-      const added = await access.addCareTeamMember({ tenant_id: ctx.tenantId, patient_id: patientId, user_id: userId, added_by: ctx.actor, created_at: now.getTime() });
+      const added = await access.addCareTeamMember({
+        tenant_id: ctx.tenantId,
+        patient_id: patientId,
+        user_id: userId,
+        added_by: ctx.actor,
+        created_at: now.getTime(),
+      });
       if (added) {
         const ref = patientRef(this.deps, ctx.tenantId, patientId);
-        await audit(tx, ctx, now, { action: 'care_team.member_added', targetType: 'user', targetId: userId, patientRef: ref });
+        await audit(tx, ctx, now, {
+          action: 'care_team.member_added',
+          targetType: 'user',
+          targetId: userId,
+          patientRef: ref,
+        });
       }
       const row = (await access.listCareTeam(ctx.tenantId, patientId)).find((r) => r.user_id === userId)!;
       return { added, member: view(row) };
@@ -52,7 +68,13 @@ export class CareTeamService {
       // No patient check: an erased patient's team can still be cleaned up.
       if (!(await tx.access.userForAccess(ctx.tenantId, userId))) throw new AppError('SP_USER_NOT_FOUND');
       const gone = await tx.access.removeCareTeamMember(ctx.tenantId, patientId, userId);
-      if (gone) await audit(tx, ctx, clock(), { action: 'care_team.member_removed', targetType: 'user', targetId: userId, patientRef: patientRef(this.deps, ctx.tenantId, patientId) });
+      if (gone)
+        await audit(tx, ctx, clock(), {
+          action: 'care_team.member_removed',
+          targetType: 'user',
+          targetId: userId,
+          patientRef: patientRef(this.deps, ctx.tenantId, patientId),
+        });
       return gone;
     });
     await store.durable();

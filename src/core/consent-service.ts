@@ -3,7 +3,19 @@ import { audit, patientRef } from './context.js';
 import { normaliseContact } from './contact-validation.js';
 
 /** Carrier-standard opt-out and opt-in keywords (CTIA), plus common Spanish ones. */
-const OPT_OUT = new Set(['STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'OPTOUT', 'REVOKE', 'ALTO', 'PARAR', 'BAJA']);
+const OPT_OUT = new Set([
+  'STOP',
+  'STOPALL',
+  'UNSUBSCRIBE',
+  'CANCEL',
+  'END',
+  'QUIT',
+  'OPTOUT',
+  'REVOKE',
+  'ALTO',
+  'PARAR',
+  'BAJA',
+]);
 const OPT_IN = new Set(['START', 'UNSTOP', 'YES', 'SUBSCRIBE', 'ALTA']);
 
 export type InboundResult = 'opted_out' | 'opted_in' | 'ignored';
@@ -16,7 +28,10 @@ export class ConsentService {
   constructor(private readonly deps: CoreDeps) {}
 
   async inboundSms(ctx: RequestContext, from: string, body: string): Promise<InboundResult> {
-    const word = body.trim().toUpperCase().replace(/[^A-Z]/g, '');
+    const word = body
+      .trim()
+      .toUpperCase()
+      .replace(/[^A-Z]/g, '');
     const action = OPT_OUT.has(word) ? 'opted_out' : OPT_IN.has(word) ? 'opted_in' : 'ignored';
     if (action === 'ignored') return action;
     let phone: string;
@@ -31,7 +46,15 @@ export class ConsentService {
     await store.transaction(async (tx) => {
       const now = clock();
       const rows = [];
-      for (const bidx of bidxs) rows.push(...(await tx.contactPoints.setOptOutByIndex(ctx.tenantId, 'sms', bidx, action === 'opted_out' ? now.getTime() : null)));
+      for (const bidx of bidxs)
+        rows.push(
+          ...(await tx.contactPoints.setOptOutByIndex(
+            ctx.tenantId,
+            'sms',
+            bidx,
+            action === 'opted_out' ? now.getTime() : null,
+          )),
+        );
       for (const r of rows) {
         await audit(tx, ctx, now, {
           action: action === 'opted_out' ? 'contact.opted_out' : 'contact.opted_in',

@@ -18,7 +18,12 @@ export function normaliseContact(system: ChannelKind, value: string, index: numb
     case 'email': {
       const v = value.trim();
       // Deliberately conservative: one @, no spaces/quotes/angle brackets, a dotted domain.
-      if (v.length > 254 || !/^[^\s@"<>(),;:\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$/.test(v)) {
+      if (
+        v.length > 254 ||
+        !/^[^\s@"<>(),;:\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$/.test(
+          v,
+        )
+      ) {
         throw new AppError('SP_PATIENT_INVALID_EMAIL', where);
       }
       const at = v.lastIndexOf('@');
@@ -32,7 +37,8 @@ export function normaliseContact(system: ChannelKind, value: string, index: numb
         throw new AppError('SP_PATIENT_INVALID_WEBHOOK', where);
       }
       const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
-      if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) throw new AppError('SP_PATIENT_INVALID_WEBHOOK', where);
+      if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback))
+        throw new AppError('SP_PATIENT_INVALID_WEBHOOK', where);
       if (u.username || u.password) throw new AppError('SP_PATIENT_INVALID_WEBHOOK', where);
       return u.toString();
     }

@@ -43,7 +43,9 @@ export function audit(
   tx: AuditAppender,
   ctx: RequestContext,
   at: Date,
-  e: Omit<AuditEvent, 'tenantId' | 'actor' | 'requestId' | 'sourceIp' | 'at' | 'outcome'> & { outcome?: AuditEvent['outcome'] },
+  e: Omit<AuditEvent, 'tenantId' | 'actor' | 'requestId' | 'sourceIp' | 'at' | 'outcome'> & {
+    outcome?: AuditEvent['outcome'];
+  },
 ): Promise<void> {
   return tx.audit.append({
     tenantId: ctx.tenantId,
@@ -53,18 +55,30 @@ export function audit(
     at,
     outcome: 'success',
     ...e,
-    ...(e.patientRef && ctx.breakGlassGrants?.[e.patientRef] ? { details: { ...e.details, breakGlass: ctx.breakGlassGrants[e.patientRef] } } : {}),
+    ...(e.patientRef && ctx.breakGlassGrants?.[e.patientRef]
+      ? { details: { ...e.details, breakGlass: ctx.breakGlassGrants[e.patientRef] } }
+      : {}),
   });
 }
 
 /** The patient's data key, unwrapped; `null` when the patient has none (unknown or erased). */
-export async function patientDataKey(deps: CoreDeps, tx: StoreTx, tenantId: string, patientId: string): Promise<Buffer | null> {
+export async function patientDataKey(
+  deps: CoreDeps,
+  tx: StoreTx,
+  tenantId: string,
+  patientId: string,
+): Promise<Buffer | null> {
   const row = await tx.dataKeys.get(tenantId, patientId);
   if (!row) return null;
   return deps.cipher.dataKey(tenantId, patientId, { keyId: row.key_id, wrapped: Buffer.from(row.wrapped) });
 }
 
-export async function requirePatientDataKey(deps: CoreDeps, tx: StoreTx, tenantId: string, patientId: string): Promise<Buffer> {
+export async function requirePatientDataKey(
+  deps: CoreDeps,
+  tx: StoreTx,
+  tenantId: string,
+  patientId: string,
+): Promise<Buffer> {
   const key = await patientDataKey(deps, tx, tenantId, patientId);
   if (!key) throw new AppError('SP_PATIENT_NOT_FOUND');
   return key;

@@ -75,7 +75,9 @@ describe('DeliveryProcessor: sending', () => {
       lease_owner: null,
       lease_until: null,
     });
-    expect(auditOf(d.id).map((a) => [a.event.action, a.event.outcome, a.event.actor])).toEqual([['delivery.sent', 'success', 'system:worker:worker-1']]);
+    expect(auditOf(d.id).map((a) => [a.event.action, a.event.outcome, a.event.actor])).toEqual([
+      ['delivery.sent', 'success', 'system:worker:worker-1'],
+    ]);
   });
 
   it('records a final hop’s answer as delivered', async () => {
@@ -109,7 +111,13 @@ describe('DeliveryProcessor: sending', () => {
     expect(await batch.finish()).toEqual([{ status: 'deferred', channel: 'sms' }]);
 
     expect(channels.sms.sent).toEqual([]);
-    expect(row(batch.jobs[0].id)).toMatchObject({ status: 'scheduled', run_at: Date.parse('2030-01-16T13:00:00Z'), attempts: 0, lease_owner: null, link_ct: null });
+    expect(row(batch.jobs[0].id)).toMatchObject({
+      status: 'scheduled',
+      run_at: Date.parse('2030-01-16T13:00:00Z'),
+      attempts: 0,
+      lease_owner: null,
+      link_ct: null,
+    });
   });
 });
 
@@ -122,9 +130,18 @@ describe('DeliveryProcessor: failures', () => {
 
     expect(await batch.finish()).toEqual([{ status: 'retry', channel: 'sms' }]);
 
-    expect(row(d.id)).toMatchObject({ status: 'queued', run_at: DAYTIME + 1_000, attempts: 1, last_error_code: 'SP_CHANNEL_TIMEOUT', lease_owner: null, sent_at: null });
+    expect(row(d.id)).toMatchObject({
+      status: 'queued',
+      run_at: DAYTIME + 1_000,
+      attempts: 1,
+      last_error_code: 'SP_CHANNEL_TIMEOUT',
+      lease_owner: null,
+      sent_at: null,
+    });
     expect(row(d.id).link_ct).not.toBeNull();
-    expect(auditOf(d.id).map((a) => [a.event.action, a.event.details?.errorCode])).toEqual([['delivery.attempt_failed', 'SP_CHANNEL_TIMEOUT']]);
+    expect(auditOf(d.id).map((a) => [a.event.action, a.event.details?.errorCode])).toEqual([
+      ['delivery.attempt_failed', 'SP_CHANNEL_TIMEOUT'],
+    ]);
 
     expect((await claim()).jobs).toEqual([]); // not due before its run_at
     f.setNow(DAYTIME + 1_000);
@@ -141,12 +158,27 @@ describe('DeliveryProcessor: failures', () => {
 
     expect(await batch.finish()).toEqual([{ status: 'failed', channel: 'sms' }]);
 
-    expect(row(d.id)).toMatchObject({ status: 'failed', failed_at: DAYTIME, last_error_code: 'SP_CHANNEL_SEND_FAILED', lease_owner: null, lease_until: null });
+    expect(row(d.id)).toMatchObject({
+      status: 'failed',
+      failed_at: DAYTIME,
+      last_error_code: 'SP_CHANNEL_SEND_FAILED',
+      lease_owner: null,
+      lease_until: null,
+    });
     const next = (await f.store.read.deliveries.list(id)).filter((x) => x.id !== d.id);
     const email = [...f.store.tables.contactPoints.values()].find((c) => c.system === 'email')!;
     expect(next).toHaveLength(1);
-    expect(next[0]).toMatchObject({ channel: 'email', contact_point_id: email.id, seq: d.seq + 1, status: 'queued', run_at: DAYTIME, attempts: 0 });
-    expect(auditOf(d.id).map((a) => [a.event.action, a.event.details?.nextDelivery])).toEqual([['delivery.failed_over', next[0].id]]);
+    expect(next[0]).toMatchObject({
+      channel: 'email',
+      contact_point_id: email.id,
+      seq: d.seq + 1,
+      status: 'queued',
+      run_at: DAYTIME,
+      attempts: 0,
+    });
+    expect(auditOf(d.id).map((a) => [a.event.action, a.event.details?.nextDelivery])).toEqual([
+      ['delivery.failed_over', next[0].id],
+    ]);
     expect(f.wakes()).toBe(2); // once at creation, once for the fail-over
 
     expect(await (await claim()).finish()).toEqual([{ status: 'sent', channel: 'email' }]);
@@ -189,7 +221,12 @@ describe('DeliveryProcessor: cancellation and leases', () => {
     expect(await batch.finish()).toEqual([{ status: 'cancelled', channel: 'sms' }]);
 
     expect(channels.sms.sent).toEqual([]);
-    expect(row(batch.jobs[0].id)).toMatchObject({ status: 'cancelled', cancelled_at: DAYTIME, lease_owner: null, link_ct: null });
+    expect(row(batch.jobs[0].id)).toMatchObject({
+      status: 'cancelled',
+      cancelled_at: DAYTIME,
+      lease_owner: null,
+      link_ct: null,
+    });
     expect(auditOf(batch.jobs[0].id).map((a) => a.event.action)).toEqual(['delivery.cancelled']);
     expect(f.store.tables.accessLinks.size).toBe(0);
   });
@@ -250,7 +287,12 @@ describe('DeliveryProcessor: cancellation and leases', () => {
 
     expect(await batch.finish()).toEqual([{ status: 'lost-lease', channel: 'sms' }]);
 
-    expect(row(claimed[0].id)).toMatchObject({ status: 'sending', lease_owner: 'worker-2', provider_message_id: null, sent_at: null });
+    expect(row(claimed[0].id)).toMatchObject({
+      status: 'sending',
+      lease_owner: 'worker-2',
+      provider_message_id: null,
+      sent_at: null,
+    });
     expect(auditOf(claimed[0].id)).toEqual([]);
   });
 });
@@ -259,7 +301,12 @@ describe('DeliveryProcessor: a batch', () => {
   it('writes each outcome of a batch of mixed outcomes once', async () => {
     const phones = { ok: '+14155550101', retry: '+14155550102', refused: '+14155550103', cancelled: '+14155550104' };
     for (const [who, phone] of Object.entries(phones)) {
-      await f.addPatient(who, { telecom: [{ system: 'sms', value: phone, rank: 1 }, { system: 'email', value: `${who}@example.com`, rank: 2 }] });
+      await f.addPatient(who, {
+        telecom: [
+          { system: 'sms', value: phone, rank: 1 },
+          { system: 'email', value: `${who}@example.com`, rank: 2 },
+        ],
+      });
       const n = await notifications.create(f.ctx, followUp({ patientId: who }));
       if (who === 'cancelled') await f.store.read.notifications.update(n.body.id, { cancelled_at: DAYTIME });
     }
@@ -272,15 +319,26 @@ describe('DeliveryProcessor: a batch', () => {
 
     const outcomes = await batch.finish();
 
-    const expected = { ok: ['sent', 'sent', 'delivery.sent'], retry: ['retry', 'queued', 'delivery.attempt_failed'], refused: ['failed', 'failed', 'delivery.failed_over'], cancelled: ['cancelled', 'cancelled', 'delivery.cancelled'] };
+    const expected = {
+      ok: ['sent', 'sent', 'delivery.sent'],
+      retry: ['retry', 'queued', 'delivery.attempt_failed'],
+      refused: ['failed', 'failed', 'delivery.failed_over'],
+      cancelled: ['cancelled', 'cancelled', 'delivery.cancelled'],
+    };
     expect(claimed.map((d) => d.patient_id).sort()).toEqual(Object.keys(expected).sort());
     claimed.forEach((d, i) => {
       const [outcome, status, action] = expected[d.patient_id as keyof typeof expected];
-      expect([outcomes[i].status, row(d.id).status, auditOf(d.id).map((a) => a.event.action)]).toEqual([outcome, status, [action]]);
+      expect([outcomes[i].status, row(d.id).status, auditOf(d.id).map((a) => a.event.action)]).toEqual([
+        outcome,
+        status,
+        [action],
+      ]);
     });
     expect(f.store.audit.length - auditBefore).toBe(4);
     expect(f.store.tables.deliveries.size - deliveriesBefore).toBe(1);
-    const writes = f.store.calls.filter((c) => ['queue.finish', 'deliveries.update', 'deliveries.insertMany'].includes(c.op));
+    const writes = f.store.calls.filter((c) =>
+      ['queue.finish', 'deliveries.update', 'deliveries.insertMany'].includes(c.op),
+    );
     const byPatient = (id: string) => claimed.find((d) => d.id === id)!.patient_id;
     const what = (c: RepositoryCall) =>
       c.op === 'queue.finish'

@@ -12,7 +12,6 @@ import type { AccessLinkRow, ContactPointRow, DeliveryRow, NotificationRow } fro
 import { outcomeOf, type ClaimedBatch, type DeliveryOutcome, type JobOutcome, type Lease } from '../queue/job-queue.js';
 import type { StoreTx } from '../store/store.js';
 
-
 interface SendPlan {
   d: DeliveryRow;
   n: NotificationRow;
@@ -25,7 +24,14 @@ interface SendPlan {
 
 /** What to write for one delivery once the batch's sends are done; applied in one transaction. */
 type Finish =
-  | { kind: 'status'; status: DeliveryOutcome['status']; set: Partial<JobOutcome>; action: string; code?: string; details?: Record<string, string | number | null> }
+  | {
+      kind: 'status';
+      status: DeliveryOutcome['status'];
+      set: Partial<JobOutcome>;
+      action: string;
+      code?: string;
+      details?: Record<string, string | number | null>;
+    }
   | { kind: 'failover'; code: string }
   | { kind: 'defer'; until: number }
   | { kind: 'lost' };
@@ -67,7 +73,11 @@ export class DeliveryProcessor {
   }
 
   /** Sends the prepared nudges, then records every outcome in one transaction. */
-  private async finish(ds: DeliveryRow[], sends: SendPlan[], finishes: Map<string, Finish>): Promise<DeliveryOutcome[]> {
+  private async finish(
+    ds: DeliveryRow[],
+    sends: SendPlan[],
+    finishes: Map<string, Finish>,
+  ): Promise<DeliveryOutcome[]> {
     await Promise.all(sends.filter((p) => p.token).map(async (p) => finishes.set(p.d.id, await this.send(p))));
     const outcomes = await this.deps.store.transaction((tx) => this.recordAll(tx, ds, finishes));
     if (outcomes.some((o) => o.status === 'failed')) this.deps.wake();
@@ -77,8 +87,12 @@ export class DeliveryProcessor {
   /** Reads the batch's context in bulk and decides, for each delivery, to send or to stop. */
   private async plan(tx: StoreTx, ds: DeliveryRow[], now: number, finishes: Map<string, Finish>): Promise<SendPlan[]> {
     const { cipher, config } = this.deps;
-    const notifications = new Map((await tx.notifications.getMany(unique(ds.map((d) => d.notification_id)))).map((n) => [n.id, n]));
-    const contacts = new Map((await tx.contactPoints.getMany(unique(ds.map((d) => d.contact_point_id)))).map((c) => [c.id, c]));
+    const notifications = new Map(
+      (await tx.notifications.getMany(unique(ds.map((d) => d.notification_id)))).map((n) => [n.id, n]),
+    );
+    const contacts = new Map(
+      (await tx.contactPoints.getMany(unique(ds.map((d) => d.contact_point_id)))).map((c) => [c.id, c]),
+    );
     const patients = new Map<string, { language: string; time_zone: string; key: Buffer }>();
     const appointments = new Map<string, { status: string; start_at: number }>();
     for (const tenant of unique(ds.map((d) => d.tenant_id))) {
@@ -87,7 +101,9 @@ export class DeliveryProcessor {
         const key = await cipher.dataKey(tenant, p.id, { keyId: p.key_id, wrapped: Buffer.from(p.wrapped) });
         patients.set(`${tenant}/${p.id}`, { language: p.language, time_zone: p.time_zone, key });
       }
-      const apptIds = unique(mine.map((d) => notifications.get(d.notification_id)?.appointment_id).filter((x): x is string => !!x));
+      const apptIds = unique(
+        mine.map((d) => notifications.get(d.notification_id)?.appointment_id).filter((x): x is string => !!x),
+      );
       for (const a of await tx.appointments.getMany(tenant, apptIds)) appointments.set(`${tenant}/${a.external_id}`, a);
     }
 
@@ -97,17 +113,34 @@ export class DeliveryProcessor {
       const patient = patients.get(`${d.tenant_id}/${d.patient_id}`);
       const contact = contacts.get(d.contact_point_id);
       if (!n || n.cancelled_at != null) {
-        finishes.set(d.id, { kind: 'status', status: 'cancelled', set: { cancelled_at: now }, action: 'delivery.cancelled' });
+        finishes.set(d.id, {
+          kind: 'status',
+          status: 'cancelled',
+          set: { cancelled_at: now },
+          action: 'delivery.cancelled',
+        });
         continue;
       }
       if (!patient) {
-        finishes.set(d.id, { kind: 'status', status: 'suppressed', set: {}, action: 'delivery.suppressed', code: 'SP_PATIENT_NOT_FOUND' });
+        finishes.set(d.id, {
+          kind: 'status',
+          status: 'suppressed',
+          set: {},
+          action: 'delivery.suppressed',
+          code: 'SP_PATIENT_NOT_FOUND',
+        });
         continue;
       }
       if (n.appointment_id) {
         const appt = appointments.get(`${d.tenant_id}/${n.appointment_id}`);
         if (!appt || appt.status !== 'booked' || Number(appt.start_at) <= now) {
-          finishes.set(d.id, { kind: 'status', status: 'suppressed', set: {}, action: 'delivery.suppressed', code: 'SP_APPOINTMENT_NOT_FOUND' });
+          finishes.set(d.id, {
+            kind: 'status',
+            status: 'suppressed',
+            set: {},
+            action: 'delivery.suppressed',
+            code: 'SP_APPOINTMENT_NOT_FOUND',
+          });
           continue;
         }
       }
@@ -123,7 +156,14 @@ export class DeliveryProcessor {
           continue;
         }
       }
-      const plan: SendPlan = { d, n, key: patient.key, contact, language: patient.language as Language, timeZone: patient.time_zone };
+      const plan: SendPlan = {
+        d,
+        n,
+        key: patient.key,
+        contact,
+        language: patient.language as Language,
+        timeZone: patient.time_zone,
+      };
       if (d.link_ct) plan.token = cipher.decrypt(patient.key, linkRef(d), d.link_ct);
       sends.push(plan);
     }
@@ -135,12 +175,20 @@ export class DeliveryProcessor {
    * each attempt carries identical content. Stored only as a hash (lookup) plus ciphertext (re-send).
    * Returns whether it created any (they must be durable before the nudges that carry them leave).
    */
-  private async createLinks(tx: StoreTx, sends: SendPlan[], finishes: Map<string, Finish>, now: number): Promise<boolean> {
+  private async createLinks(
+    tx: StoreTx,
+    sends: SendPlan[],
+    finishes: Map<string, Finish>,
+    now: number,
+  ): Promise<boolean> {
     const { cipher, config } = this.deps;
     const missing = sends.filter((p) => !p.token);
     if (!missing.length) return false;
     const links = missing.map((p) => ({ p, token: randomToken(32) }));
-    const held = await tx.queue.setLinks(leaseOf(this.owner, links[0].p.d), links.map(({ p, token }) => ({ id: p.d.id, link_ct: cipher.encrypt(p.key, linkRef(p.d), token) })));
+    const held = await tx.queue.setLinks(
+      leaseOf(this.owner, links[0].p.d),
+      links.map(({ p, token }) => ({ id: p.d.id, link_ct: cipher.encrypt(p.key, linkRef(p.d), token) })),
+    );
     const rows: AccessLinkRow[] = [];
     for (const { p, token } of links) {
       if (!held.has(p.d.id)) {
@@ -175,7 +223,11 @@ export class DeliveryProcessor {
     const link = `${config.publicUrl}/m/${p.token}`;
     let res: SendResult;
     try {
-      const to = cipher.decrypt(p.key, { tenantId: d.tenant_id, table: 'contact_points', rowId: contact.id, field: 'value' }, contact.value_ct);
+      const to = cipher.decrypt(
+        p.key,
+        { tenantId: d.tenant_id, table: 'contact_points', rowId: contact.id, field: 'value' },
+        contact.value_ct,
+      );
       const nudge = templates.renderNudge(n.type as NotificationType, channel, {
         organisation: config.organisationName,
         link,
@@ -184,14 +236,34 @@ export class DeliveryProcessor {
         expiresHours: config.portal.linkTtlHours,
       });
       res = await impl.send(
-        { deliveryId: d.id, notificationId: n.id, tenantId: d.tenant_id, channel, to, subject: nudge.subject, text: nudge.text, link },
+        {
+          deliveryId: d.id,
+          notificationId: n.id,
+          tenantId: d.tenant_id,
+          channel,
+          to,
+          subject: nudge.subject,
+          text: nudge.text,
+          link,
+        },
         AbortSignal.timeout(config.channels.timeoutMs),
       );
     } catch (e) {
-      const err = e instanceof ChannelError ? e : new ChannelError('SP_CHANNEL_SEND_FAILED', true, 'unexpected channel error', { cause: e });
+      const err =
+        e instanceof ChannelError
+          ? e
+          : new ChannelError('SP_CHANNEL_SEND_FAILED', true, 'unexpected channel error', { cause: e });
       if (err.retryable && d.attempts < d.max_attempts) {
-        const runAt = clock().getTime() + fullJitterBackoff(d.attempts, config.worker.backoffBaseMs, config.worker.backoffCapMs);
-        return { kind: 'status', status: 'retry', set: { run_at: runAt, last_error_code: err.code }, action: 'delivery.attempt_failed', code: err.code, details: { attempt: d.attempts, retryAt: new Date(runAt).toISOString() } };
+        const runAt =
+          clock().getTime() + fullJitterBackoff(d.attempts, config.worker.backoffBaseMs, config.worker.backoffCapMs);
+        return {
+          kind: 'status',
+          status: 'retry',
+          set: { run_at: runAt, last_error_code: err.code },
+          action: 'delivery.attempt_failed',
+          code: err.code,
+          details: { attempt: d.attempts, retryAt: new Date(runAt).toISOString() },
+        };
       }
       return { kind: 'failover', code: err.code };
     }
@@ -199,7 +271,13 @@ export class DeliveryProcessor {
     return {
       kind: 'status',
       status: res.status,
-      set: { sent_at: at, delivered_at: res.status === 'delivered' ? at : null, provider: impl.provider, provider_message_id: res.providerMessageId ?? null, last_error_code: null },
+      set: {
+        sent_at: at,
+        delivered_at: res.status === 'delivered' ? at : null,
+        provider: impl.provider,
+        provider_message_id: res.providerMessageId ?? null,
+        last_error_code: null,
+      },
       action: 'delivery.sent',
       details: { provider: impl.provider, attempt: d.attempts },
     };
@@ -215,7 +293,9 @@ export class DeliveryProcessor {
     const d = await store.read.deliveries.findByProviderId(provider, messageId);
     if (!d) return false;
     if (status === 'failed' && ['sent', 'delivered'].includes(d.status)) {
-      const o = await store.transaction((tx) => this.failOver(tx, d, 'SP_CHANNEL_SEND_FAILED', undefined, clock().getTime()));
+      const o = await store.transaction((tx) =>
+        this.failOver(tx, d, 'SP_CHANNEL_SEND_FAILED', undefined, clock().getTime()),
+      );
       if (o.status === 'failed') this.deps.wake();
     } else if (status === 'delivered' && d.status === 'sent') {
       const now = clock().getTime();
@@ -238,8 +318,10 @@ export class DeliveryProcessor {
     const plain: JobOutcome[] = [];
     for (const d of ds) {
       const f = finishes.get(d.id) ?? { kind: 'lost' };
-      if (f.kind === 'status') plain.push({ ...outcomeOf(d), status: f.status === 'retry' ? 'queued' : f.status, ...f.set });
-      else if (f.kind === 'defer') plain.push({ ...outcomeOf(d), status: 'scheduled', run_at: f.until, attempts: d.attempts - 1 });
+      if (f.kind === 'status')
+        plain.push({ ...outcomeOf(d), status: f.status === 'retry' ? 'queued' : f.status, ...f.set });
+      else if (f.kind === 'defer')
+        plain.push({ ...outcomeOf(d), status: 'scheduled', run_at: f.until, attempts: d.attempts - 1 });
     }
     const held = plain.length ? await tx.queue.finish(leaseOf(this.owner, ds[0]), now, plain) : new Set<string>();
     const out: DeliveryOutcome[] = [];
@@ -262,28 +344,59 @@ export class DeliveryProcessor {
   }
 
   /** This channel is exhausted: hand over to the patient's next contact point by rank, or die. */
-  private async failOver(tx: StoreTx, d: DeliveryRow, code: string, lease: Lease | undefined, now: number): Promise<DeliveryOutcome> {
+  private async failOver(
+    tx: StoreTx,
+    d: DeliveryRow,
+    code: string,
+    lease: Lease | undefined,
+    now: number,
+  ): Promise<DeliveryOutcome> {
     const { config, newId } = this.deps;
     const channel = d.channel as ChannelKind;
     const siblings = await tx.deliveries.list(d.notification_id);
     const used = new Set(siblings.map((s) => s.contact_point_id));
-    const next = (await tx.contactPoints.list(d.tenant_id, d.patient_id)).find((c) => !used.has(c.id) && c.opted_out_at == null);
+    const next = (await tx.contactPoints.list(d.tenant_id, d.patient_id)).find(
+      (c) => !used.has(c.id) && c.opted_out_at == null,
+    );
     const status = next ? 'failed' : 'dead';
-    const changed = await tx.deliveries.update(d.id, { status, failed_at: now, last_error_code: code, lease_owner: null, lease_until: null, updated_at: now }, lease);
+    const changed = await tx.deliveries.update(
+      d.id,
+      { status, failed_at: now, last_error_code: code, lease_owner: null, lease_until: null, updated_at: now },
+      lease,
+    );
     if (!changed) return { status: 'lost-lease', channel };
     let nextId: string | null = null;
     if (next) {
       const kind = next.system as ChannelKind;
       const seq = Math.max(...siblings.map((s) => s.seq)) + 1;
-      const nd = newDeliveryRow(newId(), { id: d.notification_id, tenant_id: d.tenant_id, patient_id: d.patient_id, priority: d.priority }, kind, next.id, seq, now, now, config.worker.maxAttempts[kind]);
+      const nd = newDeliveryRow(
+        newId(),
+        { id: d.notification_id, tenant_id: d.tenant_id, patient_id: d.patient_id, priority: d.priority },
+        kind,
+        next.id,
+        seq,
+        now,
+        now,
+        config.worker.maxAttempts[kind],
+      );
       await tx.deliveries.insertMany([nd]);
       nextId = nd.id;
     }
-    await this.audit(tx, d, next ? 'delivery.failed_over' : 'delivery.dead', 'failure', code, { nextDelivery: nextId, nextChannel: next?.system ?? null });
+    await this.audit(tx, d, next ? 'delivery.failed_over' : 'delivery.dead', 'failure', code, {
+      nextDelivery: nextId,
+      nextChannel: next?.system ?? null,
+    });
     return { status, channel };
   }
 
-  private audit(tx: StoreTx, d: DeliveryRow, action: string, outcome: 'success' | 'failure', code: string | undefined, details: Record<string, string | number | null>) {
+  private audit(
+    tx: StoreTx,
+    d: DeliveryRow,
+    action: string,
+    outcome: 'success' | 'failure',
+    code: string | undefined,
+    details: Record<string, string | number | null>,
+  ) {
     return tx.audit.append({
       tenantId: d.tenant_id,
       actor: `system:worker:${this.owner}`,
@@ -293,7 +406,12 @@ export class DeliveryProcessor {
       targetType: 'delivery',
       targetId: d.id,
       patientRef: patientRef(this.deps, d.tenant_id, d.patient_id),
-      details: { notification: d.notification_id, channel: d.channel, ...(code ? { errorCode: code } : {}), ...details },
+      details: {
+        notification: d.notification_id,
+        channel: d.channel,
+        ...(code ? { errorCode: code } : {}),
+        ...details,
+      },
     });
   }
 }

@@ -41,12 +41,16 @@ export const MAX_DEVICES = 20;
 export class DeviceService {
   constructor(private readonly deps: CoreDeps) {}
 
-  async register(o: DeviceOwner, input: { platform: DevicePlatform; name: string; pushToken?: string }): Promise<DeviceView> {
+  async register(
+    o: DeviceOwner,
+    input: { platform: DevicePlatform; name: string; pushToken?: string },
+  ): Promise<DeviceView> {
     const { store, cipher, clock, newId } = this.deps;
     const now = clock();
     const view = await store.transaction(async (tx) => {
       const repo = tx.sessions;
-      if ((await repo.liveDevices(o.tenantId, o.kind, o.id)).length >= MAX_DEVICES) throw new AppError('SP_DEVICE_LIMIT');
+      if ((await repo.liveDevices(o.tenantId, o.kind, o.id)).length >= MAX_DEVICES)
+        throw new AppError('SP_DEVICE_LIMIT');
       const key = await this.ownerKey(tx, o, now.getTime());
       const id = newId();
       const ref = (field: string) => ({ tenantId: o.tenantId, table: 'devices', rowId: id, field });
@@ -62,8 +66,20 @@ export class DeviceService {
         created_at: now.getTime(),
         revoked_at: null,
       });
-      await audit(tx, ctxOf(o), now, { action: 'device.registered', targetType: 'device', targetId: id, patientRef: this.pref(o), details: { platform: input.platform, pushToken: input.pushToken !== undefined } });
-      return { id, platform: input.platform, name: input.name, hasPushToken: input.pushToken !== undefined, createdAt: now.toISOString() };
+      await audit(tx, ctxOf(o), now, {
+        action: 'device.registered',
+        targetType: 'device',
+        targetId: id,
+        patientRef: this.pref(o),
+        details: { platform: input.platform, pushToken: input.pushToken !== undefined },
+      });
+      return {
+        id,
+        platform: input.platform,
+        name: input.name,
+        hasPushToken: input.pushToken !== undefined,
+        createdAt: now.toISOString(),
+      };
     });
     await store.durable();
     return view;
@@ -79,7 +95,11 @@ export class DeviceService {
       return rows.map((d: DeviceRow) => ({
         id: d.id,
         platform: d.platform,
-        name: cipher.decrypt(key, { tenantId: o.tenantId, table: 'devices', rowId: d.id, field: 'name' }, Buffer.from(d.name, 'base64url')),
+        name: cipher.decrypt(
+          key,
+          { tenantId: o.tenantId, table: 'devices', rowId: d.id, field: 'name' },
+          Buffer.from(d.name, 'base64url'),
+        ),
         hasPushToken: d.push_token_ct != null,
         createdAt: new Date(Number(d.created_at)).toISOString(),
       }));
@@ -91,8 +111,15 @@ export class DeviceService {
     const { store, clock } = this.deps;
     const now = clock();
     await store.transaction(async (tx) => {
-      if (!(await tx.sessions.revokeDevice(o.tenantId, o.kind, o.id, id, now.getTime()))) throw new AppError('SP_DEVICE_NOT_FOUND');
-      await audit(tx, ctxOf(o), now, { action: 'device.revoked', targetType: 'device', targetId: id, patientRef: this.pref(o), details: { reason: 'removed_by_owner' } });
+      if (!(await tx.sessions.revokeDevice(o.tenantId, o.kind, o.id, id, now.getTime())))
+        throw new AppError('SP_DEVICE_NOT_FOUND');
+      await audit(tx, ctxOf(o), now, {
+        action: 'device.revoked',
+        targetType: 'device',
+        targetId: id,
+        patientRef: this.pref(o),
+        details: { reason: 'removed_by_owner' },
+      });
     });
     await store.durable();
   }
@@ -109,7 +136,13 @@ export class DeviceService {
     const existing = await patientDataKey(this.deps, tx, o.tenantId, keyId);
     if (existing) return existing;
     const dk = await cipher.newDataKey(o.tenantId, keyId);
-    await tx.dataKeys.insert({ tenant_id: o.tenantId, patient_id: keyId, key_id: dk.wrapped.keyId, wrapped: dk.wrapped.wrapped, created_at: now });
+    await tx.dataKeys.insert({
+      tenant_id: o.tenantId,
+      patient_id: keyId,
+      key_id: dk.wrapped.keyId,
+      wrapped: dk.wrapped.wrapped,
+      created_at: now,
+    });
     return dk.key;
   }
 
@@ -118,4 +151,9 @@ export class DeviceService {
   }
 }
 
-const ctxOf = (o: DeviceOwner): RequestContext => ({ tenantId: o.tenantId, actor: o.actor, requestId: o.requestId, sourceIp: o.sourceIp });
+const ctxOf = (o: DeviceOwner): RequestContext => ({
+  tenantId: o.tenantId,
+  actor: o.actor,
+  requestId: o.requestId,
+  sourceIp: o.sourceIp,
+});

@@ -94,7 +94,12 @@ export class ErasureService {
       const at = now.getTime();
       if (store.backend === 'sqlite') await tx.erasures.sqliteSecureDelete();
       const cancelled = await tx.erasures.cancelPatientDeliveries(ctx.tenantId, patientId, at, ERASED_CODE);
-      const stripped = await tx.erasures.stripPatientContent(ctx.tenantId, patientId, [...new Set(cancelled.map((c) => c.notification_id))], at);
+      const stripped = await tx.erasures.stripPatientContent(
+        ctx.tenantId,
+        patientId,
+        [...new Set(cancelled.map((c) => c.notification_id))],
+        at,
+      );
       const portalLinks = await tx.erasures.burnPatientLinks(ctx.tenantId, patientId, at);
       const idempotencyRecords = await tx.idempotency.deleteForNotifications(ctx.tenantId, stripped.notifications);
       const outboxMessages = await tx.outbox.deleteForDeliveries(stripped.deliveries);
@@ -104,7 +109,15 @@ export class ErasureService {
       const { contactPoints } = await tx.erasures.deletePatientAndKey(ctx.tenantId, patientId);
       const ref = patientRef(this.deps, ctx.tenantId, patientId);
       const erasureId = newId();
-      await tx.erasures.insert({ id: erasureId, tenant_id: ctx.tenantId, patient_id: patientId, patient_ref: ref, erased_at: at, shredding: 'pending', completed_at: null });
+      await tx.erasures.insert({
+        id: erasureId,
+        tenant_id: ctx.tenantId,
+        patient_id: patientId,
+        patient_ref: ref,
+        erased_at: at,
+        shredding: 'pending',
+        completed_at: null,
+      });
       const counts = {
         notifications: stripped.notifications.length,
         deliveriesCancelled: cancelled.length,
@@ -117,7 +130,13 @@ export class ErasureService {
         careTeamMembers: relations.careTeam,
         breakGlassGrantsEnded: relations.grants,
       };
-      await audit(tx, ctx, now, { action: 'patient.erased', targetType: 'patient', targetId: ref, patientRef: ref, details: { erasure: erasureId, ...counts } });
+      await audit(tx, ctx, now, {
+        action: 'patient.erased',
+        targetType: 'patient',
+        targetId: ref,
+        patientRef: ref,
+        details: { erasure: erasureId, ...counts },
+      });
       return { erasureId, erasedAt: iso(at)!, shredding: 'pending' as const, completedAt: null, counts };
     });
     // The committed erasure made the wrapped key unreachable; drop (and zeroize) the unwrapped copy too.
@@ -196,6 +215,11 @@ export class ErasureService {
   async status(tenantId: string, patientId: string): Promise<ErasureRecord | null> {
     const e = await this.deps.store.read.erasures.latest(tenantId, patientId);
     if (!e) return null;
-    return { erasureId: e.id, erasedAt: iso(e.erased_at)!, shredding: e.shredding as ShreddingState, completedAt: iso(e.completed_at) };
+    return {
+      erasureId: e.id,
+      erasedAt: iso(e.erased_at)!,
+      shredding: e.shredding as ShreddingState,
+      completedAt: iso(e.completed_at),
+    };
   }
 }

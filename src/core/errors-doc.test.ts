@@ -18,11 +18,15 @@ describe('docs/errors.md', () => {
   const documented = new Map([...doc.matchAll(/^\| `(SP_\w+)` \| (\d+) \|/gm)].map((m) => [m[1], Number(m[2])]));
 
   it('lists exactly the codes the code defines, with the same HTTP status', () => {
-    expect(Object.fromEntries(documented)).toEqual(Object.fromEntries(Object.entries(ERROR_CODES).map(([k, v]) => [k, v.status])));
+    expect(Object.fromEntries(documented)).toEqual(
+      Object.fromEntries(Object.entries(ERROR_CODES).map(([k, v]) => [k, v.status])),
+    );
   });
 
   it('has no code that nothing raises', () => {
-    const all = sources(join(root, 'src')).map((f) => readFileSync(f, 'utf8')).join('\n');
+    const all = sources(join(root, 'src'))
+      .map((f) => readFileSync(f, 'utf8'))
+      .join('\n');
     const unused = Object.keys(ERROR_CODES).filter((c) => !all.includes(`'${c}'`));
     expect(unused).toEqual([]);
   });

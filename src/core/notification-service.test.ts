@@ -32,7 +32,8 @@ async function refusal(p: Promise<unknown>): Promise<AppError> {
 }
 
 const deliveries = () => [...f.store.tables.deliveries.values()];
-const contactPoints = (patientId: string) => [...f.store.tables.contactPoints.values()].filter((c) => c.patient_id === patientId);
+const contactPoints = (patientId: string) =>
+  [...f.store.tables.contactPoints.values()].filter((c) => c.patient_id === patientId);
 
 describe('NotificationService.create', () => {
   it('creates one queued delivery per requested channel, each to its contact point, with one audit entry', async () => {
@@ -40,12 +41,22 @@ describe('NotificationService.create', () => {
     const answer = await service.create(f.ctx, followUp({ channels: ['email', 'sms'] }));
 
     expect(answer.status).toBe(202);
-    expect(answer.body.deliveries.map((d) => [d.channel, d.status])).toEqual([['email', 'queued'], ['sms', 'queued']]);
+    expect(answer.body.deliveries.map((d) => [d.channel, d.status])).toEqual([
+      ['email', 'queued'],
+      ['sms', 'queued'],
+    ]);
     const rows = deliveries();
     expect(rows).toHaveLength(2);
     for (const [i, d] of rows.entries()) {
       const cp = f.store.tables.contactPoints.get(d.contact_point_id)!;
-      expect({ channel: d.channel, seq: d.seq, status: d.status, runAt: d.run_at, notification: d.notification_id, maxAttempts: d.max_attempts }).toEqual({
+      expect({
+        channel: d.channel,
+        seq: d.seq,
+        status: d.status,
+        runAt: d.run_at,
+        notification: d.notification_id,
+        maxAttempts: d.max_attempts,
+      }).toEqual({
         channel: cp.system,
         seq: i + 1,
         status: 'queued',
@@ -57,7 +68,11 @@ describe('NotificationService.create', () => {
     const added = f.store.audit.slice(auditBefore);
     expect(added.map((a) => a.event.action)).toEqual(['notification.created']);
     expect(added[0].event.details?.deliveries).toEqual(rows.map((d) => `${d.id}:${d.channel}`));
-    expect(f.store.tables.signatures.get(answer.body.id)).toMatchObject({ tenant_id: 'default', alg: 'EdDSA', sender_signer_id: null });
+    expect(f.store.tables.signatures.get(answer.body.id)).toMatchObject({
+      tenant_id: 'default',
+      alg: 'EdDSA',
+      sender_signer_id: null,
+    });
     expect(f.wakes()).toBe(1);
   });
 
@@ -69,7 +84,9 @@ describe('NotificationService.create', () => {
         { system: 'email', value: 'third@example.com', rank: 1 },
       ],
     });
-    const [first] = contactPoints('p2').filter((c) => c.rank === 1).sort((a, b) => (a.id < b.id ? -1 : 1));
+    const [first] = contactPoints('p2')
+      .filter((c) => c.rank === 1)
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
 
     const answer = await service.create(f.ctx, followUp({ patientId: 'p2' }));
 
@@ -88,7 +105,11 @@ describe('NotificationService.create', () => {
 
   it.each([
     ['an unknown type', 'SP_NOTIFICATION_UNKNOWN_TYPE', { type: 'gossip' }],
-    ['a sendAt more than a few seconds in the past', 'SP_NOTIFICATION_SEND_AT_PAST', { sendAt: new Date(DAYTIME - 60_000).toISOString() }],
+    [
+      'a sendAt more than a few seconds in the past',
+      'SP_NOTIFICATION_SEND_AT_PAST',
+      { sendAt: new Date(DAYTIME - 60_000).toISOString() },
+    ],
     ['a sendAt that is not a date-time', 'SP_REQ_VALIDATION', { sendAt: 'next tuesday' }],
     ['an unknown patient', 'SP_PATIENT_NOT_FOUND', { patientId: 'nobody' }],
     ['a channel the patient has no contact point for', 'SP_NOTIFICATION_NO_CHANNEL', { channels: ['webhook'] }],
@@ -107,7 +128,8 @@ describe('NotificationService.create', () => {
 });
 
 describe('NotificationService.createMany', () => {
-  const batch = (n: number) => Array.from({ length: n }, (_, i) => ({ input: followUp(), idempotencyKey: `batch-${i}` }));
+  const batch = (n: number) =>
+    Array.from({ length: n }, (_, i) => ({ input: followUp(), idempotencyKey: `batch-${i}` }));
 
   it('creates every item of a valid batch, each with its audit entry', async () => {
     const answers = await service.createMany(f.ctx, batch(3));
@@ -193,24 +215,38 @@ describe('quiet hours', () => {
     expect(answer.body.deliveries[0]).toMatchObject({ status: 'scheduled', runAt: '2030-01-16T13:00:00.000Z' });
   });
 
-  it.each(['urgent', 'asap', 'stat'] satisfies Priority[])('sends a notification of %s priority in quiet hours at once', async (priority) => {
-    f.setNow(NIGHT);
-    const answer = await service.create(f.ctx, followUp({ priority }));
-    expect(answer.body.deliveries[0]).toMatchObject({ status: 'queued', runAt: new Date(NIGHT).toISOString() });
-    expect(f.wakes()).toBe(1);
-  });
+  it.each(['urgent', 'asap', 'stat'] satisfies Priority[])(
+    'sends a notification of %s priority in quiet hours at once',
+    async (priority) => {
+      f.setNow(NIGHT);
+      const answer = await service.create(f.ctx, followUp({ priority }));
+      expect(answer.body.deliveries[0]).toMatchObject({ status: 'queued', runAt: new Date(NIGHT).toISOString() });
+      expect(f.wakes()).toBe(1);
+    },
+  );
 });
 
 describe('PHI', () => {
   it('keeps the data’s PHI out of every audit entry and every plaintext column, and seals it', async () => {
     await f.addPatient('MRN-88213');
-    const answer = await service.create(f.ctx, followUp({ patientId: 'MRN-88213', channels: ['sms', 'email'] }), 'key-1');
+    const answer = await service.create(
+      f.ctx,
+      followUp({ patientId: 'MRN-88213', channels: ['sms', 'email'] }),
+      'key-1',
+    );
 
     // The marker did reach the store, sealed under the patient's data key.
     const n = f.store.tables.notifications.get(answer.body.id)!;
     const k = f.store.tables.dataKeys.get(`default\u0000MRN-88213`)!;
-    const key = await f.deps.cipher.dataKey('default', 'MRN-88213', { keyId: k.key_id, wrapped: Buffer.from(k.wrapped) });
-    const data = f.deps.cipher.decryptJson<{ reason: string }>(key, { tenantId: 'default', table: 'notifications', rowId: n.id, field: 'data' }, n.data_ct);
+    const key = await f.deps.cipher.dataKey('default', 'MRN-88213', {
+      keyId: k.key_id,
+      wrapped: Buffer.from(k.wrapped),
+    });
+    const data = f.deps.cipher.decryptJson<{ reason: string }>(
+      key,
+      { tenantId: 'default', table: 'notifications', rowId: n.id, field: 'data' },
+      n.data_ct,
+    );
     expect(data.reason).toContain(PHI_MARKER);
 
     const { tables, audit } = f.store.dump();

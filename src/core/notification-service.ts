@@ -11,7 +11,13 @@ import {
 } from './domain.js';
 import { deferPastQuietHours } from './time-policy.js';
 import type { StoreTx } from '../store/store.js';
-import type { DeliveryRow, IdempotencyRow, NotificationRow, NotificationSignatureRow, SendingContext } from '../store/rows.js';
+import type {
+  DeliveryRow,
+  IdempotencyRow,
+  NotificationRow,
+  NotificationSignatureRow,
+  SendingContext,
+} from '../store/rows.js';
 import { SignerService, type DetachedSignature } from './signer-service.js';
 
 export interface CreateNotificationInput {
@@ -57,7 +63,11 @@ export interface NotificationView {
 
 export interface CreatedAnswer {
   status: number;
-  body: { id: string; status: string; deliveries: { id: string; channel: ChannelKind; status: DeliveryStatus; runAt: string }[] };
+  body: {
+    id: string;
+    status: string;
+    deliveries: { id: string; channel: ChannelKind; status: DeliveryStatus; runAt: string }[];
+  };
 }
 
 /** What `build` makes for one notification; written together with the rest of its batch. */
@@ -111,35 +121,49 @@ export class NotificationService {
    * none (the error's detail names the item index). Each item may carry its own idempotency key.
    * Rows are built item by item, then written with one multi-row statement per table.
    */
-  async createMany(ctx: RequestContext, items: { input: CreateNotificationInput; idempotencyKey?: string }[]): Promise<CreatedAnswer[]> {
+  async createMany(
+    ctx: RequestContext,
+    items: { input: CreateNotificationInput; idempotencyKey?: string }[],
+  ): Promise<CreatedAnswer[]> {
     const { store } = this.deps;
     // Signed requests are checked for replays against the stored signatures: they write their rows
     // at once, in their own savepoint. Every other create only reads until it hands its rows over.
     const batchable = !items.some((x) => x.input.signature);
-    const answers = await store.transaction(async (tx) => {
-      const keys = [...new Set(items.flatMap((x) => (x.idempotencyKey ? [x.idempotencyKey] : [])))];
-      // One request (the common case) reads its idempotency record, patient, key and contact points
-      // in one query; a batch reads all its records at once, then each item's patient.
-      const one = items.length === 1 ? await tx.patients.getForSending(ctx.tenantId, items[0].input.patientId, items[0].idempotencyKey ?? null) : undefined;
-      const prior = new Map((one ? (one.idempotency ? [one.idempotency] : []) : await tx.idempotency.getMany(ctx.tenantId, keys)).map((r) => [r.key, r]));
-      for (const k of keys) {
-        const pending = tx.atCommit.findIdempotency(ctx.tenantId, k);
-        if (pending && !prior.has(k)) prior.set(k, pending);
-      }
-      const out: CreatedAnswer[] = [];
-      const rows = newRows();
-      const now = this.now();
-      for (const [i, item] of items.entries()) {
-        try {
-          out.push(await this.createOne(tx, ctx, item.input, item.idempotencyKey, prior, rows, now, one));
-        } catch (e) {
-          if (items.length > 1 && e instanceof AppError) throw new AppError(e.code, `items[${i}]${e.detail ? `: ${e.detail}` : ''}`);
-          throw e;
+    const answers = await store.transaction(
+      async (tx) => {
+        const keys = [...new Set(items.flatMap((x) => (x.idempotencyKey ? [x.idempotencyKey] : [])))];
+        // One request (the common case) reads its idempotency record, patient, key and contact points
+        // in one query; a batch reads all its records at once, then each item's patient.
+        const one =
+          items.length === 1
+            ? await tx.patients.getForSending(ctx.tenantId, items[0].input.patientId, items[0].idempotencyKey ?? null)
+            : undefined;
+        const prior = new Map(
+          (one ? (one.idempotency ? [one.idempotency] : []) : await tx.idempotency.getMany(ctx.tenantId, keys)).map(
+            (r) => [r.key, r],
+          ),
+        );
+        for (const k of keys) {
+          const pending = tx.atCommit.findIdempotency(ctx.tenantId, k);
+          if (pending && !prior.has(k)) prior.set(k, pending);
         }
-      }
-      await this.write(tx, rows, batchable);
-      return out;
-    }, { batchable });
+        const out: CreatedAnswer[] = [];
+        const rows = newRows();
+        const now = this.now();
+        for (const [i, item] of items.entries()) {
+          try {
+            out.push(await this.createOne(tx, ctx, item.input, item.idempotencyKey, prior, rows, now, one));
+          } catch (e) {
+            if (items.length > 1 && e instanceof AppError)
+              throw new AppError(e.code, `items[${i}]${e.detail ? `: ${e.detail}` : ''}`);
+            throw e;
+          }
+        }
+        await this.write(tx, rows, batchable);
+        return out;
+      },
+      { batchable },
+    );
     await store.durable();
     if (answers.some((a) => a.body.deliveries.some((d) => d.status === 'queued'))) this.deps.wake();
     return answers;
@@ -162,17 +186,32 @@ export class NotificationService {
       return { status: replay.status_code, body: JSON.parse(replay.response) } as CreatedAnswer;
     }
     const created = await this.build(tx, ctx, input, null, now, read);
-    if (created.signature?.sender_request_bidx && rows.signatures.some((r) => r.sender_request_bidx === created.signature!.sender_request_bidx)) {
+    if (
+      created.signature?.sender_request_bidx &&
+      rows.signatures.some((r) => r.sender_request_bidx === created.signature!.sender_request_bidx)
+    ) {
       throw new AppError('SP_SIGNATURE_REPLAYED');
     }
     add(rows, created);
     const body = {
       id: created.notification.id,
       status: aggregateStatus(created.notification, created.deliveries, now),
-      deliveries: created.deliveries.map((d) => ({ id: d.id, channel: d.channel as ChannelKind, status: viewStatus(d, now), runAt: iso(d.run_at)! })),
+      deliveries: created.deliveries.map((d) => ({
+        id: d.id,
+        channel: d.channel as ChannelKind,
+        status: viewStatus(d, now),
+        runAt: iso(d.run_at)!,
+      })),
     };
     if (idempotencyKey) {
-      const record = { tenant_id: ctx.tenantId, key: idempotencyKey, request_hash: requestHash, status_code: 202, response: JSON.stringify(body), created_at: now.getTime() };
+      const record = {
+        tenant_id: ctx.tenantId,
+        key: idempotencyKey,
+        request_hash: requestHash,
+        status_code: 202,
+        response: JSON.stringify(body),
+        created_at: now.getTime(),
+      };
       // A later item of the same batch under the same key replays this answer (or is refused).
       prior.set(idempotencyKey, record);
       rows.idempotency.push(record);
@@ -181,7 +220,12 @@ export class NotificationService {
   }
 
   /** Shared by the API and the appointment scheduler: validates, encrypts and enqueues in `tx`. */
-  async createInTx(tx: StoreTx, ctx: RequestContext, input: CreateNotificationInput, appointmentId: string | null): Promise<{ notification: NotificationRow; deliveries: DeliveryRow[] }> {
+  async createInTx(
+    tx: StoreTx,
+    ctx: RequestContext,
+    input: CreateNotificationInput,
+    appointmentId: string | null,
+  ): Promise<{ notification: NotificationRow; deliveries: DeliveryRow[] }> {
     const created = await this.build(tx, ctx, input, appointmentId, this.now());
     const rows = newRows();
     add(rows, created);
@@ -214,12 +258,20 @@ export class NotificationService {
    * request, the signer), writing nothing: the notification sealed under the patient's data key, its
    * notary signature, one delivery job per channel and its audit event.
    */
-  private async build(tx: StoreTx, ctx: RequestContext, input: CreateNotificationInput, appointmentId: string | null, now: Date, read?: SendingContext): Promise<Built> {
+  private async build(
+    tx: StoreTx,
+    ctx: RequestContext,
+    input: CreateNotificationInput,
+    appointmentId: string | null,
+    now: Date,
+    read?: SendingContext,
+  ): Promise<Built> {
     const { cipher, templates, config, newId } = this.deps;
     // A sender's signature is checked before anything else (and so before any write).
     const { signature, ...request } = input;
     const sender = signature ? await this.signatures.verifySender(tx, ctx.tenantId, signature, request) : null;
-    if (!NOTIFICATION_TYPES.includes(input.type as NotificationType)) throw new AppError('SP_NOTIFICATION_UNKNOWN_TYPE', 'type');
+    if (!NOTIFICATION_TYPES.includes(input.type as NotificationType))
+      throw new AppError('SP_NOTIFICATION_UNKNOWN_TYPE', 'type');
     const type = input.type as NotificationType;
     const data = templates.validateData(type, input.data);
     const priority = input.priority ?? 'routine';
@@ -236,7 +288,10 @@ export class NotificationService {
     const found = read ?? (await tx.patients.getForSending(ctx.tenantId, input.patientId));
     const { patient } = found;
     if (!patient) throw new AppError('SP_PATIENT_NOT_FOUND');
-    const key = await cipher.dataKey(ctx.tenantId, input.patientId, { keyId: patient.key_id, wrapped: Buffer.from(patient.wrapped) });
+    const key = await cipher.dataKey(ctx.tenantId, input.patientId, {
+      keyId: patient.key_id,
+      wrapped: Buffer.from(patient.wrapped),
+    });
     const contacts = found.contacts.filter((c) => c.opted_out_at == null);
     const chosen = input.channels?.length
       ? [...new Set(input.channels)].map((ch) => {
@@ -247,7 +302,9 @@ export class NotificationService {
       : contacts.slice(0, 1);
     if (!chosen.length) throw new AppError('SP_NOTIFICATION_NO_CHANNEL', 'the patient has no contact point');
 
-    const runAt = isUrgent(priority) ? sendAt : deferPastQuietHours(sendAt, patient.time_zone, config.policy.quietHours);
+    const runAt = isUrgent(priority)
+      ? sendAt
+      : deferPastQuietHours(sendAt, patient.time_zone, config.policy.quietHours);
     const id = newId();
     const notification: NotificationRow = {
       id,
@@ -255,7 +312,11 @@ export class NotificationService {
       patient_id: input.patientId,
       type,
       priority,
-      data_ct: cipher.encryptJson(key, { tenantId: ctx.tenantId, table: 'notifications', rowId: id, field: 'data' }, data),
+      data_ct: cipher.encryptJson(
+        key,
+        { tenantId: ctx.tenantId, table: 'notifications', rowId: id, field: 'data' },
+        data,
+      ),
       appointment_id: appointmentId,
       send_at: sendAt.getTime(),
       created_at: now.getTime(),
@@ -265,14 +326,28 @@ export class NotificationService {
     const ref = patientRef(this.deps, ctx.tenantId, input.patientId);
     const notarized = await this.signatures.signatureFor(notification, ref, data, key, sender);
     const deliveries = chosen.map((c, i) =>
-      newDeliveryRow(newId(), notification, c.system as ChannelKind, c.id, i + 1, runAt.getTime(), now.getTime(), config.worker.maxAttempts[c.system as ChannelKind]),
+      newDeliveryRow(
+        newId(),
+        notification,
+        c.system as ChannelKind,
+        c.id,
+        i + 1,
+        runAt.getTime(),
+        now.getTime(),
+        config.worker.maxAttempts[c.system as ChannelKind],
+      ),
     );
     const event = {
       action: 'notification.created',
       targetType: 'notification',
       targetId: id,
       patientRef: ref,
-      details: { type, priority, deliveries: deliveries.map((d) => `${d.id}:${d.channel}`), runAt: runAt.toISOString() },
+      details: {
+        type,
+        priority,
+        deliveries: deliveries.map((d) => `${d.id}:${d.channel}`),
+        runAt: runAt.toISOString(),
+      },
     };
     return { notification, deliveries, signature: notarized, audit: { ctx, at: now, event } };
   }
@@ -392,7 +467,11 @@ export function viewStatus(d: Pick<DeliveryRow, 'status' | 'run_at'>, now: Date)
 }
 
 /** Overall status: cancelled/acknowledged first, else the furthest delivery, else failed/dead. */
-export function aggregateStatus(n: Pick<NotificationRow, 'cancelled_at' | 'acknowledged_at'>, ds: DeliveryRow[], now: Date): string {
+export function aggregateStatus(
+  n: Pick<NotificationRow, 'cancelled_at' | 'acknowledged_at'>,
+  ds: DeliveryRow[],
+  now: Date,
+): string {
   if (n.acknowledged_at != null) return 'acknowledged';
   if (n.cancelled_at != null && !ds.some((d) => PROGRESS.indexOf(d.status as DeliveryStatus) >= 3)) return 'cancelled';
   let best = -1;

@@ -54,7 +54,13 @@ export interface PatientAccountPolicy {
   windowMs: number;
 }
 
-export const DEFAULT_PATIENT_ACCOUNT_POLICY: PatientAccountPolicy = { codeTtlMs: 10 * 60_000, maxAttempts: 5, codesPerContact: 3, startsPerIp: 30, windowMs: 15 * 60_000 };
+export const DEFAULT_PATIENT_ACCOUNT_POLICY: PatientAccountPolicy = {
+  codeTtlMs: 10 * 60_000,
+  maxAttempts: 5,
+  codesPerContact: 3,
+  startsPerIp: 30,
+  windowMs: 15 * 60_000,
+};
 
 const PURPOSE = 'patient_otp';
 const iso = (ms: number | null) => (ms == null ? null : new Date(Number(ms)).toISOString());
@@ -81,36 +87,62 @@ export class PatientAccountService {
     if (!PATIENT_ID_PATTERN.test(patientId)) throw new AppError('SP_PATIENT_INVALID_ID');
     const value = normalise(contact);
     const now = clock();
-    const view = await store.transaction(async (tx) => {
-      const repo = tx.patientAccounts;
-      const key = (await tx.patients.get(ctx.tenantId, patientId)) && (await patientDataKey(this.deps, tx, ctx.tenantId, patientId));
-      if (!key) throw new AppError('SP_PATIENT_NOT_FOUND');
-      const bidxs = cipher.blindIndexCandidates(ctx.tenantId, `contact.${contact.system}`, value);
-      const onRecord = (await tx.contactPoints.list(ctx.tenantId, patientId)).some((c) => c.system === contact.system && bidxs.includes(c.value_bidx));
-      if (!onRecord) throw new AppError('SP_PATIENT_ACCOUNT_CONTACT_UNKNOWN');
-      const existing = await repo.byContact(ctx.tenantId, contact.system, bidxs);
-      if (existing?.status === 'active' || (await repo.ofPatient(ctx.tenantId, patientId)).some((a) => a.status === 'active')) throw new AppError('SP_PATIENT_ACCOUNT_EXISTS');
-      // A disabled account on this contact gives way (its sessions and devices died when it was disabled).
-      if (existing) await repo.delete(ctx.tenantId, existing.id);
-      const id = newId();
-      await repo.insert({
-        id,
-        tenant_id: ctx.tenantId,
-        patient_id: patientId,
-        contact_system: contact.system,
-        contact_bidx: bidxs[0]!,
-        contact_ct: cipher.encrypt(key, { tenantId: ctx.tenantId, table: 'patient_accounts', rowId: id, field: 'contact' }, value),
-        status: 'active',
-        created_at: now.getTime(),
+    const view = await store
+      .transaction(async (tx) => {
+        const repo = tx.patientAccounts;
+        const key =
+          (await tx.patients.get(ctx.tenantId, patientId)) &&
+          (await patientDataKey(this.deps, tx, ctx.tenantId, patientId));
+        if (!key) throw new AppError('SP_PATIENT_NOT_FOUND');
+        const bidxs = cipher.blindIndexCandidates(ctx.tenantId, `contact.${contact.system}`, value);
+        const onRecord = (await tx.contactPoints.list(ctx.tenantId, patientId)).some(
+          (c) => c.system === contact.system && bidxs.includes(c.value_bidx),
+        );
+        if (!onRecord) throw new AppError('SP_PATIENT_ACCOUNT_CONTACT_UNKNOWN');
+        const existing = await repo.byContact(ctx.tenantId, contact.system, bidxs);
+        if (
+          existing?.status === 'active' ||
+          (await repo.ofPatient(ctx.tenantId, patientId)).some((a) => a.status === 'active')
+        )
+          throw new AppError('SP_PATIENT_ACCOUNT_EXISTS');
+        // A disabled account on this contact gives way (its sessions and devices died when it was disabled).
+        if (existing) await repo.delete(ctx.tenantId, existing.id);
+        const id = newId();
+        await repo.insert({
+          id,
+          tenant_id: ctx.tenantId,
+          patient_id: patientId,
+          contact_system: contact.system,
+          contact_bidx: bidxs[0]!,
+          contact_ct: cipher.encrypt(
+            key,
+            { tenantId: ctx.tenantId, table: 'patient_accounts', rowId: id, field: 'contact' },
+            value,
+          ),
+          status: 'active',
+          created_at: now.getTime(),
+        });
+        const pref = patientRef(this.deps, ctx.tenantId, patientId);
+        await audit(tx, ctx, now, {
+          action: 'patient_account.opened',
+          targetType: 'patient_account',
+          targetId: id,
+          patientRef: pref,
+          details: { channel: contact.system, replaced: existing?.id ?? null },
+        });
+        return {
+          id,
+          patientId,
+          contact: { system: contact.system },
+          status: 'active' as const,
+          createdAt: now.toISOString(),
+        };
+      })
+      .catch((e: unknown) => {
+        // Two concurrent opens on one contact (PostgreSQL): the unique index decides.
+        if (isUniqueViolation(e)) throw new AppError('SP_PATIENT_ACCOUNT_EXISTS');
+        throw e;
       });
-      const pref = patientRef(this.deps, ctx.tenantId, patientId);
-      await audit(tx, ctx, now, { action: 'patient_account.opened', targetType: 'patient_account', targetId: id, patientRef: pref, details: { channel: contact.system, replaced: existing?.id ?? null } });
-      return { id, patientId, contact: { system: contact.system }, status: 'active' as const, createdAt: now.toISOString() };
-    }).catch((e: unknown) => {
-      // Two concurrent opens on one contact (PostgreSQL): the unique index decides.
-      if (isUniqueViolation(e)) throw new AppError('SP_PATIENT_ACCOUNT_EXISTS');
-      throw e;
-    });
     await store.durable();
     return view;
   }
@@ -129,7 +161,13 @@ export class PatientAccountService {
         const r = await this.sessions.revokeAll(tx, ctx.tenantId, 'patient', a.id, 'account_disabled');
         sum.sessions += r.sessions;
         sum.devices += r.devices;
-        await audit(tx, ctx, now, { action: 'patient_account.disabled', targetType: 'patient_account', targetId: a.id, patientRef: patientRef(this.deps, ctx.tenantId, patientId), details: { ...r } });
+        await audit(tx, ctx, now, {
+          action: 'patient_account.disabled',
+          targetType: 'patient_account',
+          targetId: a.id,
+          patientRef: patientRef(this.deps, ctx.tenantId, patientId),
+          details: { ...r },
+        });
       }
       return sum;
     });
@@ -148,7 +186,11 @@ export class PatientAccountService {
     normalise(contact);
   }
 
-  async startSignIn(tenantId: string, contact: SignInContact, meta: { requestId?: string; sourceIp?: string }): Promise<void> {
+  async startSignIn(
+    tenantId: string,
+    contact: SignInContact,
+    meta: { requestId?: string; sourceIp?: string },
+  ): Promise<void> {
     const { store, cipher, clock, newId, config } = this.deps;
     const value = normalise(contact);
     const now = clock();
@@ -157,7 +199,11 @@ export class PatientAccountService {
       const repo = tx.patientAccounts;
       if (!(await tx.tenants.exists(tenantId))) return null;
       // Per address first, counted for every start alike (so both answers cost one write).
-      if ((await repo.throttleHit(`patient-otp:ip:${meta.sourceIp ?? 'unknown'}`, now.getTime(), p.windowMs)) > p.startsPerIp) return null;
+      if (
+        (await repo.throttleHit(`patient-otp:ip:${meta.sourceIp ?? 'unknown'}`, now.getTime(), p.windowMs)) >
+        p.startsPerIp
+      )
+        return null;
       const bidxs = cipher.blindIndexCandidates(tenantId, `contact.${contact.system}`, value);
       const account = await repo.byContact(tenantId, contact.system, bidxs);
       if (!account || account.status !== 'active') return null;
@@ -168,7 +214,12 @@ export class PatientAccountService {
       if (account.contact_bidx !== bidxs[0]) await repo.update(tenantId, account.id, { contact_bidx: bidxs[0]! });
       const sent = await repo.throttleHit(`patient-otp:contact:${account.id}`, now.getTime(), p.windowMs);
       if (sent > p.codesPerContact) {
-        await audit(tx, ctx, now, { ...target, action: 'patient_auth.code_throttled', outcome: 'failure', details: { channel: contact.system, requests: sent } });
+        await audit(tx, ctx, now, {
+          ...target,
+          action: 'patient_auth.code_throttled',
+          outcome: 'failure',
+          details: { channel: contact.system, requests: sent },
+        });
         return null;
       }
       const key = await patientDataKey(this.deps, tx, tenantId, account.patient_id);
@@ -177,9 +228,27 @@ export class PatientAccountService {
       await tx.challenges.retire(tenantId, PURPOSE, account.id, now.getTime());
       const id = newId();
       const code = numericCode(6);
-      await tx.challenges.insert({ id, tenant_id: tenantId, purpose: PURPOSE, subject: account.id, challenge: this.codeHash(tenantId, id, code), attempts: 0, created_at: now.getTime(), expires_at: now.getTime() + p.codeTtlMs, used_at: null });
-      await audit(tx, ctx, now, { ...target, action: 'patient_auth.code_sent', details: { channel: contact.system, challenge: id } });
-      const to = cipher.decrypt(key, { tenantId, table: 'patient_accounts', rowId: account.id, field: 'contact' }, account.contact_ct);
+      await tx.challenges.insert({
+        id,
+        tenant_id: tenantId,
+        purpose: PURPOSE,
+        subject: account.id,
+        challenge: this.codeHash(tenantId, id, code),
+        attempts: 0,
+        created_at: now.getTime(),
+        expires_at: now.getTime() + p.codeTtlMs,
+        used_at: null,
+      });
+      await audit(tx, ctx, now, {
+        ...target,
+        action: 'patient_auth.code_sent',
+        details: { channel: contact.system, challenge: id },
+      });
+      const to = cipher.decrypt(
+        key,
+        { tenantId, table: 'patient_accounts', rowId: account.id, field: 'contact' },
+        account.contact_ct,
+      );
       // Named after the account, so an erasure of the patient can find the outbox copy.
       return { to, code, channel: contact.system, tenantId, deliveryId: `potp-${account.id}-${id}` };
     });
@@ -189,7 +258,18 @@ export class PatientAccountService {
     const minutes = Math.round(p.codeTtlMs / 60_000);
     const text = `${config.organisationName}: your sign-in code is ${send.code}. It expires in ${minutes} minutes. Do not share it.`;
     void this.channels[send.channel]
-      .send({ deliveryId: send.deliveryId, notificationId: send.deliveryId, tenantId: send.tenantId, channel: send.channel, to: send.to, subject: 'Sign-in code', text }, AbortSignal.timeout(config.channels.timeoutMs))
+      .send(
+        {
+          deliveryId: send.deliveryId,
+          notificationId: send.deliveryId,
+          tenantId: send.tenantId,
+          channel: send.channel,
+          to: send.to,
+          subject: 'Sign-in code',
+          text,
+        },
+        AbortSignal.timeout(config.channels.timeoutMs),
+      )
       .catch((e: unknown) => this.onSendError((e as { code?: string })?.code ?? 'SP_CHANNEL_SEND_FAILED'));
   }
 
@@ -210,14 +290,29 @@ export class PatientAccountService {
     const outcome = await store.transaction(async (tx) => {
       const repo = tx.patientAccounts;
       if (!(await tx.tenants.exists(tenantId))) return null;
-      const account = await repo.byContact(tenantId, contact.system, cipher.blindIndexCandidates(tenantId, `contact.${contact.system}`, value));
-      const ctx: RequestContext = { tenantId, actor: account ? `patient-account:${account.id}` : 'patient-account:unknown', ...meta };
-      const target = account ? { targetType: 'patient_account', targetId: account.id, patientRef: patientRef(this.deps, tenantId, account.patient_id) } : {};
+      const account = await repo.byContact(
+        tenantId,
+        contact.system,
+        cipher.blindIndexCandidates(tenantId, `contact.${contact.system}`, value),
+      );
+      const ctx: RequestContext = {
+        tenantId,
+        actor: account ? `patient-account:${account.id}` : 'patient-account:unknown',
+        ...meta,
+      };
+      const target = account
+        ? {
+            targetType: 'patient_account',
+            targetId: account.id,
+            patientRef: patientRef(this.deps, tenantId, account.patient_id),
+          }
+        : {};
       const fail = async (details: Record<string, string | number | boolean>) => {
         await audit(tx, ctx, now, { ...target, action: 'patient_auth.sign_in_failed', outcome: 'failure', details });
         return null;
       };
-      if (!account || account.status !== 'active') return fail({ reason: account ? 'account_disabled' : 'unknown_contact' });
+      if (!account || account.status !== 'active')
+        return fail({ reason: account ? 'account_disabled' : 'unknown_contact' });
       const ch = await tx.challenges.live(tenantId, PURPOSE, account.id, now.getTime(), this.policy.maxAttempts);
       if (!ch) return fail({ reason: 'no_live_code' });
       if (!safeEqualHex(ch.challenge, this.codeHash(tenantId, ch.id, code))) {
@@ -227,8 +322,19 @@ export class PatientAccountService {
         return fail({ reason: 'wrong_code', challenge: ch.id, failures, burned });
       }
       if (!(await tx.challenges.use(ch.id, now.getTime()))) return fail({ reason: 'no_live_code' });
-      const s = await this.sessions.issue(tx, { tenantId, subjectType: 'patient', subjectId: account.id, transport, stage: 'active', amr: ['otp'] });
-      await audit(tx, ctx, now, { ...target, action: 'patient_auth.signed_in', details: { session: s.id, challenge: ch.id, transport } });
+      const s = await this.sessions.issue(tx, {
+        tenantId,
+        subjectType: 'patient',
+        subjectId: account.id,
+        transport,
+        stage: 'active',
+        amr: ['otp'],
+      });
+      await audit(tx, ctx, now, {
+        ...target,
+        action: 'patient_auth.signed_in',
+        details: { session: s.id, challenge: ch.id, transport },
+      });
       return s;
     });
     await store.durable();
@@ -237,11 +343,17 @@ export class PatientAccountService {
   }
 
   /** The reader's notifications, newest first, decrypted; each one shown is audited as accessed. */
-  async listNotifications(r: PatientReader, page: { limit: number; cursor?: string }): Promise<{ items: PatientNotificationView[]; nextCursor: string | null }> {
+  async listNotifications(
+    r: PatientReader,
+    page: { limit: number; cursor?: string },
+  ): Promise<{ items: PatientNotificationView[]; nextCursor: string | null }> {
     const { store, clock } = this.deps;
     const result = await store.transaction(async (tx) => {
       const now = clock();
-      const rows = await tx.patientAccounts.patientNotifications(r.tenantId, r.patientId, now.getTime(), { beforeId: page.cursor, limit: page.limit + 1 });
+      const rows = await tx.patientAccounts.patientNotifications(r.tenantId, r.patientId, now.getTime(), {
+        beforeId: page.cursor,
+        limit: page.limit + 1,
+      });
       const shown = rows.slice(0, page.limit);
       const items = await this.render(tx, r, shown);
       if (!items) return { items: [], nextCursor: null };
@@ -257,13 +369,22 @@ export class PatientAccountService {
     const { store, clock } = this.deps;
     const view = await store.transaction(async (tx) => {
       const now = clock();
-      const [row] = await tx.patientAccounts.patientNotifications(r.tenantId, r.patientId, now.getTime(), { id, limit: 1 });
+      const [row] = await tx.patientAccounts.patientNotifications(r.tenantId, r.patientId, now.getTime(), {
+        id,
+        limit: 1,
+      });
       const [item] = (row && (await this.render(tx, r, [row]))) || [];
       if (!row || !item) throw new AppError('SP_NOTIFICATION_NOT_FOUND');
       const pref = patientRef(this.deps, r.tenantId, r.patientId);
       if (!row.read) {
         const deliveries = await tx.patientAccounts.markNotificationRead(id, now.getTime());
-        await audit(tx, ctxOf(r), now, { action: 'notification.read', targetType: 'notification', targetId: id, patientRef: pref, details: { via: 'patient_account', deliveries } });
+        await audit(tx, ctxOf(r), now, {
+          action: 'notification.read',
+          targetType: 'notification',
+          targetId: id,
+          patientRef: pref,
+          details: { via: 'patient_account', deliveries },
+        });
       }
       await this.accessed(tx, r, now, id);
       return { ...item, status: item.status === 'acknowledged' ? item.status : ('read' as const) };
@@ -273,13 +394,21 @@ export class PatientAccountService {
   }
 
   /** Decrypts and renders as the portal does; null when the patient is gone (erased). */
-  private async render(tx: StoreTx, r: PatientReader, rows: PatientNotificationRow[]): Promise<PatientNotificationView[] | null> {
+  private async render(
+    tx: StoreTx,
+    r: PatientReader,
+    rows: PatientNotificationRow[],
+  ): Promise<PatientNotificationView[] | null> {
     const { cipher, templates, config } = this.deps;
     const patient = await tx.patients.get(r.tenantId, r.patientId);
     const key = patient && (await patientDataKey(this.deps, tx, r.tenantId, r.patientId));
     if (!patient || !key) return null;
     return rows.map((n) => {
-      const data = cipher.decryptJson(key, { tenantId: r.tenantId, table: 'notifications', rowId: n.id, field: 'data' }, n.data_ct);
+      const data = cipher.decryptJson(
+        key,
+        { tenantId: r.tenantId, table: 'notifications', rowId: n.id, field: 'data' },
+        n.data_ct,
+      );
       const { title, body } = templates.renderSecure(n.type as NotificationType, data, {
         organisation: config.organisationName,
         link: `${config.publicUrl}/v1/me/notifications/${n.id}`,
@@ -293,7 +422,13 @@ export class PatientAccountService {
   }
 
   private accessed(tx: StoreTx, r: PatientReader, now: Date, id: string): Promise<void> {
-    return audit(tx, ctxOf(r), now, { action: 'notification.accessed', targetType: 'notification', targetId: id, patientRef: patientRef(this.deps, r.tenantId, r.patientId), details: { via: 'patient_account' } });
+    return audit(tx, ctxOf(r), now, {
+      action: 'notification.accessed',
+      targetType: 'notification',
+      targetId: id,
+      patientRef: patientRef(this.deps, r.tenantId, r.patientId),
+      details: { via: 'patient_account' },
+    });
   }
 
   /** Keyed and bound to the challenge id, so a copy of the database does not reveal a code by trying all 10^6. */
@@ -302,7 +437,12 @@ export class PatientAccountService {
   }
 }
 
-const ctxOf = (r: PatientReader): RequestContext => ({ tenantId: r.tenantId, actor: `patient-account:${r.accountId}`, requestId: r.requestId, sourceIp: r.sourceIp });
+const ctxOf = (r: PatientReader): RequestContext => ({
+  tenantId: r.tenantId,
+  actor: `patient-account:${r.accountId}`,
+  requestId: r.requestId,
+  sourceIp: r.sourceIp,
+});
 
 /** The normalised contact, or a validation error naming the field (never the value). */
 function normalise(c: SignInContact): string {
@@ -316,7 +456,8 @@ function normalise(c: SignInContact): string {
 
 function isUniqueViolation(e: unknown): boolean {
   for (let x = e as { code?: unknown; cause?: unknown } | undefined, i = 0; x && i < 5; x = x.cause as typeof x, i++) {
-    if (x.code === '23505' || x.code === 'SQLITE_CONSTRAINT_UNIQUE' || x.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') return true;
+    if (x.code === '23505' || x.code === 'SQLITE_CONSTRAINT_UNIQUE' || x.code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
+      return true;
   }
   return false;
 }

@@ -39,7 +39,11 @@ export class PatientService {
     return this.erasures.status(ctx.tenantId, id);
   }
 
-  async upsert(ctx: RequestContext, id: string, input: PatientInput): Promise<{ created: boolean; patient: PatientRecord }> {
+  async upsert(
+    ctx: RequestContext,
+    id: string,
+    input: PatientInput,
+  ): Promise<{ created: boolean; patient: PatientRecord }> {
     const { cipher, store, clock } = this.deps;
     const now = clock();
     if (!PATIENT_ID_PATTERN.test(id)) throw new AppError('SP_PATIENT_INVALID_ID');
@@ -66,11 +70,20 @@ export class PatientService {
       let key: Buffer;
       const wrappedRow = await tx.dataKeys.get(ctx.tenantId, id);
       if (wrappedRow) {
-        key = await cipher.dataKey(ctx.tenantId, id, { keyId: wrappedRow.key_id, wrapped: Buffer.from(wrappedRow.wrapped) });
+        key = await cipher.dataKey(ctx.tenantId, id, {
+          keyId: wrappedRow.key_id,
+          wrapped: Buffer.from(wrappedRow.wrapped),
+        });
       } else {
         const dk = await cipher.newDataKey(ctx.tenantId, id);
         key = dk.key;
-        await tx.dataKeys.insert({ tenant_id: ctx.tenantId, patient_id: id, key_id: dk.wrapped.keyId, wrapped: dk.wrapped.wrapped, created_at: now.getTime() });
+        await tx.dataKeys.insert({
+          tenant_id: ctx.tenantId,
+          patient_id: id,
+          key_id: dk.wrapped.keyId,
+          wrapped: dk.wrapped.wrapped,
+          created_at: now.getTime(),
+        });
       }
       const ref = { tenantId: ctx.tenantId, table: 'patients', rowId: id };
       const row = {
@@ -83,7 +96,13 @@ export class PatientService {
       };
       if (existing) await tx.patients.update(ctx.tenantId, id, row);
       else
-        await tx.patients.insert({ ...row, tenant_id: ctx.tenantId, id, pseudonym: patientRef(this.deps, ctx.tenantId, id), created_at: now.getTime() });
+        await tx.patients.insert({
+          ...row,
+          tenant_id: ctx.tenantId,
+          id,
+          pseudonym: patientRef(this.deps, ctx.tenantId, id),
+          created_at: now.getTime(),
+        });
       const changes = await this.syncContactPoints(tx, ctx.tenantId, id, key, telecom);
       await audit(tx, ctx, now, {
         action: existing ? 'patient.updated' : 'patient.created',
@@ -102,7 +121,13 @@ export class PatientService {
    * Keeps contact point ids stable when a value stays (pending deliveries point at them), inserts new
    * ones and deletes removed ones. Equality is on the blind index, so no plaintext is compared in SQL.
    */
-  private async syncContactPoints(tx: StoreTx, tenantId: string, patientId: string, key: Buffer, telecom: PatientRecord['telecom']) {
+  private async syncContactPoints(
+    tx: StoreTx,
+    tenantId: string,
+    patientId: string,
+    key: Buffer,
+    telecom: PatientRecord['telecom'],
+  ) {
     const { cipher, newId } = this.deps;
     const current = await tx.contactPoints.list(tenantId, patientId);
     const byIndex = new Map(current.map((c) => [`${c.system}:${c.value_bidx}`, c]));
@@ -110,11 +135,15 @@ export class PatientService {
     let added = 0;
     for (const t of telecom) {
       // The current stored form first; older ones match rows a blind-index rotation has not re-indexed yet.
-      const [bidx, ...older] = cipher.blindIndexCandidates(tenantId, `contact.${t.system}`, t.value) as [string, ...string[]];
+      const [bidx, ...older] = cipher.blindIndexCandidates(tenantId, `contact.${t.system}`, t.value) as [
+        string,
+        ...string[],
+      ];
       const found = [bidx, ...older].map((b) => byIndex.get(`${t.system}:${b}`)).find((c) => c && !keep.has(c.id));
       if (found) {
         keep.add(found.id);
-        if (found.rank !== t.rank || found.value_bidx !== bidx) await tx.contactPoints.update(found.id, { rank: t.rank, value_bidx: bidx });
+        if (found.rank !== t.rank || found.value_bidx !== bidx)
+          await tx.contactPoints.update(found.id, { rank: t.rank, value_bidx: bidx });
         continue;
       }
       const id = newId();
@@ -147,18 +176,30 @@ export class PatientService {
         if (!row && (await tx.erasures.latest(ctx.tenantId, id))) throw new AppError('SP_PATIENT_ERASED');
         throw new AppError('SP_PATIENT_NOT_FOUND');
       }
-      const key = await cipher.dataKey(ctx.tenantId, id, { keyId: wrapped.key_id, wrapped: Buffer.from(wrapped.wrapped) });
+      const key = await cipher.dataKey(ctx.tenantId, id, {
+        keyId: wrapped.key_id,
+        wrapped: Buffer.from(wrapped.wrapped),
+      });
       const ref = { tenantId: ctx.tenantId, table: 'patients', rowId: id };
       const contacts = await tx.contactPoints.list(ctx.tenantId, id);
       const pref = patientRef(this.deps, ctx.tenantId, id);
-      await audit(tx, ctx, clock(), { action: 'patient.read', targetType: 'patient', targetId: pref, patientRef: pref });
+      await audit(tx, ctx, clock(), {
+        action: 'patient.read',
+        targetType: 'patient',
+        targetId: pref,
+        patientRef: pref,
+      });
       return {
         id,
         name: cipher.decryptJson<PatientRecord['name']>(key, { ...ref, field: 'name' }, row.name_ct),
         birthDate: cipher.decrypt(key, { ...ref, field: 'birth_date' }, row.birth_date_ct),
         telecom: contacts.map((c) => ({
           system: c.system as ChannelKind,
-          value: cipher.decrypt(key, { tenantId: ctx.tenantId, table: 'contact_points', rowId: c.id, field: 'value' }, c.value_ct),
+          value: cipher.decrypt(
+            key,
+            { tenantId: ctx.tenantId, table: 'contact_points', rowId: c.id, field: 'value' },
+            c.value_ct,
+          ),
           rank: c.rank,
         })),
         language: row.language as Language,

@@ -33,17 +33,26 @@ export class PortalService {
 
   async open(token: string): Promise<LinkInfo> {
     const { link, language } = await this.usableLink(this.deps.store.read, token);
-    return { language, organisation: this.deps.config.organisationName, attemptsLeft: this.deps.config.portal.maxAttempts - link.failed_attempts };
+    return {
+      language,
+      organisation: this.deps.config.organisationName,
+      attemptsLeft: this.deps.config.portal.maxAttempts - link.failed_attempts,
+    };
   }
 
   /**
    * Checks an answer. On success returns a short-lived portal session token and marks the delivery
    * `read`; on failure counts the attempt (committed even though the call then rejects).
    */
-  async verify(token: string, answer: { birthDate?: string; code?: string }, meta: Pick<RequestContext, 'requestId' | 'sourceIp'>): Promise<string> {
+  async verify(
+    token: string,
+    answer: { birthDate?: string; code?: string },
+    meta: Pick<RequestContext, 'requestId' | 'sourceIp'>,
+  ): Promise<string> {
     const { store, cipher, clock, config } = this.deps;
     // An empty form is a mistake, not a guess: it is refused without costing an attempt.
-    if (!answer.code?.trim() && !answer.birthDate?.trim()) throw new AppError('SP_REQ_VALIDATION', 'birthDate or code is required');
+    if (!answer.code?.trim() && !answer.birthDate?.trim())
+      throw new AppError('SP_REQ_VALIDATION', 'birthDate or code is required');
     const outcome = await store.transaction(async (tx) => {
       const { link } = await this.usableLink(tx, token);
       const now = clock();
@@ -52,22 +61,38 @@ export class PortalService {
       let method = 'none';
       if (answer.code) {
         method = 'otp';
-        ok = link.otp_hash != null && Number(link.otp_expires_at) > now.getTime() && safeEqualHex(link.otp_hash, this.otpHash(link, answer.code.trim()));
+        ok =
+          link.otp_hash != null &&
+          Number(link.otp_expires_at) > now.getTime() &&
+          safeEqualHex(link.otp_hash, this.otpHash(link, answer.code.trim()));
       } else if (answer.birthDate) {
         method = 'birth_date';
         const p = await tx.patients.get(link.tenant_id, link.patient_id);
         const key = await patientDataKey(this.deps, tx, link.tenant_id, link.patient_id);
         if (p && key) {
-          const dob = cipher.decrypt(key, { tenantId: link.tenant_id, table: 'patients', rowId: link.patient_id, field: 'birth_date' }, p.birth_date_ct);
+          const dob = cipher.decrypt(
+            key,
+            { tenantId: link.tenant_id, table: 'patients', rowId: link.patient_id, field: 'birth_date' },
+            p.birth_date_ct,
+          );
           ok = safeEqualHex(sha256Hex(dob), sha256Hex(answer.birthDate.trim()));
         }
       }
-      const target = { targetType: 'notification', targetId: link.notification_id, patientRef: patientRef(this.deps, link.tenant_id, link.patient_id) };
+      const target = {
+        targetType: 'notification',
+        targetId: link.notification_id,
+        patientRef: patientRef(this.deps, link.tenant_id, link.patient_id),
+      };
       if (!ok) {
         const failures = await tx.accessLinks.countFailedAttempt(link.token_hash);
         const burned = failures >= config.portal.maxAttempts;
         if (burned) await tx.accessLinks.update(link.token_hash, { burned_at: now.getTime() });
-        await audit(tx, ctx, now, { ...target, action: 'portal.verification_failed', outcome: 'failure', details: { method, failures, burned } });
+        await audit(tx, ctx, now, {
+          ...target,
+          action: 'portal.verification_failed',
+          outcome: 'failure',
+          details: { method, failures, burned },
+        });
         return { ok: false as const, burned };
       }
       const session = randomToken(32);
@@ -84,9 +109,17 @@ export class PortalService {
       await tx.accessLinks.update(link.token_hash, { used_at: now.getTime(), otp_hash: null, otp_expires_at: null });
       const d = await tx.deliveries.get(link.delivery_id);
       if (d && d.read_at == null) {
-        await tx.deliveries.update(d.id, { status: ['sent', 'delivered', 'sending'].includes(d.status) ? 'read' : d.status, read_at: now.getTime(), updated_at: now.getTime() });
+        await tx.deliveries.update(d.id, {
+          status: ['sent', 'delivered', 'sending'].includes(d.status) ? 'read' : d.status,
+          read_at: now.getTime(),
+          updated_at: now.getTime(),
+        });
       }
-      await audit(tx, ctx, now, { ...target, action: 'portal.verified', details: { method, delivery: link.delivery_id } });
+      await audit(tx, ctx, now, {
+        ...target,
+        action: 'portal.verified',
+        details: { method, delivery: link.delivery_id },
+      });
       await audit(tx, ctx, now, { ...target, action: 'notification.read', details: { delivery: link.delivery_id } });
       return { ok: true as const, session };
     });
@@ -102,13 +135,20 @@ export class PortalService {
     const prepared = await store.transaction(async (tx) => {
       const { link } = await this.usableLink(tx, token);
       // At most one code a minute per link, so the link cannot be used to flood a phone.
-      if (link.otp_expires_at != null && Number(link.otp_expires_at) - config.portal.otpTtlMinutes * 60_000 + 60_000 > now.getTime()) return null;
+      if (
+        link.otp_expires_at != null &&
+        Number(link.otp_expires_at) - config.portal.otpTtlMinutes * 60_000 + 60_000 > now.getTime()
+      )
+        return null;
       const d = await tx.deliveries.get(link.delivery_id);
       const contact = d && (await tx.contactPoints.get(d.contact_point_id));
       const key = await patientDataKey(this.deps, tx, link.tenant_id, link.patient_id);
       if (!d || !contact || !key) return null;
       const code = numericCode(6);
-      await tx.accessLinks.update(link.token_hash, { otp_hash: this.otpHash(link, code), otp_expires_at: now.getTime() + config.portal.otpTtlMinutes * 60_000 });
+      await tx.accessLinks.update(link.token_hash, {
+        otp_hash: this.otpHash(link, code),
+        otp_expires_at: now.getTime() + config.portal.otpTtlMinutes * 60_000,
+      });
       await audit(tx, this.ctx(link, meta), now, {
         action: 'portal.code_sent',
         targetType: 'notification',
@@ -116,21 +156,44 @@ export class PortalService {
         patientRef: patientRef(this.deps, link.tenant_id, link.patient_id),
         details: { channel: contact.system },
       });
-      const to = cipher.decrypt(key, { tenantId: link.tenant_id, table: 'contact_points', rowId: contact.id, field: 'value' }, contact.value_ct);
-      return { code, to, channel: contact.system as ChannelKind, tenantId: link.tenant_id, notificationId: link.notification_id, deliveryId: d.id };
+      const to = cipher.decrypt(
+        key,
+        { tenantId: link.tenant_id, table: 'contact_points', rowId: contact.id, field: 'value' },
+        contact.value_ct,
+      );
+      return {
+        code,
+        to,
+        channel: contact.system as ChannelKind,
+        tenantId: link.tenant_id,
+        notificationId: link.notification_id,
+        deliveryId: d.id,
+      };
     });
     await store.durable();
     if (!prepared) return;
     const text = `${config.organisationName}: your verification code is ${prepared.code}. It expires in ${config.portal.otpTtlMinutes} minutes.`;
     await this.channels[prepared.channel].send(
       // Named after the delivery whose link asked for it, so an erasure finds its outbox copy by id.
-      { deliveryId: `otp-${prepared.deliveryId}-${newId()}`, notificationId: prepared.notificationId, tenantId: prepared.tenantId, channel: prepared.channel, to: prepared.to, subject: 'Verification code', text },
+      {
+        deliveryId: `otp-${prepared.deliveryId}-${newId()}`,
+        notificationId: prepared.notificationId,
+        tenantId: prepared.tenantId,
+        channel: prepared.channel,
+        to: prepared.to,
+        subject: 'Verification code',
+        text,
+      },
       AbortSignal.timeout(config.channels.timeoutMs),
     );
   }
 
   /** Decrypts and renders the secure message for a verified reader. Each view is audited. */
-  async view(token: string, session: string | undefined, meta: Pick<RequestContext, 'requestId' | 'sourceIp'>): Promise<SecureMessage> {
+  async view(
+    token: string,
+    session: string | undefined,
+    meta: Pick<RequestContext, 'requestId' | 'sourceIp'>,
+  ): Promise<SecureMessage> {
     const { store, cipher, templates, clock, config } = this.deps;
     const result = await store.transaction(async (tx) => {
       const { link, language } = await this.verifiedLink(tx, token, session);
@@ -138,7 +201,11 @@ export class PortalService {
       const p = await tx.patients.get(link.tenant_id, link.patient_id);
       const key = await patientDataKey(this.deps, tx, link.tenant_id, link.patient_id);
       if (!n || !p || !key) throw new AppError('SP_PORTAL_LINK_INVALID');
-      const data = cipher.decryptJson(key, { tenantId: link.tenant_id, table: 'notifications', rowId: n.id, field: 'data' }, n.data_ct);
+      const data = cipher.decryptJson(
+        key,
+        { tenantId: link.tenant_id, table: 'notifications', rowId: n.id, field: 'data' },
+        n.data_ct,
+      );
       const rendered = templates.renderSecure(n.type as NotificationType, data, {
         organisation: config.organisationName,
         link: `${config.publicUrl}/m/${token}`,
@@ -158,7 +225,11 @@ export class PortalService {
     return result;
   }
 
-  async acknowledge(token: string, session: string | undefined, meta: Pick<RequestContext, 'requestId' | 'sourceIp'>): Promise<void> {
+  async acknowledge(
+    token: string,
+    session: string | undefined,
+    meta: Pick<RequestContext, 'requestId' | 'sourceIp'>,
+  ): Promise<void> {
     const { store, clock } = this.deps;
     await store.transaction(async (tx) => {
       const { link } = await this.verifiedLink(tx, token, session);
@@ -199,7 +270,10 @@ export class PortalService {
     const link = await tx.accessLinks.get(hashToken(token));
     // Erasure burns its links and empties the notification; only then is the link "gone" (checked
     // for burned links only, so the common path costs no extra query).
-    if (link?.burned_at != null && (await tx.notifications.get(link.tenant_id, link.notification_id))?.data_ct.length === 0) {
+    if (
+      link?.burned_at != null &&
+      (await tx.notifications.get(link.tenant_id, link.notification_id))?.data_ct.length === 0
+    ) {
       throw new AppError('SP_PORTAL_LINK_GONE');
     }
     if (!link || Number(link.expires_at) <= this.deps.clock().getTime()) throw new AppError('SP_PORTAL_LINK_INVALID');
@@ -217,4 +291,3 @@ export class PortalService {
     return { tenantId: link.tenant_id, actor: `patient-link:${link.token_hash.slice(0, 12)}`, ...meta };
   }
 }
-

@@ -25,7 +25,9 @@ export class ProofService {
       if (!key) throw new AppError('SP_PROOF_NOT_FOUND', 'its signing key is not published');
       // After erasure the data key is gone: the salt, the sender's signature and the content with it.
       const dataKey = await patientDataKey(this.deps, tx, ctx.tenantId, n.patient_id);
-      const secret = dataKey ? cipher.decryptJson<SignatureSecret>(dataKey, secretRef(ctx.tenantId, id), s.secret_ct) : null;
+      const secret = dataKey
+        ? cipher.decryptJson<SignatureSecret>(dataKey, secretRef(ctx.tenantId, id), s.secret_ct)
+        : null;
       const signer = s.sender_signer_id ? await tx.signers.get(ctx.tenantId, s.sender_signer_id) : undefined;
       const out: NotificationProof = {
         format: 'sealpost-proof-v1',
@@ -43,12 +45,23 @@ export class ProofService {
               personId: signer.person_id,
               alg: signer.alg,
               signature: secret?.senderSignature ?? null,
-              publicKey: publicJwk(createPublicKey({ key: Buffer.from(signer.public_key), format: 'der', type: 'spki' }), signer.id, signer.alg),
+              publicKey: publicJwk(
+                createPublicKey({ key: Buffer.from(signer.public_key), format: 'der', type: 'spki' }),
+                signer.id,
+                signer.alg,
+              ),
             }
           : null,
       };
       if (includeContent && dataKey) {
-        out.content = { patientId: n.patient_id, data: cipher.decryptJson(dataKey, { tenantId: ctx.tenantId, table: 'notifications', rowId: id, field: 'data' }, n.data_ct) };
+        out.content = {
+          patientId: n.patient_id,
+          data: cipher.decryptJson(
+            dataKey,
+            { tenantId: ctx.tenantId, table: 'notifications', rowId: id, field: 'data' },
+            n.data_ct,
+          ),
+        };
         if (secret?.senderRequest) out.request = secret.senderRequest;
       }
       await audit(tx, ctx, this.deps.clock(), {

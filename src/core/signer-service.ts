@@ -58,7 +58,12 @@ export interface SignatureSecret {
 }
 
 const iso = (ms: number | null) => (ms == null ? null : new Date(Number(ms)).toISOString());
-export const secretRef = (tenantId: string, notificationId: string) => ({ tenantId, table: 'notification_signatures', rowId: notificationId, field: 'secret' });
+export const secretRef = (tenantId: string, notificationId: string) => ({
+  tenantId,
+  table: 'notification_signatures',
+  rowId: notificationId,
+  field: 'secret',
+});
 
 /**
  * Persons' device-held keys and the signatures around notifications: registering keys, checking a
@@ -87,7 +92,12 @@ export class SignerService {
     await this.deps.store.transaction(async (tx) => {
       if (await tx.signers.findByThumbprint(ctx.tenantId, key.thumbprint)) throw new AppError('SP_SIGNER_KEY_EXISTS');
       await tx.signers.insert(row);
-      await audit(tx, ctx, now, { action: 'signer.registered', targetType: 'signer', targetId: row.id, details: { alg: input.alg, thumbprint: key.thumbprint } });
+      await audit(tx, ctx, now, {
+        action: 'signer.registered',
+        targetType: 'signer',
+        targetId: row.id,
+        details: { alg: input.alg, thumbprint: key.thumbprint },
+      });
     });
     await this.deps.store.durable();
     return signerView(row);
@@ -124,14 +134,15 @@ export class SignerService {
   async verifySender(tx: StoreTx, tenantId: string, sig: DetachedSignature, request: unknown): Promise<VerifiedSender> {
     const signer = await tx.signers.get(tenantId, sig.signerId);
     if (!signer || signer.revoked_at != null) throw new AppError('SP_SIGNATURE_UNKNOWN_SIGNER');
-    if (signer.alg !== sig.alg) throw new AppError('SP_SIGNATURE_INVALID', 'alg is not the signer\'s algorithm');
+    if (signer.alg !== sig.alg) throw new AppError('SP_SIGNATURE_INVALID', "alg is not the signer's algorithm");
     const canonical = canonicalJson(request);
     const publicKey = createPublicKey({ key: Buffer.from(signer.public_key), format: 'der', type: 'spki' });
     const problem = detachedSignatureProblem(sig.alg, publicKey, Buffer.from(canonical, 'utf8'), sig.signature);
     if (problem) throw new AppError('SP_SIGNATURE_INVALID', problem);
     // Keyed (blind-index key): a plain hash of the request would be a guessable hash of PHI.
     const requestBidx = this.deps.cipher.blindIndex(tenantId, 'signed-request', `${signer.id}\n${canonical}`);
-    if (await tx.signers.findSignedRequest(tenantId, signer.id, requestBidx)) throw new AppError('SP_SIGNATURE_REPLAYED');
+    if (await tx.signers.findSignedRequest(tenantId, signer.id, requestBidx))
+      throw new AppError('SP_SIGNATURE_REPLAYED');
     return { signer, signature: sig.signature, request: canonical, requestBidx };
   }
 
@@ -140,7 +151,13 @@ export class SignerService {
    * transaction (null when no notary key is configured). `data` is the validated content exactly as
    * stored encrypted; `ref` the patient's pseudonymous reference (the caller's audit entry carries the same).
    */
-  async signatureFor(n: NotificationRow, ref: string, data: unknown, dataKey: Buffer, sender: VerifiedSender | null): Promise<NotificationSignatureRow | null> {
+  async signatureFor(
+    n: NotificationRow,
+    ref: string,
+    data: unknown,
+    dataKey: Buffer,
+    sender: VerifiedSender | null,
+  ): Promise<NotificationSignatureRow | null> {
     const signing = this.deps.signing;
     if (!signing) return null;
     const salt = newContentSalt();
@@ -153,9 +170,18 @@ export class SignerService {
       priority: n.priority,
       createdAt: new Date(Number(n.created_at)).toISOString(),
       contentHash: contentCommitment(salt, { patientId: n.patient_id, data }),
-      sender: sender ? { signerId: sender.signer.id, alg: sender.signer.alg, signatureDigest: signatureDigest(Buffer.from(sender.signature, 'base64url')) } : null,
+      sender: sender
+        ? {
+            signerId: sender.signer.id,
+            alg: sender.signer.alg,
+            signatureDigest: signatureDigest(Buffer.from(sender.signature, 'base64url')),
+          }
+        : null,
     });
-    const secret: SignatureSecret = { salt: b64url(salt), ...(sender ? { senderSignature: sender.signature, senderRequest: sender.request } : {}) };
+    const secret: SignatureSecret = {
+      salt: b64url(salt),
+      ...(sender ? { senderSignature: sender.signature, senderRequest: sender.request } : {}),
+    };
     return {
       notification_id: n.id,
       tenant_id: n.tenant_id,

@@ -1,6 +1,12 @@
 import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
-import { deferPastQuietHours, isValidTimeZone, parseDurationMinutes, parseQuietHours, reminderTimes } from './time-policy.js';
+import {
+  deferPastQuietHours,
+  isValidTimeZone,
+  parseDurationMinutes,
+  parseQuietHours,
+  reminderTimes,
+} from './time-policy.js';
 
 const NY = 'America/New_York';
 const MADRID = 'Europe/Madrid';
@@ -25,12 +31,25 @@ describe('parseDurationMinutes', () => {
     expect(parseDurationMinutes(s)).toBe(minutes);
   });
 
-  it.each(['', '0d', '0h0m', '7', 'd', '7D', ' 7d', '7d ', '-1d', '1.5h', '1h1d', '7days', '1e3m', '9999999999999999999999d', '9'.repeat(400) + 'd'])(
-    'rejects %j',
-    (s) => {
-      expect(() => parseDurationMinutes(s)).toThrow('bad duration');
-    },
-  );
+  it.each([
+    '',
+    '0d',
+    '0h0m',
+    '7',
+    'd',
+    '7D',
+    ' 7d',
+    '7d ',
+    '-1d',
+    '1.5h',
+    '1h1d',
+    '7days',
+    '1e3m',
+    '9999999999999999999999d',
+    '9'.repeat(400) + 'd',
+  ])('rejects %j', (s) => {
+    expect(() => parseDurationMinutes(s)).toThrow('bad duration');
+  });
 });
 
 describe('parseQuietHours', () => {
@@ -47,9 +66,12 @@ describe('parseQuietHours', () => {
     expect(() => parseQuietHours('21:00-21:00')).toThrow('empty quiet hours');
   });
 
-  it.each(['', '21:00', '24:00-08:00', '9:00-08:00', '21:60-08:00', '21:00 - 08:00', '21:00-08:00:00', '21h-8h'])('rejects %j', (s) => {
-    expect(() => parseQuietHours(s)).toThrow('bad quiet hours');
-  });
+  it.each(['', '21:00', '24:00-08:00', '9:00-08:00', '21:60-08:00', '21:00 - 08:00', '21:00-08:00:00', '21h-8h'])(
+    'rejects %j',
+    (s) => {
+      expect(() => parseQuietHours(s)).toThrow('bad quiet hours');
+    },
+  );
 });
 
 describe('isValidTimeZone', () => {

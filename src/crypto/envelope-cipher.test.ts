@@ -56,7 +56,10 @@ describe('envelope encryption', () => {
     for (const i of [0, 1]) {
       const bad = Buffer.from(ct);
       bad[i] ^= 0x01;
-      expectDecryptFailure(() => cipher.decrypt(key, ref, bad), ['SP_CRYPTO_CIPHERTEXT_MALFORMED', 'SP_CRYPTO_DECRYPT_FAILED']);
+      expectDecryptFailure(
+        () => cipher.decrypt(key, ref, bad),
+        ['SP_CRYPTO_CIPHERTEXT_MALFORMED', 'SP_CRYPTO_DECRYPT_FAILED'],
+      );
     }
     expectDecryptFailure(() => cipher.decrypt(key, ref, ct.subarray(0, 20)), ['SP_CRYPTO_CIPHERTEXT_MALFORMED']);
     expectDecryptFailure(() => cipher.decrypt(key, ref, Buffer.alloc(0)), ['SP_CRYPTO_CIPHERTEXT_MALFORMED']);
@@ -67,9 +70,13 @@ describe('envelope encryption', () => {
     const { key, wrapped } = await cipher.newDataKey('t1', 'p1');
     const fresh = new EnvelopeCipher(keyring);
     expect((await fresh.dataKey('t1', 'p1', wrapped)).equals(key)).toBe(true);
-    await expect(new EnvelopeCipher(keyring).dataKey('t1', 'p2', wrapped)).rejects.toMatchObject({ code: 'SP_CRYPTO_DECRYPT_FAILED' });
+    await expect(new EnvelopeCipher(keyring).dataKey('t1', 'p2', wrapped)).rejects.toMatchObject({
+      code: 'SP_CRYPTO_DECRYPT_FAILED',
+    });
     // Another tenant holds no key of that id at all.
-    await expect(new EnvelopeCipher(keyring).dataKey('t2', 'p1', wrapped)).rejects.toMatchObject({ code: 'SP_CRYPTO_KEY_UNKNOWN' });
+    await expect(new EnvelopeCipher(keyring).dataKey('t2', 'p1', wrapped)).rejects.toMatchObject({
+      code: 'SP_CRYPTO_KEY_UNKNOWN',
+    });
   });
 
   it('never serves a cached key for another wrapped key of the same patient id (erased and re-created elsewhere)', async () => {
@@ -106,8 +113,12 @@ describe('envelope encryption', () => {
 
   it('gives equal blind indexes for equal values and different ones per tenant', () => {
     const { cipher } = setup();
-    expect(cipher.blindIndex('t1', 'contact.sms', '+14155552671')).toBe(cipher.blindIndex('t1', 'contact.sms', '+14155552671'));
-    expect(cipher.blindIndex('t1', 'contact.sms', '+14155552671')).not.toBe(cipher.blindIndex('t2', 'contact.sms', '+14155552671'));
+    expect(cipher.blindIndex('t1', 'contact.sms', '+14155552671')).toBe(
+      cipher.blindIndex('t1', 'contact.sms', '+14155552671'),
+    );
+    expect(cipher.blindIndex('t1', 'contact.sms', '+14155552671')).not.toBe(
+      cipher.blindIndex('t2', 'contact.sms', '+14155552671'),
+    );
   });
 });
 
@@ -126,14 +137,20 @@ describe('local keyring file', () => {
     const path = join(dir(), 'keyring.json');
     LocalKeyring.openOrCreate(path);
     chmodSync(path, 0o644);
-    expect(() => LocalKeyring.openOrCreate(path)).toThrow(expect.objectContaining({ code: 'SP_CRYPTO_KEYRING_INVALID' }));
+    expect(() => LocalKeyring.openOrCreate(path)).toThrow(
+      expect.objectContaining({ code: 'SP_CRYPTO_KEYRING_INVALID' }),
+    );
   });
 
   it('refuses a keyring that is not valid JSON or has an unknown format', () => {
     const path = join(dir(), 'keyring.json');
     writeFileSync(path, '{not json', { mode: 0o600 });
-    expect(() => LocalKeyring.openOrCreate(path)).toThrow(expect.objectContaining({ code: 'SP_CRYPTO_KEYRING_INVALID' }));
+    expect(() => LocalKeyring.openOrCreate(path)).toThrow(
+      expect.objectContaining({ code: 'SP_CRYPTO_KEYRING_INVALID' }),
+    );
     writeFileSync(path, JSON.stringify({ format: 'other' }), { mode: 0o600 });
-    expect(() => LocalKeyring.openOrCreate(path)).toThrow(expect.objectContaining({ code: 'SP_CRYPTO_KEYRING_INVALID' }));
+    expect(() => LocalKeyring.openOrCreate(path)).toThrow(
+      expect.objectContaining({ code: 'SP_CRYPTO_KEYRING_INVALID' }),
+    );
   });
 });

@@ -65,7 +65,12 @@ export class EnvelopeCipher {
     const hit = this.cache.get(id);
     if (hit && hit.expires > Date.now()) return Buffer.from(hit.key);
     if (hit) this.evict(id);
-    const key = await this.keys.unwrapDataKey(tenantId, wrapped.keyId, wrapped.wrapped, dataKeyAad(tenantId, patientId));
+    const key = await this.keys.unwrapDataKey(
+      tenantId,
+      wrapped.keyId,
+      wrapped.wrapped,
+      dataKeyAad(tenantId, patientId),
+    );
     // The cache holds its own copy: zeroizing it on eviction must not wipe the caller's.
     this.remember(id, Buffer.from(key));
     return key;
@@ -115,7 +120,9 @@ export class EnvelopeCipher {
    */
   blindIndexCandidates(tenantId: string, field: string, normalisedValue: string): string[] {
     if (!field.startsWith(ROTATING_PREFIX)) return [this.blindIndex(tenantId, field, normalisedValue)];
-    return this.keys.blindIndexVersions().map((v) => versionedIndex(v, this.keys.blindIndex(tenantId, field, normalisedValue, v)));
+    return this.keys
+      .blindIndexVersions()
+      .map((v) => versionedIndex(v, this.keys.blindIndex(tenantId, field, normalisedValue, v)));
   }
 
   private evict(id: string): void {

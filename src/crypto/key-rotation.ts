@@ -44,7 +44,10 @@ const MAX_PASSES = 3;
  * Runs one batch transaction, retrying while the database is busy (SQLite: the server process holds
  * the write lock or committed under our read snapshot). Safe: a batch re-reads its rows each time.
  */
-async function batchTx<T>(store: Store, fn: Parameters<Store['transaction']>[0] extends (tx: infer X) => Promise<unknown> ? (tx: X) => Promise<T> : never): Promise<T> {
+async function batchTx<T>(
+  store: Store,
+  fn: Parameters<Store['transaction']>[0] extends (tx: infer X) => Promise<unknown> ? (tx: X) => Promise<T> : never,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await store.transaction(fn);
@@ -57,14 +60,24 @@ async function batchTx<T>(store: Store, fn: Parameters<Store['transaction']>[0] 
 }
 
 function current(provider: KeyProvider, purpose: KeyPurpose, tenantId: string | null): KeyVersionInfo {
-  const k = provider.listKeys().find((i) => i.purpose === purpose && i.status === 'current' && (purpose !== 'kek' || i.tenantId === tenantId));
+  const k = provider
+    .listKeys()
+    .find((i) => i.purpose === purpose && i.status === 'current' && (purpose !== 'kek' || i.tenantId === tenantId));
   if (!k) throw new AppError('SP_CRYPTO_KEY_UNKNOWN', `no current ${purpose} key`);
   return k;
 }
 
-async function newVersion(store: Store, provider: KeyProvider, purpose: KeyPurpose, tenantId: string | null, o: RotationOptions): Promise<{ info: KeyVersionInfo; created: boolean }> {
+async function newVersion(
+  store: Store,
+  provider: KeyProvider,
+  purpose: KeyPurpose,
+  tenantId: string | null,
+  o: RotationOptions,
+): Promise<{ info: KeyVersionInfo; created: boolean }> {
   if (o.createVersion === false) return { info: current(provider, purpose, tenantId), created: false };
-  const previous = provider.listKeys().find((i) => i.purpose === purpose && i.status === 'current' && (purpose !== 'kek' || i.tenantId === tenantId));
+  const previous = provider
+    .listKeys()
+    .find((i) => i.purpose === purpose && i.status === 'current' && (purpose !== 'kek' || i.tenantId === tenantId));
   const info = await provider.createKeyVersion(purpose, tenantId);
   // Ids and versions only: key material never enters the log.
   await store.transaction((tx) =>
@@ -89,7 +102,12 @@ async function newVersion(store: Store, provider: KeyProvider, purpose: KeyPurpo
  * Resumable: a row is moved only if it is not yet under the current KEK, so running again after a
  * crash (with `createVersion: false`, or creating yet another version) finishes the job.
  */
-export async function rotateTenantKek(store: Store, provider: KeyProvider, tenantId: string, o: RotationOptions = {}): Promise<RotationResult> {
+export async function rotateTenantKek(
+  store: Store,
+  provider: KeyProvider,
+  tenantId: string,
+  o: RotationOptions = {},
+): Promise<RotationResult> {
   const { info, created } = await newVersion(store, provider, 'kek', tenantId, o);
   const batch = o.batchSize ?? DEFAULT_BATCH;
   const total = await store.read.dataKeys.countNotUnder(tenantId, info.keyId);
@@ -108,7 +126,8 @@ export async function rotateTenantKek(store: Store, provider: KeyProvider, tenan
           const key = await provider.unwrapDataKey(tenantId, r.key_id, Buffer.from(r.wrapped), aad);
           const w = await provider.wrapDataKey(tenantId, key, aad);
           key.fill(0);
-          if (w.keyId !== info.keyId) throw new AppError('SP_CRYPTO_KEY_IN_USE', 'the current key changed during rotation; run again');
+          if (w.keyId !== info.keyId)
+            throw new AppError('SP_CRYPTO_KEY_IN_USE', 'the current key changed during rotation; run again');
           if (await tx.dataKeys.rewrap(tenantId, r.patient_id, r.key_id, w.keyId, w.wrapped)) done++;
         }
         if (rows.length) {
@@ -138,7 +157,11 @@ export async function rotateTenantKek(store: Store, provider: KeyProvider, tenan
 }
 
 /** Creates a new signing key version; the previous one stays published as retired so old proofs verify. */
-export async function rotateSigningKey(store: Store, provider: KeyProvider, o: RotationOptions = {}): Promise<RotationResult> {
+export async function rotateSigningKey(
+  store: Store,
+  provider: KeyProvider,
+  o: RotationOptions = {},
+): Promise<RotationResult> {
   const { info, created } = await newVersion(store, provider, 'signing', null, o);
   return { keyId: info.keyId, version: info.version, created, moved: 0 };
 }
@@ -156,11 +179,17 @@ const INDEXED_CONTACTS: { table: IndexedTable; field: string }[] = [
  * Resumable like `rotateTenantKek`. Values of erased patients cannot be decrypted; their index is
  * replaced by one that matches nothing.
  */
-export async function rotateBlindIndexKey(store: Store, provider: KeyProvider, o: RotationOptions = {}): Promise<RotationResult> {
+export async function rotateBlindIndexKey(
+  store: Store,
+  provider: KeyProvider,
+  o: RotationOptions = {},
+): Promise<RotationResult> {
   const { info, created } = await newVersion(store, provider, 'blind-index', null, o);
   const cipher = new EnvelopeCipher(provider, { max: 1000, ttlMs: 60_000 });
   const batch = o.batchSize ?? DEFAULT_BATCH;
-  const total = (await store.read.blindIndexes.count('contact_points', info.version, true)) + (await store.read.blindIndexes.count('patient_accounts', info.version, true));
+  const total =
+    (await store.read.blindIndexes.count('contact_points', info.version, true)) +
+    (await store.read.blindIndexes.count('patient_accounts', info.version, true));
   let moved = 0;
   o.onProgress?.({ done: 0, total });
   try {
@@ -177,9 +206,19 @@ export async function rotateBlindIndexKey(store: Store, provider: KeyProvider, o
               const dk = await tx.dataKeys.get(r.tenant_id, r.patient_id);
               let next: string;
               if (dk) {
-                const key = await cipher.dataKey(r.tenant_id, r.patient_id, { keyId: dk.key_id, wrapped: Buffer.from(dk.wrapped) });
-                const value = cipher.decrypt(key, { tenantId: r.tenant_id, table: source.table, rowId: r.id, field: source.field }, r.ct);
-                next = versionedIndex(info.version, provider.blindIndex(r.tenant_id, `contact.${r.system}`, value, info.version));
+                const key = await cipher.dataKey(r.tenant_id, r.patient_id, {
+                  keyId: dk.key_id,
+                  wrapped: Buffer.from(dk.wrapped),
+                });
+                const value = cipher.decrypt(
+                  key,
+                  { tenantId: r.tenant_id, table: source.table, rowId: r.id, field: source.field },
+                  r.ct,
+                );
+                next = versionedIndex(
+                  info.version,
+                  provider.blindIndex(r.tenant_id, `contact.${r.system}`, value, info.version),
+                );
               } else next = versionedIndex(info.version, `erased-${r.id}`);
               if (await tx.blindIndexes.set(source.table, r.id, r.bidx, next)) done++;
             }
@@ -216,7 +255,11 @@ export async function rotateBlindIndexKey(store: Store, provider: KeyProvider, o
 /** Rows still needing the given key version (what `retireKey` refuses on). */
 export async function keyUsage(store: Store, info: KeyVersionInfo): Promise<number> {
   if (info.purpose === 'kek') return store.read.dataKeys.countUsing(info.keyId);
-  if (info.purpose === 'blind-index') return (await store.read.blindIndexes.count('contact_points', info.version)) + (await store.read.blindIndexes.count('patient_accounts', info.version));
+  if (info.purpose === 'blind-index')
+    return (
+      (await store.read.blindIndexes.count('contact_points', info.version)) +
+      (await store.read.blindIndexes.count('patient_accounts', info.version))
+    );
   return 0;
 }
 
@@ -226,13 +269,23 @@ export async function keyUsage(store: Store, info: KeyVersionInfo): Promise<numb
  * for the current version or while rows still use it, SP_CRYPTO_KEY_UNKNOWN for an unknown id.
  * After it, a backup taken before can no longer open data keys wrapped only under this version.
  */
-export async function retireKey(store: Store, provider: KeyProvider, keyId: string, o: Pick<RotationOptions, 'actor' | 'clock' | 'auditTenant'> = {}): Promise<KeyVersionInfo> {
+export async function retireKey(
+  store: Store,
+  provider: KeyProvider,
+  keyId: string,
+  o: Pick<RotationOptions, 'actor' | 'clock' | 'auditTenant'> = {},
+): Promise<KeyVersionInfo> {
   await provider.refresh();
   const info = provider.listKeys().find((k) => k.keyId === keyId);
   if (!info) throw new AppError('SP_CRYPTO_KEY_UNKNOWN', 'no such key id');
-  if (info.status === 'current') throw new AppError('SP_CRYPTO_KEY_IN_USE', 'the current version cannot be retired; rotate first');
+  if (info.status === 'current')
+    throw new AppError('SP_CRYPTO_KEY_IN_USE', 'the current version cannot be retired; rotate first');
   const used = await keyUsage(store, info);
-  if (used > 0) throw new AppError('SP_CRYPTO_KEY_IN_USE', `${used} stored rows still use this key; run 'sealpost keys rotate' to finish moving them`);
+  if (used > 0)
+    throw new AppError(
+      'SP_CRYPTO_KEY_IN_USE',
+      `${used} stored rows still use this key; run 'sealpost keys rotate' to finish moving them`,
+    );
   await provider.destroyKeyVersion(keyId);
   await store.transaction((tx) =>
     tx.audit.append({

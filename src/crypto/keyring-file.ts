@@ -52,7 +52,12 @@ interface SealedBlock extends ScryptParams {
   ct: string;
 }
 
-type FileV1 = { format: 'sealpost-keyring-v1'; kek: { id: string; key: string }; blindIndexKey: string; macKey: string };
+type FileV1 = {
+  format: 'sealpost-keyring-v1';
+  kek: { id: string; key: string };
+  blindIndexKey: string;
+  macKey: string;
+};
 type FileV2 = { format: 'sealpost-keyring-v2'; sealed?: SealedBlock; keyring?: KeyringPayload };
 
 /** The unsealing secret kept in memory so the file can be re-read and rewritten without the passphrase. */
@@ -66,8 +71,12 @@ const invalid = (why: string) => new AppError('SP_CRYPTO_KEYRING_INVALID', why);
 const AAD = Buffer.from('sealpost-keyring-v2');
 
 export function deriveSealKey(passphrase: string, salt: string, params: ScryptParams): SealKey {
-  if (![params.N, params.r, params.p].every((n) => Number.isInteger(n) && n > 0) || params.N > 2 ** 22) throw invalid('bad scrypt parameters');
-  const key = scryptSync(passphrase.normalize('NFC'), Buffer.from(salt, 'base64'), 32, { ...params, maxmem: 256 * params.N * params.r + 1024 * 1024 });
+  if (![params.N, params.r, params.p].every((n) => Number.isInteger(n) && n > 0) || params.N > 2 ** 22)
+    throw invalid('bad scrypt parameters');
+  const key = scryptSync(passphrase.normalize('NFC'), Buffer.from(salt, 'base64'), 32, {
+    ...params,
+    maxmem: 256 * params.N * params.r + 1024 * 1024,
+  });
   return { key, salt, params };
 }
 
@@ -85,17 +94,22 @@ export function checkMode(path: string): void {
  * Reads the keyring at `path`. Format 1 is converted in memory (written back as format 2 on the
  * next change). `passphrase` or a `sealKey` from an earlier read opens a sealed file.
  */
-export function readKeyring(path: string, unseal: { passphrase?: string; sealKey?: SealKey }): { payload: KeyringPayload; sealKey: SealKey | null } {
+export function readKeyring(
+  path: string,
+  unseal: { passphrase?: string; sealKey?: SealKey },
+): { payload: KeyringPayload; sealKey: SealKey | null } {
   checkMode(path);
   let parsed: FileV1 | FileV2;
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code) throw invalid(`cannot read the keyring file (${(e as NodeJS.ErrnoException).code})`);
+    if ((e as NodeJS.ErrnoException).code)
+      throw invalid(`cannot read the keyring file (${(e as NodeJS.ErrnoException).code})`);
     throw invalid('keyring file is not valid JSON');
   }
   if (parsed?.format === 'sealpost-keyring-v1') {
-    if (!parsed.kek?.key || !parsed.blindIndexKey || !parsed.macKey) throw invalid('keyring file has an unknown format');
+    if (!parsed.kek?.key || !parsed.blindIndexKey || !parsed.macKey)
+      throw invalid('keyring file has an unknown format');
     const payload: KeyringPayload = {
       createdAt: statSync(path).mtime.toISOString(),
       // Format 1 only ever served the one tenant Sealpost creates.
@@ -112,8 +126,18 @@ export function readKeyring(path: string, unseal: { passphrase?: string; sealKey
   if (!s || s.kdf !== 'scrypt' || !s.salt || !s.iv || !s.ct) throw invalid('keyring file has an unknown format');
   const params = { N: s.N, r: s.r, p: s.p };
   let sealKey = unseal.sealKey;
-  if (!sealKey || sealKey.salt !== s.salt || sealKey.params.N !== s.N || sealKey.params.r !== s.r || sealKey.params.p !== s.p) {
-    if (unseal.passphrase === undefined) throw new AppError('SP_CRYPTO_PASSPHRASE_REQUIRED', 'set SEALPOST_KEYRING_PASSPHRASE or SEALPOST_KEYRING_PASSPHRASE_FILE');
+  if (
+    !sealKey ||
+    sealKey.salt !== s.salt ||
+    sealKey.params.N !== s.N ||
+    sealKey.params.r !== s.r ||
+    sealKey.params.p !== s.p
+  ) {
+    if (unseal.passphrase === undefined)
+      throw new AppError(
+        'SP_CRYPTO_PASSPHRASE_REQUIRED',
+        'set SEALPOST_KEYRING_PASSPHRASE or SEALPOST_KEYRING_PASSPHRASE_FILE',
+      );
     sealKey = deriveSealKey(unseal.passphrase, s.salt, params);
   }
   const ct = Buffer.from(s.ct, 'base64');
@@ -131,7 +155,8 @@ export function readKeyring(path: string, unseal: { passphrase?: string; sealKey
 }
 
 function checkPayload(p: KeyringPayload): KeyringPayload {
-  if (!p || typeof p.macKey !== 'string' || typeof p.referenceKey !== 'string' || !Array.isArray(p.keys)) throw invalid('keyring payload has an unknown format');
+  if (!p || typeof p.macKey !== 'string' || typeof p.referenceKey !== 'string' || !Array.isArray(p.keys))
+    throw invalid('keyring payload has an unknown format');
   return p;
 }
 
@@ -139,14 +164,28 @@ function checkPayload(p: KeyringPayload): KeyringPayload {
  * Writes the keyring atomically: a temp file (0600) in the same directory, fsync, rename over the
  * old one, fsync the directory. A crash leaves either the old or the new file, never half of one.
  */
-export function writeKeyring(path: string, payload: KeyringPayload, sealKey: SealKey | null, flag: 'create' | 'replace'): void {
+export function writeKeyring(
+  path: string,
+  payload: KeyringPayload,
+  sealKey: SealKey | null,
+  flag: 'create' | 'replace',
+): void {
   let file: FileV2;
   if (sealKey) {
     const iv = randomBytes(12);
     const c = createCipheriv('aes-256-gcm', sealKey.key, iv);
     c.setAAD(AAD);
     const ct = Buffer.concat([c.update(JSON.stringify(payload), 'utf8'), c.final(), c.getAuthTag()]);
-    file = { format: 'sealpost-keyring-v2', sealed: { kdf: 'scrypt', ...sealKey.params, salt: sealKey.salt, iv: iv.toString('base64'), ct: ct.toString('base64') } };
+    file = {
+      format: 'sealpost-keyring-v2',
+      sealed: {
+        kdf: 'scrypt',
+        ...sealKey.params,
+        salt: sealKey.salt,
+        iv: iv.toString('base64'),
+        ct: ct.toString('base64'),
+      },
+    };
   } else file = { format: 'sealpost-keyring-v2', keyring: payload };
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   const fd = openSync(tmp, 'wx', 0o600);

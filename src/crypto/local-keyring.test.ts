@@ -13,7 +13,16 @@ const path = () => join(mkdtempSync(join(tmpdir(), 'sealpost-keyring-')), 'keyri
 function formatOneInstall() {
   const p = path();
   const master = randomBytes(32);
-  writeFileSync(p, JSON.stringify({ format: 'sealpost-keyring-v1', kek: { id: 'local-0a1b2c', key: master.toString('base64') }, blindIndexKey: randomBytes(32).toString('base64'), macKey: randomBytes(32).toString('base64') }), { mode: 0o600 });
+  writeFileSync(
+    p,
+    JSON.stringify({
+      format: 'sealpost-keyring-v1',
+      kek: { id: 'local-0a1b2c', key: master.toString('base64') },
+      blindIndexKey: randomBytes(32).toString('base64'),
+      macKey: randomBytes(32).toString('base64'),
+    }),
+    { mode: 0o600 },
+  );
   const tenantKek = createHmac('sha256', master).update('sealpost/tenant-kek/default').digest();
   const dataKey = randomBytes(32);
   const header = Buffer.from([1, 1]);
@@ -43,7 +52,8 @@ describe('local keyring: versions and formats', () => {
     const { keyring } = LocalKeyring.openOrCreate(path());
     const audit = keyring.auditLogKey().publicKey.export({ format: 'jwk' });
     const mac = keyring.macKey('sealpost/keyring-fingerprint');
-    for (const purpose of ['kek', 'signing', 'blind-index'] as const) await keyring.createKeyVersion(purpose, 'default');
+    for (const purpose of ['kek', 'signing', 'blind-index'] as const)
+      await keyring.createKeyVersion(purpose, 'default');
     expect(keyring.auditLogKey().publicKey.export({ format: 'jwk' })).toEqual(audit);
     expect(keyring.macKey('sealpost/keyring-fingerprint').equals(mac)).toBe(true);
   });
@@ -55,10 +65,18 @@ describe('local keyring: versions and formats', () => {
     expect(wrapped.wrapped[0]).toBe(2);
     expect(wrapped.wrapped.subarray(7, 7 + wrapped.wrapped[6]!).toString()).toBe(wrapped.keyId);
     const v2 = await keyring.createKeyVersion('kek', 'default');
-    await expect(cipher.dataKey('default', 'p1', { keyId: v2.keyId, wrapped: wrapped.wrapped })).rejects.toMatchObject({ code: 'SP_CRYPTO_DECRYPT_FAILED' });
-    await expect(cipher.dataKey('default', 'p1', { keyId: 'local:kek:default:v9:00000000', wrapped: wrapped.wrapped })).rejects.toMatchObject({ code: 'SP_CRYPTO_DECRYPT_FAILED' });
-    await expect(cipher.dataKey('default', 'p1', { ...wrapped, wrapped: wrapped.wrapped.subarray(0, 30) })).rejects.toMatchObject({ code: 'SP_CRYPTO_CIPHERTEXT_MALFORMED' });
-    await expect(cipher.dataKey('default', 'p1', { ...wrapped, wrapped: Buffer.from([9, 1, 0]) })).rejects.toMatchObject({ code: 'SP_CRYPTO_CIPHERTEXT_MALFORMED' });
+    await expect(cipher.dataKey('default', 'p1', { keyId: v2.keyId, wrapped: wrapped.wrapped })).rejects.toMatchObject({
+      code: 'SP_CRYPTO_DECRYPT_FAILED',
+    });
+    await expect(
+      cipher.dataKey('default', 'p1', { keyId: 'local:kek:default:v9:00000000', wrapped: wrapped.wrapped }),
+    ).rejects.toMatchObject({ code: 'SP_CRYPTO_DECRYPT_FAILED' });
+    await expect(
+      cipher.dataKey('default', 'p1', { ...wrapped, wrapped: wrapped.wrapped.subarray(0, 30) }),
+    ).rejects.toMatchObject({ code: 'SP_CRYPTO_CIPHERTEXT_MALFORMED' });
+    await expect(
+      cipher.dataKey('default', 'p1', { ...wrapped, wrapped: Buffer.from([9, 1, 0]) }),
+    ).rejects.toMatchObject({ code: 'SP_CRYPTO_CIPHERTEXT_MALFORMED' });
   });
 
   it('destroys a retired KEK so data wrapped only under it no longer opens, and refuses to destroy the current one', async () => {
@@ -70,7 +88,9 @@ describe('local keyring: versions and formats', () => {
     await keyring.destroyKeyVersion(wrapped.keyId);
     await expect(cipher.dataKey('default', 'p1', wrapped)).rejects.toMatchObject({ code: 'SP_CRYPTO_KEY_UNKNOWN' });
     expect(readFileSync(keyring['path' as never] as string, 'utf8')).not.toContain(wrapped.keyId);
-    await expect(keyring.destroyKeyVersion('local:kek:default:v7:ffffffff')).rejects.toMatchObject({ code: 'SP_CRYPTO_KEY_UNKNOWN' });
+    await expect(keyring.destroyKeyVersion('local:kek:default:v7:ffffffff')).rejects.toMatchObject({
+      code: 'SP_CRYPTO_KEY_UNKNOWN',
+    });
   });
 
   it('drops the format-1 master secret once the last tenant derived from it has destroyed its version', async () => {
@@ -80,7 +100,9 @@ describe('local keyring: versions and formats', () => {
     await keyring.destroyKeyVersion('local-0a1b2c/default');
     const file = JSON.parse(readFileSync(p, 'utf8'));
     expect(file.keyring.master).toBeNull();
-    await expect(new EnvelopeCipher(keyring).dataKey('default', 'p1', wrapped)).rejects.toMatchObject({ code: 'SP_CRYPTO_KEY_UNKNOWN' });
+    await expect(new EnvelopeCipher(keyring).dataKey('default', 'p1', wrapped)).rejects.toMatchObject({
+      code: 'SP_CRYPTO_KEY_UNKNOWN',
+    });
   });
 
   it('publishes retired signing keys, so signatures made before a rotation still verify', async () => {
@@ -91,7 +113,10 @@ describe('local keyring: versions and formats', () => {
     expect(keyring.signer().keyId).toBe(v2.keyId);
     await keyring.destroyKeyVersion(old.keyId);
     const published = keyring.publishedSigningKeys();
-    expect(published.map((k) => [k.keyId, k.status])).toEqual([[v2.keyId, 'current'], [old.keyId, 'retired']]);
+    expect(published.map((k) => [k.keyId, k.status])).toEqual([
+      [v2.keyId, 'current'],
+      [old.keyId, 'retired'],
+    ]);
     expect(verify(null, Buffer.from('header'), published[1]!.publicKey, sig)).toBe(true);
   });
 
@@ -133,8 +158,12 @@ describe('local keyring: passphrase sealing', () => {
   it('refuses a wrong or missing passphrase with a clear code', () => {
     const p = path();
     LocalKeyring.openOrCreate(p, { passphrase: 'right', scrypt: FAST });
-    expect(() => LocalKeyring.openOrCreate(p, { passphrase: 'wrong' })).toThrow(expect.objectContaining({ code: 'SP_CRYPTO_PASSPHRASE_INVALID' }));
-    expect(() => LocalKeyring.openOrCreate(p)).toThrow(expect.objectContaining({ code: 'SP_CRYPTO_PASSPHRASE_REQUIRED' }));
+    expect(() => LocalKeyring.openOrCreate(p, { passphrase: 'wrong' })).toThrow(
+      expect.objectContaining({ code: 'SP_CRYPTO_PASSPHRASE_INVALID' }),
+    );
+    expect(() => LocalKeyring.openOrCreate(p)).toThrow(
+      expect.objectContaining({ code: 'SP_CRYPTO_PASSPHRASE_REQUIRED' }),
+    );
   });
 
   it('stays sealed after a rotation written by the process that opened it', async () => {
@@ -142,7 +171,9 @@ describe('local keyring: passphrase sealing', () => {
     const { keyring } = LocalKeyring.openOrCreate(p, { passphrase: 'pw', scrypt: FAST });
     await keyring.createKeyVersion('kek', 'default');
     expect(JSON.parse(readFileSync(p, 'utf8')).sealed).toBeDefined();
-    expect(LocalKeyring.openOrCreate(p, { passphrase: 'pw' }).keyring.currentKeyId('default')).toBe(keyring.currentKeyId('default'));
+    expect(LocalKeyring.openOrCreate(p, { passphrase: 'pw' }).keyring.currentKeyId('default')).toBe(
+      keyring.currentKeyId('default'),
+    );
   });
 
   it('seals an existing plain keyring in place (keys seal) without changing any key', async () => {
@@ -150,7 +181,9 @@ describe('local keyring: passphrase sealing', () => {
     const { keyring } = LocalKeyring.openOrCreate(p);
     const before = keyring.macKey('x');
     await keyring.reseal('pw', FAST);
-    expect(() => LocalKeyring.openOrCreate(p)).toThrow(expect.objectContaining({ code: 'SP_CRYPTO_PASSPHRASE_REQUIRED' }));
+    expect(() => LocalKeyring.openOrCreate(p)).toThrow(
+      expect.objectContaining({ code: 'SP_CRYPTO_PASSPHRASE_REQUIRED' }),
+    );
     expect(LocalKeyring.openOrCreate(p, { passphrase: 'pw' }).keyring.macKey('x').equals(before)).toBe(true);
   });
 
@@ -158,6 +191,8 @@ describe('local keyring: passphrase sealing', () => {
     // A directory where the file should be: unreadable for any user, root included.
     const p = path();
     mkdirSync(p, { mode: 0o700 });
-    expect(() => LocalKeyring.openOrCreate(p)).toThrow(expect.objectContaining({ code: 'SP_CRYPTO_KEYRING_INVALID', message: expect.stringContaining('EISDIR') }));
+    expect(() => LocalKeyring.openOrCreate(p)).toThrow(
+      expect.objectContaining({ code: 'SP_CRYPTO_KEYRING_INVALID', message: expect.stringContaining('EISDIR') }),
+    );
   });
 });

@@ -1,10 +1,26 @@
-import { createHash, createHmac, createPrivateKey, createPublicKey, randomBytes, sign, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  randomBytes,
+  sign,
+  type KeyObject,
+} from 'node:crypto';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { KeyProvider, KeyPurpose, KeyVersionInfo } from './key-provider.js';
 import type { PublishedSigningKey, Signer } from './signer.js';
 import { parseCiphertext, openParsed, sealWrapped, FORMAT_WRAPPED } from './aead.js';
-import { newSealKey, readKeyring, writeKeyring, type KeyEntry, type KeyringPayload, type ScryptParams, type SealKey } from './keyring-file.js';
+import {
+  newSealKey,
+  readKeyring,
+  writeKeyring,
+  type KeyEntry,
+  type KeyringPayload,
+  type ScryptParams,
+  type SealKey,
+} from './keyring-file.js';
 import { AppError } from '../core/errors.js';
 
 export interface LocalKeyringOptions {
@@ -16,7 +32,8 @@ export interface LocalKeyringOptions {
 
 /** The fixed PKCS#8 prefix of an Ed25519 private key (RFC 8410 §7), so node:crypto loads a raw seed. */
 const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
-export const ed25519FromSeed = (seed: Buffer): KeyObject => createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+export const ed25519FromSeed = (seed: Buffer): KeyObject =>
+  createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
 const hmac = (key: Buffer, data: string) => createHmac('sha256', key).update(data).digest();
 const b64 = (s: string) => Buffer.from(s, 'base64');
 
@@ -108,11 +125,23 @@ export class LocalKeyring implements KeyProvider {
   private keks(tenantId: string): Kek[] {
     const out: Kek[] = this.payload.keys
       .filter((k) => k.purpose === 'kek' && k.tenantId === tenantId)
-      .map((k) => ({ id: k.id, version: k.version, status: k.status, createdAt: k.createdAt, key: () => b64(k.material!) }));
+      .map((k) => ({
+        id: k.id,
+        version: k.version,
+        status: k.status,
+        createdAt: k.createdAt,
+        key: () => b64(k.material!),
+      }));
     const m = this.payload.master;
     if (m && m.tenants.includes(tenantId)) {
       // Format-1 derivation: tenant KEKs need no file write, and old wrapped keys name `<master>/<tenant>`.
-      out.push({ id: `${m.id}/${tenantId}`, version: 1, status: out.length ? 'retired' : 'current', createdAt: this.payload.createdAt, key: () => hmac(b64(m.key), `sealpost/tenant-kek/${tenantId}`) });
+      out.push({
+        id: `${m.id}/${tenantId}`,
+        version: 1,
+        status: out.length ? 'retired' : 'current',
+        createdAt: this.payload.createdAt,
+        key: () => hmac(b64(m.key), `sealpost/tenant-kek/${tenantId}`),
+      });
     }
     return out.sort((a, b) => b.version - a.version);
   }
@@ -144,11 +173,17 @@ export class LocalKeyring implements KeyProvider {
 
   async unwrapDataKey(tenantId: string, keyId: string, wrapped: Buffer, aad: string): Promise<Buffer> {
     const p = parseCiphertext(wrapped);
-    if (p.format === FORMAT_WRAPPED && p.keyId !== keyId) throw new AppError('SP_CRYPTO_DECRYPT_FAILED', 'the wrapped key names another key');
+    if (p.format === FORMAT_WRAPPED && p.keyId !== keyId)
+      throw new AppError('SP_CRYPTO_DECRYPT_FAILED', 'the wrapped key names another key');
     let k = this.kekById(tenantId, keyId);
     if (!k && (await this.refresh())) k = this.kekById(tenantId, keyId);
-    if (!k) throw new AppError('SP_CRYPTO_KEY_UNKNOWN', 'no such key-encryption key (retired and destroyed, or another keyring)');
-    if (p.format === FORMAT_WRAPPED && p.keyVersion !== k.version) throw new AppError('SP_CRYPTO_DECRYPT_FAILED', 'the wrapped key names another key version');
+    if (!k)
+      throw new AppError(
+        'SP_CRYPTO_KEY_UNKNOWN',
+        'no such key-encryption key (retired and destroyed, or another keyring)',
+      );
+    if (p.format === FORMAT_WRAPPED && p.keyVersion !== k.version)
+      throw new AppError('SP_CRYPTO_DECRYPT_FAILED', 'the wrapped key names another key version');
     return openParsed(this.kekBytes(k), p, aad);
   }
 
@@ -161,7 +196,10 @@ export class LocalKeyring implements KeyProvider {
       cacheId = 'ref';
     } else {
       const entries = this.payload.keys.filter((k) => k.purpose === 'blind-index');
-      const e = version === undefined ? entries.find((k) => k.status === 'current') : entries.find((k) => k.version === version);
+      const e =
+        version === undefined
+          ? entries.find((k) => k.status === 'current')
+          : entries.find((k) => k.version === version);
       if (!e) throw new AppError('SP_CRYPTO_KEY_UNKNOWN', 'no such blind-index key version');
       // Version 1 shares the reference key, so indexes written before versions existed stay valid.
       root = e.derived ? b64(this.payload.referenceKey) : b64(e.material!);
@@ -175,7 +213,10 @@ export class LocalKeyring implements KeyProvider {
 
   blindIndexVersions(): number[] {
     const e = this.payload.keys.filter((k) => k.purpose === 'blind-index');
-    return [...e.filter((k) => k.status === 'current'), ...e.filter((k) => k.status !== 'current').sort((a, b) => b.version - a.version)].map((k) => k.version);
+    return [
+      ...e.filter((k) => k.status === 'current'),
+      ...e.filter((k) => k.status !== 'current').sort((a, b) => b.version - a.version),
+    ].map((k) => k.version);
   }
 
   macKey(purpose: string): Buffer {
@@ -195,7 +236,14 @@ export class LocalKeyring implements KeyProvider {
   private signingKey(e: KeyEntry) {
     let k = this.signingKeys.get(e.id);
     if (!k) {
-      if (e.destroyed) k = { privateKey: null, publicKey: createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64(e.publicKey!).toString('base64url') }, format: 'jwk' }) };
+      if (e.destroyed)
+        k = {
+          privateKey: null,
+          publicKey: createPublicKey({
+            key: { kty: 'OKP', crv: 'Ed25519', x: b64(e.publicKey!).toString('base64url') },
+            format: 'jwk',
+          }),
+        };
       else {
         const privateKey = ed25519FromSeed(e.derived ? this.macKey('sealpost/signing-ed25519-v1') : b64(e.material!));
         k = { privateKey, publicKey: createPublicKey(privateKey) };
@@ -215,19 +263,46 @@ export class LocalKeyring implements KeyProvider {
     return this.payload.keys
       .filter((k) => k.purpose === 'signing')
       .sort((a, b) => b.version - a.version)
-      .map((e) => ({ keyId: e.id, alg: 'EdDSA' as const, publicKey: this.signingKey(e).publicKey, status: e.status, createdAt: e.createdAt }));
+      .map((e) => ({
+        keyId: e.id,
+        alg: 'EdDSA' as const,
+        publicKey: this.signingKey(e).publicKey,
+        status: e.status,
+        createdAt: e.createdAt,
+      }));
   }
 
   // --- versions ---------------------------------------------------------------------------------
   listKeys(): KeyVersionInfo[] {
-    const tenants = new Set<string>([...(this.payload.master?.tenants ?? []), ...this.payload.keys.filter((k) => k.tenantId).map((k) => k.tenantId!)]);
-    const keks = [...tenants].flatMap((t) => this.keks(t).map((k) => ({ keyId: k.id, purpose: 'kek' as const, tenantId: t, version: k.version, status: k.status, createdAt: k.createdAt })));
-    const others = this.payload.keys.filter((k) => k.purpose !== 'kek').map((k) => ({ keyId: k.id, purpose: k.purpose, tenantId: null, version: k.version, status: k.status, createdAt: k.createdAt }));
+    const tenants = new Set<string>([
+      ...(this.payload.master?.tenants ?? []),
+      ...this.payload.keys.filter((k) => k.tenantId).map((k) => k.tenantId!),
+    ]);
+    const keks = [...tenants].flatMap((t) =>
+      this.keks(t).map((k) => ({
+        keyId: k.id,
+        purpose: 'kek' as const,
+        tenantId: t,
+        version: k.version,
+        status: k.status,
+        createdAt: k.createdAt,
+      })),
+    );
+    const others = this.payload.keys
+      .filter((k) => k.purpose !== 'kek')
+      .map((k) => ({
+        keyId: k.id,
+        purpose: k.purpose,
+        tenantId: null,
+        version: k.version,
+        status: k.status,
+        createdAt: k.createdAt,
+      }));
     return [...keks, ...others];
   }
 
   async createKeyVersion(purpose: KeyPurpose, tenantId: string | null): Promise<KeyVersionInfo> {
-    const t = purpose === 'kek' ? tenantId ?? 'default' : null;
+    const t = purpose === 'kek' ? (tenantId ?? 'default') : null;
     const entry = await this.mutate((p) => {
       const view = new LocalKeyringView(p);
       const version = Math.max(0, ...view.versions(purpose, t)) + 1;
@@ -236,14 +311,22 @@ export class LocalKeyring implements KeyProvider {
       p.keys.push(e);
       return e;
     });
-    return { keyId: entry.id, purpose, tenantId: t, version: entry.version, status: 'current', createdAt: entry.createdAt };
+    return {
+      keyId: entry.id,
+      purpose,
+      tenantId: t,
+      version: entry.version,
+      status: 'current',
+      createdAt: entry.createdAt,
+    };
   }
 
   async destroyKeyVersion(keyId: string): Promise<void> {
     await this.refresh();
     const info = this.listKeys().find((k) => k.keyId === keyId);
     if (!info) throw new AppError('SP_CRYPTO_KEY_UNKNOWN', 'no such key id');
-    if (info.status === 'current') throw new AppError('SP_CRYPTO_KEY_IN_USE', 'the current version cannot be destroyed; rotate first');
+    if (info.status === 'current')
+      throw new AppError('SP_CRYPTO_KEY_IN_USE', 'the current version cannot be destroyed; rotate first');
     await this.mutate((p) => {
       const m = p.master;
       if (m && info.purpose === 'kek' && keyId === `${m.id}/${info.tenantId}`) {
@@ -255,7 +338,9 @@ export class LocalKeyring implements KeyProvider {
       const e = p.keys.find((k) => k.id === keyId)!;
       if (e.purpose === 'signing') {
         // Retired signatures must still verify: keep the public key, drop the private part.
-        e.publicKey = Buffer.from(this.signingKey(e).publicKey.export({ format: 'jwk' }).x!, 'base64url').toString('base64');
+        e.publicKey = Buffer.from(this.signingKey(e).publicKey.export({ format: 'jwk' }).x!, 'base64url').toString(
+          'base64',
+        );
         delete e.material;
         e.destroyed = true;
       } else p.keys = p.keys.filter((k) => k.id !== keyId);
@@ -282,7 +367,15 @@ const rnd = () => randomBytes(32).toString('base64');
 
 function newEntry(purpose: KeyPurpose, tenantId: string | null, version: number, createdAt: string): KeyEntry {
   const tag = purpose === 'kek' ? `kek:${tenantId}` : purpose === 'signing' ? 'sig' : 'bidx';
-  return { id: `local:${tag}:v${version}:${randomBytes(4).toString('hex')}`, purpose, tenantId, version, status: 'current', createdAt, material: rnd() };
+  return {
+    id: `local:${tag}:v${version}:${randomBytes(4).toString('hex')}`,
+    purpose,
+    tenantId,
+    version,
+    status: 'current',
+    createdAt,
+    material: rnd(),
+  };
 }
 
 /**
@@ -292,9 +385,26 @@ function newEntry(purpose: KeyPurpose, tenantId: string | null, version: number,
 function withDerived(p: KeyringPayload): KeyringPayload {
   const fp = (label: string) => createHash('sha256').update(b64(p.macKey)).update(label).digest('hex').slice(0, 8);
   const keys = [...p.keys];
-  if (!keys.some((k) => k.purpose === 'signing')) keys.push({ id: `local:sig:v1:${fp('sig')}`, purpose: 'signing', tenantId: null, version: 1, status: 'current', createdAt: p.createdAt, derived: true });
+  if (!keys.some((k) => k.purpose === 'signing'))
+    keys.push({
+      id: `local:sig:v1:${fp('sig')}`,
+      purpose: 'signing',
+      tenantId: null,
+      version: 1,
+      status: 'current',
+      createdAt: p.createdAt,
+      derived: true,
+    });
   if (!keys.some((k) => k.purpose === 'blind-index')) {
-    keys.push({ id: `local:bidx:v1:${fp('bidx')}`, purpose: 'blind-index', tenantId: null, version: 1, status: 'current', createdAt: p.createdAt, derived: true });
+    keys.push({
+      id: `local:bidx:v1:${fp('bidx')}`,
+      purpose: 'blind-index',
+      tenantId: null,
+      version: 1,
+      status: 'current',
+      createdAt: p.createdAt,
+      derived: true,
+    });
   }
   return { ...p, keys };
 }

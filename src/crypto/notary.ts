@@ -46,7 +46,10 @@ export function canonicalJson(value: unknown): string {
  * Signs any record header with the notary key. Generic over the header so secure messages reuse it:
  * the signature is Ed25519 over the UTF-8 bytes of the header's RFC 8785 canonicalization.
  */
-export async function signHeader<H extends SignedHeaderBase>(signer: Signer, header: Omit<H, 'keyId' | 'v'>): Promise<SignedHeader<H>> {
+export async function signHeader<H extends SignedHeaderBase>(
+  signer: Signer,
+  header: Omit<H, 'keyId' | 'v'>,
+): Promise<SignedHeader<H>> {
   const full = { ...header, v: 1, keyId: signer.keyId } as H;
   const canonical = canonicalJson(full);
   return { header: full, canonical, signature: await signer.sign(Buffer.from(canonical, 'utf8')) };
@@ -62,7 +65,11 @@ export const newContentSalt = () => randomBytes(32);
  * patient's data key, destroyed by erasure) this value says nothing.
  */
 export function contentCommitment(salt: Uint8Array, content: { patientId: string; data: unknown }): string {
-  return b64url(createHmac('sha256', salt).update(canonicalJson({ patientId: content.patientId, data: content.data }), 'utf8').digest());
+  return b64url(
+    createHmac('sha256', salt)
+      .update(canonicalJson({ patientId: content.patientId, data: content.data }), 'utf8')
+      .digest(),
+  );
 }
 
 /** Digest binding a detached signature into the notary header without revealing it. */

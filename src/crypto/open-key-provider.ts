@@ -18,7 +18,12 @@ export async function openKeyProvider(keys: Config['keys']): Promise<OpenedKeyPr
     case 'pkcs11': {
       // Loaded only when configured, so installations without an HSM never load the native module.
       const { Pkcs11KeyProvider } = await import('./pkcs11-key-provider.js');
-      return Pkcs11KeyProvider.open({ library: keys.pkcs11.library!, slot: keys.pkcs11.slot, tokenLabel: keys.pkcs11.tokenLabel, pin: keys.pkcs11.pin! });
+      return Pkcs11KeyProvider.open({
+        library: keys.pkcs11.library!,
+        slot: keys.pkcs11.slot,
+        tokenLabel: keys.pkcs11.tokenLabel,
+        pin: keys.pkcs11.pin!,
+      });
     }
     case 'local':
     default: {

@@ -25,13 +25,24 @@ describe('PKCS#11 key provider (SoftHSM2)', () => {
     const { provider, created } = await fresh();
     expect(created).toBe(true);
     expect(provider.listKeys().map((k) => [k.purpose, k.version, k.status])).toEqual(
-      expect.arrayContaining([['kek', 1, 'current'], ['signing', 1, 'current'], ['blind-index', 1, 'current']]),
+      expect.arrayContaining([
+        ['kek', 1, 'current'],
+        ['signing', 1, 'current'],
+        ['blind-index', 1, 'current'],
+      ]),
     );
     // Ask the token itself, through its own API, about the KEK object's attributes.
-    const s = (provider as unknown as { s: { p11: any; session: Buffer; objects(): { label: string; handle: Buffer; cls: number }[] } }).s;
+    const s = (
+      provider as unknown as {
+        s: { p11: any; session: Buffer; objects(): { label: string; handle: Buffer; cls: number }[] };
+      }
+    ).s;
     const p = createRequire(import.meta.url)('pkcs11js');
     for (const o of s.objects().filter((x) => x.cls !== 2)) {
-      const [ext, sens] = s.p11.C_GetAttributeValue(s.session, o.handle, [{ type: p.CKA_EXTRACTABLE }, { type: p.CKA_SENSITIVE }]);
+      const [ext, sens] = s.p11.C_GetAttributeValue(s.session, o.handle, [
+        { type: p.CKA_EXTRACTABLE },
+        { type: p.CKA_SENSITIVE },
+      ]);
       expect([o.label, ext.value[0], sens.value[0]]).toEqual([o.label, 0, 1]);
     }
     await provider.close();
@@ -46,8 +57,12 @@ describe('PKCS#11 key provider (SoftHSM2)', () => {
     await expect(cipher.dataKey('default', 'p2', wrapped)).rejects.toMatchObject({ code: 'SP_CRYPTO_DECRYPT_FAILED' });
     const bad = Buffer.from(wrapped.wrapped);
     bad[bad.length - 1]! ^= 1;
-    await expect(cipher.dataKey('default', 'p1', { ...wrapped, wrapped: bad })).rejects.toMatchObject({ code: 'SP_CRYPTO_DECRYPT_FAILED' });
-    await expect(cipher.dataKey('default', 'p1', { ...wrapped, wrapped: wrapped.wrapped.subarray(0, 40) })).rejects.toMatchObject({ code: 'SP_CRYPTO_CIPHERTEXT_MALFORMED' });
+    await expect(cipher.dataKey('default', 'p1', { ...wrapped, wrapped: bad })).rejects.toMatchObject({
+      code: 'SP_CRYPTO_DECRYPT_FAILED',
+    });
+    await expect(
+      cipher.dataKey('default', 'p1', { ...wrapped, wrapped: wrapped.wrapped.subarray(0, 40) }),
+    ).rejects.toMatchObject({ code: 'SP_CRYPTO_CIPHERTEXT_MALFORMED' });
     await provider.close();
   });
 
@@ -83,8 +98,12 @@ describe('PKCS#11 key provider (SoftHSM2)', () => {
     const { provider, tokenLabel, pin } = await fresh();
     const other = (await Pkcs11KeyProvider.open({ library: SOFTHSM_LIBRARY, tokenLabel, pin })).provider;
     expect(other.macKey('x').equals(provider.macKey('x'))).toBe(true);
-    expect(other.blindIndex('default', 'contact.sms', '+1', 1)).toBe(provider.blindIndex('default', 'contact.sms', '+1', 1));
-    expect(other.blindIndex('default', 'contact.sms', '+1', 'reference')).not.toBe(provider.blindIndex('default', 'contact.sms', '+1', 1));
+    expect(other.blindIndex('default', 'contact.sms', '+1', 1)).toBe(
+      provider.blindIndex('default', 'contact.sms', '+1', 1),
+    );
+    expect(other.blindIndex('default', 'contact.sms', '+1', 'reference')).not.toBe(
+      provider.blindIndex('default', 'contact.sms', '+1', 1),
+    );
     const v2 = await other.createKeyVersion('blind-index', null);
     expect(await provider.refresh()).toBe(true);
     expect(provider.blindIndexVersions()).toEqual([v2.version, 1]);
@@ -94,10 +113,20 @@ describe('PKCS#11 key provider (SoftHSM2)', () => {
 
   it('refuses a wrong PIN, an unknown token and an unloadable module with clear codes', async () => {
     hsm.initToken('locked-out', '111111');
-    await expect(Pkcs11KeyProvider.open({ library: SOFTHSM_LIBRARY, tokenLabel: 'locked-out', pin: '999999' })).rejects.toMatchObject({ code: 'SP_CRYPTO_HSM_LOGIN_FAILED' });
-    await expect(Pkcs11KeyProvider.open({ library: SOFTHSM_LIBRARY, tokenLabel: 'no-such-token', pin: '111111' })).rejects.toMatchObject({ code: 'SP_CRYPTO_HSM_UNAVAILABLE' });
-    await expect(Pkcs11KeyProvider.open({ library: SOFTHSM_LIBRARY, slot: 4242, pin: '111111' })).rejects.toMatchObject({ code: 'SP_CRYPTO_HSM_UNAVAILABLE' });
-    await expect(Pkcs11KeyProvider.open({ library: '/nonexistent/libpkcs11.so', tokenLabel: 'x', pin: '1' })).rejects.toMatchObject({ code: 'SP_CRYPTO_HSM_UNAVAILABLE' });
-    await expect(Pkcs11KeyProvider.open({ library: SOFTHSM_LIBRARY, tokenLabel: 'locked-out', pin: '' })).rejects.toMatchObject({ code: 'SP_CRYPTO_HSM_UNAVAILABLE' });
+    await expect(
+      Pkcs11KeyProvider.open({ library: SOFTHSM_LIBRARY, tokenLabel: 'locked-out', pin: '999999' }),
+    ).rejects.toMatchObject({ code: 'SP_CRYPTO_HSM_LOGIN_FAILED' });
+    await expect(
+      Pkcs11KeyProvider.open({ library: SOFTHSM_LIBRARY, tokenLabel: 'no-such-token', pin: '111111' }),
+    ).rejects.toMatchObject({ code: 'SP_CRYPTO_HSM_UNAVAILABLE' });
+    await expect(Pkcs11KeyProvider.open({ library: SOFTHSM_LIBRARY, slot: 4242, pin: '111111' })).rejects.toMatchObject(
+      { code: 'SP_CRYPTO_HSM_UNAVAILABLE' },
+    );
+    await expect(
+      Pkcs11KeyProvider.open({ library: '/nonexistent/libpkcs11.so', tokenLabel: 'x', pin: '1' }),
+    ).rejects.toMatchObject({ code: 'SP_CRYPTO_HSM_UNAVAILABLE' });
+    await expect(
+      Pkcs11KeyProvider.open({ library: SOFTHSM_LIBRARY, tokenLabel: 'locked-out', pin: '' }),
+    ).rejects.toMatchObject({ code: 'SP_CRYPTO_HSM_UNAVAILABLE' });
   });
 });

@@ -63,17 +63,28 @@ export class Pkcs11KeyProvider implements KeyProvider {
   /** Reads the token's object list into memory; returns whether it differs from the last scan. */
   private scan(): boolean {
     const objs: TokenObject[] = this.s.objects();
-    const fp = objs.map((o) => `${o.label}/${o.cls}`).sort().join('|');
+    const fp = objs
+      .map((o) => `${o.label}/${o.cls}`)
+      .sort()
+      .join('|');
     if (fp === this.fingerprint) return false;
     this.fingerprint = fp;
     const byId = new Map<string, Versioned>();
     this.singles.clear();
     for (const o of objs) {
-      if (o.cls === CKO_SECRET_KEY && (o.label === 'sealpost:mac' || o.label === 'sealpost:reference')) this.singles.set(o.label, o.handle);
+      if (o.cls === CKO_SECRET_KEY && (o.label === 'sealpost:mac' || o.label === 'sealpost:reference'))
+        this.singles.set(o.label, o.handle);
       const m = LABEL.exec(o.label);
       if (!m) continue;
       const purpose: KeyPurpose = m[1] !== undefined ? 'kek' : m[3] === 'bidx' ? 'blind-index' : 'signing';
-      const v = byId.get(o.label) ?? { keyId: o.label, purpose, tenantId: m[1] ?? null, version: Number(m[2] ?? m[4]), createdAt: o.id, handle: Buffer.alloc(0) };
+      const v = byId.get(o.label) ?? {
+        keyId: o.label,
+        purpose,
+        tenantId: m[1] ?? null,
+        version: Number(m[2] ?? m[4]),
+        createdAt: o.id,
+        handle: Buffer.alloc(0),
+      };
       if (o.cls === CKO_PUBLIC_KEY) v.publicHandle = o.handle;
       else if (o.cls === CKO_SECRET_KEY || o.cls === CKO_PRIVATE_KEY) v.handle = o.handle;
       byId.set(o.label, v);
@@ -81,7 +92,8 @@ export class Pkcs11KeyProvider implements KeyProvider {
     this.versions = [...byId.values()].sort((a, b) => b.version - a.version);
     for (const b of this.derived.values()) b.fill(0);
     this.derived.clear();
-    if (!this.singles.has('sealpost:mac') || !this.singles.has('sealpost:reference')) throw new AppError('SP_CRYPTO_HSM_UNAVAILABLE', 'the token lacks the Sealpost MAC or reference key');
+    if (!this.singles.has('sealpost:mac') || !this.singles.has('sealpost:reference'))
+      throw new AppError('SP_CRYPTO_HSM_UNAVAILABLE', 'the token lacks the Sealpost MAC or reference key');
     return true;
   }
 
@@ -118,13 +130,15 @@ export class Pkcs11KeyProvider implements KeyProvider {
 
   async unwrapDataKey(tenantId: string, keyId: string, wrapped: Buffer, aad: string): Promise<Buffer> {
     const p = parseCiphertext(wrapped);
-    if (p.format !== FORMAT_WRAPPED) throw new AppError('SP_CRYPTO_KEY_UNKNOWN', 'this data key was wrapped by another key provider');
+    if (p.format !== FORMAT_WRAPPED)
+      throw new AppError('SP_CRYPTO_KEY_UNKNOWN', 'this data key was wrapped by another key provider');
     if (p.keyId !== keyId) throw new AppError('SP_CRYPTO_DECRYPT_FAILED', 'the wrapped key names another key');
     const find = () => this.live('kek', tenantId).find((v) => v.keyId === keyId && v.handle.length > 0);
     let k = find();
     if (!k && this.scan()) k = find();
     if (!k) throw new AppError('SP_CRYPTO_KEY_UNKNOWN', 'no such key-encryption key on the token');
-    if (p.keyVersion !== k.version) throw new AppError('SP_CRYPTO_DECRYPT_FAILED', 'the wrapped key names another key version');
+    if (p.keyVersion !== k.version)
+      throw new AppError('SP_CRYPTO_DECRYPT_FAILED', 'the wrapped key names another key version');
     try {
       return this.s.decrypt(k.handle, p.iv, gcmAad(p.header, aad), Buffer.concat([p.ct, p.tag]));
     } catch (e) {
@@ -157,7 +171,9 @@ export class Pkcs11KeyProvider implements KeyProvider {
   }
 
   macKey(purpose: string): Buffer {
-    return createHmac('sha256', this.derive(this.singles.get('sealpost:mac')!, 'sealpost/mac-root')).update(purpose).digest();
+    return createHmac('sha256', this.derive(this.singles.get('sealpost:mac')!, 'sealpost/mac-root'))
+      .update(purpose)
+      .digest();
   }
 
   auditLogKey(): { privateKey: KeyObject; publicKey: KeyObject } {
@@ -181,26 +197,49 @@ export class Pkcs11KeyProvider implements KeyProvider {
     const v = this.currentOf('signing', null);
     if (!v?.publicHandle) throw new AppError('SP_CRYPTO_KEY_UNKNOWN', 'no current signing key on the token');
     const handle = v.handle;
-    return { keyId: v.keyId, alg: 'EdDSA', publicKey: this.publicKey(v), sign: async (data) => this.s.signEd25519(handle, data) };
+    return {
+      keyId: v.keyId,
+      alg: 'EdDSA',
+      publicKey: this.publicKey(v),
+      sign: async (data) => this.s.signEd25519(handle, data),
+    };
   }
 
   publishedSigningKeys(): PublishedSigningKey[] {
     const cur = this.currentOf('signing', null)?.keyId;
     return this.live('signing', null)
       .filter((v) => v.publicHandle)
-      .map((v) => ({ keyId: v.keyId, alg: 'EdDSA' as const, publicKey: this.publicKey(v), status: v.keyId === cur ? ('current' as const) : ('retired' as const), createdAt: v.createdAt }));
+      .map((v) => ({
+        keyId: v.keyId,
+        alg: 'EdDSA' as const,
+        publicKey: this.publicKey(v),
+        status: v.keyId === cur ? ('current' as const) : ('retired' as const),
+        createdAt: v.createdAt,
+      }));
   }
 
   listKeys(): KeyVersionInfo[] {
-    const current = new Set(this.versions.filter((v) => v.handle.length).map((v) => this.currentOf(v.purpose, v.tenantId)?.keyId));
-    return this.versions.map((v) => ({ keyId: v.keyId, purpose: v.purpose, tenantId: v.tenantId, version: v.version, status: current.has(v.keyId) ? 'current' : 'retired', createdAt: v.createdAt }));
+    const current = new Set(
+      this.versions.filter((v) => v.handle.length).map((v) => this.currentOf(v.purpose, v.tenantId)?.keyId),
+    );
+    return this.versions.map((v) => ({
+      keyId: v.keyId,
+      purpose: v.purpose,
+      tenantId: v.tenantId,
+      version: v.version,
+      status: current.has(v.keyId) ? 'current' : 'retired',
+      createdAt: v.createdAt,
+    }));
   }
 
   async createKeyVersion(purpose: KeyPurpose, tenantId: string | null): Promise<KeyVersionInfo> {
     this.scan();
-    const t = purpose === 'kek' ? tenantId ?? 'default' : null;
+    const t = purpose === 'kek' ? (tenantId ?? 'default') : null;
     const version = Math.max(0, ...this.live(purpose, t).map((v) => v.version)) + 1;
-    const label = purpose === 'kek' ? `sealpost:kek:${t}:v${version}` : `sealpost:${purpose === 'signing' ? 'sig' : 'bidx'}:v${version}`;
+    const label =
+      purpose === 'kek'
+        ? `sealpost:kek:${t}:v${version}`
+        : `sealpost:${purpose === 'signing' ? 'sig' : 'bidx'}:v${version}`;
     if (purpose === 'kek') this.s.createAesKey(label);
     else if (purpose === 'signing') this.s.createEd25519(label);
     else this.s.createHmacKey(label);
@@ -212,8 +251,10 @@ export class Pkcs11KeyProvider implements KeyProvider {
     this.scan();
     const info = this.listKeys().find((k) => k.keyId === keyId);
     const v = this.versions.find((x) => x.keyId === keyId);
-    if (!info || !v || !v.handle.length) throw new AppError('SP_CRYPTO_KEY_UNKNOWN', 'no such key id (or already destroyed)');
-    if (info.status === 'current') throw new AppError('SP_CRYPTO_KEY_IN_USE', 'the current version cannot be destroyed; rotate first');
+    if (!info || !v || !v.handle.length)
+      throw new AppError('SP_CRYPTO_KEY_UNKNOWN', 'no such key id (or already destroyed)');
+    if (info.status === 'current')
+      throw new AppError('SP_CRYPTO_KEY_IN_USE', 'the current version cannot be destroyed; rotate first');
     // Signing: only the private half goes; the public object keeps old proofs verifiable.
     this.s.destroy(v.handle);
     this.scan();

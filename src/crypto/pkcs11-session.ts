@@ -47,7 +47,11 @@ export class Pkcs11Session {
   }
 
   static open(t: Pkcs11Target): Pkcs11Session {
-    if (!t.pin) throw new AppError('SP_CRYPTO_HSM_UNAVAILABLE', 'no PIN configured (SEALPOST_PKCS11_PIN or SEALPOST_PKCS11_PIN_FILE)');
+    if (!t.pin)
+      throw new AppError(
+        'SP_CRYPTO_HSM_UNAVAILABLE',
+        'no PIN configured (SEALPOST_PKCS11_PIN or SEALPOST_PKCS11_PIN_FILE)',
+      );
     const c = loadLib();
     let m = modules.get(t.library);
     if (!m) {
@@ -56,16 +60,26 @@ export class Pkcs11Session {
         p11.load(t.library);
         p11.C_Initialize();
       } catch (e) {
-        throw new AppError('SP_CRYPTO_HSM_UNAVAILABLE', 'cannot load or initialise the PKCS#11 module (check SEALPOST_PKCS11_LIBRARY)', { cause: e });
+        throw new AppError(
+          'SP_CRYPTO_HSM_UNAVAILABLE',
+          'cannot load or initialise the PKCS#11 module (check SEALPOST_PKCS11_LIBRARY)',
+          { cause: e },
+        );
       }
       modules.set(t.library, (m = { p11, refs: 0 }));
     }
     const p11 = m.p11;
     const slots = p11.C_GetSlotList(true);
     const slot = slots.find((s) =>
-      t.slot !== undefined ? s.readBigUInt64LE(0) === BigInt(t.slot) : p11.C_GetTokenInfo(s).label.trim() === t.tokenLabel,
+      t.slot !== undefined
+        ? s.readBigUInt64LE(0) === BigInt(t.slot)
+        : p11.C_GetTokenInfo(s).label.trim() === t.tokenLabel,
     );
-    if (!slot) throw new AppError('SP_CRYPTO_HSM_UNAVAILABLE', 'no initialised token in the configured slot / with the configured label');
+    if (!slot)
+      throw new AppError(
+        'SP_CRYPTO_HSM_UNAVAILABLE',
+        'no initialised token in the configured slot / with the configured label',
+      );
     const session = p11.C_OpenSession(slot, c.CKF_RW_SESSION | c.CKF_SERIAL_SESSION);
     try {
       p11.C_Login(session, c.CKU_USER, t.pin);
@@ -73,7 +87,11 @@ export class Pkcs11Session {
       // Login state is per application: a second provider in the same process is already logged in.
       if (!/CKR_USER_ALREADY_LOGGED_IN/.test((e as Error).message)) {
         p11.C_CloseSession(session);
-        throw new AppError('SP_CRYPTO_HSM_LOGIN_FAILED', /PIN_LOCKED/.test((e as Error).message) ? 'the PIN is locked' : 'wrong PIN', { cause: e });
+        throw new AppError(
+          'SP_CRYPTO_HSM_LOGIN_FAILED',
+          /PIN_LOCKED/.test((e as Error).message) ? 'the PIN is locked' : 'wrong PIN',
+          { cause: e },
+        );
       }
     }
     m.refs++;
@@ -86,16 +104,26 @@ export class Pkcs11Session {
     p11.C_FindObjectsInit(session, []);
     const handles: Buffer[] = [];
     try {
-      for (let batch = p11.C_FindObjects(session, 100); batch.length; batch = p11.C_FindObjects(session, 100)) handles.push(...batch);
+      for (let batch = p11.C_FindObjects(session, 100); batch.length; batch = p11.C_FindObjects(session, 100))
+        handles.push(...batch);
     } finally {
       p11.C_FindObjectsFinal(session);
     }
     const out: TokenObject[] = [];
     for (const handle of handles) {
-      const [label, cls, id] = p11.C_GetAttributeValue(session, handle, [{ type: c.CKA_LABEL }, { type: c.CKA_CLASS }, { type: c.CKA_ID }]);
+      const [label, cls, id] = p11.C_GetAttributeValue(session, handle, [
+        { type: c.CKA_LABEL },
+        { type: c.CKA_CLASS },
+        { type: c.CKA_ID },
+      ]);
       const l = (label!.value as Buffer).toString('utf8');
       if (!l.startsWith('sealpost:')) continue;
-      out.push({ handle, label: l, cls: (cls!.value as Buffer).readUInt32LE(0), id: ((id!.value as Buffer | undefined) ?? Buffer.alloc(0)).toString('utf8') });
+      out.push({
+        handle,
+        label: l,
+        cls: (cls!.value as Buffer).readUInt32LE(0),
+        id: ((id!.value as Buffer | undefined) ?? Buffer.alloc(0)).toString('utf8'),
+      });
     }
     return out;
   }
@@ -120,13 +148,24 @@ export class Pkcs11Session {
   /** A non-extractable AES-256 key for GCM encrypt/decrypt (a KEK). */
   createAesKey(label: string): void {
     const c = this.c;
-    this.p11.C_GenerateKey(this.session, { mechanism: c.CKM_AES_KEY_GEN }, this.secretTemplate(label, c.CKK_AES, [{ type: c.CKA_ENCRYPT, value: true }, { type: c.CKA_DECRYPT, value: true }]));
+    this.p11.C_GenerateKey(
+      this.session,
+      { mechanism: c.CKM_AES_KEY_GEN },
+      this.secretTemplate(label, c.CKK_AES, [
+        { type: c.CKA_ENCRYPT, value: true },
+        { type: c.CKA_DECRYPT, value: true },
+      ]),
+    );
   }
 
   /** A non-extractable 256-bit HMAC key (MAC root, blind-index roots). */
   createHmacKey(label: string): void {
     const c = this.c;
-    this.p11.C_GenerateKey(this.session, { mechanism: c.CKM_GENERIC_SECRET_KEY_GEN }, this.secretTemplate(label, c.CKK_GENERIC_SECRET, [{ type: c.CKA_SIGN, value: true }]));
+    this.p11.C_GenerateKey(
+      this.session,
+      { mechanism: c.CKM_GENERIC_SECRET_KEY_GEN },
+      this.secretTemplate(label, c.CKK_GENERIC_SECRET, [{ type: c.CKA_SIGN, value: true }]),
+    );
   }
 
   /** An Ed25519 pair; the private half is non-extractable. */
@@ -136,7 +175,13 @@ export class Pkcs11Session {
     this.p11.C_GenerateKeyPair(
       this.session,
       { mechanism: CKM_EC_EDWARDS_KEY_PAIR_GEN },
-      [{ type: c.CKA_TOKEN, value: true }, { type: c.CKA_VERIFY, value: true }, { type: c.CKA_EC_PARAMS, value: ED25519_PARAMS }, { type: c.CKA_LABEL, value: label }, id],
+      [
+        { type: c.CKA_TOKEN, value: true },
+        { type: c.CKA_VERIFY, value: true },
+        { type: c.CKA_EC_PARAMS, value: ED25519_PARAMS },
+        { type: c.CKA_LABEL, value: label },
+        id,
+      ],
       [
         { type: c.CKA_TOKEN, value: true },
         { type: c.CKA_PRIVATE, value: true },
@@ -155,7 +200,10 @@ export class Pkcs11Session {
   }
 
   private gcm(iv: Buffer, aad: Buffer): Pkcs11Types.Mechanism {
-    return { mechanism: this.c.CKM_AES_GCM, parameter: { type: this.c.CK_PARAMS_GCM, iv, ivBits: 96, aad, tagBits: 128 } as Pkcs11Types.GcmParams };
+    return {
+      mechanism: this.c.CKM_AES_GCM,
+      parameter: { type: this.c.CK_PARAMS_GCM, iv, ivBits: 96, aad, tagBits: 128 } as Pkcs11Types.GcmParams,
+    };
   }
 
   /** AES-GCM inside the token; returns ciphertext ‖ tag. */

@@ -1,7 +1,14 @@
 import { createPublicKey } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { contentCommitment, signatureDigest } from './notary.js';
-import { detachedSignatureProblem, ed25519KeyProblem, fromB64url, importPersonKey, PERSON_ALGS, type PersonAlg } from './signature-checks.js';
+import {
+  detachedSignatureProblem,
+  ed25519KeyProblem,
+  fromB64url,
+  importPersonKey,
+  PERSON_ALGS,
+  type PersonAlg,
+} from './signature-checks.js';
 
 /** What GET /v1/notifications/{id}/proof returns and `sealpost verify` reads. */
 export interface NotificationProof {
@@ -18,7 +25,13 @@ export interface NotificationProof {
   publicKey: Record<string, string>;
   /** base64url salt of the content commitment; null once the patient was erased. */
   salt: string | null;
-  sender: null | { signerId: string; personId: string; alg: string; signature: string | null; publicKey: Record<string, string> };
+  sender: null | {
+    signerId: string;
+    personId: string;
+    alg: string;
+    signature: string | null;
+    publicKey: Record<string, string>;
+  };
   /** Only when asked for (PHI): the content the commitment covers. */
   content?: { patientId: string; data: unknown };
   /** Only when asked for (PHI): the canonical request the sender signed. */
@@ -52,7 +65,16 @@ export function verifyProof(proof: unknown, keys?: JwkSet): ProofReport {
   const problems: string[] = [];
   const checks: string[] = [];
   const p = proof as Partial<NotificationProof> | null;
-  if (!p || typeof p !== 'object' || p.format !== 'sealpost-proof-v1' || !str(p.signed) || !str(p.signature) || !str(p.keyId) || !p.publicKey || typeof p.publicKey !== 'object') {
+  if (
+    !p ||
+    typeof p !== 'object' ||
+    p.format !== 'sealpost-proof-v1' ||
+    !str(p.signed) ||
+    !str(p.signature) ||
+    !str(p.keyId) ||
+    !p.publicKey ||
+    typeof p.publicKey !== 'object'
+  ) {
     return { ok: false, problems: ['not a sealpost-proof-v1 document'], checks };
   }
   const fail = (m: string) => problems.push(m);
@@ -78,18 +100,22 @@ export function verifyProof(proof: unknown, keys?: JwkSet): ProofReport {
   const jwk = p.publicKey;
   const x = fromB64url(jwk.x);
   let key: ReturnType<typeof createPublicKey> | null = null;
-  if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || !x || ed25519KeyProblem(x)) fail('publicKey is not a valid Ed25519 JWK');
+  if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || !x || ed25519KeyProblem(x))
+    fail('publicKey is not a valid Ed25519 JWK');
   else if (jwk.kid !== p.keyId) fail('publicKey kid differs from keyId');
   else key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: jwk.x }, format: 'jwk' });
   if (keys) {
     const published = Array.isArray(keys.keys) ? keys.keys.find((k) => k.kid === p.keyId) : undefined;
     if (!published) fail('keyId is not in the given key set');
-    else if (published.kty !== 'OKP' || published.crv !== 'Ed25519' || published.x !== jwk.x) fail('publicKey is not the published key with this id');
+    else if (published.kty !== 'OKP' || published.crv !== 'Ed25519' || published.x !== jwk.x)
+      fail('publicKey is not the published key with this id');
     else {
       checks.push('key is the published key with this id');
       const at = parsed && str(parsed.createdAt) ? Date.parse(parsed.createdAt) : NaN;
-      if (str(published.createdAt) && !(at >= Date.parse(published.createdAt))) fail('signed before the key was created');
-      if (str(published.retiredAt) && !(at <= Date.parse(published.retiredAt))) fail('signed after the key was retired');
+      if (str(published.createdAt) && !(at >= Date.parse(published.createdAt)))
+        fail('signed before the key was created');
+      if (str(published.retiredAt) && !(at <= Date.parse(published.retiredAt)))
+        fail('signed after the key was retired');
     }
   }
 
@@ -103,21 +129,30 @@ export function verifyProof(proof: unknown, keys?: JwkSet): ProofReport {
   // 4. The content commitment, when the content was disclosed with the proof.
   if (p.content !== undefined && parsed) {
     if (!str(p.salt) || !fromB64url(p.salt)) fail('content given without a salt');
-    else if (contentCommitment(fromB64url(p.salt)!, p.content) !== parsed.contentHash) fail('content does not match contentHash');
+    else if (contentCommitment(fromB64url(p.salt)!, p.content) !== parsed.contentHash)
+      fail('content does not match contentHash');
     else checks.push('content matches contentHash');
   }
 
   // 5. The sender's own signature: bound into the header by digest, and verified over the request if present.
-  const signedSender = (parsed?.sender ?? null) as { signerId?: unknown; alg?: unknown; signatureDigest?: unknown } | null;
+  const signedSender = (parsed?.sender ?? null) as {
+    signerId?: unknown;
+    alg?: unknown;
+    signatureDigest?: unknown;
+  } | null;
   if (parsed && (signedSender === null) !== (p.sender == null)) fail('sender differs from the signed sender');
   else if (signedSender && p.sender) {
     const s = p.sender;
-    if (s.signerId !== signedSender.signerId || s.alg !== signedSender.alg) fail('sender differs from the signed sender');
+    if (s.signerId !== signedSender.signerId || s.alg !== signedSender.alg)
+      fail('sender differs from the signed sender');
     else if (s.signature != null) {
       const sig = fromB64url(s.signature);
-      if (!sig || signatureDigest(sig) !== signedSender.signatureDigest) fail('sender signature is not the one the header binds');
+      if (!sig || signatureDigest(sig) !== signedSender.signatureDigest)
+        fail('sender signature is not the one the header binds');
       else checks.push('sender signature is bound by the header');
-      const personKey = PERSON_ALGS.includes(s.alg as PersonAlg) ? importPersonKey(s.alg as PersonAlg, { jwk: s.publicKey }) : 'unknown alg';
+      const personKey = PERSON_ALGS.includes(s.alg as PersonAlg)
+        ? importPersonKey(s.alg as PersonAlg, { jwk: s.publicKey })
+        : 'unknown alg';
       if (typeof personKey === 'string') fail(`sender key: ${personKey}`);
       else if (p.request !== undefined) {
         let canonical = false;
@@ -126,7 +161,9 @@ export function verifyProof(proof: unknown, keys?: JwkSet): ProofReport {
         } catch {
           /* reported below */
         }
-        const why = canonical ? detachedSignatureProblem(personKey.alg, personKey.publicKey, Buffer.from(p.request, 'utf8'), s.signature) : 'request is not RFC 8785 canonical JSON';
+        const why = canonical
+          ? detachedSignatureProblem(personKey.alg, personKey.publicKey, Buffer.from(p.request, 'utf8'), s.signature)
+          : 'request is not RFC 8785 canonical JSON';
         if (why) fail(`sender ${why}`);
         else checks.push('sender signature verifies over the request');
       }

@@ -4,8 +4,16 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } 
 import { describe, expect, it } from 'vitest';
 import { detachedSignatureProblem, ed25519KeyProblem, importPersonKey, type PersonKey } from './signature-checks.js';
 
-interface Vector { name: string; secretKey: string; publicKey: string; message: string; signature: string }
-const vectors: Vector[] = JSON.parse(readFileSync(join(import.meta.dirname, '../../test/fixtures/rfc8032/ed25519-vectors.json'), 'utf8'));
+interface Vector {
+  name: string;
+  secretKey: string;
+  publicKey: string;
+  message: string;
+  signature: string;
+}
+const vectors: Vector[] = JSON.parse(
+  readFileSync(join(import.meta.dirname, '../../test/fixtures/rfc8032/ed25519-vectors.json'), 'utf8'),
+);
 const hex = (s: string) => Buffer.from(s, 'hex');
 const b64u = (b: Buffer) => b.toString('base64url');
 const L = 2n ** 252n + 27742317777372353535851937790883648493n;
@@ -31,8 +39,14 @@ const SMALL_ORDER = [
 describe('Ed25519 detached signatures against RFC 8032 §7.1', () => {
   for (const v of vectors) {
     it(`accepts the key and signature of ${v.name}, which node:crypto reproduces from the seed`, () => {
-      const seed = createPrivateKey({ key: Buffer.concat([hex('302e020100300506032b657004220420'), hex(v.secretKey)]), format: 'der', type: 'pkcs8' });
-      expect(Buffer.from(createPublicKey(seed).export({ format: 'jwk' }).x!, 'base64url').toString('hex')).toBe(v.publicKey);
+      const seed = createPrivateKey({
+        key: Buffer.concat([hex('302e020100300506032b657004220420'), hex(v.secretKey)]),
+        format: 'der',
+        type: 'pkcs8',
+      });
+      expect(Buffer.from(createPublicKey(seed).export({ format: 'jwk' }).x!, 'base64url').toString('hex')).toBe(
+        v.publicKey,
+      );
       expect(sign(null, hex(v.message), seed).toString('hex')).toBe(v.signature);
       const key = importRaw(hex(v.publicKey));
       expect(detachedSignatureProblem('EdDSA', key.publicKey, hex(v.message), b64u(hex(v.signature)))).toBeNull();
@@ -44,12 +58,18 @@ describe('Ed25519 detached signatures against RFC 8032 §7.1', () => {
   const msg = hex(v.message);
 
   it('refuses a signature with a flipped message bit', () => {
-    expect(detachedSignatureProblem('EdDSA', key(), Buffer.from([msg[0] ^ 1]), b64u(hex(v.signature)))).toBe('signature does not verify');
+    expect(detachedSignatureProblem('EdDSA', key(), Buffer.from([msg[0] ^ 1]), b64u(hex(v.signature)))).toBe(
+      'signature does not verify',
+    );
   });
 
   it('refuses a truncated signature and an over-long one', () => {
-    expect(detachedSignatureProblem('EdDSA', key(), msg, b64u(hex(v.signature).subarray(0, 63)))).toBe('signature has the wrong length');
-    expect(detachedSignatureProblem('EdDSA', key(), msg, b64u(Buffer.concat([hex(v.signature), Buffer.from([0])])))).toBe('signature has the wrong length');
+    expect(detachedSignatureProblem('EdDSA', key(), msg, b64u(hex(v.signature).subarray(0, 63)))).toBe(
+      'signature has the wrong length',
+    );
+    expect(
+      detachedSignatureProblem('EdDSA', key(), msg, b64u(Buffer.concat([hex(v.signature), Buffer.from([0])]))),
+    ).toBe('signature has the wrong length');
   });
 
   it('refuses the non-canonical S + L form of a valid signature, which OpenSSL also refuses on its own', () => {
@@ -63,14 +83,19 @@ describe('Ed25519 detached signatures against RFC 8032 §7.1', () => {
 
   it('refuses signatures that are not strict base64url', () => {
     const std = hex(v.signature).toString('base64');
-    expect(detachedSignatureProblem('EdDSA', key(), msg, std.includes('+') || std.includes('/') ? std : `${std}=`)).toBe('signature is not base64url');
+    expect(
+      detachedSignatureProblem('EdDSA', key(), msg, std.includes('+') || std.includes('/') ? std : `${std}=`),
+    ).toBe('signature is not base64url');
   });
 });
 
 describe('Ed25519 public keys at registration', () => {
   it('node:crypto alone accepts the identity point as a key, and then (R = identity, S = 0) verifies any message', () => {
     // Why the explicit check exists: without it a registered key could "sign" everything.
-    const identity = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64u(hex(SMALL_ORDER[0])) }, format: 'jwk' });
+    const identity = createPublicKey({
+      key: { kty: 'OKP', crv: 'Ed25519', x: b64u(hex(SMALL_ORDER[0])) },
+      format: 'jwk',
+    });
     const sig = Buffer.concat([hex(SMALL_ORDER[0]), Buffer.alloc(32)]);
     expect(verify(null, Buffer.from('anything at all'), identity, sig)).toBe(true);
   });
@@ -78,7 +103,9 @@ describe('Ed25519 public keys at registration', () => {
   for (const p of SMALL_ORDER) {
     it(`refuses the small-order point ${p.slice(0, 8)}… given raw or as a JWK`, () => {
       expect(importPersonKey('EdDSA', { key: b64u(hex(p)) })).toBe('small-order point');
-      expect(importPersonKey('EdDSA', { jwk: { kty: 'OKP', crv: 'Ed25519', x: b64u(hex(p)) } })).toBe('small-order point');
+      expect(importPersonKey('EdDSA', { jwk: { kty: 'OKP', crv: 'Ed25519', x: b64u(hex(p)) } })).toBe(
+        'small-order point',
+      );
     });
   }
 
@@ -88,7 +115,11 @@ describe('Ed25519 public keys at registration', () => {
   });
 
   it('refuses non-canonical point encodings with y >= p (p, p + 1 and 2^255 - 1)', () => {
-    for (const y of ['edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', 'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', 'ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f']) {
+    for (const y of [
+      'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+      'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+      'ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    ]) {
       expect(ed25519KeyProblem(hex(y))).toBe('non-canonical point encoding (y >= p)');
       expect(importPersonKey('EdDSA', { key: b64u(hex(y)) })).toBe('non-canonical point encoding (y >= p)');
     }
@@ -96,14 +127,22 @@ describe('Ed25519 public keys at registration', () => {
 
   it('refuses private JWKs, wrong curves and keys of the wrong length', () => {
     const { privateKey } = generateKeyPairSync('ed25519');
-    expect(importPersonKey('EdDSA', { jwk: privateKey.export({ format: 'jwk' }) as Record<string, unknown> })).toMatch(/private key/);
-    expect(importPersonKey('EdDSA', { jwk: { kty: 'OKP', crv: 'X25519', x: b64u(hex(vectors[0].publicKey)) } })).toMatch(/Ed25519/);
-    expect(importPersonKey('EdDSA', { key: b64u(hex(vectors[0].publicKey).subarray(1)) })).toMatch(/could not be imported/);
+    expect(importPersonKey('EdDSA', { jwk: privateKey.export({ format: 'jwk' }) as Record<string, unknown> })).toMatch(
+      /private key/,
+    );
+    expect(
+      importPersonKey('EdDSA', { jwk: { kty: 'OKP', crv: 'X25519', x: b64u(hex(vectors[0].publicKey)) } }),
+    ).toMatch(/Ed25519/);
+    expect(importPersonKey('EdDSA', { key: b64u(hex(vectors[0].publicKey).subarray(1)) })).toMatch(
+      /could not be imported/,
+    );
   });
 
   it('gives the RFC 7638 thumbprint of the key whichever form it was registered in', () => {
     const raw = importRaw(hex(vectors[0].publicKey));
-    const jwk = importPersonKey('EdDSA', { jwk: { kty: 'OKP', crv: 'Ed25519', x: b64u(hex(vectors[0].publicKey)) } }) as PersonKey;
+    const jwk = importPersonKey('EdDSA', {
+      jwk: { kty: 'OKP', crv: 'Ed25519', x: b64u(hex(vectors[0].publicKey)) },
+    }) as PersonKey;
     // RFC 8037 Appendix A.3 gives this thumbprint for the RFC 8032 TEST 1 public key.
     expect(raw.thumbprint).toBe('kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k');
     expect(jwk.thumbprint).toBe(raw.thumbprint);
@@ -116,16 +155,23 @@ describe('P-256 (ES256) keys and signatures', () => {
   const p1363 = sign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' });
 
   it('accepts a JWK or SPKI key and an IEEE P1363 signature', () => {
-    for (const input of [{ jwk: publicKey.export({ format: 'jwk' }) as Record<string, unknown> }, { key: b64u(publicKey.export({ format: 'der', type: 'spki' })) }]) {
+    for (const input of [
+      { jwk: publicKey.export({ format: 'jwk' }) as Record<string, unknown> },
+      { key: b64u(publicKey.export({ format: 'der', type: 'spki' })) },
+    ]) {
       const k = importPersonKey('ES256', input) as PersonKey;
       expect(detachedSignatureProblem('ES256', k.publicKey, data, b64u(p1363))).toBeNull();
     }
   });
 
   it('refuses DER-encoded signatures (the format is P1363) and tampered data', () => {
-    const k = importPersonKey('ES256', { jwk: publicKey.export({ format: 'jwk' }) as Record<string, unknown> }) as PersonKey;
+    const k = importPersonKey('ES256', {
+      jwk: publicKey.export({ format: 'jwk' }) as Record<string, unknown>,
+    }) as PersonKey;
     expect(detachedSignatureProblem('ES256', k.publicKey, data, b64u(sign('sha256', data, privateKey)))).not.toBeNull();
-    expect(detachedSignatureProblem('ES256', k.publicKey, Buffer.from('{"a":2}'), b64u(p1363))).toBe('signature does not verify');
+    expect(detachedSignatureProblem('ES256', k.publicKey, Buffer.from('{"a":2}'), b64u(p1363))).toBe(
+      'signature does not verify',
+    );
   });
 
   it('refuses a point that is not on the curve, an Ed25519 key under ES256 and a P-384 key', () => {

@@ -59,7 +59,10 @@ export function fromB64url(s: unknown): Buffer | null {
  * SPKI DER; P-256: SPKI DER). Returns a reason (PHI-free, no key material echoed) instead of throwing.
  * Private JWKs are refused: a device key's private half must never be sent to the server.
  */
-export function importPersonKey(alg: PersonAlg, input: { jwk?: Record<string, unknown>; key?: string }): PersonKey | string {
+export function importPersonKey(
+  alg: PersonAlg,
+  input: { jwk?: Record<string, unknown>; key?: string },
+): PersonKey | string {
   let publicKey: KeyObject;
   try {
     if (input.jwk) {
@@ -84,7 +87,10 @@ export function importPersonKey(alg: PersonAlg, input: { jwk?: Record<string, un
       if (alg === 'EdDSA' && bytes.length === 32) {
         const problem = ed25519KeyProblem(bytes);
         if (problem) return problem;
-        publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: bytes.toString('base64url') }, format: 'jwk' });
+        publicKey = createPublicKey({
+          key: { kty: 'OKP', crv: 'Ed25519', x: bytes.toString('base64url') },
+          format: 'jwk',
+        });
       } else {
         publicKey = createPublicKey({ key: bytes, format: 'der', type: 'spki' });
       }
@@ -102,7 +108,8 @@ export function importPersonKey(alg: PersonAlg, input: { jwk?: Record<string, un
     return 'the key is not a P-256 key';
   }
   // RFC 7638 §3: the required members in lexicographic order, no whitespace, which is exactly RFC 8785.
-  const members = alg === 'EdDSA' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y };
+  const members =
+    alg === 'EdDSA' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y };
   const thumbprint = createHash('sha256').update(canonicalize(members)!, 'utf8').digest('base64url');
   return { alg, publicKey, spki: publicKey.export({ format: 'der', type: 'spki' }), thumbprint };
 }
@@ -115,7 +122,12 @@ export function importPersonKey(alg: PersonAlg, input: { jwk?: Record<string, un
  *   values are accepted: WebCrypto and device keystores do not normalise s, and (r, n − s) is only a
  *   second encoding of a signature on the same bytes, never a signature on other bytes.
  */
-export function detachedSignatureProblem(alg: PersonAlg, publicKey: KeyObject, data: Uint8Array, signature: string): string | null {
+export function detachedSignatureProblem(
+  alg: PersonAlg,
+  publicKey: KeyObject,
+  data: Uint8Array,
+  signature: string,
+): string | null {
   const sig = fromB64url(signature);
   if (!sig) return 'signature is not base64url';
   if (sig.length !== 64) return 'signature has the wrong length';
@@ -125,5 +137,7 @@ export function detachedSignatureProblem(alg: PersonAlg, publicKey: KeyObject, d
     return verify(null, data, publicKey, sig) ? null : 'signature does not verify';
   }
   if (publicKey.asymmetricKeyType !== 'ec') return 'key and algorithm differ';
-  return verify('sha256', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, sig) ? null : 'signature does not verify';
+  return verify('sha256', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, sig)
+    ? null
+    : 'signature does not verify';
 }

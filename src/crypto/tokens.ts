@@ -27,5 +27,7 @@ export function safeEqualHex(a: string, b: string): boolean {
 
 /** A 6-digit one-time code from the CSPRNG. */
 export function numericCode(digits = 6): string {
-  return randomInt(0, 10 ** digits).toString().padStart(digits, '0');
+  return randomInt(0, 10 ** digits)
+    .toString()
+    .padStart(digits, '0');
 }

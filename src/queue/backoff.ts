@@ -6,7 +6,12 @@
  * `attempt` counts from 1 (the attempt that just failed). `random` must return a number in [0, 1)
  * like Math.random; it is injectable so tests are deterministic. Returns whole milliseconds.
  */
-export function fullJitterBackoff(attempt: number, baseMs: number, capMs: number, random: () => number = Math.random): number {
+export function fullJitterBackoff(
+  attempt: number,
+  baseMs: number,
+  capMs: number,
+  random: () => number = Math.random,
+): number {
   if (!Number.isSafeInteger(attempt) || attempt < 1) throw new RangeError('attempt must be an integer >= 1');
   if (!Number.isFinite(baseMs) || baseMs < 0) throw new RangeError('baseMs must be a finite number >= 0');
   if (!Number.isFinite(capMs) || capMs < 0) throw new RangeError('capMs must be a finite number >= 0');

@@ -96,7 +96,12 @@ export class DeliveryWorker {
     const p = batch
       .finish()
       .then((outcomes) => outcomes.forEach((o, i) => this.onOutcome(o, jobs[i])))
-      .catch((e) => this.log.error({ err: e, deliveries: jobs.length }, 'delivery batch failed; leases will expire and it will be retried'))
+      .catch((e) =>
+        this.log.error(
+          { err: e, deliveries: jobs.length },
+          'delivery batch failed; leases will expire and it will be retried',
+        ),
+      )
       .finally(() => {
         this.inFlight -= jobs.length;
         this.active.delete(p);

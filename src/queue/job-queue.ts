@@ -33,8 +33,32 @@ export interface JobOutcome {
 
 /** The columns of `row` an outcome carries, unchanged, as the starting point of an outcome. */
 export function outcomeOf(row: DeliveryRow): JobOutcome {
-  const { id, status, run_at, attempts, last_error_code, provider, provider_message_id, sent_at, delivered_at, failed_at, cancelled_at } = row;
-  return { id, status, run_at, attempts, last_error_code, provider, provider_message_id, sent_at, delivered_at, failed_at, cancelled_at };
+  const {
+    id,
+    status,
+    run_at,
+    attempts,
+    last_error_code,
+    provider,
+    provider_message_id,
+    sent_at,
+    delivered_at,
+    failed_at,
+    cancelled_at,
+  } = row;
+  return {
+    id,
+    status,
+    run_at,
+    attempts,
+    last_error_code,
+    provider,
+    provider_message_id,
+    sent_at,
+    delivered_at,
+    failed_at,
+    cancelled_at,
+  };
 }
 
 /**

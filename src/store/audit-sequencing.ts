@@ -20,7 +20,11 @@ const TAKE_INDEXES = stmt(`update audit_log_state set value = value + ? where na
  * - otherwise (SQLite, one writer): the indexes are taken from the counter row
  *   (`audit_log_state.appended_size`) and written with the entries, so no entry is ever pending.
  */
-export async function flushAuditEntries(db: Kysely<Database> | Sql, pending: PendingAudit[], sequencedByIntegrator = false): Promise<void> {
+export async function flushAuditEntries(
+  db: Kysely<Database> | Sql,
+  pending: PendingAudit[],
+  sequencedByIntegrator = false,
+): Promise<void> {
   if (!pending.length) return;
   const q = 'run' in db ? db : new KyselySql(db, isPostgres(db) ? 'postgres' : 'sqlite');
   if (sequencedByIntegrator) return insertRows(q, 'audit_entries', COLUMNS, pending);
@@ -28,7 +32,12 @@ export async function flushAuditEntries(db: Kysely<Database> | Sql, pending: Pen
   // No counter row would number nothing: refuse to commit a command without its audit entries.
   if (!counter) throw new Error('audit counter row missing: entries were not written');
   const first = Number(counter.value) - pending.length + 1;
-  await insertRows(q, 'audit_entries', NUMBERED, pending.map((p, i) => ({ ...p, idx: first + i })));
+  await insertRows(
+    q,
+    'audit_entries',
+    NUMBERED,
+    pending.map((p, i) => ({ ...p, idx: first + i })),
+  );
 }
 
 export function isPostgres(db: Kysely<Database>): boolean {
@@ -54,7 +63,9 @@ export const SEQUENCING_ORDER: RawBuilder<unknown> = sql`xid nulls first, seq`;
  * an import and is committed.
  */
 export function eligibleForSequencing(db: Kysely<Database>): RawBuilder<boolean> {
-  return isPostgres(db) ? sql<boolean>`(xid is null or xid < pg_snapshot_xmin(pg_current_snapshot()))` : sql<boolean>`1 = 1`;
+  return isPostgres(db)
+    ? sql<boolean>`(xid is null or xid < pg_snapshot_xmin(pg_current_snapshot()))`
+    : sql<boolean>`1 = 1`;
 }
 
 /**
@@ -64,7 +75,9 @@ export function eligibleForSequencing(db: Kysely<Database>): RawBuilder<boolean>
  * Returns the sequenced size afterwards and how many entries were numbered.
  */
 export async function sequencePending(db: Kysely<Database>, limit: number): Promise<{ size: number; added: number }> {
-  const state = await sql<{ value: number | string }>`select value from audit_log_state where name = 'appended_size'`.execute(db);
+  const state = await sql<{
+    value: number | string;
+  }>`select value from audit_log_state where name = 'appended_size'`.execute(db);
   if (!state.rows.length) throw new Error('audit counter row missing: entries cannot be sequenced');
   const size = Number(state.rows[0].value);
   // One statement, so eligibility and visibility come from one snapshot. Writers never update audit

@@ -30,9 +30,9 @@ describe('coalesced transactions on SQLite', () => {
       ),
     );
     expect(results.filter((r) => r.status === 'rejected')).toHaveLength(4);
-    expect(results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<number>).value)).toEqual(
-      [...Array(20).keys()].filter((i) => i % 5 !== 3),
-    );
+    expect(
+      results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<number>).value),
+    ).toEqual([...Array(20).keys()].filter((i) => i % 5 !== 3));
     await s.close();
     const db = new Sqlite(join(dirs[0], 'db.sqlite'), { readonly: true });
     const tenants = (db.prepare('select id from tenants').all() as { id: string }[]).map((r) => r.id);
@@ -46,14 +46,44 @@ describe('coalesced transactions on SQLite', () => {
     const seen: string[] = [];
     await Promise.allSettled([
       s.transaction(async (tx) => {
-        await tx.outbox.recordMany([{ delivery_id: 'keep-1', tenant_id: 't', channel: 'sms', recipient_ct: Buffer.from('a'), subject: null, body_ct: Buffer.from('b'), created_at: 1 }]);
+        await tx.outbox.recordMany([
+          {
+            delivery_id: 'keep-1',
+            tenant_id: 't',
+            channel: 'sms',
+            recipient_ct: Buffer.from('a'),
+            subject: null,
+            body_ct: Buffer.from('b'),
+            created_at: 1,
+          },
+        ]);
       }),
       s.transaction(async (tx) => {
-        await tx.outbox.recordMany([{ delivery_id: 'drop-1', tenant_id: 't', channel: 'sms', recipient_ct: Buffer.from('a'), subject: null, body_ct: Buffer.from('b'), created_at: 1 }]);
+        await tx.outbox.recordMany([
+          {
+            delivery_id: 'drop-1',
+            tenant_id: 't',
+            channel: 'sms',
+            recipient_ct: Buffer.from('a'),
+            subject: null,
+            body_ct: Buffer.from('b'),
+            created_at: 1,
+          },
+        ]);
         throw new Error('boom');
       }),
       s.transaction(async (tx) => {
-        await tx.outbox.recordMany([{ delivery_id: 'keep-2', tenant_id: 't', channel: 'sms', recipient_ct: Buffer.from('a'), subject: null, body_ct: Buffer.from('b'), created_at: 1 }]);
+        await tx.outbox.recordMany([
+          {
+            delivery_id: 'keep-2',
+            tenant_id: 't',
+            channel: 'sms',
+            recipient_ct: Buffer.from('a'),
+            subject: null,
+            body_ct: Buffer.from('b'),
+            created_at: 1,
+          },
+        ]);
       }),
     ]);
     for (const r of await s.read.outbox.list('t', 0, 10)) seen.push(r.delivery_id);

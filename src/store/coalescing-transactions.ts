@@ -60,7 +60,13 @@ export class CoalescingTransactions {
 
   run<T>(fn: (db: Kysely<Database>, writes: CommandWrites) => Promise<T>, batchable = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ run: fn, writes: { audit: [], inserts: new PendingInserts() }, batchable, resolve: resolve as (v: unknown) => void, reject });
+      this.queue.push({
+        run: fn,
+        writes: { audit: [], inserts: new PendingInserts() },
+        batchable,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+      });
       this.schedule();
     });
   }
@@ -106,7 +112,11 @@ export class CoalescingTransactions {
       let carried: PendingInserts[] = [];
       for (const [i, job] of batch.entries()) {
         if (!job.batchable) {
-          if (carried.length) await this.flush.inserts(trx, carried.map((inserts) => ({ audit: [], inserts })));
+          if (carried.length)
+            await this.flush.inserts(
+              trx,
+              carried.map((inserts) => ({ audit: [], inserts })),
+            );
           carried = [];
           await trx.executeQuery(SAVEPOINT);
         } else {
@@ -132,11 +142,21 @@ export class CoalescingTransactions {
         }
       }
       // A failure from here on fails the whole batch below: nothing of it commits.
-      await this.flush.inserts(trx, carried.map((inserts) => ({ audit: [], inserts })));
-      await this.flush.all(trx, batch.filter((_, i) => results[i].ok).map((j) => ({ audit: j.writes.audit, inserts: new PendingInserts() })));
+      await this.flush.inserts(
+        trx,
+        carried.map((inserts) => ({ audit: [], inserts })),
+      );
+      await this.flush.all(
+        trx,
+        batch.filter((_, i) => results[i].ok).map((j) => ({ audit: j.writes.audit, inserts: new PendingInserts() })),
+      );
       await trx.commit().execute();
     } catch (error) {
-      if (trx) await trx.rollback().execute().catch(() => {});
+      if (trx)
+        await trx
+          .rollback()
+          .execute()
+          .catch(() => {});
       if (error instanceof SharedTransactionLost) {
         // Only the command that failed fails; the others wrote nothing that survives the rollback
         // and run again, first in the queue, from the start.

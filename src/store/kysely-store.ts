@@ -48,9 +48,18 @@ export class KyselyStore implements Store {
     this.backend = opts.backend;
     this.db = opts.db;
     this.read = new SqlRepositories(new KyselySql(opts.db, opts.backend));
-    const flusher = { inserts: (trx: Kysely<Database>, w: readonly CommandWrites[]) => this.flushInserts(trx, w), all: (trx: Kysely<Database>, w: readonly CommandWrites[]) => this.flushAll(trx, w) };
+    const flusher = {
+      inserts: (trx: Kysely<Database>, w: readonly CommandWrites[]) => this.flushInserts(trx, w),
+      all: (trx: Kysely<Database>, w: readonly CommandWrites[]) => this.flushAll(trx, w),
+    };
     // PostgreSQL: a shared transaction holds one pooled connection; leave the others to every other command.
-    this.coalescer = opts.coalesce ? new CoalescingTransactions(opts.db, flusher, opts.coalesce === 'all' ? {} : { maxBatch: 100, concurrency: opts.coalesceConcurrency ?? 2 }) : null;
+    this.coalescer = opts.coalesce
+      ? new CoalescingTransactions(
+          opts.db,
+          flusher,
+          opts.coalesce === 'all' ? {} : { maxBatch: 100, concurrency: opts.coalesceConcurrency ?? 2 },
+        )
+      : null;
     this.dueSignal = opts.dueSignal;
   }
 
@@ -66,7 +75,8 @@ export class KyselyStore implements Store {
 
   private once<T>(fn: (tx: StoreTx) => Promise<T>, batchable: boolean): Promise<T> {
     const repos = (trx: Kysely<Database>, w: CommandWrites) => new SqlRepositories(this.txSql(trx), w.audit, w.inserts);
-    if (this.coalescer && (batchable || this.opts.coalesce === 'all')) return this.coalescer.run((trx, w) => fn(repos(trx, w)), batchable);
+    if (this.coalescer && (batchable || this.opts.coalesce === 'all'))
+      return this.coalescer.run((trx, w) => fn(repos(trx, w)), batchable);
     return this.db.transaction().execute(async (trx) => {
       const w: CommandWrites = { audit: [], inserts: new PendingInserts() };
       const value = await fn(repos(trx, w));
@@ -95,7 +105,11 @@ export class KyselyStore implements Store {
       }
     }
     await this.flushInserts(trx, writes);
-    await flushAuditEntries(this.txSql(trx), writes.flatMap((w) => w.audit), this.opts.caps.auditSequencedByIntegrator);
+    await flushAuditEntries(
+      this.txSql(trx),
+      writes.flatMap((w) => w.audit),
+      this.opts.caps.auditSequencedByIntegrator,
+    );
   }
 
   /** Compiled statements inside transaction `trx`: called directly on SQLite, through the driver on PostgreSQL. */

@@ -9,9 +9,16 @@ export function openStore(
   db: Config['database'],
   opts: { nodeId?: string; log?: Logger; sqliteDurability?: Config['database']['sqliteDurability'] } = {},
 ): KyselyStore {
-  if (db.url.startsWith('sqlite:')) return openSqliteStore(db.url.slice('sqlite:'.length), opts.sqliteDurability ?? db.sqliteDurability);
+  if (db.url.startsWith('sqlite:'))
+    return openSqliteStore(db.url.slice('sqlite:'.length), opts.sqliteDurability ?? db.sqliteDurability);
   return openPostgresStore(
-    { url: db.url, poolMax: db.poolMax, statementTimeoutMs: db.statementTimeoutMs, connectTimeoutMs: db.connectTimeoutMs, nodeId: opts.nodeId ?? 'cli' },
+    {
+      url: db.url,
+      poolMax: db.poolMax,
+      statementTimeoutMs: db.statementTimeoutMs,
+      connectTimeoutMs: db.connectTimeoutMs,
+      nodeId: opts.nodeId ?? 'cli',
+    },
     opts.log,
   );
 }

@@ -233,8 +233,22 @@ export interface Database {
     revoked_at: number | null;
     revoked_reason: string | null;
   };
-  mfa_totp: { user_id: string; tenant_id: string; secret_ct: Uint8Array; confirmed_at: number | null; last_step: number | null; created_at: number };
-  recovery_codes: { id: string; tenant_id: string; user_id: string; code_hash: string; created_at: number; used_at: number | null };
+  mfa_totp: {
+    user_id: string;
+    tenant_id: string;
+    secret_ct: Uint8Array;
+    confirmed_at: number | null;
+    last_step: number | null;
+    created_at: number;
+  };
+  recovery_codes: {
+    id: string;
+    tenant_id: string;
+    user_id: string;
+    code_hash: string;
+    created_at: number;
+    used_at: number | null;
+  };
   webauthn_credentials: {
     id: string;
     tenant_id: string;
@@ -257,7 +271,13 @@ export interface Database {
     expires_at: number;
     used_at: number | null;
   };
-  auth_throttle: { key: string; failures: number; first_failure_at: number; blocked_until: number | null; updated_at: number };
+  auth_throttle: {
+    key: string;
+    failures: number;
+    first_failure_at: number;
+    blocked_until: number | null;
+    updated_at: number;
+  };
   care_team_members: { tenant_id: string; patient_id: string; user_id: string; added_by: string; created_at: number };
   break_glass_grants: {
     id: string;

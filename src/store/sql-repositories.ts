@@ -55,32 +55,88 @@ export class SqlRepositories implements StoreTx {
     return r;
   }
 
-  get tenants() { return this.once('tenants', () => new SqlTenantRepository(this.sql)); }
-  get apiKeys() { return this.once('apiKeys', () => new SqlApiKeyRepository(this.sql)); }
-  get patients() { return this.once('patients', () => new SqlPatientRepository(this.sql)); }
-  get dataKeys() { return this.once('dataKeys', () => new SqlDataKeyRepository(this.sql)); }
-  get contactPoints() { return this.once('contactPoints', () => new SqlContactPointRepository(this.sql)); }
-  get notifications() { return this.once('notifications', () => new SqlNotificationRepository(this.sql)); }
-  get deliveries() { return this.once('deliveries', () => new SqlDeliveryRepository(this.sql)); }
-  get queue() { return this.once('queue', () => new SqlJobQueue(this.sql)); }
-  get accessLinks() { return this.once('accessLinks', () => new SqlAccessLinkRepository(this.sql)); }
-  get appointments() { return this.once('appointments', () => new SqlAppointmentRepository(this.sql)); }
-  get idempotency() { return this.once('idempotency', () => new SqlIdempotencyRepository(this.sql)); }
-  get audit() { return this.once('audit', () => new PendingAuditRepository(this.pendingAudit)); }
-  get signers() { return this.once('signers', () => new SqlSignerRepository(this.sql)); }
-  get outbox() { return this.once('outbox', () => new SqlOutboxRepository(this.sql)); }
-  get erasures() { return this.once('erasures', () => new SqlErasureRepository(this.sql)); }
-  get leases() { return this.once('leases', () => new SqlLeaseRepository(this.sql)); }
-  get settings() { return this.once('settings', () => new SqlSettingRepository(this.sql)); }
-  get blindIndexes() { return this.once('blindIndexes', () => new SqlBlindIndexRepository(this.sql)); }
-  get auditLog() { return this.once('auditLog', () => new SqlAuditLogRepository(this.sql.db)); }
-  get auditQueries() { return this.once('auditQueries', () => new SqlAuditQueryRepository(this.sql.db)); }
-  get challenges() { return this.once('challenges', () => new SqlChallengeRepository(this.sql.db)); }
-  get sessions() { return this.once('sessions', () => new SqlSessionRepository(this.sql.db)); }
-  get mfa() { return this.once('mfa', () => new SqlMfaRepository(this.sql.db)); }
-  get access() { return this.once('access', () => new SqlAccessRepository(this.sql.db)); }
-  get patientAccounts() { return this.once('patientAccounts', () => new SqlPatientAccountRepository(this.sql.db)); }
-  get users() { return this.once('users', () => new SqlUserRepository(this.sql.db)); }
-  get oauth() { return this.once('oauth', () => new SqlOAuthRepository(this.sql.db)); }
-  get oidc() { return this.once('oidc', () => new SqlOidcRepository(this.sql.db)); }
+  get tenants() {
+    return this.once('tenants', () => new SqlTenantRepository(this.sql));
+  }
+  get apiKeys() {
+    return this.once('apiKeys', () => new SqlApiKeyRepository(this.sql));
+  }
+  get patients() {
+    return this.once('patients', () => new SqlPatientRepository(this.sql));
+  }
+  get dataKeys() {
+    return this.once('dataKeys', () => new SqlDataKeyRepository(this.sql));
+  }
+  get contactPoints() {
+    return this.once('contactPoints', () => new SqlContactPointRepository(this.sql));
+  }
+  get notifications() {
+    return this.once('notifications', () => new SqlNotificationRepository(this.sql));
+  }
+  get deliveries() {
+    return this.once('deliveries', () => new SqlDeliveryRepository(this.sql));
+  }
+  get queue() {
+    return this.once('queue', () => new SqlJobQueue(this.sql));
+  }
+  get accessLinks() {
+    return this.once('accessLinks', () => new SqlAccessLinkRepository(this.sql));
+  }
+  get appointments() {
+    return this.once('appointments', () => new SqlAppointmentRepository(this.sql));
+  }
+  get idempotency() {
+    return this.once('idempotency', () => new SqlIdempotencyRepository(this.sql));
+  }
+  get audit() {
+    return this.once('audit', () => new PendingAuditRepository(this.pendingAudit));
+  }
+  get signers() {
+    return this.once('signers', () => new SqlSignerRepository(this.sql));
+  }
+  get outbox() {
+    return this.once('outbox', () => new SqlOutboxRepository(this.sql));
+  }
+  get erasures() {
+    return this.once('erasures', () => new SqlErasureRepository(this.sql));
+  }
+  get leases() {
+    return this.once('leases', () => new SqlLeaseRepository(this.sql));
+  }
+  get settings() {
+    return this.once('settings', () => new SqlSettingRepository(this.sql));
+  }
+  get blindIndexes() {
+    return this.once('blindIndexes', () => new SqlBlindIndexRepository(this.sql));
+  }
+  get auditLog() {
+    return this.once('auditLog', () => new SqlAuditLogRepository(this.sql.db));
+  }
+  get auditQueries() {
+    return this.once('auditQueries', () => new SqlAuditQueryRepository(this.sql.db));
+  }
+  get challenges() {
+    return this.once('challenges', () => new SqlChallengeRepository(this.sql.db));
+  }
+  get sessions() {
+    return this.once('sessions', () => new SqlSessionRepository(this.sql.db));
+  }
+  get mfa() {
+    return this.once('mfa', () => new SqlMfaRepository(this.sql.db));
+  }
+  get access() {
+    return this.once('access', () => new SqlAccessRepository(this.sql.db));
+  }
+  get patientAccounts() {
+    return this.once('patientAccounts', () => new SqlPatientAccountRepository(this.sql.db));
+  }
+  get users() {
+    return this.once('users', () => new SqlUserRepository(this.sql.db));
+  }
+  get oauth() {
+    return this.once('oauth', () => new SqlOAuthRepository(this.sql.db));
+  }
+  get oidc() {
+    return this.once('oidc', () => new SqlOidcRepository(this.sql.db));
+  }
 }

@@ -59,7 +59,9 @@ export const placeholders = (n: number): string => `(${Array.from({ length: n },
 export function insertStmt(table: string, columns: readonly string[], rows = 1, tail = ''): Stmt {
   return shaped(`insert ${table} (${columns.join(',')}) ${tail}`, rows, (n) => {
     const row = placeholders(columns.length);
-    return stmt(`insert into ${table} (${columns.join(', ')}) values ${Array.from({ length: n }, () => row).join(', ')}${tail ? ` ${tail}` : ''}`);
+    return stmt(
+      `insert into ${table} (${columns.join(', ')}) values ${Array.from({ length: n }, () => row).join(', ')}${tail ? ` ${tail}` : ''}`,
+    );
   });
 }
 
@@ -138,19 +140,40 @@ export class SqliteTxSql implements Sql {
  * (`= any(?)`), on SQLite one statement per 200 ids. `before` are the parameters of `head`'s own
  * placeholders. Unknown ids are simply absent from the result; order is unspecified.
  */
-export async function selectIn<R>(sql: Sql, head: string, column: string, ids: readonly unknown[], before: readonly unknown[] = []): Promise<R[]> {
+export async function selectIn<R>(
+  sql: Sql,
+  head: string,
+  column: string,
+  ids: readonly unknown[],
+  before: readonly unknown[] = [],
+): Promise<R[]> {
   if (!ids.length) return [];
-  if (sql.backend === 'postgres') return sql.all<R>(shaped(`${head}|${column}`, 0, () => stmt(`${head} ${column} = any(?)`)), [...before, ids]);
+  if (sql.backend === 'postgres')
+    return sql.all<R>(
+      shaped(`${head}|${column}`, 0, () => stmt(`${head} ${column} = any(?)`)),
+      [...before, ids],
+    );
   const out: R[] = [];
   for (let i = 0; i < ids.length; i += 200) {
     const part = ids.slice(i, i + 200);
-    out.push(...(await sql.all<R>(shaped(`${head}|${column}`, part.length, (n) => stmt(`${head} ${column} in ${placeholders(n)}`)), [...before, ...part])));
+    out.push(
+      ...(await sql.all<R>(
+        shaped(`${head}|${column}`, part.length, (n) => stmt(`${head} ${column} in ${placeholders(n)}`)),
+        [...before, ...part],
+      )),
+    );
   }
   return out;
 }
 
 /** Inserts `rows` into `table` with one multi-row statement per 200 rows (`tail`: e.g. an `on conflict` clause). */
-export async function insertRows(sql: Sql, table: string, columns: readonly string[], rows: readonly Record<string, unknown>[], tail = ''): Promise<void> {
+export async function insertRows(
+  sql: Sql,
+  table: string,
+  columns: readonly string[],
+  rows: readonly Record<string, unknown>[],
+  tail = '',
+): Promise<void> {
   for (let i = 0; i < rows.length; i += 200) {
     const part = rows.slice(i, i + 200);
     await sql.run(insertStmt(table, columns, part.length, tail), rowParams(columns, part));

@@ -17,7 +17,11 @@ describeEachBackend('API keys bound to client certificates', (backend) => {
     const byFp = parseClientCertBinding({ fingerprintSha256: 'ab'.repeat(32) }, now);
     const byCa = parseClientCertBinding({ issuerCaPem: ca.cert }, now);
     const keys = [
-      await issueApiKey(store, { tenantId: 't1', name: 'fp', scopes: ['audit'], clientCert: byFp, actor: 'system:test' }, now),
+      await issueApiKey(
+        store,
+        { tenantId: 't1', name: 'fp', scopes: ['audit'], clientCert: byFp, actor: 'system:test' },
+        now,
+      ),
       await issueApiKey(store, { tenantId: 't1', name: 'ca', scopes: [], clientCert: byCa, actor: 'system:test' }, now),
       await issueApiKey(store, { tenantId: 't1', name: 'none', scopes: ['admin'], actor: 'system:test' }, now),
     ];
@@ -33,13 +37,24 @@ describeEachBackend('API keys bound to client certificates', (backend) => {
 
     await revokeApiKey(store, 't1', keys[0]!.id, { actor: 'system:test' }, now);
     expect(await verifyApiKey(store, keys[0]!.key, now)).toBeNull();
-    await expect(revokeApiKey(store, 't1', keys[0]!.id, { actor: 'system:test' }, now)).rejects.toMatchObject({ code: 'SP_APIKEY_NOT_FOUND' });
-    await expect(revokeApiKey(store, 'other-tenant', keys[1]!.id, { actor: 'system:test' }, now)).rejects.toMatchObject({ code: 'SP_APIKEY_NOT_FOUND' });
+    await expect(revokeApiKey(store, 't1', keys[0]!.id, { actor: 'system:test' }, now)).rejects.toMatchObject({
+      code: 'SP_APIKEY_NOT_FOUND',
+    });
+    await expect(revokeApiKey(store, 'other-tenant', keys[1]!.id, { actor: 'system:test' }, now)).rejects.toMatchObject(
+      { code: 'SP_APIKEY_NOT_FOUND' },
+    );
     expect(await verifyApiKey(store, keys[1]!.key, now)).not.toBeNull();
 
     // Each change is on the record, written in its own transaction; the failed revocations wrote nothing.
-    const audit = await db.query<{ action: string; entry: string }>('select action, entry from audit_entries order by idx');
-    expect(audit.map((a) => a.action)).toEqual(['api_key.created', 'api_key.created', 'api_key.created', 'api_key.revoked']);
+    const audit = await db.query<{ action: string; entry: string }>(
+      'select action, entry from audit_entries order by idx',
+    );
+    expect(audit.map((a) => a.action)).toEqual([
+      'api_key.created',
+      'api_key.created',
+      'api_key.created',
+      'api_key.revoked',
+    ]);
     expect(audit[0]!.entry).toContain(`sha256:${'ab'.repeat(32)}`);
     expect(audit[1]!.entry).toContain(`ca-sha256:${byCa.kind === 'ca' ? byCa.caFingerprintSha256 : ''}`);
     for (const k of keys) expect(audit.map((a) => a.entry).join('\n')).not.toContain(k.key.slice(20));

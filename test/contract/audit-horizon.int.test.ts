@@ -15,7 +15,13 @@ import { loadConfig } from '../../src/config/load-config.js';
 import type { Database } from '../../src/store/schema.js';
 import type { KyselyStore } from '../../src/store/kysely-store.js';
 import { AppError } from '../../src/core/errors.js';
-import { BACKENDS, describeEachBackend, freshDatabases, migratedStore, type TestDatabase } from '../helpers/backends.js';
+import {
+  BACKENDS,
+  describeEachBackend,
+  freshDatabases,
+  migratedStore,
+  type TestDatabase,
+} from '../helpers/backends.js';
 
 class Planned extends Error {}
 
@@ -25,10 +31,22 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function auditLog(db: TestDatabase, store: KyselyStore): AuditLog {
   const { keyring } = LocalKeyring.openOrCreate(join(db.dataDir, 'keyring.json'));
-  return new AuditLog(store, keyring, { origin: ORIGIN, checkpointSeconds: 3600, checkpointEntries: 1e9, batch: 64 }, () => new Date(), silent);
+  return new AuditLog(
+    store,
+    keyring,
+    { origin: ORIGIN, checkpointSeconds: 3600, checkpointEntries: 1e9, batch: 64 },
+    () => new Date(),
+    silent,
+  );
 }
 
-const event = (action: string) => ({ tenantId: 't', at: new Date(0), actor: 'test', action, outcome: 'success' as const });
+const event = (action: string) => ({
+  tenantId: 't',
+  at: new Date(0),
+  actor: 'test',
+  action,
+  outcome: 'success' as const,
+});
 
 function pendingRow(action: string): PendingAudit {
   const { entry, leafHash } = encodeAuditEntry(event(action));
@@ -56,7 +74,11 @@ function rawWriter(db: TestDatabase): Kysely<Database> {
 }
 
 /** Runs `body` in a transaction that stays open until `release` resolves, then commits. */
-function heldTransaction(k: Kysely<Database>, body: (trx: Kysely<Database>) => Promise<void>, release: Promise<void>): { written: Promise<void>; committed: Promise<void> } {
+function heldTransaction(
+  k: Kysely<Database>,
+  body: (trx: Kysely<Database>) => Promise<void>,
+  release: Promise<void>,
+): { written: Promise<void>; committed: Promise<void> } {
   let written!: () => void;
   const w = new Promise<void>((r) => (written = r));
   const committed = k.transaction().execute(async (trx) => {
@@ -128,7 +150,9 @@ describe.skipIf(!onPostgres)('audit sequencing behind the xmin horizon [postgres
     await until(async () => (await logs[1].integrate()) === all.length, 'every committed entry numbered');
     await logs[0].checkpoint();
 
-    const rows = await db.query<{ idx: number | string; action: string }>('select idx, action from audit_entries order by idx');
+    const rows = await db.query<{ idx: number | string; action: string }>(
+      'select idx, action from audit_entries order by idx',
+    );
     expect(rows.map((r) => Number(r.idx))).toEqual(Array.from({ length: all.length }, (_, i) => i + 1));
     expect(rows.map((r) => r.action).sort()).toEqual([...all].sort());
     expect(rows.filter((r) => rolledBack.includes(r.action))).toEqual([]);
@@ -137,9 +161,17 @@ describe.skipIf(!onPostgres)('audit sequencing behind the xmin horizon [postgres
 
     // Real time: a transaction whose commit was answered before another began comes first in the log.
     const idx = new Map(rows.map((r) => [r.action, Number(r.idx)]));
-    const span = committed.filter((d) => d.actions.length).map((d) => ({ ...d, lo: Math.min(...d.actions.map((a) => idx.get(a)!)), hi: Math.max(...d.actions.map((a) => idx.get(a)!)) }));
+    const span = committed
+      .filter((d) => d.actions.length)
+      .map((d) => ({
+        ...d,
+        lo: Math.min(...d.actions.map((a) => idx.get(a)!)),
+        hi: Math.max(...d.actions.map((a) => idx.get(a)!)),
+      }));
     const violations: string[] = [];
-    for (const a of span) for (const b of span) if (a.committed < b.began && a.hi > b.lo) violations.push(`${a.actions[0]} before ${b.actions[0]}`);
+    for (const a of span)
+      for (const b of span)
+        if (a.committed < b.began && a.hi > b.lo) violations.push(`${a.actions[0]} before ${b.actions[0]}`);
     expect(violations).toEqual([]);
     // A transaction's entries are contiguous.
     for (const d of span) expect(d.hi - d.lo).toBe(d.actions.length - 1);
@@ -159,12 +191,22 @@ describe.skipIf(!onPostgres)('audit sequencing behind the xmin horizon [postgres
       const state = () => db.query('select name, value from audit_log_state order by name');
       const before = await state();
       const gate = new Promise<void>((r) => (release = r));
-      const A = heldTransaction(a, (trx) => flushAuditEntries(trx, [pendingRow('a.1'), pendingRow('a.2')], true), gate.then(() => sleep(50)));
+      const A = heldTransaction(
+        a,
+        (trx) => flushAuditEntries(trx, [pendingRow('a.1'), pendingRow('a.2')], true),
+        gate.then(() => sleep(50)),
+      );
       await A.written;
       // A holds its uncommitted entries; B writes and commits first. Were there a shared row, B would wait for A.
       const B = heldTransaction(b, (trx) => flushAuditEntries(trx, [pendingRow('b.1')], true), Promise.resolve());
-      await Promise.race([B.committed, sleep(10_000).then(() => Promise.reject(new Error('writer B waited for writer A')))]);
-      const waiting = await db.query<{ n: number | string }>(`select count(*) as n from pg_stat_activity where datname = $1 and wait_event_type = 'Lock'`, [db.name]);
+      await Promise.race([
+        B.committed,
+        sleep(10_000).then(() => Promise.reject(new Error('writer B waited for writer A'))),
+      ]);
+      const waiting = await db.query<{ n: number | string }>(
+        `select count(*) as n from pg_stat_activity where datname = $1 and wait_event_type = 'Lock'`,
+        [db.name],
+      );
       expect(Number(waiting[0].n)).toBe(0);
       release();
       await A.committed;
@@ -208,7 +250,11 @@ describe.skipIf(!onPostgres)('audit sequencing behind the xmin horizon [postgres
         await tx.audit.append(event('early'));
       });
       await taken;
-      const held = heldTransaction(k, (trx) => flushAuditEntries(trx, [pendingRow('open.1'), pendingRow('open.2')], true), new Promise<void>((r) => (release = r)));
+      const held = heldTransaction(
+        k,
+        (trx) => flushAuditEntries(trx, [pendingRow('open.1'), pendingRow('open.2')], true),
+        new Promise<void>((r) => (release = r)),
+      );
       await held.written;
       proceed();
       await early;
@@ -222,7 +268,10 @@ describe.skipIf(!onPostgres)('audit sequencing behind the xmin horizon [postgres
       // A search lists what has its place in the order; `late` has none yet. A proof or entry
       // beyond the numbered entries answers that they are pending.
       const found = await store.read.auditQueries.search({ tenantId: 't', limit: 10 });
-      expect(found.map((r) => [r.idx, JSON.parse(r.entry).action])).toEqual([[1, 'first'], [2, 'early']]);
+      expect(found.map((r) => [r.idx, JSON.parse(r.entry).action])).toEqual([
+        [1, 'first'],
+        [2, 'early'],
+      ]);
       await expect(log.inclusion(0, 3)).rejects.toMatchObject({ code: 'SP_AUDIT_PENDING' });
       await expect(log.entry(2)).rejects.toMatchObject({ code: 'SP_AUDIT_PENDING' });
       await expect(log.entry(3)).rejects.toBeInstanceOf(AppError);
@@ -230,9 +279,21 @@ describe.skipIf(!onPostgres)('audit sequencing behind the xmin horizon [postgres
       release();
       await held.committed;
       // Before the integrator runs again, a search already shows the indexes they will get.
-      await until(async () => (await store.read.auditQueries.search({ tenantId: 't', limit: 10 })).length === 5, 'all five listed');
-      const listed = (await store.read.auditQueries.search({ tenantId: 't', limit: 10 })).map((r) => [r.idx, JSON.parse(r.entry).action]);
-      expect(listed).toEqual([[1, 'first'], [2, 'early'], [3, 'open.1'], [4, 'open.2'], [5, 'late']]);
+      await until(
+        async () => (await store.read.auditQueries.search({ tenantId: 't', limit: 10 })).length === 5,
+        'all five listed',
+      );
+      const listed = (await store.read.auditQueries.search({ tenantId: 't', limit: 10 })).map((r) => [
+        r.idx,
+        JSON.parse(r.entry).action,
+      ]);
+      expect(listed).toEqual([
+        [1, 'first'],
+        [2, 'early'],
+        [3, 'open.1'],
+        [4, 'open.2'],
+        [5, 'late'],
+      ]);
       // Paging by index finds each once.
       const page1 = await store.read.auditQueries.search({ tenantId: 't', limit: 3 });
       const page2 = await store.read.auditQueries.search({ tenantId: 't', limit: 3, afterIdx: page1[2].idx });
@@ -243,7 +304,11 @@ describe.skipIf(!onPostgres)('audit sequencing behind the xmin horizon [postgres
       expect(Object.fromEntries(await indexes(db))).toEqual({ first: 1, early: 2, 'open.1': 3, 'open.2': 4, late: 5 });
       const { keyring } = LocalKeyring.openOrCreate(join(db.dataDir, 'keyring.json'));
       await log.checkpoint();
-      expect(await verifyAuditLog(store.read.auditLog, ORIGIN, keyring.auditLogKey().publicKey)).toMatchObject({ ok: true, entries: 5, pending: 0 });
+      expect(await verifyAuditLog(store.read.auditLog, ORIGIN, keyring.auditLogKey().publicKey)).toMatchObject({
+        ok: true,
+        entries: 5,
+        pending: 0,
+      });
     } finally {
       proceed();
       release();
@@ -252,60 +317,74 @@ describe.skipIf(!onPostgres)('audit sequencing behind the xmin horizon [postgres
   });
 });
 
-describe.skipIf(!(onPostgres && BACKENDS.includes('sqlite')))('export and import of entries not yet numbered [postgres to postgres and sqlite]', () => {
-  const pgFresh = freshDatabases('postgres');
-  const sqliteFresh = freshDatabases('sqlite');
+describe.skipIf(!(onPostgres && BACKENDS.includes('sqlite')))(
+  'export and import of entries not yet numbered [postgres to postgres and sqlite]',
+  () => {
+    const pgFresh = freshDatabases('postgres');
+    const sqliteFresh = freshDatabases('sqlite');
 
-  it('carries them, and each target numbers them as the source would have', async () => {
-    const src = await pgFresh({ prefix: 'sealpost-xfer-', migrated: true });
-    const store = await migratedStore(src);
-    const log = auditLog(src, store);
-    const k = rawWriter(src);
-    let proceed = () => {};
-    try {
-      await store.transaction((tx) => tx.audit.append(event('n.1')));
-      await until(async () => (await log.integrate()) === 1, 'n.1 numbered');
-      await log.checkpoint();
-      // `x` takes its transaction id, `y` writes and commits, then `x` writes and commits: `y` was
-      // inserted first (lower seq), but `x` comes first in the log (lower xid).
-      let idTaken!: () => void;
-      const taken = new Promise<void>((r) => (idTaken = r));
-      const go = new Promise<void>((r) => (proceed = r));
-      const x = k.transaction().execute(async (trx) => {
-        await sql`select pg_current_xact_id()`.execute(trx);
-        idTaken();
-        await go;
-        await flushAuditEntries(trx, [pendingRow('x.1'), pendingRow('x.2')], true);
-      });
-      await Promise.race([taken, x]);
-      await store.transaction((tx) => tx.audit.append(event('y.1')));
-      proceed();
-      await x;
-    } finally {
-      proceed();
-      await k.destroy();
-    }
-    expect([...(await indexes(src)).values()].filter((v) => v === null)).toHaveLength(3);
-    const file = join(src.dataDir, 'export.jsonl');
-    await exportDatabase({ url: src.url, out: file });
+    it('carries them, and each target numbers them as the source would have', async () => {
+      const src = await pgFresh({ prefix: 'sealpost-xfer-', migrated: true });
+      const store = await migratedStore(src);
+      const log = auditLog(src, store);
+      const k = rawWriter(src);
+      let proceed = () => {};
+      try {
+        await store.transaction((tx) => tx.audit.append(event('n.1')));
+        await until(async () => (await log.integrate()) === 1, 'n.1 numbered');
+        await log.checkpoint();
+        // `x` takes its transaction id, `y` writes and commits, then `x` writes and commits: `y` was
+        // inserted first (lower seq), but `x` comes first in the log (lower xid).
+        let idTaken!: () => void;
+        const taken = new Promise<void>((r) => (idTaken = r));
+        const go = new Promise<void>((r) => (proceed = r));
+        const x = k.transaction().execute(async (trx) => {
+          await sql`select pg_current_xact_id()`.execute(trx);
+          idTaken();
+          await go;
+          await flushAuditEntries(trx, [pendingRow('x.1'), pendingRow('x.2')], true);
+        });
+        await Promise.race([taken, x]);
+        await store.transaction((tx) => tx.audit.append(event('y.1')));
+        proceed();
+        await x;
+      } finally {
+        proceed();
+        await k.destroy();
+      }
+      expect([...(await indexes(src)).values()].filter((v) => v === null)).toHaveLength(3);
+      const file = join(src.dataDir, 'export.jsonl');
+      await exportDatabase({ url: src.url, out: file });
 
-    const expected = { 'n.1': 1, 'x.1': 2, 'x.2': 3, 'y.1': 4 };
-    await until(async () => (await log.integrate()) === 4, 'source numbered');
-    expect(Object.fromEntries(await indexes(src))).toEqual(expected);
+      const expected = { 'n.1': 1, 'x.1': 2, 'x.2': 3, 'y.1': 4 };
+      await until(async () => (await log.integrate()) === 4, 'source numbered');
+      expect(Object.fromEntries(await indexes(src))).toEqual(expected);
 
-    const { keyring } = LocalKeyring.openOrCreate(join(src.dataDir, 'keyring.json'));
-    for (const target of [await pgFresh({ prefix: 'sealpost-xfer-' }), await sqliteFresh({ prefix: 'sealpost-xfer-' })]) {
-      await importDatabase({ database: loadConfig(target.env).database, in: file });
-      const t = target.open();
-      await until(async () => (await auditLog(target, t).integrate()) === 4, `${target.backend} numbered`);
-      expect(Object.fromEntries(await indexes(target))).toEqual(expected);
-      await t.transaction((tx) => tx.audit.append(event('after')));
-      await until(async () => (await auditLog(target, t).integrate()) === 5, `${target.backend} numbers new entries after`);
-      expect((await indexes(target)).get('after')).toBe(5);
-      expect(await verifyAuditLog(t.read.auditLog, ORIGIN, keyring.auditLogKey().publicKey)).toMatchObject({ ok: true, entries: 5, checkpoints: 1, pending: 0 });
-    }
-  });
-});
+      const { keyring } = LocalKeyring.openOrCreate(join(src.dataDir, 'keyring.json'));
+      for (const target of [
+        await pgFresh({ prefix: 'sealpost-xfer-' }),
+        await sqliteFresh({ prefix: 'sealpost-xfer-' }),
+      ]) {
+        await importDatabase({ database: loadConfig(target.env).database, in: file });
+        const t = target.open();
+        await until(async () => (await auditLog(target, t).integrate()) === 4, `${target.backend} numbered`);
+        expect(Object.fromEntries(await indexes(target))).toEqual(expected);
+        await t.transaction((tx) => tx.audit.append(event('after')));
+        await until(
+          async () => (await auditLog(target, t).integrate()) === 5,
+          `${target.backend} numbers new entries after`,
+        );
+        expect((await indexes(target)).get('after')).toBe(5);
+        expect(await verifyAuditLog(t.read.auditLog, ORIGIN, keyring.auditLogKey().publicKey)).toMatchObject({
+          ok: true,
+          entries: 5,
+          checkpoints: 1,
+          pending: 0,
+        });
+      }
+    });
+  },
+);
 
 describeEachBackend('migration 009 (audit sequencing)', (backend) => {
   const fresh = freshDatabases(backend);
@@ -330,7 +409,9 @@ describeEachBackend('migration 009 (audit sequencing)', (backend) => {
     });
     const log = auditLog(db, store);
     await until(async () => (await log.integrate()) === 5, 'new entries numbered');
-    const after = await db.query<{ seq: number | string; idx: number | string; action: string }>('select seq, idx, action from audit_entries order by seq');
+    const after = await db.query<{ seq: number | string; idx: number | string; action: string }>(
+      'select seq, idx, action from audit_entries order by seq',
+    );
     expect(after.map((r) => [Number(r.seq), Number(r.idx), r.action])).toEqual([
       [1, 1, 'old.1'],
       [2, 2, 'old.2'],

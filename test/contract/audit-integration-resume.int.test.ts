@@ -19,7 +19,15 @@ describeEachBackend('audit log integration across a crash', (backend) => {
     for (let i = 0; i < 1000; i += 50) {
       await Promise.all(
         Array.from({ length: 50 }, (_, j) =>
-          store.transaction((tx) => tx.audit.append({ tenantId: 't', at: new Date(0), actor: 'test', action: `test.${i + j}`, outcome: 'success' })),
+          store.transaction((tx) =>
+            tx.audit.append({
+              tenantId: 't',
+              at: new Date(0),
+              actor: 'test',
+              action: `test.${i + j}`,
+              outcome: 'success',
+            }),
+          ),
         ),
       );
     }
@@ -31,7 +39,9 @@ describeEachBackend('audit log integration across a crash', (backend) => {
     const log2 = new AuditLog(store, keyring, opts, () => new Date(), pino({ level: 'silent' }));
     const cp = await log2.checkpoint();
     expect(cp.size).toBe(1000);
-    const leaves = (await db.query<{ leaf_hash: Uint8Array }>('select leaf_hash from audit_entries order by idx')).map((r) => new Uint8Array(r.leaf_hash));
+    const leaves = (await db.query<{ leaf_hash: Uint8Array }>('select leaf_hash from audit_entries order by idx')).map(
+      (r) => new Uint8Array(r.leaf_hash),
+    );
     expect(leaves).toHaveLength(1000);
     expect(Buffer.from(cp.root).equals(Buffer.from(rootFromLeafHashes(leaves)))).toBe(true);
   });

@@ -32,7 +32,8 @@ describeEachBackend('audit log sequencing', (backend) => {
       const fails = i % 5 === 0;
       try {
         await stores[i % nodes].transaction(async (tx) => {
-          for (const action of actions) await tx.audit.append({ tenantId: 't', at: new Date(i), actor: 'test', action, outcome: 'success' });
+          for (const action of actions)
+            await tx.audit.append({ tenantId: 't', at: new Date(i), actor: 'test', action, outcome: 'success' });
           await tx.settings.init(`s${i}`, 'v');
           if (fails) throw new Planned();
         });
@@ -63,10 +64,14 @@ describeEachBackend('audit log sequencing', (backend) => {
     const n = committed.length;
     expect(n).toBeGreaterThan(200);
     expect(rolledBack.length).toBeGreaterThan(30);
-    const rows = await db.query<{ idx: number | string; action: string; leaf_hash: Uint8Array }>('select idx, action, leaf_hash from audit_entries order by idx');
+    const rows = await db.query<{ idx: number | string; action: string; leaf_hash: Uint8Array }>(
+      'select idx, action, leaf_hash from audit_entries order by idx',
+    );
     expect(rows.map((r) => Number(r.idx))).toEqual(Array.from({ length: n }, (_, i) => i + 1));
     expect(rows.map((r) => r.action).sort()).toEqual([...committed].sort());
-    const [state] = await db.query<{ value: number | string }>(`select value from audit_log_state where name = 'appended_size'`);
+    const [state] = await db.query<{ value: number | string }>(
+      `select value from audit_log_state where name = 'appended_size'`,
+    );
     expect(Number(state.value)).toBe(n);
     expect((await db.rowCounts()).settings).toBe(240 - 48);
 

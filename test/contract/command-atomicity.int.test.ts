@@ -45,10 +45,17 @@ function failingOn(store: Store, path: `${keyof StoreTx & string}.${string}`): S
 /** Makes the database refuse every insert into `table` (a trigger), as a full disk or a constraint would. */
 async function refuseInserts(db: TestDatabase, table: string): Promise<void> {
   if (db.backend === 'sqlite') {
-    sqliteExec(db, `create trigger refuse_${table} before insert on ${table} begin select raise(abort, 'injected failure'); end`);
+    sqliteExec(
+      db,
+      `create trigger refuse_${table} before insert on ${table} begin select raise(abort, 'injected failure'); end`,
+    );
   } else {
-    await db.query(`create function refuse_${table}() returns trigger language plpgsql as $$ begin raise exception 'injected failure'; end $$`);
-    await db.query(`create trigger refuse_${table} before insert on ${table} for each row execute function refuse_${table}()`);
+    await db.query(
+      `create function refuse_${table}() returns trigger language plpgsql as $$ begin raise exception 'injected failure'; end $$`,
+    );
+    await db.query(
+      `create trigger refuse_${table} before insert on ${table} for each row execute function refuse_${table}()`,
+    );
   }
 }
 
@@ -95,9 +102,15 @@ describeEachBackend('one transaction per command', (backend) => {
     const { db, deps, ctx, store } = await setup();
     const before = await db.rowCounts();
     const broken = new NotificationService({ ...deps, store: failingOn(store, 'audit.append') });
-    await expect(broken.create(ctx, { type: 'follow_up', patientId: 'p1', data: { reason: 'x', dueDate: '2030-01-01' } }, 'key-1')).rejects.toThrow('injected failure');
+    await expect(
+      broken.create(ctx, { type: 'follow_up', patientId: 'p1', data: { reason: 'x', dueDate: '2030-01-01' } }, 'key-1'),
+    ).rejects.toThrow('injected failure');
     expect(await db.rowCounts()).toEqual(before);
-    const ok = await new NotificationService(deps).create(ctx, { type: 'follow_up', patientId: 'p1', data: { reason: 'x', dueDate: '2030-01-01' } }, 'key-1');
+    const ok = await new NotificationService(deps).create(
+      ctx,
+      { type: 'follow_up', patientId: 'p1', data: { reason: 'x', dueDate: '2030-01-01' } },
+      'key-1',
+    );
     expect(ok.status).toBe(202);
   });
 
@@ -109,8 +122,14 @@ describeEachBackend('one transaction per command', (backend) => {
       await refuseInserts(db, table);
       const before = await db.rowCounts();
       const service = new NotificationService(deps);
-      const items = [1, 2, 3].map((i) => ({ input: { type: 'follow_up', patientId: 'p1', data: { reason: 'x', dueDate: '2030-01-01' } }, idempotencyKey: `key-${i}` }));
-      const results = await Promise.allSettled([service.create(ctx, items[0].input, 'key-0'), service.createMany(ctx, items)]);
+      const items = [1, 2, 3].map((i) => ({
+        input: { type: 'follow_up', patientId: 'p1', data: { reason: 'x', dueDate: '2030-01-01' } },
+        idempotencyKey: `key-${i}`,
+      }));
+      const results = await Promise.allSettled([
+        service.create(ctx, items[0].input, 'key-0'),
+        service.createMany(ctx, items),
+      ]);
       for (const r of results) expect(r.status).toBe('rejected');
       expect(await db.rowCounts()).toEqual(before);
       // And the same keys work afterwards: nothing half-written blocks them.
@@ -127,7 +146,9 @@ describeEachBackend('one transaction per command', (backend) => {
     await new AppointmentService(deps, notifications).upsert(ctx, 'a1', { patientId: 'p1', start });
     const before = await db.rowCounts();
     const broken = new AppointmentService({ ...deps, store: failingOn(store, 'audit.append') }, notifications);
-    await expect(broken.upsert(ctx, 'a1', { patientId: 'p1', start: new Date(Date.now() + 5 * 86_400_000).toISOString() })).rejects.toThrow();
+    await expect(
+      broken.upsert(ctx, 'a1', { patientId: 'p1', start: new Date(Date.now() + 5 * 86_400_000).toISOString() }),
+    ).rejects.toThrow();
     expect(await db.rowCounts()).toEqual(before);
     const view = await new AppointmentService(deps, notifications).get(ctx, 'a1');
     expect(view.start).toBe(start);

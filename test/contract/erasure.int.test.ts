@@ -34,7 +34,12 @@ class GatedChannel implements Channel {
 }
 
 const ctx = { tenantId: 'default', actor: 'test' };
-const followUp = (patientId: string, extra: Record<string, unknown> = {}) => ({ type: 'follow_up', patientId, data: { reason: 'check-up', dueDate: '2031-01-01' }, ...extra });
+const followUp = (patientId: string, extra: Record<string, unknown> = {}) => ({
+  type: 'follow_up',
+  patientId,
+  data: { reason: 'check-up', dueDate: '2031-01-01' },
+  ...extra,
+});
 
 describeEachBackend('crypto-shredding of a patient', (backend) => {
   const fresh = freshDatabases(backend);
@@ -64,9 +69,19 @@ describeEachBackend('crypto-shredding of a patient', (backend) => {
       const sent = await notifications.create(ctx, followUp('pa') as never, 'idem-a');
       await notifications.create(ctx, followUp('pb') as never, 'idem-b');
       expect((await work(app)).map((o) => o.status)).toEqual(['delivered', 'delivered']); // to the dev outbox, with portal links
-      const later = await notifications.create(ctx, followUp('pa', { sendAt: new Date(Date.now() + 86_400_000).toISOString() }) as never);
-      await appointments.upsert(ctx, 'appt-a', { patientId: 'pa', start: new Date(Date.now() + 7 * 86_400_000).toISOString(), end: new Date(Date.now() + 7 * 86_400_000 + 1_800_000).toISOString(), location: 'Room 1', clinicianName: 'Clinician' } as never);
-      const q = (sql: string) => db.query<Record<string, unknown>>(backend === 'postgres' ? sql.replace(/\?/g, (_, i) => `$${i}`) : sql);
+      const later = await notifications.create(
+        ctx,
+        followUp('pa', { sendAt: new Date(Date.now() + 86_400_000).toISOString() }) as never,
+      );
+      await appointments.upsert(ctx, 'appt-a', {
+        patientId: 'pa',
+        start: new Date(Date.now() + 7 * 86_400_000).toISOString(),
+        end: new Date(Date.now() + 7 * 86_400_000 + 1_800_000).toISOString(),
+        location: 'Room 1',
+        clinicianName: 'Clinician',
+      } as never);
+      const q = (sql: string) =>
+        db.query<Record<string, unknown>>(backend === 'postgres' ? sql.replace(/\?/g, (_, i) => `$${i}`) : sql);
       const pbBefore = await db.rowCounts();
 
       const r = await patients.erase(ctx, 'pa');
@@ -84,13 +99,19 @@ describeEachBackend('crypto-shredding of a patient', (backend) => {
       for (const id of aDeliveries) expect(await q(`select * from dev_outbox where delivery_id = '${id}'`)).toEqual([]);
       expect((await q(`select count(*) as n from dev_outbox`))[0].n).toEqual(backend === 'postgres' ? '1' : 1); // B's stays
       // Tombstones: rows stay with ids, type, times and statuses; their content is gone.
-      const ns = await q(`select id, type, data_ct, cancelled_at from notifications where patient_id = 'pa' order by id`);
+      const ns = await q(
+        `select id, type, data_ct, cancelled_at from notifications where patient_id = 'pa' order by id`,
+      );
       expect(ns.map((n) => n.id)).toEqual(expect.arrayContaining([sent.body.id, later.body.id])); // and the appointment's reminders
       for (const n of ns) expect(Buffer.from(n.data_ct as Uint8Array).length).toBe(0);
-      const ds = await q(`select status, link_ct, last_error_code from deliveries where patient_id = 'pa' order by created_at`);
+      const ds = await q(
+        `select status, link_ct, last_error_code from deliveries where patient_id = 'pa' order by created_at`,
+      );
       expect(ds.map((d) => d.status)).toEqual(expect.arrayContaining(['delivered', 'cancelled']));
       for (const d of ds) expect(d.link_ct).toBeNull();
-      expect(ds.filter((d) => d.status === 'cancelled').every((d) => d.last_error_code === 'SP_PATIENT_ERASED')).toBe(true);
+      expect(ds.filter((d) => d.status === 'cancelled').every((d) => d.last_error_code === 'SP_PATIENT_ERASED')).toBe(
+        true,
+      );
       const links = await q(`select burned_at, otp_hash from access_links where patient_id = 'pa'`);
       expect(links.length).toBeGreaterThan(0);
       for (const l of links) expect(l.burned_at).not.toBeNull();
@@ -117,7 +138,15 @@ describeEachBackend('crypto-shredding of a patient', (backend) => {
       const a = await notifications.create(ctx, followUp('pa') as never);
       const b = await notifications.create(ctx, followUp('pb') as never);
       // The copy a one-time code request leaves in the dev outbox is named after the delivery whose link asked.
-      const otp = (deliveryId: string) => ({ delivery_id: `otp-${deliveryId}-1`, tenant_id: 'default', channel: 'sms', recipient_ct: new Uint8Array([1]), subject: null, body_ct: new Uint8Array([1]), created_at: Date.now() });
+      const otp = (deliveryId: string) => ({
+        delivery_id: `otp-${deliveryId}-1`,
+        tenant_id: 'default',
+        channel: 'sms',
+        recipient_ct: new Uint8Array([1]),
+        subject: null,
+        body_ct: new Uint8Array([1]),
+        created_at: Date.now(),
+      });
       await app.store.transaction(async (tx) => {
         await tx.outbox.recordMany([otp(a.body.deliveries[0].id)]);
         await tx.outbox.recordMany([otp(b.body.deliveries[0].id)]);
@@ -142,7 +171,10 @@ describeEachBackend('crypto-shredding of a patient', (backend) => {
       await expect(patients.erase(ctx, 'nobody')).rejects.toMatchObject({ code: 'SP_PATIENT_NOT_FOUND' });
       await expect(patients.erase(ctx, 'bad id!')).rejects.toMatchObject({ code: 'SP_PATIENT_INVALID_ID' });
       // The first erasure's key rotation runs in the background and writes its own rows: let it finish first.
-      await eventually(async () => (await patients.erasureStatus(ctx, 'pa'))?.shredding === 'complete', 'the erasure to complete');
+      await eventually(
+        async () => (await patients.erasureStatus(ctx, 'pa'))?.shredding === 'complete',
+        'the erasure to complete',
+      );
       const before = await db.rowCounts();
       await expect(patients.erase(ctx, 'pa')).rejects.toBeInstanceOf(AppError);
       await expect(patients.erase(ctx, 'pa')).rejects.toMatchObject({ code: 'SP_PATIENT_ERASED' });
@@ -158,17 +190,25 @@ describeEachBackend('crypto-shredding of a patient', (backend) => {
     try {
       const { patients } = app.services;
       await patients.upsert(ctx, 'pa', samplePatient() as never);
-      const old = (await db.query<{ wrapped: Uint8Array }>(`select wrapped from data_keys where patient_id = 'pa'`))[0].wrapped;
-      const oldName = (await db.query<{ name_ct: Uint8Array }>(`select name_ct from patients where id = 'pa'`))[0].name_ct;
+      const old = (await db.query<{ wrapped: Uint8Array }>(`select wrapped from data_keys where patient_id = 'pa'`))[0]
+        .wrapped;
+      const oldName = (await db.query<{ name_ct: Uint8Array }>(`select name_ct from patients where id = 'pa'`))[0]
+        .name_ct;
       await patients.erase(ctx, 'pa');
       await patients.upsert(ctx, 'pa', samplePatient({ name: { given: ['Other'] } }) as never);
-      const fresh = (await db.query<{ key_id: string; wrapped: Uint8Array }>(`select key_id, wrapped from data_keys where patient_id = 'pa'`))[0];
+      const fresh = (
+        await db.query<{ key_id: string; wrapped: Uint8Array }>(
+          `select key_id, wrapped from data_keys where patient_id = 'pa'`,
+        )
+      )[0];
       expect(Buffer.from(fresh.wrapped).equals(Buffer.from(old))).toBe(false);
       expect((await patients.get(ctx, 'pa')).name).toEqual({ given: ['Other'] });
       // The old name ciphertext (as a pre-erasure copy would hold it) does not open under the new key.
       const deps = (app.services.patients as unknown as { deps: CoreDeps }).deps;
       const key = await patientDataKey(deps, app.store.read, 'default', 'pa');
-      expect(() => deps.cipher.decrypt(key!, { tenantId: 'default', table: 'patients', rowId: 'pa', field: 'name' }, oldName)).toThrow(expect.objectContaining({ code: 'SP_CRYPTO_DECRYPT_FAILED' }));
+      expect(() =>
+        deps.cipher.decrypt(key!, { tenantId: 'default', table: 'patients', rowId: 'pa', field: 'name' }, oldName),
+      ).toThrow(expect.objectContaining({ code: 'SP_CRYPTO_DECRYPT_FAILED' }));
     } finally {
       await closeAll();
     }
@@ -178,7 +218,17 @@ describeEachBackend('crypto-shredding of a patient', (backend) => {
     let app!: App;
     const gated = new GatedChannel('sms', async (m) => {
       // What the dev outbox does during a send: write its sealed copy before the provider answers.
-      await app.store.read.outbox.recordMany([{ delivery_id: m.deliveryId, tenant_id: m.tenantId, channel: 'sms', recipient_ct: new Uint8Array([1]), subject: null, body_ct: new Uint8Array([1]), created_at: Date.now() }]);
+      await app.store.read.outbox.recordMany([
+        {
+          delivery_id: m.deliveryId,
+          tenant_id: m.tenantId,
+          channel: 'sms',
+          recipient_ct: new Uint8Array([1]),
+          subject: null,
+          body_ct: new Uint8Array([1]),
+          created_at: Date.now(),
+        },
+      ]);
     });
     const started = await start({ sms: gated });
     app = started.app;
@@ -193,7 +243,11 @@ describeEachBackend('crypto-shredding of a patient', (backend) => {
       gated.gate();
       const outcomes = await processing;
       expect(outcomes.map((o) => o.status)).toEqual(['lost-lease']);
-      const d = (await db.query<{ status: string; sent_at: unknown }>(`select status, sent_at from deliveries where id = '${m.deliveryId}'`))[0];
+      const d = (
+        await db.query<{ status: string; sent_at: unknown }>(
+          `select status, sent_at from deliveries where id = '${m.deliveryId}'`,
+        )
+      )[0];
       expect(d).toMatchObject({ status: 'cancelled', sent_at: null });
       expect(await db.query(`select * from dev_outbox where delivery_id = '${m.deliveryId}'`)).toEqual([]);
       expect(await db.query(`select * from audit_entries where action = 'delivery.sent'`)).toEqual([]);

@@ -27,11 +27,27 @@ describeEachBackend('idempotency keys under concurrent requests', (backend) => {
     const first = await migratedStore(db);
     const stores = backend === 'postgres' ? [first, db.open(), db.open()] : [first];
     const nodes = stores.map((store) => {
-      const deps: CoreDeps = { config, store, cipher, templates: TemplateRegistry.load(), clock: () => new Date(), newId: uuidv7, wake: () => {} };
+      const deps: CoreDeps = {
+        config,
+        store,
+        cipher,
+        templates: TemplateRegistry.load(),
+        clock: () => new Date(),
+        newId: uuidv7,
+        wake: () => {},
+      };
       return new NotificationService(deps);
     });
     await first.read.tenants.ensure('default', 'x', Date.now());
-    await new PatientService({ config, store: first, cipher, templates: TemplateRegistry.load(), clock: () => new Date(), newId: uuidv7, wake: () => {} }).upsert(ctx, 'p1', samplePatient() as never);
+    await new PatientService({
+      config,
+      store: first,
+      cipher,
+      templates: TemplateRegistry.load(),
+      clock: () => new Date(),
+      newId: uuidv7,
+      wake: () => {},
+    }).upsert(ctx, 'p1', samplePatient() as never);
     return { db, nodes };
   }
 
@@ -41,20 +57,26 @@ describeEachBackend('idempotency keys under concurrent requests', (backend) => {
     const solo = await nodes[0].create(ctx, body('solo'), 'solo');
     const one = await db.rowCounts(); // what a single create writes
     for (const round of [1, 2, 3, 4, 5]) {
-      const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => nodes[i % nodes.length].create(ctx, body(`r${round}`), `key-${round}`)));
+      const answers = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => nodes[i % nodes.length].create(ctx, body(`r${round}`), `key-${round}`)),
+      );
       expect(answers.map((a) => a.status)).toEqual(Array(6).fill(202));
       expect(new Set(answers.map((a) => JSON.stringify(a.body))).size).toBe(1);
       expect(answers[0].body.id).not.toBe(solo.body.id);
     }
     const after = await db.rowCounts();
     // Five keys wrote exactly what five single creates write: nothing of a losing attempt remains.
-    for (const t of ['notifications', 'deliveries', 'idempotency_keys', 'audit_entries']) expect(after[t] - one[t]).toBe(5 * (one[t] - base[t]));
+    for (const t of ['notifications', 'deliveries', 'idempotency_keys', 'audit_entries'])
+      expect(after[t] - one[t]).toBe(5 * (one[t] - base[t]));
   });
 
   it('answers one caller and refuses the other with SP_IDEMPOTENCY_KEY_REUSED when one key arrives with two bodies at once', async () => {
     const { db, nodes } = await setup();
     for (const round of [1, 2, 3, 4, 5]) {
-      const settled = await Promise.allSettled([nodes[0].create(ctx, body(`a${round}`), `k${round}`), nodes[nodes.length - 1].create(ctx, body(`b${round}`), `k${round}`)]);
+      const settled = await Promise.allSettled([
+        nodes[0].create(ctx, body(`a${round}`), `k${round}`),
+        nodes[nodes.length - 1].create(ctx, body(`b${round}`), `k${round}`),
+      ]);
       const ok = settled.filter((s) => s.status === 'fulfilled');
       const refused = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason] : []));
       expect(ok).toHaveLength(1);

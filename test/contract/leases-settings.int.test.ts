@@ -13,7 +13,8 @@ describeEachBackend('leases and settings', (backend) => {
 
   it('give a lease to one holder at a time, let the holder renew it, and let another take it only after it expired', async () => {
     const store = await migratedStore(await fresh({ migrated: true }));
-    const take = (owner: string, now: number, until: number) => store.transaction((tx) => tx.leases.acquire('duty', owner, now, until));
+    const take = (owner: string, now: number, until: number) =>
+      store.transaction((tx) => tx.leases.acquire('duty', owner, now, until));
     expect(await take('a', 0, 100)).toBe(true);
     expect(await take('b', 50, 150)).toBe(false);
     expect(await take('a', 60, 160)).toBe(true); // renewal moves the expiry
@@ -41,7 +42,9 @@ describeEachBackend('leases and settings', (backend) => {
     // Contenders of each round are new nodes: a holder among them would (rightly) renew.
     const race = async (round: string, now: number, until: number) => {
       const owners = Array.from({ length: 12 }, (_, i) => `${round}${i}`);
-      const won = await Promise.all(owners.map((o, i) => stores[i % stores.length].transaction((tx) => tx.leases.acquire('duty', o, now, until))));
+      const won = await Promise.all(
+        owners.map((o, i) => stores[i % stores.length].transaction((tx) => tx.leases.acquire('duty', o, now, until))),
+      );
       return owners.filter((_, i) => won[i]);
     };
     const first = await race('a', 0, 100);
@@ -49,7 +52,9 @@ describeEachBackend('leases and settings', (backend) => {
     expect(await race('b', 50, 150)).toEqual([]);
     const second = await race('c', 101, 200);
     expect(second).toHaveLength(1);
-    expect(await db.query('select owner, until from leases')).toEqual([{ owner: second[0], until: backend === 'postgres' ? '200' : 200 }]);
+    expect(await db.query('select owner, until from leases')).toEqual([
+      { owner: second[0], until: backend === 'postgres' ? '200' : 200 },
+    ]);
   });
 
   it('keep the first value written for a setting, also when many nodes initialise it at once', async () => {
@@ -58,10 +63,14 @@ describeEachBackend('leases and settings', (backend) => {
     expect(await stores[0].read.settings.init('plain', 'first')).toBe('first');
     expect(await stores[0].read.settings.init('plain', 'second')).toBe('first');
     const values = Array.from({ length: 12 }, (_, i) => `v${i}`);
-    const got = await Promise.all(values.map((v, i) => stores[i % stores.length].transaction((tx) => tx.settings.init('fingerprint', v))));
+    const got = await Promise.all(
+      values.map((v, i) => stores[i % stores.length].transaction((tx) => tx.settings.init('fingerprint', v))),
+    );
     expect(new Set(got).size).toBe(1);
     expect(values).toContain(got[0]);
     expect(await stores[0].read.settings.get('fingerprint')).toBe(got[0]);
-    expect(await db.query(`select count(*) as n from settings where name = 'fingerprint'`)).toEqual([{ n: backend === 'postgres' ? '1' : 1 }]);
+    expect(await db.query(`select count(*) as n from settings where name = 'fingerprint'`)).toEqual([
+      { n: backend === 'postgres' ? '1' : 1 },
+    ]);
   });
 });

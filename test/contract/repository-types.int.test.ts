@@ -10,10 +10,13 @@ describeEachBackend('values through the repositories', (backend) => {
   it('come back as JS numbers for 64-bit times and counters, including the largest safe integer', async () => {
     const store = await migratedStore(await fresh({ migrated: true }));
     const far = Number.MAX_SAFE_INTEGER;
-    await store.read.deliveries.insertMany([deliveryRow('d1', { run_at: far, created_at: 1_700_000_000_123, attempts: 7, lease_until: far - 1 })]);
+    await store.read.deliveries.insertMany([
+      deliveryRow('d1', { run_at: far, created_at: 1_700_000_000_123, attempts: 7, lease_until: far - 1 }),
+    ]);
     const d = (await store.read.deliveries.get('d1'))!;
     expect([d.run_at, d.created_at, d.attempts, d.lease_until, d.seq]).toEqual([far, 1_700_000_000_123, 7, far - 1, 0]);
-    for (const v of [d.run_at, d.created_at, d.attempts, d.lease_until, d.max_attempts]) expect(typeof v).toBe('number');
+    for (const v of [d.run_at, d.created_at, d.attempts, d.lease_until, d.max_attempts])
+      expect(typeof v).toBe('number');
     // Aggregates too (PostgreSQL's count(*) and min() of int8 are int8).
     expect(await store.read.queue.nextRunAt()).toBe(far);
     expect(await store.read.queue.countByStatus()).toEqual([{ status: 'queued', channel: 'sms', n: 1 }]);
@@ -39,16 +42,34 @@ describeEachBackend('values through the repositories', (backend) => {
     const store = await migratedStore(await fresh({ migrated: true }));
     await store.read.deliveries.insertMany([deliveryRow('d1')]);
     const d = (await store.read.deliveries.get('d1'))!;
-    for (const k of ['lease_owner', 'lease_until', 'last_error_code', 'provider', 'link_ct', 'sent_at', 'cancelled_at'] as const) expect(d[k]).toBeNull();
+    for (const k of [
+      'lease_owner',
+      'lease_until',
+      'last_error_code',
+      'provider',
+      'link_ct',
+      'sent_at',
+      'cancelled_at',
+    ] as const)
+      expect(d[k]).toBeNull();
     const text = '{"a":"\u00e9\u4e2d\ud83d\ude00","b":"\\u0000 tab\t"}';
     expect(await store.read.settings.init('s', text)).toBe(text);
     expect(await store.read.settings.get('s')).toBe(text);
     expect(await store.read.settings.get('absent')).toBeUndefined();
   });
 
-  it('keep an audit entry\'s canonical text and leaf hash byte for byte, with a numeric index', async () => {
+  it("keep an audit entry's canonical text and leaf hash byte for byte, with a numeric index", async () => {
     const store = await migratedStore(await fresh({ migrated: true }));
-    await store.transaction((tx) => tx.audit.append({ tenantId: 't1', at: new Date(1_700_000_000_000), actor: 'a', action: 'x.y', outcome: 'success', patientRef: 'pr' }));
+    await store.transaction((tx) =>
+      tx.audit.append({
+        tenantId: 't1',
+        at: new Date(1_700_000_000_000),
+        actor: 'a',
+        action: 'x.y',
+        outcome: 'success',
+        patientRef: 'pr',
+      }),
+    );
     // PostgreSQL numbers entries behind the writers (the integrator's first step): number it now.
     expect(await numberAuditEntries(store)).toBe(1);
     const [row] = await store.read.auditLog.entries(0, 10);

@@ -74,22 +74,29 @@ describeEachBackend('migrations', (backend) => {
 
 const both = (['sqlite', 'postgres'] as BackendName[]).every((b) => BACKENDS.includes(b));
 
-describe.skipIf(!both)('schemas of the two backends (needs SEALPOST_TEST_BACKENDS to include sqlite and postgres)', () => {
-  const sqlite = freshDatabases('sqlite');
-  const postgres = freshDatabases('postgres');
+describe.skipIf(!both)(
+  'schemas of the two backends (needs SEALPOST_TEST_BACKENDS to include sqlite and postgres)',
+  () => {
+    const sqlite = freshDatabases('sqlite');
+    const postgres = freshDatabases('postgres');
 
-  it('have the same tables, columns, nullability, keys and indexes, with only the deliberate type mapping', async () => {
-    const [s, p] = await Promise.all([sqlite({ migrated: true }), postgres({ migrated: true })]);
-    await Promise.all([migratedStore(s), migratedStore(p)]);
-    const [ss, ps] = await Promise.all([readSchema(s), readSchema(p)]);
+    it('have the same tables, columns, nullability, keys and indexes, with only the deliberate type mapping', async () => {
+      const [s, p] = await Promise.all([sqlite({ migrated: true }), postgres({ migrated: true })]);
+      await Promise.all([migratedStore(s), migratedStore(p)]);
+      const [ss, ps] = await Promise.all([readSchema(s), readSchema(p)]);
 
-    expect(await p.tables()).toEqual(await s.tables());
-    // Each column as the other backend should see it; a drifted type, nullability or key shows up by name.
-    const expected = ss.columns.map((c) => `${key(c)} ${postgresTypeOf(c)}${refusesNull(c) ? ' not null' : ''}${c.pk ? ' pk' : ''}`).sort();
-    const actual = ps.columns.map((c) => `${key(c)} ${c.type}${refusesNull(c) ? ' not null' : ''}${c.pk ? ' pk' : ''}`).sort();
-    expect(actual).toEqual(expected);
-    expect(ps.uniques).toEqual(ss.uniques);
-    expect(ps.indexes).toEqual(ss.indexes);
-    expect(ss.columns.length).toBeGreaterThan(100);
-  });
-});
+      expect(await p.tables()).toEqual(await s.tables());
+      // Each column as the other backend should see it; a drifted type, nullability or key shows up by name.
+      const expected = ss.columns
+        .map((c) => `${key(c)} ${postgresTypeOf(c)}${refusesNull(c) ? ' not null' : ''}${c.pk ? ' pk' : ''}`)
+        .sort();
+      const actual = ps.columns
+        .map((c) => `${key(c)} ${c.type}${refusesNull(c) ? ' not null' : ''}${c.pk ? ' pk' : ''}`)
+        .sort();
+      expect(actual).toEqual(expected);
+      expect(ps.uniques).toEqual(ss.uniques);
+      expect(ps.indexes).toEqual(ss.indexes);
+      expect(ss.columns.length).toBeGreaterThan(100);
+    });
+  },
+);

@@ -30,14 +30,29 @@ async function readSqlite(db: TestDatabase): Promise<Schema> {
   const uniques: string[] = [];
   const indexes: string[] = [];
   for (const table of await db.tables()) {
-    const cols = await db.query<{ name: string; type: string; notnull: number; pk: number }>(`select name, type, "notnull", pk from pragma_table_info(?)`, [table]);
+    const cols = await db.query<{ name: string; type: string; notnull: number; pk: number }>(
+      `select name, type, "notnull", pk from pragma_table_info(?)`,
+      [table],
+    );
     const pkCount = cols.filter((c) => c.pk > 0).length;
     for (const c of cols) {
       const rowid = pkCount === 1 && c.pk > 0 && c.type.toLowerCase() === 'integer';
-      columns.push({ table, column: c.name, type: c.type.toLowerCase(), notNull: c.notnull === 1, pk: c.pk > 0, rowid });
+      columns.push({
+        table,
+        column: c.name,
+        type: c.type.toLowerCase(),
+        notNull: c.notnull === 1,
+        pk: c.pk > 0,
+        rowid,
+      });
     }
-    for (const ix of await db.query<{ name: string; unique: number; origin: string }>(`select name, "unique", origin from pragma_index_list(?)`, [table])) {
-      const on = (await db.query<{ name: string }>(`select name from pragma_index_info(?) order by seqno`, [ix.name])).map((r) => r.name);
+    for (const ix of await db.query<{ name: string; unique: number; origin: string }>(
+      `select name, "unique", origin from pragma_index_list(?)`,
+      [table],
+    )) {
+      const on = (
+        await db.query<{ name: string }>(`select name from pragma_index_info(?) order by seqno`, [ix.name])
+      ).map((r) => r.name);
       if (ix.origin === 'u') uniques.push(`${table}(${on.join(', ')})`);
       if (ix.origin === 'c') indexes.push(`${ix.name}: ${table}(${on.join(', ')})${ix.unique ? ' unique' : ''}`);
     }
@@ -47,7 +62,13 @@ async function readSqlite(db: TestDatabase): Promise<Schema> {
 
 async function readPostgres(db: TestDatabase): Promise<Schema> {
   const tables = await db.tables();
-  const rows = await db.query<{ table_name: string; column_name: string; data_type: string; is_nullable: string; pk: boolean }>(
+  const rows = await db.query<{
+    table_name: string;
+    column_name: string;
+    data_type: string;
+    is_nullable: string;
+    pk: boolean;
+  }>(
     `select c.table_name, c.column_name, c.data_type, c.is_nullable,
             exists (select 1 from information_schema.table_constraints tc
                     join information_schema.key_column_usage k on k.constraint_name = tc.constraint_name and k.table_schema = tc.table_schema
@@ -58,8 +79,21 @@ async function readPostgres(db: TestDatabase): Promise<Schema> {
       order by c.table_name, c.ordinal_position`,
     [tables],
   );
-  const columns = rows.map((r) => ({ table: r.table_name, column: r.column_name, type: r.data_type, notNull: r.is_nullable === 'NO', pk: r.pk, rowid: false }));
-  const keyed = await db.query<{ table_name: string; contype: string; index_name: string; cols: string[]; unique: boolean }>(
+  const columns = rows.map((r) => ({
+    table: r.table_name,
+    column: r.column_name,
+    type: r.data_type,
+    notNull: r.is_nullable === 'NO',
+    pk: r.pk,
+    rowid: false,
+  }));
+  const keyed = await db.query<{
+    table_name: string;
+    contype: string;
+    index_name: string;
+    cols: string[];
+    unique: boolean;
+  }>(
     `select t.relname as table_name, coalesce(con.contype::text, '') as contype, i.relname as index_name, x.indisunique as unique,
             array(select a.attname from unnest(x.indkey) with ordinality k(attnum, n)
                   join pg_attribute a on a.attrelid = t.oid and a.attnum = k.attnum order by k.n)::text[] as cols
@@ -72,7 +106,9 @@ async function readPostgres(db: TestDatabase): Promise<Schema> {
     [tables],
   );
   const uniques = keyed.filter((k) => k.contype === 'u').map((k) => `${k.table_name}(${k.cols.join(', ')})`);
-  const indexes = keyed.filter((k) => k.contype === '').map((k) => `${k.index_name}: ${k.table_name}(${k.cols.join(', ')})${k.unique ? ' unique' : ''}`);
+  const indexes = keyed
+    .filter((k) => k.contype === '')
+    .map((k) => `${k.index_name}: ${k.table_name}(${k.cols.join(', ')})${k.unique ? ' unique' : ''}`);
   return { columns, uniques: uniques.sort(), indexes: indexes.sort() };
 }
 

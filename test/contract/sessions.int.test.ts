@@ -16,10 +16,33 @@ describeEachBackend('sessions', (backend) => {
     const clock = { at: () => new Date(now), advance: (ms: number) => (now += ms) };
     await store.transaction(async (tx) => {
       await tx.tenants.ensure('t', 'T', now);
-      await tx.users.insert({ id: 'u1', tenant_id: 't', email: 'a@x.test', display_name: 'A', roles: 'nurse', status: 'active', password_hash: null, locked_until: null, sso_issuer: null, sso_subject: null, created_at: now, updated_at: now });
+      await tx.users.insert({
+        id: 'u1',
+        tenant_id: 't',
+        email: 'a@x.test',
+        display_name: 'A',
+        roles: 'nurse',
+        status: 'active',
+        password_hash: null,
+        locked_until: null,
+        sso_issuer: null,
+        sso_subject: null,
+        created_at: now,
+        updated_at: now,
+      });
     });
     const sessions = new SessionService(store, { idleMs: 15 * MIN, absoluteMs: 12 * 60 * MIN }, clock.at);
-    const issue = (stage: 'active' | 'mfa' | 'mfa_enrol' = 'mfa') => store.transaction((tx) => sessions.issue(tx, { tenantId: 't', subjectType: 'user', subjectId: 'u1', transport: 'bearer', stage, amr: stage === 'active' ? ['pwd', 'otp', 'mfa'] : ['pwd'] }));
+    const issue = (stage: 'active' | 'mfa' | 'mfa_enrol' = 'mfa') =>
+      store.transaction((tx) =>
+        sessions.issue(tx, {
+          tenantId: 't',
+          subjectType: 'user',
+          subjectId: 'u1',
+          transport: 'bearer',
+          stage,
+          amr: stage === 'active' ? ['pwd', 'otp', 'mfa'] : ['pwd'],
+        }),
+      );
     return { store, sessions, clock, issue };
   }
 
@@ -74,7 +97,8 @@ describeEachBackend('sessions', (backend) => {
     expect(await sessions.verify(mfa.token)).toBeNull();
     expect(await sessions.verify(enrol.token)).toBeNull();
     expect(await sessions.verify(active.token)).not.toBeNull();
-    for (const s of [mfa, enrol]) expect((await store.read.sessions.byId('t', s.id))!.revoked_reason).toBe('sign_in_step_expired');
+    for (const s of [mfa, enrol])
+      expect((await store.read.sessions.byId('t', s.id))!.revoked_reason).toBe('sign_in_step_expired');
   });
 
   it('refuses to rotate a session that was revoked meanwhile, so the step that lost a race rolls back', async () => {
@@ -82,7 +106,9 @@ describeEachBackend('sessions', (backend) => {
     const s = await issue('mfa');
     const row = (await sessions.verify(s.token))!;
     await store.transaction((tx) => sessions.revoke(tx, 't', s.id, 'rotated'));
-    await expect(store.transaction((tx) => sessions.rotate(tx, row, { stage: 'active', addAmr: ['otp', 'mfa'] }))).rejects.toMatchObject({ code: 'SP_AUTH_UNAUTHENTICATED' });
+    await expect(
+      store.transaction((tx) => sessions.rotate(tx, row, { stage: 'active', addAmr: ['otp', 'mfa'] })),
+    ).rejects.toMatchObject({ code: 'SP_AUTH_UNAUTHENTICATED' });
     expect((await store.read.sessions.listLive('t', 'user', 'u1', clockNow(row))).length).toBe(0);
   });
 
@@ -103,7 +129,19 @@ describeEachBackend('sessions', (backend) => {
     const { store, sessions, issue } = await setup();
     const a = await issue();
     const b = await issue();
-    await store.transaction((tx) => tx.sessions.insertDevice({ id: 'd1', tenant_id: 't', subject_type: 'user', subject_id: 'u1', platform: 'ios', name: 'phone', push_token_ct: new Uint8Array([1, 2, 3]), created_at: 0, revoked_at: null }));
+    await store.transaction((tx) =>
+      tx.sessions.insertDevice({
+        id: 'd1',
+        tenant_id: 't',
+        subject_type: 'user',
+        subject_id: 'u1',
+        platform: 'ios',
+        name: 'phone',
+        push_token_ct: new Uint8Array([1, 2, 3]),
+        created_at: 0,
+        revoked_at: null,
+      }),
+    );
     const counts = await store.transaction((tx) => sessions.revokeAll(tx, 't', 'user', 'u1', 'remote_wipe'));
     expect(counts).toEqual({ sessions: 2, devices: 1 });
     expect(await sessions.verify(a.token)).toBeNull();
@@ -113,13 +151,30 @@ describeEachBackend('sessions', (backend) => {
 
   it('refuses malformed and unknown tokens without touching the database', async () => {
     const { sessions } = await setup();
-    for (const t of ['', 'sps_', 'sps_short', `sp_${'a'.repeat(43)}`, `sps_${'a'.repeat(42)}!`, `sps_${'a'.repeat(43)}`]) expect(await sessions.verify(t)).toBeNull();
+    for (const t of [
+      '',
+      'sps_',
+      'sps_short',
+      `sp_${'a'.repeat(43)}`,
+      `sps_${'a'.repeat(42)}!`,
+      `sps_${'a'.repeat(43)}`,
+    ])
+      expect(await sessions.verify(t)).toBeNull();
   });
 
   it('housekeeping deletes expired challenges and idle throttle counters, and keeps live ones and blocks in force', async () => {
     const { store } = await setup();
     const now = Date.UTC(2026, 0, 6, 8, 0);
-    const challenge = (id: string, expiresAt: number) => ({ id, tenant_id: 't', purpose: 'patient_otp', subject: 's', challenge: 'x', created_at: expiresAt - 600_000, expires_at: expiresAt, used_at: null });
+    const challenge = (id: string, expiresAt: number) => ({
+      id,
+      tenant_id: 't',
+      purpose: 'patient_otp',
+      subject: 's',
+      challenge: 'x',
+      created_at: expiresAt - 600_000,
+      expires_at: expiresAt,
+      used_at: null,
+    });
     await store.transaction(async (tx) => {
       await tx.challenges.insert(challenge('old', now - 2 * 3_600_000));
       await tx.challenges.insert(challenge('live', now + 60_000));

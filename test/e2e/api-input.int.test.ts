@@ -13,24 +13,148 @@ describe('bad input gets a clear error and changes nothing', () => {
   const future = () => new Date(Date.now() + 86_400_000).toISOString();
   const cases: [string, string, string, unknown, number, string][] = [
     ['malformed JSON', 'POST', '/v1/notifications', '{"type": "follow_up", ', 400, 'SP_REQ_MALFORMED_JSON'],
-    ['an unknown notification type', 'POST', '/v1/notifications', { type: 'lab_gossip', patientId: 'p1', data: {} }, 400, 'SP_NOTIFICATION_UNKNOWN_TYPE'],
-    ['a missing patient', 'POST', '/v1/notifications', { type: 'follow_up', patientId: 'nobody', data: { reason: 'x', dueDate: '2030-01-01' } }, 404, 'SP_PATIENT_NOT_FOUND'],
-    ['missing template data', 'POST', '/v1/notifications', { type: 'follow_up', patientId: 'p1', data: {} }, 400, 'SP_NOTIFICATION_INVALID_DATA'],
-    ['sendAt in the past', 'POST', '/v1/notifications', { type: 'follow_up', patientId: 'p1', data: { reason: 'x', dueDate: '2030-01-01' }, sendAt: '2020-01-01T00:00:00Z' }, 400, 'SP_NOTIFICATION_SEND_AT_PAST'],
-    ['an unknown field', 'POST', '/v1/notifications', { type: 'follow_up', patientId: 'p1', data: { reason: 'x', dueDate: '2030-01-01' }, color: 'red' }, 400, 'SP_REQ_VALIDATION'],
-    ['an unknown priority', 'POST', '/v1/notifications', { type: 'follow_up', patientId: 'p1', data: { reason: 'x', dueDate: '2030-01-01' }, priority: 'whenever' }, 400, 'SP_REQ_VALIDATION'],
-    ['a patient id with a control character', 'POST', '/v1/notifications', { type: 'follow_up', patientId: 'p\u0000x', data: { reason: 'x', dueDate: '2030-01-01' } }, 400, 'SP_REQ_VALIDATION'],
-    ['a channel the patient has no contact for', 'POST', '/v1/notifications', { type: 'follow_up', patientId: 'p1', data: { reason: 'x', dueDate: '2030-01-01' }, channels: ['webhook'] }, 422, 'SP_NOTIFICATION_NO_CHANNEL'],
-    ['an invalid phone number', 'PUT', '/v1/patients/p2', samplePatient({ telecom: [{ system: 'sms', value: '555-NOT-A-PHONE' }] }), 400, 'SP_PATIENT_INVALID_PHONE'],
-    ['an invalid e-mail address', 'PUT', '/v1/patients/p2', samplePatient({ telecom: [{ system: 'email', value: 'ana at example' }] }), 400, 'SP_PATIENT_INVALID_EMAIL'],
-    ['a plain-http webhook to a remote host', 'PUT', '/v1/patients/p2', samplePatient({ telecom: [{ system: 'webhook', value: 'http://example.com/hook' }] }), 400, 'SP_PATIENT_INVALID_WEBHOOK'],
-    ['an unknown time zone', 'PUT', '/v1/patients/p2', samplePatient({ timeZone: 'Mars/Olympus_Mons' }), 400, 'SP_PATIENT_INVALID_TIMEZONE'],
-    ['an impossible birth date', 'PUT', '/v1/patients/p2', samplePatient({ birthDate: '1980-02-30' }), 400, 'SP_PATIENT_INVALID_BIRTH_DATE'],
-    ['a birth date in the future', 'PUT', '/v1/patients/p2', samplePatient({ birthDate: '2999-01-01' }), 400, 'SP_PATIENT_INVALID_BIRTH_DATE'],
+    [
+      'an unknown notification type',
+      'POST',
+      '/v1/notifications',
+      { type: 'lab_gossip', patientId: 'p1', data: {} },
+      400,
+      'SP_NOTIFICATION_UNKNOWN_TYPE',
+    ],
+    [
+      'a missing patient',
+      'POST',
+      '/v1/notifications',
+      { type: 'follow_up', patientId: 'nobody', data: { reason: 'x', dueDate: '2030-01-01' } },
+      404,
+      'SP_PATIENT_NOT_FOUND',
+    ],
+    [
+      'missing template data',
+      'POST',
+      '/v1/notifications',
+      { type: 'follow_up', patientId: 'p1', data: {} },
+      400,
+      'SP_NOTIFICATION_INVALID_DATA',
+    ],
+    [
+      'sendAt in the past',
+      'POST',
+      '/v1/notifications',
+      {
+        type: 'follow_up',
+        patientId: 'p1',
+        data: { reason: 'x', dueDate: '2030-01-01' },
+        sendAt: '2020-01-01T00:00:00Z',
+      },
+      400,
+      'SP_NOTIFICATION_SEND_AT_PAST',
+    ],
+    [
+      'an unknown field',
+      'POST',
+      '/v1/notifications',
+      { type: 'follow_up', patientId: 'p1', data: { reason: 'x', dueDate: '2030-01-01' }, color: 'red' },
+      400,
+      'SP_REQ_VALIDATION',
+    ],
+    [
+      'an unknown priority',
+      'POST',
+      '/v1/notifications',
+      { type: 'follow_up', patientId: 'p1', data: { reason: 'x', dueDate: '2030-01-01' }, priority: 'whenever' },
+      400,
+      'SP_REQ_VALIDATION',
+    ],
+    [
+      'a patient id with a control character',
+      'POST',
+      '/v1/notifications',
+      { type: 'follow_up', patientId: 'p\u0000x', data: { reason: 'x', dueDate: '2030-01-01' } },
+      400,
+      'SP_REQ_VALIDATION',
+    ],
+    [
+      'a channel the patient has no contact for',
+      'POST',
+      '/v1/notifications',
+      { type: 'follow_up', patientId: 'p1', data: { reason: 'x', dueDate: '2030-01-01' }, channels: ['webhook'] },
+      422,
+      'SP_NOTIFICATION_NO_CHANNEL',
+    ],
+    [
+      'an invalid phone number',
+      'PUT',
+      '/v1/patients/p2',
+      samplePatient({ telecom: [{ system: 'sms', value: '555-NOT-A-PHONE' }] }),
+      400,
+      'SP_PATIENT_INVALID_PHONE',
+    ],
+    [
+      'an invalid e-mail address',
+      'PUT',
+      '/v1/patients/p2',
+      samplePatient({ telecom: [{ system: 'email', value: 'ana at example' }] }),
+      400,
+      'SP_PATIENT_INVALID_EMAIL',
+    ],
+    [
+      'a plain-http webhook to a remote host',
+      'PUT',
+      '/v1/patients/p2',
+      samplePatient({ telecom: [{ system: 'webhook', value: 'http://example.com/hook' }] }),
+      400,
+      'SP_PATIENT_INVALID_WEBHOOK',
+    ],
+    [
+      'an unknown time zone',
+      'PUT',
+      '/v1/patients/p2',
+      samplePatient({ timeZone: 'Mars/Olympus_Mons' }),
+      400,
+      'SP_PATIENT_INVALID_TIMEZONE',
+    ],
+    [
+      'an impossible birth date',
+      'PUT',
+      '/v1/patients/p2',
+      samplePatient({ birthDate: '1980-02-30' }),
+      400,
+      'SP_PATIENT_INVALID_BIRTH_DATE',
+    ],
+    [
+      'a birth date in the future',
+      'PUT',
+      '/v1/patients/p2',
+      samplePatient({ birthDate: '2999-01-01' }),
+      400,
+      'SP_PATIENT_INVALID_BIRTH_DATE',
+    ],
     ['an unsupported language', 'PUT', '/v1/patients/p2', samplePatient({ language: 'fr' }), 400, 'SP_REQ_VALIDATION'],
-    ['an appointment ending before it starts', 'PUT', '/v1/appointments/a1', { patientId: 'p1', start: future(), end: '2020-01-01T00:00:00Z' }, 400, 'SP_APPOINTMENT_INVALID_TIME'],
-    ['an appointment for a missing patient', 'PUT', '/v1/appointments/a1', { patientId: 'nobody', start: future() }, 404, 'SP_PATIENT_NOT_FOUND'],
-    ['an oversize body', 'POST', '/v1/notifications', { type: 'follow_up', patientId: 'p1', data: { reason: 'x'.repeat(70_000), dueDate: '2030-01-01' } }, 413, 'SP_REQ_TOO_LARGE'],
+    [
+      'an appointment ending before it starts',
+      'PUT',
+      '/v1/appointments/a1',
+      { patientId: 'p1', start: future(), end: '2020-01-01T00:00:00Z' },
+      400,
+      'SP_APPOINTMENT_INVALID_TIME',
+    ],
+    [
+      'an appointment for a missing patient',
+      'PUT',
+      '/v1/appointments/a1',
+      { patientId: 'nobody', start: future() },
+      404,
+      'SP_PATIENT_NOT_FOUND',
+    ],
+    [
+      'an oversize body',
+      'POST',
+      '/v1/notifications',
+      { type: 'follow_up', patientId: 'p1', data: { reason: 'x'.repeat(70_000), dueDate: '2030-01-01' } },
+      413,
+      'SP_REQ_TOO_LARGE',
+    ],
   ];
 
   for (const [what, method, path, body, status, code] of cases) {
@@ -84,7 +208,11 @@ describe('idempotency keys', () => {
     await h.request('PUT', '/v1/patients/p1', samplePatient());
   });
   afterAll(() => h.close());
-  const body = { type: 'medication_reminder', patientId: 'p1', data: { medicationName: 'Metformin', dosage: '500 mg' } };
+  const body = {
+    type: 'medication_reminder',
+    patientId: 'p1',
+    data: { medicationName: 'Metformin', dosage: '500 mg' },
+  };
 
   it('returns the first answer for a replay with the same body and creates nothing more', async () => {
     const first = await h.request('POST', '/v1/notifications', body, { 'idempotency-key': 'same-1' });
@@ -99,14 +227,21 @@ describe('idempotency keys', () => {
   it('answers 422 SP_IDEMPOTENCY_KEY_REUSED for the same key with a different body, writing nothing', async () => {
     await h.request('POST', '/v1/notifications', body, { 'idempotency-key': 'same-2' });
     const before = rowCounts(h.dataDir);
-    const res = await h.request('POST', '/v1/notifications', { ...body, priority: 'urgent' }, { 'idempotency-key': 'same-2' });
+    const res = await h.request(
+      'POST',
+      '/v1/notifications',
+      { ...body, priority: 'urgent' },
+      { 'idempotency-key': 'same-2' },
+    );
     expect(res.status).toBe(422);
     expect(res.body.code).toBe('SP_IDEMPOTENCY_KEY_REUSED');
     expect(rowCounts(h.dataDir)).toEqual(before);
   });
 
   it('treats concurrent requests with one key as one notification', async () => {
-    const results = await Promise.all(Array.from({ length: 8 }, () => h.request('POST', '/v1/notifications', body, { 'idempotency-key': 'race-1' })));
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => h.request('POST', '/v1/notifications', body, { 'idempotency-key': 'race-1' })),
+    );
     expect(new Set(results.map((r) => r.status))).toEqual(new Set([202]));
     expect(new Set(results.map((r) => r.body.id)).size).toBe(1);
   });
@@ -127,19 +262,31 @@ describe('batch of notifications', () => {
     await h.request('PUT', '/v1/patients/p1', samplePatient());
   });
   afterAll(() => h.close());
-  const item = (i: number) => ({ type: 'follow_up', patientId: 'p1', data: { reason: `r${i}`, dueDate: '2030-01-01' }, idempotencyKey: `b-${i}` });
+  const item = (i: number) => ({
+    type: 'follow_up',
+    patientId: 'p1',
+    data: { reason: `r${i}`, dueDate: '2030-01-01' },
+    idempotencyKey: `b-${i}`,
+  });
 
   it('accepts many notifications in one request and answers each like a single create', async () => {
     const res = await h.request('POST', '/v1/notifications:batch', { items: [item(1), item(2), item(3)] });
     expect(res.status).toBe(202);
     expect(res.body.items).toHaveLength(3);
-    const single = await h.request('POST', '/v1/notifications', { ...item(2), idempotencyKey: undefined }, { 'idempotency-key': 'b-2' });
+    const single = await h.request(
+      'POST',
+      '/v1/notifications',
+      { ...item(2), idempotencyKey: undefined },
+      { 'idempotency-key': 'b-2' },
+    );
     expect(single.body).toEqual(res.body.items[1]);
   });
 
   it('writes nothing when one item is invalid and names the item', async () => {
     const before = rowCounts(h.dataDir);
-    const res = await h.request('POST', '/v1/notifications:batch', { items: [item(10), { ...item(11), patientId: 'nobody' }] });
+    const res = await h.request('POST', '/v1/notifications:batch', {
+      items: [item(10), { ...item(11), patientId: 'nobody' }],
+    });
     expect(res.status).toBe(404);
     expect(res.body.detail).toBe('items[1]');
     expect(rowCounts(h.dataDir)).toEqual(before);

@@ -17,7 +17,8 @@ describe('API keys: expiry, rotation with a grace period, scopes (key scopes and
     expect(r.status).toBe(201);
     return r.body as { key: string; apiKey: { id: string; expiresAt: string | null; scopes: string[] } };
   };
-  const as = (key: string, method: string, path: string, body?: unknown) => h.request(method, path, body, { authorization: `Bearer ${key}` });
+  const as = (key: string, method: string, path: string, body?: unknown) =>
+    h.request(method, path, body, { authorization: `Bearer ${key}` });
   const count = (table: string) => query<{ n: number }>(h.dataDir, `select count(*) as n from ${table}`)[0]!.n;
   const rows = () => ({ keys: count('api_keys'), audit: count('audit_entries') });
   /** Moves the server's clock; every check of expiry uses it (no sleeping). */
@@ -87,17 +88,31 @@ describe('API keys: expiry, rotation with a grace period, scopes (key scopes and
     const old = await create({ name: 'EHR feed', scopes: ['system/Patient.rs'], expiresInDays: 30 });
     const r = await h.request('POST', `/v1/api-keys/${old.apiKey.id}/rotate`, {});
     expect(r.status).toBe(201);
-    expect(r.body.apiKey).toMatchObject({ name: 'EHR feed', scopes: ['system/Patient.rs'], rotatedFrom: old.apiKey.id, revokedAt: null });
+    expect(r.body.apiKey).toMatchObject({
+      name: 'EHR feed',
+      scopes: ['system/Patient.rs'],
+      rotatedFrom: old.apiKey.id,
+      revokedAt: null,
+    });
     // The successor keeps the predecessor's lifetime (30 days from now), the old key ends in 24 h.
     expect(Math.abs(Date.parse(r.body.apiKey.expiresAt) - (clock().getTime() + 30 * DAY))).toBeLessThan(60_000);
     expect(Math.abs(Date.parse(r.body.previous.expiresAt) - (clock().getTime() + 24 * HOUR))).toBeLessThan(60_000);
-    const audit = query<{ actor: string; entry: string }>(h.dataDir, "select actor, entry from audit_entries where action = 'api_key.rotated'");
-    expect(JSON.parse(audit.at(-1)!.entry)).toMatchObject({ target: { type: 'api_key', id: r.body.apiKey.id }, details: { rotatedFrom: old.apiKey.id, graceHours: 24 } });
+    const audit = query<{ actor: string; entry: string }>(
+      h.dataDir,
+      "select actor, entry from audit_entries where action = 'api_key.rotated'",
+    );
+    expect(JSON.parse(audit.at(-1)!.entry)).toMatchObject({
+      target: { type: 'api_key', id: r.body.apiKey.id },
+      details: { rotatedFrom: old.apiKey.id, graceHours: 24 },
+    });
     expect(audit.at(-1)!.entry).not.toContain(r.body.key.slice(20));
 
     expect((await as(old.key, 'GET', '/v1/patients/k-p1')).status).toBe(200);
     expect((await as(r.body.key, 'GET', '/v1/patients/k-p1')).status).toBe(200);
-    const [oldLater, newLater] = await later(25 * HOUR, async () => [await as(old.key, 'GET', '/v1/patients/k-p1'), await as(r.body.key, 'GET', '/v1/patients/k-p1')]);
+    const [oldLater, newLater] = await later(25 * HOUR, async () => [
+      await as(old.key, 'GET', '/v1/patients/k-p1'),
+      await as(r.body.key, 'GET', '/v1/patients/k-p1'),
+    ]);
     expect([oldLater!.status, oldLater!.body.code]).toEqual([401, 'SP_AUTH_UNAUTHENTICATED']);
     expect(newLater!.status).toBe(200);
   });
@@ -129,13 +144,24 @@ describe('API keys: expiry, rotation with a grace period, scopes (key scopes and
     expect([bad.status, bad.body.code]).toEqual([400, 'SP_REQ_VALIDATION']);
     expect(rows()).toEqual(before);
     // The failed second rotation did not shorten the old key's grace period.
-    const listed = (await h.request('GET', '/v1/api-keys?limit=500')).body.items.find((k: { id: string }) => k.id === old.apiKey.id);
+    const listed = (await h.request('GET', '/v1/api-keys?limit=500')).body.items.find(
+      (k: { id: string }) => k.id === old.apiKey.id,
+    );
     expect(listed.expiresAt).toBe(first.body.previous.expiresAt);
   });
 
   it('`sealpost api-keys create --expires-in-days` and `rotate <id>` work from the command line', async () => {
     const env = { SEALPOST_DATA_DIR: h.dataDir };
-    const made = await cli(env, ['api-keys', 'create', '--name', 'cli key', '--scopes', 'system/Patient.rs', '--expires-in-days', '7']);
+    const made = await cli(env, [
+      'api-keys',
+      'create',
+      '--name',
+      'cli key',
+      '--scopes',
+      'system/Patient.rs',
+      '--expires-in-days',
+      '7',
+    ]);
     expect(made.code).toBe(0);
     const key = made.stdout.trim();
     const id = key.slice(3, 19);
@@ -148,7 +174,9 @@ describe('API keys: expiry, rotation with a grace period, scopes (key scopes and
     expect((await as(key, 'GET', '/v1/patients/k-p1')).status).toBe(401);
     expect((await as(successor, 'GET', '/v1/patients/k-p1')).status).toBe(200);
     const listed = await cli(env, ['api-keys', 'list']);
-    expect(listed.stdout).toMatch(new RegExp(`${successor.slice(3, 19)}\\s+active\\s+cli key\\s+\\[system/Patient.rs\\].*expires 20.*last used 20`));
+    expect(listed.stdout).toMatch(
+      new RegExp(`${successor.slice(3, 19)}\\s+active\\s+cli key\\s+\\[system/Patient.rs\\].*expires 20.*last used 20`),
+    );
     expect(listed.stdout).not.toContain(successor.slice(20));
     const bad = await Promise.all([
       cli(env, ['api-keys', 'create', '--name', 'x', '--expires-in-days', '0']),
@@ -167,15 +195,37 @@ describe('API keys: expiry, rotation with a grace period, scopes (key scopes and
     const before = { ...rows(), clients: count('oauth_clients') };
     for (const scopes of [['admin'], [], ['integration'], ['system/Patient.rs']]) {
       const r = await asAdmin('POST', '/v1/api-keys', { name: 'escalation', scopes });
-      expect([JSON.stringify(scopes), r.status, r.body.code]).toEqual([JSON.stringify(scopes), 403, 'SP_AUTH_FORBIDDEN']);
+      expect([JSON.stringify(scopes), r.status, r.body.code]).toEqual([
+        JSON.stringify(scopes),
+        403,
+        'SP_AUTH_FORBIDDEN',
+      ]);
     }
-    const jwks = { keys: [{ kty: 'EC', crv: 'P-384', kid: 'k1', x: 'iA4U3cGKSkKuC9PUfU3sWK5fxR1NHDVv1ov8djeDR1txNy1mf3NBXoHNFYfgZVZ2', y: 'yPSMT1AoPhM6MHb4XVxMk0DkDCzFXLxW8HFdbSHw0uu1YYO3zz6hBr9Fmy2wFH6G' }] };
-    const client = await asAdmin('POST', '/v1/oauth-clients', { name: 'escalation', scopes: ['system/Patient.rs'], jwks });
+    const jwks = {
+      keys: [
+        {
+          kty: 'EC',
+          crv: 'P-384',
+          kid: 'k1',
+          x: 'iA4U3cGKSkKuC9PUfU3sWK5fxR1NHDVv1ov8djeDR1txNy1mf3NBXoHNFYfgZVZ2',
+          y: 'yPSMT1AoPhM6MHb4XVxMk0DkDCzFXLxW8HFdbSHw0uu1YYO3zz6hBr9Fmy2wFH6G',
+        },
+      ],
+    };
+    const client = await asAdmin('POST', '/v1/oauth-clients', {
+      name: 'escalation',
+      scopes: ['system/Patient.rs'],
+      jwks,
+    });
     expect([client.status, client.body.code]).toEqual([403, 'SP_AUTH_FORBIDDEN']);
     // The integration key of the installation cannot be rotated into the administrator's hands either.
     const integration = await create({ name: 'ehr feed', scopes: [] });
     expect((await asAdmin('POST', `/v1/api-keys/${integration.apiKey.id}/rotate`, {})).status).toBe(403);
-    expect({ ...rows(), clients: count('oauth_clients') }).toEqual({ keys: before.keys + 1, audit: count('audit_entries'), clients: before.clients });
+    expect({ ...rows(), clients: count('oauth_clients') }).toEqual({
+      keys: before.keys + 1,
+      audit: count('audit_entries'),
+      clients: before.clients,
+    });
     // Within their permissions they can: an audit key reads no PHI.
     const audit = await asAdmin('POST', '/v1/api-keys', { name: 'siem export', scopes: ['audit'] });
     expect(audit.status).toBe(201);

@@ -15,7 +15,11 @@ import { createApiKey } from '../../src/api/api-keys.js';
 
 const ORIGIN = 'sealpost.test/audit';
 // Checkpoints only when the test asks for one (the background integrator still issues the very first).
-const ENV = { SEALPOST_AUDIT_ORIGIN: ORIGIN, SEALPOST_AUDIT_CHECKPOINT_SECONDS: '86400', SEALPOST_AUDIT_CHECKPOINT_ENTRIES: '10000000' };
+const ENV = {
+  SEALPOST_AUDIT_ORIGIN: ORIGIN,
+  SEALPOST_AUDIT_CHECKPOINT_SECONDS: '86400',
+  SEALPOST_AUDIT_CHECKPOINT_ENTRIES: '10000000',
+};
 
 const b64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
 const hex = (h: Uint8Array) => Buffer.from(h).toString('hex');
@@ -93,8 +97,12 @@ describe('audit log API (checkpoints, proofs, entries)', () => {
       expect(verifyInclusion(leafOf(all1[i]), i, cp1.size, p.body.proof.map(b64), cp1.root)).toBe(true);
       // …and not for any other leaf or position.
       if (cp1.size > 1) {
-        expect(verifyInclusion(leafOf(all1[(i + 1) % cp1.size]), i, cp1.size, p.body.proof.map(b64), cp1.root)).toBe(false);
-        expect(verifyInclusion(leafOf(all1[i]), (i + 1) % cp1.size, cp1.size, p.body.proof.map(b64), cp1.root)).toBe(false);
+        expect(verifyInclusion(leafOf(all1[(i + 1) % cp1.size]), i, cp1.size, p.body.proof.map(b64), cp1.root)).toBe(
+          false,
+        );
+        expect(verifyInclusion(leafOf(all1[i]), (i + 1) % cp1.size, cp1.size, p.body.proof.map(b64), cp1.root)).toBe(
+          false,
+        );
       }
       const entry = JSON.parse(all1[i]);
       expect(entry).toMatchObject({ v: 1, tenant: 'default' });
@@ -176,9 +184,16 @@ describe('audit log API (checkpoints, proofs, entries)', () => {
       ['GET', '/v1/audit/entries/0'],
     ];
     for (const [method, path] of routes) {
-      expect({ path, status: (await h.request(method, path, undefined, { authorization: '' })).status }).toEqual({ path, status: 401 });
+      expect({ path, status: (await h.request(method, path, undefined, { authorization: '' })).status }).toEqual({
+        path,
+        status: 401,
+      });
       const forbidden = await h.request(method, path, undefined, { authorization: `Bearer ${narrow}` });
-      expect({ path, status: forbidden.status, code: forbidden.body?.code }).toEqual({ path, status: 403, code: 'SP_AUTH_FORBIDDEN' });
+      expect({ path, status: forbidden.status, code: forbidden.body?.code }).toEqual({
+        path,
+        status: 403,
+        code: 'SP_AUTH_FORBIDDEN',
+      });
       const ok = await h.request(method, path, undefined, { authorization: `Bearer ${auditor}` });
       expect({ path, status: ok.status }).toEqual({ path, status: method === 'POST' ? 201 : 200 });
     }
@@ -196,17 +211,29 @@ function openLive(dataDir: string): Sqlite.Database {
  * Rewrites entry `index` and makes the stored tree agree with it: its leaf hash, then every stored
  * perfect subtree above it (audit_nodes), so the table alone looks untouched.
  */
-function rewriteEntryConsistently(db: Sqlite.Database, index: number, edit: (e: Record<string, unknown>) => void): string {
+function rewriteEntryConsistently(
+  db: Sqlite.Database,
+  index: number,
+  edit: (e: Record<string, unknown>) => void,
+): string {
   const row = db.prepare('select entry from audit_entries where idx = ?').get(index + 1) as { entry: string };
   const parsed = JSON.parse(row.entry);
   edit(parsed);
   const forged = JSON.stringify(parsed); // key order kept: still the canonical form
   const node = (level: number, j: number): Buffer | undefined =>
     level === 0
-      ? (db.prepare('select leaf_hash as h from audit_entries where idx = ?').get(j + 1) as { h: Buffer } | undefined)?.h
-      : (db.prepare('select hash as h from audit_nodes where level = ? and idx = ?').get(level, j) as { h: Buffer } | undefined)?.h;
+      ? (db.prepare('select leaf_hash as h from audit_entries where idx = ?').get(j + 1) as { h: Buffer } | undefined)
+          ?.h
+      : (
+          db.prepare('select hash as h from audit_nodes where level = ? and idx = ?').get(level, j) as
+            { h: Buffer } | undefined
+        )?.h;
   db.transaction(() => {
-    db.prepare('update audit_entries set entry = ?, leaf_hash = ? where idx = ?').run(forged, Buffer.from(leafHash(Buffer.from(forged, 'utf8'))), index + 1);
+    db.prepare('update audit_entries set entry = ?, leaf_hash = ? where idx = ?').run(
+      forged,
+      Buffer.from(leafHash(Buffer.from(forged, 'utf8'))),
+      index + 1,
+    );
     for (let level = 1; ; level++) {
       const j = Math.floor(index / 2 ** level);
       if (!node(level, j)) break; // not integrated yet: the integrator will hash the forged leaf itself
@@ -265,7 +292,9 @@ describe('a checkpoint saved by an outside party', () => {
     expect(verifyConsistency(saved.size, after.size, saved.root, b64(c.body.root2), c.body.proof.map(b64))).toBe(false);
     expect(hex(b64(c.body.root1))).not.toBe(hex(saved.root)); // the server's tree of the saved size changed
     const c2 = await h.request('GET', `/v1/audit/proof/consistency?from=${saved.size}&to=${before.size}`);
-    expect(verifyConsistency(saved.size, before.size, saved.root, b64(c2.body.root2), c2.body.proof.map(b64))).toBe(false);
+    expect(verifyConsistency(saved.size, before.size, saved.root, b64(c2.body.root2), c2.body.proof.map(b64))).toBe(
+      false,
+    );
 
     // And the served entry is not the one the saved root commits to.
     const incl2 = await h.request('GET', `/v1/audit/proof/inclusion?index=${target}&size=${saved.size}`);

@@ -1,7 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, httpsJson, samplePatient, startSealpost, type Harness, form, page } from '../helpers/sealpost-harness.js';
+import {
+  eventually,
+  httpsJson,
+  samplePatient,
+  startSealpost,
+  type Harness,
+  form,
+  page,
+} from '../helpers/sealpost-harness.js';
 import { query } from '../helpers/db-snapshot.js';
 import { createApiKey } from '../../src/api/api-keys.js';
 
@@ -21,19 +29,22 @@ const T1 = T0 + 3_600_000; // the portal read
 const T2 = T0 + 2 * 3_600_000; // a second patient's notification
 const iso = (ms: number) => new Date(ms).toISOString();
 
-
 // --- FHIR R4 AuditEvent structure (http://hl7.org/fhir/R4/auditevent.html, element cardinalities) --
 type Check = (v: unknown, path: string, errors: string[]) => void;
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const nonEmptyString: Check = (v, p, e) => {
   if (typeof v !== 'string' || !/^[ \r\n\t\S]+$/.test(v) || v.trim() === '') e.push(`${p}: string expected`);
 };
-const pattern = (re: RegExp): Check => (v, p, e) => {
-  if (typeof v !== 'string' || !re.test(v)) e.push(`${p}: ${JSON.stringify(v)} does not match ${re}`);
-};
-const oneOf = (...codes: string[]): Check => (v, p, e) => {
-  if (typeof v !== 'string' || !codes.includes(v)) e.push(`${p}: ${JSON.stringify(v)} not in ${codes.join('|')}`);
-};
+const pattern =
+  (re: RegExp): Check =>
+  (v, p, e) => {
+    if (typeof v !== 'string' || !re.test(v)) e.push(`${p}: ${JSON.stringify(v)} does not match ${re}`);
+  };
+const oneOf =
+  (...codes: string[]): Check =>
+  (v, p, e) => {
+    if (typeof v !== 'string' || !codes.includes(v)) e.push(`${p}: ${JSON.stringify(v)} not in ${codes.join('|')}`);
+  };
 const bool: Check = (v, p, e) => {
   if (typeof v !== 'boolean') e.push(`${p}: boolean expected`);
 };
@@ -50,7 +61,8 @@ function complex(def: Record<string, [min: 0 | 1, max: 1 | '*', check: Check]>):
       }
       if (max === '*') {
         if (!Array.isArray(x)) e.push(`${p}.${k}: array expected (${min}..*)`);
-        else if (x.length < min || x.length === 0) e.push(`${p}.${k}: needs ${Math.max(min, 1)}+ items (empty arrays are not allowed in FHIR JSON)`);
+        else if (x.length < min || x.length === 0)
+          e.push(`${p}.${k}: needs ${Math.max(min, 1)}+ items (empty arrays are not allowed in FHIR JSON)`);
         else x.forEach((i, n) => check(i, `${p}.${k}[${n}]`, e));
       } else if (Array.isArray(x)) e.push(`${p}.${k}: single value expected`);
       else check(x, `${p}.${k}`, e);
@@ -59,17 +71,40 @@ function complex(def: Record<string, [min: 0 | 1, max: 1 | '*', check: Check]>):
 }
 const uri = nonEmptyString;
 const code = pattern(/^[^\s]+(\s[^\s]+)*$/);
-const Coding = complex({ system: [0, 1, uri], version: [0, 1, nonEmptyString], code: [0, 1, code], display: [0, 1, nonEmptyString], userSelected: [0, 1, bool] });
+const Coding = complex({
+  system: [0, 1, uri],
+  version: [0, 1, nonEmptyString],
+  code: [0, 1, code],
+  display: [0, 1, nonEmptyString],
+  userSelected: [0, 1, bool],
+});
 const CodeableConcept = complex({ coding: [0, '*', Coding], text: [0, 1, nonEmptyString] });
-const Identifier = complex({ use: [0, 1, code], type: [0, 1, CodeableConcept], system: [0, 1, uri], value: [0, 1, nonEmptyString] });
+const Identifier = complex({
+  use: [0, 1, code],
+  type: [0, 1, CodeableConcept],
+  system: [0, 1, uri],
+  value: [0, 1, nonEmptyString],
+});
 const Reference: Check = (v, p, e) => {
-  complex({ reference: [0, 1, nonEmptyString], type: [0, 1, uri], identifier: [0, 1, Identifier], display: [0, 1, nonEmptyString] })(v, p, e);
-  if (isObj(v) && !v.reference && !v.identifier && !v.display) e.push(`${p}: a Reference needs reference, identifier or display`);
+  complex({
+    reference: [0, 1, nonEmptyString],
+    type: [0, 1, uri],
+    identifier: [0, 1, Identifier],
+    display: [0, 1, nonEmptyString],
+  })(v, p, e);
+  if (isObj(v) && !v.reference && !v.identifier && !v.display)
+    e.push(`${p}: a Reference needs reference, identifier or display`);
 };
-const INSTANT = /^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))$/;
+const INSTANT =
+  /^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))$/;
 const EntityDetail: Check = (v, p, e) => {
-  complex({ type: [1, 1, nonEmptyString], valueString: [0, 1, nonEmptyString], valueBase64Binary: [0, 1, nonEmptyString] })(v, p, e);
-  if (isObj(v) && (v.valueString === undefined) === (v.valueBase64Binary === undefined)) e.push(`${p}: value[x] is 1..1`);
+  complex({
+    type: [1, 1, nonEmptyString],
+    valueString: [0, 1, nonEmptyString],
+    valueBase64Binary: [0, 1, nonEmptyString],
+  })(v, p, e);
+  if (isObj(v) && (v.valueString === undefined) === (v.valueBase64Binary === undefined))
+    e.push(`${p}: value[x] is 1..1`);
 };
 const AuditEvent = complex({
   resourceType: [1, 1, oneOf('AuditEvent')],
@@ -120,7 +155,21 @@ const AuditEvent = complex({
 const Bundle = complex({
   resourceType: [1, 1, oneOf('Bundle')],
   id: [0, 1, nonEmptyString],
-  type: [1, 1, oneOf('document', 'message', 'transaction', 'transaction-response', 'batch', 'batch-response', 'history', 'searchset', 'collection')],
+  type: [
+    1,
+    1,
+    oneOf(
+      'document',
+      'message',
+      'transaction',
+      'transaction-response',
+      'batch',
+      'batch-response',
+      'history',
+      'searchset',
+      'collection',
+    ),
+  ],
   timestamp: [0, 1, pattern(INSTANT)],
   total: [0, 1, (v, p, e) => void (Number.isInteger(v) || e.push(`${p}: unsignedInt expected`))],
   link: [0, '*', complex({ relation: [1, 1, nonEmptyString], url: [1, 1, uri] })],
@@ -129,7 +178,12 @@ const Bundle = complex({
     '*',
     complex({
       fullUrl: [0, 1, uri],
-      resource: [1, 1, (v, p, e) => void (isObj(v) && typeof v.resourceType === 'string' ? undefined : e.push(`${p}.resourceType: required`))],
+      resource: [
+        1,
+        1,
+        (v, p, e) =>
+          void (isObj(v) && typeof v.resourceType === 'string' ? undefined : e.push(`${p}.resourceType: required`)),
+      ],
       search: [0, 1, complex({ mode: [0, 1, oneOf('match', 'include', 'outcome')], score: [0, 1, () => undefined] })],
     }),
   ],
@@ -164,7 +218,11 @@ describe('the structural R4 validator used below', () => {
       { ...ok, entity: [{ detail: [{ type: 'k' }] }] },
       { ...ok, extra: 1 },
     ];
-    for (const b of broken) expect(validate(AuditEvent, JSON.parse(JSON.stringify(b)), 'AuditEvent').length, JSON.stringify(b)).toBeGreaterThan(0);
+    for (const b of broken)
+      expect(
+        validate(AuditEvent, JSON.parse(JSON.stringify(b)), 'AuditEvent').length,
+        JSON.stringify(b),
+      ).toBeGreaterThan(0);
   });
 });
 
@@ -175,13 +233,16 @@ describe('audit search, accounting of disclosures and FHIR AuditEvent', () => {
   let ref1: string;
   let notificationId: string;
   let deliveryId: string;
-  const get = (path: string, key?: string) => h.request('GET', path, undefined, key ? { authorization: `Bearer ${key}` } : {});
+  const get = (path: string, key?: string) =>
+    h.request('GET', path, undefined, key ? { authorization: `Bearer ${key}` } : {});
   /** Every page of an events query, following nextCursor. */
   async function all(q: string, limit = 500): Promise<any[]> {
     const items: any[] = [];
     let cursor: string | null = null;
     do {
-      const r: any = await get(`/v1/audit/events?${q}${q ? '&' : ''}limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`);
+      const r: any = await get(
+        `/v1/audit/events?${q}${q ? '&' : ''}limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`,
+      );
       expect(r.status, r.text).toBe(200);
       items.push(...r.body.items);
       cursor = r.body.nextCursor;
@@ -202,11 +263,18 @@ describe('audit search, accounting of disclosures and FHIR AuditEvent', () => {
     });
     expect((await h.request('PUT', `/v1/patients/${P1}`, patient)).status).toBe(201);
     expect((await h.request('PUT', `/v1/patients/${P2}`, samplePatient())).status).toBe(201);
-    const sent = await h.request('POST', '/v1/notifications', { type: 'test_result_ready', patientId: P1, data: { testName: DATA_MARK } });
+    const sent = await h.request('POST', '/v1/notifications', {
+      type: 'test_result_ready',
+      patientId: P1,
+      data: { testName: DATA_MARK },
+    });
     expect(sent.status).toBe(202);
     notificationId = sent.body.id;
     deliveryId = sent.body.deliveries[0].id;
-    const nudge = await eventually(async () => (await h.request('GET', '/v1/dev/outbox')).body.items.find((i: any) => i.deliveryId === deliveryId), 'nudge');
+    const nudge = await eventually(
+      async () => (await h.request('GET', '/v1/dev/outbox')).body.items.find((i: any) => i.deliveryId === deliveryId),
+      'nudge',
+    );
     const link = new URL(/View it at (\S+)\./.exec(nudge.body)![1]!).pathname;
 
     now = T1;
@@ -220,8 +288,15 @@ describe('audit search, accounting of disclosures and FHIR AuditEvent', () => {
     expect((await h.request('GET', `/v1/patients/${P1}`)).body.name.given).toEqual([NAME_MARK]);
 
     now = T2;
-    const other = await h.request('POST', '/v1/notifications', { type: 'follow_up', patientId: P2, data: { reason: 'check-up', dueDate: '2030-01-01' } });
-    await eventually(async () => (await h.request('GET', `/v1/notifications/${other.body.id}`)).body.status === 'delivered', 'second delivery');
+    const other = await h.request('POST', '/v1/notifications', {
+      type: 'follow_up',
+      patientId: P2,
+      data: { reason: 'check-up', dueDate: '2030-01-01' },
+    });
+    await eventually(
+      async () => (await h.request('GET', `/v1/notifications/${other.body.id}`)).body.status === 'delivered',
+      'second delivery',
+    );
     ref1 = query<{ pseudonym: string }>(h.dataDir, 'select pseudonym from patients where id = ?', P1)[0]!.pseudonym;
   });
   afterAll(() => h.close());
@@ -242,14 +317,27 @@ describe('audit search, accounting of disclosures and FHIR AuditEvent', () => {
     for (const i of items) expect(i.patientRef).toBe(ref1);
     const indexes = items.map((i) => i.index);
     expect(indexes).toEqual([...indexes].sort((a, b) => a - b));
-    const rows = query<{ idx: number; entry: string; leaf_hash: Buffer }>(h.dataDir, 'select idx, entry, leaf_hash from audit_entries');
+    const rows = query<{ idx: number; entry: string; leaf_hash: Buffer }>(
+      h.dataDir,
+      'select idx, entry, leaf_hash from audit_entries',
+    );
     for (const i of items) {
       const row = rows.find((r) => r.idx === i.index + 1)!;
       expect(i.leafHash).toBe(Buffer.from(row.leaf_hash).toString('base64'));
-      expect(i.leafHash).toBe(createHash('sha256').update(Buffer.from([0])).update(row.entry).digest('base64'));
+      expect(i.leafHash).toBe(
+        createHash('sha256')
+          .update(Buffer.from([0]))
+          .update(row.entry)
+          .digest('base64'),
+      );
     }
     const send = items.find((i) => i.action === 'delivery.sent');
-    expect(send).toMatchObject({ actor: expect.stringMatching(/^system:worker/), outcome: 'success', target: { type: 'delivery', id: deliveryId }, at: iso(T0) });
+    expect(send).toMatchObject({
+      actor: expect.stringMatching(/^system:worker/),
+      outcome: 'success',
+      target: { type: 'delivery', id: deliveryId },
+      at: iso(T0),
+    });
     expect(send.details).toMatchObject({ channel: 'sms', provider: 'dev-outbox', notification: notificationId });
     const created = items.find((i) => i.action === 'notification.created');
     expect(created).toMatchObject({ actor: `api-key:${keyId}`, requestId: expect.any(String), sourceIp: '127.0.0.1' });
@@ -346,7 +434,13 @@ describe('audit search, accounting of disclosures and FHIR AuditEvent', () => {
     expect(r.body.to).toBe(iso(T2));
     expect(r.body.nextCursor).toBeNull();
     const items = r.body.items;
-    expect(items.map((i: any) => i.action)).toEqual(['delivery.sent', 'notification.read', 'notification.accessed', 'notification.acknowledged', 'patient.read']);
+    expect(items.map((i: any) => i.action)).toEqual([
+      'delivery.sent',
+      'notification.read',
+      'notification.accessed',
+      'notification.acknowledged',
+      'patient.read',
+    ]);
     expect(items[0]).toEqual({
       index: expect.any(Number),
       at: iso(T0),
@@ -358,14 +452,32 @@ describe('audit search, accounting of disclosures and FHIR AuditEvent', () => {
       provider: 'dev-outbox',
     });
     for (const i of items.slice(1, 4)) {
-      expect(i).toMatchObject({ at: iso(T1), actor: expect.stringMatching(/^patient-link:/), what: { type: 'notification', id: notificationId }, deliveryId, channel: 'sms', provider: 'dev-outbox' });
+      expect(i).toMatchObject({
+        at: iso(T1),
+        actor: expect.stringMatching(/^patient-link:/),
+        what: { type: 'notification', id: notificationId },
+        deliveryId,
+        channel: 'sms',
+        provider: 'dev-outbox',
+      });
     }
-    expect(items[4]).toEqual({ index: expect.any(Number), at: iso(T1), actor: `api-key:${keyId}`, action: 'patient.read', what: { type: 'patient', id: ref1 } });
+    expect(items[4]).toEqual({
+      index: expect.any(Number),
+      at: iso(T1),
+      actor: `api-key:${keyId}`,
+      action: 'patient.read',
+      what: { type: 'patient', id: ref1 },
+    });
   });
 
   it('limits the accounting to the requested range and pages it', async () => {
     const reads = await get(`/v1/patients/${P1}/disclosures?from=${iso(T1)}&to=${iso(T2)}`);
-    expect(reads.body.items.map((i: any) => i.action)).toEqual(['notification.read', 'notification.accessed', 'notification.acknowledged', 'patient.read']);
+    expect(reads.body.items.map((i: any) => i.action)).toEqual([
+      'notification.read',
+      'notification.accessed',
+      'notification.acknowledged',
+      'patient.read',
+    ]);
     // A read whose send lies before the range still names the channel it came through.
     expect(reads.body.items[0]).toMatchObject({ deliveryId, channel: 'sms', provider: 'dev-outbox' });
     const before = await get(`/v1/patients/${P1}/disclosures?to=${iso(T0)}`);
@@ -425,7 +537,10 @@ describe('audit search, accounting of disclosures and FHIR AuditEvent', () => {
         expect(e.resource.id).toBe(String(events[n].index));
         expect(e.resource.recorded).toBe(events[n].at);
         expect(e.resource.source.observer.display).toBe('Sealpost');
-        expect(e.resource.subtype).toContainEqual({ system: 'https://sealpost.dev/fhir/audit-action', code: events[n].action });
+        expect(e.resource.subtype).toContainEqual({
+          system: 'https://sealpost.dev/fhir/audit-action',
+          code: events[n].action,
+        });
       }
     });
 
@@ -446,11 +561,22 @@ describe('audit search, accounting of disclosures and FHIR AuditEvent', () => {
         type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '1', display: 'Person' },
         role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '1', display: 'Patient' },
       });
-      expect(byAction.get('notification.read')).toMatchObject({ action: 'R', type: { code: '110110' }, agent: [{ requestor: true, network: { address: '127.0.0.1', type: '2' } }] });
+      expect(byAction.get('notification.read')).toMatchObject({
+        action: 'R',
+        type: { code: '110110' },
+        agent: [{ requestor: true, network: { address: '127.0.0.1', type: '2' } }],
+      });
       expect(byAction.get('notification.acknowledged').action).toBe('U');
-      expect(byAction.get('portal.verification_failed')).toMatchObject({ outcome: '4', type: { code: '110114' }, action: 'E' });
+      expect(byAction.get('portal.verification_failed')).toMatchObject({
+        outcome: '4',
+        type: { code: '110114' },
+        action: 'E',
+      });
       const read = byAction.get('patient.read');
-      expect(read.type).toMatchObject({ system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest' });
+      expect(read.type).toMatchObject({
+        system: 'http://terminology.hl7.org/CodeSystem/audit-event-type',
+        code: 'rest',
+      });
       expect(read.subtype).toContainEqual({ system: 'http://hl7.org/fhir/restful-interaction', code: 'read' });
       expect(read.agent[0].who.identifier.value).toBe(`api-key:${keyId}`);
       expect(read.entity).toHaveLength(1);
@@ -463,7 +589,8 @@ describe('audit search, accounting of disclosures and FHIR AuditEvent', () => {
       expect(byRef).toEqual(byId);
       expect(byRef).toEqual((await all(`patientId=${P1}`)).map((i) => String(i.index)));
 
-      const ids = async (q: string) => ((await fhir(`?_count=500&${q}`)).body.entry ?? []).map((e: any) => e.resource.id);
+      const ids = async (q: string) =>
+        ((await fhir(`?_count=500&${q}`)).body.entry ?? []).map((e: any) => e.resource.id);
       const window = (await all(`from=${iso(T1)}&to=${iso(T2)}`)).map((i) => String(i.index));
       expect(await ids(`date=ge${iso(T1)}&date=lt${iso(T2)}`)).toEqual(window);
       expect(await ids(`date=eq${iso(T1).replace('.000Z', 'Z')}`)).toEqual(window); // second precision: [T1, T1+1s)
@@ -486,17 +613,32 @@ describe('audit search, accounting of disclosures and FHIR AuditEvent', () => {
       const url = new URL(next.url);
       const second = await get(url.pathname + url.search);
       expect(validate(Bundle, second.body, 'Bundle')).toEqual([]);
-      expect(second.body.entry.map((e: any) => Number(e.resource.id))[0]).toBeGreaterThan(Number(first.body.entry[3].resource.id));
+      expect(second.body.entry.map((e: any) => Number(e.resource.id))[0]).toBeGreaterThan(
+        Number(first.body.entry[3].resource.id),
+      );
     });
 
     it('answers bad parameters with a 400 OperationOutcome naming the error code', async () => {
-      for (const q of ['?date=ne2026-05-04', '?date=yesterday', '?date=2026-13-01', '?date=2026-02-30', '?_count=0', '?_count=many', '?foo=bar', '?patient=Patient/a%20b']) {
+      for (const q of [
+        '?date=ne2026-05-04',
+        '?date=yesterday',
+        '?date=2026-13-01',
+        '?date=2026-02-30',
+        '?_count=0',
+        '?_count=many',
+        '?foo=bar',
+        '?patient=Patient/a%20b',
+      ]) {
         const r = await fhir(q);
         expect(r.status, q).toBe(400);
         expect(r.headers['content-type'], q).toMatch(/^application\/fhir\+json/);
         expect(r.body.resourceType, q).toBe('OperationOutcome');
         expect(r.body.issue).toHaveLength(1);
-        expect(r.body.issue[0]).toMatchObject({ severity: 'error', code: 'invalid', diagnostics: expect.stringContaining('SP_REQ_VALIDATION') });
+        expect(r.body.issue[0]).toMatchObject({
+          severity: 'error',
+          code: 'invalid',
+          diagnostics: expect.stringContaining('SP_REQ_VALIDATION'),
+        });
       }
     });
 
@@ -504,11 +646,17 @@ describe('audit search, accounting of disclosures and FHIR AuditEvent', () => {
       const anon = await httpsJson(h.url, h.cert, 'GET', '/fhir/R4/AuditEvent', undefined, { authorization: '' });
       expect(anon.status).toBe(401);
       expect(anon.headers['content-type']).toMatch(/^application\/fhir\+json/);
-      expect(anon.body).toEqual({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login', diagnostics: expect.stringContaining('SP_AUTH_UNAUTHENTICATED') }] });
+      expect(anon.body).toEqual({
+        resourceType: 'OperationOutcome',
+        issue: [{ severity: 'error', code: 'login', diagnostics: expect.stringContaining('SP_AUTH_UNAUTHENTICATED') }],
+      });
       const notifier = await createApiKey(h.app.store, 'default', 'y', ['integration'], new Date(now));
       const forbidden = await fhir('', notifier);
       expect(forbidden.status).toBe(403);
-      expect(forbidden.body.issue[0]).toMatchObject({ code: 'forbidden', diagnostics: expect.stringContaining('SP_AUTH_FORBIDDEN') });
+      expect(forbidden.body.issue[0]).toMatchObject({
+        code: 'forbidden',
+        diagnostics: expect.stringContaining('SP_AUTH_FORBIDDEN'),
+      });
     });
   });
 

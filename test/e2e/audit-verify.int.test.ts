@@ -63,11 +63,21 @@ function runVerify(dataDir: string): Promise<{ code: number | null; report: Repo
   });
 }
 
-type Row = { idx: number; tenant_id: string; at: number; action: string; actor: string; patient_ref: string | null; entry: string; leaf_hash: Buffer };
+type Row = {
+  idx: number;
+  tenant_id: string;
+  at: number;
+  action: string;
+  actor: string;
+  patient_ref: string | null;
+  entry: string;
+  leaf_hash: Buffer;
+};
 type CheckpointRow = { size: number; root: Buffer; note: string };
 
 const lh = (entry: string) => Buffer.from(leafHash(Buffer.from(entry, 'utf8')));
-const rowAt = (db: Sqlite.Database, index: number) => db.prepare('select * from audit_entries where idx = ?').get(index + 1) as Row;
+const rowAt = (db: Sqlite.Database, index: number) =>
+  db.prepare('select * from audit_entries where idx = ?').get(index + 1) as Row;
 /** A different but well-formed canonical entry (key order of the canonical form kept). */
 function forge(entry: string): string {
   const e = JSON.parse(entry);
@@ -89,16 +99,9 @@ function insertForgedAt(db: Sqlite.Database, index: number): void {
   // Two steps: idx is unique, so shifting in place would collide midway.
   db.prepare('update audit_entries set idx = -idx where idx >= ?').run(index + 1);
   db.prepare('update audit_entries set idx = 1 - idx where idx < 0').run();
-  db.prepare('insert into audit_entries (idx, tenant_id, at, action, actor, patient_ref, entry, leaf_hash) values (?, ?, ?, ?, ?, ?, ?, ?)').run(
-    index + 1,
-    model.tenant_id,
-    model.at,
-    model.action,
-    'system:nobody',
-    model.patient_ref,
-    entry,
-    lh(entry),
-  );
+  db.prepare(
+    'insert into audit_entries (idx, tenant_id, at, action, actor, patient_ref, entry, leaf_hash) values (?, ?, ?, ?, ?, ?, ?, ?)',
+  ).run(index + 1, model.tenant_id, model.at, model.action, 'system:nobody', model.patient_ref, entry, lh(entry));
 }
 
 interface Tampering {
@@ -145,7 +148,9 @@ const TAMPERINGS: Tampering[] = [
     tamper: (db) => {
       const a = rowAt(db, 5);
       const b = rowAt(db, 9);
-      const put = db.prepare('update audit_entries set tenant_id = ?, at = ?, action = ?, actor = ?, patient_ref = ?, entry = ?, leaf_hash = ? where idx = ?');
+      const put = db.prepare(
+        'update audit_entries set tenant_id = ?, at = ?, action = ?, actor = ?, patient_ref = ?, entry = ?, leaf_hash = ? where idx = ?',
+      );
       put.run(b.tenant_id, b.at, b.action, b.actor, b.patient_ref, b.entry, b.leaf_hash, a.idx);
       put.run(a.tenant_id, a.at, a.action, a.actor, a.patient_ref, a.entry, a.leaf_hash, b.idx);
     },
@@ -168,7 +173,10 @@ const TAMPERINGS: Tampering[] = [
       const m = /^(\u2014 \S+ )(\S+)$/m.exec(cp.note)!;
       const sig = Buffer.from(m[2], 'base64');
       sig[sig.length - 1] ^= 0x01;
-      db.prepare('update audit_checkpoints set note = ? where size = ?').run(cp.note.replace(m[0], m[1] + sig.toString('base64')), cp.size);
+      db.prepare('update audit_checkpoints set note = ? where size = ?').run(
+        cp.note.replace(m[0], m[1] + sig.toString('base64')),
+        cp.size,
+      );
     },
     expected: ({ middleCheckpointSize }) => middleCheckpointSize - 1,
   },
@@ -213,7 +221,11 @@ describe('sealpost audit verify', () => {
   }
 
   beforeAll(async () => {
-    const h = await startSealpost({ SEALPOST_AUDIT_ORIGIN: ORIGIN, SEALPOST_AUDIT_CHECKPOINT_SECONDS: '86400', SEALPOST_AUDIT_CHECKPOINT_ENTRIES: '10000000' });
+    const h = await startSealpost({
+      SEALPOST_AUDIT_ORIGIN: ORIGIN,
+      SEALPOST_AUDIT_CHECKPOINT_SECONDS: '86400',
+      SEALPOST_AUDIT_CHECKPOINT_ENTRIES: '10000000',
+    });
     prepared = h.dataDir;
     try {
       let p = 0;
@@ -221,7 +233,9 @@ describe('sealpost audit verify', () => {
         for (let i = 0; i < 3; i++) {
           const id = `p${++p}`;
           expect((await h.request('PUT', `/v1/patients/${id}`, samplePatient())).status).toBe(201);
-          expect((await h.request('PUT', `/v1/patients/${id}`, samplePatient({ language: 'es' }))).status).toBeLessThan(300);
+          expect((await h.request('PUT', `/v1/patients/${id}`, samplePatient({ language: 'es' }))).status).toBeLessThan(
+            300,
+          );
         }
         expect((await h.request('POST', '/v1/audit/checkpoints')).status).toBe(201);
       }
@@ -250,7 +264,14 @@ describe('sealpost audit verify', () => {
 
   it('passes an untampered copy (exit 0)', async () => {
     const { code, report } = await runVerify(copy());
-    expect(report).toEqual({ ok: true, entries: facts.size, checkpoints: facts.checkpoints, firstBadIndex: null, problems: [], pending: 0 });
+    expect(report).toEqual({
+      ok: true,
+      entries: facts.size,
+      checkpoints: facts.checkpoints,
+      firstBadIndex: null,
+      problems: [],
+      pending: 0,
+    });
     expect(code).toBe(0);
   });
 

@@ -5,7 +5,16 @@ import { staffWithSession } from '../helpers/identity.js';
 import { createApiKey } from '../../src/api/api-keys.js';
 import { createTenant } from '../../src/api/tenants-command.js';
 import { ROUTE_PERMISSIONS } from '../../src/api/authenticate.js';
-import { apiKeyPermissions, CLINICAL_ROLES, rolePermissions, ROLES, STAFF_ROLES, type Permission, type Role, type RoutePermission } from '../../src/auth/permissions.js';
+import {
+  apiKeyPermissions,
+  CLINICAL_ROLES,
+  rolePermissions,
+  ROLES,
+  STAFF_ROLES,
+  type Permission,
+  type Role,
+  type RoutePermission,
+} from '../../src/auth/permissions.js';
 
 /**
  * Every route of the OpenAPI document × every role (and an integration, an audit and an admin API
@@ -25,14 +34,33 @@ const RESULT = { type: 'test_result_ready', data: { testName: 'Lipid panel' } };
 const START = '2031-03-01T10:00:00-05:00';
 
 type Scenario = 'own' | 'other' | 'tenant';
-interface Caller { name: string; kind: 'user' | 'patient' | 'api-key'; roles: Role[]; permissions: Set<Permission>; headers: Record<string, string>; subjectId?: string }
-interface Route { method: string; path: string; permission: RoutePermission | Permission[] }
+interface Caller {
+  name: string;
+  kind: 'user' | 'patient' | 'api-key';
+  roles: Role[];
+  permissions: Set<Permission>;
+  headers: Record<string, string>;
+  subjectId?: string;
+}
+interface Route {
+  method: string;
+  path: string;
+  permission: RoutePermission | Permission[];
+}
 
 /** Routes that check the patient relationship (auth/patient-access.ts) for physicians and nurses. */
 const RELATIONSHIP = new Set([
-  'GET /v1/patients/{id}', 'PUT /v1/patients/{id}', 'POST /v1/notifications', 'POST /v1/notifications:batch', 'GET /v1/notifications/{id}',
-  'POST /v1/notifications/{id}/cancel', 'GET /v1/notifications/{id}/proof', 'PUT /v1/appointments/{externalId}', 'GET /v1/appointments/{externalId}',
-  'DELETE /v1/appointments/{externalId}', 'DELETE /v1/patients/{id}/account',
+  'GET /v1/patients/{id}',
+  'PUT /v1/patients/{id}',
+  'POST /v1/notifications',
+  'POST /v1/notifications:batch',
+  'GET /v1/notifications/{id}',
+  'POST /v1/notifications/{id}/cancel',
+  'GET /v1/notifications/{id}/proof',
+  'PUT /v1/appointments/{externalId}',
+  'GET /v1/appointments/{externalId}',
+  'DELETE /v1/appointments/{externalId}',
+  'DELETE /v1/patients/{id}/account',
 ]);
 /** Routes whose notification type (clinical in these fixtures) needs the matching create permission. */
 const TYPED_CREATE = new Set(['POST /v1/notifications', 'POST /v1/notifications:batch']);
@@ -43,7 +71,11 @@ const PERSON_ONLY = new Set(['POST /v1/patients/{id}/break-glass']);
 describe('authorization matrix: routes × roles × patient relationship × tenant', () => {
   let h: Harness;
   const callers: Caller[] = [];
-  const ids = { own: {} as Record<string, string>, other: {} as Record<string, string>, tenant: {} as Record<string, string> };
+  const ids = {
+    own: {} as Record<string, string>,
+    other: {} as Record<string, string>,
+    tenant: {} as Record<string, string>,
+  };
   let teamMate = '';
 
   beforeAll(async () => {
@@ -52,38 +84,99 @@ describe('authorization matrix: routes × roles × patient relationship × tenan
     const now = new Date();
     for (const role of STAFF_ROLES) {
       const p = await staffWithSession(h, [role]);
-      callers.push({ name: role, kind: 'user', roles: [role], permissions: rolePermissions([role]), headers: p.headers, subjectId: p.userId });
+      callers.push({
+        name: role,
+        kind: 'user',
+        roles: [role],
+        permissions: rolePermissions([role]),
+        headers: p.headers,
+        subjectId: p.userId,
+      });
     }
     teamMate = (await staffWithSession(h, ['nurse'])).userId;
-    const keys: [string, string[], string][] = [['integration key', [], await createApiKey(store, 'default', 'mx-int', [], now)], ['audit key', ['audit'], await createApiKey(store, 'default', 'mx-audit', ['audit'], now)], ['admin key', ['admin'], h.apiKey]];
-    for (const [name, scopes, key] of keys) callers.push({ name, kind: 'api-key', roles: [], permissions: apiKeyPermissions(scopes), headers: { authorization: `Bearer ${key}` } });
+    const keys: [string, string[], string][] = [
+      ['integration key', [], await createApiKey(store, 'default', 'mx-int', [], now)],
+      ['audit key', ['audit'], await createApiKey(store, 'default', 'mx-audit', ['audit'], now)],
+      ['admin key', ['admin'], h.apiKey],
+    ];
+    for (const [name, scopes, key] of keys)
+      callers.push({
+        name,
+        kind: 'api-key',
+        roles: [],
+        permissions: apiKeyPermissions(scopes),
+        headers: { authorization: `Bearer ${key}` },
+      });
 
-    for (const id of [OWN, OTHER, SELF]) expect((await h.request('PUT', `/v1/patients/${id}`, samplePatient())).status).toBe(201);
+    for (const id of [OWN, OTHER, SELF])
+      expect((await h.request('PUT', `/v1/patients/${id}`, samplePatient())).status).toBe(201);
     for (const c of callers.filter((c) => c.roles.some((r) => CLINICAL_ROLES.includes(r)))) {
       expect((await h.request('PUT', `/v1/patients/${OWN}/care-team/${c.subjectId}`)).status).toBe(201);
     }
     // A patient account (of a third patient) signed in: the `patient` role.
     const account = `pa-${tag}`;
     const token = await store.transaction(async (tx) => {
-      await tx.patientAccounts.insert({ id: account, tenant_id: 'default', patient_id: SELF, contact_system: 'email', contact_bidx: `bidx-${tag}`, contact_ct: Buffer.alloc(0), status: 'active', created_at: now.getTime() });
-      return (await h.app.sessions.issue(tx, { tenantId: 'default', subjectType: 'patient', subjectId: account, transport: 'bearer', stage: 'active', amr: ['otp'] })).token;
+      await tx.patientAccounts.insert({
+        id: account,
+        tenant_id: 'default',
+        patient_id: SELF,
+        contact_system: 'email',
+        contact_bidx: `bidx-${tag}`,
+        contact_ct: Buffer.alloc(0),
+        status: 'active',
+        created_at: now.getTime(),
+      });
+      return (
+        await h.app.sessions.issue(tx, {
+          tenantId: 'default',
+          subjectType: 'patient',
+          subjectId: account,
+          transport: 'bearer',
+          stage: 'active',
+          amr: ['otp'],
+        })
+      ).token;
     });
-    callers.push({ name: 'patient', kind: 'patient', roles: ['patient'], permissions: rolePermissions(['patient']), headers: { authorization: `Bearer ${token}` }, subjectId: account });
+    callers.push({
+      name: 'patient',
+      kind: 'patient',
+      roles: ['patient'],
+      permissions: rolePermissions(['patient']),
+      headers: { authorization: `Bearer ${token}` },
+      subjectId: account,
+    });
     expect(new Set(callers.flatMap((c) => c.roles))).toEqual(new Set(ROLES));
 
-    for (const [s, patient] of [['own', OWN], ['other', OTHER]] as const) {
+    for (const [s, patient] of [
+      ['own', OWN],
+      ['other', OTHER],
+    ] as const) {
       const n = await h.request('POST', '/v1/notifications', { patientId: patient, ...RESULT });
-      expect((await h.request('PUT', `/v1/appointments/ap-${s}-${tag}`, { patientId: patient, start: START })).status).toBe(201);
+      expect(
+        (await h.request('PUT', `/v1/appointments/ap-${s}-${tag}`, { patientId: patient, start: START })).status,
+      ).toBe(201);
       ids[s] = { patient, notification: n.body.id, appointment: `ap-${s}-${tag}`, user: NONE, careTeamUser: teamMate };
     }
     // The other tenant, with its own administrator key and data (names carry a marker).
     const b = await createTenant(store, B_TENANT, 'Other organisation', now);
-    const bReq = (m: string, p: string, body?: unknown) => h.request(m, p, body, { authorization: `Bearer ${b.apiKey}` });
-    expect((await bReq('PUT', `/v1/patients/${B_PATIENT}`, samplePatient({ name: { family: B_MARK } }))).status).toBe(201);
+    const bReq = (m: string, p: string, body?: unknown) =>
+      h.request(m, p, body, { authorization: `Bearer ${b.apiKey}` });
+    expect((await bReq('PUT', `/v1/patients/${B_PATIENT}`, samplePatient({ name: { family: B_MARK } }))).status).toBe(
+      201,
+    );
     const bn = await bReq('POST', '/v1/notifications', { patientId: B_PATIENT, ...RESULT });
-    expect((await bReq('PUT', `/v1/appointments/ap-b-${tag}`, { patientId: B_PATIENT, start: START })).status).toBe(201);
+    expect((await bReq('PUT', `/v1/appointments/ap-b-${tag}`, { patientId: B_PATIENT, start: START })).status).toBe(
+      201,
+    );
     const bUser = await staffWithSession(h, ['physician'], B_TENANT);
-    ids.tenant = { patient: B_PATIENT, notification: bn.body.id, appointment: `ap-b-${tag}`, user: bUser.userId, careTeamUser: bUser.userId, apiKey: b.apiKeyId };
+    ids.tenant = {
+      patient: B_PATIENT,
+      notification: bn.body.id,
+      appointment: `ap-b-${tag}`,
+      user: bUser.userId,
+      careTeamUser: bUser.userId,
+      apiKey: b.apiKeyId,
+    };
   }, 120_000);
   afterAll(() => h?.close());
 
@@ -93,7 +186,9 @@ describe('authorization matrix: routes × roles × patient relationship × tenan
       Object.keys(ops).map((m) => {
         const method = m.toUpperCase();
         const url = path.replace(/\{(\w+)\}/g, ':$1');
-        const permission = ROUTE_PERMISSIONS.get(`${method} ${url}`) ?? ROUTE_PERMISSIONS.get(`${method} ${url.replace(/(\w):(?=[a-z]+$)/, '$1::')}`);
+        const permission =
+          ROUTE_PERMISSIONS.get(`${method} ${url}`) ??
+          ROUTE_PERMISSIONS.get(`${method} ${url.replace(/(\w):(?=[a-z]+$)/, '$1::')}`);
         return { method, path, permission: permission! };
       }),
     );
@@ -105,7 +200,12 @@ describe('authorization matrix: routes × roles × patient relationship × tenan
     const inSpec = new Set(rs.map((r) => `${r.method} ${r.path}`));
     const hidden = [...ROUTE_PERMISSIONS]
       .filter(([k, p]) => !k.startsWith('HEAD ') && p !== 'public' && p !== 'provider')
-      .map(([k]) => k.replace(/:(\w+)/g, '{$1}').replace('{{', ':').replace(/:\{(\w+)\}/, ':$1'))
+      .map(([k]) =>
+        k
+          .replace(/:(\w+)/g, '{$1}')
+          .replace('{{', ':')
+          .replace(/:\{(\w+)\}/, ':$1'),
+      )
       .filter((k) => !inSpec.has(k));
     expect(hidden).toEqual([]);
   });
@@ -128,14 +228,21 @@ describe('authorization matrix: routes × roles × patient relationship × tenan
     if (key === 'POST /v1/notifications') return { path, body: { patientId: v.patient, ...RESULT } };
     if (key === 'POST /v1/notifications:batch') return { path, body: { items: [{ patientId: v.patient, ...RESULT }] } };
     if (key === 'PUT /v1/appointments/{externalId}') return { path, body: { patientId: v.patient, start: START } };
-    if (key === 'POST /v1/patients/{id}/break-glass') return { path, body: { reason: 'authorization matrix check (no second factor)' } };
+    if (key === 'POST /v1/patients/{id}/break-glass')
+      return { path, body: { reason: 'authorization matrix check (no second factor)' } };
     return { path, body: ['POST', 'PUT', 'PATCH'].includes(r.method) ? {} : undefined };
   }
 
   /** Routes whose path names a resource of the scenario (patient, notification, appointment, user, key…); the audit log's global index is not one. */
-  const scoped = (r: Route) => /\{\w+\}/.test(r.path) && !r.path.startsWith('/v1/audit/entries') && r.path !== '/v1/patients/{id}/disclosures';
+  const scoped = (r: Route) =>
+    /\{\w+\}/.test(r.path) && !r.path.startsWith('/v1/audit/entries') && r.path !== '/v1/patients/{id}/disclosures';
 
-  type Expect = { kind: 'exact'; status: number; code?: string } | { kind: 'allowed' } | { kind: 'not-found' } | { kind: 'no-authz' } | { kind: 'credential-ok' };
+  type Expect =
+    | { kind: 'exact'; status: number; code?: string }
+    | { kind: 'allowed' }
+    | { kind: 'not-found' }
+    | { kind: 'no-authz' }
+    | { kind: 'credential-ok' };
 
   function expected(r: Route, c: Caller, s: Scenario): Expect {
     const key = `${r.method} ${r.path}`;
@@ -147,9 +254,11 @@ describe('authorization matrix: routes × roles × patient relationship × tenan
     if (PERSON_ONLY.has(key) && c.kind !== 'user') return { kind: 'exact', status: 403, code: 'SP_AUTH_FORBIDDEN' };
     const clinicalType = c.permissions.has('notification.create.clinical');
     if (TYPED_CREATE.has(key) && !clinicalType) return { kind: 'exact', status: 403, code: 'SP_AUTH_FORBIDDEN' };
-    if (TYPED_EXISTING.has(key) && !clinicalType && s !== 'tenant') return { kind: 'exact', status: 403, code: 'SP_AUTH_FORBIDDEN' };
+    if (TYPED_EXISTING.has(key) && !clinicalType && s !== 'tenant')
+      return { kind: 'exact', status: 403, code: 'SP_AUTH_FORBIDDEN' };
     const clinical = c.kind === 'user' && c.roles.some((x) => CLINICAL_ROLES.includes(x));
-    if (RELATIONSHIP.has(key) && clinical && s === 'other') return { kind: 'exact', status: 403, code: 'SP_AUTH_NO_RELATIONSHIP' };
+    if (RELATIONSHIP.has(key) && clinical && s === 'other')
+      return { kind: 'exact', status: 403, code: 'SP_AUTH_NO_RELATIONSHIP' };
     // The other tenant's ids are not found (or the input is refused before any lookup: 400); never a success.
     if (s === 'tenant' && scoped(r)) return { kind: 'not-found' };
     return { kind: 'allowed' };
@@ -172,13 +281,31 @@ describe('authorization matrix: routes × roles × patient relationship × tenan
           const got = `${res.status}${code ? ` ${code}` : ''}`;
           const where = `${r.method} ${r.path} as ${c.name} (${s}): got ${got}`;
           if (res.status >= 500) failures.push(`${where}, a server error`);
-          if (res.text.includes(B_MARK) || (s !== 'tenant' && res.text.includes(B_PATIENT))) failures.push(`${where}: the other tenant's data in the answer`);
-          if (exp.kind === 'exact' && (res.status !== exp.status || (exp.code && !r.path.startsWith('/fhir/') && code !== exp.code))) failures.push(`${where}, expected ${exp.status}${exp.code ? ` ${exp.code}` : ''}`);
-          if (exp.kind === 'allowed' && (res.status === 403 || code === 'SP_AUTH_UNAUTHENTICATED')) failures.push(`${where}, expected to be let through`);
-          if (exp.kind === 'no-authz' && (code === 'SP_AUTH_FORBIDDEN' || code === 'SP_AUTH_NO_RELATIONSHIP')) failures.push(`${where}, a public route must not authorize`);
-          if (exp.kind === 'credential-ok' && (code === 'SP_AUTH_UNAUTHENTICATED' || code === 'SP_AUTH_NO_RELATIONSHIP')) failures.push(`${where}, the credential is valid`);
-          if (exp.kind === 'not-found' && ![400, 404].includes(res.status)) failures.push(`${where}, expected 404 (or 400 before any lookup)`);
-          if (s === 'tenant' && r.path === '/v1/patients/{id}/disclosures' && res.status === 200 && res.body.items.length) failures.push(`${where}: disclosures of the other tenant's patient`);
+          if (res.text.includes(B_MARK) || (s !== 'tenant' && res.text.includes(B_PATIENT)))
+            failures.push(`${where}: the other tenant's data in the answer`);
+          if (
+            exp.kind === 'exact' &&
+            (res.status !== exp.status || (exp.code && !r.path.startsWith('/fhir/') && code !== exp.code))
+          )
+            failures.push(`${where}, expected ${exp.status}${exp.code ? ` ${exp.code}` : ''}`);
+          if (exp.kind === 'allowed' && (res.status === 403 || code === 'SP_AUTH_UNAUTHENTICATED'))
+            failures.push(`${where}, expected to be let through`);
+          if (exp.kind === 'no-authz' && (code === 'SP_AUTH_FORBIDDEN' || code === 'SP_AUTH_NO_RELATIONSHIP'))
+            failures.push(`${where}, a public route must not authorize`);
+          if (
+            exp.kind === 'credential-ok' &&
+            (code === 'SP_AUTH_UNAUTHENTICATED' || code === 'SP_AUTH_NO_RELATIONSHIP')
+          )
+            failures.push(`${where}, the credential is valid`);
+          if (exp.kind === 'not-found' && ![400, 404].includes(res.status))
+            failures.push(`${where}, expected 404 (or 400 before any lookup)`);
+          if (
+            s === 'tenant' &&
+            r.path === '/v1/patients/{id}/disclosures' &&
+            res.status === 200 &&
+            res.body.items.length
+          )
+            failures.push(`${where}: disclosures of the other tenant's patient`);
         }
       }
     }
@@ -188,7 +315,14 @@ describe('authorization matrix: routes × roles × patient relationship × tenan
 
   async function freshSession(c: Caller): Promise<Record<string, string>> {
     const s = await h.app.store.transaction((tx) =>
-      h.app.sessions.issue(tx, { tenantId: 'default', subjectType: c.kind === 'patient' ? 'patient' : 'user', subjectId: c.subjectId!, transport: 'bearer', stage: 'active', amr: c.kind === 'patient' ? ['otp'] : ['pwd', 'otp', 'mfa'] }),
+      h.app.sessions.issue(tx, {
+        tenantId: 'default',
+        subjectType: c.kind === 'patient' ? 'patient' : 'user',
+        subjectId: c.subjectId!,
+        transport: 'bearer',
+        stage: 'active',
+        amr: c.kind === 'patient' ? ['otp'] : ['pwd', 'otp', 'mfa'],
+      }),
     );
     return { authorization: `Bearer ${s.token}` };
   }

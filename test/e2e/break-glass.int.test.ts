@@ -19,7 +19,8 @@ describe('break-glass: emergency access outside the care team', () => {
   let admin: TestPerson, physician: TestPerson, receptionist: TestPerson;
   let secret = '';
   let recoveryCodes: string[] = [];
-  const as = (p: TestPerson) => (method: string, path: string, body?: unknown) => h.request(method, path, body, p.headers);
+  const as = (p: TestPerson) => (method: string, path: string, body?: unknown) =>
+    h.request(method, path, body, p.headers);
   const count = (sql: string, ...params: unknown[]) => query(h.dataDir, sql, ...params)[0].n as number;
   const grants = () => count('select count(*) as n from break_glass_grants');
   const alerts = () => count("select count(*) as n from admin_alerts where kind = 'break_glass'");
@@ -28,15 +29,26 @@ describe('break-glass: emergency access outside the care team', () => {
 
   beforeAll(async () => {
     h = await startSealpost({ SEALPOST_BREAK_GLASS_MINUTES: '5' }, { clock });
-    [admin, physician, receptionist] = await Promise.all([staffWithSession(h, ['admin']), staffWithSession(h, ['physician']), staffWithSession(h, ['receptionist'])]);
+    [admin, physician, receptionist] = await Promise.all([
+      staffWithSession(h, ['admin']),
+      staffWithSession(h, ['physician']),
+      staffWithSession(h, ['receptionist']),
+    ]);
     expect((await h.request('PUT', `/v1/patients/${PATIENT}`, samplePatient())).status).toBe(201);
     // The physician enrols an authenticator app through the MFA routes.
     const setup = await as(physician)('POST', '/v1/auth/mfa/totp/setup');
     expect(setup.status).toBe(200);
     secret = setup.body.secret;
-    const confirm = await as(physician)('POST', '/v1/auth/mfa/totp/confirm', { code: await totpCode(secret, clock().getTime()) });
+    const confirm = await as(physician)('POST', '/v1/auth/mfa/totp/confirm', {
+      code: await totpCode(secret, clock().getTime()),
+    });
     expect(confirm.status).toBe(200);
-    if (confirm.body.token) physician = { ...physician, token: confirm.body.token, headers: { authorization: `Bearer ${confirm.body.token}` } };
+    if (confirm.body.token)
+      physician = {
+        ...physician,
+        token: confirm.body.token,
+        headers: { authorization: `Bearer ${confirm.body.token}` },
+      };
     recoveryCodes = confirm.body.recoveryCodes ?? [];
     expect(recoveryCodes.length).toBeGreaterThan(1);
   }, 120_000);
@@ -44,9 +56,16 @@ describe('break-glass: emergency access outside the care team', () => {
 
   it('a wrong or missing second factor is refused with 401, audited, and grants nothing', async () => {
     const [g, a] = [grants(), alerts()];
-    const failures = () => count("select count(*) as n from audit_entries where action = 'access.break_glass' and entry like '%\"outcome\":\"failure\"%'");
+    const failures = () =>
+      count(
+        'select count(*) as n from audit_entries where action = \'access.break_glass\' and entry like \'%"outcome":"failure"%\'',
+      );
     const f = failures();
-    const attempts = [{ reason: REASON, totp: '000000' }, { reason: REASON }, { reason: REASON, recoveryCode: 'not-a-code' }];
+    const attempts = [
+      { reason: REASON, totp: '000000' },
+      { reason: REASON },
+      { reason: REASON, recoveryCode: 'not-a-code' },
+    ];
     for (const body of attempts) {
       const r = await as(physician)('POST', `/v1/patients/${PATIENT}/break-glass`, body);
       expect([r.status, r.body.code]).toEqual([401, 'SP_AUTH_MFA_FAILED']);
@@ -62,13 +81,26 @@ describe('break-glass: emergency access outside the care team', () => {
   it('bad input, system credentials and roles without the permission are refused and change nothing', async () => {
     const [g, a] = [grants(), alerts()];
     const p = as(physician);
-    expect((await p('POST', `/v1/patients/${PATIENT}/break-glass`, { reason: 'too short', totp: '123456' })).body.code).toBe('SP_REQ_VALIDATION');
-    expect((await p('POST', `/v1/patients/${PATIENT}/break-glass`, { reason: '            ', totp: '123456' })).body.code).toBe('SP_REQ_VALIDATION');
-    expect((await p('POST', `/v1/patients/${PATIENT}/break-glass`, { reason: REASON, totp: '1', extra: true })).body.code).toBe('SP_REQ_VALIDATION');
-    expect((await p('POST', `/v1/patients/nobody-${tag}/break-glass`, { reason: REASON, totp: '123456' })).body.code).toBe('SP_PATIENT_NOT_FOUND');
+    expect(
+      (await p('POST', `/v1/patients/${PATIENT}/break-glass`, { reason: 'too short', totp: '123456' })).body.code,
+    ).toBe('SP_REQ_VALIDATION');
+    expect(
+      (await p('POST', `/v1/patients/${PATIENT}/break-glass`, { reason: '            ', totp: '123456' })).body.code,
+    ).toBe('SP_REQ_VALIDATION');
+    expect(
+      (await p('POST', `/v1/patients/${PATIENT}/break-glass`, { reason: REASON, totp: '1', extra: true })).body.code,
+    ).toBe('SP_REQ_VALIDATION');
+    expect(
+      (await p('POST', `/v1/patients/nobody-${tag}/break-glass`, { reason: REASON, totp: '123456' })).body.code,
+    ).toBe('SP_PATIENT_NOT_FOUND');
     // The admin API key holds every permission, but break-glass is for a named person who re-authenticated.
-    expect((await h.request('POST', `/v1/patients/${PATIENT}/break-glass`, { reason: REASON, totp: '123456' })).body.code).toBe('SP_AUTH_FORBIDDEN');
-    expect((await as(receptionist)('POST', `/v1/patients/${PATIENT}/break-glass`, { reason: REASON, totp: '123456' })).body.code).toBe('SP_AUTH_FORBIDDEN');
+    expect(
+      (await h.request('POST', `/v1/patients/${PATIENT}/break-glass`, { reason: REASON, totp: '123456' })).body.code,
+    ).toBe('SP_AUTH_FORBIDDEN');
+    expect(
+      (await as(receptionist)('POST', `/v1/patients/${PATIENT}/break-glass`, { reason: REASON, totp: '123456' })).body
+        .code,
+    ).toBe('SP_AUTH_FORBIDDEN');
     expect([grants(), alerts()]).toEqual([g, a]);
   });
 
@@ -89,20 +121,42 @@ describe('break-glass: emergency access outside the care team', () => {
     const read = await as(physician)('GET', `/v1/patients/${PATIENT}`);
     expect(read.status).toBe(200);
     expect(read.body.name.family).toBe('Lopez');
-    const n = await as(physician)('POST', '/v1/notifications', { patientId: PATIENT, type: 'test_result_ready', data: { testName: 'CT head' } });
+    const n = await as(physician)('POST', '/v1/notifications', {
+      patientId: PATIENT,
+      type: 'test_result_ready',
+      data: { testName: 'CT head' },
+    });
     expect(n.status).toBe(202);
     expect((await as(physician)('GET', `/v1/notifications/${n.body.id}`)).status).toBe(200);
 
-    const entries = query<{ action: string; entry: string }>(h.dataDir, 'select action, entry from audit_entries order by idx');
-    expect(entries.some((e) => e.action === 'access.break_glass' && e.entry.includes(grantId) && e.entry.includes('"outcome":"success"'))).toBe(true);
+    const entries = query<{ action: string; entry: string }>(
+      h.dataDir,
+      'select action, entry from audit_entries order by idx',
+    );
+    expect(
+      entries.some(
+        (e) =>
+          e.action === 'access.break_glass' && e.entry.includes(grantId) && e.entry.includes('"outcome":"success"'),
+      ),
+    ).toBe(true);
     const patientRead = entries.filter((e) => e.action === 'patient.read').at(-1)!;
     expect(JSON.parse(patientRead.entry).details.breakGlass).toBe(grantId);
-    expect(JSON.parse(entries.filter((e) => e.action === 'notification.created').at(-1)!.entry).details.breakGlass).toBe(grantId);
-    expect(entries.filter((e) => e.action === 'access.break_glass_used' && e.entry.includes(grantId)).length).toBeGreaterThanOrEqual(3);
+    expect(
+      JSON.parse(entries.filter((e) => e.action === 'notification.created').at(-1)!.entry).details.breakGlass,
+    ).toBe(grantId);
+    expect(
+      entries.filter((e) => e.action === 'access.break_glass_used' && e.entry.includes(grantId)).length,
+    ).toBeGreaterThanOrEqual(3);
     expect(entries.some((e) => e.entry.includes(REASON_MARK))).toBe(false);
-    expect(query(h.dataDir, 'select * from admin_alerts where target_id = ?', grantId)).toMatchObject([{ kind: 'break_glass', actor: `user:${physician.userId}`, target_type: 'break_glass_grant' }]);
+    expect(query(h.dataDir, 'select * from admin_alerts where target_id = ?', grantId)).toMatchObject([
+      { kind: 'break_glass', actor: `user:${physician.userId}`, target_type: 'break_glass_grant' },
+    ]);
     // Stored encrypted; logged by ids only.
-    const row = query<{ reason_ct: Buffer }>(h.dataDir, 'select reason_ct from break_glass_grants where id = ?', grantId)[0]!;
+    const row = query<{ reason_ct: Buffer }>(
+      h.dataDir,
+      'select reason_ct from break_glass_grants where id = ?',
+      grantId,
+    )[0]!;
     expect(Buffer.from(row.reason_ct).includes(REASON_MARK)).toBe(false);
     const log = readFileSync(h.logFile, 'utf8');
     expect(log).toContain('break-glass access granted');
@@ -111,7 +165,11 @@ describe('break-glass: emergency access outside the care team', () => {
     // Administrators are told at once by e-mail: the alert and who acted, never the patient or the reason.
     const alertId = r.body.alertId as string;
     const mail = await eventually(async () => {
-      const items = (await h.request('GET', '/v1/dev/outbox?limit=500')).body.items as { deliveryId: string; recipient: string; body: string }[];
+      const items = (await h.request('GET', '/v1/dev/outbox?limit=500')).body.items as {
+        deliveryId: string;
+        recipient: string;
+        body: string;
+      }[];
       return items.find((i) => i.deliveryId === `alert-${alertId}-${admin.userId}`);
     }, 'the alert e-mail to the administrator');
     expect(mail.recipient).toBe(`alerts-${tag}@clinic.test`);
@@ -122,9 +180,15 @@ describe('break-glass: emergency access outside the care team', () => {
 
   it('a recovery code also re-authenticates, once', async () => {
     const code = recoveryCodes[0]!;
-    const ok = await as(physician)('POST', `/v1/patients/${PATIENT}/break-glass`, { reason: REASON, recoveryCode: code });
+    const ok = await as(physician)('POST', `/v1/patients/${PATIENT}/break-glass`, {
+      reason: REASON,
+      recoveryCode: code,
+    });
     expect(ok.status).toBe(201);
-    const again = await as(physician)('POST', `/v1/patients/${PATIENT}/break-glass`, { reason: REASON, recoveryCode: code });
+    const again = await as(physician)('POST', `/v1/patients/${PATIENT}/break-glass`, {
+      reason: REASON,
+      recoveryCode: code,
+    });
     expect([again.status, again.body.code]).toEqual([401, 'SP_AUTH_MFA_FAILED']);
   });
 
@@ -151,7 +215,9 @@ describe('break-glass: emergency access outside the care team', () => {
     const again = await as(admin)('POST', `/v1/alerts/${alert.id}/acknowledge`);
     expect(again.body.acknowledgedAt).toBe(ack.body.acknowledgedAt);
     expect(acks()).toBe(a0 + 1);
-    expect((await as(admin)('GET', '/v1/alerts?open=true')).body.items.map((a: { id: string }) => a.id)).not.toContain(alert.id);
+    expect((await as(admin)('GET', '/v1/alerts?open=true')).body.items.map((a: { id: string }) => a.id)).not.toContain(
+      alert.id,
+    );
     expect((await as(admin)('POST', `/v1/alerts/no-such-alert/acknowledge`)).body.code).toBe('SP_ALERT_NOT_FOUND');
     expect((await as(physician)('GET', '/v1/alerts')).body.code).toBe('SP_AUTH_FORBIDDEN');
   });
@@ -162,19 +228,28 @@ describe('break-glass: emergency access outside the care team', () => {
     expect([r.status, r.body.code]).toEqual([403, 'SP_AUTH_NO_RELATIONSHIP']);
   });
 
-  it('a batch under two grants names each patient\'s own grant in its audit entries', async () => {
+  it("a batch under two grants names each patient's own grant in its audit entries", async () => {
     const second = `bg2-${tag}`;
     expect((await h.request('PUT', `/v1/patients/${second}`, samplePatient())).status).toBe(201);
     offsetMs += 60_000;
-    const g1 = await as(physician)('POST', `/v1/patients/${PATIENT}/break-glass`, { reason: REASON, totp: await nextCode() });
+    const g1 = await as(physician)('POST', `/v1/patients/${PATIENT}/break-glass`, {
+      reason: REASON,
+      totp: await nextCode(),
+    });
     offsetMs += 60_000;
-    const g2 = await as(physician)('POST', `/v1/patients/${second}/break-glass`, { reason: REASON, totp: await nextCode() });
+    const g2 = await as(physician)('POST', `/v1/patients/${second}/break-glass`, {
+      reason: REASON,
+      totp: await nextCode(),
+    });
     expect([g1.status, g2.status]).toEqual([201, 201]);
     const item = (patientId: string) => ({ patientId, type: 'test_result_ready', data: { testName: 'Troponin' } });
     const b = await as(physician)('POST', '/v1/notifications:batch', { items: [item(PATIENT), item(second)] });
     expect(b.status).toBe(202);
     const byNotification = new Map(
-      query<{ entry: string }>(h.dataDir, "select entry from audit_entries where action = 'notification.created' order by idx desc limit 2").map((r) => {
+      query<{ entry: string }>(
+        h.dataDir,
+        "select entry from audit_entries where action = 'notification.created' order by idx desc limit 2",
+      ).map((r) => {
         const e = JSON.parse(r.entry);
         return [e.target.id, e.details.breakGlass] as const;
       }),
@@ -187,12 +262,27 @@ describe('break-glass: emergency access outside the care team', () => {
     const third = `bg3-${tag}`; // no other grant of the physician's covers it
     expect((await h.request('PUT', `/v1/patients/${third}`, samplePatient())).status).toBe(201);
     offsetMs += 60_000;
-    const g = await as(physician)('POST', `/v1/patients/${third}/break-glass`, { reason: REASON, totp: await nextCode() });
+    const g = await as(physician)('POST', `/v1/patients/${third}/break-glass`, {
+      reason: REASON,
+      totp: await nextCode(),
+    });
     expect(g.status).toBe(201);
     expect((await as(physician)('GET', `/v1/patients/${third}`)).status).toBe(200);
     // Another session of the same person (say, a second device) does not carry the grant.
-    const other = await h.app.store.transaction((tx) => h.app.sessions.issue(tx, { tenantId: 'default', subjectType: 'user', subjectId: physician.userId, transport: 'bearer', stage: 'active', amr: ['pwd', 'otp', 'mfa'] }));
-    expect((await h.request('GET', `/v1/patients/${third}`, undefined, { authorization: `Bearer ${other.token}` })).body.code).toBe('SP_AUTH_NO_RELATIONSHIP');
+    const other = await h.app.store.transaction((tx) =>
+      h.app.sessions.issue(tx, {
+        tenantId: 'default',
+        subjectType: 'user',
+        subjectId: physician.userId,
+        transport: 'bearer',
+        stage: 'active',
+        amr: ['pwd', 'otp', 'mfa'],
+      }),
+    );
+    expect(
+      (await h.request('GET', `/v1/patients/${third}`, undefined, { authorization: `Bearer ${other.token}` })).body
+        .code,
+    ).toBe('SP_AUTH_NO_RELATIONSHIP');
     expect((await as(physician)('POST', `/v1/break-glass/${g.body.grant.id}/revoke`)).status).toBe(403);
     const r = await as(admin)('POST', `/v1/break-glass/${g.body.grant.id}/revoke`);
     expect(r.status).toBe(200);
@@ -200,16 +290,40 @@ describe('break-glass: emergency access outside the care team', () => {
     expect((await as(physician)('GET', `/v1/patients/${third}`)).body.code).toBe('SP_AUTH_NO_RELATIONSHIP');
     const again = await as(admin)('POST', `/v1/break-glass/${g.body.grant.id}/revoke`);
     expect([again.status, again.body.code]).toEqual([404, 'SP_BREAK_GLASS_NOT_FOUND']);
-    expect(count("select count(*) as n from audit_entries where action = 'break_glass.revoked' and entry like ?", `%${g.body.grant.id}%`)).toBe(1);
+    expect(
+      count(
+        "select count(*) as n from audit_entries where action = 'break_glass.revoked' and entry like ?",
+        `%${g.body.grant.id}%`,
+      ),
+    ).toBe(1);
   });
 
   // Last: it locks the physician's account (five wrong second factors).
   it('evaluates at most five of twenty wrong step-up codes sent at once, grants nothing, and locks the account', async () => {
-    const session = await h.app.store.transaction((tx) => h.app.sessions.issue(tx, { tenantId: 'default', subjectType: 'user', subjectId: physician.userId, transport: 'bearer', stage: 'active', amr: ['pwd', 'otp', 'mfa'] }));
-    const evaluated = () => count("select count(*) as n from audit_entries where action = 'access.break_glass' and entry like '%\"outcome\":\"failure\"%'");
+    const session = await h.app.store.transaction((tx) =>
+      h.app.sessions.issue(tx, {
+        tenantId: 'default',
+        subjectType: 'user',
+        subjectId: physician.userId,
+        transport: 'bearer',
+        stage: 'active',
+        amr: ['pwd', 'otp', 'mfa'],
+      }),
+    );
+    const evaluated = () =>
+      count(
+        'select count(*) as n from audit_entries where action = \'access.break_glass\' and entry like \'%"outcome":"failure"%\'',
+      );
     const [before, grantsBefore] = [evaluated(), grants()];
     const answers = await Promise.all(
-      Array.from({ length: 20 }, () => h.request('POST', `/v1/patients/${PATIENT}/break-glass`, { reason: REASON, totp: '000000' }, { authorization: `Bearer ${session.token}` })),
+      Array.from({ length: 20 }, () =>
+        h.request(
+          'POST',
+          `/v1/patients/${PATIENT}/break-glass`,
+          { reason: REASON, totp: '000000' },
+          { authorization: `Bearer ${session.token}` },
+        ),
+      ),
     );
     expect(answers.every((a) => a.status === 401)).toBe(true);
     expect(evaluated() - before).toBeLessThanOrEqual(5);

@@ -13,9 +13,16 @@ const BILL = { type: 'billing_statement', data: { amount: '12.50', dueDate: '203
 
 describe('care teams: the patient relationship of physicians and nurses', () => {
   let h: Harness;
-  let admin: TestPerson, physician: TestPerson, nurse: TestPerson, receptionist: TestPerson, billing: TestPerson, auditor: TestPerson;
-  const as = (p: TestPerson) => (method: string, path: string, body?: unknown) => h.request(method, path, body, p.headers);
-  const auditCount = (action: string) => query(h.dataDir, 'select count(*) as n from audit_entries where action = ?', action)[0].n as number;
+  let admin: TestPerson,
+    physician: TestPerson,
+    nurse: TestPerson,
+    receptionist: TestPerson,
+    billing: TestPerson,
+    auditor: TestPerson;
+  const as = (p: TestPerson) => (method: string, path: string, body?: unknown) =>
+    h.request(method, path, body, p.headers);
+  const auditCount = (action: string) =>
+    query(h.dataDir, 'select count(*) as n from audit_entries where action = ?', action)[0].n as number;
 
   beforeAll(async () => {
     h = await startSealpost();
@@ -27,7 +34,8 @@ describe('care teams: the patient relationship of physicians and nurses', () => 
       staffWithSession(h, ['billing']),
       staffWithSession(h, ['auditor']),
     ]);
-    for (const id of [MINE, OTHER]) expect((await h.request('PUT', `/v1/patients/${id}`, samplePatient())).status).toBe(201);
+    for (const id of [MINE, OTHER])
+      expect((await h.request('PUT', `/v1/patients/${id}`, samplePatient())).status).toBe(201);
   }, 120_000);
   afterAll(() => h?.close());
 
@@ -45,8 +53,12 @@ describe('care teams: the patient relationship of physicians and nurses', () => 
     expect(refused.body.code).toBe('SP_AUTH_NO_RELATIONSHIP');
     expect(refused.text).not.toContain('Lopez');
     // Nor may a clinician replace a patient outside the care team, or register one.
-    expect((await as(physician)('PUT', `/v1/patients/${OTHER}`, samplePatient({ language: 'es' }))).body.code).toBe('SP_AUTH_NO_RELATIONSHIP');
-    expect((await as(physician)('PUT', `/v1/patients/new-${tag}`, samplePatient())).body.code).toBe('SP_AUTH_NO_RELATIONSHIP');
+    expect((await as(physician)('PUT', `/v1/patients/${OTHER}`, samplePatient({ language: 'es' }))).body.code).toBe(
+      'SP_AUTH_NO_RELATIONSHIP',
+    );
+    expect((await as(physician)('PUT', `/v1/patients/new-${tag}`, samplePatient())).body.code).toBe(
+      'SP_AUTH_NO_RELATIONSHIP',
+    );
     expect(query(h.dataDir, 'select count(*) as n from patients where id = ?', `new-${tag}`)[0].n).toBe(0);
   });
 
@@ -54,12 +66,14 @@ describe('care teams: the patient relationship of physicians and nurses', () => 
     expect((await h.request('PUT', `/v1/patients/${MINE}/care-team/${nurse.userId}`)).status).toBe(201);
     const team = await as(admin)('GET', `/v1/patients/${MINE}/care-team`);
     expect(team.status).toBe(200);
-    expect(team.body.items.map((m: { userId: string }) => m.userId).sort()).toEqual([physician.userId, nurse.userId].sort());
+    expect(team.body.items.map((m: { userId: string }) => m.userId).sort()).toEqual(
+      [physician.userId, nurse.userId].sort(),
+    );
     expect(team.body.items.find((m: { userId: string }) => m.userId === nurse.userId).addedBy).toMatch(/^api-key:/);
     expect(team.text).not.toContain('@staff.test');
   });
 
-  it('only an existing clinical user of the same tenant can join an existing patient\'s team, and refusals change nothing', async () => {
+  it("only an existing clinical user of the same tenant can join an existing patient's team, and refusals change nothing", async () => {
     const stranger = await staffWithSession(h, ['physician'], `other-${tag}`);
     const rows = () => query(h.dataDir, 'select count(*) as n from care_team_members')[0].n as number;
     const n = rows();
@@ -89,13 +103,22 @@ describe('care teams: the patient relationship of physicians and nurses', () => 
     const p = as(physician);
     expect((await p('GET', `/v1/notifications/${mine.body.id}`)).status).toBe(200);
     expect((await p('GET', `/v1/notifications/${mine.body.id}/proof?include=content`)).status).toBe(200);
-    for (const [m, path] of [['GET', `/v1/notifications/${other.body.id}`], ['GET', `/v1/notifications/${other.body.id}/proof`], ['POST', `/v1/notifications/${other.body.id}/cancel`]]) {
+    for (const [m, path] of [
+      ['GET', `/v1/notifications/${other.body.id}`],
+      ['GET', `/v1/notifications/${other.body.id}/proof`],
+      ['POST', `/v1/notifications/${other.body.id}/cancel`],
+    ]) {
       const r = await p(m!, path!);
       expect([path, r.status, r.body.code]).toEqual([path, 403, 'SP_AUTH_NO_RELATIONSHIP']);
     }
     const created = await p('POST', '/v1/notifications', { patientId: MINE, ...RESULT });
     expect(created.status).toBe(202);
-    const refused = await p('POST', '/v1/notifications:batch', { items: [{ patientId: MINE, ...RESULT }, { patientId: OTHER, ...RESULT }] });
+    const refused = await p('POST', '/v1/notifications:batch', {
+      items: [
+        { patientId: MINE, ...RESULT },
+        { patientId: OTHER, ...RESULT },
+      ],
+    });
     expect([refused.status, refused.body.code]).toEqual([403, 'SP_AUTH_NO_RELATIONSHIP']);
 
     const appt = { patientId: OTHER, start: '2031-03-01T10:00:00-05:00' };
@@ -120,10 +143,14 @@ describe('care teams: the patient relationship of physicians and nurses', () => 
     expect((await b('POST', '/v1/notifications', { patientId: OTHER, ...BILL })).status).toBe(202);
     expect((await b('GET', `/v1/notifications/${bill.body.id}`)).status).toBe(200);
     expect((await b('GET', `/v1/notifications/${clinical.body.id}`)).body.code).toBe('SP_AUTH_FORBIDDEN');
-    expect((await b('POST', '/v1/notifications', { patientId: OTHER, ...REMINDER })).body.code).toBe('SP_AUTH_FORBIDDEN');
+    expect((await b('POST', '/v1/notifications', { patientId: OTHER, ...REMINDER })).body.code).toBe(
+      'SP_AUTH_FORBIDDEN',
+    );
     // An auditor reads a proof's identifiers and hashes, never its content.
     expect((await as(auditor)('GET', `/v1/notifications/${clinical.body.id}/proof`)).status).toBe(200);
-    expect((await as(auditor)('GET', `/v1/notifications/${clinical.body.id}/proof?include=content`)).body.code).toBe('SP_AUTH_FORBIDDEN');
+    expect((await as(auditor)('GET', `/v1/notifications/${clinical.body.id}/proof?include=content`)).body.code).toBe(
+      'SP_AUTH_FORBIDDEN',
+    );
   });
 
   it('removing a member ends their access at once, and the removal is audited', async () => {
@@ -135,7 +162,7 @@ describe('care teams: the patient relationship of physicians and nurses', () => 
     expect((await as(physician)('GET', `/v1/patients/${MINE}`)).status).toBe(200);
   });
 
-  it('erasing a patient ends its care team: an id registered again later is another person, reached by nobody\'s old membership', async () => {
+  it("erasing a patient ends its care team: an id registered again later is another person, reached by nobody's old membership", async () => {
     const id = `ct-erased-${tag}`;
     expect((await h.request('PUT', `/v1/patients/${id}`, samplePatient())).status).toBe(201);
     expect((await as(admin)('PUT', `/v1/patients/${id}/care-team/${nurse.userId}`)).status).toBe(201);
@@ -144,7 +171,10 @@ describe('care teams: the patient relationship of physicians and nurses', () => 
     expect(erased.status).toBe(202);
     expect(erased.body.counts.careTeamMembers).toBe(1);
     expect(query(h.dataDir, 'select count(*) as n from care_team_members where patient_id = ?', id)[0].n).toBe(0);
-    expect((await h.request('PUT', `/v1/patients/${id}`, samplePatient({ name: { given: ['Someone'], family: 'Else' } }))).status).toBe(201);
+    expect(
+      (await h.request('PUT', `/v1/patients/${id}`, samplePatient({ name: { given: ['Someone'], family: 'Else' } })))
+        .status,
+    ).toBe(201);
     expect((await as(nurse)('GET', `/v1/patients/${id}`)).body.code).toBe('SP_AUTH_NO_RELATIONSHIP');
   });
 });

@@ -73,7 +73,8 @@ function newInstallation(env: Record<string, string>): Promise<Installation> {
 async function start(node: Installation, extraEnv: Record<string, string> = {}): Promise<Server> {
   const env: Record<string, string> = {};
   // Hermetic: nothing from the outer environment may change what is under test.
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('SEALPOST_') && k !== 'NODE_OPTIONS') env[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (v !== undefined && !k.startsWith('SEALPOST_') && k !== 'NODE_OPTIONS') env[k] = v;
   Object.assign(env, {
     SEALPOST_DATA_DIR: node.dataDir,
     SEALPOST_HOST: '127.0.0.1',
@@ -131,10 +132,20 @@ async function stop(s: Server): Promise<void> {
 }
 
 const serverLog = (node: Installation) => join(node.dataDir, 'server.log');
-const tail = (node: Installation) => (existsSync(serverLog(node)) ? readFileSync(serverLog(node), 'utf8').split('\n').slice(-20).join('\n') : '');
+const tail = (node: Installation) =>
+  existsSync(serverLog(node)) ? readFileSync(serverLog(node), 'utf8').split('\n').slice(-20).join('\n') : '';
 
-function call(s: Pick<Server, 'agent' | 'url'> & Partial<Server>, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
-  return httpsJson(s.url, s.agent, method, path, body, { ...(s.apiKey ? { authorization: `Bearer ${s.apiKey}` } : {}), ...headers });
+function call(
+  s: Pick<Server, 'agent' | 'url'> & Partial<Server>,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Reply> {
+  return httpsJson(s.url, s.agent, method, path, body, {
+    ...(s.apiKey ? { authorization: `Bearer ${s.apiKey}` } : {}),
+    ...headers,
+  });
 }
 
 async function registerPatients(s: Server): Promise<void> {
@@ -229,9 +240,11 @@ function committedKeys(dataDir: string): Map<string, string> {
 /** Runs `fn` over `items` with `lanes` calls in flight. */
 async function inParallel<T>(items: T[], lanes: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: lanes }, async () => {
-    while (next < items.length) await fn(items[next++]);
-  }));
+  await Promise.all(
+    Array.from({ length: lanes }, async () => {
+      while (next < items.length) await fn(items[next++]);
+    }),
+  );
 }
 
 /** Polls each notification until every one of its deliveries has gone out; returns the last views. */
@@ -271,7 +284,10 @@ async function outbox(s: Server): Promise<{ deliveryId: string; body: string }[]
 function expectDeliveredExactlyOnce(views: Map<string, any>, items: { deliveryId: string }[]): void {
   const counts = new Map<string, number>();
   for (const it of items) counts.set(it.deliveryId, (counts.get(it.deliveryId) ?? 0) + 1);
-  expect([...counts].filter(([, n]) => n > 1), 'delivery ids sent twice').toEqual([]);
+  expect(
+    [...counts].filter(([, n]) => n > 1),
+    'delivery ids sent twice',
+  ).toEqual([]);
   const missing: string[] = [];
   for (const v of views.values()) {
     expect(v.deliveries.length, `notification ${v.id} has no delivery`).toBeGreaterThan(0);
@@ -286,78 +302,108 @@ function expectNoHalfWrittenState(dataDir: string): void {
   try {
     const one = <T>(sql: string) => db.prepare(sql).pluck().get() as T;
     expect(one<string>('PRAGMA integrity_check')).toBe('ok');
-    expect(one<number>('SELECT count(*) FROM notifications n WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id)'), 'notifications without a delivery').toBe(0);
-    expect(one<number>('SELECT count(*) FROM deliveries d WHERE NOT EXISTS (SELECT 1 FROM notifications n WHERE n.id = d.notification_id)'), 'deliveries without a notification').toBe(0);
-    expect(one<number>('SELECT count(*) FROM dev_outbox o WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.id = o.delivery_id)'), 'outbox rows without a delivery').toBe(0);
+    expect(
+      one<number>(
+        'SELECT count(*) FROM notifications n WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id)',
+      ),
+      'notifications without a delivery',
+    ).toBe(0);
+    expect(
+      one<number>(
+        'SELECT count(*) FROM deliveries d WHERE NOT EXISTS (SELECT 1 FROM notifications n WHERE n.id = d.notification_id)',
+      ),
+      'deliveries without a notification',
+    ).toBe(0);
+    expect(
+      one<number>(
+        'SELECT count(*) FROM dev_outbox o WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.id = o.delivery_id)',
+      ),
+      'outbox rows without a delivery',
+    ).toBe(0);
     // Every notification here was created under an Idempotency-Key: record, row and audit leaf commit together.
     const notifications = one<number>('SELECT count(*) FROM notifications');
     expect(one<number>('SELECT count(*) FROM idempotency_keys')).toBe(notifications);
     expect(one<number>("SELECT count(*) FROM audit_entries WHERE action = 'notification.created'")).toBe(notifications);
     const answers = db.prepare('SELECT response FROM idempotency_keys').pluck().all() as string[];
     const exists = db.prepare('SELECT 1 FROM notifications WHERE id = ?').pluck();
-    expect(answers.map((a) => (JSON.parse(a) as CreatedBody).id).filter((id) => !exists.get(id)), 'idempotency answers naming a missing notification').toEqual([]);
+    expect(
+      answers.map((a) => (JSON.parse(a) as CreatedBody).id).filter((id) => !exists.get(id)),
+      'idempotency answers naming a missing notification',
+    ).toEqual([]);
   } finally {
     db.close();
   }
 }
 
-describe.each(['full', 'group'] as const)('with SEALPOST_SQLITE_DURABILITY=%s, a server killed with SIGKILL under concurrent load', (durability) => {
-  it('keeps every notification it answered 202, delivers each exactly once after restart, and lets every unanswered request be retried safely', async () => {
-    const node = await newInstallation({ SEALPOST_SQLITE_DURABILITY: durability, SEALPOST_LEASE_MS: '2000' });
-    let s = await start(node);
-    await registerPatients(s);
+describe.each(['full', 'group'] as const)(
+  'with SEALPOST_SQLITE_DURABILITY=%s, a server killed with SIGKILL under concurrent load',
+  (durability) => {
+    it('keeps every notification it answered 202, delivers each exactly once after restart, and lets every unanswered request be retried safely', async () => {
+      const node = await newInstallation({ SEALPOST_SQLITE_DURABILITY: durability, SEALPOST_LEASE_MS: '2000' });
+      let s = await start(node);
+      await registerPatients(s);
 
-    const list = attempts(480, durability);
-    // Somewhere in the middle of the load, decided by answers, not by a clock.
-    const killAfter = 80 + Math.floor(Math.random() * 120);
-    await load(s, list, 24, (acked) => acked >= killAfter);
-    await kill(s);
+      const list = attempts(480, durability);
+      // Somewhere in the middle of the load, decided by answers, not by a clock.
+      const killAfter = 80 + Math.floor(Math.random() * 120);
+      await load(s, list, 24, (acked) => acked >= killAfter);
+      await kill(s);
 
-    const acked = list.filter((a) => a.outcome === 'acked');
-    const errored = list.filter((a) => a.outcome === 'errored');
-    expect(list.filter((a) => a.outcome === 'rejected').map((a) => `${a.status} ${a.error}`), 'non-202 answers before the kill').toEqual([]);
-    expect(acked.length).toBeGreaterThanOrEqual(killAfter);
-    // The kill must have landed with requests in flight, or this proves nothing.
-    expect(errored.length, 'requests cut off by the kill').toBeGreaterThan(0);
+      const acked = list.filter((a) => a.outcome === 'acked');
+      const errored = list.filter((a) => a.outcome === 'errored');
+      expect(
+        list.filter((a) => a.outcome === 'rejected').map((a) => `${a.status} ${a.error}`),
+        'non-202 answers before the kill',
+      ).toEqual([]);
+      expect(acked.length).toBeGreaterThanOrEqual(killAfter);
+      // The kill must have landed with requests in flight, or this proves nothing.
+      expect(errored.length, 'requests cut off by the kill').toBeGreaterThan(0);
 
-    // What the dead process left on disk already holds every answered request.
-    const onDisk = committedKeys(node.dataDir);
-    expect(acked.filter((a) => onDisk.get(a.key) !== a.answer!.id).map((a) => a.key), 'acknowledged but not on disk').toEqual([]);
+      // What the dead process left on disk already holds every answered request.
+      const onDisk = committedKeys(node.dataDir);
+      expect(
+        acked.filter((a) => onDisk.get(a.key) !== a.answer!.id).map((a) => a.key),
+        'acknowledged but not on disk',
+      ).toEqual([]);
 
-    s = await start(node);
+      s = await start(node);
 
-    // A replay of an acknowledged request returns the first answer, byte for byte the same body.
-    await inParallel(acked, 16, async (a) => {
-      const r = await call(s, 'POST', '/v1/notifications', a.body, { 'idempotency-key': a.key });
-      expect(r.status, r.text).toBe(202);
-      expect(r.body).toEqual(a.answer);
-    });
-    // An unacknowledged request either committed (the replay returns that notification) or did not
-    // (it is created now); a 422 or a 5xx would mean a half-written idempotency record.
-    const retried: string[] = [];
-    await inParallel(errored, 16, async (a) => {
-      const r = await call(s, 'POST', '/v1/notifications', a.body, { 'idempotency-key': a.key });
-      expect(r.status, `${a.key}: ${r.text}`).toBe(202);
-      const committedId = onDisk.get(a.key);
-      if (committedId) expect(r.body.id, 'a committed but unanswered request must replay its original answer').toBe(committedId);
-      retried.push(r.body.id);
-    });
+      // A replay of an acknowledged request returns the first answer, byte for byte the same body.
+      await inParallel(acked, 16, async (a) => {
+        const r = await call(s, 'POST', '/v1/notifications', a.body, { 'idempotency-key': a.key });
+        expect(r.status, r.text).toBe(202);
+        expect(r.body).toEqual(a.answer);
+      });
+      // An unacknowledged request either committed (the replay returns that notification) or did not
+      // (it is created now); a 422 or a 5xx would mean a half-written idempotency record.
+      const retried: string[] = [];
+      await inParallel(errored, 16, async (a) => {
+        const r = await call(s, 'POST', '/v1/notifications', a.body, { 'idempotency-key': a.key });
+        expect(r.status, `${a.key}: ${r.text}`).toBe(202);
+        const committedId = onDisk.get(a.key);
+        if (committedId)
+          expect(r.body.id, 'a committed but unanswered request must replay its original answer').toBe(committedId);
+        retried.push(r.body.id);
+      });
 
-    const ids = [...acked.map((a) => a.answer!.id), ...retried];
-    expect(new Set(ids).size, 'two requests answered with the same notification').toBe(ids.length);
-    const views = await drained(s, ids, 'drain after restart');
-    expectDeliveredExactlyOnce(views, await outbox(s));
-    for (const a of acked) {
-      const v = views.get(a.answer!.id);
-      expect(v.deliveries.map((d: { id: string }) => d.id)).toEqual(expect.arrayContaining(a.answer!.deliveries.map((d) => d.id)));
-    }
+      const ids = [...acked.map((a) => a.answer!.id), ...retried];
+      expect(new Set(ids).size, 'two requests answered with the same notification').toBe(ids.length);
+      const views = await drained(s, ids, 'drain after restart');
+      expectDeliveredExactlyOnce(views, await outbox(s));
+      for (const a of acked) {
+        const v = views.get(a.answer!.id);
+        expect(v.deliveries.map((d: { id: string }) => d.id)).toEqual(
+          expect.arrayContaining(a.answer!.deliveries.map((d) => d.id)),
+        );
+      }
 
-    await stop(s);
-    expectNoHalfWrittenState(node.dataDir);
-    // The real process logs to stdout; nothing of the notification data may be in it, crash or not.
-    expect(readFileSync(serverLog(node), 'utf8')).not.toContain('datamark-');
-  }, 120_000);
-});
+      await stop(s);
+      expectNoHalfWrittenState(node.dataDir);
+      // The real process logs to stdout; nothing of the notification data may be in it, crash or not.
+      expect(readFileSync(serverLog(node), 'utf8')).not.toContain('datamark-');
+    }, 120_000);
+  },
+);
 
 describe('a server killed with SIGKILL while deliveries are being sent', () => {
   it('returns the interrupted deliveries to the queue when their leases expire and sends every acknowledged notification after restart', async () => {
@@ -378,7 +424,9 @@ describe('a server killed with SIGKILL while deliveries are being sent', () => {
       s = await start(node);
       const db = new Database(join(node.dataDir, 'sealpost.db'), { readonly: true, fileMustExist: true });
       try {
-        const progress = db.prepare("SELECT (SELECT count(*) FROM dev_outbox) AS sent, (SELECT count(*) FROM deliveries WHERE status = 'sending') AS sending");
+        const progress = db.prepare(
+          "SELECT (SELECT count(*) FROM dev_outbox) AS sent, (SELECT count(*) FROM deliveries WHERE status = 'sending') AS sending",
+        );
         await eventually(async () => {
           const p = progress.get() as { sent: number; sending: number };
           return (p.sent > 0 && p.sending > 0) || p.sent >= total;
@@ -389,9 +437,7 @@ describe('a server killed with SIGKILL while deliveries are being sent', () => {
       await kill(s);
       const after = new Database(join(node.dataDir, 'sealpost.db'), { readonly: true, fileMustExist: true });
       try {
-        interrupted = after
-          .prepare("SELECT id FROM deliveries WHERE status = 'sending'")
-          .all() as { id: string }[];
+        interrupted = after.prepare("SELECT id FROM deliveries WHERE status = 'sending'").all() as { id: string }[];
       } finally {
         after.close();
       }
@@ -399,7 +445,11 @@ describe('a server killed with SIGKILL while deliveries are being sent', () => {
     expect(interrupted.length, 'deliveries caught in `sending` by the kill').toBeGreaterThan(0);
 
     s = await start(node);
-    const views = await drained(s, list.map((a) => a.answer!.id), 'drain after lease expiry');
+    const views = await drained(
+      s,
+      list.map((a) => a.answer!.id),
+      'drain after lease expiry',
+    );
     expectDeliveredExactlyOnce(views, await outbox(s));
     const byDelivery = new Map<string, any>();
     for (const v of views.values()) for (const d of v.deliveries) byDelivery.set(d.id, d);

@@ -40,12 +40,26 @@ describe.skipIf(!BACKENDS.includes('postgres'))('the database goes away [postgre
   // The tables a command writes (background duties such as audit integration are left out).
   const counts = async () => {
     const all = await db.rowCounts();
-    return Object.fromEntries(['patients', 'notifications', 'deliveries', 'idempotency_keys', 'audit_entries', 'access_links'].map((t) => [t, all[t]]));
+    return Object.fromEntries(
+      ['patients', 'notifications', 'deliveries', 'idempotency_keys', 'audit_entries', 'access_links'].map((t) => [
+        t,
+        all[t],
+      ]),
+    );
   };
   const allSent = async () =>
-    (await db.query<{ n: number }>("select count(*)::int as n from deliveries where status not in ('sent', 'delivered')"))[0].n === 0;
+    (
+      await db.query<{ n: number }>(
+        "select count(*)::int as n from deliveries where status not in ('sent', 'delivered')",
+      )
+    )[0].n === 0;
   const create = (key: string) =>
-    node.request('POST', '/v1/notifications', { type: 'follow_up', patientId: 'p1', data: { reason: 'x', dueDate: '2030-01-01' } }, { 'idempotency-key': key });
+    node.request(
+      'POST',
+      '/v1/notifications',
+      { type: 'follow_up', patientId: 'p1', data: { reason: 'x', dueDate: '2030-01-01' } },
+      { 'idempotency-key': key },
+    );
 
   it('starts while the database is unreachable: alive, not ready, API answers 503, and serves once it comes up without a restart', async () => {
     node = await startServerProcess({
@@ -54,7 +68,12 @@ describe.skipIf(!BACKENDS.includes('postgres'))('the database goes away [postgre
       apiKey: () => apiKey,
       // Short leases: a delivery whose outcome could not be written when the connections died goes back
       // to the queue after its lease expires (the path a crash takes too).
-      env: { SEALPOST_DATABASE_URL: viaProxy(), SEALPOST_DATABASE_CONNECT_TIMEOUT_MS: '1000', SEALPOST_LEASE_MS: '2000', SEALPOST_LOG_LEVEL: 'info' },
+      env: {
+        SEALPOST_DATABASE_URL: viaProxy(),
+        SEALPOST_DATABASE_CONNECT_TIMEOUT_MS: '1000',
+        SEALPOST_LEASE_MS: '2000',
+        SEALPOST_LOG_LEVEL: 'info',
+      },
     });
     await eventually(async () => node.log().includes('database unavailable at start; retrying'), 'a retry log line');
     expect((await node.request('GET', '/healthz')).status).toBe(200);
@@ -65,7 +84,11 @@ describe.skipIf(!BACKENDS.includes('postgres'))('the database goes away [postgre
     expect(api.headers['retry-after']).toBe('5');
 
     await proxy.up();
-    await eventually(async () => (await node.request('GET', '/readyz')).status === 200, 'ready after the database came up', 60_000);
+    await eventually(
+      async () => (await node.request('GET', '/readyz')).status === 200,
+      'ready after the database came up',
+      60_000,
+    );
     apiKey = readBootstrapKey(dataDir);
     expect((await node.request('PUT', '/v1/patients/p1', samplePatient())).status).toBeLessThan(300);
     expect((await create('k-before')).status).toBe(202);

@@ -55,7 +55,12 @@ describe('delivery through real providers with retries and fail-over', () => {
   });
 
   const send = (body: Record<string, unknown> = {}) =>
-    h.request('POST', '/v1/notifications', { type: 'test_result_ready', patientId: 'p1', data: { testName: PHI }, ...body });
+    h.request('POST', '/v1/notifications', {
+      type: 'test_result_ready',
+      patientId: 'p1',
+      data: { testName: PHI },
+      ...body,
+    });
 
   it('sends an SMS through the provider API with the delivery id as idempotency token', async () => {
     const res = await send();
@@ -63,7 +68,9 @@ describe('delivery through real providers with retries and fail-over', () => {
     const n = await notificationWhen(h, res.body.id, (b) => b.deliveries[0].status === 'sent', 'sms sent');
     const msg = twilio.messages.find((m) => m.idempotencyToken === smsId)!;
     expect(msg.to).toBe('+14155552671');
-    expect(msg.body).toMatch(/^You have a new secure message from .* View it at https:\/\/127\.0\.0\.1:\d+\/m\/[\w-]{43}\. Reply STOP to opt out\.$/);
+    expect(msg.body).toMatch(
+      /^You have a new secure message from .* View it at https:\/\/127\.0\.0\.1:\d+\/m\/[\w-]{43}\. Reply STOP to opt out\.$/,
+    );
     expect(msg.body).not.toContain(PHI);
     expect(n.deliveries[0].sentAt).toBeTruthy();
   });
@@ -72,10 +79,17 @@ describe('delivery through real providers with retries and fail-over', () => {
     const res = await send();
     await notificationWhen(h, res.body.id, (b) => b.deliveries[0].status === 'sent', 'sms sent');
     const msg = twilio.messages.find((m) => m.idempotencyToken === res.body.deliveries[0].id)!;
-    const forged = await httpsJson(h.url, h.cert, 'POST', '/v1/providers/twilio/status', `MessageSid=${msg.sid}&MessageStatus=delivered`, {
-      'content-type': 'application/x-www-form-urlencoded',
-      'x-twilio-signature': 'bm90IGEgc2lnbmF0dXJl',
-    });
+    const forged = await httpsJson(
+      h.url,
+      h.cert,
+      'POST',
+      '/v1/providers/twilio/status',
+      `MessageSid=${msg.sid}&MessageStatus=delivered`,
+      {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-twilio-signature': 'bm90IGEgc2lnbmF0dXJl',
+      },
+    );
     expect(forged.status).toBe(403);
     expect(forged.body.code).toBe('SP_CHANNEL_INVALID_SIGNATURE');
     expect((await h.request('GET', `/v1/notifications/${res.body.id}`)).body.deliveries[0].status).toBe('sent');
@@ -89,8 +103,18 @@ describe('delivery through real providers with retries and fail-over', () => {
     const before = twilio.requests.length;
     const res = await send();
     const smsId = res.body.deliveries[0].id;
-    const n = await notificationWhen(h, res.body.id, (b) => b.deliveries.length === 2 && ['sent', 'delivered'].includes(b.deliveries[1].status), 'failover to e-mail');
-    expect(n.deliveries[0]).toMatchObject({ channel: 'sms', status: 'failed', attempts: 3, lastErrorCode: 'SP_CHANNEL_SEND_FAILED' });
+    const n = await notificationWhen(
+      h,
+      res.body.id,
+      (b) => b.deliveries.length === 2 && ['sent', 'delivered'].includes(b.deliveries[1].status),
+      'failover to e-mail',
+    );
+    expect(n.deliveries[0]).toMatchObject({
+      channel: 'sms',
+      status: 'failed',
+      attempts: 3,
+      lastErrorCode: 'SP_CHANNEL_SEND_FAILED',
+    });
     expect(n.deliveries[1].channel).toBe('email');
     const attempts = twilio.requests.slice(before);
     expect(attempts).toHaveLength(3);
@@ -105,7 +129,12 @@ describe('delivery through real providers with retries and fail-over', () => {
   it('fails over at once when the provider rejects the message as invalid (4xx)', async () => {
     twilio.failNext(1, 400);
     const res = await send();
-    const n = await notificationWhen(h, res.body.id, (b) => b.deliveries.length === 2 && b.deliveries[1].status === 'sent', 'failover');
+    const n = await notificationWhen(
+      h,
+      res.body.id,
+      (b) => b.deliveries.length === 2 && b.deliveries[1].status === 'sent',
+      'failover',
+    );
     expect(n.deliveries[0]).toMatchObject({ status: 'failed', attempts: 1 });
   });
 
@@ -125,12 +154,20 @@ describe('delivery through real providers with retries and fail-over', () => {
     twilio.failNext(3, 503);
     smtp.rejectNext(1, 550);
     const res = await send();
-    const n = await notificationWhen(h, res.body.id, (b) => b.deliveries.length === 2 && b.deliveries[1].status === 'dead', 'dead');
+    const n = await notificationWhen(
+      h,
+      res.body.id,
+      (b) => b.deliveries.length === 2 && b.deliveries[1].status === 'dead',
+      'dead',
+    );
     expect(n.status).toBe('dead');
     expect(n.deliveries[1].lastErrorCode).toBe('SP_CHANNEL_SEND_FAILED');
   });
   it('honours a STOP reply (found by blind index) and a later START', async () => {
-    const inbound = async (params: Record<string, string>, signature = computeTwilioSignature(TOKEN, `${h.url}/v1/providers/twilio/inbound`, params)) =>
+    const inbound = async (
+      params: Record<string, string>,
+      signature = computeTwilioSignature(TOKEN, `${h.url}/v1/providers/twilio/inbound`, params),
+    ) =>
       httpsJson(h.url, h.cert, 'POST', '/v1/providers/twilio/inbound', new URLSearchParams(params).toString(), {
         'content-type': 'application/x-www-form-urlencoded',
         'x-twilio-signature': signature,
@@ -155,7 +192,12 @@ describe('outbound webhook channel', () => {
   let h: Harness;
   beforeAll(async () => {
     hook = await startWebhookReceiver({ secret: 'webhook-shared-secret' });
-    h = await startSealpost({ SEALPOST_WEBHOOK_PROVIDER: 'http', SEALPOST_WEBHOOK_SECRET: 'webhook-shared-secret', SEALPOST_BACKOFF_BASE_MS: '10', SEALPOST_BACKOFF_CAP_MS: '20' });
+    h = await startSealpost({
+      SEALPOST_WEBHOOK_PROVIDER: 'http',
+      SEALPOST_WEBHOOK_SECRET: 'webhook-shared-secret',
+      SEALPOST_BACKOFF_BASE_MS: '10',
+      SEALPOST_BACKOFF_CAP_MS: '20',
+    });
     await h.request('PUT', '/v1/patients/w1', samplePatient({ telecom: [{ system: 'webhook', value: hook.url }] }));
   });
   afterAll(async () => {
@@ -166,8 +208,17 @@ describe('outbound webhook channel', () => {
 
   it('POSTs a signed JSON nudge with the delivery id as Idempotency-Key, retrying a 500', async () => {
     hook.failNext(1, 500);
-    const res = await h.request('POST', '/v1/notifications', { type: 'prescription_ready', patientId: 'w1', data: { medicationName: PHI, pharmacyName: 'Main St' } });
-    const n = await notificationWhen(h, res.body.id, (b) => b.deliveries[0].status === 'delivered', 'webhook delivered');
+    const res = await h.request('POST', '/v1/notifications', {
+      type: 'prescription_ready',
+      patientId: 'w1',
+      data: { medicationName: PHI, pharmacyName: 'Main St' },
+    });
+    const n = await notificationWhen(
+      h,
+      res.body.id,
+      (b) => b.deliveries[0].status === 'delivered',
+      'webhook delivered',
+    );
     expect(n.deliveries[0].attempts).toBe(2);
     expect(hook.records).toHaveLength(2);
     for (const r of hook.records) {
@@ -184,14 +235,23 @@ describe('lease expiry after a worker crash', () => {
     const h = await startSealpost({ SEALPOST_WORKER: 'false', SEALPOST_LEASE_MS: '200' });
     try {
       await h.request('PUT', '/v1/patients/p1', samplePatient());
-      const res = await h.request('POST', '/v1/notifications', { type: 'follow_up', patientId: 'p1', data: { reason: 'x', dueDate: '2030-01-01' } });
+      const res = await h.request('POST', '/v1/notifications', {
+        type: 'follow_up',
+        patientId: 'p1',
+        data: { reason: 'x', dueDate: '2030-01-01' },
+      });
       const now = Date.now();
       // A worker claims the job and dies without recording anything.
       const claimed = await h.app.store.transaction((tx) => tx.queue.claim('crashed-worker', now, now + 200, 10));
       expect(claimed.map((c) => c.id)).toEqual([res.body.deliveries[0].id]);
       expect((await h.request('GET', `/v1/notifications/${res.body.id}`)).body.deliveries[0].status).toBe('sending');
       h.app.worker.start();
-      const n = await notificationWhen(h, res.body.id, (b) => b.deliveries[0].status === 'delivered', 'delivered after lease expiry');
+      const n = await notificationWhen(
+        h,
+        res.body.id,
+        (b) => b.deliveries[0].status === 'delivered',
+        'delivered after lease expiry',
+      );
       expect(n.deliveries[0].attempts).toBe(2);
       const outbox = (await h.request('GET', '/v1/dev/outbox')).body.items;
       expect(outbox.filter((o: { deliveryId: string }) => o.deliveryId === res.body.deliveries[0].id)).toHaveLength(1);

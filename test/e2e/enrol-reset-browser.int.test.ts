@@ -18,7 +18,11 @@ interface Invitee {
 }
 
 /** Submits the new-password form and answers the error the page then shows (text and code). */
-async function submitExpectingError(page: Page, password: string, again = password): Promise<{ text: string; code: string | null }> {
+async function submitExpectingError(
+  page: Page,
+  password: string,
+  again = password,
+): Promise<{ text: string; code: string | null }> {
   await page.evaluate(() => {
     const e = document.getElementById('error')!;
     e.textContent = '';
@@ -28,7 +32,10 @@ async function submitExpectingError(page: Page, password: string, again = passwo
   await page.fill('#new-password-again', again);
   await page.click('#newpassword-submit');
   await page.waitForFunction(() => (document.getElementById('error')?.textContent ?? '') !== '');
-  return { text: (await page.locator('#error').textContent())!, code: await page.locator('#error').getAttribute('data-code') };
+  return {
+    text: (await page.locator('#error').textContent())!,
+    code: await page.locator('#error').getAttribute('data-code'),
+  };
 }
 
 async function setPassword(page: Page, password: string): Promise<void> {
@@ -49,13 +56,23 @@ describe('the enrolment and password-reset links in a real browser (Chromium)', 
 
   async function invite(): Promise<Invitee> {
     const tag = randomBytes(5).toString('hex');
-    const r = await h.request('POST', '/v1/users', { email: `staff-${tag}@clinic.test`, displayName: `Nurse ${tag}`, roles: ['nurse'] });
+    const r = await h.request('POST', '/v1/users', {
+      email: `staff-${tag}@clinic.test`,
+      displayName: `Nurse ${tag}`,
+      roles: ['nurse'],
+    });
     expect(r.status).toBe(201);
     const url = new URL(r.body.enrolmentUrl);
     expect(`${url.origin}${url.pathname}`).toBe(`${base}/enrol`);
     const token = url.hash.slice(1);
     tokens.push(token);
-    return { id: r.body.user.id, email: r.body.user.email, displayName: r.body.user.displayName, enrolmentUrl: r.body.enrolmentUrl, token };
+    return {
+      id: r.body.user.id,
+      email: r.body.user.email,
+      displayName: r.body.user.displayName,
+      enrolmentUrl: r.body.enrolmentUrl,
+      token,
+    };
   }
 
   /** Opens the invitation link, sets `password` and enrols an authenticator app; answers its secret. */
@@ -132,7 +149,13 @@ describe('the enrolment and password-reset links in a real browser (Chromium)', 
     const cdp = await context.newCDPSession(page);
     await cdp.send('WebAuthn.enable');
     const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
+      options: {
+        protocol: 'ctap2',
+        transport: 'internal',
+        hasResidentKey: true,
+        hasUserVerification: true,
+        isUserVerified: true,
+      },
     });
     await page.goto(p.enrolmentUrl);
     await step(page, 'newpassword');
@@ -218,10 +241,20 @@ describe('the enrolment and password-reset links in a real browser (Chromium)', 
     const old = await newPage();
     const secret = await enrolWithApp(old, p, strongPassword());
 
-    const asked = await httpsJson(h.url, h.cert, 'POST', '/v1/auth/password-reset', { email: p.email }, { authorization: '' });
+    const asked = await httpsJson(
+      h.url,
+      h.cert,
+      'POST',
+      '/v1/auth/password-reset',
+      { email: p.email },
+      { authorization: '' },
+    );
     expect(asked.status).toBe(202);
     const mail = await eventually(
-      async () => ((await h.request('GET', '/v1/dev/outbox?limit=500')).body.items as { recipient: string; body: string }[]).find((m) => m.recipient === p.email && m.body.includes('/reset#')),
+      async () =>
+        ((await h.request('GET', '/v1/dev/outbox?limit=500')).body.items as { recipient: string; body: string }[]).find(
+          (m) => m.recipient === p.email && m.body.includes('/reset#'),
+        ),
       'the password-reset e-mail',
     );
     const link = /(https:\/\/\S+\/reset#[A-Za-z0-9_-]+)/.exec(mail.body)![1];
@@ -264,7 +297,15 @@ describe('the enrolment and password-reset links in a real browser (Chromium)', 
       expect(res.status, path).toBe(200);
       expect(String(res.headers['content-type'])).toMatch(/^text\/html/);
       const csp = String(res.headers['content-security-policy']);
-      for (const directive of ["default-src 'none'", "script-src 'self'", "connect-src 'self'", "form-action 'none'", "frame-ancestors 'none'", "base-uri 'none'"]) expect(csp, path).toContain(directive);
+      for (const directive of [
+        "default-src 'none'",
+        "script-src 'self'",
+        "connect-src 'self'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+      ])
+        expect(csp, path).toContain(directive);
       expect(csp).not.toContain('unsafe-inline');
       expect(res.text).toContain('<script src="/login.js" defer></script>');
       expect(res.text).not.toMatch(/<script>|<script [^>]*>[^<]/);

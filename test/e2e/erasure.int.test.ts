@@ -31,7 +31,8 @@ const patient = (who: string, hook: string) => ({
 const A = ['given', 'family', 'mail', 'reason'].map((w) => mark('A', w));
 const B = ['given', 'family', 'mail', 'reason'].map((w) => mark('B', w));
 
-const has = (buf: Buffer, needle: string) => [needle, needle.toLowerCase()].some((n) => buf.includes(Buffer.from(n, 'utf8')));
+const has = (buf: Buffer, needle: string) =>
+  [needle, needle.toLowerCase()].some((n) => buf.includes(Buffer.from(n, 'utf8')));
 
 /** Every blob of every table (what a reader of the file gets through SQLite). */
 function blobs(file: string): { table: string; value: Buffer }[] {
@@ -86,7 +87,19 @@ describe('crypto-shredding proof: live file, WAL and an earlier backup', () => {
     expect((await h.request('PUT', '/v1/patients/pb', patient('B', hook('b')))).status).toBe(201);
     let n = 0;
     const send = async (pid: string, who: string) =>
-      (await h.request('POST', '/v1/notifications', { type: 'follow_up', patientId: pid, channels: ['webhook'], data: { reason: mark(who, 'reason'), dueDate: '2031-05-01' } }, { 'idempotency-key': `k-${++n}-${tag}` })).body;
+      (
+        await h.request(
+          'POST',
+          '/v1/notifications',
+          {
+            type: 'follow_up',
+            patientId: pid,
+            channels: ['webhook'],
+            data: { reason: mark(who, 'reason'), dueDate: '2031-05-01' },
+          },
+          { 'idempotency-key': `k-${++n}-${tag}` },
+        )
+      ).body;
     aNotification = (await send('pa', 'A')).id;
     await send('pb', 'B');
     await send('pa', 'A');
@@ -98,7 +111,9 @@ describe('crypto-shredding proof: live file, WAL and an earlier backup', () => {
     const src = new Database(live, { readonly: true });
     await src.backup(backupFile);
     src.close();
-    rawCopy = Object.fromEntries(['', '-wal', '-shm'].map((s) => [s, existsSync(live + s) ? readFileSync(live + s) : Buffer.alloc(0)]));
+    rawCopy = Object.fromEntries(
+      ['', '-wal', '-shm'].map((s) => [s, existsSync(live + s) ? readFileSync(live + s) : Buffer.alloc(0)]),
+    );
     copyFileSync(live, join(h.dataDir, 'raw-copy.db'));
   }, 60_000);
 
@@ -111,7 +126,9 @@ describe('crypto-shredding proof: live file, WAL and an earlier backup', () => {
     const noErase = await h.request('DELETE', '/v1/patients/pa');
     expect([noErase.status, noErase.body.code]).toEqual([400, 'SP_PATIENT_ERASE_REQUIRED']);
     const auditOnly = await createApiKey(h.app.store, 'default', 'auditor', ['audit'], new Date());
-    const forbidden = await h.request('DELETE', '/v1/patients/pa?erase=true', undefined, { authorization: `Bearer ${auditOnly}` });
+    const forbidden = await h.request('DELETE', '/v1/patients/pa?erase=true', undefined, {
+      authorization: `Bearer ${auditOnly}`,
+    });
     expect([forbidden.status, forbidden.body.code]).toEqual([403, 'SP_AUTH_FORBIDDEN']);
     const unknown = await h.request('DELETE', '/v1/patients/nobody?erase=true');
     expect([unknown.status, unknown.body.code]).toEqual([404, 'SP_PATIENT_NOT_FOUND']);
@@ -136,12 +153,23 @@ describe('crypto-shredding proof: live file, WAL and an earlier backup', () => {
   });
 
   it('completes the shredding (tenant KEK rotated, old version destroyed) and the audit log still verifies', async () => {
-    await eventually(async () => (await h.request('GET', '/v1/patients/pa')).body.shredding === 'complete', 'shredding complete', 60_000);
+    await eventually(
+      async () => (await h.request('GET', '/v1/patients/pa')).body.shredding === 'complete',
+      'shredding complete',
+      60_000,
+    );
     const keys = (h.app.services.patients as unknown as { deps: { cipher: EnvelopeCipher } }).deps.cipher.keys;
-    const report = await verifyAuditLog(h.app.store.read.auditLog, h.app.config.audit.origin, keys.auditLogKey().publicKey, () => {});
+    const report = await verifyAuditLog(
+      h.app.store.read.auditLog,
+      h.app.config.audit.origin,
+      keys.auditLogKey().publicKey,
+      () => {},
+    );
     expect(report.ok).toBe(true);
-    const actions = (await h.request('GET', '/v1/audit/events?limit=200')).body.items?.map((e: { action: string }) => e.action) ?? [];
-    if (actions.length) expect(actions).toEqual(expect.arrayContaining(['patient.erased', 'patient.erasure_completed']));
+    const actions =
+      (await h.request('GET', '/v1/audit/events?limit=200')).body.items?.map((e: { action: string }) => e.action) ?? [];
+    if (actions.length)
+      expect(actions).toEqual(expect.arrayContaining(['patient.erased', 'patient.erasure_completed']));
   });
 
   it('leaves nothing of A that opens with any remaining key in the live file, its WAL or the earlier backup, while B still opens', async () => {
@@ -152,7 +180,10 @@ describe('crypto-shredding proof: live file, WAL and an earlier backup', () => {
       unwrapDataKey(t: string, keyId: string, w: Buffer, aad: string): Promise<Buffer>;
       macKey(p: string): Buffer;
     };
-    const keks = keys.listKeys().filter((k) => k.purpose === 'kek' && k.tenantId === 'default').map((k) => k.keyId);
+    const keks = keys
+      .listKeys()
+      .filter((k) => k.purpose === 'kek' && k.tenantId === 'default')
+      .map((k) => k.keyId);
     expect(keks).toHaveLength(1); // every older version is destroyed
     const images = { live: blobs(live), backup: blobs(backupFile), rawCopy: blobs(join(h.dataDir, 'raw-copy.db')) };
     // Every data key any remaining KEK opens, from any blob of any image (the AAD names the patient).
@@ -161,7 +192,9 @@ describe('crypto-shredding proof: live file, WAL and an earlier backup', () => {
       for (const b of image) {
         for (const kek of keks) {
           for (const pid of ['pa', 'pb']) {
-            const k = await keys.unwrapDataKey('default', kek, b.value, `sealpost/v1|default|data_keys|${pid}`).catch(() => null);
+            const k = await keys
+              .unwrapDataKey('default', kek, b.value, `sealpost/v1|default|data_keys|${pid}`)
+              .catch(() => null);
             if (k) dataKeys.push(Buffer.from(k));
           }
         }
@@ -171,7 +204,9 @@ describe('crypto-shredding proof: live file, WAL and an earlier backup', () => {
     const candidates = [...dataKeys, keys.macKey('sealpost/dev-outbox')];
     const found = (image: { value: Buffer }[]) => {
       const seen = new Set<string>();
-      for (const b of image) for (const k of candidates) for (const p of ctrOpenings(k, b.value)) for (const m of [...A, ...B]) if (has(p, m)) seen.add(m);
+      for (const b of image)
+        for (const k of candidates)
+          for (const p of ctrOpenings(k, b.value)) for (const m of [...A, ...B]) if (has(p, m)) seen.add(m);
       return seen;
     };
     for (const [name, image] of Object.entries(images)) {
@@ -181,6 +216,7 @@ describe('crypto-shredding proof: live file, WAL and an earlier backup', () => {
     }
     // And no marker of A in plaintext anywhere: the files as bytes, before and after.
     const files = ['', '-wal', '-shm'].map((s) => (existsSync(live + s) ? readFileSync(live + s) : Buffer.alloc(0)));
-    for (const buf of [...files, readFileSync(backupFile), ...Object.values(rawCopy)]) for (const m of A) expect(has(buf, m)).toBe(false);
+    for (const buf of [...files, readFileSync(backupFile), ...Object.values(rawCopy)])
+      for (const m of A) expect(has(buf, m)).toBe(false);
   });
 });

@@ -19,10 +19,17 @@ const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const ORIGIN = 'sealpost.test/transfer';
 const PHI = ['Lopez', '+14155552671', 'ana@example.com', '1980-04-02', 'Lipid panel', 'Clinic B'];
 
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SEALPOST_')));
   return new Promise((res, rej) => {
-    const child = spawn(process.execPath, ['bin/sealpost.js', ...args], { cwd: ROOT, env: { ...base, SEALPOST_AUDIT_ORIGIN: ORIGIN, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['bin/sealpost.js', ...args], {
+      cwd: ROOT,
+      env: { ...base, SEALPOST_AUDIT_ORIGIN: ORIGIN, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
@@ -58,15 +65,20 @@ describe('sealpost export / import moves an installation between SQLite and Post
   const targetEnv = (db: TestDatabase) => ({ ...db.env, SEALPOST_KEYRING_FILE: keyring });
   const verify = async (db: TestDatabase) => {
     const r = await cli(['audit', 'verify', '--json'], targetEnv(db));
-    return { code: r.code, report: JSON.parse(r.stdout.trim().split('\n').pop()!) as { ok: boolean; entries: number; checkpoints: number } };
+    return {
+      code: r.code,
+      report: JSON.parse(r.stdout.trim().split('\n').pop()!) as { ok: boolean; entries: number; checkpoints: number },
+    };
   };
-  const api = (method: string, path: string, body?: unknown) => h!.request(method, path, body, { authorization: `Bearer ${apiKey}` });
+  const api = (method: string, path: string, body?: unknown) =>
+    h!.request(method, path, body, { authorization: `Bearer ${apiKey}` });
   const delivered = (id: string) =>
     eventually(async () => {
       const v = (await api('GET', `/v1/notifications/${id}`)).body;
       return v.deliveries.every((d: { status: string }) => d.status === 'delivered') ? v : null;
     }, 'every delivery delivered');
-  const maxOutboxId = async (db: TestDatabase) => Number((await db.query<{ n: number }>('select max(id) as n from dev_outbox'))[0]!.n);
+  const maxOutboxId = async (db: TestDatabase) =>
+    Number((await db.query<{ n: number }>('select max(id) as n from dev_outbox'))[0]!.n);
 
   beforeAll(async () => {
     src = await createTestDatabase('sqlite', 'sealpost-transfer-src-');
@@ -75,12 +87,27 @@ describe('sealpost export / import moves an installation between SQLite and Post
     h = await startSealpost({ ...src.env, SEALPOST_AUDIT_ORIGIN: ORIGIN });
     apiKey = h.apiKey;
     expect((await api('PUT', '/v1/patients/p1', samplePatient())).status).toBe(201);
-    expect((await api('PUT', '/v1/patients/p2', samplePatient({ telecom: [{ system: 'email', value: 'ana@example.com', rank: 1 }] }))).status).toBe(201);
-    const n = await api('POST', '/v1/notifications', { type: 'test_result_ready', patientId: 'p1', data: { testName: 'Lipid panel', orderingClinician: 'Dr. Rivera' }, channels: ['sms', 'email'] });
+    expect(
+      (
+        await api(
+          'PUT',
+          '/v1/patients/p2',
+          samplePatient({ telecom: [{ system: 'email', value: 'ana@example.com', rank: 1 }] }),
+        )
+      ).status,
+    ).toBe(201);
+    const n = await api('POST', '/v1/notifications', {
+      type: 'test_result_ready',
+      patientId: 'p1',
+      data: { testName: 'Lipid panel', orderingClinician: 'Dr. Rivera' },
+      channels: ['sms', 'email'],
+    });
     expect(n.status).toBe(202);
     notificationId = n.body.id;
     const start = new Date(Date.now() + 30 * 86_400_000).toISOString();
-    expect((await api('PUT', '/v1/appointments/appt-1', { patientId: 'p1', start, location: 'Clinic B, room 4' })).status).toBe(201);
+    expect(
+      (await api('PUT', '/v1/appointments/appt-1', { patientId: 'p1', start, location: 'Clinic B, room 4' })).status,
+    ).toBe(201);
     await delivered(notificationId);
     await h.app.auditLog.checkpoint();
     await h.close();
@@ -122,7 +149,14 @@ describe('sealpost export / import moves an installation between SQLite and Post
     expect(dataCounts(await pgDb.rowCounts())).toEqual(dataCounts(await src.rowCounts()));
 
     const after = await verify(pgDb);
-    expect(after).toEqual({ code: 0, report: expect.objectContaining({ ok: true, entries: before.report.entries, checkpoints: before.report.checkpoints }) });
+    expect(after).toEqual({
+      code: 0,
+      report: expect.objectContaining({
+        ok: true,
+        entries: before.report.entries,
+        checkpoints: before.report.checkpoints,
+      }),
+    });
 
     // Exported again from PostgreSQL, every table holds the same rows, byte for byte in the file.
     const back = join(dir, 'pg-check.export');
@@ -144,7 +178,12 @@ describe('sealpost export / import moves an installation between SQLite and Post
     const outbox = (await api('GET', '/v1/dev/outbox')).body.items as { recipient: string }[];
     expect(outbox.map((m) => m.recipient)).toContain('+14155552671');
 
-    const n = await api('POST', '/v1/notifications', { type: 'follow_up', patientId: 'p2', data: { reason: 'Blood pressure check', dueDate: '2030-01-01' }, channels: ['email'] });
+    const n = await api('POST', '/v1/notifications', {
+      type: 'follow_up',
+      patientId: 'p2',
+      data: { reason: 'Blood pressure check', dueDate: '2030-01-01' },
+      channels: ['email'],
+    });
     expect(n.status).toBe(202);
     await delivered(n.body.id);
     expect(await maxOutboxId(pgDb)).toBe(outboxBefore + 1);
@@ -181,7 +220,11 @@ describe('sealpost export / import moves an installation between SQLite and Post
 
     it('a file cut in the middle of a line', async () => {
       const whole = readFileSync(dump);
-      await refused(empty, write('cut.export', whole.subarray(0, Math.floor(whole.length / 2))), 'SP_TRANSFER_FILE_CORRUPT');
+      await refused(
+        empty,
+        write('cut.export', whole.subarray(0, Math.floor(whole.length / 2))),
+        'SP_TRANSFER_FILE_CORRUPT',
+      );
     });
 
     it('a file that lost its last lines', async () => {
@@ -199,7 +242,11 @@ describe('sealpost export / import moves an installation between SQLite and Post
       await refused(empty, write('other.csv', 'id,name\n1,x\n'), 'SP_TRANSFER_FORMAT_UNKNOWN');
       const l = lines();
       const header = { ...JSON.parse(l[0]!), version: 2 };
-      await refused(empty, write('v2.export', [JSON.stringify(header), ...l.slice(1)].join('\n')), 'SP_TRANSFER_FORMAT_UNKNOWN');
+      await refused(
+        empty,
+        write('v2.export', [JSON.stringify(header), ...l.slice(1)].join('\n')),
+        'SP_TRANSFER_FORMAT_UNKNOWN',
+      );
     });
 
     it('a well-formed file written at other migrations', async () => {
@@ -208,7 +255,11 @@ describe('sealpost export / import moves an installation between SQLite and Post
       header.migrations = header.migrations.slice(0, -1);
       const body = [JSON.stringify(header), ...l.slice(1, -1)].map((x) => `${x}\n`).join('');
       const trailer = { ...JSON.parse(l[l.length - 1]!), sha256: createHash('sha256').update(body).digest('hex') };
-      await refused(empty, write('old.export', `${body}${JSON.stringify(trailer)}\n`), 'SP_TRANSFER_MIGRATIONS_MISMATCH');
+      await refused(
+        empty,
+        write('old.export', `${body}${JSON.stringify(trailer)}\n`),
+        'SP_TRANSFER_MIGRATIONS_MISMATCH',
+      );
     });
 
     it('a target already migrated by a newer version', async () => {
@@ -243,7 +294,12 @@ describe('sealpost export / import moves an installation between SQLite and Post
     const outboxBefore = await maxOutboxId(lite);
     h = await startSealpost({ ...targetEnv(lite), SEALPOST_AUDIT_ORIGIN: ORIGIN });
     expect((await api('GET', '/v1/patients/p2')).body.telecom[0].value).toBe('ana@example.com');
-    const n = await api('POST', '/v1/notifications', { type: 'follow_up', patientId: 'p2', data: { reason: 'Check-up', dueDate: '2030-02-01' }, channels: ['email'] });
+    const n = await api('POST', '/v1/notifications', {
+      type: 'follow_up',
+      patientId: 'p2',
+      data: { reason: 'Check-up', dueDate: '2030-02-01' },
+      channels: ['email'],
+    });
     expect(n.status).toBe(202);
     await delivered(n.body.id);
     expect(await maxOutboxId(lite)).toBe(outboxBefore + 1);

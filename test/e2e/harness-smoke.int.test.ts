@@ -10,7 +10,12 @@ describe('a notification sent through the embedded default', () => {
 
   it('reaches the dev outbox as a PHI-free nudge with a portal link', async () => {
     expect((await h.request('PUT', '/v1/patients/p1', samplePatient())).status).toBe(201);
-    const res = await h.request('POST', '/v1/notifications', { type: 'test_result_ready', patientId: 'p1', data: { testName: 'Lipid panel' } }, { 'idempotency-key': 'a1' });
+    const res = await h.request(
+      'POST',
+      '/v1/notifications',
+      { type: 'test_result_ready', patientId: 'p1', data: { testName: 'Lipid panel' } },
+      { 'idempotency-key': 'a1' },
+    );
     expect(res.status).toBe(202);
     const out = await eventually(async () => {
       const o = await h.request('GET', '/v1/dev/outbox');

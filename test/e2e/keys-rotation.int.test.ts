@@ -9,7 +9,11 @@ const db = (h: Harness) => new Sqlite(join(h.dataDir, 'sealpost.db'), { readonly
 const keyIdsInUse = (h: Harness) => {
   const d = db(h);
   try {
-    return Object.fromEntries((d.prepare('select key_id, count(*) n from data_keys group by key_id').all() as { key_id: string; n: number }[]).map((r) => [r.key_id, r.n]));
+    return Object.fromEntries(
+      (
+        d.prepare('select key_id, count(*) n from data_keys group by key_id').all() as { key_id: string; n: number }[]
+      ).map((r) => [r.key_id, r.n]),
+    );
   } finally {
     d.close();
   }
@@ -23,7 +27,11 @@ afterEach(async () => {
 
 async function seed(h: Harness, from: number, count: number) {
   for (let i = from; i < from + count; i += 20) {
-    const rs = await Promise.all(Array.from({ length: Math.min(20, from + count - i) }, (_, j) => h.request('PUT', `/v1/patients/p${i + j}`, samplePatient())));
+    const rs = await Promise.all(
+      Array.from({ length: Math.min(20, from + count - i) }, (_, j) =>
+        h.request('PUT', `/v1/patients/p${i + j}`, samplePatient()),
+      ),
+    );
     expect(rs.map((r) => r.status).filter((s) => s !== 201)).toEqual([]);
   }
 }
@@ -44,13 +52,25 @@ describe('sealpost keys rotate (local keyring, real CLI processes)', () => {
       const retrying = async (method: string, path: string, body?: unknown) => {
         for (;;) {
           const r = await h!.request(method, path, body);
-          if (r.status === 500) console.log('500 during rotation', r.text, readFileSync(h!.logFile, 'utf8').split('\n').filter((l) => l.includes('"level":50')).slice(-3).join('\n'));
+          if (r.status === 500)
+            console.log(
+              '500 during rotation',
+              r.text,
+              readFileSync(h!.logFile, 'utf8')
+                .split('\n')
+                .filter((l) => l.includes('"level":50'))
+                .slice(-3)
+                .join('\n'),
+            );
           if (r.status !== 503) return r.status;
           busy++;
         }
       };
       for (let i = 1000; !stop; i++) {
-        expect([await retrying('PUT', `/v1/patients/p${i}`, samplePatient()), await retrying('GET', `/v1/patients/p${i % 120}`)]).toEqual([201, 200]);
+        expect([
+          await retrying('PUT', `/v1/patients/p${i}`, samplePatient()),
+          await retrying('GET', `/v1/patients/p${i % 120}`),
+        ]).toEqual([201, 200]);
         created++;
       }
     })();
@@ -63,7 +83,10 @@ describe('sealpost keys rotate (local keyring, real CLI processes)', () => {
       await h!.request('PUT', '/v1/patients/probe', samplePatient());
       const d = db(h!);
       try {
-        return (d.prepare("select key_id from data_keys where patient_id = 'probe'").get() as { key_id: string }).key_id === newKey;
+        return (
+          (d.prepare("select key_id from data_keys where patient_id = 'probe'").get() as { key_id: string }).key_id ===
+          newKey
+        );
       } finally {
         d.close();
       }
@@ -77,14 +100,23 @@ describe('sealpost keys rotate (local keyring, real CLI processes)', () => {
     expect(Object.keys(keyIdsInUse(h))).toEqual([newKey]);
     const retire = await cli(env, ['keys', 'retire', oldKey!]);
     expect([retire.code, retire.stdout]).toEqual([0, expect.stringContaining(`destroyed ${oldKey}`)]);
-    for (const id of ['p0', 'p119', 'p1000', 'probe']) expect((await h.request('GET', `/v1/patients/${id}`)).status).toBe(200);
-    const list = (await cli(env, ['keys', 'list', '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    for (const id of ['p0', 'p119', 'p1000', 'probe'])
+      expect((await h.request('GET', `/v1/patients/${id}`)).status).toBe(200);
+    const list = (await cli(env, ['keys', 'list', '--json'])).stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(list.filter((k) => k.purpose === 'kek').map((k) => [k.keyId, k.status])).toEqual([[newKey, 'current']]);
     // Every step is on the record, with ids and counts only.
     const d = db(h);
-    const actions = (d.prepare("select action, entry from audit_entries where action like 'key.%'").all() as { action: string; entry: string }[]);
+    const actions = d.prepare("select action, entry from audit_entries where action like 'key.%'").all() as {
+      action: string;
+      entry: string;
+    }[];
     d.close();
-    expect(new Set(actions.map((a) => a.action))).toEqual(new Set(['key.keyring_created', 'key.rotated', 'key.data_keys_rewrapped', 'key.destroyed']));
+    expect(new Set(actions.map((a) => a.action))).toEqual(
+      new Set(['key.keyring_created', 'key.rotated', 'key.data_keys_rewrapped', 'key.destroyed']),
+    );
   }, 180_000);
 
   it('refuses to retire a key that is current or still wraps data keys, and changes nothing', async () => {
@@ -128,7 +160,10 @@ describe('sealpost keys rotate (local keyring, real CLI processes)', () => {
     const contacts = () => {
       const d = db(h!);
       try {
-        return d.prepare('select id, value_bidx from contact_points order by id').all() as { id: string; value_bidx: string }[];
+        return d.prepare('select id, value_bidx from contact_points order by id').all() as {
+          id: string;
+          value_bidx: string;
+        }[];
       } finally {
         d.close();
       }
@@ -138,10 +173,14 @@ describe('sealpost keys rotate (local keyring, real CLI processes)', () => {
     expect((await h.request('PUT', '/v1/patients/holder', samplePatient({ telecom: [signIn] }))).status).toBe(201);
     const account = (await h.request('POST', '/v1/patients/holder/account', { contact: signIn })).body.id as string;
     const before = contacts();
-    const killed = await cli(env, ['keys', 'rotate', '--what', 'blind-index', '--batch', '5', '--progress'], (err, kill) => {
-      const m = /(\d+)\/(\d+) \(/.exec(err.split('\r').at(-1) ?? '');
-      if (m && Number(m[1]) >= 10) kill(); // early: on a busy machine the kill lands a few batches later
-    });
+    const killed = await cli(
+      env,
+      ['keys', 'rotate', '--what', 'blind-index', '--batch', '5', '--progress'],
+      (err, kill) => {
+        const m = /(\d+)\/(\d+) \(/.exec(err.split('\r').at(-1) ?? '');
+        if (m && Number(m[1]) >= 10) kill(); // early: on a busy machine the kill lands a few batches later
+      },
+    );
     expect([killed.signal, killed.stderr.slice(-300)]).toEqual(['SIGKILL', expect.any(String)]);
     const mid = contacts();
     expect(mid.some((c) => c.value_bidx.startsWith('v2:'))).toBe(true);
@@ -153,26 +192,50 @@ describe('sealpost keys rotate (local keyring, real CLI processes)', () => {
     const stale = (await eventually(async () => {
       const d = db(h!);
       try {
-        return d.prepare("select patient_id from contact_points where value_bidx not like 'v2:%' limit 1").get() as { patient_id: string } | undefined;
+        return d.prepare("select patient_id from contact_points where value_bidx not like 'v2:%' limit 1").get() as
+          { patient_id: string } | undefined;
       } finally {
         d.close();
       }
     }, 'a contact point not yet re-indexed'))!;
-    await eventually(async () => (await h!.request('PUT', `/v1/patients/${stale.patient_id}`, samplePatient({ language: ++flip % 2 ? 'es' : 'en' }))).status === 200 && contacts().filter((c) => !c.value_bidx.startsWith('v2:')).length < notYet.length, 'the server to see the new blind-index version', 60_000);
+    await eventually(
+      async () =>
+        (
+          await h!.request(
+            'PUT',
+            `/v1/patients/${stale.patient_id}`,
+            samplePatient({ language: ++flip % 2 ? 'es' : 'en' }),
+          )
+        ).status === 200 && contacts().filter((c) => !c.value_bidx.startsWith('v2:')).length < notYet.length,
+      'the server to see the new blind-index version',
+      60_000,
+    );
     expect(contacts().map((c) => c.id)).toEqual(before.map((c) => c.id));
     const again = await cli(env, ['keys', 'rotate', '--what', 'blind-index']);
     expect([again.code, again.stderr]).toEqual([0, expect.stringContaining('resuming')]);
     expect(contacts().every((c) => c.value_bidx.startsWith('v2:'))).toBe(true);
-    const v1 = (await cli(env, ['keys', 'list', '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l)).find((k) => k.purpose === 'blind-index' && k.version === 1);
+    const v1 = (await cli(env, ['keys', 'list', '--json'])).stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .find((k) => k.purpose === 'blind-index' && k.version === 1);
     expect((await cli(env, ['keys', 'retire', v1.keyId])).code).toBe(0);
     expect(contacts().map((c) => c.id)).toEqual(before.map((c) => c.id));
     await h.request('PUT', '/v1/patients/p3', samplePatient());
     expect(contacts().map((c) => c.id)).toEqual(before.map((c) => c.id));
     const d = db(h);
-    const accountIndex = (d.prepare('select contact_bidx from patient_accounts where id = ?').get(account) as { contact_bidx: string }).contact_bidx;
+    const accountIndex = (
+      d.prepare('select contact_bidx from patient_accounts where id = ?').get(account) as { contact_bidx: string }
+    ).contact_bidx;
     d.close();
     expect(accountIndex.startsWith('v2:')).toBe(true);
     expect((await h.request('POST', '/v1/patient-auth/start', { contact: signIn })).status).toBe(202);
-    await eventually(async () => (await h!.request('GET', '/v1/dev/outbox?limit=500')).body.items.some((i: { deliveryId: string }) => i.deliveryId.startsWith(`potp-${account}-`)), 'a sign-in code for the account after the old index key is gone');
+    await eventually(
+      async () =>
+        (await h!.request('GET', '/v1/dev/outbox?limit=500')).body.items.some((i: { deliveryId: string }) =>
+          i.deliveryId.startsWith(`potp-${account}-`),
+        ),
+      'a sign-in code for the account after the old index key is gone',
+    );
   }, 180_000);
 });

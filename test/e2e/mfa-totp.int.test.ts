@@ -36,11 +36,21 @@ function filesUnder(dir: string): string[] {
 describeEachBackend('staff second factor: TOTP and recovery codes', (backend) => {
   let h: Harness;
   let db: TestDatabase;
-  const call = (method: string, path: string, token?: string, body?: unknown) => httpsJson(h.url, h.cert, method, path, body, { authorization: token ? `Bearer ${token}` : '' });
-  const auditEvents = async (action: string) => (await h.request('GET', `/v1/audit/events?action=${action}&limit=500`)).body.items as { target: { id: string } | null; outcome: string; details: Record<string, unknown> | null }[];
+  const call = (method: string, path: string, token?: string, body?: unknown) =>
+    httpsJson(h.url, h.cert, method, path, body, { authorization: token ? `Bearer ${token}` : '' });
+  const auditEvents = async (action: string) =>
+    (await h.request('GET', `/v1/audit/events?action=${action}&limit=500`)).body.items as {
+      target: { id: string } | null;
+      outcome: string;
+      details: Record<string, unknown> | null;
+    }[];
 
   async function login(p: { email: string; password: string }): Promise<{ stage: string; token: string }> {
-    const r = await call('POST', '/v1/auth/login', undefined, { email: p.email, password: p.password, transport: 'bearer' });
+    const r = await call('POST', '/v1/auth/login', undefined, {
+      email: p.email,
+      password: p.password,
+      transport: 'bearer',
+    });
     expect(r.status).toBe(200);
     return r.body;
   }
@@ -51,10 +61,17 @@ describeEachBackend('staff second factor: TOTP and recovery codes', (backend) =>
     const s = await login(p);
     const setup = await call('POST', '/v1/auth/mfa/totp/setup', s.token, {});
     expect(setup.status).toBe(200);
-    const confirm = await call('POST', '/v1/auth/mfa/totp/confirm', s.token, { code: await totpCode(setup.body.secret, now) });
+    const confirm = await call('POST', '/v1/auth/mfa/totp/confirm', s.token, {
+      code: await totpCode(setup.body.secret, now),
+    });
     expect(confirm.status).toBe(200);
     now += STEP; // the confirming code's step is used up
-    return { ...p, secret: setup.body.secret as string, token: confirm.body.token as string, recoveryCodes: confirm.body.recoveryCodes as string[] };
+    return {
+      ...p,
+      secret: setup.body.secret as string,
+      token: confirm.body.token as string,
+      recoveryCodes: confirm.body.recoveryCodes as string[],
+    };
   }
 
   beforeAll(async () => {
@@ -83,7 +100,9 @@ describeEachBackend('staff second factor: TOTP and recovery codes', (backend) =>
     expect(uri.host).toBe('totp');
     expect(decodeURIComponent(uri.pathname)).toBe(`/Sealpost:${p.email}`);
 
-    const confirm = await call('POST', '/v1/auth/mfa/totp/confirm', s.token, { code: await totpCode(setup.body.secret, now) });
+    const confirm = await call('POST', '/v1/auth/mfa/totp/confirm', s.token, {
+      code: await totpCode(setup.body.secret, now),
+    });
     expect(confirm.status).toBe(200);
     expect(confirm.body.stage).toBe('active');
     expect(confirm.body.token).toMatch(/^sps_/);
@@ -98,7 +117,12 @@ describeEachBackend('staff second factor: TOTP and recovery codes', (backend) =>
     expect(me.body.session).toMatchObject({ stage: 'active' });
     expect(me.body.session.amr).toEqual(expect.arrayContaining(['pwd', 'otp', 'mfa']));
     const factors = await call('GET', '/v1/auth/mfa', confirm.body.token);
-    expect(factors.body).toEqual({ displayName: p.displayName, totp: true, webauthn: false, recoveryCodesRemaining: 10 });
+    expect(factors.body).toEqual({
+      displayName: p.displayName,
+      totp: true,
+      webauthn: false,
+      recoveryCodesRemaining: 10,
+    });
     expect((await auditEvents('mfa.totp_enrolled')).some((e) => e.target?.id === p.userId)).toBe(true);
 
     now += STEP;
@@ -110,7 +134,13 @@ describeEachBackend('staff second factor: TOTP and recovery codes', (backend) =>
     const u = await enrolled();
     const s = await login(u);
     expect(s.stage).toBe('mfa');
-    for (const [method, path] of [['GET', '/v1/me/sessions'], ['GET', '/v1/patients/p1'], ['POST', '/v1/auth/mfa/totp/setup'], ['POST', '/v1/auth/webauthn/register/options'], ['POST', '/v1/auth/mfa/recovery-codes']] as const) {
+    for (const [method, path] of [
+      ['GET', '/v1/me/sessions'],
+      ['GET', '/v1/patients/p1'],
+      ['POST', '/v1/auth/mfa/totp/setup'],
+      ['POST', '/v1/auth/webauthn/register/options'],
+      ['POST', '/v1/auth/mfa/recovery-codes'],
+    ] as const) {
       const r = await call(method, path, s.token, method === 'POST' ? {} : undefined);
       expect(r.status, path).toBe(401);
       expect(r.body.code, path).toBe('SP_AUTH_MFA_REQUIRED');
@@ -124,10 +154,17 @@ describeEachBackend('staff second factor: TOTP and recovery codes', (backend) =>
 
   it('accepts a code from one step before or after the server time and refuses one two steps away', async () => {
     const u = await enrolled();
-    for (const [offset, ok] of [[-2, false], [2, false], [-1, true], [1, true]] as const) {
+    for (const [offset, ok] of [
+      [-2, false],
+      [2, false],
+      [-1, true],
+      [1, true],
+    ] as const) {
       now += 3 * STEP; // past every step an earlier iteration used
       const s = await login(u);
-      const r = await call('POST', '/v1/auth/mfa/totp/verify', s.token, { code: await totpCode(u.secret, now + offset * STEP) });
+      const r = await call('POST', '/v1/auth/mfa/totp/verify', s.token, {
+        code: await totpCode(u.secret, now + offset * STEP),
+      });
       expect(r.status, `offset ${offset}`).toBe(ok ? 200 : 401);
       if (!ok) expect(r.body.code).toBe('SP_AUTH_MFA_FAILED');
     }
@@ -145,7 +182,9 @@ describeEachBackend('staff second factor: TOTP and recovery codes', (backend) =>
     expect(replay.body.code).toBe('SP_AUTH_MFA_FAILED');
     expect((await call('GET', '/v1/me', again.token)).body.session.stage).toBe('mfa');
     // Still inside the window of the previous step, but that step is older than the one accepted.
-    const older = await call('POST', '/v1/auth/mfa/totp/verify', again.token, { code: await totpCode(u.secret, now - STEP) });
+    const older = await call('POST', '/v1/auth/mfa/totp/verify', again.token, {
+      code: await totpCode(u.secret, now - STEP),
+    });
     expect(older.status).toBe(401);
 
     now += STEP;
@@ -156,7 +195,9 @@ describeEachBackend('staff second factor: TOTP and recovery codes', (backend) =>
   it('signs in with a recovery code once, says how many remain, and refuses the same code again', async () => {
     const u = await enrolled();
     const s = await login(u);
-    const r = await call('POST', '/v1/auth/mfa/recovery', s.token, { code: u.recoveryCodes[3].toLowerCase().replace(/-/g, ' ') });
+    const r = await call('POST', '/v1/auth/mfa/recovery', s.token, {
+      code: u.recoveryCodes[3].toLowerCase().replace(/-/g, ' '),
+    });
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ stage: 'active', recoveryCodesRemaining: 9 });
     expect((await call('GET', '/v1/me', r.body.token)).body.session.stage).toBe('active');
@@ -177,7 +218,9 @@ describeEachBackend('staff second factor: TOTP and recovery codes', (backend) =>
     expect(regen.body.recoveryCodes).toHaveLength(10);
     const s = await login(u);
     expect((await call('POST', '/v1/auth/mfa/recovery', s.token, { code: u.recoveryCodes[0] })).status).toBe(401);
-    expect((await call('POST', '/v1/auth/mfa/recovery', s.token, { code: regen.body.recoveryCodes[0] })).status).toBe(200);
+    expect((await call('POST', '/v1/auth/mfa/recovery', s.token, { code: regen.body.recoveryCodes[0] })).status).toBe(
+      200,
+    );
   });
 
   it('stores the seed only as ciphertext: neither its base32 form nor its bytes are in any table or any file of the data directory', async () => {
@@ -186,7 +229,13 @@ describeEachBackend('staff second factor: TOTP and recovery codes', (backend) =>
     const pending = (await call('POST', '/v1/auth/mfa/totp/setup', u.token, {})).body.secret as string;
     for (const secret of [u.secret, pending]) {
       const raw = base32Decode(secret);
-      const forms = [Buffer.from(secret), Buffer.from(secret.toLowerCase()), raw, Buffer.from(raw.toString('hex')), Buffer.from(raw.toString('base64'))];
+      const forms = [
+        Buffer.from(secret),
+        Buffer.from(secret.toLowerCase()),
+        raw,
+        Buffer.from(raw.toString('hex')),
+        Buffer.from(raw.toString('base64')),
+      ];
       for (const table of await db.tables()) {
         for (const row of await db.query(`select * from ${table}`)) {
           for (const v of Object.values(row)) {
@@ -200,7 +249,9 @@ describeEachBackend('staff second factor: TOTP and recovery codes', (backend) =>
         for (const f of forms) expect(bytes.includes(f), file).toBe(false);
       }
     }
-    const stored = await db.query<{ secret_ct: Buffer }>(`select secret_ct from mfa_totp where user_id = '${u.userId}'`);
+    const stored = await db.query<{ secret_ct: Buffer }>(
+      `select secret_ct from mfa_totp where user_id = '${u.userId}'`,
+    );
     expect(stored).toHaveLength(1);
     expect(stored[0].secret_ct.length).toBeGreaterThan(32);
   });
@@ -216,9 +267,15 @@ describeEachBackend('staff second factor: TOTP and recovery codes', (backend) =>
       expect(r.text).not.toContain(u.secret);
     }
     const failures = (await auditEvents('auth.mfa_failed')).filter((e) => e.target?.id === sessionId);
-    expect(failures.map((e) => [e.outcome, e.details?.failures]).sort()).toEqual([['failure', 1], ['failure', 2], ['failure', 3]]);
+    expect(failures.map((e) => [e.outcome, e.details?.failures]).sort()).toEqual([
+      ['failure', 1],
+      ['failure', 2],
+      ['failure', 3],
+    ]);
     expect((await call('GET', '/v1/me', s.token)).body.session.stage).toBe('mfa');
-    expect((await call('POST', '/v1/auth/mfa/totp/verify', s.token, { code: await totpCode(u.secret, now) })).status).toBe(200);
+    expect(
+      (await call('POST', '/v1/auth/mfa/totp/verify', s.token, { code: await totpCode(u.secret, now) })).status,
+    ).toBe(200);
   });
 
   it('revokes the session after five wrong second factors, alerts administrators and counts toward the account lockout', async () => {
@@ -232,12 +289,18 @@ describeEachBackend('staff second factor: TOTP and recovery codes', (backend) =>
     const after = await call('POST', '/v1/auth/mfa/totp/verify', s.token, { code: await totpCode(u.secret, now) });
     expect(after.status).toBe(401);
     expect(after.body.code).toBe('SP_AUTH_UNAUTHENTICATED');
-    expect((await auditEvents('session.revoked')).some((e) => e.target?.id === sessionId && e.details?.reason === 'mfa_failures')).toBe(true);
+    expect(
+      (await auditEvents('session.revoked')).some(
+        (e) => e.target?.id === sessionId && e.details?.reason === 'mfa_failures',
+      ),
+    ).toBe(true);
     const alerts = (await h.request('GET', '/v1/alerts')).body.items as { kind: string; targetId: string }[];
     expect(alerts.some((a) => a.kind === 'mfa_failures' && a.targetId === u.userId)).toBe(true);
     // The lockout threshold (5 by default) counts second-factor failures too.
     expect(alerts.some((a) => a.kind === 'account_locked' && a.targetId === u.userId)).toBe(true);
-    expect((await call('POST', '/v1/auth/login', undefined, { email: u.email, password: u.password })).status).toBe(401);
+    expect((await call('POST', '/v1/auth/login', undefined, { email: u.email, password: u.password })).status).toBe(
+      401,
+    );
   });
 
   it('refuses sign-in steps to sessions that are not waiting for them and to callers without a staff session', async () => {
@@ -249,7 +312,9 @@ describeEachBackend('staff second factor: TOTP and recovery codes', (backend) =>
     expect(key.status).toBe(403);
     expect(key.body.code).toBe('SP_AUTH_FORBIDDEN');
     expect((await call('POST', '/v1/auth/mfa/totp/verify', undefined, { code: '123456' })).status).toBe(401);
-    expect((await call('POST', '/v1/auth/mfa/totp/verify', `sps_${'A'.repeat(43)}`, { code: '123456' })).body.code).toBe('SP_AUTH_UNAUTHENTICATED');
+    expect(
+      (await call('POST', '/v1/auth/mfa/totp/verify', `sps_${'A'.repeat(43)}`, { code: '123456' })).body.code,
+    ).toBe('SP_AUTH_UNAUTHENTICATED');
     const bad = await call('POST', '/v1/auth/mfa/totp/confirm', u.token, { code: 123456 });
     expect(bad.status).toBe(400);
   });
@@ -261,7 +326,9 @@ describeEachBackend('staff second factor: TOTP and recovery codes', (backend) =>
     expect(none.status).toBe(401);
     expect(none.body.code).toBe('SP_AUTH_MFA_FAILED');
     const setup = await call('POST', '/v1/auth/mfa/totp/setup', s.token, {});
-    const wrong = await call('POST', '/v1/auth/mfa/totp/confirm', s.token, { code: await totpCode(setup.body.secret, now + 5 * STEP) });
+    const wrong = await call('POST', '/v1/auth/mfa/totp/confirm', s.token, {
+      code: await totpCode(setup.body.secret, now + 5 * STEP),
+    });
     expect(wrong.status).toBe(401);
     const f = await call('GET', '/v1/auth/mfa', s.token);
     expect(f.body).toMatchObject({ totp: false, webauthn: false, recoveryCodesRemaining: 0 });
@@ -274,23 +341,36 @@ describeEachBackend('staff second factor: TOTP and recovery codes', (backend) =>
     expect((await call('POST', '/v1/auth/mfa/totp/setup', person.token, {})).status).toBe(200);
     const setup = await call('POST', '/v1/auth/mfa/totp/setup', u.token, {});
     const s = await login(u);
-    expect((await call('POST', '/v1/auth/mfa/totp/verify', s.token, { code: await totpCode(u.secret, now) })).status).toBe(200);
+    expect(
+      (await call('POST', '/v1/auth/mfa/totp/verify', s.token, { code: await totpCode(u.secret, now) })).status,
+    ).toBe(200);
     now += STEP;
-    const confirm = await call('POST', '/v1/auth/mfa/totp/confirm', u.token, { code: await totpCode(setup.body.secret, now) });
+    const confirm = await call('POST', '/v1/auth/mfa/totp/confirm', u.token, {
+      code: await totpCode(setup.body.secret, now),
+    });
     expect(confirm.status).toBe(200);
     expect(confirm.body.stage).toBe('active');
     expect(confirm.body.token).toBeUndefined();
     expect(confirm.body.recoveryCodes).toBeUndefined();
     now += STEP;
     const s2 = await login(u);
-    expect((await call('POST', '/v1/auth/mfa/totp/verify', s2.token, { code: await totpCode(u.secret, now) })).status).toBe(401);
-    expect((await call('POST', '/v1/auth/mfa/totp/verify', s2.token, { code: await totpCode(setup.body.secret, now) })).status).toBe(200);
+    expect(
+      (await call('POST', '/v1/auth/mfa/totp/verify', s2.token, { code: await totpCode(u.secret, now) })).status,
+    ).toBe(401);
+    expect(
+      (await call('POST', '/v1/auth/mfa/totp/verify', s2.token, { code: await totpCode(setup.body.secret, now) }))
+        .status,
+    ).toBe(200);
   });
 
   it('asks an active session for a recent second factor before it changes factors, so a stolen session cannot swap them', async () => {
     const u = await enrolled();
     now += 11 * 60_000;
-    for (const path of ['/v1/auth/mfa/totp/setup', '/v1/auth/mfa/recovery-codes', '/v1/auth/webauthn/register/options']) {
+    for (const path of [
+      '/v1/auth/mfa/totp/setup',
+      '/v1/auth/mfa/recovery-codes',
+      '/v1/auth/webauthn/register/options',
+    ]) {
       const r = await call('POST', path, u.token, {});
       expect([path, r.status, r.body.code]).toEqual([path, 401, 'SP_AUTH_MFA_STALE']);
     }
@@ -306,11 +386,14 @@ describeEachBackend('staff second factor: TOTP and recovery codes', (backend) =>
     const u = await enrolled();
     const failures = async () => Number((await h.app.store.read.users.byId('default', u.userId))!.failed_logins);
     const first = await login(u);
-    for (let i = 0; i < 2; i++) expect((await call('POST', '/v1/auth/mfa/totp/verify', first.token, { code: '000000' })).status).toBe(401);
+    for (let i = 0; i < 2; i++)
+      expect((await call('POST', '/v1/auth/mfa/totp/verify', first.token, { code: '000000' })).status).toBe(401);
     expect(await failures()).toBe(2);
     const second = await login(u);
     expect(await failures()).toBe(2);
-    expect((await call('POST', '/v1/auth/mfa/totp/verify', second.token, { code: await totpCode(u.secret, now) })).status).toBe(200);
+    expect(
+      (await call('POST', '/v1/auth/mfa/totp/verify', second.token, { code: await totpCode(u.secret, now) })).status,
+    ).toBe(200);
     expect(await failures()).toBe(0);
   });
   it('completes one sign-in only when a TOTP code and a recovery code race on one session: one active session, no recovery code burned for nothing', async () => {
@@ -321,13 +404,15 @@ describeEachBackend('staff second factor: TOTP and recovery codes', (backend) =>
       call('POST', '/v1/auth/mfa/recovery', s.token, { code: u.recoveryCodes[0] }),
     ]);
     expect([a.status, b.status].filter((x) => x === 200)).toHaveLength(1);
-    const live = await db.query<{ n: number | string }>(`select count(*) as n from sessions where subject_id = '${u.userId}' and stage = 'active' and revoked_at is null`);
+    const live = await db.query<{ n: number | string }>(
+      `select count(*) as n from sessions where subject_id = '${u.userId}' and stage = 'active' and revoked_at is null`,
+    );
     // The enrolment session was rotated at confirmation; one more active session from this race.
     expect(Number(live[0]!.n)).toBe(2);
     const remaining = (await call('GET', '/v1/auth/mfa', u.token)).body.recoveryCodesRemaining;
     expect(remaining).toBe(b.status === 200 ? 9 : 10);
   });
-  it('ends a password-only session kept from before the first enrolment: it can neither replace the seed nor become active, and the user\'s factor and recovery codes keep working', async () => {
+  it("ends a password-only session kept from before the first enrolment: it can neither replace the seed nor become active, and the user's factor and recovery codes keep working", async () => {
     const p = await staffWithPassword(h, ['nurse']);
     const kept = await login(p);
     const keptId = (await call('GET', '/v1/me', kept.token)).body.session.id;
@@ -336,27 +421,44 @@ describeEachBackend('staff second factor: TOTP and recovery codes', (backend) =>
 
     const own = await login(p);
     const setup = await call('POST', '/v1/auth/mfa/totp/setup', own.token, {});
-    const confirm = await call('POST', '/v1/auth/mfa/totp/confirm', own.token, { code: await totpCode(setup.body.secret, now) });
+    const confirm = await call('POST', '/v1/auth/mfa/totp/confirm', own.token, {
+      code: await totpCode(setup.body.secret, now),
+    });
     expect(confirm.status).toBe(200);
     now += STEP;
 
-    const takeover = await call('POST', '/v1/auth/mfa/totp/confirm', kept.token, { code: await totpCode(keptSetup.body.secret, now) });
+    const takeover = await call('POST', '/v1/auth/mfa/totp/confirm', kept.token, {
+      code: await totpCode(keptSetup.body.secret, now),
+    });
     expect([takeover.status, takeover.body.code]).toEqual([401, 'SP_AUTH_UNAUTHENTICATED']);
     expect((await call('POST', '/v1/auth/mfa/totp/setup', kept.token, {})).status).toBe(401);
     expect((await call('POST', '/v1/auth/webauthn/register/options', kept.token, {})).status).toBe(401);
-    expect((await auditEvents('session.revoked')).some((e) => e.target?.id === keptId && e.details?.reason === 'factor_enrolled')).toBe(true);
+    expect(
+      (await auditEvents('session.revoked')).some(
+        (e) => e.target?.id === keptId && e.details?.reason === 'factor_enrolled',
+      ),
+    ).toBe(true);
 
-    expect((await call('GET', '/v1/auth/mfa', confirm.body.token)).body).toMatchObject({ totp: true, recoveryCodesRemaining: 10 });
+    expect((await call('GET', '/v1/auth/mfa', confirm.body.token)).body).toMatchObject({
+      totp: true,
+      recoveryCodesRemaining: 10,
+    });
     const again = await login(p);
     expect(again.stage).toBe('mfa');
-    expect((await call('POST', '/v1/auth/mfa/totp/verify', again.token, { code: await totpCode(setup.body.secret, now) })).status).toBe(200);
+    expect(
+      (await call('POST', '/v1/auth/mfa/totp/verify', again.token, { code: await totpCode(setup.body.secret, now) }))
+        .status,
+    ).toBe(200);
     now += STEP;
   });
 
   it('lets one of two password-only sessions racing to enrol a first factor win; the other is refused and changes nothing', async () => {
     const p = await staffWithPassword(h, ['nurse']);
     const [a, b] = [await login(p), await login(p)];
-    const [sa, sb] = [await call('POST', '/v1/auth/mfa/totp/setup', a.token, {}), await call('POST', '/v1/auth/mfa/totp/setup', b.token, {})];
+    const [sa, sb] = [
+      await call('POST', '/v1/auth/mfa/totp/setup', a.token, {}),
+      await call('POST', '/v1/auth/mfa/totp/setup', b.token, {}),
+    ];
     const [ra, rb] = await Promise.all([
       call('POST', '/v1/auth/mfa/totp/confirm', a.token, { code: await totpCode(sa.body.secret, now) }),
       call('POST', '/v1/auth/mfa/totp/confirm', b.token, { code: await totpCode(sb.body.secret, now) }),
@@ -367,10 +469,19 @@ describeEachBackend('staff second factor: TOTP and recovery codes', (backend) =>
     const [winner, loser] = ra.status === 200 ? [sa, sb] : [sb, sa];
     const won = ra.status === 200 ? ra : rb;
     now += STEP;
-    expect((await call('GET', '/v1/auth/mfa', won.body.token)).body).toMatchObject({ totp: true, recoveryCodesRemaining: 10 });
+    expect((await call('GET', '/v1/auth/mfa', won.body.token)).body).toMatchObject({
+      totp: true,
+      recoveryCodesRemaining: 10,
+    });
     const s = await login(p);
-    expect((await call('POST', '/v1/auth/mfa/totp/verify', s.token, { code: await totpCode(loser.body.secret, now) })).status).toBe(401);
-    expect((await call('POST', '/v1/auth/mfa/totp/verify', s.token, { code: await totpCode(winner.body.secret, now) })).status).toBe(200);
+    expect(
+      (await call('POST', '/v1/auth/mfa/totp/verify', s.token, { code: await totpCode(loser.body.secret, now) }))
+        .status,
+    ).toBe(401);
+    expect(
+      (await call('POST', '/v1/auth/mfa/totp/verify', s.token, { code: await totpCode(winner.body.secret, now) }))
+        .status,
+    ).toBe(200);
     now += STEP;
   });
 
@@ -378,25 +489,35 @@ describeEachBackend('staff second factor: TOTP and recovery codes', (backend) =>
     const u = await enrolled();
     const pending = await login(u);
     const fresh = await login(await staffWithPassword(h, ['nurse']));
-    const ids = await Promise.all([pending, fresh].map(async (s) => (await call('GET', '/v1/me', s.token)).body.session.id as string));
+    const ids = await Promise.all(
+      [pending, fresh].map(async (s) => (await call('GET', '/v1/me', s.token)).body.session.id as string),
+    );
     now += 14 * 60_000;
     expect((await call('GET', '/v1/me', pending.token)).status).toBe(200);
     expect((await call('GET', '/v1/me', fresh.token)).status).toBe(200);
     now += 60_000;
-    expect((await call('POST', '/v1/auth/mfa/totp/verify', pending.token, { code: await totpCode(u.secret, now) })).status).toBe(401);
+    expect(
+      (await call('POST', '/v1/auth/mfa/totp/verify', pending.token, { code: await totpCode(u.secret, now) })).status,
+    ).toBe(401);
     expect((await call('POST', '/v1/auth/mfa/totp/setup', fresh.token, {})).status).toBe(401);
-    const rows = await db.query<{ revoked_reason: string | null }>(`select revoked_reason from sessions where id in ('${ids[0]}', '${ids[1]}')`);
+    const rows = await db.query<{ revoked_reason: string | null }>(
+      `select revoked_reason from sessions where id in ('${ids[0]}', '${ids[1]}')`,
+    );
     expect(rows.map((r) => r.revoked_reason)).toEqual(['sign_in_step_expired', 'sign_in_step_expired']);
     // Signing in again starts a new step.
     const again = await login(u);
-    expect((await call('POST', '/v1/auth/mfa/totp/verify', again.token, { code: await totpCode(u.secret, now) })).status).toBe(200);
+    expect(
+      (await call('POST', '/v1/auth/mfa/totp/verify', again.token, { code: await totpCode(u.secret, now) })).status,
+    ).toBe(200);
     now += STEP;
   });
   it('evaluates at most five of twenty wrong codes sent at once to one session, and refuses the rest without looking at them', async () => {
     const u = await enrolled();
     const s = await login(u);
     const sessionId = (await call('GET', '/v1/me', s.token)).body.session.id;
-    const wrong = Array.from({ length: 20 }, (_, i) => String((Number(u.secret.length) * 7919 + i * 104729) % 1_000_000).padStart(6, '0'));
+    const wrong = Array.from({ length: 20 }, (_, i) =>
+      String((Number(u.secret.length) * 7919 + i * 104729) % 1_000_000).padStart(6, '0'),
+    );
     const answers = await Promise.all(wrong.map((code) => call('POST', '/v1/auth/mfa/totp/verify', s.token, { code })));
     for (const r of answers) expect(r.status).toBe(401);
     const evaluated = (await auditEvents('auth.mfa_failed')).filter((e) => e.target?.id === sessionId);

@@ -26,7 +26,11 @@ describe.skipIf(!BACKENDS.includes('postgres'))('several nodes on one database [
   let hookUrl = '';
   const received = new Map<string, number>();
   let delayMs = 0;
-  const dirs = [mkdtempSync(join(tmpdir(), 'sealpost-node-a-')), mkdtempSync(join(tmpdir(), 'sealpost-node-b-')), mkdtempSync(join(tmpdir(), 'sealpost-node-c-'))];
+  const dirs = [
+    mkdtempSync(join(tmpdir(), 'sealpost-node-a-')),
+    mkdtempSync(join(tmpdir(), 'sealpost-node-b-')),
+    mkdtempSync(join(tmpdir(), 'sealpost-node-c-')),
+  ];
   let a: ServerProcess;
   let b: ServerProcess;
   let apiKey = '';
@@ -62,7 +66,11 @@ describe.skipIf(!BACKENDS.includes('postgres'))('several nodes on one database [
     // The second node shares the database and the keyring, nothing else (its own data directory).
     b = await startServerProcess({ dataDir: dirs[1], env: nodeEnv(), apiKey: () => apiKey });
     for (let i = 0; i < 4; i++) {
-      const r = await (i % 2 ? b : a).request('PUT', `/v1/patients/mn-${i}`, samplePatient({ telecom: [{ system: 'webhook', value: hookUrl, rank: 1 }] }));
+      const r = await (i % 2 ? b : a).request(
+        'PUT',
+        `/v1/patients/mn-${i}`,
+        samplePatient({ telecom: [{ system: 'webhook', value: hookUrl, rank: 1 }] }),
+      );
       expect(r.status).toBeLessThan(300);
     }
   }, 180_000);
@@ -75,14 +83,29 @@ describe.skipIf(!BACKENDS.includes('postgres'))('several nodes on one database [
   }, 60_000);
 
   const create = (node: ServerProcess, key: string, i: number) =>
-    node.request('POST', '/v1/notifications', { type: 'follow_up', patientId: `mn-${i % 4}`, data: { reason: 'x', dueDate: '2030-01-01' } }, { 'idempotency-key': key });
+    node.request(
+      'POST',
+      '/v1/notifications',
+      { type: 'follow_up', patientId: `mn-${i % 4}`, data: { reason: 'x', dueDate: '2030-01-01' } },
+      { 'idempotency-key': key },
+    );
 
-  const deliveries = () => db.query<{ id: string; status: string; attempts: number; notification_id: string }>('select id, status, attempts, notification_id from deliveries');
+  const deliveries = () =>
+    db.query<{ id: string; status: string; attempts: number; notification_id: string }>(
+      'select id, status, attempts, notification_id from deliveries',
+    );
 
   it('refuses to start a node whose keyring differs from the one the database was written with', async () => {
-    const c = await startServerProcess({ dataDir: dirs[2], env: { ...nodeEnv(), SEALPOST_KEYRING_FILE: join(dirs[2], 'keyring.json') }, waitReady: false }).catch((e: Error) => e);
+    const c = await startServerProcess({
+      dataDir: dirs[2],
+      env: { ...nodeEnv(), SEALPOST_KEYRING_FILE: join(dirs[2], 'keyring.json') },
+      waitReady: false,
+    }).catch((e: Error) => e);
     if (!(c instanceof Error)) expect(await c.exited).toBe(1);
-    await eventually(async () => /SP_CRYPTO_KEYRING_MISMATCH/.test(c instanceof Error ? c.message : c.log()), 'the mismatch to be reported');
+    await eventually(
+      async () => /SP_CRYPTO_KEYRING_MISMATCH/.test(c instanceof Error ? c.message : c.log()),
+      'the mismatch to be reported',
+    );
   }, 120_000);
 
   it('shares the work: both nodes serve every route, each delivery is sent exactly once, and both workers send', async () => {
@@ -93,12 +116,19 @@ describe.skipIf(!BACKENDS.includes('postgres'))('several nodes on one database [
       ids.push(r.body.id);
     }
     // Read back through the other node than the one that accepted it.
-    for (const [i, id] of ids.entries()) expect((await (i % 2 ? a : b).request('GET', `/v1/notifications/${id}`)).status).toBe(200);
-    await eventually(async () => (await deliveries()).every((d) => FINAL.includes(d.status)), 'every delivery to be sent', 30_000);
+    for (const [i, id] of ids.entries())
+      expect((await (i % 2 ? a : b).request('GET', `/v1/notifications/${id}`)).status).toBe(200);
+    await eventually(
+      async () => (await deliveries()).every((d) => FINAL.includes(d.status)),
+      'every delivery to be sent',
+      30_000,
+    );
     const all = await deliveries();
     expect(all).toHaveLength(40);
     for (const d of all) expect(received.get(d.id)).toBe(1);
-    const workers = await db.query<{ actor: string }>("select distinct actor from audit_entries where action like 'delivery.%' and actor like 'system:worker:%'");
+    const workers = await db.query<{ actor: string }>(
+      "select distinct actor from audit_entries where action like 'delivery.%' and actor like 'system:worker:%'",
+    );
     expect(workers.length).toBe(2);
   }, 120_000);
 
@@ -123,7 +153,12 @@ describe.skipIf(!BACKENDS.includes('postgres'))('several nodes on one database [
           killed = true;
           await a.kill();
           // What the dead node held: leased, mid-send, its outcome never written.
-          orphaned = (await db.query<{ id: string }>("select id from deliveries where status = 'sending' and lease_owner like $1", [`%-${a.proc.pid}-%`])).map((d) => d.id);
+          orphaned = (
+            await db.query<{ id: string }>(
+              "select id from deliveries where status = 'sending' and lease_owner like $1",
+              [`%-${a.proc.pid}-%`],
+            )
+          ).map((d) => d.id);
         }
       }
     };
@@ -131,7 +166,11 @@ describe.skipIf(!BACKENDS.includes('postgres'))('several nodes on one database [
     expect(killed).toBe(true);
     expect(answered.size).toBe(60);
 
-    await eventually(async () => (await deliveries()).every((d) => FINAL.includes(d.status)), 'every delivery to be sent by the surviving node', 60_000);
+    await eventually(
+      async () => (await deliveries()).every((d) => FINAL.includes(d.status)),
+      'every delivery to be sent by the surviving node',
+      60_000,
+    );
     const all = await deliveries();
     const mine = new Set(answered.values());
     for (const id of mine) expect(all.some((d) => d.notification_id === id)).toBe(true);
@@ -147,7 +186,8 @@ describe.skipIf(!BACKENDS.includes('postgres'))('several nodes on one database [
     // The surviving node takes over the audit log once the dead node's lease expires, and the log verifies.
     const total = Number((await db.query<{ n: string }>('select count(*) as n from audit_entries'))[0].n);
     await eventually(
-      async () => Number((await db.query<{ s: string }>('select max(size) as s from audit_checkpoints'))[0].s ?? 0) >= total,
+      async () =>
+        Number((await db.query<{ s: string }>('select max(size) as s from audit_checkpoints'))[0].s ?? 0) >= total,
       'a checkpoint covering every entry, signed by the surviving node',
       60_000,
     );

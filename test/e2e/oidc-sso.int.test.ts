@@ -34,7 +34,10 @@ class Browser {
     const u = new URL(url);
     const cookies = [...(this.jar.get(u.origin) ?? new Map()).entries()].map(([k, v]) => `${k}=${v}`).join('; ');
     const body = form ? new URLSearchParams(form).toString() : undefined;
-    const headers: Record<string, string> = { ...(cookies ? { cookie: cookies } : {}), ...(body ? { 'content-type': 'application/x-www-form-urlencoded', origin: u.origin } : {}) };
+    const headers: Record<string, string> = {
+      ...(cookies ? { cookie: cookies } : {}),
+      ...(body ? { 'content-type': 'application/x-www-form-urlencoded', origin: u.origin } : {}),
+    };
     return new Promise((resolve, reject) => {
       const req = httpsRequest(u, { method, headers, ca: this.ca }, (res) => {
         for (const c of ([] as string[]).concat(res.headers['set-cookie'] ?? [])) {
@@ -82,16 +85,24 @@ let h: Harness;
 const callbackPath = '/v1/auth/oidc/callback';
 
 /** Signs `user` in through the identity provider's form up to (not including) Sealpost's callback. */
-async function toCallback(user: IdpUser, browser = new Browser(h.cert), tenant?: string): Promise<{ browser: Browser; authorizeUrl: URL; callbackUrl: string }> {
+async function toCallback(
+  user: IdpUser,
+  browser = new Browser(h.cert),
+  tenant?: string,
+): Promise<{ browser: Browser; authorizeUrl: URL; callbackUrl: string }> {
   const start = await browser.request('GET', `${h.url}/v1/auth/oidc/start${tenant ? `?tenant=${tenant}` : ''}`);
   expect(start.status).toBe(302);
   const authorizeUrl = new URL(start.location!);
   let next = await browser.request('GET', authorizeUrl.href);
   for (let hops = 0; hops < 10; hops++) {
-    if (next.location?.startsWith(`${h.url}${callbackPath}`)) return { browser, authorizeUrl, callbackUrl: next.location };
+    if (next.location?.startsWith(`${h.url}${callbackPath}`))
+      return { browser, authorizeUrl, callbackUrl: next.location };
     if (next.status === 200 && next.body.includes('<form')) {
       const action = /action="([^"]+)"/.exec(next.body)![1]!;
-      next = await browser.request('POST', new URL(action, idp.issuer).href, { login: user.sub, password: user.password });
+      next = await browser.request('POST', new URL(action, idp.issuer).href, {
+        login: user.sub,
+        password: user.password,
+      });
       continue;
     }
     expect(next.status, next.body).toBeGreaterThanOrEqual(300);
@@ -106,10 +117,20 @@ async function signIn(user: IdpUser, tenant?: string): Promise<Flow> {
   return { ...f, callback, session: f.browser.cookie(h.url, '__Host-sealpost_session') };
 }
 
-const withCookie = (session: string | undefined) => ({ authorization: '', cookie: `__Host-sealpost_session=${session}` });
+const withCookie = (session: string | undefined) => ({
+  authorization: '',
+  cookie: `__Host-sealpost_session=${session}`,
+});
 
 function person(over: Partial<IdpUser> & { sub: string }): IdpUser {
-  const u: IdpUser = { password: `pw-${over.sub}`, email: `${over.sub}@clinic.test`, name: `Dr ${over.sub}`, groups: [], amr: ['pwd'], ...over };
+  const u: IdpUser = {
+    password: `pw-${over.sub}`,
+    email: `${over.sub}@clinic.test`,
+    name: `Dr ${over.sub}`,
+    groups: [],
+    amr: ['pwd'],
+    ...over,
+  };
   idp.users.set(u.sub, u);
   return u;
 }
@@ -118,7 +139,11 @@ async function userRow(email: string) {
   return h.app.store.read.users.byEmail('default', email);
 }
 
-async function auditActions(since: number): Promise<{ action: string; outcome: string; details: Record<string, unknown> | null; target: { id: string } | null }[]> {
+async function auditActions(
+  since: number,
+): Promise<
+  { action: string; outcome: string; details: Record<string, unknown> | null; target: { id: string } | null }[]
+> {
   const rows = await h.app.store.read.auditLog.entries(since, 10_000);
   return rows.map((r: { entry: string }) => JSON.parse(r.entry));
 }
@@ -167,17 +192,34 @@ describe('OIDC single sign-on for staff against a real OpenID provider', () => {
     expect(f.browser.cookie(h.url, '__Host-sealpost_oidc')).toBeUndefined();
 
     const row = (await userRow(u.email!))!;
-    expect(row).toMatchObject({ status: 'active', password_hash: null, roles: 'admin', sso_issuer: idp.issuer, sso_subject: 'admin-ana', display_name: 'Dr admin-ana' });
+    expect(row).toMatchObject({
+      status: 'active',
+      password_hash: null,
+      roles: 'admin',
+      sso_issuer: idp.issuer,
+      sso_subject: 'admin-ana',
+      display_name: 'Dr admin-ana',
+    });
     const keys = await h.request('GET', '/v1/api-keys', undefined, withCookie(f.session));
     expect(keys.status).toBe(200);
-    const [session] = query<{ stage: string; amr: string; transport: string; mfa_at: number | null }>(h.dataDir, 'select stage, amr, transport, mfa_at from sessions where subject_id = ?', row.id);
+    const [session] = query<{ stage: string; amr: string; transport: string; mfa_at: number | null }>(
+      h.dataDir,
+      'select stage, amr, transport, mfa_at from sessions where subject_id = ?',
+      row.id,
+    );
     expect(session).toMatchObject({ stage: 'active', transport: 'cookie' });
     expect(session!.amr.split(' ').sort()).toEqual(['mfa', 'pwd', 'sso']);
     expect(session!.mfa_at).not.toBeNull();
 
     const audit = await auditActions(since);
-    expect(audit.find((e) => e.action === 'user.sso_provisioned')).toMatchObject({ outcome: 'success', target: { id: row.id } });
-    expect(audit.find((e) => e.action === 'user.sso_login')).toMatchObject({ outcome: 'success', details: { userId: row.id, stage: 'active', idpAmr: ['pwd', 'mfa'], roles: ['admin'] } });
+    expect(audit.find((e) => e.action === 'user.sso_provisioned')).toMatchObject({
+      outcome: 'success',
+      target: { id: row.id },
+    });
+    expect(audit.find((e) => e.action === 'user.sso_login')).toMatchObject({
+      outcome: 'success',
+      details: { userId: row.id, stage: 'active', idpAmr: ['pwd', 'mfa'], roles: ['admin'] },
+    });
   });
 
   it('keeps MFA required when the provider asserts a password only: stage mfa_enrol without a factor, mfa with one, and routes answer SP_AUTH_MFA_REQUIRED', async () => {
@@ -186,7 +228,12 @@ describe('OIDC single sign-on for staff against a real OpenID provider', () => {
     expect(f.callback.status).toBe(303);
     expect(f.callback.location).toBe(`${h.url}/login`);
     const row = (await userRow(u.email!))!;
-    const sessions = () => query<{ stage: string; amr: string; revoked_at: number | null }>(h.dataDir, 'select stage, amr, revoked_at from sessions where subject_id = ? order by created_at', row.id);
+    const sessions = () =>
+      query<{ stage: string; amr: string; revoked_at: number | null }>(
+        h.dataDir,
+        'select stage, amr, revoked_at from sessions where subject_id = ? order by created_at',
+        row.id,
+      );
     expect(sessions()[0]).toMatchObject({ stage: 'mfa_enrol', amr: 'sso pwd' });
     const refused = await h.request('GET', '/v1/notifications/n-unknown', undefined, withCookie(f.session));
     expect(refused.status).toBe(401);
@@ -194,11 +241,22 @@ describe('OIDC single sign-on for staff against a real OpenID provider', () => {
 
     // With a confirmed Sealpost factor, the next sign-in asks for it (stage mfa).
     const now = Date.now();
-    await h.app.store.transaction((tx) => tx.mfa.putTotp({ user_id: row.id, tenant_id: 'default', secret_ct: new Uint8Array(32), confirmed_at: now, last_step: null, created_at: now }));
+    await h.app.store.transaction((tx) =>
+      tx.mfa.putTotp({
+        user_id: row.id,
+        tenant_id: 'default',
+        secret_ct: new Uint8Array(32),
+        confirmed_at: now,
+        last_step: null,
+        created_at: now,
+      }),
+    );
     const again = await signIn(u);
     expect(again.callback.location).toBe(`${h.url}/login`);
     expect(sessions()[1]).toMatchObject({ stage: 'mfa', amr: 'sso pwd' });
-    expect((await h.request('GET', '/v1/notifications/n-unknown', undefined, withCookie(again.session))).body.code).toBe('SP_AUTH_MFA_REQUIRED');
+    expect(
+      (await h.request('GET', '/v1/notifications/n-unknown', undefined, withCookie(again.session))).body.code,
+    ).toBe('SP_AUTH_MFA_REQUIRED');
   });
 
   it('refuses a person whose groups map to no role: 403 SP_AUTH_SSO_NO_ROLE, audited, no user and no session created', async () => {
@@ -211,7 +269,9 @@ describe('OIDC single sign-on for staff against a real OpenID provider', () => {
     expect(f.session).toBeUndefined();
     expect(await userRow(u.email!)).toBeUndefined();
     expect(counts()).toEqual(before);
-    expect((await auditActions(since)).filter((e) => e.action === 'user.sso_login')).toMatchObject([{ outcome: 'failure', details: { reason: 'no_role' } }]);
+    expect((await auditActions(since)).filter((e) => e.action === 'user.sso_login')).toMatchObject([
+      { outcome: 'failure', details: { reason: 'no_role' } },
+    ]);
   });
 
   it('refuses a replayed callback, a tampered state and a callback without the browser that started it; none creates anything', async () => {
@@ -256,21 +316,30 @@ describe('OIDC single sign-on for staff against a real OpenID provider', () => {
     expect([r.status, r.json.code]).toEqual([401, 'SP_AUTH_SSO_FAILED']);
     expect(r.body).not.toContain('invalid_grant');
     expect(counts()).toEqual(before);
-    expect((await auditActions(since)).filter((e) => e.action === 'user.sso_login')).toMatchObject([{ outcome: 'failure', details: { reason: 'code_rejected' } }]);
+    expect((await auditActions(since)).filter((e) => e.action === 'user.sso_login')).toMatchObject([
+      { outcome: 'failure', details: { reason: 'code_rejected' } },
+    ]);
   });
 
   it('updates roles from the provider groups at the next sign-in, audits the change and ends the sessions of the old roles', async () => {
     const u = person({ sub: 'mover-max', groups: ['ward-rn'], amr: ['pwd', 'mfa'] });
     const asNurse = await signIn(u);
-    expect((await h.request('GET', '/v1/api-keys', undefined, withCookie(asNurse.session))).body.code).toBe('SP_AUTH_FORBIDDEN');
+    expect((await h.request('GET', '/v1/api-keys', undefined, withCookie(asNurse.session))).body.code).toBe(
+      'SP_AUTH_FORBIDDEN',
+    );
     const since = await h.app.store.read.auditLog.size();
     u.groups = ['it-admins', 'ward-rn'];
     const asAdmin = await signIn(u);
     const row = (await userRow(u.email!))!;
     expect(row.roles).toBe('admin nurse');
     expect((await h.request('GET', '/v1/api-keys', undefined, withCookie(asAdmin.session))).status).toBe(200);
-    expect((await h.request('GET', '/v1/api-keys', undefined, withCookie(asNurse.session))).body.code).toBe('SP_AUTH_UNAUTHENTICATED');
-    expect((await auditActions(since)).find((e) => e.action === 'user.roles_changed')).toMatchObject({ target: { id: row.id }, details: { from: ['nurse'], to: ['admin', 'nurse'], source: 'sso', sessionsRevoked: 1 } });
+    expect((await h.request('GET', '/v1/api-keys', undefined, withCookie(asNurse.session))).body.code).toBe(
+      'SP_AUTH_UNAUTHENTICATED',
+    );
+    expect((await auditActions(since)).find((e) => e.action === 'user.roles_changed')).toMatchObject({
+      target: { id: row.id },
+      details: { from: ['nurse'], to: ['admin', 'nurse'], source: 'sso', sessionsRevoked: 1 },
+    });
     // Same groups next time: no change recorded.
     const since2 = await h.app.store.read.auditLog.size();
     await signIn(u);
@@ -280,12 +349,19 @@ describe('OIDC single sign-on for staff against a real OpenID provider', () => {
   it('links an existing user with the same e-mail instead of creating a second one, and refuses a disabled user with SP_AUTH_LOGIN_FAILED', async () => {
     const existing = await staffWithSession(h, ['billing'], 'default', 'linked-lee@clinic.test');
     const since = await h.app.store.read.auditLog.size();
-    const u = person({ sub: 'linked-lee', email: 'Linked-Lee@Clinic.test', groups: ['cardiology-md'], amr: ['pwd', 'mfa'] });
+    const u = person({
+      sub: 'linked-lee',
+      email: 'Linked-Lee@Clinic.test',
+      groups: ['cardiology-md'],
+      amr: ['pwd', 'mfa'],
+    });
     const f = await signIn(u);
     expect(f.callback.status).toBe(303);
     const row = (await userRow('linked-lee@clinic.test'))!;
     expect(row).toMatchObject({ id: existing.userId, sso_subject: 'linked-lee', roles: 'physician' });
-    expect((await auditActions(since)).map((e) => e.action)).toEqual(expect.arrayContaining(['user.sso_linked', 'user.roles_changed', 'user.sso_login']));
+    expect((await auditActions(since)).map((e) => e.action)).toEqual(
+      expect.arrayContaining(['user.sso_linked', 'user.roles_changed', 'user.sso_login']),
+    );
 
     await h.app.store.transaction((tx) => tx.users.update('default', existing.userId, { status: 'disabled' }));
     const before = counts();
@@ -301,17 +377,25 @@ describe('OIDC single sign-on for staff against a real OpenID provider', () => {
     await h.app.store.transaction((tx) => tx.users.update('default', invited.userId, { status: 'invited' }));
     const ivy = await signIn(person({ sub: 'invited-ivy', groups: ['ward-rn'], amr: ['pwd', 'mfa'] }));
     expect(ivy.callback.status).toBe(303);
-    expect(await userRow('invited-ivy@clinic.test')).toMatchObject({ id: invited.userId, status: 'active', sso_subject: 'invited-ivy' });
+    expect(await userRow('invited-ivy@clinic.test')).toMatchObject({
+      id: invited.userId,
+      status: 'active',
+      sso_subject: 'invited-ivy',
+    });
 
     const existing = await staffWithSession(h, ['nurse'], 'default', 'unverified-uma@clinic.test');
     const before = counts();
-    const uma = await signIn(person({ sub: 'unverified-uma', emailVerified: false, groups: ['ward-rn'], amr: ['pwd', 'mfa'] }));
+    const uma = await signIn(
+      person({ sub: 'unverified-uma', emailVerified: false, groups: ['ward-rn'], amr: ['pwd', 'mfa'] }),
+    );
     expect([uma.callback.status, uma.callback.json.code]).toEqual([401, 'SP_AUTH_LOGIN_FAILED']);
     expect(await userRow('unverified-uma@clinic.test')).toMatchObject({ id: existing.userId, sso_subject: null });
     expect(counts()).toEqual(before);
 
     const silent = await staffWithSession(h, ['nurse'], 'default', 'silent-sam@clinic.test');
-    const sam = await signIn(person({ sub: 'silent-sam', emailVerified: null, groups: ['ward-rn'], amr: ['pwd', 'mfa'] }));
+    const sam = await signIn(
+      person({ sub: 'silent-sam', emailVerified: null, groups: ['ward-rn'], amr: ['pwd', 'mfa'] }),
+    );
     expect([sam.callback.status, sam.callback.json.code]).toEqual([401, 'SP_AUTH_LOGIN_FAILED']);
     expect(await userRow('silent-sam@clinic.test')).toMatchObject({ id: silent.userId, sso_subject: null });
   });
@@ -333,14 +417,19 @@ describe('OIDC single sign-on for staff against a real OpenID provider', () => {
     const f = await signIn(person({ sub: 'quiet-quinn', groups: ['it-admins'], amr: ['pwd', 'mfa'] }));
     const cb = new URL(f.callbackUrl);
     const log = readFileSync(h.logFile, 'utf8');
-    for (const secret of [cb.searchParams.get('code')!, cb.searchParams.get('state')!, f.authorizeUrl.searchParams.get('nonce')!, f.session!]) {
+    for (const secret of [
+      cb.searchParams.get('code')!,
+      cb.searchParams.get('state')!,
+      f.authorizeUrl.searchParams.get('nonce')!,
+      f.session!,
+    ]) {
       expect(secret.length).toBeGreaterThan(15);
       expect(log).not.toContain(secret);
     }
   });
 });
 
-describe('OIDC single sign-on with a public client, claims in the ID token, and the provider\'s MFA not trusted', () => {
+describe("OIDC single sign-on with a public client, claims in the ID token, and the provider's MFA not trusted", () => {
   let idp2: TestIdp;
   let h2: Harness;
   beforeAll(async () => {
@@ -359,13 +448,17 @@ describe('OIDC single sign-on with a public client, claims in the ID token, and 
     await idp2?.close();
   }, 120_000);
 
-  it('asks for Sealpost\'s own second factor even when the provider says mfa, and never records the provider\'s mfa as verified', async () => {
+  it("asks for Sealpost's own second factor even when the provider says mfa, and never records the provider's mfa as verified", async () => {
     // The sign-in helpers drive the module's provider and server: point them at this pair (the first describe is done).
     [idp, h] = [idp2, h2];
     const f = await signIn(person({ sub: 'careful-cam', groups: ['it-admins'], amr: ['pwd', 'otp', 'mfa'] }));
     expect(f.callback.location).toBe(`${h2.url}/login`);
     const row = (await h2.app.store.read.users.byEmail('default', 'careful-cam@clinic.test'))!;
-    const [s] = query<{ stage: string; amr: string; mfa_at: number | null }>(h2.dataDir, 'select stage, amr, mfa_at from sessions where subject_id = ?', row.id);
+    const [s] = query<{ stage: string; amr: string; mfa_at: number | null }>(
+      h2.dataDir,
+      'select stage, amr, mfa_at from sessions where subject_id = ?',
+      row.id,
+    );
     expect(s).toMatchObject({ stage: 'mfa_enrol', amr: 'sso pwd otp', mfa_at: null });
   });
 });
@@ -373,7 +466,12 @@ describe('OIDC single sign-on with a public client, claims in the ID token, and 
 describe('OIDC single sign-on with an identity provider whose certificate is not trusted', () => {
   it('answers 502 SP_AUTH_SSO_UNAVAILABLE at the start (certificates are verified unless explicitly turned off)', async () => {
     const untrusted = await startOidcProvider();
-    const strict = await startSealpost({ SEALPOST_OIDC_ISSUER: untrusted.issuer, SEALPOST_OIDC_CLIENT_ID: untrusted.clientId, SEALPOST_OIDC_CLIENT_SECRET: untrusted.clientSecret!, SEALPOST_OIDC_GROUP_ROLES: 'g=nurse' });
+    const strict = await startSealpost({
+      SEALPOST_OIDC_ISSUER: untrusted.issuer,
+      SEALPOST_OIDC_CLIENT_ID: untrusted.clientId,
+      SEALPOST_OIDC_CLIENT_SECRET: untrusted.clientSecret!,
+      SEALPOST_OIDC_GROUP_ROLES: 'g=nurse',
+    });
     try {
       const r = await new Browser(strict.cert).request('GET', `${strict.url}/v1/auth/oidc/start`);
       expect([r.status, r.json.code]).toEqual([502, 'SP_AUTH_SSO_UNAVAILABLE']);

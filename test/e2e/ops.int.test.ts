@@ -24,13 +24,22 @@ describe('operations endpoints and the API description', () => {
 
   it('exposes Prometheus metrics for queue depth, deliveries and latency', async () => {
     await h.request('PUT', '/v1/patients/p1', samplePatient());
-    const res = await h.request('POST', '/v1/notifications', { type: 'follow_up', patientId: 'p1', data: { reason: 'check-up', dueDate: '2030-01-01' } });
-    await eventually(async () => (await h.request('GET', `/v1/notifications/${res.body.id}`)).body.status === 'delivered', 'delivered');
+    const res = await h.request('POST', '/v1/notifications', {
+      type: 'follow_up',
+      patientId: 'p1',
+      data: { reason: 'check-up', dueDate: '2030-01-01' },
+    });
+    await eventually(
+      async () => (await h.request('GET', `/v1/notifications/${res.body.id}`)).body.status === 'delivered',
+      'delivered',
+    );
     const m = (await anon('/metrics')).text;
     expect(m).toMatch(/sealpost_deliveries\{status="delivered",channel="sms"\} 1/);
     expect(m).toMatch(/sealpost_delivery_attempts_total\{channel="sms",outcome="delivered"\} 1/);
     expect(m).toContain('sealpost_delivery_latency_seconds_bucket');
-    expect(m).toContain('sealpost_http_request_duration_seconds_bucket{le="0.005",method="POST",route="/v1/notifications",status="202"}');
+    expect(m).toContain(
+      'sealpost_http_request_duration_seconds_bucket{le="0.005",method="POST",route="/v1/notifications",status="202"}',
+    );
   });
 
   it('serves an OpenAPI document describing every API route with its schemas', async () => {

@@ -9,20 +9,23 @@ type Contact = { system: 'email' | 'sms'; value: string };
 describe('patient accounts: sign-in with a contact point and a one-time code', () => {
   let h: Harness;
   const accounts: Record<string, string> = {};
-  const anon = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => httpsJson(h.url, h.cert, method, path, body, { authorization: '', ...headers });
-  const asPatient = (token: string, method: string, path: string, body?: unknown) => anon(method, path, body, { authorization: `Bearer ${token}` });
+  const anon = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+    httpsJson(h.url, h.cert, method, path, body, { authorization: '', ...headers });
+  const asPatient = (token: string, method: string, path: string, body?: unknown) =>
+    anon(method, path, body, { authorization: `Bearer ${token}` });
 
   /** Every outbox item (all pages), oldest first. */
   async function outbox(): Promise<any[]> {
     const items: any[] = [];
-    for (let cursor = ''; ; ) {
+    for (let cursor = ''; ;) {
       const r = await h.request('GET', `/v1/dev/outbox?limit=500${cursor ? `&cursor=${cursor}` : ''}`);
       items.push(...r.body.items);
       if (!r.body.nextCursor) return items;
       cursor = r.body.nextCursor;
     }
   }
-  const codeMessages = async (accountId: string) => (await outbox()).filter((i) => i.deliveryId.startsWith(`potp-${accountId}-`));
+  const codeMessages = async (accountId: string) =>
+    (await outbox()).filter((i) => i.deliveryId.startsWith(`potp-${accountId}-`));
 
   /** Starts sign-in and returns the code that arrived (the newest for this account). */
   async function requestCode(patient: string, contact: Contact): Promise<string> {
@@ -52,7 +55,14 @@ describe('patient accounts: sign-in with a contact point and a one-time code', (
       const body = samplePatient({ name: { given: [MARKER], family: `Family${n}` }, telecom: [sms(n), email(n)] });
       expect((await h.request('PUT', `/v1/patients/p${n}`, body)).status).toBe(201);
     }
-    for (const [p, c] of [['p1', email(1)], ['p2', sms(2)], ['p3', email(3)], ['p4', email(4)], ['p5', sms(5)], ['p6', email(6)]] as const) {
+    for (const [p, c] of [
+      ['p1', email(1)],
+      ['p2', sms(2)],
+      ['p3', email(3)],
+      ['p4', email(4)],
+      ['p5', sms(5)],
+      ['p6', email(6)],
+    ] as const) {
       const r = await h.request('POST', `/v1/patients/${p}/account`, { contact: c });
       expect(r.status).toBe(201);
       accounts[p] = r.body.id;
@@ -62,8 +72,21 @@ describe('patient accounts: sign-in with a contact point and a one-time code', (
 
   it('signs a patient in by e-mail; the patient sees exactly their own notifications, decrypted, newest first', async () => {
     const mine = [];
-    for (const testName of ['Ferritin', 'Lipid panel']) mine.push((await h.request('POST', '/v1/notifications', { type: 'test_result_ready', patientId: 'p1', data: { testName } })).body.id);
-    await h.request('POST', '/v1/notifications', { type: 'test_result_ready', patientId: 'p2', data: { testName: 'Other-patient-HbA1c' } });
+    for (const testName of ['Ferritin', 'Lipid panel'])
+      mine.push(
+        (
+          await h.request('POST', '/v1/notifications', {
+            type: 'test_result_ready',
+            patientId: 'p1',
+            data: { testName },
+          })
+        ).body.id,
+      );
+    await h.request('POST', '/v1/notifications', {
+      type: 'test_result_ready',
+      patientId: 'p2',
+      data: { testName: 'Other-patient-HbA1c' },
+    });
     const token = await signIn('p1', email(1));
     const r = await asPatient(token, 'GET', '/v1/me/notifications');
     expect(r.status).toBe(200);
@@ -79,7 +102,11 @@ describe('patient accounts: sign-in with a contact point and a one-time code', (
   });
 
   it('signs a patient in by SMS, with the session in an HttpOnly SameSite cookie for the web', async () => {
-    await h.request('POST', '/v1/notifications', { type: 'test_result_ready', patientId: 'p2', data: { testName: 'Vitamin D' } });
+    await h.request('POST', '/v1/notifications', {
+      type: 'test_result_ready',
+      patientId: 'p2',
+      data: { testName: 'Vitamin D' },
+    });
     const code = await requestCode('p2', sms(2));
     const msg = (await codeMessages(accounts.p2!)).at(-1);
     expect(msg.channel).toBe('sms');
@@ -95,33 +122,57 @@ describe('patient accounts: sign-in with a contact point and a one-time code', (
     expect(list.text).toContain('Vitamin D');
   });
 
-  it('refuses a patient session on staff routes (403) and answers 404 for another patient\'s notification', async () => {
-    const theirs = (await h.request('POST', '/v1/notifications', { type: 'test_result_ready', patientId: 'p2', data: { testName: 'Not-yours' } })).body.id;
+  it("refuses a patient session on staff routes (403) and answers 404 for another patient's notification", async () => {
+    const theirs = (
+      await h.request('POST', '/v1/notifications', {
+        type: 'test_result_ready',
+        patientId: 'p2',
+        data: { testName: 'Not-yours' },
+      })
+    ).body.id;
     const token = await signIn('p3', email(3));
     expect((await asPatient(token, 'GET', '/v1/patients/p3')).status).toBe(403);
     expect((await asPatient(token, 'GET', '/v1/patients/p2')).status).toBe(403);
-    const create = await asPatient(token, 'POST', '/v1/notifications', { type: 'test_result_ready', patientId: 'p3', data: { testName: 'x' } });
+    const create = await asPatient(token, 'POST', '/v1/notifications', {
+      type: 'test_result_ready',
+      patientId: 'p3',
+      data: { testName: 'x' },
+    });
     expect(create.status).toBe(403);
     expect((await asPatient(token, 'POST', '/v1/patients/p3/account', { contact: sms(3) })).status).toBe(403);
     const other = await asPatient(token, 'GET', `/v1/me/notifications/${theirs}`);
     expect(other.status).toBe(404);
     expect(other.body.code).toBe('SP_NOTIFICATION_NOT_FOUND');
     expect(other.text).not.toContain('Not-yours');
-    expect((await asPatient(token, 'GET', '/v1/me/notifications/0190a000-0000-7000-8000-000000000000')).body.code).toBe('SP_NOTIFICATION_NOT_FOUND');
+    expect((await asPatient(token, 'GET', '/v1/me/notifications/0190a000-0000-7000-8000-000000000000')).body.code).toBe(
+      'SP_NOTIFICATION_NOT_FOUND',
+    );
     // The admin API key is a system, not a patient: it has no inbox.
     expect((await h.request('GET', '/v1/me/notifications')).status).toBe(403);
   });
 
   it('marks a notification read when the patient opens it, on the record as the patient account', async () => {
-    const id = (await h.request('POST', '/v1/notifications', { type: 'test_result_ready', patientId: 'p1', data: { testName: 'Thyroid' } })).body.id;
+    const id = (
+      await h.request('POST', '/v1/notifications', {
+        type: 'test_result_ready',
+        patientId: 'p1',
+        data: { testName: 'Thyroid' },
+      })
+    ).body.id;
     const token = await signIn('p1', email(1));
     const one = await asPatient(token, 'GET', `/v1/me/notifications/${id}`);
     expect(one.status).toBe(200);
     expect(one.body).toMatchObject({ id, status: 'read' });
     expect(one.body.body + one.body.title).toContain('Thyroid');
-    expect((await asPatient(token, 'GET', '/v1/me/notifications')).body.items.find((i: any) => i.id === id).status).toBe('read');
+    expect(
+      (await asPatient(token, 'GET', '/v1/me/notifications')).body.items.find((i: any) => i.id === id).status,
+    ).toBe('read');
     const actor = `patient-account:${accounts.p1}`;
-    const entries = query<{ action: string; actor: string; entry: string }>(h.dataDir, 'select action, actor, entry from audit_entries where actor = ?', actor);
+    const entries = query<{ action: string; actor: string; entry: string }>(
+      h.dataDir,
+      'select action, actor, entry from audit_entries where actor = ?',
+      actor,
+    );
     expect(entries.filter((e) => e.action === 'notification.read' && e.entry.includes(id))).toHaveLength(1);
     expect(entries.some((e) => e.action === 'notification.accessed' && e.entry.includes(id))).toBe(true);
     expect(entries.some((e) => e.action === 'patient_auth.signed_in')).toBe(true);
@@ -131,7 +182,9 @@ describe('patient accounts: sign-in with a contact point and a one-time code', (
     const codes = async () => (await outbox()).filter((i) => i.deliveryId.startsWith('potp-')).length;
     const before = await codes();
     const known = await anon('POST', '/v1/patient-auth/start', { contact: email(4) });
-    const unknown = await anon('POST', '/v1/patient-auth/start', { contact: { system: 'email', value: 'nobody@example.com' } });
+    const unknown = await anon('POST', '/v1/patient-auth/start', {
+      contact: { system: 'email', value: 'nobody@example.com' },
+    });
     const onRecordNoAccount = await anon('POST', '/v1/patient-auth/start', { contact: email(7) });
     const otherTenant = await anon('POST', '/v1/patient-auth/start', { tenant: 'no-such-tenant', contact: email(4) });
     for (const r of [unknown, onRecordNoAccount, otherTenant]) {
@@ -141,7 +194,10 @@ describe('patient accounts: sign-in with a contact point and a one-time code', (
     await eventually(async () => (await codeMessages(accounts.p4!)).length === 1, 'the one code for the real account');
     expect(await codes()).toBe(before + 1);
     // Verifying for the unknown contact is the same refusal as a wrong code.
-    const v = await anon('POST', '/v1/patient-auth/verify', { contact: { system: 'email', value: 'nobody@example.com' }, code: '123456' });
+    const v = await anon('POST', '/v1/patient-auth/verify', {
+      contact: { system: 'email', value: 'nobody@example.com' },
+      code: '123456',
+    });
     expect(v.status).toBe(401);
     expect(v.body.code).toBe('SP_AUTH_CODE_INVALID');
   });
@@ -149,26 +205,38 @@ describe('patient accounts: sign-in with a contact point and a one-time code', (
   it('burns a code after five wrong answers: the right one is then refused too', async () => {
     const code = await requestCode('p4', email(4));
     for (let i = 0; i < 5; i++) {
-      const r = await anon('POST', '/v1/patient-auth/verify', { contact: email(4), code: otherCode(code), transport: 'bearer' });
+      const r = await anon('POST', '/v1/patient-auth/verify', {
+        contact: email(4),
+        code: otherCode(code),
+        transport: 'bearer',
+      });
       expect(r.status).toBe(401);
       expect(r.body.code).toBe('SP_AUTH_CODE_INVALID');
     }
     const right = await anon('POST', '/v1/patient-auth/verify', { contact: email(4), code, transport: 'bearer' });
     expect(right.status).toBe(401);
     expect(right.body.token).toBeUndefined();
-    const failed = query<{ entry: string }>(h.dataDir, "select entry from audit_entries where action = 'patient_auth.sign_in_failed' and actor = ?", `patient-account:${accounts.p4}`);
+    const failed = query<{ entry: string }>(
+      h.dataDir,
+      "select entry from audit_entries where action = 'patient_auth.sign_in_failed' and actor = ?",
+      `patient-account:${accounts.p4}`,
+    );
     expect(failed.length).toBeGreaterThanOrEqual(6);
     expect(failed.some((f) => f.entry.includes('"burned":true'))).toBe(true);
   });
 
   it('accepts a code once: a used code cannot be used again, and a malformed one is refused as input', async () => {
     const code = await requestCode('p6', email(6));
-    expect((await anon('POST', '/v1/patient-auth/verify', { contact: email(6), code, transport: 'bearer' })).status).toBe(200);
+    expect(
+      (await anon('POST', '/v1/patient-auth/verify', { contact: email(6), code, transport: 'bearer' })).status,
+    ).toBe(200);
     const again = await anon('POST', '/v1/patient-auth/verify', { contact: email(6), code, transport: 'bearer' });
     expect(again.status).toBe(401);
     expect(again.body.code).toBe('SP_AUTH_CODE_INVALID');
     expect((await anon('POST', '/v1/patient-auth/verify', { contact: email(6), code: '12ab56' })).status).toBe(400);
-    expect((await anon('POST', '/v1/patient-auth/start', { contact: { system: 'sms', value: 'not-a-phone' } })).status).toBe(400);
+    expect(
+      (await anon('POST', '/v1/patient-auth/start', { contact: { system: 'sms', value: 'not-a-phone' } })).status,
+    ).toBe(400);
   });
 
   it('sends a code message without PHI: no name in the outbox message or in the server log', async () => {
@@ -193,18 +261,39 @@ describe('patient accounts: sign-in with a contact point and a one-time code', (
     const r = await anon('POST', '/v1/patient-auth/start', { contact: sms(5) });
     expect(r.status).toBe(202);
     // A later code would be written before the throttle entry's transaction answered; none is.
-    expect(query(h.dataDir, "select 1 from audit_entries where action = 'patient_auth.code_throttled' and actor = ?", `patient-account:${accounts.p5}`)).toHaveLength(1);
+    expect(
+      query(
+        h.dataDir,
+        "select 1 from audit_entries where action = 'patient_auth.code_throttled' and actor = ?",
+        `patient-account:${accounts.p5}`,
+      ),
+    ).toHaveLength(1);
     expect(await codeMessages(accounts.p5!)).toHaveLength(3);
   });
 
   it('opens accounts only on a contact point on record, one per contact, and changes nothing when refused', async () => {
     const count = () => query(h.dataDir, 'select count(*) as n from patient_accounts')[0].n;
     const before = count();
-    expect((await h.request('POST', '/v1/patients/p7/account', { contact: { system: 'email', value: 'elsewhere@example.com' } })).body.code).toBe('SP_PATIENT_ACCOUNT_CONTACT_UNKNOWN');
-    expect((await h.request('POST', '/v1/patients/p7/account', { contact: email(1) })).body.code).toBe('SP_PATIENT_ACCOUNT_CONTACT_UNKNOWN');
-    expect((await h.request('POST', '/v1/patients/p1/account', { contact: sms(1) })).body.code).toBe('SP_PATIENT_ACCOUNT_EXISTS');
-    expect((await h.request('POST', '/v1/patients/nobody/account', { contact: email(1) })).body.code).toBe('SP_PATIENT_NOT_FOUND');
-    expect((await h.request('POST', '/v1/patients/p7/account', { contact: { system: 'webhook', value: 'https://x.test' } })).status).toBe(400);
+    expect(
+      (
+        await h.request('POST', '/v1/patients/p7/account', {
+          contact: { system: 'email', value: 'elsewhere@example.com' },
+        })
+      ).body.code,
+    ).toBe('SP_PATIENT_ACCOUNT_CONTACT_UNKNOWN');
+    expect((await h.request('POST', '/v1/patients/p7/account', { contact: email(1) })).body.code).toBe(
+      'SP_PATIENT_ACCOUNT_CONTACT_UNKNOWN',
+    );
+    expect((await h.request('POST', '/v1/patients/p1/account', { contact: sms(1) })).body.code).toBe(
+      'SP_PATIENT_ACCOUNT_EXISTS',
+    );
+    expect((await h.request('POST', '/v1/patients/nobody/account', { contact: email(1) })).body.code).toBe(
+      'SP_PATIENT_NOT_FOUND',
+    );
+    expect(
+      (await h.request('POST', '/v1/patients/p7/account', { contact: { system: 'webhook', value: 'https://x.test' } }))
+        .status,
+    ).toBe(400);
     expect((await h.request('DELETE', '/v1/patients/p7/account')).body.code).toBe('SP_PATIENT_ACCOUNT_NOT_FOUND');
     expect(count()).toBe(before);
     expect((await anon('POST', '/v1/patients/p7/account', { contact: email(7) })).status).toBe(401);
@@ -222,7 +311,9 @@ describe('patient accounts: sign-in with a contact point and a one-time code', (
     const v = await anon('POST', '/v1/patient-auth/verify', { contact: email(3), code: '000000', transport: 'bearer' });
     expect(v.body.code).toBe('SP_AUTH_CODE_INVALID');
     expect(await codeMessages(accounts.p3!)).toHaveLength(sent);
-    expect(query(h.dataDir, "select revoked_reason from sessions where subject_id = ? and revoked_at is null", accounts.p3)).toHaveLength(0);
+    expect(
+      query(h.dataDir, 'select revoked_reason from sessions where subject_id = ? and revoked_at is null', accounts.p3),
+    ).toHaveLength(0);
     // Opened again on the same contact: a new account, signed in afresh.
     const reopened = await h.request('POST', '/v1/patients/p3/account', { contact: email(3) });
     expect(reopened.status).toBe(201);

@@ -88,7 +88,9 @@ const ADDRESSES = [STORED.emailLocal, phone.slice(2)];
 function findMarkers(hay: Buffer | string, needles: readonly string[]): string[] {
   const buf = typeof hay === 'string' ? Buffer.from(hay, 'utf8') : hay;
   return needles.filter((n) =>
-    [n, n.toLowerCase(), n.toUpperCase()].some((v) => buf.includes(Buffer.from(v, 'utf8')) || buf.includes(Buffer.from(v, 'utf16le'))),
+    [n, n.toLowerCase(), n.toUpperCase()].some(
+      (v) => buf.includes(Buffer.from(v, 'utf8')) || buf.includes(Buffer.from(v, 'utf16le')),
+    ),
   );
 }
 
@@ -116,7 +118,10 @@ function logicalDump(file: string): Buffer {
     const parts: Buffer[] = [];
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[];
     for (const t of tables) {
-      for (const row of db.prepare(`SELECT * FROM "${t.replace(/"/g, '""')}"`).raw().all() as unknown[][]) {
+      for (const row of db
+        .prepare(`SELECT * FROM "${t.replace(/"/g, '""')}"`)
+        .raw()
+        .all() as unknown[][]) {
         for (const v of row) {
           if (typeof v === 'string') parts.push(Buffer.from(v, 'utf8'));
           else if (Buffer.isBuffer(v)) parts.push(v);
@@ -143,14 +148,27 @@ describe('PHI planted in every field of a full run', () => {
   let closed = false;
   let files: { before: Record<string, Buffer>; after: Record<string, Buffer>; dump: Buffer; log: string };
 
-  const api = async (what: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+  const api = async (
+    what: string,
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ) => {
     const r = await h.request(method, path, body, headers);
     const seen = { what, status: r.status, text: r.text, headers: r.headers };
     (r.status >= 400 ? errors : apiAnswers).push(seen);
     return r;
   };
   const portal = (method: string, path: string, body?: string, headers: Record<string, string> = {}) =>
-    httpsJson(h.url, h.cert, method, path, body, body === undefined ? headers : { 'content-type': 'application/x-www-form-urlencoded', ...headers });
+    httpsJson(
+      h.url,
+      h.cert,
+      method,
+      path,
+      body,
+      body === undefined ? headers : { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    );
 
   const patient = (over: Record<string, unknown> = {}) => ({
     name: { given: [STORED.given, STORED.middle], family: STORED.family, text: STORED.nameText },
@@ -171,22 +189,73 @@ describe('PHI planted in every field of a full run', () => {
     expect((await h.request('PUT', `/v1/patients/${patientId}`, patient())).status).toBe(201);
 
     const send = async (key: string, body: Record<string, unknown>) => {
-      const r = await api(`create ${key}`, 'POST', '/v1/notifications', { patientId, ...body }, { 'idempotency-key': `${key}-${tag}` });
+      const r = await api(
+        `create ${key}`,
+        'POST',
+        '/v1/notifications',
+        { patientId, ...body },
+        { 'idempotency-key': `${key}-${tag}` },
+      );
       expect(r.status, r.text).toBe(202);
       notificationIds.push(r.body.id);
       return r.body;
     };
-    await send('result', { type: 'test_result_ready', channels: ['sms'], data: { testName: STORED.testName, orderingClinician: STORED.orderingClinician, instructions: STORED.resultInstructions, collectedOn: '2024-03-01' } });
-    await send('medication', { type: 'medication_reminder', channels: ['email'], data: { medicationName: STORED.medicationName, dosage: STORED.dosage, instructions: STORED.medInstructions } });
-    await send('prescription', { type: 'prescription_ready', channels: ['sms', 'email'], data: { medicationName: STORED.rxMedication, pharmacyName: STORED.pharmacyName, pharmacyAddress: STORED.pharmacyAddress } });
-    await send('follow-up', { type: 'follow_up', channels: ['email'], priority: 'urgent', data: { reason: STORED.followReason, dueDate: '2030-01-15', clinicianName: STORED.followClinician } });
-    await send('reminder', { type: 'appointment_reminder', data: { start: '2030-02-03T15:30:00-06:00', location: STORED.location, clinicianName: STORED.clinicianName, instructions: STORED.instructions } });
+    await send('result', {
+      type: 'test_result_ready',
+      channels: ['sms'],
+      data: {
+        testName: STORED.testName,
+        orderingClinician: STORED.orderingClinician,
+        instructions: STORED.resultInstructions,
+        collectedOn: '2024-03-01',
+      },
+    });
+    await send('medication', {
+      type: 'medication_reminder',
+      channels: ['email'],
+      data: { medicationName: STORED.medicationName, dosage: STORED.dosage, instructions: STORED.medInstructions },
+    });
+    await send('prescription', {
+      type: 'prescription_ready',
+      channels: ['sms', 'email'],
+      data: {
+        medicationName: STORED.rxMedication,
+        pharmacyName: STORED.pharmacyName,
+        pharmacyAddress: STORED.pharmacyAddress,
+      },
+    });
+    await send('follow-up', {
+      type: 'follow_up',
+      channels: ['email'],
+      priority: 'urgent',
+      data: { reason: STORED.followReason, dueDate: '2030-01-15', clinicianName: STORED.followClinician },
+    });
+    await send('reminder', {
+      type: 'appointment_reminder',
+      data: {
+        start: '2030-02-03T15:30:00-06:00',
+        location: STORED.location,
+        clinicianName: STORED.clinicianName,
+        instructions: STORED.instructions,
+      },
+    });
     await send('reused', { type: 'test_result_ready', data: { testName: STORED.reusedFirst } });
 
     const batch = await api('batch', 'POST', '/v1/notifications:batch', {
       items: [
-        { type: 'test_result_ready', patientId, channels: ['email'], data: { testName: STORED.batchTestName }, idempotencyKey: `batch-1-${tag}` },
-        { type: 'prescription_ready', patientId, channels: ['sms'], data: { medicationName: STORED.rxMedication, pharmacyName: STORED.batchPharmacy } },
+        {
+          type: 'test_result_ready',
+          patientId,
+          channels: ['email'],
+          data: { testName: STORED.batchTestName },
+          idempotencyKey: `batch-1-${tag}`,
+        },
+        {
+          type: 'prescription_ready',
+          patientId,
+          channels: ['sms'],
+          data: { medicationName: STORED.rxMedication, pharmacyName: STORED.batchPharmacy },
+        },
       ],
     });
     expect(batch.status, batch.text).toBe(202);
@@ -205,26 +274,110 @@ describe('PHI planted in every field of a full run', () => {
     notificationIds.push(appt.body.reminders[0].notificationId);
 
     // Bad requests, each carrying PHI in the part that is wrong (or next to it).
-    const rejected = async (what: string, status: number, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const rejected = async (
+      what: string,
+      status: number,
+      method: string,
+      path: string,
+      body?: unknown,
+      headers: Record<string, string> = {},
+    ) => {
       const r = await api(what, method, path, body, headers);
       expect(r.status, `${what}: ${r.text}`).toBe(status);
     };
-    await rejected('invalid phone', 400, 'PUT', '/v1/patients/err-1', patient({ telecom: [{ system: 'sms', value: `+1 415 ${REJECTED.badPhone}` }] }));
-    await rejected('invalid e-mail', 400, 'PUT', '/v1/patients/err-2', patient({ telecom: [{ system: 'email', value: `${REJECTED.badEmail}@@example.com` }] }));
-    await rejected('unknown field', 400, 'PUT', '/v1/patients/err-3', { ...patient(), nickname: REJECTED.unknownValue });
-    await rejected('unknown nested field', 400, 'PUT', '/v1/patients/err-4', patient({ name: { family: STORED.family, suffix: REJECTED.nestedUnknown } }));
+    await rejected(
+      'invalid phone',
+      400,
+      'PUT',
+      '/v1/patients/err-1',
+      patient({ telecom: [{ system: 'sms', value: `+1 415 ${REJECTED.badPhone}` }] }),
+    );
+    await rejected(
+      'invalid e-mail',
+      400,
+      'PUT',
+      '/v1/patients/err-2',
+      patient({ telecom: [{ system: 'email', value: `${REJECTED.badEmail}@@example.com` }] }),
+    );
+    await rejected('unknown field', 400, 'PUT', '/v1/patients/err-3', {
+      ...patient(),
+      nickname: REJECTED.unknownValue,
+    });
+    await rejected(
+      'unknown nested field',
+      400,
+      'PUT',
+      '/v1/patients/err-4',
+      patient({ name: { family: STORED.family, suffix: REJECTED.nestedUnknown } }),
+    );
     await rejected('unknown time zone', 400, 'PUT', '/v1/patients/err-5', patient({ timeZone: REJECTED.badTimeZone }));
-    await rejected('malformed birth date', 400, 'PUT', '/v1/patients/err-6', patient({ birthDate: REJECTED.badBirthDate }));
-    await rejected('over-long name', 400, 'PUT', '/v1/patients/err-7', patient({ name: { family: `${REJECTED.longName}${'x'.repeat(120)}` } }));
-    await rejected('unknown data field', 400, 'POST', '/v1/notifications', { type: 'test_result_ready', patientId, data: { testName: STORED.testName, note: REJECTED.unknownData } });
-    await rejected('malformed data date', 400, 'POST', '/v1/notifications', { type: 'test_result_ready', patientId, data: { testName: STORED.testName, collectedOn: REJECTED.badDate } });
-    await rejected('unknown type', 400, 'POST', '/v1/notifications', { type: REJECTED.badType, patientId, data: { testName: STORED.testName } });
-    await rejected('malformed JSON', 400, 'POST', '/v1/notifications', `{"type":"test_result_ready","patientId":"${patientId}","data":{"testName":"${REJECTED.malformed}"`);
-    await rejected('unsupported media type', 415, 'POST', '/v1/notifications', `<testName>${REJECTED.wrongMedia}</testName>`, { 'content-type': 'application/xml' });
-    await rejected('too large', 413, 'POST', '/v1/notifications', { type: 'test_result_ready', patientId, data: { testName: `${REJECTED.tooLarge} `.repeat(4000) } });
-    await rejected('idempotency key reused', 422, 'POST', '/v1/notifications', { type: 'test_result_ready', patientId, data: { testName: REJECTED.reused } }, { 'idempotency-key': `reused-${tag}` });
-    await rejected('over-long location', 400, 'PUT', `/v1/appointments/appt-err-${tag}`, { patientId, start: new Date(Date.now() + 86_400_000).toISOString(), location: `${REJECTED.longLocation}${'y'.repeat(600)}` });
-    await rejected('malformed start', 400, 'PUT', `/v1/appointments/appt-err-${tag}`, { patientId, start: REJECTED.badStart, location: STORED.apptLocation });
+    await rejected(
+      'malformed birth date',
+      400,
+      'PUT',
+      '/v1/patients/err-6',
+      patient({ birthDate: REJECTED.badBirthDate }),
+    );
+    await rejected(
+      'over-long name',
+      400,
+      'PUT',
+      '/v1/patients/err-7',
+      patient({ name: { family: `${REJECTED.longName}${'x'.repeat(120)}` } }),
+    );
+    await rejected('unknown data field', 400, 'POST', '/v1/notifications', {
+      type: 'test_result_ready',
+      patientId,
+      data: { testName: STORED.testName, note: REJECTED.unknownData },
+    });
+    await rejected('malformed data date', 400, 'POST', '/v1/notifications', {
+      type: 'test_result_ready',
+      patientId,
+      data: { testName: STORED.testName, collectedOn: REJECTED.badDate },
+    });
+    await rejected('unknown type', 400, 'POST', '/v1/notifications', {
+      type: REJECTED.badType,
+      patientId,
+      data: { testName: STORED.testName },
+    });
+    await rejected(
+      'malformed JSON',
+      400,
+      'POST',
+      '/v1/notifications',
+      `{"type":"test_result_ready","patientId":"${patientId}","data":{"testName":"${REJECTED.malformed}"`,
+    );
+    await rejected(
+      'unsupported media type',
+      415,
+      'POST',
+      '/v1/notifications',
+      `<testName>${REJECTED.wrongMedia}</testName>`,
+      { 'content-type': 'application/xml' },
+    );
+    await rejected('too large', 413, 'POST', '/v1/notifications', {
+      type: 'test_result_ready',
+      patientId,
+      data: { testName: `${REJECTED.tooLarge} `.repeat(4000) },
+    });
+    await rejected(
+      'idempotency key reused',
+      422,
+      'POST',
+      '/v1/notifications',
+      { type: 'test_result_ready', patientId, data: { testName: REJECTED.reused } },
+      { 'idempotency-key': `reused-${tag}` },
+    );
+    await rejected('over-long location', 400, 'PUT', `/v1/appointments/appt-err-${tag}`, {
+      patientId,
+      start: new Date(Date.now() + 86_400_000).toISOString(),
+      location: `${REJECTED.longLocation}${'y'.repeat(600)}`,
+    });
+    await rejected('malformed start', 400, 'PUT', `/v1/appointments/appt-err-${tag}`, {
+      patientId,
+      start: REJECTED.badStart,
+      location: STORED.apptLocation,
+    });
     await rejected('batch with one bad item', 400, 'POST', '/v1/notifications:batch', {
       items: [
         { type: 'test_result_ready', patientId, data: { testName: REJECTED.batchValid } },
@@ -233,7 +386,14 @@ describe('PHI planted in every field of a full run', () => {
     });
     await rejected('unknown route', 404, 'GET', `/v1/${REJECTED.path}`);
     await rejected('malformed cursor', 400, 'GET', `/v1/dev/outbox?cursor=${REJECTED.query}`);
-    await rejected('malformed idempotency key', 400, 'POST', '/v1/notifications', { type: 'test_result_ready', patientId, data: { testName: STORED.testName } }, { 'idempotency-key': `${REJECTED.idempotencyKey} x` });
+    await rejected(
+      'malformed idempotency key',
+      400,
+      'POST',
+      '/v1/notifications',
+      { type: 'test_result_ready', patientId, data: { testName: STORED.testName } },
+      { 'idempotency-key': `${REJECTED.idempotencyKey} x` },
+    );
 
     // Let the worker deliver every notification's deliveries.
     const notificationOf = new Map<string, string>();
@@ -262,7 +422,11 @@ describe('PHI planted in every field of a full run', () => {
       const page = await portal('GET', `/m/${token}`);
       expect(page.status).toBe(200);
       publicPages.push({ what: 'verify page', status: page.status, text: page.text, headers: page.headers });
-      const wrong = await portal('POST', `/m/${token}/verify`, `birthDate=${i === 0 ? REJECTED.portalAnswer : '1969-07-20'}`);
+      const wrong = await portal(
+        'POST',
+        `/m/${token}/verify`,
+        `birthDate=${i === 0 ? REJECTED.portalAnswer : '1969-07-20'}`,
+      );
       expect(wrong.status).toBe(401);
       publicPages.push({ what: 'wrong answer page', status: wrong.status, text: wrong.text, headers: wrong.headers });
       if (i === 0) {
@@ -272,18 +436,33 @@ describe('PHI planted in every field of a full run', () => {
       }
       const ok = await portal('POST', `/m/${token}/verify`, `birthDate=${BIRTH_DATE}`);
       expect(ok.status, ok.text).toBe(303);
-      publicPages.push({ what: 'verified redirect', status: ok.status, text: ok.text, headers: { ...ok.headers, 'set-cookie': undefined } });
+      publicPages.push({
+        what: 'verified redirect',
+        status: ok.status,
+        text: ok.text,
+        headers: { ...ok.headers, 'set-cookie': undefined },
+      });
       const cookie = String(([] as string[]).concat(ok.headers['set-cookie'] ?? [])[0]).split(';')[0];
       const msg = await portal('GET', `/m/${token}/message`, undefined, { cookie });
       expect(msg.status).toBe(200);
       securePages.push({ notificationId: notificationOf.get(o.deliveryId)!, html: msg.text });
       const ack = await portal('POST', `/m/${token}/acknowledge`, undefined, { cookie });
       expect(ack.status).toBe(303);
-      publicPages.push({ what: 'acknowledged redirect', status: ack.status, text: ack.text, headers: { ...ack.headers, 'set-cookie': undefined } });
+      publicPages.push({
+        what: 'acknowledged redirect',
+        status: ack.status,
+        text: ack.text,
+        headers: { ...ack.headers, 'set-cookie': undefined },
+      });
     }
     const invalid = await portal('GET', `/m/${REJECTED.portalToken}`);
     expect(invalid.status).toBe(404);
-    publicPages.push({ what: 'invalid link page', status: invalid.status, text: invalid.text, headers: invalid.headers });
+    publicPages.push({
+      what: 'invalid link page',
+      status: invalid.status,
+      text: invalid.text,
+      headers: invalid.headers,
+    });
 
     // Public and unauthenticated: request metrics are labelled by route, and must stay so.
     const metrics = await portal('GET', '/metrics');
@@ -301,7 +480,12 @@ describe('PHI planted in every field of a full run', () => {
     const before = { db: readIf(db), wal: readIf(`${db}-wal`), shm: readIf(`${db}-shm`) };
     await h.app.close();
     closed = true;
-    files = { before, after: { db: readIf(db), wal: readIf(`${db}-wal`), shm: readIf(`${db}-shm`) }, dump: logicalDump(db), log: readFileSync(h.logFile, 'utf8') };
+    files = {
+      before,
+      after: { db: readIf(db), wal: readIf(`${db}-wal`), shm: readIf(`${db}-shm`) },
+      dump: logicalDump(db),
+      log: readFileSync(h.logFile, 'utf8'),
+    };
   });
 
   afterAll(async () => {
@@ -322,7 +506,17 @@ describe('PHI planted in every field of a full run', () => {
   it('shows the PHI to the verified reader, so the markers really went through the pipeline', () => {
     expect(securePages.length).toBeGreaterThanOrEqual(notificationIds.length);
     const all = securePages.map((p) => p.html).join('\n');
-    for (const m of [STORED.testName, STORED.medicationName, STORED.pharmacyName, STORED.followReason, STORED.location, STORED.apptLocation, STORED.apptInstructions, STORED.batchTestName, STORED.batchPharmacy]) {
+    for (const m of [
+      STORED.testName,
+      STORED.medicationName,
+      STORED.pharmacyName,
+      STORED.followReason,
+      STORED.location,
+      STORED.apptLocation,
+      STORED.apptInstructions,
+      STORED.batchTestName,
+      STORED.batchPharmacy,
+    ]) {
       expect(findMarkers(all, [m]), `secure page showing ${m}`).toEqual([m]);
     }
   });
@@ -333,7 +527,13 @@ describe('PHI planted in every field of a full run', () => {
     expect(outbox.some((o) => o.deliveryId.startsWith('otp-'))).toBe(true);
     for (const o of outbox) {
       expect(findMarkers(`${o.subject ?? ''}\n${o.body}`, ALL), `outbox ${o.channel} ${o.deliveryId}`).toEqual([]);
-      expect(findMarkers(o.recipient, ALL.filter((m) => !ADDRESSES.includes(m))), `outbox recipient ${o.deliveryId}`).toEqual([]);
+      expect(
+        findMarkers(
+          o.recipient,
+          ALL.filter((m) => !ADDRESSES.includes(m)),
+        ),
+        `outbox recipient ${o.deliveryId}`,
+      ).toEqual([]);
     }
     // Positive control: the recipient is decrypted and scanned, and holds the address it should.
     expect(findMarkers(outbox.map((o) => o.recipient).join('\n'), ADDRESSES).sort()).toEqual([...ADDRESSES].sort());
@@ -348,7 +548,9 @@ describe('PHI planted in every field of a full run', () => {
   it('answers every bad request and every status query without echoing the PHI it was sent', () => {
     expect(errors.length).toBeGreaterThanOrEqual(20);
     for (const e of [...errors, ...apiAnswers.filter((a) => a.what !== 'outbox')]) {
-      expect(findMarkers(`${e.text}\n${JSON.stringify(e.headers)}`, ALL), `${e.what} (${e.status}): ${e.text}`).toEqual([]);
+      expect(findMarkers(`${e.text}\n${JSON.stringify(e.headers)}`, ALL), `${e.what} (${e.status}): ${e.text}`).toEqual(
+        [],
+      );
     }
   });
 

@@ -19,10 +19,18 @@ describe('the patient portal in a real browser', () => {
 
   /** Sends a test-result notification by SMS and returns its id and the link from the nudge. */
   async function sendAndGetLink(testName: string): Promise<{ id: string; link: string }> {
-    const res = await h.request('POST', '/v1/notifications', { type: 'test_result_ready', patientId: 'p1', data: { testName }, channels: ['sms'] });
+    const res = await h.request('POST', '/v1/notifications', {
+      type: 'test_result_ready',
+      patientId: 'p1',
+      data: { testName },
+      channels: ['sms'],
+    });
     expect(res.status).toBe(202);
     const deliveryId = res.body.deliveries[0].id;
-    const nudge = await eventually(async () => (await outbox()).find((m) => m.deliveryId === deliveryId), 'the SMS nudge');
+    const nudge = await eventually(
+      async () => (await outbox()).find((m) => m.deliveryId === deliveryId),
+      'the SMS nudge',
+    );
     const link = /View it at (https:\/\/\S+\/m\/[A-Za-z0-9_-]+)\./.exec(nudge.body)?.[1];
     expect(link).toBeDefined();
     return { id: res.body.id, link: link! };
@@ -54,7 +62,10 @@ describe('the patient portal in a real browser', () => {
     await page.click('#send-code');
     await page.locator('#code-sent').waitFor();
     expect(page.url()).toBe(`${link}?code=sent`);
-    const sms = await eventually(async () => (await outbox()).find((m) => !before.has(m.id) && /verification code is \d{6}/.test(m.body)), 'the one-time code');
+    const sms = await eventually(
+      async () => (await outbox()).find((m) => !before.has(m.id) && /verification code is \d{6}/.test(m.body)),
+      'the one-time code',
+    );
     expect(sms).toMatchObject({ channel: 'sms', recipient: '+14155552671' });
     expect(sms.body).not.toContain('Thyroid');
     expect(await page.content()).not.toContain('Thyroid');
@@ -74,7 +85,10 @@ describe('the patient portal in a real browser', () => {
     const page = await newPage();
     await page.goto(link);
     await page.fill('#code', '000000');
-    const [res] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/verify')), page.click('#verify-code')]);
+    const [res] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/verify')),
+      page.click('#verify-code'),
+    ]);
     expect(res.status()).toBe(401);
     expect(await page.locator('#error').textContent()).toContain('attempts left');
     expect(await page.content()).not.toContain('Ferritin');

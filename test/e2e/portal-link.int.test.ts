@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, httpsJson, samplePatient, startSealpost, type Harness, form, page } from '../helpers/sealpost-harness.js';
+import {
+  eventually,
+  httpsJson,
+  samplePatient,
+  startSealpost,
+  type Harness,
+  form,
+  page,
+} from '../helpers/sealpost-harness.js';
 import { query } from '../helpers/db-snapshot.js';
-
 
 describe('one-time portal links', () => {
   let h: Harness;
@@ -12,8 +19,18 @@ describe('one-time portal links', () => {
   afterAll(() => h.close());
 
   async function newLink(): Promise<{ path: string; notificationId: string }> {
-    const res = await h.request('POST', '/v1/notifications', { type: 'test_result_ready', patientId: 'p1', data: { testName: 'Ferritin' } });
-    const item = await eventually(async () => (await h.request('GET', '/v1/dev/outbox')).body.items.find((i: any) => i.deliveryId === res.body.deliveries[0].id), 'nudge');
+    const res = await h.request('POST', '/v1/notifications', {
+      type: 'test_result_ready',
+      patientId: 'p1',
+      data: { testName: 'Ferritin' },
+    });
+    const item = await eventually(
+      async () =>
+        (await h.request('GET', '/v1/dev/outbox')).body.items.find(
+          (i: any) => i.deliveryId === res.body.deliveries[0].id,
+        ),
+      'nudge',
+    );
     return { path: new URL(/View it at (\S+)\./.exec(item.body)![1]).pathname, notificationId: res.body.id };
   }
 
@@ -61,13 +78,22 @@ describe('one-time portal links', () => {
     const read = await page(h, `${path}/message`);
     expect(read.status).toBe(303);
     expect(read.text).not.toContain('Ferritin');
-    expect((await form(h, `${path}/acknowledge`, {}, 'sp_portal=forged-session-token-value-000000000000')).status).toBe(303);
+    expect((await form(h, `${path}/acknowledge`, {}, 'sp_portal=forged-session-token-value-000000000000')).status).toBe(
+      303,
+    );
     expect((await h.request('GET', `/v1/notifications/${notificationId}`)).body.acknowledgedAt).toBeNull();
   });
 
   it('records verification failures, reads and acknowledgements in the audit log', async () => {
     const actions = query<{ action: string }>(h.dataDir, 'select action from audit_entries').map((r) => r.action);
-    for (const a of ['portal.verification_failed', 'portal.verified', 'notification.read', 'notification.accessed', 'notification.acknowledged']) expect(actions).toContain(a);
+    for (const a of [
+      'portal.verification_failed',
+      'portal.verified',
+      'notification.read',
+      'notification.accessed',
+      'notification.acknowledged',
+    ])
+      expect(actions).toContain(a);
   });
 });
 
@@ -81,8 +107,18 @@ describe('link lifetime', () => {
   afterAll(() => h.close());
 
   it('opens within 72 hours of sending and not after', async () => {
-    const res = await h.request('POST', '/v1/notifications', { type: 'test_result_ready', patientId: 'p1', data: { testName: 'Ferritin' } });
-    const item = await eventually(async () => (await h.request('GET', '/v1/dev/outbox')).body.items.find((i: any) => i.deliveryId === res.body.deliveries[0].id), 'nudge');
+    const res = await h.request('POST', '/v1/notifications', {
+      type: 'test_result_ready',
+      patientId: 'p1',
+      data: { testName: 'Ferritin' },
+    });
+    const item = await eventually(
+      async () =>
+        (await h.request('GET', '/v1/dev/outbox')).body.items.find(
+          (i: any) => i.deliveryId === res.body.deliveries[0].id,
+        ),
+      'nudge',
+    );
     const path = new URL(/View it at (\S+)\./.exec(item.body)![1]).pathname;
     now += 71 * 3_600_000;
     expect((await page(h, path)).status).toBe(200);

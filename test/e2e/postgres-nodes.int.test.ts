@@ -9,7 +9,11 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 const cli = (args: string[], env: Record<string, string>) => {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SEALPOST_')));
-  return spawnSync(process.execPath, ['bin/sealpost.js', ...args], { cwd: ROOT, env: { ...clean, ...env }, encoding: 'utf8' });
+  return spawnSync(process.execPath, ['bin/sealpost.js', ...args], {
+    cwd: ROOT,
+    env: { ...clean, ...env },
+    encoding: 'utf8',
+  });
 };
 
 describeEachBackend('sealpost migrate', (backend) => {
@@ -29,8 +33,15 @@ describeEachBackend('sealpost migrate', (backend) => {
   });
 
   it('exits 1 with a clear code when the database cannot be reached', () => {
-    const url = backend === 'sqlite' ? 'sqlite:/etc/passwd/not-a-directory/sealpost.db' : 'postgres://postgres@127.0.0.1:1/nowhere';
-    const r = cli(['migrate'], { SEALPOST_DATABASE_URL: url, SEALPOST_DATABASE_CONNECT_TIMEOUT_MS: '500', SEALPOST_DATA_DIR: '/tmp' });
+    const url =
+      backend === 'sqlite'
+        ? 'sqlite:/etc/passwd/not-a-directory/sealpost.db'
+        : 'postgres://postgres@127.0.0.1:1/nowhere';
+    const r = cli(['migrate'], {
+      SEALPOST_DATABASE_URL: url,
+      SEALPOST_DATABASE_CONNECT_TIMEOUT_MS: '500',
+      SEALPOST_DATA_DIR: '/tmp',
+    });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/sealpost: (SP_STORE_UNAVAILABLE|unexpected error)/);
   });
@@ -50,19 +61,42 @@ describe.skipIf(!BACKENDS.includes('postgres'))('scheduled deliveries on several
     // announced (nothing is due yet), so B must find it by itself when it becomes due.
     const a = await startSealpost({ SEALPOST_DATABASE_URL: db.url, SEALPOST_WORKER: 'false' });
     open.push(a);
-    const b = await startSealpost({ SEALPOST_DATABASE_URL: db.url, SEALPOST_KEYRING_FILE: join(a.dataDir, 'keyring.json') });
+    const b = await startSealpost({
+      SEALPOST_DATABASE_URL: db.url,
+      SEALPOST_KEYRING_FILE: join(a.dataDir, 'keyring.json'),
+    });
     open.push(b);
     expect((await a.request('PUT', '/v1/patients/s1', samplePatient())).status).toBeLessThan(300);
     const sendAt = new Date(Date.now() + 2_000);
-    const r = await a.request('POST', '/v1/notifications', { type: 'follow_up', patientId: 's1', data: { reason: 'x', dueDate: '2030-01-01' }, sendAt: sendAt.toISOString() }, { 'idempotency-key': 'sched-1' });
+    const r = await a.request(
+      'POST',
+      '/v1/notifications',
+      {
+        type: 'follow_up',
+        patientId: 's1',
+        data: { reason: 'x', dueDate: '2030-01-01' },
+        sendAt: sendAt.toISOString(),
+      },
+      { 'idempotency-key': 'sched-1' },
+    );
     expect(r.status).toBe(202);
     expect(r.body.deliveries[0].status).toBe('scheduled');
-    const sent = await eventually(async () => {
-      const rows = await db!.query<{ status: string; sent_at: string | null; lease_owner: string | null }>("select status, sent_at, lease_owner from deliveries where notification_id = $1", [r.body.id]);
-      return rows[0]?.status === 'sent' || rows[0]?.status === 'delivered' ? rows[0] : null;
-    }, 'the scheduled delivery to be sent by node B', 30_000);
+    const sent = await eventually(
+      async () => {
+        const rows = await db!.query<{ status: string; sent_at: string | null; lease_owner: string | null }>(
+          'select status, sent_at, lease_owner from deliveries where notification_id = $1',
+          [r.body.id],
+        );
+        return rows[0]?.status === 'sent' || rows[0]?.status === 'delivered' ? rows[0] : null;
+      },
+      'the scheduled delivery to be sent by node B',
+      30_000,
+    );
     expect(Number(sent.sent_at)).toBeGreaterThanOrEqual(sendAt.getTime());
     // Read back through node B, which did not accept it.
-    expect((await b.request('GET', `/v1/notifications/${r.body.id}`, undefined, { authorization: `Bearer ${a.apiKey}` })).status).toBe(200);
+    expect(
+      (await b.request('GET', `/v1/notifications/${r.body.id}`, undefined, { authorization: `Bearer ${a.apiKey}` }))
+        .status,
+    ).toBe(200);
   });
 });

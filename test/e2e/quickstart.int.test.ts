@@ -25,11 +25,27 @@ describe('quick start: `sealpost serve` on a fresh data directory, used the way 
   let browser: Browser | undefined;
   const api = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
     httpsJson(url, ca, method, path, body, { authorization: `Bearer ${apiKey}`, ...headers });
-  const outbox = async () => (await api('GET', '/v1/dev/outbox')).body.items as { deliveryId: string; channel: string; recipient: string; subject: string | null; body: string }[];
+  const outbox = async () =>
+    (await api('GET', '/v1/dev/outbox')).body.items as {
+      deliveryId: string;
+      channel: string;
+      recipient: string;
+      subject: string | null;
+      body: string;
+    }[];
   const inADay = () => new Date(Date.now() + 86_400_000).toISOString();
-  const result = { type: 'test_result_ready', patientId: 'p1', data: { testName: 'Lipid panel', orderingClinician: 'Dr. Rivera' }, channels: ['sms', 'email'] };
+  const result = {
+    type: 'test_result_ready',
+    patientId: 'p1',
+    data: { testName: 'Lipid panel', orderingClinician: 'Dr. Rivera' },
+    channels: ['sms', 'email'],
+  };
   let link = '';
-  let first: { id: string; status: string; deliveries: { id: string; channel: string; status: string; runAt: string }[] };
+  let first: {
+    id: string;
+    status: string;
+    deliveries: { id: string; channel: string; status: string; runAt: string }[];
+  };
 
   beforeAll(async () => {
     const port = await freePort();
@@ -37,18 +53,29 @@ describe('quick start: `sealpost serve` on a fresh data directory, used the way 
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SEALPOST_')));
     child = spawn(process.execPath, ['bin/sealpost.js', 'serve'], {
       cwd: ROOT,
-      env: { ...env, SEALPOST_DATA_DIR: dataDir, SEALPOST_PORT: String(port), SEALPOST_PUBLIC_URL: url, SEALPOST_QUIET_HOURS: 'off', SEALPOST_POLL_MS: '50' },
+      env: {
+        ...env,
+        SEALPOST_DATA_DIR: dataDir,
+        SEALPOST_PORT: String(port),
+        SEALPOST_PUBLIC_URL: url,
+        SEALPOST_QUIET_HOURS: 'off',
+        SEALPOST_POLL_MS: '50',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout!.on('data', (c: Buffer) => (output += c.toString('utf8')));
     child.stderr!.on('data', (c: Buffer) => (output += c.toString('utf8')));
-    await eventually(async () => {
-      if (child.exitCode != null) throw new Error(`sealpost serve exited with ${child.exitCode}:\n${output}`);
-      if (!existsSync(join(dataDir, 'tls-cert.pem'))) return false;
-      ca = readFileSync(join(dataDir, 'tls-cert.pem'), 'utf8');
-      // /healthz answers as soon as the process listens; /readyz once the database is set up.
-      return (await httpsJson(url, ca, 'GET', '/readyz').catch(() => null))?.body?.ready === true;
-    }, 'GET /readyz over HTTPS', 30_000);
+    await eventually(
+      async () => {
+        if (child.exitCode != null) throw new Error(`sealpost serve exited with ${child.exitCode}:\n${output}`);
+        if (!existsSync(join(dataDir, 'tls-cert.pem'))) return false;
+        ca = readFileSync(join(dataDir, 'tls-cert.pem'), 'utf8');
+        // /healthz answers as soon as the process listens; /readyz once the database is set up.
+        return (await httpsJson(url, ca, 'GET', '/readyz').catch(() => null))?.body?.ready === true;
+      },
+      'GET /readyz over HTTPS',
+      30_000,
+    );
     apiKey = readFileSync(join(dataDir, 'bootstrap-api-key'), 'utf8').trim();
   });
 
@@ -80,7 +107,11 @@ describe('quick start: `sealpost serve` on a fresh data directory, used the way 
     const res = await api('POST', '/v1/notifications', result, { 'idempotency-key': 'quickstart-1' });
     expect(res.status).toBe(202);
     first = res.body;
-    expect(first).toEqual({ id: expect.any(String), status: expect.any(String), deliveries: [expect.anything(), expect.anything()] });
+    expect(first).toEqual({
+      id: expect.any(String),
+      status: expect.any(String),
+      deliveries: [expect.anything(), expect.anything()],
+    });
     for (const d of first.deliveries) expect(Object.keys(d).sort()).toEqual(['channel', 'id', 'runAt', 'status']);
     expect(first.deliveries.map((d) => d.channel)).toEqual(['sms', 'email']);
 
@@ -88,12 +119,21 @@ describe('quick start: `sealpost serve` on a fresh data directory, used the way 
     const replay = await api('POST', '/v1/notifications', result, { 'idempotency-key': 'quickstart-1' });
     expect(replay.status).toBe(202);
     expect(replay.body).toEqual(first);
-    const reused = await api('POST', '/v1/notifications', { ...result, data: { testName: 'HbA1c' } }, { 'idempotency-key': 'quickstart-1' });
+    const reused = await api(
+      'POST',
+      '/v1/notifications',
+      { ...result, data: { testName: 'HbA1c' } },
+      { 'idempotency-key': 'quickstart-1' },
+    );
     expect(reused.status).toBe(422);
     expect(reused.body.code).toBe('SP_IDEMPOTENCY_KEY_REUSED');
     expect(reused.text).not.toContain('HbA1c');
     const after = rowCounts(dataDir);
-    expect([after.notifications, after.deliveries, after.idempotency_keys]).toEqual([before.notifications, before.deliveries, before.idempotency_keys]);
+    expect([after.notifications, after.deliveries, after.idempotency_keys]).toEqual([
+      before.notifications,
+      before.deliveries,
+      before.idempotency_keys,
+    ]);
 
     // The worker sends one nudge per delivery of the one notification, and nothing else.
     const sent = await eventually(async () => {
@@ -110,35 +150,68 @@ describe('quick start: `sealpost serve` on a fresh data directory, used the way 
     }, 'deliveries delivered');
     expect(view.status).toBe('delivered');
     for (const d of view.deliveries) {
-      for (const t of [d.runAt, d.createdAt, d.updatedAt, d.sentAt, d.deliveredAt]) expect(Number.isNaN(Date.parse(t))).toBe(false);
+      for (const t of [d.runAt, d.createdAt, d.updatedAt, d.sentAt, d.deliveredAt])
+        expect(Number.isNaN(Date.parse(t))).toBe(false);
       expect(d.attempts).toBe(1);
     }
 
-    const later = await api('POST', '/v1/notifications', { type: 'follow_up', patientId: 'p1', data: { reason: 'Blood pressure check', dueDate: '2030-01-01' }, sendAt: inADay() }, { 'idempotency-key': 'quickstart-2' });
+    const later = await api(
+      'POST',
+      '/v1/notifications',
+      {
+        type: 'follow_up',
+        patientId: 'p1',
+        data: { reason: 'Blood pressure check', dueDate: '2030-01-01' },
+        sendAt: inADay(),
+      },
+      { 'idempotency-key': 'quickstart-2' },
+    );
     expect(later.status).toBe(202);
     expect(later.body.deliveries.map((d: { status: string }) => d.status)).toEqual(['scheduled']);
     const cancelled = await api('POST', `/v1/notifications/${later.body.id}/cancel`);
     expect(cancelled.status).toBe(200);
     expect(cancelled.body.status).toBe('cancelled');
-    expect(cancelled.body.deliveries).toEqual([expect.objectContaining({ status: 'cancelled', cancelledAt: expect.any(String), sentAt: null })]);
+    expect(cancelled.body.deliveries).toEqual([
+      expect.objectContaining({ status: 'cancelled', cancelledAt: expect.any(String), sentAt: null }),
+    ]);
   });
 
   it('4. schedules 7d/1d/2h reminders for an appointment, rewrites them when it moves, and cancels them when it is deleted', async () => {
     const startIn = (days: number) => DateTime.now().plus({ days }).set({ second: 0, millisecond: 0 });
     const expected = (start: DateTime, offsets: { days?: number; hours?: number }[]) =>
-      offsets.map((o) => start.setZone('America/New_York').minus(o).toUTC().toISO({ suppressMilliseconds: false })).sort();
+      offsets
+        .map((o) => start.setZone('America/New_York').minus(o).toUTC().toISO({ suppressMilliseconds: false }))
+        .sort();
     const s1 = startIn(10);
-    const booked = await api('PUT', '/v1/appointments/appt-1', { patientId: 'p1', start: s1.toUTC().toISO(), location: 'Clinic 2' });
+    const booked = await api('PUT', '/v1/appointments/appt-1', {
+      patientId: 'p1',
+      start: s1.toUTC().toISO(),
+      location: 'Clinic 2',
+    });
     expect(booked.status).toBe(201);
-    expect(booked.body.reminders.map((r: { runAt: string }) => r.runAt)).toEqual(expected(s1, [{ days: 7 }, { days: 1 }, { hours: 2 }]));
-    expect(booked.body.reminders.map((r: { status: string }) => r.status)).toEqual(['scheduled', 'scheduled', 'scheduled']);
+    expect(booked.body.reminders.map((r: { runAt: string }) => r.runAt)).toEqual(
+      expected(s1, [{ days: 7 }, { days: 1 }, { hours: 2 }]),
+    );
+    expect(booked.body.reminders.map((r: { status: string }) => r.status)).toEqual([
+      'scheduled',
+      'scheduled',
+      'scheduled',
+    ]);
 
     const s2 = startIn(3);
-    const moved = await api('PUT', '/v1/appointments/appt-1', { patientId: 'p1', start: s2.toUTC().toISO(), location: 'Clinic 2' });
+    const moved = await api('PUT', '/v1/appointments/appt-1', {
+      patientId: 'p1',
+      start: s2.toUTC().toISO(),
+      location: 'Clinic 2',
+    });
     expect(moved.status).toBe(200);
     const oldIds = booked.body.reminders.map((r: { notificationId: string }) => r.notificationId);
     const reminders = moved.body.reminders as { notificationId: string; runAt: string; status: string }[];
-    expect(reminders.filter((r) => oldIds.includes(r.notificationId)).map((r) => r.status)).toEqual(['cancelled', 'cancelled', 'cancelled']);
+    expect(reminders.filter((r) => oldIds.includes(r.notificationId)).map((r) => r.status)).toEqual([
+      'cancelled',
+      'cancelled',
+      'cancelled',
+    ]);
     const fresh = reminders.filter((r) => !oldIds.includes(r.notificationId));
     expect(fresh.map((r) => r.runAt)).toEqual(expected(s2, [{ days: 1 }, { hours: 2 }]));
     expect(fresh.map((r) => r.status)).toEqual(['scheduled', 'scheduled']);
@@ -195,7 +268,16 @@ describe('quick start: `sealpost serve` on a fresh data directory, used the way 
     expect(output).toContain('shutting down');
     expect(link).toMatch(/\/m\//);
     expect(output).toContain('"route":"/m/:token/verify"');
-    for (const secret of [apiKey, link.split('/m/')[1], 'Lipid', 'Rivera', '+14155552671', 'ana@example.com', '1980-04-02', 'Lopez']) {
+    for (const secret of [
+      apiKey,
+      link.split('/m/')[1],
+      'Lipid',
+      'Rivera',
+      '+14155552671',
+      'ana@example.com',
+      '1980-04-02',
+      'Lopez',
+    ]) {
       expect(output).not.toContain(secret);
     }
   });

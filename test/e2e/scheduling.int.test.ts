@@ -18,16 +18,28 @@ describe('appointment reminder series', () => {
   afterAll(() => h.close());
 
   it('schedules reminders 7 days, 1 day and 2 hours before the start in the patient time zone', async () => {
-    const res = await h.request('PUT', '/v1/appointments/appt-1', { patientId: 'p1', start: '2026-03-11T14:30:00Z', location: 'Clinic B, room 4' });
+    const res = await h.request('PUT', '/v1/appointments/appt-1', {
+      patientId: 'p1',
+      start: '2026-03-11T14:30:00Z',
+      location: 'Clinic B, room 4',
+    });
     expect(res.status).toBe(201);
     // 10:30 EDT on 11 March; 7 days before is 10:30 EST on 4 March (15:30Z): wall time kept across DST.
-    expect(res.body.reminders.map((r: { runAt: string }) => r.runAt)).toEqual(['2026-03-04T15:30:00.000Z', '2026-03-10T14:30:00.000Z', '2026-03-11T12:30:00.000Z']);
+    expect(res.body.reminders.map((r: { runAt: string }) => r.runAt)).toEqual([
+      '2026-03-04T15:30:00.000Z',
+      '2026-03-10T14:30:00.000Z',
+      '2026-03-11T12:30:00.000Z',
+    ]);
     expect(res.body.reminders.every((r: { status: string }) => r.status === 'scheduled')).toBe(true);
   });
 
   it('replays an identical PUT without touching the reminders', async () => {
     const before = (await h.request('GET', '/v1/appointments/appt-1')).body;
-    const again = await h.request('PUT', '/v1/appointments/appt-1', { patientId: 'p1', start: '2026-03-11T14:30:00Z', location: 'Clinic B, room 4' });
+    const again = await h.request('PUT', '/v1/appointments/appt-1', {
+      patientId: 'p1',
+      start: '2026-03-11T14:30:00Z',
+      location: 'Clinic B, room 4',
+    });
     expect(again.status).toBe(200);
     expect(again.body).toEqual(before);
   });
@@ -39,7 +51,10 @@ describe('appointment reminder series', () => {
     const cancelled = res.body.reminders.filter((r: { status: string }) => r.status === 'cancelled');
     expect(cancelled).toHaveLength(3);
     // The 7-day reminder (25 Feb) is in the past: not created. 2 hours before 11:00 EST is 09:00 EST.
-    expect(live.map((r: { runAt: string }) => r.runAt)).toEqual(['2026-03-03T16:00:00.000Z', '2026-03-04T14:00:00.000Z']);
+    expect(live.map((r: { runAt: string }) => r.runAt)).toEqual([
+      '2026-03-03T16:00:00.000Z',
+      '2026-03-04T14:00:00.000Z',
+    ]);
   });
 
   it('cancels every pending reminder when the appointment is deleted', async () => {
@@ -52,11 +67,18 @@ describe('appointment reminder series', () => {
 
   it('sends a due reminder, with the appointment details only behind the portal', async () => {
     clock.set('2026-03-20T15:00:00Z');
-    const res = await h.request('PUT', '/v1/appointments/appt-2', { patientId: 'p1', start: '2026-03-20T19:00:00Z', location: 'Clinic B, room 4' });
+    const res = await h.request('PUT', '/v1/appointments/appt-2', {
+      patientId: 'p1',
+      start: '2026-03-20T19:00:00Z',
+      location: 'Clinic B, room 4',
+    });
     expect(res.body.reminders).toHaveLength(1); // only the 2-hour reminder is still ahead
     clock.set('2026-03-20T17:00:00Z');
     h.app.worker.wake();
-    const out = await eventually(async () => (await h.request('GET', '/v1/dev/outbox')).body.items.at(-1), 'reminder sent');
+    const out = await eventually(
+      async () => (await h.request('GET', '/v1/dev/outbox')).body.items.at(-1),
+      'reminder sent',
+    );
     expect(out.body).not.toContain('Clinic B');
   });
 
@@ -92,13 +114,23 @@ describe('quiet hours and priority', () => {
 
   for (const priority of ['urgent', 'asap', 'stat']) {
     it(`sends a ${priority} message at once, through quiet hours`, async () => {
-      const res = await h.request('POST', '/v1/notifications', { type: 'medication_reminder', patientId: 'p1', data, priority });
+      const res = await h.request('POST', '/v1/notifications', {
+        type: 'medication_reminder',
+        patientId: 'p1',
+        data,
+        priority,
+      });
       expect(res.body.deliveries[0]).toMatchObject({ status: 'queued', runAt: clock.now().toISOString() });
     });
   }
 
   it('honours sendAt in the future and lets a scheduled message be cancelled', async () => {
-    const res = await h.request('POST', '/v1/notifications', { type: 'medication_reminder', patientId: 'p1', data, sendAt: '2026-06-05T15:00:00Z' });
+    const res = await h.request('POST', '/v1/notifications', {
+      type: 'medication_reminder',
+      patientId: 'p1',
+      data,
+      sendAt: '2026-06-05T15:00:00Z',
+    });
     expect(res.body.deliveries[0]).toMatchObject({ status: 'scheduled', runAt: '2026-06-05T15:00:00.000Z' });
     const cancelled = await h.request('POST', `/v1/notifications/${res.body.id}/cancel`);
     expect(cancelled.status).toBe(200);

@@ -3,7 +3,17 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { eventually, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { query } from '../helpers/db-snapshot.js';
-import { anon, asBearer, auditEvents, enrolledUser, invite, login, persistedText, sansRequestId, strongPassword } from '../helpers/staff-sign-in.js';
+import {
+  anon,
+  asBearer,
+  auditEvents,
+  enrolledUser,
+  invite,
+  login,
+  persistedText,
+  sansRequestId,
+  strongPassword,
+} from '../helpers/staff-sign-in.js';
 
 const tag = randomBytes(4).toString('hex');
 const email = (who: string) => `${who}.${tag}@clinic.test`;
@@ -17,7 +27,10 @@ describe('password sign-in: uniform failures, lockout, throttling, reset, cookie
   const later = (ms: number) => void (now += ms);
 
   beforeAll(async () => {
-    h = await startSealpost({ SEALPOST_LOCKOUT_THRESHOLD: '5', SEALPOST_LOCKOUT_MINUTES: '15' }, { clock: () => new Date(now) });
+    h = await startSealpost(
+      { SEALPOST_LOCKOUT_THRESHOLD: '5', SEALPOST_LOCKOUT_MINUTES: '15' },
+      { clock: () => new Date(now) },
+    );
   }, 120_000);
   afterAll(async () => h?.close(), 120_000);
 
@@ -43,15 +56,22 @@ describe('password sign-in: uniform failures, lockout, throttling, reset, cookie
       invited: await login(h, email('invited'), strongPassword('invited')),
       unknownTenant: await login(h, email('active'), strongPassword('active'), { tenant: 'elsewhere' }),
     };
-    const expected = { type: 'https://sealpost.dev/errors/SP_AUTH_LOGIN_FAILED', title: 'Sign-in failed', status: 401, code: 'SP_AUTH_LOGIN_FAILED' };
+    const expected = {
+      type: 'https://sealpost.dev/errors/SP_AUTH_LOGIN_FAILED',
+      title: 'Sign-in failed',
+      status: 401,
+      code: 'SP_AUTH_LOGIN_FAILED',
+    };
     for (const [what, r] of Object.entries(attempts)) {
       expect([what, r.status, sansRequestId(r.body)]).toEqual([what, 401, expected]);
       expect(r.headers['set-cookie']).toBeUndefined();
     }
     // No session was created by any of them; the audit log keeps the reasons apart.
-    expect(query(h.dataDir, "select count(*) as n from sessions where created_at = ?", now)).toEqual([{ n: 0 }]);
+    expect(query(h.dataDir, 'select count(*) as n from sessions where created_at = ?', now)).toEqual([{ n: 0 }]);
     const reasons = (await auditEvents(h, 'auth.login_failed')).map((a) => a.details?.reason);
-    expect(reasons).toEqual(expect.arrayContaining(['unknown_account', 'bad_password', 'disabled', 'invited', 'unknown_tenant']));
+    expect(reasons).toEqual(
+      expect.arrayContaining(['unknown_account', 'bad_password', 'disabled', 'invited', 'unknown_tenant']),
+    );
     expect((await auditEvents(h, 'auth.login_locked_out')).some((a) => a.target?.id === locked.id)).toBe(true);
   });
 
@@ -61,7 +81,10 @@ describe('password sign-in: uniform failures, lockout, throttling, reset, cookie
     const session = (await login(h, email('lock'), strongPassword('lock'))).body.token;
     for (let i = 1; i <= 5; i++) {
       expect((await login(h, email('lock'), WRONG)).status).toBe(401);
-      if (i < 5) expect(query(h.dataDir, 'select status, failed_logins from users where id = ?', u.id)).toEqual([{ status: 'active', failed_logins: i }]);
+      if (i < 5)
+        expect(query(h.dataDir, 'select status, failed_logins from users where id = ?', u.id)).toEqual([
+          { status: 'active', failed_logins: i },
+        ]);
       later(60_000);
     }
     const [row] = query(h.dataDir, 'select status, locked_until from users where id = ?', u.id);
@@ -72,12 +95,20 @@ describe('password sign-in: uniform failures, lockout, throttling, reset, cookie
 
     const lockedEvent = (await auditEvents(h, 'user.locked')).find((a) => a.target?.id === u.id);
     expect(lockedEvent).toMatchObject({ actor: 'system:lockout', details: { failures: 5, sessionsRevoked: 2 } });
-    expect((await auditEvents(h, 'auth.login_failed')).filter((a) => a.target?.id === u.id && a.details?.reason === 'bad_password')).toHaveLength(5);
-    expect(query(h.dataDir, "select kind, actor, target_type from admin_alerts where target_id = ?", u.id)).toEqual([{ kind: 'account_locked', actor: 'system:lockout', target_type: 'user' }]);
+    expect(
+      (await auditEvents(h, 'auth.login_failed')).filter(
+        (a) => a.target?.id === u.id && a.details?.reason === 'bad_password',
+      ),
+    ).toHaveLength(5);
+    expect(query(h.dataDir, 'select kind, actor, target_type from admin_alerts where target_id = ?', u.id)).toEqual([
+      { kind: 'account_locked', actor: 'system:lockout', target_type: 'user' },
+    ]);
 
     const unlock = await h.request('POST', `/v1/users/${u.id}/unlock`);
     expect([unlock.status, unlock.body.status, unlock.body.lockedUntil]).toEqual([200, 'active', null]);
-    expect((await auditEvents(h, 'user.unlocked')).find((a) => a.target?.id === u.id)).toMatchObject({ details: { by: 'admin' } });
+    expect((await auditEvents(h, 'user.unlocked')).find((a) => a.target?.id === u.id)).toMatchObject({
+      details: { by: 'admin' },
+    });
     expect((await login(h, email('lock'), strongPassword('lock'))).status).toBe(200);
   });
 
@@ -92,8 +123,13 @@ describe('password sign-in: uniform failures, lockout, throttling, reset, cookie
     later(14 * 60_000);
     const ok = await login(h, email('timed'), strongPassword('timed'));
     expect(ok.status).toBe(200);
-    expect(query(h.dataDir, 'select status, locked_until, failed_logins from users where id = ?', u.id)).toEqual([{ status: 'active', locked_until: null, failed_logins: 0 }]);
-    expect((await auditEvents(h, 'user.unlocked')).find((a) => a.target?.id === u.id)).toMatchObject({ actor: 'system:lockout', details: { by: 'time' } });
+    expect(query(h.dataDir, 'select status, locked_until, failed_logins from users where id = ?', u.id)).toEqual([
+      { status: 'active', locked_until: null, failed_logins: 0 },
+    ]);
+    expect((await auditEvents(h, 'user.unlocked')).find((a) => a.target?.id === u.id)).toMatchObject({
+      actor: 'system:lockout',
+      details: { by: 'time' },
+    });
   });
 
   it('refuses attempts within the exponential delay without checking the password, even the right one, and audits them as throttled', async () => {
@@ -102,7 +138,10 @@ describe('password sign-in: uniform failures, lockout, throttling, reset, cookie
     for (let i = 0; i < 3; i++) await login(h, email('fast'), WRONG); // the third failure starts a 1 s delay
     const refused = await login(h, email('fast'), strongPassword('fast'));
     expect([refused.status, refused.body.code]).toEqual([401, 'SP_AUTH_LOGIN_FAILED']);
-    expect((await auditEvents(h, 'auth.login_throttled')).find((a) => a.target?.id === u.id)).toMatchObject({ outcome: 'failure', details: { by: 'account' } });
+    expect((await auditEvents(h, 'auth.login_throttled')).find((a) => a.target?.id === u.id)).toMatchObject({
+      outcome: 'failure',
+      details: { by: 'account' },
+    });
     // A throttled attempt is not counted as a wrong password.
     expect(query(h.dataDir, 'select failed_logins from users where id = ?', u.id)).toEqual([{ failed_logins: 3 }]);
     later(1_000);
@@ -114,10 +153,15 @@ describe('password sign-in: uniform failures, lockout, throttling, reset, cookie
   it('evaluates at most the allowed number of fifteen wrong passwords sent at once, and a right password at the end of the same burst gets no session', async () => {
     later(2 * 3_600_000);
     const u = await enrolledUser(h, email('burst'), strongPassword('burst'));
-    const burst = await Promise.all([...Array.from({ length: 15 }, () => login(h, email('burst'), WRONG)), login(h, email('burst'), strongPassword('burst'))]);
+    const burst = await Promise.all([
+      ...Array.from({ length: 15 }, () => login(h, email('burst'), WRONG)),
+      login(h, email('burst'), strongPassword('burst')),
+    ]);
     expect(burst.map((r) => r.status)).toEqual(Array(16).fill(401));
     // Two failures are free, the third starts the delay: every attempt after it waits, however many arrive at once.
-    const evaluated = (await auditEvents(h, 'auth.login_failed')).filter((a) => a.target?.id === u.id && a.details?.reason === 'bad_password');
+    const evaluated = (await auditEvents(h, 'auth.login_failed')).filter(
+      (a) => a.target?.id === u.id && a.details?.reason === 'bad_password',
+    );
     const throttled = (await auditEvents(h, 'auth.login_throttled')).filter((a) => a.target?.id === u.id);
     expect(evaluated.length).toBeLessThanOrEqual(3);
     expect(evaluated.length + throttled.length).toBe(16);
@@ -139,7 +183,13 @@ describe('password sign-in: uniform failures, lockout, throttling, reset, cookie
     expect([known.status, known.body]).toEqual([202, { status: 'accepted' }]);
     expect([unknown.status, unknown.body]).toEqual([202, { status: 'accepted' }]);
 
-    const mail = await eventually(async () => (await h.request('GET', '/v1/dev/outbox?limit=500')).body.items.find((m: { recipient: string }) => m.recipient === email('reset')), 'the reset e-mail');
+    const mail = await eventually(
+      async () =>
+        (await h.request('GET', '/v1/dev/outbox?limit=500')).body.items.find(
+          (m: { recipient: string }) => m.recipient === email('reset'),
+        ),
+      'the reset e-mail',
+    );
     const items = (await h.request('GET', '/v1/dev/outbox?limit=500')).body.items;
     expect(items.length - before).toBe(1);
     expect(mail.subject).toBe('Password reset');
@@ -159,9 +209,14 @@ describe('password sign-in: uniform failures, lockout, throttling, reset, cookie
     expect((await login(h, email('reset'), strongPassword('reset'))).status).toBe(401);
     later(60_000);
     expect((await login(h, email('reset'), fresh)).status).toBe(200);
-    const again = await anon(h, 'POST', '/v1/auth/password-reset/complete', { token, password: strongPassword('third') });
+    const again = await anon(h, 'POST', '/v1/auth/password-reset/complete', {
+      token,
+      password: strongPassword('third'),
+    });
     expect([again.status, again.body.code]).toEqual([401, 'SP_AUTH_TOKEN_INVALID']);
-    expect((await auditEvents(h, 'user.password_reset')).find((a) => a.target?.id === u.id)?.details).toEqual({ sessionsRevoked: 1 });
+    expect((await auditEvents(h, 'user.password_reset')).find((a) => a.target?.id === u.id)?.details).toEqual({
+      sessionsRevoked: 1,
+    });
   });
 
   it('e-mails a reset link to a locked user too, and completing it unlocks them', async () => {
@@ -173,19 +228,40 @@ describe('password sign-in: uniform failures, lockout, throttling, reset, cookie
     }
     expect(query(h.dataDir, 'select status from users where id = ?', u.id)).toEqual([{ status: 'locked' }]);
     expect((await anon(h, 'POST', '/v1/auth/password-reset', { email: email('locked-reset') })).status).toBe(202);
-    const mail = await eventually(async () => (await h.request('GET', '/v1/dev/outbox?limit=500')).body.items.find((m: { recipient: string }) => m.recipient === email('locked-reset')), 'the reset e-mail of a locked user');
+    const mail = await eventually(
+      async () =>
+        (await h.request('GET', '/v1/dev/outbox?limit=500')).body.items.find(
+          (m: { recipient: string }) => m.recipient === email('locked-reset'),
+        ),
+      'the reset e-mail of a locked user',
+    );
     const token = /\/reset#([A-Za-z0-9_-]{43})/.exec(mail.body)![1];
     secrets.push(token);
-    expect((await anon(h, 'POST', '/v1/auth/password-reset/complete', { token, password: strongPassword('unlocked') })).status).toBe(204);
-    expect(query(h.dataDir, 'select status, locked_until, failed_logins from users where id = ?', u.id)).toEqual([{ status: 'active', locked_until: null, failed_logins: 0 }]);
+    expect(
+      (await anon(h, 'POST', '/v1/auth/password-reset/complete', { token, password: strongPassword('unlocked') }))
+        .status,
+    ).toBe(204);
+    expect(query(h.dataDir, 'select status, locked_until, failed_logins from users where id = ?', u.id)).toEqual([
+      { status: 'active', locked_until: null, failed_logins: 0 },
+    ]);
     expect((await login(h, email('locked-reset'), strongPassword('unlocked'))).status).toBe(200);
   });
 
   it('hands web sessions out as a __Host- cookie (HttpOnly, Secure, SameSite=Strict, Path=/) only to our own origin, and refuses cross-origin cookie posts', async () => {
     later(2 * 3_600_000);
     await enrolledUser(h, email('web'), strongPassword('web'));
-    const crossSite = await login(h, email('web'), strongPassword('web'), { transport: 'cookie' }, { origin: 'https://evil.example' });
-    expect([crossSite.status, crossSite.body.code, crossSite.headers['set-cookie']]).toEqual([403, 'SP_AUTH_FORBIDDEN', undefined]);
+    const crossSite = await login(
+      h,
+      email('web'),
+      strongPassword('web'),
+      { transport: 'cookie' },
+      { origin: 'https://evil.example' },
+    );
+    expect([crossSite.status, crossSite.body.code, crossSite.headers['set-cookie']]).toEqual([
+      403,
+      'SP_AUTH_FORBIDDEN',
+      undefined,
+    ]);
 
     const r = await login(h, email('web'), strongPassword('web'), { transport: 'cookie' }, { origin: h.url });
     expect(r.status).toBe(200);
@@ -200,7 +276,10 @@ describe('password sign-in: uniform failures, lockout, throttling, reset, cookie
     const cookie = attrs[0];
     secrets.push(cookie.split('=')[1]);
 
-    expect((await anon(h, 'GET', '/v1/me', undefined, { cookie })).body.session).toMatchObject({ transport: 'cookie', stage: 'mfa_enrol' });
+    expect((await anon(h, 'GET', '/v1/me', undefined, { cookie })).body.session).toMatchObject({
+      transport: 'cookie',
+      stage: 'mfa_enrol',
+    });
     const noOrigin = await anon(h, 'POST', '/v1/auth/logout', undefined, { cookie });
     expect([noOrigin.status, noOrigin.body.code]).toEqual([403, 'SP_AUTH_FORBIDDEN']);
     const otherOrigin = await anon(h, 'POST', '/v1/auth/logout', undefined, { cookie, origin: 'https://evil.example' });
@@ -234,9 +313,22 @@ describe('password sign-in: uniform failures, lockout, throttling, reset, cookie
     later(2 * 3_600_000);
     const { staffWithPassword } = await import('../helpers/identity.js');
     const p = await staffWithPassword(h, ['nurse'], strongPassword('change'));
-    const issue = async () => (await h.app.store.transaction((tx) => h.app.sessions.issue(tx, { tenantId: 'default', subjectType: 'user', subjectId: p.userId, transport: 'bearer', stage: 'active', amr: ['pwd', 'otp', 'mfa'] }))).token;
+    const issue = async () =>
+      (
+        await h.app.store.transaction((tx) =>
+          h.app.sessions.issue(tx, {
+            tenantId: 'default',
+            subjectType: 'user',
+            subjectId: p.userId,
+            transport: 'bearer',
+            stage: 'active',
+            amr: ['pwd', 'otp', 'mfa'],
+          }),
+        )
+      ).token;
     const [here, elsewhere] = [await issue(), await issue()];
-    const change = (current: string, next: string) => asBearer(h, here, 'POST', '/v1/me/password', { currentPassword: current, newPassword: next });
+    const change = (current: string, next: string) =>
+      asBearer(h, here, 'POST', '/v1/me/password', { currentPassword: current, newPassword: next });
     const wrong = await change(WRONG, strongPassword('changed'));
     expect([wrong.status, wrong.body.code]).toEqual([401, 'SP_AUTH_LOGIN_FAILED']);
     expect(query(h.dataDir, 'select failed_logins from users where id = ?', p.userId)).toEqual([{ failed_logins: 1 }]);
@@ -260,10 +352,15 @@ describe('password sign-in: uniform failures, lockout, throttling, reset, cookie
     const { staffWithSession } = await import('../helpers/identity.js');
     const sso = await staffWithSession(h, ['nurse']);
     for (let i = 0; i < 6; i++) {
-      const r = await asBearer(h, sso.token, 'POST', '/v1/me/password', { currentPassword: WRONG, newPassword: strongPassword('sso-new') });
+      const r = await asBearer(h, sso.token, 'POST', '/v1/me/password', {
+        currentPassword: WRONG,
+        newPassword: strongPassword('sso-new'),
+      });
       expect([r.status, r.body.code]).toEqual([409, 'SP_USER_NO_PASSWORD']);
     }
-    expect(query(h.dataDir, 'select status, failed_logins, password_hash from users where id = ?', sso.userId)).toEqual([{ status: 'active', failed_logins: 0, password_hash: null }]);
+    expect(query(h.dataDir, 'select status, failed_logins, password_hash from users where id = ?', sso.userId)).toEqual(
+      [{ status: 'active', failed_logins: 0, password_hash: null }],
+    );
     expect((await asBearer(h, sso.token, 'GET', '/v1/me')).status).toBe(200);
   });
 
@@ -271,26 +368,61 @@ describe('password sign-in: uniform failures, lockout, throttling, reset, cookie
     later(2 * 3_600_000);
     const u = await enrolledUser(h, email('change-reset'), strongPassword('change-reset'));
     expect((await anon(h, 'POST', '/v1/auth/password-reset', { email: email('change-reset') })).status).toBe(202);
-    const mail = await eventually(async () => (await h.request('GET', '/v1/dev/outbox?limit=500')).body.items.find((m: { recipient: string }) => m.recipient === email('change-reset')), 'the reset e-mail');
+    const mail = await eventually(
+      async () =>
+        (await h.request('GET', '/v1/dev/outbox?limit=500')).body.items.find(
+          (m: { recipient: string }) => m.recipient === email('change-reset'),
+        ),
+      'the reset e-mail',
+    );
     const token = /\/reset#([A-Za-z0-9_-]{43})/.exec(mail.body)![1];
     secrets.push(token);
-    const active = await h.app.store.transaction((tx) => h.app.sessions.issue(tx, { tenantId: 'default', subjectType: 'user', subjectId: u.id, transport: 'bearer', stage: 'active', amr: ['pwd', 'otp', 'mfa'] }));
-    const changed = await asBearer(h, active.token, 'POST', '/v1/me/password', { currentPassword: strongPassword('change-reset'), newPassword: strongPassword('change-reset-2') });
+    const active = await h.app.store.transaction((tx) =>
+      h.app.sessions.issue(tx, {
+        tenantId: 'default',
+        subjectType: 'user',
+        subjectId: u.id,
+        transport: 'bearer',
+        stage: 'active',
+        amr: ['pwd', 'otp', 'mfa'],
+      }),
+    );
+    const changed = await asBearer(h, active.token, 'POST', '/v1/me/password', {
+      currentPassword: strongPassword('change-reset'),
+      newPassword: strongPassword('change-reset-2'),
+    });
     expect(changed.status).toBe(200);
-    const reset = await anon(h, 'POST', '/v1/auth/password-reset/complete', { token, password: strongPassword('change-reset-3') });
+    const reset = await anon(h, 'POST', '/v1/auth/password-reset/complete', {
+      token,
+      password: strongPassword('change-reset-3'),
+    });
     expect([reset.status, reset.body?.code]).toEqual([401, 'SP_AUTH_TOKEN_INVALID']);
     expect((await login(h, email('change-reset'), strongPassword('change-reset-2'))).status).toBe(200);
   });
 
-  it('lets a signed-in person list their live sessions (no tokens) and end another one of their own, but not somebody else\'s', async () => {
+  it("lets a signed-in person list their live sessions (no tokens) and end another one of their own, but not somebody else's", async () => {
     later(2 * 3_600_000);
     const { staffWithSession } = await import('../helpers/identity.js');
     const me = await staffWithSession(h, ['nurse']);
     const other = await staffWithSession(h, ['nurse']);
-    const second = await h.app.store.transaction((tx) => h.app.sessions.issue(tx, { tenantId: 'default', subjectType: 'user', subjectId: me.userId, transport: 'bearer', stage: 'active', amr: ['pwd', 'otp', 'mfa'] }));
+    const second = await h.app.store.transaction((tx) =>
+      h.app.sessions.issue(tx, {
+        tenantId: 'default',
+        subjectType: 'user',
+        subjectId: me.userId,
+        transport: 'bearer',
+        stage: 'active',
+        amr: ['pwd', 'otp', 'mfa'],
+      }),
+    );
     const list = await asBearer(h, me.token, 'GET', '/v1/me/sessions');
     expect(list.status).toBe(200);
-    expect(list.body.items.map((s: { id: string; current: boolean }) => [s.id === second.id, s.current]).sort()).toEqual([[false, true], [true, false]]);
+    expect(
+      list.body.items.map((s: { id: string; current: boolean }) => [s.id === second.id, s.current]).sort(),
+    ).toEqual([
+      [false, true],
+      [true, false],
+    ]);
     expect(list.text).not.toContain('sps_');
     const foreign = (await asBearer(h, other.token, 'GET', '/v1/me/sessions')).body.items[0].id;
     const refused = await asBearer(h, me.token, 'DELETE', `/v1/me/sessions/${foreign}`);
@@ -303,7 +435,27 @@ describe('password sign-in: uniform failures, lockout, throttling, reset, cookie
 
   it('never writes a password or a token to the log, nor to the database in clear', () => {
     const text = persistedText(h);
-    secrets.push(...['active', 'disabled', 'locked', 'lock', 'timed', 'fast', 'reset', 'web', 'apps', 'burst', 'locked-reset', 'unlocked', 'sso-new', 'change-reset', 'change-reset-2', 'change-reset-3'].map(strongPassword), WRONG);
+    secrets.push(
+      ...[
+        'active',
+        'disabled',
+        'locked',
+        'lock',
+        'timed',
+        'fast',
+        'reset',
+        'web',
+        'apps',
+        'burst',
+        'locked-reset',
+        'unlocked',
+        'sso-new',
+        'change-reset',
+        'change-reset-2',
+        'change-reset-3',
+      ].map(strongPassword),
+      WRONG,
+    );
     expect(text).toContain(email('active'));
     for (const s of secrets) expect(text.includes(s), `secret found: ${s.slice(0, 6)}…`).toBe(false);
   });
@@ -323,7 +475,10 @@ describe('per-address throttling', () => {
     for (let i = 0; i < 21; i++) expect((await login(h, email(`spray${i}`), WRONG)).status).toBe(401);
     const r = await login(h, email('target'), strongPassword('target'));
     expect([r.status, r.body.code]).toEqual([401, 'SP_AUTH_LOGIN_FAILED']);
-    expect((await auditEvents(h, 'auth.login_throttled')).at(-1)).toMatchObject({ details: { by: 'ip' }, outcome: 'failure' });
+    expect((await auditEvents(h, 'auth.login_throttled')).at(-1)).toMatchObject({
+      details: { by: 'ip' },
+      outcome: 'failure',
+    });
     now += 2_000;
     expect((await login(h, email('target'), strongPassword('target'))).status).toBe(200);
   });

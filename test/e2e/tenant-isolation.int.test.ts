@@ -27,7 +27,8 @@ describe('tenant isolation: no route of tenant A reaches tenant B', () => {
   const b: Record<string, string> = {};
   const callers: { name: string; headers: () => Promise<Record<string, string>> }[] = [];
   const bReq = (m: string, p: string, body?: unknown) => h.request(m, p, body, { authorization: `Bearer ${bKey}` });
-  const bAudit = () => query(h.dataDir, 'select count(*) as n from audit_entries where tenant_id = ?', B)[0].n as number;
+  const bAudit = () =>
+    query(h.dataDir, 'select count(*) as n from audit_entries where tenant_id = ?', B)[0].n as number;
   let auditBefore = 0;
   /** The unchanged-data test's own audited reads as tenant B (the patient read). */
   const countOwnReads = 1;
@@ -39,10 +40,15 @@ describe('tenant isolation: no route of tenant A reaches tenant B', () => {
     const created = await createTenant(store, B, 'Tenant B clinic', now);
     bKey = created.apiKey;
     b.apiKey = created.apiKeyId;
-    expect((await bReq('PUT', `/v1/patients/${B_PATIENT}`, samplePatient({ name: { given: [B_MARK], family: B_MARK } }))).status).toBe(201);
+    expect(
+      (await bReq('PUT', `/v1/patients/${B_PATIENT}`, samplePatient({ name: { given: [B_MARK], family: B_MARK } })))
+        .status,
+    ).toBe(201);
     b.notification = (await bReq('POST', '/v1/notifications', { patientId: B_PATIENT, ...RESULT })).body.id;
     b.appointment = `iso-ap-${tag}`;
-    expect((await bReq('PUT', `/v1/appointments/${b.appointment}`, { patientId: B_PATIENT, start: START })).status).toBe(201);
+    expect(
+      (await bReq('PUT', `/v1/appointments/${b.appointment}`, { patientId: B_PATIENT, start: START })).status,
+    ).toBe(201);
     const bAdmin = await staffWithSession(h, ['admin'], B, B_EMAIL);
     const bDoc = await staffWithSession(h, ['physician'], B);
     b.user = bDoc.userId;
@@ -50,12 +56,31 @@ describe('tenant isolation: no route of tenant A reaches tenant B', () => {
     expect((await bReq('PUT', `/v1/patients/${B_PATIENT}/care-team/${b.user}`)).status).toBe(201);
     b.session = query<{ id: string }>(h.dataDir, 'select id from sessions where subject_id = ?', bAdmin.userId)[0]!.id;
     b.alert = `iso-alert-${tag}`;
-    await store.transaction((tx) => tx.access.insertAlert({ id: b.alert!, tenant_id: B, kind: 'break_glass', actor: `user:${b.user}`, target_type: 'break_glass_grant', target_id: NONE, created_at: now.getTime() }));
+    await store.transaction((tx) =>
+      tx.access.insertAlert({
+        id: b.alert!,
+        tenant_id: B,
+        kind: 'break_glass',
+        actor: `user:${b.user}`,
+        target_type: 'break_glass_grant',
+        target_id: NONE,
+        created_at: now.getTime(),
+      }),
+    );
     // The API numbers entries from 0 (RFC 9162 leaf index); the table from 1.
-    b.auditIndex = String(query<{ idx: number }>(h.dataDir, 'select idx from audit_entries where tenant_id = ? order by idx desc limit 1', B)[0]!.idx - 1);
+    b.auditIndex = String(
+      query<{ idx: number }>(
+        h.dataDir,
+        'select idx from audit_entries where tenant_id = ? order by idx desc limit 1',
+        B,
+      )[0]!.idx - 1,
+    );
 
     // Tenant A: every kind of credential.
-    const keys: [string, string[]][] = [['integration key', []], ['audit key', ['audit']]];
+    const keys: [string, string[]][] = [
+      ['integration key', []],
+      ['audit key', ['audit']],
+    ];
     callers.push({ name: 'admin key', headers: async () => ({ authorization: `Bearer ${h.apiKey}` }) });
     for (const [name, scopes] of keys) {
       const key = await createApiKey(store, 'default', name, scopes, now);
@@ -67,11 +92,31 @@ describe('tenant isolation: no route of tenant A reaches tenant B', () => {
     }
     expect((await h.request('PUT', `/v1/patients/a-${tag}`, samplePatient())).status).toBe(201);
     const account = `iso-pa-${tag}`;
-    await store.transaction((tx) => tx.patientAccounts.insert({ id: account, tenant_id: 'default', patient_id: `a-${tag}`, contact_system: 'email', contact_bidx: `bidx-${tag}`, contact_ct: Buffer.alloc(0), status: 'active', created_at: now.getTime() }));
+    await store.transaction((tx) =>
+      tx.patientAccounts.insert({
+        id: account,
+        tenant_id: 'default',
+        patient_id: `a-${tag}`,
+        contact_system: 'email',
+        contact_bidx: `bidx-${tag}`,
+        contact_ct: Buffer.alloc(0),
+        status: 'active',
+        created_at: now.getTime(),
+      }),
+    );
     callers.push({
       name: 'patient',
       headers: async () => {
-        const s = await store.transaction((tx) => h.app.sessions.issue(tx, { tenantId: 'default', subjectType: 'patient', subjectId: account, transport: 'bearer', stage: 'active', amr: ['otp'] }));
+        const s = await store.transaction((tx) =>
+          h.app.sessions.issue(tx, {
+            tenantId: 'default',
+            subjectType: 'patient',
+            subjectId: account,
+            transport: 'bearer',
+            stage: 'active',
+            amr: ['otp'],
+          }),
+        );
         return { authorization: `Bearer ${s.token}` };
       },
     });
@@ -102,15 +147,30 @@ describe('tenant isolation: no route of tenant A reaches tenant B', () => {
     return ['POST', 'PUT', 'PATCH'].includes(method) ? {} : undefined;
   }
 
-  it('every route answers 403/404 (or 400 before any lookup) on tenant B\'s identifiers and no answer carries tenant B\'s data', async () => {
+  it("every route answers 403/404 (or 400 before any lookup) on tenant B's identifiers and no answer carries tenant B's data", async () => {
     const spec = h.app.server.swagger() as { paths: Record<string, Record<string, unknown>> };
-    const routes = Object.entries(spec.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => ({ method: m.toUpperCase(), path })));
+    const routes = Object.entries(spec.paths).flatMap(([path, ops]) =>
+      Object.keys(ops).map((m) => ({ method: m.toUpperCase(), path })),
+    );
     expect(routes.length).toBeGreaterThan(40);
-    const leaks = [B, B_PATIENT, B_MARK, B_EMAIL, b.notification!, b.appointment!, b.user!, b.apiKey!, b.alert!, b.session!];
+    const leaks = [
+      B,
+      B_PATIENT,
+      B_MARK,
+      B_EMAIL,
+      b.notification!,
+      b.appointment!,
+      b.user!,
+      b.apiKey!,
+      b.alert!,
+      b.session!,
+    ];
     const failures: string[] = [];
     auditBefore = bAudit();
     for (const r of routes) {
-      const isPublic = ['public', 'provider'].includes(ROUTE_PERMISSIONS.get(`${r.method} ${r.path.replace(/\{(\w+)\}/g, ':$1')}`) as string);
+      const isPublic = ['public', 'provider'].includes(
+        ROUTE_PERMISSIONS.get(`${r.method} ${r.path.replace(/\{(\w+)\}/g, ':$1')}`) as string,
+      );
       const query = r.path === '/v1/audit/events' ? `?patientId=${B_PATIENT}` : '';
       for (const c of callers) {
         const res = await h.request(r.method, pathFor(r.path) + query, bodyFor(r.method, r.path), await c.headers());
@@ -119,21 +179,27 @@ describe('tenant isolation: no route of tenant A reaches tenant B', () => {
         if (leaked.length) failures.push(`${where}: answer carries tenant B's ${leaked.join(', ')}`);
         if (res.status >= 500) failures.push(`${where}: server error`);
         const namesB = /\{\w+\}/.test(r.path) && r.path !== '/v1/patients/{id}/disclosures';
-        if (namesB && !isPublic && ![400, 403, 404].includes(res.status)) failures.push(`${where}: expected 403 or 404 on tenant B's id`);
-        if (r.path === '/v1/patients/{id}/disclosures' && res.status === 200 && res.body.items.length) failures.push(`${where}: disclosures of tenant B's patient`);
+        if (namesB && !isPublic && ![400, 403, 404].includes(res.status))
+          failures.push(`${where}: expected 403 or 404 on tenant B's id`);
+        if (r.path === '/v1/patients/{id}/disclosures' && res.status === 200 && res.body.items.length)
+          failures.push(`${where}: disclosures of tenant B's patient`);
       }
     }
     expect(failures).toEqual([]);
   }, 300_000);
 
-  it('tenant B\'s patient, notification, appointment, care team, alert, user and key are unchanged afterwards', async () => {
+  it("tenant B's patient, notification, appointment, care team, alert, user and key are unchanged afterwards", async () => {
     const p = await bReq('GET', `/v1/patients/${B_PATIENT}`);
     expect([p.status, p.body.name.family]).toEqual([200, B_MARK]);
     const n = await bReq('GET', `/v1/notifications/${b.notification}`);
     expect([n.status, n.body.cancelledAt]).toEqual([200, null]);
     expect((await bReq('GET', `/v1/appointments/${b.appointment}`)).body.status).toBe('booked');
-    expect((await bReq('GET', `/v1/patients/${B_PATIENT}/care-team`)).body.items.map((m: { userId: string }) => m.userId)).toEqual([b.user]);
-    expect(query(h.dataDir, 'select acknowledged_at from admin_alerts where id = ?', b.alert)).toEqual([{ acknowledged_at: null }]);
+    expect(
+      (await bReq('GET', `/v1/patients/${B_PATIENT}/care-team`)).body.items.map((m: { userId: string }) => m.userId),
+    ).toEqual([b.user]);
+    expect(query(h.dataDir, 'select acknowledged_at from admin_alerts where id = ?', b.alert)).toEqual([
+      { acknowledged_at: null },
+    ]);
     expect(query(h.dataDir, 'select status from users where id = ?', b.user)).toEqual([{ status: 'active' }]);
     expect(query(h.dataDir, 'select revoked_at from sessions where id = ?', b.session)).toEqual([{ revoked_at: null }]);
     expect(query(h.dataDir, 'select revoked_at from api_keys where id = ?', b.apiKey)).toEqual([{ revoked_at: null }]);
@@ -144,8 +210,12 @@ describe('tenant isolation: no route of tenant A reaches tenant B', () => {
   it('sealpost tenants create refuses a taken or malformed id and changes nothing', async () => {
     const before = query(h.dataDir, 'select count(*) as n from api_keys')[0].n;
     await expect(createTenant(h.app.store, B, 'again', new Date())).rejects.toMatchObject({ code: 'SP_TENANT_EXISTS' });
-    await expect(createTenant(h.app.store, 'Bad Id!', 'x', new Date())).rejects.toMatchObject({ code: 'SP_TENANT_INVALID_ID' });
-    await expect(createTenant(h.app.store, `ok-${tag}`, '   ', new Date())).rejects.toMatchObject({ code: 'SP_TENANT_INVALID_ID' });
+    await expect(createTenant(h.app.store, 'Bad Id!', 'x', new Date())).rejects.toMatchObject({
+      code: 'SP_TENANT_INVALID_ID',
+    });
+    await expect(createTenant(h.app.store, `ok-${tag}`, '   ', new Date())).rejects.toMatchObject({
+      code: 'SP_TENANT_INVALID_ID',
+    });
     expect(query(h.dataDir, 'select count(*) as n from api_keys')[0].n).toBe(before);
     expect(query(h.dataDir, 'select count(*) as n from tenants where id = ?', `ok-${tag}`)[0].n).toBe(0);
   });

@@ -12,15 +12,25 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 describe('mTLS: API keys bound to a client certificate, against a real HTTPS server', () => {
   let h: Harness;
   let caOne: Pem, caTwo: Pem, fromCaOne: Pem, fromCaTwo: Pem, selfSignedClient: Pem, expiredFromCaOne: Pem;
-  let fingerprintKey = '', caKey = '', unboundKey = '';
+  let fingerprintKey = '',
+    caKey = '',
+    unboundKey = '';
 
   /** GET an audit-scoped route with `key`, presenting `cert` (or no certificate) in the handshake. */
   const call = (key: string, cert?: Pem) => {
     const agent = new Agent({ ca: h.cert, ...(cert ? { cert: cert.cert, key: cert.key } : {}), keepAlive: false });
-    return httpsJson(h.url, agent, 'GET', '/v1/audit/events?limit=1', undefined, { authorization: `Bearer ${key}` }).finally(() => agent.destroy());
+    return httpsJson(h.url, agent, 'GET', '/v1/audit/events?limit=1', undefined, {
+      authorization: `Bearer ${key}`,
+    }).finally(() => agent.destroy());
   };
   const create = (body: unknown) => h.request('POST', '/v1/api-keys', body);
-  const listKeys = async () => (await h.request('GET', '/v1/api-keys')).body.items as { id: string; name: string; clientCert: unknown; revokedAt: string | null }[];
+  const listKeys = async () =>
+    (await h.request('GET', '/v1/api-keys')).body.items as {
+      id: string;
+      name: string;
+      clientCert: unknown;
+      revokedAt: string | null;
+    }[];
 
   beforeAll(async () => {
     h = await startSealpost();
@@ -33,7 +43,11 @@ describe('mTLS: API keys bound to a client certificate, against a real HTTPS ser
     ]);
     // The colon-separated upper-case form that `openssl x509 -fingerprint -sha256` prints.
     const printed = fromCaOne.sha256.toUpperCase().match(/../g)!.join(':');
-    const a = await create({ name: 'ehr by fingerprint', scopes: ['audit'], clientCert: { fingerprintSha256: printed } });
+    const a = await create({
+      name: 'ehr by fingerprint',
+      scopes: ['audit'],
+      clientCert: { fingerprintSha256: printed },
+    });
     const b = await create({ name: 'ehr by ca', scopes: ['audit'], clientCert: { issuerCaPem: caOne.cert } });
     const c = await create({ name: 'unbound', scopes: ['audit'] });
     expect([a.status, b.status, c.status]).toEqual([201, 201, 201]);
@@ -80,7 +94,9 @@ describe('mTLS: API keys bound to a client certificate, against a real HTTPS ser
   it('lists keys with their binding but never a secret', async () => {
     const res = await h.request('GET', '/v1/api-keys');
     expect(res.status).toBe(200);
-    const byName = Object.fromEntries((res.body.items as { name: string; clientCert: unknown }[]).map((k) => [k.name, k.clientCert]));
+    const byName = Object.fromEntries(
+      (res.body.items as { name: string; clientCert: unknown }[]).map((k) => [k.name, k.clientCert]),
+    );
     expect(byName['ehr by fingerprint']).toEqual({ fingerprintSha256: fromCaOne.sha256 });
     expect(byName['ehr by ca']).toEqual({ issuerCaSha256: caOne.sha256 });
     expect(byName['unbound']).toBeNull();
@@ -102,7 +118,11 @@ describe('mTLS: API keys bound to a client certificate, against a real HTTPS ser
       expect(r.status).toBe(400);
       expect(r.body.code).toBe('SP_APIKEY_INVALID_CLIENT_CERT');
     }
-    const both = await create({ name: 'bad', scopes: [], clientCert: { fingerprintSha256: fromCaOne.sha256, issuerCaPem: caOne.cert } });
+    const both = await create({
+      name: 'bad',
+      scopes: [],
+      clientCert: { fingerprintSha256: fromCaOne.sha256, issuerCaPem: caOne.cert },
+    });
     expect(both.body.code).toBe('SP_REQ_VALIDATION');
     const scope = await create({ name: 'bad', scopes: ['root'] });
     expect(scope.body.code).toBe('SP_REQ_VALIDATION');
@@ -111,7 +131,14 @@ describe('mTLS: API keys bound to a client certificate, against a real HTTPS ser
 
   it('lets only admin keys manage keys', async () => {
     const agent = new Agent({ ca: h.cert, cert: fromCaOne.cert, key: fromCaOne.key });
-    const r = await httpsJson(h.url, agent, 'POST', '/v1/api-keys', { name: 'x', scopes: ['admin'] }, { authorization: `Bearer ${caKey}` });
+    const r = await httpsJson(
+      h.url,
+      agent,
+      'POST',
+      '/v1/api-keys',
+      { name: 'x', scopes: ['admin'] },
+      { authorization: `Bearer ${caKey}` },
+    );
     agent.destroy();
     expect(r.status).toBe(403);
     expect(r.body.code).toBe('SP_AUTH_FORBIDDEN');
@@ -127,7 +154,9 @@ describe('mTLS: API keys bound to a client certificate, against a real HTTPS ser
     expect(again.status).toBe(404);
     expect(again.body.code).toBe('SP_APIKEY_NOT_FOUND');
     const audit = await h.request('GET', '/v1/audit/events?action=api_key.*&limit=500');
-    const mine = (audit.body.items as { action: string; target: { id: string } }[]).filter((e) => e.target?.id === id).map((e) => e.action);
+    const mine = (audit.body.items as { action: string; target: { id: string } }[])
+      .filter((e) => e.target?.id === id)
+      .map((e) => e.action);
     expect(mine).toEqual(['api_key.created', 'api_key.revoked']);
     expect(audit.text).not.toContain(made.body.key.slice(20));
   });
@@ -135,7 +164,16 @@ describe('mTLS: API keys bound to a client certificate, against a real HTTPS ser
   it('`sealpost api-keys create --bind-ca` prints a key that works only with a certificate from that CA', async () => {
     const caFile = join(h.dataDir, 'client-ca.pem');
     writeFileSync(caFile, caOne.cert);
-    const out = await cli(h.dataDir, ['api-keys', 'create', '--name', 'cli bound', '--scopes', 'audit', '--bind-ca', caFile]);
+    const out = await cli(h.dataDir, [
+      'api-keys',
+      'create',
+      '--name',
+      'cli bound',
+      '--scopes',
+      'audit',
+      '--bind-ca',
+      caFile,
+    ]);
     expect(out.code).toBe(0);
     const key = out.stdout.trim();
     expect(key).toMatch(/^sp_[0-9a-f]{16}_/);
@@ -168,8 +206,13 @@ describe('mTLS: API keys bound to a client certificate, against a real HTTPS ser
 function cli(dataDir: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SEALPOST_')));
   return new Promise((resolve) => {
-    execFile(process.execPath, ['bin/sealpost.js', ...args], { cwd: ROOT, env: { ...env, SEALPOST_DATA_DIR: dataDir } }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ['bin/sealpost.js', ...args],
+      { cwd: ROOT, env: { ...env, SEALPOST_DATA_DIR: dataDir } },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
   });
 }

@@ -71,26 +71,46 @@ describe('outbound provider calls verify certificates unless SEALPOST_INSECURE_S
   const start = async (extra: Record<string, string> = {}) => {
     const h = await startSealpost({ ...env, ...extra });
     started.push(h);
-    const patient = samplePatient({ telecom: [{ system: 'sms', value: '+14155552671', rank: 1 }, { system: 'email', value: 'ana@example.com', rank: 2 }, { system: 'webhook', value: hook.url, rank: 3 }] });
+    const patient = samplePatient({
+      telecom: [
+        { system: 'sms', value: '+14155552671', rank: 1 },
+        { system: 'email', value: 'ana@example.com', rank: 2 },
+        { system: 'webhook', value: hook.url, rank: 3 },
+      ],
+    });
     expect((await h.request('PUT', '/v1/patients/p1', patient)).status).toBe(201);
     return h;
   };
   const send = async (h: Harness, channels: string[]) => {
-    const r = await h.request('POST', '/v1/notifications', { type: 'test_result_ready', patientId: 'p1', data: { testName: 'Lipid panel' }, channels });
+    const r = await h.request('POST', '/v1/notifications', {
+      type: 'test_result_ready',
+      patientId: 'p1',
+      data: { testName: 'Lipid panel' },
+      channels,
+    });
     expect(r.status).toBe(202);
     return r.body.id as string;
   };
   const deliveriesWhen = (h: Harness, id: string, done: (ds: Delivery[]) => boolean, what: string) =>
-    eventually(async () => {
-      const ds = (await h.request('GET', `/v1/notifications/${id}`)).body.deliveries as Delivery[];
-      return done(ds) ? ds : null;
-    }, what, 30_000);
+    eventually(
+      async () => {
+        const ds = (await h.request('GET', `/v1/notifications/${id}`)).body.deliveries as Delivery[];
+        return done(ds) ? ds : null;
+      },
+      what,
+      30_000,
+    );
 
   it('by default refuses every untrusted provider with SP_CHANNEL_TLS_REJECTED, without retrying, and sends nothing', async () => {
     const h = await start();
     const id = await send(h, ['sms']);
     // SMS fails over to e-mail, e-mail to the webhook, the webhook is the last contact point.
-    const ds = await deliveriesWhen(h, id, (d) => d.length === 3 && d.every((x) => x.status === 'failed' || x.status === 'dead'), 'all three channels given up');
+    const ds = await deliveriesWhen(
+      h,
+      id,
+      (d) => d.length === 3 && d.every((x) => x.status === 'failed' || x.status === 'dead'),
+      'all three channels given up',
+    );
     expect(ds.map((d) => [d.channel, d.lastErrorCode])).toEqual([
       ['sms', 'SP_CHANNEL_TLS_REJECTED'],
       ['email', 'SP_CHANNEL_TLS_REJECTED'],
@@ -107,12 +127,19 @@ describe('outbound provider calls verify certificates unless SEALPOST_INSECURE_S
 
   it('with the explicit setting logs a warning at start and delivers through each of the three providers', async () => {
     const h = await start({ SEALPOST_INSECURE_SKIP_TLS_VERIFY: 'true' });
-    const log = readFileSync(h.logFile, 'utf8').split('\n').filter((l) => l.includes(WARNING));
+    const log = readFileSync(h.logFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(WARNING));
     expect(log).toHaveLength(1);
     expect(JSON.parse(log[0]!).level).toBe(40);
     for (const channel of ['sms', 'email', 'webhook']) {
       const id = await send(h, [channel]);
-      const [d] = await deliveriesWhen(h, id, (ds) => ['sent', 'delivered'].includes(ds[0]!.status), `${channel} accepted`);
+      const [d] = await deliveriesWhen(
+        h,
+        id,
+        (ds) => ['sent', 'delivered'].includes(ds[0]!.status),
+        `${channel} accepted`,
+      );
       expect(d!.channel).toBe(channel);
       expect(d!.lastErrorCode).toBeNull();
     }

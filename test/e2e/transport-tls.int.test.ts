@@ -32,7 +32,11 @@ const LEGACY_CLIENT: ConnectionOptions = { minVersion: 'TLSv1', maxVersion: 'TLS
 
 function serve(env: Record<string, string>) {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SEALPOST_')));
-  const child = spawn(process.execPath, ['bin/sealpost.js', 'serve'], { cwd: ROOT, env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['bin/sealpost.js', 'serve'], {
+    cwd: ROOT,
+    env: { ...clean, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const out = { text: '' };
   child.stdout!.on('data', (c: Buffer) => (out.text += c.toString('utf8')));
   child.stderr!.on('data', (c: Buffer) => (out.text += c.toString('utf8')));
@@ -51,17 +55,32 @@ describe('HTTPS listener of `sealpost serve`: TLS versions, secure headers, cert
     writeFileSync(certFile, p.cert);
     writeFileSync(keyFile, p.key);
   };
-  const logLines = (msg: string) => out.text.split('\n').filter((l) => l.includes(`"msg":"${msg}"`)).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const logLines = (msg: string) =>
+    out.text
+      .split('\n')
+      .filter((l) => l.includes(`"msg":"${msg}"`))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
 
   beforeAll(async () => {
     [first, second, third] = await Promise.all([serverCert('first'), serverCert('second'), serverCert('third')]);
     install(first);
     port = await freePort();
-    ({ child, out } = serve({ SEALPOST_DATA_DIR: join(dir, 'data'), SEALPOST_PORT: String(port), SEALPOST_HOST: '127.0.0.1', SEALPOST_PUBLIC_URL: `https://127.0.0.1:${port}`, SEALPOST_TLS_CERT_FILE: certFile, SEALPOST_TLS_KEY_FILE: keyFile }));
-    await eventually(async () => {
-      if (child.exitCode != null) throw new Error(`serve exited ${child.exitCode}: ${out.text}`);
-      return out.text.includes('sealpost is serving');
-    }, 'sealpost serve is up', 60_000);
+    ({ child, out } = serve({
+      SEALPOST_DATA_DIR: join(dir, 'data'),
+      SEALPOST_PORT: String(port),
+      SEALPOST_HOST: '127.0.0.1',
+      SEALPOST_PUBLIC_URL: `https://127.0.0.1:${port}`,
+      SEALPOST_TLS_CERT_FILE: certFile,
+      SEALPOST_TLS_KEY_FILE: keyFile,
+    }));
+    await eventually(
+      async () => {
+        if (child.exitCode != null) throw new Error(`serve exited ${child.exitCode}: ${out.text}`);
+        return out.text.includes('sealpost is serving');
+      },
+      'sealpost serve is up',
+      60_000,
+    );
   }, 90_000);
 
   afterAll(async () => {
@@ -84,19 +103,26 @@ describe('HTTPS listener of `sealpost serve`: TLS versions, secure headers, cert
     expect(s.getProtocol()).toBe('TLSv1.2');
     expect(TLS12_CIPHERS).toContain(s.getCipher().name);
     s.destroy();
-    await expect(handshake(port, { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:AES128-SHA' })).rejects.toThrow(/handshake failure|no shared cipher/i);
+    await expect(
+      handshake(port, { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:AES128-SHA' }),
+    ).rejects.toThrow(/handshake failure|no shared cipher/i);
   });
 
   it('refuses TLS 1.0 and 1.1 clients (the same client does connect to a server that still allows 1.1)', async () => {
     // Control: proves LEGACY_CLIENT really negotiates TLS 1.1 when a server permits it.
-    const legacy = createServer({ cert: first.cert, key: first.key, minVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' }, (s) => s.end());
+    const legacy = createServer(
+      { cert: first.cert, key: first.key, minVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' },
+      (s) => s.end(),
+    );
     await new Promise<void>((r) => legacy.listen(0, '127.0.0.1', r));
     const ok = await handshake((legacy.address() as { port: number }).port, LEGACY_CLIENT);
     expect(ok.getProtocol()).toBe('TLSv1.1');
     ok.destroy();
     legacy.close();
     await expect(handshake(port, LEGACY_CLIENT)).rejects.toThrow(/protocol version|unsupported protocol/i);
-    await expect(handshake(port, { ...LEGACY_CLIENT, maxVersion: 'TLSv1' })).rejects.toThrow(/protocol version|unsupported protocol/i);
+    await expect(handshake(port, { ...LEGACY_CLIENT, maxVersion: 'TLSv1' })).rejects.toThrow(
+      /protocol version|unsupported protocol/i,
+    );
   });
 
   it('sends HSTS and strict secure headers on API answers, and no-store so nothing caches PHI', async () => {
@@ -123,7 +149,9 @@ describe('HTTPS listener of `sealpost serve`: TLS versions, secure headers, cert
     install(second);
     child.kill('SIGHUP');
     await eventually(async () => logLines('tls certificate reloaded').length >= 1, 'reload logged');
-    expect(logLines('tls certificate reloaded')[0]!.fingerprint256).toBe(second.sha256.toUpperCase().match(/../g)!.join(':'));
+    expect(logLines('tls certificate reloaded')[0]!.fingerprint256).toBe(
+      second.sha256.toUpperCase().match(/../g)!.join(':'),
+    );
     expect(await servedFingerprint(port)).toBe(second.sha256);
     // The connection opened before the reload still works and still has the old certificate.
     expect(sha256Of(open)).toBe(first.sha256);
@@ -148,7 +176,10 @@ describe('HTTPS listener of `sealpost serve`: TLS versions, secure headers, cert
     for (const [i, [reason, apply]] of bad.entries()) {
       apply();
       child.kill('SIGHUP');
-      await eventually(async () => logLines('tls certificate reload refused; the previous certificate stays in use').length >= i + 1, `refusal ${i + 1} logged`);
+      await eventually(
+        async () => logLines('tls certificate reload refused; the previous certificate stays in use').length >= i + 1,
+        `refusal ${i + 1} logged`,
+      );
       const line = logLines('tls certificate reload refused; the previous certificate stays in use')[i]!;
       expect(line).toMatchObject({ code: 'SP_TLS_CERT_INVALID', reason, level: 50 });
       expect(await servedFingerprint(port)).toBe(second.sha256);
@@ -162,7 +193,13 @@ describe('HTTPS listener of `sealpost serve`: TLS versions, secure headers, cert
     writeFileSync(`${mismatched}-cert.pem`, first.cert);
     writeFileSync(`${mismatched}-key.pem`, third.key);
     const other = await freePort();
-    const bad = serve({ SEALPOST_DATA_DIR: join(dir, 'data2'), SEALPOST_PORT: String(other), SEALPOST_PUBLIC_URL: `https://127.0.0.1:${other}`, SEALPOST_TLS_CERT_FILE: `${mismatched}-cert.pem`, SEALPOST_TLS_KEY_FILE: `${mismatched}-key.pem` });
+    const bad = serve({
+      SEALPOST_DATA_DIR: join(dir, 'data2'),
+      SEALPOST_PORT: String(other),
+      SEALPOST_PUBLIC_URL: `https://127.0.0.1:${other}`,
+      SEALPOST_TLS_CERT_FILE: `${mismatched}-cert.pem`,
+      SEALPOST_TLS_KEY_FILE: `${mismatched}-key.pem`,
+    });
     const code = await new Promise<number | null>((r) => bad.child.once('exit', r));
     expect(code).toBe(1);
     expect(bad.out.text).toContain('SP_TLS_CERT_INVALID');

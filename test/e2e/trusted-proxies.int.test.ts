@@ -5,7 +5,12 @@ import { loadConfig } from '../../src/config/load-config.js';
 
 /** The source address on the record of the latest failed sign-in. */
 const lastLoginFailureIp = (h: Harness) =>
-  JSON.parse(query<{ entry: string }>(h.dataDir, "select entry from audit_entries where action = 'auth.login_failed' order by idx desc limit 1")[0]!.entry).ip as string;
+  JSON.parse(
+    query<{ entry: string }>(
+      h.dataDir,
+      "select entry from audit_entries where action = 'auth.login_failed' order by idx desc limit 1",
+    )[0]!.entry,
+  ).ip as string;
 
 describe('client addresses behind a reverse proxy (SEALPOST_TRUSTED_PROXIES)', () => {
   let h: Harness | undefined;
@@ -14,7 +19,14 @@ describe('client addresses behind a reverse proxy (SEALPOST_TRUSTED_PROXIES)', (
     h = undefined;
   });
   const failLogin = (forwardedFor: string) =>
-    httpsJson(h!.url, h!.cert, 'POST', '/v1/auth/login', { email: 'nobody@clinic.test', password: 'wrong wrong wrong' }, { authorization: '', 'x-forwarded-for': forwardedFor });
+    httpsJson(
+      h!.url,
+      h!.cert,
+      'POST',
+      '/v1/auth/login',
+      { email: 'nobody@clinic.test', password: 'wrong wrong wrong' },
+      { authorization: '', 'x-forwarded-for': forwardedFor },
+    );
 
   it('ignores X-Forwarded-For by default: a client cannot choose the address its attempts are throttled and audited under', async () => {
     h = await startSealpost();
@@ -32,6 +44,10 @@ describe('client addresses behind a reverse proxy (SEALPOST_TRUSTED_PROXIES)', (
     for (const bad of ['localhost', '10.0.0.0/33', '10.0.0.1/8/1', 'fe80::1/129']) {
       expect(() => loadConfig({ SEALPOST_TRUSTED_PROXIES: bad }), bad).toThrow(/SEALPOST_TRUSTED_PROXIES/);
     }
-    expect(loadConfig({ SEALPOST_TRUSTED_PROXIES: '10.0.0.0/8,fd00::/8, 192.0.2.1' }).trustedProxies).toEqual(['10.0.0.0/8', 'fd00::/8', '192.0.2.1']);
+    expect(loadConfig({ SEALPOST_TRUSTED_PROXIES: '10.0.0.0/8,fd00::/8, 192.0.2.1' }).trustedProxies).toEqual([
+      '10.0.0.0/8',
+      'fd00::/8',
+      '192.0.2.1',
+    ]);
   });
 });

@@ -6,7 +6,16 @@ import { join } from 'node:path';
 import { startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { cli } from '../helpers/sealpost-cli.js';
 import { query } from '../helpers/db-snapshot.js';
-import { anon, asBearer, auditEvents, enrolledUser, invite, login, persistedText, strongPassword } from '../helpers/staff-sign-in.js';
+import {
+  anon,
+  asBearer,
+  auditEvents,
+  enrolledUser,
+  invite,
+  login,
+  persistedText,
+  strongPassword,
+} from '../helpers/staff-sign-in.js';
 
 const tag = randomBytes(4).toString('hex');
 const email = (who: string) => `${who}.${tag}@clinic.test`;
@@ -28,7 +37,12 @@ describe('staff users: invitation, enrolment and administration', () => {
     secrets.push(token);
     // The token rides in the fragment, never in a path or query a log could keep.
     expect(url).toMatch(new RegExp(`^${h.url}/enrol#[A-Za-z0-9_-]{43}$`));
-    expect((await h.request('GET', `/v1/users/${id}`)).body).toMatchObject({ id, email: email('ana'), status: 'invited', roles: ['physician'] });
+    expect((await h.request('GET', `/v1/users/${id}`)).body).toMatchObject({
+      id,
+      email: email('ana'),
+      status: 'invited',
+      roles: ['physician'],
+    });
 
     const password = strongPassword('ana');
     secrets.push(password);
@@ -40,7 +54,12 @@ describe('staff users: invitation, enrolment and administration', () => {
 
     const me = await asBearer(h, e.body.token, 'GET', '/v1/me');
     expect(me.status).toBe(200);
-    expect(me.body).toMatchObject({ id, kind: 'user', roles: ['physician'], session: { stage: 'mfa_enrol', amr: ['pwd'], transport: 'bearer' } });
+    expect(me.body).toMatchObject({
+      id,
+      kind: 'user',
+      roles: ['physician'],
+      session: { stage: 'mfa_enrol', amr: ['pwd'], transport: 'bearer' },
+    });
     for (const path of ['/v1/patients/x', '/v1/users']) {
       const r = await asBearer(h, e.body.token, 'GET', path);
       expect([path, r.status, r.body.code]).toEqual([path, 401, 'SP_AUTH_MFA_REQUIRED']);
@@ -57,7 +76,9 @@ describe('staff users: invitation, enrolment and administration', () => {
     expect(row.password_hash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/);
     const tokens = query(h.dataDir, 'select token_hash, used_at from user_tokens where user_id = ?', id);
     expect(tokens).toEqual([{ token_hash: sha256(token), used_at: now }]);
-    expect((await auditEvents(h, 'user.invited')).some((a) => a.target?.id === id && a.actor.startsWith('api-key:'))).toBe(true);
+    expect(
+      (await auditEvents(h, 'user.invited')).some((a) => a.target?.id === id && a.actor.startsWith('api-key:')),
+    ).toBe(true);
     expect((await auditEvents(h, 'user.enrolled')).some((a) => a.target?.id === id)).toBe(true);
   });
 
@@ -76,9 +97,11 @@ describe('staff users: invitation, enrolment and administration', () => {
       expect(r.body.detail).toContain(rule);
       expect(r.text).not.toContain(password);
     }
-    expect(query(h.dataDir, 'select status, password_hash from users where id = ?', id)).toEqual([{ status: 'invited', password_hash: null }]);
+    expect(query(h.dataDir, 'select status, password_hash from users where id = ?', id)).toEqual([
+      { status: 'invited', password_hash: null },
+    ]);
     expect(query(h.dataDir, 'select used_at from user_tokens where user_id = ?', id)).toEqual([{ used_at: null }]);
-    expect(query(h.dataDir, "select count(*) as n from sessions where subject_id = ?", id)).toEqual([{ n: 0 }]);
+    expect(query(h.dataDir, 'select count(*) as n from sessions where subject_id = ?', id)).toEqual([{ n: 0 }]);
     const ok = await anon(h, 'POST', '/v1/auth/enrol', { token, password: strongPassword('bo') });
     expect(ok.status).toBe(200);
   });
@@ -100,7 +123,9 @@ describe('staff users: invitation, enrolment and administration', () => {
 
   it('honours an enrolment link once and only before it expires; unknown, used and expired links are the same 401 and change nothing', async () => {
     const used = await invite(h, email('cy'));
-    expect((await anon(h, 'POST', '/v1/auth/enrol', { token: used.token, password: strongPassword('cy') })).status).toBe(200);
+    expect(
+      (await anon(h, 'POST', '/v1/auth/enrol', { token: used.token, password: strongPassword('cy') })).status,
+    ).toBe(200);
     const late = await invite(h, email('di'));
     secrets.push(used.token, late.token);
     now += 73 * 3_600_000;
@@ -111,8 +136,12 @@ describe('staff users: invitation, enrolment and administration', () => {
         answers.push([r.status, r.body.code, r.body.detail]);
       }
       expect(answers).toEqual(Array(4).fill([401, 'SP_AUTH_TOKEN_INVALID', undefined]));
-      expect(query(h.dataDir, 'select status, password_hash from users where id = ?', late.id)).toEqual([{ status: 'invited', password_hash: null }]);
-      expect((await auditEvents(h, 'auth.token_invalid')).map((a) => a.details?.reason)).toEqual(expect.arrayContaining(['used', 'expired', 'unknown']));
+      expect(query(h.dataDir, 'select status, password_hash from users where id = ?', late.id)).toEqual([
+        { status: 'invited', password_hash: null },
+      ]);
+      expect((await auditEvents(h, 'auth.token_invalid')).map((a) => a.details?.reason)).toEqual(
+        expect.arrayContaining(['used', 'expired', 'unknown']),
+      );
     } finally {
       now -= 73 * 3_600_000;
     }
@@ -124,8 +153,12 @@ describe('staff users: invitation, enrolment and administration', () => {
     expect(again.status).toBe(200);
     const second = again.body.enrolmentUrl.split('#')[1];
     secrets.push(first.token, second);
-    expect((await anon(h, 'POST', '/v1/auth/enrol', { token: first.token, password: strongPassword('ed') })).status).toBe(401);
-    expect((await anon(h, 'POST', '/v1/auth/enrol', { token: second, password: strongPassword('ed') })).status).toBe(200);
+    expect(
+      (await anon(h, 'POST', '/v1/auth/enrol', { token: first.token, password: strongPassword('ed') })).status,
+    ).toBe(401);
+    expect((await anon(h, 'POST', '/v1/auth/enrol', { token: second, password: strongPassword('ed') })).status).toBe(
+      200,
+    );
     const r = await h.request('POST', `/v1/users/${first.id}/invite`);
     expect([r.status, r.body.code]).toEqual([409, 'SP_USER_NOT_INVITED']);
   });
@@ -133,10 +166,18 @@ describe('staff users: invitation, enrolment and administration', () => {
   it('refuses a second user with the same e-mail (any case), the patient role, unknown roles and no roles, creating nothing', async () => {
     await invite(h, email('fay'));
     const before = query(h.dataDir, 'select count(*) as n from users')[0].n;
-    const dup = await h.request('POST', '/v1/users', { email: email('FAY').toUpperCase(), displayName: 'Again', roles: ['nurse'] });
+    const dup = await h.request('POST', '/v1/users', {
+      email: email('FAY').toUpperCase(),
+      displayName: 'Again',
+      roles: ['nurse'],
+    });
     expect([dup.status, dup.body.code]).toEqual([409, 'SP_USER_EXISTS']);
     for (const roles of [['patient'], ['wizard'], []]) {
-      const r = await h.request('POST', '/v1/users', { email: email(`r${roles.length}${roles[0] ?? ''}`), displayName: 'X', roles });
+      const r = await h.request('POST', '/v1/users', {
+        email: email(`r${roles.length}${roles[0] ?? ''}`),
+        displayName: 'X',
+        roles,
+      });
       expect([r.status, r.body.code]).toEqual([400, 'SP_REQ_VALIDATION']);
     }
     const bad = await h.request('POST', '/v1/users', { email: 'not an address', displayName: 'X', roles: ['nurse'] });
@@ -160,7 +201,8 @@ describe('staff users: invitation, enrolment and administration', () => {
     const r = await h.request('PATCH', `/v1/users/${u.id}`, { roles: ['physician', 'nurse'] });
     expect(r.status).toBe(200);
     expect(r.body.roles).toEqual(['physician', 'nurse']);
-    for (const t of [u.session, other]) expect((await asBearer(h, t, 'GET', '/v1/me')).body.code).toBe('SP_AUTH_UNAUTHENTICATED');
+    for (const t of [u.session, other])
+      expect((await asBearer(h, t, 'GET', '/v1/me')).body.code).toBe('SP_AUTH_UNAUTHENTICATED');
     const a = (await auditEvents(h, 'user.roles_changed')).find((x) => x.target?.id === u.id);
     expect(a?.details).toMatchObject({ from: ['nurse'], to: ['physician', 'nurse'], sessionsRevoked: 2 });
     // A change of display name alone keeps the sessions.
@@ -176,9 +218,13 @@ describe('staff users: invitation, enrolment and administration', () => {
     expect([d.status, d.body.status]).toEqual([200, 'disabled']);
     const next = await asBearer(h, u.session, 'GET', '/v1/me');
     expect([next.status, next.body.code]).toEqual([401, 'SP_AUTH_UNAUTHENTICATED']);
-    expect(query(h.dataDir, 'select revoked_reason from sessions where subject_id = ?', u.id)).toEqual([{ revoked_reason: 'disabled' }]);
+    expect(query(h.dataDir, 'select revoked_reason from sessions where subject_id = ?', u.id)).toEqual([
+      { revoked_reason: 'disabled' },
+    ]);
     expect((await login(h, email('hal'), strongPassword('hal'))).body.code).toBe('SP_AUTH_LOGIN_FAILED');
-    expect((await auditEvents(h, 'user.disabled')).find((a) => a.target?.id === u.id)?.details).toMatchObject({ sessionsRevoked: 1 });
+    expect((await auditEvents(h, 'user.disabled')).find((a) => a.target?.id === u.id)?.details).toMatchObject({
+      sessionsRevoked: 1,
+    });
     expect((await h.request('POST', `/v1/users/${u.id}/enable`)).body.status).toBe('active');
     expect((await login(h, email('hal'), strongPassword('hal'))).status).toBe(200);
   });
@@ -187,14 +233,29 @@ describe('staff users: invitation, enrolment and administration', () => {
     const u = await enrolledUser(h, email('ivy'), strongPassword('ivy'));
     const deviceId = `dev-${tag}`;
     await h.app.store.transaction((tx) =>
-      tx.sessions.insertDevice({ id: deviceId, tenant_id: 'default', subject_type: 'user', subject_id: u.id, platform: 'ios', name: 'phone', push_token_ct: Buffer.from('sealed'), created_at: now, revoked_at: null }),
+      tx.sessions.insertDevice({
+        id: deviceId,
+        tenant_id: 'default',
+        subject_type: 'user',
+        subject_id: u.id,
+        platform: 'ios',
+        name: 'phone',
+        push_token_ct: Buffer.from('sealed'),
+        created_at: now,
+        revoked_at: null,
+      }),
     );
     const r = await h.request('POST', `/v1/users/${u.id}/revoke-sessions`);
     expect(r.status).toBe(200);
     expect(r.body).toEqual({ sessions: 1, devices: 1 });
-    expect(query(h.dataDir, 'select revoked_at, push_token_ct from devices where id = ?', deviceId)).toEqual([{ revoked_at: now, push_token_ct: null }]);
+    expect(query(h.dataDir, 'select revoked_at, push_token_ct from devices where id = ?', deviceId)).toEqual([
+      { revoked_at: now, push_token_ct: null },
+    ]);
     expect((await asBearer(h, u.session, 'GET', '/v1/me')).status).toBe(401);
-    expect((await auditEvents(h, 'user.sessions_revoked')).find((a) => a.target?.id === u.id)?.details).toEqual({ sessionsRevoked: 1, devicesRevoked: 1 });
+    expect((await auditEvents(h, 'user.sessions_revoked')).find((a) => a.target?.id === u.id)?.details).toEqual({
+      sessionsRevoked: 1,
+      devicesRevoked: 1,
+    });
     // Signing in again still works: a wipe is not a lock.
     expect((await login(h, email('ivy'), strongPassword('ivy'))).status).toBe(200);
   });
@@ -202,7 +263,11 @@ describe('staff users: invitation, enrolment and administration', () => {
   it('keeps user administration to holders of user.manage: a signed-in nurse is refused', async () => {
     const { staffWithSession } = await import('../helpers/identity.js');
     const nurse = await staffWithSession(h, ['nurse']);
-    for (const [method, path] of [['GET', '/v1/users'], ['POST', '/v1/users/x/disable'], ['POST', '/v1/users/x/revoke-sessions']] as const) {
+    for (const [method, path] of [
+      ['GET', '/v1/users'],
+      ['POST', '/v1/users/x/disable'],
+      ['POST', '/v1/users/x/revoke-sessions'],
+    ] as const) {
       const r = await asBearer(h, nurse.token, method, path);
       expect([path, r.status, r.body.code]).toEqual([path, 403, 'SP_AUTH_FORBIDDEN']);
     }
@@ -228,9 +293,27 @@ describe('sealpost users (command line)', () => {
 
   it('invites the first administrator of a fresh installation, whose link then works on the server; lists, disables and refuses bad roles', async () => {
     const env = { SEALPOST_DATA_DIR: dir };
-    const bad = await cli(env, ['users', 'invite', '--email', email('root'), '--name', 'First Admin', '--roles', 'admin,patient']);
+    const bad = await cli(env, [
+      'users',
+      'invite',
+      '--email',
+      email('root'),
+      '--name',
+      'First Admin',
+      '--roles',
+      'admin,patient',
+    ]);
     expect([bad.code, bad.stderr]).toEqual([1, expect.stringContaining('SP_USER_INVALID_ROLE')]);
-    const r = await cli(env, ['users', 'invite', '--email', email('root'), '--name', 'First Admin', '--roles', 'admin']);
+    const r = await cli(env, [
+      'users',
+      'invite',
+      '--email',
+      email('root'),
+      '--name',
+      'First Admin',
+      '--roles',
+      'admin',
+    ]);
     expect(r.code).toBe(0);
     const url = r.stdout.trim();
     expect(url).toMatch(/\/enrol#[A-Za-z0-9_-]{43}$/);
@@ -241,7 +324,10 @@ describe('sealpost users (command line)', () => {
     expect((await login(h, email('root'), strongPassword('root'))).status).toBe(200);
 
     const list = await cli(env, ['users', 'list', '--json']);
-    const users = list.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const users = list.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(users).toEqual([expect.objectContaining({ email: email('root'), status: 'active', roles: ['admin'] })]);
     const off = await cli(env, ['users', 'disable', users[0].id]);
     expect([off.code, off.stdout.trim()]).toEqual([0, `${users[0].id}: disabled`]);

@@ -19,7 +19,13 @@ describe('the staff sign-in page in a real browser (Chromium, virtual authentica
     const cdp = await context.newCDPSession(page);
     await cdp.send('WebAuthn.enable');
     const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
+      options: {
+        protocol: 'ctap2',
+        transport: 'internal',
+        hasResidentKey: true,
+        hasUserVerification: true,
+        isUserVerified: true,
+      },
     });
     return { page, cdp, authenticatorId };
   }
@@ -50,7 +56,10 @@ describe('the staff sign-in page in a real browser (Chromium, virtual authentica
   /** Signs in with password and passkey through the page; returns the assertion the page sent. */
   async function signInWithPasskey(page: Page, p: Person): Promise<Record<string, any>> {
     await passwordStep(page, p, 'mfa');
-    const [request] = await Promise.all([page.waitForRequest((r) => r.url().endsWith('/v1/auth/webauthn/login/verify')), page.click('#use-key')]);
+    const [request] = await Promise.all([
+      page.waitForRequest((r) => r.url().endsWith('/v1/auth/webauthn/login/verify')),
+      page.click('#use-key'),
+    ]);
     await step(page, 'done');
     return request.postDataJSON().credential;
   }
@@ -80,7 +89,11 @@ describe('the staff sign-in page in a real browser (Chromium, virtual authentica
     expect(cred).toMatchObject({ user_id: p.userId, name: 'Security key' });
     const onAuthenticator = (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
     expect(onAuthenticator).toHaveLength(1);
-    expect(onAuthenticator[0]).toMatchObject({ rpId: 'localhost', isResidentCredential: true, userHandle: Buffer.from(p.userId).toString('base64') });
+    expect(onAuthenticator[0]).toMatchObject({
+      rpId: 'localhost',
+      isResidentCredential: true,
+      userHandle: Buffer.from(p.userId).toString('base64'),
+    });
     // Signed out: the old session is gone on the server, not only in the page.
     expect((await me(page)).code).toBe('SP_AUTH_UNAUTHENTICATED');
 
@@ -95,7 +108,10 @@ describe('the staff sign-in page in a real browser (Chromium, virtual authentica
     const signCount = (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials[0].signCount;
     expect(signCount).toBeGreaterThan(0);
     expect(Number((await storedCredentials(p))[0].counter)).toBe(signCount);
-    const audit = (await h.request('GET', '/v1/audit/events?action=auth.mfa_verified&limit=500')).body.items as { actor: string; details: { method: string } }[];
+    const audit = (await h.request('GET', '/v1/audit/events?action=auth.mfa_verified&limit=500')).body.items as {
+      actor: string;
+      details: { method: string };
+    }[];
     expect(audit.some((e) => e.actor === `user:${p.userId}` && e.details.method === 'webauthn')).toBe(true);
   });
 
@@ -148,13 +164,24 @@ describe('the staff sign-in page in a real browser (Chromium, virtual authentica
     const counter = Number((await storedCredentials(p))[0].counter);
 
     // A second sign-in from an app: stage mfa, then the captured assertion sent straight to the verify route.
-    const login = await httpsJson(h.url, h.cert, 'POST', '/v1/auth/login', { email: p.email, password: p.password, transport: 'bearer' }, { authorization: '' });
+    const login = await httpsJson(
+      h.url,
+      h.cert,
+      'POST',
+      '/v1/auth/login',
+      { email: p.email, password: p.password, transport: 'bearer' },
+      { authorization: '' },
+    );
     expect(login.body.stage).toBe('mfa');
-    const call = (path: string, body: unknown) => httpsJson(h.url, h.cert, 'POST', path, body, { authorization: `Bearer ${login.body.token}` });
+    const call = (path: string, body: unknown) =>
+      httpsJson(h.url, h.cert, 'POST', path, body, { authorization: `Bearer ${login.body.token}` });
     const clientData = JSON.parse(Buffer.from(captured.response.clientDataJSON, 'base64url').toString('utf8'));
     const withClientData = (over: Record<string, unknown>) => ({
       ...captured,
-      response: { ...captured.response, clientDataJSON: Buffer.from(JSON.stringify({ ...clientData, ...over })).toString('base64url') },
+      response: {
+        ...captured.response,
+        clientDataJSON: Buffer.from(JSON.stringify({ ...clientData, ...over })).toString('base64url'),
+      },
     });
 
     const attempts: [string, (challenge: string) => unknown][] = [
@@ -172,13 +199,22 @@ describe('the staff sign-in page in a real browser (Chromium, virtual authentica
       expect(r.body.token, what).toBeUndefined();
     }
 
-    const after = await httpsJson(h.url, h.cert, 'GET', '/v1/me', undefined, { authorization: `Bearer ${login.body.token}` });
+    const after = await httpsJson(h.url, h.cert, 'GET', '/v1/me', undefined, {
+      authorization: `Bearer ${login.body.token}`,
+    });
     expect(after.body.session.stage).toBe('mfa');
     expect(Number((await storedCredentials(p))[0].counter)).toBe(counter);
-    const failed = (await h.request('GET', '/v1/audit/events?action=auth.mfa_failed&limit=500')).body.items as { target: { id: string }; details: { method: string } }[];
-    expect(failed.filter((e) => e.target.id === after.body.session.id && e.details.method === 'webauthn')).toHaveLength(3);
+    const failed = (await h.request('GET', '/v1/audit/events?action=auth.mfa_failed&limit=500')).body.items as {
+      target: { id: string };
+      details: { method: string };
+    }[];
+    expect(failed.filter((e) => e.target.id === after.body.session.id && e.details.method === 'webauthn')).toHaveLength(
+      3,
+    );
     // Without asking for options first there is no challenge to answer: refused as well.
-    expect((await call('/v1/auth/webauthn/login/verify', { credential: captured })).body.code).toBe('SP_AUTH_WEBAUTHN_FAILED');
+    expect((await call('/v1/auth/webauthn/login/verify', { credential: captured })).body.code).toBe(
+      'SP_AUTH_WEBAUTHN_FAILED',
+    );
   });
 
   it('refuses a registration answered for another challenge and leaves the account without a credential', async () => {
@@ -187,7 +223,13 @@ describe('the staff sign-in page in a real browser (Chromium, virtual authentica
     await passwordStep(page, p, 'mfa_enrol');
     // The page's own registration, intercepted: its challenge is then voided by a newer options call.
     await page.route('**/v1/auth/webauthn/register/verify', async (route) => {
-      await page.evaluate(() => fetch('/v1/auth/webauthn/register/options', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }));
+      await page.evaluate(() =>
+        fetch('/v1/auth/webauthn/register/options', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{}',
+        }),
+      );
       await route.continue();
     });
     await page.click('#register-key');

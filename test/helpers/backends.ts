@@ -15,7 +15,9 @@ export type BackendName = 'sqlite' | 'postgres';
 export const PG_ADMIN_URL = process.env.SEALPOST_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** Backends the suite runs against: both by default; SEALPOST_TEST_BACKENDS=sqlite narrows it. */
-export const BACKENDS: BackendName[] = (process.env.SEALPOST_TEST_BACKENDS ?? 'sqlite,postgres').split(',').map((s) => s.trim()) as BackendName[];
+export const BACKENDS: BackendName[] = (process.env.SEALPOST_TEST_BACKENDS ?? 'sqlite,postgres')
+  .split(',')
+  .map((s) => s.trim()) as BackendName[];
 
 export interface OpenOptions {
   /** The node id (NOTIFY payloads carry it); each store stands for one node. */
@@ -47,7 +49,11 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-export async function adminQuery<T = Record<string, unknown>>(sql: string, params: unknown[] = [], url = PG_ADMIN_URL): Promise<T[]> {
+export async function adminQuery<T = Record<string, unknown>>(
+  sql: string,
+  params: unknown[] = [],
+  url = PG_ADMIN_URL,
+): Promise<T[]> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
@@ -98,7 +104,10 @@ export async function dropTemplates(): Promise<void> {
 }
 
 /** `opts` may also be just the data directory's prefix. */
-export async function createTestDatabase(backend: BackendName, options: CreateOptions | string = {}): Promise<TestDatabase> {
+export async function createTestDatabase(
+  backend: BackendName,
+  options: CreateOptions | string = {},
+): Promise<TestDatabase> {
   const opts = typeof options === 'string' ? { prefix: options } : options;
   const tpl = opts.migrated ? await template(backend) : null;
   const dataDir = mkdtempSync(join(tmpdir(), opts.prefix ?? 'sealpost-test-'));
@@ -121,7 +130,11 @@ export async function createTestDatabase(backend: BackendName, options: CreateOp
       }
     };
     tables = async () =>
-      (await query<{ name: string }>(`select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name not like 'kysely_%' order by name`)).map((r) => r.name);
+      (
+        await query<{ name: string }>(
+          `select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name not like 'kysely_%' order by name`,
+        )
+      ).map((r) => r.name);
     dropDb = async () => {};
   } else {
     name = `sealpost_t_${randomBytes(6).toString('hex')}`;
@@ -149,7 +162,10 @@ export async function createTestDatabase(backend: BackendName, options: CreateOp
     dataDir,
     env,
     open(opts: OpenOptions = {}) {
-      const cfg = loadConfig({ ...env, ...(opts.poolMax ? { SEALPOST_DATABASE_POOL_MAX: String(opts.poolMax) } : {}) }).database;
+      const cfg = loadConfig({
+        ...env,
+        ...(opts.poolMax ? { SEALPOST_DATABASE_POOL_MAX: String(opts.poolMax) } : {}),
+      }).database;
       const store = openStore(cfg, { sqliteDurability: 'full', nodeId: opts.nodeId });
       // A PostgreSQL pool may be ended only once: remember which stores the test already closed.
       const close = store.close.bind(store);
@@ -165,7 +181,9 @@ export async function createTestDatabase(backend: BackendName, options: CreateOp
     async rowCounts() {
       // One statement, so one connection: a connection per table is slow on a busy PostgreSQL.
       const all = await tables();
-      const rows = await query<{ t: string; n: number | string }>(all.map((t) => `select '${t}' as t, count(*) as n from ${t}`).join(' union all '));
+      const rows = await query<{ t: string; n: number | string }>(
+        all.map((t) => `select '${t}' as t, count(*) as n from ${t}`).join(' union all '),
+      );
       return Object.fromEntries(rows.map((r) => [r.t, Number(r.n)]));
     },
     async drop() {
@@ -224,7 +242,8 @@ export async function numberAuditEntries(store: KyselyStore, timeoutMs = 20_000)
   for (;;) {
     const size = await store.read.auditLog.sequenceAll();
     if (!(await store.read.auditLog.pendingCount())) return size;
-    if (Date.now() > until) throw new Error('audit entries still pending: a transaction somewhere in the cluster stays open');
+    if (Date.now() > until)
+      throw new Error('audit entries still pending: a transaction somewhere in the cluster stays open');
     await new Promise((r) => setTimeout(r, 25));
   }
 }

@@ -69,7 +69,11 @@ export function coreFixture(env: Record<string, string> = {}): CoreFixture & { c
     now: () => now,
     wakes: () => wakes,
     async addPatient(id, over = {}) {
-      await patients.upsert(ctx, id, samplePatient({ name: { given: ['Ana'], family: `Lopez ${PHI_MARKER}` }, ...over }) as PatientInput);
+      await patients.upsert(
+        ctx,
+        id,
+        samplePatient({ name: { given: ['Ana'], family: `Lopez ${PHI_MARKER}` }, ...over }) as PatientInput,
+      );
     },
     cleanup: () => rmSync(dataDir, { recursive: true, force: true }),
   };
@@ -110,4 +114,8 @@ export class FakeChannel implements Channel {
   }
 }
 
-export const fakeChannels = () => ({ sms: new FakeChannel('sms'), email: new FakeChannel('email'), webhook: new FakeChannel('webhook') });
+export const fakeChannels = () => ({
+  sms: new FakeChannel('sms'),
+  email: new FakeChannel('email'),
+  webhook: new FakeChannel('webhook'),
+});

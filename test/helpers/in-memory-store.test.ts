@@ -25,7 +25,9 @@ describe('in-memory store', () => {
   it('throws a clear error for a repository or method it does not implement', async () => {
     const store = inMemoryStore();
     expect(() => store.read.sessions).toThrow(/tx\.sessions is not implemented/);
-    expect(() => store.read.notifications.listForAppointment).toThrow(/notifications\.listForAppointment is not implemented/);
+    expect(() => store.read.notifications.listForAppointment).toThrow(
+      /notifications\.listForAppointment is not implemented/,
+    );
   });
 
   it('keeps nothing of a transaction that throws, audit entries and handed-over rows included', async () => {
@@ -77,15 +79,33 @@ describe('in-memory store', () => {
     expect(await store.read.deliveries.update('d1', { status: 'failed' }, other)).toBe(0);
     expect(await store.read.queue.finish(other, 2, [{ ...outcomeOf(claimed), status: 'sent' }])).toEqual(new Set());
     // The same worker under an earlier claim of the same job (its lease ended otherwise) is refused too.
-    expect(await store.read.queue.finish({ owner: 'w1', until: 50 }, 2, [{ ...outcomeOf(claimed), status: 'sent' }])).toEqual(new Set());
+    expect(
+      await store.read.queue.finish({ owner: 'w1', until: 50 }, 2, [{ ...outcomeOf(claimed), status: 'sent' }]),
+    ).toEqual(new Set());
     expect(store.tables.deliveries.get('d1')).toMatchObject({ status: 'sending', lease_owner: 'w1', link_ct: null });
-    expect(await store.read.queue.finish({ owner: 'w1', until: 100 }, 2, [{ ...outcomeOf(claimed), status: 'sent' }])).toEqual(new Set(['d1']));
-    expect(store.tables.deliveries.get('d1')).toMatchObject({ status: 'sent', lease_owner: null, lease_until: null, updated_at: 2 });
+    expect(
+      await store.read.queue.finish({ owner: 'w1', until: 100 }, 2, [{ ...outcomeOf(claimed), status: 'sent' }]),
+    ).toEqual(new Set(['d1']));
+    expect(store.tables.deliveries.get('d1')).toMatchObject({
+      status: 'sent',
+      lease_owner: null,
+      lease_until: null,
+      updated_at: 2,
+    });
   });
 
   it('lists contact points by rank, then id', async () => {
     const store = inMemoryStore();
-    const cp = (id: string, rank: number) => ({ id, tenant_id: 't', patient_id: 'p', system: 'sms', value_ct: new Uint8Array(), value_bidx: id, rank, opted_out_at: null });
+    const cp = (id: string, rank: number) => ({
+      id,
+      tenant_id: 't',
+      patient_id: 'p',
+      system: 'sms',
+      value_ct: new Uint8Array(),
+      value_bidx: id,
+      rank,
+      opted_out_at: null,
+    });
     for (const c of [cp('c', 1), cp('a', 2), cp('b', 1)]) await store.read.contactPoints.insert(c);
     expect((await store.read.contactPoints.list('t', 'p')).map((c) => c.id)).toEqual(['b', 'c', 'a']);
   });

@@ -55,12 +55,15 @@ export function inMemoryStore(): InMemoryStore {
       },
     };
     const members: Record<string, object> = { ...repositories, audit: auditRepository, atCommit };
-    const strictMembers = Object.fromEntries(Object.entries(members).map(([name, impl]) => [name, strict(name, impl, check, calls)]));
+    const strictMembers = Object.fromEntries(
+      Object.entries(members).map(([name, impl]) => [name, strict(name, impl, check, calls)]),
+    );
     return strict('tx', strictMembers, check, calls) as unknown as StoreTx;
   };
 
   const read = view(null, NO_COMMIT, () => {
-    if (inTransaction.getStore()) throw new Error('in-memory store: store.read used inside a transaction (fn must use only the tx it is given)');
+    if (inTransaction.getStore())
+      throw new Error('in-memory store: store.read used inside a transaction (fn must use only the tx it is given)');
   });
 
   async function runOne<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
@@ -94,7 +97,8 @@ export function inMemoryStore(): InMemoryStore {
     calls,
     read,
     transaction<T>(fn: (tx: StoreTx) => Promise<T>, _opts?: TransactionOptions): Promise<T> {
-      if (inTransaction.getStore()) return Promise.reject(new Error('in-memory store: a transaction nested in another (fn must use only its tx)'));
+      if (inTransaction.getStore())
+        return Promise.reject(new Error('in-memory store: a transaction nested in another (fn must use only its tx)'));
       const turn = tail.then(() => runOne(fn));
       tail = turn.catch(() => undefined);
       return turn;
@@ -105,7 +109,12 @@ export function inMemoryStore(): InMemoryStore {
     ping: async () => undefined,
     close: async () => undefined,
     dump() {
-      const rows = Object.fromEntries(Object.entries(tables).map(([name, m]: [string, Map<string, object>]) => [name, [...m.values()].map((r) => ({ ...r }))]));
+      const rows = Object.fromEntries(
+        Object.entries(tables).map(([name, m]: [string, Map<string, object>]) => [
+          name,
+          [...m.values()].map((r) => ({ ...r })),
+        ]),
+      );
       return { tables: rows as Record<keyof Tables, unknown[]>, audit: audit.map((a) => ({ ...a })) };
     },
   };
@@ -116,10 +125,13 @@ function strict<T extends object>(name: string, impl: T, check: () => void, call
   return new Proxy(impl, {
     get(target, prop) {
       // Probes by runtimes and test tooling (thenables, inspection) are not uses of the port.
-      if (typeof prop === 'symbol' || prop === 'then' || prop === 'toJSON' || prop === 'asymmetricMatch') return undefined;
+      if (typeof prop === 'symbol' || prop === 'then' || prop === 'toJSON' || prop === 'asymmetricMatch')
+        return undefined;
       check();
       if (!(prop in target)) {
-        throw new Error(`in-memory store: ${name}.${prop} is not implemented; add it to test/helpers/in-memory-tables.ts, faithfully to its contract`);
+        throw new Error(
+          `in-memory store: ${name}.${prop} is not implemented; add it to test/helpers/in-memory-tables.ts, faithfully to its contract`,
+        );
       }
       const member = Reflect.get(target, prop, target) as unknown;
       if (typeof member !== 'function') return member;

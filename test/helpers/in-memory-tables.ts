@@ -60,7 +60,9 @@ export const emptyTables = (): Tables => ({
 });
 
 export const copyTables = (t: Tables): Tables =>
-  Object.fromEntries(Object.entries(t).map(([name, m]: [string, Map<string, unknown>]) => [name, new Map(m)])) as unknown as Tables;
+  Object.fromEntries(
+    Object.entries(t).map(([name, m]: [string, Map<string, unknown>]) => [name, new Map(m)]),
+  ) as unknown as Tables;
 
 /** Puts `from`'s rows back into `into`'s Maps (the repositories keep references to those Maps). */
 export function restoreTables(into: Tables, from: Tables): void {
@@ -78,11 +80,18 @@ const copies = <T extends object>(rs: Iterable<T>): T[] => [...rs].map((r) => ({
 
 /** What a unique index would refuse; the code is SQLite's, which `isUniqueViolation` callers recognise. */
 function uniqueViolation(table: string): Error {
-  return Object.assign(new Error(`in-memory store: unique violation on ${table}`), { code: 'SQLITE_CONSTRAINT_UNIQUE' });
+  return Object.assign(new Error(`in-memory store: unique violation on ${table}`), {
+    code: 'SQLITE_CONSTRAINT_UNIQUE',
+  });
 }
 
 /** Inserts all rows or, if any key exists already (or repeats), none: one statement's atomicity. */
-function insertAll<T extends object>(m: Map<string, T>, table: string, rows: readonly T[], keyOf: (r: T) => string): void {
+function insertAll<T extends object>(
+  m: Map<string, T>,
+  table: string,
+  rows: readonly T[],
+  keyOf: (r: T) => string,
+): void {
   const keys = rows.map(keyOf);
   if (new Set(keys).size !== keys.length || keys.some((k) => m.has(k))) throw uniqueViolation(table);
   rows.forEach((r, i) => m.set(keys[i], { ...r }));
@@ -100,7 +109,18 @@ function patch<T extends object>(m: Map<string, T>, k: string, set: Partial<T>):
 const holds = (d: DeliveryRow | undefined, lease: Lease): d is DeliveryRow =>
   !!d && d.lease_owner === lease.owner && d.lease_until === lease.until && d.status === 'sending';
 
-const OUTCOME_COLUMNS = ['status', 'run_at', 'attempts', 'last_error_code', 'provider', 'provider_message_id', 'sent_at', 'delivered_at', 'failed_at', 'cancelled_at'] as const;
+const OUTCOME_COLUMNS = [
+  'status',
+  'run_at',
+  'attempts',
+  'last_error_code',
+  'provider',
+  'provider_message_id',
+  'sent_at',
+  'delivered_at',
+  'failed_at',
+  'cancelled_at',
+] as const;
 const PENDING = ['scheduled', 'queued', 'sending'];
 
 /** The repositories over `t`, each implementing only what the notification path uses. */
@@ -113,15 +133,25 @@ export function memoryRepositories(t: Tables) {
       [...new Set(ids)].flatMap((id) => {
         const p = t.patients.get(key(tenantId, id));
         const k = t.dataKeys.get(key(tenantId, id));
-        return p && k ? [{ id, language: p.language, time_zone: p.time_zone, key_id: k.key_id, wrapped: k.wrapped }] : [];
+        return p && k
+          ? [{ id, language: p.language, time_zone: p.time_zone, key_id: k.key_id, wrapped: k.wrapped }]
+          : [];
       }),
     getForSending: async (tenantId, id, idempotencyKey = null) => {
       const p = t.patients.get(key(tenantId, id));
       const k = t.dataKeys.get(key(tenantId, id));
       const idempotency = idempotencyKey === null ? undefined : copy(t.idempotency.get(key(tenantId, idempotencyKey)));
       if (!p || !k) return { patient: undefined, contacts: [], idempotency };
-      const contacts = copies([...t.contactPoints.values()].filter((c) => c.tenant_id === tenantId && c.patient_id === id).sort((a, b) => a.rank - b.rank || cmp(a.id, b.id)));
-      return { patient: { id, language: p.language, time_zone: p.time_zone, key_id: k.key_id, wrapped: k.wrapped }, contacts, idempotency };
+      const contacts = copies(
+        [...t.contactPoints.values()]
+          .filter((c) => c.tenant_id === tenantId && c.patient_id === id)
+          .sort((a, b) => a.rank - b.rank || cmp(a.id, b.id)),
+      );
+      return {
+        patient: { id, language: p.language, time_zone: p.time_zone, key_id: k.key_id, wrapped: k.wrapped },
+        contacts,
+        idempotency,
+      };
     },
   } satisfies Partial<PatientRepository>;
 
@@ -130,12 +160,17 @@ export function memoryRepositories(t: Tables) {
       const k = t.dataKeys.get(key(tenantId, patientId));
       return k && { key_id: k.key_id, wrapped: k.wrapped };
     },
-    insert: async (row) => insertAll(t.dataKeys, 'data_keys', [row as DataKeyRow], (r) => key(r.tenant_id, r.patient_id)),
+    insert: async (row) =>
+      insertAll(t.dataKeys, 'data_keys', [row as DataKeyRow], (r) => key(r.tenant_id, r.patient_id)),
   } satisfies Partial<DataKeyRepository>;
 
   const contactPoints = {
     list: async (tenantId, patientId) =>
-      copies([...t.contactPoints.values()].filter((c) => c.tenant_id === tenantId && c.patient_id === patientId).sort((a, b) => a.rank - b.rank || cmp(a.id, b.id))),
+      copies(
+        [...t.contactPoints.values()]
+          .filter((c) => c.tenant_id === tenantId && c.patient_id === patientId)
+          .sort((a, b) => a.rank - b.rank || cmp(a.id, b.id)),
+      ),
     getMany: async (ids) => copies(ids.flatMap((id) => t.contactPoints.get(id) ?? [])),
     get: async (id) => copy(t.contactPoints.get(id)),
     insert: async (row) => insertAll(t.contactPoints, 'contact_points', [row as ContactPointRow], (r) => r.id),
@@ -153,9 +188,14 @@ export function memoryRepositories(t: Tables) {
   const deliveries = {
     insertMany: async (rows) => insertAll(t.deliveries, 'deliveries', rows as DeliveryRow[], (r) => r.id),
     list: async (notificationId) =>
-      copies([...t.deliveries.values()].filter((d) => d.notification_id === notificationId).sort((a, b) => a.seq - b.seq || cmp(a.id, b.id))),
+      copies(
+        [...t.deliveries.values()]
+          .filter((d) => d.notification_id === notificationId)
+          .sort((a, b) => a.seq - b.seq || cmp(a.id, b.id)),
+      ),
     get: async (id) => copy(t.deliveries.get(id)),
-    findByProviderId: async (provider, messageId) => copy([...t.deliveries.values()].find((d) => d.provider === provider && d.provider_message_id === messageId)),
+    findByProviderId: async (provider, messageId) =>
+      copy([...t.deliveries.values()].find((d) => d.provider === provider && d.provider_message_id === messageId)),
     update: async (id, set, lease) => {
       const d = t.deliveries.get(id);
       if (!d || (lease && !holds(d, lease))) return 0;
@@ -163,8 +203,18 @@ export function memoryRepositories(t: Tables) {
       return 1;
     },
     cancelPending: async (notificationId, now) => {
-      const pending = [...t.deliveries.values()].filter((d) => d.notification_id === notificationId && PENDING.includes(d.status));
-      pending.forEach((d) => patch(t.deliveries, d.id, { status: 'cancelled', cancelled_at: now, updated_at: now, lease_owner: null, lease_until: null }));
+      const pending = [...t.deliveries.values()].filter(
+        (d) => d.notification_id === notificationId && PENDING.includes(d.status),
+      );
+      pending.forEach((d) =>
+        patch(t.deliveries, d.id, {
+          status: 'cancelled',
+          cancelled_at: now,
+          updated_at: now,
+          lease_owner: null,
+          lease_until: null,
+        }),
+      );
       return pending.map((d) => d.id);
     },
   } satisfies Partial<DeliveryRepository>;
@@ -175,14 +225,28 @@ export function memoryRepositories(t: Tables) {
         .filter((d) => (d.status === 'scheduled' || d.status === 'queued') && d.run_at <= now)
         .sort((a, b) => a.run_at - b.run_at || cmp(a.id, b.id))
         .slice(0, limit)
-        .map((d) => ({ ...patch(t.deliveries, d.id, { status: 'sending', lease_owner: owner, lease_until: leaseUntil, attempts: d.attempts + 1, updated_at: now })! })),
+        .map((d) => ({
+          ...patch(t.deliveries, d.id, {
+            status: 'sending',
+            lease_owner: owner,
+            lease_until: leaseUntil,
+            attempts: d.attempts + 1,
+            updated_at: now,
+          })!,
+        })),
     releaseExpired: async (now) => {
-      const expired = [...t.deliveries.values()].filter((d) => d.status === 'sending' && d.lease_until != null && d.lease_until < now);
-      expired.forEach((d) => patch(t.deliveries, d.id, { status: 'queued', lease_owner: null, lease_until: null, updated_at: now }));
+      const expired = [...t.deliveries.values()].filter(
+        (d) => d.status === 'sending' && d.lease_until != null && d.lease_until < now,
+      );
+      expired.forEach((d) =>
+        patch(t.deliveries, d.id, { status: 'queued', lease_owner: null, lease_until: null, updated_at: now }),
+      );
       return expired.length;
     },
     nextRunAt: async () => {
-      const waiting = [...t.deliveries.values()].filter((d) => d.status === 'scheduled' || d.status === 'queued').map((d) => d.run_at);
+      const waiting = [...t.deliveries.values()]
+        .filter((d) => d.status === 'scheduled' || d.status === 'queued')
+        .map((d) => d.run_at);
       return waiting.length ? Math.min(...waiting) : null;
     },
     setLinks: async (lease, links) => {
@@ -208,18 +272,24 @@ export function memoryRepositories(t: Tables) {
 
   const idempotency = {
     get: async (tenantId, k) => copy(t.idempotency.get(key(tenantId, k))),
-    getMany: async (tenantId, keys) => copies([...new Set(keys)].flatMap((k) => t.idempotency.get(key(tenantId, k)) ?? [])),
+    getMany: async (tenantId, keys) =>
+      copies([...new Set(keys)].flatMap((k) => t.idempotency.get(key(tenantId, k)) ?? [])),
     insertMany: async (rows) => insertAll(t.idempotency, 'idempotency_keys', rows, (r) => key(r.tenant_id, r.key)),
   } satisfies Partial<IdempotencyRepository>;
 
   const signers = {
     insertSignatures: async (rows) => {
-      const senderKey = (r: NotificationSignatureRow) => key(r.tenant_id, r.sender_signer_id ?? '', r.sender_request_bidx ?? '');
-      const signed = [...t.signatures.values(), ...(rows as NotificationSignatureRow[])].filter((r) => r.sender_request_bidx);
-      if (new Set(signed.map(senderKey)).size !== signed.length) throw uniqueViolation('notification_signatures (sender request)');
+      const senderKey = (r: NotificationSignatureRow) =>
+        key(r.tenant_id, r.sender_signer_id ?? '', r.sender_request_bidx ?? '');
+      const signed = [...t.signatures.values(), ...(rows as NotificationSignatureRow[])].filter(
+        (r) => r.sender_request_bidx,
+      );
+      if (new Set(signed.map(senderKey)).size !== signed.length)
+        throw uniqueViolation('notification_signatures (sender request)');
       insertAll(t.signatures, 'notification_signatures', rows as NotificationSignatureRow[], (r) => r.notification_id);
     },
-    getSignature: async (tenantId, notificationId) => copy([t.signatures.get(notificationId)].find((s) => s?.tenant_id === tenantId)),
+    getSignature: async (tenantId, notificationId) =>
+      copy([t.signatures.get(notificationId)].find((s) => s?.tenant_id === tenantId)),
   } satisfies Partial<SignerRepository>;
 
   const accessLinks = {
@@ -229,7 +299,8 @@ export function memoryRepositories(t: Tables) {
 
   const appointments = {
     get: async (tenantId, externalId) => copy(t.appointments.get(key(tenantId, externalId))),
-    getMany: async (tenantId, ids) => copies([...new Set(ids)].flatMap((id) => t.appointments.get(key(tenantId, id)) ?? [])),
+    getMany: async (tenantId, ids) =>
+      copies([...new Set(ids)].flatMap((id) => t.appointments.get(key(tenantId, id)) ?? [])),
   } satisfies Partial<AppointmentRepository>;
 
   const outbox = {
@@ -237,5 +308,17 @@ export function memoryRepositories(t: Tables) {
       t.deliveries.get(deliveryId)?.last_error_code === erasedCode && t.outbox.delete(deliveryId) ? 1 : 0,
   } satisfies Partial<OutboxRepository>;
 
-  return { patients, dataKeys, contactPoints, notifications, deliveries, queue, idempotency, signers, accessLinks, appointments, outbox };
+  return {
+    patients,
+    dataKeys,
+    contactPoints,
+    notifications,
+    deliveries,
+    queue,
+    idempotency,
+    signers,
+    accessLinks,
+    appointments,
+    outbox,
+  };
 }

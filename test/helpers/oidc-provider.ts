@@ -34,8 +34,16 @@ export interface TestIdp {
 
 interface ProviderInstance {
   callback(): (req: IncomingMessage, res: ServerResponse) => void;
-  interactionDetails(req: IncomingMessage, res: ServerResponse): Promise<{ uid: string; prompt: { name: string }; params: Record<string, unknown> }>;
-  interactionFinished(req: IncomingMessage, res: ServerResponse, result: object, opts?: { mergeWithLastSubmission?: boolean }): Promise<void>;
+  interactionDetails(
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<{ uid: string; prompt: { name: string }; params: Record<string, unknown> }>;
+  interactionFinished(
+    req: IncomingMessage,
+    res: ServerResponse,
+    result: object,
+    opts?: { mergeWithLastSubmission?: boolean },
+  ): Promise<void>;
   Grant: new (o: { clientId: string; accountId: string }) => { addOIDCScope(s: string): void; save(): Promise<string> };
 }
 
@@ -46,7 +54,9 @@ interface ProviderInstance {
  * configured `amr`. Consent is implied for the one first-party client. With `claimsInIdToken`
  * false (the default, oidc-provider's conform mode) groups and e-mail come from userinfo only.
  */
-export async function startOidcProvider(opts: { clientSecret?: string | null; claimsInIdToken?: boolean } = {}): Promise<TestIdp> {
+export async function startOidcProvider(
+  opts: { clientSecret?: string | null; claimsInIdToken?: boolean } = {},
+): Promise<TestIdp> {
   const port = await freePort();
   const tls = await testTls();
   const issuer = `https://127.0.0.1:${port}`;
@@ -54,9 +64,19 @@ export async function startOidcProvider(opts: { clientSecret?: string | null; cl
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
   const jwk = { ...(await exportJWK(privateKey)), kid: 'test-signing-key', alg: 'RS256', use: 'sig' };
   const users = new Map<string, IdpUser>();
-  const idp: TestIdp = { issuer, clientId: 'sealpost-test', clientSecret, redirectUris: [], users, cert: tls.cert, close: async () => undefined };
+  const idp: TestIdp = {
+    issuer,
+    clientId: 'sealpost-test',
+    clientSecret,
+    redirectUris: [],
+    users,
+    cert: tls.cert,
+    close: async () => undefined,
+  };
   // An untyped module: imported by a computed name so the compiler does not ask for its types.
-  const { default: Provider } = (await import('oidc-provider' as string)) as { default: new (issuer: string, config: object) => ProviderInstance };
+  const { default: Provider } = (await import('oidc-provider' as string)) as {
+    default: new (issuer: string, config: object) => ProviderInstance;
+  };
 
   let provider: { p: ProviderInstance; handle: (req: IncomingMessage, res: ServerResponse) => void } | null = null;
   const build = (): ProviderInstance =>
@@ -64,7 +84,9 @@ export async function startOidcProvider(opts: { clientSecret?: string | null; cl
       clients: [
         {
           client_id: idp.clientId,
-          ...(clientSecret ? { client_secret: clientSecret, token_endpoint_auth_method: 'client_secret_basic' } : { token_endpoint_auth_method: 'none' }),
+          ...(clientSecret
+            ? { client_secret: clientSecret, token_endpoint_auth_method: 'client_secret_basic' }
+            : { token_endpoint_auth_method: 'none' }),
           redirect_uris: [...idp.redirectUris],
           grant_types: ['authorization_code'],
           response_types: ['code'],
@@ -74,7 +96,15 @@ export async function startOidcProvider(opts: { clientSecret?: string | null; cl
       cookies: { keys: [randomBytes(32).toString('hex')] },
       scopes: ['openid', 'email', 'profile', 'groups'],
       // oidc-provider puts `amr` in an ID token only when a granted scope lists it (or the request asks for it).
-      claims: { acr: null, auth_time: null, sid: null, openid: ['sub', 'amr'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },
+      claims: {
+        acr: null,
+        auth_time: null,
+        sid: null,
+        openid: ['sub', 'amr'],
+        email: ['email', 'email_verified'],
+        profile: ['name'],
+        groups: ['groups'],
+      },
       conformIdTokenClaims: !opts.claimsInIdToken,
       pkce: { required: () => true },
       ttl: { Interaction: 600, Session: 3600, Grant: 3600, AuthorizationCode: 60, AccessToken: 300, IdToken: 300 },
@@ -83,11 +113,24 @@ export async function startOidcProvider(opts: { clientSecret?: string | null; cl
       findAccount: (_ctx: unknown, sub: string) => {
         const u = users.get(sub);
         if (!u) return undefined;
-        const claims = { sub, email: u.email, ...(u.emailVerified === null ? {} : { email_verified: u.emailVerified ?? true }), name: u.name, groups: [...u.groups] };
+        const claims = {
+          sub,
+          email: u.email,
+          ...(u.emailVerified === null ? {} : { email_verified: u.emailVerified ?? true }),
+          name: u.name,
+          groups: [...u.groups],
+        };
         return { accountId: sub, claims: async () => claims };
       },
       // One first-party client: the grant is implied, as a hospital's own IdP would configure it.
-      loadExistingGrant: async (ctx: { oidc: { client: { clientId: string }; session: { accountId: string; grantIdFor(c: string): string | undefined }; result?: { consent?: { grantId?: string } }; provider: { Grant: { find(id: string): Promise<unknown> } & ProviderInstance['Grant'] } } }) => {
+      loadExistingGrant: async (ctx: {
+        oidc: {
+          client: { clientId: string };
+          session: { accountId: string; grantIdFor(c: string): string | undefined };
+          result?: { consent?: { grantId?: string } };
+          provider: { Grant: { find(id: string): Promise<unknown> } & ProviderInstance['Grant'] };
+        };
+      }) => {
         const o = ctx.oidc;
         const existing = o.result?.consent?.grantId ?? o.session.grantIdFor(o.client.clientId);
         if (existing) return o.provider.Grant.find(existing);
@@ -104,7 +147,9 @@ export async function startOidcProvider(opts: { clientSecret?: string | null; cl
     const details = await p.interactionDetails(req, res);
     if (req.method === 'GET') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end(`<!doctype html><title>Test IdP</title><form method="post" action="/interaction/${details.uid}/login"><input name="login"><input name="password" type="password"><button>Sign in</button></form>`);
+      res.end(
+        `<!doctype html><title>Test IdP</title><form method="post" action="/interaction/${details.uid}/login"><input name="login"><input name="password" type="password"><button>Sign in</button></form>`,
+      );
       return;
     }
     if (req.method === 'POST' && m[2]) {
@@ -115,7 +160,12 @@ export async function startOidcProvider(opts: { clientSecret?: string | null; cl
         res.end('wrong login or password');
         return;
       }
-      await p.interactionFinished(req, res, { login: { accountId: u.sub, amr: [...u.amr] } }, { mergeWithLastSubmission: false });
+      await p.interactionFinished(
+        req,
+        res,
+        { login: { accountId: u.sub, amr: [...u.amr] } },
+        { mergeWithLastSubmission: false },
+      );
       return;
     }
     res.writeHead(405).end();

@@ -6,7 +6,8 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** Runs `sealpost <args>` as its own process; `onStderr` may kill it. */
 export function cli(env: Record<string, string>, args: string[], onStderr?: (all: string, kill: () => void) => void) {
   const clean: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('SEALPOST_') && k !== 'NODE_OPTIONS') clean[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (v !== undefined && !k.startsWith('SEALPOST_') && k !== 'NODE_OPTIONS') clean[k] = v;
   const p = spawn(process.execPath, ['bin/sealpost.js', ...args], { cwd: ROOT, env: { ...clean, ...env } });
   let stdout = '';
   let stderr = '';
@@ -15,5 +16,7 @@ export function cli(env: Record<string, string>, args: string[], onStderr?: (all
     stderr += d;
     onStderr?.(stderr, () => p.kill('SIGKILL'));
   });
-  return new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) => p.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) =>
+    p.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
+  );
 }

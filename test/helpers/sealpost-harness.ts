@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent, request as httpsRequest } from "node:https";
+import { Agent, request as httpsRequest } from 'node:https';
 import { createServer as createNetServer } from 'node:net';
 import pino from 'pino';
 import { loadConfig } from '../../src/config/load-config.js';
@@ -18,7 +18,12 @@ export interface Harness {
   logFile: string;
   /** The server's self-signed certificate (PEM), to trust it in clients. */
   cert: string;
-  request<T = any>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: T; text: string }>;
+  request<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: T; text: string }>;
   close(): Promise<void>;
 }
 
@@ -94,7 +99,10 @@ export function httpsJson(
   headers: Record<string, string> = {},
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: any; text: string }> {
   const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-  const hs: Record<string, string> = { ...(payload !== undefined ? { 'content-type': 'application/json' } : {}), ...headers };
+  const hs: Record<string, string> = {
+    ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
+    ...headers,
+  };
   for (const k of Object.keys(hs)) if (hs[k] === '') delete hs[k];
   return new Promise((resolve, reject) => {
     const tls = typeof ca === 'string' ? { ca } : { agent: ca };
@@ -120,7 +128,11 @@ export function httpsJson(
 }
 
 /** Polls `check` until it returns a truthy value (behaviour, not timing: the deadline only bounds a hang). */
-export async function eventually<T>(check: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 15_000): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined | null | false>,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();
@@ -131,7 +143,6 @@ export async function eventually<T>(check: () => Promise<T | undefined | null | 
 }
 
 export { samplePatient } from './sample-patient.js';
-
 
 /** A portal form POST as a browser sends it (urlencoded, no API key, optional session cookie). */
 export const form = (h: Harness, path: string, fields: Record<string, string>, cookie?: string) =>

@@ -17,7 +17,12 @@ export interface ServerProcess {
   logFile: string;
   /** The server's TLS certificate (PEM), trusted by `request`. */
   ca: string;
-  request<T = any>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: T; text: string; headers: Record<string, string | string[] | undefined> }>;
+  request<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: T; text: string; headers: Record<string, string | string[] | undefined> }>;
   /** SIGKILL: no shutdown hook runs. */
   kill(): Promise<void>;
   /** SIGTERM and wait for the exit code. */
@@ -30,10 +35,16 @@ export interface ServerProcess {
  * and waits until /healthz answers over TLS (and /readyz too, unless `waitReady` is false).
  * `apiKey` is sent as the bearer token when given.
  */
-export async function startServerProcess(opts: { dataDir: string; env?: Record<string, string>; apiKey?: () => string | undefined; waitReady?: boolean }): Promise<ServerProcess> {
+export async function startServerProcess(opts: {
+  dataDir: string;
+  env?: Record<string, string>;
+  apiKey?: () => string | undefined;
+  waitReady?: boolean;
+}): Promise<ServerProcess> {
   const port = await freePort();
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('SEALPOST_') && k !== 'NODE_OPTIONS') env[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (v !== undefined && !k.startsWith('SEALPOST_') && k !== 'NODE_OPTIONS') env[k] = v;
   Object.assign(env, {
     SEALPOST_DATA_DIR: opts.dataDir,
     SEALPOST_HOST: '127.0.0.1',
@@ -52,7 +63,8 @@ export async function startServerProcess(opts: { dataDir: string; env?: Record<s
   const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
   const certFile = env.SEALPOST_TLS_CERT_FILE ?? join(opts.dataDir, 'tls-cert.pem');
   const probe = async (path: string) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`server exited early:\n${log().slice(-3000)}`);
+    if (proc.exitCode !== null || proc.signalCode !== null)
+      throw new Error(`server exited early:\n${log().slice(-3000)}`);
     if (!existsSync(certFile)) return null;
     const cert = readFileSync(certFile, 'utf8');
     try {

@@ -21,7 +21,11 @@ export function createSoftHsm(): SoftHsm {
   return {
     conf,
     initToken(label, pin = '246810') {
-      execFileSync('softhsm2-util', ['--init-token', '--free', '--label', label, '--so-pin', '13579135', '--pin', pin], { env: { ...process.env, SOFTHSM2_CONF: conf }, stdio: 'ignore' });
+      execFileSync(
+        'softhsm2-util',
+        ['--init-token', '--free', '--label', label, '--so-pin', '13579135', '--pin', pin],
+        { env: { ...process.env, SOFTHSM2_CONF: conf }, stdio: 'ignore' },
+      );
       return pin;
     },
   };

@@ -16,7 +16,11 @@ export interface Pem {
 const DAY = 86_400_000;
 
 function pem(r: { cert: string; private: string }): Pem {
-  return { cert: r.cert, key: r.private, sha256: createHash('sha256').update(new X509Certificate(r.cert).raw).digest('hex') };
+  return {
+    cert: r.cert,
+    key: r.private,
+    sha256: createHash('sha256').update(new X509Certificate(r.cert).raw).digest('hex'),
+  };
 }
 
 export async function testCa(cn: string): Promise<Pem> {
@@ -63,7 +67,13 @@ export function serverCert(cn: string, opts: LeafOptions = {}): Promise<Pem> {
   return leafCert(cn, opts, [
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
     { name: 'extKeyUsage', serverAuth: true },
-    { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] },
+    {
+      name: 'subjectAltName',
+      altNames: [
+        { type: 2, value: 'localhost' },
+        { type: 7, ip: '127.0.0.1' },
+      ],
+    },
   ]);
 }
 

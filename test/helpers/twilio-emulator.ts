@@ -77,7 +77,8 @@ export async function startTwilioEmulator(opts: { accountSid: string; authToken:
   });
 
   const handle = (req: IncomingMessage, res: ServerResponse, raw: string): void => {
-    if (req.method !== 'POST' || req.url !== path) return twilioError(res, 404, 20404, 'The requested resource was not found');
+    if (req.method !== 'POST' || req.url !== path)
+      return twilioError(res, 404, 20404, 'The requested resource was not found');
     const header = (name: string) => (req.headers[name] as string | undefined) ?? undefined;
     const entry: EmulatedRequest = {
       idempotencyToken: header('i-twilio-idempotency-token'),
@@ -94,10 +95,16 @@ export async function startTwilioEmulator(opts: { accountSid: string; authToken:
     const failure = failures.shift();
     if (failure !== undefined) {
       return answer(failure, () =>
-        twilioError(res, failure, failure === 429 ? 20429 : 20500, failure === 429 ? 'Too Many Requests' : 'Service error'),
+        twilioError(
+          res,
+          failure,
+          failure === 429 ? 20429 : 20500,
+          failure === 429 ? 'Too Many Requests' : 'Service error',
+        ),
       );
     }
-    if (req.headers.authorization !== expectedAuth) return answer(401, () => twilioError(res, 401, 20003, 'Authenticate'));
+    if (req.headers.authorization !== expectedAuth)
+      return answer(401, () => twilioError(res, 401, 20003, 'Authenticate'));
 
     const form = new URLSearchParams(raw);
     const to = form.get('To') ?? '';
@@ -106,7 +113,8 @@ export async function startTwilioEmulator(opts: { accountSid: string; authToken:
     const statusCallback = form.get('StatusCallback') ?? undefined;
     // Twilio's real 21211 message quotes the number, which is why the channel must not copy it.
     if (!to) return answer(400, () => twilioError(res, 400, 21604, "A 'To' phone number is required."));
-    if (!E164.test(to)) return answer(400, () => twilioError(res, 400, 21211, `The 'To' number ${to} is not a valid phone number.`));
+    if (!E164.test(to))
+      return answer(400, () => twilioError(res, 400, 21211, `The 'To' number ${to} is not a valid phone number.`));
     if (!from) return answer(400, () => twilioError(res, 400, 21603, "A 'From' phone number is required."));
     if (!body) return answer(400, () => twilioError(res, 400, 21602, 'Message body is required.'));
     if (statusCallback !== undefined && !/^https?:\/\//.test(statusCallback)) {
@@ -116,7 +124,14 @@ export async function startTwilioEmulator(opts: { accountSid: string; authToken:
     const token = entry.idempotencyToken;
     let message = token ? messages.find((m) => m.sid === byToken.get(token)) : undefined;
     if (!message) {
-      message = { sid: 'SM' + randomBytes(16).toString('hex'), to, from, body, statusCallback, idempotencyToken: token };
+      message = {
+        sid: 'SM' + randomBytes(16).toString('hex'),
+        to,
+        from,
+        body,
+        statusCallback,
+        idempotencyToken: token,
+      };
       messages.push(message);
       if (token) byToken.set(token, message.sid);
     }

@@ -33,10 +33,18 @@ export function alertRoutes(app: TypedApp, alerts: BreakGlassService): void {
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ items: Type.Array(Alert), nextCursor: Nullable(Type.String()) }), ...problems(400, 401, 403) },
+        response: {
+          200: Type.Object({ items: Type.Array(Alert), nextCursor: Nullable(Type.String()) }),
+          ...problems(400, 401, 403),
+        },
       },
     },
-    async (req) => alerts.listAlerts(requestContext(req), { limit: req.query.limit ?? 100, cursor: req.query.cursor, openOnly: req.query.open === true }),
+    async (req) =>
+      alerts.listAlerts(requestContext(req), {
+        limit: req.query.limit ?? 100,
+        cursor: req.query.cursor,
+        openOnly: req.query.open === true,
+      }),
   );
 
   app.post(

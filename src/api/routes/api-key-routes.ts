@@ -3,16 +3,40 @@ import type { TypedApp } from '../types.js';
 import { requestContext } from '../types.js';
 import { problems } from '../schemas.js';
 import type { Store } from '../../store/store.js';
-import { API_KEY_SCOPE_NAMES, MAX_API_KEY_DAYS, apiKeyView, issueApiKey, revokeApiKey, rotateApiKey } from '../api-keys.js';
+import {
+  API_KEY_SCOPE_NAMES,
+  MAX_API_KEY_DAYS,
+  apiKeyView,
+  issueApiKey,
+  revokeApiKey,
+  rotateApiKey,
+} from '../api-keys.js';
 import { apiKeyPermissions, assertMayDelegate, SMART_SCOPE_PATTERN } from '../../auth/permissions.js';
 import { parseClientCertBinding } from '../client-cert.js';
-
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 
 const ClientCertBody = Type.Union([
-  Type.Object({ fingerprintSha256: Type.String({ minLength: 1, maxLength: 200, description: 'SHA-256 of the client certificate (DER), hex, colons allowed' }) }, { additionalProperties: false }),
-  Type.Object({ issuerCaPem: Type.String({ minLength: 1, maxLength: 20_000, description: 'PEM of the CA that directly issues the client certificates' }) }, { additionalProperties: false }),
+  Type.Object(
+    {
+      fingerprintSha256: Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description: 'SHA-256 of the client certificate (DER), hex, colons allowed',
+      }),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      issuerCaPem: Type.String({
+        minLength: 1,
+        maxLength: 20_000,
+        description: 'PEM of the CA that directly issues the client certificates',
+      }),
+    },
+    { additionalProperties: false },
+  ),
 ]);
 
 const ApiKeyView = Type.Object({
@@ -25,13 +49,22 @@ const ApiKeyView = Type.Object({
   lastUsedAt: Nullable(Type.String()),
   rotatedFrom: Nullable(Type.String({ description: 'The key this one replaced' })),
   clientCert: Nullable(
-    Type.Union([Type.Object({ fingerprintSha256: Type.String() }), Type.Object({ issuerCaSha256: Type.String({ description: 'SHA-256 of the bound CA certificate' }) })]),
+    Type.Union([
+      Type.Object({ fingerprintSha256: Type.String() }),
+      Type.Object({ issuerCaSha256: Type.String({ description: 'SHA-256 of the bound CA certificate' }) }),
+    ]),
   ),
 });
 
 const KeyId = Type.Object({ id: Type.String({ pattern: '^[0-9a-f]{16}$' }) });
 
-const ExpiresInDays = Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_API_KEY_DAYS, description: 'The key stops working this many days from now; omitted: until revoked' }));
+const ExpiresInDays = Type.Optional(
+  Type.Integer({
+    minimum: 1,
+    maximum: MAX_API_KEY_DAYS,
+    description: 'The key stops working this many days from now; omitted: until revoked',
+  }),
+);
 
 /** Management of system clients' API keys (admin scope). Every change is audited in its transaction. */
 export function apiKeyRoutes(app: TypedApp, store: Store, clock: () => Date): void {
@@ -49,18 +82,27 @@ export function apiKeyRoutes(app: TypedApp, store: Store, clock: () => Date): vo
         body: Type.Object(
           {
             name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[\\x20-\\x7E]+$' }),
-            scopes: Type.Array(Type.Union([Type.Enum([...API_KEY_SCOPE_NAMES]), Type.String({ pattern: SMART_SCOPE_PATTERN.source, maxLength: 100 })]), {
-              maxItems: 20,
-              uniqueItems: true,
-              default: [],
-              description: `Key scopes (${API_KEY_SCOPE_NAMES.join(', ')}) and/or SMART system scopes (system/Patient.rs, system/Communication.c…); none: an integration key`,
-            }),
+            scopes: Type.Array(
+              Type.Union([
+                Type.Enum([...API_KEY_SCOPE_NAMES]),
+                Type.String({ pattern: SMART_SCOPE_PATTERN.source, maxLength: 100 }),
+              ]),
+              {
+                maxItems: 20,
+                uniqueItems: true,
+                default: [],
+                description: `Key scopes (${API_KEY_SCOPE_NAMES.join(', ')}) and/or SMART system scopes (system/Patient.rs, system/Communication.c…); none: an integration key`,
+              },
+            ),
             expiresInDays: ExpiresInDays,
             clientCert: Type.Optional(ClientCertBody),
           },
           { additionalProperties: false },
         ),
-        response: { 201: Type.Object({ key: Type.String({ description: 'Shown once' }), apiKey: ApiKeyView }), ...problems(400, 401, 403) },
+        response: {
+          201: Type.Object({ key: Type.String({ description: 'Shown once' }), apiKey: ApiKeyView }),
+          ...problems(400, 401, 403),
+        },
       },
     },
     async (req, reply) => {
@@ -68,7 +110,20 @@ export function apiKeyRoutes(app: TypedApp, store: Store, clock: () => Date): vo
       assertMayDelegate(req.principal!.permissions, apiKeyPermissions(req.body.scopes ?? []));
       const now = clock();
       const clientCert = req.body.clientCert ? parseClientCertBinding(req.body.clientCert, now) : null;
-      const { id, key } = await issueApiKey(store, { tenantId: ctx.tenantId, name: req.body.name, scopes: req.body.scopes ?? [], expiresInDays: req.body.expiresInDays, clientCert, actor: ctx.actor, requestId: ctx.requestId, sourceIp: ctx.sourceIp }, now);
+      const { id, key } = await issueApiKey(
+        store,
+        {
+          tenantId: ctx.tenantId,
+          name: req.body.name,
+          scopes: req.body.scopes ?? [],
+          expiresInDays: req.body.expiresInDays,
+          clientCert,
+          actor: ctx.actor,
+          requestId: ctx.requestId,
+          sourceIp: ctx.sourceIp,
+        },
+        now,
+      );
       const row = (await store.read.apiKeys.get(id))!;
       return reply.code(201).send({ key, apiKey: apiKeyView(row) });
     },
@@ -82,10 +137,16 @@ export function apiKeyRoutes(app: TypedApp, store: Store, clock: () => Date): vo
         tags: ['api-keys'],
         summary: "List the tenant's API keys without their secrets (admin scope)",
         querystring: Type.Object(
-          { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })), cursor: Type.Optional(Type.String({ pattern: '^[0-9a-f]{16}$' })) },
+          {
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+            cursor: Type.Optional(Type.String({ pattern: '^[0-9a-f]{16}$' })),
+          },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ items: Type.Array(ApiKeyView), nextCursor: Nullable(Type.String()) }), ...problems(400, 401, 403) },
+        response: {
+          200: Type.Object({ items: Type.Array(ApiKeyView), nextCursor: Nullable(Type.String()) }),
+          ...problems(400, 401, 403),
+        },
       },
     },
     async (req) => {
@@ -106,21 +167,43 @@ export function apiKeyRoutes(app: TypedApp, store: Store, clock: () => Date): vo
       },
       schema: {
         tags: ['api-keys'],
-        summary: 'Rotate an API key: a new key with the same name, scopes and binding; the old one keeps working for graceHours (admin scope)',
+        summary:
+          'Rotate an API key: a new key with the same name, scopes and binding; the old one keeps working for graceHours (admin scope)',
         description:
           'The new key is returned once. The old key stops working `graceHours` from now (default 24, 0: at once; sooner if it already expires sooner). ' +
           'A key is rotated once (SP_APIKEY_ALREADY_ROTATED): rotate its successor next.',
         params: KeyId,
-        body: Type.Object({ graceHours: Type.Optional(Type.Integer({ minimum: 0, maximum: 24 * 30, default: 24 })), expiresInDays: ExpiresInDays }, { additionalProperties: false }),
-        response: { 201: Type.Object({ key: Type.String({ description: 'Shown once' }), apiKey: ApiKeyView, previous: ApiKeyView }), ...problems(400, 401, 403, 404, 409) },
+        body: Type.Object(
+          {
+            graceHours: Type.Optional(Type.Integer({ minimum: 0, maximum: 24 * 30, default: 24 })),
+            expiresInDays: ExpiresInDays,
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          201: Type.Object({
+            key: Type.String({ description: 'Shown once' }),
+            apiKey: ApiKeyView,
+            previous: ApiKeyView,
+          }),
+          ...problems(400, 401, 403, 404, 409),
+        },
       },
     },
     async (req, reply) => {
       const ctx = requestContext(req);
       // A successor is a new secret in the caller's hands: it may rotate only what it could have created.
       const current = await store.read.apiKeys.get(req.params.id);
-      if (current && current.tenant_id === ctx.tenantId) assertMayDelegate(req.principal!.permissions, apiKeyPermissions(current.scopes.split(' ').filter(Boolean)));
-      const { id, key } = await rotateApiKey(store, ctx.tenantId, req.params.id, { graceHours: req.body.graceHours ?? 24, expiresInDays: req.body.expiresInDays }, ctx, clock());
+      if (current && current.tenant_id === ctx.tenantId)
+        assertMayDelegate(req.principal!.permissions, apiKeyPermissions(current.scopes.split(' ').filter(Boolean)));
+      const { id, key } = await rotateApiKey(
+        store,
+        ctx.tenantId,
+        req.params.id,
+        { graceHours: req.body.graceHours ?? 24, expiresInDays: req.body.expiresInDays },
+        ctx,
+        clock(),
+      );
       // The old key's cached verdict must not outlive its shortened life on this node.
       app.apiKeyVerifier.forget(req.params.id);
       const [row, old] = await Promise.all([store.read.apiKeys.get(id), store.read.apiKeys.get(req.params.id)]);

@@ -58,7 +58,10 @@ export function auditQueryRoutes(app: TypedApp, audit: AuditQueryService): void 
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ items: Type.Array(AuditItem), nextCursor: Nullable(Type.String()) }), ...problems(400, 401, 403) },
+        response: {
+          200: Type.Object({ items: Type.Array(AuditItem), nextCursor: Nullable(Type.String()) }),
+          ...problems(400, 401, 403),
+        },
       },
     },
     async (req) => {
@@ -75,7 +78,7 @@ export function auditQueryRoutes(app: TypedApp, audit: AuditQueryService): void 
         tags: ['audit', 'patients'],
         summary: 'Accounting of disclosures of a patient (HIPAA 45 CFR 164.528; audit or admin scope)',
         description:
-          'Who received or accessed which of the patient\'s information, when, and over which channel, derived from the audit log: ' +
+          "Who received or accessed which of the patient's information, when, and over which channel, derived from the audit log: " +
           "transmissions to the patient's contact points (channel and provider), portal reads, accesses and acknowledgements, and API reads of the record. " +
           'Insecure channels carry only a PHI-free nudge with a one-time link; a transmission is listed because it made the message accessible, ' +
           'and the portal read that follows it is where the content was disclosed. The range defaults to the six years before `to` (or now). ' +
@@ -102,6 +105,7 @@ export function auditQueryRoutes(app: TypedApp, audit: AuditQueryService): void 
         },
       },
     },
-    async (req) => audit.disclosures(requestContext(req), req.params.id, { ...req.query, limit: req.query.limit ?? 100 }),
+    async (req) =>
+      audit.disclosures(requestContext(req), req.params.id, { ...req.query, limit: req.query.limit ?? 100 }),
   );
 }

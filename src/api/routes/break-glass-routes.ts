@@ -14,7 +14,9 @@ const Grant = Type.Object({
   createdAt: Type.String({ format: 'date-time' }),
   expiresAt: Type.String({ format: 'date-time' }),
   revokedAt: Nullable(Type.String({ format: 'date-time' })),
-  reason: Type.Optional(Nullable(Type.String({ description: 'Administrators only (it may hold PHI); null after the patient was erased' }))),
+  reason: Type.Optional(
+    Nullable(Type.String({ description: 'Administrators only (it may hold PHI); null after the patient was erased' })),
+  ),
 });
 
 /** Emergency access outside the care team (break-glass) and its review by administrators. */
@@ -25,10 +27,11 @@ export function breakGlassRoutes(app: TypedApp, breakGlass: BreakGlassService): 
       config: { permission: 'breakglass.request' },
       schema: {
         tags: ['break-glass'],
-        summary: 'Emergency access to a patient outside the care team: state a reason and re-authenticate with a second factor',
+        summary:
+          'Emergency access to a patient outside the care team: state a reason and re-authenticate with a second factor',
         description:
-          'Needs a person\'s signed-in session and a fresh TOTP code or an unused recovery code. On success the caller may read and ' +
-          'change this patient\'s content until `expiresAt`; the grant is audited (`access.break_glass`), every access under it names ' +
+          "Needs a person's signed-in session and a fresh TOTP code or an unused recovery code. On success the caller may read and " +
+          "change this patient's content until `expiresAt`; the grant is audited (`access.break_glass`), every access under it names " +
           'the grant in its audit entry, and administrators get an alert. A wrong or missing second factor answers 401 ' +
           'SP_AUTH_MFA_FAILED, is audited and grants nothing. The reason is stored encrypted and never returned here.',
         params: PatientParam,
@@ -46,11 +49,20 @@ export function breakGlassRoutes(app: TypedApp, breakGlass: BreakGlassService): 
     async (req, reply) => {
       const p = req.principal!;
       // A person only: the point is a named individual who re-authenticated, not a system credential.
-      if (p.kind !== 'user' || !p.session) throw new AppError('SP_AUTH_FORBIDDEN', 'break-glass needs a person\'s session');
+      if (p.kind !== 'user' || !p.session)
+        throw new AppError('SP_AUTH_FORBIDDEN', "break-glass needs a person's session");
       if (req.body.reason.trim().length < 10) throw new AppError('SP_REQ_VALIDATION', 'reason');
-      const { grant, alertId } = await breakGlass.request(requestContext(req), { id: p.id, sessionId: p.session.id }, req.params.id, req.body);
+      const { grant, alertId } = await breakGlass.request(
+        requestContext(req),
+        { id: p.id, sessionId: p.session.id },
+        req.params.id,
+        req.body,
+      );
       // Identifiers only: never the reason, never the patient id (it sits in URLs, which logs avoid).
-      req.log.warn({ grantId: grant.id, userId: p.id, alertId, expiresAt: grant.expiresAt }, 'break-glass access granted');
+      req.log.warn(
+        { grantId: grant.id, userId: p.id, alertId, expiresAt: grant.expiresAt },
+        'break-glass access granted',
+      );
       return reply.code(201).send({ grant, alertId });
     },
   );
@@ -61,19 +73,30 @@ export function breakGlassRoutes(app: TypedApp, breakGlass: BreakGlassService): 
       config: { permission: 'alert.read' },
       schema: {
         tags: ['break-glass'],
-        summary: 'Break-glass grants of the tenant, newest first (reasons for administrators only; that read is audited)',
+        summary:
+          'Break-glass grants of the tenant, newest first (reasons for administrators only; that read is audited)',
         querystring: Type.Object(
-          { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })), cursor: Type.Optional(Type.String({ maxLength: 100 })) },
+          {
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+            cursor: Type.Optional(Type.String({ maxLength: 100 })),
+          },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ items: Type.Array(Grant), nextCursor: Nullable(Type.String()) }), ...problems(400, 401, 403) },
+        response: {
+          200: Type.Object({ items: Type.Array(Grant), nextCursor: Nullable(Type.String()) }),
+          ...problems(400, 401, 403),
+        },
       },
     },
     async (req) => {
       const perms = req.principal!.permissions;
       // The reason may hold PHI: administrators (audit.read + alert.read) review it, nobody else.
       const withReasons = perms.has('audit.read') && perms.has('alert.read');
-      return breakGlass.listGrants(requestContext(req), { limit: req.query.limit ?? 100, cursor: req.query.cursor, withReasons });
+      return breakGlass.listGrants(requestContext(req), {
+        limit: req.query.limit ?? 100,
+        cursor: req.query.cursor,
+        withReasons,
+      });
     },
   );
 

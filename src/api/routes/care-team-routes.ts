@@ -5,10 +5,15 @@ import { problems } from '../schemas.js';
 import type { CareTeamService } from '../../core/care-team-service.js';
 
 const PatientParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' }) });
-const MemberParams = Type.Object({ ...PatientParam.properties, userId: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' }) });
+const MemberParams = Type.Object({
+  ...PatientParam.properties,
+  userId: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' }),
+});
 const Member = Type.Object({
   userId: Type.String(),
-  addedBy: Type.String({ description: 'Audit actor that added the member: `user:<id>`, `api-key:<id>` or `client:<id>`' }),
+  addedBy: Type.String({
+    description: 'Audit actor that added the member: `user:<id>`, `api-key:<id>` or `client:<id>`',
+  }),
   addedAt: Type.String({ format: 'date-time' }),
 });
 
@@ -24,7 +29,8 @@ export function careTeamRoutes(app: TypedApp, careTeams: CareTeamService): void 
       schema: {
         tags: ['care-teams'],
         summary: "Add a physician or nurse to the patient's care team (201; 200 when already a member)",
-        description: 'Members see the patient\'s content; anyone else with a clinical role answers 403 SP_AUTH_NO_RELATIONSHIP unless under break-glass.',
+        description:
+          "Members see the patient's content; anyone else with a clinical role answers 403 SP_AUTH_NO_RELATIONSHIP unless under break-glass.",
         params: MemberParams,
         response: { 200: Member, 201: Member, ...problems(400, 401, 403, 404) },
       },

@@ -25,7 +25,10 @@ export function devOutboxRoutes(app: TypedApp, store: Store, sealer: OutboxSeale
         tags: ['dev'],
         summary: 'Messages the dev-outbox channels would have sent',
         querystring: ListQuery,
-        response: { 200: Type.Object({ items: Type.Array(OutboxItem), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...problems(401) },
+        response: {
+          200: Type.Object({ items: Type.Array(OutboxItem), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
+          ...problems(401),
+        },
       },
     },
     async (req) => {

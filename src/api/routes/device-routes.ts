@@ -17,7 +17,15 @@ const DeviceView = Type.Object({
 function owner(req: FastifyRequest): DeviceOwner {
   const p = req.principal!;
   if (p.kind !== 'user' && p.kind !== 'patient') throw new AppError('SP_AUTH_FORBIDDEN');
-  return { tenantId: p.tenantId, kind: p.kind, id: p.id, patientId: p.patientId, actor: p.actor, requestId: req.id, sourceIp: req.ip };
+  return {
+    tenantId: p.tenantId,
+    kind: p.kind,
+    id: p.id,
+    patientId: p.patientId,
+    actor: p.actor,
+    requestId: req.id,
+    sourceIp: req.ip,
+  };
 }
 
 /**
@@ -53,7 +61,7 @@ export function deviceRoutes(app: TypedApp, devices: DeviceService): void {
       config: { permission: 'authenticated' },
       schema: {
         tags: ['devices'],
-        summary: 'The signed-in person\'s live devices (without push tokens)',
+        summary: "The signed-in person's live devices (without push tokens)",
         response: { 200: Type.Object({ items: Type.Array(DeviceView) }), ...problems(401, 403) },
       },
     },
@@ -66,7 +74,7 @@ export function deviceRoutes(app: TypedApp, devices: DeviceService): void {
       config: { permission: 'authenticated' },
       schema: {
         tags: ['devices'],
-        summary: 'Remove one of the signed-in person\'s devices (its push token is dropped)',
+        summary: "Remove one of the signed-in person's devices (its push token is dropped)",
         params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }),
         response: { 204: Type.Null(), ...problems(400, 401, 403, 404) },
       },

@@ -24,7 +24,13 @@ const ISSUE_TYPE: Record<number, string> = {
 export function operationOutcome(status: number, code: string, detail?: string) {
   return {
     resourceType: 'OperationOutcome',
-    issue: [{ severity: 'error', code: ISSUE_TYPE[status] ?? 'exception', diagnostics: detail && status < 500 ? `${code}: ${detail}` : code }],
+    issue: [
+      {
+        severity: 'error',
+        code: ISSUE_TYPE[status] ?? 'exception',
+        diagnostics: detail && status < 500 ? `${code}: ${detail}` : code,
+      },
+    ],
   };
 }
 
@@ -33,11 +39,15 @@ function sendOutcome(reply: FastifyReply, req: FastifyRequest, err: AppError) {
     const cause = (err.cause ?? {}) as { name?: string; code?: string };
     req.log.error({ code: err.code, causeName: cause.name, causeCode: cause.code }, 'request failed');
   }
-  return reply.code(err.status).type(FHIR_JSON).send(operationOutcome(err.status, err.code, err.detail));
+  return reply
+    .code(err.status)
+    .type(FHIR_JSON)
+    .send(operationOutcome(err.status, err.code, err.detail));
 }
 
 const PREFIXES = ['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap'] as const;
-const DATE_VALUE = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2}))?)?)?$/;
+const DATE_VALUE =
+  /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2}))?)?)?$/;
 
 /**
  * One FHIR `date` search value as the half-open range of instants it denotes (R4 search §3.1.1.4.4:
@@ -45,7 +55,8 @@ const DATE_VALUE = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})
  */
 export function fhirDateRange(value: string): { start: number; end: number } {
   const m = DATE_VALUE.exec(value);
-  const bad = () => new AppError('SP_REQ_VALIDATION', 'querystring.date: must be [prefix]YYYY[-MM[-DD[Thh:mm[:ss[.fff]]±zone]]]');
+  const bad = () =>
+    new AppError('SP_REQ_VALIDATION', 'querystring.date: must be [prefix]YYYY[-MM[-DD[Thh:mm[:ss[.fff]]±zone]]]');
   if (!m) throw bad();
   const [, y, mo, d, hh, mi, ss, frac, zone] = m;
   const year = Number(y);
@@ -58,7 +69,10 @@ export function fhirDateRange(value: string): { start: number; end: number } {
   if (!d) return { start: midnight, end: Date.UTC(year, month, 1) };
   if (!hh) return { start: midnight, end: midnight + 86_400_000 };
   if (Number(hh) > 23 || Number(mi) > 59 || (ss !== undefined && Number(ss) > 59)) throw bad();
-  const offset = zone === 'Z' ? 0 : (zone!.startsWith('-') ? -1 : 1) * (Number(zone!.slice(1, 3)) * 60 + Number(zone!.slice(4, 6))) * 60_000;
+  const offset =
+    zone === 'Z'
+      ? 0
+      : (zone!.startsWith('-') ? -1 : 1) * (Number(zone!.slice(1, 3)) * 60 + Number(zone!.slice(4, 6))) * 60_000;
   const ms = frac ? Number(frac.slice(0, 3).padEnd(3, '0')) : 0;
   const start = midnight + Number(hh) * 3_600_000 + Number(mi) * 60_000 + Number(ss ?? 0) * 1000 + ms - offset;
   const width = ss === undefined ? 60_000 : !frac ? 1000 : frac.length >= 3 ? 1 : 10 ** (3 - frac.length);
@@ -92,7 +106,10 @@ export function fhirDateWindow(values: string[]): { fromMs?: number; toMs?: numb
         upper(start);
         break;
       default:
-        throw new AppError('SP_REQ_VALIDATION', `querystring.date: prefix ${prefix} is not supported (use eq, ge, gt, le, lt)`);
+        throw new AppError(
+          'SP_REQ_VALIDATION',
+          `querystring.date: prefix ${prefix} is not supported (use eq, ge, gt, le, lt)`,
+        );
     }
   }
   return { fromMs, toMs };
@@ -110,7 +127,11 @@ export function fhirAuditRoutes(app: TypedApp, audit: AuditQueryService, publicU
       // authentication hook sent before the route ran.
       errorHandler: (err, req, reply) => sendOutcome(reply, req, toAppError(err as FastifyError)),
       onSend: async (_req, reply, payload) => {
-        if (!String(reply.getHeader('content-type') ?? '').startsWith('application/problem+json') || typeof payload !== 'string') return payload;
+        if (
+          !String(reply.getHeader('content-type') ?? '').startsWith('application/problem+json') ||
+          typeof payload !== 'string'
+        )
+          return payload;
         const p = JSON.parse(payload) as { status: number; code: ErrorCode };
         reply.type(FHIR_JSON);
         return JSON.stringify(operationOutcome(p.status, p.code, ERROR_CODES[p.code]?.title));
@@ -124,7 +145,9 @@ export function fhirAuditRoutes(app: TypedApp, audit: AuditQueryService, publicU
           '(all must hold); `_count` is the page size and the `next` link carries the cursor. Errors are OperationOutcome resources.',
         querystring: Type.Object(
           {
-            patient: Type.Optional(Type.String({ minLength: 1, maxLength: 80, pattern: '^(Patient/)?[A-Za-z0-9._-]{1,64}$' })),
+            patient: Type.Optional(
+              Type.String({ minLength: 1, maxLength: 80, pattern: '^(Patient/)?[A-Za-z0-9._-]{1,64}$' }),
+            ),
             date: Type.Optional(Type.Union([DateParam, Type.Array(DateParam, { maxItems: 10 })])),
             _count: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
             _cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })),
@@ -151,9 +174,14 @@ export function fhirAuditRoutes(app: TypedApp, audit: AuditQueryService, publicU
       const bundle = {
         resourceType: 'Bundle',
         type: 'searchset',
-        link: [{ relation: 'self', url: link(q._cursor) }, ...(page.nextCursor ? [{ relation: 'next', url: link(page.nextCursor) }] : [])],
+        link: [
+          { relation: 'self', url: link(q._cursor) },
+          ...(page.nextCursor ? [{ relation: 'next', url: link(page.nextCursor) }] : []),
+        ],
         // FHIR JSON forbids empty arrays: an empty result has no `entry` at all.
-        ...(page.items.length ? { entry: page.items.map((e) => ({ resource: toFhirAuditEvent(e), search: { mode: 'match' } })) } : {}),
+        ...(page.items.length
+          ? { entry: page.items.map((e) => ({ resource: toFhirAuditEvent(e), search: { mode: 'match' } })) }
+          : {}),
       };
       return reply.type(FHIR_JSON).send(JSON.stringify(bundle));
     },

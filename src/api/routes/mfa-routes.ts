@@ -28,7 +28,14 @@ const Credential = Type.Object({
   type: Type.Literal('public-key'),
   response: Type.Object(
     { clientDataJSON: b64url },
-    { additionalProperties: Type.Union([b64url, Type.Array(Type.String({ maxLength: 20 }), { maxItems: 10 }), Type.Integer(), Type.Null()]) },
+    {
+      additionalProperties: Type.Union([
+        b64url,
+        Type.Array(Type.String({ maxLength: 20 }), { maxItems: 10 }),
+        Type.Integer(),
+        Type.Null(),
+      ]),
+    },
   ),
   clientExtensionResults: Type.Optional(Type.Object({})),
   authenticatorAttachment: Type.Optional(Type.String({ maxLength: 40 })),
@@ -40,7 +47,13 @@ const Answer = Type.Object({
   recoveryCodes: Type.Optional(Type.Array(Type.String(), { description: 'Shown once; each works once' })),
   recoveryCodesRemaining: Type.Optional(Type.Integer()),
 });
-const Options = Type.Object({}, { additionalProperties: true, description: 'PublicKeyCredentialCreationOptionsJSON / PublicKeyCredentialRequestOptionsJSON' });
+const Options = Type.Object(
+  {},
+  {
+    additionalProperties: true,
+    description: 'PublicKeyCredentialCreationOptionsJSON / PublicKeyCredentialRequestOptionsJSON',
+  },
+);
 const FRESH_MFA_MS = 10 * 60_000;
 const ENROL = (): FastifyContextConfig => ({ permission: 'authenticated', stages: ['mfa_enrol'] });
 const SIGN_IN = (): FastifyContextConfig => ({ permission: 'authenticated', stages: ['mfa'] });
@@ -49,11 +62,22 @@ const SIGN_IN = (): FastifyContextConfig => ({ permission: 'authenticated', stag
 export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
   const caller = (req: FastifyRequest): MfaCaller => {
     const p = req.principal!;
-    if (p.kind !== 'user' || !p.session) throw new AppError('SP_AUTH_FORBIDDEN', 'only a staff member\'s session has second factors');
+    if (p.kind !== 'user' || !p.session)
+      throw new AppError('SP_AUTH_FORBIDDEN', "only a staff member's session has second factors");
     return { ctx: requestContext(req), userId: p.id, sessionId: p.session.id };
   };
   const reply = (r: FastifyReply, s: SessionOutcome, extra: Record<string, unknown> = {}) =>
-    s.token ? { ...sendSession(r, d.sessions, { token: s.token, expiresAt: s.expiresAt, transport: s.transport, stage: s.stage }), ...extra } : { stage: s.stage, expiresAt: s.expiresAt.toISOString(), ...extra };
+    s.token
+      ? {
+          ...sendSession(r, d.sessions, {
+            token: s.token,
+            expiresAt: s.expiresAt,
+            transport: s.transport,
+            stage: s.stage,
+          }),
+          ...extra,
+        }
+      : { stage: s.stage, expiresAt: s.expiresAt.toISOString(), ...extra };
   const tags = ['auth'];
   /**
    * Changing factors from an already signed-in session needs a second factor passed in the last
@@ -62,7 +86,8 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
    */
   const freshMfa = async (req: FastifyRequest) => {
     const s = req.principal?.session;
-    if (s?.stage === 'active' && (s.mfaAt == null || d.mfa.clock().getTime() - s.mfaAt > FRESH_MFA_MS)) throw new AppError('SP_AUTH_MFA_STALE');
+    if (s?.stage === 'active' && (s.mfaAt == null || d.mfa.clock().getTime() - s.mfaAt > FRESH_MFA_MS))
+      throw new AppError('SP_AUTH_MFA_STALE');
   };
 
   app.get(
@@ -71,15 +96,27 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
       config: { permission: 'authenticated', stages: ['mfa', 'mfa_enrol'] },
       schema: {
         tags,
-        summary: 'The caller\'s enrolled second factors and unused recovery codes (no secrets)',
-        response: { 200: Type.Object({ displayName: Type.String(), totp: Type.Boolean(), webauthn: Type.Boolean(), recoveryCodesRemaining: Type.Integer() }), ...problems(401, 403) },
+        summary: "The caller's enrolled second factors and unused recovery codes (no secrets)",
+        response: {
+          200: Type.Object({
+            displayName: Type.String(),
+            totp: Type.Boolean(),
+            webauthn: Type.Boolean(),
+            recoveryCodesRemaining: Type.Integer(),
+          }),
+          ...problems(401, 403),
+        },
       },
     },
     async (req) => {
       const c = caller(req);
       const f = await d.mfa.hasFactor(d.store.read, c.ctx.tenantId, c.userId);
       const label = await d.store.read.mfa.userLabel(c.ctx.tenantId, c.userId);
-      return { displayName: label?.display_name ?? '', ...f, recoveryCodesRemaining: await d.store.read.mfa.unusedRecoveryCodes(c.ctx.tenantId, c.userId) };
+      return {
+        displayName: label?.display_name ?? '',
+        ...f,
+        recoveryCodesRemaining: await d.store.read.mfa.unusedRecoveryCodes(c.ctx.tenantId, c.userId),
+      };
     },
   );
 
@@ -91,7 +128,8 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
       schema: {
         tags,
         summary: 'Start enrolling an authenticator app: a new TOTP seed (base32) and its otpauth:// URI',
-        description: 'Stage `mfa_enrol`, or an `active` session re-enrolling. The seed waits (encrypted, 10 minutes) for a first code at `/totp/confirm`; an earlier confirmed seed keeps working until then.',
+        description:
+          'Stage `mfa_enrol`, or an `active` session re-enrolling. The seed waits (encrypted, 10 minutes) for a first code at `/totp/confirm`; an earlier confirmed seed keeps working until then.',
         response: { 200: Type.Object({ secret: Type.String(), otpauthUri: Type.String() }), ...problems(401, 403) },
       },
     },
@@ -106,7 +144,8 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
       schema: {
         tags,
         summary: 'Confirm the authenticator app with its first code; a `mfa_enrol` session becomes `active`',
-        description: 'Answers the (rotated) session and, for a first factor, 10 recovery codes shown once. A wrong code is 401 SP_AUTH_MFA_FAILED (counted; 5 in a session revoke it).',
+        description:
+          'Answers the (rotated) session and, for a first factor, 10 recovery codes shown once. A wrong code is 401 SP_AUTH_MFA_FAILED (counted; 5 in a session revoke it).',
         body: Code,
         response: { 200: Answer, ...problems(400, 401, 403) },
       },
@@ -121,7 +160,12 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
     '/v1/auth/mfa/totp/verify',
     {
       config: SIGN_IN(),
-      schema: { tags, summary: 'Second step of sign-in with a TOTP code: `mfa` → `active` (new session token)', body: Code, response: { 200: Answer, ...problems(400, 401, 403, 409) } },
+      schema: {
+        tags,
+        summary: 'Second step of sign-in with a TOTP code: `mfa` → `active` (new session token)',
+        body: Code,
+        response: { 200: Answer, ...problems(400, 401, 403, 409) },
+      },
     },
     async (req, r) => reply(r, await d.mfa.verifyTotpSignIn(caller(req), req.body.code)),
   );
@@ -130,7 +174,12 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
     '/v1/auth/mfa/recovery',
     {
       config: SIGN_IN(),
-      schema: { tags, summary: 'Second step of sign-in with a recovery code (used up): `mfa` → `active`; says how many remain', body: Code, response: { 200: Answer, ...problems(400, 401, 403, 409) } },
+      schema: {
+        tags,
+        summary: 'Second step of sign-in with a recovery code (used up): `mfa` → `active`; says how many remain',
+        body: Code,
+        response: { 200: Answer, ...problems(400, 401, 403, 409) },
+      },
     },
     async (req, r) => {
       const out = await d.mfa.useRecoveryCode(caller(req), req.body.code);
@@ -143,7 +192,11 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
     {
       config: { permission: 'authenticated' },
       preHandler: freshMfa,
-      schema: { tags, summary: 'New recovery codes (every earlier one stops working); shown once', response: { 200: Type.Object({ recoveryCodes: Type.Array(Type.String()) }), ...problems(401, 403, 409) } },
+      schema: {
+        tags,
+        summary: 'New recovery codes (every earlier one stops working); shown once',
+        response: { 200: Type.Object({ recoveryCodes: Type.Array(Type.String()) }), ...problems(401, 403, 409) },
+      },
     },
     async (req) => ({ recoveryCodes: await d.mfa.regenerateRecoveryCodes(caller(req)) }),
   );
@@ -153,7 +206,11 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
     {
       config: ENROL(),
       preHandler: freshMfa,
-      schema: { tags, summary: 'Options for navigator.credentials.create() (challenge single-use, 5 minutes)', response: { 200: Options, ...problems(401, 403) } },
+      schema: {
+        tags,
+        summary: 'Options for navigator.credentials.create() (challenge single-use, 5 minutes)',
+        response: { 200: Options, ...problems(401, 403) },
+      },
     },
     async (req) => d.webauthn.registrationOptions(caller(req)),
   );
@@ -166,13 +223,24 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
       schema: {
         tags,
         summary: 'Register a security key or passkey; a `mfa_enrol` session becomes `active`',
-        description: 'Answers the (rotated) session and, for a first factor, 10 recovery codes shown once. A refused credential is 401 SP_AUTH_WEBAUTHN_FAILED.',
-        body: Type.Object({ credential: Credential, name: Type.Optional(Type.String({ minLength: 1, maxLength: 60, pattern: '^[\\x20-\\x7E]+$' })) }, { additionalProperties: false }),
+        description:
+          'Answers the (rotated) session and, for a first factor, 10 recovery codes shown once. A refused credential is 401 SP_AUTH_WEBAUTHN_FAILED.',
+        body: Type.Object(
+          {
+            credential: Credential,
+            name: Type.Optional(Type.String({ minLength: 1, maxLength: 60, pattern: '^[\\x20-\\x7E]+$' })),
+          },
+          { additionalProperties: false },
+        ),
         response: { 200: Answer, ...problems(400, 401, 403) },
       },
     },
     async (req, r) => {
-      const out = await d.webauthn.register(caller(req), { clientExtensionResults: {}, ...req.body.credential } as unknown as RegistrationResponseJSON, req.body.name ?? 'Security key');
+      const out = await d.webauthn.register(
+        caller(req),
+        { clientExtensionResults: {}, ...req.body.credential } as unknown as RegistrationResponseJSON,
+        req.body.name ?? 'Security key',
+      );
       return reply(r, out.session, out.recoveryCodes ? { recoveryCodes: out.recoveryCodes } : {});
     },
   );
@@ -181,7 +249,11 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
     '/v1/auth/webauthn/login/options',
     {
       config: SIGN_IN(),
-      schema: { tags, summary: 'Options for navigator.credentials.get() during sign-in (challenge single-use, 5 minutes)', response: { 200: Options, ...problems(401, 403, 409) } },
+      schema: {
+        tags,
+        summary: 'Options for navigator.credentials.get() during sign-in (challenge single-use, 5 minutes)',
+        response: { 200: Options, ...problems(401, 403, 409) },
+      },
     },
     async (req) => d.webauthn.authenticationOptions(caller(req)),
   );
@@ -197,6 +269,13 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
         response: { 200: Answer, ...problems(400, 401, 403, 409) },
       },
     },
-    async (req, r) => reply(r, await d.webauthn.authenticate(caller(req), { clientExtensionResults: {}, ...req.body.credential } as unknown as AuthenticationResponseJSON)),
+    async (req, r) =>
+      reply(
+        r,
+        await d.webauthn.authenticate(caller(req), {
+          clientExtensionResults: {},
+          ...req.body.credential,
+        } as unknown as AuthenticationResponseJSON),
+      ),
   );
 }

@@ -1,7 +1,14 @@
 import type { TypedApp } from '../types.js';
 import { requestContext } from '../types.js';
 import { Type } from 'typebox';
-import { CreatedNotification, IdParam, IdempotencyHeaders, NotificationBody, NotificationView, problems } from '../schemas.js';
+import {
+  CreatedNotification,
+  IdParam,
+  IdempotencyHeaders,
+  NotificationBody,
+  NotificationView,
+  problems,
+} from '../schemas.js';
 import type { NotificationService } from '../../core/notification-service.js';
 import type { Permission } from '../../auth/permissions.js';
 import type { PatientAccess } from '../../auth/patient-access.js';
@@ -15,20 +22,33 @@ const DetachedSignature = Type.Object(
   {
     signerId: Type.String({ minLength: 1, maxLength: 128 }),
     alg: Type.Union([Type.Literal('EdDSA'), Type.Literal('ES256')]),
-    signature: Type.String({ maxLength: 256, description: 'base64url; EdDSA: R ‖ S (64 bytes); ES256: IEEE P1363 r ‖ s (64 bytes), SHA-256' }),
+    signature: Type.String({
+      maxLength: 256,
+      description: 'base64url; EdDSA: R ‖ S (64 bytes); ES256: IEEE P1363 r ‖ s (64 bytes), SHA-256',
+    }),
   },
   { additionalProperties: false },
 );
 
-const SignedNotificationBody = Type.Object({ ...NotificationBody.properties, signature: Type.Optional(DetachedSignature) }, { additionalProperties: false });
+const SignedNotificationBody = Type.Object(
+  { ...NotificationBody.properties, signature: Type.Optional(DetachedSignature) },
+  { additionalProperties: false },
+);
 
 const BatchItem = Type.Object(
-  { ...SignedNotificationBody.properties, idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7E]+$' })) },
+  {
+    ...SignedNotificationBody.properties,
+    idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7E]+$' })),
+  },
   { additionalProperties: false },
 );
 
 /** Any create permission lets a caller in; the notification's type then decides (auth/permissions.ts). */
-const NOTIFICATION_CREATE: Permission[] = ['notification.create.scheduling', 'notification.create.clinical', 'notification.create.billing'];
+const NOTIFICATION_CREATE: Permission[] = [
+  'notification.create.scheduling',
+  'notification.create.clinical',
+  'notification.create.billing',
+];
 
 /** `access`: notification types by permission, and the patient relationship for physicians and nurses. */
 export function notificationRoutes(app: TypedApp, notifications: NotificationService, access: PatientAccess): void {
@@ -64,12 +84,16 @@ export function notificationRoutes(app: TypedApp, notifications: NotificationSer
       schema: {
         tags: ['notifications'],
         summary: 'Send up to 500 notifications in one durable transaction (all or none)',
-        description: 'Each item is a notification body plus an optional idempotencyKey. An invalid item fails the whole batch; detail names items[i].',
+        description:
+          'Each item is a notification body plus an optional idempotencyKey. An invalid item fails the whole batch; detail names items[i].',
         body: Type.Object(
           { items: Type.Array(BatchItem, { minItems: 1, maxItems: 500 }) },
           { additionalProperties: false },
         ),
-        response: { 202: Type.Object({ items: Type.Array(CreatedNotification) }), ...problems(400, 401, 403, 404, 413, 422) },
+        response: {
+          202: Type.Object({ items: Type.Array(CreatedNotification) }),
+          ...problems(400, 401, 403, 404, 413, 422),
+        },
       },
     },
     async (req, reply) => {
@@ -84,8 +108,17 @@ export function notificationRoutes(app: TypedApp, notifications: NotificationSer
 
   app.get(
     '/v1/notifications/:id',
-    { config: { permission: 'notification.read' }, schema: { tags: ['notifications'], summary: 'Status of a notification and each delivery', params: IdParam, response: { 200: NotificationView, ...problems(401, 403, 404) } } },
-    async (req) => notifications.get(await access.notification(req.principal!, requestContext(req), req.params.id), req.params.id),
+    {
+      config: { permission: 'notification.read' },
+      schema: {
+        tags: ['notifications'],
+        summary: 'Status of a notification and each delivery',
+        params: IdParam,
+        response: { 200: NotificationView, ...problems(401, 403, 404) },
+      },
+    },
+    async (req) =>
+      notifications.get(await access.notification(req.principal!, requestContext(req), req.params.id), req.params.id),
   );
 
   app.post(
@@ -99,6 +132,10 @@ export function notificationRoutes(app: TypedApp, notifications: NotificationSer
         response: { 200: NotificationView, ...problems(401, 403, 404, 409) },
       },
     },
-    async (req) => notifications.cancel(await access.notification(req.principal!, requestContext(req), req.params.id), req.params.id),
+    async (req) =>
+      notifications.cancel(
+        await access.notification(req.principal!, requestContext(req), req.params.id),
+        req.params.id,
+      ),
   );
 }

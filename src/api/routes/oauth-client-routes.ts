@@ -13,7 +13,9 @@ const ClientView = Type.Object({
   clientId: Type.String(),
   name: Type.String(),
   scopes: Type.Array(Type.String()),
-  jwks: Nullable(Type.Object({ keys: Type.Array(Jwk) }, { description: 'The registered public keys (public members only)' })),
+  jwks: Nullable(
+    Type.Object({ keys: Type.Array(Jwk) }, { description: 'The registered public keys (public members only)' }),
+  ),
   jwksUrl: Nullable(Type.String()),
   createdAt: Type.String(),
   revokedAt: Nullable(Type.String()),
@@ -38,8 +40,17 @@ export function oauthClientRoutes(app: TypedApp, clients: OAuthClientService): v
         body: Type.Object(
           {
             name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[\\x20-\\x7E]+$' }),
-            scopes: Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { minItems: 1, maxItems: 20, uniqueItems: true }),
-            jwks: Type.Optional(Type.Object({ keys: Type.Array(Type.Object({}, { additionalProperties: true }), { maxItems: 10 }) }, { additionalProperties: false })),
+            scopes: Type.Array(Type.String({ minLength: 1, maxLength: 100 }), {
+              minItems: 1,
+              maxItems: 20,
+              uniqueItems: true,
+            }),
+            jwks: Type.Optional(
+              Type.Object(
+                { keys: Type.Array(Type.Object({}, { additionalProperties: true }), { maxItems: 10 }) },
+                { additionalProperties: false },
+              ),
+            ),
             jwksUrl: Type.Optional(Type.String({ minLength: 1, maxLength: 2000 })),
           },
           { additionalProperties: false },
@@ -62,10 +73,16 @@ export function oauthClientRoutes(app: TypedApp, clients: OAuthClientService): v
         tags: ['oauth'],
         summary: "List the tenant's SMART backend-services clients",
         querystring: Type.Object(
-          { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })), cursor: Type.Optional(Type.String({ pattern: '^[0-9a-f]{32}$' })) },
+          {
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+            cursor: Type.Optional(Type.String({ pattern: '^[0-9a-f]{32}$' })),
+          },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ items: Type.Array(ClientView), nextCursor: Nullable(Type.String()) }), ...problems(400, 401, 403) },
+        response: {
+          200: Type.Object({ items: Type.Array(ClientView), nextCursor: Nullable(Type.String()) }),
+          ...problems(400, 401, 403),
+        },
       },
     },
     async (req) => clients.list(req.principal!.tenantId, req.query.cursor ?? '', req.query.limit ?? 100),
@@ -75,7 +92,12 @@ export function oauthClientRoutes(app: TypedApp, clients: OAuthClientService): v
     '/v1/oauth-clients/:id',
     {
       config: { permission: 'client.manage' },
-      schema: { tags: ['oauth'], summary: 'One SMART backend-services client', params: ClientId, response: { 200: ClientView, ...problems(400, 401, 403, 404) } },
+      schema: {
+        tags: ['oauth'],
+        summary: 'One SMART backend-services client',
+        params: ClientId,
+        response: { 200: ClientView, ...problems(400, 401, 403, 404) },
+      },
     },
     async (req) => clients.get(req.principal!.tenantId, req.params.id),
   );

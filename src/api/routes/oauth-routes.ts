@@ -67,14 +67,16 @@ export function oauthRoutes(app: TypedApp, clients: OAuthClientService): void {
       config: { permission: 'public' },
       // Unparseable, oversized or non-form bodies get an OAuth error too (audited like any refusal).
       errorHandler: async (err, req, reply) => {
-        if ((err as { statusCode?: number }).statusCode && (err as { statusCode: number }).statusCode < 500) return send(reply, await clients.token(null, meta(req)));
+        if ((err as { statusCode?: number }).statusCode && (err as { statusCode: number }).statusCode < 500)
+          return send(reply, await clients.token(null, meta(req)));
         throw err;
       },
       // Parameters are checked by the token endpoint itself so that every refusal is an OAuth error.
       attachValidation: true,
       schema: {
         tags: ['oauth'],
-        summary: 'OAuth 2.0 token endpoint: client_credentials with a private_key_jwt client assertion (SMART Backend Services)',
+        summary:
+          'OAuth 2.0 token endpoint: client_credentials with a private_key_jwt client assertion (SMART Backend Services)',
         description:
           `Form-encoded (application/x-www-form-urlencoded, at most 4 KiB). \`client_assertion\` is a JWT signed with ${ASSERTION_ALGS.join(' or ')} by a key of the client's registered JWKS ` +
           '(header `kid`), with `iss` = `sub` = client id, `aud` = this URL, `exp` at most five minutes ahead and a `jti` never used before. ' +
@@ -85,17 +87,25 @@ export function oauthRoutes(app: TypedApp, clients: OAuthClientService): void {
           grant_type: Type.Literal('client_credentials'),
           client_assertion_type: Type.Literal(CLIENT_ASSERTION_TYPE),
           client_assertion: Type.String(),
-          scope: Type.Optional(Type.String({ description: 'Space-separated SMART system scopes; default: every registered scope' })),
+          scope: Type.Optional(
+            Type.String({ description: 'Space-separated SMART system scopes; default: every registered scope' }),
+          ),
         }),
         response: {
-          200: Type.Object({ access_token: Type.String(), token_type: Type.Literal('bearer'), expires_in: Type.Integer(), scope: Type.String() }),
+          200: Type.Object({
+            access_token: Type.String(),
+            token_type: Type.Literal('bearer'),
+            expires_in: Type.Integer(),
+            scope: Type.String(),
+          }),
           400: OAuthError,
           401: OAuthError,
         },
       },
     },
     async (req, reply) => {
-      const form = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase() === 'application/x-www-form-urlencoded';
+      const form =
+        (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase() === 'application/x-www-form-urlencoded';
       const body = form && req.body && typeof req.body === 'object' ? (req.body as Record<string, unknown>) : null;
       return send(reply, await clients.token(body, meta(req)));
     },

@@ -29,7 +29,10 @@ export function oidcRoutes(app: TypedApp, oidc: OidcService, sessions: SessionSe
         querystring: Type.Object(
           {
             tenant: Type.String({ pattern: '^[a-z0-9-]{1,64}$', default: 'default' }),
-            transport: Type.Union([Type.Literal('cookie')], { default: 'cookie', description: 'Single sign-on is a browser flow: cookie sessions only' }),
+            transport: Type.Union([Type.Literal('cookie')], {
+              default: 'cookie',
+              description: 'Single sign-on is a browser flow: cookie sessions only',
+            }),
           },
           { additionalProperties: false },
         ),
@@ -53,7 +56,7 @@ export function oidcRoutes(app: TypedApp, oidc: OidcService, sessions: SessionSe
         description:
           'Checks the state against this browser, exchanges the code (with the PKCE verifier), validates the ID token, maps the groups to roles, ' +
           'finds, links or creates the user and starts a cookie session (stage `active` when the identity provider asserted MFA, else `mfa` or `mfa_enrol`). ' +
-          'Answers 303 to `/login`, which continues at the session\'s stage (Sealpost\'s own second factor when still due).',
+          "Answers 303 to `/login`, which continues at the session's stage (Sealpost's own second factor when still due).",
         // The provider adds its own parameters (iss, session_state…); the raw query is what is checked.
         querystring: Type.Object({}, { additionalProperties: Type.String({ maxLength: 4096 }) }),
         response: { 303: Type.Null(), ...problems(401, 403, 502) },

@@ -5,11 +5,25 @@ import type { Metrics } from '../metrics.js';
 
 /** Liveness, readiness and Prometheus metrics: public, PHI-free by construction. */
 export function opsRoutes(app: TypedApp, store: Store, metrics: Metrics, started: () => boolean = () => true): void {
-  app.get('/healthz', { config: { permission: 'public' }, schema: { tags: ['ops'], summary: 'Process is alive', response: { 200: Type.Object({ ok: Type.Boolean() }) } } }, async () => ({ ok: true }));
+  app.get(
+    '/healthz',
+    {
+      config: { permission: 'public' },
+      schema: { tags: ['ops'], summary: 'Process is alive', response: { 200: Type.Object({ ok: Type.Boolean() }) } },
+    },
+    async () => ({ ok: true }),
+  );
 
   app.get(
     '/readyz',
-    { config: { permission: 'public' }, schema: { tags: ['ops'], summary: 'Ready to serve: the database answers', response: { 200: Type.Object({ ready: Type.Boolean() }), 503: Type.Object({ ready: Type.Boolean() }) } } },
+    {
+      config: { permission: 'public' },
+      schema: {
+        tags: ['ops'],
+        summary: 'Ready to serve: the database answers',
+        response: { 200: Type.Object({ ready: Type.Boolean() }), 503: Type.Object({ ready: Type.Boolean() }) },
+      },
+    },
     async (_req, reply) => {
       try {
         if (!started()) throw new Error('not started');
@@ -21,8 +35,12 @@ export function opsRoutes(app: TypedApp, store: Store, metrics: Metrics, started
     },
   );
 
-  app.get('/metrics', { config: { permission: 'public' }, schema: { tags: ['ops'], summary: 'Prometheus metrics', hide: false } }, async (_req, reply) => {
-    const body = await metrics.render();
-    return reply.type(metrics.contentType).send(body);
-  });
+  app.get(
+    '/metrics',
+    { config: { permission: 'public' }, schema: { tags: ['ops'], summary: 'Prometheus metrics', hide: false } },
+    async (_req, reply) => {
+      const body = await metrics.render();
+      return reply.type(metrics.contentType).send(body);
+    },
+  );
 }

@@ -19,7 +19,11 @@ const PatientParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64
 const Contact = Type.Object(
   {
     system: Type.Union([Type.Literal('email'), Type.Literal('sms')]),
-    value: Type.String({ minLength: 1, maxLength: 254, description: 'E-mail address, or phone number in E.164 (+ and country code)' }),
+    value: Type.String({
+      minLength: 1,
+      maxLength: 254,
+      description: 'E-mail address, or phone number in E.164 (+ and country code)',
+    }),
   },
   { additionalProperties: false },
 );
@@ -40,7 +44,10 @@ const NotificationItem = Type.Object({
   body: Type.String(),
 });
 const NotificationId = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
-const START_ANSWER = { status: 'accepted', message: 'If this contact point has an account, a sign-in code is on its way.' } as const;
+const START_ANSWER = {
+  status: 'accepted',
+  message: 'If this contact point has an account, a sign-in code is on its way.',
+} as const;
 
 /** The reading patient, from the session (the `self.messages` permission is held by patient accounts only). */
 function reader(req: FastifyRequest): PatientReader {
@@ -53,9 +60,15 @@ function reader(req: FastifyRequest): PatientReader {
  * Optional patient accounts: staff open and disable them; patients sign in with a contact point and
  * a one-time code, then read their own notifications. The portal's one-time links are unaffected.
  */
-export function patientAccountRoutes(app: TypedApp, accounts: PatientAccountService, sessions: SessionService, access?: PatientAccessCheck): void {
+export function patientAccountRoutes(
+  app: TypedApp,
+  accounts: PatientAccountService,
+  sessions: SessionService,
+  access?: PatientAccessCheck,
+): void {
   // Clinicians open or disable accounts only for patients of their care team (or under break-glass).
-  const staffCtx = (req: FastifyRequest, patientId: string) => (access ? access.patient(req.principal!, requestContext(req), patientId) : requestContext(req));
+  const staffCtx = (req: FastifyRequest, patientId: string) =>
+    access ? access.patient(req.principal!, requestContext(req), patientId) : requestContext(req);
 
   app.post(
     '/v1/patients/:id/account',
@@ -64,13 +77,15 @@ export function patientAccountRoutes(app: TypedApp, accounts: PatientAccountServ
       schema: {
         tags: ['patient-accounts'],
         summary: 'Open a sign-in account for a patient on one of their contact points',
-        description: 'The contact must already be on the patient\'s record. One active account per patient and per contact point.',
+        description:
+          "The contact must already be on the patient's record. One active account per patient and per contact point.",
         params: PatientParam,
         body: Type.Object({ contact: Contact }, { additionalProperties: false }),
         response: { 201: AccountView, ...problems(400, 401, 403, 404, 409, 422) },
       },
     },
-    async (req, reply) => reply.code(201).send(await accounts.open(await staffCtx(req, req.params.id), req.params.id, req.body.contact)),
+    async (req, reply) =>
+      reply.code(201).send(await accounts.open(await staffCtx(req, req.params.id), req.params.id, req.body.contact)),
   );
 
   app.delete(
@@ -97,7 +112,8 @@ export function patientAccountRoutes(app: TypedApp, accounts: PatientAccountServ
       schema: {
         tags: ['patient-accounts'],
         summary: 'Ask for a sign-in code (always 202, whether or not the contact has an account)',
-        description: 'At most 3 codes per contact point per 15 minutes and a limit per address; past them the answer is the same and nothing is sent.',
+        description:
+          'At most 3 codes per contact point per 15 minutes and a limit per address; past them the answer is the same and nothing is sent.',
         body: Type.Object({ tenant: Tenant, contact: Contact }, { additionalProperties: false }),
         response: { 202: Type.Object({ status: Type.Literal('accepted'), message: Type.String() }), ...problems(400) },
       },
@@ -107,7 +123,11 @@ export function patientAccountRoutes(app: TypedApp, accounts: PatientAccountServ
       // show in how long the answer takes (no enumeration by timing, ASVS 6.3.8).
       accounts.checkContact(req.body.contact);
       const log = req.log;
-      void accounts.startSignIn(req.body.tenant ?? 'default', req.body.contact, { requestId: req.id, sourceIp: req.ip }).catch((e: unknown) => log.warn({ code: (e as { code?: string })?.code ?? (e as Error)?.name }, 'patient sign-in start failed'));
+      void accounts
+        .startSignIn(req.body.tenant ?? 'default', req.body.contact, { requestId: req.id, sourceIp: req.ip })
+        .catch((e: unknown) =>
+          log.warn({ code: (e as { code?: string })?.code ?? (e as Error)?.name }, 'patient sign-in start failed'),
+        );
       return reply.code(202).send(START_ANSWER);
     },
   );
@@ -119,13 +139,16 @@ export function patientAccountRoutes(app: TypedApp, accounts: PatientAccountServ
       schema: {
         tags: ['patient-accounts'],
         summary: 'Exchange a sign-in code for a session (cookie for the web, bearer token for apps)',
-        description: 'A wrong, expired, used or superseded code answers 401 SP_AUTH_CODE_INVALID; 5 wrong codes burn it.',
+        description:
+          'A wrong, expired, used or superseded code answers 401 SP_AUTH_CODE_INVALID; 5 wrong codes burn it.',
         body: Type.Object(
           {
             tenant: Tenant,
             contact: Contact,
             code: Type.String({ pattern: '^[0-9]{6}$' }),
-            transport: Type.Optional(Type.Union([Type.Literal('cookie'), Type.Literal('bearer')], { default: 'cookie' })),
+            transport: Type.Optional(
+              Type.Union([Type.Literal('cookie'), Type.Literal('bearer')], { default: 'cookie' }),
+            ),
           },
           { additionalProperties: false },
         ),
@@ -134,7 +157,10 @@ export function patientAccountRoutes(app: TypedApp, accounts: PatientAccountServ
     },
     async (req, reply) => {
       const transport = req.body.transport ?? 'cookie';
-      const s = await accounts.verifySignIn(req.body.tenant ?? 'default', req.body.contact, req.body.code, transport, { requestId: req.id, sourceIp: req.ip });
+      const s = await accounts.verifySignIn(req.body.tenant ?? 'default', req.body.contact, req.body.code, transport, {
+        requestId: req.id,
+        sourceIp: req.ip,
+      });
       return sendSession(reply, sessions, { ...s, transport, stage: 'active' });
     },
   );
@@ -145,12 +171,21 @@ export function patientAccountRoutes(app: TypedApp, accounts: PatientAccountServ
       config: { permission: 'self.messages' },
       schema: {
         tags: ['patient-accounts'],
-        summary: 'The signed-in patient\'s notifications, newest first, with their secure content (each view audited)',
+        summary: "The signed-in patient's notifications, newest first, with their secure content (each view audited)",
         querystring: Type.Object(
-          { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 50, default: 20 })), cursor: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F-]{1,64}$' })) },
+          {
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 50, default: 20 })),
+            cursor: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F-]{1,64}$' })),
+          },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ items: Type.Array(NotificationItem), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...problems(400, 401, 403) },
+        response: {
+          200: Type.Object({
+            items: Type.Array(NotificationItem),
+            nextCursor: Type.Union([Type.String(), Type.Null()]),
+          }),
+          ...problems(400, 401, 403),
+        },
       },
     },
     async (req) => accounts.listNotifications(reader(req), { limit: req.query.limit ?? 20, cursor: req.query.cursor }),
@@ -162,7 +197,7 @@ export function patientAccountRoutes(app: TypedApp, accounts: PatientAccountServ
       config: { permission: 'self.messages' },
       schema: {
         tags: ['patient-accounts'],
-        summary: 'Read one of the signed-in patient\'s notifications and mark it read (audited)',
+        summary: "Read one of the signed-in patient's notifications and mark it read (audited)",
         description: "Another patient's notification answers 404, as an unknown id does.",
         params: NotificationId,
         response: { 200: NotificationItem, ...problems(400, 401, 403, 404) },

@@ -10,7 +10,8 @@ import type { PatientAccess } from '../../auth/patient-access.js';
 const PatientParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' }) });
 
 const Shredding = Type.Union([Type.Literal('pending'), Type.Literal('complete')], {
-  description: '`pending` until the tenant key-encryption key was rotated and its old version destroyed (pre-erasure backups then open with no remaining key)',
+  description:
+    '`pending` until the tenant key-encryption key was rotated and its old version destroyed (pre-erasure backups then open with no remaining key)',
 });
 
 const ErasureView = Type.Object({
@@ -41,7 +42,15 @@ export function patientRoutes(app: TypedApp, patients: PatientService, access: P
     return reply
       .code(status)
       .type('application/problem+json')
-      .send({ type: 'https://sealpost.dev/errors/SP_PATIENT_ERASED', title, status, code: 'SP_PATIENT_ERASED', requestId: req.id, erasedAt: e?.erasedAt, shredding: e?.shredding });
+      .send({
+        type: 'https://sealpost.dev/errors/SP_PATIENT_ERASED',
+        title,
+        status,
+        code: 'SP_PATIENT_ERASED',
+        requestId: req.id,
+        erasedAt: e?.erasedAt,
+        shredding: e?.shredding,
+      });
   };
 
   app.put(
@@ -72,7 +81,8 @@ export function patientRoutes(app: TypedApp, patients: PatientService, access: P
       schema: {
         tags: ['patients'],
         summary: 'Read a patient (audited)',
-        description: 'An erased patient answers 410 `SP_PATIENT_ERASED` with `erasedAt` and `shredding` (`pending` | `complete`).',
+        description:
+          'An erased patient answers 410 `SP_PATIENT_ERASED` with `erasedAt` and `shredding` (`pending` | `complete`).',
         params: PatientParam,
         response: { 200: PatientView, ...problems(401, 403, 404) },
       },
@@ -96,7 +106,7 @@ export function patientRoutes(app: TypedApp, patients: PatientService, access: P
         tags: ['patients'],
         summary: 'Erase a patient (crypto-shredding, right to erasure); needs ?erase=true and the `erasure` scope',
         description:
-          'Deletes the patient\'s data key and everything derived from PHI in one transaction, cancels pending deliveries and keeps ' +
+          "Deletes the patient's data key and everything derived from PHI in one transaction, cancels pending deliveries and keeps " +
           'content-free tombstones of notifications and deliveries. Answers 202 once that committed; the tenant key-encryption key is then ' +
           'rotated and its old version destroyed in the background (`shredding` turns from `pending` to `complete`, see GET). ' +
           'Erasing an erased patient answers 410 and changes nothing.',

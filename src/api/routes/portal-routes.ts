@@ -10,7 +10,8 @@ const Token = Type.Object({ token: Type.String({ maxLength: 200 }) });
 const COOKIE = 'sp_portal';
 const PAGE_HEADERS = {
   'cache-control': 'no-store',
-  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'content-security-policy':
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-frame-options': 'DENY',
 };
 
@@ -20,41 +21,84 @@ const PAGE_HEADERS = {
  */
 export function portalRoutes(app: TypedApp, portal: PortalService, sessionMinutes: number): void {
   const meta = (req: FastifyRequest) => ({ requestId: req.id, sourceIp: req.ip });
-  const html = (reply: FastifyReply, status: number, body: string) => reply.code(status).headers(PAGE_HEADERS).type('text/html; charset=utf-8').send(body);
+  const html = (reply: FastifyReply, status: number, body: string) =>
+    reply.code(status).headers(PAGE_HEADERS).type('text/html; charset=utf-8').send(body);
   // Drops a stale session cookie on the way back, so the form page does not bounce straight back here.
   const backToForm = (reply: FastifyReply, token: string) =>
-    reply.clearCookie(COOKIE, { path: `/m/${token}` }).code(303).header('location', `/m/${token}`).send();
+    reply
+      .clearCookie(COOKIE, { path: `/m/${token}` })
+      .code(303)
+      .header('location', `/m/${token}`)
+      .send();
   const cfg = { config: { permission: 'public' as const }, schema: { hide: true, params: Token } };
 
-  app.get('/m/:token', { ...cfg, schema: { ...cfg.schema, querystring: Type.Object({ code: Type.Optional(Type.String({ maxLength: 10 })) }) } }, async (req, reply) => {
-    // A reader who already verified (the link is then used up) goes back to the message while the session lasts.
-    if (req.cookies[COOKIE]) return reply.code(303).header('location', `/m/${req.params.token}/message`).send();
-    try {
-      const info = await portal.open(req.params.token);
-      return html(reply, 200, verifyPage({ lang: info.language, organisation: info.organisation, token: req.params.token, codeSent: req.query.code === 'sent' }));
-    } catch (e) {
-      if (isAppError(e) && e.code === 'SP_PORTAL_LINK_GONE') return html(reply, 410, goneLinkPage());
-      if (isAppError(e) && e.code === 'SP_PORTAL_LINK_INVALID') return html(reply, 404, invalidLinkPage());
-      throw e;
-    }
-  });
+  app.get(
+    '/m/:token',
+    {
+      ...cfg,
+      schema: { ...cfg.schema, querystring: Type.Object({ code: Type.Optional(Type.String({ maxLength: 10 })) }) },
+    },
+    async (req, reply) => {
+      // A reader who already verified (the link is then used up) goes back to the message while the session lasts.
+      if (req.cookies[COOKIE]) return reply.code(303).header('location', `/m/${req.params.token}/message`).send();
+      try {
+        const info = await portal.open(req.params.token);
+        return html(
+          reply,
+          200,
+          verifyPage({
+            lang: info.language,
+            organisation: info.organisation,
+            token: req.params.token,
+            codeSent: req.query.code === 'sent',
+          }),
+        );
+      } catch (e) {
+        if (isAppError(e) && e.code === 'SP_PORTAL_LINK_GONE') return html(reply, 410, goneLinkPage());
+        if (isAppError(e) && e.code === 'SP_PORTAL_LINK_INVALID') return html(reply, 404, invalidLinkPage());
+        throw e;
+      }
+    },
+  );
 
   app.post(
     '/m/:token/verify',
-    { ...cfg, schema: { ...cfg.schema, body: Type.Object({ birthDate: Type.Optional(Type.String({ maxLength: 20 })), code: Type.Optional(Type.String({ maxLength: 10 })) }) } },
+    {
+      ...cfg,
+      schema: {
+        ...cfg.schema,
+        body: Type.Object({
+          birthDate: Type.Optional(Type.String({ maxLength: 20 })),
+          code: Type.Optional(Type.String({ maxLength: 10 })),
+        }),
+      },
+    },
     async (req, reply) => {
       const { token } = req.params;
       try {
         const session = await portal.verify(token, req.body, meta(req));
-        reply.setCookie(COOKIE, session, { path: `/m/${token}`, httpOnly: true, secure: true, sameSite: 'strict', maxAge: sessionMinutes * 60 });
+        reply.setCookie(COOKIE, session, {
+          path: `/m/${token}`,
+          httpOnly: true,
+          secure: true,
+          sameSite: 'strict',
+          maxAge: sessionMinutes * 60,
+        });
         return reply.code(303).header('location', `/m/${token}/message`).send();
       } catch (e) {
         const code = isAppError(e) ? e.code : null;
         if (code === 'SP_PORTAL_VERIFICATION_FAILED' || code === 'SP_REQ_VALIDATION') {
           try {
             const info = await portal.open(token);
-            const error = code === 'SP_REQ_VALIDATION' ? missingAnswerText(info.language) : wrongAnswerText(info.language, info.attemptsLeft);
-            return html(reply, code === 'SP_REQ_VALIDATION' ? 400 : 401, verifyPage({ lang: info.language, organisation: info.organisation, token, error }));
+            const error =
+              code === 'SP_REQ_VALIDATION'
+                ? missingAnswerText(info.language)
+                : wrongAnswerText(info.language, info.attemptsLeft);
+            return html(
+              reply,
+              code === 'SP_REQ_VALIDATION' ? 400 : 401,
+              verifyPage({ lang: info.language, organisation: info.organisation, token, error }),
+            );
           } catch {
             return html(reply, 404, invalidLinkPage()); // burned meanwhile by a concurrent wrong answer
           }
@@ -81,7 +125,17 @@ export function portalRoutes(app: TypedApp, portal: PortalService, sessionMinute
   app.get('/m/:token/message', cfg, async (req, reply) => {
     try {
       const m = await portal.view(req.params.token, req.cookies[COOKIE], meta(req));
-      return html(reply, 200, messagePage({ lang: m.language, token: req.params.token, title: m.title, body: m.body, acknowledged: m.acknowledged }));
+      return html(
+        reply,
+        200,
+        messagePage({
+          lang: m.language,
+          token: req.params.token,
+          title: m.title,
+          body: m.body,
+          acknowledged: m.acknowledged,
+        }),
+      );
     } catch (e) {
       if (isAppError(e) && e.code === 'SP_PORTAL_SESSION_REQUIRED') return backToForm(reply, req.params.token);
       if (isAppError(e) && e.code === 'SP_PORTAL_LINK_GONE') return html(reply, 410, goneLinkPage());

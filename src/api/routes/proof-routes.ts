@@ -16,10 +16,18 @@ const Proof = Type.Object({
   signed: Type.String({ description: 'The exact signed text: RFC 8785 canonical JSON of `fields`' }),
   fields: Type.Record(Type.String(), Type.Unknown()),
   publicKey: Jwk,
-  salt: Type.Union([Type.String(), Type.Null()], { description: 'base64url salt of contentHash (HMAC-SHA256 over canonical {patientId, data}); null after erasure' }),
+  salt: Type.Union([Type.String(), Type.Null()], {
+    description: 'base64url salt of contentHash (HMAC-SHA256 over canonical {patientId, data}); null after erasure',
+  }),
   sender: Type.Union([
     Type.Null(),
-    Type.Object({ signerId: Type.String(), personId: Type.String(), alg: Type.String(), signature: Type.Union([Type.String(), Type.Null()]), publicKey: Jwk }),
+    Type.Object({
+      signerId: Type.String(),
+      personId: Type.String(),
+      alg: Type.String(),
+      signature: Type.Union([Type.String(), Type.Null()]),
+      publicKey: Jwk,
+    }),
   ]),
   content: Type.Optional(Type.Object({ patientId: Type.String(), data: Type.Unknown() })),
   request: Type.Optional(Type.String({ description: 'The canonical request the sender signed (PHI)' })),
@@ -58,7 +66,8 @@ export function proofRoutes(app: TypedApp, proofs: ProofService, access: Patient
       config: { permission: 'public' },
       schema: {
         tags: ['signatures'],
-        summary: 'Notary signing public keys, current and retired, as a JWK Set (kid, alg EdDSA, crv Ed25519, use sig, status, createdAt, retiredAt)',
+        summary:
+          'Notary signing public keys, current and retired, as a JWK Set (kid, alg EdDSA, crv Ed25519, use sig, status, createdAt, retiredAt)',
         security: [],
         response: { 200: KeySet },
       },

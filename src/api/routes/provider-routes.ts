@@ -15,7 +15,10 @@ export function twilioCallbackRoutes(
 ): void {
   const signed = (req: { headers: Record<string, unknown>; url: string; body: Record<string, string> }) => {
     const signature = req.headers['x-twilio-signature'];
-    return typeof signature === 'string' && validateTwilioSignature(o.authToken, `${o.publicUrl}${req.url}`, req.body, signature);
+    return (
+      typeof signature === 'string' &&
+      validateTwilioSignature(o.authToken, `${o.publicUrl}${req.url}`, req.body, signature)
+    );
   };
 
   app.post(
@@ -49,7 +52,11 @@ export function twilioCallbackRoutes(
     },
     async (req, reply) => {
       if (!signed(req)) return problem(reply, req, 'SP_CHANNEL_INVALID_SIGNATURE');
-      await o.consent.inboundSms({ tenantId: o.tenantId, actor: 'provider:twilio', requestId: req.id, sourceIp: req.ip }, req.body.From ?? '', req.body.Body ?? '');
+      await o.consent.inboundSms(
+        { tenantId: o.tenantId, actor: 'provider:twilio', requestId: req.id, sourceIp: req.ip },
+        req.body.From ?? '',
+        req.body.Body ?? '',
+      );
       // An empty TwiML answer: the carrier sends its own opt-out confirmation.
       return reply.type('text/xml').send('<?xml version="1.0" encoding="UTF-8"?><Response></Response>');
     },

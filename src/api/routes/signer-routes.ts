@@ -24,8 +24,14 @@ const RegisterBody = Type.Object(
       description: 'Opaque external id of the person (a staff or directory id; never a name or e-mail address)',
     }),
     alg: Alg,
-    publicKeyJwk: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Public JWK: OKP/Ed25519 for EdDSA, EC/P-256 for ES256' })),
-    publicKey: Type.Optional(Type.String({ maxLength: 512, description: 'base64url: Ed25519 raw 32 bytes or SPKI DER; P-256 SPKI DER' })),
+    publicKeyJwk: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), {
+        description: 'Public JWK: OKP/Ed25519 for EdDSA, EC/P-256 for ES256',
+      }),
+    ),
+    publicKey: Type.Optional(
+      Type.String({ maxLength: 512, description: 'base64url: Ed25519 raw 32 bytes or SPKI DER; P-256 SPKI DER' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -54,7 +60,15 @@ export function signerRoutes(app: TypedApp, signers: SignerService): void {
 
   app.get(
     '/v1/signers/:id',
-    { config: { permission: 'signer.manage' }, schema: { tags: ['signatures'], summary: 'A registered signer key', params: IdParam, response: { 200: SignerView, ...problems(401, 404) } } },
+    {
+      config: { permission: 'signer.manage' },
+      schema: {
+        tags: ['signatures'],
+        summary: 'A registered signer key',
+        params: IdParam,
+        response: { 200: SignerView, ...problems(401, 404) },
+      },
+    },
     async (req) => signers.get(requestContext(req), req.params.id),
   );
 
@@ -64,7 +78,8 @@ export function signerRoutes(app: TypedApp, signers: SignerService): void {
       config: { permission: 'signer.manage' },
       schema: {
         tags: ['signatures'],
-        summary: 'Revoke a signer key (a lost device): later requests signed with it are refused; earlier signatures stay verifiable',
+        summary:
+          'Revoke a signer key (a lost device): later requests signed with it are refused; earlier signatures stay verifiable',
         params: IdParam,
         response: { 200: SignerView, ...problems(401, 403, 404) },
       },

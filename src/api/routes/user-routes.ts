@@ -12,16 +12,32 @@ const UserView = Type.Object({
   email: Type.String(),
   displayName: Type.String(),
   roles: Type.Array(Type.String()),
-  status: Type.Union([Type.Literal('invited'), Type.Literal('active'), Type.Literal('locked'), Type.Literal('disabled')]),
+  status: Type.Union([
+    Type.Literal('invited'),
+    Type.Literal('active'),
+    Type.Literal('locked'),
+    Type.Literal('disabled'),
+  ]),
   lockedUntil: Nullable(Type.String()),
   createdAt: Type.String(),
   updatedAt: Type.String(),
 });
 
-const Roles = Type.Array(Type.Enum([...STAFF_ROLES]), { minItems: 1, maxItems: STAFF_ROLES.length, uniqueItems: true, description: `Staff roles: ${STAFF_ROLES.join(', ')}` });
+const Roles = Type.Array(Type.Enum([...STAFF_ROLES]), {
+  minItems: 1,
+  maxItems: STAFF_ROLES.length,
+  uniqueItems: true,
+  description: `Staff roles: ${STAFF_ROLES.join(', ')}`,
+});
 const DisplayName = Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\x00-\\x1F\\x7F]+$' });
 const UserId = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9-]+$' }) });
-const Invited = Type.Object({ user: UserView, enrolmentUrl: Type.String({ description: 'One-time link; the token is in the fragment (after `#`) so it never reaches a server log. Shown once.' }) });
+const Invited = Type.Object({
+  user: UserView,
+  enrolmentUrl: Type.String({
+    description:
+      'One-time link; the token is in the fragment (after `#`) so it never reaches a server log. Shown once.',
+  }),
+});
 
 /** Administration of staff users (permission user.manage). Every change is audited in its transaction. */
 export function userRoutes(app: TypedApp, users: UserService): void {
@@ -32,8 +48,12 @@ export function userRoutes(app: TypedApp, users: UserService): void {
       schema: {
         tags: ['users'],
         summary: 'Invite a staff user: answers the one-time enrolment link to hand to them',
-        description: 'The user is `invited` until they open the link and choose a password (POST /v1/auth/enrol); the link expires after SEALPOST_INVITE_TTL_HOURS.',
-        body: Type.Object({ email: Type.String({ minLength: 3, maxLength: 254 }), displayName: DisplayName, roles: Roles }, { additionalProperties: false }),
+        description:
+          'The user is `invited` until they open the link and choose a password (POST /v1/auth/enrol); the link expires after SEALPOST_INVITE_TTL_HOURS.',
+        body: Type.Object(
+          { email: Type.String({ minLength: 3, maxLength: 254 }), displayName: DisplayName, roles: Roles },
+          { additionalProperties: false },
+        ),
         response: { 201: Invited, ...problems(400, 401, 403, 409) },
       },
     },
@@ -48,10 +68,16 @@ export function userRoutes(app: TypedApp, users: UserService): void {
         tags: ['users'],
         summary: "List the tenant's users",
         querystring: Type.Object(
-          { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })), cursor: Type.Optional(Type.String({ maxLength: 64, pattern: '^[A-Za-z0-9-]+$' })) },
+          {
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+            cursor: Type.Optional(Type.String({ maxLength: 64, pattern: '^[A-Za-z0-9-]+$' })),
+          },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ items: Type.Array(UserView), nextCursor: Nullable(Type.String()) }), ...problems(400, 401, 403) },
+        response: {
+          200: Type.Object({ items: Type.Array(UserView), nextCursor: Nullable(Type.String()) }),
+          ...problems(400, 401, 403),
+        },
       },
     },
     async (req) => users.list(requestContext(req).tenantId, req.query.cursor ?? '', req.query.limit ?? 100),
@@ -59,7 +85,15 @@ export function userRoutes(app: TypedApp, users: UserService): void {
 
   app.get(
     '/v1/users/:id',
-    { config: { permission: 'user.manage' }, schema: { tags: ['users'], summary: 'One user', params: UserId, response: { 200: UserView, ...problems(401, 403, 404) } } },
+    {
+      config: { permission: 'user.manage' },
+      schema: {
+        tags: ['users'],
+        summary: 'One user',
+        params: UserId,
+        response: { 200: UserView, ...problems(401, 403, 404) },
+      },
+    },
     async (req) => users.get(requestContext(req).tenantId, req.params.id),
   );
 
@@ -71,7 +105,10 @@ export function userRoutes(app: TypedApp, users: UserService): void {
         tags: ['users'],
         summary: "Change a user's display name or roles; a role change ends every session of the user",
         params: UserId,
-        body: Type.Object({ displayName: Type.Optional(DisplayName), roles: Type.Optional(Roles) }, { additionalProperties: false, minProperties: 1 }),
+        body: Type.Object(
+          { displayName: Type.Optional(DisplayName), roles: Type.Optional(Roles) },
+          { additionalProperties: false, minProperties: 1 },
+        ),
         response: { 200: UserView, ...problems(400, 401, 403, 404) },
       },
     },
@@ -80,17 +117,49 @@ export function userRoutes(app: TypedApp, users: UserService): void {
 
   const Counts = Type.Object({ sessions: Type.Integer(), devices: Type.Integer() });
   type Ctx = ReturnType<typeof requestContext>;
-  const action = (verb: string, summary: string, response: typeof UserView | typeof Counts | typeof Invited, fn: (ctx: Ctx, id: string) => Promise<unknown>, codes = [401, 403, 404]) =>
+  const action = (
+    verb: string,
+    summary: string,
+    response: typeof UserView | typeof Counts | typeof Invited,
+    fn: (ctx: Ctx, id: string) => Promise<unknown>,
+    codes = [401, 403, 404],
+  ) =>
     app.post(
       `/v1/users/:id/${verb}`,
-      { config: { permission: 'user.manage' }, schema: { tags: ['users'], summary, params: UserId, response: { 200: response, ...problems(...codes) } } },
+      {
+        config: { permission: 'user.manage' },
+        schema: { tags: ['users'], summary, params: UserId, response: { 200: response, ...problems(...codes) } },
+      },
       // The response schema above serializes (and so checks) what `fn` answers.
       async (req) => (await fn(requestContext(req), req.params.id)) as never,
     );
 
-  action('disable', 'Disable a user: every session, device registration and push token ends at once', UserView, (ctx, id) => users.disable(ctx, id));
-  action('enable', 'Re-enable a disabled user (active again, or invited when they never enrolled)', UserView, (ctx, id) => users.enable(ctx, id));
-  action('unlock', 'Unlock a user locked out after repeated failed sign-ins', UserView, (ctx, id) => users.unlock(ctx, id));
-  action('revoke-sessions', '"Remote wipe": revoke every session, device registration and push token of the user', Counts, (ctx, id) => users.revokeSessions(ctx, id));
-  action('invite', 'Issue a new enrolment link for an invited user (earlier links stop working)', Invited, (ctx, id) => users.reinvite(ctx, id), [401, 403, 404, 409]);
+  action(
+    'disable',
+    'Disable a user: every session, device registration and push token ends at once',
+    UserView,
+    (ctx, id) => users.disable(ctx, id),
+  );
+  action(
+    'enable',
+    'Re-enable a disabled user (active again, or invited when they never enrolled)',
+    UserView,
+    (ctx, id) => users.enable(ctx, id),
+  );
+  action('unlock', 'Unlock a user locked out after repeated failed sign-ins', UserView, (ctx, id) =>
+    users.unlock(ctx, id),
+  );
+  action(
+    'revoke-sessions',
+    '"Remote wipe": revoke every session, device registration and push token of the user',
+    Counts,
+    (ctx, id) => users.revokeSessions(ctx, id),
+  );
+  action(
+    'invite',
+    'Issue a new enrolment link for an invited user (earlier links stop working)',
+    Invited,
+    (ctx, id) => users.reinvite(ctx, id),
+    [401, 403, 404, 409],
+  );
 }

@@ -52,7 +52,12 @@ describe('validateTwilioSignature', () => {
     );
     expect(validateTwilioSignature(TOKEN, URL, PARAMS, 'kvajT1Ptam85bY51eRf/AJRuM3w=')).toBe(true);
     expect(
-      validateTwilioSignature(TOKEN, 'http://mycompany.com/myapp.php?foo=1&bar=2', PARAMS, '0ZXoZLH/DfblKGATFgpif+LLRf4='),
+      validateTwilioSignature(
+        TOKEN,
+        'http://mycompany.com/myapp.php?foo=1&bar=2',
+        PARAMS,
+        '0ZXoZLH/DfblKGATFgpif+LLRf4=',
+      ),
     ).toBe(true);
   });
 

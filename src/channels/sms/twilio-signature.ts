@@ -7,11 +7,7 @@ import type { DeliveryStatus } from '../../core/domain.js';
  * fullUrl + name1 + value1 + name2 + value2 …)) with POST parameters sorted by name. Query-string
  * parameters are not re-sorted: they are part of the URL exactly as Twilio requested it.
  */
-export function computeTwilioSignature(
-  authToken: string,
-  url: string,
-  params: Record<string, string>,
-): string {
+export function computeTwilioSignature(authToken: string, url: string, params: Record<string, string>): string {
   const hmac = createHmac('sha1', authToken);
   hmac.update(url, 'utf8');
   // Twilio sorts by Unicode code point; its parameter names are ASCII, where that equals

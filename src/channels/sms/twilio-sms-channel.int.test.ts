@@ -181,7 +181,11 @@ describe('TwilioSmsChannel', () => {
     await twilio.sendStatusCallback(providerMessageId!, 'undelivered', { errorCode: '30003' });
 
     expect(received.map((r) => r.valid)).toEqual([true, true]);
-    expect(received[0]!.params).toMatchObject({ MessageSid: providerMessageId, MessageStatus: 'delivered', AccountSid: ACCOUNT_SID });
+    expect(received[0]!.params).toMatchObject({
+      MessageSid: providerMessageId,
+      MessageStatus: 'delivered',
+      AccountSid: ACCOUNT_SID,
+    });
     expect(received[1]!.params.ErrorCode).toBe('30003');
     expect(received.map((r) => mapTwilioStatus(r.params.MessageStatus))).toEqual(['delivered', 'failed']);
     // A forged callback signed with another token does not validate.

@@ -133,5 +133,9 @@ function fetchFailure(e: unknown, what: string): ChannelError {
   }
   // An untrusted or mismatched certificate will fail the same way on every retry; fail over now.
   if (certificate) return new ChannelError('SP_CHANNEL_TLS_REJECTED', false, `${what} tls certificate rejected`);
-  return new ChannelError('SP_CHANNEL_SEND_FAILED', true, code ? `${what} unreachable (${code})` : `${what} unreachable`);
+  return new ChannelError(
+    'SP_CHANNEL_SEND_FAILED',
+    true,
+    code ? `${what} unreachable (${code})` : `${what} unreachable`,
+  );
 }

@@ -39,9 +39,9 @@ describe('verifyWebhookSignature', () => {
     expect(verifyWebhookSignature(SECRET, headers(NOW, sig), BODY, { now: NOW - 300 })).toBe(true);
     expect(verifyWebhookSignature(SECRET, headers(NOW, sig), BODY, { now: NOW + 301 })).toBe(false);
     expect(verifyWebhookSignature(SECRET, headers(NOW, sig), BODY, { now: NOW - 301 })).toBe(false);
-    expect(
-      verifyWebhookSignature(SECRET, headers(NOW, sig), BODY, { now: NOW + 3_600, toleranceSeconds: 7_200 }),
-    ).toBe(true);
+    expect(verifyWebhookSignature(SECRET, headers(NOW, sig), BODY, { now: NOW + 3_600, toleranceSeconds: 7_200 })).toBe(
+      true,
+    );
   });
 
   it('uses the system clock by default, so an old signature is stale', () => {

@@ -21,11 +21,7 @@ function mac(secret: string | Buffer, timestamp: string, rawBody: string | Buffe
 }
 
 /** Returns the full header value, `v1=<hex>`, for `timestamp` (unix seconds) and the exact body bytes. */
-export function signWebhook(
-  secret: string | Buffer,
-  timestamp: number | string,
-  rawBody: string | Buffer,
-): string {
+export function signWebhook(secret: string | Buffer, timestamp: number | string, rawBody: string | Buffer): string {
   const ts = String(timestamp);
   if (!TIMESTAMP_PATTERN.test(ts)) throw new TypeError('webhook timestamp must be unix seconds');
   return `${SCHEME}=${mac(secret, ts, rawBody).toString('hex')}`;

@@ -26,7 +26,11 @@ describe('TemplateRegistry.validateData', () => {
   });
 
   it('turns a decimal string amount into a number and defaults the currency to USD', () => {
-    const out = registry.validateData('billing_statement', { amount: '12.50', dueDate: '2026-04-01', statementId: 'S1' });
+    const out = registry.validateData('billing_statement', {
+      amount: '12.50',
+      dueDate: '2026-04-01',
+      statementId: 'S1',
+    });
     expect(out).toEqual({ amount: 12.5, dueDate: '2026-04-01', statementId: 'S1', currency: 'USD' });
   });
 

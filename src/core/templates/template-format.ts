@@ -45,5 +45,7 @@ export function formatMoney(amount: number, currency: string, language: Language
 
 /** "24 hours" / "1 hour" / "24 horas": the unit is part of the value so templates need no plural rules. */
 export function formatHours(hours: number, language: Language): string {
-  return numberFormat(`hours/${language}`, language, { style: 'unit', unit: 'hour', unitDisplay: 'long' }).format(hours);
+  return numberFormat(`hours/${language}`, language, { style: 'unit', unit: 'hour', unitDisplay: 'long' }).format(
+    hours,
+  );
 }

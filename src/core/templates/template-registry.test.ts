@@ -67,7 +67,9 @@ describe('TemplateRegistry.load', () => {
     const defs = editedBuiltIns('follow_up', (d) => {
       d.locales.en.secure.body += '\nReason: {{ reason }';
     });
-    expect(appErrorOf(() => TemplateRegistry.load(defs)).detail).toBe('follow_up/en/secure.body: malformed placeholder');
+    expect(appErrorOf(() => TemplateRegistry.load(defs)).detail).toBe(
+      'follow_up/en/secure.body: malformed placeholder',
+    );
   });
 
   it('rejects a template set that lacks a notification type', () => {
@@ -143,12 +145,12 @@ describe('TemplateRegistry.renderSecure', () => {
 
   it('shows the same instant in each patient zone, whatever offset the sender used', () => {
     const sentWithOffset = { start: '2026-03-03T09:30:00-05:00' };
-    expect(registry.renderSecure('appointment_reminder', sentWithOffset, ctx('en', { timeZone: 'Europe/Madrid' })).title).toBe(
-      'Appointment reminder: Tuesday, 3 March 2026 at 15:30 (Europe/Madrid)',
-    );
-    expect(registry.renderSecure('appointment_reminder', sentWithOffset, ctx('en', { timeZone: 'Asia/Tokyo' })).title).toBe(
-      'Appointment reminder: Tuesday, 3 March 2026 at 23:30 (Asia/Tokyo)',
-    );
+    expect(
+      registry.renderSecure('appointment_reminder', sentWithOffset, ctx('en', { timeZone: 'Europe/Madrid' })).title,
+    ).toBe('Appointment reminder: Tuesday, 3 March 2026 at 15:30 (Europe/Madrid)');
+    expect(
+      registry.renderSecure('appointment_reminder', sentWithOffset, ctx('en', { timeZone: 'Asia/Tokyo' })).title,
+    ).toBe('Appointment reminder: Tuesday, 3 March 2026 at 23:30 (Asia/Tokyo)');
   });
 
   it('renders a calendar date as the same day in every zone', () => {
@@ -173,7 +175,9 @@ describe('TemplateRegistry.renderSecure', () => {
 
   it('inserts values literally without expanding placeholders inside them', () => {
     const data = { reason: 'See {{link}} and {{organisation}}', dueDate: '2026-04-01' };
-    expect(registry.renderSecure('follow_up', data, ctx('en')).body).toContain('Reason: See {{link}} and {{organisation}}');
+    expect(registry.renderSecure('follow_up', data, ctx('en')).body).toContain(
+      'Reason: See {{link}} and {{organisation}}',
+    );
   });
 
   it('validates the data it renders', () => {
@@ -183,7 +187,9 @@ describe('TemplateRegistry.renderSecure', () => {
   });
 
   it('rejects a render context with an unknown time zone', () => {
-    const e = appErrorOf(() => registry.renderSecure('follow_up', FULL_DATA.follow_up, ctx('en', { timeZone: 'Mars/Olympus' })));
+    const e = appErrorOf(() =>
+      registry.renderSecure('follow_up', FULL_DATA.follow_up, ctx('en', { timeZone: 'Mars/Olympus' })),
+    );
     expect(e.code).toBe('SP_PATIENT_INVALID_TIMEZONE');
   });
 });

@@ -91,7 +91,12 @@ function checkText(where: string, text: unknown, vars: Map<string, TemplateVaria
   return names;
 }
 
-function checkLocale(type: NotificationType, lang: Language, loc: LocaleTemplates, vars: Map<string, TemplateVariable>): void {
+function checkLocale(
+  type: NotificationType,
+  lang: Language,
+  loc: LocaleTemplates,
+  vars: Map<string, TemplateVariable>,
+): void {
   const at = (part: string) => `${type}/${lang}/${part}`;
   if (typeof loc?.secure !== 'object' || typeof loc?.nudge !== 'object' || !loc.secure || !loc.nudge) {
     throw bad(`${type}/${lang}: needs secure and nudge parts`);

@@ -25,11 +25,7 @@ export function hasMalformedPlaceholder(text: string): boolean {
  * of rendering as "Where: ". Substitution is a single pass: a value that itself contains `{{x}}` is
  * inserted literally and never expanded. Runs of blank lines left behind collapse to one.
  */
-export function renderLines(
-  text: string,
-  values: ReadonlyMap<string, string>,
-  droppable: ReadonlySet<string>,
-): string {
+export function renderLines(text: string, values: ReadonlyMap<string, string>, droppable: ReadonlySet<string>): string {
   const kept: string[] = [];
   for (const line of text.split('\n')) {
     if (placeholdersOf(line).some((name) => droppable.has(name))) continue;

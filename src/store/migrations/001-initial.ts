@@ -59,8 +59,16 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('rank', 'integer', (c) => c.notNull())
     .addColumn('opted_out_at', 'bigint')
     .execute();
-  await db.schema.createIndex('contact_points_patient').on('contact_points').columns(['tenant_id', 'patient_id']).execute();
-  await db.schema.createIndex('contact_points_bidx').on('contact_points').columns(['tenant_id', 'value_bidx']).execute();
+  await db.schema
+    .createIndex('contact_points_patient')
+    .on('contact_points')
+    .columns(['tenant_id', 'patient_id'])
+    .execute();
+  await db.schema
+    .createIndex('contact_points_bidx')
+    .on('contact_points')
+    .columns(['tenant_id', 'value_bidx'])
+    .execute();
 
   await db.schema
     .createTable('notifications')
@@ -76,7 +84,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('cancelled_at', 'bigint')
     .addColumn('acknowledged_at', 'bigint')
     .execute();
-  await db.schema.createIndex('notifications_appointment').on('notifications').columns(['tenant_id', 'appointment_id']).execute();
+  await db.schema
+    .createIndex('notifications_appointment')
+    .on('notifications')
+    .columns(['tenant_id', 'appointment_id'])
+    .execute();
 
   await db.schema
     .createTable('deliveries')
@@ -109,7 +121,11 @@ export async function up(db: Kysely<any>): Promise<void> {
   // The claim query scans (status, run_at); the lease sweep scans (status, lease_until).
   await db.schema.createIndex('deliveries_due').on('deliveries').columns(['status', 'run_at']).execute();
   await db.schema.createIndex('deliveries_notification').on('deliveries').columns(['notification_id']).execute();
-  await db.schema.createIndex('deliveries_provider_msg').on('deliveries').columns(['provider', 'provider_message_id']).execute();
+  await db.schema
+    .createIndex('deliveries_provider_msg')
+    .on('deliveries')
+    .columns(['provider', 'provider_message_id'])
+    .execute();
 
   await db.schema
     .createTable('access_links')
@@ -166,9 +182,11 @@ export async function up(db: Kysely<any>): Promise<void> {
   // integrator numbers entries on PostgreSQL, see audit-sequencing.ts), so on PostgreSQL it is a
   // plain key, not an identity: sequences leave gaps on rollback and commit out of order. SQLite
   // keeps the AUTOINCREMENT it shipped with.
-  await (isSqlite(db)
-    ? autoIncrementId(db.schema.createTable('audit_entries'), db, 'idx')
-    : db.schema.createTable('audit_entries').addColumn('idx', 'bigint', (c) => c.primaryKey()))
+  await (
+    isSqlite(db)
+      ? autoIncrementId(db.schema.createTable('audit_entries'), db, 'idx')
+      : db.schema.createTable('audit_entries').addColumn('idx', 'bigint', (c) => c.primaryKey())
+  )
     .addColumn('tenant_id', 'text', (c) => c.notNull())
     .addColumn('at', 'bigint', (c) => c.notNull())
     .addColumn('action', 'text', (c) => c.notNull())
@@ -188,5 +206,4 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('body_ct', blob(db), (c) => c.notNull())
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .execute();
-
 }

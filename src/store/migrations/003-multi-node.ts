@@ -11,7 +11,9 @@ import { sql, type Kysely } from 'kysely';
  *   with (a node holding another keyring refuses to start instead of writing unreadable data).
  */
 export async function up(db: Kysely<any>): Promise<void> {
-  await sql`insert into audit_log_state (name, value) select 'appended_size', coalesce(max(idx), 0) from audit_entries`.execute(db);
+  await sql`insert into audit_log_state (name, value) select 'appended_size', coalesce(max(idx), 0) from audit_entries`.execute(
+    db,
+  );
 
   await db.schema
     .createTable('leases')

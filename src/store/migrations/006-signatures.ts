@@ -24,7 +24,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('revoked_at', 'bigint')
     .execute();
-  await db.schema.createIndex('signers_tenant_thumbprint').on('signers').columns(['tenant_id', 'thumbprint']).unique().execute();
+  await db.schema
+    .createIndex('signers_tenant_thumbprint')
+    .on('signers')
+    .columns(['tenant_id', 'thumbprint'])
+    .unique()
+    .execute();
 
   await db.schema
     .createTable('notification_signatures')

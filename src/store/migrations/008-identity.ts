@@ -28,7 +28,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('updated_at', 'bigint', (c) => c.notNull())
     .execute();
   await db.schema.createIndex('users_tenant_email').on('users').columns(['tenant_id', 'email']).unique().execute();
-  await db.schema.createIndex('users_sso').on('users').columns(['tenant_id', 'sso_issuer', 'sso_subject']).unique().execute();
+  await db.schema
+    .createIndex('users_sso')
+    .on('users')
+    .columns(['tenant_id', 'sso_issuer', 'sso_subject'])
+    .unique()
+    .execute();
 
   // One-time tokens of people: enrolment (invitation) links and password resets.
   await db.schema
@@ -62,7 +67,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('revoked_at', 'bigint')
     .addColumn('revoked_reason', 'text')
     .execute();
-  await db.schema.createIndex('sessions_subject').on('sessions').columns(['tenant_id', 'subject_type', 'subject_id']).execute();
+  await db.schema
+    .createIndex('sessions_subject')
+    .on('sessions')
+    .columns(['tenant_id', 'subject_type', 'subject_id'])
+    .execute();
 
   await db.schema
     .createTable('mfa_totp')
@@ -97,7 +106,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('last_used_at', 'bigint')
     .execute();
-  await db.schema.createIndex('webauthn_credentials_user').on('webauthn_credentials').columns(['tenant_id', 'user_id']).execute();
+  await db.schema
+    .createIndex('webauthn_credentials_user')
+    .on('webauthn_credentials')
+    .columns(['tenant_id', 'user_id'])
+    .execute();
 
   // Short-lived challenges (WebAuthn, patient one-time codes), bound to a session or a subject.
   await db.schema
@@ -112,7 +125,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('expires_at', 'bigint', (c) => c.notNull())
     .addColumn('used_at', 'bigint')
     .execute();
-  await db.schema.createIndex('auth_challenges_subject').on('auth_challenges').columns(['tenant_id', 'purpose', 'subject']).execute();
+  await db.schema
+    .createIndex('auth_challenges_subject')
+    .on('auth_challenges')
+    .columns(['tenant_id', 'purpose', 'subject'])
+    .execute();
 
   // Brute-force throttling: one row per key (`user:<id>`, `ip:<address>`, `contact:<bidx>`).
   await db.schema
@@ -133,7 +150,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addPrimaryKeyConstraint('care_team_members_pk', ['tenant_id', 'patient_id', 'user_id'])
     .execute();
-  await db.schema.createIndex('care_team_members_user').on('care_team_members').columns(['tenant_id', 'user_id']).execute();
+  await db.schema
+    .createIndex('care_team_members_user')
+    .on('care_team_members')
+    .columns(['tenant_id', 'user_id'])
+    .execute();
 
   // Break-glass grants: time-limited access outside the care team. The stated reason is free text a
   // person typed (it may name the patient), so it is encrypted under the patient's data key.
@@ -149,7 +170,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('expires_at', 'bigint', (c) => c.notNull())
     .addColumn('revoked_at', 'bigint')
     .execute();
-  await db.schema.createIndex('break_glass_grants_user').on('break_glass_grants').columns(['tenant_id', 'user_id', 'patient_id']).execute();
+  await db.schema
+    .createIndex('break_glass_grants_user')
+    .on('break_glass_grants')
+    .columns(['tenant_id', 'user_id', 'patient_id'])
+    .execute();
 
   // Alerts for administrators (break-glass use, lockouts): identifiers only, no PHI.
   await db.schema
@@ -201,8 +226,17 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('status', 'text', (c) => c.notNull())
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('patient_accounts_contact').on('patient_accounts').columns(['tenant_id', 'contact_bidx']).unique().execute();
-  await db.schema.createIndex('patient_accounts_patient').on('patient_accounts').columns(['tenant_id', 'patient_id']).execute();
+  await db.schema
+    .createIndex('patient_accounts_contact')
+    .on('patient_accounts')
+    .columns(['tenant_id', 'contact_bidx'])
+    .unique()
+    .execute();
+  await db.schema
+    .createIndex('patient_accounts_patient')
+    .on('patient_accounts')
+    .columns(['tenant_id', 'patient_id'])
+    .execute();
 
   // Devices of people (apps) and their push tokens; revoked by "remote wipe".
   await db.schema
@@ -217,7 +251,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('revoked_at', 'bigint')
     .execute();
-  await db.schema.createIndex('devices_subject').on('devices').columns(['tenant_id', 'subject_type', 'subject_id']).execute();
+  await db.schema
+    .createIndex('devices_subject')
+    .on('devices')
+    .columns(['tenant_id', 'subject_type', 'subject_id'])
+    .execute();
 
   // API keys: rotation keeps the predecessor for a grace period (`rotated_from` names it).
   await db.schema.alterTable('api_keys').addColumn('rotated_from', 'text').execute();

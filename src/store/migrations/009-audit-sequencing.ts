@@ -42,7 +42,9 @@ export async function up(db: Kysely<any>): Promise<void> {
         .addColumn('xid', 'bigint')
         .execute();
       await sql`insert into audit_entries_009 (seq, idx, tenant_id, at, action, actor, patient_ref, entry, leaf_hash)
-                select idx, idx, tenant_id, at, action, actor, patient_ref, entry, leaf_hash from audit_entries order by idx`.execute(trx);
+                select idx, idx, tenant_id, at, action, actor, patient_ref, entry, leaf_hash from audit_entries order by idx`.execute(
+        trx,
+      );
       await trx.schema.dropTable('audit_entries').execute();
       await trx.schema.alterTable('audit_entries_009').renameTo('audit_entries').execute();
       await indexes(trx);
@@ -55,7 +57,9 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`update audit_entries set seq = idx`.execute(db);
   await sql`alter table audit_entries alter column seq set not null`.execute(db);
   await sql`alter table audit_entries alter column seq add generated always as identity`.execute(db);
-  await sql`select setval(pg_get_serial_sequence('audit_entries', 'seq'), coalesce(max(seq), 1), max(seq) is not null) from audit_entries`.execute(db);
+  await sql`select setval(pg_get_serial_sequence('audit_entries', 'seq'), coalesce(max(seq), 1), max(seq) is not null) from audit_entries`.execute(
+    db,
+  );
   await sql`alter table audit_entries drop constraint audit_entries_pkey`.execute(db);
   await sql`alter table audit_entries add constraint audit_entries_pkey primary key (seq)`.execute(db);
   await sql`alter table audit_entries alter column idx drop not null`.execute(db);
@@ -68,7 +72,16 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 async function indexes(db: Kysely<any>): Promise<void> {
-  await db.schema.createIndex('audit_patient').on('audit_entries').columns(['tenant_id', 'patient_ref', 'idx']).execute();
+  await db.schema
+    .createIndex('audit_patient')
+    .on('audit_entries')
+    .columns(['tenant_id', 'patient_ref', 'idx'])
+    .execute();
   // The integrator's work list: small (entries of the last moments), so a partial index.
-  await db.schema.createIndex('audit_entries_pending').on('audit_entries').columns(['xid', 'seq']).where(sql.ref('idx'), 'is', null).execute();
+  await db.schema
+    .createIndex('audit_entries_pending')
+    .on('audit_entries')
+    .columns(['xid', 'seq'])
+    .where(sql.ref('idx'), 'is', null)
+    .execute();
 }

@@ -20,7 +20,9 @@ export interface AccessLinkRepository {
 }
 
 const GET = stmt('select * from access_links where token_hash = ?');
-const FAILED = stmt('update access_links set failed_attempts = failed_attempts + 1 where token_hash = ? returning failed_attempts');
+const FAILED = stmt(
+  'update access_links set failed_attempts = failed_attempts + 1 where token_hash = ? returning failed_attempts',
+);
 const GET_SESSION = stmt('select * from portal_sessions where token_hash = ?');
 
 export class SqlAccessLinkRepository implements AccessLinkRepository {

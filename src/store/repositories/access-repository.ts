@@ -62,24 +62,47 @@ export class SqlAccessRepository {
   }
 
   /** The fields the care-team rules need of a user (no e-mail, no password hash). */
-  async userForAccess(tenantId: string, userId: string): Promise<Pick<Selectable<Database['users']>, 'id' | 'roles' | 'status'> | undefined> {
-    return this.db.selectFrom('users').select(['id', 'roles', 'status']).where('tenant_id', '=', tenantId).where('id', '=', userId).executeTakeFirst();
+  async userForAccess(
+    tenantId: string,
+    userId: string,
+  ): Promise<Pick<Selectable<Database['users']>, 'id' | 'roles' | 'status'> | undefined> {
+    return this.db
+      .selectFrom('users')
+      .select(['id', 'roles', 'status'])
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', userId)
+      .executeTakeFirst();
   }
 
   /** Whether the patient is registered (a row exists); reads no ciphertext. */
   async patientExists(tenantId: string, patientId: string): Promise<boolean> {
-    const r = await this.db.selectFrom('patients').select('id').where('tenant_id', '=', tenantId).where('id', '=', patientId).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('patients')
+      .select('id')
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', patientId)
+      .executeTakeFirst();
     return r !== undefined;
   }
 
   /** The patient and type of a notification, without its (encrypted) content. */
   async notificationSubject(tenantId: string, id: string): Promise<{ patient_id: string; type: string } | undefined> {
-    return this.db.selectFrom('notifications').select(['patient_id', 'type']).where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+    return this.db
+      .selectFrom('notifications')
+      .select(['patient_id', 'type'])
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .executeTakeFirst();
   }
 
   /** The patient of an appointment, without its (encrypted) content. */
   async appointmentPatient(tenantId: string, externalId: string): Promise<string | undefined> {
-    const r = await this.db.selectFrom('appointments').select('patient_id').where('tenant_id', '=', tenantId).where('external_id', '=', externalId).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('appointments')
+      .select('patient_id')
+      .where('tenant_id', '=', tenantId)
+      .where('external_id', '=', externalId)
+      .executeTakeFirst();
     return r?.patient_id;
   }
 
@@ -88,7 +111,13 @@ export class SqlAccessRepository {
    * session: a grant dies with the session that re-authenticated for it (sign-out, remote wipe,
    * disabling, a role change).
    */
-  async liveGrant(tenantId: string, userId: string, sessionId: string, patientId: string, now: number): Promise<{ id: string; expires_at: number } | undefined> {
+  async liveGrant(
+    tenantId: string,
+    userId: string,
+    sessionId: string,
+    patientId: string,
+    now: number,
+  ): Promise<{ id: string; expires_at: number } | undefined> {
     return this.db
       .selectFrom('break_glass_grants')
       .select(['id', 'expires_at'])
@@ -103,7 +132,12 @@ export class SqlAccessRepository {
   }
 
   async getGrant(tenantId: string, id: string): Promise<BreakGlassRow | undefined> {
-    return this.db.selectFrom('break_glass_grants').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+    return this.db
+      .selectFrom('break_glass_grants')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .executeTakeFirst();
   }
 
   /** Ends a live grant (an administrator judged it unjustified); false when unknown, expired or already ended. */
@@ -115,8 +149,16 @@ export class SqlAccessRepository {
    * Erasure: the patient's care team goes and its live grants end (an id registered again later is
    * another person, whom nobody's old membership or grant may reach). Returns the counts.
    */
-  async eraseOfPatient(tenantId: string, patientId: string, now: number): Promise<{ careTeam: number; grants: number }> {
-    const team = await this.db.deleteFrom('care_team_members').where('tenant_id', '=', tenantId).where('patient_id', '=', patientId).executeTakeFirst();
+  async eraseOfPatient(
+    tenantId: string,
+    patientId: string,
+    now: number,
+  ): Promise<{ careTeam: number; grants: number }> {
+    const team = await this.db
+      .deleteFrom('care_team_members')
+      .where('tenant_id', '=', tenantId)
+      .where('patient_id', '=', patientId)
+      .executeTakeFirst();
     const grants = await this.db
       .updateTable('break_glass_grants')
       .set({ revoked_at: now })
@@ -132,9 +174,16 @@ export class SqlAccessRepository {
   }
 
   /** Grants of a tenant, newest first, before the cursor (`created_at:id`). */
-  async listGrants(tenantId: string, before: { at: number; id: string } | null, limit: number): Promise<BreakGlassRow[]> {
+  async listGrants(
+    tenantId: string,
+    before: { at: number; id: string } | null,
+    limit: number,
+  ): Promise<BreakGlassRow[]> {
     let q = this.db.selectFrom('break_glass_grants').selectAll().where('tenant_id', '=', tenantId);
-    if (before) q = q.where((eb) => eb.or([eb('created_at', '<', before.at), eb.and([eb('created_at', '=', before.at), eb('id', '<', before.id)])]));
+    if (before)
+      q = q.where((eb) =>
+        eb.or([eb('created_at', '<', before.at), eb.and([eb('created_at', '=', before.at), eb('id', '<', before.id)])]),
+      );
     return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
   }
 
@@ -143,14 +192,27 @@ export class SqlAccessRepository {
   }
 
   async getAlert(tenantId: string, id: string): Promise<AdminAlertRow | undefined> {
-    return this.db.selectFrom('admin_alerts').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+    return this.db
+      .selectFrom('admin_alerts')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .executeTakeFirst();
   }
 
   /** Alerts of a tenant, newest first, before the cursor; only unacknowledged ones with `openOnly`. */
-  async listAlerts(tenantId: string, before: { at: number; id: string } | null, limit: number, openOnly: boolean): Promise<AdminAlertRow[]> {
+  async listAlerts(
+    tenantId: string,
+    before: { at: number; id: string } | null,
+    limit: number,
+    openOnly: boolean,
+  ): Promise<AdminAlertRow[]> {
     let q = this.db.selectFrom('admin_alerts').selectAll().where('tenant_id', '=', tenantId);
     if (openOnly) q = q.where('acknowledged_at', 'is', null);
-    if (before) q = q.where((eb) => eb.or([eb('created_at', '<', before.at), eb.and([eb('created_at', '=', before.at), eb('id', '<', before.id)])]));
+    if (before)
+      q = q.where((eb) =>
+        eb.or([eb('created_at', '<', before.at), eb.and([eb('created_at', '=', before.at), eb('id', '<', before.id)])]),
+      );
     return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
   }
 
@@ -165,7 +227,6 @@ export class SqlAccessRepository {
       .executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
   }
-
 
   async insertTenant(id: string, name: string, now: number): Promise<void> {
     await this.db.insertInto('tenants').values({ id, name, created_at: now }).execute();

@@ -28,7 +28,10 @@ export class SqlApiKeyRepository implements ApiKeyRepository {
   constructor(private readonly sql: Sql) {}
 
   async count(): Promise<number> {
-    const r = await this.sql.db.selectFrom('api_keys').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const r = await this.sql.db
+      .selectFrom('api_keys')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     return Number(r.n);
   }
 
@@ -45,7 +48,14 @@ export class SqlApiKeyRepository implements ApiKeyRepository {
   }
 
   list(tenantId: string, afterId: string, limit: number): Promise<ApiKeyRow[]> {
-    return this.sql.db.selectFrom('api_keys').selectAll().where('tenant_id', '=', tenantId).where('id', '>', afterId).orderBy('id').limit(limit).execute();
+    return this.sql.db
+      .selectFrom('api_keys')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .limit(limit)
+      .execute();
   }
 
   revoke(tenantId: string, id: string, now: number): Promise<boolean> {

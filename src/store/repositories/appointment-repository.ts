@@ -24,7 +24,13 @@ export class SqlAppointmentRepository implements AppointmentRepository {
   }
 
   getMany(tenantId: string, externalIds: readonly string[]): Promise<AppointmentRow[]> {
-    return selectIn<AppointmentRow>(this.sql, 'select * from appointments where tenant_id = ? and', 'external_id', externalIds, [tenantId]);
+    return selectIn<AppointmentRow>(
+      this.sql,
+      'select * from appointments where tenant_id = ? and',
+      'external_id',
+      externalIds,
+      [tenantId],
+    );
   }
 
   async insert(row: Insertable<Database['appointments']>): Promise<void> {
@@ -32,6 +38,11 @@ export class SqlAppointmentRepository implements AppointmentRepository {
   }
 
   async update(tenantId: string, externalId: string, set: Updateable<Database['appointments']>): Promise<void> {
-    await this.sql.db.updateTable('appointments').set(set).where('tenant_id', '=', tenantId).where('external_id', '=', externalId).execute();
+    await this.sql.db
+      .updateTable('appointments')
+      .set(set)
+      .where('tenant_id', '=', tenantId)
+      .where('external_id', '=', externalId)
+      .execute();
   }
 }

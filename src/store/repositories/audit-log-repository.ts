@@ -17,13 +17,21 @@ export class SqlAuditLogRepository {
 
   /** Number of entries numbered so far (the tree size a checkpoint can cover once integrated). */
   async size(): Promise<number> {
-    const r = await this.db.selectFrom('audit_log_state').select('value').where('name', '=', 'appended_size').executeTakeFirst();
+    const r = await this.db
+      .selectFrom('audit_log_state')
+      .select('value')
+      .where('name', '=', 'appended_size')
+      .executeTakeFirst();
     return r ? Number(r.value) : 0;
   }
 
   /** Number of committed entries still waiting for an index. */
   async pendingCount(): Promise<number> {
-    const r = await this.db.selectFrom('audit_entries').select((eb) => eb.fn.countAll().as('n')).where('idx', 'is', null).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('audit_entries')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('idx', 'is', null)
+      .executeTakeFirst();
     return Number(r?.n ?? 0);
   }
 
@@ -58,12 +66,22 @@ export class SqlAuditLogRepository {
    * in the cluster holds numbering back until it ends). True when caught up; SQLite always is.
    */
   async catchUp(timeoutMs = 2_000): Promise<boolean> {
-    const newest = await this.db.selectFrom('audit_entries').select((eb) => eb.fn.max('seq').as('m')).where('idx', 'is', null).executeTakeFirst();
+    const newest = await this.db
+      .selectFrom('audit_entries')
+      .select((eb) => eb.fn.max('seq').as('m'))
+      .where('idx', 'is', null)
+      .executeTakeFirst();
     if (newest?.m == null) return true;
     const until = Date.now() + timeoutMs;
     for (;;) {
       await this.sequenceAll();
-      const left = await this.db.selectFrom('audit_entries').select('seq').where('idx', 'is', null).where('seq', '<=', Number(newest.m)).limit(1).executeTakeFirst();
+      const left = await this.db
+        .selectFrom('audit_entries')
+        .select('seq')
+        .where('idx', 'is', null)
+        .where('seq', '<=', Number(newest.m))
+        .limit(1)
+        .executeTakeFirst();
       if (!left) return true;
       if (Date.now() > until) return false;
       await new Promise((r) => setTimeout(r, 20));
@@ -71,7 +89,11 @@ export class SqlAuditLogRepository {
   }
 
   async integratedSize(): Promise<number> {
-    const r = await this.db.selectFrom('audit_log_state').select('value').where('name', '=', 'integrated_size').executeTakeFirst();
+    const r = await this.db
+      .selectFrom('audit_log_state')
+      .select('value')
+      .where('name', '=', 'integrated_size')
+      .executeTakeFirst();
     return r ? Number(r.value) : 0;
   }
 
@@ -119,10 +141,19 @@ export class SqlAuditLogRepository {
   /** The hash of perfect subtree (level, index); level 0 is a leaf. */
   async node(level: number, index: number): Promise<Uint8Array | undefined> {
     if (level === 0) {
-      const r = await this.db.selectFrom('audit_entries').select('leaf_hash').where('idx', '=', index + 1).executeTakeFirst();
+      const r = await this.db
+        .selectFrom('audit_entries')
+        .select('leaf_hash')
+        .where('idx', '=', index + 1)
+        .executeTakeFirst();
       return r?.leaf_hash;
     }
-    const r = await this.db.selectFrom('audit_nodes').select('hash').where('level', '=', level).where('idx', '=', index).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('audit_nodes')
+      .select('hash')
+      .where('level', '=', level)
+      .where('idx', '=', index)
+      .executeTakeFirst();
     return r?.hash;
   }
 
@@ -150,7 +181,11 @@ export class SqlAuditLogRepository {
   }
 
   async insertCheckpoint(row: { size: number; root: Uint8Array; note: string; created_at: number }): Promise<void> {
-    await this.db.insertInto('audit_checkpoints').values(row).onConflict((oc) => oc.column('size').doNothing()).execute();
+    await this.db
+      .insertInto('audit_checkpoints')
+      .values(row)
+      .onConflict((oc) => oc.column('size').doNothing())
+      .execute();
   }
 
   async latestCheckpoint() {
@@ -159,6 +194,12 @@ export class SqlAuditLogRepository {
 
   async checkpoints(afterSize: number, limit: number) {
     // afterSize -1 lists from the start (a checkpoint of the empty log has size 0).
-    return this.db.selectFrom('audit_checkpoints').selectAll().where('size', '>', afterSize).orderBy('size').limit(limit).execute();
+    return this.db
+      .selectFrom('audit_checkpoints')
+      .selectAll()
+      .where('size', '>', afterSize)
+      .orderBy('size')
+      .limit(limit)
+      .execute();
   }
 }

@@ -91,8 +91,16 @@ export class SqlAuditQueryRepository {
    * Channel and provider of deliveries, for disclosure lines whose own audit entry names only the
    * delivery id (a portal read of a link sent before the report's window).
    */
-  async deliveryChannels(tenantId: string, ids: string[]): Promise<{ id: string; channel: string; provider: string | null }[]> {
+  async deliveryChannels(
+    tenantId: string,
+    ids: string[],
+  ): Promise<{ id: string; channel: string; provider: string | null }[]> {
     if (!ids.length) return [];
-    return this.db.selectFrom('deliveries').select(['id', 'channel', 'provider']).where('tenant_id', '=', tenantId).where('id', 'in', ids).execute();
+    return this.db
+      .selectFrom('deliveries')
+      .select(['id', 'channel', 'provider'])
+      .where('tenant_id', '=', tenantId)
+      .where('id', 'in', ids)
+      .execute();
   }
 }

@@ -40,20 +40,29 @@ export class SqlBlindIndexRepository implements BlindIndexRepository {
   async listNotAt(table: IndexedTable, version: number, afterId: string, limit: number): Promise<IndexedValue[]> {
     const c = COLUMNS[table];
     const [op, pattern] = indexForm(version, false);
-    const r = await sql<IndexedValue>`select id, tenant_id, patient_id, ${sql.ref(c.system)} as system, ${sql.ref(c.ct)} as ct, ${sql.ref(c.bidx)} as bidx
-      from ${sql.table(table)} where ${sql.ref(c.bidx)} ${sql.raw(op)} ${pattern} and id > ${afterId} order by id limit ${limit}`.execute(this.sql.db);
+    const r =
+      await sql<IndexedValue>`select id, tenant_id, patient_id, ${sql.ref(c.system)} as system, ${sql.ref(c.ct)} as ct, ${sql.ref(c.bidx)} as bidx
+      from ${sql.table(table)} where ${sql.ref(c.bidx)} ${sql.raw(op)} ${pattern} and id > ${afterId} order by id limit ${limit}`.execute(
+        this.sql.db,
+      );
     return r.rows;
   }
 
   async count(table: IndexedTable, version: number, not = false): Promise<number> {
     const [op, pattern] = indexForm(version, !not);
-    const r = await sql<{ n: number | string }>`select count(*) as n from ${sql.table(table)} where ${sql.ref(COLUMNS[table].bidx)} ${sql.raw(op)} ${pattern}`.execute(this.sql.db);
+    const r = await sql<{
+      n: number | string;
+    }>`select count(*) as n from ${sql.table(table)} where ${sql.ref(COLUMNS[table].bidx)} ${sql.raw(op)} ${pattern}`.execute(
+      this.sql.db,
+    );
     return Number(r.rows[0].n);
   }
 
   async set(table: IndexedTable, id: string, from: string, to: string): Promise<boolean> {
     const b = sql.ref(COLUMNS[table].bidx);
-    const r = await sql`update ${sql.table(table)} set ${b} = ${to} where id = ${id} and ${b} = ${from}`.execute(this.sql.db);
+    const r = await sql`update ${sql.table(table)} set ${b} = ${to} where id = ${id} and ${b} = ${from}`.execute(
+      this.sql.db,
+    );
     return Number(r.numAffectedRows ?? 0n) === 1;
   }
 }

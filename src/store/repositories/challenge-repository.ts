@@ -19,7 +19,13 @@ export class SqlChallengeRepository {
   }
 
   /** The newest live (unused, unexpired, with attempts left) challenge of (purpose, subject), without using it. */
-  async live(tenantId: string, purpose: string, subject: string, now: number, maxAttempts?: number): Promise<ChallengeRow | undefined> {
+  async live(
+    tenantId: string,
+    purpose: string,
+    subject: string,
+    now: number,
+    maxAttempts?: number,
+  ): Promise<ChallengeRow | undefined> {
     return this.db
       .selectFrom('auth_challenges')
       .selectAll()
@@ -57,7 +63,12 @@ export class SqlChallengeRepository {
    * nothing worth stealing. Returns it as it was; undefined when unknown, expired or already used.
    */
   async takeById(id: string, purpose: string, now: number): Promise<ChallengeRow | undefined> {
-    const row = await this.db.selectFrom('auth_challenges').selectAll().where('id', '=', id).where('purpose', '=', purpose).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('auth_challenges')
+      .selectAll()
+      .where('id', '=', id)
+      .where('purpose', '=', purpose)
+      .executeTakeFirst();
     if (!row || row.used_at != null || Number(row.expires_at) <= now) return undefined;
     return (await this.use(id, now, true)) ? row : undefined;
   }
@@ -88,7 +99,11 @@ export class SqlChallengeRepository {
 
   /** Deletes challenges of `purpose` that expired before `before` (useless, and anyone can create them). */
   async purge(purpose: string, before: number): Promise<number> {
-    const r = await this.db.deleteFrom('auth_challenges').where('purpose', '=', purpose).where('expires_at', '<', before).executeTakeFirst();
+    const r = await this.db
+      .deleteFrom('auth_challenges')
+      .where('purpose', '=', purpose)
+      .where('expires_at', '<', before)
+      .executeTakeFirst();
     return Number(r.numDeletedRows);
   }
 
@@ -113,6 +128,10 @@ export class SqlChallengeRepository {
 
   /** Deletes every challenge of a subject (erasure of a patient account). */
   async deleteOf(tenantId: string, subject: string): Promise<void> {
-    await this.db.deleteFrom('auth_challenges').where('tenant_id', '=', tenantId).where('subject', '=', subject).execute();
+    await this.db
+      .deleteFrom('auth_challenges')
+      .where('tenant_id', '=', tenantId)
+      .where('subject', '=', subject)
+      .execute();
   }
 }

@@ -15,7 +15,12 @@ export interface ContactPointRepository {
   insert(row: Insertable<Database['contact_points']>): Promise<void>;
   update(id: string, set: Updateable<Database['contact_points']>): Promise<void>;
   /** Sets or clears the opt-out of every contact point of `system` whose blind index matches; returns them. */
-  setOptOutByIndex(tenantId: string, system: string, bidx: string, optedOutAt: number | null): Promise<ContactPointRow[]>;
+  setOptOutByIndex(
+    tenantId: string,
+    system: string,
+    bidx: string,
+    optedOutAt: number | null,
+  ): Promise<ContactPointRow[]>;
   delete(ids: readonly string[]): Promise<void>;
 }
 
@@ -45,7 +50,12 @@ export class SqlContactPointRepository implements ContactPointRepository {
     await this.sql.db.updateTable('contact_points').set(set).where('id', '=', id).execute();
   }
 
-  setOptOutByIndex(tenantId: string, system: string, bidx: string, optedOutAt: number | null): Promise<ContactPointRow[]> {
+  setOptOutByIndex(
+    tenantId: string,
+    system: string,
+    bidx: string,
+    optedOutAt: number | null,
+  ): Promise<ContactPointRow[]> {
     return this.sql.db
       .updateTable('contact_points')
       .set({ opted_out_at: optedOutAt })

@@ -8,11 +8,22 @@ export interface DataKeyRepository {
   get(tenantId: string, patientId: string): Promise<{ key_id: string; wrapped: Uint8Array } | undefined>;
   insert(row: Insertable<Database['data_keys']>): Promise<void>;
   /** Data keys of `tenantId` not wrapped by `keyId`, in patient-id order after `afterPatientId` (rotation). */
-  listNotUnder(tenantId: string, keyId: string, afterPatientId: string, limit: number): Promise<{ patient_id: string; key_id: string; wrapped: Uint8Array }[]>;
+  listNotUnder(
+    tenantId: string,
+    keyId: string,
+    afterPatientId: string,
+    limit: number,
+  ): Promise<{ patient_id: string; key_id: string; wrapped: Uint8Array }[]>;
   /** Number of data keys of `tenantId` not wrapped by `keyId` (rotation progress). */
   countNotUnder(tenantId: string, keyId: string): Promise<number>;
   /** Replaces a wrapped key only if it is still wrapped by `fromKeyId` (a concurrent erasure wins); true if replaced. */
-  rewrap(tenantId: string, patientId: string, fromKeyId: string, toKeyId: string, wrapped: Uint8Array): Promise<boolean>;
+  rewrap(
+    tenantId: string,
+    patientId: string,
+    fromKeyId: string,
+    toKeyId: string,
+    wrapped: Uint8Array,
+  ): Promise<boolean>;
   /** Number of data keys (any tenant) wrapped by `keyId`. */
   countUsing(keyId: string): Promise<number>;
 }
@@ -52,7 +63,13 @@ export class SqlDataKeyRepository implements DataKeyRepository {
     return Number(r.n);
   }
 
-  async rewrap(tenantId: string, patientId: string, fromKeyId: string, toKeyId: string, wrapped: Uint8Array): Promise<boolean> {
+  async rewrap(
+    tenantId: string,
+    patientId: string,
+    fromKeyId: string,
+    toKeyId: string,
+    wrapped: Uint8Array,
+  ): Promise<boolean> {
     const r = await this.sql.db
       .updateTable('data_keys')
       .set({ key_id: toKeyId, wrapped })
@@ -64,7 +81,11 @@ export class SqlDataKeyRepository implements DataKeyRepository {
   }
 
   async countUsing(keyId: string): Promise<number> {
-    const r = await this.sql.db.selectFrom('data_keys').select((eb) => eb.fn.countAll<number>().as('n')).where('key_id', '=', keyId).executeTakeFirstOrThrow();
+    const r = await this.sql.db
+      .selectFrom('data_keys')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('key_id', '=', keyId)
+      .executeTakeFirstOrThrow();
     return Number(r.n);
   }
 }

@@ -49,7 +49,11 @@ export class SqlDeliveryRepository implements DeliveryRepository {
 
   async update(id: string, set: Updateable<Database['deliveries']>, lease?: Lease): Promise<number> {
     let q = this.sql.db.updateTable('deliveries').set(set).where('id', '=', id);
-    if (lease) q = q.where('lease_owner', '=', lease.owner).where('lease_until', '=', lease.until).where('status', '=', 'sending');
+    if (lease)
+      q = q
+        .where('lease_owner', '=', lease.owner)
+        .where('lease_until', '=', lease.until)
+        .where('status', '=', 'sending');
     const r = await q.executeTakeFirst();
     return Number(r.numUpdatedRows);
   }

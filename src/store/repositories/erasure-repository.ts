@@ -20,9 +20,19 @@ export interface ErasureRepository {
   /** Marks the given pending erasures of the tenant complete; returns the ids it changed. */
   complete(tenantId: string, ids: string[], now: number): Promise<string[]>;
   /** Cancels the patient's pending deliveries (a worker holding one loses its lease); returns them. */
-  cancelPatientDeliveries(tenantId: string, patientId: string, now: number, code: string): Promise<{ id: string; notification_id: string }[]>;
+  cancelPatientDeliveries(
+    tenantId: string,
+    patientId: string,
+    now: number,
+    code: string,
+  ): Promise<{ id: string; notification_id: string }[]>;
   /** Empties the content of the patient's notifications and deliveries, keeping the rows as tombstones. */
-  stripPatientContent(tenantId: string, patientId: string, cancelledNotifications: string[], now: number): Promise<{ notifications: string[]; deliveries: string[] }>;
+  stripPatientContent(
+    tenantId: string,
+    patientId: string,
+    cancelledNotifications: string[],
+    now: number,
+  ): Promise<{ notifications: string[]; deliveries: string[] }>;
   /** Burns the patient's portal links (kept as tombstones) and deletes their sessions; returns how many links. */
   burnPatientLinks(tenantId: string, patientId: string, now: number): Promise<number>;
   /** Deletes the patient's appointments (their payload is PHI). */
@@ -54,7 +64,12 @@ export class SqlErasureRepository implements ErasureRepository {
   }
 
   async listPending() {
-    return this.sql.db.selectFrom('erasures').selectAll().where('shredding', '=', 'pending').orderBy('erased_at').execute();
+    return this.sql.db
+      .selectFrom('erasures')
+      .selectAll()
+      .where('shredding', '=', 'pending')
+      .orderBy('erased_at')
+      .execute();
   }
 
   /** Marks the given pending erasures of the tenant complete (one rotation covers all erasures committed before it began). */
@@ -72,10 +87,22 @@ export class SqlErasureRepository implements ErasureRepository {
   }
 
   /** Cancels the patient's pending deliveries (a worker holding one loses its lease); returns their ids. */
-  async cancelPatientDeliveries(tenantId: string, patientId: string, now: number, code: string): Promise<{ id: string; notification_id: string }[]> {
+  async cancelPatientDeliveries(
+    tenantId: string,
+    patientId: string,
+    now: number,
+    code: string,
+  ): Promise<{ id: string; notification_id: string }[]> {
     return this.sql.db
       .updateTable('deliveries')
-      .set({ status: 'cancelled', cancelled_at: now, updated_at: now, lease_owner: null, lease_until: null, last_error_code: code })
+      .set({
+        status: 'cancelled',
+        cancelled_at: now,
+        updated_at: now,
+        lease_owner: null,
+        lease_until: null,
+        last_error_code: code,
+      })
       .where('tenant_id', '=', tenantId)
       .where('patient_id', '=', patientId)
       .where('status', 'in', ['scheduled', 'queued', 'sending'])
@@ -87,7 +114,12 @@ export class SqlErasureRepository implements ErasureRepository {
    * Empties the content of the patient's notifications and deliveries, keeping the rows as
    * tombstones (ids, type, times, statuses). A zero-length `data_ct` marks an erased notification.
    */
-  async stripPatientContent(tenantId: string, patientId: string, cancelledNotifications: string[], now: number): Promise<{ notifications: string[]; deliveries: string[] }> {
+  async stripPatientContent(
+    tenantId: string,
+    patientId: string,
+    cancelledNotifications: string[],
+    now: number,
+  ): Promise<{ notifications: string[]; deliveries: string[] }> {
     const empty = new Uint8Array(0);
     const notifications = await this.sql.db
       .updateTable('notifications')
@@ -119,7 +151,11 @@ export class SqlErasureRepository implements ErasureRepository {
    * say "no longer available") and deletes their sessions. Returns how many links were burned.
    */
   async burnPatientLinks(tenantId: string, patientId: string, now: number): Promise<number> {
-    const links = this.sql.db.selectFrom('access_links').select('token_hash').where('tenant_id', '=', tenantId).where('patient_id', '=', patientId);
+    const links = this.sql.db
+      .selectFrom('access_links')
+      .select('token_hash')
+      .where('tenant_id', '=', tenantId)
+      .where('patient_id', '=', patientId);
     await this.sql.db.deleteFrom('portal_sessions').where('link_hash', 'in', links).execute();
     const r = await this.sql.db
       .updateTable('access_links')
@@ -132,15 +168,27 @@ export class SqlErasureRepository implements ErasureRepository {
 
   /** Deletes the patient's appointments (their payload is PHI; reminders keep `appointment_id` as a plain reference). */
   async deleteAppointments(tenantId: string, patientId: string): Promise<number> {
-    const r = await this.sql.db.deleteFrom('appointments').where('tenant_id', '=', tenantId).where('patient_id', '=', patientId).executeTakeFirst();
+    const r = await this.sql.db
+      .deleteFrom('appointments')
+      .where('tenant_id', '=', tenantId)
+      .where('patient_id', '=', patientId)
+      .executeTakeFirst();
     return Number(r.numDeletedRows);
   }
 
   /** Deletes contact points (ciphertext and blind indexes), the patient row and, last, the wrapped data key. */
   async deletePatientAndKey(tenantId: string, patientId: string): Promise<{ contactPoints: number; dataKeys: number }> {
-    const c = await this.sql.db.deleteFrom('contact_points').where('tenant_id', '=', tenantId).where('patient_id', '=', patientId).executeTakeFirst();
+    const c = await this.sql.db
+      .deleteFrom('contact_points')
+      .where('tenant_id', '=', tenantId)
+      .where('patient_id', '=', patientId)
+      .executeTakeFirst();
     await this.sql.db.deleteFrom('patients').where('tenant_id', '=', tenantId).where('id', '=', patientId).execute();
-    const k = await this.sql.db.deleteFrom('data_keys').where('tenant_id', '=', tenantId).where('patient_id', '=', patientId).executeTakeFirst();
+    const k = await this.sql.db
+      .deleteFrom('data_keys')
+      .where('tenant_id', '=', tenantId)
+      .where('patient_id', '=', patientId)
+      .executeTakeFirst();
     return { contactPoints: Number(c.numDeletedRows), dataKeys: Number(k.numDeletedRows) };
   }
 

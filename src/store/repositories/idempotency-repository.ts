@@ -30,7 +30,9 @@ export class SqlIdempotencyRepository implements IdempotencyRepository {
   }
 
   getMany(tenantId: string, keys: readonly string[]): Promise<IdempotencyRow[]> {
-    return selectIn<IdempotencyRow>(this.sql, 'select * from idempotency_keys where tenant_id = ? and', 'key', keys, [tenantId]);
+    return selectIn<IdempotencyRow>(this.sql, 'select * from idempotency_keys where tenant_id = ? and', 'key', keys, [
+      tenantId,
+    ]);
   }
 
   async insertMany(rows: readonly IdempotencyRow[]): Promise<void> {

@@ -31,6 +31,7 @@ export class SqlLeaseRepository implements LeaseRepository {
   }
 
   async lockExclusive(name: string): Promise<void> {
-    if (this.sql.backend === 'postgres') await raw`select pg_advisory_xact_lock(hashtext(${name}))`.execute(this.sql.db);
+    if (this.sql.backend === 'postgres')
+      await raw`select pg_advisory_xact_lock(hashtext(${name}))`.execute(this.sql.db);
   }
 }

@@ -18,7 +18,12 @@ export class SqlMfaRepository {
 
   /** Staff data needed to label a factor (authenticator app, passkey): not PHI. */
   async userLabel(tenantId: string, userId: string): Promise<{ email: string; display_name: string } | undefined> {
-    return this.db.selectFrom('users').select(['email', 'display_name']).where('tenant_id', '=', tenantId).where('id', '=', userId).executeTakeFirst();
+    return this.db
+      .selectFrom('users')
+      .select(['email', 'display_name'])
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', userId)
+      .executeTakeFirst();
   }
 
   /**
@@ -27,17 +32,31 @@ export class SqlMfaRepository {
    * after the other, so the second sees the factor the first committed.
    */
   async lockUser(tenantId: string, userId: string): Promise<void> {
-    await this.db.updateTable('users').set((eb) => ({ updated_at: eb.ref('updated_at') })).where('tenant_id', '=', tenantId).where('id', '=', userId).execute();
+    await this.db
+      .updateTable('users')
+      .set((eb) => ({ updated_at: eb.ref('updated_at') }))
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', userId)
+      .execute();
   }
 
   // --- TOTP ----------------------------------------------------------------------------------
   async totp(tenantId: string, userId: string): Promise<TotpRow | undefined> {
-    return this.db.selectFrom('mfa_totp').selectAll().where('tenant_id', '=', tenantId).where('user_id', '=', userId).executeTakeFirst();
+    return this.db
+      .selectFrom('mfa_totp')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
   }
 
   /** Replaces the user's TOTP seed by a confirmed one (re-enrolment voids the old seed). */
   async putTotp(row: Insertable<Database['mfa_totp']>): Promise<void> {
-    await this.db.deleteFrom('mfa_totp').where('tenant_id', '=', row.tenant_id).where('user_id', '=', row.user_id).execute();
+    await this.db
+      .deleteFrom('mfa_totp')
+      .where('tenant_id', '=', row.tenant_id)
+      .where('user_id', '=', row.user_id)
+      .execute();
     await this.db.insertInto('mfa_totp').values(row).execute();
   }
 
@@ -55,8 +74,17 @@ export class SqlMfaRepository {
 
   // --- recovery codes ------------------------------------------------------------------------
   /** Voids every earlier code of the user and stores the new hashes. */
-  async replaceRecoveryCodes(tenantId: string, userId: string, rows: { id: string; code_hash: string }[], now: number): Promise<void> {
-    await this.db.deleteFrom('recovery_codes').where('tenant_id', '=', tenantId).where('user_id', '=', userId).execute();
+  async replaceRecoveryCodes(
+    tenantId: string,
+    userId: string,
+    rows: { id: string; code_hash: string }[],
+    now: number,
+  ): Promise<void> {
+    await this.db
+      .deleteFrom('recovery_codes')
+      .where('tenant_id', '=', tenantId)
+      .where('user_id', '=', userId)
+      .execute();
     await this.db
       .insertInto('recovery_codes')
       .values(rows.map((r) => ({ ...r, tenant_id: tenantId, user_id: userId, created_at: now, used_at: null })))
@@ -89,12 +117,21 @@ export class SqlMfaRepository {
 
   // --- WebAuthn ------------------------------------------------------------------------------
   async credentials(tenantId: string, userId: string): Promise<WebAuthnCredentialRow[]> {
-    return this.db.selectFrom('webauthn_credentials').selectAll().where('tenant_id', '=', tenantId).where('user_id', '=', userId).orderBy('created_at').execute();
+    return this.db
+      .selectFrom('webauthn_credentials')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('user_id', '=', userId)
+      .orderBy('created_at')
+      .execute();
   }
 
   /** Whether this credential id is registered to anyone (ids are global: one authenticator key, one account). */
   async credentialExists(id: string): Promise<boolean> {
-    return (await this.db.selectFrom('webauthn_credentials').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
+    return (
+      (await this.db.selectFrom('webauthn_credentials').select('id').where('id', '=', id).executeTakeFirst()) !==
+      undefined
+    );
   }
 
   /**
@@ -103,7 +140,12 @@ export class SqlMfaRepository {
    * transaction, and two registrations of one authenticator racing must answer "not accepted", not 500.
    */
   async insertCredential(row: Insertable<Database['webauthn_credentials']>): Promise<boolean> {
-    const r = await this.db.insertInto('webauthn_credentials').values(row).onConflict((oc) => oc.column('id').doNothing()).returning('id').executeTakeFirst();
+    const r = await this.db
+      .insertInto('webauthn_credentials')
+      .values(row)
+      .onConflict((oc) => oc.column('id').doNothing())
+      .returning('id')
+      .executeTakeFirst();
     return r !== undefined;
   }
 
@@ -128,7 +170,17 @@ export class SqlMfaRepository {
   async countFailure(tenantId: string, sessionId: string, now: number, expiresAt: number): Promise<number> {
     const r = await this.db
       .insertInto('auth_challenges')
-      .values({ id: `mfa-failures:${sessionId}`, tenant_id: tenantId, purpose: 'mfa_failures', subject: sessionId, challenge: '', attempts: 1, created_at: now, expires_at: expiresAt, used_at: null })
+      .values({
+        id: `mfa-failures:${sessionId}`,
+        tenant_id: tenantId,
+        purpose: 'mfa_failures',
+        subject: sessionId,
+        challenge: '',
+        attempts: 1,
+        created_at: now,
+        expires_at: expiresAt,
+        used_at: null,
+      })
       .onConflict((oc) => oc.column('id').doUpdateSet((eb) => ({ attempts: eb('auth_challenges.attempts', '+', 1) })))
       .returning('attempts')
       .executeTakeFirstOrThrow();

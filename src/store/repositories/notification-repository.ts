@@ -39,6 +39,11 @@ export class SqlNotificationRepository implements NotificationRepository {
   }
 
   listForAppointment(tenantId: string, appointmentId: string): Promise<NotificationRow[]> {
-    return this.sql.db.selectFrom('notifications').selectAll().where('tenant_id', '=', tenantId).where('appointment_id', '=', appointmentId).execute();
+    return this.sql.db
+      .selectFrom('notifications')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('appointment_id', '=', appointmentId)
+      .execute();
   }
 }

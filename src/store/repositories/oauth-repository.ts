@@ -26,12 +26,24 @@ export class SqlOAuthRepository {
 
   /** A client of one tenant (management routes never see another tenant's clients). */
   async clientOf(tenantId: string, id: string): Promise<OAuthClientRow | undefined> {
-    return this.db.selectFrom('oauth_clients').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+    return this.db
+      .selectFrom('oauth_clients')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .executeTakeFirst();
   }
 
   /** One page of a tenant's clients in id order after `afterId`. */
   async listClients(tenantId: string, afterId: string, limit: number): Promise<OAuthClientRow[]> {
-    return this.db.selectFrom('oauth_clients').selectAll().where('tenant_id', '=', tenantId).where('id', '>', afterId).orderBy('id').limit(limit).execute();
+    return this.db
+      .selectFrom('oauth_clients')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .limit(limit)
+      .execute();
   }
 
   /** Marks a live client revoked; false when unknown or already revoked. */
@@ -66,7 +78,12 @@ export class SqlOAuthRepository {
   // --- API-key rotation (api/api-keys.ts) -----------------------------------------------------
   /** The key that replaced `id`, if any (a key is rotated once; its successor is rotated next). */
   async apiKeySuccessor(tenantId: string, id: string): Promise<string | undefined> {
-    const r = await this.db.selectFrom('api_keys').select('id').where('tenant_id', '=', tenantId).where('rotated_from', '=', id).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('api_keys')
+      .select('id')
+      .where('tenant_id', '=', tenantId)
+      .where('rotated_from', '=', id)
+      .executeTakeFirst();
     return r?.id;
   }
 
@@ -77,7 +94,16 @@ export class SqlOAuthRepository {
   async shortenApiKeyLife(tenantId: string, id: string, until: number, now: number): Promise<boolean> {
     const r = await this.db
       .updateTable('api_keys')
-      .set((eb) => ({ expires_at: eb.case().when('expires_at', 'is', null).then(until).when('expires_at', '>', until).then(until).else(eb.ref('expires_at')).end() }))
+      .set((eb) => ({
+        expires_at: eb
+          .case()
+          .when('expires_at', 'is', null)
+          .then(until)
+          .when('expires_at', '>', until)
+          .then(until)
+          .else(eb.ref('expires_at'))
+          .end(),
+      }))
       .where('tenant_id', '=', tenantId)
       .where('id', '=', id)
       .where('revoked_at', 'is', null)

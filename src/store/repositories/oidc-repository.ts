@@ -2,7 +2,6 @@ import type { Kysely, Selectable } from 'kysely';
 import type { Database } from '../schema.js';
 import type { PortOf } from './port-of.js';
 
-
 /**
  * Rows of OIDC single sign-on: the pending authorization requests (`auth_challenges` with purpose
  * `oidc`, keyed by the hash of their `state`) and the users' links to the identity provider.
@@ -14,7 +13,11 @@ export class SqlOidcRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   /** The user linked to this identity-provider subject in this tenant. */
-  async userBySso(tenantId: string, issuer: string, subject: string): Promise<Selectable<Database['users']> | undefined> {
+  async userBySso(
+    tenantId: string,
+    issuer: string,
+    subject: string,
+  ): Promise<Selectable<Database['users']> | undefined> {
     return this.db
       .selectFrom('users')
       .selectAll()

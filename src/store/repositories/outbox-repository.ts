@@ -26,7 +26,9 @@ export interface OutboxRepository {
 
 const CONFLICT = 'on conflict (delivery_id) do nothing';
 const LIST = stmt('select * from dev_outbox where tenant_id = ? and id > ? order by id limit ?');
-const DELETE_ERASED = stmt('delete from dev_outbox where delivery_id in (select id from deliveries where id = ? and last_error_code = ?)');
+const DELETE_ERASED = stmt(
+  'delete from dev_outbox where delivery_id in (select id from deliveries where id = ? and last_error_code = ?)',
+);
 
 export class SqlOutboxRepository implements OutboxRepository {
   constructor(private readonly sql: Sql) {}
@@ -45,7 +47,12 @@ export class SqlOutboxRepository implements OutboxRepository {
       const ids = deliveryIds.slice(i, i + 200);
       const r = await this.sql.db
         .deleteFrom('dev_outbox')
-        .where((eb) => eb.or([eb('delivery_id', 'in', ids), ...ids.map((id) => eb('delivery_id', 'like', `otp-${id.replace(/[%_\\]/g, '')}-%`))]))
+        .where((eb) =>
+          eb.or([
+            eb('delivery_id', 'in', ids),
+            ...ids.map((id) => eb('delivery_id', 'like', `otp-${id.replace(/[%_\\]/g, '')}-%`)),
+          ]),
+        )
         .executeTakeFirst();
       n += Number(r.numDeletedRows);
     }

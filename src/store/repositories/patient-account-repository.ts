@@ -5,7 +5,10 @@ import { SqlSessionRepository } from './session-repository.js';
 import type { PortOf } from './port-of.js';
 
 export type PatientAccountRow = Selectable<Database['patient_accounts']>;
-export type PatientNotificationRow = Pick<Selectable<Database['notifications']>, 'id' | 'type' | 'data_ct' | 'created_at' | 'acknowledged_at'> & { read: boolean };
+export type PatientNotificationRow = Pick<
+  Selectable<Database['notifications']>,
+  'id' | 'type' | 'data_ct' | 'created_at' | 'acknowledged_at'
+> & { read: boolean };
 
 /**
  * Patient accounts, their one-time sign-in challenges and start throttles, the notifications a
@@ -16,7 +19,6 @@ export type PatientAccountRepository = PortOf<SqlPatientAccountRepository>;
 
 export class SqlPatientAccountRepository {
   constructor(private readonly db: Kysely<Database>) {}
-
 
   // --- accounts -------------------------------------------------------------------------------
   /** The account whose contact blind index is any of `bidxs` (the stored forms a rotation may leave). */
@@ -32,11 +34,22 @@ export class SqlPatientAccountRepository {
   }
 
   async byId(tenantId: string, id: string): Promise<PatientAccountRow | undefined> {
-    return this.db.selectFrom('patient_accounts').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+    return this.db
+      .selectFrom('patient_accounts')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .executeTakeFirst();
   }
 
   async ofPatient(tenantId: string, patientId: string): Promise<PatientAccountRow[]> {
-    return this.db.selectFrom('patient_accounts').selectAll().where('tenant_id', '=', tenantId).where('patient_id', '=', patientId).orderBy('created_at').execute();
+    return this.db
+      .selectFrom('patient_accounts')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('patient_id', '=', patientId)
+      .orderBy('created_at')
+      .execute();
   }
 
   async insert(row: Insertable<Database['patient_accounts']>): Promise<void> {
@@ -44,7 +57,12 @@ export class SqlPatientAccountRepository {
   }
 
   async update(tenantId: string, id: string, set: Updateable<Database['patient_accounts']>): Promise<void> {
-    await this.db.updateTable('patient_accounts').set(set).where('tenant_id', '=', tenantId).where('id', '=', id).execute();
+    await this.db
+      .updateTable('patient_accounts')
+      .set(set)
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .execute();
   }
 
   async delete(tenantId: string, id: string): Promise<void> {
@@ -64,7 +82,11 @@ export class SqlPatientAccountRepository {
       await sessions.revokeAllOf(tenantId, 'patient', a.id, now, 'patient_erased');
       await sessions.revokeDevicesOf(tenantId, 'patient', a.id, now);
       await new SqlChallengeRepository(this.db).deleteOf(tenantId, a.id);
-      await this.db.deleteFrom('dev_outbox').where('tenant_id', '=', tenantId).where('delivery_id', 'like', `potp-${a.id.replace(/[%_\\]/g, '')}-%`).execute();
+      await this.db
+        .deleteFrom('dev_outbox')
+        .where('tenant_id', '=', tenantId)
+        .where('delivery_id', 'like', `potp-${a.id.replace(/[%_\\]/g, '')}-%`)
+        .execute();
       await this.delete(tenantId, a.id);
     }
     return accounts.length;
@@ -98,14 +120,25 @@ export class SqlPatientAccountRepository {
    * order is creation order), after the cursor id. Left out: erased tombstones (empty content) and
    * notifications cancelled before any delivery went out (the sender withdrew them).
    */
-  async patientNotifications(tenantId: string, patientId: string, now: number, o: { beforeId?: string; id?: string; limit: number }): Promise<PatientNotificationRow[]> {
+  async patientNotifications(
+    tenantId: string,
+    patientId: string,
+    now: number,
+    o: { beforeId?: string; id?: string; limit: number },
+  ): Promise<PatientNotificationRow[]> {
     const sentStatuses = ['sent', 'delivered', 'read'];
     let q = this.db
       .selectFrom('notifications as n')
       .select(['n.id', 'n.type', 'n.data_ct', 'n.created_at', 'n.acknowledged_at'])
       .select((eb) =>
         eb
-          .exists(eb.selectFrom('deliveries as d').select('d.id').whereRef('d.notification_id', '=', 'n.id').where('d.read_at', 'is not', null))
+          .exists(
+            eb
+              .selectFrom('deliveries as d')
+              .select('d.id')
+              .whereRef('d.notification_id', '=', 'n.id')
+              .where('d.read_at', 'is not', null),
+          )
           .as('read'),
       )
       .where('n.tenant_id', '=', tenantId)
@@ -115,7 +148,13 @@ export class SqlPatientAccountRepository {
       .where((eb) =>
         eb.or([
           eb('n.cancelled_at', 'is', null),
-          eb.exists(eb.selectFrom('deliveries as d').select('d.id').whereRef('d.notification_id', '=', 'n.id').where('d.status', 'in', sentStatuses)),
+          eb.exists(
+            eb
+              .selectFrom('deliveries as d')
+              .select('d.id')
+              .whereRef('d.notification_id', '=', 'n.id')
+              .where('d.status', 'in', sentStatuses),
+          ),
         ]),
       );
     if (o.id !== undefined) q = q.where('n.id', '=', o.id);
@@ -133,7 +172,11 @@ export class SqlPatientAccountRepository {
   async markNotificationRead(notificationId: string, now: number): Promise<string[]> {
     const rows = await this.db
       .updateTable('deliveries')
-      .set({ status: sql<string>`case when status in ('sent', 'delivered') then 'read' else status end`, read_at: now, updated_at: now })
+      .set({
+        status: sql<string>`case when status in ('sent', 'delivered') then 'read' else status end`,
+        read_at: now,
+        updated_at: now,
+      })
       .where('notification_id', '=', notificationId)
       .where('read_at', 'is', null)
       .returning('id')

@@ -85,15 +85,40 @@ export class SqlPatientRepository implements PatientRepository {
   async getForSending(tenantId: string, id: string, idempotencyKey: string | null = null): Promise<SendingContext> {
     const rows = await this.sql.all<ForSendingRow>(FOR_SENDING, [tenantId, id, tenantId, idempotencyKey]);
     const first = rows[0];
-    const patient = first.p_id !== null && first.key_id !== null ? { id: first.p_id, language: first.language!, time_zone: first.time_zone!, key_id: first.key_id, wrapped: first.wrapped! } : undefined;
+    const patient =
+      first.p_id !== null && first.key_id !== null
+        ? {
+            id: first.p_id,
+            language: first.language!,
+            time_zone: first.time_zone!,
+            key_id: first.key_id,
+            wrapped: first.wrapped!,
+          }
+        : undefined;
     const contacts: ContactPointRow[] = [];
     for (const r of patient ? rows : []) {
       if (r.id === null) continue; // the patient has no contact point (left join)
-      contacts.push({ id: r.id, tenant_id: r.tenant_id!, patient_id: r.patient_id!, system: r.system!, value_ct: r.value_ct!, value_bidx: r.value_bidx!, rank: r.rank!, opted_out_at: r.opted_out_at });
+      contacts.push({
+        id: r.id,
+        tenant_id: r.tenant_id!,
+        patient_id: r.patient_id!,
+        system: r.system!,
+        value_ct: r.value_ct!,
+        value_bidx: r.value_bidx!,
+        rank: r.rank!,
+        opted_out_at: r.opted_out_at,
+      });
     }
     const idempotency =
       first.i_key !== null
-        ? { tenant_id: tenantId, key: first.i_key, request_hash: first.i_request_hash, status_code: first.i_status_code, response: first.i_response, created_at: first.i_created_at }
+        ? {
+            tenant_id: tenantId,
+            key: first.i_key,
+            request_hash: first.i_request_hash,
+            status_code: first.i_status_code,
+            response: first.i_response,
+            created_at: first.i_created_at,
+          }
         : undefined;
     return { patient, contacts, idempotency };
   }

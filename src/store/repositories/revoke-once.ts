@@ -9,10 +9,24 @@ type Revocable = 'api_keys' | 'oauth_clients' | 'signers' | 'break_glass_grants'
  * it. One statement, so two concurrent revocations agree on which one did it (one audit entry).
  * `liveUntil`: also require `expires_at > liveUntil` (an expired grant is not "revoked" again).
  */
-export async function revokeOnce(db: Kysely<Database>, table: Revocable, tenantId: string, id: string, now: number, liveUntil?: number): Promise<boolean> {
+export async function revokeOnce(
+  db: Kysely<Database>,
+  table: Revocable,
+  tenantId: string,
+  id: string,
+  now: number,
+  liveUntil?: number,
+): Promise<boolean> {
   // The tables share these columns; Kysely cannot see that through a union of table names.
-  const t = db as unknown as Kysely<Record<Revocable, { tenant_id: string; id: string; revoked_at: number | null; expires_at: number | null }>>;
-  let q = t.updateTable(table).set({ revoked_at: now }).where('tenant_id', '=', tenantId).where('id', '=', id).where('revoked_at', 'is', null);
+  const t = db as unknown as Kysely<
+    Record<Revocable, { tenant_id: string; id: string; revoked_at: number | null; expires_at: number | null }>
+  >;
+  let q = t
+    .updateTable(table)
+    .set({ revoked_at: now })
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null);
   if (liveUntil !== undefined) q = q.where('expires_at', '>', liveUntil);
   const r = await q.executeTakeFirst();
   return Number(r.numUpdatedRows) === 1;

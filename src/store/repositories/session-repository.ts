@@ -16,13 +16,29 @@ export class SqlSessionRepository {
   }
 
   /** The fields a request needs of the user behind a session. */
-  async user(tenantId: string, id: string): Promise<Pick<Selectable<Database['users']>, 'id' | 'tenant_id' | 'roles' | 'status'> | undefined> {
-    return this.db.selectFrom('users').select(['id', 'tenant_id', 'roles', 'status']).where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+  async user(
+    tenantId: string,
+    id: string,
+  ): Promise<Pick<Selectable<Database['users']>, 'id' | 'tenant_id' | 'roles' | 'status'> | undefined> {
+    return this.db
+      .selectFrom('users')
+      .select(['id', 'tenant_id', 'roles', 'status'])
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .executeTakeFirst();
   }
 
   /** The fields a request needs of the patient account behind a session. */
-  async patientAccount(tenantId: string, id: string): Promise<Pick<Selectable<Database['patient_accounts']>, 'id' | 'tenant_id' | 'patient_id' | 'status'> | undefined> {
-    return this.db.selectFrom('patient_accounts').select(['id', 'tenant_id', 'patient_id', 'status']).where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+  async patientAccount(
+    tenantId: string,
+    id: string,
+  ): Promise<Pick<Selectable<Database['patient_accounts']>, 'id' | 'tenant_id' | 'patient_id' | 'status'> | undefined> {
+    return this.db
+      .selectFrom('patient_accounts')
+      .select(['id', 'tenant_id', 'patient_id', 'status'])
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .executeTakeFirst();
   }
 
   async byTokenHash(tokenHash: string): Promise<SessionRow | undefined> {
@@ -30,12 +46,22 @@ export class SqlSessionRepository {
   }
 
   async byId(tenantId: string, id: string): Promise<SessionRow | undefined> {
-    return this.db.selectFrom('sessions').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+    return this.db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .executeTakeFirst();
   }
 
   /** Marks activity; the caller throttles how often (idle timeout is minutes, not milliseconds). */
   async touch(id: string, now: number): Promise<void> {
-    await this.db.updateTable('sessions').set({ last_seen_at: now }).where('id', '=', id).where('revoked_at', 'is', null).execute();
+    await this.db
+      .updateTable('sessions')
+      .set({ last_seen_at: now })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .execute();
   }
 
   /** Revokes one live session; false when it was already revoked or unknown. */
@@ -51,7 +77,13 @@ export class SqlSessionRepository {
   }
 
   /** Revokes every live session of a subject; returns how many. */
-  async revokeAllOf(tenantId: string, subjectType: string, subjectId: string, now: number, reason: string): Promise<number> {
+  async revokeAllOf(
+    tenantId: string,
+    subjectType: string,
+    subjectId: string,
+    now: number,
+    reason: string,
+  ): Promise<number> {
     const r = await this.db
       .updateTable('sessions')
       .set({ revoked_at: now, revoked_reason: reason })
@@ -110,7 +142,13 @@ export class SqlSessionRepository {
   }
 
   /** Revokes one live device of this person and drops its push token; false when not theirs or already revoked. */
-  async revokeDevice(tenantId: string, subjectType: string, subjectId: string, id: string, now: number): Promise<boolean> {
+  async revokeDevice(
+    tenantId: string,
+    subjectType: string,
+    subjectId: string,
+    id: string,
+    now: number,
+  ): Promise<boolean> {
     const r = await this.db
       .updateTable('devices')
       .set({ revoked_at: now, push_token_ct: null })

@@ -25,7 +25,9 @@ export interface SignerRepository {
 const GET = stmt('select * from signers where tenant_id = ? and id = ?');
 const BY_THUMBPRINT = stmt('select * from signers where tenant_id = ? and thumbprint = ?');
 const GET_SIGNATURE = stmt('select * from notification_signatures where tenant_id = ? and notification_id = ?');
-const SIGNED_REQUEST = stmt('select notification_id from notification_signatures where tenant_id = ? and sender_signer_id = ? and sender_request_bidx = ?');
+const SIGNED_REQUEST = stmt(
+  'select notification_id from notification_signatures where tenant_id = ? and sender_signer_id = ? and sender_request_bidx = ?',
+);
 
 export class SqlSignerRepository implements SignerRepository {
   constructor(private readonly sql: Sql) {}
@@ -55,6 +57,7 @@ export class SqlSignerRepository implements SignerRepository {
   }
 
   async findSignedRequest(tenantId: string, signerId: string, requestBidx: string): Promise<string | undefined> {
-    return (await this.sql.get<{ notification_id: string }>(SIGNED_REQUEST, [tenantId, signerId, requestBidx]))?.notification_id;
+    return (await this.sql.get<{ notification_id: string }>(SIGNED_REQUEST, [tenantId, signerId, requestBidx]))
+      ?.notification_id;
   }
 }

@@ -16,34 +16,62 @@ export type UserRepository = PortOf<SqlUserRepository>;
 export class SqlUserRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
-
   async insert(row: Insertable<Database['users']>): Promise<void> {
     await this.db.insertInto('users').values(row).execute();
   }
 
   async byId(tenantId: string, id: string): Promise<UserRow | undefined> {
-    return this.db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+    return this.db
+      .selectFrom('users')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .executeTakeFirst();
   }
 
   /** By e-mail as stored (the service lower-cases addresses before storing and looking up). */
   async byEmail(tenantId: string, email: string): Promise<UserRow | undefined> {
-    return this.db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('email', '=', email).executeTakeFirst();
+    return this.db
+      .selectFrom('users')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('email', '=', email)
+      .executeTakeFirst();
   }
 
   /** Users of a tenant after `afterId` in id order (ids are UUIDv7: creation order). */
   /** Active users of the tenant holding `role` (alert recipients). */
   async activeWithRole(tenantId: string, role: string): Promise<UserRow[]> {
-    const rows = await this.db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('status', '=', 'active').orderBy('id').execute();
+    const rows = await this.db
+      .selectFrom('users')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('status', '=', 'active')
+      .orderBy('id')
+      .execute();
     return rows.filter((u) => u.roles.split(' ').includes(role));
   }
 
   async list(tenantId: string, afterId: string, limit: number): Promise<UserRow[]> {
-    return this.db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('id', '>', afterId).orderBy('id').limit(limit).execute();
+    return this.db
+      .selectFrom('users')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .limit(limit)
+      .execute();
   }
 
   /** Sets the lockout count back to zero (a write only when it is not zero already). */
   async resetFailedLogins(tenantId: string, id: string): Promise<void> {
-    await this.db.updateTable('users').set({ failed_logins: 0 }).where('tenant_id', '=', tenantId).where('id', '=', id).where('failed_logins', '!=', 0).execute();
+    await this.db
+      .updateTable('users')
+      .set({ failed_logins: 0 })
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .where('failed_logins', '!=', 0)
+      .execute();
   }
 
   async update(tenantId: string, id: string, set: Updateable<Database['users']>): Promise<void> {
@@ -54,8 +82,19 @@ export class SqlUserRepository {
    * Sets `set` only while the user is in `status` (a compare-and-set: two concurrent admin actions
    * or a lockout racing an unlock cannot both apply). True when the row changed.
    */
-  async updateIfStatus(tenantId: string, id: string, status: string, set: Updateable<Database['users']>): Promise<boolean> {
-    const r = await this.db.updateTable('users').set(set).where('tenant_id', '=', tenantId).where('id', '=', id).where('status', '=', status).executeTakeFirst();
+  async updateIfStatus(
+    tenantId: string,
+    id: string,
+    status: string,
+    set: Updateable<Database['users']>,
+  ): Promise<boolean> {
+    const r = await this.db
+      .updateTable('users')
+      .set(set)
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .where('status', '=', status)
+      .executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
   }
 
@@ -90,7 +129,9 @@ export class SqlUserRepository {
   async releaseFailedLoginIfActive(tenantId: string, id: string): Promise<boolean> {
     const r = await this.db
       .updateTable('users')
-      .set((eb) => ({ failed_logins: sql<number>`case when ${eb.ref('failed_logins')} > 0 then ${eb.ref('failed_logins')} - 1 else 0 end` }))
+      .set((eb) => ({
+        failed_logins: sql<number>`case when ${eb.ref('failed_logins')} > 0 then ${eb.ref('failed_logins')} - 1 else 0 end`,
+      }))
       .where('tenant_id', '=', tenantId)
       .where('id', '=', id)
       .where('status', '=', 'active')
@@ -109,13 +150,23 @@ export class SqlUserRepository {
 
   /** Marks a token used, once: false when it was already used (a concurrent request won). */
   async burnToken(id: string, now: number): Promise<boolean> {
-    const r = await this.db.updateTable('user_tokens').set({ used_at: now }).where('id', '=', id).where('used_at', 'is', null).executeTakeFirst();
+    const r = await this.db
+      .updateTable('user_tokens')
+      .set({ used_at: now })
+      .where('id', '=', id)
+      .where('used_at', 'is', null)
+      .executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
   }
 
   /** Voids every unused token of a user for `purpose` (a re-issued link replaces the old one). */
   async voidTokens(tenantId: string, userId: string, purpose: string | null, now: number): Promise<number> {
-    let q = this.db.updateTable('user_tokens').set({ used_at: now }).where('tenant_id', '=', tenantId).where('user_id', '=', userId).where('used_at', 'is', null);
+    let q = this.db
+      .updateTable('user_tokens')
+      .set({ used_at: now })
+      .where('tenant_id', '=', tenantId)
+      .where('user_id', '=', userId)
+      .where('used_at', 'is', null);
     if (purpose) q = q.where('purpose', '=', purpose);
     return Number((await q.executeTakeFirst()).numUpdatedRows);
   }
@@ -135,11 +186,33 @@ export class SqlUserRepository {
 
   // --- second factors (read only; the MFA services own them) ---------------------------------
   /** Which second factors a user has: a confirmed TOTP, WebAuthn credentials, unused recovery codes. */
-  async secondFactors(tenantId: string, userId: string): Promise<{ totp: boolean; webauthn: boolean; recovery: boolean }> {
+  async secondFactors(
+    tenantId: string,
+    userId: string,
+  ): Promise<{ totp: boolean; webauthn: boolean; recovery: boolean }> {
     const [t, w, r] = await Promise.all([
-      this.db.selectFrom('mfa_totp').select('user_id').where('tenant_id', '=', tenantId).where('user_id', '=', userId).where('confirmed_at', 'is not', null).executeTakeFirst(),
-      this.db.selectFrom('webauthn_credentials').select('id').where('tenant_id', '=', tenantId).where('user_id', '=', userId).limit(1).executeTakeFirst(),
-      this.db.selectFrom('recovery_codes').select('id').where('tenant_id', '=', tenantId).where('user_id', '=', userId).where('used_at', 'is', null).limit(1).executeTakeFirst(),
+      this.db
+        .selectFrom('mfa_totp')
+        .select('user_id')
+        .where('tenant_id', '=', tenantId)
+        .where('user_id', '=', userId)
+        .where('confirmed_at', 'is not', null)
+        .executeTakeFirst(),
+      this.db
+        .selectFrom('webauthn_credentials')
+        .select('id')
+        .where('tenant_id', '=', tenantId)
+        .where('user_id', '=', userId)
+        .limit(1)
+        .executeTakeFirst(),
+      this.db
+        .selectFrom('recovery_codes')
+        .select('id')
+        .where('tenant_id', '=', tenantId)
+        .where('user_id', '=', userId)
+        .where('used_at', 'is', null)
+        .limit(1)
+        .executeTakeFirst(),
     ]);
     return { totp: t !== undefined, webauthn: w !== undefined, recovery: r !== undefined };
   }
@@ -162,7 +235,11 @@ export class SqlUserRepository {
    * alone). On PostgreSQL the upsert waits for a racing transaction on the same key and then sees its
    * committed delay, so of parallel attempts each sees the delay the ones before it set.
    */
-  async reserveThrottle(key: string, now: number, windowStart: number): Promise<{ failures: number; blockedUntil: number | null }> {
+  async reserveThrottle(
+    key: string,
+    now: number,
+    windowStart: number,
+  ): Promise<{ failures: number; blockedUntil: number | null }> {
     const r = await this.db
       .insertInto('auth_throttle')
       .values({ key, failures: 1, first_failure_at: now, blocked_until: null, updated_at: now })
@@ -191,7 +268,12 @@ export class SqlUserRepository {
 
   /** Puts `blocked_until` back to `previous` only if it is still `ours` (a later failure's delay stays). */
   async restoreThrottleBlock(key: string, ours: number, previous: number | null): Promise<void> {
-    await this.db.updateTable('auth_throttle').set({ blocked_until: previous }).where('key', '=', key).where('blocked_until', '=', ours).execute();
+    await this.db
+      .updateTable('auth_throttle')
+      .set({ blocked_until: previous })
+      .where('key', '=', key)
+      .where('blocked_until', '=', ours)
+      .execute();
   }
 
   async setThrottleBlock(key: string, blockedUntil: number | null): Promise<void> {

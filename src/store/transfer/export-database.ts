@@ -3,7 +3,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { AppError } from '../../core/errors.js';
 import { migrationProvider } from '../migrations/index.js';
-import { appliedMigrations, describeTables, openTransferDb, storeError, type TableInfo, type TransferDb } from './transfer-db.js';
+import {
+  appliedMigrations,
+  describeTables,
+  openTransferDb,
+  storeError,
+  type TableInfo,
+  type TransferDb,
+} from './transfer-db.js';
 import { FORMAT, VERSION, encodeValue, type Header, type Trailer } from './transfer-format.js';
 
 export interface ExportOptions {
@@ -37,7 +44,8 @@ export async function knownMigrations(): Promise<string[]> {
  * a temporary name and renamed when complete, so a failed export never leaves a file that looks whole.
  */
 export async function exportDatabase(opts: ExportOptions): Promise<TransferSummary> {
-  if (existsSync(opts.out) && !opts.force) throw new AppError('SP_TRANSFER_OUTPUT_EXISTS', 'pass --force to replace it');
+  if (existsSync(opts.out) && !opts.force)
+    throw new AppError('SP_TRANSFER_OUTPUT_EXISTS', 'pass --force to replace it');
   const t = openTransferDb(opts.url, { mustExist: true });
   const temp = `${opts.out}.partial-${randomBytes(4).toString('hex')}`;
   let fd: number | null = null;
@@ -45,8 +53,13 @@ export async function exportDatabase(opts: ExportOptions): Promise<TransferSumma
     fd = openFile(temp);
     const out = fd;
     const known = await knownMigrations();
-    const tx = t.backend === 'postgres' ? t.db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only') : t.db.transaction();
-    const summary = await tx.execute((trx) => writeSnapshot(t, trx, out, known, opts)).catch((e: unknown) => storeError(e, 'reading the source database'));
+    const tx =
+      t.backend === 'postgres'
+        ? t.db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only')
+        : t.db.transaction();
+    const summary = await tx
+      .execute((trx) => writeSnapshot(t, trx, out, known, opts))
+      .catch((e: unknown) => storeError(e, 'reading the source database'));
     fsyncSync(out);
     closeSync(out);
     fd = null;
@@ -68,10 +81,19 @@ function openFile(path: string): number {
   }
 }
 
-async function writeSnapshot(t: TransferDb, trx: Kysely<any>, fd: number, known: string[], opts: ExportOptions): Promise<TransferSummary> {
+async function writeSnapshot(
+  t: TransferDb,
+  trx: Kysely<any>,
+  fd: number,
+  known: string[],
+  opts: ExportOptions,
+): Promise<TransferSummary> {
   const migrations = await appliedMigrations(t, trx);
   if (migrations.join() !== known.join()) {
-    throw new AppError('SP_TRANSFER_MIGRATIONS_MISMATCH', 'the source database is not at this version\'s migrations (run `sealpost migrate` on it first)');
+    throw new AppError(
+      'SP_TRANSFER_MIGRATIONS_MISMATCH',
+      "the source database is not at this version's migrations (run `sealpost migrate` on it first)",
+    );
   }
   const tables = await describeTables(t, trx);
   const counts: number[] = [];
@@ -85,7 +107,12 @@ async function writeSnapshot(t: TransferDb, trx: Kysely<any>, fd: number, known:
     source: t.backend,
     createdAt: (opts.now ?? (() => new Date()))().toISOString(),
     migrations,
-    tables: tables.map((info, i) => ({ name: info.name, columns: info.columns, binary: info.binary, rows: counts[i]! })),
+    tables: tables.map((info, i) => ({
+      name: info.name,
+      columns: info.columns,
+      binary: info.binary,
+      rows: counts[i]!,
+    })),
   };
   const hash = createHash('sha256');
   const write = (text: string) => {
@@ -98,7 +125,11 @@ async function writeSnapshot(t: TransferDb, trx: Kysely<any>, fd: number, known:
   for (const info of tables) {
     let rows = 0;
     for await (const page of pages(trx, info)) {
-      write(page.map((r) => `${JSON.stringify({ table: info.name, row: info.columns.map((c) => encodeValue(r[c])) })}\n`).join(''));
+      write(
+        page
+          .map((r) => `${JSON.stringify({ table: info.name, row: info.columns.map((c) => encodeValue(r[c])) })}\n`)
+          .join(''),
+      );
       rows += page.length;
     }
     total += rows;
@@ -122,7 +153,9 @@ async function* pages(trx: Kysely<any>, info: TableInfo): AsyncGenerator<Record<
   let last: unknown[] | null = null;
   for (;;) {
     const after: RawBuilder<unknown> = last ? sql`where (${pk}) > (${sql.join(last)})` : sql``;
-    const { rows } = await sql<Record<string, unknown>>`select ${cols} from ${sql.table(info.name)} ${after} order by ${pk} limit ${PAGE}`.execute(trx);
+    const { rows } = await sql<
+      Record<string, unknown>
+    >`select ${cols} from ${sql.table(info.name)} ${after} order by ${pk} limit ${PAGE}`.execute(trx);
     if (rows.length) yield rows;
     if (rows.length < PAGE) return;
     const end: Record<string, unknown> = rows[rows.length - 1]!;

@@ -5,7 +5,14 @@ import { migrationProvider } from '../migrations/index.js';
 import { sequencePending } from '../audit-sequencing.js';
 import { openStore } from '../open-store.js';
 import { knownMigrations, type TransferSummary } from './export-database.js';
-import { appliedMigrations, describeTables, openTransferDb, storeError, type TableInfo, type TransferDb } from './transfer-db.js';
+import {
+  appliedMigrations,
+  describeTables,
+  openTransferDb,
+  storeError,
+  type TableInfo,
+  type TransferDb,
+} from './transfer-db.js';
 import { decodeValue, encodeValue, readExport, type Header, type HeaderTable } from './transfer-format.js';
 
 export interface ImportOptions {
@@ -33,14 +40,21 @@ export async function importDatabase(opts: ImportOptions): Promise<TransferSumma
   const file = header!;
   const known = await knownMigrations();
   if (file.migrations.join() !== known.join()) {
-    throw new AppError('SP_TRANSFER_MIGRATIONS_MISMATCH', `the file has ${file.migrations.length} migrations, this version has ${known.length}: export and import with the same version`);
+    throw new AppError(
+      'SP_TRANSFER_MIGRATIONS_MISMATCH',
+      `the file has ${file.migrations.length} migrations, this version has ${known.length}: export and import with the same version`,
+    );
   }
 
   const t = openTransferDb(opts.database.url, { mustExist: false });
   try {
     // A target already migrated by a newer version is refused before the migrator sees it.
     const before = await appliedMigrations(t).catch((e: unknown) => storeError(e, 'reading the target database'));
-    if (before.some((m) => !known.includes(m))) throw new AppError('SP_TRANSFER_MIGRATIONS_MISMATCH', 'the target database has migrations this version does not know');
+    if (before.some((m) => !known.includes(m)))
+      throw new AppError(
+        'SP_TRANSFER_MIGRATIONS_MISMATCH',
+        'the target database has migrations this version does not know',
+      );
     const store = openStore(opts.database, { sqliteDurability: 'full' });
     try {
       await store.migrate();
@@ -48,7 +62,8 @@ export async function importDatabase(opts: ImportOptions): Promise<TransferSumma
       await store.close();
     }
     const applied = await appliedMigrations(t).catch((e: unknown) => storeError(e, 'reading the target database'));
-    if (applied.join() !== file.migrations.join()) throw new AppError('SP_TRANSFER_MIGRATIONS_MISMATCH', 'the target database has other migrations than the file');
+    if (applied.join() !== file.migrations.join())
+      throw new AppError('SP_TRANSFER_MIGRATIONS_MISMATCH', 'the target database has other migrations than the file');
     const seeds = await seedRows();
     return await t.db
       .transaction()
@@ -59,10 +74,22 @@ export async function importDatabase(opts: ImportOptions): Promise<TransferSumma
   }
 }
 
-async function load(t: TransferDb, trx: Kysely<any>, file: Header, seeds: Map<string, Set<string>>, opts: ImportOptions): Promise<TransferSummary> {
+async function load(
+  t: TransferDb,
+  trx: Kysely<any>,
+  file: Header,
+  seeds: Map<string, Set<string>>,
+  opts: ImportOptions,
+): Promise<TransferSummary> {
   const target = new Map((await describeTables(t, trx)).map((x) => [x.name, x]));
   const same = (a: string[], b: string[]) => [...a].sort().join() === [...b].sort().join();
-  if (!same([...target.keys()], file.tables.map((x) => x.name)) || file.tables.some((x) => !same(x.columns, target.get(x.name)!.columns))) {
+  if (
+    !same(
+      [...target.keys()],
+      file.tables.map((x) => x.name),
+    ) ||
+    file.tables.some((x) => !same(x.columns, target.get(x.name)!.columns))
+  ) {
     throw new AppError('SP_TRANSFER_MIGRATIONS_MISMATCH', 'the tables or columns of the target differ from the file');
   }
   await refuseNonEmpty(trx, [...target.values()], seeds);
@@ -82,12 +109,14 @@ async function load(t: TransferDb, trx: Kysely<any>, file: Header, seeds: Map<st
   const position = (name: string) => file.tables.findIndex((x) => x.name === name);
   // Reports every table of the header before position `upTo` (tables without rows report 0).
   const report = (upTo: number) => {
-    for (; reported < upTo; reported++) opts.onTable?.(file.tables[reported]!.name, file.tables[reported]!.name === current?.name ? tableRows : 0);
+    for (; reported < upTo; reported++)
+      opts.onTable?.(file.tables[reported]!.name, file.tables[reported]!.name === current?.name ? tableRows : 0);
   };
   for await (const item of readExport(opts.in)) {
     if ('header' in item) {
       // The file changed between the check and now: refuse rather than load something unchecked.
-      if (JSON.stringify(item.header) !== JSON.stringify(file)) throw new AppError('SP_TRANSFER_FILE_CORRUPT', 'the file changed while importing');
+      if (JSON.stringify(item.header) !== JSON.stringify(file))
+        throw new AppError('SP_TRANSFER_FILE_CORRUPT', 'the file changed while importing');
     } else if ('trailer' in item) {
       sha256 = item.trailer.sha256;
     } else {
@@ -119,19 +148,29 @@ async function load(t: TransferDb, trx: Kysely<any>, file: Header, seeds: Map<st
   return { tables: file.tables.length, rows: total, sha256 };
 }
 
-async function insertRows(t: TransferDb, trx: Kysely<any>, info: HeaderTable, target: TableInfo, rows: unknown[][]): Promise<void> {
+async function insertRows(
+  t: TransferDb,
+  trx: Kysely<any>,
+  info: HeaderTable,
+  target: TableInfo,
+  rows: unknown[][],
+): Promise<void> {
   const binary = info.columns.map((c) => target.binary.includes(c));
   const values = rows.map((r) => sql`(${sql.join(r.map((v, i) => decodeValue(v, binary[i]!, t.backend)))})`);
   // Identity columns are GENERATED ALWAYS on PostgreSQL: the imported ids must be kept as they are.
   const overriding = target.identity.length && t.backend === 'postgres' ? sql`overriding system value` : sql``;
-  await sql`insert into ${sql.table(info.name)} (${sql.join(info.columns.map((c) => sql.ref(c)))}) ${overriding} values ${sql.join(values)}`.execute(trx);
+  await sql`insert into ${sql.table(info.name)} (${sql.join(info.columns.map((c) => sql.ref(c)))}) ${overriding} values ${sql.join(values)}`.execute(
+    trx,
+  );
 }
 
 /** New rows continue after the imported ids (setval; the sequence is untouched by explicit inserts). */
 async function advanceSequences(trx: Kysely<any>, tables: TableInfo[]): Promise<void> {
   for (const info of tables) {
     for (const col of info.identity) {
-      await sql`select setval(pg_get_serial_sequence(quote_ident(${info.name}), ${col}), coalesce(max(${sql.ref(col)}), 1), max(${sql.ref(col)}) is not null) from ${sql.table(info.name)}`.execute(trx);
+      await sql`select setval(pg_get_serial_sequence(quote_ident(${info.name}), ${col}), coalesce(max(${sql.ref(col)}), 1), max(${sql.ref(col)}) is not null) from ${sql.table(info.name)}`.execute(
+        trx,
+      );
     }
   }
 }
@@ -162,19 +201,33 @@ async function adoptTransactionIds(trx: Kysely<any>, tables: TableInfo[]): Promi
 async function refuseNonEmpty(trx: Kysely<any>, tables: TableInfo[], seeds: Map<string, Set<string>>): Promise<void> {
   const seeded: string[] = [];
   for (const info of tables) {
-    const n = Number((await sql<{ n: number | string }>`select count(*) as n from ${sql.table(info.name)}`.execute(trx)).rows[0]?.n ?? 0);
+    const n = Number(
+      (await sql<{ n: number | string }>`select count(*) as n from ${sql.table(info.name)}`.execute(trx)).rows[0]?.n ??
+        0,
+    );
     if (n === 0) continue;
     const allowed = seeds.get(info.name) ?? new Set<string>();
-    const rows = n <= allowed.size ? (await sql<Record<string, unknown>>`select * from ${sql.table(info.name)}`.execute(trx)).rows : null;
+    const rows =
+      n <= allowed.size
+        ? (await sql<Record<string, unknown>>`select * from ${sql.table(info.name)}`.execute(trx)).rows
+        : null;
     if (!rows || rows.some((r) => !allowed.has(canonical(r)))) {
-      throw new AppError('SP_TRANSFER_TARGET_NOT_EMPTY', `table ${info.name} already holds data: import only into a new, empty database`);
+      throw new AppError(
+        'SP_TRANSFER_TARGET_NOT_EMPTY',
+        `table ${info.name} already holds data: import only into a new, empty database`,
+      );
     }
     seeded.push(info.name);
   }
   for (const name of seeded) await sql`delete from ${sql.table(name)}`.execute(trx);
 }
 
-const canonical = (row: Record<string, unknown>) => JSON.stringify(Object.keys(row).sort().map((k) => [k, encodeValue(row[k])]));
+const canonical = (row: Record<string, unknown>) =>
+  JSON.stringify(
+    Object.keys(row)
+      .sort()
+      .map((k) => [k, encodeValue(row[k])]),
+  );
 
 /** The rows a fresh migration run inserts, found by running the migrations on an in-memory database. */
 async function seedRows(): Promise<Map<string, Set<string>>> {

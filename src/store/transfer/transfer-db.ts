@@ -38,7 +38,9 @@ const SKIPPED = new Set(['leases', 'kysely_migration', 'kysely_migration_lock'])
 const INT8_OID = 20;
 const pgTypes = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+    oid === INT8_OID
+      ? (v: string) => Number(v)
+      : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
 export function openTransferDb(url: string, opts: { mustExist: boolean }): TransferDb {
@@ -65,8 +67,14 @@ export function openTransferDb(url: string, opts: { mustExist: boolean }): Trans
 export async function appliedMigrations(t: TransferDb, db: Kysely<any> = t.db): Promise<string[]> {
   const exists =
     t.backend === 'sqlite'
-      ? await sql<{ n: number }>`select count(*) as n from sqlite_master where type = 'table' and name = 'kysely_migration'`.execute(db)
-      : await sql<{ n: number }>`select count(*)::int as n from information_schema.tables where table_schema = current_schema() and table_name = 'kysely_migration'`.execute(db);
+      ? await sql<{
+          n: number;
+        }>`select count(*) as n from sqlite_master where type = 'table' and name = 'kysely_migration'`.execute(db)
+      : await sql<{
+          n: number;
+        }>`select count(*)::int as n from information_schema.tables where table_schema = current_schema() and table_name = 'kysely_migration'`.execute(
+          db,
+        );
   if (!Number(exists.rows[0]?.n)) return [];
   const rows = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(db);
   return rows.rows.map((r) => r.name);
@@ -79,16 +87,31 @@ export async function describeTables(t: TransferDb, db: Kysely<any> = t.db): Pro
 }
 
 async function describeSqlite(db: Kysely<any>): Promise<TableInfo[]> {
-  const names = (await sql<{ name: string }>`select name from sqlite_master where type = 'table' and substr(name, 1, 7) <> 'sqlite_' order by name`.execute(db)).rows;
+  const names = (
+    await sql<{
+      name: string;
+    }>`select name from sqlite_master where type = 'table' and substr(name, 1, 7) <> 'sqlite_' order by name`.execute(
+      db,
+    )
+  ).rows;
   const out: TableInfo[] = [];
   for (const { name } of names) {
-    const cols = (await sql<{ name: string; type: string; pk: number }>`select name, type, pk from pragma_table_info(${name}) order by cid`.execute(db)).rows;
+    const cols = (
+      await sql<{
+        name: string;
+        type: string;
+        pk: number;
+      }>`select name, type, pk from pragma_table_info(${name}) order by cid`.execute(db)
+    ).rows;
     const fks = (await sql<{ table: string }>`select "table" from pragma_foreign_key_list(${name})`.execute(db)).rows;
     out.push({
       name,
       columns: cols.map((c) => c.name),
       binary: cols.filter((c) => c.type.toUpperCase() === 'BLOB').map((c) => c.name),
-      primaryKey: cols.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name),
+      primaryKey: cols
+        .filter((c) => c.pk > 0)
+        .sort((a, b) => a.pk - b.pk)
+        .map((c) => c.name),
       // AUTOINCREMENT takes explicit ids as they are and moves sqlite_sequence past them.
       identity: [],
       transactionIds: [],
@@ -100,7 +123,11 @@ async function describeSqlite(db: Kysely<any>): Promise<TableInfo[]> {
 
 async function describePostgres(db: Kysely<any>): Promise<TableInfo[]> {
   const names = (
-    await sql<{ name: string }>`select table_name as name from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE' order by table_name`.execute(db)
+    await sql<{
+      name: string;
+    }>`select table_name as name from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE' order by table_name`.execute(
+      db,
+    )
   ).rows;
   const out: TableInfo[] = [];
   for (const { name } of names) {
@@ -113,19 +140,25 @@ async function describePostgres(db: Kysely<any>): Promise<TableInfo[]> {
       await sql<{ name: string }>`
         select k.column_name as name from information_schema.table_constraints c
         join information_schema.key_column_usage k on k.constraint_schema = c.constraint_schema and k.constraint_name = c.constraint_name
-        where c.table_schema = current_schema() and c.table_name = ${name} and c.constraint_type = 'PRIMARY KEY' order by k.ordinal_position`.execute(db)
+        where c.table_schema = current_schema() and c.table_name = ${name} and c.constraint_type = 'PRIMARY KEY' order by k.ordinal_position`.execute(
+        db,
+      )
     ).rows;
     const fks = (
       await sql<{ ref: string }>`
         select r.relname as ref from pg_constraint f join pg_class r on r.oid = f.confrelid
-        where f.contype = 'f' and f.conrelid = (select oid from pg_class where relname = ${name} and relnamespace = current_schema()::regnamespace)`.execute(db)
+        where f.contype = 'f' and f.conrelid = (select oid from pg_class where relname = ${name} and relnamespace = current_schema()::regnamespace)`.execute(
+        db,
+      )
     ).rows;
     out.push({
       name,
       columns: cols.map((c) => c.name),
       binary: cols.filter((c) => c.data_type === 'bytea').map((c) => c.name),
       primaryKey: pk.map((p) => p.name),
-      identity: cols.filter((c) => c.is_identity === 'YES' || c.column_default?.startsWith('nextval(')).map((c) => c.name),
+      identity: cols
+        .filter((c) => c.is_identity === 'YES' || c.column_default?.startsWith('nextval('))
+        .map((c) => c.name),
       transactionIds: cols.filter((c) => c.data_type === 'xid8').map((c) => c.name),
       references: fks.map((f) => f.ref).filter((r) => r !== name),
     });
@@ -156,5 +189,7 @@ function dependencyOrder(tables: TableInfo[]): TableInfo[] {
 export function storeError(e: unknown, what: string): never {
   if (e instanceof AppError) throw e;
   const code = (e as { code?: unknown })?.code;
-  throw new AppError('SP_STORE_UNAVAILABLE', `${what} failed${typeof code === 'string' ? ` (${code})` : ''}`, { cause: e });
+  throw new AppError('SP_STORE_UNAVAILABLE', `${what} failed${typeof code === 'string' ? ` (${code})` : ''}`, {
+    cause: e,
+  });
 }

@@ -71,7 +71,9 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * end, and yields the trailer last, once all of that holds. Throws SP_TRANSFER_FORMAT_UNKNOWN for a file that is not an export of a known version and
  * SP_TRANSFER_FILE_CORRUPT for a malformed, truncated or altered one.
  */
-export async function* readExport(path: string): AsyncGenerator<{ header: Header } | { row: RowLine; info: HeaderTable } | { trailer: Trailer }> {
+export async function* readExport(
+  path: string,
+): AsyncGenerator<{ header: Header } | { row: RowLine; info: HeaderTable } | { trailer: Trailer }> {
   const hash = createHash('sha256');
   let header: Header | null = null;
   let trailer: Trailer | null = null;
@@ -101,7 +103,8 @@ export async function* readExport(path: string): AsyncGenerator<{ header: Header
         } else {
           const row = value as RowLine;
           const info = byName.get(row?.table);
-          if (!info || !Array.isArray(row.row) || row.row.length !== info.columns.length) throw corrupt(`line ${lineNo} is not a row of a table in the header`);
+          if (!info || !Array.isArray(row.row) || row.row.length !== info.columns.length)
+            throw corrupt(`line ${lineNo} is not a row of a table in the header`);
           counts.set(info.name, (counts.get(info.name) ?? 0) + 1);
           hash.update(raw);
           yield { row, info };
@@ -109,7 +112,10 @@ export async function* readExport(path: string): AsyncGenerator<{ header: Header
       }
       pending = pending.subarray(start);
       // No row comes near this; a file without newlines is not an export and must not fill memory.
-      if (pending.length > MAX_LINE) throw header ? corrupt(`line ${lineNo + 1} is too long`) : new AppError('SP_TRANSFER_FORMAT_UNKNOWN', 'the first line is not a Sealpost export header');
+      if (pending.length > MAX_LINE)
+        throw header
+          ? corrupt(`line ${lineNo + 1} is too long`)
+          : new AppError('SP_TRANSFER_FORMAT_UNKNOWN', 'the first line is not a Sealpost export header');
     }
   } catch (e) {
     if (e instanceof AppError) throw e;
@@ -117,13 +123,18 @@ export async function* readExport(path: string): AsyncGenerator<{ header: Header
   } finally {
     stream.destroy();
   }
-  if (!header) throw new AppError('SP_TRANSFER_FORMAT_UNKNOWN', pending.length ? 'the first line is not a Sealpost export header' : 'the file is empty');
+  if (!header)
+    throw new AppError(
+      'SP_TRANSFER_FORMAT_UNKNOWN',
+      pending.length ? 'the first line is not a Sealpost export header' : 'the file is empty',
+    );
   if (pending.length) throw corrupt('the last line is incomplete (truncated file)');
   if (!trailer) throw corrupt('no trailer line (truncated file)');
   if (trailer.sha256 !== hash.digest('hex')) throw corrupt('SHA-256 of the contents does not match the trailer');
   const total = [...counts.values()].reduce((a, b) => a + b, 0);
   if (trailer.rows !== total) throw corrupt('the row total does not match the trailer');
-  for (const t of header.tables) if ((counts.get(t.name) ?? 0) !== t.rows) throw corrupt(`row count of table ${t.name} does not match the header`);
+  for (const t of header.tables)
+    if ((counts.get(t.name) ?? 0) !== t.rows) throw corrupt(`row count of table ${t.name} does not match the header`);
   yield { trailer };
 }
 
@@ -139,10 +150,18 @@ function parseLine(raw: Buffer, lineNo: number, isHeader: boolean): unknown {
 function checkHeader(v: unknown): Header {
   const h = v as Partial<Header>;
   if (h?.format !== FORMAT) throw new AppError('SP_TRANSFER_FORMAT_UNKNOWN', `the file is not a ${FORMAT} file`);
-  if (h.version !== VERSION) throw new AppError('SP_TRANSFER_FORMAT_UNKNOWN', `format version ${String(h.version)} is not supported (this program reads version ${VERSION})`);
+  if (h.version !== VERSION)
+    throw new AppError(
+      'SP_TRANSFER_FORMAT_UNKNOWN',
+      `format version ${String(h.version)} is not supported (this program reads version ${VERSION})`,
+    );
   const tablesOk =
     Array.isArray(h.tables) &&
-    h.tables.every((t) => typeof t?.name === 'string' && Array.isArray(t.columns) && Array.isArray(t.binary) && Number.isInteger(t.rows));
-  if (!Array.isArray(h.migrations) || !tablesOk || (h.source !== 'sqlite' && h.source !== 'postgres')) throw corrupt('the header is incomplete');
+    h.tables.every(
+      (t) =>
+        typeof t?.name === 'string' && Array.isArray(t.columns) && Array.isArray(t.binary) && Number.isInteger(t.rows),
+    );
+  if (!Array.isArray(h.migrations) || !tablesOk || (h.source !== 'sqlite' && h.source !== 'postgres'))
+    throw corrupt('the header is incomplete');
   return h as Header;
 }

@@ -24,7 +24,9 @@ export interface PostgresOptions {
 const INT8_OID = 20;
 const types = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+    oid === INT8_OID
+      ? (v: string) => Number(v)
+      : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
 /**
@@ -41,8 +43,17 @@ const types = {
 function prepareRegisteredStatements(client: pg.PoolClient): void {
   const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
   let generation = 0;
-  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (text: unknown, values?: unknown, callback?: unknown) => {
-    if (typeof text === 'string' && Array.isArray(values) && callback === undefined && registeredPostgresTexts.has(text)) {
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (
+    text: unknown,
+    values?: unknown,
+    callback?: unknown,
+  ) => {
+    if (
+      typeof text === 'string' &&
+      Array.isArray(values) &&
+      callback === undefined &&
+      registeredPostgresTexts.has(text)
+    ) {
       return query({ name: `${statementName(text)}_${generation}`, text, values }).catch((e: unknown) => {
         if ((e as { code?: string }).code === STALE_PLAN) generation++;
         throw e;
@@ -84,7 +95,9 @@ export function openPostgresStore(opts: PostgresOptions, log?: Logger): KyselySt
   });
   // An idle client whose connection drops (server restart, pg_terminate_backend) emits 'error' on the
   // pool; unhandled, that would end the process. The pool discards it and opens a new one on demand.
-  pool.on('error', (e) => log?.warn({ causeCode: (e as { code?: string }).code }, 'an idle database connection was lost'));
+  pool.on('error', (e) =>
+    log?.warn({ causeCode: (e as { code?: string }).code }, 'an idle database connection was lost'),
+  );
   // A connection that dies while checked out (inside a transaction) emits 'error' on its client, where
   // the pool has no listener then: without this one the process would crash. The query in progress
   // fails on its own and the pool discards the dead client when it is released.
