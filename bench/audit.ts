@@ -38,6 +38,7 @@ import { formatCheckpoint, signNote } from '../src/audit/checkpoint.js';
 import { treeRoot } from '../src/audit/merkle-proofs.js';
 import { verifyConsistency, verifyInclusion } from '../src/audit/merkle.js';
 import { codeInfo, machineInfo } from './machine-info.js';
+import { DEFAULT_TENANT } from '../src/core/domain.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const ORIGIN = 'bench.example/sealpost/audit';
@@ -88,7 +89,7 @@ function sampleEvent(i: number, t0: number, apiKeys: string[]): AuditEvent {
   const worker = action === 'notification.sent' || action === 'notification.delivered';
   const portal = action.startsWith('portal.');
   return {
-    tenantId: 'default',
+    tenantId: DEFAULT_TENANT,
     at: new Date(t0 + i * 37),
     actor: worker
       ? 'system:worker'

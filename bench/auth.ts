@@ -19,6 +19,7 @@ import { hashPassword, verifyPassword } from '../src/auth/passwords.js';
 import { forEachFlag } from './args.js';
 import { machineInfo } from './machine-info.js';
 import { postJson, startSealpost } from './servers.js';
+import { DEFAULT_TENANT } from '../src/core/domain.js';
 
 const o = { durationSec: 5, connections: 20 };
 forEachFlag(process.argv.slice(2), (flag, _value, num) => {
@@ -50,7 +51,7 @@ const now = Date.now();
 const session = await app.store.transaction(async (tx) => {
   await tx.users.insert({
     id: 'u-bench',
-    tenant_id: 'default',
+    tenant_id: DEFAULT_TENANT,
     email: 'bench@clinic.test',
     display_name: 'Bench',
     roles: 'nurse',
@@ -63,7 +64,7 @@ const session = await app.store.transaction(async (tx) => {
     updated_at: now,
   });
   return app.sessions.issue(tx, {
-    tenantId: 'default',
+    tenantId: DEFAULT_TENANT,
     subjectType: 'user',
     subjectId: 'u-bench',
     transport: 'bearer',

@@ -11,6 +11,7 @@ import { EnvelopeCipher } from '../src/crypto/envelope-cipher.js';
 import type { KeyProvider } from '../src/crypto/key-provider.js';
 import { machineInfo } from './machine-info.js';
 import { createSoftHsm, SOFTHSM_LIBRARY } from '../test/helpers/softhsm-token.js';
+import { DEFAULT_TENANT } from '../src/core/domain.js';
 
 const N = Number(process.env.BENCH_CRYPTO_N ?? 2000);
 
@@ -29,12 +30,12 @@ async function time(
 async function measure(name: string, provider: KeyProvider): Promise<[string, number][]> {
   const noCache = new EnvelopeCipher(provider, { max: 0, ttlMs: 0 });
   const cached = new EnvelopeCipher(provider, { max: 10_000, ttlMs: 300_000 });
-  const { key, wrapped } = await noCache.newDataKey('default', 'p0');
+  const { key, wrapped } = await noCache.newDataKey(DEFAULT_TENANT, 'p0');
   const payload = JSON.stringify({
     patient: 'x'.repeat(200),
     appointment: { at: new Date().toISOString(), clinic: 'y'.repeat(100) },
   });
-  const ref = { tenantId: 'default', table: 'notifications', rowId: 'n1', field: 'data' };
+  const ref = { tenantId: DEFAULT_TENANT, table: 'notifications', rowId: 'n1', field: 'data' };
   const ct = noCache.encrypt(key, ref, payload);
   const signer = provider.signer();
   const header = Buffer.from(
@@ -45,18 +46,18 @@ async function measure(name: string, provider: KeyProvider): Promise<[string, nu
       at: new Date().toISOString(),
     }),
   );
-  await cached.dataKey('default', 'p0', wrapped);
+  await cached.dataKey(DEFAULT_TENANT, 'p0', wrapped);
   return Promise.all([]).then(async () => [
     await time(`${name}: encrypt a notification payload (AES-256-GCM, ~0.4 KB)`, N * 5, () =>
       noCache.encrypt(key, ref, payload),
     ),
     await time(`${name}: decrypt it`, N * 5, () => noCache.decrypt(key, ref, ct)),
-    await time(`${name}: wrap a new data key`, N, () => provider.wrapDataKey('default', key, 'aad')),
-    await time(`${name}: unwrap a data key (no cache)`, N, () => noCache.dataKey('default', 'p0', wrapped)),
-    await time(`${name}: data key from the cache`, N * 5, () => cached.dataKey('default', 'p0', wrapped)),
+    await time(`${name}: wrap a new data key`, N, () => provider.wrapDataKey(DEFAULT_TENANT, key, 'aad')),
+    await time(`${name}: unwrap a data key (no cache)`, N, () => noCache.dataKey(DEFAULT_TENANT, 'p0', wrapped)),
+    await time(`${name}: data key from the cache`, N * 5, () => cached.dataKey(DEFAULT_TENANT, 'p0', wrapped)),
     await time(`${name}: sign a notification header (Ed25519)`, N, () => signer.sign(header)),
     await time(`${name}: contact blind index (HMAC-SHA256)`, N * 5, (i) =>
-      cached.blindIndex('default', 'contact.sms', `+1415555${i}`),
+      cached.blindIndex(DEFAULT_TENANT, 'contact.sms', `+1415555${i}`),
     ),
   ]);
 }

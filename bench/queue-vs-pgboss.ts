@@ -29,6 +29,7 @@ import { newDeliveryRow } from '../src/core/notification-service.js';
 import type { KyselyStore } from '../src/store/kysely-store.js';
 import { CpuSampler, type CpuShare } from './proc-cpu.js';
 import { createDatabase, dropDatabase, PgProcessClassifier } from './pg-support.js';
+import { DEFAULT_TENANT } from '../src/core/domain.js';
 
 export interface QueueOptions {
   jobs: number;
@@ -80,7 +81,7 @@ async function sealpostDriver(url: string, poolMax: number): Promise<{ driver: Q
   const store = openStore(config.database, { nodeId: 'bench-queue' });
   await store.migrate();
   const owner = `bench-${process.pid}`;
-  const notification = { id: uuidv7(), tenant_id: 'default', patient_id: 'bench-p0', priority: 'normal' };
+  const notification = { id: uuidv7(), tenant_id: DEFAULT_TENANT, patient_id: 'bench-p0', priority: 'normal' };
   const driver: QueueDriver = {
     async send(n) {
       const now = Date.now();

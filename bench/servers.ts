@@ -7,7 +7,7 @@ import Sqlite from 'better-sqlite3';
 import { v7 as uuidv7 } from 'uuid';
 import { loadConfig } from '../src/config/load-config.js';
 import type { Config, SqliteDurability } from '../src/config/config.js';
-import { buildApp, DEFAULT_TENANT, type App } from '../src/app.js';
+import { buildApp, type App } from '../src/app.js';
 import { createLogger } from '../src/logger.js';
 import { buildServer } from '../src/api/build-server.js';
 import { Metrics } from '../src/api/metrics.js';
@@ -24,6 +24,7 @@ import { PatientService } from '../src/core/patient-service.js';
 import type { CoreDeps } from '../src/core/context.js';
 import type { TypedApp } from '../src/api/types.js';
 import { noDbStore } from './no-db-store.js';
+import { DEFAULT_TENANT } from '../src/core/domain.js';
 
 export interface Tls {
   cert: string;

@@ -5,7 +5,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
 import type { Config } from './config/config.js';
-import type { ChannelKind } from './core/domain.js';
+import { DEFAULT_TENANT, type ChannelKind } from './core/domain.js';
 import type { CoreDeps } from './core/context.js';
 import type { Channel } from './channels/channel.js';
 import type { Store } from './store/store.js';
@@ -79,8 +79,6 @@ import { PatientAccountService } from './core/patient-account-service.js';
 import { DeviceService } from './core/device-service.js';
 import { patientAccountRoutes } from './api/routes/patient-account-routes.js';
 import { deviceRoutes } from './api/routes/device-routes.js';
-
-export const DEFAULT_TENANT = 'default';
 
 export interface AppDeps {
   logger?: Logger;

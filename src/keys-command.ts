@@ -12,6 +12,7 @@ import {
   type RotationProgress,
 } from './crypto/key-rotation.js';
 import { AppError } from './core/errors.js';
+import { DEFAULT_TENANT } from './core/domain.js';
 
 /** A one-line progress bar on stderr (redrawn in place); silent unless stderr is a terminal or forced. */
 function progressBar(label: string, force: boolean): ((p: RotationProgress) => void) & { end(): void } {
@@ -77,7 +78,7 @@ export function keysCommand(program: Command): void {
     .description(
       'Create a new key version and move stored data to it while the server keeps serving; run again after an interruption to finish',
     )
-    .option('--tenant <id>', 'tenant whose key-encryption key rotates', 'default')
+    .option('--tenant <id>', 'tenant whose key-encryption key rotates', DEFAULT_TENANT)
     .option('--what <kind>', 'kek | signing | blind-index', 'kek')
     .option('--new-version', 'create another version even if an earlier rotation is unfinished')
     .option('--batch <n>', 'rows per transaction', '200')

@@ -19,6 +19,7 @@ import { verifyProof, type JwkSet, type ProofReport } from './crypto/proof-verif
 import { patientsCommand } from './patients-command.js';
 import { exportDatabase } from './store/transfer/export-database.js';
 import { importDatabase } from './store/transfer/import-database.js';
+import { DEFAULT_TENANT } from './core/domain.js';
 
 // Everything Sealpost writes (database, WAL, keys, certificates) is for its own user only.
 process.umask(0o077);
@@ -94,7 +95,7 @@ program
     const store = openStore(config.database, { sqliteDurability: 'full' });
     await store.migrate();
     const limit = Math.max(1, Math.min(10_000, Number(opts.limit) || 20));
-    const all = await store.read.outbox.list('default', 0, 1_000_000);
+    const all = await store.read.outbox.list(DEFAULT_TENANT, 0, 1_000_000);
     await store.close();
     for (const r of all.slice(-limit)) {
       const item = openOutboxRow(r, sealer);

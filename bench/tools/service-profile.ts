@@ -17,6 +17,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SqliteDurability } from '../../src/config/config.js';
+import { DEFAULT_TENANT } from '../../src/core/domain.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string) => {
@@ -92,7 +93,7 @@ try {
     SEALPOST_LOG_LEVEL: 'warn',
   });
   const app = await buildApp(config, { logger: createLogger('warn') });
-  const ctx = { tenantId: 'default', actor: 'api-key:bench', requestId: 'bench', sourceIp: '127.0.0.1' };
+  const ctx = { tenantId: DEFAULT_TENANT, actor: 'api-key:bench', requestId: 'bench', sourceIp: '127.0.0.1' };
   for (let i = 0; i < 300; i++) {
     await app.services.patients.upsert(ctx, `p${i}`, {
       name: { given: ['A'] },

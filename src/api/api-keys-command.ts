@@ -5,7 +5,6 @@ import { loadConfig } from '../config/load-config.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { AppError } from '../core/errors.js';
-import { DEFAULT_TENANT } from '../app.js';
 import {
   API_KEY_SCOPE_NAMES,
   MAX_API_KEY_DAYS,
@@ -16,6 +15,7 @@ import {
   rotateApiKey,
 } from './api-keys.js';
 import { fingerprintSha256, parseClientCertBinding, type ClientCertBinding } from './client-cert.js';
+import { DEFAULT_TENANT } from '../core/domain.js';
 
 /** `sealpost api-keys create|list|rotate|revoke`: system clients' keys, for operators on the server host. */
 export function apiKeysCommand(program: Command): void {

@@ -11,7 +11,7 @@ import { DEFAULT_THROTTLE, LoginThrottle } from '../auth/throttle.js';
 import { UserService } from '../auth/user-service.js';
 import { AppError } from '../core/errors.js';
 import type { RequestContext } from '../core/context.js';
-import { DEFAULT_TENANT } from '../app.js';
+import { DEFAULT_TENANT } from '../core/domain.js';
 
 /**
  * `sealpost users invite|list|unlock|disable`: staff users, for operators on the server host. `invite`

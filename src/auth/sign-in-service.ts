@@ -10,6 +10,7 @@ import type { SessionStage } from './principal.js';
 import type { SessionService } from './session-service.js';
 import type { LoginThrottle } from './throttle.js';
 import { normalizeEmail, type UserService } from './user-service.js';
+import { DEFAULT_TENANT } from '../core/domain.js';
 
 /** Where a request came from (public routes: no principal yet). */
 export interface Origin {
@@ -56,7 +57,7 @@ export class SignInService {
     const email = normalizeEmail(emailTyped);
     const tenantKnown = await store.read.tenants.exists(tenantId);
     // Attempts against a tenant that does not exist are recorded in the default tenant's log.
-    const auditTenant = tenantKnown ? tenantId : 'default';
+    const auditTenant = tenantKnown ? tenantId : DEFAULT_TENANT;
     const keys = this.throttle.keys(
       auditTenant,
       this.users.emailIndex(auditTenant, `${tenantKnown ? '' : `${tenantId}/`}${email}`),

@@ -5,6 +5,7 @@ import type { Config, SqliteDurability } from './config.js';
 import { AppError } from '../core/errors.js';
 import { parseDurationMinutes, parseQuietHours } from '../core/time-policy.js';
 import { STAFF_ROLES } from '../auth/permissions.js';
+import { DEFAULT_TENANT } from '../core/domain.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -237,7 +238,7 @@ function oidcConfig(
   const rawRoles = str('OIDC_GROUP_ROLES');
   const groupsClaim = str('OIDC_GROUPS_CLAIM', 'groups')!;
   const trustIdpMfa = bool('OIDC_TRUST_IDP_MFA', true);
-  const tenant = str('OIDC_TENANT', 'default')!;
+  const tenant = str('OIDC_TENANT', DEFAULT_TENANT)!;
   if (!issuer && !clientId) return null;
   if (!issuer) errors.push('SEALPOST_OIDC_ISSUER: required when SEALPOST_OIDC_CLIENT_ID is set');
   if (!clientId) errors.push('SEALPOST_OIDC_CLIENT_ID: required when SEALPOST_OIDC_ISSUER is set');

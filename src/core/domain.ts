@@ -1,5 +1,8 @@
 /** Domain vocabulary shared by core, store, queue and api. No I/O here. */
 
+/** The tenant of a single-organisation installation, and the one a request names when it names none. */
+export const DEFAULT_TENANT = 'default';
+
 export const NOTIFICATION_TYPES = [
   'appointment_reminder',
   'test_result_ready',

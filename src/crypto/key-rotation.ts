@@ -4,6 +4,7 @@ import type { KeyProvider, KeyPurpose, KeyVersionInfo } from './key-provider.js'
 import { EnvelopeCipher, dataKeyAad, versionedIndex } from './envelope-cipher.js';
 import { AppError } from '../core/errors.js';
 import { isStoreUnavailable } from '../store/store-errors.js';
+import { DEFAULT_TENANT } from '../core/domain.js';
 
 /** Progress of a re-wrap or re-index: rows moved so far out of those that needed it at the start. */
 export interface RotationProgress {
@@ -82,7 +83,7 @@ async function newVersion(
   // Ids and versions only: key material never enters the log.
   await store.transaction((tx) =>
     tx.audit.append({
-      tenantId: tenantId ?? o.auditTenant ?? 'default',
+      tenantId: tenantId ?? o.auditTenant ?? DEFAULT_TENANT,
       at: (o.clock ?? (() => new Date()))(),
       actor: o.actor ?? 'cli',
       action: 'key.rotated',
@@ -224,7 +225,7 @@ export async function rotateBlindIndexKey(
             }
             if (rows.length) {
               await tx.audit.append({
-                tenantId: o.auditTenant ?? 'default',
+                tenantId: o.auditTenant ?? DEFAULT_TENANT,
                 at: (o.clock ?? (() => new Date()))(),
                 actor: o.actor ?? 'cli',
                 action: 'key.contacts_reindexed',
@@ -289,7 +290,7 @@ export async function retireKey(
   await provider.destroyKeyVersion(keyId);
   await store.transaction((tx) =>
     tx.audit.append({
-      tenantId: info.tenantId ?? o.auditTenant ?? 'default',
+      tenantId: info.tenantId ?? o.auditTenant ?? DEFAULT_TENANT,
       at: (o.clock ?? (() => new Date()))(),
       actor: o.actor ?? 'cli',
       action: 'key.destroyed',

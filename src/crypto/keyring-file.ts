@@ -3,6 +3,7 @@ import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, wri
 import { dirname } from 'node:path';
 import { AppError } from '../core/errors.js';
 import type { KeyPurpose, KeyStatus } from './key-provider.js';
+import { DEFAULT_TENANT } from '../core/domain.js';
 
 /** One key version in the file. `material` is absent for versions derived from another secret. */
 export interface KeyEntry {
@@ -113,7 +114,7 @@ export function readKeyring(
     const payload: KeyringPayload = {
       createdAt: statSync(path).mtime.toISOString(),
       // Format 1 only ever served the one tenant Sealpost creates.
-      master: { id: parsed.kek.id, key: parsed.kek.key, tenants: ['default'] },
+      master: { id: parsed.kek.id, key: parsed.kek.key, tenants: [DEFAULT_TENANT] },
       macKey: parsed.macKey,
       referenceKey: parsed.blindIndexKey,
       keys: [],

@@ -22,6 +22,7 @@ import {
   type SealKey,
 } from './keyring-file.js';
 import { AppError } from '../core/errors.js';
+import { DEFAULT_TENANT } from '../core/domain.js';
 
 export interface LocalKeyringOptions {
   /** Seals a new file, and opens a sealed one (SEALPOST_KEYRING_PASSPHRASE[_FILE]). */
@@ -73,7 +74,7 @@ export class LocalKeyring implements KeyProvider {
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       const now = new Date().toISOString();
       const payload: KeyringPayload = { createdAt: now, master: null, macKey: rnd(), referenceKey: rnd(), keys: [] };
-      payload.keys.push(newEntry('kek', 'default', 1, now));
+      payload.keys.push(newEntry('kek', DEFAULT_TENANT, 1, now));
       const sealKey = opts.passphrase !== undefined ? newSealKey(opts.passphrase, opts.scrypt) : null;
       writeKeyring(path, withDerived(payload), sealKey, 'create');
       return { keyring: new LocalKeyring(path, withDerived(payload), sealKey, opts.passphrase), created: true };
@@ -302,7 +303,7 @@ export class LocalKeyring implements KeyProvider {
   }
 
   async createKeyVersion(purpose: KeyPurpose, tenantId: string | null): Promise<KeyVersionInfo> {
-    const t = purpose === 'kek' ? (tenantId ?? 'default') : null;
+    const t = purpose === 'kek' ? (tenantId ?? DEFAULT_TENANT) : null;
     const entry = await this.mutate((p) => {
       const view = new LocalKeyringView(p);
       const version = Math.max(0, ...view.versions(purpose, t)) + 1;

@@ -5,6 +5,7 @@ import { parseCiphertext, gcmAad, wrappedKeyHeader, FORMAT_WRAPPED, IV_LEN } fro
 import { Pkcs11Session, type Pkcs11Target, type TokenObject } from './pkcs11-session.js';
 import { ed25519FromSeed } from './local-keyring.js';
 import { AppError } from '../core/errors.js';
+import { DEFAULT_TENANT } from '../core/domain.js';
 
 const CKO_PUBLIC_KEY = 2;
 const CKO_PRIVATE_KEY = 3;
@@ -234,7 +235,7 @@ export class Pkcs11KeyProvider implements KeyProvider {
 
   async createKeyVersion(purpose: KeyPurpose, tenantId: string | null): Promise<KeyVersionInfo> {
     this.scan();
-    const t = purpose === 'kek' ? (tenantId ?? 'default') : null;
+    const t = purpose === 'kek' ? (tenantId ?? DEFAULT_TENANT) : null;
     const version = Math.max(0, ...this.live(purpose, t).map((v) => v.version)) + 1;
     const label =
       purpose === 'kek'

@@ -8,12 +8,13 @@ import type { Store } from '../../store/store.js';
 import type { SessionService } from '../../auth/session-service.js';
 import type { SignInService } from '../../auth/sign-in-service.js';
 import { clearSessionCookie, SessionAnswer, sendSession } from '../session-reply.js';
+import { DEFAULT_TENANT } from '../../core/domain.js';
 
 const Tenant = Type.String({
   minLength: 1,
   maxLength: 64,
   pattern: '^[a-z0-9-]+$',
-  default: 'default',
+  default: DEFAULT_TENANT,
   description: 'Tenant id (default `default`)',
 });
 /** Any string: a malformed token is refused like an unknown one (401), never as a validation error. */
@@ -96,7 +97,7 @@ export function authRoutes(app: TypedApp, d: AuthRouteDeps): void {
       const transport = req.body.transport ?? 'bearer';
       assertCookieOrigin(req, transport);
       const s = await d.signIn.login(
-        req.body.tenant ?? 'default',
+        req.body.tenant ?? DEFAULT_TENANT,
         req.body.email,
         req.body.password,
         transport,
@@ -127,7 +128,7 @@ export function authRoutes(app: TypedApp, d: AuthRouteDeps): void {
       const transport = req.body.transport ?? 'bearer';
       assertCookieOrigin(req, transport);
       const s = await d.signIn.enrol(
-        req.body.tenant ?? 'default',
+        req.body.tenant ?? DEFAULT_TENANT,
         req.body.token,
         req.body.password,
         transport,
@@ -153,7 +154,7 @@ export function authRoutes(app: TypedApp, d: AuthRouteDeps): void {
       },
     },
     async (req, reply) => {
-      await d.signIn.requestReset(req.body.tenant ?? 'default', req.body.email, origin(req));
+      await d.signIn.requestReset(req.body.tenant ?? DEFAULT_TENANT, req.body.email, origin(req));
       return reply.code(202).send({ status: 'accepted' });
     },
   );
@@ -174,7 +175,7 @@ export function authRoutes(app: TypedApp, d: AuthRouteDeps): void {
       },
     },
     async (req, reply) => {
-      await d.signIn.completeReset(req.body.tenant ?? 'default', req.body.token, req.body.password, origin(req));
+      await d.signIn.completeReset(req.body.tenant ?? DEFAULT_TENANT, req.body.token, req.body.password, origin(req));
       return reply.code(204).send(null);
     },
   );
@@ -202,7 +203,7 @@ export function authRoutes(app: TypedApp, d: AuthRouteDeps): void {
       },
     },
     async (req, reply) => {
-      await d.signIn.checkLink(req.body.tenant ?? 'default', req.body.purpose, req.body.token, origin(req));
+      await d.signIn.checkLink(req.body.tenant ?? DEFAULT_TENANT, req.body.purpose, req.body.token, origin(req));
       return reply.code(204).send(null);
     },
   );

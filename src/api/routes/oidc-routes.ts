@@ -4,6 +4,7 @@ import { problems } from '../schemas.js';
 import { sendSession } from '../session-reply.js';
 import { SESSION_COOKIE, type SessionService } from '../../auth/session-service.js';
 import { AFTER_SSO, type OidcService } from '../../auth/oidc-service.js';
+import { DEFAULT_TENANT } from '../../core/domain.js';
 
 /**
  * Binds a pending sign-in to the browser that started it. SameSite=Lax, not Strict: the callback is
@@ -28,7 +29,7 @@ export function oidcRoutes(app: TypedApp, oidc: OidcService, sessions: SessionSe
           'The pending request expires after 10 minutes and can be completed once.',
         querystring: Type.Object(
           {
-            tenant: Type.String({ pattern: '^[a-z0-9-]{1,64}$', default: 'default' }),
+            tenant: Type.String({ pattern: '^[a-z0-9-]{1,64}$', default: DEFAULT_TENANT }),
             transport: Type.Union([Type.Literal('cookie')], {
               default: 'cookie',
               description: 'Single sign-on is a browser flow: cookie sessions only',
@@ -40,7 +41,7 @@ export function oidcRoutes(app: TypedApp, oidc: OidcService, sessions: SessionSe
       },
     },
     async (req, reply) => {
-      const { location, state } = await oidc.start(req.query.tenant ?? 'default');
+      const { location, state } = await oidc.start(req.query.tenant ?? DEFAULT_TENANT);
       reply.setCookie(OIDC_STATE_COOKIE, state, { ...STATE_COOKIE_OPTIONS, maxAge: 600 });
       return reply.redirect(location, 302);
     },

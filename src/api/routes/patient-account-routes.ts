@@ -9,6 +9,7 @@ import type { PatientAccountService, PatientReader } from '../../core/patient-ac
 import { AppError } from '../../core/errors.js';
 import type { RequestContext } from '../../core/context.js';
 import type { Principal } from '../../auth/principal.js';
+import { DEFAULT_TENANT } from '../../core/domain.js';
 
 /** The patient-relationship check of staff routes (auth/patient-access.ts `PatientAccess`). */
 export interface PatientAccessCheck {
@@ -27,7 +28,7 @@ const Contact = Type.Object(
   },
   { additionalProperties: false },
 );
-const Tenant = Type.Optional(Type.String({ pattern: '^[a-z0-9-]{1,64}$', default: 'default' }));
+const Tenant = Type.Optional(Type.String({ pattern: '^[a-z0-9-]{1,64}$', default: DEFAULT_TENANT }));
 const AccountView = Type.Object({
   id: Type.String(),
   patientId: Type.String(),
@@ -124,7 +125,7 @@ export function patientAccountRoutes(
       accounts.checkContact(req.body.contact);
       const log = req.log;
       void accounts
-        .startSignIn(req.body.tenant ?? 'default', req.body.contact, { requestId: req.id, sourceIp: req.ip })
+        .startSignIn(req.body.tenant ?? DEFAULT_TENANT, req.body.contact, { requestId: req.id, sourceIp: req.ip })
         .catch((e: unknown) =>
           log.warn({ code: (e as { code?: string })?.code ?? (e as Error)?.name }, 'patient sign-in start failed'),
         );
@@ -157,10 +158,16 @@ export function patientAccountRoutes(
     },
     async (req, reply) => {
       const transport = req.body.transport ?? 'cookie';
-      const s = await accounts.verifySignIn(req.body.tenant ?? 'default', req.body.contact, req.body.code, transport, {
-        requestId: req.id,
-        sourceIp: req.ip,
-      });
+      const s = await accounts.verifySignIn(
+        req.body.tenant ?? DEFAULT_TENANT,
+        req.body.contact,
+        req.body.code,
+        transport,
+        {
+          requestId: req.id,
+          sourceIp: req.ip,
+        },
+      );
       return sendSession(reply, sessions, { ...s, transport, stage: 'active' });
     },
   );

@@ -39,18 +39,15 @@ export function patientRoutes(app: TypedApp, patients: PatientService, access: P
   const gone = async (req: FastifyRequest, reply: FastifyReply, id: string) => {
     const e = await patients.erasureStatus(requestContext(req), id);
     const { status, title } = ERROR_CODES.SP_PATIENT_ERASED;
-    return reply
-      .code(status)
-      .type('application/problem+json')
-      .send({
-        type: 'https://sealpost.dev/errors/SP_PATIENT_ERASED',
-        title,
-        status,
-        code: 'SP_PATIENT_ERASED',
-        requestId: req.id,
-        erasedAt: e?.erasedAt,
-        shredding: e?.shredding,
-      });
+    return reply.code(status).type('application/problem+json').send({
+      type: 'https://sealpost.dev/errors/SP_PATIENT_ERASED',
+      title,
+      status,
+      code: 'SP_PATIENT_ERASED',
+      requestId: req.id,
+      erasedAt: e?.erasedAt,
+      shredding: e?.shredding,
+    });
   };
 
   app.put(
