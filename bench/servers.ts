@@ -11,7 +11,7 @@ import { buildApp, type App } from '../src/app.js';
 import { createLogger } from '../src/logger.js';
 import { buildServer } from '../src/api/build-server.js';
 import { Metrics } from '../src/api/metrics.js';
-import { createApiKey } from '../src/api/api-keys.js';
+import { createApiKey } from '../src/auth/api-keys.js';
 import { notificationRoutes } from '../src/api/routes/notification-routes.js';
 import { patientRoutes } from '../src/api/routes/patient-routes.js';
 import { PatientAccess } from '../src/auth/patient-access.js';

@@ -34,7 +34,7 @@ import { HttpWebhookChannel } from './channels/webhook/http-webhook-channel.js';
 import { SessionService } from './auth/session-service.js';
 import { buildServer } from './api/build-server.js';
 import { Metrics } from './api/metrics.js';
-import { createApiKey } from './api/api-keys.js';
+import { createApiKey } from './auth/api-keys.js';
 import { createLogger } from './logger.js';
 import { patientRoutes } from './api/routes/patient-routes.js';
 import { PatientAccess } from './auth/patient-access.js';

@@ -13,8 +13,8 @@ import {
   issueApiKey,
   revokeApiKey,
   rotateApiKey,
-} from './api-keys.js';
-import { fingerprintSha256, parseClientCertBinding, type ClientCertBinding } from './client-cert.js';
+} from '../auth/api-keys.js';
+import { fingerprintSha256, parseClientCertBinding, type ClientCertBinding } from '../auth/client-cert.js';
 import { DEFAULT_TENANT } from '../core/domain.js';
 
 /** `sealpost api-keys create|list|rotate|revoke`: system clients' keys, for operators on the server host. */

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
 import type { TypedApp } from './types.js';
 import { installErrorHandler, problem } from './error-handler.js';
-import { ApiKeyVerifier } from './api-keys.js';
+import { ApiKeyVerifier } from '../auth/api-keys.js';
 import {
   apiKeyAuthenticator,
   authorize,

@@ -3,7 +3,7 @@ import { loadConfig } from '../config/load-config.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { AppError } from '../core/errors.js';
-import { issueApiKeyIn } from './api-keys.js';
+import { issueApiKeyIn } from '../auth/api-keys.js';
 
 /** Tenant ids appear in every row and audit entry: short, lower-case, no PHI. */
 export const TENANT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;

@@ -8,7 +8,7 @@ import type {
 } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { RequestContext } from '../core/context.js';
-import type { ApiKeyVerifier } from './api-keys.js';
+import type { ApiKeyVerifier } from '../auth/api-keys.js';
 import type { Principal, SessionStage } from '../auth/principal.js';
 import type { Permission, RoutePermission } from '../auth/permissions.js';
 

@@ -1,5 +1,5 @@
 import type { Permission, Role } from './permissions.js';
-import type { ClientCertBinding } from '../api/client-cert.js';
+import type { ClientCertBinding } from './client-cert.js';
 
 /**
  * Who is calling, once authenticated: an API key, a SMART backend-services client, a staff user

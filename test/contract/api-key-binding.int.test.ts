@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { describeEachBackend, freshDatabases, migratedStore } from '../helpers/backends.js';
-import { issueApiKey, revokeApiKey, verifyApiKey } from '../../src/api/api-keys.js';
-import { parseClientCertBinding } from '../../src/api/client-cert.js';
+import { issueApiKey, revokeApiKey, verifyApiKey } from '../../src/auth/api-keys.js';
+import { parseClientCertBinding } from '../../src/auth/client-cert.js';
 import { testCa } from '../helpers/transport-pki.js';
 
 /** API keys with and without an mTLS binding (migration 007) behave the same on every backend. */

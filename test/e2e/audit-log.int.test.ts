@@ -5,7 +5,7 @@ import { samplePatient, startSealpost, type Harness } from '../helpers/sealpost-
 import { leafHash, rootFromLeafHashes, verifyConsistency, verifyInclusion } from '../../src/audit/merkle.js';
 import { hashChildren } from '../../src/audit/merkle-proofs.js';
 import { parseCheckpoint, parseVerifierKey, verifyNote } from '../../src/audit/checkpoint.js';
-import { createApiKey } from '../../src/api/api-keys.js';
+import { createApiKey } from '../../src/auth/api-keys.js';
 
 /**
  * The transparency-log API of the audit trail, seen from outside: signed checkpoints verify with the

@@ -11,7 +11,7 @@ import {
   page,
 } from '../helpers/sealpost-harness.js';
 import { query } from '../helpers/db-snapshot.js';
-import { createApiKey } from '../../src/api/api-keys.js';
+import { createApiKey } from '../../src/auth/api-keys.js';
 
 const tag = randomBytes(5).toString('hex');
 const NAME_MARK = `PHIMARK-name-${tag}`;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { staffWithSession } from '../helpers/identity.js';
-import { createApiKey } from '../../src/api/api-keys.js';
+import { createApiKey } from '../../src/auth/api-keys.js';
 import { createTenant } from '../../src/api/tenants-command.js';
 import { ROUTE_PERMISSIONS } from '../../src/api/authenticate.js';
 import {

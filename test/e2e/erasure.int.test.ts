@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, freePort, page, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
-import { createApiKey } from '../../src/api/api-keys.js';
+import { createApiKey } from '../../src/auth/api-keys.js';
 import { verifyAuditLog } from '../../src/audit/audit-verifier.js';
 import type { EnvelopeCipher } from '../../src/crypto/envelope-cipher.js';
 

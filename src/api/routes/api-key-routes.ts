@@ -10,9 +10,9 @@ import {
   issueApiKey,
   revokeApiKey,
   rotateApiKey,
-} from '../api-keys.js';
+} from '../../auth/api-keys.js';
 import { apiKeyPermissions, assertMayDelegate, SMART_SCOPE_PATTERN } from '../../auth/permissions.js';
-import { parseClientCertBinding } from '../client-cert.js';
+import { parseClientCertBinding } from '../../auth/client-cert.js';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 

@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import { describeEachBackend, freshDatabases, migratedStore } from '../../../test/helpers/backends.js';
-import { issueApiKey, rotateApiKey, verifyApiKey } from '../../api/api-keys.js';
+import { issueApiKey, rotateApiKey, verifyApiKey } from '../../auth/api-keys.js';
 
 /** Replay detection and API-key rotation rely on the database, so they are checked on every backend. */
 describeEachBackend('system clients repository', (backend) => {

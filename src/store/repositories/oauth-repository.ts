@@ -7,7 +7,7 @@ export type OAuthClientRow = Selectable<Database['oauth_clients']>;
 
 /**
  * System clients: SMART backend-services clients, the ids of their client assertions (replay
- * protection) and the API-key rotation queries. auth/oauth-client-service.ts and api/api-keys.ts hold
+ * protection) and the API-key rotation queries. auth/oauth-client-service.ts and auth/api-keys.ts hold
  * the rules; this only reads and writes rows.
  */
 export type OAuthRepository = PortOf<SqlOAuthRepository>;
@@ -75,7 +75,7 @@ export class SqlOAuthRepository {
     return Number(r.numDeletedRows);
   }
 
-  // --- API-key rotation (api/api-keys.ts) -----------------------------------------------------
+  // --- API-key rotation (auth/api-keys.ts) -----------------------------------------------------
   /** The key that replaced `id`, if any (a key is rotated once; its successor is rotated next). */
   async apiKeySuccessor(tenantId: string, id: string): Promise<string | undefined> {
     const r = await this.db

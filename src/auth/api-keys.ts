@@ -3,7 +3,7 @@ import type { Store, StoreTx } from '../store/store.js';
 import type { ApiKeyRow } from '../store/rows.js';
 import { hashToken, safeEqualHex } from '../crypto/tokens.js';
 import { AppError } from '../core/errors.js';
-import { API_KEY_SCOPES, smartScopePermissions, type ApiKeyScope } from '../auth/permissions.js';
+import { API_KEY_SCOPES, smartScopePermissions, type ApiKeyScope } from './permissions.js';
 import { bindingFromColumns, type ClientCertBinding } from './client-cert.js';
 
 /** Scopes an API key may hold (auth/permissions.ts); none means an integration key. */
