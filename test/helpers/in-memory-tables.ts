@@ -20,6 +20,7 @@ import type {
   OutboxRow,
   PatientRow,
 } from '../../src/store/rows.js';
+import { emptyIdentityTables, identityRepositories, type IdentityTables } from './in-memory-identity.js';
 
 export interface DataKeyRow {
   tenant_id: string;
@@ -30,10 +31,11 @@ export interface DataKeyRow {
 }
 
 /**
- * The tables the notification path touches. Rows are never changed in place, only replaced, so a
- * snapshot is a shallow copy of each Map; callers always get copies, as they would get fresh rows.
+ * The tables the notification path and the identity paths (in-memory-identity.ts) touch. Rows are
+ * never changed in place, only replaced, so a snapshot is a shallow copy of each Map; callers always
+ * get copies, as they would get fresh rows.
  */
-export interface Tables {
+export interface Tables extends IdentityTables {
   patients: Map<string, PatientRow>;
   dataKeys: Map<string, DataKeyRow>;
   contactPoints: Map<string, ContactPointRow>;
@@ -57,6 +59,7 @@ export const emptyTables = (): Tables => ({
   appointments: new Map(),
   idempotency: new Map(),
   outbox: new Map(),
+  ...emptyIdentityTables(),
 });
 
 export const copyTables = (t: Tables): Tables =>
@@ -123,7 +126,7 @@ const OUTCOME_COLUMNS = [
 ] as const;
 const PENDING = ['scheduled', 'queued', 'sending'];
 
-/** The repositories over `t`, each implementing only what the notification path uses. */
+/** The repositories over `t`, each implementing only what the notification and identity paths use. */
 export function memoryRepositories(t: Tables) {
   const patients = {
     get: async (tenantId, id) => copy(t.patients.get(key(tenantId, id))),
@@ -320,5 +323,6 @@ export function memoryRepositories(t: Tables) {
     accessLinks,
     appointments,
     outbox,
+    ...identityRepositories(t),
   };
 }
