@@ -4,7 +4,7 @@ import { samplePatient, startSealpost, type Harness } from '../helpers/sealpost-
 import { staffWithSession } from '../helpers/identity.js';
 import { query } from '../helpers/db-snapshot.js';
 import { createApiKey } from '../../src/auth/api-keys.js';
-import { createTenant } from '../../src/api/tenants-command.js';
+import { createTenant } from '../../src/cli/tenants.js';
 import { ROUTE_PERMISSIONS } from '../../src/api/authenticate.js';
 import type { Role } from '../../src/auth/permissions.js';
 

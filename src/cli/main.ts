@@ -1,30 +1,30 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfig } from './config/load-config.js';
-import { buildApp } from './app.js';
-import { openStore } from './store/open-store.js';
-import { openKeyProvider } from './crypto/open-key-provider.js';
-import { keysCommand } from './keys-command.js';
-import { outboxSealer } from './crypto/outbox-sealer.js';
-import { openOutboxRow } from './channels/dev-outbox/dev-outbox-channel.js';
-import { loadOrCreateTls, reloadTls } from './api/tls.js';
-import { apiKeysCommand } from './api/api-keys-command.js';
-import { usersCommand } from './api/users-command.js';
-import { tenantsCommand } from './api/tenants-command.js';
+import { loadConfig } from '../config/load-config.js';
+import { buildApp } from '../app.js';
+import { openStore } from '../store/open-store.js';
+import { openKeyProvider } from '../crypto/open-key-provider.js';
+import { keysCommand } from './keys.js';
+import { outboxSealer } from '../crypto/outbox-sealer.js';
+import { openOutboxRow } from '../channels/dev-outbox/dev-outbox-channel.js';
+import { loadOrCreateTls, reloadTls } from '../api/tls.js';
+import { apiKeysCommand } from './api-keys.js';
+import { usersCommand } from './users.js';
+import { tenantsCommand } from './tenants.js';
 import type { Server as TlsServer } from 'node:tls';
-import { isAppError } from './core/errors.js';
-import { verifyAuditLog } from './audit/audit-verifier.js';
-import { verifyProof, type JwkSet, type ProofReport } from './crypto/proof-verifier.js';
-import { patientsCommand } from './patients-command.js';
-import { exportDatabase } from './store/transfer/export-database.js';
-import { importDatabase } from './store/transfer/import-database.js';
-import { DEFAULT_TENANT } from './core/domain.js';
+import { isAppError } from '../core/errors.js';
+import { verifyAuditLog } from '../audit/audit-verifier.js';
+import { verifyProof, type JwkSet, type ProofReport } from '../crypto/proof-verifier.js';
+import { patientsCommand } from './patients.js';
+import { exportDatabase } from '../store/transfer/export-database.js';
+import { importDatabase } from '../store/transfer/import-database.js';
+import { DEFAULT_TENANT } from '../core/domain.js';
 
 // Everything Sealpost writes (database, WAL, keys, certificates) is for its own user only.
 process.umask(0o077);
 
-const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 const program = new Command('sealpost')
   .description(
     'Secure transactional health notifications (configuration: SEALPOST_* environment variables, see docs/configuration.md)',

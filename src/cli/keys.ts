@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { loadConfig } from './config/load-config.js';
-import { openStore } from './store/open-store.js';
-import { openKeyProvider } from './crypto/open-key-provider.js';
-import { LocalKeyring } from './crypto/local-keyring.js';
+import { loadConfig } from '../config/load-config.js';
+import { openStore } from '../store/open-store.js';
+import { openKeyProvider } from '../crypto/open-key-provider.js';
+import { LocalKeyring } from '../crypto/local-keyring.js';
 import {
   keyUsage,
   retireKey,
@@ -10,9 +10,9 @@ import {
   rotateSigningKey,
   rotateTenantKek,
   type RotationProgress,
-} from './crypto/key-rotation.js';
-import { AppError } from './core/errors.js';
-import { DEFAULT_TENANT } from './core/domain.js';
+} from '../crypto/key-rotation.js';
+import { AppError } from '../core/errors.js';
+import { DEFAULT_TENANT } from '../core/domain.js';
 
 /** A one-line progress bar on stderr (redrawn in place); silent unless stderr is a terminal or forced. */
 function progressBar(label: string, force: boolean): ((p: RotationProgress) => void) & { end(): void } {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 const cli = (args: string[], env: Record<string, string> = {}) =>
   spawnSync(process.execPath, ['bin/sealpost.js', ...args], {
-    cwd: join(import.meta.dirname, '..'),
+    cwd: join(import.meta.dirname, '..', '..'),
     env: { ...process.env, ...env },
     encoding: 'utf8',
   });

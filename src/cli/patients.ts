@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import pino from 'pino';
-import { loadConfig } from './config/load-config.js';
-import { buildApp } from './app.js';
-import { createLogger } from './logger.js';
-import { AppError } from './core/errors.js';
-import { DEFAULT_TENANT } from './core/domain.js';
+import { loadConfig } from '../config/load-config.js';
+import { buildApp } from '../app.js';
+import { createLogger } from '../logger.js';
+import { AppError } from '../core/errors.js';
+import { DEFAULT_TENANT } from '../core/domain.js';
 
 /**
  * `sealpost patients erase <id>`: crypto-shredding from the command line. It builds the same app the
