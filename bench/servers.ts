@@ -115,8 +115,12 @@ export async function startCeiling(dataDir: string, tls: Tls): Promise<Target & 
   });
   // API keys are tenant-wide integrations: the patient-relationship check reads nothing for them.
   const access = new PatientAccess({ store, clock, patientRef: (t, p) => patientRef(core, t, p) });
-  patientRoutes(server, new PatientService(core), access);
-  notificationRoutes(server, new NotificationService(core), access);
+  server.register(patientRoutes, { prefix: '/v1/patients', patients: new PatientService(core), access });
+  server.register(notificationRoutes, {
+    prefix: '/v1/notifications',
+    notifications: new NotificationService(core),
+    access,
+  });
   await server.ready();
   const url = await listen(server);
   return { url, apiKey, counts, close: () => server.close() };

@@ -5,6 +5,7 @@ import type {
   RawRequestDefaultExpression,
   RawReplyDefaultExpression,
   FastifyRequest,
+  FastifyPluginAsync,
 } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { RequestContext } from '../core/context.js';
@@ -44,3 +45,9 @@ export function requestContext(req: FastifyRequest): RequestContext {
   const p = req.principal!;
   return { tenantId: p.tenantId, actor: p.actor, requestId: req.id, sourceIp: req.ip };
 }
+
+/**
+ * A route module: a Fastify plugin that declares its routes relative to the prefix it is registered
+ * with (`server.register(notificationRoutes, { prefix: '/v1/notifications', notifications, access })`).
+ */
+export type RoutePlugin<Options extends object> = FastifyPluginAsync<Options, RawServerDefault, TypeBoxTypeProvider>;

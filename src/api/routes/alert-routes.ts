@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import type { TypedApp } from '../types.js';
+import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
 import { problems } from '../schemas.js';
 import type { BreakGlassService } from '../../core/break-glass-service.js';
@@ -16,10 +16,14 @@ const Alert = Type.Object({
   acknowledgedBy: Nullable(Type.String()),
 });
 
+export interface AlertRouteOptions {
+  alerts: BreakGlassService;
+}
+
 /** Administrator alerts (identifiers only, no PHI). */
-export function alertRoutes(app: TypedApp, alerts: BreakGlassService): void {
+export const alertRoutes: RoutePlugin<AlertRouteOptions> = async (app, { alerts }) => {
   app.get(
-    '/v1/alerts',
+    '',
     {
       config: { permission: 'alert.read' },
       schema: {
@@ -48,7 +52,7 @@ export function alertRoutes(app: TypedApp, alerts: BreakGlassService): void {
   );
 
   app.post(
-    '/v1/alerts/:id/acknowledge',
+    '/:id/acknowledge',
     {
       config: { permission: 'alert.read' },
       schema: {
@@ -60,4 +64,4 @@ export function alertRoutes(app: TypedApp, alerts: BreakGlassService): void {
     },
     async (req) => alerts.acknowledge(requestContext(req), req.params.id),
   );
-}
+};

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import type { TypedApp } from '../types.js';
+import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
 import { problems } from '../schemas.js';
 import type { Store } from '../../store/store.js';
@@ -66,10 +66,15 @@ const ExpiresInDays = Type.Optional(
   }),
 );
 
+export interface ApiKeyRouteOptions {
+  store: Store;
+  clock: () => Date;
+}
+
 /** Management of system clients' API keys (admin scope). Every change is audited in its transaction. */
-export function apiKeyRoutes(app: TypedApp, store: Store, clock: () => Date): void {
+export const apiKeyRoutes: RoutePlugin<ApiKeyRouteOptions> = async (app, { store, clock }) => {
   app.post(
-    '/v1/api-keys',
+    '',
     {
       config: { permission: 'apikey.manage' },
       schema: {
@@ -130,7 +135,7 @@ export function apiKeyRoutes(app: TypedApp, store: Store, clock: () => Date): vo
   );
 
   app.get(
-    '/v1/api-keys',
+    '',
     {
       config: { permission: 'apikey.manage' },
       schema: {
@@ -158,7 +163,7 @@ export function apiKeyRoutes(app: TypedApp, store: Store, clock: () => Date): vo
   );
 
   app.post(
-    '/v1/api-keys/:id/rotate',
+    '/:id/rotate',
     {
       config: { permission: 'apikey.manage' },
       // An empty POST means the defaults.
@@ -212,7 +217,7 @@ export function apiKeyRoutes(app: TypedApp, store: Store, clock: () => Date): vo
   );
 
   app.post(
-    '/v1/api-keys/:id/revoke',
+    '/:id/revoke',
     {
       config: { permission: 'apikey.manage' },
       schema: {
@@ -229,4 +234,4 @@ export function apiKeyRoutes(app: TypedApp, store: Store, clock: () => Date): vo
       return reply.code(204).send(null);
     },
   );
-}
+};

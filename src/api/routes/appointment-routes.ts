@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import type { TypedApp } from '../types.js';
+import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
 import { AppointmentBody, AppointmentView, problems } from '../schemas.js';
 import type { AppointmentService } from '../../core/appointment-service.js';
@@ -9,10 +9,15 @@ const ExternalId = Type.Object({
   externalId: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' }),
 });
 
+export interface AppointmentRouteOptions {
+  appointments: AppointmentService;
+  access: PatientAccess;
+}
+
 /** `access`: the patient relationship for physicians and nurses (the appointment's patient and the body's). */
-export function appointmentRoutes(app: TypedApp, appointments: AppointmentService, access: PatientAccess): void {
+export const appointmentRoutes: RoutePlugin<AppointmentRouteOptions> = async (app, { appointments, access }) => {
   app.put(
-    '/v1/appointments/:externalId',
+    '/:externalId',
     {
       config: { permission: 'appointment.write' },
       schema: {
@@ -38,7 +43,7 @@ export function appointmentRoutes(app: TypedApp, appointments: AppointmentServic
   );
 
   app.get(
-    '/v1/appointments/:externalId',
+    '/:externalId',
     {
       config: { permission: 'appointment.read' },
       schema: {
@@ -56,7 +61,7 @@ export function appointmentRoutes(app: TypedApp, appointments: AppointmentServic
   );
 
   app.delete(
-    '/v1/appointments/:externalId',
+    '/:externalId',
     {
       config: { permission: 'appointment.write' },
       schema: {
@@ -72,4 +77,4 @@ export function appointmentRoutes(app: TypedApp, appointments: AppointmentServic
         req.params.externalId,
       ),
   );
-}
+};

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import type { TypedApp } from '../types.js';
+import type { RoutePlugin } from '../types.js';
 import { problems } from '../schemas.js';
 import type { AuditLog, Checkpoint } from '../../audit/audit-log.js';
 import { AppError } from '../../core/errors.js';
@@ -20,13 +20,17 @@ const view = (c: Checkpoint) => ({
 const audit = { permission: 'audit.read' as const };
 const int = (o: Record<string, unknown> = {}) => Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, ...o });
 
+export interface AuditLogRouteOptions {
+  log: AuditLog;
+}
+
 /**
  * The transparency-log view of the audit trail: signed checkpoints, RFC 9162 proofs and raw entries,
  * so an outside party can keep a checkpoint and later prove the log was only ever appended to.
  */
-export function auditLogRoutes(app: TypedApp, log: AuditLog): void {
+export const auditLogRoutes: RoutePlugin<AuditLogRouteOptions> = async (app, { log }) => {
   app.get(
-    '/v1/audit/checkpoint',
+    '/checkpoint',
     {
       config: audit,
       schema: {
@@ -42,7 +46,7 @@ export function auditLogRoutes(app: TypedApp, log: AuditLog): void {
   );
 
   app.get(
-    '/v1/audit/checkpoints',
+    '/checkpoints',
     {
       config: audit,
       schema: {
@@ -77,7 +81,7 @@ export function auditLogRoutes(app: TypedApp, log: AuditLog): void {
   );
 
   app.post(
-    '/v1/audit/checkpoints',
+    '/checkpoints',
     {
       config: { permission: 'audit.checkpoint' },
       schema: {
@@ -90,7 +94,7 @@ export function auditLogRoutes(app: TypedApp, log: AuditLog): void {
   );
 
   app.get(
-    '/v1/audit/proof/inclusion',
+    '/proof/inclusion',
     {
       config: audit,
       schema: {
@@ -117,7 +121,7 @@ export function auditLogRoutes(app: TypedApp, log: AuditLog): void {
   );
 
   app.get(
-    '/v1/audit/proof/consistency',
+    '/proof/consistency',
     {
       config: audit,
       schema: {
@@ -147,7 +151,7 @@ export function auditLogRoutes(app: TypedApp, log: AuditLog): void {
   );
 
   app.get(
-    '/v1/audit/entries/:index',
+    '/entries/:index',
     {
       config: audit,
       schema: {
@@ -169,4 +173,4 @@ export function auditLogRoutes(app: TypedApp, log: AuditLog): void {
       return { index: e.index, entry: e.entry, leafHash: b64(e.leafHash) };
     },
   );
-}
+};

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import type { TypedApp } from '../types.js';
+import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
 import { problems } from '../schemas.js';
 import { ACTION_FILTER_PATTERN, parseRange, type AuditQueryService } from '../../core/audit-query-service.js';
@@ -35,9 +35,13 @@ const DisclosureItem = Type.Object({
 
 const Limit = Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 }));
 
-export function auditQueryRoutes(app: TypedApp, audit: AuditQueryService): void {
+export interface AuditQueryRouteOptions {
+  audit: AuditQueryService;
+}
+
+export const auditQueryRoutes: RoutePlugin<AuditQueryRouteOptions> = async (app, { audit }) => {
   app.get(
-    '/v1/audit/events',
+    '/audit/events',
     {
       config: { permission: 'audit.read' },
       schema: {
@@ -71,7 +75,7 @@ export function auditQueryRoutes(app: TypedApp, audit: AuditQueryService): void 
   );
 
   app.get(
-    '/v1/patients/:id/disclosures',
+    '/patients/:id/disclosures',
     {
       config: { permission: 'disclosure.read' },
       schema: {
@@ -108,4 +112,4 @@ export function auditQueryRoutes(app: TypedApp, audit: AuditQueryService): void 
     async (req) =>
       audit.disclosures(requestContext(req), req.params.id, { ...req.query, limit: req.query.limit ?? 100 }),
   );
-}
+};

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import type { TypedApp } from '../types.js';
+import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
 import { problems } from '../schemas.js';
 import { AppError } from '../../core/errors.js';
@@ -44,7 +44,7 @@ const SessionItem = Type.Object({
   expiresAt: Type.String(),
 });
 
-export interface AuthRouteDeps {
+export interface AuthRouteOptions {
   signIn: SignInService;
   sessions: SessionService;
   store: Store;
@@ -56,7 +56,7 @@ export interface AuthRouteDeps {
  * Staff sign-in (password step), enrolment, password reset, sign-out and the caller's own sessions.
  * The second factor and the step to an `active` session are the MFA routes'.
  */
-export function authRoutes(app: TypedApp, d: AuthRouteDeps): void {
+export const authRoutes: RoutePlugin<AuthRouteOptions> = async (app, d) => {
   const publicOrigin = new URL(d.publicUrl).origin;
   const origin = (req: FastifyRequest) => ({ requestId: req.id, sourceIp: req.ip });
   // A cookie set by a cross-site form post would sign the victim into the attacker's account (login
@@ -71,7 +71,7 @@ export function authRoutes(app: TypedApp, d: AuthRouteDeps): void {
   };
 
   app.post(
-    '/v1/auth/login',
+    '/auth/login',
     {
       config: { permission: 'public' },
       schema: {
@@ -108,7 +108,7 @@ export function authRoutes(app: TypedApp, d: AuthRouteDeps): void {
   );
 
   app.post(
-    '/v1/auth/enrol',
+    '/auth/enrol',
     {
       config: { permission: 'public' },
       schema: {
@@ -139,7 +139,7 @@ export function authRoutes(app: TypedApp, d: AuthRouteDeps): void {
   );
 
   app.post(
-    '/v1/auth/password-reset',
+    '/auth/password-reset',
     {
       config: { permission: 'public' },
       schema: {
@@ -160,7 +160,7 @@ export function authRoutes(app: TypedApp, d: AuthRouteDeps): void {
   );
 
   app.post(
-    '/v1/auth/password-reset/complete',
+    '/auth/password-reset/complete',
     {
       config: { permission: 'public' },
       schema: {
@@ -181,7 +181,7 @@ export function authRoutes(app: TypedApp, d: AuthRouteDeps): void {
   );
 
   app.post(
-    '/v1/auth/link-check',
+    '/auth/link-check',
     {
       config: { permission: 'public' },
       schema: {
@@ -209,7 +209,7 @@ export function authRoutes(app: TypedApp, d: AuthRouteDeps): void {
   );
 
   app.post(
-    '/v1/auth/logout',
+    '/auth/logout',
     {
       config: { permission: 'authenticated', stages: ['mfa', 'mfa_enrol'] },
       schema: {
@@ -228,7 +228,7 @@ export function authRoutes(app: TypedApp, d: AuthRouteDeps): void {
   );
 
   app.get(
-    '/v1/me',
+    '/me',
     {
       config: { permission: 'authenticated', stages: ['mfa', 'mfa_enrol'] },
       schema: {
@@ -291,7 +291,7 @@ export function authRoutes(app: TypedApp, d: AuthRouteDeps): void {
   };
 
   app.post(
-    '/v1/me/password',
+    '/me/password',
     {
       config: { permission: 'authenticated' },
       schema: {
@@ -319,7 +319,7 @@ export function authRoutes(app: TypedApp, d: AuthRouteDeps): void {
   );
 
   app.get(
-    '/v1/me/sessions',
+    '/me/sessions',
     {
       config: { permission: 'authenticated' },
       schema: {
@@ -348,7 +348,7 @@ export function authRoutes(app: TypedApp, d: AuthRouteDeps): void {
   );
 
   app.delete(
-    '/v1/me/sessions/:id',
+    '/me/sessions/:id',
     {
       config: { permission: 'authenticated' },
       schema: {
@@ -366,4 +366,4 @@ export function authRoutes(app: TypedApp, d: AuthRouteDeps): void {
       return reply.code(204).send(null);
     },
   );
-}
+};

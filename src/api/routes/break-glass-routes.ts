@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import type { TypedApp } from '../types.js';
+import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
 import { problems } from '../schemas.js';
 import type { BreakGlassService } from '../../core/break-glass-service.js';
@@ -19,10 +19,14 @@ const Grant = Type.Object({
   ),
 });
 
+export interface BreakGlassRouteOptions {
+  breakGlass: BreakGlassService;
+}
+
 /** Emergency access outside the care team (break-glass) and its review by administrators. */
-export function breakGlassRoutes(app: TypedApp, breakGlass: BreakGlassService): void {
+export const breakGlassRoutes: RoutePlugin<BreakGlassRouteOptions> = async (app, { breakGlass }) => {
   app.post(
-    '/v1/patients/:id/break-glass',
+    '/patients/:id/break-glass',
     {
       config: { permission: 'breakglass.request' },
       schema: {
@@ -68,7 +72,7 @@ export function breakGlassRoutes(app: TypedApp, breakGlass: BreakGlassService): 
   );
 
   app.get(
-    '/v1/break-glass',
+    '/break-glass',
     {
       config: { permission: 'alert.read' },
       schema: {
@@ -101,7 +105,7 @@ export function breakGlassRoutes(app: TypedApp, breakGlass: BreakGlassService): 
   );
 
   app.post(
-    '/v1/break-glass/:id/revoke',
+    '/break-glass/:id/revoke',
     {
       config: { permission: 'alert.read' },
       schema: {
@@ -113,4 +117,4 @@ export function breakGlassRoutes(app: TypedApp, breakGlass: BreakGlassService): 
     },
     async (req) => breakGlass.revoke(requestContext(req), req.params.id),
   );
-}
+};

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import type { TypedApp } from '../types.js';
+import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
 import { problems } from '../schemas.js';
 import type { CareTeamService } from '../../core/care-team-service.js';
@@ -17,13 +17,17 @@ const Member = Type.Object({
   addedAt: Type.String({ format: 'date-time' }),
 });
 
+export interface CareTeamRouteOptions {
+  careTeams: CareTeamService;
+}
+
 /**
  * Care teams (the patient relationship of physicians and nurses), managed by administrators and by
  * integrations holding `careteam.manage` (the admin scope). Every change is audited.
  */
-export function careTeamRoutes(app: TypedApp, careTeams: CareTeamService): void {
+export const careTeamRoutes: RoutePlugin<CareTeamRouteOptions> = async (app, { careTeams }) => {
   app.put(
-    '/v1/patients/:id/care-team/:userId',
+    '/:id/care-team/:userId',
     {
       config: { permission: 'careteam.manage' },
       schema: {
@@ -42,7 +46,7 @@ export function careTeamRoutes(app: TypedApp, careTeams: CareTeamService): void 
   );
 
   app.delete(
-    '/v1/patients/:id/care-team/:userId',
+    '/:id/care-team/:userId',
     {
       config: { permission: 'careteam.manage' },
       schema: {
@@ -59,7 +63,7 @@ export function careTeamRoutes(app: TypedApp, careTeams: CareTeamService): void 
   );
 
   app.get(
-    '/v1/patients/:id/care-team',
+    '/:id/care-team',
     {
       config: { permission: 'careteam.manage' },
       schema: {
@@ -71,4 +75,4 @@ export function careTeamRoutes(app: TypedApp, careTeams: CareTeamService): void 
     },
     async (req) => ({ items: await careTeams.list(requestContext(req), req.params.id) }),
   );
-}
+};

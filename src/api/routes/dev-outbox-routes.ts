@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import type { TypedApp } from '../types.js';
+import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
 import { ListQuery, problems } from '../schemas.js';
 import type { Store } from '../../store/store.js';
@@ -15,10 +15,15 @@ export const OutboxItem = Type.Object({
   createdAt: Type.String(),
 });
 
+export interface DevOutboxRouteOptions {
+  store: Store;
+  sealer: OutboxSealer;
+}
+
 /** Lists what the dev channels "sent". Registered only when a dev-outbox channel is configured. */
-export function devOutboxRoutes(app: TypedApp, store: Store, sealer: OutboxSealer): void {
+export const devOutboxRoutes: RoutePlugin<DevOutboxRouteOptions> = async (app, { store, sealer }) => {
   app.get(
-    '/v1/dev/outbox',
+    '',
     {
       config: { permission: 'outbox.read' },
       schema: {
@@ -38,4 +43,4 @@ export function devOutboxRoutes(app: TypedApp, store: Store, sealer: OutboxSeale
       return { items, nextCursor: rows.length === limit ? String(rows[rows.length - 1].id) : null };
     },
   );
-}
+};

@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import type { FastifyRequest } from 'fastify';
-import type { TypedApp } from '../types.js';
+import type { RoutePlugin } from '../types.js';
 import { problems } from '../schemas.js';
 import { AppError } from '../../core/errors.js';
 import { DEVICE_PLATFORMS, MAX_DEVICES, type DeviceOwner, type DeviceService } from '../../core/device-service.js';
@@ -28,13 +28,17 @@ function owner(req: FastifyRequest): DeviceOwner {
   };
 }
 
+export interface DeviceRouteOptions {
+  devices: DeviceService;
+}
+
 /**
  * The caller's own devices (apps and their push tokens). A remote wipe (`POST
  * /v1/users/{id}/revoke-sessions`, or disabling a patient account) revokes them all.
  */
-export function deviceRoutes(app: TypedApp, devices: DeviceService): void {
+export const deviceRoutes: RoutePlugin<DeviceRouteOptions> = async (app, { devices }) => {
   app.post(
-    '/v1/me/devices',
+    '',
     {
       config: { permission: 'authenticated' },
       schema: {
@@ -56,7 +60,7 @@ export function deviceRoutes(app: TypedApp, devices: DeviceService): void {
   );
 
   app.get(
-    '/v1/me/devices',
+    '',
     {
       config: { permission: 'authenticated' },
       schema: {
@@ -69,7 +73,7 @@ export function deviceRoutes(app: TypedApp, devices: DeviceService): void {
   );
 
   app.delete(
-    '/v1/me/devices/:id',
+    '/:id',
     {
       config: { permission: 'authenticated' },
       schema: {
@@ -84,4 +88,4 @@ export function deviceRoutes(app: TypedApp, devices: DeviceService): void {
       return reply.code(204).send(null);
     },
   );
-}
+};

@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import type { TypedApp } from '../types.js';
+import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
 import { toAppError } from '../error-handler.js';
 import { AppError, ERROR_CODES, type ErrorCode } from '../../core/errors.js';
@@ -117,9 +117,14 @@ export function fhirDateWindow(values: string[]): { fromMs?: number; toMs?: numb
 
 const DateParam = Type.String({ minLength: 4, maxLength: 64 });
 
-export function fhirAuditRoutes(app: TypedApp, audit: AuditQueryService, publicUrl: string): void {
+export interface FhirAuditRouteOptions {
+  audit: AuditQueryService;
+  publicUrl: string;
+}
+
+export const fhirAuditRoutes: RoutePlugin<FhirAuditRouteOptions> = async (app, { audit, publicUrl }) => {
   app.get(
-    '/fhir/R4/AuditEvent',
+    '/AuditEvent',
     {
       config: { permission: 'audit.read' },
       // FHIR clients expect an OperationOutcome, not problem details, for every error on this route:
@@ -186,4 +191,4 @@ export function fhirAuditRoutes(app: TypedApp, audit: AuditQueryService, publicU
       return reply.type(FHIR_JSON).send(JSON.stringify(bundle));
     },
   );
-}
+};

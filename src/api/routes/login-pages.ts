@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { TypedApp } from '../types.js';
+import type { RoutePlugin } from '../types.js';
 
 /** The pages' only style sheet, inline and allowed by its hash (no 'unsafe-inline'). */
 const STYLE = `body{font-family:system-ui,sans-serif;max-width:30rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1b1b1b}
@@ -118,7 +118,7 @@ const SCRIPT = readFileSync(new URL('../login-page.js', import.meta.url), 'utf8'
  * The one-time token travels in the fragment, which browsers never send, so it reaches neither this
  * route nor a log; the script takes it and removes it from the address bar and history at once.
  */
-export function loginPages(app: TypedApp): void {
+export const loginPages: RoutePlugin<object> = async (app) => {
   const paths: [string, Mode][] = [
     ['/login', 'login'],
     ['/enrol', 'enrol'],
@@ -133,4 +133,4 @@ export function loginPages(app: TypedApp): void {
   app.get('/login.js', { config: { permission: 'public' }, schema: { hide: true } }, async (_req, reply) =>
     reply.type('text/javascript; charset=utf-8').send(SCRIPT),
   );
-}
+};

@@ -1,7 +1,7 @@
 import type { FastifyContextConfig, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
-import type { TypedApp } from '../types.js';
+import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
 import { problems } from '../schemas.js';
 import { sendSession } from '../session-reply.js';
@@ -11,7 +11,7 @@ import type { SessionService } from '../../auth/session-service.js';
 import type { MfaCaller, MfaService, SessionOutcome } from '../../auth/mfa-service.js';
 import type { WebAuthnService } from '../../auth/webauthn-service.js';
 
-export interface MfaRouteDeps {
+export interface MfaRouteOptions {
   store: Store;
   sessions: SessionService;
   mfa: MfaService;
@@ -59,7 +59,7 @@ const ENROL = (): FastifyContextConfig => ({ permission: 'authenticated', stages
 const SIGN_IN = (): FastifyContextConfig => ({ permission: 'authenticated', stages: ['mfa'] });
 
 /** Second factors of staff: TOTP and recovery codes (/v1/auth/mfa), WebAuthn (/v1/auth/webauthn). */
-export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
+export const mfaRoutes: RoutePlugin<MfaRouteOptions> = async (app, d) => {
   const caller = (req: FastifyRequest): MfaCaller => {
     const p = req.principal!;
     if (p.kind !== 'user' || !p.session)
@@ -91,7 +91,7 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
   };
 
   app.get(
-    '/v1/auth/mfa',
+    '/mfa',
     {
       config: { permission: 'authenticated', stages: ['mfa', 'mfa_enrol'] },
       schema: {
@@ -121,7 +121,7 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
   );
 
   app.post(
-    '/v1/auth/mfa/totp/setup',
+    '/mfa/totp/setup',
     {
       config: ENROL(),
       preHandler: freshMfa,
@@ -137,7 +137,7 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
   );
 
   app.post(
-    '/v1/auth/mfa/totp/confirm',
+    '/mfa/totp/confirm',
     {
       config: ENROL(),
       preHandler: freshMfa,
@@ -157,7 +157,7 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
   );
 
   app.post(
-    '/v1/auth/mfa/totp/verify',
+    '/mfa/totp/verify',
     {
       config: SIGN_IN(),
       schema: {
@@ -171,7 +171,7 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
   );
 
   app.post(
-    '/v1/auth/mfa/recovery',
+    '/mfa/recovery',
     {
       config: SIGN_IN(),
       schema: {
@@ -188,7 +188,7 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
   );
 
   app.post(
-    '/v1/auth/mfa/recovery-codes',
+    '/mfa/recovery-codes',
     {
       config: { permission: 'authenticated' },
       preHandler: freshMfa,
@@ -202,7 +202,7 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
   );
 
   app.post(
-    '/v1/auth/webauthn/register/options',
+    '/webauthn/register/options',
     {
       config: ENROL(),
       preHandler: freshMfa,
@@ -216,7 +216,7 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
   );
 
   app.post(
-    '/v1/auth/webauthn/register/verify',
+    '/webauthn/register/verify',
     {
       config: ENROL(),
       preHandler: freshMfa,
@@ -246,7 +246,7 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
   );
 
   app.post(
-    '/v1/auth/webauthn/login/options',
+    '/webauthn/login/options',
     {
       config: SIGN_IN(),
       schema: {
@@ -259,7 +259,7 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
   );
 
   app.post(
-    '/v1/auth/webauthn/login/verify',
+    '/webauthn/login/verify',
     {
       config: SIGN_IN(),
       schema: {
@@ -278,4 +278,4 @@ export function mfaRoutes(app: TypedApp, d: MfaRouteDeps): void {
         } as unknown as AuthenticationResponseJSON),
       ),
   );
-}
+};

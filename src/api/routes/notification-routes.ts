@@ -1,4 +1,4 @@
-import type { TypedApp } from '../types.js';
+import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
 import { Type } from 'typebox';
 import {
@@ -50,10 +50,15 @@ const NOTIFICATION_CREATE: Permission[] = [
   'notification.create.billing',
 ];
 
+export interface NotificationRouteOptions {
+  notifications: NotificationService;
+  access: PatientAccess;
+}
+
 /** `access`: notification types by permission, and the patient relationship for physicians and nurses. */
-export function notificationRoutes(app: TypedApp, notifications: NotificationService, access: PatientAccess): void {
+export const notificationRoutes: RoutePlugin<NotificationRouteOptions> = async (app, { notifications, access }) => {
   app.post(
-    '/v1/notifications',
+    '',
     {
       config: { permission: NOTIFICATION_CREATE },
       schema: {
@@ -77,7 +82,7 @@ export function notificationRoutes(app: TypedApp, notifications: NotificationSer
 
   app.post(
     // '::' escapes the colon in Fastify's router: the path is literally /v1/notifications:batch.
-    '/v1/notifications::batch',
+    '::batch',
     {
       bodyLimit: 2 * 1024 * 1024,
       config: { permission: NOTIFICATION_CREATE },
@@ -107,7 +112,7 @@ export function notificationRoutes(app: TypedApp, notifications: NotificationSer
   );
 
   app.get(
-    '/v1/notifications/:id',
+    '/:id',
     {
       config: { permission: 'notification.read' },
       schema: {
@@ -122,7 +127,7 @@ export function notificationRoutes(app: TypedApp, notifications: NotificationSer
   );
 
   app.post(
-    '/v1/notifications/:id/cancel',
+    '/:id/cancel',
     {
       config: { permission: 'notification.cancel' },
       schema: {
@@ -138,4 +143,4 @@ export function notificationRoutes(app: TypedApp, notifications: NotificationSer
         req.params.id,
       ),
   );
-}
+};

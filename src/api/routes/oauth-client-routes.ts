@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import { assertMayDelegate, smartScopesPermissions } from '../../auth/permissions.js';
-import type { TypedApp } from '../types.js';
+import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
 import { problems } from '../schemas.js';
 import type { OAuthClientService } from '../../auth/oauth-client-service.js';
@@ -24,10 +24,14 @@ const ClientView = Type.Object({
 
 const ClientId = Type.Object({ id: Type.String({ pattern: '^[0-9a-f]{32}$' }) });
 
+export interface OAuthClientRouteOptions {
+  clients: OAuthClientService;
+}
+
 /** Registration and revocation of SMART Backend Services clients (permission client.manage); audited. */
-export function oauthClientRoutes(app: TypedApp, clients: OAuthClientService): void {
+export const oauthClientRoutes: RoutePlugin<OAuthClientRouteOptions> = async (app, { clients }) => {
   app.post(
-    '/v1/oauth-clients',
+    '',
     {
       config: { permission: 'client.manage' },
       schema: {
@@ -66,7 +70,7 @@ export function oauthClientRoutes(app: TypedApp, clients: OAuthClientService): v
   );
 
   app.get(
-    '/v1/oauth-clients',
+    '',
     {
       config: { permission: 'client.manage' },
       schema: {
@@ -89,7 +93,7 @@ export function oauthClientRoutes(app: TypedApp, clients: OAuthClientService): v
   );
 
   app.get(
-    '/v1/oauth-clients/:id',
+    '/:id',
     {
       config: { permission: 'client.manage' },
       schema: {
@@ -103,7 +107,7 @@ export function oauthClientRoutes(app: TypedApp, clients: OAuthClientService): v
   );
 
   app.post(
-    '/v1/oauth-clients/:id/revoke',
+    '/:id/revoke',
     {
       config: { permission: 'client.manage' },
       schema: {
@@ -115,4 +119,4 @@ export function oauthClientRoutes(app: TypedApp, clients: OAuthClientService): v
     },
     async (req) => clients.revoke(requestContext(req), req.params.id),
   );
-}
+};

@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { TypedApp } from '../types.js';
+import type { RoutePlugin } from '../types.js';
 import type { OAuthClientService } from '../../auth/oauth-client-service.js';
 import type { TokenAnswer } from '../../auth/token-endpoint.js';
 import { ASSERTION_ALGS, CLIENT_ASSERTION_TYPE } from '../../auth/client-assertion.js';
@@ -18,12 +18,16 @@ export function supportedScopes(): string[] {
 
 const OAuthError = Type.Object({ error: Type.String(), error_description: Type.String() });
 
+export interface OAuthRouteOptions {
+  clients: OAuthClientService;
+}
+
 /**
  * SMART Backend Services discovery and token endpoint (SMART App Launch v2; RFC 6749 §4.4, RFC 7523).
  * The token endpoint answers in OAuth's own JSON (RFC 6749 §5.1/§5.2), never problem details: OAuth
  * client libraries parse `error`. Both are public: the client authenticates with its assertion.
  */
-export function oauthRoutes(app: TypedApp, clients: OAuthClientService): void {
+export const oauthRoutes: RoutePlugin<OAuthRouteOptions> = async (app, { clients }) => {
   app.get(
     '/.well-known/smart-configuration',
     {
@@ -110,4 +114,4 @@ export function oauthRoutes(app: TypedApp, clients: OAuthClientService): void {
       return send(reply, await clients.token(body, meta(req)));
     },
   );
-}
+};

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import type { TypedApp } from '../types.js';
+import type { RoutePlugin } from '../types.js';
 import { problems } from '../schemas.js';
 import { sendSession } from '../session-reply.js';
 import { SESSION_COOKIE, type SessionService } from '../../auth/session-service.js';
@@ -14,11 +14,16 @@ import { DEFAULT_TENANT } from '../../core/domain.js';
 export const OIDC_STATE_COOKIE = '__Host-sealpost_oidc';
 const STATE_COOKIE_OPTIONS = { path: '/', httpOnly: true, secure: true, sameSite: 'lax' as const };
 
+export interface OidcRouteOptions {
+  oidc: OidcService;
+  sessions: SessionService;
+}
+
 /** OIDC single sign-on for staff (a browser flow: cookie sessions only). */
-export function oidcRoutes(app: TypedApp, oidc: OidcService, sessions: SessionService): void {
+export const oidcRoutes: RoutePlugin<OidcRouteOptions> = async (app, { oidc, sessions }) => {
   app.addHook('onClose', async () => oidc.close());
   app.get(
-    '/v1/auth/oidc/start',
+    '/start',
     {
       config: { permission: 'public' },
       schema: {
@@ -48,7 +53,7 @@ export function oidcRoutes(app: TypedApp, oidc: OidcService, sessions: SessionSe
   );
 
   app.get(
-    '/v1/auth/oidc/callback',
+    '/callback',
     {
       config: { permission: 'public' },
       schema: {
@@ -74,4 +79,4 @@ export function oidcRoutes(app: TypedApp, oidc: OidcService, sessions: SessionSe
       return reply.redirect(s.stage === 'active' ? AFTER_SSO.active : AFTER_SSO.pending, 303);
     },
   );
-}
+};

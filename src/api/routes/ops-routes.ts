@@ -1,10 +1,17 @@
 import { Type } from 'typebox';
-import type { TypedApp } from '../types.js';
+import type { RoutePlugin } from '../types.js';
 import type { Store } from '../../store/store.js';
 import type { Metrics } from '../metrics.js';
 
+export interface OpsRouteOptions {
+  store: Store;
+  metrics: Metrics;
+  /** False while the database is not yet reachable at start. */
+  started?: () => boolean;
+}
+
 /** Liveness, readiness and Prometheus metrics: public, PHI-free by construction. */
-export function opsRoutes(app: TypedApp, store: Store, metrics: Metrics, started: () => boolean = () => true): void {
+export const opsRoutes: RoutePlugin<OpsRouteOptions> = async (app, { store, metrics, started = () => true }) => {
   app.get(
     '/healthz',
     {
@@ -43,4 +50,4 @@ export function opsRoutes(app: TypedApp, store: Store, metrics: Metrics, started
       return reply.type(metrics.contentType).send(body);
     },
   );
-}
+};

@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import type { FastifyRequest } from 'fastify';
-import type { TypedApp } from '../types.js';
+import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
 import { problems } from '../schemas.js';
 import { SessionAnswer, sendSession } from '../session-reply.js';
@@ -57,22 +57,26 @@ function reader(req: FastifyRequest): PatientReader {
   return { tenantId: p.tenantId, accountId: p.id, patientId: p.patientId, requestId: req.id, sourceIp: req.ip };
 }
 
+export interface PatientAccountRouteOptions {
+  accounts: PatientAccountService;
+  sessions: SessionService;
+  access?: PatientAccessCheck;
+}
+
 /**
  * Optional patient accounts: staff open and disable them; patients sign in with a contact point and
  * a one-time code, then read their own notifications. The portal's one-time links are unaffected.
  */
-export function patientAccountRoutes(
-  app: TypedApp,
-  accounts: PatientAccountService,
-  sessions: SessionService,
-  access?: PatientAccessCheck,
-): void {
+export const patientAccountRoutes: RoutePlugin<PatientAccountRouteOptions> = async (
+  app,
+  { accounts, sessions, access },
+) => {
   // Clinicians open or disable accounts only for patients of their care team (or under break-glass).
   const staffCtx = (req: FastifyRequest, patientId: string) =>
     access ? access.patient(req.principal!, requestContext(req), patientId) : requestContext(req);
 
   app.post(
-    '/v1/patients/:id/account',
+    '/patients/:id/account',
     {
       config: { permission: 'patient.write' },
       schema: {
@@ -90,7 +94,7 @@ export function patientAccountRoutes(
   );
 
   app.delete(
-    '/v1/patients/:id/account',
+    '/patients/:id/account',
     {
       config: { permission: 'patient.write' },
       schema: {
@@ -107,7 +111,7 @@ export function patientAccountRoutes(
   );
 
   app.post(
-    '/v1/patient-auth/start',
+    '/patient-auth/start',
     {
       config: { permission: 'public' },
       schema: {
@@ -134,7 +138,7 @@ export function patientAccountRoutes(
   );
 
   app.post(
-    '/v1/patient-auth/verify',
+    '/patient-auth/verify',
     {
       config: { permission: 'public' },
       schema: {
@@ -173,7 +177,7 @@ export function patientAccountRoutes(
   );
 
   app.get(
-    '/v1/me/notifications',
+    '/me/notifications',
     {
       config: { permission: 'self.messages' },
       schema: {
@@ -199,7 +203,7 @@ export function patientAccountRoutes(
   );
 
   app.get(
-    '/v1/me/notifications/:id',
+    '/me/notifications/:id',
     {
       config: { permission: 'self.messages' },
       schema: {
@@ -212,4 +216,4 @@ export function patientAccountRoutes(
     },
     async (req) => accounts.readNotification(reader(req), req.params.id),
   );
-}
+};

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { TypedApp } from '../types.js';
+import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
 import { PatientBody, PatientView, problems } from '../schemas.js';
 import { Type } from 'typebox';
@@ -33,8 +33,13 @@ const ErasureView = Type.Object({
   }),
 });
 
+export interface PatientRouteOptions {
+  patients: PatientService;
+  access: PatientAccess;
+}
+
 /** `access`: the patient relationship (care team or break-glass) for physicians and nurses. */
-export function patientRoutes(app: TypedApp, patients: PatientService, access: PatientAccess): void {
+export const patientRoutes: RoutePlugin<PatientRouteOptions> = async (app, { patients, access }) => {
   /** 410 with the erasure's state as problem-details extension members (ids and times, no PHI). */
   const gone = async (req: FastifyRequest, reply: FastifyReply, id: string) => {
     const e = await patients.erasureStatus(requestContext(req), id);
@@ -51,7 +56,7 @@ export function patientRoutes(app: TypedApp, patients: PatientService, access: P
   };
 
   app.put(
-    '/v1/patients/:id',
+    '/:id',
     {
       config: { permission: 'patient.write' },
       schema: {
@@ -72,7 +77,7 @@ export function patientRoutes(app: TypedApp, patients: PatientService, access: P
   );
 
   app.get(
-    '/v1/patients/:id',
+    '/:id',
     {
       config: { permission: 'patient.read' },
       schema: {
@@ -96,7 +101,7 @@ export function patientRoutes(app: TypedApp, patients: PatientService, access: P
   );
 
   app.delete(
-    '/v1/patients/:id',
+    '/:id',
     {
       config: { permission: 'patient.erase' },
       schema: {
@@ -122,4 +127,4 @@ export function patientRoutes(app: TypedApp, patients: PatientService, access: P
       }
     },
   );
-}
+};

@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { TypedApp } from '../types.js';
+import type { RoutePlugin } from '../types.js';
 import type { PortalService } from '../../core/portal-service.js';
 import { isAppError } from '../../core/errors.js';
 import { invalidLinkPage, messagePage, missingAnswerText, verifyPage, wrongAnswerText } from '../portal-pages.js';
@@ -15,11 +15,16 @@ const PAGE_HEADERS = {
   'x-frame-options': 'DENY',
 };
 
+export interface PortalRouteOptions {
+  portal: PortalService;
+  sessionMinutes: number;
+}
+
 /**
  * The patient's side of a nudge: `/m/<token>`. The token is a bearer secret in the path, so these
  * routes are excluded from access logs by the logging hook (it logs route patterns only).
  */
-export function portalRoutes(app: TypedApp, portal: PortalService, sessionMinutes: number): void {
+export const portalRoutes: RoutePlugin<PortalRouteOptions> = async (app, { portal, sessionMinutes }) => {
   const meta = (req: FastifyRequest) => ({ requestId: req.id, sourceIp: req.ip });
   const html = (reply: FastifyReply, status: number, body: string) =>
     reply.code(status).headers(PAGE_HEADERS).type('text/html; charset=utf-8').send(body);
@@ -33,7 +38,7 @@ export function portalRoutes(app: TypedApp, portal: PortalService, sessionMinute
   const cfg = { config: { permission: 'public' as const }, schema: { hide: true, params: Token } };
 
   app.get(
-    '/m/:token',
+    '/:token',
     {
       ...cfg,
       schema: { ...cfg.schema, querystring: Type.Object({ code: Type.Optional(Type.String({ maxLength: 10 })) }) },
@@ -62,7 +67,7 @@ export function portalRoutes(app: TypedApp, portal: PortalService, sessionMinute
   );
 
   app.post(
-    '/m/:token/verify',
+    '/:token/verify',
     {
       ...cfg,
       schema: {
@@ -110,7 +115,7 @@ export function portalRoutes(app: TypedApp, portal: PortalService, sessionMinute
     },
   );
 
-  app.post('/m/:token/code', cfg, async (req, reply) => {
+  app.post('/:token/code', cfg, async (req, reply) => {
     try {
       await portal.requestCode(req.params.token, meta(req));
     } catch (e) {
@@ -122,7 +127,7 @@ export function portalRoutes(app: TypedApp, portal: PortalService, sessionMinute
     return reply.code(303).header('location', `/m/${req.params.token}?code=sent`).send();
   });
 
-  app.get('/m/:token/message', cfg, async (req, reply) => {
+  app.get('/:token/message', cfg, async (req, reply) => {
     try {
       const m = await portal.view(req.params.token, req.cookies[COOKIE], meta(req));
       return html(
@@ -144,7 +149,7 @@ export function portalRoutes(app: TypedApp, portal: PortalService, sessionMinute
     }
   });
 
-  app.post('/m/:token/acknowledge', cfg, async (req, reply) => {
+  app.post('/:token/acknowledge', cfg, async (req, reply) => {
     try {
       await portal.acknowledge(req.params.token, req.cookies[COOKIE], meta(req));
       return reply.code(303).header('location', `/m/${req.params.token}/message`).send();
@@ -155,4 +160,4 @@ export function portalRoutes(app: TypedApp, portal: PortalService, sessionMinute
       throw e;
     }
   });
-}
+};

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import type { TypedApp } from '../types.js';
+import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
 import { IdParam, problems } from '../schemas.js';
 import type { ProofService } from '../../core/proof-service.js';
@@ -35,8 +35,13 @@ const Proof = Type.Object({
 
 const KeySet = Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.String())) });
 
+export interface ProofRouteOptions {
+  proofs: ProofService;
+  access: PatientAccess;
+}
+
 /** Proofs of notifications and the published notary keys they are checked against. */
-export function proofRoutes(app: TypedApp, proofs: ProofService, access: PatientAccess): void {
+export const proofRoutes: RoutePlugin<ProofRouteOptions> = async (app, { proofs, access }) => {
   app.get(
     '/v1/notifications/:id/proof',
     {
@@ -77,4 +82,4 @@ export function proofRoutes(app: TypedApp, proofs: ProofService, access: Patient
       return proofs.keys();
     },
   );
-}
+};

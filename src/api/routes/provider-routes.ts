@@ -1,18 +1,23 @@
 import { Type } from 'typebox';
-import type { TypedApp } from '../types.js';
+import type { RoutePlugin } from '../types.js';
 import { problem } from '../error-handler.js';
 import { mapTwilioStatus, validateTwilioSignature } from '../../channels/sms/twilio-signature.js';
 import type { DeliveryProcessor } from '../../core/delivery-processor.js';
 import type { ConsentService } from '../../core/consent-service.js';
 
+export interface TwilioCallbackRouteOptions {
+  authToken: string;
+  publicUrl: string;
+  processor: DeliveryProcessor;
+  consent: ConsentService;
+  tenantId: string;
+}
+
 /**
  * Twilio status callbacks. Authenticated by X-Twilio-Signature over the public URL Twilio called,
  * not by API key. Unknown message ids answer 200 so Twilio does not retry forever.
  */
-export function twilioCallbackRoutes(
-  app: TypedApp,
-  o: { authToken: string; publicUrl: string; processor: DeliveryProcessor; consent: ConsentService; tenantId: string },
-): void {
+export const twilioCallbackRoutes: RoutePlugin<TwilioCallbackRouteOptions> = async (app, o) => {
   const signed = (req: { headers: Record<string, unknown>; url: string; body: Record<string, string> }) => {
     const signature = req.headers['x-twilio-signature'];
     return (
@@ -22,7 +27,7 @@ export function twilioCallbackRoutes(
   };
 
   app.post(
-    '/v1/providers/twilio/status',
+    '/status',
     {
       config: { permission: 'provider' },
       schema: {
@@ -41,7 +46,7 @@ export function twilioCallbackRoutes(
   );
 
   app.post(
-    '/v1/providers/twilio/inbound',
+    '/inbound',
     {
       config: { permission: 'provider' },
       schema: {
@@ -61,4 +66,4 @@ export function twilioCallbackRoutes(
       return reply.type('text/xml').send('<?xml version="1.0" encoding="UTF-8"?><Response></Response>');
     },
   );
-}
+};

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import type { TypedApp } from '../types.js';
+import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
 import { IdParam, problems } from '../schemas.js';
 import type { SignerService } from '../../core/signer-service.js';
@@ -36,9 +36,13 @@ const RegisterBody = Type.Object(
   { additionalProperties: false },
 );
 
-export function signerRoutes(app: TypedApp, signers: SignerService): void {
+export interface SignerRouteOptions {
+  signers: SignerService;
+}
+
+export const signerRoutes: RoutePlugin<SignerRouteOptions> = async (app, { signers }) => {
   app.post(
-    '/v1/signers',
+    '',
     {
       // Registering and revoking device keys changes who can sign for what.
       config: { permission: 'signer.manage' },
@@ -59,7 +63,7 @@ export function signerRoutes(app: TypedApp, signers: SignerService): void {
   );
 
   app.get(
-    '/v1/signers/:id',
+    '/:id',
     {
       config: { permission: 'signer.manage' },
       schema: {
@@ -73,7 +77,7 @@ export function signerRoutes(app: TypedApp, signers: SignerService): void {
   );
 
   app.post(
-    '/v1/signers/:id/revoke',
+    '/:id/revoke',
     {
       config: { permission: 'signer.manage' },
       schema: {
@@ -88,4 +92,4 @@ export function signerRoutes(app: TypedApp, signers: SignerService): void {
       return signers.revoke(requestContext(req), req.params.id);
     },
   );
-}
+};

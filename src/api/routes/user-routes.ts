@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import type { TypedApp } from '../types.js';
+import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
 import { problems } from '../schemas.js';
 import { STAFF_ROLES } from '../../auth/permissions.js';
@@ -39,10 +39,14 @@ const Invited = Type.Object({
   }),
 });
 
+export interface UserRouteOptions {
+  users: UserService;
+}
+
 /** Administration of staff users (permission user.manage). Every change is audited in its transaction. */
-export function userRoutes(app: TypedApp, users: UserService): void {
+export const userRoutes: RoutePlugin<UserRouteOptions> = async (app, { users }) => {
   app.post(
-    '/v1/users',
+    '',
     {
       config: { permission: 'user.manage' },
       schema: {
@@ -61,7 +65,7 @@ export function userRoutes(app: TypedApp, users: UserService): void {
   );
 
   app.get(
-    '/v1/users',
+    '',
     {
       config: { permission: 'user.manage' },
       schema: {
@@ -84,7 +88,7 @@ export function userRoutes(app: TypedApp, users: UserService): void {
   );
 
   app.get(
-    '/v1/users/:id',
+    '/:id',
     {
       config: { permission: 'user.manage' },
       schema: {
@@ -98,7 +102,7 @@ export function userRoutes(app: TypedApp, users: UserService): void {
   );
 
   app.patch(
-    '/v1/users/:id',
+    '/:id',
     {
       config: { permission: 'user.manage' },
       schema: {
@@ -162,4 +166,4 @@ export function userRoutes(app: TypedApp, users: UserService): void {
     (ctx, id) => users.reinvite(ctx, id),
     [401, 403, 404, 409],
   );
-}
+};

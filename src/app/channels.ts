@@ -1,0 +1,61 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import type { ChannelKind } from '../core/domain.js';
+import type { Channel } from '../channels/channel.js';
+import type { Store } from '../store/store.js';
+import type { OutboxSealer } from '../channels/dev-outbox/dev-outbox-channel.js';
+import { DevOutboxChannel, type OutboxRecord } from '../channels/dev-outbox/dev-outbox-channel.js';
+import { SmtpEmailChannel } from '../channels/email/smtp-email-channel.js';
+import { TwilioSmsChannel } from '../channels/sms/twilio-sms-channel.js';
+import { HttpWebhookChannel } from '../channels/webhook/http-webhook-channel.js';
+
+/** One adapter per channel, as configured: the provider's, or the sealed development outbox. */
+export function buildChannels(
+  config: Config,
+  store: Store,
+  sealer: OutboxSealer,
+  derivedWebhookSecret: string,
+  logger: Logger,
+): Record<ChannelKind, Channel> {
+  // A message is recorded when its transaction commits, with those of concurrent sends (batchable).
+  const sink = {
+    record: (row: OutboxRecord) => store.transaction(async (tx) => tx.atCommit.outbox([row]), { batchable: true }),
+  };
+  const outbox = (kind: ChannelKind) => new DevOutboxChannel(kind, sink, sealer);
+  const { channels: c, twilio, smtp } = config;
+  if (c.insecureSkipTlsVerify)
+    logger.warn('SEALPOST_INSECURE_SKIP_TLS_VERIFY is on: provider certificates are NOT verified');
+  return {
+    sms:
+      c.sms === 'twilio'
+        ? new TwilioSmsChannel({
+            baseUrl: twilio.baseUrl,
+            accountSid: twilio.accountSid!,
+            authToken: twilio.authToken!,
+            from: twilio.from!,
+            statusCallbackUrl: `${config.publicUrl}/v1/providers/twilio/status`,
+            timeoutMs: c.timeoutMs,
+            insecureSkipTlsVerify: c.insecureSkipTlsVerify,
+          })
+        : outbox('sms'),
+    email:
+      c.email === 'smtp'
+        ? new SmtpEmailChannel({
+            ...smtp,
+            timeoutMs: c.timeoutMs,
+            rejectUnauthorized: !c.insecureSkipTlsVerify,
+            ca: smtp.ca,
+          })
+        : outbox('email'),
+    // Patient webhook URLs are validated to be https, or http on a loopback host only.
+    webhook:
+      c.webhook === 'http'
+        ? new HttpWebhookChannel({
+            secret: config.webhook.secret ?? derivedWebhookSecret,
+            timeoutMs: c.timeoutMs,
+            allowInsecureHttp: true,
+            insecureSkipTlsVerify: c.insecureSkipTlsVerify,
+          })
+        : outbox('webhook'),
+  };
+}

@@ -1,0 +1,89 @@
+import type { Config } from '../config/config.js';
+import type { Store } from '../store/store.js';
+import { DEFAULT_TENANT } from '../core/domain.js';
+import type { TypedApp } from '../api/types.js';
+import { opsRoutes } from '../api/routes/ops-routes.js';
+import { patientRoutes } from '../api/routes/patient-routes.js';
+import { notificationRoutes } from '../api/routes/notification-routes.js';
+import { appointmentRoutes } from '../api/routes/appointment-routes.js';
+import { portalRoutes } from '../api/routes/portal-routes.js';
+import { auditQueryRoutes } from '../api/routes/audit-query-routes.js';
+import { fhirAuditRoutes } from '../api/routes/fhir-audit-routes.js';
+import { auditLogRoutes } from '../api/routes/audit-log-routes.js';
+import { signerRoutes } from '../api/routes/signer-routes.js';
+import { proofRoutes } from '../api/routes/proof-routes.js';
+import { apiKeyRoutes } from '../api/routes/api-key-routes.js';
+import { oauthRoutes } from '../api/routes/oauth-routes.js';
+import { oauthClientRoutes } from '../api/routes/oauth-client-routes.js';
+import { userRoutes } from '../api/routes/user-routes.js';
+import { authRoutes } from '../api/routes/auth-routes.js';
+import { oidcRoutes } from '../api/routes/oidc-routes.js';
+import { mfaRoutes } from '../api/routes/mfa-routes.js';
+import { loginPages } from '../api/routes/login-pages.js';
+import { careTeamRoutes } from '../api/routes/care-team-routes.js';
+import { breakGlassRoutes } from '../api/routes/break-glass-routes.js';
+import { alertRoutes } from '../api/routes/alert-routes.js';
+import { patientAccountRoutes } from '../api/routes/patient-account-routes.js';
+import { deviceRoutes } from '../api/routes/device-routes.js';
+import { devOutboxRoutes } from '../api/routes/dev-outbox-routes.js';
+import { twilioCallbackRoutes } from '../api/routes/provider-routes.js';
+import type { Services } from './services.js';
+
+/**
+ * Every route module, registered with its prefix and what it needs. Each route declares its
+ * permission (auth/permissions.ts); the server refuses to register one that does not.
+ */
+export function registerRoutes(
+  server: TypedApp,
+  s: Services,
+  o: { config: Config; store: Store; clock: () => Date; isReady: () => boolean },
+): void {
+  const { config, store, clock } = o;
+  const access = s.patientAccess;
+  // Operations: liveness, readiness, metrics.
+  server.register(opsRoutes, { store, metrics: s.metrics, started: o.isReady });
+  // Patients, their notifications and appointments; the patient portal behind the nudges.
+  server.register(patientRoutes, { prefix: '/v1/patients', patients: s.patients, access });
+  server.register(notificationRoutes, { prefix: '/v1/notifications', notifications: s.notifications, access });
+  server.register(appointmentRoutes, { prefix: '/v1/appointments', appointments: s.appointments, access });
+  server.register(portalRoutes, { prefix: '/m', portal: s.portal, sessionMinutes: config.portal.sessionTtlMinutes });
+  // Audit: queries, FHIR AuditEvent, the transparency log; signatures and delivery proofs.
+  server.register(auditQueryRoutes, { prefix: '/v1', audit: s.auditQueries });
+  server.register(fhirAuditRoutes, { prefix: '/fhir/R4', audit: s.auditQueries, publicUrl: config.publicUrl });
+  server.register(auditLogRoutes, { prefix: '/v1/audit', log: s.auditLog });
+  server.register(signerRoutes, { prefix: '/v1/signers', signers: s.signers });
+  server.register(proofRoutes, { proofs: s.proofs, access });
+  // Identity and access: system clients, people, sign-in, MFA, care teams, break-glass.
+  server.register(apiKeyRoutes, { prefix: '/v1/api-keys', store, clock });
+  server.register(oauthRoutes, { clients: s.oauthClients });
+  server.register(oauthClientRoutes, { prefix: '/v1/oauth-clients', clients: s.oauthClients });
+  server.register(userRoutes, { prefix: '/v1/users', users: s.users });
+  server.register(authRoutes, {
+    prefix: '/v1',
+    signIn: s.signIn,
+    sessions: s.sessions,
+    store,
+    publicUrl: config.publicUrl,
+    clock,
+  });
+  if (s.oidc) server.register(oidcRoutes, { prefix: '/v1/auth/oidc', oidc: s.oidc, sessions: s.sessions });
+  server.register(mfaRoutes, { prefix: '/v1/auth', store, sessions: s.sessions, mfa: s.mfa, webauthn: s.webauthn });
+  server.register(loginPages, {});
+  server.register(careTeamRoutes, { prefix: '/v1/patients', careTeams: s.careTeams });
+  server.register(breakGlassRoutes, { prefix: '/v1', breakGlass: s.breakGlass });
+  server.register(alertRoutes, { prefix: '/v1/alerts', alerts: s.breakGlass });
+  server.register(patientAccountRoutes, { prefix: '/v1', accounts: s.patientAccounts, sessions: s.sessions, access });
+  server.register(deviceRoutes, { prefix: '/v1/me/devices', devices: s.devices });
+  // Development outbox (when a channel uses it) and provider callbacks (when the provider is configured).
+  if (Object.values(s.channels).some((c) => c.provider === 'dev-outbox'))
+    server.register(devOutboxRoutes, { prefix: '/v1/dev/outbox', store, sealer: s.sealer });
+  if (config.channels.sms === 'twilio')
+    server.register(twilioCallbackRoutes, {
+      prefix: '/v1/providers/twilio',
+      authToken: config.twilio.authToken!,
+      publicUrl: config.publicUrl,
+      processor: s.processor,
+      consent: s.consent,
+      tenantId: DEFAULT_TENANT,
+    });
+}

@@ -1,0 +1,266 @@
+import type { Logger } from 'pino';
+import { v7 as uuidv7 } from 'uuid';
+import type { Config } from '../config/config.js';
+import { DEFAULT_TENANT, type ChannelKind } from '../core/domain.js';
+import { patientRef, type CoreDeps } from '../core/context.js';
+import type { Channel } from '../channels/channel.js';
+import type { Store } from '../store/store.js';
+import type { KeyProvider } from '../crypto/key-provider.js';
+import { EnvelopeCipher } from '../crypto/envelope-cipher.js';
+import { outboxSealer } from '../crypto/outbox-sealer.js';
+import type { OutboxSealer } from '../channels/dev-outbox/dev-outbox-channel.js';
+import { retireKey, rotateTenantKek } from '../crypto/key-rotation.js';
+import { TemplateRegistry } from '../core/templates/template-registry.js';
+import { kekShredder } from '../core/erasure-rotation.js';
+import { PatientService } from '../core/patient-service.js';
+import { NotificationService } from '../core/notification-service.js';
+import { AppointmentService } from '../core/appointment-service.js';
+import { PortalService } from '../core/portal-service.js';
+import { ConsentService } from '../core/consent-service.js';
+import { DeliveryProcessor } from '../core/delivery-processor.js';
+import { CareTeamService } from '../core/care-team-service.js';
+import { BreakGlassService } from '../core/break-glass-service.js';
+import { AuditQueryService } from '../core/audit-query-service.js';
+import { SignerService } from '../core/signer-service.js';
+import { ProofService } from '../core/proof-service.js';
+import { PatientAccountService } from '../core/patient-account-service.js';
+import { DeviceService } from '../core/device-service.js';
+import { DeliveryWorker } from '../queue/delivery-worker.js';
+import { AuditLog } from '../audit/audit-log.js';
+import { SessionService } from '../auth/session-service.js';
+import { PatientAccess } from '../auth/patient-access.js';
+import { MfaService } from '../auth/mfa-service.js';
+import { WebAuthnService } from '../auth/webauthn-service.js';
+import { AdminAlertMailer } from '../auth/admin-alert-mailer.js';
+import { LoginThrottle, DEFAULT_THROTTLE } from '../auth/throttle.js';
+import { UserService } from '../auth/user-service.js';
+import { SignInService } from '../auth/sign-in-service.js';
+import { OidcService } from '../auth/oidc-service.js';
+import { OAuthClientService } from '../auth/oauth-client-service.js';
+import { Metrics } from '../api/metrics.js';
+import { buildChannels } from './channels.js';
+import { errorCode } from './startup.js';
+
+/** What the services are built on: opened (and closed) by `buildApp`. */
+export interface Foundations {
+  config: Config;
+  logger: Logger;
+  clock: () => Date;
+  keyring: KeyProvider;
+  store: Store;
+  /** This node's name in leases and claims (host, process, random). */
+  owner: string;
+  /** Replacements of channel adapters (tests of our own boundaries only). */
+  channels?: Partial<Record<ChannelKind, Channel>>;
+}
+
+/** Every service of a running Sealpost, built once, each from what it needs. */
+export interface Services {
+  cipher: EnvelopeCipher;
+  sealer: OutboxSealer;
+  channels: Record<ChannelKind, Channel>;
+  core: CoreDeps;
+  // Patients and their notifications
+  patients: PatientService;
+  notifications: NotificationService;
+  appointments: AppointmentService;
+  portal: PortalService;
+  consent: ConsentService;
+  processor: DeliveryProcessor;
+  worker: DeliveryWorker;
+  metrics: Metrics;
+  // Audit, signatures and proofs
+  auditLog: AuditLog;
+  auditQueries: AuditQueryService;
+  signers: SignerService;
+  proofs: ProofService;
+  // Identity and access: people, sign-in, MFA, care teams, break-glass, system clients
+  sessions: SessionService;
+  patientAccess: PatientAccess;
+  throttle: LoginThrottle;
+  users: UserService;
+  signIn: SignInService;
+  mfa: MfaService;
+  webauthn: WebAuthnService;
+  oidc: OidcService | null;
+  oauthClients: OAuthClientService;
+  breakGlass: BreakGlassService;
+  careTeams: CareTeamService;
+  patientAccounts: PatientAccountService;
+  devices: DeviceService;
+}
+
+/** The table of what exists: construction only, nothing starts here (see `App.start`). */
+export function buildServices(f: Foundations): Services {
+  const { config, logger, clock, keyring, store, owner } = f;
+  const outbound = {
+    timeoutMs: config.channels.timeoutMs,
+    insecureSkipTlsVerify: config.channels.insecureSkipTlsVerify,
+  };
+
+  const cipher = new EnvelopeCipher(keyring, {
+    max: config.keys.dataKeyCache.max,
+    ttlMs: config.keys.dataKeyCache.ttlSeconds * 1000,
+  });
+  const sealer = outboxSealer(keyring);
+  const webhookSecret = keyring.macKey('sealpost/webhook').toString('hex');
+  const channels = { ...buildChannels(config, store, sealer, webhookSecret, logger), ...f.channels };
+
+  let worker: DeliveryWorker | null = null;
+  const wake = () => {
+    worker?.wake();
+    store.dueSignal?.announce();
+  };
+  // The notary key (and its published current and retired versions) is the key provider's.
+  const signing = { signer: () => keyring.signer(), publishedKeys: () => keyring.publishedSigningKeys() };
+  const core: CoreDeps = {
+    config,
+    store,
+    cipher,
+    templates: TemplateRegistry.load(),
+    clock,
+    newId: uuidv7,
+    wake,
+    signing,
+  };
+
+  const patients = new PatientService(core, {
+    // Erasure completes with a tenant KEK rotation and the destruction of every older version.
+    kek: kekShredder({
+      rotate: (tenantId, onProgress) =>
+        rotateTenantKek(store, keyring, tenantId, {
+          actor: 'system:erasure',
+          clock,
+          onProgress: (p) => onProgress?.(p.done, p.total),
+        }),
+      kekVersions: (tenantId) => keyring.listKeys().filter((k) => k.purpose === 'kek' && k.tenantId === tenantId),
+      destroy: async (keyId) => void (await retireKey(store, keyring, keyId, { actor: 'system:erasure', clock })),
+    }),
+    // A failed background shredding stays pending and is resumed at the next start (codes only, no PHI).
+    onError: (e) =>
+      logger.error({ code: errorCode(e) ?? (e as Error)?.name }, 'erasure shredding failed; it stays pending'),
+  });
+  const notifications = new NotificationService(core);
+  const processor = new DeliveryProcessor(core, channels, owner);
+  const metrics = new Metrics(store);
+  worker = new DeliveryWorker(
+    store,
+    (limit, now, leaseUntil) => processor.claim(limit, now, leaseUntil),
+    { owner, ...config.worker, clock },
+    logger,
+  );
+  worker.onOutcome = (o, d) => {
+    metrics.deliveryOutcomes.inc({ channel: o.channel, outcome: o.status });
+    if (o.status === 'sent' || o.status === 'delivered') {
+      const seconds = Math.max(0, clock().getTime() - Number(d.run_at)) / 1000;
+      metrics.deliveryLatency.observe({ channel: o.channel }, seconds);
+    }
+  };
+
+  const sessions = new SessionService(
+    store,
+    {
+      idleMs: config.identity.sessionIdleMinutes * 60_000,
+      absoluteMs: config.identity.sessionAbsoluteHours * 3_600_000,
+    },
+    clock,
+  );
+  const throttle = new LoginThrottle(store, {
+    ...DEFAULT_THROTTLE,
+    lockoutThreshold: config.identity.lockoutThreshold,
+    lockoutMinutes: config.identity.lockoutMinutes,
+  });
+  const users = new UserService(core, sessions, throttle);
+  const mfa = new MfaService({
+    store,
+    cipher,
+    sessions,
+    clock,
+    newId: uuidv7,
+    // A wrong second factor also counts toward the account's lockout (the password step's counter).
+    onAccountFailure: async (tx, ctx, userId) => {
+      const u = await tx.users.byId(ctx.tenantId, userId);
+      if (u?.status === 'active') await throttle.countUserFailure(tx, u, ctx, clock().getTime());
+    },
+    onSignInComplete: (tx, ctx, userId) => throttle.signInCompleted(tx, ctx.tenantId, userId),
+  });
+  // Break-glass is told to the tenant's administrators at once, by e-mail (ids and times only).
+  const alertMailer = new AdminAlertMailer(
+    store,
+    channels.email,
+    {
+      organisationName: config.organisationName,
+      publicUrl: config.publicUrl,
+      timeoutMs: outbound.timeoutMs,
+      newId: uuidv7,
+    },
+    logger,
+  );
+
+  return {
+    cipher,
+    sealer,
+    channels,
+    core,
+    patients,
+    notifications,
+    appointments: new AppointmentService(core, notifications),
+    portal: new PortalService(core, channels),
+    consent: new ConsentService(core),
+    processor,
+    worker,
+    metrics,
+    auditLog: new AuditLog(
+      store,
+      keyring,
+      {
+        origin: config.audit.origin,
+        checkpointSeconds: config.audit.checkpointSeconds,
+        checkpointEntries: config.audit.checkpointEntries,
+        batch: config.audit.integrateBatch,
+        owner,
+      },
+      clock,
+      logger,
+    ),
+    auditQueries: new AuditQueryService(core),
+    signers: new SignerService(core),
+    proofs: new ProofService(core),
+    sessions,
+    // The patient relationship (care team, break-glass) every content route checks for clinicians.
+    patientAccess: new PatientAccess({
+      store,
+      clock,
+      patientRef: (tenantId, patientId) => patientRef(core, tenantId, patientId),
+    }),
+    throttle,
+    users,
+    signIn: new SignInService(core, sessions, throttle, users, channels.email, logger),
+    mfa,
+    webauthn: new WebAuthnService({ store, mfa, clock, newId: uuidv7, publicUrl: config.publicUrl }),
+    oidc: config.identity.oidc
+      ? new OidcService(
+          store,
+          sessions,
+          { settings: config.identity.oidc, publicUrl: config.publicUrl, ...outbound, defaultTenant: DEFAULT_TENANT },
+          clock,
+        )
+      : null,
+    // SMART backend-services clients; access tokens are MACed with a key every node derives alike.
+    oauthClients: new OAuthClientService({
+      store,
+      clock,
+      publicUrl: config.publicUrl,
+      tokenKey: keyring.macKey('sealpost/access-token'),
+      accessTokenMinutes: config.identity.accessTokenMinutes,
+      defaultTenant: DEFAULT_TENANT,
+      outbound,
+    }),
+    breakGlass: new BreakGlassService(core, mfa, (tenantId, alert) => alertMailer.notify(tenantId, alert)),
+    careTeams: new CareTeamService(core),
+    patientAccounts: new PatientAccountService(core, { email: channels.email, sms: channels.sms }, sessions, (code) =>
+      logger.warn({ code }, 'patient sign-in code not sent'),
+    ),
+    devices: new DeviceService(core),
+  };
+}
