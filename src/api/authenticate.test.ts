@@ -2,7 +2,8 @@ import Fastify, { type FastifyRequest } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { authorize, requireRoutePermission, type Authenticator } from './authenticate.js';
 import { installErrorHandler } from './error-handler.js';
-import { rolePermissions, type Role } from '../auth/permissions.js';
+import { rolePermissions } from '../auth/permissions.js';
+import type { Role } from '../core/domain.js';
 import type { Principal, SessionStage } from '../auth/principal.js';
 import './types.js';
 

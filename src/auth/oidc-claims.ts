@@ -1,4 +1,4 @@
-import { STAFF_ROLES } from './permissions.js';
+import { STAFF_ROLES } from '../core/domain.js';
 
 /** What Sealpost takes from an identity provider's claims (ID token, then userinfo). */
 export interface SsoIdentity {

@@ -1,7 +1,8 @@
 import type { Store, StoreTx } from '../store/store.js';
 import type { RequestContext } from '../core/context.js';
 import { AppError } from '../core/errors.js';
-import { CLINICAL_ROLES, mayReadNotificationType, notificationCreatePermission } from './permissions.js';
+import { mayReadNotificationType, notificationCreatePermission } from './permissions.js';
+import { CLINICAL_ROLES } from '../core/domain.js';
 import type { Principal } from './principal.js';
 
 /**

@@ -6,6 +6,7 @@
  */
 
 import { AppError } from '../core/errors.js';
+import type { Role } from '../core/domain.js';
 
 export const PERMISSIONS = {
   'patient.read': "Read a patient's demographics and contact points (PHI)",
@@ -36,12 +37,8 @@ export const PERMISSIONS = {
 export type Permission = keyof typeof PERMISSIONS;
 export const ALL_PERMISSIONS = Object.keys(PERMISSIONS) as Permission[];
 
-export const ROLES = ['admin', 'physician', 'nurse', 'receptionist', 'billing', 'auditor', 'patient'] as const;
-export type Role = (typeof ROLES)[number];
-/** Staff roles (everything but `patient`): MFA is required for all of them. */
-export const STAFF_ROLES = ROLES.filter((r) => r !== 'patient') as Exclude<Role, 'patient'>[];
-/** Roles whose access to a patient's content needs the care-team relationship (or break-glass). */
-export const CLINICAL_ROLES: readonly Role[] = ['physician', 'nurse'];
+// Temporary: the roles moved to core/domain.ts; this re-export stays until the last route imports them there.
+export { STAFF_ROLES } from '../core/domain.js';
 
 const CLINICAL: Permission[] = [
   'patient.read',

@@ -1,4 +1,5 @@
-import type { Permission, Role } from './permissions.js';
+import type { Permission } from './permissions.js';
+import type { Role } from '../core/domain.js';
 import type { ClientCertBinding } from './client-cert.js';
 
 /**

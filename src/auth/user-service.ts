@@ -4,7 +4,7 @@ import { AppError } from '../core/errors.js';
 import type { StoreTx } from '../store/store.js';
 import type { UserRow } from '../store/repositories/user-repository.js';
 import { hashToken, randomToken } from '../crypto/tokens.js';
-import { STAFF_ROLES, type Role } from './permissions.js';
+import { STAFF_ROLES, type Role } from '../core/domain.js';
 import type { SessionService } from './session-service.js';
 import type { LoginThrottle } from './throttle.js';
 

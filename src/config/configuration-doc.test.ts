@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from './load-config.js';
-import { STAFF_ROLES } from '../auth/permissions.js';
+import { STAFF_ROLES } from '../core/domain.js';
 
 /**
  * docs/configuration.md against the code. The code decides which variables exist: `loadConfig` warns

@@ -3,9 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Config, SqliteDurability } from './config.js';
 import { AppError } from '../core/errors.js';
-import { parseDurationMinutes, parseQuietHours } from '../core/time-policy.js';
-import { STAFF_ROLES } from '../auth/permissions.js';
-import { DEFAULT_TENANT } from '../core/domain.js';
+import { parseDurationMinutes, parseQuietHours } from './time-settings.js';
+import { DEFAULT_TENANT, STAFF_ROLES } from '../core/domain.js';
 
 type Env = Record<string, string | undefined>;
 

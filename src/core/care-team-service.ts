@@ -1,7 +1,7 @@
 import type { CoreDeps, RequestContext } from './context.js';
 import { audit, patientRef } from './context.js';
 import { AppError } from './errors.js';
-import { CLINICAL_ROLES } from '../auth/permissions.js';
+import { CLINICAL_ROLES } from './domain.js';
 
 export interface CareTeamMember {
   userId: string;

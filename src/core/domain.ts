@@ -1,4 +1,4 @@
-/** Domain vocabulary shared by core, store, queue and api. No I/O here. */
+/** Domain vocabulary shared by every layer (a leaf: it imports nothing from src/). No I/O here. */
 
 /** The tenant of a single-organisation installation, and the one a request names when it names none. */
 export const DEFAULT_TENANT = 'default';
@@ -22,6 +22,17 @@ export type ChannelKind = (typeof CHANNEL_KINDS)[number];
 
 export const LANGUAGES = ['en', 'es'] as const;
 export type Language = (typeof LANGUAGES)[number];
+
+/**
+ * The roles of people (auth/permissions.ts says what each may do): staff roles and `patient`, the
+ * holder of a patient account.
+ */
+export const ROLES = ['admin', 'physician', 'nurse', 'receptionist', 'billing', 'auditor', 'patient'] as const;
+export type Role = (typeof ROLES)[number];
+/** Staff roles (everything but `patient`): MFA is required for all of them. */
+export const STAFF_ROLES = ROLES.filter((r) => r !== 'patient') as Exclude<Role, 'patient'>[];
+/** Roles whose access to a patient's content needs the care-team relationship (or break-glass). */
+export const CLINICAL_ROLES: readonly Role[] = ['physician', 'nurse'];
 
 export const DELIVERY_STATUSES = [
   'scheduled', // run_at in the future

@@ -5,10 +5,37 @@ import { normaliseContact } from './contact-validation.js';
 import { PATIENT_ID_PATTERN } from './patient-service.js';
 import type { Language, NotificationType } from './domain.js';
 import type { Channel } from '../channels/channel.js';
-import type { SessionService } from '../auth/session-service.js';
 import { numericCode, safeEqualHex } from '../crypto/tokens.js';
 import type { PatientNotificationRow } from '../store/repositories/patient-account-repository.js';
 import type { StoreTx } from '../store/store.js';
+
+/**
+ * What patient sign-in needs of sessions (auth/session-service.ts's SessionService provides it,
+ * wired by the composition root): core declares the port, auth implements it.
+ */
+export interface PatientSessions {
+  /** Creates a session in `tx`; the token is returned once and never stored. */
+  issue(
+    tx: StoreTx,
+    s: {
+      tenantId: string;
+      subjectType: 'patient';
+      subjectId: string;
+      transport: 'cookie' | 'bearer';
+      stage: 'active';
+      /** RFC 8176 authentication methods (`otp`). */
+      amr: string[];
+    },
+  ): Promise<{ id: string; token: string; expiresAt: Date }>;
+  /** Ends every session of the patient account and revokes its devices; the counts are audited. */
+  revokeAll(
+    tx: StoreTx,
+    tenantId: string,
+    subjectType: 'patient',
+    subjectId: string,
+    reason: string,
+  ): Promise<{ sessions: number; devices: number }>;
+}
 
 /** The contact a patient signs in with: one of their e-mail addresses or phone numbers. */
 export interface SignInContact {
@@ -76,7 +103,7 @@ export class PatientAccountService {
   constructor(
     private readonly deps: CoreDeps,
     private readonly channels: Record<'email' | 'sms', Channel>,
-    private readonly sessions: SessionService,
+    private readonly sessions: PatientSessions,
     private readonly onSendError: (code: string) => void = () => {},
     private readonly policy: PatientAccountPolicy = DEFAULT_PATIENT_ACCOUNT_POLICY,
   ) {}

@@ -1,12 +1,7 @@
 import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
-import {
-  deferPastQuietHours,
-  isValidTimeZone,
-  parseDurationMinutes,
-  parseQuietHours,
-  reminderTimes,
-} from './time-policy.js';
+import { deferPastQuietHours, isValidTimeZone, reminderTimes } from './time-policy.js';
+import { parseDurationMinutes, parseQuietHours } from '../config/time-settings.js';
 
 const NY = 'America/New_York';
 const MADRID = 'Europe/Madrid';

@@ -7,14 +7,11 @@ import { createTenant } from '../../src/cli/tenants.js';
 import { ROUTE_PERMISSIONS } from '../../src/api/authenticate.js';
 import {
   apiKeyPermissions,
-  CLINICAL_ROLES,
   rolePermissions,
-  ROLES,
-  STAFF_ROLES,
   type Permission,
-  type Role,
   type RoutePermission,
 } from '../../src/auth/permissions.js';
+import { CLINICAL_ROLES, ROLES, STAFF_ROLES, type Role } from '../../src/core/domain.js';
 
 /**
  * Every route of the OpenAPI document × every role (and an integration, an audit and an admin API

@@ -6,7 +6,7 @@ import { query } from '../helpers/db-snapshot.js';
 import { createApiKey } from '../../src/auth/api-keys.js';
 import { createTenant } from '../../src/cli/tenants.js';
 import { ROUTE_PERMISSIONS } from '../../src/api/authenticate.js';
-import type { Role } from '../../src/auth/permissions.js';
+import type { Role } from '../../src/core/domain.js';
 
 /**
  * ASVS 8.4.1: with every credential kind of tenant A, call every route of the server with tenant B's

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Harness } from './sealpost-harness.js';
-import type { Role } from '../../src/auth/permissions.js';
+import type { Role } from '../../src/core/domain.js';
 
 export interface TestPerson {
   userId: string;
