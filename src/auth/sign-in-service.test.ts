@@ -301,6 +301,26 @@ describe('SignInService password reset', () => {
     for (const secret of [PASSWORD, NEW_PASSWORD, token]) expect(secretVisible(f, secret)).toBe(false);
   });
 
+  it('does not bring back a user disabled while their reset was in progress, and keeps the link unused', async () => {
+    const u = await f.addUser();
+    await f.signIn.requestReset(f.tenantId, u.email, ORIGIN);
+    const token = tokenOf(f.email.sent[0].text);
+    // An administrator disables the user (committed) after the link was checked, before the new password is stored.
+    const original = f.store.transaction.bind(f.store);
+    f.store.transaction = ((fn, opts) => {
+      f.store.transaction = original;
+      return original((tx) => tx.users.update(f.tenantId, u.id, { status: 'disabled' })).then(() => original(fn, opts));
+    }) as typeof f.store.transaction;
+
+    expect((await refusal(f.signIn.completeReset(f.tenantId, token, NEW_PASSWORD, ORIGIN))).code).toBe(
+      'SP_AUTH_TOKEN_INVALID',
+    );
+
+    expect(f.user(u.id)).toMatchObject({ status: 'disabled', password_hash: u.password_hash });
+    expect([...f.store.tables.userTokens.values()][0].used_at).toBeNull();
+    expect(f.store.audit.at(-1)!.event.action).toBe('auth.password_reset_requested');
+  });
+
   it('refuses an expired link, and a link of another purpose or tenant, without using it', async () => {
     const u = await f.addUser();
     await f.signIn.requestReset(f.tenantId, u.email, ORIGIN);
