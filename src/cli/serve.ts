@@ -1,0 +1,49 @@
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import type { Server as TlsServer } from 'node:tls';
+import { loadConfig } from '../config/load-config.js';
+import { buildApp } from '../app.js';
+import { loadOrCreateTls, reloadTls } from '../api/tls.js';
+
+/** `sealpost serve`: the HTTPS API, the patient portal and the delivery worker in one process, until a signal. */
+export function serveCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('Run the HTTPS API, the patient portal and the delivery worker (what `npm start` runs)')
+    .action(async () => {
+      const config = loadConfig();
+      const tls = await loadOrCreateTls(config.dataDir, config.tls.certFile, config.tls.keyFile);
+      // Listen first, then connect: while the database is unreachable, /healthz answers and /readyz says 503.
+      const app = await buildApp(config, { https: tls, deferDatabase: true });
+      if (tls.generated)
+        app.logger.info({ file: join(config.dataDir, 'tls-cert.pem') }, 'generated a self-signed TLS certificate');
+      await app.server.listen({ host: config.host, port: config.port });
+      let stopping = false;
+      const stop = async (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        app.logger.info({ signal }, 'shutting down');
+        await app.close();
+        process.exit(0);
+      };
+      process.on('SIGINT', () => void stop('SIGINT'));
+      process.on('SIGTERM', () => void stop('SIGTERM'));
+      // Certificate renewal without downtime: new connections get the new pair, open ones keep theirs.
+      process.on('SIGHUP', () => void reloadTls(app.server.server as unknown as TlsServer, tls, app.logger));
+      await app.connect();
+      if (app.bootstrapKey)
+        app.logger.info(
+          { file: join(config.dataDir, 'bootstrap-api-key') },
+          'first start: bootstrap API key written (mode 0600)',
+        );
+      app.start();
+      app.logger.info(
+        {
+          url: config.publicUrl,
+          port: (app.server.server.address() as { port: number }).port,
+          backend: app.store.backend,
+        },
+        'sealpost is serving',
+      );
+    });
+}
