@@ -83,7 +83,7 @@ export interface KeyProvider {
   /**
    * Destroys a retired version (local: removed from the file; HSM: C_DestroyObject). A signing key's
    * public part stays published. Callers check first that no stored data still needs it
-   * (`retireKey` in key-rotation.ts). Throws SP_CRYPTO_KEY_IN_USE for the current version,
+   * (`retireKey` in core/key-rotation.ts). Throws SP_CRYPTO_KEY_IN_USE for the current version,
    * SP_CRYPTO_KEY_UNKNOWN for an unknown id.
    */
   destroyKeyVersion(keyId: string): Promise<void>;
