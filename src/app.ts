@@ -18,6 +18,7 @@ import type { SessionService } from './auth/session-service.js';
 import { openStore } from './store/open-store.js';
 import { openKeyProvider, watchKeyProvider } from './crypto/open-key-provider.js';
 import { buildServer } from './api/build-server.js';
+import { accessTokenAuthenticator } from './api/authenticate.js';
 import { createLogger } from './logger.js';
 import { buildServices } from './app/services.js';
 import { registerRoutes } from './app/routes.js';
@@ -114,7 +115,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     isReady: () => ready,
     sessions: s.sessions,
     trustedProxies: config.trustedProxies,
-    extraAuthenticators: [s.oauthClients.authenticator()],
+    extraAuthenticators: [accessTokenAuthenticator(s.oauthClients.accessTokens())],
   });
   registerRoutes(server, s, { config, store, clock, isReady: () => ready });
   await server.ready();

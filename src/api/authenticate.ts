@@ -8,6 +8,7 @@ import { checkClientCert, peerCertificate, type ClientCertVerdict } from '../aut
 import { apiKeyPermissions, rolePermissions, type Permission, type RoutePermission } from '../auth/permissions.js';
 import type { Principal } from '../auth/principal.js';
 import { SESSION_COOKIE, type SessionService } from '../auth/session-service.js';
+import type { AccessTokenVerifier } from '../auth/access-tokens.js';
 
 /**
  * One kind of credential. The first authenticator that `claims` a request decides alone: a request
@@ -22,6 +23,16 @@ export interface Authenticator {
 export function bearer(req: FastifyRequest): string | null {
   const h = req.headers.authorization;
   return typeof h === 'string' && h.startsWith('Bearer ') ? h.slice(7).trim() : null;
+}
+
+/** Bearer access tokens of SMART clients (JWTs; auth/access-tokens.ts verifies them). */
+export function accessTokenAuthenticator(tokens: AccessTokenVerifier): Authenticator {
+  return {
+    claims: (req) => tokens.looksLikeAccessToken(bearer(req) ?? ''),
+    async authenticate(req) {
+      return (await tokens.verify(bearer(req)!)) ?? 'SP_AUTH_UNAUTHENTICATED';
+    },
+  };
 }
 
 /** API keys `sp_<id>_<secret>`, with their mTLS binding; last-used time kept to the minute. */

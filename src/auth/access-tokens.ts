@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { jwtVerify, SignJWT } from 'jose';
-import type { FastifyRequest } from 'fastify';
-import type { Authenticator } from '../api/authenticate.js';
 import { smartScopePermissions, type Permission } from './permissions.js';
 import type { Principal } from './principal.js';
 
@@ -93,12 +91,18 @@ export function scopePermissions(scopes: readonly string[]): Set<Permission> {
 /** Three base64url segments: what a JWS compact serialisation looks like (API keys and sessions never do). */
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
-function bearer(req: FastifyRequest): string {
-  const h = req.headers.authorization;
-  return typeof h === 'string' && h.startsWith('Bearer ') ? h.slice(7).trim() : '';
+/**
+ * Bearer access tokens issued here, seen from a request: api/authenticate.ts's
+ * `accessTokenAuthenticator` turns this into the HTTP credential kind.
+ */
+export interface AccessTokenVerifier {
+  /** Whether a bearer token has the shape of an access token (a JWS compact serialisation); API keys and sessions never do. */
+  looksLikeAccessToken(token: string): boolean;
+  /** The client's principal, or null (bad signature, issuer, type or time; a client revoked since). */
+  verify(token: string): Promise<Principal | null>;
 }
 
-export interface AccessTokenAuthenticatorOptions {
+export interface AccessTokenVerifierOptions {
   key: Uint8Array;
   issuer: string;
   clock: () => Date;
@@ -110,13 +114,13 @@ export interface AccessTokenAuthenticatorOptions {
  * Bearer access tokens of SMART clients. A revoked client's tokens stop working as soon as the
  * revocation is seen (`liveClientTenant`), not only when they expire.
  */
-export function accessTokenAuthenticator(o: AccessTokenAuthenticatorOptions): Authenticator {
+export function accessTokenVerifier(o: AccessTokenVerifierOptions): AccessTokenVerifier {
   return {
-    claims: (req: FastifyRequest) => JWT_SHAPE.test(bearer(req)),
-    async authenticate(req) {
-      const claims = await verifyAccessToken(o.key, bearer(req), { issuer: o.issuer, now: o.clock() });
-      if (!claims) return 'SP_AUTH_UNAUTHENTICATED';
-      if ((await o.liveClientTenant(claims.clientId)) !== claims.tenantId) return 'SP_AUTH_UNAUTHENTICATED';
+    looksLikeAccessToken: (token) => JWT_SHAPE.test(token),
+    async verify(token) {
+      const claims = await verifyAccessToken(o.key, token, { issuer: o.issuer, now: o.clock() });
+      if (!claims) return null;
+      if ((await o.liveClientTenant(claims.clientId)) !== claims.tenantId) return null;
       const principal: Principal = {
         kind: 'client',
         id: claims.clientId,

@@ -8,8 +8,7 @@ import { smartScopePermissions } from './permissions.js';
 import { publicJwks } from './client-assertion.js';
 import { RemoteJwks } from './remote-jwks.js';
 import { TokenEndpoint, type TokenAnswer } from './token-endpoint.js';
-import { accessTokenAuthenticator } from './access-tokens.js';
-import type { Authenticator } from '../api/authenticate.js';
+import { accessTokenVerifier, type AccessTokenVerifier } from './access-tokens.js';
 
 export interface OAuthClientServiceOptions {
   store: Store;
@@ -59,7 +58,7 @@ export class OAuthClientService {
   readonly issuer: string;
   private readonly endpoint: TokenEndpoint;
   private readonly remoteJwks: RemoteJwks;
-  /** Client id → tenant while live (null: unknown or revoked), for the access-token authenticator. */
+  /** Client id → tenant while live (null: unknown or revoked), for the access-token verifier. */
   private readonly live = new Map<string, { tenant: string | null; until: number }>();
   private static readonly LIVE_TTL_MS = 3_000;
 
@@ -75,9 +74,12 @@ export class OAuthClientService {
     });
   }
 
-  /** Bearer access tokens issued here (buildServer's `extraAuthenticators`). */
-  authenticator(): Authenticator {
-    return accessTokenAuthenticator({
+  /**
+   * Verification of the bearer access tokens issued here (the composition root hands it to
+   * buildServer as `accessTokenAuthenticator(…)` among its `extraAuthenticators`).
+   */
+  accessTokens(): AccessTokenVerifier {
+    return accessTokenVerifier({
       key: this.o.tokenKey,
       issuer: this.issuer,
       clock: this.o.clock,
