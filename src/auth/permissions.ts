@@ -37,9 +37,6 @@ export const PERMISSIONS = {
 export type Permission = keyof typeof PERMISSIONS;
 export const ALL_PERMISSIONS = Object.keys(PERMISSIONS) as Permission[];
 
-// Temporary: the roles moved to core/domain.ts; this re-export stays until the last route imports them there.
-export { STAFF_ROLES } from '../core/domain.js';
-
 const CLINICAL: Permission[] = [
   'patient.read',
   'patient.write',

@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
 import { problems } from '../schemas.js';
-import { STAFF_ROLES } from '../../auth/permissions.js';
+import { STAFF_ROLES } from '../../core/domain.js';
 import type { UserService } from '../../auth/user-service.js';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
