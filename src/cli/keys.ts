@@ -10,7 +10,7 @@ import {
   rotateSigningKey,
   rotateTenantKek,
   type RotationProgress,
-} from '../crypto/key-rotation.js';
+} from '../core/key-rotation.js';
 import { AppError } from '../core/errors.js';
 import { DEFAULT_TENANT } from '../core/domain.js';
 

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/load-config.js';
 import { openStore } from '../store/open-store.js';
 import { openKeyProvider } from '../crypto/open-key-provider.js';
-import { outboxSealer } from '../crypto/outbox-sealer.js';
+import { outboxSealer } from '../channels/dev-outbox/outbox-sealer.js';
 import { openOutboxRow } from '../channels/dev-outbox/dev-outbox-channel.js';
 import { DEFAULT_TENANT } from '../core/domain.js';
 
