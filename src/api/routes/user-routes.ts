@@ -129,7 +129,7 @@ export const userRoutes: RoutePlugin<UserRouteOptions> = async (app, { users }) 
     codes = [401, 403, 404],
   ) =>
     app.post(
-      `/v1/users/:id/${verb}`,
+      `/:id/${verb}`,
       {
         config: { permission: 'user.manage' },
         schema: { tags: ['users'], summary, params: UserId, response: { 200: response, ...problems(...codes) } },
