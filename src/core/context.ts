@@ -21,7 +21,7 @@ export interface RequestContext {
   breakGlassGrants?: Readonly<Record<string, string>>;
 }
 
-/** Everything core services need, injected by app.ts. */
+/** Everything core services need, injected by the composition root (app/services.ts). */
 export interface CoreDeps {
   config: Config;
   store: Store;
@@ -33,7 +33,7 @@ export interface CoreDeps {
   wake: () => void;
   /**
    * The notary key that signs each notification at creation, and the published keys (current and
-   * retired) proofs are checked against. app.ts always provides it; services built without it
+   * retired) proofs are checked against. app/services.ts always provides it; services built without it
    * (benches, store-level tests) create unsigned notifications, whose proof answers SP_PROOF_NOT_FOUND.
    */
   signing?: { signer: () => Signer; publishedKeys: () => PublishedSigningKey[] };

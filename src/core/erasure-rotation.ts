@@ -1,6 +1,6 @@
 import type { KekShredder, ShredProgress } from './erasure-service.js';
 
-/** The slice of key management an erasure needs (wired in app.ts from the key provider and key-rotation.ts). */
+/** The slice of key management an erasure needs (wired in app/services.ts from the key provider and key-rotation.ts). */
 export interface KekOperations {
   /** Creates a new KEK version for the tenant and re-wraps every data key under it; resolves with its id. */
   rotate(tenantId: string, onProgress?: (done: number, total: number) => void): Promise<{ keyId: string }>;

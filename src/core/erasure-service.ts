@@ -4,7 +4,7 @@ import { AppError } from './errors.js';
 
 /**
  * Re-wraps every data key of a tenant under a new KEK version and destroys every older version of
- * that tenant's KEK (wired in app.ts from the key provider and key-rotation.ts).
+ * that tenant's KEK (wired in app/services.ts from the key provider and key-rotation.ts).
  */
 export interface KekShredder {
   rotateAndDestroy(tenantId: string, onProgress?: ShredProgress): Promise<{ keyId: string; destroyed: string[] }>;
