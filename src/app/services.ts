@@ -27,12 +27,12 @@ import { PatientAccountService } from '../core/patient-account-service.js';
 import { DeviceService } from '../core/device-service.js';
 import { DeliveryWorker } from '../queue/delivery-worker.js';
 import { AuditLog } from '../audit/audit-log.js';
-import { SessionService } from '../auth/session-service.js';
+import { SessionService, sessionPolicy } from '../auth/session-service.js';
 import { PatientAccess } from '../auth/patient-access.js';
 import { MfaService } from '../auth/mfa-service.js';
 import { WebAuthnService } from '../auth/webauthn-service.js';
 import { AdminAlertMailer } from '../auth/admin-alert-mailer.js';
-import { LoginThrottle, DEFAULT_THROTTLE } from '../auth/throttle.js';
+import { LoginThrottle, throttlePolicy } from '../auth/throttle.js';
 import { UserService } from '../auth/user-service.js';
 import { SignInService } from '../auth/sign-in-service.js';
 import { OidcService } from '../auth/oidc-service.js';
@@ -157,19 +157,8 @@ export function buildServices(f: Foundations): Services {
     }
   };
 
-  const sessions = new SessionService(
-    store,
-    {
-      idleMs: config.identity.sessionIdleMinutes * 60_000,
-      absoluteMs: config.identity.sessionAbsoluteHours * 3_600_000,
-    },
-    clock,
-  );
-  const throttle = new LoginThrottle(store, {
-    ...DEFAULT_THROTTLE,
-    lockoutThreshold: config.identity.lockoutThreshold,
-    lockoutMinutes: config.identity.lockoutMinutes,
-  });
+  const sessions = new SessionService(store, sessionPolicy(config.identity), clock);
+  const throttle = new LoginThrottle(store, throttlePolicy(config.identity));
   const users = new UserService(core, sessions, throttle);
   const mfa = new MfaService({
     store,
@@ -177,12 +166,7 @@ export function buildServices(f: Foundations): Services {
     sessions,
     clock,
     newId: uuidv7,
-    // A wrong second factor also counts toward the account's lockout (the password step's counter).
-    onAccountFailure: async (tx, ctx, userId) => {
-      const u = await tx.users.byId(ctx.tenantId, userId);
-      if (u?.status === 'active') await throttle.countUserFailure(tx, u, ctx, clock().getTime());
-    },
-    onSignInComplete: (tx, ctx, userId) => throttle.signInCompleted(tx, ctx.tenantId, userId),
+    ...throttle.secondFactorHooks(clock),
   });
   // Break-glass is told to the tenant's administrators at once, by e-mail (ids and times only).
   const alertMailer = new AdminAlertMailer(

@@ -4,6 +4,7 @@ import type { SessionRow } from '../store/repositories/session-repository.js';
 import { hashToken, randomToken } from '../crypto/tokens.js';
 import type { SessionStage } from './principal.js';
 import { AppError } from '../core/errors.js';
+import type { Config } from '../config/config.js';
 
 /** Session tokens are `sps_` + 256 random bits (base64url); only their SHA-256 is stored. */
 export const SESSION_TOKEN = /^sps_[A-Za-z0-9_-]{43}$/;
@@ -20,6 +21,11 @@ export const SIGN_IN_STEP_MS = 15 * 60_000;
 export interface SessionPolicy {
   idleMs: number;
   absoluteMs: number;
+}
+
+/** The configured idle and absolute timeouts (SEALPOST_SESSION_IDLE_MINUTES, _ABSOLUTE_HOURS). */
+export function sessionPolicy(identity: Config['identity']): SessionPolicy {
+  return { idleMs: identity.sessionIdleMinutes * 60_000, absoluteMs: identity.sessionAbsoluteHours * 3_600_000 };
 }
 
 export interface NewSession {

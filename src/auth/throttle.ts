@@ -2,6 +2,8 @@ import { v7 as uuidv7 } from 'uuid';
 import type { Store, StoreTx } from '../store/store.js';
 import type { UserRow } from '../store/repositories/user-repository.js';
 import { audit, type RequestContext } from '../core/context.js';
+import type { Config } from '../config/config.js';
+import type { MfaDeps } from './mfa-service.js';
 
 /**
  * Brute-force defence of password sign-in (ASVS 5.0 V6.3.1; NIST SP 800-63B §5.2.2):
@@ -35,6 +37,11 @@ export const DEFAULT_THROTTLE: Omit<ThrottlePolicy, 'lockoutThreshold' | 'lockou
   maxDelayMs: 15 * 60_000,
   windowMs: 60 * 60_000,
 };
+
+/** The default policy with the configured lockout (SEALPOST_LOCKOUT_THRESHOLD, _MINUTES). */
+export function throttlePolicy(identity: Config['identity']): ThrottlePolicy {
+  return { ...DEFAULT_THROTTLE, lockoutThreshold: identity.lockoutThreshold, lockoutMinutes: identity.lockoutMinutes };
+}
 
 /** How long a key is blocked after its `failures`-th failure; 0 while still within the free failures. */
 export function delayAfter(failures: number, free: number, baseMs: number, maxMs: number): number {
@@ -202,6 +209,20 @@ export class LoginThrottle {
    */
   async succeeded(tx: StoreTx, keys: ThrottleKeys): Promise<void> {
     await tx.users.clearThrottle([keys.account]);
+  }
+
+  /**
+   * The MFA service's hooks: a wrong second factor of an active user counts toward the account's
+   * lockout (the password step's counter), and a completed sign-in starts the count again.
+   */
+  secondFactorHooks(clock: () => Date): Pick<MfaDeps, 'onAccountFailure' | 'onSignInComplete'> {
+    return {
+      onAccountFailure: async (tx, ctx, userId) => {
+        const u = await tx.users.byId(ctx.tenantId, userId);
+        if (u?.status === 'active') await this.countUserFailure(tx, u, ctx, clock().getTime());
+      },
+      onSignInComplete: (tx, ctx, userId) => this.signInCompleted(tx, ctx.tenantId, userId),
+    };
   }
 
   /** Both factors passed: the user's lockout count starts again. */

@@ -6,8 +6,8 @@ import { openStore } from '../store/open-store.js';
 import { openKeyProvider } from '../crypto/open-key-provider.js';
 import { EnvelopeCipher } from '../crypto/envelope-cipher.js';
 import { TemplateRegistry } from '../core/templates/template-registry.js';
-import { SessionService } from '../auth/session-service.js';
-import { DEFAULT_THROTTLE, LoginThrottle } from '../auth/throttle.js';
+import { SessionService, sessionPolicy } from '../auth/session-service.js';
+import { LoginThrottle, throttlePolicy } from '../auth/throttle.js';
 import { UserService } from '../auth/user-service.js';
 import { AppError } from '../core/errors.js';
 import type { RequestContext } from '../core/context.js';
@@ -96,19 +96,8 @@ async function withUsers(
     if (!(await store.read.tenants.exists(tenantId)))
       throw new AppError('SP_REQ_VALIDATION', '--tenant: no such tenant');
     const clock = () => new Date();
-    const sessions = new SessionService(
-      store,
-      {
-        idleMs: config.identity.sessionIdleMinutes * 60_000,
-        absoluteMs: config.identity.sessionAbsoluteHours * 3_600_000,
-      },
-      clock,
-    );
-    const throttle = new LoginThrottle(store, {
-      ...DEFAULT_THROTTLE,
-      lockoutThreshold: config.identity.lockoutThreshold,
-      lockoutMinutes: config.identity.lockoutMinutes,
-    });
+    const sessions = new SessionService(store, sessionPolicy(config.identity), clock);
+    const throttle = new LoginThrottle(store, throttlePolicy(config.identity));
     const core = { config, store, cipher, templates: TemplateRegistry.load(), clock, newId: uuidv7, wake: () => {} };
     await fn(new UserService(core, sessions, throttle), { tenantId, actor: 'system:cli' });
   } finally {

@@ -4,8 +4,8 @@ import { hashToken } from '../../src/crypto/tokens.js';
 import { DEFAULT_TENANT } from '../../src/core/domain.js';
 import { AppError } from '../../src/core/errors.js';
 import type { RequestContext } from '../../src/core/context.js';
-import { SessionService } from '../../src/auth/session-service.js';
-import { DEFAULT_THROTTLE, LoginThrottle } from '../../src/auth/throttle.js';
+import { SessionService, sessionPolicy } from '../../src/auth/session-service.js';
+import { LoginThrottle, throttlePolicy } from '../../src/auth/throttle.js';
 import { UserService } from '../../src/auth/user-service.js';
 import { SignInService, type Origin } from '../../src/auth/sign-in-service.js';
 import { MfaService, type MfaCaller } from '../../src/auth/mfa-service.js';
@@ -46,7 +46,7 @@ export interface AuthFixture extends CoreFixture {
 }
 
 /**
- * The sign-in and second-factor services built as app.ts builds them (real SessionService,
+ * The sign-in and second-factor services built as app/services.ts builds them (real SessionService,
  * LoginThrottle, UserService, TOTP and argon2; the MFA hooks wired to the throttle the same way)
  * over the in-memory store, with a recording e-mail channel and a controllable clock.
  */
@@ -55,19 +55,8 @@ export function authFixture(env: Record<string, string> = {}): AuthFixture {
   const { deps, store } = f;
   const { config, clock } = deps;
   const tenantId = DEFAULT_TENANT;
-  const sessions = new SessionService(
-    store,
-    {
-      idleMs: config.identity.sessionIdleMinutes * 60_000,
-      absoluteMs: config.identity.sessionAbsoluteHours * 3_600_000,
-    },
-    clock,
-  );
-  const throttle = new LoginThrottle(store, {
-    ...DEFAULT_THROTTLE,
-    lockoutThreshold: config.identity.lockoutThreshold,
-    lockoutMinutes: config.identity.lockoutMinutes,
-  });
+  const sessions = new SessionService(store, sessionPolicy(config.identity), clock);
+  const throttle = new LoginThrottle(store, throttlePolicy(config.identity));
   const users = new UserService(deps, sessions, throttle);
   const email = new FakeChannel('email');
   const logLines: string[] = [];
@@ -87,11 +76,7 @@ export function authFixture(env: Record<string, string> = {}): AuthFixture {
     sessions,
     clock,
     newId: deps.newId,
-    onAccountFailure: async (tx, ctx, userId) => {
-      const u = await tx.users.byId(ctx.tenantId, userId);
-      if (u?.status === 'active') await throttle.countUserFailure(tx, u, ctx, clock().getTime());
-    },
-    onSignInComplete: (tx, ctx, userId) => throttle.signInCompleted(tx, ctx.tenantId, userId),
+    ...throttle.secondFactorHooks(clock),
   });
   let seq = 0;
   const ready = store.read.tenants.ensure(tenantId, 'Default', f.now());
