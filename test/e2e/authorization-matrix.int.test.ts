@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { staffWithSession } from '../helpers/identity.js';
 import { createApiKey } from '../../src/auth/api-keys.js';
-import { createTenant } from '../../src/cli/tenants.js';
+import { createTenant } from '../../src/auth/tenants.js';
 import { ROUTE_PERMISSIONS } from '../../src/api/authenticate.js';
 import {
   apiKeyPermissions,

@@ -4,7 +4,7 @@ import { samplePatient, startSealpost, type Harness } from '../helpers/sealpost-
 import { staffWithSession } from '../helpers/identity.js';
 import { query } from '../helpers/db-snapshot.js';
 import { createApiKey } from '../../src/auth/api-keys.js';
-import { createTenant } from '../../src/cli/tenants.js';
+import { createTenant } from '../../src/auth/tenants.js';
 import { ROUTE_PERMISSIONS } from '../../src/api/authenticate.js';
 import type { Role } from '../../src/core/domain.js';
 
