@@ -146,6 +146,20 @@ describe('MfaService TOTP enrolment', () => {
     expect(f.store.tables.challenges.get(`mfa-failures:${kept.id}`)).toMatchObject({ attempts: 0 });
   });
 
+  it('lets a sign-in waiting for its second factor enrol nothing, changing nothing', async () => {
+    const { user, secret } = await enrolled();
+    const c = await pending(user.id);
+    const before = factorTables();
+    const n = f.store.audit.length;
+    expect((await refusal(f.mfa.startTotp(c))).code).toBe('SP_AUTH_MFA_REQUIRED');
+    expect((await refusal(f.mfa.confirmTotp(c, await codeAt(secret, f.now())))).code).toBe('SP_AUTH_MFA_REQUIRED');
+    expect(factorTables()).toEqual(before);
+    expect(auditSince(n)).toEqual([]);
+    // The session still completes its sign-in with the enrolled factor.
+    later(STEP);
+    await f.mfa.verifyTotpSignIn(c, await codeAt(secret, f.now()));
+  });
+
   it('re-enrols from an active session: the new seed replaces the old, the session and recovery codes stay', async () => {
     const { user, secret: old, recoveryCodes, active } = await enrolled();
     const c = f.caller(user.id, active.id);

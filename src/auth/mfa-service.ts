@@ -222,11 +222,13 @@ export class MfaService {
    * A session at `mfa_enrol` may enrol the user's FIRST factor only: once any factor exists (enrolled
    * from another session meanwhile), it refuses with SP_AUTH_MFA_NOT_PENDING and changes nothing.
    * Otherwise a password-only session kept from before could replace the user's seed and recovery
-   * codes and become `active` without ever proving a factor. With `lock`, the user's row is locked
-   * first, so racing enrolments of one user are decided one after the other.
+   * codes and become `active` without ever proving a factor. A session at `mfa` (the password passed,
+   * the second factor not yet) may enrol nothing: SP_AUTH_MFA_REQUIRED, as the routes answer it. With
+   * `lock`, the user's row is locked first, so racing enrolments of one user are decided one after the other.
    */
   async assertMayEnrol(tx: StoreTx, c: MfaCaller, row: SessionRow, lock: boolean): Promise<void> {
     if (lock) await tx.mfa.lockUser(c.ctx.tenantId, c.userId);
+    if (row.stage === 'mfa') throw new AppError('SP_AUTH_MFA_REQUIRED');
     if (row.stage !== 'mfa_enrol') return;
     const f = await this.hasFactor(tx, c.ctx.tenantId, c.userId);
     if (f.totp || f.webauthn) throw new AppError('SP_AUTH_MFA_NOT_PENDING');
