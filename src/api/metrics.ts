@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Store } from '../store/store.js';
+import type { DeliveryOutcome } from '../queue/job-queue.js';
 
 /** Prometheus metrics. Labels are closed sets (channel, status, route pattern): never ids or values. */
 export class Metrics {
@@ -38,6 +39,14 @@ export class Metrics {
         for (const r of await store.read.queue.countByStatus()) this.set({ status: r.status, channel: r.channel }, r.n);
       },
     });
+  }
+
+  /** Counts a delivery attempt; an accepted send also records its latency from the delivery's due time. */
+  deliveryAttempted(o: DeliveryOutcome, dueAtMs: number, nowMs: number): void {
+    this.deliveryOutcomes.inc({ channel: o.channel, outcome: o.status });
+    if (o.status === 'sent' || o.status === 'delivered') {
+      this.deliveryLatency.observe({ channel: o.channel }, Math.max(0, nowMs - dueAtMs) / 1000);
+    }
   }
 
   render(): Promise<string> {

@@ -149,13 +149,7 @@ export function buildServices(f: Foundations): Services {
     { owner, ...config.worker, clock },
     logger,
   );
-  worker.onOutcome = (o, d) => {
-    metrics.deliveryOutcomes.inc({ channel: o.channel, outcome: o.status });
-    if (o.status === 'sent' || o.status === 'delivered') {
-      const seconds = Math.max(0, clock().getTime() - Number(d.run_at)) / 1000;
-      metrics.deliveryLatency.observe({ channel: o.channel }, seconds);
-    }
-  };
+  worker.onOutcome = (o, d) => metrics.deliveryAttempted(o, Number(d.run_at), clock().getTime());
 
   const sessions = new SessionService(store, sessionPolicy(config.identity), clock);
   const throttle = new LoginThrottle(store, throttlePolicy(config.identity));
