@@ -9,9 +9,8 @@ import type { KeyProvider } from '../crypto/key-provider.js';
 import { EnvelopeCipher } from '../crypto/envelope-cipher.js';
 import { outboxSealer } from '../channels/dev-outbox/outbox-sealer.js';
 import type { OutboxSealer } from '../channels/dev-outbox/dev-outbox-channel.js';
-import { retireKey, rotateTenantKek } from '../core/key-rotation.js';
 import { TemplateRegistry } from '../core/templates/template-registry.js';
-import { kekShredder } from '../core/erasure-rotation.js';
+import { kekShredder, keyProviderKekOperations } from '../core/erasure-rotation.js';
 import { PatientService } from '../core/patient-service.js';
 import { NotificationService } from '../core/notification-service.js';
 import { AppointmentService } from '../core/appointment-service.js';
@@ -126,16 +125,7 @@ export function buildServices(f: Foundations): Services {
 
   const patients = new PatientService(core, {
     // Erasure completes with a tenant KEK rotation and the destruction of every older version.
-    kek: kekShredder({
-      rotate: (tenantId, onProgress) =>
-        rotateTenantKek(store, keyring, tenantId, {
-          actor: 'system:erasure',
-          clock,
-          onProgress: (p) => onProgress?.(p.done, p.total),
-        }),
-      kekVersions: (tenantId) => keyring.listKeys().filter((k) => k.purpose === 'kek' && k.tenantId === tenantId),
-      destroy: async (keyId) => void (await retireKey(store, keyring, keyId, { actor: 'system:erasure', clock })),
-    }),
+    kek: kekShredder(keyProviderKekOperations(store, keyring, clock)),
     // A failed background shredding stays pending and is resumed at the next start (codes only, no PHI).
     onError: (e) =>
       logger.error({ code: errorCode(e) ?? (e as Error)?.name }, 'erasure shredding failed; it stays pending'),

@@ -1,6 +1,9 @@
+import type { Store } from '../store/store.js';
+import type { KeyProvider } from '../crypto/key-provider.js';
 import type { KekShredder, ShredProgress } from './erasure-service.js';
+import { retireKey, rotateTenantKek } from './key-rotation.js';
 
-/** The slice of key management an erasure needs (wired in app/services.ts from the key provider and key-rotation.ts). */
+/** The slice of key management an erasure needs (`keyProviderKekOperations`, or a test's own). */
 export interface KekOperations {
   /** Creates a new KEK version for the tenant and re-wraps every data key under it; resolves with its id. */
   rotate(tenantId: string, onProgress?: (done: number, total: number) => void): Promise<{ keyId: string }>;
@@ -30,5 +33,16 @@ export function kekShredder(ops: KekOperations): KekShredder {
       }
       return { keyId, destroyed };
     },
+  };
+}
+
+/** The KEK operations of a key provider, through key-rotation.ts, audited as `system:erasure`. */
+export function keyProviderKekOperations(store: Store, keyring: KeyProvider, clock: () => Date): KekOperations {
+  const o = { actor: 'system:erasure', clock };
+  return {
+    rotate: (tenantId, onProgress) =>
+      rotateTenantKek(store, keyring, tenantId, { ...o, onProgress: (p) => onProgress?.(p.done, p.total) }),
+    kekVersions: (tenantId) => keyring.listKeys().filter((k) => k.purpose === 'kek' && k.tenantId === tenantId),
+    destroy: async (keyId) => void (await retireKey(store, keyring, keyId, o)),
   };
 }
