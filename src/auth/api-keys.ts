@@ -165,8 +165,8 @@ export async function rotateApiKey(
     // Shortening first takes the old row's lock (PostgreSQL), so a concurrent rotation of the same
     // key waits here and then sees the successor this one inserted.
     if (!old || old.tenant_id !== tenantId) throw new AppError('SP_APIKEY_NOT_FOUND');
-    const live = await tx.oauth.shortenApiKeyLife(tenantId, id, oldUntil, t);
-    if (await tx.oauth.apiKeySuccessor(tenantId, id)) throw new AppError('SP_APIKEY_ALREADY_ROTATED');
+    const live = await tx.apiKeys.shortenLife(tenantId, id, oldUntil, t);
+    if (await tx.apiKeys.successor(tenantId, id)) throw new AppError('SP_APIKEY_ALREADY_ROTATED');
     if (!live) throw new AppError('SP_APIKEY_NOT_FOUND');
     const expiresAt =
       input.expiresInDays !== undefined

@@ -51,7 +51,7 @@ describe('API keys: expiry, rotation with a grace period, scopes (key scopes and
     const { key, apiKey } = await create({ name: 'expires now', scopes: ['audit'] });
     expect((await as(key, 'GET', '/v1/audit/checkpoints')).status).toBe(200);
     const now = clock().getTime();
-    expect(await h.app.store.read.oauth.shortenApiKeyLife('default', apiKey.id, now - 1, now)).toBe(true);
+    expect(await h.app.store.read.apiKeys.shortenLife('default', apiKey.id, now - 1, now)).toBe(true);
     h.app.server.apiKeyVerifier.forget(apiKey.id);
     expect((await as(key, 'GET', '/v1/audit/checkpoints')).status).toBe(401);
   });

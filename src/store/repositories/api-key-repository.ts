@@ -19,6 +19,13 @@ export interface ApiKeyRepository {
   list(tenantId: string, afterId: string, limit: number): Promise<ApiKeyRow[]>;
   /** Sets `revoked_at` once; false when the key does not exist for this tenant or was already revoked. */
   revoke(tenantId: string, id: string, now: number): Promise<boolean>;
+  /** The key that replaced `id`, if any (a key is rotated once; its successor is rotated next). */
+  successor(tenantId: string, id: string): Promise<string | undefined>;
+  /**
+   * Ends a live key's life at `until` unless it already ends sooner; false when the key is unknown,
+   * revoked or already expired at `now`.
+   */
+  shortenLife(tenantId: string, id: string, until: number, now: number): Promise<boolean>;
 }
 
 const GET = stmt('select * from api_keys where id = ?');
@@ -60,5 +67,36 @@ export class SqlApiKeyRepository implements ApiKeyRepository {
 
   revoke(tenantId: string, id: string, now: number): Promise<boolean> {
     return revokeOnce(this.sql.db, 'api_keys', tenantId, id, now);
+  }
+
+  async successor(tenantId: string, id: string): Promise<string | undefined> {
+    const r = await this.sql.db
+      .selectFrom('api_keys')
+      .select('id')
+      .where('tenant_id', '=', tenantId)
+      .where('rotated_from', '=', id)
+      .executeTakeFirst();
+    return r?.id;
+  }
+
+  async shortenLife(tenantId: string, id: string, until: number, now: number): Promise<boolean> {
+    const r = await this.sql.db
+      .updateTable('api_keys')
+      .set((eb) => ({
+        expires_at: eb
+          .case()
+          .when('expires_at', 'is', null)
+          .then(until)
+          .when('expires_at', '>', until)
+          .then(until)
+          .else(eb.ref('expires_at'))
+          .end(),
+      }))
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
   }
 }

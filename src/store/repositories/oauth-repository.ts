@@ -6,9 +6,8 @@ import type { PortOf } from './port-of.js';
 export type OAuthClientRow = Selectable<Database['oauth_clients']>;
 
 /**
- * System clients: SMART backend-services clients, the ids of their client assertions (replay
- * protection) and the API-key rotation queries. auth/oauth-client-service.ts and auth/api-keys.ts hold
- * the rules; this only reads and writes rows.
+ * SMART backend-services clients and the ids of their client assertions (replay protection).
+ * auth/oauth-client-service.ts holds the rules; this only reads and writes rows.
  */
 export type OAuthRepository = PortOf<SqlOAuthRepository>;
 
@@ -73,42 +72,5 @@ export class SqlOAuthRepository {
   async purgeExpiredJti(now: number): Promise<number> {
     const r = await this.db.deleteFrom('oauth_jti').where('expires_at', '<', now).executeTakeFirst();
     return Number(r.numDeletedRows);
-  }
-
-  // --- API-key rotation (auth/api-keys.ts) -----------------------------------------------------
-  /** The key that replaced `id`, if any (a key is rotated once; its successor is rotated next). */
-  async apiKeySuccessor(tenantId: string, id: string): Promise<string | undefined> {
-    const r = await this.db
-      .selectFrom('api_keys')
-      .select('id')
-      .where('tenant_id', '=', tenantId)
-      .where('rotated_from', '=', id)
-      .executeTakeFirst();
-    return r?.id;
-  }
-
-  /**
-   * Ends a live key's life at `until` unless it already ends sooner; false when the key is unknown,
-   * revoked or already expired at `now`.
-   */
-  async shortenApiKeyLife(tenantId: string, id: string, until: number, now: number): Promise<boolean> {
-    const r = await this.db
-      .updateTable('api_keys')
-      .set((eb) => ({
-        expires_at: eb
-          .case()
-          .when('expires_at', 'is', null)
-          .then(until)
-          .when('expires_at', '>', until)
-          .then(until)
-          .else(eb.ref('expires_at'))
-          .end(),
-      }))
-      .where('tenant_id', '=', tenantId)
-      .where('id', '=', id)
-      .where('revoked_at', 'is', null)
-      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1;
   }
 }
