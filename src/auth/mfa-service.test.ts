@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_MFA_FAILURES, userKeyName } from './mfa-service.js';
 import { RECOVERY_CODE_COUNT, totpCode, totpStep } from './totp.js';
-import { DAYTIME } from '../../test/helpers/in-memory-core.js';
-import { authFixture, refusal, secretVisible, type AuthFixture } from '../../test/helpers/in-memory-auth.js';
+import { DAYTIME, refusal } from '../../test/helpers/in-memory-core.js';
+import { authFixture, secretVisible, type AuthFixture } from '../../test/helpers/in-memory-auth.js';
 import type { UserRow } from '../store/repositories/user-repository.js';
 
 const STEP = 30_000;

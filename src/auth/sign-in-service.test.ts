@@ -2,14 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hashToken } from '../crypto/tokens.js';
 import { totpCode } from './totp.js';
 import { verifyPassword } from './passwords.js';
-import {
-  ORIGIN,
-  PASSWORD,
-  authFixture,
-  refusal,
-  secretVisible,
-  type AuthFixture,
-} from '../../test/helpers/in-memory-auth.js';
+import { ORIGIN, PASSWORD, authFixture, secretVisible, type AuthFixture } from '../../test/helpers/in-memory-auth.js';
+import { refusal } from '../../test/helpers/in-memory-core.js';
 
 const WRONG = 'definitely not the password';
 const NEW_PASSWORD = 'Marigold lantern harbour 27';

@@ -1,8 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NotificationService, type CreateNotificationInput } from './notification-service.js';
-import { AppError } from './errors.js';
 import type { Priority } from './domain.js';
-import { DAYTIME, PHI_MARKER, coreFixture } from '../../test/helpers/in-memory-core.js';
+import { DAYTIME, PHI_MARKER, coreFixture, refusal } from '../../test/helpers/in-memory-core.js';
 
 let f: ReturnType<typeof coreFixture>;
 let service: NotificationService;
@@ -20,16 +19,6 @@ const followUp = (over: Partial<CreateNotificationInput> = {}): CreateNotificati
   data: { reason: `Knee review ${PHI_MARKER}`, dueDate: '2030-02-01', clinicianName: `Dr. Rivera ${PHI_MARKER}` },
   ...over,
 });
-
-async function refusal(p: Promise<unknown>): Promise<AppError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof AppError) return e;
-    throw e;
-  }
-  throw new Error('expected a refusal, the command succeeded');
-}
 
 const deliveries = () => [...f.store.tables.deliveries.values()];
 const contactPoints = (patientId: string) =>

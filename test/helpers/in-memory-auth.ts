@@ -2,7 +2,6 @@ import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { hashToken } from '../../src/crypto/tokens.js';
 import { DEFAULT_TENANT } from '../../src/core/domain.js';
-import { AppError } from '../../src/core/errors.js';
 import type { RequestContext } from '../../src/core/context.js';
 import { SessionService, sessionPolicy } from '../../src/auth/session-service.js';
 import { LoginThrottle, throttlePolicy } from '../../src/auth/throttle.js';
@@ -129,17 +128,6 @@ export function authFixture(env: Record<string, string> = {}): AuthFixture {
     },
     cleanup: () => f.cleanup(),
   };
-}
-
-/** The AppError a refused command threw (anything else is rethrown; a success fails the test). */
-export async function refusal(p: Promise<unknown>): Promise<AppError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof AppError) return e;
-    throw e;
-  }
-  throw new Error('expected a refusal, the command succeeded');
 }
 
 /**

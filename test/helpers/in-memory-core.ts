@@ -12,6 +12,7 @@ import { samplePatient } from './sample-patient.js';
 import type { ChannelKind } from '../../src/core/domain.js';
 import type { Channel, OutboundMessage, SendResult } from '../../src/channels/channel.js';
 import { inMemoryStore, type InMemoryStore } from './in-memory-store.js';
+import { AppError } from '../../src/core/errors.js';
 
 /** Planted in PHI fields; it must never surface in audit entries, plaintext columns, logs or nudges. */
 export const PHI_MARKER = 'PHI-MARKER-c41e9';
@@ -119,3 +120,14 @@ export const fakeChannels = () => ({
   email: new FakeChannel('email'),
   webhook: new FakeChannel('webhook'),
 });
+
+/** The AppError a refused command threw (anything else is rethrown; a success fails the test). */
+export async function refusal(p: Promise<unknown>): Promise<AppError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof AppError) return e;
+    throw e;
+  }
+  throw new Error('expected a refusal, the command succeeded');
+}
