@@ -61,6 +61,11 @@ export const PatientView = Type.Object({
 /** Identifiers callers choose (patient and appointment ids): no control characters (PostgreSQL refuses NUL in text). */
 const NO_CONTROL = '^[^\\x00-\\x1F\\x7F]+$';
 
+/** Patient ids: 1-64 of [A-Za-z0-9._-], but never `.` or `..` (path segments with a meaning of their own). */
+export const PATIENT_ID_PATTERN = '^(?!\\.\\.?$)[A-Za-z0-9._-]{1,64}$';
+export const PatientIdString = Type.String({ minLength: 1, maxLength: 64, pattern: PATIENT_ID_PATTERN });
+export const PatientParam = Type.Object({ id: PatientIdString });
+
 export const IdParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128, pattern: NO_CONTROL }) });
 
 export const NotificationBody = Type.Object(

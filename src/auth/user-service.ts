@@ -48,6 +48,20 @@ export function assertEmail(email: string): string {
   return e;
 }
 
+/**
+ * Display names are shown to other people (lists, audit views, authenticator prompts): 1-200
+ * characters of well-formed Unicode, without control characters or the bidirectional overrides,
+ * embeddings, isolates and marks that can make a name read as something else.
+ */
+const DISPLAY_NAME_REFUSED = /[\u0000-\u001F\u007F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069\uD800-\uDFFF]/u;
+
+export function assertDisplayName(name: string): string {
+  // With the `u` flag a surrogate range matches lone surrogates only (pairs are one code point).
+  if (!name.length || name.length > 200 || DISPLAY_NAME_REFUSED.test(name))
+    throw new AppError('SP_USER_INVALID_DISPLAY_NAME');
+  return name;
+}
+
 /** Staff roles only (patients have accounts of their own), at least one, no repeats. */
 export function assertStaffRoles(roles: readonly string[]): Role[] {
   const set = [...new Set(roles)];
@@ -79,6 +93,7 @@ export class UserService {
     input: { email: string; displayName: string; roles: string[] },
   ): Promise<{ user: UserView; enrolmentUrl: string }> {
     const email = assertEmail(input.email);
+    const displayName = assertDisplayName(input.displayName);
     const roles = assertStaffRoles(input.roles);
     const { store, clock, newId } = this.deps;
     const now = clock().getTime();
@@ -90,7 +105,7 @@ export class UserService {
           id,
           tenant_id: ctx.tenantId,
           email,
-          display_name: input.displayName,
+          display_name: displayName,
           roles: roles.join(' '),
           status: 'invited',
           password_hash: null,
@@ -156,6 +171,7 @@ export class UserService {
   /** Changes the display name and/or roles; a role change revokes every session of the user. */
   async update(ctx: RequestContext, id: string, change: { displayName?: string; roles?: string[] }): Promise<UserView> {
     const roles = change.roles === undefined ? undefined : assertStaffRoles(change.roles);
+    if (change.displayName !== undefined) assertDisplayName(change.displayName);
     const now = this.deps.clock().getTime();
     const row = await this.deps.store.transaction(async (tx) => {
       const u = await this.require(tx, ctx.tenantId, id);

@@ -15,7 +15,8 @@ export interface PatientInput {
   timeZone: string;
 }
 
-export const PATIENT_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+/** 1-64 of [A-Za-z0-9._-], never `.` or `..`: ids end up in paths, where those two mean something else. */
+export const PATIENT_ID_PATTERN = /^(?!\.\.?$)[A-Za-z0-9._-]{1,64}$/;
 
 /** Registers or replaces a patient (PUT semantics). Every PHI field is stored encrypted. */
 export class PatientService {

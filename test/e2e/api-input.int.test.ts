@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpsJson, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
-import { rowCounts } from '../helpers/db-snapshot.js';
+import { query, rowCounts } from '../helpers/db-snapshot.js';
+import { request as httpsRequest } from 'node:https';
 
 describe('bad input gets a clear error and changes nothing', () => {
   let h: Harness;
@@ -290,5 +291,88 @@ describe('batch of notifications', () => {
     expect(res.status).toBe(404);
     expect(res.body.detail).toBe('items[1]');
     expect(rowCounts(h.dataDir)).toEqual(before);
+  });
+});
+
+/** A request whose path goes out byte for byte (a URL object would resolve `.` and `..` segments away). */
+function rawPath(h: Harness, method: string, path: string, body?: unknown) {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise<{ status: number; body: any }>((resolve, reject) => {
+    const u = new URL(h.url);
+    const req = httpsRequest(
+      {
+        host: u.hostname,
+        port: u.port,
+        method,
+        path,
+        ca: h.cert,
+        headers: {
+          authorization: `Bearer ${h.apiKey}`,
+          ...(payload ? { 'content-type': 'application/json' } : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined });
+        });
+      },
+    );
+    req.on('error', reject);
+    if (payload) req.write(payload);
+    req.end();
+  });
+}
+
+describe('identifiers and names that could be mistaken for something else', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startSealpost({ SEALPOST_WORKER: 'false' });
+  });
+  afterAll(() => h.close());
+
+  it('refuses the patient ids "." and ".." (raw or percent-encoded) on every patient route, writing nothing', async () => {
+    const before = rowCounts(h.dataDir);
+    for (const id of ['.', '..', '%2E', '%2e%2E']) {
+      const put = await rawPath(h, 'PUT', `/v1/patients/${id}`, samplePatient());
+      expect([put.status, put.body?.code], `PUT ${id}`).toEqual([
+        400,
+        expect.stringMatching(/^SP_(REQ_VALIDATION|PATIENT_INVALID_ID)$/),
+      ]);
+      for (const method of ['GET', 'DELETE']) {
+        const r = await rawPath(h, method, `/v1/patients/${id}`);
+        expect(r.status, `${method} ${id}`).toBe(400);
+      }
+    }
+    expect(rowCounts(h.dataDir)).toEqual(before);
+    // Dots inside an id stay allowed.
+    expect((await h.request('PUT', '/v1/patients/p.1', samplePatient())).status).toBe(201);
+  });
+
+  it('refuses staff display names with bidi overrides, isolates or lone surrogates, creating nothing', async () => {
+    const before = query(h.dataDir, 'select count(*) as n from users')[0].n;
+    const names = ['Ana \u202Egnp.exe', 'Ana\u2066x\u2069', 'Ana\u200F', 'Ana \uD800', 'Ana \uDC00 x'];
+    for (const [i, displayName] of names.entries()) {
+      const r = await h.request('POST', '/v1/users', {
+        email: `bidi${i}@clinic.test`,
+        displayName,
+        roles: ['nurse'],
+      });
+      expect([r.status, r.body.code], JSON.stringify(displayName)).toEqual([400, 'SP_REQ_VALIDATION']);
+    }
+    expect(query(h.dataDir, 'select count(*) as n from users')[0].n).toBe(before);
+    const ok = await h.request('POST', '/v1/users', {
+      email: 'emoji@clinic.test',
+      displayName: 'Dr. José 😀 ناصر',
+      roles: ['nurse'],
+    });
+    expect(ok.status).toBe(201);
+    for (const displayName of names) {
+      const r = await h.request('PATCH', `/v1/users/${ok.body.user.id}`, { displayName });
+      expect([r.status, r.body.code], JSON.stringify(displayName)).toEqual([400, 'SP_REQ_VALIDATION']);
+    }
+    expect((await h.request('GET', `/v1/users/${ok.body.user.id}`)).body.displayName).toBe('Dr. José 😀 ناصر');
   });
 });

@@ -1,10 +1,9 @@
 import { Type } from 'typebox';
 import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
-import { problems } from '../schemas.js';
+import { PatientIdString, problems } from '../schemas.js';
 import { ACTION_FILTER_PATTERN, parseRange, type AuditQueryService } from '../../core/audit-query-service.js';
 
-const PatientIdString = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' });
 const Cursor = Type.String({ pattern: '^[0-9]{1,15}$', description: 'nextCursor of the previous page (a leaf index)' });
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 

@@ -1,11 +1,10 @@
 import { Type } from 'typebox';
 import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
-import { problems } from '../schemas.js';
+import { PatientParam, problems } from '../schemas.js';
 import type { BreakGlassService } from '../../core/break-glass-service.js';
 import { AppError } from '../../core/errors.js';
 
-const PatientParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' }) });
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 const Grant = Type.Object({
   id: Type.String(),

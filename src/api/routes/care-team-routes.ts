@@ -1,10 +1,9 @@
 import { Type } from 'typebox';
 import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
-import { problems } from '../schemas.js';
+import { PatientParam, problems } from '../schemas.js';
 import type { CareTeamService } from '../../core/care-team-service.js';
 
-const PatientParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' }) });
 const MemberParams = Type.Object({
   ...PatientParam.properties,
   userId: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' }),

@@ -151,7 +151,7 @@ export const fhirAuditRoutes: RoutePlugin<FhirAuditRouteOptions> = async (app, {
         querystring: Type.Object(
           {
             patient: Type.Optional(
-              Type.String({ minLength: 1, maxLength: 80, pattern: '^(Patient/)?[A-Za-z0-9._-]{1,64}$' }),
+              Type.String({ minLength: 1, maxLength: 80, pattern: '^(Patient/)?(?!\\.\\.?$)[A-Za-z0-9._-]{1,64}$' }),
             ),
             date: Type.Optional(Type.Union([DateParam, Type.Array(DateParam, { maxItems: 10 })])),
             _count: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),

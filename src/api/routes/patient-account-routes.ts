@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import type { FastifyRequest } from 'fastify';
 import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
-import { problems } from '../schemas.js';
+import { PatientParam, problems } from '../schemas.js';
 import { SessionAnswer, sendSession } from '../session-reply.js';
 import type { SessionService } from '../../auth/session-service.js';
 import type { PatientAccountService, PatientReader } from '../../core/patient-account-service.js';
@@ -16,7 +16,6 @@ export interface PatientAccessCheck {
   patient(p: Principal, ctx: RequestContext, patientId: string): Promise<RequestContext>;
 }
 
-const PatientParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' }) });
 const Contact = Type.Object(
   {
     system: Type.Union([Type.Literal('email'), Type.Literal('sms')]),

@@ -1,13 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
-import { PatientBody, PatientView, problems } from '../schemas.js';
+import { PatientBody, PatientParam, PatientView, problems } from '../schemas.js';
 import { Type } from 'typebox';
 import type { PatientService } from '../../core/patient-service.js';
 import { AppError, ERROR_CODES, isAppError } from '../../core/errors.js';
 import type { PatientAccess } from '../../auth/patient-access.js';
-
-const PatientParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' }) });
 
 const Shredding = Type.Union([Type.Literal('pending'), Type.Literal('complete')], {
   description:

@@ -29,7 +29,12 @@ const Roles = Type.Array(Type.Enum([...STAFF_ROLES]), {
   uniqueItems: true,
   description: `Staff roles: ${STAFF_ROLES.join(', ')}`,
 });
-const DisplayName = Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\x00-\\x1F\\x7F]+$' });
+/** No control characters, bidi overrides, isolates or marks, no lone surrogates (assertDisplayName holds the same rule). */
+const DisplayName = Type.String({
+  minLength: 1,
+  maxLength: 200,
+  pattern: '^[^\\x00-\\x1F\\x7F\\u061C\\u200E\\u200F\\u202A-\\u202E\\u2066-\\u2069\\uD800-\\uDFFF]+$',
+});
 const UserId = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9-]+$' }) });
 const Invited = Type.Object({
   user: UserView,
