@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Config, SqliteDurability } from './config.js';
 import { AppError } from '../core/errors.js';
 import { parseDurationMinutes, parseQuietHours } from './time-settings.js';
+import { isLoopbackHost } from './loopback.js';
 import { DEFAULT_TENANT, STAFF_ROLES } from '../core/domain.js';
 
 type Env = Record<string, string | undefined>;
@@ -200,6 +201,11 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     if (!config.twilio.authToken) errors.push('SEALPOST_TWILIO_AUTH_TOKEN: required when SMS_PROVIDER=twilio');
     if (!config.twilio.from) errors.push('SEALPOST_TWILIO_FROM: required when SMS_PROVIDER=twilio');
   }
+  // Plaintext puts credentials on the wire (Twilio's Basic header, SMTP AUTH): loopback only.
+  if (!twilioBaseUrlOk(config.twilio.baseUrl))
+    errors.push('SEALPOST_TWILIO_BASE_URL: expected an https URL (http only to a loopback address)');
+  if (config.smtp.security === 'none' && !isLoopbackHost(config.smtp.host))
+    errors.push('SEALPOST_SMTP_SECURITY: none (plaintext) is allowed only with a loopback SEALPOST_SMTP_HOST');
   if (config.keys.provider === 'pkcs11') {
     if (!config.keys.pkcs11.library) errors.push('SEALPOST_PKCS11_LIBRARY: required when KEY_PROVIDER=pkcs11');
     if (config.keys.pkcs11.slot === undefined && !config.keys.pkcs11.tokenLabel)
@@ -282,6 +288,15 @@ function oidcConfig(
     trustIdpMfa,
     tenant,
   };
+}
+
+function twilioBaseUrlOk(raw: string): boolean {
+  try {
+    const url = new URL(raw);
+    return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname));
+  } catch {
+    return false;
+  }
 }
 
 /** `SEALPOST_TRUSTED_PROXIES`: comma-separated IPv4/IPv6 addresses or CIDR ranges. */

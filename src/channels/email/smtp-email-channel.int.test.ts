@@ -221,3 +221,12 @@ describe('SmtpEmailChannel', () => {
     expect(s.messages).toHaveLength(0);
   });
 });
+
+describe('plaintext credentials', () => {
+  it('refuses security none to a host that is not a loopback address', () => {
+    const opts = { port: 25, security: 'none' as const, from: 'a@b.test', timeoutMs: 2_000 };
+    expect(() => new SmtpEmailChannel({ ...opts, host: 'smtp.example.org' })).toThrow(/loopback/);
+    expect(() => new SmtpEmailChannel({ ...opts, host: '10.0.0.7' })).toThrow(/loopback/);
+    new SmtpEmailChannel({ ...opts, host: '::1' }).close();
+  });
+});

@@ -1,12 +1,13 @@
 import { createTransport } from 'nodemailer';
 import type { ChannelKind } from '../../core/domain.js';
 import { ChannelError } from '../channel.js';
+import { isLoopbackHost } from '../../config/loopback.js';
 import type { Channel, OutboundMessage, SendResult } from '../channel.js';
 
 export interface SmtpEmailChannelOptions {
   host: string;
   port: number;
-  /** 'tls' = implicit TLS (SMTPS, usually 465); 'starttls' = STARTTLS required; 'none' = plaintext. */
+  /** 'tls' = implicit TLS (SMTPS, usually 465); 'starttls' = STARTTLS required; 'none' = plaintext (loopback host only). */
   security: 'tls' | 'starttls' | 'none';
   user?: string;
   password?: string;
@@ -46,6 +47,10 @@ export class SmtpEmailChannel implements Channel {
   private readonly timeoutMs: number;
 
   constructor(options: SmtpEmailChannelOptions) {
+    // AUTH and the messages would cross the network in clear text: only to this machine.
+    if (options.security === 'none' && !isLoopbackHost(options.host)) {
+      throw new Error('smtp security none (plaintext) is allowed only to a loopback address');
+    }
     this.from = options.from;
     this.timeoutMs = options.timeoutMs;
     this.transport = createTransport({

@@ -192,3 +192,11 @@ describe('TwilioSmsChannel', () => {
     expect(validateTwilioSignature('not-the-token', callbackUrl, received[0]!.params, 'x')).toBe(false);
   });
 });
+
+describe('plaintext credentials', () => {
+  it('refuses an http base URL that is not a loopback address: the Basic header would travel in clear', () => {
+    expect(() => channel({ baseUrl: 'http://api.twilio.com' })).toThrow(/https/);
+    expect(() => channel({ baseUrl: 'http://10.1.2.3:8080' })).toThrow(/https/);
+    expect(() => channel({ baseUrl: 'http://[::1]:9' })).not.toThrow();
+  });
+});

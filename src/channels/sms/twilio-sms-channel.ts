@@ -2,9 +2,10 @@ import type { ChannelKind } from '../../core/domain.js';
 import { ChannelError, isRetryableStatus, toChannelError } from '../channel.js';
 import type { Channel, OutboundMessage, SendResult } from '../channel.js';
 import { CERTIFICATE_ERROR, insecureFetchDispatcher } from '../outbound-tls.js';
+import { isLoopbackHost } from '../../config/loopback.js';
 
 export interface TwilioSmsChannelOptions {
-  /** `https://api.twilio.com` in production; an emulator's URL in tests. */
+  /** `https://api.twilio.com` in production; an emulator's URL in tests (http only to a loopback address). */
   baseUrl: string;
   accountSid: string;
   authToken: string;
@@ -39,6 +40,11 @@ export class TwilioSmsChannel implements Channel {
   constructor(options: TwilioSmsChannelOptions) {
     if (options.insecureSkipTlsVerify) this.dispatcher = insecureFetchDispatcher();
     const base = options.baseUrl.replace(/\/+$/, '');
+    // The account token travels in the Basic header: never in clear text off this machine.
+    const url = new URL(base);
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+      throw new Error('twilio base URL must be https (http only to a loopback address)');
+    }
     this.endpoint = `${base}/2010-04-01/Accounts/${encodeURIComponent(options.accountSid)}/Messages.json`;
     this.authorization =
       'Basic ' + Buffer.from(`${options.accountSid}:${options.authToken}`, 'utf8').toString('base64');
