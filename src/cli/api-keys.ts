@@ -98,7 +98,7 @@ export function apiKeysCommand(program: Command): void {
   cmd
     .command('rotate <id>')
     .description(
-      'Create a successor with the same name, scopes and binding and print it once; the old key keeps working for the grace period',
+      'Create a successor of the key with this id (the first column of `api-keys list`) with the same name, scopes and binding and print it once; the old key keeps working for the grace period',
     )
     .option('--grace-hours <n>', 'hours the old key keeps working (0: stops at once)', '24')
     .option('--expires-in-days <n>', `lifetime of the new key (1-${MAX_API_KEY_DAYS}; default: the old key's lifetime)`)
@@ -122,7 +122,9 @@ export function apiKeysCommand(program: Command): void {
 
   cmd
     .command('revoke <id>')
-    .description('Revoke a key (running servers stop accepting it within seconds)')
+    .description(
+      'Revoke a key by its id (the first column of `api-keys list`, not the key itself); a running server may still accept it for up to 5 seconds (its API-key cache)',
+    )
     .action(async (id: string) => {
       await withStore(async (store) => {
         await revokeApiKey(store, DEFAULT_TENANT, id, { actor: 'system:cli' }, new Date());

@@ -26,6 +26,15 @@ describe('the sealpost command', () => {
     expect(r.stdout).toContain('Usage: sealpost audit verify');
   });
 
+  it('says that "api-keys revoke" and "rotate" take the key\'s id, and how long a revoked key may still work', () => {
+    const help = (args: string[]) => cli([...args, '--help']).stdout.replace(/\s+/g, ' ');
+    const revoke = help(['api-keys', 'revoke']);
+    expect(revoke).toContain('Usage: sealpost api-keys revoke [options] <id>');
+    expect(revoke).toContain('by its id (the first column of `api-keys list`, not the key itself)');
+    expect(revoke).toContain('may still accept it for up to 5 seconds');
+    expect(help(['api-keys', 'rotate'])).toContain('key with this id (the first column of `api-keys list`)');
+  });
+
   it('lists its commands with --help', () => {
     const r = cli(['--help']);
     expect(r.status).toBe(0);
