@@ -21,6 +21,7 @@ import {
 import type { SessionService } from '../auth/session-service.js';
 import { httpsServerOptions } from './tls.js';
 import { Problem } from './schemas.js';
+import { AppError } from '../core/errors.js';
 import type { Store } from '../store/store.js';
 import type { Metrics } from './metrics.js';
 
@@ -41,6 +42,35 @@ export interface ServerOptions {
   sessions?: SessionService;
   /** Further credential kinds (SMART access tokens), tried after API keys and sessions. */
   extraAuthenticators?: Authenticator[];
+}
+
+const FORM = 'application/x-www-form-urlencoded';
+
+/** A request with a body: a non-zero Content-Length or a chunked one. */
+function hasBody(headers: Record<string, string | string[] | undefined>): boolean {
+  const length = headers['content-length'];
+  return headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/** `type/subtype` and the charset parameter of a Content-Type, both lower case; null when malformed. */
+export function parseMediaType(header: string | undefined): { type: string; charset?: string } | null {
+  if (!header) return null;
+  const [type, ...params] = header.split(';');
+  const t = type!.trim().toLowerCase();
+  if (!/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/.test(t)) return null;
+  let charset: string | undefined;
+  for (const p of params) {
+    const m = /^\s*([A-Za-z0-9!#$&^_.+-]+)\s*=\s*(?:"([^"]*)"|([^\s";]*))\s*$/.exec(p);
+    if (!m) {
+      if (p.trim() === '') continue;
+      return null;
+    }
+    if (m[1]!.toLowerCase() === 'charset') {
+      if (charset !== undefined) return null; // two charsets: which one?
+      charset = (m[2] ?? m[3] ?? '').toLowerCase();
+    }
+  }
+  return { type: t, ...(charset !== undefined ? { charset } : {}) };
 }
 
 const OPS_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
@@ -79,9 +109,19 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
   app.setValidatorCompiler(createValidator());
   installErrorHandler(app);
   await app.register(cookie);
-  // JSON for the API, urlencoded only for the portal's plain HTML forms; anything else is a 415.
+  // JSON for the API, urlencoded only for the routes marked `form` (the portal's plain HTML forms,
+  // the OAuth token endpoint, Twilio's callbacks); anything else is a 415, checked before parsing.
   app.removeContentTypeParser('text/plain');
   await app.register(formbody, { bodyLimit: 4096 });
+  app.addHook('preParsing', async (req, _reply, payload) => {
+    if (!req.routeOptions.url || !hasBody(req.headers)) return payload;
+    const mediaType = parseMediaType(req.headers['content-type']);
+    const form = req.routeOptions.config.form === true;
+    const accepted = mediaType?.type === 'application/json' || (form && mediaType?.type === FORM);
+    if (!accepted || (mediaType.charset !== undefined && mediaType.charset !== 'utf-8'))
+      throw new AppError('SP_REQ_UNSUPPORTED_MEDIA_TYPE');
+    return payload;
+  });
   app.addSchema(Problem);
 
   // The browsable docs are public, like the OpenAPI document they render. Every other route must

@@ -37,6 +37,11 @@ declare module 'fastify' {
     permission?: RoutePermission | Permission[];
     /** Sign-in steps (besides `active`) at which a person's session may call this route. */
     stages?: SessionStage[];
+    /**
+     * An HTML form (or form-posting provider) route: it also takes application/x-www-form-urlencoded.
+     * Every other route takes UTF-8 JSON only (build-server.ts answers 415 otherwise).
+     */
+    form?: boolean;
   }
 }
 

@@ -376,3 +376,54 @@ describe('identifiers and names that could be mistaken for something else', () =
     expect((await h.request('GET', `/v1/users/${ok.body.user.id}`)).body.displayName).toBe('Dr. José 😀 ناصر');
   });
 });
+
+describe('media types: UTF-8 JSON on API routes, form bodies only on the HTML form routes', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startSealpost({ SEALPOST_WORKER: 'false' });
+    await h.request('PUT', '/v1/patients/p1', samplePatient());
+  });
+  afterAll(() => h.close());
+  const note = { type: 'follow_up', patientId: 'p1', data: { reason: 'x', dueDate: '2030-01-01' } };
+
+  it('answers 415 to a form-encoded body on JSON routes, public ones included, writing nothing', async () => {
+    const before = rowCounts(h.dataDir);
+    const formType = { 'content-type': 'application/x-www-form-urlencoded' };
+    const cases: [string, string, string, Record<string, string>][] = [
+      ['POST', '/v1/notifications', 'type=follow_up&patientId=p1', formType],
+      ['PUT', '/v1/patients/p9', 'birthDate=1980-01-01', formType],
+      ['POST', '/v1/auth/login', 'email=a%40b.test&password=x', { ...formType, authorization: '' }],
+    ];
+    for (const [method, path, body, headers] of cases) {
+      const res = await h.request(method, path, body, headers);
+      expect([res.status, res.body.code], `${method} ${path}`).toEqual([415, 'SP_REQ_UNSUPPORTED_MEDIA_TYPE']);
+      expect(res.headers['content-type']).toContain('application/problem+json');
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+    }
+    expect(rowCounts(h.dataDir)).toEqual(before);
+  });
+
+  it('answers 415 to JSON in any charset but UTF-8, writing nothing', async () => {
+    const before = rowCounts(h.dataDir);
+    const utf16 = Buffer.from(JSON.stringify(note), 'utf16le').toString('latin1');
+    for (const type of [
+      'application/json; charset=utf-16',
+      'application/json; charset=UTF-16LE',
+      'application/json; charset=iso-8859-1',
+      'application/json; charset="us-ascii"',
+    ]) {
+      const res = await h.request('POST', '/v1/notifications', type.includes('16') ? utf16 : JSON.stringify(note), {
+        'content-type': type,
+      });
+      expect([res.status, res.body.code], type).toEqual([415, 'SP_REQ_UNSUPPORTED_MEDIA_TYPE']);
+    }
+    expect(rowCounts(h.dataDir)).toEqual(before);
+  });
+
+  it('accepts JSON declared as UTF-8 in any spelling, or with no charset', async () => {
+    for (const type of ['application/json', 'application/json; charset=utf-8', 'Application/JSON;charset="UTF-8"']) {
+      const res = await h.request('POST', '/v1/notifications', JSON.stringify(note), { 'content-type': type });
+      expect(res.status, type).toBe(202);
+    }
+  });
+});

@@ -5,6 +5,7 @@ import type { OAuthClientService } from '../../auth/oauth-client-service.js';
 import type { TokenAnswer } from '../../auth/token-endpoint.js';
 import { ASSERTION_ALGS, CLIENT_ASSERTION_TYPE } from '../../auth/client-assertion.js';
 import { smartScopePermissions } from '../../auth/permissions.js';
+import { isAppError } from '../../core/errors.js';
 
 /** SMART system scopes worth advertising: per resource, read (`.rs`) and everything it supports (`.cruds`). */
 export function supportedScopes(): string[] {
@@ -68,11 +69,11 @@ export const oauthRoutes: RoutePlugin<OAuthRouteOptions> = async (app, { clients
   app.post(
     '/oauth2/token',
     {
-      config: { permission: 'public' },
+      config: { permission: 'public', form: true },
       // Unparseable, oversized or non-form bodies get an OAuth error too (audited like any refusal).
       errorHandler: async (err, req, reply) => {
-        if ((err as { statusCode?: number }).statusCode && (err as { statusCode: number }).statusCode < 500)
-          return send(reply, await clients.token(null, meta(req)));
+        const status = isAppError(err) ? err.status : (err as { statusCode?: number }).statusCode;
+        if (status && status < 500) return send(reply, await clients.token(null, meta(req)));
         throw err;
       },
       // Parameters are checked by the token endpoint itself so that every refusal is an OAuth error.

@@ -36,6 +36,8 @@ export const portalRoutes: RoutePlugin<PortalRouteOptions> = async (app, { porta
       .header('location', `/m/${token}`)
       .send();
   const cfg = { config: { permission: 'public' as const }, schema: { hide: true, params: Token } };
+  // The POSTs are plain HTML forms: they take application/x-www-form-urlencoded besides JSON.
+  const formCfg = { ...cfg, config: { ...cfg.config, form: true } };
 
   app.get(
     '/:token',
@@ -69,7 +71,7 @@ export const portalRoutes: RoutePlugin<PortalRouteOptions> = async (app, { porta
   app.post(
     '/:token/verify',
     {
-      ...cfg,
+      ...formCfg,
       schema: {
         ...cfg.schema,
         body: Type.Object({
@@ -115,7 +117,7 @@ export const portalRoutes: RoutePlugin<PortalRouteOptions> = async (app, { porta
     },
   );
 
-  app.post('/:token/code', cfg, async (req, reply) => {
+  app.post('/:token/code', formCfg, async (req, reply) => {
     try {
       await portal.requestCode(req.params.token, meta(req));
     } catch (e) {
@@ -149,7 +151,7 @@ export const portalRoutes: RoutePlugin<PortalRouteOptions> = async (app, { porta
     }
   });
 
-  app.post('/:token/acknowledge', cfg, async (req, reply) => {
+  app.post('/:token/acknowledge', formCfg, async (req, reply) => {
     try {
       await portal.acknowledge(req.params.token, req.cookies[COOKIE], meta(req));
       return reply.code(303).header('location', `/m/${req.params.token}/message`).send();

@@ -29,7 +29,7 @@ export const twilioCallbackRoutes: RoutePlugin<TwilioCallbackRouteOptions> = asy
   app.post(
     '/status',
     {
-      config: { permission: 'provider' },
+      config: { permission: 'provider', form: true },
       schema: {
         tags: ['providers'],
         summary: 'Twilio message status callback (signed with X-Twilio-Signature)',
@@ -48,7 +48,7 @@ export const twilioCallbackRoutes: RoutePlugin<TwilioCallbackRouteOptions> = asy
   app.post(
     '/inbound',
     {
-      config: { permission: 'provider' },
+      config: { permission: 'provider', form: true },
       schema: {
         tags: ['providers'],
         summary: 'Twilio inbound SMS webhook: STOP/START keywords set or clear the opt-out of that number',
