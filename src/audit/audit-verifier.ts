@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import type { AuditLogRepository } from '../store/repositories/audit-log-repository.js';
+import type { AuditLogRepository, VerifiableEntry } from '../store/repositories/audit-log-repository.js';
 import { hashChildren, leafHash, verifyConsistency } from './merkle.js';
 import { consistencyProof } from './merkle-proofs.js';
 import { parseCheckpoint, verifyNote } from './checkpoint.js';
@@ -20,11 +20,40 @@ export interface VerifyReport {
 
 const PAGE = 10_000; // even, so a page's leaves pair up with whole level-1 nodes
 
+/** The columns searches filter by, each as its entry says it (audit-repository.ts copies them at append). */
+const SEARCHABLE: { column: keyof VerifiableEntry; fromEntry: (e: Record<string, unknown>) => unknown }[] = [
+  { column: 'tenant_id', fromEntry: (e) => e.tenant },
+  { column: 'at', fromEntry: (e) => (typeof e.at === 'string' ? Date.parse(e.at) : undefined) },
+  { column: 'action', fromEntry: (e) => e.action },
+  { column: 'actor', fromEntry: (e) => e.actor },
+  { column: 'patient_ref', fromEntry: (e) => e.patient ?? null },
+];
+
+/**
+ * The searchable columns of a row that differ from what its entry says. They are not part of the
+ * leaf, so only this comparison catches one edited or swapped: the row would drop out of (or move
+ * into) every search by that column while its entry still hashes to its leaf.
+ */
+function searchableMismatches(r: VerifiableEntry): string[] {
+  let e: Record<string, unknown>;
+  try {
+    e = JSON.parse(r.entry) as Record<string, unknown>;
+  } catch {
+    return ['entry (not JSON)'];
+  }
+  if (!e || typeof e !== 'object') return ['entry (not a JSON object)'];
+  return SEARCHABLE.filter(({ column, fromEntry }) => {
+    const stored = column === 'at' ? Number(r.at) : (r[column] ?? null);
+    return stored !== fromEntry(e);
+  }).map((c) => c.column);
+}
+
 /**
  * Numbers the entries that can be numbered (as the integrator would, under its lock), so that what
  * is verified is every entry committed so far; then recomputes the Merkle log from the stored
  * entries and checks it against everything stored about it:
- * each entry's leaf hash, contiguous indexes, the integrated level-1 subtree hashes, every checkpoint's
+ * each entry's leaf hash, that the columns searches filter by (tenant, time, action, actor, patient
+ * reference) are what the entry says, contiguous indexes, the integrated level-1 subtree hashes, every checkpoint's
  * signature and root, and a consistency proof between consecutive checkpoints. Works in one pass with
  * a compact range (the roots of the perfect subtrees covering [0, n)), so memory stays O(log n).
  */
@@ -81,6 +110,12 @@ export async function verifyAuditLog(
       }
       const h = leafHash(Buffer.from(r.entry, 'utf8'));
       if (!Buffer.from(h).equals(Buffer.from(r.leaf_hash))) bad(index, 'entry does not match its leaf hash (edited)');
+      const differ = searchableMismatches(r);
+      if (differ.length)
+        bad(
+          index,
+          `searchable column(s) ${differ.join(', ')} of row audit_entries.idx ${r.idx} differ from its entry (edited: searches by them would miss or misfile the entry)`,
+        );
       if (index % 2 === 1 && previousLeaf) storedPairs.set((index - 1) / 2, hashChildren(previousLeaf, r.leaf_hash));
       previousLeaf = r.leaf_hash;
       // Append to the compact range, merging equal-size subtrees (RFC 9162 tree shape).

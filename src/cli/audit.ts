@@ -4,7 +4,10 @@ import { openStore } from '../store/open-store.js';
 import { openKeyProvider } from '../crypto/open-key-provider.js';
 import { verifyAuditLog } from '../audit/audit-verifier.js';
 
-/** `sealpost audit verify`: recompute the audit Merkle log from the database and check every checkpoint. */
+/**
+ * `sealpost audit verify`: recompute the audit Merkle log from the database, check the searchable
+ * columns of every row against its entry, and check every checkpoint.
+ */
 export function auditCommand(program: Command): void {
   const auditCmd = program
     .command('audit')
@@ -12,7 +15,7 @@ export function auditCommand(program: Command): void {
   auditCmd
     .command('verify')
     .description(
-      'Recompute the Merkle tree from every stored entry, check each checkpoint signature and the consistency between consecutive checkpoints; exit 1 and name the first bad index on any mismatch',
+      'Recompute the Merkle tree from every stored entry, check that the columns searches filter by (tenant, time, action, actor, patient reference) match each entry, each checkpoint signature and the consistency between consecutive checkpoints; exit 1 and name the first bad index on any mismatch',
     )
     .option('--progress', 'show progress even when stderr is not a terminal')
     .option('--json', 'print the report as JSON')

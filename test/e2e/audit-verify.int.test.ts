@@ -109,6 +109,18 @@ interface Tampering {
   tamper(db: Sqlite.Database): void;
   /** Expected firstBadIndex (null = verify passes). */
   expected(db: { size: number; middleCheckpointSize: number }): number | null;
+  /** A problem that must be reported (naming the row), besides the first bad index. */
+  problem?: RegExp;
+}
+
+/** The columns searches filter by (audit events, disclosures, FHIR AuditEvent), copied from each entry. */
+const SEARCHABLE = ['action', 'actor', 'patient_ref', 'at', 'tenant_id'] as const;
+
+/** Another value for a searchable column of a row; its entry and leaf hash stay as they were. */
+function otherValue(row: Row, column: (typeof SEARCHABLE)[number]): string | number {
+  if (column === 'at') return row.at + 1_000;
+  if (column === 'action') return row.action === 'patient.viewed' ? 'patient.updated' : 'patient.viewed';
+  return `${row[column] ?? ''}-hidden`;
 }
 
 const TAMPERINGS: Tampering[] = [
@@ -197,6 +209,29 @@ const TAMPERINGS: Tampering[] = [
       db.prepare('update audit_checkpoints set root = ? where size = ?').run(all[i - 1].root, cp.size);
     },
     expected: ({ middleCheckpointSize }) => middleCheckpointSize - 1,
+  },
+  // The searchable columns are not part of the leaf: editing one hides the row from every search by
+  // it (a break-glass access no longer found under its action) while the entry still hashes right.
+  ...SEARCHABLE.map((column): Tampering => ({
+    name: `edit the searchable ${column} column of a row (entry and leaf hash untouched)`,
+    tamper: (db) =>
+      db.prepare(`update audit_entries set ${column} = ? where idx = ?`).run(otherValue(rowAt(db, 7), column), 8),
+    expected: () => 7, // exact
+    problem: new RegExp(`^index 7: searchable column\\(s\\) (.+, )?${column}(, .+)? of row audit_entries\\.idx 8 `),
+  })),
+  {
+    name: 'swap the action columns of two rows (entries untouched)',
+    tamper: (db) => {
+      const a = rowAt(db, 3);
+      const b = (db.prepare('select * from audit_entries where idx > ? order by idx').all(a.idx) as Row[]).find(
+        (r) => r.action !== a.action,
+      )!;
+      const put = db.prepare('update audit_entries set action = ? where idx = ?');
+      put.run(b.action, a.idx);
+      put.run(a.action, b.idx);
+    },
+    expected: () => 3,
+    problem: /^index 3: searchable column\(s\) action of row audit_entries\.idx 4 /,
   },
   {
     name: 'delete a middle checkpoint (not an alteration: the rest still verify)',
@@ -293,6 +328,7 @@ describe('sealpost audit verify', () => {
       } else {
         expect({ ok: report.ok, firstBadIndex: report.firstBadIndex }).toEqual({ ok: false, firstBadIndex: want });
         expect(report.problems.length).toBeGreaterThan(0);
+        if (t.problem) expect(report.problems).toContainEqual(expect.stringMatching(t.problem));
         expect(code).toBe(1);
       }
     });

@@ -12,6 +12,12 @@ import type { PortOf } from './port-of.js';
  */
 export type AuditLogRepository = PortOf<SqlAuditLogRepository>;
 
+/** A numbered audit row as the verifier reads it: the leaf and the columns searches filter by. */
+export type VerifiableEntry = Pick<
+  Database['audit_entries'],
+  'entry' | 'leaf_hash' | 'tenant_id' | 'at' | 'action' | 'actor' | 'patient_ref'
+> & { idx: number };
+
 export class SqlAuditLogRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -117,11 +123,14 @@ export class SqlAuditLogRepository {
       .execute();
   }
 
-  /** Entries with their canonical text, for full verification. */
-  async entries(afterIdx: number, limit: number): Promise<{ idx: number; entry: string; leaf_hash: Uint8Array }[]> {
+  /**
+   * Entries with their canonical text and the searchable columns copied from it (tenant, time,
+   * action, actor, patient reference), for full verification.
+   */
+  async entries(afterIdx: number, limit: number): Promise<VerifiableEntry[]> {
     return this.db
       .selectFrom('audit_entries')
-      .select(['idx', 'entry', 'leaf_hash'])
+      .select(['idx', 'entry', 'leaf_hash', 'tenant_id', 'at', 'action', 'actor', 'patient_ref'])
       .where('idx', '>', afterIdx)
       .orderBy('idx')
       .limit(limit)
