@@ -8,6 +8,7 @@ import { DevOutboxChannel, type OutboxRecord } from '../channels/dev-outbox/dev-
 import { SmtpEmailChannel } from '../channels/email/smtp-email-channel.js';
 import { TwilioSmsChannel } from '../channels/sms/twilio-sms-channel.js';
 import { HttpWebhookChannel } from '../channels/webhook/http-webhook-channel.js';
+import { INSECURE_TLS_WARNING } from '../channels/outbound-tls.js';
 
 /** One adapter per channel, as configured: the provider's, or the sealed development outbox. */
 export function buildChannels(
@@ -23,8 +24,8 @@ export function buildChannels(
   };
   const outbox = (kind: ChannelKind) => new DevOutboxChannel(kind, sink, sealer);
   const { channels: c, twilio, smtp } = config;
-  if (c.insecureSkipTlsVerify)
-    logger.warn('SEALPOST_INSECURE_SKIP_TLS_VERIFY is on: provider certificates are NOT verified');
+  // Logged here, once at start, for the OIDC provider and JWKS fetches too (app/services.ts).
+  if (c.insecureSkipTlsVerify) logger.warn(INSECURE_TLS_WARNING);
   return {
     sms:
       c.sms === 'twilio'
@@ -36,6 +37,7 @@ export function buildChannels(
             statusCallbackUrl: `${config.publicUrl}/v1/providers/twilio/status`,
             timeoutMs: c.timeoutMs,
             insecureSkipTlsVerify: c.insecureSkipTlsVerify,
+            ca: c.outboundCa,
           })
         : outbox('sms'),
     email:
@@ -44,7 +46,7 @@ export function buildChannels(
             ...smtp,
             timeoutMs: c.timeoutMs,
             rejectUnauthorized: !c.insecureSkipTlsVerify,
-            ca: smtp.ca,
+            ca: [smtp.ca, c.outboundCa].filter((x): x is string => x !== undefined),
           })
         : outbox('email'),
     // Patient webhook URLs are validated to be https, or http on a loopback host only.
@@ -55,6 +57,7 @@ export function buildChannels(
             timeoutMs: c.timeoutMs,
             allowInsecureHttp: true,
             insecureSkipTlsVerify: c.insecureSkipTlsVerify,
+            ca: c.outboundCa,
           })
         : outbox('webhook'),
   };

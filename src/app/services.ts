@@ -95,6 +95,7 @@ export function buildServices(f: Foundations): Services {
   const outbound = {
     timeoutMs: config.channels.timeoutMs,
     insecureSkipTlsVerify: config.channels.insecureSkipTlsVerify,
+    ca: config.channels.outboundCa,
   };
 
   const cipher = new EnvelopeCipher(keyring, {

@@ -5,7 +5,7 @@ import type { Store, StoreTx } from '../store/store.js';
 import type { UserRow } from '../store/repositories/user-repository.js';
 import { AppError, type ErrorCode } from '../core/errors.js';
 import { hashToken } from '../crypto/tokens.js';
-import { insecureFetchDispatcher } from '../channels/outbound-tls.js';
+import { outboundDispatcher } from '../channels/outbound-tls.js';
 import type { SessionService } from './session-service.js';
 import type { SessionStage } from './principal.js';
 import { normalizeEmail } from './user-service.js';
@@ -27,6 +27,8 @@ export interface OidcServiceOptions {
   publicUrl: string;
   /** SEALPOST_INSECURE_SKIP_TLS_VERIFY: the issuer's certificate is not checked (logged at start). */
   insecureSkipTlsVerify: boolean;
+  /** Extra trusted CAs, PEM (SEALPOST_OUTBOUND_CA_FILE), e.g. an in-house identity provider's CA. */
+  ca?: string;
   timeoutMs: number;
   /** The tenant failures are recorded under when the request names none we know. */
   defaultTenant: string;
@@ -54,7 +56,7 @@ interface Meta {
  */
 export class OidcService {
   private configuration: Promise<oidc.Configuration> | null = null;
-  private readonly dispatcher: ReturnType<typeof insecureFetchDispatcher> | undefined;
+  private readonly dispatcher: ReturnType<typeof outboundDispatcher>;
 
   constructor(
     private readonly store: Store,
@@ -62,7 +64,7 @@ export class OidcService {
     private readonly o: OidcServiceOptions,
     private readonly clock: () => Date,
   ) {
-    this.dispatcher = o.insecureSkipTlsVerify ? insecureFetchDispatcher() : undefined;
+    this.dispatcher = outboundDispatcher(o);
   }
 
   get redirectUri(): string {

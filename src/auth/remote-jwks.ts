@@ -1,5 +1,5 @@
 import type { JWK } from 'jose';
-import { insecureFetchDispatcher } from '../channels/outbound-tls.js';
+import { outboundDispatcher } from '../channels/outbound-tls.js';
 import { publicVerificationKey } from './client-assertion.js';
 
 export interface RemoteJwksOptions {
@@ -7,6 +7,8 @@ export interface RemoteJwksOptions {
   timeoutMs: number;
   /** SEALPOST_INSECURE_SKIP_TLS_VERIFY: the same explicit, logged switch as outbound provider calls. */
   insecureSkipTlsVerify: boolean;
+  /** Extra trusted CAs, PEM (SEALPOST_OUTBOUND_CA_FILE). */
+  ca?: string;
   clock: () => Date;
   /** How long a fetched key set is used before it is fetched again. */
   ttlMs?: number;
@@ -25,12 +27,12 @@ const MAX_BYTES = 64 * 1024;
  */
 export class RemoteJwks {
   private readonly cache = new Map<string, { url: string; keys: JWK[]; fetchedAt: number }>();
-  private readonly dispatcher?: ReturnType<typeof insecureFetchDispatcher>;
+  private readonly dispatcher?: ReturnType<typeof outboundDispatcher>;
   private readonly ttlMs: number;
   private readonly minRefetchMs: number;
 
   constructor(private readonly o: RemoteJwksOptions) {
-    if (o.insecureSkipTlsVerify) this.dispatcher = insecureFetchDispatcher();
+    this.dispatcher = outboundDispatcher(o);
     this.ttlMs = o.ttlMs ?? 60_000;
     this.minRefetchMs = o.minRefetchMs ?? 10_000;
   }

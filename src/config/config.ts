@@ -55,8 +55,13 @@ export interface Config {
     email: 'dev-outbox' | 'smtp';
     webhook: 'dev-outbox' | 'http';
     timeoutMs: number;
-    /** Turning certificate checks off for outbound provider calls must be explicit (and is logged). */
+    /**
+     * Turning certificate checks off for outbound calls (SMTP, Twilio, webhooks, the OIDC provider,
+     * SMART clients' JWKS URLs) must be explicit (and is logged).
+     */
     insecureSkipTlsVerify: boolean;
+    /** Extra trusted CAs (a PEM bundle) for every outbound TLS client, beside Node's bundled store. */
+    outboundCa?: string;
   };
   twilio: { baseUrl: string; accountSid?: string; authToken?: string; from?: string };
   smtp: {

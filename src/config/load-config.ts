@@ -152,6 +152,7 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
       webhook: oneOf('WEBHOOK_PROVIDER', ['dev-outbox', 'http'] as const, 'dev-outbox'),
       timeoutMs: int('CHANNEL_TIMEOUT_MS', 10_000, 10, 300_000),
       insecureSkipTlsVerify: bool('INSECURE_SKIP_TLS_VERIFY', false),
+      outboundCa: readOptionalFile('OUTBOUND_CA_FILE'),
     },
     twilio: {
       baseUrl: str('TWILIO_BASE_URL', 'https://api.twilio.com')!.replace(/\/+$/, ''),
@@ -201,6 +202,8 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     if (!config.twilio.authToken) errors.push('SEALPOST_TWILIO_AUTH_TOKEN: required when SMS_PROVIDER=twilio');
     if (!config.twilio.from) errors.push('SEALPOST_TWILIO_FROM: required when SMS_PROVIDER=twilio');
   }
+  if (config.channels.outboundCa !== undefined && !/-----BEGIN CERTIFICATE-----/.test(config.channels.outboundCa))
+    errors.push('SEALPOST_OUTBOUND_CA_FILE: expected PEM certificates (-----BEGIN CERTIFICATE-----)');
   // Plaintext puts credentials on the wire (Twilio's Basic header, SMTP AUTH): loopback only.
   if (!twilioBaseUrlOk(config.twilio.baseUrl))
     errors.push('SEALPOST_TWILIO_BASE_URL: expected an https URL (http only to a loopback address)');

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { startSealpost, type Harness } from '../helpers/sealpost-harness.js';
-import { startOidcProvider, type IdpUser, type TestIdp } from '../helpers/oidc-provider.js';
+import { idpPki, startOidcProvider, type IdpUser, type TestIdp } from '../helpers/oidc-provider.js';
 import { staffWithSession } from '../helpers/identity.js';
 import { query } from '../helpers/db-snapshot.js';
 
@@ -39,7 +39,8 @@ class Browser {
       ...(body ? { 'content-type': 'application/x-www-form-urlencoded', origin: u.origin } : {}),
     };
     return new Promise((resolve, reject) => {
-      const req = httpsRequest(u, { method, headers, ca: this.ca }, (res) => {
+      // The browser trusts Sealpost's certificate and the identity provider's test CA.
+      const req = httpsRequest(u, { method, headers, ca: [this.ca, IDP_CA] }, (res) => {
         for (const c of ([] as string[]).concat(res.headers['set-cookie'] ?? [])) {
           const [pair, ...attrs] = c.split(';');
           const i = pair!.indexOf('=');
@@ -80,6 +81,7 @@ interface Flow {
   session: string | undefined;
 }
 
+const IDP_CA = (await idpPki()).ca.cert;
 let idp: TestIdp;
 let h: Harness;
 const callbackPath = '/v1/auth/oidc/callback';
@@ -156,7 +158,8 @@ describe('OIDC single sign-on for staff against a real OpenID provider', () => {
       SEALPOST_OIDC_CLIENT_ID: idp.clientId,
       SEALPOST_OIDC_CLIENT_SECRET: idp.clientSecret!,
       SEALPOST_OIDC_GROUP_ROLES: 'cardiology-md=physician;ward-rn=nurse;it-admins=admin',
-      SEALPOST_INSECURE_SKIP_TLS_VERIFY: 'true',
+      // Certificates verified: the provider's test CA is trusted through the extra-CA setting.
+      SEALPOST_OUTBOUND_CA_FILE: idp.caFile,
     });
     idp.redirectUris.push(`${h.url}${callbackPath}`);
   }, 120_000);
@@ -439,7 +442,7 @@ describe("OIDC single sign-on with a public client, claims in the ID token, and 
       SEALPOST_OIDC_CLIENT_ID: idp2.clientId,
       SEALPOST_OIDC_GROUP_ROLES: 'it-admins=admin',
       SEALPOST_OIDC_TRUST_IDP_MFA: 'false',
-      SEALPOST_INSECURE_SKIP_TLS_VERIFY: 'true',
+      SEALPOST_OUTBOUND_CA_FILE: idp2.caFile,
     });
     idp2.redirectUris.push(`${h2.url}${callbackPath}`);
   }, 120_000);

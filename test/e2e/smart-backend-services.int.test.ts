@@ -13,8 +13,9 @@ import {
   type CryptoKey,
   type JWK,
 } from 'jose';
-import { form, httpsJson, samplePatient, startSealpost, testTls, type Harness } from '../helpers/sealpost-harness.js';
+import { form, httpsJson, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { query } from '../helpers/db-snapshot.js';
+import { idpPki } from '../helpers/oidc-provider.js';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
@@ -31,13 +32,16 @@ async function keyPair(alg: 'RS384' | 'ES384'): Promise<KeyPair> {
   return { kid, alg, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid } };
 }
 
-/** A real HTTPS server (self-signed certificate) publishing a JWKS, counting its fetches. */
+/**
+ * A real HTTPS server publishing a JWKS, counting its fetches. Its certificate is issued by a test CA
+ * that no trust store knows (`caFile`: trusted by Sealpost only through SEALPOST_OUTBOUND_CA_FILE).
+ */
 async function jwksServer(
   keys: () => JWK[],
-): Promise<{ url: string; fetches: () => number; close: () => Promise<void> }> {
-  const tls = await testTls();
+): Promise<{ url: string; caFile: string; fetches: () => number; close: () => Promise<void> }> {
+  const { leaf, caFile } = await idpPki();
   let n = 0;
-  const server: Server = createServer({ key: tls.private, cert: tls.cert }, (req, res) => {
+  const server: Server = createServer({ key: leaf.key, cert: leaf.cert }, (req, res) => {
     n++;
     if (req.url !== '/.well-known/jwks.json') return void res.writeHead(404).end();
     res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(JSON.stringify({ keys: keys() }));
@@ -46,6 +50,7 @@ async function jwksServer(
   const port = (server.address() as { port: number }).port;
   return {
     url: `https://127.0.0.1:${port}/.well-known/jwks.json`,
+    caFile,
     fetches: () => n,
     close: () => new Promise((r) => server.close(() => r())),
   };
@@ -131,8 +136,9 @@ describe('SMART Backend Services: client registration, client_credentials with p
   beforeAll(async () => {
     [rsa, ec, stranger] = await Promise.all([keyPair('RS384'), keyPair('ES384'), keyPair('RS384')]);
     jwks = await jwksServer(() => [ec.publicJwk]);
-    // The JWKS server's certificate is self-signed: outbound certificate checks are off here (tested on below).
-    h = await startSealpost({ SEALPOST_INSECURE_SKIP_TLS_VERIFY: 'true' }, { clock });
+    // Certificates verified: the JWKS server's test CA is trusted through the extra-CA setting
+    // (without it, refused: tested below).
+    h = await startSealpost({ SEALPOST_OUTBOUND_CA_FILE: jwks.caFile }, { clock });
     tokenUrl = `${h.url}/oauth2/token`;
     const a = await h.request('POST', '/v1/oauth-clients', {
       name: 'EHR bulk sender',
@@ -592,7 +598,7 @@ describe('SMART Backend Services: client registration, client_credentials with p
 });
 
 describe('a JWKS URL is fetched with certificate verification unless the operator turned it off', () => {
-  it('refuses assertions of a client whose JWKS server presents an untrusted certificate', async () => {
+  it('refuses assertions of a client whose JWKS server presents a certificate of a CA not configured', async () => {
     const ec = await keyPair('ES384');
     const jwks = await jwksServer(() => [ec.publicJwk]);
     const h = await startSealpost();

@@ -1,23 +1,26 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect as netConnect } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { eventually, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { startTwilioEmulator, type TwilioEmulator } from '../helpers/twilio-emulator.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
-import { serverCert } from '../helpers/transport-pki.js';
+import { serverCert, testCa } from '../helpers/transport-pki.js';
 
 const SID = 'AC00000000000000000000000000000002';
 const TOKEN = 'twilio-test-auth-token';
 const SECRET = 'webhook-test-secret';
-const WARNING = 'SEALPOST_INSECURE_SKIP_TLS_VERIFY is on: provider certificates are NOT verified';
+const WARNING =
+  "SEALPOST_INSECURE_SKIP_TLS_VERIFY is on: certificates are NOT verified for SMTP, Twilio, webhooks, the OIDC provider and SMART clients' JWKS URLs";
 type Delivery = { channel: string; status: string; lastErrorCode: string | null };
 
 /**
- * Every provider here presents a certificate no trust store knows: a self-signed one for Twilio's
- * API (a real TLS endpoint in front of the emulator), the SMTP sink's own (STARTTLS) and the
- * webhook receiver's own. No SMTP CA file is configured.
+ * Every provider here presents a certificate no trust store knows: one issued by a test CA for
+ * Twilio's API (a real TLS endpoint in front of the emulator) and for the webhook receiver, and the
+ * SMTP sink's own self-signed one (STARTTLS). No SMTP CA file is configured.
  */
 describe('outbound provider calls verify certificates unless SEALPOST_INSECURE_SKIP_TLS_VERIFY is set', () => {
   let twilio: TwilioEmulator;
@@ -25,11 +28,14 @@ describe('outbound provider calls verify certificates unless SEALPOST_INSECURE_S
   let smtp: SmtpSink;
   let hook: WebhookReceiver;
   let env: Record<string, string>;
+  /** A PEM bundle: the test CA, and the SMTP sink's self-signed certificate. */
+  let caBundle: string;
   const started: Harness[] = [];
 
   beforeAll(async () => {
     twilio = await startTwilioEmulator({ accountSid: SID, authToken: TOKEN });
-    const untrusted = await serverCert('api.twilio.test');
+    const ca = await testCa('Sealpost test provider CA');
+    const untrusted = await serverCert('api.twilio.test', { ca });
     const emulatorPort = Number(new URL(twilio.baseUrl).port);
     twilioTls = createTlsServer({ cert: untrusted.cert, key: untrusted.key }, (s) => {
       const upstream = netConnect(emulatorPort, '127.0.0.1');
@@ -39,7 +45,13 @@ describe('outbound provider calls verify certificates unless SEALPOST_INSECURE_S
     });
     await new Promise<void>((r) => twilioTls.listen(0, '127.0.0.1', r));
     smtp = await startSmtpSink({ tls: 'starttls' });
-    hook = await startWebhookReceiver({ secret: SECRET, tls: true });
+    hook = await startWebhookReceiver({
+      secret: SECRET,
+      tls: true,
+      certificate: await serverCert('hook.test', { ca }),
+    });
+    caBundle = join(mkdtempSync(join(tmpdir(), 'sealpost-outbound-ca-')), 'bundle.pem');
+    writeFileSync(caBundle, `${ca.cert}\n${smtp.cert}`);
     env = {
       SEALPOST_SMS_PROVIDER: 'twilio',
       SEALPOST_TWILIO_BASE_URL: `https://127.0.0.1:${(twilioTls.address() as { port: number }).port}`,
@@ -147,4 +159,30 @@ describe('outbound provider calls verify certificates unless SEALPOST_INSECURE_S
     expect(smtp.messages).toHaveLength(1);
     expect(hook.records.filter((r) => r.validSignature)).toHaveLength(1);
   }, 60_000);
+
+  it('with SEALPOST_OUTBOUND_CA_FILE (a PEM bundle) verifies every provider against it and delivers through each, without the warning', async () => {
+    const h = await start({ SEALPOST_OUTBOUND_CA_FILE: caBundle });
+    const before = { sms: twilio.messages.length, email: smtp.messages.length, hook: hook.records.length };
+    for (const channel of ['sms', 'email', 'webhook']) {
+      const id = await send(h, [channel]);
+      const [d] = await deliveriesWhen(
+        h,
+        id,
+        (ds) => ['sent', 'delivered'].includes(ds[0]!.status),
+        `${channel} accepted`,
+      );
+      expect(d!.lastErrorCode).toBeNull();
+    }
+    expect(twilio.messages.length - before.sms).toBe(1);
+    expect(smtp.messages.length - before.email).toBe(1);
+    expect(hook.records.slice(before.hook).filter((r) => r.validSignature)).toHaveLength(1);
+    expect(readFileSync(h.logFile, 'utf8')).not.toContain('SEALPOST_INSECURE_SKIP_TLS_VERIFY');
+  }, 60_000);
+
+  it('refuses to start with an SEALPOST_OUTBOUND_CA_FILE that holds no certificate', async () => {
+    const bad = join(mkdtempSync(join(tmpdir(), 'sealpost-outbound-ca-')), 'bad.pem');
+    writeFileSync(bad, 'not a certificate');
+    await expect(start({ SEALPOST_OUTBOUND_CA_FILE: bad })).rejects.toMatchObject({ code: 'SP_CONFIG_INVALID' });
+    await expect(start({ SEALPOST_OUTBOUND_CA_FILE: `${bad}.missing` })).rejects.toThrow(/SEALPOST_OUTBOUND_CA_FILE/);
+  });
 });

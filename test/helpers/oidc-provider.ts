@@ -2,7 +2,11 @@ import { createServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair } from 'jose';
-import { freePort, testTls } from './sealpost-harness.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './sealpost-harness.js';
+import { serverCert, testCa, type Pem } from './transport-pki.js';
 
 /** A person known to the test identity provider. */
 export interface IdpUser {
@@ -19,7 +23,10 @@ export interface IdpUser {
 }
 
 export interface TestIdp {
-  /** https://127.0.0.1:<port> (self-signed: Sealpost needs SEALPOST_INSECURE_SKIP_TLS_VERIFY). */
+  /**
+   * https://127.0.0.1:<port>, with a certificate issued by the test CA (`idpCa()`, in no trust store):
+   * Sealpost trusts it through SEALPOST_OUTBOUND_CA_FILE=`caFile`, and refuses it without.
+   */
   issuer: string;
   clientId: string;
   clientSecret: string | null;
@@ -29,7 +36,24 @@ export interface TestIdp {
   users: Map<string, IdpUser>;
   /** The certificate (PEM) the provider serves. */
   cert: string;
+  /** The issuing test CA's certificate (PEM), and a file holding it (for SEALPOST_OUTBOUND_CA_FILE). */
+  ca: string;
+  caFile: string;
   close(): Promise<void>;
+}
+
+let cachedPki: Promise<{ ca: Pem; leaf: Pem; caFile: string }> | undefined;
+
+/** The test CA every provider's certificate is issued by (one per process), and its leaf for 127.0.0.1. */
+export function idpPki(): Promise<{ ca: Pem; leaf: Pem; caFile: string }> {
+  cachedPki ??= (async () => {
+    const ca = await testCa('Sealpost test IdP CA');
+    const leaf = await serverCert('127.0.0.1', { ca });
+    const caFile = join(mkdtempSync(join(tmpdir(), 'sealpost-idp-ca-')), 'ca.pem');
+    writeFileSync(caFile, ca.cert);
+    return { ca, leaf, caFile };
+  })();
+  return cachedPki;
 }
 
 interface ProviderInstance {
@@ -58,7 +82,7 @@ export async function startOidcProvider(
   opts: { clientSecret?: string | null; claimsInIdToken?: boolean } = {},
 ): Promise<TestIdp> {
   const port = await freePort();
-  const tls = await testTls();
+  const pki = await idpPki();
   const issuer = `https://127.0.0.1:${port}`;
   const clientSecret = opts.clientSecret === undefined ? randomBytes(24).toString('base64url') : opts.clientSecret;
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
@@ -70,7 +94,9 @@ export async function startOidcProvider(
     clientSecret,
     redirectUris: [],
     users,
-    cert: tls.cert,
+    cert: pki.leaf.cert,
+    ca: pki.ca.cert,
+    caFile: pki.caFile,
     close: async () => undefined,
   };
   // An untyped module: imported by a computed name so the compiler does not ask for its types.
@@ -171,7 +197,7 @@ export async function startOidcProvider(
     res.writeHead(405).end();
   };
 
-  const server = createServer({ key: tls.private, cert: tls.cert }, (req, res) => {
+  const server = createServer({ key: pki.leaf.key, cert: pki.leaf.cert }, (req, res) => {
     if (!provider) {
       const p = build();
       provider = { p, handle: p.callback() };

@@ -23,8 +23,10 @@ export interface WebhookRequestRecord {
 
 export interface WebhookReceiverOptions {
   secret: string;
-  /** Serve https with a fresh self-signed certificate that no client trusts. */
+  /** Serve https with a fresh self-signed certificate that no client trusts (or with `certificate`). */
   tls?: boolean;
+  /** With `tls`: serve this certificate instead, e.g. one issued by a test CA (transport-pki.ts). */
+  certificate?: { key: string; cert: string };
 }
 
 export interface WebhookReceiver {
@@ -81,7 +83,7 @@ export async function startWebhookReceiver(opts: WebhookReceiverOptions): Promis
 
   let server: HttpServer | HttpsServer;
   if (opts.tls) {
-    const { key, cert } = await generateTestCertificate();
+    const { key, cert } = opts.certificate ?? (await generateTestCertificate());
     server = createHttpsServer({ key, cert }, handler);
   } else {
     server = createHttpServer(handler);

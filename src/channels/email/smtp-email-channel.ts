@@ -1,6 +1,7 @@
 import { createTransport } from 'nodemailer';
 import type { ChannelKind } from '../../core/domain.js';
 import { ChannelError } from '../channel.js';
+import { trustedCas } from '../outbound-tls.js';
 import { isLoopbackHost } from '../../config/loopback.js';
 import type { Channel, OutboundMessage, SendResult } from '../channel.js';
 
@@ -17,8 +18,8 @@ export interface SmtpEmailChannelOptions {
   timeoutMs: number;
   /** Verify the server certificate (default true). Only a test or a pinned `ca` should need less. */
   rejectUnauthorized?: boolean;
-  /** Extra trusted CA (PEM), e.g. a private relay's own certificate authority. */
-  ca?: string | Buffer;
+  /** Extra trusted CAs (PEM), e.g. a private relay's own certificate authority; added to Node's bundled store. */
+  ca?: string | Buffer | (string | Buffer)[];
 }
 
 /** The slice of nodemailer's error we read; see nodemailer's NodemailerError. */
@@ -53,6 +54,7 @@ export class SmtpEmailChannel implements Channel {
     }
     this.from = options.from;
     this.timeoutMs = options.timeoutMs;
+    const ca = trustedCas(...([] as (string | Buffer | undefined)[]).concat(options.ca));
     this.transport = createTransport({
       host: options.host,
       port: options.port,
@@ -63,7 +65,7 @@ export class SmtpEmailChannel implements Channel {
       auth: options.user !== undefined ? { user: options.user, pass: options.password ?? '' } : undefined,
       tls: {
         rejectUnauthorized: options.rejectUnauthorized ?? true,
-        ...(options.ca !== undefined ? { ca: options.ca } : {}),
+        ...(ca ? { ca } : {}),
       },
       connectionTimeout: options.timeoutMs,
       greetingTimeout: options.timeoutMs,

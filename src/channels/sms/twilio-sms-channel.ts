@@ -1,7 +1,7 @@
 import type { ChannelKind } from '../../core/domain.js';
 import { ChannelError, isRetryableStatus, toChannelError } from '../channel.js';
 import type { Channel, OutboundMessage, SendResult } from '../channel.js';
-import { CERTIFICATE_ERROR, insecureFetchDispatcher } from '../outbound-tls.js';
+import { CERTIFICATE_ERROR, outboundDispatcher } from '../outbound-tls.js';
 import { isLoopbackHost } from '../../config/loopback.js';
 
 export interface TwilioSmsChannelOptions {
@@ -17,6 +17,8 @@ export interface TwilioSmsChannelOptions {
   timeoutMs: number;
   /** Skip certificate verification (SEALPOST_INSECURE_SKIP_TLS_VERIFY; explicit and logged). */
   insecureSkipTlsVerify?: boolean;
+  /** Extra trusted CAs, PEM (SEALPOST_OUTBOUND_CA_FILE). */
+  ca?: string;
 }
 
 const MESSAGING_SERVICE_SID = /^MG[0-9a-fA-F]{32}$/;
@@ -35,10 +37,10 @@ export class TwilioSmsChannel implements Channel {
   private readonly from: string;
   private readonly statusCallbackUrl?: string;
   private readonly timeoutMs: number;
-  private readonly dispatcher?: ReturnType<typeof insecureFetchDispatcher>;
+  private readonly dispatcher?: ReturnType<typeof outboundDispatcher>;
 
   constructor(options: TwilioSmsChannelOptions) {
-    if (options.insecureSkipTlsVerify) this.dispatcher = insecureFetchDispatcher();
+    this.dispatcher = outboundDispatcher(options);
     const base = options.baseUrl.replace(/\/+$/, '');
     // The account token travels in the Basic header: never in clear text off this machine.
     const url = new URL(base);

@@ -2,7 +2,7 @@ import type { ChannelKind } from '../../core/domain.js';
 import { ChannelError, isRetryableStatus } from '../channel.js';
 import type { Channel, OutboundMessage, SendResult } from '../channel.js';
 import { signWebhook } from './webhook-signature.js';
-import { CERTIFICATE_ERROR, insecureFetchDispatcher } from '../outbound-tls.js';
+import { CERTIFICATE_ERROR, outboundDispatcher } from '../outbound-tls.js';
 
 export interface HttpWebhookChannelOptions {
   /** HMAC key for `Sealpost-Signature`; shared with the receiver out of band. */
@@ -13,6 +13,8 @@ export interface HttpWebhookChannelOptions {
   allowInsecureHttp?: boolean;
   /** Skip certificate verification (SEALPOST_INSECURE_SKIP_TLS_VERIFY; explicit and logged). */
   insecureSkipTlsVerify?: boolean;
+  /** Extra trusted CAs, PEM (SEALPOST_OUTBOUND_CA_FILE). */
+  ca?: string;
 }
 
 /** JSON body POSTed to the receiver; `rawBody` of it is what the signature covers. */
@@ -38,11 +40,11 @@ export class HttpWebhookChannel implements Channel {
   readonly provider = 'http';
 
   private readonly options: HttpWebhookChannelOptions;
-  private readonly dispatcher?: ReturnType<typeof insecureFetchDispatcher>;
+  private readonly dispatcher?: ReturnType<typeof outboundDispatcher>;
 
   constructor(options: HttpWebhookChannelOptions) {
     this.options = { ...options };
-    if (options.insecureSkipTlsVerify) this.dispatcher = insecureFetchDispatcher();
+    this.dispatcher = outboundDispatcher(options);
   }
 
   async send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
