@@ -7,7 +7,7 @@ export function verifyCommand(program: Command): void {
   program
     .command('verify')
     .description(
-      'Check a notification proof file (GET /v1/notifications/{id}/proof) offline: canonical signed text, notary signature, key id (against --keys when given), content hash and sender signature when present; exit 0 when valid, 1 otherwise',
+      'Check a notification proof file (GET /v1/notifications/{id}/proof) offline: canonical signed text, notary signature, key id and its validity at the signing time (notBefore..retiredAt, against --keys when given), content hash and sender signature when present; exit 0 when valid, 1 otherwise',
     )
     .argument('<file>', 'the proof (JSON)')
     .option('--keys <file>', 'a JWK Set (/.well-known/sealpost-keys.json) the signing key must be in')

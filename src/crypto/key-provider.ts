@@ -7,6 +7,13 @@ export type KeyPurpose = 'kek' | 'signing' | 'blind-index';
 /** `current`: used for new wraps/signatures/indexes. `retired`: still opens old data, never used for new. */
 export type KeyStatus = 'current' | 'retired';
 
+/**
+ * A signing key's published validity ends this long after the rotation that retired it: nodes that
+ * were signing with it when the rotation landed (the check before each signature, clocks a little
+ * apart) still produce signatures dated inside its validity. Recorded in the key's own record.
+ */
+export const SIGNING_RETIREMENT_GRACE_MS = 10_000;
+
 /** Public facts about one key version (never key material). */
 export interface KeyVersionInfo {
   /** Globally unique, stable id; recorded beside each wrapped data key and in ciphertext headers. */
@@ -18,6 +25,8 @@ export interface KeyVersionInfo {
   version: number;
   status: KeyStatus;
   createdAt: string;
+  /** Retired versions: when (from the version's own record; signing keys include the grace above). */
+  retiredAt?: string;
 }
 
 /** A data key wrapped by a KEK; `keyId` is stored in `data_keys.key_id`. */
@@ -68,9 +77,16 @@ export interface KeyProvider {
   /** The Ed25519 key that signs audit checkpoints. Never rotates: outsiders pin its verifier key. */
   auditLogKey(): { privateKey: KeyObject; publicKey: KeyObject };
 
-  /** The current notification-signing key (the private part may stay inside an HSM). */
+  /**
+   * The current notification-signing key (the private part may stay inside an HSM). Checks the key
+   * store first (a cheap look at the current key's record), so a rotation made by another process is
+   * followed at once, not only at the next `refresh()`.
+   */
   signer(): Signer;
-  /** Every signing key version still published: the current one and retired ones (old proofs verify). */
+  /**
+   * Every signing key version still published: the current one and retired ones (old proofs verify),
+   * each with `notBefore` and, once retired, `retiredAt` from its own record.
+   */
   publishedSigningKeys(): PublishedSigningKey[];
 
   /** Every key version held, all purposes and tenants. */

@@ -13,6 +13,12 @@ export interface KeyEntry {
   version: number;
   status: KeyStatus;
   createdAt: string;
+  /**
+   * When this version was retired (set by the rotation that made its successor current; signing keys:
+   * plus SIGNING_RETIREMENT_GRACE_MS). Files written before it existed fall back to the successor's
+   * `createdAt` plus that grace.
+   */
+  retiredAt?: string;
   /** base64: AES key (kek), Ed25519 seed (signing), HMAC root (blind-index). */
   material?: string;
   /** Derived from `macKey` (signing v1) or `referenceKey` (blind-index v1): kept by files written before versions existed. */

@@ -5,6 +5,7 @@ import { createCipheriv, createHmac, randomBytes, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { LocalKeyring } from './local-keyring.js';
 import { EnvelopeCipher, dataKeyAad } from './envelope-cipher.js';
+import { SIGNING_RETIREMENT_GRACE_MS } from './key-provider.js';
 
 const FAST = { N: 2 ** 10, r: 8, p: 1 };
 const path = () => join(mkdtempSync(join(tmpdir(), 'sealpost-keyring-')), 'keyring.json');
@@ -118,6 +119,31 @@ describe('local keyring: versions and formats', () => {
       [old.keyId, 'retired'],
     ]);
     expect(verify(null, Buffer.from('header'), published[1]!.publicKey, sig)).toBe(true);
+  });
+
+  it("records retiredAt in the retired signing key's own entry; another process signs with the new key at once", async () => {
+    const p = path();
+    const a = LocalKeyring.openOrCreate(p).keyring;
+    const b = LocalKeyring.openOrCreate(p).keyring;
+    const old = a.signer();
+    const before = Date.now();
+    const v2 = await b.createKeyVersion('signing', null);
+    // `a` has not refreshed: its next signer follows the file anyway.
+    expect(a.signer().keyId).toBe(v2.keyId);
+    const entry = JSON.parse(readFileSync(p, 'utf8')).keyring.keys.find((k: { id: string }) => k.id === old.keyId);
+    expect(Date.parse(entry.retiredAt)).toBeGreaterThanOrEqual(before + SIGNING_RETIREMENT_GRACE_MS);
+    const published = a.publishedSigningKeys();
+    expect(published[1]).toMatchObject({ keyId: old.keyId, status: 'retired', retiredAt: entry.retiredAt });
+    expect(published[1]!.notBefore).toBe(published[1]!.createdAt);
+    expect(published[0]).toMatchObject({ keyId: v2.keyId, notBefore: v2.createdAt });
+    expect(published[0]).not.toHaveProperty('retiredAt');
+    // A file written before retiredAt existed: the successor's creation plus the grace.
+    const file = JSON.parse(readFileSync(p, 'utf8'));
+    delete file.keyring.keys.find((k: { id: string }) => k.id === old.keyId).retiredAt;
+    writeFileSync(p, JSON.stringify(file), { mode: 0o600 });
+    expect(LocalKeyring.openOrCreate(p).keyring.publishedSigningKeys()[1]!.retiredAt).toBe(
+      new Date(Date.parse(v2.createdAt) + SIGNING_RETIREMENT_GRACE_MS).toISOString(),
+    );
   });
 
   it('a second process sees versions another process created (refresh re-reads the file)', async () => {

@@ -9,7 +9,7 @@ import {
 } from 'node:crypto';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { KeyProvider, KeyPurpose, KeyVersionInfo } from './key-provider.js';
+import { SIGNING_RETIREMENT_GRACE_MS, type KeyProvider, type KeyPurpose, type KeyVersionInfo } from './key-provider.js';
 import type { PublishedSigningKey, Signer } from './signer.js';
 import { parseCiphertext, openParsed, sealWrapped, FORMAT_WRAPPED } from './aead.js';
 import {
@@ -97,6 +97,11 @@ export class LocalKeyring implements KeyProvider {
   }
 
   async refresh(): Promise<boolean> {
+    return this.reloadIfChanged();
+  }
+
+  /** Synchronous: a stat, and a re-read only when the file changed (the seal key is kept, no scrypt). */
+  private reloadIfChanged(): boolean {
     const st = statSync(this.path);
     if (`${st.ino}:${st.size}:${st.mtimeMs}` === this.stamp) return false;
     const r = readKeyring(this.path, { passphrase: this.passphrase, sealKey: this.sealKey ?? undefined });
@@ -255,6 +260,13 @@ export class LocalKeyring implements KeyProvider {
   }
 
   signer(): Signer {
+    // A rotation by another process (`sealpost keys rotate`) is followed before this signature, not
+    // only at the next refresh: the retired key's validity ends with its retiredAt.
+    try {
+      this.reloadIfChanged();
+    } catch {
+      /* an unreadable file is reported by the periodic refresh; sign with the keys loaded */
+    }
     const e = this.payload.keys.find((k) => k.purpose === 'signing' && k.status === 'current')!;
     const { privateKey, publicKey } = this.signingKey(e);
     return { keyId: e.id, alg: 'EdDSA', publicKey, sign: async (data) => sign(null, data, privateKey!) };
@@ -270,7 +282,19 @@ export class LocalKeyring implements KeyProvider {
         publicKey: this.signingKey(e).publicKey,
         status: e.status,
         createdAt: e.createdAt,
+        notBefore: e.createdAt,
+        ...(e.status === 'retired' ? { retiredAt: this.retiredAt(e) } : {}),
       }));
+  }
+
+  /** A retired version's end, from its own record; files older than that field: its successor's creation plus the grace. */
+  private retiredAt(e: KeyEntry): string {
+    if (e.retiredAt) return e.retiredAt;
+    const next = this.payload.keys
+      .filter((k) => k.purpose === e.purpose && k.tenantId === e.tenantId && k.version > e.version)
+      .sort((a, b) => a.version - b.version)[0];
+    const grace = e.purpose === 'signing' ? SIGNING_RETIREMENT_GRACE_MS : 0;
+    return new Date(Date.parse(next?.createdAt ?? e.createdAt) + grace).toISOString();
   }
 
   // --- versions ---------------------------------------------------------------------------------
@@ -298,6 +322,7 @@ export class LocalKeyring implements KeyProvider {
         version: k.version,
         status: k.status,
         createdAt: k.createdAt,
+        ...(k.status === 'retired' ? { retiredAt: this.retiredAt(k) } : {}),
       }));
     return [...keks, ...others];
   }
@@ -307,8 +332,15 @@ export class LocalKeyring implements KeyProvider {
     const entry = await this.mutate((p) => {
       const view = new LocalKeyringView(p);
       const version = Math.max(0, ...view.versions(purpose, t)) + 1;
-      for (const k of p.keys) if (k.purpose === purpose && k.tenantId === t) k.status = 'retired';
-      const e = newEntry(purpose, t, version, new Date().toISOString());
+      const now = Date.now();
+      // The retired version's record says when: signing keys stay valid for the grace (key-provider.ts).
+      const retiredAt = new Date(now + (purpose === 'signing' ? SIGNING_RETIREMENT_GRACE_MS : 0)).toISOString();
+      for (const k of p.keys)
+        if (k.purpose === purpose && k.tenantId === t && k.status === 'current') {
+          k.status = 'retired';
+          k.retiredAt ??= retiredAt;
+        }
+      const e = newEntry(purpose, t, version, new Date(now).toISOString());
       p.keys.push(e);
       return e;
     });

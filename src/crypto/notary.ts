@@ -87,6 +87,7 @@ export function jwkSet(keys: PublishedSigningKey[]) {
       ...publicJwk(k.publicKey, k.keyId, k.alg),
       status: k.status,
       createdAt: k.createdAt,
+      notBefore: k.notBefore,
       ...(k.retiredAt ? { retiredAt: k.retiredAt } : {}),
     })),
   };

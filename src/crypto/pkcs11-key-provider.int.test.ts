@@ -3,6 +3,10 @@ import { createRequire } from 'node:module';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Pkcs11KeyProvider } from './pkcs11-key-provider.js';
 import { EnvelopeCipher } from './envelope-cipher.js';
+import { SIGNING_RETIREMENT_GRACE_MS } from './key-provider.js';
+import { canonicalJson, jwkSet, publicJwk } from './notary.js';
+import { verifyProof } from './proof-verifier.js';
+import type { Signer } from './signer.js';
 import { createSoftHsm, SOFTHSM_LIBRARY, type SoftHsm } from '../../test/helpers/softhsm-token.js';
 
 // SoftHSM2 reads SOFTHSM2_CONF when the module is initialised: one token store for this file.
@@ -91,6 +95,64 @@ describe('PKCS#11 key provider (SoftHSM2)', () => {
     expect(published.map((k) => k.status)).toEqual(['current', 'retired']);
     expect(verify(null, Buffer.from('proof'), published[1]!.publicKey, sig)).toBe(true);
     expect(provider.signer().keyId).toBe('sealpost:sig:v2');
+    await provider.close();
+  });
+
+  it("publishes notBefore and retiredAt from each signing key's own token record; the old key cannot sign a later date", async () => {
+    const { provider, tokenLabel, pin } = await fresh();
+    const other = (await Pkcs11KeyProvider.open({ library: SOFTHSM_LIBRARY, tokenLabel, pin })).provider;
+    const old = other.signer();
+    const before = Date.now();
+    const proofAt = async (signer: Signer, createdAt: string) => {
+      const fields = {
+        v: 1,
+        type: 'sealpost.notification',
+        id: 'n1',
+        tenant: 'default',
+        patientRef: 'ref',
+        notificationType: 'test_result_ready',
+        priority: 'routine',
+        createdAt,
+        contentHash: 'x',
+        keyId: signer.keyId,
+        sender: null,
+      };
+      const signed = canonicalJson(fields);
+      return {
+        format: 'sealpost-proof-v1',
+        notificationId: 'n1',
+        alg: 'EdDSA',
+        keyId: signer.keyId,
+        signature: (await signer.sign(Buffer.from(signed))).toString('base64url'),
+        signed,
+        fields,
+        publicKey: publicJwk(signer.publicKey, signer.keyId, 'EdDSA'),
+        salt: null,
+        sender: null,
+      };
+    };
+    const genuine = await proofAt(old, new Date().toISOString());
+    // One process rotates; the other follows at its next signature, without a refresh.
+    const v2 = await provider.createKeyVersion('signing', null);
+    expect(other.signer().keyId).toBe(v2.keyId);
+    const published = other.publishedSigningKeys();
+    const retired = published.find((k) => k.keyId === old.keyId)!;
+    expect(retired).toMatchObject({ status: 'retired', notBefore: retired.createdAt });
+    expect(Date.parse(retired.retiredAt!)).toBeGreaterThanOrEqual(before + SIGNING_RETIREMENT_GRACE_MS);
+    expect(published.find((k) => k.keyId === v2.keyId)).not.toHaveProperty('retiredAt');
+    // Whoever can still use the old key (before its destruction) signs a proof dated after its retirement.
+    const forged = await proofAt(old, new Date(Date.parse(retired.retiredAt!) + 3_600_000).toISOString());
+    // The same retiredAt from a fresh session (it is on the token, in the key's own record), and after destruction.
+    await provider.destroyKeyVersion(old.keyId);
+    const third = (await Pkcs11KeyProvider.open({ library: SOFTHSM_LIBRARY, tokenLabel, pin })).provider;
+    expect(third.publishedSigningKeys().find((k) => k.keyId === old.keyId)?.retiredAt).toBe(retired.retiredAt);
+    expect(third.listKeys().find((k) => k.keyId === old.keyId)?.retiredAt).toBe(retired.retiredAt);
+    const keys = jwkSet(third.publishedSigningKeys());
+    expect(verifyProof(genuine, keys)).toMatchObject({ ok: true });
+    expect(verifyProof(forged).ok).toBe(true);
+    expect(verifyProof(forged, keys)).toMatchObject({ ok: false, problems: ['signed after the key was retired'] });
+    await third.close();
+    await other.close();
     await provider.close();
   });
 

@@ -1,5 +1,5 @@
 import { createHmac, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
-import type { KeyProvider, KeyPurpose, KeyVersionInfo } from './key-provider.js';
+import { SIGNING_RETIREMENT_GRACE_MS, type KeyProvider, type KeyPurpose, type KeyVersionInfo } from './key-provider.js';
 import type { PublishedSigningKey, Signer } from './signer.js';
 import { parseCiphertext, gcmAad, wrappedKeyHeader, FORMAT_WRAPPED, IV_LEN } from './aead.js';
 import { Pkcs11Session, type Pkcs11Target, type TokenObject } from './pkcs11-session.js';
@@ -18,12 +18,20 @@ interface Versioned {
   tenantId: string | null;
   version: number;
   createdAt: string;
+  /** Set by the rotation that retired it, in the objects' own CKA_ID. */
+  retiredAt?: string;
   handle: Buffer;
   /** Signing keys: the public object (stays after the private one is destroyed). */
   publicHandle?: Buffer;
 }
 
 const LABEL = /^sealpost:(?:kek:(.+):v(\d+)|(bidx|sig):v(\d+))$/;
+const RETIRED = ';retired=';
+/** An object's CKA_ID: `<createdAt>` or `<createdAt>;retired=<retiredAt>`. */
+const parseId = (id: string) => {
+  const [createdAt, retiredAt] = id.split(RETIRED);
+  return { createdAt: createdAt!, retiredAt };
+};
 
 /**
  * Key provider on a PKCS#11 token (an HSM; tested against SoftHSM2). Tenant KEKs are non-extractable
@@ -65,7 +73,7 @@ export class Pkcs11KeyProvider implements KeyProvider {
   private scan(): boolean {
     const objs: TokenObject[] = this.s.objects();
     const fp = objs
-      .map((o) => `${o.label}/${o.cls}`)
+      .map((o) => `${o.label}/${o.cls}/${o.id}`)
       .sort()
       .join('|');
     if (fp === this.fingerprint) return false;
@@ -78,14 +86,16 @@ export class Pkcs11KeyProvider implements KeyProvider {
       const m = LABEL.exec(o.label);
       if (!m) continue;
       const purpose: KeyPurpose = m[1] !== undefined ? 'kek' : m[3] === 'bidx' ? 'blind-index' : 'signing';
+      const id = parseId(o.id);
       const v = byId.get(o.label) ?? {
         keyId: o.label,
         purpose,
         tenantId: m[1] ?? null,
         version: Number(m[2] ?? m[4]),
-        createdAt: o.id,
+        createdAt: id.createdAt,
         handle: Buffer.alloc(0),
       };
+      v.retiredAt ??= id.retiredAt;
       if (o.cls === CKO_PUBLIC_KEY) v.publicHandle = o.handle;
       else if (o.cls === CKO_SECRET_KEY || o.cls === CKO_PRIVATE_KEY) v.handle = o.handle;
       byId.set(o.label, v);
@@ -195,7 +205,13 @@ export class Pkcs11KeyProvider implements KeyProvider {
   }
 
   signer(): Signer {
-    const v = this.currentOf('signing', null);
+    let v = this.currentOf('signing', null);
+    // A rotation by another process marks this key's own record: follow it before signing, not only
+    // at the next refresh (one attribute read), so no signature is dated after the key's retiredAt.
+    if (v?.handle.length && parseId(this.s.idOf(v.handle)).retiredAt !== undefined) {
+      this.scan();
+      v = this.currentOf('signing', null);
+    }
     if (!v?.publicHandle) throw new AppError('SP_CRYPTO_KEY_UNKNOWN', 'no current signing key on the token');
     const handle = v.handle;
     return {
@@ -216,7 +232,22 @@ export class Pkcs11KeyProvider implements KeyProvider {
         publicKey: this.publicKey(v),
         status: v.keyId === cur ? ('current' as const) : ('retired' as const),
         createdAt: v.createdAt,
+        notBefore: v.createdAt,
+        ...(v.keyId === cur ? {} : { retiredAt: this.retiredAt(v) }),
       }));
+  }
+
+  /**
+   * A retired version's end, from its own record; a token written before that mark (or a rotation
+   * interrupted between creating the successor and marking this one): the successor's creation plus the grace.
+   */
+  private retiredAt(v: Versioned): string {
+    if (v.retiredAt) return v.retiredAt;
+    const next = this.live(v.purpose, v.tenantId)
+      .filter((x) => x.version > v.version)
+      .sort((a, b) => a.version - b.version)[0];
+    const grace = v.purpose === 'signing' ? SIGNING_RETIREMENT_GRACE_MS : 0;
+    return new Date(Date.parse(next?.createdAt ?? v.createdAt) + grace).toISOString();
   }
 
   listKeys(): KeyVersionInfo[] {
@@ -230,6 +261,7 @@ export class Pkcs11KeyProvider implements KeyProvider {
       version: v.version,
       status: current.has(v.keyId) ? 'current' : 'retired',
       createdAt: v.createdAt,
+      ...(current.has(v.keyId) ? {} : { retiredAt: this.retiredAt(v) }),
     }));
   }
 
@@ -241,9 +273,18 @@ export class Pkcs11KeyProvider implements KeyProvider {
       purpose === 'kek'
         ? `sealpost:kek:${t}:v${version}`
         : `sealpost:${purpose === 'signing' ? 'sig' : 'bidx'}:v${version}`;
+    const previous = this.currentOf(purpose, t);
     if (purpose === 'kek') this.s.createAesKey(label);
     else if (purpose === 'signing') this.s.createEd25519(label);
     else this.s.createHmacKey(label);
+    // The successor exists first: then the previous version's own record says when it was retired
+    // (a crash between the two leaves the fallback in `retiredAt`).
+    if (previous) {
+      const grace = purpose === 'signing' ? SIGNING_RETIREMENT_GRACE_MS : 0;
+      const at = new Date(Date.now() + grace).toISOString();
+      for (const o of this.s.objects().filter((x) => x.label === previous.keyId && !x.id.includes(RETIRED)))
+        this.s.setId(o.handle, `${parseId(o.id).createdAt}${RETIRED}${at}`);
+    }
     this.scan();
     return this.listKeys().find((k) => k.keyId === label)!;
   }

@@ -25,7 +25,10 @@ export interface TokenObject {
   handle: Buffer;
   label: string;
   cls: number;
-  /** Application data stored with the object (Sealpost: its creation time, ISO 8601). */
+  /**
+   * Application data stored with the object (Sealpost: its creation time, ISO 8601, followed by
+   * `;retired=<ISO 8601>` once a rotation retired it).
+   */
   id: string;
 }
 
@@ -192,6 +195,17 @@ export class Pkcs11Session {
         id,
       ],
     );
+  }
+
+  /** The application data (CKA_ID) of one object. */
+  idOf(handle: Buffer): string {
+    const [id] = this.p11.C_GetAttributeValue(this.session, handle, [{ type: this.c.CKA_ID }]);
+    return ((id!.value as Buffer | undefined) ?? Buffer.alloc(0)).toString('utf8');
+  }
+
+  /** Rewrites an object's application data (CKA_ID, modifiable in PKCS#11). */
+  setId(handle: Buffer, id: string): void {
+    this.p11.C_SetAttributeValue(this.session, handle, [{ type: this.c.CKA_ID, value: Buffer.from(id) }]);
   }
 
   hmac(key: Buffer, data: Buffer): Buffer {

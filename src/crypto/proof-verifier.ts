@@ -111,11 +111,23 @@ export function verifyProof(proof: unknown, keys?: JwkSet): ProofReport {
       fail('publicKey is not the published key with this id');
     else {
       checks.push('key is the published key with this id');
+      // Valid at the signing time: from notBefore (older key sets: createdAt) to retiredAt.
       const at = parsed && str(parsed.createdAt) ? Date.parse(parsed.createdAt) : NaN;
-      if (str(published.createdAt) && !(at >= Date.parse(published.createdAt)))
-        fail('signed before the key was created');
-      if (str(published.retiredAt) && !(at <= Date.parse(published.retiredAt)))
-        fail('signed after the key was retired');
+      const notBefore = str(published.notBefore) ? published.notBefore : published.createdAt;
+      if (!str(notBefore) || Number.isNaN(Date.parse(notBefore)))
+        fail('the key set gives no valid notBefore for this key');
+      else if (!(at >= Date.parse(notBefore))) fail('signed before the key was created');
+      if (
+        published.retiredAt !== undefined &&
+        !(str(published.retiredAt) && !Number.isNaN(Date.parse(published.retiredAt)))
+      )
+        fail('the key set gives an invalid retiredAt for this key');
+      else if (str(published.retiredAt)) {
+        if (!(at <= Date.parse(published.retiredAt))) fail('signed after the key was retired');
+      } else if (published.status !== 'current')
+        // A retired key whose end is unknown would verify forged signatures of any later date.
+        fail('the key set marks this key retired but gives no retiredAt');
+      if (!problems.length) checks.push('key was valid at the signing time');
     }
   }
 

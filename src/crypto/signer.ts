@@ -22,5 +22,11 @@ export interface PublishedSigningKey {
   publicKey: KeyObject;
   status: 'current' | 'retired';
   createdAt: string;
+  /** Signatures dated before this are not this key's (its creation, from its own record). */
+  notBefore: string;
+  /**
+   * Signatures dated after this are not this key's: set for every retired key, from its own record
+   * (the rotation time plus SIGNING_RETIREMENT_GRACE_MS). Absent while the key is current.
+   */
   retiredAt?: string;
 }

@@ -4,7 +4,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import canonicalize from 'canonicalize';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
+import { eventually, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
+import { cli } from '../helpers/sealpost-cli.js';
+import { LocalKeyring } from '../../src/crypto/local-keyring.js';
 import { query, rowCounts } from '../helpers/db-snapshot.js';
 import { verifyProof, type JwkSet, type NotificationProof } from '../../src/crypto/proof-verifier.js';
 
@@ -356,4 +358,78 @@ describe("non-repudiation: notification proofs, published keys and persons' sign
       ).toBe(true);
     });
   });
+});
+
+describe('a retired notary key', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startSealpost({ SEALPOST_KEY_REFRESH_SECONDS: '1' });
+    await h.request('PUT', '/v1/patients/p1', samplePatient());
+  });
+  afterAll(() => h?.close());
+
+  it(
+    'publishes notBefore and retiredAt; a proof re-signed with the rotated-out key and a later createdAt is refused by `sealpost verify --keys`',
+    async () => {
+      const sent = await h.request('POST', '/v1/notifications', result);
+      const genuine: NotificationProof = (await h.request('GET', `/v1/notifications/${sent.body.id}/proof`)).body;
+      // Whoever kept a copy of the keyring holds the old key after the rotation.
+      const old = LocalKeyring.openOrCreate(join(h.dataDir, 'keyring.json')).keyring.signer();
+      expect(old.keyId).toBe(genuine.keyId);
+      const rotated = await cli({ SEALPOST_DATA_DIR: h.dataDir }, ['keys', 'rotate', '--what', 'signing']);
+      expect([rotated.code, rotated.stderr]).toEqual([0, '']);
+      const newKeyId = /new current key (\S+)/.exec(rotated.stdout)![1]!;
+      const keys: JwkSet = await eventually(async () => {
+        const r = await h.request('GET', '/.well-known/sealpost-keys.json');
+        return (
+          r.body.keys.some((k: { kid: string; status: string }) => k.kid === newKeyId && k.status === 'current') &&
+          r.body
+        );
+      }, 'the server publishes the new signing key');
+      const oldJwk = keys.keys.find((k) => k.kid === old.keyId)!;
+      const newJwk = keys.keys.find((k) => k.kid === newKeyId)!;
+      expect(oldJwk.status).toBe('retired');
+      expect(Date.parse(oldJwk.notBefore as string)).toBeLessThanOrEqual(
+        Date.parse(genuine.fields.createdAt as string),
+      );
+      expect(Date.parse(oldJwk.retiredAt as string)).toBeGreaterThanOrEqual(Date.parse(newJwk.notBefore as string));
+      expect(newJwk).not.toHaveProperty('retiredAt');
+
+      // A genuine proof made before the rotation, and one made after it (new key), still verify.
+      const later = await h.request('POST', '/v1/notifications', result);
+      const fresh: NotificationProof = (await h.request('GET', `/v1/notifications/${later.body.id}/proof`)).body;
+      expect(fresh.keyId).toBe(newKeyId);
+      const keysFile = write('keys.json', keys);
+      for (const p of [genuine, fresh]) {
+        const ok = await cliVerify([write('genuine.json', p), '--keys', keysFile]);
+        expect([ok.code, ok.out]).toEqual([0, expect.stringContaining('proof OK')]);
+      }
+
+      // The old key re-signs the proof dated an hour after its retirement: the signature itself verifies…
+      const fields = {
+        ...genuine.fields,
+        createdAt: new Date(Date.parse(oldJwk.retiredAt as string) + 3_600_000).toISOString(),
+      };
+      const signed = canonicalize(fields)!;
+      const forged = {
+        ...genuine,
+        fields,
+        signed,
+        signature: (await old.sign(Buffer.from(signed))).toString('base64url'),
+      };
+      expect(verifyProof(forged).ok).toBe(true);
+      // …but not at that time, by the published key set.
+      const cliOut = await cliVerify([write('forged.json', forged), '--keys', keysFile]);
+      expect(cliOut.code).toBe(1);
+      expect(cliOut.out).toContain('proof INVALID');
+      expect(cliOut.out).toContain('signed after the key was retired');
+    },
+    CLI_TIMEOUT,
+  );
+
+  function write(name: string, value: unknown) {
+    const f = join(h.dataDir, name);
+    writeFileSync(f, JSON.stringify(value));
+    return f;
+  }
 });

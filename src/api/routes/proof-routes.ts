@@ -72,7 +72,7 @@ export const proofRoutes: RoutePlugin<ProofRouteOptions> = async (app, { proofs,
       schema: {
         tags: ['signatures'],
         summary:
-          'Notary signing public keys, current and retired, as a JWK Set (kid, alg EdDSA, crv Ed25519, use sig, status, createdAt, retiredAt)',
+          'Notary signing public keys, current and retired, as a JWK Set (kid, alg EdDSA, crv Ed25519, use sig, status, createdAt, notBefore, retiredAt once retired)',
         security: [],
         response: { 200: KeySet },
       },
