@@ -22,6 +22,7 @@ import type { SessionService } from '../auth/session-service.js';
 import { httpsServerOptions } from './tls.js';
 import { Problem } from './schemas.js';
 import { AppError } from '../core/errors.js';
+import { BODY_LIMITS, decodeUtf8, jsonShapeProblem } from './json-limits.js';
 import type { Store } from '../store/store.js';
 import type { Metrics } from './metrics.js';
 
@@ -113,6 +114,20 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
   // the OAuth token endpoint, Twilio's callbacks); anything else is a 415, checked before parsing.
   app.removeContentTypeParser('text/plain');
   await app.register(formbody, { bodyLimit: 4096 });
+  // JSON bodies: well-formed UTF-8 and Unicode, at most BODY_LIMITS deep and wide, refused at
+  // parsing (400 SP_REQ_VALIDATION) before any route, fingerprint or signature check sees them.
+  const jsonParser = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+    const text = decodeUtf8(body as Buffer);
+    if (text === null) return done(new AppError('SP_REQ_VALIDATION', 'body: is not well-formed UTF-8'), undefined);
+    jsonParser(req, text, (err: Error | null, value?: unknown) => {
+      if (err) return done(err, undefined);
+      const bad = jsonShapeProblem(value, BODY_LIMITS, 'body');
+      if (bad) return done(new AppError('SP_REQ_VALIDATION', bad), undefined);
+      done(null, value);
+    });
+  });
   app.addHook('preParsing', async (req, _reply, payload) => {
     if (!req.routeOptions.url || !hasBody(req.headers)) return payload;
     const mediaType = parseMediaType(req.headers['content-type']);

@@ -73,7 +73,8 @@ export const NotificationBody = Type.Object(
     type: Type.String({ maxLength: 64, description: NOTIFICATION_TYPES.join(' | ') }),
     patientId: Type.String({ minLength: 1, maxLength: 64, pattern: NO_CONTROL }),
     data: Type.Record(Type.String(), Type.Unknown(), {
-      description: 'Template variables of the type (PHI, stored encrypted)',
+      description:
+        'Template variables of the type (PHI, stored encrypted). At most 4 levels deep, 50 keys per object and 2,000 characters per string; well-formed Unicode only.',
     }),
     channels: Type.Optional(Type.Array(Type.Enum([...CHANNEL_KINDS]), { minItems: 1, maxItems: 3 })),
     sendAt: Type.Optional(Type.String({ format: 'date-time' })),

@@ -294,10 +294,14 @@ describe('batch of notifications', () => {
   });
 });
 
-/** A request whose path goes out byte for byte (a URL object would resolve `.` and `..` segments away). */
-function rawPath(h: Harness, method: string, path: string, body?: unknown) {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise<{ status: number; body: any }>((resolve, reject) => {
+/**
+ * A request that goes out byte for byte: the path as given (a URL object would resolve `.` and `..`
+ * segments away), the body as given (a Buffer is sent as is, so ill-formed UTF-8 reaches the server).
+ */
+function rawPath(h: Harness, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const payload =
+    body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body), 'utf8');
+  return new Promise<{ status: number; body: any; headers: Record<string, unknown> }>((resolve, reject) => {
     const u = new URL(h.url);
     const req = httpsRequest(
       {
@@ -308,7 +312,8 @@ function rawPath(h: Harness, method: string, path: string, body?: unknown) {
         ca: h.cert,
         headers: {
           authorization: `Bearer ${h.apiKey}`,
-          ...(payload ? { 'content-type': 'application/json' } : {}),
+          ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
+          ...headers,
         },
       },
       (res) => {
@@ -316,7 +321,7 @@ function rawPath(h: Harness, method: string, path: string, body?: unknown) {
         res.on('data', (c) => chunks.push(c));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
-          resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined });
+          resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined, headers: res.headers });
         });
       },
     );
@@ -425,5 +430,89 @@ describe('media types: UTF-8 JSON on API routes, form bodies only on the HTML fo
       const res = await h.request('POST', '/v1/notifications', JSON.stringify(note), { 'content-type': type });
       expect(res.status, type).toBe(202);
     }
+  });
+});
+
+describe('hostile JSON: ill-formed Unicode, deep nesting, oversized free-form data', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startSealpost({ SEALPOST_WORKER: 'false' });
+    await h.request('PUT', '/v1/patients/p1', samplePatient());
+  });
+  afterAll(() => h.close());
+  const note = (data: unknown) => ({ type: 'follow_up', patientId: 'p1', data });
+  const nested = (depth: number, leaf: unknown = 'x'): unknown => {
+    let v: unknown = leaf;
+    for (let i = 0; i < depth; i++) v = [v];
+    return v;
+  };
+  const deepObject = (depth: number): unknown => {
+    let v: unknown = 'x';
+    for (let i = 0; i < depth; i++) v = { k: v };
+    return v;
+  };
+  const ok = { reason: 'x', dueDate: '2030-01-01' };
+
+  const cases: [string, string, string, unknown][] = [
+    ['a lone high surrogate in a data value', 'POST', '/v1/notifications', note({ ...ok, extra: 'a\uD800b' })],
+    ['a lone low surrogate in a data key', 'POST', '/v1/notifications', note({ ...ok, ['k\uDC00']: 'v' })],
+    ['a lone surrogate in a patient name', 'PUT', '/v1/patients/p2', samplePatient({ name: { text: 'Ana \uD83D' } })],
+    ['a lone surrogate in a batch item', 'POST', '/v1/notifications:batch', { items: [note({ ...ok, r: '\uDFFF' })] }],
+    ['arrays nested 2,000 deep in data', 'POST', '/v1/notifications', note({ ...ok, deep: nested(2000) })],
+    [
+      'objects nested 100 deep in a patient body',
+      'PUT',
+      '/v1/patients/p2',
+      { ...samplePatient(), name: deepObject(100) },
+    ],
+    ['data nested deeper than 4 levels', 'POST', '/v1/notifications', note({ ...ok, d: nested(4) })],
+    [
+      'data with more than 50 keys',
+      'POST',
+      '/v1/notifications',
+      note({ ...ok, ...Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, 'v'])) }),
+    ],
+    ['a data string over 2,000 characters', 'POST', '/v1/notifications', note({ ...ok, reason: 'x'.repeat(2001) })],
+  ];
+  for (const [what, method, path, body] of cases) {
+    it(`answers 400 SP_REQ_VALIDATION for ${what}, writing nothing`, async () => {
+      const before = rowCounts(h.dataDir);
+      const res = await rawPath(h, method, path, body);
+      expect([res.status, res.body.code]).toEqual([400, 'SP_REQ_VALIDATION']);
+      expect(res.headers['content-type']).toContain('application/problem+json');
+      expect(JSON.stringify(res.body)).not.toMatch(/\\ud[89a-f]/i);
+      expect(rowCounts(h.dataDir)).toEqual(before);
+    });
+  }
+
+  it('answers 400 SP_REQ_VALIDATION for bytes that are not UTF-8, writing nothing', async () => {
+    const before = rowCounts(h.dataDir);
+    const json = Buffer.from(JSON.stringify(note({ ...ok, extra: 'AB' })), 'utf8');
+    const i = json.indexOf('AB');
+    for (const bad of [
+      [0xc3, 0x28],
+      [0xed, 0xa0],
+      [0xff, 0xfe],
+    ]) {
+      const body = Buffer.from(json);
+      body[i] = bad[0]!;
+      body[i + 1] = bad[1]!;
+      const res = await rawPath(h, 'POST', '/v1/notifications', body);
+      expect([res.status, res.body.code], bad.join(',')).toEqual([400, 'SP_REQ_VALIDATION']);
+    }
+    expect(rowCounts(h.dataDir)).toEqual(before);
+  });
+
+  it('still takes data up to the bounds (the template then judges its fields) and well-formed emoji', async () => {
+    const atBounds = {
+      ...ok,
+      reason: 'x'.repeat(2000),
+      d: nested(3),
+      ...Object.fromEntries(Array.from({ length: 47 }, (_, i) => [`k${i}`, 'v'])),
+    };
+    const bounded = await rawPath(h, 'POST', '/v1/notifications', note(atBounds));
+    expect([bounded.status, bounded.body.code]).toEqual([400, 'SP_NOTIFICATION_INVALID_DATA']);
+    const res = await rawPath(h, 'POST', '/v1/notifications', note({ ...ok, reason: 'Check-up 😀 José' }));
+    expect(res.status).toBe(202);
   });
 });

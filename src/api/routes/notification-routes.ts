@@ -12,6 +12,14 @@ import {
 import type { NotificationService } from '../../core/notification-service.js';
 import type { Permission } from '../../auth/permissions.js';
 import type { PatientAccess } from '../../auth/patient-access.js';
+import { AppError } from '../../core/errors.js';
+import { DATA_LIMITS, jsonShapeProblem } from '../json-limits.js';
+
+/** Free-form `data` is bounded before anything (fingerprint, signature, template) looks at it. */
+function checkData(data: unknown, path: string): void {
+  const bad = jsonShapeProblem(data, DATA_LIMITS, path);
+  if (bad) throw new AppError('SP_REQ_VALIDATION', bad);
+}
 
 /**
  * A person's detached signature (their device key, registered with POST /v1/signers) over the
@@ -73,6 +81,7 @@ export const notificationRoutes: RoutePlugin<NotificationRouteOptions> = async (
       },
     },
     async (req, reply) => {
+      checkData(req.body.data, 'body.data');
       const key = req.headers['idempotency-key'] as string | undefined;
       const ctx = await access.newNotifications(req.principal!, requestContext(req), [req.body]);
       const answer = await notifications.create(ctx, req.body, key);
@@ -102,6 +111,7 @@ export const notificationRoutes: RoutePlugin<NotificationRouteOptions> = async (
       },
     },
     async (req, reply) => {
+      req.body.items.forEach((item, i) => checkData(item.data, `body.items[${i}].data`));
       const ctx = await access.newNotifications(req.principal!, requestContext(req), req.body.items);
       const answers = await notifications.createMany(
         ctx,
