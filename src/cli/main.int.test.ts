@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -46,8 +46,41 @@ describe('the sealpost command', () => {
     const first = cli(['migrate'], { SEALPOST_DATA_DIR: dir });
     expect(first.stdout).toContain('applied: 001-initial, 002-audit-log');
     expect(cli(['migrate'], { SEALPOST_DATA_DIR: dir }).stdout).toContain('up to date');
-    expect(cli(['outbox'], { SEALPOST_DATA_DIR: dir }).status).toBe(0);
+    // migrate creates the database only: commands that need the keyring say where they looked.
+    const outbox = cli(['outbox'], { SEALPOST_DATA_DIR: dir });
+    expect(outbox.status).toBe(1);
+    expect(outbox.stderr).toContain('SP_CONFIG_NO_INSTALLATION');
+    expect(outbox.stderr).toContain(`no keyring at ${join(dir, 'keyring.json')}`);
   });
+
+  it('refuses every command but serve and migrate on a data directory with no installation, creating nothing', () => {
+    const parent = mkdtempSync(join(tmpdir(), 'sealpost-cli-'));
+    const dir = join(parent, 'elsewhere');
+    const env = { SEALPOST_DATA_DIR: dir };
+    for (const args of [
+      ['users', 'invite', '--email', 'a@example.com', '--name', 'A', '--roles', 'admin'],
+      ['outbox'],
+      ['keys', 'list'],
+      ['export', '--out', join(parent, 'x.export')],
+    ]) {
+      const r = cli(args, env);
+      expect([r.status, r.stdout]).toEqual([1, '']);
+      expect(r.stderr).toMatch(/^sealpost: SP_CONFIG_NO_INSTALLATION: .*\n$/);
+      expect(r.stderr).toContain(`no keyring at ${join(dir, 'keyring.json')}:`);
+      expect(r.stderr).toContain('set SEALPOST_DATA_DIR (or SEALPOST_KEYRING_FILE)');
+    }
+    expect(readdirSync(parent)).toEqual([]);
+
+    // A keyring of its own but a database URL pointing nowhere: the database is named.
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'keyring.json'), '{}');
+    const r = cli(['outbox'], { ...env, SEALPOST_DATABASE_URL: `sqlite:${join(parent, 'new.db')}` });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('SP_CONFIG_NO_INSTALLATION');
+    expect(r.stderr).toContain(`no database at ${join(parent, 'new.db')}:`);
+    expect(r.stderr).toContain('SEALPOST_DATABASE_URL');
+    expect(readdirSync(parent).sort()).toEqual(['elsewhere']);
+  }, 120_000);
 
   it('reports every invalid setting at once and exits non-zero', () => {
     const r = cli(['migrate'], {

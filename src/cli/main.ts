@@ -12,6 +12,8 @@ import { transferCommands } from './transfer.js';
 import { patientsCommand } from './patients.js';
 import { keysCommand } from './keys.js';
 import { verifyCommand } from './verify.js';
+import { loadConfig } from '../config/load-config.js';
+import { needsInstallation, requireInstallation } from './installation.js';
 
 /**
  * The `sealpost` program with every command group registered, in the order `--help` lists them.
@@ -23,7 +25,11 @@ export function buildProgram(): Command {
     .description(
       'Secure transactional health notifications (configuration: SEALPOST_* environment variables, see docs/configuration.md)',
     )
-    .version(pkg.version);
+    .version(pkg.version)
+    // Only serve and migrate create an installation; every other command needs the server's.
+    .hook('preAction', async (_program, action) => {
+      if (needsInstallation(action)) await requireInstallation(loadConfig());
+    });
   serveCommand(program);
   migrateCommand(program);
   outboxCommand(program);

@@ -6,7 +6,9 @@ import { openStore } from '../store/open-store.js';
 export function migrateCommand(program: Command): void {
   program
     .command('migrate')
-    .description('Apply pending database migrations and exit (serve also does this at start)')
+    .description(
+      'Apply pending database migrations and exit (serve also does this at start); on a new installation it creates the database, and the first `serve` the keyring. Other commands need both and never create them',
+    )
     .action(async () => {
       const config = loadConfig();
       const store = openStore(config.database, { sqliteDurability: 'full' });

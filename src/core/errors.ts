@@ -132,6 +132,7 @@ export const ERROR_CODES = {
   SP_TRANSFER_MIGRATIONS_MISMATCH: { status: 409, title: 'The export and the database are at different migrations' },
   SP_TRANSFER_TARGET_NOT_EMPTY: { status: 409, title: 'The target database already holds data' },
   SP_CONFIG_INVALID: { status: 500, title: 'Configuration is invalid' },
+  SP_CONFIG_NO_INSTALLATION: { status: 500, title: 'No installation where the configuration points' },
   SP_STORE_UNAVAILABLE: { status: 503, title: 'The database is unavailable' },
   SP_SERVER_INTERNAL: { status: 500, title: 'Internal error' },
 } as const;

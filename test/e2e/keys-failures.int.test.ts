@@ -10,11 +10,14 @@ const dataDir = () => mkdtempSync(join(tmpdir(), 'sealpost-keyfail-'));
 describe('key provider failures at start (real processes): a clear code, exit 1, nothing opened', () => {
   it('refuses a wrong or missing keyring passphrase, in the CLI and in serve', async () => {
     const dir = dataDir();
-    const made = await cli({ SEALPOST_DATA_DIR: dir, SEALPOST_KEYRING_PASSPHRASE: 'first passphrase' }, [
-      'keys',
-      'list',
-    ]);
-    expect(made.code).toBe(0);
+    // The server's first start creates the sealed keyring (the CLI never creates an installation).
+    const made = await cli(
+      { SEALPOST_DATA_DIR: dir, SEALPOST_KEYRING_PASSPHRASE: 'first passphrase', SEALPOST_PORT: '0' },
+      ['serve'],
+      undefined,
+      (log, kill) => log.includes('sealpost is serving') && kill(),
+    );
+    expect(made.stdout).toContain('sealpost is serving');
     const wrong = await cli({ SEALPOST_DATA_DIR: dir, SEALPOST_KEYRING_PASSPHRASE: 'second passphrase' }, [
       'keys',
       'list',
@@ -33,7 +36,7 @@ describe('key provider failures at start (real processes): a clear code, exit 1,
   it('refuses an unreadable key file', async () => {
     const dir = dataDir();
     mkdirSync(join(dir, 'keyring.json'), { mode: 0o700 });
-    const r = await cli({ SEALPOST_DATA_DIR: dir }, ['keys', 'list']);
+    const r = await cli({ SEALPOST_DATA_DIR: dir, SEALPOST_PORT: '0' }, ['serve']);
     expect([r.code, r.stderr]).toEqual([1, expect.stringContaining('SP_CRYPTO_KEYRING_INVALID')]);
   }, 60_000);
 
@@ -46,6 +49,8 @@ describe('key provider failures at start (real processes): a clear code, exit 1,
       SEALPOST_KEY_PROVIDER: 'pkcs11',
       SEALPOST_PKCS11_LIBRARY: SOFTHSM_LIBRARY,
     };
+    // A database to point at (the CLI needs an installation); `migrate` creates it without touching keys.
+    expect((await cli({ SEALPOST_DATA_DIR: base.SEALPOST_DATA_DIR }, ['migrate'])).code).toBe(0);
     const noPin = await cli({ ...base, SEALPOST_PKCS11_TOKEN_LABEL: 'sealpost-fail' }, ['keys', 'list']);
     expect([noPin.code, noPin.stderr]).toEqual([1, expect.stringMatching(/SP_CONFIG_INVALID.*SEALPOST_PKCS11_PIN/)]);
     const noSlot = await cli({ ...base, SEALPOST_PKCS11_PIN: pin }, ['keys', 'list']);

@@ -293,6 +293,8 @@ describe('sealpost users (command line)', () => {
 
   it('invites the first administrator of a fresh installation, whose link then works on the server; lists, disables and refuses bad roles', async () => {
     const env = { SEALPOST_DATA_DIR: dir };
+    // The server's first start creates the installation; the command line only ever uses it.
+    h = await startSealpost({ SEALPOST_DATA_DIR: dir });
     const bad = await cli(env, [
       'users',
       'invite',
@@ -318,7 +320,6 @@ describe('sealpost users (command line)', () => {
     const url = r.stdout.trim();
     expect(url).toMatch(/\/enrol#[A-Za-z0-9_-]{43}$/);
 
-    h = await startSealpost({ SEALPOST_DATA_DIR: dir });
     const e = await anon(h, 'POST', '/v1/auth/enrol', { token: url.split('#')[1], password: strongPassword('root') });
     expect([e.status, e.body.stage]).toEqual([200, 'mfa_enrol']);
     expect((await login(h, email('root'), strongPassword('root'))).status).toBe(200);
