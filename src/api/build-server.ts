@@ -9,7 +9,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
 import type { TypedApp } from './types.js';
-import { installErrorHandler, problem } from './error-handler.js';
+import { answerClientError, installErrorHandler, problem, securityHeaders } from './error-handler.js';
 import { ApiKeyVerifier } from '../auth/api-keys.js';
 import {
   apiKeyAuthenticator,
@@ -101,6 +101,8 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
     // Router errors (bad percent-encoding, over-long parameters) would otherwise echo the path,
     // which can hold a patient id or a portal token.
     frameworkErrors: (_err, req, reply) => problem(reply, req, 'SP_REQ_BAD_URL'),
+    // Node's own parser errors answer like everything else: a problem body with the same headers.
+    clientErrorHandler: (err, socket) => answerClientError(err, socket, o.logger),
   };
   // TLS 1.2+ with AEAD ciphers; client certificates requested, checked per API key (auth-hook.ts).
   if (o.https) opts.https = httpsServerOptions(o.https);
@@ -178,22 +180,11 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
   authenticators.push(...(o.extraAuthenticators ?? []));
   const authenticate = authorize(authenticators);
   app.addHook('onRequest', async (req, reply) => {
-    reply.header('x-request-id', req.id);
-    reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('referrer-policy', 'no-referrer');
-    reply.header('x-frame-options', 'DENY');
     // API answers can carry PHI (patients, notifications): no cache may keep them. The browsable
     // docs load their own scripts and styles, so only they go without the strict policy; the
     // portal pages replace it with theirs (inline styles, same-origin forms).
     const url = req.routeOptions.url ?? '';
-    if (!url.startsWith('/docs')) {
-      reply.header('cache-control', 'no-store');
-      reply.header(
-        'content-security-policy',
-        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-      );
-    }
+    reply.headers(securityHeaders(req.id, { docs: url.startsWith('/docs') }));
     if (o.isReady && !o.isReady() && !OPS_ROUTES.has(url)) {
       reply.header('retry-after', '5');
       return problem(reply, req, 'SP_STORE_UNAVAILABLE');

@@ -1,4 +1,5 @@
 import Sqlite from 'better-sqlite3';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 
 const TABLES = [
@@ -29,6 +30,27 @@ export function query<T = any>(dataDir: string, sql: string, ...params: unknown[
   const db = new Sqlite(join(dataDir, 'sealpost.db'), { readonly: true });
   try {
     return db.prepare(sql).all(...params) as T[];
+  } finally {
+    db.close();
+  }
+}
+
+/** A digest of every row of every table (read-only connection): equal snapshots mean nothing was written. */
+export function tableSnapshot(dataDir: string): Record<string, string> {
+  const db = new Sqlite(join(dataDir, 'sealpost.db'), { readonly: true });
+  try {
+    const tables = db
+      .prepare(`select name from sqlite_master where type = 'table' and name not like 'sqlite_%' order by name`)
+      .all() as { name: string }[];
+    return Object.fromEntries(
+      tables.map(({ name }) => {
+        const rows = db.prepare(`select * from "${name}"`).all();
+        const digest = createHash('sha256')
+          .update(JSON.stringify(rows, (_k, v) => (typeof v === 'bigint' ? String(v) : v)))
+          .digest('hex');
+        return [name, `${rows.length}:${digest.slice(0, 16)}`];
+      }),
+    );
   } finally {
     db.close();
   }
