@@ -64,7 +64,7 @@ export async function retryWhileStoreUnavailable(
       const wait = Math.round(delay / 2 + Math.random() * (delay / 2));
       o.logger.warn(
         { attempt: n, retryInMs: wait, causeCode: errorCode(e) },
-        'database unavailable at start; retrying',
+        'database unavailable at start; retrying (check that the database SEALPOST_DATABASE_URL names is running and reachable)',
       );
       await new Promise((r) => setTimeout(r, wait));
     }

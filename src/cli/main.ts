@@ -1,6 +1,5 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { isAppError } from '../core/errors.js';
 import { serveCommand } from './serve.js';
 import { migrateCommand } from './migrate.js';
 import { outboxCommand } from './outbox.js';
@@ -14,6 +13,8 @@ import { keysCommand } from './keys.js';
 import { verifyCommand } from './verify.js';
 import { loadConfig } from '../config/load-config.js';
 import { needsInstallation, requireInstallation } from './installation.js';
+import { describeFailure } from './failure.js';
+import type { Config } from '../config/config.js';
 
 /**
  * The `sealpost` program with every command group registered, in the order `--help` lists them.
@@ -54,13 +55,14 @@ export async function run(argv: readonly string[] = process.argv): Promise<void>
   await buildProgram()
     .parseAsync(argv)
     .catch((e: unknown) => {
-      // Configuration and key errors are PHI-free AppErrors with a code; anything else prints its class only.
-      if (isAppError(e)) console.error(`sealpost: ${e.code}: ${e.message}`);
-      else
-        console.error(
-          `sealpost: unexpected error (${(e as Error)?.name ?? 'unknown'})`,
-          (e as Error)?.stack?.split('\n')[1] ?? '',
-        );
+      // One line: what failed and the setting to change (coded errors are PHI-free; others print their class).
+      let config: Config | undefined;
+      try {
+        config = loadConfig();
+      } catch {
+        config = undefined;
+      }
+      console.error(describeFailure(e, config));
       process.exit(1);
     });
 }

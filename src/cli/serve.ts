@@ -4,6 +4,7 @@ import type { Server as TlsServer } from 'node:tls';
 import { loadConfig } from '../config/load-config.js';
 import { buildApp } from '../app.js';
 import { loadOrCreateTls, reloadTls } from '../api/tls.js';
+import { AppError } from '../core/errors.js';
 
 /** `sealpost serve`: the HTTPS API, the patient portal and the delivery worker in one process, until a signal. */
 export function serveCommand(program: Command): void {
@@ -17,7 +18,9 @@ export function serveCommand(program: Command): void {
       const app = await buildApp(config, { https: tls, deferDatabase: true });
       if (tls.generated)
         app.logger.info({ file: join(config.dataDir, 'tls-cert.pem') }, 'generated a self-signed TLS certificate');
-      await app.server.listen({ host: config.host, port: config.port });
+      await app.server.listen({ host: config.host, port: config.port }).catch((e: NodeJS.ErrnoException) => {
+        throw listenFailure(e, config.host, config.port);
+      });
       let stopping = false;
       const stop = async (signal: string) => {
         if (stopping) return;
@@ -46,4 +49,15 @@ export function serveCommand(program: Command): void {
         'sealpost is serving',
       );
     });
+}
+
+/** A listen error as one line naming the address, the port and the settings to change. */
+export function listenFailure(e: NodeJS.ErrnoException, host: string, port: number): unknown {
+  const why: Record<string, string> = {
+    EADDRINUSE: 'is already in use by another process: stop it, or set SEALPOST_PORT to a free port',
+    EACCES: 'needs privileges this user lacks (ports below 1024): set SEALPOST_PORT to 1024 or above',
+    EADDRNOTAVAIL: 'is not an address of this host: set SEALPOST_HOST to one of its addresses (or 0.0.0.0)',
+  };
+  if (!e?.code || !why[e.code]) return e;
+  return new AppError('SP_SERVER_LISTEN_FAILED', `${host}:${port} (${e.code}) ${why[e.code]}`);
 }

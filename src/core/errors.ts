@@ -136,6 +136,8 @@ export const ERROR_CODES = {
   SP_TRANSFER_TARGET_NOT_EMPTY: { status: 409, title: 'The target database already holds data' },
   SP_CONFIG_INVALID: { status: 500, title: 'Configuration is invalid' },
   SP_CONFIG_NO_INSTALLATION: { status: 500, title: 'No installation where the configuration points' },
+  SP_CONFIG_PATH_UNUSABLE: { status: 500, title: 'A configured file or directory cannot be used' },
+  SP_SERVER_LISTEN_FAILED: { status: 500, title: 'The server cannot listen on its address and port' },
   SP_STORE_UNAVAILABLE: { status: 503, title: 'The database is unavailable' },
   SP_SERVER_INTERNAL: { status: 500, title: 'Internal error' },
 } as const;

@@ -43,7 +43,12 @@ describeEachBackend('sealpost migrate', (backend) => {
       SEALPOST_DATA_DIR: '/tmp',
     });
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/sealpost: (SP_STORE_UNAVAILABLE|unexpected error)/);
+    // One line naming what failed: the directory of the SQLite file cannot be created, or PostgreSQL is unreachable.
+    expect(r.stderr).toMatch(
+      backend === 'sqlite'
+        ? /^sealpost: SP_CONFIG_PATH_UNUSABLE: .*cannot mkdir \/etc\/passwd\/not-a-directory \(ENOTDIR\): SEALPOST_DATABASE_URL must name/
+        : /^sealpost: SP_STORE_UNAVAILABLE: /,
+    );
   });
 });
 
