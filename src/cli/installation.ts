@@ -4,6 +4,8 @@ import type { Config } from '../config/config.js';
 import { AppError } from '../core/errors.js';
 import { openStore } from '../store/open-store.js';
 import { isStoreUnavailable } from '../store/store-errors.js';
+import type { Store } from '../store/store.js';
+import { PUBLIC_URL_SETTING } from '../app/startup.js';
 
 /**
  * Commands that run without an existing installation: `serve` and `migrate` create one (database and
@@ -52,4 +54,26 @@ export async function requireInstallation(config: Config): Promise<void> {
   } finally {
     await store.close();
   }
+}
+
+/**
+ * Where links the CLI prints must point: the public URL the server recorded at its last start (the
+ * CLI's own default knows nothing of the server's port). An explicit SEALPOST_PUBLIC_URL wins, with a
+ * warning on stderr when it differs from the recorded one.
+ */
+export async function serverPublicUrl(config: Config, store: Store, warn: (line: string) => void): Promise<string> {
+  const recorded = await store.read.settings.get(PUBLIC_URL_SETTING);
+  const explicit = process.env.SEALPOST_PUBLIC_URL !== undefined;
+  if (recorded === undefined) {
+    if (!explicit)
+      warn(
+        `sealpost: warning: the server has not recorded its public URL (it does at each start); links use ${config.publicUrl}: set SEALPOST_PUBLIC_URL if the server answers elsewhere`,
+      );
+    return config.publicUrl;
+  }
+  if (explicit && recorded !== config.publicUrl)
+    warn(
+      `sealpost: warning: SEALPOST_PUBLIC_URL (${config.publicUrl}) differs from the URL the server recorded at its last start (${recorded}); links use SEALPOST_PUBLIC_URL`,
+    );
+  return explicit ? config.publicUrl : recorded;
 }

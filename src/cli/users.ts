@@ -12,6 +12,7 @@ import { UserService } from '../auth/user-service.js';
 import { AppError } from '../core/errors.js';
 import type { RequestContext } from '../core/context.js';
 import { DEFAULT_TENANT } from '../core/domain.js';
+import { serverPublicUrl } from './installation.js';
 
 /**
  * `sealpost users invite|list|unlock|disable`: staff users, for operators on the server host. `invite`
@@ -25,7 +26,9 @@ export function usersCommand(program: Command): void {
 
   cmd
     .command('invite')
-    .description('Create an invited user and print their one-time enrolment link (valid SEALPOST_INVITE_TTL_HOURS)')
+    .description(
+      'Create an invited user and print their one-time enrolment link (valid SEALPOST_INVITE_TTL_HOURS), on the public URL the server recorded at its last start (SEALPOST_PUBLIC_URL, if set here, wins)',
+    )
     .requiredOption('--email <address>', 'the e-mail address they sign in with')
     .requiredOption('--name <display name>', 'how they are shown')
     .requiredOption('--roles <list>', 'comma-separated: admin, physician, nurse, receptionist, billing, auditor')
@@ -96,9 +99,19 @@ async function withUsers(
     if (!(await store.read.tenants.exists(tenantId)))
       throw new AppError('SP_REQ_VALIDATION', '--tenant: no such tenant');
     const clock = () => new Date();
+    // Links (the enrolment link) point where the server answers, not at this process's defaults.
+    const linked: Config = { ...config, publicUrl: await serverPublicUrl(config, store, (l) => console.error(l)) };
     const sessions = new SessionService(store, sessionPolicy(config.identity), clock);
     const throttle = new LoginThrottle(store, throttlePolicy(config.identity));
-    const core = { config, store, cipher, templates: TemplateRegistry.load(), clock, newId: uuidv7, wake: () => {} };
+    const core = {
+      config: linked,
+      store,
+      cipher,
+      templates: TemplateRegistry.load(),
+      clock,
+      newId: uuidv7,
+      wake: () => {},
+    };
     await fn(new UserService(core, sessions, throttle), { tenantId, actor: 'system:cli' });
   } finally {
     await store.close();
