@@ -96,11 +96,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     bootstrapKey = await prepareDatabase({
       store,
       keyring,
-      cipher: s.cipher,
       keyringCreated,
       organisationName: config.organisationName,
-      publicUrl: config.publicUrl,
       dataDir: config.dataDir,
+      publicUrl: config.publicUrl,
       clock,
     });
     ready = true;
