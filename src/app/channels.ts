@@ -49,13 +49,13 @@ export function buildChannels(
             ca: [smtp.ca, c.outboundCa].filter((x): x is string => x !== undefined),
           })
         : outbox('email'),
-    // Patient webhook URLs are validated to be https, or http on a loopback host only.
+    // Public https addresses only, plus the operator's SEALPOST_WEBHOOK_ALLOWED_HOSTS (outbound-address.ts).
     webhook:
       c.webhook === 'http'
         ? new HttpWebhookChannel({
             secret: config.webhook.secret ?? derivedWebhookSecret,
             timeoutMs: c.timeoutMs,
-            allowInsecureHttp: true,
+            allowedHosts: config.webhook.allowedHosts,
             insecureSkipTlsVerify: c.insecureSkipTlsVerify,
             ca: c.outboundCa,
           })

@@ -96,6 +96,7 @@ export function buildServices(f: Foundations): Services {
     timeoutMs: config.channels.timeoutMs,
     insecureSkipTlsVerify: config.channels.insecureSkipTlsVerify,
     ca: config.channels.outboundCa,
+    allowedHosts: config.webhook.allowedHosts,
   };
 
   const cipher = new EnvelopeCipher(keyring, {

@@ -21,7 +21,7 @@ export interface OAuthClientServiceOptions {
   /** Tenant on whose audit record refusals of unknown clients go. */
   defaultTenant: string;
   /** Fetching clients' JWKS URLs: the outbound deadline and TLS switch of provider calls (outbound-tls.ts). */
-  outbound: { timeoutMs: number; insecureSkipTlsVerify: boolean; ca?: string };
+  outbound: { timeoutMs: number; insecureSkipTlsVerify: boolean; ca?: string; allowedHosts?: readonly string[] };
 }
 
 export interface RegisterClientInput {

@@ -11,6 +11,7 @@ import type { Role } from '../core/domain.js';
 export const PERMISSIONS = {
   'patient.read': "Read a patient's demographics and contact points (PHI)",
   'patient.write': 'Register or replace a patient',
+  'contact.webhook': 'Add a webhook contact point to a patient (the server POSTs portal links to that URL)',
   'patient.erase': 'Erase a patient (crypto-shredding; cannot be undone)',
   'notification.create.scheduling': 'Send appointment reminders',
   'notification.create.clinical': 'Send clinical notices (results, medication, prescriptions, follow-ups)',
@@ -64,6 +65,7 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'client.manage',
     'signer.manage',
     'outbox.read',
+    'contact.webhook',
   ],
   physician: CLINICAL,
   nurse: CLINICAL,
@@ -92,6 +94,7 @@ export const API_KEY_SCOPES = {
   integration: [
     'patient.read',
     'patient.write',
+    'contact.webhook',
     'notification.create.scheduling',
     'notification.create.clinical',
     'notification.create.billing',

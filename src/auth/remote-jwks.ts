@@ -1,5 +1,6 @@
 import type { JWK } from 'jose';
 import { outboundDispatcher } from '../channels/outbound-tls.js';
+import { OutboundAddressPolicy } from '../channels/outbound-address.js';
 import { publicVerificationKey } from './client-assertion.js';
 
 export interface RemoteJwksOptions {
@@ -9,6 +10,8 @@ export interface RemoteJwksOptions {
   insecureSkipTlsVerify: boolean;
   /** Extra trusted CAs, PEM (SEALPOST_OUTBOUND_CA_FILE). */
   ca?: string;
+  /** SEALPOST_WEBHOOK_ALLOWED_HOSTS: internal hosts the operator allows (otherwise public addresses only). */
+  allowedHosts?: readonly string[];
   clock: () => Date;
   /** How long a fetched key set is used before it is fetched again. */
   ttlMs?: number;
@@ -27,12 +30,15 @@ const MAX_BYTES = 64 * 1024;
  */
 export class RemoteJwks {
   private readonly cache = new Map<string, { url: string; keys: JWK[]; fetchedAt: number }>();
-  private readonly dispatcher?: ReturnType<typeof outboundDispatcher>;
+  private readonly dispatcher: NonNullable<ReturnType<typeof outboundDispatcher>>;
+  private readonly policy: OutboundAddressPolicy;
   private readonly ttlMs: number;
   private readonly minRefetchMs: number;
 
   constructor(private readonly o: RemoteJwksOptions) {
-    this.dispatcher = outboundDispatcher(o);
+    // The address policy of webhooks: a client's URL must not reach loopback, private or metadata addresses.
+    this.policy = new OutboundAddressPolicy(o.allowedHosts);
+    this.dispatcher = outboundDispatcher(o, this.policy)!;
     this.ttlMs = o.ttlMs ?? 60_000;
     this.minRefetchMs = o.minRefetchMs ?? 10_000;
   }
@@ -70,12 +76,13 @@ export class RemoteJwks {
   }
 
   private async fetchKeys(url: string): Promise<JWK[]> {
+    this.policy.assertUrl(new URL(url));
     const res = await fetch(url, {
       headers: { accept: 'application/jwk-set+json, application/json' },
       // A redirect could lead to http or to another host the registration never named.
       redirect: 'error',
       signal: AbortSignal.timeout(this.o.timeoutMs),
-      ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
+      dispatcher: this.dispatcher,
     } as RequestInit);
     if (!res.ok) {
       await res.body?.cancel();

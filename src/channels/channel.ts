@@ -43,7 +43,8 @@ export interface Channel {
 export class ChannelError extends Error {
   constructor(
     /** Stable PHI-free code stored as the delivery's last error, e.g. SP_CHANNEL_SEND_FAILED. */
-    readonly code: 'SP_CHANNEL_SEND_FAILED' | 'SP_CHANNEL_TIMEOUT' | 'SP_CHANNEL_TLS_REJECTED',
+    readonly code:
+      'SP_CHANNEL_SEND_FAILED' | 'SP_CHANNEL_TIMEOUT' | 'SP_CHANNEL_TLS_REJECTED' | 'SP_CHANNEL_ADDRESS_REFUSED',
     readonly retryable: boolean,
     /** PHI-free detail such as the provider's status code. */
     readonly detail: string,

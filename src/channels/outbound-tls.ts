@@ -1,5 +1,6 @@
 import { rootCertificates } from 'node:tls';
 import { Agent } from 'undici';
+import type { OutboundAddressPolicy } from './outbound-address.js';
 
 /**
  * TLS of every outbound call: SMTP (nodemailer), Twilio and webhooks (fetch), the OIDC provider
@@ -25,11 +26,18 @@ export function trustedCas(...extra: (string | Buffer | undefined)[]): string[] 
   return added.length ? [...rootCertificates, ...added] : undefined;
 }
 
-/** The fetch dispatcher of these TLS settings; undefined when Node's defaults apply. */
-export function outboundDispatcher(tls: OutboundTls): Agent | undefined {
-  if (tls.insecureSkipTlsVerify) return new Agent({ connect: { rejectUnauthorized: false } });
-  const ca = trustedCas(tls.ca);
-  return ca ? new Agent({ connect: { ca } }) : undefined;
+/**
+ * The fetch dispatcher of these TLS settings, and of an address policy (outbound-address.ts: its
+ * `lookup` resolves once and connects to the address it checked); undefined when Node's defaults apply.
+ */
+export function outboundDispatcher(tls: OutboundTls, policy?: OutboundAddressPolicy): Agent | undefined {
+  const ca = tls.insecureSkipTlsVerify ? undefined : trustedCas(tls.ca);
+  const connect = {
+    ...(tls.insecureSkipTlsVerify ? { rejectUnauthorized: false } : {}),
+    ...(ca ? { ca } : {}),
+    ...(policy ? { lookup: policy.lookup } : {}),
+  };
+  return Object.keys(connect).length ? new Agent({ connect }) : undefined;
 }
 
 /** Everything SEALPOST_INSECURE_SKIP_TLS_VERIFY affects, for its start-up warning and the docs. */

@@ -75,7 +75,14 @@ export interface Config {
     /** Extra trusted CA (PEM) for the SMTP server's certificate. */
     ca?: string;
   };
-  webhook: { secret?: string };
+  webhook: {
+    secret?: string;
+    /**
+     * Host names, addresses or CIDR ranges the server may reach although internal (loopback, private,
+     * link-local…): webhook contact points and SMART clients' JWKS URLs. Empty: public addresses only.
+     */
+    allowedHosts: string[];
+  };
   portal: { linkTtlHours: number; maxAttempts: number; otpTtlMinutes: number; sessionTtlMinutes: number };
   /** People and systems: sessions, lockout, break-glass, SMART tokens, OIDC single sign-on. */
   identity: {

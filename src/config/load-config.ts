@@ -169,7 +169,7 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
       from: str('SMTP_FROM', 'no-reply@localhost')!,
       ca: readOptionalFile('SMTP_CA_FILE'),
     },
-    webhook: { secret: secret('WEBHOOK_SECRET') },
+    webhook: { secret: secret('WEBHOOK_SECRET'), allowedHosts: allowedHosts(str('WEBHOOK_ALLOWED_HOSTS'), errors) },
     portal: {
       linkTtlHours: int('LINK_TTL_HOURS', 72, 1, 24 * 30),
       maxAttempts: int('LINK_MAX_ATTEMPTS', 5, 1, 20),
@@ -300,6 +300,29 @@ function twilioBaseUrlOk(raw: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** `SEALPOST_WEBHOOK_ALLOWED_HOSTS`: comma-separated host names, IP addresses or CIDR ranges. */
+function allowedHosts(raw: string | undefined, errors: string[]): string[] {
+  const items = (raw ?? '')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+  const ok = (s: string) => {
+    const [addr, bits, extra] = s.replace(/^\[(.*)\]$/, '$1').split('/');
+    const v = isIP(addr ?? '');
+    if (v === 0)
+      return (
+        bits === undefined &&
+        /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*\.?$/.test(s)
+      );
+    return (
+      extra === undefined && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (v === 4 ? 32 : 128)))
+    );
+  };
+  if (!items.every(ok))
+    errors.push('SEALPOST_WEBHOOK_ALLOWED_HOSTS: expected comma-separated host names, IP addresses or CIDR ranges');
+  return items;
 }
 
 /** `SEALPOST_TRUSTED_PROXIES`: comma-separated IPv4/IPv6 addresses or CIDR ranges. */

@@ -5,7 +5,10 @@ import { AppError } from './errors.js';
 /**
  * Normalises a contact value or throws a PHI-free error naming the position, never the value.
  * Phones must be E.164 (+ and country code) and valid for their region; e-mails a plain
- * addr-spec; webhooks https (plain http only to a loopback host, for local development).
+ * addr-spec; webhooks https (plain http only to a loopback host, for local development). Where a
+ * webhook may actually be reached is decided at delivery, when its host is resolved (the address
+ * policy of channels/outbound-address.ts and SEALPOST_WEBHOOK_ALLOWED_HOSTS); who may add one is the
+ * `contact.webhook` permission (PatientService.upsert).
  */
 export function normaliseContact(system: ChannelKind, value: string, index: number): string {
   const where = `telecom[${index}]`;

@@ -112,6 +112,7 @@ export const ERROR_CODES = {
   SP_CHANNEL_SEND_FAILED: { status: 502, title: 'The channel provider rejected or failed the message' },
   SP_CHANNEL_TIMEOUT: { status: 504, title: 'The channel provider did not answer in time' },
   SP_CHANNEL_TLS_REJECTED: { status: 502, title: "The provider's TLS certificate did not verify" },
+  SP_CHANNEL_ADDRESS_REFUSED: { status: 502, title: 'The destination address is not allowed' },
   SP_CHANNEL_INVALID_SIGNATURE: { status: 403, title: 'Provider callback signature is invalid' },
   SP_AUDIT_PROOF_INVALID: { status: 400, title: 'The proof request is invalid for this log' },
   SP_AUDIT_ENTRY_NOT_FOUND: { status: 404, title: 'No audit entry at this index' },

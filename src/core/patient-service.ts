@@ -40,10 +40,16 @@ export class PatientService {
     return this.erasures.status(ctx.tenantId, id);
   }
 
+  /**
+   * `mayAddWebhooks`: the caller holds `contact.webhook` (integrations, admins). Without it, a webhook
+   * contact point the patient does not already have is refused (SP_AUTH_FORBIDDEN) and nothing changes:
+   * the server POSTs live portal links to that URL (server-side request forgery, disclosure).
+   */
   async upsert(
     ctx: RequestContext,
     id: string,
     input: PatientInput,
+    { mayAddWebhooks = false }: { mayAddWebhooks?: boolean } = {},
   ): Promise<{ created: boolean; patient: PatientRecord }> {
     const { cipher, store, clock } = this.deps;
     const now = clock();
@@ -104,7 +110,7 @@ export class PatientService {
           pseudonym: patientRef(this.deps, ctx.tenantId, id),
           created_at: now.getTime(),
         });
-      const changes = await this.syncContactPoints(tx, ctx.tenantId, id, key, telecom);
+      const changes = await this.syncContactPoints(tx, ctx.tenantId, id, key, telecom, mayAddWebhooks);
       await audit(tx, ctx, now, {
         action: existing ? 'patient.updated' : 'patient.created',
         targetType: 'patient',
@@ -128,6 +134,7 @@ export class PatientService {
     patientId: string,
     key: Buffer,
     telecom: PatientRecord['telecom'],
+    mayAddWebhooks: boolean,
   ) {
     const { cipher, newId } = this.deps;
     const current = await tx.contactPoints.list(tenantId, patientId);
@@ -147,6 +154,8 @@ export class PatientService {
           await tx.contactPoints.update(found.id, { rank: t.rank, value_bidx: bidx });
         continue;
       }
+      if (t.system === 'webhook' && !mayAddWebhooks)
+        throw new AppError('SP_AUTH_FORBIDDEN', 'adding a webhook contact point needs the contact.webhook permission');
       const id = newId();
       keep.add(id);
       added++;

@@ -2,7 +2,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually, httpsJson, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
+import {
+  eventually,
+  freePort,
+  httpsJson,
+  samplePatient,
+  startSealpost,
+  type Harness,
+} from '../helpers/sealpost-harness.js';
 import { startTwilioEmulator, type TwilioEmulator } from '../helpers/twilio-emulator.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
@@ -194,6 +201,8 @@ describe('outbound webhook channel', () => {
     hook = await startWebhookReceiver({ secret: 'webhook-shared-secret' });
     h = await startSealpost({
       SEALPOST_WEBHOOK_PROVIDER: 'http',
+      // The receiver listens on loopback, which is refused unless allowed explicitly.
+      SEALPOST_WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
       SEALPOST_WEBHOOK_SECRET: 'webhook-shared-secret',
       SEALPOST_BACKOFF_BASE_MS: '10',
       SEALPOST_BACKOFF_CAP_MS: '20',
@@ -228,6 +237,54 @@ describe('outbound webhook channel', () => {
     }
     expect((hook.records[1].body as { link: string }).link).toMatch(/\/m\/[\w-]{43}$/);
   });
+});
+
+describe('webhook contact points and server-side request forgery', () => {
+  it('refuses loopback destinations in every spelling unless allowed, with the same error code whether a port is open or closed', async () => {
+    const hook = await startWebhookReceiver({ secret: 'ssrf-secret' });
+    const open = new URL(hook.url).port;
+    const closed = await freePort();
+    const h = await startSealpost({ SEALPOST_WEBHOOK_PROVIDER: 'http', SEALPOST_WEBHOOK_SECRET: 'ssrf-secret' });
+    try {
+      const targets = [
+        `http://127.0.0.1:${open}/hook`,
+        `http://127.0.0.1:${closed}/hook`,
+        `http://localhost:${open}/hook`,
+        `http://127.1:${open}/hook`,
+        `http://2130706433:${open}/hook`,
+        `https://[::ffff:127.0.0.1]:${open}/hook`,
+        'https://169.254.169.254/latest/meta-data/',
+      ];
+      const codes: string[] = [];
+      for (const [i, value] of targets.entries()) {
+        const put = await h.request(
+          'PUT',
+          `/v1/patients/s${i}`,
+          samplePatient({ telecom: [{ system: 'webhook', value }] }),
+        );
+        expect(put.status).toBe(201);
+        const res = await h.request('POST', '/v1/notifications', {
+          type: 'follow_up',
+          patientId: `s${i}`,
+          data: { reason: 'x', dueDate: '2030-01-01' },
+        });
+        expect(res.status).toBe(202);
+        const n = await notificationWhen(
+          h,
+          res.body.id,
+          (b) => ['failed', 'dead'].includes(b.deliveries[0].status),
+          'refused',
+        );
+        expect(n.deliveries[0].attempts).toBe(1); // not retried
+        codes.push(n.deliveries[0].lastErrorCode);
+      }
+      expect(new Set(codes)).toEqual(new Set(['SP_CHANNEL_ADDRESS_REFUSED']));
+      expect(hook.records).toHaveLength(0);
+    } finally {
+      await h.close();
+      await hook.close();
+    }
+  }, 60_000);
 });
 
 describe('lease expiry after a worker crash', () => {

@@ -81,7 +81,7 @@ describe('crypto-shredding proof: live file, WAL and an earlier backup', () => {
       });
     });
     await new Promise<void>((r) => hooks.listen(port, '127.0.0.1', r));
-    h = await startSealpost({ SEALPOST_WEBHOOK_PROVIDER: 'http' });
+    h = await startSealpost({ SEALPOST_WEBHOOK_PROVIDER: 'http', SEALPOST_WEBHOOK_ALLOWED_HOSTS: '127.0.0.1' });
     const hook = (who: string) => `http://127.0.0.1:${port}/${who}`;
     expect((await h.request('PUT', '/v1/patients/pa', patient('A', hook('a')))).status).toBe(201);
     expect((await h.request('PUT', '/v1/patients/pb', patient('B', hook('b')))).status).toBe(201);

@@ -39,6 +39,7 @@ describe.skipIf(!BACKENDS.includes('postgres'))('several nodes on one database [
     SEALPOST_DATABASE_URL: db.url,
     SEALPOST_KEYRING_FILE: join(dirs[0], 'keyring.json'),
     SEALPOST_WEBHOOK_PROVIDER: 'http',
+    SEALPOST_WEBHOOK_ALLOWED_HOSTS: '127.0.0.1', // the receiver is on loopback: allowed explicitly
     SEALPOST_WEBHOOK_SECRET: SECRET,
     SEALPOST_LEASE_MS: '3000',
     SEALPOST_AUDIT_CHECKPOINT_SECONDS: '1',

@@ -138,7 +138,11 @@ describe('SMART Backend Services: client registration, client_credentials with p
     jwks = await jwksServer(() => [ec.publicJwk]);
     // Certificates verified: the JWKS server's test CA is trusted through the extra-CA setting
     // (without it, refused: tested below).
-    h = await startSealpost({ SEALPOST_OUTBOUND_CA_FILE: jwks.caFile }, { clock });
+    // The JWKS server listens on loopback, which a client's URL may reach only when allowed explicitly.
+    h = await startSealpost(
+      { SEALPOST_OUTBOUND_CA_FILE: jwks.caFile, SEALPOST_WEBHOOK_ALLOWED_HOSTS: '127.0.0.1' },
+      { clock },
+    );
     tokenUrl = `${h.url}/oauth2/token`;
     const a = await h.request('POST', '/v1/oauth-clients', {
       name: 'EHR bulk sender',
@@ -598,39 +602,53 @@ describe('SMART Backend Services: client registration, client_credentials with p
 });
 
 describe('a JWKS URL is fetched with certificate verification unless the operator turned it off', () => {
-  it('refuses assertions of a client whose JWKS server presents a certificate of a CA not configured', async () => {
-    const ec = await keyPair('ES384');
-    const jwks = await jwksServer(() => [ec.publicJwk]);
-    const h = await startSealpost();
-    try {
-      const c = await h.request('POST', '/v1/oauth-clients', {
-        name: 'untrusted jwks',
-        scopes: ['system/Patient.rs'],
-        jwksUrl: jwks.url,
+  it.each([
+    { what: 'presents a certificate of a CA not configured', trustCa: false, allowLoopback: true },
+    // The same address policy as webhooks: loopback is refused before any connection, trusted CA or not.
+    { what: 'is on a loopback address not explicitly allowed', trustCa: true, allowLoopback: false },
+  ])(
+    'refuses assertions of a client whose JWKS server $what',
+    async ({ trustCa, allowLoopback }) => {
+      const ec = await keyPair('ES384');
+      const jwks = await jwksServer(() => [ec.publicJwk]);
+      const h = await startSealpost({
+        ...(trustCa ? { SEALPOST_OUTBOUND_CA_FILE: jwks.caFile } : {}),
+        ...(allowLoopback ? { SEALPOST_WEBHOOK_ALLOWED_HOSTS: '127.0.0.1' } : {}),
       });
-      expect(c.status).toBe(201);
-      const now = Math.floor(Date.now() / 1000);
-      const id = c.body.clientId as string;
-      const a = await new SignJWT({ jti: randomBytes(8).toString('hex') })
-        .setProtectedHeader({ alg: 'ES384', kid: ec.kid })
-        .setIssuer(id)
-        .setSubject(id)
-        .setAudience(`${h.url}/oauth2/token`)
-        .setExpirationTime(now + 120)
-        .sign(ec.privateKey);
-      const res = await form(h, '/oauth2/token', {
-        grant_type: 'client_credentials',
-        client_assertion_type: JWT_BEARER,
-        client_assertion: a,
-      });
-      expect([res.status, res.body.error]).toEqual([401, 'invalid_client']);
-      expect(jwks.fetches()).toBe(0);
-      const last = query<{ entry: string }>(h.dataDir, 'select entry from audit_entries order by idx desc limit 1')[0]!;
-      expect(JSON.parse(last.entry).details).toEqual({ error: 'invalid_client', reason: 'jwks_unavailable' });
-      expect(query(h.dataDir, 'select * from oauth_jti')).toHaveLength(0);
-    } finally {
-      await h.close();
-      await jwks.close();
-    }
-  }, 120_000);
+      try {
+        const c = await h.request('POST', '/v1/oauth-clients', {
+          name: 'untrusted jwks',
+          scopes: ['system/Patient.rs'],
+          jwksUrl: jwks.url,
+        });
+        expect(c.status).toBe(201);
+        const now = Math.floor(Date.now() / 1000);
+        const id = c.body.clientId as string;
+        const a = await new SignJWT({ jti: randomBytes(8).toString('hex') })
+          .setProtectedHeader({ alg: 'ES384', kid: ec.kid })
+          .setIssuer(id)
+          .setSubject(id)
+          .setAudience(`${h.url}/oauth2/token`)
+          .setExpirationTime(now + 120)
+          .sign(ec.privateKey);
+        const res = await form(h, '/oauth2/token', {
+          grant_type: 'client_credentials',
+          client_assertion_type: JWT_BEARER,
+          client_assertion: a,
+        });
+        expect([res.status, res.body.error]).toEqual([401, 'invalid_client']);
+        expect(jwks.fetches()).toBe(0);
+        const last = query<{ entry: string }>(
+          h.dataDir,
+          'select entry from audit_entries order by idx desc limit 1',
+        )[0]!;
+        expect(JSON.parse(last.entry).details).toEqual({ error: 'invalid_client', reason: 'jwks_unavailable' });
+        expect(query(h.dataDir, 'select * from oauth_jti')).toHaveLength(0);
+      } finally {
+        await h.close();
+        await jwks.close();
+      }
+    },
+    120_000,
+  );
 });

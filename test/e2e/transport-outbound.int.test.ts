@@ -64,6 +64,7 @@ describe('outbound provider calls verify certificates unless SEALPOST_INSECURE_S
       SEALPOST_SMTP_SECURITY: 'starttls',
       SEALPOST_SMTP_FROM: 'clinic@example.org',
       SEALPOST_WEBHOOK_PROVIDER: 'http',
+      SEALPOST_WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
       SEALPOST_WEBHOOK_SECRET: SECRET,
       SEALPOST_MAX_ATTEMPTS: '3',
       SEALPOST_BACKOFF_BASE_MS: '10',

@@ -69,7 +69,9 @@ export const patientRoutes: RoutePlugin<PatientRouteOptions> = async (app, { pat
     async (req, reply) => {
       // A clinician registers or replaces only a patient on their care team (or under break-glass).
       const ctx = await access.patient(req.principal!, requestContext(req), req.params.id, true);
-      const { created, patient } = await patients.upsert(ctx, req.params.id, req.body);
+      const { created, patient } = await patients.upsert(ctx, req.params.id, req.body, {
+        mayAddWebhooks: req.principal!.permissions.has('contact.webhook'),
+      });
       return reply.code(created ? 201 : 200).send(patient);
     },
   );

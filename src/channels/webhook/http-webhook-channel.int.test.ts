@@ -21,7 +21,8 @@ async function receiver(opts: Partial<WebhookReceiverOptions> = {}): Promise<Web
 }
 
 function channel(opts: Partial<HttpWebhookChannelOptions> = {}): HttpWebhookChannel {
-  return new HttpWebhookChannel({ secret: SECRET, timeoutMs: 2_000, allowInsecureHttp: true, ...opts });
+  // The receivers listen on loopback: allowed explicitly, as SEALPOST_WEBHOOK_ALLOWED_HOSTS=127.0.0.1 would.
+  return new HttpWebhookChannel({ secret: SECRET, timeoutMs: 2_000, allowedHosts: ['127.0.0.1'], ...opts });
 }
 
 function message(to: string, overrides: Partial<OutboundMessage> = {}): OutboundMessage {
@@ -154,17 +155,17 @@ describe('HttpWebhookChannel', () => {
 
   it('refuses an https receiver with an untrusted certificate, without retry', async () => {
     const r = await receiver({ tls: true });
-    const e = await failure(channel({ allowInsecureHttp: false }).send(message(r.url)));
+    const e = await failure(channel().send(message(r.url)));
     expect(e.retryable).toBe(false);
     expect(e.detail).toBe('webhook tls certificate rejected');
     expect(r.records).toHaveLength(0);
   });
 
-  it('refuses plain http unless allowInsecureHttp is set, without contacting the receiver', async () => {
+  it('refuses plain http to a loopback host that is not explicitly allowed, without contacting the receiver', async () => {
     const r = await receiver();
-    const e = await failure(channel({ allowInsecureHttp: false }).send(message(r.url)));
+    const e = await failure(channel({ allowedHosts: [] }).send(message(r.url)));
     expect(e.retryable).toBe(false);
-    expect(e.detail).toBe('webhook url must be https');
+    expect([e.code, e.detail]).toEqual(['SP_CHANNEL_ADDRESS_REFUSED', 'webhook address refused']);
     expect(r.records).toHaveLength(0);
   });
 

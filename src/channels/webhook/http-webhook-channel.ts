@@ -3,14 +3,19 @@ import { ChannelError, isRetryableStatus } from '../channel.js';
 import type { Channel, OutboundMessage, SendResult } from '../channel.js';
 import { signWebhook } from './webhook-signature.js';
 import { CERTIFICATE_ERROR, outboundDispatcher } from '../outbound-tls.js';
+import { isAddressRefusal, OutboundAddressPolicy, OutboundAddressRefused } from '../outbound-address.js';
 
 export interface HttpWebhookChannelOptions {
   /** HMAC key for `Sealpost-Signature`; shared with the receiver out of band. */
   secret: string | Buffer;
   /** Deadline for one attempt: connect, TLS, request and response headers. */
   timeoutMs: number;
-  /** Permit http:// targets. Only for loopback tests: the payload carries a portal link. */
-  allowInsecureHttp?: boolean;
+  /**
+   * SEALPOST_WEBHOOK_ALLOWED_HOSTS: host names, addresses or CIDR ranges allowed although internal
+   * (outbound-address.ts). Nothing else but public unicast addresses is reached; plain http only to
+   * a loopback host so allowed (tests, development): the payload carries a live portal link.
+   */
+  allowedHosts?: readonly string[];
   /** Skip certificate verification (SEALPOST_INSECURE_SKIP_TLS_VERIFY; explicit and logged). */
   insecureSkipTlsVerify?: boolean;
   /** Extra trusted CAs, PEM (SEALPOST_OUTBOUND_CA_FILE). */
@@ -40,11 +45,13 @@ export class HttpWebhookChannel implements Channel {
   readonly provider = 'http';
 
   private readonly options: HttpWebhookChannelOptions;
-  private readonly dispatcher?: ReturnType<typeof outboundDispatcher>;
+  private readonly dispatcher: NonNullable<ReturnType<typeof outboundDispatcher>>;
+  private readonly policy: OutboundAddressPolicy;
 
   constructor(options: HttpWebhookChannelOptions) {
     this.options = { ...options };
-    this.dispatcher = outboundDispatcher(options);
+    this.policy = new OutboundAddressPolicy(options.allowedHosts);
+    this.dispatcher = outboundDispatcher(options, this.policy)!;
   }
 
   async send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
@@ -78,7 +85,8 @@ export class HttpWebhookChannel implements Channel {
         // a misconfigured receiver (3xx is not retryable) rather than follow it.
         redirect: 'manual',
         signal: signal ? AbortSignal.any([timeout, signal]) : timeout,
-        ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
+        // Its lookup resolves the host once and connects only to the address it allowed.
+        dispatcher: this.dispatcher,
       } as RequestInit);
     } catch (e) {
       throw fetchFailure(e, 'webhook');
@@ -96,21 +104,27 @@ export class HttpWebhookChannel implements Channel {
     } catch {
       throw new ChannelError('SP_CHANNEL_SEND_FAILED', false, 'webhook url invalid');
     }
-    const insecureOk = url.protocol === 'http:' && this.options.allowInsecureHttp === true;
-    if (url.protocol !== 'https:' && !insecureOk) {
-      throw new ChannelError('SP_CHANNEL_SEND_FAILED', false, 'webhook url must be https');
-    }
     // fetch refuses these anyway; say so clearly instead of reporting the endpoint unreachable.
     if (url.username || url.password) {
       throw new ChannelError('SP_CHANNEL_SEND_FAILED', false, 'webhook url must not carry credentials');
+    }
+    // https, and an IP-literal host checked now (a name is checked when the connection resolves it).
+    // Every refusal reads the same, whether or not anything listens there: nothing was contacted.
+    try {
+      this.policy.assertUrl(url);
+    } catch (e) {
+      if (e instanceof OutboundAddressRefused) throw ADDRESS_REFUSED();
+      throw e;
     }
     return url;
   }
 
   async close(): Promise<void> {
-    await this.dispatcher?.close();
+    await this.dispatcher.close();
   }
 }
+
+const ADDRESS_REFUSED = () => new ChannelError('SP_CHANNEL_ADDRESS_REFUSED', false, 'webhook address refused');
 
 const TIMEOUT_ERROR = /^(ETIMEDOUT|UND_ERR_CONNECT_TIMEOUT|UND_ERR_HEADERS_TIMEOUT|UND_ERR_BODY_TIMEOUT)$/;
 
@@ -120,6 +134,7 @@ const TIMEOUT_ERROR = /^(ETIMEDOUT|UND_ERR_CONNECT_TIMEOUT|UND_ERR_HEADERS_TIMEO
  * contact point. Only the error name and low-level code survive, in the detail.
  */
 function fetchFailure(e: unknown, what: string): ChannelError {
+  if (isAddressRefusal(e)) return ADDRESS_REFUSED();
   let code: string | undefined;
   let certificate = false;
   for (let cur = e, depth = 0; cur && depth < 5; cur = (cur as { cause?: unknown }).cause, depth += 1) {
