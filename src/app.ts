@@ -96,6 +96,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     bootstrapKey = await prepareDatabase({
       store,
       keyring,
+      cipher: s.cipher,
       keyringCreated,
       organisationName: config.organisationName,
       dataDir: config.dataDir,

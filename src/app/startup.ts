@@ -8,6 +8,8 @@ import type { KeyProvider } from '../crypto/key-provider.js';
 import { AppError } from '../core/errors.js';
 import { DEFAULT_TENANT } from '../core/domain.js';
 import { createApiKey } from '../auth/api-keys.js';
+import { idempotencyKeyRef } from '../core/context.js';
+import type { EnvelopeCipher } from '../crypto/envelope-cipher.js';
 
 /** The settings row holding the public URL the server last started with (read by the CLI). */
 export const PUBLIC_URL_SETTING = 'public_url';
@@ -16,6 +18,8 @@ export const PUBLIC_URL_SETTING = 'public_url';
 export interface StartupOptions {
   store: Store;
   keyring: KeyProvider;
+  /** The services' cipher: idempotency keys kept in clear from before migration 010 are hashed with it. */
+  cipher: EnvelopeCipher;
   /** True when this start created the keyring (its creation is audited once the database is up). */
   keyringCreated: boolean;
   organisationName: string;
@@ -27,7 +31,8 @@ export interface StartupOptions {
 
 /**
  * Everything that needs the database at start: migrations, the default tenant, the keyring check,
- * the audited keyring creation and the bootstrap API key. Safe to run again after a failure.
+ * the idempotency keys kept in clear before migration 010, the audited keyring creation and the
+ * bootstrap API key. Safe to run again after a failure.
  * Returns the bootstrap key when this start created it.
  */
 export async function prepareDatabase(o: StartupOptions): Promise<string | null> {
@@ -35,6 +40,7 @@ export async function prepareDatabase(o: StartupOptions): Promise<string | null>
   await store.migrate();
   await store.read.tenants.ensure(DEFAULT_TENANT, o.organisationName, clock().getTime());
   await checkKeyringMatches(store, keyring);
+  await hashClearIdempotencyKeys(store, o.cipher);
   await store.read.settings.put(PUBLIC_URL_SETTING, o.publicUrl);
   if (o.keyringCreated) {
     // Key operations are on the record like everything else (ids only, never key material).
@@ -94,6 +100,17 @@ async function checkKeyringMatches(store: Store, keyring: KeyProvider): Promise<
       'this database was written with another keyring (check SEALPOST_KEYRING_FILE: every node must use the same one)',
     );
   }
+}
+
+/**
+ * Migration 010 set aside the idempotency records written before it (their key in clear): hash each
+ * key into `idempotency_keys` before the server takes traffic, so a retry after the upgrade still
+ * finds its first answer, and no clear key stays. Batches of 500, each in its own transaction; after
+ * the first start there is nothing left and this is one empty read.
+ */
+async function hashClearIdempotencyKeys(store: Store, cipher: EnvelopeCipher): Promise<void> {
+  const ref = (tenantId: string, key: string) => idempotencyKeyRef({ cipher }, tenantId, key);
+  while ((await store.transaction((tx) => tx.idempotency.hashClearKeys(ref, 500))) > 0);
 }
 
 /** On a fresh installation, creates the first API key and writes it (only) to a 0600 file. */

@@ -97,6 +97,15 @@ export function requestFingerprint(deps: CoreDeps, tenantId: string, op: string,
   return deps.cipher.blindIndex(tenantId, `request.${op}`, canonicalize(value)!);
 }
 
+/**
+ * The stored form of a client's Idempotency-Key: a keyed hash (HMAC via the stable reference key,
+ * like `requestFingerprint`). Clients put order numbers and the like in their keys; the database
+ * holds only this. One HMAC per key; the key itself is never written.
+ */
+export function idempotencyKeyRef(deps: Pick<CoreDeps, 'cipher'>, tenantId: string, key: string): string {
+  return deps.cipher.blindIndex(tenantId, 'idempotency.key', key);
+}
+
 /** Pseudonymous reference to a caller-supplied id (appointments) for audit entries. */
 export function externalRef(deps: CoreDeps, tenantId: string, kind: string, id: string): string {
   return deps.cipher.blindIndex(tenantId, `${kind}.id`, id).slice(0, 32);

@@ -1,5 +1,5 @@
 import type { CoreDeps, RequestContext } from './context.js';
-import { audit, patientRef, requestFingerprint } from './context.js';
+import { audit, idempotencyKeyRef, patientRef, requestFingerprint } from './context.js';
 import { AppError } from './errors.js';
 import {
   NOTIFICATION_TYPES,
@@ -129,14 +129,18 @@ export class NotificationService {
     // Signed requests are checked for replays against the stored signatures: they write their rows
     // at once, in their own savepoint. Every other create only reads until it hands its rows over.
     const batchable = !items.some((x) => x.input.signature);
+    // Idempotency keys are looked up and stored as keyed hashes: one HMAC per distinct key.
+    const refs = new Map<string, string>();
+    for (const { idempotencyKey: k } of items)
+      if (k && !refs.has(k)) refs.set(k, idempotencyKeyRef(this.deps, ctx.tenantId, k));
     const answers = await store.transaction(
       async (tx) => {
-        const keys = [...new Set(items.flatMap((x) => (x.idempotencyKey ? [x.idempotencyKey] : [])))];
+        const keys = [...refs.values()];
         // One request (the common case) reads its idempotency record, patient, key and contact points
         // in one query; a batch reads all its records at once, then each item's patient.
         const one =
           items.length === 1
-            ? await tx.patients.getForSending(ctx.tenantId, items[0].input.patientId, items[0].idempotencyKey ?? null)
+            ? await tx.patients.getForSending(ctx.tenantId, items[0].input.patientId, keys[0] ?? null)
             : undefined;
         const prior = new Map(
           (one ? (one.idempotency ? [one.idempotency] : []) : await tx.idempotency.getMany(ctx.tenantId, keys)).map(
@@ -152,7 +156,8 @@ export class NotificationService {
         const now = this.now();
         for (const [i, item] of items.entries()) {
           try {
-            out.push(await this.createOne(tx, ctx, item.input, item.idempotencyKey, prior, rows, now, one));
+            const ref = item.idempotencyKey ? refs.get(item.idempotencyKey) : undefined;
+            out.push(await this.createOne(tx, ctx, item.input, ref, prior, rows, now, one));
           } catch (e) {
             if (items.length > 1 && e instanceof AppError)
               throw new AppError(e.code, `items[${i}]${e.detail ? `: ${e.detail}` : ''}`);
@@ -173,14 +178,15 @@ export class NotificationService {
     tx: StoreTx,
     ctx: RequestContext,
     input: CreateNotificationInput,
-    idempotencyKey: string | undefined,
+    /** The keyed hash of the item's Idempotency-Key (`idempotencyKeyRef`), if it has one. */
+    keyRef: string | undefined,
     prior: Map<string, IdempotencyRow>,
     rows: NewRows,
     now: Date,
     read?: SendingContext,
   ): Promise<CreatedAnswer> {
     const requestHash = requestFingerprint(this.deps, ctx.tenantId, 'notifications.create', input);
-    const replay = idempotencyKey ? prior.get(idempotencyKey) : undefined;
+    const replay = keyRef ? prior.get(keyRef) : undefined;
     if (replay) {
       if (replay.request_hash !== requestHash) throw new AppError('SP_IDEMPOTENCY_KEY_REUSED');
       return { status: replay.status_code, body: JSON.parse(replay.response) } as CreatedAnswer;
@@ -203,17 +209,17 @@ export class NotificationService {
         runAt: iso(d.run_at)!,
       })),
     };
-    if (idempotencyKey) {
+    if (keyRef) {
       const record = {
         tenant_id: ctx.tenantId,
-        key: idempotencyKey,
+        key: keyRef,
         request_hash: requestHash,
         status_code: 202,
         response: JSON.stringify(body),
         created_at: now.getTime(),
       };
       // A later item of the same batch under the same key replays this answer (or is refused).
-      prior.set(idempotencyKey, record);
+      prior.set(keyRef, record);
       rows.idempotency.push(record);
     }
     return { status: 202, body };

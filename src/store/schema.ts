@@ -121,6 +121,16 @@ export interface Database {
   };
   idempotency_keys: {
     tenant_id: string;
+    /** A keyed hash of the client's Idempotency-Key (migration 010), never the key itself. */
+    key: string;
+    request_hash: string;
+    status_code: number;
+    response: string;
+    created_at: number;
+  };
+  /** Records written before migration 010 (key in clear), until a server start hashes them into `idempotency_keys`. */
+  idempotency_keys_unhashed: {
+    tenant_id: string;
     key: string;
     request_hash: string;
     status_code: number;

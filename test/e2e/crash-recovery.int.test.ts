@@ -8,6 +8,9 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { eventually, freePort, httpsJson } from '../helpers/sealpost-harness.js';
+import { LocalKeyring } from '../../src/crypto/local-keyring.js';
+import { EnvelopeCipher } from '../../src/crypto/envelope-cipher.js';
+import { idempotencyKeyRef } from '../../src/core/context.js';
 
 /**
  * Promise 3 ("a request answered 2xx survives kill -9 at any instant") against the real process:
@@ -226,12 +229,24 @@ async function load(s: Server, list: Attempt[], lanes: number, onAck?: (acked: n
   await Promise.all(Array.from({ length: lanes }, lane));
 }
 
-/** Reads the database as the killed process left it (read-only: WAL and -shm stay as they are). */
-function committedKeys(dataDir: string): Map<string, string> {
+/**
+ * Reads the database as the killed process left it (read-only: WAL and -shm stay as they are): the
+ * notification id recorded under each of `keys`. Keys are stored as keyed hashes, so each is hashed
+ * with the installation's keyring as the server does.
+ */
+function committedKeys(dataDir: string, keys: string[]): Map<string, string> {
+  const { keyring } = LocalKeyring.openOrCreate(join(dataDir, 'keyring.json'));
+  const cipher = new EnvelopeCipher(keyring);
   const db = new Database(join(dataDir, 'sealpost.db'), { readonly: true, fileMustExist: true });
   try {
     const rows = db.prepare('SELECT key, response FROM idempotency_keys').all() as { key: string; response: string }[];
-    return new Map(rows.map((r) => [r.key, (JSON.parse(r.response) as CreatedBody).id]));
+    const byRef = new Map(rows.map((r) => [r.key, (JSON.parse(r.response) as CreatedBody).id]));
+    return new Map(
+      keys.flatMap((k) => {
+        const id = byRef.get(idempotencyKeyRef({ cipher }, 'default', k));
+        return id ? [[k, id] as const] : [];
+      }),
+    );
   } finally {
     db.close();
   }
@@ -360,7 +375,10 @@ describe.each(['full', 'group'] as const)(
       expect(errored.length, 'requests cut off by the kill').toBeGreaterThan(0);
 
       // What the dead process left on disk already holds every answered request.
-      const onDisk = committedKeys(node.dataDir);
+      const onDisk = committedKeys(
+        node.dataDir,
+        list.map((a) => a.key),
+      );
       expect(
         acked.filter((a) => onDisk.get(a.key) !== a.answer!.id).map((a) => a.key),
         'acknowledged but not on disk',

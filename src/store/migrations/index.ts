@@ -7,6 +7,7 @@ import * as m006 from './006-signatures.js';
 import * as m007 from './007-client-cert-binding.js';
 import * as m008 from './008-identity.js';
 import * as m009 from './009-audit-sequencing.js';
+import * as m010 from './010-idempotency-key-hashes.js';
 
 /**
  * Migrations are versioned by name and compiled into the program (no file-system scan at run time).
@@ -23,6 +24,7 @@ export const migrationProvider: MigrationProvider = {
       '007-client-cert-binding': m007,
       '008-identity': m008,
       '009-audit-sequencing': m009,
+      '010-idempotency-key-hashes': m010,
     };
   },
 };
