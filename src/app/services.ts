@@ -167,6 +167,20 @@ export function buildServices(f: Foundations): Services {
     logger,
   );
 
+  const auditLog = new AuditLog(
+    store,
+    keyring,
+    {
+      origin: config.audit.origin,
+      checkpointSeconds: config.audit.checkpointSeconds,
+      checkpointEntries: config.audit.checkpointEntries,
+      batch: config.audit.integrateBatch,
+      owner,
+    },
+    clock,
+    logger,
+  );
+
   return {
     cipher,
     sealer,
@@ -180,22 +194,11 @@ export function buildServices(f: Foundations): Services {
     processor,
     worker,
     metrics,
-    auditLog: new AuditLog(
-      store,
-      keyring,
-      {
-        origin: config.audit.origin,
-        checkpointSeconds: config.audit.checkpointSeconds,
-        checkpointEntries: config.audit.checkpointEntries,
-        batch: config.audit.integrateBatch,
-        owner,
-      },
-      clock,
-      logger,
-    ),
+    auditLog,
     auditQueries: new AuditQueryService(core),
     signers: new SignerService(core),
-    proofs: new ProofService(core),
+    // Each proof is anchored in the audit log (its creation entry's inclusion in a signed checkpoint).
+    proofs: new ProofService(core, auditLog),
     sessions,
     // The patient relationship (care team, break-glass) every content route checks for clinicians.
     patientAccess: new PatientAccess({

@@ -12,6 +12,7 @@ import {
 } from './merkle-proofs.js';
 import { formatCheckpoint, signNote, verifierKey } from './checkpoint.js';
 import { AppError } from '../core/errors.js';
+import type { ProofAnchor } from '../crypto/proof-verifier.js';
 
 export interface AuditLogOptions {
   /** C2SP checkpoint origin, e.g. `clinic.example/sealpost/audit`; also the signing key's name. */
@@ -179,6 +180,47 @@ export class AuditLog {
       proof: await consistencyProof(from, to, get),
       root1: await treeRoot(from, get),
       root2: await treeRoot(to, get),
+    };
+  }
+
+  /**
+   * The anchoring of a notification proof: its creation entry (found by tenant, patient reference,
+   * time and target) with its inclusion proof in a signed checkpoint. When no checkpoint covers the
+   * entry yet, one is integrated and signed now (as POST /v1/audit/checkpoints does), so a proof
+   * fetched right after creation is anchored at once. `pending` when the entry has no index yet
+   * (PostgreSQL: a transaction that overlapped its own is still open after a short catch-up);
+   * `null` when the log holds no such entry.
+   */
+  async anchor(q: {
+    tenantId: string;
+    patientRef: string;
+    at: number;
+    notificationId: string;
+  }): Promise<ProofAnchor | { status: 'pending' } | null> {
+    const find = async () =>
+      (await this.store.read.auditLog.entriesAt(q.tenantId, q.patientRef, q.at, 'notification.created')).find(
+        (r) => (JSON.parse(r.entry) as { target?: { id?: string } }).target?.id === q.notificationId,
+      );
+    let row = await find();
+    if (row && row.idx == null) {
+      await this.store.read.auditLog.catchUp();
+      await this.sequence();
+      row = await find();
+    }
+    if (!row) return null;
+    if (row.idx == null) return { status: 'pending' };
+    const index = Number(row.idx) - 1;
+    let cp = await this.latest();
+    if (!cp || cp.size <= index) cp = await this.checkpoint();
+    if (cp.size <= index) return { status: 'pending' };
+    const proof = await inclusionProof(index, cp.size, this.nodes(this.store.read.auditLog));
+    return {
+      status: 'anchored',
+      entry: row.entry,
+      index,
+      treeSize: cp.size,
+      inclusion: proof.map((h) => Buffer.from(h).toString('base64')),
+      checkpoint: cp.note,
     };
   }
 

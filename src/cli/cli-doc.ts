@@ -46,7 +46,9 @@ const NOTES: Record<string, string> = {
     "key's public part stays published. See [security.md](security.md#rotation-procedure).",
   verify:
     'Offline: needs no configuration, server or database, only the proof (and the key set, in which the signing ' +
-    'key must also be valid at the signing time). See [security.md](security.md#non-repudiation).',
+    'key must also be valid at the signing time and which names the checkpoint key), and optionally a checkpoint ' +
+    'saved earlier with the consistency proof to it (only `--url` fetches that one). See ' +
+    '[security.md](security.md#non-repudiation).',
 };
 
 /** `sealpost keys rotate` for the `rotate` subcommand of `keys`. */

@@ -19,6 +19,7 @@ import type {
   SendingContext,
 } from '../store/rows.js';
 import { SignerService, type DetachedSignature } from './signer-service.js';
+import { signedHeaderDigest } from '../audit/proof-anchor.js';
 
 export interface CreateNotificationInput {
   type: string;
@@ -353,6 +354,8 @@ export class NotificationService {
         priority,
         deliveries: deliveries.map((d) => `${d.id}:${d.channel}`),
         runAt: runAt.toISOString(),
+        // Anchors the proof: the log commits to the signed header (a hash; the header holds no PHI).
+        ...(notarized ? { signedHash: signedHeaderDigest(notarized.signed) } : {}),
       },
     };
     return { notification, deliveries, signature: notarized, audit: { ctx, at: now, event } };

@@ -5,6 +5,7 @@ import { AppError } from './errors.js';
 import { b64url, jwkSet, publicJwk } from '../crypto/notary.js';
 import type { NotificationProof } from '../crypto/proof-verifier.js';
 import { secretRef, type SignatureSecret } from './signer-service.js';
+import type { AuditLog } from '../audit/audit-log.js';
 
 /**
  * Builds the offline-verifiable proof of a notification: the notary signature, the signed fields
@@ -12,7 +13,11 @@ import { secretRef, type SignatureSecret } from './signer-service.js';
  * (PHI) is included only on request, and that disclosure is audited like any other read.
  */
 export class ProofService {
-  constructor(private readonly deps: CoreDeps) {}
+  /** `log`: the audit log each proof is anchored in (services built without it give unanchored proofs). */
+  constructor(
+    private readonly deps: CoreDeps,
+    private readonly log?: AuditLog,
+  ) {}
 
   async proof(ctx: RequestContext, id: string, includeContent: boolean): Promise<NotificationProof> {
     const { store, cipher } = this.deps;
@@ -75,11 +80,26 @@ export class ProofService {
     });
     // A disclosure of content must be on the record before it is answered.
     await store.durable();
+    if (this.log) {
+      // Outside the transaction above: anchoring may integrate the log and sign a checkpoint.
+      const f = proof.fields as { tenant: string; patientRef: string; createdAt: string };
+      const anchor = await this.log.anchor({
+        tenantId: f.tenant,
+        patientRef: f.patientRef,
+        at: Date.parse(f.createdAt),
+        notificationId: id,
+      });
+      // A notification created before anchoring existed has no committing entry: its proof says so by omission.
+      if (anchor) proof.anchor = anchor;
+    }
     return proof;
   }
 
-  /** The JWK Set of every published notary key (current and retired). */
+  /** The JWK Set of every published notary key (current and retired), and the checkpoint verifier key. */
   keys() {
-    return jwkSet(this.deps.signing?.publishedKeys() ?? []);
+    return {
+      ...jwkSet(this.deps.signing?.publishedKeys() ?? []),
+      ...(this.log ? { checkpointKey: this.log.verifierKey() } : {}),
+    };
   }
 }

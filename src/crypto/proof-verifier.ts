@@ -36,10 +36,33 @@ export interface NotificationProof {
   content?: { patientId: string; data: unknown };
   /** Only when asked for (PHI): the canonical request the sender signed. */
   request?: string;
+  /**
+   * The notification's creation entry in the audit log (it commits to the SHA-256 of `signed`) and
+   * its RFC 9162 inclusion in a signed checkpoint; `{ status: 'pending' }` while the entry has no
+   * index yet. Checked by `verifyAnchoredProof()` (src/audit/proof-anchor.ts).
+   */
+  anchor?: ProofAnchor | { status: 'pending' };
+}
+
+/** A proof's anchoring in the audit log (see docs/security.md, Non-repudiation). */
+export interface ProofAnchor {
+  status: 'anchored';
+  /** The creation entry: its canonical JSON, the leaf data (identifiers and hashes only). */
+  entry: string;
+  /** Its RFC 9162 leaf index. */
+  index: number;
+  /** The size of the checkpoint's tree. */
+  treeSize: number;
+  /** The audit path, bottom-up, base64. */
+  inclusion: string[];
+  /** The C2SP signed note of the checkpoint (signed by the audit-log key, not the notary key). */
+  checkpoint: string;
 }
 
 export interface JwkSet {
   keys: Record<string, unknown>[];
+  /** The C2SP verifier key of the audit log's checkpoints (`<origin>+<key id>+<key>`). */
+  checkpointKey?: string;
 }
 
 export interface ProofReport {

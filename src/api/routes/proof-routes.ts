@@ -31,9 +31,36 @@ const Proof = Type.Object({
   ]),
   content: Type.Optional(Type.Object({ patientId: Type.String(), data: Type.Unknown() })),
   request: Type.Optional(Type.String({ description: 'The canonical request the sender signed (PHI)' })),
+  anchor: Type.Optional(
+    Type.Union(
+      [
+        Type.Object({
+          status: Type.Literal('anchored'),
+          entry: Type.String({
+            description:
+              'The notification.created audit entry (canonical JSON, no PHI); its details.signedHash is the base64url SHA-256 of `signed`',
+          }),
+          index: Type.Integer({ description: 'Its RFC 9162 leaf index' }),
+          treeSize: Type.Integer(),
+          inclusion: Type.Array(Type.String(), { description: 'RFC 9162 audit path, bottom-up, base64' }),
+          checkpoint: Type.String({ description: 'C2SP signed note of the checkpoint (audit-log key)' }),
+        }),
+        Type.Object({ status: Type.Literal('pending') }),
+      ],
+      {
+        description:
+          "The proof's anchoring in the audit log; `pending` while its creation entry has no index yet (fetch the proof again). Absent for notifications created before anchoring existed",
+      },
+    ),
+  ),
 });
 
-const KeySet = Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.String())) });
+const KeySet = Type.Object({
+  keys: Type.Array(Type.Record(Type.String(), Type.String())),
+  checkpointKey: Type.Optional(
+    Type.String({ description: "C2SP verifier key of the audit log's checkpoints (distinct from the notary keys)" }),
+  ),
+});
 
 export interface ProofRouteOptions {
   proofs: ProofService;
@@ -51,7 +78,8 @@ export const proofRoutes: RoutePlugin<ProofRouteOptions> = async (app, { proofs,
         summary: 'Offline-verifiable proof of a notification (check it with `sealpost verify <file>`)',
         description:
           'Without `include=content` the proof holds identifiers, hashes and signatures only. With it, it also holds the content ' +
-          'and the signed request (PHI: store such a file like the record itself); that read is audited.',
+          'and the signed request (PHI: store such a file like the record itself); that read is audited. `anchor` is the ' +
+          "notification's creation audit entry with its inclusion in a signed checkpoint (one is signed at once when none covers it yet).",
         params: IdParam,
         querystring: Type.Object({ include: Type.Optional(Type.Literal('content')) }, { additionalProperties: false }),
         response: { 200: Proof, ...problems(400, 401, 403, 404) },
@@ -72,7 +100,7 @@ export const proofRoutes: RoutePlugin<ProofRouteOptions> = async (app, { proofs,
       schema: {
         tags: ['signatures'],
         summary:
-          'Notary signing public keys, current and retired, as a JWK Set (kid, alg EdDSA, crv Ed25519, use sig, status, createdAt, notBefore, retiredAt once retired)',
+          'Notary signing public keys, current and retired, as a JWK Set (kid, alg EdDSA, crv Ed25519, use sig, status, createdAt, notBefore, retiredAt once retired), and the checkpoint verifier key (checkpointKey)',
         security: [],
         response: { 200: KeySet },
       },

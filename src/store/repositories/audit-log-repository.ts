@@ -138,6 +138,26 @@ export class SqlAuditLogRepository {
       .execute();
   }
 
+  /**
+   * Entries of one action about one patient at one instant (numbered or still pending), e.g. the
+   * creation entry of a notification, which the caller picks by its target. Uses the `audit_patient` index.
+   */
+  async entriesAt(
+    tenantId: string,
+    patientRef: string,
+    at: number,
+    action: string,
+  ): Promise<{ idx: number | null; entry: string }[]> {
+    return this.db
+      .selectFrom('audit_entries')
+      .select(['idx', 'entry'])
+      .where('tenant_id', '=', tenantId)
+      .where('patient_ref', '=', patientRef)
+      .where('at', '=', at)
+      .where('action', '=', action)
+      .execute();
+  }
+
   async entry(index: number) {
     return this.db
       .selectFrom('audit_entries')
