@@ -73,10 +73,17 @@ describe('appointment reminder series', () => {
       location: 'Clinic B, room 4',
     });
     expect(res.body.reminders).toHaveLength(1); // only the 2-hour reminder is still ahead
+    const reminder = (await h.request('GET', `/v1/notifications/${res.body.reminders[0].notificationId}`)).body;
+    const deliveryIds = reminder.deliveries.map((d: { id: string }) => d.id);
+    expect(deliveryIds.length).toBeGreaterThan(0);
     clock.set('2026-03-20T17:00:00Z');
     h.app.worker.wake();
+    // This reminder's own message, found by its delivery id (not whatever the outbox holds last).
     const out = await eventually(
-      async () => (await h.request('GET', '/v1/dev/outbox')).body.items.at(-1),
+      async () =>
+        (await h.request('GET', '/v1/dev/outbox?limit=500')).body.items.find((i: { deliveryId: string }) =>
+          deliveryIds.includes(i.deliveryId),
+        ),
       'reminder sent',
     );
     expect(out.body).not.toContain('Clinic B');
