@@ -109,6 +109,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const server = await buildServer({
     logger,
     bodyLimit: config.bodyLimitBytes,
+    http: config.http,
     https: deps.https,
     store,
     metrics: s.metrics,

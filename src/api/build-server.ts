@@ -25,6 +25,15 @@ import { AppError } from '../core/errors.js';
 import { BODY_LIMITS, decodeUtf8, jsonShapeProblem } from './json-limits.js';
 import type { Store } from '../store/store.js';
 import type { Metrics } from './metrics.js';
+import type { Server as NetServer, Socket } from 'node:net';
+
+export interface HttpLimits {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  /** 0: no cap. */
+  maxConnectionsPerAddress: number;
+}
 
 export interface ServerOptions {
   logger: Logger;
@@ -39,6 +48,8 @@ export interface ServerOptions {
   isReady?: () => boolean;
   /** Reverse proxies whose X-Forwarded-For is believed (SEALPOST_TRUSTED_PROXIES); none: the peer is the client. */
   trustedProxies?: string[];
+  /** Timeouts and the per-address connection cap (SEALPOST_HTTP_*); Node's defaults without it. */
+  http?: HttpLimits;
   /** Sessions of people (cookie and bearer); without it only API keys and `extraAuthenticators` authenticate. */
   sessions?: SessionService;
   /** Further credential kinds (SMART access tokens), tried after API keys and sessions. */
@@ -74,6 +85,28 @@ export function parseMediaType(header: string | undefined): { type: string; char
   return { type: t, ...(charset !== undefined ? { charset } : {}) };
 }
 
+/**
+ * At most `max` open connections per peer address: one more is closed before TLS or HTTP starts, so
+ * one client cannot hold every socket the process has.
+ */
+function capConnectionsPerAddress(server: NetServer, max: number): void {
+  const open = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const address = socket.remoteAddress ?? '';
+    const n = open.get(address) ?? 0;
+    if (n >= max) {
+      socket.destroy();
+      return;
+    }
+    open.set(address, n + 1);
+    socket.once('close', () => {
+      const left = (open.get(address) ?? 1) - 1;
+      if (left > 0) open.set(address, left);
+      else open.delete(address);
+    });
+  });
+}
+
 const OPS_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
@@ -104,9 +137,29 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
     // Node's own parser errors answer like everything else: a problem body with the same headers.
     clientErrorHandler: (err, socket) => answerClientError(err, socket, o.logger),
   };
+  // Slow or idle clients are cut off: headers, the whole request (a body sent a byte at a time) and
+  // idle keep-alive each have a deadline; Node answers 408 through answerClientError. Node looks for
+  // expired requests every `connectionsCheckingInterval` (30 s by default): a quarter of the shortest.
+  const limits = o.http
+    ? {
+        headersTimeout: o.http.headersTimeoutMs,
+        requestTimeout: o.http.requestTimeoutMs,
+        keepAliveTimeout: o.http.keepAliveTimeoutMs,
+        connectionsCheckingInterval: Math.max(25, Math.floor(o.http.headersTimeoutMs / 4)),
+      }
+    : {};
+  if (o.http) Object.assign(opts, { requestTimeout: limits.requestTimeout, keepAliveTimeout: limits.keepAliveTimeout });
   // TLS 1.2+ with AEAD ciphers; client certificates requested, checked per API key (auth-hook.ts).
-  if (o.https) opts.https = httpsServerOptions(o.https);
+  // A TLS handshake gets no longer than the headers.
+  if (o.https)
+    opts.https = {
+      ...httpsServerOptions(o.https),
+      ...limits,
+      ...(o.http ? { handshakeTimeout: o.http.headersTimeoutMs } : {}),
+    };
+  else (opts as { http?: object }).http = limits;
   const app = Fastify(opts as FastifyServerOptions).withTypeProvider<TypeBoxTypeProvider>() as unknown as TypedApp;
+  if (o.http?.maxConnectionsPerAddress) capConnectionsPerAddress(app.server, o.http.maxConnectionsPerAddress);
 
   // Query strings are the one place where coercion is wanted (?limit=10).
   app.setValidatorCompiler(createValidator());

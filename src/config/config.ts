@@ -35,6 +35,16 @@ export interface Config {
   logLevel: string;
   bodyLimitBytes: number;
   /**
+   * How long a client may take (headers, whole request, idle keep-alive) and how many connections
+   * one source address may hold at once (0: no cap). Slow or idle clients are cut off (408).
+   */
+  http: {
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    maxConnectionsPerAddress: number;
+  };
+  /**
    * Addresses (IPs or CIDR ranges) of reverse proxies whose `X-Forwarded-For` is believed. Empty (the
    * default): the peer address is the client, as behind an L4 load balancer. Behind an L7 proxy, set
    * it, or every client shares the proxy's address and per-address sign-in throttling blocks them all.

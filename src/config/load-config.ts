@@ -131,6 +131,7 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     organisationName: str('ORGANISATION_NAME', 'Sealpost Clinic')!,
     logLevel: oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
+    http: httpLimits(int, errors),
     trustedProxies: trustedProxies(str('TRUSTED_PROXIES'), errors),
     worker: {
       enabled: bool('WORKER', true),
@@ -323,6 +324,19 @@ function allowedHosts(raw: string | undefined, errors: string[]): string[] {
   if (!items.every(ok))
     errors.push('SEALPOST_WEBHOOK_ALLOWED_HOSTS: expected comma-separated host names, IP addresses or CIDR ranges');
   return items;
+}
+
+/** Timeouts and the per-address connection cap of the listener; headers must fit within the request. */
+function httpLimits(int: (name: string, def: number, min: number, max: number) => number, errors: string[]) {
+  const limits = {
+    headersTimeoutMs: int('HTTP_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
+    requestTimeoutMs: int('HTTP_REQUEST_TIMEOUT_MS', 30_000, 100, 3_600_000),
+    keepAliveTimeoutMs: int('HTTP_KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000),
+    maxConnectionsPerAddress: int('HTTP_MAX_CONNECTIONS_PER_ADDRESS', 100, 0, 1_000_000),
+  };
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs)
+    errors.push('SEALPOST_HTTP_HEADERS_TIMEOUT_MS: must not be longer than SEALPOST_HTTP_REQUEST_TIMEOUT_MS');
+  return limits;
 }
 
 /** `SEALPOST_TRUSTED_PROXIES`: comma-separated IPv4/IPv6 addresses or CIDR ranges. */

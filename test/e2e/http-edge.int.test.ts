@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { rowCounts } from '../helpers/db-snapshot.js';
-import { expectProblemWithHeaders, parseAnswers, rawExchange } from '../helpers/raw-http.js';
+import { expectProblemWithHeaders, openConnection, parseAnswers, rawExchange } from '../helpers/raw-http.js';
 
 describe('every answer of the HTTP edge is a problem body with the security headers', () => {
   let h: Harness;
@@ -66,5 +66,84 @@ describe('every answer of the HTTP edge is a problem body with the security head
   it('headers over the size limit answer 431', async () => {
     const bytes = `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`;
     expectProblemWithHeaders(parseAnswers(await rawExchange(h, bytes))[0], 431, 'SP_REQ_HEADERS_TOO_LARGE');
+  });
+});
+
+describe('slow and idle clients are cut off (small configured timeouts)', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startSealpost({
+      SEALPOST_WORKER: 'false',
+      SEALPOST_HTTP_HEADERS_TIMEOUT_MS: '400',
+      SEALPOST_HTTP_REQUEST_TIMEOUT_MS: '800',
+      SEALPOST_HTTP_KEEP_ALIVE_TIMEOUT_MS: '300',
+    });
+  });
+  afterAll(() => h.close());
+
+  it('a body sent a byte at a time to a public route gets 408 SP_REQ_TIMEOUT and the connection closed', async () => {
+    const before = rowCounts(h.dataDir);
+    const c = openConnection(h);
+    expect(await c.ready).toBe(true);
+    c.socket.write(
+      'POST /v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{',
+    );
+    const drip = setInterval(() => c.socket.writable && c.socket.write(' '), 100);
+    const raw = await c.closed;
+    clearInterval(drip);
+    const answers = parseAnswers(raw);
+    expect(answers).toHaveLength(1);
+    expectProblemWithHeaders(answers[0], 408, 'SP_REQ_TIMEOUT');
+    expect(rowCounts(h.dataDir)).toEqual(before);
+  });
+
+  it('headers that never finish get 408 and the connection closed', async () => {
+    const c = openConnection(h);
+    expect(await c.ready).toBe(true);
+    c.socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    const drip = setInterval(() => c.socket.writable && c.socket.write('X-A: b\r\n'), 100);
+    const raw = await c.closed;
+    clearInterval(drip);
+    expectProblemWithHeaders(parseAnswers(raw)[0], 408, 'SP_REQ_TIMEOUT');
+  });
+
+  it('a connection that never sends a request is closed', async () => {
+    const c = openConnection(h);
+    expect(await c.ready).toBe(true);
+    await c.closed;
+    expect(c.socket.destroyed).toBe(true);
+  });
+
+  it('an idle keep-alive connection is closed after its answer', async () => {
+    const c = openConnection(h);
+    expect(await c.ready).toBe(true);
+    c.socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n');
+    const raw = await c.closed;
+    const answers = parseAnswers(raw);
+    expect(answers.map((a) => a.status)).toEqual([200]);
+    expect(answers[0]!.headers['keep-alive']).toMatch(/timeout=/);
+  });
+});
+
+describe('concurrent connections per source address are capped', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startSealpost({ SEALPOST_WORKER: 'false', SEALPOST_HTTP_MAX_CONNECTIONS_PER_ADDRESS: '3' });
+  });
+  afterAll(() => h.close());
+
+  it('closes a connection over the cap at once, and takes new ones when others end', async () => {
+    const held = [openConnection(h), openConnection(h), openConnection(h)];
+    for (const c of held) expect(await c.ready).toBe(true);
+    const over = openConnection(h);
+    expect(await over.ready).toBe(false);
+    await over.closed;
+    // The three held connections still work.
+    held[0]!.socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+    expect(parseAnswers(await held[0]!.closed).map((a) => a.status)).toEqual([200]);
+    // One ended: a new connection is taken.
+    const next = openConnection(h);
+    expect(await next.ready).toBe(true);
+    for (const c of [...held, next]) c.socket.destroy();
   });
 });

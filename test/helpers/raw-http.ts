@@ -68,3 +68,22 @@ export function expectProblemWithHeaders(a: RawAnswer | undefined, status: numbe
   expect(typeof body.title).toBe('string');
   expect(typeof body.requestId).toBe('string');
 }
+
+/** A TLS connection to the harness whose every byte received is kept, and whose closing is awaited. */
+export function openConnection(h: Harness) {
+  const u = new URL(h.url);
+  const chunks: Buffer[] = [];
+  const s = connect({ host: u.hostname, port: Number(u.port), ca: h.cert, servername: 'localhost' });
+  s.on('data', (c) => chunks.push(c));
+  s.on('error', () => {
+    /* a refused or reset connection is seen as `closed` */
+  });
+  const closed = new Promise<string>((resolve) =>
+    s.on('close', () => resolve(Buffer.concat(chunks).toString('latin1'))),
+  );
+  const ready = new Promise<boolean>((resolve) => {
+    s.once('secureConnect', () => resolve(true));
+    s.once('close', () => resolve(false));
+  });
+  return { socket: s, ready, closed, received: () => Buffer.concat(chunks).toString('latin1') };
+}
