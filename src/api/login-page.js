@@ -169,6 +169,9 @@ on('register-key', 'click', registerKey);
 on('setup-totp', 'click', async () => {
   const s = await api('/v1/auth/mfa/totp/setup', {});
   $('totp-secret').textContent = s.secret;
+  // The server's SVG, parsed as XML (never as HTML, so nothing in it could run) and only its <svg> adopted.
+  const svg = new DOMParser().parseFromString(s.qrSvg, 'image/svg+xml').documentElement;
+  $('totp-qr').replaceChildren(svg.nodeName === 'svg' ? document.importNode(svg, true) : '');
   $('enrol-form').hidden = false;
 });
 on('enrol-form', 'submit', async () =>

@@ -5,6 +5,33 @@ import type { Browser, Page } from 'playwright-core';
 import { launchChromium, pageStep as step } from '../helpers/chromium.js';
 import { eventually, httpsJson, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { totpCode } from '../../src/auth/totp.js';
+import jsQRModule from 'jsqr';
+
+// jsqr is CommonJS whose types declare an ES default export: the function is `.default` under NodeNext.
+const jsQR = (
+  jsQRModule as unknown as { default: (d: Uint8ClampedArray, w: number, h: number) => { data: string } | null }
+).default;
+
+/**
+ * Decodes the QR code the page shows the way a phone's camera would, from rendered pixels: its SVG is
+ * drawn onto a canvas in a blank page (the sign-in page's policy allows no image from a blob).
+ */
+async function scanQr(page: Page, selector: string): Promise<string | null> {
+  const svg = await page.locator(`${selector} svg`).evaluate((el) => new XMLSerializer().serializeToString(el));
+  const blank = await page.context().newPage();
+  const px = await blank.evaluate(async (markup) => {
+    const img = new Image();
+    img.src = URL.createObjectURL(new Blob([markup], { type: 'image/svg+xml' }));
+    await img.decode();
+    const canvas = document.createElement('canvas');
+    canvas.width = canvas.height = 400;
+    const g = canvas.getContext('2d')!;
+    g.drawImage(img, 0, 0, 400, 400);
+    return Array.from(g.getImageData(0, 0, 400, 400).data);
+  }, svg);
+  await blank.close();
+  return jsQR(Uint8ClampedArray.from(px), 400, 400)?.data ?? null;
+}
 
 /** A password the policy accepts (long, not common, without the e-mail address). */
 const strongPassword = () => `Tidal ${randomBytes(9).toString('base64url')} lantern`;
@@ -124,16 +151,27 @@ describe('the enrolment and password-reset links in a real browser (Chromium)', 
     expect((await me(page)).session).toMatchObject({ stage: 'mfa_enrol', transport: 'cookie' });
     expect(await userStatus(p)).toBe('active');
 
-    await page.click('#setup-totp');
+    const [setup] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/v1/auth/mfa/totp/setup')),
+      page.click('#setup-totp'),
+    ]);
     await page.locator('#enrol-form').waitFor();
     const secret = (await page.locator('#totp-secret').textContent())!;
     expect(secret).toMatch(/^[A-Z2-7]{32}$/);
+    // The page shows the otpauth:// URI as a QR code an authenticator app can scan.
+    const { otpauthUri } = (await setup.json()) as { otpauthUri: string };
+    expect(otpauthUri).toContain(`secret=${secret}`);
+    expect(await page.locator('#totp-qr svg').isVisible()).toBe(true);
+    expect(await scanQr(page, '#totp-qr')).toBe(otpauthUri);
     await page.fill('#enrol-code', await totpCode(secret, Date.now()));
     await page.click('#enrol-submit');
     await step(page, 'codes');
     await page.click('#codes-continue');
     await step(page, 'done');
     expect(await page.locator('#display-name').textContent()).toBe(p.displayName);
+    // Signed in, the page says what can be done today and where: the API and its reference at /docs.
+    expect(await page.locator('#what-now').textContent()).toContain('through the API');
+    expect(await page.locator('#what-now a').getAttribute('href')).toBe('/docs');
     const session = (await me(page)).session;
     expect(session.stage).toBe('active');
     expect(session.amr).toEqual(expect.arrayContaining(['pwd', 'otp', 'mfa']));

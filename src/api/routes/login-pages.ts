@@ -5,7 +5,8 @@ import type { RoutePlugin } from '../types.js';
 /** The pages' only style sheet, inline and allowed by its hash (no 'unsafe-inline'). */
 const STYLE = `body{font-family:system-ui,sans-serif;max-width:30rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1b1b1b}
 label{display:block;font-weight:600;margin:.5rem 0 .25rem}input{font-size:1rem;padding:.4rem;width:100%;box-sizing:border-box}
-button{font-size:1rem;padding:.5rem 1rem;margin-top:.75rem}#error{color:#a40000;font-weight:600}code,li{font-family:ui-monospace,monospace}`;
+button{font-size:1rem;padding:.5rem 1rem;margin-top:.75rem}#error{color:#a40000;font-weight:600}code,li{font-family:ui-monospace,monospace}
+#totp-qr svg{width:12rem;height:12rem;display:block}`;
 
 const styleHash = createHash('sha256').update(STYLE, 'utf8').digest('base64');
 
@@ -45,7 +46,9 @@ const ENROL = `<section id="enrol" hidden>
 <p>Your account needs a second factor before you can continue.</p>
 <button id="register-key" type="button">Register security key or passkey</button>
 <button id="setup-totp" type="button">Set up an authenticator app</button>
-<form id="enrol-form" method="post" hidden><p>Key for your app: <code id="totp-secret"></code></p>
+<form id="enrol-form" method="post" hidden><p>Scan this code with your authenticator app:</p>
+<div id="totp-qr" role="img" aria-label="QR code of the authenticator app's key"></div>
+<p>Or type in the key: <code id="totp-secret"></code></p>
 <label for="enrol-code">First code from the app</label><input id="enrol-code" inputmode="numeric" autocomplete="one-time-code" maxlength="6">
 <button id="enrol-submit" type="submit">Confirm</button></form>
 </section>`;
@@ -56,7 +59,12 @@ const CODES = `<section id="codes" hidden>
 </section>`;
 
 const DONE = `<section id="done" hidden>
-<p>Signed in as <strong id="display-name"></strong>.</p><button id="signout" type="button">Sign out</button>
+<p>Signed in as <strong id="display-name"></strong>.</p>
+<div id="what-now"><p>There is no web console yet. What your roles allow, you do through the API:
+with this browser session, the reference at <a href="/docs">/docs</a> lists every route and its permission
+and lets you try them (<code>GET /v1/me</code> shows your roles). Administrators also manage users and
+API keys on the server host with <code>sealpost users</code> and <code>sealpost api-keys</code>.</p></div>
+<button id="signout" type="button">Sign out</button>
 </section>`;
 
 /**

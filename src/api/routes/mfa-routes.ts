@@ -1,5 +1,6 @@
 import type { FastifyContextConfig, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import QRCode from 'qrcode';
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
@@ -127,13 +128,24 @@ export const mfaRoutes: RoutePlugin<MfaRouteOptions> = async (app, d) => {
       preHandler: freshMfa,
       schema: {
         tags,
-        summary: 'Start enrolling an authenticator app: a new TOTP seed (base32) and its otpauth:// URI',
+        summary:
+          'Start enrolling an authenticator app: a new TOTP seed (base32), its otpauth:// URI and that URI as a QR code (SVG)',
         description:
           'Stage `mfa_enrol`, or an `active` session re-enrolling. The seed waits (encrypted, 10 minutes) for a first code at `/totp/confirm`; an earlier confirmed seed keeps working until then.',
-        response: { 200: Type.Object({ secret: Type.String(), otpauthUri: Type.String() }), ...problems(401, 403) },
+        response: {
+          200: Type.Object({ secret: Type.String(), otpauthUri: Type.String(), qrSvg: Type.String() }),
+          ...problems(401, 403),
+        },
       },
     },
-    async (req) => d.mfa.startTotp(caller(req)),
+    async (req) => {
+      const s = await d.mfa.startTotp(caller(req));
+      // Rendered here, so the sign-in page shows it without a script library of its own; four modules of quiet zone.
+      return {
+        ...s,
+        qrSvg: await QRCode.toString(s.otpauthUri, { type: 'svg', errorCorrectionLevel: 'M', margin: 4 }),
+      };
+    },
   );
 
   app.post(
