@@ -25,7 +25,8 @@ describe.skipIf(!BACKENDS.includes('postgres'))('several nodes on one database [
   let receiver: Server;
   let hookUrl = '';
   const received = new Map<string, number>();
-  let delayMs = 0;
+  /** While set, the receiver answers no delivery until the test opens it (deliveries stay mid-send). */
+  let gate: { opened: Promise<void>; open: () => void } | null = null;
   const dirs = [
     mkdtempSync(join(tmpdir(), 'sealpost-node-a-')),
     mkdtempSync(join(tmpdir(), 'sealpost-node-b-')),
@@ -53,12 +54,11 @@ describe.skipIf(!BACKENDS.includes('postgres'))('several nodes on one database [
     db = await createTestDatabase('postgres');
     receiver = createServer((req, res) => {
       const key = String(req.headers['idempotency-key'] ?? '');
-      req.resume().on('end', () =>
-        setTimeout(() => {
-          received.set(key, (received.get(key) ?? 0) + 1);
-          res.writeHead(204).end();
-        }, delayMs),
-      );
+      req.resume().on('end', async () => {
+        await gate?.opened;
+        received.set(key, (received.get(key) ?? 0) + 1);
+        res.writeHead(204).end();
+      });
     });
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
     hookUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
@@ -134,7 +134,15 @@ describe.skipIf(!BACKENDS.includes('postgres'))('several nodes on one database [
   }, 120_000);
 
   it('loses nothing when one node is killed with SIGKILL under load: the other sends its leased deliveries after the lease expires', async () => {
-    delayMs = 800; // deliveries stay in flight long enough for the kill to catch some of them
+    // The receiver holds every delivery until node A is dead, so the kill always catches A mid-send.
+    let open!: () => void;
+    gate = { opened: new Promise<void>((r) => (open = r)), open: () => open() };
+    const sendingOnA = async () =>
+      (
+        await db.query<{ id: string }>("select id from deliveries where status = 'sending' and lease_owner like $1", [
+          `%-${a.proc.pid}-%`,
+        ])
+      ).map((d) => d.id);
     let orphaned: string[] = [];
     const answered = new Map<string, string>();
     let killed = false;
@@ -152,14 +160,12 @@ describe.skipIf(!BACKENDS.includes('postgres'))('several nodes on one database [
         }
         if (answered.size === 20 && !killed) {
           killed = true;
+          await eventually(async () => (await sendingOnA()).length > 0, 'node A to hold a delivery mid-send', 30_000);
           await a.kill();
           // What the dead node held: leased, mid-send, its outcome never written.
-          orphaned = (
-            await db.query<{ id: string }>(
-              "select id from deliveries where status = 'sending' and lease_owner like $1",
-              [`%-${a.proc.pid}-%`],
-            )
-          ).map((d) => d.id);
+          orphaned = await sendingOnA();
+          open();
+          gate = null;
         }
       }
     };
