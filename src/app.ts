@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/config.js';
 import type { ChannelKind } from './core/domain.js';
 import type { Channel } from './channels/channel.js';
@@ -18,6 +19,7 @@ import type { SessionService } from './auth/session-service.js';
 import { openStore } from './store/open-store.js';
 import { openKeyProvider, watchKeyProvider } from './crypto/open-key-provider.js';
 import { buildServer } from './api/build-server.js';
+import { buildMetricsServer } from './api/metrics-server.js';
 import { accessTokenAuthenticator } from './api/authenticate.js';
 import { createLogger } from './logger.js';
 import { buildServices } from './app/services.js';
@@ -55,6 +57,8 @@ export interface App {
   /** The bootstrap API key, only when this start created it (also written to <dataDir>/bootstrap-api-key). */
   readonly bootstrapKey: string | null;
   logger: Logger;
+  /** GET /metrics on its own listener (SEALPOST_METRICS_PORT set), not listening yet; null without a port. */
+  metricsServer: FastifyInstance | null;
   /**
    * With `deferDatabase`: migrates and prepares the database, retrying while it is unreachable.
    * Until it resolves, /readyz answers 503 and every API route 503 SP_STORE_UNAVAILABLE.
@@ -121,6 +125,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     extraAuthenticators: [accessTokenAuthenticator(s.oauthClients.accessTokens())],
   });
   registerRoutes(server, s, { config, store, clock, isReady: () => ready });
+  const metricsServer =
+    config.metrics.port === undefined ? null : await buildMetricsServer({ logger, metrics: s.metrics });
   await server.ready();
   if (!deps.deferDatabase) await init();
 
@@ -149,6 +155,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       return bootstrapKey;
     },
     logger,
+    metricsServer,
     async connect() {
       if (!ready) await retryWhileStoreUnavailable(init, { logger, stopped: () => closing });
     },
@@ -180,6 +187,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       await s.worker.stop();
       await s.auditLog.stop();
       await server.close();
+      await metricsServer?.close();
       await Promise.allSettled(Object.values(s.channels).map((c) => c.close?.()));
       await store.close();
       stopKeyWatch();

@@ -107,7 +107,7 @@ function capConnectionsPerAddress(server: NetServer, max: number): void {
   });
 }
 
-const OPS_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+const OPS_ROUTES = new Set(['/healthz', '/readyz']);
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 

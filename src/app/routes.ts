@@ -40,8 +40,8 @@ export function registerRoutes(
 ): void {
   const { config, store, clock } = o;
   const access = s.patientAccess;
-  // Operations: liveness, readiness, metrics.
-  server.register(opsRoutes, { store, metrics: s.metrics, started: o.isReady });
+  // Operations: liveness, readiness (metrics have a listener of their own: App.metricsServer).
+  server.register(opsRoutes, { store, started: o.isReady });
   // Patients, their notifications and appointments; the patient portal behind the nudges.
   server.register(patientRoutes, { prefix: '/v1/patients', patients: s.patients, access });
   server.register(notificationRoutes, { prefix: '/v1/notifications', notifications: s.notifications, access });

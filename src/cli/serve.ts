@@ -21,6 +21,15 @@ export function serveCommand(program: Command): void {
       await app.server.listen({ host: config.host, port: config.port }).catch((e: NodeJS.ErrnoException) => {
         throw listenFailure(e, config.host, config.port);
       });
+      // Prometheus metrics on their own listener (loopback unless SEALPOST_METRICS_HOST says otherwise).
+      if (app.metricsServer) {
+        const { host, port } = config.metrics as { host: string; port: number };
+        await app.metricsServer.listen({ host, port }).catch((e: NodeJS.ErrnoException) => {
+          throw listenFailure(e, host, port);
+        });
+        const bound = (app.metricsServer.server.address() as { port: number }).port;
+        app.logger.info({ host, port: bound }, 'metrics listener serving /metrics');
+      }
       let stopping = false;
       const stop = async (signal: string) => {
         if (stopping) return;

@@ -34,6 +34,8 @@ export interface Config {
   organisationName: string;
   logLevel: string;
   bodyLimitBytes: number;
+  /** The Prometheus listener: loopback by default; without a port there is none. */
+  metrics: { host: string; port?: number };
   /**
    * How long a client may take (headers, whole request, idle keep-alive) and how many connections
    * one source address may hold at once (0: no cap). Slow or idle clients are cut off (408).

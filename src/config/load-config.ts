@@ -132,6 +132,10 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     logLevel: oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
     http: httpLimits(int, errors),
+    metrics: {
+      host: str('METRICS_HOST', '127.0.0.1')!,
+      port: str('METRICS_PORT') === undefined ? undefined : int('METRICS_PORT', 0, 0, 65535),
+    },
     trustedProxies: trustedProxies(str('TRUSTED_PROXIES'), errors),
     worker: {
       enabled: bool('WORKER', true),

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { get as httpGet } from 'node:http';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, httpsJson, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
@@ -184,7 +185,12 @@ describe('PHI planted in every field of a full run', () => {
 
   beforeAll(async () => {
     // trace: every log line any component can write is written, and scanned.
-    h = await startSealpost({ SEALPOST_LOG_LEVEL: 'trace', SEALPOST_REMINDER_OFFSETS: '1m' });
+    h = await startSealpost({
+      SEALPOST_LOG_LEVEL: 'trace',
+      SEALPOST_REMINDER_OFFSETS: '1m',
+      SEALPOST_METRICS_PORT: '0',
+    });
+    await h.app.metricsServer!.listen({ host: '127.0.0.1', port: 0 });
 
     expect((await h.request('PUT', `/v1/patients/${patientId}`, patient())).status).toBe(201);
 
@@ -464,8 +470,18 @@ describe('PHI planted in every field of a full run', () => {
       headers: invalid.headers,
     });
 
-    // Public and unauthenticated: request metrics are labelled by route, and must stay so.
-    const metrics = await portal('GET', '/metrics');
+    // Unauthenticated on their own listener: request metrics are labelled by route, and must stay so.
+    const metricsPort = (h.app.metricsServer!.server.address() as { port: number }).port;
+    const metrics = await new Promise<{ status: number; text: string; headers: Record<string, unknown> }>(
+      (resolve, reject) =>
+        httpGet(`http://127.0.0.1:${metricsPort}/metrics`, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c) => chunks.push(c));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString(), headers: res.headers }),
+          );
+        }).on('error', reject),
+    );
     expect(metrics.status).toBe(200);
     publicPages.push({ what: 'metrics', status: metrics.status, text: metrics.text, headers: metrics.headers });
 

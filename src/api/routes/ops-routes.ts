@@ -1,17 +1,18 @@
 import { Type } from 'typebox';
 import type { RoutePlugin } from '../types.js';
 import type { Store } from '../../store/store.js';
-import type { Metrics } from '../metrics.js';
 
 export interface OpsRouteOptions {
   store: Store;
-  metrics: Metrics;
   /** False while the database is not yet reachable at start. */
   started?: () => boolean;
 }
 
-/** Liveness, readiness and Prometheus metrics: public, PHI-free by construction. */
-export const opsRoutes: RoutePlugin<OpsRouteOptions> = async (app, { store, metrics, started = () => true }) => {
+/**
+ * Liveness and readiness: public, PHI-free by construction. Prometheus metrics are not here: they
+ * have a listener of their own (metrics-server.ts).
+ */
+export const opsRoutes: RoutePlugin<OpsRouteOptions> = async (app, { store, started = () => true }) => {
   app.get(
     '/healthz',
     {
@@ -39,15 +40,6 @@ export const opsRoutes: RoutePlugin<OpsRouteOptions> = async (app, { store, metr
       } catch {
         return reply.code(503).send({ ready: false });
       }
-    },
-  );
-
-  app.get(
-    '/metrics',
-    { config: { permission: 'public' }, schema: { tags: ['ops'], summary: 'Prometheus metrics', hide: false } },
-    async (_req, reply) => {
-      const body = await metrics.render();
-      return reply.type(metrics.contentType).send(body);
     },
   );
 };
