@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -37,11 +39,18 @@ describeEachBackend('sealpost migrate', (backend) => {
       backend === 'sqlite'
         ? 'sqlite:/etc/passwd/not-a-directory/sealpost.db'
         : 'postgres://postgres@127.0.0.1:1/nowhere';
-    const r = cli(['migrate'], {
-      SEALPOST_DATABASE_URL: url,
-      SEALPOST_DATABASE_CONNECT_TIMEOUT_MS: '500',
-      SEALPOST_DATA_DIR: '/tmp',
-    });
+    // A data directory of its own: nothing may be written into a shared one (not /tmp itself).
+    const dataDir = mkdtempSync(join(tmpdir(), 'sealpost-migrate-unreachable-'));
+    let r: ReturnType<typeof cli>;
+    try {
+      r = cli(['migrate'], {
+        SEALPOST_DATABASE_URL: url,
+        SEALPOST_DATABASE_CONNECT_TIMEOUT_MS: '500',
+        SEALPOST_DATA_DIR: dataDir,
+      });
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
     expect(r.status).toBe(1);
     // One line naming what failed: the directory of the SQLite file cannot be created, or PostgreSQL is unreachable.
     expect(r.stderr).toMatch(
