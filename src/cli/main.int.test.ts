@@ -3,11 +3,12 @@ import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { hermeticEnv } from '../../test/helpers/server-process.js';
 
 const cli = (args: string[], env: Record<string, string> = {}) =>
   spawnSync(process.execPath, ['bin/sealpost.js', ...args], {
     cwd: join(import.meta.dirname, '..', '..'),
-    env: { ...process.env, ...env },
+    env: hermeticEnv(env),
     encoding: 'utf8',
   });
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
-import { readBootstrapKey, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { hermeticEnv, readBootstrapKey, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { eventually, samplePatient } from '../helpers/sealpost-harness.js';
 
 /**
@@ -200,7 +200,7 @@ describe.skipIf(!BACKENDS.includes('postgres'))('several nodes on one database [
     );
     const verify = spawnSync(process.execPath, ['bin/sealpost.js', 'audit', 'verify'], {
       cwd: ROOT,
-      env: { ...process.env, SEALPOST_DATA_DIR: dirs[1], ...nodeEnv() },
+      env: hermeticEnv({ SEALPOST_DATA_DIR: dirs[1], ...nodeEnv() }),
       encoding: 'utf8',
     });
     expect(verify.stdout).toMatch(/audit log OK/);

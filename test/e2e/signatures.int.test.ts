@@ -6,6 +6,7 @@ import canonicalize from 'canonicalize';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { cli } from '../helpers/sealpost-cli.js';
+import { hermeticEnv } from '../helpers/server-process.js';
 import { LocalKeyring } from '../../src/crypto/local-keyring.js';
 import { query, rowCounts } from '../helpers/db-snapshot.js';
 import { verifyProof, type JwkSet, type NotificationProof } from '../../src/crypto/proof-verifier.js';
@@ -24,6 +25,7 @@ function cliVerify(args: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['bin/sealpost.js', 'verify', ...args], {
       cwd: root,
+      env: hermeticEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

@@ -31,6 +31,17 @@ export interface ServerProcess {
 }
 
 /**
+ * The environment for a child `sealpost` process: the runner's, without any SEALPOST_* variable (or
+ * NODE_OPTIONS), plus `extra`. Nothing from outside may change what is under test.
+ */
+export function hermeticEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env))
+    if (v !== undefined && !k.startsWith('SEALPOST_') && k !== 'NODE_OPTIONS') env[k] = v;
+  return Object.assign(env, extra);
+}
+
+/**
  * Starts `node bin/sealpost.js serve` with a hermetic environment (nothing SEALPOST_* from outside)
  * and waits until /healthz answers over TLS (and /readyz too, unless `waitReady` is false).
  * `apiKey` is sent as the bearer token when given.
@@ -42,10 +53,7 @@ export async function startServerProcess(opts: {
   waitReady?: boolean;
 }): Promise<ServerProcess> {
   const port = await freePort();
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env))
-    if (v !== undefined && !k.startsWith('SEALPOST_') && k !== 'NODE_OPTIONS') env[k] = v;
-  Object.assign(env, {
+  const env = hermeticEnv({
     SEALPOST_DATA_DIR: opts.dataDir,
     SEALPOST_HOST: '127.0.0.1',
     SEALPOST_PORT: String(port),
