@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request as httpsRequest } from 'node:https';
 import { createServer as createNetServer } from 'node:net';
+import { randomInt } from 'node:crypto';
 import pino from 'pino';
 import { loadConfig } from '../../src/config/load-config.js';
 import { buildApp, type App, type AppDeps } from '../../src/app.js';
@@ -27,15 +28,31 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/** Ports `freePort` handed out in this process: none is handed out twice. */
+const handedOut = new Set<number>();
+
+/**
+ * A loopback port for a server the caller starts next. Drawn below the kernel's ephemeral range
+ * (32768 and up by default), so no outgoing connection (a database client, an HTTP call) can be
+ * given it between this check and the caller's listen, as a port from listen(0) could; never the
+ * same one twice in a process; and checked free by binding it. Servers in this process that can
+ * listen on port 0 themselves should; a child server that finds it taken anyway is started again on
+ * another (server-process.ts).
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = randomInt(20_000, 32_000);
+    if (handedOut.has(port)) continue;
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createNetServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-  });
+    if (!free) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error('no free loopback port found in 20000-31999');
 }
 
 let cachedTls: { cert: string; private: string } | null = null;

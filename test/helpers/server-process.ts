@@ -52,7 +52,20 @@ export async function startServerProcess(opts: {
   apiKey?: () => string | undefined;
   waitReady?: boolean;
 }): Promise<ServerProcess> {
-  const port = await freePort();
+  // A port found free may still be taken before the child listens: then start again on another.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOn(await freePort(), opts);
+    } catch (e) {
+      if (!(e instanceof PortTaken) || attempt >= 3) throw e;
+    }
+  }
+}
+
+/** The child could not listen on its port (SP_SERVER_LISTEN_FAILED): someone took it meanwhile. */
+class PortTaken extends Error {}
+
+async function startOn(port: number, opts: Parameters<typeof startServerProcess>[0]): Promise<ServerProcess> {
   const env = hermeticEnv({
     SEALPOST_DATA_DIR: opts.dataDir,
     SEALPOST_HOST: '127.0.0.1',
@@ -71,8 +84,11 @@ export async function startServerProcess(opts: {
   const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
   const certFile = env.SEALPOST_TLS_CERT_FILE ?? join(opts.dataDir, 'tls-cert.pem');
   const probe = async (path: string) => {
-    if (proc.exitCode !== null || proc.signalCode !== null)
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      if (!opts.env?.SEALPOST_PORT && /SP_SERVER_LISTEN_FAILED/.test(log()))
+        throw new PortTaken(`port ${port} was taken before the server listened`);
       throw new Error(`server exited early:\n${log().slice(-3000)}`);
+    }
     if (!existsSync(certFile)) return null;
     const cert = readFileSync(certFile, 'utf8');
     try {
