@@ -10,6 +10,7 @@ import type { SessionService } from './session-service.js';
 import type { SessionStage } from './principal.js';
 import { normalizeEmail } from './user-service.js';
 import { idTokenIdentity, idpAssertsMfa, rolesForGroups, type SsoIdentity } from './oidc-claims.js';
+import { isDisplayName } from './user-service.js';
 
 export type OidcSettings = NonNullable<Config['identity']['oidc']>;
 
@@ -268,7 +269,9 @@ export class OidcService {
           id: userId,
           tenant_id: tenantId,
           email,
-          display_name: id.name ?? email,
+          // The provider's name claim is shown to others: one that could read as something else
+          // (bidi overrides, control characters, lone surrogates) gives way to the e-mail address.
+          display_name: id.name && isDisplayName(id.name) ? id.name : email,
           roles: '',
           status: 'active',
           password_hash: null,

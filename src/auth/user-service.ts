@@ -55,10 +55,14 @@ export function assertEmail(email: string): string {
  */
 const DISPLAY_NAME_REFUSED = /[\u0000-\u001F\u007F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069\uD800-\uDFFF]/u;
 
+/** Whether `name` is an acceptable display name (what `assertDisplayName` accepts). */
+export function isDisplayName(name: string): boolean {
+  return name.length > 0 && name.length <= 200 && !DISPLAY_NAME_REFUSED.test(name);
+}
+
 export function assertDisplayName(name: string): string {
   // With the `u` flag a surrogate range matches lone surrogates only (pairs are one code point).
-  if (!name.length || name.length > 200 || DISPLAY_NAME_REFUSED.test(name))
-    throw new AppError('SP_USER_INVALID_DISPLAY_NAME');
+  if (!isDisplayName(name)) throw new AppError('SP_USER_INVALID_DISPLAY_NAME');
   return name;
 }
 

@@ -225,6 +225,12 @@ describe('OIDC single sign-on for staff against a real OpenID provider', () => {
     });
   });
 
+  it("records the provider's name only when it is a clean display name; a name with a bidi override gives way to the e-mail", async () => {
+    const u = person({ sub: 'rtl-eve', name: 'Dr \u202Eeve', groups: ['it-admins'], amr: ['pwd', 'mfa'] });
+    expect((await signIn(u)).callback.status).toBe(303);
+    expect((await userRow(u.email!))!.display_name).toBe(u.email);
+  });
+
   it('keeps MFA required when the provider asserts a password only: stage mfa_enrol without a factor, mfa with one, and routes answer SP_AUTH_MFA_REQUIRED', async () => {
     const u = person({ sub: 'nurse-noor', groups: ['ward-rn'], amr: ['pwd'] });
     const f = await signIn(u);
