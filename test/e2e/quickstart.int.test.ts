@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -141,6 +141,15 @@ describe('quick start: `sealpost serve` on a fresh data directory, used the way 
       return items.length >= 2 ? items : null;
     }, 'both nudges in the outbox');
     expect(sent.map((m) => m.deliveryId).sort()).toEqual(first.deliveries.map((d) => d.id).sort());
+  });
+
+  it("3. the README's step 2 keeps the notification id from the answer, for step 3", () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const keep = /\| (node -p '[^']+')\); echo \$ID/.exec(readme)?.[1];
+    expect(keep).toBeDefined();
+    const r = spawnSync('sh', ['-c', keep!], { input: JSON.stringify(first), encoding: 'utf8' });
+    expect([r.status, r.stdout.trim()]).toEqual([0, first.id]);
+    expect(readme).toContain('curl -sk $API/v1/notifications/$ID -H "authorization: Bearer $KEY"');
   });
 
   it('3. reports each delivery with timestamps, and cancels a notification scheduled for tomorrow', async () => {
