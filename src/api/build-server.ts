@@ -26,6 +26,7 @@ import { BODY_LIMITS, decodeUtf8, jsonShapeProblem } from './json-limits.js';
 import type { Store } from '../store/store.js';
 import type { Metrics } from './metrics.js';
 import type { Server as NetServer, Socket } from 'node:net';
+import { safeParse } from 'fast-content-type-parse';
 
 export interface HttpLimits {
   headersTimeoutMs: number;
@@ -64,25 +65,12 @@ function hasBody(headers: Record<string, string | string[] | undefined>): boolea
   return headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
-/** `type/subtype` and the charset parameter of a Content-Type, both lower case; null when malformed. */
-export function parseMediaType(header: string | undefined): { type: string; charset?: string } | null {
-  if (!header) return null;
-  const [type, ...params] = header.split(';');
-  const t = type!.trim().toLowerCase();
-  if (!/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/.test(t)) return null;
-  let charset: string | undefined;
-  for (const p of params) {
-    const m = /^\s*([A-Za-z0-9!#$&^_.+-]+)\s*=\s*(?:"([^"]*)"|([^\s";]*))\s*$/.exec(p);
-    if (!m) {
-      if (p.trim() === '') continue;
-      return null;
-    }
-    if (m[1]!.toLowerCase() === 'charset') {
-      if (charset !== undefined) return null; // two charsets: which one?
-      charset = (m[2] ?? m[3] ?? '').toLowerCase();
-    }
-  }
-  return { type: t, ...(charset !== undefined ? { charset } : {}) };
+/** `type/subtype` (lower case) and the charset parameter (lower case) of a Content-Type; null when malformed. */
+function parseMediaType(header: string | undefined): { type: string; charset?: string } | null {
+  const parsed = header ? safeParse(header) : null;
+  if (!parsed?.type) return null;
+  const charset = parsed.parameters.charset?.toLowerCase();
+  return { type: parsed.type, ...(charset !== undefined ? { charset } : {}) };
 }
 
 /**
