@@ -10,6 +10,7 @@ import { eventually, freePort, httpsJson } from '../helpers/sealpost-harness.js'
 import { LocalKeyring } from '../../src/crypto/local-keyring.js';
 import { EnvelopeCipher } from '../../src/crypto/envelope-cipher.js';
 import { idempotencyKeyRef } from '../../src/core/context.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 /**
  * Promise 3 ("a request answered 2xx survives kill -9 at any instant") against the real process:
@@ -31,16 +32,6 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
  */
 const SEED = Number(process.env.SEALPOST_CRASH_SEED ?? 0xc7a54);
 
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const PATIENTS = ['crash-p0', 'crash-p1', 'crash-p2', 'crash-p3'];
 const FINAL = new Set(['sent', 'delivered', 'read']);
 
@@ -73,7 +64,7 @@ interface Installation {
 
 /** The number of 202s after which the n-th load is killed: 80–199, from the seed. */
 function killPoint(n: number): number {
-  const r = mulberry32(SEED + n);
+  const r = seededRandom(SEED + n);
   return 80 + Math.floor(r() * 120);
 }
 

@@ -3,6 +3,7 @@ import { request as httpsRequest } from 'node:https';
 import { samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { query, tableSnapshot } from '../helpers/db-snapshot.js';
 import { SECURITY_HEADERS } from '../helpers/raw-http.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 /**
  * Walks every operation of /openapi.json with malformed bodies, parameters, query strings and
@@ -15,18 +16,7 @@ import { SECURITY_HEADERS } from '../helpers/raw-http.js';
 const SEED = Number(process.env.SEALPOST_FUZZ_SEED ?? 0x5ea1905);
 const PER_OPERATION = 3;
 
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-type Rand = ReturnType<typeof mulberry32>;
+type Rand = ReturnType<typeof seededRandom>;
 const pick = <T>(r: Rand, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 
 const nest = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
@@ -148,7 +138,7 @@ describe(`fuzzing every operation of /openapi.json (seed ${SEED})`, () => {
 
   it('answers every malformed request with a 4xx problem body and the security headers, writing nothing', async () => {
     expect(operations.length).toBeGreaterThan(50);
-    const r = mulberry32(SEED);
+    const r = seededRandom(SEED);
     const before = tableSnapshot(h.dataDir);
     const auditBefore = query(h.dataDir, 'select max(idx) as n from audit_entries')[0].n as number;
     const failures: string[] = [];
