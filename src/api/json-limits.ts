@@ -24,35 +24,41 @@ const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
 /** The first way `value` breaks `limits`, as `path: rule`; null when it keeps to them. */
 export function jsonShapeProblem(value: unknown, limits: JsonLimits, path: string): string | null {
-  const text = (s: string, where: string) =>
+  const stringRule = (s: string) =>
     LONE_SURROGATE.test(s)
-      ? `${where}: is not well-formed Unicode`
+      ? 'is not well-formed Unicode'
       : s.length > limits.string
-        ? `${where}: has a string over ${limits.string} characters`
+        ? `has a string over ${limits.string} characters`
         : null;
-  const walk = (v: unknown, where: string, level: number): string | null => {
-    if (typeof v === 'string') return text(v, where);
+  // The array indexes leading to a problem are joined only when there is one (this runs on every
+  // JSON body, a batch included: no path string per element).
+  const walk = (v: unknown, level: number): { at: string; rule: string } | null => {
+    if (typeof v === 'string') {
+      const rule = stringRule(v);
+      return rule ? { at: '', rule } : null;
+    }
     if (v === null || typeof v !== 'object') return null;
-    if (level > limits.depth) return `${where}: nests deeper than ${limits.depth} levels`;
+    if (level > limits.depth) return { at: '', rule: `nests deeper than ${limits.depth} levels` };
     if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) {
-        const p = walk(v[i], `${where}[${i}]`, level + 1);
-        if (p) return p;
+        const p = walk(v[i], level + 1);
+        if (p) return { at: `[${i}]${p.at}`, rule: p.rule };
       }
       return null;
     }
     const keys = Object.keys(v);
-    if (keys.length > limits.keys) return `${where}: has more than ${limits.keys} keys`;
+    if (keys.length > limits.keys) return { at: '', rule: `has more than ${limits.keys} keys` };
     for (const k of keys) {
       // A key is the caller's text (it may be anything, PHI included): the path stops at its object.
-      const bad = text(k, where);
-      if (bad) return bad;
-      const p = walk((v as Record<string, unknown>)[k], where, level + 1);
+      const rule = stringRule(k);
+      if (rule) return { at: '', rule };
+      const p = walk((v as Record<string, unknown>)[k], level + 1);
       if (p) return p;
     }
     return null;
   };
-  return walk(value, path, 1);
+  const p = walk(value, 1);
+  return p ? `${path}${p.at}: ${p.rule}` : null;
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
