@@ -38,7 +38,24 @@ export class AppointmentService {
     externalId: string,
     input: AppointmentInput,
   ): Promise<{ created: boolean; answer: AppointmentAnswer }> {
-    const { store, cipher, clock } = this.deps;
+    const { store } = this.deps;
+    const result = await store.transaction((tx) => this.upsertInTx(tx, ctx, externalId, input));
+    await store.durable();
+    this.wakeIfDue(result.answer);
+    return result;
+  }
+
+  /**
+   * Books or moves an appointment and rewrites its pending reminders in the caller's transaction
+   * (HL7 SIU, FHIR Appointment). No durable(), no wake: the caller does both after its commit.
+   */
+  async upsertInTx(
+    tx: StoreTx,
+    ctx: RequestContext,
+    externalId: string,
+    input: AppointmentInput,
+  ): Promise<{ created: boolean; answer: AppointmentAnswer }> {
+    const { cipher, clock } = this.deps;
     if (!APPOINTMENT_ID_PATTERN.test(externalId))
       throw new AppError('SP_APPOINTMENT_INVALID_TIME', 'externalId must be 1-128 characters of [A-Za-z0-9._:-]');
     const start = new Date(input.start);
@@ -46,97 +63,102 @@ export class AppointmentService {
     if (input.end !== undefined && !(new Date(input.end) > start))
       throw new AppError('SP_APPOINTMENT_INVALID_TIME', 'end must be after start');
     const requestHash = requestFingerprint(this.deps, ctx.tenantId, 'appointments.put', input);
-    const result = await store.transaction(async (tx) => {
-      const now = clock();
-      const existing = await tx.appointments.get(ctx.tenantId, externalId);
-      if (existing && existing.request_hash === requestHash && existing.status === 'booked') {
-        return { created: false, answer: await this.answer(tx, ctx, externalId) };
-      }
-      if (existing && existing.patient_id !== input.patientId) {
-        throw new AppError('SP_APPOINTMENT_INVALID_TIME', 'an appointment cannot move to another patient');
-      }
-      const patient = await tx.patients.get(ctx.tenantId, input.patientId);
-      if (!patient) throw new AppError('SP_PATIENT_NOT_FOUND');
-      const key = await requirePatientDataKey(this.deps, tx, ctx.tenantId, input.patientId);
-      const dataCt = cipher.encryptJson(
-        key,
-        { tenantId: ctx.tenantId, table: 'appointments', rowId: externalId, field: 'data' },
-        input,
-      );
-      const row = {
-        patient_id: input.patientId,
-        start_at: start.getTime(),
-        data_ct: dataCt,
-        request_hash: requestHash,
-        status: 'booked',
-        updated_at: now.getTime(),
-      };
-      if (existing) await tx.appointments.update(ctx.tenantId, externalId, row);
-      else
-        await tx.appointments.insert({
-          ...row,
-          tenant_id: ctx.tenantId,
-          external_id: externalId,
-          created_at: now.getTime(),
-        });
-
-      const cancelled = await this.cancelPendingReminders(tx, ctx, externalId);
-      const created: string[] = [];
-      for (const at of reminderTimes(start, patient.time_zone, this.deps.config.policy.reminderOffsetsMinutes)) {
-        if (at.getTime() <= now.getTime()) continue; // a reminder whose time has passed is not sent
-        const { notification } = await this.notifications.createInTx(
-          tx,
-          ctx,
-          {
-            type: 'appointment_reminder',
-            patientId: input.patientId,
-            data: withoutUndefined({
-              start: input.start,
-              end: input.end,
-              location: input.location,
-              clinicianName: input.clinicianName,
-              instructions: input.instructions,
-            }),
-            sendAt: at.toISOString(),
-          },
-          externalId,
-        );
-        created.push(notification.id);
-      }
-      await audit(tx, ctx, now, {
-        action: existing ? 'appointment.rescheduled' : 'appointment.booked',
-        targetType: 'appointment',
-        targetId: externalRef(this.deps, ctx.tenantId, 'appointment', externalId),
-        patientRef: patientRef(this.deps, ctx.tenantId, input.patientId),
-        details: { remindersCancelled: cancelled, remindersCreated: created },
+    const now = clock();
+    const existing = await tx.appointments.get(ctx.tenantId, externalId);
+    if (existing && existing.request_hash === requestHash && existing.status === 'booked') {
+      return { created: false, answer: await this.answer(tx, ctx, externalId) };
+    }
+    if (existing && existing.patient_id !== input.patientId) {
+      throw new AppError('SP_APPOINTMENT_INVALID_TIME', 'an appointment cannot move to another patient');
+    }
+    const patient = await tx.patients.get(ctx.tenantId, input.patientId);
+    if (!patient) throw new AppError('SP_PATIENT_NOT_FOUND');
+    const key = await requirePatientDataKey(this.deps, tx, ctx.tenantId, input.patientId);
+    const dataCt = cipher.encryptJson(
+      key,
+      { tenantId: ctx.tenantId, table: 'appointments', rowId: externalId, field: 'data' },
+      input,
+    );
+    const row = {
+      patient_id: input.patientId,
+      start_at: start.getTime(),
+      data_ct: dataCt,
+      request_hash: requestHash,
+      status: 'booked',
+      updated_at: now.getTime(),
+    };
+    if (existing) await tx.appointments.update(ctx.tenantId, externalId, row);
+    else
+      await tx.appointments.insert({
+        ...row,
+        tenant_id: ctx.tenantId,
+        external_id: externalId,
+        created_at: now.getTime(),
       });
-      return { created: !existing, answer: await this.answer(tx, ctx, externalId) };
+
+    const cancelled = await this.cancelPendingReminders(tx, ctx, externalId);
+    const created: string[] = [];
+    for (const at of reminderTimes(start, patient.time_zone, this.deps.config.policy.reminderOffsetsMinutes)) {
+      if (at.getTime() <= now.getTime()) continue; // a reminder whose time has passed is not sent
+      const { notification } = await this.notifications.createInTx(
+        tx,
+        ctx,
+        {
+          type: 'appointment_reminder',
+          patientId: input.patientId,
+          data: withoutUndefined({
+            start: input.start,
+            end: input.end,
+            location: input.location,
+            clinicianName: input.clinicianName,
+            instructions: input.instructions,
+          }),
+          sendAt: at.toISOString(),
+        },
+        externalId,
+      );
+      created.push(notification.id);
+    }
+    await audit(tx, ctx, now, {
+      action: existing ? 'appointment.rescheduled' : 'appointment.booked',
+      targetType: 'appointment',
+      targetId: externalRef(this.deps, ctx.tenantId, 'appointment', externalId),
+      patientRef: patientRef(this.deps, ctx.tenantId, input.patientId),
+      details: { remindersCancelled: cancelled, remindersCreated: created },
     });
+    return { created: !existing, answer: await this.answer(tx, ctx, externalId) };
+  }
+
+  async remove(ctx: RequestContext, externalId: string): Promise<AppointmentAnswer> {
+    const { store } = this.deps;
+    const result = await store.transaction((tx) => this.removeInTx(tx, ctx, externalId));
     await store.durable();
     return result;
   }
 
-  async remove(ctx: RequestContext, externalId: string): Promise<AppointmentAnswer> {
-    const { store, clock } = this.deps;
-    const result = await store.transaction(async (tx) => {
-      const existing = await tx.appointments.get(ctx.tenantId, externalId);
-      if (!existing) throw new AppError('SP_APPOINTMENT_NOT_FOUND');
-      if (existing.status !== 'cancelled') {
-        const now = clock();
-        await tx.appointments.update(ctx.tenantId, externalId, { status: 'cancelled', updated_at: now.getTime() });
-        const cancelled = await this.cancelPendingReminders(tx, ctx, externalId);
-        await audit(tx, ctx, now, {
-          action: 'appointment.cancelled',
-          targetType: 'appointment',
-          targetId: externalRef(this.deps, ctx.tenantId, 'appointment', externalId),
-          patientRef: patientRef(this.deps, ctx.tenantId, existing.patient_id),
-          details: { remindersCancelled: cancelled },
-        });
-      }
-      return this.answer(tx, ctx, externalId);
-    });
-    await store.durable();
-    return result;
+  /** Cancels an appointment and its pending reminders in the caller's transaction (no durable()). */
+  async removeInTx(tx: StoreTx, ctx: RequestContext, externalId: string): Promise<AppointmentAnswer> {
+    const { clock } = this.deps;
+    const existing = await tx.appointments.get(ctx.tenantId, externalId);
+    if (!existing) throw new AppError('SP_APPOINTMENT_NOT_FOUND');
+    if (existing.status !== 'cancelled') {
+      const now = clock();
+      await tx.appointments.update(ctx.tenantId, externalId, { status: 'cancelled', updated_at: now.getTime() });
+      const cancelled = await this.cancelPendingReminders(tx, ctx, externalId);
+      await audit(tx, ctx, now, {
+        action: 'appointment.cancelled',
+        targetType: 'appointment',
+        targetId: externalRef(this.deps, ctx.tenantId, 'appointment', externalId),
+        patientRef: patientRef(this.deps, ctx.tenantId, existing.patient_id),
+        details: { remindersCancelled: cancelled },
+      });
+    }
+    return this.answer(tx, ctx, externalId);
+  }
+
+  /** A reminder already due (queued) is claimed at once rather than at the worker's next poll. */
+  private wakeIfDue(answer: AppointmentAnswer): void {
+    if (answer.reminders.some((r) => r.status === 'queued')) this.deps.wake();
   }
 
   async get(ctx: RequestContext, externalId: string): Promise<AppointmentAnswer> {

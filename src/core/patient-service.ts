@@ -49,9 +49,26 @@ export class PatientService {
     ctx: RequestContext,
     id: string,
     input: PatientInput,
+    opts: { mayAddWebhooks?: boolean } = {},
+  ): Promise<{ created: boolean; patient: PatientRecord }> {
+    const { store } = this.deps;
+    const result = await store.transaction((tx) => this.upsertInTx(tx, ctx, id, input, opts));
+    await store.durable();
+    return result;
+  }
+
+  /**
+   * `upsert` inside the caller's transaction (HL7, FHIR): validates, writes and audits in `tx`; the
+   * caller commits and awaits `store.durable()` before it answers.
+   */
+  async upsertInTx(
+    tx: StoreTx,
+    ctx: RequestContext,
+    id: string,
+    input: PatientInput,
     { mayAddWebhooks = false }: { mayAddWebhooks?: boolean } = {},
   ): Promise<{ created: boolean; patient: PatientRecord }> {
-    const { cipher, store, clock } = this.deps;
+    const { cipher, clock } = this.deps;
     const now = clock();
     if (!PATIENT_ID_PATTERN.test(id)) throw new AppError('SP_PATIENT_INVALID_ID');
     if (!isValidTimeZone(input.timeZone)) throw new AppError('SP_PATIENT_INVALID_TIMEZONE', 'timeZone');
@@ -71,57 +88,53 @@ export class PatientService {
     };
     const requestHash = requestFingerprint(this.deps, ctx.tenantId, 'patients.put', record);
 
-    const created = await store.transaction(async (tx) => {
-      const existing = await tx.patients.get(ctx.tenantId, id);
-      if (existing && existing.request_hash === requestHash) return false; // identical replay: nothing to write
-      let key: Buffer;
-      const wrappedRow = await tx.dataKeys.get(ctx.tenantId, id);
-      if (wrappedRow) {
-        key = await cipher.dataKey(ctx.tenantId, id, {
-          keyId: wrappedRow.key_id,
-          wrapped: Buffer.from(wrappedRow.wrapped),
-        });
-      } else {
-        const dk = await cipher.newDataKey(ctx.tenantId, id);
-        key = dk.key;
-        await tx.dataKeys.insert({
-          tenant_id: ctx.tenantId,
-          patient_id: id,
-          key_id: dk.wrapped.keyId,
-          wrapped: dk.wrapped.wrapped,
-          created_at: now.getTime(),
-        });
-      }
-      const ref = { tenantId: ctx.tenantId, table: 'patients', rowId: id };
-      const row = {
-        name_ct: cipher.encryptJson(key, { ...ref, field: 'name' }, record.name),
-        birth_date_ct: cipher.encrypt(key, { ...ref, field: 'birth_date' }, record.birthDate),
-        language: record.language,
-        time_zone: record.timeZone,
-        request_hash: requestHash,
-        updated_at: now.getTime(),
-      };
-      if (existing) await tx.patients.update(ctx.tenantId, id, row);
-      else
-        await tx.patients.insert({
-          ...row,
-          tenant_id: ctx.tenantId,
-          id,
-          pseudonym: patientRef(this.deps, ctx.tenantId, id),
-          created_at: now.getTime(),
-        });
-      const changes = await this.syncContactPoints(tx, ctx.tenantId, id, key, telecom, mayAddWebhooks);
-      await audit(tx, ctx, now, {
-        action: existing ? 'patient.updated' : 'patient.created',
-        targetType: 'patient',
-        targetId: patientRef(this.deps, ctx.tenantId, id),
-        patientRef: patientRef(this.deps, ctx.tenantId, id),
-        details: changes,
+    const existing = await tx.patients.get(ctx.tenantId, id);
+    if (existing && existing.request_hash === requestHash) return { created: false, patient: record }; // identical replay: nothing to write
+    let key: Buffer;
+    const wrappedRow = await tx.dataKeys.get(ctx.tenantId, id);
+    if (wrappedRow) {
+      key = await cipher.dataKey(ctx.tenantId, id, {
+        keyId: wrappedRow.key_id,
+        wrapped: Buffer.from(wrappedRow.wrapped),
       });
-      return !existing;
+    } else {
+      const dk = await cipher.newDataKey(ctx.tenantId, id);
+      key = dk.key;
+      await tx.dataKeys.insert({
+        tenant_id: ctx.tenantId,
+        patient_id: id,
+        key_id: dk.wrapped.keyId,
+        wrapped: dk.wrapped.wrapped,
+        created_at: now.getTime(),
+      });
+    }
+    const ref = { tenantId: ctx.tenantId, table: 'patients', rowId: id };
+    const row = {
+      name_ct: cipher.encryptJson(key, { ...ref, field: 'name' }, record.name),
+      birth_date_ct: cipher.encrypt(key, { ...ref, field: 'birth_date' }, record.birthDate),
+      language: record.language,
+      time_zone: record.timeZone,
+      request_hash: requestHash,
+      updated_at: now.getTime(),
+    };
+    if (existing) await tx.patients.update(ctx.tenantId, id, row);
+    else
+      await tx.patients.insert({
+        ...row,
+        tenant_id: ctx.tenantId,
+        id,
+        pseudonym: patientRef(this.deps, ctx.tenantId, id),
+        created_at: now.getTime(),
+      });
+    const changes = await this.syncContactPoints(tx, ctx.tenantId, id, key, telecom, mayAddWebhooks);
+    await audit(tx, ctx, now, {
+      action: existing ? 'patient.updated' : 'patient.created',
+      targetType: 'patient',
+      targetId: patientRef(this.deps, ctx.tenantId, id),
+      patientRef: patientRef(this.deps, ctx.tenantId, id),
+      details: changes,
     });
-    await store.durable();
-    return { created, patient: record };
+    return { created: !existing, patient: record };
   }
 
   /**
@@ -177,46 +190,50 @@ export class PatientService {
 
   /** Decrypts a patient for an authorised caller; the access itself is audited. */
   async get(ctx: RequestContext, id: string): Promise<PatientRecord> {
-    const { cipher, store, clock } = this.deps;
-    const record = await store.transaction(async (tx) => {
-      const row = await tx.patients.get(ctx.tenantId, id);
-      const wrapped = row && (await tx.dataKeys.get(ctx.tenantId, id));
-      if (!row || !wrapped) {
-        // An erased patient is gone, not unknown: the caller learns the erasure happened (410).
-        if (!row && (await tx.erasures.latest(ctx.tenantId, id))) throw new AppError('SP_PATIENT_ERASED');
-        throw new AppError('SP_PATIENT_NOT_FOUND');
-      }
-      const key = await cipher.dataKey(ctx.tenantId, id, {
-        keyId: wrapped.key_id,
-        wrapped: Buffer.from(wrapped.wrapped),
-      });
-      const ref = { tenantId: ctx.tenantId, table: 'patients', rowId: id };
-      const contacts = await tx.contactPoints.list(ctx.tenantId, id);
-      const pref = patientRef(this.deps, ctx.tenantId, id);
-      await audit(tx, ctx, clock(), {
-        action: 'patient.read',
-        targetType: 'patient',
-        targetId: pref,
-        patientRef: pref,
-      });
-      return {
-        id,
-        name: cipher.decryptJson<PatientRecord['name']>(key, { ...ref, field: 'name' }, row.name_ct),
-        birthDate: cipher.decrypt(key, { ...ref, field: 'birth_date' }, row.birth_date_ct),
-        telecom: contacts.map((c) => ({
-          system: c.system as ChannelKind,
-          value: cipher.decrypt(
-            key,
-            { tenantId: ctx.tenantId, table: 'contact_points', rowId: c.id, field: 'value' },
-            c.value_ct,
-          ),
-          rank: c.rank,
-        })),
-        language: row.language as Language,
-        timeZone: row.time_zone,
-      };
-    });
+    const { store } = this.deps;
+    const record = await store.transaction((tx) => this.getInTx(tx, ctx, id));
     await store.durable();
     return record;
+  }
+
+  /** `get` inside the caller's transaction (the read is audited in `tx`). */
+  async getInTx(tx: StoreTx, ctx: RequestContext, id: string): Promise<PatientRecord> {
+    const { cipher, clock } = this.deps;
+    const row = await tx.patients.get(ctx.tenantId, id);
+    const wrapped = row && (await tx.dataKeys.get(ctx.tenantId, id));
+    if (!row || !wrapped) {
+      // An erased patient is gone, not unknown: the caller learns the erasure happened (410).
+      if (!row && (await tx.erasures.latest(ctx.tenantId, id))) throw new AppError('SP_PATIENT_ERASED');
+      throw new AppError('SP_PATIENT_NOT_FOUND');
+    }
+    const key = await cipher.dataKey(ctx.tenantId, id, {
+      keyId: wrapped.key_id,
+      wrapped: Buffer.from(wrapped.wrapped),
+    });
+    const ref = { tenantId: ctx.tenantId, table: 'patients', rowId: id };
+    const contacts = await tx.contactPoints.list(ctx.tenantId, id);
+    const pref = patientRef(this.deps, ctx.tenantId, id);
+    await audit(tx, ctx, clock(), {
+      action: 'patient.read',
+      targetType: 'patient',
+      targetId: pref,
+      patientRef: pref,
+    });
+    return {
+      id,
+      name: cipher.decryptJson<PatientRecord['name']>(key, { ...ref, field: 'name' }, row.name_ct),
+      birthDate: cipher.decrypt(key, { ...ref, field: 'birth_date' }, row.birth_date_ct),
+      telecom: contacts.map((c) => ({
+        system: c.system as ChannelKind,
+        value: cipher.decrypt(
+          key,
+          { tenantId: ctx.tenantId, table: 'contact_points', rowId: c.id, field: 'value' },
+          c.value_ct,
+        ),
+        rank: c.rank,
+      })),
+      language: row.language as Language,
+      timeZone: row.time_zone,
+    };
   }
 }
