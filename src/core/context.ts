@@ -6,6 +6,7 @@ import type { AuditAppender, AuditEvent } from '../audit/audit-entry.js';
 import type { PublishedSigningKey, Signer } from '../crypto/signer.js';
 import canonicalize from 'canonicalize';
 import { AppError } from './errors.js';
+import type { DomainEvents } from './events.js';
 
 /** Who is acting and on whose behalf; carried into every audit entry. */
 export interface RequestContext {
@@ -37,6 +38,8 @@ export interface CoreDeps {
    * (benches, store-level tests) create unsigned notifications, whose proof answers SP_PROOF_NOT_FOUND.
    */
   signing?: { signer: () => Signer; publishedKeys: () => PublishedSigningKey[] };
+  /** Who hears core's state changes, inside their transactions (events.ts); absent: nobody. */
+  events?: DomainEvents;
 }
 
 export function audit(

@@ -11,6 +11,7 @@ import { hashToken, randomToken } from '../crypto/tokens.js';
 import type { AccessLinkRow, ContactPointRow, DeliveryRow, NotificationRow } from '../store/rows.js';
 import { outcomeOf, type ClaimedBatch, type DeliveryOutcome, type JobOutcome, type Lease } from '../queue/job-queue.js';
 import type { StoreTx } from '../store/store.js';
+import { announce, isAnnounced, type AnnouncedDeliveryStatus, type DomainEvent } from './events.js';
 
 interface SendPlan {
   d: DeliveryRow;
@@ -302,6 +303,7 @@ export class DeliveryProcessor {
       await store.transaction(async (tx) => {
         await tx.deliveries.update(d.id, { status: 'delivered', delivered_at: now, updated_at: now });
         await this.audit(tx, d, 'delivery.delivered', 'success', undefined, { provider });
+        await announce(this.deps, tx, [deliveryEvent(d, 'delivered', now)]);
       });
     }
     await store.durable();
@@ -325,6 +327,7 @@ export class DeliveryProcessor {
     }
     const held = plain.length ? await tx.queue.finish(leaseOf(this.owner, ds[0]), now, plain) : new Set<string>();
     const out: DeliveryOutcome[] = [];
+    const events: DomainEvent[] = [];
     for (const d of ds) {
       const f = finishes.get(d.id) ?? { kind: 'lost' };
       const channel = d.channel as ChannelKind;
@@ -334,12 +337,14 @@ export class DeliveryProcessor {
       else if (f.kind === 'defer') o = { status: 'deferred', channel };
       else {
         await this.audit(tx, d, f.action, f.code ? 'failure' : 'success', f.code, f.details ?? {});
+        if (isAnnounced(f.status)) events.push(deliveryEvent(d, f.status, now));
         o = { status: f.status, channel };
       }
       // An erasure that cancelled this delivery mid-send: no dev-outbox copy written by the send may outlive it.
       if (o.status === 'lost-lease') await tx.outbox.deleteOfErasedDelivery(d.id, 'SP_PATIENT_ERASED');
       out.push(o);
     }
+    await announce(this.deps, tx, events);
     return out;
   }
 
@@ -386,6 +391,7 @@ export class DeliveryProcessor {
       nextDelivery: nextId,
       nextChannel: next?.system ?? null,
     });
+    await announce(this.deps, tx, [deliveryEvent(d, status, now)]);
     return { status, channel };
   }
 
@@ -417,6 +423,15 @@ export class DeliveryProcessor {
 }
 
 const unique = <T>(xs: T[]): T[] => [...new Set(xs)];
+const deliveryEvent = (d: DeliveryRow, status: AnnouncedDeliveryStatus, at: number): DomainEvent => ({
+  kind: 'delivery.status',
+  tenantId: d.tenant_id,
+  patientId: d.patient_id,
+  deliveryId: d.id,
+  notificationId: d.notification_id,
+  status,
+  at,
+});
 /** The lease a delivery was claimed under (every job of one claim shares it). */
 const leaseOf = (owner: string, d: DeliveryRow): Lease => ({ owner, until: Number(d.lease_until) });
 const linkRef = (d: DeliveryRow) => ({ tenantId: d.tenant_id, table: 'deliveries', rowId: d.id, field: 'link' });

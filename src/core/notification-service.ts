@@ -1,4 +1,5 @@
 import type { CoreDeps, RequestContext } from './context.js';
+import { announce, deliveryEvents } from './events.js';
 import { audit, idempotencyKeyRef, patientRef, requestFingerprint } from './context.js';
 import { AppError } from './errors.js';
 import {
@@ -388,6 +389,7 @@ export class NotificationService {
           details: { deliveries: cancelled },
         });
       }
+      await announce(this.deps, tx, deliveryEvents(n, cancelled, 'cancelled', now));
       return this.view({ ...n, cancelled_at: n.cancelled_at ?? now }, await tx.deliveries.list(id));
     });
     await store.durable();

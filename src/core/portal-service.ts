@@ -1,4 +1,5 @@
 import type { CoreDeps, RequestContext } from './context.js';
+import { announce, deliveryEvents } from './events.js';
 import { audit, patientDataKey, patientRef } from './context.js';
 import { AppError } from './errors.js';
 import type { ChannelKind, Language, NotificationType } from './domain.js';
@@ -109,11 +110,23 @@ export class PortalService {
       await tx.accessLinks.update(link.token_hash, { used_at: now.getTime(), otp_hash: null, otp_expires_at: null });
       const d = await tx.deliveries.get(link.delivery_id);
       if (d && d.read_at == null) {
+        const read = ['sent', 'delivered', 'sending'].includes(d.status);
         await tx.deliveries.update(d.id, {
-          status: ['sent', 'delivered', 'sending'].includes(d.status) ? 'read' : d.status,
+          status: read ? 'read' : d.status,
           read_at: now.getTime(),
           updated_at: now.getTime(),
         });
+        if (read)
+          await announce(
+            this.deps,
+            tx,
+            deliveryEvents(
+              { tenant_id: d.tenant_id, patient_id: d.patient_id, id: d.notification_id },
+              [d.id],
+              'read',
+              now.getTime(),
+            ),
+          );
       }
       await audit(tx, ctx, now, {
         ...target,

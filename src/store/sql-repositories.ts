@@ -30,6 +30,7 @@ import { SqlPatientAccountRepository } from './repositories/patient-account-repo
 import { SqlUserRepository } from './repositories/user-repository.js';
 import { SqlOAuthRepository } from './repositories/oauth-repository.js';
 import { SqlOidcRepository } from './repositories/oidc-repository.js';
+import { SqlFhirSubscriptionRepository } from './repositories/fhir-subscription-repository.js';
 
 /**
  * The store's repositories over one `Sql` (the pool, or one transaction). Each is made on first use
@@ -138,5 +139,8 @@ export class SqlRepositories implements StoreTx {
   }
   get oidc() {
     return this.once('oidc', () => new SqlOidcRepository(this.sql.db));
+  }
+  get fhirSubscriptions() {
+    return this.once('fhirSubscriptions', () => new SqlFhirSubscriptionRepository(this.sql));
   }
 }

@@ -27,6 +27,7 @@ import type { PatientAccountRepository } from './repositories/patient-account-re
 import type { UserRepository } from './repositories/user-repository.js';
 import type { OAuthRepository } from './repositories/oauth-repository.js';
 import type { OidcRepository } from './repositories/oidc-repository.js';
+import type { FhirSubscriptionRepository } from './repositories/fhir-subscription-repository.js';
 
 /**
  * The repositories core may use, bound to one transaction (`store.transaction`) or to the pool
@@ -75,6 +76,8 @@ export interface StoreTx {
   readonly oauth: OAuthRepository;
   /** OIDC single sign-on: pending authorization requests and identity-provider links. */
   readonly oidc: OidcRepository;
+  /** FHIR Subscriptions and their undelivered events (the rest-hook worker's queue). */
+  readonly fhirSubscriptions: FhirSubscriptionRepository;
 }
 
 /**
