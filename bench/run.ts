@@ -32,6 +32,8 @@
  *
  * `--crypto`: the cost per notification of encryption, signing and key unwrap, with and without the
  * data-key cache, local keyring vs SoftHSM2 (bench/crypto.ts; also `npm run bench:crypto`).
+ * `--ehr`: HL7 v2 over MLLP and FHIR beside the REST calls they stand in for, in the same run
+ * (bench/ehr.ts; also `npm run bench:ehr`).
  *
  * Markdown goes to stdout, progress to stderr. `--json file` also writes the results as JSON;
  * `--json` without a file writes JSON to stdout instead of the markdown.
@@ -116,6 +118,10 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv.includes('--crypto')) {
     await import('./crypto.js');
+    return;
+  }
+  if (argv.includes('--ehr')) {
+    await import('./ehr.js');
     return;
   }
   const backend =

@@ -70,8 +70,13 @@ export interface SealpostTarget extends Target {
  * process, like test/helpers/sealpost-harness.ts. The worker is built but not started: the caller
  * decides when (`app.worker.start()`).
  */
-export async function startSealpost(dataDir: string, durability: SqliteDurability, tls: Tls): Promise<SealpostTarget> {
-  const config = benchConfig(dataDir, { SEALPOST_SQLITE_DURABILITY: durability, SEALPOST_WORKER: 'false' });
+export async function startSealpost(
+  dataDir: string,
+  durability: SqliteDurability,
+  tls: Tls,
+  env: Record<string, string> = {},
+): Promise<SealpostTarget> {
+  const config = benchConfig(dataDir, { SEALPOST_SQLITE_DURABILITY: durability, SEALPOST_WORKER: 'false', ...env });
   const app = await buildApp(config, { logger: benchLogger(), https: { key: tls.private, cert: tls.cert } });
   const url = await listen(app.server);
   return { app, url, apiKey: app.bootstrapKey!, dbPath: join(dataDir, 'sealpost.db'), close: () => app.close() };
