@@ -7,6 +7,7 @@ import { isUrgent } from './domain.js';
 import { deferPastQuietHours } from './time-policy.js';
 import { fullJitterBackoff } from '../queue/backoff.js';
 import { newDeliveryRow } from './notification-service.js';
+import { deniedChannels, deniedChannelsByPatient } from './consent-service.js';
 import { hashToken, randomToken } from '../crypto/tokens.js';
 import type { AccessLinkRow, ContactPointRow, DeliveryRow, NotificationRow } from '../store/rows.js';
 import { outcomeOf, type ClaimedBatch, type DeliveryOutcome, type JobOutcome, type Lease } from '../queue/job-queue.js';
@@ -33,7 +34,8 @@ type Finish =
       code?: string;
       details?: Record<string, string | number | null>;
     }
-  | { kind: 'failover'; code: string }
+  /** `suppress`: this delivery is `suppressed` (consent denied), not `failed`, and the next channel still gets a go. */
+  | { kind: 'failover'; code: string; suppress?: boolean }
   | { kind: 'defer'; until: number }
   | { kind: 'lost' };
 
@@ -81,7 +83,7 @@ export class DeliveryProcessor {
   ): Promise<DeliveryOutcome[]> {
     await Promise.all(sends.filter((p) => p.token).map(async (p) => finishes.set(p.d.id, await this.send(p))));
     const outcomes = await this.deps.store.transaction((tx) => this.recordAll(tx, ds, finishes));
-    if (outcomes.some((o) => o.status === 'failed')) this.deps.wake();
+    if (outcomes.some((o) => o.status === 'failed' || o.status === 'suppressed')) this.deps.wake();
     return outcomes;
   }
 
@@ -96,8 +98,12 @@ export class DeliveryProcessor {
     );
     const patients = new Map<string, { language: string; time_zone: string; key: Buffer }>();
     const appointments = new Map<string, { status: string; start_at: number }>();
+    const denied = new Map<string, Set<ChannelKind>>();
     for (const tenant of unique(ds.map((d) => d.tenant_id))) {
       const mine = ds.filter((d) => d.tenant_id === tenant);
+      // The consent ledger, once per batch: a deny recorded after the notification was created still holds.
+      const consents = await tx.consents.listForPatients(tenant, unique(mine.map((d) => d.patient_id)));
+      for (const [p, channels] of deniedChannelsByPatient(consents)) denied.set(`${tenant}/${p}`, channels);
       for (const p of await tx.patients.getWithKeys(tenant, unique(mine.map((d) => d.patient_id)))) {
         const key = await cipher.dataKey(tenant, p.id, { keyId: p.key_id, wrapped: Buffer.from(p.wrapped) });
         patients.set(`${tenant}/${p.id}`, { language: p.language, time_zone: p.time_zone, key });
@@ -144,6 +150,10 @@ export class DeliveryProcessor {
           });
           continue;
         }
+      }
+      if (denied.get(`${d.tenant_id}/${d.patient_id}`)?.has(d.channel as ChannelKind)) {
+        finishes.set(d.id, { kind: 'failover', code: 'SP_CONSENT_DENIED', suppress: true });
+        continue;
       }
       if (!contact || contact.opted_out_at != null) {
         finishes.set(d.id, { kind: 'failover', code: 'SP_NOTIFICATION_NO_CHANNEL' });
@@ -332,7 +342,7 @@ export class DeliveryProcessor {
       const f = finishes.get(d.id) ?? { kind: 'lost' };
       const channel = d.channel as ChannelKind;
       let o: DeliveryOutcome;
-      if (f.kind === 'failover') o = await this.failOver(tx, d, f.code, leaseOf(this.owner, d), now);
+      if (f.kind === 'failover') o = await this.failOver(tx, d, f.code, leaseOf(this.owner, d), now, f.suppress);
       else if (f.kind === 'lost' || !held.has(d.id)) o = { status: 'lost-lease', channel };
       else if (f.kind === 'defer') o = { status: 'deferred', channel };
       else {
@@ -355,18 +365,27 @@ export class DeliveryProcessor {
     code: string,
     lease: Lease | undefined,
     now: number,
+    suppress = false,
   ): Promise<DeliveryOutcome> {
     const { config, newId } = this.deps;
     const channel = d.channel as ChannelKind;
     const siblings = await tx.deliveries.list(d.notification_id);
     const used = new Set(siblings.map((s) => s.contact_point_id));
+    const denied = deniedChannels(await tx.consents.listForPatient(d.tenant_id, d.patient_id));
     const next = (await tx.contactPoints.list(d.tenant_id, d.patient_id)).find(
-      (c) => !used.has(c.id) && c.opted_out_at == null,
+      (c) => !used.has(c.id) && c.opted_out_at == null && !denied.has(c.system as ChannelKind),
     );
-    const status = next ? 'failed' : 'dead';
+    const status = suppress ? 'suppressed' : next ? 'failed' : 'dead';
     const changed = await tx.deliveries.update(
       d.id,
-      { status, failed_at: now, last_error_code: code, lease_owner: null, lease_until: null, updated_at: now },
+      {
+        status,
+        failed_at: suppress ? null : now,
+        last_error_code: code,
+        lease_owner: null,
+        lease_until: null,
+        updated_at: now,
+      },
       lease,
     );
     if (!changed) return { status: 'lost-lease', channel };
@@ -387,10 +406,17 @@ export class DeliveryProcessor {
       await tx.deliveries.insertMany([nd]);
       nextId = nd.id;
     }
-    await this.audit(tx, d, next ? 'delivery.failed_over' : 'delivery.dead', 'failure', code, {
-      nextDelivery: nextId,
-      nextChannel: next?.system ?? null,
-    });
+    await this.audit(
+      tx,
+      d,
+      suppress ? 'delivery.suppressed' : next ? 'delivery.failed_over' : 'delivery.dead',
+      'failure',
+      code,
+      {
+        nextDelivery: nextId,
+        nextChannel: next?.system ?? null,
+      },
+    );
     await announce(this.deps, tx, [deliveryEvent(d, status, now)]);
     return { status, channel };
   }

@@ -91,6 +91,13 @@ export const ERROR_CODES = {
     status: 409,
     title: 'Every delivery has already been sent; nothing left to cancel',
   },
+  SP_DELIVERY_NOT_FOUND: { status: 404, title: 'Delivery not found' },
+  SP_CONSENT_NOT_FOUND: { status: 404, title: 'Consent record not found' },
+  SP_CONSENT_DENIED: { status: 409, title: 'The patient has denied consent to this channel' },
+  SP_FHIR_CONSENT_UNSUPPORTED: { status: 422, title: 'The Consent asks for something Sealpost cannot honour' },
+  SP_FHIR_UNKNOWN_CODE: { status: 400, title: 'A coded element has no code Sealpost knows' },
+  SP_FHIR_CHANGE_UNSUPPORTED: { status: 422, title: 'This change to the resource is not supported' },
+  SP_FHIR_REFERENCE_NOT_FOUND: { status: 422, title: 'A reference names a resource that does not exist' },
   SP_SIGNER_INVALID_KEY: {
     status: 400,
     title: 'The public key is malformed, of another algorithm, or a weak (small-order or non-canonical) point',

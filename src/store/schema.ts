@@ -386,6 +386,29 @@ export interface Database {
     code: string;
     at: number;
   };
+  /** The consent ledger (migration 013): one row per decision, never updated. */
+  consents: {
+    id: string;
+    tenant_id: string;
+    patient_id: string;
+    /** sms | email | webhook | * (every channel) */
+    channel: string;
+    /** permit | deny */
+    decision: string;
+    /** fhir | sms_keyword | api */
+    source: string;
+    recorded_by: string;
+    recorded_at: number;
+  };
+  /** CommunicationRequest identifiers (migration 013): blind index of `system|value`, the value sealed. */
+  notification_identifiers: {
+    tenant_id: string;
+    identifier_bidx: string;
+    notification_id: string;
+    patient_id: string;
+    identifier_ct: Uint8Array;
+    created_at: number;
+  };
   dev_outbox: {
     id: Generated<number>;
     delivery_id: string;

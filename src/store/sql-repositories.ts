@@ -30,6 +30,8 @@ import { SqlPatientAccountRepository } from './repositories/patient-account-repo
 import { SqlUserRepository } from './repositories/user-repository.js';
 import { SqlOAuthRepository } from './repositories/oauth-repository.js';
 import { SqlOidcRepository } from './repositories/oidc-repository.js';
+import { SqlConsentRepository } from './repositories/consent-repository.js';
+import { SqlNotificationIdentifierRepository } from './repositories/notification-identifier-repository.js';
 import { SqlFhirSubscriptionRepository } from './repositories/fhir-subscription-repository.js';
 
 /**
@@ -139,6 +141,12 @@ export class SqlRepositories implements StoreTx {
   }
   get oidc() {
     return this.once('oidc', () => new SqlOidcRepository(this.sql.db));
+  }
+  get consents() {
+    return this.once('consents', () => new SqlConsentRepository(this.sql));
+  }
+  get notificationIdentifiers() {
+    return this.once('notificationIdentifiers', () => new SqlNotificationIdentifierRepository(this.sql));
   }
   get fhirSubscriptions() {
     return this.once('fhirSubscriptions', () => new SqlFhirSubscriptionRepository(this.sql));

@@ -27,6 +27,8 @@ import type { PatientAccountRepository } from './repositories/patient-account-re
 import type { UserRepository } from './repositories/user-repository.js';
 import type { OAuthRepository } from './repositories/oauth-repository.js';
 import type { OidcRepository } from './repositories/oidc-repository.js';
+import type { ConsentRepository } from './repositories/consent-repository.js';
+import type { NotificationIdentifierRepository } from './repositories/notification-identifier-repository.js';
 import type { FhirSubscriptionRepository } from './repositories/fhir-subscription-repository.js';
 
 /**
@@ -76,6 +78,10 @@ export interface StoreTx {
   readonly oauth: OAuthRepository;
   /** OIDC single sign-on: pending authorization requests and identity-provider links. */
   readonly oidc: OidcRepository;
+  /** The consent ledger: patients' permit/deny decisions per channel. */
+  readonly consents: ConsentRepository;
+  /** CommunicationRequest identifiers of notifications (blind-indexed). */
+  readonly notificationIdentifiers: NotificationIdentifierRepository;
   /** FHIR Subscriptions and their undelivered events (the rest-hook worker's queue). */
   readonly fhirSubscriptions: FhirSubscriptionRepository;
 }

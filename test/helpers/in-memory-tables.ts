@@ -8,6 +8,7 @@ import type { NotificationRepository } from '../../src/store/repositories/notifi
 import type { OutboxRepository } from '../../src/store/repositories/outbox-repository.js';
 import type { PatientRepository } from '../../src/store/repositories/patient-repository.js';
 import type { SignerRepository } from '../../src/store/repositories/signer-repository.js';
+import type { ConsentRepository, ConsentRow } from '../../src/store/repositories/consent-repository.js';
 import type { JobOutcome, JobQueue, Lease } from '../../src/queue/job-queue.js';
 import type {
   AccessLinkRow,
@@ -46,6 +47,7 @@ export interface Tables extends IdentityTables {
   appointments: Map<string, AppointmentRow>;
   idempotency: Map<string, IdempotencyRow>;
   outbox: Map<string, OutboxRow>;
+  consents: Map<string, ConsentRow>;
 }
 
 export const emptyTables = (): Tables => ({
@@ -59,6 +61,7 @@ export const emptyTables = (): Tables => ({
   appointments: new Map(),
   idempotency: new Map(),
   outbox: new Map(),
+  consents: new Map(),
   ...emptyIdentityTables(),
 });
 
@@ -311,6 +314,21 @@ export function memoryRepositories(t: Tables) {
       t.deliveries.get(deliveryId)?.last_error_code === erasedCode && t.outbox.delete(deliveryId) ? 1 : 0,
   } satisfies Partial<OutboxRepository>;
 
+  // The consent ledger: oldest first (recorded_at, then id), as the SQL repository orders it.
+  const byRecorded = (a: ConsentRow, b: ConsentRow) => a.recorded_at - b.recorded_at || cmp(a.id, b.id);
+  const consents = {
+    insertMany: async (rows) => insertAll(t.consents, 'consents', rows, (r) => r.id),
+    get: async (tenantId, id) => copy([t.consents.get(id)].find((c) => c?.tenant_id === tenantId)),
+    listForPatient: async (tenantId, patientId) =>
+      copies([...t.consents.values()].filter((c) => c.tenant_id === tenantId && c.patient_id === patientId)).sort(
+        byRecorded,
+      ),
+    listForPatients: async (tenantId, patientIds) =>
+      copies(
+        [...t.consents.values()].filter((c) => c.tenant_id === tenantId && patientIds.includes(c.patient_id)),
+      ).sort(byRecorded),
+  } satisfies ConsentRepository;
+
   return {
     patients,
     dataKeys,
@@ -323,6 +341,7 @@ export function memoryRepositories(t: Tables) {
     accessLinks,
     appointments,
     outbox,
+    consents,
     ...identityRepositories(t),
   };
 }

@@ -4,6 +4,7 @@ import type { Sql } from '../sql.js';
 import { insertRows, stmt } from '../sql.js';
 import { DELIVERY_COLUMNS } from './columns.js';
 import type { Lease } from '../../queue/job-queue.js';
+import type { PagePosition } from './notification-repository.js';
 
 export type DeliveryRow = Selectable<Database['deliveries']>;
 
@@ -22,6 +23,20 @@ export interface DeliveryRepository {
   update(id: string, set: Updateable<Database['deliveries']>, lease?: Lease): Promise<number>;
   /** Moves every still-pending delivery of a notification to `cancelled` (a worker holding one loses its lease); returns their ids. */
   cancelPending(notificationId: string, now: number): Promise<string[]>;
+  /**
+   * The tenant's deliveries, filtered by patient, notification and stored status when given, newest
+   * first (created_at, then id, both descending), strictly after `after`; at most `limit`.
+   */
+  search(
+    tenantId: string,
+    q: {
+      patientId?: string;
+      notificationIds?: readonly string[];
+      statuses?: readonly string[];
+      after?: PagePosition;
+      limit: number;
+    },
+  ): Promise<DeliveryRow[]>;
 }
 
 const LIST = stmt('select * from deliveries where notification_id = ? order by seq, id');
@@ -67,5 +82,36 @@ export class SqlDeliveryRepository implements DeliveryRepository {
       .returning('id')
       .execute();
     return rows.map((r) => r.id);
+  }
+
+  search(
+    tenantId: string,
+    q: {
+      patientId?: string;
+      notificationIds?: readonly string[];
+      statuses?: readonly string[];
+      after?: PagePosition;
+      limit: number;
+    },
+  ): Promise<DeliveryRow[]> {
+    let s = this.sql.db.selectFrom('deliveries').selectAll().where('tenant_id', '=', tenantId);
+    if (q.patientId !== undefined) s = s.where('patient_id', '=', q.patientId);
+    if (q.notificationIds) {
+      if (!q.notificationIds.length) return Promise.resolve([]);
+      s = s.where('notification_id', 'in', q.notificationIds);
+    }
+    if (q.statuses) {
+      if (!q.statuses.length) return Promise.resolve([]);
+      s = s.where('status', 'in', q.statuses);
+    }
+    const after = q.after;
+    if (after)
+      s = s.where((eb) =>
+        eb.or([
+          eb('created_at', '<', after.createdAt),
+          eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)]),
+        ]),
+      );
+    return s.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit).execute();
   }
 }

@@ -15,6 +15,17 @@ export interface NotificationRepository {
   getMany(ids: readonly string[]): Promise<NotificationRow[]>;
   update(id: string, set: Updateable<Database['notifications']>): Promise<void>;
   listForAppointment(tenantId: string, appointmentId: string): Promise<NotificationRow[]>;
+  /**
+   * The tenant's notifications (of one patient when `patientId` is given), newest first (created_at,
+   * then id, both descending), strictly after the `after` position when given; at most `limit`.
+   */
+  search(tenantId: string, q: { patientId?: string; after?: PagePosition; limit: number }): Promise<NotificationRow[]>;
+}
+
+/** Where a newest-first page ended: its last row's creation time and id. */
+export interface PagePosition {
+  createdAt: number;
+  id: string;
 }
 
 const GET = stmt('select * from notifications where tenant_id = ? and id = ?');
@@ -45,5 +56,19 @@ export class SqlNotificationRepository implements NotificationRepository {
       .where('tenant_id', '=', tenantId)
       .where('appointment_id', '=', appointmentId)
       .execute();
+  }
+
+  search(tenantId: string, q: { patientId?: string; after?: PagePosition; limit: number }): Promise<NotificationRow[]> {
+    let s = this.sql.db.selectFrom('notifications').selectAll().where('tenant_id', '=', tenantId);
+    if (q.patientId !== undefined) s = s.where('patient_id', '=', q.patientId);
+    const after = q.after;
+    if (after)
+      s = s.where((eb) =>
+        eb.or([
+          eb('created_at', '<', after.createdAt),
+          eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)]),
+        ]),
+      );
+    return s.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit).execute();
   }
 }
