@@ -104,6 +104,8 @@ export class ErasureService {
       const idempotencyRecords = await tx.idempotency.deleteForNotifications(ctx.tenantId, stripped.notifications);
       const outboxMessages = await tx.outbox.deleteForDeliveries(stripped.deliveries);
       const appointments = await tx.erasures.deleteAppointments(ctx.tenantId, patientId);
+      // HL7 v2 messages applied to the patient: their raw text (PHI) and its data key go.
+      await tx.hl7Messages.forgetPatient(ctx.tenantId, patientId);
       const patientAccounts = await tx.patientAccounts.eraseOfPatient(ctx.tenantId, patientId, at);
       const relations = await tx.access.eraseOfPatient(ctx.tenantId, patientId, at);
       const { contactPoints } = await tx.erasures.deletePatientAndKey(ctx.tenantId, patientId);

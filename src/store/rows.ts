@@ -10,3 +10,5 @@ export type { IdempotencyRow } from './repositories/idempotency-repository.js';
 export type { SignerRow, NotificationSignatureRow } from './repositories/signer-repository.js';
 export type { OutboxRow } from './repositories/outbox-repository.js';
 export type { ErasureRow } from './repositories/erasure-repository.js';
+export type { Hl7SenderRow } from './repositories/hl7-sender-repository.js';
+export type { Hl7MessageRow, Hl7MessageSummary } from './repositories/hl7-message-repository.js';

@@ -409,6 +409,48 @@ export interface Database {
     identifier_ct: Uint8Array;
     created_at: number;
   };
+  /** HL7 v2 senders, messages and announced result orders (migration 012, src/ehr/hl7-apply). */
+  hl7_senders: {
+    id: string;
+    tenant_id: string;
+    app: string;
+    facility: string;
+    patient_id_authority: string | null;
+    time_zone: string;
+    phone_region: string;
+    cert_sha256: string | null;
+    /** JSON: [{ code, minutes }] */
+    result_holds: string;
+    created_at: number;
+    removed_at: number | null;
+  };
+  hl7_messages: {
+    id: string;
+    tenant_id: string;
+    sender_id: string;
+    control_id: string;
+    message_type: string;
+    /** applied | ignored | error | replayed | discarded */
+    status: string;
+    ack_code: string;
+    error_code: string | null;
+    error_hl7_code: string | null;
+    error_segment: string | null;
+    error_sequence: number | null;
+    error_field: number | null;
+    patient_id: string | null;
+    patient_bidx: string | null;
+    raw_ct: Uint8Array | null;
+    received_at: number;
+    updated_at: number;
+  };
+  hl7_result_orders: {
+    tenant_id: string;
+    order_bidx: string;
+    notification_id: string | null;
+    message_id: string;
+    created_at: number;
+  };
   dev_outbox: {
     id: Generated<number>;
     delivery_id: string;

@@ -30,6 +30,8 @@ import { SqlPatientAccountRepository } from './repositories/patient-account-repo
 import { SqlUserRepository } from './repositories/user-repository.js';
 import { SqlOAuthRepository } from './repositories/oauth-repository.js';
 import { SqlOidcRepository } from './repositories/oidc-repository.js';
+import { SqlHl7SenderRepository } from './repositories/hl7-sender-repository.js';
+import { SqlHl7MessageRepository } from './repositories/hl7-message-repository.js';
 import { SqlConsentRepository } from './repositories/consent-repository.js';
 import { SqlNotificationIdentifierRepository } from './repositories/notification-identifier-repository.js';
 import { SqlFhirSubscriptionRepository } from './repositories/fhir-subscription-repository.js';
@@ -141,6 +143,12 @@ export class SqlRepositories implements StoreTx {
   }
   get oidc() {
     return this.once('oidc', () => new SqlOidcRepository(this.sql.db));
+  }
+  get hl7Senders() {
+    return this.once('hl7Senders', () => new SqlHl7SenderRepository(this.sql));
+  }
+  get hl7Messages() {
+    return this.once('hl7Messages', () => new SqlHl7MessageRepository(this.sql));
   }
   get consents() {
     return this.once('consents', () => new SqlConsentRepository(this.sql));

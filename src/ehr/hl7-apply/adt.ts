@@ -1,0 +1,61 @@
+import type { Applied, ApplyDeps, ApplyScope } from './apply-context.js';
+import { resolvePatient } from './apply-context.js';
+import { requireIdentifier, requireSegment } from './patient-mapping.js';
+import { Hl7ApplyError } from './apply-error.js';
+
+/** Events that register or update a patient from PID (A08/A31 create an unknown patient too). */
+const UPSERT = new Set(['A01', 'A04', 'A05', 'A08', 'A28', 'A31']);
+
+/**
+ * ADT: A01, A04, A05, A28 create or update the patient; A08, A31 update it (creating it when unknown:
+ * engines send A08 for patients registered before the interface went live); A40 merges MRG-1 into
+ * PID-3. Every other event (A02 transfer, A03 discharge, A06/A07 class changes…) is acknowledged and
+ * changes nothing: a feed carries them all and rejecting them would fill the sender's error queue.
+ */
+export async function applyAdt(d: ApplyDeps, s: ApplyScope): Promise<Applied> {
+  const { msg } = s;
+  if (UPSERT.has(msg.trigger)) {
+    const pid = requireSegment(msg, 'PID');
+    const r = await resolvePatient(d, s, pid, { create: true, update: true });
+    return {
+      status: 'applied',
+      patientId: r.patientId,
+      details: { patientCreated: r.created, contactPointsSkipped: r.contactPointsSkipped },
+    };
+  }
+  if (msg.trigger === 'A40') return merge(d, s);
+  return { status: 'ignored', patientId: null, details: {} };
+}
+
+/**
+ * A40: each MRG-1 (the retired patient) is merged into PID-3 (the survivor, created from the PID when
+ * Sealpost does not know it yet). A retired identifier Sealpost never saw has nothing to move and is
+ * skipped; an erased survivor sends the message to the error queue.
+ */
+async function merge(d: ApplyDeps, s: ApplyScope): Promise<Applied> {
+  const { msg, tx, ctx, sender } = s;
+  const pid = requireSegment(msg, 'PID');
+  const mrgs = msg.all('MRG');
+  if (!mrgs.length) throw new Hl7ApplyError('SP_HL7_MISSING_FIELD', '100', { segment: 'MRG' });
+  const survivor = await resolvePatient(d, s, pid, { create: true, update: false });
+  let merged = 0;
+  let skipped = 0;
+  let notificationsMoved = 0;
+  let appointmentsMoved = 0;
+  for (const mrg of mrgs) {
+    const retired = await d.patients.findByIdentifierInTx(tx, ctx.tenantId, requireIdentifier(msg, mrg, 1, sender));
+    if (!retired || retired.erased || retired.patientId === survivor.patientId) {
+      skipped++;
+      continue;
+    }
+    const r = await d.patients.mergeInTx(tx, ctx, { survivorId: survivor.patientId, retiredId: retired.patientId });
+    merged++;
+    notificationsMoved += r.notificationsMoved;
+    appointmentsMoved += r.appointmentsMoved;
+  }
+  return {
+    status: merged ? 'applied' : 'ignored',
+    patientId: survivor.patientId,
+    details: { merged, mergeSkipped: skipped, notificationsMoved, appointmentsMoved, patientCreated: survivor.created },
+  };
+}
