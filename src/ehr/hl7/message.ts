@@ -37,6 +37,8 @@ export class Hl7ParseError extends Error {
   readonly field?: number;
   /** HL7 table 0357 code for the ERR segment: '100' segment sequence, '102' data type, '101' required field. */
   readonly hl7Code: string;
+  /** The Sealpost error code of every parse failure. */
+  readonly code = 'SP_HL7_MALFORMED';
   constructor(message: string, where: { segment?: string; sequence?: number; field?: number; hl7Code?: string } = {}) {
     super(message);
     this.name = 'Hl7ParseError';
