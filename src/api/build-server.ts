@@ -58,6 +58,7 @@ export interface ServerOptions {
 }
 
 const FORM = 'application/x-www-form-urlencoded';
+const FHIR_JSON = 'application/fhir+json';
 
 /** A request with a body: a non-zero Content-Length or a chunked one. */
 function hasBody(headers: Record<string, string | string[] | undefined>): boolean {
@@ -161,7 +162,8 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
   // parsing (400 SP_REQ_VALIDATION) before any route, fingerprint or signature check sees them.
   const jsonParser = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+  // FHIR routes (`/fhir/…`) take `application/fhir+json` too, read by the same parser (R4 http.html#mime-type).
+  app.addContentTypeParser(['application/json', FHIR_JSON], { parseAs: 'buffer' }, (req, body, done) => {
     const text = decodeUtf8(body as Buffer);
     if (text === null) return done(new AppError('SP_REQ_VALIDATION', 'body: is not well-formed UTF-8'), undefined);
     jsonParser(req, text, (err: Error | null, value?: unknown) => {
@@ -175,7 +177,8 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
     if (!req.routeOptions.url || !hasBody(req.headers)) return payload;
     const mediaType = parseMediaType(req.headers['content-type']);
     const form = req.routeOptions.config.form === true;
-    const accepted = mediaType?.type === 'application/json' || (form && mediaType?.type === FORM);
+    const fhir = mediaType?.type === FHIR_JSON && req.routeOptions.url.startsWith('/fhir/');
+    const accepted = mediaType?.type === 'application/json' || fhir || (form && mediaType?.type === FORM);
     if (!accepted || (mediaType.charset !== undefined && mediaType.charset !== 'utf-8'))
       throw new AppError('SP_REQ_UNSUPPORTED_MEDIA_TYPE');
     return payload;

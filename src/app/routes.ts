@@ -9,6 +9,7 @@ import { appointmentRoutes } from '../api/routes/appointment-routes.js';
 import { portalRoutes } from '../api/routes/portal-routes.js';
 import { auditQueryRoutes } from '../api/routes/audit-query-routes.js';
 import { fhirAuditRoutes } from '../api/routes/fhir-audit-routes.js';
+import { fhirMetadataRoutes } from '../api/routes/fhir/metadata-routes.js';
 import { auditLogRoutes } from '../api/routes/audit-log-routes.js';
 import { signerRoutes } from '../api/routes/signer-routes.js';
 import { proofRoutes } from '../api/routes/proof-routes.js';
@@ -25,6 +26,7 @@ import { breakGlassRoutes } from '../api/routes/break-glass-routes.js';
 import { alertRoutes } from '../api/routes/alert-routes.js';
 import { patientAccountRoutes } from '../api/routes/patient-account-routes.js';
 import { deviceRoutes } from '../api/routes/device-routes.js';
+import { hl7Routes } from '../api/routes/hl7-routes.js';
 import { devOutboxRoutes } from '../api/routes/dev-outbox-routes.js';
 import { twilioCallbackRoutes } from '../api/routes/provider-routes.js';
 import type { Services } from './services.js';
@@ -50,6 +52,13 @@ export function registerRoutes(
   // Audit: queries, FHIR AuditEvent, the transparency log; signatures and delivery proofs.
   server.register(auditQueryRoutes, { prefix: '/v1', audit: s.auditQueries });
   server.register(fhirAuditRoutes, { prefix: '/fhir/R4', audit: s.auditQueries, publicUrl: config.publicUrl });
+  // FHIR R4: the CapabilityStatement and vocabulary (public), then one plugin per resource.
+  server.register(fhirMetadataRoutes, {
+    prefix: '/fhir/R4',
+    publicUrl: config.publicUrl,
+    tokenUrl: s.oauthClients.tokenUrl,
+    version: '0.1.0',
+  });
   server.register(auditLogRoutes, { prefix: '/v1/audit', log: s.auditLog });
   server.register(signerRoutes, { prefix: '/v1/signers', signers: s.signers });
   server.register(proofRoutes, { proofs: s.proofs, access });
@@ -74,6 +83,8 @@ export function registerRoutes(
   server.register(alertRoutes, { prefix: '/v1/alerts', alerts: s.breakGlass });
   server.register(patientAccountRoutes, { prefix: '/v1', accounts: s.patientAccounts, sessions: s.sessions, access });
   server.register(deviceRoutes, { prefix: '/v1/me/devices', devices: s.devices });
+  // HL7 v2: registered senders and the error queue (administrators).
+  server.register(hl7Routes, { prefix: '/v1/hl7', hl7: s.hl7 });
   // Development outbox (when a channel uses it) and provider callbacks (when the provider is configured).
   if (Object.values(s.channels).some((c) => c.provider === 'dev-outbox'))
     server.register(devOutboxRoutes, { prefix: '/v1/dev/outbox', store, sealer: s.sealer });

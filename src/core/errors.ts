@@ -110,6 +110,16 @@ export const ERROR_CODES = {
   SP_PROOF_NOT_FOUND: { status: 404, title: 'No signature proof exists for this notification' },
   SP_APPOINTMENT_NOT_FOUND: { status: 404, title: 'Appointment not found' },
   SP_APPOINTMENT_INVALID_TIME: { status: 400, title: 'Appointment start/end are invalid' },
+  SP_FHIR_INVALID_RESOURCE: {
+    status: 400,
+    title: 'The FHIR resource does not conform to R4 or to what Sealpost accepts',
+  },
+  SP_FHIR_ID_MISMATCH: { status: 400, title: 'The resource id in the body is not the id in the URL' },
+  SP_FHIR_INVALID_SEARCH: { status: 400, title: 'A FHIR search parameter is unknown or malformed' },
+  SP_FHIR_NOT_FOUND: { status: 404, title: 'No FHIR resource of this type with this id' },
+  SP_FHIR_MULTIPLE_MATCHES: { status: 412, title: 'The conditional request matches more than one resource' },
+  SP_FHIR_VERSION_CONFLICT: { status: 412, title: 'If-Match names a version that is not the current one' },
+  SP_FHIR_GONE: { status: 410, title: 'This resource was erased' },
   SP_HL7_UNKNOWN_SENDER: { status: 422, title: "The message's MSH-3/MSH-4 is not a registered HL7 sender" },
   SP_HL7_SENDER_CERT_MISMATCH: {
     status: 403,

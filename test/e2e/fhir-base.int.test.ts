@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from 'fhir-kit-client';
+import { Agent, setGlobalDispatcher } from 'undici';
+import { httpsJson, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
+import { RESOURCE_CAPABILITIES } from '../../src/ehr/fhir/capability.js';
+import { NOTIFICATION_TYPES } from '../../src/core/domain.js';
+
+describe('FHIR R4 base: CapabilityStatement, vocabulary, media types and OperationOutcome errors', () => {
+  let h: Harness;
+  let fhir: Client;
+  const raw = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+    httpsJson(h.url, h.cert, method, path, body, { authorization: `Bearer ${h.apiKey}`, ...headers });
+
+  beforeAll(async () => {
+    h = await startSealpost();
+    // fhir-kit-client uses the global fetch: trust the test server's self-signed certificate there.
+    setGlobalDispatcher(new Agent({ connect: { ca: h.cert } }));
+    fhir = new Client({ baseUrl: `${h.url}/fhir/R4` });
+  }, 120_000);
+  afterAll(() => h?.close());
+
+  it('publishes a CapabilityStatement without a credential: R4 4.0.1, JSON, SMART security, exactly the listed resources', async () => {
+    const cs = (await fhir.capabilityStatement()) as any;
+    expect(cs.resourceType).toBe('CapabilityStatement');
+    expect(cs.fhirVersion).toBe('4.0.1');
+    expect(cs.format).toEqual(['json', 'application/fhir+json']);
+    const rest = cs.rest[0];
+    expect(rest.mode).toBe('server');
+    expect(rest.security.service[0].coding[0].code).toBe('SMART-on-FHIR');
+    expect(rest.security.extension[0].extension[0]).toEqual({ url: 'token', valueUri: `${h.url}/oauth2/token` });
+    expect(rest.resource.map((r: { type: string }) => r.type)).toEqual(RESOURCE_CAPABILITIES.map((r) => r.type));
+    expect(rest.resource.find((r: { type: string }) => r.type === 'AuditEvent').interaction).toEqual([
+      { code: 'search-type' },
+    ]);
+    const r = await raw('GET', '/fhir/R4/metadata', undefined, { authorization: '' });
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('application/fhir+json; charset=utf-8');
+    expect(r.text).not.toMatch(/sp_[A-Za-z0-9]+_|tenant/);
+  });
+
+  it('publishes the CodeSystem of notification types that CommunicationRequest.category uses', async () => {
+    const cs = (await fhir.read({ resourceType: 'CodeSystem', id: 'sealpost-notification-type' })) as any;
+    expect(cs.url).toBe('https://sealpost.dev/fhir/CodeSystem/sealpost-notification-type');
+    expect(cs.content).toBe('complete');
+    expect(cs.concept.map((c: { code: string }) => c.code)).toEqual([...NOTIFICATION_TYPES]);
+  });
+
+  it('answers an unknown FHIR path with a 404 OperationOutcome carrying the Sealpost code', async () => {
+    const r = await raw('GET', '/fhir/R4/Nonexistent/1');
+    expect(r.status).toBe(404);
+    expect(r.headers['content-type']).toMatch(/^application\/fhir\+json/);
+    expect(r.body).toMatchObject({
+      resourceType: 'OperationOutcome',
+      issue: [{ severity: 'error', code: 'not-found', details: { coding: [{ code: 'SP_REQ_NOT_FOUND' }] } }],
+    });
+    await expect(fhir.read({ resourceType: 'Nonexistent', id: '1' })).rejects.toMatchObject({
+      response: { status: 404, data: { resourceType: 'OperationOutcome' } },
+    });
+  });
+
+  it('takes _format=json and refuses XML (by _format or an XML-only Accept) with 415 as an OperationOutcome', async () => {
+    expect((await raw('GET', '/fhir/R4/metadata?_format=json')).status).toBe(200);
+    expect((await raw('GET', '/fhir/R4/metadata?_format=application/fhir%2Bjson')).status).toBe(200);
+    for (const [path, headers] of [
+      ['/fhir/R4/metadata?_format=xml', {}],
+      ['/fhir/R4/metadata?_format=application/fhir%2Bxml', {}],
+      ['/fhir/R4/metadata', { accept: 'application/fhir+xml' }],
+    ] as const) {
+      const r = await raw('GET', path, undefined, headers);
+      expect(r.status, path).toBe(415);
+      expect(r.body.resourceType).toBe('OperationOutcome');
+      expect(r.body.issue[0].details.coding[0].code).toBe('SP_REQ_UNSUPPORTED_MEDIA_TYPE');
+    }
+    expect((await raw('GET', '/fhir/R4/metadata', undefined, { accept: 'application/fhir+json' })).status).toBe(200);
+  });
+
+  it('answers the AuditEvent search as before (a searchset Bundle), and 401 as an OperationOutcome without a credential', async () => {
+    const ok = await raw('GET', '/fhir/R4/AuditEvent?_count=1');
+    expect(ok.status).toBe(200);
+    expect(ok.body.type).toBe('searchset');
+    const r = await raw('GET', '/fhir/R4/AuditEvent', undefined, { authorization: '' });
+    expect(r.status).toBe(401);
+    expect(r.body.resourceType).toBe('OperationOutcome');
+  });
+});
