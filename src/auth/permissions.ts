@@ -32,6 +32,7 @@ export const PERMISSIONS = {
   'client.manage': 'Register and revoke SMART backend-services clients',
   'signer.manage': "Register and revoke persons' signing keys",
   'outbox.read': 'Read the development outbox',
+  'subscription.manage': 'Create, read, change and delete FHIR Subscriptions (delivery events POSTed to an endpoint)',
   'self.messages': 'A patient reads their own notifications',
 } as const;
 
@@ -66,6 +67,7 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'signer.manage',
     'outbox.read',
     'contact.webhook',
+    'subscription.manage',
   ],
   physician: CLINICAL,
   nurse: CLINICAL,
@@ -103,6 +105,7 @@ export const API_KEY_SCOPES = {
     'appointment.read',
     'appointment.write',
     'proof.read',
+    'subscription.manage',
   ],
   // A monitoring system may anchor what it reviewed in a fresh signed checkpoint.
   audit: ['audit.read', 'audit.checkpoint', 'disclosure.read'],
@@ -128,6 +131,13 @@ const SMART_RESOURCES: Record<string, Partial<Record<'c' | 'r' | 'u' | 'd' | 's'
     d: ['appointment.write'],
   },
   AuditEvent: { r: ['audit.read', 'disclosure.read'], s: ['audit.read'] },
+  Subscription: {
+    c: ['subscription.manage'],
+    r: ['subscription.manage'],
+    u: ['subscription.manage'],
+    d: ['subscription.manage'],
+    s: ['subscription.manage'],
+  },
 };
 export const SMART_SCOPE_PATTERN = /^system\/(\*|[A-Z][A-Za-z]+)\.(\*|read|write|c?r?u?d?s?)$/;
 

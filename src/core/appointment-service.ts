@@ -4,6 +4,7 @@ import { AppError } from './errors.js';
 import { reminderTimes } from './time-policy.js';
 import type { NotificationService } from './notification-service.js';
 import type { StoreTx } from '../store/store.js';
+import { announce, deliveryEvents, reminderEvents } from './events.js';
 
 export interface AppointmentInput {
   patientId: string;
@@ -126,6 +127,11 @@ export class AppointmentService {
       patientRef: patientRef(this.deps, ctx.tenantId, input.patientId),
       details: { remindersCancelled: cancelled, remindersCreated: created },
     });
+    await announce(
+      this.deps,
+      tx,
+      reminderEvents(ctx.tenantId, input.patientId, externalId, cancelled, created, now.getTime()),
+    );
     return { created: !existing, answer: await this.answer(tx, ctx, externalId) };
   }
 
@@ -152,6 +158,11 @@ export class AppointmentService {
         patientRef: patientRef(this.deps, ctx.tenantId, existing.patient_id),
         details: { remindersCancelled: cancelled },
       });
+      await announce(
+        this.deps,
+        tx,
+        reminderEvents(ctx.tenantId, existing.patient_id, externalId, cancelled, [], now.getTime()),
+      );
     }
     return this.answer(tx, ctx, externalId);
   }
@@ -174,6 +185,7 @@ export class AppointmentService {
       const ids = await tx.deliveries.cancelPending(n.id, now);
       if (ids.length) {
         await tx.notifications.update(n.id, { cancelled_at: now });
+        await announce(this.deps, tx, deliveryEvents(n, ids, 'cancelled', now));
         out.push(n.id);
       }
     }

@@ -81,3 +81,19 @@ export function deliveryEvents(
     at,
   }));
 }
+
+/** What an appointment's booking, move or cancellation did to its reminders, as events (cancelled first). */
+export function reminderEvents(
+  tenantId: string,
+  patientId: string,
+  appointmentId: string,
+  cancelled: readonly string[],
+  created: readonly string[],
+  at: number,
+): AppointmentRemindersChanged[] {
+  const base = { kind: 'appointment.reminders' as const, tenantId, patientId, appointmentId, at };
+  return [
+    ...(cancelled.length ? [{ ...base, change: 'cancelled' as const, notificationIds: [...cancelled] }] : []),
+    ...(created.length ? [{ ...base, change: 'scheduled' as const, notificationIds: [...created] }] : []),
+  ];
+}
