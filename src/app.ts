@@ -16,6 +16,8 @@ import type { NotificationService } from './core/notification-service.js';
 import type { AppointmentService } from './core/appointment-service.js';
 import type { PortalService } from './core/portal-service.js';
 import type { SessionService } from './auth/session-service.js';
+import type { Hl7Service } from './ehr/hl7-apply/hl7-service.js';
+import { startHl7Listener, type Hl7Listener } from './app/hl7-listener.js';
 import { openStore } from './store/open-store.js';
 import { openKeyProvider, watchKeyProvider } from './crypto/open-key-provider.js';
 import { buildServer } from './api/build-server.js';
@@ -49,7 +51,11 @@ export interface App {
     notifications: NotificationService;
     appointments: AppointmentService;
     portal: PortalService;
+    /** HL7 v2: senders, messages, the error queue (the MLLP listener's handler). */
+    hl7: Hl7Service;
   };
+  /** The MLLP listener's port once `start()` opened it (SEALPOST_HL7_LISTEN); null when off; rejects if it failed. */
+  hl7Port(): Promise<number | null>;
   /** Sessions of people (tests issue sessions directly to exercise authorization). */
   sessions: SessionService;
   /** Deletes expired sign-in challenges and idle throttle counters (hourly once started). */
@@ -131,6 +137,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   if (!deps.deferDatabase) await init();
 
   let started = false;
+  // HL7 v2 over MLLP (SEALPOST_HL7_LISTEN): opened by start(), closed before the store.
+  let hl7Listener: Promise<Hl7Listener | null> = Promise.resolve(null);
   let closing = false;
   let unsubscribe = () => {};
   // Housekeeping of sign-in state: expired challenges and idle throttle counters are useless, and
@@ -148,7 +156,13 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     worker: s.worker,
     processor: s.processor,
     auditLog: s.auditLog,
-    services: { patients: s.patients, notifications: s.notifications, appointments: s.appointments, portal: s.portal },
+    services: {
+      patients: s.patients,
+      notifications: s.notifications,
+      appointments: s.appointments,
+      portal: s.portal,
+      hl7: s.hl7,
+    },
     sessions: s.sessions,
     sweepIdentity,
     get bootstrapKey() {
@@ -167,6 +181,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
         if (store.dueSignal) unsubscribe = store.dueSignal.subscribe(() => s.worker.wake());
       }
       s.auditLog.start();
+      hl7Listener = startHl7Listener(config, s.hl7, logger);
+      hl7Listener.catch((e: unknown) =>
+        logger.error({ code: errorCode(e) ?? (e as NodeJS.ErrnoException)?.code }, 'the HL7 MLLP listener did not start'),
+      );
       housekeeping = setInterval(
         () =>
           void sweepIdentity().catch((e: unknown) =>
@@ -184,6 +202,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       closing = true;
       unsubscribe();
       if (housekeeping) clearInterval(housekeeping);
+      await (await hl7Listener.catch(() => null))?.close();
       await s.worker.stop();
       await s.auditLog.stop();
       await server.close();

@@ -24,6 +24,7 @@ import { SignerService } from '../core/signer-service.js';
 import { ProofService } from '../core/proof-service.js';
 import { PatientAccountService } from '../core/patient-account-service.js';
 import { DeviceService } from '../core/device-service.js';
+import { Hl7Service } from '../ehr/hl7-apply/hl7-service.js';
 import { DeliveryWorker } from '../queue/delivery-worker.js';
 import { AuditLog } from '../audit/audit-log.js';
 import { SessionService, sessionPolicy } from '../auth/session-service.js';
@@ -86,6 +87,8 @@ export interface Services {
   breakGlass: BreakGlassService;
   careTeams: CareTeamService;
   patientAccounts: PatientAccountService;
+  // EHR integration: HL7 v2 senders, messages and the error queue
+  hl7: Hl7Service;
   devices: DeviceService;
 }
 
@@ -235,5 +238,7 @@ export function buildServices(f: Foundations): Services {
       logger.warn({ code }, 'patient sign-in code not sent'),
     ),
     devices: new DeviceService(core),
+    // HL7 v2 messages act through the same core services as the REST API (their ...InTx methods).
+    hl7: new Hl7Service({ core, patients, notifications, appointments: new AppointmentService(core, notifications) }),
   };
 }

@@ -11,6 +11,7 @@ import { transferCommands } from './transfer.js';
 import { patientsCommand } from './patients.js';
 import { keysCommand } from './keys.js';
 import { verifyCommand } from './verify.js';
+import { hl7Command } from './hl7.js';
 import { loadConfig } from '../config/load-config.js';
 import { needsInstallation, requireInstallation } from './installation.js';
 import { describeFailure } from './failure.js';
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   patientsCommand(program);
   keysCommand(program);
   verifyCommand(program);
+  hl7Command(program);
   return program;
 }
 

@@ -1,5 +1,6 @@
 import type { CoreDeps, RequestContext } from '../../core/context.js';
-import type { PatientIdentifier, PatientService } from '../../core/patient-service.js';
+import type { PatientService } from '../../core/patient-service.js';
+import type { PatientIdentifier } from '../../core/domain.js';
 import type { AppointmentService } from '../../core/appointment-service.js';
 import type { NotificationService } from '../../core/notification-service.js';
 import type { StoreTx } from '../../store/store.js';

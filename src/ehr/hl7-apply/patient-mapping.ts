@@ -1,6 +1,7 @@
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
 import type { ChannelKind, Language } from '../../core/domain.js';
-import type { PatientIdentifier, PatientInput } from '../../core/patient-service.js';
+import type { PatientInput } from '../../core/patient-service.js';
+import type { PatientIdentifier } from '../../core/domain.js';
 import type { Hl7Message, Hl7Segment } from '../hl7/message.js';
 import type { SenderView } from './hl7-senders.js';
 import { Hl7ApplyError, invalid, missing } from './apply-error.js';
