@@ -1,0 +1,209 @@
+/**
+ * The MLLP listener (HL7 v2 over TCP, optionally TLS with client certificates).
+ *
+ * Ordering and durability are the caller's contract with the sender: each connection hands its messages to
+ * `handle` strictly one at a time in arrival order, and writes the ACK only after `handle` resolved (the
+ * caller commits durably first). If `handle` rejects, no ACK is sent and the connection is closed, so the
+ * sender resends, which is the only safe answer when we do not know whether the message was stored.
+ *
+ * Payloads are PHI: nothing here logs or reports their content; events carry the peer and a reason code.
+ */
+import { createHash } from 'node:crypto';
+import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { MllpDecoder, MllpFramingError, frame } from '../ehr/hl7/mllp.js';
+import { secureContextOptions } from './tls.js';
+
+export interface MllpPeer {
+  remoteAddress: string;
+  tls: boolean;
+  /** SHA-256 of the client certificate's DER, lower-case hex, when the client presented one. */
+  clientCertSha256?: string;
+}
+
+/** Why a connection ended early, for the caller's logs and metrics (never content). */
+export type MllpEvent =
+  | { type: 'framing_error'; reason: 'too_large' | 'outside_frame'; peer: MllpPeer }
+  | { type: 'handler_failed'; peer: MllpPeer }
+  | { type: 'idle_timeout'; peer: MllpPeer }
+  | { type: 'tls_handshake_failed'; remoteAddress: string }
+  | { type: 'connection_error'; peer: MllpPeer; errorCode: string };
+
+export interface MllpServerOptions {
+  host: string;
+  port: number;
+  /** PEM texts. When `ca` is set, a client certificate issued by it is required. */
+  tls?: { cert: string; key: string; ca?: string };
+  maxMessageBytes: number;
+  /** Further connections are refused (closed on accept) while this many are open. */
+  maxConnections: number;
+  /** A connection with no traffic and no message being handled for this long is closed. */
+  idleTimeoutMs: number;
+  /** Called once per complete message, one at a time per connection, in arrival order. Resolves with the ACK
+   *  to send back; if it rejects, nothing is sent and the connection is closed (the sender will resend). */
+  handle(payload: Buffer, peer: MllpPeer): Promise<string>;
+  /** Told when a connection ends for a reason other than the peer closing it. */
+  onEvent?(event: MllpEvent): void;
+}
+
+/** Frames received but not yet handled, per connection, before the socket stops reading (backpressure). */
+const MAX_QUEUED = 16;
+
+class MllpConnection {
+  readonly #socket: Socket;
+  readonly #peer: MllpPeer;
+  readonly #o: MllpServerOptions;
+  readonly #decoder: MllpDecoder;
+  readonly #queue: Buffer[] = [];
+  #busy = false;
+  /** The peer half-closed: answer every message it sent, then close. */
+  #peerEnded = false;
+  /** The server is closing: answer the message in hand only, then close. */
+  #shuttingDown = false;
+  readonly closed: Promise<void>;
+
+  constructor(socket: Socket, peer: MllpPeer, o: MllpServerOptions) {
+    this.#socket = socket;
+    this.#peer = peer;
+    this.#o = o;
+    this.#decoder = new MllpDecoder(o.maxMessageBytes);
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    socket.setNoDelay(true);
+    socket.setTimeout(o.idleTimeoutMs);
+    socket.on('timeout', () => {
+      // A message being handled is not idleness: the sender is waiting for our ACK.
+      if (this.#busy) return;
+      o.onEvent?.({ type: 'idle_timeout', peer });
+      socket.destroy();
+    });
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      o.onEvent?.({ type: 'connection_error', peer, errorCode: e.code ?? 'ERR' });
+    });
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('end', () => {
+      this.#peerEnded = true;
+      if (!this.#busy) this.#end();
+    });
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#shuttingDown || this.#socket.destroyed) return;
+    let payloads: Buffer[];
+    try {
+      payloads = this.#decoder.push(chunk);
+    } catch (e) {
+      const reason = e instanceof MllpFramingError ? e.reason : 'outside_frame';
+      this.#o.onEvent?.({ type: 'framing_error', reason, peer: this.#peer });
+      this.#abort();
+      return;
+    }
+    if (payloads.length === 0) return;
+    this.#queue.push(...payloads);
+    if (this.#queue.length >= MAX_QUEUED) this.#socket.pause();
+    void this.#drain();
+  }
+
+  async #drain(): Promise<void> {
+    if (this.#busy) return;
+    this.#busy = true;
+    while (this.#queue.length > 0 && !this.#socket.destroyed && !this.#shuttingDown) {
+      const payload = this.#queue.shift()!;
+      if (this.#queue.length < MAX_QUEUED / 2 && this.#socket.isPaused()) this.#socket.resume();
+      let ack: string;
+      try {
+        ack = await this.#o.handle(payload, this.#peer);
+      } catch {
+        this.#busy = false;
+        this.#o.onEvent?.({ type: 'handler_failed', peer: this.#peer });
+        this.#abort();
+        return;
+      }
+      if (!this.#socket.destroyed) this.#socket.write(frame(ack));
+    }
+    this.#busy = false;
+    if (this.#shuttingDown || this.#peerEnded) this.#end();
+  }
+
+  /** Stop after the message in hand (if any); messages received but not started get no ACK. */
+  shutdown(): void {
+    this.#shuttingDown = true;
+    this.#queue.length = 0;
+    if (!this.#busy) this.#end();
+  }
+
+  #end(): void {
+    if (this.#socket.destroyed) return;
+    this.#socket.end();
+    // A peer that never closes its side must not hold close() forever.
+    setTimeout(() => this.#socket.destroy(), 2000).unref();
+  }
+
+  #abort(): void {
+    this.#queue.length = 0;
+    this.#socket.destroy();
+  }
+}
+
+function peerOf(socket: Socket, tls: boolean): MllpPeer {
+  const peer: MllpPeer = { remoteAddress: socket.remoteAddress ?? '', tls };
+  if (tls) {
+    const cert = (socket as TLSSocket).getPeerCertificate();
+    if (cert && cert.raw) peer.clientCertSha256 = createHash('sha256').update(cert.raw).digest('hex');
+  }
+  return peer;
+}
+
+/** Starts listening; resolves once the port is bound (port 0 picks a free one, reported back). */
+export async function startMllpServer(o: MllpServerOptions): Promise<{ port: number; close(): Promise<void> }> {
+  const connections = new Set<MllpConnection>();
+  let closing = false;
+  const accept = (socket: Socket, tls: boolean) => {
+    if (closing) {
+      socket.destroy();
+      return;
+    }
+    const conn = new MllpConnection(socket, peerOf(socket, tls), o);
+    connections.add(conn);
+    void conn.closed.then(() => connections.delete(conn));
+  };
+  // Half-open TCP sockets: a sender that half-closes after its last frame still gets the ACKs of what it sent.
+  let server: Server;
+  if (o.tls) {
+    const requireCert = o.tls.ca !== undefined;
+    server = createTlsServer(
+      {
+        ...secureContextOptions({ cert: o.tls.cert, key: o.tls.key }),
+        ...(requireCert ? { ca: o.tls.ca, requestCert: true, rejectUnauthorized: true } : { requestCert: false }),
+        handshakeTimeout: Math.min(o.idleTimeoutMs, 30_000),
+        // Not half-open over TLS: a socket whose handshake failed would stay half-open and hold close().
+        // TLS senders end with close_notify and do not half-close, so nothing is lost.
+      },
+      (socket) => accept(socket, true),
+    );
+    server.on('tlsClientError', (_e, socket) => {
+      o.onEvent?.({ type: 'tls_handshake_failed', remoteAddress: socket.remoteAddress ?? '' });
+    });
+  } else {
+    server = createTcpServer({ allowHalfOpen: true }, (socket) => accept(socket, false));
+  }
+  server.maxConnections = o.maxConnections;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : o.port;
+  return {
+    port,
+    async close() {
+      closing = true;
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const c of connections) c.shutdown();
+      await Promise.all([...connections].map((c) => c.closed));
+      await stopped;
+    },
+  };
+}
