@@ -41,6 +41,30 @@ export const PatientBody = Type.Object(
     ),
     language: Type.Optional(Type.Enum([...LANGUAGES])),
     timeZone: Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone, e.g. America/New_York' }),
+    identifiers: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            system: Type.String({
+              minLength: 1,
+              maxLength: 256,
+              description: 'Assigning authority (HL7 CX-4), URI or OID; not PHI',
+            }),
+            value: Type.String({
+              minLength: 1,
+              maxLength: 128,
+              description: 'The MRN or other identifier; stored sealed',
+            }),
+          },
+          { additionalProperties: false },
+        ),
+        {
+          maxItems: 20,
+          description:
+            'Identifiers from the EHR (MRN…), each held by one patient of the tenant. Given, they replace the stored set; omitted, the stored set is kept.',
+        },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -56,6 +80,7 @@ export const PatientView = Type.Object({
   telecom: Type.Array(Type.Object({ system: Type.String(), value: Type.String(), rank: Type.Integer() })),
   language: Type.String(),
   timeZone: Type.String(),
+  identifiers: Type.Array(Type.Object({ system: Type.String(), value: Type.String() })),
 });
 
 /** Identifiers callers choose (patient and appointment ids): no control characters (PostgreSQL refuses NUL in text). */

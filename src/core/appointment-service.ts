@@ -74,6 +74,8 @@ export class AppointmentService {
     }
     const patient = await tx.patients.get(ctx.tenantId, input.patientId);
     if (!patient) throw new AppError('SP_PATIENT_NOT_FOUND');
+    // A merge retired this id: the caller must book for the survivor (named in the detail).
+    if (patient.merged_into) throw new AppError('SP_PATIENT_MERGED', `mergedInto: ${patient.merged_into}`);
     const key = await requirePatientDataKey(this.deps, tx, ctx.tenantId, input.patientId);
     const dataCt = cipher.encryptJson(
       key,

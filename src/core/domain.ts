@@ -54,6 +54,12 @@ export interface ContactPoint {
   rank: number;
 }
 
+/** A patient identifier (MRN…): `system` is an assigning authority (HL7 CX-4), a URI or an OID. */
+export interface PatientIdentifier {
+  system: string;
+  value: string;
+}
+
 export interface PatientRecord {
   id: string;
   name: { given?: string[]; family?: string; text?: string };
@@ -61,6 +67,8 @@ export interface PatientRecord {
   telecom: ContactPoint[];
   language: Language;
   timeZone: string;
+  /** Identifiers from the EHR (HL7 PID-3, FHIR Patient.identifier); never the patient id itself. */
+  identifiers: PatientIdentifier[];
 }
 
 export function isUrgent(p: Priority): boolean {

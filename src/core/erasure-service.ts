@@ -1,5 +1,6 @@
 import type { CoreDeps, RequestContext } from './context.js';
-import { audit, patientRef } from './context.js';
+import { audit, patientDataKey, patientRef } from './context.js';
+import { tombstoneIdentifiers } from './patient-identifiers.js';
 import { AppError } from './errors.js';
 
 /**
@@ -43,6 +44,8 @@ export interface ErasureResult extends ErasureRecord {
     careTeamMembers: number;
     breakGlassGrantsEnded: number;
     appointments: number;
+    /** Identifiers turned into tombstones (value gone, blind index kept: see patient-identifiers.ts). */
+    identifiers: number;
   };
 }
 
@@ -62,6 +65,8 @@ const iso = (ms: number | null) => (ms == null ? null : new Date(Number(ms)).toI
  * Crypto-shredding (right to erasure). In one transaction: the patient's wrapped data key is deleted
  * (every ciphertext under it becomes noise), everything derived from PHI but not under that key is
  * deleted (blind indexes, request fingerprints, dev-outbox copies), pending deliveries are cancelled,
+ * identifiers become tombstones (their value is deleted, an index under the reference key stays so
+ * that a later HL7 or FHIR message about the person is recognised and not re-created),
  * notifications and deliveries stay as tombstones without content, and the erasure is audited with
  * the pseudonymous reference only. A pre-erasure backup still holds the wrapped key; the `Shredder`
  * closes that gap afterwards by rotating the tenant KEK and destroying the old version.
@@ -108,6 +113,15 @@ export class ErasureService {
       await tx.hl7Messages.forgetPatient(ctx.tenantId, patientId);
       const patientAccounts = await tx.patientAccounts.eraseOfPatient(ctx.tenantId, patientId, at);
       const relations = await tx.access.eraseOfPatient(ctx.tenantId, patientId, at);
+      // Before the key goes: each identifier's value is needed once more, to index its tombstone.
+      const identifiers = await tombstoneIdentifiers(
+        this.deps,
+        tx,
+        ctx.tenantId,
+        patientId,
+        await patientDataKey(this.deps, tx, ctx.tenantId, patientId),
+        at,
+      );
       const { contactPoints } = await tx.erasures.deletePatientAndKey(ctx.tenantId, patientId);
       const ref = patientRef(this.deps, ctx.tenantId, patientId);
       const erasureId = newId();
@@ -128,6 +142,7 @@ export class ErasureService {
         idempotencyRecords,
         outboxMessages,
         appointments,
+        identifiers,
         patientAccounts,
         careTeamMembers: relations.careTeam,
         breakGlassGrantsEnded: relations.grants,

@@ -167,15 +167,20 @@ export async function rotateSigningKey(
   return { keyId: info.keyId, version: info.version, created, moved: 0 };
 }
 
-/** The tables holding blind indexes of encrypted contact values, and the field name their sealing binds. */
-const INDEXED_CONTACTS: { table: IndexedTable; field: string }[] = [
-  { table: 'contact_points', field: 'value' },
-  { table: 'patient_accounts', field: 'contact' },
+/**
+ * The tables holding blind indexes of encrypted values, the field name their sealing binds and the
+ * blind-index purpose of a row's system (contacts: `contact.<channel>`; identifiers:
+ * `identifier.<system>`, see core/patient-identifiers.ts).
+ */
+const INDEXED_CONTACTS: { table: IndexedTable; field: string; purpose: string }[] = [
+  { table: 'contact_points', field: 'value', purpose: 'contact.' },
+  { table: 'patient_accounts', field: 'contact', purpose: 'contact.' },
+  { table: 'patient_identifiers', field: 'value', purpose: 'identifier.' },
 ];
 
 /**
- * Creates a new blind-index key version and re-indexes every contact point and every patient
- * account's sign-in contact under it (decrypting each value with its patient's data key). While it
+ * Creates a new blind-index key version and re-indexes every contact point, every patient account's
+ * sign-in contact and every live patient identifier under it (decrypting each value with its patient's data key). While it
  * runs, lookups match the old and the new stored form (`EnvelopeCipher.blindIndexCandidates`).
  * Resumable like `rotateTenantKek`. Values of erased patients cannot be decrypted; their index is
  * replaced by one that matches nothing.
@@ -188,9 +193,8 @@ export async function rotateBlindIndexKey(
   const { info, created } = await newVersion(store, provider, 'blind-index', null, o);
   const cipher = new EnvelopeCipher(provider, { max: 1000, ttlMs: 60_000 });
   const batch = o.batchSize ?? DEFAULT_BATCH;
-  const total =
-    (await store.read.blindIndexes.count('contact_points', info.version, true)) +
-    (await store.read.blindIndexes.count('patient_accounts', info.version, true));
+  let total = 0;
+  for (const s of INDEXED_CONTACTS) total += await store.read.blindIndexes.count(s.table, info.version, true);
   let moved = 0;
   o.onProgress?.({ done: 0, total });
   try {
@@ -218,7 +222,7 @@ export async function rotateBlindIndexKey(
                 );
                 next = versionedIndex(
                   info.version,
-                  provider.blindIndex(r.tenant_id, `contact.${r.system}`, value, info.version),
+                  provider.blindIndex(r.tenant_id, `${source.purpose}${r.system}`, value, info.version),
                 );
               } else next = versionedIndex(info.version, `erased-${r.id}`);
               if (await tx.blindIndexes.set(source.table, r.id, r.bidx, next)) done++;
@@ -256,11 +260,11 @@ export async function rotateBlindIndexKey(
 /** Rows still needing the given key version (what `retireKey` refuses on). */
 export async function keyUsage(store: Store, info: KeyVersionInfo): Promise<number> {
   if (info.purpose === 'kek') return store.read.dataKeys.countUsing(info.keyId);
-  if (info.purpose === 'blind-index')
-    return (
-      (await store.read.blindIndexes.count('contact_points', info.version)) +
-      (await store.read.blindIndexes.count('patient_accounts', info.version))
-    );
+  if (info.purpose === 'blind-index') {
+    let n = 0;
+    for (const s of INDEXED_CONTACTS) n += await store.read.blindIndexes.count(s.table, info.version);
+    return n;
+  }
   return 0;
 }
 

@@ -296,6 +296,7 @@ export class NotificationService {
     const found = read ?? (await tx.patients.getForSending(ctx.tenantId, input.patientId));
     const { patient } = found;
     if (!patient) throw new AppError('SP_PATIENT_NOT_FOUND');
+    if (patient.merged_into) throw new AppError('SP_PATIENT_MERGED', `mergedInto: ${patient.merged_into}`);
     const key = await cipher.dataKey(ctx.tenantId, input.patientId, {
       keyId: patient.key_id,
       wrapped: Buffer.from(patient.wrapped),

@@ -1,7 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import type { CoreDeps, RequestContext } from './context.js';
-import { audit, patientRef, requestFingerprint } from './context.js';
+import { audit, patientDataKey, patientRef, requestFingerprint } from './context.js';
 import { AppError } from './errors.js';
-import type { ChannelKind, Language, PatientRecord } from './domain.js';
+import type { ChannelKind, Language, PatientIdentifier, PatientRecord } from './domain.js';
+import { identifierIndexes, normaliseIdentifiers, readIdentifiers, syncIdentifiers } from './patient-identifiers.js';
+import { mergePatients, type MergeResult } from './patient-merge.js';
 import { isValidTimeZone } from './time-policy.js';
 import { isValidBirthDate, normaliseContact } from './contact-validation.js';
 import type { StoreTx } from '../store/store.js';
@@ -13,6 +16,16 @@ export interface PatientInput {
   telecom: { system: ChannelKind; value: string; rank?: number }[];
   language?: Language;
   timeZone: string;
+  /** The patient's identifiers (MRNs…): given, they replace the stored set; undefined keeps it. */
+  identifiers?: PatientIdentifier[];
+}
+
+export type { PatientIdentifier } from './domain.js';
+export type { MergeResult } from './patient-merge.js';
+
+/** Thrown for a retired (merged) patient id; the survivor's id is opaque, not PHI, and is named. */
+export function mergedError(survivorId: string): AppError {
+  return new AppError('SP_PATIENT_MERGED', `mergedInto: ${survivorId}`);
 }
 
 /** 1-64 of [A-Za-z0-9._-], never `.` or `..`: ids end up in paths, where those two mean something else. */
@@ -27,6 +40,77 @@ export class PatientService {
     erasure: ErasureOptions = {},
   ) {
     this.erasures = new ErasureService(deps, erasure);
+  }
+
+  /**
+   * An opaque, unguessable id for a patient created from HL7 or FHIR (never the MRN, which is an
+   * identifier: ids appear in URLs). 128 random bits; matches PATIENT_ID_PATTERN.
+   */
+  newPatientId(): string {
+    return `p-${randomBytes(16).toString('base64url')}`;
+  }
+
+  /**
+   * The patient holding `identifier` in the tenant, following merges to the survivor; `erased: true`
+   * when it belonged to an erased patient (its tombstone), so callers do not re-create them. Null when
+   * no patient holds it. Throws SP_PATIENT_INVALID_IDENTIFIER for a malformed identifier.
+   */
+  async findByIdentifierInTx(
+    tx: StoreTx,
+    tenantId: string,
+    identifier: PatientIdentifier,
+  ): Promise<{ patientId: string; erased: boolean } | null> {
+    const [id] = normaliseIdentifiers([identifier]);
+    const x = identifierIndexes(this.deps, tenantId, id!);
+    const rows = await tx.patientIdentifiers.findByIndexes(tenantId, [...x.live, x.tombstone]);
+    const live = rows.find((r) => r.erased_at == null);
+    if (!live) return rows.length ? { patientId: rows[0]!.patient_id, erased: true } : null;
+    // Identifiers move to the survivor at a merge; following merged_into covers rows written otherwise.
+    let patientId = live.patient_id;
+    for (let hops = 0; hops < 16; hops++) {
+      const p = await tx.patients.get(tenantId, patientId);
+      if (!p) return { patientId, erased: true };
+      if (!p.merged_into) return { patientId, erased: false };
+      patientId = p.merged_into;
+    }
+    return { patientId, erased: false };
+  }
+
+  async findByIdentifier(
+    ctx: RequestContext,
+    identifier: PatientIdentifier,
+  ): Promise<{ patientId: string; erased: boolean } | null> {
+    return this.findByIdentifierInTx(this.deps.store.read, ctx.tenantId, identifier);
+  }
+
+  /** The survivor of a retired (merged) id, else null (unknown ids and live patients alike). */
+  async mergedInto(tenantId: string, id: string): Promise<string | null> {
+    const p = await this.deps.store.read.patients.get(tenantId, id);
+    return p?.merged_into ?? null;
+  }
+
+  /**
+   * Merges `retiredId` into `survivorId` (HL7 A40) in the caller's transaction: identifiers and
+   * appointments move to the survivor (re-sealed under its data key), reminders and notifications not
+   * yet under way are re-created for the survivor, and the retired id answers SP_PATIENT_MERGED from
+   * then on. See patient-merge.ts.
+   */
+  async mergeInTx(
+    tx: StoreTx,
+    ctx: RequestContext,
+    o: { survivorId: string; retiredId: string },
+  ): Promise<MergeResult> {
+    if (!PATIENT_ID_PATTERN.test(o.survivorId) || !PATIENT_ID_PATTERN.test(o.retiredId))
+      throw new AppError('SP_PATIENT_INVALID_ID');
+    return mergePatients(this.deps, tx, ctx, o);
+  }
+
+  async merge(ctx: RequestContext, o: { survivorId: string; retiredId: string }): Promise<MergeResult> {
+    const { store } = this.deps;
+    const result = await store.transaction((tx) => this.mergeInTx(tx, ctx, o));
+    await store.durable();
+    if (result.notificationsMoved) this.deps.wake();
+    return result;
   }
 
   /** Crypto-shreds a patient (see ErasureService); the tombstones and the audit entry stay. */
@@ -78,18 +162,26 @@ export class PatientService {
       value: normaliseContact(t.system, t.value, i),
       rank: t.rank ?? i + 1,
     }));
-    const record: PatientRecord = {
+    const identifiers = input.identifiers && normaliseIdentifiers(input.identifiers);
+    const record = {
       id,
       name: input.name,
       birthDate: input.birthDate,
       telecom,
       language: input.language ?? 'en',
       timeZone: input.timeZone,
-    };
-    const requestHash = requestFingerprint(this.deps, ctx.tenantId, 'patients.put', record);
+    } satisfies Omit<PatientRecord, 'identifiers'>;
+    // Without identifiers the fingerprint is the one written before identifiers existed.
+    const requestHash = requestFingerprint(this.deps, ctx.tenantId, 'patients.put', { ...record, identifiers });
 
     const existing = await tx.patients.get(ctx.tenantId, id);
-    if (existing && existing.request_hash === requestHash) return { created: false, patient: record }; // identical replay: nothing to write
+    if (existing?.merged_into) throw mergedError(existing.merged_into);
+    if (existing && existing.request_hash === requestHash) {
+      // Identical replay: nothing to write.
+      const key = identifiers ? null : await patientDataKey(this.deps, tx, ctx.tenantId, id);
+      const stored = identifiers ?? (key ? await readIdentifiers(this.deps, tx, ctx.tenantId, id, key) : []);
+      return { created: false, patient: { ...record, identifiers: stored } };
+    }
     let key: Buffer;
     const wrappedRow = await tx.dataKeys.get(ctx.tenantId, id);
     if (wrappedRow) {
@@ -126,7 +218,11 @@ export class PatientService {
         pseudonym: patientRef(this.deps, ctx.tenantId, id),
         created_at: now.getTime(),
       });
-    const changes = await this.syncContactPoints(tx, ctx.tenantId, id, key, telecom, mayAddWebhooks);
+    const changes = {
+      ...(await this.syncContactPoints(tx, ctx.tenantId, id, key, telecom, mayAddWebhooks)),
+      ...(identifiers ? await syncIdentifiers(this.deps, tx, ctx.tenantId, id, key, identifiers, now.getTime()) : {}),
+    };
+    const stored = identifiers ?? (await readIdentifiers(this.deps, tx, ctx.tenantId, id, key));
     await audit(tx, ctx, now, {
       action: existing ? 'patient.updated' : 'patient.created',
       targetType: 'patient',
@@ -134,7 +230,7 @@ export class PatientService {
       patientRef: patientRef(this.deps, ctx.tenantId, id),
       details: changes,
     });
-    return { created: !existing, patient: record };
+    return { created: !existing, patient: { ...record, identifiers: stored } };
   }
 
   /**
@@ -206,6 +302,7 @@ export class PatientService {
       if (!row && (await tx.erasures.latest(ctx.tenantId, id))) throw new AppError('SP_PATIENT_ERASED');
       throw new AppError('SP_PATIENT_NOT_FOUND');
     }
+    if (row.merged_into) throw mergedError(row.merged_into);
     const key = await cipher.dataKey(ctx.tenantId, id, {
       keyId: wrapped.key_id,
       wrapped: Buffer.from(wrapped.wrapped),
@@ -234,6 +331,7 @@ export class PatientService {
       })),
       language: row.language as Language,
       timeZone: row.time_zone,
+      identifiers: await readIdentifiers(this.deps, tx, ctx.tenantId, id, key),
     };
   }
 }

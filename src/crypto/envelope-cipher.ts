@@ -15,8 +15,12 @@ export interface FieldRef {
 const fieldAad = (r: FieldRef) => `sealpost/v1|${r.tenantId}|${r.table}|${r.rowId}|${r.field}`;
 export const dataKeyAad = (tenantId: string, patientId: string) => `sealpost/v1|${tenantId}|data_keys|${patientId}`;
 
-/** Blind indexes of contact points (searchable PHI) rotate; their stored form names the key version. */
-const ROTATING_PREFIX = 'contact.';
+/**
+ * Blind indexes of contact points and patient identifiers (searchable PHI) rotate; their stored form
+ * names the key version.
+ */
+const ROTATING_PREFIXES = ['contact.', 'identifier.'];
+const rotates = (field: string) => ROTATING_PREFIXES.some((p) => field.startsWith(p));
 
 /**
  * Stored form of a contact blind index under key version `v`: version 1 is bare hex (as written before
@@ -104,12 +108,12 @@ export class EnvelopeCipher {
   }
 
   /**
-   * Keyed blind index. Contact fields (`contact.*`) use the current blind-index key version, in its
-   * stored form; every other field (pseudonymous references, request fingerprints) uses the stable
+   * Keyed blind index. Contact fields (`contact.*`) and patient identifiers (`identifier.*`) use the
+   * current blind-index key version, in its stored form; every other field (pseudonymous references, request fingerprints) uses the stable
    * reference key, because those values sit in the immutable audit log and in idempotency records.
    */
   blindIndex(tenantId: string, field: string, normalisedValue: string): string {
-    if (!field.startsWith(ROTATING_PREFIX)) return this.keys.blindIndex(tenantId, field, normalisedValue, 'reference');
+    if (!rotates(field)) return this.keys.blindIndex(tenantId, field, normalisedValue, 'reference');
     const v = this.keys.blindIndexVersions()[0]!;
     return versionedIndex(v, this.keys.blindIndex(tenantId, field, normalisedValue, v));
   }
@@ -119,7 +123,7 @@ export class EnvelopeCipher {
    * current version first, then retired ones still held. Lookups match any of them.
    */
   blindIndexCandidates(tenantId: string, field: string, normalisedValue: string): string[] {
-    if (!field.startsWith(ROTATING_PREFIX)) return [this.blindIndex(tenantId, field, normalisedValue)];
+    if (!rotates(field)) return [this.blindIndex(tenantId, field, normalisedValue)];
     return this.keys
       .blindIndexVersions()
       .map((v) => versionedIndex(v, this.keys.blindIndex(tenantId, field, normalisedValue, v)));

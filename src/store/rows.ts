@@ -2,6 +2,7 @@
 export type { ApiKeyRow } from './repositories/api-key-repository.js';
 export type { PatientRow, PatientWithKey, SendingContext } from './repositories/patient-repository.js';
 export type { ContactPointRow } from './repositories/contact-point-repository.js';
+export type { PatientIdentifierRow } from './repositories/patient-identifier-repository.js';
 export type { NotificationRow } from './repositories/notification-repository.js';
 export type { DeliveryRow } from './repositories/delivery-repository.js';
 export type { AccessLinkRow, PortalSessionRow } from './repositories/access-link-repository.js';

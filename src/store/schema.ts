@@ -34,6 +34,22 @@ export interface Database {
     request_hash: string;
     created_at: number;
     updated_at: number;
+    /** Set when a merge (HL7 A40) retired this patient: the surviving patient's id (migration 011). */
+    merged_into: string | null;
+    merged_at: number | null;
+  };
+  /** Patient identifiers (migration 011): system clear, value sealed, found by `lookup_bidx`. */
+  patient_identifiers: {
+    id: string;
+    tenant_id: string;
+    patient_id: string;
+    system: string;
+    /** Null once the patient was erased (the row is then a tombstone). */
+    value_ct: Uint8Array | null;
+    lookup_bidx: string;
+    rank: number;
+    created_at: number;
+    erased_at: number | null;
   };
   contact_points: {
     id: string;

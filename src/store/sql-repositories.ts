@@ -6,6 +6,7 @@ import { SqlApiKeyRepository } from './repositories/api-key-repository.js';
 import { SqlPatientRepository } from './repositories/patient-repository.js';
 import { SqlDataKeyRepository } from './repositories/data-key-repository.js';
 import { SqlContactPointRepository } from './repositories/contact-point-repository.js';
+import { SqlPatientIdentifierRepository } from './repositories/patient-identifier-repository.js';
 import { SqlNotificationRepository } from './repositories/notification-repository.js';
 import { SqlDeliveryRepository } from './repositories/delivery-repository.js';
 import { SqlAccessLinkRepository } from './repositories/access-link-repository.js';
@@ -74,6 +75,9 @@ export class SqlRepositories implements StoreTx {
   }
   get contactPoints() {
     return this.once('contactPoints', () => new SqlContactPointRepository(this.sql));
+  }
+  get patientIdentifiers() {
+    return this.once('patientIdentifiers', () => new SqlPatientIdentifierRepository(this.sql));
   }
   get notifications() {
     return this.once('notifications', () => new SqlNotificationRepository(this.sql));

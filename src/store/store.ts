@@ -3,6 +3,7 @@ import type { ApiKeyRepository } from './repositories/api-key-repository.js';
 import type { PatientRepository } from './repositories/patient-repository.js';
 import type { DataKeyRepository } from './repositories/data-key-repository.js';
 import type { ContactPointRepository } from './repositories/contact-point-repository.js';
+import type { PatientIdentifierRepository } from './repositories/patient-identifier-repository.js';
 import type { NotificationRepository } from './repositories/notification-repository.js';
 import type { DeliveryRepository } from './repositories/delivery-repository.js';
 import type { AccessLinkRepository } from './repositories/access-link-repository.js';
@@ -43,6 +44,8 @@ export interface StoreTx {
   readonly patients: PatientRepository;
   readonly dataKeys: DataKeyRepository;
   readonly contactPoints: ContactPointRepository;
+  /** Patient identifiers (MRNs…): sealed values, blind-index lookup, erasure tombstones. */
+  readonly patientIdentifiers: PatientIdentifierRepository;
   readonly notifications: NotificationRepository;
   readonly deliveries: DeliveryRepository;
   /** Deliveries as jobs: claim with lease, outcomes, lease recovery (src/queue). */

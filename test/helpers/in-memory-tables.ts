@@ -7,6 +7,10 @@ import type { IdempotencyRepository } from '../../src/store/repositories/idempot
 import type { NotificationRepository } from '../../src/store/repositories/notification-repository.js';
 import type { OutboxRepository } from '../../src/store/repositories/outbox-repository.js';
 import type { PatientRepository } from '../../src/store/repositories/patient-repository.js';
+import type {
+  PatientIdentifierRepository,
+  PatientIdentifierRow,
+} from '../../src/store/repositories/patient-identifier-repository.js';
 import type { SignerRepository } from '../../src/store/repositories/signer-repository.js';
 import type { ConsentRepository, ConsentRow } from '../../src/store/repositories/consent-repository.js';
 import type { JobOutcome, JobQueue, Lease } from '../../src/queue/job-queue.js';
@@ -38,6 +42,7 @@ export interface DataKeyRow {
  */
 export interface Tables extends IdentityTables {
   patients: Map<string, PatientRow>;
+  patientIdentifiers: Map<string, PatientIdentifierRow>;
   dataKeys: Map<string, DataKeyRow>;
   contactPoints: Map<string, ContactPointRow>;
   notifications: Map<string, NotificationRow>;
@@ -52,6 +57,7 @@ export interface Tables extends IdentityTables {
 
 export const emptyTables = (): Tables => ({
   patients: new Map(),
+  patientIdentifiers: new Map(),
   dataKeys: new Map(),
   contactPoints: new Map(),
   notifications: new Map(),
@@ -140,7 +146,16 @@ export function memoryRepositories(t: Tables) {
         const p = t.patients.get(key(tenantId, id));
         const k = t.dataKeys.get(key(tenantId, id));
         return p && k
-          ? [{ id, language: p.language, time_zone: p.time_zone, key_id: k.key_id, wrapped: k.wrapped }]
+          ? [
+              {
+                id,
+                language: p.language,
+                time_zone: p.time_zone,
+                key_id: k.key_id,
+                wrapped: k.wrapped,
+                merged_into: p.merged_into ?? null,
+              },
+            ]
           : [];
       }),
     getForSending: async (tenantId, id, idempotencyKey = null) => {
@@ -154,12 +169,52 @@ export function memoryRepositories(t: Tables) {
           .sort((a, b) => a.rank - b.rank || cmp(a.id, b.id)),
       );
       return {
-        patient: { id, language: p.language, time_zone: p.time_zone, key_id: k.key_id, wrapped: k.wrapped },
+        patient: {
+          id,
+          language: p.language,
+          time_zone: p.time_zone,
+          key_id: k.key_id,
+          wrapped: k.wrapped,
+          merged_into: p.merged_into ?? null,
+        },
         contacts,
         idempotency,
       };
     },
+    listLiveNotifications: async (tenantId, patientId) =>
+      copies(
+        [...t.notifications.values()]
+          .filter(
+            (n) =>
+              n.tenant_id === tenantId && n.patient_id === patientId && n.cancelled_at == null && n.data_ct.length > 0,
+          )
+          .sort((a, b) => a.created_at - b.created_at || cmp(a.id, b.id)),
+      ),
   } satisfies Partial<PatientRepository>;
+
+  const patientIdentifiers = {
+    list: async (tenantId, patientId) =>
+      copies(
+        [...t.patientIdentifiers.values()]
+          .filter((r) => r.tenant_id === tenantId && r.patient_id === patientId && r.erased_at == null)
+          .sort((a, b) => a.rank - b.rank || cmp(a.id, b.id)),
+      ),
+    findByIndexes: async (tenantId, bidxs) =>
+      copies(
+        [...t.patientIdentifiers.values()].filter((r) => r.tenant_id === tenantId && bidxs.includes(r.lookup_bidx)),
+      ),
+    insert: async (row) => {
+      const r = { erased_at: null, ...row } as PatientIdentifierRow;
+      // The unique index (tenant_id, lookup_bidx).
+      if (
+        [...t.patientIdentifiers.values()].some((x) => x.tenant_id === r.tenant_id && x.lookup_bidx === r.lookup_bidx)
+      )
+        throw uniqueViolation('patient_identifiers');
+      insertAll(t.patientIdentifiers, 'patient_identifiers', [r], (x) => x.id);
+    },
+    update: async (id, set) => void patch(t.patientIdentifiers, id, set as Partial<PatientIdentifierRow>),
+    delete: async (ids) => ids.forEach((id) => t.patientIdentifiers.delete(id)),
+  } satisfies PatientIdentifierRepository;
 
   const dataKeys = {
     get: async (tenantId, patientId) => {
@@ -305,6 +360,14 @@ export function memoryRepositories(t: Tables) {
 
   const appointments = {
     get: async (tenantId, externalId) => copy(t.appointments.get(key(tenantId, externalId))),
+    insert: async (row) =>
+      insertAll(t.appointments, 'appointments', [row as AppointmentRow], (r) => key(r.tenant_id, r.external_id)),
+    update: async (tenantId, externalId, set) =>
+      void patch(t.appointments, key(tenantId, externalId), set as Partial<AppointmentRow>),
+    listForPatient: async (tenantId, patientId) =>
+      copies([...t.appointments.values()].filter((a) => a.tenant_id === tenantId && a.patient_id === patientId)).sort(
+        (a, b) => cmp(a.external_id, b.external_id),
+      ),
     getMany: async (tenantId, ids) =>
       copies([...new Set(ids)].flatMap((id) => t.appointments.get(key(tenantId, id)) ?? [])),
   } satisfies Partial<AppointmentRepository>;
@@ -331,6 +394,7 @@ export function memoryRepositories(t: Tables) {
 
   return {
     patients,
+    patientIdentifiers,
     dataKeys,
     contactPoints,
     notifications,

@@ -28,6 +28,7 @@ const ErasureView = Type.Object({
     careTeamMembers: Type.Integer(),
     breakGlassGrantsEnded: Type.Integer(),
     appointments: Type.Integer(),
+    identifiers: Type.Integer(),
   }),
 });
 
@@ -53,6 +54,23 @@ export const patientRoutes: RoutePlugin<PatientRouteOptions> = async (app, { pat
     });
   };
 
+  /** 410 naming the survivor of a merged (retired) id: ids are opaque, not PHI. */
+  const merged = async (req: FastifyRequest, reply: FastifyReply, id: string) => {
+    const { status, title } = ERROR_CODES.SP_PATIENT_MERGED;
+    return reply
+      .code(status)
+      .type('application/problem+json')
+      .send({
+        type: 'https://sealpost.dev/errors/SP_PATIENT_MERGED',
+        title,
+        status,
+        code: 'SP_PATIENT_MERGED',
+        requestId: req.id,
+        mergedInto: await patients.mergedInto(requestContext(req).tenantId, id),
+      });
+  };
+  const isCode = (e: unknown, code: string) => isAppError(e) && e.code === code;
+
   app.put(
     '/:id',
     {
@@ -60,19 +78,27 @@ export const patientRoutes: RoutePlugin<PatientRouteOptions> = async (app, { pat
       schema: {
         tags: ['patients'],
         summary: 'Register or replace a patient (PHI is stored encrypted)',
-        description: 'Use an opaque id (not an MRN): ids appear in URLs and URLs are never PHI.',
+        description:
+          'Use an opaque id (not an MRN): ids appear in URLs and URLs are never PHI. MRNs go in `identifiers` ' +
+          '(sealed; one patient per identifier: 409 `SP_PATIENT_IDENTIFIER_CONFLICT`). A merged id answers 410 ' +
+          '`SP_PATIENT_MERGED` with `mergedInto` and changes nothing.',
         params: PatientParam,
         body: PatientBody,
-        response: { 200: PatientView, 201: PatientView, ...problems(400, 401, 403, 413) },
+        response: { 200: PatientView, 201: PatientView, ...problems(400, 401, 403, 409, 413) },
       },
     },
     async (req, reply) => {
       // A clinician registers or replaces only a patient on their care team (or under break-glass).
       const ctx = await access.patient(req.principal!, requestContext(req), req.params.id, true);
-      const { created, patient } = await patients.upsert(ctx, req.params.id, req.body, {
-        mayAddWebhooks: req.principal!.permissions.has('contact.webhook'),
-      });
-      return reply.code(created ? 201 : 200).send(patient);
+      try {
+        const { created, patient } = await patients.upsert(ctx, req.params.id, req.body, {
+          mayAddWebhooks: req.principal!.permissions.has('contact.webhook'),
+        });
+        return reply.code(created ? 201 : 200).send(patient);
+      } catch (e) {
+        if (isCode(e, 'SP_PATIENT_MERGED')) return merged(req, reply, req.params.id);
+        throw e;
+      }
     },
   );
 
@@ -84,7 +110,8 @@ export const patientRoutes: RoutePlugin<PatientRouteOptions> = async (app, { pat
         tags: ['patients'],
         summary: 'Read a patient (audited)',
         description:
-          'An erased patient answers 410 `SP_PATIENT_ERASED` with `erasedAt` and `shredding` (`pending` | `complete`).',
+          'An erased patient answers 410 `SP_PATIENT_ERASED` with `erasedAt` and `shredding` (`pending` | `complete`); ' +
+          "a patient a merge retired answers 410 `SP_PATIENT_MERGED` with `mergedInto` (the surviving patient's id).",
         params: PatientParam,
         response: { 200: PatientView, ...problems(401, 403, 404) },
       },
@@ -94,7 +121,8 @@ export const patientRoutes: RoutePlugin<PatientRouteOptions> = async (app, { pat
       try {
         return await patients.get(ctx, req.params.id);
       } catch (e) {
-        if (isAppError(e) && e.code === 'SP_PATIENT_ERASED') return gone(req, reply, req.params.id);
+        if (isCode(e, 'SP_PATIENT_ERASED')) return gone(req, reply, req.params.id);
+        if (isCode(e, 'SP_PATIENT_MERGED')) return merged(req, reply, req.params.id);
         throw e;
       }
     },

@@ -8,9 +8,10 @@ import * as m007 from './007-client-cert-binding.js';
 import * as m008 from './008-identity.js';
 import * as m009 from './009-audit-sequencing.js';
 import * as m010 from './010-idempotency-key-hashes.js';
+import * as m011 from './011-patient-identifiers.js';
+import * as m014 from './014-fhir-subscriptions.js';
 import * as m012 from './012-hl7.js';
 import * as m013 from './013-fhir-communication.js';
-import * as m014 from './014-fhir-subscriptions.js';
 
 /**
  * Migrations are versioned by name and compiled into the program (no file-system scan at run time).
@@ -28,9 +29,10 @@ export const migrationProvider: MigrationProvider = {
       '008-identity': m008,
       '009-audit-sequencing': m009,
       '010-idempotency-key-hashes': m010,
+      '011-patient-identifiers': m011,
+      '014-fhir-subscriptions': m014,
       '012-hl7': m012,
       '013-fhir-communication': m013,
-      '014-fhir-subscriptions': m014,
     };
   },
 };

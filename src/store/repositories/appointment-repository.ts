@@ -12,9 +12,12 @@ export interface AppointmentRepository {
   getMany(tenantId: string, externalIds: readonly string[]): Promise<AppointmentRow[]>;
   insert(row: Insertable<Database['appointments']>): Promise<void>;
   update(tenantId: string, externalId: string, set: Updateable<Database['appointments']>): Promise<void>;
+  /** The patient's appointments (any status), by external id. */
+  listForPatient(tenantId: string, patientId: string): Promise<AppointmentRow[]>;
 }
 
 const GET = stmt('select * from appointments where tenant_id = ? and external_id = ?');
+const FOR_PATIENT = stmt('select * from appointments where tenant_id = ? and patient_id = ? order by external_id');
 
 export class SqlAppointmentRepository implements AppointmentRepository {
   constructor(private readonly sql: Sql) {}
@@ -44,5 +47,9 @@ export class SqlAppointmentRepository implements AppointmentRepository {
       .where('tenant_id', '=', tenantId)
       .where('external_id', '=', externalId)
       .execute();
+  }
+
+  listForPatient(tenantId: string, patientId: string): Promise<AppointmentRow[]> {
+    return this.sql.all<AppointmentRow>(FOR_PATIENT, [tenantId, patientId]);
   }
 }

@@ -2,8 +2,8 @@ import { sql } from 'kysely';
 import type { Sql } from '../sql.js';
 import { indexForm } from '../index-form.js';
 
-/** The tables holding keyed blind indexes of sealed contact values. */
-export type IndexedTable = 'contact_points' | 'patient_accounts';
+/** The tables holding keyed blind indexes of sealed contact values and patient identifiers. */
+export type IndexedTable = 'contact_points' | 'patient_accounts' | 'patient_identifiers';
 
 /** One sealed contact value and its blind index, whatever table holds it. */
 export interface IndexedValue {
@@ -15,11 +15,16 @@ export interface IndexedValue {
   bidx: string;
 }
 
-/** The columns of each table (its names differ, the re-indexing does not). */
-const COLUMNS: Record<IndexedTable, { system: string; ct: string; bidx: string }> = {
+/**
+ * The columns of each table (its names differ, the re-indexing does not). `live`: the rows that
+ * rotate; an erased patient's identifier tombstones keep a reference-key index and no value.
+ */
+const COLUMNS: Record<IndexedTable, { system: string; ct: string; bidx: string; live?: string }> = {
   contact_points: { system: 'system', ct: 'value_ct', bidx: 'value_bidx' },
   patient_accounts: { system: 'contact_system', ct: 'contact_ct', bidx: 'contact_bidx' },
+  patient_identifiers: { system: 'system', ct: 'value_ct', bidx: 'lookup_bidx', live: 'erased_at is null' },
 };
+const live = (table: IndexedTable) => sql.raw(COLUMNS[table].live ? ` and ${COLUMNS[table].live}` : '');
 
 /**
  * Blind-index re-indexing after a key rotation, the same for every table that holds blind indexes.
@@ -42,7 +47,7 @@ export class SqlBlindIndexRepository implements BlindIndexRepository {
     const [op, pattern] = indexForm(version, false);
     const r =
       await sql<IndexedValue>`select id, tenant_id, patient_id, ${sql.ref(c.system)} as system, ${sql.ref(c.ct)} as ct, ${sql.ref(c.bidx)} as bidx
-      from ${sql.table(table)} where ${sql.ref(c.bidx)} ${sql.raw(op)} ${pattern} and id > ${afterId} order by id limit ${limit}`.execute(
+      from ${sql.table(table)} where ${sql.ref(c.bidx)} ${sql.raw(op)} ${pattern}${live(table)} and id > ${afterId} order by id limit ${limit}`.execute(
         this.sql.db,
       );
     return r.rows;
@@ -52,7 +57,7 @@ export class SqlBlindIndexRepository implements BlindIndexRepository {
     const [op, pattern] = indexForm(version, !not);
     const r = await sql<{
       n: number | string;
-    }>`select count(*) as n from ${sql.table(table)} where ${sql.ref(COLUMNS[table].bidx)} ${sql.raw(op)} ${pattern}`.execute(
+    }>`select count(*) as n from ${sql.table(table)} where ${sql.ref(COLUMNS[table].bidx)} ${sql.raw(op)} ${pattern}${live(table)}`.execute(
       this.sql.db,
     );
     return Number(r.rows[0].n);
@@ -60,9 +65,10 @@ export class SqlBlindIndexRepository implements BlindIndexRepository {
 
   async set(table: IndexedTable, id: string, from: string, to: string): Promise<boolean> {
     const b = sql.ref(COLUMNS[table].bidx);
-    const r = await sql`update ${sql.table(table)} set ${b} = ${to} where id = ${id} and ${b} = ${from}`.execute(
-      this.sql.db,
-    );
+    const r =
+      await sql`update ${sql.table(table)} set ${b} = ${to} where id = ${id} and ${b} = ${from}${live(table)}`.execute(
+        this.sql.db,
+      );
     return Number(r.numAffectedRows ?? 0n) === 1;
   }
 }

@@ -4,6 +4,7 @@ import type { Sql } from '../sql.js';
 import { selectIn, stmt } from '../sql.js';
 import type { ContactPointRow } from './contact-point-repository.js';
 import type { IdempotencyRow } from './idempotency-repository.js';
+import type { NotificationRow } from './notification-repository.js';
 
 export type PatientRow = Selectable<Database['patients']>;
 
@@ -14,6 +15,8 @@ export interface PatientWithKey {
   time_zone: string;
   key_id: string;
   wrapped: Uint8Array;
+  /** The survivor's id when a merge retired this patient (migration 011), else null. */
+  merged_into: string | null;
 }
 
 /** Patients (names and birth dates are ciphertext under the patient's data key). */
@@ -32,6 +35,11 @@ export interface PatientRepository {
    * included), and the tenant's record of `idempotencyKey` when one is given and exists.
    */
   getForSending(tenantId: string, id: string, idempotencyKey?: string | null): Promise<SendingContext>;
+  /**
+   * The patient's notifications that are neither cancelled nor erased (any delivery state), by
+   * creation time then id: what a merge looks through for reminders still to go out.
+   */
+  listLiveNotifications(tenantId: string, patientId: string): Promise<NotificationRow[]>;
 }
 
 export interface SendingContext {
@@ -43,7 +51,7 @@ export interface SendingContext {
 const GET = stmt('select * from patients where tenant_id = ? and id = ?');
 // One row at least (the idempotency record must be found even when the patient is gone since).
 const FOR_SENDING = stmt(
-  'select p.id as p_id, p.language, p.time_zone, k.key_id, k.wrapped, c.id, c.tenant_id, c.patient_id, c.system, c.value_ct, c.value_bidx, c.rank, c.opted_out_at, ' +
+  'select p.id as p_id, p.language, p.time_zone, p.merged_into, k.key_id, k.wrapped, c.id, c.tenant_id, c.patient_id, c.system, c.value_ct, c.value_bidx, c.rank, c.opted_out_at, ' +
     'i.key as i_key, i.request_hash as i_request_hash, i.status_code as i_status_code, i.response as i_response, i.created_at as i_created_at ' +
     'from (select 1 as one) as x ' +
     'left join patients p on p.tenant_id = ? and p.id = ? ' +
@@ -60,8 +68,11 @@ type ForSendingRow = Nullable<Omit<PatientWithKey, 'id'> & { p_id: string } & Co
   i_response: string;
   i_created_at: number;
 };
+const LIVE_NOTIFICATIONS = stmt(
+  'select * from notifications where tenant_id = ? and patient_id = ? and cancelled_at is null order by created_at, id',
+);
 const WITH_KEYS =
-  'select p.id, p.language, p.time_zone, k.key_id, k.wrapped from patients p join data_keys k on k.tenant_id = p.tenant_id and k.patient_id = p.id where p.tenant_id = ? and';
+  'select p.id, p.language, p.time_zone, p.merged_into, k.key_id, k.wrapped from patients p join data_keys k on k.tenant_id = p.tenant_id and k.patient_id = p.id where p.tenant_id = ? and';
 
 export class SqlPatientRepository implements PatientRepository {
   constructor(private readonly sql: Sql) {}
@@ -93,6 +104,7 @@ export class SqlPatientRepository implements PatientRepository {
             time_zone: first.time_zone!,
             key_id: first.key_id,
             wrapped: first.wrapped!,
+            merged_into: first.merged_into,
           }
         : undefined;
     const contacts: ContactPointRow[] = [];
@@ -121,5 +133,10 @@ export class SqlPatientRepository implements PatientRepository {
           }
         : undefined;
     return { patient, contacts, idempotency };
+  }
+
+  async listLiveNotifications(tenantId: string, patientId: string): Promise<NotificationRow[]> {
+    const rows = await this.sql.all<NotificationRow>(LIVE_NOTIFICATIONS, [tenantId, patientId]);
+    return rows.filter((n) => n.data_ct.length > 0);
   }
 }
