@@ -33,7 +33,11 @@ async function snapshot(db: TestDatabase): Promise<Record<string, string>> {
   ]) {
     const rows = await db.query(`select * from ${t}`);
     const text = rows
-      .map((r) => JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? String(v) : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v)))
+      .map((r) =>
+        JSON.stringify(r, (_k, v) =>
+          typeof v === 'bigint' ? String(v) : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v,
+        ),
+      )
       .sort();
     out[t] = text.join('\n');
   }
@@ -158,7 +162,10 @@ describeEachBackend('patient identity', (backend) => {
   it('re-indexes identifiers at a blind-index key rotation, and lookups keep working', async () => {
     const first = await start();
     await first.app.services.patients.upsert(ctx, 'pa', { ...samplePatient(), identifiers: [MRN] } as never);
-    await first.app.services.patients.upsert(ctx, 'pb', { ...samplePatient(), identifiers: [{ system: 'X', value: '1' }] } as never);
+    await first.app.services.patients.upsert(ctx, 'pb', {
+      ...samplePatient(),
+      identifiers: [{ system: 'X', value: '1' }],
+    } as never);
     await first.app.services.patients.erase(ctx, 'pb', { shredInBackground: false });
     await first.app.close();
     apps.splice(0);
@@ -258,7 +265,9 @@ describeEachBackend('patient identity', (backend) => {
     expect(moved.created).toBe(false);
 
     // Audited once, by pseudonymous references: no patient id in the entry.
-    const entries = await db.query<{ entry: string }>("select entry from audit_entries where entry like '%patient.merged%'");
+    const entries = await db.query<{ entry: string }>(
+      "select entry from audit_entries where entry like '%patient.merged%'",
+    );
     expect(entries).toHaveLength(1);
     expect(entries[0]!.entry).not.toMatch(/"(old|new)"/);
     expect(entries[0]!.entry).not.toContain('OLD-1');
