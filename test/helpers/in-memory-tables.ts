@@ -244,6 +244,11 @@ export function memoryRepositories(t: Tables) {
     get: async (tenantId, id) => copy([t.notifications.get(id)].find((n) => n?.tenant_id === tenantId)),
     getMany: async (ids) => copies([...new Set(ids)].flatMap((id) => t.notifications.get(id) ?? [])),
     update: async (id, set) => void patch(t.notifications, id, set as Partial<NotificationRow>),
+    // Order unspecified by the contract: creation order here, as an unordered scan usually gives.
+    listForAppointment: async (tenantId, appointmentId) =>
+      copies(
+        [...t.notifications.values()].filter((n) => n.tenant_id === tenantId && n.appointment_id === appointmentId),
+      ),
   } satisfies Partial<NotificationRepository>;
 
   const deliveries = {
