@@ -181,6 +181,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
         if (store.dueSignal) unsubscribe = store.dueSignal.subscribe(() => s.worker.wake());
       }
       s.auditLog.start();
+      if (config.worker.enabled) s.restHooks.start();
       hl7Listener = startHl7Listener(config, s.hl7, logger);
       hl7Listener.catch((e: unknown) =>
         logger.error({ code: errorCode(e) ?? (e as NodeJS.ErrnoException)?.code }, 'the HL7 MLLP listener did not start'),
@@ -203,6 +204,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       unsubscribe();
       if (housekeeping) clearInterval(housekeeping);
       await (await hl7Listener.catch(() => null))?.close();
+      await s.restHooks.stop();
       await s.worker.stop();
       await s.auditLog.stop();
       await server.close();

@@ -10,6 +10,7 @@ import { portalRoutes } from '../api/routes/portal-routes.js';
 import { auditQueryRoutes } from '../api/routes/audit-query-routes.js';
 import { fhirAuditRoutes } from '../api/routes/fhir-audit-routes.js';
 import { fhirMetadataRoutes } from '../api/routes/fhir/metadata-routes.js';
+import { fhirSubscriptionRoutes } from '../api/routes/fhir/subscription-routes.js';
 import { auditLogRoutes } from '../api/routes/audit-log-routes.js';
 import { signerRoutes } from '../api/routes/signer-routes.js';
 import { proofRoutes } from '../api/routes/proof-routes.js';
@@ -52,6 +53,7 @@ export function registerRoutes(
   // Audit: queries, FHIR AuditEvent, the transparency log; signatures and delivery proofs.
   server.register(auditQueryRoutes, { prefix: '/v1', audit: s.auditQueries });
   server.register(fhirAuditRoutes, { prefix: '/fhir/R4', audit: s.auditQueries, publicUrl: config.publicUrl });
+  server.register(fhirSubscriptionRoutes, { prefix: '/fhir/R4', subscriptions: s.subscriptions, access });
   // FHIR R4: the CapabilityStatement and vocabulary (public), then one plugin per resource.
   server.register(fhirMetadataRoutes, {
     prefix: '/fhir/R4',

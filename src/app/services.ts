@@ -24,6 +24,10 @@ import { SignerService } from '../core/signer-service.js';
 import { ProofService } from '../core/proof-service.js';
 import { PatientAccountService } from '../core/patient-account-service.js';
 import { DeviceService } from '../core/device-service.js';
+import { SubscriptionService } from '../ehr/fhir/subscription-service.js';
+import { SubscriptionEventSink } from '../ehr/fhir/subscription-events.js';
+import { DEFAULT_MAX_FAILURES, RestHookWorker } from '../ehr/fhir/subscription-worker.js';
+import { OutboundAddressPolicy } from '../channels/outbound-address.js';
 import { Hl7Service } from '../ehr/hl7-apply/hl7-service.js';
 import { DeliveryWorker } from '../queue/delivery-worker.js';
 import { AuditLog } from '../audit/audit-log.js';
@@ -90,6 +94,9 @@ export interface Services {
   // EHR integration: HL7 v2 senders, messages and the error queue
   hl7: Hl7Service;
   devices: DeviceService;
+  // FHIR Subscriptions (R5 Backport IG): the resource and the rest-hook sender
+  subscriptions: SubscriptionService;
+  restHooks: RestHookWorker;
 }
 
 /** The table of what exists: construction only, nothing starts here (see `App.start`). */
@@ -127,6 +134,8 @@ export function buildServices(f: Foundations): Services {
     wake,
     signing,
   };
+  // FHIR Subscriptions hear core's events inside their transactions (ehr/fhir/subscription-events.ts).
+  core.events = new SubscriptionEventSink((tenantId, patientId) => patientRef(core, tenantId, patientId));
 
   const patients = new PatientService(core, {
     // Erasure completes with a tenant KEK rotation and the destruction of every older version.
@@ -184,8 +193,37 @@ export function buildServices(f: Foundations): Services {
     logger,
   );
 
+  const fhirBase = `${config.publicUrl.replace(/\/+$/, '')}/fhir/R4`;
+  const restHooks: RestHookWorker = new RestHookWorker(
+    core,
+    fhirBase,
+    {
+      owner,
+      pollMs: Math.max(config.worker.pollMs, 250),
+      leaseMs: config.worker.leaseMs,
+      backoffBaseMs: config.worker.backoffBaseMs,
+      backoffCapMs: config.worker.backoffCapMs,
+      timeoutMs: config.channels.timeoutMs,
+      maxFailures: DEFAULT_MAX_FAILURES,
+      batchSize: 20,
+      allowedHosts: config.webhook.allowedHosts,
+      insecureSkipTlsVerify: config.channels.insecureSkipTlsVerify,
+      ca: config.channels.outboundCa,
+    },
+    null,
+    (e) => logger.error({ code: errorCode(e) ?? (e as Error)?.name }, 'subscription notification round failed'),
+  );
+  const subscriptions = new SubscriptionService(
+    core,
+    new OutboundAddressPolicy(config.webhook.allowedHosts),
+    () => restHooks.wake(),
+    fhirBase,
+  );
+
   return {
     cipher,
+    subscriptions,
+    restHooks,
     sealer,
     channels,
     core,

@@ -1,4 +1,5 @@
 import { NOTIFICATION_TYPES } from '../../core/domain.js';
+import { BACKPORT, TOPICS } from './subscription-topics.js';
 
 /**
  * What Sealpost's FHIR R4 API supports, one entry per resource type. The CapabilityStatement
@@ -21,6 +22,8 @@ export interface ResourceCapability {
   /** False: an update of an unknown id is refused (ids are the server's). */
   updateCreate?: boolean;
   supportedProfile?: string[];
+  /** Extensions of the resource entry (the Backport IG's topic canonicals on Subscription). */
+  extension?: { url: string; valueCanonical: string }[];
   documentation?: string;
 }
 
@@ -61,6 +64,29 @@ export const RESOURCE_CAPABILITIES: ResourceCapability[] = [
   },
   // fhir-comm: CommunicationRequest, Communication, Consent
   // fhir-subs: Subscription, SubscriptionTopic
+  {
+    type: 'Subscription',
+    interaction: ['read', 'create', 'update', 'delete', 'search-type'],
+    searchParam: [
+      { name: 'status', type: 'token', documentation: 'requested, active, error, off; comma-separated for several' },
+      { name: 'criteria', type: 'string', documentation: 'a topic canonical URL (exact)' },
+    ],
+    operation: [
+      {
+        name: 'status',
+        definition: 'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status',
+      },
+    ],
+    conditionalCreate: false,
+    updateCreate: false,
+    supportedProfile: [`${BACKPORT}/backport-subscription`],
+    extension: TOPICS.map((t) => ({
+      url: `${BACKPORT}/capabilitystatement-subscriptiontopic-canonical`,
+      valueCanonical: t.url,
+    })),
+    documentation:
+      'Topic-based subscriptions (R5 Backport IG for R4), rest-hook only; the topics are the extension values. Needs subscription.manage.',
+  },
 ];
 
 /** Where Sealpost's own CodeSystems live (`<base>/CodeSystem/<id>`'s canonical url). */
@@ -144,6 +170,7 @@ export function capabilityStatement(o: {
         },
         resource: RESOURCE_CAPABILITIES.map((r) => ({
           type: r.type,
+          ...(r.extension?.length ? { extension: r.extension } : {}),
           ...(r.supportedProfile ? { supportedProfile: r.supportedProfile } : {}),
           ...(r.documentation ? { documentation: r.documentation } : {}),
           interaction: r.interaction.map((code) => ({ code })),
