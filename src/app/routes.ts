@@ -9,6 +9,9 @@ import { appointmentRoutes } from '../api/routes/appointment-routes.js';
 import { portalRoutes } from '../api/routes/portal-routes.js';
 import { auditQueryRoutes } from '../api/routes/audit-query-routes.js';
 import { fhirAuditRoutes } from '../api/routes/fhir-audit-routes.js';
+import { communicationRequestRoutes } from '../api/routes/fhir/communication-request-routes.js';
+import { communicationRoutes } from '../api/routes/fhir/communication-routes.js';
+import { consentRoutes } from '../api/routes/fhir/consent-routes.js';
 import { fhirMetadataRoutes } from '../api/routes/fhir/metadata-routes.js';
 import { fhirSubscriptionRoutes } from '../api/routes/fhir/subscription-routes.js';
 import { auditLogRoutes } from '../api/routes/audit-log-routes.js';
@@ -53,6 +56,19 @@ export function registerRoutes(
   // Audit: queries, FHIR AuditEvent, the transparency log; signatures and delivery proofs.
   server.register(auditQueryRoutes, { prefix: '/v1', audit: s.auditQueries });
   server.register(fhirAuditRoutes, { prefix: '/fhir/R4', audit: s.auditQueries, publicUrl: config.publicUrl });
+  server.register(communicationRequestRoutes, {
+    prefix: '/fhir/R4',
+    communicationRequests: s.communicationRequests,
+    access,
+    publicUrl: config.publicUrl,
+  });
+  server.register(communicationRoutes, {
+    prefix: '/fhir/R4',
+    communications: s.communications,
+    access,
+    publicUrl: config.publicUrl,
+  });
+  server.register(consentRoutes, { prefix: '/fhir/R4', consents: s.consent, access, publicUrl: config.publicUrl });
   server.register(fhirSubscriptionRoutes, { prefix: '/fhir/R4', subscriptions: s.subscriptions, access });
   // FHIR R4: the CapabilityStatement and vocabulary (public), then one plugin per resource.
   server.register(fhirMetadataRoutes, {

@@ -24,6 +24,8 @@ import { SignerService } from '../core/signer-service.js';
 import { ProofService } from '../core/proof-service.js';
 import { PatientAccountService } from '../core/patient-account-service.js';
 import { DeviceService } from '../core/device-service.js';
+import { CommunicationRequestService } from '../ehr/fhir/communication-request.js';
+import { CommunicationService } from '../ehr/fhir/communication.js';
 import { SubscriptionService } from '../ehr/fhir/subscription-service.js';
 import { SubscriptionEventSink } from '../ehr/fhir/subscription-events.js';
 import { DEFAULT_MAX_FAILURES, RestHookWorker } from '../ehr/fhir/subscription-worker.js';
@@ -94,6 +96,9 @@ export interface Services {
   // EHR integration: HL7 v2 senders, messages and the error queue
   hl7: Hl7Service;
   devices: DeviceService;
+  // FHIR CommunicationRequest (notifications) and Communication (deliveries); Consent is `consent`
+  communicationRequests: CommunicationRequestService;
+  communications: CommunicationService;
   // FHIR Subscriptions (R5 Backport IG): the resource and the rest-hook sender
   subscriptions: SubscriptionService;
   restHooks: RestHookWorker;
@@ -232,6 +237,8 @@ export function buildServices(f: Foundations): Services {
     appointments: new AppointmentService(core, notifications),
     portal: new PortalService(core, channels),
     consent: new ConsentService(core),
+    communicationRequests: new CommunicationRequestService(core, notifications),
+    communications: new CommunicationService(core),
     processor,
     worker,
     metrics,

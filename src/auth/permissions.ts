@@ -133,6 +133,13 @@ const SMART_RESOURCES: Record<string, Partial<Record<'c' | 'r' | 'u' | 'd' | 's'
     d: ['appointment.write'],
   },
   AuditEvent: { r: ['audit.read', 'disclosure.read'], s: ['audit.read'] },
+  CommunicationRequest: {
+    c: ['notification.create.scheduling', 'notification.create.clinical', 'notification.create.billing'],
+    r: ['notification.read'],
+    u: ['notification.cancel'],
+    s: ['notification.read'],
+  },
+  Consent: { c: ['patient.write'], r: ['patient.read'], s: ['patient.read'] },
   Subscription: {
     c: ['subscription.manage'],
     r: ['subscription.manage'],

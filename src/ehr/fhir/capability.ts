@@ -62,6 +62,40 @@ export const RESOURCE_CAPABILITIES: ResourceCapability[] = [
     updateCreate: false,
     documentation: 'Booking schedules the same reminder series as PUT /v1/appointments; status=cancelled cancels them.',
   },
+  {
+    type: 'CommunicationRequest',
+    interaction: ['read', 'create', 'update', 'search-type'],
+    searchParam: [
+      { name: 'patient', type: 'reference', documentation: 'Patient/<id> or <id>' },
+      { name: 'status', type: 'token', documentation: 'request-status: active, completed, revoked (comma = or)' },
+      { name: 'identifier', type: 'token', documentation: 'system|value (the system is required)' },
+    ],
+    conditionalCreate: true,
+    updateCreate: false,
+    documentation:
+      'A notification: category (sealpost-notification-type) is its type, payload[0].contentString its data (JSON), ' +
+      'occurrenceDateTime its send time, medium its channels. Update only to status=revoked (cancels what is pending). ' +
+      'Reads carry no payload.',
+  },
+  {
+    type: 'Communication',
+    interaction: ['read', 'search-type'],
+    searchParam: [
+      { name: 'based-on', type: 'reference', documentation: 'CommunicationRequest/<id> or <id>' },
+      { name: 'patient', type: 'reference', documentation: 'Patient/<id> or <id>' },
+      { name: 'status', type: 'token', documentation: 'event-status (comma = or)' },
+    ],
+    documentation:
+      'One per delivery (its id is the delivery id): status, sent, received (delivered or read), statusReason.',
+  },
+  {
+    type: 'Consent',
+    interaction: ['read', 'create', 'search-type'],
+    searchParam: [{ name: 'patient', type: 'reference', documentation: 'Patient/<id> or <id> (required)' }],
+    documentation:
+      'A patient-privacy permit or deny of one channel (provision.code, sealpost-channel or v3 ParticipationMode) or, ' +
+      'without a code, of every channel; the latest covering a channel is applied at send time.',
+  },
   // fhir-comm: CommunicationRequest, Communication, Consent
   // fhir-subs: Subscription, SubscriptionTopic
   {
