@@ -140,13 +140,9 @@ const SMART_RESOURCES: Record<string, Partial<Record<'c' | 'r' | 'u' | 'd' | 's'
     s: ['notification.read'],
   },
   Consent: { c: ['patient.write'], r: ['patient.read'], s: ['patient.read'] },
-  Subscription: {
-    c: ['subscription.manage'],
-    r: ['subscription.manage'],
-    u: ['subscription.manage'],
-    d: ['subscription.manage'],
-    s: ['subscription.manage'],
-  },
+  // Reading a Subscription needs the same permission as changing it (it names the endpoint that
+  // receives the feed): only write scopes grant it, never a read-only one.
+  Subscription: { c: ['subscription.manage'], u: ['subscription.manage'], d: ['subscription.manage'] },
 };
 export const SMART_SCOPE_PATTERN = /^system\/(\*|[A-Z][A-Za-z]+)\.(\*|read|write|c?r?u?d?s?)$/;
 
