@@ -237,6 +237,13 @@ export function memoryRepositories(t: Tables) {
     insert: async (row) => insertAll(t.contactPoints, 'contact_points', [row as ContactPointRow], (r) => r.id),
     update: async (id, set) => void patch(t.contactPoints, id, set as Partial<ContactPointRow>),
     delete: async (ids) => ids.forEach((id) => t.contactPoints.delete(id)),
+    setOptOutByIndex: async (tenantId, system, bidx, optedOutAt) => {
+      const hit = [...t.contactPoints.values()].filter(
+        (c) => c.tenant_id === tenantId && c.system === system && c.value_bidx === bidx,
+      );
+      for (const c of hit) patch(t.contactPoints, c.id, { opted_out_at: optedOutAt });
+      return copies(hit.map((c) => t.contactPoints.get(c.id)!));
+    },
   } satisfies Partial<ContactPointRepository>;
 
   const notifications = {

@@ -1,0 +1,158 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConsentService, deniedChannels } from './consent-service.js';
+import { DeliveryProcessor } from './delivery-processor.js';
+import { NotificationService, type CreateNotificationInput } from './notification-service.js';
+import { PHI_MARKER, coreFixture, fakeChannels, refusal } from '../../test/helpers/in-memory-core.js';
+
+const rec = (channel: string, decision: 'permit' | 'deny') => ({ channel, decision });
+
+describe('deniedChannels: the latest record covering a channel decides', () => {
+  it('permits everything when there is no record', () => {
+    expect([...deniedChannels([])]).toEqual([]);
+  });
+
+  it('applies a deny of one channel to that channel only', () => {
+    expect([...deniedChannels([rec('sms', 'deny')])]).toEqual(['sms']);
+  });
+
+  it('lets a later permit of every channel lift an earlier deny of one', () => {
+    expect([...deniedChannels([rec('sms', 'deny'), rec('*', 'permit')])]).toEqual([]);
+  });
+
+  it('lets a later permit of one channel open it inside an earlier deny of every channel', () => {
+    expect([...deniedChannels([rec('*', 'deny'), rec('email', 'permit')])].sort()).toEqual(['sms', 'webhook']);
+  });
+
+  it('lets a later deny of every channel override an earlier permit of one', () => {
+    expect([...deniedChannels([rec('sms', 'permit'), rec('*', 'deny')])].sort()).toEqual(['email', 'sms', 'webhook']);
+  });
+});
+
+let f: ReturnType<typeof coreFixture>;
+let consents: ConsentService;
+let notifications: NotificationService;
+
+beforeEach(async () => {
+  f = coreFixture();
+  consents = new ConsentService(f.deps);
+  notifications = new NotificationService(f.deps);
+  await f.addPatient('p1');
+});
+afterEach(() => f.cleanup());
+
+const followUp = (over: Partial<CreateNotificationInput> = {}): CreateNotificationInput => ({
+  type: 'follow_up',
+  patientId: 'p1',
+  data: { reason: `Knee review ${PHI_MARKER}`, dueDate: '2030-02-01' },
+  ...over,
+});
+
+describe('ConsentService: the ledger', () => {
+  it('records a decision with an audit entry of ids and codes, and shows superseded records as inactive', async () => {
+    const deny = await consents.record(f.ctx, { patientId: 'p1', channel: 'sms', decision: 'deny', source: 'fhir' });
+    expect(deny).toMatchObject({ patientId: 'p1', channel: 'sms', decision: 'deny', source: 'fhir', active: true });
+    expect(deny.recordedBy).toBe(f.ctx.actor);
+    const entry = f.store.audit.find((a) => a.event.targetId === deny.id)!;
+    expect(entry.event).toMatchObject({
+      action: 'consent.recorded',
+      targetType: 'consent',
+      details: { channel: 'sms', decision: 'deny', source: 'fhir' },
+    });
+    expect(entry.entry).not.toContain('p1');
+    const permit = await consents.record(f.ctx, { patientId: 'p1', channel: '*', decision: 'permit', source: 'api' });
+    expect((await consents.get(f.ctx, deny.id)).active).toBe(false);
+    expect((await consents.listForPatient(f.ctx, 'p1')).map((r) => [r.id, r.active])).toEqual([
+      [permit.id, true],
+      [deny.id, false],
+    ]);
+    expect(await consents.denied(f.ctx, 'p1')).toEqual([]);
+  });
+
+  it('refuses a decision about an unknown patient, or an unknown channel, and writes nothing', async () => {
+    const before = f.store.dump();
+    expect(
+      (await refusal(consents.record(f.ctx, { patientId: 'nobody', channel: 'sms', decision: 'deny', source: 'fhir' })))
+        .code,
+    ).toBe('SP_PATIENT_NOT_FOUND');
+    expect(
+      (
+        await refusal(
+          consents.record(f.ctx, { patientId: 'p1', channel: 'fax' as never, decision: 'deny', source: 'fhir' }),
+        )
+      ).code,
+    ).toBe('SP_REQ_VALIDATION');
+    expect(f.store.dump()).toEqual(before);
+    expect((await refusal(consents.get(f.ctx, 'nope'))).code).toBe('SP_CONSENT_NOT_FOUND');
+  });
+
+  it('records STOP and START from the patient’s number as sms decisions, beside the contact point’s opt-out', async () => {
+    expect(await consents.inboundSms(f.ctx, '+14155552671', 'stop')).toBe('opted_out');
+    expect(await consents.denied(f.ctx, 'p1')).toEqual(['sms']);
+    const [stop] = await consents.listForPatient(f.ctx, 'p1');
+    expect(stop).toMatchObject({ channel: 'sms', decision: 'deny', source: 'sms_keyword' });
+    expect(await consents.inboundSms(f.ctx, '+14155552671', 'START')).toBe('opted_in');
+    expect(await consents.denied(f.ctx, 'p1')).toEqual([]);
+    expect(await consents.inboundSms(f.ctx, '+14155552671', 'hello')).toBe('ignored');
+    expect(await consents.listForPatient(f.ctx, 'p1')).toHaveLength(2);
+  });
+});
+
+describe('DeliveryProcessor honours the ledger at send time', () => {
+  const claim = (w: DeliveryProcessor) => w.claim(10, f.now(), f.now() + 60_000);
+
+  it('suppresses an SMS whose channel was denied after the notification was created, and moves on to e-mail', async () => {
+    const channels = fakeChannels();
+    const worker = new DeliveryProcessor(f.deps, channels, 'w1');
+    const created = await notifications.create(f.ctx, followUp({ priority: 'urgent' }));
+    const [sms] = created.body.deliveries;
+    expect(sms.channel).toBe('sms');
+    await consents.record(f.ctx, { patientId: 'p1', channel: 'sms', decision: 'deny', source: 'fhir' });
+
+    expect(await (await claim(worker)).finish()).toEqual([{ status: 'suppressed', channel: 'sms' }]);
+    expect(f.store.tables.deliveries.get(sms.id)).toMatchObject({
+      status: 'suppressed',
+      last_error_code: 'SP_CONSENT_DENIED',
+      failed_at: null,
+      lease_owner: null,
+    });
+    expect(channels.sms.sent).toEqual([]);
+    const audit = f.store.audit.filter((a) => a.event.targetId === sms.id).map((a) => a.event);
+    expect(audit).toMatchObject([
+      {
+        action: 'delivery.suppressed',
+        outcome: 'failure',
+        details: { errorCode: 'SP_CONSENT_DENIED', nextChannel: 'email' },
+      },
+    ]);
+    // The next permitted contact point takes over.
+    expect(await (await claim(worker)).finish()).toEqual([{ status: 'sent', channel: 'email' }]);
+    expect(channels.email.sent).toHaveLength(1);
+  });
+
+  it('suppresses without fallback when every channel is denied, and reads the ledger once per claimed batch', async () => {
+    const channels = fakeChannels();
+    const worker = new DeliveryProcessor(f.deps, channels, 'w1');
+    await f.addPatient('p2');
+    for (const patientId of ['p1', 'p1', 'p2'])
+      await notifications.create(f.ctx, followUp({ patientId, priority: 'urgent' }));
+    await consents.record(f.ctx, { patientId: 'p1', channel: '*', decision: 'deny', source: 'fhir' });
+    const callsBefore = f.store.calls.length;
+    const outcomes = await (await claim(worker)).finish();
+    expect(outcomes.map((o) => o.status).sort()).toEqual(['sent', 'suppressed', 'suppressed']);
+    expect(f.store.calls.slice(callsBefore).filter((c) => c.op === 'consents.listForPatients')).toHaveLength(1);
+    const p1 = [...f.store.tables.deliveries.values()].filter((d) => d.patient_id === 'p1');
+    expect(p1.map((d) => d.status)).toEqual(['suppressed', 'suppressed']);
+    expect(channels.sms.sent.map((m) => m.deliveryId)).toEqual(
+      [...f.store.tables.deliveries.values()].filter((d) => d.patient_id === 'p2').map((d) => d.id),
+    );
+  });
+
+  it('sends again once a later permit lifts the deny', async () => {
+    const channels = fakeChannels();
+    const worker = new DeliveryProcessor(f.deps, channels, 'w1');
+    await consents.record(f.ctx, { patientId: 'p1', channel: 'sms', decision: 'deny', source: 'fhir' });
+    await consents.record(f.ctx, { patientId: 'p1', channel: 'sms', decision: 'permit', source: 'fhir' });
+    await notifications.create(f.ctx, followUp({ priority: 'urgent' }));
+    expect(await (await claim(worker)).finish()).toEqual([{ status: 'sent', channel: 'sms' }]);
+  });
+});
