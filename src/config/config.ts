@@ -1,4 +1,5 @@
 import type { ChannelKind } from '../core/domain.js';
+import type { Hl7Settings } from './hl7-settings.js';
 
 export type SqliteDurability = 'full' | 'group';
 
@@ -139,6 +140,8 @@ export interface Config {
     /** Local-time window, minutes after midnight, in which routine messages wait. */
     quietHours: { startMinute: number; endMinute: number } | null;
   };
+  /** The HL7 v2 MLLP listener (SEALPOST_HL7_*): off unless `listen` is set. */
+  hl7: Hl7Settings;
   /** SEALPOST_* variables that were set but mean nothing to this version (a typo, or a removed setting); logged at start. */
   ignoredVariables: string[];
 }

@@ -5,6 +5,7 @@ import type { Config, SqliteDurability } from './config.js';
 import { AppError } from '../core/errors.js';
 import { parseDurationMinutes, parseQuietHours } from './time-settings.js';
 import { isLoopbackHost } from './loopback.js';
+import { hl7Settings } from './hl7-settings.js';
 import { DEFAULT_TENANT, STAFF_ROLES } from '../core/domain.js';
 
 type Env = Record<string, string | undefined>;
@@ -198,6 +199,7 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
       integrateBatch: int('AUDIT_INTEGRATE_BATCH', 5000, 1, 100_000),
     },
     policy: { reminderOffsetsMinutes, quietHours },
+    hl7: hl7Settings({ str, secret, int }, errors),
     ignoredVariables: [],
   };
   if (/[\s+]/.test(config.audit.origin) || !config.audit.origin)

@@ -147,6 +147,7 @@ export const ERROR_CODES = {
     status: 409,
     title: 'An older message of the same sender and patient is still in the error queue',
   },
+  SP_HL7_MALFORMED: { status: 400, title: 'The HL7 v2 message cannot be parsed' },
   SP_TEMPLATE_PHI_IN_NUDGE: { status: 500, title: 'A nudge template uses a PHI variable' },
   SP_TEMPLATE_INVALID: { status: 500, title: 'A template is invalid' },
   SP_PORTAL_LINK_INVALID: { status: 404, title: 'This link is invalid, expired or has been used too many times' },

@@ -1,0 +1,109 @@
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { isIP } from 'node:net';
+import { isLoopbackHost } from './loopback.js';
+
+/** The HL7 v2 MLLP listener (docs/integrations.md, "The listener"); off unless `listen` is set. */
+export interface Hl7Settings {
+  /** SEALPOST_HL7_LISTEN `host:port` (`[::1]:2575` for IPv6); unset: no listener. */
+  listen?: { host: string; port: number };
+  /** PEM texts. With `clientCa`, every connection must present a client certificate it issued. */
+  tls?: { cert: string; key: string; clientCa?: string };
+  maxMessageBytes: number;
+  maxConnections: number;
+  idleTimeoutMs: number;
+}
+
+type Reader = {
+  str: (name: string, def?: string) => string | undefined;
+  secret: (name: string) => string | undefined;
+  int: (name: string, def: number, min: number, max: number) => number;
+};
+
+const HOST_NAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** Parses `host:port` or `[v6]:port`; null when malformed. Port 0 (any free port) is for tests. */
+export function parseListenAddress(raw: string): { host: string; port: number } | null {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(raw.trim());
+  if (!m) return null;
+  const host = m[1] ?? m[2]!;
+  const port = Number(m[3]);
+  if (port > 65535) return null;
+  if (m[1] !== undefined ? isIP(host) !== 6 : isIP(host) !== 4 && !HOST_NAME.test(host)) return null;
+  return { host, port };
+}
+
+/**
+ * Reads SEALPOST_HL7_*. Every variable is read whether the listener is on or not (so a misspelling is
+ * reported, and the configuration test sees them all). Checks, all reported together:
+ * - the listen address is `host:port`;
+ * - certificate and key come together, parse, match, and the certificate is valid now; a client CA needs them;
+ * - plaintext MLLP (no certificate) only on a loopback address: HL7 messages are PHI and travel only over
+ *   TLS (DESIGN.md, promise 1), the same rule as plaintext SMTP or Twilio over http.
+ */
+export function hl7Settings({ str, secret, int }: Reader, errors: string[], now = new Date()): Hl7Settings {
+  const rawListen = str('HL7_LISTEN');
+  const cert = secret('HL7_TLS_CERT');
+  const key = secret('HL7_TLS_KEY');
+  const clientCa = secret('HL7_TLS_CLIENT_CA');
+  const settings: Hl7Settings = {
+    maxMessageBytes: int('HL7_MAX_MESSAGE_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    maxConnections: int('HL7_MAX_CONNECTIONS', 100, 1, 10_000),
+    idleTimeoutMs: int('HL7_IDLE_TIMEOUT_MS', 600_000, 1_000, 86_400_000),
+  };
+  if (rawListen !== undefined) {
+    const listen = parseListenAddress(rawListen);
+    if (listen) settings.listen = listen;
+    else errors.push('SEALPOST_HL7_LISTEN: expected host:port, e.g. 127.0.0.1:2575 or [::1]:2575');
+  }
+  if ((cert === undefined) !== (key === undefined)) {
+    errors.push('SEALPOST_HL7_TLS_CERT and SEALPOST_HL7_TLS_KEY (or their _FILE forms): set both or neither');
+  } else if (cert !== undefined && key !== undefined) {
+    const problem = pairProblem(cert, key, now);
+    if (problem) errors.push(`SEALPOST_HL7_TLS_CERT/SEALPOST_HL7_TLS_KEY: ${problem}`);
+    else settings.tls = { cert, key };
+  }
+  if (clientCa !== undefined) {
+    if (cert === undefined)
+      errors.push('SEALPOST_HL7_TLS_CLIENT_CA: needs SEALPOST_HL7_TLS_CERT and SEALPOST_HL7_TLS_KEY');
+    else if (!parsesAsCertificate(clientCa))
+      errors.push('SEALPOST_HL7_TLS_CLIENT_CA: expected PEM CA certificates (-----BEGIN CERTIFICATE-----)');
+    else if (settings.tls) settings.tls.clientCa = clientCa;
+  }
+  if (settings.listen && cert === undefined && !isLoopbackHost(settings.listen.host)) {
+    errors.push(
+      'SEALPOST_HL7_LISTEN: plaintext MLLP is allowed only on a loopback address; set SEALPOST_HL7_TLS_CERT and SEALPOST_HL7_TLS_KEY',
+    );
+  }
+  return settings;
+}
+
+function parsesAsCertificate(pem: string): boolean {
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) return false;
+  try {
+    new X509Certificate(pem);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** What is wrong with a certificate/key pair, or null; never key material. */
+function pairProblem(cert: string, key: string, now: Date): string | null {
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch {
+    return 'the certificate is not a PEM certificate';
+  }
+  let privateKey;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch {
+    return 'the key is not an unencrypted PEM private key';
+  }
+  if (!x509.checkPrivateKey(privateKey)) return 'the key does not match the certificate';
+  if (new Date(x509.validTo).getTime() < now.getTime()) return 'the certificate has expired';
+  if (new Date(x509.validFrom).getTime() > now.getTime()) return 'the certificate is not yet valid';
+  return null;
+}
