@@ -24,16 +24,12 @@ import { SignerService } from '../core/signer-service.js';
 import { ProofService } from '../core/proof-service.js';
 import { PatientAccountService } from '../core/patient-account-service.js';
 import { DeviceService } from '../core/device-service.js';
-import { SubscriptionService } from '../ehr/fhir/subscription-service.js';
-import { SubscriptionEventSink } from '../ehr/fhir/subscription-events.js';
-import { DEFAULT_MAX_FAILURES, RestHookWorker } from '../ehr/fhir/subscription-worker.js';
-import { subscriptionFocusReader } from '../ehr/fhir/subscription-focus.js';
-import { OutboundAddressPolicy } from '../channels/outbound-address.js';
 import { CommunicationRequestService } from '../ehr/fhir/communication-request.js';
 import { CommunicationService } from '../ehr/fhir/communication.js';
 import { SubscriptionService } from '../ehr/fhir/subscription-service.js';
 import { SubscriptionEventSink } from '../ehr/fhir/subscription-events.js';
 import { DEFAULT_MAX_FAILURES, RestHookWorker } from '../ehr/fhir/subscription-worker.js';
+import { subscriptionFocusReader } from '../ehr/fhir/subscription-focus.js';
 import { OutboundAddressPolicy } from '../channels/outbound-address.js';
 import { Hl7Service } from '../ehr/hl7-apply/hl7-service.js';
 import { DeliveryWorker } from '../queue/delivery-worker.js';
@@ -201,33 +197,6 @@ export function buildServices(f: Foundations): Services {
     },
     clock,
     logger,
-  );
-
-  const fhirBase = `${config.publicUrl.replace(/\/+$/, '')}/fhir/R4`;
-  const restHooks: RestHookWorker = new RestHookWorker(
-    core,
-    fhirBase,
-    {
-      owner,
-      pollMs: Math.max(config.worker.pollMs, 250),
-      leaseMs: config.worker.leaseMs,
-      backoffBaseMs: config.worker.backoffBaseMs,
-      backoffCapMs: config.worker.backoffCapMs,
-      timeoutMs: config.channels.timeoutMs,
-      maxFailures: DEFAULT_MAX_FAILURES,
-      batchSize: 20,
-      allowedHosts: config.webhook.allowedHosts,
-      insecureSkipTlsVerify: config.channels.insecureSkipTlsVerify,
-      ca: config.channels.outboundCa,
-    },
-    null,
-    (e) => logger.error({ code: errorCode(e) ?? (e as Error)?.name }, 'subscription notification round failed'),
-  );
-  const subscriptions = new SubscriptionService(
-    core,
-    new OutboundAddressPolicy(config.webhook.allowedHosts),
-    () => restHooks.wake(),
-    fhirBase,
   );
 
   const fhirBase = `${config.publicUrl.replace(/\/+$/, '')}/fhir/R4`;
