@@ -4,6 +4,7 @@ import { AppError, isAppError } from './errors.js';
 import type { NotificationType, Priority } from './domain.js';
 import { decryptIdentifier, encryptIdentifier } from './patient-identifiers.js';
 import { NotificationService } from './notification-service.js';
+import { announce, deliveryEvents, reminderEvents, type DomainEvent } from './events.js';
 import type { StoreTx } from '../store/store.js';
 import type { PatientRow } from '../store/rows.js';
 
@@ -87,8 +88,10 @@ export async function mergePatients(
       { tenantId: ctx.tenantId, table: 'notifications', rowId: n.id, field: 'data' },
       n.data_ct,
     );
-    await tx.deliveries.cancelPending(n.id, at);
+    const cancelled = await tx.deliveries.cancelPending(n.id, at);
     await tx.notifications.update(n.id, { cancelled_at: at });
+    // Subscribers hear of it as of any cancellation; a moved reminder is rescheduled for the survivor.
+    const events: DomainEvent[] = deliveryEvents(n, cancelled, 'cancelled', at);
     try {
       const { notification } = await notifications.createInTx(
         tx,
@@ -105,11 +108,15 @@ export async function mergePatients(
       );
       movedIds.push(`${n.id}:${notification.id}`);
       moved++;
+      if (n.appointment_id)
+        events.push(...reminderEvents(ctx.tenantId, survivorId, n.appointment_id, [n.id], [notification.id], at));
     } catch (e) {
       // Building writes nothing before it throws: the original stays cancelled, the merge goes on.
       if (!(isAppError(e) && e.code === 'SP_NOTIFICATION_NO_CHANNEL')) throw e;
       dropped++;
+      if (n.appointment_id) events.push(...reminderEvents(ctx.tenantId, survivorId, n.appointment_id, [n.id], [], at));
     }
+    await announce(deps, tx, events);
   }
 
   await tx.patients.update(ctx.tenantId, retiredId, { merged_into: survivorId, merged_at: at, updated_at: at });
