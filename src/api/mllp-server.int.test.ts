@@ -130,6 +130,15 @@ describe('MLLP server over TCP', () => {
     expect(seen[0]!.peer).toEqual({ remoteAddress: HOST, tls: false });
   });
 
+  it('sends nothing back for a message whose handler answers "" (no acknowledgement wanted)', async () => {
+    const s = await start({ handle: async (p) => (p.toString() === 'quiet' ? '' : `ACK:${p}`) });
+    const c = await rawClient(s.port);
+    c.socket.write(Buffer.concat([frame('quiet'), frame('loud')]));
+    await waitFor(() => c.frames.length === 1);
+    expect(c.frames).toEqual(['ACK:loud']);
+    c.socket.destroy();
+  });
+
   it('closes the connection without an ACK when the handler rejects', async () => {
     const events: MllpEvent[] = [];
     const h = echo();

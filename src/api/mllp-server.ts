@@ -40,7 +40,8 @@ export interface MllpServerOptions {
   /** A connection with no traffic and no message being handled for this long is closed. */
   idleTimeoutMs: number;
   /** Called once per complete message, one at a time per connection, in arrival order. Resolves with the ACK
-   *  to send back; if it rejects, nothing is sent and the connection is closed (the sender will resend). */
+   *  to send back ('' to send none, as enhanced mode may ask); if it rejects, nothing is sent and the
+   *  connection is closed (the sender will resend). */
   handle(payload: Buffer, peer: MllpPeer): Promise<string>;
   /** Told when a connection ends for a reason other than the peer closing it. */
   onEvent?(event: MllpEvent): void;
@@ -118,7 +119,8 @@ class MllpConnection {
         this.#abort();
         return;
       }
-      if (!this.#socket.destroyed) this.#socket.write(frame(ack));
+      // '' is "no acknowledgement" (enhanced mode, MSH-15 NE or ER on success): nothing goes back.
+      if (ack !== '' && !this.#socket.destroyed) this.#socket.write(frame(ack));
     }
     this.#busy = false;
     if (this.#shuttingDown || this.#peerEnded) this.#end();
