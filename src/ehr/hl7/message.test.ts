@@ -262,6 +262,11 @@ describe('segment ends, whitespace and text', () => {
     expect(m.controlId).toBe('C1');
   });
 
+  it('keeps spaces at the end of the last field (they are part of its value)', () => {
+    const m = parseHl7(`${msh()}\rNTE|1||text  \r\n \n`);
+    expect(m.segment('NTE')!.get(3)).toBe('text  ');
+  });
+
   it('keeps UTF-8 text (names in any script) intact', () => {
     const m = parseHl7(`${msh()}\rPID|1||1^^^H^MR||Müller^Zoë~田中^太郎||`);
     const pid = m.segment('PID')!;

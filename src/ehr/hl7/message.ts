@@ -173,9 +173,10 @@ export class Hl7Message {
 const SEGMENT_NAME = /^[A-Z][A-Z0-9]{2}$/;
 const SEGMENT_END = /\r\n|\r|\n/;
 
-/** Strips a UTF-8 byte-order mark and leading/trailing whitespace and blank lines. */
+/** Strips a UTF-8 byte-order mark, leading whitespace and trailing blank lines. */
 function clean(text: string): string {
-  return (text.charCodeAt(0) === 0xfeff ? text.slice(1) : text).trim();
+  // Trailing whitespace-only lines go, but not spaces at the end of the last field: they are its value.
+  return (text.charCodeAt(0) === 0xfeff ? text.slice(1) : text).replace(/^\s+/, '').replace(/(?:[\r\n][ \t]*)+$/, '');
 }
 
 /**
