@@ -32,6 +32,6 @@ describe('docs/errors.md', () => {
   });
 
   it('names codes in the SP_<AREA>_<WHAT> shape', () => {
-    for (const code of Object.keys(ERROR_CODES)) expect(code).toMatch(/^SP_[A-Z]+_[A-Z_]+$/);
+    for (const code of Object.keys(ERROR_CODES)) expect(code).toMatch(/^SP_[A-Z][A-Z0-9]*_[A-Z_]+$/);
   });
 });
