@@ -23,7 +23,6 @@ import { codeInfo, machineInfo } from './machine-info.js';
 import { machineCpu, waitForQuiet } from './load.js';
 import { startSealpost, type SealpostTarget } from './servers.js';
 import type { EhrLoadResult, EhrLoadSpec } from './ehr-client.js';
-import { freePort } from '../test/helpers/free-port.js';
 
 const o = { durationSec: 8, patients: 300, connections: 20, quietWaitSec: 10, json: null as string | null };
 forEachFlag(process.argv.slice(2), (flag, value, num) => {
@@ -161,11 +160,10 @@ function render(phases: Phase[], info: ReturnType<typeof machineInfo>): string {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sealpost-bench-ehr-'));
   const tls = await selfSigned();
-  const port = await freePort();
-  const target = await startSealpost(join(dir, 'server'), 'group', tls, {
-    SEALPOST_HL7_LISTEN: `127.0.0.1:${port}`,
-  });
+  const target = await startSealpost(join(dir, 'server'), 'group', tls, { SEALPOST_HL7_LISTEN: '127.0.0.1:0' });
   target.app.start();
+  const port = await target.app.hl7Port();
+  if (!port) throw new Error('the HL7 listener did not start');
   const load = await EhrLoad.start();
   try {
     const ids = Array.from({ length: o.patients }, (_, i) => `bench-${i}`);
@@ -222,6 +220,8 @@ async function main(): Promise<void> {
     if (o.json) writeFileSync(o.json, JSON.stringify({ machine: info, code: codeInfo(), phases }, null, 2));
   } finally {
     load.close();
+    // Requests still in flight when the load stopped finish before the store closes.
+    await new Promise((r) => setTimeout(r, 2000));
     await target.close();
     rmSync(dir, { recursive: true, force: true });
   }
