@@ -25,8 +25,8 @@ describe('in-memory store', () => {
   it('throws a clear error for a repository or method it does not implement', async () => {
     const store = inMemoryStore();
     expect(() => store.read.oauth).toThrow(/tx\.oauth is not implemented/);
-    expect(() => store.read.notifications.listForAppointment).toThrow(
-      /notifications\.listForAppointment is not implemented/,
+    expect(() => store.read.accessLinks.countFailedAttempt).toThrow(
+      /accessLinks\.countFailedAttempt is not implemented/,
     );
   });
 
