@@ -21,7 +21,9 @@ export async function startHl7Listener(config: Config, hl7: Hl7Service, logger: 
   const listener = await startMllpServer({
     host: o.listen.host,
     port: o.listen.port,
-    tls: o.tls,
+    // With a client CA, every connection must present a certificate it issued (a sender bound to one
+    // certificate is then checked by its fingerprint, message by message).
+    tls: o.tls && { cert: o.tls.cert, key: o.tls.key, ca: o.tls.clientCa },
     maxMessageBytes: o.maxMessageBytes,
     maxConnections: o.maxConnections,
     idleTimeoutMs: o.idleTimeoutMs,

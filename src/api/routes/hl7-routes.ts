@@ -21,7 +21,7 @@ const SenderView = Type.Object({
 const SenderBody = Type.Object(
   {
     app: Type.String({ minLength: 1, maxLength: 227, description: 'MSH-3.1 sending application' }),
-    facility: Type.String({ minLength: 1, maxLength: 227, description: 'MSH-4.1 sending facility' }),
+    facility: Type.String({ maxLength: 227, description: 'MSH-4.1 sending facility (may be empty)' }),
     patientIdAuthority: Type.Optional(
       Type.String({
         minLength: 1,

@@ -1,3 +1,4 @@
+import type { Hl7Segment } from '../hl7/message.js';
 import type { Applied, ApplyDeps, ApplyScope } from './apply-context.js';
 import { resolvePatient } from './apply-context.js';
 import { requireIdentifier, requireSegment } from './patient-mapping.js';
@@ -28,34 +29,45 @@ export async function applyAdt(d: ApplyDeps, s: ApplyScope): Promise<Applied> {
 }
 
 /**
- * A40: each MRG-1 (the retired patient) is merged into PID-3 (the survivor, created from the PID when
- * Sealpost does not know it yet). A retired identifier Sealpost never saw has nothing to move and is
- * skipped; an erased survivor sends the message to the error queue.
+ * A40: each patient group (PID, then its MRG) merges MRG-1 (the retired patient) into PID-3 (the
+ * survivor, created from the PID when Sealpost does not know it yet). A retired identifier Sealpost
+ * never saw has nothing to move and is skipped; an erased survivor sends the message to the error queue.
  */
 async function merge(d: ApplyDeps, s: ApplyScope): Promise<Applied> {
   const { msg, tx, ctx, sender } = s;
-  const pid = requireSegment(msg, 'PID');
-  const mrgs = msg.all('MRG');
-  if (!mrgs.length) throw new Hl7ApplyError('SP_HL7_MISSING_FIELD', '100', { segment: 'MRG' });
-  const survivor = await resolvePatient(d, s, pid, { create: true, update: false });
+  const groups: { pid: Hl7Segment; mrgs: Hl7Segment[] }[] = [];
+  for (const seg of msg.segments) {
+    if (seg.name === 'PID') groups.push({ pid: seg, mrgs: [] });
+    else if (seg.name === 'MRG' && groups.length) groups[groups.length - 1].mrgs.push(seg);
+  }
+  if (!groups.length) requireSegment(msg, 'PID');
+  if (!groups.some((g) => g.mrgs.length)) throw new Hl7ApplyError('SP_HL7_MISSING_FIELD', '100', { segment: 'MRG' });
   let merged = 0;
   let skipped = 0;
+  let created = 0;
   let notificationsMoved = 0;
   let appointmentsMoved = 0;
-  for (const mrg of mrgs) {
-    const retired = await d.patients.findByIdentifierInTx(tx, ctx.tenantId, requireIdentifier(msg, mrg, 1, sender));
-    if (!retired || retired.erased || retired.patientId === survivor.patientId) {
-      skipped++;
-      continue;
+  let survivorId: string | null = null;
+  for (const g of groups) {
+    const survivor = await resolvePatient(d, s, g.pid, { create: true, update: false });
+    survivorId ??= survivor.patientId;
+    if (survivor.created) created++;
+    for (const mrg of g.mrgs) {
+      const identifier = requireIdentifier(msg, mrg, 1, sender);
+      const retired = await d.patients.findByIdentifierInTx(tx, ctx.tenantId, identifier);
+      if (!retired || retired.erased || retired.patientId === survivor.patientId) {
+        skipped++;
+        continue;
+      }
+      const r = await d.patients.mergeInTx(tx, ctx, { survivorId: survivor.patientId, retiredId: retired.patientId });
+      merged++;
+      notificationsMoved += r.notificationsMoved;
+      appointmentsMoved += r.appointmentsMoved;
     }
-    const r = await d.patients.mergeInTx(tx, ctx, { survivorId: survivor.patientId, retiredId: retired.patientId });
-    merged++;
-    notificationsMoved += r.notificationsMoved;
-    appointmentsMoved += r.appointmentsMoved;
   }
   return {
-    status: merged ? 'applied' : 'ignored',
-    patientId: survivor.patientId,
-    details: { merged, mergeSkipped: skipped, notificationsMoved, appointmentsMoved, patientCreated: survivor.created },
+    status: merged || created ? 'applied' : 'ignored',
+    patientId: survivorId,
+    details: { merged, mergeSkipped: skipped, patientsCreated: created, notificationsMoved, appointmentsMoved },
   };
 }

@@ -46,6 +46,8 @@ export interface SenderView {
 
 /** MSH-3/MSH-4 hold an HD's first component (IS, up to 227 characters); no separators or controls. */
 const HD_PATTERN = /^[^\r\n|^~\\&\u0000-\u001f]{1,227}$/;
+/** MSH-4 may be empty (a sender that names no facility); MSH-3 may not. */
+const FACILITY_PATTERN = /^[^\r\n|^~\\&\u0000-\u001f]{0,227}$/;
 const HOLD_PATTERN = /^([^=\s]{1,64})=(\d{1,5})([mhd])$/;
 const UNIT_MINUTES = { m: 1, h: 60, d: 1440 } as const;
 
@@ -90,7 +92,7 @@ export class Hl7SenderService {
     const app = input.app?.trim() ?? '';
     const facility = input.facility?.trim() ?? '';
     if (!HD_PATTERN.test(app)) throw new AppError('SP_HL7_SENDER_INVALID', 'app (MSH-3)');
-    if (!HD_PATTERN.test(facility)) throw new AppError('SP_HL7_SENDER_INVALID', 'facility (MSH-4)');
+    if (!FACILITY_PATTERN.test(facility)) throw new AppError('SP_HL7_SENDER_INVALID', 'facility (MSH-4)');
     const authority = input.patientIdAuthority?.trim() || null;
     if (authority !== null && !HD_PATTERN.test(authority))
       throw new AppError('SP_HL7_SENDER_INVALID', 'patientIdAuthority');

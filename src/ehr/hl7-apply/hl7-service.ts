@@ -495,6 +495,8 @@ const CORE_FIELDS: Partial<Record<ErrorCode, { segment: string; field?: number }
   SP_PATIENT_ERASED: { segment: 'PID', field: 3 },
   SP_PATIENT_MERGED: { segment: 'PID', field: 3 },
   SP_APPOINTMENT_INVALID_TIME: { segment: 'SCH' },
+  // The patient has no contact point to remind: PID-13/PID-14 (or a REST/FHIR update) must give one.
+  SP_NOTIFICATION_NO_CHANNEL: { segment: 'PID', field: 13 },
 };
 
 function errorColumns(f: AckError | null) {

@@ -18,26 +18,44 @@ export function requireSegment(msg: Hl7Message, name: string): Hl7Segment {
 }
 
 /**
- * The patient's identifier among the repetitions of a CX field (PID-3, MRG-1): the one whose assigning
- * authority (CX-4.1 namespace or CX-4.2 universal id) is the sender's `patientIdAuthority`, else the first
- * one typed MR (CX-5). Its system is the authority as the sender writes it; an MR without any authority
- * is qualified by the sender, so two hospitals' bare MRNs never meet.
+ * The patient's identifier among the repetitions of a CX field (PID-3, MRG-1):
+ * 1. with a `patientIdAuthority`, the one whose assigning authority (CX-4.1 namespace or CX-4.2
+ *    universal id) is it;
+ * 2. otherwise the first one typed MR (CX-5; a type written in CX-4 with CX-5 empty, as some senders
+ *    do when they leave the authority out, counts as the type);
+ * 3. otherwise, when the field holds one identifier with neither type nor authority, that one.
+ * Its system is the authority as the sender writes it; an identifier without authority is qualified
+ * by the sender (MSH-3/MSH-4), so two hospitals' bare MRNs never meet.
  */
 export function chooseIdentifier(seg: Hl7Segment, field: number, sender: SenderView): PatientIdentifier | null {
+  const bare = `urn:sealpost:hl7:${sender.app}|${sender.facility}`;
+  const reps: { value: string; namespace: string; universal: string; type: string }[] = [];
   for (let r = 1; r <= seg.repetitions(field); r++) {
     const value = seg.get(field, 1, 1, r).trim();
     if (!value) continue;
-    const namespace = seg.get(field, 4, 1, r).trim();
+    let namespace = seg.get(field, 4, 1, r).trim();
     const universal = seg.get(field, 4, 2, r).trim();
-    if (sender.patientIdAuthority) {
-      if (namespace === sender.patientIdAuthority || universal === sender.patientIdAuthority)
-        return { system: sender.patientIdAuthority, value };
-    } else if (seg.get(field, 5, 1, r).trim().toUpperCase() === 'MR') {
-      return { system: namespace || universal || `urn:sealpost:hl7-sender:${sender.id}`, value };
+    let type = seg.get(field, 5, 1, r).trim().toUpperCase();
+    if (!type && !universal && ID_TYPES.has(namespace.toUpperCase())) {
+      type = namespace.toUpperCase();
+      namespace = '';
     }
+    reps.push({ value, namespace, universal, type });
   }
+  if (sender.patientIdAuthority) {
+    const a = sender.patientIdAuthority;
+    const hit = reps.find((r) => r.namespace === a || r.universal === a);
+    return hit ? { system: a, value: hit.value } : null;
+  }
+  const mr = reps.find((r) => r.type === 'MR');
+  if (mr) return { system: mr.namespace || mr.universal || bare, value: mr.value };
+  if (reps.length === 1 && !reps[0].type && !reps[0].namespace && !reps[0].universal)
+    return { system: bare, value: reps[0].value };
   return null;
 }
+
+/** HL7 table 0203 identifier types a sender may misplace into CX-4. */
+const ID_TYPES = new Set(['MR', 'PI', 'PT', 'MRN']);
 
 export function requireIdentifier(msg: Hl7Message, seg: Hl7Segment, field: number, sender: SenderView) {
   const id = chooseIdentifier(seg, field, sender);
@@ -115,11 +133,14 @@ export function contactPoints(pid: Hl7Segment, sender: SenderView): { telecom: T
       const text = local ? (country ? `+${country}${area}${local}` : `${area}${local}`) : pid.get(field, 1, 1, r);
       if (!text.trim()) continue;
       const p = parsePhoneNumberFromString(text.trim(), sender.phoneRegion as CountryCode);
-      if (!p || !p.isValid() || p.getType() === 'FIXED_LINE') {
+      // SMS needs a mobile: fixed lines, toll-free and premium numbers are skipped (US numbers are
+      // FIXED_LINE_OR_MOBILE: kept).
+      const kind = p?.isValid() ? p.getType() : 'INVALID';
+      if (!p || (kind !== undefined && kind !== 'MOBILE' && kind !== 'FIXED_LINE_OR_MOBILE')) {
         skipped++;
         continue;
       }
-      phones.push({ value: p.number, mobile: equipment === 'CP' || p.getType() === 'MOBILE' });
+      phones.push({ value: p.number, mobile: equipment === 'CP' || kind === 'MOBILE' });
     }
   }
   const telecom: Telecom = [];
