@@ -13,6 +13,8 @@ import { communicationRequestRoutes } from '../api/routes/fhir/communication-req
 import { communicationRoutes } from '../api/routes/fhir/communication-routes.js';
 import { consentRoutes } from '../api/routes/fhir/consent-routes.js';
 import { fhirMetadataRoutes } from '../api/routes/fhir/metadata-routes.js';
+import { fhirPatientRoutes } from '../api/routes/fhir/patient-routes.js';
+import { fhirAppointmentRoutes } from '../api/routes/fhir/appointment-routes.js';
 import { fhirSubscriptionRoutes } from '../api/routes/fhir/subscription-routes.js';
 import { auditLogRoutes } from '../api/routes/audit-log-routes.js';
 import { signerRoutes } from '../api/routes/signer-routes.js';
@@ -76,6 +78,18 @@ export function registerRoutes(
     publicUrl: config.publicUrl,
     tokenUrl: s.oauthClients.tokenUrl,
     version: '0.1.0',
+  });
+  server.register(fhirPatientRoutes, {
+    prefix: '/fhir/R4',
+    patients: s.fhirPatients,
+    access,
+    publicUrl: config.publicUrl,
+  });
+  server.register(fhirAppointmentRoutes, {
+    prefix: '/fhir/R4',
+    appointments: s.fhirAppointments,
+    access,
+    publicUrl: config.publicUrl,
   });
   server.register(auditLogRoutes, { prefix: '/v1/audit', log: s.auditLog });
   server.register(signerRoutes, { prefix: '/v1/signers', signers: s.signers });

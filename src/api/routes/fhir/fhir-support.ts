@@ -142,10 +142,12 @@ export const FHIR_ID = /^[A-Za-z0-9.-]{1,64}$/;
  * `/Patient/123`); throws SP_FHIR_INVALID_SEARCH for another type or a malformed id.
  */
 export function fhirReference(ref: string, type: string, param = 'patient'): string {
-  const m = /^(?:.*\/)?(?:([A-Z][A-Za-z]+)\/)?([A-Za-z0-9._-]{1,64})$/.exec(ref);
-  if (!m || (m[1] !== undefined && m[1] !== type) || m[2] === '.' || m[2] === '..')
+  const parts = ref.split('/');
+  const id = parts[parts.length - 1]!;
+  const refType = parts.length > 1 ? parts[parts.length - 2] : type;
+  if (refType !== type || !/^(?!\.\.?$)[A-Za-z0-9._-]{1,64}$/.test(id))
     throw new AppError('SP_FHIR_INVALID_SEARCH', `${param}: must be ${type}/<id> or <id>`);
-  return m[2]!;
+  return id;
 }
 
 /**

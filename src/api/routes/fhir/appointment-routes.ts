@@ -1,0 +1,138 @@
+import { Type } from 'typebox';
+import type { FastifyRequest } from 'fastify';
+import type { Appointment } from 'fhir/r4.js';
+import type { RoutePlugin } from '../../types.js';
+import { requestContext } from '../../types.js';
+import { AppError, isAppError } from '../../../core/errors.js';
+import type { RequestContext } from '../../../core/context.js';
+import type { PatientAccess } from '../../../auth/patient-access.js';
+import { externalIdOf, fhirAppointmentId, type FhirAppointments } from '../../../ehr/fhir/fhir-appointments.js';
+import { validateResource } from '../../../ehr/fhir/validation.js';
+import { searchset } from '../../../ehr/fhir/bundle.js';
+import {
+  FHIR_JSON,
+  fhirCount,
+  fhirReference,
+  fhirToken,
+  ifMatchVersion,
+  installFhirSupport,
+  searchParams,
+  sendResource,
+} from './fhir-support.js';
+
+export interface FhirAppointmentRouteOptions {
+  appointments: FhirAppointments;
+  access: PatientAccess;
+  publicUrl: string;
+}
+
+const IdParam = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9.-]{1,64}$' }) }, { additionalProperties: false });
+
+const SEARCH_PARAMS = ['identifier', 'patient'] as const;
+
+/**
+ * FHIR R4 Appointment (registered under `/fhir/R4`): create, read, update, search by identifier and
+ * patient (GET and POST _search). Permissions are the REST API's (appointment.write,
+ * appointment.read); clinicians need the care-team relationship to the appointment's patient.
+ */
+export const fhirAppointmentRoutes: RoutePlugin<FhirAppointmentRouteOptions> = async (app, o) => {
+  installFhirSupport(app);
+  const base = `${o.publicUrl.replace(/\/+$/, '')}/fhir/R4`;
+  const hidden = { hide: true } as const;
+  const patientOfBody = (b: Appointment) =>
+    b.participant
+      .map((p) => /^(?:.*\/)?Patient\/([A-Za-z0-9._-]{1,64})$/.exec(p.actor?.reference ?? '')?.[1])
+      .find((x) => x !== undefined);
+
+  app.post('/Appointment', { config: { permission: 'appointment.write' }, schema: hidden }, async (req, reply) => {
+    validateResource('Appointment', req.body);
+    const body = req.body as Appointment;
+    const externalId = o.appointments.keyOf(req.principal!.tenantId, body);
+    const ctx = await o.access.appointment(req.principal!, requestContext(req), externalId, patientOfBody(body));
+    const { created, resource } = await o.appointments.create(ctx, externalId, body);
+    return sendResource(reply, resource, { status: created ? 201 : 200, base });
+  });
+
+  app.put(
+    '/Appointment/:id',
+    { config: { permission: 'appointment.write' }, schema: { ...hidden, params: IdParam } },
+    async (req, reply) => {
+      validateResource('Appointment', req.body);
+      const body = req.body as Appointment;
+      if (body.id !== req.params.id)
+        throw new AppError('SP_FHIR_ID_MISMATCH', 'Appointment.id: must be present and equal the id in the URL');
+      const ifMatch = ifMatchVersion(req.headers['if-match']);
+      const externalId = externalIdOf(req.params.id);
+      const ctx = await o.access.appointment(req.principal!, requestContext(req), externalId, patientOfBody(body));
+      return sendResource(reply, await o.appointments.update(ctx, externalId, body, ifMatch));
+    },
+  );
+
+  app.get(
+    '/Appointment/:id',
+    { config: { permission: 'appointment.read' }, schema: { ...hidden, params: IdParam } },
+    async (req, reply) => {
+      const externalId = externalIdOf(req.params.id);
+      const ctx = await o.access.appointment(req.principal!, requestContext(req), externalId);
+      return sendResource(reply, await o.appointments.read(ctx, externalId));
+    },
+  );
+
+  const search = async (req: FastifyRequest) => {
+    const params = searchParams(req, SEARCH_PARAMS);
+    const count = fhirCount(params.get('_count')?.[0]);
+    const identifiers = params.get('identifier') ?? [];
+    const patients = params.get('patient') ?? [];
+    if (!identifiers.length && !patients.length)
+      throw new AppError('SP_FHIR_INVALID_SEARCH', 'identifier or patient: one is required');
+    if (patients.length > 1) throw new AppError('SP_FHIR_INVALID_SEARCH', 'patient: give it once');
+    const tenantId = req.principal!.tenantId;
+    let candidates = null as Set<string> | null;
+    for (const value of identifiers) {
+      const anyOf = new Set<string>();
+      for (const raw of value.split(',')) {
+        const t = fhirToken(raw);
+        if (t.system === undefined)
+          throw new AppError('SP_FHIR_INVALID_SEARCH', 'identifier: give the system as system|value');
+        if (t.system) anyOf.add(o.appointments.externalIdFor(tenantId, { system: t.system, value: t.value }));
+      }
+      candidates = candidates === null ? anyOf : new Set([...candidates].filter((x) => anyOf.has(x)));
+    }
+    let ctx: RequestContext = requestContext(req);
+    const allowed: { externalId: string; ctx: RequestContext }[] = [];
+    if (patients.length) {
+      const patientId = fhirReference(patients[0]!, 'Patient');
+      // Asking for one patient's appointments is access to that patient: outside the care team, 403.
+      ctx = await o.access.patient(req.principal!, ctx, patientId);
+      const ids = await o.appointments.listForPatient(ctx, patientId);
+      for (const id of ids) if (candidates === null || candidates.has(id)) allowed.push({ externalId: id, ctx });
+    } else {
+      for (const externalId of candidates ?? []) {
+        if ((await o.appointments.patientOf(tenantId, externalId)) === undefined) continue;
+        try {
+          allowed.push({ externalId, ctx: await o.access.appointment(req.principal!, ctx, externalId) });
+        } catch (e) {
+          if (!(isAppError(e) && e.code === 'SP_AUTH_NO_RELATIONSHIP')) throw e;
+        }
+      }
+    }
+    const visible = allowed.filter((a) => fhirAppointmentId(a.externalId) !== null);
+    const resources: Appointment[] = [];
+    for (const a of visible.slice(0, count)) resources.push(...(await o.appointments.readMany(a.ctx, [a.externalId])));
+    const self = new URLSearchParams();
+    for (const v of identifiers) self.append('identifier', v);
+    for (const v of patients) self.append('patient', v);
+    self.set('_count', String(count));
+    return searchset(base, resources, `${base}/Appointment?${self.toString()}`, { total: visible.length });
+  };
+
+  app.get('/Appointment', { config: { permission: 'appointment.read' }, schema: hidden }, async (req, reply) =>
+    reply.type(FHIR_JSON).send(JSON.stringify(await search(req))),
+  );
+
+  app.post(
+    '/Appointment/_search',
+    { config: { permission: 'appointment.read', form: true }, schema: hidden },
+    async (req, reply) => reply.type(FHIR_JSON).send(JSON.stringify(await search(req))),
+  );
+};
