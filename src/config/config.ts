@@ -95,6 +95,8 @@ export interface Config {
      * link-local…): webhook contact points and SMART clients' JWKS URLs. Empty: public addresses only.
      */
     allowedHosts: string[];
+    /** FHIR Subscriptions (rest-hook): consecutive failed notifications before a subscription goes to `error`. */
+    subscriptionMaxFailures: number;
   };
   portal: { linkTtlHours: number; maxAttempts: number; otpTtlMinutes: number; sessionTtlMinutes: number };
   /** People and systems: sessions, lockout, break-glass, SMART tokens, OIDC single sign-on. */

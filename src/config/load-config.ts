@@ -175,7 +175,11 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
       from: str('SMTP_FROM', 'no-reply@localhost')!,
       ca: readOptionalFile('SMTP_CA_FILE'),
     },
-    webhook: { secret: secret('WEBHOOK_SECRET'), allowedHosts: allowedHosts(str('WEBHOOK_ALLOWED_HOSTS'), errors) },
+    webhook: {
+      secret: secret('WEBHOOK_SECRET'),
+      allowedHosts: allowedHosts(str('WEBHOOK_ALLOWED_HOSTS'), errors),
+      subscriptionMaxFailures: int('FHIR_SUBSCRIPTION_MAX_FAILURES', 10, 1, 1000),
+    },
     portal: {
       linkTtlHours: int('LINK_TTL_HOURS', 72, 1, 24 * 30),
       maxAttempts: int('LINK_MAX_ATTEMPTS', 5, 1, 20),

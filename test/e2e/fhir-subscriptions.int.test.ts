@@ -93,10 +93,11 @@ for (const backend of BACKENDS) {
         SEALPOST_WEBHOOK_SECRET: 'nudge-secret',
         SEALPOST_BACKOFF_BASE_MS: '10',
         SEALPOST_BACKOFF_CAP_MS: '20',
+        SEALPOST_FHIR_SUBSCRIPTION_MAX_FAILURES: '3',
       });
       setGlobalDispatcher(new Agent({ connect: { ca: h.cert } }));
       fhir = new Client({ baseUrl: `${h.url}/fhir/R4`, customHeaders: { Authorization: `Bearer ${h.apiKey}` } });
-      for (const id of ['sub-p1', 'sub-p3', 'sub-p4'])
+      for (const id of ['sub-p1', 'sub-p3', 'sub-p4', 'sub-p5'])
         expect(
           (
             await h.request(
@@ -291,6 +292,34 @@ for (const backend of BACKENDS) {
       expect(ofType(endpoint.records, 'event-notification').filter((r) => r.status === 503)).toHaveLength(2);
       expect(delivered.map((e) => part(e, 'event-number').valueString)).toEqual(['1', '2', '3']);
       expect(new Set(delivered.map((e) => part(e, 'focus').valueReference.reference)).size).toBe(3);
+    });
+
+    it('puts a subscription in error after SEALPOST_FHIR_SUBSCRIPTION_MAX_FAILURES failed notifications in a row, and sends the kept events once restarted', async () => {
+      const endpoint = await hook();
+      const sub = await activeSubscription(subscription(endpoint.url, filter('Communication?patient=Patient/sub-p5')));
+      endpoint.failNext(3, 500);
+      await h.request('POST', '/v1/notifications', {
+        type: 'test_result_ready',
+        patientId: 'sub-p5',
+        data: { testName: 'Panel' },
+      });
+      const failed = await eventually(async () => {
+        const r = await read(sub.id);
+        return r.status === 'error' ? r : null;
+      }, 'subscription in error');
+      expect(failed.error).toContain('SP_CHANNEL_SEND_FAILED');
+      expect(ofType(endpoint.records, 'event-notification').map((r) => r.status)).toEqual([500, 500, 500]);
+      const q = await raw('GET', `/fhir/R4/Subscription/$status?status=error&id=${sub.id}`);
+      const params = q.body.entry[0].resource.parameter;
+      expect(params.find((x: Json) => x.name === 'error').valueCodeableConcept.coding[0].code).toBe(
+        'SP_CHANNEL_SEND_FAILED',
+      );
+      await fhir.update({ resourceType: 'Subscription', id: sub.id, body: { ...failed, status: 'requested' } });
+      const delivered = await eventually(
+        async () => ofType(endpoint.records, 'event-notification').find((r) => r.status === 204),
+        'event delivered after restart',
+      );
+      expect(statusOf(delivered.body).events.map((e) => part(e, 'event-number').valueString)).toEqual(['1']);
     });
 
     it('sends heartbeats when nothing happens for the heartbeat period', async () => {

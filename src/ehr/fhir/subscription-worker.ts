@@ -33,7 +33,8 @@ export interface RestHookWorkerOptions {
   ca?: string;
 }
 
-export const DEFAULT_MAX_FAILURES = 10;
+/** How often subscriptions whose `end` has passed are turned off (events for them stop at `end` anyway). */
+const END_CHECK_MS = 10_000;
 
 type Outcome = { ok: true } | { ok: false; code: string; retryable: boolean };
 
@@ -50,6 +51,7 @@ export class RestHookWorker {
   private running: Promise<void> | null = null;
   private stopped = true;
   private again = false;
+  private nextEndCheck = 0;
   private readonly policy: OutboundAddressPolicy;
   private readonly dispatcher: ReturnType<typeof outboundDispatcher>;
 
@@ -110,7 +112,12 @@ export class RestHookWorker {
   async tick(): Promise<number> {
     const { store, clock } = this.deps;
     const now = clock().getTime();
-    await store.read.fhirSubscriptions.endExpired(now);
+    // Idle polls only read: ending expired subscriptions and leasing are writes, done when needed.
+    if (now >= this.nextEndCheck) {
+      this.nextEndCheck = now + END_CHECK_MS;
+      await store.read.fhirSubscriptions.endExpired(now);
+    }
+    if (!(await store.read.fhirSubscriptions.anyDue(now))) return 0;
     const rows = await store.transaction((tx) =>
       tx.fhirSubscriptions.claimDue(this.o.owner, now, now + this.o.leaseMs, this.o.batchSize),
     );

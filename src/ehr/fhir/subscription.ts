@@ -112,7 +112,7 @@ export function parseSubscription(body: unknown): SubscriptionSpec {
   if (r.modifierExtension !== undefined || r.extension !== undefined)
     throw invalid('Subscription.extension: extensions are not supported here');
   if (r.contact !== undefined) throw invalid('Subscription.contact: is not supported');
-  if (r.error !== undefined) throw invalid('Subscription.error: is set by the server');
+  // `error` is the server's (a read echoes it); one sent back in an update is ignored.
   const status = r.status;
   if (status !== 'requested' && status !== 'active' && status !== 'off')
     throw invalid('Subscription.status: must be requested, active or off');

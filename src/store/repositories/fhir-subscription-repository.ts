@@ -36,6 +36,8 @@ export interface FhirSubscriptionRepository {
    * A subscription leased by another owner is taken only once that lease has expired.
    */
   claimDue(owner: string, now: number, leaseUntil: number, limit: number): Promise<FhirSubscriptionRow[]>;
+  /** Whether `claimDue` would lease anything at `now` (a read: idle polls write nothing). */
+  anyDue(now: number): Promise<boolean>;
   /** Undelivered events after `afterNumber`, in order, at most `limit`. */
   pendingEvents(subscriptionId: string, afterNumber: number, limit: number): Promise<FhirSubscriptionEventRow[]>;
   /**
@@ -67,6 +69,7 @@ const DUE = `(lease_until is null or lease_until < ?) and next_attempt_at <= ? a
 const CLAIM = stmt(
   `update fhir_subscriptions set lease_owner = ?, lease_until = ? where id in (select id from fhir_subscriptions where ${DUE} order by next_attempt_at limit ?) and ${DUE} returning *`,
 );
+const ANY_DUE = stmt(`select id from fhir_subscriptions where ${DUE} limit 1`);
 const PENDING = stmt(
   'select * from fhir_subscription_events where subscription_id = ? and event_number > ? order by event_number limit ?',
 );
@@ -145,6 +148,10 @@ export class SqlFhirSubscriptionRepository implements FhirSubscriptionRepository
       now,
     ]);
     return rows.map((r) => num(r)!);
+  }
+
+  async anyDue(now: number): Promise<boolean> {
+    return (await this.sql.get(ANY_DUE, [now, now, now])) !== undefined;
   }
 
   async pendingEvents(subscriptionId: string, afterNumber: number, limit: number): Promise<FhirSubscriptionEventRow[]> {
