@@ -9,7 +9,6 @@ import type {
 } from '../../core/notification-service.js';
 import type { StoreTx } from '../../store/store.js';
 import type { NotificationRow, DeliveryRow } from '../../store/rows.js';
-import type { NotificationIdentifierRow } from '../../store/repositories/notification-identifier-repository.js';
 import { NOTIFICATION_TYPE_SYSTEM } from './capability.js';
 import { validateResource } from './validation.js';
 import {
@@ -225,8 +224,28 @@ export class CommunicationRequestService {
     parsed: ParsedCommunicationRequest,
     ifNoneExist?: FhirIdentifier,
   ): Promise<{ created: boolean; resource: Record<string, unknown> }> {
-    const { store, clock } = this.deps;
+    const subjectNotFound = (e: unknown) =>
+      e instanceof AppError && e.code === 'SP_PATIENT_NOT_FOUND'
+        ? new AppError('SP_FHIR_REFERENCE_NOT_FOUND', 'CommunicationRequest.subject')
+        : e;
+    if (!parsed.identifiers.length && !ifNoneExist) {
+      // Nothing to look up or record beside the notification: the REST API's own (batchable) create.
+      let id: string;
+      try {
+        id = (await this.notifications.create(ctx, parsed.input)).body.id;
+      } catch (e) {
+        throw subjectNotFound(e);
+      }
+      return { created: true, resource: toFhirCommunicationRequest(await this.notifications.get(ctx, id), []) };
+    }
+    const { store, clock, cipher } = this.deps;
     const lookFor = [...(ifNoneExist ? [ifNoneExist] : []), ...parsed.identifiers];
+    // One row per distinct identifier (a body may repeat one).
+    const identifiers = [
+      ...new Map(
+        parsed.identifiers.map((i) => [cipher.blindIndex(ctx.tenantId, IDENTIFIER_FIELD, `${i.system}|${i.value}`), i]),
+      ),
+    ];
     const attempt = () =>
       store.transaction(async (tx) => {
         const existing = await this.findByIdentifiers(tx, ctx.tenantId, lookFor);
@@ -235,37 +254,26 @@ export class CommunicationRequestService {
         try {
           made = await this.notifications.createInTx(tx, ctx, parsed.input, null);
         } catch (e) {
-          if (e instanceof AppError && e.code === 'SP_PATIENT_NOT_FOUND')
-            throw new AppError('SP_FHIR_REFERENCE_NOT_FOUND', 'CommunicationRequest.subject');
-          throw e;
+          throw subjectNotFound(e);
         }
-        if (parsed.identifiers.length) {
+        if (identifiers.length) {
           const key = await requirePatientDataKey(this.deps, tx, ctx.tenantId, parsed.input.patientId);
-          const rows: NotificationIdentifierRow[] = [];
-          const seen = new Set<string>();
-          for (const id of parsed.identifiers) {
-            const bidx = this.deps.cipher.blindIndex(ctx.tenantId, IDENTIFIER_FIELD, `${id.system}|${id.value}`);
-            if (seen.has(bidx)) continue;
-            seen.add(bidx);
-            rows.push({
+          const ref = {
+            tenantId: ctx.tenantId,
+            table: 'notification_identifiers',
+            rowId: made.notification.id,
+            field: 'identifier',
+          };
+          await tx.notificationIdentifiers.insertMany(
+            identifiers.map(([bidx, id]) => ({
               tenant_id: ctx.tenantId,
               identifier_bidx: bidx,
               notification_id: made.notification.id,
               patient_id: parsed.input.patientId,
-              identifier_ct: this.deps.cipher.encryptJson(
-                key,
-                {
-                  tenantId: ctx.tenantId,
-                  table: 'notification_identifiers',
-                  rowId: made.notification.id,
-                  field: 'identifier',
-                },
-                id,
-              ),
+              identifier_ct: cipher.encryptJson(key, ref, id),
               created_at: clock().getTime(),
-            });
-          }
-          await tx.notificationIdentifiers.insertMany(rows);
+            })),
+          );
         }
         return { made };
       });
@@ -279,11 +287,19 @@ export class CommunicationRequestService {
       if (!winner) throw e;
       out = { existing: winner };
     }
-    if ('existing' in out && out.existing) return { created: false, resource: await this.read(ctx, out.existing) };
+    if (out.existing) return { created: false, resource: await this.read(ctx, out.existing) };
     await store.durable();
     const made = out.made!;
     if (made.deliveries.some((d) => d.status === 'queued')) this.deps.wake();
-    return { created: true, resource: await this.read(ctx, made.notification.id) };
+    // Answered from the rows just written: nothing to read back.
+    const view = this.notifications.view(made.notification, made.deliveries);
+    return {
+      created: true,
+      resource: toFhirCommunicationRequest(
+        view,
+        identifiers.map(([, id]) => id),
+      ),
+    };
   }
 
   /** One CommunicationRequest (SP_NOTIFICATION_NOT_FOUND, or SP_PATIENT_ERASED once erased). */
