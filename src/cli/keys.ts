@@ -4,6 +4,7 @@ import { openStore } from '../store/open-store.js';
 import { openKeyProvider } from '../crypto/open-key-provider.js';
 import { LocalKeyring } from '../crypto/local-keyring.js';
 import {
+  blindIndexesNotAt,
   keyUsage,
   retireKey,
   rotateBlindIndexKey,
@@ -101,14 +102,10 @@ export function keysCommand(program: Command): void {
             createVersion: !resume,
           });
         } else if (opts.what === 'blind-index') {
-          const pending = await store.read.blindIndexes.count(
-            'contact_points',
-            provider.blindIndexVersions()[0]!,
-            true,
-          );
+          // Contact points, patient-account contacts and patient identifiers alike.
+          const pending = await blindIndexesNotAt(store, provider.blindIndexVersions()[0]!);
           const resume = pending > 0 && !opts.newVersion;
-          if (resume)
-            console.error(`resuming: ${pending} contact points are not yet under the current blind-index key`);
+          if (resume) console.error(`resuming: ${pending} blind indexes are not yet under the current blind-index key`);
           r = await rotateBlindIndexKey(store, provider, { batchSize, onProgress: bar, createVersion: !resume });
         } else if (opts.what === 'signing') r = await rotateSigningKey(store, provider);
         else throw new AppError('SP_CONFIG_INVALID', '--what must be kek, signing or blind-index');

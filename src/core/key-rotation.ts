@@ -178,6 +178,13 @@ const INDEXED_CONTACTS: { table: IndexedTable; field: string; purpose: string }[
   { table: 'patient_identifiers', field: 'value', purpose: 'identifier.' },
 ];
 
+/** Blind indexes of every indexed table not yet in the stored form of `version` (a rotation to resume). */
+export async function blindIndexesNotAt(store: Store, version: number): Promise<number> {
+  let n = 0;
+  for (const s of INDEXED_CONTACTS) n += await store.read.blindIndexes.count(s.table, version, true);
+  return n;
+}
+
 /**
  * Creates a new blind-index key version and re-indexes every contact point, every patient account's
  * sign-in contact and every live patient identifier under it (decrypting each value with its patient's data key). While it
@@ -193,8 +200,7 @@ export async function rotateBlindIndexKey(
   const { info, created } = await newVersion(store, provider, 'blind-index', null, o);
   const cipher = new EnvelopeCipher(provider, { max: 1000, ttlMs: 60_000 });
   const batch = o.batchSize ?? DEFAULT_BATCH;
-  let total = 0;
-  for (const s of INDEXED_CONTACTS) total += await store.read.blindIndexes.count(s.table, info.version, true);
+  const total = await blindIndexesNotAt(store, info.version);
   let moved = 0;
   o.onProgress?.({ done: 0, total });
   try {

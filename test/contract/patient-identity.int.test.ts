@@ -189,6 +189,32 @@ describeEachBackend('patient identity', (backend) => {
     });
   });
 
+  it('finds and keeps identifiers still in the old index form while a blind-index rotation has not reached them', async () => {
+    const first = await start();
+    await first.app.services.patients.upsert(ctx, 'pa', { ...samplePatient(), identifiers: [MRN] } as never);
+    await first.app.close();
+    apps.splice(0);
+    // A new current version, nothing re-indexed yet: what every node sees mid-rotation.
+    const { provider } = await openKeyProvider(first.app.config.keys);
+    await provider.createKeyVersion('blind-index', null);
+    const { app, db } = await start(first.db);
+    const { patients } = app.services;
+    expect(await patients.findByIdentifier(ctx, MRN)).toEqual({ patientId: 'pa', erased: false });
+    expect(await code(patients.upsert(ctx, 'pb', { ...samplePatient(), identifiers: [MRN] } as never))).toBe(
+      'SP_PATIENT_IDENTIFIER_CONFLICT',
+    );
+    // Its holder writing it again keeps the row and moves it to the current form.
+    const [row] = await db.query<{ id: string; lookup_bidx: string }>(
+      'select id, lookup_bidx from patient_identifiers',
+    );
+    expect(row!.lookup_bidx.startsWith('v2:')).toBe(false);
+    await patients.upsert(ctx, 'pa', { ...samplePatient({ language: 'es' }), identifiers: [MRN] } as never);
+    const after = await db.query<{ id: string; lookup_bidx: string }>(
+      'select id, lookup_bidx from patient_identifiers',
+    );
+    expect(after.map((r) => [r.id, r.lookup_bidx.startsWith('v2:')])).toEqual([[row!.id, true]]);
+  });
+
   it('merges a patient with two pending reminders into another: identifiers, appointment and reminders follow the survivor and its contact points', async () => {
     const { db, app } = await start();
     const { patients, appointments, notifications } = app.services;
