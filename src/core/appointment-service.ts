@@ -70,6 +70,9 @@ export class AppointmentService {
       return { created: false, answer: await this.answer(tx, ctx, externalId) };
     }
     if (existing && existing.patient_id !== input.patientId) {
+      // Booked for a patient a merge then retired: the appointment moved to the survivor; say so.
+      const named = await tx.patients.get(ctx.tenantId, input.patientId);
+      if (named?.merged_into) throw new AppError('SP_PATIENT_MERGED', `mergedInto: ${named.merged_into}`);
       throw new AppError('SP_APPOINTMENT_INVALID_TIME', 'an appointment cannot move to another patient');
     }
     const patient = await tx.patients.get(ctx.tenantId, input.patientId);

@@ -289,6 +289,12 @@ describeEachBackend('patient identity', (backend) => {
       location: 'Room 4',
     });
     expect(moved.created).toBe(false);
+    // Still named by the retired id (an EHR that missed the merge): the answer says where it went.
+    expect(
+      await code(
+        appointments.upsert(ctx, 'appt-1', { patientId: 'old', start: new Date(Date.now() + 5 * DAY).toISOString() }),
+      ),
+    ).toBe('SP_PATIENT_MERGED');
 
     // Audited once, by pseudonymous references: no patient id in the entry.
     const entries = await db.query<{ entry: string }>(
