@@ -38,6 +38,27 @@ describe('FHIR R4 base: CapabilityStatement, vocabulary, media types and Operati
     expect(r.text).not.toMatch(/sp_[A-Za-z0-9]+_|tenant/);
   });
 
+  it('lists exactly the interactions the routes implement, for every resource type', () => {
+    const has = (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string) =>
+      h.app.server.hasRoute({ method, url: `/fhir/R4${url}` });
+    for (const r of RESOURCE_CAPABILITIES) {
+      const t = r.type;
+      const readUrl = t === 'CodeSystem' ? '/CodeSystem/sealpost-notification-type' : `/${t}/:id`;
+      const routes: Record<string, boolean> = {
+        read: has('GET', readUrl),
+        create: has('POST', `/${t}`),
+        update: has('PUT', `/${t}/:id`),
+        delete: has('DELETE', `/${t}/:id`),
+        'search-type': has('GET', `/${t}`),
+      };
+      for (const [interaction, implemented] of Object.entries(routes))
+        expect(implemented, `${t} ${interaction}`).toBe((r.interaction as string[]).includes(interaction));
+      // A type searched by GET is searched by POST _search too (AuditEvent predates the FHIR base: GET only).
+      if (r.interaction.includes('search-type') && t !== 'AuditEvent')
+        expect(has('POST', `/${t}/_search`), `${t} POST _search`).toBe(true);
+    }
+  });
+
   it('publishes the CodeSystem of notification types that CommunicationRequest.category uses', async () => {
     const cs = (await fhir.read({ resourceType: 'CodeSystem', id: 'sealpost-notification-type' })) as any;
     expect(cs.url).toBe('https://sealpost.dev/fhir/CodeSystem/sealpost-notification-type');

@@ -401,6 +401,28 @@ describeEachBackend('FHIR R4 Patient and Appointment through a FHIR client', (ba
     expect((await raw('GET', `/Appointment/${a.id}`, undefined, doctor.headers)).status).toBe(200);
   });
 
+  it('a merged patient reads inactive, replaced by the survivor, which now answers for its identifier', async () => {
+    const survivor = (await raw('POST', '/Patient', fhirPatient(`MRN-${tag}-s`))).body;
+    const retired = (await raw('POST', '/Patient', fhirPatient(`MRN-${tag}-r`))).body;
+    const ctx = { tenantId: 'default', actor: 'system:test', requestId: `merge-${tag}` };
+    await h.app.services.patients.merge(ctx, { survivorId: survivor.id, retiredId: retired.id });
+    const r = await raw('GET', `/Patient/${retired.id}`);
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({
+      resourceType: 'Patient',
+      id: retired.id,
+      active: false,
+      link: [{ other: { reference: `Patient/${survivor.id}` }, type: 'replaced-by' }],
+    });
+    const found = await raw('GET', `/Patient?identifier=${MRN_SYSTEM}|MRN-${tag}-r`);
+    expect(found.body.entry.map((e: any) => e.resource.id)).toEqual([survivor.id]);
+    outcome(
+      await raw('PUT', `/Patient/${retired.id}`, { ...fhirPatient('x'), id: retired.id }),
+      410,
+      'SP_PATIENT_MERGED',
+    );
+  });
+
   it('an erased patient reads 410 Gone; no PHI marker reached the log', async () => {
     const p = (await raw('POST', '/Patient', fhirPatient(`MRN-${tag}-e`))).body;
     expect((await h.request('DELETE', `/v1/patients/${p.id}?erase=true`)).status).toBe(202);

@@ -46,7 +46,9 @@ export const RESOURCE_CAPABILITIES: ResourceCapability[] = [
   {
     type: 'Patient',
     interaction: ['read', 'create', 'update', 'search-type'],
-    searchParam: [{ name: 'identifier', type: 'token', documentation: 'system|value, |value or value' }],
+    searchParam: [
+      { name: 'identifier', type: 'token', documentation: 'system|value (the system is required; comma = or)' },
+    ],
     conditionalCreate: true,
     updateCreate: false,
     documentation: 'Demographics and contact points; ids are assigned by the server (never an MRN).',
@@ -55,7 +57,7 @@ export const RESOURCE_CAPABILITIES: ResourceCapability[] = [
     type: 'Appointment',
     interaction: ['read', 'create', 'update', 'search-type'],
     searchParam: [
-      { name: 'identifier', type: 'token', documentation: 'system|value, |value or value' },
+      { name: 'identifier', type: 'token', documentation: 'system|value (the system is required; comma = or)' },
       { name: 'patient', type: 'reference', documentation: 'Patient/<id> or <id>' },
     ],
     conditionalCreate: false,
