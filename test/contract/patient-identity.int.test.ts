@@ -5,6 +5,8 @@ import { loadConfig } from '../../src/config/load-config.js';
 import { PATIENT_ID_PATTERN } from '../../src/core/patient-service.js';
 import { rotateBlindIndexKey } from '../../src/core/key-rotation.js';
 import { openKeyProvider } from '../../src/crypto/open-key-provider.js';
+import type { Channel, OutboundMessage, SendResult } from '../../src/channels/channel.js';
+import type { ChannelKind } from '../../src/core/domain.js';
 import { describeEachBackend, freshDatabases, type TestDatabase } from '../helpers/backends.js';
 import { samplePatient } from '../helpers/sealpost-harness.js';
 
@@ -15,6 +17,17 @@ import { samplePatient } from '../helpers/sealpost-harness.js';
  */
 
 const ctx = { tenantId: 'default', actor: 'test' };
+
+/** A channel (our own port) that records whom it was asked to reach. */
+class RecordingChannel implements Channel {
+  readonly provider = 'recording';
+  readonly to: string[] = [];
+  constructor(readonly kind: ChannelKind) {}
+  async send(m: OutboundMessage): Promise<SendResult> {
+    this.to.push(m.to);
+    return { status: 'delivered', providerMessageId: `rec-${m.deliveryId}` };
+  }
+}
 const MRN = { system: 'HOSP-MRN', value: 'MRN-000123' };
 const DAY = 86_400_000;
 
@@ -61,10 +74,13 @@ describeEachBackend('patient identity', (backend) => {
     for (const a of apps.splice(0)) await a.close();
   });
 
-  async function start(db?: TestDatabase): Promise<{ db: TestDatabase; app: App }> {
+  async function start(
+    db?: TestDatabase,
+    channels: Partial<Record<ChannelKind, Channel>> = {},
+  ): Promise<{ db: TestDatabase; app: App }> {
     db ??= await fresh({ prefix: 'sealpost-identity-' });
     const config = loadConfig({ ...db.env, SEALPOST_QUIET_HOURS: 'off', SEALPOST_WORKER: 'false' });
-    const app = await buildApp(config, { logger: pino({ level: 'silent' }) });
+    const app = await buildApp(config, { logger: pino({ level: 'silent' }), channels });
     await app.connect?.();
     apps.push(app);
     return { db, app };
@@ -216,7 +232,9 @@ describeEachBackend('patient identity', (backend) => {
   });
 
   it('merges a patient with two pending reminders into another: identifiers, appointment and reminders follow the survivor and its contact points', async () => {
-    const { db, app } = await start();
+    const sms = new RecordingChannel('sms');
+    const email = new RecordingChannel('email');
+    const { db, app } = await start(undefined, { sms, email });
     const { patients, appointments, notifications } = app.services;
     // The retired record: an opted-in phone, its MRN, an appointment with reminders at T-1d and T-2h.
     await patients.upsert(ctx, 'old', {
@@ -238,13 +256,25 @@ describeEachBackend('patient identity', (backend) => {
       sendAt: new Date(Date.now() + 2 * DAY).toISOString(),
     } as never);
 
+    // Due now (queued, not yet claimed by a worker): it moves too, and goes out at once.
+    const due = await notifications.create(ctx, {
+      type: 'follow_up',
+      patientId: 'old',
+      data: { reason: 'check-up', dueDate: '2031-01-01' },
+    } as never);
+    expect(due.body.deliveries.map((d) => d.status)).toEqual(['queued']);
+
     const merged = await patients.merge(ctx, { survivorId: 'new', retiredId: 'old' });
     expect(merged).toMatchObject({
       appointmentsMoved: 1,
       identifiersMoved: 1,
-      notificationsMoved: pending.length + 1,
+      notificationsMoved: pending.length + 2,
       notificationsDropped: 0,
     });
+    const now = Date.now();
+    const batch = await app.processor.claim(50, now, now + 60_000);
+    expect((await batch.finish()).map((o) => o.status)).toEqual(['delivered']);
+    expect([sms.to, email.to]).toEqual([[], ['survivor@example.com']]);
 
     // The retired id answers as merged; its MRN now finds the survivor, who holds both identifiers.
     expect(await code(patients.get(ctx, 'old'))).toBe('SP_PATIENT_MERGED');
@@ -264,7 +294,7 @@ describeEachBackend('patient identity', (backend) => {
     );
     expect(live.every((n) => n.patient_id === 'new')).toBe(true);
     expect(live.filter((n) => n.appointment_id === 'appt-1')).toHaveLength(pending.length);
-    expect(live.filter((n) => n.type === 'follow_up')).toHaveLength(1);
+    expect(live.filter((n) => n.type === 'follow_up')).toHaveLength(2);
     const deliveries = await db.query<{ contact_point_id: string; status: string; channel: string }>(
       `select contact_point_id, status, channel from deliveries where notification_id in (${live.map((n) => `'${n.id}'`).join(',')})`,
     );
@@ -272,8 +302,11 @@ describeEachBackend('patient identity', (backend) => {
     for (const d of deliveries) {
       expect(survivorContacts.map((c) => c.id)).toContain(d.contact_point_id);
       expect(d.channel).toBe('email');
-      expect(d.status).toBe('scheduled');
     }
+    expect(deliveries.map((d) => d.status).sort()).toEqual([
+      'delivered',
+      ...Array.from({ length: pending.length + 1 }, () => 'scheduled'),
+    ]);
     const oldPending = await db.query(
       "select id from deliveries where patient_id = 'old' and status in ('scheduled', 'queued', 'sending')",
     );
