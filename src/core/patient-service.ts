@@ -44,10 +44,11 @@ export class PatientService {
 
   /**
    * An opaque, unguessable id for a patient created from HL7 or FHIR (never the MRN, which is an
-   * identifier: ids appear in URLs). 128 random bits; matches PATIENT_ID_PATTERN.
+   * identifier: ids appear in URLs). 128 random bits in hex: a valid REST patient id
+   * (PATIENT_ID_PATTERN) and a valid FHIR id ([A-Za-z0-9.-]{1,64}) alike.
    */
   newPatientId(): string {
-    return `p-${randomBytes(16).toString('base64url')}`;
+    return `p-${randomBytes(16).toString('hex')}`;
   }
 
   /**

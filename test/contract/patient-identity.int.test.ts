@@ -119,7 +119,10 @@ describeEachBackend('patient identity', (backend) => {
     const { app } = await start();
     const ids = new Set(Array.from({ length: 50 }, () => app.services.patients.newPatientId()));
     expect(ids.size).toBe(50);
-    for (const id of ids) expect(id).toMatch(PATIENT_ID_PATTERN);
+    for (const id of ids) {
+      expect(id).toMatch(PATIENT_ID_PATTERN);
+      expect(id).toMatch(/^[A-Za-z0-9.-]{1,64}$/); // a FHIR id too
+    }
   });
 
   it('refuses an identifier another patient holds, and malformed identifiers, changing nothing', async () => {
