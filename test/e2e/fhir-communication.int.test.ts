@@ -4,6 +4,7 @@ import { Client } from 'fhir-kit-client';
 import { Agent, setGlobalDispatcher } from 'undici';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { eventually, httpsJson, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
+import { staffWithSession } from '../helpers/identity.js';
 
 const TYPE_SYSTEM = 'https://sealpost.dev/fhir/CodeSystem/sealpost-notification-type';
 const CHANNEL_SYSTEM = 'https://sealpost.dev/fhir/CodeSystem/sealpost-channel';
@@ -404,6 +405,50 @@ for (const backend of BACKENDS) {
       expect(unknown.status).toBe(404);
       expect((await raw('GET', '/fhir/R4/Communication/does-not-exist')).status).toBe(404);
       expect((await raw('GET', '/fhir/R4/CommunicationRequest/does-not-exist')).status).toBe(404);
+    });
+
+    it('applies the REST API’s permissions and care-team rule to people: types by role, patients by care team', async () => {
+      const as = (token: string) => (method: string, path: string, body?: unknown) =>
+        raw(method, path, body, { authorization: `Bearer ${token}` });
+      const receptionist = as((await staffWithSession(h, ['receptionist'])).token);
+      const physician = await staffWithSession(h, ['physician']);
+      const doctor = as(physician.token);
+      const clinical = (await fhir.create({ resourceType: 'CommunicationRequest', body: cr('cr-p1') })) as Json;
+
+      // A receptionist sends scheduling notices only, and does not see clinical ones or their deliveries.
+      expect(codeOf(await receptionist('POST', '/fhir/R4/CommunicationRequest', cr('cr-p1')))).toBe(
+        'SP_AUTH_FORBIDDEN',
+      );
+      expect((await receptionist('GET', `/fhir/R4/CommunicationRequest/${clinical.id}`)).status).toBe(403);
+      const seen = await receptionist('GET', '/fhir/R4/Communication?patient=cr-p1');
+      expect(seen.status).toBe(200);
+      const [delivery] = await communications(clinical.id);
+      expect((seen.body.entry ?? []).map((e: Json) => e.resource.id)).not.toContain(delivery.id);
+      const listed = await receptionist('GET', '/fhir/R4/CommunicationRequest?patient=cr-p1');
+      expect((listed.body.entry ?? []).map((e: Json) => e.resource.id)).not.toContain(clinical.id);
+
+      // A physician outside the patient's care team reaches nothing of theirs, and must name a patient.
+      expect(codeOf(await doctor('POST', '/fhir/R4/CommunicationRequest', cr('cr-p1')))).toBe(
+        'SP_AUTH_NO_RELATIONSHIP',
+      );
+      expect(codeOf(await doctor('GET', `/fhir/R4/CommunicationRequest/${clinical.id}`))).toBe(
+        'SP_AUTH_NO_RELATIONSHIP',
+      );
+      expect(codeOf(await doctor('GET', `/fhir/R4/Communication/${delivery.id}`))).toBe('SP_AUTH_NO_RELATIONSHIP');
+      expect(codeOf(await doctor('POST', '/fhir/R4/Consent', consent('cr-p1', 'deny')))).toBe(
+        'SP_AUTH_NO_RELATIONSHIP',
+      );
+      expect(codeOf(await doctor('GET', '/fhir/R4/Consent?patient=cr-p1'))).toBe('SP_AUTH_NO_RELATIONSHIP');
+      expect(codeOf(await doctor('GET', '/fhir/R4/CommunicationRequest'))).toBe('SP_FHIR_INVALID_SEARCH');
+      // On the care team, the same physician reads them.
+      expect((await h.request('PUT', `/v1/patients/cr-p1/care-team/${physician.userId}`)).status).toBe(201);
+      expect((await doctor('GET', `/fhir/R4/CommunicationRequest/${clinical.id}`)).status).toBe(200);
+      expect((await doctor('GET', `/fhir/R4/Communication/${delivery.id}`)).status).toBe(200);
+      expect((await doctor('GET', '/fhir/R4/Consent?patient=cr-p1')).status).toBe(200);
+      // An auditor holds no notification or patient permission at all.
+      const auditor = as((await staffWithSession(h, ['auditor'])).token);
+      expect((await auditor('GET', `/fhir/R4/Communication/${delivery.id}`)).status).toBe(403);
+      expect((await auditor('GET', '/fhir/R4/Consent?patient=cr-p1')).status).toBe(403);
     });
 
     it('answers searches with POST _search and refuses unknown search parameters', async () => {

@@ -88,6 +88,8 @@ export class CommunicationService {
       status?: string[];
       count: number;
       cursor?: { createdAt: number; id: string };
+      /** People see deliveries of the notification types they may read only (auth/patient-access.ts). */
+      mayReadType?: (type: string) => boolean;
     },
   ): Promise<{ resources: Record<string, unknown>[]; next?: string }> {
     const wanted = q.status ? new Set(q.status) : undefined;
@@ -99,7 +101,16 @@ export class CommunicationService {
       limit: q.count,
     });
     const now = this.deps.clock();
-    const resources = rows
+    let visible = rows;
+    if (q.mayReadType) {
+      const types = new Map(
+        (await this.deps.store.read.notifications.getMany([...new Set(rows.map((d) => d.notification_id))])).map(
+          (n) => [n.id, n.type],
+        ),
+      );
+      visible = rows.filter((d) => q.mayReadType!(types.get(d.notification_id) ?? ''));
+    }
+    const resources = visible
       .map((d) => toFhirCommunication(d, now))
       .filter((r) => !wanted || wanted.has(r.status as string));
     return { resources, next: rows.length === q.count ? cursorOf(rows.at(-1)!) : undefined };

@@ -165,7 +165,8 @@ export const communicationRequestRoutes: RoutePlugin<CommunicationRequestRouteOp
       total: page.next ? undefined : resources.length,
       nextUrl: page.next ? query(page.next) : undefined,
     });
-    if (page.next) delete (bundle as { total?: number }).total;
+    // `total` counts every match only when this one page holds them all.
+    if (page.next || cursor) delete (bundle as { total?: number }).total;
     return reply.type('application/fhir+json; charset=utf-8').send(JSON.stringify(bundle));
   };
 

@@ -4,7 +4,7 @@ import type { RoutePlugin } from '../../types.js';
 import { requestContext } from '../../types.js';
 import { AppError } from '../../../core/errors.js';
 import type { RequestContext } from '../../../core/context.js';
-import { needsRelationship, type PatientAccess } from '../../../auth/patient-access.js';
+import { assertNotificationType, needsRelationship, type PatientAccess } from '../../../auth/patient-access.js';
 import { EVENT_STATUSES, type CommunicationService } from '../../../ehr/fhir/communication.js';
 import { parseCursor } from '../../../ehr/fhir/channels.js';
 import { searchset } from '../../../ehr/fhir/bundle.js';
@@ -76,7 +76,25 @@ export const communicationRoutes: RoutePlugin<CommunicationRouteOptions> = async
         'SP_FHIR_INVALID_SEARCH',
         'patient or based-on: is required (care-team access is per patient)',
       );
-    const page = await communications.search(ctx, { patientId, notificationIds: basedOn, status, count, cursor });
+    const mayReadType =
+      p.kind === 'user'
+        ? (type: string) => {
+            try {
+              assertNotificationType(p, type);
+              return true;
+            } catch {
+              return false;
+            }
+          }
+        : undefined;
+    const page = await communications.search(ctx, {
+      patientId,
+      notificationIds: basedOn,
+      status,
+      count,
+      cursor,
+      mayReadType,
+    });
     const query = (cursorValue?: string) => {
       const q = new URLSearchParams();
       if (patientRaw !== undefined) q.set('patient', patientRaw);
@@ -89,7 +107,8 @@ export const communicationRoutes: RoutePlugin<CommunicationRouteOptions> = async
     const bundle = searchset(base, page.resources, query(one('_cursor')), {
       nextUrl: page.next ? query(page.next) : undefined,
     });
-    if (page.next) delete (bundle as { total?: number }).total;
+    // `total` counts every match only when this one page holds them all.
+    if (page.next || cursor) delete (bundle as { total?: number }).total;
     return reply.type(FHIR_JSON).send(JSON.stringify(bundle));
   };
 
