@@ -13,6 +13,14 @@ const MRN_VALUE = `MRN-${process.pid}-7731`;
 const MRN = { system: 'urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.14', value: MRN_VALUE };
 const ctx = { tenantId: 'default', actor: 'test' };
 
+/**
+ * The tables a patient write touches. The audit log, checkpoints and data keys are left out: the
+ * server writes them in the background (checkpoints, the KEK rotation that completes an erasure).
+ */
+const DATA = ['patients', 'patient_identifiers', 'contact_points', 'appointments', 'notifications', 'deliveries'];
+const dataSnapshot = (h: Harness) =>
+  Object.fromEntries(Object.entries(tableSnapshot(h.dataDir)).filter(([t]) => DATA.includes(t)));
+
 describe('patient identity over the REST API', () => {
   let h: Harness;
   beforeAll(async () => {
@@ -39,7 +47,7 @@ describe('patient identity over the REST API', () => {
       ...samplePatient(),
       identifiers: [{ system: 'A', value: '2' }],
     });
-    const before = tableSnapshot(h.dataDir);
+    const before = dataSnapshot(h);
     const conflict = await h.request('PUT', '/v1/patients/p-ident-3', { ...samplePatient(), identifiers: [MRN] });
     expect(conflict.status).toBe(409);
     expect(conflict.body.code).toBe('SP_PATIENT_IDENTIFIER_CONFLICT');
@@ -62,14 +70,28 @@ describe('patient identity over the REST API', () => {
       expect([bad.status, bad.body.code]).toEqual([400, 'SP_REQ_VALIDATION']);
     }
     expect((await h.request('GET', '/v1/patients/p-ident-3')).status).toBe(404);
-    expect(tableSnapshot(h.dataDir)).toEqual(before);
+    expect(dataSnapshot(h)).toEqual(before);
+  });
+
+  it('keeps an erased patient identifier from being given to anyone else, without keeping its value', async () => {
+    const gone = { system: 'HOSP', value: `ERASED-${process.pid}` };
+    await h.request('PUT', '/v1/patients/p-erased', { ...samplePatient(), identifiers: [gone] });
+    const erased = await h.request('DELETE', '/v1/patients/p-erased?erase=true');
+    expect(erased.status).toBe(202);
+    expect(erased.body.counts.identifiers).toBe(1);
+    const before = dataSnapshot(h);
+    const again = await h.request('PUT', '/v1/patients/p-new', { ...samplePatient(), identifiers: [gone] });
+    expect([again.status, again.body.code]).toEqual([409, 'SP_PATIENT_IDENTIFIER_ERASED']);
+    expect(again.text).not.toContain(gone.value);
+    expect(dataSnapshot(h)).toEqual(before);
+    expect(await h.app.services.patients.findByIdentifier(ctx, gone)).toEqual({ patientId: 'p-erased', erased: true });
   });
 
   it('answers a merged id with 410 SP_PATIENT_MERGED naming the survivor, and refuses writes, notifications and bookings for it', async () => {
     await h.request('PUT', '/v1/patients/p-retired', samplePatient());
     await h.request('PUT', '/v1/patients/p-survivor', samplePatient());
     await h.app.services.patients.merge(ctx, { survivorId: 'p-survivor', retiredId: 'p-retired' });
-    const before = tableSnapshot(h.dataDir);
+    const before = dataSnapshot(h);
     const got = await h.request('GET', '/v1/patients/p-retired');
     expect(got.status).toBe(410);
     expect(got.headers['content-type']).toContain('application/problem+json');
@@ -88,7 +110,7 @@ describe('patient identity over the REST API', () => {
       start: new Date(Date.now() + 3 * 86_400_000).toISOString(),
     });
     expect([appt.status, appt.body.code]).toEqual([410, 'SP_PATIENT_MERGED']);
-    expect(tableSnapshot(h.dataDir)).toEqual(before);
+    expect(dataSnapshot(h)).toEqual(before);
     expect((await h.request('GET', '/v1/patients/p-survivor')).status).toBe(200);
   });
 });
