@@ -177,4 +177,20 @@ describeEachBackend('HL7 v2 over MLLP, end to end', (backend) => {
       await app.close();
     }
   });
+
+  it('sends no acknowledgement and closes the connection when the database cannot take the message', async () => {
+    const { app, port } = await start();
+    try {
+      await app.services.hl7.senders.add(ctx, { app: 'SomeSystem', facility: '' });
+      const [ack] = await sendMllp({ host: '127.0.0.1', port }, [sample('LAB-ORU-1.hl7')]);
+      expect(msa(ack).code).toBe('AE');
+      // The database goes away: the message is neither stored nor acknowledged; the sender will resend.
+      await app.store.close();
+      await expect(
+        sendMllp({ host: '127.0.0.1', port }, [sample('LAB-ORU-1.hl7')], { timeoutMs: 10_000 }),
+      ).rejects.toThrow(/closed before an acknowledgement/);
+    } finally {
+      await app.close().catch(() => undefined);
+    }
+  });
 });
