@@ -1,4 +1,5 @@
 import type { CoreDeps, RequestContext } from './context.js';
+import { announce, deliveryEvents } from './events.js';
 import { audit, patientDataKey, patientRef } from './context.js';
 import { tombstoneIdentifiers } from './patient-identifiers.js';
 import { AppError } from './errors.js';
@@ -99,6 +100,13 @@ export class ErasureService {
       const at = now.getTime();
       if (store.backend === 'sqlite') await tx.erasures.sqliteSecureDelete();
       const cancelled = await tx.erasures.cancelPatientDeliveries(ctx.tenantId, patientId, at, ERASED_CODE);
+      // Subscribers hear the cancellations (ids only), as for any other cancel.
+      const subject = { tenant_id: ctx.tenantId, patient_id: patientId };
+      await announce(
+        this.deps,
+        tx,
+        cancelled.flatMap((c) => deliveryEvents({ ...subject, id: c.notification_id }, [c.id], 'cancelled', at)),
+      );
       const stripped = await tx.erasures.stripPatientContent(
         ctx.tenantId,
         patientId,

@@ -97,7 +97,7 @@ for (const backend of BACKENDS) {
       });
       setGlobalDispatcher(new Agent({ connect: { ca: h.cert } }));
       fhir = new Client({ baseUrl: `${h.url}/fhir/R4`, customHeaders: { Authorization: `Bearer ${h.apiKey}` } });
-      for (const id of ['sub-p1', 'sub-p3', 'sub-p4', 'sub-p5'])
+      for (const id of ['sub-p1', 'sub-p3', 'sub-p4', 'sub-p5', 'sub-p6'])
         expect(
           (
             await h.request(
@@ -320,6 +320,35 @@ for (const backend of BACKENDS) {
         'event delivered after restart',
       );
       expect(statusOf(delivered.body).events.map((e) => part(e, 'event-number').valueString)).toEqual(['1']);
+    });
+
+    it('announces the cancellation of pending deliveries when a notification is cancelled or its patient erased', async () => {
+      const endpoint = await hook();
+      await activeSubscription(
+        subscription(endpoint.url, filter('Communication?patient=Patient/sub-p6&status=stopped')),
+      );
+      const later = new Date(Date.now() + 86_400_000).toISOString();
+      const make = async () =>
+        (
+          await h.request('POST', '/v1/notifications', {
+            type: 'test_result_ready',
+            patientId: 'sub-p6',
+            data: { testName: 'Panel' },
+            sendAt: later,
+          })
+        ).body;
+      const first = await make();
+      const second = await make();
+      expect((await h.request('POST', `/v1/notifications/${first.id}/cancel`)).status).toBe(200);
+      expect((await h.request('DELETE', '/v1/patients/sub-p6?erase=true')).status).toBe(202);
+      const events = await eventually(async () => {
+        const all = ofType(endpoint.records, 'event-notification').flatMap((r) => statusOf(r.body).events);
+        return all.length >= 2 ? all : null;
+      }, 'two cancellations');
+      expect(events.map((e) => part(e, 'focus').valueReference.reference)).toEqual([
+        `${h.url}/fhir/R4/Communication/${first.deliveries[0].id}`,
+        `${h.url}/fhir/R4/Communication/${second.deliveries[0].id}`,
+      ]);
     });
 
     it('sends heartbeats when nothing happens for the heartbeat period', async () => {
