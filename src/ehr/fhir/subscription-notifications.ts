@@ -40,7 +40,8 @@ export function subscriptionStatus(
 ): Param {
   const parameter: Param[] = [
     { name: 'subscription', valueReference: { reference: `${f.base}/Subscription/${f.subscriptionId}` } },
-    { name: 'topic', valueCanonical: f.topic },
+    // The IG: no topic in `empty` notifications (it says what happened); $status shows it to the owner.
+    ...(content === 'empty' && type !== 'query-status' ? [] : [{ name: 'topic', valueCanonical: f.topic }]),
     { name: 'status', valueCode: f.status },
     { name: 'type', valueCode: type },
     { name: 'events-since-subscription-start', valueString: String(f.eventsSinceStart) },

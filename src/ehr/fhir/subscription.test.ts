@@ -162,6 +162,7 @@ describe('notification Bundles', () => {
     const empty = notificationBundle(facts, 'event-notification', [ev], 'empty', new Date(0)) as any;
     expect(empty.entry).toHaveLength(1);
     expect(JSON.stringify(empty)).not.toContain('d1');
+    expect(JSON.stringify(empty)).not.toContain('SubscriptionTopic');
     const idOnly = notificationBundle(facts, 'event-notification', [ev], 'id-only', new Date(0)) as any;
     expect(idOnly.entry[1]).toEqual({
       fullUrl: 'https://s/fhir/R4/Communication/d1',
