@@ -174,6 +174,16 @@ for (const backend of BACKENDS) {
       });
       expect(conditional.status).toBe(200);
       expect(conditional.body.id).toBe(first.body.id);
+      // The same identifier for another patient or another type hands nothing out.
+      for (const body of [
+        cr('cr-p1', { identifier }),
+        cr('cr-p2', { identifier, category: [{ coding: [{ system: TYPE_SYSTEM, code: 'follow_up' }] }] }),
+      ]) {
+        const reused = await raw('POST', '/fhir/R4/CommunicationRequest', body);
+        expect(reused.status).toBe(422);
+        expect(codeOf(reused)).toBe('SP_IDEMPOTENCY_KEY_REUSED');
+        expect(reused.text).not.toContain(first.body.id);
+      }
       expect(await crCount('cr-p2')).toBe(before);
       const found = (await fhir.search({
         resourceType: 'CommunicationRequest',

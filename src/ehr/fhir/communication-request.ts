@@ -287,7 +287,14 @@ export class CommunicationRequestService {
       if (!winner) throw e;
       out = { existing: winner };
     }
-    if (out.existing) return { created: false, resource: await this.read(ctx, out.existing) };
+    if (out.existing) {
+      const view = await this.notifications.get(ctx, out.existing);
+      // The access check covered the body's patient and type: an identifier of another patient's (or
+      // another type's) request must not hand that one out.
+      if (view.patientId !== parsed.input.patientId || view.type !== parsed.input.type)
+        throw new AppError('SP_IDEMPOTENCY_KEY_REUSED', 'identifier: names a request for another patient or type');
+      return { created: false, resource: toFhirCommunicationRequest(view, await this.identifiersOf(ctx, [view])[0]!) };
+    }
     await store.durable();
     const made = out.made!;
     if (made.deliveries.some((d) => d.status === 'queued')) this.deps.wake();
