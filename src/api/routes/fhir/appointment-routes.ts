@@ -16,6 +16,7 @@ import {
   fhirToken,
   ifMatchVersion,
   installFhirSupport,
+  fhirDoc,
   searchParams,
   sendResource,
 } from './fhir-support.js';
@@ -38,13 +39,16 @@ const SEARCH_PARAMS = ['identifier', 'patient'] as const;
 export const fhirAppointmentRoutes: RoutePlugin<FhirAppointmentRouteOptions> = async (app, o) => {
   installFhirSupport(app);
   const base = `${o.publicUrl.replace(/\/+$/, '')}/fhir/R4`;
-  const hidden = { hide: true } as const;
   const patientOfBody = (b: Appointment) =>
     b.participant
       .map((p) => /^(?:.*\/)?Patient\/([A-Za-z0-9._-]{1,64})$/.exec(p.actor?.reference ?? '')?.[1])
       .find((x) => x !== undefined);
 
-  app.post('/Appointment', { config: { permission: 'appointment.write' }, schema: hidden }, async (req, reply) => {
+  const createDoc = fhirDoc(
+    'Create a FHIR Appointment: schedules the reminder series of PUT /v1/appointments',
+    'An identifier Sealpost already holds updates that appointment (200).',
+  );
+  app.post('/Appointment', { config: { permission: 'appointment.write' }, schema: createDoc }, async (req, reply) => {
     validateResource('Appointment', req.body);
     const body = req.body as Appointment;
     const externalId = o.appointments.keyOf(req.principal!.tenantId, body);
@@ -55,7 +59,13 @@ export const fhirAppointmentRoutes: RoutePlugin<FhirAppointmentRouteOptions> = a
 
   app.put(
     '/Appointment/:id',
-    { config: { permission: 'appointment.write' }, schema: { ...hidden, params: IdParam } },
+    {
+      config: { permission: 'appointment.write' },
+      schema: {
+        ...fhirDoc('Replace a FHIR Appointment; status cancelled or noshow cancels its reminders'),
+        params: IdParam,
+      },
+    },
     async (req, reply) => {
       validateResource('Appointment', req.body);
       const body = req.body as Appointment;
@@ -70,7 +80,10 @@ export const fhirAppointmentRoutes: RoutePlugin<FhirAppointmentRouteOptions> = a
 
   app.get(
     '/Appointment/:id',
-    { config: { permission: 'appointment.read' }, schema: { ...hidden, params: IdParam } },
+    {
+      config: { permission: 'appointment.read' },
+      schema: { ...fhirDoc('Read a FHIR Appointment (audited)'), params: IdParam },
+    },
     async (req, reply) => {
       const externalId = externalIdOf(req.params.id);
       const ctx = await o.access.appointment(req.principal!, requestContext(req), externalId);
@@ -126,13 +139,14 @@ export const fhirAppointmentRoutes: RoutePlugin<FhirAppointmentRouteOptions> = a
     return searchset(base, resources, `${base}/Appointment?${self.toString()}`, { total: visible.length });
   };
 
-  app.get('/Appointment', { config: { permission: 'appointment.read' }, schema: hidden }, async (req, reply) =>
+  const searchDoc = fhirDoc('Search FHIR Appointments', '`identifier=system|value` and/or `patient`, `_count`.');
+  app.get('/Appointment', { config: { permission: 'appointment.read' }, schema: searchDoc }, async (req, reply) =>
     reply.type(FHIR_JSON).send(JSON.stringify(await search(req))),
   );
 
   app.post(
     '/Appointment/_search',
-    { config: { permission: 'appointment.read', form: true }, schema: hidden },
+    { config: { permission: 'appointment.read', form: true }, schema: searchDoc },
     async (req, reply) => reply.type(FHIR_JSON).send(JSON.stringify(await search(req))),
   );
 };

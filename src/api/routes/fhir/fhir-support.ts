@@ -134,6 +134,22 @@ export function installFhirSupport(app: TypedApp): void {
   });
 }
 
+/**
+ * The OpenAPI entry of a FHIR route: tagged `fhir`, with what it does. FHIR routes are in
+ * /openapi.json like every other route (the authorization matrix and the fuzz test walk them), but
+ * their bodies are described by the R4 specification and the CapabilityStatement, not by a JSON
+ * schema here: they are validated against the official R4 schema by `validateResource`.
+ */
+export function fhirDoc(summary: string, description = ''): { tags: string[]; summary: string; description: string } {
+  return {
+    tags: ['fhir'],
+    summary,
+    description:
+      `${description ? `${description} ` : ''}Bodies and answers are FHIR R4 JSON (\`application/fhir+json\`); errors are ` +
+      'OperationOutcome resources with the Sealpost code in `issue.details.coding`. See GET /fhir/R4/metadata.',
+  };
+}
+
 /** A resource id as FHIR defines it (R4 datatypes.html#id) and Sealpost's ids satisfy. */
 export const FHIR_ID = /^[A-Za-z0-9.-]{1,64}$/;
 

@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import type { RoutePlugin } from '../../types.js';
 import { AppError } from '../../../core/errors.js';
 import { capabilityStatement, notificationTypeCodeSystem } from '../../../ehr/fhir/capability.js';
-import { FHIR_JSON, installFhirSupport } from './fhir-support.js';
+import { FHIR_JSON, fhirDoc, installFhirSupport } from './fhir-support.js';
 
 export interface FhirMetadataRouteOptions {
   publicUrl: string;
@@ -35,7 +35,7 @@ export const fhirMetadataRoutes: RoutePlugin<FhirMetadataRouteOptions> = async (
     '/metadata',
     {
       config: { permission: 'public' },
-      schema: { hide: true, querystring: query },
+      schema: { ...fhirDoc('The CapabilityStatement (public)'), security: [], querystring: query },
     },
     async (_req, reply) => reply.type(FHIR_JSON).send(statement),
   );
@@ -44,7 +44,11 @@ export const fhirMetadataRoutes: RoutePlugin<FhirMetadataRouteOptions> = async (
     '/CodeSystem/sealpost-notification-type',
     {
       config: { permission: 'public' },
-      schema: { hide: true, querystring: Type.Object({}, { additionalProperties: false }) },
+      schema: {
+        ...fhirDoc('The CodeSystem of notification types (CommunicationRequest.category; public)'),
+        security: [],
+        querystring: Type.Object({}, { additionalProperties: false }),
+      },
     },
     async (_req, reply) => reply.type(FHIR_JSON).send(codeSystem),
   );

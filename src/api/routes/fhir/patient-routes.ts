@@ -14,6 +14,7 @@ import {
   fhirToken,
   ifMatchVersion,
   installFhirSupport,
+  fhirDoc,
   searchParams,
   sendResource,
   FHIR_JSON,
@@ -46,7 +47,6 @@ function identifierTokens(values: string[]): IdentifierToken[][] {
 export const fhirPatientRoutes: RoutePlugin<FhirPatientRouteOptions> = async (app, o) => {
   installFhirSupport(app);
   const base = `${o.publicUrl.replace(/\/+$/, '')}/fhir/R4`;
-  const hidden = { hide: true } as const;
 
   /** The ids among `ids` the caller may read; others are left out of a search (no 403 that would confirm a match). */
   const readable = async (req: FastifyRequest, ids: string[]) => {
@@ -63,14 +63,21 @@ export const fhirPatientRoutes: RoutePlugin<FhirPatientRouteOptions> = async (ap
 
   app.get(
     '/Patient/:id',
-    { config: { permission: 'patient.read' }, schema: { ...hidden, params: IdParam } },
+    {
+      config: { permission: 'patient.read' },
+      schema: { ...fhirDoc('Read a FHIR Patient (audited)'), params: IdParam },
+    },
     async (req, reply) => {
       const ctx = await o.access.patient(req.principal!, requestContext(req), req.params.id);
       return sendResource(reply, await o.patients.read(ctx, req.params.id));
     },
   );
 
-  app.post('/Patient', { config: { permission: 'patient.write' }, schema: hidden }, async (req, reply) => {
+  const createDoc = fhirDoc(
+    'Create a FHIR Patient (server-assigned id)',
+    'Conditional with `If-None-Exist: identifier=system|value`: one match answers it (200), several 412.',
+  );
+  app.post('/Patient', { config: { permission: 'patient.write' }, schema: createDoc }, async (req, reply) => {
     validateResource('Patient', req.body);
     const body = req.body as Patient;
     const condition = req.headers['if-none-exist'];
@@ -100,7 +107,10 @@ export const fhirPatientRoutes: RoutePlugin<FhirPatientRouteOptions> = async (ap
 
   app.put(
     '/Patient/:id',
-    { config: { permission: 'patient.write' }, schema: { ...hidden, params: IdParam } },
+    {
+      config: { permission: 'patient.write' },
+      schema: { ...fhirDoc('Replace a FHIR Patient (never creates; If-Match honoured)'), params: IdParam },
+    },
     async (req, reply) => {
       // The id is checked against the URL's: ids registered through /v1 may hold `_`, which R4's id type does not.
       const { id: _id, ...rest } = (req.body ?? {}) as Record<string, unknown>;
@@ -134,14 +144,15 @@ export const fhirPatientRoutes: RoutePlugin<FhirPatientRouteOptions> = async (ap
     return searchset(base, resources, `${base}/Patient?${self.toString()}`, { total: allowed.length });
   };
 
-  app.get('/Patient', { config: { permission: 'patient.read' }, schema: hidden }, async (req, reply) =>
+  const searchDoc = fhirDoc('Search FHIR Patients by identifier', '`identifier=system|value` (required), `_count`.');
+  app.get('/Patient', { config: { permission: 'patient.read' }, schema: searchDoc }, async (req, reply) =>
     reply.type(FHIR_JSON).send(JSON.stringify(await search(req))),
   );
 
   // POST _search (R4 http.html#search): parameters in an x-www-form-urlencoded body (kept out of URLs and logs).
   app.post(
     '/Patient/_search',
-    { config: { permission: 'patient.read', form: true }, schema: hidden },
+    { config: { permission: 'patient.read', form: true }, schema: searchDoc },
     async (req, reply) => reply.type(FHIR_JSON).send(JSON.stringify(await search(req))),
   );
 };
