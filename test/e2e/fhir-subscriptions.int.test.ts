@@ -12,6 +12,7 @@ import {
 } from '../helpers/sealpost-harness.js';
 import { startWebhookReceiver, type WebhookReceiver, type WebhookRequestRecord } from '../helpers/webhook-receiver.js';
 import { createTenant } from '../../src/auth/tenants.js';
+import { staffWithSession } from '../helpers/identity.js';
 
 const BACKPORT = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition';
 const COMMUNICATION_TOPIC = 'https://sealpost.dev/fhir/SubscriptionTopic/communication-status';
@@ -368,6 +369,14 @@ for (const backend of BACKENDS) {
       await activeSubscription(
         subscription(endpoint.url, { criteria: REMINDER_TOPIC, ...filter('Appointment?patient=Patient/sub-p2') }),
       );
+      const fullEndpoint = await hook();
+      await activeSubscription(
+        subscription(
+          fullEndpoint.url,
+          { criteria: REMINDER_TOPIC, ...filter('Appointment?patient=Patient/sub-p2') },
+          { _payload: { extension: [{ url: `${BACKPORT}/backport-payload-content`, valueCode: 'full-resource' }] } },
+        ),
+      );
       const start = new Date(Date.now() + 10 * 86_400_000).toISOString();
       const booked = await h.request('PUT', '/v1/appointments/sub-appt-1', { patientId: 'sub-p2', start });
       expect(booked.status).toBe(201);
@@ -378,6 +387,11 @@ for (const backend of BACKENDS) {
       }, 'two reminder events');
       for (const e of events)
         expect(part(e, 'focus').valueReference.reference).toBe(`${h.url}/fhir/R4/Appointment/sub-appt-1`);
+      const full = await eventually(
+        async () => ofType(fullEndpoint.records, 'event-notification')[0],
+        'full-resource appointment notification',
+      );
+      expect((full.body as Json).entry[1].resource).toMatchObject({ resourceType: 'Appointment', id: 'sub-appt-1' });
       const contexts = events[0].part.filter((x: Json) => x.name === 'additional-context');
       expect(contexts.map((c: Json) => c.valueReference.reference).sort()).toEqual(
         booked.body.reminders.map((r: Json) => `${h.url}/fhir/R4/CommunicationRequest/${r.notificationId}`).sort(),
@@ -411,6 +425,17 @@ for (const backend of BACKENDS) {
         expect(r.text).not.toContain('Lopez');
         expect(r.text).not.toContain('169.254');
       }
+      // A person with the admin role may manage subscriptions but reads no notification: no full-resource feed.
+      const admin = await staffWithSession(h, ['admin']);
+      const fullFeed = subscription(
+        endpoint.url,
+        {},
+        {
+          _payload: { extension: [{ url: `${BACKPORT}/backport-payload-content`, valueCode: 'full-resource' }] },
+        },
+      );
+      const refused = await raw('POST', '/fhir/R4/Subscription', fullFeed, admin.headers);
+      expect([refused.status, refused.body.issue[0].details.coding[0].code]).toEqual([403, 'SP_AUTH_FORBIDDEN']);
       const after = ((await fhir.search({ resourceType: 'Subscription', searchParams: {} })) as Json).total;
       expect(after).toBe(before);
       expect(endpoint.records).toEqual([]);

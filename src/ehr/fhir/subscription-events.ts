@@ -2,6 +2,7 @@ import type { DomainEvent, DomainEvents } from '../../core/events.js';
 import type { StoreTx } from '../../store/store.js';
 import type { FhirSubscriptionRow } from '../../store/repositories/fhir-subscription-repository.js';
 import { communicationStatus, topicOf, TOPICS } from './subscription-topics.js';
+import { fhirAppointmentId } from './fhir-appointments.js';
 
 /**
  * Core's events → subscription events: for each event, one row per matching `requested` or
@@ -45,7 +46,8 @@ export class SubscriptionEventSink implements DomainEvents {
           await tx.fhirSubscriptions.appendEvent(s.id, {
             tenant_id: e.tenantId,
             focus_type: 'Appointment',
-            focus_id: e.appointmentId,
+            // Its FHIR id (an external id that is not one is hex-encoded); '' when it has none: no focus then.
+            focus_id: fhirAppointmentId(e.appointmentId) ?? '',
             context: JSON.stringify(e.notificationIds.map((id) => `CommunicationRequest/${id}`)),
             code: `reminders-${e.change}`,
             at: e.at,

@@ -1,17 +1,31 @@
 import type { CoreDeps } from '../../core/context.js';
+import { AppointmentService } from '../../core/appointment-service.js';
+import { NotificationService } from '../../core/notification-service.js';
 import { toFhirCommunication } from './communication.js';
+import { externalIdOf, FhirAppointments } from './fhir-appointments.js';
 import type { FocusReader } from './subscription-worker.js';
+
+/** Who reads a focus resource for a full-resource notification (in the audit log). */
+export const SUBSCRIPTION_READER = 'system:subscriptions';
 
 /**
  * The focus resources of `full-resource` notifications, as the FHIR reads answer them: a
- * Communication is one delivery (ehr/fhir/communication.ts). An Appointment focus goes as id-only
- * (its full form would carry the appointment's sealed details to an endpoint that asked for a
- * delivery feed; the EHR reads it with its own credentials when it needs it).
+ * Communication is one delivery (ehr/fhir/communication.ts), an Appointment is read as `GET
+ * Appointment/{id}` reads it (fhir-appointments.ts: its details are PHI, so that read is audited).
+ * Only subscriptions created by a caller allowed those reads get full resources (the routes check).
  */
-export function subscriptionFocusReader(deps: Pick<CoreDeps, 'store' | 'clock'>): FocusReader {
+export function subscriptionFocusReader(core: CoreDeps): FocusReader {
+  const appointments = new FhirAppointments({
+    core,
+    appointments: new AppointmentService(core, new NotificationService(core)),
+  });
   return async (tenantId, type, id) => {
-    if (type !== 'Communication') return null;
-    const d = await deps.store.read.deliveries.get(id);
-    return d && d.tenant_id === tenantId ? toFhirCommunication(d, deps.clock()) : null;
+    if (type === 'Communication') {
+      const d = await core.store.read.deliveries.get(id);
+      return d && d.tenant_id === tenantId ? toFhirCommunication(d, core.clock()) : null;
+    }
+    if (type === 'Appointment')
+      return appointments.read({ tenantId, actor: SUBSCRIPTION_READER }, externalIdOf(id)).catch(() => null);
+    return null;
   };
 }

@@ -55,7 +55,9 @@ export function subscriptionStatus(
         ...(content === 'empty'
           ? []
           : [
-              { name: 'focus', valueReference: { reference: `${f.base}/${e.focus.type}/${e.focus.id}` } },
+              ...(e.focus.id
+                ? [{ name: 'focus', valueReference: { reference: `${f.base}/${e.focus.type}/${e.focus.id}` } }]
+                : []),
               ...e.context.map((ref) => ({
                 name: 'additional-context',
                 valueReference: { reference: `${f.base}/${ref}` },
@@ -98,7 +100,7 @@ export function notificationBundle(
     const seen = new Set<string>();
     for (const e of events) {
       const ref = `${e.focus.type}/${e.focus.id}`;
-      if (seen.has(ref)) continue;
+      if (!e.focus.id || seen.has(ref)) continue;
       seen.add(ref);
       const resource = content === 'full-resource' ? resources.get(ref) : undefined;
       entry.push({

@@ -266,7 +266,7 @@ export class RestHookWorker {
     if (!this.focus) return out;
     for (const e of events) {
       const ref = `${e.focus.type}/${e.focus.id}`;
-      if (out.has(ref)) continue;
+      if (!e.focus.id || out.has(ref)) continue;
       const r = await this.focus(tenantId, e.focus.type, e.focus.id).catch(() => null);
       if (r) out.set(ref, r);
     }

@@ -34,6 +34,10 @@ export const fhirSubscriptionRoutes: RoutePlugin<FhirSubscriptionRouteOptions> =
   const parse = async (req: FastifyRequest, body: unknown) => {
     validateResource('Subscription', body);
     const spec = parseSubscription(body);
+    // A full-resource feed shows what the focus reads show: only to a caller allowed those reads.
+    const read = spec.topic.resource === 'Communication' ? 'notification.read' : 'appointment.read';
+    if (spec.payloadContent === 'full-resource' && !req.principal!.permissions.has(read))
+      throw new AppError('SP_AUTH_FORBIDDEN', `full-resource needs the ${read} permission`);
     let ctx = requestContext(req);
     if (spec.filters.patient) ctx = await access.patient(req.principal!, ctx, spec.filters.patient);
     return { spec, ctx };
