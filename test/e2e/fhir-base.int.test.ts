@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from 'fhir-kit-client';
 import { Agent, setGlobalDispatcher } from 'undici';
-import { httpsJson, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
+import { randomBytes } from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { form, httpsJson, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { RESOURCE_CAPABILITIES } from '../../src/ehr/fhir/capability.js';
 import { NOTIFICATION_TYPES } from '../../src/core/domain.js';
 
@@ -93,6 +95,57 @@ describe('FHIR R4 base: CapabilityStatement, vocabulary, media types and Operati
       expect(r.body.issue[0].details.coding[0].code).toBe('SP_REQ_UNSUPPORTED_MEDIA_TYPE');
     }
     expect((await raw('GET', '/fhir/R4/metadata', undefined, { accept: 'application/fhir+json' })).status).toBe(200);
+  });
+
+  it('takes a SMART Backend Services access token with the permission its scopes grant', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES384', { extractable: true });
+    const kid = `k-${randomBytes(4).toString('hex')}`;
+    const client = await raw('POST', '/v1/oauth-clients', {
+      name: 'EHR reader',
+      scopes: ['system/Patient.rs'],
+      jwks: { keys: [{ ...(await exportJWK(publicKey)), kid }] },
+    });
+    expect(client.status).toBe(201);
+    const clientId = client.body.clientId as string;
+    const now = Math.floor(Date.now() / 1000);
+    const assertion = await new SignJWT({
+      iss: clientId,
+      sub: clientId,
+      aud: `${h.url}/oauth2/token`,
+      jti: randomBytes(12).toString('hex'),
+      iat: now,
+      exp: now + 240,
+    })
+      .setProtectedHeader({ alg: 'ES384', kid, typ: 'JWT' })
+      .sign(privateKey);
+    const t = await form(h, '/oauth2/token', {
+      grant_type: 'client_credentials',
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: assertion,
+      scope: 'system/Patient.rs',
+    });
+    expect(t.status).toBe(200);
+    const patient = {
+      resourceType: 'Patient',
+      name: [{ family: 'Smart' }],
+      birthDate: '1990-01-01',
+      extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/timezone', valueCode: 'UTC' }],
+      identifier: [{ system: 'urn:smart-test', value: 'S1' }],
+    };
+    const created = await raw('POST', '/fhir/R4/Patient', patient, { 'content-type': 'application/fhir+json' });
+    expect(created.status).toBe(201);
+    const smart = new Client({ baseUrl: `${h.url}/fhir/R4` });
+    smart.bearerToken = t.body.access_token;
+    expect(((await smart.read({ resourceType: 'Patient', id: created.body.id })) as any).id).toBe(created.body.id);
+    const found = (await smart.search({
+      resourceType: 'Patient',
+      searchParams: { identifier: 'urn:smart-test|S1' },
+    })) as any;
+    expect(found.total).toBe(1);
+    // Its scopes grant no patient.write: creating is refused with an OperationOutcome.
+    await expect(smart.create({ resourceType: 'Patient', body: patient })).rejects.toMatchObject({
+      response: { status: 403, data: { resourceType: 'OperationOutcome' } },
+    });
   });
 
   it('answers the AuditEvent search as before (a searchset Bundle), and 401 as an OperationOutcome without a credential', async () => {
