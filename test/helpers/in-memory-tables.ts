@@ -418,6 +418,8 @@ export function memoryRepositories(t: Tables) {
     appointments,
     outbox,
     consents,
+    // No HL7 messages are ever stored in this fake: an erasure or a merge finds none to forget or move.
+    hl7Messages: { forgetPatient: async () => [], reassignPatient: async () => undefined },
     ...identityRepositories(t),
   };
 }

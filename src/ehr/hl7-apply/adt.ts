@@ -60,6 +60,8 @@ async function merge(d: ApplyDeps, s: ApplyScope): Promise<Applied> {
         continue;
       }
       const r = await d.patients.mergeInTx(tx, ctx, { survivorId: survivor.patientId, retiredId: retired.patientId });
+      // The retired patient's messages follow the survivor, so that erasing the survivor forgets them too.
+      await tx.hl7Messages.reassignPatient(ctx.tenantId, retired.patientId, survivor.patientId);
       merged++;
       notificationsMoved += r.notificationsMoved;
       appointmentsMoved += r.appointmentsMoved;

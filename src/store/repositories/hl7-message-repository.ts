@@ -49,6 +49,8 @@ export interface Hl7MessageRepository {
    * oldest first.
    */
   olderErrors(tenantId: string, m: Hl7MessageSummary): Promise<Hl7MessageSummary[]>;
+  /** A merge (A40): messages applied to the retired patient now belong to the survivor (so erasing it forgets them). */
+  reassignPatient(tenantId: string, fromPatientId: string, toPatientId: string): Promise<void>;
   /** Erasure: forgets the raw text of every message applied to this patient; returns their ids. */
   forgetPatient(tenantId: string, patientId: string): Promise<string[]>;
   /** Whether an announcement was already made for this order (keyed hash). */
@@ -124,6 +126,15 @@ export class SqlHl7MessageRepository implements Hl7MessageRepository {
     if (m.patient_bidx !== null)
       q = q.where((eb) => eb.or([eb('patient_bidx', '=', m.patient_bidx), eb('patient_bidx', 'is', null)]));
     return q.orderBy('received_at').orderBy('id').execute();
+  }
+
+  async reassignPatient(tenantId: string, fromPatientId: string, toPatientId: string): Promise<void> {
+    await this.sql.db
+      .updateTable('hl7_messages')
+      .set({ patient_id: toPatientId })
+      .where('tenant_id', '=', tenantId)
+      .where('patient_id', '=', fromPatientId)
+      .execute();
   }
 
   async forgetPatient(tenantId: string, patientId: string): Promise<string[]> {
