@@ -9,11 +9,12 @@
  * its own process (bench/ehr-client.ts); the server (group commit, worker off) runs in this one.
  *
  *   npm run bench:ehr -- [--duration 8] [--patients 300] [--connections 20] [--wait-quiet 10] [--json file]
+ *                        [--cpu-prof-dir dir]   (a CPU profile of the server's main thread per phase, summarised)
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { selfSigned } from '../src/api/tls.js';
@@ -22,15 +23,24 @@ import { forEachFlag } from './args.js';
 import { codeInfo, machineInfo } from './machine-info.js';
 import { machineCpu, waitForQuiet } from './load.js';
 import { startSealpost, type SealpostTarget } from './servers.js';
+import { PhaseProfiler, renderProfiles, type ProfileSummary } from './profiler.js';
 import type { EhrLoadResult, EhrLoadSpec } from './ehr-client.js';
 
-const o = { durationSec: 8, patients: 300, connections: 20, quietWaitSec: 10, json: null as string | null };
+const o = {
+  durationSec: 8,
+  patients: 300,
+  connections: 20,
+  quietWaitSec: 10,
+  json: null as string | null,
+  cpuProfDir: null as string | null,
+};
 forEachFlag(process.argv.slice(2), (flag, value, num) => {
   if (flag === '--duration') o.durationSec = num(1);
   else if (flag === '--patients') o.patients = Math.round(num(1));
   else if (flag === '--connections') o.connections = Math.round(num(1));
   else if (flag === '--wait-quiet') o.quietWaitSec = num(0);
   else if (flag === '--json') o.json = value();
+  else if (flag === '--cpu-prof-dir') o.cpuProfDir = resolve(value());
   else if (flag === '--ehr') return;
   else throw new Error(`unknown option ${flag}`);
 });
@@ -84,13 +94,21 @@ interface Phase extends EhrLoadResult {
   otherCpuPct: number;
 }
 
+const profiler = new PhaseProfiler(o.cpuProfDir);
+const profiles: ProfileSummary[] = [];
+
 async function measure(load: EhrLoad, name: string, spec: EhrLoadSpec): Promise<Phase> {
+  // Warm-up: the first FHIR request of a resource type compiles its R4 validator (once per process).
+  await load.run({ ...spec, durationSec: 1, keyPrefix: `${spec.keyPrefix}-warm` });
   const others = await waitForQuiet(o.quietWaitSec);
   process.stderr.write(`[bench:ehr] ${name}: ${spec.connections} connection(s), others at ${others.toFixed(0)}%\n`);
   const cpu0 = process.cpuUsage();
   const m0 = machineCpu();
   const t0 = performance.now();
+  await profiler.start();
   const r = await load.run(spec);
+  const summary = await profiler.stop(`${name}-${spec.connections}`);
+  if (summary) profiles.push(summary);
   const wall = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const m1 = machineCpu();
@@ -217,6 +235,7 @@ async function main(): Promise<void> {
     );
     const info = machineInfo(dir);
     process.stdout.write(render(phases, info));
+    if (profiles.length) process.stdout.write('\n' + renderProfiles(profiles) + '\n');
     if (o.json) writeFileSync(o.json, JSON.stringify({ machine: info, code: codeInfo(), phases }, null, 2));
   } finally {
     load.close();
