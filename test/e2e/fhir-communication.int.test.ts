@@ -93,6 +93,14 @@ for (const backend of BACKENDS) {
       ]);
       expect(byType('Communication').interaction.map((i: Json) => i.code)).toEqual(['read', 'search-type']);
       expect(byType('Consent').interaction.map((i: Json) => i.code)).toEqual(['read', 'create', 'search-type']);
+      // The vocabularies their codings use are published, without a credential.
+      for (const id of ['sealpost-channel', 'sealpost-notification-status', 'sealpost-consent-source']) {
+        const r = await raw('GET', `/fhir/R4/CodeSystem/${id}`, undefined, { authorization: '' });
+        expect(r.status, id).toBe(200);
+        expect(r.body).toMatchObject({ resourceType: 'CodeSystem', url: `https://sealpost.dev/fhir/CodeSystem/${id}` });
+      }
+      const channels = (await fhir.read({ resourceType: 'CodeSystem', id: 'sealpost-channel' })) as Json;
+      expect(channels.concept.map((c: Json) => c.code)).toEqual(['sms', 'email', 'webhook']);
     });
 
     it('creates a notification from a CommunicationRequest; the worker delivers it and its Communication shows completed', async () => {

@@ -101,3 +101,56 @@ export function parseCursor(raw: string | undefined): { createdAt: number; id: s
 }
 
 export const cursorOf = (row: { created_at: number; id: string }): string => `${Number(row.created_at)}.${row.id}`;
+
+/** A complete CodeSystem resource of Sealpost's (`https://sealpost.dev/fhir/CodeSystem/<id>`), as published. */
+function codeSystem(id: string, title: string, description: string, concept: { code: string; display: string }[]) {
+  return {
+    resourceType: 'CodeSystem',
+    id,
+    url: `https://sealpost.dev/fhir/CodeSystem/${id}`,
+    name: title.replace(/[^A-Za-z]/g, ''),
+    title,
+    status: 'active',
+    experimental: false,
+    publisher: 'Sealpost',
+    description,
+    caseSensitive: true,
+    content: 'complete',
+    count: concept.length,
+    concept,
+  };
+}
+
+/**
+ * The small CodeSystems of the communication resources, by id: channels (CommunicationRequest and
+ * Communication `medium`, Consent `provision.code`), a notification's terminal Sealpost status
+ * (CommunicationRequest `statusReason`) and where a consent record came from (Consent `meta.tag`).
+ */
+export const COMMUNICATION_CODE_SYSTEMS: Record<string, object> = {
+  'sealpost-channel': codeSystem(
+    'sealpost-channel',
+    'Sealpost channels',
+    'The channels Sealpost delivers nudges on. SMS and e-mail also have v3 ParticipationMode codes (SMSWRIT, EMAILWRIT).',
+    (['sms', 'email', 'webhook'] as const).map((code) => ({ code, display: DISPLAY[code] })),
+  ),
+  'sealpost-notification-status': codeSystem(
+    'sealpost-notification-status',
+    'Sealpost notification end states',
+    'Why a completed CommunicationRequest reached no one: every delivery failed (dead), or policy stopped it (suppressed).',
+    [
+      { code: 'failed', display: 'Failed' },
+      { code: 'dead', display: 'No channel left' },
+      { code: 'suppressed', display: 'Suppressed by policy (consent, patient or appointment gone)' },
+    ],
+  ),
+  'sealpost-consent-source': codeSystem(
+    'sealpost-consent-source',
+    'Sealpost consent sources',
+    'Where a consent record came from.',
+    [
+      { code: 'fhir', display: 'A FHIR Consent' },
+      { code: 'sms_keyword', display: 'An SMS keyword (STOP, START…) from the patient' },
+      { code: 'api', display: 'The REST API' },
+    ],
+  ),
+};

@@ -12,7 +12,7 @@ import {
   parseCommunicationRequest,
   type FhirIdentifier,
 } from '../../../ehr/fhir/communication-request.js';
-import { parseCursor } from '../../../ehr/fhir/channels.js';
+import { COMMUNICATION_CODE_SYSTEMS, parseCursor } from '../../../ehr/fhir/channels.js';
 import { searchset } from '../../../ehr/fhir/bundle.js';
 import { NOTIFICATION_TYPE_SYSTEM } from '../../../ehr/fhir/capability.js';
 import {
@@ -80,6 +80,19 @@ export const communicationRequestRoutes: RoutePlugin<CommunicationRequestRouteOp
       return sendResource(reply, resource as never, { status: created ? 201 : 200, base });
     },
   );
+
+  // The vocabulary of these resources, public as FHIR servers publish their CodeSystems (no data).
+  for (const [id, resource] of Object.entries(COMMUNICATION_CODE_SYSTEMS)) {
+    const text = JSON.stringify(resource);
+    app.get(
+      `/CodeSystem/${id}`,
+      {
+        config: { permission: 'public' },
+        schema: { hide: true, querystring: Type.Object({}, { additionalProperties: false }) },
+      },
+      async (_req, reply) => reply.type('application/fhir+json; charset=utf-8').send(text),
+    );
+  }
 
   app.get(
     '/CommunicationRequest/:id',
