@@ -41,7 +41,8 @@ export const RESOURCE_CAPABILITIES: ResourceCapability[] = [
     type: 'CodeSystem',
     interaction: ['read'],
     documentation:
-      'Only the CodeSystem sealpost-notification-type (the notification types of CommunicationRequest.category).',
+      'Sealpost vocabularies only: sealpost-notification-type (CommunicationRequest.category), sealpost-channel ' +
+      '(medium, Consent provision.code), sealpost-notification-status, sealpost-consent-source.',
   },
   {
     type: 'Patient',
