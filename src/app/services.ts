@@ -32,6 +32,8 @@ import { RestHookWorker } from '../ehr/fhir/subscription-worker.js';
 import { subscriptionFocusReader } from '../ehr/fhir/subscription-focus.js';
 import { OutboundAddressPolicy } from '../channels/outbound-address.js';
 import { Hl7Service } from '../ehr/hl7-apply/hl7-service.js';
+import { FhirPatients } from '../ehr/fhir/fhir-patients.js';
+import { FhirAppointments } from '../ehr/fhir/fhir-appointments.js';
 import { DeliveryWorker } from '../queue/delivery-worker.js';
 import { AuditLog } from '../audit/audit-log.js';
 import { SessionService, sessionPolicy } from '../auth/session-service.js';
@@ -96,6 +98,9 @@ export interface Services {
   patientAccounts: PatientAccountService;
   // EHR integration: HL7 v2 senders, messages and the error queue
   hl7: Hl7Service;
+  // FHIR R4 Patient and Appointment
+  fhirPatients: FhirPatients;
+  fhirAppointments: FhirAppointments;
   devices: DeviceService;
   // FHIR CommunicationRequest (notifications) and Communication (deliveries); Consent is `consent`
   communicationRequests: CommunicationRequestService;
@@ -286,5 +291,8 @@ export function buildServices(f: Foundations): Services {
     devices: new DeviceService(core),
     // HL7 v2 messages act through the same core services as the REST API (their ...InTx methods).
     hl7: new Hl7Service({ core, patients, notifications, appointments: new AppointmentService(core, notifications) }),
+    // FHIR Patient and Appointment act through the same core services as /v1 (their ...InTx methods).
+    fhirPatients: new FhirPatients({ core, patients }),
+    fhirAppointments: new FhirAppointments({ core, appointments: new AppointmentService(core, notifications) }),
   };
 }
