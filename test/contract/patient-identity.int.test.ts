@@ -158,6 +158,28 @@ describeEachBackend('patient identity', (backend) => {
     expect(await snapshot(db)).toEqual(before);
   });
 
+  it('gives an identifier claimed by several patients at once to exactly one of them', async () => {
+    const { db, app } = await start();
+    const { patients } = app.services;
+    const ids = ['r1', 'r2', 'r3', 'r4'];
+    const results = await Promise.allSettled(
+      ids.map((id) => patients.upsert(ctx, id, { ...samplePatient(), identifiers: [MRN] } as never)),
+    );
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as { code?: string }).code] : []));
+    expect(won).toHaveLength(1);
+    expect(lost).toEqual([
+      'SP_PATIENT_IDENTIFIER_CONFLICT',
+      'SP_PATIENT_IDENTIFIER_CONFLICT',
+      'SP_PATIENT_IDENTIFIER_CONFLICT',
+    ]);
+    const rows = await db.query<{ patient_id: string }>('select patient_id from patient_identifiers');
+    expect(rows).toHaveLength(1);
+    // The losers wrote nothing at all: their transactions rolled back whole.
+    const created = await db.query<{ id: string }>('select id from patients');
+    expect(created.map((p) => p.id)).toEqual([rows[0]!.patient_id]);
+  });
+
   it('keeps an erased patient identifiers as tombstones: found as erased, never given to anyone again', async () => {
     const { db, app } = await start();
     const { patients } = app.services;
