@@ -119,10 +119,18 @@ export class RestHookWorker {
     }
     if (!(await store.read.fhirSubscriptions.anyDue(now))) return 0;
     const rows = await store.transaction((tx) =>
-      tx.fhirSubscriptions.claimDue(this.o.owner, now, now + this.o.leaseMs, this.o.batchSize),
+      tx.fhirSubscriptions.claimDue(this.o.owner, now, now + this.leaseMs(), this.o.batchSize),
     );
     await Promise.all(rows.map((r) => this.process(r).catch((e) => this.onError(e))));
     return rows.length;
+  }
+
+  /**
+   * A lease outlives the longest POST it covers (backport-timeout is at most 60 s, the default the
+   * channel timeout): another node takes a subscription over only when its sender is surely gone.
+   */
+  private leaseMs(): number {
+    return Math.max(this.o.leaseMs, Math.max(60_000, this.o.timeoutMs) + 10_000);
   }
 
   private async process(row: FhirSubscriptionRow): Promise<void> {
