@@ -333,8 +333,15 @@ describeEachBackend('FHIR R4 Patient and Appointment through a FHIR client', (ba
       location: 'Clinic B',
     });
     expect(rest.status).toBe(201);
+    // An id of the shape HL7 bookings get (hl7- and a 64-digit keyed hash) is too long for a FHIR id: encoded.
+    const hl7Id = `hl7-${randomBytes(32).toString('hex')}`;
+    const start = new Date(Date.now() + 25 * DAY).toISOString();
+    expect((await h.request('PUT', `/v1/appointments/${hl7Id}`, { patientId: p.id, start })).status).toBe(201);
     const list = (await fhir.search({ resourceType: 'Appointment', searchParams: { patient: p.id } })) as any;
-    expect(list.total).toBe(2);
+    expect(list.total).toBe(3);
+    const encoded = list.entry.map((e: any) => e.resource.id).find((id: string) => id.startsWith('z.hl7.'));
+    expect(encoded).toMatch(/^[A-Za-z0-9.-]{1,64}$/);
+    expect(((await fhir.read({ resourceType: 'Appointment', id: encoded })) as any).start).toBe(start);
     const restId = `x.${Buffer.from(`rest:${tag}`).toString('hex')}`;
     const viaFhir = (await fhir.read({ resourceType: 'Appointment', id: restId })) as any;
     expect(viaFhir).toMatchObject({ status: 'booked', participant: [{}, { actor: { display: 'Clinic B' } }] });

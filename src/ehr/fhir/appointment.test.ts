@@ -79,7 +79,18 @@ describe('FHIR Appointment ↔ Sealpost appointment', () => {
   });
 
   it('gives every external id a FHIR id, and back', () => {
-    for (const ext of ['fa-0123', 'appt:42', 'x.literal', 'a_b', 'SCH.1-2']) {
+    const hl7 = `hl7-${'0123456789abcdef'.repeat(4)}`;
+    expect(fhirAppointmentId(hl7)).toMatch(/^z\.hl7\./);
+    for (const ext of [
+      'fa-0123',
+      'appt:42',
+      'x.literal',
+      'z.hl7.AAAA',
+      'a_b',
+      'SCH.1-2',
+      hl7,
+      `ab-${'f'.repeat(80)}`,
+    ]) {
       const id = fhirAppointmentId(ext)!;
       expect(id).toMatch(/^[A-Za-z0-9.-]{1,64}$/);
       expect(externalIdOf(id)).toBe(ext);

@@ -19,21 +19,37 @@ export interface FhirAppointmentsDeps {
   appointments: AppointmentService;
 }
 
-/** FHIR ids are 1-64 of [A-Za-z0-9.-]: external ids that are not are answered hex-encoded under `x.`. */
+/**
+ * FHIR ids are 1-64 of [A-Za-z0-9.-]; external ids are up to 128 of [A-Za-z0-9._:-]. An external id
+ * that is a FHIR id is its own FHIR id. Others get a reversible one: `<prefix>-<hex>` (the shape of
+ * HL7-booked ids: `hl7-` and a 64-digit keyed hash) as `z.<prefix>.<the hex bytes in base64url,
+ * `_` written `.`>`, anything else of up to 31 bytes as `x.<hex>`. Ids starting `x.` or `z.` are
+ * always encoded, so decoding is unambiguous.
+ */
 const FHIR_ID = /^[A-Za-z0-9.-]{1,64}$/;
-const ENCODED = /^x\.((?:[0-9a-f]{2}){1,31})$/;
+const PREFIXED_HEX = /^([A-Za-z0-9]{1,16})-((?:[0-9a-f]{2}){1,40})$/;
+const HEX_ENCODED = /^x\.((?:[0-9a-f]{2}){1,31})$/;
+const PREFIX_ENCODED = /^z\.([A-Za-z0-9]{1,16})\.([A-Za-z0-9.-]{2,54})$/;
 
-/** The FHIR id of an appointment's external id (itself when it is a FHIR id); null when it has none. */
+/** The FHIR id of an appointment's external id; null when it has none (see above). */
 export function fhirAppointmentId(externalId: string): string | null {
-  if (FHIR_ID.test(externalId) && !externalId.startsWith('x.')) return externalId;
+  if (FHIR_ID.test(externalId) && !/^[xz]\./.test(externalId)) return externalId;
+  const m = PREFIXED_HEX.exec(externalId);
+  if (m) {
+    const id = `z.${m[1]}.${Buffer.from(m[2]!, 'hex').toString('base64url').replaceAll('_', '.')}`;
+    if (id.length <= 64) return id;
+  }
   const hex = Buffer.from(externalId, 'utf8').toString('hex');
   return hex.length <= 62 ? `x.${hex}` : null;
 }
 
 /** The external id behind a FHIR id (the inverse of fhirAppointmentId). */
 export function externalIdOf(fhirId: string): string {
-  const m = ENCODED.exec(fhirId);
-  return m ? Buffer.from(m[1]!, 'hex').toString('utf8') : fhirId;
+  const x = HEX_ENCODED.exec(fhirId);
+  if (x) return Buffer.from(x[1]!, 'hex').toString('utf8');
+  const z = PREFIX_ENCODED.exec(fhirId);
+  if (z) return `${z[1]}-${Buffer.from(z[2]!.replaceAll('.', '_'), 'base64url').toString('hex')}`;
+  return fhirId;
 }
 
 /**
