@@ -47,6 +47,19 @@ export async function mergePatients(
   await mergeable(tx, ctx.tenantId, retiredId);
   const now = clock();
   const at = now.getTime();
+  // First, so that the two rows are locked before anything moves: a concurrent merge of either
+  // patient (even the other way round) then fails here, once this one committed, instead of both
+  // committing into a cycle. The survivor's next PUT must write even if its body repeats the last
+  // one: its identifiers change below.
+  if (
+    !(await tx.patients.updateUnlessMerged(ctx.tenantId, retiredId, {
+      merged_into: survivorId,
+      merged_at: at,
+      updated_at: at,
+    })) ||
+    !(await tx.patients.updateUnlessMerged(ctx.tenantId, survivorId, { request_hash: '', updated_at: at }))
+  )
+    throw new AppError('SP_PATIENT_MERGED');
   const survivorKey = await requirePatientDataKey(deps, tx, ctx.tenantId, survivorId);
   const retiredKey = await requirePatientDataKey(deps, tx, ctx.tenantId, retiredId);
 
@@ -119,9 +132,6 @@ export async function mergePatients(
     await announce(deps, tx, events);
   }
 
-  await tx.patients.update(ctx.tenantId, retiredId, { merged_into: survivorId, merged_at: at, updated_at: at });
-  // The survivor's next PUT must write even if its body repeats the last one: its identifiers changed.
-  await tx.patients.update(ctx.tenantId, survivorId, { request_hash: '', updated_at: at });
   const survivorRef = patientRef(deps, ctx.tenantId, survivorId);
   await audit(tx, ctx, now, {
     action: 'patient.merged',

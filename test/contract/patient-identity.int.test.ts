@@ -388,6 +388,28 @@ describeEachBackend('patient identity', (backend) => {
     expect(await snapshot(db)).toEqual(before);
   });
 
+  it('lets only one of concurrent merges of the same patients commit, so no merge cycle can form', async () => {
+    const { db, app } = await start();
+    const { patients } = app.services;
+    for (const id of ['a', 'b', 'c']) await patients.upsert(ctx, id, samplePatient() as never);
+    for (let round = 0; round < 3; round++) {
+      const results = await Promise.allSettled([
+        patients.merge(ctx, { survivorId: 'b', retiredId: 'a' }),
+        patients.merge(ctx, { survivorId: 'a', retiredId: 'b' }),
+        patients.merge(ctx, { survivorId: 'c', retiredId: 'a' }),
+      ]);
+      const lost = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as { code?: string }).code] : []));
+      expect(lost).toEqual(
+        round === 0 ? ['SP_PATIENT_MERGED', 'SP_PATIENT_MERGED'] : lost.map(() => 'SP_PATIENT_MERGED'),
+      );
+      const merged = await db.query<{ id: string; merged_into: string }>(
+        'select id, merged_into from patients where merged_into is not null',
+      );
+      expect(merged).toHaveLength(1);
+      expect(merged.some((m) => merged.some((n) => n.id === m.merged_into))).toBe(false);
+    }
+  });
+
   it('refuses merges into self, of unknown, erased or already merged patients, changing nothing', async () => {
     const { db, app } = await start();
     const { patients } = app.services;

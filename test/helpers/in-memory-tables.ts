@@ -141,6 +141,12 @@ export function memoryRepositories(t: Tables) {
     get: async (tenantId, id) => copy(t.patients.get(key(tenantId, id))),
     insert: async (row) => insertAll(t.patients, 'patients', [row as PatientRow], (r) => key(r.tenant_id, r.id)),
     update: async (tenantId, id, set) => void patch(t.patients, key(tenantId, id), set as Partial<PatientRow>),
+    updateUnlessMerged: async (tenantId, id, set) => {
+      const p = t.patients.get(key(tenantId, id));
+      if (!p || p.merged_into != null) return false;
+      patch(t.patients, key(tenantId, id), set as Partial<PatientRow>);
+      return true;
+    },
     getWithKeys: async (tenantId, ids) =>
       [...new Set(ids)].flatMap((id) => {
         const p = t.patients.get(key(tenantId, id));

@@ -25,6 +25,12 @@ export interface PatientRepository {
   insert(row: Insertable<Database['patients']>): Promise<void>;
   update(tenantId: string, id: string, set: Updateable<Database['patients']>): Promise<void>;
   /**
+   * Updates the patient only if no merge has retired it (`merged_into` is null, as seen by the
+   * statement itself, after any concurrent merge committed); true if it did. Merges use it on both
+   * rows, so two merges of the same patients cannot both commit (no A→B and B→A cycle).
+   */
+  updateUnlessMerged(tenantId: string, id: string, set: Updateable<Database['patients']>): Promise<boolean>;
+  /**
    * The tenant's patients among `ids` that have a data key, with that key, in one query (the hot
    * path of every send). Unknown ids are left out; order is unspecified.
    */
@@ -87,6 +93,17 @@ export class SqlPatientRepository implements PatientRepository {
 
   async update(tenantId: string, id: string, set: Updateable<Database['patients']>): Promise<void> {
     await this.sql.db.updateTable('patients').set(set).where('tenant_id', '=', tenantId).where('id', '=', id).execute();
+  }
+
+  async updateUnlessMerged(tenantId: string, id: string, set: Updateable<Database['patients']>): Promise<boolean> {
+    const r = await this.sql.db
+      .updateTable('patients')
+      .set(set)
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .where('merged_into', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
   }
 
   getWithKeys(tenantId: string, ids: readonly string[]): Promise<PatientWithKey[]> {
