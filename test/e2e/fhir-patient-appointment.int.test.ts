@@ -339,6 +339,17 @@ describeEachBackend('FHIR R4 Patient and Appointment through a FHIR client', (ba
     expect((await h.request('PUT', `/v1/appointments/${hl7Id}`, { patientId: p.id, start })).status).toBe(201);
     const list = (await fhir.search({ resourceType: 'Appointment', searchParams: { patient: p.id } })) as any;
     expect(list.total).toBe(3);
+    // Pages: _count bounds a page, the next link carries _offset.
+    const first = await raw('GET', `/Appointment?patient=${p.id}&_count=2`);
+    expect(first.body.total).toBe(3);
+    expect(first.body.entry).toHaveLength(2);
+    const next = first.body.link.find((l: { relation: string }) => l.relation === 'next').url as string;
+    expect(next).toContain('_offset=2');
+    const second = await raw('GET', next.slice(`${h.url}/fhir/R4`.length));
+    expect(second.body.entry).toHaveLength(1);
+    expect(second.body.link.find((l: { relation: string }) => l.relation === 'next')).toBeUndefined();
+    const all = [...first.body.entry, ...second.body.entry].map((e: any) => e.resource.id).sort();
+    expect(all).toEqual(list.entry.map((e: any) => e.resource.id).sort());
     const encoded = list.entry.map((e: any) => e.resource.id).find((id: string) => id.startsWith('z.hl7.'));
     expect(encoded).toMatch(/^[A-Za-z0-9.-]{1,64}$/);
     expect(((await fhir.read({ resourceType: 'Appointment', id: encoded })) as any).start).toBe(start);

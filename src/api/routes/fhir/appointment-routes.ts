@@ -11,7 +11,7 @@ import { validateResource } from '../../../ehr/fhir/validation.js';
 import { searchset } from '../../../ehr/fhir/bundle.js';
 import {
   FHIR_JSON,
-  fhirCount,
+  fhirPage,
   fhirReference,
   fhirToken,
   ifMatchVersion,
@@ -93,7 +93,7 @@ export const fhirAppointmentRoutes: RoutePlugin<FhirAppointmentRouteOptions> = a
 
   const search = async (req: FastifyRequest) => {
     const params = searchParams(req, SEARCH_PARAMS);
-    const count = fhirCount(params.get('_count')?.[0]);
+    const page = fhirPage(params);
     const identifiers = params.get('identifier') ?? [];
     const patients = params.get('patient') ?? [];
     if (!identifiers.length && !patients.length)
@@ -131,15 +131,19 @@ export const fhirAppointmentRoutes: RoutePlugin<FhirAppointmentRouteOptions> = a
     }
     const visible = allowed.filter((a) => fhirAppointmentId(a.externalId) !== null);
     const resources: Appointment[] = [];
-    for (const a of visible.slice(0, count)) resources.push(...(await o.appointments.readMany(a.ctx, [a.externalId])));
-    const self = new URLSearchParams();
-    for (const v of identifiers) self.append('identifier', v);
-    for (const v of patients) self.append('patient', v);
-    self.set('_count', String(count));
-    return searchset(base, resources, `${base}/Appointment?${self.toString()}`, { total: visible.length });
+    for (const a of visible.slice(page.offset, page.offset + page.count))
+      resources.push(...(await o.appointments.readMany(a.ctx, [a.externalId])));
+    const query = new URLSearchParams();
+    for (const v of identifiers) query.append('identifier', v);
+    for (const v of patients) query.append('patient', v);
+    const { selfUrl, nextUrl } = page.links(`${base}/Appointment`, query, visible.length);
+    return searchset(base, resources, selfUrl, { total: visible.length, ...(nextUrl ? { nextUrl } : {}) });
   };
 
-  const searchDoc = fhirDoc('Search FHIR Appointments', '`identifier=system|value` and/or `patient`, `_count`.');
+  const searchDoc = fhirDoc(
+    'Search FHIR Appointments',
+    '`identifier=system|value` and/or `patient`, `_count`, `_offset`.',
+  );
   app.get('/Appointment', { config: { permission: 'appointment.read' }, schema: searchDoc }, async (req, reply) =>
     reply.type(FHIR_JSON).send(JSON.stringify(await search(req))),
   );

@@ -191,6 +191,32 @@ export function fhirCount(raw: unknown, def = 50, max = 200): number {
 }
 
 /**
+ * The page of a search: `_count` (see fhirCount) and `_offset` (0-10,000, the matches to skip),
+ * and the `self` and `next` links of the Bundle, built from the search's own parameters `query`.
+ */
+export function fhirPage(params: Map<string, string[]>, def = 50, max = 200) {
+  const count = fhirCount(params.get('_count')?.[0], def, max);
+  const rawOffset = params.get('_offset')?.[0];
+  const offset = rawOffset === undefined ? 0 : Number(rawOffset);
+  if (!Number.isInteger(offset) || offset < 0 || offset > 10_000)
+    throw new AppError('SP_FHIR_INVALID_SEARCH', '_offset: a whole number from 0 to 10000');
+  return {
+    count,
+    offset,
+    /** The `self` and (when more matches follow) `next` URLs of a page over `total` matches. */
+    links(url: string, query: URLSearchParams, total: number) {
+      const at = (o: number) => {
+        const q = new URLSearchParams(query);
+        q.set('_count', String(count));
+        if (o) q.set('_offset', String(o));
+        return `${url}?${q.toString()}`;
+      };
+      return { selfUrl: at(offset), ...(offset + count < total ? { nextUrl: at(offset + count) } : {}) };
+    },
+  };
+}
+
+/**
  * The search parameters of a GET (query) or a `POST …/_search` (form body and query together,
  * R4 http.html#search), each as a list of values; `allowed` are the parameters the type supports
  * (plus `_count`): any other is refused, not ignored, so a typo never widens a search.
@@ -201,7 +227,7 @@ export function searchParams(req: FastifyRequest, allowed: readonly string[]): M
     if (!src || typeof src !== 'object') return;
     for (const [k, v] of Object.entries(src as Record<string, unknown>)) {
       if (k === '_format' || k === '_pretty') continue;
-      if (k !== '_count' && !allowed.includes(k))
+      if (k !== '_count' && k !== '_offset' && !allowed.includes(k))
         throw new AppError(
           'SP_FHIR_INVALID_SEARCH',
           /^[A-Za-z_:.-]{1,40}$/.test(k) ? `${k}: is not a supported search parameter` : 'a parameter is not supported',

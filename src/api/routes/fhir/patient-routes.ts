@@ -10,7 +10,7 @@ import type { FhirPatients, IdentifierToken } from '../../../ehr/fhir/fhir-patie
 import { validateResource } from '../../../ehr/fhir/validation.js';
 import { searchset } from '../../../ehr/fhir/bundle.js';
 import {
-  fhirCount,
+  fhirPage,
   fhirToken,
   ifMatchVersion,
   installFhirSupport,
@@ -130,21 +130,25 @@ export const fhirPatientRoutes: RoutePlugin<FhirPatientRouteOptions> = async (ap
 
   const search = async (req: FastifyRequest) => {
     const params = searchParams(req, SEARCH_PARAMS);
-    const count = fhirCount(params.get('_count')?.[0]);
+    const page = fhirPage(params);
     const identifiers = params.get('identifier');
     if (!identifiers?.length)
       throw new AppError('SP_FHIR_INVALID_SEARCH', 'identifier: is required (Sealpost does not list all patients)');
     const matches = await o.patients.matchIdentifiers(requestContext(req), identifierTokens(identifiers));
     const allowed = await readable(req, matches);
     const resources: Patient[] = [];
-    for (const { id, ctx } of allowed.slice(0, count)) resources.push(await o.patients.read(ctx, id));
-    const self = new URLSearchParams();
-    for (const v of identifiers) self.append('identifier', v);
-    self.set('_count', String(count));
-    return searchset(base, resources, `${base}/Patient?${self.toString()}`, { total: allowed.length });
+    for (const { id, ctx } of allowed.slice(page.offset, page.offset + page.count))
+      resources.push(await o.patients.read(ctx, id));
+    const query = new URLSearchParams();
+    for (const v of identifiers) query.append('identifier', v);
+    const { selfUrl, nextUrl } = page.links(`${base}/Patient`, query, allowed.length);
+    return searchset(base, resources, selfUrl, { total: allowed.length, ...(nextUrl ? { nextUrl } : {}) });
   };
 
-  const searchDoc = fhirDoc('Search FHIR Patients by identifier', '`identifier=system|value` (required), `_count`.');
+  const searchDoc = fhirDoc(
+    'Search FHIR Patients by identifier',
+    '`identifier=system|value` (required), `_count`, `_offset`.',
+  );
   app.get('/Patient', { config: { permission: 'patient.read' }, schema: searchDoc }, async (req, reply) =>
     reply.type(FHIR_JSON).send(JSON.stringify(await search(req))),
   );
