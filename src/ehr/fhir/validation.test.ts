@@ -82,9 +82,7 @@ describe('FHIR R4 validation against the official JSON Schema', () => {
     expect(invalid('Patient', { resourceType: 'Patient', name: [{}] })).toMatch(
       /^Patient.name\[0\]: must not be an empty object/,
     );
-    expect(invalid('Patient', { resourceType: 'Appointment' })).toBe(
-      'Patient.resourceType: must be Patient, not Appointment',
-    );
+    expect(invalid('Patient', { resourceType: 'Appointment' })).toBe('Patient.resourceType: must be Patient');
     expect(invalid('Patient', { resourceType: 'x y <script>' })).toBe('Patient.resourceType: must be Patient');
     expect(invalid('Patient', [])).toBe('Patient: the body must be a JSON object');
     expect(invalid('Patient', null)).toBe('Patient: the body must be a JSON object');
