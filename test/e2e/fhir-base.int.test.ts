@@ -76,6 +76,9 @@ describe('FHIR R4 base: CapabilityStatement, vocabulary, media types and Operati
       resourceType: 'OperationOutcome',
       issue: [{ severity: 'error', code: 'not-found', details: { coding: [{ code: 'SP_REQ_NOT_FOUND' }] } }],
     });
+    const anonymous = await raw('GET', '/fhir/R4/Nonexistent/1', undefined, { authorization: '' });
+    expect(anonymous.status).toBe(404); // an unknown path names nothing: no credential needed to learn that
+    expect(anonymous.body.resourceType).toBe('OperationOutcome');
     await expect(fhir.read({ resourceType: 'Nonexistent', id: '1' })).rejects.toMatchObject({
       response: { status: 404, data: { resourceType: 'OperationOutcome' } },
     });
