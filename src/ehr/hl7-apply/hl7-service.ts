@@ -4,6 +4,8 @@ import { AppError, isAppError, type ErrorCode } from '../../core/errors.js';
 import { DEFAULT_TENANT } from '../../core/domain.js';
 import type { StoreTx } from '../../store/store.js';
 import type { Hl7MessageSummary } from '../../store/rows.js';
+
+type Hl7MessageInsert = Parameters<StoreTx['hl7Messages']['insert']>[0];
 import { Hl7ParseError, parseHl7, splitBatch, type Hl7Message } from '../hl7/message.js';
 import { buildAck, type AckCode, type AckError } from '../hl7/ack.js';
 import { ackCodeFor, parseFailureCode, type Outcome } from './ack-policy.js';
@@ -78,7 +80,11 @@ export function messageView(m: Hl7MessageSummary): Hl7MessageView {
 
 /** A rejection before anything is stored (unknown sender, unsupported type…): AR/CR with this ERR. */
 class Rejection extends Error {
-  constructor(readonly error: AckError) {
+  constructor(
+    readonly error: AckError,
+    /** The sender's tenant when the sender is known (the refusal is audited there). */
+    readonly tenantId?: string,
+  ) {
     super(error.code);
   }
 }
@@ -147,82 +153,91 @@ export class Hl7Service {
       return { code, ack: code ? buildAck(msg, raw, code, { controlId: ackControlId, now, error }) : '' };
     };
 
-    let sender: SenderView;
+    // Everything up to the ACK runs in one transaction (sender, duplicate check, effects, the sealed
+    // message, audit): no read outside it, so concurrent connections share group commits.
+    let sender: SenderView | null = null;
+    let messageId = '';
+    let row: Omit<Hl7MessageInsert, 'status' | 'ack_code' | 'patient_id' | 'raw_ct'> | null = null;
+    let ctx: RequestContext | null = null;
     try {
-      sender = await this.admit(msg, origin);
-    } catch (e) {
-      if (!(e instanceof Rejection)) throw e;
-      const tenant = (await core.store.read.hl7Senders.findActive(msg.sendingApplication, msg.sendingFacility))
-        ?.tenant_id;
-      await this.auditOutside(tenant ?? DEFAULT_TENANT, origin, now, 'hl7.message.rejected', {
-        code: e.error.code,
-        hl7Code: e.error.hl7Code,
-        type: `${msg.type}^${msg.trigger}`,
-      });
-      return { ...ack('AR', e.error), controlId: msg.controlId, status: 'rejected' };
-    }
-    const ctx: RequestContext = {
-      tenantId: sender.tenantId,
-      actor: origin.actor ?? `hl7-sender:${sender.id}`,
-      sourceIp: origin.remoteAddress,
-    };
-
-    const prior = await core.store.read.hl7Messages.findByControlId(sender.id, msg.controlId);
-    if (prior) return this.duplicate(ctx, msg, prior, now, ack);
-
-    const messageId = core.newId();
-    const identifier = msg.segment('PID') ? chooseIdentifier(msg.segment('PID')!, 3, sender) : null;
-    const row = {
-      id: messageId,
-      tenant_id: sender.tenantId,
-      sender_id: sender.id,
-      control_id: msg.controlId,
-      message_type: `${msg.type}^${msg.trigger}`,
-      patient_bidx: identifier ? patientBidx(core, sender.tenantId, identifier) : null,
-      received_at: now.getTime(),
-      updated_at: now.getTime(),
-    };
-    try {
-      const applied = await core.store.transaction(async (tx) => {
-        const scope: ApplyScope = { tx, ctx, msg, sender, messageId, now };
-        const result = await this.apply(scope);
+      const done = await core.store.transaction(async (tx) => {
+        const s = await this.admit(tx, msg, origin);
+        sender = s;
+        const c: RequestContext = {
+          tenantId: s.tenantId,
+          actor: origin.actor ?? `hl7-sender:${s.id}`,
+          sourceIp: origin.remoteAddress,
+        };
+        ctx = c;
+        const prior = await tx.hl7Messages.findByControlId(s.id, msg.controlId);
+        if (prior) {
+          await this.auditMessage(tx, c, now, 'hl7.message.duplicate', prior.id, null, {
+            status: prior.status,
+            ackCode: prior.ack_code,
+          });
+          return { prior };
+        }
+        messageId = core.newId();
+        const identifier = msg.segment('PID') ? chooseIdentifier(msg.segment('PID')!, 3, s) : null;
+        const r = {
+          id: messageId,
+          tenant_id: s.tenantId,
+          sender_id: s.id,
+          control_id: msg.controlId,
+          message_type: `${msg.type}^${msg.trigger}`,
+          patient_bidx: identifier ? patientBidx(core, s.tenantId, identifier) : null,
+          received_at: now.getTime(),
+          updated_at: now.getTime(),
+        };
+        row = r;
+        const result = await this.apply({ tx, ctx: c, msg, sender: s, messageId, now });
         await tx.hl7Messages.insert({
-          ...row,
+          ...r,
           status: result.status,
           ack_code: 'AA',
           patient_id: result.patientId,
-          raw_ct: await this.seal(tx, sender.tenantId, messageId, raw, now),
+          raw_ct: await this.seal(tx, s.tenantId, messageId, raw, now),
         });
-        await this.auditMessage(tx, ctx, now, 'hl7.message.received', messageId, result.patientId, {
-          senderId: sender.id,
-          type: row.message_type,
-        });
-        await this.auditMessage(tx, ctx, now, `hl7.message.${result.status}`, messageId, result.patientId, {
+        // One entry per message: received and what came of it.
+        await this.auditMessage(tx, c, now, `hl7.message.${result.status}`, messageId, result.patientId, {
           ...result.details,
+          senderId: s.id,
+          type: r.message_type,
           ackCode: 'AA',
         });
-        return result;
+        return { result };
       });
       await core.store.durable();
+      if (done.prior) return this.duplicateAck(msg, done.prior, ack);
       core.wake();
-      return { ...ack('AA'), controlId: msg.controlId, messageId, status: applied.status };
+      return { ...ack('AA'), controlId: msg.controlId, messageId, status: done.result!.status };
     } catch (e) {
+      if (e instanceof Rejection) {
+        await this.auditOutside(e.tenantId ?? DEFAULT_TENANT, origin, now, 'hl7.message.rejected', {
+          code: e.error.code,
+          hl7Code: e.error.hl7Code,
+          type: `${msg.type}^${msg.trigger}`,
+        });
+        return { ...ack('AR', e.error), controlId: msg.controlId, status: 'rejected' };
+      }
       const failure = applyFailure(e);
-      if (!failure) throw e;
+      const s = sender as SenderView | null;
+      const r = row as Omit<Hl7MessageInsert, 'status' | 'ack_code' | 'patient_id' | 'raw_ct'> | null;
+      const c = ctx as RequestContext | null;
+      if (!failure || !s || !r || !c) throw e;
+      // The failed transaction rolled back; the message alone goes to the error queue.
       await core.store.transaction(async (tx) => {
         await tx.hl7Messages.insert({
-          ...row,
+          ...r,
           status: 'error',
           ack_code: 'AE',
           ...errorColumns(failure),
           patient_id: null,
-          raw_ct: await this.seal(tx, sender.tenantId, messageId, raw, now),
+          raw_ct: await this.seal(tx, s.tenantId, messageId, raw, now),
         });
-        await this.auditMessage(tx, ctx, now, 'hl7.message.received', messageId, null, {
-          senderId: sender.id,
-          type: row.message_type,
-        });
-        await this.auditMessage(tx, ctx, now, 'hl7.message.error_queued', messageId, null, {
+        await this.auditMessage(tx, c, now, 'hl7.message.error_queued', messageId, null, {
+          senderId: s.id,
+          type: r.message_type,
           code: failure.code,
           hl7Code: failure.hl7Code,
           ackCode: 'AE',
@@ -234,45 +249,50 @@ export class Hl7Service {
   }
 
   /** Sender, certificate, version and type checks: every refusal is AR/CR and stores nothing. */
-  private async admit(msg: Hl7Message, origin: Hl7Origin): Promise<SenderView> {
-    const sender = await this.senders.findActive(
-      this.deps.core.store.read,
-      msg.sendingApplication,
-      msg.sendingFacility,
-    );
+  private async admit(tx: StoreTx, msg: Hl7Message, origin: Hl7Origin): Promise<SenderView> {
+    const sender = await this.senders.findActive(tx, msg.sendingApplication, msg.sendingFacility);
     if (!sender)
       throw new Rejection({ code: 'SP_HL7_UNKNOWN_SENDER', hl7Code: '103', segment: 'MSH', sequence: 1, field: 3 });
     if (sender.certSha256 && origin.actor === undefined) {
       if (!origin.tls || origin.clientCertSha256?.toLowerCase() !== sender.certSha256)
-        throw new Rejection({
-          code: 'SP_HL7_SENDER_CERT_MISMATCH',
-          hl7Code: '207',
-          segment: 'MSH',
-          sequence: 1,
-          field: 3,
-        });
+        throw new Rejection(
+          {
+            code: 'SP_HL7_SENDER_CERT_MISMATCH',
+            hl7Code: '207',
+            segment: 'MSH',
+            sequence: 1,
+            field: 3,
+          },
+          sender.tenantId,
+        );
     }
     if (!VERSIONS.test(msg.version))
-      throw new Rejection({
-        code: 'SP_HL7_UNSUPPORTED_VERSION',
-        hl7Code: '203',
-        segment: 'MSH',
-        sequence: 1,
-        field: 12,
-      });
+      throw new Rejection(
+        {
+          code: 'SP_HL7_UNSUPPORTED_VERSION',
+          hl7Code: '203',
+          segment: 'MSH',
+          sequence: 1,
+          field: 12,
+        },
+        sender.tenantId,
+      );
     const supported =
       msg.type === 'ADT' ||
       (msg.type === 'SIU' && SIU_EVENTS.has(msg.trigger)) ||
       (msg.type === 'ORU' && ORU_EVENTS.has(msg.trigger));
     if (!supported) {
       const known = ['ADT', 'SIU', 'ORU'].includes(msg.type);
-      throw new Rejection({
-        code: known ? 'SP_HL7_UNSUPPORTED_EVENT' : 'SP_HL7_UNSUPPORTED_TYPE',
-        hl7Code: known ? '201' : '200',
-        segment: 'MSH',
-        sequence: 1,
-        field: 9,
-      });
+      throw new Rejection(
+        {
+          code: known ? 'SP_HL7_UNSUPPORTED_EVENT' : 'SP_HL7_UNSUPPORTED_TYPE',
+          hl7Code: known ? '201' : '200',
+          segment: 'MSH',
+          sequence: 1,
+          field: 9,
+        },
+        sender.tenantId,
+      );
     }
     return sender;
   }
@@ -289,21 +309,11 @@ export class Hl7Service {
   }
 
   /** Sent again: the first outcome is acknowledged again (in this message's mode), nothing re-applied. */
-  private async duplicate(
-    ctx: RequestContext,
+  private duplicateAck(
     msg: Hl7Message,
     prior: Hl7MessageSummary,
-    now: Date,
     ack: (o: Outcome, e?: AckError) => { code: AckCode | null; ack: string },
-  ): Promise<ReceiveResult> {
-    const { store } = this.deps.core;
-    await store.transaction((tx) =>
-      this.auditMessage(tx, ctx, now, 'hl7.message.duplicate', prior.id, null, {
-        status: prior.status,
-        ackCode: prior.ack_code,
-      }),
-    );
-    await store.durable();
+  ): ReceiveResult {
     const error: AckError | undefined =
       prior.ack_code === 'AE' && prior.error_code
         ? {
