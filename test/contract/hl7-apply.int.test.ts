@@ -337,6 +337,10 @@ describeEachBackend('HL7 v2 messages applied', (backend) => {
       expect(results.map((r) => r.type)).toEqual(['test_result_ready']);
       expect((await app.services.hl7.listErrors(ctx)).items).toEqual([]);
       await expect(app.services.hl7.replay(ctx, first.messageId!)).rejects.toMatchObject({ code: 'SP_HL7_NOT_QUEUED' });
+      // Sent again after the replay: acknowledged AA, applied once.
+      const resent = await receive(app, fixture('LAB-ORU-1.hl7', { controlId: first.controlId }));
+      expect(resent).toMatchObject({ status: 'duplicate', messageId: first.messageId });
+      expect(ackOf(resent.ack)).toMatchObject({ code: 'AA', error: null });
 
       // The second sample has the same orders without a final status: nothing more is sent.
       expect(await receive(app, fixture('LAB-ORU-2.hl7'))).toMatchObject({ status: 'ignored' });

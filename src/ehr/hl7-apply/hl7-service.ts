@@ -442,6 +442,8 @@ export class Hl7Service {
         const result = await this.apply({ tx, ctx, msg, sender: senderView(sender), messageId: id, now });
         await tx.hl7Messages.update(ctx.tenantId, id, {
           status: 'replayed',
+          // A resend of this control id is now acknowledged AA: it was applied.
+          ack_code: 'AA',
           patient_id: result.patientId,
           ...errorColumns(null),
           updated_at: now.getTime(),
