@@ -10,6 +10,7 @@ import { parseHl7 } from '../../src/ehr/hl7/message.js';
 import { issueApiKey } from '../../src/auth/api-keys.js';
 import { DEFAULT_TENANT } from '../../src/core/domain.js';
 import { describeEachBackend, freshDatabases, type TestDatabase } from '../helpers/backends.js';
+import { clientCert, serverCert, testCa } from '../helpers/transport-pki.js';
 
 /**
  * HL7 v2 end to end, per backend: the app with its MLLP listener on a real loopback socket
@@ -39,7 +40,9 @@ const msa = (ack: string) => {
 describeEachBackend('HL7 v2 over MLLP, end to end', (backend) => {
   const fresh = freshDatabases(backend);
 
-  async function start(): Promise<{ db: TestDatabase; app: App; port: number; logFile: string }> {
+  async function start(
+    env: Record<string, string> = {},
+  ): Promise<{ db: TestDatabase; app: App; port: number; logFile: string }> {
     const db = await fresh({ prefix: 'sealpost-hl7-e2e-', migrated: true });
     const config = loadConfig({
       ...db.env,
@@ -47,6 +50,7 @@ describeEachBackend('HL7 v2 over MLLP, end to end', (backend) => {
       SEALPOST_WORKER: 'false',
       SEALPOST_HL7_LISTEN: '127.0.0.1:0',
       SEALPOST_LOG_LEVEL: 'debug',
+      ...env,
     });
     const logFile = join(db.dataDir, 'e2e.log');
     const logger = createLogger('debug', pino.destination({ dest: logFile, sync: true }));
@@ -191,6 +195,42 @@ describeEachBackend('HL7 v2 over MLLP, end to end', (backend) => {
       ).rejects.toThrow(/closed before an acknowledgement/);
     } finally {
       await app.close().catch(() => undefined);
+    }
+  });
+
+  it("takes a certificate-bound sender's messages over TLS only with its own client certificate", async () => {
+    const ca = await testCa('hl7 client ca');
+    const server = await serverCert('sealpost mllp');
+    const [mine, other] = await Promise.all([clientCert('engine', { ca }), clientCert('other engine', { ca })]);
+    const { app, port } = await start({
+      SEALPOST_HL7_TLS_CERT: server.cert,
+      SEALPOST_HL7_TLS_KEY: server.key,
+      SEALPOST_HL7_TLS_CLIENT_CA: ca.cert,
+    });
+    try {
+      await app.services.hl7.senders.add(ctx, { app: 'SomeSystem', facility: '', certPem: mine.cert });
+      const target = (c: typeof mine) => ({
+        host: '127.0.0.1',
+        port,
+        tls: { ca: server.cert, cert: c.cert, key: c.key, servername: 'localhost' },
+      });
+      const [wrong] = await sendMllp(target(other), [sample('LAB-ORU-1.hl7')]);
+      expect(msa(wrong)).toMatchObject({ code: 'AR', err: 'SP_HL7_SENDER_CERT_MISMATCH' });
+      const [right] = await sendMllp(target(mine), [sample('LAB-ORU-1.hl7')]);
+      // Admitted: the unknown patient sends it to the error queue (AE), not a refusal.
+      expect(msa(right)).toMatchObject({ code: 'AE', err: 'SP_HL7_UNKNOWN_PATIENT' });
+      // Without a client certificate the handshake itself fails.
+      await expect(
+        sendMllp(
+          { host: '127.0.0.1', port, tls: { ca: server.cert, servername: 'localhost' } },
+          [sample('LAB-ORU-1.hl7')],
+          {
+            timeoutMs: 10_000,
+          },
+        ),
+      ).rejects.toThrow();
+    } finally {
+      await app.close();
     }
   });
 });
