@@ -18,6 +18,7 @@ import { NOTIFICATION_TYPE_SYSTEM } from '../../../ehr/fhir/capability.js';
 import {
   FHIR_ID,
   fhirCount,
+  fhirDoc,
   fhirReference,
   fhirToken,
   installFhirSupport,
@@ -69,7 +70,10 @@ export const communicationRequestRoutes: RoutePlugin<CommunicationRequestRouteOp
 
   app.post(
     '/CommunicationRequest',
-    { config: { permission: NOTIFICATION_CREATE }, schema: { hide: true } },
+    {
+      config: { permission: NOTIFICATION_CREATE },
+      schema: { ...fhirDoc('Create a notification as a FHIR CommunicationRequest (idempotent by identifier)') },
+    },
     async (req, reply) => {
       const parsed = parseCommunicationRequest(req.body, 'create');
       const bad = jsonShapeProblem(parsed.input.data, DATA_LIMITS, 'CommunicationRequest.payload[0].contentString');
@@ -88,7 +92,10 @@ export const communicationRequestRoutes: RoutePlugin<CommunicationRequestRouteOp
       `/CodeSystem/${id}`,
       {
         config: { permission: 'public' },
-        schema: { hide: true, querystring: Type.Object({}, { additionalProperties: false }) },
+        schema: {
+          ...fhirDoc('A Sealpost FHIR CodeSystem (public)'),
+          querystring: Type.Object({}, { additionalProperties: false }),
+        },
       },
       async (_req, reply) => reply.type('application/fhir+json; charset=utf-8').send(text),
     );
@@ -96,7 +103,10 @@ export const communicationRequestRoutes: RoutePlugin<CommunicationRequestRouteOp
 
   app.get(
     '/CommunicationRequest/:id',
-    { config: { permission: 'notification.read' }, schema: { hide: true, params: IdParam } },
+    {
+      config: { permission: 'notification.read' },
+      schema: { ...fhirDoc('Read a FHIR CommunicationRequest (no payload content)'), params: IdParam },
+    },
     async (req, reply) => {
       const ctx = await access.notification(req.principal!, requestContext(req), req.params.id);
       return sendResource(reply, (await service.read(ctx, req.params.id)) as never);
@@ -105,7 +115,13 @@ export const communicationRequestRoutes: RoutePlugin<CommunicationRequestRouteOp
 
   app.put(
     '/CommunicationRequest/:id',
-    { config: { permission: 'notification.cancel' }, schema: { hide: true, params: IdParam } },
+    {
+      config: { permission: 'notification.cancel' },
+      schema: {
+        ...fhirDoc('Revoke a FHIR CommunicationRequest (status revoked cancels its pending deliveries)'),
+        params: IdParam,
+      },
+    },
     async (req, reply) => {
       const { id } = req.params;
       const ctx = await access.notification(req.principal!, requestContext(req), id);
@@ -185,12 +201,18 @@ export const communicationRequestRoutes: RoutePlugin<CommunicationRequestRouteOp
 
   app.get(
     '/CommunicationRequest',
-    { config: { permission: 'notification.read' }, schema: { hide: true } },
+    {
+      config: { permission: 'notification.read' },
+      schema: { ...fhirDoc('Search FHIR CommunicationRequests by patient, status, identifier') },
+    },
     async (req, reply) => search(req, reply),
   );
   app.post(
     '/CommunicationRequest/_search',
-    { config: { permission: 'notification.read', form: true }, schema: { hide: true } },
+    {
+      config: { permission: 'notification.read', form: true },
+      schema: { ...fhirDoc('Search FHIR CommunicationRequests (form-encoded parameters)') },
+    },
     async (req, reply) => search(req, reply),
   );
 };

@@ -12,6 +12,7 @@ import {
   FHIR_ID,
   FHIR_JSON,
   fhirCount,
+  fhirDoc,
   fhirReference,
   installFhirSupport,
   searchParams,
@@ -38,7 +39,10 @@ export const communicationRoutes: RoutePlugin<CommunicationRouteOptions> = async
 
   app.get(
     '/Communication/:id',
-    { config: { permission: 'notification.read' }, schema: { hide: true, params: IdParam } },
+    {
+      config: { permission: 'notification.read' },
+      schema: { ...fhirDoc('Read a FHIR Communication (one delivery)'), params: IdParam },
+    },
     async (req, reply) => {
       const ctx = requestContext(req);
       const { resource, notificationId } = await communications.get(ctx, req.params.id);
@@ -114,12 +118,18 @@ export const communicationRoutes: RoutePlugin<CommunicationRouteOptions> = async
 
   app.get(
     '/Communication',
-    { config: { permission: 'notification.read' }, schema: { hide: true } },
+    {
+      config: { permission: 'notification.read' },
+      schema: { ...fhirDoc('Search FHIR Communications (deliveries) by based-on, patient, status') },
+    },
     async (req, reply) => search(req, reply),
   );
   app.post(
     '/Communication/_search',
-    { config: { permission: 'notification.read', form: true }, schema: { hide: true } },
+    {
+      config: { permission: 'notification.read', form: true },
+      schema: { ...fhirDoc('Search FHIR Communications (form-encoded parameters)') },
+    },
     async (req, reply) => search(req, reply),
   );
 };

@@ -7,7 +7,15 @@ import type { PatientAccess } from '../../../auth/patient-access.js';
 import type { ConsentService } from '../../../core/consent-service.js';
 import { parseConsent, toFhirConsent } from '../../../ehr/fhir/consent.js';
 import { searchset } from '../../../ehr/fhir/bundle.js';
-import { FHIR_ID, FHIR_JSON, fhirReference, installFhirSupport, searchParams, sendResource } from './fhir-support.js';
+import {
+  FHIR_ID,
+  FHIR_JSON,
+  fhirDoc,
+  fhirReference,
+  installFhirSupport,
+  searchParams,
+  sendResource,
+} from './fhir-support.js';
 
 const IdParam = Type.Object({ id: Type.String({ pattern: FHIR_ID.source }) });
 
@@ -27,22 +35,29 @@ export const consentRoutes: RoutePlugin<ConsentRouteOptions> = async (app, o) =>
   const { consents, access } = o;
   const base = `${o.publicUrl.replace(/\/+$/, '')}/fhir/R4`;
 
-  app.post('/Consent', { config: { permission: 'patient.write' }, schema: { hide: true } }, async (req, reply) => {
-    const parsed = parseConsent(req.body);
-    const ctx = await access.patient(req.principal!, requestContext(req), parsed.patientId);
-    try {
-      const record = await consents.record(ctx, { ...parsed, source: 'fhir' });
-      return sendResource(reply, toFhirConsent(record) as never, { status: 201, base });
-    } catch (e) {
-      if (e instanceof AppError && e.code === 'SP_PATIENT_NOT_FOUND')
-        throw new AppError('SP_FHIR_REFERENCE_NOT_FOUND', 'Consent.patient');
-      throw e;
-    }
-  });
+  app.post(
+    '/Consent',
+    {
+      config: { permission: 'patient.write' },
+      schema: { ...fhirDoc("Record a patient's consent (permit or deny per channel)") },
+    },
+    async (req, reply) => {
+      const parsed = parseConsent(req.body);
+      const ctx = await access.patient(req.principal!, requestContext(req), parsed.patientId);
+      try {
+        const record = await consents.record(ctx, { ...parsed, source: 'fhir' });
+        return sendResource(reply, toFhirConsent(record) as never, { status: 201, base });
+      } catch (e) {
+        if (e instanceof AppError && e.code === 'SP_PATIENT_NOT_FOUND')
+          throw new AppError('SP_FHIR_REFERENCE_NOT_FOUND', 'Consent.patient');
+        throw e;
+      }
+    },
+  );
 
   app.get(
     '/Consent/:id',
-    { config: { permission: 'patient.read' }, schema: { hide: true, params: IdParam } },
+    { config: { permission: 'patient.read' }, schema: { ...fhirDoc('Read a FHIR Consent'), params: IdParam } },
     async (req, reply) => {
       const record = await consents.get(requestContext(req), req.params.id);
       await access.patient(req.principal!, requestContext(req), record.patientId);
@@ -65,12 +80,17 @@ export const consentRoutes: RoutePlugin<ConsentRouteOptions> = async (app, o) =>
     return reply.type(FHIR_JSON).send(JSON.stringify(bundle));
   };
 
-  app.get('/Consent', { config: { permission: 'patient.read' }, schema: { hide: true } }, async (req, reply) =>
-    search(req, reply),
+  app.get(
+    '/Consent',
+    { config: { permission: 'patient.read' }, schema: { ...fhirDoc('Search FHIR Consents by patient') } },
+    async (req, reply) => search(req, reply),
   );
   app.post(
     '/Consent/_search',
-    { config: { permission: 'patient.read', form: true }, schema: { hide: true } },
+    {
+      config: { permission: 'patient.read', form: true },
+      schema: { ...fhirDoc('Search FHIR Consents (form-encoded parameters)') },
+    },
     async (req, reply) => search(req, reply),
   );
 };

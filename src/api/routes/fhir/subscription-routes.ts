@@ -8,7 +8,7 @@ import { validateResource } from '../../../ehr/fhir/validation.js';
 import { parseSubscription } from '../../../ehr/fhir/subscription.js';
 import type { SubscriptionService } from '../../../ehr/fhir/subscription-service.js';
 import { searchset } from '../../../ehr/fhir/bundle.js';
-import { FHIR_ID, FHIR_JSON, fhirCount, installFhirSupport, searchParams } from './fhir-support.js';
+import { FHIR_ID, FHIR_JSON, fhirCount, fhirDoc, installFhirSupport, searchParams } from './fhir-support.js';
 
 export interface FhirSubscriptionRouteOptions {
   subscriptions: SubscriptionService;
@@ -45,7 +45,10 @@ export const fhirSubscriptionRoutes: RoutePlugin<FhirSubscriptionRouteOptions> =
 
   app.post(
     '/Subscription',
-    { config: { permission: 'subscription.manage' }, schema: { hide: true } },
+    {
+      config: { permission: 'subscription.manage' },
+      schema: { ...fhirDoc('Create a FHIR Subscription (topic-based, rest-hook; handshake before active)') },
+    },
     async (req, reply) => {
       const body = req.body as { id?: unknown } | undefined;
       const { spec, ctx } = await parse(req, body);
@@ -60,7 +63,10 @@ export const fhirSubscriptionRoutes: RoutePlugin<FhirSubscriptionRouteOptions> =
 
   app.get(
     '/Subscription/$status',
-    { config: { permission: 'subscription.manage' }, schema: { hide: true, querystring: AnyQuery } },
+    {
+      config: { permission: 'subscription.manage' },
+      schema: { ...fhirDoc("Status of the caller's FHIR Subscriptions ($status)"), querystring: AnyQuery },
+    },
     async (req, reply) => {
       const q = searchParams(req, ['id', 'status']);
       const ids = q.get('id')?.flatMap((v) => v.split(','));
@@ -75,7 +81,10 @@ export const fhirSubscriptionRoutes: RoutePlugin<FhirSubscriptionRouteOptions> =
 
   app.get(
     '/Subscription/:id/$status',
-    { config: { permission: 'subscription.manage' }, schema: { hide: true, params: IdParam, querystring: AnyQuery } },
+    {
+      config: { permission: 'subscription.manage' },
+      schema: { ...fhirDoc('Status of one FHIR Subscription ($status)'), params: IdParam, querystring: AnyQuery },
+    },
     async (req, reply) => {
       const { id } = req.params as { id: string };
       searchParams(req, []);
@@ -87,7 +96,10 @@ export const fhirSubscriptionRoutes: RoutePlugin<FhirSubscriptionRouteOptions> =
 
   app.get(
     '/Subscription/:id',
-    { config: { permission: 'subscription.manage' }, schema: { hide: true, params: IdParam } },
+    {
+      config: { permission: 'subscription.manage' },
+      schema: { ...fhirDoc('Read a FHIR Subscription (header values redacted)'), params: IdParam },
+    },
     async (req, reply) => {
       const { id } = req.params as { id: string };
       return reply.type(FHIR_JSON).send(JSON.stringify(await subscriptions.read(requestContext(req), id)));
@@ -106,19 +118,28 @@ export const fhirSubscriptionRoutes: RoutePlugin<FhirSubscriptionRouteOptions> =
 
   app.get(
     '/Subscription',
-    { config: { permission: 'subscription.manage' }, schema: { hide: true, querystring: AnyQuery } },
+    {
+      config: { permission: 'subscription.manage' },
+      schema: { ...fhirDoc('Search FHIR Subscriptions'), querystring: AnyQuery },
+    },
     async (req, reply) => reply.type(FHIR_JSON).send(JSON.stringify(await search(req))),
   );
 
   app.post(
     '/Subscription/_search',
-    { config: { permission: 'subscription.manage', form: true }, schema: { hide: true, querystring: AnyQuery } },
+    {
+      config: { permission: 'subscription.manage', form: true },
+      schema: { ...fhirDoc('Search FHIR Subscriptions (form-encoded parameters)'), querystring: AnyQuery },
+    },
     async (req, reply) => reply.type(FHIR_JSON).send(JSON.stringify(await search(req))),
   );
 
   app.put(
     '/Subscription/:id',
-    { config: { permission: 'subscription.manage' }, schema: { hide: true, params: IdParam } },
+    {
+      config: { permission: 'subscription.manage' },
+      schema: { ...fhirDoc('Update a FHIR Subscription (status, endpoint, filters)'), params: IdParam },
+    },
     async (req, reply) => {
       const { id } = req.params as { id: string };
       const body = req.body as { id?: unknown } | undefined;
@@ -131,7 +152,10 @@ export const fhirSubscriptionRoutes: RoutePlugin<FhirSubscriptionRouteOptions> =
 
   app.delete(
     '/Subscription/:id',
-    { config: { permission: 'subscription.manage' }, schema: { hide: true, params: IdParam } },
+    {
+      config: { permission: 'subscription.manage' },
+      schema: { ...fhirDoc('Delete a FHIR Subscription'), params: IdParam },
+    },
     async (req, reply) => {
       const { id } = req.params as { id: string };
       await subscriptions.delete(requestContext(req), id);
