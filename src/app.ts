@@ -163,6 +163,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       portal: s.portal,
       hl7: s.hl7,
     },
+    hl7Port: async () => (await hl7Listener)?.port ?? null,
     sessions: s.sessions,
     sweepIdentity,
     get bootstrapKey() {

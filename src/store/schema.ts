@@ -361,47 +361,6 @@ export interface Database {
     created_at: number;
     revoked_at: number | null;
   };
-  /** FHIR Subscriptions (migration 014): endpoint, headers and filters as given sealed in data_ct. */
-  fhir_subscriptions: {
-    id: string;
-    tenant_id: string;
-    topic: string;
-    /** requested | active | error | off */
-    status: string;
-    patient_ref: string | null;
-    status_filter: string | null;
-    based_on: string | null;
-    /** empty | id-only | full-resource */
-    payload_content: string;
-    heartbeat_seconds: number | null;
-    timeout_seconds: number | null;
-    max_count: number;
-    end_at: number | null;
-    data_ct: Uint8Array;
-    events_since_start: number;
-    events_sent: number;
-    failures: number;
-    error_code: string | null;
-    next_attempt_at: number;
-    last_sent_at: number | null;
-    lease_owner: string | null;
-    lease_until: number | null;
-    created_by: string;
-    created_at: number;
-    updated_at: number;
-  };
-  /** Subscription events not yet delivered (migration 014); ids only. */
-  fhir_subscription_events: {
-    subscription_id: string;
-    event_number: number;
-    tenant_id: string;
-    focus_type: string;
-    focus_id: string;
-    /** JSON array of references (`CommunicationRequest/<id>`) */
-    context: string;
-    code: string;
-    at: number;
-  };
   /** The consent ledger (migration 013): one row per decision, never updated. */
   consents: {
     id: string;
@@ -466,6 +425,47 @@ export interface Database {
     notification_id: string | null;
     message_id: string;
     created_at: number;
+  };
+  /** FHIR Subscriptions (migration 014): endpoint, headers and filters as given sealed in data_ct. */
+  fhir_subscriptions: {
+    id: string;
+    tenant_id: string;
+    topic: string;
+    /** requested | active | error | off */
+    status: string;
+    patient_ref: string | null;
+    status_filter: string | null;
+    based_on: string | null;
+    /** empty | id-only | full-resource */
+    payload_content: string;
+    heartbeat_seconds: number | null;
+    timeout_seconds: number | null;
+    max_count: number;
+    end_at: number | null;
+    data_ct: Uint8Array;
+    events_since_start: number;
+    events_sent: number;
+    failures: number;
+    error_code: string | null;
+    next_attempt_at: number;
+    last_sent_at: number | null;
+    lease_owner: string | null;
+    lease_until: number | null;
+    created_by: string;
+    created_at: number;
+    updated_at: number;
+  };
+  /** Subscription events not yet delivered (migration 014); ids only. */
+  fhir_subscription_events: {
+    subscription_id: string;
+    event_number: number;
+    tenant_id: string;
+    focus_type: string;
+    focus_id: string;
+    /** JSON array of references (`CommunicationRequest/<id>`) */
+    context: string;
+    code: string;
+    at: number;
   };
   dev_outbox: {
     id: Generated<number>;

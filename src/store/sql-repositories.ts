@@ -31,11 +31,11 @@ import { SqlPatientAccountRepository } from './repositories/patient-account-repo
 import { SqlUserRepository } from './repositories/user-repository.js';
 import { SqlOAuthRepository } from './repositories/oauth-repository.js';
 import { SqlOidcRepository } from './repositories/oidc-repository.js';
+import { SqlFhirSubscriptionRepository } from './repositories/fhir-subscription-repository.js';
 import { SqlHl7SenderRepository } from './repositories/hl7-sender-repository.js';
 import { SqlHl7MessageRepository } from './repositories/hl7-message-repository.js';
 import { SqlConsentRepository } from './repositories/consent-repository.js';
 import { SqlNotificationIdentifierRepository } from './repositories/notification-identifier-repository.js';
-import { SqlFhirSubscriptionRepository } from './repositories/fhir-subscription-repository.js';
 
 /**
  * The store's repositories over one `Sql` (the pool, or one transaction). Each is made on first use
@@ -148,6 +148,9 @@ export class SqlRepositories implements StoreTx {
   get oidc() {
     return this.once('oidc', () => new SqlOidcRepository(this.sql.db));
   }
+  get fhirSubscriptions() {
+    return this.once('fhirSubscriptions', () => new SqlFhirSubscriptionRepository(this.sql));
+  }
   get hl7Senders() {
     return this.once('hl7Senders', () => new SqlHl7SenderRepository(this.sql));
   }
@@ -159,8 +162,5 @@ export class SqlRepositories implements StoreTx {
   }
   get notificationIdentifiers() {
     return this.once('notificationIdentifiers', () => new SqlNotificationIdentifierRepository(this.sql));
-  }
-  get fhirSubscriptions() {
-    return this.once('fhirSubscriptions', () => new SqlFhirSubscriptionRepository(this.sql));
   }
 }

@@ -28,11 +28,11 @@ import type { PatientAccountRepository } from './repositories/patient-account-re
 import type { UserRepository } from './repositories/user-repository.js';
 import type { OAuthRepository } from './repositories/oauth-repository.js';
 import type { OidcRepository } from './repositories/oidc-repository.js';
+import type { FhirSubscriptionRepository } from './repositories/fhir-subscription-repository.js';
 import type { Hl7SenderRepository } from './repositories/hl7-sender-repository.js';
 import type { Hl7MessageRepository } from './repositories/hl7-message-repository.js';
 import type { ConsentRepository } from './repositories/consent-repository.js';
 import type { NotificationIdentifierRepository } from './repositories/notification-identifier-repository.js';
-import type { FhirSubscriptionRepository } from './repositories/fhir-subscription-repository.js';
 
 /**
  * The repositories core may use, bound to one transaction (`store.transaction`) or to the pool
@@ -83,6 +83,8 @@ export interface StoreTx {
   readonly oauth: OAuthRepository;
   /** OIDC single sign-on: pending authorization requests and identity-provider links. */
   readonly oidc: OidcRepository;
+  /** FHIR Subscriptions and their undelivered events (the rest-hook worker's queue). */
+  readonly fhirSubscriptions: FhirSubscriptionRepository;
   /** HL7 v2 senders (MSH-3/MSH-4, tenant, identifier and time-zone rules). */
   readonly hl7Senders: Hl7SenderRepository;
   /** HL7 v2 messages (sealed), their outcomes, the error queue and announced result orders. */
@@ -91,8 +93,6 @@ export interface StoreTx {
   readonly consents: ConsentRepository;
   /** CommunicationRequest identifiers of notifications (blind-indexed). */
   readonly notificationIdentifiers: NotificationIdentifierRepository;
-  /** FHIR Subscriptions and their undelivered events (the rest-hook worker's queue). */
-  readonly fhirSubscriptions: FhirSubscriptionRepository;
 }
 
 /**
