@@ -206,6 +206,9 @@ export function hl7Command(program: Command): void {
         file: string,
         o: { host: string; port: string; tlsCa?: string; cert?: string; key?: string; timeoutMs: string },
       ) => {
+        const port = Number(o.port);
+        if (!Number.isInteger(port) || port < 1 || port > 65535)
+          throw new AppError('SP_CONFIG_INVALID', '--port must be a port number (1-65535)');
         const messages = splitBatch(readFileSync(file, 'utf8'));
         const tls =
           o.tlsCa || o.cert
@@ -215,7 +218,7 @@ export function hl7Command(program: Command): void {
                 key: o.key ? readFileSync(o.key, 'utf8') : undefined,
               }
             : undefined;
-        const acks = await sendMllp({ host: o.host, port: Number(o.port), tls }, messages, {
+        const acks = await sendMllp({ host: o.host, port, tls }, messages, {
           timeoutMs: Number(o.timeoutMs),
         });
         for (const ack of acks) console.log(ackLine(ack));

@@ -9,9 +9,12 @@ import { PUBLIC_URL_SETTING } from '../app/startup.js';
 
 /**
  * Commands that run without an existing installation: `serve` and `migrate` create one (database and
- * keyring), `import` loads an export into a new database, `verify` works offline on a file.
+ * keyring), `import` loads an export into a new database, `verify` works offline on a file, and
+ * `hl7 send` is a client of a running server's MLLP listener.
  */
 const WITHOUT_INSTALLATION = new Set(['serve', 'migrate', 'import', 'verify']);
+/** Subcommands that only talk to a server over the network (`hl7 send` is an MLLP client). */
+const CLIENT_ONLY = new Set(['hl7 send']);
 
 /** The top-level command `action` belongs to (`users` for `users invite`). */
 export function topLevelName(action: Command): string {
@@ -21,6 +24,7 @@ export function topLevelName(action: Command): string {
 }
 
 export function needsInstallation(action: Command): boolean {
+  if (action.parent?.parent && CLIENT_ONLY.has(`${action.parent.name()} ${action.name()}`)) return false;
   return !WITHOUT_INSTALLATION.has(topLevelName(action));
 }
 

@@ -49,6 +49,14 @@ export function serveCommand(program: Command): void {
           'first start: bootstrap API key written (mode 0600)',
         );
       app.start();
+      // The HL7 listener (when configured) must be listening too: a sender would otherwise see refused connections.
+      if (config.hl7.listen) {
+        const { host, port } = config.hl7.listen;
+        const hl7 = { port: 'SEALPOST_HL7_LISTEN', host: 'SEALPOST_HL7_LISTEN' };
+        await app.hl7Port().catch((e: NodeJS.ErrnoException) => {
+          throw listenFailure(e, host, port, hl7);
+        });
+      }
       app.logger.info(
         {
           url: config.publicUrl,
@@ -61,11 +69,16 @@ export function serveCommand(program: Command): void {
 }
 
 /** A listen error as one line naming the address, the port and the settings to change. */
-export function listenFailure(e: NodeJS.ErrnoException, host: string, port: number): unknown {
+export function listenFailure(
+  e: NodeJS.ErrnoException,
+  host: string,
+  port: number,
+  setting: { port: string; host: string } = { port: 'SEALPOST_PORT', host: 'SEALPOST_HOST' },
+): unknown {
   const why: Record<string, string> = {
-    EADDRINUSE: 'is already in use by another process: stop it, or set SEALPOST_PORT to a free port',
-    EACCES: 'needs privileges this user lacks (ports below 1024): set SEALPOST_PORT to 1024 or above',
-    EADDRNOTAVAIL: 'is not an address of this host: set SEALPOST_HOST to one of its addresses (or 0.0.0.0)',
+    EADDRINUSE: `is already in use by another process: stop it, or set ${setting.port} to a free port`,
+    EACCES: `needs privileges this user lacks (ports below 1024): set ${setting.port} to 1024 or above`,
+    EADDRNOTAVAIL: `is not an address of this host: set ${setting.host} to one of its addresses (or 0.0.0.0)`,
   };
   if (!e?.code || !why[e.code]) return e;
   return new AppError('SP_SERVER_LISTEN_FAILED', `${host}:${port} (${e.code}) ${why[e.code]}`);

@@ -31,6 +31,21 @@ describe('sealpost serve: every start-up failure is one line saying what and wha
     expect(line).toContain('SEALPOST_PORT');
   }, 60_000);
 
+  it('names the address, the port and SEALPOST_HL7_LISTEN when the HL7 port is in use', async () => {
+    const hl7Busy = createServer();
+    await new Promise<void>((r) => hl7Busy.listen(0, '127.0.0.1', r));
+    const port = (hl7Busy.address() as { port: number }).port;
+    try {
+      const env = { SEALPOST_DATA_DIR: fresh(), SEALPOST_HOST: '127.0.0.1', SEALPOST_PORT: '0' };
+      const line = oneLine(await cli({ ...env, SEALPOST_HL7_LISTEN: `127.0.0.1:${port}` }, ['serve']));
+      expect(line).toContain(`SP_SERVER_LISTEN_FAILED`);
+      expect(line).toContain(`127.0.0.1:${port} (EADDRINUSE)`);
+      expect(line).toContain('SEALPOST_HL7_LISTEN');
+    } finally {
+      hl7Busy.close();
+    }
+  }, 60_000);
+
   it('names the path and SEALPOST_DATA_DIR when the data directory cannot be created', async () => {
     const parent = fresh();
     writeFileSync(join(parent, 'a-file'), '');

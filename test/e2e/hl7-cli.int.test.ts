@@ -76,6 +76,19 @@ it('registers a sender, imports a batch in order, works the error queue and send
       const sent = await cli(env, ['hl7', 'send', file, '--port', String(port)]);
       expect(sent.stderr).toBe('');
       expect(sent.stdout.trim()).toBe('S-1 AE SP_HL7_UNKNOWN_PATIENT');
+      // `send` is a client: it runs from a machine with no installation of its own.
+      const elsewhere = mkdtempSync(join(tmpdir(), 'sealpost-hl7-client-'));
+      try {
+        writeFileSync(join(elsewhere, 'one.hl7'), sample('LAB-ORU-2.hl7', 'S-2'));
+        const client = { SEALPOST_DATA_DIR: elsewhere, SEALPOST_LOG_LEVEL: 'warn' };
+        const remote = await cli(client, ['hl7', 'send', join(elsewhere, 'one.hl7'), '--port', String(port)]);
+        expect(remote.stdout.trim()).toBe('S-2 AE SP_HL7_UNKNOWN_PATIENT');
+        const badPort = await cli(client, ['hl7', 'send', join(elsewhere, 'one.hl7'), '--port', 'x']);
+        expect(badPort.code).not.toBe(0);
+        expect(badPort.stderr).toContain('SP_CONFIG_INVALID');
+      } finally {
+        rmSync(elsewhere, { recursive: true, force: true });
+      }
     } finally {
       await app.close();
     }
