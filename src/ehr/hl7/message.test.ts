@@ -1,7 +1,16 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Hl7ParseError, escapeHl7, parseHl7, parseHl7Timestamp, splitBatch, unescapeHl7 } from './message.js';
+import { chooseIdentifier } from '../hl7-apply/patient-mapping.js';
+import {
+  Hl7ParseError,
+  MAX_REPETITIONS,
+  escapeHl7,
+  parseHl7,
+  parseHl7Timestamp,
+  splitBatch,
+  unescapeHl7,
+} from './message.js';
 
 const FIXTURES = join(import.meta.dirname, '../../../../shared/fixtures/hl7v2');
 const fixture = (name: string) => readFileSync(join(FIXTURES, name), 'utf8');
@@ -448,5 +457,95 @@ describe('parseHl7Timestamp', () => {
     expect(iso('19000229')).toBeNull();
     expect(parseHl7Timestamp('20240101', 'Not/AZone')).toBeNull();
     expect(parseHl7Timestamp('20240101+0100', 'Not/AZone')?.toISOString()).toBe('2023-12-31T23:00:00.000Z');
+  });
+});
+
+describe('repetition cost and cap', () => {
+  /** PID-3 with `n` repetitions `ID<r>^^^AUTH<r>&urn:oid:1.2.<r>&ISO^MR`. */
+  const pidWith = (n: number) =>
+    `${msh()}\rPID|1||${Array.from({ length: n }, (_, i) => `ID${i + 1}^^^AUTH${i + 1}&urn:oid:1.2.${i + 1}&ISO^MR`).join('~')}\r`;
+
+  /** Calls of String.prototype.indexOf and split made by `fn` (the parser's only scanning primitives). */
+  function scans(fn: () => void): number {
+    const proto = String.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
+    const original = { indexOf: proto.indexOf!, split: proto.split! };
+    let calls = 0;
+    for (const name of ['indexOf', 'split'] as const) {
+      const f = original[name];
+      proto[name] = function (this: string, ...a: unknown[]) {
+        calls++;
+        return f.apply(this, a);
+      };
+    }
+    try {
+      fn();
+    } finally {
+      proto.indexOf = original.indexOf;
+      proto.split = original.split;
+    }
+    return calls;
+  }
+
+  it(`parses a field of ${MAX_REPETITIONS} repetitions and reads each one in a constant number of scans`, () => {
+    const pid = parseHl7(pidWith(MAX_REPETITIONS)).segment('PID')!;
+    const read: string[] = [];
+    const calls = scans(() => {
+      for (let r = 1; r <= pid.repetitions(3); r++) {
+        read.push(`${pid.get(3, 1, 1, r)}|${pid.get(3, 4, 1, r)}|${pid.get(3, 4, 2, r)}|${pid.get(3, 5, 1, r)}`);
+      }
+    });
+    expect(read).toHaveLength(MAX_REPETITIONS);
+    expect(read[0]).toBe('ID1|AUTH1|urn:oid:1.2.1|MR');
+    expect(read[MAX_REPETITIONS - 1]).toBe(
+      `ID${MAX_REPETITIONS}|AUTH${MAX_REPETITIONS}|urn:oid:1.2.${MAX_REPETITIONS}|MR`,
+    );
+    // Rescanning the field from its start for every repetition would be ~N²/2 = 500,000 scans per get.
+    expect(calls).toBeLessThan(20 * MAX_REPETITIONS);
+  });
+
+  it('keeps the patient mapping loop over PID-3 linear', () => {
+    const pid = parseHl7(pidWith(MAX_REPETITIONS)).segment('PID')!;
+    const sender = {
+      app: 'A',
+      facility: 'F',
+      patientIdAuthority: `AUTH${MAX_REPETITIONS}`,
+      phoneRegion: 'US',
+      timeZone: 'UTC',
+    };
+    let chosen: unknown;
+    const calls = scans(() => {
+      chosen = chooseIdentifier(pid, 3, sender as Parameters<typeof chooseIdentifier>[2]);
+    });
+    expect(chosen).toEqual({ system: `AUTH${MAX_REPETITIONS}`, value: `ID${MAX_REPETITIONS}` });
+    expect(calls).toBeLessThan(20 * MAX_REPETITIONS);
+  });
+
+  it(`refuses a message with a field of more than ${MAX_REPETITIONS} repetitions (102, SP_HL7_MALFORMED)`, () => {
+    const e = parseError(pidWith(MAX_REPETITIONS + 1));
+    expect(e).toMatchObject({ code: 'SP_HL7_MALFORMED', hl7Code: '102', segment: 'PID', sequence: 2, field: 3 });
+    expect(e.message).not.toContain('ID1');
+    // Empty repetitions count too (PID-13 of separators only).
+    expect(parseError(`${msh()}\rPID|1||X||||||||||${'~'.repeat(MAX_REPETITIONS)}\r`)).toMatchObject({
+      segment: 'PID',
+      field: 13,
+      hl7Code: '102',
+    });
+    expect(
+      parseHl7(`${msh()}\rPID|1||X||||||||||${'~'.repeat(MAX_REPETITIONS - 1)}\r`)
+        .segment('PID')!
+        .repetitions(13),
+    ).toBe(MAX_REPETITIONS);
+  });
+
+  it('does not count MSH-2 (the encoding characters) as repetitions, and caches without changing values', () => {
+    const m = parseHl7(`${msh()}\rPID|1||A~B^^^X~~C\r`);
+    expect(m.segments[0]!.get(2)).toBe('^~\\&');
+    const pid = m.segment('PID')!;
+    expect([1, 2, 3, 4, 5].map((r) => pid.get(3, 1, 1, r))).toEqual(['A', 'B', '', 'C', '']);
+    expect([1, 2, 3, 4].map((r) => pid.components(3, r))).toEqual([1, 4, 0, 1]);
+    expect(pid.get(3, 4, 1, 2)).toBe('X');
+    expect(pid.get(3, 1, 1, 0)).toBe('');
+    expect(pid.repetitions(3)).toBe(4);
+    expect(pid.repetitions(99)).toBe(0);
   });
 });

@@ -49,12 +49,26 @@ export class Hl7ParseError extends Error {
   }
 }
 
-/** One segment: its name and its fields' raw (still escaped) text. */
+/**
+ * Most repetitions one field may hold; a message with more is refused by {@link parseHl7}. Real feeds carry
+ * a handful (PID-3 identifiers, PID-13 contact points); the cap bounds the work any loop over them does.
+ */
+export const MAX_REPETITIONS = 1000;
+
+/**
+ * One segment: its name and its fields' raw (still escaped) text. A field is split into repetitions, and a
+ * repetition into components, the first time a value of it is asked for, and the pieces are kept: reading
+ * every repetition of a field in a loop costs one split of the field in all, not one per read.
+ */
 export class Hl7Segment {
   readonly name: string;
   /** Raw field texts: `fields[n]` is field n (for MSH, `fields[1]` is the field separator, `fields[2]` MSH-2). */
   readonly #fields: readonly string[];
   readonly #encoding: Hl7Encoding;
+  /** `#repetitions[n]`: field n split on the repetition separator, once asked for. */
+  readonly #repetitions: (readonly string[] | undefined)[] = [];
+  /** `#components[n][r - 1]`: repetition r of field n split on the component separator, once asked for. */
+  readonly #components: ((readonly string[] | undefined)[] | undefined)[] = [];
 
   /** @internal built by {@link parseHl7}; `fields[0]` is the segment name. */
   constructor(fields: readonly string[], encoding: Hl7Encoding) {
@@ -80,33 +94,57 @@ export class Hl7Segment {
    * reader of a composite field would (HL7 v2 §2.A: a receiver ignores components it does not expect).
    */
   get(field: number, component = 1, subcomponent = 1, repetition = 1): string {
-    if (this.name === 'MSH' && (field === 1 || field === 2)) {
+    if (this.#isMshDelimiters(field)) {
       return component === 1 && subcomponent === 1 && repetition === 1 ? (this.#fields[field] ?? '') : '';
     }
-    const raw = this.#fields[field];
-    if (raw === undefined || raw === '' || field < 1) return '';
-    const enc = this.#encoding;
-    const rep = nth(raw, enc.repetition, repetition);
-    if (rep === '') return '';
-    const comp = nth(rep, enc.component, component);
+    const comp = this.#componentsOf(field, repetition)[component - 1] ?? '';
     if (comp === '') return '';
-    return unescapeHl7(nth(comp, enc.subcomponent, subcomponent), enc);
+    return unescapeHl7(nth(comp, this.#encoding.subcomponent, subcomponent), this.#encoding);
   }
 
   /** Number of repetitions of field n (0 when empty). */
   repetitions(field: number): number {
-    if (this.name === 'MSH' && (field === 1 || field === 2)) return 1;
-    const raw = this.#fields[field];
-    if (raw === undefined || raw === '' || field < 1) return 0;
-    return raw.split(this.#encoding.repetition).length;
+    if (this.#isMshDelimiters(field)) return 1;
+    return this.#repetitionsOf(field).length;
   }
 
   /** Number of components of field n, repetition r (0 when empty). */
   components(field: number, repetition = 1): number {
-    const raw = this.#fields[field];
-    if (raw === undefined || raw === '' || field < 1) return 0;
-    const rep = nth(raw, this.#encoding.repetition, repetition);
-    return rep === '' ? 0 : rep.split(this.#encoding.component).length;
+    return this.#componentsOf(field, repetition).length;
+  }
+
+  #isMshDelimiters(field: number): boolean {
+    return this.name === 'MSH' && (field === 1 || field === 2);
+  }
+
+  /** Field n's repetitions, raw; empty when the field is absent or empty. */
+  #repetitionsOf(field: number): readonly string[] {
+    if (!Number.isInteger(field) || field < 1) return [];
+    let reps = this.#repetitions[field];
+    if (reps === undefined) {
+      const raw = this.#fields[field];
+      reps = raw === undefined || raw === '' ? [] : raw.split(this.#encoding.repetition);
+      this.#repetitions[field] = reps;
+    }
+    return reps;
+  }
+
+  /** Repetition r of field n split into components, raw; empty when the repetition is absent or empty. */
+  #componentsOf(field: number, repetition: number): readonly string[] {
+    const reps = this.#repetitionsOf(field);
+    if (!Number.isInteger(repetition) || repetition < 1 || repetition > reps.length) return [];
+    let perRep = this.#components[field];
+    if (perRep === undefined) {
+      perRep = [];
+      this.#components[field] = perRep;
+    }
+    let comps = perRep[repetition - 1];
+    if (comps === undefined) {
+      const rep = reps[repetition - 1]!;
+      comps = rep === '' ? [] : rep.split(this.#encoding.component);
+      perRep[repetition - 1] = comps;
+    }
+    return comps;
   }
 }
 
@@ -121,6 +159,15 @@ function nth(text: string, sep: string, n: number): string {
   }
   const end = text.indexOf(sep, start);
   return end < 0 ? text.slice(start) : text.slice(start, end);
+}
+
+/** Whether `text` holds more than `max` pieces separated by `sep` (stops counting at the cap). */
+function exceedsPieces(text: string, sep: string, max: number): boolean {
+  let pieces = 1;
+  for (let i = text.indexOf(sep); i >= 0; i = text.indexOf(sep, i + 1)) {
+    if (++pieces > max) return true;
+  }
+  return false;
 }
 
 /** A parsed HL7 v2 message. */
@@ -211,7 +258,8 @@ function isDelimiter(c: string | undefined): boolean {
  * lines; ignores blank lines between segments. Unknown segments (Z-segments included) are kept, never
  * interpreted. Throws {@link Hl7ParseError} when the text is not one message: it must start with an MSH
  * segment with valid encoding characters, MSH-9 and MSH-10 present, every segment name three upper-case
- * letters or digits, and no second MSH (a batch goes through {@link splitBatch} first).
+ * letters or digits, no field with more than {@link MAX_REPETITIONS} repetitions, and no second MSH (a
+ * batch goes through {@link splitBatch} first).
  */
 export function parseHl7(text: string): Hl7Message {
   const body = clean(text);
@@ -239,6 +287,17 @@ export function parseHl7(text: string): Hl7Message {
       }
       // MSH-1 is the field separator itself, so the split is off by one: re-insert it as field 1.
       fields.splice(1, 0, encoding.field);
+    }
+    // MSH-1 and MSH-2 are the delimiters themselves, not repeated values.
+    for (let field = name === 'MSH' ? 3 : 1; field < fields.length; field++) {
+      if (exceedsPieces(fields[field]!, encoding.repetition, MAX_REPETITIONS)) {
+        throw new Hl7ParseError(`${name}-${field} has more than ${MAX_REPETITIONS} repetitions`, {
+          segment: name,
+          sequence,
+          field,
+          hl7Code: '102',
+        });
+      }
     }
     segments.push(new Hl7Segment(fields, encoding));
   }
