@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildAck } from '../ehr/hl7/ack.js';
 import { parseHl7 } from '../ehr/hl7/message.js';
@@ -51,8 +52,8 @@ function echo(delay: (payload: string) => number = () => 0) {
 }
 
 /** A raw client: connects, writes bytes, collects decoded frames, reports close. */
-async function rawClient(port: number) {
-  const socket: Socket = connect({ host: HOST, port });
+async function rawClient(port: number, localAddress?: string) {
+  const socket: Socket = connect({ host: HOST, port, ...(localAddress ? { localAddress } : {}) });
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
     socket.once('error', reject);
@@ -103,7 +104,7 @@ describe('MLLP server over TCP', () => {
 
   it('serves many concurrent connections, each getting its own ACKs in order', async () => {
     const h = echo(() => Math.floor(Math.random() * 5));
-    const s = await start({ handle: h.handle });
+    const s = await start({ handle: h.handle, maxConnectionsPerAddress: 20 });
     const results = await Promise.all(
       Array.from({ length: 20 }, (_, c) =>
         sendMllp(
@@ -220,6 +221,73 @@ describe('MLLP server over TCP', () => {
     const c = await rawClient(s.port);
     await c.closed;
     expect(events.map((e) => e.type)).toContain('idle_timeout');
+  });
+
+  it('closes a connection that sends only keep-alive whitespace between frames after the idle timeout', async () => {
+    const events: MllpEvent[] = [];
+    const s = await start({ handle: echo().handle, idleTimeoutMs: 300, onEvent: (e) => events.push(e) });
+    const c = await rawClient(s.port);
+    c.socket.write(frame('m1'));
+    await waitFor(() => c.frames.length === 1);
+    // CR, LF, space and tab every 50 ms: accepted between frames, but not traffic.
+    const keepAlive = setInterval(() => c.socket.write('\r\n \t'), 50);
+    const outcome = await Promise.race([
+      c.closed.then(() => 'closed'),
+      new Promise((r) => setTimeout(() => r('still open'), 5000)),
+    ]);
+    clearInterval(keepAlive);
+    expect(outcome).toBe('closed');
+    expect(c.frames).toEqual(['ACK:m1']);
+    expect(events).toContainEqual({ type: 'idle_timeout', peer: { remoteAddress: HOST, tls: false } });
+    c.socket.destroy();
+  });
+
+  it('counts bytes inside a frame as traffic: a frame trickling in over several idle timeouts is answered', async () => {
+    const events: MllpEvent[] = [];
+    const s = await start({ handle: echo().handle, idleTimeoutMs: 200, onEvent: (e) => events.push(e) });
+    const c = await rawClient(s.port);
+    const bytes = frame('trickled');
+    // One byte every 50 ms: the frame takes 11 × 50 ms, longer than the 200 ms idle timeout.
+    for (const b of bytes) {
+      c.socket.write(Buffer.from([b]));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await waitFor(() => c.frames.length === 1 || c.socket.destroyed);
+    expect(c.frames).toEqual(['ACK:trickled']);
+    expect(events).toEqual([]);
+    c.socket.destroy();
+  });
+
+  it('refuses a remote address over its connection limit while another address is served', async () => {
+    const events: MllpEvent[] = [];
+    const s = await start({ handle: echo().handle, maxConnectionsPerAddress: 2, onEvent: (e) => events.push(e) });
+    const held = [await rawClient(s.port, '127.0.0.1'), await rawClient(s.port, '127.0.0.1')];
+    for (const [i, c] of held.entries()) c.socket.write(frame(`held${i}`));
+    await waitFor(() => held.every((c) => c.frames.length === 1));
+    // A third from 127.0.0.1 is closed on accept, its frame never handled.
+    const refused = await rawClient(s.port, '127.0.0.1');
+    refused.socket.write(frame('refused'));
+    await refused.closed;
+    expect(refused.frames).toEqual([]);
+    expect(events).toContainEqual({ type: 'address_limit', remoteAddress: '127.0.0.1' });
+    // Another address still gets its slot.
+    const other = await rawClient(s.port, '127.0.0.2');
+    other.socket.write(frame('other'));
+    await waitFor(() => other.frames.length === 1);
+    expect(other.frames).toEqual(['ACK:other']);
+    // Once one of 127.0.0.1's connections closes, it may connect again.
+    held[0]!.socket.destroy();
+    await held[0]!.closed;
+    let again: string[] = [];
+    for (let i = 0; i < 50 && again.length === 0; i++) {
+      const c = await rawClient(s.port, '127.0.0.1');
+      c.socket.write(frame('again'));
+      await Promise.race([waitFor(() => c.frames.length === 1), c.closed]);
+      again = c.frames;
+      c.socket.destroy();
+    }
+    expect(again).toEqual(['ACK:again']);
+    for (const c of [...held, other]) c.socket.destroy();
   });
 
   it('answers every frame a sender wrote before half-closing', async () => {
@@ -360,6 +428,34 @@ describe('MLLP server over TLS', () => {
     ).rejects.toThrow(/MLLP/);
     expect(peers).toHaveLength(1);
     await waitFor(() => events.filter((e) => e.type === 'tls_handshake_failed').length >= 1);
+  });
+
+  it('counts connections per address before the handshake and refuses the excess without a TLS session', async () => {
+    const events: MllpEvent[] = [];
+    const s = await start({
+      tls: { cert: server.cert, key: server.key },
+      handle: echo().handle,
+      maxConnectionsPerAddress: 1,
+      onEvent: (e) => events.push(e),
+    });
+    // A connection that never starts its handshake still holds 127.0.0.1's one slot.
+    const holder = await rawClient(s.port, '127.0.0.1');
+    await expect(
+      sendMllp({ host: HOST, port: s.port, tls: { ca: ca.cert } }, ['refused'], { timeoutMs: 5000 }),
+    ).rejects.toThrow(/MLLP/);
+    await waitFor(() => events.some((e) => e.type === 'address_limit'));
+    expect(events).toContainEqual({ type: 'address_limit', remoteAddress: '127.0.0.1' });
+    const tcp = connect({ host: HOST, port: s.port, localAddress: '127.0.0.2' });
+    const other = tlsConnect({ socket: tcp, host: HOST, ca: ca.cert });
+    other.on('error', () => {});
+    const decoder = new MllpDecoder(1024 * 1024);
+    const acks: string[] = [];
+    other.on('data', (c: Buffer) => acks.push(...decoder.push(c).map((b) => b.toString('utf8'))));
+    other.once('secureConnect', () => other.write(frame('other address')));
+    await waitFor(() => acks.length === 1 || other.destroyed);
+    expect(acks).toEqual(['ACK:other address']);
+    other.destroy();
+    holder.socket.destroy();
   });
 
   it('refuses plain TCP on a TLS listener', async () => {

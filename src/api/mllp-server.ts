@@ -27,6 +27,8 @@ export type MllpEvent =
   | { type: 'handler_failed'; peer: MllpPeer }
   | { type: 'idle_timeout'; peer: MllpPeer }
   | { type: 'tls_handshake_failed'; remoteAddress: string }
+  /** Refused on accept: this remote address already holds `maxConnectionsPerAddress` connections. */
+  | { type: 'address_limit'; remoteAddress: string }
   | { type: 'connection_error'; peer: MllpPeer; errorCode: string };
 
 export interface MllpServerOptions {
@@ -37,7 +39,11 @@ export interface MllpServerOptions {
   maxMessageBytes: number;
   /** Further connections are refused (closed on accept) while this many are open. */
   maxConnections: number;
-  /** A connection with no traffic and no message being handled for this long is closed. */
+  /** Further connections from one remote address are refused (closed on accept, before any TLS handshake)
+   *  while it holds this many; default {@link DEFAULT_MAX_CONNECTIONS_PER_ADDRESS}. */
+  maxConnectionsPerAddress?: number;
+  /** A connection that completes no frame, receives no byte of a frame and has no message being handled
+   *  for this long is closed. Whitespace between frames (keep-alives) is not traffic. */
   idleTimeoutMs: number;
   /** Called once per complete message, one at a time per connection, in arrival order. Resolves with the ACK
    *  to send back ('' to send none, as enhanced mode may ask); if it rejects, nothing is sent and the
@@ -48,7 +54,15 @@ export interface MllpServerOptions {
 }
 
 /** Frames received but not yet handled, per connection, before the socket stops reading (backpressure). */
-const MAX_QUEUED = 16;
+export const MAX_QUEUED = 16;
+
+export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 10;
+
+/** `::ffff:192.0.2.1` and `192.0.2.1` are one peer. */
+function addressKey(address: string | undefined): string {
+  const a = address ?? '';
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
 
 class MllpConnection {
   readonly #socket: Socket;
@@ -56,6 +70,9 @@ class MllpConnection {
   readonly #o: MllpServerOptions;
   readonly #decoder: MllpDecoder;
   readonly #queue: Buffer[] = [];
+  /** Bytes of the frames queued plus the one being handled: the socket stops reading at maxMessageBytes. */
+  #queuedBytes = 0;
+  readonly #idle: NodeJS.Timeout;
   #busy = false;
   /** The peer half-closed: answer every message it sent, then close. */
   #peerEnded = false;
@@ -68,15 +85,16 @@ class MllpConnection {
     this.#peer = peer;
     this.#o = o;
     this.#decoder = new MllpDecoder(o.maxMessageBytes);
-    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    // Not socket.setTimeout: any byte resets that, and a peer sending a newline now and then would hold its
+    // slot forever. Only frames (complete, or bytes inside one) and our own processing count as activity.
+    this.#idle = setTimeout(() => this.#onIdle(), o.idleTimeoutMs);
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        clearTimeout(this.#idle);
+        resolve();
+      }),
+    );
     socket.setNoDelay(true);
-    socket.setTimeout(o.idleTimeoutMs);
-    socket.on('timeout', () => {
-      // A message being handled is not idleness: the sender is waiting for our ACK.
-      if (this.#busy) return;
-      o.onEvent?.({ type: 'idle_timeout', peer });
-      socket.destroy();
-    });
     socket.on('error', (e: NodeJS.ErrnoException) => {
       o.onEvent?.({ type: 'connection_error', peer, errorCode: e.code ?? 'ERR' });
     });
@@ -85,6 +103,17 @@ class MllpConnection {
       this.#peerEnded = true;
       if (!this.#busy) this.#end();
     });
+  }
+
+  #onIdle(): void {
+    // A message being handled is not idleness: the sender is waiting for our ACK.
+    if (this.#busy) {
+      this.#idle.refresh();
+      return;
+    }
+    if (this.#socket.destroyed) return;
+    this.#o.onEvent?.({ type: 'idle_timeout', peer: this.#peer });
+    this.#socket.destroy();
   }
 
   #onData(chunk: Buffer): void {
@@ -98,10 +127,18 @@ class MllpConnection {
       this.#abort();
       return;
     }
+    // Whitespace between frames leaves no frame completed and none open: not activity.
+    if (payloads.length > 0 || this.#decoder.midFrame) this.#idle.refresh();
     if (payloads.length === 0) return;
     this.#queue.push(...payloads);
-    if (this.#queue.length >= MAX_QUEUED) this.#socket.pause();
+    for (const p of payloads) this.#queuedBytes += p.length;
+    if (this.#full()) this.#socket.pause();
     void this.#drain();
+  }
+
+  /** Stop reading: what is waiting (plus a partial frame in the decoder) stays within ~2 × maxMessageBytes. */
+  #full(): boolean {
+    return this.#queue.length >= MAX_QUEUED || this.#queuedBytes >= this.#o.maxMessageBytes;
   }
 
   async #drain(): Promise<void> {
@@ -109,7 +146,6 @@ class MllpConnection {
     this.#busy = true;
     while (this.#queue.length > 0 && !this.#socket.destroyed && !this.#shuttingDown) {
       const payload = this.#queue.shift()!;
-      if (this.#queue.length < MAX_QUEUED / 2 && this.#socket.isPaused()) this.#socket.resume();
       let ack: string;
       try {
         ack = await this.#o.handle(payload, this.#peer);
@@ -121,6 +157,9 @@ class MllpConnection {
       }
       // '' is "no acknowledgement" (enhanced mode, MSH-15 NE or ER on success): nothing goes back.
       if (ack !== '' && !this.#socket.destroyed) this.#socket.write(frame(ack));
+      this.#queuedBytes -= payload.length;
+      this.#idle.refresh();
+      if (!this.#full() && this.#socket.isPaused() && !this.#socket.destroyed) this.#socket.resume();
     }
     this.#busy = false;
     if (this.#shuttingDown || this.#peerEnded) this.#end();
@@ -130,6 +169,7 @@ class MllpConnection {
   shutdown(): void {
     this.#shuttingDown = true;
     this.#queue.length = 0;
+    this.#queuedBytes = 0;
     if (!this.#busy) this.#end();
   }
 
@@ -142,6 +182,7 @@ class MllpConnection {
 
   #abort(): void {
     this.#queue.length = 0;
+    this.#queuedBytes = 0;
     this.#socket.destroy();
   }
 }
@@ -159,8 +200,29 @@ function peerOf(socket: Socket, tls: boolean): MllpPeer {
 export async function startMllpServer(o: MllpServerOptions): Promise<{ port: number; close(): Promise<void> }> {
   const connections = new Set<MllpConnection>();
   let closing = false;
+  const perAddress = o.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS;
+  if (!Number.isInteger(perAddress) || perAddress < 1) {
+    throw new RangeError('maxConnectionsPerAddress must be a positive integer');
+  }
+  const open = new Map<string, number>();
+  /** Counts raw TCP connections per remote address (TLS ones before their handshake) and refuses the excess. */
+  const admit = (socket: Socket) => {
+    const address = addressKey(socket.remoteAddress);
+    const n = open.get(address) ?? 0;
+    if (n >= perAddress) {
+      o.onEvent?.({ type: 'address_limit', remoteAddress: address });
+      socket.destroy();
+      return;
+    }
+    open.set(address, n + 1);
+    socket.once('close', () => {
+      const left = (open.get(address) ?? 1) - 1;
+      if (left > 0) open.set(address, left);
+      else open.delete(address);
+    });
+  };
   const accept = (socket: Socket, tls: boolean) => {
-    if (closing) {
+    if (closing || socket.destroyed) {
       socket.destroy();
       return;
     }
@@ -189,6 +251,8 @@ export async function startMllpServer(o: MllpServerOptions): Promise<{ port: num
     server = createTcpServer({ allowHalfOpen: true }, (socket) => accept(socket, false));
   }
   server.maxConnections = o.maxConnections;
+  // First among the 'connection' listeners: a refused socket never reaches the TLS layer or `accept`.
+  server.prependListener('connection', admit);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port, o.host, () => {
