@@ -26,6 +26,7 @@ export async function startHl7Listener(config: Config, hl7: Hl7Service, logger: 
     tls: o.tls && { cert: o.tls.cert, key: o.tls.key, ca: o.tls.clientCa },
     maxMessageBytes: o.maxMessageBytes,
     maxConnections: o.maxConnections,
+    maxConnectionsPerAddress: o.maxConnectionsPerAddress,
     idleTimeoutMs: o.idleTimeoutMs,
     handle: async (payload, peer) => {
       try {

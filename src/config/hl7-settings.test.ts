@@ -30,7 +30,12 @@ describe('SEALPOST_HL7_*', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('is off by default, with bounded limits', () => {
-    expect(loadConfig(base).hl7).toEqual({ maxMessageBytes: 1_048_576, maxConnections: 100, idleTimeoutMs: 600_000 });
+    expect(loadConfig(base).hl7).toEqual({
+      maxMessageBytes: 1_048_576,
+      maxConnections: 100,
+      maxConnectionsPerAddress: 10,
+      idleTimeoutMs: 600_000,
+    });
   });
 
   it('parses host:port, IPv6 in brackets, and host names', () => {
@@ -105,6 +110,7 @@ describe('SEALPOST_HL7_*', () => {
       ],
       [{ SEALPOST_HL7_MAX_MESSAGE_BYTES: '100' }, /SEALPOST_HL7_MAX_MESSAGE_BYTES/],
       [{ SEALPOST_HL7_MAX_CONNECTIONS: '0' }, /SEALPOST_HL7_MAX_CONNECTIONS/],
+      [{ SEALPOST_HL7_MAX_CONNECTIONS_PER_ADDRESS: '0' }, /SEALPOST_HL7_MAX_CONNECTIONS_PER_ADDRESS/],
       [{ SEALPOST_HL7_IDLE_TIMEOUT_MS: 'soon' }, /SEALPOST_HL7_IDLE_TIMEOUT_MS/],
     ];
     for (const [env, expected] of cases) expect(problems(env), JSON.stringify(Object.keys(env))).toMatch(expected);

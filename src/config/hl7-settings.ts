@@ -10,6 +10,8 @@ export interface Hl7Settings {
   tls?: { cert: string; key: string; clientCa?: string };
   maxMessageBytes: number;
   maxConnections: number;
+  /** Open connections one remote address may hold (SEALPOST_HL7_MAX_CONNECTIONS_PER_ADDRESS). */
+  maxConnectionsPerAddress: number;
   idleTimeoutMs: number;
 }
 
@@ -49,6 +51,7 @@ export function hl7Settings({ str, secret, int }: Reader, errors: string[], now 
   const settings: Hl7Settings = {
     maxMessageBytes: int('HL7_MAX_MESSAGE_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     maxConnections: int('HL7_MAX_CONNECTIONS', 100, 1, 10_000),
+    maxConnectionsPerAddress: int('HL7_MAX_CONNECTIONS_PER_ADDRESS', 10, 1, 10_000),
     idleTimeoutMs: int('HL7_IDLE_TIMEOUT_MS', 600_000, 1_000, 86_400_000),
   };
   if (rawListen !== undefined) {
