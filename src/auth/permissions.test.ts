@@ -55,8 +55,34 @@ describe('permission table', () => {
       'notification.create.billing',
     ]);
     expect(new Set(smartScopePermissions('system/*.rs'))).toEqual(
-      new Set(['patient.read', 'notification.read', 'proof.read', 'appointment.read', 'audit.read', 'disclosure.read']),
+      new Set([
+        'patient.read',
+        'consent.read',
+        'notification.read',
+        'proof.read',
+        'appointment.read',
+        'audit.read',
+        'disclosure.read',
+      ]),
     );
+  });
+
+  it("grants Consent scopes the consent permissions only, never a Patient's", () => {
+    expect(smartScopePermissions('system/Consent.rs')).toEqual(['consent.read']);
+    expect(smartScopePermissions('system/Consent.c')).toEqual(['consent.write']);
+    expect(new Set(smartScopePermissions('system/Consent.*'))).toEqual(new Set(['consent.read', 'consent.write']));
+    expect(smartScopePermissions('system/Consent.write')).toEqual(['consent.write']);
+  });
+
+  it('gives the consent permissions to whoever held the patient permissions the Consent routes needed before', () => {
+    for (const role of ['physician', 'nurse', 'receptionist'] as const)
+      expect(ROLE_PERMISSIONS[role], role).toEqual(expect.arrayContaining(['consent.read', 'consent.write']));
+    for (const role of ['admin', 'billing', 'auditor', 'patient'] as const)
+      expect(
+        ROLE_PERMISSIONS[role].filter((p) => p.startsWith('consent.')),
+        role,
+      ).toEqual([]);
+    expect(API_KEY_SCOPES.integration).toEqual(expect.arrayContaining(['consent.read', 'consent.write']));
   });
 
   it('refuses malformed SMART scopes and unknown resources', () => {

@@ -12,6 +12,8 @@ export const PERMISSIONS = {
   'patient.read': "Read a patient's demographics and contact points (PHI)",
   'patient.write': 'Register or replace a patient',
   'contact.webhook': 'Add a webhook contact point to a patient (the server POSTs portal links to that URL)',
+  'consent.read': "Read a patient's consent records (FHIR Consent: permit or deny per channel)",
+  'consent.write': "Record a patient's consent (FHIR Consent)",
   'patient.erase': 'Erase a patient (crypto-shredding; cannot be undone)',
   'notification.create.scheduling': 'Send appointment reminders',
   'notification.create.clinical': 'Send clinical notices (results, medication, prescriptions, follow-ups)',
@@ -43,6 +45,8 @@ export const ALL_PERMISSIONS = Object.keys(PERMISSIONS) as Permission[];
 const CLINICAL: Permission[] = [
   'patient.read',
   'patient.write',
+  'consent.read',
+  'consent.write',
   'notification.create.scheduling',
   'notification.create.clinical',
   'notification.read',
@@ -77,6 +81,8 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   receptionist: [
     'patient.read',
     'patient.write',
+    'consent.read',
+    'consent.write',
     'notification.create.scheduling',
     'notification.read',
     'notification.cancel',
@@ -98,6 +104,8 @@ export const API_KEY_SCOPES = {
   integration: [
     'patient.read',
     'patient.write',
+    'consent.read',
+    'consent.write',
     'contact.webhook',
     'notification.create.scheduling',
     'notification.create.clinical',
@@ -117,7 +125,12 @@ export type ApiKeyScope = keyof typeof API_KEY_SCOPES;
 
 /**
  * SMART v2 system scopes (`system/<Resource>.<cruds>`; v1 `.read`/`.write`/`.*` accepted) by FHIR
- * resource and interaction. `*` as resource means every resource listed here.
+ * resource and interaction. `*` as resource means every resource listed here. A resource's scopes
+ * grant only permissions that resource's own data needs: a scope for one resource must never open
+ * another resource's routes (Consent has permissions of its own, not Patient's). Communication and
+ * CommunicationRequest are two views of one notification (its deliveries, its request; no content)
+ * and share the notification permissions; AuditEvent and the accounting of disclosures are views of
+ * the one audit log.
  */
 const SMART_RESOURCES: Record<string, Partial<Record<'c' | 'r' | 'u' | 'd' | 's', readonly Permission[]>>> = {
   Patient: { c: ['patient.write'], r: ['patient.read'], u: ['patient.write'], d: ['patient.erase'] },
@@ -139,7 +152,7 @@ const SMART_RESOURCES: Record<string, Partial<Record<'c' | 'r' | 'u' | 'd' | 's'
     u: ['notification.cancel'],
     s: ['notification.read'],
   },
-  Consent: { c: ['patient.write'], r: ['patient.read'], s: ['patient.read'] },
+  Consent: { c: ['consent.write'], r: ['consent.read'], s: ['consent.read'] },
   // Reading a Subscription needs the same permission as changing it (it names the endpoint that
   // receives the feed): only write scopes grant it, never a read-only one.
   Subscription: { c: ['subscription.manage'], u: ['subscription.manage'], d: ['subscription.manage'] },

@@ -162,8 +162,15 @@ export const ERROR_CODES = {
   SP_FHIR_SUBSCRIPTION_INVALID: { status: 422, title: 'The Subscription is not one Sealpost can run' },
   SP_FHIR_SUBSCRIPTION_TOPIC_UNKNOWN: { status: 422, title: 'Subscription.criteria is not a topic of this server' },
   SP_FHIR_SUBSCRIPTION_FILTER_INVALID: { status: 422, title: 'A filter criterion is unsupported or malformed' },
-  SP_FHIR_SUBSCRIPTION_CHANNEL_UNSUPPORTED: { status: 422, title: 'Only rest-hook with application/fhir+json is supported' },
+  SP_FHIR_SUBSCRIPTION_CHANNEL_UNSUPPORTED: {
+    status: 422,
+    title: 'Only rest-hook with application/fhir+json is supported',
+  },
   SP_FHIR_SUBSCRIPTION_ENDPOINT_REFUSED: { status: 422, title: 'The endpoint is not an allowed https URL' },
+  SP_FHIR_SUBSCRIPTION_AUTHORITY_LOST: {
+    status: 403,
+    title: "The Subscription's owner may no longer receive its feed",
+  },
   SP_CHANNEL_INVALID_SIGNATURE: { status: 403, title: 'Provider callback signature is invalid' },
   SP_AUDIT_PROOF_INVALID: { status: 400, title: 'The proof request is invalid for this log' },
   SP_AUDIT_ENTRY_NOT_FOUND: { status: 404, title: 'No audit entry at this index' },

@@ -370,7 +370,7 @@ for (const backend of BACKENDS) {
         subscription(endpoint.url, { criteria: REMINDER_TOPIC, ...filter('Appointment?patient=Patient/sub-p2') }),
       );
       const fullEndpoint = await hook();
-      await activeSubscription(
+      const fullSub = await activeSubscription(
         subscription(
           fullEndpoint.url,
           { criteria: REMINDER_TOPIC, ...filter('Appointment?patient=Patient/sub-p2') },
@@ -392,6 +392,13 @@ for (const backend of BACKENDS) {
         'full-resource appointment notification',
       );
       expect((full.body as Json).entry[1].resource).toMatchObject({ resourceType: 'Appointment', id: 'sub-appt-1' });
+      // The focus read is on the record as the subscription's, not an anonymous system's.
+      const reads = await h.request(
+        'GET',
+        `/v1/audit/events?actor=${encodeURIComponent(`subscription:${fullSub.id}`)}&action=appointment.read`,
+      );
+      expect(reads.status).toBe(200);
+      expect(reads.body.items.length).toBeGreaterThanOrEqual(1);
       const contexts = events[0].part.filter((x: Json) => x.name === 'additional-context');
       expect(contexts.map((c: Json) => c.valueReference.reference).sort()).toEqual(
         booked.body.reminders.map((r: Json) => `${h.url}/fhir/R4/CommunicationRequest/${r.notificationId}`).sort(),
@@ -445,6 +452,94 @@ for (const backend of BACKENDS) {
         authorization: `Bearer ${otherKey}`,
       });
       expect(theirs.status).toBe(404);
+    });
+
+    it('turns a subscription off and sends nothing once the key that created it is revoked', async () => {
+      const endpoint = await hook();
+      const made = await h.request('POST', '/v1/api-keys', { name: 'Feed owner' });
+      expect(made.status).toBe(201);
+      const owner = { authorization: `Bearer ${made.body.key}` };
+      const created = await raw(
+        'POST',
+        '/fhir/R4/Subscription',
+        subscription(endpoint.url, filter('Communication?patient=Patient/sub-p1'), {
+          _payload: { extension: [{ url: `${BACKPORT}/backport-payload-content`, valueCode: 'full-resource' }] },
+        }),
+        owner,
+      );
+      expect(created.status).toBe(201);
+      const id = created.body.id as string;
+      await eventually(async () => (await read(id)).status === 'active', 'subscription active');
+      expect((await h.request('POST', `/v1/api-keys/${made.body.apiKey.id}/revoke`, {})).status).toBe(204);
+      const n = await h.request('POST', '/v1/notifications', {
+        type: 'test_result_ready',
+        patientId: 'sub-p1',
+        data: { testName: PHI },
+      });
+      expect(n.status).toBe(202);
+      const off = await eventually(async () => {
+        const r = await read(id);
+        return r.status === 'off' ? r : null;
+      }, 'subscription off');
+      expect(off.error).toContain('SP_FHIR_SUBSCRIPTION_AUTHORITY_LOST');
+      expect(ofType(endpoint.records, 'event-notification')).toEqual([]);
+      const q = await raw('GET', `/fhir/R4/Subscription/${id}/$status`);
+      const params = q.body.entry[0].resource.parameter;
+      expect(params.find((x: Json) => x.name === 'status').valueCode).toBe('off');
+      const audited = await h.request('GET', '/v1/audit/events?action=subscription.authority_lost');
+      const entry = audited.body.items.find((e: Json) => e.target?.id === id);
+      expect(entry).toMatchObject({ outcome: 'failure' });
+      expect(entry.details).toMatchObject({
+        reason: 'owner-revoked',
+        errorCode: 'SP_FHIR_SUBSCRIPTION_AUTHORITY_LOST',
+      });
+      // Delivered events stay undelivered; nothing reaches the endpoint afterwards either.
+      expect(endpoint.records.filter((r) => r.rawBody.includes(n.body.deliveries[0].id))).toEqual([]);
+    });
+
+    it('refuses patient and based-on filters to a caller who may not read that patient or that notification', async () => {
+      const endpoint = await hook();
+      const n = await h.request('POST', '/v1/notifications', {
+        type: 'test_result_ready',
+        patientId: 'sub-p2',
+        data: { testName: 'Panel' },
+      });
+      expect(n.status).toBe(202);
+      const byPatient = subscription(endpoint.url, filter('Communication?patient=Patient/sub-p2'));
+      const byNotification = subscription(
+        endpoint.url,
+        filter(`Communication?based-on=CommunicationRequest/${n.body.id}`),
+      );
+      const codeOf = (r: { status: number; body: Json }) => [r.status, r.body?.issue?.[0]?.details?.coding?.[0]?.code];
+      // The admin role manages subscriptions but reads no patient and no notification.
+      const admin = await staffWithSession(h, ['admin']);
+      expect(codeOf(await raw('POST', '/fhir/R4/Subscription', byPatient, admin.headers))).toEqual([
+        403,
+        'SP_AUTH_FORBIDDEN',
+      ]);
+      expect(codeOf(await raw('POST', '/fhir/R4/Subscription', byNotification, admin.headers))).toEqual([
+        403,
+        'SP_AUTH_FORBIDDEN',
+      ]);
+      // A receptionist reads reminders, not clinical notices.
+      const desk = await staffWithSession(h, ['admin', 'receptionist']);
+      expect(codeOf(await raw('POST', '/fhir/R4/Subscription', byNotification, desk.headers))).toEqual([
+        403,
+        'SP_AUTH_FORBIDDEN',
+      ]);
+      // A physician reads a notification only of a patient whose care team they are on.
+      const doctor = await staffWithSession(h, ['admin', 'physician']);
+      expect(codeOf(await raw('POST', '/fhir/R4/Subscription', byNotification, doctor.headers))).toEqual([
+        403,
+        'SP_AUTH_NO_RELATIONSHIP',
+      ]);
+      expect(codeOf(await raw('POST', '/fhir/R4/Subscription', byPatient, doctor.headers))).toEqual([
+        403,
+        'SP_AUTH_NO_RELATIONSHIP',
+      ]);
+      expect(endpoint.records).toEqual([]);
+      // An integration reads every notification of its tenant: the same filter is accepted.
+      expect((await raw('POST', '/fhir/R4/Subscription', byNotification)).status).toBe(201);
     });
 
     it('stops a subscription set to off, restarts it with a new handshake, and deletes it', async () => {

@@ -302,6 +302,63 @@ describe('SMART Backend Services: client registration, client_credentials with p
     expect([send.status, send.body.code]).toEqual([403, 'SP_AUTH_FORBIDDEN']);
   });
 
+  it('lets system/Consent scopes read and record Consents and nothing of the Patient itself', async () => {
+    expect((await h.request('PUT', '/v1/patients/smart-consent-p', samplePatient())).status).toBe(201);
+    const tokenFor = async (scope: string) => {
+      const reg = await h.request('POST', '/v1/oauth-clients', {
+        name: `Consent app ${scope}`,
+        scopes: [scope],
+        jwks: { keys: [rsa.publicJwk] },
+      });
+      expect(reg.status).toBe(201);
+      const res = await grant(await assertion(rsa, reg.body.clientId));
+      expect(res.status).toBe(200);
+      return res.body.access_token as string;
+    };
+    const fhirCall = (token: string, method: string, path: string, body?: unknown) =>
+      httpsJson(h.url, h.cert, method, path, body, {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/fhir+json',
+      });
+    const reader = await tokenFor('system/Consent.rs');
+    const writer = await tokenFor('system/Consent.c');
+    const consent = {
+      resourceType: 'Consent',
+      status: 'active',
+      scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+      category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+      patient: { reference: 'Patient/smart-consent-p' },
+      provision: { type: 'permit' },
+    };
+    const recorded = await fhirCall(writer, 'POST', '/fhir/R4/Consent', consent);
+    expect(recorded.status).toBe(201);
+    expect((await fhirCall(reader, 'GET', `/fhir/R4/Consent/${recorded.body.id}`)).status).toBe(200);
+    expect((await fhirCall(reader, 'GET', '/fhir/R4/Consent?patient=Patient/smart-consent-p')).status).toBe(200);
+    // Each scope does what it names only: reading is not recording, recording is not reading.
+    expect((await fhirCall(reader, 'POST', '/fhir/R4/Consent', consent)).status).toBe(403);
+    expect((await fhirCall(writer, 'GET', `/fhir/R4/Consent/${recorded.body.id}`)).status).toBe(403);
+    // Neither reads nor changes the Patient, by FHIR or by /v1.
+    const patient = {
+      resourceType: 'Patient',
+      id: 'smart-consent-p',
+      name: [{ family: 'Changed' }],
+      birthDate: '1970-01-01',
+      telecom: [{ system: 'email', value: 'attacker@example.net' }],
+      extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/timezone', valueCode: 'UTC' }],
+    };
+    for (const token of [reader, writer]) {
+      const read = await fhirCall(token, 'GET', '/fhir/R4/Patient/smart-consent-p');
+      expect(read.status).toBe(403);
+      expect(read.text).not.toContain('Lopez');
+      expect((await fhirCall(token, 'GET', '/fhir/R4/Patient?_id=smart-consent-p')).status).toBe(403);
+      expect((await fhirCall(token, 'PUT', '/fhir/R4/Patient/smart-consent-p', patient)).status).toBe(403);
+      expect((await api(token, 'GET', '/v1/patients/smart-consent-p')).status).toBe(403);
+      expect((await api(token, 'PUT', '/v1/patients/smart-consent-p', samplePatient())).status).toBe(403);
+    }
+    const after = await h.request('GET', '/v1/patients/smart-consent-p');
+    expect(JSON.stringify(after.body)).not.toContain('attacker@example.net');
+  });
+
   it("fetches a client's JWKS URL once for a burst of assertions naming an unknown key, and refuses them all", async () => {
     offsetMs += 120_000; // past the key cache, so the burst has to look again
     const before = jwks.fetches();

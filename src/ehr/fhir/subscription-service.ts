@@ -14,6 +14,10 @@ import {
   type SubscriptionView,
 } from './subscription.js';
 import { subscriptionStatus } from './subscription-notifications.js';
+import { topicByUrl } from './subscription-topics.js';
+import type { Principal } from '../../auth/principal.js';
+import { apiKeyPermissions, rolePermissions, smartScopesPermissions, type Permission } from '../../auth/permissions.js';
+import { assertNotificationType, assertPatientAccess, needsRelationship } from '../../auth/patient-access.js';
 
 /** The data key of one subscription (`data_keys.patient_id`), re-wrapped by KEK rotation like any other. */
 export const subscriptionKeyName = (id: string) => `subscription:${id}`;
@@ -33,6 +37,107 @@ export async function unseal(
   const key = await patientDataKey(deps, tx, row.tenant_id, subscriptionKeyName(row.id));
   if (!key) return null;
   return JSON.parse(deps.cipher.decrypt(key, sealedRef(row.tenant_id, row.id), row.data_ct)) as SealedSubscription;
+}
+
+/** The read permission a full-resource payload of a topic needs (its focus reads, as the REST reads need). */
+export function focusReadPermission(resource: string): Permission {
+  return resource === 'Communication' ? 'notification.read' : 'appointment.read';
+}
+
+/**
+ * A subscription acts with the authority of its owner (`created_by`: the API key, SMART client or
+ * user that created it or last replaced it). The rest-hook worker asks this before every send:
+ * the owner still exists in the tenant, is not revoked, expired or disabled, and still holds
+ * `subscription.manage`, the focus read permission of a full-resource payload, and for a filter on
+ * a patient or a notification what reading that patient or notification needs (patient.read or
+ * notification.read, the notification type, and for a person with a clinical role the care team:
+ * a break-glass grant belongs to a session and does not carry over). A SMART client is judged by
+ * the scopes it is registered with now. Null when it may; otherwise why not (for the audit entry;
+ * no PHI). A locked user keeps their subscriptions (a lock after failed sign-ins is temporary and
+ * anyone who knows the address can provoke one); a disabled one does not.
+ */
+export async function ownerRefusal(
+  deps: CoreDeps,
+  tx: StoreTx,
+  row: FhirSubscriptionRow,
+  sealed: SealedSubscription,
+): Promise<string | null> {
+  const now = deps.clock().getTime();
+  const m = /^(api-key|client|user):(.+)$/.exec(row.created_by);
+  if (!m) return 'owner-unknown';
+  const [, kind, id] = m as unknown as [string, 'api-key' | 'client' | 'user', string];
+  let principal: Principal;
+  if (kind === 'api-key') {
+    const k = await tx.apiKeys.get(id);
+    if (!k || k.tenant_id !== row.tenant_id) return 'owner-gone';
+    if (k.revoked_at != null) return 'owner-revoked';
+    if (k.expires_at != null && Number(k.expires_at) <= now) return 'owner-expired';
+    const scopes = k.scopes.split(' ').filter(Boolean);
+    principal = {
+      kind,
+      id,
+      tenantId: row.tenant_id,
+      actor: row.created_by,
+      roles: [],
+      scopes,
+      permissions: apiKeyPermissions(scopes),
+    };
+  } else if (kind === 'client') {
+    const c = await tx.oauth.clientOf(row.tenant_id, id);
+    if (!c) return 'owner-gone';
+    if (c.revoked_at != null) return 'owner-revoked';
+    const scopes = c.scopes.split(' ').filter(Boolean);
+    principal = {
+      kind,
+      id,
+      tenantId: row.tenant_id,
+      actor: row.created_by,
+      roles: [],
+      scopes,
+      permissions: smartScopesPermissions(scopes),
+    };
+  } else {
+    const u = await tx.sessions.user(row.tenant_id, id);
+    if (!u) return 'owner-gone';
+    if (u.status !== 'active' && u.status !== 'locked') return 'owner-disabled';
+    const roles = u.roles.split(' ').filter(Boolean) as Principal['roles'];
+    principal = {
+      kind,
+      id,
+      tenantId: row.tenant_id,
+      actor: row.created_by,
+      roles,
+      scopes: [],
+      permissions: rolePermissions(roles),
+    };
+  }
+  const has = (p: Permission) => principal.permissions.has(p);
+  if (!has('subscription.manage')) return 'permission:subscription.manage';
+  const topic = topicByUrl(row.topic);
+  if (row.payload_content === 'full-resource') {
+    const read = focusReadPermission(topic?.resource ?? '');
+    if (!has(read)) return `permission:${read}`;
+    if (needsRelationship(principal) && sealed.patient === undefined && row.based_on == null) return 'relationship';
+  }
+  try {
+    if (sealed.patient !== undefined) {
+      if (!has('patient.read')) return 'permission:patient.read';
+      await assertPatientAccess(tx, principal, sealed.patient, now);
+    }
+    if (row.based_on != null) {
+      if (!has('notification.read')) return 'permission:notification.read';
+      const n = await tx.access.notificationSubject(row.tenant_id, row.based_on);
+      if (n && !(principal.kind === 'api-key' || principal.kind === 'client')) {
+        assertNotificationType(principal, n.type);
+        await assertPatientAccess(tx, principal, n.patient_id, now);
+      }
+    }
+  } catch (e) {
+    if (e instanceof AppError && e.code === 'SP_AUTH_NO_RELATIONSHIP') return 'relationship';
+    if (e instanceof AppError && e.code === 'SP_AUTH_FORBIDDEN') return 'permission:notification-type';
+    throw e;
+  }
+  return null;
 }
 
 /**
@@ -145,6 +250,8 @@ export class SubscriptionService {
         status,
         ...this.columns(ctx, spec),
         data_ct: cipher.encryptJson(key, sealedRef(ctx.tenantId, id), sealedOf(spec, headers)),
+        // From now on the subscription acts for whoever replaced it (the route checked their authority).
+        created_by: ctx.actor,
         ...(restart ? { failures: 0, error_code: null, next_attempt_at: now } : {}),
         updated_at: now,
       });

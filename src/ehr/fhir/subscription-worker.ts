@@ -5,7 +5,7 @@ import { CERTIFICATE_ERROR, outboundDispatcher } from '../../channels/outbound-t
 import type { StoreTx } from '../../store/store.js';
 import type { FhirSubscriptionRow } from '../../store/repositories/fhir-subscription-repository.js';
 import { notificationBundle, type NotificationEvent, type StatusFacts } from './subscription-notifications.js';
-import { unseal } from './subscription-service.js';
+import { ownerRefusal, unseal } from './subscription-service.js';
 import type { PayloadContent, SealedSubscription } from './subscription.js';
 
 /**
@@ -13,7 +13,13 @@ import type { PayloadContent, SealedSubscription } from './subscription.js';
  * for `full-resource` payloads; null when it does not read (unknown, erased). Provided by the
  * composition root from the resources' mapping modules.
  */
-export type FocusReader = (tenantId: string, type: string, id: string) => Promise<object | null>;
+export type FocusReader = (
+  tenantId: string,
+  type: string,
+  id: string,
+  /** The subscription the read is for (the audit actor of an audited read is `subscription:<id>`). */
+  subscriptionId: string,
+) => Promise<object | null>;
 
 export interface RestHookWorkerOptions {
   /** This node's name in leases. */
@@ -45,6 +51,10 @@ type Outcome = { ok: true } | { ok: false; code: string; retryable: boolean };
  * two nodes never send the same event at once. A failure is retried with full-jitter backoff
  * (queue/backoff.ts); after `maxFailures` in a row the subscription goes to `error`. A handshake
  * that fails puts it in `error` at once (the client asked for it a moment ago; it may ask again).
+ * Before every send the subscription's owner is judged again (subscription-service.ts
+ * `ownerRefusal`): when it may no longer have the feed, the subscription goes to `off` with error
+ * code SP_FHIR_SUBSCRIPTION_AUTHORITY_LOST, nothing is sent, and `subscription.authority_lost` is
+ * audited.
  */
 export class RestHookWorker {
   private timer: NodeJS.Timeout | null = null;
@@ -140,6 +150,20 @@ export class RestHookWorker {
       await this.finish(row, { status: 'error', error_code: 'SP_FHIR_SUBSCRIPTION_NOT_FOUND' }, 'subscription.error');
       return;
     }
+    // It acts with its owner's authority, judged now: a revoked key, a disabled user or a narrowed
+    // permission turns it off before anything leaves (handshake, events, heartbeat alike).
+    const refusal = await ownerRefusal(this.deps, store.read, row, sealed);
+    if (refusal) {
+      await this.finish(
+        row,
+        { status: 'off', error_code: 'SP_FHIR_SUBSCRIPTION_AUTHORITY_LOST' },
+        'subscription.authority_lost',
+        undefined,
+        'SP_FHIR_SUBSCRIPTION_AUTHORITY_LOST',
+        { reason: refusal, owner: row.created_by },
+      );
+      return;
+    }
     const facts: StatusFacts = {
       base: this.base,
       subscriptionId: row.id,
@@ -182,7 +206,7 @@ export class RestHookWorker {
         focus: { type: e.focus_type, id: e.focus_id },
         context: JSON.parse(e.context) as string[],
       }));
-      const resources = content === 'full-resource' ? await this.focusResources(row.tenant_id, list) : undefined;
+      const resources = content === 'full-resource' ? await this.focusResources(row, list) : undefined;
       const bundle = notificationBundle(
         { ...facts, eventsSinceStart: last.event_number },
         'event-notification',
@@ -269,13 +293,13 @@ export class RestHookWorker {
     await store.durable();
   }
 
-  private async focusResources(tenantId: string, events: NotificationEvent[]): Promise<Map<string, object>> {
+  private async focusResources(row: FhirSubscriptionRow, events: NotificationEvent[]): Promise<Map<string, object>> {
     const out = new Map<string, object>();
     if (!this.focus) return out;
     for (const e of events) {
       const ref = `${e.focus.type}/${e.focus.id}`;
       if (!e.focus.id || out.has(ref)) continue;
-      const r = await this.focus(tenantId, e.focus.type, e.focus.id).catch(() => null);
+      const r = await this.focus(row.tenant_id, e.focus.type, e.focus.id, row.id).catch(() => null);
       if (r) out.set(ref, r);
     }
     return out;

@@ -38,7 +38,7 @@ export const consentRoutes: RoutePlugin<ConsentRouteOptions> = async (app, o) =>
   app.post(
     '/Consent',
     {
-      config: { permission: 'patient.write' },
+      config: { permission: 'consent.write' },
       schema: { ...fhirDoc("Record a patient's consent (permit or deny per channel)") },
     },
     async (req, reply) => {
@@ -57,7 +57,7 @@ export const consentRoutes: RoutePlugin<ConsentRouteOptions> = async (app, o) =>
 
   app.get(
     '/Consent/:id',
-    { config: { permission: 'patient.read' }, schema: { ...fhirDoc('Read a FHIR Consent'), params: IdParam } },
+    { config: { permission: 'consent.read' }, schema: { ...fhirDoc('Read a FHIR Consent'), params: IdParam } },
     async (req, reply) => {
       const record = await consents.get(requestContext(req), req.params.id);
       await access.patient(req.principal!, requestContext(req), record.patientId);
@@ -82,13 +82,13 @@ export const consentRoutes: RoutePlugin<ConsentRouteOptions> = async (app, o) =>
 
   app.get(
     '/Consent',
-    { config: { permission: 'patient.read' }, schema: { ...fhirDoc('Search FHIR Consents by patient') } },
+    { config: { permission: 'consent.read' }, schema: { ...fhirDoc('Search FHIR Consents by patient') } },
     async (req, reply) => search(req, reply),
   );
   app.post(
     '/Consent/_search',
     {
-      config: { permission: 'patient.read', form: true },
+      config: { permission: 'consent.read', form: true },
       schema: { ...fhirDoc('Search FHIR Consents (form-encoded parameters)') },
     },
     async (req, reply) => search(req, reply),

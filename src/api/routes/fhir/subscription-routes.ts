@@ -3,10 +3,10 @@ import { Type } from 'typebox';
 import type { RoutePlugin } from '../../types.js';
 import { requestContext } from '../../types.js';
 import { AppError } from '../../../core/errors.js';
-import type { PatientAccess } from '../../../auth/patient-access.js';
+import { needsRelationship, type PatientAccess } from '../../../auth/patient-access.js';
 import { validateResource } from '../../../ehr/fhir/validation.js';
 import { parseSubscription } from '../../../ehr/fhir/subscription.js';
-import type { SubscriptionService } from '../../../ehr/fhir/subscription-service.js';
+import { focusReadPermission, type SubscriptionService } from '../../../ehr/fhir/subscription-service.js';
 import { searchset } from '../../../ehr/fhir/bundle.js';
 import { FHIR_ID, FHIR_JSON, fhirCount, fhirDoc, installFhirSupport, searchParams } from './fhir-support.js';
 
@@ -22,7 +22,9 @@ const STATUSES = ['requested', 'active', 'error', 'off'];
 /**
  * FHIR R4 Subscription (R5 Backport IG, topic-based; registered under `/fhir/R4`): create, read,
  * search, update, delete and `$status`, all under `subscription.manage`. A patient filter also
- * needs the caller's relationship to that patient, as a patient read would.
+ * needs what reading that patient needs (patient.read and the care team), a based-on filter what
+ * reading that notification needs (notification.read, its type, the care team). The subscription
+ * then acts with its creator's (or last replacer's) authority, judged again at every send.
  */
 export const fhirSubscriptionRoutes: RoutePlugin<FhirSubscriptionRouteOptions> = async (
   app,
@@ -34,12 +36,33 @@ export const fhirSubscriptionRoutes: RoutePlugin<FhirSubscriptionRouteOptions> =
   const parse = async (req: FastifyRequest, body: unknown) => {
     validateResource('Subscription', body);
     const spec = parseSubscription(body);
-    // A full-resource feed shows what the focus reads show: only to a caller allowed those reads.
-    const read = spec.topic.resource === 'Communication' ? 'notification.read' : 'appointment.read';
-    if (spec.payloadContent === 'full-resource' && !req.principal!.permissions.has(read))
-      throw new AppError('SP_AUTH_FORBIDDEN', `full-resource needs the ${read} permission`);
+    const p = req.principal!;
+    // A full-resource feed shows what the focus reads show: only to a caller allowed those reads,
+    // and to a person on care teams only for a patient (or notification) whose team they are on.
+    const read = focusReadPermission(spec.topic.resource);
+    if (spec.payloadContent === 'full-resource') {
+      if (!p.permissions.has(read))
+        throw new AppError('SP_AUTH_FORBIDDEN', `full-resource needs the ${read} permission`);
+      if (needsRelationship(p) && !spec.filters.patient && !spec.filters.basedOn)
+        throw new AppError('SP_AUTH_FORBIDDEN', 'full-resource needs a patient or based-on filter');
+    }
+    // A filter follows one patient's or one notification's events: it needs what reading that
+    // patient (GET /v1/patients/{id}) or that notification (GET /v1/notifications/{id}) needs.
     let ctx = requestContext(req);
-    if (spec.filters.patient) ctx = await access.patient(req.principal!, ctx, spec.filters.patient);
+    let grants = {};
+    if (spec.filters.patient) {
+      if (!p.permissions.has('patient.read'))
+        throw new AppError('SP_AUTH_FORBIDDEN', 'a patient filter needs the patient.read permission');
+      const c = await access.patient(p, ctx, spec.filters.patient);
+      grants = { ...grants, ...c.breakGlassGrants };
+    }
+    if (spec.filters.basedOn) {
+      if (!p.permissions.has('notification.read'))
+        throw new AppError('SP_AUTH_FORBIDDEN', 'a based-on filter needs the notification.read permission');
+      const c = await access.notification(p, ctx, spec.filters.basedOn);
+      grants = { ...grants, ...c.breakGlassGrants };
+    }
+    if (Object.keys(grants).length) ctx = { ...ctx, breakGlassGrants: grants };
     return { spec, ctx };
   };
 
