@@ -454,6 +454,8 @@ describe('MLLP server over TLS', () => {
     other.once('secureConnect', () => other.write(frame('other address')));
     await waitFor(() => acks.length === 1 || other.destroyed);
     expect(acks).toEqual(['ACK:other address']);
+    // The refused socket is reported once, as refused, not as a failed handshake as well.
+    expect(events).toEqual([{ type: 'address_limit', remoteAddress: '127.0.0.1' }]);
     other.destroy();
     holder.socket.destroy();
   });

@@ -205,12 +205,15 @@ export async function startMllpServer(o: MllpServerOptions): Promise<{ port: num
     throw new RangeError('maxConnectionsPerAddress must be a positive integer');
   }
   const open = new Map<string, number>();
+  /** Raw sockets refused by `admit`: the TLS layer still wraps them and reports a failed handshake. */
+  const refused = new WeakSet<Socket>();
   /** Counts raw TCP connections per remote address (TLS ones before their handshake) and refuses the excess. */
   const admit = (socket: Socket) => {
     const address = addressKey(socket.remoteAddress);
     const n = open.get(address) ?? 0;
     if (n >= perAddress) {
       o.onEvent?.({ type: 'address_limit', remoteAddress: address });
+      refused.add(socket);
       socket.destroy();
       return;
     }
@@ -245,13 +248,17 @@ export async function startMllpServer(o: MllpServerOptions): Promise<{ port: num
       (socket) => accept(socket, true),
     );
     server.on('tlsClientError', (_e, socket) => {
+      // `_parent` is the raw socket under the TLS one (Node internal; absent, the event is reported anyway).
+      const raw = (socket as unknown as { _parent?: Socket })._parent;
+      if (raw && refused.has(raw)) return;
       o.onEvent?.({ type: 'tls_handshake_failed', remoteAddress: socket.remoteAddress ?? '' });
     });
   } else {
     server = createTcpServer({ allowHalfOpen: true }, (socket) => accept(socket, false));
   }
   server.maxConnections = o.maxConnections;
-  // First among the 'connection' listeners: a refused socket never reaches the TLS layer or `accept`.
+  // First among the 'connection' listeners: a refused socket reaches the TLS layer and `accept` already
+  // destroyed (no handshake, no MllpConnection).
   server.prependListener('connection', admit);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
