@@ -20,6 +20,18 @@ describe('frame', () => {
 });
 
 describe('MllpDecoder', () => {
+  it('tells keep-alive whitespace between frames (not in a frame) from bytes of a frame', () => {
+    const d = new MllpDecoder(1024);
+    expect(d.push(Buffer.from('\r\n \t'))).toEqual([]);
+    expect(d.midFrame).toBe(false);
+    expect(d.push(Buffer.from([MLLP_START, 0x41]))).toEqual([]);
+    expect(d.midFrame).toBe(true);
+    expect(d.push(Buffer.from('\r\n'))).toEqual([]);
+    expect(d.midFrame).toBe(true);
+    expect(d.push(Buffer.from([0x1c, 0x0d, 0x0a])).map(String)).toEqual(['A\r\n']);
+    expect(d.midFrame).toBe(false);
+  });
+
   it('returns one payload per frame, several frames in one chunk', () => {
     const d = new MllpDecoder(100);
     expect(text(d.push(Buffer.concat([frame('one'), frame('two'), frame('three')])))).toEqual(['one', 'two', 'three']);

@@ -37,7 +37,8 @@ export function frame(payload: string | Buffer): Buffer {
  *
  * - A frame may be split across any number of chunks, and a chunk may hold several frames.
  * - Whitespace (CR, LF, space, tab) between frames is tolerated: some senders end a frame with FS CR LF or
- *   send a keep-alive newline. Any other byte outside a frame is an error: the stream is not MLLP (or is out
+ *   send a keep-alive newline (the listener does not count it as activity: {@link midFrame} tells a byte of a
+ *   frame from one between frames). Any other byte outside a frame is an error: the stream is not MLLP (or is out
  *   of step), and guessing where the next message starts could apply half of one.
  * - A payload longer than `maxBytes` is an error as soon as it exceeds the limit, without buffering the rest.
  * - FS not followed by CR ends the frame only when CR follows; FS inside a payload followed by anything else
