@@ -290,6 +290,33 @@ describe('MLLP server over TCP', () => {
     for (const c of [...held, other]) c.socket.destroy();
   });
 
+  it('stops reading a connection while maxMessageBytes of frames wait, whatever their number', async () => {
+    // Two frames of 40 KiB with a 64 KiB limit: the second fills the connection's budget, so the socket
+    // is not read again until the first is processed. A byte that is not MLLP sent after them is therefore
+    // seen only after that: both frames reach the handler before the framing error closes the connection.
+    const seen: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const s = await start({
+      maxMessageBytes: 64 * 1024,
+      handle: async (p) => {
+        seen.push(`handle:${p.subarray(0, 2).toString()}`);
+        if (seen.length === 1) await held;
+        return 'ACK';
+      },
+      onEvent: (e) => seen.push(e.type),
+    });
+    const c = await rawClient(s.port);
+    c.socket.write(Buffer.concat([frame(`f1${'x'.repeat(40 * 1024)}`), frame(`f2${'y'.repeat(40 * 1024)}`)]));
+    await waitFor(() => seen.length === 1);
+    c.socket.write('X');
+    // Give a server that kept reading the chance to see the stray byte (it would abort, dropping f2).
+    await Promise.race([waitFor(() => seen.includes('framing_error')), new Promise((r) => setTimeout(r, 500))]);
+    release();
+    await c.closed;
+    expect(seen).toEqual(['handle:f1', 'handle:f2', 'framing_error']);
+  });
+
   it('answers every frame a sender wrote before half-closing', async () => {
     const s = await start({ handle: echo(() => 20).handle });
     const c = await rawClient(s.port);
