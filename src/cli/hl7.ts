@@ -184,9 +184,10 @@ export function hl7Command(program: Command): void {
       'Apply a file of HL7 v2 messages (one message, or a batch FHS/BHS…BTS/FTS) in order, as if its senders had sent them; ' +
         'prints one line per message: control id and ACK code',
     )
-    .action(async (file: string) => {
+    .option('--tenant <tenant>', "the tenant whose senders the file's messages come from", DEFAULT_TENANT)
+    .action(async (file: string, o: { tenant: string }) => {
       const text = readFileSync(file, 'utf8');
-      const results = await withApp((app) => app.services.hl7.importText(text, actor()));
+      const results = await withApp((app) => app.services.hl7.importText(text, actor(), o.tenant));
       for (const r of results) console.log(`${r.controlId || '-'} ${r.code ?? '-'} ${r.status}`);
     });
 

@@ -69,9 +69,21 @@ describe('SEALPOST_HL7_*', () => {
 
   it('refuses plaintext MLLP on a non-loopback address', () => {
     expect(problems({ SEALPOST_HL7_LISTEN: '0.0.0.0:2575' })).toMatch(
-      /SEALPOST_HL7_LISTEN: plaintext MLLP is allowed only on a loopback/,
+      /SEALPOST_HL7_LISTEN: .*plaintext MLLP is allowed only on a loopback/,
     );
     expect(problems({ SEALPOST_HL7_LISTEN: '10.0.0.5:2575' })).toMatch(/plaintext MLLP/);
+  });
+
+  it('refuses TLS without a client CA on a non-loopback address (every remote sender presents a certificate)', () => {
+    const tls = { SEALPOST_HL7_TLS_CERT: cert.cert, SEALPOST_HL7_TLS_KEY: cert.key };
+    expect(problems({ ...tls, SEALPOST_HL7_LISTEN: '0.0.0.0:2575' })).toMatch(
+      /SEALPOST_HL7_LISTEN: a listener on a non-loopback address needs .*SEALPOST_HL7_TLS_CLIENT_CA/,
+    );
+    expect(problems({ ...tls, SEALPOST_HL7_LISTEN: '10.0.0.5:2575' })).toMatch(/SEALPOST_HL7_TLS_CLIENT_CA/);
+    // On a loopback address (an engine on this host), TLS without a client CA stays allowed.
+    expect(loadConfig({ ...base, ...tls, SEALPOST_HL7_LISTEN: '127.0.0.1:2575' }).hl7.tls).toMatchObject({
+      cert: cert.cert,
+    });
   });
 
   it('takes certificate, key and client CA inline or from files, and then listens anywhere', () => {

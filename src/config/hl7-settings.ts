@@ -41,7 +41,10 @@ export function parseListenAddress(raw: string): { host: string; port: number } 
  * - the listen address is `host:port`;
  * - certificate and key come together, parse, match, and the certificate is valid now; a client CA needs them;
  * - plaintext MLLP (no certificate) only on a loopback address: HL7 messages are PHI and travel only over
- *   TLS (DESIGN.md, promise 1), the same rule as plaintext SMTP or Twilio over http.
+ *   TLS (DESIGN.md, promise 1), the same rule as plaintext SMTP or Twilio over http;
+ * - a non-loopback address also needs a client CA: MSH-3/MSH-4 are the sender's own claim, so every
+ *   remote peer must present a certificate the operator's CA issued (a sender registered without a
+ *   certificate is accepted only from a loopback peer: Hl7Service.admit).
  */
 export function hl7Settings({ str, secret, int }: Reader, errors: string[], now = new Date()): Hl7Settings {
   const rawListen = str('HL7_LISTEN');
@@ -73,9 +76,9 @@ export function hl7Settings({ str, secret, int }: Reader, errors: string[], now 
       errors.push('SEALPOST_HL7_TLS_CLIENT_CA: expected PEM CA certificates (-----BEGIN CERTIFICATE-----)');
     else if (settings.tls) settings.tls.clientCa = clientCa;
   }
-  if (settings.listen && cert === undefined && !isLoopbackHost(settings.listen.host)) {
+  if (settings.listen && !isLoopbackHost(settings.listen.host) && (cert === undefined || clientCa === undefined)) {
     errors.push(
-      'SEALPOST_HL7_LISTEN: plaintext MLLP is allowed only on a loopback address; set SEALPOST_HL7_TLS_CERT and SEALPOST_HL7_TLS_KEY',
+      'SEALPOST_HL7_LISTEN: a listener on a non-loopback address needs SEALPOST_HL7_TLS_CERT, SEALPOST_HL7_TLS_KEY and SEALPOST_HL7_TLS_CLIENT_CA (every remote sender presents a certificate your CA issued); plaintext MLLP is allowed only on a loopback address',
     );
   }
   return settings;

@@ -46,7 +46,9 @@ function ackOf(ack: string) {
   };
 }
 
-const PATIENT_SYSTEM = 'test1'; // PID-3 CX-4 of the sample SIU/ADT patient PATID1234
+const PATIENT_SYSTEM = 'test1'; // PID-3 CX-4 of the sample SIU/ADT patient PATID1234 (their senders' authority)
+/** The identifier system of the sender Ntierprise / Ntierprise Clinic (registered without an authority). */
+const NTIERPRISE = 'urn:sealpost:hl7:Ntierprise|Ntierprise Clinic';
 
 describeEachBackend('HL7 v2 messages applied', (backend) => {
   const fresh = freshDatabases(backend);
@@ -106,7 +108,12 @@ describeEachBackend('HL7 v2 messages applied', (backend) => {
   it('books, reschedules, updates and cancels an appointment from the sample SIU messages, with the REST reminder series', async () => {
     const { db, app } = await start();
     try {
-      await senders(app).add(ctx, { app: 'SCHApp', facility: 'GHHSFacility', timeZone: 'America/Chicago' });
+      await senders(app).add(ctx, {
+        app: 'SCHApp',
+        facility: 'GHHSFacility',
+        patientIdAuthority: PATIENT_SYSTEM,
+        timeZone: 'America/Chicago',
+      });
       // A new patient without any contact point cannot be reminded: the booking waits in the error queue
       // (and creates nobody) until the patient has one.
       const noChannel = await receive(app, fixture('SIU-S12-01.hl7'));
@@ -169,7 +176,12 @@ describeEachBackend('HL7 v2 messages applied', (backend) => {
       expect((await db.query('select id from patients')).length).toBe(1);
 
       // Another sender's SCH-1/SCH-2 of the same values is another appointment (SIU-S12_1 is ADTApp's).
-      await senders(app).add(ctx, { app: 'ADTApp', facility: 'GHHSFacility', timeZone: 'UTC' });
+      await senders(app).add(ctx, {
+        app: 'ADTApp',
+        facility: 'GHHSFacility',
+        patientIdAuthority: PATIENT_SYSTEM,
+        timeZone: 'UTC',
+      });
       expect(ackOf((await receive(app, fixture('SIU-S12_1.hl7'))).ack).code).toBe('AA');
       expect((await db.query('select id from patients')).length).toBe(1);
       expect(await appointmentIds(db)).toHaveLength(2);
@@ -181,7 +193,12 @@ describeEachBackend('HL7 v2 messages applied', (backend) => {
   it('registers, updates, ignores and merges patients from the sample ADT messages', async () => {
     const { db, app } = await start();
     try {
-      await senders(app).add(ctx, { app: 'ADTApp', facility: 'GHHSFacility', timeZone: 'Europe/Berlin' });
+      await senders(app).add(ctx, {
+        app: 'ADTApp',
+        facility: 'GHHSFacility',
+        patientIdAuthority: PATIENT_SYSTEM,
+        timeZone: 'Europe/Berlin',
+      });
       await senders(app).add(ctx, { app: 'ADT1', facility: 'GHHSFacility' });
       await senders(app).add(ctx, { app: 'NES', facility: 'NINTENDO' });
       await senders(app).add(ctx, { app: 'REDOX', facility: 'RDX' });
@@ -257,7 +274,7 @@ describeEachBackend('HL7 v2 messages applied', (backend) => {
         birthDate: '2018-02-05',
         telecom: [{ system: 'sms', value: '+14155550100' }],
         timeZone: 'UTC',
-        identifiers: [{ system: 'BCBS', value: '56789' }],
+        identifiers: [{ system: NTIERPRISE, value: '56789' }],
       });
       await app.services.appointments.upsert(ctx, 'appt-merge-1', {
         patientId: retiredId,
@@ -269,13 +286,14 @@ describeEachBackend('HL7 v2 messages applied', (backend) => {
         birthDate: '2018-02-05',
         telecom: [{ system: 'sms', value: '+14155550101' }],
         timeZone: 'UTC',
-        identifiers: [{ system: 'BCBS', value: '12345' }],
+        identifiers: [{ system: NTIERPRISE, value: '12345' }],
       });
       const merge = await receive(app, fixture('ADT-A40-01.hl7'));
       // MSH-15/16 are NE: no acknowledgement is sent.
       expect(merge).toMatchObject({ ack: '', code: null, status: 'applied' });
-      const survivor = await patientOf(app, '12345', 'BCBS');
-      expect(await patientOf(app, '56789', 'BCBS')).toEqual(survivor);
+      // MRG-1/PID-3 name BCBS, but a sender without an authority reads and writes its own system only.
+      const survivor = await patientOf(app, '12345', NTIERPRISE);
+      expect(await patientOf(app, '56789', NTIERPRISE)).toEqual(survivor);
       expect(await app.services.patients.mergedInto('default', retiredId)).toBe(survivor!.patientId);
       const pending = await db.query<{ patient_id: string }>(
         `select patient_id from notifications where appointment_id = ${ph(db, 1)} and cancelled_at is null`,
@@ -301,7 +319,12 @@ describeEachBackend('HL7 v2 messages applied', (backend) => {
   it('announces final and corrected results once per order, never preliminary ones, and queues results for unknown patients until replayed', async () => {
     const { db, app } = await start();
     try {
-      await senders(app).add(ctx, { app: 'SomeSystem', facility: '', timeZone: 'America/Los_Angeles' });
+      await senders(app).add(ctx, {
+        app: 'SomeSystem',
+        facility: '',
+        patientIdAuthority: '1',
+        timeZone: 'America/Los_Angeles',
+      });
       await senders(app).add(ctx, {
         app: 'IA PHIMS Stage',
         facility: 'IA Public Health Lab',
@@ -374,7 +397,7 @@ describeEachBackend('HL7 v2 messages applied', (backend) => {
   it('acknowledges a message sent again with its first code and applies it once', async () => {
     const { db, app } = await start();
     try {
-      await senders(app).add(ctx, { app: 'SCHApp', facility: 'GHHSFacility' });
+      await senders(app).add(ctx, { app: 'SCHApp', facility: 'GHHSFacility', patientIdAuthority: PATIENT_SYSTEM });
       await registerSiuPatient(app);
       const raw = fixture('SIU-S12-01.hl7', { controlId: 'DUP-1' });
       const first = await receive(app, raw);
@@ -409,7 +432,7 @@ describeEachBackend('HL7 v2 messages applied', (backend) => {
   it('answers AE naming the segment to a message that does not parse, AR 200/201/203 to what it does not process, and stores none of them', async () => {
     const { db, app } = await start();
     try {
-      await senders(app).add(ctx, { app: 'SCHApp', facility: 'GHHSFacility' });
+      await senders(app).add(ctx, { app: 'SCHApp', facility: 'GHHSFacility', patientIdAuthority: PATIENT_SYSTEM });
       const before = await db.rowCounts();
       const garbage = await receive(
         app,
@@ -435,11 +458,16 @@ describeEachBackend('HL7 v2 messages applied', (backend) => {
     }
   });
 
-  it('refuses a certificate-bound sender over a connection without its certificate', async () => {
+  it('refuses a certificate-bound sender over a connection without its certificate (unknown sender: routing is by certificate)', async () => {
     const { app } = await start();
     try {
       const pem = readFileSync(new URL('../fixtures/hl7-client-cert.pem', import.meta.url), 'utf8');
-      const s = await senders(app).add(ctx, { app: 'SCHApp', facility: 'GHHSFacility', certPem: pem });
+      const s = await senders(app).add(ctx, {
+        app: 'SCHApp',
+        facility: 'GHHSFacility',
+        patientIdAuthority: PATIENT_SYSTEM,
+        certPem: pem,
+      });
       await registerSiuPatient(app);
       expect(s.certSha256).toMatch(/^[0-9a-f]{64}$/);
       for (const origin of [
@@ -447,7 +475,7 @@ describeEachBackend('HL7 v2 messages applied', (backend) => {
         { remoteAddress: '127.0.0.1', tls: true, clientCertSha256: 'ab'.repeat(32) },
       ]) {
         const r = await receive(app, fixture('SIU-S12-01.hl7'), origin);
-        expect(ackOf(r.ack)).toMatchObject({ code: 'AR', error: { code: 'SP_HL7_SENDER_CERT_MISMATCH' } });
+        expect(ackOf(r.ack)).toMatchObject({ code: 'AR', error: { code: 'SP_HL7_UNKNOWN_SENDER' } });
       }
       const ok = await receive(app, fixture('SIU-S12-01.hl7'), {
         remoteAddress: '127.0.0.1',
@@ -455,7 +483,9 @@ describeEachBackend('HL7 v2 messages applied', (backend) => {
         clientCertSha256: s.certSha256!,
       });
       expect(ackOf(ok.ack).code).toBe('AA');
-      await expect(senders(app).add(ctx, { app: 'SCHApp', facility: 'GHHSFacility' })).rejects.toMatchObject({
+      await expect(
+        senders(app).add(ctx, { app: 'SCHApp', facility: 'GHHSFacility', patientIdAuthority: PATIENT_SYSTEM }),
+      ).rejects.toMatchObject({
         code: 'SP_HL7_SENDER_EXISTS',
       });
       await expect(senders(app).add(ctx, { app: 'X', facility: 'Y', timeZone: 'Mars/Base' })).rejects.toMatchObject({
@@ -477,7 +507,7 @@ describeEachBackend('HL7 v2 messages applied', (backend) => {
   it('queues a booking for an erased patient instead of re-creating them, and forgets the raw messages on erasure', async () => {
     const { db, app } = await start();
     try {
-      await senders(app).add(ctx, { app: 'SCHApp', facility: 'GHHSFacility' });
+      await senders(app).add(ctx, { app: 'SCHApp', facility: 'GHHSFacility', patientIdAuthority: PATIENT_SYSTEM });
       await registerSiuPatient(app);
       const book = await receive(app, fixture('SIU-S12-01.hl7'));
       expect(book.status).toBe('applied');
@@ -508,7 +538,7 @@ describeEachBackend('HL7 v2 messages applied', (backend) => {
   it("replays a sender's queued messages about one patient in arrival order", async () => {
     const { app } = await start();
     try {
-      await senders(app).add(ctx, { app: 'SomeSystem', facility: '' });
+      await senders(app).add(ctx, { app: 'SomeSystem', facility: '', patientIdAuthority: '1' });
       const a = await receive(app, fixture('LAB-ORU-1.hl7'));
       const b = await receive(app, fixture('LAB-ORU-1.hl7'));
       expect([a.status, b.status]).toEqual(['error', 'error']);
@@ -524,7 +554,7 @@ describeEachBackend('HL7 v2 messages applied', (backend) => {
   it('keeps planted PHI out of acknowledgements, audit entries, the error queue and the database in clear', async () => {
     const { db, app } = await start();
     try {
-      await senders(app).add(ctx, { app: 'SomeSystem', facility: '' });
+      await senders(app).add(ctx, { app: 'SomeSystem', facility: '', patientIdAuthority: '1' });
       const name = 'Zqxphimarkername';
       const value = 'Zqxphimarkervalue';
       const raw = fixture('LAB-ORU-1.hl7').replace('DUCK^DONALD', `${name}^DONALD`).replace('|4.06|', `|${value}|`);

@@ -32,7 +32,18 @@ it('registers a sender, imports a batch in order, works the error queue and send
     // An installation (keyring and database), as `sealpost serve` leaves it.
     await (await buildApp(loadConfig(env), { logger: pino({ level: 'silent' }) })).close();
 
-    const added = await cli(env, ['hl7', 'senders', 'add', '--app', 'SomeSystem', '--facility', '', '--json']);
+    const added = await cli(env, [
+      'hl7',
+      'senders',
+      'add',
+      '--app',
+      'SomeSystem',
+      '--facility',
+      '',
+      '--patient-id-authority',
+      '1',
+      '--json',
+    ]);
     expect(added.stderr).toBe('');
     expect(added.code).toBe(0);
     const sender = JSON.parse(added.stdout);
@@ -58,7 +69,10 @@ it('registers a sender, imports a batch in order, works the error queue and send
 
     const listed = await cli(env, ['hl7', 'errors', 'list', '--json']);
     const [queued] = JSON.parse(listed.stdout);
-    expect(queued).toMatchObject({ controlId: 'B-1', errorCode: 'SP_HL7_UNKNOWN_PATIENT', segment: 'PID', field: 3 });
+    expect(queued).toMatchObject({ errorCode: 'SP_HL7_UNKNOWN_PATIENT', segment: 'PID', field: 3 });
+    // MSH-10 is caller text: listed as its keyed hash, never in clear.
+    expect(queued.controlId).not.toBe('B-1');
+    expect(listed.stdout).not.toContain('B-1');
     expect(listed.stdout).not.toContain('DUCK');
     const replay = await cli(env, ['hl7', 'errors', 'replay', queued.id]);
     expect(replay.stdout).toContain(' error ');

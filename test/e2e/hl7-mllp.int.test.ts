@@ -66,7 +66,12 @@ describeEachBackend('HL7 v2 over MLLP, end to end', (backend) => {
     let closed = false;
     try {
       const hl7 = app.services.hl7;
-      await hl7.senders.add(ctx, { app: 'SCHApp', facility: 'GHHSFacility', timeZone: 'America/Chicago' });
+      await hl7.senders.add(ctx, {
+        app: 'SCHApp',
+        facility: 'GHHSFacility',
+        timeZone: 'America/Chicago',
+        patientIdAuthority: 'test1',
+      });
       // Four patients, each with their own connection: book, reschedule, cancel, book again, in order.
       const marker = 'Zqxmllpmarker';
       const patients = [0, 1, 2, 3].map((i) => `PAT${i}`);
@@ -141,7 +146,11 @@ describeEachBackend('HL7 v2 over MLLP, end to end', (backend) => {
         timeZone: 'Nowhere/X',
       });
       expect([bad.statusCode, bad.json().code]).toEqual([400, 'SP_HL7_SENDER_INVALID']);
-      const created = await call('POST', '/v1/hl7/senders', admin, { app: 'SomeSystem', facility: '' });
+      const created = await call('POST', '/v1/hl7/senders', admin, {
+        app: 'SomeSystem',
+        facility: '',
+        patientIdAuthority: '1',
+      });
       expect(created.statusCode).toBe(201);
       const sender = created.json();
       expect((await call('GET', '/v1/hl7/senders', admin)).json().items.map((s: { id: string }) => s.id)).toEqual([
@@ -215,7 +224,8 @@ describeEachBackend('HL7 v2 over MLLP, end to end', (backend) => {
         tls: { ca: server.cert, cert: c.cert, key: c.key, servername: 'localhost' },
       });
       const [wrong] = await sendMllp(target(other), [sample('LAB-ORU-1.hl7')]);
-      expect(msa(wrong)).toMatchObject({ code: 'AR', err: 'SP_HL7_SENDER_CERT_MISMATCH' });
+      // Routing is by certificate: another certificate of the same CA names no sender.
+      expect(msa(wrong)).toMatchObject({ code: 'AR', err: 'SP_HL7_UNKNOWN_SENDER' });
       const [right] = await sendMllp(target(mine), [sample('LAB-ORU-1.hl7')]);
       // Admitted: the unknown patient sends it to the error queue (AE), not a refusal.
       expect(msa(right)).toMatchObject({ code: 'AE', err: 'SP_HL7_UNKNOWN_PATIENT' });

@@ -45,7 +45,9 @@ const MessageView = Type.Object({
   id: Type.String(),
   senderId: Type.String(),
   type: Type.String({ description: 'MSH-9.1^MSH-9.2' }),
-  controlId: Type.String({ description: 'MSH-10' }),
+  controlId: Type.String({
+    description: 'A keyed hash of MSH-10 (the control id is caller text and is not stored in clear)',
+  }),
   status: Type.String({ description: 'applied | ignored | error | replayed | discarded' }),
   ackCode: Type.String({ description: 'AA or AE (application level)' }),
   errorCode: Type.Union([Type.String(), Type.Null()]),

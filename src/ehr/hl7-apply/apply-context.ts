@@ -7,6 +7,7 @@ import type { StoreTx } from '../../store/store.js';
 import type { Hl7Message, Hl7Segment } from '../hl7/message.js';
 import type { SenderView } from './hl7-senders.js';
 import { Hl7ApplyError } from './apply-error.js';
+import { identifierIndexes } from '../../core/patient-identifiers.js';
 import { patientFromPid, requireIdentifier, sequenceOf } from './patient-mapping.js';
 
 /** The core services messages act through (their `...InTx` methods: one transaction per message). */
@@ -50,9 +51,14 @@ export function senderScopedRefs(d: ApplyDeps, s: ApplyScope, kind: string, valu
   );
 }
 
-/** The keyed hash that orders a sender's queued messages per patient (never the identifier itself). */
+/**
+ * The keyed hash of a message's patient identifier (never the identifier itself): the blind index the
+ * patient identity code gives the identifier (`patient_identifiers.lookup_bidx`, current key version),
+ * so it orders a sender's queued messages per patient and lets erasure find the messages of a patient
+ * who was unknown when they arrived.
+ */
 export function patientBidx(core: CoreDeps, tenantId: string, id: PatientIdentifier): string {
-  return core.cipher.blindIndex(tenantId, 'hl7.patient', `${id.system}|${id.value}`);
+  return identifierIndexes(core, tenantId, id).current;
 }
 
 /**

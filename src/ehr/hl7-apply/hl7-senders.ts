@@ -119,8 +119,9 @@ export class Hl7SenderService {
       removed_at: null,
     };
     await store.transaction(async (tx) => {
-      // The unique index also guards concurrent registrations; this check gives the clear error.
-      if (await tx.hl7Senders.findActive(app, facility)) throw new AppError('SP_HL7_SENDER_EXISTS');
+      // The unique index also guards concurrent registrations; this check gives the clear error. Both
+      // are per tenant: another tenant's senders are neither visible nor an obstacle here.
+      if (await tx.hl7Senders.findActive(ctx.tenantId, app, facility)) throw new AppError('SP_HL7_SENDER_EXISTS');
       await tx.hl7Senders.insert(row);
       await audit(tx, ctx, now, {
         action: 'hl7.sender.added',
@@ -149,9 +150,28 @@ export class Hl7SenderService {
     return view;
   }
 
-  /** The active sender with this MSH-3/MSH-4, in `tx`. */
-  async findActive(tx: StoreTx, app: string, facility: string): Promise<SenderView | null> {
-    const r = await tx.hl7Senders.findActive(app, facility);
-    return r ? senderView(r) : null;
+  /**
+   * The sender a message comes from, in `tx`: among the active senders with this MSH-3/MSH-4 (every
+   * tenant), those bound to the connection's client certificate when it presents one, else the
+   * unbound ones; for an import (the operator vouches for the file), those of the operator's tenant
+   * (one at most). Null unless exactly one remains: the same answer as an unknown pair, so nothing
+   * about other tenants' senders leaks.
+   */
+  async route(
+    tx: StoreTx,
+    app: string,
+    facility: string,
+    via: { clientCertSha256?: string; importTenantId?: string },
+  ): Promise<SenderView | null> {
+    const cert = via.clientCertSha256?.toLowerCase();
+    const all = await tx.hl7Senders.findActiveCandidates(app, facility);
+    const left = all.filter((r) =>
+      via.importTenantId !== undefined
+        ? r.tenant_id === via.importTenantId
+        : cert
+          ? r.cert_sha256 === cert
+          : r.cert_sha256 === null,
+    );
+    return left.length === 1 ? senderView(left[0]!) : null;
   }
 }

@@ -13,6 +13,8 @@ import { patientBidx, type Applied, type ApplyDeps, type ApplyScope } from './ap
 import { Hl7ApplyError } from './apply-error.js';
 import { Hl7SenderService, senderView, type SenderView } from './hl7-senders.js';
 import { chooseIdentifier } from './patient-mapping.js';
+import { isLoopbackHost } from '../../config/loopback.js';
+import type { PatientIdentifier } from '../../core/domain.js';
 import { applyAdt } from './adt.js';
 import { SIU_EVENTS, applySiu } from './siu.js';
 import { applyOru } from './oru.js';
@@ -24,6 +26,8 @@ export interface Hl7Origin {
   clientCertSha256?: string;
   /** `sealpost hl7 import`: the operator vouches for the file; no certificate binding applies. */
   actor?: string;
+  /** `sealpost hl7 import`: the operator's tenant (only its senders are candidates). */
+  tenantId?: string;
 }
 
 export interface ReceiveResult {
@@ -31,7 +35,7 @@ export interface ReceiveResult {
   ack: string;
   /** The MSA-1 code of `ack`, or null when none is sent. */
   code: AckCode | null;
-  /** The message's MSH-10 ('' when it could not be read). */
+  /** The message's MSH-10 ('' when it could not be read; never stored in clear). */
   controlId: string;
   /** The stored message's id (absent when nothing was stored). */
   messageId?: string;
@@ -56,6 +60,16 @@ export interface Hl7MessageView {
 }
 
 const VERSIONS = /^2\.[3-8](\.\d+)?$/;
+/** MSH-10 is at most 199 characters (v2.5+); longer is SP_HL7_MALFORMED (ERR MSH-10). */
+const CONTROL_ID_MAX = 199;
+/** A refusal before a sender is known is audited at most once per peer and code in this window. */
+const REFUSAL_WINDOW_MS = 60_000;
+const REFUSAL_KEYS_MAX = 10_000;
+
+/** MSH-9 as audited and stored: `TYPE^TRG` when both are three capitals or digits, else `invalid` (never caller text). */
+export function typeLabel(msg: { type: string; trigger: string }): string {
+  return /^[A-Z0-9]{3}$/.test(msg.type) && /^[A-Z0-9]{3}$/.test(msg.trigger) ? `${msg.type}^${msg.trigger}` : 'invalid';
+}
 const ORU_EVENTS = new Set(['R01']);
 
 const iso = (ms: number) => new Date(Number(ms)).toISOString();
@@ -84,6 +98,8 @@ class Rejection extends Error {
     readonly error: AckError,
     /** The sender's tenant when the sender is known (the refusal is audited there). */
     readonly tenantId?: string,
+    /** Refused before the sender is trusted (unknown, certificate): audited at most once a minute per peer. */
+    readonly beforeSender = false,
   ) {
     super(error.code);
   }
@@ -100,6 +116,8 @@ class Rejection extends Error {
  */
 export class Hl7Service {
   readonly senders: Hl7SenderService;
+  /** Refusals before a sender is known, per peer address and code: when the next audit may happen. */
+  private readonly refusals = new Map<string, { until: number; suppressed: number }>();
 
   constructor(private readonly deps: ApplyDeps) {
     this.senders = new Hl7SenderService(deps.core);
@@ -111,9 +129,9 @@ export class Hl7Service {
   }
 
   /** `sealpost hl7 import`: a file's messages (a batch or one message) applied in order. */
-  async importText(text: string, actor: string): Promise<ReceiveResult[]> {
+  async importText(text: string, actor: string, tenantId: string = DEFAULT_TENANT): Promise<ReceiveResult[]> {
     const out: ReceiveResult[] = [];
-    for (const m of splitBatch(text)) out.push(await this.receive(m, { actor }));
+    for (const m of splitBatch(text)) out.push(await this.receive(m, { actor, tenantId }));
     return out;
   }
 
@@ -126,6 +144,8 @@ export class Hl7Service {
       msg = parseHl7(raw);
       if (!msg.controlId.trim())
         throw new Hl7ParseError('MSH-10 is empty', { segment: 'MSH', sequence: 1, field: 10, hl7Code: '101' });
+      if (msg.controlId.length > CONTROL_ID_MAX)
+        throw new Hl7ParseError('MSH-10 is too long', { segment: 'MSH', sequence: 1, field: 10, hl7Code: '102' });
     } catch (e) {
       if (!(e instanceof Hl7ParseError)) throw e;
       const error: AckError = {
@@ -137,10 +157,7 @@ export class Hl7Service {
       };
       const [accept, application] = salvageAckTypes(raw);
       const code = parseFailureCode(accept, application);
-      await this.auditOutside(DEFAULT_TENANT, origin, now, 'hl7.message.rejected', {
-        code: error.code,
-        hl7Code: error.hl7Code,
-      });
+      await this.auditRefusal(DEFAULT_TENANT, origin, now, { code: error.code, hl7Code: error.hl7Code });
       return {
         ack: code ? buildAck(null, raw, code, { controlId: ackControlId, now, error }) : '',
         code,
@@ -159,6 +176,7 @@ export class Hl7Service {
     let messageId = '';
     let row: Omit<Hl7MessageInsert, 'status' | 'ack_code' | 'patient_id' | 'raw_ct'> | null = null;
     let ctx: RequestContext | null = null;
+    let patientIdentifier: PatientIdentifier | null = null;
     try {
       const done = await core.store.transaction(async (tx) => {
         const s = await this.admit(tx, msg, origin);
@@ -169,7 +187,8 @@ export class Hl7Service {
           sourceIp: origin.remoteAddress,
         };
         ctx = c;
-        const prior = await tx.hl7Messages.findByControlId(s.id, msg.controlId);
+        const controlHash = core.cipher.blindIndex(s.tenantId, 'hl7.control-id', msg.controlId);
+        const prior = await tx.hl7Messages.findByControlId(s.id, controlHash);
         if (prior) {
           await this.auditMessage(tx, c, now, 'hl7.message.duplicate', prior.id, null, {
             status: prior.status,
@@ -179,18 +198,22 @@ export class Hl7Service {
         }
         messageId = core.newId();
         const identifier = msg.segment('PID') ? chooseIdentifier(msg.segment('PID')!, 3, s) : null;
+        patientIdentifier = identifier;
         const r = {
           id: messageId,
           tenant_id: s.tenantId,
           sender_id: s.id,
-          control_id: msg.controlId,
-          message_type: `${msg.type}^${msg.trigger}`,
+          // MSH-10 and MSH-9 are caller text: a keyed hash (duplicate detection) and a checked label only.
+          control_id: controlHash,
+          message_type: typeLabel(msg),
           patient_bidx: identifier ? patientBidx(core, s.tenantId, identifier) : null,
           received_at: now.getTime(),
           updated_at: now.getTime(),
         };
         row = r;
         const result = await this.apply({ tx, ctx: c, msg, sender: s, messageId, now });
+        // Ignored events too: the message belongs to its patient when its PID resolves (erasure forgets it).
+        result.patientId ??= await this.knownPatient(tx, s.tenantId, identifier);
         await tx.hl7Messages.insert({
           ...r,
           status: result.status,
@@ -213,11 +236,9 @@ export class Hl7Service {
       return { ...ack('AA'), controlId: msg.controlId, messageId, status: done.result!.status };
     } catch (e) {
       if (e instanceof Rejection) {
-        await this.auditOutside(e.tenantId ?? DEFAULT_TENANT, origin, now, 'hl7.message.rejected', {
-          code: e.error.code,
-          hl7Code: e.error.hl7Code,
-          type: `${msg.type}^${msg.trigger}`,
-        });
+        const details = { code: e.error.code, hl7Code: e.error.hl7Code, type: typeLabel(msg) };
+        if (e.beforeSender) await this.auditRefusal(e.tenantId ?? DEFAULT_TENANT, origin, now, details);
+        else await this.auditOutside(e.tenantId!, origin, now, 'hl7.message.rejected', details);
         return { ...ack('AR', e.error), controlId: msg.controlId, status: 'rejected' };
       }
       const failure = applyFailure(e);
@@ -226,13 +247,15 @@ export class Hl7Service {
       const c = ctx as RequestContext | null;
       if (!failure || !s || !r || !c) throw e;
       // The failed transaction rolled back; the message alone goes to the error queue.
+      const identifier = patientIdentifier as PatientIdentifier | null;
       await core.store.transaction(async (tx) => {
         await tx.hl7Messages.insert({
           ...r,
           status: 'error',
           ack_code: 'AE',
           ...errorColumns(failure),
-          patient_id: null,
+          // The patient when the identifier resolves (erasure forgets the message with them).
+          patient_id: await this.knownPatient(tx, s.tenantId, identifier),
           raw_ct: await this.seal(tx, s.tenantId, messageId, raw, now),
         });
         await this.auditMessage(tx, c, now, 'hl7.message.error_queued', messageId, null, {
@@ -250,22 +273,28 @@ export class Hl7Service {
 
   /** Sender, certificate, version and type checks: every refusal is AR/CR and stores nothing. */
   private async admit(tx: StoreTx, msg: Hl7Message, origin: Hl7Origin): Promise<SenderView> {
-    const sender = await this.senders.findActive(tx, msg.sendingApplication, msg.sendingFacility);
+    const imported = origin.actor !== undefined;
+    const cert = origin.tls ? origin.clientCertSha256 : undefined;
+    const sender = await this.senders.route(
+      tx,
+      msg.sendingApplication,
+      msg.sendingFacility,
+      imported ? { importTenantId: origin.tenantId ?? DEFAULT_TENANT } : { clientCertSha256: cert },
+    );
     if (!sender)
-      throw new Rejection({ code: 'SP_HL7_UNKNOWN_SENDER', hl7Code: '103', segment: 'MSH', sequence: 1, field: 3 });
-    if (sender.certSha256 && origin.actor === undefined) {
-      if (!origin.tls || origin.clientCertSha256?.toLowerCase() !== sender.certSha256)
-        throw new Rejection(
-          {
-            code: 'SP_HL7_SENDER_CERT_MISMATCH',
-            hl7Code: '207',
-            segment: 'MSH',
-            sequence: 1,
-            field: 3,
-          },
-          sender.tenantId,
-        );
-    }
+      throw new Rejection(
+        { code: 'SP_HL7_UNKNOWN_SENDER', hl7Code: '103', segment: 'MSH', sequence: 1, field: 3 },
+        undefined,
+        true,
+      );
+    // A sender registered without a certificate is an engine on this host: only a loopback peer (or an
+    // operator's import) may speak for it. A bound one was routed by its certificate already.
+    if (!imported && sender.certSha256 === null && !isLoopbackHost(origin.remoteAddress ?? ''))
+      throw new Rejection(
+        { code: 'SP_HL7_SENDER_CERT_MISMATCH', hl7Code: '207', segment: 'MSH', sequence: 1, field: 3 },
+        sender.tenantId,
+        true,
+      );
     if (!VERSIONS.test(msg.version))
       throw new Rejection(
         {
@@ -388,6 +417,41 @@ export class Hl7Service {
     const ctx = { tenantId, actor: origin.actor ?? 'hl7-peer', sourceIp: origin.remoteAddress };
     await store.transaction((tx) => audit(tx, ctx, now, { action, outcome: 'failure', details }));
     await store.durable();
+  }
+
+  /** The patient an identifier names in the tenant, when it is known and not erased. */
+  private async knownPatient(tx: StoreTx, tenantId: string, id: PatientIdentifier | null): Promise<string | null> {
+    if (!id) return null;
+    const found = await this.deps.patients.findByIdentifierInTx(tx, tenantId, id);
+    return found && !found.erased ? found.patientId : null;
+  }
+
+  /**
+   * A refusal before a sender is known (unparsable, unknown sender, certificate mismatch): anyone who
+   * can connect causes one, so at most one audit entry (and one durable wait) per peer address and code
+   * per minute; the entry counts the refusals not audited since the previous one (`suppressed`).
+   */
+  private async auditRefusal(
+    tenantId: string,
+    origin: Hl7Origin,
+    now: Date,
+    details: Record<string, string>,
+  ): Promise<void> {
+    const key = `${origin.remoteAddress ?? origin.actor ?? ''}|${details.code}`;
+    const at = now.getTime();
+    const seen = this.refusals.get(key);
+    if (seen && at < seen.until) {
+      seen.suppressed++;
+      return;
+    }
+    if (this.refusals.size >= REFUSAL_KEYS_MAX)
+      for (const [k, v] of this.refusals) if (at >= v.until && v.suppressed === 0) this.refusals.delete(k);
+    if (this.refusals.size >= REFUSAL_KEYS_MAX) this.refusals.clear();
+    this.refusals.set(key, { until: at + REFUSAL_WINDOW_MS, suppressed: 0 });
+    await this.auditOutside(tenantId, origin, now, 'hl7.message.rejected', {
+      ...details,
+      ...(seen?.suppressed ? { suppressed: String(seen.suppressed) } : {}),
+    });
   }
 
   // The error queue -----------------------------------------------------------------------------

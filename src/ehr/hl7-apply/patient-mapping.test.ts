@@ -31,8 +31,8 @@ describe('the patient identifier a sender means (PID-3)', () => {
     expect(chooseIdentifier(p, 3, sender({ patientIdAuthority: 'NOPE' }))).toBeNull();
   });
 
-  it('else the MR-typed one, never the SSN', () => {
-    expect(chooseIdentifier(p, 3, sender())).toEqual({ system: 'HOSP', value: 'M42' });
+  it('else the MR-typed one, never the SSN, in the system the sender owns (never the CX-4 it writes)', () => {
+    expect(chooseIdentifier(p, 3, sender())).toEqual({ system: 'urn:sealpost:hl7:APP|FAC', value: 'M42' });
   });
 
   it('qualifies an MR without authority by the sender, and reads a type misplaced into CX-4', () => {

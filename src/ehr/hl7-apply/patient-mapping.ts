@@ -17,18 +17,25 @@ export function requireSegment(msg: Hl7Message, name: string): Hl7Segment {
   return seg;
 }
 
+/** The identifier system a sender owns: its patientIdAuthority, else `urn:sealpost:hl7:<MSH-3>|<MSH-4>`. */
+export function senderSystem(sender: Pick<SenderView, 'app' | 'facility' | 'patientIdAuthority'>): string {
+  return sender.patientIdAuthority ?? `urn:sealpost:hl7:${sender.app}|${sender.facility}`;
+}
+
 /**
- * The patient's identifier among the repetitions of a CX field (PID-3, MRG-1):
- * 1. with a `patientIdAuthority`, the one whose assigning authority (CX-4.1 namespace or CX-4.2
- *    universal id) is it;
+ * The patient's identifier among the repetitions of a CX field (PID-3, MRG-1). A sender reads and
+ * writes identifiers only in the system it owns ({@link senderSystem}); the assigning authority
+ * written in the message (CX-4) never chooses the system, so a message can address only patients
+ * identified in its sender's system (never those registered by REST, FHIR or another sender):
+ * 1. with a `patientIdAuthority`, only the repetitions whose assigning authority (CX-4.1 namespace or
+ *    CX-4.2 universal id) is it count: the first one is the identifier;
  * 2. otherwise the first one typed MR (CX-5; a type written in CX-4 with CX-5 empty, as some senders
  *    do when they leave the authority out, counts as the type);
  * 3. otherwise, when the field holds one identifier with neither type nor authority, that one.
- * Its system is the authority as the sender writes it; an identifier without authority is qualified
- * by the sender (MSH-3/MSH-4), so two hospitals' bare MRNs never meet.
+ * Its system is always the sender's.
  */
 export function chooseIdentifier(seg: Hl7Segment, field: number, sender: SenderView): PatientIdentifier | null {
-  const bare = `urn:sealpost:hl7:${sender.app}|${sender.facility}`;
+  const system = senderSystem(sender);
   const reps: { value: string; namespace: string; universal: string; type: string }[] = [];
   for (let r = 1; r <= seg.repetitions(field); r++) {
     const value = seg.get(field, 1, 1, r).trim();
@@ -45,12 +52,12 @@ export function chooseIdentifier(seg: Hl7Segment, field: number, sender: SenderV
   if (sender.patientIdAuthority) {
     const a = sender.patientIdAuthority;
     const hit = reps.find((r) => r.namespace === a || r.universal === a);
-    return hit ? { system: a, value: hit.value } : null;
+    return hit ? { system, value: hit.value } : null;
   }
   const mr = reps.find((r) => r.type === 'MR');
-  if (mr) return { system: mr.namespace || mr.universal || bare, value: mr.value };
+  if (mr) return { system, value: mr.value };
   if (reps.length === 1 && !reps[0].type && !reps[0].namespace && !reps[0].universal)
-    return { system: bare, value: reps[0].value };
+    return { system, value: reps[0].value };
   return null;
 }
 

@@ -45,6 +45,16 @@ const TABLE_0357: Record<string, string> = {
 
 /** Longest text salvaged from an unparsable header (MSH-10 is at most 199 characters since v2.5). */
 const SALVAGE_MAX = 199;
+/** Longest HD (MSH-3 to MSH-6) copied into an ACK. */
+const HD_MAX = 227;
+
+/** Raw field text cut to `max` characters, never inside an escape sequence. */
+function bounded(raw: string, max: number, escape: string): string {
+  if (raw.length <= max) return raw;
+  const cut = raw.slice(0, max);
+  const open = escape ? cut.split(escape).length - 1 : 0;
+  return open % 2 === 1 ? cut.slice(0, cut.lastIndexOf(escape)) : cut;
+}
 
 /** Whether the message asks for enhanced-mode acknowledgements (HL7 v2 §2.9.3: MSH-15 or MSH-16 valued). */
 export function isEnhancedMode(msg: Hl7Message | null): boolean {
@@ -182,12 +192,12 @@ function headerOf(msg: Hl7Message): Header {
   return {
     encoding: msg.encoding,
     encodingChars: msh.get(2),
-    sendingApp: msh.raw(3),
-    sendingFacility: msh.raw(4),
-    receivingApp: msh.raw(5),
-    receivingFacility: msh.raw(6),
+    sendingApp: bounded(msh.raw(3), HD_MAX, msg.encoding.escape),
+    sendingFacility: bounded(msh.raw(4), HD_MAX, msg.encoding.escape),
+    receivingApp: bounded(msh.raw(5), HD_MAX, msg.encoding.escape),
+    receivingFacility: bounded(msh.raw(6), HD_MAX, msg.encoding.escape),
     trigger: escapeHl7(msg.trigger, msg.encoding),
-    controlId: msh.raw(10),
+    controlId: bounded(msh.raw(10), SALVAGE_MAX, msg.encoding.escape),
     processingId: msh.raw(11),
     version: msh.raw(12),
     versionId: msg.version,

@@ -7,13 +7,18 @@ import { blob } from './column-types.js';
  *
  * - `hl7_senders`: who may send (MSH-3 application, MSH-4 facility), the tenant it writes to, how its
  *   patients are identified, the zone of its offset-less time stamps, an optional client certificate
- *   (SHA-256 of the DER) and per-test result holds (JSON). At most one active sender per (app, facility).
+ *   (SHA-256 of the DER) and per-test result holds (JSON). At most one active sender per (tenant, app, facility): two tenants may
+ *   register the same pair; a message is routed by the pair and the connection's client certificate.
  * - `hl7_messages`: one row per accepted message. The raw text is PHI: `raw_ct` is AES-256-GCM under a
  *   data key of its own (`data_keys` row `hl7:<id>`, re-wrapped by KEK rotation like every other);
  *   erasing the patient the message was applied to deletes both. `(sender_id, control_id)` is unique:
- *   a message sent again is recognised and acknowledged with its first code. `status` is applied,
+ *   a message sent again is recognised and acknowledged with its first code (`control_id` is a keyed hash
+ *   of MSH-10, never the caller's text; `message_type` is `TYPE^TRG` or `invalid`). `status` is applied,
  *   ignored, error (the error queue), replayed or discarded; the error columns say why, never with content.
- *   `patient_bidx` (a keyed hash of the sender and the patient identifier) orders replays per patient.
+ *   `patient_id` is the patient the message's PID resolved to (applied, ignored or queued);
+ *   `patient_bidx` is the blind index of the message's patient identifier (the same index as
+ *   `patient_identifiers.lookup_bidx`): it orders replays per patient and lets erasure forget the
+ *   messages of a patient Sealpost did not know yet when they arrived.
  * - `hl7_result_orders`: orders (keyed hash of the sender and OBR-3) whose final result was announced,
  *   so a corrected result does not notify twice.
  */
@@ -36,7 +41,7 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
     .createIndex('hl7_senders_active')
     .on('hl7_senders')
-    .columns(['app', 'facility'])
+    .columns(['tenant_id', 'app', 'facility'])
     .unique()
     .where(sql.ref('removed_at'), 'is', null)
     .execute();

@@ -51,7 +51,11 @@ export interface Hl7MessageRepository {
   olderErrors(tenantId: string, m: Hl7MessageSummary): Promise<Hl7MessageSummary[]>;
   /** A merge (A40): messages applied to the retired patient now belong to the survivor (so erasing it forgets them). */
   reassignPatient(tenantId: string, fromPatientId: string, toPatientId: string): Promise<void>;
-  /** Erasure: forgets the raw text of every message applied to this patient; returns their ids. */
+  /**
+   * Erasure (before the patient's identifiers are tombstoned): forgets the raw text and data key of
+   * every message of this patient: those stored with its id, and those whose identifier index
+   * (`patient_bidx`) is one of the patient's identifiers' (received while it was unknown). Returns their ids.
+   */
   forgetPatient(tenantId: string, patientId: string): Promise<string[]>;
   /** Whether an announcement was already made for this order (keyed hash). */
   orderAnnounced(tenantId: string, orderBidx: string): Promise<boolean>;
@@ -138,11 +142,23 @@ export class SqlHl7MessageRepository implements Hl7MessageRepository {
   }
 
   async forgetPatient(tenantId: string, patientId: string): Promise<string[]> {
+    // Called before the patient's identifiers become tombstones: their live indexes still name them.
+    const indexes = this.sql.db
+      .selectFrom('patient_identifiers')
+      .select('lookup_bidx')
+      .where('tenant_id', '=', tenantId)
+      .where('patient_id', '=', patientId);
     const rows = await this.sql.db
       .updateTable('hl7_messages')
       .set({ raw_ct: null })
       .where('tenant_id', '=', tenantId)
-      .where('patient_id', '=', patientId)
+      .where((eb) =>
+        eb.or([
+          eb('patient_id', '=', patientId),
+          // Messages that arrived while the patient was unknown (their PID did not resolve).
+          eb.and([eb('patient_id', 'is', null), eb('patient_bidx', 'in', indexes)]),
+        ]),
+      )
       .returning('id')
       .execute();
     const ids = rows.map((r) => r.id);
