@@ -72,11 +72,14 @@ export function hl7Command(program: Command): void {
     .option('--tenant <tenant>', 'the tenant its messages write to', DEFAULT_TENANT)
     .option(
       '--patient-id-authority <CX-4 or OID>',
-      "assigning authority of the PID-3 identifier that is the patient's (default: the MR-typed one)",
+      'the identifier system the sender owns: only PID-3/MRG-1 identifiers with this CX-4 count (default: the MR-typed one, in the system urn:sealpost:hl7:<MSH-3>|<MSH-4>)',
     )
     .option('--time-zone <IANA>', 'zone of time stamps without offset, and of the patients it creates', 'UTC')
     .option('--phone-region <ISO 3166>', 'region of phone numbers written without a country code', 'US')
-    .option('--cert <pem file>', 'require this client certificate (TLS) on the connection')
+    .option(
+      '--cert <pem file>',
+      'require this client certificate (TLS) on the connection (without one: loopback peers only)',
+    )
     .option(
       '--result-hold <code=duration>',
       'delay results of test OBR-4.1 <code> by <n>m|h|d (repeatable)',

@@ -26,13 +26,17 @@ const SenderBody = Type.Object(
       Type.String({
         minLength: 1,
         maxLength: 227,
-        description: "CX-4 namespace or OID of the PID-3 identifier that is the patient's (else the MR-typed one)",
+        description:
+          'The identifier system the sender owns: only PID-3/MRG-1 repetitions with this CX-4 namespace or OID count. Else the MR-typed one, in the system urn:sealpost:hl7:<MSH-3>|<MSH-4>',
       }),
     ),
     timeZone: Type.Optional(Type.String({ maxLength: 64, description: 'IANA zone of time stamps without offset' })),
     phoneRegion: Type.Optional(Type.String({ pattern: '^[A-Za-z]{2}$' })),
     certPem: Type.Optional(
-      Type.String({ maxLength: 16384, description: 'PEM client certificate the sender must present' }),
+      Type.String({
+        maxLength: 16384,
+        description: 'PEM client certificate the sender must present; without one, only a loopback peer may send',
+      }),
     ),
     resultHolds: Type.Optional(
       Type.Array(Type.String({ maxLength: 80, description: '<test code OBR-4.1>=<n>m|h|d' }), { maxItems: 100 }),

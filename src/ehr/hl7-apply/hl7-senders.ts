@@ -17,13 +17,19 @@ export interface SenderInput {
   app: string;
   /** MSH-4.1 */
   facility: string;
-  /** CX-4 namespace id or universal id (OID) of the PID-3 identifier that is the patient's; else the MR-typed one. */
+  /**
+   * The identifier system the sender owns: only PID-3/MRG-1 repetitions with this CX-4 namespace id or
+   * universal id (OID) count. Else the MR-typed one, in the system `urn:sealpost:hl7:<MSH-3>|<MSH-4>`.
+   */
   patientIdAuthority?: string;
   /** IANA zone of the sender's time stamps that carry no offset, and of the patients it creates (default UTC). */
   timeZone?: string;
   /** ISO 3166 region of phone numbers written without a country code (default US). */
   phoneRegion?: string;
-  /** PEM client certificate: a message from this sender must come over TLS with exactly this certificate. */
+  /**
+   * PEM client certificate: a message from this sender must come over TLS with exactly this certificate.
+   * Without one, only a loopback peer (or `sealpost hl7 import`) may send as this sender.
+   */
   certPem?: string;
   /** `<test code>=<n>m|h|d`, e.g. `HIV1=48h`. */
   resultHolds?: string[];
