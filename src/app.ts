@@ -185,7 +185,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       if (config.worker.enabled) s.restHooks.start();
       hl7Listener = startHl7Listener(config, s.hl7, logger);
       hl7Listener.catch((e: unknown) =>
-        logger.error({ code: errorCode(e) ?? (e as NodeJS.ErrnoException)?.code }, 'the HL7 MLLP listener did not start'),
+        logger.error(
+          { code: errorCode(e) ?? (e as NodeJS.ErrnoException)?.code },
+          'the HL7 MLLP listener did not start',
+        ),
       );
       housekeeping = setInterval(
         () =>
