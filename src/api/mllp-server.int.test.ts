@@ -10,7 +10,7 @@ import { clientCert, serverCert, testCa, type Pem } from '../../test/helpers/tra
 import { sendMllp } from './mllp-client.js';
 import { startMllpServer, type MllpEvent, type MllpPeer, type MllpServerOptions } from './mllp-server.js';
 
-const FIXTURES = join(import.meta.dirname, '../../../shared/fixtures/hl7v2');
+const FIXTURES = join(import.meta.dirname, '../../test/fixtures/hl7v2');
 const HOST = '127.0.0.1';
 
 const servers: { close(): Promise<void> }[] = [];

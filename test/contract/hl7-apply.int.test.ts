@@ -10,11 +10,11 @@ import { describeEachBackend, freshDatabases, type TestDatabase } from '../helpe
 /**
  * What HL7 v2 messages do, per backend, through the service the MLLP listener calls: senders, the
  * store-then-acknowledge rule, duplicates, ACK codes by mode, the error queue and replay, and the
- * ADT/SIU/ORU mappings on the sample messages of ../shared/fixtures/hl7v2 (each with its own MSH-10,
+ * ADT/SIU/ORU mappings on the sample messages of test/fixtures/hl7v2 (each with its own MSH-10,
  * as they share control ids). The clock is 1 September 2020, before every sample's appointment.
  */
 
-const FIXTURES = new URL('../../../shared/fixtures/hl7v2/', import.meta.url);
+const FIXTURES = new URL('../fixtures/hl7v2/', import.meta.url);
 const NOW = new Date('2020-09-01T00:00:00Z');
 const ctx = { tenantId: 'default', actor: 'test' };
 const operator: Hl7Origin = { remoteAddress: '127.0.0.1', tls: false };

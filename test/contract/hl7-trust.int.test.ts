@@ -18,7 +18,7 @@ const NOW = new Date('2020-09-01T00:00:00Z');
 const ctx = { tenantId: 'default', actor: 'test' };
 const loopback = { remoteAddress: '127.0.0.1', tls: false };
 const remote = { remoteAddress: '203.0.113.9', tls: false };
-const ADT_A04 = readFileSync(new URL('../../../shared/fixtures/hl7v2/ADT-A04-01.hl7', import.meta.url), 'utf8')
+const ADT_A04 = readFileSync(new URL('../fixtures/hl7v2/ADT-A04-01.hl7', import.meta.url), 'utf8')
   .replace(/^\uFEFF/, '')
   .split(/\r\n|\r|\n/)
   .filter((l) => l.trim())

@@ -13,7 +13,7 @@ import { cli } from '../helpers/sealpost-cli.js';
  * Output carries ids, types, control ids and codes, never message content.
  */
 
-const FIXTURES = new URL('../../../shared/fixtures/hl7v2/', import.meta.url);
+const FIXTURES = new URL('../fixtures/hl7v2/', import.meta.url);
 const sample = (name: string, controlId: string) => {
   const lines = readFileSync(new URL(name, FIXTURES), 'utf8')
     .replace(/^\uFEFF/, '')

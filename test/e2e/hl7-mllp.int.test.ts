@@ -18,7 +18,7 @@ import { clientCert, serverCert, testCa } from '../helpers/transport-pki.js';
  * read off the wire; the administrators' /v1/hl7 API; and planted PHI absent from every log line.
  */
 
-const FIXTURES = new URL('../../../shared/fixtures/hl7v2/', import.meta.url);
+const FIXTURES = new URL('../fixtures/hl7v2/', import.meta.url);
 const NOW = new Date('2020-09-01T00:00:00Z');
 const ctx = { tenantId: DEFAULT_TENANT, actor: 'test' };
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ackWanted, buildAck, formatTimestamp, isEnhancedMode, type AckError } from './ack.js';
 import { parseHl7, parseHl7Timestamp } from './message.js';
 
-const FIXTURES = join(import.meta.dirname, '../../../../shared/fixtures/hl7v2');
+const FIXTURES = join(import.meta.dirname, '../../../test/fixtures/hl7v2');
 const now = new Date('2024-05-06T07:08:09.010Z');
 const siuText = readFileSync(join(FIXTURES, 'SIU-S12-01.hl7'), 'utf8');
 const siu = parseHl7(siuText);

@@ -12,7 +12,7 @@ import {
   unescapeHl7,
 } from './message.js';
 
-const FIXTURES = join(import.meta.dirname, '../../../../shared/fixtures/hl7v2');
+const FIXTURES = join(import.meta.dirname, '../../../test/fixtures/hl7v2');
 const fixture = (name: string) => readFileSync(join(FIXTURES, name), 'utf8');
 
 /** The error a parse throws, with its location. */
