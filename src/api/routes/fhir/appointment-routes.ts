@@ -15,6 +15,7 @@ import {
   fhirReference,
   fhirToken,
   ifMatchVersion,
+  fhirSearchRoutes,
   installFhirSupport,
   fhirDoc,
   searchParams,
@@ -140,17 +141,14 @@ export const fhirAppointmentRoutes: RoutePlugin<FhirAppointmentRouteOptions> = a
     return searchset(base, resources, selfUrl, { total: visible.length, ...(nextUrl ? { nextUrl } : {}) });
   };
 
-  const searchDoc = fhirDoc(
-    'Search FHIR Appointments',
-    '`identifier=system|value` and/or `patient`, `_count`, `_offset`.',
-  );
-  app.get('/Appointment', { config: { permission: 'appointment.read' }, schema: searchDoc }, async (req, reply) =>
-    reply.type(FHIR_JSON).send(JSON.stringify(await search(req))),
-  );
-
-  app.post(
-    '/Appointment/_search',
-    { config: { permission: 'appointment.read', form: true }, schema: searchDoc },
+  fhirSearchRoutes(
+    app,
+    'Appointment',
+    {
+      permission: 'appointment.read',
+      summary: 'Search FHIR Appointments',
+      description: '`identifier=system|value` and/or `patient`, `_count`, `_offset`.',
+    },
     async (req, reply) => reply.type(FHIR_JSON).send(JSON.stringify(await search(req))),
   );
 };

@@ -21,6 +21,7 @@ import {
   fhirDoc,
   fhirReference,
   fhirToken,
+  fhirSearchRoutes,
   installFhirSupport,
   searchParams,
   sendResource,
@@ -199,20 +200,10 @@ export const communicationRequestRoutes: RoutePlugin<CommunicationRequestRouteOp
     return reply.type('application/fhir+json; charset=utf-8').send(JSON.stringify(bundle));
   };
 
-  app.get(
-    '/CommunicationRequest',
-    {
-      config: { permission: 'notification.read' },
-      schema: { ...fhirDoc('Search FHIR CommunicationRequests by patient, status, identifier') },
-    },
-    async (req, reply) => search(req, reply),
-  );
-  app.post(
-    '/CommunicationRequest/_search',
-    {
-      config: { permission: 'notification.read', form: true },
-      schema: { ...fhirDoc('Search FHIR CommunicationRequests (form-encoded parameters)') },
-    },
-    async (req, reply) => search(req, reply),
+  fhirSearchRoutes(
+    app,
+    'CommunicationRequest',
+    { permission: 'notification.read', summary: 'Search FHIR CommunicationRequests by patient, status, identifier' },
+    (req, reply) => search(req, reply),
   );
 };

@@ -14,6 +14,7 @@ import {
   fhirCount,
   fhirDoc,
   fhirReference,
+  fhirSearchRoutes,
   installFhirSupport,
   searchParams,
   sendResource,
@@ -116,20 +117,13 @@ export const communicationRoutes: RoutePlugin<CommunicationRouteOptions> = async
     return reply.type(FHIR_JSON).send(JSON.stringify(bundle));
   };
 
-  app.get(
-    '/Communication',
+  fhirSearchRoutes(
+    app,
+    'Communication',
     {
-      config: { permission: 'notification.read' },
-      schema: { ...fhirDoc('Search FHIR Communications (deliveries) by based-on, patient, status') },
+      permission: 'notification.read',
+      summary: 'Search FHIR Communications (deliveries) by based-on, patient, status',
     },
-    async (req, reply) => search(req, reply),
-  );
-  app.post(
-    '/Communication/_search',
-    {
-      config: { permission: 'notification.read', form: true },
-      schema: { ...fhirDoc('Search FHIR Communications (form-encoded parameters)') },
-    },
-    async (req, reply) => search(req, reply),
+    (req, reply) => search(req, reply),
   );
 };

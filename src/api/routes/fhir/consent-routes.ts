@@ -12,6 +12,7 @@ import {
   FHIR_JSON,
   fhirDoc,
   fhirReference,
+  fhirSearchRoutes,
   installFhirSupport,
   searchParams,
   sendResource,
@@ -80,17 +81,10 @@ export const consentRoutes: RoutePlugin<ConsentRouteOptions> = async (app, o) =>
     return reply.type(FHIR_JSON).send(JSON.stringify(bundle));
   };
 
-  app.get(
-    '/Consent',
-    { config: { permission: 'consent.read' }, schema: { ...fhirDoc('Search FHIR Consents by patient') } },
-    async (req, reply) => search(req, reply),
-  );
-  app.post(
-    '/Consent/_search',
-    {
-      config: { permission: 'consent.read', form: true },
-      schema: { ...fhirDoc('Search FHIR Consents (form-encoded parameters)') },
-    },
-    async (req, reply) => search(req, reply),
+  fhirSearchRoutes(
+    app,
+    'Consent',
+    { permission: 'consent.read', summary: 'Search FHIR Consents by patient' },
+    (req, reply) => search(req, reply),
   );
 };

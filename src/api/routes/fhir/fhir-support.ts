@@ -1,5 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { TSchema } from 'typebox';
 import type { TypedApp } from '../../types.js';
+import type { Permission, RoutePermission } from '../../../auth/permissions.js';
 import { toAppError } from '../../error-handler.js';
 import { AppError, ERROR_CODES, type ErrorCode } from '../../../core/errors.js';
 
@@ -274,4 +276,19 @@ export function sendResource(
       `${o.base}/${resource.resourceType}/${resource.id}${v ? `/_history/${encodeURIComponent(v)}` : ''}`,
     );
   return reply.code(status).type(FHIR_JSON).send(JSON.stringify(resource));
+}
+
+/**
+ * A type's search on both R4 forms (http.html#search): `GET /<Type>` and `POST /<Type>/_search`, whose
+ * x-www-form-urlencoded body keeps the parameters out of URLs and logs. One handler, one permission.
+ */
+export function fhirSearchRoutes(
+  app: TypedApp,
+  type: string,
+  o: { permission: RoutePermission | Permission; summary: string; description?: string; querystring?: TSchema },
+  handler: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>,
+): void {
+  const schema = { ...fhirDoc(o.summary, o.description), ...(o.querystring ? { querystring: o.querystring } : {}) };
+  app.get(`/${type}`, { config: { permission: o.permission }, schema }, handler);
+  app.post(`/${type}/_search`, { config: { permission: o.permission, form: true }, schema }, handler);
 }

@@ -13,6 +13,7 @@ import {
   fhirPage,
   fhirToken,
   ifMatchVersion,
+  fhirSearchRoutes,
   installFhirSupport,
   fhirDoc,
   searchParams,
@@ -145,18 +146,14 @@ export const fhirPatientRoutes: RoutePlugin<FhirPatientRouteOptions> = async (ap
     return searchset(base, resources, selfUrl, { total: allowed.length, ...(nextUrl ? { nextUrl } : {}) });
   };
 
-  const searchDoc = fhirDoc(
-    'Search FHIR Patients by identifier',
-    '`identifier=system|value` (required), `_count`, `_offset`.',
-  );
-  app.get('/Patient', { config: { permission: 'patient.read' }, schema: searchDoc }, async (req, reply) =>
-    reply.type(FHIR_JSON).send(JSON.stringify(await search(req))),
-  );
-
-  // POST _search (R4 http.html#search): parameters in an x-www-form-urlencoded body (kept out of URLs and logs).
-  app.post(
-    '/Patient/_search',
-    { config: { permission: 'patient.read', form: true }, schema: searchDoc },
+  fhirSearchRoutes(
+    app,
+    'Patient',
+    {
+      permission: 'patient.read',
+      summary: 'Search FHIR Patients by identifier',
+      description: '`identifier=system|value` (required), `_count`, `_offset`.',
+    },
     async (req, reply) => reply.type(FHIR_JSON).send(JSON.stringify(await search(req))),
   );
 };

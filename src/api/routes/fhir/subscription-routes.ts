@@ -8,7 +8,15 @@ import { validateResource } from '../../../ehr/fhir/validation.js';
 import { parseSubscription } from '../../../ehr/fhir/subscription.js';
 import { focusReadPermission, type SubscriptionService } from '../../../ehr/fhir/subscription-service.js';
 import { searchset } from '../../../ehr/fhir/bundle.js';
-import { FHIR_ID, FHIR_JSON, fhirCount, fhirDoc, installFhirSupport, searchParams } from './fhir-support.js';
+import {
+  FHIR_ID,
+  FHIR_JSON,
+  fhirCount,
+  fhirDoc,
+  fhirSearchRoutes,
+  installFhirSupport,
+  searchParams,
+} from './fhir-support.js';
 
 export interface FhirSubscriptionRouteOptions {
   subscriptions: SubscriptionService;
@@ -139,21 +147,10 @@ export const fhirSubscriptionRoutes: RoutePlugin<FhirSubscriptionRouteOptions> =
     return searchset(base, resources, `${base}/Subscription`);
   };
 
-  app.get(
-    '/Subscription',
-    {
-      config: { permission: 'subscription.manage' },
-      schema: { ...fhirDoc('Search FHIR Subscriptions'), querystring: AnyQuery },
-    },
-    async (req, reply) => reply.type(FHIR_JSON).send(JSON.stringify(await search(req))),
-  );
-
-  app.post(
-    '/Subscription/_search',
-    {
-      config: { permission: 'subscription.manage', form: true },
-      schema: { ...fhirDoc('Search FHIR Subscriptions (form-encoded parameters)'), querystring: AnyQuery },
-    },
+  fhirSearchRoutes(
+    app,
+    'Subscription',
+    { permission: 'subscription.manage', summary: 'Search FHIR Subscriptions', querystring: AnyQuery },
     async (req, reply) => reply.type(FHIR_JSON).send(JSON.stringify(await search(req))),
   );
 
