@@ -29,7 +29,7 @@ import { mfaRoutes } from '../api/routes/mfa-routes.js';
 import { loginPages } from '../api/routes/login-pages.js';
 import { careTeamRoutes } from '../api/routes/care-team-routes.js';
 import { breakGlassRoutes } from '../api/routes/break-glass-routes.js';
-import { alertRoutes } from '../api/routes/alert-routes.js';
+import { securityAlertRoutes } from '../api/routes/security-alert-routes.js';
 import { patientAccountRoutes } from '../api/routes/patient-account-routes.js';
 import { deviceRoutes } from '../api/routes/device-routes.js';
 import { hl7Routes } from '../api/routes/hl7-routes.js';
@@ -112,7 +112,7 @@ export function registerRoutes(
   server.register(loginPages, {});
   server.register(careTeamRoutes, { prefix: '/v1/patients', careTeams: s.careTeams });
   server.register(breakGlassRoutes, { prefix: '/v1', breakGlass: s.breakGlass });
-  server.register(alertRoutes, { prefix: '/v1/alerts', alerts: s.breakGlass });
+  server.register(securityAlertRoutes, { prefix: '/v1/security-alerts', alerts: s.breakGlass });
   server.register(patientAccountRoutes, { prefix: '/v1', accounts: s.patientAccounts, sessions: s.sessions, access });
   server.register(deviceRoutes, { prefix: '/v1/me/devices', devices: s.devices });
   // HL7 v2: registered senders and the error queue (administrators).

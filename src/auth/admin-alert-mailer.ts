@@ -12,7 +12,7 @@ const WHAT: Record<string, string> = {
  * seen when it happens rather than when someone next opens the alert list. The message names the
  * alert, its kind, the acting user's id and the time — no patient, no reason (both may be PHI; the
  * reason is read in Sealpost, where that read is itself audited). Sent after the commit; a failed
- * send is logged (ids only) and the alert stays in `GET /v1/alerts`.
+ * send is logged (ids only) and the alert stays in `GET /v1/security-alerts`.
  */
 export class AdminAlertMailer {
   constructor(
@@ -26,7 +26,7 @@ export class AdminAlertMailer {
     const admins = await this.store.read.users.activeWithRole(tenantId, 'admin');
     const text =
       `${this.o.organisationName}: ${WHAT[alert.kind] ?? `Alert "${alert.kind}" was raised`} at ${alert.at.toISOString()} by ${alert.actor}. ` +
-      `Review alert ${alert.id} in Sealpost (GET ${this.o.publicUrl}/v1/alerts).`;
+      `Review alert ${alert.id} in Sealpost (GET ${this.o.publicUrl}/v1/security-alerts).`;
     let sent = 0;
     for (const a of admins) {
       try {

@@ -28,7 +28,17 @@ export const PERMISSIONS = {
   'audit.checkpoint': 'Sign an audit checkpoint now (anchors a review)',
   'careteam.manage': 'Assign and remove care-team members',
   'breakglass.request': 'Request time-limited emergency access to a patient outside the care team',
-  'alert.read': 'Read and acknowledge administrator alerts',
+  'securityalert.read': 'Read and acknowledge administrator (security) alerts',
+  'alert.trigger': 'Raise a clinical alert (POST /v1/alerts)',
+  'alert.read':
+    'List clinical alerts and read their PHI-free summaries and timelines (details need the patient relationship or being a recipient)',
+  'alert.respond':
+    'Acknowledge, decline, forward or resolve a clinical alert (a system names the recipient it answers for)',
+  'alert.manage':
+    'Write escalation policies, groups and unit role assignments; edit staff contact methods for alerting',
+  'schedule.read': 'Read on-call schedules, who is on call and the shifts (iCalendar export included)',
+  'schedule.manage': 'Create and change on-call schedules, their layers, overrides and swaps',
+  'device.manage': 'Register, change and remove medical devices that raise alarms over MQTT',
   'user.manage': 'Invite, change, lock, unlock, disable users and revoke their sessions',
   'apikey.manage': 'Create, list, rotate and revoke API keys',
   'client.manage': 'Register and revoke SMART backend-services clients',
@@ -55,6 +65,10 @@ const CLINICAL: Permission[] = [
   'appointment.write',
   'proof.read',
   'breakglass.request',
+  'alert.trigger',
+  'alert.read',
+  'alert.respond',
+  'schedule.read',
 ];
 
 export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
@@ -65,7 +79,12 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'disclosure.read',
     'audit.checkpoint',
     'careteam.manage',
+    'securityalert.read',
     'alert.read',
+    'alert.manage',
+    'schedule.read',
+    'schedule.manage',
+    'device.manage',
     'user.manage',
     'apikey.manage',
     'client.manage',
@@ -116,7 +135,11 @@ export const API_KEY_SCOPES = {
     'appointment.write',
     'proof.read',
     'subscription.manage',
+    'alert.trigger',
+    'alert.read',
   ],
+  // A paging gateway answers for the people it paged (acknowledge, decline) over HTTP.
+  paging: ['alert.read', 'alert.respond'],
   // A monitoring system may anchor what it reviewed in a fresh signed checkpoint.
   audit: ['audit.read', 'audit.checkpoint', 'disclosure.read'],
   erasure: ['patient.erase'],

@@ -227,7 +227,7 @@ export class BreakGlassService {
     return { items: page.map(alertView), nextCursor: rows.length > o.limit ? cursorOf(page[page.length - 1]!) : null };
   }
 
-  /** Acknowledges an alert (audited once; acknowledging again changes nothing); 404 SP_ALERT_NOT_FOUND. */
+  /** Acknowledges an alert (audited once; acknowledging again changes nothing); 404 SP_SECURITY_ALERT_NOT_FOUND. */
   async acknowledge(ctx: RequestContext, id: string): Promise<AlertView> {
     const { store, clock } = this.deps;
     const row = await store.transaction(async (tx) => {
@@ -236,7 +236,7 @@ export class BreakGlassService {
         await audit(tx, ctx, now, { action: 'alert.acknowledged', targetType: 'admin_alert', targetId: id });
       }
       const a = await tx.access.getAlert(ctx.tenantId, id);
-      if (!a) throw new AppError('SP_ALERT_NOT_FOUND');
+      if (!a) throw new AppError('SP_SECURITY_ALERT_NOT_FOUND');
       return a;
     });
     await store.durable();

@@ -204,22 +204,22 @@ describe('break-glass: emergency access outside the care team', () => {
     expect((await as(physician)('GET', '/v1/break-glass')).body.code).toBe('SP_AUTH_FORBIDDEN');
     expect((await as(admin)('GET', '/v1/break-glass?cursor=bogus')).status).toBe(400);
 
-    const open = await as(admin)('GET', '/v1/alerts?open=true');
+    const open = await as(admin)('GET', '/v1/security-alerts?open=true');
     const alert = open.body.items.find((a: { targetId: string }) => a.targetId === grantId);
     expect(alert).toMatchObject({ kind: 'break_glass', targetType: 'break_glass_grant', acknowledgedAt: null });
     expect(open.text).not.toContain(REASON_MARK);
     const acks = () => count("select count(*) as n from audit_entries where action = 'alert.acknowledged'");
     const a0 = acks();
-    const ack = await as(admin)('POST', `/v1/alerts/${alert.id}/acknowledge`);
+    const ack = await as(admin)('POST', `/v1/security-alerts/${alert.id}/acknowledge`);
     expect(ack.body).toMatchObject({ id: alert.id, acknowledgedBy: `user:${admin.userId}` });
-    const again = await as(admin)('POST', `/v1/alerts/${alert.id}/acknowledge`);
+    const again = await as(admin)('POST', `/v1/security-alerts/${alert.id}/acknowledge`);
     expect(again.body.acknowledgedAt).toBe(ack.body.acknowledgedAt);
     expect(acks()).toBe(a0 + 1);
-    expect((await as(admin)('GET', '/v1/alerts?open=true')).body.items.map((a: { id: string }) => a.id)).not.toContain(
+    expect((await as(admin)('GET', '/v1/security-alerts?open=true')).body.items.map((a: { id: string }) => a.id)).not.toContain(
       alert.id,
     );
-    expect((await as(admin)('POST', `/v1/alerts/no-such-alert/acknowledge`)).body.code).toBe('SP_ALERT_NOT_FOUND');
-    expect((await as(physician)('GET', '/v1/alerts')).body.code).toBe('SP_AUTH_FORBIDDEN');
+    expect((await as(admin)('POST', `/v1/security-alerts/no-such-alert/acknowledge`)).body.code).toBe('SP_SECURITY_ALERT_NOT_FOUND');
+    expect((await as(physician)('GET', '/v1/security-alerts')).body.code).toBe('SP_AUTH_FORBIDDEN');
   });
 
   it('when the grant expires the record closes again', async () => {

@@ -294,7 +294,7 @@ describeEachBackend('staff second factor: TOTP and recovery codes', (backend) =>
         (e) => e.target?.id === sessionId && e.details?.reason === 'mfa_failures',
       ),
     ).toBe(true);
-    const alerts = (await h.request('GET', '/v1/alerts')).body.items as { kind: string; targetId: string }[];
+    const alerts = (await h.request('GET', '/v1/security-alerts')).body.items as { kind: string; targetId: string }[];
     expect(alerts.some((a) => a.kind === 'mfa_failures' && a.targetId === u.userId)).toBe(true);
     // The lockout threshold (5 by default) counts second-factor failures too.
     expect(alerts.some((a) => a.kind === 'account_locked' && a.targetId === u.userId)).toBe(true);

@@ -132,7 +132,7 @@ describe('tenant isolation: no route of tenant A reaches tenant B', () => {
       .replace('{userId}', b.user!)
       .replace(/^\/v1\/users\/\{id\}/, `/v1/users/${b.user}`)
       .replace(/^\/v1\/api-keys\/\{id\}/, `/v1/api-keys/${b.apiKey}`)
-      .replace(/^\/v1\/alerts\/\{id\}/, `/v1/alerts/${b.alert}`)
+      .replace(/^\/v1\/security-alerts\/\{id\}/, `/v1/security-alerts/${b.alert}`)
       .replace(/^\/v1\/me\/sessions\/\{id\}/, `/v1/me/sessions/${b.session}`)
       .replace('{index}', b.auditIndex!)
       .replace(/\{\w+\}/g, NONE);

@@ -73,7 +73,7 @@ export const breakGlassRoutes: RoutePlugin<BreakGlassRouteOptions> = async (app,
   app.get(
     '/break-glass',
     {
-      config: { permission: 'alert.read' },
+      config: { permission: 'securityalert.read' },
       schema: {
         tags: ['break-glass'],
         summary:
@@ -94,7 +94,7 @@ export const breakGlassRoutes: RoutePlugin<BreakGlassRouteOptions> = async (app,
     async (req) => {
       const perms = req.principal!.permissions;
       // The reason may hold PHI: administrators (audit.read + alert.read) review it, nobody else.
-      const withReasons = perms.has('audit.read') && perms.has('alert.read');
+      const withReasons = perms.has('audit.read') && perms.has('securityalert.read');
       return breakGlass.listGrants(requestContext(req), {
         limit: req.query.limit ?? 100,
         cursor: req.query.cursor,
@@ -106,7 +106,7 @@ export const breakGlassRoutes: RoutePlugin<BreakGlassRouteOptions> = async (app,
   app.post(
     '/break-glass/:id/revoke',
     {
-      config: { permission: 'alert.read' },
+      config: { permission: 'securityalert.read' },
       schema: {
         tags: ['break-glass'],
         summary: 'End a break-glass grant before its time (an administrator judged it unjustified); audited',

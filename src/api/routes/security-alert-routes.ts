@@ -16,18 +16,18 @@ const Alert = Type.Object({
   acknowledgedBy: Nullable(Type.String()),
 });
 
-export interface AlertRouteOptions {
+export interface SecurityAlertRouteOptions {
   alerts: BreakGlassService;
 }
 
 /** Administrator alerts (identifiers only, no PHI). */
-export const alertRoutes: RoutePlugin<AlertRouteOptions> = async (app, { alerts }) => {
+export const securityAlertRoutes: RoutePlugin<SecurityAlertRouteOptions> = async (app, { alerts }) => {
   app.get(
     '',
     {
-      config: { permission: 'alert.read' },
+      config: { permission: 'securityalert.read' },
       schema: {
-        tags: ['alerts'],
+        tags: ['security-alerts'],
         summary: 'Administrator alerts, newest first (`open=true`: unacknowledged only)',
         querystring: Type.Object(
           {
@@ -54,9 +54,9 @@ export const alertRoutes: RoutePlugin<AlertRouteOptions> = async (app, { alerts 
   app.post(
     '/:id/acknowledge',
     {
-      config: { permission: 'alert.read' },
+      config: { permission: 'securityalert.read' },
       schema: {
-        tags: ['alerts'],
+        tags: ['security-alerts'],
         summary: 'Acknowledge an alert (audited; acknowledging again changes nothing)',
         params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9-]+$' }) }),
         response: { 200: Alert, ...problems(400, 401, 403, 404) },
