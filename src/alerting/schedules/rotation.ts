@@ -1,0 +1,211 @@
+import { Temporal } from 'temporal-polyfill';
+import { RRuleTemporal } from 'rrule-temporal';
+
+/**
+ * One layer of an on-call schedule: a rotation of users handing over at a wall-clock time in the
+ * schedule's zone. Shift `i` (i = 0, 1, …) starts at hand-off `i` and belongs to `userIds[i mod n]`.
+ */
+export interface RotationLayer {
+  name?: string;
+  userIds: string[];
+  /** daily: a hand-off every day; weekly: every 7 days; custom: every `shiftHours` or per `rrule`. */
+  kind: 'daily' | 'weekly' | 'custom';
+  /** custom only: shift length in wall-clock hours (12 = hand-offs at 08:00 and 20:00). */
+  shiftHours?: number;
+  /** custom only: an RFC 5545 RRULE (without DTSTART, COUNT, UNTIL) whose occurrences are the hand-offs. */
+  rrule?: string;
+  /** Wall-clock hand-off time `HH:MM` in the schedule's zone. */
+  handoffTime: string;
+  /** The date (`YYYY-MM-DD`, in the schedule's zone) of the first hand-off; nobody before it. */
+  startDate: string;
+}
+
+/** A user takes [start, end) (epoch ms) over every layer; a later override wins over an earlier one. */
+export interface OverrideSpan {
+  id: string;
+  userId: string;
+  start: number;
+  end: number;
+}
+
+/** A stretch of the final timeline: who is on call from `start` to `end` (epoch ms). */
+export interface Shift {
+  start: number;
+  end: number;
+  /** Empty in a gap (nobody on call). */
+  userIds: string[];
+  /** Which layer (0-based) decided it, or which override. */
+  layer?: number;
+  overrideId?: string;
+}
+
+/** A layer's own shifts: consecutive, never overlapping, each [start, end). */
+interface LayerShift {
+  index: number;
+  start: number;
+  end: number;
+}
+
+/** Wall-clock reading (as if UTC) of an instant in `zone`: DST-free arithmetic on hand-offs. */
+function wallOf(ms: number, zone: string): number {
+  const z = Temporal.Instant.fromEpochMilliseconds(ms).toZonedDateTimeISO(zone);
+  return Date.UTC(z.year, z.month - 1, z.day, z.hour, z.minute, z.second, z.millisecond);
+}
+
+/**
+ * The instant of a wall-clock time in `zone`. A time in a spring-forward gap moves forward by the
+ * gap, a time in a fall-back fold takes its earlier instant (Temporal's `compatible`): the mapping
+ * never goes backwards, so consecutive hand-offs leave neither gaps nor overlaps.
+ */
+function instantOf(wall: number, zone: string): number {
+  const d = new Date(wall);
+  return Temporal.PlainDateTime.from({
+    year: d.getUTCFullYear(),
+    month: d.getUTCMonth() + 1,
+    day: d.getUTCDate(),
+    hour: d.getUTCHours(),
+    minute: d.getUTCMinutes(),
+  }).toZonedDateTime(zone, { disambiguation: 'compatible' }).epochMilliseconds;
+}
+
+function startWall(layer: RotationLayer): number {
+  const [y, m, d] = layer.startDate.split('-').map(Number);
+  const [hh, mm] = layer.handoffTime.split(':').map(Number);
+  return Date.UTC(y!, m! - 1, d!, hh!, mm!);
+}
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+/** The RRULE of a custom layer, anchored at its first hand-off in the schedule's zone. */
+export function layerRule(layer: RotationLayer, zone: string): RRuleTemporal {
+  const dt = layer.startDate.replace(/-/g, '') + 'T' + layer.handoffTime.replace(':', '') + '00';
+  return new RRuleTemporal({
+    rruleString: `DTSTART;TZID=${zone}:${dt}\nRRULE:${layer.rrule}`,
+    includeDtstart: true,
+  });
+}
+
+/** A layer's shifts that overlap [from, to), in order. */
+function layerShifts(layer: RotationLayer, zone: string, from: number, to: number): LayerShift[] {
+  const out: LayerShift[] = [];
+  if (layer.kind === 'custom' && layer.rrule) {
+    const rule = layerRule(layer, zone);
+    const first = instantOf(startWall(layer), zone);
+    const prev = from > first ? rule.previous(new Date(from), true) : null;
+    let index = prev ? rule.between(new Date(first), new Date(prev.epochMilliseconds), true).length - 1 : 0;
+    const starts = rule.between(new Date(prev ? prev.epochMilliseconds : first), new Date(to), true);
+    for (let k = 0; k < starts.length; k++) {
+      const start = starts[k]!.epochMilliseconds;
+      if (start >= to) break;
+      const endZ = k + 1 < starts.length ? starts[k + 1] : rule.next(new Date(start));
+      const end = endZ ? endZ.epochMilliseconds : Number.MAX_SAFE_INTEGER;
+      if (end > from && end > start) out.push({ index, start, end });
+      index++;
+    }
+    return out;
+  }
+  const period = layer.kind === 'daily' ? DAY : layer.kind === 'weekly' ? 7 * DAY : layer.shiftHours! * HOUR;
+  const base = startWall(layer);
+  const handoff = (i: number) => instantOf(base + i * period, zone);
+  // Estimate from wall-clock time, then correct on instants (a fold or gap may shift by one).
+  let i = Math.floor((wallOf(from, zone) - base) / period);
+  while (i >= 0 && handoff(i) > from) i--;
+  while (handoff(i + 1) <= from) i++;
+  if (i < 0) i = 0;
+  for (let start = handoff(i); start < to; i++) {
+    const end = handoff(i + 1);
+    // A shift wholly inside a spring-forward gap has no length: it does not exist.
+    if (end > start && end > from) out.push({ index: i, start, end });
+    start = end;
+  }
+  return out;
+}
+
+interface Piece {
+  start: number;
+  end: number;
+  userId: string;
+  key: string;
+  precedence: number;
+  layer?: number;
+  overrideId?: string;
+}
+
+/**
+ * The final timeline over [from, to): overrides over layers, a later layer over an earlier one
+ * where it has someone. Consecutive, never overlapping, clipped to the range; gaps appear as shifts
+ * with no user. Adjacent pieces of the same layer shift or override stay one shift.
+ */
+export function timeline(
+  zone: string,
+  layers: readonly RotationLayer[],
+  overrides: readonly OverrideSpan[],
+  from: number,
+  to: number,
+): Shift[] {
+  const pieces: Piece[] = [];
+  layers.forEach((layer, li) => {
+    for (const s of layerShifts(layer, zone, from, to))
+      pieces.push({
+        start: s.start,
+        end: s.end,
+        userId: layer.userIds[s.index % layer.userIds.length]!,
+        key: `L${li}:${s.index}`,
+        precedence: li,
+        layer: li,
+      });
+  });
+  overrides.forEach((o, oi) => {
+    if (o.end > from && o.start < to && o.end > o.start)
+      pieces.push({ ...o, key: `O:${o.id}`, precedence: 1_000_000 + oi, overrideId: o.id });
+  });
+  const bounds = new Set<number>([from, to]);
+  for (const p of pieces) {
+    if (p.start > from && p.start < to) bounds.add(p.start);
+    if (p.end > from && p.end < to) bounds.add(p.end);
+  }
+  const points = [...bounds].sort((a, b) => a - b);
+  const out: (Shift & { key: string })[] = [];
+  for (let k = 0; k + 1 < points.length; k++) {
+    const a = points[k]!;
+    const b = points[k + 1]!;
+    let best: Piece | undefined;
+    for (const p of pieces) if (p.start <= a && p.end >= b && (!best || p.precedence > best.precedence)) best = p;
+    const key = best?.key ?? 'gap';
+    const last = out[out.length - 1];
+    if (last && last.key === key) {
+      last.end = b;
+      continue;
+    }
+    out.push({
+      key,
+      start: a,
+      end: b,
+      userIds: best ? [best.userId] : [],
+      ...(best?.layer !== undefined ? { layer: best.layer } : {}),
+      ...(best?.overrideId !== undefined ? { overrideId: best.overrideId } : {}),
+    });
+  }
+  return out.map(({ key: _key, ...s }) => s);
+}
+
+/**
+ * The stretch of time around `at` whose deciding source (an override covering `at`, else the
+ * highest layer with a shift there) is known: the caller reads the overrides of this window and
+ * calls `timeline` over it to find the shift containing `at`. Null when nothing covers `at`.
+ */
+export function decidingWindow(
+  zone: string,
+  layers: readonly RotationLayer[],
+  coveringOverrides: readonly OverrideSpan[],
+  at: number,
+): { start: number; end: number } | null {
+  const o = coveringOverrides.filter((x) => x.start <= at && x.end > at).at(-1);
+  if (o) return { start: o.start, end: o.end };
+  for (let li = layers.length - 1; li >= 0; li--) {
+    const s = layerShifts(layers[li]!, zone, at, at + 1)[0];
+    if (s && s.start <= at) return { start: s.start, end: s.end };
+  }
+  return null;
+}
