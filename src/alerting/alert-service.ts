@@ -9,6 +9,8 @@ import {
   type AlertResponder,
   type AlertState,
   type AlertTrigger,
+  type AlertNotifier,
+  type TargetResolver,
   type PlannedSend,
   type Responder,
   type ResponseVia,
@@ -17,7 +19,9 @@ import {
 } from './alert-types.js';
 import { checkSummary, patientMarkersInTx } from './alert-summary.js';
 import { BUILT_IN_POLICY, stepsFor, type PolicyBody } from './escalation-policy.js';
-import type { EscalationRunner } from './escalation-policy-runner.js';
+import { EscalationRunner } from './escalation-policy-runner.js';
+import { EscalationPolicyService } from './escalation-policy-service.js';
+import { TimerWorker } from './alert-timers.js';
 import {
   alertView,
   eventView,
@@ -367,4 +371,34 @@ export const isOpen = (state: string) => (OPEN_ALERT_STATES as readonly string[]
 function isUniqueViolation(e: unknown): boolean {
   const err = e as { code?: string; message?: string };
   return err?.code === '23505' || /UNIQUE constraint failed/i.test(err?.message ?? '');
+}
+
+/** The alert core of one node: the service, the policies, the runner and the timer worker, wired. */
+export function buildAlerting(
+  core: CoreDeps,
+  ports: { resolver: TargetResolver; notifier: AlertNotifier },
+  o: { owner: string; batchSize?: number; maxSleepMs?: number; onError?: (e: unknown) => void },
+): { alerts: AlertService; escalationPolicies: EscalationPolicyService; alertTimers: TimerWorker } {
+  let worker: TimerWorker | null = null;
+  const dispatch = (sends: readonly PlannedSend[]) => {
+    if (sends.length) ports.notifier.dispatch(sends);
+  };
+  const runner = new EscalationRunner({
+    core,
+    ...ports,
+    owner: o.owner,
+    onTimer: (dueAt) => worker?.wake(dueAt),
+  });
+  worker = new TimerWorker(
+    core.store,
+    runner,
+    dispatch,
+    { batchSize: o.batchSize ?? 50, maxSleepMs: o.maxSleepMs ?? 250, clock: core.clock },
+    o.onError,
+  );
+  return {
+    alerts: new AlertService(core, runner, dispatch),
+    escalationPolicies: new EscalationPolicyService(core, ports.resolver),
+    alertTimers: worker,
+  };
 }
