@@ -3,12 +3,16 @@ import { v7 as uuidv7 } from 'uuid';
 import { describeEachBackend, freshDatabases, migratedStore } from '../../../test/helpers/backends.js';
 import { loadConfig } from '../../config/load-config.js';
 import type { CoreDeps, RequestContext } from '../../core/context.js';
+import type { Kysely } from 'kysely';
 import type { KyselyStore } from '../../store/kysely-store.js';
+import type { Database } from '../../store/schema.js';
 import { parseTarget } from '../alert-types.js';
 import { ScheduleService } from '../schedules/schedule-service.js';
 import { GroupService } from './group-service.js';
 import { Directory } from './directory.js';
 
+/** The store's query builder, to plant and read rows the way no service would. */
+const dbOf = (store: KyselyStore) => (store as unknown as { db: Kysely<Database> }).db;
 const T0 = Date.parse('2026-03-01T00:00:00Z');
 const ctx: RequestContext = { tenantId: 'default', actor: 'user:admin' };
 
@@ -143,7 +147,7 @@ describeEachBackend('the directory resolves targets to reachable people', (backe
     const store = await migratedStore(await fresh());
     await seed(store);
     const { directory } = services(store);
-    await store.db
+    await dbOf(store)
       .insertInto('patients')
       .values({
         tenant_id: 'default',
@@ -181,7 +185,7 @@ describeEachBackend('the directory resolves targets to reachable people', (backe
     const { schedules, groups } = services(store);
     const count = async () =>
       (
-        await store.db
+        await dbOf(store)
           .selectFrom('audit_entries')
           .select((e) => e.fn.countAll<number>().as('n'))
           .executeTakeFirstOrThrow()
@@ -205,10 +209,10 @@ describeEachBackend('the directory resolves targets to reachable people', (backe
     });
     expect(Number(await count())).toBe(before);
     for (const table of ['on_call_schedules', 'staff_groups', 'unit_roles'] as const)
-      expect(await store.db.selectFrom(table).selectAll().execute()).toEqual([]);
+      expect(await dbOf(store).selectFrom(table).selectAll().execute()).toEqual([]);
     // A write that succeeds is audited with it.
     await groups.create(ctx, { name: 'g', memberIds: ['u-active'] });
-    const actions = await store.db.selectFrom('audit_entries').select('action').execute();
+    const actions = await dbOf(store).selectFrom('audit_entries').select('action').execute();
     expect(actions.map((a) => a.action)).toContain('group.created');
     await store.close();
   });

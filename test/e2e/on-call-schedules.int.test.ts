@@ -1,0 +1,196 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSealpost, type Harness } from '../helpers/sealpost-harness.js';
+import { staffWithSession, type TestPerson } from '../helpers/identity.js';
+import { query } from '../helpers/db-snapshot.js';
+
+const H = 3_600_000;
+
+describe('on-call schedules over the API', () => {
+  let h: Harness;
+  let admin: TestPerson, nurse: TestPerson, nurse2: TestPerson, stranger: TestPerson;
+  const as = (p: TestPerson) => (method: string, path: string, body?: unknown) =>
+    h.request(method, path, body, p.headers);
+  const count = (table: string) => query(h.dataDir, `select count(*) as n from ${table}`)[0].n as number;
+  const audits = (action: string) =>
+    query(h.dataDir, 'select count(*) as n from audit_entries where action = ?', action)[0].n as number;
+  const layer = (over: Record<string, unknown> = {}) => ({
+    userIds: [nurse.userId, nurse2.userId],
+    kind: 'daily',
+    handoffTime: '08:00',
+    startDate: '2026-01-01',
+    ...over,
+  });
+
+  beforeAll(async () => {
+    h = await startSealpost();
+    [admin, nurse, nurse2, stranger] = await Promise.all([
+      staffWithSession(h, ['admin']),
+      staffWithSession(h, ['nurse']),
+      staffWithSession(h, ['nurse']),
+      staffWithSession(h, ['nurse'], 'other-tenant'),
+    ]);
+  }, 120_000);
+  afterAll(() => h?.close());
+
+  it('keeps a daily 08:00 hand-off at 08:00 in New York across both changes: 23 h and 25 h shifts, no gap, no overlap', async () => {
+    const created = await as(admin)('POST', '/v1/schedules', {
+      name: 'ICU',
+      timeZone: 'America/New_York',
+      layers: [layer()],
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    expect(audits('schedule.created')).toBeGreaterThanOrEqual(1);
+    for (const [from, to, odd] of [
+      ['2026-03-05T08:00:00-05:00', '2026-03-11T08:00:00-04:00', 23],
+      ['2026-10-29T08:00:00-04:00', '2026-11-04T08:00:00-05:00', 25],
+    ] as const) {
+      const r = await as(admin)(
+        'GET',
+        `/v1/schedules/${id}/shifts?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`,
+      );
+      expect(r.status).toBe(200);
+      const items = r.body.items as { start: string; end: string; userIds: string[] }[];
+      expect(items.map((s) => (Date.parse(s.end) - Date.parse(s.start)) / H)).toEqual([24, 24, odd, 24, 24, 24]);
+      for (let i = 1; i < items.length; i++) expect(items[i]!.start).toBe(items[i - 1]!.end);
+      expect(items.every((s) => s.userIds.length === 1)).toBe(true);
+    }
+    const now = await as(admin)('GET', `/v1/schedules/${id}/on-call?at=2026-03-08T11:59:59Z`);
+    expect(now.status).toBe(200);
+    expect(now.body).toMatchObject({ start: '2026-03-07T13:00:00.000Z', end: '2026-03-08T12:00:00.000Z' });
+    // The next instant belongs to the next shift, someone else.
+    const next = await as(admin)('GET', `/v1/schedules/${id}/on-call?at=2026-03-08T12:00:00Z`);
+    expect(next.body.start).toBe('2026-03-08T12:00:00.000Z');
+    expect(next.body.userIds).not.toEqual(now.body.userIds);
+
+    const ics = await as(admin)(
+      'GET',
+      `/v1/schedules/${id}/calendar.ics?from=2026-03-07T00:00:00Z&to=2026-03-09T00:00:00Z`,
+    );
+    expect(ics.status).toBe(200);
+    expect(String(ics.headers['content-type'])).toMatch(/^text\/calendar/);
+    expect(ics.text.startsWith('BEGIN:VCALENDAR\r\n')).toBe(true);
+    expect(ics.text).toContain('DTSTART:20260307T130000Z\r\nDTEND:20260308T120000Z\r\n');
+    expect(ics.text.split('\r\n').filter((l) => l === 'BEGIN:VEVENT')).toHaveLength(3);
+  });
+
+  it('answers no_one_on_call before the first hand-off, and overrides and swaps change who is on call', async () => {
+    const r = await as(admin)('POST', '/v1/schedules', {
+      name: 'Later',
+      timeZone: 'Europe/Madrid',
+      layers: [layer({ startDate: '2027-01-01' })],
+    });
+    const id = r.body.id as string;
+    const empty = await as(admin)('GET', `/v1/schedules/${id}/on-call?at=2026-06-01T12:00:00Z`);
+    expect(empty.body).toMatchObject({ userIds: [], empty: 'no_one_on_call', start: null, end: null });
+
+    const o = await as(admin)('POST', `/v1/schedules/${id}/overrides`, {
+      userId: nurse2.userId,
+      start: '2026-06-01T10:00:00Z',
+      end: '2026-06-01T14:00:00Z',
+    });
+    expect(o.status).toBe(201);
+    const covered = await as(admin)('GET', `/v1/schedules/${id}/on-call?at=2026-06-01T12:00:00Z`);
+    expect(covered.body).toMatchObject({ userIds: [nurse2.userId], start: '2026-06-01T10:00:00.000Z' });
+
+    // 2 and 3 January 2027: nurse's then nurse2's shift; swapped, each takes the other's day.
+    const day1 = { start: '2027-01-01T07:00:00Z', end: '2027-01-02T07:00:00Z' };
+    const day2 = { start: '2027-01-02T07:00:00Z', end: '2027-01-03T07:00:00Z' };
+    const swap = await as(admin)('POST', `/v1/schedules/${id}/swaps`, {
+      a: { userId: nurse.userId, ...day1 },
+      b: { userId: nurse2.userId, ...day2 },
+    });
+    expect(swap.status).toBe(201);
+    expect(swap.body.items).toHaveLength(2);
+    const on = async (at: string) =>
+      (await as(admin)('GET', `/v1/schedules/${id}/on-call?at=${at}`)).body.userIds as string[];
+    expect(await on('2027-01-01T12:00:00Z')).toEqual([nurse2.userId]);
+    expect(await on('2027-01-02T12:00:00Z')).toEqual([nurse.userId]);
+    expect(audits('schedule.swap_added')).toBe(2);
+    // Removing one half removes the swap.
+    const del = await as(admin)('DELETE', `/v1/schedules/${id}/overrides/${swap.body.items[0].id}`);
+    expect(del.status).toBe(204);
+    expect(await on('2027-01-01T12:00:00Z')).toEqual([nurse.userId]);
+    expect(await on('2027-01-02T12:00:00Z')).toEqual([nurse2.userId]);
+    const list = await as(admin)(
+      'GET',
+      `/v1/schedules/${id}/overrides?from=2026-05-01T00:00:00Z&to=2026-06-30T00:00:00Z`,
+    );
+    expect(list.body.items.map((x: { id: string }) => x.id)).toEqual([o.body.id]);
+  });
+
+  it('refuses bad input with a specific code and writes nothing', async () => {
+    const before = { schedules: count('on_call_schedules'), audit: count('audit_entries') };
+    const cases: [unknown, string][] = [
+      [{ name: 'x', timeZone: 'Mars/Olympus', layers: [layer()] }, 'SP_SCHEDULE_ZONE_INVALID'],
+      [{ name: 'x', timeZone: '+02:00', layers: [layer()] }, 'SP_SCHEDULE_ZONE_INVALID'],
+      [{ name: 'x', timeZone: 'UTC', layers: [layer({ handoffTime: '24:00' })] }, 'SP_SCHEDULE_HANDOFF_INVALID'],
+      [{ name: 'x', timeZone: 'UTC', layers: [layer({ handoffTime: '8am' })] }, 'SP_SCHEDULE_HANDOFF_INVALID'],
+      [{ name: 'x', timeZone: 'UTC', layers: [layer({ startDate: '2026-02-30' })] }, 'SP_SCHEDULE_HANDOFF_INVALID'],
+      [{ name: 'x', timeZone: 'UTC', layers: [layer({ userIds: [] })] }, 'SP_SCHEDULE_ROTATION_INVALID'],
+      [{ name: 'x', timeZone: 'UTC', layers: [layer({ kind: 'custom' })] }, 'SP_SCHEDULE_ROTATION_INVALID'],
+      [
+        { name: 'x', timeZone: 'UTC', layers: [layer({ kind: 'custom', rrule: 'FREQ=DAILY;COUNT=3' })] },
+        'SP_SCHEDULE_ROTATION_INVALID',
+      ],
+      [
+        { name: 'x', timeZone: 'UTC', layers: [layer({ kind: 'custom', rrule: 'FREQ=SOMETIMES' })] },
+        'SP_SCHEDULE_ROTATION_INVALID',
+      ],
+      [{ name: 'x', timeZone: 'UTC', layers: [layer({ userIds: [stranger.userId] })] }, 'SP_DIRECTORY_USER_UNKNOWN'],
+      [{ name: 'x', timeZone: 'UTC', layers: [layer()], extra: 1 }, 'SP_REQ_VALIDATION'],
+    ];
+    for (const [body, code] of cases) {
+      const r = await as(admin)('POST', '/v1/schedules', body);
+      expect([r.status, r.body.code]).toEqual([400, code]);
+    }
+    const id = (await as(admin)('POST', '/v1/schedules', { name: 'ok', timeZone: 'UTC', layers: [layer()] })).body.id;
+    const afterCreate = count('audit_entries');
+    const ranges: [string, string][] = [
+      [`/v1/schedules/${id}/shifts?from=2026-03-10T00:00:00Z&to=2026-03-01T00:00:00Z`, 'SP_SCHEDULE_RANGE_INVALID'],
+      [`/v1/schedules/${id}/shifts?from=2026-01-01T00:00:00Z&to=2026-03-05T00:00:00Z`, 'SP_SCHEDULE_RANGE_INVALID'],
+      [
+        `/v1/schedules/${id}/calendar.ics?from=2026-01-01T00:00:00&to=2026-01-02T00:00:00Z`,
+        'SP_SCHEDULE_RANGE_INVALID',
+      ],
+      [`/v1/schedules/${id}/on-call?at=yesterday`, 'SP_SCHEDULE_RANGE_INVALID'],
+    ];
+    for (const [path, code] of ranges) {
+      const r = await as(admin)('GET', path);
+      expect([r.status, r.body.code]).toEqual([400, code]);
+    }
+    const badOverride = await as(admin)('POST', `/v1/schedules/${id}/overrides`, {
+      userId: stranger.userId,
+      start: '2026-06-01T10:00:00Z',
+      end: '2026-06-01T14:00:00Z',
+    });
+    expect(badOverride.body.code).toBe('SP_DIRECTORY_USER_UNKNOWN');
+    const backwards = await as(admin)('POST', `/v1/schedules/${id}/overrides`, {
+      userId: nurse.userId,
+      start: '2026-06-01T14:00:00Z',
+      end: '2026-06-01T10:00:00Z',
+    });
+    expect(backwards.body.code).toBe('SP_SCHEDULE_RANGE_INVALID');
+    const replaced = await as(admin)('PUT', `/v1/schedules/${id}`, {
+      name: 'ok',
+      timeZone: 'Nowhere/City',
+      layers: [],
+    });
+    expect(replaced.body.code).toBe('SP_SCHEDULE_ZONE_INVALID');
+    expect((await as(admin)('GET', `/v1/schedules/${id}`)).body.layers).toHaveLength(1);
+    expect(count('on_call_schedules')).toBe(before.schedules + 1);
+    expect(count('on_call_overrides')).toBeGreaterThanOrEqual(0);
+    expect(count('audit_entries')).toBe(afterCreate);
+    expect(afterCreate).toBe(before.audit + 1);
+  });
+
+  it("is the tenant's own: another tenant's administrator finds nothing, a nurse may not write", async () => {
+    const id = (await as(admin)('POST', '/v1/schedules', { name: 'mine', timeZone: 'UTC', layers: [layer()] })).body.id;
+    const otherAdmin = await staffWithSession(h, ['admin'], 'other-tenant');
+    expect((await as(otherAdmin)('GET', `/v1/schedules/${id}`)).body.code).toBe('SP_SCHEDULE_NOT_FOUND');
+    expect((await as(otherAdmin)('DELETE', `/v1/schedules/${id}`)).body.code).toBe('SP_SCHEDULE_NOT_FOUND');
+    expect((await as(nurse)('POST', '/v1/schedules', { name: 'n', timeZone: 'UTC', layers: [] })).status).toBe(403);
+    expect((await as(admin)('DELETE', `/v1/schedules/${id}`)).status).toBe(204);
+    expect((await as(admin)('GET', `/v1/schedules/${id}`)).status).toBe(404);
+  });
+});
