@@ -2,7 +2,7 @@ import type { Store } from '../store/store.js';
 import type { AlertNotificationRow } from '../store/repositories/alert-notification-repository.js';
 import type { Channel, OutboundMessage } from '../channels/channel.js';
 import { toChannelError } from '../channels/channel.js';
-import type { ChannelKind, Language } from '../core/domain.js';
+import type { Language } from '../core/domain.js';
 import { audit, type RequestContext } from '../core/context.js';
 import { fullJitterBackoff } from '../queue/backoff.js';
 import { renderNudge } from './alert-nudge.js';
@@ -159,7 +159,7 @@ export class AlertDispatcher {
       deliveryId: row.id,
       notificationId: row.alert_id,
       tenantId: row.tenant_id,
-      channel: channel.kind as ChannelKind,
+      channel: channel.kind,
       to: row.address,
       subject: nudge.subject,
       text: nudge.text,
