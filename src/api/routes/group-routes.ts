@@ -36,7 +36,7 @@ export const groupRoutes: RoutePlugin<GroupRouteOptions> = async (app, { groups 
   const read = { permission: 'alert.read' as const };
   const manage = { permission: 'alert.manage' as const };
   app.get(
-    '/',
+    '',
     {
       config: read,
       schema: {
@@ -52,7 +52,7 @@ export const groupRoutes: RoutePlugin<GroupRouteOptions> = async (app, { groups 
     async (req) => groups.list(requestContext(req), req.query.limit ?? 50, req.query.cursor),
   );
   app.post(
-    '/',
+    '',
     {
       config: manage,
       schema: {

@@ -88,7 +88,7 @@ export const scheduleRoutes: RoutePlugin<ScheduleRouteOptions> = async (app, { s
   const manage = { permission: 'schedule.manage' as const };
 
   app.get(
-    '/',
+    '',
     {
       config: read,
       schema: {
@@ -104,7 +104,7 @@ export const scheduleRoutes: RoutePlugin<ScheduleRouteOptions> = async (app, { s
     async (req) => schedules.list(requestContext(req), req.query.limit ?? 50, req.query.cursor),
   );
   app.post(
-    '/',
+    '',
     {
       config: manage,
       schema: {
