@@ -74,6 +74,36 @@ describe('on-call schedules over the API', () => {
     expect(ics.text.split('\r\n').filter((l) => l === 'BEGIN:VEVENT')).toHaveLength(3);
   });
 
+  it('a weekend layer restricted to Saturday 08:00 - Monday 08:00 takes those hours only', async () => {
+    const weekend = layer({
+      userIds: [nurse2.userId],
+      kind: 'weekly',
+      startDate: '2026-03-07',
+      restrictions: [
+        { days: [6], start: '08:00', end: '08:00' },
+        { days: [7], start: '08:00', end: '08:00' },
+      ],
+    });
+    const r = await as(admin)('POST', '/v1/schedules', {
+      name: 'Weekdays and weekends',
+      timeZone: 'Europe/Madrid',
+      layers: [layer({ userIds: [nurse.userId] }), weekend],
+    });
+    expect(r.status).toBe(201);
+    expect(r.body.layers[1].restrictions).toHaveLength(2);
+    const shifts = await as(admin)(
+      'GET',
+      `/v1/schedules/${r.body.id}/shifts?from=2026-03-27T07:00:00Z&to=2026-03-31T06:00:00Z`,
+    );
+    expect(
+      shifts.body.items.map((s: { start: string; userIds: string[] }) => [s.start, s.userIds[0] === nurse2.userId]),
+    ).toEqual([
+      ['2026-03-27T07:00:00.000Z', false],
+      ['2026-03-28T07:00:00.000Z', true],
+      ['2026-03-30T06:00:00.000Z', false],
+    ]);
+  });
+
   it('answers no_one_on_call before the first hand-off, and overrides and swaps change who is on call', async () => {
     const r = await as(admin)('POST', '/v1/schedules', {
       name: 'Later',
@@ -138,6 +168,14 @@ describe('on-call schedules over the API', () => {
         'SP_SCHEDULE_ROTATION_INVALID',
       ],
       [{ name: 'x', timeZone: 'UTC', layers: [layer({ userIds: [stranger.userId] })] }, 'SP_DIRECTORY_USER_UNKNOWN'],
+      [
+        {
+          name: 'x',
+          timeZone: 'UTC',
+          layers: [layer({ restrictions: [{ days: [0], start: '08:00', end: '20:00' }] })],
+        },
+        'SP_SCHEDULE_ROTATION_INVALID',
+      ],
       [{ name: 'x', timeZone: 'UTC', layers: [layer()], extra: 1 }, 'SP_REQ_VALIDATION'],
     ];
     for (const [body, code] of cases) {

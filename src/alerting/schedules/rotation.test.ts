@@ -202,3 +202,49 @@ describe('layers and overrides', () => {
     });
   });
 });
+
+describe('layers restricted to wall-clock windows', () => {
+  const weekdays: RotationLayer = { userIds: ['a', 'b'], kind: 'daily', handoffTime: '08:00', startDate: '2026-01-01' };
+  const weekend: RotationLayer = {
+    userIds: ['w'],
+    kind: 'weekly',
+    handoffTime: '08:00',
+    startDate: '2026-01-03',
+    // Saturday 08:00 to Monday 08:00, as two windows that meet at midnight-crossing ends.
+    restrictions: [
+      { days: [6], start: '08:00', end: '08:00' },
+      { days: [7], start: '08:00', end: '08:00' },
+    ],
+  };
+
+  it('a weekend layer covers Saturday 08:00 to Monday 08:00 only; the weekday rotation holds the rest', () => {
+    const zone = 'Europe/Madrid';
+    // Friday 27 March 08:00 CET to Tuesday 31 March 08:00 CEST: the weekend holds the spring-forward.
+    const from = ms('2026-03-27T07:00:00Z');
+    const to = ms('2026-03-31T06:00:00Z');
+    const shifts = timeline(zone, [weekdays, weekend], [], from, to);
+    expectContiguous(shifts, from, to);
+    expect(shifts.map((s) => [local(s.start, zone).toPlainDateTime().toString(), s.layer])).toEqual([
+      ['2026-03-27T08:00:00', 0],
+      ['2026-03-28T08:00:00', 1],
+      ['2026-03-30T08:00:00', 0],
+    ]);
+    expect(shifts[1]).toMatchObject({ userIds: ['w'] });
+    expect((shifts[1]!.end - shifts[1]!.start) / H).toBe(47);
+    // The weekday rotation's Monday shift is its own (the shifts under the weekend are hidden, not moved).
+    expect(shifts[2]!.userIds).toHaveLength(1);
+  });
+
+  it('a night window 20:00-08:00 stays wall-clock across the fall-back (13 h that night), and outside it the layer has nobody', () => {
+    const zone = 'America/New_York';
+    const nights: RotationLayer = { ...weekdays, userIds: ['n'], restrictions: [{ start: '20:00', end: '08:00' }] };
+    const from = ms('2026-10-31T12:00:00Z'); // 08:00 EDT Saturday
+    const to = ms('2026-11-01T13:00:00Z'); // 08:00 EST Sunday
+    const shifts = timeline(zone, [nights], [], from, to);
+    expect(shifts.map((s) => [s.userIds, (s.end - s.start) / H])).toEqual([
+      [[], 12],
+      [['n'], 13],
+    ]);
+    expect(decidingWindow(zone, [nights], [], ms('2026-10-31T15:00:00Z'))).toBeNull();
+  });
+});

@@ -18,6 +18,18 @@ export interface RotationLayer {
   handoffTime: string;
   /** The date (`YYYY-MM-DD`, in the schedule's zone) of the first hand-off; nobody before it. */
   startDate: string;
+  /** When present, the layer has someone only inside these wall-clock windows (else always). */
+  restrictions?: LayerWindow[];
+}
+
+/**
+ * A wall-clock window of a layer: on each of `days` (ISO 1 = Monday … 7 = Sunday; every day when
+ * absent) from `start` to `end` (`HH:MM`); an `end` at or before `start` ends the next day.
+ */
+export interface LayerWindow {
+  days?: number[];
+  start: string;
+  end: string;
 }
 
 /** A user takes [start, end) (epoch ms) over every layer; a later override wins over an earlier one. */
@@ -122,6 +134,50 @@ function layerShifts(layer: RotationLayer, zone: string, from: number, to: numbe
   return out;
 }
 
+const minutes = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
+
+/** The instants of a layer's windows overlapping [from, to), sorted and merged. */
+function windowsBetween(windows: readonly LayerWindow[], zone: string, from: number, to: number): [number, number][] {
+  const spans: [number, number][] = [];
+  // From the local day before `from` (a window may cross midnight) to the local day of `to`.
+  const first = Math.floor(wallOf(from, zone) / DAY) - 1;
+  const last = Math.floor(wallOf(to, zone) / DAY);
+  for (let day = first; day <= last; day++) {
+    const iso = ((((day + 3) % 7) + 7) % 7) + 1; // 1970-01-01 (day 0) was a Thursday (4)
+    for (const w of windows) {
+      if (w.days && !w.days.includes(iso)) continue;
+      const a = minutes(w.start);
+      const b = minutes(w.end) + (minutes(w.end) <= a ? 24 * 60 : 0);
+      const start = instantOf(day * DAY + a * 60_000, zone);
+      const end = instantOf(day * DAY + b * 60_000, zone);
+      if (end > from && start < to && end > start) spans.push([start, end]);
+    }
+  }
+  spans.sort((x, y) => x[0] - y[0]);
+  const merged: [number, number][] = [];
+  for (const sp of spans) {
+    const m = merged[merged.length - 1];
+    if (m && sp[0] <= m[1]) m[1] = Math.max(m[1], sp[1]);
+    else merged.push([...sp]);
+  }
+  return merged;
+}
+
+/** A layer's shifts over [from, to), cut to its windows when it has any. */
+function layerPieces(layer: RotationLayer, zone: string, from: number, to: number): LayerShift[] {
+  const shifts = layerShifts(layer, zone, from, to);
+  if (!layer.restrictions?.length) return shifts;
+  const windows = windowsBetween(layer.restrictions, zone, from, to);
+  const out: LayerShift[] = [];
+  for (const s of shifts)
+    for (const [a, b] of windows) {
+      const start = Math.max(s.start, a);
+      const end = Math.min(s.end, b);
+      if (end > start) out.push({ index: s.index, start, end });
+    }
+  return out;
+}
+
 interface Piece {
   start: number;
   end: number;
@@ -146,7 +202,7 @@ export function timeline(
 ): Shift[] {
   const pieces: Piece[] = [];
   layers.forEach((layer, li) => {
-    for (const s of layerShifts(layer, zone, from, to))
+    for (const s of layerPieces(layer, zone, from, to))
       pieces.push({
         start: s.start,
         end: s.end,
@@ -204,7 +260,7 @@ export function decidingWindow(
   const o = coveringOverrides.filter((x) => x.start <= at && x.end > at).at(-1);
   if (o) return { start: o.start, end: o.end };
   for (let li = layers.length - 1; li >= 0; li--) {
-    const s = layerShifts(layers[li]!, zone, at, at + 1)[0];
+    const s = layerPieces(layers[li]!, zone, at, at + 1)[0];
     if (s && s.start <= at) return { start: s.start, end: s.end };
   }
   return null;

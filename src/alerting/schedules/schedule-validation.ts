@@ -48,8 +48,23 @@ export function validLayer(layer: RotationLayer, zone: string, i: number): Rotat
   checkDate(layer.startDate, `${f}.startDate`);
   if (layer.userIds.length === 0 || layer.userIds.length > MAX_ROTATION_USERS)
     throw new AppError('SP_SCHEDULE_ROTATION_INVALID', `${f}.userIds`);
+  const windows = layer.restrictions ?? [];
+  if (windows.length > 14) throw new AppError('SP_SCHEDULE_ROTATION_INVALID', `${f}.restrictions`);
+  windows.forEach((w, j) => {
+    const days = w.days ?? [];
+    const ok =
+      HANDOFF.test(w.start) &&
+      HANDOFF.test(w.end) &&
+      days.every((d) => Number.isInteger(d) && d >= 1 && d <= 7) &&
+      new Set(days).size === days.length &&
+      (w.days === undefined || days.length > 0);
+    if (!ok) throw new AppError('SP_SCHEDULE_ROTATION_INVALID', `${f}.restrictions[${j}]`);
+  });
   const out: RotationLayer = {
     ...(layer.name !== undefined ? { name: layer.name } : {}),
+    ...(windows.length > 0
+      ? { restrictions: windows.map((w) => ({ ...(w.days ? { days: [...w.days] } : {}), start: w.start, end: w.end })) }
+      : {}),
     userIds: [...layer.userIds],
     kind: layer.kind,
     handoffTime: layer.handoffTime,

@@ -21,6 +21,19 @@ const Layer = Type.Object(
     ),
     handoffTime: Type.String({ maxLength: 16, description: 'Wall-clock HH:MM in the schedule zone' }),
     startDate: Type.String({ maxLength: 16, description: 'YYYY-MM-DD of the first hand-off' }),
+    restrictions: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            days: Type.Optional(Type.Array(Type.Integer(), { maxItems: 7, description: 'ISO weekdays, 1 = Monday' })),
+            start: Type.String({ maxLength: 16, description: 'HH:MM' }),
+            end: Type.String({ maxLength: 16, description: 'HH:MM; at or before start: the next day' }),
+          },
+          { additionalProperties: false },
+        ),
+        { maxItems: 14, description: 'The layer has someone only inside these wall-clock windows' },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
