@@ -1,6 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
+import {
+  eventually,
+  httpsJson,
+  page,
+  samplePatient,
+  startSealpost,
+  type Harness,
+} from '../helpers/sealpost-harness.js';
 import { staffWithSession, type TestPerson } from '../helpers/identity.js';
 import { query } from '../helpers/db-snapshot.js';
 import { PHI_MARKER } from '../../src/core/templates/template-test-fixtures.js';
@@ -110,6 +117,47 @@ describe('clinical alerts over the API', () => {
     const one = await h.request('POST', '/v1/alerts', { ...body, dedupKey: 'k1' }, k);
     expect((await h.request('POST', '/v1/alerts', { ...body, dedupKey: 'k1' }, k)).body).toEqual(one.body);
     expect((await h.request('POST', '/v1/alerts', { ...body, dedupKey: 'k2' }, k)).status).toBe(422);
+  });
+
+  it('the signed-in page shows summary and details and acknowledges by a same-origin form post', async () => {
+    const r = await h.request('POST', '/v1/alerts', {
+      priority: 'high',
+      target: `user:${nurse1.userId}`,
+      summary: 'Bed 3 <b>apnoea</b>',
+      details: `Apnoea 25 s, ${PHI_MARKER}`,
+      policyId,
+    });
+    const id = r.body.alertId as string;
+    const cookie = `__Host-sealpost_session=${nurse1.token}`;
+    const reads = audits('alert.details_read');
+    const shown = await page(h, `/alerts/${id}`, cookie);
+    expect(shown.status).toBe(200);
+    expect(String(shown.headers['content-security-policy'])).toContain("default-src 'none'");
+    expect(shown.text).toContain('Bed 3 &lt;b&gt;apnoea&lt;/b&gt;');
+    expect(shown.text).toContain(PHI_MARKER);
+    expect(shown.text).not.toContain('<script');
+    expect(audits('alert.details_read')).toBe(reads + 1);
+    // Someone who was not sent the alert sees the summary only.
+    const other = await page(h, `/alerts/${id}`, `__Host-sealpost_session=${nurse2.token}`);
+    expect(other.text).not.toContain(PHI_MARKER);
+    // Without a session: no page.
+    expect((await page(h, `/alerts/${id}`)).status).toBe(401);
+    // A cross-site form post is refused (the cookie alone is not enough) and changes nothing.
+    const post = (headers: Record<string, string>) =>
+      httpsJson(h.url, h.cert, 'POST', `/alerts/${id}/acknowledge`, '', {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: '',
+        cookie,
+        ...headers,
+      });
+    expect((await post({ origin: 'https://evil.example' })).status).toBe(403);
+    expect((await as(admin, 'GET', `/v1/alerts/${id}`)).body.state).toBe('notified');
+    const ok = await post({ 'sec-fetch-site': 'same-origin' });
+    expect(ok.status).toBe(303);
+    expect(ok.headers.location).toBe(`/alerts/${id}?done=acknowledged`);
+    const after = await as(admin, 'GET', `/v1/alerts/${id}`);
+    expect(after.body).toMatchObject({ state: 'acknowledged', acknowledgedBy: nurse1.userId });
+    expect(after.body.timeline.at(-1).data).toMatchObject({ userId: nurse1.userId, via: 'page' });
   });
 
   it('refuses a summary with PHI without echoing it, and writes nothing', async () => {
