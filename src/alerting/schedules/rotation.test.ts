@@ -248,3 +248,20 @@ describe('layers restricted to wall-clock windows', () => {
     expect(decidingWindow(zone, [nights], [], ms('2026-10-31T15:00:00Z'))).toBeNull();
   });
 });
+
+describe('a long listing', () => {
+  it('lists 62 days of hourly hand-offs on ten layers as 1488 consecutive shifts of the top layer', () => {
+    const layers: RotationLayer[] = Array.from({ length: 10 }, (_, i) => ({
+      userIds: [`l${i}a`, `l${i}b`],
+      kind: 'custom',
+      shiftHours: 1,
+      handoffTime: '00:00',
+      startDate: '2026-01-01',
+    }));
+    const from = ms('2026-02-01T00:00:00Z');
+    const to = from + 62 * 24 * H;
+    const shifts = timeline('UTC', layers, [], from, to);
+    expect(shifts).toHaveLength(62 * 24);
+    expect(shifts.every((s) => s.layer === 9 && s.end - s.start === H)).toBe(true);
+  });
+});

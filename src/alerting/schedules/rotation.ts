@@ -200,10 +200,12 @@ export function timeline(
   from: number,
   to: number,
 ): Shift[] {
+  // Each layer's pieces are sorted and disjoint: one cursor per layer walks them once.
+  const perLayer: Piece[][] = layers.map(() => []);
   const pieces: Piece[] = [];
   layers.forEach((layer, li) => {
     for (const s of layerPieces(layer, zone, from, to))
-      pieces.push({
+      perLayer[li]!.push({
         start: s.start,
         end: s.end,
         userId: layer.userIds[s.index % layer.userIds.length]!,
@@ -212,10 +214,13 @@ export function timeline(
         layer: li,
       });
   });
+  for (const l of perLayer) pieces.push(...l);
+  const ovs: Piece[] = [];
   overrides.forEach((o, oi) => {
     if (o.end > from && o.start < to && o.end > o.start)
-      pieces.push({ ...o, key: `O:${o.id}`, precedence: 1_000_000 + oi, overrideId: o.id });
+      ovs.push({ ...o, key: `O:${o.id}`, precedence: 1_000_000 + oi, overrideId: o.id });
   });
+  pieces.push(...ovs);
   const bounds = new Set<number>([from, to]);
   for (const p of pieces) {
     if (p.start > from && p.start < to) bounds.add(p.start);
@@ -223,11 +228,24 @@ export function timeline(
   }
   const points = [...bounds].sort((a, b) => a - b);
   const out: (Shift & { key: string })[] = [];
+  const cursor = perLayer.map(() => 0);
   for (let k = 0; k + 1 < points.length; k++) {
     const a = points[k]!;
     const b = points[k + 1]!;
+    // Overrides first (the latest covering one), else the highest layer with a piece here.
     let best: Piece | undefined;
-    for (const p of pieces) if (p.start <= a && p.end >= b && (!best || p.precedence > best.precedence)) best = p;
+    for (const p of ovs) if (p.start <= a && p.end >= b && (!best || p.precedence > best.precedence)) best = p;
+    perLayer.forEach((list, li) => {
+      while (cursor[li]! < list.length && list[cursor[li]!]!.end <= a) cursor[li]!++;
+    });
+    if (!best)
+      for (let li = perLayer.length - 1; li >= 0; li--) {
+        const p = perLayer[li]![cursor[li]!];
+        if (p && p.start <= a && p.end >= b) {
+          best = p;
+          break;
+        }
+      }
     const key = best?.key ?? 'gap';
     const last = out[out.length - 1];
     if (last && last.key === key) {
