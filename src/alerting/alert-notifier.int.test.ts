@@ -8,6 +8,7 @@ import { generateTestCertificate, startSmtpSink, type SmtpSink } from '../../tes
 import { startWebhookReceiver, type WebhookReceiver } from '../../test/helpers/webhook-receiver.js';
 import { PHI_MARKER } from '../core/templates/template-test-fixtures.js';
 import type { KyselyStore } from '../store/kysely-store.js';
+import type { Store } from '../store/store.js';
 import { LocalKeyring } from '../crypto/local-keyring.js';
 import { EnvelopeCipher } from '../crypto/envelope-cipher.js';
 import { TwilioSmsChannel } from '../channels/sms/twilio-sms-channel.js';
@@ -35,7 +36,7 @@ interface Rig {
   cipher: EnvelopeCipher;
   contacts: StaffContactService;
   errors: unknown[];
-  node(owner: string): { notifier: AlertNotifierService; dispatcher: AlertDispatcher };
+  node(owner: string, on?: Store): { notifier: AlertNotifierService; dispatcher: AlertDispatcher };
 }
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -89,9 +90,9 @@ async function rig(db: TestDatabase): Promise<Rig> {
   const clock = { now: new Date('2026-01-10T12:00:00Z') };
   await store.read.tenants.ensure('t1', 'Clinic', 1);
   const errors: unknown[] = [];
-  const node = (owner: string) => {
+  const node = (owner: string, on: Store = store) => {
     const dispatcher = new AlertDispatcher(
-      store,
+      on,
       channels,
       {
         owner,
@@ -245,6 +246,13 @@ describeEachBackend('alert notifier', (backend) => {
     expect(await n.dispatcher.providerStatus('twilio', en.sid, 'delivered')).toBe(true);
     expect((await r.store.read.alertNotifications.get('t1', byKey('u1', 'sms').id))!.status).toBe('delivered');
     expect(await n.dispatcher.providerStatus('twilio', 'SMunknown', 'delivered')).toBe(false);
+    // A late failure report of the Spanish nudge marks it failed.
+    const esRow = byKey('u2', 'sms');
+    expect(await n.dispatcher.providerStatus('twilio', esRow.provider_message_id!, 'failed')).toBe(true);
+    expect((await r.store.read.alertNotifications.get('t1', esRow.id))!).toMatchObject({
+      status: 'failed',
+      reason: 'SP_CHANNEL_SEND_FAILED',
+    });
     // Opening the alert marks the recipient's nudges read.
     await r.store.transaction((tx) => n.notifier.markRead(tx, 't1', 'a1', 'u1', r.clock.now));
     expect((await rows(r, 'a1')).filter((x) => x.user_id === 'u1').map((x) => x.status)).toEqual([
@@ -279,6 +287,12 @@ describeEachBackend('alert notifier', (backend) => {
     expect(madrid.reached).toBe(0);
     r.clock.now = new Date('2026-01-10T12:00:00Z'); // 07:00 New York: the window has ended
     expect((await plan(n, r, alert('m3'), ['night'], ['sms'])).reached).toBe(1);
+
+    // Across the spring-forward night the window stays 22:00-07:00 on the wall clock (EDT from 03:00).
+    r.clock.now = new Date('2026-03-08T10:30:00Z'); // 06:30 EDT: still quiet
+    expect((await plan(n, r, alert('m4'), ['night'], ['sms'])).reached).toBe(0);
+    r.clock.now = new Date('2026-03-08T11:00:00Z'); // 07:00 EDT: over (it would be 06:00 in EST)
+    expect((await plan(n, r, alert('m5'), ['night'], ['sms'])).reached).toBe(1);
 
     r.clock.now = new Date('2026-01-10T04:00:00Z');
     const high = await plan(n, r, alert('h1', { priority: 'high' }), ['night', 'dnd', 'day'], ['sms']);
@@ -327,7 +341,10 @@ describeEachBackend('alert notifier', (backend) => {
     const dead = r.node('node-dead');
     const out = await plan(dead, r, alert('x'), ['u1'], ['sms']);
     expect(out.sends).toHaveLength(1); // never dispatched: the node "died"
-    const other = r.node('node-b');
+    // On PostgreSQL the other node has its own pool (a second process would); SQLite has one writer.
+    const second = backend === 'postgres' ? r.db.open() : r.store;
+    if (second !== r.store) cleanups.push(() => second.close());
+    const other = r.node('node-b', second);
     expect(await other.dispatcher.sweep()).toBe(0); // the lease still holds
     r.clock.now = new Date(r.clock.now.getTime() + LEASE + 1);
     r.twilio.failNext(1, 503);
