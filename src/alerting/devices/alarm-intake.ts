@@ -190,8 +190,9 @@ export class AlarmIntake {
 
   /**
    * Triggers at the device's target: its override, else its patient's care team, else the charge
-   * nurse of its unit. A target that names nothing that exists any more (a removed override, an
-   * erased patient) falls back to the charge nurse: an alarm must reach someone.
+   * nurse of its unit. An alarm must reach someone: when the alert service refuses that (a target
+   * or patient that no longer exists, a condition text that names the patient), it is raised again
+   * at the unit's charge nurse, without the patient and with a summary of priority and place only.
    */
   private async triggerWithFallback(
     ctx: RequestContext,
@@ -204,14 +205,13 @@ export class AlarmIntake {
       return await this.ports.trigger.trigger(ctx, { ...input, target });
     } catch (e) {
       if (!(e instanceof AppError) || e.status >= 500) throw e;
-      if (target !== unitNurse && e.code.startsWith('SP_ALERT_TARGET'))
-        try {
-          return await this.ports.trigger.trigger(ctx, { ...input, target: unitNurse });
-        } catch (e2) {
-          if (e2 instanceof AppError && e2.status < 500) throw new MqttRefusal('alert_refused');
-          throw e2;
-        }
-      throw new MqttRefusal('alert_refused');
+    }
+    const summary = `${TITLE[input.priority]} alarm (${place(device)})`;
+    try {
+      return await this.ports.trigger.trigger(ctx, { ...input, patientId: undefined, summary, target: unitNurse });
+    } catch (e) {
+      if (e instanceof AppError && e.status < 500) throw new MqttRefusal('alert_refused');
+      throw e;
     }
   }
 
