@@ -14,6 +14,8 @@ import { EnvelopeCipher } from '../crypto/envelope-cipher.js';
 import { TwilioSmsChannel } from '../channels/sms/twilio-sms-channel.js';
 import { SmtpEmailChannel } from '../channels/email/smtp-email-channel.js';
 import { HttpWebhookChannel } from '../channels/webhook/http-webhook-channel.js';
+import { SnppPagingChannel } from '../channels/paging/snpp-paging-channel.js';
+import { startSnppServer } from '../../test/helpers/snpp-server.js';
 import type { Channel } from '../channels/channel.js';
 import { AlertDispatcher } from './alert-dispatcher.js';
 import { AlertNotifierService } from './alert-notifier.js';
@@ -425,5 +427,42 @@ describeEachBackend('alert notifier', (backend) => {
     ).rejects.toMatchObject({ code: 'SP_ALERT_SETTINGS_INVALID' });
     await expect(r.contacts.get(ctx, 'nobody')).rejects.toMatchObject({ code: 'SP_USER_NOT_FOUND' });
     expect(await r.contacts.get(ctx, 'u1')).toEqual(before);
+  });
+  it('pages over SNPP with a short text carrying the link and the reply code; an unknown pager fails for good', async () => {
+    const r = await rig(await fresh({ migrated: true }));
+    const snpp = await startSnppServer();
+    cleanups.push(() => snpp.close());
+    r.channels.paging = new SnppPagingChannel({
+      host: '127.0.0.1',
+      port: snpp.port,
+      tls: false,
+      maxChars: 240,
+      timeoutMs: 5_000,
+    });
+    snpp.unknownPagers.add('GONE1');
+    await staff(r, 'u1', [
+      { kind: 'paging', value: 'PGR4471' },
+      { kind: 'sms', value: '+14155550181' },
+    ]);
+    await staff(r, 'u2', [{ kind: 'paging', value: 'GONE1' }]);
+    const n = r.node('node-a');
+    const long = `Telemetry lead off ${'and more '.repeat(30)}`.trim();
+    const out = await plan(n, r, alert('pg', { priority: 'high', summary: long }), ['u1', 'u2'], ['paging', 'sms']);
+    n.notifier.dispatch(out.sends);
+    const done = await settled(r, 'pg');
+    const page = snpp.pages.find((p) => p.pagerId === 'PGR4471')!;
+    expect(page.message.length).toBeLessThanOrEqual(240);
+    expect(page.message).toMatch(/^HIGH: Telemetry lead off .*\.\.\. https:\/\/sealpost\.example\/alerts\/pg R1$/);
+    expect(done.find((x) => x.user_id === 'u1' && x.channel === 'paging')).toMatchObject({
+      status: 'sent',
+      provider: 'snpp',
+    });
+    expect(done.find((x) => x.user_id === 'u2')).toMatchObject({
+      status: 'failed',
+      reason: 'SP_CHANNEL_SEND_FAILED',
+      attempts: 1,
+    });
+    // The SMS nudge of the same alert carries the same code.
+    expect(r.twilio.messages.find((m) => m.to === '+14155550181')!.body).toContain('Reply 1 to acknowledge');
   });
 });

@@ -85,7 +85,8 @@ export function renderNudge(channel: AlertChannel, n: NudgeInput): NudgeText {
       const tail = ` ${link}${n.replyCode !== null ? ` R${n.replyCode}` : ''}`;
       const front = `${level}: `;
       const room = PAGER_MAX - front.length - tail.length;
-      const summary = n.summary.length > room ? `${n.summary.slice(0, Math.max(0, room - 1))}…` : n.summary;
+      // Pagers take printable ASCII: the cut is marked with three dots, not an ellipsis character.
+      const summary = n.summary.length > room ? `${n.summary.slice(0, Math.max(0, room - 3))}...` : n.summary;
       return { text: `${front}${summary}${tail}`.slice(0, PAGER_MAX), link };
     }
   }
