@@ -160,6 +160,10 @@ describe('on-call schedules over the API', () => {
       [{ name: 'x', timeZone: 'UTC', layers: [layer({ userIds: [] })] }, 'SP_SCHEDULE_ROTATION_INVALID'],
       [{ name: 'x', timeZone: 'UTC', layers: [layer({ kind: 'custom' })] }, 'SP_SCHEDULE_ROTATION_INVALID'],
       [
+        { name: 'x', timeZone: 'UTC', layers: [layer({ kind: 'custom', rrule: 'FREQ=HOURLY;INTERVAL=12' })] },
+        'SP_SCHEDULE_ROTATION_INVALID',
+      ],
+      [
         { name: 'x', timeZone: 'UTC', layers: [layer({ kind: 'custom', rrule: 'FREQ=DAILY;COUNT=3' })] },
         'SP_SCHEDULE_ROTATION_INVALID',
       ],

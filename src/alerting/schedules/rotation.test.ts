@@ -265,3 +265,23 @@ describe('a long listing', () => {
     expect(shifts.every((s) => s.layer === 9 && s.end - s.start === H)).toBe(true);
   });
 });
+
+describe('RRULE rotations started long ago', () => {
+  it('give the same owners as the equivalent daily rotation, whatever order the instants are asked in', () => {
+    const zone = 'Australia/Sydney';
+    const daily: RotationLayer = {
+      userIds: ['a', 'b', 'c', 'd'],
+      kind: 'daily',
+      handoffTime: '07:30',
+      startDate: '2001-05-03',
+    };
+    const rrule: RotationLayer = { ...daily, kind: 'custom', rrule: 'FREQ=DAILY' };
+    for (const day of ['2026-04-04', '2030-10-06', '2012-01-01', '2026-04-06', '2001-05-04', '2099-12-30']) {
+      const from = Date.parse(`${day}T00:00:00Z`);
+      const to = from + 3 * 24 * H;
+      const a = timeline(zone, [daily], [], from, to);
+      const b = timeline(zone, [rrule], [], from, to);
+      expect(b.map((s) => [s.start, s.end, s.userIds])).toEqual(a.map((s) => [s.start, s.end, s.userIds]));
+    }
+  });
+});

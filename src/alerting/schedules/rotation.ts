@@ -95,7 +95,37 @@ export function layerRule(layer: RotationLayer, zone: string): RRuleTemporal {
   return new RRuleTemporal({
     rruleString: `DTSTART;TZID=${zone}:${dt}\nRRULE:${layer.rrule}`,
     includeDtstart: true,
+    // Daily hand-offs from 2000 to 2100 (validation's bounds) are 36,525 periods; the default is 10,000.
+    maxIterations: 100_000,
   });
+}
+
+/**
+ * Counting an RRULE's occurrences from its start costs one step per hand-off since then (years of
+ * daily hand-offs: tenths of a second). Known (occurrence, index) pairs per rule are kept, so a
+ * later question counts only from the nearest earlier answer. Bounded: the oldest rules go first.
+ */
+const anchors = new Map<string, { at: number; index: number }[]>();
+const MAX_RULES = 500;
+
+function occurrenceIndex(key: string, rule: RRuleTemporal, first: number, occurrence: number): number {
+  let list = anchors.get(key);
+  if (!list) {
+    if (anchors.size >= MAX_RULES) anchors.delete(anchors.keys().next().value!);
+    list = [{ at: first, index: 0 }];
+    anchors.set(key, list);
+  }
+  // The nearest known occurrence on either side; both ends of the count are occurrences of the rule.
+  let best = list[0]!;
+  for (const a of list) if (Math.abs(a.at - occurrence) < Math.abs(best.at - occurrence)) best = a;
+  if (best.at === occurrence) return best.index;
+  const lo = Math.min(best.at, occurrence);
+  const hi = Math.max(best.at, occurrence);
+  const steps = rule.between(new Date(lo), new Date(hi), true).length - 1;
+  const index = best.at < occurrence ? best.index + steps : best.index - steps;
+  list.push({ at: occurrence, index });
+  if (list.length > 64) list.splice(1, 1);
+  return index;
 }
 
 /** A layer's shifts that overlap [from, to), in order. */
@@ -105,7 +135,8 @@ function layerShifts(layer: RotationLayer, zone: string, from: number, to: numbe
     const rule = layerRule(layer, zone);
     const first = instantOf(startWall(layer), zone);
     const prev = from > first ? rule.previous(new Date(from), true) : null;
-    let index = prev ? rule.between(new Date(first), new Date(prev.epochMilliseconds), true).length - 1 : 0;
+    const key = `${zone}|${layer.startDate}|${layer.handoffTime}|${layer.rrule}`;
+    let index = prev ? occurrenceIndex(key, rule, first, prev.epochMilliseconds) : 0;
     const starts = rule.between(new Date(prev ? prev.epochMilliseconds : first), new Date(to), true);
     for (let k = 0; k < starts.length; k++) {
       const start = starts[k]!.epochMilliseconds;

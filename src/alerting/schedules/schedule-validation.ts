@@ -9,7 +9,8 @@ export const MAX_ROTATION_USERS = 100;
 
 const HANDOFF = /^([01]\d|2[0-3]):[0-5]\d$/;
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
-const RRULE_FREQS = new Set(['YEARLY', 'MONTHLY', 'WEEKLY', 'DAILY', 'HOURLY']);
+// Hourly hand-offs are `shiftHours`; an RRULE is for day-based patterns (bounded counting, rotation.ts).
+const RRULE_FREQS = new Set(['YEARLY', 'MONTHLY', 'WEEKLY', 'DAILY']);
 
 /**
  * The canonical IANA name of `zone`, or 400 SP_SCHEDULE_ZONE_INVALID. Offsets (`+02:00`) are
