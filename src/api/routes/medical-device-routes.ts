@@ -47,7 +47,7 @@ export const medicalDeviceRoutes: RoutePlugin<MedicalDeviceRouteOptions> = async
   const tags = ['medical-devices'];
   const permission = { permission: 'device.manage' as const };
   app.get(
-    '/',
+    '',
     {
       config: permission,
       schema: {
@@ -60,7 +60,7 @@ export const medicalDeviceRoutes: RoutePlugin<MedicalDeviceRouteOptions> = async
   );
 
   app.post(
-    '/',
+    '',
     {
       config: permission,
       schema: {
