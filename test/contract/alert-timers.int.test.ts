@@ -186,4 +186,49 @@ describeEachBackend('alert timers: durable, fired exactly once across nodes', (b
       code: 'SP_ALERT_CLOSED',
     });
   });
+
+  it('repeats re-notify the same step; nobody on call goes to the fallback with an administrator alert; nobody reachable falls through at once', async () => {
+    const { db, notifier, a } = await setup();
+    const p = (sql: string) => (backend === 'postgres' ? sql.replace('?', '$1') : sql);
+    const policy = await a.escalationPolicies.create(ctx, {
+      name: 'repeat',
+      steps: [
+        { targets: ['target'], channels: ['sms'], waitSeconds: 3600, repeat: { times: 1, everySeconds: 3600 } },
+        { targets: ['schedule:gap'], channels: ['paging'], waitSeconds: 3600 },
+      ],
+      fallbackTargets: ['group:house'],
+    });
+    const { alertId } = await a.alerts.trigger(ctx, {
+      priority: 'medium',
+      target: 'user:n1',
+      summary: 'Lab',
+      policyId: policy.id,
+    });
+    const due = async () => {
+      await db.query(p('update alert_timers set due_at = 0 where alert_id = ? and fired_at is null'), [alertId]);
+      return a.alertTimers.fireDue(10);
+    };
+    expect(await due()).toBe(1); // the repeat of step 0
+    expect(await due()).toBe(1); // step 1: the schedule has a gap
+    expect(notifier.planned.filter((c) => c.alertId === alertId).map((c) => [c.step, c.repeat, c.users])).toEqual([
+      [0, 0, ['n1']],
+      [0, 1, ['n1']],
+      [1, 0, ['house-1', 'house-2']],
+    ]);
+    const admin = await db.query<{ kind: string }>(p('select kind from admin_alerts where target_id = ?'), [alertId]);
+    expect(admin.map((r) => r.kind)).toEqual(['no_one_on_call']);
+    // Nobody reachable (no usable contact): the next step fires in the same transaction.
+    const mute = await a.alerts.trigger(ctx, {
+      priority: 'high',
+      target: 'user:mute-1',
+      summary: 'Lab',
+      policyId: policy.id,
+    });
+    const v = await a.alerts.get(ctx, mute.alertId, {});
+    expect(v).toMatchObject({ state: 'escalated', step: 1 });
+    expect(notifier.planned.filter((c) => c.alertId === mute.alertId).map((c) => [c.step, c.bypassQuiet])).toEqual([
+      [0, true],
+      [1, true],
+    ]);
+  });
 });
