@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { staffWithSession, type TestPerson } from '../helpers/identity.js';
+import { readFileSync } from 'node:fs';
 import { query } from '../helpers/db-snapshot.js';
+import { PHI_MARKER } from '../../src/core/templates/template-test-fixtures.js';
 
 const H = 3_600_000;
 
@@ -224,6 +226,25 @@ describe('on-call schedules over the API', () => {
     expect(count('on_call_overrides')).toBeGreaterThanOrEqual(0);
     expect(count('audit_entries')).toBe(afterCreate);
     expect(afterCreate).toBe(before.audit + 1);
+  });
+
+  it('never echoes what it refuses: a planted marker stays out of answers, the audit log and the server log', async () => {
+    const cases: unknown[] = [
+      { name: 'x', timeZone: PHI_MARKER, layers: [] },
+      { name: 'x', timeZone: 'UTC', layers: [layer({ userIds: [PHI_MARKER] })] },
+      { name: 'x', timeZone: 'UTC', layers: [layer({ kind: 'custom', rrule: `FREQ=DAILY;X-${PHI_MARKER}=1` })] },
+    ];
+    for (const body of cases) {
+      const r = await as(admin)('POST', '/v1/schedules', body);
+      expect(r.status).toBe(400);
+      expect(r.text).not.toContain(PHI_MARKER);
+    }
+    const g = await as(admin)('POST', '/v1/groups', { name: 'g', memberIds: [PHI_MARKER] });
+    expect([g.status, g.text.includes(PHI_MARKER)]).toEqual([400, false]);
+    expect(query(h.dataDir, 'select count(*) as n from audit_entries where entry like ?', `%${PHI_MARKER}%`)[0].n).toBe(
+      0,
+    );
+    expect(readFileSync(h.logFile, 'utf8')).not.toContain(PHI_MARKER);
   });
 
   it("is the tenant's own: another tenant's administrator finds nothing, a nurse may not write", async () => {

@@ -11,6 +11,20 @@ const HANDOFF = /^([01]\d|2[0-3]):[0-5]\d$/;
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 // Hourly hand-offs are `shiftHours`; an RRULE is for day-based patterns (bounded counting, rotation.ts).
 const RRULE_FREQS = new Set(['YEARLY', 'MONTHLY', 'WEEKLY', 'DAILY']);
+// The rule parts a rotation may use (RFC 5545 §3.3.10); DTSTART, COUNT and UNTIL are not among them.
+const RRULE_PARTS = new Set([
+  'FREQ',
+  'INTERVAL',
+  'BYDAY',
+  'BYMONTHDAY',
+  'BYMONTH',
+  'BYHOUR',
+  'BYMINUTE',
+  'BYSETPOS',
+  'BYYEARDAY',
+  'BYWEEKNO',
+  'WKST',
+]);
 
 /**
  * The canonical IANA name of `zone`, or 400 SP_SCHEDULE_ZONE_INVALID. Offsets (`+02:00`) are
@@ -89,11 +103,8 @@ export function validLayer(layer: RotationLayer, zone: string, i: number): Rotat
     .toUpperCase();
   const parts = new Map(rrule.split(';').map((p) => p.split('=') as [string, string]));
   // DTSTART comes from startDate + handoffTime; a rule that ends would leave its last shift open.
-  if (
-    !RRULE_FREQS.has(parts.get('FREQ') ?? '') ||
-    ['DTSTART', 'COUNT', 'UNTIL'].some((k) => parts.has(k)) ||
-    /\s/.test(rrule)
-  )
+  const known = [...parts].every(([k, v]) => RRULE_PARTS.has(k) && /^[A-Z0-9,+-]{1,100}$/.test(v ?? ''));
+  if (!known || !RRULE_FREQS.has(parts.get('FREQ') ?? ''))
     throw new AppError('SP_SCHEDULE_ROTATION_INVALID', `${f}.rrule`);
   try {
     const rule = layerRule({ ...out, rrule }, zone);
