@@ -128,6 +128,13 @@ describe('on-call schedules over the API', () => {
     // 2 and 3 January 2027: nurse's then nurse2's shift; swapped, each takes the other's day.
     const day1 = { start: '2027-01-01T07:00:00Z', end: '2027-01-02T07:00:00Z' };
     const day2 = { start: '2027-01-02T07:00:00Z', end: '2027-01-03T07:00:00Z' };
+    const overridesBefore = count('on_call_overrides');
+    const wrong = await as(admin)('POST', `/v1/schedules/${id}/swaps`, {
+      a: { userId: nurse2.userId, ...day1 },
+      b: { userId: nurse.userId, ...day2 },
+    });
+    expect([wrong.status, wrong.body.code]).toEqual([409, 'SP_SCHEDULE_SWAP_MISMATCH']);
+    expect(count('on_call_overrides')).toBe(overridesBefore);
     const swap = await as(admin)('POST', `/v1/schedules/${id}/swaps`, {
       a: { userId: nurse.userId, ...day1 },
       b: { userId: nurse2.userId, ...day2 },

@@ -162,6 +162,13 @@ export class ScheduleService {
     a: { userId: string; start: string; end: string },
     b: { userId: string; start: string; end: string },
   ): Promise<OverrideView[]> {
+    // Each half must be its user's own shift as the schedule stands, or the swap gives away someone else's.
+    const check = async (tx: StoreTx) => {
+      for (const half of [a, b]) {
+        const now = await this.onCallInTx(tx, ctx.tenantId, id, instant(half.start, 'start'));
+        if (now && !now.userIds.includes(half.userId)) throw new AppError('SP_SCHEDULE_SWAP_MISMATCH');
+      }
+    };
     return this.addOverrides(
       ctx,
       id,
@@ -170,6 +177,7 @@ export class ScheduleService {
         { userId: a.userId, start: b.start, end: b.end },
       ],
       'schedule.swap_added',
+      check,
     );
   }
 
@@ -178,6 +186,7 @@ export class ScheduleService {
     id: string,
     spans: { userId: string; start: string; end: string }[],
     action: string,
+    check?: (tx: StoreTx) => Promise<void>,
   ): Promise<OverrideView[]> {
     const { store, clock, newId } = this.deps;
     const parsed = spans.map((s, i) => {
@@ -197,6 +206,7 @@ export class ScheduleService {
         ctx.tenantId,
         parsed.map((p) => p.userId),
       );
+      await check?.(tx);
       const now = clock();
       const swapId = parsed.length > 1 ? newId() : null;
       const rows: OverrideRow[] = parsed.map((p) => ({

@@ -262,7 +262,7 @@ export const scheduleRoutes: RoutePlugin<ScheduleRouteOptions> = async (app, { s
         summary: "Two users exchange shifts: b takes a's range and a takes b's (two linked overrides)",
         params: IdParam,
         body: Type.Object({ a: Span, b: Span }, { additionalProperties: false }),
-        response: { 201: Type.Object({ items: Type.Array(OverrideView) }), ...problems(400, 401, 403, 404) },
+        response: { 201: Type.Object({ items: Type.Array(OverrideView) }), ...problems(400, 401, 403, 404, 409) },
       },
     },
     async (req, reply) =>
