@@ -11,6 +11,7 @@ import {
 import { staffWithSession, type TestPerson } from '../helpers/identity.js';
 import { query } from '../helpers/db-snapshot.js';
 import { PHI_MARKER } from '../../src/core/templates/template-test-fixtures.js';
+import { createApiKey } from '../../src/auth/api-keys.js';
 
 /** Clinical alerts end to end over the API, with the real directory, notifier and timer worker. */
 describe('clinical alerts over the API', () => {
@@ -158,6 +159,43 @@ describe('clinical alerts over the API', () => {
     const after = await as(admin, 'GET', `/v1/alerts/${id}`);
     expect(after.body).toMatchObject({ state: 'acknowledged', acknowledgedBy: nurse1.userId });
     expect(after.body.timeline.at(-1).data).toMatchObject({ userId: nurse1.userId, via: 'page' });
+  });
+
+  it('forward notifies another target now; a paging gateway answers only for a recipient it names', async () => {
+    const r = await h.request('POST', '/v1/alerts', {
+      priority: 'medium',
+      target: `user:${nurse1.userId}`,
+      summary: 'Telemetry lead off',
+      policyId,
+    });
+    const id = r.body.alertId as string;
+    const fw = await as(nurse1, 'POST', `/v1/alerts/${id}/forward`, { target: `user:${nurse2.userId}` });
+    expect(fw.status).toBe(200);
+    const v = await as(admin, 'GET', `/v1/alerts/${id}`);
+    const forwarded = v.body.timeline.find((e: { kind: string }) => e.kind === 'forwarded');
+    expect(forwarded.data).toMatchObject({ userId: nurse1.userId, recipients: [nurse2.userId], reached: 1 });
+    expect((await as(nurse1, 'POST', `/v1/alerts/${id}/forward`, { target: 'user:u-nobody' })).body.code).toBe(
+      'SP_ALERT_TARGET_NOT_FOUND',
+    );
+    const key = await createApiKey(h.app.store, 'default', 'pager gateway', ['paging'], new Date());
+    const pager = { authorization: `Bearer ${key}` };
+    // No userId: refused; a person the alert never reached: refused; nothing changed.
+    expect((await h.request('POST', `/v1/alerts/${id}/acknowledge`, {}, pager)).status).toBe(400);
+    const stranger = await h.request(
+      'POST',
+      `/v1/alerts/${id}/acknowledge`,
+      { userId: physician.userId, via: 'paging' },
+      pager,
+    );
+    expect(stranger.body.code).toBe('SP_ALERT_NOT_RECIPIENT');
+    const ok = await h.request('POST', `/v1/alerts/${id}/acknowledge`, { userId: nurse2.userId, via: 'paging' }, pager);
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ state: 'acknowledged', acknowledgedBy: nurse2.userId });
+    // The gateway may not raise alerts (scope paging: read and respond only).
+    expect(
+      (await h.request('POST', '/v1/alerts', { priority: 'low', target: `user:${nurse1.userId}`, summary: 'x' }, pager))
+        .status,
+    ).toBe(403);
   });
 
   it('refuses a summary with PHI without echoing it, and writes nothing', async () => {
