@@ -120,6 +120,8 @@ export class MedicalDeviceService {
       removed_at: null,
     };
     await store.transaction(async (tx) => {
+      if (!(await tx.tenants.exists(ctx.tenantId)))
+        throw new AppError('SP_MEDDEVICE_INVALID', 'tenant: no such tenant');
       if (patientId !== null) {
         const p = await tx.patients.get(ctx.tenantId, patientId);
         if (!p) throw new AppError('SP_MEDDEVICE_INVALID', 'patientId: no such patient');
