@@ -69,8 +69,9 @@ export class AlertService implements AlertTrigger, AlertResponder {
     try {
       out = await store.transaction((tx) => this.triggerInTx(tx, ctx, input, key));
     } catch (e) {
-      // Two triggers of one dedup key at once on PostgreSQL: the loser folds into the winner's alert.
-      if (!input.dedupKey || !isUniqueViolation(e)) throw e;
+      // Two triggers at once on PostgreSQL that raced for one row (the open alert of a dedup key, the
+      // tenant's first alert key, an Idempotency-Key): run again, the loser then finds the winner's row.
+      if (!isUniqueViolation(e)) throw e;
       out = await store.transaction((tx) => this.triggerInTx(tx, ctx, input, key));
     }
     await store.durable();

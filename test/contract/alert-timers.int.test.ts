@@ -231,4 +231,18 @@ describeEachBackend('alert timers: durable, fired exactly once across nodes', (b
       [1, true],
     ]);
   });
+
+  it('triggers of one dedup key on two nodes at once fold into one open alert', async () => {
+    const { db, a, b } = await setup();
+    const input = { priority: 'medium' as const, target: 'user:n9', summary: 'Pump 7 occlusion', dedupKey: 'pump-7' };
+    const results = await Promise.all([a, b, a, b, a, b].map((n) => n.alerts.trigger(ctx, input)));
+    expect(new Set(results.map((r) => r.alertId)).size).toBe(1);
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    expect(results.map((r) => r.count).sort()).toEqual([1, 2, 3, 4, 5, 6]);
+    const rows = await db.query<{ count: number | string }>('select count from alerts');
+    expect(rows.map((r) => Number(r.count))).toEqual([6]);
+    // Resolved, the key is free again: the next trigger raises a new alert.
+    await a.alerts.resolve(ctx, results[0]!.alertId, { via: 'device' });
+    expect((await b.alerts.trigger(ctx, input)).created).toBe(true);
+  });
 });
