@@ -124,6 +124,10 @@ export async function startMqttSubscriber(o: MqttSubscriberOptions): Promise<Mqt
     client.once('error', fail);
   });
   return {
-    close: () => client.endAsync(),
+    async close() {
+      // Leave the group and end the session: a stopped node must not keep a share of the messages.
+      if (client.connected) await client.unsubscribeAsync(filters).catch(() => {});
+      await client.endAsync(false, { properties: { sessionExpiryInterval: 0 } });
+    },
   };
 }

@@ -46,6 +46,8 @@ const TITLE = { high: 'High', medium: 'Medium', low: 'Low' } as const;
  */
 export class AlarmIntake {
   private readonly refusalsSeen = new Map<string, { at: number; suppressed: number }>();
+  /** Messages this node acted on, and refused (since it started). */
+  readonly counts = { handled: 0, refused: 0 };
 
   constructor(
     private readonly deps: CoreDeps,
@@ -71,6 +73,12 @@ export class AlarmIntake {
     if ((topic.kind === 'acks') !== (device.kind === 'paging-gateway'))
       throw new MqttRefusal(topic.kind === 'acks' ? 'not_a_gateway' : 'topic_not_allowed');
     const ctx: RequestContext = { tenantId: device.tenant_id, actor: `device:${device.id}` };
+    const outcome = await this.act(ctx, device, topic, payload);
+    this.counts.handled++;
+    return outcome;
+  }
+
+  private act(ctx: RequestContext, device: MedicalDeviceRow, topic: DeviceTopic, payload: Buffer | string) {
     switch (topic.kind) {
       case 'alarm':
         return this.alarm(ctx, device, payload);
@@ -230,8 +238,11 @@ export class AlarmIntake {
    * cannot flood the audit log (the next entry counts what was left out).
    */
   async refused(r: { tenantId?: string; deviceId?: string; remoteAddress?: string; code: string; topicKind?: string }) {
+    this.counts.refused++;
     const now = this.deps.clock();
-    const tenantId = r.tenantId ?? DEFAULT_TENANT;
+    // A topic can name any tenant: one that does not exist is audited under the default tenant.
+    const tenantId =
+      r.tenantId && (await this.deps.store.read.tenants.exists(r.tenantId)) ? r.tenantId : DEFAULT_TENANT;
     const key = `${tenantId}|${r.deviceId ?? r.remoteAddress ?? ''}|${r.code}`;
     const seen = this.refusalsSeen.get(key);
     if (seen && now.getTime() - seen.at < REFUSAL_AUDIT_WINDOW_MS) {
