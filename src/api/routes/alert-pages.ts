@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
-import { IdParam } from '../schemas.js';
+import { IdParam, problems } from '../schemas.js';
 import type { AlertService } from '../../alerting/alert-service.js';
 import type { AlertDetailView } from '../../alerting/alert-views.js';
 
@@ -54,9 +54,15 @@ export const alertPages: RoutePlugin<AlertPageOptions> = async (app, { alerts })
     {
       config: { permission: 'alert.read' },
       schema: {
-        hide: true,
+        tags: ['alerts'],
+        summary:
+          'The signed-in alert page (HTML) the nudges link to: summary, details for recipients, Acknowledge and Decline',
         params: IdParam,
-        querystring: Type.Object({ done: Type.Optional(Type.String({ maxLength: 20 })) }),
+        querystring: Type.Object(
+          { done: Type.Optional(Type.String({ maxLength: 20 })) },
+          { additionalProperties: false },
+        ),
+        response: problems(400, 401, 403, 404),
       },
     },
     async (req, reply) => {
@@ -79,7 +85,15 @@ export const alertPages: RoutePlugin<AlertPageOptions> = async (app, { alerts })
   for (const action of ['acknowledge', 'decline'] as const)
     app.post(
       `/alerts/:id/${action}`,
-      { config: { permission: 'alert.respond', form: true }, schema: { hide: true, params: IdParam } },
+      {
+        config: { permission: 'alert.respond', form: true },
+        schema: {
+          tags: ['alerts'],
+          summary: `The alert page's ${action} button (a same-origin form post; 303 back to the page)`,
+          params: IdParam,
+          response: { 303: Type.Null(), ...problems(400, 401, 403, 404, 409) },
+        },
+      },
       async (req, reply) => {
         const p = req.principal!;
         await alerts.respond(requestContext(req), req.params.id, action, {
