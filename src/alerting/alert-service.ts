@@ -337,6 +337,7 @@ export class AlertService implements AlertTrigger, AlertResponder {
             { tenantId: ctx.tenantId, table: 'alerts', rowId: a.id, field: 'details' },
             Buffer.from(a.details_ct),
           );
+          await this.runner.markRead(tx, ctx.tenantId, a.id, viewer.userId, clock());
           await audit(tx, ctx, clock(), {
             action: 'alert.details_read',
             targetType: 'alert',

@@ -180,6 +180,11 @@ export class EscalationRunner {
     return this.d.notifier.cancelPendingInTx(tx, tenantId, alertId, at);
   }
 
+  /** Read receipt: the person opened the alert's details; their sent nudges of it become `read`. */
+  async markRead(tx: StoreTx, tenantId: string, alertId: string, userId: string, at: Date): Promise<void> {
+    await this.d.notifier.markRead?.(tx, tenantId, alertId, userId, at);
+  }
+
   /** The people `targets` name now (first target that named a person wins the attribution). */
   async resolve(
     tx: StoreTx,

@@ -104,7 +104,7 @@ export const alertPages: RoutePlugin<AlertPageOptions> = async (app, { alerts })
         return reply
           .code(303)
           .header('location', `/alerts/${encodeURIComponent(req.params.id)}?done=${done}`)
-          .send();
+          .send(null);
       },
     );
 };
