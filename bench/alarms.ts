@@ -1,0 +1,205 @@
+/**
+ * Device alarms over the embedded MQTT broker (`node bin/run-ts.js bench/alarms.ts`): N devices
+ * (each its own TLS connection with its client certificate) publish QoS 1 alarms at a fixed total
+ * rate, sustained; each alarm becomes a new alert whose first step nudges the unit's charge nurse by
+ * SMS. Measured in the same run:
+ * - publish → first notification handed to its channel (a counting SMS channel passed via
+ *   Foundations.channels, so the time is Sealpost's, not a provider's), p50/p99;
+ * - the broker's own publish → PUBACK round trip (which includes the alert's durable commit);
+ * - CPU of the Sealpost process (all threads) per alarm.
+ * The devices run in a child process (this file with `--client`), so their CPU is not counted.
+ *
+ *   node bin/run-ts.js bench/alarms.ts [--rates 500,2000] [--duration 30] [--devices 20] [--json file]
+ */
+import { fork } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { forEachFlag } from './args.js';
+
+interface ClientSpec {
+  port: number;
+  ca: string;
+  devices: { id: string; cert: string; key: string }[];
+  rate: number;
+  durationSec: number;
+  firstSeq: number;
+}
+interface ClientResult {
+  /** seq → absolute publish time (ms, performance.timeOrigin based). */
+  published: [number, number][];
+  /** publish → PUBACK, ms, one per acknowledged alarm. */
+  rtt: number[];
+  failed: number;
+}
+
+const now = () => performance.timeOrigin + performance.now();
+
+async function client(): Promise<void> {
+  const { default: mqtt } = await import('mqtt');
+  process.on('message', async (spec: ClientSpec) => {
+    const clients = await Promise.all(
+      spec.devices.map((d) =>
+        mqtt.connectAsync(`mqtts://127.0.0.1:${spec.port}`, {
+          cert: d.cert,
+          key: d.key,
+          ca: spec.ca,
+          clientId: `default/${d.id}`,
+          protocolVersion: 4,
+          reconnectPeriod: 0,
+        }),
+      ),
+    );
+    const result: ClientResult = { published: [], rtt: [], failed: 0 };
+    const total = Math.round(spec.rate * spec.durationSec);
+    const start = now();
+    const pending: Promise<void>[] = [];
+    let seq = spec.firstSeq;
+    // Paced by the clock: alarm k is due at start + k / rate (a tick every 5 ms sends what is due).
+    await new Promise<void>((resolve) => {
+      let sent = 0;
+      const tick = setInterval(() => {
+        const due = Math.min(total, Math.floor(((now() - start) / 1000) * spec.rate));
+        for (; sent < due; sent++) {
+          const s = seq++;
+          const i = sent % clients.length;
+          const payload = JSON.stringify({
+            alarmId: `b-${s}`,
+            priority: 'high',
+            condition: `bench ${s}`,
+            observedAt: new Date().toISOString(),
+          });
+          const t0 = now();
+          result.published.push([s, t0]);
+          pending.push(
+            clients[i]!.publishAsync(`sealpost/default/devices/${spec.devices[i]!.id}/alarms`, payload, {
+              qos: 1,
+            }).then(
+              () => void result.rtt.push(now() - t0),
+              () => void result.failed++,
+            ),
+          );
+        }
+        if (sent >= total) {
+          clearInterval(tick);
+          resolve();
+        }
+      }, 5);
+    });
+    await Promise.all(pending);
+    await Promise.all(clients.map((c) => c.endAsync()));
+    process.send!(result);
+  });
+}
+
+async function main(): Promise<void> {
+  const o = { rates: [500, 2000], durationSec: 30, devices: 20, json: null as string | null };
+  forEachFlag(process.argv.slice(2), (flag, value, num) => {
+    if (flag === '--rates') o.rates = value().split(',').map(Number);
+    else if (flag === '--duration') o.durationSec = num(1);
+    else if (flag === '--devices') o.devices = Math.round(num(1));
+    else if (flag === '--json') o.json = value();
+    else throw new Error(`unknown option ${flag}`);
+  });
+  const { startSealpost } = await import('../test/helpers/sealpost-harness.js');
+  const { staffWithSession } = await import('../test/helpers/identity.js');
+  const { clientCert, serverCert, testCa } = await import('../test/helpers/transport-pki.js');
+
+  // The counting SMS channel: when each alarm's first nudge was handed to it.
+  const handed = new Map<number, number>();
+  const sms = {
+    kind: 'sms' as const,
+    provider: 'bench-counter',
+    async send(m: { text: string }) {
+      const at = now();
+      const seq = /bench (\d+)/.exec(m.text)?.[1];
+      if (seq !== undefined && !handed.has(Number(seq))) handed.set(Number(seq), at);
+      return { status: 'delivered' as const };
+    },
+  };
+  const ca = await testCa('bench devices CA');
+  const server = await serverCert('bench mqtt', { ca });
+  const h = await startSealpost(
+    {
+      SEALPOST_MQTT_LISTEN: '127.0.0.1:0',
+      SEALPOST_MQTT_TLS_CERT: server.cert,
+      SEALPOST_MQTT_TLS_KEY: server.key,
+      SEALPOST_MQTT_TLS_CLIENT_CA: ca.cert,
+      SEALPOST_LOG_LEVEL: 'warn',
+    },
+    { channels: { sms } },
+  );
+  try {
+    const nurse = await staffWithSession(h, ['nurse']);
+    await h.request('PUT', `/v1/users/${nurse.userId}/alert-contacts`, {
+      contacts: [{ kind: 'sms', value: '+14155550199' }],
+      settings: { language: 'en', timeZone: 'UTC', quietHours: null, doNotDisturbUntil: null },
+    });
+    await h.request('PUT', '/v1/units/bench/roles/charge_nurse', { userIds: [nurse.userId] });
+    await h.request('POST', '/v1/escalation-policies', {
+      name: 'bench',
+      isDefault: true,
+      steps: [{ targets: ['target'], channels: ['sms'], waitSeconds: 3600 }],
+    });
+    const devices = [];
+    for (let i = 0; i < o.devices; i++) {
+      const id = `bench-${i}`;
+      const pem = await clientCert(id, { ca });
+      const r = await h.request('POST', '/v1/medical-devices', { id, certPem: pem.cert, location: `bench/${i}` });
+      if (r.status !== 201) throw new Error(`device registration failed: ${r.status}`);
+      devices.push({ id, cert: pem.cert, key: pem.key });
+    }
+    const port = (await h.app.mqttPort())!;
+    const results = [];
+    let firstSeq = 0;
+    for (const rate of o.rates) {
+      const child = fork(fileURLToPath(new URL('../bin/run-ts.js', import.meta.url)), [
+        fileURLToPath(import.meta.url),
+        '--client',
+      ]);
+      const cpu0 = process.cpuUsage();
+      const t0 = now();
+      const spec: ClientSpec = { port, ca: ca.cert, devices, rate, durationSec: o.durationSec, firstSeq };
+      const res = await new Promise<ClientResult>((resolve, reject) => {
+        child.once('message', (m) => resolve(m as ClientResult));
+        child.once('error', reject);
+        child.send(spec);
+      });
+      // Every acknowledged alarm's nudge is handed over shortly after its PUBACK.
+      const until = now() + 30_000;
+      while (res.published.some(([s]) => !handed.has(s)) && now() < until) await new Promise((r) => setTimeout(r, 50));
+      const cpu = process.cpuUsage(cpu0);
+      const wall = (now() - t0) / 1000;
+      child.kill();
+      firstSeq += res.published.length;
+      const lat = res.published.filter(([s]) => handed.has(s)).map(([s, t]) => handed.get(s)! - t);
+      const row = {
+        rate,
+        durationSec: o.durationSec,
+        alarms: res.published.length,
+        acked: res.rtt.length,
+        failed: res.failed,
+        notified: lat.length,
+        achievedPerSec: Math.round(res.rtt.length / o.durationSec),
+        notifyMs: { p50: pct(lat, 0.5), p99: pct(lat, 0.99), max: pct(lat, 1) },
+        pubackMs: { p50: pct(res.rtt, 0.5), p99: pct(res.rtt, 0.99), max: pct(res.rtt, 1) },
+        cpuMsPerAlarm: +((cpu.user + cpu.system) / 1000 / Math.max(1, res.rtt.length)).toFixed(3),
+        cpuCores: +((cpu.user + cpu.system) / 1e6 / wall).toFixed(2),
+      };
+      results.push(row);
+      console.log(JSON.stringify(row));
+    }
+    if (o.json) writeFileSync(o.json, JSON.stringify(results, null, 2));
+  } finally {
+    await h.close();
+  }
+}
+
+function pct(xs: number[], p: number): number | null {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return +s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!.toFixed(2);
+}
+
+if (process.argv.includes('--client')) void client();
+else await main();
