@@ -4,8 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/config.js';
-import type { ChannelKind } from './core/domain.js';
-import type { Channel } from './channels/channel.js';
+import type { Channel, OutboundChannelKind } from './channels/channel.js';
 import type { Store } from './store/store.js';
 import type { TypedApp } from './api/types.js';
 import type { DeliveryWorker } from './queue/delivery-worker.js';
@@ -17,7 +16,10 @@ import type { AppointmentService } from './core/appointment-service.js';
 import type { PortalService } from './core/portal-service.js';
 import type { SessionService } from './auth/session-service.js';
 import type { Hl7Service } from './ehr/hl7-apply/hl7-service.js';
+import type { MedicalDeviceService } from './alerting/devices/medical-device-service.js';
+import type { AlarmIntake } from './alerting/devices/alarm-intake.js';
 import { startHl7Listener, type Hl7Listener } from './app/hl7-listener.js';
+import { startMqttListener, type MqttListener } from './app/mqtt-listener.js';
 import { openStore } from './store/open-store.js';
 import { openKeyProvider, watchKeyProvider } from './crypto/open-key-provider.js';
 import { buildServer } from './api/build-server.js';
@@ -34,7 +36,7 @@ export interface AppDeps {
   /** TLS material for the listener; omit for plain HTTP (tests that use inject()). */
   https?: { key: string | Buffer; cert: string | Buffer } | null;
   /** Replace a channel adapter (tests of our own boundaries only). */
-  channels?: Partial<Record<ChannelKind, Channel>>;
+  channels?: Partial<Record<OutboundChannelKind, Channel>>;
   /** Build without touching the database; the caller listens, then awaits `connect()` (what `serve` does). */
   deferDatabase?: boolean;
 }
@@ -53,9 +55,15 @@ export interface App {
     portal: PortalService;
     /** HL7 v2: senders, messages, the error queue (the MLLP listener's handler). */
     hl7: Hl7Service;
+    /** Medical devices that raise alarms over MQTT (`sealpost devices`). */
+    medicalDevices: MedicalDeviceService;
+    /** Device messages to alerts (the MQTT listener's handler; its counters show which node handled what). */
+    alarmIntake: AlarmIntake;
   };
   /** The MLLP listener's port once `start()` opened it (SEALPOST_HL7_LISTEN); null when off; rejects if it failed. */
   hl7Port(): Promise<number | null>;
+  /** The embedded MQTT broker's port once `start()` opened it (SEALPOST_MQTT_LISTEN); null when off or external; rejects if it failed. */
+  mqttPort(): Promise<number | null>;
   /** Sessions of people (tests issue sessions directly to exercise authorization). */
   sessions: SessionService;
   /** Deletes expired sign-in challenges and idle throttle counters (hourly once started). */
@@ -139,6 +147,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   let started = false;
   // HL7 v2 over MLLP (SEALPOST_HL7_LISTEN): opened by start(), closed before the store.
   let hl7Listener: Promise<Hl7Listener | null> = Promise.resolve(null);
+  // Device alarms over MQTT (SEALPOST_MQTT_LISTEN or SEALPOST_MQTT_URL): opened by start(), closed before the store.
+  let mqttListener: Promise<MqttListener | null> = Promise.resolve(null);
   let closing = false;
   let unsubscribe = () => {};
   // Housekeeping of sign-in state: expired challenges and idle throttle counters are useless, and
@@ -162,8 +172,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       appointments: s.appointments,
       portal: s.portal,
       hl7: s.hl7,
+      medicalDevices: s.medicalDevices,
+      alarmIntake: s.alarmIntake,
     },
     hl7Port: async () => (await hl7Listener)?.port ?? null,
+    mqttPort: async () => (await mqttListener)?.port ?? null,
     sessions: s.sessions,
     sweepIdentity,
     get bootstrapKey() {
@@ -183,12 +196,19 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       }
       s.auditLog.start();
       if (config.worker.enabled) s.restHooks.start();
+      // Escalation timers: due steps of open alerts, fired once across nodes.
+      if (config.worker.enabled) s.alertTimers.start();
+      if (config.worker.enabled) s.alertDispatcher.start();
       hl7Listener = startHl7Listener(config, s.hl7, logger);
       hl7Listener.catch((e: unknown) =>
         logger.error(
           { code: errorCode(e) ?? (e as NodeJS.ErrnoException)?.code },
           'the HL7 MLLP listener did not start',
         ),
+      );
+      mqttListener = startMqttListener(config, s.alarmIntake, owner, logger);
+      mqttListener.catch((e: unknown) =>
+        logger.error({ code: errorCode(e) ?? (e as NodeJS.ErrnoException)?.code }, 'the MQTT listener did not start'),
       );
       housekeeping = setInterval(
         () =>
@@ -208,7 +228,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       unsubscribe();
       if (housekeeping) clearInterval(housekeeping);
       await (await hl7Listener.catch(() => null))?.close();
+      await (await mqttListener.catch(() => null))?.close();
       await s.restHooks.stop();
+      await s.alertTimers.stop();
+      await s.alertDispatcher.stop();
       await s.worker.stop();
       await s.auditLog.stop();
       await server.close();

@@ -171,6 +171,11 @@ export interface AlertNotifier {
   dispatch(sends: readonly PlannedSend[]): void;
   /** Cancels the unsent nudges of an alert (acknowledged, resolved) inside `tx`. */
   cancelPendingInTx(tx: StoreTx, tenantId: string, alertId: string, at: Date): Promise<void>;
+  /**
+   * Read receipt: `userId` opened the alert (its details), inside `tx`; that person's sent or
+   * delivered nudges of it become `read`. Resolves with how many changed (0 for a non-recipient).
+   */
+  markRead?(tx: StoreTx, tenantId: string, alertId: string, userId: string, at: Date): Promise<number>;
 }
 
 /** A responder (a person, or a paging gateway answering for one). */

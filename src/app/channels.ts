@@ -1,28 +1,31 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import type { ChannelKind } from '../core/domain.js';
-import type { Channel } from '../channels/channel.js';
+import type { Channel, OutboundChannelKind } from '../channels/channel.js';
 import type { Store } from '../store/store.js';
 import type { OutboxSealer } from '../channels/dev-outbox/dev-outbox-channel.js';
 import { DevOutboxChannel, type OutboxRecord } from '../channels/dev-outbox/dev-outbox-channel.js';
 import { SmtpEmailChannel } from '../channels/email/smtp-email-channel.js';
 import { TwilioSmsChannel } from '../channels/sms/twilio-sms-channel.js';
 import { HttpWebhookChannel } from '../channels/webhook/http-webhook-channel.js';
+import { SnppPagingChannel } from '../channels/paging/snpp-paging-channel.js';
 import { INSECURE_TLS_WARNING } from '../channels/outbound-tls.js';
 
-/** One adapter per channel, as configured: the provider's, or the sealed development outbox. */
+/**
+ * One adapter per channel, as configured: the provider's, or the sealed development outbox. `paging`
+ * (staff alerting only, not a patient contact-point kind) is the SNPP gateway when one is configured.
+ */
 export function buildChannels(
   config: Config,
   store: Store,
   sealer: OutboxSealer,
   derivedWebhookSecret: string,
   logger: Logger,
-): Record<ChannelKind, Channel> {
+): Record<OutboundChannelKind, Channel> {
   // A message is recorded when its transaction commits, with those of concurrent sends (batchable).
   const sink = {
     record: (row: OutboxRecord) => store.transaction(async (tx) => tx.atCommit.outbox([row]), { batchable: true }),
   };
-  const outbox = (kind: ChannelKind) => new DevOutboxChannel(kind, sink, sealer);
+  const outbox = (kind: OutboundChannelKind) => new DevOutboxChannel(kind, sink, sealer);
   const { channels: c, twilio, smtp } = config;
   // Logged here, once at start, for the OIDC provider and JWKS fetches too (app/services.ts).
   if (c.insecureSkipTlsVerify) logger.warn(INSECURE_TLS_WARNING);
@@ -60,5 +63,15 @@ export function buildChannels(
             ca: c.outboundCa,
           })
         : outbox('webhook'),
+    // SEALPOST_INSECURE_SKIP_TLS_VERIFY does not apply: a private gateway CA goes in SEALPOST_OUTBOUND_CA_FILE.
+    paging: config.paging.snpp
+      ? new SnppPagingChannel({
+          ...config.paging.snpp,
+          login: config.paging.login,
+          maxChars: config.paging.maxChars,
+          timeoutMs: c.timeoutMs,
+          ca: c.outboundCa,
+        })
+      : outbox('paging'),
   };
 }

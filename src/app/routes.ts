@@ -33,8 +33,16 @@ import { securityAlertRoutes } from '../api/routes/security-alert-routes.js';
 import { patientAccountRoutes } from '../api/routes/patient-account-routes.js';
 import { deviceRoutes } from '../api/routes/device-routes.js';
 import { hl7Routes } from '../api/routes/hl7-routes.js';
+import { medicalDeviceRoutes } from '../api/routes/medical-device-routes.js';
 import { devOutboxRoutes } from '../api/routes/dev-outbox-routes.js';
 import { twilioCallbackRoutes } from '../api/routes/provider-routes.js';
+import { scheduleRoutes } from '../api/routes/schedule-routes.js';
+import { groupRoutes } from '../api/routes/group-routes.js';
+import { unitRoutes } from '../api/routes/unit-routes.js';
+import { staffContactRoutes } from '../api/routes/staff-contact-routes.js';
+import { clinicalAlertRoutes } from '../api/routes/clinical-alert-routes.js';
+import { escalationPolicyRoutes } from '../api/routes/escalation-policy-routes.js';
+import { alertPages } from '../api/routes/alert-pages.js';
 import type { Services } from './services.js';
 
 /**
@@ -115,6 +123,18 @@ export function registerRoutes(
   server.register(securityAlertRoutes, { prefix: '/v1/security-alerts', alerts: s.breakGlass });
   server.register(patientAccountRoutes, { prefix: '/v1', accounts: s.patientAccounts, sessions: s.sessions, access });
   server.register(deviceRoutes, { prefix: '/v1/me/devices', devices: s.devices });
+  // Clinical alerting's directory: on-call schedules, staff groups, unit roles.
+  server.register(scheduleRoutes, { prefix: '/v1/schedules', schedules: s.schedules });
+  server.register(groupRoutes, { prefix: '/v1/groups', groups: s.groups });
+  server.register(unitRoutes, { prefix: '/v1/units', groups: s.groups });
+  // Clinical alerting: how each staff user is reached (contact methods, quiet hours, language).
+  server.register(staffContactRoutes, { prefix: '/v1', contacts: s.staffContacts });
+  // Clinical alerts and their escalation policies.
+  server.register(clinicalAlertRoutes, { prefix: '/v1/alerts', alerts: s.alerts, access });
+  server.register(escalationPolicyRoutes, { prefix: '/v1/escalation-policies', policies: s.escalationPolicies });
+  server.register(alertPages, { alerts: s.alerts });
+  // Medical devices that raise alarms over MQTT (administrators).
+  server.register(medicalDeviceRoutes, { prefix: '/v1/medical-devices', devices: s.medicalDevices });
   // HL7 v2: registered senders and the error queue (administrators).
   server.register(hl7Routes, { prefix: '/v1/hl7', hl7: s.hl7 });
   // Development outbox (when a channel uses it) and provider callbacks (when the provider is configured).
@@ -127,6 +147,8 @@ export function registerRoutes(
       publicUrl: config.publicUrl,
       processor: s.processor,
       consent: s.consent,
+      alertDispatcher: s.alertDispatcher,
+      alertSmsReplies: s.alertSmsReplies,
       tenantId: DEFAULT_TENANT,
     });
 }

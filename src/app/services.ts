@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
 import type { Config } from '../config/config.js';
-import { DEFAULT_TENANT, type ChannelKind } from '../core/domain.js';
+import { DEFAULT_TENANT } from '../core/domain.js';
 import { patientRef, type CoreDeps } from '../core/context.js';
-import type { Channel } from '../channels/channel.js';
+import type { Channel, OutboundChannelKind } from '../channels/channel.js';
 import type { Store } from '../store/store.js';
 import type { KeyProvider } from '../crypto/key-provider.js';
 import { EnvelopeCipher } from '../crypto/envelope-cipher.js';
@@ -47,6 +47,19 @@ import { SignInService } from '../auth/sign-in-service.js';
 import { OidcService } from '../auth/oidc-service.js';
 import { OAuthClientService } from '../auth/oauth-client-service.js';
 import { Metrics } from '../api/metrics.js';
+import { ScheduleService } from '../alerting/schedules/schedule-service.js';
+import { GroupService } from '../alerting/directory/group-service.js';
+import { Directory } from '../alerting/directory/directory.js';
+import { AlertDispatcher } from '../alerting/alert-dispatcher.js';
+import { AlertNotifierService } from '../alerting/alert-notifier.js';
+import { buildAlerting, type AlertService } from '../alerting/alert-service.js';
+import type { EscalationPolicyService } from '../alerting/escalation-policy-service.js';
+import type { TimerWorker } from '../alerting/alert-timers.js';
+import { AlertSmsReplies } from '../alerting/sms-replies.js';
+import { StaffContactService } from '../alerting/staff-contacts.js';
+import type { AlertResponder } from '../alerting/alert-types.js';
+import { MedicalDeviceService } from '../alerting/devices/medical-device-service.js';
+import { AlarmIntake } from '../alerting/devices/alarm-intake.js';
 import { buildChannels } from './channels.js';
 import { errorCode } from './startup.js';
 
@@ -60,14 +73,15 @@ export interface Foundations {
   /** This node's name in leases and claims (host, process, random). */
   owner: string;
   /** Replacements of channel adapters (tests of our own boundaries only). */
-  channels?: Partial<Record<ChannelKind, Channel>>;
+  channels?: Partial<Record<OutboundChannelKind, Channel>>;
 }
 
 /** Every service of a running Sealpost, built once, each from what it needs. */
 export interface Services {
   cipher: EnvelopeCipher;
   sealer: OutboxSealer;
-  channels: Record<ChannelKind, Channel>;
+  /** Patients' channel kinds plus `paging` (staff alerting only). */
+  channels: Record<OutboundChannelKind, Channel>;
   core: CoreDeps;
   // Patients and their notifications
   patients: PatientService;
@@ -95,6 +109,10 @@ export interface Services {
   oauthClients: OAuthClientService;
   breakGlass: BreakGlassService;
   careTeams: CareTeamService;
+  // Clinical alerting's directory: on-call schedules, groups and unit roles, and target resolution
+  schedules: ScheduleService;
+  groups: GroupService;
+  directory: Directory;
   patientAccounts: PatientAccountService;
   // EHR integration: HL7 v2 senders, messages and the error queue
   hl7: Hl7Service;
@@ -108,6 +126,18 @@ export interface Services {
   // FHIR Subscriptions (R5 Backport IG): the resource and the rest-hook sender
   subscriptions: SubscriptionService;
   restHooks: RestHookWorker;
+  // Clinical alerting: how staff are told (nudges, their dispatcher and sweep, SMS replies, contacts)
+  alertNotifier: AlertNotifierService;
+  alertDispatcher: AlertDispatcher;
+  alertSmsReplies: AlertSmsReplies;
+  staffContacts: StaffContactService;
+  // Clinical alerts: trigger, responses, escalation policies and the durable timer worker
+  alerts: AlertService;
+  escalationPolicies: EscalationPolicyService;
+  alertTimers: TimerWorker;
+  // Device alarms over MQTT: registered medical devices, and what turns their messages into alerts
+  medicalDevices: MedicalDeviceService;
+  alarmIntake: AlarmIntake;
 }
 
 /** The table of what exists: construction only, nothing starts here (see `App.start`). */
@@ -147,6 +177,9 @@ export function buildServices(f: Foundations): Services {
   };
   // FHIR Subscriptions hear core's events inside their transactions (ehr/fhir/subscription-events.ts).
   core.events = new SubscriptionEventSink((tenantId, patientId) => patientRef(core, tenantId, patientId));
+  // Clinical alerting's directory: who a target names at the instant an escalation step fires.
+  const schedules = new ScheduleService(core);
+  const directory = new Directory(schedules);
 
   const patients = new PatientService(core, {
     // Erasure completes with a tenant KEK rotation and the destruction of every older version.
@@ -231,9 +264,70 @@ export function buildServices(f: Foundations): Services {
     fhirBase,
   );
 
+  // Alert nudges: leased to this node when planned, re-sent by any node's sweep once a lease expires.
+  const alertDispatcher = new AlertDispatcher(
+    store,
+    {
+      sms: channels.sms,
+      email: channels.email,
+      webhook: channels.webhook,
+      // The paging gateway (SNPP), or the sealed dev outbox when none is configured.
+      paging: channels.paging,
+    },
+    {
+      owner,
+      organisationName: config.organisationName,
+      publicUrl: config.publicUrl,
+      leaseMs: Math.max(30_000, config.channels.timeoutMs * 2),
+      pollMs: 1_000,
+      maxAttempts: 4,
+      backoffBaseMs: config.worker.backoffBaseMs,
+      backoffCapMs: Math.min(config.worker.backoffCapMs, 60_000),
+      timeoutMs: config.channels.timeoutMs,
+      concurrency: 16,
+    },
+    clock,
+    (e) => logger.error({ code: errorCode(e) ?? (e as Error)?.name }, 'alert nudge send failed'),
+  );
+  const alertNotifier = new AlertNotifierService({
+    cipher,
+    newId: uuidv7,
+    dispatcher: alertDispatcher,
+    owner,
+    leaseMs: Math.max(30_000, config.channels.timeoutMs * 2),
+  });
+  // SMS replies ("1" acknowledges, "1D" passes on) answer through the alert service once it is built.
+  // (the alert service, once built here, is set as `alertResponder.current`).
+  const alertResponder: { current?: AlertResponder } = {};
+  const alertSmsReplies = new AlertSmsReplies({
+    store,
+    cipher,
+    tenantId: DEFAULT_TENANT,
+    sms: channels.sms,
+    responder: () => alertResponder.current,
+    clock,
+    newId: uuidv7,
+    timeoutMs: config.channels.timeoutMs,
+    onError: (e) => logger.warn({ code: errorCode(e) ?? (e as Error)?.name }, 'alert SMS reply not fully handled'),
+  });
+
+  const alerting = buildAlerting(
+    core,
+    { resolver: directory, notifier: alertNotifier },
+    { owner, onError: (e) => logger.error({ code: errorCode(e) ?? (e as Error)?.name }, 'alert timer round failed') },
+  );
+  alertResponder.current = alerting.alerts;
+
   return {
     cipher,
     subscriptions,
+    ...alerting,
+    medicalDevices: new MedicalDeviceService(core),
+    alarmIntake: new AlarmIntake(core, { trigger: alerting.alerts, responder: alerting.alerts }),
+    alertNotifier,
+    alertDispatcher,
+    alertSmsReplies,
+    staffContacts: new StaffContactService({ store, clock }, config.webhook.allowedHosts),
     restHooks,
     sealer,
     channels,
@@ -285,6 +379,9 @@ export function buildServices(f: Foundations): Services {
     }),
     breakGlass: new BreakGlassService(core, mfa, (tenantId, alert) => alertMailer.notify(tenantId, alert)),
     careTeams: new CareTeamService(core),
+    schedules,
+    groups: new GroupService(core),
+    directory,
     patientAccounts: new PatientAccountService(core, { email: channels.email, sms: channels.sms }, sessions, (code) =>
       logger.warn({ code }, 'patient sign-in code not sent'),
     ),

@@ -1,13 +1,19 @@
 import type { ChannelKind } from '../core/domain.js';
 
+/**
+ * Every kind of outbound channel: patients' contact-point kinds (ChannelKind) plus `paging`, which
+ * only staff alerting uses (a pager id is never a patient contact point, so it stays out of CHANNEL_KINDS).
+ */
+export type OutboundChannelKind = ChannelKind | 'paging';
+
 /** One outbound message. Content here is already PHI-free unless the channel is declared secure. */
 export interface OutboundMessage {
   /** Stable across every attempt of this delivery: providers de-duplicate on it. */
   deliveryId: string;
   notificationId: string;
   tenantId: string;
-  channel: ChannelKind;
-  /** Phone (E.164), e-mail address or https URL. */
+  channel: OutboundChannelKind;
+  /** Phone (E.164), e-mail address, https URL or pager id. */
   to: string;
   subject?: string;
   text: string;
@@ -33,8 +39,8 @@ export interface SendResult {
  * - It never logs message content or recipient.
  */
 export interface Channel {
-  readonly kind: ChannelKind;
-  /** Provider name for metrics and status (`dev-outbox`, `smtp`, `twilio`, `http`). */
+  readonly kind: OutboundChannelKind;
+  /** Provider name for metrics and status (`dev-outbox`, `smtp`, `twilio`, `http`, `snpp`). */
   readonly provider: string;
   send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult>;
   close?(): Promise<void>;

@@ -12,6 +12,7 @@ import { patientsCommand } from './patients.js';
 import { keysCommand } from './keys.js';
 import { verifyCommand } from './verify.js';
 import { hl7Command } from './hl7.js';
+import { devicesCommand } from './devices.js';
 import { loadConfig } from '../config/load-config.js';
 import { needsInstallation, requireInstallation } from './installation.js';
 import { describeFailure } from './failure.js';
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   keysCommand(program);
   verifyCommand(program);
   hl7Command(program);
+  devicesCommand(program);
   return program;
 }
 

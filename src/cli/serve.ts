@@ -57,6 +57,14 @@ export function serveCommand(program: Command): void {
           throw listenFailure(e, host, port, hl7);
         });
       }
+      // So must the embedded MQTT broker, or the external broker's subscription (devices' alarms).
+      if (config.mqtt.listen) {
+        const { host, port } = config.mqtt.listen;
+        const mqtt = { port: 'SEALPOST_MQTT_LISTEN', host: 'SEALPOST_MQTT_LISTEN' };
+        await app.mqttPort().catch((e: NodeJS.ErrnoException) => {
+          throw listenFailure(e, host, port, mqtt);
+        });
+      }
       app.logger.info(
         {
           url: config.publicUrl,

@@ -1,5 +1,7 @@
 import type { ChannelKind } from '../core/domain.js';
 import type { Hl7Settings } from './hl7-settings.js';
+import type { MqttSettings } from './mqtt-settings.js';
+import type { PagingSettings } from './paging-settings.js';
 
 export type SqliteDurability = 'full' | 'group';
 
@@ -144,6 +146,10 @@ export interface Config {
   };
   /** The HL7 v2 MLLP listener (SEALPOST_HL7_*): off unless `listen` is set. */
   hl7: Hl7Settings;
+  /** Device alarms over MQTT (SEALPOST_MQTT_*): the embedded broker, an external one, or none (the default). */
+  mqtt: MqttSettings;
+  /** The SNPP paging gateway of clinical alerts (SEALPOST_PAGING_*): the dev outbox unless `snpp` is set. */
+  paging: PagingSettings;
   /** SEALPOST_* variables that were set but mean nothing to this version (a typo, or a removed setting); logged at start. */
   ignoredVariables: string[];
 }

@@ -6,6 +6,8 @@ import { AppError } from '../core/errors.js';
 import { parseDurationMinutes, parseQuietHours } from './time-settings.js';
 import { isLoopbackHost } from './loopback.js';
 import { hl7Settings } from './hl7-settings.js';
+import { mqttSettings } from './mqtt-settings.js';
+import { pagingSettings } from './paging-settings.js';
 import { DEFAULT_TENANT, STAFF_ROLES } from '../core/domain.js';
 
 type Env = Record<string, string | undefined>;
@@ -204,6 +206,8 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     },
     policy: { reminderOffsetsMinutes, quietHours },
     hl7: hl7Settings({ str, secret, int }, errors),
+    mqtt: mqttSettings({ str, secret, int }, errors),
+    paging: pagingSettings({ str, secret, int }, errors),
     ignoredVariables: [],
   };
   if (/[\s+]/.test(config.audit.origin) || !config.audit.origin)

@@ -361,6 +361,70 @@ export interface Database {
     created_at: number;
     revoked_at: number | null;
   };
+  /** Escalation policies (migration 015): steps as JSON, at most one default per tenant. */
+  escalation_policies: {
+    id: string;
+    tenant_id: string;
+    name: string;
+    /** 1 for the tenant's default, else 0 */
+    is_default: number;
+    /** JSON: { steps, highSteps?, fallbackTargets? } */
+    body: string;
+    created_at: number;
+    updated_at: number;
+  };
+  /** Clinical alerts (migration 015): summary PHI-free, details sealed, policy copied at trigger. */
+  alerts: {
+    id: string;
+    tenant_id: string;
+    priority: string;
+    target: string;
+    patient_id: string | null;
+    summary: string;
+    details_ct: Uint8Array | null;
+    source: string | null;
+    dedup_bidx: string | null;
+    /** The dedup key's keyed hash while the alert is open (unique per tenant), null once closed. */
+    open_dedup: string | null;
+    policy_id: string | null;
+    policy_json: string;
+    /** triggered | notified | escalated | acknowledged | resolved | expired */
+    state: string;
+    /** The last step and repeat fired. */
+    step: number;
+    repeat: number;
+    count: number;
+    created_by: string;
+    created_at: number;
+    last_triggered_at: number;
+    updated_at: number;
+    acknowledged_at: number | null;
+    acknowledged_by: string | null;
+    closed_at: number | null;
+    closed_by: string | null;
+  };
+  /** The next step or repeat of an open alert (migration 015); unique per (alert, step, repeat). */
+  alert_timers: {
+    id: string;
+    tenant_id: string;
+    alert_id: string;
+    step: number;
+    repeat: number;
+    due_at: number;
+    fired_at: number | null;
+    fired_by: string | null;
+  };
+  /** An alert's timeline (migration 015): ids, codes and times only. */
+  alert_events: {
+    id: string;
+    tenant_id: string;
+    alert_id: string;
+    at: number;
+    kind: string;
+    actor: string;
+    /** JSON of ids and codes */
+    data: string;
+  };
   /** The consent ledger (migration 013): one row per decision, never updated. */
   consents: {
     id: string;
@@ -426,6 +490,62 @@ export interface Database {
     message_id: string;
     created_at: number;
   };
+  /** Clinical alert nudges (migration 016): the dispatcher's leased queue; ids, codes, PHI-free text. */
+  alert_notifications: {
+    id: string;
+    tenant_id: string;
+    alert_id: string;
+    step: number;
+    repeat: number;
+    user_id: string;
+    target: string;
+    /** sms | email | webhook | paging */
+    channel: string;
+    /** queued | sending | sent | delivered | read | failed | suppressed | cancelled */
+    status: string;
+    /** Why suppressed, failed or cancelled: a lower-case reason or an SP_CHANNEL_* code. */
+    reason: string | null;
+    priority: string;
+    summary: string;
+    language: string;
+    /** Staff work contact (not PHI, kept as users.email is); null on suppressed rows. */
+    address: string | null;
+    /** Blind index of the address: SMS replies are matched by it. */
+    address_ref: string | null;
+    reply_code: number | null;
+    /** Until when the reply code stays bound (null: while the alert is unanswered). */
+    replies_until: number | null;
+    provider: string | null;
+    provider_message_id: string | null;
+    lease_owner: string | null;
+    lease_until: number | null;
+    attempts: number;
+    created_at: number;
+    sent_at: number | null;
+    delivered_at: number | null;
+    read_at: number | null;
+  };
+  /** A staff user's alert contact methods (migration 016), ranked; work contact data, not PHI. */
+  staff_contacts: {
+    tenant_id: string;
+    user_id: string;
+    rank: number;
+    /** sms | email | paging | webhook */
+    kind: string;
+    value: string;
+    updated_at: number;
+  };
+  /** A staff user's alert settings (migration 016). */
+  staff_alert_settings: {
+    tenant_id: string;
+    user_id: string;
+    language: string;
+    time_zone: string;
+    /** `HH:MM-HH:MM` in time_zone, or null */
+    quiet_hours: string | null;
+    dnd_until: number | null;
+    updated_at: number;
+  };
   /** FHIR Subscriptions (migration 014): endpoint, headers and filters as given sealed in data_ct. */
   fhir_subscriptions: {
     id: string;
@@ -455,6 +575,52 @@ export interface Database {
     created_at: number;
     updated_at: number;
   };
+  /** On-call schedules (migration 017, src/alerting/schedules): layers as JSON. */
+  on_call_schedules: {
+    id: string;
+    tenant_id: string;
+    name: string;
+    time_zone: string;
+    /** JSON: ScheduleLayer[] (src/alerting/schedules/rotation.ts) */
+    layers: string;
+    created_by: string;
+    created_at: number;
+    updated_at: number;
+  };
+  /** A user takes a range of a schedule; a swap is two overrides with one `swap_id` (migration 017). */
+  on_call_overrides: {
+    id: string;
+    tenant_id: string;
+    schedule_id: string;
+    user_id: string;
+    start_at: number;
+    end_at: number;
+    swap_id: string | null;
+    created_by: string;
+    created_at: number;
+  };
+  /** Named sets of staff users, alert targets `group:<id>` (migration 017). */
+  staff_groups: {
+    id: string;
+    tenant_id: string;
+    name: string;
+    /** JSON array of user ids */
+    members: string;
+    created_by: string;
+    created_at: number;
+    updated_at: number;
+  };
+  /** Who holds `<role>@<unit>` (migration 017): listed users and/or a schedule's on-call. */
+  unit_roles: {
+    tenant_id: string;
+    unit: string;
+    role: string;
+    /** JSON array of user ids */
+    user_ids: string;
+    schedule_id: string | null;
+    updated_by: string;
+    updated_at: number;
+  };
   /** Subscription events not yet delivered (migration 014); ids only. */
   fhir_subscription_events: {
     subscription_id: string;
@@ -466,6 +632,36 @@ export interface Database {
     context: string;
     code: string;
     at: number;
+  };
+  /** Medical devices that raise alarms over MQTT (migration 018); no PHI but the patient id. */
+  medical_devices: {
+    tenant_id: string;
+    id: string;
+    /** monitor | paging-gateway */
+    kind: string;
+    /** SHA-256 (hex) of the DER of the device's client certificate */
+    cert_sha256: string;
+    /** `<unit>/<bed>` */
+    location: string;
+    patient_id: string | null;
+    /** Target override (a target string) of the device's alarms */
+    target: string | null;
+    /** online | offline | unknown */
+    status: string;
+    offline_alert_id: string | null;
+    last_seen_at: number | null;
+    created_at: number;
+    updated_at: number;
+    removed_at: number | null;
+  };
+  /** Every alarm id a device sent and the alert it became (migration 018): QoS 1 repeats fold here. */
+  device_alarms: {
+    tenant_id: string;
+    device_id: string;
+    alarm_id: string;
+    alert_id: string;
+    received_at: number;
+    cleared_at: number | null;
   };
   dev_outbox: {
     id: Generated<number>;

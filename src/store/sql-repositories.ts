@@ -35,7 +35,11 @@ import { SqlFhirSubscriptionRepository } from './repositories/fhir-subscription-
 import { SqlHl7SenderRepository } from './repositories/hl7-sender-repository.js';
 import { SqlHl7MessageRepository } from './repositories/hl7-message-repository.js';
 import { SqlConsentRepository } from './repositories/consent-repository.js';
+import { SqlAlertNotificationRepository } from './repositories/alert-notification-repository.js';
+import { SqlAlertRepository } from './repositories/alert-repository.js';
 import { SqlNotificationIdentifierRepository } from './repositories/notification-identifier-repository.js';
+import { SqlOnCallRepository } from './repositories/on-call-repository.js';
+import { SqlMedicalDeviceRepository } from './repositories/medical-device-repository.js';
 
 /**
  * The store's repositories over one `Sql` (the pool, or one transaction). Each is made on first use
@@ -160,7 +164,19 @@ export class SqlRepositories implements StoreTx {
   get consents() {
     return this.once('consents', () => new SqlConsentRepository(this.sql));
   }
+  get alertNotifications() {
+    return this.once('alertNotifications', () => new SqlAlertNotificationRepository(this.sql));
+  }
+  get alerts() {
+    return this.once('alerts', () => new SqlAlertRepository(this.sql));
+  }
   get notificationIdentifiers() {
     return this.once('notificationIdentifiers', () => new SqlNotificationIdentifierRepository(this.sql));
+  }
+  get onCall() {
+    return this.once('onCall', () => new SqlOnCallRepository(this.sql.db));
+  }
+  get medicalDevices() {
+    return this.once('medicalDevices', () => new SqlMedicalDeviceRepository(this.sql));
   }
 }

@@ -32,7 +32,11 @@ import type { FhirSubscriptionRepository } from './repositories/fhir-subscriptio
 import type { Hl7SenderRepository } from './repositories/hl7-sender-repository.js';
 import type { Hl7MessageRepository } from './repositories/hl7-message-repository.js';
 import type { ConsentRepository } from './repositories/consent-repository.js';
+import type { AlertNotificationRepository } from './repositories/alert-notification-repository.js';
+import type { AlertRepository } from './repositories/alert-repository.js';
 import type { NotificationIdentifierRepository } from './repositories/notification-identifier-repository.js';
+import type { OnCallRepository } from './repositories/on-call-repository.js';
+import type { MedicalDeviceRepository } from './repositories/medical-device-repository.js';
 
 /**
  * The repositories core may use, bound to one transaction (`store.transaction`) or to the pool
@@ -91,8 +95,16 @@ export interface StoreTx {
   readonly hl7Messages: Hl7MessageRepository;
   /** The consent ledger: patients' permit/deny decisions per channel. */
   readonly consents: ConsentRepository;
+  /** Clinical alert nudges (the dispatcher's leased queue), staff contact methods and alert settings. */
+  readonly alertNotifications: AlertNotificationRepository;
+  /** Clinical alerts, their timers, timeline and escalation policies. */
+  readonly alerts: AlertRepository;
   /** CommunicationRequest identifiers of notifications (blind-indexed). */
   readonly notificationIdentifiers: NotificationIdentifierRepository;
+  /** Clinical alerting's directory: on-call schedules, overrides, staff groups, unit roles. */
+  readonly onCall: OnCallRepository;
+  /** Medical devices (MQTT alarms) and the alarm ids they sent. */
+  readonly medicalDevices: MedicalDeviceRepository;
 }
 
 /**

@@ -7,6 +7,7 @@ import { createApiKey } from '../../src/auth/api-keys.js';
 import { createTenant } from '../../src/auth/tenants.js';
 import { ROUTE_PERMISSIONS } from '../../src/api/authenticate.js';
 import type { Role } from '../../src/core/domain.js';
+import { clientCert } from '../helpers/transport-pki.js';
 
 /**
  * ASVS 8.4.1: with every credential kind of tenant A, call every route of the server with tenant B's
@@ -54,6 +55,40 @@ describe('tenant isolation: no route of tenant A reaches tenant B', () => {
     b.user = bDoc.userId;
     b.adminToken = bAdmin.token;
     expect((await bReq('PUT', `/v1/patients/${B_PATIENT}/care-team/${b.user}`)).status).toBe(201);
+    // Clinical alerting's directory: a schedule with an override, a group and a unit role of tenant B.
+    const layers = [{ userIds: [b.user], kind: 'daily', handoffTime: '08:00', startDate: '2030-01-01' }];
+    b.schedule = (await bReq('POST', '/v1/schedules', { name: 'B on call', timeZone: 'UTC', layers })).body.id;
+    const span = { userId: b.user, start: '2031-01-01T00:00:00Z', end: '2031-01-02T00:00:00Z' };
+    b.override = (await bReq('POST', `/v1/schedules/${b.schedule}/overrides`, span)).body.id;
+    b.group = (await bReq('POST', '/v1/groups', { name: 'B group', memberIds: [b.user] })).body.id;
+    // A medical device of tenant B (device alarms over MQTT).
+    const bDevice = await clientCert(`b-mon-${tag}`);
+    const dev = await bReq('POST', '/v1/medical-devices', {
+      id: `b-mon-${tag}`,
+      certPem: bDevice.cert,
+      location: 'b-ward/1',
+    });
+    expect(dev.status).toBe(201);
+    b.medicalDevice = dev.body.id;
+    // Clinical alerts: an alert about B's patient (summary and details carry B's marker only where allowed) and a policy.
+    b.clinicalAlert = (
+      await bReq('POST', '/v1/alerts', {
+        priority: 'low',
+        target: `user:${b.user}`,
+        patientId: B_PATIENT,
+        summary: 'Lab ready',
+        details: `Potassium for ${B_MARK}`,
+      })
+    ).body.alertId;
+    b.policy = (
+      await bReq('POST', '/v1/escalation-policies', {
+        name: 'B policy',
+        steps: [{ targets: ['target'], channels: ['sms'], waitSeconds: 60 }],
+      })
+    ).body.id;
+    expect([b.clinicalAlert, b.policy].every(Boolean)).toBe(true);
+    b.unit = `iso-unit-${tag}`;
+    expect((await bReq('PUT', `/v1/units/${b.unit}/roles/charge_nurse`, { userIds: [b.user] })).status).toBe(201);
     b.session = query<{ id: string }>(h.dataDir, 'select id from sessions where subject_id = ?', bAdmin.userId)[0]!.id;
     b.alert = `iso-alert-${tag}`;
     await store.transaction((tx) =>
@@ -134,6 +169,15 @@ describe('tenant isolation: no route of tenant A reaches tenant B', () => {
       .replace(/^\/v1\/api-keys\/\{id\}/, `/v1/api-keys/${b.apiKey}`)
       .replace(/^\/v1\/security-alerts\/\{id\}/, `/v1/security-alerts/${b.alert}`)
       .replace(/^\/v1\/me\/sessions\/\{id\}/, `/v1/me/sessions/${b.session}`)
+      .replace(/^\/v1\/schedules\/\{id\}/, `/v1/schedules/${b.schedule}`)
+      .replace('{overrideId}', b.override!)
+      .replace(/^\/v1\/groups\/\{id\}/, `/v1/groups/${b.group}`)
+      .replace(/^\/v1\/medical-devices\/\{id\}/, `/v1/medical-devices/${b.medicalDevice}`)
+      .replace(/^\/v1\/alerts\/\{id\}/, `/v1/alerts/${b.clinicalAlert}`)
+      .replace(/^\/alerts\/\{id\}/, `/alerts/${b.clinicalAlert}`)
+      .replace(/^\/v1\/escalation-policies\/\{id\}/, `/v1/escalation-policies/${b.policy}`)
+      .replace('{unit}', b.unit!)
+      .replace('{role}', 'charge_nurse')
       .replace('{index}', b.auditIndex!)
       .replace(/\{\w+\}/g, NONE);
   }
@@ -164,6 +208,10 @@ describe('tenant isolation: no route of tenant A reaches tenant B', () => {
       b.apiKey!,
       b.alert!,
       b.session!,
+      b.schedule!,
+      b.override!,
+      b.group!,
+      b.unit!,
     ];
     const failures: string[] = [];
     auditBefore = bAudit();
@@ -171,7 +219,12 @@ describe('tenant isolation: no route of tenant A reaches tenant B', () => {
       const isPublic = ['public', 'provider'].includes(
         ROUTE_PERMISSIONS.get(`${r.method} ${r.path.replace(/\{(\w+)\}/g, ':$1')}`) as string,
       );
-      const query = r.path === '/v1/audit/events' ? `?patientId=${B_PATIENT}` : '';
+      const query =
+        r.path === '/v1/audit/events'
+          ? `?patientId=${B_PATIENT}`
+          : /^\/v1\/schedules\/\{id\}\/(shifts|calendar\.ics|overrides)$/.test(r.path)
+            ? '?from=2031-01-01T00:00:00Z&to=2031-01-03T00:00:00Z'
+            : '';
       for (const c of callers) {
         const res = await h.request(r.method, pathFor(r.path) + query, bodyFor(r.method, r.path), await c.headers());
         const where = `${r.method} ${r.path} as ${c.name}: got ${res.status} ${res.body?.code ?? ''}`;
@@ -201,6 +254,10 @@ describe('tenant isolation: no route of tenant A reaches tenant B', () => {
       { acknowledged_at: null },
     ]);
     expect(query(h.dataDir, 'select status from users where id = ?', b.user)).toEqual([{ status: 'active' }]);
+    const onCall = await bReq('GET', `/v1/schedules/${b.schedule}/on-call?at=2031-01-01T12:00:00Z`);
+    expect([onCall.status, onCall.body.userIds]).toEqual([200, [b.user]]);
+    expect((await bReq('GET', `/v1/groups/${b.group}`)).body.memberIds).toEqual([b.user]);
+    expect((await bReq('GET', `/v1/units/${b.unit}/roles/charge_nurse`)).body.userIds).toEqual([b.user]);
     expect(query(h.dataDir, 'select revoked_at from sessions where id = ?', b.session)).toEqual([{ revoked_at: null }]);
     expect(query(h.dataDir, 'select revoked_at from api_keys where id = ?', b.apiKey)).toEqual([{ revoked_at: null }]);
     // Nothing of tenant A's requests was written under tenant B (the reads above are B's own).

@@ -4,12 +4,17 @@ import { problem } from '../error-handler.js';
 import { mapTwilioStatus, validateTwilioSignature } from '../../channels/sms/twilio-signature.js';
 import type { DeliveryProcessor } from '../../core/delivery-processor.js';
 import type { ConsentService } from '../../core/consent-service.js';
+import type { AlertDispatcher } from '../../alerting/alert-dispatcher.js';
+import type { AlertSmsReplies } from '../../alerting/sms-replies.js';
 
 export interface TwilioCallbackRouteOptions {
   authToken: string;
   publicUrl: string;
   processor: DeliveryProcessor;
   consent: ConsentService;
+  /** Alert nudges: their delivery receipts, and acknowledgement by SMS reply. */
+  alertDispatcher?: AlertDispatcher;
+  alertSmsReplies?: AlertSmsReplies;
   tenantId: string;
 }
 
@@ -40,7 +45,8 @@ export const twilioCallbackRoutes: RoutePlugin<TwilioCallbackRouteOptions> = asy
       if (!signed(req)) return problem(reply, req, 'SP_CHANNEL_INVALID_SIGNATURE');
       const status = mapTwilioStatus(req.body.MessageStatus);
       const sid = req.body.MessageSid;
-      if (status && sid) await o.processor.providerStatus('twilio', sid, status);
+      if (status && sid && !(await o.processor.providerStatus('twilio', sid, status)))
+        await o.alertDispatcher?.providerStatus('twilio', sid, status);
       return reply.code(204).send();
     },
   );
@@ -51,12 +57,16 @@ export const twilioCallbackRoutes: RoutePlugin<TwilioCallbackRouteOptions> = asy
       config: { permission: 'provider', form: true },
       schema: {
         tags: ['providers'],
-        summary: 'Twilio inbound SMS webhook: STOP/START keywords set or clear the opt-out of that number',
+        summary:
+          'Twilio inbound SMS webhook: a reply code to an alert nudge (1, 1D) answers that alert; STOP/START keywords set or clear the opt-out of that number',
         body: Type.Record(Type.String(), Type.String()),
       },
     },
     async (req, reply) => {
       if (!signed(req)) return problem(reply, req, 'SP_CHANNEL_INVALID_SIGNATURE');
+      // A reply code to an alert nudge ("1", "1D") is an answer to that alert; anything else is consent's.
+      if (await o.alertSmsReplies?.handle(req.body.From ?? '', req.body.Body ?? '', req.id))
+        return reply.type('text/xml').send('<?xml version="1.0" encoding="UTF-8"?><Response></Response>');
       await o.consent.inboundSms(
         { tenantId: o.tenantId, actor: 'provider:twilio', requestId: req.id, sourceIp: req.ip },
         req.body.From ?? '',

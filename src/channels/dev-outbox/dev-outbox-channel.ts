@@ -1,5 +1,4 @@
-import type { Channel, OutboundMessage, SendResult } from '../channel.js';
-import type { ChannelKind } from '../../core/domain.js';
+import type { Channel, OutboundChannelKind, OutboundMessage, SendResult } from '../channel.js';
 
 export interface OutboxRecord {
   delivery_id: string;
@@ -32,7 +31,7 @@ export class DevOutboxChannel implements Channel {
   readonly provider = 'dev-outbox';
 
   constructor(
-    readonly kind: ChannelKind,
+    readonly kind: OutboundChannelKind,
     private readonly sink: OutboxSink,
     private readonly sealer: OutboxSealer,
     private readonly clock: () => Date = () => new Date(),

@@ -12,6 +12,10 @@ import * as m011 from './011-patient-identifiers.js';
 import * as m014 from './014-fhir-subscriptions.js';
 import * as m012 from './012-hl7.js';
 import * as m013 from './013-fhir-communication.js';
+import * as m017 from './017-on-call.js';
+import * as m016 from './016-alert-notifications.js';
+import * as m018 from './018-medical-devices.js';
+import * as m015 from './015-alerts.js';
 
 /**
  * Migrations are versioned by name and compiled into the program (no file-system scan at run time).
@@ -33,6 +37,10 @@ export const migrationProvider: MigrationProvider = {
       '014-fhir-subscriptions': m014,
       '012-hl7': m012,
       '013-fhir-communication': m013,
+      '017-on-call': m017,
+      '016-alert-notifications': m016,
+      '018-medical-devices': m018,
+      '015-alerts': m015,
     };
   },
 };
