@@ -2,14 +2,14 @@
  * Device alarms over the embedded MQTT broker (`node bin/run-ts.js bench/alarms.ts`): N devices
  * (each its own TLS connection with its client certificate) publish QoS 1 alarms at a fixed total
  * rate, sustained; each alarm becomes a new alert whose first step nudges the unit's charge nurse by
- * SMS. Measured in the same run:
- * - publish → first notification handed to its channel (a counting SMS channel passed via
+ * e-mail (or SMS). Measured in the same run:
+ * - publish → first notification handed to its channel (a counting e-mail or SMS channel passed via
  *   Foundations.channels, so the time is Sealpost's, not a provider's), p50/p99;
  * - the broker's own publish → PUBACK round trip (which includes the alert's durable commit);
  * - CPU of the Sealpost process (all threads) per alarm.
  * The devices run in a child process (this file with `--client`), so their CPU is not counted.
  *
- *   node bin/run-ts.js bench/alarms.ts [--rates 500,2000] [--duration 30] [--devices 20] [--json file]
+ *   node bin/run-ts.js bench/alarms.ts [--rates 500,2000] [--duration 30] [--devices 20] [--channel email|sms] [--json file]
  */
 import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -101,26 +101,34 @@ async function client(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const o = { rates: [500, 2000], durationSec: 30, devices: 20, json: null as string | null };
+  const o = {
+    rates: [500, 2000],
+    durationSec: 30,
+    devices: 20,
+    channel: 'email' as 'email' | 'sms',
+    json: null as string | null,
+  };
   forEachFlag(process.argv.slice(2), (flag, value, num) => {
     if (flag === '--rates') o.rates = value().split(',').map(Number);
     else if (flag === '--duration') o.durationSec = num(1);
     else if (flag === '--devices') o.devices = Math.round(num(1));
     else if (flag === '--json') o.json = value();
+    else if (flag === '--channel') o.channel = value() === 'sms' ? 'sms' : 'email';
     else throw new Error(`unknown option ${flag}`);
   });
   const { startSealpost } = await import('../test/helpers/sealpost-harness.js');
   const { staffWithSession } = await import('../test/helpers/identity.js');
   const { clientCert, serverCert, testCa } = await import('../test/helpers/transport-pki.js');
 
-  // The counting SMS channel: when each alarm's first nudge was handed to it.
+  // The counting channel (e-mail by default: SMS nudges also allocate a reply code per recipient,
+  // see --channel sms): when each alarm's first nudge was handed to it.
   const handed = new Map<number, number>();
-  const sms = {
-    kind: 'sms' as const,
+  const counter = {
+    kind: o.channel,
     provider: 'bench-counter',
-    async send(m: { text: string }) {
+    async send(m: { text: string; subject?: string }) {
       const at = now();
-      const seq = /bench (\d+)/.exec(m.text)?.[1];
+      const seq = /bench (\d+)/.exec(m.subject ?? m.text)?.[1];
       if (seq !== undefined && !handed.has(Number(seq))) handed.set(Number(seq), at);
       return { status: 'delivered' as const };
     },
@@ -135,19 +143,21 @@ async function main(): Promise<void> {
       SEALPOST_MQTT_TLS_CLIENT_CA: ca.cert,
       SEALPOST_LOG_LEVEL: 'warn',
     },
-    { channels: { sms } },
+    { channels: { [o.channel]: counter } },
   );
   try {
     const nurse = await staffWithSession(h, ['nurse']);
     await h.request('PUT', `/v1/users/${nurse.userId}/alert-contacts`, {
-      contacts: [{ kind: 'sms', value: '+14155550199' }],
+      contacts: [
+        o.channel === 'sms' ? { kind: 'sms', value: '+14155550199' } : { kind: 'email', value: 'nurse@bench.test' },
+      ],
       settings: { language: 'en', timeZone: 'UTC', quietHours: null, doNotDisturbUntil: null },
     });
     await h.request('PUT', '/v1/units/bench/roles/charge_nurse', { userIds: [nurse.userId] });
     await h.request('POST', '/v1/escalation-policies', {
       name: 'bench',
       isDefault: true,
-      steps: [{ targets: ['target'], channels: ['sms'], waitSeconds: 3600 }],
+      steps: [{ targets: ['target'], channels: [o.channel], waitSeconds: 3600 }],
     });
     const devices = [];
     for (let i = 0; i < o.devices; i++) {
