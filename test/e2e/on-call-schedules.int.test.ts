@@ -254,6 +254,107 @@ describe('on-call schedules over the API', () => {
     expect(readFileSync(h.logFile, 'utf8')).not.toContain(PHI_MARKER);
   });
 
+  // Before hand-offs were counted per period, each of these took from seconds to a minute of CPU.
+  describe('bounded work whatever the rotation', { timeout: 30_000 }, () => {
+    const hours = Array.from({ length: 24 }, (_, i) => i).join(',');
+    const fiveMinutes = Array.from({ length: 12 }, (_, i) => i * 5).join(',');
+
+    it('refuses a rule with a hand-off every five minutes with 400, writing nothing', async () => {
+      const before = { schedules: count('on_call_schedules'), audit: count('audit_entries') };
+      const r = await as(admin)('POST', '/v1/schedules', {
+        name: 'x',
+        timeZone: 'UTC',
+        layers: [
+          layer({
+            kind: 'custom',
+            startDate: '2000-01-01',
+            rrule: `FREQ=DAILY;BYHOUR=${hours};BYMINUTE=${fiveMinutes}`,
+          }),
+        ],
+      });
+      expect([r.status, r.body.code]).toEqual([400, 'SP_SCHEDULE_ROTATION_INVALID']);
+      expect({ schedules: count('on_call_schedules'), audit: count('audit_entries') }).toEqual(before);
+    });
+
+    it('names the right nurse on a twice-daily rule started 25 years ago', async () => {
+      const rrule = 'FREQ=DAILY;BYHOUR=8,20';
+      const s = await as(admin)('POST', '/v1/schedules', {
+        name: 'old',
+        timeZone: 'UTC',
+        layers: [layer({ kind: 'custom', startDate: '2001-01-01', rrule })],
+      });
+      expect(s.status).toBe(201);
+      // Hand-off 0 is 2001-01-01 08:00 UTC, two a day: at 21:00 the hand-off of that evening runs.
+      const at = '2026-12-07T21:00:00Z';
+      const index = 2 * Math.round((Date.parse('2026-12-07') - Date.parse('2001-01-01')) / 86_400_000) + 1;
+      const r = await as(admin)('GET', `/v1/schedules/${s.body.id}/on-call?at=${at}`);
+      expect(r.body.userIds).toEqual([[nurse.userId, nurse2.userId][index % 2]]);
+      expect([r.body.start, r.body.end]).toEqual(['2026-12-07T20:00:00.000Z', '2026-12-08T08:00:00.000Z']);
+    });
+
+    it('answers nobody on call, with the code logged, for a stored rule that the limits now refuse', async () => {
+      const id = `legacy-${Date.now()}`;
+      await h.app.store.transaction((tx) =>
+        tx.onCall.insertSchedule({
+          id,
+          tenant_id: 'default',
+          name: 'legacy',
+          time_zone: 'UTC',
+          layers: JSON.stringify([
+            layer({
+              kind: 'custom',
+              startDate: '2000-01-01',
+              rrule: `FREQ=DAILY;BYHOUR=${hours};BYMINUTE=${fiveMinutes}`,
+            }),
+          ]),
+          created_by: admin.userId,
+          created_at: Date.now(),
+          updated_at: Date.now(),
+        }),
+      );
+      const r = await as(admin)('GET', `/v1/schedules/${id}/on-call?at=2026-12-07T03:00:00Z`);
+      expect([r.status, r.body.userIds, r.body.empty]).toEqual([200, [], 'no_one_on_call']);
+      const log = readFileSync(h.logFile, 'utf8');
+      expect(log).toContain(id);
+      expect(log).toContain('SP_SCHEDULE_ROTATION_INVALID');
+    });
+
+    it('refuses the 1001st override within 62 days with 409, writing nothing', async () => {
+      const s = await as(admin)('POST', '/v1/schedules', { name: 'busy', timeZone: 'UTC', layers: [layer()] });
+      const t0 = Date.parse('2027-01-01T00:00:00Z');
+      await h.app.store.transaction((tx) =>
+        tx.onCall.insertOverrides(
+          Array.from({ length: 1000 }, (_, i) => ({
+            id: `${s.body.id}-o${i}`,
+            tenant_id: 'default',
+            schedule_id: s.body.id,
+            user_id: nurse.userId,
+            start_at: t0 + i * H,
+            end_at: t0 + i * H + H / 2,
+            swap_id: null,
+            created_by: admin.userId,
+            created_at: Date.now(),
+          })),
+        ),
+      );
+      const before = { overrides: count('on_call_overrides'), audit: count('audit_entries') };
+      const o = await as(admin)('POST', `/v1/schedules/${s.body.id}/overrides`, {
+        userId: nurse2.userId,
+        start: '2027-02-20T00:00:00Z',
+        end: '2027-02-20T06:00:00Z',
+      });
+      expect([o.status, o.body.code]).toEqual([409, 'SP_SCHEDULE_OVERRIDE_LIMIT']);
+      expect({ overrides: count('on_call_overrides'), audit: count('audit_entries') }).toEqual(before);
+      // Far enough away (more than 62 days after the last), there is room again.
+      const later = await as(admin)('POST', `/v1/schedules/${s.body.id}/overrides`, {
+        userId: nurse2.userId,
+        start: '2027-05-01T00:00:00Z',
+        end: '2027-05-01T06:00:00Z',
+      });
+      expect(later.status).toBe(201);
+    });
+  });
+
   it("is the tenant's own: another tenant's administrator finds nothing, a nurse may not write", async () => {
     const id = (await as(admin)('POST', '/v1/schedules', { name: 'mine', timeZone: 'UTC', layers: [layer()] })).body.id;
     const otherAdmin = await staffWithSession(h, ['admin'], 'other-tenant');

@@ -1,5 +1,6 @@
 import { Temporal } from 'temporal-polyfill';
-import { RRuleTemporal } from 'rrule-temporal';
+import { AppError } from '../../core/errors.js';
+import { handoffIndex, matches, rulePlan } from './rrule-rotation.js';
 
 /**
  * One layer of an on-call schedule: a rotation of users handing over at a wall-clock time in the
@@ -80,7 +81,7 @@ function instantOf(wall: number, zone: string): number {
   }).toZonedDateTime(zone, { disambiguation: 'compatible' }).epochMilliseconds;
 }
 
-function startWall(layer: RotationLayer): number {
+export function startWall(layer: RotationLayer): number {
   const [y, m, d] = layer.startDate.split('-').map(Number);
   const [hh, mm] = layer.handoffTime.split(':').map(Number);
   return Date.UTC(y!, m! - 1, d!, hh!, mm!);
@@ -89,74 +90,55 @@ function startWall(layer: RotationLayer): number {
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
-/** The RRULE of a custom layer, anchored at its first hand-off in the schedule's zone. */
-export function layerRule(layer: RotationLayer, zone: string): RRuleTemporal {
-  const dt = layer.startDate.replace(/-/g, '') + 'T' + layer.handoffTime.replace(':', '') + '00';
-  return new RRuleTemporal({
-    rruleString: `DTSTART;TZID=${zone}:${dt}\nRRULE:${layer.rrule}`,
-    includeDtstart: true,
-    // Daily hand-offs from 2000 to 2100 (validation's bounds) are 36,525 periods; the default is 10,000.
-    maxIterations: 100_000,
-  });
+/**
+ * A hard bound on the steps of any loop here: inputs are validated so that no lookup comes near
+ * it, and a layer stored before a limit existed fails with a clear error instead of spinning.
+ */
+const MAX_STEPS = 200_000;
+function budget(): () => void {
+  let n = 0;
+  return () => {
+    if (++n > MAX_STEPS) throw new AppError('SP_SCHEDULE_ROTATION_INVALID', 'lookup too costly');
+  };
 }
 
-/**
- * Counting an RRULE's occurrences from its start costs one step per hand-off since then (years of
- * daily hand-offs: tenths of a second). Known (occurrence, index) pairs per rule are kept, so a
- * later question counts only from the nearest earlier answer. Bounded: the oldest rules go first.
- */
-const anchors = new Map<string, { at: number; index: number }[]>();
-const MAX_RULES = 500;
-
-function occurrenceIndex(key: string, rule: RRuleTemporal, first: number, occurrence: number): number {
-  let list = anchors.get(key);
-  if (!list) {
-    if (anchors.size >= MAX_RULES) anchors.delete(anchors.keys().next().value!);
-    list = [{ at: first, index: 0 }];
-    anchors.set(key, list);
+/** The shifts of an RRULE layer overlapping [from, to): hand-offs counted per period (rrule-rotation.ts). */
+function ruleShifts(layer: RotationLayer, zone: string, from: number, to: number): LayerShift[] {
+  const plan = rulePlan(layer.rrule!, startWall(layer));
+  // Wall-clock margins of a period and a day on each side hold the hand-off before `from` and the one after `to`.
+  const lo = Math.max(plan.first, wallOf(from, zone) - plan.period - DAY);
+  const hi = Math.max(lo, wallOf(to, zone) + plan.period + DAY);
+  const walls = matches(plan, lo, hi);
+  if (lo === plan.first && walls[0] !== plan.first) walls.unshift(plan.first);
+  const at = walls.map((w) => instantOf(w, zone));
+  let k = 0;
+  while (k + 1 < at.length && at[k + 1]! <= from) k++;
+  let index = walls.length > 0 ? handoffIndex(plan, walls[k]!) : 0;
+  const out: LayerShift[] = [];
+  for (; k + 1 < at.length && at[k]! < to; k++, index++) {
+    const start = at[k]!;
+    const end = at[k + 1]!;
+    // Two hand-offs on one instant (a spring-forward gap): the first has no length and no shift.
+    if (end > start && end > from) out.push({ index, start, end });
   }
-  // The nearest known occurrence on either side; both ends of the count are occurrences of the rule.
-  let best = list[0]!;
-  for (const a of list) if (Math.abs(a.at - occurrence) < Math.abs(best.at - occurrence)) best = a;
-  if (best.at === occurrence) return best.index;
-  const lo = Math.min(best.at, occurrence);
-  const hi = Math.max(best.at, occurrence);
-  const steps = rule.between(new Date(lo), new Date(hi), true).length - 1;
-  const index = best.at < occurrence ? best.index + steps : best.index - steps;
-  list.push({ at: occurrence, index });
-  if (list.length > 64) list.splice(1, 1);
-  return index;
+  return out;
 }
 
 /** A layer's shifts that overlap [from, to), in order. */
 function layerShifts(layer: RotationLayer, zone: string, from: number, to: number): LayerShift[] {
   const out: LayerShift[] = [];
-  if (layer.kind === 'custom' && layer.rrule) {
-    const rule = layerRule(layer, zone);
-    const first = instantOf(startWall(layer), zone);
-    const prev = from > first ? rule.previous(new Date(from), true) : null;
-    const key = `${zone}|${layer.startDate}|${layer.handoffTime}|${layer.rrule}`;
-    let index = prev ? occurrenceIndex(key, rule, first, prev.epochMilliseconds) : 0;
-    const starts = rule.between(new Date(prev ? prev.epochMilliseconds : first), new Date(to), true);
-    for (let k = 0; k < starts.length; k++) {
-      const start = starts[k]!.epochMilliseconds;
-      if (start >= to) break;
-      const endZ = k + 1 < starts.length ? starts[k + 1] : rule.next(new Date(start));
-      const end = endZ ? endZ.epochMilliseconds : Number.MAX_SAFE_INTEGER;
-      if (end > from && end > start) out.push({ index, start, end });
-      index++;
-    }
-    return out;
-  }
+  if (layer.kind === 'custom' && layer.rrule) return ruleShifts(layer, zone, from, to);
   const period = layer.kind === 'daily' ? DAY : layer.kind === 'weekly' ? 7 * DAY : layer.shiftHours! * HOUR;
   const base = startWall(layer);
   const handoff = (i: number) => instantOf(base + i * period, zone);
   // Estimate from wall-clock time, then correct on instants (a fold or gap may shift by one).
+  const step = budget();
   let i = Math.floor((wallOf(from, zone) - base) / period);
-  while (i >= 0 && handoff(i) > from) i--;
-  while (handoff(i + 1) <= from) i++;
+  while (i >= 0 && handoff(i) > from) (i--, step());
+  while (handoff(i + 1) <= from) (i++, step());
   if (i < 0) i = 0;
   for (let start = handoff(i); start < to; i++) {
+    step();
     const end = handoff(i + 1);
     // A shift wholly inside a spring-forward gap has no length: it does not exist.
     if (end > start && end > from) out.push({ index: i, start, end });
@@ -173,7 +155,9 @@ function windowsBetween(windows: readonly LayerWindow[], zone: string, from: num
   // From the local day before `from` (a window may cross midnight) to the local day of `to`.
   const first = Math.floor(wallOf(from, zone) / DAY) - 1;
   const last = Math.floor(wallOf(to, zone) / DAY);
+  const step = budget();
   for (let day = first; day <= last; day++) {
+    step();
     const iso = ((((day + 3) % 7) + 7) % 7) + 1; // 1970-01-01 (day 0) was a Thursday (4)
     for (const w of windows) {
       if (w.days && !w.days.includes(iso)) continue;
@@ -260,12 +244,18 @@ export function timeline(
   const points = [...bounds].sort((a, b) => a - b);
   const out: (Shift & { key: string })[] = [];
   const cursor = perLayer.map(() => 0);
+  // Overrides by start, swept once: only those begun and not yet ended are looked at per stretch.
+  const byStart = [...ovs].sort((x, y) => x.start - y.start);
+  let next = 0;
+  let active: Piece[] = [];
   for (let k = 0; k + 1 < points.length; k++) {
     const a = points[k]!;
     const b = points[k + 1]!;
+    while (next < byStart.length && byStart[next]!.start <= a) active.push(byStart[next++]!);
+    active = active.filter((p) => p.end > a);
     // Overrides first (the latest covering one), else the highest layer with a piece here.
     let best: Piece | undefined;
-    for (const p of ovs) if (p.start <= a && p.end >= b && (!best || p.precedence > best.precedence)) best = p;
+    for (const p of active) if (p.end >= b && (!best || p.precedence > best.precedence)) best = p;
     perLayer.forEach((list, li) => {
       while (cursor[li]! < list.length && list[cursor[li]!]!.end <= a) cursor[li]!++;
     });

@@ -56,6 +56,17 @@ const span = (o: OverrideRow): OverrideSpan => ({
 });
 // Overrides are at most this long: a reading around an instant never scans an unbounded table.
 const MAX_OVERRIDE_MS = 62 * 86_400_000;
+/**
+ * At most this many overrides within 62 days of a new one, so any 62-day listing (or the window of
+ * a lookup) meets at most this many: the last one written that a range meets was counted with all
+ * the others it meets (they lie within 62 days of it).
+ */
+export const MAX_OVERRIDES_NEAR = 1000;
+
+/** Where a lookup that meets a rotation it refuses to compute says so (the composition root's logger). */
+export interface ScheduleLog {
+  warn(obj: { code: string; scheduleId: string }, msg: string): void;
+}
 
 /**
  * On-call schedules: layers of rotations with wall-clock hand-offs in the schedule's IANA zone,
@@ -63,7 +74,10 @@ const MAX_OVERRIDE_MS = 62 * 86_400_000;
  * in its own transaction (ids only; nothing here is PHI).
  */
 export class ScheduleService {
-  constructor(private readonly deps: CoreDeps) {}
+  constructor(
+    private readonly deps: CoreDeps,
+    private readonly log?: ScheduleLog,
+  ) {}
 
   private async validated(tx: StoreTx, tenantId: string, input: ScheduleInput): Promise<ScheduleInput> {
     const timeZone = canonicalZone(input.timeZone);
@@ -207,6 +221,15 @@ export class ScheduleService {
         parsed.map((p) => p.userId),
       );
       await check?.(tx);
+      for (const p of parsed) {
+        const near = await tx.onCall.overridesBetween(
+          ctx.tenantId,
+          id,
+          p.start - MAX_OVERRIDE_MS,
+          p.end + MAX_OVERRIDE_MS,
+        );
+        if (near.length + parsed.length > MAX_OVERRIDES_NEAR) throw new AppError('SP_SCHEDULE_OVERRIDE_LIMIT');
+      }
       const now = clock();
       const swapId = parsed.length > 1 ? newId() : null;
       const rows: OverrideRow[] = parsed.map((p) => ({
@@ -262,10 +285,26 @@ export class ScheduleService {
     return (await read.onCall.overridesBetween(ctx.tenantId, id, r.from, r.to)).map(overrideView);
   }
 
-  /** Who is on call at `at`, read inside `tx` (the directory resolves `schedule:<id>` with it). */
+  /**
+   * Who is on call at `at`, read inside `tx` (the directory resolves `schedule:<id>` with it). Its
+   * work is bounded whatever the schedule holds: a stored rotation that the current limits refuse
+   * (written before them) answers nobody on call, with its code logged, so the escalation goes on.
+   */
   async onCallInTx(tx: StoreTx, tenantId: string, id: string, at: number): Promise<OnCallNow | null> {
     const row = await tx.onCall.schedule(tenantId, id);
     if (!row) return null;
+    try {
+      return await this.lookup(tx, tenantId, row, at);
+    } catch (e) {
+      const code = e instanceof AppError ? e.code : undefined;
+      if (code !== 'SP_SCHEDULE_ROTATION_INVALID') throw e;
+      this.log?.warn({ code, scheduleId: id }, 'on-call lookup refused a stored rotation; nobody on call');
+      return { userIds: [], start: null, end: null, empty: 'no_one_on_call' };
+    }
+  }
+
+  private async lookup(tx: StoreTx, tenantId: string, row: ScheduleRow, at: number): Promise<OnCallNow> {
+    const id = row.id;
     const layers = JSON.parse(row.layers) as RotationLayer[];
     const covering = (await tx.onCall.overridesBetween(tenantId, id, at, at + 1)).map(span);
     const w = decidingWindow(row.time_zone, layers, covering, at);
