@@ -34,6 +34,9 @@ export interface StaffAlertContacts {
   settings: StaffAlertSettings;
 }
 
+/** A replacement: the contact methods, and the settings when they change too (kept when absent). */
+export type StaffAlertContactsInput = Omit<StaffAlertContacts, 'settings'> & { settings?: StaffAlertSettings };
+
 export const DEFAULT_STAFF_SETTINGS: StaffAlertSettings = {
   language: 'en',
   timeZone: 'UTC',
@@ -136,7 +139,7 @@ export class StaffContactService {
   }
 
   /** Replaces the user's contact methods and settings, all checked first (a bad one changes nothing). */
-  async put(ctx: RequestContext, userId: string, input: StaffAlertContacts): Promise<StaffAlertContacts> {
+  async put(ctx: RequestContext, userId: string, input: StaffAlertContactsInput): Promise<StaffAlertContacts> {
     if (input.contacts.length > MAX_STAFF_CONTACTS)
       throw new AppError('SP_ALERT_CONTACT_INVALID', `at most ${MAX_STAFF_CONTACTS} contacts`);
     const values = input.contacts.map((c, i) => ({ kind: c.kind, value: normaliseStaffContact(c, i, this.policy) }));
@@ -146,7 +149,7 @@ export class StaffContactService {
       if (seen.has(key)) throw new AppError('SP_ALERT_CONTACT_INVALID', `contacts[${i}] duplicate`);
       seen.add(key);
     });
-    const settings = checkStaffSettings(input.settings);
+    const settings = input.settings === undefined ? null : checkStaffSettings(input.settings);
     const at = this.deps.clock();
     const now = at.getTime();
     const { store } = this.deps;
@@ -161,21 +164,24 @@ export class StaffContactService {
         updated_at: now,
       }));
       await tx.alertNotifications.replaceContacts(ctx.tenantId, userId, rows);
-      await tx.alertNotifications.putSettings({
-        tenant_id: ctx.tenantId,
-        user_id: userId,
-        ...settings,
-        updated_at: now,
-      });
+      if (settings)
+        await tx.alertNotifications.putSettings({
+          tenant_id: ctx.tenantId,
+          user_id: userId,
+          ...settings,
+          updated_at: now,
+        });
       await audit(tx, ctx, at, {
         action: 'user.alert_contacts_updated',
         targetType: 'user',
         targetId: userId,
         details: {
           kinds: values.map((c) => c.kind),
-          language: settings.language,
-          quietHours: settings.quiet_hours !== null,
-          doNotDisturb: settings.dnd_until !== null && settings.dnd_until > now,
+          ...(settings && {
+            language: settings.language,
+            quietHours: settings.quiet_hours !== null,
+            doNotDisturb: settings.dnd_until !== null && settings.dnd_until > now,
+          }),
         },
       });
       return this.read(tx, ctx.tenantId, userId);

@@ -139,7 +139,13 @@ export function registerRoutes(
   server.register(hl7Routes, { prefix: '/v1/hl7', hl7: s.hl7 });
   // Development outbox (when a channel uses it) and provider callbacks (when the provider is configured).
   if (Object.values(s.channels).some((c) => c.provider === 'dev-outbox'))
-    server.register(devOutboxRoutes, { prefix: '/v1/dev/outbox', store, sealer: s.sealer });
+    server.register(devOutboxRoutes, {
+      prefix: '/v1/dev/outbox',
+      store,
+      sealer: s.sealer,
+      smsReplies:
+        s.channels.sms.provider === 'dev-outbox' ? { alerts: s.alertSmsReplies, consent: s.consent } : undefined,
+    });
   if (config.channels.sms === 'twilio')
     server.register(twilioCallbackRoutes, {
       prefix: '/v1/providers/twilio',

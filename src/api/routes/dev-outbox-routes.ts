@@ -4,6 +4,8 @@ import { requestContext } from '../types.js';
 import { ListQuery, problems } from '../schemas.js';
 import type { Store } from '../../store/store.js';
 import { openOutboxRow, type OutboxSealer } from '../../channels/dev-outbox/dev-outbox-channel.js';
+import type { AlertSmsReplies } from '../../alerting/sms-replies.js';
+import type { ConsentService } from '../../core/consent-service.js';
 
 export const OutboxItem = Type.Object({
   id: Type.String(),
@@ -18,10 +20,12 @@ export const OutboxItem = Type.Object({
 export interface DevOutboxRouteOptions {
   store: Store;
   sealer: OutboxSealer;
+  /** Present when SMS goes to the dev outbox: replies typed on the phone that "got" an outbox SMS. */
+  smsReplies?: { alerts: AlertSmsReplies; consent: ConsentService };
 }
 
 /** Lists what the dev channels "sent". Registered only when a dev-outbox channel is configured. */
-export const devOutboxRoutes: RoutePlugin<DevOutboxRouteOptions> = async (app, { store, sealer }) => {
+export const devOutboxRoutes: RoutePlugin<DevOutboxRouteOptions> = async (app, { store, sealer, smsReplies }) => {
   app.get(
     '',
     {
@@ -41,6 +45,36 @@ export const devOutboxRoutes: RoutePlugin<DevOutboxRouteOptions> = async (app, {
       const rows = await store.read.outbox.list(requestContext(req).tenantId, Number(req.query.cursor ?? 0), limit);
       const items = rows.map((r) => openOutboxRow(r, sealer));
       return { items, nextCursor: rows.length === limit ? String(rows[rows.length - 1].id) : null };
+    },
+  );
+
+  if (!smsReplies) return;
+  // What an SMS provider's inbound webhook does (provider-routes.ts), for SMS that went to the dev
+  // outbox: an alert reply code answers that alert, anything else is a consent keyword (STOP/START).
+  app.post(
+    '/sms-replies',
+    {
+      config: { permission: 'outbox.read' },
+      schema: {
+        tags: ['dev'],
+        summary:
+          'Development only: a text message "from" a phone number, handled as an inbound SMS (alert reply codes such as 1 or 1D, then STOP/START)',
+        body: Type.Object(
+          { from: Type.String({ maxLength: 32 }), body: Type.String({ maxLength: 1600 }) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({ handledAs: Type.Union([Type.Literal('alert-reply'), Type.Literal('consent')]) }),
+          ...problems(400, 401, 403),
+        },
+      },
+    },
+    async (req) => {
+      const ctx = requestContext(req);
+      if (await smsReplies.alerts.handle(req.body.from, req.body.body, req.id))
+        return { handledAs: 'alert-reply' as const };
+      await smsReplies.consent.inboundSms(ctx, req.body.from, req.body.body);
+      return { handledAs: 'consent' as const };
     },
   );
 };

@@ -36,6 +36,14 @@ const AlertContacts = Type.Object(
   },
   { additionalProperties: false },
 );
+/** A PUT replaces the contact methods, and the settings only when they are given. */
+const AlertContactsInput = Type.Object(
+  {
+    contacts: AlertContacts.properties.contacts,
+    settings: Type.Optional(Settings),
+  },
+  { additionalProperties: false },
+);
 const UserParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' }) });
 
 const DESCRIPTION =
@@ -78,7 +86,7 @@ export const staffContactRoutes: RoutePlugin<StaffContactRouteOptions> = async (
         summary: "Replace a staff user's alert contact methods and settings",
         description: DESCRIPTION,
         params: UserParam,
-        body: AlertContacts,
+        body: AlertContactsInput,
         response: { 200: AlertContacts, ...problems(400, 401, 403, 404) },
       },
     },
@@ -106,7 +114,7 @@ export const staffContactRoutes: RoutePlugin<StaffContactRouteOptions> = async (
         tags: ['alerts'],
         summary: "Replace the signed-in staff user's alert contact methods and settings",
         description: DESCRIPTION,
-        body: AlertContacts,
+        body: AlertContactsInput,
         response: { 200: AlertContacts, ...problems(400, 401, 403) },
       },
     },
