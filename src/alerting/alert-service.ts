@@ -18,24 +18,35 @@ import {
   type TriggerResult,
 } from './alert-types.js';
 import { checkSummary, patientMarkersInTx } from './alert-summary.js';
-import { BUILT_IN_POLICY, stepsFor, type PolicyBody } from './escalation-policy.js';
+import { ALERT_OWN_TARGET, BUILT_IN_POLICY, stepsFor, type PolicyBody } from './escalation-policy.js';
 import { EscalationRunner } from './escalation-policy-runner.js';
 import { EscalationPolicyService } from './escalation-policy-service.js';
 import { TimerWorker } from './alert-timers.js';
+import { alertView, eventView, parseAlertCursor, type AlertDetailView, type AlertView } from './alert-views.js';
 import {
-  alertView,
-  eventView,
-  isRecipient,
-  parseAlertCursor,
-  type AlertDetailView,
-  type AlertView,
-} from './alert-views.js';
+  TOLD_KINDS,
+  declined,
+  hasRelationship,
+  isClinical,
+  mayAct,
+  maySeeClinical,
+  wasTold,
+  type AlertPerson,
+} from './alert-access.js';
 
-/** Who reads an alert: details are shown to its recipients and to people with the patient relationship. */
+/** Who reads an alert: a signed-in person (details and patientId per `maySeeClinical`), or a system. */
 export interface AlertViewer {
   userId?: string;
   sessionId?: string;
+  roles?: readonly string[];
 }
+
+/** The newest timeline entries `get` returns (a long-open alert's timeline is not read whole). */
+export const TIMELINE_MAX = 500;
+
+const PRIORITY_RANK: Record<string, number> = { low: 0, medium: 1, high: 2 };
+const personOf = (v: AlertViewer): AlertPerson | undefined =>
+  v.userId && v.roles ? { userId: v.userId, roles: v.roles, sessionId: v.sessionId } : undefined;
 
 /**
  * Clinical alerts: trigger (with dedup folding), responses and reads. Every change and its audit
@@ -129,7 +140,9 @@ export class AlertService implements AlertTrigger, AlertResponder {
         last_triggered_at: now.getTime(),
         updated_at: now.getTime(),
       });
-      await this.runner.event(tx, open, 'folded', ctx.actor, now, { count });
+      // The count lives on the alert; the timeline records only the first fold (a flapping device
+      // must not grow it without bound). Every fold is still audited.
+      if (count === 2) await this.runner.event(tx, open, 'folded', ctx.actor, now, { count });
       await audit(tx, ctx, now, {
         action: 'alert.folded',
         targetType: 'alert',
@@ -137,7 +150,11 @@ export class AlertService implements AlertTrigger, AlertResponder {
         patientRef: this.runner.pref(open),
         details: { count },
       });
-      return { result: await remember({ alertId: open.id, created: false, count }), sends: [] };
+      const sends =
+        PRIORITY_RANK[input.priority]! > PRIORITY_RANK[open.priority]!
+          ? await this.raisePriority(tx, ctx, open, input.priority, now)
+          : [];
+      return { result: await remember({ alertId: open.id, created: false, count }), sends };
     }
 
     const id = newId();
@@ -187,6 +204,65 @@ export class AlertService implements AlertTrigger, AlertResponder {
     return { result: await remember({ alertId: id, created: true, count: 1 }), sends };
   }
 
+  /**
+   * A fold with a higher priority than the open alert raises it (audited, on the timeline). An
+   * acknowledged alert does not escalate again, so whoever acknowledged it (else the current step's
+   * targets) is told again now on the new priority's channels; an alert still escalating simply
+   * goes on under the new priority's steps.
+   */
+  private async raisePriority(
+    tx: StoreTx,
+    ctx: RequestContext,
+    a: AlertRow,
+    priority: string,
+    now: Date,
+  ): Promise<PlannedSend[]> {
+    const from = a.priority;
+    await tx.alerts.update(ctx.tenantId, a.id, { priority, updated_at: now.getTime() });
+    a.priority = priority;
+    const sends: PlannedSend[] = [];
+    let told: string[] = [];
+    if (a.state === 'acknowledged') {
+      const steps = stepsFor(JSON.parse(a.policy_json) as PolicyBody, priority as never);
+      const step = Math.min(Math.max(a.step, 0), steps.length - 1);
+      const ackTarget = a.acknowledged_by && !a.acknowledged_by.includes(':') ? `user:${a.acknowledged_by}` : null;
+      const targets = ackTarget
+        ? [ackTarget]
+        : steps[step]!.targets.map((t) => (t === ALERT_OWN_TARGET ? a.target : t));
+      let { recipients } = await this.runner.resolve(tx, ctx.tenantId, targets, now);
+      if (!recipients.length && ackTarget) {
+        const own = steps[step]!.targets.map((t) => (t === ALERT_OWN_TARGET ? a.target : t));
+        ({ recipients } = await this.runner.resolve(tx, ctx.tenantId, own, now));
+      }
+      if (recipients.length)
+        ({ told } = await this.runner.notify(
+          tx,
+          ctx,
+          a,
+          step,
+          a.repeat,
+          recipients,
+          steps[step]!.channels,
+          now,
+          sends,
+        ));
+    }
+    await this.runner.event(tx, a, 'priority_raised', ctx.actor, now, {
+      from,
+      to: priority,
+      step: a.step,
+      recipients: told,
+    });
+    await audit(tx, ctx, now, {
+      action: 'alert.priority_raised',
+      targetType: 'alert',
+      targetId: a.id,
+      patientRef: this.runner.pref(a),
+      details: { from, to: priority, renotified: told.length },
+    });
+    return sends;
+  }
+
   /** The tenant's key for alerts without a patient (`alerts:<tenant>`), created on first use. */
   private async tenantKey(tx: StoreTx, tenantId: string, now: number): Promise<Buffer> {
     const keyId = `alerts:${tenantId}`;
@@ -231,26 +307,36 @@ export class AlertService implements AlertTrigger, AlertResponder {
   }
 
   /**
-   * One response in one transaction with its audit entry. `onlyRecipient`: the responder must be a
-   * person the alert was sent to (an API key answering for someone), else 403 SP_ALERT_NOT_RECIPIENT.
+   * One response in one transaction with its audit entry. Who may answer:
+   * - `person` (a signed-in person answering as themselves): `mayAct` (told of the alert, the
+   *   patient relationship, or a clinician for an alert without a patient), else 404 SP_ALERT_NOT_FOUND;
+   * - `onlyRecipient` (a paging gateway answering for someone), and any answer arriving over paging
+   *   or MQTT: `by.userId` must have been told of the alert, else 403 SP_ALERT_NOT_RECIPIENT;
+   * - an SMS reply proves by its reply code that the person was told.
+   * A decline applies only when its person was told of the current step and has not declined it
+   * yet; otherwise it is a no-op answered with the current state (double taps, retries, resent SMS).
    */
   async respond(
     ctx: RequestContext,
     alertId: string,
     action: 'acknowledge' | 'decline' | 'resolve' | 'forward',
     by: { userId?: string; via: ResponseVia | 'device' },
-    o: { target?: string; onlyRecipient?: boolean } = {},
+    o: { target?: string; onlyRecipient?: boolean; person?: AlertPerson } = {},
   ): Promise<AlertView> {
     const { store, clock } = this.core;
     const r = await store.transaction(async (tx) => {
       const now = clock();
       const a = await tx.alerts.getForUpdate(ctx.tenantId, alertId);
       if (!a) throw new AppError('SP_ALERT_NOT_FOUND');
-      if (o.onlyRecipient && !(by.userId && isRecipient(await tx.alerts.events(ctx.tenantId, a.id), by.userId)))
-        throw new AppError('SP_ALERT_NOT_RECIPIENT');
+      // Only the entries that say who was told and who declined: never the whole timeline.
+      const events = await tx.alerts.events(ctx.tenantId, a.id, { kinds: TOLD_KINDS });
+      if (o.person && !(await mayAct(tx, a, o.person, events, now.getTime()))) throw new AppError('SP_ALERT_NOT_FOUND');
+      const gateway = o.onlyRecipient || by.via === 'paging' || by.via === 'mqtt';
+      if (gateway && !(by.userId && wasTold(events, by.userId))) throw new AppError('SP_ALERT_NOT_RECIPIENT');
+      const showPatient = await maySeeClinical(tx, a, o.person, events, now.getTime());
       const closed = a.state === 'resolved' || a.state === 'expired';
       if (closed) {
-        if (action === 'resolve') return { a, sends: [] as PlannedSend[] };
+        if (action === 'resolve') return { a, sends: [] as PlannedSend[], showPatient };
         throw new AppError('SP_ALERT_CLOSED');
       }
       const who = { userId: by.userId ?? null, via: by.via };
@@ -266,7 +352,7 @@ export class AlertService implements AlertTrigger, AlertResponder {
       };
       const sends: PlannedSend[] = [];
       if (action === 'acknowledge' || action === 'resolve') {
-        if (action === 'acknowledge' && a.state === 'acknowledged') return { a, sends };
+        if (action === 'acknowledge' && a.state === 'acknowledged') return { a, sends, showPatient };
         const patch =
           action === 'acknowledge'
             ? { state: 'acknowledged', acknowledged_at: now.getTime(), acknowledged_by: by.userId ?? ctx.actor }
@@ -277,7 +363,9 @@ export class AlertService implements AlertTrigger, AlertResponder {
         await this.runner.cancelNudges(tx, ctx.tenantId, a.id, now);
         await done(action === 'acknowledge' ? 'acknowledged' : 'resolved');
       } else if (action === 'decline') {
-        if (a.state === 'acknowledged') return { a, sends };
+        if (a.state === 'acknowledged') return { a, sends, showPatient };
+        const u = by.userId;
+        if (!u || !wasTold(events, u, a.step) || declined(events, u, a.step)) return { a, sends, showPatient };
         await done('declined', { step: a.step });
         await tx.alerts.cancelTimers(a.id);
         sends.push(...(await this.runner.runInTx(tx, ctx, a, a.step + 1, 0, now.getTime(), now)));
@@ -287,47 +375,66 @@ export class AlertService implements AlertTrigger, AlertResponder {
         const policy = JSON.parse(a.policy_json) as PolicyBody;
         const steps = stepsFor(policy, a.priority as never);
         const channels = steps[Math.min(Math.max(a.step, 0), steps.length - 1)]!.channels;
-        const reached = recipients.length
-          ? await this.runner.notify(tx, ctx, a, Math.max(a.step, 0), a.repeat, recipients, channels, now, sends)
-          : 0;
-        await done('forwarded', { target: o.target, recipients: recipients.map((p) => p.userId), reached });
+        const step = Math.max(a.step, 0);
+        const { reached, told } = recipients.length
+          ? await this.runner.notify(tx, ctx, a, step, a.repeat, recipients, channels, now, sends)
+          : { reached: 0, told: [] as string[] };
+        await done('forwarded', { target: o.target, step, recipients: told, named: recipients.length, reached });
       }
-      return { a, sends };
+      return { a, sends, showPatient };
     });
     await store.durable();
     this.dispatch(r.sends);
-    return alertView(r.a);
+    return alertView(r.a, r.showPatient);
   }
 
+  /**
+   * Alerts, newest first. `patientId` is shown only to a clinician with the patient relationship
+   * (care team, live break-glass grant); a recipient without it sees the id on the alert itself.
+   */
   async list(
     ctx: RequestContext,
     o: { state?: AlertState; priority?: string; open?: boolean; limit: number; cursor?: string },
+    viewer: AlertViewer = {},
   ): Promise<{ items: AlertView[]; nextCursor: string | null }> {
-    const rows = await this.core.store.read.alerts.list(
+    const read = this.core.store.read;
+    const rows = await read.alerts.list(
       ctx.tenantId,
       { state: o.state, priority: o.priority, open: o.open, before: parseAlertCursor(o.cursor) },
       o.limit + 1,
     );
     const page = rows.slice(0, o.limit);
     const last = page[page.length - 1];
+    const person = personOf(viewer);
+    const related = new Map<string, boolean>();
+    if (person && isClinical(person.roles)) {
+      const now = this.core.clock().getTime();
+      for (const a of page)
+        if (a.patient_id && !related.has(a.patient_id))
+          related.set(a.patient_id, await hasRelationship(read, a, person, now));
+    }
     return {
-      items: page.map(alertView),
+      items: page.map((a) => alertView(a, !!a.patient_id && related.get(a.patient_id) === true)),
       nextCursor: rows.length > o.limit && last ? `${last.created_at}.${last.id}` : null,
     };
   }
 
   /**
-   * One alert with its timeline. Its details are decrypted only for a recipient or a person with the
-   * patient relationship (care team, live break-glass grant), and that read is audited first.
+   * One alert with its newest `TIMELINE_MAX` timeline entries. `details` and `patientId` only for a
+   * person with the patient relationship or a clinician who was told of it (`maySeeClinical`); the
+   * details read is audited in the same transaction.
    */
   async get(ctx: RequestContext, id: string, viewer: AlertViewer): Promise<AlertDetailView> {
     const { store, cipher, clock } = this.core;
     const out = await store.transaction(async (tx) => {
       const a = await tx.alerts.get(ctx.tenantId, id);
       if (!a) throw new AppError('SP_ALERT_NOT_FOUND');
-      const events = await tx.alerts.events(ctx.tenantId, id);
-      const view: AlertDetailView = { ...alertView(a), timeline: events.map(eventView) };
-      if (a.details_ct && viewer.userId && (await this.maySeeDetails(tx, a, events, viewer))) {
+      const told = await tx.alerts.events(ctx.tenantId, id, { kinds: TOLD_KINDS });
+      const person = personOf(viewer);
+      const clinical = await maySeeClinical(tx, a, person, told, clock().getTime());
+      const events = await tx.alerts.events(ctx.tenantId, id, { last: TIMELINE_MAX });
+      const view: AlertDetailView = { ...alertView(a, clinical), timeline: events.map(eventView) };
+      if (a.details_ct && person && clinical) {
         const key = a.patient_id
           ? await patientDataKey(this.core, tx, ctx.tenantId, a.patient_id)
           : await patientDataKey(this.core, tx, ctx.tenantId, `alerts:${ctx.tenantId}`);
@@ -337,7 +444,7 @@ export class AlertService implements AlertTrigger, AlertResponder {
             { tenantId: ctx.tenantId, table: 'alerts', rowId: a.id, field: 'details' },
             Buffer.from(a.details_ct),
           );
-          await this.runner.markRead(tx, ctx.tenantId, a.id, viewer.userId, clock());
+          await this.runner.markRead(tx, ctx.tenantId, a.id, person.userId, clock());
           await audit(tx, ctx, clock(), {
             action: 'alert.details_read',
             targetType: 'alert',
@@ -350,21 +457,6 @@ export class AlertService implements AlertTrigger, AlertResponder {
     });
     await store.durable();
     return out;
-  }
-
-  private async maySeeDetails(
-    tx: StoreTx,
-    a: AlertRow,
-    events: Parameters<typeof isRecipient>[0],
-    v: AlertViewer,
-  ): Promise<boolean> {
-    if (!v.userId) return false;
-    if (isRecipient(events, v.userId)) return true;
-    if (!a.patient_id) return false;
-    if (await tx.access.isCareTeamMember(a.tenant_id, a.patient_id, v.userId)) return true;
-    return v.sessionId
-      ? !!(await tx.access.liveGrant(a.tenant_id, v.userId, v.sessionId, a.patient_id, this.core.clock().getTime()))
-      : false;
   }
 }
 

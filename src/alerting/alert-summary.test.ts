@@ -57,6 +57,42 @@ describe('PHI check of alert summaries', () => {
     expect(code('Suspected anaphylaxis bed 3')).toBeNull();
   });
 
+  it('compares after NFKC and without diacritics: full-width digits, accented spellings', () => {
+    const smith = markersOf({
+      name: { given: ['John'], family: 'Smith' },
+      birthDate: '1961-02-03',
+      identifiers: [{ system: 'urn:mrn', value: '4829173' }],
+    });
+    for (const s of [
+      'Bed 4 MRN ４８２９１７３',
+      'Bed 4 ref ４８２９-１７３',
+      'DOB ０３/０２/１９６１',
+      'Mr Smíth fell',
+      'Mr ＳＭＩＴＨ fell',
+      'Jóhn desaturating',
+    ])
+      expect(code(s, smith), s).toBe('SP_ALERT_SUMMARY_PHI');
+    // A patient whose record carries the accent, a summary that does not.
+    expect(code('Lopez fell')).toBe('SP_ALERT_SUMMARY_PHI');
+    expect(code('Diaz fell')).toBe('SP_ALERT_SUMMARY_PHI');
+  });
+
+  it('refuses local phone numbers (3 + 4 digits) but not vital signs or beds', () => {
+    for (const s of ['call 555-0100', 'call 555 0100', 'ext 555.0100', 'call ５５５-０１００'])
+      expect(code(s), s).toBe('SP_ALERT_SUMMARY_PHI');
+    for (const s of [
+      'SpO2 84',
+      'Bed 12',
+      'K+ 6.8',
+      'BP 190/110 HR 131',
+      'Glucose 2.8 mmol/L, bed 4-west 12',
+      'Temp 39.4, RR 28',
+      'INR 4.2 Hb 7.1',
+      'Room 312 bed 2',
+    ])
+      expect(code(s), s).toBeNull();
+  });
+
   it('never puts the summary into the error', () => {
     try {
       checkSummary(`Call ${PHI_MARKER} on +14155550101`);

@@ -18,12 +18,26 @@ const SHAPES: RegExp[] = [
   /\bwww\.[a-z0-9-]+\./i, // URL without one
   /\b[a-z0-9-]+\.(?:com|org|net|io|dev|health|info|biz|us|uk|de|fr|es)\b/i, // bare domain
   /\+?\d[\d\s().-]{7,}\d/, // phone-like: 9+ digits with separators
+  /(?<![\d.,])\d{3}[\s.-]\d{4}(?![\d.,]*\d)/, // a local number: 555-0100, 555 0100
   /\d{6,}/, // a long digit run (identifiers)
   /\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b/, // 2031-02-03
   /\b\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\b/, // 02/03/2031
   /\b\d{1,2}\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{2,4}\b/i, // 3 Feb 1961
   /\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2},?\s+\d{2,4}\b/i, // Feb 3, 1961
 ];
+
+/**
+ * What the checks compare: NFKC (full-width `４８２９` is `4829`, ligatures split), diacritics
+ * stripped (`Smíth` is `smith`), lower case. Applied to the summary and to the patient's markers.
+ */
+export function fold(s: string): string {
+  return s
+    .normalize('NFKC')
+    .normalize('NFD')
+    .replace(/\p{M}+/gu, '')
+    .normalize('NFC')
+    .toLowerCase();
+}
 
 /** The words (lower case) and values of one patient that a summary must not contain. */
 export interface PatientMarkers {
@@ -44,14 +58,14 @@ export function checkSummary(summary: string, patient?: PatientMarkers): void {
   if (!summary.trim()) bad('summary is empty');
   if (summary.length > SUMMARY_MAX) bad(`summary is longer than ${SUMMARY_MAX} characters`);
   if (/[\u0000-\u001f\u007f]/.test(summary)) bad('summary holds control characters');
-  for (const re of SHAPES) if (re.test(summary)) bad('summary holds a contact, link, identifier or date');
+  const lower = fold(summary);
+  for (const re of SHAPES) if (re.test(lower)) bad('summary holds a contact, link, identifier or date');
   if (!patient) return;
-  const lower = summary.toLowerCase();
   const words = new Set(lower.split(/[^\p{L}\p{N}]+/u).filter(Boolean));
-  for (const w of patient.words) if (words.has(w)) bad("summary names the patient's name");
+  for (const w of patient.words) if (words.has(fold(w))) bad("summary names the patient's name");
   const compact = lower.replace(/[^\p{L}\p{N}]+/gu, '');
   for (const v of patient.values) {
-    const c = v.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '');
+    const c = fold(v).replace(/[^\p{L}\p{N}]+/gu, '');
     if (c.length >= 3 && compact.includes(c)) bad("summary holds the patient's birth date or an identifier");
   }
 }
@@ -59,7 +73,7 @@ export function checkSummary(summary: string, patient?: PatientMarkers): void {
 /** Name parts of 2+ letters, lower case (initials alone are too common to refuse). */
 export function markersOf(p: Pick<PatientRecord, 'name' | 'birthDate' | 'identifiers'>): PatientMarkers {
   const parts = [...(p.name.given ?? []), p.name.family ?? '', p.name.text ?? '']
-    .flatMap((s) => s.toLowerCase().split(/[^\p{L}\p{N}]+/u))
+    .flatMap((s) => fold(s).split(/[^\p{L}\p{N}]+/u))
     .filter((w) => w.length >= 2);
   const values = [p.birthDate, ...p.identifiers.map((i) => i.value)];
   // The birth date in the orders people type it too (03/02/1961, 02/03/1961).

@@ -12,6 +12,12 @@ export interface TimerWorkerOptions {
    */
   maxSleepMs: number;
   clock: () => Date;
+  /** Failures of one timer before an administrator alert (`alert_timer_failed`); default 5. */
+  maxFailures?: number;
+  /** First retry delay after a failed firing, doubled each time; default 1 s. */
+  retryBaseMs?: number;
+  /** Retry delay once `maxFailures` is reached (the timer is still tried, slowly); default 60 s. */
+  slowRetryMs?: number;
 }
 
 /**
@@ -29,6 +35,8 @@ export class TimerWorker {
   private again = false;
   /** Timers fired by this worker (benches and tests read it). */
   fired = 0;
+  /** Failed firings per timer id on this node (each node counts its own). */
+  private readonly failures = new Map<string, number>();
 
   constructor(
     private readonly store: Store,
@@ -91,13 +99,14 @@ export class TimerWorker {
   /**
    * One round: fires up to `limit` due timers in one transaction; resolves with how many were
    * claimed. When the batch fails as a whole it is retried one timer per transaction, so one bad
-   * alert cannot hold the others back; a timer that fails alone is marked fired (and reported).
+   * alert cannot hold the others back. A timer that fails alone stays unfired: it is postponed with
+   * backoff (1 s, 2 s, 4 s, …), after `maxFailures` failures an administrator alert is raised and it
+   * is still tried every `slowRetryMs`: an open alert never silently stops escalating.
    */
   async fireDue(limit: number): Promise<number> {
     try {
       return await this.fireBatch(limit);
     } catch (e) {
-      if (limit === 1) throw e;
       this.onError(e);
       let n = 0;
       for (let i = 0; i < limit; i++) {
@@ -107,7 +116,7 @@ export class TimerWorker {
           n += k;
         } catch (one) {
           this.onError(one);
-          await this.skipOne();
+          if (!(await this.retryLater())) break;
           n++;
         }
       }
@@ -115,27 +124,45 @@ export class TimerWorker {
     }
   }
 
+  /** The delay before the `n`th retry of a failing timer. */
+  retryDelayMs(n: number): number {
+    const max = this.o.maxFailures ?? 5;
+    const base = this.o.retryBaseMs ?? 1000;
+    return n >= max ? (this.o.slowRetryMs ?? 60_000) : base * 2 ** (n - 1);
+  }
+
   private async fireBatch(limit: number): Promise<number> {
     const now = this.o.clock();
-    const { sends, n } = await this.store.transaction(async (tx) => {
+    const { sends, n, ids } = await this.store.transaction(async (tx) => {
       const due: AlertTimerRow[] = await tx.alerts.lockDue(now.getTime(), limit);
       const out: PlannedSend[] = [];
       for (const t of due) out.push(...(await this.runner.fireTimerInTx(tx, t, now)));
-      return { sends: out, n: due.length };
+      return { sends: out, n: due.length, ids: due.map((t) => t.id) };
     });
     if (!n) return 0;
+    for (const id of ids) this.failures.delete(id);
     await this.store.durable();
     this.fired += n;
     this.dispatch(sends);
     return n;
   }
 
-  /** The earliest due timer failed on its own: marked fired so it cannot block the queue. */
-  private async skipOne(): Promise<void> {
-    const now = this.o.clock().getTime();
-    await this.store.transaction(async (tx) => {
-      const [t] = await tx.alerts.lockDue(now, 1);
-      if (t) await tx.alerts.markFired(t.id, now, 'failed');
+  /**
+   * The earliest due timer failed on its own: postponed (still unfired) so it cannot block the
+   * queue; the `maxFailures`th failure raises the administrator alert. False when none was due.
+   */
+  private async retryLater(): Promise<boolean> {
+    const now = this.o.clock();
+    const t = await this.store.transaction(async (tx) => {
+      const [t] = await tx.alerts.lockDue(now.getTime(), 1);
+      if (!t) return undefined;
+      const n = (this.failures.get(t.id) ?? 0) + 1;
+      this.failures.set(t.id, n);
+      await tx.alerts.postponeTimer(t.id, now.getTime() + this.retryDelayMs(n));
+      if (n === (this.o.maxFailures ?? 5)) await this.runner.timerFailedInTx(tx, t, n, now);
+      return t;
     });
+    if (t) await this.store.durable();
+    return t !== undefined;
   }
 }

@@ -6,6 +6,7 @@ export interface AlertView {
   id: string;
   priority: string;
   target: string;
+  /** Null unless the reader may see it (alert-access.ts `maySeeClinical`). */
   patientId: string | null;
   summary: string;
   source: string | null;
@@ -32,18 +33,19 @@ export interface AlertEventView {
 
 export interface AlertDetailView extends AlertView {
   timeline: AlertEventView[];
-  /** PHI: only for a recipient or a person with the patient relationship (that read is audited). */
+  /** PHI: only for a clinician who was told of it or has the patient relationship (that read is audited). */
   details?: string;
 }
 
 const iso = (ms: number | null) => (ms == null ? null : new Date(Number(ms)).toISOString());
 
-export function alertView(a: AlertRow): AlertView {
+/** `showPatient`: the reader may see the patient id (alert-access.ts `maySeeClinical`); else null. */
+export function alertView(a: AlertRow, showPatient = false): AlertView {
   return {
     id: a.id,
     priority: a.priority,
     target: a.target,
-    patientId: a.patient_id,
+    patientId: showPatient ? a.patient_id : null,
     summary: a.summary,
     source: a.source,
     state: a.state,
@@ -62,15 +64,6 @@ export function alertView(a: AlertRow): AlertView {
 
 export function eventView(e: AlertEventRow): AlertEventView {
   return { at: iso(e.at)!, kind: e.kind, actor: e.actor, data: JSON.parse(e.data) as Record<string, unknown> };
-}
-
-/** Whether `userId` was sent the alert (by a step or a forward). */
-export function isRecipient(events: readonly AlertEventRow[], userId: string): boolean {
-  return events.some((e) => {
-    if (e.kind !== 'notified' && e.kind !== 'escalated' && e.kind !== 'forwarded') return false;
-    const r = (JSON.parse(e.data) as { recipients?: string[] }).recipients;
-    return Array.isArray(r) && r.includes(userId);
-  });
 }
 
 /** Cursors are `<created_at ms>.<id>` of the last item of the previous page. */

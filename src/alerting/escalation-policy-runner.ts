@@ -98,14 +98,18 @@ export class EscalationRunner {
         await this.event(tx, a, 'no_one_on_call', ctx.actor, now, { step: s, reason: empty ?? 'empty', adminAlert });
         ({ recipients } = await this.resolve(tx, a.tenant_id, policy.fallbackTargets ?? [], now));
       }
-      const reached = recipients.length ? await this.notify(tx, ctx, a, s, r, recipients, st.channels, now, sends) : 0;
+      const { reached, told } = recipients.length
+        ? await this.notify(tx, ctx, a, s, r, recipients, st.channels, now, sends)
+        : { reached: 0, told: [] };
       const state = s === 0 ? 'notified' : 'escalated';
       await tx.alerts.update(a.tenant_id, a.id, { state, step: s, repeat: r, updated_at: now.getTime() });
       Object.assign(a, { state, step: s, repeat: r });
       await this.event(tx, a, state, ctx.actor, now, {
         step: s,
         repeat: r,
-        recipients: recipients.map((p) => p.userId),
+        // Only the people actually told (not suppressed, not unreachable): they are the recipients.
+        recipients: told,
+        named: recipients.length,
         reached,
       });
       await audit(tx, ctx, now, {
@@ -137,7 +141,7 @@ export class EscalationRunner {
     }
   }
 
-  /** Plans nudges to `recipients` on `channels`; resolves with how many will be told. */
+  /** Plans nudges to `recipients` on `channels`; resolves with how many, and who, will be told. */
   async notify(
     tx: StoreTx,
     ctx: RequestContext,
@@ -148,7 +152,7 @@ export class EscalationRunner {
     channels: readonly AlertChannel[],
     now: Date,
     sends: PlannedSend[],
-  ): Promise<number> {
+  ): Promise<{ reached: number; told: string[] }> {
     const plan = await this.d.notifier.planInTx(
       tx,
       ctx,
@@ -167,7 +171,10 @@ export class EscalationRunner {
       a.priority === 'high',
     );
     sends.push(...plan.sends);
-    return plan.reached;
+    // A notifier that does not say who was told: everyone when all were reached, else nobody (a
+    // recipient is a person who may read details, so an unknown stays out).
+    const told = plan.told ?? (plan.reached === recipients.length ? recipients.map((p) => p.userId) : []);
+    return { reached: plan.reached, told };
   }
 
   /** 400 SP_ALERT_TARGET_INVALID / 404 SP_ALERT_TARGET_NOT_FOUND unless the target exists in the tenant. */
@@ -224,7 +231,26 @@ export class EscalationRunner {
     });
   }
 
-  async adminAlert(tx: StoreTx, ctx: RequestContext, a: AlertRow, kind: string, now: Date): Promise<string> {
+  /**
+   * A timer of `t`'s alert failed `failures` times in a row: an administrator alert
+   * (`alert_timer_failed`), on the timeline and audited. The timer itself is still retried.
+   */
+  async timerFailedInTx(tx: StoreTx, t: AlertTimerRow, failures: number, now: Date): Promise<void> {
+    const ctx: RequestContext = { tenantId: t.tenant_id, actor: 'system:alert-timers' };
+    const a = { id: t.alert_id, tenant_id: t.tenant_id };
+    const adminAlert = await this.adminAlert(tx, ctx, a, 'alert_timer_failed', now);
+    const details = { step: t.step, repeat: t.repeat, failures, adminAlert };
+    await this.event(tx, a, 'timer_failed', ctx.actor, now, details);
+    await audit(tx, ctx, now, { action: 'alert.timer_failed', targetType: 'alert', targetId: a.id, details });
+  }
+
+  async adminAlert(
+    tx: StoreTx,
+    ctx: RequestContext,
+    a: Pick<AlertRow, 'id' | 'tenant_id'>,
+    kind: string,
+    now: Date,
+  ): Promise<string> {
     const id = this.d.core.newId();
     await tx.access.insertAlert({
       id,

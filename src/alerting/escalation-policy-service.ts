@@ -1,5 +1,6 @@
 import type { CoreDeps, RequestContext } from '../core/context.js';
 import { audit } from '../core/context.js';
+import { parseAlertCursor } from './alert-views.js';
 import { AppError } from '../core/errors.js';
 import type { StoreTx } from '../store/store.js';
 import type { EscalationPolicyRow } from '../store/repositories/alert-repository.js';
@@ -87,8 +88,21 @@ export class EscalationPolicyService {
     return view(r);
   }
 
-  async list(ctx: RequestContext): Promise<PolicyView[]> {
-    return (await this.core.store.read.alerts.listPolicies(ctx.tenantId)).map(view);
+  /** Oldest first, `limit` per page; `nextCursor` (`<created_at ms>.<id>`) fetches the next page. */
+  async list(
+    ctx: RequestContext,
+    o: { limit: number; cursor?: string },
+  ): Promise<{ items: PolicyView[]; nextCursor: string | null }> {
+    const rows = await this.core.store.read.alerts.listPolicies(ctx.tenantId, {
+      after: parseAlertCursor(o.cursor),
+      limit: o.limit + 1,
+    });
+    const page = rows.slice(0, o.limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map(view),
+      nextCursor: rows.length > o.limit && last ? `${Number(last.created_at)}.${last.id}` : null,
+    };
   }
 
   /** Deletes a policy; live alerts keep the copy they took at trigger time. */

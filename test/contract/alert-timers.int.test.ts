@@ -26,7 +26,13 @@ const POLICY = {
 describeEachBackend('alert timers: durable, fired exactly once across nodes', (backend) => {
   const fresh = freshDatabases(backend);
 
-  function node(db: TestDatabase, store: Store, notifier: FakeNotifier, owner: string) {
+  function node(
+    db: TestDatabase,
+    store: Store,
+    notifier: FakeNotifier,
+    owner: string,
+    resolver: FakeResolver = new FakeResolver(),
+  ) {
     const config = loadConfig({ ...db.env });
     const { keyring } = LocalKeyring.openOrCreate(join(db.dataDir, 'keyring.json'));
     const core: CoreDeps = {
@@ -38,7 +44,7 @@ describeEachBackend('alert timers: durable, fired exactly once across nodes', (b
       newId: uuidv7,
       wake: () => {},
     };
-    return buildAlerting(core, { resolver: new FakeResolver(), notifier }, { owner, batchSize: 7 });
+    return buildAlerting(core, { resolver, notifier }, { owner, batchSize: 7 });
   }
 
   async function setup() {
@@ -48,11 +54,15 @@ describeEachBackend('alert timers: durable, fired exactly once across nodes', (b
     // Two stores on PostgreSQL are two nodes (two pools); SQLite has one writer, so two workers share it.
     const second = backend === 'postgres' ? db.open() : first;
     const notifier = new FakeNotifier();
-    const a = node(db, first, notifier, 'node-a');
+    const resolver = new FlakyResolver();
+    const a = node(db, first, notifier, 'node-a', resolver);
     const b = node(db, second, notifier, 'node-b');
     await a.escalationPolicies.create(ctx, POLICY);
-    return { db, first, second, notifier, a, b };
+    return { db, first, second, notifier, resolver, a, b };
   }
+  const sql = (s: string) => (backend === 'postgres' ? s.replace(/\?/g, () => `$${(n = (n ?? 0) + 1)}`) : s);
+  let n: number | undefined;
+  const q = (s: string) => ((n = 0), sql(s));
 
   it('two workers firing the same 60 due timers fire each exactly once', async () => {
     const { db, notifier, a, b } = await setup();
@@ -245,4 +255,140 @@ describeEachBackend('alert timers: durable, fired exactly once across nodes', (b
     await a.alerts.resolve(ctx, results[0]!.alertId, { via: 'device' });
     expect((await b.alerts.trigger(ctx, input)).created).toBe(true);
   });
+
+  it('a timer whose firing throws is retried with backoff, stays unfired, and raises an administrator alert after 5 failures', async () => {
+    const { db, notifier, resolver, a } = await setup();
+    const { alertId } = await a.alerts.trigger(ctx, { priority: 'medium', target: 'user:n1', summary: 'Lab' });
+    const unfired = async () =>
+      db.query<{ due_at: number | string }>(
+        q('select due_at from alert_timers where alert_id = ? and fired_at is null'),
+        [alertId],
+      );
+    const due = async () => {
+      await db.query(q('update alert_timers set due_at = 0 where alert_id = ? and fired_at is null'), [alertId]);
+      return a.alertTimers.fireDue(7);
+    };
+    // Fails once (the batch), then succeeds on its own: not dropped, fired.
+    resolver.failFor('group:backup', 1);
+    expect(await a.alertTimers.fireDue(7)).toBe(1);
+    expect(notifier.planned.filter((p) => p.alertId === alertId && p.step === 1)).toHaveLength(1);
+
+    const two = await a.alerts.trigger(ctx, { priority: 'medium', target: 'user:n2', summary: 'Lab' });
+    resolver.failFor('group:backup', 1000);
+    const before = Date.now();
+    expect(await a.alertTimers.fireDue(7)).toBe(1);
+    let rows = await db.query<{ due_at: number | string }>(
+      q('select due_at from alert_timers where alert_id = ? and fired_at is null and step = 1'),
+      [two.alertId],
+    );
+    expect(rows).toHaveLength(1); // still unfired, postponed by the first backoff (1 s)
+    expect(Number(rows[0]!.due_at)).toBeGreaterThanOrEqual(before + 1000);
+    expect(a.alertTimers.retryDelayMs(2)).toBe(2000);
+    expect(a.alertTimers.retryDelayMs(3)).toBe(4000);
+    const adminAlerts = async () =>
+      (await db.query<{ kind: string }>(q('select kind from admin_alerts where target_id = ?'), [two.alertId])).map(
+        (r) => r.kind,
+      );
+    for (let i = 2; i <= 4; i++) {
+      await db.query(q('update alert_timers set due_at = 0 where alert_id = ? and fired_at is null'), [two.alertId]);
+      await a.alertTimers.fireDue(7);
+    }
+    expect(await adminAlerts()).toEqual([]);
+    await db.query(q('update alert_timers set due_at = 0 where alert_id = ? and fired_at is null'), [two.alertId]);
+    await a.alertTimers.fireDue(7);
+    expect(await adminAlerts()).toEqual(['alert_timer_failed']);
+    rows = await db.query(q('select due_at from alert_timers where alert_id = ? and fired_at is null and step = 1'), [
+      two.alertId,
+    ]);
+    expect(rows).toHaveLength(1); // still tried, at the slow pace
+    expect(a.alertTimers.retryDelayMs(6)).toBe(60_000);
+    // The directory recovers: the step fires, once.
+    resolver.failFor('group:backup', 0);
+    await db.query(q('update alert_timers set due_at = 0 where alert_id = ? and fired_at is null'), [two.alertId]);
+    expect(await a.alertTimers.fireDue(7)).toBe(1);
+    expect(notifier.planned.filter((p) => p.alertId === two.alertId && p.step === 1)).toHaveLength(1);
+    expect(await adminAlerts()).toEqual(['alert_timer_failed']);
+    const v = await a.alerts.get(ctx, two.alertId, {});
+    expect(v.timeline.map((e) => e.kind)).toContain('timer_failed');
+    void unfired;
+    void due;
+  });
+
+  it('two concurrent declines of step 0 on a 3-step policy end at step 1; a repeated decline is a no-op', async () => {
+    const { a, notifier } = await setup();
+    const policy = await a.escalationPolicies.create(ctx, {
+      name: 'three',
+      steps: [
+        { targets: ['target'], channels: ['sms'], waitSeconds: 3600 },
+        { targets: ['user:n2'], channels: ['sms'], waitSeconds: 3600 },
+        { targets: ['user:n3'], channels: ['sms'], waitSeconds: 3600 },
+      ],
+    });
+    const { alertId } = await a.alerts.trigger(ctx, {
+      priority: 'low',
+      target: 'user:n1',
+      summary: 'Lab',
+      policyId: policy.id,
+    });
+    const by = { userId: 'n1', via: 'sms' as const };
+    await Promise.all([a.alerts.decline(ctx, alertId, by), a.alerts.decline(ctx, alertId, by)]);
+    let v = await a.alerts.get(ctx, alertId, {});
+    expect(v).toMatchObject({ state: 'escalated', step: 1 });
+    // Twilio resends "1D" later: still step 1; someone never told of step 1 cannot pass it on either.
+    const again = await a.alerts.respond(ctx, alertId, 'decline', by);
+    expect(again).toMatchObject({ state: 'escalated', step: 1 });
+    await a.alerts.decline(ctx, alertId, { userId: 'n3', via: 'api' });
+    v = await a.alerts.get(ctx, alertId, {});
+    expect(v).toMatchObject({ state: 'escalated', step: 1 });
+    expect(v.timeline.filter((e) => e.kind === 'declined')).toHaveLength(1);
+    expect(notifier.planned.filter((p) => p.alertId === alertId).map((p) => p.step)).toEqual([0, 1]);
+    // The step-1 recipient's decline applies: step 2.
+    expect(await a.alerts.respond(ctx, alertId, 'decline', { userId: 'n2', via: 'api' })).toMatchObject({ step: 2 });
+  });
+
+  it('a fold with a higher priority raises the alert and re-notifies whoever acknowledged it; folds do not grow the timeline', async () => {
+    const { a, notifier, db } = await setup();
+    const input = { priority: 'low' as const, target: 'user:n5', summary: 'Pump 9 occlusion', dedupKey: 'pump-9' };
+    const { alertId } = await a.alerts.trigger(ctx, input);
+    for (let i = 0; i < 20; i++) await a.alerts.trigger(ctx, input);
+    await a.alerts.acknowledge(ctx, alertId, { userId: 'n5', via: 'api' });
+    const planned = notifier.planned.filter((p) => p.alertId === alertId).length;
+    const r = await a.alerts.trigger(ctx, { ...input, priority: 'high' });
+    expect(r).toEqual({ alertId, created: false, count: 22 });
+    const v = await a.alerts.get(ctx, alertId, {});
+    expect(v).toMatchObject({ priority: 'high', state: 'acknowledged', count: 22 });
+    const again = notifier.planned.filter((p) => p.alertId === alertId).slice(planned);
+    expect(again).toHaveLength(1);
+    expect(again[0]).toMatchObject({ users: ['n5'], bypassQuiet: true });
+    // One fold entry and one priority change on the timeline, however many folds; every fold audited.
+    expect(v.timeline.filter((e) => e.kind === 'folded')).toHaveLength(1);
+    expect(v.timeline.find((e) => e.kind === 'priority_raised')?.data).toMatchObject({ from: 'low', to: 'high' });
+    const audits = await db.query<{ action: string }>(
+      q("select action from audit_entries where entry like ? and action in ('alert.folded', 'alert.priority_raised')"),
+      [`%${alertId}%`],
+    );
+    expect(audits.filter((x) => x.action === 'alert.folded')).toHaveLength(21);
+    expect(audits.filter((x) => x.action === 'alert.priority_raised')).toHaveLength(1);
+    // A lower priority changes nothing.
+    await a.alerts.trigger(ctx, { ...input, priority: 'medium' });
+    expect((await a.alerts.get(ctx, alertId, {})).priority).toBe('high');
+  });
 });
+
+/** FakeResolver whose resolution of one target throws the next `n` times (a directory outage). */
+class FlakyResolver extends FakeResolver {
+  private failing = new Map<string, number>();
+  failFor(target: string, n: number): void {
+    this.failing.set(target, n);
+  }
+  override async resolveInTx(...args: Parameters<FakeResolver['resolveInTx']>) {
+    const t = args[2];
+    const key = t.kind === 'group' ? `group:${t.groupId}` : '';
+    const left = this.failing.get(key) ?? 0;
+    if (left > 0) {
+      this.failing.set(key, left - 1);
+      throw new Error('directory unavailable');
+    }
+    return super.resolveInTx(...args);
+  }
+}

@@ -141,8 +141,8 @@ describe('clinical alerts over the API', () => {
     // Someone who was not sent the alert sees the summary only.
     const other = await page(h, `/alerts/${id}`, `__Host-sealpost_session=${nurse2.token}`);
     expect(other.text).not.toContain(PHI_MARKER);
-    // Without a session: no page.
-    expect((await page(h, `/alerts/${id}`)).status).toBe(401);
+    // Without a session: no page, the browser is sent to sign in and back.
+    expect((await page(h, `/alerts/${id}`)).status).toBe(303);
     // A cross-site form post is refused (the cookie alone is not enough) and changes nothing.
     const post = (headers: Record<string, string>) =>
       httpsJson(h.url, h.cert, 'POST', `/alerts/${id}/acknowledge`, '', {

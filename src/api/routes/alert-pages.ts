@@ -4,6 +4,7 @@ import { requestContext } from '../types.js';
 import { IdParam, problems } from '../schemas.js';
 import type { AlertService } from '../../alerting/alert-service.js';
 import type { AlertDetailView } from '../../alerting/alert-views.js';
+import { responder, viewerOf } from './clinical-alert-routes.js';
 
 /** No script at all: the page is plain HTML with two same-origin forms. */
 const CSP =
@@ -25,11 +26,11 @@ function render(a: AlertDetailView, done?: string): string {
     : '';
   const details =
     a.details === undefined
-      ? '<p>Details are shown to the people the alert was sent to and to the patient’s care team.</p>'
+      ? '<p>Details are shown to the clinicians the alert was sent to and to the patient’s care team.</p>'
       : `<h2>Details</h2><p class="details">${escape(a.details)}</p>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>Alert · Sealpost</title><style>${STYLE}</style></head><body><main>
+<meta name="referrer" content="same-origin"><title>Alert · Sealpost</title><style>${STYLE}</style></head><body><main>
 <h1 class="${a.priority === 'high' ? 'high' : ''}">${escape(a.summary)}</h1>
 <p>Priority <strong>${escape(a.priority)}</strong> · state <strong id="state">${escape(a.state)}</strong> · raised ${escape(a.createdAt)}${a.count > 1 ? ` · ${a.count} times` : ''}</p>
 ${done ? `<p role="status">${escape(done)}</p>` : ''}
@@ -43,10 +44,21 @@ export interface AlertPageOptions {
 }
 
 /**
+ * Where a browser without a session is sent: the sign-in page, back to this alert afterwards. The
+ * `next` path is built here from the fixed `/alerts/` prefix (never taken from the request as is), so
+ * it is always a same-site relative path.
+ */
+export function loginRedirect(id: string): string {
+  return `/login?next=${encodeURIComponent(`/alerts/${encodeURIComponent(id)}`)}`;
+}
+
+/**
  * The signed-in alert page the nudges link to (`/alerts/<id>`): summary, details (for recipients
  * and the care team; that read is audited) and Acknowledge / Decline as plain form posts. The
  * session cookie is SameSite=Strict and a cookie-authenticated POST must come from our own origin
- * (api/authenticate.ts), so the forms need no token of their own.
+ * (api/authenticate.ts), so the forms need no token of their own. The page asks for
+ * `referrer: same-origin`: with `no-referrer` browsers send `Origin: null` on the form post, which the
+ * origin check must refuse on browsers without Sec-Fetch-Site.
  */
 export const alertPages: RoutePlugin<AlertPageOptions> = async (app, { alerts }) => {
   app.get(
@@ -62,15 +74,21 @@ export const alertPages: RoutePlugin<AlertPageOptions> = async (app, { alerts })
           { done: Type.Optional(Type.String({ maxLength: 20 })) },
           { additionalProperties: false },
         ),
+        description: 'Without a session: 303 to `/login?next=/alerts/{id}` (a same-site path).',
         response: problems(400, 401, 403, 404),
+      },
+      // The authorization hook answers a request without credentials 401 before the handler runs;
+      // a browser following a nudge's link is better sent to sign in and brought back.
+      onSend: async (req, reply, payload) => {
+        if (reply.statusCode !== 401 || req.headers.authorization) return payload;
+        const id = (req.params as { id?: string }).id ?? '';
+        reply.code(303).header('location', loginRedirect(id)).removeHeader('content-type');
+        reply.header('content-length', 0);
+        return '';
       },
     },
     async (req, reply) => {
-      const p = req.principal!;
-      const view = await alerts.get(requestContext(req), req.params.id, {
-        userId: p.kind === 'user' ? p.id : undefined,
-        sessionId: p.session?.id,
-      });
+      const view = await alerts.get(requestContext(req), req.params.id, viewerOf(req.principal!));
       const done = { acknowledged: 'You acknowledged this alert.', declined: 'You passed this alert on.' }[
         req.query.done ?? ''
       ];
@@ -95,11 +113,14 @@ export const alertPages: RoutePlugin<AlertPageOptions> = async (app, { alerts })
         },
       },
       async (req, reply) => {
-        const p = req.principal!;
-        await alerts.respond(requestContext(req), req.params.id, action, {
-          userId: p.kind === 'user' ? p.id : undefined,
-          via: 'page',
-        });
+        const { by, onlyRecipient, person } = responder(req.principal!, undefined);
+        await alerts.respond(
+          requestContext(req),
+          req.params.id,
+          action,
+          { ...by, via: 'page' },
+          { onlyRecipient, person },
+        );
         const done = action === 'acknowledge' ? 'acknowledged' : 'declined';
         return reply
           .code(303)

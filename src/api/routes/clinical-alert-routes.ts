@@ -42,7 +42,9 @@ const AlertView = Type.Object({
   id: Type.String(),
   priority: Type.String(),
   target: Type.String(),
-  patientId: Nullable(Type.String()),
+  patientId: Nullable(
+    Type.String({ description: 'null unless the reader has the patient relationship (or was told, as a clinician)' }),
+  ),
   summary: Type.String(),
   source: Nullable(Type.String()),
   state: Type.String({ description: ALERT_STATES.join(' | ') }),
@@ -68,7 +70,9 @@ const AlertDetail = Type.Object({
     }),
   ),
   details: Type.Optional(
-    Type.String({ description: 'Only for a recipient or a person with the patient relationship' }),
+    Type.String({
+      description: 'Only for a clinician who was told of the alert or has the patient relationship',
+    }),
   ),
 });
 const RespondBody = Type.Object(
@@ -89,22 +93,27 @@ export interface ClinicalAlertRouteOptions {
 }
 
 /**
- * Who answers: a person answers as themselves; a paging gateway (API key with scope `paging`)
- * names the recipient it answers for, and may answer only for a recipient of the alert.
+ * Who answers: a person answers as themselves (and only on an alert they were told of, or with the
+ * patient relationship: else 404, see AlertService.respond); a system answers only as a paging
+ * gateway (scope `paging`) naming a person who was told of the alert. Any other system is refused
+ * (403 SP_AUTH_FORBIDDEN): it could otherwise act, and be audited, as anyone.
  */
-function responder(p: Principal, body: { userId?: string; via?: 'paging' } | undefined) {
+export function responder(p: Principal, body: { userId?: string; via?: 'paging' } | undefined) {
   if (p.kind === 'user') {
     if (body?.userId && body.userId !== p.id)
       throw new AppError('SP_REQ_VALIDATION', 'userId: a person answers as themselves');
-    return { by: { userId: p.id, via: 'api' as ResponseVia }, onlyRecipient: false };
+    const person = { userId: p.id, roles: p.roles, sessionId: p.session?.id };
+    return { by: { userId: p.id, via: 'api' as ResponseVia }, onlyRecipient: false, person };
   }
-  if (p.scopes.includes('paging')) {
-    if (!body?.userId || body.via !== 'paging')
-      throw new AppError('SP_REQ_VALIDATION', 'userId and via: paging are required');
-    return { by: { userId: body.userId, via: 'paging' as ResponseVia }, onlyRecipient: true };
-  }
-  return { by: { userId: body?.userId, via: 'api' as ResponseVia }, onlyRecipient: false };
+  if (!p.scopes.includes('paging')) throw new AppError('SP_AUTH_FORBIDDEN', 'only a paging gateway answers alerts');
+  if (!body?.userId || body.via !== 'paging')
+    throw new AppError('SP_REQ_VALIDATION', 'userId and via: paging are required');
+  return { by: { userId: body.userId, via: 'paging' as ResponseVia }, onlyRecipient: true, person: undefined };
 }
+
+/** The reader of an alert: a person (roles, session for break-glass), or a system (no clinical content). */
+export const viewerOf = (p: Principal) =>
+  p.kind === 'user' ? { userId: p.id, sessionId: p.session?.id, roles: p.roles } : {};
 
 /** Clinical alerts: trigger, list, read, and the responses (acknowledge, decline, forward, resolve). */
 export const clinicalAlertRoutes: RoutePlugin<ClinicalAlertRouteOptions> = async (app, { alerts, access }) => {
@@ -157,13 +166,17 @@ export const clinicalAlertRoutes: RoutePlugin<ClinicalAlertRouteOptions> = async
       },
     },
     async (req) =>
-      alerts.list(requestContext(req), {
-        state: req.query.state as AlertState | undefined,
-        priority: req.query.priority,
-        open: req.query.open,
-        limit: req.query.limit ?? 100,
-        cursor: req.query.cursor,
-      }),
+      alerts.list(
+        requestContext(req),
+        {
+          state: req.query.state as AlertState | undefined,
+          priority: req.query.priority,
+          open: req.query.open,
+          limit: req.query.limit ?? 100,
+          cursor: req.query.cursor,
+        },
+        viewerOf(req.principal!),
+      ),
   );
 
   app.get(
@@ -177,11 +190,7 @@ export const clinicalAlertRoutes: RoutePlugin<ClinicalAlertRouteOptions> = async
         response: { 200: AlertDetail, ...problems(400, 401, 403, 404) },
       },
     },
-    async (req) => {
-      const p = req.principal!;
-      const viewer = p.kind === 'user' ? { userId: p.id, sessionId: p.session?.id } : {};
-      return alerts.get(requestContext(req), req.params.id, viewer);
-    },
+    async (req) => alerts.get(requestContext(req), req.params.id, viewerOf(req.principal!)),
   );
 
   for (const action of ['acknowledge', 'decline', 'resolve'] as const)
@@ -203,8 +212,8 @@ export const clinicalAlertRoutes: RoutePlugin<ClinicalAlertRouteOptions> = async
         },
       },
       async (req) => {
-        const { by, onlyRecipient } = responder(req.principal!, req.body);
-        return alerts.respond(requestContext(req), req.params.id, action, by, { onlyRecipient });
+        const { by, onlyRecipient, person } = responder(req.principal!, req.body);
+        return alerts.respond(requestContext(req), req.params.id, action, by, { onlyRecipient, person });
       },
     );
 
@@ -221,9 +230,10 @@ export const clinicalAlertRoutes: RoutePlugin<ClinicalAlertRouteOptions> = async
       },
     },
     async (req) => {
-      const { by, onlyRecipient } = responder(req.principal!, req.body);
+      const { by, onlyRecipient, person } = responder(req.principal!, req.body);
       return alerts.respond(requestContext(req), req.params.id, 'forward', by, {
         onlyRecipient,
+        person,
         target: req.body.target,
       });
     },

@@ -73,14 +73,29 @@ export const escalationPolicyRoutes: RoutePlugin<EscalationPolicyRouteOptions> =
       config: { permission: 'alert.read' },
       schema: {
         tags: ['escalation-policies'],
-        summary: 'The tenant’s escalation policies (without a default, alerts use the built-in one shown as builtIn)',
+        summary:
+          'The tenant’s escalation policies, oldest first, in pages (without a default, alerts use the built-in one shown as builtIn)',
+        querystring: Type.Object(
+          {
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+            cursor: Type.Optional(Type.String({ maxLength: 100 })),
+          },
+          { additionalProperties: false },
+        ),
         response: {
-          200: Type.Object({ items: Type.Array(PolicyView), builtIn: Type.Object({ steps: Steps }) }),
-          ...problems(401, 403),
+          200: Type.Object({
+            items: Type.Array(PolicyView),
+            nextCursor: Type.Union([Type.String(), Type.Null()]),
+            builtIn: Type.Object({ steps: Steps }),
+          }),
+          ...problems(400, 401, 403),
         },
       },
     },
-    async (req) => ({ items: await policies.list(requestContext(req)), builtIn: policies.builtIn() }),
+    async (req) => ({
+      ...(await policies.list(requestContext(req), { limit: req.query.limit ?? 100, cursor: req.query.cursor })),
+      builtIn: policies.builtIn(),
+    }),
   );
 
   app.get(
