@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { decidingWindow, timeline, type RotationLayer } from './rotation.js';
 import { instant, validLayer } from './schedule-validation.js';
+import { handoffIndex, matches, rulePlan } from './rrule-rotation.js';
+import { RRuleTemporal } from 'rrule-temporal';
 
 const DAY = 86_400_000;
 const users = ['u0', 'u1', 'u2'];
@@ -102,5 +104,65 @@ describe('RRULE rotations cost the same whatever their age', { timeout: 10_000 }
     expect(() => timeline('UTC', [stored], [], at, at + 1)).toThrow(
       expect.objectContaining({ code: 'SP_SCHEDULE_ROTATION_INVALID' }),
     );
+  });
+});
+
+describe('the day walk agrees with rrule-temporal', () => {
+  it('on DAILY and WEEKLY rules with INTERVAL, BYDAY, BYHOUR, BYMINUTE and WKST, from several starts', () => {
+    const rules = [
+      'FREQ=DAILY',
+      'FREQ=DAILY;INTERVAL=3',
+      'FREQ=DAILY;BYHOUR=8,20',
+      'FREQ=DAILY;BYHOUR=20,8;BYMINUTE=15,0',
+      'FREQ=DAILY;INTERVAL=2;BYDAY=MO,WE,FR',
+      'FREQ=DAILY;BYMINUTE=45',
+      'FREQ=WEEKLY',
+      'FREQ=WEEKLY;BYDAY=MO,TH',
+      'FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TH',
+      'FREQ=WEEKLY;INTERVAL=2;BYDAY=SU,TU;WKST=SU',
+      'FREQ=WEEKLY;INTERVAL=3;BYDAY=SA,SU;WKST=TH;BYHOUR=7,19',
+      'FREQ=WEEKLY;INTERVAL=12;BYDAY=WE',
+    ];
+    const stamp = (ms: number) =>
+      new Date(ms)
+        .toISOString()
+        .replace(/[-:]/g, '')
+        .replace(/\.\d{3}Z$/, 'Z');
+    for (const rrule of rules)
+      for (const [startDate, handoffTime] of [
+        ['2000-01-01', '08:00'],
+        ['2013-07-17', '23:30'],
+        ['2026-03-29', '02:30'],
+      ] as const) {
+        const first = Date.UTC(
+          +startDate.slice(0, 4),
+          +startDate.slice(5, 7) - 1,
+          +startDate.slice(8),
+          +handoffTime.slice(0, 2),
+          +handoffTime.slice(3),
+        );
+        const plan = rulePlan(rrule, first);
+        const oracle = new RRuleTemporal({
+          rruleString: `DTSTART:${stamp(first)}\nRRULE:${rrule}`,
+          includeDtstart: false,
+          maxIterations: 1_000_000,
+        });
+        for (const offsetDays of [0, 5, 400, 3000]) {
+          const a = first + offsetDays * DAY + 3_600_000 * (offsetDays % 24);
+          const b = a + 100 * DAY;
+          const want = oracle
+            .between(new Date(a), new Date(b - 1), true)
+            .map((z) => z.epochMilliseconds)
+            .filter((w) => w >= a && w < b);
+          expect(want.length).toBeGreaterThan(0);
+          expect([rrule, startDate, offsetDays, matches(plan, a, b)]).toEqual([rrule, startDate, offsetDays, want]);
+        }
+        // Counting per period gives what counting one by one does.
+        const w = first + 700 * DAY + 12 * 3_600_000;
+        const all = oracle.between(new Date(first), new Date(w - 1), true).filter((z) => z.epochMilliseconds < w);
+        const next = oracle.between(new Date(w), new Date(w + 90 * DAY), true)[0]!.epochMilliseconds;
+        const index = all.length + (all[0]?.epochMilliseconds === first ? 0 : 1);
+        expect([rrule, startDate, handoffIndex(plan, next)]).toEqual([rrule, startDate, index]);
+      }
   });
 });

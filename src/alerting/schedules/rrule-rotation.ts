@@ -1,4 +1,3 @@
-import { RRuleTemporal } from 'rrule-temporal';
 import { AppError } from '../../core/errors.js';
 
 /**
@@ -11,7 +10,9 @@ import { AppError } from '../../core/errors.js';
  * the same few hundred steps for a rotation started 25 years ago as for one started yesterday.
  *
  * Everything here is wall-clock time read as UTC (`wall` ms): the rule is evaluated without a zone
- * and rotation.ts maps each hand-off to its instant in the schedule's zone.
+ * and rotation.ts maps each hand-off to its instant in the schedule's zone. Within this subset RFC 5545
+ * is simple enough to evaluate directly (a day walk, no library iteration): the tests check it
+ * against `rrule-temporal` on many rules.
  */
 
 export const MAX_HANDOFFS_PER_DAY = 24;
@@ -23,8 +24,22 @@ const FREQS = new Set(['DAILY', 'WEEKLY']);
 const PARTS = new Set(['FREQ', 'INTERVAL', 'BYDAY', 'BYHOUR', 'BYMINUTE', 'WKST']);
 const WEEKDAY = /^(MO|TU|WE|TH|FR|SA|SU)$/;
 
+/** The parsed rule (RFC 5545 §3.3.10 restricted to the parts above). */
+interface Rule {
+  weekly: boolean;
+  interval: number;
+  /** ISO weekdays (1 = Monday) the rule keeps; null: every day (DAILY) or DTSTART's (WEEKLY). */
+  days: Set<number> | null;
+  /** Week start (ISO weekday) for WEEKLY with an INTERVAL. */
+  wkst: number;
+  /** Minutes after midnight of each hand-off of a kept day, ascending (null: DTSTART's). */
+  hours: number[] | null;
+  minutes: number[] | null;
+}
+
 export interface RulePlan {
   rrule: string;
+  rule: Rule;
   /** The layer's first hand-off (DTSTART), wall ms; it is a hand-off even when the rule skips it. */
   first: number;
   /** The rule's occurrences after `first` repeat every `period` ms of wall-clock time… */
@@ -45,8 +60,10 @@ function ints(v: string, lo: number, hi: number, what: string): number[] {
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
-/** Checks the rule's parts and returns its wall-clock period in days; 400 with the reason otherwise. */
-function periodDays(rrule: string, field: string): number {
+const ISO: Record<string, number> = { MO: 1, TU: 2, WE: 3, TH: 4, FR: 5, SA: 6, SU: 7 };
+
+/** Checks the rule's parts and returns it with its wall-clock period in days; 400 with the reason otherwise. */
+function parse(rrule: string, field: string): { rule: Rule; period: number } {
   const parts = new Map<string, string>();
   for (const p of rrule.split(';')) {
     const [k, v, extra] = p.split('=');
@@ -60,37 +77,59 @@ function periodDays(rrule: string, field: string): number {
   const days = parts.has('BYDAY') ? parts.get('BYDAY')!.split(',') : [];
   if (days.some((d) => !WEEKDAY.test(d))) throw refuse(`${field}: BYDAY takes plain weekdays (MO…SU)`);
   if (parts.has('WKST') && !WEEKDAY.test(parts.get('WKST')!)) throw refuse(`${field}: WKST`);
-  const hours = parts.has('BYHOUR') ? ints(parts.get('BYHOUR')!, 0, 23, `${field}: BYHOUR`).length : 1;
-  const mins = parts.has('BYMINUTE') ? ints(parts.get('BYMINUTE')!, 0, 59, `${field}: BYMINUTE`).length : 1;
+  const hourList = parts.has('BYHOUR') ? ints(parts.get('BYHOUR')!, 0, 23, `${field}: BYHOUR`) : null;
+  const minuteList = parts.has('BYMINUTE') ? ints(parts.get('BYMINUTE')!, 0, 59, `${field}: BYMINUTE`) : null;
+  const hours = hourList?.length ?? 1;
+  const mins = minuteList?.length ?? 1;
   if (hours * mins > MAX_HANDOFFS_PER_DAY)
     throw refuse(`${field}: at most ${MAX_HANDOFFS_PER_DAY} hand-offs a day (BYHOUR × BYMINUTE)`);
   // DAILY with BYDAY repeats when both the day step and the weekday line up again.
   const period = freq === 'WEEKLY' ? 7 * interval : days.length > 0 ? (interval * 7) / gcd(interval, 7) : interval;
   if (period > MAX_PERIOD_DAYS) throw refuse(`${field}: the pattern repeats at most every ${MAX_PERIOD_DAYS} days`);
-  return period;
+  const rule: Rule = {
+    weekly: freq === 'WEEKLY',
+    interval,
+    days: days.length > 0 ? new Set(days.map((d) => ISO[d]!)) : null,
+    wkst: ISO[parts.get('WKST') ?? 'MO']!,
+    hours: hourList && [...hourList].sort((a, b) => a - b),
+    minutes: minuteList && [...minuteList].sort((a, b) => a - b),
+  };
+  return { rule, period };
 }
 
-const stamp = (wall: number) =>
-  new Date(wall)
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}Z$/, 'Z');
+const isoDay = (day: number) => ((((day + 3) % 7) + 7) % 7) + 1; // day 0 (1970-01-01) was a Thursday
+const mod = (a: number, n: number) => ((a % n) + n) % n;
 
-function ruleFrom(rrule: string, dtstart: number): RRuleTemporal {
-  return new RRuleTemporal({ rruleString: `DTSTART:${stamp(dtstart)}\nRRULE:${rrule}`, includeDtstart: false });
-}
-
-/** The rule's occurrences in [a, b) (wall ms, a ≥ plan.first), from a DTSTART at most one period before `a`. */
+/**
+ * The rule's occurrences in [a, b) (wall ms, a ≥ plan.first), by walking the days of the range:
+ * DAILY keeps every INTERVAL-th day from DTSTART's, WEEKLY every INTERVAL-th week (weeks start on
+ * WKST) and in it DTSTART's weekday or BYDAY; BYDAY filters the days; each kept day hands over at
+ * BYHOUR × BYMINUTE (DTSTART's hour or minute where absent). Nothing before DTSTART.
+ */
 export function matches(plan: RulePlan, a: number, b: number): number[] {
   if (b <= a) return [];
   if (b - a > MAX_SPAN) throw refuse('rrule: lookup span too long');
-  // The pattern repeats every period, so the rule restarted q periods later has the same occurrences from there.
-  const q = Math.floor((a - plan.first) / plan.period);
-  const rule = ruleFrom(plan.rrule, plan.first + q * plan.period);
-  return rule
-    .between(new Date(a), new Date(b - 1), true)
-    .map((z) => z.epochMilliseconds)
-    .filter((w) => w >= a && w < b);
+  const { rule, first } = plan;
+  const firstDay = Math.floor(first / DAY);
+  const firstMinute = Math.floor((first - firstDay * DAY) / 60_000);
+  const hours = rule.hours ?? [Math.floor(firstMinute / 60)];
+  const minutes = rule.minutes ?? [firstMinute % 60];
+  const times = hours.flatMap((h) => minutes.map((m) => (h * 60 + m) * 60_000));
+  const days = rule.days ?? (rule.weekly ? new Set([isoDay(firstDay)]) : null);
+  const weekOf = (day: number) => day - mod(isoDay(day) - rule.wkst, 7);
+  const out: number[] = [];
+  for (let day = Math.floor(a / DAY); day * DAY < b; day++) {
+    if (day < firstDay) continue;
+    const inPhase = rule.weekly
+      ? mod((weekOf(day) - weekOf(firstDay)) / 7, rule.interval) === 0
+      : mod(day - firstDay, rule.interval) === 0;
+    if (!inPhase || (days && !days.has(isoDay(day)))) continue;
+    for (const t of times) {
+      const w = day * DAY + t;
+      if (w >= a && w < b && w >= first) out.push(w);
+    }
+  }
+  return out;
 }
 
 const plans = new Map<string, RulePlan>();
@@ -101,8 +140,9 @@ export function rulePlan(rrule: string, first: number, field = 'rrule'): RulePla
   const key = `${first}|${rrule}`;
   const known = plans.get(key);
   if (known) return known;
-  const period = periodDays(rrule, field) * DAY;
-  let plan: RulePlan = { rrule, first, period, perPeriod: 0, firstMatches: false };
+  const { rule, period: days } = parse(rrule, field);
+  const period = days * DAY;
+  let plan: RulePlan = { rrule, rule, first, period, perPeriod: 0, firstMatches: false };
   let inFirst: number[];
   try {
     inFirst = matches(plan, first, first + period);
