@@ -68,7 +68,8 @@ describeEachBackend('the directory resolves targets to reachable people', (backe
     expect(await resolve(store, directory, 'user:u-active')).toEqual({ userIds: ['u-active'] });
     expect(await resolve(store, directory, 'user:u-locked')).toEqual({ userIds: ['u-locked'] });
     expect(await resolve(store, directory, 'user:u-disabled')).toEqual({ userIds: [], empty: 'user_inactive' });
-    expect(await resolve(store, directory, 'user:u-invited')).toEqual({ userIds: [], empty: 'user_inactive' });
+    // Invited (not yet enrolled) colleagues are reached: a nudge is PHI-free and can be answered by SMS.
+    expect(await resolve(store, directory, 'user:u-invited')).toEqual({ userIds: ['u-invited'] });
     expect(await resolve(store, directory, 'user:x-other')).toEqual({ userIds: [], empty: 'user_inactive' });
     await check(store, directory, 'user:u-disabled');
     await expect(check(store, directory, 'user:x-other')).rejects.toMatchObject({ code: 'SP_ALERT_TARGET_NOT_FOUND' });
