@@ -7,7 +7,8 @@ import { TemplateRegistry } from '../../src/core/templates/template-registry.js'
 import { loadConfig } from '../../src/config/load-config.js';
 import type { CoreDeps } from '../../src/core/context.js';
 import type { Store } from '../../src/store/store.js';
-import { buildAlerting } from '../../src/alerting/alert-service.js';
+import { buildAlerting, TIMELINE_MAX } from '../../src/alerting/alert-service.js';
+import { TOLD_KINDS } from '../../src/alerting/alert-access.js';
 import { describeEachBackend, freshDatabases, migratedStore, type TestDatabase } from '../helpers/backends.js';
 import { FakeNotifier, FakeResolver } from '../helpers/alert-fakes.js';
 
@@ -372,6 +373,34 @@ describeEachBackend('alert timers: durable, fired exactly once across nodes', (b
     // A lower priority changes nothing.
     await a.alerts.trigger(ctx, { ...input, priority: 'medium' });
     expect((await a.alerts.get(ctx, alertId, {})).priority).toBe('high');
+  });
+
+  it('the timeline read is capped at the newest 500 entries; answering reads only who was told', async () => {
+    const { a, first } = await setup();
+    const { alertId } = await a.alerts.trigger(ctx, { priority: 'low', target: 'user:n7', summary: 'Lab' });
+    const t0 = Date.now();
+    await first.transaction(async (tx) => {
+      for (let i = 0; i < 600; i++)
+        await tx.alerts.insertEvent({
+          id: `e-${String(i).padStart(4, '0')}`,
+          tenant_id: 'default',
+          alert_id: alertId,
+          at: t0 + 1000 + i,
+          kind: 'note',
+          actor: 'test',
+          data: JSON.stringify({ i }),
+        });
+    });
+    const v = await a.alerts.get(ctx, alertId, {});
+    expect(v.timeline).toHaveLength(TIMELINE_MAX);
+    expect(v.timeline.at(-1)!.data).toEqual({ i: 599 });
+    expect(v.timeline[0]!.data).toEqual({ i: 100 });
+    const told = await first.read.alerts.events('default', alertId, { kinds: TOLD_KINDS });
+    expect(told.map((e) => e.kind)).toEqual(['notified']);
+    // The person told (entry far older than the last 500) may still answer.
+    expect(await a.alerts.respond(ctx, alertId, 'acknowledge', { userId: 'n7', via: 'paging' })).toMatchObject({
+      state: 'acknowledged',
+    });
   });
 });
 
