@@ -279,7 +279,7 @@ describeEachBackend('alert notifier', (backend) => {
     });
     const n = r.node('node-a');
     const low = await plan(n, r, alert('m1', { priority: 'low' }), ['night', 'dnd'], ['sms']);
-    expect(low).toEqual({ sends: [], reached: 0 });
+    expect(low).toEqual({ sends: [], reached: 0, told: [] });
     expect((await rows(r, 'm1')).map((x) => [x.user_id, x.status, x.reason]).sort()).toEqual([
       ['dnd', 'suppressed', 'do_not_disturb'],
       ['night', 'suppressed', 'quiet_hours'],
@@ -335,6 +335,42 @@ describeEachBackend('alert notifier', (backend) => {
     const otherRef = (await rows(r, 'b')).find((x) => x.user_id === 'u2')!.address_ref!;
     expect((await r.store.read.alertNotifications.findReply('t1', otherRef, 1, 0, now))!.alert_id).toBe('b');
     expect(await r.store.read.alertNotifications.findReply('t1', otherRef, 2, 0, now)).toBeUndefined();
+  });
+
+  it('allocates reply codes for a recipient with many open alerts: 1..32 smallest free, then above the highest live code', async () => {
+    const r = await rig(await fresh({ migrated: true }));
+    await staff(r, 'u1', [{ kind: 'sms', value: '+14155550125' }]);
+    await staff(r, 'u2', [{ kind: 'sms', value: '+14155550126' }]);
+    const n = r.node('node-a');
+    const code = async (a: string) => (await rows(r, a)).find((x) => x.user_id === 'u1')!.reply_code;
+    const ids = Array.from({ length: 40 }, (_, i) => `many-${i}`);
+    for (const id of ids) await plan(n, r, alert(id), ['u1'], ['sms']);
+    const codes = await Promise.all(ids.map(code));
+    expect(codes).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(new Set(codes).size).toBe(40); // unique per recipient among live nudges
+    // A repeat of an open alert keeps its code, however many others are open.
+    await plan(n, r, alert('many-36', { step: 1 }), ['u1', 'u2'], ['sms']);
+    expect((await rows(r, 'many-36')).map((x) => [x.user_id, x.reply_code])).toEqual([
+      ['u1', 37],
+      ['u1', 37],
+      ['u2', 1],
+    ]);
+    // Answered alerts free their codes after the grace hour: a low one is reused first, …
+    for (const id of ['many-4', 'many-39', 'many-20'])
+      await r.store.transaction((tx) => n.notifier.cancelPendingInTx(tx, 't1', id, r.clock.now));
+    r.clock.now = new Date(r.clock.now.getTime() + 3_600_001);
+    await plan(n, r, alert('next-1'), ['u1'], ['sms']);
+    await plan(n, r, alert('next-2'), ['u1'], ['sms']);
+    expect([await code('next-1'), await code('next-2')]).toEqual([5, 21]);
+    // … and with 1..32 all bound, the next number above the highest live code (40 is answered: 39 is the highest).
+    await plan(n, r, alert('next-3'), ['u1'], ['sms']);
+    expect(await code('next-3')).toBe(40);
+    await plan(n, r, alert('next-4'), ['u1'], ['sms']);
+    expect(await code('next-4')).toBe(41);
+    const ref = (await rows(r, 'next-3'))[0]!.address_ref!;
+    const now = r.clock.now.getTime();
+    expect((await r.store.read.alertNotifications.findReply('t1', ref, 40, 0, now))!.alert_id).toBe('next-3');
+    expect((await r.store.read.alertNotifications.findReply('t1', ref, 5, 0, now))!.alert_id).toBe('next-1');
   });
 
   it('re-sends a nudge whose node died before sending once its lease expires, and retries a failed send', async () => {

@@ -60,7 +60,7 @@ export class AlertNotifierService implements AlertNotifier {
     channels: readonly AlertChannel[],
     at: Date,
     bypassQuiet: boolean,
-  ): Promise<{ sends: PlannedSend[]; reached: number }> {
+  ): Promise<{ sends: PlannedSend[]; reached: number; told: string[] }> {
     const now = at.getTime();
     this.prune(now);
     const byUser = new Map<string, PlannedRecipient>();
@@ -74,6 +74,7 @@ export class AlertNotifierService implements AlertNotifier {
     const rows: AlertNotificationRow[] = [];
     const sends: PlannedSend[] = [];
     let reached = 0;
+    const toldIds: string[] = [];
     for (const [userId, r] of byUser) {
       const s = settings.get(userId);
       const methods = wanted
@@ -143,10 +144,13 @@ export class AlertNotifierService implements AlertNotifier {
           this.pending.set(row.id, { row, at: now });
         }
       }
-      if (told) reached += 1;
+      if (told) {
+        reached += 1;
+        toldIds.push(userId);
+      }
     }
     await repo.insertMany(rows as Insertable<Database['alert_notifications']>[]);
-    return { sends, reached };
+    return { sends, reached, told: toldIds };
   }
 
   dispatch(sends: readonly PlannedSend[]): void {
@@ -181,17 +185,19 @@ export class AlertNotifierService implements AlertNotifier {
   }
 
   /**
-   * The recipient's reply code for this alert: the one it already has, else the smallest positive
-   * integer none of the recipient's other live codes uses (so "reply 1" names one alert).
+   * The recipient's reply code for this alert: the one it already has, else the smallest code of
+   * 1..32 (LOW_REPLY_CODES) none of the recipient's live nudges uses (so "reply 1" names one alert and
+   * freed codes are reused), else, with all of those bound, the next number above the highest live
+   * code. Three bounded index lookups: the cost does not grow with the recipient's open alerts.
    */
   private async replyCode(tx: StoreTx, alert: AlertForNotify, userId: string, now: number): Promise<number> {
-    const live = await tx.alertNotifications.liveReplyCodes(alert.tenantId, userId, now - REPLY_MAX_AGE_MS, now);
-    const own = live.find((l) => l.alert_id === alert.id);
-    if (own) return own.reply_code;
-    const used = new Set(live.map((l) => l.reply_code));
-    let code = 1;
-    while (used.has(code)) code += 1;
-    return code;
+    const repo = tx.alertNotifications;
+    const since = now - REPLY_MAX_AGE_MS;
+    const own = await repo.ownReplyCode(alert.tenantId, alert.id, userId, since, now);
+    if (own !== null) return own;
+    const free = await repo.freeLowReplyCode(alert.tenantId, userId, since, now);
+    if (free !== null) return free;
+    return (await repo.maxLiveReplyCode(alert.tenantId, userId, since, now)) + 1;
   }
 
   private audit(tx: StoreTx, ctx: RequestContext, at: Date, alert: AlertForNotify, row: AlertNotificationRow) {

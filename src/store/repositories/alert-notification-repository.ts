@@ -31,15 +31,18 @@ export interface AlertNotificationRepository {
   /** Every nudge of an alert, oldest first. */
   listForAlert(tenantId: string, alertId: string): Promise<AlertNotificationRow[]>;
   /**
-   * The live SMS reply codes of `userId` (rows created after `since` whose code is still bound at
-   * `now`), with their alerts: a new code avoids them, the same alert reuses its own.
+   * The reply code `userId` already has for `alertId` (a row created after `since` whose code is
+   * still bound at `now`), if any: a repeat or a later step reuses it. Bounded by the alert's rows.
    */
-  liveReplyCodes(
-    tenantId: string,
-    userId: string,
-    since: number,
-    now: number,
-  ): Promise<{ alert_id: string; reply_code: number }[]>;
+  ownReplyCode(tenantId: string, alertId: string, userId: string, since: number, now: number): Promise<number | null>;
+  /**
+   * The smallest of the codes 1..`LOW_REPLY_CODES` that `userId` has not bound at `now` (rows
+   * created after `since`), null when all are bound. One index seek per code (index
+   * `alert_notifications_user_code`), whatever the number of the recipient's open alerts.
+   */
+  freeLowReplyCode(tenantId: string, userId: string, since: number, now: number): Promise<number | null>;
+  /** The highest code `userId` has bound at `now` (rows created after `since`), 0 when none. */
+  maxLiveReplyCode(tenantId: string, userId: string, since: number, now: number): Promise<number>;
   /** The latest SMS nudge still bound at `now` with this reply code to the address with this blind index. */
   findReply(
     tenantId: string,
@@ -119,8 +122,18 @@ const FOR_ALERT = stmt(
   'select * from alert_notifications where tenant_id = ? and alert_id = ? order by created_at, id',
 );
 const BOUND = '(replies_until is null or replies_until > ?) and created_at > ?';
-const LIVE_CODES = stmt(
-  `select alert_id, reply_code from alert_notifications where tenant_id = ? and user_id = ? and channel in ('sms', 'paging') and reply_code is not null and ${BOUND}`,
+/** Reply codes probed one by one (the usual case: a person has a few open alerts, codes stay short). */
+export const LOW_REPLY_CODES = 32;
+const LIVE_CODE = `channel in ('sms', 'paging') and ${BOUND}`;
+const OWN_CODE = stmt(
+  `select reply_code from alert_notifications where tenant_id = ? and alert_id = ? and user_id = ? and reply_code is not null and ${LIVE_CODE} limit 1`,
+);
+// `in (1, …, 32)` (not `between`): one seek per code, each narrowed by created_at in the index.
+const USED_LOW = stmt(
+  `select distinct reply_code from alert_notifications where tenant_id = ? and user_id = ? and reply_code in (${Array.from({ length: LOW_REPLY_CODES }, (_, i) => i + 1).join(', ')}) and ${LIVE_CODE}`,
+);
+const MAX_CODE = stmt(
+  `select reply_code from alert_notifications where tenant_id = ? and user_id = ? and reply_code is not null and ${LIVE_CODE} order by reply_code desc limit 1`,
 );
 const FIND_REPLY = stmt(
   `select * from alert_notifications where tenant_id = ? and address_ref = ? and reply_code = ? and channel = 'sms' and ${BOUND} order by created_at desc, id desc limit 1`,
@@ -176,14 +189,21 @@ export class SqlAlertNotificationRepository implements AlertNotificationReposito
     return (await this.sql.all<AlertNotificationRow>(FOR_ALERT, [tenantId, alertId])).map((r) => num(r)!);
   }
 
-  async liveReplyCodes(tenantId: string, userId: string, since: number, now: number) {
-    const rows = await this.sql.all<{ alert_id: string; reply_code: number | string }>(LIVE_CODES, [
-      tenantId,
-      userId,
-      now,
-      since,
-    ]);
-    return rows.map((r) => ({ alert_id: r.alert_id, reply_code: Number(r.reply_code) }));
+  async ownReplyCode(tenantId: string, alertId: string, userId: string, since: number, now: number) {
+    const r = await this.sql.get<{ reply_code: number | string }>(OWN_CODE, [tenantId, alertId, userId, now, since]);
+    return r ? Number(r.reply_code) : null;
+  }
+
+  async freeLowReplyCode(tenantId: string, userId: string, since: number, now: number) {
+    const rows = await this.sql.all<{ reply_code: number | string }>(USED_LOW, [tenantId, userId, now, since]);
+    const used = new Set(rows.map((r) => Number(r.reply_code)));
+    for (let code = 1; code <= LOW_REPLY_CODES; code++) if (!used.has(code)) return code;
+    return null;
+  }
+
+  async maxLiveReplyCode(tenantId: string, userId: string, since: number, now: number) {
+    const r = await this.sql.get<{ reply_code: number | string }>(MAX_CODE, [tenantId, userId, now, since]);
+    return r ? Number(r.reply_code) : 0;
   }
 
   async findReply(tenantId: string, addressRef: string, code: number, since: number, now: number) {
