@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
+import { Duplex } from 'node:stream';
 import { Aedes, type Client } from 'aedes';
 import type { AlarmIntake, DeviceIdentity } from '../alerting/devices/alarm-intake.js';
 import { MqttRefusal } from '../alerting/devices/alarm-intake.js';
@@ -13,6 +14,11 @@ export interface MqttBrokerOptions {
   tls: { cert: string; key: string; ca: string };
   intake: AlarmIntake;
   maxConnections?: number;
+  /**
+   * Largest MQTT packet (its remaining length) a connection may send, checked before aedes parses
+   * it; a larger one closes the connection. Default 64 KiB (a device message is at most 4 KiB).
+   */
+  maxPacketBytes?: number;
   /** Connection and refusal events (codes and ids only); never payloads. */
   onEvent?: (e: MqttBrokerEvent) => void;
   /** Errors other than refusals (the database is unavailable): the message is not acknowledged. */
@@ -39,7 +45,7 @@ export interface MqttBroker {
  */
 export async function startMqttBroker(o: MqttBrokerOptions): Promise<MqttBroker> {
   const identities = new WeakMap<Client, DeviceIdentity>();
-  const peer = (c: Client | null) => (c?.conn as TLSSocket | undefined)?.remoteAddress;
+  const peer = (c: Client | null) => (c?.conn as PacketLimit | undefined)?.remoteAddress;
   const refuse = (code: string, client: Client | null, topicKind?: string) => {
     const who = client ? identities.get(client) : undefined;
     o.onEvent?.({ type: 'refused', code, deviceId: who?.deviceId ?? null, remoteAddress: peer(client) });
@@ -51,7 +57,7 @@ export async function startMqttBroker(o: MqttBrokerOptions): Promise<MqttBroker>
   const broker = await Aedes.createBroker({
     maxClientsIdLength: 200,
     authenticate(client, _username, _password, done) {
-      const cert = (client.conn as TLSSocket).getPeerCertificate?.();
+      const cert = (client.conn as unknown as PacketLimit).getPeerCertificate?.();
       if (!cert?.raw) {
         refuse('no_client_certificate', client);
         return done(Object.assign(new Error('not authorized'), { returnCode: 5 }), false);
@@ -118,7 +124,13 @@ export async function startMqttBroker(o: MqttBrokerOptions): Promise<MqttBroker>
 
   const server = createServer(
     { cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, requestCert: true, rejectUnauthorized: true },
-    (socket) => broker.handle(socket),
+    (socket) => {
+      const conn = new PacketLimit(socket, o.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES, () =>
+        // aedes marks the connection with its client (once CONNECT was read): refused with its identity.
+        refuse('packet_too_large', (conn as unknown as { client?: Client }).client ?? null),
+      );
+      broker.handle(conn);
+    },
   );
   server.maxConnections = o.maxConnections ?? 10_000;
   // A failed handshake (no or a foreign certificate) never reaches aedes; it is not audited per
@@ -149,4 +161,94 @@ function willProblem(client: Client, device: DeviceIdentity): string | null {
   const will = (client as unknown as { _will?: { topic: string } | null })._will;
   if (!will) return null;
   return will.topic === `${deviceTopicPrefix(device.tenantId, device.deviceId)}/status` ? null : 'will_not_allowed';
+}
+
+const DEFAULT_MAX_PACKET_BYTES = 64 * 1024;
+
+/**
+ * The TLS connection as aedes sees it, with every MQTT packet's size checked first: it reads the
+ * fixed header (type byte, remaining-length varint) of each packet as the bytes pass, and destroys
+ * the connection when a packet announces more than `max` bytes (or a malformed length), so aedes
+ * never buffers it. aedes has no such limit of its own; a device with any certificate of the client
+ * CA could otherwise make the broker hold a packet of up to 256 MiB.
+ */
+class PacketLimit extends Duplex {
+  /** Bytes of the current packet's body still to pass; -1 while reading a fixed header. */
+  private body = -1;
+  private lengthBytes = 0;
+  private length = 0;
+  private typeRead = false;
+
+  constructor(
+    private readonly socket: TLSSocket,
+    private readonly max: number,
+    private readonly onTooLarge: () => void,
+  ) {
+    super();
+    socket.on('data', (chunk: Buffer) => {
+      if (!this.scan(chunk)) {
+        this.onTooLarge();
+        socket.destroy();
+        this.destroy();
+        return;
+      }
+      if (!this.push(chunk)) socket.pause();
+    });
+    socket.on('end', () => this.push(null));
+    socket.on('close', () => this.destroy());
+    socket.on('error', (e) => this.destroy(e));
+  }
+
+  get remoteAddress() {
+    return this.socket.remoteAddress;
+  }
+
+  getPeerCertificate(detailed?: boolean) {
+    return this.socket.getPeerCertificate(detailed as true);
+  }
+
+  /** Follows the packet boundaries through `chunk`; false when a packet is too large or malformed. */
+  private scan(chunk: Buffer): boolean {
+    let i = 0;
+    while (i < chunk.length) {
+      if (this.body > 0) {
+        const n = Math.min(this.body, chunk.length - i);
+        this.body -= n;
+        i += n;
+        if (this.body === 0) this.body = -1;
+        continue;
+      }
+      if (!this.typeRead) {
+        this.typeRead = true;
+        i++;
+        continue;
+      }
+      const b = chunk[i++]!;
+      this.length += (b & 0x7f) * 128 ** this.lengthBytes++;
+      if (this.length > this.max || (this.lengthBytes === 4 && b & 0x80)) return false;
+      if (b & 0x80) continue;
+      this.body = this.length > 0 ? this.length : -1;
+      this.typeRead = false;
+      this.length = 0;
+      this.lengthBytes = 0;
+    }
+    return true;
+  }
+
+  override _read() {
+    this.socket.resume();
+  }
+
+  override _write(chunk: Buffer, encoding: BufferEncoding, cb: (e?: Error | null) => void) {
+    this.socket.write(chunk, encoding, cb);
+  }
+
+  override _final(cb: (e?: Error | null) => void) {
+    this.socket.end(cb);
+  }
+
+  override _destroy(e: Error | null, cb: (e?: Error | null) => void) {
+    this.socket.destroy();
+    cb(e);
+  }
 }

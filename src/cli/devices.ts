@@ -101,7 +101,16 @@ export function devicesCommand(program: Command): void {
     .option('--tenant <tenant>', 'tenant id', DEFAULT_TENANT)
     .option('--json', 'print JSON')
     .action(async (o: { tenant: string; json?: boolean }) => {
-      const list = await withApp((app) => app.services.medicalDevices.list(ctxOf(o)));
+      const list = await withApp(async (app) => {
+        const all: MedicalDeviceView[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await app.services.medicalDevices.list(ctxOf(o), { limit: 500, cursor });
+          all.push(...page.items);
+          cursor = page.nextCursor ?? undefined;
+        } while (cursor);
+        return all;
+      });
       if (o.json) console.log(JSON.stringify(list));
       else for (const d of list) console.log(deviceLine(d));
     });

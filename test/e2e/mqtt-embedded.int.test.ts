@@ -9,6 +9,7 @@ import type { CoreDeps, RequestContext } from '../../src/core/context.js';
 import { AppError } from '../../src/core/errors.js';
 import type { KyselyStore } from '../../src/store/kysely-store.js';
 import type { AlertResponder, AlertTrigger, TriggerInput } from '../../src/alerting/alert-types.js';
+import type { AlertService } from '../../src/alerting/alert-service.js';
 import { AlarmIntake } from '../../src/alerting/devices/alarm-intake.js';
 import { MedicalDeviceService } from '../../src/alerting/devices/medical-device-service.js';
 import { startMqttBroker, type MqttBroker } from '../../src/api/mqtt-broker.js';
@@ -21,15 +22,26 @@ import { startMqttBroker, type MqttBroker } from '../../src/api/mqtt-broker.js';
 
 const admin: RequestContext = { tenantId: 'default', actor: 'cli' };
 
-/** Records the calls; folds triggers by dedup key like the real service; `gate` holds triggers back. */
-class FakeAlerts implements AlertTrigger, AlertResponder {
+/**
+ * Records the calls; folds triggers by dedup key like the real service; `gate` holds triggers back;
+ * `refuseTarget` refuses triggers at other targets than it (as the service refuses an erased patient's
+ * care team); `told` is who was told of which alert (the service's `onlyRecipient` check).
+ */
+class FakeAlerts implements AlertTrigger, AlertResponder, Pick<AlertService, 'respond'> {
   triggers: TriggerInput[] = [];
-  responses: { action: string; alertId: string; by: unknown }[] = [];
+  responses: { action: string; alertId: string; by: unknown; o?: unknown }[] = [];
   gate: Promise<void> | null = null;
+  refuseTarget: string | null = null;
+  told = new Map<string, string[]>([
+    ['al-1', ['u-1']],
+    ['al-2', ['u-2']],
+    ['closed-alert', ['u-1']],
+  ]);
   private open = new Map<string, string>();
   async trigger(_ctx: RequestContext, input: TriggerInput) {
     await this.gate;
     this.triggers.push(input);
+    if (this.refuseTarget && input.target !== this.refuseTarget) throw new AppError('SP_ALERT_TARGET_NOT_FOUND');
     const existing = input.dedupKey ? this.open.get(input.dedupKey) : undefined;
     if (existing) return { alertId: existing, created: false, count: 2 };
     const alertId = uuidv7();
@@ -46,6 +58,20 @@ class FakeAlerts implements AlertTrigger, AlertResponder {
   async resolve(_ctx: RequestContext, alertId: string, by: unknown) {
     for (const [k, v] of this.open) if (v === alertId) this.open.delete(k);
     this.responses.push({ action: 'resolve', alertId, by });
+  }
+  async respond(
+    _ctx: RequestContext,
+    alertId: string,
+    action: string,
+    by: { userId?: string },
+    o: { onlyRecipient?: boolean } = {},
+  ): Promise<never> {
+    const told = this.told.get(alertId);
+    if (!told) throw new AppError('SP_ALERT_NOT_FOUND');
+    if (o.onlyRecipient && !told.includes(by.userId ?? '')) throw new AppError('SP_ALERT_NOT_RECIPIENT');
+    if (alertId === 'closed-alert') throw new AppError('SP_ALERT_CLOSED');
+    this.responses.push({ action, alertId, by, o });
+    return undefined as never;
   }
 }
 
@@ -83,7 +109,13 @@ describeEachBackend('embedded MQTT broker', (backend) => {
     const store = await migratedStore(db);
     await store.transaction((tx) => tx.tenants.ensure('default', 'default', Date.now()));
     const config = loadConfig({ SEALPOST_PUBLIC_URL: 'https://sealpost.test', SEALPOST_DATA_DIR: db.dataDir });
-    const deps = { config, store, clock: () => new Date(), newId: uuidv7 } as unknown as CoreDeps;
+    const clock = { offsetMs: 0 };
+    const deps = {
+      config,
+      store,
+      clock: () => new Date(Date.now() + clock.offsetMs),
+      newId: uuidv7,
+    } as unknown as CoreDeps;
     const devices = new MedicalDeviceService(deps);
     const alerts = new FakeAlerts();
     const intake = new AlarmIntake(deps, { trigger: alerts, responder: alerts });
@@ -95,7 +127,7 @@ describeEachBackend('embedded MQTT broker', (backend) => {
     });
     await devices.add(admin, { id: 'mon-4w-12', certPem: monitor.cert, location: '4-west/12' });
     await devices.add(admin, { id: 'gw-1', kind: 'paging-gateway', certPem: gateway.cert, location: '4-west/desk' });
-    return { db, store, devices, alerts, port: broker.port };
+    return { db, store, devices, alerts, clock, intake, port: broker.port };
   }
 
   async function connect(port: number, pem: Pem, clientId: string, extra: IClientOptions = {}) {
@@ -157,7 +189,7 @@ describeEachBackend('embedded MQTT broker', (backend) => {
           value: `88 ${PHI_MARKER}`,
         }),
         source: 'device:mon-4w-12',
-        dedupKey: 'device:mon-4w-12:a-1',
+        dedupKey: 'device:mon-4w-12:1:a-1',
       },
     ]);
     // A QoS 1 repeat of the same alarm id is acknowledged and folds: no second trigger.
@@ -264,23 +296,113 @@ describeEachBackend('embedded MQTT broker', (backend) => {
     expect(statuses).toEqual(['online', 'offline', 'online']);
   });
 
-  it('takes acknowledgements and declines from a paging gateway, via mqtt', async () => {
-    const { alerts, port } = await setup();
+  it('takes answers from a paging gateway only for people told of the alert; others are refused and audited', async () => {
+    const { db, alerts, port } = await setup();
     const g = await connect(port, gateway, 'default/gw-1');
     const acks = 'sealpost/default/devices/gw-1/acks';
-    expect(await publish(g, acks, JSON.stringify({ alertId: 'al-1', userId: 'u-1', action: 'acknowledge' }))).toBe(
-      'acked',
-    );
-    expect(await publish(g, acks, JSON.stringify({ alertId: 'al-2', userId: 'u-2', action: 'decline' }))).toBe('acked');
-    // An answer that cannot apply (a closed alert) is taken off the queue, not resent forever.
-    expect(
-      await publish(g, acks, JSON.stringify({ alertId: 'closed-alert', userId: 'u-1', action: 'acknowledge' })),
-    ).toBe('acked');
+    const answer = (alertId: string, userId: string, action = 'acknowledge') =>
+      publish(g, acks, JSON.stringify({ alertId, userId, action }));
+    expect(await answer('al-1', 'u-1')).toBe('acked');
+    expect(await answer('al-2', 'u-2', 'decline')).toBe('acked');
+    // Not applied, audited with a reason, and taken off the queue (resending would never succeed).
+    expect(await answer('al-1', 'u-never-told')).toBe('acked');
+    expect(await answer('al-2', 'u-1', 'decline')).toBe('acked');
+    expect(await answer('no-such-alert', 'u-1')).toBe('acked');
+    expect(await answer('closed-alert', 'u-1')).toBe('acked');
+    const only = { onlyRecipient: true };
     expect(alerts.responses).toEqual([
-      { action: 'acknowledge', alertId: 'al-1', by: { userId: 'u-1', via: 'mqtt' } },
-      { action: 'decline', alertId: 'al-2', by: { userId: 'u-2', via: 'mqtt' } },
+      { action: 'acknowledge', alertId: 'al-1', by: { userId: 'u-1', via: 'mqtt' }, o: only },
+      { action: 'decline', alertId: 'al-2', by: { userId: 'u-2', via: 'mqtt' }, o: only },
     ]);
+    await expect
+      .poll(async () => (await refusals(db)).map((r) => [r.actor, r.details.code, r.details.topic]))
+      .toEqual([
+        ['device:gw-1', 'not_recipient', 'acks'],
+        ['device:gw-1', 'alert_not_found', 'acks'],
+        ['device:gw-1', 'alert_closed', 'acks'],
+      ]);
     // A gateway raises no alarms.
     expect(await publish(g, 'sealpost/default/devices/gw-1/alarms', alarm('g-1'))).toBe('closed');
+  });
+
+  it('scopes alarm ids to a registration and to 7 days', async () => {
+    const { alerts, devices, clock, port } = await setup();
+    const c = await connect(port, monitor, 'default/mon-4w-12');
+    expect(await publish(c, `${T}/alarms`, alarm('1'))).toBe('acked');
+    expect(await publish(c, `${T}/alarms`, alarm('1'))).toBe('acked');
+    expect(alerts.triggers).toHaveLength(1);
+    await c.endAsync();
+    // The monitor is replaced: the bed's id is registered again with the new monitor's certificate.
+    await devices.remove(admin, 'mon-4w-12');
+    const view = await devices.add(admin, { id: 'mon-4w-12', certPem: stranger.cert, location: '4-west/12' });
+    expect(view.generation).toBe(2);
+    const c2 = await connect(port, stranger, 'default/mon-4w-12');
+    expect(await publish(c2, `${T}/alarms`, alarm('1', { condition: 'Asystole' }))).toBe('acked');
+    expect(alerts.triggers.map((t) => [t.summary, t.dedupKey])).toEqual([
+      ['High alarm: SpO2 low (4-west bed 12)', 'device:mon-4w-12:1:1'],
+      ['High alarm: Asystole (4-west bed 12)', 'device:mon-4w-12:2:1'],
+    ]);
+    // Within 7 days the id folds; after them it names a new alarm (its clearing then resolves the new alert).
+    clock.offsetMs = 6 * 24 * 3600_000;
+    expect(await publish(c2, `${T}/alarms`, alarm('1'))).toBe('acked');
+    expect(alerts.triggers).toHaveLength(2);
+    expect(await publish(c2, `${T}/alarms/1/cleared`, '')).toBe('acked');
+    clock.offsetMs = 8 * 24 * 3600_000;
+    expect(await publish(c2, `${T}/alarms`, alarm('1', { condition: 'Apnea' }))).toBe('acked');
+    expect(alerts.triggers.map((t) => t.summary)).toHaveLength(3);
+    expect(alerts.triggers[2]!.summary).toBe('High alarm: Apnea (4-west bed 12)');
+  });
+
+  it('falls back to the charge nurse without the patient and without the sealed details', async () => {
+    const { alerts, devices, port } = await setup();
+    await devices.remove(admin, 'mon-4w-12');
+    await devices.add(admin, { id: 'mon-4w-12', certPem: monitor.cert, location: '4-west/12', target: 'group:icu' });
+    alerts.refuseTarget = 'charge_nurse@4-west';
+    const c = await connect(port, monitor, 'default/mon-4w-12');
+    expect(await publish(c, `${T}/alarms`, alarm('f-1', { value: `84 ${PHI_MARKER}` }))).toBe('acked');
+    expect(alerts.triggers[1]).toEqual({
+      priority: 'high',
+      target: 'charge_nurse@4-west',
+      summary: 'High alarm (4-west bed 12)',
+      source: 'device:mon-4w-12',
+      dedupKey: 'device:mon-4w-12:2:f-1',
+      patientId: undefined,
+      details: undefined,
+    });
+    // The offline alert's fallback names the device, as documented.
+    expect(await publish(c, `${T}/status`, '{"status":"offline"}')).toBe('acked');
+    expect(alerts.triggers[3]).toMatchObject({
+      target: 'charge_nurse@4-west',
+      summary: 'Device offline: mon-4w-12 (4-west bed 12)',
+    });
+  });
+
+  it('closes a connection that sends a packet over the size limit, before it is read; others are still served', async () => {
+    const { db, alerts, port } = await setup();
+    const big = await connect(port, monitor, 'default/mon-4w-12');
+    // 1 MiB: far over the 64 KiB limit (aedes itself would buffer up to 256 MiB).
+    expect(await publish(big, `${T}/alarms`, alarm('big-1', { value: 'x'.repeat(1024 * 1024) }))).toBe('closed');
+    await expect.poll(async () => (await refusals(db)).map((r) => r.details.code)).toEqual(['packet_too_large']);
+    expect(alerts.triggers).toEqual([]);
+    expect(await alarmRows(db)).toBe(0);
+    // A huge CONNECT (a 200 KiB password) never reaches authentication.
+    await expect(
+      connect(port, gateway, 'default/gw-1', {
+        username: 'u',
+        password: Buffer.alloc(200 * 1024),
+        connectTimeout: 3000,
+      }),
+    ).rejects.toThrow();
+    const g = await connect(port, gateway, 'default/gw-1');
+    expect(
+      await publish(
+        g,
+        'sealpost/default/devices/gw-1/acks',
+        JSON.stringify({ alertId: 'al-1', userId: 'u-1', action: 'acknowledge' }),
+      ),
+    ).toBe('acked');
+    const m = await connect(port, monitor, 'default/mon-4w-12');
+    expect(await publish(m, `${T}/alarms`, alarm('small-1'))).toBe('acked');
+    expect(alerts.triggers).toHaveLength(1);
   });
 });

@@ -4,13 +4,17 @@ import { AppError } from '../../core/errors.js';
 import { DEFAULT_TENANT } from '../../core/domain.js';
 import type { MedicalDeviceRow } from '../../store/repositories/medical-device-repository.js';
 import type { AlertResponder, AlertTrigger, TriggerInput } from '../alert-types.js';
+import type { AlertService } from '../alert-service.js';
 import { parseLocation } from './medical-device-service.js';
 import { readPayload, type DeviceTopic } from './alarm-messages.js';
 
-/** The alert service as device alarms use it (AlertService implements both). */
+/**
+ * The alert service as device alarms use it (AlertService implements all of it). A paging gateway's
+ * answers go through `respond` with `onlyRecipient`: only for a person who was told of the alert.
+ */
 export interface AlertPorts {
   trigger: AlertTrigger;
-  responder: AlertResponder;
+  responder: AlertResponder & Pick<AlertService, 'respond'>;
 }
 
 /** A device as the broker knows it once its certificate was recognised. */
@@ -36,6 +40,17 @@ export class MqttRefusal extends Error {
 export type IntakeOutcome = 'alert' | 'duplicate' | 'cleared' | 'ignored' | 'status' | 'response' | 'response_rejected';
 
 const REFUSAL_AUDIT_WINDOW_MS = 60_000;
+/**
+ * An alarm id received this long ago names a new alarm when it comes again (devices that restart
+ * their alarm counters); QoS 1 repeats arrive within minutes.
+ */
+export const ALARM_ID_WINDOW_MS = 7 * 24 * 3600_000;
+/** Why an answer of a paging gateway was not applied, by the alert service's error code. */
+const RESPONSE_REFUSALS: Record<string, string> = {
+  SP_ALERT_NOT_FOUND: 'alert_not_found',
+  SP_ALERT_NOT_RECIPIENT: 'not_recipient',
+  SP_ALERT_CLOSED: 'alert_closed',
+};
 const TITLE = { high: 'High', medium: 'Medium', low: 'Low' } as const;
 
 /**
@@ -87,7 +102,7 @@ export class AlarmIntake {
       case 'status':
         return this.status(ctx, device, payload);
       case 'acks':
-        return this.response(ctx, payload);
+        return this.response(ctx, device, payload);
     }
   }
 
@@ -96,28 +111,41 @@ export class AlarmIntake {
     if (!read.ok) throw new MqttRefusal(`payload_${read.problem}`);
     const a = read.value;
     const { store, clock } = this.deps;
-    // QoS 1 is at least once: an alarm id seen before (even one whose alert is resolved) is not new.
-    if (await store.read.medicalDevices.getAlarm(device.tenant_id, device.id, a.alarmId)) return 'duplicate';
+    const gen = Number(device.generation);
+    const now = clock().getTime();
+    // QoS 1 is at least once: an alarm id this registration sent in the window (even one whose alert
+    // is resolved) is not new.
+    const seen = await store.read.medicalDevices.getAlarm(device.tenant_id, device.id, gen, a.alarmId);
+    if (seen && Number(seen.received_at) >= now - ALARM_ID_WINDOW_MS) return 'duplicate';
     const details = JSON.stringify({ condition: a.condition, observedAt: a.observedAt, value: a.value ?? null });
-    const result = await this.triggerWithFallback(ctx, device, {
-      priority: a.priority,
-      summary: `${TITLE[a.priority]} alarm: ${a.condition} (${place(device)})`,
-      details,
-      patientId: device.patient_id ?? undefined,
-      source: `device:${device.id}`,
-      dedupKey: `device:${device.id}:${a.alarmId}`,
-    });
+    const result = await this.triggerWithFallback(
+      ctx,
+      device,
+      {
+        priority: a.priority,
+        summary: `${TITLE[a.priority]} alarm: ${a.condition} (${place(device)})`,
+        details,
+        patientId: device.patient_id ?? undefined,
+        source: `device:${device.id}`,
+        dedupKey: `device:${device.id}:${gen}:${a.alarmId}`,
+      },
+      `${TITLE[a.priority]} alarm (${place(device)})`,
+    );
     // Written after the alert is durable: a crash in between leaves an open alert that the resent
     // alarm folds into (same dedup key), never an alarm id recorded without its alert.
     await store.transaction((tx) =>
-      tx.medicalDevices.insertAlarm({
-        tenant_id: device.tenant_id,
-        device_id: device.id,
-        alarm_id: a.alarmId,
-        alert_id: result.alertId,
-        received_at: clock().getTime(),
-        cleared_at: null,
-      }),
+      tx.medicalDevices.insertAlarm(
+        {
+          tenant_id: device.tenant_id,
+          device_id: device.id,
+          generation: gen,
+          alarm_id: a.alarmId,
+          alert_id: result.alertId,
+          received_at: now,
+          cleared_at: null,
+        },
+        now - ALARM_ID_WINDOW_MS,
+      ),
     );
     await store.durable();
     return result.created ? 'alert' : 'duplicate';
@@ -132,12 +160,13 @@ export class AlarmIntake {
     const bytes = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
     if (bytes > 4096) throw new MqttRefusal('payload_too_large');
     const { store, clock } = this.deps;
-    const rec = await store.read.medicalDevices.getAlarm(device.tenant_id, device.id, alarmId);
+    const gen = Number(device.generation);
+    const rec = await store.read.medicalDevices.getAlarm(device.tenant_id, device.id, gen, alarmId);
     // A clearing of an alarm never received (or already cleared) has nothing to resolve.
     if (!rec || rec.cleared_at != null) return 'ignored';
     await this.resolveQuietly(ctx, rec.alert_id);
     await store.transaction((tx) =>
-      tx.medicalDevices.clearAlarm(device.tenant_id, device.id, alarmId, clock().getTime()),
+      tx.medicalDevices.clearAlarm(device.tenant_id, device.id, gen, alarmId, clock().getTime()),
     );
     await store.durable();
     return 'cleared';
@@ -153,12 +182,17 @@ export class AlarmIntake {
     const { store, clock } = this.deps;
     let offlineAlertId = device.offline_alert_id;
     if (read.value.status === 'offline' && offlineAlertId === null) {
-      const r = await this.triggerWithFallback(ctx, device, {
-        priority: 'medium',
-        summary: `Device offline: ${device.id} (${place(device)})`,
-        source: `device:${device.id}`,
-        dedupKey: `device:${device.id}:offline`,
-      });
+      const r = await this.triggerWithFallback(
+        ctx,
+        device,
+        {
+          priority: 'medium',
+          summary: `Device offline: ${device.id} (${place(device)})`,
+          source: `device:${device.id}`,
+          dedupKey: `device:${device.id}:offline`,
+        },
+        `Device offline: ${device.id} (${place(device)})`,
+      );
       offlineAlertId = r.alertId;
     } else if (read.value.status === 'online' && offlineAlertId !== null) {
       await this.resolveQuietly(ctx, offlineAlertId);
@@ -179,19 +213,31 @@ export class AlarmIntake {
     return 'status';
   }
 
-  private async response(ctx: RequestContext, payload: Buffer | string): Promise<IntakeOutcome> {
+  /**
+   * A paging gateway answers for a person: only one who was told of the alert (`onlyRecipient`).
+   * An answer Sealpost will not apply (an unknown alert, a person not told, a closed alert) changes
+   * nothing and is audited `mqtt.refused` with its reason; it is still taken off the queue (resending
+   * it would never succeed; MQTT 3.1.1 has no negative PUBACK, the subscriber sends 135).
+   */
+  private async response(
+    ctx: RequestContext,
+    device: MedicalDeviceRow,
+    payload: Buffer | string,
+  ): Promise<IntakeOutcome> {
     const read = readPayload('acks', payload);
     if (!read.ok) throw new MqttRefusal(`payload_${read.problem}`);
     const { alertId, userId, action } = read.value;
-    const by = { userId, via: 'mqtt' as const };
     try {
-      if (action === 'acknowledge') await this.ports.responder.acknowledge(ctx, alertId, by);
-      else await this.ports.responder.decline(ctx, alertId, by);
+      await this.ports.responder.respond(ctx, alertId, action, { userId, via: 'mqtt' }, { onlyRecipient: true });
     } catch (e) {
-      // An answer Sealpost cannot apply (an unknown or closed alert) is still taken off the queue:
-      // resending it would never succeed. The responder audits what it refused.
-      if (e instanceof AppError && e.status < 500) return 'response_rejected';
-      throw e;
+      if (!(e instanceof AppError) || e.status >= 500) throw e;
+      await this.refused({
+        tenantId: device.tenant_id,
+        deviceId: device.id,
+        code: RESPONSE_REFUSALS[e.code] ?? 'response_refused',
+        topicKind: 'acks',
+      });
+      return 'response_rejected';
     }
     return 'response';
   }
@@ -200,12 +246,15 @@ export class AlarmIntake {
    * Triggers at the device's target: its override, else its patient's care team, else the charge
    * nurse of its unit. An alarm must reach someone: when the alert service refuses that (a target
    * or patient that no longer exists, a condition text that names the patient), it is raised again
-   * at the unit's charge nurse, without the patient and with a summary of priority and place only.
+   * at the unit's charge nurse with `fallbackSummary` (PHI-free: priority and place, or the device),
+   * without the patient and without the details: sealed under the tenant's key they would outlive
+   * the patient's erasure (the device's own display still shows the value).
    */
   private async triggerWithFallback(
     ctx: RequestContext,
     device: MedicalDeviceRow,
     input: Omit<TriggerInput, 'target'>,
+    fallbackSummary: string,
   ) {
     const unitNurse = `charge_nurse@${parseLocation(device.location).unit}`;
     const target = device.target ?? (device.patient_id ? `careteam:${device.patient_id}` : unitNurse);
@@ -214,9 +263,15 @@ export class AlarmIntake {
     } catch (e) {
       if (!(e instanceof AppError) || e.status >= 500) throw e;
     }
-    const summary = `${TITLE[input.priority]} alarm (${place(device)})`;
+    const fallback = {
+      ...input,
+      patientId: undefined,
+      details: undefined,
+      summary: fallbackSummary,
+      target: unitNurse,
+    };
     try {
-      return await this.ports.trigger.trigger(ctx, { ...input, patientId: undefined, summary, target: unitNurse });
+      return await this.ports.trigger.trigger(ctx, fallback);
     } catch (e) {
       if (e instanceof AppError && e.status < 500) throw new MqttRefusal('alert_refused');
       throw e;

@@ -33,6 +33,17 @@ export interface MedicalDeviceView {
   lastSeenAt: string | null;
   createdAt: string;
   removedAt: string | null;
+  /** Registrations of this id so far: alarm ids are unique per registration. */
+  generation: number;
+}
+
+/** What `PATCH /v1/medical-devices/{id}` may change (a new certificate is a removal and a new registration). */
+export interface MedicalDeviceChange {
+  location?: string;
+  /** null: no longer monitors a patient. */
+  patientId?: string | null;
+  /** null: its alarms go where the patient or location says. */
+  target?: string | null;
 }
 
 /** A device id is an MQTT topic level: no `/`, `+`, `#` or `$`, nothing a log could misread. */
@@ -55,6 +66,7 @@ export function deviceView(r: MedicalDeviceRow): MedicalDeviceView {
     lastSeenAt: iso(r.last_seen_at),
     createdAt: iso(r.created_at)!,
     removedAt: iso(r.removed_at),
+    generation: Number(r.generation),
   };
 }
 
@@ -92,17 +104,8 @@ export class MedicalDeviceService {
       throw new AppError('SP_MEDDEVICE_INVALID', 'kind: monitor or paging-gateway');
     parseLocation(input.location);
     const certSha256 = certFingerprint(input.certPem);
-    let target: string | null = null;
-    if (input.target !== undefined) {
-      try {
-        target = formatTarget(parseTarget(input.target));
-      } catch {
-        throw new AppError('SP_MEDDEVICE_INVALID', 'target: not a valid alert target');
-      }
-    }
-    const patientId = input.patientId ?? null;
-    if (patientId !== null && (typeof patientId !== 'string' || !/^[A-Za-z0-9._:-]{1,100}$/.test(patientId)))
-      throw new AppError('SP_MEDDEVICE_INVALID', 'patientId');
+    const target = input.target === undefined ? null : checkTarget(input.target);
+    const patientId = checkPatientId(input.patientId ?? null);
     const now = clock().getTime();
     const row: MedicalDeviceRow = {
       tenant_id: ctx.tenantId,
@@ -118,6 +121,7 @@ export class MedicalDeviceService {
       created_at: now,
       updated_at: now,
       removed_at: null,
+      generation: 1,
     };
     await store.transaction(async (tx) => {
       if (!(await tx.tenants.exists(ctx.tenantId)))
@@ -130,6 +134,8 @@ export class MedicalDeviceService {
       const existing = await tx.medicalDevices.get(ctx.tenantId, row.id);
       if (existing && existing.removed_at == null) throw new AppError('SP_MEDDEVICE_EXISTS');
       if (await tx.medicalDevices.findActiveByCert(certSha256)) throw new AppError('SP_MEDDEVICE_CERT_TAKEN');
+      // A new registration of a removed id: alarm ids start afresh (device_alarms is keyed by it).
+      if (existing) row.generation = Number(existing.generation) + 1;
       if (existing) await tx.medicalDevices.reRegister(row);
       else await tx.medicalDevices.insert(row);
       await audit(tx, ctx, new Date(now), {
@@ -144,8 +150,58 @@ export class MedicalDeviceService {
     return deviceView(row);
   }
 
-  async list(ctx: RequestContext): Promise<MedicalDeviceView[]> {
-    return (await this.deps.store.read.medicalDevices.listActive(ctx.tenantId)).map(deviceView);
+  /** The tenant's active devices by id; `cursor` is the `nextCursor` of the page before. */
+  async list(
+    ctx: RequestContext,
+    o: { limit: number; cursor?: string },
+  ): Promise<{ items: MedicalDeviceView[]; nextCursor: string | null }> {
+    if (o.cursor !== undefined && !DEVICE_ID.test(o.cursor)) throw new AppError('SP_MEDDEVICE_INVALID', 'cursor');
+    const rows = await this.deps.store.read.medicalDevices.listActive(ctx.tenantId, {
+      after: o.cursor,
+      limit: o.limit + 1,
+    });
+    const page = rows.slice(0, o.limit);
+    return { items: page.map(deviceView), nextCursor: rows.length > o.limit ? page[page.length - 1]!.id : null };
+  }
+
+  /**
+   * Changes where an active device is and where its alarms go (audited `medical_device.changed`
+   * with the names of the changed fields only). Its certificate, kind and alarm ids stay.
+   */
+  async change(ctx: RequestContext, id: string, c: MedicalDeviceChange): Promise<MedicalDeviceView> {
+    const { store, clock } = this.deps;
+    if (c.location !== undefined) parseLocation(c.location);
+    const target = c.target === undefined || c.target === null ? c.target : checkTarget(c.target);
+    const patientId = c.patientId === undefined ? undefined : checkPatientId(c.patientId);
+    const now = clock();
+    const view = await store.transaction(async (tx) => {
+      const cur = await tx.medicalDevices.get(ctx.tenantId, id);
+      if (!cur || cur.removed_at != null) throw new AppError('SP_MEDDEVICE_NOT_FOUND');
+      if (patientId) {
+        const p = await tx.patients.get(ctx.tenantId, patientId);
+        if (!p) throw new AppError('SP_MEDDEVICE_INVALID', 'patientId: no such patient');
+      }
+      const next = {
+        location: c.location ?? cur.location,
+        patient_id: patientId === undefined ? cur.patient_id : patientId,
+        target: target === undefined ? cur.target : target,
+        updated_at: now.getTime(),
+      };
+      const changed = (['location', 'patient_id', 'target'] as const).filter((k) => next[k] !== cur[k]);
+      if (changed.length === 0) return deviceView(cur);
+      await tx.medicalDevices.update(ctx.tenantId, id, next);
+      const patient = next.patient_id ?? cur.patient_id;
+      await audit(tx, ctx, now, {
+        action: 'medical_device.changed',
+        targetType: 'medical_device',
+        targetId: id,
+        patientRef: patient === null ? null : patientRef(this.deps, ctx.tenantId, patient),
+        details: { changed: changed.map((k) => (k === 'patient_id' ? 'patientId' : k)) },
+      });
+      return deviceView({ ...cur, ...next });
+    });
+    await store.durable();
+    return view;
   }
 
   async get(ctx: RequestContext, id: string): Promise<MedicalDeviceView> {
@@ -166,4 +222,18 @@ export class MedicalDeviceService {
     await store.durable();
     return view;
   }
+}
+
+function checkTarget(t: string): string {
+  try {
+    return formatTarget(parseTarget(t));
+  } catch {
+    throw new AppError('SP_MEDDEVICE_INVALID', 'target: not a valid alert target');
+  }
+}
+
+function checkPatientId(p: string | null): string | null {
+  if (p !== null && (typeof p !== 'string' || !/^[A-Za-z0-9._:-]{1,100}$/.test(p)))
+    throw new AppError('SP_MEDDEVICE_INVALID', 'patientId');
+  return p;
 }

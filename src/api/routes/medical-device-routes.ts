@@ -16,7 +16,33 @@ const DeviceView = Type.Object({
   lastSeenAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   createdAt: Type.String({ format: 'date-time' }),
   removedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  generation: Type.Integer({ description: 'Registrations of this id so far: alarm ids are unique per registration' }),
 });
+
+const ChangeBody = Type.Object(
+  {
+    location: Type.Optional(Type.String({ maxLength: 140, description: '<unit>/<bed>, e.g. 4-west/12' })),
+    patientId: Type.Optional(
+      Type.Union([Type.String({ minLength: 1, maxLength: 100 }), Type.Null()], {
+        description: 'The monitored patient; null: none',
+      }),
+    ),
+    target: Type.Optional(
+      Type.Union([Type.String({ maxLength: 140 }), Type.Null()], {
+        description: "Where its alarms go; null: its patient's care team or its unit's charge nurse",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const ListQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'nextCursor of the page before' })),
+  },
+  { additionalProperties: false },
+);
 
 const DeviceBody = Type.Object(
   {
@@ -52,11 +78,15 @@ export const medicalDeviceRoutes: RoutePlugin<MedicalDeviceRouteOptions> = async
       config: permission,
       schema: {
         tags,
-        summary: "The tenant's registered medical devices",
-        response: { 200: Type.Object({ items: Type.Array(DeviceView) }), ...problems(401, 403) },
+        summary: "The tenant's registered medical devices, by id",
+        querystring: ListQuery,
+        response: {
+          200: Type.Object({ items: Type.Array(DeviceView), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
+          ...problems(400, 401, 403),
+        },
       },
     },
-    async (req) => ({ items: await devices.list(requestContext(req)) }),
+    async (req) => devices.list(requestContext(req), { limit: req.query.limit ?? 100, cursor: req.query.cursor }),
   );
 
   app.post(
@@ -88,6 +118,23 @@ export const medicalDeviceRoutes: RoutePlugin<MedicalDeviceRouteOptions> = async
       },
     },
     async (req) => devices.get(requestContext(req), req.params.id),
+  );
+
+  app.patch(
+    '/:id',
+    {
+      config: permission,
+      schema: {
+        tags,
+        summary: "Change a medical device's location, patient or alarm target",
+        description:
+          'Audited `medical_device.changed`. The certificate and kind cannot change: remove the device and register it again.',
+        params: IdParam,
+        body: ChangeBody,
+        response: { 200: DeviceView, ...problems(400, 401, 403, 404) },
+      },
+    },
+    async (req) => devices.change(requestContext(req), req.params.id, req.body),
   );
 
   app.delete(
