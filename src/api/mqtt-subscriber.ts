@@ -66,7 +66,8 @@ export async function startMqttSubscriber(o: MqttSubscriberOptions): Promise<Mqt
         return done(NOT_AUTHORIZED);
       }
       o.intake.handle(parsed, message).then(
-        () => done(SUCCESS),
+        // A gateway's answer that was not applied (audited by the intake) is not delivered again either.
+        (outcome) => done(outcome === 'response_rejected' ? NOT_AUTHORIZED : SUCCESS),
         (e: unknown) => {
           if (e instanceof MqttRefusal) {
             o.onEvent?.({ type: 'refused', code: e.code, deviceId: parsed.deviceId });

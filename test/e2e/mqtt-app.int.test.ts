@@ -14,13 +14,19 @@ import { PHI_MARKER } from '../../src/core/templates/template-test-fixtures.js';
 let ca: Pem;
 let device: Pem;
 let other: Pem;
+let gw: Pem;
 let h: Harness;
+let nurseId: string;
 const clients: MqttClient[] = [];
 
 beforeAll(async () => {
   ca = await testCa('devices CA');
   const server = await serverCert('sealpost mqtt', { ca });
-  [device, other] = await Promise.all([clientCert('mon-4w-12', { ca }), clientCert('mon-4w-13', { ca })]);
+  [device, other, gw] = await Promise.all([
+    clientCert('mon-4w-12', { ca }),
+    clientCert('mon-4w-13', { ca }),
+    clientCert('gw-1', { ca }),
+  ]);
   h = await startSealpost({
     SEALPOST_MQTT_LISTEN: '127.0.0.1:0',
     SEALPOST_MQTT_TLS_CERT: server.cert,
@@ -29,6 +35,7 @@ beforeAll(async () => {
   });
   // The charge nurse of 4-west, reachable by SMS, and a policy that waits 10 minutes before escalating.
   const nurse = await staffWithSession(h, ['nurse']);
+  nurseId = nurse.userId;
   const contacts = await h.request('PUT', `/v1/users/${nurse.userId}/alert-contacts`, {
     contacts: [{ kind: 'sms', value: '+14155550172' }],
     settings: { language: 'en', timeZone: 'UTC', quietHours: null, doNotDisturbUntil: null },
@@ -142,5 +149,96 @@ describe('device alarms through the application (embedded broker, real alert ser
     const r = await h.request('GET', '/v1/audit/events?action=medical_device.removed');
     expect(r.status).toBe(200);
     expect(r.body.items.length).toBe(1);
+  });
+
+  it('a paging gateway answers only for a person told of the alert; other answers change nothing and are audited', async () => {
+    const reg = await h.request('POST', '/v1/medical-devices', {
+      id: 'gw-1',
+      kind: 'paging-gateway',
+      certPem: gw.cert,
+      location: '4-west/desk',
+    });
+    expect(reg.status).toBe(201);
+    const alert = await h.request('POST', '/v1/alerts', {
+      priority: 'high',
+      target: `user:${nurseId}`,
+      summary: 'Bed 9 needs a nurse',
+    });
+    expect(alert.status).toBe(201);
+    const alertId = alert.body.alertId as string;
+    const g = await connect(gw, 'default/gw-1');
+    const acks = 'sealpost/default/devices/gw-1/acks';
+    const answer = (a: string, userId: string, action: string) =>
+      g.publishAsync(acks, JSON.stringify({ alertId: a, userId, action }), { qos: 1 });
+    await answer(alertId, 'u-never-paged', 'acknowledge');
+    await answer(alertId, 'u-never-paged', 'decline');
+    await answer('01900000-0000-7000-8000-000000000000', nurseId, 'acknowledge');
+    const before = (await h.app.store.read.alerts.get('default', alertId))!;
+    expect([before.state, before.acknowledged_by, before.step]).toEqual(['notified', null, 0]);
+    const refused = await h.request('GET', '/v1/audit/events?action=mqtt.refused&limit=50');
+    expect(refused.status).toBe(200);
+    expect(
+      refused.body.items
+        .filter((e: { details: { topic: string } }) => e.details.topic === 'acks')
+        .map((e: { details: { code: string } }) => e.details.code)
+        .sort(),
+    ).toEqual(['alert_not_found', 'not_recipient']);
+    // The person told: applied, via mqtt.
+    await answer(alertId, nurseId, 'acknowledge');
+    const after = (await h.app.store.read.alerts.get('default', alertId))!;
+    expect([after.state, after.acknowledged_by]).toEqual(['acknowledged', nurseId]);
+  });
+
+  it('changes a device (location, patient, target) with validation and an audit entry; the certificate is not changeable', async () => {
+    const add = await h.request('POST', '/v1/medical-devices', {
+      id: 'mon-4w-13',
+      certPem: other.cert,
+      location: '4-west/13',
+    });
+    expect(add.status).toBe(201);
+    const bad: [string, Record<string, unknown>, number, string][] = [
+      ['mon-4w-13', { location: `4 west ${PHI_MARKER}` }, 400, 'SP_MEDDEVICE_INVALID'],
+      ['mon-4w-13', { target: 'not a target' }, 400, 'SP_MEDDEVICE_INVALID'],
+      ['mon-4w-13', { patientId: 'nobody' }, 400, 'SP_MEDDEVICE_INVALID'],
+      ['mon-4w-13', { certPem: device.cert }, 400, 'SP_REQ_VALIDATION'],
+      ['mon-4w-13', { kind: 'paging-gateway' }, 400, 'SP_REQ_VALIDATION'],
+      ['mon-4w-12', { location: '5-east/3' }, 404, 'SP_MEDDEVICE_NOT_FOUND'],
+      ['no-such', { location: '5-east/3' }, 404, 'SP_MEDDEVICE_NOT_FOUND'],
+    ];
+    for (const [id, body, status, code] of bad) {
+      const r = await h.request('PATCH', `/v1/medical-devices/${id}`, body);
+      expect([r.status, r.body.code], JSON.stringify(body)).toEqual([status, expect.stringContaining(code)]);
+      expect(r.text).not.toContain(PHI_MARKER);
+    }
+    expect((await h.request('GET', '/v1/medical-devices/mon-4w-13')).body).toEqual(add.body);
+    // A target is checked for its form here, and for what it names when an alarm comes (then the fallback).
+    const retarget = await h.request('PATCH', '/v1/medical-devices/mon-4w-13', { target: 'group:icu-rrt' });
+    expect(retarget.body).toMatchObject({ target: 'group:icu-rrt', location: '4-west/13' });
+    const moved = await h.request('PATCH', '/v1/medical-devices/mon-4w-13', { location: '5-east/3', target: null });
+    expect(moved.status).toBe(200);
+    expect(moved.body).toMatchObject({ id: 'mon-4w-13', location: '5-east/3', target: null, certSha256: other.sha256 });
+    const audit = await h.request('GET', '/v1/audit/events?action=medical_device.changed');
+    expect(audit.body.items.map((e: { details: unknown }) => e.details)).toEqual(
+      [
+        // Newest first.
+        { changed: ['location', 'target'] },
+        { changed: ['target'] },
+      ].reverse(),
+    );
+    // Its alarms now name the new place and go to that unit's charge nurse.
+    const c = await connect(other, 'default/mon-4w-13');
+    const alarm = { alarmId: 'm-1', priority: 'low', condition: 'Lead off', observedAt: new Date().toISOString() };
+    await c.publishAsync('sealpost/default/devices/mon-4w-13/alarms', JSON.stringify(alarm), { qos: 1 });
+    const [latest] = await openAlerts();
+    expect(latest).toMatchObject({ target: 'charge_nurse@5-east', summary: 'Low alarm: Lead off (5-east bed 3)' });
+  });
+
+  it('lists devices in pages', async () => {
+    const page1 = await h.request('GET', '/v1/medical-devices?limit=1');
+    expect(page1.status).toBe(200);
+    expect(page1.body.items.map((d: { id: string }) => d.id)).toEqual(['gw-1']);
+    const page2 = await h.request('GET', `/v1/medical-devices?limit=1&cursor=${page1.body.nextCursor}`);
+    expect(page2.body).toMatchObject({ items: [{ id: 'mon-4w-13' }], nextCursor: null });
+    expect((await h.request('GET', '/v1/medical-devices?cursor=a%2Fb')).status).toBe(400);
   });
 });
