@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { isLoopbackHost } from './loopback.js';
 
-/** The SNPP paging gateway (docs/alerting-paging.md); without `snpp`, pages go to the dev outbox. */
+/** The SNPP paging gateway (docs/alerting.md, Paging over SNPP); without `snpp`, pages go to the dev outbox. */
 export interface PagingSettings {
   /** SEALPOST_PAGING_SNPP_URL: `snpp://host[:port]` (plain TCP) or `snpps://host[:port]` (TLS from the first byte). */
   snpp?: { host: string; port: number; tls: boolean };
