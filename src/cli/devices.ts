@@ -115,6 +115,24 @@ export function devicesCommand(program: Command): void {
       else for (const d of list) console.log(deviceLine(d));
     });
   devices
+    .command('change <id>')
+    .description("Change a device's location, patient or alarm target (a new certificate: remove and add)")
+    .option('--location <unit/bed>', 'where it is now, e.g. 5-east/3')
+    .option('--patient <id>', 'the monitored patient ("-" for none)')
+    .option('--target <target>', 'where its alarms go instead ("-" for the default)')
+    .option('--tenant <tenant>', 'tenant id', DEFAULT_TENANT)
+    .action(async (id: string, o: { location?: string; patient?: string; target?: string; tenant: string }) => {
+      const none = (v: string | undefined) => (v === '-' ? null : v);
+      const d = await withApp((app) =>
+        app.services.medicalDevices.change(ctxOf(o), id, {
+          location: o.location,
+          patientId: none(o.patient),
+          target: none(o.target),
+        }),
+      );
+      console.log(deviceLine(d));
+    });
+  devices
     .command('remove <id>')
     .description('Remove a device: its certificate no longer connects to the embedded broker')
     .option('--tenant <tenant>', 'tenant id', DEFAULT_TENANT)

@@ -71,6 +71,19 @@ it('adds, lists and removes medical devices from the command line, refusing bad 
       expect.stringMatching(/^mon-4w-12 tenant=default kind=monitor location=4-west\/12 /),
     ]);
 
+    const changed = await cli(env, [
+      'devices',
+      'change',
+      'mon-4w-12',
+      '--location',
+      '5-east/3',
+      '--target',
+      'group:rrt',
+    ]);
+    expect(changed.stdout).toMatch(/^mon-4w-12 .*location=5-east\/3 .*target=group:rrt /);
+    expect((await cli(env, ['devices', 'change', 'mon-4w-12', '--target', '-'])).stdout).toMatch(/ target=- /);
+    const badChange = await cli(env, ['devices', 'change', 'mon-4w-12', '--location', 'nowhere']);
+    expect([badChange.code, badChange.stderr]).toEqual([1, expect.stringMatching(/SP_MEDDEVICE_INVALID.*location/)]);
     expect((await cli(env, ['devices', 'remove', 'mon-4w-12'])).stdout.trim()).toBe('removed mon-4w-12');
     expect((await cli(env, ['devices', 'remove', 'mon-4w-12'])).stderr).toMatch(/SP_MEDDEVICE_NOT_FOUND/);
     expect((await cli(env, ['devices', 'list'])).stdout.trim()).toBe('');
