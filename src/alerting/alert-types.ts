@@ -153,7 +153,8 @@ export interface AlertNotifier {
    * Plans nudges to `recipients` on `channels` in `tx`. `bypassQuiet` (priority high) ignores the
    * recipients' quiet hours and do-not-disturb; otherwise a recipient in quiet hours is recorded as
    * suppressed for that step. Resolves with the sends to dispatch after commit, and how many
-   * recipients will actually be told (0: nobody could be reached; the caller escalates at once).
+   * recipients will actually be told (0: nobody could be reached; the caller escalates at once),
+   * and (`told`) which of them: the alert core records only those as recipients.
    */
   planInTx(
     tx: StoreTx,
@@ -163,7 +164,7 @@ export interface AlertNotifier {
     channels: readonly AlertChannel[],
     at: Date,
     bypassQuiet: boolean,
-  ): Promise<{ sends: PlannedSend[]; reached: number }>;
+  ): Promise<{ sends: PlannedSend[]; reached: number; told?: string[] }>;
   /**
    * Hands planned sends to their channels after the planning transaction is durable. Never
    * throws; failures are recorded on the notification rows (retried by the sweep).

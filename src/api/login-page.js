@@ -94,9 +94,19 @@ function showCodes(codes) {
 async function finish() {
   const me = await api('/v1/me');
   if (!me.session || me.session.stage !== 'active') return toSignIn();
+  const next = sameSiteNext();
+  if (next) return location.replace(next);
   const f = await api('/v1/auth/mfa');
   $('display-name').textContent = f.displayName;
   show('done');
+}
+
+/** `?next=` (e.g. from /alerts/{id}) when it is a path on this origin; never another site. */
+function sameSiteNext() {
+  const next = new URLSearchParams(location.search).get('next');
+  if (!next || !/^\/(?![\/\\])[^\s\\]*$/.test(next)) return null;
+  const url = new URL(next, location.origin);
+  return url.origin === location.origin ? url.pathname + url.search : null;
 }
 
 function credentialJson(cred) {

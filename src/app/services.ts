@@ -178,7 +178,7 @@ export function buildServices(f: Foundations): Services {
   // FHIR Subscriptions hear core's events inside their transactions (ehr/fhir/subscription-events.ts).
   core.events = new SubscriptionEventSink((tenantId, patientId) => patientRef(core, tenantId, patientId));
   // Clinical alerting's directory: who a target names at the instant an escalation step fires.
-  const schedules = new ScheduleService(core);
+  const schedules = new ScheduleService(core, logger);
   const directory = new Directory(schedules);
 
   const patients = new PatientService(core, {

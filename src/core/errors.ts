@@ -50,6 +50,7 @@ export const ERROR_CODES = {
   SP_SCHEDULE_RANGE_INVALID: { status: 400, title: 'The time range is invalid or too long' },
   SP_SCHEDULE_OVERRIDE_NOT_FOUND: { status: 404, title: 'Schedule override not found' },
   SP_SCHEDULE_SWAP_MISMATCH: { status: 409, title: 'A swap names a user who is not on call when their shift starts' },
+  SP_SCHEDULE_OVERRIDE_LIMIT: { status: 409, title: 'Too many overrides near this time on this schedule' },
   SP_DIRECTORY_USER_UNKNOWN: { status: 400, title: 'A listed user is not a user of this tenant' },
   SP_GROUP_NOT_FOUND: { status: 404, title: 'Group not found' },
   SP_UNIT_ROLE_NOT_FOUND: { status: 404, title: 'No one is assigned this role in this unit' },

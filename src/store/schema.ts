@@ -653,11 +653,15 @@ export interface Database {
     created_at: number;
     updated_at: number;
     removed_at: number | null;
+    /** Registrations of this id so far (1, +1 at each re-registration; migration 019) */
+    generation: number;
   };
   /** Every alarm id a device sent and the alert it became (migration 018): QoS 1 repeats fold here. */
   device_alarms: {
     tenant_id: string;
     device_id: string;
+    /** The device's registration the alarm id belongs to (migration 019) */
+    generation: number;
     alarm_id: string;
     alert_id: string;
     received_at: number;

@@ -63,7 +63,12 @@ const RELATIONSHIP = new Set([
 const TYPED_CREATE = new Set(['POST /v1/notifications', 'POST /v1/notifications:batch']);
 const TYPED_EXISTING = new Set(['GET /v1/notifications/{id}', 'POST /v1/notifications/{id}/cancel']);
 /** Routes for a person only, whatever a system credential's scopes say. */
-const PERSON_ONLY = new Set(['POST /v1/patients/{id}/break-glass']);
+const PERSON_ONLY = new Set([
+  'POST /v1/patients/{id}/break-glass',
+  // Alert answers: a person, or a paging gateway (scope `paging`, not a caller here) for a person told.
+  ...['acknowledge', 'decline', 'resolve'].map((a) => `POST /v1/alerts/{id}/${a}`),
+  ...['acknowledge', 'decline'].map((a) => `POST /alerts/{id}/${a}`),
+]);
 
 describe('authorization matrix: routes × roles × patient relationship × tenant', () => {
   let h: Harness;

@@ -54,7 +54,7 @@ export class FakeNotifier implements AlertNotifier {
     channels: readonly AlertChannel[],
     _at: Date,
     bypassQuiet: boolean,
-  ): Promise<{ sends: PlannedSend[]; reached: number }> {
+  ): Promise<{ sends: PlannedSend[]; reached: number; told: string[] }> {
     const users = recipients.map((r) => r.userId);
     this.planned.push({ alertId: a.id, step: a.step, repeat: a.repeat, users, channels, bypassQuiet });
     const reached = users.filter((u) => !u.startsWith('mute'));
@@ -65,6 +65,7 @@ export class FakeNotifier implements AlertNotifier {
         channel: channels[0]!,
       })),
       reached: reached.length,
+      told: reached,
     };
   }
 

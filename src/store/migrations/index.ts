@@ -15,6 +15,7 @@ import * as m013 from './013-fhir-communication.js';
 import * as m017 from './017-on-call.js';
 import * as m016 from './016-alert-notifications.js';
 import * as m018 from './018-medical-devices.js';
+import * as m019 from './019-device-registrations.js';
 import * as m015 from './015-alerts.js';
 
 /**
@@ -40,6 +41,7 @@ export const migrationProvider: MigrationProvider = {
       '017-on-call': m017,
       '016-alert-notifications': m016,
       '018-medical-devices': m018,
+      '019-device-registrations': m019,
       '015-alerts': m015,
     };
   },

@@ -12,6 +12,7 @@ export type AlertPatch = Partial<
   Pick<
     AlertRow,
     | 'state'
+    | 'priority'
     | 'step'
     | 'repeat'
     | 'count'
@@ -70,10 +71,12 @@ export interface AlertRepository {
   /** The earliest due time of an unfired timer, or null. */
   nextDueAt(): Promise<number | null>;
   timers(alertId: string): Promise<AlertTimerRow[]>;
+  /** Moves an unfired timer to a later due time (its firing failed: retried with backoff). */
+  postponeTimer(id: string, dueAt: number): Promise<boolean>;
 
   insertEvent(row: AlertEventRow): Promise<void>;
-  /** Oldest first. */
-  events(tenantId: string, alertId: string): Promise<AlertEventRow[]>;
+  /** Oldest first; `kinds` keeps only those kinds, `last` only the newest `last` (still oldest first). */
+  events(tenantId: string, alertId: string, o?: { kinds?: readonly string[]; last?: number }): Promise<AlertEventRow[]>;
 
   insertPolicy(row: EscalationPolicyRow): Promise<void>;
   updatePolicy(
@@ -85,7 +88,11 @@ export interface AlertRepository {
   defaultPolicy(tenantId: string): Promise<EscalationPolicyRow | undefined>;
   /** Clears the tenant's default flag (before another policy becomes the default). */
   clearDefault(tenantId: string): Promise<void>;
-  listPolicies(tenantId: string): Promise<EscalationPolicyRow[]>;
+  /** Oldest first; `after` (created_at, id of the last row of the previous page) and `limit` page it. */
+  listPolicies(
+    tenantId: string,
+    o?: { after?: { at: number; id: string }; limit?: number },
+  ): Promise<EscalationPolicyRow[]>;
   deletePolicy(tenantId: string, id: string): Promise<boolean>;
 }
 
@@ -221,6 +228,16 @@ export class SqlAlertRepository implements AlertRepository {
     return this.sql.run(CANCEL, [alertId]);
   }
 
+  async postponeTimer(id: string, dueAt: number): Promise<boolean> {
+    const r = await this.db
+      .updateTable('alert_timers')
+      .set({ due_at: dueAt })
+      .where('id', '=', id)
+      .where('fired_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
   async nextDueAt(): Promise<number | null> {
     const r = await this.sql.get<{ m: unknown }>(NEXT, []);
     return num(r?.m);
@@ -241,15 +258,17 @@ export class SqlAlertRepository implements AlertRepository {
     await this.db.insertInto('alert_events').values(row).execute();
   }
 
-  async events(tenantId: string, alertId: string): Promise<AlertEventRow[]> {
-    const rows = await this.db
-      .selectFrom('alert_events')
-      .selectAll()
-      .where('tenant_id', '=', tenantId)
-      .where('alert_id', '=', alertId)
-      .orderBy('at')
-      .orderBy('id')
-      .execute();
+  async events(
+    tenantId: string,
+    alertId: string,
+    o: { kinds?: readonly string[]; last?: number } = {},
+  ): Promise<AlertEventRow[]> {
+    let q = this.db.selectFrom('alert_events').selectAll().where('tenant_id', '=', tenantId).where('alert_id', '=', alertId);
+    if (o.kinds) q = q.where('kind', 'in', o.kinds.length ? [...o.kinds] : ['']);
+    const rows =
+      o.last === undefined
+        ? await q.orderBy('at').orderBy('id').execute()
+        : (await q.orderBy('at', 'desc').orderBy('id', 'desc').limit(o.last).execute()).reverse();
     return rows.map((r) => ({ ...r, at: Number(r.at) }));
   }
 
@@ -298,14 +317,19 @@ export class SqlAlertRepository implements AlertRepository {
       .execute();
   }
 
-  async listPolicies(tenantId: string): Promise<EscalationPolicyRow[]> {
-    return this.db
-      .selectFrom('escalation_policies')
-      .selectAll()
-      .where('tenant_id', '=', tenantId)
-      .orderBy('created_at')
-      .orderBy('id')
-      .execute();
+  async listPolicies(
+    tenantId: string,
+    o: { after?: { at: number; id: string }; limit?: number } = {},
+  ): Promise<EscalationPolicyRow[]> {
+    let q = this.db.selectFrom('escalation_policies').selectAll().where('tenant_id', '=', tenantId);
+    const after = o.after;
+    if (after)
+      q = q.where((eb) =>
+        eb.or([eb('created_at', '>', after.at), eb.and([eb('created_at', '=', after.at), eb('id', '>', after.id)])]),
+      );
+    q = q.orderBy('created_at').orderBy('id');
+    if (o.limit !== undefined) q = q.limit(o.limit);
+    return q.execute();
   }
 
   async deletePolicy(tenantId: string, id: string): Promise<boolean> {
