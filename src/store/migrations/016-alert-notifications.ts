@@ -68,6 +68,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .on('alert_notifications')
     .columns(['tenant_id', 'user_id', 'created_at'])
     .execute();
+  // Reply-code allocation: is code c bound for this recipient (a seek per code), the highest bound code.
+  await db.schema
+    .createIndex('alert_notifications_user_code')
+    .on('alert_notifications')
+    .columns(['tenant_id', 'user_id', 'reply_code', 'created_at'])
+    .execute();
 
   await db.schema
     .createTable('staff_contacts')
