@@ -90,7 +90,7 @@ describe('staff alert contacts over the API', () => {
       [body([], { timeZone: 'Nowhere/City' }), 'SP_ALERT_SETTINGS_INVALID', 'settings.timeZone'],
       [body([], { quietHours: '25:00-07:00' }), 'SP_ALERT_SETTINGS_INVALID', 'settings.quietHours'],
       [body([{ kind: 'fax', value: '1' }]), 'SP_REQ_VALIDATION', undefined],
-      [{ contacts: [] }, 'SP_REQ_VALIDATION', undefined],
+      [{ settings: body([]).settings }, 'SP_REQ_VALIDATION', undefined],
     ];
     for (const [b, code, detail] of cases) {
       const r = await as(nurse, 'PUT', '/v1/me/alert-contacts', b);
@@ -100,5 +100,24 @@ describe('staff alert contacts over the API', () => {
       expect(r.text).not.toContain('0101');
     }
     expect((await as(nurse, 'GET', '/v1/me/alert-contacts')).body).toEqual(before);
+  });
+
+  it('a PUT without settings replaces the contact methods and keeps the settings', async () => {
+    const set = await as(
+      nurse,
+      'PUT',
+      '/v1/me/alert-contacts',
+      body([{ kind: 'sms', value: '+14155550101' }], { language: 'es', quietHours: '22:00-07:00' }),
+    );
+    expect(set.status).toBe(200);
+    const r = await as(nurse, 'PUT', '/v1/me/alert-contacts', {
+      contacts: [{ kind: 'email', value: 'rn@clinic.example' }],
+    });
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({
+      contacts: [{ kind: 'email', value: 'rn@clinic.example' }],
+      settings: set.body.settings,
+    });
+    expect(set.body.settings).toMatchObject({ language: 'es', quietHours: '22:00-07:00' });
   });
 });
