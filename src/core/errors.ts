@@ -45,7 +45,10 @@ export const ERROR_CODES = {
   SP_ALERT_NOT_RECIPIENT: { status: 403, title: 'The responder named is not a recipient of this alert' },
   SP_SCHEDULE_NOT_FOUND: { status: 404, title: 'On-call schedule not found' },
   SP_SCHEDULE_ZONE_INVALID: { status: 400, title: 'The time zone is not an IANA time zone' },
-  SP_SCHEDULE_HANDOFF_INVALID: { status: 400, title: 'A hand-off time is HH:MM (00:00-23:59) and a start date YYYY-MM-DD' },
+  SP_SCHEDULE_HANDOFF_INVALID: {
+    status: 400,
+    title: 'A hand-off time is HH:MM (00:00-23:59) and a start date YYYY-MM-DD',
+  },
   SP_SCHEDULE_ROTATION_INVALID: { status: 400, title: 'A rotation needs users and a valid shift length or RRULE' },
   SP_SCHEDULE_RANGE_INVALID: { status: 400, title: 'The time range is invalid or too long' },
   SP_SCHEDULE_OVERRIDE_NOT_FOUND: { status: 404, title: 'Schedule override not found' },
@@ -54,7 +57,10 @@ export const ERROR_CODES = {
   SP_DIRECTORY_USER_UNKNOWN: { status: 400, title: 'A listed user is not a user of this tenant' },
   SP_GROUP_NOT_FOUND: { status: 404, title: 'Group not found' },
   SP_UNIT_ROLE_NOT_FOUND: { status: 404, title: 'No one is assigned this role in this unit' },
-  SP_UNIT_ROLE_INVALID: { status: 400, title: 'A unit role is held by listed users and/or follows an existing schedule' },
+  SP_UNIT_ROLE_INVALID: {
+    status: 400,
+    title: 'A unit role is held by listed users and/or follows an existing schedule',
+  },
   SP_ALERT_CONTACT_INVALID: { status: 400, title: 'A staff alert contact method is invalid' },
   SP_ALERT_SETTINGS_INVALID: { status: 400, title: 'The staff alert settings are invalid' },
   SP_TENANT_EXISTS: { status: 409, title: 'A tenant with this id already exists' },

@@ -215,10 +215,12 @@ describe('break-glass: emergency access outside the care team', () => {
     const again = await as(admin)('POST', `/v1/security-alerts/${alert.id}/acknowledge`);
     expect(again.body.acknowledgedAt).toBe(ack.body.acknowledgedAt);
     expect(acks()).toBe(a0 + 1);
-    expect((await as(admin)('GET', '/v1/security-alerts?open=true')).body.items.map((a: { id: string }) => a.id)).not.toContain(
-      alert.id,
+    expect(
+      (await as(admin)('GET', '/v1/security-alerts?open=true')).body.items.map((a: { id: string }) => a.id),
+    ).not.toContain(alert.id);
+    expect((await as(admin)('POST', `/v1/security-alerts/no-such-alert/acknowledge`)).body.code).toBe(
+      'SP_SECURITY_ALERT_NOT_FOUND',
     );
-    expect((await as(admin)('POST', `/v1/security-alerts/no-such-alert/acknowledge`)).body.code).toBe('SP_SECURITY_ALERT_NOT_FOUND');
     expect((await as(physician)('GET', '/v1/security-alerts')).body.code).toBe('SP_AUTH_FORBIDDEN');
   });
 

@@ -263,7 +263,11 @@ export class SqlAlertRepository implements AlertRepository {
     alertId: string,
     o: { kinds?: readonly string[]; last?: number } = {},
   ): Promise<AlertEventRow[]> {
-    let q = this.db.selectFrom('alert_events').selectAll().where('tenant_id', '=', tenantId).where('alert_id', '=', alertId);
+    let q = this.db
+      .selectFrom('alert_events')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('alert_id', '=', alertId);
     if (o.kinds) q = q.where('kind', 'in', o.kinds.length ? [...o.kinds] : ['']);
     const rows =
       o.last === undefined
