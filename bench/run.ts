@@ -34,6 +34,10 @@
  * data-key cache, local keyring vs SoftHSM2 (bench/crypto.ts; also `npm run bench:crypto`).
  * `--ehr`: HL7 v2 over MLLP and FHIR beside the REST calls they stand in for, in the same run
  * (bench/ehr.ts; also `npm run bench:ehr`).
+ * `--alarms`: device alarms over the embedded MQTT broker, publish → first nudge, beside a bare
+ * broker's round trip (bench/alarms.ts; also `npm run bench:alarms`).
+ * `--alert-timers`: 10,000 open alerts with timers due over a minute, fired − due and double firings
+ * (bench/alert-timers.ts; also `npm run bench:alert-timers`).
  *
  * Markdown goes to stdout, progress to stderr. `--json file` also writes the results as JSON;
  * `--json` without a file writes JSON to stdout instead of the markdown.
@@ -122,6 +126,14 @@ async function main(): Promise<void> {
   }
   if (argv.includes('--ehr')) {
     await import('./ehr.js');
+    return;
+  }
+  if (argv.includes('--alarms')) {
+    await import('./alarms.js');
+    return;
+  }
+  if (argv.includes('--alert-timers')) {
+    await import('./alert-timers.js');
     return;
   }
   const backend =
