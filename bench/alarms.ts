@@ -6,12 +6,18 @@
  * - publish → first notification handed to its channel (a counting e-mail or SMS channel passed via
  *   Foundations.channels, so the time is Sealpost's, not a provider's), p50/p99;
  * - the broker's own publish → PUBACK round trip (which includes the alert's durable commit);
- * - CPU of the Sealpost process (all threads) per alarm.
+ * - CPU of the Sealpost process (all threads) per alarm;
+ * - the reference, per rate and just before the Sealpost phase: the same devices and certificates
+ *   publishing the same alarms at the same rate to a bare aedes broker (the same aedes package on a
+ *   node:tls server requiring client certificates, default options, no hooks, no database), in a
+ *   process of its own: its publish → PUBACK and its CPU per message. Sealpost's process idles
+ *   meanwhile; its CPU then is reported too (`sealpostIdleCpuCores`, background timers and workers).
  * The devices run in a child process (this file with `--client`), so their CPU is not counted.
  *
  *   node bin/run-ts.js bench/alarms.ts [--rates 500,2000] [--duration 30] [--devices 20] [--channel email|sms] [--json file]
  */
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
+import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -100,6 +106,68 @@ async function client(): Promise<void> {
   });
 }
 
+type BareMessage = { tls: { cert: string; key: string; ca: string } } | 'start' | 'stop';
+
+/**
+ * The reference broker (this file with `--bare-broker`): aedes with its defaults on a node:tls server
+ * that requires a client certificate of the devices' CA, nothing else. Reports its port, then its own
+ * CPU (all threads, µs) between a `start` and a `stop` message.
+ */
+async function bareBroker(): Promise<void> {
+  const { Aedes } = await import('aedes');
+  const { createServer } = await import('node:tls');
+  let cpu0 = process.cpuUsage();
+  process.on('message', async (m: BareMessage) => {
+    if (m === 'start') {
+      cpu0 = process.cpuUsage();
+      process.send!({});
+    } else if (m === 'stop') {
+      const c = process.cpuUsage(cpu0);
+      process.send!({ cpuMicros: c.user + c.system });
+    } else {
+      const broker = await Aedes.createBroker();
+      const server = createServer({ ...m.tls, requestCert: true, rejectUnauthorized: true }, (socket) =>
+        broker.handle(socket),
+      );
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      process.send!({ port: (server.address() as AddressInfo).port });
+    }
+  });
+}
+
+const self = fileURLToPath(import.meta.url);
+const runTs = fileURLToPath(new URL('../bin/run-ts.js', import.meta.url));
+
+/** One sustained phase: a fresh device process publishes per `spec` and reports its result. */
+async function runClient(spec: ClientSpec): Promise<ClientResult> {
+  const child = fork(runTs, [self, '--client']);
+  try {
+    return await new Promise<ClientResult>((resolve, reject) => {
+      child.once('message', (m) => resolve(m as ClientResult));
+      child.once('error', reject);
+      child.once('exit', (code) => reject(new Error(`device process exited (${code})`)));
+      child.send(spec);
+    });
+  } finally {
+    child.kill();
+  }
+}
+
+/** Sends `m` to `child` and resolves with its next message. */
+function ask<T>(child: ChildProcess, m: BareMessage): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onExit = (code: number | null) => reject(new Error(`bare broker exited (${code})`));
+    child.once('exit', onExit);
+    child.once('message', (r) => {
+      child.off('exit', onExit);
+      resolve(r as T);
+    });
+    child.send(m);
+  });
+}
+
+const achieved = (r: ClientResult) => Math.round(r.rtt.length / (r.spanMs / 1000));
+
 async function main(): Promise<void> {
   const o = {
     rates: [500, 2000],
@@ -145,7 +213,10 @@ async function main(): Promise<void> {
     },
     { channels: { [o.channel]: counter } },
   );
+  const bare = fork(runTs, [self, '--bare-broker']);
   try {
+    const tls = { cert: server.cert, key: server.key, ca: ca.cert };
+    const barePort = (await ask<{ port: number }>(bare, { tls })).port;
     const nurse = await staffWithSession(h, ['nurse']);
     await h.request('PUT', `/v1/users/${nurse.userId}/alert-contacts`, {
       contacts: [
@@ -171,26 +242,29 @@ async function main(): Promise<void> {
     const results = [];
     let firstSeq = 0;
     for (const rate of o.rates) {
-      const child = fork(fileURLToPath(new URL('../bin/run-ts.js', import.meta.url)), [
-        fileURLToPath(import.meta.url),
-        '--client',
-      ]);
+      const spec: ClientSpec = { port, ca: ca.cert, devices, rate, durationSec: o.durationSec, firstSeq };
+
+      // The reference first: the same alarms at the same rate to the bare broker.
+      const idle0 = process.cpuUsage();
+      const b0 = now();
+      await ask(bare, 'start');
+      const ref = await runClient({ ...spec, port: barePort });
+      const { cpuMicros: bareCpu } = await ask<{ cpuMicros: number }>(bare, 'stop');
+      const idle = process.cpuUsage(idle0);
+      const bareWall = (now() - b0) / 1000;
+
       const cpu0 = process.cpuUsage();
       const t0 = now();
-      const spec: ClientSpec = { port, ca: ca.cert, devices, rate, durationSec: o.durationSec, firstSeq };
-      const res = await new Promise<ClientResult>((resolve, reject) => {
-        child.once('message', (m) => resolve(m as ClientResult));
-        child.once('error', reject);
-        child.send(spec);
-      });
+      const res = await runClient(spec);
       // Every acknowledged alarm's nudge is handed over shortly after its PUBACK.
       const until = now() + 30_000;
       while (res.published.some(([s]) => !handed.has(s)) && now() < until) await new Promise((r) => setTimeout(r, 50));
       const cpu = process.cpuUsage(cpu0);
       const wall = (now() - t0) / 1000;
-      child.kill();
       firstSeq += res.published.length;
       const lat = res.published.filter(([s]) => handed.has(s)).map(([s, t]) => handed.get(s)! - t);
+      const cpuMsPerAlarm = (cpu.user + cpu.system) / 1000 / Math.max(1, res.rtt.length);
+      const bareCpuMsPerMessage = bareCpu / 1000 / Math.max(1, ref.rtt.length);
       const row = {
         rate,
         durationSec: o.durationSec,
@@ -198,19 +272,69 @@ async function main(): Promise<void> {
         acked: res.rtt.length,
         failed: res.failed,
         notified: lat.length,
-        achievedPerSec: Math.round(res.rtt.length / (res.spanMs / 1000)),
+        achievedPerSec: achieved(res),
         notifyMs: { p50: pct(lat, 0.5), p99: pct(lat, 0.99), max: pct(lat, 1) },
         pubackMs: { p50: pct(res.rtt, 0.5), p99: pct(res.rtt, 0.99), max: pct(res.rtt, 1) },
-        cpuMsPerAlarm: +((cpu.user + cpu.system) / 1000 / Math.max(1, res.rtt.length)).toFixed(3),
+        cpuMsPerAlarm: +cpuMsPerAlarm.toFixed(3),
         cpuCores: +((cpu.user + cpu.system) / 1e6 / wall).toFixed(2),
+        bareBroker: {
+          messages: ref.published.length,
+          acked: ref.rtt.length,
+          failed: ref.failed,
+          achievedPerSec: achieved(ref),
+          pubackMs: { p50: pct(ref.rtt, 0.5), p99: pct(ref.rtt, 0.99), max: pct(ref.rtt, 1) },
+          cpuMsPerMessage: +bareCpuMsPerMessage.toFixed(3),
+          cpuCores: +(bareCpu / 1e6 / bareWall).toFixed(2),
+          sealpostIdleCpuCores: +((idle.user + idle.system) / 1e6 / bareWall).toFixed(2),
+        },
+        cpuRatioSealpostToBare: bareCpuMsPerMessage > 0 ? +(cpuMsPerAlarm / bareCpuMsPerMessage).toFixed(1) : null,
       };
       results.push(row);
       console.log(JSON.stringify(row));
     }
+    printTable(results);
     if (o.json) writeFileSync(o.json, JSON.stringify(results, null, 2));
   } finally {
+    bare.kill();
     await h.close();
   }
+}
+
+interface Row {
+  rate: number;
+  achievedPerSec: number;
+  notifyMs: { p50: number | null; p99: number | null };
+  pubackMs: { p50: number | null; p99: number | null };
+  cpuMsPerAlarm: number;
+  bareBroker: { achievedPerSec: number; pubackMs: { p50: number | null; p99: number | null }; cpuMsPerMessage: number };
+  cpuRatioSealpostToBare: number | null;
+}
+
+/** Sealpost beside the bare broker, one line per rate (latencies in ms, CPU in ms per message). */
+function printTable(rows: Row[]): void {
+  const head = [
+    'rate/s',
+    'achieved SP|bare',
+    'notify p50|p99',
+    'SP PUBACK p50|p99',
+    'bare PUBACK p50|p99',
+    'SP CPU/alarm',
+    'bare CPU/msg',
+    'CPU ratio',
+  ];
+  const pair = (a: number | null, b: number | null) => `${a ?? '-'} | ${b ?? '-'}`;
+  const lines = rows.map((r) => [
+    String(r.rate),
+    pair(r.achievedPerSec, r.bareBroker.achievedPerSec),
+    pair(r.notifyMs.p50, r.notifyMs.p99),
+    pair(r.pubackMs.p50, r.pubackMs.p99),
+    pair(r.bareBroker.pubackMs.p50, r.bareBroker.pubackMs.p99),
+    r.cpuMsPerAlarm.toFixed(3),
+    r.bareBroker.cpuMsPerMessage.toFixed(3),
+    r.cpuRatioSealpostToBare === null ? '-' : `${r.cpuRatioSealpostToBare}x`,
+  ]);
+  const width = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  for (const l of [head, ...lines]) console.log(l.map((c, i) => c.padStart(width[i]!)).join('  '));
 }
 
 function pct(xs: number[], p: number): number | null {
@@ -220,4 +344,5 @@ function pct(xs: number[], p: number): number | null {
 }
 
 if (process.argv.includes('--client')) void client();
+else if (process.argv.includes('--bare-broker')) void bareBroker();
 else await main();
