@@ -161,7 +161,7 @@ describe('notification Bundles', () => {
   it('leaves focus out of empty notifications and resources out of id-only ones', () => {
     const empty = notificationBundle(facts, 'event-notification', [ev], 'empty', new Date(0)) as any;
     expect(empty.entry).toHaveLength(1);
-    expect(JSON.stringify(empty)).not.toContain('d1');
+    expect(JSON.stringify(empty)).not.toContain('Communication/d1'); // ids are random hex: match the reference, not two letters
     expect(JSON.stringify(empty)).not.toContain('SubscriptionTopic');
     const idOnly = notificationBundle(facts, 'event-notification', [ev], 'id-only', new Date(0)) as any;
     expect(idOnly.entry[1]).toEqual({
