@@ -47,6 +47,9 @@ export const PERMISSIONS = {
   'outbox.read': 'Read the development outbox',
   'subscription.manage': 'Create, read, change and delete FHIR Subscriptions (delivery events POSTed to an endpoint)',
   'self.messages': 'A patient reads their own notifications',
+  'message.use':
+    'End-to-end encrypted messaging as oneself: register messaging devices and key packages, open and take part in conversations (people only)',
+  'message.manage': "Set the tenant's messaging policy (cipher suites, lifespans) and run the archive member",
 } as const;
 
 export type Permission = keyof typeof PERMISSIONS;
@@ -69,6 +72,7 @@ const CLINICAL: Permission[] = [
   'alert.read',
   'alert.respond',
   'schedule.read',
+  'message.use',
 ];
 
 export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
@@ -93,6 +97,8 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'outbox.read',
     'contact.webhook',
     'subscription.manage',
+    'message.use',
+    'message.manage',
   ],
   physician: CLINICAL,
   nurse: CLINICAL,
@@ -107,11 +113,12 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'notification.cancel',
     'appointment.read',
     'appointment.write',
+    'message.use',
   ],
-  billing: ['notification.create.billing', 'notification.read'],
+  billing: ['notification.create.billing', 'notification.read', 'message.use'],
   // Read-only audit, no PHI.
   auditor: ['audit.read', 'disclosure.read', 'proof.read'],
-  patient: ['self.messages'],
+  patient: ['self.messages', 'message.use'],
 };
 
 /**
@@ -119,7 +126,8 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
  * every key was before scopes existed; `admin` holds every permission.
  */
 export const API_KEY_SCOPES = {
-  admin: ALL_PERMISSIONS.filter((p) => p !== 'self.messages'),
+  // Messaging is a person's own (devices, conversations): no key acts as one.
+  admin: ALL_PERMISSIONS.filter((p) => p !== 'self.messages' && p !== 'message.use'),
   integration: [
     'patient.read',
     'patient.write',
