@@ -32,6 +32,8 @@ export interface KyselyStoreOptions {
   retryable?: (e: unknown) => boolean;
   /** Cross-node wake-up of idle workers (PostgreSQL LISTEN/NOTIFY); absent on a single node. */
   dueSignal?: Store['dueSignal'];
+  /** Cross-node payloads of live delivery (PostgreSQL LISTEN/NOTIFY); absent on a single node. */
+  feedSignal?: Store['feedSignal'];
   /** SQLite: the connection's prepared statements, which a transaction's repositories call directly. */
   statements?: StatementCache;
 }
@@ -41,6 +43,7 @@ export class KyselyStore implements Store {
   readonly backend: 'sqlite' | 'postgres';
   readonly read: StoreTx;
   readonly dueSignal: Store['dueSignal'];
+  readonly feedSignal: Store['feedSignal'];
   private readonly db: Kysely<Database>;
   private readonly coalescer: CoalescingTransactions | null;
 
@@ -61,6 +64,7 @@ export class KyselyStore implements Store {
         )
       : null;
     this.dueSignal = opts.dueSignal;
+    this.feedSignal = opts.feedSignal;
   }
 
   async transaction<T>(fn: (tx: StoreTx) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
@@ -134,6 +138,7 @@ export class KyselyStore implements Store {
 
   async close(): Promise<void> {
     await this.opts.dueSignal?.close();
+    await this.opts.feedSignal?.close();
     await this.db.destroy();
     await this.opts.onClose?.();
   }

@@ -1,27 +1,25 @@
-import pg from 'pg';
-import type { Logger } from 'pino';
+import type pg from 'pg';
 import type { DueSignal } from '../../store.js';
+import type { PgListener } from './pg-listener.js';
 
 const CHANNEL = 'sealpost_due';
 
 /**
  * LISTEN/NOTIFY between nodes. `announce()` sends at most one NOTIFY per short window, from the pool,
- * after the caller's commit; a dedicated connection LISTENs and reconnects with backoff when it is lost.
- * A missed notification only delays work until the worker's next poll: this is a wake-up, not the queue.
+ * after the caller's commit; the node's shared listener (pg-listener.ts) hears the others and
+ * reconnects with backoff when its connection is lost. A missed notification only delays work until
+ * the worker's next poll: this is a wake-up, not the queue.
  */
 export class PgDueSignal implements DueSignal {
   private readonly listeners = new Set<() => void>();
-  private client: pg.Client | null = null;
   private closed = false;
   private pending = false;
-  private retryMs = 250;
-  private reconnectTimer: NodeJS.Timeout | null = null;
+  private stopListening: (() => void) | null = null;
 
   constructor(
-    private readonly url: string,
+    private readonly listener: PgListener,
     private readonly nodeId: string,
     private readonly pool: pg.Pool,
-    private readonly log?: Logger,
   ) {}
 
   announce(): void {
@@ -35,52 +33,20 @@ export class PgDueSignal implements DueSignal {
 
   subscribe(fn: () => void): () => void {
     this.listeners.add(fn);
-    if (!this.client && !this.reconnectTimer) void this.listen();
-    return () => this.listeners.delete(fn);
-  }
-
-  private async listen(): Promise<void> {
-    if (this.closed) return;
-    const client = new pg.Client({ connectionString: this.url, application_name: 'sealpost-listen' });
-    const lost = () => {
-      if (this.client !== client) return;
-      this.client = null;
-      client.end().catch(() => {});
-      this.scheduleReconnect();
-    };
-    client.on('error', lost);
-    client.on('end', lost);
-    client.on('notification', (n) => {
-      if (n.channel !== CHANNEL || n.payload === this.nodeId) return;
-      for (const fn of this.listeners) fn();
-    });
-    try {
-      this.client = client;
-      await client.connect();
-      await client.query(`LISTEN ${CHANNEL}`);
-      this.retryMs = 250;
+    this.stopListening ??= this.listener.on(CHANNEL, {
+      notify: (payload) => {
+        if (payload === this.nodeId) return;
+        for (const f of this.listeners) f();
+      },
       // Anything that became due while we were not listening is found by the wake-up itself.
-      for (const fn of this.listeners) fn();
-    } catch {
-      lost();
-    }
-  }
-
-  private scheduleReconnect(): void {
-    if (this.closed || this.reconnectTimer) return;
-    const delay = this.retryMs;
-    this.retryMs = Math.min(this.retryMs * 2, 10_000);
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      void this.listen();
-    }, delay);
+      resync: () => {
+        for (const f of this.listeners) f();
+      },
+    });
+    return () => this.listeners.delete(fn);
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    const c = this.client;
-    this.client = null;
-    await c?.end().catch(() => {});
   }
 }

@@ -6,6 +6,8 @@ import type { Logger } from 'pino';
 import type { Database } from '../../schema.js';
 import { KyselyStore } from '../../kysely-store.js';
 import { PgDueSignal } from './due-signal.js';
+import { PgFeedSignal } from './feed-signal.js';
+import { PgListener } from './pg-listener.js';
 
 export interface PostgresOptions {
   url: string;
@@ -106,6 +108,8 @@ export function openPostgresStore(opts: PostgresOptions, log?: Logger): KyselySt
     prepareRegisteredStatements(client);
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  // One LISTEN connection per node, shared by the worker wake-up and live message delivery.
+  const listener = new PgListener(opts.url, log);
   return new KyselyStore({
     backend: 'postgres',
     db,
@@ -114,6 +118,8 @@ export function openPostgresStore(opts: PostgresOptions, log?: Logger): KyselySt
     // Notification creates from concurrent requests share transactions (a third of the pool at most).
     coalesce: 'batchable',
     coalesceConcurrency: Math.max(1, Math.floor(opts.poolMax / 3)),
-    dueSignal: new PgDueSignal(opts.url, opts.nodeId, pool, log),
+    dueSignal: new PgDueSignal(listener, opts.nodeId, pool),
+    feedSignal: new PgFeedSignal(listener, opts.nodeId, pool),
+    onClose: () => listener.close(),
   });
 }
