@@ -119,6 +119,8 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   // Read-only audit, no PHI.
   auditor: ['audit.read', 'disclosure.read', 'proof.read'],
   patient: ['self.messages', 'message.use'],
+  // The archive member (docs/archiver.md): a messaging device of its own, nothing else.
+  archiver: ['message.use'],
 };
 
 /**

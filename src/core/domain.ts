@@ -27,10 +27,26 @@ export type Language = (typeof LANGUAGES)[number];
  * The roles of people (auth/permissions.ts says what each may do): staff roles and `patient`, the
  * holder of a patient account.
  */
-export const ROLES = ['admin', 'physician', 'nurse', 'receptionist', 'billing', 'auditor', 'patient'] as const;
+export const ROLES = [
+  'admin',
+  'physician',
+  'nurse',
+  'receptionist',
+  'billing',
+  'auditor',
+  'patient',
+  'archiver',
+] as const;
 export type Role = (typeof ROLES)[number];
-/** Staff roles (everything but `patient`): MFA is required for all of them. */
-export const STAFF_ROLES = ROLES.filter((r) => r !== 'patient') as Exclude<Role, 'patient'>[];
+/**
+ * Staff roles (everything but `patient` and `archiver`): MFA is required for all of them. `archiver`
+ * is the tenant's archive member (`sealpost archiver init`, docs/archiver.md): no person holds it,
+ * nobody is invited to it and no identity provider grants it.
+ */
+export const STAFF_ROLES = ROLES.filter((r) => r !== 'patient' && r !== 'archiver') as Exclude<
+  Role,
+  'patient' | 'archiver'
+>[];
 /** Roles whose access to a patient's content needs the care-team relationship (or break-glass). */
 export const CLINICAL_ROLES: readonly Role[] = ['physician', 'nurse'];
 
