@@ -1,0 +1,228 @@
+import { expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { describeEachBackend, freshDatabases, migratedStore } from '../../test/helpers/backends.js';
+import type { KyselyStore } from '../store/kysely-store.js';
+import { AttachmentService, ATTACHMENT_ORPHAN_TTL_MS, type AttachmentCaller } from './attachment-store.js';
+import type { ConversationReader, DeviceDirectory, MessagingDevice, Person } from './messaging-types.js';
+
+/** Fakes of the ports the service needs: devices (H1) and conversation membership (H2). */
+export function fakePorts() {
+  const devices = new Map<string, MessagingDevice>();
+  const members = new Map<string, string[]>();
+  const directory: DeviceDirectory = {
+    device: async (_tx, tenantId, deviceId) => {
+      const d = devices.get(deviceId);
+      return d && d.tenantId === tenantId ? d : null;
+    },
+    activeDevices: async (_tx, tenantId, person) =>
+      [...devices.values()].filter(
+        (d) =>
+          d.tenantId === tenantId &&
+          d.status === 'active' &&
+          d.person.kind === person.kind &&
+          d.person.id === person.id,
+      ),
+    claimKeyPackages: async () => [],
+  };
+  const reader: ConversationReader = {
+    memberDevices: async (tenantId, conversationId) => members.get(`${tenantId}/${conversationId}`) ?? [],
+    eventsFor: async () => [],
+    conversationsOf: async () => [],
+    acknowledge: async () => undefined,
+  };
+  const addDevice = (tenantId: string, deviceId: string, person: Person, status: 'active' | 'revoked' = 'active') =>
+    devices.set(deviceId, {
+      tenantId,
+      deviceId,
+      person,
+      signatureKey: new Uint8Array(32),
+      status,
+      registeredAt: 0,
+      revokedAt: null,
+    });
+  const setMembers = (tenantId: string, conversationId: string, ids: string[]) =>
+    members.set(`${tenantId}/${conversationId}`, ids);
+  return { directory, reader, addDevice, setMembers };
+}
+
+const ALICE: Person = { kind: 'user', id: 'alice' };
+const BOB: Person = { kind: 'patient', id: 'bob-account' };
+const EVE: Person = { kind: 'user', id: 'eve' };
+const as = (person: Person, tenantId = 't1'): AttachmentCaller => ({
+  tenantId,
+  actor: `${person.kind}:${person.id}`,
+  person,
+});
+
+describeEachBackend('encrypted attachments: store, link, delete, sweep', (backend) => {
+  const fresh = freshDatabases(backend);
+
+  async function setup(limits = { maxBytes: 1000, quotaBytes: 2500 }) {
+    const db = await fresh({ migrated: true });
+    const store: KyselyStore = await migratedStore(db);
+    let now = Date.UTC(2026, 0, 1);
+    const ports = fakePorts();
+    ports.addDevice('t1', 'dev-a', ALICE);
+    ports.addDevice('t1', 'dev-b', BOB);
+    ports.addDevice('t1', 'dev-e', EVE);
+    ports.addDevice('t1', 'dev-old', ALICE, 'revoked');
+    ports.addDevice('t2', 'dev-x', { kind: 'user', id: 'xavier' });
+    ports.setMembers('t1', 'c1', ['dev-a', 'dev-b', 'dev-old']);
+    ports.setMembers('t1', 'c2', ['dev-a']);
+    ports.setMembers('t2', 'c1', ['dev-x']);
+    let n = 0;
+    const service = new AttachmentService({
+      store,
+      clock: () => new Date(now),
+      newId: () => `att-${++n}`,
+      devices: ports.directory,
+      conversations: ports.reader,
+      limits,
+    });
+    const audit = async () =>
+      (await db.query<{ action: string; entry: string }>('select action, entry from audit_entries')).map((r) => ({
+        action: r.action,
+        ...JSON.parse(r.entry),
+      }));
+    const rows = () => db.query<{ id: string; size: number }>('select id, size from message_attachments order by id');
+    return { db, store, service, audit, rows, advance: (ms: number) => (now += ms) };
+  }
+
+  it('stores exactly the uploaded bytes for a member device and gives them back to any member', async () => {
+    const { service, db, audit } = await setup();
+    const bytes = randomBytes(1000);
+    expect(await service.upload(as(ALICE), 'c1', 'dev-a', bytes)).toEqual({ id: 'att-1', size: 1000 });
+    expect(Buffer.from(await service.download(as(BOB), 'c1', 'att-1'))).toEqual(bytes);
+    const [row] = await db.query<{ data: Uint8Array }>('select data from message_attachments');
+    expect(Buffer.from(row!.data)).toEqual(bytes);
+    const stored = (await audit()).filter((e) => e.action === 'attachment.stored');
+    expect(stored).toHaveLength(1);
+    expect(stored[0]).toMatchObject({ target: { type: 'attachment', id: 'att-1' }, details: { size: 1000 } });
+  });
+
+  it('refuses a device of another person, a revoked device or another tenant’s device, storing nothing', async () => {
+    const { service, rows } = await setup();
+    const refusals = [
+      service.upload(as(EVE), 'c1', 'dev-a', randomBytes(10)),
+      service.upload(as(ALICE), 'c1', 'dev-old', randomBytes(10)),
+      service.upload(as(ALICE), 'c1', 'dev-x', randomBytes(10)),
+    ];
+    for (const r of refusals) await expect(r).rejects.toMatchObject({ code: 'SP_MESSAGING_DEVICE_FORBIDDEN' });
+    expect(await rows()).toEqual([]);
+  });
+
+  it('answers 404 to a non-member and for a conversation of another tenant, on upload and download', async () => {
+    const { service, rows } = await setup();
+    await expect(service.upload(as(EVE), 'c1', 'dev-e', randomBytes(10))).rejects.toMatchObject({
+      code: 'SP_CONVERSATION_NOT_FOUND',
+    });
+    await service.upload(as(ALICE), 'c1', 'dev-a', randomBytes(10));
+    await expect(service.download(as(EVE), 'c1', 'att-1')).rejects.toMatchObject({ code: 'SP_CONVERSATION_NOT_FOUND' });
+    const xavier = as({ kind: 'user', id: 'xavier' }, 't2');
+    await expect(service.download(xavier, 'c1', 'att-1')).rejects.toMatchObject({
+      code: 'SP_MESSAGING_ATTACHMENT_NOT_FOUND',
+    });
+    // Alice is a member of c2, but att-1 belongs to c1.
+    await expect(service.download(as(ALICE), 'c2', 'att-1')).rejects.toMatchObject({
+      code: 'SP_MESSAGING_ATTACHMENT_NOT_FOUND',
+    });
+    expect(await rows()).toHaveLength(1);
+  });
+
+  it('refuses an upload past the size limit and past the conversation’s quota of unlinked bytes', async () => {
+    const { service, store, rows } = await setup();
+    await expect(service.upload(as(ALICE), 'c1', 'dev-a', randomBytes(1001))).rejects.toMatchObject({
+      code: 'SP_MESSAGING_ATTACHMENT_TOO_LARGE',
+    });
+    await service.upload(as(ALICE), 'c1', 'dev-a', randomBytes(1000));
+    await service.upload(as(ALICE), 'c1', 'dev-a', randomBytes(1000));
+    await expect(service.upload(as(ALICE), 'c1', 'dev-a', randomBytes(501))).rejects.toMatchObject({
+      code: 'SP_MESSAGING_ATTACHMENT_QUOTA',
+    });
+    // The quota is per conversation: another conversation is not affected.
+    await service.upload(as(ALICE), 'c2', 'dev-a', randomBytes(1000));
+    // Linked bytes no longer count.
+    await store.transaction((tx) => service.attach(tx, 't1', 'c1', 7, ['att-1']));
+    await service.upload(as(ALICE), 'c1', 'dev-a', randomBytes(1000));
+    expect((await rows()).map((r) => r.id)).toEqual(['att-1', 'att-2', 'att-4', 'att-5']);
+  });
+
+  it('links attachments to a message once, refusing unknown, foreign and already linked ids with nothing changed', async () => {
+    const { service, store, db } = await setup();
+    await service.upload(as(ALICE), 'c1', 'dev-a', randomBytes(10));
+    await service.upload(as(ALICE), 'c1', 'dev-a', randomBytes(10));
+    await service.upload(as(ALICE), 'c2', 'dev-a', randomBytes(10));
+    const linked = () =>
+      db.query<{ id: string; message_seq: number | null }>(
+        'select id, message_seq from message_attachments order by id',
+      );
+    for (const ids of [
+      ['att-1', 'nope'],
+      ['att-1', 'att-3'],
+    ])
+      await expect(store.transaction((tx) => service.attach(tx, 't1', 'c1', 5, ids))).rejects.toMatchObject({
+        code: 'SP_MESSAGING_ATTACHMENT_NOT_FOUND',
+      });
+    await expect(store.transaction((tx) => service.attach(tx, 't2', 'c1', 5, ['att-1']))).rejects.toMatchObject({
+      code: 'SP_MESSAGING_ATTACHMENT_NOT_FOUND',
+    });
+    expect((await linked()).every((r) => r.message_seq === null)).toBe(true);
+    await store.transaction((tx) => service.attach(tx, 't1', 'c1', 5, ['att-1', 'att-2', 'att-1']));
+    await expect(store.transaction((tx) => service.attach(tx, 't1', 'c1', 6, ['att-2']))).rejects.toMatchObject({
+      code: 'SP_MESSAGING_ATTACHMENT_NOT_FOUND',
+    });
+    expect((await linked()).map((r) => [r.id, r.message_seq === null ? null : Number(r.message_seq)])).toEqual([
+      ['att-1', 5],
+      ['att-2', 5],
+      ['att-3', null],
+    ]);
+  });
+
+  it('deletes the attachments of recalled or purged messages and of a deleted conversation, audited with counts', async () => {
+    const { service, store, rows, audit } = await setup();
+    for (let i = 0; i < 3; i++) await service.upload(as(ALICE), 'c1', 'dev-a', randomBytes(100));
+    await service.upload(as(ALICE), 'c2', 'dev-a', randomBytes(100));
+    await store.transaction(async (tx) => {
+      await service.attach(tx, 't1', 'c1', 1, ['att-1', 'att-2']);
+      await service.attach(tx, 't1', 'c1', 2, ['att-3']);
+    });
+    expect(await store.transaction((tx) => service.deleteForMessages(tx, 't2', 'c1', [1]))).toBe(0);
+    expect(await store.transaction((tx) => service.deleteForMessages(tx, 't1', 'c1', [1, 9]))).toBe(2);
+    expect((await rows()).map((r) => r.id)).toEqual(['att-3', 'att-4']);
+    await expect(service.download(as(BOB), 'c1', 'att-1')).rejects.toMatchObject({
+      code: 'SP_MESSAGING_ATTACHMENT_NOT_FOUND',
+    });
+    expect(await store.transaction((tx) => service.deleteForConversation(tx, 't1', 'c1'))).toBe(1);
+    expect((await rows()).map((r) => r.id)).toEqual(['att-4']);
+    const deleted = (await audit()).filter((e) => e.action === 'attachment.deleted');
+    expect(deleted).toHaveLength(2);
+    expect(deleted.map((e) => e.details)).toEqual(
+      expect.arrayContaining([
+        { reason: 'message', count: 2, bytes: 200 },
+        { reason: 'conversation', count: 1, bytes: 100 },
+      ]),
+    );
+  });
+
+  it('sweeps attachments no message named within 24 hours, and only those', async () => {
+    const { service, store, rows, audit, advance } = await setup();
+    await service.upload(as(ALICE), 'c1', 'dev-a', randomBytes(100));
+    await service.upload(as(ALICE), 'c1', 'dev-a', randomBytes(100));
+    await service.upload(as(ALICE), 'c2', 'dev-a', randomBytes(50));
+    await store.transaction((tx) => service.attach(tx, 't1', 'c1', 1, ['att-1']));
+    advance(ATTACHMENT_ORPHAN_TTL_MS - 1000);
+    await service.upload(as(ALICE), 'c1', 'dev-a', randomBytes(100));
+    expect(await service.sweepOrphans()).toBe(0);
+    advance(2000);
+    expect(await service.sweepOrphans(1)).toBe(2);
+    expect((await rows()).map((r) => r.id)).toEqual(['att-1', 'att-4']);
+    const swept = (await audit()).filter((e) => e.action === 'attachment.deleted');
+    expect(swept).toHaveLength(2);
+    expect(swept.map((e) => [e.target.id, e.details])).toEqual(
+      expect.arrayContaining([
+        ['c1', { reason: 'unlinked', count: 1, bytes: 100 }],
+        ['c2', { reason: 'unlinked', count: 1, bytes: 50 }],
+      ]),
+    );
+  });
+});
