@@ -1,0 +1,97 @@
+/**
+ * End-to-end encrypted messaging (`npm run bench -- --messaging`, `npm run bench:messaging`), each
+ * figure beside a reference measured in the same run:
+ * 1. `mls`: client-side ts-mls cost per cipher suite (encrypt/decrypt 1 KiB, a commit adding a
+ *    member) vs one AES-256-GCM of 1 KiB with node:crypto (bench/messaging-mls.ts).
+ *
+ *   npm run bench:messaging -- [--parts mls] [--messages 2000] [--commits 30] [--json file]
+ *
+ * Markdown goes to stdout, progress to stderr.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { forEachFlag } from './args.js';
+import { codeInfo, machineInfo } from './machine-info.js';
+import { renderMls, runMlsCosts, type MlsResult } from './messaging-mls.js';
+
+const PARTS = ['mls'] as const;
+type Part = (typeof PARTS)[number];
+
+interface Options {
+  parts: Part[];
+  messages: number;
+  commits: number;
+  json: string | null;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { parts: [...PARTS], messages: 2000, commits: 30, json: null };
+  forEachFlag(argv, (flag, value, num) => {
+    switch (flag) {
+      case '--messaging':
+        break;
+      case '--parts': {
+        const ps = value().split(',');
+        if (!ps.length || ps.some((p) => !(PARTS as readonly string[]).includes(p)))
+          throw new Error(`--parts: a list of ${PARTS.join(', ')}`);
+        o.parts = ps as Part[];
+        break;
+      }
+      case '--messages':
+        o.messages = Math.round(num(10));
+        break;
+      case '--commits':
+        o.commits = Math.round(num(1));
+        break;
+      case '--json':
+        o.json = value();
+        break;
+      case '--help':
+      case '-h':
+        process.stdout.write(
+          `npm run bench:messaging -- [--parts ${PARTS.join(',')}] [--messages 2000] [--commits 30] [--json file]\n`,
+        );
+        process.exit(0);
+      // eslint-disable-next-line no-fallthrough
+      default:
+        throw new Error(`unknown option ${flag}`);
+    }
+  });
+  return o;
+}
+
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const root = mkdtempSync(join(tmpdir(), 'sealpost-bench-messaging-'));
+  try {
+    const machine = machineInfo(root);
+    const code = codeInfo();
+    const results: { mls?: MlsResult } = {};
+    const md: string[] = [
+      '## End-to-end encrypted messaging',
+      '',
+      `${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}, ${machine.os}; commit ${code.commit}${code.uncommittedSrcFiles.length ? ` + ${code.uncommittedSrcFiles.length} uncommitted src files` : ''}.`,
+      '',
+    ];
+    if (o.parts.includes('mls')) {
+      log('1. client-side MLS cost per cipher suite (ts-mls)');
+      results.mls = await runMlsCosts({ messages: o.messages, commits: o.commits }, log);
+      md.push('### 1. Client-side MLS cost (ts-mls 1.6.4, one thread)', '', renderMls(results.mls));
+    }
+    process.stdout.write(md.join('\n') + '\n');
+    if (o.json) writeFileSync(o.json, JSON.stringify({ machine, code, options: o, results }, null, 2) + '\n');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exit(1);
+  },
+);
