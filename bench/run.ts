@@ -38,6 +38,8 @@
  * broker's round trip (bench/alarms.ts; also `npm run bench:alarms`).
  * `--alert-timers`: 10,000 open alerts with timers due over a minute, fired − due and double firings
  * (bench/alert-timers.ts; also `npm run bench:alert-timers`).
+ * `--messaging`: end-to-end encrypted messaging — client MLS cost per suite, key-package claims/s,
+ * 50-device fan-out, WebSocket latency at 500/s (bench/messaging.ts; also `npm run bench:messaging`).
  *
  * Markdown goes to stdout, progress to stderr. `--json file` also writes the results as JSON;
  * `--json` without a file writes JSON to stdout instead of the markdown.
@@ -134,6 +136,10 @@ async function main(): Promise<void> {
   }
   if (argv.includes('--alert-timers')) {
     await import('./alert-timers.js');
+    return;
+  }
+  if (argv.includes('--messaging')) {
+    await import('./messaging.js');
     return;
   }
   const backend =
