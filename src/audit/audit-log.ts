@@ -185,21 +185,41 @@ export class AuditLog {
 
   /**
    * The anchoring of a notification proof: its creation entry (found by tenant, patient reference,
-   * time and target) with its inclusion proof in a signed checkpoint. When no checkpoint covers the
-   * entry yet, one is integrated and signed now (as POST /v1/audit/checkpoints does), so a proof
-   * fetched right after creation is anchored at once. `pending` when the entry has no index yet
-   * (PostgreSQL: a transaction that overlapped its own is still open after a short catch-up);
-   * `null` when the log holds no such entry.
+   * time and target) with its inclusion proof in a signed checkpoint (see `anchorOf`).
    */
-  async anchor(q: {
+  anchor(q: {
     tenantId: string;
     patientRef: string;
     at: number;
     notificationId: string;
   }): Promise<ProofAnchor | { status: 'pending' } | null> {
+    return this.anchorOf({
+      tenantId: q.tenantId,
+      patientRef: q.patientRef,
+      at: q.at,
+      action: 'notification.created',
+      targetId: q.notificationId,
+    });
+  }
+
+  /**
+   * The anchoring of one audit entry, found by tenant, action, time, target id and patient reference
+   * (null: an entry about no patient, e.g. a messaging device's registration), with its inclusion
+   * proof in a signed checkpoint. When no checkpoint covers the entry yet, one is integrated and
+   * signed now (as POST /v1/audit/checkpoints does), so an anchor fetched right after the change is
+   * anchored at once. `pending` when the entry has no index yet (PostgreSQL: a transaction that
+   * overlapped its own is still open after a short catch-up); `null` when the log holds no such entry.
+   */
+  async anchorOf(q: {
+    tenantId: string;
+    action: string;
+    at: number;
+    targetId: string;
+    patientRef: string | null;
+  }): Promise<ProofAnchor | { status: 'pending' } | null> {
     const find = async () =>
-      (await this.store.read.auditLog.entriesAt(q.tenantId, q.patientRef, q.at, 'notification.created')).find(
-        (r) => (JSON.parse(r.entry) as { target?: { id?: string } }).target?.id === q.notificationId,
+      (await this.store.read.auditLog.entriesAt(q.tenantId, q.patientRef, q.at, q.action)).find(
+        (r) => (JSON.parse(r.entry) as { target?: { id?: string } }).target?.id === q.targetId,
       );
     let row = await find();
     if (row && row.idx == null) {

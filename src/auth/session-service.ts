@@ -5,6 +5,7 @@ import { hashToken, randomToken } from '../crypto/tokens.js';
 import type { SessionStage } from './principal.js';
 import { AppError } from '../core/errors.js';
 import type { Config } from '../config/config.js';
+import type { DeviceRevocations } from '../core/device-revocation.js';
 
 /** Session tokens are `sps_` + 256 random bits (base64url); only their SHA-256 is stored. */
 export const SESSION_TOKEN = /^sps_[A-Za-z0-9_-]{43}$/;
@@ -52,6 +53,8 @@ export class SessionService {
     private readonly store: Store,
     private readonly policy: SessionPolicy,
     private readonly clock: () => Date,
+    /** Told inside the transaction of a remote wipe that revoked devices (messaging bindings); absent: nobody. */
+    private readonly revocations?: DeviceRevocations,
   ) {}
 
   /** Creates a session in `tx`; the token is returned once and never stored. */
@@ -176,6 +179,14 @@ export class SessionService {
     const now = this.clock().getTime();
     const sessions = await tx.sessions.revokeAllOf(tenantId, subjectType, subjectId, now, reason);
     const devices = await tx.sessions.revokeDevicesOf(tenantId, subjectType, subjectId, now);
+    if (devices > 0)
+      await this.revocations?.revoked(tx, {
+        tenantId,
+        owner: { kind: subjectType, id: subjectId },
+        at: now,
+        // The callers audit who asked; this names why, on the entries of the revoked bindings.
+        actor: `system:${reason}`,
+      });
     return { sessions, devices };
   }
 

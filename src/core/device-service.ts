@@ -3,8 +3,9 @@ import { audit, patientDataKey, patientRef } from './context.js';
 import { AppError } from './errors.js';
 import type { StoreTx } from '../store/store.js';
 import type { DeviceRow } from '../store/repositories/session-repository.js';
+import type { DeviceRevocations } from './device-revocation.js';
 
-export const DEVICE_PLATFORMS = ['ios', 'android', 'web'] as const;
+export const DEVICE_PLATFORMS = ['ios', 'android', 'web', 'cli'] as const;
 export type DevicePlatform = (typeof DEVICE_PLATFORMS)[number];
 
 /** A person who owns devices: a staff user or a patient account (whose patient holds the data key). */
@@ -39,50 +40,62 @@ export const MAX_DEVICES = 20;
  * wipe (SessionService.revokeAll) revokes the rows and drops the tokens.
  */
 export class DeviceService {
-  constructor(private readonly deps: CoreDeps) {}
+  constructor(
+    private readonly deps: CoreDeps,
+    /** Told inside the transaction of each revocation (messaging bindings); absent: nobody. */
+    private readonly revocations?: DeviceRevocations,
+  ) {}
 
   async register(
     o: DeviceOwner,
     input: { platform: DevicePlatform; name: string; pushToken?: string },
   ): Promise<DeviceView> {
-    const { store, cipher, clock, newId } = this.deps;
+    const { store, clock } = this.deps;
     const now = clock();
-    const view = await store.transaction(async (tx) => {
-      const repo = tx.sessions;
-      if ((await repo.liveDevices(o.tenantId, o.kind, o.id)).length >= MAX_DEVICES)
-        throw new AppError('SP_DEVICE_LIMIT');
-      const key = await this.ownerKey(tx, o, now.getTime());
-      const id = newId();
-      const ref = (field: string) => ({ tenantId: o.tenantId, table: 'devices', rowId: id, field });
-      await repo.insertDevice({
-        id,
-        tenant_id: o.tenantId,
-        subject_type: o.kind,
-        subject_id: o.id,
-        platform: input.platform,
-        // A text column: the sealed name is kept as base64url.
-        name: cipher.encrypt(key, ref('name'), input.name).toString('base64url'),
-        push_token_ct: input.pushToken === undefined ? null : cipher.encrypt(key, ref('push_token'), input.pushToken),
-        created_at: now.getTime(),
-        revoked_at: null,
-      });
-      await audit(tx, ctxOf(o), now, {
-        action: 'device.registered',
-        targetType: 'device',
-        targetId: id,
-        patientRef: this.pref(o),
-        details: { platform: input.platform, pushToken: input.pushToken !== undefined },
-      });
-      return {
-        id,
-        platform: input.platform,
-        name: input.name,
-        hasPushToken: input.pushToken !== undefined,
-        createdAt: now.toISOString(),
-      };
-    });
+    const view = await store.transaction((tx) => this.registerInTx(tx, o, input, now));
     await store.durable();
     return view;
+  }
+
+  /** `register` in the caller's transaction (a messaging device commits with its MLS binding). */
+  async registerInTx(
+    tx: StoreTx,
+    o: DeviceOwner,
+    input: { platform: DevicePlatform; name: string; pushToken?: string },
+    now: Date,
+  ): Promise<DeviceView> {
+    const { cipher, newId } = this.deps;
+    const repo = tx.sessions;
+    if ((await repo.liveDevices(o.tenantId, o.kind, o.id)).length >= MAX_DEVICES) throw new AppError('SP_DEVICE_LIMIT');
+    const key = await this.ownerKey(tx, o, now.getTime());
+    const id = newId();
+    const ref = (field: string) => ({ tenantId: o.tenantId, table: 'devices', rowId: id, field });
+    await repo.insertDevice({
+      id,
+      tenant_id: o.tenantId,
+      subject_type: o.kind,
+      subject_id: o.id,
+      platform: input.platform,
+      // A text column: the sealed name is kept as base64url.
+      name: cipher.encrypt(key, ref('name'), input.name).toString('base64url'),
+      push_token_ct: input.pushToken === undefined ? null : cipher.encrypt(key, ref('push_token'), input.pushToken),
+      created_at: now.getTime(),
+      revoked_at: null,
+    });
+    await audit(tx, ctxOf(o), now, {
+      action: 'device.registered',
+      targetType: 'device',
+      targetId: id,
+      patientRef: this.pref(o),
+      details: { platform: input.platform, pushToken: input.pushToken !== undefined },
+    });
+    return {
+      id,
+      platform: input.platform,
+      name: input.name,
+      hasPushToken: input.pushToken !== undefined,
+      createdAt: now.toISOString(),
+    };
   }
 
   /** The owner's live devices, newest first, without push tokens. */
@@ -119,6 +132,13 @@ export class DeviceService {
         targetId: id,
         patientRef: this.pref(o),
         details: { reason: 'removed_by_owner' },
+      });
+      await this.revocations?.revoked(tx, {
+        tenantId: o.tenantId,
+        owner: { kind: o.kind, id: o.id },
+        deviceId: id,
+        at: now.getTime(),
+        actor: o.actor,
       });
     });
     await store.durable();

@@ -140,11 +140,12 @@ export class SqlAuditLogRepository {
 
   /**
    * Entries of one action about one patient at one instant (numbered or still pending), e.g. the
-   * creation entry of a notification, which the caller picks by its target. Uses the `audit_patient` index.
+   * creation entry of a notification, which the caller picks by its target. Uses the `audit_patient`
+   * index; `patientRef` null (an entry about no patient, e.g. a messaging device's) the `audit_messaging` one.
    */
   async entriesAt(
     tenantId: string,
-    patientRef: string,
+    patientRef: string | null,
     at: number,
     action: string,
   ): Promise<{ idx: number | null; entry: string }[]> {
@@ -152,7 +153,7 @@ export class SqlAuditLogRepository {
       .selectFrom('audit_entries')
       .select(['idx', 'entry'])
       .where('tenant_id', '=', tenantId)
-      .where('patient_ref', '=', patientRef)
+      .where('patient_ref', patientRef === null ? 'is' : '=', patientRef)
       .where('at', '=', at)
       .where('action', '=', action)
       .execute();
