@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import { Type } from 'typebox';
+import type { RoutePlugin } from '../types.js';
+import { INBOX_CSP, inboxLanguage, inboxPage } from '../portal-inbox-page.js';
+import { scriptOf, sdkBundle, sendScript } from '../sdk-bundle.js';
+
+/** The inbox page's script, read once: plain browser JavaScript that imports the SDK bundle. */
+const INBOX_SCRIPT = scriptOf(readFileSync(new URL('../portal-inbox.js', import.meta.url), 'utf8'));
+
+/**
+ * The patient portal's secure-message inbox (`/portal/inbox`) and its static assets
+ * (`/portal/assets/…`): the SDK bundled for browsers and the page script. All public: the page
+ * is a shell without data, the scripts are code; everything a patient sees arrives through the
+ * API, after sign-in, and is decrypted in the browser.
+ */
+export const portalInboxRoutes: RoutePlugin<object> = async (app) => {
+  const pub = { config: { permission: 'public' as const } };
+
+  app.get(
+    '/inbox',
+    {
+      ...pub,
+      schema: {
+        hide: true,
+        querystring: Type.Object(
+          { lang: Type.Optional(Type.Union([Type.Literal('en'), Type.Literal('es')])) },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (req, reply) =>
+      // Replaces the strict API policy the onRequest hook set: this page runs its own same-origin module.
+      reply
+        .header('content-security-policy', INBOX_CSP)
+        .type('text/html; charset=utf-8')
+        .send(inboxPage(inboxLanguage(req.query.lang, req.headers['accept-language']))),
+  );
+
+  app.get('/assets/sealpost-sdk.js', { ...pub, schema: { hide: true } }, async (req, reply) =>
+    sendScript(req, reply, await sdkBundle()),
+  );
+
+  app.get('/assets/inbox.js', { ...pub, schema: { hide: true } }, async (req, reply) =>
+    sendScript(req, reply, INBOX_SCRIPT),
+  );
+};
