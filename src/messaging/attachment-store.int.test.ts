@@ -3,47 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { describeEachBackend, freshDatabases, migratedStore } from '../../test/helpers/backends.js';
 import type { KyselyStore } from '../store/kysely-store.js';
 import { AttachmentService, ATTACHMENT_ORPHAN_TTL_MS, type AttachmentCaller } from './attachment-store.js';
-import type { ConversationReader, DeviceDirectory, MessagingDevice, Person } from './messaging-types.js';
-
-/** Fakes of the ports the service needs: devices (H1) and conversation membership (H2). */
-export function fakePorts() {
-  const devices = new Map<string, MessagingDevice>();
-  const members = new Map<string, string[]>();
-  const directory: DeviceDirectory = {
-    device: async (_tx, tenantId, deviceId) => {
-      const d = devices.get(deviceId);
-      return d && d.tenantId === tenantId ? d : null;
-    },
-    activeDevices: async (_tx, tenantId, person) =>
-      [...devices.values()].filter(
-        (d) =>
-          d.tenantId === tenantId &&
-          d.status === 'active' &&
-          d.person.kind === person.kind &&
-          d.person.id === person.id,
-      ),
-    claimKeyPackages: async () => [],
-  };
-  const reader: ConversationReader = {
-    memberDevices: async (tenantId, conversationId) => members.get(`${tenantId}/${conversationId}`) ?? [],
-    eventsFor: async () => [],
-    conversationsOf: async () => [],
-    acknowledge: async () => undefined,
-  };
-  const addDevice = (tenantId: string, deviceId: string, person: Person, status: 'active' | 'revoked' = 'active') =>
-    devices.set(deviceId, {
-      tenantId,
-      deviceId,
-      person,
-      signatureKey: new Uint8Array(32),
-      status,
-      registeredAt: 0,
-      revokedAt: null,
-    });
-  const setMembers = (tenantId: string, conversationId: string, ids: string[]) =>
-    members.set(`${tenantId}/${conversationId}`, ids);
-  return { directory, reader, addDevice, setMembers };
-}
+import type { Person } from './messaging-types.js';
+import { fakePorts } from '../../test/helpers/attachment-fakes.js';
 
 const ALICE: Person = { kind: 'user', id: 'alice' };
 const BOB: Person = { kind: 'patient', id: 'bob-account' };
