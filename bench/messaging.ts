@@ -3,8 +3,12 @@
  * figure beside a reference measured in the same run:
  * 1. `mls`: client-side ts-mls cost per cipher suite (encrypt/decrypt 1 KiB, a commit adding a
  *    member) vs one AES-256-GCM of 1 KiB with node:crypto (bench/messaging-mls.ts).
+ * 2. `claims`: key-package claims/s through the route and the claim service vs the store's bare
+ *    insert and delete of the same rows (bench/messaging-claims.ts); on PostgreSQL too with `--pg`
+ *    or SEALPOST_BENCH_PG=1 (server: SEALPOST_BENCH_PG_URL, default postgres@127.0.0.1:5432).
  *
- *   npm run bench:messaging -- [--parts mls] [--messages 2000] [--commits 30] [--json file]
+ *   npm run bench:messaging -- [--parts mls,claims] [--messages 2000] [--commits 30] [--claims 1000]
+ *                              [--pg] [--json file]
  *
  * Markdown goes to stdout, progress to stderr.
  */
@@ -14,19 +18,29 @@ import { join } from 'node:path';
 import { forEachFlag } from './args.js';
 import { codeInfo, machineInfo } from './machine-info.js';
 import { renderMls, runMlsCosts, type MlsResult } from './messaging-mls.js';
+import { renderClaims, runClaims, type ClaimRow } from './messaging-claims.js';
 
-const PARTS = ['mls'] as const;
+const PARTS = ['mls', 'claims'] as const;
 type Part = (typeof PARTS)[number];
 
 interface Options {
   parts: Part[];
   messages: number;
   commits: number;
+  claims: number;
+  pg: boolean;
   json: string | null;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { parts: [...PARTS], messages: 2000, commits: 30, json: null };
+  const o: Options = {
+    parts: [...PARTS],
+    messages: 2000,
+    commits: 30,
+    claims: 1000,
+    pg: !!process.env.SEALPOST_BENCH_PG && process.env.SEALPOST_BENCH_PG !== '0',
+    json: null,
+  };
   forEachFlag(argv, (flag, value, num) => {
     switch (flag) {
       case '--messaging':
@@ -44,13 +58,19 @@ function parseArgs(argv: string[]): Options {
       case '--commits':
         o.commits = Math.round(num(1));
         break;
+      case '--claims':
+        o.claims = Math.round(num(50));
+        break;
+      case '--pg':
+        o.pg = true;
+        break;
       case '--json':
         o.json = value();
         break;
       case '--help':
       case '-h':
         process.stdout.write(
-          `npm run bench:messaging -- [--parts ${PARTS.join(',')}] [--messages 2000] [--commits 30] [--json file]\n`,
+          `npm run bench:messaging -- [--parts ${PARTS.join(',')}] [--messages 2000] [--commits 30] [--claims 1000] [--pg] [--json file]\n`,
         );
         process.exit(0);
       // eslint-disable-next-line no-fallthrough
@@ -69,7 +89,7 @@ async function main(): Promise<void> {
   try {
     const machine = machineInfo(root);
     const code = codeInfo();
-    const results: { mls?: MlsResult } = {};
+    const results: { mls?: MlsResult; claims?: ClaimRow[] } = {};
     const md: string[] = [
       '## End-to-end encrypted messaging',
       '',
@@ -80,6 +100,13 @@ async function main(): Promise<void> {
       log('1. client-side MLS cost per cipher suite (ts-mls)');
       results.mls = await runMlsCosts({ messages: o.messages, commits: o.commits }, log);
       md.push('### 1. Client-side MLS cost (ts-mls 1.6.4, one thread)', '', renderMls(results.mls));
+    }
+    const backends = o.pg ? (['sqlite', 'postgres'] as const) : (['sqlite'] as const);
+    if (o.parts.includes('claims')) {
+      log('2. key-package claims/s');
+      results.claims = [];
+      for (const b of backends) results.claims.push(...(await runClaims(b, { perPhase: o.claims }, log)));
+      md.push('### 2. Key-package claims (X25519 suite, 50 devices)', '', renderClaims(results.claims));
     }
     process.stdout.write(md.join('\n') + '\n');
     if (o.json) writeFileSync(o.json, JSON.stringify({ machine, code, options: o, results }, null, 2) + '\n');
