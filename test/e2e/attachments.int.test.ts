@@ -203,7 +203,12 @@ describeEachBackend('encrypted attachments over HTTP', (backend) => {
     const MARKER = 'PLANTED-ATTACHMENT-PLAINTEXT-7f3a';
     const plain = new TextEncoder().encode(`${MARKER} lab result scan `.repeat(3000));
     const enc = await encryptAttachment(plain);
-    const up = await call(ALICE, 'POST', '/v1/conversations/c1/attachments?deviceId=dev-a', enc.ciphertext);
+    const up = await call(
+      ALICE,
+      'POST',
+      '/v1/conversations/c1/attachments?deviceId=dev-a',
+      new Uint8Array(enc.ciphertext),
+    );
     expect(up.status).toBe(201);
     const [row] = await rows();
     expect(Buffer.from(row!.data)).toEqual(Buffer.from(enc.ciphertext));
