@@ -45,7 +45,7 @@ export class LiveConnection {
   constructor(
     readonly tenantId: string,
     readonly deviceId: string,
-    private readonly socket: LiveSocket,
+    readonly socket: LiveSocket,
     private readonly o: {
       reader: ConversationReader;
       maxBufferedBytes: number;
