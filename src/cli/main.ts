@@ -13,6 +13,7 @@ import { keysCommand } from './keys.js';
 import { verifyCommand } from './verify.js';
 import { hl7Command } from './hl7.js';
 import { devicesCommand } from './devices.js';
+import { archiverCommand } from './archiver.js';
 import { loadConfig } from '../config/load-config.js';
 import { needsInstallation, requireInstallation } from './installation.js';
 import { describeFailure } from './failure.js';
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
   verifyCommand(program);
   hl7Command(program);
   devicesCommand(program);
+  archiverCommand(program);
   return program;
 }
 
