@@ -1,5 +1,256 @@
-// The portal inbox's script (served at /portal/assets/inbox.js). Filled in with the messaging
-// client; until then it only signs the patient in.
+// The portal inbox (served at /portal/assets/inbox.js, a module of the page /portal/inbox).
+// Signs the patient in with a one-time code (session cookie), registers this browser as the
+// patient's messaging device (keys in IndexedDB under a non-extractable key), then lists, reads
+// and answers the care-team threads with the SDK: everything is decrypted here, in the browser.
+// Nothing identifying goes into the address bar: the open thread is page state, not a URL.
 import * as sdk from '/portal/assets/sealpost-sdk.js';
 
-window.sealpostSdkLoaded = Object.keys(sdk).length > 0;
+const lang = document.documentElement.lang === 'es' ? 'es' : 'en';
+const T = {
+  en: {
+    codeSent: 'If this contact is on file, a code is on its way.',
+    settingUp: 'Setting up secure messaging on this browser…',
+    ready: 'Your secure messages.',
+    you: 'You',
+    careTeam: 'Care team',
+    thread: (n) => `Conversation ${n}`,
+    newest: (s) => `Latest: ${s}`,
+    none: 'No messages yet.',
+    sending: 'Sending…',
+    sent: 'Sent.',
+    download: (name) => `Download ${name}`,
+    failed: 'Something went wrong. Please try again.',
+    badCode: 'That code did not work. Ask for a new one.',
+    unavailable: 'Secure messaging is not available on this server yet.',
+  },
+  es: {
+    codeSent: 'Si este contacto está registrado, el código está en camino.',
+    settingUp: 'Preparando la mensajería segura en este navegador…',
+    ready: 'Sus mensajes seguros.',
+    you: 'Usted',
+    careTeam: 'Equipo de atención',
+    thread: (n) => `Conversación ${n}`,
+    newest: (s) => `Último: ${s}`,
+    none: 'Todavía no hay mensajes.',
+    sending: 'Enviando…',
+    sent: 'Enviado.',
+    download: (name) => `Descargar ${name}`,
+    failed: 'Algo salió mal. Inténtelo de nuevo.',
+    badCode: 'Ese código no funcionó. Pida uno nuevo.',
+    unavailable: 'La mensajería segura todavía no está disponible en este servidor.',
+  },
+}[lang];
+
+const $ = (id) => document.getElementById(id);
+const show = (step) => {
+  document.body.dataset.step = step;
+  for (const s of ['signin', 'threads', 'thread']) $(s).hidden = s !== step;
+};
+const say = (text) => ($('status').textContent = text);
+const fail = (e) => {
+  $('error').textContent = e?.status === 401 && e?.code === 'SP_AUTH_CODE_INVALID' ? T.badCode : T.failed;
+  if (e?.code) $('error').dataset.code = e.code;
+};
+const clearError = () => {
+  $('error').textContent = '';
+  delete $('error').dataset.code;
+};
+
+/** JSON to and from the API with the session cookie (same origin; the server checks Origin). */
+async function api(method, path, body) {
+  const res = await fetch(path, {
+    method,
+    credentials: 'same-origin',
+    headers: body === undefined ? { accept: 'application/json' } : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (res.status === 204) return null;
+  const json = await res.json().catch(() => null);
+  if (!res.ok)
+    throw Object.assign(new Error(json?.code ?? String(res.status)), { status: res.status, code: json?.code });
+  return json;
+}
+
+const contactOf = (value) =>
+  value.includes('@')
+    ? { system: 'email', value: value.trim() }
+    : { system: 'sms', value: value.replace(/[\s()-]/g, '') };
+
+let client = null;
+let me = null;
+let openThread = null;
+
+async function start() {
+  me = await api('GET', '/v1/me').catch(() => null);
+  if (!me || me.kind !== 'patient') {
+    show('signin');
+    say('');
+    $('contact').focus();
+    return;
+  }
+  await startMessaging();
+}
+
+$('contact-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  clearError();
+  try {
+    await api('POST', '/v1/patient-auth/start', { contact: contactOf($('contact').value) });
+    say(T.codeSent);
+    $('code-form').hidden = false;
+    $('code').focus();
+  } catch (e) {
+    fail(e);
+  }
+});
+
+$('code-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  clearError();
+  try {
+    await api('POST', '/v1/patient-auth/verify', {
+      contact: contactOf($('contact').value),
+      code: $('code').value.trim(),
+      transport: 'cookie',
+    });
+    $('code').value = '';
+    await start();
+  } catch (e) {
+    fail(e);
+  }
+});
+
+$('signout').addEventListener('click', async () => {
+  await api('POST', '/v1/auth/logout').catch(() => undefined);
+  client?.close?.();
+  client = null;
+  location.reload();
+});
+
+/** Opens (or first registers) this browser's messaging device and lists the threads. */
+async function startMessaging() {
+  if (typeof sdk.MessagingClient !== 'function') {
+    show('threads');
+    say(T.unavailable);
+    document.body.dataset.step = 'unavailable';
+    return;
+  }
+  say(T.settingUp);
+  // One key database per account on this browser: two patients sharing a computer keep apart.
+  const keyStore = await sdk.IndexedDbKeyStore.open({ name: `sealpost-inbox-${me.tenantId}-${me.id}` });
+  client = await sdk.MessagingClient.open({ baseUrl: location.origin, keyStore });
+  if (!client.device) await client.register(navigator.userAgentData?.platform ?? 'Web browser', 'web');
+  client.on('message', (m) => {
+    if (openThread === m.conversationId) renderMessage(m);
+    else void renderThreads();
+  });
+  await client.connect();
+  await renderThreads();
+  show('threads');
+  say(T.ready);
+}
+
+async function renderThreads() {
+  const list = $('thread-list');
+  const threads = await client.conversations();
+  list.replaceChildren();
+  $('no-threads').hidden = threads.length > 0;
+  threads.forEach((c, i) => {
+    const li = document.createElement('li');
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'thread';
+    button.dataset.conversation = c.id;
+    button.textContent = T.thread(i + 1);
+    button.addEventListener('click', () => void showThread(c.id, button.textContent));
+    li.append(button);
+    list.append(li);
+  });
+}
+
+async function showThread(id, title) {
+  openThread = id;
+  clearError();
+  $('thread-title').textContent = title;
+  $('messages').replaceChildren();
+  const messages = await client.messages(id);
+  if (messages.length === 0) say(T.none);
+  for (const m of messages) renderMessage(m);
+  show('thread');
+  $('thread-title').focus();
+  const last = messages[messages.length - 1];
+  if (last && !last.mine) await client.markRead?.(id, last.seq);
+}
+
+function renderMessage(m) {
+  if ($('messages').querySelector(`[data-seq="${m.seq}"]`)) return;
+  const li = document.createElement('li');
+  li.dataset.seq = String(m.seq);
+  if (m.mine) li.className = 'mine';
+  const meta = document.createElement('div');
+  meta.className = 'meta';
+  meta.textContent = `${m.mine ? T.you : T.careTeam} · ${new Date(m.at).toLocaleString(lang)}`;
+  const text = document.createElement('div');
+  text.className = 'text';
+  text.textContent = m.body;
+  li.append(meta, text);
+  for (const a of m.attachments ?? []) {
+    const link = document.createElement('button');
+    link.type = 'button';
+    link.className = 'attachment';
+    link.textContent = T.download(a.name);
+    link.addEventListener('click', () => void download(m.conversationId, a));
+    li.append(link);
+  }
+  $('messages').append(li);
+}
+
+async function download(conversationId, ref) {
+  try {
+    const bytes = await client.downloadAttachment(conversationId, ref);
+    const url = URL.createObjectURL(new Blob([bytes], { type: ref.type || 'application/octet-stream' }));
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = ref.name;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  } catch (e) {
+    fail(e);
+  }
+}
+
+$('back').addEventListener('click', async () => {
+  openThread = null;
+  await renderThreads();
+  show('threads');
+  ($('thread-list').querySelector('button') ?? $('signout')).focus();
+});
+
+$('reply-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  clearError();
+  const body = $('reply').value;
+  const file = $('attachment').files?.[0];
+  if (!body.trim() || !openThread) return;
+  $('send').disabled = true;
+  say(T.sending);
+  try {
+    const attachments = file
+      ? [{ name: file.name, type: file.type, data: new Uint8Array(await file.arrayBuffer()) }]
+      : undefined;
+    const sent = await client.send(openThread, body, attachments ? { attachments } : {});
+    if (sent) renderMessage(sent);
+    $('reply').value = '';
+    $('attachment').value = '';
+    say(T.sent);
+  } catch (e) {
+    fail(e);
+  } finally {
+    $('send').disabled = false;
+  }
+});
+
+start().catch((e) => {
+  fail(e);
+  document.body.dataset.step = 'error';
+});

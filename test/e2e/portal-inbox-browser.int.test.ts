@@ -1,0 +1,186 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { Agent, fetch as undiciFetch } from 'undici';
+import WebSocket from 'ws';
+import { launchChromium } from '../helpers/chromium.js';
+import { staffWithSession } from '../helpers/identity.js';
+import { eventually, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
+
+/**
+ * The portal inbox in Debian's Chromium: a patient signs in with a one-time code, by keyboard, on a
+ * 390 px wide screen, in English or Spanish; the browser becomes the patient's messaging device and
+ * exchanges end-to-end encrypted messages (and an attachment) with a nurse whose client is the SDK
+ * in Node — the browser is the third client of the issue's three-client test.
+ */
+describe('the portal inbox in a real browser', () => {
+  let h: Harness;
+  let browser: Browser;
+  let messagingReady = false;
+  const EMAIL = 'inbox-patient@example.com';
+  const outbox = async () => (await h.request('GET', '/v1/dev/outbox?limit=500')).body.items as any[];
+
+  beforeAll(async () => {
+    h = await startSealpost();
+    expect(
+      (await h.request('PUT', '/v1/patients/pi1', samplePatient({ telecom: [{ system: 'email', value: EMAIL }] })))
+        .status,
+    ).toBe(201);
+    expect(
+      (await h.request('POST', '/v1/patients/pi1/account', { contact: { system: 'email', value: EMAIL } })).status,
+    ).toBe(201);
+    browser = await launchChromium(h.cert);
+    // The messaging exchange needs the conversation API (server) and the SDK's MessagingClient.
+    const paths = Object.keys((await h.request('GET', '/openapi.json')).body.paths ?? {});
+    const bundle = (await h.request('GET', '/portal/assets/sealpost-sdk.js', undefined, { authorization: '' })).text;
+    messagingReady = paths.includes('/v1/conversations') && /\bMessagingClient\b/.test(bundle);
+  }, 120_000);
+  afterAll(async () => {
+    await browser?.close();
+    await h?.close();
+  });
+
+  /** A phone-sized context; `locale` sets the browser's Accept-Language. */
+  const phone = (locale = 'en-US'): Promise<BrowserContext> =>
+    browser.newContext({ viewport: { width: 390, height: 844 }, locale });
+
+  const step = (page: Page, name: string) =>
+    page.waitForFunction(
+      (n) => document.body.dataset.step === n || !!document.getElementById('error')?.textContent,
+      name,
+    );
+
+  /** Signs in through the page by keyboard only: type the contact, Enter, type the code, Enter. */
+  async function signInByKeyboard(page: Page): Promise<void> {
+    await step(page, 'signin');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('contact');
+    const before = (await outbox()).length;
+    await page.keyboard.type(EMAIL);
+    await page.keyboard.press('Enter');
+    const mail = await eventually(async () => {
+      const items = (await outbox()).slice(before).filter((m) => m.recipient === EMAIL);
+      return items[items.length - 1];
+    }, 'the sign-in code');
+    const code = /code is (\d{6})/.exec(mail.body)![1]!;
+    await page.waitForFunction(() => document.activeElement?.id === 'code');
+    await page.keyboard.type(code);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => ['threads', 'unavailable', 'error'].includes(document.body.dataset.step ?? ''));
+    expect(await page.locator('#error').textContent()).toBe('');
+  }
+
+  it('serves the shell under a strict policy: same-origin module script only, no inline script, no framing', async () => {
+    const res = await h.request('GET', '/portal/inbox', undefined, { authorization: '' });
+    expect(res.status).toBe(200);
+    const csp = String(res.headers['content-security-policy']);
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(res.text).toContain('<script type="module" src="/portal/assets/inbox.js"></script>');
+    expect(res.text).not.toMatch(/<script>(?!<)/);
+    const script = await h.request('GET', '/portal/assets/inbox.js', undefined, { authorization: '' });
+    expect(script.headers['content-type']).toBe('text/javascript; charset=utf-8');
+    expect(String(script.headers.etag)).toMatch(/^"[A-Za-z0-9_-]{43}"$/);
+  });
+
+  it('a patient signs in by keyboard on a 390 px screen; the page fits, and the address shows nothing but /portal/inbox', async () => {
+    const context = await phone();
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${h.url}/portal/inbox`);
+    await signInByKeyboard(page);
+    expect(new URL(page.url()).pathname + new URL(page.url()).search + new URL(page.url()).hash).toBe('/portal/inbox');
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    expect(errors).toEqual([]);
+    // Signed in with the session cookie: a reload goes straight past the sign-in form.
+    await page.reload();
+    await page.waitForFunction(() => ['threads', 'unavailable'].includes(document.body.dataset.step ?? ''));
+    await context.close();
+  });
+
+  it('speaks Spanish to a browser that prefers it, and English when asked with ?lang=en', async () => {
+    const context = await phone('es-ES');
+    const page = await context.newPage();
+    await page.goto(`${h.url}/portal/inbox`);
+    await step(page, 'signin');
+    expect(await page.locator('h1').textContent()).toBe('Mensajes seguros');
+    expect(await page.locator('#send-code').textContent()).toBe('Enviarme un código');
+    expect(await page.getAttribute('html', 'lang')).toBe('es');
+    await page.goto(`${h.url}/portal/inbox?lang=en`);
+    await step(page, 'signin');
+    expect(await page.locator('h1').textContent()).toBe('Secure messages');
+    await context.close();
+  });
+
+  it('a wrong code is refused with a message, and the patient stays signed out', async () => {
+    const context = await phone();
+    const page = await context.newPage();
+    await page.goto(`${h.url}/portal/inbox`);
+    await step(page, 'signin');
+    await page.fill('#contact', EMAIL);
+    await page.press('#contact', 'Enter');
+    await page.waitForFunction(() => document.activeElement?.id === 'code');
+    await page.fill('#code', '000000');
+    await page.press('#code', 'Enter');
+    await page.waitForFunction(() => !!document.getElementById('error')?.textContent);
+    expect(await page.locator('#error').getAttribute('data-code')).toBe('SP_AUTH_CODE_INVALID');
+    expect((await context.cookies()).filter((c) => c.name.startsWith('__Host-'))).toEqual([]);
+    await context.close();
+  });
+
+  it('exchanges encrypted messages and an attachment with a nurse whose client is the SDK in Node', async (ctx) => {
+    // Stated reason for skipping: this part needs the conversation API (/v1/conversations) on the
+    // server and MessagingClient in the SDK; it runs by itself as soon as both exist.
+    if (!messagingReady) ctx.skip();
+    const nurse = await staffWithSession(h, ['nurse']);
+    expect((await h.request('PUT', `/v1/patients/pi1/care-team/${nurse.userId}`)).status).toBe(201);
+    const dispatcher = new Agent({ connect: { ca: h.cert } });
+    const sdk = await import('../../sdk/src/index.js');
+    const nurseClient = await (sdk as any).MessagingClient.open({
+      baseUrl: h.url,
+      token: nurse.token,
+      keyStore: new (sdk as any).MemoryKeyStore(),
+      fetch: ((url: string, init: object) => undiciFetch(url, { ...init, dispatcher })) as unknown as typeof fetch,
+      webSocket: class extends WebSocket {
+        constructor(url: string, protocols?: string | string[]) {
+          super(url, protocols, { ca: h.cert, headers: { authorization: `Bearer ${nurse.token}` } });
+        }
+      },
+    });
+    await nurseClient.register('Nurse laptop', 'cli');
+
+    // The patient's browser registers first, so the nurse's new thread can add it.
+    const context = await phone();
+    const page = await context.newPage();
+    await page.goto(`${h.url}/portal/inbox`);
+    await signInByKeyboard(page);
+    await step(page, 'threads');
+
+    const thread = await nurseClient.createConversation({ kind: 'patient', patientId: 'pi1' });
+    await nurseClient.send(thread.id, 'Your results are in; all normal.');
+    await eventually(async () => (await page.locator('#thread-list button').count()) > 0 || undefined, 'the thread');
+    await page.locator('#thread-list button').first().focus();
+    await page.keyboard.press('Enter');
+    await step(page, 'thread');
+    await page.locator('#messages li', { hasText: 'Your results are in; all normal.' }).waitFor();
+
+    await page.fill('#reply', 'Thank you! Photo of the rash attached.');
+    await page.setInputFiles('#attachment', {
+      name: 'rash.png',
+      mimeType: 'image/png',
+      buffer: Buffer.from('PNGDATA'),
+    });
+    await page.click('#send');
+    const received = await eventually(async () => {
+      await nurseClient.sync?.();
+      const all = await nurseClient.messages(thread.id);
+      return all.find((m: any) => m.body === 'Thank you! Photo of the rash attached.');
+    }, 'the patient reply at the nurse');
+    expect(received.sender.kind).toBe('patient');
+    expect(received.attachments).toHaveLength(1);
+    const bytes = await nurseClient.downloadAttachment(thread.id, received.attachments[0]);
+    expect(Buffer.from(bytes).toString()).toBe('PNGDATA');
+    nurseClient.close?.();
+    await context.close();
+  });
+});
