@@ -178,6 +178,7 @@ describeEachBackend('encrypted attachments over HTTP', (backend) => {
     expect((await call(ALICE, 'POST', path, 'not binary', 'text/plain')).status).toBe(415);
     expect((await call(ALICE, 'POST', path, '{"a":1}', 'application/json')).status).toBe(415);
     expect((await call(ALICE, 'POST', path, new Uint8Array(0))).status).toBe(400);
+    expect((await call(ALICE, 'POST', path)).status).toBe(400);
     expect((await call(ALICE, 'POST', '/v1/conversations/c1/attachments', randomBytes(10))).status).toBe(400);
     expect(await rows()).toEqual([]);
   });
@@ -196,6 +197,16 @@ describeEachBackend('encrypted attachments over HTTP', (backend) => {
     expect(await store.transaction((tx) => service.deleteForMessages(tx, 't1', 'c1', [3]))).toBe(1);
     const gone = await call(BOB, 'GET', `/v1/conversations/c1/attachments/${named}`);
     expect((await gone.json()).code).toBe('SP_MESSAGING_ATTACHMENT_NOT_FOUND');
+  });
+
+  it('describes both routes in the OpenAPI document as application/octet-stream', async () => {
+    const { call } = await start();
+    const spec = await (await call(ALICE, 'GET', '/openapi.json')).json();
+    const up = spec.paths['/v1/conversations/{id}/attachments'].post;
+    expect(Object.keys(up.requestBody.content)).toEqual(['application/octet-stream']);
+    expect(up.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['deviceId', 'id']);
+    const down = spec.paths['/v1/conversations/{id}/attachments/{attachmentId}'].get;
+    expect(Object.keys(down.responses['200'].content)).toEqual(['application/octet-stream']);
   });
 
   it('stores only the ciphertext the client sent: no trace of the plaintext in the database', async () => {

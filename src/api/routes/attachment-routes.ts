@@ -90,10 +90,13 @@ export const attachmentRoutes: RoutePlugin<AttachmentRouteOptions> = async (app,
     async (req, reply) => {
       const { id } = req.params;
       const { deviceId } = req.query;
+      const who = caller(req);
       const body: unknown = req.body;
+      // No body at all is a validation error (400) before any lookup; a JSON body is the wrong media type.
+      if (body === undefined || body === null || (body instanceof Buffer && body.length === 0))
+        throw new AppError('SP_REQ_VALIDATION', 'body: an attachment is at least 1 byte');
       if (!(body instanceof Buffer)) throw new AppError('SP_REQ_UNSUPPORTED_MEDIA_TYPE');
-      if (body.length === 0) throw new AppError('SP_REQ_VALIDATION', 'body: an attachment is at least 1 byte');
-      return reply.code(201).send(await attachments.upload(caller(req), id, deviceId, body));
+      return reply.code(201).send(await attachments.upload(who, id, deviceId, body));
     },
   );
 
