@@ -108,6 +108,17 @@ describeEachBackend('encrypted attachments: store, link, delete, sweep', (backen
     expect((await rows()).map((r) => r.id)).toEqual(['att-1', 'att-2', 'att-4', 'att-5']);
   });
 
+  it('keeps the quota when uploads to one conversation race (they take turns)', async () => {
+    const { service, rows } = await setup({ maxBytes: 1000, quotaBytes: 3000 });
+    const results = await Promise.allSettled(
+      Array.from({ length: 8 }, () => service.upload(as(ALICE), 'c1', 'dev-a', randomBytes(1000))),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
+    for (const r of results)
+      if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'SP_MESSAGING_ATTACHMENT_QUOTA' });
+    expect(await rows()).toHaveLength(3);
+  });
+
   it('links attachments to a message once, refusing unknown, foreign and already linked ids with nothing changed', async () => {
     const { service, store, db } = await setup();
     await service.upload(as(ALICE), 'c1', 'dev-a', randomBytes(10));

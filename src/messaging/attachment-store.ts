@@ -65,7 +65,9 @@ export class AttachmentService implements AttachmentStore {
     const id = this.d.newId();
     const now = this.d.clock();
     await this.d.store.transaction(async (tx) => {
-      // Two uploads racing on PostgreSQL may both pass: the overshoot is bounded by one upload each.
+      // Uploads to one conversation take turns (across nodes), so two racing uploads cannot both
+      // pass the quota check; SQLite has one writer already.
+      await tx.leases.lockExclusive(`attachment-quota:${caller.tenantId}:${conversationId}`);
       const unlinked = await tx.attachments.unlinkedBytes(caller.tenantId, conversationId);
       if (unlinked + data.length > this.d.limits.quotaBytes) throw new AppError('SP_MESSAGING_ATTACHMENT_QUOTA');
       await tx.attachments.insert({
