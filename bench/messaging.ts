@@ -6,21 +6,25 @@
  * 2. `claims`: key-package claims/s through the route and the claim service vs the store's bare
  *    insert and delete of the same rows (bench/messaging-claims.ts); on PostgreSQL too with `--pg`
  *    or SEALPOST_BENCH_PG=1 (server: SEALPOST_BENCH_PG_URL, default postgres@127.0.0.1:5432).
+ * 3. `fanout`: one message to a 50-device group, accepted and pushed live to 50 WebSocket connections:
+ *    server CPU per delivered copy vs the same frames sent with `ws` alone (bench/messaging-load.ts).
  *
- *   npm run bench:messaging -- [--parts mls,claims] [--messages 2000] [--commits 30] [--claims 1000]
- *                              [--pg] [--json file]
+ *   npm run bench:messaging -- [--parts mls,claims,fanout] [--messages 2000] [--commits 30] [--claims 1000]
+ *                              [--fanout-messages 200] [--pg] [--cpu-prof-dir dir] [--json file]
  *
  * Markdown goes to stdout, progress to stderr.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { forEachFlag } from './args.js';
 import { codeInfo, machineInfo } from './machine-info.js';
 import { renderMls, runMlsCosts, type MlsResult } from './messaging-mls.js';
 import { renderClaims, runClaims, type ClaimRow } from './messaging-claims.js';
+import { runFanout, type FanoutResult } from './messaging-load.js';
+import { renderProfiles } from './profiler.js';
 
-const PARTS = ['mls', 'claims'] as const;
+const PARTS = ['mls', 'claims', 'fanout'] as const;
 type Part = (typeof PARTS)[number];
 
 interface Options {
@@ -28,7 +32,9 @@ interface Options {
   messages: number;
   commits: number;
   claims: number;
+  fanoutMessages: number;
   pg: boolean;
+  cpuProfDir: string | null;
   json: string | null;
 }
 
@@ -38,6 +44,8 @@ function parseArgs(argv: string[]): Options {
     messages: 2000,
     commits: 30,
     claims: 1000,
+    fanoutMessages: 200,
+    cpuProfDir: null,
     pg: !!process.env.SEALPOST_BENCH_PG && process.env.SEALPOST_BENCH_PG !== '0',
     json: null,
   };
@@ -61,6 +69,12 @@ function parseArgs(argv: string[]): Options {
       case '--claims':
         o.claims = Math.round(num(50));
         break;
+      case '--fanout-messages':
+        o.fanoutMessages = Math.round(num(10));
+        break;
+      case '--cpu-prof-dir':
+        o.cpuProfDir = resolve(value());
+        break;
       case '--pg':
         o.pg = true;
         break;
@@ -70,7 +84,7 @@ function parseArgs(argv: string[]): Options {
       case '--help':
       case '-h':
         process.stdout.write(
-          `npm run bench:messaging -- [--parts ${PARTS.join(',')}] [--messages 2000] [--commits 30] [--claims 1000] [--pg] [--json file]\n`,
+          `npm run bench:messaging -- [--parts ${PARTS.join(',')}] [--messages 2000] [--commits 30] [--claims 1000] [--fanout-messages 200] [--pg] [--cpu-prof-dir dir] [--json file]\n`,
         );
         process.exit(0);
       // eslint-disable-next-line no-fallthrough
@@ -81,6 +95,19 @@ function parseArgs(argv: string[]): Options {
   return o;
 }
 
+function renderFanout(rs: readonly FanoutResult[]): string {
+  const out = [
+    '| backend | messages × devices | frame bytes | server CPU µs/copy | bare `ws` µs/copy | ratio | wall ms/message |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of rs)
+    out.push(
+      `| ${r.backend} | ${r.messages} × ${r.devices} | ${r.frameBytes} | ${r.cpuUsPerCopy.toFixed(1)} | ${r.reference.cpuUsPerCopy.toFixed(1)} | ${(r.cpuUsPerCopy / r.reference.cpuUsPerCopy).toFixed(1)} | ${r.wallMsPerMessage.toFixed(1)} |`,
+    );
+  const profiles = rs.flatMap((r) => (r.profile ? [r.profile] : []));
+  return out.join('\n') + '\n' + (profiles.length ? renderProfiles(profiles) : '');
+}
+
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 async function main(): Promise<void> {
@@ -89,7 +116,7 @@ async function main(): Promise<void> {
   try {
     const machine = machineInfo(root);
     const code = codeInfo();
-    const results: { mls?: MlsResult; claims?: ClaimRow[] } = {};
+    const results: { mls?: MlsResult; claims?: ClaimRow[]; fanout?: FanoutResult[] } = {};
     const md: string[] = [
       '## End-to-end encrypted messaging',
       '',
@@ -107,6 +134,15 @@ async function main(): Promise<void> {
       results.claims = [];
       for (const b of backends) results.claims.push(...(await runClaims(b, { perPhase: o.claims }, log)));
       md.push('### 2. Key-package claims (X25519 suite, 50 devices)', '', renderClaims(results.claims));
+    }
+    if (o.parts.includes('fanout')) {
+      log('3. fan-out of one message to a 50-device group');
+      results.fanout = [];
+      for (const b of backends)
+        results.fanout.push(
+          await runFanout(b, { messages: o.fanoutMessages, devices: 50, profileDir: o.cpuProfDir }, log),
+        );
+      md.push('### 3. Fan-out to a 50-device group (live WebSocket)', '', renderFanout(results.fanout));
     }
     process.stdout.write(md.join('\n') + '\n');
     if (o.json) writeFileSync(o.json, JSON.stringify({ machine, code, options: o, results }, null, 2) + '\n');

@@ -1,0 +1,239 @@
+/**
+ * The conversations and live-delivery parts on the bench server's store, composed as the app's
+ * composition root does (H2's ConversationService/ConversationCommits/ConversationEvents, H1's
+ * StoreDeviceDirectory, H3's LiveHub), because the app does not wire them yet: a second Fastify
+ * listener (buildServer: the same authentication with the app's sessions) carries H3's live route
+ * and `POST /v1/conversations/:id/messages`, a thin route calling ConversationCommits.message as the
+ * conversations route will. Groups are real MLS groups made with ts-mls: the creator claims the
+ * members' uploaded key packages through the DeviceDirectory and commits their adds.
+ */
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import pino from 'pino';
+import { Type } from 'typebox';
+import { v7 as uuidv7 } from 'uuid';
+import {
+  createApplicationMessage,
+  createCommit,
+  createGroup,
+  createGroupInfoWithExternalPubAndRatchetTree,
+  decodeMlsMessage,
+  defaultCapabilities,
+  defaultLifetime,
+  encodeMlsMessage,
+  generateKeyPackageWithKey,
+  type ClientState,
+} from 'ts-mls';
+import { buildServer } from '../src/api/build-server.js';
+import { Metrics } from '../src/api/metrics.js';
+import { messagingLiveRoutes } from '../src/api/routes/messaging-live-routes.js';
+import { LocalKeyring } from '../src/crypto/local-keyring.js';
+import { EnvelopeCipher } from '../src/crypto/envelope-cipher.js';
+import { KeyPackageService } from '../src/messaging/key-packages.js';
+import { StoreDeviceDirectory } from '../src/messaging/device-directory.js';
+import { ExternalSenders } from '../src/messaging/external-sender.js';
+import { ConversationService } from '../src/messaging/conversation-service.js';
+import { ConversationCommits } from '../src/messaging/conversation-commits.js';
+import { ConversationEvents } from '../src/messaging/conversation-events.js';
+import type { Caller, ConversationDeps } from '../src/messaging/conversation-access.js';
+import { LiveHub } from '../src/messaging/live-hub.js';
+import { deviceIdentity, type CipherSuiteName } from '../src/messaging/messaging-types.js';
+import { suiteImpl, uploadKeyPackages, type BenchDevice, type BenchServer } from './messaging-setup.js';
+
+export interface Stack {
+  commits: ConversationCommits;
+  conversations: ConversationService;
+  hub: LiveHub;
+  /** http://127.0.0.1:<port> of the second listener (live route and the message route). */
+  url: string;
+  close(): Promise<void>;
+}
+
+export const callerOf = (d: BenchDevice): Caller => ({
+  tenantId: 'default',
+  actor: `user:${d.userId}`,
+  person: { kind: 'user', id: d.userId },
+  roles: ['nurse'],
+});
+
+export async function startStack(s: BenchServer): Promise<Stack> {
+  const store = s.h.app.store;
+  const clock = () => new Date();
+  const keyPackages = new KeyPackageService({ store, clock, newId: uuidv7, lowThreshold: 10 });
+  const cipher = new EnvelopeCipher(LocalKeyring.openOrCreate(join(s.h.dataDir, 'bench-keyring.json')).keyring);
+  const deps: ConversationDeps = {
+    store,
+    cipher,
+    clock,
+    newId: uuidv7,
+    devices: new StoreDeviceDirectory(keyPackages),
+    // Bench messages name no attachment: the port is never called.
+    attachments: {
+      attach: async () => {
+        throw new Error('no attachments in the bench');
+      },
+      deleteForMessages: async () => 0,
+    },
+    feed: { published() {} },
+    externalSenders: new ExternalSenders({ cipher, clock }),
+    patientRef: (_t, p) => p,
+  };
+  const events = new ConversationEvents(deps);
+  const hub = new LiveHub({
+    reader: events,
+    signal: store.feedSignal,
+    maxBufferedBytes: 1 << 22,
+    batch: 50,
+    onError: (e) => process.stderr.write(`live hub: ${String(e)}\n`),
+  });
+  deps.feed = hub;
+  hub.start();
+  const commits = new ConversationCommits(deps);
+  const server = await buildServer({
+    logger: pino({ level: 'silent' }),
+    bodyLimit: 1_000_000,
+    store,
+    metrics: new Metrics(store),
+    clock,
+    publicUrl: 'http://127.0.0.1',
+    sessions: s.h.app.sessions,
+  });
+  await server.register(messagingLiveRoutes, {
+    prefix: '/v1/messaging',
+    hub,
+    devices: deps.devices,
+    store,
+    publicUrl: 'http://127.0.0.1',
+  });
+  server.post(
+    '/v1/conversations/:id/messages',
+    {
+      config: { permission: 'message.use' },
+      schema: {
+        params: Type.Object({ id: Type.String() }),
+        body: Type.Object({
+          deviceId: Type.String(),
+          epoch: Type.Integer(),
+          message: Type.String(),
+          clientMessageId: Type.String(),
+        }),
+      },
+    },
+    async (req, reply) => {
+      const p = req.principal!;
+      const caller: Caller = {
+        tenantId: p.tenantId,
+        actor: p.actor,
+        person: { kind: 'user', id: p.id },
+        roles: p.roles,
+      };
+      const b = req.body;
+      const r = await commits.message(caller, req.params.id, {
+        deviceId: b.deviceId,
+        epoch: b.epoch,
+        message: new Uint8Array(Buffer.from(b.message, 'base64')),
+        clientMessageId: b.clientMessageId,
+      });
+      return reply.code(201).send(r);
+    },
+  );
+  await server.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    commits,
+    conversations: new ConversationService(deps),
+    hub,
+    url: `http://127.0.0.1:${(server.server.address() as AddressInfo).port}`,
+    async close() {
+      hub.stop();
+      await server.close();
+    },
+  };
+}
+
+export interface BenchGroup {
+  id: string;
+  epoch: number;
+  creator: BenchDevice;
+  /** The creator's MLS state at `epoch` (to encrypt messages). */
+  state: ClientState;
+  suite: CipherSuiteName;
+}
+
+/** A conversation of `devices` (first = creator) whose MLS group holds every device, at epoch 1. */
+export async function makeGroup(
+  s: BenchServer,
+  stack: Stack,
+  devices: BenchDevice[],
+  suite: CipherSuiteName,
+): Promise<BenchGroup> {
+  const impl = await suiteImpl(suite);
+  const [creator, ...others] = devices as [BenchDevice, ...BenchDevice[]];
+  await uploadKeyPackages(s, others, suite, 1);
+  const c = callerOf(creator);
+  const conv = await stack.conversations.create(c, {
+    kind: others.length === 1 ? 'direct' : 'group',
+    deviceId: creator.deviceId,
+    members: others.map((d) => ({ kind: 'user' as const, id: d.userId })),
+    cipherSuite: suite,
+  });
+  const credential = {
+    credentialType: 'basic' as const,
+    identity: new TextEncoder().encode(deviceIdentity('default', creator.deviceId)),
+  };
+  const own = await generateKeyPackageWithKey(
+    credential,
+    defaultCapabilities(),
+    defaultLifetime,
+    [],
+    creator.keys,
+    impl,
+  );
+  const state0 = await createGroup(new TextEncoder().encode(conv.id), own.publicPackage, own.privatePackage, [], impl);
+  const claimed = await s.h.app.store.transaction((tx) =>
+    new StoreDeviceDirectory(
+      new KeyPackageService({ store: s.h.app.store, clock: () => new Date(), newId: uuidv7, lowThreshold: 0 }),
+    ).claimKeyPackages(
+      tx,
+      'default',
+      others.map((d) => d.deviceId),
+      suite,
+    ),
+  );
+  if (claimed.length !== others.length) throw new Error('a member device had no key package');
+  const adds = claimed.map((k) => {
+    const m = decodeMlsMessage(k.keyPackage, 0)![0];
+    if (m.wireformat !== 'mls_key_package') throw new Error('claimed bytes are not a key package');
+    return { proposalType: 'add' as const, add: { keyPackage: m.keyPackage } };
+  });
+  const made = await createCommit(
+    { state: state0, cipherSuite: impl },
+    { extraProposals: adds, ratchetTreeExtension: true },
+  );
+  const groupInfo = await createGroupInfoWithExternalPubAndRatchetTree(made.newState, [], impl);
+  const r = await stack.commits.commit(c, conv.id, {
+    deviceId: creator.deviceId,
+    epoch: 0,
+    commit: encodeMlsMessage(made.commit),
+    welcome: encodeMlsMessage({ version: 'mls10', wireformat: 'mls_welcome', welcome: made.welcome! }),
+    groupInfo: encodeMlsMessage({ version: 'mls10', wireformat: 'mls_group_info', groupInfo }),
+  });
+  return { id: conv.id, epoch: r.epoch, creator, state: made.newState, suite };
+}
+
+/** `n` real application messages (1 KiB payload each) of the group's creator, encoded (base64). */
+export async function messagesOf(g: BenchGroup, n: number, payloadBytes = 1024): Promise<string[]> {
+  const impl = await suiteImpl(g.suite);
+  const payload = new Uint8Array(payloadBytes).fill(42);
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = await createApplicationMessage(g.state, payload, impl);
+    g.state = r.newState;
+    const bytes = encodeMlsMessage({
+      version: 'mls10',
+      wireformat: 'mls_private_message',
+      privateMessage: r.privateMessage,
+    });
+    out.push(Buffer.from(bytes).toString('base64'));
+  }
+  return out;
+}
