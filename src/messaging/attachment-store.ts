@@ -26,7 +26,11 @@ export interface AttachmentDeps {
   clock: () => Date;
   newId: () => string;
   devices: DeviceDirectory;
-  conversations: ConversationReader;
+  /**
+   * Membership (the conversations part). Only `memberDevices` is read, so the composition root can
+   * pass a forwarder before the conversations part (which needs this store) exists.
+   */
+  conversations: Pick<ConversationReader, 'memberDevices'>;
   limits: AttachmentLimits;
 }
 
