@@ -1,0 +1,179 @@
+/**
+ * Applies one conversation event to this device's MLS state, in seq order: a welcome joins the
+ * group, a commit advances the epoch (ts-mls validates every new credential through the trust
+ * manager, so a commit that adds an untrusted device is refused and the conversation is blocked
+ * rather than followed), a proposal of the server (external sender) is kept for the next commit
+ * (Remove only: the server may take people out of a roster, never put a device in), an
+ * application message is decrypted and stored, a recall deletes the local copy.
+ */
+import { emptyPskIndex, joinGroup, processMessage, type IncomingMessageCallback } from 'ts-mls';
+import type { CipherSuiteName } from '../cipher-suites.js';
+import { fromBase64, toHex } from '../encoding.js';
+import { DeviceVerificationError } from '../transparency/device-verifier.js';
+import type { ClientContext } from './context.js';
+import { parsePayload, type StoredMessage } from './events.js';
+import { decodeMessage, suiteImpl } from './mls.js';
+import type { ConversationEvent } from './wire-types.js';
+
+/** The server may only propose removals (roster changes); anything else from it is refused. */
+const proposalRules: IncomingMessageCallback = (incoming) => {
+  if (incoming.kind === 'proposal')
+    return incoming.proposal.senderLeafIndex === undefined && incoming.proposal.proposal.proposalType !== 'remove'
+      ? 'reject'
+      : 'accept';
+  const externalNonRemove = incoming.proposals.some(
+    (p) => p.senderLeafIndex === undefined && p.proposal.proposalType !== 'remove' && p.proposal.proposalType !== 'add',
+  );
+  return externalNonRemove ? 'reject' : 'accept';
+};
+
+export class EventProcessor {
+  constructor(private readonly ctx: ClientContext) {}
+
+  /** Processes one event; the caller holds the conversation's lock and advances the cursor after. */
+  async process(ev: ConversationEvent): Promise<void> {
+    const me = this.ctx.keys.device.deviceId;
+    const fromMe = 'deviceId' in ev.sender && ev.sender.deviceId === me;
+    if (ev.kind === 'recall') {
+      if (ev.recalledSeq !== null) {
+        await this.ctx.groups.deleteMessage(ev.conversationId, ev.recalledSeq);
+        this.ctx.emitter.emit('recalled', { conversationId: ev.conversationId, seq: ev.recalledSeq });
+      }
+      return;
+    }
+    if (ev.data === null) return; // purged by lifespan or recalled before this device read it
+    if (ev.kind === 'welcome') return this.welcome(ev);
+    // This device applied its own commits when the server accepted them, and keeps its own messages.
+    if (fromMe && (ev.kind === 'commit' || ev.kind === 'application')) return;
+    const meta = await this.ctx.groups.meta(ev.conversationId);
+    if (meta?.blocked || meta?.removed) return;
+    const state = await this.ctx.groups.state(ev.conversationId);
+    if (!state) return; // events before this device's welcome are not its to read
+    const m = decodeMessage(ev.data);
+    if (m.wireformat !== 'mls_private_message' && m.wireformat !== 'mls_public_message')
+      throw new Error(`event ${ev.seq} is not an MLS handshake or application message`);
+    const impl = await suiteImpl(state.groupContext.cipherSuite as CipherSuiteName);
+    this.ctx.trust.lastRefusal = null;
+    let r: Awaited<ReturnType<typeof processMessage>>;
+    try {
+      r = await processMessage(m, state, emptyPskIndex, proposalRules, impl);
+    } catch (e) {
+      return this.failed(ev, e as Error);
+    }
+    await this.ctx.groups.setState(ev.conversationId, r.newState);
+    if (r.kind === 'applicationMessage') return this.application(ev, r.message, r.newState);
+    if (ev.kind === 'commit') {
+      const removed = r.newState.groupActiveState.kind === 'removedFromGroup';
+      if (removed) await this.ctx.groups.updateMeta(ev.conversationId, { removed: true });
+      this.ctx.emitter.emit('membership', {
+        conversationId: ev.conversationId,
+        epoch: Number(r.newState.groupContext.epoch),
+        change: removed ? 'removed' : 'commit',
+      });
+    }
+  }
+
+  private async failed(ev: ConversationEvent, error: Error): Promise<void> {
+    const refusal = this.ctx.trust.lastRefusal;
+    if (refusal) this.ctx.emitter.emit('device-refused', { conversationId: ev.conversationId, error: refusal });
+    if (ev.kind === 'application') {
+      // One message that does not open must not stop the conversation.
+      this.ctx.emitter.emit('error', { conversationId: ev.conversationId, error });
+      return;
+    }
+    // A commit (or proposal) this device refuses: following it would mean trusting what it adds.
+    const reason = refusal ? refusal.message : `event ${ev.seq} (${ev.kind}) was refused: ${error.message}`;
+    await this.ctx.groups.updateMeta(ev.conversationId, { blocked: reason });
+    this.ctx.emitter.emit('error', { conversationId: ev.conversationId, error: refusal ?? error });
+  }
+
+  private async welcome(ev: ConversationEvent): Promise<void> {
+    if (await this.ctx.groups.state(ev.conversationId)) return;
+    const m = decodeMessage(ev.data!);
+    if (m.wireformat !== 'mls_welcome') throw new Error(`event ${ev.seq} is not a welcome`);
+    let ref: string | null = null;
+    let kp: Awaited<ReturnType<ClientContext['keys']['privatePackage']>>;
+    for (const s of m.welcome.secrets) {
+      kp = await this.ctx.keys.privatePackage(toHex(s.newMember));
+      if (kp) {
+        ref = toHex(s.newMember);
+        break;
+      }
+    }
+    if (!kp || !ref) return; // not addressed to one of this device's key packages
+    const view = await this.ctx.conversation(ev.conversationId, true);
+    this.ctx.trust.allowExternalSender(
+      fromBase64(view.externalSender.identity)!,
+      fromBase64(view.externalSender.signatureKey)!,
+    );
+    const impl = await suiteImpl(m.welcome.cipherSuite as CipherSuiteName);
+    this.ctx.trust.lastRefusal = null;
+    let state;
+    try {
+      state = await joinGroup(
+        m.welcome,
+        kp.publicPackage,
+        kp.privatePackage,
+        emptyPskIndex,
+        impl,
+        undefined,
+        undefined,
+        this.ctx.config(),
+      );
+    } catch (e) {
+      await this.ctx.groups.updateMeta(ev.conversationId, {}, m.welcome.cipherSuite as CipherSuiteName);
+      return this.failed({ ...ev, kind: 'commit' }, e as Error);
+    }
+    await this.ctx.groups.setState(ev.conversationId, state);
+    await this.ctx.groups.updateMeta(
+      ev.conversationId,
+      { blocked: null, removed: false },
+      m.welcome.cipherSuite as CipherSuiteName,
+    );
+    await this.ctx.keys.consumed(ref);
+    this.ctx.emitter.emit('membership', {
+      conversationId: ev.conversationId,
+      epoch: Number(state.groupContext.epoch),
+      change: 'joined',
+    });
+  }
+
+  private async application(ev: ConversationEvent, bytes: Uint8Array, state: { ratchetTree: unknown }): Promise<void> {
+    void state;
+    const payload = parsePayload(bytes);
+    const senderDevice = 'deviceId' in ev.sender ? ev.sender.deviceId : '';
+    // Who sent it: the verified binding of the sending device (the server's sender field is only a hint).
+    let sender: StoredMessage['sender'];
+    try {
+      sender = (await this.ctx.trust.verify(senderDevice)).person;
+    } catch (e) {
+      if (e instanceof DeviceVerificationError)
+        this.ctx.emitter.emit('device-refused', { conversationId: ev.conversationId, error: e });
+      return;
+    }
+    if (!payload) return;
+    if (payload.t === 'read') {
+      this.ctx.emitter.emit('read', {
+        conversationId: ev.conversationId,
+        seq: payload.seq,
+        reader: sender,
+        device: senderDevice,
+      });
+      return;
+    }
+    const msg: StoredMessage = {
+      conversationId: ev.conversationId,
+      seq: ev.seq,
+      senderDevice,
+      sender,
+      body: payload.body,
+      replyTo: payload.replyTo ?? null,
+      urgent: ev.urgent,
+      attachments: payload.attachments ?? [],
+      at: ev.createdAt,
+      mine: false,
+    };
+    await this.ctx.groups.putMessage(msg);
+    this.ctx.emitter.emit('message', msg);
+  }
+}
