@@ -1,99 +1,102 @@
-import type { ArchiveRecord, ArchivedAttachment, ArchiveStore } from './archiver-store.js';
+import type { ArchivedAttachment, ArchiveStore } from './archiver-store.js';
 
 /**
- * What the archiver makes of one event its MLS client processed. The client (the SDK's
- * MessagingClient) decrypts; this decides what is kept: every application message with its
- * attachments (fetched and decrypted), every recall as a record of its own while the recalled
- * message stays (legal hold), and membership changes by ids. Nothing here talks to the server
- * except through `fetchAttachment`.
+ * What the archiver keeps of what its MLS client (the SDK's MessagingClient) tells it: every
+ * message with its attachments, every recall as a record of its own while the recalled message
+ * stays (legal hold), and its membership changes by epoch. Records are appended synchronously
+ * inside the client's handlers, before the client acknowledges the event to the server; attachment
+ * blobs are fetched after, and again at the next start for any still missing.
  */
 
-export interface ReceivedAttachment {
-  id: string;
-  name?: string | null;
-  mediaType?: string | null;
-  size: number;
-  sha256?: string | null;
-}
-
-/** One processed event, as the archiver's client hands it over. */
-export interface ReceivedEvent {
+/** A message as the SDK's client hands it over (the fields the archive keeps; structural). */
+export interface ReceivedMessage {
   conversationId: string;
   seq: number;
-  epoch: number;
-  kind: 'commit' | 'application' | 'proposal' | 'welcome' | 'recall';
-  sender: { deviceId: string; person: { kind: string; id: string } | null } | { external: true };
-  /** ISO 8601, the server's time of the event. */
-  createdAt: string;
-  recalledSeq: number | null;
-  /** The decrypted application message (kind `application`); absent for anything else. */
-  message?: { text: string; attachments: ReceivedAttachment[]; extra?: Record<string, unknown> };
+  senderDevice: string;
+  sender: { kind: string; id: string };
+  body: string;
+  replyTo?: number | null;
+  urgent?: boolean;
+  attachments: { id: string; key: string; digest: string; size: number; name: string; type: string }[];
+  /** ISO 8601, the server's time. */
+  at: string;
 }
 
-/** Fetches and decrypts an attachment (null when the server no longer has it). */
-export type FetchAttachment = (conversationId: string, a: ReceivedAttachment) => Promise<Uint8Array | null>;
+/** Fetches an attachment's ciphertext from the server and decrypts it (null when the server has it no more). */
+export type FetchAttachment = (conversationId: string, a: Required<ArchivedAttachment>) => Promise<Uint8Array | null>;
 
-const senderOf = (s: ReceivedEvent['sender']) =>
-  'external' in s ? { deviceId: 'external', person: null } : { deviceId: s.deviceId, person: s.person };
+export class ArchiveRecorder {
+  private readonly pending: { conversationId: string; a: Required<ArchivedAttachment> }[] = [];
 
-/** Builds the record of `e` (attachments stored first, so a record never names a missing blob as stored). */
-export async function recordOf(
-  archive: ArchiveStore,
-  e: ReceivedEvent,
-  fetchAttachment: FetchAttachment,
-): Promise<ArchiveRecord> {
-  if (e.kind === 'application' && e.message) {
-    const attachments: ArchivedAttachment[] = [];
-    for (const a of e.message.attachments) {
-      const bytes = await fetchAttachment(e.conversationId, a).catch(() => null);
-      const sha256 = bytes ? archive.putAttachment(e.conversationId, a.id, bytes) : (a.sha256 ?? null);
-      attachments.push({
-        id: a.id,
-        name: a.name ?? null,
-        mediaType: a.mediaType ?? null,
-        size: bytes ? bytes.length : a.size,
-        sha256,
-        stored: bytes !== null,
-      });
-    }
-    return {
+  constructor(
+    private readonly archive: ArchiveStore,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  /** Archives a message once; true when it was new. */
+  message(m: ReceivedMessage): boolean {
+    const attachments = m.attachments.map((a) => ({
+      id: a.id,
+      name: a.name,
+      mediaType: a.type,
+      size: a.size,
+      key: a.key,
+      digest: a.digest,
+    }));
+    const added = this.archive.append({
       type: 'message',
-      conversationId: e.conversationId,
-      seq: e.seq,
-      epoch: e.epoch,
-      sender: senderOf(e.sender),
-      sentAt: e.createdAt,
-      text: e.message.text,
+      conversationId: m.conversationId,
+      seq: m.seq,
+      sender: { deviceId: m.senderDevice, person: { kind: m.sender.kind, id: m.sender.id } },
+      sentAt: m.at,
+      text: m.body,
       attachments,
-      ...(e.message.extra ? { extra: e.message.extra } : {}),
-    };
+      extra: { replyTo: m.replyTo ?? null, urgent: m.urgent ?? false },
+    });
+    for (const a of attachments) this.pending.push({ conversationId: m.conversationId, a });
+    return added;
   }
-  if (e.kind === 'recall' && e.recalledSeq !== null)
-    return {
+
+  /** A recall: recorded, the message kept (legal hold). */
+  recalled(e: { conversationId: string; seq: number }): boolean {
+    return this.archive.append({
       type: 'recall',
       conversationId: e.conversationId,
-      seq: e.seq,
-      recalledSeq: e.recalledSeq,
-      sender: senderOf(e.sender),
-      sentAt: e.createdAt,
-    };
-  return {
-    type: 'membership',
-    conversationId: e.conversationId,
-    seq: e.seq,
-    epoch: e.epoch,
-    // An application event the client could not decrypt is kept as a fact, never guessed at.
-    kind: e.kind === 'application' ? 'undecryptable' : e.kind,
-    sentAt: e.createdAt,
-  };
-}
+      recalledSeq: e.seq,
+      at: this.clock().toISOString(),
+    });
+  }
 
-/** Archives `e` once (a redelivered event is skipped before any attachment is fetched again). */
-export async function archiveEvent(
-  archive: ArchiveStore,
-  e: ReceivedEvent,
-  fetchAttachment: FetchAttachment,
-): Promise<boolean> {
-  if (archive.has(e.conversationId, e.seq)) return false;
-  return archive.append(await recordOf(archive, e, fetchAttachment));
+  membership(e: { conversationId: string; epoch: number; change: string }): boolean {
+    return this.archive.append({
+      type: 'membership',
+      conversationId: e.conversationId,
+      epoch: e.epoch,
+      change: e.change,
+      at: this.clock().toISOString(),
+    });
+  }
+
+  /** Queues every attachment the archive names but does not hold (after a restart). */
+  requeueMissing(): void {
+    for (const c of this.archive.conversations())
+      for (const r of this.archive.read(c))
+        if (r.type === 'message')
+          for (const a of r.attachments)
+            if (a.key && a.digest && !this.archive.hasAttachment(c, a.id))
+              this.pending.push({ conversationId: c, a: a as Required<ArchivedAttachment> });
+  }
+
+  /** Fetches and stores the queued attachments; returns how many were stored (failures stay queued once). */
+  async drain(fetch: FetchAttachment): Promise<number> {
+    let stored = 0;
+    for (const job of this.pending.splice(0)) {
+      if (this.archive.hasAttachment(job.conversationId, job.a.id)) continue;
+      const bytes = await fetch(job.conversationId, job.a).catch(() => null);
+      if (!bytes) continue; // purged or recalled before the archiver fetched it: the record says so (no blob)
+      this.archive.putAttachment(job.conversationId, job.a.id, bytes);
+      stored++;
+    }
+    return stored;
+  }
 }

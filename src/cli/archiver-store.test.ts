@@ -22,7 +22,6 @@ const message = (seq: number, text: string): ArchiveRecord => ({
   type: 'message',
   conversationId: 'conv-1',
   seq,
-  epoch: 1,
   sender: { deviceId: 'dev-a', person: { kind: 'user', id: 'u-a' } },
   sentAt: new Date(0).toISOString(),
   text,
@@ -36,21 +35,20 @@ function filesUnder(dir: string): string[] {
 }
 
 describe('the archive store', () => {
-  it('gives back what it archived, in seq order, and keeps no plaintext on disk', () => {
+  it('gives back what it archived, in the order archived, and keeps no plaintext on disk', () => {
     const { dir, store } = fresh();
-    store.append(message(5, `second ${MARKER}`));
     store.append(message(3, `first ${MARKER}`));
-    store.append({
-      type: 'recall',
-      conversationId: 'conv-1',
-      seq: 6,
-      recalledSeq: 5,
-      sender: { deviceId: 'dev-a', person: null },
-      sentAt: new Date(0).toISOString(),
-    });
+    store.append(message(5, `second ${MARKER}`));
+    store.append({ type: 'recall', conversationId: 'conv-1', recalledSeq: 5, at: new Date(0).toISOString() });
     const sha = store.putAttachment('conv-1', 'att-1', Buffer.from(`file ${MARKER}`));
     const back = new ArchiveStore(dir, readArchiveKey(defaultKeyFile(dir)));
-    expect(back.read('conv-1').map((r) => r.seq)).toEqual([3, 5, 6]);
+    expect(
+      back
+        .read('conv-1')
+        .map((r) => (r.type === 'recall' ? `recall ${r.recalledSeq}` : r.type === 'message' ? r.seq : 0)),
+    ).toEqual([3, 5, 'recall 5']);
+    expect(back.conversations()).toEqual(['conv-1']);
+    expect(back.hasAttachment('conv-1', 'att-1')).toBe(true);
     expect(back.read('conv-1')[1]).toMatchObject({ type: 'message', text: `second ${MARKER}` });
     expect(back.attachment('conv-1', 'att-1').toString()).toBe(`file ${MARKER}`);
     expect(sha).toMatch(/^[0-9a-f]{64}$/);
@@ -72,7 +70,7 @@ describe('the archive store', () => {
     createArchiveKey(defaultKeyFile(other));
     expect(() => new ArchiveStore(dir, readArchiveKey(defaultKeyFile(other))).read('conv-1')).toThrow(/authenticate/);
     const f = join(dir, 'conversations', 'conv-1.jsonl');
-    writeFileSync(f, readFileSync(f, 'utf8').replace('"seq":1', '"seq":2'));
+    writeFileSync(f, readFileSync(f, 'utf8').replace('"ref":"message:1"', '"ref":"message:2"'));
     expect(() => new ArchiveStore(dir, readArchiveKey(defaultKeyFile(dir))).read('conv-1')).toThrow(/authenticate/);
   });
 

@@ -1,14 +1,15 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '../core/errors.js';
 
 /**
  * The archive member's store: what it decrypted, encrypted at rest under its own 256-bit key
  * (AES-256-GCM, node:crypto). One append-only file per conversation; a line is
- * `{ seq, kind, box }` where `seq` and `kind` are the metadata the server already holds and `box` is
- * base64(nonce ‖ ciphertext ‖ tag) of the record's JSON. The AAD binds a box to its conversation,
- * seq and kind, so a box moved to another line or file does not decrypt. Attachments are stored
+ * `{ ref, box }` where `ref` (`message:<seq>`, `recall:<seq>`, `membership:<change>:<epoch>`) is
+ * metadata the server already holds and `box` is base64(nonce ‖ ciphertext ‖ tag) of the record's
+ * JSON. The AAD binds a box to its conversation and ref, so a box moved to another line or file
+ * does not decrypt. Records are kept in the order the archiver processed them (the conversation's). Attachments are stored
  * as separate encrypted blobs (AAD: conversation and attachment id).
  *
  * Layout of the archive directory: `archive.key` (the key, 0600, unless kept elsewhere with
@@ -21,41 +22,47 @@ export type ArchiveRecord =
       type: 'message';
       conversationId: string;
       seq: number;
-      epoch: number;
       sender: { deviceId: string; person: { kind: string; id: string } | null };
-      /** The server's time of the event (ISO 8601). */
+      /** The server's time of the message (ISO 8601). */
       sentAt: string;
       text: string;
       attachments: ArchivedAttachment[];
-      /** Anything else the message carried (reply-to, kind), as the SDK decoded it. */
+      /** Anything else the message carried (reply-to, urgent), as the SDK decoded it. */
       extra?: Record<string, unknown>;
     }
   | {
       type: 'recall';
       conversationId: string;
-      seq: number;
+      /** The recalled message's seq. */
       recalledSeq: number;
-      sender: { deviceId: string; person: { kind: string; id: string } | null };
-      sentAt: string;
+      /** When the archiver learnt of it (ISO 8601). */
+      at: string;
     }
   | {
-      /** Membership changes (commits, proposals, the welcome that added the archiver): ids only. */
+      /** Membership changes of the archiver's view of the group: ids and epochs only. */
       type: 'membership';
       conversationId: string;
-      seq: number;
       epoch: number;
-      kind: string;
-      sentAt: string;
+      change: string;
+      at: string;
     };
 
+/** An attachment as the message named it; its decrypted bytes are a blob of the archive once fetched. */
 export interface ArchivedAttachment {
   id: string;
   name: string | null;
   mediaType: string | null;
   size: number;
-  sha256: string | null;
-  /** False when the blob could not be fetched (purged or recalled before the archiver read it). */
-  stored: boolean;
+  /** What opens the server's ciphertext (kept so a fetch can be retried; encrypted with the record). */
+  key?: string;
+  digest?: string;
+}
+
+/** The identity of a record in its conversation: an event redelivered after a restart is archived once. */
+export function refOf(r: ArchiveRecord): string {
+  if (r.type === 'message') return `message:${r.seq}`;
+  if (r.type === 'recall') return `recall:${r.recalledSeq}`;
+  return `membership:${r.change}:${r.epoch}`;
 }
 
 const KEY_FILE = 'archive.key';
@@ -106,11 +113,9 @@ function open(key: Buffer, box: Buffer, aad: string): Buffer {
   }
 }
 
-const recordKind = (r: ArchiveRecord) => (r.type === 'membership' ? `membership.${r.kind}` : r.type);
-
 export class ArchiveStore {
-  /** Seqs already archived, per conversation (read from the plaintext metadata, no decryption). */
-  private readonly seen = new Map<string, Set<number>>();
+  /** Refs already archived, per conversation (read from the plaintext metadata, no decryption). */
+  private readonly seen = new Map<string, Set<string>>();
 
   constructor(
     private readonly dir: string,
@@ -124,69 +129,84 @@ export class ArchiveStore {
     return join(this.dir, 'conversations', `${safeId(conversationId, 'conversation')}.jsonl`);
   }
 
-  private lines(conversationId: string): { seq: number; kind: string; box: string }[] {
+  private lines(conversationId: string): { ref: string; box: string }[] {
     const f = this.file(conversationId);
     if (!existsSync(f)) return [];
     return readFileSync(f, 'utf8')
       .split('\n')
       .filter(Boolean)
-      .map((l) => JSON.parse(l) as { seq: number; kind: string; box: string });
+      .map((l) => JSON.parse(l) as { ref: string; box: string });
   }
 
-  has(conversationId: string, seq: number): boolean {
+  /** The conversations with an archive, by id. */
+  conversations(): string[] {
+    return readdirSync(join(this.dir, 'conversations'))
+      .filter((f) => f.endsWith('.jsonl'))
+      .map((f) => f.slice(0, -'.jsonl'.length));
+  }
+
+  has(conversationId: string, ref: string): boolean {
     let s = this.seen.get(conversationId);
     if (!s) {
-      s = new Set(this.lines(conversationId).map((l) => l.seq));
+      s = new Set(this.lines(conversationId).map((l) => l.ref));
       this.seen.set(conversationId, s);
     }
-    return s.has(seq);
+    return s.has(ref);
   }
 
-  /** Appends a record unless its seq is archived already (events are delivered at least once). */
+  /**
+   * Appends a record unless it is archived already (events are delivered at least once). Synchronous
+   * on purpose: the SDK acknowledges an event once its handlers returned, so the record is on disk first.
+   */
   append(r: ArchiveRecord): boolean {
-    if (this.has(r.conversationId, r.seq)) return false;
-    const kind = recordKind(r);
-    const box = seal(this.key, Buffer.from(JSON.stringify(r), 'utf8'), `${r.conversationId}\n${r.seq}\n${kind}`);
-    appendFileSync(
-      this.file(r.conversationId),
-      JSON.stringify({ seq: r.seq, kind, box: box.toString('base64') }) + '\n',
-      {
-        mode: 0o600,
-      },
-    );
-    this.seen.get(r.conversationId)!.add(r.seq);
+    const ref = refOf(r);
+    if (this.has(r.conversationId, ref)) return false;
+    const box = seal(this.key, Buffer.from(JSON.stringify(r), 'utf8'), `${r.conversationId}\n${ref}`);
+    appendFileSync(this.file(r.conversationId), JSON.stringify({ ref, box: box.toString('base64') }) + '\n', {
+      mode: 0o600,
+    });
+    this.seen.get(r.conversationId)!.add(ref);
     return true;
   }
 
-  /** Every record of a conversation, decrypted, in seq order. */
+  /** Every record of a conversation, decrypted, in the order they were archived. */
   read(conversationId: string): ArchiveRecord[] {
-    return this.lines(conversationId)
-      .map((l) => {
-        const r = JSON.parse(
-          open(this.key, Buffer.from(l.box, 'base64'), `${conversationId}\n${l.seq}\n${l.kind}`).toString('utf8'),
-        ) as ArchiveRecord;
-        return r;
-      })
-      .sort((a, b) => a.seq - b.seq);
+    return this.lines(conversationId).map(
+      (l) =>
+        JSON.parse(
+          open(this.key, Buffer.from(l.box, 'base64'), `${conversationId}\n${l.ref}`).toString('utf8'),
+        ) as ArchiveRecord,
+    );
   }
 
-  /** Stores a decrypted attachment encrypted under the archive key; returns its SHA-256 (hex). */
-  putAttachment(conversationId: string, attachmentId: string, bytes: Uint8Array): string {
-    const d = join(this.dir, 'attachments', safeId(conversationId, 'conversation'));
-    mkdirSync(d, { recursive: true, mode: 0o700 });
-    const box = seal(this.key, Buffer.from(bytes), `${conversationId}\nattachment\n${attachmentId}`);
-    writeFileSync(join(d, `${safeId(attachmentId, 'attachment')}.bin`), box, { mode: 0o600 });
-    return createHash('sha256').update(bytes).digest('hex');
+  hasAttachment(conversationId: string, attachmentId: string): boolean {
+    return existsSync(this.blob(conversationId, attachmentId));
   }
 
-  attachment(conversationId: string, attachmentId: string): Buffer {
-    const f = join(
+  private blob(conversationId: string, attachmentId: string): string {
+    return join(
       this.dir,
       'attachments',
       safeId(conversationId, 'conversation'),
       `${safeId(attachmentId, 'attachment')}.bin`,
     );
-    if (!existsSync(f)) throw new AppError('SP_REQ_VALIDATION', `attachment ${attachmentId}: not in the archive`);
-    return open(this.key, readFileSync(f), `${conversationId}\nattachment\n${attachmentId}`);
+  }
+
+  /** Stores a decrypted attachment encrypted under the archive key; returns its SHA-256 (hex). */
+  putAttachment(conversationId: string, attachmentId: string, bytes: Uint8Array): string {
+    mkdirSync(join(this.dir, 'attachments', safeId(conversationId, 'conversation')), { recursive: true, mode: 0o700 });
+    const box = seal(this.key, Buffer.from(bytes), `${conversationId}\nattachment\n${attachmentId}`);
+    writeFileSync(this.blob(conversationId, attachmentId), box, { mode: 0o600 });
+    return createHash('sha256').update(bytes).digest('hex');
+  }
+
+  attachment(conversationId: string, attachmentId: string): Buffer {
+    if (!this.hasAttachment(conversationId, attachmentId))
+      throw new AppError('SP_REQ_VALIDATION', `attachment ${attachmentId}: not in the archive`);
+    return open(
+      this.key,
+      readFileSync(this.blob(conversationId, attachmentId)),
+      `${conversationId}\nattachment\n${attachmentId}`,
+    );
   }
 }

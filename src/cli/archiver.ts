@@ -100,7 +100,7 @@ export function archiverCommand(program: Command): void {
   cmd
     .command('export')
     .description(
-      "Decrypt one conversation's archive for e-discovery as JSON lines in seq order (recalled messages included, with their recall); audited archive.exported (ids and counts)",
+      "Decrypt one conversation's archive for e-discovery as JSON lines in the conversation's order (recalled messages included, each recall a record of its own); audited archive.exported (ids and counts)",
     )
     .requiredOption('--conversation <id>', 'the conversation id')
     .option('--tenant <id>', 'tenant', DEFAULT_TENANT)
@@ -121,14 +121,26 @@ export function archiverCommand(program: Command): void {
           mkdirSync(opts.attachments, { recursive: true, mode: 0o700 });
           for (const r of records)
             if (r.type === 'message')
-              for (const a of r.attachments.filter((x) => x.stored)) {
+              for (const a of r.attachments.filter((x) => archive.hasAttachment(opts.conversation, x.id))) {
                 writeFileSync(join(opts.attachments, a.id), archive.attachment(opts.conversation, a.id), {
                   mode: 0o600,
                 });
                 files++;
               }
         }
-        const text = records.map((r) => JSON.stringify(r) + '\n').join('');
+        // The keys that opened the server's ciphertext are the archive's business, not the export's.
+        const exported = records.map((r) =>
+          r.type === 'message'
+            ? {
+                ...r,
+                attachments: r.attachments.map(({ key: _k, digest: _d, ...a }) => ({
+                  ...a,
+                  archived: archive.hasAttachment(opts.conversation, a.id),
+                })),
+              }
+            : r,
+        );
+        const text = exported.map((r) => JSON.stringify(r) + '\n').join('');
         // The audit entry first: an export that is not on the record does not happen.
         await auditExport(store, {
           tenantId: opts.tenant,

@@ -78,13 +78,13 @@ describe('the archive member', () => {
     expect(given.status).toBe(400);
   });
 
-  it('exports a conversation in seq order with recalls kept, audited with ids and counts only', async () => {
+  it('exports a conversation in order with recalled messages kept, audited with ids and counts only', async () => {
     const archive = new ArchiveStore(dir(), readArchiveKey(defaultKeyFile(dir())));
-    const base = { conversationId: 'conv-x', epoch: 1, sentAt: new Date(0).toISOString() };
+    const base = { conversationId: 'conv-x', sentAt: new Date(0).toISOString() };
     const sender = { deviceId: 'd1', person: { kind: 'user', id: 'u1' } };
-    archive.append({ ...base, type: 'message', seq: 4, sender, text: 'ARCHIVE-MARKER-two', attachments: [] });
     archive.append({ ...base, type: 'message', seq: 2, sender, text: 'ARCHIVE-MARKER-one', attachments: [] });
-    archive.append({ ...base, type: 'recall', seq: 5, recalledSeq: 4, sender });
+    archive.append({ ...base, type: 'message', seq: 4, sender, text: 'ARCHIVE-MARKER-two', attachments: [] });
+    archive.append({ conversationId: 'conv-x', type: 'recall', recalledSeq: 4, at: new Date(0).toISOString() });
     const out = join(h.dataDir, 'export.jsonl');
     const r = await cli(env, ['archiver', 'export', '--conversation', 'conv-x', '--out', out]);
     expect(r.code).toBe(0);
@@ -92,10 +92,10 @@ describe('the archive member', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
-    expect(lines.map((l) => [l.seq, l.type, l.text])).toEqual([
-      [2, 'message', 'ARCHIVE-MARKER-one'],
-      [4, 'message', 'ARCHIVE-MARKER-two'],
-      [5, 'recall', undefined],
+    expect(lines.map((l) => [l.type, l.seq ?? l.recalledSeq, l.text])).toEqual([
+      ['message', 2, 'ARCHIVE-MARKER-one'],
+      ['message', 4, 'ARCHIVE-MARKER-two'],
+      ['recall', 4, undefined],
     ]);
     const audit = await h.request('GET', `/v1/audit/events?action=archive.exported`);
     expect(audit.text).toContain('conv-x');
