@@ -15,6 +15,7 @@ import type { Principal } from '../../src/auth/principal.js';
 import type { KyselyStore } from '../../src/store/kysely-store.js';
 import { fakePorts } from '../helpers/attachment-fakes.js';
 import { decryptAttachment, encryptAttachment } from '../../sdk/src/attachments.js';
+import { AttachmentHttpError, receiveAttachment, sendAttachment } from '../../sdk/src/attachments-http.js';
 
 /**
  * Encrypted attachments over real HTTP (the server's own shell: media types, permissions, problem
@@ -95,7 +96,7 @@ describeEachBackend('encrypted attachments over HTTP', (backend) => {
       db.query<{ id: string; conversation_id: string; data: Uint8Array }>(
         'select id, conversation_id, data from message_attachments',
       );
-    return { db, store, service, call, rows, advance: (ms: number) => (now += ms) };
+    return { db, store, service, call, rows, base, advance: (ms: number) => (now += ms) };
   }
 
   const ALICE = 'person:t1:user:alice';
@@ -197,6 +198,28 @@ describeEachBackend('encrypted attachments over HTTP', (backend) => {
     expect(await store.transaction((tx) => service.deleteForMessages(tx, 't1', 'c1', [3]))).toBe(1);
     const gone = await call(BOB, 'GET', `/v1/conversations/c1/attachments/${named}`);
     expect((await gone.json()).code).toBe('SP_MESSAGING_ATTACHMENT_NOT_FOUND');
+  });
+
+  it('lets the SDK encrypt, upload, download and open a file, and refuses a tampered copy', async () => {
+    const { base, db } = await start();
+    const file = new TextEncoder().encode('x-ray report '.repeat(12_000));
+    const ref = await sendAttachment(base, { token: ALICE }, 'c1', 'dev-a', file, { name: 'scan.txt' });
+    expect(ref).toMatchObject({ size: file.length, name: 'scan.txt' });
+    expect(await receiveAttachment(base, { token: BOB }, 'c1', ref)).toEqual(file);
+    const refused = await receiveAttachment(base, { token: EVE }, 'c1', ref).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(AttachmentHttpError);
+    expect((refused as AttachmentHttpError).code).toBe('SP_CONVERSATION_NOT_FOUND');
+    // The server (or anyone who can write its database) alters the blob: the digest check refuses it.
+    const [row] = await db.query<{ data: Uint8Array }>('select data from message_attachments');
+    const altered = Buffer.from(row!.data);
+    altered[100] ^= 1;
+    await db.query(
+      backend === 'sqlite' ? 'update message_attachments set data = ?' : 'update message_attachments set data = $1',
+      [altered],
+    );
+    await expect(receiveAttachment(base, { token: BOB }, 'c1', ref)).rejects.toMatchObject({
+      reason: 'digest-mismatch',
+    });
   });
 
   it('describes both routes in the OpenAPI document as application/octet-stream', async () => {
