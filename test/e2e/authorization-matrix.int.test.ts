@@ -69,6 +69,21 @@ const PERSON_ONLY = new Set([
   ...['acknowledge', 'decline', 'resolve'].map((a) => `POST /v1/alerts/{id}/${a}`),
   ...['acknowledge', 'decline'].map((a) => `POST /alerts/{id}/${a}`),
 ]);
+/** Routes for people (staff or patient accounts), never a system credential (messaging). */
+const PEOPLE_ONLY = new Set([
+  'POST /v1/messaging/devices',
+  'GET /v1/messaging/devices',
+  'GET /v1/messaging/devices/{deviceId}',
+  'GET /v1/messaging/people/{kind}/{personId}/devices',
+  'POST /v1/messaging/devices/{deviceId}/key-packages',
+  'GET /v1/messaging/devices/{deviceId}/key-packages',
+  'POST /v1/messaging/key-packages/claim',
+]);
+/** Routes that act as one of the caller's messaging devices: a device id that is none of theirs is 403. */
+const OWN_DEVICE = new Set([
+  'POST /v1/messaging/devices/{deviceId}/key-packages',
+  'GET /v1/messaging/devices/{deviceId}/key-packages',
+]);
 
 describe('authorization matrix: routes × roles × patient relationship × tenant', () => {
   let h: Harness;
@@ -84,7 +99,8 @@ describe('authorization matrix: routes × roles × patient relationship × tenan
     h = await startSealpost();
     const store = h.app.store;
     const now = new Date();
-    for (const role of STAFF_ROLES) {
+    // The archive member is a user too (role archiver, not a staff role).
+    for (const role of [...STAFF_ROLES, 'archiver'] as Role[]) {
       const p = await staffWithSession(h, [role]);
       callers.push({
         name: role,
@@ -230,6 +246,7 @@ describe('authorization matrix: routes × roles × patient relationship × tenan
     if (key === 'POST /v1/notifications') return { path, body: { patientId: v.patient, ...RESULT } };
     if (key === 'POST /v1/notifications:batch') return { path, body: { items: [{ patientId: v.patient, ...RESULT }] } };
     if (key === 'PUT /v1/appointments/{externalId}') return { path, body: { patientId: v.patient, start: START } };
+    if (key === 'POST /v1/messaging/devices/{deviceId}/key-packages') return { path, body: { keyPackages: ['AAAA'] } };
     if (key === 'POST /v1/patients/{id}/break-glass')
       return { path, body: { reason: 'authorization matrix check (no second factor)' } };
     return { path, body: ['POST', 'PUT', 'PATCH'].includes(r.method) ? {} : undefined };
@@ -254,6 +271,8 @@ describe('authorization matrix: routes × roles × patient relationship × tenan
     const has = Array.isArray(need) ? need.some((p) => c.permissions.has(p)) : c.permissions.has(need);
     if (!has) return { kind: 'exact', status: 403, code: 'SP_AUTH_FORBIDDEN' };
     if (PERSON_ONLY.has(key) && c.kind !== 'user') return { kind: 'exact', status: 403, code: 'SP_AUTH_FORBIDDEN' };
+    if (PEOPLE_ONLY.has(key) && c.kind === 'api-key') return { kind: 'exact', status: 403, code: 'SP_AUTH_FORBIDDEN' };
+    if (OWN_DEVICE.has(key)) return { kind: 'exact', status: 403, code: 'SP_MESSAGING_DEVICE_FORBIDDEN' };
     const clinicalType = c.permissions.has('notification.create.clinical');
     if (TYPED_CREATE.has(key) && !clinicalType) return { kind: 'exact', status: 403, code: 'SP_AUTH_FORBIDDEN' };
     if (TYPED_EXISTING.has(key) && !clinicalType && s !== 'tenant')

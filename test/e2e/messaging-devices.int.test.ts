@@ -344,6 +344,25 @@ describe('messaging devices and key packages over HTTP', () => {
     expect((await h.request('GET', '/v1/me/devices', undefined, as(ana))).body.items.length).toBe(before);
   });
 
+  it('takes a full batch of 100 post-quantum (X-Wing) key packages and a last-resort one in one upload', async () => {
+    const keys = await signatureKeys();
+    const d = (await register(ana, keys)).body;
+    const identity = deviceIdentity('default', d.deviceId);
+    const batch: string[] = [];
+    for (let i = 0; i < 101; i++) batch.push(await keyPackage(XWING, identity, keys));
+    const up = await h.request(
+      'POST',
+      `/v1/messaging/devices/${d.deviceId}/key-packages`,
+      { keyPackages: batch.slice(0, 100), lastResort: batch[100] },
+      as(ana),
+    );
+    expect(up.status).toBe(201);
+    expect(up.body).toEqual({
+      stored: 101,
+      counts: { [CLASSIC]: { available: 0, lastResort: false }, [XWING]: { available: 100, lastResort: true } },
+    });
+  });
+
   it('refuses callers that are not people', async () => {
     const r = await h.request('POST', '/v1/messaging/devices', {
       name: 'x',

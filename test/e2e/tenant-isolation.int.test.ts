@@ -70,6 +70,15 @@ describe('tenant isolation: no route of tenant A reaches tenant B', () => {
     });
     expect(dev.status).toBe(201);
     b.medicalDevice = dev.body.id;
+    // A messaging device of tenant B's physician (a devices row and its MLS binding).
+    const md = await h.request(
+      'POST',
+      '/v1/messaging/devices',
+      { name: 'B phone', platform: 'cli', signatureKey: randomBytes(32).toString('base64') },
+      bDoc.headers,
+    );
+    expect(md.status).toBe(201);
+    b.messagingDevice = md.body.deviceId;
     // Clinical alerts: an alert about B's patient (summary and details carry B's marker only where allowed) and a policy.
     b.clinicalAlert = (
       await bReq('POST', '/v1/alerts', {
@@ -173,6 +182,7 @@ describe('tenant isolation: no route of tenant A reaches tenant B', () => {
       .replace('{overrideId}', b.override!)
       .replace(/^\/v1\/groups\/\{id\}/, `/v1/groups/${b.group}`)
       .replace(/^\/v1\/medical-devices\/\{id\}/, `/v1/medical-devices/${b.medicalDevice}`)
+      .replace(/^\/v1\/messaging\/devices\/\{deviceId\}/, `/v1/messaging/devices/${b.messagingDevice}`)
       .replace(/^\/v1\/alerts\/\{id\}/, `/v1/alerts/${b.clinicalAlert}`)
       .replace(/^\/alerts\/\{id\}/, `/alerts/${b.clinicalAlert}`)
       .replace(/^\/v1\/escalation-policies\/\{id\}/, `/v1/escalation-policies/${b.policy}`)
@@ -212,6 +222,7 @@ describe('tenant isolation: no route of tenant A reaches tenant B', () => {
       b.override!,
       b.group!,
       b.unit!,
+      b.messagingDevice!,
     ];
     const failures: string[] = [];
     auditBefore = bAudit();

@@ -151,6 +151,8 @@ export const messagingDeviceRoutes: RoutePlugin<MessagingDeviceRouteOptions> = a
   app.post(
     '/devices/:deviceId/key-packages',
     {
+      // 101 X-Wing packages (about 2.7 kB each, a third more in base64) exceed the server's default body limit.
+      bodyLimit: 1024 * 1024,
       config,
       schema: {
         tags,
