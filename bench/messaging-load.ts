@@ -24,7 +24,7 @@ const SUITE = 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519' as const;
 const runTs = fileURLToPath(new URL('../bin/run-ts.js', import.meta.url));
 const clientFile = fileURLToPath(new URL('./messaging-client.ts', import.meta.url));
 
-class Devices {
+export class Devices {
   private readonly child: ChildProcess = fork(runTs, [clientFile], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   private queue: ((m: { op: string; result?: unknown; message?: string }) => void)[] = [];
 
@@ -58,7 +58,7 @@ class Devices {
   }
 }
 
-const cpuNow = () => {
+export const cpuNow = () => {
   const c = process.cpuUsage();
   return c.user + c.system;
 };

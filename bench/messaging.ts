@@ -8,9 +8,11 @@
  *    or SEALPOST_BENCH_PG=1 (server: SEALPOST_BENCH_PG_URL, default postgres@127.0.0.1:5432).
  * 3. `fanout`: one message to a 50-device group, accepted and pushed live to 50 WebSocket connections:
  *    server CPU per delivered copy vs the same frames sent with `ws` alone (bench/messaging-load.ts).
+ * 4. `latency`: sender → recipient over WebSocket at 500 messages/s for 10 s (HTTP POST, live receipt),
+ *    p50/p99 and server CPU per message vs a bare Fastify + ws path (bench/messaging-latency.ts).
  *
- *   npm run bench:messaging -- [--parts mls,claims,fanout] [--messages 2000] [--commits 30] [--claims 1000]
- *                              [--fanout-messages 200] [--pg] [--cpu-prof-dir dir] [--json file]
+ *   npm run bench:messaging -- [--parts mls,claims,fanout,latency] [--messages 2000] [--commits 30] [--claims 1000]
+ *                              [--fanout-messages 200] [--rate 500] [--duration 10] [--pg] [--cpu-prof-dir dir] [--json file]
  *
  * Markdown goes to stdout, progress to stderr.
  */
@@ -22,9 +24,10 @@ import { codeInfo, machineInfo } from './machine-info.js';
 import { renderMls, runMlsCosts, type MlsResult } from './messaging-mls.js';
 import { renderClaims, runClaims, type ClaimRow } from './messaging-claims.js';
 import { runFanout, type FanoutResult } from './messaging-load.js';
+import { renderLatency, runLatency, type LatencyRun } from './messaging-latency.js';
 import { renderProfiles } from './profiler.js';
 
-const PARTS = ['mls', 'claims', 'fanout'] as const;
+const PARTS = ['mls', 'claims', 'fanout', 'latency'] as const;
 type Part = (typeof PARTS)[number];
 
 interface Options {
@@ -33,6 +36,8 @@ interface Options {
   commits: number;
   claims: number;
   fanoutMessages: number;
+  rate: number;
+  durationSec: number;
   pg: boolean;
   cpuProfDir: string | null;
   json: string | null;
@@ -45,6 +50,8 @@ function parseArgs(argv: string[]): Options {
     commits: 30,
     claims: 1000,
     fanoutMessages: 200,
+    rate: 500,
+    durationSec: 10,
     cpuProfDir: null,
     pg: !!process.env.SEALPOST_BENCH_PG && process.env.SEALPOST_BENCH_PG !== '0',
     json: null,
@@ -72,6 +79,12 @@ function parseArgs(argv: string[]): Options {
       case '--fanout-messages':
         o.fanoutMessages = Math.round(num(10));
         break;
+      case '--rate':
+        o.rate = num(1);
+        break;
+      case '--duration':
+        o.durationSec = num(1);
+        break;
       case '--cpu-prof-dir':
         o.cpuProfDir = resolve(value());
         break;
@@ -84,7 +97,7 @@ function parseArgs(argv: string[]): Options {
       case '--help':
       case '-h':
         process.stdout.write(
-          `npm run bench:messaging -- [--parts ${PARTS.join(',')}] [--messages 2000] [--commits 30] [--claims 1000] [--fanout-messages 200] [--pg] [--cpu-prof-dir dir] [--json file]\n`,
+          `npm run bench:messaging -- [--parts ${PARTS.join(',')}] [--messages 2000] [--commits 30] [--claims 1000] [--fanout-messages 200] [--rate 500] [--duration 10] [--pg] [--cpu-prof-dir dir] [--json file]\n`,
         );
         process.exit(0);
       // eslint-disable-next-line no-fallthrough
@@ -116,7 +129,7 @@ async function main(): Promise<void> {
   try {
     const machine = machineInfo(root);
     const code = codeInfo();
-    const results: { mls?: MlsResult; claims?: ClaimRow[]; fanout?: FanoutResult[] } = {};
+    const results: { mls?: MlsResult; claims?: ClaimRow[]; fanout?: FanoutResult[]; latency?: LatencyRun[] } = {};
     const md: string[] = [
       '## End-to-end encrypted messaging',
       '',
@@ -143,6 +156,20 @@ async function main(): Promise<void> {
           await runFanout(b, { messages: o.fanoutMessages, devices: 50, profileDir: o.cpuProfDir }, log),
         );
       md.push('### 3. Fan-out to a 50-device group (live WebSocket)', '', renderFanout(results.fanout));
+    }
+    if (o.parts.includes('latency')) {
+      log(`4. sender → recipient latency at ${o.rate}/s`);
+      results.latency = [];
+      for (const b of backends)
+        results.latency.push(
+          await runLatency(b, { rate: o.rate, durationSec: o.durationSec, profileDir: o.cpuProfDir }, log),
+        );
+      const profiles = results.latency.flatMap((r) => (r.profile ? [r.profile] : []));
+      md.push(
+        `### 4. Sender → recipient over WebSocket, ${o.rate}/s for ${o.durationSec} s`,
+        '',
+        renderLatency(results.latency) + (profiles.length ? renderProfiles(profiles) : ''),
+      );
     }
     process.stdout.write(md.join('\n') + '\n');
     if (o.json) writeFileSync(o.json, JSON.stringify({ machine, code, options: o, results }, null, 2) + '\n');

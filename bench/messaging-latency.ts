@@ -1,0 +1,136 @@
+/**
+ * Sender → recipient latency over WebSocket at a fixed rate (500 messages/s for 10 s by default): a
+ * direct conversation (a real 2-member MLS group, X25519 suite) whose sender POSTs real application
+ * messages (1 KiB payload, ~1.2 KB encoded) over HTTP and whose recipient holds a live connection;
+ * the time from the POST's start to the frame's arrival, p50/p99, and the server process's CPU per
+ * message. Reference, same run, same load from the same client process: a bare Fastify POST route
+ * that hands the posted ciphertext to the recipient's `ws` connection (no auth, no database).
+ */
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import Fastify from 'fastify';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { LatencyResult } from './messaging-client.js';
+import { cpuNow, Devices } from './messaging-load.js';
+import { registerDevices, startBenchServer, type Backend } from './messaging-setup.js';
+import { makeGroup, messagesOf, startStack } from './messaging-stack.js';
+import { PhaseProfiler, type ProfileSummary } from './profiler.js';
+
+export interface LatencyRow extends LatencyResult {
+  path: string;
+  rate: number;
+  /** Server process CPU per message (µs) and as cores busy over the phase. */
+  cpuUsPerMessage: number;
+  cpuCores: number;
+}
+
+export interface LatencyRun {
+  backend: Backend;
+  messageBytes: number;
+  rows: LatencyRow[];
+  profile: ProfileSummary | null;
+}
+
+async function phase(
+  devices: Devices,
+  path: string,
+  rate: number,
+  c: { postUrl: string; token?: string; bodies: string[] },
+): Promise<LatencyRow> {
+  const c0 = cpuNow();
+  const t0 = performance.now();
+  const r = await devices.run<LatencyResult>({ op: 'latency', ...c, rate, timeoutMs: 60_000 });
+  const cpu = cpuNow() - c0;
+  const wallUs = (performance.now() - t0) * 1000;
+  return { path, rate, ...r, cpuUsPerMessage: cpu / Math.max(1, r.received), cpuCores: cpu / wallUs };
+}
+
+export async function runLatency(
+  backend: Backend,
+  o: { rate: number; durationSec: number; profileDir: string | null },
+  log: (s: string) => void,
+): Promise<LatencyRun> {
+  const n = Math.round(o.rate * o.durationSec);
+  const warm = Math.min(500, Math.round(o.rate));
+  const s = await startBenchServer(backend);
+  const stack = await startStack(s);
+  const devices = new Devices();
+  try {
+    const [sender, recipient] = (await registerDevices(s, 2)) as [
+      Awaited<ReturnType<typeof registerDevices>>[0],
+      Awaited<ReturnType<typeof registerDevices>>[0],
+    ];
+    const g = await makeGroup(s, stack, [sender, recipient], 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519');
+    log(`  ${backend}: encrypting ${n + warm} messages (ts-mls)`);
+    const msgs = await messagesOf(g, n + warm);
+    const bodies = msgs.map((m, i) =>
+      JSON.stringify({ deviceId: sender.deviceId, epoch: g.epoch, message: m, clientMessageId: `l-${i}` }),
+    );
+    const postUrl = `${stack.url}/v1/conversations/${g.id}/messages`;
+    await devices.run({
+      op: 'connect',
+      url: stack.url.replace('http:', 'ws:') + '/v1/messaging/live',
+      conns: [{ token: recipient.token, query: `deviceId=${recipient.deviceId}` }],
+    });
+    await new Promise((r) => setTimeout(r, 500)); // the welcome (backlog) arrives first
+    await phase(devices, 'warm-up', o.rate, { postUrl, token: sender.token, bodies: bodies.slice(0, warm) });
+    log(`  ${backend}: Sealpost at ${o.rate}/s for ${o.durationSec} s`);
+    const profiler = new PhaseProfiler(o.profileDir);
+    await profiler.start();
+    const main = await phase(devices, 'Sealpost: POST → accept → live WebSocket', o.rate, {
+      postUrl,
+      token: sender.token,
+      bodies: bodies.slice(warm),
+    });
+    const profile = await profiler.stop(`latency-${backend}`);
+    await devices.run({ op: 'close' });
+    log(`  ${backend}: bare Fastify + ws reference at ${o.rate}/s`);
+    const bare = await barePath(devices, o.rate, bodies.slice(warm), bodies.slice(0, warm));
+    return { backend, messageBytes: Buffer.from(msgs[0]!, 'base64').length, rows: [main, bare], profile };
+  } finally {
+    await devices.close();
+    await stack.close();
+    await s.close();
+  }
+}
+
+/** The reference: Fastify's JSON POST route pushing `message` to the one `ws` connection. */
+async function barePath(devices: Devices, rate: number, bodies: string[], warm: string[]): Promise<LatencyRow> {
+  const app = Fastify({ logger: false, bodyLimit: 1_000_000 });
+  const wss = new WebSocketServer({ server: app.server, perMessageDeflate: false });
+  let recipient: WebSocket | null = null;
+  wss.on('connection', (ws) => (recipient = ws));
+  app.post<{ Body: { message: string } }>('/messages', async (req, reply) => {
+    recipient?.send(JSON.stringify({ type: 'event', data: req.body.message }));
+    return reply.code(201).send({ seq: 1 });
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  try {
+    const base = `127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    await devices.run({ op: 'connect', url: `ws://${base}/live`, conns: [{ query: 'd=1' }] });
+    await phase(devices, 'warm-up', rate, { postUrl: `http://${base}/messages`, bodies: warm });
+    const r = await phase(devices, 'reference: bare Fastify POST → ws', rate, {
+      postUrl: `http://${base}/messages`,
+      bodies,
+    });
+    await devices.run({ op: 'close' });
+    return r;
+  } finally {
+    wss.close();
+    await app.close();
+  }
+}
+
+export function renderLatency(rs: readonly LatencyRun[]): string {
+  const out = [
+    '| backend | path | rate/s | sent | received | failed | p50 ms | p99 ms | max ms | server CPU µs/msg | cores |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const run of rs)
+    for (const r of run.rows)
+      out.push(
+        `| ${run.backend} | ${r.path} | ${r.rate} | ${r.sent} | ${r.received} | ${r.failed} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.max.toFixed(0)} | ${Math.round(r.cpuUsPerMessage)} | ${r.cpuCores.toFixed(2)} |`,
+      );
+  if (rs[0]) out.push('', `Messages: ${rs[0].messageBytes} bytes of MLS ciphertext each (1 KiB payload).`);
+  return out.join('\n') + '\n';
+}
