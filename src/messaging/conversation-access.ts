@@ -86,3 +86,13 @@ export async function patientRoster(tx: StoreTx, tenantId: string, patientId: st
 }
 
 export const personKey = (p: { kind: string; id: string }) => `${p.kind}:${p.id}`;
+
+/** Until the attachments part is wired: a message naming an attachment is refused, nothing to delete. */
+export const NO_ATTACHMENTS: AttachmentStore = {
+  async attach(_tx, _tenantId, _conversationId, _seq, ids) {
+    if (ids.length) throw new AppError('SP_MESSAGING_ATTACHMENT_NOT_FOUND');
+  },
+  async deleteForMessages() {
+    return 0;
+  },
+};
