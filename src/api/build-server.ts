@@ -178,7 +178,9 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
     const mediaType = parseMediaType(req.headers['content-type']);
     const form = req.routeOptions.config.form === true;
     const fhir = mediaType?.type === FHIR_JSON && req.routeOptions.url.startsWith('/fhir/');
-    const accepted = mediaType?.type === 'application/json' || fhir || (form && mediaType?.type === FORM);
+    // Binary routes (encrypted attachments) take application/octet-stream, read by their own parser.
+    const binary = req.routeOptions.config.binary === true && mediaType?.type === 'application/octet-stream';
+    const accepted = mediaType?.type === 'application/json' || fhir || (form && mediaType?.type === FORM) || binary;
     if (!accepted || (mediaType.charset !== undefined && mediaType.charset !== 'utf-8'))
       throw new AppError('SP_REQ_UNSUPPORTED_MEDIA_TYPE');
     return payload;

@@ -42,6 +42,11 @@ declare module 'fastify' {
      * Every other route takes UTF-8 JSON only (build-server.ts answers 415 otherwise).
      */
     form?: boolean;
+    /**
+     * A route that takes application/octet-stream (encrypted attachments), parsed by its own
+     * plugin's bounded reader.
+     */
+    binary?: boolean;
   }
 }
 

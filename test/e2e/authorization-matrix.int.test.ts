@@ -249,6 +249,8 @@ describe('authorization matrix: routes × roles × patient relationship × tenan
     if (key === 'POST /v1/messaging/devices/{deviceId}/key-packages') return { path, body: { keyPackages: ['AAAA'] } };
     if (key === 'POST /v1/patients/{id}/break-glass')
       return { path, body: { reason: 'authorization matrix check (no second factor)' } };
+    // Attachments take application/octet-stream: no body reaches the checks (400 before any lookup), a JSON one would be 415.
+    if (key === 'POST /v1/conversations/{id}/attachments') return { path: `${path}?deviceId=${NONE}` };
     return { path, body: ['POST', 'PUT', 'PATCH'].includes(r.method) ? {} : undefined };
   }
 
