@@ -40,7 +40,7 @@ export class ConversationSync {
         after = ev.seq;
         await this.ctx.groups.updateMeta(conversationId, { processedSeq: after });
       }
-      if (!page.items.length || page.nextCursor === null || page.nextCursor === undefined) break;
+      if (page.items.length < PAGE || page.nextCursor === null || page.nextCursor === undefined) break;
     }
     if (after > start) await this.ack(conversationId, after);
   }

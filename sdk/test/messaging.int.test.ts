@@ -1,0 +1,229 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  emptyPskIndex,
+  processMessage,
+  createCommit,
+  createGroupInfoWithExternalPubAndRatchetTree,
+  acceptAll,
+} from 'ts-mls';
+import { eventually, startSealpost, type Harness } from '../../test/helpers/sealpost-harness.js';
+import { staffWithSession, type TestPerson } from '../../test/helpers/identity.js';
+import { sdkClient, trustingFetch, type TestClient } from './helpers/sdk-clients.js';
+import { insertGhostDevice } from './helpers/ghost-device.js';
+import { decodeMessage, encodeMessage, loadState, suiteImpl } from '../src/messaging/mls.js';
+import { Http } from '../src/messaging/http.js';
+import type { ConversationEvent } from '../src/messaging/wire-types.js';
+import type { CipherSuiteName } from '../src/cipher-suites.js';
+
+/**
+ * Three SDK clients in Node through the REAL server (SQLite): a group conversation with messages,
+ * replies, receipts, membership changes, recall and live delivery, and the server's attempt to slip
+ * a device in (written straight into the database, without an audit-log entry) refused by every
+ * client.
+ */
+describe('messaging between SDK clients through the real server', () => {
+  let h: Harness;
+  let ana: TestPerson, ben: TestPerson, cai: TestPerson;
+  let a: TestClient, b: TestClient, c: TestClient;
+  let conv: string;
+
+  beforeAll(async () => {
+    h = await startSealpost({ SEALPOST_WORKER: 'false' });
+    [ana, ben, cai] = [
+      await staffWithSession(h, ['nurse']),
+      await staffWithSession(h, ['physician']),
+      await staffWithSession(h, ['nurse']),
+    ];
+    [a, b, c] = [
+      await sdkClient(h, ana.token, 'ana'),
+      await sdkClient(h, ben.token, 'ben'),
+      await sdkClient(h, cai.token, 'cai'),
+    ];
+  });
+  afterAll(async () => {
+    for (const t of [a, b, c]) t?.client.close();
+    await h?.close();
+  });
+
+  /** Events of a conversation as one device may read them (raw ciphertext). */
+  async function rawEvents(t: TestClient, token: string): Promise<ConversationEvent[]> {
+    const http = new Http({ baseUrl: h.url, token, fetch: trustingFetch(h.cert) });
+    const r = await http.get<{ items: ConversationEvent[] }>(
+      `/v1/conversations/${conv}/events?deviceId=${t.client.device!.deviceId}&after=0&limit=100`,
+    );
+    return r.items;
+  }
+
+  /** Tries to decrypt an application event with a client's current MLS state. */
+  async function canDecrypt(t: TestClient, ev: ConversationEvent): Promise<boolean> {
+    const bytes = await t.store.get(`group/${conv}`);
+    if (!bytes) return false;
+    const state = loadState(bytes, { ...(await import('ts-mls/clientConfig.js')).defaultClientConfig });
+    const m = decodeMessage(ev.data!);
+    if (m.wireformat !== 'mls_private_message') return false;
+    try {
+      const r = await processMessage(
+        m,
+        state,
+        emptyPskIndex,
+        acceptAll,
+        await suiteImpl(state.groupContext.cipherSuite as CipherSuiteName),
+      );
+      return r.kind === 'applicationMessage';
+    } catch {
+      return false;
+    }
+  }
+
+  it('lets two members exchange messages, replies and urgent messages the server cannot read', async () => {
+    const view = await a.client.createConversation({ kind: 'group', members: [{ kind: 'user', id: ben.userId }] });
+    conv = view.id;
+    expect(view.epoch).toBe(1);
+    await b.client.sync(conv);
+    expect(b.events.membership).toContainEqual(expect.objectContaining({ conversationId: conv, change: 'joined' }));
+
+    const first = await a.client.send(conv, 'SECRET-MARKER hello ben');
+    await b.client.sync(conv);
+    const got = await b.client.messages(conv);
+    expect(got).toEqual([
+      expect.objectContaining({
+        seq: first.seq,
+        body: 'SECRET-MARKER hello ben',
+        sender: { kind: 'user', id: ana.userId },
+        mine: false,
+      }),
+    ]);
+
+    const reply = await b.client.send(conv, 'on my way', { replyTo: first.seq, urgent: true });
+    await a.client.sync(conv);
+    expect(await a.client.messages(conv)).toContainEqual(
+      expect.objectContaining({ seq: reply.seq, body: 'on my way', replyTo: first.seq, urgent: true, mine: false }),
+    );
+    // The server holds ciphertext only.
+    const events = await rawEvents(a, ana.token);
+    expect(JSON.stringify(events)).not.toContain('SECRET-MARKER');
+    expect(JSON.stringify(events)).not.toContain(Buffer.from('SECRET-MARKER').toString('base64').slice(0, 12));
+  });
+
+  it('reports delivery receipts (cursors) and end-to-end read receipts', async () => {
+    const sent = await a.client.send(conv, 'please confirm');
+    await b.client.sync(conv);
+    const receipts = await a.client.receipts(conv, sent.seq);
+    expect(receipts.delivered.map((d) => d.deviceId)).toContain(b.client.device!.deviceId);
+    await b.client.markRead(conv, sent.seq);
+    await a.client.sync(conv);
+    expect(a.events.read).toContainEqual(
+      expect.objectContaining({ conversationId: conv, seq: sent.seq, reader: { kind: 'user', id: ben.userId } }),
+    );
+  });
+
+  it('a new member cannot read what preceded their joining', async () => {
+    const before = (await rawEvents(b, ben.token)).filter((e) => e.kind === 'application');
+    await a.client.addMember(conv, { kind: 'user', id: cai.userId });
+    await c.client.sync(conv);
+    expect(c.events.membership).toContainEqual(expect.objectContaining({ conversationId: conv, change: 'joined' }));
+    expect(await c.client.messages(conv)).toEqual([]);
+    for (const ev of before) expect(await canDecrypt(c, ev)).toBe(false);
+
+    const hello = await a.client.send(conv, 'welcome cai');
+    await c.client.sync(conv);
+    await b.client.sync(conv);
+    expect((await c.client.messages(conv)).map((m) => m.seq)).toEqual([hello.seq]);
+    expect((await b.client.messages(conv)).map((m) => m.body)).toContain('welcome cai');
+  });
+
+  it('recall deletes the message on the server and on every device', async () => {
+    const oops = await a.client.send(conv, 'wrong patient');
+    await b.client.sync(conv);
+    await c.client.sync(conv);
+    expect((await c.client.messages(conv)).map((m) => m.seq)).toContain(oops.seq);
+    await a.client.recall(conv, oops.seq);
+    await b.client.sync(conv);
+    await c.client.sync(conv);
+    for (const t of [a, b, c]) expect((await t.client.messages(conv)).map((m) => m.seq)).not.toContain(oops.seq);
+    expect(c.events.recalled).toContainEqual({ conversationId: conv, seq: oops.seq });
+    const onServer = (await rawEvents(c, cai.token)).find((e) => e.seq === oops.seq);
+    expect(onServer?.data ?? null).toBeNull();
+  });
+
+  it('delivers live over the WebSocket', async () => {
+    await c.client.connect();
+    const sent = await a.client.send(conv, 'live one');
+    await eventually(async () => (c.events.message ?? []).some((m) => m.seq === sent.seq), 'live delivery to cai');
+    c.client.close();
+  });
+
+  it('a removed member cannot read what follows', async () => {
+    await a.client.removeMember(conv, { kind: 'user', id: ben.userId });
+    const after = await a.client.send(conv, 'after ben left');
+    await c.client.sync(conv);
+    expect((await c.client.messages(conv)).map((m) => m.body)).toContain('after ben left');
+    const ev = (await rawEvents(c, cai.token)).find((e) => e.seq === after.seq)!;
+    expect(await canDecrypt(b, ev)).toBe(false);
+    // The control: a member's state from before it read the message does open it.
+    const next = await a.client.send(conv, 'cai can read this');
+    const nextEv = (await rawEvents(c, cai.token)).find((e) => e.seq === next.seq)!;
+    expect(await canDecrypt(c, nextEv)).toBe(true);
+    expect(await canDecrypt(b, nextEv)).toBe(false);
+    await b.client.sync(conv).catch(() => undefined);
+    expect((await b.client.messages(conv)).map((m) => m.body)).not.toContain('after ben left');
+  });
+
+  it('refuses a device the server wrote into the database without an audit-log entry', async () => {
+    const dora = await staffWithSession(h, ['nurse']);
+    const ghost = await insertGhostDevice(h, dora);
+    // 1. Adding the person: the ghost's claimed key package fails key transparency; it is left out.
+    const view = await a.client.createConversation({ kind: 'direct', members: [{ kind: 'user', id: dora.userId }] });
+    expect(a.events['device-refused']).toContainEqual(
+      expect.objectContaining({
+        conversationId: view.id,
+        error: expect.objectContaining({ deviceId: ghost.deviceId }),
+      }),
+    );
+    expect(view.epoch).toBe(0);
+
+    // 2. A commit that adds it anyway (a client tricked or tampered with) is refused by every other member.
+    const group = await a.client.createConversation({
+      kind: 'group',
+      members: [
+        { kind: 'user', id: ben.userId },
+        { kind: 'user', id: cai.userId },
+      ],
+    });
+    await b.client.sync(group.id);
+    await c.client.sync(group.id);
+    const api = new Http({ baseUrl: h.url, token: ana.token, fetch: trustingFetch(h.cert) });
+    await api.post(`/v1/conversations/${group.id}/members`, { person: { kind: 'user', id: dora.userId } });
+    const state = loadState(
+      (await a.store.get(`group/${group.id}`))!,
+      (await import('ts-mls/clientConfig.js')).defaultClientConfig,
+    );
+    const suite = state.groupContext.cipherSuite as CipherSuiteName;
+    const impl = await suiteImpl(suite);
+    const kp = decodeMessage(ghost.keyPackage(suite));
+    if (kp.wireformat !== 'mls_key_package') throw new Error('fixture');
+    const r = await createCommit(
+      { state, cipherSuite: impl },
+      { extraProposals: [{ proposalType: 'add', add: { keyPackage: kp.keyPackage } }], ratchetTreeExtension: true },
+    );
+    const gi = await createGroupInfoWithExternalPubAndRatchetTree(r.newState, [], impl);
+    await api.post(`/v1/conversations/${group.id}/commits`, {
+      deviceId: a.client.device!.deviceId,
+      epoch: Number(state.groupContext.epoch),
+      commit: encodeMessage(r.commit),
+      welcome: encodeMessage({ version: 'mls10', wireformat: 'mls_welcome', welcome: r.welcome! }),
+      groupInfo: encodeMessage({ version: 'mls10', wireformat: 'mls_group_info', groupInfo: gi }),
+    });
+    for (const t of [b, c]) {
+      await t.client.sync(group.id);
+      expect(await t.client.blocked(group.id)).toMatch(new RegExp(`device ${ghost.deviceId} is not trusted`));
+      expect(t.events['device-refused']).toContainEqual(
+        expect.objectContaining({
+          conversationId: group.id,
+          error: expect.objectContaining({ deviceId: ghost.deviceId }),
+        }),
+      );
+      await expect(t.client.send(group.id, 'to the ghost?')).rejects.toThrow(/blocked/);
+    }
+  });
+});
