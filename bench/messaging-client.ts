@@ -22,6 +22,9 @@ export interface LatencyResult {
   p50: number;
   p99: number;
   max: number;
+  /** POST → its answer (the server accepted the message), ms. */
+  postP50: number;
+  postP99: number;
   /** From the first POST to the last frame, seconds. */
   spanSec: number;
 }
@@ -114,10 +117,12 @@ function post(agent: Agent, url: URL, token: string | undefined, body: string): 
 }
 
 async function latency(c: Extract<ClientCommand, { op: 'latency' }>): Promise<LatencyResult> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 32 });
+  // Enough sockets that the client never queues a request behind a slow answer (one per message in flight).
+  const agent = new Agent({ keepAlive: true, maxSockets: 1024 });
   const url = new URL(c.postUrl);
   const sentAt = new Map<string, number>();
   const lat: number[] = [];
+  const postLat: number[] = [];
   const statuses: Record<string, number> = {};
   let failed = 0;
   let last = 0;
@@ -138,9 +143,11 @@ async function latency(c: Extract<ClientCommand, { op: 'latency' }>): Promise<La
       const due = Math.min(c.bodies.length, Math.floor(((performance.now() - start) / 1000) * c.rate));
       for (; sent < due; sent++) {
         const i = sent;
-        sentAt.set(keys[i]!, performance.now());
+        const t0 = performance.now();
+        sentAt.set(keys[i]!, t0);
         posts.push(
           post(agent, url, c.token, c.bodies[i]!).then((s) => {
+            postLat.push(performance.now() - t0);
             statuses[s] = (statuses[s] ?? 0) + 1;
             if (s < 200 || s > 299) failed++;
           }),
@@ -159,7 +166,9 @@ async function latency(c: Extract<ClientCommand, { op: 'latency' }>): Promise<La
   onFrame = null;
   agent.destroy();
   lat.sort((a, b) => a - b);
-  const q = (p: number) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]! : NaN);
+  postLat.sort((a, b) => a - b);
+  const pick = (xs: number[], p: number) => (xs.length ? xs[Math.min(xs.length - 1, Math.floor(p * xs.length))]! : NaN);
+  const q = (p: number) => pick(lat, p);
   return {
     sent: c.bodies.length,
     received: lat.length,
@@ -168,6 +177,8 @@ async function latency(c: Extract<ClientCommand, { op: 'latency' }>): Promise<La
     p50: q(0.5),
     p99: q(0.99),
     max: lat[lat.length - 1] ?? NaN,
+    postP50: pick(postLat, 0.5),
+    postP99: pick(postLat, 0.99),
     spanSec: ((last || performance.now()) - start) / 1000,
   };
 }
