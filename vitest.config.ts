@@ -6,5 +6,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Two files at a time on the 2-core CI machine (vitest's default there is one): most end-to-end
+    // files wait on servers, browsers and brokers, so two overlap well. Ports: see freePort().
+    maxWorkers: Number(process.env.SEALPOST_TEST_WORKERS ?? 2),
   },
 });

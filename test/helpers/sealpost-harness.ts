@@ -40,8 +40,13 @@ const handedOut = new Set<number>();
  * another (server-process.ts).
  */
 export async function freePort(): Promise<number> {
+  // Test files run in parallel worker processes, each with its own `handedOut`: give each worker its
+  // own slice of the range, so two files never pick the same port between probing and listening.
+  const slices = 4;
+  const slice = (Number(process.env.VITEST_POOL_ID ?? 1) - 1) % slices;
+  const width = Math.floor(12_000 / slices);
   for (let attempt = 0; attempt < 100; attempt++) {
-    const port = randomInt(20_000, 32_000);
+    const port = 20_000 + slice * width + randomInt(0, width);
     if (handedOut.has(port)) continue;
     const free = await new Promise<boolean>((resolve) => {
       const s = createNetServer();
