@@ -3,6 +3,7 @@ import type { MessagingDeviceRow } from '../store/repositories/messaging-device-
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ProofAnchor } from '../crypto/proof-verifier.js';
 import type { Signer } from '../crypto/signer.js';
+import { ed25519KeyProblem } from '../crypto/signature-checks.js';
 import type { DeviceOwner, DevicePlatform, DeviceService } from '../core/device-service.js';
 import { audit } from '../core/context.js';
 import { AppError } from '../core/errors.js';
@@ -73,6 +74,8 @@ export class DeviceRegistry {
   ): Promise<MessagingDeviceView> {
     if (!ED25519_KEY.test(input.signatureKey)) throw new AppError('SP_MESSAGING_SIGNATURE_KEY_INVALID');
     const signatureKey = Buffer.from(input.signatureKey, 'base64');
+    // A small-order or non-canonical point would let signatures verify for more than one key holder.
+    if (ed25519KeyProblem(signatureKey)) throw new AppError('SP_MESSAGING_SIGNATURE_KEY_INVALID');
     const { store, clock, devices, signer } = this.deps;
     // Whole milliseconds: the binding's issuedAt, the row and the audit entry name the same instant.
     const now = new Date(clock().getTime());

@@ -11,6 +11,10 @@ import { KeyPackageService } from '../../src/messaging/key-packages.js';
 import { StoreDeviceDirectory } from '../../src/messaging/device-directory.js';
 import { MessagingDeviceRevoker } from '../../src/messaging/device-revoker.js';
 import { CIPHER_SUITES } from '../../src/messaging/messaging-types.js';
+import { DeviceRegistry } from '../../src/messaging/device-registry.js';
+import { verifyBinding } from '../../src/messaging/device-binding.js';
+import type { DeviceService } from '../../src/core/device-service.js';
+import type { Signer } from '../../src/crypto/signer.js';
 import { describeEachBackend, freshDatabases, migratedStore } from '../helpers/backends.js';
 
 const [CLASSIC, XWING] = CIPHER_SUITES;
@@ -238,6 +242,56 @@ describeEachBackend('messaging devices and key packages in the store', (backend)
       expect(active[0].signatureKey).toHaveLength(32);
       const got = await dir.claimKeyPackages(tx, T, ['early', 'late', 'gone'], XWING);
       expect(got.map((g) => [g.deviceId, g.lastResort])).toEqual([['early', false]]);
+    });
+    await store.close();
+  });
+
+  it('registers the device row, its binding and the audit entry in one transaction: a failing signature leaves none of them', async () => {
+    const db = await fresh({ prefix: 'sealpost-msgdev-', migrated: true });
+    const store = await migratedStore(db);
+    await store.transaction((tx) => tx.tenants.ensure(T, T, NOW));
+    const { keyring } = LocalKeyring.openOrCreate(join(db.dataDir, 'keyring.json'));
+    let n = 0;
+    // The core device service's part, as a fake writing through the same transaction (its own tests cover the rest).
+    const devices = {
+      registerInTx: async (
+        tx: StoreTx,
+        o: { tenantId: string; kind: string; id: string },
+        input: { platform: string },
+      ) => {
+        const id = `dev-${++n}`;
+        await tx.sessions.insertDevice({
+          id,
+          tenant_id: o.tenantId,
+          subject_type: o.kind,
+          subject_id: o.id,
+          platform: input.platform,
+          name: 'sealed',
+          push_token_ct: null,
+          created_at: NOW,
+          revoked_at: null,
+        });
+        return { id, platform: input.platform, name: 'n', hasPushToken: false, createdAt: new Date(NOW).toISOString() };
+      },
+    } as unknown as DeviceService;
+    const owner = { tenantId: T, kind: 'user' as const, id: 'u1', actor: 'user:u1' };
+    const input = { name: 'Phone', platform: 'cli' as const, signatureKey: randomBytes(32).toString('base64') };
+    const broken: Signer = { ...keyring.signer(), sign: async () => Promise.reject(new Error('HSM unavailable')) };
+    const failing = new DeviceRegistry({ store, clock: () => new Date(NOW), devices, signer: () => broken });
+    await expect(failing.register(owner, input)).rejects.toThrow('HSM unavailable');
+    expect(await store.read.sessions.liveDevices(T, 'user', 'u1')).toEqual([]);
+    expect(await store.read.messagingDevices.activeOf(T, 'user', 'u1')).toEqual([]);
+    expect(await store.read.auditLog.entriesAt(T, null, NOW, 'messaging.device.registered')).toEqual([]);
+
+    const registry = new DeviceRegistry({ store, clock: () => new Date(NOW), devices, signer: () => keyring.signer() });
+    const v = await registry.register(owner, input);
+    expect(v).toMatchObject({ deviceId: 'dev-2', status: 'active', registration: { status: 'pending' } });
+    expect(verifyBinding(v.binding, Buffer.from(v.signature, 'base64'), keyring.signer().publicKey)).toBe(true);
+    expect((await store.read.sessions.liveDevices(T, 'user', 'u1')).map((d) => d.id)).toEqual(['dev-2']);
+    const entries = await store.read.auditLog.entriesAt(T, null, NOW, 'messaging.device.registered');
+    expect(entries.map((e) => JSON.parse(e.entry).target.id)).toEqual(['dev-2']);
+    await expect(registry.register(owner, { ...input, signatureKey: 'AAAA' })).rejects.toMatchObject({
+      code: 'SP_MESSAGING_SIGNATURE_KEY_INVALID',
     });
     await store.close();
   });

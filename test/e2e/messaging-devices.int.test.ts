@@ -47,6 +47,7 @@ describe('messaging devices and key packages over HTTP', () => {
   let ben: TestPerson;
   let patientToken: string;
   let patientAccount: string;
+  let patientDevice: string;
   let otherTenant: TestPerson;
   const as = (p: { headers: Record<string, string> } | string) =>
     typeof p === 'string' ? { authorization: `Bearer ${p}` } : p.headers;
@@ -336,7 +337,12 @@ describe('messaging devices and key packages over HTTP', () => {
 
     // A signature key that is not 32 bytes of base64 registers nothing.
     const before = (await h.request('GET', '/v1/me/devices', undefined, as(ana))).body.items.length;
-    for (const signatureKey of ['AAAA', 'not base64 at all', b64(randomBytes(33))]) {
+    for (const signatureKey of [
+      'AAAA',
+      'not base64 at all',
+      b64(randomBytes(33)),
+      b64(Buffer.from([1, ...Array(31).fill(0)])),
+    ]) {
       const r = await h.request('POST', '/v1/messaging/devices', { name: 'x', platform: 'ios', signatureKey }, as(ana));
       expect(r.status).toBe(400);
       expect(['SP_MESSAGING_SIGNATURE_KEY_INVALID', 'SP_REQ_VALIDATION']).toContain(r.body.code);
@@ -380,6 +386,7 @@ describe('messaging devices and key packages over HTTP', () => {
       person: { kind: 'patient', id: patientAccount },
       registration: { status: 'anchored' },
     });
+    patientDevice = r.body.deviceId;
     const kp = await keyPackage(XWING, deviceIdentity('default', r.body.deviceId), keys);
     const up = await h.request(
       'POST',
@@ -446,5 +453,13 @@ describe('messaging devices and key packages over HTTP', () => {
       as(ana),
     );
     expect(up).toMatchObject({ status: 403, body: { code: 'SP_MESSAGING_DEVICE_FORBIDDEN' } });
+  });
+
+  // Last: it ends the patient account's session the tests above use.
+  it("disabling a patient account revokes its devices' bindings", async () => {
+    expect((await h.request('DELETE', '/v1/patients/p-msg/account')).status).toBe(204);
+    const v = await h.request('GET', `/v1/messaging/devices/${patientDevice}`, undefined, as(ana));
+    expect(v.body).toMatchObject({ status: 'revoked', revocation: { status: 'anchored' } });
+    expect(JSON.parse(v.body.revocation.entry)).toMatchObject({ action: 'messaging.device.revoked', patient: null });
   });
 });
