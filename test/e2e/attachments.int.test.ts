@@ -178,6 +178,9 @@ describeEachBackend('encrypted attachments over HTTP', (backend) => {
     expect((await call('system:t1', 'POST', path, randomBytes(10))).status).toBe(403);
     expect((await call(ALICE, 'POST', path, 'not binary', 'text/plain')).status).toBe(415);
     expect((await call(ALICE, 'POST', path, '{"a":1}', 'application/json')).status).toBe(415);
+    // A JSON body is held to the server's JSON limit (64 KiB here), not to the attachment limit.
+    const bigJson = `{"a":"${'x'.repeat(100_000)}"}`;
+    expect((await call(ALICE, 'POST', path, bigJson, 'application/json')).status).toBe(413);
     expect((await call(ALICE, 'POST', path, new Uint8Array(0))).status).toBe(400);
     expect((await call(ALICE, 'POST', path)).status).toBe(400);
     expect((await call(ALICE, 'POST', '/v1/conversations/c1/attachments', randomBytes(10))).status).toBe(400);

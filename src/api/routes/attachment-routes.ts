@@ -67,7 +67,6 @@ export const attachmentRoutes: RoutePlugin<AttachmentRouteOptions> = async (app,
     '/:id/attachments',
     {
       config: { permission: 'message.use', binary: true },
-      bodyLimit: max,
       schema: {
         tags: ['messaging'],
         summary: 'Upload an encrypted attachment (ciphertext) to a conversation',
