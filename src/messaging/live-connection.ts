@@ -22,8 +22,10 @@ export const CLOSE = {
   internal: 1011,
   /** The client reads too slowly: it re-syncs by pull or by connecting again. */
   slowConsumer: 4008,
-  /** The device (or the session) is no longer allowed to read. */
+  /** The device was revoked (after a `{ type: 'revoked' }` frame). */
   revoked: 4003,
+  /** The session the connection was opened with was signed out, revoked or expired. */
+  sessionEnded: 4001,
 } as const;
 
 /**

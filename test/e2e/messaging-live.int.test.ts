@@ -135,7 +135,15 @@ async function startNode(
     onError: () => {},
   });
   hub.start();
-  server.register(messagingLiveRoutes, { prefix: '/v1/messaging', hub, devices, store, publicUrl: origin });
+  // A short keep-alive tick, so the periodic checks (revoked device, ended session) run during the test.
+  server.register(messagingLiveRoutes, {
+    prefix: '/v1/messaging',
+    hub,
+    devices,
+    store,
+    publicUrl: origin,
+    keepAliveMs: 100,
+  });
   await server.listen({ port, host: '127.0.0.1' });
   return { server, hub, url: `ws://127.0.0.1:${port}/v1/messaging/live`, origin, store, sessions };
 }
@@ -289,6 +297,35 @@ for (const backend of BACKENDS as BackendName[]) {
       while (!a.hub.isLocal('default', 'dev-alice')) await new Promise((r) => setTimeout(r, 10));
       bad.ws.send(JSON.stringify({ type: 'ack', conversationId: 'conv-1', seq: -1 }));
       expect((await bad.closed).code).toBe(CLOSE.invalidFrame);
+    });
+
+    it('closes a connection whose session was signed out, without telling the device it was revoked', async () => {
+      const s = await a.store.transaction((tx) =>
+        a.sessions.issue(tx, {
+          tenantId: 'default',
+          subjectType: 'user',
+          subjectId: bob.userId,
+          transport: 'bearer',
+          stage: 'active',
+          amr: ['pwd', 'otp', 'mfa'],
+        }),
+      );
+      const c = connect(`${b.url}?deviceId=dev-bob`, { authorization: `Bearer ${s.token}` });
+      expect(await c.opened).toBe(101);
+      await a.store.transaction((tx) => a.sessions.revoke(tx, 'default', s.id, 'signed_out'));
+      const closed = await c.closed;
+      expect(closed.code).toBe(CLOSE.sessionEnded);
+      expect(c.frames).not.toContainEqual({ type: 'revoked' });
+    });
+
+    it('finds a device revoked while connected at the next check and tells it', async () => {
+      devices.add('dev-bob-tablet', bob.userId);
+      const c = connect(`${a.url}?deviceId=dev-bob-tablet`, bearer(bob));
+      expect(await c.opened).toBe(101);
+      devices.add('dev-bob-tablet', bob.userId, 'revoked');
+      const closed = await c.closed;
+      expect(c.frames).toContainEqual({ type: 'revoked' });
+      expect(closed.code).toBe(CLOSE.revoked);
     });
 
     it('tells a revoked device on any node and closes its connection', async () => {

@@ -48,7 +48,9 @@ export const messagingLiveRoutes: RoutePlugin<LiveRouteOptions> = async (app, o)
   // Registered here, in this plugin's scope: its upgrade handling and hooks serve these routes only.
   await app.register(websocket, { options: { maxPayload: o.maxFrameBytes ?? 4096 } });
 
-  const accepted = new WeakMap<FastifyRequest, { tenantId: string; deviceId: string }>();
+  const accepted = new WeakMap<FastifyRequest, { tenantId: string; deviceId: string; sessionId: string | null }>();
+  /** The session each connection was opened with: it ends when that session is signed out or expires. */
+  const sessionOf = new WeakMap<LiveConnection, string>();
   // A refused upgrade is answered (401, 403…) over the raw socket, which Node's HTTP server no longer
   // manages after 'upgrade': without this it would stay half-open after the client left, and hold
   // the server's close. ws clears the timeout of a socket it takes over (an accepted upgrade).
@@ -86,7 +88,7 @@ export const messagingLiveRoutes: RoutePlugin<LiveRouteOptions> = async (app, o)
       const d = await o.devices.device(o.store.read, tenantId, deviceId);
       if (!d || d.status !== 'active' || d.person.kind !== who.kind || d.person.id !== who.id)
         throw new AppError('SP_MESSAGING_DEVICE_FORBIDDEN');
-      accepted.set(req, { tenantId, deviceId });
+      accepted.set(req, { tenantId, deviceId, sessionId: req.principal!.session?.id ?? null });
     },
     handler: async () => {
       throw new AppError('SP_MESSAGING_LIVE_UPGRADE_REQUIRED');
@@ -103,7 +105,12 @@ export const messagingLiveRoutes: RoutePlugin<LiveRouteOptions> = async (app, o)
       socket.on('message', (data: RawData, isBinary: boolean) => {
         void attached.then((c) => onFrame(c, data, isBinary)).catch(onError);
       });
-      void attached.then((c) => (conn = c)).catch(onError);
+      void attached
+        .then((c) => {
+          conn = c;
+          if (who.sessionId) sessionOf.set(c, who.sessionId);
+        })
+        .catch(onError);
     },
   });
 
@@ -129,15 +136,26 @@ export const messagingLiveRoutes: RoutePlugin<LiveRouteOptions> = async (app, o)
       if (!c.alive) return c.close(CLOSE.goingAway, 'no pong');
       c.alive = false;
       s.ping?.();
-      void o.devices
-        .device(o.store.read, c.tenantId, c.deviceId)
-        .then((d) => {
-          if (!d || d.status !== 'active') c.revoked();
+      void standing(c)
+        .then((st) => {
+          if (st === 'revoked') c.revoked();
+          // Not a revocation of the device: the client keeps its keys and connects again once signed in.
+          else if (st === 'session-ended') c.close(CLOSE.sessionEnded, 'session ended');
         })
         .catch(onError);
     });
   }, o.keepAliveMs ?? 30_000);
   tick.unref();
+
+  /** Whether the device is still active and the session it connected with neither revoked nor expired. */
+  async function standing(c: LiveConnection): Promise<'ok' | 'revoked' | 'session-ended'> {
+    const d = await o.devices.device(o.store.read, c.tenantId, c.deviceId);
+    if (!d || d.status !== 'active') return 'revoked';
+    const sessionId = sessionOf.get(c);
+    if (!sessionId) return 'ok';
+    const s = await o.store.read.sessions.byId(c.tenantId, sessionId);
+    return s && s.revoked_at == null && Number(s.expires_at) > Date.now() ? 'ok' : 'session-ended';
+  }
   app.addHook('onClose', async () => {
     app.server.off('upgrade', onUpgrade);
     clearInterval(tick);
