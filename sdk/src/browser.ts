@@ -1,8 +1,8 @@
 /**
  * The SDK as browsers load it: Sealpost serves this entry bundled into one ES module at
  * `/portal/assets/sealpost-sdk.js` (src/api/sdk-bundle.ts). It re-exports what a page needs —
- * the REST client, the IndexedDB key store, attachment encryption, device verification — and
- * nothing that needs Node (the file key store lives in `@sealpost/sdk/node`).
+ * the messaging client, the REST client, the IndexedDB key store, attachment encryption, device
+ * verification — and nothing that needs Node (the file key store lives in `@sealpost/sdk/node`).
  */
 export {
   CIPHER_SUITES,
@@ -27,3 +27,7 @@ export {
   type TrustAnchors,
   type VerifiedDevice,
 } from './transparency/device-verifier.js';
+export { MessagingClient, type MessagingClientOptions, type NewConversation } from './messaging/messaging-client.js';
+export { SealpostApiError } from './messaging/http.js';
+export type { AttachmentRef, MessagingEvents, StoredMessage } from './messaging/events.js';
+export type { ConversationView, Person } from './messaging/wire-types.js';

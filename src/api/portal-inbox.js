@@ -80,7 +80,24 @@ let client = null;
 let me = null;
 let openThread = null;
 
+/** Signed in: straight to the threads; else the sign-in form. Never throws: errors are shown. */
 async function start() {
+  try {
+    await enter();
+  } catch (e) {
+    // A server without the conversation API (an older version) answers its routes SP_REQ_NOT_FOUND.
+    if (e?.code === 'SP_REQ_NOT_FOUND') {
+      show('threads');
+      say(T.unavailable);
+      document.body.dataset.step = 'unavailable';
+      return;
+    }
+    fail(e);
+    document.body.dataset.step = 'error';
+  }
+}
+
+async function enter() {
   me = await api('GET', '/v1/me').catch(() => null);
   if (!me || me.kind !== 'patient') {
     show('signin');
@@ -114,10 +131,11 @@ $('code-form').addEventListener('submit', async (ev) => {
       transport: 'cookie',
     });
     $('code').value = '';
-    await start();
   } catch (e) {
     fail(e);
+    return;
   }
+  await start();
 });
 
 $('signout').addEventListener('click', async () => {
@@ -142,12 +160,15 @@ async function startMessaging() {
   if (!client.device) await client.register(navigator.userAgentData?.platform ?? 'Web browser', 'web');
   client.on('message', (m) => {
     if (openThread === m.conversationId) renderMessage(m);
-    else void renderThreads();
+    else void renderThreads().catch(fail);
   });
-  await client.connect();
+  // New threads (the welcome that adds this browser) arrive through the live connection or its pull.
+  client.on('membership', () => void renderThreads().catch(fail));
   await renderThreads();
   show('threads');
   say(T.ready);
+  // Live delivery in the background: the first catch-up can take a while; the list is usable meanwhile.
+  client.connect().catch(fail);
 }
 
 async function renderThreads() {
@@ -250,7 +271,4 @@ $('reply-form').addEventListener('submit', async (ev) => {
   }
 });
 
-start().catch((e) => {
-  fail(e);
-  document.body.dataset.step = 'error';
-});
+void start();
