@@ -139,8 +139,9 @@ export class KeyPackageService {
   /**
    * Claims in `tx` (see DeviceDirectory.claimKeyPackages): duplicates in `deviceIds` count once;
    * inactive or unknown devices and devices with no package are left out. Audits the claim, and a
-   * `messaging.key_packages.low` entry for each device a single-use claim left below the threshold
-   * (their ids are returned in `low`, to tell them once the transaction committed).
+   * `messaging.key_packages.low` entry for each device a single-use claim left below the threshold.
+   * `low` lists the devices to tell once the transaction committed: those, and those that had to
+   * hand out their last-resort package (told each time, audited only by the claim's entry).
    */
   async claimInTx(
     tx: StoreTx,
@@ -158,7 +159,10 @@ export class KeyPackageService {
       const got = await repo.claim(ctx.tenantId, deviceId, suite);
       if (!got) continue;
       items.push({ deviceId, keyPackage: new Uint8Array(got.data), lastResort: got.lastResort });
-      if (got.lastResort) continue;
+      if (got.lastResort) {
+        if (this.deps.lowThreshold > 0) low.push(deviceId);
+        continue;
+      }
       const available = await repo.available(ctx.tenantId, deviceId, suite);
       if (available < this.deps.lowThreshold) {
         low.push(deviceId);

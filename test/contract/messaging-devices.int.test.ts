@@ -101,10 +101,12 @@ describeEachBackend('messaging devices and key packages in the store', (backend)
     // Below the threshold of 10 the single-use claims leave a `low` entry: each of the last 10 when
     // claims run one at a time (SQLite); on PostgreSQL a claim counts what others have not committed
     // yet, so overlapping claims may see more left (a nudge, not a ledger), but the last ones tell.
-    const lows = claims.filter((c) => c.low.length).length;
+    // Devices handing out their last-resort package are told each time (15 here).
+    const lows = claims.filter((c) => c.low.length && !c.items[0].lastResort).length;
     if (backend === 'sqlite') expect(lows).toBe(10);
     else expect(lows).toBeGreaterThanOrEqual(1);
     expect(lows).toBeLessThanOrEqual(10);
+    expect(claims.filter((c) => c.low.length && c.items[0].lastResort)).toHaveLength(15);
     await store.close();
   });
 
@@ -293,6 +295,31 @@ describeEachBackend('messaging devices and key packages in the store', (backend)
     await expect(registry.register(owner, { ...input, signatureKey: 'AAAA' })).rejects.toMatchObject({
       code: 'SP_MESSAGING_SIGNATURE_KEY_INVALID',
     });
+    await store.close();
+  });
+
+  it('tells a device whose packages run low through the live feed, after the claim committed, and answers the devices left out', async () => {
+    const db = await fresh({ prefix: 'sealpost-msgdev-', migrated: true });
+    const store = await migratedStore(db);
+    await store.transaction(async (tx) => {
+      await device(tx, 'd1', 'u1');
+      await device(tx, 'd2', 'u2');
+      await tx.messagingDevices.insertKeyPackages([pkg('d1', CLASSIC), pkg('d1', CLASSIC), pkg('d1', CLASSIC)]);
+    });
+    const told: string[] = [];
+    const kp = service(store, 2);
+    kp.feed = {
+      keyPackagesLow: (tenantId, deviceId, suite) => {
+        told.push(`${tenantId}/${deviceId}/${suite}`);
+        throw new Error('a broken feed does not fail the claim');
+      },
+    };
+    const first = await kp.claim({ tenantId: T, actor: 'user:u2' }, ['d1', 'd2', 'nope'], CLASSIC);
+    expect(first.items.map((i) => i.deviceId)).toEqual(['d1']);
+    expect(first.missing).toEqual(['d2', 'nope']);
+    expect(told).toEqual([]); // 2 left: not below 2
+    await kp.claim({ tenantId: T, actor: 'user:u2' }, ['d1'], CLASSIC);
+    expect(told).toEqual([`${T}/d1/${CLASSIC}`]);
     await store.close();
   });
 });
