@@ -1,5 +1,5 @@
 import type { StoreTx } from '../store/store.js';
-import type { Person } from './messaging-types.js';
+import { samePerson, type Person } from './messaging-types.js';
 
 /**
  * Retention for compliance: when a tenant's messaging policy has `archive: true`, its archive member
@@ -12,9 +12,20 @@ import type { Person } from './messaging-types.js';
 /** The archiver role: a person holding it is the tenant's archive member. */
 export const ARCHIVER_ROLE = 'archiver';
 
-/** True when `policy` (a `messaging_policies` row, or none) asks for the archive member. */
-export function archiveOn(policy: { archive?: number | boolean | null } | undefined): boolean {
-  return Boolean(policy?.archive);
+/**
+ * Where the tenant's `archive` switch of the messaging policy is kept: an installation setting per
+ * tenant (`messaging.archive:<tenantId>` = `on` | `off`), so the switch needs no column of its own.
+ */
+export const archiveSettingName = (tenantId: string) => `messaging.archive:${tenantId}`;
+
+/** Whether the tenant's messaging policy has `archive` on (off when never set). */
+export async function archiveOn(tx: Pick<StoreTx, 'settings'>, tenantId: string): Promise<boolean> {
+  return (await tx.settings.get(archiveSettingName(tenantId))) === 'on';
+}
+
+/** Turns the tenant's `archive` switch on or off, in `tx` (the caller audits the policy change). */
+export async function setArchive(tx: Pick<StoreTx, 'settings'>, tenantId: string, on: boolean): Promise<void> {
+  await tx.settings.put(archiveSettingName(tenantId), on ? 'on' : 'off');
 }
 
 /**
@@ -24,11 +35,16 @@ export function archiveOn(policy: { archive?: number | boolean | null } | undefi
  * `archive: true` in the roster view.
  */
 export async function archiveMembers(tx: StoreTx, tenantId: string): Promise<Person[]> {
-  const policy = (await tx.messagingPolicies.policy(tenantId)) as { archive?: number | boolean | null } | undefined;
-  if (!archiveOn(policy)) return [];
+  if (!(await archiveOn(tx, tenantId))) return [];
   return (await tx.users.activeWithRole(tenantId, ARCHIVER_ROLE))
     .filter((u) => u.roles === ARCHIVER_ROLE)
     .map((u) => ({ kind: 'user' as const, id: u.id }));
+}
+
+/** `roster` with the tenant's archive members added (once: one already listed is not added again). */
+export async function withArchiveMembers(tx: StoreTx, tenantId: string, roster: Person[]): Promise<Person[]> {
+  const extra = (await archiveMembers(tx, tenantId)).filter((a) => !roster.some((p) => samePerson(p, a)));
+  return [...roster, ...extra];
 }
 
 /** Whether `person` is an archive member of the tenant (for the `archive: true` flag of roster views). */

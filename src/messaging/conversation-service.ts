@@ -21,6 +21,7 @@ import {
 import { conversationView, type ConversationView } from './conversation-view.js';
 import { removeDevices } from './conversation-roster.js';
 import { readPolicy } from './messaging-policy.js';
+import { withArchiveMembers } from './archive-policy.js';
 
 export interface CreateConversation {
   kind: 'direct' | 'group' | 'patient';
@@ -46,7 +47,8 @@ export class ConversationService {
     const now = clock();
     const view = await store.transaction(async (tx) => {
       await callerDevice(tx, this.deps, c, input.deviceId);
-      const roster = await this.initialRoster(tx, c, input);
+      // The tenant's archive member, when the policy has archive on (docs/archiver.md): a roster member like any.
+      const roster = await withArchiveMembers(tx, c.tenantId, await this.initialRoster(tx, c, input));
       const policy = await readPolicy(tx, c.tenantId);
       const suite = input.cipherSuite ?? (policy.requirePostQuantum ? POST_QUANTUM_CIPHER_SUITE : DEFAULT_CIPHER_SUITE);
       if (policy.requirePostQuantum && suite !== POST_QUANTUM_CIPHER_SUITE)

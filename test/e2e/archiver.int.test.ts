@@ -1,7 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSealpost, type Harness } from '../helpers/sealpost-harness.js';
+import { eventually, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
+import { staffWithSession, type TestPerson } from '../helpers/identity.js';
+import { sdkClient, type TestClient } from '../../sdk/test/helpers/sdk-clients.js';
 import { cli } from '../helpers/sealpost-cli.js';
 import { anon, asBearer } from '../helpers/staff-sign-in.js';
 import { issueArchiverSession } from '../../src/cli/archiver-identity.js';
@@ -116,4 +118,106 @@ describe('the archive member', () => {
       /no active archiver/,
     );
   });
+});
+
+/**
+ * The archiver as operators run it (`sealpost archiver run`, its own process) in conversations of
+ * two staff SDK clients through the real server: it is in the roster of conversations created while
+ * the policy has archive on, receives every message, keeps a recalled one with its recall, and keeps
+ * no plaintext on disk; a conversation created with the policy off does not include it.
+ */
+describe('the archive member in conversations', () => {
+  let h: Harness;
+  let env: Record<string, string>;
+  let archiverId: string;
+  let ana: TestPerson, ben: TestPerson, admin: TestPerson;
+  let a: TestClient, b: TestClient;
+  let runner: ReturnType<typeof cli> | null = null;
+  let kill: () => void = () => {};
+  let log = '';
+  const dir = () => join(h.dataDir, 'archive', 'default');
+
+  beforeAll(async () => {
+    h = await startSealpost({ SEALPOST_WORKER: 'false' });
+    const ca = join(h.dataDir, 'server-ca.pem');
+    writeFileSync(ca, h.cert);
+    env = { SEALPOST_DATA_DIR: h.dataDir, SEALPOST_LOG_LEVEL: 'warn', NODE_EXTRA_CA_CERTS: ca };
+    archiverId = (await cli(env, ['archiver', 'init'])).stdout.trim();
+    [ana, ben, admin] = [
+      await staffWithSession(h, ['nurse']),
+      await staffWithSession(h, ['physician']),
+      await staffWithSession(h, ['admin']),
+    ];
+    [a, b] = [await sdkClient(h, ana.token, 'ana'), await sdkClient(h, ben.token, 'ben')];
+    runner = cli(env, ['archiver', 'run', '--server', h.url], (all, k) => {
+      log = all;
+      kill = k;
+    });
+    await eventually(async () => log.includes('archiver: connected'), 'the archiver connected', 60_000);
+  }, 180_000);
+  afterAll(async () => {
+    kill();
+    await runner;
+    for (const t of [a, b]) t?.client.close();
+    await h?.close();
+  });
+
+  it('registers its device in the transparency log like any device', async () => {
+    const devices = await h.request('GET', `/v1/audit/events?action=messaging.device.registered`);
+    const state = JSON.parse(readFileSync(join(dir(), 'archiver.json'), 'utf8'));
+    expect(state.deviceId).toEqual(expect.any(String));
+    expect(devices.text).toContain(state.deviceId);
+  });
+
+  it('receives every message of a conversation created while the policy has archive on, recalls recorded', async () => {
+    const put = await asBearer(h, admin.token, 'PUT', '/v1/messaging/policy', {
+      requirePostQuantum: false,
+      defaultLifespanSeconds: null,
+      archive: true,
+    });
+    expect(put.status).toBe(200);
+    expect(put.body.archive).toBe(true);
+    const view = await a.client.createConversation({ kind: 'group', members: [{ kind: 'user', id: ben.userId }] });
+    expect(view.members.map((m) => m.id)).toContain(archiverId);
+    const conv = view.id;
+    await b.client.sync(conv);
+    const one = await a.client.send(conv, 'ARCHIVE-MARKER one');
+    await b.client.sync(conv);
+    const two = await b.client.send(conv, 'ARCHIVE-MARKER two', { replyTo: one.seq });
+    const three = await a.client.send(conv, 'ARCHIVE-MARKER three (wrong patient)');
+    await eventually(async () => log.includes(`archived ${conv} seq ${three.seq}`), 'the archiver archived three');
+    await a.client.recall(conv, three.seq);
+    await eventually(async () => log.includes(`recall of ${conv} seq ${three.seq}`), 'the archiver saw the recall');
+
+    const out = join(h.dataDir, 'conv.jsonl');
+    const r = await cli(env, ['archiver', 'export', '--conversation', conv, '--out', out]);
+    expect(r.code).toBe(0);
+    const records = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const messages = records.filter((x) => x.type === 'message');
+    expect(messages.map((m) => [m.seq, m.text, m.sender.person.id])).toEqual([
+      [one.seq, 'ARCHIVE-MARKER one', ana.userId],
+      [two.seq, 'ARCHIVE-MARKER two', ben.userId],
+      [three.seq, 'ARCHIVE-MARKER three (wrong patient)', ana.userId],
+    ]);
+    expect(messages[1].extra.replyTo).toBe(one.seq);
+    expect(records.filter((x) => x.type === 'recall')).toEqual([expect.objectContaining({ recalledSeq: three.seq })]);
+    // The archive keeps no plaintext at rest.
+    for (const f of readdirSync(dir(), { recursive: true, encoding: 'utf8' }))
+      if (statSync(join(dir(), f)).isFile())
+        expect(readFileSync(join(dir(), f)).includes('ARCHIVE-MARKER')).toBe(false);
+  }, 120_000);
+
+  it('is not in conversations created while the policy has archive off', async () => {
+    const put = await asBearer(h, admin.token, 'PUT', '/v1/messaging/policy', {
+      requirePostQuantum: false,
+      defaultLifespanSeconds: null,
+      archive: false,
+    });
+    expect(put.body.archive).toBe(false);
+    const view = await a.client.createConversation({ kind: 'direct', members: [{ kind: 'user', id: ben.userId }] });
+    expect(view.members.map((m) => m.id).sort()).toEqual([ana.userId, ben.userId].sort());
+  }, 60_000);
 });
