@@ -208,6 +208,32 @@ describe('messaging between SDK clients through the real server', () => {
     expect((await b.client.messages(conv)).map((m) => m.body)).not.toContain('after ben left');
   });
 
+  it('two members changing the group at once both succeed: the later commit catches up and is made again', async () => {
+    const group = await a.client.createConversation({
+      kind: 'group',
+      members: [
+        { kind: 'user', id: ben.userId },
+        { kind: 'user', id: cai.userId },
+      ],
+    });
+    await b.client.sync(group.id);
+    const [eve, fay] = [await staffWithSession(h, ['nurse']), await staffWithSession(h, ['nurse'])];
+    const [e, f] = [await sdkClient(h, eve.token, 'eve'), await sdkClient(h, fay.token, 'fay')];
+    await Promise.all([
+      a.client.addMember(group.id, { kind: 'user', id: eve.userId }),
+      b.client.addMember(group.id, { kind: 'user', id: fay.userId }),
+    ]);
+    const sent = await a.client.send(group.id, 'everyone here?');
+    for (const t of [b, c, e, f]) {
+      await t.client.sync(group.id);
+      expect((await t.client.messages(group.id)).map((m) => m.seq)).toContain(sent.seq);
+    }
+    const view = await b.client.conversations().then((cs) => cs.find((x) => x.id === group.id)!);
+    expect(view.members.map((m) => m.id).sort()).toEqual(
+      [ana.userId, ben.userId, cai.userId, eve.userId, fay.userId].sort(),
+    );
+  });
+
   it('refuses a device the server wrote into the database without an audit-log entry', async () => {
     const dora = await staffWithSession(h, ['nurse']);
     const ghost = await insertGhostDevice(h, dora);
