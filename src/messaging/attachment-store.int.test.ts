@@ -90,22 +90,26 @@ describeEachBackend('encrypted attachments: store, link, delete, sweep', (backen
     expect(await rows()).toHaveLength(1);
   });
 
-  it('refuses an upload past the size limit and past the conversation’s quota of unlinked bytes', async () => {
+  it('refuses an upload past the size limit, past the conversation’s quota and past the device’s quota of unlinked bytes', async () => {
     const { service, store, rows } = await setup();
     await expect(service.upload(as(ALICE), 'c1', 'dev-a', randomBytes(1001))).rejects.toMatchObject({
       code: 'SP_MESSAGING_ATTACHMENT_TOO_LARGE',
     });
-    await service.upload(as(ALICE), 'c1', 'dev-a', randomBytes(1000));
-    await service.upload(as(ALICE), 'c1', 'dev-a', randomBytes(1000));
-    await expect(service.upload(as(ALICE), 'c1', 'dev-a', randomBytes(501))).rejects.toMatchObject({
+    await service.upload(as(ALICE), 'c1', 'dev-a', randomBytes(1000)); // att-1
+    await service.upload(as(BOB), 'c1', 'dev-b', randomBytes(1000)); // att-2
+    // The conversation holds 2000 unlinked bytes: Bob's device has only 1000 of them, but 501 more is too much.
+    await expect(service.upload(as(BOB), 'c1', 'dev-b', randomBytes(501))).rejects.toMatchObject({
       code: 'SP_MESSAGING_ATTACHMENT_QUOTA',
     });
-    // The quota is per conversation: another conversation is not affected.
-    await service.upload(as(ALICE), 'c2', 'dev-a', randomBytes(1000));
-    // Linked bytes no longer count.
+    await service.upload(as(ALICE), 'c2', 'dev-a', randomBytes(1000)); // att-4
+    // c2 holds 1000, but Alice's device has 2000 unlinked bytes across conversations.
+    await expect(service.upload(as(ALICE), 'c2', 'dev-a', randomBytes(501))).rejects.toMatchObject({
+      code: 'SP_MESSAGING_ATTACHMENT_QUOTA',
+    });
+    // Linked bytes no longer count, for the conversation nor the device.
     await store.transaction((tx) => service.attach(tx, 't1', 'c1', 7, ['att-1']));
-    await service.upload(as(ALICE), 'c1', 'dev-a', randomBytes(1000));
-    expect((await rows()).map((r) => r.id)).toEqual(['att-1', 'att-2', 'att-4', 'att-5']);
+    await service.upload(as(ALICE), 'c1', 'dev-a', randomBytes(1000)); // att-6
+    expect((await rows()).map((r) => r.id)).toEqual(['att-1', 'att-2', 'att-4', 'att-6']);
   });
 
   it('keeps the quota when uploads to one conversation race (they take turns)', async () => {

@@ -17,7 +17,7 @@ export interface AttachmentCaller extends RequestContext {
 export interface AttachmentLimits {
   /** Largest ciphertext of one upload (the route refuses larger bodies while reading). */
   maxBytes: number;
-  /** Most unlinked bytes a conversation may hold. */
+  /** Most unlinked bytes a conversation may hold, and a device may have uploaded (across conversations). */
   quotaBytes: number;
 }
 
@@ -71,9 +71,16 @@ export class AttachmentService implements AttachmentStore {
     await this.d.store.transaction(async (tx) => {
       // Uploads to one conversation take turns (across nodes), so two racing uploads cannot both
       // pass the quota check; SQLite has one writer already.
+      // Always conversation first, then device: no two uploads wait for each other in a cycle.
       await tx.leases.lockExclusive(`attachment-quota:${caller.tenantId}:${conversationId}`);
-      const unlinked = await tx.attachments.unlinkedBytes(caller.tenantId, conversationId);
-      if (unlinked + data.length > this.d.limits.quotaBytes) throw new AppError('SP_MESSAGING_ATTACHMENT_QUOTA');
+      await tx.leases.lockExclusive(`attachment-quota-device:${caller.tenantId}:${deviceId}`);
+      const quota = this.d.limits.quotaBytes;
+      // Per conversation, and per device across conversations: a member cannot multiply the cap
+      // by opening conversations.
+      if ((await tx.attachments.unlinkedBytes(caller.tenantId, conversationId)) + data.length > quota)
+        throw new AppError('SP_MESSAGING_ATTACHMENT_QUOTA');
+      if ((await tx.attachments.unlinkedBytesOfDevice(caller.tenantId, deviceId)) + data.length > quota)
+        throw new AppError('SP_MESSAGING_ATTACHMENT_QUOTA');
       await tx.attachments.insert({
         tenant_id: caller.tenantId,
         id,

@@ -5,7 +5,7 @@ import { blob } from './column-types.js';
  * Encrypted message attachments (end-to-end encrypted messaging): opaque ciphertext the client
  * uploaded, in the database for now (`data`). An attachment is unlinked (`message_seq` null) until a
  * message of its conversation names it; unlinked ones older than a day are swept, and the unlinked
- * bytes of a conversation are capped (the upload quota reads `attachments_unlinked`).
+ * bytes of a conversation, and of an uploading device, are capped (the upload quotas).
  */
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
@@ -26,6 +26,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .createIndex('message_attachments_message')
     .on('message_attachments')
     .columns(['tenant_id', 'conversation_id', 'message_seq'])
+    .execute();
+  // The per-device quota: a device's unlinked bytes across conversations.
+  await db.schema
+    .createIndex('message_attachments_uploader')
+    .on('message_attachments')
+    .columns(['tenant_id', 'uploader_device_id', 'message_seq'])
     .execute();
   // The orphan sweep: unlinked attachments by age.
   await db.schema

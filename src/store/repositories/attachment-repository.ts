@@ -39,6 +39,8 @@ export interface AttachmentRepository {
   data(tenantId: string, conversationId: string, id: string): Promise<Uint8Array | undefined>;
   /** Total bytes of the conversation's attachments no message names yet (the upload quota). */
   unlinkedBytes(tenantId: string, conversationId: string): Promise<number>;
+  /** Total bytes a device uploaded that no message names yet, in any conversation (the per-device quota). */
+  unlinkedBytesOfDevice(tenantId: string, deviceId: string): Promise<number>;
   /** Links unlinked attachments to message `seq`; returns how many were linked (ids already linked are not). */
   link(tenantId: string, conversationId: string, ids: readonly string[], seq: number, now: number): Promise<number>;
   /** Deletes the attachments of these messages; returns their count and bytes. */
@@ -92,6 +94,17 @@ export class SqlAttachmentRepository implements AttachmentRepository {
       .select((eb) => eb.fn.coalesce(eb.fn.sum<number | string>('size'), eb.lit(0)).as('total'))
       .where('tenant_id', '=', tenantId)
       .where('conversation_id', '=', conversationId)
+      .where('message_seq', 'is', null)
+      .executeTakeFirst();
+    return Number(r?.total ?? 0);
+  }
+
+  async unlinkedBytesOfDevice(tenantId: string, deviceId: string): Promise<number> {
+    const r = await this.sql.db
+      .selectFrom('message_attachments')
+      .select((eb) => eb.fn.coalesce(eb.fn.sum<number | string>('size'), eb.lit(0)).as('total'))
+      .where('tenant_id', '=', tenantId)
+      .where('uploader_device_id', '=', deviceId)
       .where('message_seq', 'is', null)
       .executeTakeFirst();
     return Number(r?.total ?? 0);
