@@ -1,0 +1,84 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { verifierKey } from '../../src/audit/checkpoint.js';
+import { Http } from '../src/messaging/http.js';
+import { TrustManager } from '../src/messaging/trust.js';
+import { MemoryKeyStore } from '../src/keystore/key-store.js';
+import { DeviceVerificationError } from '../src/transparency/device-verifier.js';
+import { transparencyFixture } from './helpers/transparency-fixture.js';
+import type { MessagingDeviceView, PublishedKeys } from '../src/messaging/wire-types.js';
+
+/** A fake of the server's two read routes the trust manager uses (our own port, not a component). */
+function fakeServer(keys: () => PublishedKeys, devices: Map<string, MessagingDeviceView>) {
+  const calls: string[] = [];
+  const fetch = (async (url: string) => {
+    const path = new URL(url).pathname;
+    calls.push(path);
+    const json = (status: number, body: unknown) =>
+      new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+    if (path === '/.well-known/sealpost-keys.json') return json(200, keys());
+    const id = decodeURIComponent(path.split('/').pop()!);
+    const d = devices.get(id);
+    return d ? json(200, d) : json(404, { code: 'SP_MESSAGING_DEVICE_NOT_FOUND' });
+  }) as unknown as typeof globalThis.fetch;
+  return { http: new Http({ baseUrl: 'https://sealpost.test', fetch }), calls };
+}
+
+const utf8 = (s: string) => new TextEncoder().encode(s);
+
+describe('trust anchors and the MLS authentication service', () => {
+  it('pins the first key set it fetches (trust on first use) and keeps its checkpoint key afterwards', async () => {
+    const f = transparencyFixture();
+    const view = await f.view();
+    let keys = f.keys;
+    const server = fakeServer(() => keys, new Map([[view.deviceId, view]]));
+    const store = new MemoryKeyStore();
+    const trust = new TrustManager(server.http, store, () => 'default');
+    expect((await trust.verify('dev-1')).deviceId).toBe('dev-1');
+    expect(await store.get('trust/anchors')).toBeDefined();
+
+    // The server later publishes another checkpoint key: a new client of the same store keeps the pinned one.
+    const rogue = generateKeyPairSync('ed25519');
+    keys = { ...f.keys, checkpointKey: verifierKey('sealpost.test/audit', rogue.publicKey) };
+    const again = new TrustManager(server.http, store, () => 'default');
+    expect((await again.verify('dev-1')).deviceId).toBe('dev-1');
+    expect((await again.anchors()).checkpointKey).toBe(f.keys.checkpointKey);
+  });
+
+  it('uses pinned anchors without asking the server for its keys', async () => {
+    const f = transparencyFixture();
+    const other = transparencyFixture();
+    const view = await f.view();
+    const server = fakeServer(() => f.keys, new Map([[view.deviceId, view]]));
+    const pinnedElsewhere = new TrustManager(server.http, new MemoryKeyStore(), () => 'default', other.anchors);
+    await expect(pinnedElsewhere.verify('dev-1')).rejects.toBeInstanceOf(DeviceVerificationError);
+    expect(server.calls).not.toContain('/.well-known/sealpost-keys.json');
+  });
+
+  it('validates MLS credentials: a verified device with its bound key, the allowed external sender, nothing else', async () => {
+    const f = transparencyFixture();
+    const good = await f.view();
+    const ghost = await f.view({ deviceId: 'ghost-1', registered: false });
+    const server = fakeServer(
+      () => f.keys,
+      new Map([
+        [good.deviceId, good],
+        [ghost.deviceId, ghost],
+      ]),
+    );
+    const trust = new TrustManager(server.http, new MemoryKeyStore(), () => 'default');
+    const auth = trust.authService();
+    const key = new Uint8Array(Buffer.from(good.signatureKey, 'base64'));
+    const cred = (id: string) => ({ credentialType: 'basic' as const, identity: utf8(id) });
+    expect(await auth.validateCredential(cred('sealpost:v1:default:dev-1'), key)).toBe(true);
+    expect(await auth.validateCredential(cred('sealpost:v1:default:dev-1'), new Uint8Array(32))).toBe(false);
+    expect(await auth.validateCredential(cred('sealpost:v1:other:dev-1'), key)).toBe(false);
+    expect(await auth.validateCredential(cred('sealpost:v1:default:unknown'), key)).toBe(false);
+    const ghostKey = new Uint8Array(Buffer.from(ghost.signatureKey, 'base64'));
+    expect(await auth.validateCredential(cred('sealpost:v1:default:ghost-1'), ghostKey)).toBe(false);
+    expect(trust.lastRefusal?.deviceId).toBe('ghost-1');
+    expect(await auth.validateCredential(cred('sealpost:external-sender'), key)).toBe(false);
+    trust.allowExternalSender(utf8('sealpost:external-sender'), key);
+    expect(await auth.validateCredential(cred('sealpost:external-sender'), key)).toBe(true);
+  });
+});
