@@ -63,7 +63,7 @@ describe.skipIf(!BACKENDS.includes('postgres'))('live delivery across two nodes 
   it('delivers messages sent through node A to the live connection on node B, in order, ciphertext only', async () => {
     const c = live(b);
     await c.opened;
-    const sent = [];
+    const sent: number[] = [];
     for (const text of ['SECRET-LIVE one', 'SECRET-LIVE two', 'SECRET-LIVE three'])
       sent.push((await anaClient.client.send(conv, text)).seq);
     await eventually(async () => sent.every((s) => c.seqs().includes(s)), 'the three events on node B');
