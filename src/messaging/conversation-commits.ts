@@ -2,7 +2,7 @@ import { audit } from '../core/context.js';
 import { AppError } from '../core/errors.js';
 import type { StoreTx } from '../store/store.js';
 import type { ConversationRow } from '../store/repositories/conversation-repository.js';
-import { parseDeviceIdentity } from './messaging-types.js';
+import { parseDeviceIdentity, type CipherSuiteName } from './messaging-types.js';
 import {
   callerDevice,
   lockConversation,
@@ -59,6 +59,13 @@ export class ConversationCommits {
         throw new AppError(
           'SP_MESSAGING_MLS_INVALID',
           'groupInfo: not the next epoch of this group with its ratchet tree',
+        );
+      // The server's roster changes reach the group only through its external sender: the group must list it.
+      const es = await this.deps.externalSenders.publicOf(tx, c.tenantId, conv.cipher_suite as CipherSuiteName);
+      if (!gi.externalSenderKeys.some((k) => Buffer.from(k).equals(Buffer.from(es.signatureKey))))
+        throw new AppError(
+          'SP_MESSAGING_MLS_INVALID',
+          "groupInfo: the group does not list the tenant's external sender",
         );
       if (p.welcome && !isWelcome(p.welcome))
         throw new AppError('SP_MESSAGING_MLS_INVALID', 'welcome: not an mls_welcome');

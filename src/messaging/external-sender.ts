@@ -68,8 +68,14 @@ export class ExternalSenders {
     );
     const cs = await suiteImpl(suite);
     const out: Uint8Array[] = [];
-    for (const p of proposals)
-      out.push(encodeMessage(await proposeExternal(gi, p, new Uint8Array(row.public_key), new Uint8Array(priv), cs)));
+    try {
+      for (const p of proposals)
+        out.push(encodeMessage(await proposeExternal(gi, p, new Uint8Array(row.public_key), new Uint8Array(priv), cs)));
+    } catch {
+      // A GroupInfo ts-mls cannot propose on (commits are checked to list this sender, so not expected):
+      // nothing is proposed; removed devices are unserved anyway and commits keeping them are refused.
+      out.length = 0;
+    }
     priv.fill(0);
     return out;
   }

@@ -1,4 +1,4 @@
-import { decodeMlsMessage, encodeMlsMessage, type MLSMessage, type GroupInfo } from 'ts-mls';
+import { decodeExternalSender, decodeMlsMessage, encodeMlsMessage, type MLSMessage, type GroupInfo } from 'ts-mls';
 import { ratchetTreeFromExtension } from 'ts-mls/groupInfo.js';
 
 /**
@@ -28,6 +28,8 @@ export interface Leaf {
 }
 
 export interface DecodedGroupInfo {
+  /** Signature keys of the group's external senders (the `external_senders` extension). */
+  externalSenderKeys: Uint8Array[];
   groupId: string;
   epoch: number;
   cipherSuite: string;
@@ -108,7 +110,14 @@ export function readGroupInfo(bytes: Uint8Array): DecodedGroupInfo | null {
     });
   }
   const ctx = gi.groupContext;
+  const externalSenderKeys: Uint8Array[] = [];
+  for (const ex of ctx.extensions)
+    if (ex.extensionType === 'external_senders') {
+      const d = decodeExternalSender(ex.extensionData, 0);
+      if (d) externalSenderKeys.push(d[0].signaturePublicKey);
+    }
   return {
+    externalSenderKeys,
     groupId: utf8.decode(ctx.groupId),
     epoch: Number(ctx.epoch),
     cipherSuite: ctx.cipherSuite,
