@@ -197,6 +197,8 @@ describe('tenant isolation: no route of tenant A reaches tenant B', () => {
     if (path === '/v1/notifications:batch') return { items: [{ patientId: B_PATIENT, ...RESULT }] };
     if (path === '/v1/appointments/{externalId}' && method === 'PUT') return { patientId: B_PATIENT, start: START };
     if (path === '/v1/patients/{id}/break-glass') return { reason: 'isolation check, no second factor' };
+    // Attachments take application/octet-stream (a JSON body is 415 before any lookup): sent without one.
+    if (path === '/v1/conversations/{id}/attachments') return undefined;
     // Never a body that would register something under B's id in tenant A (that would be A's, but confuse the check).
     return ['POST', 'PUT', 'PATCH'].includes(method) ? {} : undefined;
   }
