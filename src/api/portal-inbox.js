@@ -13,6 +13,7 @@ const T = {
     ready: 'Your secure messages.',
     you: 'You',
     careTeam: 'Care team',
+    careTeamThread: (n) => `Your care team (${n})`,
     thread: (n) => `Conversation ${n}`,
     newest: (s) => `Latest: ${s}`,
     none: 'No messages yet.',
@@ -29,6 +30,7 @@ const T = {
     ready: 'Sus mensajes seguros.',
     you: 'Usted',
     careTeam: 'Equipo de atención',
+    careTeamThread: (n) => `Su equipo de atención (${n})`,
     thread: (n) => `Conversación ${n}`,
     newest: (s) => `Último: ${s}`,
     none: 'Todavía no hay mensajes.',
@@ -182,7 +184,8 @@ async function renderThreads() {
     button.type = 'button';
     button.className = 'thread';
     button.dataset.conversation = c.id;
-    button.textContent = T.thread(i + 1);
+    // No names or topics here: the server's view of a thread carries none, and the list stays PHI-free.
+    button.textContent = c.kind === 'patient' ? T.careTeamThread(i + 1) : T.thread(i + 1);
     button.addEventListener('click', () => void showThread(c.id, button.textContent));
     li.append(button);
     list.append(li);

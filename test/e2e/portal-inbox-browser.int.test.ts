@@ -43,8 +43,13 @@ describe('the portal inbox in a real browser', () => {
   });
 
   /** A phone-sized context; `locale` sets the browser's Accept-Language. */
-  const phone = (locale = 'en-US'): Promise<BrowserContext> =>
-    browser.newContext({ viewport: { width: 390, height: 844 }, locale });
+  async function phone(locale = 'en-US'): Promise<BrowserContext> {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale });
+    // Registering the browser makes some 40 key packages (X25519 and X-Wing) in page JavaScript:
+    // on a busy machine that can take longer than playwright's default 30 s wait.
+    context.setDefaultTimeout(120_000);
+    return context;
+  }
 
   const step = (page: Page, name: string) =>
     page.waitForFunction(
@@ -99,7 +104,7 @@ describe('the portal inbox in a real browser', () => {
     await page.reload();
     await page.waitForFunction(() => ['threads', 'unavailable'].includes(document.body.dataset.step ?? ''));
     await context.close();
-  });
+  }, 240_000);
 
   it('speaks Spanish to a browser that prefers it, and English when asked with ?lang=en', async () => {
     const context = await phone('es-ES');
@@ -135,6 +140,7 @@ describe('the portal inbox in a real browser', () => {
   let nurseClient: any;
   let threadId = '';
   let patientPage: Page | undefined;
+  const reads: { seq: number; reader: { kind: string } }[] = [];
 
   /** Sends the reply form and waits until the page says it was sent (or shows why not). */
   async function sendFromPage(text: string, file?: { name: string; mimeType: string; buffer: Buffer }) {
@@ -174,6 +180,7 @@ describe('the portal inbox in a real browser', () => {
       webSocket: (url: string, headers: Record<string, string>) => new WebSocket(url, { headers, ca: h.cert }),
     });
     await nurseClient.register('Nurse laptop', 'cli');
+    nurseClient.on('read', (r: any) => reads.push(r));
 
     // The patient's browser registers first, so the nurse's new thread adds it.
     const context = await phone();
@@ -192,6 +199,12 @@ describe('the portal inbox in a real browser', () => {
     await step(patientPage, 'thread');
     await patientPage.locator('#messages li', { hasText: 'Your results are in; all normal.' }).waitFor();
     expect(await patientPage.evaluate(() => document.activeElement?.id)).toBe('thread-title');
+    expect(await patientPage.locator('#thread-title').textContent()).toBe('Your care team (1)');
+    // Opening the thread sent an end-to-end read receipt up to the nurse's message.
+    await eventually(async () => {
+      await nurseClient.sync();
+      return reads.find((r) => r.reader.kind === 'patient');
+    }, 'the read receipt at the nurse');
 
     await sendFromPage('Thank you! Should I book a follow-up?');
     const reply = await atNurse('Thank you! Should I book a follow-up?');
@@ -201,7 +214,7 @@ describe('the portal inbox in a real browser', () => {
     await nurseClient.send(threadId, 'No need; see you at your annual visit.');
     await patientPage.locator('#messages li', { hasText: 'No need; see you at your annual visit.' }).waitFor();
     expect(new URL(patientPage.url()).pathname + new URL(patientPage.url()).search).toBe('/portal/inbox');
-  });
+  }, 240_000);
 
   it('the patient attaches a file; the nurse downloads and decrypts the same bytes', async (ctx) => {
     // Stated reason for skipping: this needs the attachment routes on the server and the thread
@@ -217,5 +230,5 @@ describe('the portal inbox in a real browser', () => {
     expect(received.attachments[0].name).toBe('rash.png');
     const bytes = await nurseClient.downloadAttachment(threadId, received.attachments[0]);
     expect(Buffer.from(bytes).toString()).toBe('PNGDATA');
-  });
+  }, 240_000);
 });
