@@ -47,11 +47,11 @@ async function phase(
 
 export async function runLatency(
   backend: Backend,
-  o: { rate: number; durationSec: number; profileDir: string | null },
+  o: { rates: number[]; durationSec: number; profileDir: string | null },
   log: (s: string) => void,
 ): Promise<LatencyRun> {
-  const n = Math.round(o.rate * o.durationSec);
-  const warm = Math.min(500, Math.round(o.rate));
+  const counts = o.rates.map((r) => Math.round(r * o.durationSec));
+  const warm = 200;
   const s = await startBenchServer(backend);
   const stack = await startStack(s);
   const devices = new Devices();
@@ -61,32 +61,53 @@ export async function runLatency(
       Awaited<ReturnType<typeof registerDevices>>[0],
     ];
     const g = await makeGroup(s, stack, [sender, recipient], 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519');
-    log(`  ${backend}: encrypting ${n + warm} messages (ts-mls)`);
-    const msgs = await messagesOf(g, n + warm);
+    const total = warm + counts.reduce((a, b) => a + b, 0);
+    log(`  ${backend}: encrypting ${total} messages (ts-mls)`);
+    const msgs = await messagesOf(g, total);
     const bodies = msgs.map((m, i) =>
       JSON.stringify({ deviceId: sender.deviceId, epoch: g.epoch, message: m, clientMessageId: `l-${i}` }),
     );
+    // Warm-up, then one slice of fresh messages per rate (a message is accepted once only).
+    const slices: string[][] = [];
+    for (let i = 0, at = warm; i < counts.length; at += counts[i]!, i++) slices.push(bodies.slice(at, at + counts[i]!));
     const postUrl = `${stack.url}/v1/conversations/${g.id}/messages`;
-    await devices.run({
-      op: 'connect',
-      url: stack.url.replace('http:', 'ws:') + '/v1/messaging/live',
-      conns: [{ token: recipient.token, query: `deviceId=${recipient.deviceId}` }],
-    });
-    await new Promise((r) => setTimeout(r, 500)); // the welcome (backlog) arrives first
-    await phase(devices, 'warm-up', o.rate, { postUrl, token: sender.token, bodies: bodies.slice(0, warm) });
-    log(`  ${backend}: Sealpost at ${o.rate}/s for ${o.durationSec} s`);
-    const profiler = new PhaseProfiler(o.profileDir);
-    await profiler.start();
-    const main = await phase(devices, 'Sealpost: POST → accept → live WebSocket', o.rate, {
+    const connect = async () => {
+      await devices.run({
+        op: 'connect',
+        url: stack.url.replace('http:', 'ws:') + '/v1/messaging/live',
+        conns: [{ token: recipient.token, query: `deviceId=${recipient.deviceId}` }],
+      });
+      await new Promise((r) => setTimeout(r, 500)); // the backlog arrives first
+    };
+    await connect();
+    await phase(devices, 'warm-up', Math.min(...o.rates), {
       postUrl,
       token: sender.token,
-      bodies: bodies.slice(warm),
+      bodies: bodies.slice(0, warm),
     });
-    const profile = await profiler.stop(`latency-${backend}`);
-    await devices.run({ op: 'close' });
-    log(`  ${backend}: bare Fastify + ws reference at ${o.rate}/s`);
-    const bare = await barePath(devices, o.rate, bodies.slice(warm), bodies.slice(0, warm));
-    return { backend, messageBytes: Buffer.from(msgs[0]!, 'base64').length, rows: [main, bare], profile };
+    const rows: LatencyRow[] = [];
+    let profile: ProfileSummary | null = null;
+    const top = Math.max(...o.rates);
+    for (const [i, rate] of o.rates.entries()) {
+      // A fresh connection per rate: an overloaded phase may have closed the last one.
+      if (i > 0) await connect();
+      log(`  ${backend}: Sealpost at ${rate}/s for ${o.durationSec} s`);
+      const profiler = new PhaseProfiler(rate === top ? o.profileDir : null);
+      await profiler.start();
+      rows.push(
+        await phase(devices, 'Sealpost: POST → accept → live WebSocket', rate, {
+          postUrl,
+          token: sender.token,
+          bodies: slices[i]!,
+        }),
+      );
+      profile = (await profiler.stop(`latency-${backend}-${rate}`)) ?? profile;
+      await devices.run({ op: 'close' });
+    }
+    log(`  ${backend}: bare Fastify + ws reference`);
+    const bare = await barePath(devices, o.rates, slices, bodies.slice(0, warm));
+    const both = o.rates.flatMap((_, i) => [rows[i]!, bare[i]!]);
+    return { backend, messageBytes: Buffer.from(msgs[0]!, 'base64').length, rows: both, profile };
   } finally {
     await devices.close();
     await stack.close();
@@ -95,7 +116,7 @@ export async function runLatency(
 }
 
 /** The reference: Fastify's JSON POST route pushing `message` to the one `ws` connection. */
-async function barePath(devices: Devices, rate: number, bodies: string[], warm: string[]): Promise<LatencyRow> {
+async function barePath(devices: Devices, rates: number[], slices: string[][], warm: string[]): Promise<LatencyRow[]> {
   const app = Fastify({ logger: false, bodyLimit: 1_000_000 });
   const wss = new WebSocketServer({ server: app.server, perMessageDeflate: false });
   let recipient: WebSocket | null = null;
@@ -108,13 +129,17 @@ async function barePath(devices: Devices, rate: number, bodies: string[], warm: 
   try {
     const base = `127.0.0.1:${(app.server.address() as AddressInfo).port}`;
     await devices.run({ op: 'connect', url: `ws://${base}/live`, conns: [{ query: 'd=1' }] });
-    await phase(devices, 'warm-up', rate, { postUrl: `http://${base}/messages`, bodies: warm });
-    const r = await phase(devices, 'reference: bare Fastify POST → ws', rate, {
-      postUrl: `http://${base}/messages`,
-      bodies,
-    });
+    await phase(devices, 'warm-up', Math.min(...rates), { postUrl: `http://${base}/messages`, bodies: warm });
+    const out: LatencyRow[] = [];
+    for (const [i, rate] of rates.entries())
+      out.push(
+        await phase(devices, 'reference: bare Fastify POST → ws', rate, {
+          postUrl: `http://${base}/messages`,
+          bodies: slices[i]!,
+        }),
+      );
     await devices.run({ op: 'close' });
-    return r;
+    return out;
   } finally {
     wss.close();
     await app.close();

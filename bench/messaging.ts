@@ -12,7 +12,7 @@
  *    p50/p99 and server CPU per message vs a bare Fastify + ws path (bench/messaging-latency.ts).
  *
  *   npm run bench:messaging -- [--parts mls,claims,fanout,latency] [--messages 2000] [--commits 30] [--claims 1000]
- *                              [--fanout-messages 200] [--rate 500] [--duration 10] [--pg] [--cpu-prof-dir dir] [--json file]
+ *                              [--fanout-messages 200] [--rates 500] [--duration 10] [--pg] [--cpu-prof-dir dir] [--json file]
  *
  * Markdown goes to stdout, progress to stderr.
  */
@@ -36,7 +36,7 @@ interface Options {
   commits: number;
   claims: number;
   fanoutMessages: number;
-  rate: number;
+  rates: number[];
   durationSec: number;
   pg: boolean;
   cpuProfDir: string | null;
@@ -50,7 +50,7 @@ function parseArgs(argv: string[]): Options {
     commits: 30,
     claims: 1000,
     fanoutMessages: 200,
-    rate: 500,
+    rates: [500],
     durationSec: 10,
     cpuProfDir: null,
     pg: !!process.env.SEALPOST_BENCH_PG && process.env.SEALPOST_BENCH_PG !== '0',
@@ -79,9 +79,12 @@ function parseArgs(argv: string[]): Options {
       case '--fanout-messages':
         o.fanoutMessages = Math.round(num(10));
         break;
-      case '--rate':
-        o.rate = num(1);
+      case '--rates': {
+        o.rates = value().split(',').map(Number);
+        if (!o.rates.length || o.rates.some((r) => !Number.isFinite(r) || r < 1))
+          throw new Error('--rates: a list of messages per second');
         break;
+      }
       case '--duration':
         o.durationSec = num(1);
         break;
@@ -97,7 +100,7 @@ function parseArgs(argv: string[]): Options {
       case '--help':
       case '-h':
         process.stdout.write(
-          `npm run bench:messaging -- [--parts ${PARTS.join(',')}] [--messages 2000] [--commits 30] [--claims 1000] [--fanout-messages 200] [--rate 500] [--duration 10] [--pg] [--cpu-prof-dir dir] [--json file]\n`,
+          `npm run bench:messaging -- [--parts ${PARTS.join(',')}] [--messages 2000] [--commits 30] [--claims 1000] [--fanout-messages 200] [--rates 500] [--duration 10] [--pg] [--cpu-prof-dir dir] [--json file]\n`,
         );
         process.exit(0);
       // eslint-disable-next-line no-fallthrough
@@ -158,15 +161,15 @@ async function main(): Promise<void> {
       md.push('### 3. Fan-out to a 50-device group (live WebSocket)', '', renderFanout(results.fanout));
     }
     if (o.parts.includes('latency')) {
-      log(`4. sender → recipient latency at ${o.rate}/s`);
+      log(`4. sender → recipient latency at ${o.rates.join(', ')}/s`);
       results.latency = [];
       for (const b of backends)
         results.latency.push(
-          await runLatency(b, { rate: o.rate, durationSec: o.durationSec, profileDir: o.cpuProfDir }, log),
+          await runLatency(b, { rates: o.rates, durationSec: o.durationSec, profileDir: o.cpuProfDir }, log),
         );
       const profiles = results.latency.flatMap((r) => (r.profile ? [r.profile] : []));
       md.push(
-        `### 4. Sender → recipient over WebSocket, ${o.rate}/s for ${o.durationSec} s`,
+        `### 4. Sender → recipient over WebSocket, ${o.rates.join(', ')}/s for ${o.durationSec} s each`,
         '',
         renderLatency(results.latency) + (profiles.length ? renderProfiles(profiles) : ''),
       );
