@@ -3,6 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { staffWithSession, type TestPerson } from '../helpers/identity.js';
+import { eventually } from '../helpers/sealpost-harness.js';
+import { sdkClient } from '../../sdk/test/helpers/sdk-clients.js';
+
+const MARKER = 'PHI-MARKER-live-5d1c';
 
 /** The live route as the real server wires it (SQLite, HTTPS, real sessions and messaging devices). */
 describe('live delivery route in the running server', () => {
@@ -17,7 +21,7 @@ describe('live delivery route in the running server', () => {
   };
 
   beforeAll(async () => {
-    h = await startSealpost();
+    h = await startSealpost({ SEALPOST_MESSAGING_NUDGE_DELAY_SECONDS: '1', SEALPOST_WORKER: 'false' });
     [alice, bob] = await Promise.all([staffWithSession(h, ['nurse']), staffWithSession(h, ['physician'])]);
     const r = await h.request(
       'POST',
@@ -65,5 +69,36 @@ describe('live delivery route in the running server', () => {
     expect(r.body.code).toBe('SP_MESSAGING_LIVE_UPGRADE_REQUIRED');
     const spec = (await h.request('GET', '/openapi.json')).body as { paths: Record<string, unknown> };
     expect(Object.keys(spec.paths)).toContain('/v1/messaging/live');
+  });
+
+  it('nudges a member who did not receive a message live, once per window, with no content or names', async () => {
+    const nurse = await staffWithSession(h, ['nurse'], 'default', `nurse.${MARKER.toLowerCase()}@staff.test`);
+    const doctor = await staffWithSession(h, ['physician']);
+    const n = await sdkClient(h, nurse.token, 'nurse');
+    const d = await sdkClient(h, doctor.token, 'doctor');
+    try {
+      const conv = (
+        await n.client.createConversation({ kind: 'group', members: [{ kind: 'user', id: doctor.userId }] })
+      ).id;
+      // The doctor's device is a member (the commit added it) but is offline and acknowledges nothing.
+      await n.client.send(conv, `${MARKER} potassium 6.1 for bed 4`);
+      await n.client.send(conv, `${MARKER} second message`);
+      const secondSentAt = Date.now();
+      const outbox = async () =>
+        ((await h.request('GET', '/v1/dev/outbox')).body.items as { recipient: string; body: string }[]).filter((m) =>
+          m.body.includes('new secure message'),
+        );
+      await eventually(async () => (await outbox()).length > 0, 'the nudge in the dev outbox');
+      // The second message's look comes 1 s after it was sent: give it well past that before counting.
+      await new Promise((r) => setTimeout(r, Math.max(0, secondSentAt + 3000 - Date.now())));
+      const nudges = await outbox();
+      expect(nudges.map((m) => m.recipient)).toEqual([`${doctor.userId}@staff.test`]);
+      expect(JSON.stringify(nudges)).not.toContain(MARKER);
+      expect(JSON.stringify(nudges)).not.toContain('potassium');
+      expect(JSON.stringify(nudges)).not.toContain(nurse.userId);
+    } finally {
+      n.client.close();
+      d.client.close();
+    }
   });
 });
