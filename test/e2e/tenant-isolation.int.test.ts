@@ -79,6 +79,19 @@ describe('tenant isolation: no route of tenant A reaches tenant B', () => {
     );
     expect(md.status).toBe(201);
     b.messagingDevice = md.body.deviceId;
+    // A conversation of tenant B (its MLS group is never made: the ids are what matter here).
+    const conv = await h.request(
+      'POST',
+      '/v1/conversations',
+      {
+        kind: 'group',
+        deviceId: b.messagingDevice,
+        members: [{ kind: 'user', id: (await staffWithSession(h, ['nurse'], B)).userId }],
+      },
+      bDoc.headers,
+    );
+    expect(conv.status).toBe(201);
+    b.conversation = conv.body.id;
     // Clinical alerts: an alert about B's patient (summary and details carry B's marker only where allowed) and a policy.
     b.clinicalAlert = (
       await bReq('POST', '/v1/alerts', {
@@ -183,6 +196,7 @@ describe('tenant isolation: no route of tenant A reaches tenant B', () => {
       .replace(/^\/v1\/groups\/\{id\}/, `/v1/groups/${b.group}`)
       .replace(/^\/v1\/medical-devices\/\{id\}/, `/v1/medical-devices/${b.medicalDevice}`)
       .replace(/^\/v1\/messaging\/devices\/\{deviceId\}/, `/v1/messaging/devices/${b.messagingDevice}`)
+      .replace(/^\/v1\/conversations\/\{id\}/, `/v1/conversations/${b.conversation}`)
       .replace(/^\/v1\/alerts\/\{id\}/, `/v1/alerts/${b.clinicalAlert}`)
       .replace(/^\/alerts\/\{id\}/, `/alerts/${b.clinicalAlert}`)
       .replace(/^\/v1\/escalation-policies\/\{id\}/, `/v1/escalation-policies/${b.policy}`)
@@ -225,6 +239,7 @@ describe('tenant isolation: no route of tenant A reaches tenant B', () => {
       b.group!,
       b.unit!,
       b.messagingDevice!,
+      b.conversation!,
     ];
     const failures: string[] = [];
     auditBefore = bAudit();
