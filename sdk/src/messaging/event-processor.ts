@@ -13,6 +13,7 @@ import { DeviceVerificationError } from '../transparency/device-verifier.js';
 import type { ClientContext } from './context.js';
 import { parsePayload, type StoredMessage } from './events.js';
 import { decodeMessage, suiteImpl } from './mls.js';
+import { openApplication } from './application-decrypt.js';
 import type { ConversationEvent } from './wire-types.js';
 
 /** The server may only propose removals (roster changes); anything else from it is refused. */
@@ -54,6 +55,16 @@ export class EventProcessor {
       throw new Error(`event ${ev.seq} is not an MLS handshake or application message`);
     const impl = await suiteImpl(state.groupContext.cipherSuite as CipherSuiteName);
     this.ctx.trust.lastRefusal = null;
+    if (m.wireformat === 'mls_private_message' && m.privateMessage.contentType === 'application') {
+      let opened: Awaited<ReturnType<typeof openApplication>>;
+      try {
+        opened = await openApplication(state, m.privateMessage, impl);
+      } catch (e) {
+        return this.failed(ev, e as Error);
+      }
+      await this.ctx.groups.setState(ev.conversationId, opened.newState);
+      return this.application(ev, opened.message, opened.senderDevice);
+    }
     let r: Awaited<ReturnType<typeof processMessage>>;
     try {
       r = await processMessage(m, state, emptyPskIndex, proposalRules, impl);
@@ -61,7 +72,7 @@ export class EventProcessor {
       return this.failed(ev, e as Error);
     }
     await this.ctx.groups.setState(ev.conversationId, r.newState);
-    if (r.kind === 'applicationMessage') return this.application(ev, r.message, r.newState);
+    if (r.kind === 'applicationMessage') return; // only through openApplication above
     if (ev.kind === 'commit') {
       const removed = r.newState.groupActiveState.kind === 'removedFromGroup';
       if (removed) await this.ctx.groups.updateMeta(ev.conversationId, { removed: true });
@@ -138,11 +149,18 @@ export class EventProcessor {
     });
   }
 
-  private async application(ev: ConversationEvent, bytes: Uint8Array, state: { ratchetTree: unknown }): Promise<void> {
-    void state;
+  private async application(ev: ConversationEvent, bytes: Uint8Array, mlsSender: string | null): Promise<void> {
     const payload = parsePayload(bytes);
-    const senderDevice = 'deviceId' in ev.sender ? ev.sender.deviceId : '';
-    // Who sent it: the verified binding of the sending device (the server's sender field is only a hint).
+    const claimed = 'deviceId' in ev.sender ? ev.sender.deviceId : null;
+    // The sender is the MLS leaf that encrypted it; the server's sender field must agree.
+    if (!mlsSender || mlsSender !== claimed) {
+      this.ctx.emitter.emit('error', {
+        conversationId: ev.conversationId,
+        error: new Error(`event ${ev.seq}: the server names another sender than the MLS message`),
+      });
+      return;
+    }
+    const senderDevice = mlsSender;
     let sender: StoredMessage['sender'];
     try {
       sender = (await this.ctx.trust.verify(senderDevice)).person;
