@@ -2,136 +2,20 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import pino from 'pino';
-import { v7 as uuidv7 } from 'uuid';
 import { LocalKeyring } from '../../src/crypto/local-keyring.js';
 import { AuditLog } from '../../src/audit/audit-log.js';
-import type { KyselyStore } from '../../src/store/kysely-store.js';
 import type { StoreTx } from '../../src/store/store.js';
-import { KeyPackageService } from '../../src/messaging/key-packages.js';
 import { StoreDeviceDirectory } from '../../src/messaging/device-directory.js';
 import { MessagingDeviceRevoker } from '../../src/messaging/device-revoker.js';
-import { CIPHER_SUITES } from '../../src/messaging/messaging-types.js';
 import { DeviceRegistry } from '../../src/messaging/device-registry.js';
 import { verifyBinding } from '../../src/messaging/device-binding.js';
 import type { DeviceService } from '../../src/core/device-service.js';
 import type { Signer } from '../../src/crypto/signer.js';
+import { CLASSIC, NOW, T, XWING, device, pkg, service } from './messaging-device-fixtures.js';
 import { describeEachBackend, freshDatabases, migratedStore } from '../helpers/backends.js';
 
-const [CLASSIC, XWING] = CIPHER_SUITES;
-const T = 't';
-const NOW = 1_790_000_000_000;
-
-/** A device row and its binding, as registration writes them (the binding's content is not checked here). */
-async function device(tx: StoreTx, id: string, person: string, at = NOW) {
-  await tx.tenants.ensure(T, T, at);
-  await tx.sessions.insertDevice({
-    id,
-    tenant_id: T,
-    subject_type: 'user',
-    subject_id: person,
-    platform: 'cli',
-    name: 'n',
-    push_token_ct: null,
-    created_at: at,
-    revoked_at: null,
-  });
-  await tx.messagingDevices.insert({
-    tenant_id: T,
-    device_id: id,
-    person_kind: 'user',
-    person_id: person,
-    signature_key: randomBytes(32),
-    binding: `{"device":"${id}"}`,
-    signature: randomBytes(64),
-    key_id: 'k1',
-    binding_hash: `hash-${id}`,
-    registered_at: at,
-    revoked_at: null,
-  });
-}
-
-const pkg = (deviceId: string, suite: string, lastResort = false, data = randomBytes(48)) => ({
-  id: uuidv7(),
-  tenant_id: T,
-  device_id: deviceId,
-  cipher_suite: suite,
-  ref: data.toString('hex'),
-  data,
-  last_resort: lastResort ? 1 : 0,
-  created_at: NOW,
-});
-
-const service = (store: KyselyStore, lowThreshold = 10) =>
-  new KeyPackageService({ store, clock: () => new Date(NOW), newId: uuidv7, lowThreshold });
-
-describeEachBackend('messaging devices and key packages in the store', (backend) => {
+describeEachBackend('messaging devices in the store', (backend) => {
   const fresh = freshDatabases(backend);
-
-  it('hands each key package out at most once to many concurrent claimers, then only the last-resort one', async () => {
-    const db = await fresh({ prefix: 'sealpost-msgdev-', migrated: true });
-    const store = await migratedStore(db);
-    const packages = Array.from({ length: 30 }, () => pkg('d1', CLASSIC));
-    const last = pkg('d1', CLASSIC, true);
-    await store.transaction(async (tx) => {
-      await device(tx, 'd1', 'u1');
-      await device(tx, 'd2', 'u2');
-      expect(await tx.messagingDevices.insertKeyPackages(packages)).toBe(30);
-      await tx.messagingDevices.replaceLastResort(last);
-      await tx.messagingDevices.insertKeyPackages([pkg('d2', XWING)]);
-    });
-    const kp = service(store);
-    const claims = await Promise.all(
-      Array.from({ length: 45 }, () =>
-        store.transaction((tx) => kp.claimInTx(tx, { tenantId: T, actor: 'test' }, ['d1', 'd2', 'd1'], CLASSIC)),
-      ),
-    );
-    const single = claims.flatMap((c) => c.items).filter((i) => !i.lastResort);
-    const lastResort = claims.flatMap((c) => c.items).filter((i) => i.lastResort);
-    const taken = single.map((i) => Buffer.from(i.keyPackage).toString('hex'));
-    // Every package exactly once; each claim got one for d1 (duplicates in the request count once), none for d2's other suite.
-    expect(new Set(taken).size).toBe(taken.length);
-    expect(new Set(taken)).toEqual(new Set(packages.map((p) => p.ref)));
-    expect(claims.every((c) => c.items.length === 1 && c.items[0].deviceId === 'd1')).toBe(true);
-    expect(lastResort).toHaveLength(15);
-    expect(lastResort.every((i) => Buffer.from(i.keyPackage).equals(last.data))).toBe(true);
-    expect(await store.read.messagingDevices.available(T, 'd1', CLASSIC)).toBe(0);
-    expect(await store.read.messagingDevices.counts(T, 'd1')).toEqual([
-      { cipher_suite: CLASSIC, last_resort: 1, n: 1 },
-    ]);
-    // Below the threshold of 10 the single-use claims leave a `low` entry: each of the last 10 when
-    // claims run one at a time (SQLite); on PostgreSQL a claim counts what others have not committed
-    // yet, so overlapping claims may see more left (a nudge, not a ledger), but the last ones tell.
-    // Devices handing out their last-resort package are told each time (15 here).
-    const lows = claims.filter((c) => c.low.length && !c.items[0].lastResort).length;
-    if (backend === 'sqlite') expect(lows).toBe(10);
-    else expect(lows).toBeGreaterThanOrEqual(1);
-    expect(lows).toBeLessThanOrEqual(10);
-    expect(claims.filter((c) => c.low.length && c.items[0].lastResort)).toHaveLength(15);
-    await store.close();
-  });
-
-  it('ignores a re-uploaded package and keeps one last-resort package per device and suite', async () => {
-    const db = await fresh({ prefix: 'sealpost-msgdev-', migrated: true });
-    const store = await migratedStore(db);
-    const p = pkg('d1', CLASSIC);
-    await store.transaction(async (tx) => {
-      await device(tx, 'd1', 'u1');
-      expect(await tx.messagingDevices.insertKeyPackages([p, { ...p, id: uuidv7() }])).toBe(1);
-      await tx.messagingDevices.replaceLastResort(pkg('d1', CLASSIC, true));
-      await tx.messagingDevices.replaceLastResort(pkg('d1', XWING, true));
-      const newer = pkg('d1', CLASSIC, true);
-      await tx.messagingDevices.replaceLastResort(newer);
-      expect(await tx.messagingDevices.claim(T, 'd1', CLASSIC)).toEqual({ data: p.data, lastResort: false });
-      expect(Buffer.from((await tx.messagingDevices.claim(T, 'd1', CLASSIC))!.data).equals(newer.data)).toBe(true);
-    });
-    expect(
-      (await store.read.messagingDevices.counts(T, 'd1')).sort((a, b) => a.cipher_suite.localeCompare(b.cipher_suite)),
-    ).toEqual([
-      { cipher_suite: CLASSIC, last_resort: 1, n: 1 },
-      { cipher_suite: XWING, last_resort: 1, n: 1 },
-    ]);
-    await store.close();
-  });
 
   it('revokes only bindings whose device row was revoked, audits each once, drops their packages and tells conversations in the same transaction', async () => {
     const db = await fresh({ prefix: 'sealpost-msgdev-', migrated: true });
@@ -295,31 +179,6 @@ describeEachBackend('messaging devices and key packages in the store', (backend)
     await expect(registry.register(owner, { ...input, signatureKey: 'AAAA' })).rejects.toMatchObject({
       code: 'SP_MESSAGING_SIGNATURE_KEY_INVALID',
     });
-    await store.close();
-  });
-
-  it('tells a device whose packages run low through the live feed, after the claim committed, and answers the devices left out', async () => {
-    const db = await fresh({ prefix: 'sealpost-msgdev-', migrated: true });
-    const store = await migratedStore(db);
-    await store.transaction(async (tx) => {
-      await device(tx, 'd1', 'u1');
-      await device(tx, 'd2', 'u2');
-      await tx.messagingDevices.insertKeyPackages([pkg('d1', CLASSIC), pkg('d1', CLASSIC), pkg('d1', CLASSIC)]);
-    });
-    const told: string[] = [];
-    const kp = service(store, 2);
-    kp.feed = {
-      keyPackagesLow: (tenantId, deviceId, suite) => {
-        told.push(`${tenantId}/${deviceId}/${suite}`);
-        throw new Error('a broken feed does not fail the claim');
-      },
-    };
-    const first = await kp.claim({ tenantId: T, actor: 'user:u2' }, ['d1', 'd2', 'nope'], CLASSIC);
-    expect(first.items.map((i) => i.deviceId)).toEqual(['d1']);
-    expect(first.missing).toEqual(['d2', 'nope']);
-    expect(told).toEqual([]); // 2 left: not below 2
-    await kp.claim({ tenantId: T, actor: 'user:u2' }, ['d1'], CLASSIC);
-    expect(told).toEqual([`${T}/d1/${CLASSIC}`]);
     await store.close();
   });
 });
