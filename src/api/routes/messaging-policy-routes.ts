@@ -3,7 +3,7 @@ import type { RoutePlugin } from '../types.js';
 import { problems } from '../schemas.js';
 import { CIPHER_SUITES, DEFAULT_CIPHER_SUITE } from '../../messaging/messaging-types.js';
 import type { Conversations } from '../../messaging/conversation-module.js';
-import { callerOf } from './conversation-routes.js';
+import { callerOf, Id } from './conversation-schemas.js';
 
 const Policy = Type.Object(
   {
@@ -27,7 +27,7 @@ export interface MessagingPolicyRouteOptions {
   conversations: Conversations;
 }
 
-/** The tenant's messaging policy and its MLS external sender. */
+/** The tenant's messaging policy, its MLS external sender, and where a device has something to read. */
 export const messagingPolicyRoutes: RoutePlugin<MessagingPolicyRouteOptions> = async (app, { conversations: m }) => {
   app.get(
     '/external-sender',
@@ -86,5 +86,31 @@ export const messagingPolicyRoutes: RoutePlugin<MessagingPolicyRouteOptions> = a
       },
     },
     async (req) => m.policy.put(callerOf(req), req.body),
+  );
+
+  app.get(
+    '/devices/:deviceId/conversations',
+    {
+      config: { permission: 'message.use' },
+      schema: {
+        tags: ['messaging'],
+        summary: 'Where one of the caller’s devices has something to read (sync after being offline)',
+        params: Type.Object({ deviceId: Id }),
+        response: {
+          200: Type.Object({
+            items: Type.Array(
+              Type.Object({
+                conversationId: Type.String(),
+                latestSeq: Type.Integer(),
+                cursor: Type.Integer(),
+                epoch: Type.Integer(),
+              }),
+            ),
+          }),
+          ...problems(400, 401, 403),
+        },
+      },
+    },
+    async (req) => m.events.ofDevice(callerOf(req), req.params.deviceId),
   );
 };
