@@ -19,6 +19,7 @@ import {
   createGroupInfoWithExternalPubAndRatchetTree,
   decodeMlsMessage,
   defaultCapabilities,
+  encodeExternalSender,
   defaultLifetime,
   encodeMlsMessage,
   generateKeyPackageWithKey,
@@ -188,7 +189,21 @@ export async function makeGroup(
     creator.keys,
     impl,
   );
-  const state0 = await createGroup(new TextEncoder().encode(conv.id), own.publicPackage, own.privatePackage, [], impl);
+  // The tenant's external sender in the group's extensions, as the SDK creates groups (the server checks it).
+  const external = {
+    credential: {
+      credentialType: 'basic' as const,
+      identity: new Uint8Array(Buffer.from(conv.externalSender.identity, 'base64')),
+    },
+    signaturePublicKey: new Uint8Array(Buffer.from(conv.externalSender.signatureKey, 'base64')),
+  };
+  const state0 = await createGroup(
+    new TextEncoder().encode(conv.id),
+    own.publicPackage,
+    own.privatePackage,
+    [{ extensionType: 'external_senders', extensionData: encodeExternalSender(external) }],
+    impl,
+  );
   const claimed = await s.h.app.store.transaction((tx) =>
     new StoreDeviceDirectory(
       new KeyPackageService({ store: s.h.app.store, clock: () => new Date(), newId: uuidv7, lowThreshold: 0 }),
