@@ -4869,6 +4869,1012 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/conversations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's conversations, newest first */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string;
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                cipherSuite: string;
+                                /** Format: date-time */
+                                createdAt: string;
+                                epoch: number;
+                                externalSender: {
+                                    /** @description base64 of its basic credential identity */
+                                    identity: string;
+                                    /** @description base64 raw Ed25519 key: put it in the group’s external_senders extension */
+                                    signatureKey: string;
+                                };
+                                id: string;
+                                kind: "direct" | "group" | "patient";
+                                latestSeq: number;
+                                lifespanSeconds: number | null;
+                                members: {
+                                    /** @description Active messaging devices */
+                                    devices: string[];
+                                    id: string;
+                                    kind: "user" | "patient";
+                                }[];
+                                patientId: string | null;
+                            }[];
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Start a conversation (the caller creates the MLS group locally and commits the adds) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        cipherSuite?: "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519" | "MLS_256_XWING_AES256GCM_SHA512_Ed25519";
+                        deviceId: string;
+                        kind: "direct" | "group" | "patient";
+                        lifespanSeconds?: number;
+                        members?: {
+                            id: string;
+                            kind: "user" | "patient";
+                        }[];
+                        patientId?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            cipherSuite: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                            epoch: number;
+                            externalSender: {
+                                /** @description base64 of its basic credential identity */
+                                identity: string;
+                                /** @description base64 raw Ed25519 key: put it in the group’s external_senders extension */
+                                signatureKey: string;
+                            };
+                            id: string;
+                            kind: "direct" | "group" | "patient";
+                            latestSeq: number;
+                            lifespanSeconds: number | null;
+                            members: {
+                                /** @description Active messaging devices */
+                                devices: string[];
+                                id: string;
+                                kind: "user" | "patient";
+                            }[];
+                            patientId: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One conversation (members only; 404 otherwise) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            cipherSuite: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                            epoch: number;
+                            externalSender: {
+                                /** @description base64 of its basic credential identity */
+                                identity: string;
+                                /** @description base64 raw Ed25519 key: put it in the group’s external_senders extension */
+                                signatureKey: string;
+                            };
+                            id: string;
+                            kind: "direct" | "group" | "patient";
+                            latestSeq: number;
+                            lifespanSeconds: number | null;
+                            members: {
+                                /** @description Active messaging devices */
+                                devices: string[];
+                                id: string;
+                                kind: "user" | "patient";
+                            }[];
+                            patientId: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{id}/commits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Post the commit of the current epoch (one per epoch; 409 with currentEpoch when stale) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description base64 MLSMessage (private or public message) of content type commit */
+                        commit: string;
+                        deviceId: string;
+                        epoch: number;
+                        /** @description base64 MLSMessage mls_group_info of the new epoch, with the ratchet tree extension */
+                        groupInfo: string;
+                        /** @description base64 MLSMessage mls_welcome, delivered only to the added devices */
+                        welcome?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            epoch: number;
+                            seq: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code: string;
+                            currentEpoch?: number;
+                            detail?: string;
+                            requestId: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{id}/cursor": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Delivery receipt: the device stored everything up to seq */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        deviceId: string;
+                        seq: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Events one of the caller's devices may read (its window), oldest first */
+        get: {
+            parameters: {
+                query: {
+                    after?: number;
+                    deviceId: string;
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                attachments: string[];
+                                conversationId: string;
+                                /** Format: date-time */
+                                createdAt: string;
+                                data: string | null;
+                                epoch: number;
+                                kind: "commit" | "application" | "proposal" | "welcome" | "recall";
+                                recalledSeq: number | null;
+                                sender: {
+                                    deviceId: string;
+                                } | {
+                                    /** @enum {boolean} */
+                                    external: true;
+                                };
+                                seq: number;
+                                urgent: boolean;
+                            }[];
+                            nextCursor: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{id}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Add a staff member to a group (a member then commits the adds of their devices) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        person: {
+                            id: string;
+                            kind: "user" | "patient";
+                        };
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            cipherSuite: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                            epoch: number;
+                            externalSender: {
+                                /** @description base64 of its basic credential identity */
+                                identity: string;
+                                /** @description base64 raw Ed25519 key: put it in the group’s external_senders extension */
+                                signatureKey: string;
+                            };
+                            id: string;
+                            kind: "direct" | "group" | "patient";
+                            latestSeq: number;
+                            lifespanSeconds: number | null;
+                            members: {
+                                /** @description Active messaging devices */
+                                devices: string[];
+                                id: string;
+                                kind: "user" | "patient";
+                            }[];
+                            patientId: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{id}/members/{kind}/{personId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a person from a group (their devices get no later events; the server proposes their MLS removal) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    kind: "user" | "patient";
+                    personId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{id}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Post an application message of the current epoch (a repeated clientMessageId answers the first seq) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        attachments?: string[];
+                        clientMessageId: string;
+                        deviceId: string;
+                        epoch: number;
+                        /** @description base64 MLSMessage mls_private_message of content type application */
+                        message: string;
+                        urgent?: boolean;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            seq: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code: string;
+                            currentEpoch?: number;
+                            detail?: string;
+                            requestId: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{id}/messages/{seq}/recall": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Recall a message the caller sent (its ciphertext and attachments leave the server) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    seq: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        deviceId: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            recalledSeq: number;
+                            seq: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{id}/receipts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Devices that stored the event seq (delivery receipts) */
+        get: {
+            parameters: {
+                query: {
+                    seq: number;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            delivered: {
+                                deviceId: string;
+                                person: {
+                                    id: string;
+                                    kind: "user" | "patient";
+                                };
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/dev/outbox": {
         parameters: {
             query?: never;
@@ -6773,7 +7779,7 @@ export interface paths {
                     "application/json": {
                         name: string;
                         /** @enum {unknown} */
-                        platform: "ios" | "android" | "web";
+                        platform: "ios" | "android" | "web" | "cli";
                         pushToken?: string;
                     };
                 };
@@ -7706,6 +8712,1046 @@ export interface paths {
                 };
             };
         };
+        trace?: never;
+    };
+    "/v1/messaging/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The signed-in person's active messaging devices */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                /** @description The binding: RFC 8785 JSON signed by the notary key `keyId` */
+                                binding: string;
+                                deviceId: string;
+                                /** @description base64 of the MLS basic credential identity `sealpost:v1:<tenant>:<device>` */
+                                identity: string;
+                                /** @description The notary key (/.well-known/sealpost-keys.json) */
+                                keyId: string;
+                                person: {
+                                    id: string;
+                                    kind: "user" | "patient";
+                                };
+                                /** Format: date-time */
+                                registeredAt: string;
+                                /** @description Key transparency: the audit entry with its inclusion proof in a signed checkpoint; `pending` until it has one (trust the device only once anchored) */
+                                registration: {
+                                    /** @description C2SP signed note of the checkpoint (audit-log key, `checkpointKey`) */
+                                    checkpoint: string;
+                                    /** @description The audit entry (canonical JSON); details.bindingHash is the SHA-256 (hex) of `binding` */
+                                    entry: string;
+                                    /** @description RFC 9162 audit path, bottom-up, base64 */
+                                    inclusion: string[];
+                                    /** @description Its RFC 9162 leaf index */
+                                    index: number;
+                                    /** @enum {string} */
+                                    status: "anchored";
+                                    treeSize: number;
+                                } | {
+                                    /** @enum {string} */
+                                    status: "pending";
+                                };
+                                revocation: ({
+                                    /** @description C2SP signed note of the checkpoint (audit-log key, `checkpointKey`) */
+                                    checkpoint: string;
+                                    /** @description The audit entry (canonical JSON); details.bindingHash is the SHA-256 (hex) of `binding` */
+                                    entry: string;
+                                    /** @description RFC 9162 audit path, bottom-up, base64 */
+                                    inclusion: string[];
+                                    /** @description Its RFC 9162 leaf index */
+                                    index: number;
+                                    /** @enum {string} */
+                                    status: "anchored";
+                                    treeSize: number;
+                                } | {
+                                    /** @enum {string} */
+                                    status: "pending";
+                                }) | null;
+                                revokedAt: string | null;
+                                /** @description base64 Ed25519 signature of the UTF-8 binding */
+                                signature: string;
+                                /** @description base64 of the raw Ed25519 public key */
+                                signatureKey: string;
+                                status: "active" | "revoked";
+                                tenantId: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Register a messaging device of the signed-in person and bind its MLS signature key
+         * @description Creates a device (as POST /v1/me/devices) and its binding, signed by the notary key and committed to the audit log, in one transaction.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        name: string;
+                        /** @enum {unknown} */
+                        platform: "ios" | "android" | "web" | "cli";
+                        /** @description base64 of the raw 32-byte Ed25519 public key */
+                        signatureKey: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description The binding: RFC 8785 JSON signed by the notary key `keyId` */
+                            binding: string;
+                            deviceId: string;
+                            /** @description base64 of the MLS basic credential identity `sealpost:v1:<tenant>:<device>` */
+                            identity: string;
+                            /** @description The notary key (/.well-known/sealpost-keys.json) */
+                            keyId: string;
+                            person: {
+                                id: string;
+                                kind: "user" | "patient";
+                            };
+                            /** Format: date-time */
+                            registeredAt: string;
+                            /** @description Key transparency: the audit entry with its inclusion proof in a signed checkpoint; `pending` until it has one (trust the device only once anchored) */
+                            registration: {
+                                /** @description C2SP signed note of the checkpoint (audit-log key, `checkpointKey`) */
+                                checkpoint: string;
+                                /** @description The audit entry (canonical JSON); details.bindingHash is the SHA-256 (hex) of `binding` */
+                                entry: string;
+                                /** @description RFC 9162 audit path, bottom-up, base64 */
+                                inclusion: string[];
+                                /** @description Its RFC 9162 leaf index */
+                                index: number;
+                                /** @enum {string} */
+                                status: "anchored";
+                                treeSize: number;
+                            } | {
+                                /** @enum {string} */
+                                status: "pending";
+                            };
+                            revocation: ({
+                                /** @description C2SP signed note of the checkpoint (audit-log key, `checkpointKey`) */
+                                checkpoint: string;
+                                /** @description The audit entry (canonical JSON); details.bindingHash is the SHA-256 (hex) of `binding` */
+                                entry: string;
+                                /** @description RFC 9162 audit path, bottom-up, base64 */
+                                inclusion: string[];
+                                /** @description Its RFC 9162 leaf index */
+                                index: number;
+                                /** @enum {string} */
+                                status: "anchored";
+                                treeSize: number;
+                            } | {
+                                /** @enum {string} */
+                                status: "pending";
+                            }) | null;
+                            revokedAt: string | null;
+                            /** @description base64 Ed25519 signature of the UTF-8 binding */
+                            signature: string;
+                            /** @description base64 of the raw Ed25519 public key */
+                            signatureKey: string;
+                            status: "active" | "revoked";
+                            tenantId: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/messaging/devices/{deviceId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A messaging device of the tenant, active or revoked, with its key-transparency anchors */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    deviceId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description The binding: RFC 8785 JSON signed by the notary key `keyId` */
+                            binding: string;
+                            deviceId: string;
+                            /** @description base64 of the MLS basic credential identity `sealpost:v1:<tenant>:<device>` */
+                            identity: string;
+                            /** @description The notary key (/.well-known/sealpost-keys.json) */
+                            keyId: string;
+                            person: {
+                                id: string;
+                                kind: "user" | "patient";
+                            };
+                            /** Format: date-time */
+                            registeredAt: string;
+                            /** @description Key transparency: the audit entry with its inclusion proof in a signed checkpoint; `pending` until it has one (trust the device only once anchored) */
+                            registration: {
+                                /** @description C2SP signed note of the checkpoint (audit-log key, `checkpointKey`) */
+                                checkpoint: string;
+                                /** @description The audit entry (canonical JSON); details.bindingHash is the SHA-256 (hex) of `binding` */
+                                entry: string;
+                                /** @description RFC 9162 audit path, bottom-up, base64 */
+                                inclusion: string[];
+                                /** @description Its RFC 9162 leaf index */
+                                index: number;
+                                /** @enum {string} */
+                                status: "anchored";
+                                treeSize: number;
+                            } | {
+                                /** @enum {string} */
+                                status: "pending";
+                            };
+                            revocation: ({
+                                /** @description C2SP signed note of the checkpoint (audit-log key, `checkpointKey`) */
+                                checkpoint: string;
+                                /** @description The audit entry (canonical JSON); details.bindingHash is the SHA-256 (hex) of `binding` */
+                                entry: string;
+                                /** @description RFC 9162 audit path, bottom-up, base64 */
+                                inclusion: string[];
+                                /** @description Its RFC 9162 leaf index */
+                                index: number;
+                                /** @enum {string} */
+                                status: "anchored";
+                                treeSize: number;
+                            } | {
+                                /** @enum {string} */
+                                status: "pending";
+                            }) | null;
+                            revokedAt: string | null;
+                            /** @description base64 Ed25519 signature of the UTF-8 binding */
+                            signature: string;
+                            /** @description base64 of the raw Ed25519 public key */
+                            signatureKey: string;
+                            status: "active" | "revoked";
+                            tenantId: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/messaging/devices/{deviceId}/conversations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Where one of the caller’s devices has something to read (sync after being offline) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    deviceId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                conversationId: string;
+                                cursor: number;
+                                epoch: number;
+                                latestSeq: number;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/messaging/devices/{deviceId}/key-packages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Key packages held for one of the caller's devices, per cipher suite */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    deviceId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Per cipher suite */
+                            counts: {
+                                [key: string]: {
+                                    available: number;
+                                    lastResort: boolean;
+                                };
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Upload key packages of one of the caller's devices (all or nothing)
+         * @description Each is an encoded MLSMessage (mls_key_package) with this device's credential and signature key; a duplicate is ignored; a last-resort package replaces the previous one of its suite.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    deviceId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        keyPackages: string[];
+                        /** @description An encoded MLSMessage (mls_key_package), handed out when none is left */
+                        lastResort?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Per cipher suite */
+                            counts: {
+                                [key: string]: {
+                                    available: number;
+                                    lastResort: boolean;
+                                };
+                            };
+                            stored: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/messaging/external-sender": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's MLS external sender (goes in every group's external_senders extension) */
+        get: {
+            parameters: {
+                query?: {
+                    cipherSuite?: "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519" | "MLS_256_XWING_AES256GCM_SHA512_Ed25519";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description base64 of the basic credential identity */
+                            identity: string;
+                            /** @description base64 raw Ed25519 public key */
+                            signatureKey: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/messaging/key-packages/claim": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Claim one key package of each active device (single use; the last-resort one when none is left) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        cipherSuite: "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519" | "MLS_256_XWING_AES256GCM_SHA512_Ed25519";
+                        deviceIds: string[];
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                deviceId: string;
+                                keyPackage: string;
+                                lastResort: boolean;
+                            }[];
+                            /** @description Devices with no package of the suite, revoked or unknown */
+                            missing: string[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/messaging/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live delivery of conversation events to one of the caller’s devices (WebSocket)
+         * @description Upgrade to a WebSocket (RFC 6455). Server → client JSON frames: `{ type: "event", event }` (ConversationEvent), `{ type: "key-packages-low", deviceId, cipherSuite }`, `{ type: "revoked" }` (then close 4003). Client → server: `{ type: "ack", conversationId, seq }` (as POST …/cursor). On connect every event after the device’s cursors is sent. A client that reads too slowly is closed (4008) and re-syncs; frames over 4 KiB close with 1009; pings every 30 s. A plain GET answers 426.
+         */
+        get: {
+            parameters: {
+                query: {
+                    deviceId: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                426: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/messaging/people/{kind}/{personId}/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A person's active messaging devices (staff user id, or patient account id) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    kind: "user" | "patient";
+                    personId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                /** @description The binding: RFC 8785 JSON signed by the notary key `keyId` */
+                                binding: string;
+                                deviceId: string;
+                                /** @description base64 of the MLS basic credential identity `sealpost:v1:<tenant>:<device>` */
+                                identity: string;
+                                /** @description The notary key (/.well-known/sealpost-keys.json) */
+                                keyId: string;
+                                person: {
+                                    id: string;
+                                    kind: "user" | "patient";
+                                };
+                                /** Format: date-time */
+                                registeredAt: string;
+                                /** @description Key transparency: the audit entry with its inclusion proof in a signed checkpoint; `pending` until it has one (trust the device only once anchored) */
+                                registration: {
+                                    /** @description C2SP signed note of the checkpoint (audit-log key, `checkpointKey`) */
+                                    checkpoint: string;
+                                    /** @description The audit entry (canonical JSON); details.bindingHash is the SHA-256 (hex) of `binding` */
+                                    entry: string;
+                                    /** @description RFC 9162 audit path, bottom-up, base64 */
+                                    inclusion: string[];
+                                    /** @description Its RFC 9162 leaf index */
+                                    index: number;
+                                    /** @enum {string} */
+                                    status: "anchored";
+                                    treeSize: number;
+                                } | {
+                                    /** @enum {string} */
+                                    status: "pending";
+                                };
+                                revocation: ({
+                                    /** @description C2SP signed note of the checkpoint (audit-log key, `checkpointKey`) */
+                                    checkpoint: string;
+                                    /** @description The audit entry (canonical JSON); details.bindingHash is the SHA-256 (hex) of `binding` */
+                                    entry: string;
+                                    /** @description RFC 9162 audit path, bottom-up, base64 */
+                                    inclusion: string[];
+                                    /** @description Its RFC 9162 leaf index */
+                                    index: number;
+                                    /** @enum {string} */
+                                    status: "anchored";
+                                    treeSize: number;
+                                } | {
+                                    /** @enum {string} */
+                                    status: "pending";
+                                }) | null;
+                                revokedAt: string | null;
+                                /** @description base64 Ed25519 signature of the UTF-8 binding */
+                                signature: string;
+                                /** @description base64 of the raw Ed25519 public key */
+                                signatureKey: string;
+                                status: "active" | "revoked";
+                                tenantId: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/messaging/policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's messaging policy */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description The tenant's archive member (sealpost archiver) joins the roster of every new conversation; absent in a PUT: unchanged */
+                            archive?: boolean;
+                            /** @description Ciphertext of conversations without their own lifespan is purged after this long (null: kept) */
+                            defaultLifespanSeconds: number | null;
+                            /** @description New conversations must use MLS_256_XWING_AES256GCM_SHA512_Ed25519 */
+                            requirePostQuantum: boolean;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        /** Change the tenant's messaging policy (audited) */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description The tenant's archive member (sealpost archiver) joins the roster of every new conversation; absent in a PUT: unchanged */
+                        archive?: boolean;
+                        /** @description Ciphertext of conversations without their own lifespan is purged after this long (null: kept) */
+                        defaultLifespanSeconds: number | null;
+                        /** @description New conversations must use MLS_256_XWING_AES256GCM_SHA512_Ed25519 */
+                        requirePostQuantum: boolean;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description The tenant's archive member (sealpost archiver) joins the roster of every new conversation; absent in a PUT: unchanged */
+                            archive?: boolean;
+                            /** @description Ciphertext of conversations without their own lifespan is purged after this long (null: kept) */
+                            defaultLifespanSeconds: number | null;
+                            /** @description New conversations must use MLS_256_XWING_AES256GCM_SHA512_Ed25519 */
+                            requirePostQuantum: boolean;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/v1/notifications": {
