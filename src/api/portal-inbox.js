@@ -161,8 +161,10 @@ async function startMessaging() {
   client = await sdk.MessagingClient.open({ baseUrl: location.origin, keyStore });
   if (!client.device) await client.register(navigator.userAgentData?.platform ?? 'Web browser', 'web');
   client.on('message', (m) => {
-    if (openThread === m.conversationId) renderMessage(m);
-    else void renderThreads().catch(fail);
+    if (openThread !== m.conversationId) return void renderThreads().catch(fail);
+    renderMessage(m);
+    // The thread is open in front of the patient: what arrives in it is read.
+    if (!m.mine && document.visibilityState === 'visible') void client.markRead(m.conversationId, m.seq).catch(fail);
   });
   // New threads (the welcome that adds this browser) arrive through the live connection or its pull.
   client.on('membership', () => void renderThreads().catch(fail));

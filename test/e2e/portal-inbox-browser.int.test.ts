@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { Agent, fetch as undiciFetch } from 'undici';
 import WebSocket from 'ws';
 import { launchChromium } from '../helpers/chromium.js';
+import { createTestDatabase, describeEachBackend, type TestDatabase } from '../helpers/backends.js';
 import { staffWithSession } from '../helpers/identity.js';
 import { eventually, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 
@@ -12,7 +13,8 @@ import { eventually, samplePatient, startSealpost, type Harness } from '../helpe
  * exchanges end-to-end encrypted messages (and an attachment) with a nurse whose client is the SDK
  * in Node — the browser is the third client of the issue's three-client test.
  */
-describe('the portal inbox in a real browser', () => {
+describeEachBackend('the portal inbox in a real browser', (backend) => {
+  let db: TestDatabase;
   let h: Harness;
   let browser: Browser;
   let messagingReady = false;
@@ -21,7 +23,8 @@ describe('the portal inbox in a real browser', () => {
   const outbox = async () => (await h.request('GET', '/v1/dev/outbox?limit=500')).body.items as any[];
 
   beforeAll(async () => {
-    h = await startSealpost();
+    db = await createTestDatabase(backend);
+    h = await startSealpost(db.env);
     expect(
       (await h.request('PUT', '/v1/patients/pi1', samplePatient({ telecom: [{ system: 'email', value: EMAIL }] })))
         .status,
@@ -40,6 +43,7 @@ describe('the portal inbox in a real browser', () => {
     nurseClient?.close();
     await browser?.close();
     await h?.close();
+    await db?.drop();
   });
 
   /** A phone-sized context; `locale` sets the browser's Accept-Language. */

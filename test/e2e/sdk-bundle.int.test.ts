@@ -55,6 +55,7 @@ describe('the SDK bundle served to browsers', () => {
   it('loads in Chromium under the inbox policy and exposes the SDK', async () => {
     const names = await inPage<string[]>('return Object.keys(sdk).sort();');
     for (const name of [
+      'MessagingClient',
       'createRestClient',
       'IndexedDbKeyStore',
       'MemoryKeyStore',
