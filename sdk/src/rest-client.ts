@@ -26,7 +26,19 @@ export type SealpostRestClient = Client<paths>;
 export function createRestClient(baseUrl: string, options: RestClientOptions = {}): SealpostRestClient {
   const client = createClient<paths>({
     baseUrl: baseUrl.replace(/\/+$/, ''),
-    fetch: options.fetch ? (req: Request) => options.fetch!(req) : undefined,
+    // Handed on as URL and plain init: a fetch of another realm (e.g. the undici package in Node)
+    // does not accept this realm's Request objects.
+    fetch: options.fetch
+      ? async (req: Request) =>
+          options.fetch!(req.url, {
+            method: req.method,
+            headers: Object.fromEntries(req.headers),
+            body: req.body ? await req.arrayBuffer() : undefined,
+            signal: req.signal,
+            redirect: req.redirect,
+            credentials: req.credentials,
+          })
+      : undefined,
   });
   if (options.token !== undefined) {
     const token = options.token;

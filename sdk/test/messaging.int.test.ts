@@ -12,6 +12,7 @@ import { sdkClient, trustingFetch, type TestClient } from './helpers/sdk-clients
 import { insertGhostDevice } from './helpers/ghost-device.js';
 import { decodeMessage, encodeMessage, loadState, suiteImpl } from '../src/messaging/mls.js';
 import { Http } from '../src/messaging/http.js';
+import { createRestClient } from '../src/rest-client.js';
 import type { ConversationEvent } from '../src/messaging/wire-types.js';
 import { CIPHER_SUITES, type CipherSuiteName } from '../src/cipher-suites.js';
 
@@ -103,6 +104,16 @@ describe('messaging between SDK clients through the real server', () => {
     const events = await rawEvents(a, ana.token);
     expect(JSON.stringify(events)).not.toContain('SECRET-MARKER');
     expect(JSON.stringify(events)).not.toContain(Buffer.from('SECRET-MARKER').toString('base64').slice(0, 12));
+  });
+
+  it('reads the same conversation through the typed REST client', async () => {
+    const api = createRestClient(h.url, { token: ben.token, fetch: trustingFetch(h.cert) });
+    const { data, error } = await api.GET('/v1/conversations/{id}', { params: { path: { id: conv } } });
+    expect(error).toBeUndefined();
+    expect(data?.members.map((m) => m.id).sort()).toEqual([ana.userId, ben.userId].sort());
+    const missing = await api.GET('/v1/conversations/{id}', { params: { path: { id: 'no-such-conversation' } } });
+    expect(missing.response.status).toBe(404);
+    expect((missing.error as { code?: string }).code).toBe('SP_CONVERSATION_NOT_FOUND');
   });
 
   it('reports delivery receipts (cursors) and end-to-end read receipts', async () => {
