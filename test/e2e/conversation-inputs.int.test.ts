@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSealpost, type Harness } from '../helpers/sealpost-harness.js';
+import { samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { staffWithSession, type TestPerson } from '../helpers/identity.js';
 import { MlsTestDevice } from '../helpers/mls-test-client.js';
 import { query } from '../helpers/db-snapshot.js';
@@ -142,6 +143,71 @@ describe('conversations over HTTP: bad inputs, policy, receipts, revocation and 
       { requirePostQuantum: false, defaultLifespanSeconds: null },
       admin.headers,
     );
+  });
+
+  it("pages the caller's conversations newest first", async () => {
+    const first = await h.request('GET', '/v1/conversations?limit=1', undefined, ana.headers);
+    expect(first.body.items).toHaveLength(1);
+    expect(first.body.nextCursor).toEqual(expect.any(String));
+    const second = await h.request(
+      'GET',
+      `/v1/conversations?limit=1&cursor=${first.body.nextCursor}`,
+      undefined,
+      ana.headers,
+    );
+    expect(second.body.items).toHaveLength(1);
+    expect(second.body.items[0].id).not.toBe(first.body.items[0].id);
+    const ids = [first.body.items[0].id, second.body.items[0].id];
+    expect(ids).toContain(id);
+    expect((await h.request('GET', '/v1/conversations?cursor=bad', undefined, ana.headers)).status).toBe(400);
+  });
+
+  it('lets a patient open a thread with their care team, but not for another patient', async () => {
+    expect((await h.request('PUT', '/v1/patients/p-self', samplePatient())).status).toBe(201);
+    expect((await h.request('PUT', `/v1/patients/p-self/care-team/${ana.userId}`, {})).status).toBe(201);
+    const account = `pa-${randomBytes(4).toString('hex')}`;
+    const token = await h.app.store.transaction(async (tx) => {
+      await tx.patientAccounts.insert({
+        id: account,
+        tenant_id: 'default',
+        patient_id: 'p-self',
+        contact_system: 'email',
+        contact_bidx: `bidx-${account}`,
+        contact_ct: Buffer.alloc(0),
+        status: 'active',
+        created_at: Date.now(),
+      });
+      const s = await h.app.sessions.issue(tx, {
+        tenantId: 'default',
+        subjectType: 'patient',
+        subjectId: account,
+        transport: 'bearer',
+        stage: 'active',
+        amr: ['otp'],
+      });
+      return s.token;
+    });
+    const headers = { authorization: `Bearer ${token}` };
+    const P = await MlsTestDevice.register(h, headers, { count: 1 });
+    const open = (patientId: string) =>
+      h.request('POST', '/v1/conversations', { kind: 'patient', deviceId: P.deviceId, patientId }, headers);
+    const r = await open('p-self');
+    expect(r.status).toBe(201);
+    expect(r.body.members.map((m: { kind: string; id: string }) => `${m.kind}:${m.id}`).sort()).toEqual(
+      [`patient:${account}`, `user:${ana.userId}`].sort(),
+    );
+    expect(r.body.patientId).toBe('p-self');
+    expect((await open('p-other')).body.code).toBe('SP_AUTH_NO_RELATIONSHIP');
+    expect(
+      (
+        await h.request(
+          'POST',
+          '/v1/conversations',
+          { kind: 'direct', deviceId: P.deviceId, members: [{ kind: 'user', id: ana.userId }] },
+          headers,
+        )
+      ).body.code,
+    ).toBe('SP_CONVERSATION_MEMBERS_INVALID');
   });
 
   it('stops serving a revoked device and proposes its removal', async () => {
