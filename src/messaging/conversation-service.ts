@@ -45,6 +45,12 @@ export class ConversationService {
   async create(c: Caller, input: CreateConversation): Promise<ConversationView> {
     const { store, clock, newId } = this.deps;
     const now = clock();
+    const pre = await readPolicy(store.read, c.tenantId);
+    await this.deps.externalSenders.prepare(
+      store,
+      c.tenantId,
+      input.cipherSuite ?? (pre.requirePostQuantum ? POST_QUANTUM_CIPHER_SUITE : DEFAULT_CIPHER_SUITE),
+    );
     const view = await store.transaction(async (tx) => {
       await callerDevice(tx, this.deps, c, input.deviceId);
       // The tenant's archive member, when the policy has archive on (docs/archiver.md): a roster member like any.

@@ -6,7 +6,7 @@ import {
   type Proposal,
 } from 'ts-mls';
 import type { EnvelopeCipher } from '../crypto/envelope-cipher.js';
-import type { StoreTx } from '../store/store.js';
+import type { Store, StoreTx } from '../store/store.js';
 import type { CipherSuiteName } from './messaging-types.js';
 import { encodeMessage, groupInfoOf } from './mls-wire.js';
 
@@ -37,6 +37,24 @@ export function suiteImpl(name: CipherSuiteName): Promise<CiphersuiteImpl> {
  */
 export class ExternalSenders {
   constructor(private readonly deps: { cipher: EnvelopeCipher; clock: () => Date }) {}
+
+  /**
+   * Makes sure the key pair exists, in its own transaction: two first users at once (two nodes)
+   * would both create the tenant's sealing data key, and one of the two inserts fails; the retry
+   * finds the winner's key. Callers run this before their own transaction.
+   */
+  async prepare(store: Store, tenantId: string, suite: CipherSuiteName): Promise<void> {
+    if (await store.read.messagingPolicies.externalSender(tenantId, suite)) return;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await store.transaction((tx) => this.ensure(tx, tenantId, suite));
+        await store.durable();
+        return;
+      } catch (e) {
+        if (attempt > 0) throw e;
+      }
+    }
+  }
 
   /** The public key and identity; creates the key pair when the tenant has none for the suite. */
   async publicOf(tx: StoreTx, tenantId: string, suite: CipherSuiteName) {

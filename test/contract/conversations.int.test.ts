@@ -254,6 +254,17 @@ describeEachBackend('conversations in the store', (backend) => {
     await s.close();
   });
 
+  it('creates one external sender key per tenant and suite when several nodes ask at once', async () => {
+    const s = await setup(['a']);
+    const senders = s.nodes.map((n) => n.deps.externalSenders);
+    await Promise.all(
+      Array.from({ length: 6 }, (_, i) => senders[i % senders.length].prepare(s.stores[i % s.stores.length], T, SUITE)),
+    );
+    const keys = await Promise.all(s.stores.map((st) => senders[0].publicOf(st.read, T, SUITE)));
+    expect(new Set(keys.map((k) => Buffer.from(k.signatureKey).toString('hex'))).size).toBe(1);
+    await s.close();
+  });
+
   it('lets only the sender recall a message: its ciphertext and attachments go, a recall event follows', async () => {
     const s = await setup(['a', 'b']);
     const id = await s.group();

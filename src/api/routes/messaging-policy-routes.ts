@@ -52,8 +52,8 @@ export const messagingPolicyRoutes: RoutePlugin<MessagingPolicyRouteOptions> = a
     async (req) => {
       const c = callerOf(req);
       const suite = req.query.cipherSuite ?? DEFAULT_CIPHER_SUITE;
-      const k = await m.deps.store.transaction((tx) => m.deps.externalSenders.publicOf(tx, c.tenantId, suite));
-      await m.deps.store.durable();
+      await m.deps.externalSenders.prepare(m.deps.store, c.tenantId, suite);
+      const k = await m.deps.externalSenders.publicOf(m.deps.store.read, c.tenantId, suite);
       return {
         signatureKey: Buffer.from(k.signatureKey).toString('base64'),
         identity: Buffer.from(k.identity).toString('base64'),
