@@ -14,7 +14,8 @@ import { decodeMessage, encodeMessage, loadState, suiteImpl } from '../src/messa
 import { Http } from '../src/messaging/http.js';
 import { createRestClient } from '../src/rest-client.js';
 import type { ConversationEvent } from '../src/messaging/wire-types.js';
-import { CIPHER_SUITES, type CipherSuiteName } from '../src/cipher-suites.js';
+import { CIPHER_SUITES, POST_QUANTUM_CIPHER_SUITE, type CipherSuiteName } from '../src/cipher-suites.js';
+import { MessagingClient } from '../src/messaging/messaging-client.js';
 
 /**
  * Three SDK clients in Node through the REAL server (SQLite): a group conversation with messages,
@@ -201,6 +202,39 @@ describe('messaging between SDK clients through the real server', () => {
     const sent = await a.client.send(conv, 'live one');
     await eventually(async () => (c.events.message ?? []).some((m) => m.seq === sent.seq), 'live delivery to cai');
     c.client.close();
+  });
+
+  it('a client reopened over its key store carries on (group states decoded from the store)', async () => {
+    const reopened = await MessagingClient.open({
+      baseUrl: h.url,
+      token: cai.token,
+      keyStore: c.store,
+      fetch: trustingFetch(h.cert),
+    });
+    expect(reopened.device?.deviceId).toBe(c.client.device!.deviceId);
+    const sent = await a.client.send(conv, 'still there?');
+    await reopened.sync(conv);
+    expect((await reopened.messages(conv)).map((m) => m.body)).toContain('still there?');
+    const answer = await reopened.send(conv, 'yes', { replyTo: sent.seq });
+    await a.client.sync(conv);
+    expect((await a.client.messages(conv)).map((m) => m.seq)).toContain(answer.seq);
+    // The first instance reads its state from the same store: it carries on where the other stopped.
+    const next = await a.client.send(conv, 'and now?');
+    await c.client.sync(conv);
+    expect((await c.client.messages(conv)).map((m) => m.seq)).toContain(next.seq);
+  });
+
+  it('converses in the post-quantum suite (X-Wing) as well', async () => {
+    const pq = await a.client.createConversation({
+      kind: 'direct',
+      members: [{ kind: 'user', id: ben.userId }],
+      cipherSuite: POST_QUANTUM_CIPHER_SUITE,
+    });
+    expect(pq.cipherSuite).toBe(POST_QUANTUM_CIPHER_SUITE);
+    await b.client.sync(pq.id);
+    const sent = await b.client.send(pq.id, 'quantum-safe hello');
+    await a.client.sync(pq.id);
+    expect((await a.client.messages(pq.id)).find((m) => m.seq === sent.seq)?.body).toBe('quantum-safe hello');
   });
 
   it('a removed member cannot read what follows', async () => {

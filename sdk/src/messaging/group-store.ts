@@ -24,7 +24,6 @@ export interface ConversationMeta {
 const pad = (n: number) => String(n).padStart(12, '0');
 
 export class GroupStore {
-  private readonly states = new Map<string, ClientState>();
   private readonly locks = new Map<string, Promise<unknown>>();
 
   constructor(
@@ -43,24 +42,22 @@ export class GroupStore {
     return next;
   }
 
+  /**
+   * The group state, read from the key store each time (no cache): another client instance over the
+   * same store (a reopened client, a second tab) must never make this one reuse a ratchet key it
+   * already used. Two instances working AT THE SAME TIME over one store are still unsupported.
+   */
   async state(conversationId: string): Promise<ClientState | undefined> {
-    const hit = this.states.get(conversationId);
-    if (hit) return hit;
     const bytes = await this.store.get(`group/${conversationId}`);
-    if (!bytes) return undefined;
-    const s = loadState(bytes, this.config());
-    this.states.set(conversationId, s);
-    return s;
+    return bytes ? loadState(bytes, this.config()) : undefined;
   }
 
   /** Persists the new state before anything that depends on it is sent (keys are never reused). */
   async setState(conversationId: string, state: ClientState): Promise<void> {
     await this.store.put(`group/${conversationId}`, saveState(state));
-    this.states.set(conversationId, state);
   }
 
   async dropState(conversationId: string): Promise<void> {
-    this.states.delete(conversationId);
     await this.store.delete(`group/${conversationId}`);
   }
 
