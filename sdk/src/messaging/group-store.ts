@@ -33,8 +33,12 @@ export class GroupStore {
 
   /** Runs `fn` after every earlier task of this conversation finished. */
   exclusive<T>(conversationId: string, fn: () => Promise<T>): Promise<T> {
+    // Across tabs of one browser too (Web Locks), so two pages over one IndexedDB take turns.
+    const locks = (globalThis as { navigator?: { locks?: { request<R>(n: string, f: () => Promise<R>): Promise<R> } } })
+      .navigator?.locks;
+    const run = locks ? () => locks.request(`sealpost-conversation-${conversationId}`, fn) : fn;
     const prev = this.locks.get(conversationId) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
+    const next = prev.then(run, run);
     this.locks.set(
       conversationId,
       next.catch(() => undefined),
