@@ -5,6 +5,7 @@ import type { ConversationRow } from '../store/repositories/conversation-reposit
 import type { CipherSuiteName, Person } from './messaging-types.js';
 import { patientRoster, personKey, type ConversationDeps } from './conversation-access.js';
 import { appendEvents } from './conversation-log.js';
+import { isArchiveMember } from './archive-policy.js';
 import { decodeMessage } from './mls-wire.js';
 
 /**
@@ -97,7 +98,11 @@ export async function syncPatientRoster(
   const live = (await tx.conversations.members(conv.tenant_id, conv.id)).filter((m) => m.removed_at === null);
   const liveKeys = new Set(live.map((m) => personKey({ kind: m.person_kind, id: m.person_id })));
   const added = want.filter((p) => !liveKeys.has(personKey(p)));
-  const removed = live.filter((m) => !wantKeys.has(personKey({ kind: m.person_kind, id: m.person_id })));
+  const removed: typeof live = [];
+  // The archive member is no care-team member, and stays (docs/archiver.md).
+  for (const m of live.filter((x) => !wantKeys.has(personKey({ kind: x.person_kind, id: x.person_id }))))
+    if (!(await isArchiveMember(tx, conv.tenant_id, { kind: m.person_kind as Person['kind'], id: m.person_id })))
+      removed.push(m);
   if (!added.length && !removed.length) return null;
   const patientRef = deps.patientRef(conv.tenant_id, conv.patient_id);
   let last: number | null = null;
@@ -174,7 +179,14 @@ export async function syncPatientConversation(
   id: string,
 ): Promise<void> {
   const peek = await deps.store.read.conversations.get(tenantId, id);
-  if (!peek || peek.kind !== 'patient') return;
+  if (!peek || peek.kind !== 'patient' || !peek.patient_id) return;
+  // Read first: most calls find the roster in line and write nothing.
+  const want = (await patientRoster(deps.store.read, tenantId, peek.patient_id)).map(personKey).sort();
+  const live = (await deps.store.read.conversations.members(tenantId, id))
+    .filter((m) => m.removed_at === null)
+    .map((m) => personKey({ kind: m.person_kind, id: m.person_id }))
+    .sort();
+  if (want.join('\n') === live.join('\n')) return;
   const last = await deps.store.transaction(async (tx) => {
     const conv = await tx.conversations.get(tenantId, id);
     if (!conv) return null;
