@@ -208,7 +208,7 @@ describe('conversations over HTTP with real MLS clients', () => {
     expect((await h.request('GET', `/v1/conversations/${convId}`, undefined, ana.headers)).body.latestSeq).toBe(before);
   });
 
-  it('keeps a patient conversation on the care team: a member commits the server’s Add proposal for a new care-team member', async () => {
+  it('keeps a patient conversation on the care team: a member commits the server’s Add proposal for a new care-team member, and its Remove proposal when they leave', async () => {
     expect((await h.request('PUT', '/v1/patients/p-conv', samplePatient())).status).toBe(201);
     expect((await h.request('PUT', `/v1/patients/p-conv/care-team/${ana.userId}`, {})).status).toBe(201);
     const created = await h.request(
@@ -239,6 +239,15 @@ describe('conversations over HTTP with real MLS clients', () => {
     expect(B.epoch).toBe(A2.epoch);
     expect((await A2.send(pid, `${MARKER} patient thread`)).status).toBe(201);
     expect(await B.sync(pid)).toEqual([`${MARKER} patient thread`]);
+    // Ben leaves the care team: the server proposes his removal and serves him nothing after it.
+    expect((await h.request('DELETE', `/v1/patients/p-conv/care-team/${ben.userId}`)).status).toBe(204);
+    const removal = (await A2.events(pid)).items.filter((e) => e.kind === 'proposal');
+    expect(removal.map((e) => e.sender)).toEqual([{ external: true }]);
+    await A2.sync(pid);
+    expect((await A2.commit(pid)).status).toBe(201);
+    expect((await A2.send(pid, `${MARKER} after leaving`)).status).toBe(201);
+    expect((await B.events(pid)).items).toEqual([]);
+    expect((await h.request('GET', `/v1/conversations/${pid}`, undefined, ben.headers)).status).toBe(404);
     // The two groups share the device: restore the first group's state for later tests.
     A2.state = state;
     A2.cursor = cursor;
