@@ -248,6 +248,25 @@ describe('the archive member in conversations', () => {
       archive: false,
     });
     expect(put.body.archive).toBe(false);
+    // A PUT without the field keeps the switch; a PUT with a bad value changes nothing.
+    const kept = await asBearer(h, admin.token, 'PUT', '/v1/messaging/policy', {
+      requirePostQuantum: false,
+      defaultLifespanSeconds: null,
+    });
+    expect(kept.body.archive).toBe(false);
+    const bad = await asBearer(h, admin.token, 'PUT', '/v1/messaging/policy', {
+      requirePostQuantum: false,
+      defaultLifespanSeconds: null,
+      archive: 'yes',
+    });
+    expect(bad.status).toBe(400);
+    expect((await asBearer(h, ana.token, 'GET', '/v1/messaging/policy')).body.archive).toBe(false);
+    const refused = await asBearer(h, ana.token, 'PUT', '/v1/messaging/policy', {
+      requirePostQuantum: false,
+      defaultLifespanSeconds: null,
+      archive: true,
+    });
+    expect(refused.status).toBe(403);
     const view = await a.client.createConversation({ kind: 'direct', members: [{ kind: 'user', id: ben.userId }] });
     expect(view.members.map((m) => m.id).sort()).toEqual([ana.userId, ben.userId].sort());
   }, 60_000);
