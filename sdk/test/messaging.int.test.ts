@@ -253,6 +253,41 @@ describe('messaging between SDK clients through the real server', () => {
     expect((await b.client.messages(conv)).map((m) => m.body)).not.toContain('after ben left');
   });
 
+  it('a remote wipe takes the device out of its groups: the server proposes it, a member commits, it reads nothing after', async () => {
+    const gil = await staffWithSession(h, ['nurse']);
+    const g = await sdkClient(h, gil.token, 'gil');
+    const group = await a.client.createConversation({ kind: 'direct', members: [{ kind: 'user', id: gil.userId }] });
+    await g.client.sync(group.id);
+    const before = await a.client.send(group.id, 'before the wipe');
+    await g.client.sync(group.id);
+    expect((await g.client.messages(group.id)).map((m) => m.seq)).toContain(before.seq);
+
+    expect((await h.request('POST', `/v1/users/${gil.userId}/revoke-sessions`)).status).toBeLessThan(300);
+    await a.client.sync(group.id); // processes the server's Remove proposal and commits it
+    const after = await a.client.send(group.id, 'after the wipe');
+    const http = new Http({ baseUrl: h.url, token: ana.token, fetch: trustingFetch(h.cert) });
+    const events = await http.get<{ items: ConversationEvent[] }>(
+      `/v1/conversations/${group.id}/events?deviceId=${a.client.device!.deviceId}&after=0&limit=100`,
+    );
+    expect(events.items.filter((e) => e.kind === 'proposal')).toHaveLength(1);
+    const state = loadState(
+      (await g.store.get(`group/${group.id}`))!,
+      (await import('ts-mls/clientConfig.js')).defaultClientConfig,
+    );
+    const ev = events.items.find((e) => e.seq === after.seq)!;
+    const m = decodeMessage(ev.data!);
+    if (m.wireformat !== 'mls_private_message') throw new Error('not a private message');
+    await expect(
+      processMessage(
+        m,
+        state,
+        emptyPskIndex,
+        acceptAll,
+        await suiteImpl(state.groupContext.cipherSuite as CipherSuiteName),
+      ),
+    ).rejects.toThrow();
+  });
+
   it('two members changing the group at once both succeed: the later commit catches up and is made again', async () => {
     const group = await a.client.createConversation({
       kind: 'group',

@@ -81,7 +81,7 @@ export class Committer {
     for (const item of claimed.items) {
       try {
         const kp = this.checkedKeyPackage(item.keyPackage, tenantId, item.deviceId, suite);
-        await this.ctx.trust.verify(item.deviceId, kp.leafNode.signaturePublicKey);
+        await this.ctx.trust.verify(item.deviceId, kp.leafNode.signaturePublicKey, true);
         adds.push({ proposalType: 'add', add: { keyPackage: kp } });
       } catch (e) {
         const error = e instanceof DeviceVerificationError ? e : new DeviceVerificationError(item.deviceId, String(e));

@@ -80,10 +80,11 @@ export class TrustManager {
 
   /**
    * Fetches and verifies a device of this tenant; throws DeviceVerificationError when it is not
-   * trusted. `signatureKey` is the key its MLS leaf or key package carries.
+   * trusted. `signatureKey` is the key its MLS leaf or key package carries; `fresh` skips the
+   * short cache (before adding a device, so a revocation counts at once).
    */
-  async verify(deviceId: string, signatureKey?: Uint8Array): Promise<VerifiedDevice> {
-    const hit = this.verified.get(deviceId);
+  async verify(deviceId: string, signatureKey?: Uint8Array, fresh = false): Promise<VerifiedDevice> {
+    const hit = fresh ? undefined : this.verified.get(deviceId);
     if (hit && Date.now() - hit.at < VERIFIED_TTL_MS) {
       if (signatureKey && !bytesEqual(signatureKey, hit.device.signatureKey))
         throw new DeviceVerificationError(deviceId, 'the MLS leaf uses another signature key than the binding');
