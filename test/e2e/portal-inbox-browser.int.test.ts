@@ -104,6 +104,8 @@ describeEachBackend('the portal inbox in a real browser', (backend) => {
     expect(new URL(page.url()).pathname + new URL(page.url()).search + new URL(page.url()).hash).toBe('/portal/inbox');
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     expect(errors).toEqual([]);
+    if ((await page.evaluate(() => document.body.dataset.step)) === 'threads')
+      expect(await page.locator('#no-threads').isVisible()).toBe(true);
     // Signed in with the session cookie: a reload goes straight past the sign-in form.
     await page.reload();
     await page.waitForFunction(() => ['threads', 'unavailable'].includes(document.body.dataset.step ?? ''));
@@ -189,6 +191,20 @@ describeEachBackend('the portal inbox in a real browser', (backend) => {
     // The patient's browser registers first, so the nurse's new thread adds it.
     const context = await phone();
     patientPage = await context.newPage();
+    // Kept for the failure message: what the page logged (errors, failed loads) while it ran.
+    const pageLog: string[] = [];
+    patientPage.on('console', (m) => pageLog.push(`${m.type()}: ${m.text()}`));
+    patientPage.on('pageerror', (e) => pageLog.push(`pageerror: ${e.message}`));
+    ctx.onTestFailed(async () => {
+      const state = await patientPage!
+        .evaluate(() => [
+          document.body.dataset.step,
+          document.getElementById('status')?.textContent,
+          document.getElementById('error')?.textContent,
+        ])
+        .catch(() => []);
+      console.error('inbox page state at failure:', state, '\n' + pageLog.join('\n'));
+    });
     await patientPage.goto(`${h.url}/portal/inbox`);
     await signInByKeyboard(patientPage);
     await step(patientPage, 'threads');
@@ -218,6 +234,13 @@ describeEachBackend('the portal inbox in a real browser', (backend) => {
     await nurseClient.send(threadId, 'No need; see you at your annual visit.');
     await patientPage.locator('#messages li', { hasText: 'No need; see you at your annual visit.' }).waitFor();
     expect(new URL(patientPage.url()).pathname + new URL(patientPage.url()).search).toBe('/portal/inbox');
+    // Back to the list by keyboard; focus lands on the thread the patient came from.
+    await patientPage.locator('#back').focus();
+    await patientPage.keyboard.press('Enter');
+    await step(patientPage, 'threads');
+    expect(await patientPage.evaluate(() => document.activeElement?.classList.contains('thread'))).toBe(true);
+    await patientPage.keyboard.press('Enter');
+    await step(patientPage, 'thread');
   }, 240_000);
 
   it('the patient attaches a file; the nurse downloads and decrypts the same bytes', async (ctx) => {
