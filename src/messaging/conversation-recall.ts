@@ -76,9 +76,28 @@ export class ConversationRecall implements ConversationMembership {
       });
       if (last !== null) published.push([conv.id, last]);
     }
-    // Told after the caller's commit would be exact; a premature tell only makes devices look early.
-    queueMicrotask(() => {
-      for (const [id, seq] of published) this.deps.feed.published(tenantId, id, seq);
-    });
+    void this.publishOnceCommitted(tenantId, published);
+  }
+
+  /**
+   * The port runs inside the caller's transaction, whose commit it does not see: the proposals are
+   * told to live delivery once they are readable outside it (committed), or never (rolled back).
+   */
+  private async publishOnceCommitted(tenantId: string, items: [string, number][]): Promise<void> {
+    for (let i = 0; i < 100 && items.length; i++) {
+      await new Promise((r) => setTimeout(r, 100).unref?.());
+      try {
+        for (const [id, seq] of [...items])
+          if (await this.deps.store.read.conversationEvents.get(tenantId, id, seq)) {
+            this.deps.feed.published(tenantId, id, seq);
+            items.splice(
+              items.findIndex((x) => x[0] === id),
+              1,
+            );
+          }
+      } catch {
+        return; // The store closed (shutdown): nothing left to tell.
+      }
+    }
   }
 }
