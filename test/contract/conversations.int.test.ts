@@ -235,6 +235,8 @@ describeEachBackend('conversations in the store', (backend) => {
     for (let i = 0; i < 8; i++) posts.push(s.message(i % 2 ? am : bm, id, `m${i}`, i % s.nodes.length));
     for (const r of await Promise.all(posts)) seqs.push(r.seq);
     expect([...seqs].sort((x, y) => x - y)).toEqual([3, 4, 5, 6, 7, 8, 9, 10]);
+    // Live delivery is told of each, after its commit (the welcome came with the commit at seq 2).
+    expect([...s.published].sort((x, y) => x - y)).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10]);
     // The welcome (seq 2) goes to the added devices only.
     const forA = await s.nodes[0].events.eventsFor(T, id, am.deviceId, 0, 100);
     expect(forA.map((e) => e.kind)).toEqual(['commit', ...Array(8).fill('application')]);
