@@ -16,6 +16,8 @@ import { createRestClient } from '../src/rest-client.js';
 import type { ConversationEvent } from '../src/messaging/wire-types.js';
 import { CIPHER_SUITES, POST_QUANTUM_CIPHER_SUITE, type CipherSuiteName } from '../src/cipher-suites.js';
 import { MessagingClient } from '../src/messaging/messaging-client.js';
+import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
+import { IndexedDbKeyStore } from '../src/keystore/indexeddb-key-store.js';
 
 /**
  * Three SDK clients in Node through the REAL server (SQLite): a group conversation with messages,
@@ -222,6 +224,23 @@ describe('messaging between SDK clients through the real server', () => {
     const next = await a.client.send(conv, 'and now?');
     await c.client.sync(conv);
     expect((await c.client.messages(conv)).map((m) => m.seq)).toContain(next.seq);
+  });
+
+  it('works over the browser key store (IndexedDB, here fake-indexeddb)', async () => {
+    (globalThis as { IDBKeyRange?: unknown }).IDBKeyRange ??= IDBKeyRange;
+    const hal = await staffWithSession(h, ['nurse']);
+    const keyStore = await IndexedDbKeyStore.open({ indexedDB: new IDBFactory(), name: 'hal' });
+    const open = () =>
+      MessagingClient.open({ baseUrl: h.url, token: hal.token, keyStore, fetch: trustingFetch(h.cert) });
+    const hc = await open();
+    await hc.register('Browser', 'web');
+    const dm = await a.client.createConversation({ kind: 'direct', members: [{ kind: 'user', id: hal.userId }] });
+    const sent = await a.client.send(dm.id, 'hello browser');
+    const again = await open();
+    expect(again.device?.deviceId).toBe(hc.device!.deviceId);
+    await again.sync(dm.id);
+    expect((await again.messages(dm.id)).map((m) => m.seq)).toEqual([sent.seq]);
+    keyStore.close();
   });
 
   it('converses in the post-quantum suite (X-Wing) as well', async () => {
