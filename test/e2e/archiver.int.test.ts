@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
+import { eventually, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { staffWithSession, type TestPerson } from '../helpers/identity.js';
 import { sdkClient, type TestClient } from '../../sdk/test/helpers/sdk-clients.js';
 import { cli } from '../helpers/sealpost-cli.js';
@@ -239,6 +239,29 @@ describe('the archive member in conversations', () => {
     expect(att.key).toBeUndefined();
     expect(readFileSync(join(files, att.id), 'utf8')).toBe('ARCHIVE-MARKER file body');
     expect(readFileSync(join(dir(), 'attachments', conv, `${att.id}.bin`)).includes('ARCHIVE-MARKER')).toBe(false);
+  }, 120_000);
+
+  it('stays in a patient thread when the care team changes (it is no care-team member)', async () => {
+    const on = await asBearer(h, admin.token, 'PUT', '/v1/messaging/policy', {
+      requirePostQuantum: false,
+      defaultLifespanSeconds: null,
+      archive: true,
+    });
+    expect(on.body.archive).toBe(true);
+    expect((await h.request('PUT', '/v1/patients/p-arch', samplePatient())).status).toBe(201);
+    expect((await h.request('PUT', `/v1/patients/p-arch/care-team/${ana.userId}`, {})).status).toBe(201);
+    const view = await a.client.createConversation({ kind: 'patient', patientId: 'p-arch' });
+    const conv = view.id;
+    expect(view.members.map((m) => m.id).sort()).toEqual([ana.userId, archiverId].sort());
+    expect((await h.request('PUT', `/v1/patients/p-arch/care-team/${ben.userId}`, {})).status).toBe(201);
+    expect((await h.request('DELETE', `/v1/patients/p-arch/care-team/${ben.userId}`)).status).toBe(204);
+    await a.client.sync(conv);
+    const after = await h.request('GET', `/v1/conversations/${conv}`, undefined, {
+      authorization: `Bearer ${ana.token}`,
+    });
+    expect(after.body.members.map((m: { id: string }) => m.id).sort()).toEqual([ana.userId, archiverId].sort());
+    const sent = await a.client.send(conv, 'ARCHIVE-MARKER patient thread');
+    await eventually(async () => log.includes(`archived ${conv} seq ${sent.seq}`), 'the archiver archived it');
   }, 120_000);
 
   it('is not in conversations created while the policy has archive off', async () => {
