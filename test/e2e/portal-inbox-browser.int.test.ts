@@ -123,6 +123,10 @@ describeEachBackend('the portal inbox in a real browser', (backend) => {
     await page.goto(`${h.url}/portal/inbox?lang=en`);
     await step(page, 'signin');
     expect(await page.locator('h1').textContent()).toBe('Secure messages');
+    // An unknown language or a mail client's tracking parameter is no error: the browser's language wins.
+    expect((await page.goto(`${h.url}/portal/inbox?lang=fr&utm_source=mail`))?.status()).toBe(200);
+    await step(page, 'signin');
+    expect(await page.locator('h1').textContent()).toBe('Mensajes seguros');
     await context.close();
   });
 

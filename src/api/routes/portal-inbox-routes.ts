@@ -22,10 +22,9 @@ export const portalInboxRoutes: RoutePlugin<object> = async (app) => {
       ...pub,
       schema: {
         hide: true,
-        querystring: Type.Object(
-          { lang: Type.Optional(Type.Union([Type.Literal('en'), Type.Literal('es')])) },
-          { additionalProperties: false },
-        ),
+        // Lenient on purpose: a link opened from a mail client may carry tracking parameters, and an
+        // unknown language falls back to the browser's; neither should greet a patient with an error.
+        querystring: Type.Object({ lang: Type.Optional(Type.String({ maxLength: 8 })) }),
       },
     },
     async (req, reply) =>
