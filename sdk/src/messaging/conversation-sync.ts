@@ -53,6 +53,22 @@ export class ConversationSync {
     });
   }
 
+  private readonly queued = new Set<string>();
+
+  /**
+   * A sync on behalf of a live frame: frames arriving while one is already queued for the
+   * conversation add nothing (the queued sync fetches everything new once it runs).
+   */
+  syncSoon(conversationId: string): Promise<void> {
+    if (this.queued.has(conversationId)) return Promise.resolve();
+    this.queued.add(conversationId);
+    return this.ctx.groups.exclusive(conversationId, async () => {
+      this.queued.delete(conversationId);
+      await this.catchUp(conversationId);
+      await this.committer.reconcile(conversationId, false);
+    });
+  }
+
   /** Syncs every conversation of this device that has something new. */
   async syncAll(): Promise<void> {
     const deviceId = this.ctx.keys.device.deviceId;

@@ -243,7 +243,9 @@ export class MessagingClient {
       factory: async () => this.opts.webSocket ?? (await defaultWebSocketFactory()),
       onFrame: (f) => {
         if (f.type === 'event')
-          void this.sync(f.event.conversationId).catch((error: Error) => this.bg(error, f.event.conversationId));
+          void this.syncer
+            .syncSoon(f.event.conversationId)
+            .catch((error: Error) => this.bg(error, f.event.conversationId));
         else if (f.type === 'key-packages-low') {
           this.emitter.emit('key-packages-low', { cipherSuite: f.cipherSuite });
           void this.keys.replenish().catch((error: Error) => this.bg(error));
