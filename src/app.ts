@@ -195,10 +195,15 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
         if (store.dueSignal) unsubscribe = store.dueSignal.subscribe(() => s.worker.wake());
       }
       s.auditLog.start();
+      // Live delivery hears the other nodes (PostgreSQL); every node serves its own connections.
+      s.live.start();
       if (config.worker.enabled) s.restHooks.start();
       // Escalation timers: due steps of open alerts, fired once across nodes.
       if (config.worker.enabled) s.alertTimers.start();
       if (config.worker.enabled) s.alertDispatcher.start();
+      // Lifespan purge of conversation ciphertext, and patient rosters following care teams.
+      if (config.worker.enabled) s.conversations.sweeper.start();
+      if (config.worker.enabled) s.attachmentSweeper.start();
       hl7Listener = startHl7Listener(config, s.hl7, logger);
       hl7Listener.catch((e: unknown) =>
         logger.error(
@@ -232,6 +237,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       await s.restHooks.stop();
       await s.alertTimers.stop();
       await s.alertDispatcher.stop();
+      await s.conversations.sweeper.stop();
+      await s.attachmentSweeper.stop();
+      await s.live.stop();
       await s.worker.stop();
       await s.auditLog.stop();
       await server.close();

@@ -32,6 +32,11 @@ import { breakGlassRoutes } from '../api/routes/break-glass-routes.js';
 import { securityAlertRoutes } from '../api/routes/security-alert-routes.js';
 import { patientAccountRoutes } from '../api/routes/patient-account-routes.js';
 import { deviceRoutes } from '../api/routes/device-routes.js';
+import { messagingDeviceRoutes } from '../api/routes/messaging-device-routes.js';
+import { conversationRoutes } from '../api/routes/conversation-routes.js';
+import { attachmentRoutes } from '../api/routes/attachment-routes.js';
+import { messagingPolicyRoutes } from '../api/routes/messaging-policy-routes.js';
+import { messagingLiveRoutes } from '../api/routes/messaging-live-routes.js';
 import { hl7Routes } from '../api/routes/hl7-routes.js';
 import { medicalDeviceRoutes } from '../api/routes/medical-device-routes.js';
 import { devOutboxRoutes } from '../api/routes/dev-outbox-routes.js';
@@ -43,6 +48,7 @@ import { staffContactRoutes } from '../api/routes/staff-contact-routes.js';
 import { clinicalAlertRoutes } from '../api/routes/clinical-alert-routes.js';
 import { escalationPolicyRoutes } from '../api/routes/escalation-policy-routes.js';
 import { alertPages } from '../api/routes/alert-pages.js';
+import { portalInboxRoutes } from '../api/routes/portal-inbox-routes.js';
 import type { Services } from './services.js';
 
 /**
@@ -122,7 +128,27 @@ export function registerRoutes(
   server.register(breakGlassRoutes, { prefix: '/v1', breakGlass: s.breakGlass });
   server.register(securityAlertRoutes, { prefix: '/v1/security-alerts', alerts: s.breakGlass });
   server.register(patientAccountRoutes, { prefix: '/v1', accounts: s.patientAccounts, sessions: s.sessions, access });
+  // The portal's secure-message inbox and its scripts (the SDK bundled for browsers).
+  server.register(portalInboxRoutes, { prefix: '/portal' });
   server.register(deviceRoutes, { prefix: '/v1/me/devices', devices: s.devices });
+  // Messaging devices (MLS bindings, key transparency) and their key packages.
+  server.register(messagingDeviceRoutes, {
+    prefix: '/v1/messaging',
+    registry: s.messagingDevices,
+    keyPackages: s.keyPackages,
+  });
+  // Conversations (MLS Delivery Service), the tenant's messaging policy and external sender.
+  server.register(conversationRoutes, { prefix: '/v1', conversations: s.conversations });
+  server.register(attachmentRoutes, { prefix: '/v1/conversations', attachments: s.attachments });
+  server.register(messagingPolicyRoutes, { prefix: '/v1/messaging', conversations: s.conversations });
+  // Live delivery: the WebSocket of conversation events (its own @fastify/websocket scope).
+  server.register(messagingLiveRoutes, {
+    prefix: '/v1/messaging',
+    hub: s.live.hub,
+    devices: s.deviceDirectory,
+    store,
+    publicUrl: config.publicUrl,
+  });
   // Clinical alerting's directory: on-call schedules, staff groups, unit roles.
   server.register(scheduleRoutes, { prefix: '/v1/schedules', schedules: s.schedules });
   server.register(groupRoutes, { prefix: '/v1/groups', groups: s.groups });

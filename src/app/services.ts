@@ -62,6 +62,15 @@ import { MedicalDeviceService } from '../alerting/devices/medical-device-service
 import { AlarmIntake } from '../alerting/devices/alarm-intake.js';
 import { buildChannels } from './channels.js';
 import { errorCode } from './startup.js';
+import { MessagingDeviceRevoker } from '../messaging/device-revoker.js';
+import { DeviceRegistry } from '../messaging/device-registry.js';
+import { KeyPackageService } from '../messaging/key-packages.js';
+import { StoreDeviceDirectory } from '../messaging/device-directory.js';
+import { buildLiveDelivery, type LiveDelivery } from '../messaging/live-delivery.js';
+import { buildConversations, type Conversations } from '../messaging/conversation-module.js';
+import { AttachmentService } from '../messaging/attachment-store.js';
+import { AttachmentSweeper } from '../messaging/attachment-sweeper.js';
+import { ExternalSenders } from '../messaging/external-sender.js';
 
 /** What the services are built on: opened (and closed) by `buildApp`. */
 export interface Foundations {
@@ -138,6 +147,20 @@ export interface Services {
   // Device alarms over MQTT: registered medical devices, and what turns their messages into alerts
   medicalDevices: MedicalDeviceService;
   alarmIntake: AlarmIntake;
+  // Messaging devices (MLS bindings) and key packages; the revoker's `membership` and the key
+  // packages' `feed` are set once the conversations and live parts exist.
+  messagingDevices: DeviceRegistry;
+  keyPackages: KeyPackageService;
+  deviceDirectory: StoreDeviceDirectory;
+  deviceRevocations: MessagingDeviceRevoker;
+  // Live delivery of conversation events (WebSocket hub, every node through the store's feed
+  // signal) and PHI-free nudges of people who did not get a message live.
+  live: LiveDelivery;
+  // Conversations (the MLS Delivery Service): rosters, commits, the event log, recall, lifespan purge.
+  conversations: Conversations;
+  // Encrypted attachments of messages, and the sweep of those no message names within 24 h.
+  attachments: AttachmentService;
+  attachmentSweeper: AttachmentSweeper;
 }
 
 /** The table of what exists: construction only, nothing starts here (see `App.start`). */
@@ -199,7 +222,61 @@ export function buildServices(f: Foundations): Services {
   );
   worker.onOutcome = (o, d) => metrics.deliveryAttempted(o, Number(d.run_at), clock().getTime());
 
-  const sessions = new SessionService(store, sessionPolicy(config.identity), clock);
+  // Devices revoked by a remote wipe or by their owner take their messaging bindings with them.
+  const deviceRevocations = new MessagingDeviceRevoker();
+  const sessions = new SessionService(store, sessionPolicy(config.identity), clock, deviceRevocations);
+  const devices = new DeviceService(core, deviceRevocations);
+  const keyPackages = new KeyPackageService({
+    store,
+    clock,
+    newId: uuidv7,
+    lowThreshold: config.messaging.keyPackageLow,
+  });
+  const live = buildLiveDelivery({
+    core,
+    devices: new StoreDeviceDirectory(keyPackages),
+    channels: { email: channels.email, sms: channels.sms },
+    signal: store.feedSignal,
+    organisationName: config.organisationName,
+    publicUrl: config.publicUrl,
+    timeoutMs: config.channels.timeoutMs,
+    nudgeDelayMs: config.messaging.nudgeDelaySeconds * 1000,
+    onError: (e) => logger.warn({ code: errorCode(e) ?? (e as Error)?.name }, 'live delivery step failed'),
+  });
+  // A device whose key packages run low is told on its live connection, on whichever node holds it.
+  keyPackages.feed = live.hub;
+  // Encrypted attachments (opaque blobs): built before the conversations, which link and delete
+  // them, and reading membership back through them.
+  let conversationsPart: Conversations | null = null;
+  const attachments = new AttachmentService({
+    store,
+    clock,
+    newId: uuidv7,
+    devices: new StoreDeviceDirectory(keyPackages),
+    conversations: { memberDevices: (tenantId, id) => conversationsPart!.events.memberDevices(tenantId, id) },
+    limits: { maxBytes: config.messaging.maxAttachmentBytes, quotaBytes: config.messaging.attachmentQuotaBytes },
+  });
+  const attachmentSweeper = new AttachmentSweeper(attachments, { intervalMs: 15 * 60_000 }, (e) =>
+    logger.warn({ code: errorCode(e) ?? (e as Error)?.name }, 'attachment sweep failed; next run in 15 minutes'),
+  );
+  // Conversations: live delivery reads through them; a revoked device leaves every group it was in.
+  const conversations = buildConversations(
+    {
+      store,
+      cipher,
+      clock,
+      newId: uuidv7,
+      devices: new StoreDeviceDirectory(keyPackages),
+      attachments,
+      feed: live.hub,
+      externalSenders: new ExternalSenders({ cipher, clock }),
+      patientRef: (tenantId, patientId) => patientRef(core, tenantId, patientId),
+    },
+    { onError: (e) => logger.warn({ code: errorCode(e) ?? (e as Error)?.name }, 'conversation sweep failed') },
+  );
+  conversationsPart = conversations;
+  live.readFrom(conversations.events);
+  deviceRevocations.membership = conversations.recall;
   const throttle = new LoginThrottle(store, throttlePolicy(config.identity));
   const users = new UserService(core, sessions, throttle);
   const mfa = new MfaService({
@@ -385,7 +462,15 @@ export function buildServices(f: Foundations): Services {
     patientAccounts: new PatientAccountService(core, { email: channels.email, sms: channels.sms }, sessions, (code) =>
       logger.warn({ code }, 'patient sign-in code not sent'),
     ),
-    devices: new DeviceService(core),
+    devices,
+    messagingDevices: new DeviceRegistry({ store, clock, devices, signer: signing.signer, anchors: auditLog }),
+    keyPackages,
+    deviceDirectory: new StoreDeviceDirectory(keyPackages),
+    deviceRevocations,
+    conversations,
+    attachments,
+    attachmentSweeper,
+    live,
     // HL7 v2 messages act through the same core services as the REST API (their ...InTx methods).
     hl7: new Hl7Service({ core, patients, notifications, appointments: new AppointmentService(core, notifications) }),
     // FHIR Patient and Appointment act through the same core services as /v1 (their ...InTx methods).

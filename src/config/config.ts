@@ -138,6 +138,17 @@ export interface Config {
     checkpointEntries: number;
     integrateBatch: number;
   };
+  /** End-to-end encrypted messaging (SEALPOST_MESSAGING_*). */
+  messaging: {
+    /** A device told (and audited) when its single-use key packages of a suite fall below this. */
+    keyPackageLow: number;
+    /** Largest attachment ciphertext one upload may carry (413 SP_MESSAGING_ATTACHMENT_TOO_LARGE). */
+    maxAttachmentBytes: number;
+    /** Cap on a conversation's attachments no message names yet (409 SP_MESSAGING_ATTACHMENT_QUOTA). */
+    attachmentQuotaBytes: number;
+    /** Seconds a member device has to acknowledge an application message before its person is nudged. */
+    nudgeDelaySeconds: number;
+  };
   policy: {
     /** Minutes before an appointment's start at which reminders go out, e.g. [10080, 1440, 120]. */
     reminderOffsetsMinutes: number[];

@@ -204,6 +204,12 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
       checkpointEntries: int('AUDIT_CHECKPOINT_ENTRIES', 1000, 1, 10_000_000),
       integrateBatch: int('AUDIT_INTEGRATE_BATCH', 5000, 1, 100_000),
     },
+    messaging: {
+      keyPackageLow: int('MESSAGING_KEY_PACKAGE_LOW', 10, 0, 100),
+      maxAttachmentBytes: int('MESSAGING_MAX_ATTACHMENT_BYTES', 25 * 1024 * 1024, 1, 1024 * 1024 * 1024),
+      attachmentQuotaBytes: int('MESSAGING_ATTACHMENT_QUOTA_BYTES', 100 * 1024 * 1024, 1, 64 * 1024 * 1024 * 1024),
+      nudgeDelaySeconds: int('MESSAGING_NUDGE_DELAY_SECONDS', 30, 1, 3600),
+    },
     policy: { reminderOffsetsMinutes, quietHours },
     hl7: hl7Settings({ str, secret, int }, errors),
     mqtt: mqttSettings({ str, secret, int }, errors),

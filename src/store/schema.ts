@@ -633,6 +633,39 @@ export interface Database {
     code: string;
     at: number;
   };
+  /** MLS bindings of messaging devices (migration 020): a `devices` row's signature key, signed by the notary key. */
+  messaging_devices: {
+    tenant_id: string;
+    device_id: string;
+    /** user | patient */
+    person_kind: string;
+    /** User id or patient-account id */
+    person_id: string;
+    /** Raw 32-byte Ed25519 public key */
+    signature_key: Uint8Array;
+    /** RFC 8785 JSON of the binding */
+    binding: string;
+    signature: Uint8Array;
+    key_id: string;
+    /** Lower-case hex SHA-256 of `binding` */
+    binding_hash: string;
+    registered_at: number;
+    revoked_at: number | null;
+  };
+  /** Uploaded MLS key packages (migration 020): single use; one last-resort package per device and suite. */
+  messaging_key_packages: {
+    id: string;
+    tenant_id: string;
+    device_id: string;
+    cipher_suite: string;
+    /** Lower-case hex SHA-256 of `data` */
+    ref: string;
+    /** The encoded MLSMessage (mls_key_package) */
+    data: Uint8Array;
+    /** 1: the last-resort package (kept when claimed) */
+    last_resort: number;
+    created_at: number;
+  };
   /** Medical devices that raise alarms over MQTT (migration 018); no PHI but the patient id. */
   medical_devices: {
     tenant_id: string;
@@ -666,6 +699,87 @@ export interface Database {
     alert_id: string;
     received_at: number;
     cleared_at: number | null;
+  };
+  /** End-to-end encrypted conversations (migration 021): the MLS Delivery Service's state. */
+  conversations: {
+    tenant_id: string;
+    id: string;
+    kind: string;
+    cipher_suite: string;
+    epoch: number;
+    latest_seq: number;
+    creator_kind: string;
+    creator_id: string;
+    patient_id: string | null;
+    lifespan_seconds: number | null;
+    group_info: Uint8Array | null;
+    created_at: number;
+  };
+  conversation_members: {
+    tenant_id: string;
+    conversation_id: string;
+    person_kind: string;
+    person_id: string;
+    added_at: number;
+    removed_at: number | null;
+  };
+  conversation_devices: {
+    tenant_id: string;
+    conversation_id: string;
+    device_id: string;
+    person_kind: string;
+    person_id: string;
+    leaf_index: number | null;
+    from_seq: number;
+    until_seq: number | null;
+    cursor: number;
+  };
+  conversation_events: {
+    tenant_id: string;
+    conversation_id: string;
+    seq: number;
+    kind: string;
+    epoch: number;
+    sender_device_id: string | null;
+    data: Uint8Array | null;
+    size: number;
+    data_hash: string | null;
+    client_message_id: string | null;
+    urgent: number;
+    /** JSON array of attachment ids */
+    attachments: string;
+    /** JSON array of device ids (welcomes only) */
+    recipients: string | null;
+    recalled_seq: number | null;
+    recalled_at: number | null;
+    purged_at: number | null;
+    created_at: number;
+  };
+  messaging_external_senders: {
+    tenant_id: string;
+    cipher_suite: string;
+    public_key: Uint8Array;
+    private_ct: Uint8Array;
+    created_at: number;
+  };
+  messaging_policies: {
+    tenant_id: string;
+    require_post_quantum: number;
+    default_lifespan_seconds: number | null;
+    updated_at: number;
+  };
+  /** Encrypted message attachments (migration 022): client ciphertext, unlinked until a message names it. */
+  message_attachments: {
+    tenant_id: string;
+    id: string;
+    conversation_id: string;
+    uploader_device_id: string;
+    size: number;
+    data: Uint8Array;
+    created_at: number;
+    /** The message that names it; null while unlinked (swept after a day). */
+    message_seq: number | null;
+    linked_at: number | null;
   };
   dev_outbox: {
     id: Generated<number>;

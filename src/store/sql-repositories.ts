@@ -39,7 +39,12 @@ import { SqlAlertNotificationRepository } from './repositories/alert-notificatio
 import { SqlAlertRepository } from './repositories/alert-repository.js';
 import { SqlNotificationIdentifierRepository } from './repositories/notification-identifier-repository.js';
 import { SqlOnCallRepository } from './repositories/on-call-repository.js';
+import { SqlMessagingDeviceRepository } from './repositories/messaging-device-repository.js';
 import { SqlMedicalDeviceRepository } from './repositories/medical-device-repository.js';
+import { SqlConversationRepository } from './repositories/conversation-repository.js';
+import { SqlConversationEventRepository } from './repositories/conversation-event-repository.js';
+import { SqlMessagingPolicyRepository } from './repositories/messaging-policy-repository.js';
+import { SqlAttachmentRepository } from './repositories/attachment-repository.js';
 
 /**
  * The store's repositories over one `Sql` (the pool, or one transaction). Each is made on first use
@@ -178,5 +183,20 @@ export class SqlRepositories implements StoreTx {
   }
   get medicalDevices() {
     return this.once('medicalDevices', () => new SqlMedicalDeviceRepository(this.sql));
+  }
+  get conversations() {
+    return this.once('conversations', () => new SqlConversationRepository(this.sql));
+  }
+  get conversationEvents() {
+    return this.once('conversationEvents', () => new SqlConversationEventRepository(this.sql));
+  }
+  get messagingPolicies() {
+    return this.once('messagingPolicies', () => new SqlMessagingPolicyRepository(this.sql));
+  }
+  get messagingDevices() {
+    return this.once('messagingDevices', () => new SqlMessagingDeviceRepository(this.sql));
+  }
+  get attachments() {
+    return this.once('attachments', () => new SqlAttachmentRepository(this.sql));
   }
 }

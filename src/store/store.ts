@@ -36,7 +36,12 @@ import type { AlertNotificationRepository } from './repositories/alert-notificat
 import type { AlertRepository } from './repositories/alert-repository.js';
 import type { NotificationIdentifierRepository } from './repositories/notification-identifier-repository.js';
 import type { OnCallRepository } from './repositories/on-call-repository.js';
+import type { MessagingDeviceRepository } from './repositories/messaging-device-repository.js';
 import type { MedicalDeviceRepository } from './repositories/medical-device-repository.js';
+import type { ConversationRepository } from './repositories/conversation-repository.js';
+import type { ConversationEventRepository } from './repositories/conversation-event-repository.js';
+import type { MessagingPolicyRepository } from './repositories/messaging-policy-repository.js';
+import type { AttachmentRepository } from './repositories/attachment-repository.js';
 
 /**
  * The repositories core may use, bound to one transaction (`store.transaction`) or to the pool
@@ -105,6 +110,16 @@ export interface StoreTx {
   readonly onCall: OnCallRepository;
   /** Medical devices (MQTT alarms) and the alarm ids they sent. */
   readonly medicalDevices: MedicalDeviceRepository;
+  /** End-to-end encrypted conversations: rosters, member devices and their windows. */
+  readonly conversations: ConversationRepository;
+  /** The ordered event log of conversations (ciphertext only). */
+  readonly conversationEvents: ConversationEventRepository;
+  /** Tenants' messaging policies and MLS external sender keys. */
+  readonly messagingPolicies: MessagingPolicyRepository;
+  /** MLS bindings of messaging devices and their key packages. */
+  readonly messagingDevices: MessagingDeviceRepository;
+  /** Encrypted message attachments (opaque ciphertext) and their links to messages. */
+  readonly attachments: AttachmentRepository;
 }
 
 /**
@@ -138,6 +153,11 @@ export interface Store {
    * Absent on single-node backends, where the local worker is woken directly.
    */
   readonly dueSignal?: DueSignal;
+  /**
+   * Carries short id-only payloads to every other node (live message delivery; PostgreSQL
+   * LISTEN/NOTIFY). Absent on single-node backends, where the caller delivers in-process.
+   */
+  readonly feedSignal?: FeedSignal;
 }
 
 export interface TransactionOptions {
@@ -154,5 +174,20 @@ export interface DueSignal {
   announce(): void;
   /** Calls `fn` when another node announced; returns the unsubscribe function. */
   subscribe(fn: () => void): () => void;
+  close(): Promise<void>;
+}
+
+export interface FeedSignal {
+  /**
+   * Sends `payload` (ids only: every database session can see it; at most a few kilobytes) to the
+   * other nodes. Call after the commit of what it announces; never throws on a lost connection
+   * (the receivers re-sync when they reconnect).
+   */
+  publish(payload: string): void;
+  /**
+   * Calls `fn(payload)` for each payload another node published, and `fn(null)` after the listener
+   * (re)connected, when some may have been missed; returns the unsubscribe function.
+   */
+  subscribe(fn: (payload: string | null) => void): () => void;
   close(): Promise<void>;
 }

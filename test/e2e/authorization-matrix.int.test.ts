@@ -78,11 +78,31 @@ const PEOPLE_ONLY = new Set([
   'POST /v1/messaging/devices/{deviceId}/key-packages',
   'GET /v1/messaging/devices/{deviceId}/key-packages',
   'POST /v1/messaging/key-packages/claim',
+  // Conversations (MLS Delivery Service), the messaging policy and external sender.
+  'POST /v1/conversations',
+  'GET /v1/conversations',
+  'GET /v1/conversations/{id}',
+  'POST /v1/conversations/{id}/members',
+  'DELETE /v1/conversations/{id}/members/{kind}/{personId}',
+  'POST /v1/conversations/{id}/commits',
+  'POST /v1/conversations/{id}/messages',
+  'GET /v1/conversations/{id}/events',
+  'POST /v1/conversations/{id}/cursor',
+  'GET /v1/conversations/{id}/receipts',
+  'POST /v1/conversations/{id}/messages/{seq}/recall',
+  'GET /v1/messaging/devices/{deviceId}/conversations',
+  'GET /v1/messaging/external-sender',
+  'GET /v1/messaging/policy',
+  'PUT /v1/messaging/policy',
+  // Encrypted attachments of a conversation.
+  'POST /v1/conversations/{id}/attachments',
+  'GET /v1/conversations/{id}/attachments/{attachmentId}',
 ]);
 /** Routes that act as one of the caller's messaging devices: a device id that is none of theirs is 403. */
 const OWN_DEVICE = new Set([
   'POST /v1/messaging/devices/{deviceId}/key-packages',
   'GET /v1/messaging/devices/{deviceId}/key-packages',
+  'GET /v1/messaging/devices/{deviceId}/conversations',
 ]);
 
 describe('authorization matrix: routes × roles × patient relationship × tenant', () => {
@@ -247,6 +267,9 @@ describe('authorization matrix: routes × roles × patient relationship × tenan
     if (key === 'POST /v1/notifications:batch') return { path, body: { items: [{ patientId: v.patient, ...RESULT }] } };
     if (key === 'PUT /v1/appointments/{externalId}') return { path, body: { patientId: v.patient, start: START } };
     if (key === 'POST /v1/messaging/devices/{deviceId}/key-packages') return { path, body: { keyPackages: ['AAAA'] } };
+    // The policy's body is validated before the people-only check: a valid one (the defaults) reaches it.
+    if (key === 'PUT /v1/messaging/policy')
+      return { path, body: { requirePostQuantum: false, defaultLifespanSeconds: null } };
     if (key === 'POST /v1/patients/{id}/break-glass')
       return { path, body: { reason: 'authorization matrix check (no second factor)' } };
     // Attachments take application/octet-stream: no body reaches the checks (400 before any lookup), a JSON one would be 415.

@@ -16,7 +16,10 @@ import * as m017 from './017-on-call.js';
 import * as m016 from './016-alert-notifications.js';
 import * as m018 from './018-medical-devices.js';
 import * as m019 from './019-device-registrations.js';
+import * as m020 from './020-messaging-devices.js';
 import * as m015 from './015-alerts.js';
+import * as m021 from './021-conversations.js';
+import * as m022 from './022-attachments.js';
 
 /**
  * Migrations are versioned by name and compiled into the program (no file-system scan at run time).
@@ -42,7 +45,10 @@ export const migrationProvider: MigrationProvider = {
       '016-alert-notifications': m016,
       '018-medical-devices': m018,
       '019-device-registrations': m019,
+      '020-messaging-devices': m020,
       '015-alerts': m015,
+      '021-conversations': m021,
+      '022-attachments': m022,
     };
   },
 };
