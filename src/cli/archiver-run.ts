@@ -7,7 +7,7 @@ import { serverPublicUrl } from './installation.js';
 import { ArchiveStore, readArchiveKey } from './archiver-store.js';
 import { issueArchiverSession } from './archiver-identity.js';
 import { ArchiveRecorder } from './archiver-record.js';
-import { readState, writeState } from './archiver-state.js';
+import { lockArchive, readState, writeState } from './archiver-state.js';
 import { openArchiverClient } from './archiver-client.js';
 
 export interface RunOptions {
@@ -42,6 +42,7 @@ export async function runArchiver(o: RunOptions): Promise<void> {
   if (state.tenantId !== o.tenantId)
     throw new AppError('SP_REQ_VALIDATION', `${o.dir}: the archive of tenant ${state.tenantId}`);
   const key = readArchiveKey(o.keyFile);
+  const unlock = lockArchive(o.dir);
   const archive = new ArchiveStore(o.dir, key);
   const recorder = new ArchiveRecorder(archive);
   const store = openStore(o.config.database, { sqliteDurability: 'full' });
@@ -131,5 +132,6 @@ export async function runArchiver(o: RunOptions): Promise<void> {
     process.off('SIGTERM', onSignal);
     client?.close();
     await store.close();
+    unlock();
   }
 }

@@ -162,11 +162,15 @@ describe('the archive member in conversations', () => {
     await h?.close();
   });
 
-  it('registers its device in the transparency log like any device', async () => {
+  it('registers its device in the transparency log like any device, and runs once per directory', async () => {
     const devices = await h.request('GET', `/v1/audit/events?action=messaging.device.registered`);
     const state = JSON.parse(readFileSync(join(dir(), 'archiver.json'), 'utf8'));
     expect(state.deviceId).toEqual(expect.any(String));
     expect(devices.text).toContain(state.deviceId);
+    // A second archiver on the same directory would corrupt its MLS state: refused.
+    const second = await cli(env, ['archiver', 'run', '--once', '--server', h.url]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain('is running on this directory');
   });
 
   it('receives every message of a conversation created while the policy has archive on, recalls recorded', async () => {
