@@ -5,13 +5,23 @@
  * the moment its POST starts to the moment its frame reaches the receiver (one clock: this process).
  */
 import { Agent, request } from 'node:http';
+import { Agent as TlsAgent, request as tlsRequest } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 
 export type ClientCommand =
-  | { op: 'connect'; url: string; conns: { token?: string; query: string }[] }
+  | { op: 'connect'; url: string; ca?: string; conns: { token?: string; query: string }[] }
   | { op: 'expect'; total: number; timeoutMs: number }
-  | { op: 'latency'; postUrl: string; token?: string; bodies: string[]; rate: number; timeoutMs: number }
+  | {
+      op: 'latency';
+      postUrl: string;
+      token?: string;
+      /** The server's certificate when postUrl is https. */
+      ca?: string;
+      bodies: string[];
+      rate: number;
+      timeoutMs: number;
+    }
   | { op: 'close' };
 
 export interface LatencyResult {
@@ -44,7 +54,7 @@ function payloadOf(text: string): string | null {
   return f.data ?? null;
 }
 
-function connect(url: string, conns: { token?: string; query: string }[]): Promise<void> {
+function connect(url: string, ca: string | undefined, conns: { token?: string; query: string }[]): Promise<void> {
   return Promise.all(
     conns.map(
       (c) =>
@@ -52,6 +62,7 @@ function connect(url: string, conns: { token?: string; query: string }[]): Promi
           const ws = new WebSocket(`${url}?${c.query}`, {
             headers: c.token ? { authorization: `Bearer ${c.token}` } : {},
             perMessageDeflate: false,
+            ...(ca ? { ca } : {}),
           });
           ws.on('message', (d) => {
             const text = String(d);
@@ -95,7 +106,7 @@ function expect(total: number, timeoutMs: number): Promise<{ received: number; a
 
 function post(agent: Agent, url: URL, token: string | undefined, body: string): Promise<number> {
   return new Promise((resolve) => {
-    const req = request(
+    const req = (url.protocol === 'https:' ? tlsRequest : request)(
       url,
       {
         method: 'POST',
@@ -118,7 +129,9 @@ function post(agent: Agent, url: URL, token: string | undefined, body: string): 
 
 async function latency(c: Extract<ClientCommand, { op: 'latency' }>): Promise<LatencyResult> {
   // Enough sockets that the client never queues a request behind a slow answer (one per message in flight).
-  const agent = new Agent({ keepAlive: true, maxSockets: 1024 });
+  const agent = c.postUrl.startsWith('https:')
+    ? new TlsAgent({ keepAlive: true, maxSockets: 1024, ca: c.ca })
+    : new Agent({ keepAlive: true, maxSockets: 1024 });
   const url = new URL(c.postUrl);
   const sentAt = new Map<string, number>();
   const lat: number[] = [];
@@ -189,7 +202,7 @@ process.on('message', (c: ClientCommand) => {
       (r) => process.send!({ op: 'ok', result: r }),
       (e: unknown) => process.send!({ op: 'error', message: e instanceof Error ? e.message : String(e) }),
     );
-  if (c.op === 'connect') reply(connect(c.url, c.conns));
+  if (c.op === 'connect') reply(connect(c.url, c.ca, c.conns));
   else if (c.op === 'expect') reply(expect(c.total, c.timeoutMs));
   else if (c.op === 'latency') reply(latency(c));
   else if (c.op === 'close') {

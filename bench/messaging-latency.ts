@@ -8,9 +8,10 @@
  */
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import Fastify from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { LatencyResult } from './messaging-client.js';
+import { testTls } from '../test/helpers/sealpost-harness.js';
 import { cpuNow, Devices } from './messaging-load.js';
 import { registerDevices, startBenchServer, type Backend } from './messaging-setup.js';
 import { makeGroup, messagesOf, startStack } from './messaging-stack.js';
@@ -35,7 +36,7 @@ async function phase(
   devices: Devices,
   path: string,
   rate: number,
-  c: { postUrl: string; token?: string; bodies: string[] },
+  c: { postUrl: string; token?: string; ca?: string; bodies: string[] },
 ): Promise<LatencyRow> {
   const c0 = cpuNow();
   const t0 = performance.now();
@@ -53,13 +54,14 @@ export async function runLatency(
   const counts = o.rates.map((r) => Math.round(r * o.durationSec));
   const warm = 200;
   const s = await startBenchServer(backend);
-  const stack = await startStack(s);
   const devices = new Devices();
+  let stack: Awaited<ReturnType<typeof startStack>> | null = null;
   try {
     const [sender, recipient] = (await registerDevices(s, 2)) as [
       Awaited<ReturnType<typeof registerDevices>>[0],
       Awaited<ReturnType<typeof registerDevices>>[0],
     ];
+    stack = await startStack(s, sender);
     const g = await makeGroup(s, stack, [sender, recipient], 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519');
     const total = warm + counts.reduce((a, b) => a + b, 0);
     log(`  ${backend}: encrypting ${total} messages (ts-mls)`);
@@ -74,7 +76,8 @@ export async function runLatency(
     const connect = async () => {
       await devices.run({
         op: 'connect',
-        url: stack.url.replace('http:', 'ws:') + '/v1/messaging/live',
+        url: stack!.url.replace(/^http/, 'ws') + '/v1/messaging/live',
+        ca: stack!.ca,
         conns: [{ token: recipient.token, query: `deviceId=${recipient.deviceId}` }],
       });
       await new Promise((r) => setTimeout(r, 500)); // the backlog arrives first
@@ -83,6 +86,7 @@ export async function runLatency(
     await phase(devices, 'warm-up', Math.min(...o.rates), {
       postUrl,
       token: sender.token,
+      ca: stack!.ca,
       bodies: bodies.slice(0, warm),
     });
     const rows: LatencyRow[] = [];
@@ -98,6 +102,7 @@ export async function runLatency(
         await phase(devices, 'Sealpost: POST → accept → live WebSocket', rate, {
           postUrl,
           token: sender.token,
+          ca: stack!.ca,
           bodies: slices[i]!,
         }),
       );
@@ -105,19 +110,32 @@ export async function runLatency(
       await devices.run({ op: 'close' });
     }
     log(`  ${backend}: bare Fastify + ws reference`);
-    const bare = await barePath(devices, o.rates, slices, bodies.slice(0, warm));
+    const bare = await barePath(devices, o.rates, slices, bodies.slice(0, warm), stack.app);
     const both = o.rates.flatMap((_, i) => [rows[i]!, bare[i]!]);
     return { backend, messageBytes: Buffer.from(msgs[0]!, 'base64').length, rows: both, profile };
   } finally {
     await devices.close();
-    await stack.close();
+    await stack?.close();
     await s.close();
   }
 }
 
 /** The reference: Fastify's JSON POST route pushing `message` to the one `ws` connection. */
-async function barePath(devices: Devices, rates: number[], slices: string[][], warm: string[]): Promise<LatencyRow[]> {
-  const app = Fastify({ logger: false, bodyLimit: 1_000_000 });
+async function barePath(
+  devices: Devices,
+  rates: number[],
+  slices: string[][],
+  warm: string[],
+  tls: boolean,
+): Promise<LatencyRow[]> {
+  // TLS like the server measured beside it (the app's HTTPS listener, same certificate).
+  const t = tls ? await testTls() : null;
+  // One type for both (the HTTPS instance only differs in its server's type).
+  const app = (
+    t
+      ? Fastify({ logger: false, bodyLimit: 1_000_000, https: { key: t.private, cert: t.cert } })
+      : Fastify({ logger: false, bodyLimit: 1_000_000 })
+  ) as FastifyInstance;
   const wss = new WebSocketServer({ server: app.server, perMessageDeflate: false });
   let recipient: WebSocket | null = null;
   wss.on('connection', (ws) => (recipient = ws));
@@ -128,13 +146,19 @@ async function barePath(devices: Devices, rates: number[], slices: string[][], w
   await app.listen({ host: '127.0.0.1', port: 0 });
   try {
     const base = `127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-    await devices.run({ op: 'connect', url: `ws://${base}/live`, conns: [{ query: 'd=1' }] });
-    await phase(devices, 'warm-up', Math.min(...rates), { postUrl: `http://${base}/messages`, bodies: warm });
+    const [ws, http] = t ? ['wss', 'https'] : ['ws', 'http'];
+    await devices.run({ op: 'connect', url: `${ws}://${base}/live`, ca: t?.cert, conns: [{ query: 'd=1' }] });
+    await phase(devices, 'warm-up', Math.min(...rates), {
+      postUrl: `${http}://${base}/messages`,
+      ca: t?.cert,
+      bodies: warm,
+    });
     const out: LatencyRow[] = [];
     for (const [i, rate] of rates.entries())
       out.push(
         await phase(devices, 'reference: bare Fastify POST → ws', rate, {
-          postUrl: `http://${base}/messages`,
+          postUrl: `${http}://${base}/messages`,
+          ca: t?.cert,
           bodies: slices[i]!,
         }),
       );

@@ -39,14 +39,23 @@ import { ConversationEvents } from '../src/messaging/conversation-events.js';
 import type { Caller, ConversationDeps } from '../src/messaging/conversation-access.js';
 import { LiveHub } from '../src/messaging/live-hub.js';
 import { deviceIdentity, type CipherSuiteName } from '../src/messaging/messaging-types.js';
-import { suiteImpl, uploadKeyPackages, type BenchDevice, type BenchServer } from './messaging-setup.js';
+import { call, suiteImpl, uploadKeyPackages, type BenchDevice, type BenchServer } from './messaging-setup.js';
 
 export interface Stack {
-  commits: ConversationCommits;
-  conversations: ConversationService;
-  hub: LiveHub;
-  /** http://127.0.0.1:<port> of the second listener (live route and the message route). */
+  /** The app's own routes (HTTPS) when it serves conversations; else the composed listener (HTTP). */
+  app: boolean;
+  /** The certificate to trust (app), or undefined (plain HTTP on loopback). */
+  ca: string | undefined;
+  commits: ConversationCommits | null;
+  conversations: ConversationService | null;
+  /** Base URL of the message and live routes. */
   url: string;
+  /** Posts one application message of `d` (in-process call on the composed stack, HTTPS on the app). */
+  send(
+    d: BenchDevice,
+    conversationId: string,
+    body: { epoch: number; message: string; clientMessageId: string },
+  ): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -57,7 +66,29 @@ export const callerOf = (d: BenchDevice): Caller => ({
   roles: ['nurse'],
 });
 
-export async function startStack(s: BenchServer): Promise<Stack> {
+/**
+ * The app's conversation and live routes when it has them (answers 400 to an empty create, not 404);
+ * otherwise the composed stack below.
+ */
+export async function startStack(s: BenchServer, probe: BenchDevice): Promise<Stack> {
+  const r = await call(s, probe.token, 'POST', '/v1/conversations', {});
+  if (r.status !== 404)
+    return {
+      app: true,
+      ca: s.h.cert,
+      commits: null,
+      conversations: null,
+      url: s.h.url,
+      async send(d, id, b) {
+        const a = await call(s, d.token, 'POST', `/v1/conversations/${id}/messages`, { deviceId: d.deviceId, ...b });
+        if (a.status !== 201) throw new Error(`message answered ${a.status}: ${a.text}`);
+      },
+      close: async () => undefined,
+    };
+  return composedStack(s);
+}
+
+async function composedStack(s: BenchServer): Promise<Stack> {
   const store = s.h.app.store;
   const clock = () => new Date();
   const keyPackages = new KeyPackageService({ store, clock, newId: uuidv7, lowThreshold: 10 });
@@ -140,10 +171,19 @@ export async function startStack(s: BenchServer): Promise<Stack> {
   );
   await server.listen({ host: '127.0.0.1', port: 0 });
   return {
+    app: false,
+    ca: undefined,
     commits,
     conversations: new ConversationService(deps),
-    hub,
     url: `http://127.0.0.1:${(server.server.address() as AddressInfo).port}`,
+    async send(d, id, b) {
+      await commits.message(callerOf(d), id, {
+        deviceId: d.deviceId,
+        epoch: b.epoch,
+        message: new Uint8Array(Buffer.from(b.message, 'base64')),
+        clientMessageId: b.clientMessageId,
+      });
+    },
     async close() {
       hub.stop();
       await server.close();
@@ -158,6 +198,8 @@ export interface BenchGroup {
   /** The creator's MLS state at `epoch` (to encrypt messages). */
   state: ClientState;
   suite: CipherSuiteName;
+  /** The JSON body of the commit that added the members (base64 commit, Welcome and GroupInfo). */
+  commitBodyBytes: number;
 }
 
 /** A conversation of `devices` (first = creator) whose MLS group holds every device, at epoch 1. */
@@ -171,12 +213,15 @@ export async function makeGroup(
   const [creator, ...others] = devices as [BenchDevice, ...BenchDevice[]];
   await uploadKeyPackages(s, others, suite, 1);
   const c = callerOf(creator);
-  const conv = await stack.conversations.create(c, {
-    kind: others.length === 1 ? 'direct' : 'group',
+  const create = {
+    kind: others.length === 1 ? ('direct' as const) : ('group' as const),
     deviceId: creator.deviceId,
     members: others.map((d) => ({ kind: 'user' as const, id: d.userId })),
     cipherSuite: suite,
-  });
+  };
+  const conv: { id: string; externalSender: { identity: string; signatureKey: string } } = stack.conversations
+    ? await stack.conversations.create(c, create)
+    : await ok(call(s, creator.token, 'POST', '/v1/conversations', create), 201);
   const credential = {
     credentialType: 'basic' as const,
     identity: new TextEncoder().encode(deviceIdentity('default', creator.deviceId)),
@@ -204,16 +249,26 @@ export async function makeGroup(
     [{ extensionType: 'external_senders', extensionData: encodeExternalSender(external) }],
     impl,
   );
-  const claimed = await s.h.app.store.transaction((tx) =>
-    new StoreDeviceDirectory(
-      new KeyPackageService({ store: s.h.app.store, clock: () => new Date(), newId: uuidv7, lowThreshold: 0 }),
-    ).claimKeyPackages(
-      tx,
-      'default',
-      others.map((d) => d.deviceId),
-      suite,
-    ),
-  );
+  const claimed = stack.app
+    ? (
+        (await ok(
+          call(s, creator.token, 'POST', '/v1/messaging/key-packages/claim', {
+            deviceIds: others.map((d) => d.deviceId),
+            cipherSuite: suite,
+          }),
+          200,
+        )) as { items: { keyPackage: string }[] }
+      ).items.map((i) => ({ keyPackage: new Uint8Array(Buffer.from(i.keyPackage, 'base64')) }))
+    : await s.h.app.store.transaction((tx) =>
+        new StoreDeviceDirectory(
+          new KeyPackageService({ store: s.h.app.store, clock: () => new Date(), newId: uuidv7, lowThreshold: 0 }),
+        ).claimKeyPackages(
+          tx,
+          'default',
+          others.map((d) => d.deviceId),
+          suite,
+        ),
+      );
   if (claimed.length !== others.length) throw new Error('a member device had no key package');
   const adds = claimed.map((k) => {
     const m = decodeMlsMessage(k.keyPackage, 0)![0];
@@ -225,14 +280,39 @@ export async function makeGroup(
     { extraProposals: adds, ratchetTreeExtension: true },
   );
   const groupInfo = await createGroupInfoWithExternalPubAndRatchetTree(made.newState, [], impl);
-  const r = await stack.commits.commit(c, conv.id, {
+  const post = {
     deviceId: creator.deviceId,
     epoch: 0,
     commit: encodeMlsMessage(made.commit),
     welcome: encodeMlsMessage({ version: 'mls10', wireformat: 'mls_welcome', welcome: made.welcome! }),
     groupInfo: encodeMlsMessage({ version: 'mls10', wireformat: 'mls_group_info', groupInfo }),
-  });
-  return { id: conv.id, epoch: r.epoch, creator, state: made.newState, suite };
+  };
+  const b64 = (u: Uint8Array) => Buffer.from(u).toString('base64');
+  const commitBodyBytes = JSON.stringify({
+    ...post,
+    commit: b64(post.commit),
+    welcome: b64(post.welcome),
+    groupInfo: b64(post.groupInfo),
+  }).length;
+  const r: { epoch: number } = stack.commits
+    ? await stack.commits.commit(c, conv.id, post)
+    : await ok(
+        call(s, creator.token, 'POST', `/v1/conversations/${conv.id}/commits`, {
+          ...post,
+          commit: b64(post.commit),
+          welcome: b64(post.welcome),
+          groupInfo: b64(post.groupInfo),
+        }),
+        201,
+      );
+  return { id: conv.id, epoch: r.epoch, creator, state: made.newState, suite, commitBodyBytes };
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function ok<T = any>(p: Promise<{ status: number; body: T; text: string }>, status: number): Promise<T> {
+  const r = await p;
+  if (r.status !== status) throw new Error(`answered ${r.status}: ${r.text}`);
+  return r.body;
 }
 
 /** `n` real application messages (1 KiB payload each) of the group's creator, encoded (base64). */
