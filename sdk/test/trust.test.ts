@@ -66,7 +66,8 @@ describe('trust anchors and the MLS authentication service', () => {
         [ghost.deviceId, ghost],
       ]),
     );
-    const trust = new TrustManager(server.http, new MemoryKeyStore(), () => 'default');
+    const store = new MemoryKeyStore();
+    const trust = new TrustManager(server.http, store, () => 'default');
     const auth = trust.authService();
     const key = new Uint8Array(Buffer.from(good.signatureKey, 'base64'));
     const cred = (id: string) => ({ credentialType: 'basic' as const, identity: utf8(id) });
@@ -78,7 +79,11 @@ describe('trust anchors and the MLS authentication service', () => {
     expect(await auth.validateCredential(cred('sealpost:v1:default:ghost-1'), ghostKey)).toBe(false);
     expect(trust.lastRefusal?.deviceId).toBe('ghost-1');
     expect(await auth.validateCredential(cred('sealpost:external-sender'), key)).toBe(false);
-    trust.allowExternalSender(utf8('sealpost:external-sender'), key);
+    await trust.allowExternalSender(utf8('sealpost:external-sender'), key);
     expect(await auth.validateCredential(cred('sealpost:external-sender'), key)).toBe(true);
+    // Kept in the key store: a client started again still accepts the group's external sender.
+    const restarted = new TrustManager(server.http, store, () => 'default').authService();
+    expect(await restarted.validateCredential(cred('sealpost:external-sender'), key)).toBe(true);
+    expect(await restarted.validateCredential(cred('sealpost:external-sender'), ghostKey)).toBe(false);
   });
 });

@@ -42,7 +42,7 @@ export class Committer {
       credential: { credentialType: 'basic' as const, identity: fromBase64(view.externalSender.identity)! },
       signaturePublicKey: fromBase64(view.externalSender.signatureKey)!,
     };
-    this.ctx.trust.allowExternalSender(external.credential.identity, external.signaturePublicKey);
+    await this.ctx.trust.allowExternalSender(external.credential.identity, external.signaturePublicKey);
     const state = await createGroup(
       utf8(view.id),
       own.publicPackage,

@@ -113,7 +113,7 @@ export class EventProcessor {
     }
     if (!kp || !ref) return; // not addressed to one of this device's key packages
     const view = await this.ctx.conversation(ev.conversationId, true);
-    this.ctx.trust.allowExternalSender(
+    await this.ctx.trust.allowExternalSender(
       fromBase64(view.externalSender.identity)!,
       fromBase64(view.externalSender.signatureKey)!,
     );

@@ -12,7 +12,7 @@
  * the pinned checkpoint key signs, so it cannot be hidden.
  */
 import type { AuthenticationService, Credential } from 'ts-mls';
-import { bytesEqual } from '../encoding.js';
+import { bytesEqual, toBase64 } from '../encoding.js';
 import { getJson, putJson, type KeyStore } from '../keystore/key-store.js';
 import {
   DeviceVerificationError,
@@ -25,13 +25,15 @@ import { parseDeviceIdentity } from './mls.js';
 import type { MessagingDeviceView, PublishedKeys } from './wire-types.js';
 
 const ANCHORS = 'trust/anchors';
+const EXTERNAL_SENDERS = 'trust/external-senders';
 /** A verified device is re-checked after this long (a revocation shows up at the latest then). */
 const VERIFIED_TTL_MS = 60_000;
 
 export class TrustManager {
   private anchorsP: Promise<TrustAnchors> | null = null;
   private readonly verified = new Map<string, { at: number; device: VerifiedDevice }>();
-  private readonly externalSenders: { identity: Uint8Array; signatureKey: Uint8Array }[] = [];
+  /** Allowed external senders (base64 identity and key), kept in the key store across restarts. */
+  private externalSenders: { identity: string; signatureKey: string }[] | null = null;
   /** The last refusal, to explain a ts-mls validation failure to the application. */
   lastRefusal: DeviceVerificationError | null = null;
 
@@ -73,9 +75,18 @@ export class TrustManager {
   }
 
   /** The group's external sender (the server), accepted for its credential only (see the client's proposal rules). */
-  allowExternalSender(identity: Uint8Array, signatureKey: Uint8Array): void {
-    if (!this.externalSenders.some((e) => bytesEqual(e.identity, identity) && bytesEqual(e.signatureKey, signatureKey)))
-      this.externalSenders.push({ identity, signatureKey });
+  async allowExternalSender(identity: Uint8Array, signatureKey: Uint8Array): Promise<void> {
+    const list = await this.allowedExternalSenders();
+    const e = { identity: toBase64(identity), signatureKey: toBase64(signatureKey) };
+    if (list.some((x) => x.identity === e.identity && x.signatureKey === e.signatureKey)) return;
+    list.push(e);
+    await putJson(this.store, EXTERNAL_SENDERS, list);
+  }
+
+  private async allowedExternalSenders(): Promise<{ identity: string; signatureKey: string }[]> {
+    this.externalSenders ??=
+      (await getJson<{ identity: string; signatureKey: string }[]>(this.store, EXTERNAL_SENDERS)) ?? [];
+    return this.externalSenders;
   }
 
   /**
@@ -119,11 +130,8 @@ export class TrustManager {
     return {
       validateCredential: async (credential: Credential, signaturePublicKey: Uint8Array) => {
         if (credential.credentialType !== 'basic') return false;
-        if (
-          this.externalSenders.some(
-            (e) => bytesEqual(e.identity, credential.identity) && bytesEqual(e.signatureKey, signaturePublicKey),
-          )
-        )
+        const [ident, key] = [toBase64(credential.identity), toBase64(signaturePublicKey)];
+        if ((await this.allowedExternalSenders()).some((e) => e.identity === ident && e.signatureKey === key))
           return true;
         const id = parseDeviceIdentity(credential.identity);
         if (!id || id.tenantId !== this.tenantId()) return false;
