@@ -4,7 +4,8 @@
  * messages (1 KiB payload, ~1.2 KB encoded) over HTTP and whose recipient holds a live connection;
  * the time from the POST's start to the frame's arrival, p50/p99, and the server process's CPU per
  * message. Reference, same run, same load from the same client process: a bare Fastify POST route
- * that hands the posted ciphertext to the recipient's `ws` connection (no auth, no database).
+ * that hands the posted ciphertext to the recipient's `ws` connection (no auth, no database; TLS with
+ * the same certificate when the app is measured over HTTPS). `--rates` runs several rates in turn.
  */
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';

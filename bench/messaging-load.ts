@@ -1,10 +1,11 @@
 /**
  * Server-side messaging load, each beside a reference in the same run (devices in a child process,
  * bench/messaging-client.ts, so this process's CPU is the server's):
- * - fan-out: one message to a 50-device group (X25519 suite), accepted by H2's ConversationCommits
- *   (checks, ordered append, audit, durable commit) and pushed by H3's LiveHub to 50 live WebSocket
- *   connections; server CPU per delivered copy. Reference: this process sending the same number of
- *   frames of the same size to 50 `ws` connections (a bare WebSocketServer);
+ * - fan-out: one message to a 50-device group (X25519 suite) posted by its creator, accepted by the
+ *   conversations part (checks, ordered append, audit, durable commit) and pushed by the live hub to
+ *   50 live WebSocket connections; server CPU per delivered copy. Reference: this process sending the
+ *   same number of frames of the same size to 50 `ws` connections (a bare WebSocketServer, TLS when
+ *   the app is measured over HTTPS);
  * - latency: sender → recipient at a fixed rate, real HTTP POST by the sender, real WebSocket
  *   receipt, in a direct conversation; p50/p99 and server CPU per message. Reference: a bare Fastify
  *   POST route that pushes the posted ciphertext to the recipient's `ws` connection, same load.
