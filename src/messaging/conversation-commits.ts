@@ -77,6 +77,7 @@ export class ConversationCommits {
       const inTree = new Map(leaves.map((l) => [l.deviceId, l]));
       const added = leaves.filter((l) => !current.some((d) => d.device_id === l.deviceId));
       const removed = current.filter((d) => !inTree.has(d.device_id));
+      await this.requireRemovalsAllowed(tx, conv, c, removed);
       const events: NewEvent[] = [
         { kind: 'commit', epoch: conv.epoch, senderDeviceId: p.deviceId, data: p.commit, unique: true },
       ];
@@ -200,6 +201,32 @@ export class ConversationCommits {
   private async requireWindow(tx: StoreTx, conv: ConversationRow, deviceId: string): Promise<void> {
     const d = await tx.conversations.device(conv.tenant_id, conv.id, deviceId);
     if (!d || d.until_seq !== null) throw new AppError('SP_MESSAGING_DEVICE_FORBIDDEN');
+  }
+
+  /**
+   * A member may drop its own person's devices (leaving, a lost phone); every other removal is the
+   * server's to propose (roster removal, revocation), and those devices' windows are already closed,
+   * so they are not in `removed`. Dropping an active device of a person still on the roster is
+   * shutting them out: 403 SP_CONVERSATION_FORBIDDEN.
+   */
+  private async requireRemovalsAllowed(
+    tx: StoreTx,
+    conv: ConversationRow,
+    c: Caller,
+    removed: readonly { device_id: string; person_kind: string; person_id: string }[],
+  ): Promise<void> {
+    const others = removed.filter((d) => personKey({ kind: d.person_kind, id: d.person_id }) !== personKey(c.person));
+    if (!others.length) return;
+    const roster = new Set(
+      (await tx.conversations.members(conv.tenant_id, conv.id))
+        .filter((m) => m.removed_at === null)
+        .map((m) => personKey({ kind: m.person_kind, id: m.person_id })),
+    );
+    for (const d of others) {
+      const dev = await this.deps.devices.device(tx, conv.tenant_id, d.device_id);
+      if (dev?.status === 'active' && roster.has(personKey({ kind: d.person_kind, id: d.person_id })))
+        throw new AppError('SP_CONVERSATION_FORBIDDEN', "commit: removes another roster member's device");
+    }
   }
 
   /** Maps every leaf to an active device of a roster person with its bound key, else 403 SP_MESSAGING_NOT_IN_ROSTER. */
