@@ -171,6 +171,9 @@ async function barePath(
   }
 }
 
+/** A figure, or a dash when there is none (nothing arrived: NaN, which the child's JSON makes null). */
+const f = (x: number | null, digits: number) => (x === null || !Number.isFinite(x) ? '—' : x.toFixed(digits));
+
 export function renderLatency(rs: readonly LatencyRun[]): string {
   const out = [
     '| backend | path | rate/s | sent | received | failed | p50 ms | p99 ms | max ms | POST answered p50/p99 ms | server CPU µs/msg | cores |',
@@ -179,7 +182,7 @@ export function renderLatency(rs: readonly LatencyRun[]): string {
   for (const run of rs)
     for (const r of run.rows)
       out.push(
-        `| ${run.backend} | ${r.path} | ${r.rate} | ${r.sent} | ${r.received} | ${r.failed} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.max.toFixed(0)} | ${r.postP50.toFixed(1)} / ${r.postP99.toFixed(1)} | ${Math.round(r.cpuUsPerMessage)} | ${r.cpuCores.toFixed(2)} |`,
+        `| ${run.backend} | ${r.path} | ${r.rate} | ${r.sent} | ${r.received} | ${r.failed} | ${f(r.p50, 1)} | ${f(r.p99, 1)} | ${f(r.max, 0)} | ${f(r.postP50, 1)} / ${f(r.postP99, 1)} | ${f(r.cpuUsPerMessage, 0)} | ${f(r.cpuCores, 2)} |`,
       );
   if (rs[0]) out.push('', `Messages: ${rs[0].messageBytes} bytes of MLS ciphertext each (1 KiB payload).`);
   return out.join('\n') + '\n';
