@@ -2,7 +2,7 @@ import { audit } from '../core/context.js';
 import { AppError } from '../core/errors.js';
 import type { StoreTx } from '../store/store.js';
 import type { ConversationRow } from '../store/repositories/conversation-repository.js';
-import { parseDeviceIdentity, type CipherSuiteName } from './messaging-types.js';
+import { deviceIdentity, parseDeviceIdentity, type CipherSuiteName } from './messaging-types.js';
 import {
   callerDevice,
   lockConversation,
@@ -13,7 +13,8 @@ import {
 } from './conversation-access.js';
 import { appendEvents, EpochStaleError, sha256Hex, type NewEvent } from './conversation-log.js';
 import { proposeMissingDevices, syncPatientConversation } from './conversation-roster.js';
-import { isWelcome, readFraming, readGroupInfo, type Leaf } from './mls-wire.js';
+import { groupInfoOf, isWelcome, readFraming, readGroupInfo, type Leaf } from './mls-wire.js';
+import { verifyCommit } from './conversation-commit-check.js';
 
 export interface PostCommit {
   deviceId: string;
@@ -46,10 +47,10 @@ export class ConversationCommits {
     const now = clock();
     await syncPatientConversation(this.deps, c, c.tenantId, id);
     const out = await store.transaction(async (tx) => {
-      await callerDevice(tx, this.deps, c, p.deviceId);
+      const poster = await callerDevice(tx, this.deps, c, p.deviceId);
       await memberConversation(tx, c, id);
       const conv = await lockConversation(tx, c.tenantId, id);
-      await this.requireWindow(tx, conv, p.deviceId);
+      const window = await this.requireWindow(tx, conv, p.deviceId);
       const f = readFraming(p.commit);
       if (!f || f.contentType !== 'commit' || f.groupId !== id)
         throw new AppError('SP_MESSAGING_MLS_INVALID', 'commit: not a commit of this conversation');
@@ -67,6 +68,20 @@ export class ConversationCommits {
           'SP_MESSAGING_MLS_INVALID',
           "groupInfo: the group does not list the tenant's external sender",
         );
+      const own = deviceIdentity(c.tenantId, p.deviceId);
+      const newLeaf = gi.leaves.find((l) => l.identity === own)?.leafIndex;
+      if (newLeaf === undefined)
+        throw new AppError('SP_MESSAGING_MLS_INVALID', 'groupInfo: the posting device is not in the new tree');
+      const previous = conv.group_info ? groupInfoOf(conv.group_info) : null;
+      await verifyCommit({
+        suite: conv.cipher_suite as CipherSuiteName,
+        commit: p.commit,
+        groupInfo: gi,
+        previous,
+        signatureKey: poster.signatureKey,
+        senderLeaf: window.leaf_index,
+        newLeaf,
+      });
       if (p.welcome && !isWelcome(p.welcome))
         throw new AppError('SP_MESSAGING_MLS_INVALID', 'welcome: not an mls_welcome');
       if (await tx.conversationEvents.hasHash(c.tenantId, id, sha256Hex(p.commit)))
@@ -198,9 +213,10 @@ export class ConversationCommits {
   }
 
   /** The device must be in the group now (its window open), else it is not the caller's to use here. */
-  private async requireWindow(tx: StoreTx, conv: ConversationRow, deviceId: string): Promise<void> {
+  private async requireWindow(tx: StoreTx, conv: ConversationRow, deviceId: string) {
     const d = await tx.conversations.device(conv.tenant_id, conv.id, deviceId);
     if (!d || d.until_seq !== null) throw new AppError('SP_MESSAGING_DEVICE_FORBIDDEN');
+    return d;
   }
 
   /**

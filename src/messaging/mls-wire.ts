@@ -1,11 +1,13 @@
 import { decodeExternalSender, decodeMlsMessage, encodeMlsMessage, type MLSMessage, type GroupInfo } from 'ts-mls';
 import { ratchetTreeFromExtension } from 'ts-mls/groupInfo.js';
+import type { RatchetTree } from 'ts-mls/ratchetTree.js';
 
 /**
  * What the Delivery Service reads of MLS messages, with ts-mls's decoders: only the framing that is
  * in the clear (wire format, group id, epoch, content type) and, from a GroupInfo's ratchet tree
- * extension, which credential sits at which leaf. Nothing here decrypts or verifies MLS itself: the
- * members' clients do that; the server orders what they send.
+ * extension, which credential sits at which leaf. Nothing here decrypts: the members' clients do
+ * that; the server orders what they send, and verifies the signatures and hashes of commits and
+ * GroupInfos that need no epoch secret (conversation-commit-check.ts).
  */
 
 export type WireFormat = MLSMessage['wireformat'];
@@ -34,6 +36,8 @@ export interface DecodedGroupInfo {
   epoch: number;
   cipherSuite: string;
   leaves: Leaf[];
+  /** The ratchet tree of the extension (its hash must be the context's tree_hash: conversation-commit-check.ts). */
+  tree: RatchetTree;
   groupInfo: GroupInfo;
 }
 
@@ -122,6 +126,7 @@ export function readGroupInfo(bytes: Uint8Array): DecodedGroupInfo | null {
     epoch: Number(ctx.epoch),
     cipherSuite: ctx.cipherSuite,
     leaves,
+    tree,
     groupInfo: gi,
   };
 }

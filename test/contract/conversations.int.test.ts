@@ -160,6 +160,7 @@ describeEachBackend('conversations in the store', (backend) => {
         {
           extraProposals: add.map((o) => ({ proposalType: 'add' as const, add: { keyPackage: o.kp.pub } })),
           ratchetTreeExtension: true,
+          wireAsPublicMessage: true,
         },
       );
       const gi = await createGroupInfoWithExternalPubAndRatchetTree(r.newState, [], cs);

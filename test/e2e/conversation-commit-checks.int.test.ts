@@ -1,3 +1,4 @@
+import { decodeMlsMessage, encodeMlsMessage } from 'ts-mls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { staffWithSession, type TestPerson } from '../helpers/identity.js';
@@ -56,6 +57,48 @@ describe('conversations over HTTP: what a member may commit', () => {
     await C.sync(id);
   }, 60_000);
   afterAll(() => h?.close());
+
+  const unchanged = async (post: () => Promise<{ status: number; body: { code?: string } }>) => {
+    const before = await view();
+    const r = await post();
+    expect(r.status).toBe(400);
+    expect(r.body.code).toBe('SP_MESSAGING_MLS_INVALID');
+    const after = await view();
+    expect([after.epoch, after.latestSeq]).toEqual([before.epoch, before.latestSeq]);
+  };
+  const postAs = (p: TestPerson, body: object) => h.request('POST', `/v1/conversations/${id}/commits`, body, p.headers);
+
+  it("refuses a GroupInfo that is not the commit's own (one that hides a device the commit adds)", async () => {
+    const outsider = await staffWithSession(h, ['nurse']);
+    const O = await MlsTestDevice.register(h, outsider.headers);
+    const withO = await A.prepareCommit([{ proposalType: 'add', add: { keyPackage: await O.freshKeyPackage() } }]);
+    const honest = await A.prepareCommit();
+    await unchanged(() => postAs(ana, { ...withO.body, groupInfo: honest.body.groupInfo, welcome: undefined }));
+    // Nor the other way round: the honest commit with the GroupInfo that lists the outsider.
+    await unchanged(() => postAs(ana, { ...honest.body, groupInfo: withO.body.groupInfo }));
+  });
+
+  it('refuses a commit whose signature does not verify, a private-message commit, and one another device signed', async () => {
+    const c = await B.prepareCommit();
+    const m = decodeMlsMessage(Buffer.from(c.body.commit, 'base64'), 0)![0];
+    if (m.wireformat !== 'mls_public_message') throw new Error('expected a public message');
+    m.publicMessage.auth.signature[0] ^= 0xff;
+    await unchanged(() => postAs(ben, { ...c.body, commit: Buffer.from(encodeMlsMessage(m)).toString('base64') }));
+    const priv = await B.prepareCommit([], { publicMessage: false });
+    await unchanged(() => postAs(ben, priv.body));
+    // Ben posts Ana's commit as his own device's, and Ana posts her commit with Ben's GroupInfo.
+    const a = await A.prepareCommit();
+    await unchanged(() => postAs(ben, { ...a.body, deviceId: B.deviceId }));
+    await unchanged(() => postAs(ana, { ...a.body, groupInfo: c.body.groupInfo }));
+    // The honest commit still goes through, and everyone follows it.
+    expect((await postAs(ana, a.body)).status).toBe(201);
+    a.apply();
+    await B.sync(id);
+    await C.sync(id);
+    expect((await B.send(id, 'after the refused ones')).status).toBe(201);
+    expect(await C.sync(id)).toEqual(['after the refused ones']);
+    await A.sync(id);
+  });
 
   it("refuses a member's commit that removes another roster member's device, and changes nothing", async () => {
     const before = await view();

@@ -49,6 +49,8 @@ export class MlsTestDevice {
   state: ClientState | null = null;
   cursor = 0;
   private readonly packages: { pub: KeyPackage; priv: PrivateKeyPackage }[] = [];
+  /** The conversation a claim is for when the caller names none: the last one this device touched. */
+  private conversationId: string | null = null;
 
   private constructor(
     readonly h: Harness,
@@ -120,6 +122,7 @@ export class MlsTestDevice {
 
   /** Creates the MLS group of a conversation the server just created (group id = its id). */
   async createGroup(view: { id: string; externalSender: { signatureKey: string; identity: string } }): Promise<void> {
+    this.conversationId = view.id;
     const own = await this.keyPackage();
     const external = encodeExternalSender({
       credential: { credentialType: 'basic', identity: unb64(view.externalSender.identity) },
@@ -134,12 +137,17 @@ export class MlsTestDevice {
     );
   }
 
-  /** Claims key packages of `deviceIds` through the server. */
-  async claim(deviceIds: string[]): Promise<KeyPackage[]> {
+  /** A key package of this device made here, not through the server (to build commits the server must refuse). */
+  async freshKeyPackage(): Promise<KeyPackage> {
+    return (await this.keyPackage()).pub;
+  }
+
+  /** Claims key packages of `deviceIds` through the server, for adding them to `conversationId`. */
+  async claim(deviceIds: string[], conversationId = this.conversationId): Promise<KeyPackage[]> {
     const r = await this.h.request(
       'POST',
       '/v1/messaging/key-packages/claim',
-      { deviceIds, cipherSuite: this.suite },
+      { conversationId, deviceIds, cipherSuite: this.suite },
       this.headers,
     );
     if (r.status !== 200) throw new Error(`claim answered ${r.status} ${r.text}`);
@@ -154,10 +162,11 @@ export class MlsTestDevice {
    * Builds a commit of the current epoch (pending proposals plus `extra`), without applying it:
    * `body` is what `POST …/commits` takes; `apply()` moves this client to the new epoch.
    */
-  async prepareCommit(extra: Proposal[] = []) {
+  async prepareCommit(extra: Proposal[] = [], o: { publicMessage?: boolean } = {}) {
     const r = await createCommit(
       { state: this.state!, cipherSuite: this.cs },
-      { extraProposals: extra, ratchetTreeExtension: true },
+      // The server verifies commits (signature, transcript hash): they travel as public messages.
+      { extraProposals: extra, ratchetTreeExtension: true, wireAsPublicMessage: o.publicMessage ?? true },
     );
     const gi = await createGroupInfoWithExternalPubAndRatchetTree(r.newState, [], this.cs);
     const body = {
@@ -172,6 +181,7 @@ export class MlsTestDevice {
 
   /** Commits (adding `add` key packages) and applies it when the server accepts; returns the answer. */
   async commit(conversationId: string, add: KeyPackage[] = []) {
+    this.conversationId = conversationId;
     const c = await this.prepareCommit(
       add.map((keyPackage) => ({ proposalType: 'add' as const, add: { keyPackage } })),
     );
@@ -216,6 +226,7 @@ export class MlsTestDevice {
    * external sender's proposals, decrypts application messages. Returns the texts read.
    */
   async sync(conversationId: string): Promise<string[]> {
+    this.conversationId = conversationId;
     const { status, items } = await this.events(conversationId);
     if (status !== 200) throw new Error(`events answered ${status}`);
     const texts: string[] = [];
