@@ -172,7 +172,11 @@ describe('group membership between SDK clients through the real server', () => {
     if (kp.wireformat !== 'mls_key_package') throw new Error('fixture');
     const r = await createCommit(
       { state, cipherSuite: impl },
-      { extraProposals: [{ proposalType: 'add', add: { keyPackage: kp.keyPackage } }], ratchetTreeExtension: true },
+      {
+        extraProposals: [{ proposalType: 'add', add: { keyPackage: kp.keyPackage } }],
+        ratchetTreeExtension: true,
+        wireAsPublicMessage: true,
+      },
     );
     const gi = await createGroupInfoWithExternalPubAndRatchetTree(r.newState, [], impl);
     await api.post(`/v1/conversations/${group.id}/commits`, {

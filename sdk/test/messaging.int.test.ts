@@ -145,20 +145,20 @@ describe('messaging between SDK clients through the real server', () => {
   });
 
   it('keeps key packages of both suites on the server and tops them up after claims', async () => {
-    const http = new Http({ baseUrl: h.url, token: cai.token, fetch: trustingFetch(h.cert) });
-    const path = `/v1/messaging/devices/${c.client.device!.deviceId}/key-packages`;
-    const before = await http.get<{ counts: Record<string, { available: number; lastResort: boolean }> }>(path);
-    for (const suite of CIPHER_SUITES) expect(before.counts[suite]).toEqual({ available: 3, lastResort: true });
+    const http = new Http({ baseUrl: h.url, token: ben.token, fetch: trustingFetch(h.cert) });
+    const path = `/v1/messaging/devices/${b.client.device!.deviceId}/key-packages`;
+    type Counts = { counts: Record<string, { available: number; lastResort: boolean }> };
+    const before = await http.get<Counts>(path);
+    expect(before.counts[CIPHER_SUITES[1]]).toEqual({ available: 3, lastResort: true });
+    const classic = before.counts[CIPHER_SUITES[0]]!;
+    expect(classic.lastResort).toBe(true);
     await new Http({ baseUrl: h.url, token: ana.token, fetch: trustingFetch(h.cert) }).post(
       '/v1/messaging/key-packages/claim',
-      {
-        deviceIds: [c.client.device!.deviceId],
-        cipherSuite: CIPHER_SUITES[1],
-      },
+      { conversationId: conv, deviceIds: [b.client.device!.deviceId], cipherSuite: CIPHER_SUITES[0] },
     );
-    expect((await http.get<typeof before>(path)).counts[CIPHER_SUITES[1]]!.available).toBe(2);
-    await c.client.replenishKeyPackages();
-    expect((await http.get<typeof before>(path)).counts[CIPHER_SUITES[1]]).toEqual({ available: 3, lastResort: true });
+    expect((await http.get<Counts>(path)).counts[CIPHER_SUITES[0]]!.available).toBe(classic.available - 1);
+    await b.client.replenishKeyPackages();
+    expect((await http.get<Counts>(path)).counts[CIPHER_SUITES[0]]).toEqual({ available: 3, lastResort: true });
   });
 
   it('a new member cannot read what preceded their joining', async () => {

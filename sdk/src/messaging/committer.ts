@@ -2,8 +2,9 @@
  * Handshakes this device makes: creating a conversation's group, adding the devices of its members
  * (each claimed key package checked first: the device passes key transparency, and the package
  * carries that device's identity and bound key), and committing the server's pending Remove
- * proposals. Every commit is posted with the new epoch's GroupInfo (ratchet tree included) and,
- * when it adds, the Welcome. When the server answers 409 SP_MESSAGING_EPOCH_STALE the client catches
+ * proposals. Every commit is posted as a public message (the server checks what it adds and
+ * removes; the content is not secret, the messages are) with the new epoch's GroupInfo (ratchet tree
+ * included) and, when it adds, the Welcome. When the server answers 409 SP_MESSAGING_EPOCH_STALE the client catches
  * up (processes the events it missed) and builds the commit again.
  */
 import {
@@ -75,7 +76,7 @@ export class Committer {
     const { tenantId } = this.ctx.keys.device;
     const claimed = await this.ctx.http.post<{ items: { deviceId: string; keyPackage: string }[] }>(
       '/v1/messaging/key-packages/claim',
-      { deviceIds, cipherSuite: suite },
+      { conversationId, deviceIds, cipherSuite: suite },
     );
     const adds: Proposal[] = [];
     for (const item of claimed.items) {
@@ -135,7 +136,10 @@ export class Committer {
     adds: Proposal[],
   ): Promise<number> {
     const impl = await suiteImpl(suite);
-    const r = await createCommit({ state, cipherSuite: impl }, { extraProposals: adds, ratchetTreeExtension: true });
+    const r = await createCommit(
+      { state, cipherSuite: impl },
+      { extraProposals: adds, ratchetTreeExtension: true, wireAsPublicMessage: true },
+    );
     const groupInfo = await createGroupInfoWithExternalPubAndRatchetTree(r.newState, [], impl);
     await this.ctx.http.post<{ seq: number; epoch: number }>(`/v1/conversations/${seg(conversationId)}/commits`, {
       deviceId: this.ctx.keys.device.deviceId,
