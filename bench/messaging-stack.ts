@@ -254,6 +254,7 @@ export async function makeGroup(
     ? (
         (await ok(
           call(s, creator.token, 'POST', '/v1/messaging/key-packages/claim', {
+            conversationId: conv.id,
             deviceIds: others.map((d) => d.deviceId),
             cipherSuite: suite,
           }),
@@ -278,7 +279,7 @@ export async function makeGroup(
   });
   const made = await createCommit(
     { state: state0, cipherSuite: impl },
-    { extraProposals: adds, ratchetTreeExtension: true },
+    { extraProposals: adds, ratchetTreeExtension: true, wireAsPublicMessage: true },
   );
   const groupInfo = await createGroupInfoWithExternalPubAndRatchetTree(made.newState, [], impl);
   const post = {
