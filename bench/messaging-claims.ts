@@ -1,6 +1,7 @@
 /**
  * Key-package claims per second on the real server (SQLite, or PostgreSQL with `--pg`): 50 messaging
- * devices registered over HTTPS, each with real ts-mls key packages uploaded through the route. Then,
+ * devices registered over HTTPS, each with real ts-mls key packages uploaded through the route, and a
+ * group conversation of their 50 people (claims name the conversation the devices are added to). Then,
  * each phase claiming packages that exist (never the last-resort one):
  * - `route`: `POST /v1/messaging/key-packages/claim` for one device per request, 4 concurrent clients
  *   on keep-alive connections (the client runs in this process: its CPU is in the figure);
