@@ -140,7 +140,8 @@ export async function runClaims(
     const route = await timed(n, async () => {
       const client = async () => {
         for (let i = next++; i < n; i = next++) {
-          const d = devices[i % DEVICES]!;
+          // Not devices[0]'s person: the service phases spent its budget of 1,000 claims a minute.
+          const d = devices[1 + (i % (DEVICES - 1))]!;
           const r = await call(s, d.token, 'POST', '/v1/messaging/key-packages/claim', {
             conversationId: convId,
             deviceIds: [ids[(i + 1) % DEVICES]],
