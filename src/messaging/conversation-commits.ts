@@ -45,7 +45,7 @@ export class ConversationCommits {
   async commit(c: Caller, id: string, p: PostCommit): Promise<{ seq: number; epoch: number }> {
     const { store, clock } = this.deps;
     const now = clock();
-    await syncPatientConversation(this.deps, c, c.tenantId, id);
+    await syncPatientConversation(this.deps, c, c.tenantId, id, c.person);
     const out = await store.transaction(async (tx) => {
       const poster = await callerDevice(tx, this.deps, c, p.deviceId);
       await memberConversation(tx, c, id);
@@ -155,7 +155,7 @@ export class ConversationCommits {
   async message(c: Caller, id: string, p: PostMessage): Promise<{ seq: number }> {
     const { store, clock } = this.deps;
     const now = clock();
-    await syncPatientConversation(this.deps, c, c.tenantId, id);
+    await syncPatientConversation(this.deps, c, c.tenantId, id, c.person);
     const out = await store.transaction(async (tx) => {
       await callerDevice(tx, this.deps, c, p.deviceId);
       await memberConversation(tx, c, id);

@@ -17,7 +17,7 @@ export class ConversationEvents implements ConversationReader {
 
   /** The caller's device's events after `after`; 404 when the device was never in the conversation. */
   async pull(c: Caller, id: string, deviceId: string, after: number, limit: number) {
-    await syncPatientConversation(this.deps, c, c.tenantId, id);
+    await syncPatientConversation(this.deps, c, c.tenantId, id, c.person);
     return this.deps.store.transaction(async (tx) => {
       await callerDevice(tx, this.deps, c, deviceId);
       const conv = await tx.conversations.get(c.tenantId, id);

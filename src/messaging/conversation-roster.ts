@@ -2,7 +2,7 @@ import type { Proposal } from 'ts-mls';
 import { audit, type RequestContext } from '../core/context.js';
 import type { StoreTx } from '../store/store.js';
 import type { ConversationRow } from '../store/repositories/conversation-repository.js';
-import type { CipherSuiteName, Person } from './messaging-types.js';
+import { parseDeviceIdentity, type CipherSuiteName, type Person } from './messaging-types.js';
 import { patientRoster, personKey, type ConversationDeps } from './conversation-access.js';
 import { appendEvents } from './conversation-log.js';
 import { isArchiveMember } from './archive-policy.js';
@@ -141,10 +141,42 @@ export async function syncPatientRoster(
   return last;
 }
 
+/** How often a device the commits keep leaving out is proposed, within the recent log (RECENT_EVENTS). */
+export const MAX_ADD_PROPOSALS = 2;
+const RECENT_EVENTS = 1000;
+
+/**
+ * The devices the server proposed to add (its own external Add proposals still in the recent log),
+ * with how many times, and which of them at `epoch`. The log is the record of what was proposed:
+ * nothing else needs storing, and a purged or old proposal no longer counts.
+ */
+async function proposedAdds(tx: StoreTx, conv: ConversationRow, epoch: number) {
+  const times = new Map<string, number>();
+  const now = new Set<string>();
+  const after = Math.max(0, conv.latest_seq - RECENT_EVENTS);
+  for (const e of await tx.conversationEvents.range(conv.tenant_id, conv.id, after, null, RECENT_EVENTS)) {
+    if (e.kind !== 'proposal' || e.sender_device_id !== null || !e.data) continue;
+    const m = decodeMessage(e.data);
+    if (m?.wireformat !== 'mls_public_message' || m.publicMessage.content.contentType !== 'proposal') continue;
+    const pr = m.publicMessage.content.proposal;
+    if (pr.proposalType !== 'add') continue;
+    const cred = pr.add.keyPackage.leafNode.credential;
+    const ident = cred.credentialType === 'basic' ? parseDeviceIdentity(new TextDecoder().decode(cred.identity)) : null;
+    if (!ident || ident.tenantId !== conv.tenant_id) continue;
+    times.set(ident.deviceId, (times.get(ident.deviceId) ?? 0) + 1);
+    if (e.epoch === epoch) now.add(ident.deviceId);
+  }
+  return { times, now };
+}
+
 /**
  * After a commit of a patient conversation: the active devices of roster people that are not in
  * the group (an Add proposal the commit left out, a device registered since) are proposed again at
- * the new epoch. `conv` is the row as the commit left it.
+ * the new epoch, each claiming one key package. So that commits which keep leaving a device out
+ * do not drain its packages, a device is proposed at most once per epoch and at most
+ * MAX_ADD_PROPOSALS times within the recent log; after that it waits until it is committed, its
+ * person rejoins the roster, or its old proposals age out of the recent log. `conv` is the row as
+ * the commit left it.
  */
 export async function proposeMissingDevices(
   tx: StoreTx,
@@ -158,25 +190,33 @@ export async function proposeMissingDevices(
       .filter((d) => d.until_seq === null)
       .map((d) => d.device_id),
   );
+  const proposed = await proposedAdds(tx, conv, conv.epoch);
+  const skip = new Set(inGroup);
+  for (const [deviceId, n] of proposed.times) if (n >= MAX_ADD_PROPOSALS) skip.add(deviceId);
+  for (const deviceId of proposed.now) skip.add(deviceId);
   const missing: Person[] = [];
   for (const m of await tx.conversations.members(conv.tenant_id, conv.id)) {
     if (m.removed_at !== null) continue;
     const person: Person = { kind: m.person_kind as Person['kind'], id: m.person_id };
     const devices = await deps.devices.activeDevices(tx, conv.tenant_id, person);
-    if (devices.some((d) => !inGroup.has(d.deviceId))) missing.push(person);
+    if (devices.some((d) => !skip.has(d.deviceId))) missing.push(person);
   }
-  return proposeAdds(tx, deps, conv, missing, now, inGroup);
+  return proposeAdds(tx, deps, conv, missing, now, skip);
 }
 
 /**
  * Brings a patient conversation's roster in line with the care team in its own transaction (so a
  * refused commit that follows does not undo it), and tells live delivery. No-op for other kinds.
+ * With `caller` (a request, not the sweep): writes nothing unless the caller is on the roster or on
+ * the roster the sync would make (a new care-team member), so an outsider who knows an id cannot
+ * make the server write; the route's own membership check answers them 404 afterwards.
  */
 export async function syncPatientConversation(
   deps: ConversationDeps,
   ctx: RequestContext,
   tenantId: string,
   id: string,
+  caller?: Person,
 ): Promise<void> {
   const peek = await deps.store.read.conversations.get(tenantId, id);
   if (!peek || peek.kind !== 'patient' || !peek.patient_id) return;
@@ -187,6 +227,7 @@ export async function syncPatientConversation(
     .map((m) => personKey({ kind: m.person_kind, id: m.person_id }))
     .sort();
   if (want.join('\n') === live.join('\n')) return;
+  if (caller && !want.includes(personKey(caller)) && !live.includes(personKey(caller))) return;
   const last = await deps.store.transaction(async (tx) => {
     const conv = await tx.conversations.get(tenantId, id);
     if (!conv) return null;

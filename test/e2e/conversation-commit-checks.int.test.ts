@@ -1,6 +1,6 @@
 import { decodeMlsMessage, encodeMlsMessage } from 'ts-mls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSealpost, type Harness } from '../helpers/sealpost-harness.js';
+import { samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { staffWithSession, type TestPerson } from '../helpers/identity.js';
 import { MlsTestDevice } from '../helpers/mls-test-client.js';
 
@@ -124,5 +124,69 @@ describe('conversations over HTTP: what a member may commit', () => {
     expect((await B.commit(id)).status).toBe(201);
     await A.sync(id);
     expect((await view()).members.map((m: { id: string }) => m.id)).not.toContain(cat.userId);
+  });
+});
+
+describe('patient conversations over HTTP: what the roster sync writes, and for whom', () => {
+  let h: Harness;
+  let ana: TestPerson, ben: TestPerson, stranger: TestPerson;
+  let A: MlsTestDevice, B: MlsTestDevice, S: MlsTestDevice;
+  let id: string;
+  const suite = 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519';
+  const available = async () =>
+    (await h.request('GET', `/v1/messaging/devices/${B.deviceId}/key-packages`, undefined, ben.headers)).body.counts[
+      suite
+    ].available;
+  const latest = async () => (await h.request('GET', `/v1/conversations/${id}`, undefined, ana.headers)).body.latestSeq;
+
+  beforeAll(async () => {
+    h = await startSealpost();
+    [ana, ben, stranger] = await Promise.all([
+      staffWithSession(h, ['nurse']),
+      staffWithSession(h, ['physician']),
+      staffWithSession(h, ['nurse']),
+    ]);
+    A = await MlsTestDevice.register(h, ana.headers);
+    B = await MlsTestDevice.register(h, ben.headers, { count: 5 });
+    S = await MlsTestDevice.register(h, stranger.headers);
+    expect((await h.request('PUT', '/v1/patients/p-sync', samplePatient())).status).toBe(201);
+    expect((await h.request('PUT', `/v1/patients/p-sync/care-team/${ana.userId}`, {})).status).toBe(201);
+    const created = await h.request(
+      'POST',
+      '/v1/conversations',
+      { kind: 'patient', deviceId: A.deviceId, patientId: 'p-sync' },
+      ana.headers,
+    );
+    expect(created.status).toBe(201);
+    id = created.body.id;
+    await A.createGroup(created.body);
+    expect((await A.commit(id)).status).toBe(201);
+  }, 60_000);
+  afterAll(() => h?.close());
+
+  it('lets no outsider who knows the id make the server sync the roster: 404, nothing written, no package claimed', async () => {
+    expect((await h.request('PUT', `/v1/patients/p-sync/care-team/${ben.userId}`, {})).status).toBe(201);
+    const before = await latest();
+    expect((await S.events(id)).status).toBe(404);
+    const post = await h.request(
+      'POST',
+      `/v1/conversations/${id}/messages`,
+      { deviceId: S.deviceId, epoch: 1, message: 'AAAA', clientMessageId: 'x' },
+      stranger.headers,
+    );
+    expect(post.status).toBe(404);
+    expect(await latest()).toBe(before);
+    expect(await available()).toBe(5);
+  });
+
+  it('proposes a device the commits keep leaving out a bounded number of times, not on every commit', async () => {
+    // A member's pull syncs the roster: Ben's device is proposed once (one package claimed).
+    expect((await A.events(id)).status).toBe(200);
+    expect(await available()).toBe(4);
+    // Ana commits three times without the proposal: it is proposed again once, then no more.
+    for (let i = 0; i < 3; i++) expect((await A.commit(id)).status).toBe(201);
+    expect(await available()).toBe(3);
+    const proposals = (await A.events(id, 0)).items.filter((e) => e.kind === 'proposal');
+    expect(proposals).toHaveLength(2);
   });
 });
