@@ -253,8 +253,16 @@ export function buildServices(f: Foundations): Services {
     clock,
     newId: uuidv7,
     devices: new StoreDeviceDirectory(keyPackages),
-    conversations: { memberDevices: (tenantId, id) => conversationsPart!.events.memberDevices(tenantId, id) },
-    limits: { maxBytes: config.messaging.maxAttachmentBytes, quotaBytes: config.messaging.attachmentQuotaBytes },
+    conversations: {
+      memberDevices: (tenantId, id) => conversationsPart!.events.memberDevices(tenantId, id),
+      eventsFor: (tenantId, id, deviceId, after, limit) =>
+        conversationsPart!.events.eventsFor(tenantId, id, deviceId, after, limit),
+    },
+    limits: {
+      maxBytes: config.messaging.maxAttachmentBytes,
+      quotaBytes: config.messaging.attachmentQuotaBytes,
+      conversationBytes: config.messaging.conversationStorageBytes,
+    },
   });
   const attachmentSweeper = new AttachmentSweeper(attachments, { intervalMs: 15 * 60_000 }, (e) =>
     logger.warn({ code: errorCode(e) ?? (e as Error)?.name }, 'attachment sweep failed; next run in 15 minutes'),

@@ -144,8 +144,10 @@ export interface Config {
     keyPackageLow: number;
     /** Largest attachment ciphertext one upload may carry (413 SP_MESSAGING_ATTACHMENT_TOO_LARGE). */
     maxAttachmentBytes: number;
-    /** Cap on a conversation's attachments no message names yet (409 SP_MESSAGING_ATTACHMENT_QUOTA). */
+    /** Cap on the attachment bytes a device uploaded that no message names yet (409 SP_MESSAGING_ATTACHMENT_QUOTA). */
     attachmentQuotaBytes: number;
+    /** Cap on all attachment bytes a conversation stores, named or not (409 SP_MESSAGING_ATTACHMENT_QUOTA). */
+    conversationStorageBytes: number;
     /** Seconds a member device has to acknowledge an application message before its person is nudged. */
     nudgeDelaySeconds: number;
   };

@@ -208,6 +208,12 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
       keyPackageLow: int('MESSAGING_KEY_PACKAGE_LOW', 10, 0, 100),
       maxAttachmentBytes: int('MESSAGING_MAX_ATTACHMENT_BYTES', 25 * 1024 * 1024, 1, 1024 * 1024 * 1024),
       attachmentQuotaBytes: int('MESSAGING_ATTACHMENT_QUOTA_BYTES', 100 * 1024 * 1024, 1, 64 * 1024 * 1024 * 1024),
+      conversationStorageBytes: int(
+        'MESSAGING_CONVERSATION_STORAGE_BYTES',
+        1024 * 1024 * 1024,
+        1,
+        1024 * 1024 * 1024 * 1024,
+      ),
       nudgeDelaySeconds: int('MESSAGING_NUDGE_DELAY_SECONDS', 30, 1, 3600),
     },
     policy: { reminderOffsetsMinutes, quietHours },

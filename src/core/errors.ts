@@ -136,9 +136,10 @@ export const ERROR_CODES = {
   SP_MESSAGING_ATTACHMENT_TOO_LARGE: { status: 413, title: 'The attachment is larger than this server accepts' },
   SP_MESSAGING_ATTACHMENT_QUOTA: {
     status: 409,
-    title: 'Too many attachments no message names yet (in this conversation or from this device); send or wait',
+    title: 'Too many attachment bytes: unsent ones of this device, or all of this conversation',
   },
   SP_MESSAGING_ATTACHMENT_NOT_FOUND: { status: 404, title: 'No such attachment in this conversation' },
+  SP_MESSAGING_RATE_LIMITED: { status: 429, title: 'Too many key packages claimed in the last minute; wait and retry' },
   SP_MEDDEVICE_INVALID: { status: 400, title: 'The medical device registration is invalid' },
   SP_MEDDEVICE_EXISTS: { status: 409, title: 'A medical device of this tenant has this id' },
   SP_MEDDEVICE_CERT_TAKEN: { status: 409, title: 'Another medical device is registered with this certificate' },

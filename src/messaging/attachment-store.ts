@@ -17,8 +17,10 @@ export interface AttachmentCaller extends RequestContext {
 export interface AttachmentLimits {
   /** Largest ciphertext of one upload (the route refuses larger bodies while reading). */
   maxBytes: number;
-  /** Most unlinked bytes a conversation may hold, and a device may have uploaded (across conversations). */
+  /** Most unlinked bytes a device may have uploaded (across conversations; per device, so one member cannot block the others). */
   quotaBytes: number;
+  /** Most bytes of attachments, named or not, one conversation may store. */
+  conversationBytes: number;
 }
 
 export interface AttachmentDeps {
@@ -27,10 +29,11 @@ export interface AttachmentDeps {
   newId: () => string;
   devices: DeviceDirectory;
   /**
-   * Membership (the conversations part). Only `memberDevices` is read, so the composition root can
-   * pass a forwarder before the conversations part (which needs this store) exists.
+   * Membership and device windows (the conversations part). Only `memberDevices` and `eventsFor`
+   * are read, so the composition root can pass a forwarder before the conversations part (which
+   * needs this store) exists.
    */
-  conversations: Pick<ConversationReader, 'memberDevices'>;
+  conversations: Pick<ConversationReader, 'memberDevices' | 'eventsFor'>;
   limits: AttachmentLimits;
 }
 
@@ -74,12 +77,18 @@ export class AttachmentService implements AttachmentStore {
       // Always conversation first, then device: no two uploads wait for each other in a cycle.
       await tx.leases.lockExclusive(`attachment-quota:${caller.tenantId}:${conversationId}`);
       await tx.leases.lockExclusive(`attachment-quota-device:${caller.tenantId}:${deviceId}`);
-      const quota = this.d.limits.quotaBytes;
-      // Per conversation, and per device across conversations: a member cannot multiply the cap
-      // by opening conversations.
-      if ((await tx.attachments.unlinkedBytes(caller.tenantId, conversationId)) + data.length > quota)
+      // Unsent bytes per device across conversations (a member cannot multiply the cap by opening
+      // conversations, nor use up another member's room), and every stored byte per conversation
+      // (sending them does not free the room: only recall and purge do).
+      if (
+        (await tx.attachments.unlinkedBytesOfDevice(caller.tenantId, deviceId)) + data.length >
+        this.d.limits.quotaBytes
+      )
         throw new AppError('SP_MESSAGING_ATTACHMENT_QUOTA');
-      if ((await tx.attachments.unlinkedBytesOfDevice(caller.tenantId, deviceId)) + data.length > quota)
+      if (
+        (await tx.attachments.storedBytes(caller.tenantId, conversationId)) + data.length >
+        this.d.limits.conversationBytes
+      )
         throw new AppError('SP_MESSAGING_ATTACHMENT_QUOTA');
       await tx.attachments.insert({
         tenant_id: caller.tenantId,
@@ -103,16 +112,38 @@ export class AttachmentService implements AttachmentStore {
     return { id, size: data.length };
   }
 
-  /** The ciphertext, for a caller with an active member device in the conversation. */
+  /**
+   * The ciphertext, for a caller with an active member device in the conversation (else 404
+   * SP_CONVERSATION_NOT_FOUND) that uploaded it or may read the message naming it (its window
+   * holds that event: a member added later, or removed before, does not); else 404
+   * SP_MESSAGING_ATTACHMENT_NOT_FOUND, as for an unknown one.
+   */
   async download(caller: AttachmentCaller, conversationId: string, attachmentId: string): Promise<Uint8Array> {
+    const { tenantId } = caller;
     const [mine, members] = await Promise.all([
-      this.d.devices.activeDevices(this.d.store.read, caller.tenantId, caller.person),
-      this.d.conversations.memberDevices(caller.tenantId, conversationId),
+      this.d.devices.activeDevices(this.d.store.read, tenantId, caller.person),
+      this.d.conversations.memberDevices(tenantId, conversationId),
     ]);
-    if (!mine.some((m) => members.includes(m.deviceId))) throw new AppError('SP_CONVERSATION_NOT_FOUND');
-    const data = await this.d.store.read.attachments.data(caller.tenantId, conversationId, attachmentId);
+    const devices = mine.map((m) => m.deviceId).filter((id) => members.includes(id));
+    if (!devices.length) throw new AppError('SP_CONVERSATION_NOT_FOUND');
+    const meta = await this.d.store.read.attachments.meta(tenantId, conversationId, attachmentId);
+    if (!meta || !(await this.mayRead(tenantId, conversationId, devices, meta)))
+      throw new AppError('SP_MESSAGING_ATTACHMENT_NOT_FOUND');
+    const data = await this.d.store.read.attachments.data(tenantId, conversationId, attachmentId);
     if (!data) throw new AppError('SP_MESSAGING_ATTACHMENT_NOT_FOUND');
     return data;
+  }
+
+  /** Whether one of `devices` uploaded the attachment or is served the message that names it. */
+  private async mayRead(tenantId: string, conversationId: string, devices: string[], meta: AttachmentMeta) {
+    if (devices.includes(meta.uploader_device_id)) return true;
+    const seq = meta.message_seq;
+    if (seq === null) return false;
+    for (const d of devices) {
+      const [e] = await this.d.conversations.eventsFor(tenantId, conversationId, d, seq - 1, 1);
+      if (e?.seq === seq) return true;
+    }
+    return false;
   }
 
   async attach(
@@ -124,8 +155,12 @@ export class AttachmentService implements AttachmentStore {
   ): Promise<void> {
     const unique = [...new Set(ids)];
     if (unique.length === 0) return;
-    const linked = await tx.attachments.link(tenantId, conversationId, unique, seq, this.d.clock().getTime());
-    // Unknown, of another conversation or already named: the caller's transaction rolls back.
+    // Only the sending device's own uploads: a member cannot name (and so claim, or make readable
+    // to others) an attachment another device uploaded. The message is already in `tx`'s log.
+    const sender = (await tx.conversationEvents.get(tenantId, conversationId, seq))?.sender_device_id;
+    if (!sender) throw new AppError('SP_MESSAGING_ATTACHMENT_NOT_FOUND');
+    const linked = await tx.attachments.link(tenantId, conversationId, sender, unique, seq, this.d.clock().getTime());
+    // Unknown, of another conversation or device, or already named: the caller's transaction rolls back.
     if (linked !== unique.length) throw new AppError('SP_MESSAGING_ATTACHMENT_NOT_FOUND');
   }
 

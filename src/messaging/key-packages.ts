@@ -8,7 +8,9 @@ import {
   type CipherSuiteName,
   type ClaimedKeyPackage,
   type MessageFeed,
+  type Person,
 } from './messaging-types.js';
+import { memberConversation } from './conversation-access.js';
 import { requireOwnDevice } from './device-registry.js';
 import { validateKeyPackage, type ValidKeyPackage } from './key-packages-validation.js';
 
@@ -23,7 +25,17 @@ export interface KeyPackageDeps {
   lowThreshold: number;
   /** Live delivery (tells the device's connection); absent: only the audit entry. */
   feed?: Pick<MessageFeed, 'keyPackagesLow'>;
+  /** Most packages one person may claim per minute through the API (default CLAIMS_PER_MINUTE). */
+  claimsPerMinute?: number;
 }
+
+/** A person claiming through the API (people only: the route refuses systems). */
+export interface KeyPackageClaimer extends RequestContext {
+  person: Person;
+}
+
+/** The default budget of claimed packages per person per minute: a 100-member group, several devices each. */
+export const CLAIMS_PER_MINUTE = 1000;
 
 /** At most this many packages per upload (the route's schema says the same). */
 export const MAX_KEY_PACKAGES_PER_UPLOAD = 100;
@@ -106,14 +118,30 @@ export class KeyPackageService {
     return { counts: await counts(this.deps.store.read, o.tenantId, deviceId) };
   }
 
-  /** POST /v1/messaging/key-packages/claim: one package of `suite` per active device of the tenant. */
+  /**
+   * POST /v1/messaging/key-packages/claim: one package of `suite` per device, for adding them to
+   * `conversationId`. The caller must be on its roster (else 404 SP_CONVERSATION_NOT_FOUND), the
+   * suite must be the conversation's (else 400 SP_REQ_VALIDATION), and every device must be a
+   * device of a roster person or of the caller (else 403 SP_MESSAGING_NOT_IN_ROSTER); a revoked
+   * one is only `missing`. At most `claimsPerMinute` packages per person per minute (429
+   * SP_MESSAGING_RATE_LIMITED). A refused claim claims nothing and counts nothing.
+   */
   async claim(
-    ctx: RequestContext,
+    ctx: KeyPackageClaimer,
+    conversationId: string,
     deviceIds: readonly string[],
     suite: CipherSuiteName,
   ): Promise<{ items: { deviceId: string; keyPackage: string; lastResort: boolean }[]; missing: string[] }> {
     const { store } = this.deps;
-    const { items, low } = await store.transaction((tx) => this.claimInTx(tx, ctx, deviceIds, suite));
+    const unique = [...new Set(deviceIds)];
+    const { items, low } = await store.transaction(async (tx) => {
+      const eligible = await this.eligible(tx, ctx, conversationId, unique, suite);
+      const windowMs = 60_000;
+      const key = `kp-claim:${ctx.tenantId}:${ctx.person.kind}:${ctx.person.id}`;
+      const used = await tx.messagingDevices.countClaims(key, eligible.length, this.deps.clock().getTime(), windowMs);
+      if (used > (this.deps.claimsPerMinute ?? CLAIMS_PER_MINUTE)) throw new AppError('SP_MESSAGING_RATE_LIMITED');
+      return this.claimInTx(tx, ctx, eligible, suite);
+    });
     await store.durable();
     for (const id of low) this.tellLow(ctx.tenantId, id, suite);
     const got = new Set(items.map((i) => i.deviceId));
@@ -123,8 +151,36 @@ export class KeyPackageService {
         keyPackage: Buffer.from(i.keyPackage).toString('base64'),
         lastResort: i.lastResort,
       })),
-      missing: [...new Set(deviceIds)].filter((id) => !got.has(id)),
+      missing: unique.filter((id) => !got.has(id)),
     };
+  }
+
+  /** The active devices of `deviceIds` the caller may claim for the conversation (see `claim`). */
+  private async eligible(
+    tx: StoreTx,
+    ctx: KeyPackageClaimer,
+    conversationId: string,
+    deviceIds: readonly string[],
+    suite: CipherSuiteName,
+  ): Promise<string[]> {
+    // The conversations part decides membership (404 for strangers: never confirm it exists).
+    const conv = await memberConversation(tx, { ...ctx, roles: [] }, conversationId);
+    if (conv.cipher_suite !== suite)
+      throw new AppError('SP_REQ_VALIDATION', `cipherSuite: the conversation's is ${conv.cipher_suite}`);
+    const roster = new Set(
+      (await tx.conversations.members(ctx.tenantId, conversationId))
+        .filter((m) => m.removed_at === null)
+        .map((m) => `${m.person_kind}:${m.person_id}`),
+    );
+    roster.add(`${ctx.person.kind}:${ctx.person.id}`);
+    const out: string[] = [];
+    for (const [i, deviceId] of deviceIds.entries()) {
+      const d = await tx.messagingDevices.get(ctx.tenantId, deviceId);
+      if (!d || !roster.has(`${d.person_kind}:${d.person_id}`))
+        throw new AppError('SP_MESSAGING_NOT_IN_ROSTER', `deviceIds[${i}]: not a device of this conversation's roster`);
+      if (d.revoked_at == null) out.push(deviceId);
+    }
+    return out;
   }
 
   /** Tells a device's live connection that its packages run low (never throws). */

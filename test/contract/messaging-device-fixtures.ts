@@ -52,3 +52,37 @@ export const pkg = (deviceId: string, suite: string, lastResort = false, data = 
 
 export const service = (store: KyselyStore, lowThreshold = 10) =>
   new KeyPackageService({ store, clock: () => new Date(NOW), newId: uuidv7, lowThreshold });
+
+/** A conversation row and its roster (user ids), as the conversations part writes them. */
+export async function conversation(tx: StoreTx, id: string, members: readonly string[], suite = CLASSIC) {
+  await tx.conversations.insert({
+    tenant_id: T,
+    id,
+    kind: 'group',
+    cipher_suite: suite,
+    epoch: 0,
+    latest_seq: 0,
+    creator_kind: 'user',
+    creator_id: members[0]!,
+    patient_id: null,
+    lifespan_seconds: null,
+    group_info: null,
+    created_at: NOW,
+  });
+  for (const m of members)
+    await tx.conversations.addMember({
+      tenant_id: T,
+      conversation_id: id,
+      person_kind: 'user',
+      person_id: m,
+      added_at: NOW,
+      removed_at: null,
+    });
+}
+
+/** A person claiming key packages through the API. */
+export const claimer = (userId: string) => ({
+  tenantId: T,
+  actor: `user:${userId}`,
+  person: { kind: 'user' as const, id: userId },
+});

@@ -1,6 +1,8 @@
 import { v7 as uuidv7 } from 'uuid';
 import { expect, it } from 'vitest';
-import { CLASSIC, T, XWING, device, pkg, service } from './messaging-device-fixtures.js';
+import { CLASSIC, NOW, T, XWING, claimer, conversation, device, pkg, service } from './messaging-device-fixtures.js';
+import { KeyPackageService } from '../../src/messaging/key-packages.js';
+import { AppError } from '../../src/core/errors.js';
 import { describeEachBackend, freshDatabases, migratedStore } from '../helpers/backends.js';
 
 describeEachBackend('messaging key packages in the store', (backend) => {
@@ -79,6 +81,7 @@ describeEachBackend('messaging key packages in the store', (backend) => {
       await device(tx, 'd1', 'u1');
       await device(tx, 'd2', 'u2');
       await tx.messagingDevices.insertKeyPackages([pkg('d1', CLASSIC), pkg('d1', CLASSIC), pkg('d1', CLASSIC)]);
+      await conversation(tx, 'c1', ['u1', 'u2']);
     });
     const told: string[] = [];
     const kp = service(store, 2);
@@ -88,12 +91,91 @@ describeEachBackend('messaging key packages in the store', (backend) => {
         throw new Error('a broken feed does not fail the claim');
       },
     };
-    const first = await kp.claim({ tenantId: T, actor: 'user:u2' }, ['d1', 'd2', 'nope'], CLASSIC);
+    const first = await kp.claim(claimer('u2'), 'c1', ['d1', 'd2'], CLASSIC);
     expect(first.items.map((i) => i.deviceId)).toEqual(['d1']);
-    expect(first.missing).toEqual(['d2', 'nope']);
+    expect(first.missing).toEqual(['d2']);
     expect(told).toEqual([]); // 2 left: not below 2
-    await kp.claim({ tenantId: T, actor: 'user:u2' }, ['d1'], CLASSIC);
+    await kp.claim(claimer('u2'), 'c1', ['d1'], CLASSIC);
     expect(told).toEqual([`${T}/d1/${CLASSIC}`]);
+    await store.close();
+  });
+
+  it('claims only for a conversation the caller is on, of its roster or the caller, in its suite; refusals claim nothing', async () => {
+    const db = await fresh({ prefix: 'sealpost-msgdev-', migrated: true });
+    const store = await migratedStore(db);
+    await store.transaction(async (tx) => {
+      await device(tx, 'd1', 'u1');
+      await device(tx, 'd2', 'u2');
+      await device(tx, 'd2b', 'u2');
+      await device(tx, 'd3', 'u3');
+      for (const d of ['d1', 'd2b', 'd3'])
+        await tx.messagingDevices.insertKeyPackages([pkg(d, CLASSIC), pkg(d, CLASSIC), pkg(d, XWING)]);
+      await conversation(tx, 'c1', ['u1', 'u2']);
+      await conversation(tx, 'c3', ['u3']);
+    });
+    const kp = service(store);
+    const left = async () =>
+      Promise.all(['d1', 'd2b', 'd3'].map((d) => store.read.messagingDevices.available(T, d, CLASSIC)));
+    const code = (p: Promise<unknown>) =>
+      p.then(
+        () => 'ok',
+        (e: AppError) => e.code,
+      );
+    // A stranger to the conversation (and an unknown one) is answered 404: it is not confirmed to exist.
+    expect(await code(kp.claim(claimer('u3'), 'c1', ['d1'], CLASSIC))).toBe('SP_CONVERSATION_NOT_FOUND');
+    expect(await code(kp.claim(claimer('u2'), 'nope', ['d1'], CLASSIC))).toBe('SP_CONVERSATION_NOT_FOUND');
+    // A device of someone off the roster, or unknown, refuses the whole claim.
+    expect(await code(kp.claim(claimer('u2'), 'c1', ['d1', 'd3'], CLASSIC))).toBe('SP_MESSAGING_NOT_IN_ROSTER');
+    expect(await code(kp.claim(claimer('u2'), 'c1', ['d1', 'ghost'], CLASSIC))).toBe('SP_MESSAGING_NOT_IN_ROSTER');
+    // The conversation's suite only.
+    expect(await code(kp.claim(claimer('u2'), 'c1', ['d1'], XWING))).toBe('SP_REQ_VALIDATION');
+    expect(await left()).toEqual([2, 2, 2]);
+    // Removed from the roster: no longer a claimer, nor claimable.
+    await store.transaction((tx) => tx.conversations.removeMember(T, 'c1', 'user', 'u1', NOW));
+    expect(await code(kp.claim(claimer('u1'), 'c1', ['d2b'], CLASSIC))).toBe('SP_CONVERSATION_NOT_FOUND');
+    expect(await code(kp.claim(claimer('u2'), 'c1', ['d1'], CLASSIC))).toBe('SP_MESSAGING_NOT_IN_ROSTER');
+    // The caller's own other device; a roster device with no package is only left out.
+    const ok = await kp.claim(claimer('u2'), 'c1', ['d2b', 'd2'], CLASSIC);
+    expect(ok.items.map((i) => i.deviceId)).toEqual(['d2b']);
+    expect(ok.missing).toEqual(['d2']);
+    expect(await left()).toEqual([2, 1, 2]);
+    await store.close();
+  });
+
+  it('refuses a person claiming more packages per minute than the budget with 429, counting nothing refused', async () => {
+    const db = await fresh({ prefix: 'sealpost-msgdev-', migrated: true });
+    const store = await migratedStore(db);
+    await store.transaction(async (tx) => {
+      await device(tx, 'd1', 'u1');
+      await device(tx, 'd2', 'u2');
+      await tx.messagingDevices.insertKeyPackages(Array.from({ length: 6 }, () => pkg('d1', CLASSIC)));
+      await tx.messagingDevices.insertKeyPackages(Array.from({ length: 6 }, () => pkg('d2', CLASSIC)));
+      await conversation(tx, 'c1', ['u1', 'u2']);
+    });
+    let now = NOW;
+    const kp = new KeyPackageService({
+      store,
+      clock: () => new Date(now),
+      newId: uuidv7,
+      lowThreshold: 0,
+      claimsPerMinute: 3,
+    });
+    const code = (p: Promise<unknown>) =>
+      p.then(
+        () => 'ok',
+        (e: AppError) => e.code,
+      );
+    expect((await kp.claim(claimer('u2'), 'c1', ['d1', 'd1'], CLASSIC)).items).toHaveLength(1);
+    expect((await kp.claim(claimer('u2'), 'c1', ['d1', 'd2'], CLASSIC)).items).toHaveLength(2);
+    expect(await code(kp.claim(claimer('u2'), 'c1', ['d1'], CLASSIC))).toBe('SP_MESSAGING_RATE_LIMITED');
+    expect(await store.read.messagingDevices.available(T, 'd1', CLASSIC)).toBe(4);
+    // Another person has a budget of their own.
+    expect((await kp.claim(claimer('u1'), 'c1', ['d2'], CLASSIC)).items).toHaveLength(1);
+    // The next minute starts again.
+    now += 61_000;
+    expect((await kp.claim(claimer('u2'), 'c1', ['d1', 'd2'], CLASSIC)).items).toHaveLength(2);
+    expect(await code(kp.claim(claimer('u2'), 'c1', ['d1', 'd2'], CLASSIC))).toBe('SP_MESSAGING_RATE_LIMITED');
+    expect(await store.read.messagingDevices.available(T, 'd1', CLASSIC)).toBe(3);
     await store.close();
   });
 });

@@ -13,7 +13,7 @@ import { AttachmentService, ATTACHMENT_ORPHAN_TTL_MS } from '../../src/messaging
 import type { Permission } from '../../src/auth/permissions.js';
 import type { Principal } from '../../src/auth/principal.js';
 import type { KyselyStore } from '../../src/store/kysely-store.js';
-import { fakePorts } from '../helpers/attachment-fakes.js';
+import { fakePorts, messageEvent } from '../helpers/attachment-fakes.js';
 import { decryptAttachment, encryptAttachment } from '../../sdk/src/attachments.js';
 import { AttachmentHttpError, receiveAttachment, sendAttachment } from '../../sdk/src/attachments-http.js';
 
@@ -66,7 +66,7 @@ describeEachBackend('encrypted attachments over HTTP', (backend) => {
       newId: () => `att-${randomBytes(6).toString('hex')}`,
       devices: ports.directory,
       conversations: ports.reader,
-      limits: { maxBytes: MAX, quotaBytes: 10 * MAX },
+      limits: { maxBytes: MAX, quotaBytes: 10 * MAX, conversationBytes: 100 * MAX },
     });
     const server = await buildServer({
       logger: createLogger('silent'),
@@ -96,7 +96,17 @@ describeEachBackend('encrypted attachments over HTTP', (backend) => {
       db.query<{ id: string; conversation_id: string; data: Uint8Array }>(
         'select id, conversation_id, data from message_attachments',
       );
-    return { db, store, service, call, rows, base, advance: (ms: number) => (now += ms) };
+    let seq = 0;
+    /** A message of `sender` naming `ids` in c1 of t1, as the conversations part stores it; its seq. */
+    const send = async (sender: string, ids: string[]) => {
+      const at = ++seq;
+      await store.transaction(async (tx) => {
+        await messageEvent(tx, 't1', 'c1', at, sender);
+        await service.attach(tx, 't1', 'c1', at, ids);
+      });
+      return at;
+    };
+    return { db, store, service, call, rows, base, send, advance: (ms: number) => (now += ms) };
   }
 
   const ALICE = 'person:t1:user:alice';
@@ -138,11 +148,18 @@ describeEachBackend('encrypted attachments over HTTP', (backend) => {
     expect(await rows()).toEqual([]);
   });
 
-  it('gives a member the exact bytes uploaded, as application/octet-stream', async () => {
-    const { call } = await start();
+  it('gives a member the exact bytes uploaded once a message names them, as application/octet-stream', async () => {
+    const { call, send } = await start();
     const bytes = randomBytes(150_000);
     const up = await call(ALICE, 'POST', '/v1/conversations/c1/attachments?deviceId=dev-a', bytes);
     const { id } = await up.json();
+    // Unsent: only the uploader fetches it.
+    expect((await call(ALICE, 'GET', `/v1/conversations/c1/attachments/${id}`)).status).toBe(200);
+    const early = await call(BOB, 'GET', `/v1/conversations/c1/attachments/${id}`);
+    expect((await early.json()).code).toBe('SP_MESSAGING_ATTACHMENT_NOT_FOUND');
+    // Another device cannot name it in a message of its own.
+    await expect(send('dev-b', [id])).rejects.toMatchObject({ code: 'SP_MESSAGING_ATTACHMENT_NOT_FOUND' });
+    await send('dev-a', [id]);
     const down = await call(BOB, 'GET', `/v1/conversations/c1/attachments/${id}`);
     expect(down.status).toBe(200);
     expect(down.headers.get('content-type')).toBe('application/octet-stream');
@@ -188,26 +205,27 @@ describeEachBackend('encrypted attachments over HTTP', (backend) => {
   });
 
   it('deletes an attachment with its message, and an attachment no message named after 24 hours', async () => {
-    const { call, store, service, advance } = await start();
+    const { call, store, service, advance, send } = await start();
     const upload = async () =>
       (await (await call(ALICE, 'POST', '/v1/conversations/c1/attachments?deviceId=dev-a', randomBytes(64))).json())
         .id as string;
     const [named, orphan] = [await upload(), await upload()];
-    await store.transaction((tx) => service.attach(tx, 't1', 'c1', 3, [named]));
+    const seq = await send('dev-a', [named]);
     advance(ATTACHMENT_ORPHAN_TTL_MS + 1);
     expect(await service.sweepOrphans()).toBe(1);
     expect((await call(BOB, 'GET', `/v1/conversations/c1/attachments/${orphan}`)).status).toBe(404);
     expect((await call(BOB, 'GET', `/v1/conversations/c1/attachments/${named}`)).status).toBe(200);
-    expect(await store.transaction((tx) => service.deleteForMessages(tx, 't1', 'c1', [3]))).toBe(1);
+    expect(await store.transaction((tx) => service.deleteForMessages(tx, 't1', 'c1', [seq]))).toBe(1);
     const gone = await call(BOB, 'GET', `/v1/conversations/c1/attachments/${named}`);
     expect((await gone.json()).code).toBe('SP_MESSAGING_ATTACHMENT_NOT_FOUND');
   });
 
   it('lets the SDK encrypt, upload, download and open a file, and refuses a tampered copy', async () => {
-    const { base, db } = await start();
+    const { base, db, send } = await start();
     const file = new TextEncoder().encode('x-ray report '.repeat(12_000));
     const ref = await sendAttachment(base, { token: ALICE }, 'c1', 'dev-a', file, { name: 'scan.txt' });
     expect(ref).toMatchObject({ size: file.length, name: 'scan.txt' });
+    await send('dev-a', [ref.id]);
     expect(await receiveAttachment(base, { token: BOB }, 'c1', ref)).toEqual(file);
     const refused = await receiveAttachment(base, { token: EVE }, 'c1', ref).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(AttachmentHttpError);
@@ -236,7 +254,7 @@ describeEachBackend('encrypted attachments over HTTP', (backend) => {
   });
 
   it('stores only the ciphertext the client sent: no trace of the plaintext in the database', async () => {
-    const { call, rows, db, store } = await start();
+    const { call, rows, db, store, send } = await start();
     const MARKER = 'PLANTED-ATTACHMENT-PLAINTEXT-7f3a';
     const plain = new TextEncoder().encode(`${MARKER} lab result scan `.repeat(3000));
     const enc = await encryptAttachment(plain);
@@ -249,6 +267,7 @@ describeEachBackend('encrypted attachments over HTTP', (backend) => {
     expect(up.status).toBe(201);
     const [row] = await rows();
     expect(Buffer.from(row!.data)).toEqual(Buffer.from(enc.ciphertext));
+    await send('dev-a', [row!.id]);
     const down = new Uint8Array(
       await (await call(BOB, 'GET', `/v1/conversations/c1/attachments/${row!.id}`)).arrayBuffer(),
     );

@@ -204,6 +204,15 @@ describe('messaging devices over HTTP: bindings, key transparency, revocation', 
       ).status,
     ).toBe(201);
 
+    // Ana shares a conversation with Carl: she may claim his device's packages for it.
+    const anaDevice = (await register(ana, await signatureKeys())).body.deviceId;
+    const conv = await h.request(
+      'POST',
+      '/v1/conversations',
+      { kind: 'direct', deviceId: anaDevice, members: [{ kind: 'user', id: carl.userId }], cipherSuite: CLASSIC },
+      as(ana),
+    );
+    expect(conv.status).toBe(201);
     expect((await h.request('POST', `/v1/users/${carl.userId}/revoke-sessions`)).status).toBeLessThan(300);
     const v = await h.request('GET', `/v1/messaging/devices/${d.deviceId}`, undefined, as(ana));
     expect(v.body).toMatchObject({
@@ -219,7 +228,7 @@ describe('messaging devices over HTTP: bindings, key transparency, revocation', 
     const c = await h.request(
       'POST',
       '/v1/messaging/key-packages/claim',
-      { deviceIds: [d.deviceId], cipherSuite: CLASSIC },
+      { conversationId: conv.body.id, deviceIds: [d.deviceId], cipherSuite: CLASSIC },
       as(ana),
     );
     expect(c.body).toEqual({ items: [], missing: [d.deviceId] });

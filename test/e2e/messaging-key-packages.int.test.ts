@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getCiphersuiteFromName, getCiphersuiteImpl } from 'ts-mls';
 import type { Harness } from '../helpers/sealpost-harness.js';
-import type { TestPerson } from '../helpers/identity.js';
+import { staffWithSession, type TestPerson } from '../helpers/identity.js';
 import { b64, keyPackage, messagingWorld, signatureKeys, type MessagingWorld } from '../helpers/messaging-devices.js';
 import { CIPHER_SUITES, deviceIdentity, type CipherSuiteName } from '../../src/messaging/messaging-types.js';
 
@@ -27,7 +27,17 @@ describe('messaging key packages over HTTP: real ts-mls packages of both suites'
     const keys = await signatureKeys();
     const d = (await register(ana, keys)).body;
     const identity = deviceIdentity('default', d.deviceId);
+    const benDevice = (await register(ben, await signatureKeys())).body.deviceId;
     for (const suite of [CLASSIC, XWING] as CipherSuiteName[]) {
+      // Ben claims Ana's packages for a conversation of theirs in this suite.
+      const conv = await h.request(
+        'POST',
+        '/v1/conversations',
+        { kind: 'direct', deviceId: benDevice, members: [{ kind: 'user', id: ana.userId }], cipherSuite: suite },
+        as(ben),
+      );
+      expect(conv.status).toBe(201);
+      const conversationId = conv.body.id;
       const kps = [await keyPackage(suite, identity, keys), await keyPackage(suite, identity, keys)];
       const last = await keyPackage(suite, identity, keys);
       const up = await h.request(
@@ -45,7 +55,7 @@ describe('messaging key packages over HTTP: real ts-mls packages of both suites'
         const c = await h.request(
           'POST',
           '/v1/messaging/key-packages/claim',
-          { deviceIds: [d.deviceId], cipherSuite: suite },
+          { conversationId, deviceIds: [d.deviceId], cipherSuite: suite },
           as(ben),
         );
         expect(c.status).toBe(200);
@@ -57,12 +67,12 @@ describe('messaging key packages over HTTP: real ts-mls packages of both suites'
         const c = await h.request(
           'POST',
           '/v1/messaging/key-packages/claim',
-          { deviceIds: [d.deviceId, 'nobody'], cipherSuite: suite },
+          { conversationId, deviceIds: [d.deviceId, benDevice], cipherSuite: suite },
           as(ben),
         );
         expect(c.body).toEqual({
           items: [{ deviceId: d.deviceId, keyPackage: last, lastResort: true }],
-          missing: ['nobody'],
+          missing: [benDevice],
         });
       }
       const counts = await h.request('GET', `/v1/messaging/devices/${d.deviceId}/key-packages`, undefined, as(ana));
@@ -80,6 +90,57 @@ describe('messaging key packages over HTTP: real ts-mls packages of both suites'
     expect(mineOnly.find((e: any) => e.action === 'messaging.key_packages.low')).toMatchObject({
       details: { cipherSuite: expect.any(String), available: expect.any(Number) },
     });
+  });
+
+  it("does not let someone outside a conversation drain another person's key packages", async () => {
+    const keys = await signatureKeys();
+    const victim = (await register(ana, keys)).body.deviceId;
+    const identity = deviceIdentity('default', victim);
+    const kps = [await keyPackage(CLASSIC, identity, keys), await keyPackage(CLASSIC, identity, keys)];
+    await h.request('POST', `/v1/messaging/devices/${victim}/key-packages`, { keyPackages: kps }, as(ana));
+    const benDevice = (await register(ben, await signatureKeys())).body.deviceId;
+    const stranger = await staffWithSession(h, ['nurse']);
+    const strangerDevice = (await register(stranger, await signatureKeys())).body.deviceId;
+    const open = async (who: TestPerson, deviceId: string, other: TestPerson) =>
+      (
+        await h.request(
+          'POST',
+          '/v1/conversations',
+          { kind: 'direct', deviceId, members: [{ kind: 'user', id: other.userId }], cipherSuite: CLASSIC },
+          as(who),
+        )
+      ).body.id as string;
+    const theirs = await open(ben, benDevice, ana);
+    const strangers = await open(stranger, strangerDevice, ben);
+    const claim = (body: object) => h.request('POST', '/v1/messaging/key-packages/claim', body, as(stranger));
+    const cases: [string, object, number, string][] = [
+      ['no conversation', { deviceIds: Array(200).fill(victim), cipherSuite: CLASSIC }, 400, 'SP_REQ_VALIDATION'],
+      [
+        'a conversation the claimer is not on',
+        { conversationId: theirs, deviceIds: [victim], cipherSuite: CLASSIC },
+        404,
+        'SP_CONVERSATION_NOT_FOUND',
+      ],
+      [
+        "the claimer's own conversation, naming a device off its roster",
+        { conversationId: strangers, deviceIds: [strangerDevice, victim], cipherSuite: CLASSIC },
+        403,
+        'SP_MESSAGING_NOT_IN_ROSTER',
+      ],
+      [
+        "another suite than the conversation's",
+        { conversationId: strangers, deviceIds: [benDevice], cipherSuite: XWING },
+        400,
+        'SP_REQ_VALIDATION',
+      ],
+    ];
+    for (const [what, body, status, code] of cases) {
+      const r = await claim(body);
+      expect(r.status, what).toBe(status);
+      expect(r.body.code, what).toBe(code);
+    }
+    const counts = await h.request('GET', `/v1/messaging/devices/${victim}/key-packages`, undefined, as(ana));
+    expect(counts.body.counts[CLASSIC]).toEqual({ available: 2, lastResort: false });
   });
 
   it('refuses bad key packages with a clear error and stores none of the batch', async () => {

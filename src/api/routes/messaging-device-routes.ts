@@ -197,8 +197,11 @@ export const messagingDeviceRoutes: RoutePlugin<MessagingDeviceRouteOptions> = a
       schema: {
         tags,
         summary: 'Claim one key package of each active device (single use; the last-resort one when none is left)',
+        description:
+          "For adding the devices to `conversationId`: the caller is on its roster, `cipherSuite` is the conversation's, and each device belongs to a roster person or to the caller. At most 1000 packages per person per minute (429).",
         body: Type.Object(
           {
+            conversationId: Id,
             deviceIds: Type.Array(Id, { minItems: 1, maxItems: 200 }),
             cipherSuite: Type.Enum([...CIPHER_SUITES]),
           },
@@ -213,10 +216,18 @@ export const messagingDeviceRoutes: RoutePlugin<MessagingDeviceRouteOptions> = a
               description: 'Devices with no package of the suite, revoked or unknown',
             }),
           }),
-          ...problems(400, 401, 403),
+          ...problems(400, 401, 403, 404, 429),
         },
       },
     },
-    async (req) => keyPackages.claim(person(req), req.body.deviceIds, req.body.cipherSuite),
+    async (req) => {
+      const who = person(req);
+      return keyPackages.claim(
+        { ...who, person: { kind: who.kind, id: who.id } },
+        req.body.conversationId,
+        req.body.deviceIds,
+        req.body.cipherSuite,
+      );
+    },
   );
 };

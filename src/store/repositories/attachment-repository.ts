@@ -37,12 +37,24 @@ export interface AttachmentRepository {
   meta(tenantId: string, conversationId: string, id: string): Promise<AttachmentMeta | undefined>;
   /** An attachment's ciphertext; undefined when the conversation has no such attachment. */
   data(tenantId: string, conversationId: string, id: string): Promise<Uint8Array | undefined>;
-  /** Total bytes of the conversation's attachments no message names yet (the upload quota). */
+  /** Total bytes of the conversation's attachments no message names yet. */
   unlinkedBytes(tenantId: string, conversationId: string): Promise<number>;
+  /** Total bytes of all the conversation's attachments, named or not (its storage cap). */
+  storedBytes(tenantId: string, conversationId: string): Promise<number>;
   /** Total bytes a device uploaded that no message names yet, in any conversation (the per-device quota). */
   unlinkedBytesOfDevice(tenantId: string, deviceId: string): Promise<number>;
-  /** Links unlinked attachments to message `seq`; returns how many were linked (ids already linked are not). */
-  link(tenantId: string, conversationId: string, ids: readonly string[], seq: number, now: number): Promise<number>;
+  /**
+   * Links unlinked attachments that `uploaderDeviceId` uploaded to message `seq`; returns how many
+   * were linked (ids already linked, or uploaded by another device, are not).
+   */
+  link(
+    tenantId: string,
+    conversationId: string,
+    uploaderDeviceId: string,
+    ids: readonly string[],
+    seq: number,
+    now: number,
+  ): Promise<number>;
   /** Deletes the attachments of these messages; returns their count and bytes. */
   deleteForMessages(
     tenantId: string,
@@ -99,6 +111,16 @@ export class SqlAttachmentRepository implements AttachmentRepository {
     return Number(r?.total ?? 0);
   }
 
+  async storedBytes(tenantId: string, conversationId: string): Promise<number> {
+    const r = await this.sql.db
+      .selectFrom('message_attachments')
+      .select((eb) => eb.fn.coalesce(eb.fn.sum<number | string>('size'), eb.lit(0)).as('total'))
+      .where('tenant_id', '=', tenantId)
+      .where('conversation_id', '=', conversationId)
+      .executeTakeFirst();
+    return Number(r?.total ?? 0);
+  }
+
   async unlinkedBytesOfDevice(tenantId: string, deviceId: string): Promise<number> {
     const r = await this.sql.db
       .selectFrom('message_attachments')
@@ -110,7 +132,14 @@ export class SqlAttachmentRepository implements AttachmentRepository {
     return Number(r?.total ?? 0);
   }
 
-  async link(tenantId: string, conversationId: string, ids: readonly string[], seq: number, now: number) {
+  async link(
+    tenantId: string,
+    conversationId: string,
+    uploaderDeviceId: string,
+    ids: readonly string[],
+    seq: number,
+    now: number,
+  ) {
     let n = 0;
     for (let i = 0; i < ids.length; i += SLICE) {
       const r = await this.sql.db
@@ -119,6 +148,7 @@ export class SqlAttachmentRepository implements AttachmentRepository {
         .where('tenant_id', '=', tenantId)
         .where('conversation_id', '=', conversationId)
         .where('id', 'in', ids.slice(i, i + SLICE))
+        .where('uploader_device_id', '=', uploaderDeviceId)
         .where('message_seq', 'is', null)
         .executeTakeFirst();
       n += Number(r.numUpdatedRows);

@@ -1,4 +1,4 @@
-import type { Insertable, Selectable } from 'kysely';
+import { sql, type Insertable, type Selectable } from 'kysely';
 import type { Database } from '../schema.js';
 import type { Sql } from '../sql.js';
 
@@ -44,6 +44,12 @@ export interface MessagingDeviceRepository {
   ): Promise<{ data: Uint8Array; lastResort: boolean } | undefined>;
   /** Single-use packages of `suite` left to the device. */
   available(tenantId: string, deviceId: string, suite: string): Promise<number>;
+  /**
+   * Adds `n` to the counter `key` of a fixed window of `windowMs` (the sign-in throttle's table,
+   * shared by every node) and returns the count, in one statement (an upsert), so concurrent
+   * claims cannot both read a stale count. Rolled back with the caller's transaction.
+   */
+  countClaims(key: string, n: number, now: number, windowMs: number): Promise<number>;
 }
 
 export class SqlMessagingDeviceRepository implements MessagingDeviceRepository {
@@ -190,5 +196,22 @@ export class SqlMessagingDeviceRepository implements MessagingDeviceRepository {
       .where('last_resort', '=', 0)
       .executeTakeFirstOrThrow();
     return Number(r.n);
+  }
+
+  async countClaims(key: string, n: number, now: number, windowMs: number): Promise<number> {
+    const windowStart = now - windowMs;
+    const r = await this.sql.db
+      .insertInto('auth_throttle')
+      .values({ key, failures: n, first_failure_at: now, blocked_until: null, updated_at: now })
+      .onConflict((oc) =>
+        oc.column('key').doUpdateSet({
+          failures: sql<number>`case when auth_throttle.first_failure_at <= ${windowStart} then ${n} else auth_throttle.failures + ${n} end`,
+          first_failure_at: sql<number>`case when auth_throttle.first_failure_at <= ${windowStart} then ${now} else auth_throttle.first_failure_at end`,
+          updated_at: now,
+        }),
+      )
+      .returning('failures')
+      .executeTakeFirstOrThrow();
+    return Number(r.failures);
   }
 }
