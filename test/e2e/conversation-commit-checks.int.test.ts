@@ -78,6 +78,20 @@ describe('conversations over HTTP: what a member may commit', () => {
     await unchanged(() => postAs(ana, { ...honest.body, groupInfo: withO.body.groupInfo }));
   });
 
+  it("refuses a GroupInfo its signer signed over a ratchet tree that is not its context's tree", async () => {
+    const a = await A.prepareCommit();
+    const b = await B.prepareCommit();
+    const gi = (m: string) => {
+      const d = decodeMlsMessage(Buffer.from(m, 'base64'), 0)![0];
+      if (d.wireformat !== 'mls_group_info') throw new Error('expected a GroupInfo');
+      return d.groupInfo;
+    };
+    // Ana's GroupInfo carrying the tree of Ben's (different) commit, signed again by Ana.
+    const forged = await A.signGroupInfo({ ...gi(a.body.groupInfo), extensions: gi(b.body.groupInfo).extensions });
+    const body = encodeMlsMessage({ version: 'mls10', wireformat: 'mls_group_info', groupInfo: forged });
+    await unchanged(() => postAs(ana, { ...a.body, groupInfo: Buffer.from(body).toString('base64') }));
+  });
+
   it('refuses a commit whose signature does not verify, a private-message commit, and one another device signed', async () => {
     const c = await B.prepareCommit();
     const m = decodeMlsMessage(Buffer.from(c.body.commit, 'base64'), 0)![0];

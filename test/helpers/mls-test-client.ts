@@ -17,11 +17,13 @@ import {
   processMessage,
   type CiphersuiteImpl,
   type ClientState,
+  type GroupInfo,
   type KeyPackage,
   type MLSMessage,
   type PrivateKeyPackage,
   type Proposal,
 } from 'ts-mls';
+import { signGroupInfo } from 'ts-mls/groupInfo.js';
 import type { Harness } from './sealpost-harness.js';
 import { deviceIdentity, type CipherSuiteName } from '../../src/messaging/messaging-types.js';
 
@@ -140,6 +142,11 @@ export class MlsTestDevice {
   /** A key package of this device made here, not through the server (to build commits the server must refuse). */
   async freshKeyPackage(): Promise<KeyPackage> {
     return (await this.keyPackage()).pub;
+  }
+
+  /** Signs a (tampered) GroupInfo with this device's key, as a dishonest member could. */
+  async signGroupInfo(gi: GroupInfo): Promise<GroupInfo> {
+    return signGroupInfo(gi, this.keys.signKey, this.cs.signature);
   }
 
   /** Claims key packages of `deviceIds` through the server, for adding them to `conversationId`. */
