@@ -119,14 +119,44 @@ export class Committer {
       const missing = addMissing ? this.missingDevices(view, state) : [];
       const adds = await this.verifiedAdds(conversationId, view.cipherSuite, missing);
       if (!adds.length && !pending) return null;
+      const checked = await this.checkedProposals(conversationId, state);
+      // Refused proposals are dropped here for good (never committed, never blocking a send).
+      if (Object.keys(checked.unappliedProposals).length !== pending)
+        await this.ctx.groups.setState(conversationId, checked);
+      if (!adds.length && !Object.keys(checked.unappliedProposals).length) return null;
       try {
-        return await this.commit(conversationId, state, view.cipherSuite, adds);
+        return await this.commit(conversationId, checked, view.cipherSuite, adds);
       } catch (e) {
         if (!(e instanceof SealpostApiError && e.code === 'SP_MESSAGING_EPOCH_STALE') || attempt >= MAX_ATTEMPTS)
           throw e;
         await this.catchUp(conversationId);
       }
     }
+  }
+
+  /** The state without the server's Add proposals whose device fails the checks (reported, never committed). */
+  private async checkedProposals(conversationId: string, state: ClientState): Promise<ClientState> {
+    const { tenantId } = this.ctx.keys.device;
+    const kept: ClientState['unappliedProposals'] = {};
+    for (const [ref, p] of Object.entries(state.unappliedProposals)) {
+      if (p.proposal.proposalType === 'add') {
+        const kp = p.proposal.add.keyPackage;
+        const cred = kp.leafNode.credential;
+        const id = cred.credentialType === 'basic' ? parseDeviceIdentity(cred.identity) : null;
+        try {
+          if (!id || id.tenantId !== tenantId)
+            throw new Error('the proposed key package names no device of this tenant');
+          await this.ctx.trust.verify(id.deviceId, kp.leafNode.signaturePublicKey, true);
+        } catch (e) {
+          const error =
+            e instanceof DeviceVerificationError ? e : new DeviceVerificationError(id?.deviceId ?? '?', String(e));
+          this.ctx.emitter.emit('device-refused', { conversationId, error });
+          continue;
+        }
+      }
+      kept[ref] = p;
+    }
+    return { ...state, unappliedProposals: kept };
   }
 
   private async commit(

@@ -2,11 +2,17 @@
  * Applies one conversation event to this device's MLS state, in seq order: a welcome joins the
  * group, a commit advances the epoch (ts-mls validates every new credential through the trust
  * manager, so a commit that adds an untrusted device is refused and the conversation is blocked
- * rather than followed), a proposal of the server (external sender) is kept for the next commit
- * (Remove only: the server may take people out of a roster, never put a device in), an
+ * rather than followed), a proposal of the server (external sender: Remove, or Add of a device that
+ * must pass key transparency) is kept for the next commit, an
  * application message is decrypted and stored, a recall deletes the local copy.
  */
-import { emptyPskIndex, joinGroup, processMessage, type IncomingMessageCallback } from 'ts-mls';
+import {
+  emptyPskIndex,
+  joinGroup,
+  processMessage,
+  type IncomingMessageCallback,
+  type ProposalWithSender,
+} from 'ts-mls';
 import type { CipherSuiteName } from '../cipher-suites.js';
 import { fromBase64, toHex } from '../encoding.js';
 import { DeviceVerificationError } from '../transparency/device-verifier.js';
@@ -16,16 +22,16 @@ import { decodeMessage, suiteImpl } from './mls.js';
 import { openApplication } from './application-decrypt.js';
 import type { ConversationEvent } from './wire-types.js';
 
-/** The server may only propose removals (roster changes); anything else from it is refused. */
+/**
+ * The server (external sender) may propose removals and additions (rosters that follow a care team);
+ * an added device is checked by key transparency like any other before this client commits it.
+ */
 const proposalRules: IncomingMessageCallback = (incoming) => {
-  if (incoming.kind === 'proposal')
-    return incoming.proposal.senderLeafIndex === undefined && incoming.proposal.proposal.proposalType !== 'remove'
-      ? 'reject'
-      : 'accept';
-  const externalNonRemove = incoming.proposals.some(
-    (p) => p.senderLeafIndex === undefined && p.proposal.proposalType !== 'remove' && p.proposal.proposalType !== 'add',
-  );
-  return externalNonRemove ? 'reject' : 'accept';
+  const allowed = (p: ProposalWithSender) =>
+    p.senderLeafIndex !== undefined || p.proposal.proposalType === 'remove' || p.proposal.proposalType === 'add';
+  return (incoming.kind === 'proposal' ? allowed(incoming.proposal) : incoming.proposals.every(allowed))
+    ? 'accept'
+    : 'reject';
 };
 
 export class EventProcessor {
@@ -87,8 +93,8 @@ export class EventProcessor {
   private async failed(ev: ConversationEvent, error: Error): Promise<void> {
     const refusal = this.ctx.trust.lastRefusal;
     if (refusal) this.ctx.emitter.emit('device-refused', { conversationId: ev.conversationId, error: refusal });
-    if (ev.kind === 'application') {
-      // One message that does not open must not stop the conversation.
+    if (ev.kind === 'application' || ev.kind === 'proposal') {
+      // One message or proposal that is refused must not stop the conversation.
       this.ctx.emitter.emit('error', { conversationId: ev.conversationId, error });
       return;
     }
