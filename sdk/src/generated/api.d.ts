@@ -9560,7 +9560,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Claim one key package of each active device (single use; the last-resort one when none is left) */
+        /**
+         * Claim one key package of each active device (single use; the last-resort one when none is left)
+         * @description For adding the devices to `conversationId`: the caller is on its roster, `cipherSuite` is the conversation's, and each device belongs to a roster person or to the caller. At most 1000 packages per person per minute (429).
+         */
         post: {
             parameters: {
                 query?: never;
@@ -9573,6 +9576,7 @@ export interface paths {
                     "application/json": {
                         /** @enum {unknown} */
                         cipherSuite: "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519" | "MLS_256_XWING_AES256GCM_SHA512_Ed25519";
+                        conversationId: string;
                         deviceIds: string[];
                     };
                 };
@@ -9615,6 +9619,24 @@ export interface paths {
                 };
                 /** @description Default Response */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
