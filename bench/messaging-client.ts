@@ -64,8 +64,22 @@ function connect(url: string, ca: string | undefined, conns: { token?: string; q
             perMessageDeflate: false,
             ...(ca ? { ca } : {}),
           });
+          // Acks as a device sends them (the latest seq per conversation, every 50 ms): without them a
+          // reconnecting device is sent its whole backlog again.
+          const acked = new Map<string, number>();
+          const latest = new Map<string, number>();
+          const ackTimer = setInterval(() => {
+            for (const [conversationId, seq] of latest)
+              if (acked.get(conversationId) !== seq && ws.readyState === WebSocket.OPEN) {
+                ws.send(JSON.stringify({ type: 'ack', conversationId, seq }));
+                acked.set(conversationId, seq);
+              }
+          }, 50);
+          ws.once('close', () => clearInterval(ackTimer));
           ws.on('message', (d) => {
             const text = String(d);
+            const ev = (JSON.parse(text) as { event?: { conversationId: string; seq: number } }).event;
+            if (ev) latest.set(ev.conversationId, Math.max(latest.get(ev.conversationId) ?? 0, ev.seq));
             const p = payloadOf(text);
             if (p === null) return;
             count++;
@@ -128,10 +142,10 @@ function post(agent: Agent, url: URL, token: string | undefined, body: string): 
 }
 
 async function latency(c: Extract<ClientCommand, { op: 'latency' }>): Promise<LatencyResult> {
-  // Enough sockets that the client never queues a request behind a slow answer (one per message in flight).
+  // A busy sender's few connections (the server caps connections per address; 1,024 were refused).
   const agent = c.postUrl.startsWith('https:')
-    ? new TlsAgent({ keepAlive: true, maxSockets: 1024, ca: c.ca })
-    : new Agent({ keepAlive: true, maxSockets: 1024 });
+    ? new TlsAgent({ keepAlive: true, maxSockets: 32, ca: c.ca })
+    : new Agent({ keepAlive: true, maxSockets: 32 });
   const url = new URL(c.postUrl);
   const sentAt = new Map<string, number>();
   const lat: number[] = [];
