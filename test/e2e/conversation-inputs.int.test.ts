@@ -62,6 +62,9 @@ describe('conversations over HTTP: bad inputs, policy, receipts, revocation and 
     expect((await post('messages', { ...m, message: c.body.commit })).body.code).toBe('SP_MESSAGING_MLS_INVALID');
     expect((await post('commits', { ...c.body, commit: m.message })).body.code).toBe('SP_MESSAGING_MLS_INVALID');
     expect((await post('commits', { ...c.body, groupInfo: c.body.commit })).body.code).toBe('SP_MESSAGING_MLS_INVALID');
+    // A commit body past the server's 64 KiB default is read (large groups' commits are), and judged.
+    const big = await post('commits', { ...c.body, welcome: Buffer.alloc(200_000, 7).toString('base64') });
+    expect([big.status, big.body.code]).toEqual([400, 'SP_MESSAGING_MLS_INVALID']);
     const stale = await post('messages', { ...m, epoch: 0 });
     expect(stale.status).toBe(409);
     expect(stale.body).toMatchObject({ code: 'SP_MESSAGING_EPOCH_STALE', currentEpoch: 1 });

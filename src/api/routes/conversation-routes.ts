@@ -133,6 +133,10 @@ export const conversationRoutes: RoutePlugin<ConversationRouteOptions> = async (
     '/conversations/:id/commits',
     {
       config: use,
+      // A commit adding a large group carries every new device's key package, its Welcome and the
+      // GroupInfo with the whole ratchet tree (~70 KB of JSON for 49 devices; up to 100 people of
+      // 20 devices each with X-Wing packages): above the server's 64 KiB default.
+      bodyLimit: 8 * 1024 * 1024,
       schema: {
         tags: ['messaging'],
         summary: 'Post the commit of the current epoch (one per epoch; 409 with currentEpoch when stale)',
