@@ -6,9 +6,14 @@
  *     node bin/run-ts.js sdk/examples/two-people.ts --keys ana.keys --to user:<ben's user id>
  *   SEALPOST_URL=… SEALPOST_TOKEN=… node bin/run-ts.js sdk/examples/two-people.ts --keys ben.keys
  *
+ *   # a staff member opens a patient's care-team thread (patient record id; the care team and the
+ *   # patient's accounts are its members, and it follows the care team from then on):
+ *   SEALPOST_URL=… SEALPOST_TOKEN=… node bin/run-ts.js sdk/examples/two-people.ts --keys ana.keys --patient <patient id>
+ *
  * Each run keeps its device keys in one passphrase-encrypted file (--keys; passphrase from
  * SEALPOST_KEYS_PASSPHRASE, asked on the terminal otherwise). The first person opens a direct
- * conversation with `--to`; the other one sees it arrive. Lines typed are sent; `/read` sends a read
+ * conversation with `--to` (or a patient's care-team thread with `--patient`, staff with access to the
+ * patient only); the others see it arrive. Lines typed are sent; `/read` sends a read
  * receipt for the last message, `/recall` recalls your last message, `/quit` leaves. A server with
  * a private CA: NODE_EXTRA_CA_CERTS=ca.pem.
  */
@@ -61,7 +66,12 @@ client.on('device-refused', (e) => console.log(`! refused ${e.error.message}`));
 client.on('error', (e) => console.log(`! ${e.error.message}`));
 
 const to = arg('to');
-if (to) {
+const patientId = arg('patient');
+if (patientId) {
+  const c = await client.createConversation({ kind: 'patient', patientId });
+  conversationId = c.id;
+  console.log(`opened the care-team conversation ${c.id} (${c.members.length} members)`);
+} else if (to) {
   const [kind, id] = to.split(':') as ['user' | 'patient', string];
   const c = await client.createConversation({ kind: 'direct', members: [{ kind, id }] });
   conversationId = c.id;

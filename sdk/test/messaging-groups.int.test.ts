@@ -198,4 +198,30 @@ describe('group membership between SDK clients through the real server', () => {
       await expect(t.client.send(group.id, 'to the ghost?')).rejects.toThrow(/blocked/);
     }
   });
+
+  it('refuses a commit that adds a verified device of a person the server’s roster does not list', async () => {
+    // Key transparency passes for Eli's device; only the roster says Eli does not belong here.
+    const eli = await staffWithSession(h, ['nurse']);
+    const e = await sdkClient(h, eli.token, 'eli');
+    try {
+      const group = await a.client.createConversation({ kind: 'group', members: [{ kind: 'user', id: ben.userId }] });
+      await b.client.sync(group.id);
+      // Ana adds Eli (the server accepts: Eli is on the roster then), and Eli is taken off the roster
+      // before Ben has seen the commit: the roster Ben fetches does not list him.
+      await a.client.addMember(group.id, { kind: 'user', id: eli.userId });
+      const api = new Http({ baseUrl: h.url, token: ana.token, fetch: trustingFetch(h.cert) });
+      await api.request('DELETE', `/v1/conversations/${group.id}/members/user/${eli.userId}`);
+      await b.client.sync(group.id);
+      expect(await b.client.blocked(group.id)).toMatch(/not on the conversation’s roster/);
+      expect(b.events['device-refused']).toContainEqual(
+        expect.objectContaining({
+          conversationId: group.id,
+          error: expect.objectContaining({ deviceId: e.client.device!.deviceId }),
+        }),
+      );
+      await expect(b.client.send(group.id, 'to an outsider?')).rejects.toThrow(/blocked/);
+    } finally {
+      e.client.close();
+    }
+  });
 });

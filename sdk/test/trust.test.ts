@@ -86,4 +86,86 @@ describe('trust anchors and the MLS authentication service', () => {
     expect(await restarted.validateCredential(cred('sealpost:external-sender'), key)).toBe(true);
     expect(await restarted.validateCredential(cred('sealpost:external-sender'), ghostKey)).toBe(false);
   });
+
+  it('accepts a notary key first seen after pinning only for bindings issued since it was seen (less a short grace)', async () => {
+    // The device's binding is signed by notary-1 and issued 2026-01-01; the client pinned a key set
+    // without notary-1, which the server publishes later with a notBefore far in the past.
+    const f = transparencyFixture();
+    const view = await f.view();
+    const older = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }) as { x: string };
+    const before: PublishedKeys = {
+      keys: [
+        {
+          kty: 'OKP',
+          crv: 'Ed25519',
+          x: older.x,
+          kid: 'notary-0',
+          status: 'current',
+          notBefore: '2019-01-01T00:00:00.000Z',
+        },
+      ],
+      checkpointKey: f.keys.checkpointKey,
+    };
+    const after: PublishedKeys = { ...f.keys, keys: [...before.keys, ...f.keys.keys] };
+    const issued = Date.parse('2026-01-01T00:00:00.000Z');
+
+    // First seen a month after the binding's issue time: the backdated notBefore does not help.
+    let keys = before;
+    const server = fakeServer(() => keys, new Map([[view.deviceId, view]]));
+    const store = new MemoryKeyStore();
+    const late = new TrustManager(
+      server.http,
+      store,
+      () => 'default',
+      undefined,
+      () => issued + 30 * 86_400_000,
+    );
+    await late.anchors();
+    keys = after;
+    await expect(late.verify('dev-1')).rejects.toThrow(/not signed by a published notary key valid at its issue time/);
+    // Remembered across restarts: the same store still refuses it with a later clock.
+    const restarted = new TrustManager(
+      server.http,
+      store,
+      () => 'default',
+      undefined,
+      () => issued + 60 * 86_400_000,
+    );
+    await expect(restarted.verify('dev-1')).rejects.toBeInstanceOf(DeviceVerificationError);
+    expect((await restarted.anchors()).firstSeen?.['notary-1']).toBe(new Date(issued + 30 * 86_400_000).toISOString());
+
+    // First seen five minutes after the issue time (within the grace): trusted.
+    keys = before;
+    const prompt = new TrustManager(
+      server.http,
+      new MemoryKeyStore(),
+      () => 'default',
+      undefined,
+      () => issued + 5 * 60_000,
+    );
+    await prompt.anchors();
+    keys = after;
+    expect((await prompt.verify('dev-1')).deviceId).toBe('dev-1');
+
+    // Keys of the first key set (pinned on first use) carry no such limit.
+    const fromStart = new TrustManager(
+      server.http,
+      new MemoryKeyStore(),
+      () => 'default',
+      undefined,
+      () => issued + 90 * 86_400_000,
+    );
+    expect((await fromStart.verify('dev-1')).deviceId).toBe('dev-1');
+  });
+
+  it('knows the external sender by its identity or its key, for the roster check of member leaves', async () => {
+    const f = transparencyFixture();
+    const server = fakeServer(() => f.keys, new Map());
+    const trust = new TrustManager(server.http, new MemoryKeyStore(), () => 'default');
+    const key = new Uint8Array(32).fill(3);
+    await trust.allowExternalSender(utf8('sealpost:external-sender'), key);
+    expect(await trust.isExternalSender(utf8('sealpost:external-sender'), new Uint8Array(32))).toBe(true);
+    expect(await trust.isExternalSender(utf8('sealpost:v1:default:dev-1'), key)).toBe(true);
+    expect(await trust.isExternalSender(utf8('sealpost:v1:default:dev-1'), new Uint8Array(32))).toBe(false);
+  });
 });

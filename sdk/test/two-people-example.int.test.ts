@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, startSealpost, type Harness } from '../../test/helpers/sealpost-harness.js';
+import { eventually, samplePatient, startSealpost, type Harness } from '../../test/helpers/sealpost-harness.js';
 import { staffWithSession } from '../../test/helpers/identity.js';
 
 /** The README's walkthrough: two people converse with sdk/examples/two-people.ts against a real server. */
@@ -57,6 +57,28 @@ describe('the two-people command-line example', () => {
     await eventually(async () => a.out.text.includes(`user:${ben.userId}: On my way`), `ana got it: ${a.out.text}`);
     b.say('/read');
     await eventually(async () => a.out.text.includes(`user:${ben.userId} read up to`), `read receipt: ${a.out.text}`);
+    a.say('/quit');
+    b.say('/quit');
+    await eventually(async () => a.child.exitCode !== null && b.child.exitCode !== null, 'both quit');
+    expect(a.child.exitCode).toBe(0);
+  });
+
+  it('opens a patient’s care-team thread with --patient, and a care-team colleague reads it', async () => {
+    const ana = await staffWithSession(h, ['nurse']);
+    const ben = await staffWithSession(h, ['physician']);
+    expect((await h.request('PUT', '/v1/patients/p-example', samplePatient())).status).toBe(201);
+    for (const u of [ana, ben])
+      expect((await h.request('PUT', `/v1/patients/p-example/care-team/${u.userId}`, {})).status).toBe(201);
+    const b = run(ben.token, ['--keys', join(dir, 'ben-care.keys')]);
+    await eventually(async () => b.out.text.includes('waiting for a conversation'), `ben ready: ${b.out.text}`);
+    const a = run(ana.token, ['--keys', join(dir, 'ana-care.keys'), '--patient', 'p-example']);
+    await eventually(async () => a.out.text.includes('opened the care-team conversation'), `ana: ${a.out.text}`);
+    await eventually(async () => a.out.text.includes('type a message'), `ana ready: ${a.out.text}`);
+    a.say('Care plan updated');
+    await eventually(
+      async () => b.out.text.includes(`user:${ana.userId}: Care plan updated`),
+      `ben got it: ${b.out.text}`,
+    );
     a.say('/quit');
     b.say('/quit');
     await eventually(async () => a.child.exitCode !== null && b.child.exitCode !== null, 'both quit');

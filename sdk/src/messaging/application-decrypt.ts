@@ -17,7 +17,8 @@ export interface OpenedApplication {
   senderDevice: string | null;
 }
 
-function deviceAt(tree: RatchetTree, leafIndex: number): string | null {
+/** The device named by the credential of leaf `leafIndex`, or null. */
+export function deviceAt(tree: RatchetTree, leafIndex: number): string | null {
   const node = tree[leafToNodeIndex(toLeafIndex(leafIndex))];
   if (node?.nodeType !== 'leaf' || node.leaf.credential.credentialType !== 'basic') return null;
   return parseDeviceIdentity(node.leaf.credential.identity)?.deviceId ?? null;

@@ -22,6 +22,7 @@ import { DeviceVerificationError } from '../transparency/device-verifier.js';
 import type { ClientContext } from './context.js';
 import { SealpostApiError, seg } from './http.js';
 import { decodeMessage, deviceIdentity, encodeMessage, newKeyPackage, parseDeviceIdentity, suiteImpl } from './mls.js';
+import { checkLeaves } from './roster-guard.js';
 import type { ConversationView } from './wire-types.js';
 
 const MAX_ATTEMPTS = 6;
@@ -71,8 +72,9 @@ export class Committer {
    * Claims key packages for the roster's devices missing from the group and keeps those that pass
    * the checks; refused devices are reported (`device-refused`) and left out.
    */
-  private async verifiedAdds(conversationId: string, suite: CipherSuiteName, deviceIds: string[]): Promise<Proposal[]> {
+  private async verifiedAdds(conversationId: string, view: ConversationView, deviceIds: string[]): Promise<Proposal[]> {
     if (!deviceIds.length) return [];
+    const suite = view.cipherSuite;
     const { tenantId } = this.ctx.keys.device;
     const claimed = await this.ctx.http.post<{ items: { deviceId: string; keyPackage: string }[] }>(
       '/v1/messaging/key-packages/claim',
@@ -82,7 +84,15 @@ export class Committer {
     for (const item of claimed.items) {
       try {
         const kp = this.checkedKeyPackage(item.keyPackage, tenantId, item.deviceId, suite);
-        await this.ctx.trust.verify(item.deviceId, kp.leafNode.signaturePublicKey, true);
+        const { person } = await this.ctx.trust.verify(item.deviceId, kp.leafNode.signaturePublicKey, true);
+        // The roster lists the device under a person: the binding must name that same person.
+        if (
+          !view.members.some((m) => m.kind === person.kind && m.id === person.id && m.devices.includes(item.deviceId))
+        )
+          throw new DeviceVerificationError(
+            item.deviceId,
+            `its person (${person.kind}) is not on the conversation’s roster`,
+          );
         adds.push({ proposalType: 'add', add: { keyPackage: kp } });
       } catch (e) {
         const error = e instanceof DeviceVerificationError ? e : new DeviceVerificationError(item.deviceId, String(e));
@@ -117,9 +127,9 @@ export class Committer {
       if (!addMissing && !pending) return null;
       const view = await this.ctx.conversation(conversationId, true);
       const missing = addMissing ? this.missingDevices(view, state) : [];
-      const adds = await this.verifiedAdds(conversationId, view.cipherSuite, missing);
+      const adds = await this.verifiedAdds(conversationId, view, missing);
       if (!adds.length && !pending) return null;
-      const checked = await this.checkedProposals(conversationId, state);
+      const checked = await this.checkedProposals(conversationId, state, view);
       // Refused proposals are dropped here for good (never committed, never blocking a send).
       if (Object.keys(checked.unappliedProposals).length !== pending)
         await this.ctx.groups.setState(conversationId, checked);
@@ -134,20 +144,35 @@ export class Committer {
     }
   }
 
-  /** The state without the server's Add proposals whose device fails the checks (reported, never committed). */
-  private async checkedProposals(conversationId: string, state: ClientState): Promise<ClientState> {
-    const { tenantId } = this.ctx.keys.device;
+  /**
+   * The state without the server's Add proposals whose device fails the checks (reported, never
+   * committed): the device must pass key transparency AND its person must be on the roster (`view`,
+   * fetched fresh by the caller); the server's own key is never a member.
+   */
+  private async checkedProposals(
+    conversationId: string,
+    state: ClientState,
+    view: ConversationView,
+  ): Promise<ClientState> {
+    const deps = {
+      tenantId: this.ctx.keys.device.tenantId,
+      // Fresh: a revocation counts at once before this client commits the add.
+      verify: (deviceId: string, key: Uint8Array) => this.ctx.trust.verify(deviceId, key, true),
+      roster: async (fresh: boolean) =>
+        fresh ? (await this.ctx.conversation(conversationId, true)).members : view.members,
+      isExternalSender: (identity: Uint8Array, key: Uint8Array) => this.ctx.trust.isExternalSender(identity, key),
+    };
     const kept: ClientState['unappliedProposals'] = {};
     for (const [ref, p] of Object.entries(state.unappliedProposals)) {
       if (p.proposal.proposalType === 'add') {
-        const kp = p.proposal.add.keyPackage;
-        const cred = kp.leafNode.credential;
-        const id = cred.credentialType === 'basic' ? parseDeviceIdentity(cred.identity) : null;
+        const leaf = p.proposal.add.keyPackage.leafNode;
+        const cred = leaf.credential;
         try {
-          if (!id || id.tenantId !== tenantId)
-            throw new Error('the proposed key package names no device of this tenant');
-          await this.ctx.trust.verify(id.deviceId, kp.leafNode.signaturePublicKey, true);
+          await checkLeaves(deps, [
+            { identity: cred.credentialType === 'basic' ? cred.identity : null, signatureKey: leaf.signaturePublicKey },
+          ]);
         } catch (e) {
+          const id = cred.credentialType === 'basic' ? parseDeviceIdentity(cred.identity) : null;
           const error =
             e instanceof DeviceVerificationError ? e : new DeviceVerificationError(id?.deviceId ?? '?', String(e));
           this.ctx.emitter.emit('device-refused', { conversationId, error });

@@ -4,7 +4,9 @@
  * manager, so a commit that adds an untrusted device is refused and the conversation is blocked
  * rather than followed), a proposal of the server (external sender: Remove, or Add of a device that
  * must pass key transparency) is kept for the next commit, an
- * application message is decrypted and stored, a recall deletes the local copy.
+ * application message is decrypted and stored, a recall deletes the local copy. Beyond ts-mls's
+ * checks: every leaf a commit or Welcome brings in must be a device of a roster person, never the
+ * server's key (roster-guard.ts), and the server's sender of a handshake must be its MLS sender.
  */
 import {
   emptyPskIndex,
@@ -20,6 +22,7 @@ import type { ClientContext } from './context.js';
 import { parsePayload, type StoredMessage } from './events.js';
 import { decodeMessage, suiteImpl } from './mls.js';
 import { openApplication } from './application-decrypt.js';
+import { checkRoster, senderMismatch, type RosterGuardDeps } from './roster-guard.js';
 import type { ConversationEvent } from './wire-types.js';
 
 /**
@@ -71,11 +74,24 @@ export class EventProcessor {
       await this.ctx.groups.setState(ev.conversationId, opened.newState);
       return this.application(ev, opened.message, opened.senderDevice);
     }
+    if (m.wireformat === 'mls_public_message') {
+      // The sender the server names must be the MLS sender (a member's leaf, or the external sender).
+      const mismatch = senderMismatch(state.ratchetTree, m.publicMessage.content.sender, ev.sender);
+      if (mismatch) return this.failed(ev, new Error(`event ${ev.seq}: ${mismatch}`));
+    }
     let r: Awaited<ReturnType<typeof processMessage>>;
     try {
       r = await processMessage(m, state, emptyPskIndex, proposalRules, impl);
     } catch (e) {
       return this.failed(ev, e as Error);
+    }
+    if (r.kind === 'newState' && r.newState.groupActiveState.kind !== 'removedFromGroup') {
+      // Every leaf the commit brings in must be a device of a roster person (never the server's key).
+      try {
+        await checkRoster(this.rosterDeps(ev.conversationId), r.newState, state);
+      } catch (e) {
+        return this.refuse(ev, e as Error);
+      }
     }
     await this.ctx.groups.setState(ev.conversationId, r.newState);
     if (r.kind === 'applicationMessage') return; // only through openApplication above
@@ -88,6 +104,22 @@ export class EventProcessor {
         change: removed ? 'removed' : 'commit',
       });
     }
+  }
+
+  /** What the roster check asks of this client: its trust manager and the server's roster. */
+  private rosterDeps(conversationId: string): RosterGuardDeps {
+    return {
+      tenantId: this.ctx.keys.device.tenantId,
+      verify: (deviceId, key) => this.ctx.trust.verify(deviceId, key),
+      roster: async (fresh) => (await this.ctx.conversation(conversationId, fresh)).members,
+      isExternalSender: (identity, key) => this.ctx.trust.isExternalSender(identity, key),
+    };
+  }
+
+  /** A refusal found after ts-mls accepted the handshake: reported like one ts-mls found. */
+  private refuse(ev: ConversationEvent, e: Error): Promise<void> {
+    this.ctx.trust.lastRefusal = e instanceof DeviceVerificationError ? e : new DeviceVerificationError('?', e.message);
+    return this.failed(ev, e);
   }
 
   private async failed(ev: ConversationEvent, error: Error): Promise<void> {
@@ -140,6 +172,13 @@ export class EventProcessor {
     } catch (e) {
       await this.ctx.groups.updateMeta(ev.conversationId, {}, m.welcome.cipherSuite as CipherSuiteName);
       return this.failed({ ...ev, kind: 'commit' }, e as Error);
+    }
+    try {
+      // Every member of the tree joined must be a device of a roster person (never the server's key).
+      await checkRoster(this.rosterDeps(ev.conversationId), state);
+    } catch (e) {
+      await this.ctx.groups.updateMeta(ev.conversationId, {}, m.welcome.cipherSuite as CipherSuiteName);
+      return this.refuse({ ...ev, kind: 'commit' }, e as Error);
     }
     await this.ctx.groups.setState(ev.conversationId, state);
     await this.ctx.groups.updateMeta(

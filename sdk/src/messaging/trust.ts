@@ -42,6 +42,8 @@ export class TrustManager {
     private readonly store: KeyStore,
     private readonly tenantId: () => string,
     private readonly pinned?: TrustAnchors,
+    /** The clock (epoch ms); tests move it. */
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** The anchors: pinned, stored on first use, or fetched now and stored (trust on first use). */
@@ -68,7 +70,10 @@ export class TrustManager {
     const keys = await this.http.get<PublishedKeys>('/.well-known/sealpost-keys.json');
     const added = keys.keys.filter((k) => k.kid && !current.notaryKeys.some((c) => c.kid === k.kid));
     if (!added.length) return false;
-    const next: TrustAnchors = { ...current, notaryKeys: [...current.notaryKeys, ...added] };
+    // Trust on first use of the new keys too: each vouches only for bindings issued since it was seen.
+    const seen = new Date(this.now()).toISOString();
+    const firstSeen = { ...current.firstSeen, ...Object.fromEntries(added.map((k) => [k.kid, seen])) };
+    const next: TrustAnchors = { ...current, notaryKeys: [...current.notaryKeys, ...added], firstSeen };
     if (!this.pinned) await putJson(this.store, ANCHORS, next);
     this.anchorsP = Promise.resolve(next);
     return true;
@@ -81,6 +86,15 @@ export class TrustManager {
     if (list.some((x) => x.identity === e.identity && x.signatureKey === e.signatureKey)) return;
     list.push(e);
     await putJson(this.store, EXTERNAL_SENDERS, list);
+  }
+
+  /**
+   * Whether an identity or signature key is an allowed external sender (the server's key). Such a
+   * key may be the group's external sender only, never a member's leaf (see roster-guard.ts).
+   */
+  async isExternalSender(identity: Uint8Array, signatureKey: Uint8Array): Promise<boolean> {
+    const [ident, key] = [toBase64(identity), toBase64(signatureKey)];
+    return (await this.allowedExternalSenders()).some((e) => e.identity === ident || e.signatureKey === key);
   }
 
   private async allowedExternalSenders(): Promise<{ identity: string; signatureKey: string }[]> {

@@ -29,7 +29,16 @@ export interface TrustAnchors {
   notaryKeys: PublishedKeys['keys'];
   /** The C2SP verifier key of the audit log (`<origin>+<key id>+<key>`). */
   checkpointKey: string;
+  /**
+   * When this client first saw each notary key learned after pinning (kid → ISO time). Such a key
+   * vouches only for bindings issued from then on (less `NOTARY_FIRST_SEEN_GRACE_MS`): a key the
+   * server slips in later cannot make a binding look old by a backdated `notBefore`.
+   */
+  firstSeen?: Record<string, string>;
 }
+
+/** Clock skew and publication delay allowed between a key's first sight and the bindings it signs. */
+export const NOTARY_FIRST_SEEN_GRACE_MS = 15 * 60_000;
 
 /** What a verified device is: who it belongs to and the key its MLS leaf must carry. */
 export interface VerifiedDevice {
@@ -79,6 +88,8 @@ function notaryKey(anchors: TrustAnchors, kid: string, at: number): Uint8Array |
   if (!raw || raw.length !== 32) return null;
   const from = Date.parse(k.notBefore ?? k.createdAt ?? '');
   if (!(at >= from)) return null;
+  const seen = anchors.firstSeen?.[kid];
+  if (seen !== undefined && !(at >= Date.parse(seen) - NOTARY_FIRST_SEEN_GRACE_MS)) return null;
   if (k.retiredAt !== undefined && !(at <= Date.parse(k.retiredAt))) return null;
   if (k.retiredAt === undefined && k.status !== undefined && k.status !== 'current') return null;
   return raw;
