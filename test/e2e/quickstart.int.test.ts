@@ -70,8 +70,10 @@ describe('quick start: `sealpost serve` on a fresh data directory, used the way 
         if (child.exitCode != null) throw new Error(`sealpost serve exited with ${child.exitCode}:\n${output}`);
         if (!existsSync(join(dataDir, 'tls-cert.pem'))) return false;
         ca = readFileSync(join(dataDir, 'tls-cert.pem'), 'utf8');
-        // /healthz answers as soon as the process listens; /readyz once the database is set up.
-        return (await httpsJson(url, ca, 'GET', '/readyz').catch(() => null))?.body?.ready === true;
+        // /healthz answers as soon as the process listens; /readyz once the database is set up; the
+        // start-up line may come a moment after /readyz first answers ready.
+        if ((await httpsJson(url, ca, 'GET', '/readyz').catch(() => null))?.body?.ready !== true) return false;
+        return output.includes('sealpost is serving');
       },
       'GET /readyz over HTTPS',
       30_000,
