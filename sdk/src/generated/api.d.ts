@@ -5353,7 +5353,7 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        /** @description base64 MLSMessage (private or public message) of content type commit */
+                        /** @description base64 MLSMessage mls_public_message of content type commit, signed by the posting device */
                         commit: string;
                         deviceId: string;
                         epoch: number;

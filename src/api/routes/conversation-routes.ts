@@ -145,7 +145,7 @@ export const conversationRoutes: RoutePlugin<ConversationRouteOptions> = async (
           {
             deviceId: Id,
             epoch: Seq,
-            commit: Mls('base64 MLSMessage (private or public message) of content type commit'),
+            commit: Mls('base64 MLSMessage mls_public_message of content type commit, signed by the posting device'),
             welcome: Type.Optional(Mls('base64 MLSMessage mls_welcome, delivered only to the added devices')),
             groupInfo: Mls('base64 MLSMessage mls_group_info of the new epoch, with the ratchet tree extension'),
           },
