@@ -2,8 +2,8 @@
  * Where fan-out and latency send and receive. When the app serves conversations (its own routes:
  * `POST /v1/conversations`, `/commits`, `/messages`, the live WebSocket, over HTTPS) everything goes
  * through them. Otherwise (before the app wired them) the conversations and live-delivery parts are
- * composed on the bench server's store as the composition root does (H2's ConversationService /
- * ConversationCommits / ConversationEvents, H1's StoreDeviceDirectory, H3's LiveHub) behind a second
+ * composed on the bench server's store as the composition root does (the ConversationService /
+ * ConversationCommits / ConversationEvents, the StoreDeviceDirectory, the LiveHub) behind a second
  * listener (buildServer: the same authentication with the app's sessions) carrying the live route and
  * a thin message route. Groups are real MLS groups made with ts-mls: the creator claims the members'
  * uploaded key packages and commits their adds with the tenant's external sender in the extensions.

@@ -6,7 +6,7 @@ import type {
   Person,
 } from '../../src/messaging/messaging-types.js';
 
-/** Fakes of the ports the service needs: devices (H1) and conversation membership (H2). */
+/** Fakes of the ports the service needs: the messaging devices and conversation membership. */
 export function fakePorts() {
   const devices = new Map<string, MessagingDevice>();
   const members = new Map<string, string[]>();
