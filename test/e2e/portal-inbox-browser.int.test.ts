@@ -1,8 +1,15 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { Agent, fetch as undiciFetch } from 'undici';
 import WebSocket from 'ws';
 import { launchChromium } from '../helpers/chromium.js';
+import {
+  inboxStep,
+  logPageOnFailure,
+  phoneContext,
+  sendFromPage as sendReply,
+  signInByKeyboard as signInWithCode,
+} from '../helpers/portal-inbox.js';
 import { createTestDatabase, describeEachBackend, type TestDatabase } from '../helpers/backends.js';
 import { staffWithSession } from '../helpers/identity.js';
 import { eventually, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
@@ -20,7 +27,6 @@ describeEachBackend('the portal inbox in a real browser', (backend) => {
   let messagingReady = false;
   let attachmentsReady = false;
   const EMAIL = 'inbox-patient@example.com';
-  const outbox = async () => (await h.request('GET', '/v1/dev/outbox?limit=500')).body.items as any[];
 
   beforeAll(async () => {
     db = await createTestDatabase(backend);
@@ -46,39 +52,9 @@ describeEachBackend('the portal inbox in a real browser', (backend) => {
     await db?.drop();
   });
 
-  /** A phone-sized context; `locale` sets the browser's Accept-Language. */
-  async function phone(locale = 'en-US'): Promise<BrowserContext> {
-    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale });
-    // Registering the browser makes some 40 key packages (X25519 and X-Wing) in page JavaScript:
-    // on a busy machine that can take longer than playwright's default 30 s wait.
-    context.setDefaultTimeout(120_000);
-    return context;
-  }
-
-  const step = (page: Page, name: string) =>
-    page.waitForFunction(
-      (n) => document.body.dataset.step === n || !!document.getElementById('error')?.textContent,
-      name,
-    );
-
-  /** Signs in through the page by keyboard only: type the contact, Enter, type the code, Enter. */
-  async function signInByKeyboard(page: Page): Promise<void> {
-    await step(page, 'signin');
-    expect(await page.evaluate(() => document.activeElement?.id)).toBe('contact');
-    const before = (await outbox()).length;
-    await page.keyboard.type(EMAIL);
-    await page.keyboard.press('Enter');
-    const mail = await eventually(async () => {
-      const items = (await outbox()).slice(before).filter((m) => m.recipient === EMAIL);
-      return items[items.length - 1];
-    }, 'the sign-in code');
-    const code = /code is (\d{6})/.exec(mail.body)![1]!;
-    await page.waitForFunction(() => document.activeElement?.id === 'code');
-    await page.keyboard.type(code);
-    await page.keyboard.press('Enter');
-    await page.waitForFunction(() => ['threads', 'unavailable', 'error'].includes(document.body.dataset.step ?? ''));
-    expect(await page.locator('#error').textContent()).toBe('');
-  }
+  const phone = (locale?: string) => phoneContext(browser, locale);
+  const step = inboxStep;
+  const signInByKeyboard = (page: Page) => signInWithCode(h, page, EMAIL);
 
   it('serves the shell under a strict policy: same-origin module script only, no inline script, no framing', async () => {
     const res = await h.request('GET', '/portal/inbox', undefined, { authorization: '' });
@@ -152,20 +128,8 @@ describeEachBackend('the portal inbox in a real browser', (backend) => {
   let patientPage: Page | undefined;
   const reads: { seq: number; reader: { kind: string } }[] = [];
 
-  /** Sends the reply form and waits until the page says it was sent (or shows why not). */
-  async function sendFromPage(text: string, file?: { name: string; mimeType: string; buffer: Buffer }) {
-    const page = patientPage!;
-    await page.fill('#reply', text);
-    if (file) await page.setInputFiles('#attachment', file);
-    await page.locator('#send').focus();
-    await page.keyboard.press('Enter');
-    await page.waitForFunction(
-      () =>
-        ['Sent.', 'Enviado.'].includes(document.getElementById('status')?.textContent ?? '') ||
-        !!document.getElementById('error')?.textContent,
-    );
-    expect(await page.locator('#error').textContent()).toBe('');
-  }
+  const sendFromPage = (text: string, file?: { name: string; mimeType: string; buffer: Buffer }) =>
+    sendReply(patientPage!, text, file);
 
   /** The nurse's copy of the message with this body, once it arrived. */
   const atNurse = (body: string) =>
@@ -196,19 +160,7 @@ describeEachBackend('the portal inbox in a real browser', (backend) => {
     const context = await phone();
     patientPage = await context.newPage();
     // Kept for the failure message: what the page logged (errors, failed loads) while it ran.
-    const pageLog: string[] = [];
-    patientPage.on('console', (m) => pageLog.push(`${m.type()}: ${m.text()}`));
-    patientPage.on('pageerror', (e) => pageLog.push(`pageerror: ${e.message}`));
-    ctx.onTestFailed(async () => {
-      const state = await patientPage!
-        .evaluate(() => [
-          document.body.dataset.step,
-          document.getElementById('status')?.textContent,
-          document.getElementById('error')?.textContent,
-        ])
-        .catch(() => []);
-      console.error('inbox page state at failure:', state, '\n' + pageLog.join('\n'));
-    });
+    logPageOnFailure(patientPage, ctx);
     await patientPage.goto(`${h.url}/portal/inbox`);
     await signInByKeyboard(patientPage);
     await step(patientPage, 'threads');
