@@ -232,9 +232,11 @@ export function buildServices(f: Foundations): Services {
     newId: uuidv7,
     lowThreshold: config.messaging.keyPackageLow,
   });
+  // One directory of messaging devices for every part that checks or claims them.
+  const deviceDirectory = new StoreDeviceDirectory(keyPackages);
   const live = buildLiveDelivery({
     core,
-    devices: new StoreDeviceDirectory(keyPackages),
+    devices: deviceDirectory,
     channels: { email: channels.email, sms: channels.sms },
     signal: store.feedSignal,
     organisationName: config.organisationName,
@@ -252,7 +254,7 @@ export function buildServices(f: Foundations): Services {
     store,
     clock,
     newId: uuidv7,
-    devices: new StoreDeviceDirectory(keyPackages),
+    devices: deviceDirectory,
     conversations: {
       memberDevices: (tenantId, id) => conversationsPart!.events.memberDevices(tenantId, id),
       eventsFor: (tenantId, id, deviceId, after, limit) =>
@@ -274,7 +276,7 @@ export function buildServices(f: Foundations): Services {
       cipher,
       clock,
       newId: uuidv7,
-      devices: new StoreDeviceDirectory(keyPackages),
+      devices: deviceDirectory,
       attachments,
       feed: live.hub,
       externalSenders: new ExternalSenders({ cipher, clock }),
@@ -473,7 +475,7 @@ export function buildServices(f: Foundations): Services {
     devices,
     messagingDevices: new DeviceRegistry({ store, clock, devices, signer: signing.signer, anchors: auditLog }),
     keyPackages,
-    deviceDirectory: new StoreDeviceDirectory(keyPackages),
+    deviceDirectory,
     deviceRevocations,
     conversations,
     attachments,

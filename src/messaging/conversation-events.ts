@@ -1,4 +1,6 @@
+import { audit, type RequestContext } from '../core/context.js';
 import { AppError } from '../core/errors.js';
+import type { ConversationDeviceRow, ConversationRow } from '../store/repositories/conversation-repository.js';
 import type { StoreTx } from '../store/store.js';
 import type { ConversationReader, ConversationEvent, Person } from './messaging-types.js';
 import { callerDevice, memberConversation, type Caller, type ConversationDeps } from './conversation-access.js';
@@ -35,8 +37,7 @@ export class ConversationEvents implements ConversationReader {
       const conv = await memberConversation(tx, c, id);
       const row = await tx.conversations.device(c.tenantId, id, deviceId);
       if (!row) throw new AppError('SP_CONVERSATION_NOT_FOUND');
-      const top = row.until_seq ?? conv.latest_seq;
-      await tx.conversations.raiseCursor(c.tenantId, id, deviceId, Math.min(seq, top));
+      await this.advance(tx, c, conv, row, deviceId, seq);
     });
   }
 
@@ -83,12 +84,32 @@ export class ConversationEvents implements ConversationReader {
       const conv = await tx.conversations.get(tenantId, conversationId);
       const row = conv && (await tx.conversations.device(tenantId, conversationId, deviceId));
       if (!conv || !row) return;
-      await tx.conversations.raiseCursor(
-        tenantId,
-        conversationId,
-        deviceId,
-        Math.min(seq, row.until_seq ?? conv.latest_seq),
-      );
+      // Acks arrive on the device's authenticated live connection: the device is the actor.
+      await this.advance(tx, { tenantId, actor: `device:${deviceId}` }, conv, row, deviceId, seq);
+    });
+  }
+
+  /**
+   * Raises the device's cursor to `seq` (at most the end of its window) and, when it moved, audits
+   * the delivery in the same transaction (ids and seqs only). One entry per acknowledgement, not per
+   * event: a device that acks up to seq 40 at once writes one.
+   */
+  private async advance(
+    tx: StoreTx,
+    ctx: RequestContext,
+    conv: ConversationRow,
+    row: ConversationDeviceRow,
+    deviceId: string,
+    seq: number,
+  ): Promise<void> {
+    const to = Math.min(seq, row.until_seq ?? conv.latest_seq);
+    if (!(await tx.conversations.raiseCursor(ctx.tenantId, conv.id, deviceId, to))) return;
+    await audit(tx, ctx, this.deps.clock(), {
+      action: 'message.delivered',
+      targetType: 'conversation',
+      targetId: conv.id,
+      patientRef: conv.patient_id ? this.deps.patientRef(ctx.tenantId, conv.patient_id) : null,
+      details: { deviceId, from: row.cursor, to },
     });
   }
 

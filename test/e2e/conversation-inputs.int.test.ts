@@ -82,8 +82,15 @@ describe('conversations over HTTP: bad inputs, policy, receipts, revocation and 
 
   it('keeps delivery receipts monotonic and tells a device where it has something to read', async () => {
     const { body } = await A.send(id, 'receipt me');
+    const delivered = () =>
+      query<{ entry: string }>(h.dataDir, "select entry from audit_entries where action = 'message.delivered'").map(
+        (r) => JSON.parse(r.entry).details,
+      );
+    const before = delivered().length;
     await h.request('POST', `/v1/conversations/${id}/cursor`, { deviceId: B.deviceId, seq: body.seq }, ben.headers);
     await h.request('POST', `/v1/conversations/${id}/cursor`, { deviceId: B.deviceId, seq: 1 }, ben.headers);
+    // One audit entry for the delivery that moved the cursor; the lower one moved nothing and wrote nothing.
+    expect(delivered().slice(before)).toEqual([{ deviceId: B.deviceId, from: expect.any(Number), to: body.seq }]);
     const receipts = await h.request('GET', `/v1/conversations/${id}/receipts?seq=${body.seq}`, undefined, ana.headers);
     expect(receipts.body.delivered).toEqual([{ deviceId: B.deviceId, person: { kind: 'user', id: ben.userId } }]);
     const mine = await h.request('GET', `/v1/messaging/devices/${B.deviceId}/conversations`, undefined, ben.headers);
@@ -231,6 +238,7 @@ describe('conversations over HTTP: bad inputs, policy, receipts, revocation and 
       'conversation.created',
       'conversation.commit',
       'message.stored',
+      'message.delivered',
       'messaging.policy.changed',
       'conversation.device.removed',
     ])

@@ -58,8 +58,8 @@ export interface ConversationRepository {
   setLeaf(tenantId: string, conversationId: string, deviceId: string, leafIndex: number | null): Promise<void>;
   /** Closes a device's window at `untilSeq` (no later event is served); no-op when already closed. */
   closeDevice(tenantId: string, conversationId: string, deviceId: string, untilSeq: number): Promise<void>;
-  /** Raises a device's cursor (never lowers it). */
-  raiseCursor(tenantId: string, conversationId: string, deviceId: string, seq: number): Promise<void>;
+  /** Raises a device's cursor (never lowers it); true when it moved. */
+  raiseCursor(tenantId: string, conversationId: string, deviceId: string, seq: number): Promise<boolean>;
   /** Lifespans of the tenant's conversations (for the purge sweep). */
   listAll(tenantId: string): Promise<ConversationRow[]>;
 }
@@ -259,13 +259,14 @@ export class SqlConversationRepository implements ConversationRepository {
   }
 
   async raiseCursor(tenantId: string, conversationId: string, deviceId: string, seq: number) {
-    await this.sql.db
+    const r = await this.sql.db
       .updateTable('conversation_devices')
       .set({ cursor: seq })
       .where('tenant_id', '=', tenantId)
       .where('conversation_id', '=', conversationId)
       .where('device_id', '=', deviceId)
       .where('cursor', '<', seq)
-      .execute();
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
   }
 }
