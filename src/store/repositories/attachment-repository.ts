@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import type { Selectable, SelectQueryBuilder } from 'kysely';
 import type { Database } from '../schema.js';
 import type { Sql } from '../sql.js';
 
@@ -37,8 +37,6 @@ export interface AttachmentRepository {
   meta(tenantId: string, conversationId: string, id: string): Promise<AttachmentMeta | undefined>;
   /** An attachment's ciphertext; undefined when the conversation has no such attachment. */
   data(tenantId: string, conversationId: string, id: string): Promise<Uint8Array | undefined>;
-  /** Total bytes of the conversation's attachments no message names yet. */
-  unlinkedBytes(tenantId: string, conversationId: string): Promise<number>;
   /** Total bytes of all the conversation's attachments, named or not (its storage cap). */
   storedBytes(tenantId: string, conversationId: string): Promise<number>;
   /** Total bytes a device uploaded that no message names yet, in any conversation (the per-device quota). */
@@ -100,34 +98,29 @@ export class SqlAttachmentRepository implements AttachmentRepository {
     return r?.data;
   }
 
-  async unlinkedBytes(tenantId: string, conversationId: string): Promise<number> {
-    const r = await this.sql.db
-      .selectFrom('message_attachments')
-      .select((eb) => eb.fn.coalesce(eb.fn.sum<number | string>('size'), eb.lit(0)).as('total'))
-      .where('tenant_id', '=', tenantId)
-      .where('conversation_id', '=', conversationId)
-      .where('message_seq', 'is', null)
-      .executeTakeFirst();
-    return Number(r?.total ?? 0);
-  }
-
   async storedBytes(tenantId: string, conversationId: string): Promise<number> {
-    const r = await this.sql.db
-      .selectFrom('message_attachments')
-      .select((eb) => eb.fn.coalesce(eb.fn.sum<number | string>('size'), eb.lit(0)).as('total'))
-      .where('tenant_id', '=', tenantId)
-      .where('conversation_id', '=', conversationId)
-      .executeTakeFirst();
-    return Number(r?.total ?? 0);
+    return this.totalSize(
+      this.sql.db.selectFrom('message_attachments').where('conversation_id', '=', conversationId),
+      tenantId,
+    );
   }
 
   async unlinkedBytesOfDevice(tenantId: string, deviceId: string): Promise<number> {
-    const r = await this.sql.db
+    const q = this.sql.db
       .selectFrom('message_attachments')
+      .where('uploader_device_id', '=', deviceId)
+      .where('message_seq', 'is', null);
+    return this.totalSize(q, tenantId);
+  }
+
+  /** The sum of `size` over the rows `q` selects in the tenant (0 when none). */
+  private async totalSize(
+    q: SelectQueryBuilder<Database, 'message_attachments', object>,
+    tenantId: string,
+  ): Promise<number> {
+    const r = await q
       .select((eb) => eb.fn.coalesce(eb.fn.sum<number | string>('size'), eb.lit(0)).as('total'))
       .where('tenant_id', '=', tenantId)
-      .where('uploader_device_id', '=', deviceId)
-      .where('message_seq', 'is', null)
       .executeTakeFirst();
     return Number(r?.total ?? 0);
   }
