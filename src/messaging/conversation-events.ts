@@ -39,6 +39,8 @@ export class ConversationEvents implements ConversationReader {
       if (!row) throw new AppError('SP_CONVERSATION_NOT_FOUND');
       await this.advance(tx, c, conv, row, deviceId, seq);
     });
+    // Answered 204: the receipt and its audit entry survive a crash from here on.
+    await this.deps.store.durable();
   }
 
   /** The devices (and their people) whose cursor reached `seq`. */
