@@ -90,3 +90,17 @@ export interface PatientRecord {
 export function isUrgent(p: Priority): boolean {
   return p !== 'routine';
 }
+
+/** What a consent decision (and a patient's preference) is about, besides the channel. */
+export const PURPOSES = ['appointment', 'results', 'medication', 'billing', 'care_messages', 'alerts'] as const;
+export type Purpose = (typeof PURPOSES)[number];
+
+/** The purpose each notification type serves (consent and preferences are kept per purpose). */
+export const PURPOSE_OF: Readonly<Record<NotificationType, Purpose>> = {
+  appointment_reminder: 'appointment',
+  test_result_ready: 'results',
+  medication_reminder: 'medication',
+  prescription_ready: 'medication',
+  follow_up: 'care_messages',
+  billing_statement: 'billing',
+};
