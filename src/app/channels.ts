@@ -63,6 +63,8 @@ export function buildChannels(
             ca: c.outboundCa,
           })
         : outbox('webhook'),
+    // Patients' registered devices (docs/push.md); `live` is wired by the composition root with the VAPID keys.
+    push: outbox('push'),
     // SEALPOST_INSECURE_SKIP_TLS_VERIFY does not apply: a private gateway CA goes in SEALPOST_OUTBOUND_CA_FILE.
     paging: config.paging.snpp
       ? new SnppPagingChannel({

@@ -50,7 +50,12 @@ export class ChannelError extends Error {
   constructor(
     /** Stable PHI-free code stored as the delivery's last error, e.g. SP_CHANNEL_SEND_FAILED. */
     readonly code:
-      'SP_CHANNEL_SEND_FAILED' | 'SP_CHANNEL_TIMEOUT' | 'SP_CHANNEL_TLS_REJECTED' | 'SP_CHANNEL_ADDRESS_REFUSED',
+      | 'SP_CHANNEL_SEND_FAILED'
+      | 'SP_CHANNEL_TIMEOUT'
+      | 'SP_CHANNEL_TLS_REJECTED'
+      | 'SP_CHANNEL_ADDRESS_REFUSED'
+      /** The provider says the recipient no longer exists (a push token answered 404/410/Unregistered): pruned. */
+      | 'SP_CHANNEL_RECIPIENT_GONE',
     readonly retryable: boolean,
     /** PHI-free detail such as the provider's status code. */
     readonly detail: string,

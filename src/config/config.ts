@@ -2,6 +2,7 @@ import type { ChannelKind } from '../core/domain.js';
 import type { Hl7Settings } from './hl7-settings.js';
 import type { MqttSettings } from './mqtt-settings.js';
 import type { PagingSettings } from './paging-settings.js';
+import type { PushSettings } from './push-settings.js';
 
 export type SqliteDurability = 'full' | 'group';
 
@@ -69,6 +70,8 @@ export interface Config {
     sms: 'dev-outbox' | 'twilio';
     email: 'dev-outbox' | 'smtp';
     webhook: 'dev-outbox' | 'http';
+    /** `live`: Web Push, FCM and APNs (as configured) are called; `dev-outbox`: pushes are recorded there. */
+    push: 'dev-outbox' | 'live';
     timeoutMs: number;
     /**
      * Turning certificate checks off for outbound calls (SMTP, Twilio, webhooks, the OIDC provider,
@@ -163,6 +166,8 @@ export interface Config {
   mqtt: MqttSettings;
   /** The SNPP paging gateway of clinical alerts (SEALPOST_PAGING_*): the dev outbox unless `snpp` is set. */
   paging: PagingSettings;
+  /** Push notifications (SEALPOST_VAPID_*, SEALPOST_FCM_*, SEALPOST_APNS_*): docs/push.md. */
+  push: PushSettings;
   /** SEALPOST_* variables that were set but mean nothing to this version (a typo, or a removed setting); logged at start. */
   ignoredVariables: string[];
 }

@@ -92,6 +92,7 @@ describe('configuration', () => {
       sms: 3,
       email: 3,
       webhook: 8,
+      push: 3,
     });
   });
 

@@ -8,6 +8,7 @@ import { isLoopbackHost } from './loopback.js';
 import { hl7Settings } from './hl7-settings.js';
 import { mqttSettings } from './mqtt-settings.js';
 import { pagingSettings } from './paging-settings.js';
+import { pushSettings } from './push-settings.js';
 import { DEFAULT_TENANT, STAFF_ROLES } from '../core/domain.js';
 
 type Env = Record<string, string | undefined>;
@@ -152,12 +153,14 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
         sms: int('MAX_ATTEMPTS_SMS', maxAttempts, 1, 100),
         email: int('MAX_ATTEMPTS_EMAIL', maxAttempts, 1, 100),
         webhook: int('MAX_ATTEMPTS_WEBHOOK', maxAttempts, 1, 100),
+        push: int('MAX_ATTEMPTS_PUSH', maxAttempts, 1, 100),
       },
     },
     channels: {
       sms: oneOf('SMS_PROVIDER', ['dev-outbox', 'twilio'] as const, 'dev-outbox'),
       email: oneOf('EMAIL_PROVIDER', ['dev-outbox', 'smtp'] as const, 'dev-outbox'),
       webhook: oneOf('WEBHOOK_PROVIDER', ['dev-outbox', 'http'] as const, 'dev-outbox'),
+      push: oneOf('PUSH_PROVIDER', ['dev-outbox', 'live'] as const, 'dev-outbox'),
       timeoutMs: int('CHANNEL_TIMEOUT_MS', 10_000, 10, 300_000),
       insecureSkipTlsVerify: bool('INSECURE_SKIP_TLS_VERIFY', false),
       outboundCa: readOptionalFile('OUTBOUND_CA_FILE'),
@@ -220,6 +223,7 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     hl7: hl7Settings({ str, secret, int }, errors),
     mqtt: mqttSettings({ str, secret, int }, errors),
     paging: pagingSettings({ str, secret, int }, errors),
+    push: pushSettings({ str, secret, int }, publicUrl.replace(/\/+$/, ''), errors),
     ignoredVariables: [],
   };
   if (/[\s+]/.test(config.audit.origin) || !config.audit.origin)

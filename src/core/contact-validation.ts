@@ -45,6 +45,9 @@ export function normaliseContact(system: ChannelKind, value: string, index: numb
       if (u.username || u.password) throw new AppError('SP_PATIENT_INVALID_WEBHOOK', where);
       return u.toString();
     }
+    // A device registers itself (POST /v1/me/push-subscriptions); staff, HL7 and FHIR cannot add one.
+    case 'push':
+      throw new AppError('SP_PUSH_NOT_EDITABLE', where);
   }
 }
 

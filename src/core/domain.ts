@@ -17,7 +17,7 @@ export type NotificationType = (typeof NOTIFICATION_TYPES)[number];
 export const PRIORITIES = ['routine', 'urgent', 'asap', 'stat'] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
-export const CHANNEL_KINDS = ['sms', 'email', 'webhook'] as const;
+export const CHANNEL_KINDS = ['sms', 'email', 'webhook', 'push'] as const;
 export type ChannelKind = (typeof CHANNEL_KINDS)[number];
 
 export const LANGUAGES = ['en', 'es'] as const;

@@ -97,6 +97,10 @@ export const ERROR_CODES = {
   SP_PATIENT_INVALID_PHONE: { status: 400, title: 'A contact point has an invalid phone number' },
   SP_PATIENT_INVALID_EMAIL: { status: 400, title: 'A contact point has an invalid e-mail address' },
   SP_PATIENT_INVALID_WEBHOOK: { status: 400, title: 'A contact point has an invalid webhook URL (https required)' },
+  SP_PUSH_NOT_EDITABLE: {
+    status: 400,
+    title: "Push contact points are registered by the patient's own device, not in a patient's telecom",
+  },
   SP_PATIENT_INVALID_TIMEZONE: { status: 400, title: 'Unknown IANA time zone' },
   SP_PATIENT_INVALID_BIRTH_DATE: { status: 400, title: 'birthDate must be a real past date (YYYY-MM-DD)' },
   SP_PATIENT_ERASED: { status: 410, title: 'This patient was erased (crypto-shredded); the content is gone' },
@@ -218,6 +222,10 @@ export const ERROR_CODES = {
   SP_CHANNEL_TIMEOUT: { status: 504, title: 'The channel provider did not answer in time' },
   SP_CHANNEL_TLS_REJECTED: { status: 502, title: "The provider's TLS certificate did not verify" },
   SP_CHANNEL_ADDRESS_REFUSED: { status: 502, title: 'The destination address is not allowed' },
+  SP_CHANNEL_RECIPIENT_GONE: {
+    status: 502,
+    title: 'The push service no longer knows this device (registration pruned)',
+  },
   SP_FHIR_SUBSCRIPTION_NOT_FOUND: { status: 404, title: 'No Subscription with this id in this tenant' },
   SP_FHIR_SUBSCRIPTION_INVALID: { status: 422, title: 'The Subscription is not one Sealpost can run' },
   SP_FHIR_SUBSCRIPTION_TOPIC_UNKNOWN: { status: 422, title: 'Subscription.criteria is not a topic of this server' },

@@ -280,7 +280,9 @@ export class PatientService {
         opted_out_at: null,
       });
     }
-    const removed = current.filter((c) => !keep.has(c.id)).map((c) => c.id);
+    // Push registrations are the patient's devices (core/push-registration-service.ts): a PUT or an HL7
+    // update of the telecom never names them, so it never removes them.
+    const removed = current.filter((c) => !keep.has(c.id) && c.system !== 'push').map((c) => c.id);
     await tx.contactPoints.delete(removed);
     return { contactPointsAdded: added, contactPointsRemoved: removed.length };
   }
@@ -309,7 +311,8 @@ export class PatientService {
       wrapped: Buffer.from(wrapped.wrapped),
     });
     const ref = { tenantId: ctx.tenantId, table: 'patients', rowId: id };
-    const contacts = await tx.contactPoints.list(ctx.tenantId, id);
+    // A push registration's value is a device secret: the patient lists their devices, staff never read them.
+    const contacts = (await tx.contactPoints.list(ctx.tenantId, id)).filter((c) => c.system !== 'push');
     const pref = patientRef(this.deps, ctx.tenantId, id);
     await audit(tx, ctx, clock(), {
       action: 'patient.read',

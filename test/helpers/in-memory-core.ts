@@ -119,6 +119,7 @@ export const fakeChannels = () => ({
   sms: new FakeChannel('sms'),
   email: new FakeChannel('email'),
   webhook: new FakeChannel('webhook'),
+  push: new FakeChannel('push'),
 });
 
 /** The AppError a refused command threw (anything else is rethrown; a success fails the test). */

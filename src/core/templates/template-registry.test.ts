@@ -5,8 +5,8 @@ import { TemplateRegistry } from './template-registry.js';
 import type { NudgePart } from './template-registry.js';
 import { FULL_DATA, PHI_MARKER, appErrorOf, builtInCopy, ctx, editedBuiltIns } from './template-test-fixtures.js';
 
-const NUDGE_TEXT_PARTS = ['emailSubject', 'email', 'sms', 'webhook'] as const;
-const NUDGE_PARTS: NudgePart[] = ['sms', 'email', 'webhook'];
+const NUDGE_TEXT_PARTS = ['emailSubject', 'email', 'sms', 'webhook', 'push'] as const;
+const NUDGE_PARTS: NudgePart[] = ['sms', 'email', 'webhook', 'push'];
 
 describe('TemplateRegistry.load', () => {
   it('accepts the built-in templates, which cover every type in every language', () => {
@@ -43,6 +43,21 @@ describe('TemplateRegistry.load', () => {
     const e = appErrorOf(() => TemplateRegistry.load(defs));
     expect(e.code).toBe('SP_TEMPLATE_INVALID');
     expect(e.detail).toBe(`billing_statement/en/nudge.${part}: must contain {{link}}`);
+  });
+
+  it('rejects a push title that carries {{link}} or a second line', () => {
+    const withLink = editedBuiltIns('follow_up', (d) => {
+      d.locales.en.nudge.push += ' {{link}}';
+    });
+    expect(appErrorOf(() => TemplateRegistry.load(withLink)).detail).toBe(
+      'follow_up/en/nudge.push: must not carry {{link}}',
+    );
+    const twoLines = editedBuiltIns('follow_up', (d) => {
+      d.locales.es.nudge.push += '\nsecond';
+    });
+    expect(appErrorOf(() => TemplateRegistry.load(twoLines)).detail).toBe(
+      'follow_up/es/nudge.push: must be a single line',
+    );
   });
 
   it('rejects an unknown placeholder in a secure template', () => {
@@ -240,7 +255,9 @@ describe('TemplateRegistry.renderNudge', () => {
         for (const part of NUDGE_PARTS) {
           const out = registry.renderNudge(type, part, ctx(language));
           expect(`${out.subject ?? ''}\n${out.text}`).not.toContain(PHI_MARKER);
-          expect(out.text).toContain(ctx(language).link);
+          // A push title carries no link: its payload is the title and the notification id only.
+          if (part === 'push') expect(out.text).not.toContain(ctx(language).link);
+          else expect(out.text).toContain(ctx(language).link);
         }
       }
     }

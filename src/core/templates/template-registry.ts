@@ -19,7 +19,14 @@ export interface LocaleTemplates {
   /** Read in the portal after identity verification: may carry every variable. */
   secure: { title: string; body: string };
   /** Sent over insecure channels: PHI-free, type-neutral, built-in variables only, with `{{link}}`. */
-  nudge: { emailSubject: string; email: string; sms: string; webhook: string };
+  nudge: {
+    emailSubject: string;
+    email: string;
+    sms: string;
+    webhook: string;
+    /** A push notification's title: one line and no link (the payload carries the notification id only). */
+    push: string;
+  };
 }
 
 export interface TemplateDef {
@@ -39,13 +46,13 @@ export interface RenderContext {
   expiresHours: number;
 }
 
-export type NudgePart = 'sms' | 'email' | 'webhook';
+export type NudgePart = 'sms' | 'email' | 'webhook' | 'push';
 
 /** Non-PHI variables every template may use; they come from the RenderContext, never from data. */
 export const BUILT_IN_VARIABLES = ['organisation', 'link', 'expiresHours'] as const;
 
 const KINDS: readonly string[] = ['string', 'datetime', 'date', 'money'];
-const NUDGE_PARTS: readonly NudgePart[] = ['sms', 'email', 'webhook'];
+const NUDGE_PARTS: readonly NudgePart[] = ['sms', 'email', 'webhook', 'push'];
 const BUILT_INS: ReadonlySet<string> = new Set(BUILT_IN_VARIABLES);
 const RESERVED: ReadonlySet<string> = new Set([...BUILT_IN_VARIABLES, CURRENCY_KEY]);
 const VARIABLE_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
@@ -113,7 +120,7 @@ function checkLocale(
     if (!used.has(name)) throw bad(`${at('secure')}: never uses variable ${name}`);
   }
 
-  for (const part of ['emailSubject', 'email', 'sms', 'webhook'] as const) {
+  for (const part of ['emailSubject', 'email', 'sms', 'webhook', 'push'] as const) {
     const where = at(`nudge.${part}`);
     const names = checkText(where, loc.nudge[part], vars);
     const phi = names.find((n) => vars.get(n)?.phi === true);
@@ -121,8 +128,9 @@ function checkLocale(
     // renderNudge gets no data: only the context-supplied built-ins can be bound.
     const declared = names.find((n) => !BUILT_INS.has(n));
     if (declared) throw bad(`${where}: nudges may only use ${BUILT_IN_VARIABLES.join(', ')}, not ${declared}`);
-    if (part === 'emailSubject') {
-      if (loc.nudge.emailSubject.includes('\n')) throw bad(`${where}: must be a single line`);
+    if (part === 'emailSubject' || part === 'push') {
+      if (loc.nudge[part].includes('\n')) throw bad(`${where}: must be a single line`);
+      if (part === 'push' && names.includes('link')) throw bad(`${where}: must not carry {{link}}`);
     } else if (!names.includes('link')) {
       throw bad(`${where}: must contain {{link}}`);
     }

@@ -3,7 +3,7 @@ import { AppError } from '../../core/errors.js';
 
 /**
  * The channel vocabulary shared by CommunicationRequest.medium, Communication.medium and
- * Consent.provision.code: Sealpost's own CodeSystem of channels (every channel, webhook included),
+ * Consent.provision.code: Sealpost's own CodeSystem of channels (every channel, webhook and push included),
  * and HL7 v3 ParticipationMode for the two that have a code there (SMSWRIT, EMAILWRIT).
  */
 export const CHANNEL_SYSTEM = 'https://sealpost.dev/fhir/CodeSystem/sealpost-channel';
@@ -15,7 +15,12 @@ const V3_CODE: Partial<Record<ChannelKind, { code: string; display: string }>> =
   sms: { code: 'SMSWRIT', display: 'SMS written' },
   email: { code: 'EMAILWRIT', display: 'email' },
 };
-const DISPLAY: Record<ChannelKind, string> = { sms: 'SMS', email: 'E-mail', webhook: 'Webhook' };
+const DISPLAY: Record<ChannelKind, string> = {
+  sms: 'SMS',
+  email: 'E-mail',
+  webhook: 'Webhook',
+  push: 'Push notification',
+};
 
 export interface Coding {
   system?: string;
@@ -131,7 +136,7 @@ export const COMMUNICATION_CODE_SYSTEMS: Record<string, object> = {
     'sealpost-channel',
     'Sealpost channels',
     'The channels Sealpost delivers nudges on. SMS and e-mail also have v3 ParticipationMode codes (SMSWRIT, EMAILWRIT).',
-    (['sms', 'email', 'webhook'] as const).map((code) => ({ code, display: DISPLAY[code] })),
+    CHANNEL_KINDS.map((code) => ({ code, display: DISPLAY[code] })),
   ),
   'sealpost-notification-status': codeSystem(
     'sealpost-notification-status',

@@ -120,7 +120,8 @@ export function versionMeta(updatedAtMs: number): { versionId: string; lastUpdat
   return { versionId: String(updatedAtMs), lastUpdated: new Date(updatedAtMs).toISOString() };
 }
 
-const TELECOM_SYSTEM = { sms: 'phone', email: 'email', webhook: 'url' } as const;
+/** Push registrations never appear here: PatientService leaves them out of a patient's telecom. */
+const TELECOM_SYSTEM = { sms: 'phone', email: 'email', webhook: 'url', push: 'other' } as const;
 
 /** A stored patient as an R4 Patient. */
 export function patientToFhir(r: PatientRecord, updatedAtMs: number): Patient {

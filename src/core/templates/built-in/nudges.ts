@@ -26,6 +26,7 @@ export const NUDGES: Record<Language, LocaleTemplates['nudge']> = {
     ].join('\n'),
     sms: 'You have a new secure message from {{organisation}}. View it at {{link}}. Reply STOP to opt out.',
     webhook: 'New secure message from {{organisation}}. View it at {{link}}.',
+    push: 'New secure message from {{organisation}}',
   },
   es: {
     emailSubject: 'Nuevo mensaje seguro de {{organisation}}',
@@ -43,5 +44,6 @@ export const NUDGES: Record<Language, LocaleTemplates['nudge']> = {
     ].join('\n'),
     sms: 'Tiene un nuevo mensaje seguro de {{organisation}}. Véalo en {{link}}. Responda STOP para darse de baja.',
     webhook: 'Nuevo mensaje seguro de {{organisation}}. Véalo en {{link}}.',
+    push: 'Nuevo mensaje seguro de {{organisation}}',
   },
 };
