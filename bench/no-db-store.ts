@@ -121,6 +121,12 @@ export function noDbStore(): { store: Store; counts: Record<string, number> } {
         counts.deliveries += rows.length;
       },
     },
+    // No patient in the bench has delivery preferences: the creation path reads none.
+    preferences: {
+      async get() {
+        return undefined;
+      },
+    },
     audit: {
       async append(e: AuditEvent) {
         encodeAuditEntry(e);

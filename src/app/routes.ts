@@ -32,6 +32,7 @@ import { breakGlassRoutes } from '../api/routes/break-glass-routes.js';
 import { securityAlertRoutes } from '../api/routes/security-alert-routes.js';
 import { patientAccountRoutes } from '../api/routes/patient-account-routes.js';
 import { deviceRoutes } from '../api/routes/device-routes.js';
+import { preferenceRoutes } from '../api/routes/preference-routes.js';
 import { messagingDeviceRoutes } from '../api/routes/messaging-device-routes.js';
 import { conversationRoutes } from '../api/routes/conversation-routes.js';
 import { attachmentRoutes } from '../api/routes/attachment-routes.js';
@@ -137,6 +138,7 @@ export function registerRoutes(
     registry: s.messagingDevices,
     keyPackages: s.keyPackages,
   });
+  server.register(preferenceRoutes, { prefix: '/v1', preferences: s.preferences, access });
   // Conversations (MLS Delivery Service), the tenant's messaging policy and external sender.
   server.register(conversationRoutes, { prefix: '/v1', conversations: s.conversations });
   server.register(attachmentRoutes, { prefix: '/v1/conversations', attachments: s.attachments });

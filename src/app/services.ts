@@ -16,6 +16,7 @@ import { NotificationService } from '../core/notification-service.js';
 import { AppointmentService } from '../core/appointment-service.js';
 import { PortalService } from '../core/portal-service.js';
 import { ConsentService } from '../core/consent-service.js';
+import { PatientPreferencesService } from '../core/patient-preferences.js';
 import { DeliveryProcessor } from '../core/delivery-processor.js';
 import { CareTeamService } from '../core/care-team-service.js';
 import { BreakGlassService } from '../core/break-glass-service.js';
@@ -105,6 +106,8 @@ export interface Services {
   auditLog: AuditLog;
   auditQueries: AuditQueryService;
   signers: SignerService;
+  /** Patients' delivery preferences (channel per type, language, quiet hours, no texts after). */
+  preferences: PatientPreferencesService;
   proofs: ProofService;
   // Identity and access: people, sign-in, MFA, care teams, break-glass, system clients
   sessions: SessionService;
@@ -423,7 +426,16 @@ export function buildServices(f: Foundations): Services {
     notifications,
     appointments: new AppointmentService(core, notifications),
     portal: new PortalService(core, channels),
-    consent: new ConsentService(core),
+    // Keyword confirmations and HELP answers go straight back through the SMS channel (PHI-free).
+    consent: new ConsentService(core, {
+      answer: new SmsAnswer({
+        sms: channels.sms,
+        newId: uuidv7,
+        timeoutMs: config.channels.timeoutMs,
+        onError: (e) => logger.warn({ code: errorCode(e) ?? (e as Error)?.name }, 'consent keyword answer not sent'),
+      }),
+    }),
+    preferences: new PatientPreferencesService(core),
     communicationRequests: new CommunicationRequestService(core, notifications),
     communications: new CommunicationService(core),
     processor,

@@ -2,6 +2,7 @@ import type { ChannelKind } from '../core/domain.js';
 import type { Hl7Settings } from './hl7-settings.js';
 import type { MqttSettings } from './mqtt-settings.js';
 import type { PagingSettings } from './paging-settings.js';
+import type { DeliveryPolicySettings } from './delivery-policy-settings.js';
 import type { PushSettings } from './push-settings.js';
 
 export type SqliteDurability = 'full' | 'group';
@@ -166,6 +167,8 @@ export interface Config {
   mqtt: MqttSettings;
   /** The SNPP paging gateway of clinical alerts (SEALPOST_PAGING_*): the dev outbox unless `snpp` is set. */
   paging: PagingSettings;
+    /** Frequency caps, deduplication and digests of routine deliveries; absent: the defaults (DEFAULT_DELIVERY_POLICY). */
+    delivery?: DeliveryPolicySettings;
   /** Push notifications (SEALPOST_VAPID_*, SEALPOST_FCM_*, SEALPOST_APNS_*): docs/push.md. */
   push: PushSettings;
   /** SEALPOST_* variables that were set but mean nothing to this version (a typo, or a removed setting); logged at start. */

@@ -8,8 +8,9 @@ import { isLoopbackHost } from './loopback.js';
 import { hl7Settings } from './hl7-settings.js';
 import { mqttSettings } from './mqtt-settings.js';
 import { pagingSettings } from './paging-settings.js';
+import { deliveryPolicySettings } from './delivery-policy-settings.js';
 import { pushSettings } from './push-settings.js';
-import { DEFAULT_TENANT, STAFF_ROLES } from '../core/domain.js';
+import { CHANNEL_KINDS, DEFAULT_TENANT, STAFF_ROLES } from '../core/domain.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -219,7 +220,7 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
       ),
       nudgeDelaySeconds: int('MESSAGING_NUDGE_DELAY_SECONDS', 30, 1, 3600),
     },
-    policy: { reminderOffsetsMinutes, quietHours },
+    policy: { reminderOffsetsMinutes, quietHours, delivery: deliveryPolicySettings(str, CHANNEL_KINDS, errors) },
     hl7: hl7Settings({ str, secret, int }, errors),
     mqtt: mqttSettings({ str, secret, int }, errors),
     paging: pagingSettings({ str, secret, int }, errors),

@@ -7,7 +7,9 @@ import { isUrgent } from './domain.js';
 import { deferPastQuietHours } from './time-policy.js';
 import { fullJitterBackoff } from '../queue/backoff.js';
 import { newDeliveryRow } from './notification-service.js';
-import { deniedChannels, deniedChannelsByPatient } from './consent-service.js';
+import { consentAllows, consentRowsByPatient, sendLockKey } from './consent-service.js';
+import type { ConsentRow } from '../store/repositories/consent-repository.js';
+import { DeliveryPolicy } from './delivery-policy.js';
 import { hashToken, randomToken } from '../crypto/tokens.js';
 import type { AccessLinkRow, ContactPointRow, DeliveryRow, NotificationRow } from '../store/rows.js';
 import { outcomeOf, type ClaimedBatch, type DeliveryOutcome, type JobOutcome, type Lease } from '../queue/job-queue.js';
@@ -23,6 +25,10 @@ interface SendPlan {
   timeZone: string;
   token?: string;
 }
+  /** Routine deliveries of the same patient and channel that go out inside this nudge (delivery-policy.ts). */
+  digest?: DeliveryRow[];
+  /** An appointment reminder's SMS asks "Reply C to confirm, N if you cannot come" (patient-replies.ts). */
+  replyCodes?: ReplyCodes;
 
 /** What to write for one delivery once the batch's sends are done; applied in one transaction. */
 type Finish =
@@ -36,7 +42,8 @@ type Finish =
     }
   /** `suppress`: this delivery is `suppressed` (consent denied), not `failed`, and the next channel still gets a go. */
   | { kind: 'failover'; code: string; suppress?: boolean }
-  | { kind: 'defer'; until: number }
+  /** `code`: why (patients' preferences, frequency caps), kept in last_error_code and audited. */
+  | { kind: 'defer'; until: number; code?: string }
   | { kind: 'lost' };
 
 /**
@@ -81,7 +88,12 @@ export class DeliveryProcessor {
     sends: SendPlan[],
     finishes: Map<string, Finish>,
   ): Promise<DeliveryOutcome[]> {
-    await Promise.all(sends.filter((p) => p.token).map(async (p) => finishes.set(p.d.id, await this.send(p))));
+    await this.sendLocked(
+      sends.filter((p) => p.token),
+      finishes,
+    );
+    const at = this.deps.clock().getTime();
+    for (const p of sends) for (const m of p.digest ?? []) finishes.set(m.id, digested(p.d, finishes.get(p.d.id), at));
     const outcomes = await this.deps.store.transaction((tx) => this.recordAll(tx, ds, finishes));
     if (outcomes.some((o) => o.status === 'failed' || o.status === 'suppressed')) this.deps.wake();
     return outcomes;
@@ -153,6 +165,9 @@ export class DeliveryProcessor {
       }
       if (denied.get(`${d.tenant_id}/${d.patient_id}`)?.has(d.channel as ChannelKind)) {
         finishes.set(d.id, { kind: 'failover', code: 'SP_CONSENT_DENIED', suppress: true });
+    // Preferences, frequency caps, deduplication, digests: bulk reads for the whole batch.
+    const policy = await DeliveryPolicy.forBatch(this.deps, tx, ds, now);
+    const digests = new Map<string, DeliveryRow[]>();
         continue;
       }
       if (!contact || contact.opted_out_at != null) {
@@ -172,7 +187,7 @@ export class DeliveryProcessor {
         n,
         key: patient.key,
         contact,
-        language: patient.language as Language,
+        language: policy.language(d) ?? (patient.language as Language),
         timeZone: patient.time_zone,
       };
       if (d.link_ct) plan.token = cipher.decrypt(patient.key, linkRef(d), d.link_ct);
@@ -199,6 +214,27 @@ export class DeliveryProcessor {
     const held = await tx.queue.setLinks(
       leaseOf(this.owner, links[0].p.d),
       links.map(({ p, token }) => ({ id: p.d.id, link_ct: cipher.encrypt(p.key, linkRef(p.d), token) })),
+      const verdict = policy.decide(d, n, patient.time_zone, patient.key);
+      if (verdict?.kind === 'defer') {
+        finishes.set(d.id, verdict);
+        continue;
+      }
+      if (verdict?.kind === 'suppress') {
+        finishes.set(d.id, {
+          kind: 'status',
+          status: 'suppressed',
+          set: { last_error_code: verdict.code },
+          action: 'delivery.suppressed',
+          code: verdict.code,
+          details: { duplicateOf: verdict.duplicateOf },
+        });
+        continue;
+      }
+      if (verdict?.kind === 'digest') {
+        digests.set(verdict.lead, [...(digests.get(verdict.lead) ?? []), d]);
+        finishes.set(d.id, { kind: 'lost' });
+        continue;
+      }
     );
     const rows: AccessLinkRow[] = [];
     for (const { p, token } of links) {
@@ -219,6 +255,8 @@ export class DeliveryProcessor {
         otp_hash: null,
         otp_expires_at: null,
         created_at: now,
+    for (const p of sends) p.digest = digests.get(p.d.id);
+    await policy.record(tx);
       });
       p.token = token;
     }
@@ -333,7 +371,13 @@ export class DeliveryProcessor {
       if (f.kind === 'status')
         plain.push({ ...outcomeOf(d), status: f.status === 'retry' ? 'queued' : f.status, ...f.set });
       else if (f.kind === 'defer')
-        plain.push({ ...outcomeOf(d), status: 'scheduled', run_at: f.until, attempts: d.attempts - 1 });
+        plain.push({
+          ...outcomeOf(d),
+          status: 'scheduled',
+          run_at: f.until,
+          attempts: d.attempts - 1,
+          ...(f.code ? { last_error_code: f.code } : {}),
+        });
     }
     const held = plain.length ? await tx.queue.finish(leaseOf(this.owner, ds[0]), now, plain) : new Set<string>();
     const out: DeliveryOutcome[] = [];
@@ -344,8 +388,11 @@ export class DeliveryProcessor {
       let o: DeliveryOutcome;
       if (f.kind === 'failover') o = await this.failOver(tx, d, f.code, leaseOf(this.owner, d), now, f.suppress);
       else if (f.kind === 'lost' || !held.has(d.id)) o = { status: 'lost-lease', channel };
-      else if (f.kind === 'defer') o = { status: 'deferred', channel };
-      else {
+      else if (f.kind === 'defer') {
+        if (f.code)
+          await this.audit(tx, d, 'delivery.deferred', 'success', f.code, { runAt: new Date(f.until).toISOString() });
+        o = { status: 'deferred', channel };
+      } else {
         await this.audit(tx, d, f.action, f.code ? 'failure' : 'success', f.code, f.details ?? {});
         if (isAnnounced(f.status)) events.push(deliveryEvent(d, f.status, now));
         o = { status: f.status, channel };
@@ -461,3 +508,25 @@ const deliveryEvent = (d: DeliveryRow, status: AnnouncedDeliveryStatus, at: numb
 /** The lease a delivery was claimed under (every job of one claim shares it). */
 const leaseOf = (owner: string, d: DeliveryRow): Lease => ({ owner, until: Number(d.lease_until) });
 const linkRef = (d: DeliveryRow) => ({ tenantId: d.tenant_id, table: 'deliveries', rowId: d.id, field: 'link' });
+/**
+ * A digest member's outcome, after its lead's send: `sent` with the lead's time (provider `digest`,
+ * the lead's id as message id, SP_DELIVERY_DIGESTED as reason) when the lead's nudge left; otherwise
+ * back to the queue a minute later, decided again on its own.
+ */
+function digested(lead: DeliveryRow, f: Finish | undefined, now: number): Finish {
+  if (f?.kind === 'status' && (f.status === 'sent' || f.status === 'delivered'))
+    return {
+      kind: 'status',
+      status: 'sent',
+      set: {
+        sent_at: f.set.sent_at ?? null,
+        delivered_at: null,
+        provider: 'digest',
+        provider_message_id: lead.id,
+        last_error_code: 'SP_DELIVERY_DIGESTED',
+      },
+      action: 'delivery.sent',
+      details: { provider: 'digest', digestOf: lead.id },
+    };
+  return { kind: 'defer', until: now + 60_000, code: 'SP_DELIVERY_DIGESTED' };
+}

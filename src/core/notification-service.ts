@@ -11,6 +11,7 @@ import {
   type Priority,
 } from './domain.js';
 import { deferPastQuietHours } from './time-policy.js';
+import { inPreferredOrder } from './patient-preferences.js';
 import type { StoreTx } from '../store/store.js';
 import type {
   DeliveryRow,
@@ -308,7 +309,8 @@ export class NotificationService {
           if (!c) throw new AppError('SP_NOTIFICATION_NO_CHANNEL', `no ${ch} contact point`);
           return c;
         })
-      : contacts.slice(0, 1);
+      : // No channel named: the patient's preferred channel for this type first (patient-preferences.ts).
+        inPreferredOrder(contacts, await tx.preferences.get(ctx.tenantId, input.patientId), type).slice(0, 1);
     if (!chosen.length) throw new AppError('SP_NOTIFICATION_NO_CHANNEL', 'the patient has no contact point');
 
     const runAt = isUrgent(priority)

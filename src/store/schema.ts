@@ -793,3 +793,77 @@ export interface Database {
     created_at: number;
   };
 }
+  /** Questions asked by SMS (migration 024), bound to the number by blind index: the reply codes' targets. */
+  reply_questions: {
+    tenant_id: string;
+    id: string;
+    address_ref: string;
+    patient_id: string;
+    appointment_id: string;
+    notification_id: string;
+    delivery_id: string;
+    language: string;
+    asked_at: number;
+    answered_at: number | null;
+    answer: string | null;
+  };
+  /** Inbound texts that were no reply and no keyword (migration 024), sealed under the patient's data key. */
+  inbound_messages: {
+    tenant_id: string;
+    id: string;
+    patient_id: string;
+    address_ref: string;
+    channel: string;
+    body_ct: Uint8Array;
+    patients_matched: number;
+    received_at: number;
+  };
+  /** When a number was last answered with the HELP text (at most once a day). */
+  inbound_help_answers: { tenant_id: string; address_ref: string; answered_at: number };
+  /** A tenant's appointment reply codes (defaults C and N when absent). */
+  reply_code_settings: {
+    tenant_id: string;
+    confirm_code: string;
+    decline_code: string;
+    updated_by: string;
+    updated_at: number;
+  };
+  /** Signed events to the EHR's webhook (migration 024): ids only, sent with retries by a worker. */
+  event_webhook_events: {
+    id: string;
+    tenant_id: string;
+    type: string;
+    payload: string;
+    created_at: number;
+    run_at: number;
+    attempts: number;
+    lease_owner: string | null;
+    lease_until: number | null;
+    delivered_at: number | null;
+    last_error_code: string | null;
+  };
+  /** A patient's delivery preferences (migration 025); nothing PHI. */
+  patient_preferences: {
+    tenant_id: string;
+    patient_id: string;
+    /** JSON: notification type -> channel kinds in the patient's order */
+    channels: string;
+    language: string | null;
+    /** Minutes of the patient's local day; both null when no personal quiet hours */
+    quiet_start: number | null;
+    quiet_end: number | null;
+    /** Minute of the local day after which no SMS leaves (until the next allowed morning) */
+    no_text_after: number | null;
+    updated_at: number;
+  };
+  /** Routine deliveries the worker let go out (migration 025): caps, deduplication, digests. */
+  delivery_sends: {
+    tenant_id: string;
+    delivery_id: string;
+    patient_id: string;
+    channel: string;
+    notification_id: string;
+    /** Keyed hash of type and content (never the content) */
+    content_key: string;
+    at: number;
+  };

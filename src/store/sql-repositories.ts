@@ -45,6 +45,8 @@ import { SqlConversationRepository } from './repositories/conversation-repositor
 import { SqlConversationEventRepository } from './repositories/conversation-event-repository.js';
 import { SqlMessagingPolicyRepository } from './repositories/messaging-policy-repository.js';
 import { SqlAttachmentRepository } from './repositories/attachment-repository.js';
+import { SqlPreferenceRepository, SqlSendLedgerRepository } from './repositories/preference-repository.js';
+import { SqlPatientReplyRepository } from './repositories/patient-reply-repository.js';
 
 /**
  * The store's repositories over one `Sql` (the pool, or one transaction). Each is made on first use
@@ -200,3 +202,9 @@ export class SqlRepositories implements StoreTx {
     return this.once('attachments', () => new SqlAttachmentRepository(this.sql));
   }
 }
+  get preferences() {
+    return this.once('preferences', () => new SqlPreferenceRepository(this.sql));
+  }
+  get sendLedger() {
+    return this.once('sendLedger', () => new SqlSendLedgerRepository(this.sql));
+  }

@@ -42,6 +42,8 @@ import type { ConversationRepository } from './repositories/conversation-reposit
 import type { ConversationEventRepository } from './repositories/conversation-event-repository.js';
 import type { MessagingPolicyRepository } from './repositories/messaging-policy-repository.js';
 import type { AttachmentRepository } from './repositories/attachment-repository.js';
+import type { PreferenceRepository, SendLedgerRepository } from './repositories/preference-repository.js';
+import type { PatientReplyRepository } from './repositories/patient-reply-repository.js';
 
 /**
  * The repositories core may use, bound to one transaction (`store.transaction`) or to the pool
@@ -120,6 +122,12 @@ export interface StoreTx {
   readonly messagingDevices: MessagingDeviceRepository;
   /** Encrypted message attachments (opaque ciphertext) and their links to messages. */
   readonly attachments: AttachmentRepository;
+  /** Patients' delivery preferences (channel per type, language, quiet hours, no texts after). */
+  readonly preferences: PreferenceRepository;
+  /** Routine deliveries let go out: frequency caps, deduplication, digests. */
+  readonly sendLedger: SendLedgerRepository;
+  /** Two-way SMS replies: questions by blind index, sealed inbound texts, reply codes, EHR event webhook queue. */
+  readonly patientReplies: PatientReplyRepository;
 }
 
 /**

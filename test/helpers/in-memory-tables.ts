@@ -12,7 +12,17 @@ import type {
   PatientIdentifierRow,
 } from '../../src/store/repositories/patient-identifier-repository.js';
 import type { SignerRepository } from '../../src/store/repositories/signer-repository.js';
-import type { ConsentRepository, ConsentRow } from '../../src/store/repositories/consent-repository.js';
+import type {
+  ConsentRepository,
+  ConsentRow,
+  ConsentSettingsRow,
+} from '../../src/store/repositories/consent-repository.js';
+import type {
+  DeliverySendRow,
+  PreferenceRepository,
+  PreferenceRow,
+  SendLedgerRepository,
+} from '../../src/store/repositories/preference-repository.js';
 import type { JobOutcome, JobQueue, Lease } from '../../src/queue/job-queue.js';
 import type {
   AccessLinkRow,
@@ -53,6 +63,9 @@ export interface Tables extends IdentityTables {
   idempotency: Map<string, IdempotencyRow>;
   outbox: Map<string, OutboxRow>;
   consents: Map<string, ConsentRow>;
+  consentSettings: Map<string, ConsentSettingsRow>;
+  preferences: Map<string, PreferenceRow>;
+  sends: Map<string, DeliverySendRow>;
 }
 
 export const emptyTables = (): Tables => ({
@@ -68,6 +81,9 @@ export const emptyTables = (): Tables => ({
   idempotency: new Map(),
   outbox: new Map(),
   consents: new Map(),
+  consentSettings: new Map(),
+  preferences: new Map(),
+  sends: new Map(),
   ...emptyIdentityTables(),
 });
 
@@ -424,7 +440,41 @@ export function memoryRepositories(t: Tables) {
     appointments,
     outbox,
     consents,
+  // Preferences and the send ledger (one writer here, so `lockPatients` has nothing to do).
+  const preferences = {
+    get: async (tenantId, patientId) => copy(t.preferences.get(key(tenantId, patientId))),
+    getMany: async (tenantId, patientIds) =>
+      copies([...new Set(patientIds)].flatMap((p) => t.preferences.get(key(tenantId, p)) ?? [])),
+    put: async (row) => void t.preferences.set(key(row.tenant_id, row.patient_id), { ...row }),
+    deleteForPatient: async (tenantId, patientId) => (t.preferences.delete(key(tenantId, patientId)) ? 1 : 0),
+  } satisfies PreferenceRepository;
+  const ofPatients = (tenantId: string, patientIds: readonly string[]) =>
+    [...t.sends.values()].filter((r) => r.tenant_id === tenantId && patientIds.includes(r.patient_id));
+  const sendLedger = {
+    lockPatients: async () => undefined,
+    listSince: async (tenantId, patientIds, since) =>
+      copies(ofPatients(tenantId, patientIds).filter((r) => r.at >= since)),
+    insertMany: async (rows) => {
+      for (const r of rows) {
+        const k = key(r.tenant_id, r.delivery_id);
+        if (!t.sends.has(k)) t.sends.set(k, { ...r });
+      }
+    },
+    prune: async (tenantId, patientIds, before) => {
+      const old = ofPatients(tenantId, patientIds).filter((r) => r.at < before);
+      for (const r of old) t.sends.delete(key(r.tenant_id, r.delivery_id));
+      return old.length;
+    },
+    deleteForPatient: async (tenantId, patientId) => {
+      const mine = ofPatients(tenantId, [patientId]);
+      for (const r of mine) t.sends.delete(key(r.tenant_id, r.delivery_id));
+      return mine.length;
+    },
+  } satisfies SendLedgerRepository;
+
     // No HL7 messages are ever stored in this fake: an erasure or a merge finds none to forget or move.
+    preferences,
+    sendLedger,
     hl7Messages: { forgetPatient: async () => [], reassignPatient: async () => undefined },
     ...identityRepositories(t),
   };

@@ -20,6 +20,9 @@ import * as m020 from './020-messaging-devices.js';
 import * as m015 from './015-alerts.js';
 import * as m021 from './021-conversations.js';
 import * as m022 from './022-attachments.js';
+import * as m023 from './023-consent-purposes.js';
+import * as m025 from './025-preferences-caps.js';
+import * as m024 from './024-patient-replies.js';
 
 /**
  * Migrations are versioned by name and compiled into the program (no file-system scan at run time).
@@ -49,6 +52,9 @@ export const migrationProvider: MigrationProvider = {
       '015-alerts': m015,
       '021-conversations': m021,
       '022-attachments': m022,
+      '023-consent-purposes': m023,
+      '025-preferences-caps': m025,
+      '024-patient-replies': m024,
     };
   },
 };
