@@ -7,6 +7,7 @@ import type { PublishedSigningKey, Signer } from '../crypto/signer.js';
 import canonicalize from 'canonicalize';
 import { AppError } from './errors.js';
 import type { DomainEvents } from './events.js';
+import type { InboxSignal } from './patient-inbox-feed.js';
 
 /** Who is acting and on whose behalf; carried into every audit entry. */
 export interface RequestContext {
@@ -40,6 +41,8 @@ export interface CoreDeps {
   signing?: { signer: () => Signer; publishedKeys: () => PublishedSigningKey[] };
   /** Who hears core's state changes, inside their transactions (events.ts); absent: nobody. */
   events?: DomainEvents;
+  /** Open patient inboxes, told when a patient's notifications change (patient-inbox-feed.ts); absent: nobody. */
+  inbox?: InboxSignal;
 }
 
 export function audit(

@@ -174,6 +174,11 @@ export class NotificationService {
     );
     await store.durable();
     if (answers.some((a) => a.body.deliveries.some((d) => d.status === 'queued'))) this.deps.wake();
+    // Open inboxes of these patients look again (a notification due now is already theirs to read).
+    this.deps.inbox?.changed(
+      ctx.tenantId,
+      items.map((x) => x.input.patientId),
+    );
     return answers;
   }
 

@@ -257,6 +257,7 @@ export class PortalService {
         patientRef: patientRef(this.deps, link.tenant_id, link.patient_id),
         details: { delivery: link.delivery_id },
       });
+      await this.deps.inbox?.changedInTx(tx, link.tenant_id, [link.patient_id]);
     });
     await store.durable();
   }

@@ -3,6 +3,7 @@ import type { Database } from '../schema.js';
 import { SqlChallengeRepository } from './challenge-repository.js';
 import { SqlSessionRepository } from './session-repository.js';
 import type { PortOf } from './port-of.js';
+import { EVERY_NODE, FEED_CHANNEL } from '../backends/postgres/feed-signal.js';
 
 export type PatientAccountRow = Selectable<Database['patient_accounts']>;
 export type PatientNotificationRow = Pick<
@@ -162,6 +163,74 @@ export class SqlPatientAccountRepository {
     const rows = await q.orderBy('n.id', 'desc').limit(o.limit).execute();
     // SQLite answers EXISTS as 0/1, PostgreSQL as a boolean.
     return rows.map((r) => ({ ...r, read: Boolean(Number(r.read)) || r.read === true }));
+  }
+
+  /**
+   * How many of a patient's notifications (those `patientNotifications` shows) are unread, and the
+   * newest one's id: what an open inbox compares to know whether to fetch again.
+   */
+  async patientInboxState(
+    tenantId: string,
+    patientId: string,
+    now: number,
+  ): Promise<{ total: number; unread: number; newest: string | null; acknowledged: number }> {
+    const r = await this.db
+      .selectFrom('notifications as n')
+      .select((eb) => [
+        eb.fn.count<number>('n.id').as('total'),
+        eb.fn.max('n.id').as('newest'),
+        eb.fn.count<number>('n.acknowledged_at').as('acknowledged'),
+        eb.fn
+          .sum<number>(
+            eb
+              .case()
+              .when(
+                eb.exists(
+                  eb
+                    .selectFrom('deliveries as d')
+                    .select('d.id')
+                    .whereRef('d.notification_id', '=', 'n.id')
+                    .where('d.read_at', 'is not', null),
+                ),
+              )
+              .then(0)
+              .else(1)
+              .end(),
+          )
+          .as('unread'),
+      ])
+      .where('n.tenant_id', '=', tenantId)
+      .where('n.patient_id', '=', patientId)
+      .where('n.send_at', '<=', now)
+      .where((eb) => eb(eb.fn('length', ['n.data_ct']), '>', 0))
+      .where((eb) =>
+        eb.or([
+          eb('n.cancelled_at', 'is', null),
+          eb.exists(
+            eb
+              .selectFrom('deliveries as d')
+              .select('d.id')
+              .whereRef('d.notification_id', '=', 'n.id')
+              .where('d.status', 'in', ['sent', 'delivered', 'read']),
+          ),
+        ]),
+      )
+      .executeTakeFirst();
+    return {
+      total: Number(r?.total ?? 0),
+      unread: Number(r?.unread ?? 0),
+      newest: (r?.newest as string | null | undefined) ?? null,
+      acknowledged: Number(r?.acknowledged ?? 0),
+    };
+  }
+
+  /**
+   * PostgreSQL only: NOTIFYs `payload` (ids only) on the nodes' feed channel from inside this
+   * transaction, so that every node (this one too) hears it once the transaction commits, and none
+   * if it rolls back.
+   */
+  async notifyEveryNode(payload: string): Promise<void> {
+    await sql`select pg_notify(${FEED_CHANNEL}, ${`${EVERY_NODE} ${payload}`})`.execute(this.db);
   }
 
   /**

@@ -3,6 +3,13 @@ import type { FeedSignal } from '../../store.js';
 import type { PgListener } from './pg-listener.js';
 
 const CHANNEL = 'sealpost_feed';
+/**
+ * The sender of payloads NOTIFYed from inside a transaction (the patient inbox's, through
+ * `patientAccounts.notifyEveryNode`): no node has this id, so every node hears them, this one too,
+ * and only once the transaction committed.
+ */
+export const EVERY_NODE = '*';
+export const FEED_CHANNEL = CHANNEL;
 /** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more; ours are a few ids. */
 const MAX_PAYLOAD = 7900;
 
