@@ -9,6 +9,11 @@ import { TwilioSmsChannel } from '../channels/sms/twilio-sms-channel.js';
 import { HttpWebhookChannel } from '../channels/webhook/http-webhook-channel.js';
 import { SnppPagingChannel } from '../channels/paging/snpp-paging-channel.js';
 import { INSECURE_TLS_WARNING } from '../channels/outbound-tls.js';
+import { PushChannel } from '../channels/push/push-channel.js';
+import { WebPushSender } from '../channels/push/web-push-sender.js';
+import { FcmSender } from '../channels/push/fcm-sender.js';
+import { ApnsSender } from '../channels/push/apns-sender.js';
+import type { VapidKeys } from '../channels/push/vapid-keys.js';
 
 /**
  * One adapter per channel, as configured: the provider's, or the sealed development outbox. `paging`
@@ -20,6 +25,7 @@ export function buildChannels(
   sealer: OutboxSealer,
   derivedWebhookSecret: string,
   logger: Logger,
+  vapidKeys?: () => Promise<VapidKeys>,
 ): Record<OutboundChannelKind, Channel> {
   // A message is recorded when its transaction commits, with those of concurrent sends (batchable).
   const sink = {
@@ -63,8 +69,41 @@ export function buildChannels(
             ca: c.outboundCa,
           })
         : outbox('webhook'),
-    // Patients' registered devices (docs/push.md); `live` is wired by the composition root with the VAPID keys.
-    push: outbox('push'),
+    // Patients' registered devices (docs/push.md): Web Push with the installation's VAPID keys; FCM and
+    // APNs when configured. A Web Push endpoint obeys the webhook address policy.
+    push:
+      c.push === 'live' && vapidKeys
+        ? new PushChannel({
+            webpush: new WebPushSender({
+              vapidSubject: config.push.vapidSubject,
+              vapidKeys,
+              allowedHosts: config.webhook.allowedHosts,
+              timeoutMs: c.timeoutMs,
+              insecureSkipTlsVerify: c.insecureSkipTlsVerify,
+              ca: c.outboundCa,
+            }),
+            ...(config.push.fcm
+              ? {
+                  fcm: new FcmSender({
+                    ...config.push.fcm,
+                    timeoutMs: c.timeoutMs,
+                    insecureSkipTlsVerify: c.insecureSkipTlsVerify,
+                    ca: c.outboundCa,
+                  }),
+                }
+              : {}),
+            ...(config.push.apns
+              ? {
+                  apns: new ApnsSender({
+                    ...config.push.apns,
+                    timeoutMs: c.timeoutMs,
+                    insecureSkipTlsVerify: c.insecureSkipTlsVerify,
+                    ca: c.outboundCa,
+                  }),
+                }
+              : {}),
+          })
+        : outbox('push'),
     // SEALPOST_INSECURE_SKIP_TLS_VERIFY does not apply: a private gateway CA goes in SEALPOST_OUTBOUND_CA_FILE.
     paging: config.paging.snpp
       ? new SnppPagingChannel({

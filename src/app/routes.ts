@@ -32,6 +32,7 @@ import { breakGlassRoutes } from '../api/routes/break-glass-routes.js';
 import { securityAlertRoutes } from '../api/routes/security-alert-routes.js';
 import { patientAccountRoutes } from '../api/routes/patient-account-routes.js';
 import { deviceRoutes } from '../api/routes/device-routes.js';
+import { pushRoutes, pushWorkerRoutes } from '../api/routes/push-routes.js';
 import { preferenceRoutes } from '../api/routes/preference-routes.js';
 import { messagingDeviceRoutes } from '../api/routes/messaging-device-routes.js';
 import { conversationRoutes } from '../api/routes/conversation-routes.js';
@@ -132,6 +133,9 @@ export function registerRoutes(
   // The portal's secure-message inbox and its scripts (the SDK bundled for browsers).
   server.register(portalInboxRoutes, { prefix: '/portal' });
   server.register(deviceRoutes, { prefix: '/v1/me/devices', devices: s.devices });
+  // Push notifications: the patient's device registrations, the VAPID key, the portal's service worker.
+  server.register(pushRoutes, { prefix: '/v1', push: s.push, vapidKeys: s.vapidKeys });
+  server.register(pushWorkerRoutes, { prefix: '/portal' });
   // Messaging devices (MLS bindings, key transparency) and their key packages.
   server.register(messagingDeviceRoutes, {
     prefix: '/v1/messaging',

@@ -72,6 +72,8 @@ import { buildConversations, type Conversations } from '../messaging/conversatio
 import { AttachmentService } from '../messaging/attachment-store.js';
 import { AttachmentSweeper } from '../messaging/attachment-sweeper.js';
 import { ExternalSenders } from '../messaging/external-sender.js';
+import { PushRegistrationService } from '../core/push-registration-service.js';
+import { lazyVapidKeys, loadVapidKeys, type VapidKeys } from '../channels/push/vapid-keys.js';
 
 /** What the services are built on: opened (and closed) by `buildApp`. */
 export interface Foundations {
@@ -126,6 +128,9 @@ export interface Services {
   groups: GroupService;
   directory: Directory;
   patientAccounts: PatientAccountService;
+  /** Patients' push registrations (their devices) and the installation's VAPID keys. */
+  push: PushRegistrationService;
+  vapidKeys: () => Promise<VapidKeys>;
   // EHR integration: HL7 v2 senders, messages and the error queue
   hl7: Hl7Service;
   // FHIR R4 Patient and Appointment
@@ -182,7 +187,9 @@ export function buildServices(f: Foundations): Services {
   });
   const sealer = outboxSealer(keyring);
   const webhookSecret = keyring.macKey('sealpost/webhook').toString('hex');
-  const channels = { ...buildChannels(config, store, sealer, webhookSecret, logger), ...f.channels };
+  // The installation's VAPID key pair (Web Push), made and sealed at first use, the same on every node.
+  const vapidKeys = lazyVapidKeys(() => loadVapidKeys(store.read.settings, keyring.macKey('sealpost/vapid')));
+  const channels = { ...buildChannels(config, store, sealer, webhookSecret, logger, vapidKeys), ...f.channels };
 
   let worker: DeliveryWorker | null = null;
   const wake = () => {
@@ -484,6 +491,8 @@ export function buildServices(f: Foundations): Services {
     patientAccounts: new PatientAccountService(core, { email: channels.email, sms: channels.sms }, sessions, (code) =>
       logger.warn({ code }, 'patient sign-in code not sent'),
     ),
+    push: new PushRegistrationService(core),
+    vapidKeys,
     devices,
     messagingDevices: new DeviceRegistry({ store, clock, devices, signer: signing.signer, anchors: auditLog }),
     keyPackages,

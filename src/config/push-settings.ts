@@ -54,7 +54,9 @@ const TOPIC = /^[A-Za-z0-9.-]{1,255}$/;
  * is configured (a misspelling is then reported). Problems are pushed to `errors`, never the secrets.
  */
 export function pushSettings({ str, secret, int }: Reader, publicUrl: string, errors: string[]): PushSettings {
-  const vapidSubject = str('VAPID_SUBJECT', publicUrl)!;
+  // Push services reject a localhost subject (and web-push warns on each send): then a mailto: stands in.
+  const local = /^https:\/\/(localhost|127\.|\[::1\])/.test(publicUrl);
+  const vapidSubject = str('VAPID_SUBJECT', local ? 'mailto:postmaster@localhost' : publicUrl)!;
   if (!/^(mailto:[^\s@]+@[^\s@]+|https:\/\/\S+)$/.test(vapidSubject))
     errors.push('SEALPOST_VAPID_SUBJECT: expected a mailto: address or an https URL');
 

@@ -41,7 +41,8 @@ type Finish =
       details?: Record<string, string | number | null>;
     }
   /** `suppress`: this delivery is `suppressed` (consent denied), not `failed`, and the next channel still gets a go. */
-  | { kind: 'failover'; code: string; suppress?: boolean }
+  /** `prune`: the provider says the recipient is gone (a push token): its contact point is removed too. */
+  | { kind: 'failover'; code: string; suppress?: boolean; prune?: boolean }
   /** `code`: why (patients' preferences, frequency caps), kept in last_error_code and audited. */
   | { kind: 'defer'; until: number; code?: string }
   | { kind: 'lost' };
@@ -302,6 +303,7 @@ export class DeliveryProcessor {
         e instanceof ChannelError
           ? e
           : new ChannelError('SP_CHANNEL_SEND_FAILED', true, 'unexpected channel error', { cause: e });
+      if (err.code === 'SP_CHANNEL_RECIPIENT_GONE') return { kind: 'failover', code: err.code, prune: true };
       if (err.retryable && d.attempts < d.max_attempts) {
         const runAt =
           clock().getTime() + fullJitterBackoff(d.attempts, config.worker.backoffBaseMs, config.worker.backoffCapMs);
@@ -386,7 +388,10 @@ export class DeliveryProcessor {
       const f = finishes.get(d.id) ?? { kind: 'lost' };
       const channel = d.channel as ChannelKind;
       let o: DeliveryOutcome;
-      if (f.kind === 'failover') o = await this.failOver(tx, d, f.code, leaseOf(this.owner, d), now, f.suppress);
+      if (f.kind === 'failover') {
+        if (f.prune) await this.prune(tx, d);
+        o = await this.failOver(tx, d, f.code, leaseOf(this.owner, d), now, f.suppress);
+      }
       else if (f.kind === 'lost' || !held.has(d.id)) o = { status: 'lost-lease', channel };
       else if (f.kind === 'defer') {
         if (f.code)
@@ -466,6 +471,24 @@ export class DeliveryProcessor {
     );
     await announce(this.deps, tx, [deliveryEvent(d, status, now)]);
     return { status, channel };
+  }
+
+  /** Removes a push registration its service no longer knows (404/410, Unregistered), in the outcome's transaction. */
+  private async prune(tx: StoreTx, d: DeliveryRow): Promise<void> {
+    const c = await tx.contactPoints.get(d.contact_point_id);
+    if (!c || c.system !== 'push') return;
+    await tx.contactPoints.delete([c.id]);
+    await tx.audit.append({
+      tenantId: d.tenant_id,
+      actor: `system:worker:${this.owner}`,
+      at: this.deps.clock(),
+      action: 'push.pruned',
+      outcome: 'success',
+      targetType: 'contact_point',
+      targetId: c.id,
+      patientRef: patientRef(this.deps, d.tenant_id, d.patient_id),
+      details: { delivery: d.id, errorCode: 'SP_CHANNEL_RECIPIENT_GONE' },
+    });
   }
 
   private audit(

@@ -2,6 +2,7 @@ import type { CoreDeps, RequestContext } from './context.js';
 import { audit, patientDataKey, patientRef } from './context.js';
 import { AppError, isAppError } from './errors.js';
 import { normaliseContact } from './contact-validation.js';
+import { removePushRegistrationsInTx } from './push-registration-service.js';
 import { PATIENT_ID_PATTERN } from './patient-service.js';
 import type { Language, NotificationType } from './domain.js';
 import type { Channel } from '../channels/channel.js';
@@ -196,6 +197,8 @@ export class PatientAccountService {
           details: { ...r },
         });
       }
+      // A remote wipe: the patient's push registrations (their devices) go with the sessions.
+      await removePushRegistrationsInTx(this.deps, tx, ctx, patientId, 'account_disabled');
       return sum;
     });
     await store.durable();
