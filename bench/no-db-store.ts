@@ -172,6 +172,9 @@ export function noDbStore(): { store: Store; counts: Record<string, number> } {
     backend: 'sqlite',
     read: tx,
     transaction: (fn) => fn(tx),
+    // One process, no concurrent revocation in a bench: the send locks have nothing to order.
+    sendLocked: (_keys, fn) => fn(tx),
+    revocationTransaction: (_keys, fn) => fn(tx),
     durable: () => Promise.resolve(),
     migrate: async () => [],
     ping: async () => {},

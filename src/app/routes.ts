@@ -12,6 +12,7 @@ import { fhirAuditRoutes } from '../api/routes/fhir-audit-routes.js';
 import { communicationRequestRoutes } from '../api/routes/fhir/communication-request-routes.js';
 import { communicationRoutes } from '../api/routes/fhir/communication-routes.js';
 import { consentRoutes } from '../api/routes/fhir/consent-routes.js';
+import { consentRestRoutes } from '../api/routes/consent-routes.js';
 import { fhirMetadataRoutes } from '../api/routes/fhir/metadata-routes.js';
 import { fhirPatientRoutes } from '../api/routes/fhir/patient-routes.js';
 import { fhirAppointmentRoutes } from '../api/routes/fhir/appointment-routes.js';
@@ -87,6 +88,8 @@ export function registerRoutes(
     publicUrl: config.publicUrl,
   });
   server.register(consentRoutes, { prefix: '/fhir/R4', consents: s.consent, access, publicUrl: config.publicUrl });
+  // The consent ledger over REST: staff, the signed-in patient, the tenant's SMS keywords.
+  server.register(consentRestRoutes, { prefix: '/v1', consents: s.consent, access });
   server.register(fhirSubscriptionRoutes, { prefix: '/fhir/R4', subscriptions: s.subscriptions, access });
   // FHIR R4: the CapabilityStatement and vocabulary (public), then one plugin per resource.
   server.register(fhirMetadataRoutes, {

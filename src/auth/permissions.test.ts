@@ -79,11 +79,13 @@ describe('permission table', () => {
   it('gives the consent permissions to whoever held the patient permissions the Consent routes needed before', () => {
     for (const role of ['physician', 'nurse', 'receptionist'] as const)
       expect(ROLE_PERMISSIONS[role], role).toEqual(expect.arrayContaining(['consent.read', 'consent.write']));
-    for (const role of ['admin', 'billing', 'auditor', 'patient'] as const)
+    for (const role of ['billing', 'auditor', 'patient'] as const)
       expect(
         ROLE_PERMISSIONS[role].filter((p) => p.startsWith('consent.')),
         role,
       ).toEqual([]);
+    // Administrators set the tenant's SMS keywords, and read or record no patient's consent.
+    expect(ROLE_PERMISSIONS.admin.filter((p) => p.startsWith('consent.'))).toEqual(['consent.manage']);
     expect(API_KEY_SCOPES.integration).toEqual(expect.arrayContaining(['consent.read', 'consent.write']));
   });
 

@@ -13,7 +13,8 @@ export const PERMISSIONS = {
   'patient.write': 'Register or replace a patient',
   'contact.webhook': 'Add a webhook contact point to a patient (the server POSTs portal links to that URL)',
   'consent.read': "Read a patient's consent records (FHIR Consent: permit or deny per channel)",
-  'consent.write': "Record a patient's consent (FHIR Consent)",
+  'consent.write': "Record a patient's consent (FHIR Consent, PUT /v1/patients/{id}/consents)",
+  'consent.manage': "Set the tenant's SMS consent keywords (STOP, START, HELP…) and their answers",
   'patient.erase': 'Erase a patient (crypto-shredding; cannot be undone)',
   'notification.create.scheduling': 'Send appointment reminders',
   'notification.create.clinical': 'Send clinical notices (results, medication, prescriptions, follow-ups)',
@@ -79,6 +80,7 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   // Administers people, keys and clients; sees no clinical content (not on care teams by role).
   admin: [
     'patient.erase',
+    'consent.manage',
     'audit.read',
     'disclosure.read',
     'audit.checkpoint',

@@ -37,6 +37,8 @@ export interface Config {
     pkcs11: { library?: string; slot?: number; tokenLabel?: string; pin?: string };
   };
   organisationName: string;
+  /** How patients reach the organisation (a phone number or a web address), in the SMS HELP answer. */
+  organisationContact: string;
   logLevel: string;
   bodyLimitBytes: number;
   /** The Prometheus listener: loopback by default; without a port there is none. */

@@ -134,6 +134,7 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
       },
     },
     organisationName: str('ORGANISATION_NAME', 'Sealpost Clinic')!,
+    organisationContact: str('ORGANISATION_CONTACT', 'your care team')!,
     logLevel: oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
     http: httpLimits(int, errors),

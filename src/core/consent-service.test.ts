@@ -1,30 +1,48 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConsentService, deniedChannels } from './consent-service.js';
+import { ConsentService, consentAllows, deniedChannels } from './consent-service.js';
+import { CHANNEL_KINDS, type Purpose } from './domain.js';
 import { DeliveryProcessor } from './delivery-processor.js';
 import { NotificationService, type CreateNotificationInput } from './notification-service.js';
 import { PHI_MARKER, coreFixture, fakeChannels, refusal } from '../../test/helpers/in-memory-core.js';
 
-const rec = (channel: string, decision: 'permit' | 'deny') => ({ channel, decision });
+const rec = (channel: string, decision: 'permit' | 'deny', purpose = '*') => ({ channel, decision, purpose });
+const denied = (rows: ReturnType<typeof rec>[], purpose: Purpose = 'results') =>
+  [...deniedChannels(rows, purpose)].sort();
+const others = (...except: string[]) => CHANNEL_KINDS.filter((c) => !except.includes(c)).sort();
 
-describe('deniedChannels: the latest record covering a channel decides', () => {
+describe('deniedChannels: the latest record covering a channel and purpose decides', () => {
   it('permits everything when there is no record', () => {
-    expect([...deniedChannels([])]).toEqual([]);
+    expect(denied([])).toEqual([]);
   });
 
   it('applies a deny of one channel to that channel only', () => {
-    expect([...deniedChannels([rec('sms', 'deny')])]).toEqual(['sms']);
+    expect(denied([rec('sms', 'deny')])).toEqual(['sms']);
   });
 
   it('lets a later permit of every channel lift an earlier deny of one', () => {
-    expect([...deniedChannels([rec('sms', 'deny'), rec('*', 'permit')])]).toEqual([]);
+    expect(denied([rec('sms', 'deny'), rec('*', 'permit')])).toEqual([]);
   });
 
   it('lets a later permit of one channel open it inside an earlier deny of every channel', () => {
-    expect([...deniedChannels([rec('*', 'deny'), rec('email', 'permit')])].sort()).toEqual(['sms', 'webhook']);
+    expect(denied([rec('*', 'deny'), rec('email', 'permit')])).toEqual(others('email'));
   });
 
   it('lets a later deny of every channel override an earlier permit of one', () => {
-    expect([...deniedChannels([rec('sms', 'permit'), rec('*', 'deny')])].sort()).toEqual(['email', 'sms', 'webhook']);
+    expect(denied([rec('sms', 'permit'), rec('*', 'deny')])).toEqual([...CHANNEL_KINDS].sort());
+  });
+
+  it('applies a deny of one purpose to that purpose only, and lets a later every-purpose record decide all', () => {
+    const rows = [rec('sms', 'deny', 'billing')];
+    expect(denied(rows, 'billing')).toEqual(['sms']);
+    expect(denied(rows, 'appointment')).toEqual([]);
+    expect(consentAllows(rows, 'email', 'billing')).toBe(true);
+    // A later permit of billing on every channel opens sms for billing; a later deny of sms for every purpose closes it.
+    expect(denied([...rows, rec('*', 'permit', 'billing')], 'billing')).toEqual([]);
+    expect(denied([rec('sms', 'permit', 'billing'), rec('sms', 'deny')], 'billing')).toEqual(['sms']);
+    // An earlier deny of every purpose is lifted for one purpose by a later permit of that purpose only.
+    const stop = [rec('sms', 'deny'), rec('sms', 'permit', 'appointment')];
+    expect(denied(stop, 'appointment')).toEqual([]);
+    expect(denied(stop, 'results')).toEqual(['sms']);
   });
 });
 
@@ -56,7 +74,7 @@ describe('ConsentService: the ledger', () => {
     expect(entry.event).toMatchObject({
       action: 'consent.recorded',
       targetType: 'consent',
-      details: { channel: 'sms', decision: 'deny', source: 'fhir' },
+      details: { channel: 'sms', purpose: '*', decision: 'deny', source: 'fhir' },
     });
     expect(entry.entry).not.toContain('p1');
     const permit = await consents.record(f.ctx, { patientId: 'p1', channel: '*', decision: 'permit', source: 'api' });
@@ -65,7 +83,7 @@ describe('ConsentService: the ledger', () => {
       [permit.id, true],
       [deny.id, false],
     ]);
-    expect(await consents.denied(f.ctx, 'p1')).toEqual([]);
+    expect(await consents.denied(f.ctx, 'p1', 'care_messages')).toEqual([]);
   });
 
   it('refuses a decision about an unknown patient, or an unknown channel, and writes nothing', async () => {
@@ -87,11 +105,11 @@ describe('ConsentService: the ledger', () => {
 
   it('records STOP and START from the patient’s number as sms decisions, beside the contact point’s opt-out', async () => {
     expect(await consents.inboundSms(f.ctx, '+14155552671', 'stop')).toBe('opted_out');
-    expect(await consents.denied(f.ctx, 'p1')).toEqual(['sms']);
+    expect(await consents.denied(f.ctx, 'p1', 'care_messages')).toEqual(['sms']);
     const [stop] = await consents.listForPatient(f.ctx, 'p1');
     expect(stop).toMatchObject({ channel: 'sms', decision: 'deny', source: 'sms_keyword' });
     expect(await consents.inboundSms(f.ctx, '+14155552671', 'START')).toBe('opted_in');
-    expect(await consents.denied(f.ctx, 'p1')).toEqual([]);
+    expect(await consents.denied(f.ctx, 'p1', 'care_messages')).toEqual([]);
     expect(await consents.inboundSms(f.ctx, '+14155552671', 'hello')).toBe('ignored');
     expect(await consents.listForPatient(f.ctx, 'p1')).toHaveLength(2);
   });
@@ -139,7 +157,8 @@ describe('DeliveryProcessor honours the ledger at send time', () => {
     const callsBefore = f.store.calls.length;
     const outcomes = await (await claim(worker)).finish();
     expect(outcomes.map((o) => o.status).sort()).toEqual(['sent', 'suppressed', 'suppressed']);
-    expect(f.store.calls.slice(callsBefore).filter((c) => c.op === 'consents.listForPatients')).toHaveLength(1);
+    // Once at the claim, once more under the send locks right before the channel calls.
+    expect(f.store.calls.slice(callsBefore).filter((c) => c.op === 'consents.listForPatients')).toHaveLength(2);
     const p1 = [...f.store.tables.deliveries.values()].filter((d) => d.patient_id === 'p1');
     expect(p1.map((d) => d.status)).toEqual(['suppressed', 'suppressed']);
     expect(channels.sms.sent.map((m) => m.deliveryId)).toEqual(

@@ -115,13 +115,23 @@ export class DeliveryPolicy {
     }
     const slot = `${patient}/${d.channel}`;
     const lead = this.leads.get(slot);
-    if (lead && this.settings.digestWindowMinutes > 0) return { kind: 'digest', lead };
+    if (lead && this.settings.digestWindowMinutes > 0) {
+      this.admit(d, n, content, lead);
+      return { kind: 'digest', lead };
+    }
     const cap = this.settings.caps[d.channel];
     if (cap) {
-      const mine = ledger.filter((r) => r.channel === d.channel).map((r) => r.at);
+      const mine = ledger.filter((r) => r.channel === d.channel && r.digest_of == null).map((r) => r.at);
       const until = Math.max(freeAt(mine, this.now, DAY, cap.perDay), freeAt(mine, this.now, WEEK, cap.perWeek));
       if (until > this.now) return { kind: 'defer', until, code: 'SP_DELIVERY_CAPPED' };
     }
+    this.admit(d, n, content, null);
+    this.leads.set(slot, d.id);
+    return null;
+  }
+
+  /** Puts a delivery let go (alone, or inside `digestOf`'s nudge) in the ledger, for the rest of the batch too. */
+  private admit(d: DeliveryRow, n: NotificationRow, content: string, digestOf: string | null): void {
     const row: DeliverySendRow = {
       tenant_id: d.tenant_id,
       delivery_id: d.id,
@@ -130,11 +140,11 @@ export class DeliveryPolicy {
       notification_id: n.id,
       content_key: content,
       at: this.now,
+      digest_of: digestOf,
     };
-    this.sends.set(patient, [...ledger, row]);
+    const k = `${d.tenant_id}/${d.patient_id}`;
+    this.sends.set(k, [...(this.sends.get(k) ?? []), row]);
     this.newSends.push(row);
-    this.leads.set(slot, d.id);
-    return null;
   }
 
   /** Writes the ledger rows of the routine deliveries let go in this batch, and drops rows past every window. */

@@ -3,7 +3,7 @@ import { patientRef } from './context.js';
 import type { Channel, SendResult } from '../channels/channel.js';
 import { ChannelError } from '../channels/channel.js';
 import type { ChannelKind, Language, NotificationType } from './domain.js';
-import { isUrgent } from './domain.js';
+import { isUrgent, PURPOSE_OF } from './domain.js';
 import { deferPastQuietHours } from './time-policy.js';
 import { fullJitterBackoff } from '../queue/backoff.js';
 import { newDeliveryRow } from './notification-service.js';
@@ -100,6 +100,48 @@ export class DeliveryProcessor {
     return outcomes;
   }
 
+  /**
+   * Sends the prepared nudges under their patients' shared send locks, after reading the consent
+   * ledger and the contact points' opt-outs once more inside them: a revocation (a STOP, a deny)
+   * commits under the exclusive lock, so it either waits for these calls to end or is seen here,
+   * and nothing goes out after it has committed (docs/consent.md, "STOP while a delivery is sent").
+   */
+  private async sendLocked(ready: SendPlan[], finishes: Map<string, Finish>): Promise<void> {
+    if (!ready.length) return;
+    const keys = unique(ready.map((p) => sendLockKey(p.d.tenant_id, p.d.patient_id)));
+    await this.deps.store.sendLocked(keys, async (read) => {
+      const rows = new Map<string, ConsentRow[]>();
+      for (const tenant of unique(ready.map((p) => p.d.tenant_id))) {
+        const patients = unique(ready.filter((p) => p.d.tenant_id === tenant).map((p) => p.d.patient_id));
+        for (const [p, rs] of consentRowsByPatient(await read.consents.listForPatients(tenant, patients)))
+          rows.set(`${tenant}/${p}`, rs);
+      }
+      const optedOut = new Set(
+        (await read.contactPoints.getMany(unique(ready.map((p) => p.contact.id))))
+          .filter((c) => c.opted_out_at != null)
+          .map((c) => c.id),
+      );
+      await Promise.all(
+        ready.map(async (p) => {
+          const purpose = PURPOSE_OF[p.n.type as NotificationType];
+          const allowed = consentAllows(
+            rows.get(`${p.d.tenant_id}/${p.d.patient_id}`) ?? [],
+            p.d.channel as ChannelKind,
+            purpose,
+          );
+          finishes.set(
+            p.d.id,
+            !allowed
+              ? { kind: 'failover', code: 'SP_CONSENT_DENIED', suppress: true }
+              : optedOut.has(p.contact.id)
+                ? { kind: 'failover', code: 'SP_NOTIFICATION_NO_CHANNEL' }
+                : await this.send(p),
+          );
+        }),
+      );
+    });
+  }
+
   /** Reads the batch's context in bulk and decides, for each delivery, to send or to stop. */
   private async plan(tx: StoreTx, ds: DeliveryRow[], now: number, finishes: Map<string, Finish>): Promise<SendPlan[]> {
     const { cipher, config } = this.deps;
@@ -111,12 +153,12 @@ export class DeliveryProcessor {
     );
     const patients = new Map<string, { language: string; time_zone: string; key: Buffer }>();
     const appointments = new Map<string, { status: string; start_at: number }>();
-    const denied = new Map<string, Set<ChannelKind>>();
+    const consentRows = new Map<string, ConsentRow[]>();
     for (const tenant of unique(ds.map((d) => d.tenant_id))) {
       const mine = ds.filter((d) => d.tenant_id === tenant);
       // The consent ledger, once per batch: a deny recorded after the notification was created still holds.
       const consents = await tx.consents.listForPatients(tenant, unique(mine.map((d) => d.patient_id)));
-      for (const [p, channels] of deniedChannelsByPatient(consents)) denied.set(`${tenant}/${p}`, channels);
+      for (const [p, rows] of consentRowsByPatient(consents)) consentRows.set(`${tenant}/${p}`, rows);
       for (const p of await tx.patients.getWithKeys(tenant, unique(mine.map((d) => d.patient_id)))) {
         const key = await cipher.dataKey(tenant, p.id, { keyId: p.key_id, wrapped: Buffer.from(p.wrapped) });
         patients.set(`${tenant}/${p.id}`, { language: p.language, time_zone: p.time_zone, key });
@@ -164,7 +206,8 @@ export class DeliveryProcessor {
           continue;
         }
       }
-      if (denied.get(`${d.tenant_id}/${d.patient_id}`)?.has(d.channel as ChannelKind)) {
+      const purpose = PURPOSE_OF[n.type as NotificationType];
+      if (!consentAllows(consentRows.get(`${d.tenant_id}/${d.patient_id}`) ?? [], d.channel as ChannelKind, purpose)) {
         finishes.set(d.id, { kind: 'failover', code: 'SP_CONSENT_DENIED', suppress: true });
     // Preferences, frequency caps, deduplication, digests: bulk reads for the whole batch.
     const policy = await DeliveryPolicy.forBatch(this.deps, tx, ds, now);
@@ -423,9 +466,11 @@ export class DeliveryProcessor {
     const channel = d.channel as ChannelKind;
     const siblings = await tx.deliveries.list(d.notification_id);
     const used = new Set(siblings.map((s) => s.contact_point_id));
-    const denied = deniedChannels(await tx.consents.listForPatient(d.tenant_id, d.patient_id));
+    const consents = await tx.consents.listForPatient(d.tenant_id, d.patient_id);
+    const [n] = await tx.notifications.getMany([d.notification_id]);
+    const purpose = PURPOSE_OF[(n?.type ?? 'follow_up') as NotificationType];
     const next = (await tx.contactPoints.list(d.tenant_id, d.patient_id)).find(
-      (c) => !used.has(c.id) && c.opted_out_at == null && !denied.has(c.system as ChannelKind),
+      (c) => !used.has(c.id) && c.opted_out_at == null && consentAllows(consents, c.system as ChannelKind, purpose),
     );
     const status = suppress ? 'suppressed' : next ? 'failed' : 'dead';
     const changed = await tx.deliveries.update(

@@ -120,6 +120,8 @@ export class ErasureService {
       // HL7 v2 messages applied to the patient: their raw text (PHI) and its data key go.
       await tx.hl7Messages.forgetPatient(ctx.tenantId, patientId);
       const patientAccounts = await tx.patientAccounts.eraseOfPatient(ctx.tenantId, patientId, at);
+      // The consent ledger goes with the patient (its history included: docs/consent.md).
+      await tx.consents.deleteForPatient(ctx.tenantId, patientId);
       const relations = await tx.access.eraseOfPatient(ctx.tenantId, patientId, at);
       // Before the key goes: each identifier's value is needed once more, to index its tombstone.
       const identifiers = await tombstoneIdentifiers(

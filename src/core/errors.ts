@@ -167,6 +167,10 @@ export const ERROR_CODES = {
   SP_DELIVERY_NOT_FOUND: { status: 404, title: 'Delivery not found' },
   SP_CONSENT_NOT_FOUND: { status: 404, title: 'Consent record not found' },
   SP_CONSENT_DENIED: { status: 409, title: 'The patient has denied consent to this channel' },
+  SP_CONSENT_KEYWORDS_INVALID: {
+    status: 400,
+    title: 'The SMS keyword settings are invalid (a required word missing, a word under two actions, a bad answer)',
+  },
   SP_FHIR_CONSENT_UNSUPPORTED: { status: 422, title: 'The Consent asks for something Sealpost cannot honour' },
   SP_FHIR_UNKNOWN_CODE: { status: 400, title: 'A coded element has no code Sealpost knows' },
   SP_DELIVERY_CAPPED: { status: 429, title: "The patient's frequency cap for this channel is reached" },

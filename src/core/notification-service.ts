@@ -4,6 +4,7 @@ import { audit, idempotencyKeyRef, patientRef, requestFingerprint } from './cont
 import { AppError } from './errors.js';
 import {
   NOTIFICATION_TYPES,
+  PURPOSE_OF,
   isUrgent,
   type ChannelKind,
   type DeliveryStatus,
@@ -11,6 +12,7 @@ import {
   type Priority,
 } from './domain.js';
 import { deferPastQuietHours } from './time-policy.js';
+import { consentAllows } from './consent-service.js';
 import { inPreferredOrder } from './patient-preferences.js';
 import type { StoreTx } from '../store/store.js';
 import type {
@@ -307,11 +309,16 @@ export class NotificationService {
       keyId: patient.key_id,
       wrapped: Buffer.from(patient.wrapped),
     });
-    const contacts = found.contacts.filter((c) => c.opted_out_at == null);
+    // The consent ledger for this notification's purpose: a denied channel is skipped (consent-service.ts).
+    const consents = await tx.consents.listForPatient(ctx.tenantId, input.patientId);
+    const contacts = found.contacts.filter(
+      (c) => c.opted_out_at == null && consentAllows(consents, c.system as ChannelKind, PURPOSE_OF[type]),
+    );
     const chosen = input.channels?.length
       ? [...new Set(input.channels)].map((ch) => {
           const c = contacts.find((x) => x.system === ch);
-          if (!c) throw new AppError('SP_NOTIFICATION_NO_CHANNEL', `no ${ch} contact point`);
+          if (!c)
+            throw new AppError('SP_NOTIFICATION_NO_CHANNEL', `no ${ch} contact point the patient consents to for this`);
           return c;
         })
       : // No channel named: the patient's preferred channel for this type first (patient-preferences.ts).

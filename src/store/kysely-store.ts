@@ -11,6 +11,7 @@ import { migrationProvider } from './migrations/index.js';
 import { AppError } from '../core/errors.js';
 import { CoalescingTransactions, type CommandWrites } from './coalescing-transactions.js';
 import { PendingInserts } from './repositories/commit-buffer.js';
+import { SendLocks } from './send-locks.js';
 
 export interface KyselyStoreOptions {
   backend: 'sqlite' | 'postgres';
@@ -46,6 +47,8 @@ export class KyselyStore implements Store {
   readonly feedSignal: Store['feedSignal'];
   private readonly db: Kysely<Database>;
   private readonly coalescer: CoalescingTransactions | null;
+  /** SQLite's send locks (one node); PostgreSQL uses advisory locks (ConsentRepository.lockPatients). */
+  private readonly sendLocks = new SendLocks();
 
   constructor(private readonly opts: KyselyStoreOptions) {
     this.backend = opts.backend;
@@ -75,6 +78,23 @@ export class KyselyStore implements Store {
         if (attempt >= 3 || !this.opts.retryable?.(e)) throw e;
       }
     }
+  }
+
+  sendLocked<T>(keys: readonly string[], fn: (read: StoreTx) => Promise<T>): Promise<T> {
+    if (this.backend !== 'postgres') return this.sendLocks.shared(keys, () => fn(this.read));
+    return this.db.transaction().execute(async (trx) => {
+      const repos = new SqlRepositories(this.txSql(trx));
+      await repos.consents.lockPatients(keys, 'shared');
+      return fn(repos);
+    });
+  }
+
+  revocationTransaction<T>(keys: readonly string[], fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    if (this.backend !== 'postgres') return this.sendLocks.exclusive(keys, () => this.transaction(fn));
+    return this.transaction(async (tx) => {
+      await tx.consents.lockPatients(keys, 'exclusive');
+      return fn(tx);
+    });
   }
 
   private once<T>(fn: (tx: StoreTx) => Promise<T>, batchable: boolean): Promise<T> {

@@ -434,10 +434,19 @@ export interface Database {
     channel: string;
     /** permit | deny */
     decision: string;
-    /** fhir | sms_keyword | api */
+    /** sms_keyword | portal | api | fhir | hl7 | staff */
     source: string;
     recorded_by: string;
     recorded_at: number;
+    /** One of PURPOSES (core/domain.ts) or * (every purpose); migration 023 */
+    purpose: string;
+  };
+  /** A tenant's SMS consent keywords and answers (migration 023): JSON, no PHI. */
+  consent_settings: {
+    tenant_id: string;
+    settings: string;
+    updated_by: string;
+    updated_at: number;
   };
   /** CommunicationRequest identifiers (migration 013): blind index of `system|value`, the value sealed. */
   notification_identifiers: {
@@ -858,6 +867,8 @@ export interface Database {
   };
   /** Routine deliveries the worker let go out (migration 025): caps, deduplication, digests. */
   delivery_sends: {
+    /** The lead delivery whose digest nudge carried this one (not counted for caps); null: a message of its own */
+    digest_of: string | null;
     tenant_id: string;
     delivery_id: string;
     patient_id: string;

@@ -147,6 +147,16 @@ export interface Store {
   /** Repositories outside any transaction, for reads and single-statement writes. */
   readonly read: StoreTx;
   /**
+   * Runs `fn` holding the shared send locks of `keys` (`tenant/patient`): a sender re-checks consent
+   * and calls its channel inside, so a revocation (`revocationTransaction`) of one of these patients
+   * waits until the calls are done, and every later send sees it committed. `fn` only reads, with
+   * the repositories it is given (PostgreSQL: a transaction holding advisory locks; SQLite: `read`
+   * under in-process locks, one node).
+   */
+  sendLocked<T>(keys: readonly string[], fn: (read: StoreTx) => Promise<T>): Promise<T>;
+  /** `transaction(fn)` holding the exclusive send locks of `keys` (`tenant/patient`) until it has committed. */
+  revocationTransaction<T>(keys: readonly string[], fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /**
    * Resolves once every transaction that committed before the call is durable on disk. Backends with
    * synchronous commits resolve at once; the SQLite group-commit mode batches one fsync for many callers.
    */

@@ -19,6 +19,7 @@ const consent = (id: string, patient: string, at: number, over: Record<string, u
   tenant_id: 'default',
   patient_id: patient,
   channel: 'sms',
+  purpose: '*',
   decision: 'deny',
   source: 'fhir',
   recorded_by: 'test',

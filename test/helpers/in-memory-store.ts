@@ -4,6 +4,7 @@ import { NO_COMMIT, PendingInserts, type CommitBuffer } from '../../src/store/re
 import type { AuditRepository } from '../../src/store/repositories/audit-repository.js';
 import { encodeAuditEntry, type AuditEvent } from '../../src/audit/audit-entry.js';
 import { copyTables, emptyTables, memoryRepositories, restoreTables, type Tables } from './in-memory-tables.js';
+import { SendLocks } from '../../src/store/send-locks.js';
 
 /** A committed audit entry: the event and its canonical text as the log stores it. */
 export interface AuditRecord {
@@ -46,6 +47,7 @@ export function inMemoryStore(): InMemoryStore {
   const repositories = memoryRepositories(tables);
   const inTransaction = new AsyncLocalStorage<true>();
   let tail: Promise<unknown> = Promise.resolve();
+  const sendLocks = new SendLocks();
 
   const view = (pendingAudit: AuditRecord[] | null, atCommit: CommitBuffer, check: () => void): StoreTx => {
     const auditRepository: AuditRepository = {
@@ -102,6 +104,13 @@ export function inMemoryStore(): InMemoryStore {
       const turn = tail.then(() => runOne(fn));
       tail = turn.catch(() => undefined);
       return turn;
+    },
+    // One process: the SQL store's in-process send locks (SQLite's), around `read` and `transaction`.
+    sendLocked<T>(keys: readonly string[], fn: (r: StoreTx) => Promise<T>): Promise<T> {
+      return sendLocks.shared(keys, () => fn(read));
+    },
+    revocationTransaction<T>(keys: readonly string[], fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+      return sendLocks.exclusive(keys, () => this.transaction(fn));
     },
     // Commits here are synchronous: whatever committed before the call is as durable as it gets.
     durable: async () => undefined,

@@ -64,6 +64,7 @@ export interface Tables extends IdentityTables {
   outbox: Map<string, OutboxRow>;
   consents: Map<string, ConsentRow>;
   consentSettings: Map<string, ConsentSettingsRow>;
+  consentSettings: Map<string, ConsentSettingsRow>;
   preferences: Map<string, PreferenceRow>;
   sends: Map<string, DeliverySendRow>;
 }
@@ -81,6 +82,7 @@ export const emptyTables = (): Tables => ({
   idempotency: new Map(),
   outbox: new Map(),
   consents: new Map(),
+  consentSettings: new Map(),
   consentSettings: new Map(),
   preferences: new Map(),
   sends: new Map(),
@@ -424,6 +426,20 @@ export function memoryRepositories(t: Tables) {
       copies(
         [...t.consents.values()].filter((c) => c.tenant_id === tenantId && patientIds.includes(c.patient_id)),
       ).sort(byRecorded),
+    deleteForPatient: async (tenantId, patientId) => {
+      let n = 0;
+      for (const [id, c] of t.consents)
+        if (c.tenant_id === tenantId && c.patient_id === patientId && t.consents.delete(id)) n++;
+      return n;
+    },
+    contactsByIndex: async (tenantId, system, bidxs) =>
+      [...t.contactPoints.values()]
+        .filter((c) => c.tenant_id === tenantId && c.system === system && bidxs.includes(c.value_bidx))
+        .map((c) => ({ id: c.id, patient_id: c.patient_id, opted_out_at: c.opted_out_at })),
+    getSettings: async (tenantId) => copy(t.consentSettings.get(tenantId)),
+    putSettings: async (row) => void t.consentSettings.set(row.tenant_id, { ...row }),
+    // One process: the store's in-process send locks do this (see in-memory-store.ts).
+    lockPatients: async () => undefined,
   } satisfies ConsentRepository;
 
   return {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseCommunicationRequest, requestStatus, toFhirCommunicationRequest } from './communication-request.js';
 import { EVENT_STATUS, toFhirCommunication } from './communication.js';
-import { parseConsent, toFhirConsent } from './consent.js';
+import { CONSENT_PURPOSE_SYSTEM, parseConsent, toFhirConsent } from './consent.js';
 import { CHANNEL_SYSTEM, PARTICIPATION_MODE_SYSTEM } from './channels.js';
 import { NOTIFICATION_TYPE_SYSTEM } from './capability.js';
 import { AppError } from '../../core/errors.js';
@@ -165,9 +165,21 @@ describe('Consent ↔ ledger record', () => {
     ).toEqual({
       patientId: 'p1',
       channel: 'email',
+      purpose: '*',
       decision: 'deny',
     });
-    expect(parseConsent(consent({ type: 'permit' }))).toEqual({ patientId: 'p1', channel: '*', decision: 'permit' });
+    expect(parseConsent(consent({ type: 'permit' }))).toEqual({
+      patientId: 'p1',
+      channel: '*',
+      purpose: '*',
+      decision: 'permit',
+    });
+  });
+
+  it('reads a purpose from provision.purpose (the Sealpost consent-purpose codes), every purpose from its absence', () => {
+    expect(
+      parseConsent(consent({ type: 'deny', purpose: [{ system: CONSENT_PURPOSE_SYSTEM, code: 'billing' }] })),
+    ).toMatchObject({ channel: '*', purpose: 'billing', decision: 'deny' });
   });
 
   it.each([
@@ -182,7 +194,18 @@ describe('Consent ↔ ledger record', () => {
       },
     ],
     ['an actor', { type: 'deny', actor: [{ role: { text: 'x' }, reference: { reference: 'Practitioner/1' } }] }],
-    ['a purpose', { type: 'deny', purpose: [{ system: 'urn:x', code: 'y' }] }],
+    ['a purpose of another system', { type: 'deny', purpose: [{ system: 'urn:x', code: 'y' }] }],
+    ['an unknown purpose', { type: 'deny', purpose: [{ system: CONSENT_PURPOSE_SYSTEM, code: 'marketing' }] }],
+    [
+      'two purposes',
+      {
+        type: 'deny',
+        purpose: [
+          { system: CONSENT_PURPOSE_SYSTEM, code: 'billing' },
+          { system: CONSENT_PURPOSE_SYSTEM, code: 'results' },
+        ],
+      },
+    ],
     ['no type', { code: [{ coding: [{ system: CHANNEL_SYSTEM, code: 'sms' }] }] }],
   ])('refuses a provision with %s', (_what, provision) => {
     expect(refusal(() => parseConsent(consent(provision))).code).toBe('SP_FHIR_CONSENT_UNSUPPORTED');
@@ -193,6 +216,7 @@ describe('Consent ↔ ledger record', () => {
       id: 'c1',
       patientId: 'p1',
       channel: 'sms',
+      purpose: 'appointment',
       decision: 'deny',
       source: 'sms_keyword',
       recordedBy: 'x',
@@ -203,7 +227,11 @@ describe('Consent ↔ ledger record', () => {
       status: 'inactive',
       policyRule: { coding: [{ code: 'OPTOUT' }] },
       meta: { tag: [{ code: 'sms_keyword' }] },
-      provision: { type: 'deny', code: [{ coding: [{ code: 'sms' }, { code: 'SMSWRIT' }] }] },
+      provision: {
+        type: 'deny',
+        code: [{ coding: [{ code: 'sms' }, { code: 'SMSWRIT' }] }],
+        purpose: [{ system: CONSENT_PURPOSE_SYSTEM, code: 'appointment' }],
+      },
     });
   });
 });

@@ -1,19 +1,24 @@
 import { AppError } from '../../core/errors.js';
-import type { ConsentChannel, ConsentDecision, ConsentRecord } from '../../core/consent-service.js';
+import type { ConsentChannel, ConsentDecision, ConsentPurpose, ConsentRecord } from '../../core/consent-service.js';
+import { PURPOSES, type Purpose } from '../../core/domain.js';
 import { validateResource } from './validation.js';
 import { channelConcept, channelOf, onlyElements, reference, referencedId, type CodeableConcept } from './channels.js';
 
 /**
- * FHIR R4 Consent ↔ one record of the consent ledger (core/consent-service.ts; docs/integrations.md,
- * "Consent"): a patient's permit or deny of one channel (`provision.code`, coded like
- * CommunicationRequest.medium) or, without a code, of every channel. The delivery worker applies
- * the latest record covering a channel at send time. Anything a Consent can say that Sealpost
- * cannot honour (periods, actors, purposes, data, nested provisions…) is refused, never ignored.
+ * FHIR R4 Consent ↔ one record of the consent ledger (core/consent-service.ts; docs/consent.md):
+ * a patient's permit or deny of one channel (`provision.code`, coded like
+ * CommunicationRequest.medium) or, without a code, of every channel; for one purpose
+ * (`provision.purpose`, a Coding of the Sealpost consent-purpose code system) or, without one, for
+ * every purpose. The pipeline applies the latest record covering a channel and purpose at creation
+ * and at send time. Anything a Consent can say that Sealpost cannot honour (periods, actors, data,
+ * nested provisions…) is refused, never ignored.
  */
 
 export const CONSENT_SCOPE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/consentscope';
 const ACT_CODE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
 export const CONSENT_SOURCE_SYSTEM = 'https://sealpost.dev/fhir/CodeSystem/sealpost-consent-source';
+/** The purposes of the ledger (core/domain.ts PURPOSES) as codes. */
+export const CONSENT_PURPOSE_SYSTEM = 'https://sealpost.dev/fhir/CodeSystem/sealpost-consent-purpose';
 
 /** Elements accepted on create; `dateTime`, `performer`, `organization`, `policy`, `policyRule` are accepted and not kept. */
 const ACCEPTED = [
@@ -37,12 +42,16 @@ interface ConsentBody {
   status?: string;
   scope?: CodeableConcept;
   patient?: { reference?: string };
-  provision?: { type?: string; code?: CodeableConcept[] } & Record<string, unknown>;
+  provision?: { type?: string; code?: CodeableConcept[]; purpose?: { system?: string; code?: string }[] } & Record<
+    string,
+    unknown
+  >;
 }
 
 export interface ParsedConsent {
   patientId: string;
   channel: ConsentChannel;
+  purpose: ConsentPurpose;
   decision: ConsentDecision;
 }
 
@@ -59,15 +68,28 @@ export function parseConsent(body: unknown): ParsedConsent {
   if (!p?.type)
     throw new AppError('SP_FHIR_CONSENT_UNSUPPORTED', 'Consent.provision.type: is required (deny or permit)');
   for (const k of Object.keys(p))
-    if (k !== 'type' && k !== 'code')
+    if (k !== 'type' && k !== 'code' && k !== 'purpose')
       throw new AppError(
         'SP_FHIR_CONSENT_UNSUPPORTED',
-        `Consent.provision.${/^_?[A-Za-z]{1,40}$/.test(k) ? k : '?'}: is not supported (only type and code)`,
+        `Consent.provision.${/^_?[A-Za-z]{1,40}$/.test(k) ? k : '?'}: is not supported (only type, code and purpose)`,
       );
   if ((p.code?.length ?? 0) > 1)
     throw new AppError('SP_FHIR_CONSENT_UNSUPPORTED', 'Consent.provision.code: at most one channel per Consent');
   const channel: ConsentChannel = p.code?.length ? channelOf(p.code[0]!, 'Consent.provision.code[0]') : '*';
-  return { patientId, channel, decision: p.type as ConsentDecision };
+  return { patientId, channel, purpose: purposeOf(p.purpose), decision: p.type as ConsentDecision };
+}
+
+function purposeOf(purpose: unknown): ConsentPurpose {
+  if (purpose === undefined) return '*';
+  if (!Array.isArray(purpose) || purpose.length !== 1)
+    throw new AppError('SP_FHIR_CONSENT_UNSUPPORTED', 'Consent.provision.purpose: exactly one purpose per Consent');
+  const c = purpose[0] as { system?: unknown; code?: unknown };
+  if (c?.system !== CONSENT_PURPOSE_SYSTEM || !PURPOSES.includes(c.code as Purpose))
+    throw new AppError(
+      'SP_FHIR_CONSENT_UNSUPPORTED',
+      `Consent.provision.purpose[0]: must be ${CONSENT_PURPOSE_SYSTEM} with one of ${PURPOSES.join(', ')}`,
+    );
+  return c.code as Purpose;
 }
 
 export function toFhirConsent(r: ConsentRecord): Record<string, unknown> {
@@ -89,6 +111,7 @@ export function toFhirConsent(r: ConsentRecord): Record<string, unknown> {
     provision: {
       type: r.decision,
       ...(r.channel !== '*' ? { code: [channelConcept(r.channel)] } : {}),
+      ...(r.purpose !== '*' ? { purpose: [{ system: CONSENT_PURPOSE_SYSTEM, code: r.purpose }] } : {}),
     },
   };
 }

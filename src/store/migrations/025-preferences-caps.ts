@@ -9,7 +9,8 @@ import type { Kysely } from 'kysely';
  *
  * `delivery_sends`: one row per routine delivery the worker let go out (written in the claim's own
  * transaction, under a per-patient lock on PostgreSQL), counted for the caps and compared by
- * `content_key` (a keyed hash of type and content, never the content) for deduplication.
+ * `content_key` (a keyed hash of type and content, never the content) for deduplication. A delivery
+ * that went inside another's digest nudge names it in `digest_of` and is not counted for the caps.
  */
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
@@ -33,6 +34,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('notification_id', 'text', (c) => c.notNull())
     .addColumn('content_key', 'text', (c) => c.notNull())
     .addColumn('at', 'bigint', (c) => c.notNull())
+    .addColumn('digest_of', 'text')
     .addPrimaryKeyConstraint('delivery_sends_pk', ['tenant_id', 'delivery_id'])
     .execute();
   // The worker's read per claimed batch: a patient's sends since the longest window.

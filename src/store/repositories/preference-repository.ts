@@ -25,6 +25,7 @@ const SEND_COLUMNS = columns('delivery_sends', [
   'notification_id',
   'content_key',
   'at',
+  'digest_of',
 ]);
 
 /** Patients' delivery preferences (one row per patient; nothing PHI). */
