@@ -417,10 +417,67 @@ export class PatientAccountService {
         });
       }
       await this.accessed(tx, r, now, id);
+      if (!row.read) await this.deps.inbox?.changedInTx(tx, r.tenantId, [r.patientId]);
       return { ...item, status: item.status === 'acknowledged' ? item.status : ('read' as const) };
     });
     await store.durable();
     return view;
+  }
+
+  /**
+   * The reader acknowledges one of their notifications (read first, if it was not): audited once;
+   * acknowledging again changes nothing. Another patient's id is "not found".
+   */
+  async acknowledgeNotification(r: PatientReader, id: string): Promise<PatientNotificationView> {
+    const { store, clock } = this.deps;
+    const view = await store.transaction(async (tx) => {
+      const now = clock();
+      const [row] = await tx.patientAccounts.patientNotifications(r.tenantId, r.patientId, now.getTime(), {
+        id,
+        limit: 1,
+      });
+      const [item] = (row && (await this.render(tx, r, [row]))) || [];
+      if (!row || !item) throw new AppError('SP_NOTIFICATION_NOT_FOUND');
+      const pref = patientRef(this.deps, r.tenantId, r.patientId);
+      if (!row.read) {
+        const deliveries = await tx.patientAccounts.markNotificationRead(id, now.getTime());
+        await audit(tx, ctxOf(r), now, {
+          action: 'notification.read',
+          targetType: 'notification',
+          targetId: id,
+          patientRef: pref,
+          details: { via: 'patient_account', deliveries },
+        });
+      }
+      if (row.acknowledged_at == null) {
+        await tx.notifications.update(id, { acknowledged_at: now.getTime() });
+        await audit(tx, ctxOf(r), now, {
+          action: 'notification.acknowledged',
+          targetType: 'notification',
+          targetId: id,
+          patientRef: pref,
+          details: { via: 'patient_account' },
+        });
+        await this.deps.inbox?.changedInTx(tx, r.tenantId, [r.patientId]);
+      }
+      return { ...item, status: 'acknowledged' as const };
+    });
+    await store.durable();
+    return view;
+  }
+
+  /**
+   * What an open inbox shows without content: how many notifications are unread, the newest one's
+   * id, how many are acknowledged, and the patient's language. Not an access of any notification.
+   */
+  async inboxState(
+    r: PatientReader,
+  ): Promise<{ total: number; unread: number; newest: string | null; acknowledged: number; language: Language }> {
+    const { store, clock } = this.deps;
+    const patient = await store.read.patients.get(r.tenantId, r.patientId);
+    if (!patient) throw new AppError('SP_PATIENT_NOT_FOUND');
+    const state = await store.read.patientAccounts.patientInboxState(r.tenantId, r.patientId, clock().getTime());
+    return { ...state, language: patient.language === 'es' ? 'es' : 'en' };
   }
 
   /** Decrypts and renders as the portal does; null when the patient is gone (erased). */

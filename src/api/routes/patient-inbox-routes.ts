@@ -1,0 +1,205 @@
+import { Type } from 'typebox';
+import type { FastifyRequest } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import type { RoutePlugin } from '../types.js';
+import { problems } from '../schemas.js';
+import type { Store } from '../../store/store.js';
+import type { PatientAccountService, PatientReader } from '../../core/patient-account-service.js';
+import type { PatientInboxFeed } from '../../core/patient-inbox-feed.js';
+import { AppError } from '../../core/errors.js';
+
+export interface PatientInboxRouteOptions {
+  accounts: PatientAccountService;
+  feed: PatientInboxFeed;
+  store: Store;
+  /** Interval of the stream's heartbeat comment; each beat also re-checks the session (default 15 s). */
+  heartbeatMs?: number;
+  /** Failures of background reads: codes only (no content ever reaches here). */
+  onError?: (e: unknown) => void;
+}
+
+const NotificationItem = Type.Object({
+  id: Type.String(),
+  type: Type.String(),
+  createdAt: Type.String({ format: 'date-time' }),
+  status: Type.Union([Type.Literal('unread'), Type.Literal('read'), Type.Literal('acknowledged')]),
+  title: Type.String(),
+  body: Type.String(),
+});
+const InboxState = Type.Object({
+  total: Type.Integer({ description: 'Notifications the patient can read' }),
+  unread: Type.Integer(),
+  newest: Type.Union([Type.String(), Type.Null()], { description: "The newest notification's id" }),
+  acknowledged: Type.Integer(),
+});
+
+/** The reading patient and the session they read with (patient accounts only). */
+function reader(req: FastifyRequest): PatientReader & { sessionId: string | null } {
+  const p = req.principal!;
+  if (p.kind !== 'patient' || !p.patientId) throw new AppError('SP_AUTH_FORBIDDEN');
+  return {
+    tenantId: p.tenantId,
+    accountId: p.id,
+    patientId: p.patientId,
+    requestId: req.id,
+    sourceIp: req.ip,
+    sessionId: p.session?.id ?? null,
+  };
+}
+
+/**
+ * The signed-in patient's inbox beyond the list and the read (patient-account-routes.ts): its state
+ * (counts and the newest id, no content), acknowledging a notification, and the live stream of state
+ * changes (Server-Sent Events) that the portal page listens to. The stream carries counts and ids
+ * only; the page fetches content through /v1/me/notifications, where each view is audited.
+ */
+export const patientInboxRoutes: RoutePlugin<PatientInboxRouteOptions> = async (app, o) => {
+  const onError = o.onError ?? (() => {});
+  const heartbeatMs = o.heartbeatMs ?? 15_000;
+  /** Open streams on this node: ended when the server closes. */
+  const open = new Set<ServerResponse>();
+
+  app.get(
+    '/me/inbox',
+    {
+      config: { permission: 'self.messages' },
+      schema: {
+        tags: ['patient-accounts'],
+        summary: "The signed-in patient's inbox at a glance: counts, the newest id and their language (no content)",
+        response: {
+          200: Type.Object({ ...InboxState.properties, language: Type.String() }),
+          ...problems(401, 403),
+        },
+      },
+    },
+    async (req) => o.accounts.inboxState(reader(req)),
+  );
+
+  app.post(
+    '/me/notifications/:id/acknowledge',
+    {
+      config: { permission: 'self.messages' },
+      schema: {
+        tags: ['patient-accounts'],
+        summary: 'Acknowledge one of the signed-in patient’s notifications (marks it read too; audited once)',
+        description:
+          "Acknowledging again changes nothing. Another patient's notification answers 404, as an unknown id does.",
+        params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }),
+        response: { 200: NotificationItem, ...problems(400, 401, 403, 404) },
+      },
+    },
+    async (req) => o.accounts.acknowledgeNotification(reader(req), req.params.id),
+  );
+
+  app.get(
+    '/me/inbox/events',
+    {
+      config: { permission: 'self.messages' },
+      schema: {
+        tags: ['patient-accounts'],
+        summary: "Live changes of the signed-in patient's inbox (Server-Sent Events; counts and ids only)",
+        description:
+          'A `text/event-stream` (the request must accept it). Each `inbox` event carries the state ' +
+          '`{ total, unread, newest, acknowledged }`, sent at once and then whenever it changes (a new ' +
+          'notification, a read, an acknowledgement, a cancellation; on any node). Heartbeat comments ' +
+          'keep it open; when the session is signed out, revoked or expired, a `signed-out` event is ' +
+          'sent and the stream ends.',
+        headers: Type.Object({ accept: Type.String({ pattern: 'text/event-stream' }) }),
+        response: { 200: Type.String({ description: 'text/event-stream' }), ...problems(400, 401, 403) },
+      },
+    },
+    async (req, reply) => {
+      const r = reader(req);
+      // The first state before the stream opens: a failure is an ordinary problem answer.
+      let last = JSON.stringify(stateOf(await o.accounts.inboxState(r)));
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+        'x-accel-buffering': 'no',
+      });
+      open.add(res);
+      let closed = false;
+      const write = (text: string) => {
+        if (!closed) res.write(text);
+      };
+      write(`retry: 5000\n\nevent: inbox\ndata: ${last}\n\n`);
+
+      /** The session is still usable and the account active. */
+      const standing = async (): Promise<boolean> => {
+        if (r.sessionId) {
+          const s = await o.store.read.sessions.byId(r.tenantId, r.sessionId);
+          if (!s || s.revoked_at != null || Number(s.expires_at) <= Date.now()) return false;
+        }
+        const a = await o.store.read.sessions.patientAccount(r.tenantId, r.accountId);
+        return !!a && a.status === 'active';
+      };
+      const end = (signedOut: boolean) => {
+        if (closed) return;
+        if (signedOut) write('event: signed-out\ndata: {}\n\n');
+        closed = true;
+        cleanup();
+        res.end();
+      };
+
+      // One read at a time; signals arriving meanwhile make one more read after it.
+      let busy = false;
+      let again = false;
+      const look = async () => {
+        if (closed) return;
+        if (busy) {
+          again = true;
+          return;
+        }
+        busy = true;
+        try {
+          do {
+            again = false;
+            if (!(await standing())) return end(true);
+            const now = JSON.stringify(stateOf(await o.accounts.inboxState(r)));
+            if (now !== last) {
+              last = now;
+              write(`event: inbox\ndata: ${now}\n\n`);
+            }
+          } while (again && !closed);
+        } catch (e) {
+          onError(e);
+        } finally {
+          busy = false;
+        }
+      };
+      const unwatch = o.feed.watch(r.tenantId, r.patientId, () => void look());
+      const beat = setInterval(() => {
+        write(': heartbeat\n\n');
+        void standing()
+          .then((ok) => ok || end(true))
+          .catch(onError);
+      }, heartbeatMs);
+      const cleanup = () => {
+        clearInterval(beat);
+        unwatch();
+        open.delete(res);
+      };
+      res.on('close', () => {
+        closed = true;
+        cleanup();
+      });
+      // Whatever changed between the first read and the watch is seen by this read.
+      void look();
+    },
+  );
+
+  app.addHook('onClose', async () => {
+    for (const res of [...open]) res.end();
+    open.clear();
+  });
+};
+
+const stateOf = (s: { total: number; unread: number; newest: string | null; acknowledged: number }) => ({
+  total: s.total,
+  unread: s.unread,
+  newest: s.newest,
+  acknowledged: s.acknowledged,
+});

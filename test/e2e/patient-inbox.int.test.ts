@@ -1,0 +1,159 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createTestDatabase, describeEachBackend, type TestDatabase } from '../helpers/backends.js';
+import { eventually, httpsJson, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
+import { inboxStates, openSse, type SseClient } from '../helpers/sse.js';
+
+const MARKER = 'Qzinboxphimarker';
+
+/**
+ * The signed-in patient's inbox over the API, on each backend: its state, acknowledging, and the live
+ * stream (Server-Sent Events) that tells an open inbox of new notifications, reads and
+ * acknowledgements, with counts and ids only; bad inputs change nothing.
+ */
+describeEachBackend('patient inbox: state, acknowledge and the live stream', (backend) => {
+  let db: TestDatabase;
+  let h: Harness;
+  let token = '';
+  const EMAIL = 'inbox-api@example.com';
+  const OTHER_EMAIL = 'inbox-api-other@example.com';
+  const streams: SseClient[] = [];
+  const anon = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+    httpsJson(h.url, h.cert, method, path, body, { authorization: '', ...headers });
+  const asPatient = (t: string, method: string, path: string, body?: unknown) =>
+    anon(method, path, body, { authorization: `Bearer ${t}` });
+  const stream = (headers: Record<string, string>) => {
+    const s = openSse(h.url, '/v1/me/inbox/events', h.cert, headers);
+    streams.push(s);
+    return s;
+  };
+
+  async function signIn(email: string): Promise<string> {
+    const outbox = async () => (await h.request('GET', '/v1/dev/outbox?limit=500')).body.items as any[];
+    const before = (await outbox()).filter((m) => m.recipient === email && /code is/.test(m.body)).length;
+    expect((await anon('POST', '/v1/patient-auth/start', { contact: { system: 'email', value: email } })).status).toBe(
+      202,
+    );
+    const mail = await eventually(
+      async () => (await outbox()).filter((m) => m.recipient === email && /code is/.test(m.body))[before],
+      'code',
+    );
+    const code = /code is (\d{6})/.exec(mail.body)![1]!;
+    const r = await anon('POST', '/v1/patient-auth/verify', {
+      contact: { system: 'email', value: email },
+      code,
+      transport: 'bearer',
+    });
+    expect(r.status).toBe(200);
+    return r.body.token;
+  }
+  const notify = async (patientId: string, testName: string) => {
+    const r = await h.request('POST', '/v1/notifications', {
+      type: 'test_result_ready',
+      patientId,
+      data: { testName },
+    });
+    expect(r.status).toBe(202);
+    return r.body.id as string;
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase(backend);
+    h = await startSealpost(db.env);
+    for (const [id, email] of [
+      ['pin1', EMAIL],
+      ['pin2', OTHER_EMAIL],
+    ]) {
+      const p = samplePatient({
+        name: { given: [MARKER], family: 'Inbox' },
+        telecom: [{ system: 'email', value: email }],
+      });
+      expect((await h.request('PUT', `/v1/patients/${id}`, p)).status).toBe(201);
+      expect(
+        (await h.request('POST', `/v1/patients/${id}/account`, { contact: { system: 'email', value: email } })).status,
+      ).toBe(201);
+    }
+    token = await signIn(EMAIL);
+  }, 120_000);
+  afterAll(async () => {
+    for (const s of streams) s.close();
+    await h?.close();
+    await db?.drop();
+  });
+
+  it('refuses the stream without a session (401) and without Accept: text/event-stream (400); staff keys get 403', async () => {
+    const none = stream({});
+    expect((await none.opened).status).toBe(401);
+    const plain = await asPatient(token, 'GET', '/v1/me/inbox/events');
+    expect(plain.status).toBe(400);
+    expect(plain.body.code).toBe('SP_REQ_VALIDATION');
+    const staff = stream({ authorization: `Bearer ${h.apiKey}` });
+    expect((await staff.opened).status).toBe(403);
+    expect((await anon('GET', '/v1/me/inbox')).status).toBe(401);
+    expect((await anon('POST', '/v1/me/notifications/0123456789abcdef/acknowledge', {})).status).toBe(401);
+  });
+
+  it('streams the state at once, then a new notification, a read and an acknowledgement; ids and counts only', async () => {
+    const s = stream({ authorization: `Bearer ${token}` });
+    const opened = await s.opened;
+    expect(opened.status).toBe(200);
+    expect(String(opened.headers['content-type'])).toMatch(/^text\/event-stream/);
+    expect(opened.headers['cache-control']).toBe('no-store');
+    await eventually(async () => inboxStates(s).length > 0, 'the first state');
+    expect(inboxStates(s)[0]).toEqual({ total: 0, unread: 0, newest: null, acknowledged: 0 });
+
+    const id = await notify('pin1', `${MARKER} ferritin`);
+    const arrived = await eventually(async () => inboxStates(s).find((x) => x.newest === id), 'the new notification');
+    expect(arrived).toMatchObject({ total: 1, unread: 1 });
+    // Another patient's notification says nothing on this stream.
+    const others = await notify('pin2', `${MARKER} other`);
+
+    const state = await asPatient(token, 'GET', '/v1/me/inbox');
+    expect(state.body).toEqual({ total: 1, unread: 1, newest: id, acknowledged: 0, language: 'en' });
+
+    expect((await asPatient(token, 'GET', `/v1/me/notifications/${id}`)).status).toBe(200);
+    await eventually(async () => inboxStates(s).find((x) => x.newest === id && x.unread === 0), 'the read');
+
+    const ack = await asPatient(token, 'POST', `/v1/me/notifications/${id}/acknowledge`, {});
+    expect(ack.status).toBe(200);
+    expect(ack.body).toMatchObject({ id, status: 'acknowledged' });
+    await eventually(async () => inboxStates(s).find((x) => x.acknowledged === 1), 'the acknowledgement');
+    // Acknowledging again changes nothing and is not audited twice.
+    expect((await asPatient(token, 'POST', `/v1/me/notifications/${id}/acknowledge`, {})).body.status).toBe(
+      'acknowledged',
+    );
+    const audit = await h.request('GET', '/v1/audit/events?action=notification.acknowledged');
+    expect(audit.body.items.filter((e: any) => e.target?.id === id)).toHaveLength(1);
+    expect((await h.request('GET', `/v1/notifications/${id}`)).body.status).toBe('acknowledged');
+
+    // The stream carried no content, no patient id and nothing of the other patient.
+    expect(s.raw()).not.toContain(MARKER);
+    expect(s.raw()).not.toContain('pin1');
+    expect(s.raw()).not.toContain(others);
+    expect(s.raw()).not.toMatch(/ferritin/i);
+  });
+
+  it("answers 404 for another patient's notification and an unknown id, and changes nothing", async () => {
+    const theirs = await notify('pin2', `${MARKER} theirs`);
+    const r = await asPatient(token, 'POST', `/v1/me/notifications/${theirs}/acknowledge`, {});
+    expect(r.status).toBe(404);
+    expect(r.body.code).toBe('SP_NOTIFICATION_NOT_FOUND');
+    expect(r.text).not.toContain(MARKER);
+    expect((await asPatient(token, 'POST', '/v1/me/notifications/0123456789abcdef/acknowledge', {})).status).toBe(404);
+    expect((await asPatient(token, 'POST', `/v1/me/notifications/${'x'.repeat(65)}/acknowledge`, {})).status).toBe(400);
+    const view = await h.request('GET', `/v1/notifications/${theirs}`);
+    expect(view.body.acknowledgedAt).toBeNull();
+  });
+
+  it('ends the stream with `signed-out` once the session is signed out', async () => {
+    const t = await signIn(EMAIL);
+    const s = stream({ authorization: `Bearer ${t}` });
+    expect((await s.opened).status).toBe(200);
+    await eventually(async () => inboxStates(s).length > 0, 'the first state');
+    expect((await asPatient(t, 'POST', '/v1/auth/logout')).status).toBe(204);
+    // The next change of the inbox (or the next heartbeat) finds the session gone.
+    await notify('pin1', 'after sign-out');
+    await s.ended;
+    expect(s.events.at(-1)?.event).toBe('signed-out');
+    expect((await stream({ authorization: `Bearer ${t}` }).opened).status).toBe(401);
+  });
+});
