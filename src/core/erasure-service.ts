@@ -122,6 +122,9 @@ export class ErasureService {
       const patientAccounts = await tx.patientAccounts.eraseOfPatient(ctx.tenantId, patientId, at);
       // The consent ledger goes with the patient (its history included: docs/consent.md).
       await tx.consents.deleteForPatient(ctx.tenantId, patientId);
+      // Delivery preferences and the send ledger (caps, duplicates) go too.
+      await tx.preferences.deleteForPatient(ctx.tenantId, patientId);
+      await tx.sendLedger.deleteForPatient(ctx.tenantId, patientId);
       const relations = await tx.access.eraseOfPatient(ctx.tenantId, patientId, at);
       // Before the key goes: each identifier's value is needed once more, to index its tombstone.
       const identifiers = await tombstoneIdentifiers(

@@ -44,6 +44,10 @@ export function coreFixture(env: Record<string, string> = {}): CoreFixture & { c
     SEALPOST_PUBLIC_URL: 'https://sealpost.example.test',
     SEALPOST_QUIET_HOURS: '21:00-08:00',
     SEALPOST_MAX_ATTEMPTS: '3',
+    // Like quiet hours: frequency caps, deduplication and digests change which nudges leave; tests of them turn them on.
+    SEALPOST_FREQUENCY_CAPS: 'off',
+    SEALPOST_DEDUP_WINDOW: 'off',
+    SEALPOST_DIGEST_WINDOW: 'off',
     ...env,
   });
   const { keyring } = LocalKeyring.openOrCreate(join(dataDir, 'keyring.json'));

@@ -81,6 +81,10 @@ export async function startSealpost(env: Record<string, string> = {}, deps: AppD
     SEALPOST_LOG_LEVEL: 'info',
     SEALPOST_POLL_MS: '50',
     SEALPOST_QUIET_HOURS: 'off',
+    // Like quiet hours: frequency caps, deduplication and digests change which nudges leave; tests of them turn them on.
+    SEALPOST_FREQUENCY_CAPS: 'off',
+    SEALPOST_DEDUP_WINDOW: 'off',
+    SEALPOST_DIGEST_WINDOW: 'off',
     // `{port}` in a value is the port chosen here (e.g. SEALPOST_PUBLIC_URL=https://localhost:{port} for WebAuthn, whose RP ID cannot be an IP address).
     ...Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v.replaceAll('{port}', String(port))])),
   });

@@ -72,6 +72,10 @@ async function startOn(port: number, opts: Parameters<typeof startServerProcess>
     SEALPOST_PORT: String(port),
     SEALPOST_PUBLIC_URL: `https://127.0.0.1:${port}`,
     SEALPOST_QUIET_HOURS: 'off',
+    // Like quiet hours: frequency caps, deduplication and digests change which nudges leave; tests of them turn them on.
+    SEALPOST_FREQUENCY_CAPS: 'off',
+    SEALPOST_DEDUP_WINDOW: 'off',
+    SEALPOST_DIGEST_WINDOW: 'off',
     SEALPOST_POLL_MS: '50',
     ...opts.env,
   });
