@@ -198,6 +198,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       // Live delivery hears the other nodes (PostgreSQL); every node serves its own connections.
       s.live.start();
       if (config.worker.enabled) s.restHooks.start();
+      if (config.worker.enabled) s.eventWebhooks?.start();
       // Escalation timers: due steps of open alerts, fired once across nodes.
       if (config.worker.enabled) s.alertTimers.start();
       if (config.worker.enabled) s.alertDispatcher.start();
@@ -235,6 +236,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       await (await hl7Listener.catch(() => null))?.close();
       await (await mqttListener.catch(() => null))?.close();
       await s.restHooks.stop();
+      await s.eventWebhooks?.stop();
       await s.alertTimers.stop();
       await s.alertDispatcher.stop();
       await s.conversations.sweeper.stop();

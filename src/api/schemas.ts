@@ -166,6 +166,15 @@ export const AppointmentView = Type.Object({
   status: Type.String(),
   start: Type.String(),
   reminders: Type.Array(Type.Object({ notificationId: Type.String(), runAt: Type.String(), status: Type.String() })),
+  /** The patient's answer to a reminder (a reply code by SMS); null until one. */
+  patientResponse: Type.Union([
+    Type.Object({
+      response: Type.Union([Type.Literal('confirmed'), Type.Literal('declined')]),
+      at: Type.String(),
+      channel: Type.String(),
+    }),
+    Type.Null(),
+  ]),
 });
 
 export const ListQuery = Type.Object(

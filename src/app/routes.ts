@@ -44,6 +44,7 @@ import { hl7Routes } from '../api/routes/hl7-routes.js';
 import { medicalDeviceRoutes } from '../api/routes/medical-device-routes.js';
 import { devOutboxRoutes } from '../api/routes/dev-outbox-routes.js';
 import { twilioCallbackRoutes } from '../api/routes/provider-routes.js';
+import { inboundMessageRoutes } from '../api/routes/inbound-message-routes.js';
 import { scheduleRoutes } from '../api/routes/schedule-routes.js';
 import { groupRoutes } from '../api/routes/group-routes.js';
 import { unitRoutes } from '../api/routes/unit-routes.js';
@@ -71,6 +72,8 @@ export function registerRoutes(
   server.register(patientRoutes, { prefix: '/v1/patients', patients: s.patients, access });
   server.register(notificationRoutes, { prefix: '/v1/notifications', notifications: s.notifications, access });
   server.register(appointmentRoutes, { prefix: '/v1/appointments', appointments: s.appointments, access });
+  // Patients' unrecognised inbound texts and the tenant's SMS reply codes.
+  server.register(inboundMessageRoutes, { prefix: '/v1', replies: s.patientReplies, access });
   server.register(portalRoutes, { prefix: '/m', portal: s.portal, sessionMinutes: config.portal.sessionTtlMinutes });
   // Audit: queries, FHIR AuditEvent, the transparency log; signatures and delivery proofs.
   server.register(auditQueryRoutes, { prefix: '/v1', audit: s.auditQueries });
@@ -179,7 +182,9 @@ export function registerRoutes(
       store,
       sealer: s.sealer,
       smsReplies:
-        s.channels.sms.provider === 'dev-outbox' ? { alerts: s.alertSmsReplies, consent: s.consent } : undefined,
+        s.channels.sms.provider === 'dev-outbox'
+          ? { alerts: s.alertSmsReplies, consent: s.consent, replies: s.patientReplies }
+          : undefined,
     });
   if (config.channels.sms === 'twilio')
     server.register(twilioCallbackRoutes, {
@@ -190,6 +195,7 @@ export function registerRoutes(
       consent: s.consent,
       alertDispatcher: s.alertDispatcher,
       alertSmsReplies: s.alertSmsReplies,
+      replies: s.patientReplies,
       tenantId: DEFAULT_TENANT,
     });
 }

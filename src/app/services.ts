@@ -57,6 +57,10 @@ import { buildAlerting, type AlertService } from '../alerting/alert-service.js';
 import type { EscalationPolicyService } from '../alerting/escalation-policy-service.js';
 import type { TimerWorker } from '../alerting/alert-timers.js';
 import { AlertSmsReplies } from '../alerting/sms-replies.js';
+import { PatientReplies, ReplyQuestionBinder } from '../core/patient-replies.js';
+import { SmsAnswer } from '../core/sms-answer.js';
+import { EventWebhookWorker } from '../core/event-webhooks.js';
+import { EventWebhookSender } from '../channels/webhook/event-webhook-sender.js';
 import { StaffContactService } from '../alerting/staff-contacts.js';
 import type { AlertResponder } from '../alerting/alert-types.js';
 import { MedicalDeviceService } from '../alerting/devices/medical-device-service.js';
@@ -147,6 +151,9 @@ export interface Services {
   alertNotifier: AlertNotifierService;
   alertDispatcher: AlertDispatcher;
   alertSmsReplies: AlertSmsReplies;
+  /** Two-way SMS replies to appointment reminders, unrecognised texts, and the EHR's event webhook sender. */
+  patientReplies: PatientReplies;
+  eventWebhooks: EventWebhookWorker | null;
   staffContacts: StaffContactService;
   // Clinical alerts: trigger, responses, escalation policies and the durable timer worker
   alerts: AlertService;
@@ -209,7 +216,15 @@ export function buildServices(f: Foundations): Services {
     signing,
   };
   // FHIR Subscriptions hear core's events inside their transactions (ehr/fhir/subscription-events.ts).
-  core.events = new SubscriptionEventSink((tenantId, patientId) => patientRef(core, tenantId, patientId));
+  const subscriptionEvents = new SubscriptionEventSink((tenantId, patientId) => patientRef(core, tenantId, patientId));
+  const replyQuestions = new ReplyQuestionBinder(core);
+  core.events = {
+    async record(tx, events) {
+      await subscriptionEvents.record(tx, events);
+      // Reply codes bind to the number an appointment reminder's SMS went to (core/patient-replies.ts).
+      await replyQuestions.record(tx, events);
+    },
+  };
   // Clinical alerting's directory: who a target names at the instant an escalation step fires.
   const schedules = new ScheduleService(core, logger);
   const directory = new Directory(schedules);
@@ -408,6 +423,46 @@ export function buildServices(f: Foundations): Services {
     onError: (e) => logger.warn({ code: errorCode(e) ?? (e as Error)?.name }, 'alert SMS reply not fully handled'),
   });
 
+  // The EHR's event webhook (SEALPOST_EVENT_WEBHOOK_URL): durable queue, signed POSTs, retried.
+  const eventWebhookSettings = config.webhook.events;
+  const eventWebhooks = eventWebhookSettings
+    ? new EventWebhookWorker(
+        store,
+        new EventWebhookSender({
+          ...eventWebhookSettings,
+          timeoutMs: config.channels.timeoutMs,
+          allowedHosts: config.webhook.allowedHosts,
+          insecureSkipTlsVerify: config.channels.insecureSkipTlsVerify,
+          ca: config.channels.outboundCa,
+        }),
+        {
+          owner,
+          pollMs: Math.max(config.worker.pollMs, 1000),
+          leaseMs: Math.max(30_000, config.channels.timeoutMs * 2),
+          batchSize: 50,
+          maxAttempts: config.worker.maxAttempts.webhook,
+          backoffBaseMs: config.worker.backoffBaseMs,
+          backoffCapMs: config.worker.backoffCapMs,
+        },
+        clock,
+        (e) => logger.error({ code: errorCode(e) ?? (e as Error)?.name }, 'event webhook round failed'),
+      )
+    : null;
+  // Keyword reads (stateless): reply codes must never be keywords; unrecognised texts get the HELP text.
+  const keywordConsent = new ConsentService(core);
+  const patientReplies = new PatientReplies(core, {
+    answer: new SmsAnswer({
+      sms: channels.sms,
+      newId: uuidv7,
+      timeoutMs: config.channels.timeoutMs,
+      onError: (e) => logger.warn({ code: errorCode(e) ?? (e as Error)?.name }, 'SMS answer not sent'),
+    }),
+    isKeyword: (tenantId, word) => keywordConsent.isKeyword(tenantId, word),
+    helpText: (tenantId, language) => keywordConsent.helpText(tenantId, language),
+    eventWebhook: eventWebhooks !== null,
+    wakeEventWebhook: () => eventWebhooks?.wake(),
+  });
+
   const alerting = buildAlerting(
     core,
     { resolver: directory, notifier: alertNotifier },
@@ -424,6 +479,8 @@ export function buildServices(f: Foundations): Services {
     alertNotifier,
     alertDispatcher,
     alertSmsReplies,
+    patientReplies,
+    eventWebhooks,
     staffContacts: new StaffContactService({ store, clock }, config.webhook.allowedHosts),
     restHooks,
     sealer,

@@ -105,6 +105,11 @@ export interface Config {
     allowedHosts: string[];
     /** FHIR Subscriptions (rest-hook): consecutive failed notifications before a subscription goes to `error`. */
     subscriptionMaxFailures: number;
+    /**
+     * The EHR's event webhook (patients' answers to reminders, signed like webhooks, ids only):
+     * SEALPOST_EVENT_WEBHOOK_URL and its HMAC key SEALPOST_EVENT_WEBHOOK_SECRET; absent: no events.
+     */
+    events?: { url: string; secret: string };
   };
   portal: { linkTtlHours: number; maxAttempts: number; otpTtlMinutes: number; sessionTtlMinutes: number };
   /** People and systems: sessions, lockout, break-glass, SMART tokens, OIDC single sign-on. */
@@ -162,6 +167,8 @@ export interface Config {
     reminderOffsetsMinutes: number[];
     /** Local-time window, minutes after midnight, in which routine messages wait. */
     quietHours: { startMinute: number; endMinute: number } | null;
+    /** Frequency caps, deduplication and digests of routine deliveries; absent: the defaults (DEFAULT_DELIVERY_POLICY). */
+    delivery?: DeliveryPolicySettings;
   };
   /** The HL7 v2 MLLP listener (SEALPOST_HL7_*): off unless `listen` is set. */
   hl7: Hl7Settings;
@@ -169,8 +176,6 @@ export interface Config {
   mqtt: MqttSettings;
   /** The SNPP paging gateway of clinical alerts (SEALPOST_PAGING_*): the dev outbox unless `snpp` is set. */
   paging: PagingSettings;
-    /** Frequency caps, deduplication and digests of routine deliveries; absent: the defaults (DEFAULT_DELIVERY_POLICY). */
-    delivery?: DeliveryPolicySettings;
   /** Push notifications (SEALPOST_VAPID_*, SEALPOST_FCM_*, SEALPOST_APNS_*): docs/push.md. */
   push: PushSettings;
   /** SEALPOST_* variables that were set but mean nothing to this version (a typo, or a removed setting); logged at start. */

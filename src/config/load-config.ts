@@ -186,6 +186,7 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
       secret: secret('WEBHOOK_SECRET'),
       allowedHosts: allowedHosts(str('WEBHOOK_ALLOWED_HOSTS'), errors),
       subscriptionMaxFailures: int('FHIR_SUBSCRIPTION_MAX_FAILURES', 10, 1, 1000),
+      events: eventWebhook(str('EVENT_WEBHOOK_URL'), secret('EVENT_WEBHOOK_SECRET'), errors),
     },
     portal: {
       linkTtlHours: int('LINK_TTL_HOURS', 72, 1, 24 * 30),
@@ -333,6 +334,29 @@ function twilioBaseUrlOk(raw: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** `SEALPOST_EVENT_WEBHOOK_URL` (http or https, no credentials) needs `SEALPOST_EVENT_WEBHOOK_SECRET`. */
+function eventWebhook(
+  url: string | undefined,
+  secret: string | undefined,
+  errors: string[],
+): { url: string; secret: string } | undefined {
+  if (url === undefined) {
+    if (secret !== undefined) errors.push('SEALPOST_EVENT_WEBHOOK_SECRET: set without SEALPOST_EVENT_WEBHOOK_URL');
+    return undefined;
+  }
+  let u: URL | undefined;
+  try {
+    u = new URL(url);
+  } catch {
+    u = undefined;
+  }
+  if (!u || (u.protocol !== 'https:' && u.protocol !== 'http:') || u.username || u.password)
+    errors.push('SEALPOST_EVENT_WEBHOOK_URL: expected an https URL without credentials');
+  if (secret === undefined || secret.length < 16)
+    errors.push('SEALPOST_EVENT_WEBHOOK_SECRET: required with SEALPOST_EVENT_WEBHOOK_URL, at least 16 characters');
+  return u && secret ? { url, secret } : undefined;
 }
 
 /** `SEALPOST_WEBHOOK_ALLOWED_HOSTS`: comma-separated host names, IP addresses or CIDR ranges. */

@@ -20,6 +20,8 @@ export interface AppointmentAnswer {
   status: 'booked' | 'cancelled';
   start: string;
   reminders: { notificationId: string; runAt: string; status: string }[];
+  /** The patient's answer to a reminder (patient-replies.ts); null until one. */
+  patientResponse: { response: 'confirmed' | 'declined'; at: string; channel: string } | null;
 }
 
 export const APPOINTMENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -93,7 +95,13 @@ export class AppointmentService {
       status: 'booked',
       updated_at: now.getTime(),
     };
-    if (existing) await tx.appointments.update(ctx.tenantId, externalId, row);
+    // A moved appointment asks again: the patient's answer was about the old time.
+    const moved = existing && Number(existing.start_at) !== start.getTime();
+    if (existing)
+      await tx.appointments.update(ctx.tenantId, externalId, {
+        ...row,
+        ...(moved ? { patient_response: null, response_at: null, response_channel: null } : {}),
+      });
     else
       await tx.appointments.insert({
         ...row,
@@ -211,6 +219,14 @@ export class AppointmentService {
       status: a.status as 'booked' | 'cancelled',
       start: new Date(Number(a.start_at)).toISOString(),
       reminders,
+      patientResponse:
+        a.patient_response === 'confirmed' || a.patient_response === 'declined'
+          ? {
+              response: a.patient_response,
+              at: new Date(Number(a.response_at)).toISOString(),
+              channel: a.response_channel ?? 'sms',
+            }
+          : null,
     };
   }
 }

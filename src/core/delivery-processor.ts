@@ -15,6 +15,7 @@ import type { AccessLinkRow, ContactPointRow, DeliveryRow, NotificationRow } fro
 import { outcomeOf, type ClaimedBatch, type DeliveryOutcome, type JobOutcome, type Lease } from '../queue/job-queue.js';
 import type { StoreTx } from '../store/store.js';
 import { announce, isAnnounced, type AnnouncedDeliveryStatus, type DomainEvent } from './events.js';
+import { asksQuestion, replyCodesOf, replyInvitation, type ReplyCodes } from './patient-replies.js';
 
 interface SendPlan {
   d: DeliveryRow;
@@ -24,11 +25,11 @@ interface SendPlan {
   language: Language;
   timeZone: string;
   token?: string;
-}
   /** Routine deliveries of the same patient and channel that go out inside this nudge (delivery-policy.ts). */
   digest?: DeliveryRow[];
   /** An appointment reminder's SMS asks "Reply C to confirm, N if you cannot come" (patient-replies.ts). */
   replyCodes?: ReplyCodes;
+}
 
 /** What to write for one delivery once the batch's sends are done; applied in one transaction. */
 type Finish =
@@ -169,6 +170,9 @@ export class DeliveryProcessor {
       for (const a of await tx.appointments.getMany(tenant, apptIds)) appointments.set(`${tenant}/${a.external_id}`, a);
     }
 
+    // Preferences, frequency caps, deduplication, digests: bulk reads for the whole batch.
+    const policy = await DeliveryPolicy.forBatch(this.deps, tx, ds, now);
+    const digests = new Map<string, DeliveryRow[]>();
     const sends: SendPlan[] = [];
     for (const d of ds) {
       const n = notifications.get(d.notification_id);
@@ -209,55 +213,12 @@ export class DeliveryProcessor {
       const purpose = PURPOSE_OF[n.type as NotificationType];
       if (!consentAllows(consentRows.get(`${d.tenant_id}/${d.patient_id}`) ?? [], d.channel as ChannelKind, purpose)) {
         finishes.set(d.id, { kind: 'failover', code: 'SP_CONSENT_DENIED', suppress: true });
-    // Preferences, frequency caps, deduplication, digests: bulk reads for the whole batch.
-    const policy = await DeliveryPolicy.forBatch(this.deps, tx, ds, now);
-    const digests = new Map<string, DeliveryRow[]>();
         continue;
       }
       if (!contact || contact.opted_out_at != null) {
         finishes.set(d.id, { kind: 'failover', code: 'SP_NOTIFICATION_NO_CHANNEL' });
         continue;
       }
-      // Quiet hours are re-checked at send time: a retry or a lease recovery may land in the night.
-      if (!isUrgent(n.priority as never)) {
-        const until = deferPastQuietHours(new Date(now), patient.time_zone, config.policy.quietHours).getTime();
-        if (until > now) {
-          finishes.set(d.id, { kind: 'defer', until });
-          continue;
-        }
-      }
-      const plan: SendPlan = {
-        d,
-        n,
-        key: patient.key,
-        contact,
-        language: policy.language(d) ?? (patient.language as Language),
-        timeZone: patient.time_zone,
-      };
-      if (d.link_ct) plan.token = cipher.decrypt(patient.key, linkRef(d), d.link_ct);
-      sends.push(plan);
-    }
-    return sends;
-  }
-
-  /**
-   * Creates each delivery's portal link once, before its first send, and reuses it on every retry so
-   * each attempt carries identical content. Stored only as a hash (lookup) plus ciphertext (re-send).
-   * Returns whether it created any (they must be durable before the nudges that carry them leave).
-   */
-  private async createLinks(
-    tx: StoreTx,
-    sends: SendPlan[],
-    finishes: Map<string, Finish>,
-    now: number,
-  ): Promise<boolean> {
-    const { cipher, config } = this.deps;
-    const missing = sends.filter((p) => !p.token);
-    if (!missing.length) return false;
-    const links = missing.map((p) => ({ p, token: randomToken(32) }));
-    const held = await tx.queue.setLinks(
-      leaseOf(this.owner, links[0].p.d),
-      links.map(({ p, token }) => ({ id: p.d.id, link_ct: cipher.encrypt(p.key, linkRef(p.d), token) })),
       const verdict = policy.decide(d, n, patient.time_zone, patient.key);
       if (verdict?.kind === 'defer') {
         finishes.set(d.id, verdict);
@@ -279,6 +240,49 @@ export class DeliveryProcessor {
         finishes.set(d.id, { kind: 'lost' });
         continue;
       }
+      // Quiet hours are re-checked at send time: a retry or a lease recovery may land in the night.
+      if (!isUrgent(n.priority as never)) {
+        const until = deferPastQuietHours(new Date(now), patient.time_zone, config.policy.quietHours).getTime();
+        if (until > now) {
+          finishes.set(d.id, { kind: 'defer', until });
+          continue;
+        }
+      }
+      const plan: SendPlan = {
+        d,
+        n,
+        key: patient.key,
+        contact,
+        language: policy.language(d) ?? (patient.language as Language),
+        timeZone: patient.time_zone,
+      };
+      if (d.link_ct) plan.token = cipher.decrypt(patient.key, linkRef(d), d.link_ct);
+      if (asksQuestion(n, d.channel)) plan.replyCodes = await replyCodesOf(tx, d.tenant_id);
+      sends.push(plan);
+    }
+    for (const p of sends) p.digest = digests.get(p.d.id);
+    await policy.record(tx);
+    return sends;
+  }
+
+  /**
+   * Creates each delivery's portal link once, before its first send, and reuses it on every retry so
+   * each attempt carries identical content. Stored only as a hash (lookup) plus ciphertext (re-send).
+   * Returns whether it created any (they must be durable before the nudges that carry them leave).
+   */
+  private async createLinks(
+    tx: StoreTx,
+    sends: SendPlan[],
+    finishes: Map<string, Finish>,
+    now: number,
+  ): Promise<boolean> {
+    const { cipher, config } = this.deps;
+    const missing = sends.filter((p) => !p.token);
+    if (!missing.length) return false;
+    const links = missing.map((p) => ({ p, token: randomToken(32) }));
+    const held = await tx.queue.setLinks(
+      leaseOf(this.owner, links[0].p.d),
+      links.map(({ p, token }) => ({ id: p.d.id, link_ct: cipher.encrypt(p.key, linkRef(p.d), token) })),
     );
     const rows: AccessLinkRow[] = [];
     for (const { p, token } of links) {
@@ -299,8 +303,6 @@ export class DeliveryProcessor {
         otp_hash: null,
         otp_expires_at: null,
         created_at: now,
-    for (const p of sends) p.digest = digests.get(p.d.id);
-    await policy.record(tx);
       });
       p.token = token;
     }
@@ -336,7 +338,7 @@ export class DeliveryProcessor {
           channel,
           to,
           subject: nudge.subject,
-          text: nudge.text,
+          text: p.replyCodes ? `${nudge.text} ${replyInvitation(p.language, p.replyCodes)}` : nudge.text,
           link,
         },
         AbortSignal.timeout(config.channels.timeoutMs),
@@ -564,18 +566,6 @@ export class DeliveryProcessor {
 }
 
 const unique = <T>(xs: T[]): T[] => [...new Set(xs)];
-const deliveryEvent = (d: DeliveryRow, status: AnnouncedDeliveryStatus, at: number): DomainEvent => ({
-  kind: 'delivery.status',
-  tenantId: d.tenant_id,
-  patientId: d.patient_id,
-  deliveryId: d.id,
-  notificationId: d.notification_id,
-  status,
-  at,
-});
-/** The lease a delivery was claimed under (every job of one claim shares it). */
-const leaseOf = (owner: string, d: DeliveryRow): Lease => ({ owner, until: Number(d.lease_until) });
-const linkRef = (d: DeliveryRow) => ({ tenantId: d.tenant_id, table: 'deliveries', rowId: d.id, field: 'link' });
 /**
  * A digest member's outcome, after its lead's send: `sent` with the lead's time (provider `digest`,
  * the lead's id as message id, SP_DELIVERY_DIGESTED as reason) when the lead's nudge left; otherwise
@@ -598,3 +588,16 @@ function digested(lead: DeliveryRow, f: Finish | undefined, now: number): Finish
     };
   return { kind: 'defer', until: now + 60_000, code: 'SP_DELIVERY_DIGESTED' };
 }
+const deliveryEvent = (d: DeliveryRow, status: AnnouncedDeliveryStatus, at: number): DomainEvent => ({
+  kind: 'delivery.status',
+  tenantId: d.tenant_id,
+  patientId: d.patient_id,
+  deliveryId: d.id,
+  notificationId: d.notification_id,
+  status,
+  channel: d.channel,
+  at,
+});
+/** The lease a delivery was claimed under (every job of one claim shares it). */
+const leaseOf = (owner: string, d: DeliveryRow): Lease => ({ owner, until: Number(d.lease_until) });
+const linkRef = (d: DeliveryRow) => ({ tenantId: d.tenant_id, table: 'deliveries', rowId: d.id, field: 'link' });

@@ -165,14 +165,6 @@ export const ERROR_CODES = {
     title: 'Every delivery has already been sent; nothing left to cancel',
   },
   SP_DELIVERY_NOT_FOUND: { status: 404, title: 'Delivery not found' },
-  SP_CONSENT_NOT_FOUND: { status: 404, title: 'Consent record not found' },
-  SP_CONSENT_DENIED: { status: 409, title: 'The patient has denied consent to this channel' },
-  SP_CONSENT_KEYWORDS_INVALID: {
-    status: 400,
-    title: 'The SMS keyword settings are invalid (a required word missing, a word under two actions, a bad answer)',
-  },
-  SP_FHIR_CONSENT_UNSUPPORTED: { status: 422, title: 'The Consent asks for something Sealpost cannot honour' },
-  SP_FHIR_UNKNOWN_CODE: { status: 400, title: 'A coded element has no code Sealpost knows' },
   SP_DELIVERY_CAPPED: { status: 429, title: "The patient's frequency cap for this channel is reached" },
   SP_DELIVERY_DUPLICATE: { status: 409, title: 'An identical notification already went to this patient' },
   SP_DELIVERY_DIGESTED: { status: 200, title: 'Sent together with other notifications in one nudge' },
@@ -182,6 +174,14 @@ export const ERROR_CODES = {
   SP_PREFERENCE_UNKNOWN_CHANNEL: { status: 400, title: 'A channel preference names an unknown or repeated channel' },
   SP_PREFERENCE_INVALID_LANGUAGE: { status: 400, title: 'The preferred language is not one Sealpost speaks' },
   SP_PREFERENCE_INVALID_TIME: { status: 400, title: 'A preferred time is not a valid HH:MM or the quiet window is empty' },
+  SP_CONSENT_NOT_FOUND: { status: 404, title: 'Consent record not found' },
+  SP_CONSENT_DENIED: { status: 409, title: 'The patient has denied consent to this channel' },
+  SP_CONSENT_KEYWORDS_INVALID: {
+    status: 400,
+    title: 'The SMS keyword settings are invalid (a required word missing, a word under two actions, a bad answer)',
+  },
+  SP_FHIR_CONSENT_UNSUPPORTED: { status: 422, title: 'The Consent asks for something Sealpost cannot honour' },
+  SP_FHIR_UNKNOWN_CODE: { status: 400, title: 'A coded element has no code Sealpost knows' },
   SP_FHIR_CHANGE_UNSUPPORTED: { status: 422, title: 'This change to the resource is not supported' },
   SP_FHIR_REFERENCE_NOT_FOUND: { status: 422, title: 'A reference names a resource that does not exist' },
   SP_SIGNER_INVALID_KEY: {
@@ -196,6 +196,11 @@ export const ERROR_CODES = {
   SP_PROOF_NOT_FOUND: { status: 404, title: 'No signature proof exists for this notification' },
   SP_APPOINTMENT_NOT_FOUND: { status: 404, title: 'Appointment not found' },
   SP_APPOINTMENT_INVALID_TIME: { status: 400, title: 'Appointment start/end are invalid' },
+  SP_REPLY_CODE_INVALID: {
+    status: 400,
+    title: 'Reply codes must be 1-8 letters or digits, start with a letter, and differ from each other',
+  },
+  SP_REPLY_CODE_KEYWORD: { status: 409, title: 'A reply code is an SMS keyword (opt-out, opt-in or help)' },
   SP_HL7_UNKNOWN_SENDER: { status: 422, title: "The message's MSH-3/MSH-4 is not a registered HL7 sender" },
   SP_HL7_SENDER_CERT_MISMATCH: {
     status: 403,

@@ -19,6 +19,8 @@ export interface DeliveryStatusChanged {
   deliveryId: string;
   notificationId: string;
   status: AnnouncedDeliveryStatus;
+  /** The delivery's channel, when the announcer knows it (the delivery worker does). */
+  channel?: string;
   /** Epoch milliseconds of the change. */
   at: number;
 }
@@ -36,7 +38,20 @@ export interface AppointmentRemindersChanged {
   at: number;
 }
 
-export type DomainEvent = DeliveryStatusChanged | AppointmentRemindersChanged;
+/** The patient answered an appointment's reminder (a reply code by SMS): confirmed or declined. */
+export interface AppointmentResponseChanged {
+  kind: 'appointment.response';
+  tenantId: string;
+  patientId: string;
+  /** The appointment's external id (its FHIR id). */
+  appointmentId: string;
+  response: 'confirmed' | 'declined';
+  /** The channel the answer came by. */
+  channel: 'sms';
+  at: number;
+}
+
+export type DomainEvent = DeliveryStatusChanged | AppointmentRemindersChanged | AppointmentResponseChanged;
 
 /** The port: whoever listens to core's events. Optional in CoreDeps (no listener: nothing happens). */
 export interface DomainEvents {

@@ -134,6 +134,10 @@ export interface Database {
     status: string;
     created_at: number;
     updated_at: number;
+    /** The patient's answer to a reminder (migration 024): `confirmed` or `declined`; null until one. */
+    patient_response: string | null;
+    response_at: number | null;
+    response_channel: string | null;
   };
   idempotency_keys: {
     tenant_id: string;
@@ -790,18 +794,6 @@ export interface Database {
     message_seq: number | null;
     linked_at: number | null;
   };
-  dev_outbox: {
-    id: Generated<number>;
-    delivery_id: string;
-    tenant_id: string;
-    channel: string;
-    /** Recipient and body are sealed: contact details are identifiers and the body holds a live link. */
-    recipient_ct: Uint8Array;
-    subject: string | null;
-    body_ct: Uint8Array;
-    created_at: number;
-  };
-}
   /** Questions asked by SMS (migration 024), bound to the number by blind index: the reply codes' targets. */
   reply_questions: {
     tenant_id: string;
@@ -867,8 +859,6 @@ export interface Database {
   };
   /** Routine deliveries the worker let go out (migration 025): caps, deduplication, digests. */
   delivery_sends: {
-    /** The lead delivery whose digest nudge carried this one (not counted for caps); null: a message of its own */
-    digest_of: string | null;
     tenant_id: string;
     delivery_id: string;
     patient_id: string;
@@ -877,4 +867,18 @@ export interface Database {
     /** Keyed hash of type and content (never the content) */
     content_key: string;
     at: number;
+    /** The lead delivery whose digest nudge carried this one (not counted for caps); null: a message of its own */
+    digest_of: string | null;
   };
+  dev_outbox: {
+    id: Generated<number>;
+    delivery_id: string;
+    tenant_id: string;
+    channel: string;
+    /** Recipient and body are sealed: contact details are identifiers and the body holds a live link. */
+    recipient_ct: Uint8Array;
+    subject: string | null;
+    body_ct: Uint8Array;
+    created_at: number;
+  };
+}

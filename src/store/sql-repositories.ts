@@ -177,6 +177,9 @@ export class SqlRepositories implements StoreTx {
   get alerts() {
     return this.once('alerts', () => new SqlAlertRepository(this.sql));
   }
+  get patientReplies() {
+    return this.once('patientReplies', () => new SqlPatientReplyRepository(this.sql));
+  }
   get notificationIdentifiers() {
     return this.once('notificationIdentifiers', () => new SqlNotificationIdentifierRepository(this.sql));
   }
@@ -201,10 +204,10 @@ export class SqlRepositories implements StoreTx {
   get attachments() {
     return this.once('attachments', () => new SqlAttachmentRepository(this.sql));
   }
-}
   get preferences() {
     return this.once('preferences', () => new SqlPreferenceRepository(this.sql));
   }
   get sendLedger() {
     return this.once('sendLedger', () => new SqlSendLedgerRepository(this.sql));
   }
+}

@@ -6,6 +6,8 @@ import type { Store } from '../../store/store.js';
 import { openOutboxRow, type OutboxSealer } from '../../channels/dev-outbox/dev-outbox-channel.js';
 import type { AlertSmsReplies } from '../../alerting/sms-replies.js';
 import type { ConsentService } from '../../core/consent-service.js';
+import type { PatientReplies } from '../../core/patient-replies.js';
+import { dispatchInboundSms } from '../inbound-sms.js';
 
 export const OutboxItem = Type.Object({
   id: Type.String(),
@@ -21,7 +23,7 @@ export interface DevOutboxRouteOptions {
   store: Store;
   sealer: OutboxSealer;
   /** Present when SMS goes to the dev outbox: replies typed on the phone that "got" an outbox SMS. */
-  smsReplies?: { alerts: AlertSmsReplies; consent: ConsentService };
+  smsReplies?: { alerts: AlertSmsReplies; consent: ConsentService; replies?: PatientReplies };
 }
 
 /** Lists what the dev channels "sent". Registered only when a dev-outbox channel is configured. */
@@ -50,7 +52,7 @@ export const devOutboxRoutes: RoutePlugin<DevOutboxRouteOptions> = async (app, {
 
   if (!smsReplies) return;
   // What an SMS provider's inbound webhook does (provider-routes.ts), for SMS that went to the dev
-  // outbox: an alert reply code answers that alert, anything else is a consent keyword (STOP/START).
+  // outbox: alert reply codes, keywords, appointment reply codes, then anything else (inbound-sms.ts).
   app.post(
     '/sms-replies',
     {
@@ -58,23 +60,27 @@ export const devOutboxRoutes: RoutePlugin<DevOutboxRouteOptions> = async (app, {
       schema: {
         tags: ['dev'],
         summary:
-          'Development only: a text message "from" a phone number, handled as an inbound SMS (alert reply codes such as 1 or 1D, then STOP/START)',
+          'Development only: a text message "from" a phone number, handled as an inbound SMS (alert reply codes such as 1 or 1D, then keywords such as STOP/START/HELP, then appointment reply codes such as C or N, then kept as an unrecognised text)',
         body: Type.Object(
           { from: Type.String({ maxLength: 32 }), body: Type.String({ maxLength: 1600 }) },
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({ handledAs: Type.Union([Type.Literal('alert-reply'), Type.Literal('consent')]) }),
+          200: Type.Object({
+            handledAs: Type.Union([
+              Type.Literal('alert-reply'),
+              Type.Literal('consent'),
+              Type.Literal('appointment-reply'),
+              Type.Literal('unrecognised'),
+            ]),
+          }),
           ...problems(400, 401, 403),
         },
       },
     },
     async (req) => {
-      const ctx = requestContext(req);
-      if (await smsReplies.alerts.handle(req.body.from, req.body.body, req.id))
-        return { handledAs: 'alert-reply' as const };
-      await smsReplies.consent.inboundSms(ctx, req.body.from, req.body.body);
-      return { handledAs: 'consent' as const };
+      const handledAs = await dispatchInboundSms(smsReplies, requestContext(req), req.body.from, req.body.body);
+      return { handledAs };
     },
   );
 };

@@ -6,6 +6,8 @@ import type { DeliveryProcessor } from '../../core/delivery-processor.js';
 import type { ConsentService } from '../../core/consent-service.js';
 import type { AlertDispatcher } from '../../alerting/alert-dispatcher.js';
 import type { AlertSmsReplies } from '../../alerting/sms-replies.js';
+import type { PatientReplies } from '../../core/patient-replies.js';
+import { dispatchInboundSms } from '../inbound-sms.js';
 
 export interface TwilioCallbackRouteOptions {
   authToken: string;
@@ -15,6 +17,8 @@ export interface TwilioCallbackRouteOptions {
   /** Alert nudges: their delivery receipts, and acknowledgement by SMS reply. */
   alertDispatcher?: AlertDispatcher;
   alertSmsReplies?: AlertSmsReplies;
+  /** Appointment reply codes (C, N) and unrecognised texts (kept sealed, answered with HELP). */
+  replies?: PatientReplies;
   tenantId: string;
 }
 
@@ -58,21 +62,20 @@ export const twilioCallbackRoutes: RoutePlugin<TwilioCallbackRouteOptions> = asy
       schema: {
         tags: ['providers'],
         summary:
-          'Twilio inbound SMS webhook: a reply code to an alert nudge (1, 1D) answers that alert; STOP/START keywords set or clear the opt-out of that number',
+          "Twilio inbound SMS webhook: a reply code to an alert nudge (1, 1D) answers that alert; SMS keywords (STOP, START, HELP) are consent's; an appointment reply code (C, N by default) answers the last open reminder question sent to that number; anything else is kept sealed for staff (GET /v1/inbound-messages) and answered with the HELP text at most once a day",
         body: Type.Record(Type.String(), Type.String()),
       },
     },
     async (req, reply) => {
       if (!signed(req)) return problem(reply, req, 'SP_CHANNEL_INVALID_SIGNATURE');
-      // A reply code to an alert nudge ("1", "1D") is an answer to that alert; anything else is consent's.
-      if (await o.alertSmsReplies?.handle(req.body.From ?? '', req.body.Body ?? '', req.id))
-        return reply.type('text/xml').send('<?xml version="1.0" encoding="UTF-8"?><Response></Response>');
-      await o.consent.inboundSms(
+      // Alert reply codes, then keywords, then appointment reply codes, then anything else (inbound-sms.ts).
+      await dispatchInboundSms(
+        { alerts: o.alertSmsReplies, consent: o.consent, replies: o.replies },
         { tenantId: o.tenantId, actor: 'provider:twilio', requestId: req.id, sourceIp: req.ip },
         req.body.From ?? '',
         req.body.Body ?? '',
       );
-      // An empty TwiML answer: the carrier sends its own opt-out confirmation.
+      // An empty TwiML answer: answers to the patient go out through the SMS channel.
       return reply.type('text/xml').send('<?xml version="1.0" encoding="UTF-8"?><Response></Response>');
     },
   );

@@ -127,7 +127,13 @@ export function appointmentFromFhir(a: Appointment): MappedAppointment {
 export function appointmentToFhir(
   id: string,
   d: StoredAppointment,
-  row: { cancelled: boolean; startMs: number; updatedAtMs: number },
+  row: {
+    cancelled: boolean;
+    startMs: number;
+    updatedAtMs: number;
+    /** The patient's answer to a reminder (reply code by SMS): their participant status. */
+    patientResponse?: string | null;
+  },
 ): Appointment {
   const written = d.fhir?.status;
   const status: Status = row.cancelled
@@ -138,7 +144,10 @@ export function appointmentToFhir(
       ? written
       : 'booked';
   const participant: AppointmentParticipant[] = [
-    { actor: { reference: `Patient/${d.patientId}` }, status: 'accepted' },
+    {
+      actor: { reference: `Patient/${d.patientId}` },
+      status: row.patientResponse === 'declined' ? 'declined' : 'accepted',
+    },
     ...(d.location ? [{ actor: { type: 'Location', display: d.location }, status: 'accepted' as const }] : []),
     ...(d.clinicianName
       ? [{ actor: { type: 'Practitioner', display: d.clinicianName }, status: 'accepted' as const }]

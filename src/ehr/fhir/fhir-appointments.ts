@@ -201,6 +201,7 @@ export class FhirAppointments {
         cancelled: row.status === 'cancelled',
         startMs: Number(row.start_at),
         updatedAtMs: Number(row.updated_at),
+        patientResponse: row.patient_response,
       },
     );
   }

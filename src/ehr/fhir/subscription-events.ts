@@ -42,6 +42,15 @@ export class SubscriptionEventSink implements DomainEvents {
             code: e.status,
             at: e.at,
           });
+        } else if (e.kind === 'appointment.response') {
+          await tx.fhirSubscriptions.appendEvent(s.id, {
+            tenant_id: e.tenantId,
+            focus_type: 'Appointment',
+            focus_id: fhirAppointmentId(e.appointmentId) ?? '',
+            context: JSON.stringify([]),
+            code: `response-${e.response}`,
+            at: e.at,
+          });
         } else {
           await tx.fhirSubscriptions.appendEvent(s.id, {
             tenant_id: e.tenantId,

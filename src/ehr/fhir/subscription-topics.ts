@@ -9,7 +9,7 @@ import type { AnnouncedDeliveryStatus, DomainEvent } from '../../core/events.js'
 export const TOPIC_BASE = 'https://sealpost.dev/fhir/SubscriptionTopic';
 export const BACKPORT = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition';
 
-export type TopicKey = 'communication-status' | 'appointment-reminders';
+export type TopicKey = 'communication-status' | 'appointment-reminders' | 'appointment-response';
 
 export interface TopicDefinition {
   key: TopicKey;
@@ -45,6 +45,15 @@ export const TOPICS: readonly TopicDefinition[] = [
     resource: 'Appointment',
     filters: { patient: 'Patient/<id>: only this patient’s appointments' },
   },
+  {
+    key: 'appointment-response',
+    url: `${TOPIC_BASE}/appointment-response`,
+    title: 'The patient answered an appointment reminder',
+    description:
+      'The patient confirmed or declined an appointment by replying to its reminder (a reply code by SMS). The focus is the Appointment, whose patient participant status is now accepted (confirmed) or declined; the notification event code is response-confirmed or response-declined.',
+    resource: 'Appointment',
+    filters: { patient: 'Patient/<id>: only this patient’s appointments' },
+  },
 ];
 
 export function topicByUrl(url: string): TopicDefinition | undefined {
@@ -52,7 +61,11 @@ export function topicByUrl(url: string): TopicDefinition | undefined {
 }
 
 export function topicOf(e: DomainEvent): TopicKey {
-  return e.kind === 'delivery.status' ? 'communication-status' : 'appointment-reminders';
+  return e.kind === 'delivery.status'
+    ? 'communication-status'
+    : e.kind === 'appointment.response'
+      ? 'appointment-response'
+      : 'appointment-reminders';
 }
 
 /**

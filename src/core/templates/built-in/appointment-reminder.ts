@@ -50,3 +50,13 @@ export const APPOINTMENT_REMINDER: TemplateDef = {
     },
   },
 };
+
+/**
+ * The question an appointment reminder's SMS nudge ends with, after the shared nudge: the tenant's
+ * reply codes (core/patient-replies.ts, defaults C and N) fill `{{confirmCode}}` and `{{declineCode}}`.
+ * PHI-free like the nudge: it says neither when nor where. GSM-7 only (no á, í, ó, ú).
+ */
+export const APPOINTMENT_REPLY_INVITATION: Record<'en' | 'es', string> = {
+  en: 'Reply {{confirmCode}} to confirm, {{declineCode}} if you cannot come.',
+  es: 'Responda {{confirmCode}} para confirmar, {{declineCode}} si no puede venir.',
+};
