@@ -11,6 +11,14 @@ const ece = createRequire(import.meta.url)('http_ece') as {
   decrypt(body: Buffer, params: { version: string; privateKey: ECDH; authSecret: string }): Buffer;
 };
 
+/**
+ * One certificate for every local push service (and the harness's server): services started together
+ * must not each make their own, since several self-signed certificates of one subject in a trust
+ * list do not verify.
+ */
+let tlsOnce: ReturnType<typeof testTls> | undefined;
+const sharedTls = () => (tlsOnce ??= testTls());
+
 function readBody(req: NodeJS.ReadableStream): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -52,7 +60,7 @@ export interface ReceivedPush {
  * http_ece using the subscription's private key, as the browser would.
  */
 export async function startWebPushService() {
-  const tls = await testTls();
+  const tls = await sharedTls();
   const subs = new Map<string, { ecdh: ECDH; auth: string; status: number }>();
   const received: ReceivedPush[] = [];
   const refused: { id: string; reason: string }[] = [];
@@ -131,7 +139,7 @@ export async function startWebPushService() {
  * does for an uninstalled app (404 NOT_FOUND with errorCode UNREGISTERED).
  */
 export async function startFcmEmulator(projectId = 'sealpost-test') {
-  const tls = await testTls();
+  const tls = await sharedTls();
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const clientEmail = `push@${projectId}.iam.gserviceaccount.com`;
   const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -223,7 +231,7 @@ export async function startApnsEmulator(opts: { keyId?: string; teamId?: string;
   const keyId = opts.keyId ?? 'ABC123DEFG';
   const teamId = opts.teamId ?? 'TEAM123456';
   const topic = opts.topic ?? 'org.example.sealpost';
-  const tls = await testTls();
+  const tls = await sharedTls();
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
   const providerTokens: string[] = [];
