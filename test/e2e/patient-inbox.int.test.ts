@@ -156,4 +156,16 @@ describeEachBackend('patient inbox: state, acknowledge and the live stream', (ba
     expect(s.events.at(-1)?.event).toBe('signed-out');
     expect((await stream({ authorization: `Bearer ${t}` }).opened).status).toBe(401);
   });
+  it('a session revoked elsewhere ends the stream at the next heartbeat, with no change to the inbox at all', async () => {
+    const t = await signIn(EMAIL);
+    const s = stream({ authorization: `Bearer ${t}` });
+    expect((await s.opened).status).toBe(200);
+    await eventually(async () => inboxStates(s).length > 0, 'the first state');
+    // Revoked from another of the patient's sessions (a lost phone).
+    const sessionId = (await asPatient(t, 'GET', '/v1/me')).body.session.id;
+    expect((await asPatient(token, 'DELETE', `/v1/me/sessions/${sessionId}`)).status).toBe(204);
+    await s.ended;
+    expect(s.raw()).toContain(': heartbeat');
+    expect(s.events.at(-1)?.event).toBe('signed-out');
+  }, 60_000);
 });
