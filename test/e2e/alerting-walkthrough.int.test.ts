@@ -115,9 +115,10 @@ describe('README walkthrough: a device alarm reaches the on-call nurse by SMS an
     expect(audit.status).toBe(200);
     expect(audit.body.items.map((e: { target: { id: string } | null }) => e.target?.id)).toContain(alertId);
 
-    // A reply that is not a code goes to the consent keywords; an unknown number matches no alert.
+    // An unknown number matches no alert: "1" is no keyword and no appointment reply either, so it is
+    // an unrecognised text (kept for the number's patients, if any; answered with the HELP text).
     expect((await h.request('POST', '/v1/dev/outbox/sms-replies', { from: '+14155550199', body: '1' })).body).toEqual({
-      handledAs: 'consent',
+      handledAs: 'unrecognised',
     });
     expect(
       (await h.request('POST', '/v1/dev/outbox/sms-replies', { from: PHONE, body: 'x'.repeat(1601) })).status,
