@@ -81,11 +81,19 @@ export function messagePage(o: {
   title: string;
   body: string;
   acknowledged: boolean;
+  /** The other notifications of a digest nudge, shown below the first. */
+  digest?: { title: string; body: string }[];
 }): string {
   const t = T[o.lang];
+  const more = (o.digest ?? [])
+    .map(
+      (m) =>
+        `<section class="digest-item"><h2>${escapeHtml(m.title)}</h2><div class="message">${escapeHtml(m.body)}</div></section>`,
+    )
+    .join('');
   return layout(
     o.lang,
-    `<h1 id="title">${escapeHtml(o.title)}</h1><div class="message" id="message">${escapeHtml(o.body)}</div>
+    `<h1 id="title">${escapeHtml(o.title)}</h1><div class="message" id="message">${escapeHtml(o.body)}</div>${more}
 ${o.acknowledged ? `<p class="ok" id="acknowledged">${t.acked}</p>` : `<form method="post" action="/m/${escapeHtml(o.token)}/acknowledge"><button type="submit" id="acknowledge">${t.ack}</button></form>`}`,
   );
 }

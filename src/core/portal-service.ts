@@ -19,6 +19,8 @@ export interface SecureMessage {
   body: string;
   language: Language;
   acknowledged: boolean;
+  /** The other notifications a digest nudge carried (delivery-policy.ts), each rendered: oldest first. */
+  digest?: { title: string; body: string }[];
 }
 
 /**
@@ -232,7 +234,39 @@ export class PortalService {
         targetId: n.id,
         patientRef: patientRef(this.deps, link.tenant_id, link.patient_id),
       });
-      return { ...rendered, language, acknowledged: n.acknowledged_at != null };
+      // A digest nudge's link opens every notification it carried (same patient, same verification).
+      const digest: { title: string; body: string }[] = [];
+      if (link.delivery_id)
+        for (const id of await tx.sendLedger.digestMembers(link.tenant_id, link.delivery_id)) {
+          const m = await tx.notifications.get(link.tenant_id, id);
+          if (!m || m.patient_id !== link.patient_id || m.cancelled_at != null || m.data_ct.length === 0) continue;
+          const md = cipher.decryptJson(
+            key,
+            { tenantId: link.tenant_id, table: 'notifications', rowId: m.id, field: 'data' },
+            m.data_ct,
+          );
+          const r = templates.renderSecure(m.type as NotificationType, md, {
+            organisation: config.organisationName,
+            link: `${config.publicUrl}/m/${token}`,
+            language,
+            timeZone: p.time_zone,
+            expiresHours: config.portal.linkTtlHours,
+          });
+          digest.push({ title: r.title, body: r.body });
+          await audit(tx, this.ctx(link, meta), clock(), {
+            action: 'notification.accessed',
+            targetType: 'notification',
+            targetId: m.id,
+            patientRef: patientRef(this.deps, link.tenant_id, link.patient_id),
+            details: { digestOf: link.delivery_id },
+          });
+        }
+      return {
+        ...rendered,
+        language,
+        acknowledged: n.acknowledged_at != null,
+        ...(digest.length ? { digest } : {}),
+      };
     });
     await store.durable();
     return result;

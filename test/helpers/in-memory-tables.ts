@@ -465,6 +465,16 @@ export function memoryRepositories(t: Tables) {
     deleteForPatient: async (tenantId, patientId) => (t.preferences.delete(key(tenantId, patientId)) ? 1 : 0),
   } satisfies PreferenceRepository;
   const ofPatients = (tenantId: string, patientIds: readonly string[]) =>
+    digestMembers: async (tenantId, leadDeliveryId) => [
+      ...new Set(
+        [...t.deliveries.values()]
+          .filter(
+            (d) => d.tenant_id === tenantId && d.provider === 'digest' && d.provider_message_id === leadDeliveryId,
+          )
+          .sort((a, b) => a.created_at - b.created_at || cmp(a.id, b.id))
+          .map((d) => d.notification_id),
+      ),
+    ],
     [...t.sends.values()].filter((r) => r.tenant_id === tenantId && patientIds.includes(r.patient_id));
   const sendLedger = {
     lockPatients: async () => undefined,

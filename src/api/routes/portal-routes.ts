@@ -141,6 +141,7 @@ export const portalRoutes: RoutePlugin<PortalRouteOptions> = async (app, { porta
           title: m.title,
           body: m.body,
           acknowledged: m.acknowledged,
+          digest: m.digest,
         }),
       );
     } catch (e) {

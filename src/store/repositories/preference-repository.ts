@@ -58,6 +58,11 @@ export interface SendLedgerRepository {
   prune(tenantId: string, patientIds: readonly string[], before: number): Promise<number>;
   /** Removes the patient's rows (erasure). */
   deleteForPatient(tenantId: string, patientId: string): Promise<number>;
+  /**
+   * The notifications that went inside `leadDeliveryId`'s digest nudge (their deliveries: provider
+   * `digest`, the lead's id as message id), oldest first: what its portal link shows besides its own.
+   */
+  digestMembers(tenantId: string, leadDeliveryId: string): Promise<string[]>;
 }
 
 const GET = stmt('select * from patient_preferences where tenant_id = ? and patient_id = ?');
@@ -72,6 +77,9 @@ const LOCK = stmt(
   'select count(pg_advisory_xact_lock(25, hashtext(k))) as n from (select unnest(?::text[]) as k order by k) s',
 );
 const DELETE_SENDS = stmt('delete from delivery_sends where tenant_id = ? and patient_id = ?');
+const DIGEST_MEMBERS = stmt(
+  "select notification_id from deliveries where provider = 'digest' and provider_message_id = ? and tenant_id = ? order by created_at, id",
+);
 
 export class SqlPreferenceRepository implements PreferenceRepository {
   constructor(private readonly sql: Sql) {}
@@ -132,6 +140,11 @@ export class SqlSendLedgerRepository implements SendLedgerRepository {
 
   deleteForPatient(tenantId: string, patientId: string): Promise<number> {
     return this.sql.run(DELETE_SENDS, [tenantId, patientId]);
+  }
+
+  async digestMembers(tenantId: string, leadDeliveryId: string): Promise<string[]> {
+    const rows = await this.sql.all<{ notification_id: string }>(DIGEST_MEMBERS, [leadDeliveryId, tenantId]);
+    return [...new Set(rows.map((r) => r.notification_id))];
   }
 }
 
