@@ -125,6 +125,8 @@ export class ErasureService {
       // Delivery preferences and the send ledger (caps, duplicates) go too.
       await tx.preferences.deleteForPatient(ctx.tenantId, patientId);
       await tx.sendLedger.deleteForPatient(ctx.tenantId, patientId);
+      // Reply questions (bound to the patient's number by blind index) and their unrecognised texts.
+      await tx.patientReplies.deleteForPatient(ctx.tenantId, patientId);
       const relations = await tx.access.eraseOfPatient(ctx.tenantId, patientId, at);
       // Before the key goes: each identifier's value is needed once more, to index its tombstone.
       const identifiers = await tombstoneIdentifiers(

@@ -320,6 +320,19 @@ describeEachBackend('two-way SMS replies', (backend) => {
     await t.store.close();
   });
 
+  it('erasing the patient removes their questions and unrecognised texts', async () => {
+    const t = await setup(fresh);
+    await t.book('a1', Date.now() + 3 * DAY);
+    await t.sendReminder('a1');
+    await t.replies.unrecognised(ctx, PHONE, 'a question');
+    const ref = replyAddressRef(t.deps, 'default', PHONE);
+    expect(await t.store.read.patientReplies.latestQuestions('default', [ref], 5)).toHaveLength(1);
+    await t.patients.erase(ctx, 'p1', { shredInBackground: true });
+    expect(await t.store.read.patientReplies.latestQuestions('default', [ref], 5)).toEqual([]);
+    expect(await t.store.read.patientReplies.listInbound('default', 'p1', 5)).toEqual([]);
+    await t.store.close();
+  });
+
   it('leases queued events to one worker at a time; a lost lease records nothing', async () => {
     const t = await setup(fresh);
     const r = t.store.read.patientReplies;
