@@ -197,6 +197,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       s.auditLog.start();
       // Live delivery hears the other nodes (PostgreSQL); every node serves its own connections.
       s.live.start();
+      s.inboxFeed.start();
       if (config.worker.enabled) s.restHooks.start();
       if (config.worker.enabled) s.eventWebhooks?.start();
       // Escalation timers: due steps of open alerts, fired once across nodes.
@@ -242,6 +243,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       await s.conversations.sweeper.stop();
       await s.attachmentSweeper.stop();
       await s.live.stop();
+      s.inboxFeed.stop();
       await s.worker.stop();
       await s.auditLog.stop();
       await server.close();

@@ -32,9 +32,9 @@ import { careTeamRoutes } from '../api/routes/care-team-routes.js';
 import { breakGlassRoutes } from '../api/routes/break-glass-routes.js';
 import { securityAlertRoutes } from '../api/routes/security-alert-routes.js';
 import { patientAccountRoutes } from '../api/routes/patient-account-routes.js';
+import { preferenceRoutes } from '../api/routes/preference-routes.js';
 import { deviceRoutes } from '../api/routes/device-routes.js';
 import { pushRoutes, pushWorkerRoutes } from '../api/routes/push-routes.js';
-import { preferenceRoutes } from '../api/routes/preference-routes.js';
 import { messagingDeviceRoutes } from '../api/routes/messaging-device-routes.js';
 import { conversationRoutes } from '../api/routes/conversation-routes.js';
 import { attachmentRoutes } from '../api/routes/attachment-routes.js';
@@ -53,6 +53,8 @@ import { clinicalAlertRoutes } from '../api/routes/clinical-alert-routes.js';
 import { escalationPolicyRoutes } from '../api/routes/escalation-policy-routes.js';
 import { alertPages } from '../api/routes/alert-pages.js';
 import { portalInboxRoutes } from '../api/routes/portal-inbox-routes.js';
+import { patientInboxRoutes } from '../api/routes/patient-inbox-routes.js';
+import { portalNotificationsRoutes } from '../api/routes/portal-notifications-routes.js';
 import type { Services } from './services.js';
 
 /**
@@ -136,8 +138,19 @@ export function registerRoutes(
   server.register(breakGlassRoutes, { prefix: '/v1', breakGlass: s.breakGlass });
   server.register(securityAlertRoutes, { prefix: '/v1/security-alerts', alerts: s.breakGlass });
   server.register(patientAccountRoutes, { prefix: '/v1', accounts: s.patientAccounts, sessions: s.sessions, access });
+  server.register(preferenceRoutes, { prefix: '/v1', preferences: s.preferences, access });
   // The portal's secure-message inbox and its scripts (the SDK bundled for browsers).
   server.register(portalInboxRoutes, { prefix: '/portal' });
+  // The signed-in patient's notifications, settings and devices, live over Server-Sent Events.
+  server.register(patientInboxRoutes, {
+    prefix: '/v1',
+    accounts: s.patientAccounts,
+    feed: s.inboxFeed,
+    store,
+    onError: (e) =>
+      server.log.warn({ code: (e as { code?: string })?.code ?? (e as Error)?.name }, 'inbox stream read failed'),
+  });
+  server.register(portalNotificationsRoutes, { prefix: '/portal' });
   server.register(deviceRoutes, { prefix: '/v1/me/devices', devices: s.devices });
   // Push notifications: the patient's device registrations, the VAPID key, the portal's service worker.
   server.register(pushRoutes, { prefix: '/v1', push: s.push, vapidKeys: s.vapidKeys });
@@ -148,7 +161,6 @@ export function registerRoutes(
     registry: s.messagingDevices,
     keyPackages: s.keyPackages,
   });
-  server.register(preferenceRoutes, { prefix: '/v1', preferences: s.preferences, access });
   // Conversations (MLS Delivery Service), the tenant's messaging policy and external sender.
   server.register(conversationRoutes, { prefix: '/v1', conversations: s.conversations });
   server.register(attachmentRoutes, { prefix: '/v1/conversations', attachments: s.attachments });

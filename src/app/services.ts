@@ -29,6 +29,7 @@ import { CommunicationRequestService } from '../ehr/fhir/communication-request.j
 import { CommunicationService } from '../ehr/fhir/communication.js';
 import { SubscriptionService } from '../ehr/fhir/subscription-service.js';
 import { SubscriptionEventSink } from '../ehr/fhir/subscription-events.js';
+import { PatientInboxFeed } from '../core/patient-inbox-feed.js';
 import { RestHookWorker } from '../ehr/fhir/subscription-worker.js';
 import { subscriptionFocusReader } from '../ehr/fhir/subscription-focus.js';
 import { OutboundAddressPolicy } from '../channels/outbound-address.js';
@@ -105,6 +106,8 @@ export interface Services {
   appointments: AppointmentService;
   portal: PortalService;
   consent: ConsentService;
+  /** Patients' delivery preferences (channel per type, language, quiet hours, no texts after). */
+  preferences: PatientPreferencesService;
   processor: DeliveryProcessor;
   worker: DeliveryWorker;
   metrics: Metrics;
@@ -112,8 +115,6 @@ export interface Services {
   auditLog: AuditLog;
   auditQueries: AuditQueryService;
   signers: SignerService;
-  /** Patients' delivery preferences (channel per type, language, quiet hours, no texts after). */
-  preferences: PatientPreferencesService;
   proofs: ProofService;
   // Identity and access: people, sign-in, MFA, care teams, break-glass, system clients
   sessions: SessionService;
@@ -132,6 +133,8 @@ export interface Services {
   groups: GroupService;
   directory: Directory;
   patientAccounts: PatientAccountService;
+  /** Open patient inboxes on this node and the signal that wakes them on every node. */
+  inboxFeed: PatientInboxFeed;
   /** Patients' push registrations (their devices) and the installation's VAPID keys. */
   push: PushRegistrationService;
   vapidKeys: () => Promise<VapidKeys>;
@@ -217,14 +220,22 @@ export function buildServices(f: Foundations): Services {
   };
   // FHIR Subscriptions hear core's events inside their transactions (ehr/fhir/subscription-events.ts).
   const subscriptionEvents = new SubscriptionEventSink((tenantId, patientId) => patientRef(core, tenantId, patientId));
+  // Open patient inboxes (the portal's live stream) hear the same events, and creations and reads.
+  const inboxFeed = new PatientInboxFeed({
+    ref: (tenantId, patientId) => patientRef(core, tenantId, patientId),
+    signal: store.feedSignal,
+    onError: (e) => logger.warn({ code: errorCode(e) ?? (e as Error)?.name }, 'patient inbox signal failed'),
+  });
   const replyQuestions = new ReplyQuestionBinder(core);
   core.events = {
     async record(tx, events) {
       await subscriptionEvents.record(tx, events);
+      await inboxFeed.record(tx, events);
       // Reply codes bind to the number an appointment reminder's SMS went to (core/patient-replies.ts).
       await replyQuestions.record(tx, events);
     },
   };
+  core.inbox = inboxFeed;
   // Clinical alerting's directory: who a target names at the instant an escalation step fires.
   const schedules = new ScheduleService(core, logger);
   const directory = new Directory(schedules);
@@ -548,6 +559,7 @@ export function buildServices(f: Foundations): Services {
     patientAccounts: new PatientAccountService(core, { email: channels.email, sms: channels.sms }, sessions, (code) =>
       logger.warn({ code }, 'patient sign-in code not sent'),
     ),
+    inboxFeed,
     push: new PushRegistrationService(core),
     vapidKeys,
     devices,
