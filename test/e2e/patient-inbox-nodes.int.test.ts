@@ -1,4 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.js';
+import { phoneContext } from '../helpers/portal-inbox.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { eventually, httpsJson, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
@@ -16,6 +20,7 @@ describe.skipIf(!BACKENDS.includes('postgres'))('patient inbox stream across two
   let a: Harness;
   let b: Harness;
   let token = '';
+  let browser: Browser | undefined;
   const EMAIL = 'inbox-nodes@example.com';
   const streams: SseClient[] = [];
   const onB = (t: string) => {
@@ -79,6 +84,7 @@ describe.skipIf(!BACKENDS.includes('postgres'))('patient inbox stream across two
   }, 120_000);
   afterAll(async () => {
     for (const s of streams) s.close();
+    await browser?.close();
     for (const h of [b, a]) await h?.close();
     await db?.drop();
   });
@@ -116,4 +122,32 @@ describe.skipIf(!BACKENDS.includes('postgres'))('patient inbox stream across two
     await s.ended;
     expect(s.events.at(-1)?.event).toBe('signed-out');
   });
+  it('the page in Chromium, served by node B, shows a notification created through node A without a reload', async () => {
+    browser = await launchChromium(b.cert);
+    const context = await phoneContext(browser);
+    const page = await context.newPage();
+    await page.goto(`${b.url}/portal/notifications`);
+    await page.waitForFunction(() => document.body.dataset.step === 'signin');
+    const outbox = async () => (await a.request('GET', '/v1/dev/outbox?limit=500')).body.items as any[];
+    const before = (await outbox()).filter((m) => m.recipient === EMAIL && /code is/.test(m.body)).length;
+    await page.fill('#contact', EMAIL);
+    await page.press('#contact', 'Enter');
+    const mail = await eventually(
+      async () => (await outbox()).filter((m) => m.recipient === EMAIL && /code is/.test(m.body))[before],
+      'the sign-in code',
+    );
+    await page.waitForFunction(() => document.activeElement?.id === 'code');
+    await page.keyboard.type(/code is (\d{6})/.exec(mail.body)![1]!);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.body.dataset.step === 'home' && document.body.dataset.live === 'open');
+    const id = await notify(`${MARKER} vitamin`);
+    await page.waitForFunction(
+      (nid) => document.querySelector('#notification-list li')?.getAttribute('data-id') === nid,
+      id,
+    );
+    expect(await page.locator('#notification-list li .title').first().textContent()).not.toBe('');
+    await context.close();
+    // Neither node logged the patient's content.
+    for (const h of [a, b]) expect(readFileSync(h.logFile, 'utf8')).not.toContain(MARKER);
+  }, 240_000);
 });
