@@ -14,6 +14,7 @@ import { WebPushSender } from '../channels/push/web-push-sender.js';
 import { FcmSender } from '../channels/push/fcm-sender.js';
 import { ApnsSender } from '../channels/push/apns-sender.js';
 import type { VapidKeys } from '../channels/push/vapid-keys.js';
+import { describeTarget } from '../channels/push/push-target.js';
 
 /**
  * One adapter per channel, as configured: the provider's, or the sealed development outbox. `paging`
@@ -103,7 +104,7 @@ export function buildChannels(
                 }
               : {}),
           })
-        : outbox('push'),
+        : pushOutbox(outbox('push')),
     // SEALPOST_INSECURE_SKIP_TLS_VERIFY does not apply: a private gateway CA goes in SEALPOST_OUTBOUND_CA_FILE.
     paging: config.paging.snpp
       ? new SnppPagingChannel({
@@ -114,5 +115,14 @@ export function buildChannels(
           ca: c.outboundCa,
         })
       : outbox('paging'),
+  };
+}
+
+/** The dev outbox for pushes: it records the title and notification id, and the device without its secrets. */
+function pushOutbox(outbox: Channel): Channel {
+  return {
+    kind: 'push',
+    provider: outbox.provider,
+    send: (m, signal) => outbox.send({ ...m, to: describeTarget(m.to), link: undefined }, signal),
   };
 }

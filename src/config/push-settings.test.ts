@@ -6,8 +6,14 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from './load-config.js';
 import { isAppError } from '../core/errors.js';
 
-const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' });
-const p8 = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' });
+const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
+  type: 'pkcs8',
+  format: 'pem',
+}) as string;
+const p8 = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({
+  type: 'pkcs8',
+  format: 'pem',
+}) as string;
 const keyFile = (over: Record<string, unknown> = {}) =>
   JSON.stringify({
     type: 'service_account',

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, describeEachBackend, type TestDatabase } from '../helpers/backends.js';
 import { eventually, httpsJson, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { startApnsEmulator, startFcmEmulator, startWebPushService } from '../helpers/push-services.js';
@@ -301,5 +301,54 @@ describeEachBackend('push notifications end to end', (backend) => {
     expect(log).not.toContain('APA91b');
     expect(log).not.toContain(wp.origin);
     expect(log).not.toContain(new URL(wp.origin).port);
+  });
+});
+
+/** The default `npm start` set-up: pushes land in the development outbox, without the device's secrets. */
+describe('push in the default set-up (development outbox)', () => {
+  let h: Harness;
+  afterAll(() => h?.close());
+
+  it('records the PHI-free title, naming the device without its endpoint, keys or token', async () => {
+    h = await startSealpost();
+    const anon = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+      httpsJson(h.url, h.cert, method, path, body, { authorization: '', ...headers });
+    const contact = { system: 'email', value: 'dev.push@example.com' };
+    await h.request('PUT', '/v1/patients/pd1', samplePatient({ name: { given: [MARKER] }, telecom: [contact] }));
+    const accountId = (await h.request('POST', '/v1/patients/pd1/account', { contact })).body.id;
+    await anon('POST', '/v1/patient-auth/start', { contact });
+    const outbox = async () => (await h.request('GET', '/v1/dev/outbox?limit=500')).body.items as any[];
+    const mail = await eventually(
+      async () => (await outbox()).find((i) => i.deliveryId.startsWith(`potp-${accountId}-`)),
+      'code',
+    );
+    const token = (
+      await anon('POST', '/v1/patient-auth/verify', {
+        contact,
+        code: /code is (\d{6})/.exec(mail.body)![1],
+        transport: 'bearer',
+      })
+    ).body.token;
+    const fcmToken = `fcm-${randomBytes(12).toString('hex')}:APA91b`;
+    const reg = await anon(
+      'POST',
+      '/v1/me/push-subscriptions',
+      { kind: 'fcm', token: fcmToken },
+      { authorization: `Bearer ${token}` },
+    );
+    expect(reg.status).toBe(201);
+    const n = await h.request('POST', '/v1/notifications', {
+      type: 'test_result_ready',
+      patientId: 'pd1',
+      priority: 'urgent',
+      data: { testName: MARKER },
+    });
+    const pushed = await eventually(async () => (await outbox()).find((i) => i.channel === 'push'), 'outbox push');
+    expect(pushed.recipient).toMatch(/^fcm:[0-9a-f]{12}$/);
+    expect(pushed.body).toMatch(/^New secure message from /);
+    const ds = (await h.request('GET', `/v1/notifications/${n.body.id}`)).body.deliveries as any[];
+    expect(ds.map((d) => [d.id, d.channel, d.status])).toEqual([[pushed.deliveryId, 'push', 'delivered']]);
+    expect(JSON.stringify(pushed)).not.toContain(MARKER);
+    expect(JSON.stringify(pushed)).not.toContain(fcmToken);
   });
 });

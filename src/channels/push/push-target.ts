@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * What a `push` contact point holds (sealed, like every contact value): the Web Push subscription a
  * browser's service worker made (RFC 8030 endpoint, RFC 8291 keys), or the token an app got from FCM
@@ -96,4 +98,18 @@ export function parseTarget(value: string): PushTarget {
 export interface PushPayload {
   title: string;
   notificationId: string;
+}
+
+/**
+ * A registration named without its secrets, for the development outbox: the service and a short
+ * digest of the stored value (tells two devices apart; reveals neither endpoint, keys nor token).
+ */
+export function describeTarget(value: string): string {
+  const digest = createHash('sha256').update(value, 'utf8').digest('hex').slice(0, 12);
+  try {
+    const t = parseTarget(value);
+    return t.kind === 'webpush' ? `webpush:${new URL(t.subscription.endpoint).host}:${digest}` : `${t.kind}:${digest}`;
+  } catch {
+    return `invalid:${digest}`;
+  }
 }
