@@ -22,6 +22,7 @@ const T = {
     attach: 'Attach a file (optional)',
     send: 'Send',
     signout: 'Sign out',
+    notifications: 'Your notifications',
   },
   es: {
     title: 'Mensajes seguros',
@@ -39,6 +40,7 @@ const T = {
     attach: 'Adjuntar un archivo (opcional)',
     send: 'Enviar',
     signout: 'Cerrar sesión',
+    notifications: 'Sus notificaciones',
   },
 } as const;
 
@@ -81,6 +83,7 @@ export function inboxPage(lang: Language): string {
 <meta name="referrer" content="no-referrer"><title>${t.title}</title><style>${STYLE}</style>
 <script type="module" src="/portal/assets/inbox.js"></script></head>
 <body data-step="loading"><main>
+<nav><a id="to-notifications" href="/portal/notifications">${t.notifications}</a></nav>
 <h1>${t.title}</h1>
 <p id="status" role="status" aria-live="polite">${t.loading}</p>
 <p id="error" role="alert"></p>
