@@ -574,7 +574,11 @@ for (const backend of BACKENDS) {
     it('lists its topics in the CapabilityStatement', async () => {
       const cs = (await fhir.capabilityStatement()) as Json;
       const sub = cs.rest[0].resource.find((r: Json) => r.type === 'Subscription');
-      expect(sub.extension.map((e: Json) => e.valueCanonical)).toEqual([COMMUNICATION_TOPIC, REMINDER_TOPIC]);
+      expect(sub.extension.map((e: Json) => e.valueCanonical)).toEqual([
+        COMMUNICATION_TOPIC,
+        REMINDER_TOPIC,
+        'https://sealpost.dev/fhir/SubscriptionTopic/appointment-response',
+      ]);
       expect(sub.operation[0].name).toBe('status');
     });
   });
