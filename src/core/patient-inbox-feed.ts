@@ -86,10 +86,15 @@ export class PatientInboxFeed implements DomainEvents, InboxSignal {
     return n;
   }
 
-  /** DomainEvents: every event names its patient; a delivery's status or a reminder's cancellation may change the inbox. */
+  /**
+   * DomainEvents: every event names its patient; a delivery's status or a reminder's cancellation may
+   * change the inbox. `delivered` (a provider's receipt of a delivery already sent) never does: left out,
+   * it costs no NOTIFY.
+   */
   async record(tx: StoreTx, events: readonly DomainEvent[]): Promise<void> {
     const byTenant = new Map<string, Set<string>>();
     for (const e of events) {
+      if (e.kind === 'delivery.status' && e.status === 'delivered') continue;
       let set = byTenant.get(e.tenantId);
       if (!set) byTenant.set(e.tenantId, (set = new Set()));
       set.add(e.patientId);
