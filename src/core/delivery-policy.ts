@@ -20,7 +20,7 @@ export type PolicyVerdict =
   | {
       kind: 'defer';
       until: number;
-      code: 'SP_DELIVERY_CAPPED' | 'SP_DELIVERY_QUIET_HOURS' | 'SP_DELIVERY_NO_TEXT_AFTER';
+      code: 'SP_DELIVERY_CAPPED' | 'SP_DELIVERY_QUIET_HOURS' | 'SP_DELIVERY_NO_TEXT_AFTER' | 'SP_DELIVERY_DIGEST_WAIT';
     }
   | { kind: 'suppress'; code: 'SP_DELIVERY_DUPLICATE'; duplicateOf: string }
   | { kind: 'digest'; lead: string }
@@ -52,6 +52,8 @@ export class DeliveryPolicy {
     private readonly prefs: Map<string, PreferenceRow>,
     /** The ledger since the longest window, per tenant/patient. */
     private readonly sends: Map<string, DeliverySendRow[]>,
+    /** Per tenant/patient/channel: the latest run_at of scheduled routine deliveries due within the digest window. */
+    private readonly soon: Map<string, number>,
     private readonly now: number,
   ) {}
 
@@ -60,6 +62,7 @@ export class DeliveryPolicy {
     const settings = deps.config.policy.delivery ?? DEFAULT_DELIVERY_POLICY;
     const prefs = new Map<string, PreferenceRow>();
     const sends = new Map<string, DeliverySendRow[]>();
+    const soon = new Map<string, number>();
     const counted = hasLedger(settings);
     const window = ledgerWindow(settings);
     for (const tenant of new Set(ds.map((d) => d.tenant_id))) {
@@ -73,8 +76,18 @@ export class DeliveryPolicy {
         const k = `${tenant}/${r.patient_id}`;
         sends.set(k, [...(sends.get(k) ?? []), { ...r, at: Number(r.at) }]);
       }
+      if (settings.digestWindowMinutes > 0)
+        for (const r of await tx.sendLedger.dueSoon(
+          tenant,
+          routine,
+          now,
+          now + settings.digestWindowMinutes * 60_000,
+        )) {
+          const k = `${tenant}/${r.patient_id}/${r.channel}`;
+          soon.set(k, Math.max(soon.get(k) ?? 0, r.run_at));
+        }
     }
-    return new DeliveryPolicy(deps, settings, prefs, sends, now);
+    return new DeliveryPolicy(deps, settings, prefs, sends, soon, now);
   }
 
   /** The patient's preferred language, when they chose one. */
@@ -125,6 +138,9 @@ export class DeliveryPolicy {
       const until = Math.max(freeAt(mine, this.now, DAY, cap.perDay), freeAt(mine, this.now, WEEK, cap.perWeek));
       if (until > this.now) return { kind: 'defer', until, code: 'SP_DELIVERY_CAPPED' };
     }
+    // Others of this patient and channel are due within the digest window: wait for the last of them, then go as one.
+    const wait = this.settings.digestWindowMinutes > 0 ? this.soon.get(slot) : undefined;
+    if (wait !== undefined && wait > this.now) return { kind: 'defer', until: wait, code: 'SP_DELIVERY_DIGEST_WAIT' };
     this.admit(d, n, content, null);
     this.leads.set(slot, d.id);
     return null;

@@ -236,6 +236,41 @@ describeEachBackend('delivery policy', (backend) => {
     expect(dump).not.toContain(PHI_MARKER);
   });
 
+  it('holds a routine delivery for another due within the digest window, then sends both as one nudge', async () => {
+    const db = await fresh({ migrated: true });
+    const c = await core(db, { SEALPOST_DIGEST_WINDOW: '30m' });
+    await c.patients.upsert(c.ctx, 'p1', samplePatient() as PatientInput);
+    const now = await c.notifications.create(c.ctx, followUp('knee'));
+    const soon = await c.notifications.create(
+      c.ctx,
+      followUp('hip', { sendAt: new Date(DAYTIME + 10 * 60_000).toISOString() }),
+    );
+    const far = await c.notifications.create(
+      c.ctx,
+      followUp('elbow', { sendAt: new Date(DAYTIME + 45 * 60_000).toISOString() }),
+    );
+    const channels = fakeChannels();
+    const worker = new DeliveryProcessor(c.deps, channels, 'w1');
+    await (await worker.claim(10, DAYTIME, DAYTIME + 60_000)).finish();
+    expect(channels.sms.sent).toEqual([]);
+    const held = (await deliveries(db)).find((r) => r.notification_id === now.body.id)!;
+    // Waits for the one due in 10 minutes (within the window), not for the one due in 45.
+    expect(held).toMatchObject({
+      status: 'scheduled',
+      last_error_code: 'SP_DELIVERY_DIGEST_WAIT',
+      run_at: DAYTIME + 10 * 60_000,
+    });
+
+    c.setNow(DAYTIME + 10 * 60_000);
+    await (await worker.claim(10, c.now(), c.now() + 60_000)).finish();
+    expect(channels.sms.sent).toHaveLength(1);
+    const rows = await deliveries(db);
+    const both = rows.filter((r) => [now.body.id, soon.body.id].includes(r.notification_id));
+    expect(both.map((r) => r.status)).toEqual(['sent', 'sent']);
+    expect(both.filter((r) => r.provider === 'digest')).toHaveLength(1);
+    expect(rows.find((r) => r.notification_id === far.body.id)).toMatchObject({ status: 'scheduled' });
+  });
+
   it('applies preferences: channel order at creation, personal quiet hours, no texts after, language', async () => {
     const db = await fresh({ migrated: true });
     const c = await core(db, { SEALPOST_FREQUENCY_CAPS: 'off', SEALPOST_DEDUP_WINDOW: 'off' });

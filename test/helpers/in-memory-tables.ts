@@ -465,6 +465,28 @@ export function memoryRepositories(t: Tables) {
     deleteForPatient: async (tenantId, patientId) => (t.preferences.delete(key(tenantId, patientId)) ? 1 : 0),
   } satisfies PreferenceRepository;
   const ofPatients = (tenantId: string, patientIds: readonly string[]) =>
+    dueSoon: async (tenantId, patientIds, after, until) =>
+      [...t.deliveries.values()]
+        .filter(
+          (d) =>
+            d.tenant_id === tenantId &&
+            patientIds.includes(d.patient_id) &&
+            d.status === 'scheduled' &&
+            d.priority === 'routine' &&
+            d.run_at > after &&
+            d.run_at <= until,
+        )
+        .map((d) => ({ id: d.id, patient_id: d.patient_id, channel: d.channel, run_at: d.run_at })),
+    digestMembers: async (tenantId, leadDeliveryId) => [
+      ...new Set(
+        [...t.deliveries.values()]
+          .filter(
+            (d) => d.tenant_id === tenantId && d.provider === 'digest' && d.provider_message_id === leadDeliveryId,
+          )
+          .sort((a, b) => a.created_at - b.created_at || cmp(a.id, b.id))
+          .map((d) => d.notification_id),
+      ),
+    ],
     digestMembers: async (tenantId, leadDeliveryId) => [
       ...new Set(
         [...t.deliveries.values()]

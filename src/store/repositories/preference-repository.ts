@@ -63,6 +63,18 @@ export interface SendLedgerRepository {
    * `digest`, the lead's id as message id), oldest first: what its portal link shows besides its own.
    */
   digestMembers(tenantId: string, leadDeliveryId: string): Promise<string[]>;
+  /**
+   * Scheduled routine deliveries of `patientIds` due after `after` and at most at `until` (what a
+   * routine delivery due now may wait for, to go out in one digest with them).
+   */
+  dueSoon(tenantId: string, patientIds: readonly string[], after: number, until: number): Promise<DueSoonRow[]>;
+}
+
+export interface DueSoonRow {
+  id: string;
+  patient_id: string;
+  channel: string;
+  run_at: number;
 }
 
 const GET = stmt('select * from patient_preferences where tenant_id = ? and patient_id = ?');
@@ -140,6 +152,17 @@ export class SqlSendLedgerRepository implements SendLedgerRepository {
 
   deleteForPatient(tenantId: string, patientId: string): Promise<number> {
     return this.sql.run(DELETE_SENDS, [tenantId, patientId]);
+  }
+
+  async dueSoon(tenantId: string, patientIds: readonly string[], after: number, until: number): Promise<DueSoonRow[]> {
+    const rows = await selectIn<DueSoonRow>(
+      this.sql,
+      "select id, patient_id, channel, run_at from deliveries where status = 'scheduled' and run_at > ? and run_at <= ? and tenant_id = ? and priority = 'routine' and",
+      'patient_id',
+      patientIds,
+      [after, until, tenantId],
+    );
+    return rows.map((r) => ({ ...r, run_at: Number(r.run_at) }));
   }
 
   async digestMembers(tenantId: string, leadDeliveryId: string): Promise<string[]> {
