@@ -64,7 +64,6 @@ export interface Tables extends IdentityTables {
   outbox: Map<string, OutboxRow>;
   consents: Map<string, ConsentRow>;
   consentSettings: Map<string, ConsentSettingsRow>;
-  consentSettings: Map<string, ConsentSettingsRow>;
   preferences: Map<string, PreferenceRow>;
   sends: Map<string, DeliverySendRow>;
 }
@@ -82,7 +81,6 @@ export const emptyTables = (): Tables => ({
   idempotency: new Map(),
   outbox: new Map(),
   consents: new Map(),
-  consentSettings: new Map(),
   consentSettings: new Map(),
   preferences: new Map(),
   sends: new Map(),
@@ -442,20 +440,6 @@ export function memoryRepositories(t: Tables) {
     lockPatients: async () => undefined,
   } satisfies ConsentRepository;
 
-  return {
-    patients,
-    patientIdentifiers,
-    dataKeys,
-    contactPoints,
-    notifications,
-    deliveries,
-    queue,
-    idempotency,
-    signers,
-    accessLinks,
-    appointments,
-    outbox,
-    consents,
   // Preferences and the send ledger (one writer here, so `lockPatients` has nothing to do).
   const preferences = {
     get: async (tenantId, patientId) => copy(t.preferences.get(key(tenantId, patientId))),
@@ -465,6 +449,22 @@ export function memoryRepositories(t: Tables) {
     deleteForPatient: async (tenantId, patientId) => (t.preferences.delete(key(tenantId, patientId)) ? 1 : 0),
   } satisfies PreferenceRepository;
   const ofPatients = (tenantId: string, patientIds: readonly string[]) =>
+    [...t.sends.values()].filter((r) => r.tenant_id === tenantId && patientIds.includes(r.patient_id));
+  const sendLedger = {
+    lockPatients: async () => undefined,
+    listSince: async (tenantId, patientIds, since) =>
+      copies(ofPatients(tenantId, patientIds).filter((r) => r.at >= since)),
+    insertMany: async (rows) => {
+      for (const r of rows) {
+        const k = key(r.tenant_id, r.delivery_id);
+        if (!t.sends.has(k)) t.sends.set(k, { ...r });
+      }
+    },
+    prune: async (tenantId, patientIds, before) => {
+      const old = ofPatients(tenantId, patientIds).filter((r) => r.at < before);
+      for (const r of old) t.sends.delete(key(r.tenant_id, r.delivery_id));
+      return old.length;
+    },
     dueSoon: async (tenantId, patientIds, after, until) =>
       [...t.deliveries.values()]
         .filter(
@@ -487,32 +487,6 @@ export function memoryRepositories(t: Tables) {
           .map((d) => d.notification_id),
       ),
     ],
-    digestMembers: async (tenantId, leadDeliveryId) => [
-      ...new Set(
-        [...t.deliveries.values()]
-          .filter(
-            (d) => d.tenant_id === tenantId && d.provider === 'digest' && d.provider_message_id === leadDeliveryId,
-          )
-          .sort((a, b) => a.created_at - b.created_at || cmp(a.id, b.id))
-          .map((d) => d.notification_id),
-      ),
-    ],
-    [...t.sends.values()].filter((r) => r.tenant_id === tenantId && patientIds.includes(r.patient_id));
-  const sendLedger = {
-    lockPatients: async () => undefined,
-    listSince: async (tenantId, patientIds, since) =>
-      copies(ofPatients(tenantId, patientIds).filter((r) => r.at >= since)),
-    insertMany: async (rows) => {
-      for (const r of rows) {
-        const k = key(r.tenant_id, r.delivery_id);
-        if (!t.sends.has(k)) t.sends.set(k, { ...r });
-      }
-    },
-    prune: async (tenantId, patientIds, before) => {
-      const old = ofPatients(tenantId, patientIds).filter((r) => r.at < before);
-      for (const r of old) t.sends.delete(key(r.tenant_id, r.delivery_id));
-      return old.length;
-    },
     deleteForPatient: async (tenantId, patientId) => {
       const mine = ofPatients(tenantId, [patientId]);
       for (const r of mine) t.sends.delete(key(r.tenant_id, r.delivery_id));
@@ -520,9 +494,23 @@ export function memoryRepositories(t: Tables) {
     },
   } satisfies SendLedgerRepository;
 
-    // No HL7 messages are ever stored in this fake: an erasure or a merge finds none to forget or move.
+  return {
     preferences,
     sendLedger,
+    patients,
+    patientIdentifiers,
+    dataKeys,
+    contactPoints,
+    notifications,
+    deliveries,
+    queue,
+    idempotency,
+    signers,
+    accessLinks,
+    appointments,
+    outbox,
+    consents,
+    // No HL7 messages are ever stored in this fake: an erasure or a merge finds none to forget or move.
     hl7Messages: { forgetPatient: async () => [], reassignPatient: async () => undefined },
     ...identityRepositories(t),
   };
