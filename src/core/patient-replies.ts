@@ -231,13 +231,22 @@ export class PatientReplies {
       return { outcome: response, language: languageOf(open.language) };
     });
     if (result.outcome === 'ignored') return 'ignored';
+    // A number that opted out (STOP) is not texted again, not even to acknowledge; the answer stands.
+    const silent = await store.read.patientReplies.smsOptedOut(
+      ctx.tenantId,
+      this.deps.cipher.blindIndexCandidates(ctx.tenantId, 'contact.sms', phone),
+    );
     await store.durable();
     if (result.outcome !== 'no_open_question' && this.o.eventWebhook) this.o.wakeEventWebhook();
-    await this.o.answer.send(
-      ctx.tenantId,
-      phone,
-      ACKNOWLEDGEMENTS[result.language][result.outcome].replace('{{organisation}}', this.deps.config.organisationName),
-    );
+    if (!silent)
+      await this.o.answer.send(
+        ctx.tenantId,
+        phone,
+        ACKNOWLEDGEMENTS[result.language][result.outcome].replace(
+          '{{organisation}}',
+          this.deps.config.organisationName,
+        ),
+      );
     return result.outcome;
   }
 
@@ -360,6 +369,8 @@ export class PatientReplies {
         });
         stored += 1;
       }
+      // A number that opted out (STOP) gets no HELP text: nothing more is sent to it until START.
+      if (await tx.patientReplies.smsOptedOut(ctx.tenantId, indexes)) return { stored, helped: false, language };
       const helped = await tx.patientReplies.takeHelpTurn(
         ctx.tenantId,
         ref,

@@ -320,6 +320,19 @@ describeEachBackend('two-way SMS replies', (backend) => {
     await t.store.close();
   });
 
+  it('texts nothing more to a number that opted out: the answer and the text are kept, no acknowledgement, no HELP', async () => {
+    const t = await setup(fresh);
+    await t.book('a1', Date.now() + 3 * DAY);
+    await t.sendReminder('a1');
+    expect(await new ConsentService(t.deps).inboundSms(ctx, PHONE, 'STOP')).toBe('opted_out');
+    const before = t.sent.length;
+    expect(await t.replies.handle(ctx, PHONE, 'C')).toBe('confirmed');
+    expect((await t.appointments.get(ctx, 'a1')).patientResponse?.response).toBe('confirmed');
+    expect(await t.replies.unrecognised(ctx, PHONE, 'still there?')).toEqual({ stored: 1, helped: false });
+    expect(t.sent.length).toBe(before);
+    await t.store.close();
+  });
+
   it('erasing the patient removes their questions and unrecognised texts', async () => {
     const t = await setup(fresh);
     await t.book('a1', Date.now() + 3 * DAY);

@@ -277,3 +277,61 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+describe('two-way SMS replies through the dev outbox (development: the outbox stands in for the phone)', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startSealpost({ SEALPOST_REMINDER_OFFSETS: '2h' });
+    expect(
+      (await h.request('PUT', '/v1/patients/dp1', samplePatient({ name: { given: ['PHIMARKER-Given'], family: 'X' } })))
+        .status,
+    ).toBe(201);
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('takes C typed on the phone that got the outbox SMS as a confirmation, and anything else as unrecognised', async () => {
+    const put = await h.request('PUT', '/v1/appointments/dv1', {
+      patientId: 'dp1',
+      start: new Date(Date.now() + 2 * 3_600_000 + 1500).toISOString(),
+      location: 'PHIMARKER-Room',
+    });
+    expect(put.status).toBe(201);
+    const sms = await eventually(
+      async () =>
+        (await h.request('GET', '/v1/dev/outbox')).body.items.find(
+          (i: Json) => i.channel === 'sms' && i.recipient === PHONE,
+        ) ?? null,
+      'outbox SMS',
+    );
+    expect(sms.body).toContain('Reply C to confirm, N if you cannot come.');
+    expect(sms.body).not.toContain('PHIMARKER');
+    await eventually(async () => {
+      const a = await h.request('GET', '/v1/appointments/dv1');
+      return ['sent', 'delivered'].includes(a.body.reminders[0]?.status) ? a : null;
+    }, 'reminder recorded');
+    const reply = await h.request('POST', '/v1/dev/outbox/sms-replies', { from: PHONE, body: 'C' });
+    expect(reply.body).toEqual({ handledAs: 'appointment-reply' });
+    expect((await h.request('GET', '/v1/appointments/dv1')).body.patientResponse.response).toBe('confirmed');
+    const ack = (await h.request('GET', '/v1/dev/outbox')).body.items.filter(
+      (i: Json) => i.channel === 'sms' && i.recipient === PHONE,
+    );
+    expect(ack.at(-1).body).toBe('Thank you. Your appointment is confirmed.');
+    expect((await h.request('POST', '/v1/dev/outbox/sms-replies', { from: PHONE, body: 'STOP' })).body).toEqual({
+      handledAs: 'consent',
+    });
+    const smsTo = async () =>
+      (await h.request('GET', '/v1/dev/outbox')).body.items.filter(
+        (i: Json) => i.channel === 'sms' && i.recipient === PHONE,
+      ).length;
+    const afterStop = await smsTo();
+    expect(
+      (await h.request('POST', '/v1/dev/outbox/sms-replies', { from: PHONE, body: 'what time again?' })).body,
+    ).toEqual({ handledAs: 'unrecognised' });
+    // Opted out: the text is kept for staff, but no HELP text goes to the number.
+    expect(await smsTo()).toBe(afterStop);
+    const inbox = await h.request('GET', '/v1/inbound-messages?patientId=dp1');
+    expect(inbox.body.items.map((m: Json) => m.body)).toEqual(['what time again?']);
+  });
+});

@@ -40,6 +40,8 @@ export interface PatientReplyRepository {
   getEvent(id: string): Promise<EventWebhookRow | undefined>;
   /** The patients (ids, distinct) with an SMS contact point stored under one of `indexes` (a number's blind indexes). */
   patientsBySmsIndex(tenantId: string, indexes: readonly string[]): Promise<string[]>;
+  /** Whether every SMS contact point stored under one of `indexes` is opted out (STOP); false when there is none. */
+  smsOptedOut(tenantId: string, indexes: readonly string[]): Promise<boolean>;
   /** Erasure: the patient's questions and inbound texts. */
   deleteForPatient(tenantId: string, patientId: string): Promise<void>;
 }
@@ -191,6 +193,18 @@ export class SqlPatientReplyRepository implements PatientReplyRepository {
       .orderBy('patient_id')
       .execute();
     return rows.map((r) => r.patient_id);
+  }
+
+  async smsOptedOut(tenantId: string, indexes: readonly string[]): Promise<boolean> {
+    if (!indexes.length) return false;
+    const rows = await this.sql.db
+      .selectFrom('contact_points')
+      .select('opted_out_at')
+      .where('tenant_id', '=', tenantId)
+      .where('system', '=', 'sms')
+      .where('value_bidx', 'in', [...indexes])
+      .execute();
+    return rows.length > 0 && rows.every((r) => r.opted_out_at != null);
   }
 
   async deleteForPatient(tenantId: string, patientId: string): Promise<void> {
