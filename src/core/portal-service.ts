@@ -327,7 +327,9 @@ export class PortalService {
     if (!link || Number(link.expires_at) <= this.deps.clock().getTime()) throw new AppError('SP_PORTAL_LINK_INVALID');
     const p = await tx.patients.get(link.tenant_id, link.patient_id);
     if (!p) throw new AppError('SP_PORTAL_LINK_INVALID');
-    return { link, language: p.language as Language };
+    // The patient's preferred language (patient-preferences.ts), else their record's.
+    const preferred = (await tx.preferences.get(link.tenant_id, link.patient_id))?.language;
+    return { link, language: (preferred ?? p.language) as Language };
   }
 
   /** Keyed, so a copy of the database does not reveal a live code by trying all 10^6. */

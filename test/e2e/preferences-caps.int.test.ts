@@ -125,6 +125,11 @@ describe('preferences, frequency caps, deduplication and digests over HTTPS (dev
     );
     expect(`${msg.subject} ${msg.body}`).toMatch(/mensaje seguro/i);
     expect(JSON.stringify(msg)).not.toContain(PHI);
+    // The portal page behind its link speaks Spanish too.
+    const path = new URL(/(https:\/\/\S+\/m\/[\w-]+)/.exec(msg.body)![1]).pathname;
+    const ok = await form(h, `${path}/verify`, { birthDate: '1980-04-02' });
+    const cookie = String(ok.headers['set-cookie']).split(';')[0];
+    expect(String((await page(h, `${path}/message`, cookie)).body)).toContain('<html lang="es"');
   });
 
   it('lets the signed-in patient read and change their own preferences at /v1/me/preferences', async () => {
