@@ -10,6 +10,7 @@ import { DEFAULT_TENANT } from '../core/domain.js';
 import { createApiKey } from '../auth/api-keys.js';
 import { idempotencyKeyRef } from '../core/context.js';
 import type { EnvelopeCipher } from '../crypto/envelope-cipher.js';
+import { loadVapidKeys } from '../channels/push/vapid-keys.js';
 
 /** The settings row holding the public URL the server last started with (read by the CLI). */
 export const PUBLIC_URL_SETTING = 'public_url';
@@ -42,6 +43,8 @@ export async function prepareDatabase(o: StartupOptions): Promise<string | null>
   await checkKeyringMatches(store, keyring);
   await hashClearIdempotencyKeys(store, o.cipher);
   await store.read.settings.put(PUBLIC_URL_SETTING, o.publicUrl);
+  // The installation's VAPID key pair (Web Push) exists from the first start on, not from a first request.
+  await loadVapidKeys(store.read.settings, keyring.macKey('sealpost/vapid'));
   if (o.keyringCreated) {
     // Key operations are on the record like everything else (ids only, never key material).
     await store.transaction((tx) =>
