@@ -69,8 +69,14 @@ const PUT_SETTINGS = stmt(
     'on conflict (tenant_id) do update set settings = excluded.settings, updated_by = excluded.updated_by, updated_at = excluded.updated_at',
 );
 // One 64-bit key per patient (a collision only makes two patients wait for each other).
-const LOCK_SHARED = stmt("select pg_advisory_xact_lock_shared(hashtextextended('sealpost.send/' || ?, 0))");
-const LOCK_EXCLUSIVE = stmt("select pg_advisory_xact_lock(hashtextextended('sealpost.send/' || ?, 0))");
+// Every key of a batch in one round trip, taken in key order.
+const lockAll = (fn: string) =>
+  stmt(
+    `select count(${fn}(hashtextextended('sealpost.send/' || k, 0))) as n ` +
+      'from (select distinct unnest(?::text[]) as k order by 1) as keys',
+  );
+const LOCK_SHARED = lockAll('pg_advisory_xact_lock_shared');
+const LOCK_EXCLUSIVE = lockAll('pg_advisory_xact_lock');
 
 export class SqlConsentRepository implements ConsentRepository {
   constructor(private readonly sql: Sql) {}
@@ -128,7 +134,6 @@ export class SqlConsentRepository implements ConsentRepository {
 
   async lockPatients(keys: readonly string[], mode: 'shared' | 'exclusive'): Promise<void> {
     if (this.sql.backend !== 'postgres') return;
-    for (const k of [...new Set(keys)].sort())
-      await this.sql.all(mode === 'shared' ? LOCK_SHARED : LOCK_EXCLUSIVE, [k]);
+    if (keys.length) await this.sql.all(mode === 'shared' ? LOCK_SHARED : LOCK_EXCLUSIVE, [[...new Set(keys)].sort()]);
   }
 }
