@@ -98,6 +98,9 @@ describeEachBackend('patient inbox: state, acknowledge and the live stream', (ba
     expect(opened.status).toBe(200);
     expect(String(opened.headers['content-type'])).toMatch(/^text\/event-stream/);
     expect(opened.headers['cache-control']).toBe('no-store');
+    expect(opened.headers['x-content-type-options']).toBe('nosniff');
+    expect(opened.headers['strict-transport-security']).toMatch(/max-age=/);
+    expect(opened.headers['x-request-id']).toBeTruthy();
     await eventually(async () => inboxStates(s).length > 0, 'the first state');
     expect(inboxStates(s)[0]).toEqual({ total: 0, unread: 0, newest: null, acknowledged: 0 });
 

@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import type { FastifyRequest } from 'fastify';
-import type { ServerResponse } from 'node:http';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { RoutePlugin } from '../types.js';
 import { problems } from '../schemas.js';
 import type { Store } from '../../store/store.js';
@@ -112,9 +112,13 @@ export const patientInboxRoutes: RoutePlugin<PatientInboxRouteOptions> = async (
       const r = reader(req);
       // The first state before the stream opens: a failure is an ordinary problem answer.
       let last = JSON.stringify(stateOf(await o.accounts.inboxState(r)));
+      // The security headers every answer gets (set on `reply` by the onRequest hook) go out with the stream.
+      const headers: OutgoingHttpHeaders = {};
+      for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) headers[k] = v;
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {
+        ...headers,
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-store',
         'x-content-type-options': 'nosniff',
