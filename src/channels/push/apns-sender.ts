@@ -150,8 +150,11 @@ export class ApnsSender {
       });
       stream.on('end', () => resolve({ status, headers: resHeaders, body: Buffer.concat(chunks).toString('utf8') }));
       stream.on('error', (e) => reject(pushFailure(abort.aborted ? (abort.reason ?? e) : e, 'apns')));
-      // The session failing (TLS, connection refused) before the stream opened.
-      session.once('error', (e) => reject(pushFailure(e, 'apns')));
+      // The session failing (TLS, connection refused) before the stream opened; one listener per
+      // request in flight, removed when its stream closes.
+      const sessionFailed = (e: unknown) => reject(pushFailure(e, 'apns'));
+      session.once('error', sessionFailed);
+      stream.on('close', () => session.off('error', sessionFailed));
       stream.end(body);
     });
   }
