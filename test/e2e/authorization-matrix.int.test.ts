@@ -58,6 +58,8 @@ const RELATIONSHIP = new Set([
   'GET /v1/appointments/{externalId}',
   'DELETE /v1/appointments/{externalId}',
   'DELETE /v1/patients/{id}/account',
+  'GET /v1/patients/{id}/consents',
+  'PUT /v1/patients/{id}/consents',
 ]);
 /** Routes whose notification type (clinical in these fixtures) needs the matching create permission. */
 const TYPED_CREATE = new Set(['POST /v1/notifications', 'POST /v1/notifications:batch']);
@@ -264,6 +266,8 @@ describe('authorization matrix: routes × roles × patient relationship × tenan
     // A valid body where the relationship check runs after validation; the other tenant's patient is never re-registered here.
     if (key === 'PUT /v1/patients/{id}') return { path, body: s === 'tenant' ? {} : samplePatient() };
     if (key === 'POST /v1/notifications') return { path, body: { patientId: v.patient, ...RESULT } };
+    if (key === 'PUT /v1/patients/{id}/consents')
+      return { path, body: { consents: [{ channel: 'sms', purpose: 'billing', decision: 'permit' }] } };
     if (key === 'POST /v1/notifications:batch') return { path, body: { items: [{ patientId: v.patient, ...RESULT }] } };
     if (key === 'PUT /v1/appointments/{externalId}') return { path, body: { patientId: v.patient, start: START } };
     if (key === 'POST /v1/messaging/devices/{deviceId}/key-packages') return { path, body: { keyPackages: ['AAAA'] } };
