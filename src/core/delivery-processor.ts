@@ -10,6 +10,7 @@ import { newDeliveryRow } from './notification-service.js';
 import { consentAllows, consentRowsByPatient, sendLockKey } from './consent-service.js';
 import type { ConsentRow } from '../store/repositories/consent-repository.js';
 import { DeliveryPolicy } from './delivery-policy.js';
+import { inPreferredOrder } from './patient-preferences.js';
 import { hashToken, randomToken } from '../crypto/tokens.js';
 import type { AccessLinkRow, ContactPointRow, DeliveryRow, NotificationRow } from '../store/rows.js';
 import { outcomeOf, type ClaimedBatch, type DeliveryOutcome, type JobOutcome, type Lease } from '../queue/job-queue.js';
@@ -471,7 +472,12 @@ export class DeliveryProcessor {
     const consents = await tx.consents.listForPatient(d.tenant_id, d.patient_id);
     const [n] = await tx.notifications.getMany([d.notification_id]);
     const purpose = PURPOSE_OF[(n?.type ?? 'follow_up') as NotificationType];
-    const next = (await tx.contactPoints.list(d.tenant_id, d.patient_id)).find(
+    // The next contact point in the patient's preferred order for this type (patient-preferences.ts), else by rank.
+    const next = inPreferredOrder(
+      await tx.contactPoints.list(d.tenant_id, d.patient_id),
+      await tx.preferences.get(d.tenant_id, d.patient_id),
+      (n?.type ?? 'follow_up') as NotificationType,
+    ).find(
       (c) => !used.has(c.id) && c.opted_out_at == null && consentAllows(consents, c.system as ChannelKind, purpose),
     );
     const status = suppress ? 'suppressed' : next ? 'failed' : 'dead';

@@ -16,6 +16,7 @@ import type { CoreDeps, RequestContext } from '../../src/core/context.js';
 import { describeEachBackend, freshDatabases, migratedStore, type TestDatabase } from '../helpers/backends.js';
 import { samplePatient } from '../helpers/sample-patient.js';
 import { DAYTIME, PHI_MARKER, fakeChannels } from '../helpers/in-memory-core.js';
+import { ChannelError } from '../../src/channels/channel.js';
 
 const DAY = 86_400_000;
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -320,6 +321,55 @@ describeEachBackend('delivery policy', (backend) => {
     expect(rows.find((r) => r.notification_id === bill.body.id)).toMatchObject({ status: 'sent' });
     // The nudge speaks the preferred language.
     expect(channels.email.sent[0].subject ?? channels.email.sent[0].text).toMatch(/[Mm]ensaje|[Nn]uevo|segur/);
+  });
+
+  it('counts a rolling week: a fourth routine SMS within 7 days waits until the first leaves the window', async () => {
+    const db = await fresh({ migrated: true });
+    const c = await core(db, { SEALPOST_DIGEST_WINDOW: 'off', SEALPOST_DEDUP_WINDOW: 'off' });
+    await c.patients.upsert(c.ctx, 'p1', samplePatient() as PatientInput);
+    const channels = fakeChannels();
+    const worker = new DeliveryProcessor(c.deps, channels, 'w1');
+    const ids: string[] = [];
+    for (let day = 0; day < 4; day++) {
+      c.setNow(DAYTIME + day * DAY);
+      ids.push((await c.notifications.create(c.ctx, followUp(`day ${day}`))).body.id);
+      await (await worker.claim(10, c.now(), c.now() + 60_000)).finish();
+    }
+    expect(channels.sms.sent).toHaveLength(3);
+    expect((await deliveries(db)).find((r) => r.notification_id === ids[3])).toMatchObject({
+      status: 'scheduled',
+      last_error_code: 'SP_DELIVERY_CAPPED',
+      run_at: DAYTIME + 7 * DAY,
+    });
+  });
+
+  it('fails over in the order the patient prefers for the type', async () => {
+    const db = await fresh({ migrated: true });
+    const c = await core(db);
+    await c.patients.upsert(
+      c.ctx,
+      'p1',
+      samplePatient({
+        telecom: [
+          { system: 'sms', value: '+14155552671', rank: 1 },
+          { system: 'email', value: 'first@example.com', rank: 2 },
+          { system: 'email', value: 'second@example.com', rank: 3 },
+        ],
+      }) as PatientInput,
+    );
+    await c.preferences.put(c.ctx, 'p1', { channels: { follow_up: ['email', 'sms'] } }, 'portal');
+    const created = await c.notifications.create(c.ctx, followUp('knee'));
+    expect(created.body.deliveries.map((d) => d.channel)).toEqual(['email']);
+    const channels = fakeChannels();
+    channels.email.willAnswerTo('first@example.com', async () => {
+      throw new ChannelError('SP_CHANNEL_SEND_FAILED', false, 'mailbox unavailable');
+    });
+    const worker = new DeliveryProcessor(c.deps, channels, 'w1');
+    await (await worker.claim(10, DAYTIME, DAYTIME + 60_000)).finish();
+    await (await worker.claim(10, DAYTIME, DAYTIME + 60_000)).finish();
+    // The second e-mail (rank 3) before the SMS (rank 1): e-mail is the patient's first choice.
+    expect(channels.email.sent.map((m) => m.to)).toEqual(['first@example.com', 'second@example.com']);
+    expect(channels.sms.sent).toEqual([]);
   });
 
   it('refuses bad preferences with a clear code and changes nothing', async () => {
