@@ -2879,6 +2879,11 @@ export interface paths {
                     content: {
                         "application/json": {
                             externalId: string;
+                            patientResponse: {
+                                at: string;
+                                channel: string;
+                                response: "confirmed" | "declined";
+                            } | null;
                             reminders: {
                                 notificationId: string;
                                 runAt: string;
@@ -2954,6 +2959,11 @@ export interface paths {
                     content: {
                         "application/json": {
                             externalId: string;
+                            patientResponse: {
+                                at: string;
+                                channel: string;
+                                response: "confirmed" | "declined";
+                            } | null;
                             reminders: {
                                 notificationId: string;
                                 runAt: string;
@@ -2972,6 +2982,11 @@ export interface paths {
                     content: {
                         "application/json": {
                             externalId: string;
+                            patientResponse: {
+                                at: string;
+                                channel: string;
+                                response: "confirmed" | "declined";
+                            } | null;
                             reminders: {
                                 notificationId: string;
                                 runAt: string;
@@ -3041,6 +3056,11 @@ export interface paths {
                     content: {
                         "application/json": {
                             externalId: string;
+                            patientResponse: {
+                                at: string;
+                                channel: string;
+                                response: "confirmed" | "declined";
+                            } | null;
                             reminders: {
                                 notificationId: string;
                                 runAt: string;
@@ -4869,6 +4889,207 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/consent/keywords": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's SMS keywords (opt-out, opt-in, help, per language) and the answers sent back */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            answers: {
+                                help: {
+                                    en: string;
+                                    es: string;
+                                };
+                                opt_in: {
+                                    en: string;
+                                    es: string;
+                                };
+                                opt_out: {
+                                    en: string;
+                                    es: string;
+                                };
+                            };
+                            contact?: string;
+                            keywords: {
+                                help: {
+                                    en: string[];
+                                    es: string[];
+                                };
+                                opt_in: {
+                                    en: string[];
+                                    es: string[];
+                                };
+                                opt_out: {
+                                    en: string[];
+                                    es: string[];
+                                };
+                            };
+                            organisation?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        /**
+         * Replace the tenant's SMS keywords and answers (the FCC 2024 / CTIA words cannot be removed)
+         * @description Answers may use `{organisation}` and `{contact}`; the HELP answers must tell how to stop. Bad settings answer 400 `SP_CONSENT_KEYWORDS_INVALID` and change nothing.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        answers: {
+                            help: {
+                                en: string;
+                                es: string;
+                            };
+                            opt_in: {
+                                en: string;
+                                es: string;
+                            };
+                            opt_out: {
+                                en: string;
+                                es: string;
+                            };
+                        };
+                        contact?: string;
+                        keywords: {
+                            help: {
+                                en: string[];
+                                es: string[];
+                            };
+                            opt_in: {
+                                en: string[];
+                                es: string[];
+                            };
+                            opt_out: {
+                                en: string[];
+                                es: string[];
+                            };
+                        };
+                        organisation?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            answers: {
+                                help: {
+                                    en: string;
+                                    es: string;
+                                };
+                                opt_in: {
+                                    en: string;
+                                    es: string;
+                                };
+                                opt_out: {
+                                    en: string;
+                                    es: string;
+                                };
+                            };
+                            contact?: string;
+                            keywords: {
+                                help: {
+                                    en: string[];
+                                    es: string[];
+                                };
+                                opt_in: {
+                                    en: string[];
+                                    es: string[];
+                                };
+                                opt_out: {
+                                    en: string[];
+                                    es: string[];
+                                };
+                            };
+                            organisation?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/conversations": {
         parameters: {
             query?: never;
@@ -6135,7 +6356,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Development only: a text message "from" a phone number, handled as an inbound SMS (alert reply codes such as 1 or 1D, then STOP/START) */
+        /** Development only: a text message "from" a phone number, handled as an inbound SMS (alert reply codes such as 1 or 1D, then keywords such as STOP/START/HELP, then appointment reply codes such as C or N, then kept as an unrecognised text) */
         post: {
             parameters: {
                 query?: never;
@@ -6159,7 +6380,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            handledAs: "alert-reply" | "consent";
+                            handledAs: "alert-reply" | "consent" | "appointment-reply" | "unrecognised";
                         };
                     };
                 };
@@ -7685,6 +7906,94 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/inbound-messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A patient's unrecognised inbound texts, newest first (sealed at rest; the read is audited)
+         * @description Texts from a number of the patient that were no alert reply code, no SMS keyword and no appointment reply code. A number shared by several patients keeps one copy per patient (`sharedNumber`). Page with `before` (the `receivedAt` of the last item).
+         */
+        get: {
+            parameters: {
+                query: {
+                    before?: string;
+                    limit?: number;
+                    patientId: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                body: string;
+                                channel: string;
+                                id: string;
+                                patientId: string;
+                                receivedAt: string;
+                                sharedNumber: boolean;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me": {
         parameters: {
             query?: never;
@@ -7859,6 +8168,172 @@ export interface paths {
                                 /** @description IANA time zone, e.g. America/New_York */
                                 timeZone: string;
                             };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/consents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The signed-in patient's consents: the decision per channel and purpose, and the ledger */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            history: {
+                                active: boolean;
+                                /** @enum {unknown} */
+                                channel: "sms" | "email" | "webhook" | "push" | "*";
+                                /** @enum {unknown} */
+                                decision: "permit" | "deny";
+                                id: string;
+                                /** @enum {unknown} */
+                                purpose: "appointment" | "results" | "medication" | "billing" | "care_messages" | "alerts" | "*";
+                                /** Format: date-time */
+                                recordedAt: string;
+                                recordedBy: string;
+                                source: string;
+                            }[];
+                            patientId: string;
+                            state: {
+                                /** @enum {unknown} */
+                                channel: "sms" | "email" | "webhook" | "push";
+                                /** @enum {unknown} */
+                                decision: "permit" | "deny";
+                                /** @enum {unknown} */
+                                purpose: "appointment" | "results" | "medication" | "billing" | "care_messages" | "alerts";
+                                recordedAt: string | null;
+                                source: string | null;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        /** The signed-in patient changes their own consents (source `portal`); answers the new state */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        consents: {
+                            /** @enum {unknown} */
+                            channel: "sms" | "email" | "webhook" | "push" | "*";
+                            /** @enum {unknown} */
+                            decision: "permit" | "deny";
+                            /** @enum {unknown} */
+                            purpose?: "appointment" | "results" | "medication" | "billing" | "care_messages" | "alerts" | "*";
+                        }[];
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            history: {
+                                active: boolean;
+                                /** @enum {unknown} */
+                                channel: "sms" | "email" | "webhook" | "push" | "*";
+                                /** @enum {unknown} */
+                                decision: "permit" | "deny";
+                                id: string;
+                                /** @enum {unknown} */
+                                purpose: "appointment" | "results" | "medication" | "billing" | "care_messages" | "alerts" | "*";
+                                /** Format: date-time */
+                                recordedAt: string;
+                                recordedBy: string;
+                                source: string;
+                            }[];
+                            patientId: string;
+                            state: {
+                                /** @enum {unknown} */
+                                channel: "sms" | "email" | "webhook" | "push";
+                                /** @enum {unknown} */
+                                decision: "permit" | "deny";
+                                /** @enum {unknown} */
+                                purpose: "appointment" | "results" | "medication" | "billing" | "care_messages" | "alerts";
+                                recordedAt: string | null;
+                                source: string | null;
+                            }[];
                         };
                     };
                 };
@@ -8110,6 +8585,136 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me/inbox": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The signed-in patient's inbox at a glance: counts, the newest id and their language (no content) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            acknowledged: number;
+                            language: string;
+                            /** @description The newest notification's id */
+                            newest: string | null;
+                            /** @description Notifications the patient can read */
+                            total: number;
+                            unread: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/inbox/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live changes of the signed-in patient's inbox (Server-Sent Events; counts and ids only)
+         * @description A `text/event-stream` (the request must accept it). Each `inbox` event carries the state `{ total, unread, newest, acknowledged }`, sent at once and then whenever it changes (a new notification, a read, an acknowledgement, a cancellation; on any node). Heartbeat comments keep it open; when the session is signed out, revoked or expired, a `signed-out` event is sent and the stream ends.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header: {
+                    accept: string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description text/event-stream */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": string;
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me/notifications": {
         parameters: {
             query?: never;
@@ -8272,6 +8877,91 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me/notifications/{id}/acknowledge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Acknowledge one of the signed-in patient’s notifications (marks it read too; audited once)
+         * @description Acknowledging again changes nothing. Another patient's notification answers 404, as an unknown id does.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            body: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                            id: string;
+                            status: "unread" | "read" | "acknowledged";
+                            title: string;
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me/password": {
         parameters: {
             query?: never;
@@ -8351,6 +9041,393 @@ export interface paths {
             };
         };
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/preferences": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The signed-in patient's delivery preferences */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            channels: {
+                                [key: string]: string[];
+                            };
+                            language: string | null;
+                            noTextAfter: string | null;
+                            patientId: string;
+                            quietHours: {
+                                end: string;
+                                start: string;
+                            } | null;
+                            updatedAt: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        /**
+         * Replace the signed-in patient's delivery preferences (audited; a field left out is cleared)
+         * @description A bad value answers 400 with an `SP_PREFERENCE_*` code naming the field and changes nothing.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Per notification type (appointment_reminder, test_result_ready, medication_reminder, prescription_ready, follow_up, billing_statement), channel kinds in the patient's order (sms, email, webhook, push); used when the sender names no channels */
+                        channels?: {
+                            [key: string]: string[];
+                        };
+                        language?: string | null;
+                        /** @description No routine SMS after this time; it waits for the next morning (end of quiet hours, else 08:00) */
+                        noTextAfter?: string | null;
+                        /** @description Personal quiet hours for routine messages (may cross midnight); null: none */
+                        quietHours?: {
+                            /** @description Local wall-clock time HH:MM (24 h) in the patient's time zone */
+                            end: string;
+                            /** @description Local wall-clock time HH:MM (24 h) in the patient's time zone */
+                            start: string;
+                        } | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            channels: {
+                                [key: string]: string[];
+                            };
+                            language: string | null;
+                            noTextAfter: string | null;
+                            patientId: string;
+                            quietHours: {
+                                end: string;
+                                start: string;
+                            } | null;
+                            updatedAt: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/push-subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The signed-in patient's push registrations, newest first (without subscriptions or tokens) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                /** Format: date-time */
+                                createdAt: string;
+                                id: string;
+                                /** @enum {unknown} */
+                                kind: "webpush" | "fcm" | "apns";
+                                label: string | null;
+                                /** @description Web Push: the push service's host */
+                                service: string | null;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Register a device of the signed-in patient for push notifications (sealed; never returned)
+         * @description `webpush`: `subscription` is the JSON of the browser's PushSubscription (its endpoint must pass the outbound address policy of webhooks). `fcm` / `apns`: `token` is the app's registration or device token. The same endpoint or token again renews that registration (200); at most 10 each.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        kind: "webpush" | "fcm" | "apns";
+                        label?: string;
+                        subscription?: {
+                            endpoint: string;
+                            expirationTime?: number | null;
+                            keys: {
+                                auth: string;
+                                p256dh: string;
+                            };
+                        };
+                        token?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            createdAt: string;
+                            id: string;
+                            /** @enum {unknown} */
+                            kind: "webpush" | "fcm" | "apns";
+                            label: string | null;
+                            /** @description Web Push: the push service's host */
+                            service: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            createdAt: string;
+                            id: string;
+                            /** @enum {unknown} */
+                            kind: "webpush" | "fcm" | "apns";
+                            label: string | null;
+                            /** @description Web Push: the push service's host */
+                            service: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/push-subscriptions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove one of the signed-in patient's push registrations */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -9993,7 +11070,7 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        channels?: ("sms" | "email" | "webhook")[];
+                        channels?: ("sms" | "email" | "webhook" | "push")[];
                         /** @description Template variables of the type (PHI, stored encrypted). At most 4 levels deep, 50 keys per object and 2,000 characters per string; well-formed Unicode only. */
                         data: {
                             [key: string]: unknown;
@@ -10129,7 +11206,7 @@ export interface paths {
                 content: {
                     "application/json": {
                         items: {
-                            channels?: ("sms" | "email" | "webhook")[];
+                            channels?: ("sms" | "email" | "webhook" | "push")[];
                             /** @description Template variables of the type (PHI, stored encrypted). At most 4 levels deep, 50 keys per object and 2,000 characters per string; well-formed Unicode only. */
                             data: {
                                 [key: string]: unknown;
@@ -11148,7 +12225,7 @@ export interface paths {
                             /** @description 1 = preferred (FHIR ContactPoint.rank) */
                             rank?: number;
                             /** @enum {unknown} */
-                            system: "sms" | "email" | "webhook";
+                            system: "sms" | "email" | "webhook" | "push";
                             value: string;
                         }[];
                         /** @description IANA time zone, e.g. America/New_York */
@@ -11856,6 +12933,197 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/patients/{id}/consents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A patient's consents: the decision per channel and purpose, and the ledger newest first */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            history: {
+                                active: boolean;
+                                /** @enum {unknown} */
+                                channel: "sms" | "email" | "webhook" | "push" | "*";
+                                /** @enum {unknown} */
+                                decision: "permit" | "deny";
+                                id: string;
+                                /** @enum {unknown} */
+                                purpose: "appointment" | "results" | "medication" | "billing" | "care_messages" | "alerts" | "*";
+                                /** Format: date-time */
+                                recordedAt: string;
+                                recordedBy: string;
+                                source: string;
+                            }[];
+                            patientId: string;
+                            state: {
+                                /** @enum {unknown} */
+                                channel: "sms" | "email" | "webhook" | "push";
+                                /** @enum {unknown} */
+                                decision: "permit" | "deny";
+                                /** @enum {unknown} */
+                                purpose: "appointment" | "results" | "medication" | "billing" | "care_messages" | "alerts";
+                                recordedAt: string | null;
+                                source: string | null;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        /**
+         * Append decisions to a patient's consent ledger (in order, all or none); answers the new state
+         * @description Each decision covers one channel (or `*`: every channel) and one purpose (or `*`, the default: every purpose); the latest decision covering a channel and purpose is in force, at creation and at send time. Recorded with source `staff` when a person calls, `api` when a system does.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        consents: {
+                            /** @enum {unknown} */
+                            channel: "sms" | "email" | "webhook" | "push" | "*";
+                            /** @enum {unknown} */
+                            decision: "permit" | "deny";
+                            /** @enum {unknown} */
+                            purpose?: "appointment" | "results" | "medication" | "billing" | "care_messages" | "alerts" | "*";
+                        }[];
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            history: {
+                                active: boolean;
+                                /** @enum {unknown} */
+                                channel: "sms" | "email" | "webhook" | "push" | "*";
+                                /** @enum {unknown} */
+                                decision: "permit" | "deny";
+                                id: string;
+                                /** @enum {unknown} */
+                                purpose: "appointment" | "results" | "medication" | "billing" | "care_messages" | "alerts" | "*";
+                                /** Format: date-time */
+                                recordedAt: string;
+                                recordedBy: string;
+                                source: string;
+                            }[];
+                            patientId: string;
+                            state: {
+                                /** @enum {unknown} */
+                                channel: "sms" | "email" | "webhook" | "push";
+                                /** @enum {unknown} */
+                                decision: "permit" | "deny";
+                                /** @enum {unknown} */
+                                purpose: "appointment" | "results" | "medication" | "billing" | "care_messages" | "alerts";
+                                recordedAt: string | null;
+                                source: string | null;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/patients/{id}/disclosures": {
         parameters: {
             query?: never;
@@ -11944,6 +13212,366 @@ export interface paths {
             };
         };
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/patients/{id}/preferences": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A patient's delivery preferences (channel per type, language, quiet hours, no texts after) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            channels: {
+                                [key: string]: string[];
+                            };
+                            language: string | null;
+                            noTextAfter: string | null;
+                            patientId: string;
+                            quietHours: {
+                                end: string;
+                                start: string;
+                            } | null;
+                            updatedAt: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        /**
+         * Replace a patient's delivery preferences (audited; a field left out is cleared)
+         * @description A bad value answers 400 with an `SP_PREFERENCE_*` code naming the field and changes nothing.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Per notification type (appointment_reminder, test_result_ready, medication_reminder, prescription_ready, follow_up, billing_statement), channel kinds in the patient's order (sms, email, webhook, push); used when the sender names no channels */
+                        channels?: {
+                            [key: string]: string[];
+                        };
+                        language?: string | null;
+                        /** @description No routine SMS after this time; it waits for the next morning (end of quiet hours, else 08:00) */
+                        noTextAfter?: string | null;
+                        /** @description Personal quiet hours for routine messages (may cross midnight); null: none */
+                        quietHours?: {
+                            /** @description Local wall-clock time HH:MM (24 h) in the patient's time zone */
+                            end: string;
+                            /** @description Local wall-clock time HH:MM (24 h) in the patient's time zone */
+                            start: string;
+                        } | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            channels: {
+                                [key: string]: string[];
+                            };
+                            language: string | null;
+                            noTextAfter: string | null;
+                            patientId: string;
+                            quietHours: {
+                                end: string;
+                                start: string;
+                            } | null;
+                            updatedAt: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/push/vapid-public-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The installation's VAPID public key (applicationServerKey of PushManager.subscribe) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            publicKey: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reply-codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's SMS reply codes for appointment reminders */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            confirm: string;
+                            decline: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        /**
+         * Sets the tenant's SMS reply codes (audited)
+         * @description Letters and digits, 1-8, starting with a letter, case-insensitive; the two must differ. A code that is an SMS keyword (STOP, CANCEL, HELP, START…) is refused with SP_REPLY_CODE_KEYWORD: the patient would opt out instead of answering.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        confirm: string;
+                        decline: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            confirm: string;
+                            decline: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
         post?: never;
         delete?: never;
         options?: never;
