@@ -270,6 +270,11 @@ export class ConsentService {
     const settings = validateKeywordSettings(input);
     const { store, clock } = this.deps;
     await store.transaction(async (tx) => {
+      // The tenant's appointment reply codes stay answers: a keyword may not take one over.
+      const codes = await tx.patientReplies.getCodes(ctx.tenantId);
+      for (const code of codes ? [codes.confirm_code, codes.decline_code] : [])
+        if (isKeywordIn(settings, code))
+          throw new AppError('SP_CONSENT_KEYWORDS_INVALID', `keywords: ${code} is an appointment reply code`);
       const now = clock();
       await tx.consents.putSettings({
         tenant_id: ctx.tenantId,

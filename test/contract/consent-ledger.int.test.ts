@@ -189,6 +189,22 @@ describeEachBackend('consent ledger', (backend) => {
       // A second write replaces the first (upsert on both backends).
       await f.consents.setKeywordSettings(ctx, s);
       expect(await f.consents.isKeyword('default', 'HALT')).toBe(false);
+      // A keyword may not take over one of the tenant's appointment reply codes; nothing changes.
+      await f.store.read.patientReplies.putCodes({
+        tenant_id: 'default',
+        confirm_code: 'OK',
+        decline_code: 'NO',
+        updated_by: 'test',
+        updated_at: Date.now(),
+      });
+      const taking = {
+        ...s,
+        keywords: { ...s.keywords, opt_in: { ...s.keywords.opt_in, en: [...s.keywords.opt_in.en, 'ok'] } },
+      };
+      await expect(f.consents.setKeywordSettings(ctx, taking)).rejects.toMatchObject({
+        code: 'SP_CONSENT_KEYWORDS_INVALID',
+      });
+      expect(await f.consents.isKeyword('default', 'OK')).toBe(false);
     } finally {
       await f.close();
     }
