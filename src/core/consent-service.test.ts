@@ -115,6 +115,40 @@ describe('ConsentService: the ledger', () => {
   });
 });
 
+describe('NotificationService honours the ledger at creation, by purpose', () => {
+  it('skips a channel denied for the notification’s purpose, uses the next contact point, and leaves other purposes alone', async () => {
+    await consents.record(f.ctx, {
+      patientId: 'p1',
+      channel: 'sms',
+      purpose: 'care_messages',
+      decision: 'deny',
+      source: 'staff',
+    });
+    const followUpMsg = await notifications.create(f.ctx, followUp());
+    expect(followUpMsg.body.deliveries.map((d: { channel: string }) => d.channel)).toEqual(['email']);
+    const refused = await refusal(notifications.create(f.ctx, followUp({ channels: ['sms'] })));
+    expect(refused.code).toBe('SP_NOTIFICATION_NO_CHANNEL');
+    expect(refused.message).not.toContain(PHI_MARKER);
+    const billing = await notifications.create(f.ctx, {
+      type: 'billing_statement',
+      patientId: 'p1',
+      data: { amount: '1.00', dueDate: '2030-02-01', statementId: 'S1' },
+    });
+    expect(billing.body.deliveries.map((d: { channel: string }) => d.channel)).toEqual(['sms']);
+    // Every channel denied for the purpose: nothing to send on, nothing created.
+    await consents.record(f.ctx, {
+      patientId: 'p1',
+      channel: '*',
+      purpose: 'care_messages',
+      decision: 'deny',
+      source: 'portal',
+    });
+    const before = f.store.tables.notifications.size;
+    expect((await refusal(notifications.create(f.ctx, followUp()))).code).toBe('SP_NOTIFICATION_NO_CHANNEL');
+    expect(f.store.tables.notifications.size).toBe(before);
+  });
+});
+
 describe('DeliveryProcessor honours the ledger at send time', () => {
   const claim = (w: DeliveryProcessor) => w.claim(10, f.now(), f.now() + 60_000);
 
