@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase, describeEachBackend, type TestDatabase } from '../helpers/backends.js';
-import { eventually, httpsJson, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
+import {
+  eventually,
+  form,
+  httpsJson,
+  samplePatient,
+  startSealpost,
+  type Harness,
+} from '../helpers/sealpost-harness.js';
 import { inboxStates, openSse, type SseClient } from '../helpers/sse.js';
 
 const MARKER = 'Qzinboxphimarker';
@@ -133,6 +140,40 @@ describeEachBackend('patient inbox: state, acknowledge and the live stream', (ba
     expect(s.raw()).not.toContain('pin1');
     expect(s.raw()).not.toContain(others);
     expect(s.raw()).not.toMatch(/ferritin/i);
+  });
+
+  it("a read and an acknowledgement through the notification's one-time link show on the open stream", async () => {
+    const s = stream({ authorization: `Bearer ${token}` });
+    expect((await s.opened).status).toBe(200);
+    const res = await h.request('POST', '/v1/notifications', {
+      type: 'test_result_ready',
+      patientId: 'pin1',
+      data: { testName: `${MARKER} link` },
+    });
+    const id = res.body.id as string;
+    await eventually(async () => inboxStates(s).find((x) => x.newest === id && x.unread >= 1), 'the new one');
+    const before = inboxStates(s).at(-1)!;
+    const mail = await eventually(
+      async () =>
+        (await h.request('GET', '/v1/dev/outbox?limit=500')).body.items.find(
+          (i: any) => i.deliveryId === res.body.deliveries[0].id,
+        ),
+      'the nudge',
+    );
+    const path = new URL(/(https:\/\/\S+\/m\/\S+)/.exec(mail.body)![1]!).pathname;
+    const verified = await form(h, `${path}/verify`, { birthDate: '1980-04-02' });
+    expect(verified.status).toBe(303);
+    const cookie = String(verified.headers['set-cookie']).split(';')[0]!;
+    await eventually(
+      async () => inboxStates(s).find((x) => x.newest === id && x.unread === before.unread - 1),
+      'the read through the link',
+    );
+    expect((await form(h, `${path}/acknowledge`, {}, cookie)).status).toBe(303);
+    await eventually(
+      async () => inboxStates(s).find((x) => x.acknowledged === before.acknowledged + 1),
+      'the acknowledgement through the link',
+    );
+    expect(s.raw()).not.toContain(MARKER);
   });
 
   it("answers 404 for another patient's notification and an unknown id, and changes nothing", async () => {
