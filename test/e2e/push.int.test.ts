@@ -195,6 +195,7 @@ describeEachBackend('push notifications end to end', (backend) => {
         { system: 'email', value: email('pu1') },
         { system: 'sms', value: '+14155550123' },
       ],
+      identifiers: [{ system: 'test1', value: 'PATID1234' }],
     });
     expect((await h.request('PUT', '/v1/patients/pu1', p)).status).toBe(200);
     expect(await pushRows('pu1')).toEqual(before);
@@ -209,6 +210,23 @@ describeEachBackend('push notifications end to end', (backend) => {
       telecom: [...p.telecom, { system: 'push', value: '{"kind":"fcm","token":"abcdefghijklmnopqrstu"}' }],
     });
     expect([refused.status, refused.body.code]).toEqual([400, 'SP_PUSH_NOT_EDITABLE']);
+    expect(await pushRows('pu1')).toEqual(before);
+
+    // An HL7 ADT^A08 (update patient information) from the EHR replaces the telecom it carries, not the devices.
+    await h.app.services.hl7.senders.add(
+      { tenantId: 'default', actor: 'test' },
+      { app: 'ADTApp', facility: 'GHHSFacility', patientIdAuthority: 'test1', timeZone: 'Europe/Berlin' },
+    );
+    const adt = readFileSync(new URL('../fixtures/hl7v2/ADT-A08-01.hl7', import.meta.url), 'utf8')
+      .replace(/^\uFEFF/, '')
+      .split(/\r\n|\r|\n/)
+      .filter((l) => l.trim())
+      .join('\r');
+    const r = await h.app.services.hl7.receive(adt, { remoteAddress: '127.0.0.1', tls: false });
+    expect(r.status).toBe('applied');
+    // The message's telecom replaced the e-mail address and phone number (it carries none Sealpost can use)...
+    expect((await h.request('GET', '/v1/patients/pu1')).body.telecom).toEqual([]);
+    // ...and the patient's device stayed.
     expect(await pushRows('pu1')).toEqual(before);
   });
 
