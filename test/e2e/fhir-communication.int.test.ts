@@ -100,7 +100,7 @@ for (const backend of BACKENDS) {
         expect(r.body).toMatchObject({ resourceType: 'CodeSystem', url: `https://sealpost.dev/fhir/CodeSystem/${id}` });
       }
       const channels = (await fhir.read({ resourceType: 'CodeSystem', id: 'sealpost-channel' })) as Json;
-      expect(channels.concept.map((c: Json) => c.code)).toEqual(['sms', 'email', 'webhook']);
+      expect(channels.concept.map((c: Json) => c.code)).toEqual(['sms', 'email', 'webhook', 'push']);
     });
 
     it('creates a notification from a CommunicationRequest; the worker delivers it and its Communication shows completed', async () => {
