@@ -101,7 +101,7 @@ export const NotificationBody = Type.Object(
       description:
         'Template variables of the type (PHI, stored encrypted). At most 4 levels deep, 50 keys per object and 2,000 characters per string; well-formed Unicode only.',
     }),
-    channels: Type.Optional(Type.Array(Type.Enum([...CHANNEL_KINDS]), { minItems: 1, maxItems: 3 })),
+    channels: Type.Optional(Type.Array(Type.Enum([...CHANNEL_KINDS]), { minItems: 1, maxItems: CHANNEL_KINDS.length })),
     sendAt: Type.Optional(Type.String({ format: 'date-time' })),
     priority: Type.Optional(Type.Enum([...PRIORITIES])),
   },
