@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../helpers/chromium.js';
+import { b64, signatureKeys } from '../helpers/messaging-devices.js';
 import { logPageOnFailure, phoneContext } from '../helpers/portal-inbox.js';
 import { createTestDatabase, describeEachBackend, type TestDatabase } from '../helpers/backends.js';
 import { eventually, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
@@ -185,7 +186,7 @@ describeEachBackend('the portal notifications page in a real browser', (backend)
     await context.close();
   }, 240_000);
 
-  it("lists the patient's devices and removes one", async (ctx) => {
+  it("lists the patient's devices (messaging and push) and removes them", async (ctx) => {
     const context = await phoneContext(browser);
     const page = await context.newPage();
     logPageOnFailure(page, ctx);
@@ -199,8 +200,23 @@ describeEachBackend('the portal notifications page in a real browser', (backend)
       { authorization: '', cookie, origin: h.url },
     );
     expect(reg.status).toBe(201);
+    // A messaging device (what the secure-messages page registers for this browser).
+    const md = await h.request(
+      'POST',
+      '/v1/messaging/devices',
+      { name: 'Home laptop', platform: 'web', signatureKey: b64((await signatureKeys()).publicKey) },
+      { authorization: '', cookie, origin: h.url },
+    );
+    expect(md.status).toBe(201);
     await page.reload();
     await step(page, 'home');
+    const laptop = page.locator(`#messaging-device-list li[data-id="${md.body.deviceId}"]`);
+    await laptop.waitFor();
+    expect(await laptop.textContent()).toContain('Home laptop');
+    await laptop.locator('button.remove').click();
+    await laptop.waitFor({ state: 'detached' });
+    const active = await h.request('GET', '/v1/messaging/devices', undefined, { authorization: '', cookie });
+    expect(active.body.items.map((d: any) => d.deviceId)).not.toContain(md.body.deviceId);
     const item = page.locator(`#push-list li[data-id="${reg.body.id}"]`);
     await item.waitFor();
     expect(await item.textContent()).toContain('Kitchen tablet');
