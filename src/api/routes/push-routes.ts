@@ -133,8 +133,15 @@ export const pushRoutes: RoutePlugin<PushRouteOptions> = async (app, { push, vap
  */
 export const pushWorkerRoutes: RoutePlugin<object> = async (app) => {
   const pub = { config: { permission: 'public' as const }, schema: { hide: true } };
+  // A worker's own policy is its script's: it may fetch this origin (to register a renewed subscription), nothing else.
   app.get('/push-sw.js', pub, async (req, reply) =>
-    sendScript(req, reply.header('service-worker-allowed', '/portal/'), WORKER),
+    sendScript(
+      req,
+      reply
+        .header('service-worker-allowed', '/portal/')
+        .header('content-security-policy', "default-src 'none'; connect-src 'self'"),
+      WORKER,
+    ),
   );
   app.get('/assets/push.js', pub, async (req, reply) => sendScript(req, reply, CLIENT));
 };
