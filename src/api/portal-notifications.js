@@ -240,10 +240,14 @@ function drawCount(state) {
 }
 
 /** Draws the list for `state` (fetching the notifications, each view audited by the server). */
+let drawing = 0;
 async function drawList(state) {
   drawCount(state);
   drawn = state;
+  // Two draws in flight (two quick changes): only the later one's answer is shown.
+  const mine = ++drawing;
   const { items } = await api('GET', '/v1/me/notifications?limit=50');
+  if (mine !== drawing) return;
   const list = $('notification-list');
   list.replaceChildren();
   $('no-notifications').hidden = items.length > 0;
