@@ -11,7 +11,7 @@ import { migrationProvider } from './migrations/index.js';
 import { AppError } from '../core/errors.js';
 import { CoalescingTransactions, type CommandWrites } from './coalescing-transactions.js';
 import { PendingInserts } from './repositories/commit-buffer.js';
-import { SendLocks } from './send-locks.js';
+import { SendLocks, Slots } from './send-locks.js';
 
 export interface KyselyStoreOptions {
   backend: 'sqlite' | 'postgres';
@@ -26,6 +26,8 @@ export interface KyselyStoreOptions {
    */
   coalesce?: 'all' | 'batchable';
   coalesceConcurrency?: number;
+  /** PostgreSQL: sends holding their lock transaction (a pooled connection) at once (Store.sendLocked); default 1. */
+  sendLockConcurrency?: number;
   /**
    * Whether a failed transaction may be run again from the start: concurrent writers on PostgreSQL
    * can lose a race (unique key, deadlock, serialization) that a second run resolves by reading the winner's rows.
@@ -49,6 +51,8 @@ export class KyselyStore implements Store {
   private readonly coalescer: CoalescingTransactions | null;
   /** SQLite's send locks (one node); PostgreSQL uses advisory locks (ConsentRepository.lockPatients). */
   private readonly sendLocks = new SendLocks();
+  /** PostgreSQL: how many sends may hold a pooled connection (their lock transaction) at once. */
+  private readonly sendSlots: Slots;
 
   constructor(private readonly opts: KyselyStoreOptions) {
     this.backend = opts.backend;
@@ -68,6 +72,7 @@ export class KyselyStore implements Store {
       : null;
     this.dueSignal = opts.dueSignal;
     this.feedSignal = opts.feedSignal;
+    this.sendSlots = new Slots(opts.sendLockConcurrency ?? 1);
   }
 
   async transaction<T>(fn: (tx: StoreTx) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
@@ -82,11 +87,13 @@ export class KyselyStore implements Store {
 
   sendLocked<T>(keys: readonly string[], fn: (read: StoreTx) => Promise<T>): Promise<T> {
     if (this.backend !== 'postgres') return this.sendLocks.shared(keys, () => fn(this.read));
-    return this.db.transaction().execute(async (trx) => {
-      const repos = new SqlRepositories(this.txSql(trx));
-      await repos.consents.lockPatients(keys, 'shared');
-      return fn(repos);
-    });
+    return this.sendSlots.run(() =>
+      this.db.transaction().execute(async (trx) => {
+        const repos = new SqlRepositories(this.txSql(trx));
+        await repos.consents.lockPatients(keys, 'shared');
+        return fn(repos);
+      }),
+    );
   }
 
   revocationTransaction<T>(keys: readonly string[], fn: (tx: StoreTx) => Promise<T>): Promise<T> {

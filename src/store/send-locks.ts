@@ -73,3 +73,26 @@ interface Waiter {
   exclusive: boolean;
   resolve: () => void;
 }
+
+/**
+ * At most `n` callers inside `run` at once; the others wait in order. On PostgreSQL a send holds a
+ * pooled connection (its lock transaction) while its channel calls run: capping how many do so
+ * leaves connections for everything else, a dev-outbox channel's own writes included.
+ */
+export class Slots {
+  private used = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly n: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.used >= this.n) await new Promise<void>((r) => this.waiting.push(r));
+    else this.used++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.used--;
+    }
+  }
+}

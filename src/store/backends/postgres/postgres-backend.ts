@@ -118,6 +118,8 @@ export function openPostgresStore(opts: PostgresOptions, log?: Logger): KyselySt
     // Notification creates from concurrent requests share transactions (a third of the pool at most).
     coalesce: 'batchable',
     coalesceConcurrency: Math.max(1, Math.floor(opts.poolMax / 3)),
+    // Sends hold a connection while their channel calls run (the consent send lock): a third of the pool at most.
+    sendLockConcurrency: Math.max(1, Math.floor(opts.poolMax / 3)),
     dueSignal: new PgDueSignal(listener, opts.nodeId, pool),
     feedSignal: new PgFeedSignal(listener, opts.nodeId, pool),
     onClose: () => listener.close(),
