@@ -59,6 +59,7 @@ const T = {
     registered: (d) => `registered ${d}`,
     enablePush: 'Get push notifications on this browser',
     pushOn: 'Push notifications are on for this browser.',
+    pushDenied: 'This browser blocks notifications from this site; allow them in its settings first.',
     signedOut: 'You were signed out.',
   },
   es: {
@@ -105,6 +106,7 @@ const T = {
     registered: (d) => `registrado el ${d}`,
     enablePush: 'Recibir notificaciones push en este navegador',
     pushOn: 'Las notificaciones push están activadas en este navegador.',
+    pushDenied: 'Este navegador bloquea las notificaciones de este sitio; permítalas primero en su configuración.',
     signedOut: 'Se cerró su sesión.',
   },
 }[lang];
@@ -511,7 +513,10 @@ async function drawDevices() {
   box.append(pl);
   if (push && 'serviceWorker' in navigator && 'PushManager' in window) {
     const enable = el('button', { type: 'button', id: 'push-enable' }, T.enablePush);
-    enable.addEventListener('click', () => void enablePush().catch(fail));
+    enable.addEventListener(
+      'click',
+      () => void enablePush().catch((e) => (e?.message === 'SP_PUSH_PERMISSION_DENIED' ? say(T.pushDenied) : fail(e))),
+    );
     box.append(enable);
   }
 }

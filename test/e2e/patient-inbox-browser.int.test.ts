@@ -225,6 +225,14 @@ describeEachBackend('the portal notifications page in a real browser', (backend)
     expect(
       (await h.request('GET', '/v1/me/push-subscriptions', undefined, { authorization: '', cookie })).body.items,
     ).toEqual([]);
+    // The Web Push opt-in loads the portal's push module under the page's policy; a browser that
+    // blocks notifications gets told so, and nothing is registered.
+    await page.locator('#push-enable').click();
+    await page.waitForFunction(() => /blocks notifications/.test(document.getElementById('status')?.textContent ?? ''));
+    expect(await page.locator('#error').textContent()).toBe('');
+    expect(
+      (await h.request('GET', '/v1/me/push-subscriptions', undefined, { authorization: '', cookie })).body.items,
+    ).toEqual([]);
     await context.close();
   }, 240_000);
 
