@@ -16,6 +16,8 @@ import {
   replyAddressRef,
 } from '../../src/core/patient-replies.js';
 import { loadConfig } from '../../src/config/load-config.js';
+import { EventWebhookWorker, PARKED } from '../../src/core/event-webhooks.js';
+import { EventWebhookSender } from '../../src/channels/webhook/event-webhook-sender.js';
 import type { CoreDeps } from '../../src/core/context.js';
 import type { Channel, OutboundMessage } from '../../src/channels/channel.js';
 import type { DomainEvent } from '../../src/core/events.js';
@@ -343,6 +345,35 @@ describeEachBackend('two-way SMS replies', (backend) => {
     await t.patients.erase(ctx, 'p1', { shredInBackground: true });
     expect(await t.store.read.patientReplies.latestQuestions('default', [ref], 5)).toEqual([]);
     expect(await t.store.read.patientReplies.listInbound('default', 'p1', 5)).toEqual([]);
+    await t.store.close();
+  });
+
+  it('parks an event the address policy refuses (no retry mends it), with the reason, and sends it to nobody', async () => {
+    const t = await setup(fresh);
+    await t.book('a1', Date.now() + 3 * DAY);
+    await t.sendReminder('a1');
+    expect(await t.replies.handle(ctx, PHONE, 'C')).toBe('confirmed');
+    const worker = new EventWebhookWorker(
+      t.store,
+      // A private address, not allowed: refused before any connection.
+      new EventWebhookSender({ url: 'https://10.0.0.1/hook', secret: 'x'.repeat(16), timeoutMs: 1000 }),
+      {
+        owner: 'n1',
+        pollMs: 1000,
+        leaseMs: 60_000,
+        batchSize: 10,
+        maxAttempts: 5,
+        backoffBaseMs: 10,
+        backoffCapMs: 20,
+      },
+      () => new Date(),
+    );
+    expect(await worker.tick()).toBe(1);
+    const [q] = await t.store.read.patientReplies.claimEvents('n2', PARKED - 1, PARKED, 10);
+    expect(q).toBeUndefined();
+    const events = await t.store.read.patientReplies.claimEvents('n2', PARKED, PARKED + 1, 10);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ delivered_at: null, last_error_code: 'SP_CHANNEL_ADDRESS_REFUSED', attempts: 2 });
     await t.store.close();
   });
 
