@@ -136,7 +136,7 @@ describeEachBackend('delivery policy', (backend) => {
     const since = await store.read.sendLedger.listSince('t1', ['p1'], 150);
     expect(since.map((r) => [r.delivery_id, Number(r.at)])).toEqual([['d2', 200]]);
     expect((await store.read.sendLedger.listSince('t1', ['p1'], 0)).find((r) => r.delivery_id === 'd1')?.at).toBe(100);
-    expect(await store.transaction((tx) => tx.sendLedger.prune('t1', ['p1'], 150))).toBe(1);
+    expect(await store.transaction((tx) => tx.sendLedger.prune('t1', ['p1', 'p2'], 150))).toBe(1);
     expect(await store.transaction((tx) => tx.sendLedger.deleteForPatient('t1', 'p2'))).toBe(1);
     expect(await store.transaction((tx) => tx.preferences.deleteForPatient('t1', 'p2'))).toBe(1);
   });

@@ -1,7 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { Database } from '../schema.js';
 import type { Sql } from '../sql.js';
-import { insertRows, selectIn, stmt } from '../sql.js';
+import { insertRows, placeholders, selectIn, shaped, stmt } from '../sql.js';
 import { columns } from './columns.js';
 
 export type PreferenceRow = Selectable<Database['patient_preferences']>;
@@ -145,8 +145,15 @@ export class SqlSendLedgerRepository implements SendLedgerRepository {
   async prune(tenantId: string, patientIds: readonly string[], before: number): Promise<number> {
     if (!patientIds.length) return 0;
     if (this.sql.backend === 'postgres') return this.sql.run(PRUNE_ANY, [tenantId, before, [...patientIds]]);
+    // SQLite: one statement per 200 patients (a claimed batch is one).
     let n = 0;
-    for (const p of patientIds) n += await this.sql.run(PRUNE, [tenantId, p, before]);
+    for (let i = 0; i < patientIds.length; i += 200) {
+      const part = patientIds.slice(i, i + 200);
+      const s = shaped('prune delivery_sends', part.length, (k) =>
+        stmt(`delete from delivery_sends where tenant_id = ? and at < ? and patient_id in ${placeholders(k)}`),
+      );
+      n += await this.sql.run(s, [tenantId, before, ...part]);
+    }
     return n;
   }
 
@@ -171,5 +178,4 @@ export class SqlSendLedgerRepository implements SendLedgerRepository {
   }
 }
 
-const PRUNE = stmt('delete from delivery_sends where tenant_id = ? and patient_id = ? and at < ?');
 const PRUNE_ANY = stmt('select 1', 'delete from delivery_sends where tenant_id = ? and at < ? and patient_id = any(?)');
