@@ -100,6 +100,7 @@ async function setup(fresh: ReturnType<typeof freshDatabases>, backend: string) 
     db,
     store,
     other,
+    worker,
     channels,
     notifications: new NotificationService(worker),
     processor: new DeliveryProcessor(worker, channels, 'w1'),
@@ -213,7 +214,15 @@ describeEachBackend('consent ledger', (backend) => {
   it('STOP from a number revokes SMS for every purpose of each patient at it, answers once, PHI-free', async () => {
     const f = await setup(fresh, backend);
     try {
+      // A family number: a second patient shares p1's phone; the STOP speaks for both.
+      await new PatientService(f.worker).upsert(
+        ctx,
+        'p3',
+        samplePatient({ telecom: [{ system: 'sms', value: PHONE }] }) as never,
+      );
       expect(await f.inbound.inboundSms(ctx, PHONE, ' opt-Out ')).toBe('opted_out');
+      expect((await f.consents.view(ctx, 'p3')).history).toMatchObject([{ channel: 'sms', decision: 'deny' }]);
+      expect((await f.consents.view(ctx, 'p2')).history).toEqual([]);
       expect(await f.inbound.inboundSms(ctx, PHONE, 'STOP')).toBe('opted_out');
       const view = await f.consents.view(ctx, 'p1');
       expect(view.state.filter((s) => s.channel === 'sms').every((s) => s.decision === 'deny')).toBe(true);
