@@ -60,6 +60,8 @@ const RELATIONSHIP = new Set([
   'DELETE /v1/patients/{id}/account',
   'GET /v1/patients/{id}/consents',
   'PUT /v1/patients/{id}/consents',
+  'GET /v1/patients/{id}/preferences',
+  'PUT /v1/patients/{id}/preferences',
 ]);
 /** Routes whose notification type (clinical in these fixtures) needs the matching create permission. */
 const TYPED_CREATE = new Set(['POST /v1/notifications', 'POST /v1/notifications:batch']);
@@ -268,6 +270,7 @@ describe('authorization matrix: routes × roles × patient relationship × tenan
     if (key === 'POST /v1/notifications') return { path, body: { patientId: v.patient, ...RESULT } };
     if (key === 'PUT /v1/patients/{id}/consents')
       return { path, body: { consents: [{ channel: 'sms', purpose: 'billing', decision: 'permit' }] } };
+    if (key === 'PUT /v1/patients/{id}/preferences') return { path, body: { language: 'es' } };
     if (key === 'POST /v1/notifications:batch') return { path, body: { items: [{ patientId: v.patient, ...RESULT }] } };
     if (key === 'PUT /v1/appointments/{externalId}') return { path, body: { patientId: v.patient, start: START } };
     if (key === 'POST /v1/messaging/devices/{deviceId}/key-packages') return { path, body: { keyPackages: ['AAAA'] } };

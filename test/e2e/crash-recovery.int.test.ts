@@ -98,6 +98,10 @@ async function start(node: Installation, extraEnv: Record<string, string> = {}):
     SEALPOST_PORT: String(node.port),
     SEALPOST_PUBLIC_URL: `https://127.0.0.1:${node.port}`,
     SEALPOST_QUIET_HOURS: 'off',
+    // Frequency caps, deduplication and digests would hold back some of the many nudges per patient.
+    SEALPOST_FREQUENCY_CAPS: 'off',
+    SEALPOST_DEDUP_WINDOW: 'off',
+    SEALPOST_DIGEST_WINDOW: 'off',
     SEALPOST_POLL_MS: '50',
     ...node.env,
     ...extraEnv,
