@@ -245,7 +245,7 @@ export class DeliveryProcessor {
       if (!isUrgent(n.priority as never)) {
         const until = deferPastQuietHours(new Date(now), patient.time_zone, config.policy.quietHours).getTime();
         if (until > now) {
-          finishes.set(d.id, { kind: 'defer', until });
+          finishes.set(d.id, { kind: 'defer', until, code: 'SP_DELIVERY_QUIET_HOURS' });
           continue;
         }
       }

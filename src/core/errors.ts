@@ -169,7 +169,7 @@ export const ERROR_CODES = {
   SP_DELIVERY_DUPLICATE: { status: 409, title: 'An identical notification already went to this patient' },
   SP_DELIVERY_DIGESTED: { status: 200, title: 'Sent together with other notifications in one nudge' },
   SP_DELIVERY_DIGEST_WAIT: { status: 202, title: 'Waiting for notifications due shortly, to go out in one nudge' },
-  SP_DELIVERY_QUIET_HOURS: { status: 409, title: "Inside the patient's own quiet hours" },
+  SP_DELIVERY_QUIET_HOURS: { status: 409, title: 'Inside quiet hours' },
   SP_DELIVERY_NO_TEXT_AFTER: { status: 409, title: "Past the patient's latest time for texts" },
   SP_PREFERENCE_UNKNOWN_TYPE: { status: 400, title: 'A channel preference names an unknown notification type' },
   SP_PREFERENCE_UNKNOWN_CHANNEL: { status: 400, title: 'A channel preference names an unknown or repeated channel' },
