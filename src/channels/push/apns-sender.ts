@@ -59,9 +59,10 @@ export class ApnsSender {
     }
     const reason = (safeJson(res.body) as { reason?: unknown } | undefined)?.reason;
     const r = typeof reason === 'string' && /^[A-Za-z]{1,40}$/.test(reason) ? reason : undefined;
-    // The device token is no longer valid for this topic: prune it.
-    if (res.status === 410 || r === 'BadDeviceToken' || r === 'Unregistered')
-      throw gone('apns', r ?? String(res.status));
+    // The device token is no longer valid for this topic: prune it. Not BadDeviceToken: APNs also
+    // answers it for a sandbox token sent to production, a configuration error that must not wipe
+    // every registered device; the delivery fails over and the registration stays.
+    if (res.status === 410 || r === 'Unregistered') throw gone('apns', r ?? String(res.status));
     if (res.status === 403 && (r === 'ExpiredProviderToken' || r === 'InvalidProviderToken')) {
       // Only this token: a newer one another request already made stays.
       if (this.token === bearer) this.token = undefined;

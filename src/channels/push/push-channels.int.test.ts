@@ -196,7 +196,7 @@ describe('push channels against local push services', () => {
       expect(apns.refused).toEqual([]);
     });
 
-    it('answers gone for 410 Unregistered and BadDeviceToken', async () => {
+    it('answers gone for 410 Unregistered, and a final failure that keeps the registration for BadDeviceToken', async () => {
       const a = device();
       const b = device();
       apns.forget(a);
@@ -204,7 +204,7 @@ describe('push channels against local push services', () => {
       const ea = await refusal(channel.send(message({ kind: 'apns', token: a }, 70)));
       const eb = await refusal(channel.send(message({ kind: 'apns', token: b }, 71)));
       expect([ea.code, ea.detail]).toEqual(['SP_CHANNEL_RECIPIENT_GONE', 'apns Unregistered']);
-      expect([eb.code, eb.detail]).toEqual(['SP_CHANNEL_RECIPIENT_GONE', 'apns BadDeviceToken']);
+      expect([eb.code, eb.detail, eb.retryable]).toEqual(['SP_CHANNEL_SEND_FAILED', 'apns 400 BadDeviceToken', false]);
     });
 
     it('refuses a server whose certificate it does not trust (and says so)', async () => {
