@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { eventually, httpsJson, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
@@ -41,6 +42,13 @@ for (const backend of BACKENDS) {
       for (const m of MARKERS) expect(s).not.toContain(m);
       expect(s).not.toContain('4155552671');
     };
+    /** Audit entries matching `filter` once at least `atLeast` of them are sequenced. */
+    const auditEvents = (filter: string, atLeast: number) =>
+      eventually(async () => {
+        const r = await h.request('GET', `/v1/audit/events?${filter}&limit=500`);
+        expect(r.status).toBe(200);
+        return r.body.items.length >= atLeast ? (r.body.items as Json[]) : null;
+      }, `audit ${filter}`);
     /** Books an appointment whose one reminder (2 h before) is due at once, and waits until its SMS went out. */
     const bookAndRemind = async (id: string, patientId = 'rp1') => {
       const put = await h.request('PUT', `/v1/appointments/${id}`, {
@@ -197,6 +205,21 @@ for (const backend of BACKENDS) {
         'EHR decline event',
       );
       for (const t of textsTo(PHONE)) expectNoPhi(t);
+
+      // Both answers are audited, by pseudonymous references and codes only (PostgreSQL numbers
+      // audit entries behind the writers: wait until both are in the log).
+      const audited = await auditEvents('action=appointment.patient_response&patientId=rp1', 2);
+      expect(audited.map((e: Json) => e.details.response)).toEqual(['confirmed', 'declined']);
+      for (const e of audited) {
+        expect(e).toMatchObject({
+          outcome: 'success',
+          target: { type: 'appointment' },
+          patientRef: expect.any(String),
+          details: { channel: 'sms' },
+        });
+        expect(e.target.id).not.toBe('rv1');
+        expectNoPhi(JSON.stringify(e));
+      }
     });
 
     it('retries the EHR event webhook until it answers 2xx, with the same event id', async () => {
@@ -241,6 +264,20 @@ for (const backend of BACKENDS) {
       expect(textsTo(PHONE_2)[0]).not.toContain('PHIMARKER');
       expect((await inbound(PHONE_2, 'hola?')).status).toBe(200);
       expect(textsTo(PHONE_2)).toHaveLength(1);
+      // Each stored text is audited without its content; the HELP answer once.
+      const received = await auditEvents('action=inbound_message.received&patientId=rp2', 2);
+      expect(received).toHaveLength(2);
+      for (const e of received) {
+        expect(e).toMatchObject({
+          outcome: 'success',
+          target: { type: 'inbound_message' },
+          details: { channel: 'sms', patientsMatched: 1 },
+        });
+        expect(JSON.stringify(e)).not.toMatch(/PHIMARKER|fiebre|hola|4155552672/i);
+      }
+      const helps = await auditEvents('action=inbound_message.*', 3);
+      expect(helps.some((e: Json) => e.action === 'inbound_message.help_answered')).toBe(true);
+      expect(JSON.stringify(helps)).not.toMatch(/PHIMARKER|fiebre|hola|hello|4155552672|4155550123/i);
       const list = await h.request('GET', '/v1/inbound-messages?patientId=rp2');
       expect(list.status).toBe(200);
       expect(list.body.items.map((m: Json) => m.body)).toEqual(['hola?', 'Tengo fiebre, PHIMARKER-Symptom']);
@@ -274,6 +311,13 @@ for (const backend of BACKENDS) {
       expect(textsTo(PHONE_2).at(-1)).toBe('Gracias. Su cita queda confirmada.');
       expect((await h.request('GET', '/v1/appointments/rv3')).body.patientResponse.response).toBe('confirmed');
       await h.request('PUT', '/v1/reply-codes', { confirm: 'C', decline: 'N' });
+    });
+
+    it('writes no planted PHI and no unrecognised text to the server log', () => {
+      const log = readFileSync(h.logFile, 'utf8');
+      expect(log.length).toBeGreaterThan(0);
+      expectNoPhi(log);
+      for (const s of ['PHIMARKER', 'Tengo fiebre', 'hola?', 'hello?']) expect(log).not.toContain(s);
     });
   });
 }
@@ -333,5 +377,7 @@ describe('two-way SMS replies through the dev outbox (development: the outbox st
     expect(await smsTo()).toBe(afterStop);
     const inbox = await h.request('GET', '/v1/inbound-messages?patientId=dp1');
     expect(inbox.body.items.map((m: Json) => m.body)).toEqual(['what time again?']);
+    const log = readFileSync(h.logFile, 'utf8');
+    for (const s of ['PHIMARKER', 'what time again?']) expect(log).not.toContain(s);
   });
 });
