@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   eventually,
@@ -223,5 +224,12 @@ describe('preferences, frequency caps, deduplication and digests over HTTPS (dev
     expect(String(msg.body)).toContain('Ferritin');
     expect(String(msg.body)).toContain('Lipid panel');
     expect(String(msg.body)).toContain('class="digest-item"');
+  });
+
+  it('writes no planted PHI, notification data or contact point to the server log', () => {
+    const log = readFileSync(h.logFile, 'utf8');
+    expect(log.length).toBeGreaterThan(0);
+    for (const s of [PHI, 'Ferritin', 'Lipid panel', 'Dr. Rivera', '@example.com', '41555526'])
+      expect(log).not.toContain(s);
   });
 });
