@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, httpsJson, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { startTwilioEmulator, type TwilioEmulator } from '../helpers/twilio-emulator.js';
@@ -310,5 +311,25 @@ describe('consent ledger end to end: Twilio inbound keywords, REST, portal, FHIR
     expect((await h.request('DELETE', '/v1/patients/p1?erase=true')).status).toBeLessThan(300);
     expect(query(h.dataDir, 'select count(*) as n from consents where patient_id = ?', 'p1')[0].n).toBe(0);
     expect(query(h.dataDir, 'select count(*) as n from consents where patient_id = ?', 'p2')[0].n).toBeGreaterThan(0);
+  });
+
+  it('writes no planted PHI, unrecognised inbound text, contact or keyword answer to the server log', async () => {
+    // An unrecognised text (kept sealed for staff) with a marker of its own.
+    expect((await inbound('Rash is worse Phimarkerinbound', '+14155552672')).status).toBe(200);
+    expect((await h.request('GET', '/v1/inbound-messages?patientId=p2')).body.items.map((m: any) => m.body)).toEqual([
+      'Rash is worse Phimarkerinbound',
+    ]);
+    const log = readFileSync(h.logFile, 'utf8');
+    expect(log.length).toBeGreaterThan(0);
+    for (const s of [
+      PHI,
+      'Phimarkerinbound',
+      'Rash is worse',
+      'ana@example.com',
+      '4155552671',
+      '4155552672',
+      'unsubscribed',
+    ])
+      expect(log).not.toContain(s);
   });
 });
