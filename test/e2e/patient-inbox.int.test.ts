@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase, describeEachBackend, type TestDatabase } from '../helpers/backends.js';
 import {
@@ -212,4 +213,10 @@ describeEachBackend('patient inbox: state, acknowledge and the live stream', (ba
     expect(s.raw()).toContain(': heartbeat');
     expect(s.events.at(-1)?.event).toBe('signed-out');
   }, 60_000);
+
+  it('writes no planted PHI (names, notification data) or contact point to the server log', () => {
+    const log = readFileSync(h.logFile, 'utf8');
+    expect(log.length).toBeGreaterThan(0);
+    for (const s of [MARKER, 'ferritin', 'inbox-api', '@example.com']) expect(log).not.toContain(s);
+  });
 });
