@@ -1,6 +1,7 @@
 import { pairProblem, parsesAsCertificate } from './tls-pem.js';
 import { isIP } from 'node:net';
 import { isLoopbackHost } from './loopback.js';
+import { parseHl7ConsentTypes, type Hl7ConsentTypes } from './hl7-consent-types.js';
 
 /** The HL7 v2 MLLP listener (docs/integrations.md, "The listener"); off unless `listen` is set. */
 export interface Hl7Settings {
@@ -13,6 +14,8 @@ export interface Hl7Settings {
   /** Open connections one remote address may hold (SEALPOST_HL7_MAX_CONNECTIONS_PER_ADDRESS). */
   maxConnectionsPerAddress: number;
   idleTimeoutMs: number;
+  /** SEALPOST_HL7_CONSENT_TYPES: CON-2 codes → ledger scope (hl7-consent-types.ts); absent: none mapped. */
+  consentTypes?: Hl7ConsentTypes;
 }
 
 type Reader = {
@@ -57,6 +60,8 @@ export function hl7Settings({ str, secret, int }: Reader, errors: string[], now 
     maxConnectionsPerAddress: int('HL7_MAX_CONNECTIONS_PER_ADDRESS', 10, 1, 10_000),
     idleTimeoutMs: int('HL7_IDLE_TIMEOUT_MS', 600_000, 1_000, 86_400_000),
   };
+  const consentTypes = parseHl7ConsentTypes(str('HL7_CONSENT_TYPES'), errors);
+  if (Object.keys(consentTypes).length) settings.consentTypes = consentTypes;
   if (rawListen !== undefined) {
     const listen = parseListenAddress(rawListen);
     if (listen) settings.listen = listen;

@@ -3,13 +3,15 @@ import type { Applied, ApplyDeps, ApplyScope } from './apply-context.js';
 import { resolvePatient } from './apply-context.js';
 import { requireIdentifier, requireSegment } from './patient-mapping.js';
 import { Hl7ApplyError } from './apply-error.js';
+import { applyConsents, consentDetails } from './consent-mapping.js';
 
 /** Events that register or update a patient from PID (A08/A31 create an unknown patient too). */
 const UPSERT = new Set(['A01', 'A04', 'A05', 'A08', 'A28', 'A31']);
 
 /**
  * ADT: A01, A04, A05, A28 create or update the patient; A08, A31 update it (creating it when unknown:
- * engines send A08 for patients registered before the interface went live); A40 merges MRG-1 into
+ * engines send A08 for patients registered before the interface went live), and their CON segments
+ * write the consent ledger (consent-mapping.ts); A40 merges MRG-1 into
  * PID-3. Every other event (A02 transfer, A03 discharge, A06/A07 class changes…) is acknowledged and
  * changes nothing: a feed carries them all and rejecting them would fill the sender's error queue.
  */
@@ -18,10 +20,12 @@ export async function applyAdt(d: ApplyDeps, s: ApplyScope): Promise<Applied> {
   if (UPSERT.has(msg.trigger)) {
     const pid = requireSegment(msg, 'PID');
     const r = await resolvePatient(d, s, pid, { create: true, update: true });
+    // CON segments: consent decisions (SEALPOST_HL7_CONSENT_TYPES); unreadable ones are skipped and counted.
+    const consents = await applyConsents(d, s, r.patientId);
     return {
       status: 'applied',
       patientId: r.patientId,
-      details: { patientCreated: r.created, contactPointsSkipped: r.contactPointsSkipped },
+      details: { patientCreated: r.created, contactPointsSkipped: r.contactPointsSkipped, ...consentDetails(consents) },
     };
   }
   if (msg.trigger === 'A40') return merge(d, s);
