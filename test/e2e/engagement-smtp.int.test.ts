@@ -181,6 +181,20 @@ describe('STOP by SMS moves the patient to e-mail: Twilio emulator and a real SM
     expect(textsTo()).toHaveLength(textsAfterStop);
     for (const t of textsTo()) expectNoPhi(t.body);
     for (const m of smtp.messages) expectNoPhi(decodedMail(m));
-    expectNoPhi(readFileSync(h.logFile, 'utf8'));
+    const log = readFileSync(h.logFile, 'utf8');
+    expectNoPhi(log);
+    for (const c of [EMAIL, '4155552671']) expect(log).not.toContain(c);
+
+    // The STOP is audited as a consent decision from the SMS keyword; no audit entry holds PHI or a contact point.
+    const audit = (await h.request('GET', '/v1/audit/events?limit=500')).body.items as any[];
+    expect(audit.filter((e) => e.action === 'consent.recorded').map((e) => e.details)).toContainEqual({
+      channel: 'sms',
+      purpose: '*',
+      decision: 'deny',
+      source: 'sms_keyword',
+    });
+    const all = JSON.stringify(audit);
+    expectNoPhi(all);
+    for (const c of [EMAIL, '4155552671']) expect(all).not.toContain(c);
   });
 });
