@@ -156,6 +156,7 @@ export const COMMUNICATION_CODE_SYSTEMS: Record<string, object> = {
       { code: 'fhir', display: 'A FHIR Consent' },
       { code: 'sms_keyword', display: 'An SMS keyword (STOP, START…) from the patient' },
       { code: 'api', display: 'The REST API' },
+      { code: 'hl7', display: 'A CON segment of an HL7 v2 ADT message' },
     ],
   ),
 };
