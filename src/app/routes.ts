@@ -147,6 +147,7 @@ export function registerRoutes(
     accounts: s.patientAccounts,
     feed: s.inboxFeed,
     store,
+    sessions: s.sessions,
     onError: (e) =>
       server.log.warn({ code: (e as { code?: string })?.code ?? (e as Error)?.name }, 'inbox stream read failed'),
   });

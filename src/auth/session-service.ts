@@ -128,7 +128,27 @@ export class SessionService {
   async verify(token: string): Promise<SessionRow | null> {
     if (!SESSION_TOKEN.test(token)) return null;
     const row = await this.store.read.sessions.byTokenHash(hashToken(token));
-    if (!row || row.revoked_at != null) return null;
+    if (!row || !(await this.standing(row))) return null;
+    const now = this.clock().getTime();
+    if (Number(row.last_seen_at) + SessionService.TOUCH_EVERY_MS <= now)
+      await this.store.read.sessions.touch(row.id, now);
+    return row;
+  }
+
+  /**
+   * Whether a session, by id, still passes `verify` (same rules, same clock), without counting as
+   * activity: its last-seen time is left alone, so a long-lived connection (the inbox stream)
+   * re-checking its session never keeps an idle session alive. An ended session is revoked and
+   * audited here as in `verify`.
+   */
+  async live(tenantId: string, id: string): Promise<boolean> {
+    const row = await this.store.read.sessions.byId(tenantId, id);
+    return !!row && (await this.standing(row));
+  }
+
+  /** Not revoked, not past its deadlines; a session found ended is revoked on the spot (once, audited). */
+  private async standing(row: SessionRow): Promise<boolean> {
+    if (row.revoked_at != null) return false;
     const now = this.clock().getTime();
     const ended =
       Number(row.expires_at) <= now
@@ -153,11 +173,9 @@ export class SessionService {
           details: { reason: ended, subject: `${row.subject_type}:${row.subject_id}` },
         });
       });
-      return null;
+      return false;
     }
-    if (Number(row.last_seen_at) + SessionService.TOUCH_EVERY_MS <= now)
-      await this.store.read.sessions.touch(row.id, now);
-    return row;
+    return true;
   }
 
   /** Ends one session (sign-out). */

@@ -24,6 +24,12 @@ describeEachBackend('patient inbox: state, acknowledge and the live stream', (ba
   let token = '';
   const EMAIL = 'inbox-api@example.com';
   const OTHER_EMAIL = 'inbox-api-other@example.com';
+  const IDLE_EMAIL = 'inbox-api-idle@example.com';
+  const LIMIT_EMAIL = 'inbox-api-limit@example.com';
+  const BURST_EMAIL = 'inbox-api-burst@example.com';
+  /** The server's clock runs ahead by this much (the idle timeout without waiting for it). */
+  let offset = 0;
+  const clock = () => new Date(Date.now() + offset);
   const streams: SseClient[] = [];
   const anon = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
     httpsJson(h.url, h.cert, method, path, body, { authorization: '', ...headers });
@@ -66,10 +72,13 @@ describeEachBackend('patient inbox: state, acknowledge and the live stream', (ba
 
   beforeAll(async () => {
     db = await createTestDatabase(backend);
-    h = await startSealpost(db.env);
+    h = await startSealpost({ ...db.env, SEALPOST_SESSION_IDLE_MINUTES: '15' }, { clock });
     for (const [id, email] of [
       ['pin1', EMAIL],
       ['pin2', OTHER_EMAIL],
+      ['pin3', IDLE_EMAIL],
+      ['pin4', LIMIT_EMAIL],
+      ['pin5', BURST_EMAIL],
     ]) {
       const p = samplePatient({
         name: { given: [MARKER], family: 'Inbox' },
@@ -212,6 +221,79 @@ describeEachBackend('patient inbox: state, acknowledge and the live stream', (ba
     await s.ended;
     expect(s.raw()).toContain(': heartbeat');
     expect(s.events.at(-1)?.event).toBe('signed-out');
+  }, 60_000);
+
+  it('a session holds at most 3 open streams and an account 5: one more ends the oldest with `superseded`, not a sign-out', async () => {
+    const first = await signIn(LIMIT_EMAIL);
+    const open = async (t: string) => {
+      const s = stream({ authorization: `Bearer ${t}` });
+      expect((await s.opened).status).toBe(200);
+      await eventually(async () => inboxStates(s).length > 0, 'the first state');
+      return s;
+    };
+    const a = [await open(first), await open(first), await open(first)];
+    // A fourth stream of the session: the oldest one ends, told why.
+    a.push(await open(first));
+    await a[0]!.ended;
+    expect(a[0]!.events.map((e) => e.event)).toEqual(['inbox', 'superseded']);
+
+    // A second session of the same account: 2 more make 5 for the account, the next ends its oldest.
+    const second = await signIn(LIMIT_EMAIL);
+    const b = [await open(second), await open(second), await open(second)];
+    await a[1]!.ended;
+    expect(a[1]!.events.map((e) => e.event)).toEqual(['inbox', 'superseded']);
+
+    // The five left all carry the next change; the superseded ones carried nothing after their end.
+    const id = await notify('pin4', 'after the limit');
+    for (const s of [a[2]!, a[3]!, ...b])
+      await eventually(async () => inboxStates(s).find((x) => x.newest === id), 'the change');
+    expect(a[0]!.raw()).not.toContain(id);
+    expect(a[1]!.raw()).not.toContain(id);
+    // Superseded is not signed out: the session goes on answering.
+    expect((await asPatient(first, 'GET', '/v1/me/inbox')).status).toBe(200);
+  });
+
+  it('a burst of 30 streams from one session leaves 3 open on the node, the others ended with `superseded`', async () => {
+    const t = await signIn(BURST_EMAIL);
+    const burst = Array.from({ length: 30 }, () => stream({ authorization: `Bearer ${t}` }));
+    const ended = new Set<SseClient>();
+    for (const s of burst) void s.ended.then(() => ended.add(s));
+    const statuses = await Promise.all(burst.map((s) => s.opened.then((o) => o.status)));
+    expect(statuses.every((x) => x === 200)).toBe(true);
+    await eventually(async () => ended.size === 27 || undefined, '27 streams ended');
+    for (const s of ended) expect(s.events.at(-1)?.event).toBe('superseded');
+    const left = burst.filter((s) => !ended.has(s));
+    const id = await notify('pin5', 'after the burst');
+    for (const s of left) await eventually(async () => inboxStates(s).find((x) => x.newest === id), 'the change');
+    expect(ended.size).toBe(27);
+  });
+
+  // Runs last: it moves the server's clock 20 minutes ahead, which ends every idle session.
+  it('ends the stream with `signed-out` once the session is idle past the timeout, and the stream itself keeps no session alive', async () => {
+    const t = await signIn(IDLE_EMAIL);
+    const sessionId = (await asPatient(t, 'GET', '/v1/me')).body.session.id as string;
+    for (const other of streams) other.close();
+    const s = stream({ authorization: `Bearer ${t}` });
+    expect((await s.opened).status).toBe(200);
+    await eventually(async () => inboxStates(s).length > 0, 'the first state');
+    try {
+      // 14 minutes without a request: still signed in, and the stream's look at its session is no activity.
+      offset = 14 * 60_000;
+      const seen = await notify('pin3', 'at 14 minutes');
+      await eventually(async () => inboxStates(s).find((x) => x.newest === seen), 'the change at 14 minutes');
+      // 20 minutes after the last request (6 after the stream's look): idle past 15 minutes.
+      offset = 20 * 60_000;
+      const unseen = await notify('pin3', 'at 20 minutes');
+      await s.ended;
+      expect(s.events.map((e) => e.event)).toEqual(['inbox', 'inbox', 'signed-out']);
+      expect(s.raw()).not.toContain(unseen);
+      // Every other route agrees: the session ended (idle), once, on the record.
+      expect((await asPatient(t, 'GET', '/v1/me/inbox')).status).toBe(401);
+      const audit = await h.request('GET', '/v1/audit/events?action=session.ended');
+      expect(audit.body.items.filter((e: any) => e.target?.id === sessionId)).toHaveLength(1);
+    } finally {
+      offset = 0;
+    }
   }, 60_000);
 
   it('writes no planted PHI (names, notification data) or contact point to the server log', () => {

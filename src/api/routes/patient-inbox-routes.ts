@@ -7,13 +7,20 @@ import type { Store } from '../../store/store.js';
 import type { PatientAccountService, PatientReader } from '../../core/patient-account-service.js';
 import type { PatientInboxFeed } from '../../core/patient-inbox-feed.js';
 import { AppError } from '../../core/errors.js';
+import type { SessionService } from '../../auth/session-service.js';
 
 export interface PatientInboxRouteOptions {
   accounts: PatientAccountService;
   feed: PatientInboxFeed;
   store: Store;
+  /** Re-checks the stream's session by the rules (and clock) of every request, without touching it. */
+  sessions: SessionService;
   /** Interval of the stream's heartbeat comment; each beat also re-checks the session (default 15 s). */
   heartbeatMs?: number;
+  /** Open streams one session may hold on this node; opening one more ends the oldest (default 3). */
+  streamsPerSession?: number;
+  /** Open streams one patient account may hold on this node, over all its sessions (default 5). */
+  streamsPerAccount?: number;
   /** Failures of background reads: codes only (no content ever reaches here). */
   onError?: (e: unknown) => void;
 }
@@ -56,8 +63,27 @@ function reader(req: FastifyRequest): PatientReader & { sessionId: string | null
 export const patientInboxRoutes: RoutePlugin<PatientInboxRouteOptions> = async (app, o) => {
   const onError = o.onError ?? (() => {});
   const heartbeatMs = o.heartbeatMs ?? 15_000;
+  const perSession = o.streamsPerSession ?? 3;
+  const perAccount = o.streamsPerAccount ?? 5;
   /** Open streams on this node: ended when the server closes. */
   const open = new Set<ServerResponse>();
+  /**
+   * Open streams by session and by account, oldest first. Beyond a limit the oldest is ended with a
+   * `superseded` event: the newest stream is the one a person is looking at, and an older one is
+   * most often a connection that died unnoticed (a phone that changed networks) or a forgotten tab.
+   */
+  const bySession = new Map<string, Set<Stream>>();
+  const byAccount = new Map<string, Set<Stream>>();
+  const join = (index: Map<string, Set<Stream>>, key: string, s: Stream, limit: number) => {
+    const set = index.get(key) ?? new Set<Stream>();
+    index.set(key, set);
+    set.add(s);
+    for (const old of [...set].slice(0, Math.max(0, set.size - limit))) old.end('superseded');
+  };
+  const leave = (index: Map<string, Set<Stream>>, key: string, s: Stream) => {
+    const set = index.get(key);
+    if (set?.delete(s) && set.size === 0) index.delete(key);
+  };
 
   app.get(
     '/me/inbox',
@@ -102,8 +128,10 @@ export const patientInboxRoutes: RoutePlugin<PatientInboxRouteOptions> = async (
           'A `text/event-stream` (the request must accept it). Each `inbox` event carries the state ' +
           '`{ total, unread, newest, acknowledged }`, sent at once and then whenever it changes (a new ' +
           'notification, a read, an acknowledgement, a cancellation; on any node). Heartbeat comments ' +
-          'keep it open; when the session is signed out, revoked or expired, a `signed-out` event is ' +
-          'sent and the stream ends.',
+          'keep it open; when the session is signed out, revoked, idle past its timeout or expired (or the ' +
+          'account disabled), a `signed-out` event is sent and the stream ends. One session holds at most 3 ' +
+          'open streams and one account at most 5 (on each node): opening one more ends the oldest with a ' +
+          '`superseded` event (a client should not reopen it by itself).',
         headers: Type.Object({ accept: Type.String({ pattern: 'text/event-stream' }) }),
         response: { 200: Type.String({ description: 'text/event-stream' }), ...problems(400, 401, 403) },
       },
@@ -131,22 +159,25 @@ export const patientInboxRoutes: RoutePlugin<PatientInboxRouteOptions> = async (
       };
       write(`retry: 5000\n\nevent: inbox\ndata: ${last}\n\n`);
 
-      /** The session is still usable and the account active. */
+      /**
+       * The session would still pass verification (revoked, absolute deadline, idle timeout: the
+       * rules and clock of every request, without counting as activity) and the account is active.
+       */
       const standing = async (): Promise<boolean> => {
-        if (r.sessionId) {
-          const s = await o.store.read.sessions.byId(r.tenantId, r.sessionId);
-          if (!s || s.revoked_at != null || Number(s.expires_at) <= Date.now()) return false;
-        }
+        if (r.sessionId && !(await o.sessions.live(r.tenantId, r.sessionId))) return false;
         const a = await o.store.read.sessions.patientAccount(r.tenantId, r.accountId);
         return !!a && a.status === 'active';
       };
-      const end = (signedOut: boolean) => {
+      const end = (why: 'signed-out' | 'superseded' | null) => {
         if (closed) return;
-        if (signedOut) write('event: signed-out\ndata: {}\n\n');
+        if (why) write(`event: ${why}\ndata: {}\n\n`);
         closed = true;
         cleanup();
         res.end();
       };
+      const stream: Stream = { end };
+      const sessionKey = r.sessionId ? `${r.tenantId}/${r.sessionId}` : null;
+      const accountKey = `${r.tenantId}/${r.accountId}`;
 
       // One read at a time; signals arriving meanwhile make one more read after it.
       let busy = false;
@@ -161,7 +192,7 @@ export const patientInboxRoutes: RoutePlugin<PatientInboxRouteOptions> = async (
         try {
           do {
             again = false;
-            if (!(await standing())) return end(true);
+            if (!(await standing())) return end('signed-out');
             const now = JSON.stringify(stateOf(await o.accounts.inboxState(r)));
             if (now !== last) {
               last = now;
@@ -178,18 +209,28 @@ export const patientInboxRoutes: RoutePlugin<PatientInboxRouteOptions> = async (
       const beat = setInterval(() => {
         write(': heartbeat\n\n');
         void standing()
-          .then((ok) => ok || end(true))
+          .then((ok) => ok || end('signed-out'))
           .catch(onError);
       }, heartbeatMs);
       const cleanup = () => {
         clearInterval(beat);
         unwatch();
         open.delete(res);
+        if (sessionKey) leave(bySession, sessionKey, stream);
+        leave(byAccount, accountKey, stream);
       };
       res.on('close', () => {
         closed = true;
         cleanup();
       });
+      // Gone while the first state was read: the 'close' above will not come again.
+      if (res.destroyed || !res.socket || res.socket.destroyed) {
+        closed = true;
+        return cleanup();
+      }
+      // This stream counts from now; beyond a limit the oldest of the session (then of the account) ends.
+      if (sessionKey) join(bySession, sessionKey, stream, perSession);
+      join(byAccount, accountKey, stream, perAccount);
       // Whatever changed between the first read and the watch is seen by this read.
       void look();
     },
@@ -200,6 +241,11 @@ export const patientInboxRoutes: RoutePlugin<PatientInboxRouteOptions> = async (
     open.clear();
   });
 };
+
+/** One open stream, as the limits see it. */
+interface Stream {
+  end(why: 'signed-out' | 'superseded' | null): void;
+}
 
 const stateOf = (s: { total: number; unread: number; newest: string | null; acknowledged: number }) => ({
   total: s.total,
