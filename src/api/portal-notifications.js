@@ -61,6 +61,7 @@ const T = {
     pushOn: 'Push notifications are on for this browser.',
     pushDenied: 'This browser blocks notifications from this site; allow them in its settings first.',
     signedOut: 'You were signed out.',
+    superseded: 'Live updates stopped here because this inbox is open in other windows. Reload to resume them here.',
   },
   es: {
     codeSent: 'Si este contacto está registrado, el código está en camino.',
@@ -108,6 +109,8 @@ const T = {
     pushOn: 'Las notificaciones push están activadas en este navegador.',
     pushDenied: 'Este navegador bloquea las notificaciones de este sitio; permítalas primero en su configuración.',
     signedOut: 'Se cerró su sesión.',
+    superseded:
+      'Las actualizaciones en vivo se detuvieron aquí porque esta bandeja está abierta en otras ventanas. Recargue para reanudarlas aquí.',
   },
 }[lang];
 
@@ -286,6 +289,14 @@ function listen() {
     events = null;
     step('signin');
     say(T.signedOut);
+  });
+  // Ended because newer streams of this session or account are open (a per-session and per-account
+  // limit): reopening by itself would end another one in turn, so this page stops and says so.
+  events.addEventListener('superseded', () => {
+    events?.close();
+    events = null;
+    document.body.dataset.live = 'superseded';
+    say(T.superseded);
   });
   events.addEventListener('open', () => (document.body.dataset.live = 'open'));
   events.addEventListener('error', () => {

@@ -5,6 +5,7 @@ import { b64, signatureKeys } from '../helpers/messaging-devices.js';
 import { logPageOnFailure, phoneContext } from '../helpers/portal-inbox.js';
 import { createTestDatabase, describeEachBackend, type TestDatabase } from '../helpers/backends.js';
 import { eventually, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
+import { inboxStates, openSse } from '../helpers/sse.js';
 
 /**
  * The patient's portal home (/portal/notifications) in Debian's Chromium: sign-in with a one-time
@@ -18,6 +19,7 @@ describeEachBackend('the portal notifications page in a real browser', (backend)
   let browser: Browser;
   const EMAIL = 'home-patient@example.com';
   const ES_EMAIL = 'home-paciente@example.com';
+  const TABS_EMAIL = 'home-tabs@example.com';
 
   const notify = async (patientId: string, testName: string) => {
     const r = await h.request('POST', '/v1/notifications', {
@@ -57,6 +59,7 @@ describeEachBackend('the portal notifications page in a real browser', (backend)
     for (const [id, email, language] of [
       ['ph1', EMAIL, 'en'],
       ['ph2', ES_EMAIL, 'es'],
+      ['ph3', TABS_EMAIL, 'en'],
     ]) {
       const p = samplePatient({ language, telecom: [{ system: 'email', value: email }] });
       expect((await h.request('PUT', `/v1/patients/${id}`, p)).status).toBe(201);
@@ -145,6 +148,31 @@ describeEachBackend('the portal notifications page in a real browser', (backend)
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await context.close();
   }, 240_000);
+
+  it('a page whose stream was superseded by newer ones of its session says so and does not reopen it by itself', async (ctx) => {
+    const context = await phoneContext(browser);
+    const page = await context.newPage();
+    logPageOnFailure(page, ctx);
+    await page.goto(`${h.url}/portal/notifications`);
+    await signIn(page, TABS_EMAIL);
+    await page.waitForFunction(() => document.body.dataset.live === 'open');
+    // Three more windows of the same session (the limit is 3): the page's stream is the oldest.
+    const cookie = (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+    const others = [0, 1, 2].map(() => openSse(h.url, '/v1/me/inbox/events', h.cert, { cookie }));
+    try {
+      for (const s of others) await eventually(async () => inboxStates(s).length > 0, 'the first state');
+      await page.waitForFunction(() => document.body.dataset.live === 'superseded');
+      expect(await page.locator('#status').textContent()).toMatch(/open in other windows/);
+      expect(await page.evaluate(() => document.body.dataset.step)).toBe('home');
+      // The other windows keep theirs: none was ended by the page reopening its stream.
+      const id = await notify('ph3', 'Vitamin B12');
+      for (const s of others) await eventually(async () => inboxStates(s).find((x) => x.newest === id), 'the change');
+      expect(others.map((s) => s.events.some((e) => e.event !== 'inbox'))).toEqual([false, false, false]);
+    } finally {
+      for (const s of others) s.close();
+      await context.close();
+    }
+  }, 120_000);
 
   it('edits preferences and consents; the server keeps what the patient chose', async (ctx) => {
     const context = await phoneContext(browser);

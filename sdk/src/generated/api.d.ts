@@ -8656,7 +8656,7 @@ export interface paths {
         };
         /**
          * Live changes of the signed-in patient's inbox (Server-Sent Events; counts and ids only)
-         * @description A `text/event-stream` (the request must accept it). Each `inbox` event carries the state `{ total, unread, newest, acknowledged }`, sent at once and then whenever it changes (a new notification, a read, an acknowledgement, a cancellation; on any node). Heartbeat comments keep it open; when the session is signed out, revoked or expired, a `signed-out` event is sent and the stream ends.
+         * @description A `text/event-stream` (the request must accept it). Each `inbox` event carries the state `{ total, unread, newest, acknowledged }`, sent at once and then whenever it changes (a new notification, a read, an acknowledgement, a cancellation; on any node). Heartbeat comments keep it open; when the session is signed out, revoked, idle past its timeout or expired (or the account disabled), a `signed-out` event is sent and the stream ends. One session holds at most 3 open streams and one account at most 5 (on each node): opening one more ends the oldest with a `superseded` event (a client should not reopen it by itself).
          */
         get: {
             parameters: {
