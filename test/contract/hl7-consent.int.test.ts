@@ -176,6 +176,32 @@ describeEachBackend('HL7 v2 CON segments and the consent ledger', (backend) => {
     }
   });
 
+  it('a texted STOP is its own layer: an HL7 permit neither lifts it nor is recorded again and again; an HL7 deny is recorded once', async () => {
+    const { db, app } = await start();
+    try {
+      expect((await receive(app, adt('A04', 'MRN4', []))).status).toBe('applied');
+      const id = await patientId(app, 'MRN4');
+      // The row a STOP from the patient's number records (consent-service.ts inboundSms).
+      await db.query(
+        `insert into consents (id, tenant_id, patient_id, channel, purpose, decision, source, recorded_by, recorded_at) ` +
+          `values (${[1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => ph(db, n)).join(', ')})`,
+        ['stop-1', 'default', id, 'sms', '*', 'deny', 'sms_keyword', 'provider', NOW.getTime() - 1000],
+      );
+      for (let i = 0; i < 2; i++) {
+        const r = await receive(app, adt('A08', 'MRN4', [con(1, 'TXT', 'A')]));
+        expect(await messageDetails(db, r.messageId!)).toMatchObject({ consentsUnchanged: 1 });
+      }
+      expect((await ledger(db, id)).map((r) => r.source)).toEqual(['sms_keyword']);
+      for (let i = 0; i < 2; i++) await receive(app, adt('A08', 'MRN4', [con(1, 'TXT', 'R')]));
+      expect((await ledger(db, id)).map((r) => `${r.source}:${r.channel}:${r.purpose}:${r.decision}`)).toEqual([
+        'sms_keyword:sms:*:deny',
+        'hl7:sms:*:deny',
+      ]);
+    } finally {
+      await close();
+    }
+  });
+
   it('without SEALPOST_HL7_CONSENT_TYPES every CON is unmapped: the ledger stays empty, the message applies', async () => {
     const { db, app } = await start({});
     try {

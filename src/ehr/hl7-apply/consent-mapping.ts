@@ -69,9 +69,11 @@ export async function applyConsents(d: ApplyDeps, s: ApplyScope, patientId: stri
   const { tx, ctx } = s;
   if (decisions.some((x) => x.decision === 'deny'))
     await tx.consents.lockPatients([sendLockKey(ctx.tenantId, patientId)], 'exclusive');
-  const rows: { channel: string; purpose: string; decision: string }[] = [
-    ...(await tx.consents.listForPatient(ctx.tenantId, patientId)),
-  ];
+  // Compared with the decisions of other sources only: an SMS keyword (STOP/START from the patient's
+  // number) is its own layer, which HL7 neither lifts nor needs to repeat (docs/consent.md, "State").
+  const rows: { channel: string; purpose: string; decision: string; source: string }[] = (
+    await tx.consents.listForPatient(ctx.tenantId, patientId)
+  ).filter((r) => r.source !== 'sms_keyword');
   const service = new ConsentService(d.core);
   for (const { scope, decision } of decisions) {
     const channels = scope.channel === '*' ? CHANNEL_KINDS : [scope.channel];
@@ -82,7 +84,7 @@ export async function applyConsents(d: ApplyDeps, s: ApplyScope, patientId: stri
       continue;
     }
     await service.recordInTx(tx, ctx, { patientId, ...scope, decision, source: 'hl7' });
-    rows.push({ ...scope, decision });
+    rows.push({ ...scope, decision, source: 'hl7' });
     counts.consentsRecorded++;
   }
   return counts;
