@@ -46,6 +46,38 @@ describe('deniedChannels: the latest record covering a channel and purpose decid
   });
 });
 
+describe('keyword decisions are their own layer: SMS is allowed only when both layers allow it', () => {
+  const kw = (decision: 'permit' | 'deny') => ({ channel: 'sms', purpose: '*', decision, source: 'sms_keyword' });
+  const staff = (channel: string, decision: 'permit' | 'deny', purpose = '*') => ({
+    channel,
+    purpose,
+    decision,
+    source: 'staff',
+  });
+
+  it('a START lifts only a STOP, never a per-purpose denial from another source', () => {
+    const rows = [staff('sms', 'deny', 'results'), kw('deny'), kw('permit')];
+    expect(consentAllows(rows, 'sms', 'results')).toBe(false);
+    expect(consentAllows(rows, 'sms', 'appointment')).toBe(true);
+    // A YES with no STOP before it changes nothing either.
+    expect(consentAllows([staff('sms', 'deny', 'results'), kw('permit')], 'sms', 'results')).toBe(false);
+  });
+
+  it('a STOP stands until a START, whatever other sources permit after it', () => {
+    const rows = [kw('deny'), staff('sms', 'permit'), staff('*', 'permit', 'results')];
+    expect(denied(rows, 'results')).toEqual(['sms']);
+    expect(denied([...rows, kw('permit')], 'results')).toEqual([]);
+    // A STOP recorded while other sources already denied SMS outlasts their later permit.
+    expect(denied([staff('sms', 'deny'), kw('deny'), staff('sms', 'permit')], 'billing')).toEqual(['sms']);
+  });
+
+  it('the other layer still decides by its latest record, and other channels ignore keywords', () => {
+    const rows = [kw('deny'), kw('permit'), staff('*', 'deny'), staff('email', 'permit', 'billing')];
+    expect(denied(rows, 'billing')).toEqual(others('email'));
+    expect(consentAllows([kw('deny')], 'email', 'results')).toBe(true);
+  });
+});
+
 let f: ReturnType<typeof coreFixture>;
 let consents: ConsentService;
 let notifications: NotificationService;

@@ -38,7 +38,10 @@ export interface ConsentInput {
   source: ConsentSource;
 }
 
-/** One record of the ledger as callers see it. `active`: no later record covers its whole scope. */
+/**
+ * One record of the ledger as callers see it. `active`: no later record of its layer (SMS keywords,
+ * or every other source) covers its whole scope.
+ */
 export interface ConsentRecord {
   id: string;
   patientId: string;
@@ -68,24 +71,59 @@ export interface ConsentView {
   history: ConsentRecord[];
 }
 
-type Decisive = Pick<ConsentRow, 'channel' | 'purpose' | 'decision'>;
+/** `source` absent: not a keyword record (callers that only hold scope and decision). */
+type Decisive = Pick<ConsentRow, 'channel' | 'purpose' | 'decision'> & { source?: string };
 
 const covers = (r: Decisive, channel: ChannelKind, purpose: Purpose) =>
   (r.channel === channel || r.channel === '*') && (r.purpose === purpose || r.purpose === '*' || !r.purpose);
 
-/** The record in force for (channel, purpose): the latest one covering both; rows oldest first. */
-function deciding<R extends Decisive>(rows: readonly R[], channel: ChannelKind, purpose: Purpose): R | undefined {
-  for (let i = rows.length - 1; i >= 0; i--) if (covers(rows[i]!, channel, purpose)) return rows[i];
+/**
+ * The ledger has two layers (docs/consent.md): the decisions of SMS keywords from the patient's
+ * number (a STOP denies SMS for every purpose until a START lifts it), and the decisions from
+ * everywhere else (portal, staff, API, FHIR). A keyword never overrides the other layer, nor the
+ * other layer a keyword: a channel is allowed only when both layers allow it.
+ */
+const isKeyword = (r: Decisive) => r.source === 'sms_keyword';
+
+/** The record in force for (channel, purpose) within one layer: the latest one covering both; rows oldest first. */
+function decidingIn<R extends Decisive>(
+  rows: readonly R[],
+  keywordLayer: boolean,
+  channel: ChannelKind,
+  purpose: Purpose,
+): R | undefined {
+  for (let i = rows.length - 1; i >= 0; i--) {
+    const r = rows[i]!;
+    if (isKeyword(r) === keywordLayer && covers(r, channel, purpose)) return r;
+  }
   return undefined;
 }
 
 /**
- * Whether the patient's ledger (their records, oldest first) allows `channel` for `purpose`: the
- * latest record about that channel or every channel, and that purpose or every purpose, decides;
- * no record means permit.
+ * The record that decides (channel, purpose) over both layers: a deny in force in either layer
+ * (the later one when both deny), else the later permit in force, else none (permitted by default).
+ */
+function deciding<R extends Decisive>(rows: readonly R[], channel: ChannelKind, purpose: Purpose): R | undefined {
+  const k = decidingIn(rows, true, channel, purpose);
+  const o = decidingIn(rows, false, channel, purpose);
+  const later = (a: R | undefined, b: R | undefined) => (!a ? b : !b ? a : rows.indexOf(a) > rows.indexOf(b) ? a : b);
+  const denies = [k, o].filter((r) => r?.decision === 'deny');
+  if (denies.length) return later(denies[0], denies[1]);
+  return later(k, o);
+}
+
+/**
+ * Whether the patient's ledger (their records, oldest first) allows `channel` for `purpose`: in each
+ * layer the latest record about that channel or every channel, and that purpose or every purpose,
+ * decides (no record: permit); allowed only when neither layer denies.
  */
 export function consentAllows(rows: readonly Decisive[], channel: ChannelKind, purpose: Purpose): boolean {
   return deciding(rows, channel, purpose)?.decision !== 'deny';
+}
+
+/** Whether an SMS keyword from the patient's number (a STOP not lifted by a START) denies SMS now. */
+export function keywordStopped(rows: readonly Decisive[]): boolean {
+  return PURPOSES.some((p) => decidingIn(rows, true, 'sms', p)?.decision === 'deny');
 }
 
 /** The channels the patient's ledger (oldest first) denies for `purpose`. */
@@ -122,6 +160,7 @@ function records(rows: readonly ConsentRow[]): ConsentRecord[] {
       .slice(i + 1)
       .some(
         (later) =>
+          isKeyword(later) === isKeyword(r) &&
           (later.channel === r.channel || later.channel === '*') &&
           (purposeOf(later) === purposeOf(r) || purposeOf(later) === '*'),
       ),
@@ -147,6 +186,9 @@ export function consentState(rows: readonly ConsentRow[]): ConsentState[] {
 
 export type InboundResult = 'opted_out' | 'opted_in' | 'help' | 'ignored';
 
+/** How long the ids of inbound texts are remembered against replays (7 days). */
+export const INBOUND_SEEN_MS = 7 * 24 * 3_600_000;
+
 /** The send-lock key of a patient (Store.sendLocked / revocationTransaction). */
 export const sendLockKey = (tenantId: string, patientId: string) => `${tenantId}/${patientId}`;
 
@@ -163,7 +205,9 @@ export interface ConsentServiceOptions {
  * number is found by its blind index, so no phone number is ever compared or stored in the clear.
  * An opt-out or opt-in keyword sets or clears the opt-out of that number's contact points (as
  * carriers enforce it: a later permit elsewhere does not undo it) and records a ledger decision
- * about the patient's `sms` channel for every purpose, so the EHR sees it as a Consent.
+ * about the patient's `sms` channel for every purpose, so the EHR sees it as a Consent. Keyword
+ * records form their own layer: a START lifts only a STOP, never a patient's own denials made
+ * elsewhere (a shared family phone texting YES does not re-open another patient's "no results by SMS").
  */
 export class ConsentService {
   constructor(
@@ -303,6 +347,36 @@ export class ConsentService {
   }
 
   /**
+   * Replay protection for inbound texts: records the provider's id of one inbound message (Twilio's
+   * MessageSid) and answers true the first time, false when it was handled already (a replayed
+   * webhook: the caller handles nothing; audited `inbound_sms.replay_ignored`). Ids are kept for
+   * INBOUND_SEEN_MS, pruned as texts arrive; a provider retries for far less long.
+   */
+  async claimInbound(ctx: RequestContext, provider: string, messageId: string): Promise<boolean> {
+    const { store, clock } = this.deps;
+    const first = await store.transaction(async (tx) => {
+      const now = clock();
+      const at = now.getTime();
+      const ok = await tx.patientReplies.claimInbound(ctx.tenantId, provider, messageId, at, at - INBOUND_SEEN_MS);
+      if (!ok)
+        await audit(tx, ctx, now, {
+          action: 'inbound_sms.replay_ignored',
+          targetType: 'inbound_sms',
+          targetId: messageId,
+          details: { provider },
+        });
+      return ok;
+    });
+    await store.durable();
+    return first;
+  }
+
+  /** Forgets an id `claimInbound` recorded whose handling failed, so the provider's retry is handled. */
+  async releaseInbound(ctx: RequestContext, provider: string, messageId: string): Promise<void> {
+    await this.deps.store.read.patientReplies.releaseInbound(ctx.tenantId, provider, messageId);
+  }
+
+  /**
    * An inbound text from `from`: a keyword of the tenant (docs/consent.md) is applied and answered
    * (one PHI-free confirmation per change, the HELP text to every HELP); anything else is `ignored`
    * and left to the caller. An opt-out revokes SMS for every purpose of every patient reached at
@@ -346,7 +420,9 @@ export class ConsentService {
           for (const patientId of found) {
             const mine = contacts.filter((c) => c.patient_id === patientId);
             const rows = await tx.consents.listForPatient(ctx.tenantId, patientId);
-            const ledgerChanges = PURPOSES.some((p) => consentAllows(rows, 'sms', p) === out);
+            // Only the keyword layer: a STOP is recorded even when other sources already deny SMS
+            // (it must outlast their later permits), and a START lifts only a STOP, never them.
+            const ledgerChanges = keywordStopped(rows) !== out;
             const contactChanges = mine.some((c) => (c.opted_out_at == null) === out);
             if (!ledgerChanges && !contactChanges) continue;
             changed = true;

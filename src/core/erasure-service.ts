@@ -3,6 +3,7 @@ import { announce, deliveryEvents } from './events.js';
 import { audit, patientDataKey, patientRef } from './context.js';
 import { tombstoneIdentifiers } from './patient-identifiers.js';
 import { AppError } from './errors.js';
+import { replyAddressRef } from './patient-replies.js';
 
 /**
  * Re-wraps every data key of a tenant under a new KEK version and destroys every older version of
@@ -125,8 +126,26 @@ export class ErasureService {
       // Delivery preferences and the send ledger (caps, duplicates) go too.
       await tx.preferences.deleteForPatient(ctx.tenantId, patientId);
       await tx.sendLedger.deleteForPatient(ctx.tenantId, patientId);
-      // Reply questions (bound to the patient's number by blind index) and their unrecognised texts.
-      await tx.patientReplies.deleteForPatient(ctx.tenantId, patientId);
+      // Reply questions (bound to the patient's number by blind index), their unrecognised texts, the
+      // EHR events about them, and the HELP-answer turns of their numbers: those are keyed by the
+      // number's blind index, computed here while the contact points and the data key still exist.
+      const key = await patientDataKey(this.deps, tx, ctx.tenantId, patientId);
+      const smsRefs = key
+        ? (await tx.contactPoints.list(ctx.tenantId, patientId))
+            .filter((c) => c.system === 'sms')
+            .map((c) =>
+              replyAddressRef(
+                this.deps,
+                ctx.tenantId,
+                cipher.decrypt(
+                  key,
+                  { tenantId: ctx.tenantId, table: 'contact_points', rowId: c.id, field: 'value' },
+                  c.value_ct,
+                ),
+              ),
+            )
+        : [];
+      await tx.patientReplies.deleteForPatient(ctx.tenantId, patientId, [...new Set(smsRefs)]);
       const relations = await tx.access.eraseOfPatient(ctx.tenantId, patientId, at);
       // Before the key goes: each identifier's value is needed once more, to index its tombstone.
       const identifiers = await tombstoneIdentifiers(

@@ -18,7 +18,15 @@ export const PARKED = Number.MAX_SAFE_INTEGER;
  */
 export async function enqueueEventInTx(
   tx: StoreTx,
-  e: { id: string; tenantId: string; type: string; at: number; data: Record<string, string> },
+  e: {
+    id: string;
+    tenantId: string;
+    type: string;
+    at: number;
+    data: Record<string, string>;
+    /** The patient the event is about (stored beside it, never sent): erasing the patient deletes it. */
+    patientId?: string;
+  },
 ): Promise<void> {
   const envelope: EventWebhookEnvelope = {
     id: e.id,
@@ -39,6 +47,7 @@ export async function enqueueEventInTx(
     lease_until: null,
     delivered_at: null,
     last_error_code: null,
+    patient_id: e.patientId ?? null,
   });
 }
 

@@ -311,6 +311,7 @@ export class PatientReplies {
         tenantId: ctx.tenantId,
         type: 'appointment.response',
         at,
+        patientId: q.patient_id,
         data: { appointmentId: q.appointment_id, response, channel: 'sms' },
       });
   }

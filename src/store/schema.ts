@@ -842,7 +842,11 @@ export interface Database {
     lease_until: number | null;
     delivered_at: number | null;
     last_error_code: string | null;
+    /** The patient the event is about (migration 027; null on older rows it could not be tied to): erasure deletes it. */
+    patient_id: string | null;
   };
+  /** Provider message ids of inbound texts already handled (migration 027), pruned after a bounded time: replays change nothing. */
+  inbound_sms_seen: { tenant_id: string; provider: string; message_id: string; received_at: number };
   /** A patient's delivery preferences (migration 025); nothing PHI. */
   patient_preferences: {
     tenant_id: string;

@@ -284,11 +284,11 @@ describeEachBackend('consent ledger', (backend) => {
       expect(f.channels.sms.answers).toHaveLength(1);
 
       // A notification created before the STOP, sent after it: suppressed, with the reason.
+      // (Only a START from the number lifts its STOP: a permit recorded elsewhere does not.)
       await f.consents.record(ctx, { patientId: 'p1', channel: 'sms', decision: 'permit', source: 'api' });
-      await f.store.read.contactPoints.update(
-        (await f.store.read.contactPoints.list('default', 'p1')).find((c) => c.system === 'sms')!.id,
-        { opted_out_at: null },
-      );
+      expect(await smsClosed(f.store, 'p1')).toBe(true);
+      expect(await f.inbound.inboundSms(ctx, PHONE, 'START')).toBe('opted_in');
+      expect(await smsClosed(f.store, 'p1')).toBe(false);
       const created = await f.notifications.create(ctx, followUp());
       await f.inbound.inboundSms(ctx, PHONE, 'STOP');
       const outcomes = await claimAndFinish(f);

@@ -8,6 +8,8 @@ import { AppError } from '../../src/core/errors.js';
 import { patientDataKey, type CoreDeps } from '../../src/core/context.js';
 import { describeEachBackend, freshDatabases, type TestDatabase } from '../helpers/backends.js';
 import { eventually, samplePatient } from '../helpers/sealpost-harness.js';
+import { replyAddressRef } from '../../src/core/patient-replies.js';
+import { PARKED, enqueueEventInTx } from '../../src/core/event-webhooks.js';
 
 /**
  * Crypto-shredding at the repository level, per backend: what an erasure deletes, cancels and keeps
@@ -82,9 +84,38 @@ describeEachBackend('crypto-shredding of a patient', (backend) => {
       } as never);
       const q = (sql: string) =>
         db.query<Record<string, unknown>>(backend === 'postgres' ? sql.replace(/\?/g, (_, i) => `$${i}`) : sql);
+      // Reply data keyed to the patients: the once-a-day HELP turn of each number (by its blind
+      // index) and EHR events about their appointments (one pending, one parked for pa).
+      const deps = (app.services.patients as unknown as { deps: CoreDeps }).deps;
+      const refA = replyAddressRef(deps, 'default', '+14155552671');
+      const refB = replyAddressRef(deps, 'default', '+14155550100');
+      const now = Date.now();
+      await app.store.transaction(async (tx) => {
+        for (const ref of [refA, refB])
+          expect(await tx.patientReplies.takeHelpTurn('default', ref, now, now)).toBe(true);
+        for (const [id, patientId] of [
+          ['ev-a1', 'pa'],
+          ['ev-a2', 'pa'],
+          ['ev-b1', 'pb'],
+        ])
+          await enqueueEventInTx(tx, {
+            id,
+            tenantId: 'default',
+            type: 'appointment.response',
+            at: now,
+            data: { appointmentId: `appt-${patientId}`, response: 'confirmed', channel: 'sms' },
+            patientId,
+          });
+      });
+      await q(
+        `update event_webhook_events set run_at = ${PARKED}, last_error_code = 'SP_WEBHOOK_REFUSED' where id = 'ev-a2'`,
+      );
       const pbBefore = await db.rowCounts();
 
       const r = await patients.erase(ctx, 'pa');
+      expect(await q(`select address_ref from inbound_help_answers where address_ref = '${refA}'`)).toEqual([]);
+      expect(await q(`select address_ref from inbound_help_answers where address_ref = '${refB}'`)).toHaveLength(1);
+      expect((await q(`select id from event_webhook_events order by id`)).map((e) => e.id)).toEqual(['ev-b1']);
 
       expect(r.shredding).toBe('pending');
       expect(r.counts.deliveriesCancelled).toBeGreaterThanOrEqual(1);

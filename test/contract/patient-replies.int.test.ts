@@ -342,9 +342,45 @@ describeEachBackend('two-way SMS replies', (backend) => {
     await t.replies.unrecognised(ctx, PHONE, 'a question');
     const ref = replyAddressRef(t.deps, 'default', PHONE);
     expect(await t.store.read.patientReplies.latestQuestions('default', [ref], 5)).toHaveLength(1);
+    // A reply queues an EHR event about the patient's appointment; the unrecognised text took the number's HELP turn.
+    expect(await t.replies.handle(ctx, PHONE, 'C')).toBe('confirmed');
+    const q = (sql: string, params: unknown[]) =>
+      t.db.query<Record<string, unknown>>(t.store.backend === 'postgres' ? sql.replace('?', '$1') : sql, params);
+    expect(await q('select patient_id from event_webhook_events where tenant_id = ?', ['default'])).toEqual([
+      { patient_id: 'p1' },
+    ]);
+    expect(await q('select address_ref from inbound_help_answers where address_ref = ?', [ref])).toHaveLength(1);
     await t.patients.erase(ctx, 'p1', { shredInBackground: true });
     expect(await t.store.read.patientReplies.latestQuestions('default', [ref], 5)).toEqual([]);
     expect(await t.store.read.patientReplies.listInbound('default', 'p1', 5)).toEqual([]);
+    expect(await q('select id from event_webhook_events where tenant_id = ?', ['default'])).toEqual([]);
+    expect(await q('select address_ref from inbound_help_answers where address_ref = ?', [ref])).toEqual([]);
+    await t.store.close();
+  });
+
+  it('handles each inbound message id once (a replay changes nothing, audited), forgets ids after 7 days, and a released id is handled again', async () => {
+    const t = await setup(fresh);
+    const consent = new ConsentService(t.deps);
+    const count = async () =>
+      Number((await t.db.query<{ n: unknown }>('select count(*) as n from inbound_sms_seen'))[0]!.n);
+    expect(await consent.claimInbound(ctx, 'twilio', 'SM1')).toBe(true);
+    expect(await consent.claimInbound(ctx, 'twilio', 'SM1')).toBe(false);
+    // Ids are per provider and tenant.
+    expect(await consent.claimInbound(ctx, 'other', 'SM1')).toBe(true);
+    expect(await consent.claimInbound({ ...ctx, tenantId: 't2' }, 'twilio', 'SM1')).toBe(true);
+    const replays = await t.db.query<{ n: unknown }>(
+      "select count(*) as n from audit_entries where action = 'inbound_sms.replay_ignored'",
+    );
+    expect(Number(replays[0]!.n)).toBe(1);
+    // Within 7 days a replay is still caught; the ids of texts older than that are pruned as texts arrive.
+    t.advance(7 * DAY - 1000);
+    expect(await consent.claimInbound(ctx, 'twilio', 'SM1')).toBe(false);
+    t.advance(2000);
+    expect(await consent.claimInbound(ctx, 'twilio', 'SM2')).toBe(true);
+    expect(await count()).toBe(1);
+    // A text whose handling failed is released: the provider's retry is handled.
+    await consent.releaseInbound(ctx, 'twilio', 'SM2');
+    expect(await consent.claimInbound(ctx, 'twilio', 'SM2')).toBe(true);
     await t.store.close();
   });
 

@@ -118,7 +118,7 @@ describe('alert nudges end to end: SMS, e-mail, webhook, receipts and acknowledg
     const base = { From: PHONE, To: '+14155550000', AccountSid: SID, MessageSid: 'SMin1' };
     expect((await inbound({ ...base, Body: 'hello' })).status).toBe(200);
     expect((await h.request('GET', `/v1/alerts/${id}`)).body.state).toBe('notified');
-    const ack = await inbound({ ...base, Body: '1' });
+    const ack = await inbound({ ...base, Body: '1', MessageSid: 'SMin2' });
     expect(ack.status).toBe(200);
     expect(ack.text).toContain('<Response>');
     const after = (await h.request('GET', `/v1/alerts/${id}`)).body;

@@ -120,6 +120,76 @@ describe('consent ledger end to end: Twilio inbound keywords, REST, portal, FHIR
     for (const m of answers()) expect(m.body).not.toMatch(new RegExp(`${PHI}|Ana|Lopez|example\\.com`));
   });
 
+  it("keywords are their own layer: a YES from a shared number never lifts a patient's own denial; a STOP outlasts permits made elsewhere", async () => {
+    const SHARED = '+14155552681';
+    for (const p of ['p3', 'p4'])
+      expect(
+        (
+          await h.request(
+            'PUT',
+            `/v1/patients/${p}`,
+            samplePatient({ telecom: [{ system: 'sms', value: SHARED, rank: 1 }] }),
+          )
+        ).status,
+      ).toBe(201);
+    const sms = (view: any, purpose: string) => {
+      const s = stateOf(view, 'sms', purpose);
+      return { decision: s.decision, source: s.source };
+    };
+    const smsOnly = (
+      patientId: string,
+      type = 'test_result_ready',
+      data: Record<string, unknown> = { testName: 'x' },
+    ) => h.request('POST', '/v1/notifications', { type, patientId, channels: ['sms'], data });
+    // p4's record says: no results by SMS (recorded by a system; no STOP involved).
+    expect(
+      (
+        await h.request('PUT', '/v1/patients/p4/consents', {
+          consents: [{ channel: 'sms', purpose: 'results', decision: 'deny' }],
+        })
+      ).status,
+    ).toBe(200);
+
+    // Someone on the shared phone texts "yes": nothing was stopped, so nothing changes (and no answer is sent).
+    expect((await inbound('yes', SHARED)).status).toBe(200);
+    let p4 = await consents('p4');
+    expect(sms(p4, 'results')).toEqual({ decision: 'deny', source: 'api' });
+    expect(p4.history).toHaveLength(1);
+    expect((await smsOnly('p4')).body.code).toBe('SP_NOTIFICATION_NO_CHANNEL');
+
+    // STOP denies SMS for every purpose of both patients; a later permit from elsewhere does not lift it.
+    expect((await inbound('STOP', SHARED)).status).toBe(200);
+    for (const p of ['p3', 'p4'])
+      expect(sms(await consents(p), 'appointment')).toEqual({ decision: 'deny', source: 'sms_keyword' });
+    const permit = await h.request('PUT', '/v1/patients/p3/consents', {
+      consents: [{ channel: 'sms', decision: 'permit' }],
+    });
+    expect(sms(permit.body, 'results')).toEqual({ decision: 'deny', source: 'sms_keyword' });
+    // Both records stay in force, each in its own layer.
+    expect(permit.body.history.map((r: any) => [r.source, r.active])).toEqual([
+      ['api', true],
+      ['sms_keyword', true],
+    ]);
+    expect((await smsOnly('p3', 'follow_up', { reason: 'x', dueDate: '2031-01-01' })).body.code).toBe(
+      'SP_NOTIFICATION_NO_CHANNEL',
+    );
+
+    // START lifts only what the STOP set: p3 may be texted again; p4's own "no results by SMS" stands.
+    expect((await inbound('START', SHARED)).status).toBe(200);
+    expect(sms(await consents('p3'), 'results')).toEqual({ decision: 'permit', source: 'sms_keyword' });
+    p4 = await consents('p4');
+    expect(sms(p4, 'results')).toEqual({ decision: 'deny', source: 'api' });
+    expect(sms(p4, 'appointment')).toEqual({ decision: 'permit', source: 'sms_keyword' });
+    expect(p4.history.map((r: any) => [r.source, r.decision, r.active])).toEqual([
+      ['sms_keyword', 'permit', true],
+      ['sms_keyword', 'deny', false],
+      ['api', 'deny', true],
+    ]);
+    expect((await smsOnly('p4')).body.code).toBe('SP_NOTIFICATION_NO_CHANNEL');
+    expect((await smsOnly('p3')).status).toBe(202);
+    expect((await smsOnly('p4', 'follow_up', { reason: 'x', dueDate: '2031-01-01' })).status).toBe(202);
+  });
+
   it('HELP and AYUDA answer with the organisation, its contact and how to stop, in the keyword’s language', async () => {
     const before = answers().length;
     await inbound('help');

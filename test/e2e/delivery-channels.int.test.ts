@@ -189,7 +189,7 @@ describe('delivery through real providers with retries and fail-over', () => {
     expect(refused.status).toBe(422);
     expect(refused.body.code).toBe('SP_NOTIFICATION_NO_CHANNEL');
     expect((await send()).body.deliveries[0].channel).toBe('email');
-    await inbound({ ...stop, Body: 'START' });
+    await inbound({ ...stop, Body: 'START', MessageSid: 'SM2' });
     expect((await send()).body.deliveries[0].channel).toBe('sms');
   });
 });

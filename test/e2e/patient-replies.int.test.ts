@@ -30,8 +30,10 @@ for (const backend of BACKENDS) {
     let fhirHook: WebhookReceiver;
     let h: Harness;
 
-    const inbound = (from: string, body: string) => {
-      const params = { From: from, To: '+14155550000', Body: body, AccountSid: SID, MessageSid: `SM${Date.now()}` };
+    let sent = 0;
+    /** A signed inbound text; each has its own MessageSid unless `sid` repeats one (a replay). */
+    const inbound = (from: string, body: string, sid = `SM${Date.now()}x${++sent}`) => {
+      const params = { From: from, To: '+14155550000', Body: body, AccountSid: SID, MessageSid: sid };
       return httpsJson(h.url, h.cert, 'POST', '/v1/providers/twilio/inbound', new URLSearchParams(params).toString(), {
         'content-type': 'application/x-www-form-urlencoded',
         'x-twilio-signature': computeTwilioSignature(TOKEN, `${h.url}/v1/providers/twilio/inbound`, params),
@@ -145,7 +147,7 @@ for (const backend of BACKENDS) {
       expect(nudge).toContain('Reply C to confirm, N if you cannot come.');
       expectNoPhi(nudge);
 
-      const r = await inbound(PHONE, ' c ');
+      const r = await inbound(PHONE, ' c ', 'SMrv1confirm');
       expect(r.status).toBe(200);
       // The acknowledgement went out before the inbound webhook was answered.
       expect(textsTo(PHONE).at(-1)).toBe('Thank you. Your appointment is confirmed.');
@@ -205,6 +207,26 @@ for (const backend of BACKENDS) {
         'EHR decline event',
       );
       for (const t of textsTo(PHONE)) expectNoPhi(t);
+
+      // The captured signed "C" replayed (same MessageSid, same signature): answered 200 with the
+      // empty TwiML, and nothing changes: the appointment stays declined, no text, no event.
+      const texts = textsTo(PHONE).length;
+      const replay = await inbound(PHONE, ' c ', 'SMrv1confirm');
+      expect(replay.status).toBe(200);
+      expect(replay.text).toBe('<?xml version="1.0" encoding="UTF-8"?><Response></Response>');
+      const [ignored] = await auditEvents('action=inbound_sms.replay_ignored', 1);
+      expect(ignored).toMatchObject({
+        target: { type: 'inbound_sms', id: 'SMrv1confirm' },
+        details: { provider: 'twilio' },
+      });
+      expect((await h.request('GET', '/v1/appointments/rv1')).body.patientResponse).toMatchObject({
+        response: 'declined',
+      });
+      expect(textsTo(PHONE)).toHaveLength(texts);
+      // A MessageSid no Twilio message has is bad input, refused before anything is handled.
+      const long = await inbound(PHONE, 'C', `SM${'0'.repeat(70)}`);
+      expect(long.status).toBe(400);
+      expect(textsTo(PHONE)).toHaveLength(texts);
 
       // Both answers are audited, by pseudonymous references and codes only (PostgreSQL numbers
       // audit entries behind the writers: wait until both are in the log).

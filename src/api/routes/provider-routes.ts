@@ -24,7 +24,9 @@ export interface TwilioCallbackRouteOptions {
 
 /**
  * Twilio status callbacks. Authenticated by X-Twilio-Signature over the public URL Twilio called,
- * not by API key. Unknown message ids answer 200 so Twilio does not retry forever.
+ * not by API key. Unknown message ids answer 200 so Twilio does not retry forever. Inbound texts
+ * are deduplicated by MessageSid (ConsentService.claimInbound): a replayed signed webhook is
+ * answered with the same empty TwiML and changes nothing.
  */
 export const twilioCallbackRoutes: RoutePlugin<TwilioCallbackRouteOptions> = async (app, o) => {
   const signed = (req: { headers: Record<string, unknown>; url: string; body: Record<string, string> }) => {
@@ -68,15 +70,29 @@ export const twilioCallbackRoutes: RoutePlugin<TwilioCallbackRouteOptions> = asy
     },
     async (req, reply) => {
       if (!signed(req)) return problem(reply, req, 'SP_CHANNEL_INVALID_SIGNATURE');
-      // Alert reply codes, then keywords, then appointment reply codes, then anything else (inbound-sms.ts).
-      await dispatchInboundSms(
-        { alerts: o.alertSmsReplies, consent: o.consent, replies: o.replies },
-        { tenantId: o.tenantId, actor: 'provider:twilio', requestId: req.id, sourceIp: req.ip },
-        req.body.From ?? '',
-        req.body.Body ?? '',
-      );
+      const sid = req.body.MessageSid;
+      if (sid !== undefined && (!sid || sid.length > 64))
+        return problem(reply, req, 'SP_REQ_VALIDATION', 'MessageSid: 1-64 characters');
+      const ctx = { tenantId: o.tenantId, actor: 'provider:twilio', requestId: req.id, sourceIp: req.ip };
       // An empty TwiML answer: answers to the patient go out through the SMS channel.
-      return reply.type('text/xml').send('<?xml version="1.0" encoding="UTF-8"?><Response></Response>');
+      const empty = () => reply.type('text/xml').send('<?xml version="1.0" encoding="UTF-8"?><Response></Response>');
+      // A replay of a text already handled (same MessageSid, signature and all) changes nothing.
+      // Twilio always sends a MessageSid; a signed request without one is handled undeduplicated.
+      if (sid && !(await o.consent.claimInbound(ctx, 'twilio', sid))) return empty();
+      try {
+        // Alert reply codes, then keywords, then appointment reply codes, then anything else (inbound-sms.ts).
+        await dispatchInboundSms(
+          { alerts: o.alertSmsReplies, consent: o.consent, replies: o.replies },
+          ctx,
+          req.body.From ?? '',
+          req.body.Body ?? '',
+        );
+      } catch (e) {
+        // Not handled: Twilio's retry (same MessageSid) must be handled, not taken for a replay.
+        if (sid) await o.consent.releaseInbound(ctx, 'twilio', sid).catch(() => undefined);
+        throw e;
+      }
+      return empty();
     },
   );
 };

@@ -23,6 +23,7 @@ import * as m022 from './022-attachments.js';
 import * as m023 from './023-consent-purposes.js';
 import * as m025 from './025-preferences-caps.js';
 import * as m024 from './024-patient-replies.js';
+import * as m027 from './027-inbound-replay-erasure.js';
 
 /**
  * Migrations are versioned by name and compiled into the program (no file-system scan at run time).
@@ -55,6 +56,7 @@ export const migrationProvider: MigrationProvider = {
       '023-consent-purposes': m023,
       '025-preferences-caps': m025,
       '024-patient-replies': m024,
+      '027-inbound-replay-erasure': m027,
     };
   },
 };

@@ -42,8 +42,26 @@ export interface PatientReplyRepository {
   patientsBySmsIndex(tenantId: string, indexes: readonly string[]): Promise<string[]>;
   /** Whether every SMS contact point stored under one of `indexes` is opted out (STOP); false when there is none. */
   smsOptedOut(tenantId: string, indexes: readonly string[]): Promise<boolean>;
-  /** Erasure: the patient's questions and inbound texts. */
-  deleteForPatient(tenantId: string, patientId: string): Promise<void>;
+  /**
+   * Erasure: the patient's questions and inbound texts, the EHR events about them (pending, parked
+   * or delivered), and the HELP-answer turns of `smsRefs` (the reply blind indexes of the patient's
+   * SMS numbers).
+   */
+  deleteForPatient(tenantId: string, patientId: string, smsRefs?: readonly string[]): Promise<void>;
+  /**
+   * Records that the provider's inbound message `messageId` is being handled: true the first time,
+   * false when it was seen already (a replay: handle nothing). Ids seen before `pruneBefore` are
+   * forgotten first.
+   */
+  claimInbound(
+    tenantId: string,
+    provider: string,
+    messageId: string,
+    now: number,
+    pruneBefore: number,
+  ): Promise<boolean>;
+  /** Forgets a claimed id whose handling failed, so the provider's retry is handled. */
+  releaseInbound(tenantId: string, provider: string, messageId: string): Promise<void>;
 }
 
 export class SqlPatientReplyRepository implements PatientReplyRepository {
@@ -207,7 +225,43 @@ export class SqlPatientReplyRepository implements PatientReplyRepository {
     return rows.length > 0 && rows.every((r) => r.opted_out_at != null);
   }
 
-  async deleteForPatient(tenantId: string, patientId: string): Promise<void> {
+  async claimInbound(
+    tenantId: string,
+    provider: string,
+    messageId: string,
+    now: number,
+    pruneBefore: number,
+  ): Promise<boolean> {
+    await this.sql.db.deleteFrom('inbound_sms_seen').where('received_at', '<', pruneBefore).execute();
+    const r = await this.sql.db
+      .insertInto('inbound_sms_seen')
+      .values({ tenant_id: tenantId, provider, message_id: messageId, received_at: now })
+      .onConflict((oc) => oc.columns(['tenant_id', 'provider', 'message_id']).doNothing())
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
+  }
+
+  async releaseInbound(tenantId: string, provider: string, messageId: string): Promise<void> {
+    await this.sql.db
+      .deleteFrom('inbound_sms_seen')
+      .where('tenant_id', '=', tenantId)
+      .where('provider', '=', provider)
+      .where('message_id', '=', messageId)
+      .execute();
+  }
+
+  async deleteForPatient(tenantId: string, patientId: string, smsRefs: readonly string[] = []): Promise<void> {
+    await this.sql.db
+      .deleteFrom('event_webhook_events')
+      .where('tenant_id', '=', tenantId)
+      .where('patient_id', '=', patientId)
+      .execute();
+    if (smsRefs.length)
+      await this.sql.db
+        .deleteFrom('inbound_help_answers')
+        .where('tenant_id', '=', tenantId)
+        .where('address_ref', 'in', [...smsRefs])
+        .execute();
     await this.sql.db
       .deleteFrom('reply_questions')
       .where('tenant_id', '=', tenantId)
