@@ -35,7 +35,10 @@ export type PolicyVerdict =
  *
  * Exactness across nodes: the ledger is read and written under the per-patient lock, which the
  * claim's transaction holds until it commits; a second node's claim for the same patient waits,
- * then reads the first's rows. SQLite has one writer, whose transactions never overlap.
+ * then reads the first's rows. SQLite has one writer, whose transactions never overlap. Only sends
+ * that went out (or wait for a retry) keep their rows: the worker removes the row of a delivery
+ * that ends failed, dead, suppressed, deferred, cancelled or lost in its outcome's transaction
+ * (delivery-processor.ts `unledger`); removing needs no lock (it can only make a later claim stricter).
  *
  * `urgent`, `asap` and `stat` bypass all of it (as they bypass the installation's quiet hours) and
  * are not counted.
@@ -96,7 +99,8 @@ export class DeliveryPolicy {
   }
 
   /**
-   * Decides one delivery (after consent, before the installation's quiet hours). `key` is the
+   * Decides one delivery (after consent and the installation's quiet hours: one held back by those is
+   * never admitted, so it gets no ledger row and no digest members). `key` is the
    * patient's data key (deduplication compares a keyed hash of the content, never the content).
    */
   decide(d: DeliveryRow, n: NotificationRow, timeZone: string, key: Buffer): PolicyVerdict {

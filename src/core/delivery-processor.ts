@@ -27,7 +27,7 @@ interface SendPlan {
   timeZone: string;
   token?: string;
   /** Routine deliveries of the same patient and channel that go out inside this nudge (delivery-policy.ts). */
-  digest?: DeliveryRow[];
+  digest?: { d: DeliveryRow; n: NotificationRow; contact: ContactPointRow }[];
   /** An appointment reminder's SMS asks "Reply C to confirm, N if you cannot come" (patient-replies.ts). */
   replyCodes?: ReplyCodes;
 }
@@ -96,7 +96,10 @@ export class DeliveryProcessor {
       finishes,
     );
     const at = this.deps.clock().getTime();
-    for (const p of sends) for (const m of p.digest ?? []) finishes.set(m.id, digested(p.d, finishes.get(p.d.id), at));
+    // A member refused by the re-check under the send lock keeps that outcome; the others follow their lead.
+    for (const p of sends)
+      for (const m of p.digest ?? [])
+        if (finishes.get(m.d.id)?.kind !== 'failover') finishes.set(m.d.id, digested(p.d, finishes.get(p.d.id), at));
     const outcomes = await this.deps.store.transaction((tx) => this.recordAll(tx, ds, finishes));
     if (outcomes.some((o) => o.status === 'failed' || o.status === 'suppressed')) this.deps.wake();
     return outcomes;
@@ -119,10 +122,26 @@ export class DeliveryProcessor {
           rows.set(`${tenant}/${p}`, rs);
       }
       const optedOut = new Set(
-        (await read.contactPoints.getMany(unique(ready.map((p) => p.contact.id))))
+        (
+          await read.contactPoints.getMany(
+            unique(ready.flatMap((p) => [p.contact.id, ...(p.digest ?? []).map((m) => m.contact.id)])),
+          )
+        )
           .filter((c) => c.opted_out_at != null)
           .map((c) => c.id),
       );
+      // Every digest member is checked too: one denied (or opted out) since planning is not in the nudge.
+      for (const p of ready)
+        for (const m of p.digest ?? []) {
+          const allowed = consentAllows(
+            rows.get(`${m.d.tenant_id}/${m.d.patient_id}`) ?? [],
+            m.d.channel as ChannelKind,
+            PURPOSE_OF[m.n.type as NotificationType],
+          );
+          if (!allowed) finishes.set(m.d.id, { kind: 'failover', code: 'SP_CONSENT_DENIED', suppress: true });
+          else if (optedOut.has(m.contact.id))
+            finishes.set(m.d.id, { kind: 'failover', code: 'SP_NOTIFICATION_NO_CHANNEL' });
+        }
       await Promise.all(
         ready.map(async (p) => {
           const purpose = PURPOSE_OF[p.n.type as NotificationType];
@@ -173,7 +192,7 @@ export class DeliveryProcessor {
 
     // Preferences, frequency caps, deduplication, digests: bulk reads for the whole batch.
     const policy = await DeliveryPolicy.forBatch(this.deps, tx, ds, now);
-    const digests = new Map<string, DeliveryRow[]>();
+    const digests = new Map<string, { d: DeliveryRow; n: NotificationRow; contact: ContactPointRow }[]>();
     const sends: SendPlan[] = [];
     for (const d of ds) {
       const n = notifications.get(d.notification_id);
@@ -220,6 +239,15 @@ export class DeliveryProcessor {
         finishes.set(d.id, { kind: 'failover', code: 'SP_NOTIFICATION_NO_CHANNEL' });
         continue;
       }
+      // Quiet hours are re-checked at send time: a retry or a lease recovery may land in the night.
+      // Decided before the policy admits the delivery: one held back gets no ledger row, no digest members.
+      if (!isUrgent(n.priority as never)) {
+        const until = deferPastQuietHours(new Date(now), patient.time_zone, config.policy.quietHours).getTime();
+        if (until > now) {
+          finishes.set(d.id, { kind: 'defer', until, code: 'SP_DELIVERY_QUIET_HOURS' });
+          continue;
+        }
+      }
       const verdict = policy.decide(d, n, patient.time_zone, patient.key);
       if (verdict?.kind === 'defer') {
         finishes.set(d.id, verdict);
@@ -237,17 +265,9 @@ export class DeliveryProcessor {
         continue;
       }
       if (verdict?.kind === 'digest') {
-        digests.set(verdict.lead, [...(digests.get(verdict.lead) ?? []), d]);
+        digests.set(verdict.lead, [...(digests.get(verdict.lead) ?? []), { d, n, contact }]);
         finishes.set(d.id, { kind: 'lost' });
         continue;
-      }
-      // Quiet hours are re-checked at send time: a retry or a lease recovery may land in the night.
-      if (!isUrgent(n.priority as never)) {
-        const until = deferPastQuietHours(new Date(now), patient.time_zone, config.policy.quietHours).getTime();
-        if (until > now) {
-          finishes.set(d.id, { kind: 'defer', until, code: 'SP_DELIVERY_QUIET_HOURS' });
-          continue;
-        }
       }
       const plan: SendPlan = {
         d,
@@ -430,6 +450,7 @@ export class DeliveryProcessor {
     const held = plain.length ? await tx.queue.finish(leaseOf(this.owner, ds[0]), now, plain) : new Set<string>();
     const out: DeliveryOutcome[] = [];
     const events: DomainEvent[] = [];
+    const unsent: DeliveryRow[] = [];
     for (const d of ds) {
       const f = finishes.get(d.id) ?? { kind: 'lost' };
       const channel = d.channel as ChannelKind;
@@ -450,8 +471,10 @@ export class DeliveryProcessor {
       }
       // An erasure that cancelled this delivery mid-send: no dev-outbox copy written by the send may outlive it.
       if (o.status === 'lost-lease') await tx.outbox.deleteOfErasedDelivery(d.id, 'SP_PATIENT_ERASED');
+      if (!wentOut(f, o) && !(f.kind === 'failover' && o.status !== 'lost-lease')) unsent.push(d);
       out.push(o);
     }
+    await this.unledger(tx, unsent);
     await announce(this.deps, tx, events);
     return out;
   }
@@ -494,6 +517,7 @@ export class DeliveryProcessor {
       lease,
     );
     if (!changed) return { status: 'lost-lease', channel };
+    await this.unledger(tx, [d]);
     let nextId: string | null = null;
     if (next) {
       const kind = next.system as ChannelKind;
@@ -524,6 +548,20 @@ export class DeliveryProcessor {
     );
     await announce(this.deps, tx, [deliveryEvent(d, status, now)]);
     return { status, channel };
+  }
+
+  /**
+   * Takes deliveries whose send did not go out out of the send ledger (delivery-policy.ts), in their
+   * outcome's transaction: they no longer count for the caps nor make a later identical
+   * notification a duplicate. Only removes rows, so it needs no per-patient lock: a claim that read
+   * a row before it went defers or suppresses on the safe side, never lets one too many go.
+   */
+  private async unledger(tx: StoreTx, ds: readonly DeliveryRow[]): Promise<void> {
+    for (const tenant of unique(ds.map((d) => d.tenant_id)))
+      await tx.sendLedger.deleteDeliveries(
+        tenant,
+        ds.filter((d) => d.tenant_id === tenant).map((d) => d.id),
+      );
   }
 
   /** Removes a push registration its service no longer knows (404/410, Unregistered), in the outcome's transaction. */
@@ -572,6 +610,15 @@ export class DeliveryProcessor {
 }
 
 const unique = <T>(xs: T[]): T[] => [...new Set(xs)];
+/**
+ * Whether a delivery keeps its send-ledger row: its nudge went out (sent, delivered, or inside its
+ * lead's digest), or it is in flight with a retry pending after a retryable provider error (counted
+ * once: the retry keeps that row). A lost lease keeps it only when this worker's send went out.
+ */
+function wentOut(f: Finish, o: DeliveryOutcome): boolean {
+  if (o.status === 'sent' || o.status === 'delivered' || o.status === 'retry') return true;
+  return o.status === 'lost-lease' && f.kind === 'status' && (f.status === 'sent' || f.status === 'delivered');
+}
 /**
  * A digest member's outcome, after its lead's send: `sent` with the lead's time (provider `digest`,
  * the lead's id as message id, SP_DELIVERY_DIGESTED as reason) when the lead's nudge left; otherwise

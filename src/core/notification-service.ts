@@ -394,6 +394,8 @@ export class NotificationService {
       const now = this.now().getTime();
       const cancelled = await tx.deliveries.cancelPending(id, now);
       if (!cancelled.length && n.cancelled_at == null) throw new AppError('SP_NOTIFICATION_NOT_CANCELLABLE');
+      // A cancelled retry never went out: it no longer counts for the caps nor deduplication.
+      if (cancelled.length) await tx.sendLedger.deleteDeliveries(ctx.tenantId, cancelled);
       if (n.cancelled_at == null) {
         await tx.notifications.update(id, { cancelled_at: now });
         await audit(tx, ctx, this.now(), {

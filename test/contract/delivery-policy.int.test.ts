@@ -17,6 +17,7 @@ import { describeEachBackend, freshDatabases, migratedStore, type TestDatabase }
 import { samplePatient } from '../helpers/sample-patient.js';
 import { DAYTIME, PHI_MARKER, fakeChannels } from '../helpers/in-memory-core.js';
 import { ChannelError } from '../../src/channels/channel.js';
+import { ConsentService } from '../../src/core/consent-service.js';
 
 const DAY = 86_400_000;
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -370,6 +371,140 @@ describeEachBackend('delivery policy', (backend) => {
     // The second e-mail (rank 3) before the SMS (rank 1): e-mail is the patient's first choice.
     expect(channels.email.sent.map((m) => m.to)).toEqual(['first@example.com', 'second@example.com']);
     expect(channels.sms.sent).toEqual([]);
+  });
+
+  it('counts only sends that went out: a dead first copy neither makes its twin a duplicate nor uses the cap; a retry counts once', async () => {
+    const db = await fresh({ migrated: true });
+    const c = await core(db, { SEALPOST_DIGEST_WINDOW: 'off' });
+    await c.patients.upsert(
+      c.ctx,
+      'p1',
+      samplePatient({ telecom: [{ system: 'sms', value: '+14155552671', rank: 1 }] }) as PatientInput,
+    );
+    const channels = fakeChannels();
+    let refuse: 'for good' | 'once' | null = 'for good';
+    channels.sms.willAnswerTo('+14155552671', async () => {
+      const how = refuse;
+      if (how === 'once') refuse = null;
+      if (how) throw new ChannelError('SP_CHANNEL_SEND_FAILED', how === 'once', 'provider refused');
+      return { status: 'sent', providerMessageId: `m-${uuidv7()}` };
+    });
+    const worker = new DeliveryProcessor(c.deps, channels, 'w1');
+    const first = await c.notifications.create(c.ctx, followUp('knee'));
+    await (await worker.claim(10, c.now(), c.now() + 60_000)).finish();
+    expect((await deliveries(db)).find((r) => r.notification_id === first.body.id)).toMatchObject({ status: 'dead' });
+    expect(await db.query('select * from delivery_sends')).toEqual([]);
+
+    // Sent again because it never reached the patient: not a duplicate, not capped.
+    refuse = 'once';
+    c.setNow(DAYTIME + 60_000);
+    const again = await c.notifications.create(c.ctx, followUp('knee'));
+    await (await worker.claim(10, c.now(), c.now() + 60_000)).finish();
+    const retrying = (await deliveries(db)).find((r) => r.notification_id === again.body.id)!;
+    expect(retrying).toMatchObject({ status: 'queued', last_error_code: 'SP_CHANNEL_SEND_FAILED' });
+    // In flight with a retry pending: it holds its place (one row), the retry is not counted twice.
+    expect(await db.query('select delivery_id from delivery_sends')).toEqual([{ delivery_id: retrying.id }]);
+    c.setNow(retrying.run_at);
+    await (await worker.claim(10, c.now(), c.now() + 60_000)).finish();
+    expect((await deliveries(db)).find((r) => r.id === retrying.id)).toMatchObject({
+      status: 'sent',
+      last_error_code: null,
+    });
+    expect(await db.query('select delivery_id from delivery_sends')).toEqual([{ delivery_id: retrying.id }]);
+    // Every attempt reached the provider; only the last one got through.
+    expect(channels.sms.sent.map((m) => m.notificationId)).toEqual([first.body.id, again.body.id, again.body.id]);
+
+    // That one went out: the next routine SMS that day is capped, a third copy is a duplicate.
+    c.setNow(retrying.run_at + 60_000);
+    const other = await c.notifications.create(c.ctx, followUp('hip'));
+    const twin = await c.notifications.create(c.ctx, followUp('knee'));
+    await (await worker.claim(10, c.now(), c.now() + 60_000)).finish();
+    const rows = await deliveries(db);
+    expect(rows.find((r) => r.notification_id === other.body.id)).toMatchObject({
+      status: 'scheduled',
+      last_error_code: 'SP_DELIVERY_CAPPED',
+    });
+    expect(rows.find((r) => r.notification_id === twin.body.id)).toMatchObject({
+      status: 'suppressed',
+      last_error_code: 'SP_DELIVERY_DUPLICATE',
+    });
+    expect(await db.query('select delivery_id from delivery_sends')).toEqual([{ delivery_id: retrying.id }]);
+  });
+
+  it('re-checks every digest member under the send lock: one denied since planning is suppressed and fails over, not in the nudge', async () => {
+    const db = await fresh({ migrated: true });
+    const c = await core(db);
+    await c.patients.upsert(c.ctx, 'p1', samplePatient() as PatientInput);
+    const care = await c.notifications.create(c.ctx, followUp('knee'));
+    const bill = await c.notifications.create(c.ctx, {
+      type: 'billing_statement',
+      patientId: 'p1',
+      data: { amount: '12.50', dueDate: '2030-02-01', statementId: `S-1 ${PHI_MARKER}` },
+    });
+    const channels = fakeChannels();
+    const worker = new DeliveryProcessor(c.deps, channels, 'w1');
+    const batch = await worker.claim(10, DAYTIME, DAYTIME + 60_000);
+    // Planned: one leads, the other rides in its nudge. A deny for the member's purpose commits now.
+    const [member] = await db.query<{ notification_id: string }>(
+      'select notification_id from delivery_sends where digest_of is not null',
+    );
+    expect(member).toBeDefined();
+    const leadId = member.notification_id === care.body.id ? bill.body.id : care.body.id;
+    await c.store.read.tenants.ensure('default', 'x', DAYTIME);
+    await new ConsentService(c.deps).record(c.ctx, {
+      patientId: 'p1',
+      channel: 'sms',
+      purpose: member.notification_id === care.body.id ? 'care_messages' : 'billing',
+      decision: 'deny',
+      source: 'staff',
+    });
+    await batch.finish();
+
+    expect(channels.sms.sent.map((m) => m.notificationId)).toEqual([leadId]);
+    const rows = await deliveries(db);
+    expect(rows.find((r) => r.notification_id === leadId)).toMatchObject({ status: 'sent', provider: 'fake-sms' });
+    const denied = rows.filter((r) => r.notification_id === member.notification_id);
+    expect(denied.map((r) => [r.channel, r.status, r.last_error_code, r.provider])).toEqual([
+      ['sms', 'suppressed', 'SP_CONSENT_DENIED', null],
+      ['email', 'queued', null, null],
+    ]);
+    // Not counted, and not shown behind the lead's portal link.
+    expect(await db.query('select notification_id from delivery_sends')).toEqual([{ notification_id: leadId }]);
+    const lead = rows.find((r) => r.notification_id === leadId)!;
+    expect(await c.store.read.sendLedger.digestMembers('default', lead.id)).toEqual([]);
+  });
+
+  it("defers by the installation's quiet hours before admitting: no ledger row, no digest member left behind", async () => {
+    const db = await fresh({ migrated: true });
+    const c = await core(db);
+    await c.patients.upsert(c.ctx, 'p1', samplePatient() as PatientInput);
+    const ids = [
+      (await c.notifications.create(c.ctx, followUp('knee'))).body.id,
+      (await c.notifications.create(c.ctx, followUp('hip'))).body.id,
+    ];
+    // Due by day, claimed at night (a backlog, a recovery): 22:00 in New York, inside 21:00-08:00.
+    const night = DAYTIME + 12 * 3_600_000;
+    c.setNow(night);
+    const channels = fakeChannels();
+    const worker = new DeliveryProcessor(c.deps, channels, 'w1');
+    const outcomes = await (await worker.claim(10, night, night + 60_000)).finish();
+    expect(outcomes.map((o) => o.status)).toEqual(['deferred', 'deferred']);
+    const morning = Date.parse('2030-01-16T13:00:00Z');
+    for (const id of ids)
+      expect((await deliveries(db)).find((r) => r.notification_id === id)).toMatchObject({
+        status: 'scheduled',
+        last_error_code: 'SP_DELIVERY_QUIET_HOURS',
+        run_at: morning,
+      });
+    expect(await db.query('select * from delivery_sends')).toEqual([]);
+    expect(channels.sms.sent).toEqual([]);
+
+    // In the morning they go as one nudge, counted once.
+    c.setNow(morning);
+    await (await worker.claim(10, morning, morning + 60_000)).finish();
+    expect(channels.sms.sent).toHaveLength(1);
+    expect((await deliveries(db)).map((r) => r.status)).toEqual(['sent', 'sent']);
+    expect(await db.query('select * from delivery_sends where digest_of is null')).toHaveLength(1);
   });
 
   it('refuses bad preferences with a clear code and changes nothing', async () => {

@@ -492,6 +492,11 @@ export function memoryRepositories(t: Tables) {
       for (const r of mine) t.sends.delete(key(r.tenant_id, r.delivery_id));
       return mine.length;
     },
+    deleteDeliveries: async (tenantId, deliveryIds) => {
+      let n = 0;
+      for (const id of new Set(deliveryIds)) if (t.sends.delete(key(tenantId, id))) n++;
+      return n;
+    },
   } satisfies SendLedgerRepository;
 
   return {

@@ -59,6 +59,11 @@ export interface SendLedgerRepository {
   /** Removes the patient's rows (erasure). */
   deleteForPatient(tenantId: string, patientId: string): Promise<number>;
   /**
+   * Removes the rows of `deliveryIds` (deliveries whose send did not go out: failed, dead,
+   * suppressed, cancelled, deferred, or dropped before sending); resolves with how many.
+   */
+  deleteDeliveries(tenantId: string, deliveryIds: readonly string[]): Promise<number>;
+  /**
    * The notifications that went inside `leadDeliveryId`'s digest nudge (their deliveries: provider
    * `digest`, the lead's id as message id), oldest first: what its portal link shows besides its own.
    */
@@ -89,6 +94,7 @@ const LOCK = stmt(
   'select count(pg_advisory_xact_lock(25, hashtext(k))) as n from (select unnest(?::text[]) as k order by k) s',
 );
 const DELETE_SENDS = stmt('delete from delivery_sends where tenant_id = ? and patient_id = ?');
+const DELETE_SEND = stmt('delete from delivery_sends where tenant_id = ? and delivery_id = ?');
 const DIGEST_MEMBERS = stmt(
   "select notification_id from deliveries where provider = 'digest' and provider_message_id = ? and tenant_id = ? order by created_at, id",
 );
@@ -159,6 +165,12 @@ export class SqlSendLedgerRepository implements SendLedgerRepository {
 
   deleteForPatient(tenantId: string, patientId: string): Promise<number> {
     return this.sql.run(DELETE_SENDS, [tenantId, patientId]);
+  }
+
+  async deleteDeliveries(tenantId: string, deliveryIds: readonly string[]): Promise<number> {
+    let n = 0;
+    for (const id of new Set(deliveryIds)) n += await this.sql.run(DELETE_SEND, [tenantId, id]);
+    return n;
   }
 
   async dueSoon(tenantId: string, patientIds: readonly string[], after: number, until: number): Promise<DueSoonRow[]> {
