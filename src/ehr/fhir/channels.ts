@@ -155,8 +155,10 @@ export const COMMUNICATION_CODE_SYSTEMS: Record<string, object> = {
     [
       { code: 'fhir', display: 'A FHIR Consent' },
       { code: 'sms_keyword', display: 'An SMS keyword (STOP, START…) from the patient' },
-      { code: 'api', display: 'The REST API' },
+      { code: 'api', display: 'The REST API, called by a system' },
       { code: 'hl7', display: 'A CON segment of an HL7 v2 ADT message' },
+      { code: 'portal', display: 'The patient, signed in to the portal' },
+      { code: 'staff', display: "A staff member on the patient's behalf" },
     ],
   ),
 };
