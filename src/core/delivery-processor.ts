@@ -458,8 +458,7 @@ export class DeliveryProcessor {
       if (f.kind === 'failover') {
         if (f.prune) await this.prune(tx, d);
         o = await this.failOver(tx, d, f.code, leaseOf(this.owner, d), now, f.suppress);
-      }
-      else if (f.kind === 'lost' || !held.has(d.id)) o = { status: 'lost-lease', channel };
+      } else if (f.kind === 'lost' || !held.has(d.id)) o = { status: 'lost-lease', channel };
       else if (f.kind === 'defer') {
         if (f.code)
           await this.audit(tx, d, 'delivery.deferred', 'success', f.code, { runAt: new Date(f.until).toISOString() });

@@ -174,7 +174,10 @@ export const ERROR_CODES = {
   SP_PREFERENCE_UNKNOWN_TYPE: { status: 400, title: 'A channel preference names an unknown notification type' },
   SP_PREFERENCE_UNKNOWN_CHANNEL: { status: 400, title: 'A channel preference names an unknown or repeated channel' },
   SP_PREFERENCE_INVALID_LANGUAGE: { status: 400, title: 'The preferred language is not one Sealpost speaks' },
-  SP_PREFERENCE_INVALID_TIME: { status: 400, title: 'A preferred time is not a valid HH:MM or the quiet window is empty' },
+  SP_PREFERENCE_INVALID_TIME: {
+    status: 400,
+    title: 'A preferred time is not a valid HH:MM or the quiet window is empty',
+  },
   SP_CONSENT_NOT_FOUND: { status: 404, title: 'Consent record not found' },
   SP_CONSENT_DENIED: { status: 409, title: 'The patient has denied consent to this channel' },
   SP_CONSENT_KEYWORDS_INVALID: {
