@@ -401,10 +401,15 @@ export class ConsentService {
     const out = m.action === 'opt_out';
     const { store, cipher, clock } = this.deps;
     // Every stored form: while a blind-index rotation re-indexes, a number may still be under the old key.
-    const bidxs = cipher.blindIndexCandidates(ctx.tenantId, 'contact.sms', phone);
-    let patients = new Set(
-      (await store.read.consents.contactsByIndex(ctx.tenantId, 'sms', bidxs)).map((c) => c.patient_id),
-    );
+    let bidxs = cipher.blindIndexCandidates(ctx.tenantId, 'contact.sms', phone);
+    const lookup = async () =>
+      new Set((await store.read.consents.contactsByIndex(ctx.tenantId, 'sms', bidxs)).map((c) => c.patient_id));
+    let patients = await lookup();
+    // Perhaps re-indexed under a version a rotation run elsewhere made, not yet held here: refresh and look again.
+    if (!patients.size && (await cipher.keys.refresh())) {
+      bidxs = cipher.blindIndexCandidates(ctx.tenantId, 'contact.sms', phone);
+      patients = await lookup();
+    }
     let changed = false;
     for (let attempt = 0; ; attempt++) {
       const locked = patients;

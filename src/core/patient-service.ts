@@ -248,6 +248,7 @@ export class PatientService {
   ) {
     const { cipher, newId } = this.deps;
     const current = await tx.contactPoints.list(tenantId, patientId);
+    await cipher.holdIndexVersionsOf(current.map((c) => c.value_bidx));
     const byIndex = new Map(current.map((c) => [`${c.system}:${c.value_bidx}`, c]));
     const keep = new Set<string>();
     let added = 0;

@@ -129,6 +129,23 @@ export class EnvelopeCipher {
       .map((v) => versionedIndex(v, this.keys.blindIndex(tenantId, field, normalisedValue, v)));
   }
 
+  /**
+   * Makes sure this node holds every blind-index version `stored` indexes are in: a rotation run by
+   * another process (`sealpost keys rotate --what blind-index`) re-indexes rows under a version this
+   * node learns of only at its next refresh; meeting one refreshes at once, as an unknown key id does.
+   * Without it, an update would not recognise a re-indexed contact point and would replace it.
+   */
+  async holdIndexVersionsOf(stored: readonly string[]): Promise<void> {
+    const held = new Set(this.keys.blindIndexVersions());
+    for (const s of stored) {
+      const m = /^v(\d+):/.exec(s);
+      if (!held.has(m ? Number(m[1]) : 1)) {
+        await this.keys.refresh();
+        return;
+      }
+    }
+  }
+
   private evict(id: string): void {
     this.cache.get(id)?.key.fill(0);
     this.cache.delete(id);
