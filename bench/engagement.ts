@@ -148,7 +148,13 @@ async function inbound(tls: Tls, twilio: TwilioEmulator): Promise<PhaseRow[]> {
     const questions = () =>
       (db.prepare('select count(*) as n from reply_questions where answered_at is null').get() as { n: number }).n;
     await until(() => questions() >= n, 30, 'the open questions');
-    const from = (i: number) => ({ From: number(i), To: '+12025550100' });
+    // Each text carries its own MessageSid, as Twilio's do (replays are recognised by it).
+    let sid = 0;
+    const from = (i: number) => ({
+      From: number(i),
+      To: '+12025550100',
+      MessageSid: `SM${(++sid).toString(16).padStart(32, '0')}`,
+    });
     const each = (f: (i: number) => Record<string, string>) => Array.from({ length: n }, (_, i) => f(i));
     const inboundPath = '/v1/providers/twilio/inbound';
     const rows: PhaseRow[] = [];
