@@ -347,33 +347,39 @@ export class ConsentService {
   }
 
   /**
-   * Replay protection for inbound texts: records the provider's id of one inbound message (Twilio's
-   * MessageSid) and answers true the first time, false when it was handled already (a replayed
-   * webhook: the caller handles nothing; audited `inbound_sms.replay_ignored`). Ids are kept for
-   * INBOUND_SEEN_MS, pruned as texts arrive; a provider retries for far less long.
+   * Whether the provider's inbound message `messageId` was handled already (within 7 days): a replay
+   * of a signed webhook, which must change nothing (audited `inbound_sms.replay_ignored`). The id is
+   * recorded only once the text was handled (`recordInbound`): a crash in between makes the
+   * provider's retry count as new, and handling a text twice changes nothing more (a keyword or a
+   * reply code is applied once; an unrecognised text may be kept twice).
    */
-  async claimInbound(ctx: RequestContext, provider: string, messageId: string): Promise<boolean> {
+  async inboundSeen(ctx: RequestContext, provider: string, messageId: string): Promise<boolean> {
     const { store, clock } = this.deps;
-    const first = await store.transaction(async (tx) => {
-      const now = clock();
-      const at = now.getTime();
-      const ok = await tx.patientReplies.claimInbound(ctx.tenantId, provider, messageId, at, at - INBOUND_SEEN_MS);
-      if (!ok)
-        await audit(tx, ctx, now, {
-          action: 'inbound_sms.replay_ignored',
-          targetType: 'inbound_sms',
-          targetId: messageId,
-          details: { provider },
-        });
-      return ok;
-    });
+    const now = clock();
+    if (
+      !(await store.read.patientReplies.seenInbound(ctx.tenantId, provider, messageId, now.getTime() - INBOUND_SEEN_MS))
+    )
+      return false;
+    await store.transaction((tx) =>
+      audit(tx, ctx, now, {
+        action: 'inbound_sms.replay_ignored',
+        targetType: 'inbound_sms',
+        targetId: messageId,
+        details: { provider },
+      }),
+    );
     await store.durable();
-    return first;
+    return true;
   }
 
-  /** Forgets an id `claimInbound` recorded whose handling failed, so the provider's retry is handled. */
-  async releaseInbound(ctx: RequestContext, provider: string, messageId: string): Promise<void> {
-    await this.deps.store.read.patientReplies.releaseInbound(ctx.tenantId, provider, messageId);
+  /** Records that the provider's inbound message `messageId` was handled (ids older than 7 days are pruned). */
+  async recordInbound(ctx: RequestContext, provider: string, messageId: string): Promise<void> {
+    const { store, clock } = this.deps;
+    const at = clock().getTime();
+    await store.transaction((tx) =>
+      tx.patientReplies.recordInbound(ctx.tenantId, provider, messageId, at, at - INBOUND_SEEN_MS),
+    );
+    await store.durable();
   }
 
   /**

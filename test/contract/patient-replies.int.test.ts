@@ -358,29 +358,32 @@ describeEachBackend('two-way SMS replies', (backend) => {
     await t.store.close();
   });
 
-  it('handles each inbound message id once (a replay changes nothing, audited), forgets ids after 7 days, and a released id is handled again', async () => {
+  it('recognises an inbound message id handled before as a replay (audited), per provider and tenant, for 7 days; an id not recorded as handled is handled again', async () => {
     const t = await setup(fresh);
     const consent = new ConsentService(t.deps);
     const count = async () =>
       Number((await t.db.query<{ n: unknown }>('select count(*) as n from inbound_sms_seen'))[0]!.n);
-    expect(await consent.claimInbound(ctx, 'twilio', 'SM1')).toBe(true);
-    expect(await consent.claimInbound(ctx, 'twilio', 'SM1')).toBe(false);
+    // Not yet handled (or its handling failed or crashed before it was recorded): handled as new.
+    expect(await consent.inboundSeen(ctx, 'twilio', 'SM1')).toBe(false);
+    await consent.recordInbound(ctx, 'twilio', 'SM1');
+    expect(await consent.inboundSeen(ctx, 'twilio', 'SM1')).toBe(true);
+    // Recording it again (two deliveries of one text handled side by side) changes nothing.
+    await consent.recordInbound(ctx, 'twilio', 'SM1');
+    expect(await count()).toBe(1);
     // Ids are per provider and tenant.
-    expect(await consent.claimInbound(ctx, 'other', 'SM1')).toBe(true);
-    expect(await consent.claimInbound({ ...ctx, tenantId: 't2' }, 'twilio', 'SM1')).toBe(true);
+    expect(await consent.inboundSeen(ctx, 'other', 'SM1')).toBe(false);
+    expect(await consent.inboundSeen({ ...ctx, tenantId: 't2' }, 'twilio', 'SM1')).toBe(false);
     const replays = await t.db.query<{ n: unknown }>(
       "select count(*) as n from audit_entries where action = 'inbound_sms.replay_ignored'",
     );
     expect(Number(replays[0]!.n)).toBe(1);
     // Within 7 days a replay is still caught; the ids of texts older than that are pruned as texts arrive.
     t.advance(7 * DAY - 1000);
-    expect(await consent.claimInbound(ctx, 'twilio', 'SM1')).toBe(false);
+    expect(await consent.inboundSeen(ctx, 'twilio', 'SM1')).toBe(true);
     t.advance(2000);
-    expect(await consent.claimInbound(ctx, 'twilio', 'SM2')).toBe(true);
+    expect(await consent.inboundSeen(ctx, 'twilio', 'SM1')).toBe(false);
+    await consent.recordInbound(ctx, 'twilio', 'SM2');
     expect(await count()).toBe(1);
-    // A text whose handling failed is released: the provider's retry is handled.
-    await consent.releaseInbound(ctx, 'twilio', 'SM2');
-    expect(await consent.claimInbound(ctx, 'twilio', 'SM2')).toBe(true);
     await t.store.close();
   });
 

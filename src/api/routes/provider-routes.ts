@@ -78,20 +78,16 @@ export const twilioCallbackRoutes: RoutePlugin<TwilioCallbackRouteOptions> = asy
       const empty = () => reply.type('text/xml').send('<?xml version="1.0" encoding="UTF-8"?><Response></Response>');
       // A replay of a text already handled (same MessageSid, signature and all) changes nothing.
       // Twilio always sends a MessageSid; a signed request without one is handled undeduplicated.
-      if (sid && !(await o.consent.claimInbound(ctx, 'twilio', sid))) return empty();
-      try {
-        // Alert reply codes, then keywords, then appointment reply codes, then anything else (inbound-sms.ts).
-        await dispatchInboundSms(
-          { alerts: o.alertSmsReplies, consent: o.consent, replies: o.replies },
-          ctx,
-          req.body.From ?? '',
-          req.body.Body ?? '',
-        );
-      } catch (e) {
-        // Not handled: Twilio's retry (same MessageSid) must be handled, not taken for a replay.
-        if (sid) await o.consent.releaseInbound(ctx, 'twilio', sid).catch(() => undefined);
-        throw e;
-      }
+      if (sid && (await o.consent.inboundSeen(ctx, 'twilio', sid))) return empty();
+      // Alert reply codes, then keywords, then appointment reply codes, then anything else (inbound-sms.ts).
+      await dispatchInboundSms(
+        { alerts: o.alertSmsReplies, consent: o.consent, replies: o.replies },
+        ctx,
+        req.body.From ?? '',
+        req.body.Body ?? '',
+      );
+      // Recorded once handled: a failure or a crash before this leaves Twilio's retry to be handled.
+      if (sid) await o.consent.recordInbound(ctx, 'twilio', sid);
       return empty();
     },
   );

@@ -48,20 +48,13 @@ export interface PatientReplyRepository {
    * SMS numbers).
    */
   deleteForPatient(tenantId: string, patientId: string, smsRefs?: readonly string[]): Promise<void>;
+  /** Whether the provider's inbound message `messageId` was handled at or after `since`. */
+  seenInbound(tenantId: string, provider: string, messageId: string, since: number): Promise<boolean>;
   /**
-   * Records that the provider's inbound message `messageId` is being handled: true the first time,
-   * false when it was seen already (a replay: handle nothing). Ids seen before `pruneBefore` are
-   * forgotten first.
+   * Records that the provider's inbound message `messageId` was handled (once: a second record of
+   * the same id changes nothing). Ids recorded before `pruneBefore` are forgotten first.
    */
-  claimInbound(
-    tenantId: string,
-    provider: string,
-    messageId: string,
-    now: number,
-    pruneBefore: number,
-  ): Promise<boolean>;
-  /** Forgets a claimed id whose handling failed, so the provider's retry is handled. */
-  releaseInbound(tenantId: string, provider: string, messageId: string): Promise<void>;
+  recordInbound(tenantId: string, provider: string, messageId: string, now: number, pruneBefore: number): Promise<void>;
 }
 
 export class SqlPatientReplyRepository implements PatientReplyRepository {
@@ -225,28 +218,30 @@ export class SqlPatientReplyRepository implements PatientReplyRepository {
     return rows.length > 0 && rows.every((r) => r.opted_out_at != null);
   }
 
-  async claimInbound(
+  async seenInbound(tenantId: string, provider: string, messageId: string, since: number): Promise<boolean> {
+    const row = await this.sql.db
+      .selectFrom('inbound_sms_seen')
+      .select('received_at')
+      .where('tenant_id', '=', tenantId)
+      .where('provider', '=', provider)
+      .where('message_id', '=', messageId)
+      .where('received_at', '>=', since)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async recordInbound(
     tenantId: string,
     provider: string,
     messageId: string,
     now: number,
     pruneBefore: number,
-  ): Promise<boolean> {
+  ): Promise<void> {
     await this.sql.db.deleteFrom('inbound_sms_seen').where('received_at', '<', pruneBefore).execute();
-    const r = await this.sql.db
+    await this.sql.db
       .insertInto('inbound_sms_seen')
       .values({ tenant_id: tenantId, provider, message_id: messageId, received_at: now })
       .onConflict((oc) => oc.columns(['tenant_id', 'provider', 'message_id']).doNothing())
-      .executeTakeFirst();
-    return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
-  }
-
-  async releaseInbound(tenantId: string, provider: string, messageId: string): Promise<void> {
-    await this.sql.db
-      .deleteFrom('inbound_sms_seen')
-      .where('tenant_id', '=', tenantId)
-      .where('provider', '=', provider)
-      .where('message_id', '=', messageId)
       .execute();
   }
 
