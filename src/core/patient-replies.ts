@@ -92,6 +92,8 @@ export class ReplyQuestionBinder implements DomainEvents {
       const n = await tx.notifications.get(e.tenantId, e.notificationId);
       if (!n || !asksQuestion(n, 'sms')) continue;
       const d = await tx.deliveries.get(e.deliveryId);
+      // A reminder carried inside another delivery's digest nudge asked nothing: the text was the lead's.
+      if (d?.provider === 'digest') continue;
       const c = d && (await tx.contactPoints.get(d.contact_point_id));
       const key = c && (await patientDataKey(this.deps, tx, e.tenantId, e.patientId));
       if (!c || !key) continue;

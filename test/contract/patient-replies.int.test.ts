@@ -206,6 +206,27 @@ describeEachBackend('two-way SMS replies', (backend) => {
     await t.store.close();
   });
 
+  it('binds no question to a reminder carried inside the digest nudge of another reminder: the text asked about the lead only', async () => {
+    const t = await setup(fresh);
+    await t.book('a1', Date.now() + 5 * DAY);
+    await t.book('a2', Date.now() + 3 * DAY);
+    // a2's reminder went out inside a1's digest nudge (the worker records it as sent by provider `digest`).
+    const [n2] = await t.store.read.notifications.listForAppointment('default', 'a2');
+    const d2 = (await t.store.read.deliveries.list(n2!.id)).find((x) => x.channel === 'sms')!;
+    const sql = 'update deliveries set provider = ? where id = ?';
+    await t.db.query(t.store.backend === 'postgres' ? 'update deliveries set provider = $1 where id = $2' : sql, [
+      'digest',
+      d2.id,
+    ]);
+    // Recorded after the lead's: were it bound, it would be the newest question.
+    await t.sendReminder('a1');
+    await t.sendReminder('a2');
+    expect(await t.replies.handle(ctx, PHONE, 'C')).toBe('confirmed');
+    expect((await t.appointments.get(ctx, 'a1')).patientResponse?.response).toBe('confirmed');
+    expect((await t.appointments.get(ctx, 'a2')).patientResponse).toBeNull();
+    await t.store.close();
+  });
+
   it('binds to the newest open question: a cancelled or passed appointment is no longer answered', async () => {
     const t = await setup(fresh);
     await t.book('a1', Date.now() + 5 * DAY);
