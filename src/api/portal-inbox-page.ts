@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Language } from '../core/domain.js';
+import { portalHead, portalSignIn } from './portal-page-shell.js';
 
 /**
  * The portal inbox's server-rendered shell. It holds no patient data: the page script
@@ -9,12 +10,6 @@ import type { Language } from '../core/domain.js';
 const T = {
   en: {
     title: 'Secure messages',
-    loading: 'Loading…',
-    signinIntro: 'Sign in with the e-mail address or mobile number your care team has on file.',
-    contact: 'E-mail or mobile number',
-    sendCode: 'Send me a code',
-    code: 'Code you received',
-    verify: 'Sign in',
     threads: 'Your conversations',
     noThreads: 'You have no conversations yet.',
     back: 'Back to conversations',
@@ -26,13 +21,6 @@ const T = {
   },
   es: {
     title: 'Mensajes seguros',
-    loading: 'Cargando…',
-    signinIntro:
-      'Inicie sesión con el correo electrónico o el número de móvil que su equipo de atención tiene registrado.',
-    contact: 'Correo electrónico o número de móvil',
-    sendCode: 'Enviarme un código',
-    code: 'Código recibido',
-    verify: 'Iniciar sesión',
     threads: 'Sus conversaciones',
     noThreads: 'Todavía no tiene conversaciones.',
     back: 'Volver a las conversaciones',
@@ -78,22 +66,10 @@ export function inboxLanguage(query: string | undefined, acceptLanguage: string 
 
 export function inboxPage(lang: Language): string {
   const t = T[lang];
-  return `<!doctype html>
-<html lang="${lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>${t.title}</title><style>${STYLE}</style>
-<script type="module" src="/portal/assets/inbox.js"></script></head>
-<body data-step="loading"><main>
+  return `${portalHead(lang, t.title, STYLE, '/portal/assets/inbox.js')}
 <nav><a id="to-notifications" href="/portal/notifications">${t.notifications}</a></nav>
 <h1>${t.title}</h1>
-<p id="status" role="status" aria-live="polite">${t.loading}</p>
-<p id="error" role="alert"></p>
-<section id="signin" hidden><p>${t.signinIntro}</p>
-<form id="contact-form"><label for="contact">${t.contact}</label>
-<input id="contact" autocomplete="username" required maxlength="254"><button id="send-code" type="submit">${t.sendCode}</button></form>
-<form id="code-form" hidden><label for="code">${t.code}</label>
-<input id="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" maxlength="6" required>
-<button id="verify" type="submit">${t.verify}</button></form>
-</section>
+${portalSignIn(lang)}
 <section id="threads" hidden aria-labelledby="threads-title"><h2 id="threads-title">${t.threads}</h2>
 <p id="no-threads" hidden>${t.noThreads}</p><ul id="thread-list"></ul>
 <button id="signout" type="button">${t.signout}</button></section>

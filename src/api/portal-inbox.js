@@ -4,11 +4,10 @@
 // and answers the care-team threads with the SDK: everything is decrypted here, in the browser.
 // Nothing identifying goes into the address bar: the open thread is page state, not a URL.
 import * as sdk from '/portal/assets/sealpost-sdk.js';
+import { $, api, clearError, fail, lang, say, wireSignIn } from '/portal/assets/portal-common.js';
 
-const lang = document.documentElement.lang === 'es' ? 'es' : 'en';
 const T = {
   en: {
-    codeSent: 'If this contact is on file, a code is on its way.',
     settingUp: 'Setting up secure messaging on this browser…',
     ready: 'Your secure messages.',
     you: 'You',
@@ -20,12 +19,9 @@ const T = {
     sending: 'Sending…',
     sent: 'Sent.',
     download: (name) => `Download ${name}`,
-    failed: 'Something went wrong. Please try again.',
-    badCode: 'That code did not work. Ask for a new one.',
     unavailable: 'Secure messaging is not available on this server yet.',
   },
   es: {
-    codeSent: 'Si este contacto está registrado, el código está en camino.',
     settingUp: 'Preparando la mensajería segura en este navegador…',
     ready: 'Sus mensajes seguros.',
     you: 'Usted',
@@ -37,47 +33,14 @@ const T = {
     sending: 'Enviando…',
     sent: 'Enviado.',
     download: (name) => `Descargar ${name}`,
-    failed: 'Algo salió mal. Inténtelo de nuevo.',
-    badCode: 'Ese código no funcionó. Pida uno nuevo.',
     unavailable: 'La mensajería segura todavía no está disponible en este servidor.',
   },
 }[lang];
 
-const $ = (id) => document.getElementById(id);
 const show = (step) => {
   document.body.dataset.step = step;
   for (const s of ['signin', 'threads', 'thread']) $(s).hidden = s !== step;
 };
-const say = (text) => ($('status').textContent = text);
-const fail = (e) => {
-  $('error').textContent = e?.status === 401 && e?.code === 'SP_AUTH_CODE_INVALID' ? T.badCode : T.failed;
-  if (e?.code) $('error').dataset.code = e.code;
-};
-const clearError = () => {
-  $('error').textContent = '';
-  delete $('error').dataset.code;
-};
-
-/** JSON to and from the API with the session cookie (same origin; the server checks Origin). */
-async function api(method, path, body) {
-  const res = await fetch(path, {
-    method,
-    credentials: 'same-origin',
-    headers: body === undefined ? { accept: 'application/json' } : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (res.status === 204) return null;
-  const json = await res.json().catch(() => null);
-  if (!res.ok)
-    throw Object.assign(new Error(json?.code ?? String(res.status)), { status: res.status, code: json?.code });
-  return json;
-}
-
-const contactOf = (value) =>
-  value.includes('@')
-    ? { system: 'email', value: value.trim() }
-    : { system: 'sms', value: value.replace(/[\s()-]/g, '') };
-
 let client = null;
 let me = null;
 let openThread = null;
@@ -110,35 +73,7 @@ async function enter() {
   await startMessaging();
 }
 
-$('contact-form').addEventListener('submit', async (ev) => {
-  ev.preventDefault();
-  clearError();
-  try {
-    await api('POST', '/v1/patient-auth/start', { contact: contactOf($('contact').value) });
-    say(T.codeSent);
-    $('code-form').hidden = false;
-    $('code').focus();
-  } catch (e) {
-    fail(e);
-  }
-});
-
-$('code-form').addEventListener('submit', async (ev) => {
-  ev.preventDefault();
-  clearError();
-  try {
-    await api('POST', '/v1/patient-auth/verify', {
-      contact: contactOf($('contact').value),
-      code: $('code').value.trim(),
-      transport: 'cookie',
-    });
-    $('code').value = '';
-  } catch (e) {
-    fail(e);
-    return;
-  }
-  await start();
-});
+wireSignIn(start);
 
 $('signout').addEventListener('click', async () => {
   await api('POST', '/v1/auth/logout').catch(() => undefined);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Language } from '../core/domain.js';
+import { portalHead, portalSignIn } from './portal-page-shell.js';
 
 /**
  * The signed-in patient's portal home (`/portal/notifications`): notifications (unread count, newest
@@ -10,14 +11,8 @@ import type { Language } from '../core/domain.js';
 const T = {
   en: {
     title: 'Your notifications',
-    loading: 'Loading…',
     language: 'Language',
     messages: 'Secure messages',
-    signinIntro: 'Sign in with the e-mail address or mobile number your care team has on file.',
-    contact: 'E-mail or mobile number',
-    sendCode: 'Send me a code',
-    code: 'Code you received',
-    verify: 'Sign in',
     notifications: 'Notifications',
     none: 'You have no notifications.',
     back: 'Back to notifications',
@@ -29,15 +24,8 @@ const T = {
   },
   es: {
     title: 'Sus notificaciones',
-    loading: 'Cargando…',
     language: 'Idioma',
     messages: 'Mensajes seguros',
-    signinIntro:
-      'Inicie sesión con el correo electrónico o el número de móvil que su equipo de atención tiene registrado.',
-    contact: 'Correo electrónico o número de móvil',
-    sendCode: 'Enviarme un código',
-    code: 'Código recibido',
-    verify: 'Iniciar sesión',
     notifications: 'Notificaciones',
     none: 'No tiene notificaciones.',
     back: 'Volver a las notificaciones',
@@ -80,22 +68,10 @@ export const NOTIFICATIONS_CSP = [
 
 export function notificationsPage(lang: Language): string {
   const t = T[lang];
-  return `<!doctype html>
-<html lang="${lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>${t.title}</title><style>${STYLE}</style>
-<script type="module" src="/portal/assets/notifications.js"></script></head>
-<body data-step="loading"><main>
+  return `${portalHead(lang, t.title, STYLE, '/portal/assets/notifications.js')}
 <nav aria-label="${t.language}"><a id="lang-en" href="?lang=en" lang="en" hreflang="en">English</a><a id="lang-es" href="?lang=es" lang="es" hreflang="es">Español</a><a id="to-messages" href="/portal/inbox?lang=${lang}">${t.messages}</a></nav>
 <h1>${t.title}</h1>
-<p id="status" role="status" aria-live="polite">${t.loading}</p>
-<p id="error" role="alert"></p>
-<section id="signin" hidden><p>${t.signinIntro}</p>
-<form id="contact-form"><label for="contact">${t.contact}</label>
-<input id="contact" autocomplete="username" required maxlength="254"><button id="send-code" type="submit">${t.sendCode}</button></form>
-<form id="code-form" hidden><label for="code">${t.code}</label>
-<input id="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" maxlength="6" required>
-<button id="verify" type="submit">${t.verify}</button></form>
-</section>
+${portalSignIn(lang)}
 <div id="home" hidden>
 <section id="notifications" aria-labelledby="notifications-title"><h2 id="notifications-title">${t.notifications} <span id="unread-badge"></span></h2>
 <p id="unread" aria-live="polite"></p><p id="no-notifications" hidden>${t.none}</p><ul id="notification-list"></ul></section>

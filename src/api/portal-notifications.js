@@ -3,8 +3,8 @@
 // notifications (newest first, unread count, live over Server-Sent Events, read and acknowledge),
 // their preferences and consents (editable) and their devices. Everything comes through the patient's
 // own API; the live stream carries counts and ids only. Nothing identifying goes into the address bar.
+import { $, api, clearError, fail, lang, say, wireSignIn } from '/portal/assets/portal-common.js';
 
-const lang = document.documentElement.lang === 'es' ? 'es' : 'en';
 const TYPES = {
   en: {
     appointment_reminder: 'Appointment reminders',
@@ -25,14 +25,11 @@ const TYPES = {
 }[lang];
 const T = {
   en: {
-    codeSent: 'If this contact is on file, a code is on its way.',
     ready: 'Signed in.',
     unread: (n) =>
       n === 0 ? 'No unread notifications.' : n === 1 ? '1 unread notification.' : `${n} unread notifications.`,
     status: { unread: 'Unread', read: 'Read', acknowledged: 'Acknowledged' },
     acked: 'You acknowledged this notification.',
-    failed: 'Something went wrong. Please try again.',
-    badCode: 'That code did not work. Ask for a new one.',
     unavailable: 'Not available yet.',
     saved: 'Saved.',
     save: 'Save',
@@ -64,7 +61,6 @@ const T = {
     superseded: 'Live updates stopped here because this inbox is open in other windows. Reload to resume them here.',
   },
   es: {
-    codeSent: 'Si este contacto está registrado, el código está en camino.',
     ready: 'Sesión iniciada.',
     unread: (n) =>
       n === 0
@@ -74,8 +70,6 @@ const T = {
           : `${n} notificaciones sin leer.`,
     status: { unread: 'Sin leer', read: 'Leída', acknowledged: 'Confirmada' },
     acked: 'Confirmó la lectura de esta notificación.',
-    failed: 'Algo salió mal. Inténtelo de nuevo.',
-    badCode: 'Ese código no funcionó. Pida uno nuevo.',
     unavailable: 'Todavía no disponible.',
     saved: 'Guardado.',
     save: 'Guardar',
@@ -114,7 +108,6 @@ const T = {
   },
 }[lang];
 
-const $ = (id) => document.getElementById(id);
 const el = (tag, props = {}, ...children) => {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(props)) {
@@ -125,39 +118,10 @@ const el = (tag, props = {}, ...children) => {
   e.append(...children);
   return e;
 };
-const say = (text) => ($('status').textContent = text);
-const fail = (e) => {
-  $('error').textContent = e?.status === 401 && e?.code === 'SP_AUTH_CODE_INVALID' ? T.badCode : T.failed;
-  if (e?.code) $('error').dataset.code = e.code;
-};
-const clearError = () => {
-  $('error').textContent = '';
-  delete $('error').dataset.code;
-};
 const when = (iso) => new Date(iso).toLocaleString(lang);
-
-/** JSON to and from the API with the session cookie (same origin; the server checks Origin). */
-async function api(method, path, body) {
-  const res = await fetch(path, {
-    method,
-    credentials: 'same-origin',
-    headers: body === undefined ? { accept: 'application/json' } : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (res.status === 204) return null;
-  const json = await res.json().catch(() => null);
-  if (!res.ok)
-    throw Object.assign(new Error(json?.code ?? String(res.status)), { status: res.status, code: json?.code });
-  return json;
-}
 /** A section's data, or null when this server does not have that route (yet). */
 const optional = (p) =>
   p.catch((e) => (e?.status === 404 && e?.code === 'SP_REQ_NOT_FOUND' ? null : Promise.reject(e)));
-
-const contactOf = (value) =>
-  value.includes('@')
-    ? { system: 'email', value: value.trim() }
-    : { system: 'sms', value: value.replace(/[\s()-]/g, '') };
 
 let events = null;
 /** The last inbox state the list was drawn for. */
@@ -199,35 +163,7 @@ async function start() {
   }
 }
 
-$('contact-form').addEventListener('submit', async (ev) => {
-  ev.preventDefault();
-  clearError();
-  try {
-    await api('POST', '/v1/patient-auth/start', { contact: contactOf($('contact').value) });
-    say(T.codeSent);
-    $('code-form').hidden = false;
-    $('code').focus();
-  } catch (e) {
-    fail(e);
-  }
-});
-
-$('code-form').addEventListener('submit', async (ev) => {
-  ev.preventDefault();
-  clearError();
-  try {
-    await api('POST', '/v1/patient-auth/verify', {
-      contact: contactOf($('contact').value),
-      code: $('code').value.trim(),
-      transport: 'cookie',
-    });
-    $('code').value = '';
-  } catch (e) {
-    fail(e);
-    return;
-  }
-  await start();
-});
+wireSignIn(start);
 
 $('signout').addEventListener('click', async () => {
   events?.close();

@@ -399,23 +399,7 @@ export class PatientAccountService {
     const { store, clock } = this.deps;
     const view = await store.transaction(async (tx) => {
       const now = clock();
-      const [row] = await tx.patientAccounts.patientNotifications(r.tenantId, r.patientId, now.getTime(), {
-        id,
-        limit: 1,
-      });
-      const [item] = (row && (await this.render(tx, r, [row]))) || [];
-      if (!row || !item) throw new AppError('SP_NOTIFICATION_NOT_FOUND');
-      const pref = patientRef(this.deps, r.tenantId, r.patientId);
-      if (!row.read) {
-        const deliveries = await tx.patientAccounts.markNotificationRead(id, now.getTime());
-        await audit(tx, ctxOf(r), now, {
-          action: 'notification.read',
-          targetType: 'notification',
-          targetId: id,
-          patientRef: pref,
-          details: { via: 'patient_account', deliveries },
-        });
-      }
+      const { row, item } = await this.openOwn(tx, r, now, id);
       await this.accessed(tx, r, now, id);
       if (!row.read) await this.deps.inbox?.changedInTx(tx, r.tenantId, [r.patientId]);
       return { ...item, status: item.status === 'acknowledged' ? item.status : ('read' as const) };
@@ -432,23 +416,7 @@ export class PatientAccountService {
     const { store, clock } = this.deps;
     const view = await store.transaction(async (tx) => {
       const now = clock();
-      const [row] = await tx.patientAccounts.patientNotifications(r.tenantId, r.patientId, now.getTime(), {
-        id,
-        limit: 1,
-      });
-      const [item] = (row && (await this.render(tx, r, [row]))) || [];
-      if (!row || !item) throw new AppError('SP_NOTIFICATION_NOT_FOUND');
-      const pref = patientRef(this.deps, r.tenantId, r.patientId);
-      if (!row.read) {
-        const deliveries = await tx.patientAccounts.markNotificationRead(id, now.getTime());
-        await audit(tx, ctxOf(r), now, {
-          action: 'notification.read',
-          targetType: 'notification',
-          targetId: id,
-          patientRef: pref,
-          details: { via: 'patient_account', deliveries },
-        });
-      }
+      const { row, item, pref } = await this.openOwn(tx, r, now, id);
       if (row.acknowledged_at == null) {
         await tx.notifications.update(id, { acknowledged_at: now.getTime() });
         await audit(tx, ctxOf(r), now, {
@@ -481,6 +449,31 @@ export class PatientAccountService {
   }
 
   /** Decrypts and renders as the portal does; null when the patient is gone (erased). */
+  /**
+   * One of the reader's notifications, decrypted (another patient's id is "not found"), marked read
+   * and audited as read if it was not yet. `row.read` is its state before this call.
+   */
+  private async openOwn(tx: StoreTx, r: PatientReader, now: Date, id: string) {
+    const [row] = await tx.patientAccounts.patientNotifications(r.tenantId, r.patientId, now.getTime(), {
+      id,
+      limit: 1,
+    });
+    const [item] = (row && (await this.render(tx, r, [row]))) || [];
+    if (!row || !item) throw new AppError('SP_NOTIFICATION_NOT_FOUND');
+    const pref = patientRef(this.deps, r.tenantId, r.patientId);
+    if (!row.read) {
+      const deliveries = await tx.patientAccounts.markNotificationRead(id, now.getTime());
+      await audit(tx, ctxOf(r), now, {
+        action: 'notification.read',
+        targetType: 'notification',
+        targetId: id,
+        patientRef: pref,
+        details: { via: 'patient_account', deliveries },
+      });
+    }
+    return { row, item, pref };
+  }
+
   private async render(
     tx: StoreTx,
     r: PatientReader,

@@ -6,10 +6,13 @@ import { scriptOf, sdkBundle, sendScript } from '../sdk-bundle.js';
 
 /** The inbox page's script, read once: plain browser JavaScript that imports the SDK bundle. */
 const INBOX_SCRIPT = scriptOf(readFileSync(new URL('../portal-inbox.js', import.meta.url), 'utf8'));
+/** What the portal pages' scripts share (sign-in forms, API calls, status lines), read once. */
+const COMMON_SCRIPT = scriptOf(readFileSync(new URL('../portal-common.js', import.meta.url), 'utf8'));
 
 /**
  * The patient portal's secure-message inbox (`/portal/inbox`) and its static assets
- * (`/portal/assets/…`): the SDK bundled for browsers and the page script. All public: the page
+ * (`/portal/assets/…`): the SDK bundled for browsers, the page script and the module the portal
+ * pages share (also imported by /portal/notifications' script). All public: the page
  * is a shell without data, the scripts are code; everything a patient sees arrives through the
  * API, after sign-in, and is decrypted in the browser.
  */
@@ -41,5 +44,9 @@ export const portalInboxRoutes: RoutePlugin<object> = async (app) => {
 
   app.get('/assets/inbox.js', { ...pub, schema: { hide: true } }, async (req, reply) =>
     sendScript(req, reply, INBOX_SCRIPT),
+  );
+
+  app.get('/assets/portal-common.js', { ...pub, schema: { hide: true } }, async (req, reply) =>
+    sendScript(req, reply, COMMON_SCRIPT),
   );
 };

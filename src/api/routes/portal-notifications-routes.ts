@@ -5,7 +5,7 @@ import { inboxLanguage } from '../portal-inbox-page.js';
 import { NOTIFICATIONS_CSP, notificationsPage } from '../portal-notifications-page.js';
 import { scriptOf, sendScript } from '../sdk-bundle.js';
 
-/** The page's script, read once: plain browser JavaScript, no imports. */
+/** The page's script, read once: plain browser JavaScript importing /portal/assets/portal-common.js. */
 const SCRIPT = scriptOf(readFileSync(new URL('../portal-notifications.js', import.meta.url), 'utf8'));
 
 /**

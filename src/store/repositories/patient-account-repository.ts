@@ -1,4 +1,4 @@
-import { sql, type Insertable, type Kysely, type Selectable, type Updateable } from 'kysely';
+import { sql, type Insertable, type Kysely, type SelectQueryBuilder, type Selectable, type Updateable } from 'kysely';
 import type { Database } from '../schema.js';
 import { SqlChallengeRepository } from './challenge-repository.js';
 import { SqlSessionRepository } from './session-repository.js';
@@ -17,6 +17,34 @@ export type PatientNotificationRow = Pick<
  * rules; this only reads and writes rows. Every statement is scoped to a tenant.
  */
 export type PatientAccountRepository = PortOf<SqlPatientAccountRepository>;
+
+/** A query over `notifications as n`. */
+type NotificationsAsN<O> = SelectQueryBuilder<Database & { n: Database['notifications'] }, 'n', O>;
+
+/**
+ * The notifications a patient sees: theirs, past their send time, not erased (empty content), and
+ * not cancelled before any delivery went out (the sender withdrew them).
+ */
+const shownTo =
+  (tenantId: string, patientId: string, now: number) =>
+  <O>(q: NotificationsAsN<O>): NotificationsAsN<O> =>
+    q
+      .where('n.tenant_id', '=', tenantId)
+      .where('n.patient_id', '=', patientId)
+      .where('n.send_at', '<=', now)
+      .where((eb) => eb(eb.fn('length', ['n.data_ct']), '>', 0))
+      .where((eb) =>
+        eb.or([
+          eb('n.cancelled_at', 'is', null),
+          eb.exists(
+            eb
+              .selectFrom('deliveries as d')
+              .select('d.id')
+              .whereRef('d.notification_id', '=', 'n.id')
+              .where('d.status', 'in', ['sent', 'delivered', 'read']),
+          ),
+        ]),
+      );
 
 export class SqlPatientAccountRepository {
   constructor(private readonly db: Kysely<Database>) {}
@@ -127,7 +155,6 @@ export class SqlPatientAccountRepository {
     now: number,
     o: { beforeId?: string; id?: string; limit: number },
   ): Promise<PatientNotificationRow[]> {
-    const sentStatuses = ['sent', 'delivered', 'read'];
     let q = this.db
       .selectFrom('notifications as n')
       .select(['n.id', 'n.type', 'n.data_ct', 'n.created_at', 'n.acknowledged_at'])
@@ -142,22 +169,7 @@ export class SqlPatientAccountRepository {
           )
           .as('read'),
       )
-      .where('n.tenant_id', '=', tenantId)
-      .where('n.patient_id', '=', patientId)
-      .where('n.send_at', '<=', now)
-      .where((eb) => eb(eb.fn('length', ['n.data_ct']), '>', 0))
-      .where((eb) =>
-        eb.or([
-          eb('n.cancelled_at', 'is', null),
-          eb.exists(
-            eb
-              .selectFrom('deliveries as d')
-              .select('d.id')
-              .whereRef('d.notification_id', '=', 'n.id')
-              .where('d.status', 'in', sentStatuses),
-          ),
-        ]),
-      );
+      .$call(shownTo(tenantId, patientId, now));
     if (o.id !== undefined) q = q.where('n.id', '=', o.id);
     if (o.beforeId !== undefined) q = q.where('n.id', '<', o.beforeId);
     const rows = await q.orderBy('n.id', 'desc').limit(o.limit).execute();
@@ -199,22 +211,7 @@ export class SqlPatientAccountRepository {
           )
           .as('unread'),
       ])
-      .where('n.tenant_id', '=', tenantId)
-      .where('n.patient_id', '=', patientId)
-      .where('n.send_at', '<=', now)
-      .where((eb) => eb(eb.fn('length', ['n.data_ct']), '>', 0))
-      .where((eb) =>
-        eb.or([
-          eb('n.cancelled_at', 'is', null),
-          eb.exists(
-            eb
-              .selectFrom('deliveries as d')
-              .select('d.id')
-              .whereRef('d.notification_id', '=', 'n.id')
-              .where('d.status', 'in', ['sent', 'delivered', 'read']),
-          ),
-        ]),
-      )
+      .$call(shownTo(tenantId, patientId, now))
       .executeTakeFirst();
     return {
       total: Number(r?.total ?? 0),
