@@ -170,8 +170,19 @@ describeEachBackend('the portal inbox in a real browser', (backend) => {
     await nurseClient.send(threadId, 'Your results are in; all normal.');
     const list = patientPage.locator('#thread-list button');
     await eventually(async () => (await list.count()) > 0 || undefined, 'the thread in the list');
-    await list.first().focus();
-    await patientPage.keyboard.press('Enter');
+    // The list is drawn again as the welcome and commits arrive: a button focused just before a redraw
+    // is gone when Enter lands. Focus the current first button and press Enter until the thread opens.
+    for (let attempt = 0; attempt < 10; attempt++) {
+      await list.first().focus();
+      await patientPage.keyboard.press('Enter');
+      const opened = await patientPage
+        .waitForFunction(() => document.body.dataset.step === 'thread', undefined, { timeout: 10_000 })
+        .then(
+          () => true,
+          () => false,
+        );
+      if (opened) break;
+    }
     await step(patientPage, 'thread');
     await patientPage.locator('#messages li', { hasText: 'Your results are in; all normal.' }).waitFor();
     expect(await patientPage.evaluate(() => document.activeElement?.id)).toBe('thread-title');
