@@ -108,7 +108,11 @@ describe.skipIf(!BACKENDS.includes('postgres'))(
         'two refusals',
         30_000,
       );
-      const refused = await rows<{ entry: string }>("select entry from audit_entries where action = 'mqtt.refused'");
+      // Counted when refused; the audit entry may commit a moment later (on the other node, too).
+      const refused = (await eventually(async () => {
+        const r = await rows<{ entry: string }>("select entry from audit_entries where action = 'mqtt.refused'");
+        return r.length >= 2 ? r : null;
+      }, 'two refusals on the audit log'))!;
       expect(refused.map((r) => JSON.parse(r.entry).details.code)).toEqual(['unknown_device', 'unknown_device']);
       expect(
         Number((await rows<{ n: string }>("select count(*) as n from device_alarms where alarm_id like 'u-%'"))[0]!.n),
