@@ -193,6 +193,8 @@ export class DeliveryProcessor {
     // Preferences, frequency caps, deduplication, digests: bulk reads for the whole batch.
     const policy = await DeliveryPolicy.forBatch(this.deps, tx, ds, now);
     const digests = new Map<string, { d: DeliveryRow; n: NotificationRow; contact: ContactPointRow }[]>();
+    // The tenant's reply codes, read once per batch (appointment reminders by SMS ask the question).
+    const replyCodes = new Map<string, ReplyCodes>();
     const sends: SendPlan[] = [];
     for (const d of ds) {
       const n = notifications.get(d.notification_id);
@@ -278,7 +280,11 @@ export class DeliveryProcessor {
         timeZone: patient.time_zone,
       };
       if (d.link_ct) plan.token = cipher.decrypt(patient.key, linkRef(d), d.link_ct);
-      if (asksQuestion(n, d.channel)) plan.replyCodes = await replyCodesOf(tx, d.tenant_id);
+      if (asksQuestion(n, d.channel)) {
+        let codes = replyCodes.get(d.tenant_id);
+        if (!codes) replyCodes.set(d.tenant_id, (codes = await replyCodesOf(tx, d.tenant_id)));
+        plan.replyCodes = codes;
+      }
       sends.push(plan);
     }
     for (const p of sends) p.digest = digests.get(p.d.id);
