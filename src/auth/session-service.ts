@@ -51,7 +51,7 @@ export class SessionService {
 
   constructor(
     private readonly store: Store,
-    private readonly policy: SessionPolicy,
+    readonly policy: SessionPolicy,
     private readonly clock: () => Date,
     /** Told inside the transaction of a remote wipe that revoked devices (messaging bindings); absent: nobody. */
     private readonly revocations?: DeviceRevocations,

@@ -5,6 +5,7 @@ import { loadConfig } from '../config/load-config.js';
 import { buildApp } from '../app.js';
 import { loadOrCreateTls, reloadTls } from '../api/tls.js';
 import { AppError } from '../core/errors.js';
+import { buildConsole, consoleBuilt, DEFAULT_CONSOLE_DIR } from './console-build.js';
 
 /** `sealpost serve`: the HTTPS API, the patient portal and the delivery worker in one process, until a signal. */
 export function serveCommand(program: Command): void {
@@ -16,6 +17,13 @@ export function serveCommand(program: Command): void {
       const tls = await loadOrCreateTls(config.dataDir, config.tls.certFile, config.tls.keyFile);
       // Listen first, then connect: while the database is unreachable, /healthz answers and /readyz says 503.
       const app = await buildApp(config, { https: tls, deferDatabase: true });
+      // The console: built by `npm install`; built here when it is missing (an install without scripts).
+      if (!consoleBuilt(config.consoleDir) && config.consoleDir === DEFAULT_CONSOLE_DIR) {
+        app.logger.info({ dir: config.consoleDir }, 'building the console once (first start)');
+        await buildConsole(config.consoleDir).catch((e: unknown) =>
+          app.logger.error({ err: e }, 'the console could not be built; /console answers 503 until it is'),
+        );
+      }
       if (tls.generated)
         app.logger.info({ file: join(config.dataDir, 'tls-cert.pem') }, 'generated a self-signed TLS certificate');
       await app.server.listen({ host: config.host, port: config.port }).catch((e: NodeJS.ErrnoException) => {

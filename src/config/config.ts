@@ -36,6 +36,8 @@ export interface Config {
     dataKeyCache: { max: number; ttlSeconds: number };
     pkcs11: { library?: string; slot?: number; tokenLabel?: string; pin?: string };
   };
+  /** The built console (web/dist by default; SEALPOST_CONSOLE_DIR): served under /console, built at first start when missing. */
+  consoleDir: string;
   organisationName: string;
   /** How patients reach the organisation (a phone number or a web address), in the SMS HELP answer. */
   organisationContact: string;

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Config, SqliteDurability } from './config.js';
 import { AppError } from '../core/errors.js';
 import { parseDurationMinutes, parseQuietHours } from './time-settings.js';
@@ -133,6 +134,7 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
         pin: secret('PKCS11_PIN'),
       },
     },
+    consoleDir: resolve(str('CONSOLE_DIR', fileURLToPath(new URL('../../web/dist', import.meta.url)))!),
     organisationName: str('ORGANISATION_NAME', 'Sealpost Clinic')!,
     organisationContact: str('ORGANISATION_CONTACT', 'your care team')!,
     logLevel: oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),

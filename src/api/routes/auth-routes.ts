@@ -251,6 +251,9 @@ export const authRoutes: RoutePlugin<AuthRouteOptions> = async (app, d) => {
                 transport: Type.String(),
                 expiresAt: Type.String(),
                 mfaAt: Nullable(Type.String()),
+                idleTimeoutSeconds: Type.Integer({
+                  description: 'The session ends after this long without a request (SEALPOST_SESSION_IDLE_MINUTES)',
+                }),
               }),
             ),
           }),
@@ -277,6 +280,7 @@ export const authRoutes: RoutePlugin<AuthRouteOptions> = async (app, d) => {
                 transport: p.session.transport,
                 expiresAt: new Date(Number(row.expires_at)).toISOString(),
                 mfaAt: p.session.mfaAt == null ? null : new Date(p.session.mfaAt).toISOString(),
+                idleTimeoutSeconds: Math.round(d.sessions.policy.idleMs / 1000),
               }
             : null,
       };
