@@ -34,6 +34,17 @@ export function userView(u: UserRow): UserView {
   };
 }
 
+/** One live session of a user, as an administrator sees it (no token). */
+export interface UserSessionView {
+  id: string;
+  transport: string;
+  stage: string;
+  amr: string[];
+  createdAt: string;
+  lastSeenAt: string;
+  expiresAt: string;
+}
+
 /** Plain `local@domain`, as the address is compared (trimmed, lower case). */
 const EMAIL =
   /^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
@@ -274,6 +285,45 @@ export class UserService {
     });
     await this.deps.store.durable();
     return r;
+  }
+
+  /**
+   * The user's live sessions (not revoked, not past their absolute expiry), newest first: how each
+   * was opened and when it was last seen. Never a token (only their hashes are stored anyway).
+   */
+  async listSessions(tenantId: string, id: string): Promise<UserSessionView[]> {
+    const read = this.deps.store.read;
+    await this.require(read, tenantId, id);
+    const rows = await read.sessions.listLive(tenantId, 'user', id, this.deps.clock().getTime());
+    const iso = (ms: number | string) => new Date(Number(ms)).toISOString();
+    return rows.map((r) => ({
+      id: r.id,
+      transport: r.transport,
+      stage: r.stage,
+      amr: r.amr.split(' ').filter(Boolean),
+      createdAt: iso(r.created_at),
+      lastSeenAt: iso(r.last_seen_at),
+      expiresAt: iso(r.expires_at),
+    }));
+  }
+
+  /** Ends one live session of the user (audited); SP_AUTH_SESSION_NOT_FOUND when it is not theirs or already over. */
+  async revokeSession(ctx: RequestContext, id: string, sessionId: string): Promise<void> {
+    const now = this.deps.clock();
+    await this.deps.store.transaction(async (tx) => {
+      await this.require(tx, ctx.tenantId, id);
+      const s = await tx.sessions.byId(ctx.tenantId, sessionId);
+      if (!s || s.subject_type !== 'user' || s.subject_id !== id || s.revoked_at != null)
+        throw new AppError('SP_AUTH_SESSION_NOT_FOUND');
+      await this.sessions.revoke(tx, ctx.tenantId, sessionId, 'admin');
+      await audit(tx, ctx, now, {
+        action: 'user.session_revoked',
+        targetType: 'session',
+        targetId: sessionId,
+        details: { user: id },
+      });
+    });
+    await this.deps.store.durable();
   }
 
   private async change(

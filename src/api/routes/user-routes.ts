@@ -124,6 +124,50 @@ export const userRoutes: RoutePlugin<UserRouteOptions> = async (app, { users }) 
     async (req) => users.update(requestContext(req), req.params.id, req.body),
   );
 
+  const Session = Type.Object({
+    id: Type.String(),
+    transport: Type.String({ description: '`cookie` (a browser) or `bearer` (an app or script)' }),
+    stage: Type.String({ description: '`full`, or a sign-in step short of the second factor' }),
+    amr: Type.Array(Type.String(), { description: 'RFC 8176 methods used so far (pwd, otp, hwk, sso…)' }),
+    createdAt: Type.String(),
+    lastSeenAt: Type.String(),
+    expiresAt: Type.String(),
+  });
+
+  app.get(
+    '/:id/sessions',
+    {
+      config: { permission: 'user.manage' },
+      schema: {
+        tags: ['users'],
+        summary: "A user's live sessions, newest first (no tokens)",
+        params: UserId,
+        response: { 200: Type.Object({ items: Type.Array(Session) }), ...problems(401, 403, 404) },
+      },
+    },
+    async (req) => ({ items: await users.listSessions(requestContext(req).tenantId, req.params.id) }),
+  );
+
+  app.delete(
+    '/:id/sessions/:sessionId',
+    {
+      config: { permission: 'user.manage' },
+      schema: {
+        tags: ['users'],
+        summary: "End one of a user's sessions now (audited); the others stay",
+        params: Type.Object({
+          id: UserId.properties.id,
+          sessionId: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9-]+$' }),
+        }),
+        response: { 204: Type.Null(), ...problems(400, 401, 403, 404) },
+      },
+    },
+    async (req, reply) => {
+      await users.revokeSession(requestContext(req), req.params.id, req.params.sessionId);
+      return reply.code(204).send(null);
+    },
+  );
+
   const Counts = Type.Object({ sessions: Type.Integer(), devices: Type.Integer() });
   type Ctx = ReturnType<typeof requestContext>;
   const action = (
