@@ -179,7 +179,11 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
     const form = req.routeOptions.config.form === true;
     const fhir = mediaType?.type === FHIR_JSON && req.routeOptions.url.startsWith('/fhir/');
     // Binary routes (encrypted attachments) take application/octet-stream, read by their own parser.
-    const binary = req.routeOptions.config.binary === true && mediaType?.type === 'application/octet-stream';
+    const bin = req.routeOptions.config.binary;
+    const binary =
+      mediaType != null &&
+      ((bin === true && mediaType.type === 'application/octet-stream') ||
+        (Array.isArray(bin) && bin.includes(mediaType.type)));
     const accepted = mediaType?.type === 'application/json' || fhir || (form && mediaType?.type === FORM) || binary;
     if (!accepted || (mediaType.charset !== undefined && mediaType.charset !== 'utf-8'))
       throw new AppError('SP_REQ_UNSUPPORTED_MEDIA_TYPE');

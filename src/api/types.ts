@@ -43,10 +43,10 @@ declare module 'fastify' {
      */
     form?: boolean;
     /**
-     * A route that takes application/octet-stream (encrypted attachments), parsed by its own
-     * plugin's bounded reader.
+     * A route that takes application/octet-stream (encrypted attachments), or the media types
+     * listed (e.g. a logo's image types), parsed by its own plugin's bounded reader.
      */
-    binary?: boolean;
+    binary?: boolean | readonly string[];
   }
 }
 

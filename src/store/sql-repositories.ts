@@ -47,6 +47,7 @@ import { SqlMessagingPolicyRepository } from './repositories/messaging-policy-re
 import { SqlAttachmentRepository } from './repositories/attachment-repository.js';
 import { SqlPreferenceRepository, SqlSendLedgerRepository } from './repositories/preference-repository.js';
 import { SqlPatientReplyRepository } from './repositories/patient-reply-repository.js';
+import { SqlBrandingRepository } from './repositories/branding-repository.js';
 
 /**
  * The store's repositories over one `Sql` (the pool, or one transaction). Each is made on first use
@@ -179,6 +180,9 @@ export class SqlRepositories implements StoreTx {
   }
   get patientReplies() {
     return this.once('patientReplies', () => new SqlPatientReplyRepository(this.sql));
+  }
+  get branding() {
+    return this.once('branding', () => new SqlBrandingRepository(this.sql));
   }
   get notificationIdentifiers() {
     return this.once('notificationIdentifiers', () => new SqlNotificationIdentifierRepository(this.sql));

@@ -44,6 +44,7 @@ import type { MessagingPolicyRepository } from './repositories/messaging-policy-
 import type { AttachmentRepository } from './repositories/attachment-repository.js';
 import type { PreferenceRepository, SendLedgerRepository } from './repositories/preference-repository.js';
 import type { PatientReplyRepository } from './repositories/patient-reply-repository.js';
+import type { BrandingRepository } from './repositories/branding-repository.js';
 
 /**
  * The repositories core may use, bound to one transaction (`store.transaction`) or to the pool
@@ -128,6 +129,8 @@ export interface StoreTx {
   readonly sendLedger: SendLedgerRepository;
   /** Two-way SMS replies: questions by blind index, sealed inbound texts, reply codes, EHR event webhook queue. */
   readonly patientReplies: PatientReplyRepository;
+  /** Per-tenant branding: organisation name, accent colour, logo. */
+  readonly branding: BrandingRepository;
 }
 
 /**
