@@ -5,6 +5,10 @@ import type { TypedApp } from '../api/types.js';
 import { opsRoutes } from '../api/routes/ops-routes.js';
 import { patientRoutes } from '../api/routes/patient-routes.js';
 import { notificationRoutes } from '../api/routes/notification-routes.js';
+import { notificationSearchRoutes } from '../api/routes/notification-search-routes.js';
+import { patientLookupRoutes } from '../api/routes/patient-lookup-routes.js';
+import { NotificationSearch } from '../core/notification-search.js';
+import { ContactPointReveal } from '../core/contact-point-reveal.js';
 import { appointmentRoutes } from '../api/routes/appointment-routes.js';
 import { portalRoutes } from '../api/routes/portal-routes.js';
 import { auditQueryRoutes } from '../api/routes/audit-query-routes.js';
@@ -73,6 +77,9 @@ export function registerRoutes(
   // Patients, their notifications and appointments; the patient portal behind the nudges.
   server.register(patientRoutes, { prefix: '/v1/patients', patients: s.patients, access });
   server.register(notificationRoutes, { prefix: '/v1/notifications', notifications: s.notifications, access });
+  // The console's searches: notifications by patient, type, status and time; patients by identifier, contact points masked.
+  server.register(notificationSearchRoutes, { search: new NotificationSearch(s.core), access, store, clock });
+  server.register(patientLookupRoutes, { contacts: new ContactPointReveal(s.core, s.patients), access });
   server.register(appointmentRoutes, { prefix: '/v1/appointments', appointments: s.appointments, access });
   // Patients' unrecognised inbound texts and the tenant's SMS reply codes.
   server.register(inboundMessageRoutes, { prefix: '/v1', replies: s.patientReplies, access });

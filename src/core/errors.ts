@@ -121,6 +121,7 @@ export const ERROR_CODES = {
   SP_PATIENT_ACCOUNT_EXISTS: { status: 409, title: 'This contact point or patient already has an account' },
   SP_PATIENT_ACCOUNT_NOT_FOUND: { status: 404, title: 'This patient has no active account' },
   SP_PATIENT_ACCOUNT_CONTACT_UNKNOWN: { status: 422, title: "The contact is not one of the patient's contact points" },
+  SP_PATIENT_CONTACT_NOT_FOUND: { status: 404, title: 'The patient has no such contact point' },
   SP_DEVICE_NOT_FOUND: { status: 404, title: 'Device not found' },
   SP_DEVICE_LIMIT: { status: 409, title: 'Too many devices registered; remove one first' },
   SP_MESSAGING_DEVICE_NOT_FOUND: { status: 404, title: 'No such messaging device in this tenant' },
