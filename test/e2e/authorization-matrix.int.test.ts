@@ -62,10 +62,17 @@ const RELATIONSHIP = new Set([
   'PUT /v1/patients/{id}/consents',
   'GET /v1/patients/{id}/preferences',
   'PUT /v1/patients/{id}/preferences',
+  'GET /v1/notifications/{id}/audit',
+  'GET /v1/patients/{id}/contact-points',
+  'POST /v1/patients/{id}/contact-points/{contactPointId}/reveal',
 ]);
 /** Routes whose notification type (clinical in these fixtures) needs the matching create permission. */
 const TYPED_CREATE = new Set(['POST /v1/notifications', 'POST /v1/notifications:batch']);
-const TYPED_EXISTING = new Set(['GET /v1/notifications/{id}', 'POST /v1/notifications/{id}/cancel']);
+const TYPED_EXISTING = new Set([
+  'GET /v1/notifications/{id}',
+  'POST /v1/notifications/{id}/cancel',
+  'GET /v1/notifications/{id}/audit',
+]);
 /** Routes for a person only, whatever a system credential's scopes say. */
 const PERSON_ONLY = new Set([
   'POST /v1/patients/{id}/break-glass',

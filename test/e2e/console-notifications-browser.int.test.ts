@@ -140,6 +140,7 @@ describeEachBackend('console: notifications in a real browser', (backend) => {
     expect(options).toEqual(['Any type', 'Appointment reminder']);
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
     await expectAccessible(page, 'notifications on a phone');
+    await page.getByRole('heading', { name: 'Notifications found' }).evaluate((h) => h.scrollIntoView());
     await shoot(page, 'console-notifications-phone');
 
     await page.goto(`${rig.base}/console/notifications/${ids.result}`);

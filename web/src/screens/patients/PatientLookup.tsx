@@ -31,6 +31,7 @@ export function PatientLookup({ onFound, compact }: { onFound: (f: Found | null)
     try {
       lastSystem = system;
       onFound((await raw('POST', '/v1/patients/lookup', { system: system.trim(), value: value.trim() })) as Found);
+      setValue(''); // found: the identifier has done its work and leaves the screen
     } catch (err) {
       setError(err);
       onFound(null);
