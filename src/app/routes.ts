@@ -45,6 +45,7 @@ import { attachmentRoutes } from '../api/routes/attachment-routes.js';
 import { messagingPolicyRoutes } from '../api/routes/messaging-policy-routes.js';
 import { messagingLiveRoutes } from '../api/routes/messaging-live-routes.js';
 import { hl7Routes } from '../api/routes/hl7-routes.js';
+import { subscriptionStatusRoutes } from '../api/routes/subscription-status-routes.js';
 import { medicalDeviceRoutes } from '../api/routes/medical-device-routes.js';
 import { devOutboxRoutes } from '../api/routes/dev-outbox-routes.js';
 import { twilioCallbackRoutes } from '../api/routes/provider-routes.js';
@@ -195,6 +196,7 @@ export function registerRoutes(
   server.register(medicalDeviceRoutes, { prefix: '/v1/medical-devices', devices: s.medicalDevices });
   // HL7 v2: registered senders and the error queue (administrators).
   server.register(hl7Routes, { prefix: '/v1/hl7', hl7: s.hl7 });
+  server.register(subscriptionStatusRoutes, { prefix: '/v1', store });
   // Development outbox (when a channel uses it) and provider callbacks (when the provider is configured).
   if (Object.values(s.channels).some((c) => c.provider === 'dev-outbox'))
     server.register(devOutboxRoutes, {
