@@ -101,12 +101,15 @@ describe.each(BACKENDS)('the alerts and on-call screen (%s)', (backend) => {
     await link.waitFor();
     await expectAccessible(page, 'open alerts');
     await shoot(page, 'console-alerts');
-    await link.click();
+    // By keyboard: the summary link, then the Acknowledge button.
+    await link.focus();
+    await page.keyboard.press('Enter');
     await page.waitForURL(new RegExp(`/console/alerts/open/${id}$`));
     // The nurse was told of the alert: the API shows the details (and audits that read).
     await page.getByText(`SpO2 84 for ${marker}`).waitFor();
     await expectAccessible(page, 'alert detail');
-    await page.getByRole('button', { name: 'Acknowledge' }).click();
+    await page.getByRole('button', { name: 'Acknowledge' }).focus();
+    await page.keyboard.press('Enter');
     await page.getByRole('status').filter({ hasText: 'You acknowledged this alert.' }).waitFor();
     await expect.poll(() => page.getByTestId('alert-state').textContent()).toBe('Acknowledged');
     const after = await api('GET', `/v1/alerts/${id}`);
@@ -253,6 +256,7 @@ describe.each(BACKENDS)('the alerts and on-call screen (%s)', (backend) => {
       expect.objectContaining({ start: '2026-03-07T13:00:00.000Z', end: '2026-03-08T12:00:00.000Z' }),
     );
     await expectAccessible(page, 'schedule week');
+    await page.locator('#cal-heading').evaluate((e) => e.scrollIntoView());
     await shoot(page, 'console-alerts-schedule');
 
     // An override typed in the schedule's zone (10:00–14:00 EST) reaches the API as that instant.

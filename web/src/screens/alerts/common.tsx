@@ -20,23 +20,26 @@ export function ErrorNote({ error }: { error: unknown }) {
   );
 }
 
-/** Staff names by id, for people who may list users (user.manage); others see the opaque ids. */
+/**
+ * Staff names by id: from the user list for people who may manage users, else from the messaging
+ * directory (colleagues' names, for anyone who messages); without either, the opaque ids are shown.
+ */
 export function useStaffNames(): Map<string, string> {
   const { can } = useSession();
   const [names, setNames] = useState(new Map<string, string>());
-  const allowed = can('user.manage');
+  const source = can('user.manage') ? '/v1/users?limit=500' : can('message.use') ? '/v1/messaging/directory' : null;
   useEffect(() => {
-    if (!allowed) return;
+    if (!source) return;
     let live = true;
-    raw('GET', '/v1/users?limit=500')
-      .then((r: { items: { id: string; displayName: string; status: string }[] }) => {
+    raw('GET', source)
+      .then((r: { items: { id: string; displayName: string }[] }) => {
         if (live) setNames(new Map(r.items.map((u) => [u.id, u.displayName])));
       })
       .catch(() => undefined);
     return () => {
       live = false;
     };
-  }, [allowed]);
+  }, [source]);
   return names;
 }
 
