@@ -99,6 +99,8 @@ async function finish() {
   const f = await api('/v1/auth/mfa');
   $('display-name').textContent = f.displayName;
   show('done');
+  // No `?next=`: the console, where people do what their roles allow.
+  location.replace('/console/');
 }
 
 /** `?next=` (e.g. from /alerts/{id}) when it is a path on this origin; never another site. */

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import type { Language } from '../core/domain.js';
-import { portalHead, portalSignIn } from './portal-page-shell.js';
+import { portalHead, portalScriptCsp, portalSignIn } from './portal-page-shell.js';
+import type { PageBrand } from './design/page-brand.js';
 
 /**
  * The portal inbox's server-rendered shell. It holds no patient data: the page script
@@ -32,30 +32,11 @@ const T = {
   },
 } as const;
 
-/** The page's only style sheet, inline and allowed by its hash. Narrow screens first (390 px phones). */
-const STYLE = `*{box-sizing:border-box}body{font-family:system-ui,sans-serif;max-width:40rem;margin:0 auto;padding:1rem;line-height:1.5;color:#1b1b1b}
-label{display:block;font-weight:600;margin:.75rem 0 .25rem}input,textarea{font-size:1rem;padding:.5rem;width:100%}
-textarea{min-height:5rem}button{font-size:1rem;padding:.6rem 1rem;margin-top:.75rem;min-height:2.75rem}
-button:focus-visible,a:focus-visible,input:focus-visible,textarea:focus-visible{outline:3px solid #0b57d0;outline-offset:2px}
-#error{color:#a40000;font-weight:600}#thread-list{list-style:none;padding:0}#thread-list button{width:100%;text-align:left}
-#messages{list-style:none;padding:0}#messages li{border:1px solid #ccc;border-radius:.5rem;padding:.5rem .75rem;margin:.5rem 0;overflow-wrap:anywhere}
-#messages li.mine{background:#eef4ff}.meta{font-size:.85rem;color:#555}.text{white-space:pre-wrap}`;
-
-const styleHash = createHash('sha256').update(STYLE, 'utf8').digest('base64');
-
 /**
  * Same-origin script, fetch and WebSocket only; no inline script, no framing, no form posts (the
  * script sends JSON). `blob:` downloads are links, not loads, so no other source is needed.
  */
-export const INBOX_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "connect-src 'self'",
-  `style-src 'sha256-${styleHash}'`,
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-].join('; ');
+export const INBOX_CSP = portalScriptCsp();
 
 /** The language of the page: `?lang=` when given (en|es), else the browser's first preference we speak. */
 export function inboxLanguage(query: string | undefined, acceptLanguage: string | undefined): Language {
@@ -64,10 +45,10 @@ export function inboxLanguage(query: string | undefined, acceptLanguage: string 
   return first.startsWith('es') ? 'es' : 'en';
 }
 
-export function inboxPage(lang: Language): string {
+export function inboxPage(brand: PageBrand, lang: Language): string {
   const t = T[lang];
-  return `${portalHead(lang, t.title, STYLE, '/portal/assets/inbox.js')}
-<nav><a id="to-notifications" href="/portal/notifications">${t.notifications}</a></nav>
+  return `${portalHead(brand, lang, t.title, '/portal/assets/inbox.js')}
+<nav aria-label="${t.notifications}"><a id="to-notifications" href="/portal/notifications?lang=${lang}">${t.notifications}</a></nav>
 <h1>${t.title}</h1>
 ${portalSignIn(lang)}
 <section id="threads" hidden aria-labelledby="threads-title"><h2 id="threads-title">${t.threads}</h2>

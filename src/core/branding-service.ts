@@ -1,12 +1,25 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/config.js';
 import type { Store } from '../store/store.js';
-import type { BrandingLogo } from '../store/repositories/branding-repository.js';
+import type { BrandingLogo, BrandingRow } from '../store/repositories/branding-repository.js';
 import type { RequestContext } from './context.js';
 import { audit } from './context.js';
 import { AppError } from './errors.js';
 import { DEFAULT_TENANT } from './domain.js';
 import { accentInk, checkAccent, checkLogo, checkOrganisationName, contrastColor, DEFAULT_ACCENT } from './branding.js';
+
+/**
+ * The organisation's display name: the name set in its branding, else the tenant's name, and for the
+ * default tenant the installation's SEALPOST_ORGANISATION_NAME (it was created with it).
+ */
+export function organisationNameOf(
+  row: Pick<BrandingRow, 'organisation_name' | 'tenant_name'> | undefined,
+  tenantId: string,
+  configured: string,
+): string {
+  if (row?.organisation_name) return row.organisation_name;
+  return tenantId === DEFAULT_TENANT || !row?.tenant_name ? configured : row.tenant_name;
+}
 
 /** What the pages and the console show of a tenant. */
 export interface Branding {
@@ -38,12 +51,7 @@ export class BrandingService {
 
   async get(tenantId: string): Promise<Branding> {
     const r = await this.deps.store.read.branding.get(tenantId);
-    // The default tenant's name is the installation's SEALPOST_ORGANISATION_NAME (it was created with it).
-    const fallbackName =
-      tenantId === DEFAULT_TENANT || !r
-        ? this.deps.config.organisationName
-        : r.tenant_name || this.deps.config.organisationName;
-    const organisationName = r?.organisation_name ?? fallbackName;
+    const organisationName = organisationNameOf(r, tenantId, this.deps.config.organisationName);
     const accentColor = r?.accent_color ?? DEFAULT_ACCENT;
     const version = createHash('sha256')
       .update(JSON.stringify([organisationName, accentColor, r?.logo_sha256 ?? null]))

@@ -2,6 +2,7 @@ import type { CoreDeps, RequestContext } from './context.js';
 import { announce, deliveryEvents } from './events.js';
 import { audit, patientDataKey, patientRef } from './context.js';
 import { AppError } from './errors.js';
+import { organisationNameOf } from './branding-service.js';
 import type { ChannelKind, Language, NotificationType } from './domain.js';
 import type { Channel } from '../channels/channel.js';
 import { hashToken, numericCode, randomToken, safeEqualHex, sha256Hex } from '../crypto/tokens.js';
@@ -9,12 +10,16 @@ import type { AccessLinkRow } from '../store/rows.js';
 import type { StoreTx } from '../store/store.js';
 
 export interface LinkInfo {
+  /** The link's tenant (not secret): whose branding the page shows. */
+  tenantId: string;
   language: Language;
   organisation: string;
   attemptsLeft: number;
 }
 
 export interface SecureMessage {
+  /** The link's tenant: whose branding the page shows. */
+  tenantId: string;
   title: string;
   body: string;
   language: Language;
@@ -37,6 +42,7 @@ export class PortalService {
   async open(token: string): Promise<LinkInfo> {
     const { link, language } = await this.usableLink(this.deps.store.read, token);
     return {
+      tenantId: link.tenant_id,
       language,
       organisation: this.deps.config.organisationName,
       attemptsLeft: this.deps.config.portal.maxAttempts - link.failed_attempts,
@@ -216,13 +222,19 @@ export class PortalService {
       const p = await tx.patients.get(link.tenant_id, link.patient_id);
       const key = await patientDataKey(this.deps, tx, link.tenant_id, link.patient_id);
       if (!n || !p || !key) throw new AppError('SP_PORTAL_LINK_INVALID');
+      // The message names the organisation as its pages do (its branding, else the configured name).
+      const organisation = organisationNameOf(
+        await tx.branding.get(link.tenant_id),
+        link.tenant_id,
+        config.organisationName,
+      );
       const data = cipher.decryptJson(
         key,
         { tenantId: link.tenant_id, table: 'notifications', rowId: n.id, field: 'data' },
         n.data_ct,
       );
       const rendered = templates.renderSecure(n.type as NotificationType, data, {
-        organisation: config.organisationName,
+        organisation,
         link: `${config.publicUrl}/m/${token}`,
         language,
         timeZone: p.time_zone,
@@ -246,7 +258,7 @@ export class PortalService {
             m.data_ct,
           );
           const r = templates.renderSecure(m.type as NotificationType, md, {
-            organisation: config.organisationName,
+            organisation,
             link: `${config.publicUrl}/m/${token}`,
             language,
             timeZone: p.time_zone,
@@ -262,6 +274,7 @@ export class PortalService {
           });
         }
       return {
+        tenantId: link.tenant_id,
         ...rendered,
         language,
         acknowledged: n.acknowledged_at != null,

@@ -1,24 +1,19 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { RoutePlugin } from '../types.js';
-
-/** The pages' only style sheet, inline and allowed by its hash (no 'unsafe-inline'). */
-const STYLE = `body{font-family:system-ui,sans-serif;max-width:30rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1b1b1b}
-label{display:block;font-weight:600;margin:.5rem 0 .25rem}input{font-size:1rem;padding:.4rem;width:100%;box-sizing:border-box}
-button{font-size:1rem;padding:.5rem 1rem;margin-top:.75rem}#error{color:#a40000;font-weight:600}code,li{font-family:ui-monospace,monospace}
-#totp-qr svg{width:12rem;height:12rem;display:block}`;
-
-const styleHash = createHash('sha256').update(STYLE, 'utf8').digest('base64');
+import type { BrandingService } from '../../core/branding-service.js';
+import { DEFAULT_TENANT } from '../../core/domain.js';
+import { BRANDED_PAGE_CSP, brandHeader, brandLinks, type PageBrand } from '../design/page-brand.js';
 
 /**
- * Same-origin script and fetch only; no inline script, no framing, no forms posting anywhere (the
- * script sends JSON, so a page whose script failed cannot leak a password into a URL or elsewhere).
+ * Same-origin script, fetch, style sheets and images only; no inline script or style, no framing,
+ * no forms posting anywhere (the script sends JSON, so a page whose script failed cannot leak a
+ * password into a URL or elsewhere).
  */
 const CSP = [
   "default-src 'none'",
   "script-src 'self'",
   "connect-src 'self'",
-  `style-src 'sha256-${styleHash}'`,
+  ...BRANDED_PAGE_CSP,
   "form-action 'none'",
   "frame-ancestors 'none'",
   "base-uri 'none'",
@@ -29,12 +24,14 @@ type Mode = 'login' | 'enrol' | 'reset';
 
 // The sections each page is built from. Section ids are the script's steps (`data-step` on the body).
 const SIGNIN = `<section id="signin" hidden>
+<p class="sp-why">Staff accounts can open patient records, so signing in takes your password and then a second factor.</p>
 <form id="signin-form" method="post"><label for="email">E-mail</label><input id="email" type="email" autocomplete="username" required>
 <label for="password">Password</label><input id="password" type="password" autocomplete="current-password" required>
 <button id="signin-submit" type="submit">Continue</button></form>
 </section>`;
 
 const MFA = `<section id="mfa" hidden>
+<p class="sp-why">A second factor proves it is you even if someone else learnt your password.</p>
 <form id="totp-form" method="post"><label for="totp-code">Code from your authenticator app</label>
 <input id="totp-code" inputmode="numeric" autocomplete="one-time-code" maxlength="6"><button id="totp-submit" type="submit">Verify</button></form>
 <button id="use-key" type="button">Use security key or passkey</button>
@@ -44,7 +41,8 @@ const MFA = `<section id="mfa" hidden>
 
 const ENROL = `<section id="enrol" hidden>
 <p>Your account needs a second factor before you can continue.</p>
-<button id="register-key" type="button">Register security key or passkey</button>
+<p class="sp-why">With a second factor, a stolen password alone cannot open patient records.</p>
+<button id="register-key" type="button" class="sp-primary">Register security key or passkey</button>
 <button id="setup-totp" type="button">Set up an authenticator app</button>
 <form id="enrol-form" method="post" hidden><p>Scan this code with your authenticator app:</p>
 <div id="totp-qr" role="img" aria-label="QR code of the authenticator app's key"></div>
@@ -55,15 +53,13 @@ const ENROL = `<section id="enrol" hidden>
 
 const CODES = `<section id="codes" hidden>
 <p>Recovery codes: each works once if you lose your second factor. Keep them somewhere safe; they are not shown again.</p>
-<ol id="recovery-codes"></ol><button id="codes-continue" type="button">I have saved them</button>
+<ol id="recovery-codes"></ol><button id="codes-continue" type="button" class="sp-primary">I have saved them</button>
 </section>`;
 
 const DONE = `<section id="done" hidden>
 <p>Signed in as <strong id="display-name"></strong>.</p>
-<div id="what-now"><p>There is no web console yet. What your roles allow, you do through the API:
-with this browser session, the reference at <a href="/docs">/docs</a> lists every route and its permission
-and lets you try them (<code>GET /v1/me</code> shows your roles). Administrators also manage users and
-API keys on the server host with <code>sealpost users</code> and <code>sealpost api-keys</code>.</p></div>
+<div id="what-now"><p>Opening the <a id="to-console" href="/console/">console</a>, where you do what your roles allow.
+Programs use the API: its reference at <a href="/docs">/docs</a> lists every route and its permission.</p></div>
 <button id="signout" type="button">Sign out</button>
 </section>`;
 
@@ -74,6 +70,7 @@ API keys on the server host with <code>sealpost users</code> and <code>sealpost 
  */
 const NEW_PASSWORD = (intro: string, submit: string) => `<section id="newpassword" hidden>
 <p>${intro}</p>
+<p class="sp-why">Your password protects access to patient records: choose one you use nowhere else.</p>
 <form id="newpassword-form" method="post" novalidate><label for="new-password">New password (at least 12 characters)</label>
 <input id="new-password" type="password" autocomplete="new-password">
 <label for="new-password-again">The same password again</label><input id="new-password-again" type="password" autocomplete="new-password">
@@ -88,31 +85,34 @@ const RESET_DONE = `<section id="reset-done" hidden>
 <p>Your password has been changed and every session of your account has ended.</p><p><a id="to-login" href="/login">Sign in with the new password</a></p>
 </section>`;
 
-function page(mode: Mode, title: string, sections: string[]): string {
+function page(brand: PageBrand, mode: Mode, title: string, sections: string[]): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>${title} · Sealpost</title><style>${STYLE}</style>
-<script src="/login.js" defer></script></head><body data-mode="${mode}" data-step="loading"><main>
+<meta name="referrer" content="no-referrer"><title>${title} · Sealpost</title>${brandLinks(brand)}
+<script src="/login.js" defer></script></head><body class="sp-page" data-mode="${mode}" data-step="loading">
+${brandHeader(brand)}<main>
 <h1>${title}</h1>
 <p id="error" role="alert"></p>
 ${sections.join('\n')}
 </main></body></html>`;
 }
 
-const PAGES: Record<Mode, string> = {
-  login: page('login', 'Sign in', [SIGNIN, MFA, ENROL, CODES, DONE]),
-  enrol: page('enrol', 'Set up your account', [
-    NEW_PASSWORD('Welcome. Choose the password for your account; a second factor comes next.', 'Set password'),
-    INVALID('Open the link from your invitation again, or ask your administrator for a new invitation.'),
-    ENROL,
-    CODES,
-    DONE,
-  ]),
-  reset: page('reset', 'Choose a new password', [
-    NEW_PASSWORD('Choose a new password for your account.', 'Change password'),
-    INVALID('Open the link from your e-mail again, or ask for a new password-reset e-mail.'),
-    RESET_DONE,
-  ]),
+const PAGES: Record<Mode, (brand: PageBrand) => string> = {
+  login: (b) => page(b, 'login', 'Sign in', [SIGNIN, MFA, ENROL, CODES, DONE]),
+  enrol: (b) =>
+    page(b, 'enrol', 'Set up your account', [
+      NEW_PASSWORD('Welcome. Choose the password for your account; a second factor comes next.', 'Set password'),
+      INVALID('Open the link from your invitation again, or ask your administrator for a new invitation.'),
+      ENROL,
+      CODES,
+      DONE,
+    ]),
+  reset: (b) =>
+    page(b, 'reset', 'Choose a new password', [
+      NEW_PASSWORD('Choose a new password for your account.', 'Change password'),
+      INVALID('Open the link from your e-mail again, or ask for a new password-reset e-mail.'),
+      RESET_DONE,
+    ]),
 };
 
 /** One script for every page: it picks its flow from the body's `data-mode`. */
@@ -120,23 +120,29 @@ const SCRIPT = readFileSync(new URL('../login-page.js', import.meta.url), 'utf8'
 
 /**
  * The staff sign-in pages and their shared script, all public and under one strict policy:
- * - GET /login: password, then a second factor or its enrolment;
+ * - GET /login: password, then a second factor or its enrolment; then the console (or `?next=`);
  * - GET /enrol: the invitation link (`/enrol#<token>`): first password, then second-factor enrolment;
  * - GET /reset: the password-reset link (`/reset#<token>`): a new password.
  * The one-time token travels in the fragment, which browsers never send, so it reaches neither this
  * route nor a log; the script takes it and removes it from the address bar and history at once.
+ * Before sign-in the tenant is unknown: the pages show the default tenant's organisation.
  */
-export const loginPages: RoutePlugin<object> = async (app) => {
+export const loginPages: RoutePlugin<{ branding: BrandingService }> = async (app, { branding }) => {
   const paths: [string, Mode][] = [
     ['/login', 'login'],
     ['/enrol', 'enrol'],
     ['/reset', 'reset'],
   ];
   for (const [path, mode] of paths) {
-    app.get(path, { config: { permission: 'public' }, schema: { hide: true } }, async (_req, reply) =>
+    app.get(path, { config: { permission: 'public' }, schema: { hide: true } }, async (_req, reply) => {
+      const brand = { tenantId: DEFAULT_TENANT, branding: await branding.get(DEFAULT_TENANT) };
       // Replaces the strict API policy the onRequest hook set: these pages run their own same-origin script.
-      reply.header('content-security-policy', CSP).type('text/html; charset=utf-8').send(PAGES[mode]),
-    );
+      return reply
+        .header('content-security-policy', CSP)
+        .header('cache-control', 'no-store')
+        .type('text/html; charset=utf-8')
+        .send(PAGES[mode](brand));
+    });
   }
   app.get('/login.js', { config: { permission: 'public' }, schema: { hide: true } }, async (_req, reply) =>
     reply.type('text/javascript; charset=utf-8').send(SCRIPT),

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Type } from 'typebox';
 import type { RoutePlugin } from '../types.js';
+import type { BrandingService } from '../../core/branding-service.js';
+import { DEFAULT_TENANT } from '../../core/domain.js';
 import { INBOX_CSP, inboxLanguage, inboxPage } from '../portal-inbox-page.js';
 import { scriptOf, sdkBundle, sendScript } from '../sdk-bundle.js';
 
@@ -16,7 +18,9 @@ const COMMON_SCRIPT = scriptOf(readFileSync(new URL('../portal-common.js', impor
  * is a shell without data, the scripts are code; everything a patient sees arrives through the
  * API, after sign-in, and is decrypted in the browser.
  */
-export const portalInboxRoutes: RoutePlugin<object> = async (app) => {
+export const portalInboxRoutes: RoutePlugin<{ branding: BrandingService }> = async (app, { branding }) => {
+  // Before sign-in the patient's tenant is unknown: the shell shows the default tenant's organisation.
+  const brand = async () => ({ tenantId: DEFAULT_TENANT, branding: await branding.get(DEFAULT_TENANT) });
   const pub = { config: { permission: 'public' as const } };
 
   app.get(
@@ -35,7 +39,7 @@ export const portalInboxRoutes: RoutePlugin<object> = async (app) => {
       reply
         .header('content-security-policy', INBOX_CSP)
         .type('text/html; charset=utf-8')
-        .send(inboxPage(inboxLanguage(req.query.lang, req.headers['accept-language']))),
+        .send(inboxPage(await brand(), inboxLanguage(req.query.lang, req.headers['accept-language']))),
   );
 
   app.get('/assets/sealpost-sdk.js', { ...pub, schema: { hide: true } }, async (req, reply) =>

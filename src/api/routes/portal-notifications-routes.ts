@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Type } from 'typebox';
 import type { RoutePlugin } from '../types.js';
+import type { BrandingService } from '../../core/branding-service.js';
+import { DEFAULT_TENANT } from '../../core/domain.js';
 import { inboxLanguage } from '../portal-inbox-page.js';
 import { NOTIFICATIONS_CSP, notificationsPage } from '../portal-notifications-page.js';
 import { scriptOf, sendScript } from '../sdk-bundle.js';
@@ -12,7 +14,9 @@ const SCRIPT = scriptOf(readFileSync(new URL('../portal-notifications.js', impor
  * The signed-in patient's portal home (`/portal/notifications`) and its script. Both public: the
  * page is a shell without data; what the patient sees arrives through the API after sign-in.
  */
-export const portalNotificationsRoutes: RoutePlugin<object> = async (app) => {
+export const portalNotificationsRoutes: RoutePlugin<{ branding: BrandingService }> = async (app, { branding }) => {
+  // Before sign-in the patient's tenant is unknown: the shell shows the default tenant's organisation.
+  const brand = async () => ({ tenantId: DEFAULT_TENANT, branding: await branding.get(DEFAULT_TENANT) });
   const pub = { config: { permission: 'public' as const } };
 
   app.get(
@@ -30,7 +34,7 @@ export const portalNotificationsRoutes: RoutePlugin<object> = async (app) => {
         .header('content-security-policy', NOTIFICATIONS_CSP)
         .header('cache-control', 'no-store')
         .type('text/html; charset=utf-8')
-        .send(notificationsPage(inboxLanguage(req.query.lang, req.headers['accept-language']))),
+        .send(notificationsPage(await brand(), inboxLanguage(req.query.lang, req.headers['accept-language']))),
   );
 
   app.get('/assets/notifications.js', { ...pub, schema: { hide: true } }, async (req, reply) =>

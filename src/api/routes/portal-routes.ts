@@ -3,28 +3,49 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RoutePlugin } from '../types.js';
 import type { PortalService } from '../../core/portal-service.js';
 import { isAppError } from '../../core/errors.js';
-import { invalidLinkPage, messagePage, missingAnswerText, verifyPage, wrongAnswerText } from '../portal-pages.js';
+import {
+  invalidLinkPage,
+  messagePage,
+  missingAnswerText,
+  PORTAL_PAGE_CSP,
+  portalLanguage,
+  verifyPage,
+  wrongAnswerText,
+} from '../portal-pages.js';
 import { goneLinkPage } from '../portal-gone-page.js';
+import type { BrandingService } from '../../core/branding-service.js';
+import { DEFAULT_TENANT } from '../../core/domain.js';
+import type { PageBrand } from '../design/page-brand.js';
 
 const Token = Type.Object({ token: Type.String({ maxLength: 200 }) });
 const COOKIE = 'sp_portal';
 const PAGE_HEADERS = {
   'cache-control': 'no-store',
-  'content-security-policy':
-    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'content-security-policy': PORTAL_PAGE_CSP,
   'x-frame-options': 'DENY',
 };
 
 export interface PortalRouteOptions {
   portal: PortalService;
   sessionMinutes: number;
+  branding: BrandingService;
 }
 
 /**
  * The patient's side of a nudge: `/m/<token>`. The token is a bearer secret in the path, so these
  * routes are excluded from access logs by the logging hook (it logs route patterns only).
  */
-export const portalRoutes: RoutePlugin<PortalRouteOptions> = async (app, { portal, sessionMinutes }) => {
+export const portalRoutes: RoutePlugin<PortalRouteOptions> = async (app, { portal, sessionMinutes, branding }) => {
+  // The link's tenant shows its organisation; a link that names none (unknown, erased) shows the default's.
+  const brandOf = async (tenantId = DEFAULT_TENANT): Promise<PageBrand> => ({
+    tenantId,
+    branding: await branding.get(tenantId),
+  });
+  const langOf = (req: FastifyRequest) => (req.query as { lang?: unknown } | undefined)?.lang;
+  const withLang = (req: FastifyRequest) => {
+    const l = langOf(req);
+    return l === 'en' || l === 'es' ? `lang=${l}` : '';
+  };
   const meta = (req: FastifyRequest) => ({ requestId: req.id, sourceIp: req.ip });
   const html = (reply: FastifyReply, status: number, body: string) =>
     reply.code(status).headers(PAGE_HEADERS).type('text/html; charset=utf-8').send(body);
@@ -43,26 +64,36 @@ export const portalRoutes: RoutePlugin<PortalRouteOptions> = async (app, { porta
     '/:token',
     {
       ...cfg,
-      schema: { ...cfg.schema, querystring: Type.Object({ code: Type.Optional(Type.String({ maxLength: 10 })) }) },
+      schema: {
+        ...cfg.schema,
+        querystring: Type.Object({
+          code: Type.Optional(Type.String({ maxLength: 10 })),
+          lang: Type.Optional(Type.String({ maxLength: 8 })),
+        }),
+      },
     },
     async (req, reply) => {
       // A reader who already verified (the link is then used up) goes back to the message while the session lasts.
       if (req.cookies[COOKIE]) return reply.code(303).header('location', `/m/${req.params.token}/message`).send();
       try {
         const info = await portal.open(req.params.token);
+        const brand = await brandOf(info.tenantId);
         return html(
           reply,
           200,
           verifyPage({
-            lang: info.language,
-            organisation: info.organisation,
+            brand,
+            lang: portalLanguage(req.query.lang, info.language),
+            organisation: brand.branding.organisationName,
             token: req.params.token,
             codeSent: req.query.code === 'sent',
+            langChosen: withLang(req) !== '',
           }),
         );
       } catch (e) {
-        if (isAppError(e) && e.code === 'SP_PORTAL_LINK_GONE') return html(reply, 410, goneLinkPage());
-        if (isAppError(e) && e.code === 'SP_PORTAL_LINK_INVALID') return html(reply, 404, invalidLinkPage());
+        if (isAppError(e) && e.code === 'SP_PORTAL_LINK_GONE') return html(reply, 410, goneLinkPage(await brandOf()));
+        if (isAppError(e) && e.code === 'SP_PORTAL_LINK_INVALID')
+          return html(reply, 404, invalidLinkPage(await brandOf()));
         throw e;
       }
     },
@@ -97,21 +128,28 @@ export const portalRoutes: RoutePlugin<PortalRouteOptions> = async (app, { porta
         if (code === 'SP_PORTAL_VERIFICATION_FAILED' || code === 'SP_REQ_VALIDATION') {
           try {
             const info = await portal.open(token);
+            const lang = portalLanguage(langOf(req), info.language);
             const error =
-              code === 'SP_REQ_VALIDATION'
-                ? missingAnswerText(info.language)
-                : wrongAnswerText(info.language, info.attemptsLeft);
+              code === 'SP_REQ_VALIDATION' ? missingAnswerText(lang) : wrongAnswerText(lang, info.attemptsLeft);
+            const brand = await brandOf(info.tenantId);
             return html(
               reply,
               code === 'SP_REQ_VALIDATION' ? 400 : 401,
-              verifyPage({ lang: info.language, organisation: info.organisation, token, error }),
+              verifyPage({
+                brand,
+                lang,
+                organisation: brand.branding.organisationName,
+                token,
+                error,
+                langChosen: withLang(req) !== '',
+              }),
             );
           } catch {
-            return html(reply, 404, invalidLinkPage()); // burned meanwhile by a concurrent wrong answer
+            return html(reply, 404, invalidLinkPage(await brandOf())); // burned meanwhile by a concurrent wrong answer
           }
         }
-        if (code === 'SP_PORTAL_LINK_GONE') return html(reply, 410, goneLinkPage());
-        if (code === 'SP_PORTAL_LINK_INVALID') return html(reply, 404, invalidLinkPage());
+        if (code === 'SP_PORTAL_LINK_GONE') return html(reply, 410, goneLinkPage(await brandOf()));
+        if (code === 'SP_PORTAL_LINK_INVALID') return html(reply, 404, invalidLinkPage(await brandOf()));
         throw e;
       }
     },
@@ -121,12 +159,17 @@ export const portalRoutes: RoutePlugin<PortalRouteOptions> = async (app, { porta
     try {
       await portal.requestCode(req.params.token, meta(req));
     } catch (e) {
-      if (isAppError(e) && e.code === 'SP_PORTAL_LINK_GONE') return html(reply, 410, goneLinkPage());
-      if (isAppError(e) && e.code === 'SP_PORTAL_LINK_INVALID') return html(reply, 404, invalidLinkPage());
+      if (isAppError(e) && e.code === 'SP_PORTAL_LINK_GONE') return html(reply, 410, goneLinkPage(await brandOf()));
+      if (isAppError(e) && e.code === 'SP_PORTAL_LINK_INVALID')
+        return html(reply, 404, invalidLinkPage(await brandOf()));
       // A channel failure is not shown: the page says a code is on its way "if a contact point is on file".
       req.log.warn({ code: isAppError(e) ? e.code : 'SP_CHANNEL_SEND_FAILED' }, 'one-time code not sent');
     }
-    return reply.code(303).header('location', `/m/${req.params.token}?code=sent`).send();
+    const l = withLang(req);
+    return reply
+      .code(303)
+      .header('location', `/m/${req.params.token}?code=sent${l ? `&${l}` : ''}`)
+      .send();
   });
 
   app.get('/:token/message', cfg, async (req, reply) => {
@@ -136,6 +179,7 @@ export const portalRoutes: RoutePlugin<PortalRouteOptions> = async (app, { porta
         reply,
         200,
         messagePage({
+          brand: await brandOf(m.tenantId),
           lang: m.language,
           token: req.params.token,
           title: m.title,
@@ -146,8 +190,9 @@ export const portalRoutes: RoutePlugin<PortalRouteOptions> = async (app, { porta
       );
     } catch (e) {
       if (isAppError(e) && e.code === 'SP_PORTAL_SESSION_REQUIRED') return backToForm(reply, req.params.token);
-      if (isAppError(e) && e.code === 'SP_PORTAL_LINK_GONE') return html(reply, 410, goneLinkPage());
-      if (isAppError(e) && e.code === 'SP_PORTAL_LINK_INVALID') return html(reply, 404, invalidLinkPage());
+      if (isAppError(e) && e.code === 'SP_PORTAL_LINK_GONE') return html(reply, 410, goneLinkPage(await brandOf()));
+      if (isAppError(e) && e.code === 'SP_PORTAL_LINK_INVALID')
+        return html(reply, 404, invalidLinkPage(await brandOf()));
       throw e;
     }
   });
@@ -158,8 +203,9 @@ export const portalRoutes: RoutePlugin<PortalRouteOptions> = async (app, { porta
       return reply.code(303).header('location', `/m/${req.params.token}/message`).send();
     } catch (e) {
       if (isAppError(e) && e.code === 'SP_PORTAL_SESSION_REQUIRED') return backToForm(reply, req.params.token);
-      if (isAppError(e) && e.code === 'SP_PORTAL_LINK_GONE') return html(reply, 410, goneLinkPage());
-      if (isAppError(e) && e.code === 'SP_PORTAL_LINK_INVALID') return html(reply, 404, invalidLinkPage());
+      if (isAppError(e) && e.code === 'SP_PORTAL_LINK_GONE') return html(reply, 410, goneLinkPage(await brandOf()));
+      if (isAppError(e) && e.code === 'SP_PORTAL_LINK_INVALID')
+        return html(reply, 404, invalidLinkPage(await brandOf()));
       throw e;
     }
   });
