@@ -60,6 +60,8 @@ import { alertPages } from '../api/routes/alert-pages.js';
 import { portalInboxRoutes } from '../api/routes/portal-inbox-routes.js';
 import { patientInboxRoutes } from '../api/routes/patient-inbox-routes.js';
 import { portalNotificationsRoutes } from '../api/routes/portal-notifications-routes.js';
+import { brandingRoutes } from '../api/routes/branding-routes.js';
+import { BrandingService } from '../core/branding-service.js';
 import type { Services } from './services.js';
 
 /**
@@ -73,6 +75,9 @@ export function registerRoutes(
 ): void {
   const { config, store, clock } = o;
   const access = s.patientAccess;
+  // Per-tenant branding of the pages and the console (name, accent colour, logo).
+  const branding = new BrandingService({ store, clock, config });
+  server.register(brandingRoutes, { branding, sessions: s.sessions });
   // Operations: liveness, readiness (metrics have a listener of their own: App.metricsServer).
   server.register(opsRoutes, { store, started: o.isReady });
   // Patients, their notifications and appointments; the patient portal behind the nudges.
@@ -84,7 +89,12 @@ export function registerRoutes(
   server.register(appointmentRoutes, { prefix: '/v1/appointments', appointments: s.appointments, access });
   // Patients' unrecognised inbound texts and the tenant's SMS reply codes.
   server.register(inboundMessageRoutes, { prefix: '/v1', replies: s.patientReplies, access });
-  server.register(portalRoutes, { prefix: '/m', portal: s.portal, sessionMinutes: config.portal.sessionTtlMinutes });
+  server.register(portalRoutes, {
+    prefix: '/m',
+    portal: s.portal,
+    sessionMinutes: config.portal.sessionTtlMinutes,
+    branding,
+  });
   // Audit: queries, FHIR AuditEvent, the transparency log; signatures and delivery proofs.
   server.register(auditQueryRoutes, { prefix: '/v1', audit: s.auditQueries });
   server.register(fhirAuditRoutes, { prefix: '/fhir/R4', audit: s.auditQueries, publicUrl: config.publicUrl });
@@ -141,14 +151,14 @@ export function registerRoutes(
   });
   if (s.oidc) server.register(oidcRoutes, { prefix: '/v1/auth/oidc', oidc: s.oidc, sessions: s.sessions });
   server.register(mfaRoutes, { prefix: '/v1/auth', store, sessions: s.sessions, mfa: s.mfa, webauthn: s.webauthn });
-  server.register(loginPages, {});
+  server.register(loginPages, { branding });
   server.register(careTeamRoutes, { prefix: '/v1/patients', careTeams: s.careTeams });
   server.register(breakGlassRoutes, { prefix: '/v1', breakGlass: s.breakGlass });
   server.register(securityAlertRoutes, { prefix: '/v1/security-alerts', alerts: s.breakGlass });
   server.register(patientAccountRoutes, { prefix: '/v1', accounts: s.patientAccounts, sessions: s.sessions, access });
   server.register(preferenceRoutes, { prefix: '/v1', preferences: s.preferences, access });
   // The portal's secure-message inbox and its scripts (the SDK bundled for browsers).
-  server.register(portalInboxRoutes, { prefix: '/portal' });
+  server.register(portalInboxRoutes, { prefix: '/portal', branding });
   // The signed-in patient's notifications, settings and devices, live over Server-Sent Events.
   server.register(patientInboxRoutes, {
     prefix: '/v1',
@@ -159,7 +169,7 @@ export function registerRoutes(
     onError: (e) =>
       server.log.warn({ code: (e as { code?: string })?.code ?? (e as Error)?.name }, 'inbox stream read failed'),
   });
-  server.register(portalNotificationsRoutes, { prefix: '/portal' });
+  server.register(portalNotificationsRoutes, { prefix: '/portal', branding });
   server.register(deviceRoutes, { prefix: '/v1/me/devices', devices: s.devices });
   // Push notifications: the patient's device registrations, the VAPID key, the portal's service worker.
   server.register(pushRoutes, { prefix: '/v1', push: s.push, vapidKeys: s.vapidKeys });

@@ -54,6 +54,7 @@ export const PERMISSIONS = {
   'message.use':
     'End-to-end encrypted messaging as oneself: register messaging devices and key packages, open and take part in conversations (people only)',
   'message.manage': "Set the tenant's messaging policy (cipher suites, lifespans) and run the archive member",
+  'settings.manage': "Set the tenant's branding: organisation name, accent colour and logo of its pages and console",
 } as const;
 
 export type Permission = keyof typeof PERMISSIONS;
@@ -106,6 +107,7 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'subscription.manage',
     'message.use',
     'message.manage',
+    'settings.manage',
   ],
   physician: CLINICAL,
   nurse: CLINICAL,

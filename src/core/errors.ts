@@ -65,6 +65,18 @@ export const ERROR_CODES = {
   SP_ALERT_SETTINGS_INVALID: { status: 400, title: 'The staff alert settings are invalid' },
   SP_TENANT_EXISTS: { status: 409, title: 'A tenant with this id already exists' },
   SP_TENANT_INVALID_ID: { status: 400, title: 'Tenant id must be 1-64 characters of [a-z0-9-]' },
+  SP_BRANDING_NAME_INVALID: {
+    status: 400,
+    title: 'The organisation name is empty, too long or has control characters',
+  },
+  SP_BRANDING_COLOR_INVALID: { status: 400, title: 'The accent colour is not #rrggbb' },
+  SP_BRANDING_CONTRAST_LOW: {
+    status: 400,
+    title: 'Text on this accent colour would not reach the 4.5:1 contrast of WCAG AA',
+  },
+  SP_BRANDING_LOGO_INVALID: { status: 400, title: 'The logo is not a PNG, JPEG or WebP image' },
+  SP_BRANDING_LOGO_TOO_LARGE: { status: 413, title: 'The logo is larger than 256 KB' },
+  SP_BRANDING_LOGO_NOT_FOUND: { status: 404, title: 'This organisation has no logo' },
   SP_APIKEY_NOT_FOUND: { status: 404, title: 'API key not found' },
   SP_APIKEY_INVALID_SCOPE: { status: 400, title: 'Unknown API key scope' },
   SP_APIKEY_INVALID_CLIENT_CERT: { status: 400, title: 'The client-certificate binding is invalid' },

@@ -24,6 +24,7 @@ import * as m023 from './023-consent-purposes.js';
 import * as m025 from './025-preferences-caps.js';
 import * as m024 from './024-patient-replies.js';
 import * as m027 from './027-inbound-replay-erasure.js';
+import * as m028 from './028-tenant-branding.js';
 
 /**
  * Migrations are versioned by name and compiled into the program (no file-system scan at run time).
@@ -57,6 +58,7 @@ export const migrationProvider: MigrationProvider = {
       '025-preferences-caps': m025,
       '024-patient-replies': m024,
       '027-inbound-replay-erasure': m027,
+      '028-tenant-branding': m028,
     };
   },
 };
