@@ -219,6 +219,16 @@ describe.each(BACKENDS)('the alerts and on-call screen (%s)', (backend) => {
       waitSeconds: 600,
       repeat: { times: 2, everySeconds: 120 },
     });
+    // A rule set of its own for priority high.
+    await page.getByRole('button', { name: 'Add a high-priority step' }).click();
+    await page.getByLabel('Targets (comma-separated)').nth(2).fill(`user:${nurse.userId}, user:${nurse2Id}`);
+    await page.getByRole('group', { name: 'High-priority step 1' }).getByRole('checkbox', { name: 'Pager' }).check();
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect
+      .poll(async () => (await api('GET', `/v1/escalation-policies/${created[0].id}`)).body.highSteps)
+      .toEqual([
+        { targets: [`user:${nurse.userId}`, `user:${nurse2Id}`], channels: ['sms', 'paging'], waitSeconds: 300 },
+      ]);
     // An administrator reads alerts (PHI-free) but answers none and sees no details.
     const id = await trigger('Bed 3 apnoea alarm');
     await page.goto(`${rig.base}/console/alerts/open/${id}`);
@@ -290,6 +300,20 @@ describe.each(BACKENDS)('the alerts and on-call screen (%s)', (backend) => {
     await goTo('2026-11-01');
     await expect.poll(() => day('2026-10-31').textContent()).toMatch(/09:00 EDT – Nov 1, 09:00 EST \(25 h\)/);
     await expectAccessible(page, 'schedule month');
+
+    // A time window (weekends, 08:00–20:00): outside it the layer has nobody, and the calendar says so.
+    await page.getByRole('link', { name: 'Edit layers' }).click();
+    await page.getByRole('button', { name: 'Add a time window' }).click();
+    const window1 = page.getByRole('group', { name: 'Window 1' });
+    await window1.getByRole('checkbox', { name: 'Sat' }).check();
+    await window1.getByRole('checkbox', { name: 'Sun' }).check();
+    await expectAccessible(page, 'schedule editor');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('heading', { name: 'ICU nights', level: 1 }).waitFor();
+    expect((await api('GET', `/v1/schedules/${id}`)).body.layers[0].restrictions).toEqual([
+      { days: [6, 7], start: '08:00', end: '20:00' },
+    ]);
+    await page.getByText('Nobody on call').first().waitFor();
     await expectNoLeak(page, watch, [marker]);
     await context.close();
   });

@@ -2,8 +2,9 @@ import { useId } from 'react';
 import { useTranslation } from 'react-i18next';
 import type { Layer } from './schedule-types';
 import { splitList } from './policy-types';
+import { RestrictionsEditor } from './RestrictionsEditor';
 
-/** A layer as the editor holds it: texts as typed; restrictions are kept as they were. */
+/** A layer as the editor holds it: texts as typed. */
 export interface LayerDraft {
   name: string;
   userIds: string;
@@ -134,9 +135,7 @@ export function LayerEditor({
           </div>
         </div>
       )}
-      {layer.restrictions?.length ? (
-        <p className="sp-intro">{t('alerts.schedules.restrictionsKept', { count: layer.restrictions.length })}</p>
-      ) : null}
+      <RestrictionsEditor value={layer.restrictions ?? []} onChange={(restrictions) => set({ restrictions })} />
       <button type="button" className="sp-button" onClick={onRemove}>
         {t('alerts.schedules.removeLayer', { n: index + 1 })}
       </button>

@@ -28,6 +28,7 @@ export function PolicyEditor() {
   const [name, setName] = useState('');
   const [isDefault, setIsDefault] = useState(false);
   const [steps, setSteps] = useState<StepDraft[]>([emptyStep()]);
+  const [highSteps, setHighSteps] = useState<StepDraft[]>([]);
   const [fallback, setFallback] = useState('');
   const [error, setError] = useState<unknown>(null);
   const [saved, setSaved] = useState(false);
@@ -37,6 +38,7 @@ export function PolicyEditor() {
     setName(p.name);
     setIsDefault(p.isDefault);
     setSteps(p.steps.map(draftOf));
+    setHighSteps((p.highSteps ?? []).map(draftOf));
     setFallback((p.fallbackTargets ?? []).join(', '));
   }, [p]);
 
@@ -48,7 +50,7 @@ export function PolicyEditor() {
       name,
       isDefault,
       steps: steps.map(stepOf),
-      ...(p?.highSteps ? { highSteps: p.highSteps } : {}),
+      ...(highSteps.length ? { highSteps: highSteps.map(stepOf) } : {}),
       ...(fallback.trim() ? { fallbackTargets: splitList(fallback) } : {}),
     };
     try {
@@ -92,7 +94,23 @@ export function PolicyEditor() {
               {t('alerts.policies.addStep')}
             </button>
           )}
-          {p?.highSteps && <p className="sp-intro">{t('alerts.policies.highSteps', { count: p.highSteps.length })}</p>}
+          <h2>{t('alerts.policies.highTitle')}</h2>
+          <p className="sp-intro">{t('alerts.policies.highIntro')}</p>
+          {highSteps.map((s, i) => (
+            <StepEditor
+              key={i}
+              index={i}
+              step={s}
+              high
+              onChange={(n) => setHighSteps((all) => all.map((x, j) => (j === i ? n : x)))}
+              onRemove={manage ? () => setHighSteps((all) => all.filter((_, j) => j !== i)) : undefined}
+            />
+          ))}
+          {manage && (
+            <button type="button" className="sp-button" onClick={() => setHighSteps((all) => [...all, emptyStep()])}>
+              {t('alerts.policies.addHighStep')}
+            </button>
+          )}
           <label htmlFor="policy-fallback">{t('alerts.policies.fallback')}</label>
           <input id="policy-fallback" value={fallback} onChange={(e) => setFallback(e.target.value)} />
           <p className="sp-intro">{t('alerts.policies.targetHelp')}</p>

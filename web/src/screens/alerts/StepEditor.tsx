@@ -6,10 +6,13 @@ import { CHANNELS, type StepDraft } from './policy-types';
 export function StepEditor({
   index,
   step,
+  high,
   onChange,
   onRemove,
 }: {
   index: number;
+  /** A step of the rule set for priority high. */
+  high?: boolean;
   step: StepDraft;
   onChange: (s: StepDraft) => void;
   onRemove?: () => void;
@@ -19,7 +22,7 @@ export function StepEditor({
   const set = (patch: Partial<StepDraft>) => onChange({ ...step, ...patch });
   return (
     <fieldset className="sp-alerts-step">
-      <legend>{t('alerts.policies.step', { n: index + 1 })}</legend>
+      <legend>{t(high ? 'alerts.policies.highStep' : 'alerts.policies.step', { n: index + 1 })}</legend>
       <label htmlFor={`${id}-targets`}>{t('alerts.policies.targets')}</label>
       <input id={`${id}-targets`} value={step.targets} onChange={(e) => set({ targets: e.target.value })} />
       <fieldset className="sp-alerts-plain">
@@ -70,7 +73,7 @@ export function StepEditor({
       </div>
       {onRemove && (
         <button type="button" className="sp-button" onClick={onRemove}>
-          {t('alerts.policies.removeStep', { n: index + 1 })}
+          {t(high ? 'alerts.policies.removeHighStep' : 'alerts.policies.removeStep', { n: index + 1 })}
         </button>
       )}
     </fieldset>
