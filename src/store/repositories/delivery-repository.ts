@@ -1,4 +1,4 @@
-import type { Insertable, Selectable, Updateable } from 'kysely';
+import { sql, type Insertable, type Selectable, type Updateable } from 'kysely';
 import type { Database } from '../schema.js';
 import type { Sql } from '../sql.js';
 import { insertRows, stmt } from '../sql.js';
@@ -37,7 +37,47 @@ export interface DeliveryRepository {
       limit: number;
     },
   ): Promise<DeliveryRow[]>;
+  /**
+   * Operations (PHI-free counts): the tenant's deliveries whose last change falls in [from, to), by
+   * stored status, channel and bucket (`floor((updated_at - from) / bucketMs)`); aggregated in the
+   * database over the (tenant_id, status, updated_at) index.
+   */
+  activity(
+    tenantId: string,
+    from: number,
+    to: number,
+    bucketMs: number,
+  ): Promise<{ status: string; channel: string; bucket: number; n: number }[]>;
+  /** Failed and dead deliveries whose last change falls in [from, to), by error code, channel and status. */
+  failureCodes(
+    tenantId: string,
+    from: number,
+    to: number,
+  ): Promise<{ code: string | null; channel: string; status: string; n: number }[]>;
+  /** Waiting work by channel: `due` (its time has come), `scheduled` (later) or `sending`, with the earliest run_at. */
+  queueDepth(tenantId: string, now: number): Promise<{ channel: string; state: string; n: number; oldest: number }[]>;
+  /** Dead deliveries (no channel left), last changed first, strictly after `after`. */
+  listDead(
+    tenantId: string,
+    after: { updatedAt: number; id: string } | undefined,
+    limit: number,
+  ): Promise<DeliveryRow[]>;
+  /** Changes a delivery only while it is dead in this tenant; returns rows changed (0: not dead any more). */
+  updateDead(tenantId: string, id: string, set: Updateable<Database['deliveries']>): Promise<number>;
 }
+
+const ALL_STATUSES = [
+  'scheduled',
+  'queued',
+  'sending',
+  'sent',
+  'delivered',
+  'read',
+  'failed',
+  'dead',
+  'cancelled',
+  'suppressed',
+];
 
 const LIST = stmt('select * from deliveries where notification_id = ? order by seq, id');
 const GET = stmt('select * from deliveries where id = ?');
@@ -113,5 +153,68 @@ export class SqlDeliveryRepository implements DeliveryRepository {
         ]),
       );
     return s.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit).execute();
+  }
+
+  async activity(tenantId: string, from: number, to: number, bucketMs: number) {
+    // Grouped by position: the bucket expression's parameters would not match a repeated expression on PostgreSQL.
+    const r = await sql<{ status: string; channel: string; bucket: number | string; n: number | string }>`
+      select status, channel, cast((updated_at - ${from}) / ${bucketMs} as integer) as bucket, count(*) as n
+      from deliveries
+      where tenant_id = ${tenantId} and status in (${sql.join(ALL_STATUSES)})
+        and updated_at >= ${from} and updated_at < ${to}
+      group by 1, 2, 3`.execute(this.sql.db);
+    return r.rows.map((x) => ({
+      status: x.status,
+      channel: x.channel,
+      bucket: Math.floor(Number(x.bucket)),
+      n: Number(x.n),
+    }));
+  }
+
+  async failureCodes(tenantId: string, from: number, to: number) {
+    const r = await sql<{ code: string | null; channel: string; status: string; n: number | string }>`
+      select last_error_code as code, channel, status, count(*) as n
+      from deliveries
+      where tenant_id = ${tenantId} and status in ('failed', 'dead') and updated_at >= ${from} and updated_at < ${to}
+      group by 1, 2, 3`.execute(this.sql.db);
+    return r.rows.map((x) => ({ code: x.code, channel: x.channel, status: x.status, n: Number(x.n) }));
+  }
+
+  async queueDepth(tenantId: string, now: number) {
+    const r = await sql<{ channel: string; state: string; n: number | string; oldest: number | string }>`
+      select channel,
+        case when status = 'sending' then 'sending' when run_at <= ${now} then 'due' else 'scheduled' end as state,
+        count(*) as n, min(run_at) as oldest
+      from deliveries
+      where tenant_id = ${tenantId} and status in ('scheduled', 'queued', 'sending')
+      group by 1, 2`.execute(this.sql.db);
+    return r.rows.map((x) => ({ channel: x.channel, state: x.state, n: Number(x.n), oldest: Number(x.oldest) }));
+  }
+
+  listDead(tenantId: string, after: { updatedAt: number; id: string } | undefined, limit: number) {
+    let s = this.sql.db
+      .selectFrom('deliveries')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('status', '=', 'dead');
+    if (after)
+      s = s.where((eb) =>
+        eb.or([
+          eb('updated_at', '<', after.updatedAt),
+          eb.and([eb('updated_at', '=', after.updatedAt), eb('id', '<', after.id)]),
+        ]),
+      );
+    return s.orderBy('updated_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+  }
+
+  async updateDead(tenantId: string, id: string, set: Updateable<Database['deliveries']>): Promise<number> {
+    const r = await this.sql.db
+      .updateTable('deliveries')
+      .set(set)
+      .where('id', '=', id)
+      .where('tenant_id', '=', tenantId)
+      .where('status', '=', 'dead')
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
   }
 }
