@@ -26,7 +26,11 @@ export function useSession(): SessionValue {
 }
 
 /** The sign-in page, coming back to this screen afterwards (a path only: no query, which could carry input). */
+let leaving = false;
 export function toSignIn(reason?: string): void {
+  // Once: a sign-out and the 401s of requests still in flight must not start competing navigations.
+  if (leaving) return;
+  leaving = true;
   const next = encodeURIComponent(window.location.pathname);
   window.location.assign(`/login?next=${next}${reason ? `&reason=${reason}` : ''}`);
 }
