@@ -17,6 +17,7 @@ export function AuditEntry() {
   const { can } = useSession();
   const index = Number(useParams().index);
   const [signError, setSignError] = useState<unknown>(null);
+  const [signed, setSigned] = useState<number | null>(null);
   const state = useAsync(async () => {
     const e = await ok(api.GET('/v1/audit/entries/{index}', { params: { path: { index: String(index) } } }));
     const [{ vkey }, note] = await Promise.all([loadVerifierKey(), latestNote()]);
@@ -28,7 +29,7 @@ export function AuditEntry() {
   const sign = async () => {
     setSignError(null);
     try {
-      await ok(api.POST('/v1/audit/checkpoints'));
+      setSigned((await ok(api.POST('/v1/audit/checkpoints'))).size);
       state.reload();
     } catch (e) {
       setSignError(e);
@@ -107,6 +108,7 @@ export function AuditEntry() {
               </button>
             </div>
           )}
+          {!d.proof.inclusion && signed !== null && <p role="status">{t('audit.entry.notYet', { size: signed })}</p>}
           <ProblemNote error={signError} />
           {d.proof.inclusion && (
             <>

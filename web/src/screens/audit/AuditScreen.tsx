@@ -23,7 +23,7 @@ export default function AuditScreen() {
     ...(disclosures ? [{ to: 'disclosures', label: t('audit.tabs.disclosures') }] : []),
   ];
   return (
-    <>
+    <div className="sp-audit">
       <nav className="sp-audit-tabs" aria-label={t('audit.tabs.label')}>
         <ul>
           {tabs.map((tab) => (
@@ -41,6 +41,6 @@ export default function AuditScreen() {
         {disclosures && <Route path="disclosures" element={<Disclosures />} />}
         <Route path="*" element={<Navigate to="/audit" replace />} />
       </Routes>
-    </>
+    </div>
   );
 }

@@ -23,7 +23,7 @@ export default function IntegrationsScreen() {
     ...(subs ? [{ to: 'subscriptions', label: t('integrations.tabs.subscriptions') }] : []),
   ];
   return (
-    <>
+    <div className="sp-integrations">
       <nav className="sp-integrations-tabs" aria-label={t('integrations.tabs.label')}>
         <ul>
           {tabs.map((tab) => (
@@ -41,6 +41,6 @@ export default function IntegrationsScreen() {
         {subs && <Route path="subscriptions" element={<Subscriptions />} />}
         <Route path="*" element={<Navigate to="/integrations" replace />} />
       </Routes>
-    </>
+    </div>
   );
 }
