@@ -12,6 +12,20 @@ import {
   type ConsoleRig,
 } from '../helpers/console-browser.js';
 import { staffWithPassword } from '../helpers/identity.js';
+import { ROLE_PERMISSIONS } from '../../src/auth/permissions.js';
+import type { Role } from '../../src/core/domain.js';
+import en from '../../web/src/i18n/en.json';
+
+/** The console's screens as its registry declares them (web/src/screens/<name>/index.ts). */
+const SCREENS = Object.values(
+  import.meta.glob<{ screen: { path: string; order: number; labelKey: string; anyOf: string[] } }>(
+    '../../web/src/screens/*/index.ts',
+    { eager: true },
+  ),
+)
+  .map((m) => m.screen)
+  .sort((a, b) => a.order - b.order);
+const label = (key: string) => key.split('.').reduce((o: any, k) => o?.[k], en) as string;
 import { httpsJson } from '../helpers/sealpost-harness.js';
 
 /**
@@ -140,6 +154,36 @@ describe('the console in a real browser', () => {
     expect(me.status).toBe(401);
     await context.close();
   });
+
+  it('shows each role exactly the screens its permissions open', async () => {
+    const roles: Role[] = ['admin', 'physician', 'nurse', 'receptionist', 'billing', 'auditor'];
+    const seen: Record<string, string[]> = {};
+    for (const role of roles) {
+      const p = await consoleUser(rig.h, [role]);
+      const { context, page } = await newConsolePage(rig.browser);
+      await signInWithTotp(page, rig.base, p);
+      seen[role] = await page.locator('#sp-nav a').allTextContents();
+      const expected = SCREENS.filter((s) =>
+        s.anyOf.some((x) => (ROLE_PERMISSIONS[role] as readonly string[]).includes(x)),
+      );
+      expect(seen[role], role).toEqual(expected.map((s) => label(s.labelKey)));
+      // A screen outside the role, opened by its address, is not there for this person.
+      const other = SCREENS.find((s) => !expected.includes(s));
+      if (other) {
+        await page.goto(`${rig.base}/console/${other.path}`);
+        await page.getByRole('heading', { name: 'There is no such page' }).waitFor();
+      }
+      await context.close();
+    }
+    // The issue's examples: an auditor reads the audit log and administers nothing; a receptionist and
+    // billing staff see neither the audit log nor people and access.
+    expect(seen.auditor).toContain(label('audit.nav'));
+    expect(seen.auditor).not.toContain(label('people.nav'));
+    for (const r of ['receptionist', 'billing']) {
+      expect(seen[r]).not.toContain(label('audit.nav'));
+      expect(seen[r]).not.toContain(label('people.nav'));
+    }
+  }, 240_000);
 
   it('serves only built files and the app shell under /console, under a strict policy', async () => {
     const index = await httpsJson(rig.h.url, rig.h.cert, 'GET', '/console/notifications/x', undefined, {
