@@ -41,6 +41,11 @@ export interface GrantView {
   revokedAt: string | null;
   /** Only for callers allowed to read it (administrators); null after the patient was erased. */
   reason?: string | null;
+  reviewedAt: string | null;
+  reviewedBy: string | null;
+  reviewOutcome: 'justified' | 'unjustified' | null;
+  /** As `reason`: administrators only, null when none was written or the patient was erased. */
+  reviewNote?: string | null;
 }
 
 export interface AlertView {
@@ -52,7 +57,21 @@ export interface AlertView {
   createdAt: string;
   acknowledgedAt: string | null;
   acknowledgedBy: string | null;
+  closedAt: string | null;
+  closedBy: string | null;
+  /** Administrators only (it may name a patient); null when none was written. */
+  closeNote?: string | null;
 }
+
+/** The tenant's data key slot that seals alerts' closing notes (free text, may name a patient). */
+const NOTES_KEY = 'security-notes';
+const noteRef = (tenantId: string, id: string) => ({ tenantId, table: 'admin_alerts', rowId: id, field: 'close_note' });
+const reviewRef = (tenantId: string, id: string) => ({
+  tenantId,
+  table: 'break_glass_grants',
+  rowId: id,
+  field: 'review_note',
+});
 
 const iso = (ms: number | null) => (ms == null ? null : new Date(Number(ms)).toISOString());
 type Cursor = { at: number; id: string } | null;
@@ -130,6 +149,10 @@ export class BreakGlassService {
           created_at: now.getTime(),
           expires_at: now.getTime() + config.identity.breakGlassMinutes * 60_000,
           revoked_at: null,
+          reviewed_at: null,
+          reviewed_by: null,
+          review_outcome: null,
+          review_note_ct: null,
         };
         await tx.access.insertGrant(row);
         const alertId = newId();
@@ -184,6 +207,10 @@ export class BreakGlassService {
                 r.reason_ct,
               )
             : null;
+          items[i]!.reviewNote =
+            key && r.review_note_ct
+              ? cipher.decrypt(key, reviewRef(ctx.tenantId, r.id), Buffer.from(r.review_note_ct))
+              : null;
         }
         const shown = page.filter((_, i) => items[i]!.reason != null).map((r) => r.id);
         if (shown.length)
@@ -212,19 +239,120 @@ export class BreakGlassService {
     return grantView(row);
   }
 
-  /** Administrator alerts, newest first (identifiers only). */
+  /**
+   * Administrator alerts, newest first (identifiers only). With `withNotes` the closing notes are
+   * decrypted, and that read is audited before it is answered.
+   */
   async listAlerts(
     ctx: RequestContext,
-    o: { limit: number; cursor?: string; openOnly: boolean },
+    o: { limit: number; cursor?: string; openOnly: boolean; withNotes?: boolean },
   ): Promise<{ items: AlertView[]; nextCursor: string | null }> {
-    const rows = await this.deps.store.read.access.listAlerts(
-      ctx.tenantId,
-      parseCursor(o.cursor),
-      o.limit + 1,
-      o.openOnly,
-    );
+    const { store, cipher, clock } = this.deps;
+    const rows = await store.read.access.listAlerts(ctx.tenantId, parseCursor(o.cursor), o.limit + 1, o.openOnly);
     const page = rows.slice(0, o.limit);
-    return { items: page.map(alertView), nextCursor: rows.length > o.limit ? cursorOf(page[page.length - 1]!) : null };
+    const items = page.map(alertView);
+    const noted = page.filter((a) => a.close_note_ct);
+    if (o.withNotes && noted.length) {
+      await store.transaction(async (tx) => {
+        const key = await this.notesKey(tx, ctx.tenantId, false);
+        for (const [i, a] of page.entries())
+          if (key && a.close_note_ct)
+            items[i]!.closeNote = cipher.decrypt(key, noteRef(ctx.tenantId, a.id), Buffer.from(a.close_note_ct));
+        await audit(tx, ctx, clock(), {
+          action: 'alert.notes_read',
+          targetType: 'admin_alert',
+          details: { alerts: noted.map((a) => a.id) },
+        });
+      });
+      await store.durable();
+    }
+    return { items, nextCursor: rows.length > o.limit ? cursorOf(page[page.length - 1]!) : null };
+  }
+
+  /**
+   * The one review of a grant: `justified` or `unjustified` with an optional note (sealed under the
+   * patient's data key). An unjustified grant still live ends now; the grant's open alerts close.
+   * SP_BREAK_GLASS_NOT_FOUND for an unknown grant, SP_BREAK_GLASS_REVIEWED when it was reviewed.
+   */
+  async review(
+    ctx: RequestContext,
+    id: string,
+    input: { outcome: 'justified' | 'unjustified'; note?: string },
+  ): Promise<GrantView> {
+    const { store, clock, cipher } = this.deps;
+    const row = await store.transaction(async (tx) => {
+      const now = clock().getTime();
+      const g = await tx.access.getGrant(ctx.tenantId, id);
+      if (!g) throw new AppError('SP_BREAK_GLASS_NOT_FOUND');
+      if (g.reviewed_at != null) throw new AppError('SP_BREAK_GLASS_REVIEWED');
+      const note = input.note?.trim();
+      const key = note ? await patientDataKey(this.deps, tx, ctx.tenantId, g.patient_id) : null;
+      const noteCt = key && note ? cipher.encrypt(key, reviewRef(ctx.tenantId, id), note) : null;
+      if (!(await tx.access.reviewGrant(ctx.tenantId, id, { at: now, by: ctx.actor, outcome: input.outcome, noteCt })))
+        throw new AppError('SP_BREAK_GLASS_REVIEWED');
+      const ended =
+        input.outcome === 'unjustified' && g.revoked_at == null && Number(g.expires_at) > now
+          ? await tx.access.revokeGrant(ctx.tenantId, id, now)
+          : false;
+      const alertsClosed = await tx.access.closeAlerts(
+        ctx.tenantId,
+        { targetType: 'break_glass_grant', targetId: id },
+        { at: now, by: ctx.actor, noteCt: null },
+      );
+      // Identifiers and the outcome only: never the note.
+      await audit(tx, ctx, new Date(now), {
+        action: 'break_glass.reviewed',
+        targetType: 'break_glass_grant',
+        targetId: id,
+        details: { outcome: input.outcome, ended, alertsClosed, note: noteCt != null },
+      });
+      return (await tx.access.getGrant(ctx.tenantId, id))!;
+    });
+    await store.durable();
+    return grantView(row);
+  }
+
+  /** Closes an alert once, with an optional note (sealed); SP_SECURITY_ALERT_NOT_FOUND, SP_SECURITY_ALERT_CLOSED. */
+  async close(ctx: RequestContext, id: string, input: { note?: string }): Promise<AlertView> {
+    const { store, clock, cipher } = this.deps;
+    const row = await store.transaction(async (tx) => {
+      const now = clock().getTime();
+      const a = await tx.access.getAlert(ctx.tenantId, id);
+      if (!a) throw new AppError('SP_SECURITY_ALERT_NOT_FOUND');
+      if (a.closed_at != null) throw new AppError('SP_SECURITY_ALERT_CLOSED');
+      const note = input.note?.trim();
+      const noteCt = note
+        ? cipher.encrypt((await this.notesKey(tx, ctx.tenantId, true))!, noteRef(ctx.tenantId, id), note)
+        : null;
+      if (!(await tx.access.closeAlerts(ctx.tenantId, { id }, { at: now, by: ctx.actor, noteCt })))
+        throw new AppError('SP_SECURITY_ALERT_CLOSED');
+      await audit(tx, ctx, new Date(now), {
+        action: 'alert.closed',
+        targetType: 'admin_alert',
+        targetId: id,
+        details: { note: noteCt != null },
+      });
+      return (await tx.access.getAlert(ctx.tenantId, id))!;
+    });
+    await store.durable();
+    return alertView(row);
+  }
+
+  /** The tenant's key for alert notes; made (wrapped by the tenant KEK) on first need when `create`. */
+  private async notesKey(tx: StoreTx, tenantId: string, create: boolean): Promise<Buffer | null> {
+    const { cipher, clock } = this.deps;
+    const row = await tx.dataKeys.get(tenantId, NOTES_KEY);
+    if (row) return cipher.dataKey(tenantId, NOTES_KEY, { keyId: row.key_id, wrapped: Buffer.from(row.wrapped) });
+    if (!create) return null;
+    const dk = await cipher.newDataKey(tenantId, NOTES_KEY);
+    await tx.dataKeys.insert({
+      tenant_id: tenantId,
+      patient_id: NOTES_KEY,
+      key_id: dk.wrapped.keyId,
+      wrapped: dk.wrapped.wrapped,
+      created_at: clock().getTime(),
+    });
+    return dk.key;
   }
 
   /** Acknowledges an alert (audited once; acknowledging again changes nothing); 404 SP_SECURITY_ALERT_NOT_FOUND. */
@@ -252,6 +380,9 @@ function grantView(r: BreakGlassRow): GrantView {
     createdAt: iso(r.created_at)!,
     expiresAt: iso(r.expires_at)!,
     revokedAt: iso(r.revoked_at),
+    reviewedAt: iso(r.reviewed_at),
+    reviewedBy: r.reviewed_by,
+    reviewOutcome: r.review_outcome as GrantView['reviewOutcome'],
   };
 }
 
@@ -265,6 +396,8 @@ function alertView(a: AdminAlertRow): AlertView {
     createdAt: iso(a.created_at)!,
     acknowledgedAt: iso(a.acknowledged_at),
     acknowledgedBy: a.acknowledged_by,
+    closedAt: iso(a.closed_at),
+    closedBy: a.closed_by,
   };
 }
 

@@ -319,6 +319,11 @@ export interface Database {
     created_at: number;
     expires_at: number;
     revoked_at: number | null;
+    /** The administrator's review (migration 031); the note sealed under the patient's data key. */
+    reviewed_at: Generated<number | null>;
+    reviewed_by: Generated<string | null>;
+    review_outcome: Generated<string | null>;
+    review_note_ct: Generated<Uint8Array | null>;
   };
   admin_alerts: {
     id: string;
@@ -330,6 +335,10 @@ export interface Database {
     created_at: number;
     acknowledged_at: number | null;
     acknowledged_by: string | null;
+    /** Closed once, with an optional note sealed under the tenant's `security-notes` key (migration 031). */
+    closed_at: Generated<number | null>;
+    closed_by: Generated<string | null>;
+    close_note_ct: Generated<Uint8Array | null>;
   };
   oauth_clients: {
     id: string;

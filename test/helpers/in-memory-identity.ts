@@ -150,6 +150,9 @@ const COLUMNS = {
     created_at: 'required',
     acknowledged_at: 'nullable',
     acknowledged_by: 'nullable',
+    closed_at: 'nullable',
+    closed_by: 'nullable',
+    close_note_ct: 'nullable',
   },
 } satisfies { [T in keyof Database]?: Record<keyof Database[T], Column> };
 

@@ -16,6 +16,12 @@ const Grant = Type.Object({
   reason: Type.Optional(
     Nullable(Type.String({ description: 'Administrators only (it may hold PHI); null after the patient was erased' })),
   ),
+  reviewedAt: Nullable(Type.String({ format: 'date-time' })),
+  reviewedBy: Nullable(Type.String()),
+  reviewOutcome: Nullable(Type.Union([Type.Literal('justified'), Type.Literal('unjustified')])),
+  reviewNote: Type.Optional(
+    Nullable(Type.String({ description: 'As `reason`: administrators only; null when none or after erasure' })),
+  ),
 });
 
 export interface BreakGlassRouteOptions {
@@ -115,5 +121,30 @@ export const breakGlassRoutes: RoutePlugin<BreakGlassRouteOptions> = async (app,
       },
     },
     async (req) => breakGlass.revoke(requestContext(req), req.params.id),
+  );
+
+  app.post(
+    '/break-glass/:id/review',
+    {
+      config: { permission: 'securityalert.read' },
+      schema: {
+        tags: ['break-glass'],
+        summary:
+          "Review a break-glass grant once: justified or unjustified (which ends it if still live), with a note; closes the grant's alerts",
+        description:
+          "The note may name the patient: it is stored encrypted under the patient's data key (erasure shreds it), never audited, and shown to administrators only. " +
+          'A second review answers 409 SP_BREAK_GLASS_REVIEWED.',
+        params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9-]+$' }) }),
+        body: Type.Object(
+          {
+            outcome: Type.Union([Type.Literal('justified'), Type.Literal('unjustified')]),
+            note: Type.Optional(Type.String({ maxLength: 2000 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Grant, ...problems(400, 401, 403, 404, 409) },
+      },
+    },
+    async (req) => breakGlass.review(requestContext(req), req.params.id, req.body),
   );
 };

@@ -14,7 +14,13 @@ const Alert = Type.Object({
   createdAt: Type.String({ format: 'date-time' }),
   acknowledgedAt: Nullable(Type.String({ format: 'date-time' })),
   acknowledgedBy: Nullable(Type.String()),
+  closedAt: Nullable(Type.String({ format: 'date-time' })),
+  closedBy: Nullable(Type.String()),
+  closeNote: Type.Optional(
+    Nullable(Type.String({ description: 'Administrators only (audit.read as well); the read is audited' })),
+  ),
 });
+const AlertId = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9-]+$' }) });
 
 export interface SecurityAlertRouteOptions {
   alerts: BreakGlassService;
@@ -48,6 +54,8 @@ export const securityAlertRoutes: RoutePlugin<SecurityAlertRouteOptions> = async
         limit: req.query.limit ?? 100,
         cursor: req.query.cursor,
         openOnly: req.query.open === true,
+        // Notes may name a patient: administrators (audit.read + alert.read) read them, as grants' reasons.
+        withNotes: req.principal!.permissions.has('audit.read'),
       }),
   );
 
@@ -63,5 +71,22 @@ export const securityAlertRoutes: RoutePlugin<SecurityAlertRouteOptions> = async
       },
     },
     async (req) => alerts.acknowledge(requestContext(req), req.params.id),
+  );
+
+  app.post(
+    '/:id/close',
+    {
+      config: { permission: 'securityalert.read' },
+      schema: {
+        tags: ['security-alerts'],
+        summary: 'Close an alert once, with an optional closing note (stored encrypted; acknowledges it too)',
+        description:
+          'A second close answers 409 SP_SECURITY_ALERT_CLOSED. The note is never audited, only that one was written.',
+        params: AlertId,
+        body: Type.Object({ note: Type.Optional(Type.String({ maxLength: 2000 })) }, { additionalProperties: false }),
+        response: { 200: Alert, ...problems(400, 401, 403, 404, 409) },
+      },
+    },
+    async (req) => alerts.close(requestContext(req), req.params.id, req.body),
   );
 };

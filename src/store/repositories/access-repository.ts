@@ -228,6 +228,53 @@ export class SqlAccessRepository {
     return Number(r.numUpdatedRows) > 0;
   }
 
+  /** Records the one review of a grant; false when it was already reviewed (or is unknown). */
+  async reviewGrant(
+    tenantId: string,
+    id: string,
+    r: { at: number; by: string; outcome: string; noteCt: Uint8Array | null },
+  ): Promise<boolean> {
+    const u = await this.db
+      .updateTable('break_glass_grants')
+      .set({ reviewed_at: r.at, reviewed_by: r.by, review_outcome: r.outcome, review_note_ct: r.noteCt })
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .where('reviewed_at', 'is', null)
+      .executeTakeFirst();
+    return Number(u.numUpdatedRows) > 0;
+  }
+
+  /**
+   * Closes an open alert (acknowledging it too when nobody had); false when it was already closed
+   * (or is unknown). With `target` instead of an id: every open alert about that target.
+   */
+  async closeAlerts(
+    tenantId: string,
+    which: { id: string } | { targetType: string; targetId: string },
+    c: { at: number; by: string; noteCt: Uint8Array | null },
+  ): Promise<number> {
+    const where = <Q extends { where: (...a: any[]) => Q }>(q: Q): Q =>
+      'id' in which
+        ? q.where('id', '=', which.id)
+        : q.where('target_type', '=', which.targetType).where('target_id', '=', which.targetId);
+    await where(
+      this.db
+        .updateTable('admin_alerts')
+        .set({ acknowledged_at: c.at, acknowledged_by: c.by })
+        .where('tenant_id', '=', tenantId)
+        .where('closed_at', 'is', null)
+        .where('acknowledged_at', 'is', null),
+    ).execute();
+    const r = await where(
+      this.db
+        .updateTable('admin_alerts')
+        .set({ closed_at: c.at, closed_by: c.by, close_note_ct: c.noteCt })
+        .where('tenant_id', '=', tenantId)
+        .where('closed_at', 'is', null),
+    ).executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
   async insertTenant(id: string, name: string, now: number): Promise<void> {
     await this.db.insertInto('tenants').values({ id, name, created_at: now }).execute();
   }
