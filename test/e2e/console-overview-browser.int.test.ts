@@ -68,6 +68,7 @@ describe('the console overview in a real browser', () => {
     expect(await providers.textContent()).toContain('SP_CHANNEL_ADDRESS_REFUSED');
     const failures = page.locator('section[aria-labelledby="sp-overview-failures"]');
     expect(await failures.textContent()).toContain('SP_CHANNEL_ADDRESS_REFUSED');
+    await shoot(page, 'console-overview');
     // Each chart has its figures as a table behind a disclosure.
     expect(await page.locator('.sp-overview-chart').count()).toBe(2);
     await page.getByText('Show the figures as a table').first().click();
@@ -79,7 +80,6 @@ describe('the console overview in a real browser', () => {
     await expect.poll(() => page.getByRole('button', { name: 'Last hour' }).getAttribute('aria-pressed')).toBe('true');
     await expect.poll(() => page.getByRole('heading', { name: 'Activity: Last hour' }).count()).toBe(1);
     await expectAccessible(page, 'overview');
-    await shoot(page, 'console-overview');
 
     // The dead letters: both listed; retry the first (queued now, audited), cancel the second.
     const deadTable = page.locator('section[aria-labelledby="sp-overview-dead"] table');

@@ -94,6 +94,7 @@ describe('the console settings in a real browser', () => {
     expect(nudge).toContain('/m/l/SAMPLE');
     expect(nudge).not.toContain('Sample blood test');
     await expectAccessible(page, 'settings');
+    await page.evaluate(() => window.scrollTo(0, 0));
     await shoot(page, 'console-settings');
 
     await page.getByRole('button', { name: 'Remove logo' }).click();

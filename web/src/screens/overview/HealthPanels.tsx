@@ -32,7 +32,9 @@ export function ProvidersPanel({ providers }: { providers: Stats['providers'] })
   return (
     <section className="sp-card" aria-labelledby="sp-overview-providers">
       <h2 id="sp-overview-providers">{t('overview.providers.title')}</h2>
-      <p className="sp-intro">{t('overview.providers.intro')}</p>
+      <p className="sp-intro">
+        {t('overview.providers.intro')} {t('overview.providers.devOutbox')}
+      </p>
       <DataTable
         caption={t('overview.providers.title')}
         columns={[
@@ -40,7 +42,7 @@ export function ProvidersPanel({ providers }: { providers: Stats['providers'] })
           {
             key: 'provider',
             header: t('overview.providers.provider'),
-            cell: (r) => (r.mode === 'dev-outbox' ? t('overview.providers.devOutbox') : r.provider),
+            cell: (r) => <code>{r.mode === 'dev-outbox' ? 'dev-outbox' : r.provider}</code>,
           },
           {
             key: 'health',

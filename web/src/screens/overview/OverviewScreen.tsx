@@ -76,10 +76,6 @@ export default function OverviewScreen() {
           <p className="sp-overview-updated">
             {t('overview.updated')} <When at={s.generatedAt} />
           </p>
-          <div className="sp-overview-grid">
-            <QueuePanel queue={s.queue} />
-            <ProvidersPanel providers={s.providers} />
-          </div>
           <section aria-labelledby="sp-overview-activity">
             <h2 id="sp-overview-activity">{t('overview.activity', { window: t(`overview.window.${s.window}`) })}</h2>
             <div className="sp-overview-grid">
@@ -101,7 +97,11 @@ export default function OverviewScreen() {
               />
             </div>
           </section>
-          <FailuresPanel failures={s.failures} />
+          <div className="sp-overview-grid">
+            <QueuePanel queue={s.queue} />
+            <FailuresPanel failures={s.failures} />
+          </div>
+          <ProvidersPanel providers={s.providers} />
         </>
       )}
       <DeadLetters version={version} onChanged={refresh} />

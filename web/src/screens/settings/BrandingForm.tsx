@@ -38,6 +38,7 @@ export function BrandingForm() {
   }, [brand.data]);
 
   const changed = () => {
+    setError(null);
     setSaved(t('common.saved'));
     setLogoVersion((v) => v + 1);
     brand.reload();
