@@ -208,6 +208,7 @@ describe.each(BACKENDS)('the alerts and on-call screen (%s)', (backend) => {
       { targets: [`user:${nurse.userId}`], channels: ['sms', 'email'], waitSeconds: 300 },
       { targets: [`user:${nurse2Id}`], channels: ['sms'], waitSeconds: 1800 },
     ]);
+    await expect.poll(() => page.getByLabel('Wait before the next step (minutes)').nth(1).inputValue()).toBe('30');
     await page.getByLabel('Wait before the next step (minutes)').first().fill('10');
     await page.getByLabel('Repeat (times)').first().fill('2');
     await page.getByRole('button', { name: 'Save' }).click();
@@ -283,8 +284,10 @@ describe.each(BACKENDS)('the alerts and on-call screen (%s)', (backend) => {
     ]);
 
     // A bad hand-off time: the API's code is shown and the schedule is unchanged.
+    const handoff = page.getByLabel('Hand-off time (HH:MM)');
     await page.getByRole('link', { name: 'Edit layers' }).click();
-    await page.getByLabel('Hand-off time (HH:MM)').fill('8am');
+    await expect.poll(() => handoff.inputValue()).toBe('08:00');
+    await handoff.fill('8am');
     await page.getByRole('button', { name: 'Save' }).click();
     await page.locator('[data-code="SP_SCHEDULE_HANDOFF_INVALID"]').waitFor();
     expect((await api('GET', `/v1/schedules/${id}`)).body.layers[0].handoffTime).toBe('08:00');
@@ -303,6 +306,7 @@ describe.each(BACKENDS)('the alerts and on-call screen (%s)', (backend) => {
 
     // A time window (weekends, 08:00–20:00): outside it the layer has nobody, and the calendar says so.
     await page.getByRole('link', { name: 'Edit layers' }).click();
+    await expect.poll(() => handoff.inputValue()).toBe('09:00');
     await page.getByRole('button', { name: 'Add a time window' }).click();
     const window1 = page.getByRole('group', { name: 'Window 1' });
     await window1.getByRole('checkbox', { name: 'Sat' }).check();
@@ -358,6 +362,10 @@ describe.each(BACKENDS)('the alerts and on-call screen (%s)', (backend) => {
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
     await expectAccessible(page, 'open alerts on a phone');
     await shoot(page, 'console-alerts-phone');
+    await page.getByLabel('Language').selectOption('es');
+    await page.getByRole('heading', { name: 'Alertas abiertas', level: 1 }).waitFor();
+    await page.getByRole('checkbox', { name: 'Mostrar también resueltas y caducadas' }).waitFor();
+    await expectAccessible(page, 'open alerts in Spanish');
     await expectNoLeak(page, watch, [marker]);
     await context.close();
 

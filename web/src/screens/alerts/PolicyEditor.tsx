@@ -72,71 +72,77 @@ export function PolicyEditor() {
         <Link to="/alerts/policies">{t('alerts.policies.back')}</Link>
       </p>
       <ErrorNote error={loaded.error} />
-      <form onSubmit={(e) => void save(e)} noValidate>
-        <fieldset disabled={!manage} className="sp-alerts-plain">
-          <label htmlFor="policy-name">{t('alerts.policies.name')}</label>
-          <input id="policy-name" value={name} onChange={(e) => setName(e.target.value)} required />
-          <label className="sp-alerts-inline">
-            <input type="checkbox" checked={isDefault} onChange={(e) => setIsDefault(e.target.checked)} />
-            {t('alerts.policies.makeDefault')}
-          </label>
-          {steps.map((s, i) => (
-            <StepEditor
-              key={i}
-              index={i}
-              step={s}
-              onChange={(n) => setSteps((all) => all.map((x, j) => (j === i ? n : x)))}
-              onRemove={manage && steps.length > 1 ? () => setSteps((all) => all.filter((_, j) => j !== i)) : undefined}
-            />
-          ))}
-          {manage && (
-            <button type="button" className="sp-button" onClick={() => setSteps((all) => [...all, emptyStep()])}>
-              {t('alerts.policies.addStep')}
-            </button>
-          )}
-          <h2>{t('alerts.policies.highTitle')}</h2>
-          <p className="sp-intro">{t('alerts.policies.highIntro')}</p>
-          {highSteps.map((s, i) => (
-            <StepEditor
-              key={i}
-              index={i}
-              step={s}
-              high
-              onChange={(n) => setHighSteps((all) => all.map((x, j) => (j === i ? n : x)))}
-              onRemove={manage ? () => setHighSteps((all) => all.filter((_, j) => j !== i)) : undefined}
-            />
-          ))}
-          {manage && (
-            <button type="button" className="sp-button" onClick={() => setHighSteps((all) => [...all, emptyStep()])}>
-              {t('alerts.policies.addHighStep')}
-            </button>
-          )}
-          <label htmlFor="policy-fallback">{t('alerts.policies.fallback')}</label>
-          <input id="policy-fallback" value={fallback} onChange={(e) => setFallback(e.target.value)} />
-          <p className="sp-intro">{t('alerts.policies.targetHelp')}</p>
-        </fieldset>
-        <ErrorNote error={error} />
-        {saved && <p role="status">{t('common.saved')}</p>}
-        {manage && (
-          <div className="sp-actions">
-            <button type="submit" className="sp-button sp-primary">
-              {t('common.save')}
-            </button>
-            {id && (
-              <Confirm
-                danger
-                label={t('alerts.policies.delete')}
-                title={t('alerts.policies.deleteTitle')}
-                body={t('alerts.policies.deleteBody')}
-                onConfirm={async () => {
-                  await raw('DELETE', `/v1/escalation-policies/${encodeURIComponent(id)}`);
-                  navigate('/alerts/policies');
-                }}
+      {id && !loaded.data ? (
+        !loaded.error && <p className="sp-loading">{t('app.loading')}</p>
+      ) : (
+        <form onSubmit={(e) => void save(e)} noValidate>
+          <fieldset disabled={!manage} className="sp-alerts-plain">
+            <label htmlFor="policy-name">{t('alerts.policies.name')}</label>
+            <input id="policy-name" value={name} onChange={(e) => setName(e.target.value)} required />
+            <label className="sp-alerts-inline">
+              <input type="checkbox" checked={isDefault} onChange={(e) => setIsDefault(e.target.checked)} />
+              {t('alerts.policies.makeDefault')}
+            </label>
+            {steps.map((s, i) => (
+              <StepEditor
+                key={i}
+                index={i}
+                step={s}
+                onChange={(n) => setSteps((all) => all.map((x, j) => (j === i ? n : x)))}
+                onRemove={
+                  manage && steps.length > 1 ? () => setSteps((all) => all.filter((_, j) => j !== i)) : undefined
+                }
               />
+            ))}
+            {manage && (
+              <button type="button" className="sp-button" onClick={() => setSteps((all) => [...all, emptyStep()])}>
+                {t('alerts.policies.addStep')}
+              </button>
             )}
-          </div>
-        )}
-      </form>
+            <h2>{t('alerts.policies.highTitle')}</h2>
+            <p className="sp-intro">{t('alerts.policies.highIntro')}</p>
+            {highSteps.map((s, i) => (
+              <StepEditor
+                key={i}
+                index={i}
+                step={s}
+                high
+                onChange={(n) => setHighSteps((all) => all.map((x, j) => (j === i ? n : x)))}
+                onRemove={manage ? () => setHighSteps((all) => all.filter((_, j) => j !== i)) : undefined}
+              />
+            ))}
+            {manage && (
+              <button type="button" className="sp-button" onClick={() => setHighSteps((all) => [...all, emptyStep()])}>
+                {t('alerts.policies.addHighStep')}
+              </button>
+            )}
+            <label htmlFor="policy-fallback">{t('alerts.policies.fallback')}</label>
+            <input id="policy-fallback" value={fallback} onChange={(e) => setFallback(e.target.value)} />
+            <p className="sp-intro">{t('alerts.policies.targetHelp')}</p>
+          </fieldset>
+          <ErrorNote error={error} />
+          {saved && <p role="status">{t('common.saved')}</p>}
+          {manage && (
+            <div className="sp-actions">
+              <button type="submit" className="sp-button sp-primary">
+                {t('common.save')}
+              </button>
+              {id && (
+                <Confirm
+                  danger
+                  label={t('alerts.policies.delete')}
+                  title={t('alerts.policies.deleteTitle')}
+                  body={t('alerts.policies.deleteBody')}
+                  onConfirm={async () => {
+                    await raw('DELETE', `/v1/escalation-policies/${encodeURIComponent(id)}`);
+                    navigate('/alerts/policies');
+                  }}
+                />
+              )}
+            </div>
+          )}
+        </form>
+      )}
     </Page>
   );
 }

@@ -54,48 +54,52 @@ export function ScheduleEditor() {
         <Link to={id ? `/alerts/schedules/${id}` : '/alerts/schedules'}>{t('alerts.schedules.back')}</Link>
       </p>
       <ErrorNote error={loaded.error} />
-      <form onSubmit={(e) => void save(e)} noValidate>
-        <div className="sp-form-row">
-          <div>
-            <label htmlFor="sch-name">{t('alerts.schedules.name')}</label>
-            <input id="sch-name" value={name} onChange={(e) => setName(e.target.value)} />
+      {id && !loaded.data ? (
+        !loaded.error && <p className="sp-loading">{t('app.loading')}</p>
+      ) : (
+        <form onSubmit={(e) => void save(e)} noValidate>
+          <div className="sp-form-row">
+            <div>
+              <label htmlFor="sch-name">{t('alerts.schedules.name')}</label>
+              <input id="sch-name" value={name} onChange={(e) => setName(e.target.value)} />
+            </div>
+            <div>
+              <label htmlFor="sch-zone">{t('alerts.schedules.zone')}</label>
+              <input
+                id="sch-zone"
+                list="sch-zones"
+                autoComplete="off"
+                value={zone}
+                onChange={(e) => setZone(e.target.value)}
+              />
+              <datalist id="sch-zones">
+                {ZONES.map((z) => (
+                  <option key={z} value={z} />
+                ))}
+              </datalist>
+            </div>
           </div>
-          <div>
-            <label htmlFor="sch-zone">{t('alerts.schedules.zone')}</label>
-            <input
-              id="sch-zone"
-              list="sch-zones"
-              autoComplete="off"
-              value={zone}
-              onChange={(e) => setZone(e.target.value)}
+          <StaffOptions id="sch-staff" names={names} />
+          {layers.map((l, i) => (
+            <LayerEditor
+              key={i}
+              index={i}
+              layer={l}
+              onChange={(n) => setLayers((all) => all.map((x, j) => (j === i ? n : x)))}
+              onRemove={() => setLayers((all) => all.filter((_, j) => j !== i))}
             />
-            <datalist id="sch-zones">
-              {ZONES.map((z) => (
-                <option key={z} value={z} />
-              ))}
-            </datalist>
-          </div>
-        </div>
-        <StaffOptions id="sch-staff" names={names} />
-        {layers.map((l, i) => (
-          <LayerEditor
-            key={i}
-            index={i}
-            layer={l}
-            onChange={(n) => setLayers((all) => all.map((x, j) => (j === i ? n : x)))}
-            onRemove={() => setLayers((all) => all.filter((_, j) => j !== i))}
-          />
-        ))}
-        <button type="button" className="sp-button" onClick={() => setLayers((all) => [...all, newLayer()])}>
-          {t('alerts.schedules.addLayer')}
-        </button>
-        <ErrorNote error={error} />
-        <div className="sp-actions">
-          <button type="submit" className="sp-button sp-primary">
-            {t('common.save')}
+          ))}
+          <button type="button" className="sp-button" onClick={() => setLayers((all) => [...all, newLayer()])}>
+            {t('alerts.schedules.addLayer')}
           </button>
-        </div>
-      </form>
+          <ErrorNote error={error} />
+          <div className="sp-actions">
+            <button type="submit" className="sp-button sp-primary">
+              {t('common.save')}
+            </button>
+          </div>
+        </form>
+      )}
     </Page>
   );
 }
