@@ -55,6 +55,11 @@ export const PERMISSIONS = {
     'End-to-end encrypted messaging as oneself: register messaging devices and key packages, open and take part in conversations (people only)',
   'message.manage': "Set the tenant's messaging policy (cipher suites, lifespans) and run the archive member",
   'settings.manage': "Set the tenant's branding: organisation name, accent colour and logo of its pages and console",
+  'settings.read':
+    "Read the tenant's delivery settings (reminder offsets, quiet hours), channel configuration status (no secrets) and template previews with sample data",
+  'ops.read':
+    "Read the tenant's delivery operations: counts by status, channel and time, queue depth and lag, failures by error code, dead letters, provider health (ids and counts, no PHI)",
+  'ops.manage': 'Retry or cancel a dead letter (a delivery with no channel left)',
 } as const;
 
 export type Permission = keyof typeof PERMISSIONS;
@@ -108,6 +113,9 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'message.use',
     'message.manage',
     'settings.manage',
+    'settings.read',
+    'ops.read',
+    'ops.manage',
   ],
   physician: CLINICAL,
   nurse: CLINICAL,
@@ -127,7 +135,7 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   ],
   billing: ['notification.create.billing', 'notification.read', 'message.use'],
   // Read-only audit, no PHI.
-  auditor: ['audit.read', 'disclosure.read', 'proof.read'],
+  auditor: ['audit.read', 'disclosure.read', 'proof.read', 'ops.read', 'settings.read'],
   patient: ['self.messages', 'message.use'],
   // The archive member (docs/archiver.md): a messaging device of its own, nothing else.
   archiver: ['message.use'],
