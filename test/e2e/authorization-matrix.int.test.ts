@@ -79,6 +79,8 @@ const PERSON_ONLY = new Set([
   // Alert answers: a person, or a paging gateway (scope `paging`, not a caller here) for a person told.
   ...['acknowledge', 'decline', 'resolve'].map((a) => `POST /v1/alerts/{id}/${a}`),
   ...['acknowledge', 'decline'].map((a) => `POST /alerts/{id}/${a}`),
+  // The staff directory of messaging: staff only (patients message their care team in patient threads).
+  'GET /v1/messaging/directory',
 ]);
 /** Routes for people (staff or patient accounts), never a system credential (messaging). */
 const PEOPLE_ONLY = new Set([

@@ -73,11 +73,6 @@ describeEachBackend('the console’s Messages screen in a real browser', (backen
     p.context.setDefaultTimeout(120_000);
     pages.push(p);
     ctx.onTestFailed(() => console.error(p.watch.console.join('\n')));
-    await p.page.addInitScript(() =>
-      document.addEventListener('securitypolicyviolation', (e) =>
-        console.log(`csp-debug ${e.violatedDirective} ${e.sourceFile}:${e.lineNumber}:${e.columnNumber} ${e.sample}`),
-      ),
-    );
     await signInWithTotp(p.page, rig.base, person, '/console/messages');
     return p.page;
   }
@@ -111,6 +106,8 @@ describeEachBackend('the console’s Messages screen in a real browser', (backen
     await A.getByRole('heading', { name: 'Conversations' }).waitFor();
     expect((await api(A, '/v1/messaging/devices')).body.items).toHaveLength(1);
     await expectAccessible(A, 'messages: list');
+    // Live delivery: the SDK's WebSocket to this origin opens under the console's policy (connect-src 'self').
+    await A.getByText('Live', { exact: true }).waitFor();
   }, 300_000);
 
   it('refuses to start without a colleague or to send nothing, and changes nothing', async () => {
@@ -149,7 +146,9 @@ describeEachBackend('the console’s Messages screen in a real browser', (backen
     await A.locator('.sp-messages-mine', { hasText: M.first }).getByText('Sent, not read yet').waitFor();
 
     // Ben's list shows the conversation (named after Ana); inside, Ana's message, decrypted here.
-    await B.getByRole('link', { name: new RegExp(ana.displayName) }).click();
+    // By keyboard: the conversation's link, Enter.
+    await B.getByRole('link', { name: new RegExp(ana.displayName) }).focus();
+    await B.keyboard.press('Enter');
     await B.waitForURL(new RegExp(`/console/messages/${conversation}$`));
     await B.locator('.sp-messages-msg', { hasText: M.first }).waitFor();
     // Ben read it: Ana's browser learns it end to end.
@@ -159,13 +158,18 @@ describeEachBackend('the console’s Messages screen in a real browser', (backen
   }, 180_000);
 
   it('sends an attachment encrypted in the browser; the other downloads and decrypts the same bytes', async () => {
-    await B.getByLabel('Message', { exact: true }).fill(M.reply);
     await B.setInputFiles('#sp-messages-file', {
       name: M.fileName,
       mimeType: 'text/plain',
       buffer: Buffer.from(M.fileBody),
     });
-    await B.getByRole('button', { name: 'Send' }).click();
+    // By keyboard: type in the message field, Tab past the file field to Send, Enter.
+    await B.getByLabel('Message', { exact: true }).focus();
+    await B.keyboard.type(M.reply);
+    await B.keyboard.press('Tab');
+    await B.keyboard.press('Tab');
+    expect(await B.evaluate(() => document.activeElement?.textContent)).toBe('Send');
+    await B.keyboard.press('Enter');
     await B.locator('.sp-messages-mine', { hasText: M.reply }).waitFor();
     const button = A.getByRole('button', { name: `Download ${M.fileName}` });
     await button.waitFor();
@@ -197,10 +201,12 @@ describeEachBackend('the console’s Messages screen in a real browser', (backen
     // Still recalled after a reload (the console keeps that it was, not what it said).
     await B.reload();
     await B.locator(`.sp-messages-recalled[data-seq="${seq}"]`).waitFor();
+    await A.evaluate(() => window.scrollTo(0, 0));
     await shoot(A, 'console-messages');
     await A.setViewportSize(PHONE);
     expect(await A.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
     await expectAccessible(A, 'messages: conversation on a phone');
+    await A.evaluate(() => window.scrollTo(0, 0));
     await shoot(A, 'console-messages-phone');
     await A.setViewportSize(DESKTOP);
   }, 180_000);
@@ -261,4 +267,24 @@ describeEachBackend('the console’s Messages screen in a real browser', (backen
       }
     }
   });
+
+  it('removes this browser from messaging: the device is revoked and its keys here are deleted', async () => {
+    await A.goto(`${rig.base}/console/messages`);
+    await A.getByRole('button', { name: 'Remove this browser from messaging' }).click();
+    await A.getByRole('alertdialog').getByRole('button', { name: 'Remove this browser from messaging' }).click();
+    await A.getByRole('heading', { name: 'Use this browser for secure messages' }).waitFor();
+    expect((await api(A, '/v1/messaging/devices')).body.items).toEqual([]);
+    const records = await A.evaluate(async (name) => {
+      const db = await new Promise<IDBDatabase>((res, rej) => {
+        const r = indexedDB.open(name);
+        r.onsuccess = () => res(r.result);
+        r.onerror = () => rej(r.error);
+      });
+      return new Promise<number>((res) => {
+        const r = db.transaction('records').objectStore('records').count();
+        r.onsuccess = () => res(r.result);
+      });
+    }, `sealpost-console-default-${ana.userId}`);
+    expect(records).toBe(0);
+  }, 120_000);
 });

@@ -41,7 +41,7 @@ export function Confirm({
     <>
       <button
         type="button"
-        className="sp-button sp-danger"
+        className="sp-button"
         onClick={() => {
           setError(null);
           ref.current?.showModal();

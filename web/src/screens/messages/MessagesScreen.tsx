@@ -5,6 +5,8 @@ import { useSession } from '../../app/session';
 import { useMessaging } from './useMessaging';
 import { ConversationList } from './ConversationList';
 import { ConversationView } from './ConversationView';
+import { Confirm } from './Confirm';
+import { asProblem } from './problem';
 import './messages.css';
 
 /**
@@ -55,6 +57,15 @@ export default function MessagesScreen() {
         element={
           <Page title={t('messages.title')} intro={t('messages.keysHere')} actions={status}>
             <ConversationList m={m} me={me} />
+            <div className="sp-messages-forget">
+              <Confirm
+                label={t('messages.forget')}
+                title={t('messages.forgetTitle')}
+                body={t('messages.forgetBody')}
+                confirmLabel={t('messages.forget')}
+                onConfirm={() => m.forget().catch((e) => Promise.reject(asProblem(e)))}
+              />
+            </div>
           </Page>
         }
       />

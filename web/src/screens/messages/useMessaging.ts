@@ -24,6 +24,8 @@ export interface Messaging {
   live: boolean;
   directory: Colleague[];
   register: () => Promise<void>;
+  /** Takes this browser out of messaging: revokes its device on the server and deletes its keys and copies here. */
+  forget: () => Promise<void>;
 }
 
 /**
@@ -36,7 +38,8 @@ export function useMessaging(me: Me): Messaging {
   const [phase, setPhase] = useState<Phase>('opening');
   const [error, setError] = useState<unknown>(null);
   const [client, setClient] = useState<MessagingClient | null>(null);
-  const [store, setStore] = useState<KeyStore | null>(null);
+  const [store, setStore] = useState<IndexedDbKeyStore | null>(null);
+  const [epoch, setEpoch] = useState(0);
   const [version, setVersion] = useState(0);
   const [live, setLive] = useState(false);
   const [directory, setDirectory] = useState<Colleague[]>([]);
@@ -70,7 +73,7 @@ export function useMessaging(me: Me): Messaging {
     closed.current = false;
     (async () => {
       setDirectory((await raw('GET', '/v1/messaging/directory')).items);
-      const keyStore = await IndexedDbKeyStore.open({ name: `sealpost-console-${me.tenantId}-${me.id}` });
+      const keyStore = await IndexedDbKeyStore.open({ name: dbName(me) });
       const c = await MessagingClient.open({ baseUrl: window.location.origin, keyStore });
       if (closed.current) return;
       opened.current = c;
@@ -86,7 +89,8 @@ export function useMessaging(me: Me): Messaging {
       opened.current?.close();
       opened.current = null;
     };
-  }, [me.tenantId, me.id, start]);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [me.tenantId, me.id, start, epoch]);
 
   const register = useCallback(async () => {
     const keyStore = store;
@@ -104,8 +108,32 @@ export function useMessaging(me: Me): Messaging {
     }
   }, [store, start]);
 
-  return { phase, error, client, store, version, live, directory, register };
+  const forget = useCallback(async () => {
+    const c = opened.current;
+    const deviceId = c?.device?.deviceId;
+    // The server first: a device that stays active would keep being added to conversations.
+    if (deviceId) await raw('DELETE', `/v1/me/devices/${encodeURIComponent(deviceId)}`);
+    c?.close();
+    opened.current = null;
+    store?.close();
+    await new Promise<void>((resolve, reject) => {
+      const r = indexedDB.deleteDatabase(dbName(me));
+      r.onsuccess = () => resolve();
+      r.onblocked = () => resolve();
+      r.onerror = () => reject(r.error);
+    });
+    setClient(null);
+    setStore(null);
+    setLive(false);
+    setPhase('opening');
+    setEpoch((e) => e + 1);
+  }, [store, me]);
+
+  return { phase, error, client, store, version, live, directory, register, forget };
 }
+
+/** One key database per account on this browser: two people sharing a computer keep apart. */
+const dbName = (me: Me) => `sealpost-console-${me.tenantId}-${me.id}`;
 
 /** The readers' highest read seq in a conversation (from the console's own records). */
 export async function readMarks(store: KeyStore, conversationId: string): Promise<Map<string, number>> {
