@@ -276,7 +276,7 @@ describe('the People and access screen in a real browser', () => {
     await context.close();
   });
 
-  it('shows break-glass grants with their reasons to administrators, ends one, and acknowledges its alert', async () => {
+  it('shows break-glass grants with their reasons to administrators, records a review with a note, and closes alerts with notes', async () => {
     const admin = await consoleUser(rig.h, ['admin']);
     const { context, page, watch } = await newConsolePage(rig.browser, DESKTOP);
     await signInWithTotp(page, rig.base, admin, '/console/people/break-glass');
@@ -285,18 +285,53 @@ describe('the People and access screen in a real browser', () => {
     await row.getByText(PHI).waitFor();
     await expectAccessible(page, 'people/break-glass');
     await shoot(page, 'console-people-break-glass');
-    await row.getByRole('button', { name: 'End access' }).click();
-    await page.getByRole('alertdialog').getByRole('button', { name: 'Confirm' }).click();
+    // Review: unjustified, with a note naming the patient. The access ends, the alert closes.
+    await row.getByRole('button', { name: 'Review' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('radio', { name: 'Unjustified' }).check();
+    await dialog.getByLabel('Note (optional)').fill(`Not on shift; asked ${PHI}`);
+    await expectAccessible(page, 'people/break-glass review dialog');
+    await dialog.getByRole('button', { name: 'Record review' }).click();
+    await dialog.waitFor({ state: 'detached' });
     await row.getByText('Ended').waitFor();
+    await row.getByText(`Not on shift; asked ${PHI}`).waitFor();
     const grants = (await rig.h.request('GET', '/v1/break-glass')).body.items as any[];
+    expect(grants.find((g) => g.patientId === PATIENT)).toMatchObject({
+      reviewOutcome: 'unjustified',
+      reviewNote: `Not on shift; asked ${PHI}`,
+    });
     expect(grants.find((g) => g.patientId === PATIENT).revokedAt).not.toBeNull();
+    const open = (await rig.h.request('GET', '/v1/security-alerts?open=true')).body.items as any[];
+    expect(open.filter((a) => a.kind === 'break_glass')).toEqual([]);
 
-    const alert = page.locator('tr', { hasText: 'Break-glass access' }).first();
+    // Another alert (a lockout): acknowledge, then close with a note.
+    const alertId = `al-${tag}`;
+    await rig.h.app.store.transaction((tx) =>
+      tx.access.insertAlert({
+        id: alertId,
+        tenant_id: 'default',
+        kind: 'account_locked',
+        actor: 'system:lockout',
+        target_type: 'user',
+        target_id: admin.userId,
+        created_at: Date.now(),
+      }),
+    );
+    await page.reload();
+    const alert = page.locator('tr', { hasText: 'Account locked' });
     await alert.getByRole('button', { name: 'Acknowledge' }).click();
     await page.getByRole('alertdialog').getByRole('button', { name: 'Confirm' }).click();
     await alert.getByText(/Acknowledged by/).waitFor();
-    const alerts = (await rig.h.request('GET', '/v1/security-alerts?open=true')).body.items as any[];
-    expect(alerts.filter((a) => a.kind === 'break_glass')).toEqual([]);
+    await alert.getByRole('button', { name: 'Close with a note' }).click();
+    await page.getByRole('dialog').getByLabel('Note (optional)').fill('Typo in the password, called them');
+    await page.getByRole('dialog').getByRole('button', { name: 'Close with a note' }).click();
+    await alert.getByText(/Closed by/).waitFor();
+    const closed = ((await rig.h.request('GET', '/v1/security-alerts')).body.items as any[]).find(
+      (a) => a.id === alertId,
+    );
+    expect(closed).toMatchObject({ closeNote: 'Typo in the password, called them' });
+    expect(closed.closedAt).not.toBeNull();
+    await expectAccessible(page, 'people/break-glass reviewed');
     await expectNoLeak(page, watch, [PHI, REASON]);
     await context.close();
   });

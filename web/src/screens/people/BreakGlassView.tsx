@@ -1,8 +1,10 @@
+import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Badge, ConfirmButton, DataTable, Page, ProblemNote, useAsync, When } from '../../components/kit';
 import { useSession } from '../../app/session';
 import { breakGlass, users, type Grant } from './people-api';
 import { SecurityAlerts } from './SecurityAlerts';
+import { NoteDialog } from './NoteDialog';
 
 const grantState = (g: Grant, now: number) =>
   g.revokedAt ? 'ended' : Date.parse(g.expiresAt) <= now ? 'expired' : 'live';
@@ -23,6 +25,7 @@ export function BreakGlassView() {
   );
   const who = (id: string) => names.data?.get(id) ?? id;
   const now = Date.now();
+  const [tick, setTick] = useState(0);
   return (
     <Page title={t('people.breakGlass.title')} intro={t('people.breakGlass.intro')}>
       <h2>{t('people.breakGlass.grants')}</h2>
@@ -48,6 +51,35 @@ export function BreakGlassView() {
                 : (g.reason ?? t('people.breakGlass.erased')),
           },
           { key: 'at', header: t('people.breakGlass.at'), cell: (g) => <When at={g.createdAt} /> },
+          {
+            key: 'review',
+            header: t('people.review.title'),
+            cell: (g) =>
+              g.reviewOutcome ? (
+                <>
+                  <Badge tone={g.reviewOutcome === 'justified' ? 'ok' : 'bad'}>
+                    {t(`people.review.outcomes.${g.reviewOutcome}`)}
+                  </Badge>{' '}
+                  {g.reviewNote}
+                </>
+              ) : (
+                <NoteDialog
+                  label={t('people.review.action')}
+                  title={t('people.review.action')}
+                  body={t('people.review.body', { name: who(g.userId) })}
+                  outcomes={[
+                    { value: 'justified', label: t('people.review.outcomes.justified') },
+                    { value: 'unjustified', label: t('people.review.outcomes.unjustified') },
+                  ]}
+                  submitLabel={t('people.review.submit')}
+                  onSubmit={async (note, outcome) => {
+                    await breakGlass.review(g.id, outcome ?? 'justified', note);
+                    grants.reload();
+                    setTick((n) => n + 1);
+                  }}
+                />
+              ),
+          },
           { key: 'until', header: t('people.breakGlass.until'), cell: (g) => <When at={g.revokedAt ?? g.expiresAt} /> },
           {
             key: 'state',
@@ -76,7 +108,7 @@ export function BreakGlassView() {
           },
         ]}
       />
-      <SecurityAlerts who={who} />
+      <SecurityAlerts who={who} refresh={tick} />
     </Page>
   );
 }

@@ -59,6 +59,10 @@ export interface Grant {
   expiresAt: string;
   revokedAt: string | null;
   reason?: string | null;
+  reviewedAt: string | null;
+  reviewedBy: string | null;
+  reviewOutcome: 'justified' | 'unjustified' | null;
+  reviewNote?: string | null;
 }
 export interface SecurityAlert {
   id: string;
@@ -69,6 +73,9 @@ export interface SecurityAlert {
   createdAt: string;
   acknowledgedAt: string | null;
   acknowledgedBy: string | null;
+  closedAt: string | null;
+  closedBy: string | null;
+  closeNote?: string | null;
 }
 type Page<T> = { items: T[]; nextCursor: string | null };
 const id = (v: string) => ({ params: { path: { id: v } } });
@@ -149,4 +156,9 @@ export const breakGlass = {
       )) as unknown as Page<SecurityAlert>
     ).items,
   acknowledge: (v: string) => ok(api.POST('/v1/security-alerts/{id}/acknowledge', id(v))),
+  // Added with this screen: not in the SDK's generated types yet.
+  review: (v: string, outcome: string, note: string) =>
+    raw('POST', `/v1/break-glass/${encodeURIComponent(v)}/review`, { outcome, ...(note.trim() ? { note } : {}) }),
+  close: (v: string, note: string) =>
+    raw('POST', `/v1/security-alerts/${encodeURIComponent(v)}/close`, note.trim() ? { note } : {}),
 };
