@@ -142,6 +142,11 @@ export class GroupService {
     return unitRoleView(row);
   }
 
+  /** Every role assignment of the tenant (no PHI: units, roles, user and schedule ids). */
+  async listUnitRoles(ctx: RequestContext): Promise<UnitRoleView[]> {
+    return (await this.deps.store.read.onCall.listUnitRoles(ctx.tenantId)).map(unitRoleView);
+  }
+
   async removeUnitRole(ctx: RequestContext, unit: string, role: string): Promise<void> {
     await this.write(async (tx, now) => {
       if (!(await tx.onCall.deleteUnitRole(ctx.tenantId, unit, role))) throw new AppError('SP_UNIT_ROLE_NOT_FOUND');

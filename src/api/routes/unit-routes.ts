@@ -56,6 +56,18 @@ export const unitRoutes: RoutePlugin<UnitRouteOptions> = async (app, { groups })
     },
   );
   app.get(
+    '',
+    {
+      config: { permission: 'alert.read' },
+      schema: {
+        tags,
+        summary: 'Every role assignment in the units of the tenant, by unit then role',
+        response: { 200: Type.Object({ items: Type.Array(RoleView) }), ...problems(401, 403) },
+      },
+    },
+    async (req) => ({ items: await groups.listUnitRoles(requestContext(req)) }),
+  );
+  app.get(
     '/:unit/roles/:role',
     {
       config: { permission: 'alert.read' },

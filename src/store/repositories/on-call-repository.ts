@@ -182,6 +182,17 @@ export class SqlOnCallRepository {
       .executeTakeFirst();
   }
 
+  /** Every role assignment of a tenant, by unit then role. */
+  async listUnitRoles(tenantId: string): Promise<UnitRoleRow[]> {
+    return this.db
+      .selectFrom('unit_roles')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .orderBy('unit')
+      .orderBy('role')
+      .execute();
+  }
+
   /** Inserts or replaces the assignment of `role` in `unit`; true when it was new. */
   async putUnitRole(row: UnitRoleRow): Promise<boolean> {
     const existed = await this.unitRole(row.tenant_id, row.unit, row.role);
