@@ -102,8 +102,9 @@ describeEachBackend('console: patients in a real browser', (backend) => {
     const gone = await api('GET', `/v1/patients/${GONE}`);
     expect(gone.status).toBe(410);
     expect(gone.body.code).toBe('SP_PATIENT_ERASED');
-    const entries = await api('GET', `/v1/audit/events?action=patient.erased&actor=user:${admin.userId}`);
-    expect(entries.body.items.length).toBe(1);
+    const erasedEntries = () => api('GET', `/v1/audit/events?action=patient.erased&actor=user:${admin.userId}`);
+    await expect.poll(async () => (await erasedEntries()).body.items.length, { timeout: 15_000 }).toBe(1);
+    const entries = await erasedEntries();
     expect(await page.getByTestId('erasure-proof').textContent()).toContain(`#${entries.body.items[0].index}`);
     await expectAccessible(page, 'erasure proof');
     await expectNoLeak(page, watch, markers);
@@ -127,7 +128,9 @@ describeEachBackend('console: patients in a real browser', (backend) => {
 
     await page.getByRole('button', { name: 'Reveal Text message 1' }).click();
     await contacts.getByText(PHONE_NO).waitFor();
-    const revealed = await api('GET', '/v1/audit/events?action=patient.contact_point_revealed');
+    const reveals = () => api('GET', '/v1/audit/events?action=patient.contact_point_revealed');
+    await expect.poll(async () => (await reveals()).body.items.length, { timeout: 15_000 }).toBe(1);
+    const revealed = await reveals();
     expect(revealed.body.items).toEqual([
       expect.objectContaining({
         actor: `user:${nurse.userId}`,
