@@ -9,6 +9,8 @@ import { ScheduleList } from './ScheduleList';
 import { ScheduleView } from './ScheduleView';
 import { ScheduleEditor } from './ScheduleEditor';
 import { Devices } from './Devices';
+import { Units } from './Units';
+import { Contacts } from './Contacts';
 import './alerts.css';
 
 /**
@@ -22,6 +24,8 @@ export default function AlertsScreen() {
     can('alert.read') && { to: 'open', label: t('alerts.tabs.open') },
     can('alert.read') && { to: 'policies', label: t('alerts.tabs.policies') },
     can('schedule.read') && { to: 'schedules', label: t('alerts.tabs.schedules') },
+    can('alert.read') && { to: 'units', label: t('alerts.tabs.units') },
+    (can('alert.manage') || can('user.manage')) && { to: 'contacts', label: t('alerts.tabs.contacts') },
     can('device.manage') && { to: 'devices', label: t('alerts.tabs.devices') },
   ].filter(Boolean) as { to: string; label: string }[];
   return (
@@ -44,6 +48,7 @@ export default function AlertsScreen() {
             <Route path="policies" element={<PolicyList />} />
             {can('alert.manage') && <Route path="policies/new" element={<PolicyEditor />} />}
             <Route path="policies/:id" element={<PolicyEditor />} />
+            <Route path="units" element={<Units />} />
           </>
         )}
         {can('schedule.read') && (
@@ -54,6 +59,7 @@ export default function AlertsScreen() {
             <Route path="schedules/:id" element={<ScheduleView />} />
           </>
         )}
+        {(can('alert.manage') || can('user.manage')) && <Route path="contacts" element={<Contacts />} />}
         {can('device.manage') && <Route path="devices" element={<Devices />} />}
         <Route path="*" element={<Navigate to="/alerts" replace />} />
       </Routes>

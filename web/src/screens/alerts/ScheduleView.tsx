@@ -8,6 +8,7 @@ import { Confirm } from './Confirm';
 import { ErrorNote, nameOf, timeIn, useStaffNames } from './common';
 import { ScheduleCalendar } from './ScheduleCalendar';
 import { Overrides } from './Overrides';
+import { SwapForm } from './SwapForm';
 import type { Schedule } from './schedule-types';
 
 /** One schedule: who is on call now, the calendar, its layers and overrides. */
@@ -83,6 +84,17 @@ export function ScheduleView() {
             ))}
           </ol>
           {range && (
+            <p>
+              <a
+                className="sp-button"
+                download={`schedule-${id}.ics`}
+                href={`${path}/calendar.ics?from=${encodeURIComponent(range.from)}&to=${encodeURIComponent(range.to)}`}
+              >
+                {t('alerts.schedules.ics')}
+              </a>
+            </p>
+          )}
+          {range && (
             <Overrides
               scheduleId={id}
               zone={sch.timeZone}
@@ -92,6 +104,9 @@ export function ScheduleView() {
               version={version}
               onChange={() => setVersion((v) => v + 1)}
             />
+          )}
+          {manage && (
+            <SwapForm scheduleId={id} zone={sch.timeZone} names={names} onChange={() => setVersion((v) => v + 1)} />
           )}
         </>
       )}

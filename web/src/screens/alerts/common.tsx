@@ -43,6 +43,9 @@ export function useStaffNames(): Map<string, string> {
   return names;
 }
 
+/** Ids typed as a comma- or space-separated list. */
+export const splitIds = (s: string) => s.split(/[\s,]+/).filter(Boolean);
+
 export const nameOf = (names: Map<string, string>, id: string) => names.get(id) ?? id;
 
 /** Options for the staff picker (a datalist: ids, labelled with names where known). */
