@@ -1,3 +1,4 @@
+/// <reference types="vite/client" />
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   consoleUser,
@@ -14,7 +15,7 @@ import {
 import { staffWithPassword } from '../helpers/identity.js';
 import { ROLE_PERMISSIONS } from '../../src/auth/permissions.js';
 import type { Role } from '../../src/core/domain.js';
-import en from '../../web/src/i18n/en.json';
+import en from '../../web/src/i18n/en.json' with { type: 'json' };
 
 /** The console's screens as its registry declares them (web/src/screens/<name>/index.ts). */
 const SCREENS = Object.values(
@@ -164,7 +165,7 @@ describe('the console in a real browser', () => {
       await signInWithTotp(page, rig.base, p);
       seen[role] = await page.locator('#sp-nav a').allTextContents();
       const expected = SCREENS.filter((s) =>
-        s.anyOf.some((x) => (ROLE_PERMISSIONS[role] as readonly string[]).includes(x)),
+        s.anyOf.some((x: string) => (ROLE_PERMISSIONS[role] as readonly string[]).includes(x)),
       );
       expect(seen[role], role).toEqual(expected.map((s) => label(s.labelKey)));
       // A screen outside the role, opened by its address, is not there for this person.
