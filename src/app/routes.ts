@@ -44,6 +44,7 @@ import { conversationRoutes } from '../api/routes/conversation-routes.js';
 import { attachmentRoutes } from '../api/routes/attachment-routes.js';
 import { messagingPolicyRoutes } from '../api/routes/messaging-policy-routes.js';
 import { messagingLiveRoutes } from '../api/routes/messaging-live-routes.js';
+import { messagingDirectoryRoutes } from '../api/routes/messaging-directory-routes.js';
 import { hl7Routes } from '../api/routes/hl7-routes.js';
 import { subscriptionStatusRoutes } from '../api/routes/subscription-status-routes.js';
 import { medicalDeviceRoutes } from '../api/routes/medical-device-routes.js';
@@ -59,9 +60,14 @@ import { escalationPolicyRoutes } from '../api/routes/escalation-policy-routes.j
 import { alertPages } from '../api/routes/alert-pages.js';
 import { portalInboxRoutes } from '../api/routes/portal-inbox-routes.js';
 import { patientInboxRoutes } from '../api/routes/patient-inbox-routes.js';
+import { consoleRoutes } from '../api/routes/console-routes.js';
 import { portalNotificationsRoutes } from '../api/routes/portal-notifications-routes.js';
 import { brandingRoutes } from '../api/routes/branding-routes.js';
 import { BrandingService } from '../core/branding-service.js';
+import { opsConsoleRoutes } from '../api/routes/ops-console-routes.js';
+import { settingsRoutes } from '../api/routes/settings-routes.js';
+import { OpsService } from '../core/ops-service.js';
+import { SettingsOverview } from '../core/settings-overview.js';
 import type { Services } from './services.js';
 
 /**
@@ -80,6 +86,9 @@ export function registerRoutes(
   server.register(brandingRoutes, { branding, sessions: s.sessions });
   // Operations: liveness, readiness (metrics have a listener of their own: App.metricsServer).
   server.register(opsRoutes, { store, started: o.isReady });
+  // The console's operations overview (PHI-free counts, dead letters) and settings (no secrets, sample data only).
+  server.register(opsConsoleRoutes, { prefix: '/v1/ops', ops: new OpsService(s.core, s.channels) });
+  server.register(settingsRoutes, { prefix: '/v1/settings', settings: new SettingsOverview(s.core) });
   // Patients, their notifications and appointments; the patient portal behind the nudges.
   server.register(patientRoutes, { prefix: '/v1/patients', patients: s.patients, access });
   server.register(notificationRoutes, { prefix: '/v1/notifications', notifications: s.notifications, access });
@@ -170,6 +179,8 @@ export function registerRoutes(
       server.log.warn({ code: (e as { code?: string })?.code ?? (e as Error)?.name }, 'inbox stream read failed'),
   });
   server.register(portalNotificationsRoutes, { prefix: '/portal', branding });
+  // The console (web/, built into config.consoleDir): a single-page application over the public API.
+  server.register(consoleRoutes, { dir: config.consoleDir });
   server.register(deviceRoutes, { prefix: '/v1/me/devices', devices: s.devices });
   // Push notifications: the patient's device registrations, the VAPID key, the portal's service worker.
   server.register(pushRoutes, { prefix: '/v1', push: s.push, vapidKeys: s.vapidKeys });
@@ -184,6 +195,7 @@ export function registerRoutes(
   server.register(conversationRoutes, { prefix: '/v1', conversations: s.conversations });
   server.register(attachmentRoutes, { prefix: '/v1/conversations', attachments: s.attachments });
   server.register(messagingPolicyRoutes, { prefix: '/v1/messaging', conversations: s.conversations });
+  server.register(messagingDirectoryRoutes, { prefix: '/v1/messaging', store });
   // Live delivery: the WebSocket of conversation events (its own @fastify/websocket scope).
   server.register(messagingLiveRoutes, {
     prefix: '/v1/messaging',
