@@ -43,10 +43,10 @@ export function Shell({ children }: { children: ReactNode }) {
       <a className="sp-skip" href="#main">
         {t('nav.skip')}
       </a>
-      <header className="sp-header">
-        <div className="sp-brand">
-          {brand.hasLogo && <img className="sp-logo" src="/brand/logo" alt="" />}
-          <span className="sp-org">{brand.organisationName}</span>
+      <header className="sp-brand sp-header">
+        <div className="sp-brand-id">
+          {brand.hasLogo && <img className="sp-brand-logo" src={`/brand/logo?v=${brand.logoHash ?? ''}`} alt="" />}
+          <span className="sp-brand-name">{brand.organisationName}</span>
         </div>
         <button
           type="button"

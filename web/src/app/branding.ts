@@ -5,6 +5,8 @@ export interface Branding {
   organisationName: string;
   accentColor: string;
   hasLogo: boolean;
+  /** The logo's hash prefix: its address changes with the logo, so caches never show an old one. */
+  logoHash?: string | null;
 }
 
 const DEFAULT: Branding = { organisationName: 'Sealpost', accentColor: '#0b5cad', hasLogo: false };

@@ -1,4 +1,3 @@
-import './csp-pressable';
 import { useCallback, useState } from 'react';
 import { Button } from 'react-aria-components';
 import { useTranslation } from 'react-i18next';

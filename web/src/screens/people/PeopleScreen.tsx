@@ -1,4 +1,3 @@
-import './csp-pressable';
 import { NavLink, Navigate, Route, Routes } from 'react-router';
 import { useTranslation } from 'react-i18next';
 import { useSession } from '../../app/session';

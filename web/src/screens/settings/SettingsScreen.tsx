@@ -1,4 +1,3 @@
-import './csp-pressable';
 import { useTranslation } from 'react-i18next';
 import { raw } from '../../app/api';
 import { useSession } from '../../app/session';
