@@ -249,7 +249,7 @@ describe.each(BACKENDS)('the alerts and on-call screen (%s)', (backend) => {
     await page.getByLabel('Hand-off time (HH:MM)').fill('08:00');
     await page.getByLabel('First hand-off').fill('2026-03-01');
     await page.getByRole('button', { name: 'Save' }).click();
-    await page.getByRole('heading', { name: 'ICU nights', level: 1 }).waitFor();
+    await page.getByRole('heading', { name: 'ICU nights', exact: true, level: 1 }).waitFor();
     const id = new URL(page.url()).pathname.split('/').pop()!;
     const goTo = async (date: string) => {
       await page.getByLabel('Go to').fill(date);
@@ -271,9 +271,10 @@ describe.each(BACKENDS)('the alerts and on-call screen (%s)', (backend) => {
     await shoot(page, 'console-alerts-schedule');
 
     // An override typed in the schedule's zone (10:00–14:00 EST) reaches the API as that instant.
-    await page.getByLabel('Staff user id').fill(nurse2Id);
-    await page.getByLabel('Start', { exact: true }).fill('2026-03-05T10:00');
-    await page.getByLabel('End', { exact: true }).fill('2026-03-05T14:00');
+    const ovr = page.getByRole('region', { name: 'Overrides' });
+    await ovr.getByLabel('Staff user id').fill(nurse2Id);
+    await ovr.getByLabel('Start', { exact: true }).fill('2026-03-05T10:00');
+    await ovr.getByLabel('End', { exact: true }).fill('2026-03-05T14:00');
     await page.getByRole('button', { name: 'Add override' }).click();
     await expect.poll(() => day('2026-03-05').textContent()).toContain('Override');
     const overrides = (
@@ -293,7 +294,7 @@ describe.each(BACKENDS)('the alerts and on-call screen (%s)', (backend) => {
     expect((await api('GET', `/v1/schedules/${id}`)).body.layers[0].handoffTime).toBe('08:00');
     await page.getByLabel('Hand-off time (HH:MM)').fill('09:00');
     await page.getByRole('button', { name: 'Save' }).click();
-    await page.getByRole('heading', { name: 'ICU nights', level: 1 }).waitFor();
+    await page.getByRole('heading', { name: 'ICU nights', exact: true, level: 1 }).waitFor();
     expect((await api('GET', `/v1/schedules/${id}`)).body.layers[0].handoffTime).toBe('09:00');
     await goTo('2026-03-08');
     await expect.poll(() => day('2026-03-07').textContent()).toMatch(/09:00 EST – Mar 8, 09:00 EDT \(23 h\)/);
@@ -313,7 +314,7 @@ describe.each(BACKENDS)('the alerts and on-call screen (%s)', (backend) => {
     await window1.getByRole('checkbox', { name: 'Sun' }).check();
     await expectAccessible(page, 'schedule editor');
     await page.getByRole('button', { name: 'Save' }).click();
-    await page.getByRole('heading', { name: 'ICU nights', level: 1 }).waitFor();
+    await page.getByRole('heading', { name: 'ICU nights', exact: true, level: 1 }).waitFor();
     expect((await api('GET', `/v1/schedules/${id}`)).body.layers[0].restrictions).toEqual([
       { days: [6, 7], start: '08:00', end: '20:00' },
     ]);

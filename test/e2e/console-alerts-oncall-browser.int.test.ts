@@ -143,6 +143,7 @@ describe.each(BACKENDS)('the alerts screen: contacts, units, groups, swaps (%s)'
       ['Rapid response 4-west', [nurse.userId, nurse2.userId]],
     ]);
     await expectAccessible(page, 'units and groups');
+    await page.evaluate(() => window.scrollTo(0, 0));
     await shoot(page, 'console-alerts-units');
 
     // The README's alert, with the bootstrap API key: the on-call charge nurse's phone gets it.
