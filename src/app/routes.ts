@@ -94,7 +94,7 @@ export function registerRoutes(
   server.register(notificationRoutes, { prefix: '/v1/notifications', notifications: s.notifications, access });
   // The console's searches: notifications by patient, type, status and time; patients by identifier, contact points masked.
   server.register(notificationSearchRoutes, { search: new NotificationSearch(s.core), access, store, clock });
-  server.register(patientLookupRoutes, { contacts: new ContactPointReveal(s.core, s.patients), access });
+  server.register(patientLookupRoutes, { contacts: new ContactPointReveal(s.core, s.patients), access, clock });
   server.register(appointmentRoutes, { prefix: '/v1/appointments', appointments: s.appointments, access });
   // Patients' unrecognised inbound texts and the tenant's SMS reply codes.
   server.register(inboundMessageRoutes, { prefix: '/v1', replies: s.patientReplies, access });

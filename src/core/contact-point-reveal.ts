@@ -2,9 +2,16 @@ import type { CoreDeps, RequestContext } from './context.js';
 import { audit, patientRef, requirePatientDataKey } from './context.js';
 import { AppError } from './errors.js';
 import type { PatientIdentifier } from './domain.js';
+import { normaliseIdentifiers } from './patient-identifiers.js';
 import type { PatientService } from './patient-service.js';
 import type { StoreTx } from '../store/store.js';
 import type { ContactPointRow } from '../store/repositories/contact-point-repository.js';
+
+/**
+ * Whether the caller may see this patient (the route applies auth/patient-access.ts in the lookup's
+ * transaction): `grantId` names the break-glass grant that let them in, if one did.
+ */
+export type LookupAccess = (tx: StoreTx, patientId: string) => Promise<{ allowed: boolean; grantId: string | null }>;
 
 /** A contact point as staff first see it: its kind and a mask (`+1 415 ••• ••71`, `j•••@example.org`). */
 export interface MaskedContactPoint {
@@ -45,25 +52,79 @@ export class ContactPointReveal {
     private readonly patients: PatientService,
   ) {}
 
-  /** The patient holding an identifier, unaudited (to check the caller's relationship first); null when none. */
-  find(ctx: RequestContext, identifier: PatientIdentifier): Promise<{ patientId: string; erased: boolean } | null> {
-    return this.patients.findByIdentifier(ctx, identifier);
+  /**
+   * The opaque id behind an identifier. Every lookup is on the record, found or not, in the same
+   * transaction as the read (`patient.looked_up`: a keyed hash of the identifier, never the
+   * identifier, and the outcome: `found`, `not_found`, `no_relationship`, `erased`). Unknown,
+   * outside the caller's relationship and erased all answer the same 404, so the lookup is no
+   * oracle for whether an identifier is held, nor keeps an erased patient's MRN→id link readable;
+   * only callers who erase (`showErased`) learn `erased: true`, which they need.
+   */
+  async lookup(
+    ctx: RequestContext,
+    identifier: PatientIdentifier,
+    o: { access: LookupAccess; showErased: boolean },
+  ): Promise<{ patientId: string; erased: boolean }> {
+    const { store, clock } = this.deps;
+    const [normal] = normaliseIdentifiers([identifier]);
+    const identifierHash = this.deps.cipher
+      .blindIndex(ctx.tenantId, 'patient.lookup.identifier', JSON.stringify([normal!.system, normal!.value]))
+      .slice(0, 32);
+    const { hit, result } = await store.transaction(async (tx) => {
+      const hit = await this.patients.findByIdentifierInTx(tx, ctx.tenantId, identifier);
+      let result: 'found' | 'not_found' | 'no_relationship' | 'erased' = 'not_found';
+      let grant: string | null = null;
+      if (hit?.erased) result = 'erased';
+      else if (hit) {
+        const a = await o.access(tx, hit.patientId);
+        result = a.allowed ? 'found' : 'no_relationship';
+        grant = a.grantId;
+      }
+      const ref = hit ? patientRef(this.deps, ctx.tenantId, hit.patientId) : null;
+      const at = clock();
+      if (grant && ref)
+        await audit(tx, ctx, at, {
+          action: 'access.break_glass_used',
+          targetType: 'break_glass_grant',
+          targetId: grant,
+          patientRef: ref,
+          details: { breakGlass: grant },
+        });
+      const answered = result === 'found' || (result === 'erased' && o.showErased);
+      await audit(tx, ctx, at, {
+        action: 'patient.looked_up',
+        outcome: answered ? 'success' : 'failure',
+        targetType: 'patient',
+        ...(ref ? { targetId: ref } : {}),
+        patientRef: ref,
+        details: { identifierHash, result, ...(grant ? { breakGlass: grant } : {}) },
+      });
+      return { hit, result };
+    });
+    await store.durable();
+    if (hit && result === 'found') return { patientId: hit.patientId, erased: false };
+    if (hit && result === 'erased' && o.showErased) return { patientId: hit.patientId, erased: true };
+    throw new AppError('SP_PATIENT_NOT_FOUND');
   }
 
-  /** The opaque id behind an identifier; the lookup itself is audited (an identifier search is an access). */
-  async lookup(ctx: RequestContext, identifier: PatientIdentifier): Promise<{ patientId: string; erased: boolean }> {
-    const hit = await this.find(ctx, identifier);
-    if (!hit) throw new AppError('SP_PATIENT_NOT_FOUND');
-    await this.audited(ctx, hit.patientId, 'patient.looked_up', { erased: hit.erased });
-    return hit;
-  }
-
-  /** The patient's contact points (push registrations left out: device secrets), masked. */
+  /**
+   * The patient's contact points (push registrations left out: device secrets), masked. Audited
+   * (`patient.contact_points_read`) in the same transaction: the kinds, ranks, opt-outs and masks
+   * (area code, last digits, e-mail domain) are PHI too.
+   */
   async masked(ctx: RequestContext, patientId: string): Promise<MaskedContactPoint[]> {
     const { store } = this.deps;
-    return store.transaction(async (tx) => {
+    const result = await store.transaction(async (tx) => {
       const key = await this.key(tx, ctx, patientId);
       const rows = (await tx.contactPoints.list(ctx.tenantId, patientId)).filter((c) => c.system !== 'push');
+      const ref = patientRef(this.deps, ctx.tenantId, patientId);
+      await audit(tx, ctx, this.deps.clock(), {
+        action: 'patient.contact_points_read',
+        targetType: 'patient',
+        targetId: ref,
+        patientRef: ref,
+        details: { count: rows.length },
+      });
       return rows
         .sort((a, b) => a.rank - b.rank)
         .map((c) => ({
@@ -74,6 +135,8 @@ export class ContactPointReveal {
           optedOut: c.opted_out_at != null,
         }));
     });
+    await store.durable();
+    return result;
   }
 
   /** One contact point in the clear, audited (`patient.contact_point_revealed`) in the same transaction. */
@@ -114,13 +177,5 @@ export class ContactPointReveal {
   private open(key: Buffer, ctx: RequestContext, c: ContactPointRow): string {
     const ref = { tenantId: ctx.tenantId, table: 'contact_points', rowId: c.id, field: 'value' };
     return this.deps.cipher.decrypt(key, ref, c.value_ct);
-  }
-
-  private async audited(ctx: RequestContext, patientId: string, action: string, details: Record<string, boolean>) {
-    const ref = patientRef(this.deps, ctx.tenantId, patientId);
-    await this.deps.store.transaction((tx) =>
-      audit(tx, ctx, this.deps.clock(), { action, targetType: 'patient', targetId: ref, patientRef: ref, details }),
-    );
-    await this.deps.store.durable();
   }
 }

@@ -5,6 +5,7 @@
 export const ERROR_CODES = {
   SP_REQ_MALFORMED_JSON: { status: 400, title: 'The request body is not valid JSON' },
   SP_REQ_VALIDATION: { status: 400, title: 'The request does not match the schema' },
+  SP_REQ_CURSOR_INVALID: { status: 400, title: 'Not a cursor this server gave for this search' },
   SP_REQ_TOO_LARGE: { status: 413, title: 'The request body is too large' },
   SP_REQ_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type' },
   SP_REQ_NOT_FOUND: { status: 404, title: 'No such route' },

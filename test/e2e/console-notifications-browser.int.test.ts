@@ -170,12 +170,13 @@ describeEachBackend('console: notifications in a real browser', (backend) => {
     await context.close();
   });
 
-  it('a physician outside the care team is refused the patient and sees none of their notifications', async () => {
+  it('a physician outside the care team does not find the patient and sees none of their notifications', async () => {
     const { context, page, watch } = await newConsolePage(rig.browser, DESKTOP);
     await signInWithTotp(page, rig.base, physician, '/console/notifications');
     await page.getByText('No notification matches.').waitFor();
+    // Looking the patient up answers as for an unknown identifier (no 403 confirms the MRN is held).
     await findPatient(page);
-    await page.locator('.sp-problem[data-code="SP_AUTH_NO_RELATIONSHIP"]').waitFor();
+    await page.locator('.sp-problem[data-code="SP_PATIENT_NOT_FOUND"]').waitFor();
     await page.goto(`${rig.base}/console/notifications/${ids.reminder}`);
     await page.locator('.sp-problem[data-code="SP_AUTH_NO_RELATIONSHIP"]').waitFor();
     await expectAccessible(page, 'refused notification');

@@ -2,9 +2,9 @@ import { Type } from 'typebox';
 import type { RoutePlugin } from '../types.js';
 import { requestContext } from '../types.js';
 import { IdParam, PatientIdString, problems } from '../schemas.js';
-import type { NotificationSearch } from '../../core/notification-search.js';
+import type { NotificationSearch, SearchScope } from '../../core/notification-search.js';
 import type { PatientAccess } from '../../auth/patient-access.js';
-import { assertPatientAccess, needsRelationship } from '../../auth/patient-access.js';
+import { needsRelationship } from '../../auth/patient-access.js';
 import { mayReadNotificationType } from '../../auth/permissions.js';
 import { NOTIFICATION_TYPES } from '../../core/domain.js';
 import { AppError } from '../../core/errors.js';
@@ -62,7 +62,7 @@ export interface NotificationSearchRouteOptions {
  */
 export const notificationSearchRoutes: RoutePlugin<NotificationSearchRouteOptions> = async (
   app,
-  { search, access, store, clock },
+  { search, access },
 ) => {
   app.get(
     '/v1/notifications',
@@ -73,8 +73,12 @@ export const notificationSearchRoutes: RoutePlugin<NotificationSearchRouteOption
         summary: 'Search notifications by patient, type, status and creation time (no content)',
         description:
           'Newest first, cursor-paginated. `from` is inclusive, `to` exclusive (creation time). A page may hold fewer than ' +
-          '`limit` items and still a `nextCursor` when many notifications did not match. People see only the types they may ' +
-          "send; physicians and nurses only their care team's patients (a `patientId` outside it is 403 `SP_AUTH_NO_RELATIONSHIP`).",
+          '`limit` items and still a `nextCursor` when many notifications did not match the status. Cursors are sealed to ' +
+          'the caller and the filters (`SP_REQ_CURSOR_INVALID` otherwise). People see only the types they may send; ' +
+          "physicians and nurses only their care team's patients, or with `patientId` also a patient of their live " +
+          'break-glass grant (recorded as `access.break_glass_used`); a `patientId` outside the relationship answers an ' +
+          'empty page, as an unknown one does. Every search is audited (`notification.searched`: a keyed hash of the ' +
+          'filters, the number of results, the patient reference when `patientId` is given).',
         querystring: Type.Object(
           {
             patientId: Type.Optional(PatientIdString),
@@ -103,25 +107,31 @@ export const notificationSearchRoutes: RoutePlugin<NotificationSearchRouteOption
       const system = p.kind === 'api-key' || p.kind === 'client';
       if (q.type && !system && !mayReadNotificationType(p.permissions, q.type))
         throw new AppError('SP_AUTH_FORBIDDEN', 'type: not a type this role may read');
-      const now = clock().getTime();
-      // A named patient outside the relationship is refused outright, as opening it by id would be.
-      if (q.patientId) await assertPatientAccess(store.read, p, q.patientId, now);
-      const related = new Map<string, boolean>();
-      const maySee = async (n: { type: string; patient_id: string }) => {
-        if (system) return true;
-        if (!mayReadNotificationType(p.permissions, n.type)) return false;
-        if (!needsRelationship(p)) return true;
-        let ok = related.get(n.patient_id);
-        if (ok === undefined) {
-          ok = await assertPatientAccess(store.read, p, n.patient_id, now).then(
-            () => true,
-            () => false,
-          );
-          related.set(n.patient_id, ok);
-        }
-        return ok;
+      const scope: SearchScope = {
+        principalId: `${p.kind}:${p.id}`,
+        // People read only the types they may send; filtered in SQL, so hidden types are never scanned.
+        types: system ? undefined : NOTIFICATION_TYPES.filter((t) => mayReadNotificationType(p.permissions, t)),
       };
-      return search.list(requestContext(req), { ...q, fromMs, toMs, limit: q.limit ?? 50, cursor: q.cursor }, maySee);
+      let ctx = requestContext(req);
+      if (needsRelationship(p)) {
+        if (q.patientId) {
+          // A named patient goes through the same check as opening them by id, so a break-glass grant
+          // that lets the caller in is recorded (`access.break_glass_used`). Outside the relationship
+          // the answer is an empty page, as for an unknown id: no 403 tells whether the patient exists.
+          try {
+            ctx = await access.patient(p, ctx, q.patientId);
+          } catch (e) {
+            if (!(e instanceof AppError) || e.code !== 'SP_AUTH_NO_RELATIONSHIP') throw e;
+            scope.none = true;
+          }
+        } else {
+          // Without a named patient, only the care team's patients: a break-glass grant is for one
+          // patient the clinician names, not for browsing (and each listed patient would need its own entry).
+          scope.careTeamOf = p.id;
+        }
+      }
+      const filter = { ...q, fromMs, toMs, limit: q.limit ?? 50, cursor: q.cursor };
+      return search.list(ctx, filter, scope);
     },
   );
 

@@ -4,6 +4,8 @@ import { requestContext } from '../types.js';
 import { PatientIdString, PatientParam, problems } from '../schemas.js';
 import type { ContactPointReveal } from '../../core/contact-point-reveal.js';
 import type { PatientAccess } from '../../auth/patient-access.js';
+import { assertPatientAccess } from '../../auth/patient-access.js';
+import { AppError } from '../../core/errors.js';
 import type { Permission } from '../../auth/permissions.js';
 
 const ContactId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._-]+$' });
@@ -14,6 +16,8 @@ const LOOKUP: Permission[] = ['patient.read', 'patient.erase', 'careteam.manage'
 export interface PatientLookupRouteOptions {
   contacts: ContactPointReveal;
   access: PatientAccess;
+  /** For the relationship check in the lookup's transaction (a break-glass grant is live until a time). */
+  clock: () => Date;
 }
 
 /**
@@ -21,7 +25,7 @@ export interface PatientLookupRouteOptions {
  * masked, and the explicit, audited reveal of one. Physicians and nurses need the patient
  * relationship for each, as for reading the patient.
  */
-export const patientLookupRoutes: RoutePlugin<PatientLookupRouteOptions> = async (app, { contacts, access }) => {
+export const patientLookupRoutes: RoutePlugin<PatientLookupRouteOptions> = async (app, { contacts, access, clock }) => {
   app.post(
     '/v1/patients/lookup',
     {
@@ -30,9 +34,11 @@ export const patientLookupRoutes: RoutePlugin<PatientLookupRouteOptions> = async
         tags: ['patients'],
         summary: 'Find the patient holding an identifier (MRN…); answers the opaque patient id (audited)',
         description:
-          'The identifier travels in the body, never in the URL. 404 `SP_PATIENT_NOT_FOUND` when no patient holds it; ' +
-          '`erased: true` when it belonged to an erased patient. Physicians and nurses outside the care team get 403 ' +
-          '`SP_AUTH_NO_RELATIONSHIP`. Each lookup is audited (`patient.looked_up`).',
+          'The identifier travels in the body, never in the URL. 404 `SP_PATIENT_NOT_FOUND` alike when no patient holds ' +
+          "it, when the patient is outside the caller's relationship (physicians and nurses: care team or live " +
+          'break-glass grant) and when it belonged to an erased patient; only callers with `patient.erase` get ' +
+          '`erased: true` for the latter. Every lookup, found or not, is audited (`patient.looked_up`: a keyed hash of the ' +
+          'identifier, never the identifier, and the outcome).',
         body: Type.Object(
           {
             system: Type.String({ minLength: 1, maxLength: 256 }),
@@ -47,11 +53,22 @@ export const patientLookupRoutes: RoutePlugin<PatientLookupRouteOptions> = async
       },
     },
     async (req) => {
-      // The relationship is checked on the patient the identifier names before anything is answered:
-      // a clinician outside the care team learns only "refused", as for GET by id.
-      const ctx = requestContext(req);
-      const hit = await contacts.find(ctx, req.body);
-      return contacts.lookup(hit ? await access.patient(req.principal!, ctx, hit.patientId) : ctx, req.body);
+      // The relationship is checked on the patient the identifier names, in the lookup's transaction;
+      // a clinician outside the care team gets the same 404 as for an unknown identifier.
+      const p = req.principal!;
+      const now = clock().getTime();
+      return contacts.lookup(requestContext(req), req.body, {
+        showErased: p.permissions.has('patient.erase'),
+        access: (tx, patientId) =>
+          assertPatientAccess(tx, p, patientId, now).then(
+            (grantId) => ({ allowed: true, grantId }),
+            (e: unknown) => {
+              if (e instanceof AppError && e.code === 'SP_AUTH_NO_RELATIONSHIP')
+                return { allowed: false, grantId: null };
+              throw e;
+            },
+          ),
+      });
     },
   );
 

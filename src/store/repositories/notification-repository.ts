@@ -1,4 +1,5 @@
 import type { Insertable, Selectable, Updateable } from 'kysely';
+import { sql } from 'kysely';
 import type { Database } from '../schema.js';
 import type { Sql } from '../sql.js';
 import { insertRows, selectIn, stmt } from '../sql.js';
@@ -18,8 +19,20 @@ export interface NotificationRepository {
   /**
    * The tenant's notifications (of one patient when `patientId` is given), newest first (created_at,
    * then id, both descending), strictly after the `after` position when given; at most `limit`.
+   * `types` keeps only those types (empty: none); `careTeamOf` only patients on whose care team that
+   * user is; `withContent` leaves out erased patients' tombstones (empty `data_ct`). Filtering here,
+   * not after reading, means a caller's page never reaches a row it could not open.
    */
-  search(tenantId: string, q: { patientId?: string; after?: PagePosition; limit: number }): Promise<NotificationRow[]>;
+  search(tenantId: string, q: NotificationSearchQuery): Promise<NotificationRow[]>;
+}
+
+export interface NotificationSearchQuery {
+  patientId?: string;
+  after?: PagePosition;
+  limit: number;
+  types?: readonly string[];
+  careTeamOf?: string;
+  withContent?: boolean;
 }
 
 /** Where a newest-first page ended: its last row's creation time and id. */
@@ -58,9 +71,26 @@ export class SqlNotificationRepository implements NotificationRepository {
       .execute();
   }
 
-  search(tenantId: string, q: { patientId?: string; after?: PagePosition; limit: number }): Promise<NotificationRow[]> {
+  search(tenantId: string, q: NotificationSearchQuery): Promise<NotificationRow[]> {
     let s = this.sql.db.selectFrom('notifications').selectAll().where('tenant_id', '=', tenantId);
     if (q.patientId !== undefined) s = s.where('patient_id', '=', q.patientId);
+    if (q.types !== undefined) {
+      if (!q.types.length) return Promise.resolve([]);
+      s = s.where('type', 'in', [...q.types]);
+    }
+    const member = q.careTeamOf;
+    if (member !== undefined)
+      s = s.where((eb) =>
+        eb.exists(
+          eb
+            .selectFrom('care_team_members as ct')
+            .select('ct.user_id')
+            .whereRef('ct.tenant_id', '=', 'notifications.tenant_id')
+            .whereRef('ct.patient_id', '=', 'notifications.patient_id')
+            .where('ct.user_id', '=', member),
+        ),
+      );
+    if (q.withContent) s = s.where(sql`length(data_ct)`, '>', 0);
     const after = q.after;
     if (after)
       s = s.where((eb) =>
