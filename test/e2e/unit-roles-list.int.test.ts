@@ -42,7 +42,11 @@ describeEachBackend('listing unit role assignments', (backend) => {
       'rapid@4-west',
       'charge_nurse@5-east',
     ]);
-    expect(list.body.items[0]).toMatchObject({ userIds: [nurse.userId], scheduleId: null, updatedBy: expect.stringContaining(admin.userId) });
+    expect(list.body.items[0]).toMatchObject({
+      userIds: [nurse.userId],
+      scheduleId: null,
+      updatedBy: expect.stringContaining(admin.userId),
+    });
     expect((await as(stranger)('GET', '/v1/units')).body.items).toHaveLength(1);
     // A removed assignment leaves the list.
     expect((await as(admin)('DELETE', '/v1/units/4-west/roles/rapid')).status).toBe(204);
