@@ -9,6 +9,49 @@ const $ = (id) => document.getElementById(id);
 const MODE = document.body.dataset.mode || 'login';
 const SECTIONS = Array.from(document.querySelectorAll('main > section'), (s) => s.id);
 const MIN_PASSWORD = 12;
+const LANG = document.documentElement.lang === 'es' ? 'es' : 'en';
+
+/**
+ * What the script says, in the page's language. In English the server's problem title (and detail)
+ * is shown as it is; in Spanish the known codes have their own words, anything else a generic line.
+ */
+const M = {
+  en: {
+    failed: 'Something went wrong',
+    request: 'Request failed',
+    mismatch: 'The two passwords differ; type the same password twice',
+    tooShort: (n) => `The password must have at least ${n} characters`,
+    keyCancelled: 'The security key or passkey did not answer, or the request was cancelled',
+    codes: {},
+    details: [],
+  },
+  es: {
+    failed: 'Algo salió mal',
+    request: 'La solicitud falló',
+    mismatch: 'Las dos contraseñas no coinciden; escriba la misma contraseña dos veces',
+    tooShort: (n) => `La contraseña debe tener al menos ${n} caracteres`,
+    keyCancelled: 'La llave de seguridad o clave de acceso no respondió, o se canceló la solicitud',
+    codes: {
+      SP_AUTH_LOGIN_FAILED: 'No se pudo iniciar sesión',
+      SP_AUTH_MFA_FAILED: 'No se aceptó el segundo factor',
+      SP_AUTH_WEBAUTHN_FAILED: 'No se aceptó la llave de seguridad o clave de acceso',
+      SP_AUTH_MFA_NOT_ENROLLED: 'No hay registrado un segundo factor de este tipo',
+      SP_AUTH_MFA_NOT_PENDING: 'Esta sesión no espera un segundo factor',
+      SP_AUTH_MFA_STALE: 'Cambiar el segundo factor exige haber iniciado sesión hace poco; inicie sesión de nuevo',
+      SP_AUTH_MFA_REQUIRED: 'Falta el segundo factor para completar el inicio de sesión',
+      SP_AUTH_UNAUTHENTICATED: 'La sesión ha terminado; inicie sesión de nuevo',
+      SP_AUTH_TOKEN_INVALID: 'Este enlace no es válido, ha caducado o ya se usó',
+      SP_USER_PASSWORD_WEAK: 'La contraseña no cumple la política de contraseñas',
+      SP_REQ_VALIDATION: 'Falta un dato o no es válido',
+    },
+    // The server's detail of SP_USER_PASSWORD_WEAK names the rule broken (never the password).
+    details: [
+      [/common passwords/, 'está en la lista de contraseñas comunes'],
+      [/e-mail address/, 'contiene la dirección de correo'],
+      [/characters/, 'debe tener de 12 a 128 caracteres'],
+    ],
+  },
+}[LANG];
 
 /**
  * The one-time token of an enrolment or reset link, taken from the fragment (never sent to any
@@ -42,14 +85,23 @@ function show(id) {
 
 function fail(e) {
   // The server's detail names the rule a password broke (never the password itself).
-  $('error').textContent = (e.message || 'Something went wrong') + (e.detail ? `: ${e.detail}` : '');
+  $('error').textContent = message(e);
   $('error').dataset.code = e.code || '';
+}
+
+function message(e) {
+  // A WebAuthn prompt dismissed or timed out: the browser's own words are in its language, not the page's.
+  if (!e.code && (e.name === 'NotAllowedError' || e.name === 'AbortError')) return M.keyCancelled;
+  if (LANG === 'en' || e.local) return (e.message || M.failed) + (e.detail ? `: ${e.detail}` : '');
+  const title = M.codes[e.code] || M.failed;
+  const rule = e.detail && M.details.find(([re]) => re.test(e.detail));
+  return rule ? `${title}: ${rule[1]}` : title;
 }
 
 /** The sign-in step: on this page when it has one, else on /login. */
 function toSignIn() {
   if (SECTIONS.includes('signin')) show('signin');
-  else location.assign('/login');
+  else location.assign(LANG === 'es' ? '/login?lang=es' : '/login');
 }
 
 /** Same-origin JSON call; the session travels in the HttpOnly cookie, never in script. */
@@ -61,8 +113,7 @@ async function api(path, body) {
   }
   const r = await fetch(path, init);
   const j = r.status === 204 ? null : await r.json().catch(() => null);
-  if (!r.ok)
-    throw Object.assign(new Error((j && j.title) || 'Request failed'), { code: j && j.code, detail: j && j.detail });
+  if (!r.ok) throw Object.assign(new Error((j && j.title) || M.request), { code: j && j.code, detail: j && j.detail });
   return j;
 }
 
@@ -195,6 +246,24 @@ on('signout', 'click', async () => {
   toSignIn();
 });
 
+/**
+ * The language switch is a plain link (`?lang=…&next=…`, rendered by the server, so it works before
+ * this script runs). Followed from here, it keeps whatever `?next=` the address has now and, on the
+ * enrolment and reset pages, carries the link's token in the fragment (never sent to the server) so
+ * the page in the other language can still use it; that page removes it from the address at once.
+ */
+for (const a of document.querySelectorAll('.sp-lang a[hreflang]')) {
+  a.addEventListener('click', (e) => {
+    const q = new URLSearchParams(location.search);
+    q.set('lang', a.hreflang);
+    const next = q.get('next');
+    q.delete('next');
+    if (next) q.set('next', next);
+    e.preventDefault();
+    location.assign(`${location.pathname}?${q.toString()}${linkToken ? `#${linkToken}` : ''}`);
+  });
+}
+
 /** A used, expired or unknown link: say so and offer no form (the token is forgotten). */
 function linkInvalid() {
   linkToken = '';
@@ -208,10 +277,9 @@ on('newpassword-form', 'submit', async () => {
   // Neither field keeps the password after an attempt, whatever its outcome.
   $('new-password').value = '';
   $('new-password-again').value = '';
-  if (password !== again)
-    throw Object.assign(new Error('The two passwords differ; type the same password twice'), { code: 'mismatch' });
+  if (password !== again) throw Object.assign(new Error(M.mismatch), { code: 'mismatch', local: true });
   if ([...password].length < MIN_PASSWORD)
-    throw Object.assign(new Error(`The password must have at least ${MIN_PASSWORD} characters`), { code: 'too_short' });
+    throw Object.assign(new Error(M.tooShort(MIN_PASSWORD)), { code: 'too_short', local: true });
   try {
     if (MODE === 'enrol') {
       const answer = await api('/v1/auth/enrol', { token: linkToken, password, transport: 'cookie' });

@@ -30,6 +30,8 @@ export interface Branding {
   /** The accent where it is text on a light surface (itself, or near-black when too pale). */
   accentInk: string;
   hasLogo: boolean;
+  /** The first 32 hex digits of the logo's SHA-256 (null without one): its address in the pages' links. */
+  logoHash: string | null;
   /** Changes whenever the branding does: for ETags and cache-busting query strings. */
   version: string;
 }
@@ -63,6 +65,7 @@ export class BrandingService {
       accentContrast: contrastColor(accentColor) ?? '#ffffff',
       accentInk: accentInk(accentColor),
       hasLogo: !!r?.logo_sha256,
+      logoHash: r?.logo_sha256 ? r.logo_sha256.slice(0, 32) : null,
       version,
     };
   }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { httpsJson, page, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
@@ -184,10 +185,89 @@ describeEachBackend('tenant branding: organisation name, accent colour and logo'
       (await as(other, 'PUT', '/v1/branding', { organisationName: 'North Hospital', accentColor: '#6a1b9a' })).status,
     ).toBe(200);
     expect((await as(other, 'GET', '/v1/branding')).body).toMatchObject({ organisationName: 'North Hospital' });
-    expect((await as(null, 'GET', '/v1/branding?tenant=north')).body).toMatchObject({ accentColor: '#6a1b9a' });
-    expect((await page(h, '/brand.css?tenant=north')).text).toContain('--sp-accent:#6a1b9a');
     expect((await as(null, 'GET', '/v1/branding')).body.organisationName).toBe('Harbour Health');
     expect((await as(admin, 'GET', '/v1/branding')).body.organisationName).toBe('Harbour Health');
+    // A page rendered for the tenant asks for its accent by value.
+    expect((await page(h, '/brand.css?accent=6a1b9a')).text).toContain(
+      '--sp-accent:#6a1b9a;--sp-accent-contrast:#ffffff',
+    );
+  });
+
+  it('tells an anonymous caller nothing about which tenants exist', async () => {
+    const north = await staffWithSession(h, ['admin'], 'north');
+    expect((await upload(north, 'image/png', logoPng())).status).toBe(200);
+    const hash = createHash('sha256').update(logoPng()).digest('hex').slice(0, 32);
+    const wrong = 'ab'.repeat(16);
+    const answer = async (path: string) => {
+      const r = await bytes(h, 'GET', path, undefined, {});
+      const body = JSON.parse(r.body.toString() || 'null') as { code?: string; detail?: string } | null;
+      return { status: r.status, code: body?.code, detail: body?.detail };
+    };
+    for (const q of [
+      '/v1/branding?tenant=%s',
+      '/brand.css?tenant=%s',
+      '/brand.css?tenant=%s&v=1',
+      '/brand/logo?tenant=%s',
+      `/brand/logo?tenant=%s&h=${wrong}`,
+      // The right hash under another name: the hash alone opens nothing.
+      `/brand/logo?tenant=%s-x&h=${hash}`,
+    ]) {
+      const known = await answer(q.replace('%s', 'north'));
+      const unknown = await answer(q.replace('%s', 'nowhere'));
+      expect([q, known]).toEqual([q, unknown]);
+      expect(known.status).toBeGreaterThanOrEqual(400);
+    }
+    // The pair a page rendered for the tenant carries opens its logo, cached for good (the URL names the bytes).
+    const got = await bytes(h, 'GET', `/brand/logo?tenant=north&h=${hash}`, undefined, {});
+    expect([got.status, got.headers['cache-control']]).toEqual([200, 'public, max-age=31536000, immutable']);
+    expect(got.body.equals(logoPng())).toBe(true);
+  });
+
+  it('sends the cache headers of the answer with its 304 and caches for good only the current version', async () => {
+    const first = await bytes(h, 'GET', '/brand.css', undefined, {});
+    const etag = String(first.headers.etag);
+    const version = etag.slice(1, -1);
+    expect([first.status, first.headers['cache-control'], first.headers.vary]).toEqual([
+      200,
+      'private, no-cache',
+      'cookie, authorization',
+    ]);
+    // The session-dependent sheet stays private on revalidation too.
+    const again = await bytes(h, 'GET', '/brand.css', undefined, { 'if-none-match': etag });
+    expect([again.status, again.headers['cache-control'], again.headers.vary]).toEqual([
+      304,
+      'private, no-cache',
+      'cookie, authorization',
+    ]);
+    const stale = await bytes(h, 'GET', '/brand.css?v=not-the-version', undefined, { 'if-none-match': etag });
+    expect([stale.status, stale.headers['cache-control']]).toEqual([304, 'private, no-cache']);
+    const current = await bytes(h, 'GET', `/brand.css?v=${version}`, undefined, {});
+    expect([current.status, current.headers['cache-control']]).toEqual([200, 'private, max-age=31536000, immutable']);
+    // A colour's sheet is the same for everyone: public and cached for good.
+    const byValue = await bytes(h, 'GET', '/brand.css?accent=0F6E6E', undefined, {});
+    expect([byValue.status, byValue.headers['cache-control'], byValue.headers.vary]).toEqual([
+      200,
+      'public, max-age=31536000, immutable',
+      undefined,
+    ]);
+    const unreadable = await page(h, '/brand.css?accent=808080');
+    expect([unreadable.status, unreadable.body.code]).toEqual([400, 'SP_BRANDING_CONTRAST_LOW']);
+    // The session's logo: private, revalidated unless ?v= is its hash.
+    expect((await upload(admin, 'image/png', logoPng())).status).toBe(200);
+    const logo = await bytes(h, 'GET', '/brand/logo?v=3', undefined, {});
+    expect([logo.status, logo.headers['cache-control'], logo.headers.vary]).toEqual([
+      200,
+      'private, no-cache',
+      'cookie, authorization',
+    ]);
+    const logo304 = await bytes(h, 'GET', '/brand/logo', undefined, { 'if-none-match': String(logo.headers.etag) });
+    expect([logo304.status, logo304.headers['cache-control'], logo304.headers.vary]).toEqual([
+      304,
+      'private, no-cache',
+      'cookie, authorization',
+    ]);
+    const sheet = await bytes(h, 'GET', '/assets/sealpost.css?v=bogus', undefined, {});
+    expect(sheet.headers['cache-control']).toBe('public, no-cache');
   });
 
   it('serves the shared style sheet with an ETag and the pages link it with the organisation at the top', async () => {
@@ -203,8 +283,16 @@ describeEachBackend('tenant branding: organisation name, accent colour and logo'
       const p = await page(h, path);
       expect([path, p.status]).toEqual([path, 200]);
       expect(p.text).toContain('<span class="sp-brand-name" id="brand-name">Harbour Health</span>');
-      expect(p.text).toMatch(/<img class="sp-brand-logo" id="brand-logo" src="\/brand\/logo\?tenant=default&amp;v=/);
+      expect(p.text).toMatch(
+        /<img class="sp-brand-logo" id="brand-logo" src="\/brand\/logo\?tenant=default&amp;h=[0-9a-f]{32}"/,
+      );
       expect(p.text).toMatch(/<link rel="stylesheet" href="\/assets\/sealpost\.css\?v=/);
+      expect(p.text).toContain('<link rel="stylesheet" href="/brand.css?accent=0f6e6e">');
+      // The immutable links the page carries answer with the bytes they name.
+      for (const [, url] of p.text.matchAll(/(?:src|href)="(\/(?:brand|assets)[^"]*)"/g)) {
+        const r = await bytes(h, 'GET', url!.replace(/&amp;/g, '&'), undefined, {});
+        expect([url, r.status, r.headers['cache-control']]).toEqual([url, 200, 'public, max-age=31536000, immutable']);
+      }
       expect(p.text).not.toContain('<style');
       expect(p.text).not.toContain('style=');
       expect(String(p.headers['content-security-policy'])).toContain("style-src 'self'");

@@ -143,6 +143,74 @@ describe('one visual identity: the sign-in, enrolment and portal pages carry the
     expect(refused).toEqual([]);
   });
 
+  it("speaks Spanish on the sign-in page by the browser's language, and its switch keeps where sign-in goes next", async () => {
+    const context = await browser.newContext({ locale: 'es-ES' });
+    const page = await context.newPage();
+    const refused: string[] = [];
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) refused.push(m.text());
+    });
+    await page.goto(`${base}/login?next=${encodeURIComponent('/console/settings')}`);
+    await step(page, 'signin');
+    expect(await page.locator('html').getAttribute('lang')).toBe('es');
+    expect(await page.locator('h1').textContent()).toBe('Iniciar sesión');
+    expect(await page.locator('label[for=password]').textContent()).toBe('Contraseña');
+    expect(await page.locator('#lang-es').getAttribute('aria-current')).toBe('true');
+    await expectBrand(page);
+    await expectAccessible(page, 'signin-es');
+    // The switch is a plain link that already carries ?next= (it works before the script runs).
+    expect(await page.locator('#lang-en').getAttribute('href')).toBe('?lang=en&next=%2Fconsole%2Fsettings');
+    await Promise.all([page.waitForURL(/lang=en/), page.click('#lang-en')]);
+    await step(page, 'signin');
+    expect(new URL(page.url()).searchParams.get('next')).toBe('/console/settings');
+    expect(await page.locator('h1').textContent()).toBe('Sign in');
+    expect(await page.locator('html').getAttribute('lang')).toBe('en');
+    await Promise.all([page.waitForURL(/lang=es/), page.click('#lang-es')]);
+    await step(page, 'signin');
+    const url = new URL(page.url());
+    expect([url.searchParams.get('lang'), url.searchParams.get('next')]).toEqual(['es', '/console/settings']);
+    // The script's own messages are Spanish too: a refused sign-in.
+    await page.fill('#email', 'nobody@clinic.test');
+    await page.fill('#password', 'not the password at all');
+    await page.click('#signin-submit');
+    await page.waitForFunction(() => (document.getElementById('error')?.textContent ?? '') !== '');
+    expect(await page.locator('#error').textContent()).toBe('No se pudo iniciar sesión');
+    expect(await page.locator('#error').getAttribute('data-code')).toBe('SP_AUTH_LOGIN_FAILED');
+    await expectAccessible(page, 'signin-es-error');
+    await page.setViewportSize(PHONE);
+    await shoot(page, 'signin-es-phone');
+    expect(refused).toEqual([]);
+    await context.close();
+  });
+
+  it('keeps the enrolment link usable across the language switch, and says in Spanish what is wrong', async () => {
+    const tag = randomBytes(5).toString('hex');
+    const invited = await h.request('POST', '/v1/users', {
+      email: `staff-${tag}@clinic.test`,
+      displayName: `Nurse ${tag}`,
+      roles: ['nurse'],
+    });
+    expect(invited.status).toBe(201);
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(invited.body.enrolmentUrl);
+    await step(page, 'newpassword');
+    expect(page.url()).not.toContain('#');
+    await Promise.all([page.waitForURL(/lang=es/), page.click('#lang-es')]);
+    await step(page, 'newpassword');
+    // The token crossed in the fragment and left the address bar again.
+    expect(page.url()).not.toContain('#');
+    expect(await page.locator('h1').textContent()).toBe('Configure su cuenta');
+    await page.fill('#new-password', 'Tidal lantern 1234');
+    await page.fill('#new-password-again', 'Tidal lantern 5678');
+    await page.click('#newpassword-submit');
+    await page.waitForFunction(() => (document.getElementById('error')?.textContent ?? '') !== '');
+    expect(await page.locator('#error').textContent()).toBe(
+      'Las dos contraseñas no coinciden; escriba la misma contraseña dos veces',
+    );
+    await expectAccessible(page, 'enrol-es');
+    await page.context().close();
+  });
+
   it('shows the organisation on the enrolment page and a scannable QR code at the authenticator-app step', async () => {
     const tag = randomBytes(5).toString('hex');
     const invited = await h.request('POST', '/v1/users', {

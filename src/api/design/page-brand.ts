@@ -6,7 +6,7 @@ import type { Language } from '../../core/domain.js';
 /** The shared style sheet, read once; its hash versions its URL (`/assets/sealpost.css?v=…`). */
 export const SEALPOST_CSS = readFileSync(new URL('./sealpost.css', import.meta.url), 'utf8');
 export const SEALPOST_CSS_ETAG = `"${createHash('sha256').update(SEALPOST_CSS).digest('base64url').slice(0, 22)}"`;
-const CSS_VERSION = SEALPOST_CSS_ETAG.slice(1, 13);
+export const SEALPOST_CSS_VERSION = SEALPOST_CSS_ETAG.slice(1, 13);
 
 /**
  * The CSP directives a branded page adds to its own: the shared and brand style sheets and the
@@ -24,11 +24,13 @@ export interface PageBrand {
   branding: Branding;
 }
 
-const tenantQuery = (p: PageBrand) => `tenant=${encodeURIComponent(p.tenantId)}&amp;v=${p.branding.version}`;
-
-/** The `<link>`s of the shared sheet and the tenant's accent (`/brand.css`), for the document head. */
+/**
+ * The `<link>`s of the shared sheet and the tenant's accent for the document head. The accent is
+ * asked for by value (`/brand.css?accent=rrggbb`), so the URL names no tenant and the answer is the
+ * same for every tenant of that colour.
+ */
 export function brandLinks(p: PageBrand): string {
-  return `<link rel="stylesheet" href="/assets/sealpost.css?v=${CSS_VERSION}"><link rel="stylesheet" href="/brand.css?${tenantQuery(p)}">`;
+  return `<link rel="stylesheet" href="/assets/sealpost.css?v=${SEALPOST_CSS_VERSION}"><link rel="stylesheet" href="/brand.css?accent=${p.branding.accentColor.slice(1)}">`;
 }
 
 const T = {
@@ -43,8 +45,9 @@ const T = {
 export function brandHeader(p: PageBrand, o: { lang?: Language; switchTo?: (lang: Language) => string } = {}): string {
   const name = escapeHtml(p.branding.organisationName);
   // The name is beside the logo, so the image is decorative (alt="") and screen readers hear the name once.
-  const logo = p.branding.hasLogo
-    ? `<img class="sp-brand-logo" id="brand-logo" src="/brand/logo?${tenantQuery(p)}" alt="">`
+  // The logo by tenant and hash together: the pair is the proof a page was rendered for that tenant.
+  const logo = p.branding.logoHash
+    ? `<img class="sp-brand-logo" id="brand-logo" src="/brand/logo?tenant=${encodeURIComponent(p.tenantId)}&amp;h=${p.branding.logoHash}" alt="">`
     : '';
   const sw =
     o.lang && o.switchTo

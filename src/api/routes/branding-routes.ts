@@ -7,10 +7,10 @@ import { bearer } from '../authenticate.js';
 import { AppError } from '../../core/errors.js';
 import { DEFAULT_TENANT } from '../../core/domain.js';
 import type { Branding, BrandingService } from '../../core/branding-service.js';
-import { LOGO_TYPES, MAX_LOGO_BYTES } from '../../core/branding.js';
+import { accentInk, checkAccent, contrastColor, LOGO_TYPES, MAX_LOGO_BYTES } from '../../core/branding.js';
 import { SESSION_COOKIE, type SessionService } from '../../auth/session-service.js';
 import { TENANT_ID_PATTERN } from '../../auth/tenants.js';
-import { SEALPOST_CSS, SEALPOST_CSS_ETAG } from '../design/page-brand.js';
+import { SEALPOST_CSS, SEALPOST_CSS_ETAG, SEALPOST_CSS_VERSION } from '../design/page-brand.js';
 
 const BrandingOut = Type.Object({
   organisationName: Type.String({ description: "The organisation's display name (default: the tenant's name)" }),
@@ -36,10 +36,29 @@ const BrandingIn = Type.Object(
   { additionalProperties: false },
 );
 
-const TenantQuery = Type.Object(
+const Version = Type.Optional(
+  Type.String({ maxLength: 64, description: 'cache-busting version; cached for good only when it is the current one' }),
+);
+const SessionQuery = Type.Object({ v: Version }, { additionalProperties: false });
+const SheetQuery = Type.Object(
+  {
+    accent: Type.Optional(
+      Type.String({
+        pattern: '^[0-9a-fA-F]{6}$',
+        description: 'an accent (rrggbb): the sheet of that colour, whoever asks',
+      }),
+    ),
+    v: Version,
+  },
+  { additionalProperties: false },
+);
+const LogoQuery = Type.Object(
   {
     tenant: Type.Optional(Type.String({ maxLength: 64 })),
-    v: Type.Optional(Type.String({ maxLength: 64, description: 'cache-busting version; ignored' })),
+    h: Type.Optional(
+      Type.String({ pattern: '^[0-9a-f]{32}$', description: "the logo's hash (SHA-256, 32 hex digits)" }),
+    ),
+    v: Version,
   },
   { additionalProperties: false },
 );
@@ -59,17 +78,15 @@ const out = (b: Branding) => ({
 /**
  * Per-tenant branding: the public read (`GET /v1/branding`), the administrators' changes
  * (`settings.manage`), and what pages load: `/brand.css` (the accent as CSS custom properties),
- * `/brand/logo` and the shared sheet `/assets/sealpost.css`. The public reads name the tenant with
- * `?tenant=` (pages rendered for a tenant's link), else the caller's session, else the default tenant.
+ * `/brand/logo` and the shared sheet `/assets/sealpost.css`. The public reads answer for the caller's
+ * session's tenant, else the default tenant; no anonymous answer tells whether a named tenant exists
+ * (docs/branding.md, "What anonymous callers learn").
  */
 export const brandingRoutes: RoutePlugin<BrandingRouteOptions> = async (app, { branding, sessions }) => {
   const pub = { config: { permission: 'public' as const } };
 
-  async function tenantOf(req: FastifyRequest, named?: string): Promise<string> {
-    if (named !== undefined) {
-      if (!TENANT_ID_PATTERN.test(named)) throw new AppError('SP_REQ_VALIDATION', 'tenant: not a tenant id');
-      return named;
-    }
+  /** The caller's tenant (its session's), else the default tenant: never one the caller merely names. */
+  async function tenantOf(req: FastifyRequest): Promise<string> {
     const token = bearer(req) ?? req.cookies?.[SESSION_COOKIE];
     if (sessions && token) {
       const s = await sessions.verify(token).catch(() => null);
@@ -115,11 +132,11 @@ export const brandingRoutes: RoutePlugin<BrandingRouteOptions> = async (app, { b
       schema: {
         tags: ['settings'],
         summary: "The caller's organisation branding (the default tenant's before sign-in)",
-        querystring: TenantQuery,
+        querystring: SessionQuery,
         response: { 200: BrandingOut, ...problems(400) },
       },
     },
-    async (req) => out(await branding.get(await tenantOf(req, req.query.tenant))),
+    async (req) => out(await branding.get(await tenantOf(req))),
   );
 
   app.put(
@@ -178,33 +195,62 @@ export const brandingRoutes: RoutePlugin<BrandingRouteOptions> = async (app, { b
     async (req) => out(await branding.deleteLogo(requestContext(req))),
   );
 
-  const cached = (req: FastifyRequest, reply: FastifyReply, etag: string, versioned: boolean) => {
-    reply
-      .header('etag', etag)
-      // A versioned URL (the pages link with ?v=) never changes; the plain one is revalidated.
-      .header('cache-control', versioned ? 'public, max-age=31536000, immutable' : 'public, no-cache')
-      .header('x-content-type-options', 'nosniff');
+  /**
+   * Cache headers, set before the 304 decision so a 304 carries the same ones as the 200.
+   * - `public`: the answer is a function of the URL alone (a colour, a logo by its hash, the shared
+   *   sheet); `immutable` when the URL names the content (`fixed`), else revalidated with the ETag.
+   * - `private`: the answer depends on the caller's session (cookie or bearer), so shared caches keep
+   *   none and the browser's is keyed by the cookie; `immutable` only when `?v=` is the current version.
+   */
+  const cached = (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    etag: string,
+    scope: 'public' | 'private',
+    fixed: boolean,
+  ) => {
+    const life = fixed ? 'max-age=31536000, immutable' : 'no-cache';
+    reply.header('etag', etag).header('cache-control', `${scope}, ${life}`).header('x-content-type-options', 'nosniff');
+    if (scope === 'private') reply.header('vary', 'cookie, authorization');
     return req.headers['if-none-match'] === etag;
   };
+  const sheet = (accent: string, contrast: string, ink: string) =>
+    // Values were checked as #rrggbb: nothing else can reach this sheet.
+    `:root{--sp-accent:${accent};--sp-accent-contrast:${contrast};--sp-accent-ink:${ink}}\n`;
 
-  app.get('/brand.css', { ...pub, schema: { hide: true, querystring: TenantQuery } }, async (req, reply) => {
-    const b = await branding.get(await tenantOf(req, req.query.tenant));
-    // Values were checked as #rrggbb when set: nothing else can reach this sheet.
-    const css = `:root{--sp-accent:${b.accentColor};--sp-accent-contrast:${b.accentContrast};--sp-accent-ink:${b.accentInk}}\n`;
-    // The named tenant's sheet may be cached; the session's depends on the cookie, so it is private.
-    if (cached(req, reply, `"${b.version}"`, req.query.v !== undefined && req.query.tenant !== undefined))
-      return reply.code(304).send();
-    if (req.query.tenant === undefined) reply.header('cache-control', 'private, no-cache').header('vary', 'cookie');
-    return reply.type('text/css; charset=utf-8').send(css);
+  // Pages rendered for a tenant's link ask for their accent by value (`?accent=rrggbb`): the answer
+  // depends on the colour alone, so it tells nobody which tenants exist. Without it: the session's.
+  app.get('/brand.css', { ...pub, schema: { hide: true, querystring: SheetQuery } }, async (req, reply) => {
+    reply.type('text/css; charset=utf-8');
+    if (req.query.accent !== undefined) {
+      const accent = checkAccent(`#${req.query.accent}`);
+      if (cached(req, reply, `"${accent.slice(1)}"`, 'public', true)) return reply.code(304).send();
+      return reply.send(sheet(accent, contrastColor(accent)!, accentInk(accent)));
+    }
+    const b = await branding.get(await tenantOf(req));
+    if (cached(req, reply, `"${b.version}"`, 'private', req.query.v === b.version)) return reply.code(304).send();
+    return reply.send(sheet(b.accentColor, b.accentContrast, b.accentInk));
   });
 
-  app.get('/brand/logo', { ...pub, schema: { hide: true, querystring: TenantQuery } }, async (req, reply) => {
-    const logo = await branding.logo(await tenantOf(req, req.query.tenant));
-    const etag = `"${logo.sha256.slice(0, 32)}"`;
+  // A tenant's logo is addressed by its tenant and hash together (`?tenant=&h=`, which only a page
+  // rendered for that tenant knows): a wrong pair, an unknown tenant and a tenant without a logo
+  // answer the same 404. Without them: the session's tenant's logo.
+  app.get('/brand/logo', { ...pub, schema: { hide: true, querystring: LogoQuery } }, async (req, reply) => {
+    const { tenant, h } = req.query;
+    if ((tenant === undefined) !== (h === undefined))
+      throw new AppError('SP_REQ_VALIDATION', 'tenant and h: both or neither');
+    const named = tenant !== undefined && h !== undefined;
+    const logo = named
+      ? await (TENANT_ID_PATTERN.test(tenant) ? branding.logo(tenant) : Promise.reject(null))
+          .then((l) => (l.sha256.startsWith(h) ? l : Promise.reject(null)))
+          .catch(() => {
+            throw new AppError('SP_BRANDING_LOGO_NOT_FOUND');
+          })
+      : await branding.logo(await tenantOf(req));
+    const hash = logo.sha256.slice(0, 32);
     reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'; sandbox");
-    if (cached(req, reply, etag, req.query.v !== undefined && req.query.tenant !== undefined))
+    if (cached(req, reply, `"${hash}"`, named ? 'public' : 'private', named || req.query.v === hash))
       return reply.code(304).send();
-    if (req.query.tenant === undefined) reply.header('cache-control', 'private, no-cache').header('vary', 'cookie');
     return reply.type(logo.type).send(Buffer.from(logo.data));
   });
 
@@ -218,7 +264,8 @@ export const brandingRoutes: RoutePlugin<BrandingRouteOptions> = async (app, { b
       },
     },
     async (req, reply) => {
-      if (cached(req, reply, SEALPOST_CSS_ETAG, req.query.v !== undefined)) return reply.code(304).send();
+      if (cached(req, reply, SEALPOST_CSS_ETAG, 'public', req.query.v === SEALPOST_CSS_VERSION))
+        return reply.code(304).send();
       return reply.type('text/css; charset=utf-8').send(SEALPOST_CSS);
     },
   );
