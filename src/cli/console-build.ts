@@ -13,12 +13,22 @@ export const DEFAULT_CONSOLE_DIR = join(WEB_DIR, 'dist');
  */
 export async function buildConsole(outDir: string): Promise<void> {
   const { build } = await import('vite');
-  await build({
-    root: WEB_DIR,
-    configFile: join(WEB_DIR, 'vite.config.ts'),
-    logLevel: 'warn',
-    build: { outDir, emptyOutDir: true },
-  });
+  // Vite keeps a NODE_ENV it finds set (the test runner sets `test`), and React and React Aria then
+  // build their development variants: the console is always built as it is served, for production.
+  const nodeEnv = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  try {
+    await build({
+      root: WEB_DIR,
+      configFile: join(WEB_DIR, 'vite.config.ts'),
+      mode: 'production',
+      logLevel: 'warn',
+      build: { outDir, emptyOutDir: true },
+    });
+  } finally {
+    if (nodeEnv === undefined) delete process.env.NODE_ENV;
+    else process.env.NODE_ENV = nodeEnv;
+  }
 }
 
 /** Whether `dir` holds a built console. */

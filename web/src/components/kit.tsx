@@ -1,15 +1,5 @@
-import { useCallback, useEffect, useState, type ReactNode } from 'react';
-import {
-  Button,
-  Dialog,
-  DialogTrigger,
-  Heading,
-  Input,
-  Label,
-  Modal,
-  TextField,
-  type TextFieldProps,
-} from 'react-aria-components';
+import { useCallback, useEffect, useId, useRef, useState, type ReactNode } from 'react';
+import { Input, Label, TextField, type TextFieldProps } from 'react-aria-components';
 import { useTranslation } from 'react-i18next';
 import type { Problem } from '../app/api';
 
@@ -87,8 +77,10 @@ export function Field({ label, ...props }: TextFieldProps & { label: string }) {
 }
 
 /**
- * A button that asks first: a modal dialog saying what will happen, with the action and Cancel.
- * For every change that cannot be undone (erasure, revocation, disabling an account).
+ * A button that asks first: a native modal <dialog> (the browser traps and restores focus, Escape
+ * cancels, the page behind is inert) saying what will happen, with the action and Cancel. For every
+ * change that cannot be undone (erasure, revocation, disabling an account). The refusal of the API,
+ * if any, is shown in the dialog, which stays open.
  */
 export function ConfirmButton({
   label,
@@ -108,48 +100,54 @@ export function ConfirmButton({
   onConfirm: () => Promise<void> | void;
 }) {
   const { t } = useTranslation();
+  const ref = useRef<HTMLDialogElement>(null);
+  const id = useId();
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
+  const confirm = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await onConfirm();
+      ref.current?.close();
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
   return (
-    <DialogTrigger>
-      <Button className={`sp-button${danger ? ' sp-danger' : ''}`} isDisabled={isDisabled}>
+    <>
+      <button
+        type="button"
+        className={`sp-button${danger ? ' sp-danger' : ''}`}
+        disabled={isDisabled}
+        onClick={() => {
+          setError(null);
+          ref.current?.showModal();
+        }}
+      >
         {label}
-      </Button>
-      <Modal className="sp-modal" isDismissable>
-        <Dialog role="alertdialog" className="sp-dialog">
-          {({ close }) => (
-            <>
-              <Heading slot="title">{title}</Heading>
-              <div>{body}</div>
-              <ProblemNote error={error} />
-              <div className="sp-actions">
-                <Button
-                  className={`sp-button ${danger ? 'sp-danger' : 'sp-primary'}`}
-                  isDisabled={busy}
-                  onPress={async () => {
-                    setBusy(true);
-                    setError(null);
-                    try {
-                      await onConfirm();
-                      close();
-                    } catch (e) {
-                      setError(e);
-                    } finally {
-                      setBusy(false);
-                    }
-                  }}
-                >
-                  {confirmLabel ?? t('common.confirm')}
-                </Button>
-                <Button className="sp-button" onPress={close}>
-                  {t('common.cancel')}
-                </Button>
-              </div>
-            </>
-          )}
-        </Dialog>
-      </Modal>
-    </DialogTrigger>
+      </button>
+      <dialog ref={ref} role="alertdialog" aria-labelledby={`${id}-t`} className="sp-dialog sp-confirm">
+        <h2 id={`${id}-t`}>{title}</h2>
+        <div>{body}</div>
+        <ProblemNote error={error} />
+        <div className="sp-actions">
+          <button
+            type="button"
+            className={`sp-button ${danger ? 'sp-danger' : 'sp-primary'}`}
+            disabled={busy}
+            onClick={() => void confirm()}
+          >
+            {confirmLabel ?? t('common.confirm')}
+          </button>
+          <button type="button" className="sp-button" onClick={() => ref.current?.close()}>
+            {t('common.cancel')}
+          </button>
+        </div>
+      </dialog>
+    </>
   );
 }
 

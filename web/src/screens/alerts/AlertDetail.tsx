@@ -3,8 +3,7 @@ import { Link, useParams } from 'react-router';
 import { useTranslation } from 'react-i18next';
 import { raw } from '../../app/api';
 import { useSession } from '../../app/session';
-import { Badge, Page, useAsync, When } from '../../components/kit';
-import { Confirm } from './Confirm';
+import { ConfirmButton, Badge, Page, useAsync, When } from '../../components/kit';
 import { ErrorNote, nameOf, tone, useStaffNames } from './common';
 import { ForwardForm } from './ForwardForm';
 import type { AlertRow } from './OpenAlerts';
@@ -105,7 +104,7 @@ export function AlertDetail() {
                   {t('alerts.detail.decline')}
                 </button>
               )}
-              <Confirm
+              <ConfirmButton
                 label={t('alerts.detail.resolve')}
                 title={t('alerts.detail.resolveTitle')}
                 body={t('alerts.detail.resolveBody')}

@@ -1,8 +1,7 @@
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { raw } from '../../app/api';
-import { Badge, DataTable, Page, useAsync, When } from '../../components/kit';
-import { Confirm } from './Confirm';
+import { ConfirmButton, Badge, DataTable, Page, useAsync, When } from '../../components/kit';
 import { ErrorNote } from './common';
 import { DeviceForm, type Device } from './DeviceForm';
 
@@ -54,7 +53,7 @@ export function Devices() {
                   >
                     {t('alerts.devices.change')}
                   </button>
-                  <Confirm
+                  <ConfirmButton
                     danger
                     label={t('alerts.devices.remove')}
                     title={t('alerts.devices.removeTitle', { id: d.id })}

@@ -2,8 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { useTranslation } from 'react-i18next';
 import { raw } from '../../app/api';
 import { useSession } from '../../app/session';
-import { DataTable, useAsync } from '../../components/kit';
-import { Confirm } from './Confirm';
+import { ConfirmButton, DataTable, useAsync } from '../../components/kit';
 import { ErrorNote, nameOf, splitIds } from './common';
 
 interface Group {
@@ -81,7 +80,7 @@ export function Groups({ names }: { names: Map<string, string> }) {
                       >
                         {t('alerts.groups.edit')}
                       </button>
-                      <Confirm
+                      <ConfirmButton
                         danger
                         label={t('alerts.groups.delete', { name: g.name })}
                         title={t('alerts.groups.deleteTitle')}

@@ -3,8 +3,7 @@ import { Link, useNavigate, useParams } from 'react-router';
 import { useTranslation } from 'react-i18next';
 import { raw } from '../../app/api';
 import { useSession } from '../../app/session';
-import { Page, useAsync } from '../../components/kit';
-import { Confirm } from './Confirm';
+import { ConfirmButton, Page, useAsync } from '../../components/kit';
 import { ErrorNote } from './common';
 import { StepEditor } from './StepEditor';
 import { draftOf, emptyStep, splitList, stepOf, type Policy, type StepDraft } from './policy-types';
@@ -128,7 +127,7 @@ export function PolicyEditor() {
                 {t('common.save')}
               </button>
               {id && (
-                <Confirm
+                <ConfirmButton
                   danger
                   label={t('alerts.policies.delete')}
                   title={t('alerts.policies.deleteTitle')}

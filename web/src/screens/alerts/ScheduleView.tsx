@@ -3,8 +3,7 @@ import { Link, useNavigate, useParams } from 'react-router';
 import { useTranslation } from 'react-i18next';
 import { raw } from '../../app/api';
 import { useSession } from '../../app/session';
-import { Page, useAsync } from '../../components/kit';
-import { Confirm } from './Confirm';
+import { ConfirmButton, Page, useAsync } from '../../components/kit';
 import { ErrorNote, nameOf, timeIn, useStaffNames } from './common';
 import { ScheduleCalendar } from './ScheduleCalendar';
 import { Overrides } from './Overrides';
@@ -39,7 +38,7 @@ export function ScheduleView() {
             <Link className="sp-button" to={`/alerts/schedules/${id}/edit`}>
               {t('alerts.schedules.edit')}
             </Link>
-            <Confirm
+            <ConfirmButton
               danger
               label={t('alerts.schedules.delete')}
               title={t('alerts.schedules.deleteTitle')}

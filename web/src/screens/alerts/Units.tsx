@@ -2,8 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { useTranslation } from 'react-i18next';
 import { raw } from '../../app/api';
 import { useSession } from '../../app/session';
-import { DataTable, Page, useAsync, When } from '../../components/kit';
-import { Confirm } from './Confirm';
+import { ConfirmButton, DataTable, Page, useAsync, When } from '../../components/kit';
 import { ErrorNote, nameOf, splitIds, useStaffNames } from './common';
 import { Groups } from './Groups';
 import type { Schedule } from './schedule-types';
@@ -86,7 +85,7 @@ export function Units() {
                   key: 'remove',
                   header: t('alerts.overrides.actions'),
                   cell: (r: UnitRole) => (
-                    <Confirm
+                    <ConfirmButton
                       danger
                       label={t('alerts.units.remove', { target: `${r.role}@${r.unit}` })}
                       title={t('alerts.units.removeTitle')}

@@ -2,8 +2,7 @@ import { useState } from 'react';
 import { Link, useParams } from 'react-router';
 import { useTranslation } from 'react-i18next';
 import { api, ok } from '../../app/api';
-import { Badge, Page, ProblemNote, useAsync, When } from '../../components/kit';
-import { ConfirmAction } from './ConfirmAction';
+import { ConfirmButton, Badge, Page, ProblemNote, useAsync, When } from '../../components/kit';
 import { loadMessage, position, statusTone } from './hl7';
 import { useSenderNames } from './useSenderNames';
 
@@ -89,11 +88,12 @@ export function Hl7ErrorDetail() {
               <button type="button" className="sp-button sp-primary" disabled={busy} onClick={() => void replay()}>
                 {t('integrations.detail.replay')}
               </button>
-              <ConfirmAction
+              <ConfirmButton
+                danger
                 label={t('integrations.detail.discard')}
                 title={t('integrations.detail.discardTitle')}
                 body={t('integrations.detail.discardBody')}
-                disabled={busy}
+                isDisabled={busy}
                 onConfirm={async () => {
                   await ok(api.POST('/v1/hl7/errors/{id}/discard', { params: { path: { id } } }));
                   setDone(t('integrations.detail.discarded'));

@@ -1,9 +1,8 @@
 import { useState, type FormEvent } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, ok } from '../../app/api';
-import { DataTable, Page, ProblemNote, useAsync, When, type Column } from '../../components/kit';
+import { ConfirmButton, DataTable, Page, ProblemNote, useAsync, When, type Column } from '../../components/kit';
 import { Input } from './fields';
-import { ConfirmAction } from './ConfirmAction';
 
 type Sender = Awaited<ReturnType<typeof loadSenders>>[number];
 const loadSenders = async () => (await ok(api.GET('/v1/hl7/senders'))).items;
@@ -94,7 +93,8 @@ export function Hl7Senders() {
       key: 'remove',
       header: t('integrations.actions'),
       cell: (s) => (
-        <ConfirmAction
+        <ConfirmButton
+          danger
           label={t('integrations.senders.remove')}
           title={t('integrations.senders.removeTitle', { app: s.app })}
           body={t('integrations.senders.removeBody')}

@@ -1,7 +1,6 @@
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { Badge, DataTable, Page, ProblemNote, useAsync, When, type Column } from '../../components/kit';
-import { ConfirmAction } from './ConfirmAction';
+import { ConfirmButton, Badge, DataTable, Page, ProblemNote, useAsync, When, type Column } from '../../components/kit';
 import { fhir, loadSubscriptions, setStatus, topicKey, type SubscriptionRow } from './fhir';
 import { NewSubscription } from './NewSubscription';
 
@@ -115,7 +114,8 @@ export function Subscriptions() {
               {t('integrations.subscriptions.pause')}
             </button>
           )}
-          <ConfirmAction
+          <ConfirmButton
+            danger
             label={t('integrations.subscriptions.delete')}
             title={t('integrations.subscriptions.deleteTitle')}
             body={t('integrations.subscriptions.deleteBody')}

@@ -1,8 +1,7 @@
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import type { AttachmentRef, StoredMessage } from '@sealpost/sdk/browser';
-import { Badge, ProblemNote, When } from '../../components/kit';
-import { Confirm } from './Confirm';
+import { ConfirmButton, Badge, ProblemNote, When } from '../../components/kit';
 import type { Me } from '../../app/session';
 import type { Messaging } from './useMessaging';
 import { nameOf } from './names';
@@ -77,7 +76,8 @@ export function MessageItem({
           <span className="sp-messages-receipt" data-testid="receipt">
             {readers.length ? t('messages.readBy', { names: readers.join(', ') }) : t('messages.sentNotRead')}
           </span>
-          <Confirm
+          <ConfirmButton
+            danger
             label={t('messages.recall')}
             title={t('messages.recallTitle')}
             body={t('messages.recallBody')}

@@ -1,11 +1,10 @@
 import { Route, Routes } from 'react-router';
 import { useTranslation } from 'react-i18next';
-import { Badge, Page, ProblemNote } from '../../components/kit';
+import { ConfirmButton, Badge, Page, ProblemNote } from '../../components/kit';
 import { useSession } from '../../app/session';
 import { useMessaging } from './useMessaging';
 import { ConversationList } from './ConversationList';
 import { ConversationView } from './ConversationView';
-import { Confirm } from './Confirm';
 import { asProblem } from './problem';
 import './messages.css';
 
@@ -58,7 +57,8 @@ export default function MessagesScreen() {
           <Page title={t('messages.title')} intro={t('messages.keysHere')} actions={status}>
             <ConversationList m={m} me={me} />
             <div className="sp-messages-forget">
-              <Confirm
+              <ConfirmButton
+                danger
                 label={t('messages.forget')}
                 title={t('messages.forgetTitle')}
                 body={t('messages.forgetBody')}

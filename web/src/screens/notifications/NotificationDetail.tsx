@@ -2,8 +2,7 @@ import { Link, useParams } from 'react-router';
 import { useTranslation } from 'react-i18next';
 import { api, ok } from '../../app/api';
 import { useSession } from '../../app/session';
-import { Badge, DataTable, Page, ProblemNote, useAsync, When } from '../../components/kit';
-import { Confirm } from '../patients/Confirm';
+import { ConfirmButton, Badge, DataTable, Page, ProblemNote, useAsync, When } from '../../components/kit';
 import { statusTone } from './notification-api';
 import { NotificationTimeline } from './NotificationTimeline';
 import { NotificationProof } from './NotificationProof';
@@ -29,7 +28,7 @@ export function NotificationDetail() {
         v &&
         can('notification.cancel') &&
         cancellable && (
-          <Confirm
+          <ConfirmButton
             danger
             label={t('notifications.cancel')}
             title={t('notifications.cancelTitle')}

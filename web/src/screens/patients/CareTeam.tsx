@@ -2,8 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { useTranslation } from 'react-i18next';
 import { raw } from '../../app/api';
 import { useSession } from '../../app/session';
-import { DataTable, ProblemNote, useAsync, When } from '../../components/kit';
-import { Confirm } from './Confirm';
+import { ConfirmButton, DataTable, ProblemNote, useAsync, When } from '../../components/kit';
 
 interface Member {
   userId: string;
@@ -66,7 +65,7 @@ export function CareTeam({ patientId }: { patientId: string }) {
               key: 'remove',
               header: t('patients.team.action'),
               cell: (m) => (
-                <Confirm
+                <ConfirmButton
                   label={t('patients.team.remove')}
                   title={t('patients.team.removeTitle')}
                   body={t('patients.team.removeBody', { name: name(m.userId) })}

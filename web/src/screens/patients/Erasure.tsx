@@ -2,8 +2,7 @@ import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { raw } from '../../app/api';
 import { useSession } from '../../app/session';
-import { Badge, When } from '../../components/kit';
-import { Confirm } from './Confirm';
+import { ConfirmButton, Badge, When } from '../../components/kit';
 import { TextInput } from './TextInput';
 import { ErasureProof } from './ErasureProof';
 
@@ -61,7 +60,7 @@ export function Erasure({
       ) : (
         <>
           <p>{t('patients.erase.hint')}</p>
-          <Confirm
+          <ConfirmButton
             danger
             label={t('patients.erase.button')}
             title={t('patients.erase.confirmTitle')}
