@@ -181,8 +181,14 @@ export const ERROR_CODES = {
     title: 'Every delivery has already been sent; nothing left to cancel',
   },
   SP_DELIVERY_NOT_FOUND: { status: 404, title: 'Delivery not found' },
-  SP_DELIVERY_NOT_RETRYABLE: { status: 409, title: 'This dead letter cannot be retried: its notification was cancelled' },
-  SP_DELIVERY_NOT_DEAD: { status: 409, title: 'The delivery is not a dead letter (it was retried, cancelled or is still under way)' },
+  SP_DELIVERY_NOT_RETRYABLE: {
+    status: 409,
+    title: 'This dead letter cannot be retried: its notification was cancelled',
+  },
+  SP_DELIVERY_NOT_DEAD: {
+    status: 409,
+    title: 'The delivery is not a dead letter (it was retried, cancelled or is still under way)',
+  },
   SP_DELIVERY_CAPPED: { status: 429, title: "The patient's frequency cap for this channel is reached" },
   SP_DELIVERY_DUPLICATE: { status: 409, title: 'An identical notification already went to this patient' },
   SP_DELIVERY_DIGESTED: { status: 200, title: 'Sent together with other notifications in one nudge' },

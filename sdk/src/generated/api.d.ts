@@ -14564,7 +14564,7 @@ export interface paths {
         put?: never;
         /**
          * Find the patient holding an identifier (MRN…); answers the opaque patient id (audited)
-         * @description The identifier travels in the body, never in the URL. 404 `SP_PATIENT_NOT_FOUND` when no patient holds it; `erased: true` when it belonged to an erased patient. Physicians and nurses outside the care team get 403 `SP_AUTH_NO_RELATIONSHIP`. Each lookup is audited (`patient.looked_up`).
+         * @description The identifier travels in the body, never in the URL. 404 `SP_PATIENT_NOT_FOUND` alike when no patient holds it, when the patient is outside the caller's relationship (physicians and nurses: care team or live break-glass grant) and when it belonged to an erased patient; only callers with `patient.erase` get `erased: true` for the latter. Every lookup, found or not, is audited (`patient.looked_up`: a keyed hash of the identifier, never the identifier, and the outcome).
          */
         post: {
             parameters: {
