@@ -25,8 +25,8 @@ import * as m025 from './025-preferences-caps.js';
 import * as m024 from './024-patient-replies.js';
 import * as m027 from './027-inbound-replay-erasure.js';
 import * as m028 from './028-tenant-branding.js';
-import * as m031 from './031-access-reviews.js';
 import * as m029 from './029-ops-delivery-index.js';
+import * as m030 from './030-access-reviews.js';
 
 /**
  * Migrations are versioned by name and compiled into the program (no file-system scan at run time).
@@ -61,8 +61,8 @@ export const migrationProvider: MigrationProvider = {
       '024-patient-replies': m024,
       '027-inbound-replay-erasure': m027,
       '028-tenant-branding': m028,
-      '031-access-reviews': m031,
       '029-ops-delivery-index': m029,
+      '030-access-reviews': m030,
     };
   },
 };
