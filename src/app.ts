@@ -246,7 +246,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       s.inboxFeed.stop();
       await s.worker.stop();
       await s.auditLog.stop();
+      // Idle keep-alive connections close at once; one a client keeps busy (a browser's open page)
+      // gets a few seconds to finish, then is cut, so a SIGTERM never waits on a client.
+      const drain = setTimeout(() => server.server.closeAllConnections?.(), 5_000);
+      drain.unref();
       await server.close();
+      clearTimeout(drain);
       await metricsServer?.close();
       await Promise.allSettled(Object.values(s.channels).map((c) => c.close?.()));
       await store.close();
