@@ -6,7 +6,7 @@ import { clientCert, serverCert, testCa, type Pem } from '../helpers/transport-p
 import { PHI_MARKER } from '../../src/core/templates/template-test-fixtures.js';
 
 /**
- * The README's alerting walkthrough, step by step, on the embedded defaults (SQLite, dev outbox):
+ * The alerting walkthrough (docs/alerting.md), step by step, on the embedded defaults (SQLite, dev outbox):
  * a monitor's alarm over the embedded MQTT broker reaches the nurse on call for the unit by SMS, and
  * her reply "1" acknowledges it.
  */
