@@ -2,7 +2,12 @@ import { useTranslation } from 'react-i18next';
 import { Badge, DataTable } from '../../components/kit';
 import type { Stats } from './types';
 
-const TONE = { idle: 'neutral', ok: 'ok', degraded: 'warn', failing: 'bad' } as const;
+const TONE: Record<string, 'neutral' | 'ok' | 'warn' | 'bad'> = {
+  idle: 'neutral',
+  ok: 'ok',
+  degraded: 'warn',
+  failing: 'bad',
+};
 
 /** Failures (failed over or dead) in the window by error code and channel. */
 export function FailuresPanel({ failures }: { failures: Stats['failures'] }) {

@@ -1,50 +1,15 @@
-/** GET /v1/ops/deliveries/stats (not in the generated SDK types yet). */
-export type OpsWindow = 'hour' | 'day' | 'week';
+import type { paths } from '@sealpost/sdk/rest';
 
-export interface Count {
-  status: string;
-  channel: string;
-  n: number;
+type Json<P extends keyof paths> = paths[P]['get'] extends {
+  responses: { 200: { content: { 'application/json': infer T } } };
 }
+  ? T
+  : never;
 
-export interface Stats {
-  window: OpsWindow;
-  from: string;
-  to: string;
-  bucketSeconds: number;
-  buckets: { start: string; counts: Count[] }[];
-  totals: Count[];
-  failures: { code: string | null; channel: string; status: string; n: number }[];
-  queue: {
-    due: number;
-    scheduled: number;
-    sending: number;
-    oldestDueAt: string | null;
-    lagSeconds: number;
-    byChannel: { channel: string; due: number; scheduled: number; sending: number }[];
-  };
-  providers: {
-    channel: string;
-    provider: string;
-    mode: string;
-    succeeded: number;
-    failed: number;
-    topErrorCode: string | null;
-    health: 'idle' | 'ok' | 'degraded' | 'failing';
-  }[];
-  generatedAt: string;
-}
-
-export interface DeadLetter {
-  id: string;
-  notificationId: string;
-  channel: string;
-  provider: string | null;
-  errorCode: string | null;
-  attempts: number;
-  createdAt: string;
-  diedAt: string;
-}
+/** The answers of GET /v1/ops/deliveries/stats and /v1/ops/dead-letters, as the SDK's generated types give them. */
+export type Stats = Json<'/v1/ops/deliveries/stats'>;
+export type OpsWindow = Stats['window'];
+export type DeadLetter = Json<'/v1/ops/dead-letters'>['items'][number];
 
 export const STATUSES = [
   'scheduled',
