@@ -63,11 +63,8 @@ import { patientInboxRoutes } from '../api/routes/patient-inbox-routes.js';
 import { consoleRoutes } from '../api/routes/console-routes.js';
 import { portalNotificationsRoutes } from '../api/routes/portal-notifications-routes.js';
 import { brandingRoutes } from '../api/routes/branding-routes.js';
-import { BrandingService } from '../core/branding-service.js';
 import { opsConsoleRoutes } from '../api/routes/ops-console-routes.js';
 import { settingsRoutes } from '../api/routes/settings-routes.js';
-import { OpsService } from '../core/ops-service.js';
-import { SettingsOverview } from '../core/settings-overview.js';
 import type { Services } from './services.js';
 
 /**
@@ -82,13 +79,13 @@ export function registerRoutes(
   const { config, store, clock } = o;
   const access = s.patientAccess;
   // Per-tenant branding of the pages and the console (name, accent colour, logo).
-  const branding = new BrandingService({ store, clock, config });
+  const branding = s.branding;
   server.register(brandingRoutes, { branding, sessions: s.sessions });
   // Operations: liveness, readiness (metrics have a listener of their own: App.metricsServer).
   server.register(opsRoutes, { store, started: o.isReady });
   // The console's operations overview (PHI-free counts, dead letters) and settings (no secrets, sample data only).
-  server.register(opsConsoleRoutes, { prefix: '/v1/ops', ops: new OpsService(s.core, s.channels) });
-  server.register(settingsRoutes, { prefix: '/v1/settings', settings: new SettingsOverview(s.core) });
+  server.register(opsConsoleRoutes, { prefix: '/v1/ops', ops: s.ops });
+  server.register(settingsRoutes, { prefix: '/v1/settings', settings: s.settings });
   // Patients, their notifications and appointments; the patient portal behind the nudges.
   server.register(patientRoutes, { prefix: '/v1/patients', patients: s.patients, access });
   server.register(notificationRoutes, { prefix: '/v1/notifications', notifications: s.notifications, access });

@@ -1,6 +1,9 @@
 import type { Logger } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
 import type { Config } from '../config/config.js';
+import { BrandingService } from '../core/branding-service.js';
+import { OpsService } from '../core/ops-service.js';
+import { SettingsOverview } from '../core/settings-overview.js';
 import { DEFAULT_TENANT } from '../core/domain.js';
 import { patientRef, type CoreDeps } from '../core/context.js';
 import type { Channel, OutboundChannelKind } from '../channels/channel.js';
@@ -100,6 +103,11 @@ export interface Services {
   /** Patients' channel kinds plus `paging` (staff alerting only). */
   channels: Record<OutboundChannelKind, Channel>;
   core: CoreDeps;
+  /** Per-tenant branding of the pages and the console (name, accent colour, logo). */
+  branding: BrandingService;
+  /** The console's operations overview (PHI-free counts, dead letters) and settings (no secrets). */
+  ops: OpsService;
+  settings: SettingsOverview;
   // Patients and their notifications
   patients: PatientService;
   notifications: NotificationService;
@@ -497,6 +505,9 @@ export function buildServices(f: Foundations): Services {
     sealer,
     channels,
     core,
+    branding: new BrandingService({ store, clock, config }),
+    ops: new OpsService(core, channels),
+    settings: new SettingsOverview(core),
     patients,
     notifications,
     appointments: new AppointmentService(core, notifications),
