@@ -102,9 +102,10 @@ for (const backend of BACKENDS)
       ]);
       expect(ackOf(ack!)).toEqual({ code: 'AE', err: 'SP_HL7_UNKNOWN_PATIENT' });
       await page.getByRole('link', { name: 'HL7 error queue' }).click();
+      // Wait for the queue's own row: right after the click the senders' table can still be on screen.
       const row = page.locator('table.sp-table tbody tr');
-      await row.first().waitFor();
-      expect(await row.count()).toBe(1);
+      await row.filter({ hasText: 'SP_HL7_UNKNOWN_PATIENT' }).first().waitFor();
+      await expect.poll(() => row.count()).toBe(1);
       expect(await row.first().textContent()).toContain('SP_HL7_UNKNOWN_PATIENT');
       expect(await row.first().textContent()).toContain('PID-3');
       await expectAccessible(page, 'hl7 error queue');
