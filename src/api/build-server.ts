@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
 import type { TypedApp } from './types.js';
 import { answerClientError, installErrorHandler, problem, securityHeaders } from './error-handler.js';
+import { installAccessDeniedAudit } from './access-denied.js';
 import { ApiKeyVerifier } from '../auth/api-keys.js';
 import {
   apiKeyAuthenticator,
@@ -153,6 +154,7 @@ export async function buildServer(o: ServerOptions): Promise<TypedApp> {
   // Query strings are the one place where coercion is wanted (?limit=10).
   app.setValidatorCompiler(createValidator());
   installErrorHandler(app);
+  installAccessDeniedAudit(app, { store: o.store, clock: o.clock });
   await app.register(cookie);
   // JSON for the API, urlencoded only for the routes marked `form` (the portal's plain HTML forms,
   // the OAuth token endpoint, Twilio's callbacks); anything else is a 415, checked before parsing.

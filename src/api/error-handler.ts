@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { v7 as uuidv7 } from 'uuid';
 import { AppError, ERROR_CODES, type ErrorCode } from '../core/errors.js';
 import { isStoreUnavailable } from '../store/store-errors.js';
+import { noteRefusal } from './access-denied.js';
 
 /** The policy of API answers: nothing may load, frame or post anywhere. */
 export const API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
@@ -27,6 +28,7 @@ export function securityHeaders(requestId: string, o: { docs?: boolean } = {}): 
 /** RFC 9457 problem details; `code` is the stable Sealpost code. Never a stack, never a value. */
 export function problem(reply: FastifyReply, req: FastifyRequest, code: ErrorCode, detail?: string) {
   const { status, title } = ERROR_CODES[code];
+  if (status === 403) noteRefusal(req, code);
   // Router errors and early refusals come before the onRequest hook: the headers are set here too.
   for (const [name, value] of Object.entries(securityHeaders(req.id)))
     if (!reply.hasHeader(name)) reply.header(name, value);
@@ -81,6 +83,7 @@ export function toAppError(err: FastifyError | Error): AppError {
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err, req, reply) => {
     const appErr = toAppError(err as FastifyError);
+    if (appErr.status === 403) noteRefusal(req, appErr.code, appErr.patientRef);
     if (appErr.status >= 500) {
       // Log the cause's class and code only: driver messages can quote the values that failed.
       const cause = (appErr.cause ?? err) as { name?: string; code?: string };

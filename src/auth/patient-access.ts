@@ -79,7 +79,7 @@ export class PatientAccess {
 
   /** GET/PUT /v1/patients/:id; `register` denies a clinician an id not yet registered. */
   async patient(p: Principal, ctx: RequestContext, patientId: string, register = false): Promise<RequestContext> {
-    const grant = await assertPatientAccess(this.deps.store.read, p, patientId, this.now(), register ? 'deny' : 'pass');
+    const grant = await this.check(p, patientId, register ? 'deny' : 'pass');
     return this.withGrants(ctx, grant ? [[grant, patientId]] : []);
   }
 
@@ -93,7 +93,7 @@ export class PatientAccess {
     if (!needsRelationship(p)) return ctx;
     const grants: [string, string][] = [];
     for (const patientId of new Set(items.map((i) => i.patientId))) {
-      const grant = await assertPatientAccess(this.deps.store.read, p, patientId, this.now());
+      const grant = await this.check(p, patientId);
       if (grant) grants.push([grant, patientId]);
     }
     return this.withGrants(ctx, grants);
@@ -109,7 +109,7 @@ export class PatientAccess {
     const n = await this.deps.store.read.access.notificationSubject(p.tenantId, id);
     if (!n) return ctx; // the service answers 404
     if (checkType) assertNotificationType(p, n.type);
-    const grant = await assertPatientAccess(this.deps.store.read, p, n.patient_id, this.now());
+    const grant = await this.check(p, n.patient_id);
     return this.withGrants(ctx, grant ? [[grant, n.patient_id]] : []);
   }
 
@@ -124,10 +124,24 @@ export class PatientAccess {
     const grants: [string, string][] = [];
     const existing = await this.deps.store.read.access.appointmentPatient(p.tenantId, externalId);
     for (const patientId of new Set([existing, bodyPatientId].filter((x): x is string => x !== undefined))) {
-      const grant = await assertPatientAccess(this.deps.store.read, p, patientId, this.now());
+      const grant = await this.check(p, patientId);
       if (grant) grants.push([grant, patientId]);
     }
     return this.withGrants(ctx, grants);
+  }
+
+  /**
+   * assertPatientAccess, with the refused patient's pseudonymous reference on the error: the
+   * `access.denied` audit entry names whose record was refused (privacy monitoring), the answer does not.
+   */
+  private async check(p: Principal, patientId: string, whenUnknown: 'pass' | 'deny' = 'pass'): Promise<string | null> {
+    try {
+      return await assertPatientAccess(this.deps.store.read, p, patientId, this.now(), whenUnknown);
+    } catch (e) {
+      if (e instanceof AppError && e.code === 'SP_AUTH_NO_RELATIONSHIP' && !e.patientRef)
+        throw new AppError(e.code, e.detail, { patientRef: this.deps.patientRef(p.tenantId, patientId) });
+      throw e;
+    }
   }
 
   private now(): number {

@@ -25,6 +25,19 @@ describe('permission table', () => {
     for (const p of auditor) expect(p).toMatch(/^((audit|disclosure|proof)\.|ops\.read$|settings\.read$)/);
   });
 
+  it('gives the privacy officer the privacy alerts, reports and audit trail but no patient content', () => {
+    const officer = rolePermissions(['privacy_officer']);
+    for (const p of officer) expect(p).toMatch(/^(privacy\.(read|manage|report)|audit\.read|disclosure\.read)$/);
+    expect(officer.has('privacy.manage')).toBe(true);
+    const admin = rolePermissions(['admin']);
+    for (const p of ['privacy.read', 'privacy.manage', 'privacy.report'] as const) expect(admin.has(p)).toBe(true);
+    for (const role of ['physician', 'nurse', 'receptionist', 'billing', 'auditor', 'patient'] as const)
+      expect(
+        ROLE_PERMISSIONS[role].filter((p) => p.startsWith('privacy.')),
+        role,
+      ).toEqual([]);
+  });
+
   it('limits receptionists to scheduling notices and billing staff to billing notices', () => {
     const rec = rolePermissions(['receptionist']);
     const bill = rolePermissions(['billing']);

@@ -60,6 +60,11 @@ export const PERMISSIONS = {
   'ops.read':
     "Read the tenant's delivery operations: counts by status, channel and time, queue depth and lag, failures by error code, dead letters, provider health (ids and counts, no PHI)",
   'ops.manage': 'Retry or cancel a dead letter (a delivery with no channel left)',
+  'privacy.read':
+    'Read privacy alerts (anomalies found in the audit log), their evidence entries, suppressions and the sensitive-patient flags (ids and codes, no PHI)',
+  'privacy.manage':
+    'Investigate and close privacy alerts, write notes on them, create and remove suppressions, flag patients as sensitive',
+  'privacy.report': 'Run a breach investigation report over the audit log (who touched which patients, with proofs)',
 } as const;
 
 export type Permission = keyof typeof PERMISSIONS;
@@ -116,6 +121,9 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'settings.read',
     'ops.read',
     'ops.manage',
+    'privacy.read',
+    'privacy.manage',
+    'privacy.report',
   ],
   physician: CLINICAL,
   nurse: CLINICAL,
@@ -136,6 +144,8 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   billing: ['notification.create.billing', 'notification.read', 'message.use'],
   // Read-only audit, no PHI.
   auditor: ['audit.read', 'disclosure.read', 'proof.read', 'ops.read', 'settings.read'],
+  // Reviews access (HIPAA 164.308(a)(1)(ii)(D)): privacy alerts, the log and disclosures; no PHI.
+  privacy_officer: ['privacy.read', 'privacy.manage', 'privacy.report', 'audit.read', 'disclosure.read'],
   patient: ['self.messages', 'message.use'],
   // The archive member (docs/archiver.md): a messaging device of its own, nothing else.
   archiver: ['message.use'],

@@ -31,7 +31,10 @@ export function usersCommand(program: Command): void {
     )
     .requiredOption('--email <address>', 'the e-mail address they sign in with')
     .requiredOption('--name <display name>', 'how they are shown')
-    .requiredOption('--roles <list>', 'comma-separated: admin, physician, nurse, receptionist, billing, auditor')
+    .requiredOption(
+      '--roles <list>',
+      'comma-separated: admin, physician, nurse, receptionist, billing, auditor, privacy_officer',
+    )
     .option('--tenant <id>', 'tenant', DEFAULT_TENANT)
     .action(async (opts: { email: string; name: string; roles: string; tenant: string }) => {
       const roles = opts.roles

@@ -34,6 +34,7 @@ export const ROLES = [
   'receptionist',
   'billing',
   'auditor',
+  'privacy_officer',
   'patient',
   'archiver',
 ] as const;

@@ -327,13 +327,19 @@ export class AppError extends Error {
   readonly status: number;
   /** Extra PHI-free detail safe to show to the caller (field names, limits), never values. */
   readonly detail?: string;
+  /**
+   * The pseudonymous patient reference (keyed hash) a refusal was about, for the `access.denied`
+   * audit entry; never shown to the caller.
+   */
+  readonly patientRef?: string;
 
-  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown; patientRef?: string }) {
     super(detail ? `${ERROR_CODES[code].title}: ${detail}` : ERROR_CODES[code].title, options);
     this.name = 'AppError';
     this.code = code;
     this.status = ERROR_CODES[code].status;
     this.detail = detail;
+    if (options?.patientRef) this.patientRef = options.patientRef;
   }
 }
 

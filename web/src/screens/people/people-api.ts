@@ -5,7 +5,15 @@ import { api, ok, raw } from '../../app/api';
  * routes added with this screen (a user's sessions). Answers are the API's own shapes.
  */
 
-export const STAFF_ROLES = ['admin', 'physician', 'nurse', 'receptionist', 'billing', 'auditor'] as const;
+export const STAFF_ROLES = [
+  'admin',
+  'physician',
+  'nurse',
+  'receptionist',
+  'billing',
+  'auditor',
+  'privacy_officer',
+] as const;
 
 export interface User {
   id: string;

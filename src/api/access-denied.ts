@@ -1,0 +1,63 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Store } from '../store/store.js';
+import type { ErrorCode } from '../core/errors.js';
+
+/** What a 403 answer was about, noted where it is decided (error handler, `problem`). */
+interface Refusal {
+  code: ErrorCode;
+  patientRef?: string;
+}
+
+const refusals = new WeakMap<FastifyRequest, Refusal>();
+
+/**
+ * Notes why this request is refused. The first note wins: the error handler, which knows the
+ * patient an AppError was about, notes before it renders the answer.
+ */
+export function noteRefusal(req: FastifyRequest, code: ErrorCode, patientRef?: string): void {
+  if (!refusals.has(req)) refusals.set(req, patientRef ? { code, patientRef } : { code });
+}
+
+export interface AccessDeniedDeps {
+  store: Store;
+  clock: () => Date;
+}
+
+/**
+ * Puts every refused request of an authenticated caller on the record: one `access.denied` entry
+ * (outcome failure) with the code, the method and the route TEMPLATE (never the URL: ids in paths
+ * can be MRNs), and the pseudonymous patient reference when the refusal was about a known patient.
+ * Privacy monitoring counts these (bursts of refused access, SP_AUTH_NO_RELATIONSHIP).
+ *
+ * Written in a transaction of its own after the route's own was rolled back, before the answer
+ * leaves (onSend), so a client that sees its 403 finds the entry in the log. Requests without a
+ * principal write nothing: an unauthenticated flood costs no log writes.
+ */
+export function installAccessDeniedAudit(app: FastifyInstance, deps: AccessDeniedDeps): void {
+  app.addHook('onSend', async (req, reply, payload) => {
+    const p = req.principal;
+    if (reply.statusCode !== 403 || !p) return payload;
+    const refusal = refusals.get(req);
+    const code = refusal?.code ?? 'SP_AUTH_FORBIDDEN';
+    try {
+      await deps.store.transaction((tx) =>
+        tx.audit.append({
+          tenantId: p.tenantId,
+          at: deps.clock(),
+          actor: p.actor,
+          action: 'access.denied',
+          outcome: 'failure',
+          patientRef: refusal?.patientRef ?? null,
+          requestId: req.id,
+          sourceIp: req.ip,
+          details: { code, method: req.method, route: req.routeOptions.url ?? 'unmatched' },
+        }),
+      );
+    } catch (e) {
+      // The refusal stands either way; class and code only (driver messages can quote values).
+      const cause = e as { name?: string; code?: string };
+      req.log.error({ causeName: cause?.name, causeCode: cause?.code }, 'access.denied entry not written');
+    }
+    return payload;
+  });
+}
