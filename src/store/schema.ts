@@ -894,4 +894,56 @@ export interface Database {
     body_ct: Uint8Array;
     created_at: number;
   };
+  /** Privacy monitoring (migration 031): alerts raised from the audit stream; no PHI. */
+  privacy_alerts: {
+    id: string;
+    tenant_id: string;
+    /** An audit actor (`user:<id>`, `api-key:<id>`) or `ip:<address>`. */
+    subject: string;
+    /** JSON array of detector ids. */
+    detectors: string;
+    /** Combined score × 10 (0..1000). */
+    score_tenths: number;
+    status: 'open' | 'investigating' | 'closed';
+    outcome: 'false_positive' | 'policy_reminder' | 'sanction' | 'breach' | null;
+    first_at: number;
+    last_at: number;
+    /** JSON array of PHI-free reasons. */
+    reasons: string;
+    /** JSON array of audit indexes. */
+    evidence: string;
+    dedup_key: string;
+    assignee: string | null;
+    created_at: number;
+    updated_at: number;
+  };
+  /** Sealed under the tenant's `privacy-notes` data key. */
+  privacy_alert_notes: {
+    id: string;
+    tenant_id: string;
+    alert_id: string;
+    at: number;
+    author: string;
+    text_ct: Uint8Array;
+  };
+  privacy_suppressions: {
+    id: string;
+    tenant_id: string;
+    detector: string | null;
+    subject: string | null;
+    reason_ct: Uint8Array;
+    created_by: string;
+    created_at: number;
+    expires_at: number;
+    removed_at: number | null;
+  };
+  privacy_sensitive_patients: {
+    tenant_id: string;
+    /** The pseudonymous audit reference (core/context.ts patientRef), never the patient id. */
+    patient_ref: string;
+    kind: 'staff' | 'vip' | 'flagged';
+    set_by: string;
+    set_at: number;
+  };
+  privacy_monitor_state: { name: string; cursor_idx: number; state: string; updated_at: number };
 }

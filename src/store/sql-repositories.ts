@@ -48,6 +48,7 @@ import { SqlAttachmentRepository } from './repositories/attachment-repository.js
 import { SqlPreferenceRepository, SqlSendLedgerRepository } from './repositories/preference-repository.js';
 import { SqlPatientReplyRepository } from './repositories/patient-reply-repository.js';
 import { SqlBrandingRepository } from './repositories/branding-repository.js';
+import { SqlPrivacyRepository } from './repositories/privacy-repository.js';
 
 /**
  * The store's repositories over one `Sql` (the pool, or one transaction). Each is made on first use
@@ -183,6 +184,9 @@ export class SqlRepositories implements StoreTx {
   }
   get branding() {
     return this.once('branding', () => new SqlBrandingRepository(this.sql));
+  }
+  get privacy() {
+    return this.once('privacy', () => new SqlPrivacyRepository(this.sql.db));
   }
   get notificationIdentifiers() {
     return this.once('notificationIdentifiers', () => new SqlNotificationIdentifierRepository(this.sql));

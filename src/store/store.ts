@@ -45,6 +45,7 @@ import type { AttachmentRepository } from './repositories/attachment-repository.
 import type { PreferenceRepository, SendLedgerRepository } from './repositories/preference-repository.js';
 import type { PatientReplyRepository } from './repositories/patient-reply-repository.js';
 import type { BrandingRepository } from './repositories/branding-repository.js';
+import type { PrivacyRepository } from './repositories/privacy-repository.js';
 
 /**
  * The repositories core may use, bound to one transaction (`store.transaction`) or to the pool
@@ -131,6 +132,8 @@ export interface StoreTx {
   readonly patientReplies: PatientReplyRepository;
   /** Per-tenant branding: organisation name, accent colour, logo. */
   readonly branding: BrandingRepository;
+  /** Privacy monitoring: alerts from the audit stream, notes, suppressions, sensitive patients, the monitor's progress. */
+  readonly privacy: PrivacyRepository;
 }
 
 /**

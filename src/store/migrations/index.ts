@@ -27,6 +27,7 @@ import * as m027 from './027-inbound-replay-erasure.js';
 import * as m028 from './028-tenant-branding.js';
 import * as m029 from './029-ops-delivery-index.js';
 import * as m030 from './030-access-reviews.js';
+import * as m031 from './031-privacy-monitoring.js';
 
 /**
  * Migrations are versioned by name and compiled into the program (no file-system scan at run time).
@@ -63,6 +64,7 @@ export const migrationProvider: MigrationProvider = {
       '028-tenant-branding': m028,
       '029-ops-delivery-index': m029,
       '030-access-reviews': m030,
+      '031-privacy-monitoring': m031,
     };
   },
 };
