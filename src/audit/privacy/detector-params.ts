@@ -138,4 +138,7 @@ export const PARAMS = Object.freeze({
   dormantMs: 90 * DAY,
 });
 
-export type DetectorParams = typeof PARAMS;
+/** The shape of PARAMS with its numbers widened, so a test or the simulator can vary one. */
+export type DetectorParams = {
+  readonly [K in keyof typeof PARAMS]: (typeof PARAMS)[K] extends number ? number : (typeof PARAMS)[K];
+};
