@@ -7,7 +7,7 @@
  * 1. Generates `--entries` canonical audit entries in memory (encodeAuditEntry, as the store writes
  *    them) for a hospital month: 1,500 staff on day, evening and night shifts reading their care
  *    teams' patients, sign-ins with a few mistypes, EHR API keys creating notifications, deliveries,
- *    break-glass, refusals, searches; a few incidents. Not measured.
+ *    break-glass, refusals, failed sign-ins; no injected incidents (the simulator measures those). Not measured.
  * 2. Reference: `JSON.parse` of every entry (the floor any consumer of the log pays).
  * 3. Measured: `parseFact` + `PrivacyEngine.run` in batches of `--batch` (the monitor's batch), with
  *    a context answering roles and sensitivity from in-memory tables as the monitor's cache does.
@@ -253,12 +253,12 @@ try {
     `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.ramGiB} GiB, Node ${m.node}, ${m.os}; code ${codeInfo().commit}.`,
     `Stream: ${n.toLocaleString('en')} canonical entries (${Math.round(bytes / n)} bytes on average), ${days.toFixed(1)} simulated days, ${STAFF} staff, ${KEYS} API keys; batches of ${o.batch}.`,
     '',
-    '| measure | entries/s | CPU µs per entry |',
-    '|---|---:|---:|',
-    `| reference: \`JSON.parse\` alone | ${Math.round(n / reference.wallS).toLocaleString('en')} | ${(reference.cpuUs / n).toFixed(2)} |`,
-    `| \`parseFact\` + all detectors + merging (one core) | ${Math.round(n / run.wallS).toLocaleString('en')} | ${(run.cpuUs / n).toFixed(2)} |`,
+    '| measure | entries/s (wall) | entries per CPU-second | CPU µs per entry |',
+    '|---|---:|---:|---:|',
+    `| reference: \`JSON.parse\` alone | ${Math.round(n / reference.wallS).toLocaleString('en')} | ${Math.round((n * 1e6) / reference.cpuUs).toLocaleString('en')} | ${(reference.cpuUs / n).toFixed(2)} |`,
+    `| \`parseFact\` + all detectors + merging (one core) | ${Math.round(n / run.wallS).toLocaleString('en')} | ${Math.round((n * 1e6) / run.cpuUs).toLocaleString('en')} | ${(run.cpuUs / n).toFixed(2)} |`,
     '',
-    `Ratio to the reference (CPU): ${(run.cpuUs / reference.cpuUs).toFixed(1)}×. Goal ≥ 50,000 entries/s: ${n / run.wallS >= 50_000 ? 'met' : 'NOT met'}.`,
+    `Ratio to the reference (CPU): ${(run.cpuUs / reference.cpuUs).toFixed(1)}×. Goal ≥ 50,000 entries/s on one core (per CPU-second; the wall figure also counts time the core was taken by other processes): ${(n * 1e6) / run.cpuUs >= 50_000 ? 'met' : 'NOT met'}.`,
     `Engine state after the stream (JSON, what the monitor saves): ${(state.length / 1024 / 1024).toFixed(1)} MiB. Candidate updates handed out: ${raised}.`,
     `Findings by detector: ${[...findings].map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}.`,
   ];
