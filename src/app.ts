@@ -18,6 +18,7 @@ import type { SessionService } from './auth/session-service.js';
 import type { Hl7Service } from './ehr/hl7-apply/hl7-service.js';
 import type { MedicalDeviceService } from './alerting/devices/medical-device-service.js';
 import type { AlarmIntake } from './alerting/devices/alarm-intake.js';
+import type { PrivacyReportService } from './core/privacy-report-service.js';
 import { startHl7Listener, type Hl7Listener } from './app/hl7-listener.js';
 import { startMqttListener, type MqttListener } from './app/mqtt-listener.js';
 import { openStore } from './store/open-store.js';
@@ -59,6 +60,8 @@ export interface App {
     medicalDevices: MedicalDeviceService;
     /** Device messages to alerts (the MQTT listener's handler; its counters show which node handled what). */
     alarmIntake: AlarmIntake;
+    /** Breach investigation reports (`sealpost report access`, POST /v1/privacy/reports). */
+    privacyReports: PrivacyReportService;
   };
   /** The MLLP listener's port once `start()` opened it (SEALPOST_HL7_LISTEN); null when off; rejects if it failed. */
   hl7Port(): Promise<number | null>;
@@ -174,6 +177,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       hl7: s.hl7,
       medicalDevices: s.medicalDevices,
       alarmIntake: s.alarmIntake,
+      privacyReports: s.privacyReports,
     },
     hl7Port: async () => (await hl7Listener)?.port ?? null,
     mqttPort: async () => (await mqttListener)?.port ?? null,

@@ -13,6 +13,7 @@ import { EnvelopeCipher } from '../crypto/envelope-cipher.js';
 import { outboxSealer } from '../channels/dev-outbox/outbox-sealer.js';
 import type { OutboxSealer } from '../channels/dev-outbox/dev-outbox-channel.js';
 import { TemplateRegistry } from '../core/templates/template-registry.js';
+import { PrivacyReportService } from '../core/privacy-report-service.js';
 import { kekShredder, keyProviderKekOperations } from '../core/erasure-rotation.js';
 import { PatientService } from '../core/patient-service.js';
 import { NotificationService } from '../core/notification-service.js';
@@ -124,6 +125,7 @@ export interface Services {
   auditQueries: AuditQueryService;
   signers: SignerService;
   proofs: ProofService;
+  privacyReports: PrivacyReportService;
   // Identity and access: people, sign-in, MFA, care teams, break-glass, system clients
   sessions: SessionService;
   patientAccess: PatientAccess;
@@ -532,6 +534,8 @@ export function buildServices(f: Foundations): Services {
     signers: new SignerService(core),
     // Each proof is anchored in the audit log (its creation entry's inclusion in a signed checkpoint).
     proofs: new ProofService(core, auditLog),
+    // Breach investigation reports over the audit log, signed by the notary key (privacy.report).
+    privacyReports: new PrivacyReportService(core, auditLog),
     sessions,
     // The patient relationship (care team, break-glass) every content route checks for clinicians.
     patientAccess: new PatientAccess({

@@ -9,10 +9,10 @@ import { PUBLIC_URL_SETTING } from '../app/startup.js';
 
 /**
  * Commands that run without an existing installation: `serve` and `migrate` create one (database and
- * keyring), `import` loads an export into a new database, `verify` works offline on a file, and
- * `hl7 send` is a client of a running server's MLLP listener.
+ * keyring), `import` loads an export into a new database, `verify` and `verify-report` work offline on
+ * files, and `hl7 send` is a client of a running server's MLLP listener.
  */
-const WITHOUT_INSTALLATION = new Set(['serve', 'migrate', 'import', 'verify']);
+const WITHOUT_INSTALLATION = new Set(['serve', 'migrate', 'import', 'verify', 'verify-report']);
 /** Subcommands that only talk to a server over the network (`hl7 send` is an MLLP client). */
 const CLIENT_ONLY = new Set(['hl7 send']);
 

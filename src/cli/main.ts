@@ -14,6 +14,7 @@ import { verifyCommand } from './verify.js';
 import { hl7Command } from './hl7.js';
 import { devicesCommand } from './devices.js';
 import { archiverCommand } from './archiver.js';
+import { reportCommands } from './report.js';
 import { loadConfig } from '../config/load-config.js';
 import { needsInstallation, requireInstallation } from './installation.js';
 import { describeFailure } from './failure.js';
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   hl7Command(program);
   devicesCommand(program);
   archiverCommand(program);
+  reportCommands(program);
   return program;
 }
 

@@ -294,6 +294,13 @@ export const ERROR_CODES = {
   SP_AUDIT_PROOF_INVALID: { status: 400, title: 'The proof request is invalid for this log' },
   SP_AUDIT_ENTRY_NOT_FOUND: { status: 404, title: 'No audit entry at this index' },
   SP_AUDIT_PENDING: { status: 409, title: 'The log reaches this index with entries not yet numbered; retry shortly' },
+  SP_PRIVACY_REPORT_INVALID: { status: 400, title: 'The report request is invalid' },
+  SP_PRIVACY_REPORT_WINDOW: { status: 400, title: 'The report window is too long' },
+  SP_PRIVACY_REPORT_UNKNOWN_SUBJECT: {
+    status: 400,
+    title: 'The report names a user or API key this tenant does not have',
+  },
+  SP_PRIVACY_REPORT_TOO_LARGE: { status: 422, title: 'The report would hold too many entries for one request' },
   SP_CRYPTO_DECRYPT_FAILED: { status: 500, title: 'Decryption failed' },
   SP_CRYPTO_KEYRING_INVALID: { status: 500, title: 'The keyring file is invalid or unsafe' },
   SP_CRYPTO_CIPHERTEXT_MALFORMED: { status: 500, title: 'The ciphertext is truncated or of an unknown format' },

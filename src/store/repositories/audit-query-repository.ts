@@ -88,6 +88,81 @@ export class SqlAuditQueryRepository {
   }
 
   /**
+   * One page of the entries a breach investigation report covers (audit/privacy/access-report.ts):
+   * numbered entries of the tenant with `fromMs <= at < toMs` and `afterIdx < idx <= maxIdx`, in log
+   * order, narrowed by an actor, by an actor OR a text in the canonical entry (`like`: the caller
+   * escapes it with `\`), by patient references, or by the text alone. The text is a pre-filter; the
+   * caller checks the parsed entry exactly. Without an actor index this scans the window's rows.
+   */
+  async reportEntries(q: {
+    tenantId: string;
+    fromMs: number;
+    toMs: number;
+    afterIdx: number;
+    maxIdx: number;
+    actor?: string;
+    like?: string;
+    patientRefs?: readonly string[];
+    limit: number;
+  }): Promise<AuditEntryRow[]> {
+    const filters = [
+      sql`tenant_id = ${q.tenantId}`,
+      sql`idx > ${q.afterIdx}`,
+      sql`idx <= ${q.maxIdx}`,
+      sql`at >= ${q.fromMs}`,
+      sql`at < ${q.toMs}`,
+    ];
+    if (q.actor !== undefined && q.like !== undefined)
+      filters.push(sql`(actor = ${q.actor} or entry like ${q.like} escape '\\')`);
+    else if (q.actor !== undefined) filters.push(sql`actor = ${q.actor}`);
+    else if (q.like !== undefined) filters.push(sql`entry like ${q.like} escape '\\'`);
+    if (q.patientRefs)
+      filters.push(q.patientRefs.length ? sql`patient_ref in (${sql.join([...q.patientRefs])})` : sql`1 = 0`);
+    const rows = await sql<{ idx: number | string; entry: string; leaf_hash: Uint8Array }>`
+      select idx, entry, leaf_hash from audit_entries where ${sql.join(filters, sql` and `)} order by idx limit ${q.limit}`.execute(
+      this.db,
+    );
+    return rows.rows.map((r) => ({ idx: Number(r.idx), entry: r.entry, leafHash: r.leaf_hash }));
+  }
+
+  /** Every patient id of the tenant (to map pseudonymous references back; erased patients have no row). */
+  async patientIds(tenantId: string): Promise<string[]> {
+    const rows = await this.db.selectFrom('patients').select('id').where('tenant_id', '=', tenantId).execute();
+    return rows.map((r) => r.id);
+  }
+
+  /** Which of these patient references belong to erased patients (the erasures' tombstones). */
+  async erasedRefs(tenantId: string, refs: readonly string[]): Promise<string[]> {
+    const out = new Set<string>();
+    for (let i = 0; i < refs.length; i += 500) {
+      const rows = await this.db
+        .selectFrom('erasures')
+        .select('patient_ref')
+        .where('tenant_id', '=', tenantId)
+        .where('patient_ref', 'in', refs.slice(i, i + 500))
+        .execute();
+      for (const r of rows) out.add(r.patient_ref);
+    }
+    return [...out];
+  }
+
+  /** The notification type of each of these notifications that still exists (ids only in, codes out). */
+  async notificationTypes(tenantId: string, ids: readonly string[]): Promise<{ id: string; type: string }[]> {
+    const out: { id: string; type: string }[] = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      out.push(
+        ...(await this.db
+          .selectFrom('notifications')
+          .select(['id', 'type'])
+          .where('tenant_id', '=', tenantId)
+          .where('id', 'in', ids.slice(i, i + 500))
+          .execute()),
+      );
+    }
+    return out;
+  }
+
+  /**
    * Channel and provider of deliveries, for disclosure lines whose own audit entry names only the
    * delivery id (a portal read of a link sent before the report's window).
    */
