@@ -19,6 +19,7 @@ import type { Hl7Service } from './ehr/hl7-apply/hl7-service.js';
 import type { MedicalDeviceService } from './alerting/devices/medical-device-service.js';
 import type { AlarmIntake } from './alerting/devices/alarm-intake.js';
 import type { PrivacyReportService } from './core/privacy-report-service.js';
+import type { PrivacyMonitor } from './audit/privacy/privacy-monitor.js';
 import { startHl7Listener, type Hl7Listener } from './app/hl7-listener.js';
 import { startMqttListener, type MqttListener } from './app/mqtt-listener.js';
 import { openStore } from './store/open-store.js';
@@ -63,6 +64,8 @@ export interface App {
     /** Breach investigation reports (`sealpost report access`, POST /v1/privacy/reports). */
     privacyReports: PrivacyReportService;
   };
+  /** Privacy monitoring's worker (runs on its own when SEALPOST_PRIVACY_MONITOR is on; tests run it directly). */
+  privacyMonitor: PrivacyMonitor;
   /** The MLLP listener's port once `start()` opened it (SEALPOST_HL7_LISTEN); null when off; rejects if it failed. */
   hl7Port(): Promise<number | null>;
   /** The embedded MQTT broker's port once `start()` opened it (SEALPOST_MQTT_LISTEN); null when off or external; rejects if it failed. */
@@ -179,6 +182,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       alarmIntake: s.alarmIntake,
       privacyReports: s.privacyReports,
     },
+    privacyMonitor: s.privacyMonitor,
     hl7Port: async () => (await hl7Listener)?.port ?? null,
     mqttPort: async () => (await mqttListener)?.port ?? null,
     sessions: s.sessions,
@@ -210,6 +214,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       // Lifespan purge of conversation ciphertext, and patient rosters following care teams.
       if (config.worker.enabled) s.conversations.sweeper.start();
       if (config.worker.enabled) s.attachmentSweeper.start();
+      // Privacy monitoring over the audit stream, on whichever node holds its lease.
+      if (config.audit.privacyMonitor) s.privacyMonitor.start();
       hl7Listener = startHl7Listener(config, s.hl7, logger);
       hl7Listener.catch((e: unknown) =>
         logger.error(
@@ -246,6 +252,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       await s.alertDispatcher.stop();
       await s.conversations.sweeper.stop();
       await s.attachmentSweeper.stop();
+      await s.privacyMonitor.stop();
       await s.live.stop();
       s.inboxFeed.stop();
       await s.worker.stop();

@@ -23,6 +23,7 @@ import { fhirAppointmentRoutes } from '../api/routes/fhir/appointment-routes.js'
 import { fhirSubscriptionRoutes } from '../api/routes/fhir/subscription-routes.js';
 import { auditLogRoutes } from '../api/routes/audit-log-routes.js';
 import { privacyReportRoutes } from '../api/routes/privacy-report-routes.js';
+import { privacyRoutes } from '../api/routes/privacy-routes.js';
 import { signerRoutes } from '../api/routes/signer-routes.js';
 import { proofRoutes } from '../api/routes/proof-routes.js';
 import { apiKeyRoutes } from '../api/routes/api-key-routes.js';
@@ -143,6 +144,7 @@ export function registerRoutes(
   server.register(auditLogRoutes, { prefix: '/v1/audit', log: s.auditLog });
   // Breach investigation reports (privacy officers): the audit log's entries in a scope, with proofs, signed.
   server.register(privacyReportRoutes, { prefix: '/v1/privacy', reports: s.privacyReports });
+  server.register(privacyRoutes, { prefix: '/v1', privacy: s.privacy });
   server.register(signerRoutes, { prefix: '/v1/signers', signers: s.signers });
   server.register(proofRoutes, { proofs: s.proofs, access });
   // Identity and access: system clients, people, sign-in, MFA, care teams, break-glass.

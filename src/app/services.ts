@@ -14,6 +14,8 @@ import { outboxSealer } from '../channels/dev-outbox/outbox-sealer.js';
 import type { OutboxSealer } from '../channels/dev-outbox/dev-outbox-channel.js';
 import { TemplateRegistry } from '../core/templates/template-registry.js';
 import { PrivacyReportService } from '../core/privacy-report-service.js';
+import { PrivacyAlertService } from '../core/privacy-alert-service.js';
+import { PrivacyMonitor } from '../audit/privacy/privacy-monitor.js';
 import { kekShredder, keyProviderKekOperations } from '../core/erasure-rotation.js';
 import { PatientService } from '../core/patient-service.js';
 import { NotificationService } from '../core/notification-service.js';
@@ -126,6 +128,9 @@ export interface Services {
   signers: SignerService;
   proofs: ProofService;
   privacyReports: PrivacyReportService;
+  /** Privacy monitoring: the worker over the audit stream (one node, leased) and the officers' alert lifecycle. */
+  privacyMonitor: PrivacyMonitor;
+  privacy: PrivacyAlertService;
   // Identity and access: people, sign-in, MFA, care teams, break-glass, system clients
   sessions: SessionService;
   patientAccess: PatientAccess;
@@ -370,6 +375,18 @@ export function buildServices(f: Foundations): Services {
     logger,
   );
 
+  // Privacy monitoring: detectors over the numbered audit stream; new alerts e-mailed (id and score only).
+  const privacyMonitor = new PrivacyMonitor(
+    store,
+    { owner, intervalMs: config.audit.privacyMonitorIntervalMs, batchSize: 2000, newId: uuidv7 },
+    clock,
+    {
+      notify: (tenantId, alert) => alertMailer.notifyPrivacyAlert(tenantId, alert),
+      onError: (e) =>
+        logger.error({ code: errorCode(e) ?? (e as Error)?.name }, 'privacy monitor run failed; will retry'),
+    },
+  );
+
   const fhirBase = `${config.publicUrl.replace(/\/+$/, '')}/fhir/R4`;
   const restHooks: RestHookWorker = new RestHookWorker(
     core,
@@ -536,6 +553,11 @@ export function buildServices(f: Foundations): Services {
     proofs: new ProofService(core, auditLog),
     // Breach investigation reports over the audit log, signed by the notary key (privacy.report).
     privacyReports: new PrivacyReportService(core, auditLog),
+    privacyMonitor,
+    privacy: new PrivacyAlertService(core, {
+      enabled: config.audit.privacyMonitor,
+      status: () => privacyMonitor.status(),
+    }),
     sessions,
     // The patient relationship (care team, break-glass) every content route checks for clinicians.
     patientAccess: new PatientAccess({

@@ -52,4 +52,42 @@ export class AdminAlertMailer {
     }
     return sent;
   }
+
+  /**
+   * Tells the tenant's privacy officers and administrators that privacy monitoring raised an alert:
+   * its id and score only. No subject, no reason, no patient: the reasons are read in Sealpost,
+   * where reading them is itself on the record.
+   */
+  async notifyPrivacyAlert(tenantId: string, alert: { id: string; score: number }): Promise<number> {
+    const people = new Map<string, { id: string; email: string }>();
+    for (const role of ['privacy_officer', 'admin'])
+      for (const u of await this.store.read.users.activeWithRole(tenantId, role)) people.set(u.id, u);
+    const text =
+      `${this.o.organisationName}: a privacy alert (score ${Math.round(alert.score)}) was raised. ` +
+      `Open the console to review it (alert ${alert.id}, GET ${this.o.publicUrl}/v1/privacy/alerts/${alert.id}).`;
+    let sent = 0;
+    for (const p of people.values()) {
+      try {
+        await this.email.send(
+          {
+            deliveryId: `privacy-${alert.id}-${p.id}`,
+            notificationId: `privacy-${alert.id}`,
+            tenantId,
+            channel: 'email',
+            to: p.email,
+            subject: 'Sealpost privacy alert',
+            text,
+          },
+          AbortSignal.timeout(this.o.timeoutMs),
+        );
+        sent++;
+      } catch (e) {
+        this.log.warn(
+          { alertId: alert.id, userId: p.id, code: (e as { code?: string })?.code },
+          'privacy alert e-mail not sent',
+        );
+      }
+    }
+    return sent;
+  }
 }

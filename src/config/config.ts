@@ -150,6 +150,10 @@ export interface Config {
     checkpointSeconds: number;
     checkpointEntries: number;
     integrateBatch: number;
+    /** Privacy monitoring (SEALPOST_PRIVACY_MONITOR): detectors over the audit stream, on one node. */
+    privacyMonitor: boolean;
+    /** How often the monitor reads the entries added since its last run. */
+    privacyMonitorIntervalMs: number;
   };
   /** End-to-end encrypted messaging (SEALPOST_MESSAGING_*). */
   messaging: {

@@ -211,6 +211,8 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
       checkpointSeconds: int('AUDIT_CHECKPOINT_SECONDS', 60, 1, 86_400),
       checkpointEntries: int('AUDIT_CHECKPOINT_ENTRIES', 1000, 1, 10_000_000),
       integrateBatch: int('AUDIT_INTEGRATE_BATCH', 5000, 1, 100_000),
+      privacyMonitor: bool('PRIVACY_MONITOR', true),
+      privacyMonitorIntervalMs: int('PRIVACY_MONITOR_INTERVAL_MS', 10_000, 50, 3_600_000),
     },
     messaging: {
       keyPackageLow: int('MESSAGING_KEY_PACKAGE_LOW', 10, 0, 100),
