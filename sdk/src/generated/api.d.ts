@@ -14553,6 +14553,151 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/patients/{id}/sensitivity": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Flag a patient as sensitive (a staff member, a VIP, or flagged): every access to them is reviewed */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        kind: "staff" | "vip" | "flagged";
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {unknown} */
+                            kind: "staff" | "vip" | "flagged";
+                            patientRef: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {unknown} */
+                            kind: "staff" | "vip" | "flagged";
+                            patientRef: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        /** Clear a patient's sensitivity flag (204 whether or not one was set) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/patients/lookup": {
         parameters: {
             query?: never;
@@ -14633,6 +14778,1035 @@ export interface paths {
             };
         };
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/privacy/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Privacy alerts, ranked: open first, then investigating, then closed; by score within each */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string;
+                    limit?: number;
+                    status?: "open" | "investigating" | "closed";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                assignee: string | null;
+                                /** Format: date-time */
+                                createdAt: string;
+                                detectors: string[];
+                                /** @description Audit indexes (1-based `idx`), at most 50 */
+                                evidence: number[];
+                                /** Format: date-time */
+                                firstAt: string;
+                                id: string;
+                                /** Format: date-time */
+                                lastAt: string;
+                                outcome: ("false_positive" | "policy_reminder" | "sanction" | "breach") | null;
+                                /** @description PHI-free: numbers and codes */
+                                reasons: string[];
+                                /** @description Combined score, 0..100 */
+                                score: number;
+                                /** @enum {unknown} */
+                                status: "open" | "investigating" | "closed";
+                                /** @description Who: an audit actor (`user:<id>`, `api-key:<id>`, `client:<id>`) or `ip:<address>` */
+                                subject: string;
+                                /** Format: date-time */
+                                updatedAt: string;
+                            }[];
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/privacy/alerts/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One privacy alert with its evidence entries and notes */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            assignee: string | null;
+                            /** Format: date-time */
+                            createdAt: string;
+                            detectors: string[];
+                            /** @description Audit indexes (1-based `idx`), at most 50 */
+                            evidence: number[];
+                            /** Format: date-time */
+                            firstAt: string;
+                            id: string;
+                            /** Format: date-time */
+                            lastAt: string;
+                            outcome: ("false_positive" | "policy_reminder" | "sanction" | "breach") | null;
+                            /** @description PHI-free: numbers and codes */
+                            reasons: string[];
+                            /** @description Combined score, 0..100 */
+                            score: number;
+                            /** @enum {unknown} */
+                            status: "open" | "investigating" | "closed";
+                            /** @description Who: an audit actor (`user:<id>`, `api-key:<id>`, `client:<id>`) or `ip:<address>` */
+                            subject: string;
+                            /** Format: date-time */
+                            updatedAt: string;
+                        } & {
+                            /** @description The evidence entries as the audit log holds them (identifiers and hashes, no PHI) */
+                            entries: {
+                                /** @description The entry's canonical JSON, exactly as hashed into the log */
+                                entry: string;
+                                idx: number;
+                            }[];
+                            notes: {
+                                /** Format: date-time */
+                                at: string;
+                                author: string;
+                                text: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/privacy/alerts/{id}/close": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Close an open or investigating alert with an outcome and a note (stored encrypted)
+         * @description An alert is closed once: a second close answers 409 SP_PRIVACY_TRANSITION_INVALID.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        note: string;
+                        /**
+                         * @description false_positive, policy_reminder, sanction or breach
+                         * @enum {unknown}
+                         */
+                        outcome: "false_positive" | "policy_reminder" | "sanction" | "breach";
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            assignee: string | null;
+                            /** Format: date-time */
+                            createdAt: string;
+                            detectors: string[];
+                            /** @description Audit indexes (1-based `idx`), at most 50 */
+                            evidence: number[];
+                            /** Format: date-time */
+                            firstAt: string;
+                            id: string;
+                            /** Format: date-time */
+                            lastAt: string;
+                            outcome: ("false_positive" | "policy_reminder" | "sanction" | "breach") | null;
+                            /** @description PHI-free: numbers and codes */
+                            reasons: string[];
+                            /** @description Combined score, 0..100 */
+                            score: number;
+                            /** @enum {unknown} */
+                            status: "open" | "investigating" | "closed";
+                            /** @description Who: an audit actor (`user:<id>`, `api-key:<id>`, `client:<id>`) or `ip:<address>` */
+                            subject: string;
+                            /** Format: date-time */
+                            updatedAt: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/privacy/alerts/{id}/investigate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start investigating an open alert (assigned to the caller)
+         * @description Only an open alert: anything else answers 409 SP_PRIVACY_TRANSITION_INVALID.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            assignee: string | null;
+                            /** Format: date-time */
+                            createdAt: string;
+                            detectors: string[];
+                            /** @description Audit indexes (1-based `idx`), at most 50 */
+                            evidence: number[];
+                            /** Format: date-time */
+                            firstAt: string;
+                            id: string;
+                            /** Format: date-time */
+                            lastAt: string;
+                            outcome: ("false_positive" | "policy_reminder" | "sanction" | "breach") | null;
+                            /** @description PHI-free: numbers and codes */
+                            reasons: string[];
+                            /** @description Combined score, 0..100 */
+                            score: number;
+                            /** @enum {unknown} */
+                            status: "open" | "investigating" | "closed";
+                            /** @description Who: an audit actor (`user:<id>`, `api-key:<id>`, `client:<id>`) or `ip:<address>` */
+                            subject: string;
+                            /** Format: date-time */
+                            updatedAt: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/privacy/alerts/{id}/notes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Add a note to an alert that is not closed (stored encrypted; the audit records only that one was written) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        text: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            assignee: string | null;
+                            /** Format: date-time */
+                            createdAt: string;
+                            detectors: string[];
+                            /** @description Audit indexes (1-based `idx`), at most 50 */
+                            evidence: number[];
+                            /** Format: date-time */
+                            firstAt: string;
+                            id: string;
+                            /** Format: date-time */
+                            lastAt: string;
+                            outcome: ("false_positive" | "policy_reminder" | "sanction" | "breach") | null;
+                            /** @description PHI-free: numbers and codes */
+                            reasons: string[];
+                            /** @description Combined score, 0..100 */
+                            score: number;
+                            /** @enum {unknown} */
+                            status: "open" | "investigating" | "closed";
+                            /** @description Who: an audit actor (`user:<id>`, `api-key:<id>`, `client:<id>`) or `ip:<address>` */
+                            subject: string;
+                            /** Format: date-time */
+                            updatedAt: string;
+                        } & {
+                            /** @description The evidence entries as the audit log holds them (identifiers and hashes, no PHI) */
+                            entries: {
+                                /** @description The entry's canonical JSON, exactly as hashed into the log */
+                                entry: string;
+                                idx: number;
+                            }[];
+                            notes: {
+                                /** Format: date-time */
+                                at: string;
+                                author: string;
+                                text: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/privacy/reports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run a breach investigation report over the audit log (privacy officers, administrators)
+         * @description Every audit entry of the window (`from` inclusive, `to` exclusive, at most 366 days) and of at most one scope (`user`, `apiKey`, `address` or `patients`; none: the whole tenant), with the facts derived from them (patients affected with their ids, kinds of information, notifications by channel kind, sign-ins, sessions) and each entry's RFC 9162 inclusion proof to a signed checkpoint. `reportJson` is the exact text of report.json that `signature` (report.sig.json) signs: save both in a directory and run `sealpost verify-report` on it. At most 200000 entries (else SP_PRIVACY_REPORT_TOO_LARGE: use the CLI). Audited as privacy.report_run.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        address?: string;
+                        apiKey?: string;
+                        /** @description ISO 8601 date-time with offset */
+                        from: string;
+                        patients?: string[];
+                        /** @description ISO 8601 date-time with offset, after from */
+                        to: string;
+                        user?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Audit entries in the report */
+                            entries: number;
+                            id: string;
+                            /** @description Patients affected */
+                            patients: number;
+                            /** @description report.json, exactly as signed */
+                            reportJson: string;
+                            /** @description report.sig.json */
+                            signature: {
+                                /** @enum {string} */
+                                alg: "EdDSA";
+                                /** @description C2SP verifier key of the audit log's checkpoints */
+                                checkpointKey: string;
+                                /** @enum {string} */
+                                format: "sealpost-report-signature-v1";
+                                header: {
+                                    /** @description File name → hex SHA-256 of its exact bytes */
+                                    files: {
+                                        [key: string]: string;
+                                    };
+                                    keyId: string;
+                                    reportId: string;
+                                    signedAt: string;
+                                    /** @enum {string} */
+                                    type: "sealpost.access_report";
+                                    /** @enum {number} */
+                                    v: 1;
+                                };
+                                keyId: string;
+                                /** @description The notary public key (JWK) */
+                                publicKey: {
+                                    [key: string]: string;
+                                };
+                                /** @description base64url Ed25519 signature over signed */
+                                signature: string;
+                                /** @description The exact text signed: RFC 8785 canonical JSON of header */
+                                signed: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/privacy/sensitive-patients": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Patients flagged as sensitive, by pseudonymous reference (no patient ids) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                /** @enum {unknown} */
+                                kind: "staff" | "vip" | "flagged";
+                                /** @description The patient's pseudonymous audit reference (the `patient` of audit entries) */
+                                patientRef: string;
+                                /** Format: date-time */
+                                setAt: string;
+                                setBy: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/privacy/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The monitor's progress: the last audit index read, entries behind, last run, open alerts */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            cursor: number;
+                            enabled: boolean;
+                            lag: number;
+                            lastRunAt: string | null;
+                            openAlerts: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/privacy/suppressions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Suppression rules in force (`expired=true`: expired ones too), newest first */
+        get: {
+            parameters: {
+                query?: {
+                    expired?: boolean;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                /** Format: date-time */
+                                createdAt: string;
+                                createdBy: string;
+                                detector: string | null;
+                                expired: boolean;
+                                /** Format: date-time */
+                                expiresAt: string;
+                                id: string;
+                                reason: string;
+                                subject: string | null;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Suppress findings of a detector, of a subject, or of a detector for a subject, until an expiry
+         * @description Names a detector, a subject or both (neither: 400 SP_PRIVACY_SUPPRESSION_INVALID); `expiresAt` in the future, at most 366 days ahead. Suppressed findings raise no alert; the detectors still learn from the entries.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        detector?: string | null;
+                        /** Format: date-time */
+                        expiresAt: string;
+                        reason: string;
+                        subject?: string | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            createdAt: string;
+                            createdBy: string;
+                            detector: string | null;
+                            expired: boolean;
+                            /** Format: date-time */
+                            expiresAt: string;
+                            id: string;
+                            reason: string;
+                            subject: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/privacy/suppressions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a suppression rule (findings raise alerts again from now on) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -17035,8 +18209,8 @@ export interface paths {
                     "application/json": {
                         displayName: string;
                         email: string;
-                        /** @description Staff roles: admin, physician, nurse, receptionist, billing, auditor */
-                        roles: ("admin" | "physician" | "nurse" | "receptionist" | "billing" | "auditor")[];
+                        /** @description Staff roles: admin, physician, nurse, receptionist, billing, auditor, privacy_officer */
+                        roles: ("admin" | "physician" | "nurse" | "receptionist" | "billing" | "auditor" | "privacy_officer")[];
                     };
                 };
             };
@@ -17192,8 +18366,8 @@ export interface paths {
                 content: {
                     "application/json": {
                         displayName?: string;
-                        /** @description Staff roles: admin, physician, nurse, receptionist, billing, auditor */
-                        roles?: ("admin" | "physician" | "nurse" | "receptionist" | "billing" | "auditor")[];
+                        /** @description Staff roles: admin, physician, nurse, receptionist, billing, auditor, privacy_officer */
+                        roles?: ("admin" | "physician" | "nurse" | "receptionist" | "billing" | "auditor" | "privacy_officer")[];
                     };
                 };
             };
