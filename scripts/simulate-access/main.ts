@@ -1,5 +1,10 @@
 import { PROFILES, type Profile } from './incidents.js';
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { format } from 'prettier';
 import { simulate } from './simulate.js';
+import { evaluate } from './evaluate.js';
+import { resultsDoc, resultsTable } from './results-doc.js';
 
 function args(argv: string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -24,19 +29,27 @@ const profile: Profile = {
   seed: a.seed ? Number(a.seed) : base.seed,
 };
 const run = await simulate(profile, { out: a.out, progress: (l) => console.error(l) });
-console.error(`simulated in ${run.seconds.toFixed(0)} s: ${run.sim.requests.length} requests`);
-const byStatus = new Map<number, number>();
-for (const r of run.sim.requests) byStatus.set(r.status, (byStatus.get(r.status) ?? 0) + 1);
-console.error(JSON.stringify(Object.fromEntries(byStatus)));
-const byRoute = new Map<string, number>();
-for (const r of run.sim.requests)
-  byRoute.set(`${r.method} ${r.route} ${r.status}`, (byRoute.get(`${r.method} ${r.route} ${r.status}`) ?? 0) + 1);
-console.error(
-  [...byRoute]
-    .sort()
-    .map(([k, v]) => `${k}: ${v}`)
-    .join('\n'),
-);
-console.error('sensitivity flags', run.sensitivityFlags, 'privacy officer role', run.privacyOfficerRole);
-for (const i of run.injected) console.error(i.spec.id, i.subject, i.requests, i.problem ?? '');
+const evaluation = await evaluate(run);
 await run.server.close();
+const table = resultsTable(evaluation);
+console.log(table);
+console.error(
+  `simulated in ${run.seconds.toFixed(0)} s: ${run.sim.requests.length} requests, ${evaluation.entries} audit entries, ` +
+    `${evaluation.audited - Object.values(evaluation.missing).reduce((x, y) => x + y, 0)}/${evaluation.audited} requests found in the log`,
+);
+if (Object.keys(evaluation.missing).length) console.error('requests without their audit entry:', evaluation.missing);
+for (const i of evaluation.incidents)
+  console.error(
+    `${i.detected ? 'found ' : i.detectedAny ? 'other ' : 'MISSED'} ${i.id} ${i.kind} ${i.detectors.join(',')} ${i.problem ?? ''}`,
+  );
+for (const f of evaluation.falseDetails)
+  console.error(`false: ${new Date(f.firstAt).toISOString()} ${f.detector} ${f.subject} ${f.reasons.join(' | ')}`);
+if (a.doc !== 'false' && profile.name === 'month' && !a.out) {
+  const command = [
+    'npm run simulate:access',
+    ...(process.argv.slice(2).length ? ['--', ...process.argv.slice(2)] : []),
+  ].join(' ');
+  const doc = resultsDoc(run, evaluation, command, new Date().toISOString().slice(0, 10));
+  writeFileSync(resolve('docs/privacy-monitoring-results.md'), await format(doc, { parser: 'markdown' }));
+  console.error('wrote docs/privacy-monitoring-results.md');
+}

@@ -1,6 +1,6 @@
 import { SAMPLE_DATA } from '../../src/core/templates/sample-data.js';
 import type { Person, StaffRole } from './hospital.js';
-import type { PatientState, Simulation } from './sim-core.js';
+import type { PatientState, Simulation, SystemCredential } from './sim-core.js';
 
 const PASSWORD_OF_DORMANT = (i: number) => `quiet meadow lantern ${i} locum`;
 
@@ -33,7 +33,7 @@ export async function registerPatient(sim: Simulation, via: 'ehr-results' | 'ehr
 
 /** Invites, enrols (password) and enrols TOTP for one person, all through the API. */
 export async function enrolPerson(sim: Simulation, p: Person, roles: string[]): Promise<void> {
-  const invited = await sim.setup('POST', '/v1/users', '/v1/users', {
+  const invited = await sim.system('provisioning', 'POST', '/v1/users', '/v1/users', {
     email: p.email,
     displayName: `${p.role} ${p.rank + 1}`,
     roles,
@@ -79,7 +79,7 @@ export function serverRoles(role: StaffRole, privacyOfficerRole: boolean): strin
 }
 
 export async function createSystems(sim: Simulation): Promise<void> {
-  const make = async (name: 'ehr-results' | 'ehr-adt', scopes: string[], addresses: string[]) => {
+  const make = async (name: SystemCredential['name'], scopes: string[], addresses: string[]) => {
     const r = await sim.setup('POST', '/v1/api-keys', '/v1/api-keys', { name: `EHR ${name}`, scopes });
     if (r.status !== 201) throw new Error(`creating API key ${name} answered ${r.status}: ${JSON.stringify(r.body)}`);
     sim.systems.set(name, { name, id: r.body.apiKey.id, key: r.body.key, addresses });
@@ -88,6 +88,8 @@ export async function createSystems(sim: Simulation): Promise<void> {
   // teams; care-team changes need the admin scope), each from its interface engine's two nodes.
   await make('ehr-results', [], ['10.0.0.11', '10.0.0.13']);
   await make('ehr-adt', ['admin'], ['10.0.0.12', '10.0.0.14']);
+  // The identity provisioning system invites staff (the bootstrap key is used once, to make these).
+  await make('provisioning', ['admin'], ['10.0.0.20']);
 }
 
 export function dormantPerson(i: number, n: number): Person {

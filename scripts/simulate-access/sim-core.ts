@@ -7,7 +7,7 @@ import { Rng } from './rng.js';
 
 /** A system credential of the EHR integration (an API key) and the addresses it calls from. */
 export interface SystemCredential {
-  name: 'ehr-results' | 'ehr-adt';
+  name: 'ehr-results' | 'ehr-adt' | 'provisioning';
   id: string;
   key: string;
   addresses: string[];

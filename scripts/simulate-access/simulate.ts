@@ -74,6 +74,20 @@ export async function simulate(profile: Profile, opts: RunOptions = {}): Promise
       sim.at(day + 17 * HOUR, async () => sim.endShift(p));
     }
   }
+  // The installation was in use all along: the interfaces call every few days (a registration, a
+  // read, an invitation never taken up), so none of their credentials looks dormant or new later.
+  for (let d = 2; d < DORMANT_LEAD_DAYS - 3; d += 3) {
+    sim.at(t0 - (DORMANT_LEAD_DAYS - d) * DAY + 11 * HOUR, async () => {
+      const pt = await registerPatient(sim, 'ehr-adt');
+      await sim.system('ehr-results', 'GET', '/v1/patients/:id', `/v1/patients/${pt.id}`, undefined, pt.id);
+      if (d % 9 === 2)
+        await sim.system('provisioning', 'POST', '/v1/users', '/v1/users', {
+          email: `student${d}@hospital.example`,
+          displayName: `Student ${d}`,
+          roles: ['nurse'],
+        });
+    });
+  }
   await sim.runUntil(t0 - 3 * DAY);
   say(`dormant accounts: ${dormantCount}`);
 
