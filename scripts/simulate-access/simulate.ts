@@ -3,7 +3,7 @@ import type { Profile } from './incidents.js';
 import { Injector, type InjectedIncident } from './inject.js';
 import { SimHttp } from './http-client.js';
 import { Rng } from './rng.js';
-import { Simulation } from './sim-core.js';
+import { Simulation, type PatientState } from './sim-core.js';
 import { startSimServer, type SimServer } from './sim-server.js';
 import { createSystems, dormantPerson, enrolPerson, addToCareTeam, registerPatient, serverRoles } from './setup.js';
 import { Workload } from './workload.js';
@@ -58,7 +58,7 @@ export async function simulate(profile: Profile, opts: RunOptions = {}): Promise
     const p = dormantPerson(i, hospital.staff.length + i);
     await enrolPerson(sim, p, ['physician']);
     sim.dormant.push(p);
-    const own = [];
+    const own: PatientState[] = [];
     for (let k = 0; k < 3; k++) {
       const pt = await registerPatient(sim, 'ehr-adt');
       await addToCareTeam(sim, pt, p);
