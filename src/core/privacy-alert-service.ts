@@ -241,11 +241,12 @@ export class PrivacyAlertService {
     return { patientRef: ref, kind, created: prev === null };
   }
 
-  /** Clears a flag; false when the patient was not flagged (nothing written). */
+  /** Clears a flag; false when the patient was not flagged (nothing written); SP_PATIENT_NOT_FOUND for an unknown id. */
   async clearSensitivity(ctx: RequestContext, patientId: string): Promise<boolean> {
     const { store, clock } = this.deps;
     const ref = patientRef(this.deps, ctx.tenantId, patientId);
     const cleared = await store.transaction(async (tx) => {
+      if (!(await tx.access.patientExists(ctx.tenantId, patientId))) throw new AppError('SP_PATIENT_NOT_FOUND');
       if (!(await tx.privacy.clearSensitive(ctx.tenantId, ref))) return false;
       await audit(tx, ctx, clock(), {
         action: 'patient.sensitivity_cleared',

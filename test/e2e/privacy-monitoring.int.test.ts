@@ -69,6 +69,9 @@ describe('privacy monitoring through the API: a snooping incident detected, inve
     expect((await as(officer)('PUT', `/v1/patients/${VIP}/sensitivity`, { kind: 'celebrity' })).body.code).toBe(
       'SP_REQ_VALIDATION',
     );
+    expect((await as(officer)('DELETE', `/v1/patients/nobody-${tag}/sensitivity`)).body.code).toBe(
+      'SP_PATIENT_NOT_FOUND',
+    );
     expect(query(h.dataDir, 'select count(*) as n from privacy_sensitive_patients')[0].n).toBe(1);
   });
 

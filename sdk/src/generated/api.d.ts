@@ -14645,7 +14645,7 @@ export interface paths {
             };
         };
         post?: never;
-        /** Clear a patient's sensitivity flag (204 whether or not one was set) */
+        /** Clear a patient's sensitivity flag (204 whether or not one was set; 404 for an unknown patient) */
         delete: {
             parameters: {
                 query?: never;
@@ -14684,6 +14684,15 @@ export interface paths {
                 };
                 /** @description Default Response */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
                     headers: {
                         [name: string]: unknown;
                     };

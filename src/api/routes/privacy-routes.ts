@@ -269,9 +269,9 @@ export const privacyRoutes: RoutePlugin<PrivacyRouteOptions> = async (app, { pri
       config: { permission: 'privacy.manage' },
       schema: {
         tags: ['privacy'],
-        summary: "Clear a patient's sensitivity flag (204 whether or not one was set)",
+        summary: "Clear a patient's sensitivity flag (204 whether or not one was set; 404 for an unknown patient)",
         params: PatientParam,
-        response: { 204: Type.Null(), ...problems(400, 401, 403) },
+        response: { 204: Type.Null(), ...problems(400, 401, 403, 404) },
       },
     },
     async (req, reply) => {
