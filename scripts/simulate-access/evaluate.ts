@@ -51,7 +51,9 @@ export interface Evaluation {
  * audit, and answers the server gives before any principal exists (404 of an unknown route).
  */
 export function expectsEntry(r: SimRequest): boolean {
-  if (r.status >= 500 || r.status === 404 || r.status === 410) return false;
+  // 401: no principal (an expired session), and unauthenticated refusals write nothing by design.
+  if (r.status >= 500 || (r.status === 401 && !r.route.startsWith('/v1/auth/')) || r.status === 404 || r.status === 410)
+    return false;
   // KNOWN GAP (server, not simulator): GET /v1/appointments/{id} writes no `appointment.read` entry
   // (only the FHIR Appointment read does), so the detectors cannot see those reads. Listed here so
   // the completeness check covers everything else; remove once the route audits its reads.
