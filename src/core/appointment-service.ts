@@ -185,8 +185,22 @@ export class AppointmentService {
     if (answer.reminders.some((r) => r.status === 'queued')) this.deps.wake();
   }
 
+  /** The appointment's schedule; its read is on the record like the FHIR read (the date of service is PHI). */
   async get(ctx: RequestContext, externalId: string): Promise<AppointmentAnswer> {
-    return this.answer(this.deps.store.read, ctx, externalId);
+    const { store, clock } = this.deps;
+    const result = await store.transaction(async (tx) => {
+      const answer = await this.answer(tx, ctx, externalId);
+      const row = (await tx.appointments.get(ctx.tenantId, externalId))!;
+      await audit(tx, ctx, clock(), {
+        action: 'appointment.read',
+        targetType: 'appointment',
+        targetId: externalRef(this.deps, ctx.tenantId, 'appointment', externalId),
+        patientRef: patientRef(this.deps, ctx.tenantId, row.patient_id),
+      });
+      return answer;
+    });
+    await store.durable();
+    return result;
   }
 
   /** Cancels every reminder of the appointment that has not gone out yet; returns their ids. */

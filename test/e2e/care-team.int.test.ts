@@ -127,7 +127,10 @@ describe('care teams: the patient relationship of physicians and nurses', () => 
     expect((await p('DELETE', `/v1/appointments/a-${tag}`)).body.code).toBe('SP_AUTH_NO_RELATIONSHIP');
     expect((await p('PUT', `/v1/appointments/b-${tag}`, appt)).body.code).toBe('SP_AUTH_NO_RELATIONSHIP');
     expect((await p('PUT', `/v1/appointments/b-${tag}`, { ...appt, patientId: MINE })).status).toBe(201);
+    const reads = auditCount('appointment.read');
     expect((await h.request('GET', `/v1/appointments/a-${tag}`)).body.status).toBe('booked');
+    // The schedule's read is on the record, as the FHIR read is.
+    expect(auditCount('appointment.read')).toBe(reads + 1);
   });
 
   it('receptionists handle appointment reminders only and billing staff billing statements only, whatever the patient', async () => {
