@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Store } from '../store/store.js';
 import type { ErrorCode } from '../core/errors.js';
+import { certThumbprint } from '../auth/client-cert.js';
 
 /** What a 403 answer was about, noted where it is decided (error handler, `problem`). */
 interface Refusal {
@@ -39,6 +40,7 @@ export function installAccessDeniedAudit(app: FastifyInstance, deps: AccessDenie
     if (reply.statusCode !== 403 || !p) return payload;
     const refusal = refusals.get(req);
     const code = refusal?.code ?? 'SP_AUTH_FORBIDDEN';
+    const cert = p.clientCert ? certThumbprint(req.raw.socket) : null;
     try {
       await deps.store.transaction((tx) =>
         tx.audit.append({
@@ -50,7 +52,12 @@ export function installAccessDeniedAudit(app: FastifyInstance, deps: AccessDenie
           patientRef: refusal?.patientRef ?? null,
           requestId: req.id,
           sourceIp: req.ip,
-          details: { code, method: req.method, route: req.routeOptions.url ?? 'unmatched' },
+          details: {
+            code,
+            method: req.method,
+            route: req.routeOptions.url ?? 'unmatched',
+            ...(cert ? { certThumbprint: cert } : {}),
+          },
         }),
       );
     } catch (e) {

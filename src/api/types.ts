@@ -12,6 +12,7 @@ import type { RequestContext } from '../core/context.js';
 import type { ApiKeyVerifier } from '../auth/api-keys.js';
 import type { Principal, SessionStage } from '../auth/principal.js';
 import type { Permission, RoutePermission } from '../auth/permissions.js';
+import { certThumbprint } from '../auth/client-cert.js';
 
 export type TypedApp = FastifyInstance<
   RawServerDefault,
@@ -53,7 +54,11 @@ declare module 'fastify' {
 /** The audit context of an authenticated API request. */
 export function requestContext(req: FastifyRequest): RequestContext {
   const p = req.principal!;
-  return { tenantId: p.tenantId, actor: p.actor, requestId: req.id, sourceIp: req.ip };
+  const ctx: RequestContext = { tenantId: p.tenantId, actor: p.actor, requestId: req.id, sourceIp: req.ip };
+  // A key bound to a client certificate was authenticated by mTLS: its entries name the certificate.
+  const cert = p.clientCert ? certThumbprint(req.raw.socket) : null;
+  if (cert) ctx.certThumbprint = cert;
+  return ctx;
 }
 
 /**

@@ -24,6 +24,23 @@ export function fingerprintSha256(der: Buffer): string {
   return createHash('sha256').update(der).digest('hex');
 }
 
+const thumbprints = new WeakMap<object, string | null>();
+
+/**
+ * The client certificate's thumbprint for audit entries (`details.certThumbprint`): SHA-256 of the
+ * DER, base64url. Once per TLS connection (the certificate cannot change within one); null when the
+ * connection presented none.
+ */
+export function certThumbprint(socket: object): string | null {
+  let t = thumbprints.get(socket);
+  if (t === undefined) {
+    const raw = (socket as Partial<TLSSocket>).getPeerCertificate?.(false) as { raw?: Buffer } | undefined;
+    t = raw?.raw?.length ? createHash('sha256').update(raw.raw).digest('base64url') : null;
+    thumbprints.set(socket, t);
+  }
+  return t;
+}
+
 /** Validates and normalises a binding given by an administrator; throws SP_APIKEY_INVALID_CLIENT_CERT. */
 export function parseClientCertBinding(input: ClientCertInput, now: Date): ClientCertBinding {
   if ('fingerprintSha256' in input) {

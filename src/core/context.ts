@@ -21,6 +21,11 @@ export interface RequestContext {
    * (`details.breakGlass`); one request may touch several patients under several grants (a batch).
    */
   breakGlassGrants?: Readonly<Record<string, string>>;
+  /**
+   * The client certificate (SHA-256 of its DER, base64url) when mTLS authenticated the request: its
+   * audit entries carry it (`details.certThumbprint`), so a credential used with a new certificate shows.
+   */
+  certThumbprint?: string;
 }
 
 /** Everything core services need, injected by the composition root (app/services.ts). */
@@ -53,6 +58,7 @@ export function audit(
     outcome?: AuditEvent['outcome'];
   },
 ): Promise<void> {
+  const grant = e.patientRef ? ctx.breakGlassGrants?.[e.patientRef] : undefined;
   return tx.audit.append({
     tenantId: ctx.tenantId,
     actor: ctx.actor,
@@ -61,8 +67,14 @@ export function audit(
     at,
     outcome: 'success',
     ...e,
-    ...(e.patientRef && ctx.breakGlassGrants?.[e.patientRef]
-      ? { details: { ...e.details, breakGlass: ctx.breakGlassGrants[e.patientRef] } }
+    ...(grant || ctx.certThumbprint
+      ? {
+          details: {
+            ...e.details,
+            ...(grant ? { breakGlass: grant } : {}),
+            ...(ctx.certThumbprint ? { certThumbprint: ctx.certThumbprint } : {}),
+          },
+        }
       : {}),
   });
 }

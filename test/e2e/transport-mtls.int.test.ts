@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Agent } from 'node:https';
 import { httpsJson, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { clientCert, daysFromNow, testCa, type Pem } from '../helpers/transport-pki.js';
+import { query } from '../helpers/db-snapshot.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -89,6 +90,28 @@ describe('mTLS: API keys bound to a client certificate, against a real HTTPS ser
   it('keeps unbound keys working without a client certificate, and with one', async () => {
     expect((await call(unboundKey)).status).toBe(200);
     expect((await call(unboundKey, selfSignedClient)).status).toBe(200);
+  });
+
+  it('names the certificate (SHA-256 of its DER, base64url) in the audit entries of requests mTLS authenticated, and only those', async () => {
+    const refused = async (key: string, cert?: Pem) => {
+      const agent = new Agent({ ca: h.cert, ...(cert ? { cert: cert.cert, key: cert.key } : {}), keepAlive: false });
+      const r = await httpsJson(h.url, agent, 'GET', '/v1/patients/p-1', undefined, {
+        authorization: `Bearer ${key}`,
+      }).finally(() => agent.destroy());
+      expect(r.status).toBe(403);
+      const keyId = key.split('_')[1];
+      const rows = query<{ entry: string }>(
+        h.dataDir,
+        "select entry from audit_entries where action = 'access.denied' and actor = ? order by idx desc limit 1",
+        `api-key:${keyId}`,
+      );
+      return JSON.parse(rows[0]!.entry).details as Record<string, unknown>;
+    };
+    const thumbprint = Buffer.from(fromCaOne.sha256, 'hex').toString('base64url');
+    expect((await refused(fingerprintKey, fromCaOne)).certThumbprint).toBe(thumbprint);
+    expect((await refused(caKey, fromCaOne)).certThumbprint).toBe(thumbprint);
+    // An unbound key was not authenticated by its certificate, even when one was presented.
+    expect((await refused(unboundKey, selfSignedClient)).certThumbprint).toBeUndefined();
   });
 
   it('lists keys with their binding but never a secret', async () => {
