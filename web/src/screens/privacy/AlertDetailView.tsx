@@ -99,7 +99,7 @@ export function AlertDetailView() {
               <>
                 <dt>{t('privacy.fields.assignee')}</dt>
                 <dd>
-                  <code className="sp-privacy-id">{a.assignee}</code>
+                  <Subject subject={a.assignee} />
                 </dd>
               </>
             )}
@@ -187,7 +187,7 @@ export function AlertDetailView() {
               {a.notes.map((n, i) => (
                 <li key={i}>
                   <p className="sp-privacy-note-head">
-                    <When at={n.at} /> · <code className="sp-privacy-id">{n.author}</code>
+                    <When at={n.at} /> · <Subject subject={n.author} />
                   </p>
                   <p className="sp-privacy-note-text">{n.text}</p>
                 </li>

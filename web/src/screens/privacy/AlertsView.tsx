@@ -97,7 +97,7 @@ export function AlertsView() {
               key: 'subject',
               header: t('privacy.fields.subject'),
               cell: (a) => (
-                <Link to={`/privacy/alerts/${a.id}`} aria-label={t('privacy.alerts.open', { subject: a.subject })}>
+                <Link to={`/privacy/alerts/${a.id}`}>
                   <Subject subject={a.subject} />
                 </Link>
               ),

@@ -19,9 +19,9 @@ interface ReportFacts {
   };
 }
 
-/** A local date and time, `days` from now, for a datetime-local input. */
+/** A local date and time `days` from now, for a datetime-local input: the next whole minute (the end is exclusive). */
 function localIn(days: number): string {
-  const d = new Date(Date.now() + days * 86_400_000);
+  const d = new Date(Date.now() + days * 86_400_000 + 60_000);
   d.setSeconds(0, 0);
   return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
 }
