@@ -100,7 +100,9 @@ async function main() {
           requestId: `r-${appended}`,
           sourceIp: `10.${person % 4}.${(person * 7 + (next() % 3)) % addresses}.${person % 250}`,
           details:
-            action === 'delivery.sent' ? { channel: 'sms', provider: 'twilio', notification: `n-${appended}` } : null,
+            action === 'delivery.sent'
+              ? { channel: 'sms', provider: 'twilio', notification: `n-${appended}` }
+              : undefined,
         };
         const { entry, leafHash } = encodeAuditEntry(e);
         appended++;

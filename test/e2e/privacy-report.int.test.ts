@@ -142,7 +142,7 @@ describeEachBackend('breach investigation report', (backend) => {
     expect(requests(byPatients).sort()).toEqual(['in:address:1', 'in:user:3']);
 
     const all = await run({});
-    const inside = crafted.filter((c) => c.requestId.startsWith('in:')).map((c) => c.requestId);
+    const inside = crafted.filter((c) => c.requestId!.startsWith('in:')).map((c) => c.requestId);
     expect(requests(all).sort()).toEqual(inside.sort());
     for (const x of all.entries) expect(x.inclusion.length).toBeGreaterThan(0);
   });
