@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { BUILT_IN_TEMPLATES } from '../../core/templates/built-in-templates.js';
+import { deriveFacts, NOTIFICATION_FIELD_KINDS, type ParsedEntry } from './report-facts.js';
+
+const entry = (over: Partial<ParsedEntry>): ParsedEntry => ({
+  v: 1,
+  at: '2024-03-01T01:00:00.000Z',
+  tenant: 'default',
+  actor: 'user:u-1',
+  action: 'patient.read',
+  outcome: 'success',
+  target: null,
+  patient: 'ref-1',
+  request: null,
+  ip: '10.0.0.1',
+  details: null,
+  ...over,
+});
+
+describe('report facts', () => {
+  it('names a kind of information for every PHI variable of every built-in template', () => {
+    for (const t of BUILT_IN_TEMPLATES)
+      for (const v of t.variables.filter((x) => x.phi))
+        expect(NOTIFICATION_FIELD_KINDS[v.name], `${t.type}.${v.name}`).toBeDefined();
+  });
+
+  it('derives patients, kinds of information, channels, sign-ins and sessions from the entries alone', () => {
+    const facts = deriveFacts(
+      [
+        entry({}),
+        entry({ action: 'patient.contact_points_read', patient: 'ref-2' }),
+        entry({ action: 'patient.read', outcome: 'failure', patient: 'ref-3' }),
+        entry({
+          actor: 'system:worker:w',
+          action: 'delivery.sent',
+          target: { type: 'delivery', id: 'd-1' },
+          details: { channel: 'sms', notification: 'n-1' },
+        }),
+        entry({ action: 'auth.login_succeeded', patient: null, target: { type: 'session', id: 's-1' } }),
+        entry({ action: 'auth.login_failed', outcome: 'failure', patient: null, target: { type: 'user', id: 'u-1' } }),
+      ],
+      { notificationTypes: { 'n-1': 'test_result_ready' }, templateFields: { test_result_ready: ['testName'] } },
+    );
+    expect(facts.patientRefs).toEqual(['ref-1', 'ref-2', 'ref-3']);
+    expect(facts.phi.map((p) => p.kind)).toEqual([
+      'contact details',
+      'demographics (name, date of birth, language)',
+      'tests',
+    ]);
+    expect(facts.sentByChannel).toEqual({ sms: 1 });
+    expect(facts.notifications).toEqual([
+      {
+        id: 'n-1',
+        type: 'test_result_ready',
+        created: false,
+        deliveries: [{ id: 'd-1', channel: 'sms', actions: ['delivery.sent'] }],
+      },
+    ]);
+    expect(facts.signIns).toEqual({ attempts: 2, succeeded: 1, failed: 1 });
+    expect(facts.sessions.map((s) => s.id)).toEqual(['s-1']);
+    expect(facts.failures).toBe(2);
+  });
+});
