@@ -37,7 +37,7 @@ describe('privacy monitoring through the API: a snooping incident detected, inve
 
   beforeAll(async () => {
     // The monitor's own timer never fires during the test: each step runs it explicitly.
-    h = await startSealpost({ SEALPOST_PRIVACY_MONITOR_INTERVAL_MS: '3600000' });
+    h = await startSealpost({ SEALPOST_PRIVACY_MONITOR: 'on', SEALPOST_PRIVACY_MONITOR_INTERVAL_MS: '3600000' });
     [officer, snooper, second, receptionist, nurse] = await Promise.all([
       staffWithSession(h, ['privacy_officer'], 'default', `officer-${tag}@clinic.test`),
       staffWithSession(h, ['receptionist']),

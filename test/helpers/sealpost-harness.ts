@@ -85,6 +85,8 @@ export async function startSealpost(env: Record<string, string> = {}, deps: AppD
     SEALPOST_FREQUENCY_CAPS: 'off',
     SEALPOST_DEDUP_WINDOW: 'off',
     SEALPOST_DIGEST_WINDOW: 'off',
+    // Privacy monitoring writes its own audit entries (privacy_alert.*) on a timer; tests of it turn it on.
+    SEALPOST_PRIVACY_MONITOR: 'off',
     // `{port}` in a value is the port chosen here (e.g. SEALPOST_PUBLIC_URL=https://localhost:{port} for WebAuthn, whose RP ID cannot be an IP address).
     ...Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v.replaceAll('{port}', String(port))])),
   });
