@@ -84,7 +84,9 @@ describe('privacy monitoring through the API: a snooping incident detected, inve
     expect(mine).toHaveLength(1);
     alert = mine[0]!;
     expect(alert.status).toBe('open');
-    expect(alert.detectors).toEqual(expect.arrayContaining(['distinct_patients', 'sensitive_patient']));
+    // sensitive_patient waits out a grace period for a booking that would explain the VIP look-up
+    // (detector-params.ts); the many patients in one window raise the alert at once.
+    expect(alert.detectors).toContain('distinct_patients');
     expect(alert.score).toBeGreaterThanOrEqual(40);
     expect(alert.evidence.length).toBeGreaterThan(0);
     // Running again over the same log changes nothing: one alert per incident.
