@@ -31,8 +31,8 @@ describe('tenant isolation: no route of tenant A reaches tenant B', () => {
   const bAudit = () =>
     query(h.dataDir, 'select count(*) as n from audit_entries where tenant_id = ?', B)[0].n as number;
   let auditBefore = 0;
-  /** The unchanged-data test's own audited reads as tenant B (the patient read). */
-  const countOwnReads = 1;
+  /** The unchanged-data test's own audited reads as tenant B (the patient read and the appointment read). */
+  const countOwnReads = 2;
 
   beforeAll(async () => {
     h = await startSealpost();
