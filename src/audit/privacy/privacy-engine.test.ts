@@ -106,6 +106,7 @@ describe('privacy engine', () => {
     const s = new FactStream();
     s.read(T0, 'user:rec', 'vip');
     s.read(T0 + HOUR, 'user:rec', 'vip2');
+    s.add({ at: T0 + 2 * HOUR, actor: 'user:n1', action: 'auth.login_succeeded' }); // the grace has passed
     const got = new PrivacyEngine().run(
       s.facts,
       tableContext({ 'user:rec': ['receptionist'] }, { vip: 'vip', vip2: 'flagged' }),
@@ -123,10 +124,21 @@ describe('privacy engine', () => {
     ]);
   });
 
+  it('hands out every candidate of a subject when one batch holds several of them days apart', () => {
+    const s = new FactStream();
+    s.read(T0, 'user:rec', 'vip');
+    s.read(T0 + 3 * DAY, 'user:rec', 'vip');
+    s.read(T0 + 9 * DAY, 'user:rec', 'vip');
+    s.add({ at: T0 + 10 * DAY, actor: 'user:n1', action: 'auth.login_succeeded' });
+    const got = new PrivacyEngine().run(s.facts, ctx);
+    expect(got.map((c) => c.key).sort()).toEqual(['user:rec:2025-01-06', 'user:rec:2025-01-09', 'user:rec:2025-01-15']);
+  });
+
   it('drops findings a live suppression matches, and not after it expires', () => {
     const s = new FactStream();
     s.read(T0, 'user:rec', 'vip');
     s.read(T0 + 2 * DAY, 'user:rec', 'vip');
+    s.add({ at: T0 + 3 * DAY, actor: 'user:n1', action: 'auth.login_succeeded' });
     const seen: [Finding, boolean][] = [];
     const e = new PrivacyEngine({ onFinding: (f, suppressed) => seen.push([f, suppressed]) });
     const got = e.run(s.facts, ctx, [

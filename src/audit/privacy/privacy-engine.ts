@@ -186,7 +186,9 @@ export class PrivacyEngine {
     if (x.at < c.firstAt) c.firstAt = x.at;
     if (this.scoreOf(c) >= this.p.alertThreshold) {
       c.raised = true;
-      changed.set(ok, c);
+      // By the candidate's key, not its subject: one batch may hold two of a subject's candidates
+      // (days apart), and the earlier must still be handed out when the later replaces it in `open`.
+      changed.set(`${c.tenantId}|${c.key}`, c);
     }
   }
 
