@@ -122,6 +122,24 @@ export const SIGN_IN_SUCCESS: ReadonlySet<string> = new Set([
   'patient_auth.signed_in',
 ]);
 
+/**
+ * A person's or credential's workflow with a patient (what explains their access to a flagged
+ * patient): appointments they booked, rescheduled or cancelled, notifications they created. The care
+ * team is `CARE_TEAM_ADDED`, whose member is the target user, not the actor.
+ */
+export const WORKFLOW_ACTIONS: ReadonlySet<string> = new Set([
+  'appointment.booked',
+  'appointment.rescheduled',
+  'appointment.cancelled',
+  'notification.created',
+]);
+
+/** The patient is on the schedule: an appointment of theirs booked or moved (by anyone). */
+export const SCHEDULE_ACTIONS: ReadonlySet<string> = new Set(['appointment.booked', 'appointment.rescheduled']);
+
+/** A member added to a patient's care team (target `user:<id>`, by the ADT feed or an administrator). */
+export const CARE_TEAM_ADDED = 'care_team.member_added';
+
 /** The monitor's own entries (`privacy_alert.*`, `privacy_suppression.*`) never feed back. */
 export function isMonitorOwn(action: string): boolean {
   return action.startsWith('privacy_');

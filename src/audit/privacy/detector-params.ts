@@ -63,9 +63,15 @@ export const PARAMS = Object.freeze({
   distinctMin: 25,
   /** …and at least this many times the person's own usual (p90 of their active hours' distinct count). */
   distinctSelfRatio: 3,
+  /**
+   * The long window, for the slow snooper who keeps under `distinctMin` per half hour: distinct
+   * patients in it at which it fires, again at least `distinctSelfRatio` × the person's usual hour.
+   */
+  distinctLongWindowMs: 60 * MIN,
+  distinctLongMin: 30,
   /** Active hours of history kept per person for that usual. */
   distinctHistoryHours: 64,
-  /** Most recent accesses kept per person for the window (bounds memory under a flood). */
+  /** Most recent accesses kept per person for the windows (bounds memory under a flood). */
   distinctRing: 400,
 
   // ---- off_hours -----------------------------------------------------------------------------
@@ -83,6 +89,16 @@ export const PARAMS = Object.freeze({
   clinicalRoles: Object.freeze(['physician', 'nurse']),
   /** Severity by kind of flag. */
   sensitiveScore: Object.freeze({ staff: 0.8, vip: 0.8, flagged: 0.7 }),
+  /**
+   * An access is explained by the person's own workflow with the patient this recently: they booked,
+   * rescheduled or cancelled the patient's appointment, created a notification for them, or were added
+   * to their care team.
+   */
+  sensitiveExplainMs: 30 * DAY,
+  /** …or that workflow this soon after the access (the look-up before a booking): findings wait this long. */
+  sensitiveGraceMs: 15 * MIN,
+  /** …or the patient is on the schedule: an appointment of theirs booked or rescheduled (by anyone) this recently. */
+  sensitiveScheduleMs: 21 * DAY,
 
   // ---- refused_burst -------------------------------------------------------------------------
   refusedWindowMs: 15 * MIN,

@@ -23,6 +23,30 @@ describe('distinct patients detector', () => {
     expect(found[0]!.reason).toMatch(/^25 distinct patients in 30 min; usual 6/);
   });
 
+  it('fires on a slow snooper who stays under the half-hour bar but not the hour’s', () => {
+    const s = new FactStream();
+    for (let d = 0; d < 10; d++)
+      for (const h of [9, 10, 11, 14])
+        for (let i = 0; i < 5; i++) s.read(T0 + d * DAY + h * HOUR + i * 11 * MINUTE, 'user:rec', `p${d}-${h}-${i}`);
+    // 35 different patients over an hour: about 18 in any half hour, 35 in the hour.
+    const at = T0 + 10 * DAY + 10 * HOUR;
+    for (let i = 0; i < 35; i++) s.read(at + i * 100_000, 'user:rec', `x${i}`);
+    const found = run(s);
+    expect(found.map((f) => f.reason)).toEqual(['30 distinct patients in 60 min; usual 5 per active hour']);
+    expect(found[0]!.windowStart).toBe(at);
+  });
+
+  it('stays quiet for a receptionist’s busy hour of ordinary check-ins below the hour’s bar', () => {
+    const s = new FactStream();
+    for (let d = 0; d < 10; d++)
+      for (const h of [9, 10, 11, 14])
+        for (let i = 0; i < 8; i++) s.read(T0 + d * DAY + h * HOUR + i * 7 * MINUTE, 'user:rec', `p${d}-${h}-${i}`);
+    // A Monday rush: 28 different patients in the hour, 14 in any half hour.
+    const at = T0 + 10 * DAY + 9 * HOUR;
+    for (let i = 0; i < 28; i++) s.read(at + i * 2 * MINUTE, 'user:rec', `m${i}`);
+    expect(run(s)).toEqual([]);
+  });
+
   it('stays quiet for a registration clerk whose usual hour has many patients', () => {
     const s = new FactStream();
     for (let d = 0; d < 10; d++)
