@@ -14,7 +14,7 @@ import {
   type ConsolePerson,
   type PageWatch,
 } from '../helpers/console-browser.js';
-import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
+import { BROWSER_BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { samplePatient } from '../helpers/sealpost-harness.js';
 import { clientCert } from '../helpers/transport-pki.js';
 
@@ -25,7 +25,7 @@ import { clientCert } from '../helpers/transport-pki.js';
  * calendar across both DST changes of New York as the server computes them; devices registered,
  * changed and removed; the role rules; no PHI in the address bar, storage or console.
  */
-describe.each(BACKENDS)('the alerts and on-call screen (%s)', (backend) => {
+describe.each(BROWSER_BACKENDS)('the alerts and on-call screen (%s)', (backend) => {
   let rig: ConsoleRig;
   let db: TestDatabase;
   let admin: ConsolePerson, nurse: ConsolePerson, auditor: ConsolePerson;

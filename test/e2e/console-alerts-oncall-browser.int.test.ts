@@ -13,7 +13,7 @@ import {
   type ConsoleRig,
   type ConsolePerson,
 } from '../helpers/console-browser.js';
-import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
+import { BROWSER_BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { samplePatient } from '../helpers/sealpost-harness.js';
 
 /**
@@ -23,7 +23,7 @@ import { samplePatient } from '../helpers/sealpost-harness.js';
  * the iCalendar download; bad input shows the API's error and changes nothing; a nurse sees the units
  * and groups with names but can change none of it, nor anyone's contacts.
  */
-describe.each(BACKENDS)('the alerts screen: contacts, units, groups, swaps (%s)', (backend) => {
+describe.each(BROWSER_BACKENDS)('the alerts screen: contacts, units, groups, swaps (%s)', (backend) => {
   let rig: ConsoleRig;
   let db: TestDatabase;
   let admin: ConsolePerson, nurse: ConsolePerson, nurse2: ConsolePerson;

@@ -14,7 +14,7 @@ import {
   startConsole,
   type ConsoleRig,
 } from '../helpers/console-browser.js';
-import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
+import { BROWSER_BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { eventually, samplePatient } from '../helpers/sealpost-harness.js';
 
 /**
@@ -23,7 +23,7 @@ import { eventually, samplePatient } from '../helpers/sealpost-harness.js';
  * Ed25519), the checkpoints with their signatures and consistency, the accounting of disclosures
  * of a patient typed in a field, and an auditor who can read all of it and change nothing.
  */
-for (const backend of BACKENDS)
+for (const backend of BROWSER_BACKENDS)
   describe(`the audit screen in a real browser (${backend})`, () => {
     let rig: ConsoleRig;
     let db: TestDatabase;

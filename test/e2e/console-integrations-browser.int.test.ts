@@ -14,7 +14,7 @@ import {
   startConsole,
   type ConsoleRig,
 } from '../helpers/console-browser.js';
-import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
+import { BROWSER_BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { eventually, samplePatient } from '../helpers/sealpost-harness.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 import { sendMllp } from '../../src/api/mllp-client.js';
@@ -43,7 +43,7 @@ const ackOf = (ack: string) => {
  * the console, FHIR Subscriptions created, delivered to a real endpoint, paused, restarted, failing
  * and deleted; role rules; no PHI of the HL7 message anywhere in the browser.
  */
-for (const backend of BACKENDS)
+for (const backend of BROWSER_BACKENDS)
   describe(`the integrations screen in a real browser (${backend})`, () => {
     let rig: ConsoleRig;
     let db: TestDatabase;

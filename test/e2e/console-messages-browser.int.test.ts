@@ -17,7 +17,7 @@ import {
   type ConsoleRig,
   type PageWatch,
 } from '../helpers/console-browser.js';
-import { createTestDatabase, describeEachBackend, type TestDatabase } from '../helpers/backends.js';
+import { createTestDatabase, describeEachBrowserBackend, type TestDatabase } from '../helpers/backends.js';
 import { staffWithSession } from '../helpers/identity.js';
 import { MlsTestDevice } from '../helpers/mls-test-client.js';
 
@@ -39,7 +39,7 @@ function allBytes(dir: string): Buffer {
  * file name and file content never reach a URL, storage, the console log, the server's log or its
  * store in the clear.
  */
-describeEachBackend('the console’s Messages screen in a real browser', (backend) => {
+describeEachBrowserBackend('the console’s Messages screen in a real browser', (backend) => {
   const tag = randomBytes(4).toString('hex');
   const M = {
     first: `Zyx-PHI-${tag}-first`,

@@ -15,7 +15,12 @@ import {
   type ConsoleRig,
 } from '../helpers/console-browser.js';
 import { samplePatient } from '../helpers/sealpost-harness.js';
-import { createTestDatabase, describeEachBackend, numberAuditEntries, type TestDatabase } from '../helpers/backends.js';
+import {
+  createTestDatabase,
+  describeEachBrowserBackend,
+  numberAuditEntries,
+  type TestDatabase,
+} from '../helpers/backends.js';
 import type { KyselyStore } from '../../src/store/kysely-store.js';
 
 /**
@@ -24,7 +29,7 @@ import type { KyselyStore } from '../../src/store/kysely-store.js';
  * content on request (audited); cancel; the role rules (a receptionist sees reminders, never
  * results; a physician outside the care team is refused); no PHI in URLs, storage or the console.
  */
-describeEachBackend('console: notifications in a real browser', (backend) => {
+describeEachBrowserBackend('console: notifications in a real browser', (backend) => {
   const tag = randomBytes(4).toString('hex');
   const MARK = `Zyx-PHI-${tag}`;
   const MRN = { system: 'urn:mrn', value: `${MARK}-mrn` };

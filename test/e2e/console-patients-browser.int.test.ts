@@ -15,7 +15,7 @@ import {
   type ConsoleRig,
 } from '../helpers/console-browser.js';
 import { samplePatient } from '../helpers/sealpost-harness.js';
-import { createTestDatabase, describeEachBackend, type TestDatabase } from '../helpers/backends.js';
+import { createTestDatabase, describeEachBrowserBackend, type TestDatabase } from '../helpers/backends.js';
 
 /**
  * The Patients screen in Debian Chromium: lookup by identifier (typed here, never in the URL), contact
@@ -23,7 +23,7 @@ import { createTestDatabase, describeEachBackend, type TestDatabase } from '../h
  * preferences, erasure after a typed confirmation with its proof checked in the browser; the role
  * rules; no PHI in URLs, storage or the console.
  */
-describeEachBackend('console: patients in a real browser', (backend) => {
+describeEachBrowserBackend('console: patients in a real browser', (backend) => {
   const tag = randomBytes(4).toString('hex');
   const MARK = `Zyx-PHI-${tag}`;
   const SYSTEM = 'urn:mrn';

@@ -3,7 +3,7 @@ import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../helpers/chromium.js';
 import { b64, signatureKeys } from '../helpers/messaging-devices.js';
 import { logPageOnFailure, phoneContext } from '../helpers/portal-inbox.js';
-import { createTestDatabase, describeEachBackend, type TestDatabase } from '../helpers/backends.js';
+import { createTestDatabase, describeEachBrowserBackend, type TestDatabase } from '../helpers/backends.js';
 import { eventually, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { inboxStates, openSse } from '../helpers/sse.js';
 
@@ -13,7 +13,7 @@ import { inboxStates, openSse } from '../helpers/sse.js';
  * Server-Sent Events, read and acknowledge, preferences and consents edited, devices listed, Spanish
  * for a Spanish-speaking patient; the page runs under a strict policy (no inline script).
  */
-describeEachBackend('the portal notifications page in a real browser', (backend) => {
+describeEachBrowserBackend('the portal notifications page in a real browser', (backend) => {
   let db: TestDatabase;
   let h: Harness;
   let browser: Browser;

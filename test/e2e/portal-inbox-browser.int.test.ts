@@ -10,7 +10,7 @@ import {
   sendFromPage as sendReply,
   signInByKeyboard as signInWithCode,
 } from '../helpers/portal-inbox.js';
-import { createTestDatabase, describeEachBackend, type TestDatabase } from '../helpers/backends.js';
+import { createTestDatabase, describeEachBrowserBackend, type TestDatabase } from '../helpers/backends.js';
 import { staffWithSession } from '../helpers/identity.js';
 import { eventually, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 
@@ -20,7 +20,7 @@ import { eventually, samplePatient, startSealpost, type Harness } from '../helpe
  * exchanges end-to-end encrypted messages (and an attachment) with a nurse whose client is the SDK
  * in Node — the browser is the third client of the issue's three-client test.
  */
-describeEachBackend('the portal inbox in a real browser', (backend) => {
+describeEachBrowserBackend('the portal inbox in a real browser', (backend) => {
   let db: TestDatabase;
   let h: Harness;
   let browser: Browser;

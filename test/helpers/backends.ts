@@ -19,6 +19,22 @@ export const BACKENDS: BackendName[] = (process.env.SEALPOST_TEST_BACKENDS ?? 's
   .split(',')
   .map((s) => s.trim()) as BackendName[];
 
+/**
+ * Backends of the browser tests: SQLite only unless SEALPOST_TEST_BROWSER_BACKENDS widens it (e.g.
+ * `sqlite,postgres`). They test what a person sees and clicks; the API under them runs on both
+ * backends in the contract and end-to-end suites, and a second browser pass per backend cost the
+ * suite minutes for no path of its own.
+ */
+export const BROWSER_BACKENDS: BackendName[] = (process.env.SEALPOST_TEST_BROWSER_BACKENDS ?? BACKENDS[0] ?? 'sqlite')
+  .split(',')
+  .map((s) => s.trim())
+  .filter((b) => BACKENDS.includes(b as BackendName)) as BackendName[];
+
+/** `describe` once per browser-test backend (BROWSER_BACKENDS). */
+export function describeEachBrowserBackend(title: string, fn: (backend: BackendName) => void): void {
+  for (const backend of BROWSER_BACKENDS) describe(`${title} [${backend}]`, () => fn(backend));
+}
+
 export interface OpenOptions {
   /** The node id (NOTIFY payloads carry it); each store stands for one node. */
   nodeId?: string;
