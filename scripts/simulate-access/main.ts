@@ -40,7 +40,8 @@ console.error(
 if (Object.keys(evaluation.missing).length) console.error('requests without their audit entry:', evaluation.missing);
 for (const i of evaluation.incidents)
   console.error(
-    `${i.detected ? 'found ' : i.detectedAny ? 'other ' : 'MISSED'} ${i.id} ${i.kind} ${i.detectors.join(',')} ${i.problem ?? ''}`,
+    `${i.detected ? 'found ' : i.detectedAny ? 'other ' : 'MISSED'} ${i.id} ${i.kind} ${i.subject} ` +
+      `${new Date(i.start).toISOString()}–${new Date(i.end).toISOString()} by ${i.detectors.join(',') || 'none'} ${i.problem ?? ''}`,
   );
 for (const f of evaluation.falseDetails)
   console.error(`false: ${new Date(f.firstAt).toISOString()} ${f.detector} ${f.subject} ${f.reasons.join(' | ')}`);

@@ -56,7 +56,10 @@ export async function startSimServer(opts: { startMs: number; out?: string }): P
     SEALPOST_DATA_DIR: dataDir,
     SEALPOST_PORT: String(port),
     // The public address is the TLS-terminating proxy's; the simulator talks to the node behind it.
-    SEALPOST_PUBLIC_URL: `https://127.0.0.1:${port}`,
+    // Host `localhost` as in `npm start`'s default: the audit log's origin (the checkpoint key's name)
+    // is the public host, so `sealpost report access` and `npm start` on a kept --out directory
+    // sign and verify under the same name.
+    SEALPOST_PUBLIC_URL: `https://localhost:${port}`,
     SEALPOST_LOG_LEVEL: 'warn',
     SEALPOST_WORKER: 'false',
     SEALPOST_TRUSTED_PROXIES: '127.0.0.1',

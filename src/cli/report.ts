@@ -42,13 +42,14 @@ function readPatients(file: string): string[] {
     .filter(Boolean);
 }
 
-/** SEALPOST_ORGANISATION_CONTACT is a phone number, an e-mail address or a web address. */
+/** SEALPOST_ORGANISATION_CONTACT as the notice's contact: a phone number, an e-mail address or a web address. */
 function configuredContact(contact: string): NoticeContacts {
   const c = contact.trim();
   if (!c) return {};
   if (/^https?:\/\/|^www\./i.test(c)) return { web: c };
   if (c.includes('@')) return { email: c };
-  return { phone: c };
+  // Only a number is a telephone number: the default ("your care team") and other words are no contact.
+  return /\d{3}/.test(c) ? { phone: c } : {};
 }
 
 /**
