@@ -12,7 +12,7 @@ import { NOTIFICATION_DATA, addToCareTeam, registerPatient, removeFromCareTeam }
 export class Workload {
   private shiftSeq = 0;
   private apptSeq = 0;
-  readonly appointments: { id: string; patientId: string }[] = [];
+  readonly appointments: { id: string; patientId: string; at: number }[] = [];
   /** Days on which an administrator handles a patient's erasure request (legitimate, single). */
   erasureDays = new Set<number>();
 
@@ -166,14 +166,21 @@ export class Workload {
         return;
       }
       case 'receptionist': {
+        // Front-desk work follows the schedule: checking in a patient who has an appointment, a caller
+        // found and booked, a reminder call to a booked patient; now and then a walk-in with nothing
+        // booked (the sensitive-patient detector's known false positive when the walk-in is flagged).
         const pts = sim.outpatients();
         if (!pts.length) return;
-        const pt = rng.pick(pts);
+        const booked = this.bookedOutpatient();
+        const pt = (r < 0.35 || r >= 0.85) && booked && rng.chance(0.85) ? booked : rng.pick(pts);
         if (r < 0.35) {
           if (await this.lookup(p, shift, pt))
             await sim.person(p, shift, 'GET', '/v1/patients/:id', `/v1/patients/${pt.id}`, undefined, pt.id);
-        } else if (r < 0.65) await this.book(p, shift, pt);
-        else if (r < 0.85 && this.appointments.length) {
+        } else if (r < 0.65) {
+          if (rng.chance(0.5) && (await this.lookup(p, shift, pt)))
+            await sim.person(p, shift, 'GET', '/v1/patients/:id', `/v1/patients/${pt.id}`, undefined, pt.id);
+          await this.book(p, shift, pt);
+        } else if (r < 0.85 && this.appointments.length) {
           const a = rng.pick(this.appointments);
           await sim.person(
             p,
@@ -231,6 +238,20 @@ export class Workload {
     }
   }
 
+  /** An outpatient with an appointment booked in the last three weeks (the desk's schedule), or null. */
+  private bookedOutpatient(): PatientState | null {
+    const { sim } = this;
+    const since = sim.now() - 21 * DAY;
+    const recent: PatientState[] = [];
+    for (let i = this.appointments.length - 1; i >= 0 && recent.length < 200; i--) {
+      const a = this.appointments[i]!;
+      if (a.at < since) break;
+      const pt = sim.patients.get(a.patientId);
+      if (pt && !pt.erased && pt.ward < 0 && !pt.reserved) recent.push(pt);
+    }
+    return recent.length ? sim.rng.pick(recent) : null;
+  }
+
   /** Finds a patient by MRN (identifiers travel in the body); true when found. */
   async lookup(p: Person, shift: number, pt: PatientState): Promise<boolean> {
     const r = await this.sim.person(
@@ -269,7 +290,8 @@ export class Workload {
           body,
           patient.id,
         );
-    if (r && (r.status === 201 || r.status === 200)) this.appointments.push({ id, patientId: patient.id });
+    if (r && (r.status === 201 || r.status === 200))
+      this.appointments.push({ id, patientId: patient.id, at: sim.now() });
   }
 
   private async resultReady(pt: PatientState): Promise<void> {
