@@ -43,6 +43,24 @@ async function writeLog(store: KyselyStore): Promise<void> {
 
 const ctx = { sensitivity: () => null, roles: () => ['receptionist'] };
 
+/** `n` reads by `actor` of distinct patients `<prefix>-<i>`, five seconds apart from `at`. */
+async function reads(store: KyselyStore, actor: string, at: number, n: number, prefix: string): Promise<void> {
+  await store.transaction(async (tx) => {
+    for (let i = 0; i < n; i++)
+      await tx.audit.append({
+        tenantId: T,
+        at: new Date(at + i * 5_000),
+        actor,
+        action: 'patient.read',
+        outcome: 'success',
+        targetType: 'patient',
+        targetId: `${prefix}-${i}`,
+        patientRef: `${prefix}-${i}`,
+      });
+  });
+  await numberAuditEntries(store);
+}
+
 describeEachBackend('privacy monitor: batches commit alerts, state and cursor together', (backend) => {
   const fresh = freshDatabases(backend);
 
@@ -121,6 +139,105 @@ describeEachBackend('privacy monitor: batches commit alerts, state and cursor to
     const s = await stored(store);
     expect(s.keys).toEqual(want);
     expect(s.raised).toBe(want.length);
+  });
+
+  it('closing an alert does not blind the monitor: the same person snooping again that day raises a new open alert, notified, holding only the evidence since the close', async () => {
+    const store = await migratedStore(await fresh({ migrated: true }));
+    await store.read.tenants.ensure(T, T, 1);
+    const notified: { id: string; subject: string }[] = [];
+    const m = monitor(store, { notify: async (_t, a) => void notified.push({ id: a.id, subject: a.subject }) });
+    const night = Date.parse('2031-05-05T01:00:00Z');
+    const alerts = async () => {
+      await numberAuditEntries(store);
+      return store.read.privacy.listAlerts(T, { limit: 100 });
+    };
+    await reads(store, 'user:snoop', night, 30, 'a');
+    await m.runOnce();
+    const [first, ...none] = await alerts();
+    expect(none).toEqual([]);
+    expect(first!.status).toBe('open');
+    await store.transaction((tx) =>
+      tx.privacy.setStatus(T, first!.id, ['open'], { status: 'closed', outcome: 'false_positive' }, night),
+    );
+    // Nothing new since the close: nothing raised.
+    await m.runOnce();
+    expect((await alerts()).map((a) => a.id)).toEqual([first!.id]);
+
+    // Six hours later, the same day: 300 more patients.
+    await reads(store, 'user:snoop', night + 6 * 3_600_000, 300, 'b');
+    await m.runOnce();
+    const second = (await alerts()).filter((a) => a.status !== 'closed');
+    expect(second).toHaveLength(1);
+    expect(second[0]).toMatchObject({ subject: 'user:snoop', status: 'open', dedup_key: `${first!.dedup_key}#2` });
+    const seen = JSON.parse(first!.evidence) as number[];
+    const since = JSON.parse(second[0]!.evidence) as number[];
+    expect(since.length).toBeGreaterThan(0);
+    expect(Math.min(...since)).toBeGreaterThan(Math.max(...seen));
+    expect(notified).toEqual([
+      { id: first!.id, subject: 'user:snoop' },
+      { id: second[0]!.id, subject: 'user:snoop' },
+    ]);
+    const raised = (await store.read.auditLog.entries(0, 100_000))
+      .filter((e) => e.action === 'privacy_alert.raised')
+      .map((e) => JSON.parse(e.entry) as { target: { id: string }; details: { follows?: string } });
+    expect(raised.find((e) => e.target.id === second[0]!.id)!.details.follows).toBe(first!.id);
+
+    // Under investigation, it is updated by what follows (never doubled); once closed, the next one follows it.
+    await store.transaction((tx) =>
+      tx.privacy.setStatus(T, second[0]!.id, ['open'], { status: 'investigating', assignee: 'user:officer' }, night),
+    );
+    await reads(store, 'user:snoop', night + 8 * 3_600_000, 800, 'c');
+    await m.runOnce();
+    const updated = (await alerts()).filter((a) => a.status !== 'closed');
+    expect(updated.map((a) => [a.id, a.status])).toEqual([[second[0]!.id, 'investigating']]);
+    expect(updated[0]!.evidence).not.toBe(second[0]!.evidence);
+    expect(notified).toHaveLength(2);
+    await store.transaction((tx) =>
+      tx.privacy.setStatus(T, second[0]!.id, ['investigating'], { status: 'closed', outcome: 'sanction' }, night),
+    );
+    await reads(store, 'user:snoop', night + 12 * 3_600_000, 300, 'd');
+    await m.runOnce();
+    const third = (await alerts()).filter((a) => a.status !== 'closed');
+    expect(third.map((a) => a.dedup_key)).toEqual([`${first!.dedup_key}#3`]);
+    expect(notified.map((a) => a.id)).toEqual([first!.id, second[0]!.id, third[0]!.id]);
+  });
+
+  it('a long catch-up renews the lease at every batch, so no other node takes it meanwhile', async () => {
+    const store = await migratedStore(await fresh({ migrated: true }));
+    await store.read.tenants.ensure(T, T, 1);
+    await writeLog(store);
+    // Each read of the clock is 10 s later: the whole run lasts far longer than one 30 s lease.
+    let t = START;
+    const m = new PrivacyMonitor(
+      store,
+      { owner: 'node-a', intervalMs: 1000, batchSize: 23, newId: uuidv7 },
+      () => new Date((t += 10_000)),
+    );
+    const size = await store.read.auditLog.size();
+    expect(await m.runOnce()).toBeGreaterThanOrEqual(size);
+    expect(size / 23).toBeGreaterThan(5);
+    // Node B, just after the run, finds the lease held (renewed by the last batch, not expired at the first).
+    expect(await store.transaction((tx) => tx.leases.acquire(PRIVACY_MONITOR, 'node-b', t + 1, t + 30_000))).toBe(
+      false,
+    );
+  });
+
+  it('a monitor that lost its lease between batches stops at the next one', async () => {
+    // SQLite has one writer: node B's lease would wait for the batch's own transaction.
+    if (backend === 'sqlite') return;
+    const store = await migratedStore(await fresh({ migrated: true }));
+    await store.read.tenants.ensure(T, T, 1);
+    await writeLog(store);
+    const late = START + 3_600_000;
+    const a = monitor(store, {
+      // While A's first batch runs, its lease expires and node B takes it.
+      beforeSave: () =>
+        store
+          .transaction((tx) => tx.leases.acquire(PRIVACY_MONITOR, 'node-b', late, late + 60_000))
+          .then((took) => expect(took).toBe(true)),
+    });
+    expect(await a.runOnce()).toBe(23);
+    expect((await store.read.privacy.state(PRIVACY_MONITOR))!.cursorIdx).toBe(23);
   });
 
   it('a monitor whose cursor another node moved writes nothing for its batch', async () => {

@@ -18,8 +18,14 @@ export interface PrivacyMonitorOptions {
   newId: () => string;
 }
 
-/** Told of each new alert after its batch committed: PHI-free (id and score only). */
-export type PrivacyAlertNotify = (tenantId: string, alert: { id: string; score: number }) => Promise<unknown>;
+/**
+ * Told of each new alert after its batch committed: its id and score (the only things the message
+ * says) and its subject, so the people told never include the person the alert is about.
+ */
+export type PrivacyAlertNotify = (
+  tenantId: string,
+  alert: { id: string; score: number; subject: string },
+) => Promise<unknown>;
 
 export interface PrivacyMonitorHooks {
   notify?: PrivacyAlertNotify;
@@ -60,18 +66,27 @@ export class PrivacyMonitor {
     private readonly hooks: PrivacyMonitorHooks = {},
   ) {}
 
-  /** Runs batches until the log is consumed (or `maxBatches`); returns the entries consumed. */
+  /**
+   * Runs batches until the log is consumed (or `maxBatches`); returns the entries consumed. The lease
+   * is taken, or renewed, before every batch: a long catch-up never outlives it, and a node that lost
+   * it (paused past its expiry, another node took over) stops at the next batch.
+   */
   async runOnce(maxBatches = Number.MAX_SAFE_INTEGER): Promise<number> {
-    const now = this.clock().getTime();
-    const until = now + Math.max(30_000, 5 * this.o.intervalMs);
-    if (!(await this.store.transaction((tx) => tx.leases.acquire(PRIVACY_MONITOR, this.o.owner, now, until)))) return 0;
     let total = 0;
     for (let i = 0; i < maxBatches; i++) {
+      if (!(await this.lease())) break;
       const n = await this.batch();
       total += n;
       if (n < this.o.batchSize) break;
     }
     return total;
+  }
+
+  /** Takes or renews the lease for the next few intervals; false when another node holds it. */
+  private async lease(): Promise<boolean> {
+    const now = this.clock().getTime();
+    const until = now + Math.max(30_000, 5 * this.o.intervalMs);
+    return this.store.transaction((tx) => tx.leases.acquire(PRIVACY_MONITOR, this.o.owner, now, until));
   }
 
   /** One batch; returns the entries it consumed. The caller holds the lease. */
@@ -105,7 +120,7 @@ export class PrivacyMonitor {
       const next = Number(rows[rows.length - 1]!.idx);
       const state = JSON.stringify(engine.snapshot());
       const raised = await store.transaction(async (tx) => {
-        const fresh: { tenantId: string; id: string; score: number }[] = [];
+        const fresh: { tenantId: string; id: string; score: number; subject: string }[] = [];
         for (const c of candidates) {
           const r = await this.upsert(tx, c, nowMs);
           if (r) fresh.push(r);
@@ -117,7 +132,9 @@ export class PrivacyMonitor {
       });
       this.cached = { cursor: next, engine };
       for (const a of raised)
-        this.hooks.notify?.(a.tenantId, { id: a.id, score: a.score }).catch((e) => this.hooks.onError?.(e));
+        this.hooks
+          .notify?.(a.tenantId, { id: a.id, score: a.score, subject: a.subject })
+          .catch((e) => this.hooks.onError?.(e));
       return rows.length;
     } catch (e) {
       this.cached = null;
@@ -158,21 +175,19 @@ export class PrivacyMonitor {
       await this.store.transaction((tx) => tx.leases.release(PRIVACY_MONITOR, this.o.owner)).catch(() => {});
   }
 
-  /** New alert → inserted (returned, to notify); open or investigating → its findings updated; closed → left alone. */
+  /**
+   * New alert → inserted (returned, to notify); open or investigating → its findings updated.
+   * Closed → a NEW alert follows it, holding the evidence since (entries after the closed alert's
+   * last evidence), under the key `<key>#<n>` (n = 2, 3, … per close that day): closing an alert
+   * never blinds the detectors to its subject for the rest of the merge window. The follower carries
+   * the candidate's current score, detectors and reasons (the day's picture, so the reviewer sees the
+   * pattern the close did not end) and is itself updated, or followed once closed, the same way.
+   */
   private async upsert(
     tx: Parameters<Parameters<Store['transaction']>[0]>[0],
     c: AlertCandidate,
     now: number,
-  ): Promise<{ tenantId: string; id: string; score: number } | null> {
-    const tenths = Math.round(c.score * 10);
-    const findings = {
-      detectors: JSON.stringify(c.detectors),
-      score_tenths: tenths,
-      first_at: c.firstAt,
-      last_at: c.lastAt,
-      reasons: JSON.stringify(c.reasons),
-      evidence: JSON.stringify(c.evidence),
-    };
+  ): Promise<{ tenantId: string; id: string; score: number; subject: string } | null> {
     const entry = (action: string, id: string, details: Record<string, string | number | string[]>) =>
       tx.audit.append({
         tenantId: c.tenantId,
@@ -184,34 +199,78 @@ export class PrivacyMonitor {
         targetId: id,
         details,
       });
-    const existing: PrivacyAlertRow | undefined = await tx.privacy.alertByKey(c.tenantId, c.key);
-    if (!existing) {
+    // The chain of alerts under this candidate's key: the first, then one per close.
+    let prev: PrivacyAlertRow | undefined;
+    let existing: PrivacyAlertRow | undefined = await tx.privacy.alertByKey(c.tenantId, c.key);
+    let n = 1;
+    while (existing?.status === 'closed') {
+      const next = await tx.privacy.alertByKey(c.tenantId, `${c.key}#${n + 1}`);
+      if (!next) break;
+      prev = existing;
+      existing = next;
+      n++;
+    }
+    // Evidence after the last closed alert's: what its reviewer did not see.
+    const since = (closed: PrivacyAlertRow | undefined) => {
+      if (!closed) return c.evidence;
+      const seen = JSON.parse(closed.evidence) as number[];
+      const after = seen.length ? Math.max(...seen) : 0;
+      return c.evidence.filter((i) => i > after);
+    };
+    const findingsOf = (evidence: number[], firstAt: number) => ({
+      detectors: JSON.stringify(c.detectors),
+      score_tenths: Math.round(c.score * 10),
+      first_at: firstAt,
+      last_at: c.lastAt,
+      reasons: JSON.stringify(c.reasons),
+      evidence: JSON.stringify(evidence),
+    });
+    // A follower starts where the closed alert's findings stopped (within the candidate's span).
+    const after = (closed: PrivacyAlertRow) => Math.min(c.lastAt, Math.max(c.firstAt, Number(closed.last_at)));
+    const insert = async (key: string, evidence: number[], firstAt: number, follows: string | null) => {
       const id = this.o.newId();
       await tx.privacy.insertAlert({
         id,
         tenant_id: c.tenantId,
         subject: c.subject,
-        ...findings,
+        ...findingsOf(evidence, firstAt),
         status: 'open',
         outcome: null,
-        dedup_key: c.key,
+        dedup_key: key,
         assignee: null,
         created_at: now,
         updated_at: now,
       });
-      await entry('privacy_alert.raised', id, { score: c.score, detectors: c.detectors as DetectorId[] as string[] });
-      return { tenantId: c.tenantId, id, score: c.score };
+      await entry('privacy_alert.raised', id, {
+        score: c.score,
+        detectors: c.detectors as DetectorId[] as string[],
+        ...(follows ? { follows } : {}),
+      });
+      return { tenantId: c.tenantId, id, score: c.score, subject: c.subject };
+    };
+    if (!existing) return insert(c.key, c.evidence, c.firstAt, null);
+    if (existing.status === 'closed') {
+      // The last of the chain is closed: anything new since raises the next alert.
+      const evidence = since(existing);
+      if (!evidence.length) return null;
+      return insert(`${c.key}#${n + 1}`, evidence, after(existing), existing.id);
     }
-    if (existing.status === 'closed') return null;
+    const evidence = since(prev);
+    const findings = findingsOf(evidence, prev ? Number(existing.first_at) : c.firstAt);
     const same =
-      existing.score_tenths === tenths &&
+      existing.score_tenths === findings.score_tenths &&
       existing.evidence === findings.evidence &&
       existing.detectors === findings.detectors &&
       Number(existing.last_at) === c.lastAt;
     if (same) return null;
-    if (await tx.privacy.updateFindings(c.tenantId, existing.id, findings, now))
+    if (await tx.privacy.updateFindings(c.tenantId, existing.id, findings, now)) {
       await entry('privacy_alert.updated', existing.id, { score: c.score, detectors: c.detectors as string[] });
-    return null;
+      return null;
+    }
+    // Closed while this batch ran: what it did not hold follows it.
+    const closed = await tx.privacy.getAlert(c.tenantId, existing.id);
+    if (closed?.status !== 'closed' || !since(closed).length) return null;
+    return insert(`${c.key}#${n + 1}`, since(closed), after(closed), closed.id);
   }
 
   private async context(): Promise<DetectorContext> {
