@@ -39,8 +39,10 @@ describe('the console in a real browser', () => {
   let rig: ConsoleRig;
 
   beforeAll(async () => {
-    // One-minute idle timeout: the console warns at 30 s of inactivity and signs out at 45 s (page clock).
-    rig = await startConsole({ SEALPOST_SESSION_IDLE_MINUTES: '1' });
+    // Five-minute idle timeout: the console warns at 160 s of inactivity and signs out at 240 s (page
+    // clock). The server's own timeout runs on real time: five minutes leave a loaded machine room to
+    // finish the test before the server ends the session itself (the console would then say "ended").
+    rig = await startConsole({ SEALPOST_SESSION_IDLE_MINUTES: '5' });
   }, 120_000);
   afterAll(async () => rig?.close());
 
@@ -135,7 +137,7 @@ describe('the console in a real browser', () => {
     await page.clock.install();
     await signInWithTotp(page, rig.base, p);
     const warning = page.getByRole('alertdialog');
-    await page.clock.fastForward(31_000);
+    await page.clock.fastForward(161_000);
     await warning.waitFor();
     expect(await warning.textContent()).toContain('signed out in');
     await expectAccessible(page);
@@ -143,7 +145,7 @@ describe('the console in a real browser', () => {
     await warning.waitFor({ state: 'detached' });
     // The dialog's React Aria buttons and modal ran under the console's policy without a violation.
     await expectNoLeak(page, watch, []);
-    await page.clock.fastForward(46_000);
+    await page.clock.fastForward(241_000);
     // Polled, not awaited as a navigation: the page clock also runs the sign-in page's timers.
     await expect.poll(() => new URL(page.url()).searchParams.get('reason'), { timeout: 20_000 }).toBe('idle');
     expect(new URL(page.url()).pathname).toBe('/login');
