@@ -554,10 +554,15 @@ export function buildServices(f: Foundations): Services {
     // Breach investigation reports over the audit log, signed by the notary key (privacy.report).
     privacyReports: new PrivacyReportService(core, auditLog),
     privacyMonitor,
-    privacy: new PrivacyAlertService(core, {
-      enabled: config.audit.privacyMonitor,
-      status: () => privacyMonitor.status(),
-    }),
+    // Suppressions and false-positive closes are e-mailed to the other officers and administrators.
+    privacy: new PrivacyAlertService(
+      core,
+      { enabled: config.audit.privacyMonitor, status: () => privacyMonitor.status() },
+      (tenantId, notice) =>
+        alertMailer.notifyPrivacyOversight(tenantId, notice).catch((e) => {
+          logger.warn({ code: errorCode(e) ?? (e as Error)?.name }, 'privacy oversight e-mail not sent');
+        }),
+    ),
     sessions,
     // The patient relationship (care team, break-glass) every content route checks for clinicians.
     patientAccess: new PatientAccess({

@@ -305,6 +305,10 @@ export const ERROR_CODES = {
   SP_PRIVACY_TRANSITION_INVALID: { status: 409, title: "The privacy alert's status does not allow this change" },
   SP_PRIVACY_SUPPRESSION_INVALID: { status: 400, title: 'The suppression rule is invalid' },
   SP_PRIVACY_SUPPRESSION_NOT_FOUND: { status: 404, title: 'Suppression rule not found' },
+  SP_PRIVACY_SELF_REVIEW: {
+    status: 403,
+    title: 'Privacy officers do not review alerts or suppressions about themselves',
+  },
   SP_CRYPTO_DECRYPT_FAILED: { status: 500, title: 'Decryption failed' },
   SP_CRYPTO_KEYRING_INVALID: { status: 500, title: 'The keyring file is invalid or unsafe' },
   SP_CRYPTO_CIPHERTEXT_MALFORMED: { status: 500, title: 'The ciphertext is truncated or of an unknown format' },

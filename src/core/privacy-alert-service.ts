@@ -54,6 +54,34 @@ export interface SuppressionView {
 
 const iso = (ms: number) => new Date(Number(ms)).toISOString();
 
+/**
+ * A change that quiets the monitor, told to the tenant's OTHER privacy officers and administrators
+ * (PHI-free: ids, a detector id, times), so one officer cannot silence it unseen.
+ */
+export type PrivacyOversightNotice =
+  | {
+      kind: 'suppression_created';
+      /** The suppression's id. */
+      id: string;
+      /** Who created it (`user:<id>`, `api-key:<id>`). */
+      by: string;
+      detector: string | null;
+      /** Whether it names one subject; false: it covers everyone for its detector. */
+      namesSubject: boolean;
+      expiresAt: string;
+    }
+  | {
+      kind: 'alert_closed_false_positive';
+      /** The alert's id. */
+      id: string;
+      by: string;
+      /** The alert's subject: not told either (the text does not name it). */
+      subject: string;
+    };
+
+/** Delivers an oversight notice after the change committed (composition root: the admin-alert mailer). */
+export type PrivacyOversightNotify = (tenantId: string, notice: PrivacyOversightNotice) => Promise<unknown>;
+
 /** Monitor progress, read through the port the composition root gives (audit/privacy/privacy-monitor.ts). */
 export interface PrivacyMonitorStatusSource {
   status(): Promise<{ cursorIdx: number; lag: number; lastRunAt: number | null }>;
@@ -65,11 +93,19 @@ export interface PrivacyMonitorStatusSource {
  * read. Every change is audited in its own transaction (`privacy_alert.*`, `privacy_suppression.*`,
  * `patient.sensitivity_*`); the monitor skips `privacy_*` entries, so reviewing never feeds back.
  * Notes and reasons are sealed under the tenant's `privacy-notes` key; audit entries carry ids only.
+ *
+ * Nobody reviews themselves: every lifecycle action (investigate, note, close) on an alert whose
+ * subject is the caller, and a suppression naming the caller as its subject, answer 403
+ * SP_PRIVACY_SELF_REVIEW (and so are themselves on the record as access.denied). A suppression of a
+ * detector for everyone, and a close as false positive, are allowed but told to the tenant's other
+ * privacy officers and administrators (`oversight`). Reading one alert (its evidence entries) is
+ * audited (`privacy_alert.read`); lists are not.
  */
 export class PrivacyAlertService {
   constructor(
     private readonly deps: CoreDeps,
     private readonly monitor?: PrivacyMonitorStatusSource & { enabled: boolean },
+    private readonly oversight?: PrivacyOversightNotify,
   ) {}
 
   async list(
@@ -90,9 +126,17 @@ export class PrivacyAlertService {
     };
   }
 
+  /**
+   * One alert with its evidence entries and notes. The read is audited (`privacy_alert.read`, in its
+   * own transaction, before anything is answered): the evidence is the log's account of whom the
+   * subject touched, and who looked at it is part of the record.
+   */
   async get(ctx: RequestContext, id: string): Promise<PrivacyAlertDetail> {
-    const { store } = this.deps;
+    const { store, clock } = this.deps;
     const row = await this.require(store.read, ctx.tenantId, id);
+    await store.transaction((tx) =>
+      audit(tx, ctx, clock(), { action: 'privacy_alert.read', targetType: 'privacy_alert', targetId: id }),
+    );
     const entries: { idx: number; entry: string }[] = [];
     for (const idx of JSON.parse(row.evidence) as number[]) {
       const e = await store.read.auditLog.entry(idx - 1);
@@ -133,6 +177,7 @@ export class PrivacyAlertService {
     const { store } = this.deps;
     await store.transaction(async (tx) => {
       const row = await this.require(tx, ctx.tenantId, id);
+      notSelf(ctx, row);
       if (row.status === 'closed') throw new AppError('SP_PRIVACY_TRANSITION_INVALID', 'the alert is closed');
       await this.writeNote(tx, ctx, id, body);
     });
@@ -167,6 +212,8 @@ export class PrivacyAlertService {
       throw new AppError('SP_PRIVACY_SUPPRESSION_INVALID', 'body.expiresAt: at most 366 days ahead');
     const reason = input.reason.trim();
     if (!reason) throw new AppError('SP_REQ_VALIDATION', 'body.reason: must not be empty');
+    if (subject === ctx.actor)
+      throw new AppError('SP_PRIVACY_SELF_REVIEW', 'a suppression may not name its creator as the subject');
     const id = newId();
     const row = await store.transaction(async (tx) => {
       const key = (await this.notesKey(tx, ctx.tenantId, true))!;
@@ -191,6 +238,14 @@ export class PrivacyAlertService {
       return { r, key };
     });
     await store.durable();
+    this.tell(ctx.tenantId, {
+      kind: 'suppression_created',
+      id,
+      by: ctx.actor,
+      detector,
+      namesSubject: subject !== null,
+      expiresAt: new Date(expires).toISOString(),
+    });
     return this.suppressionView(row.r, row.key, now);
   }
 
@@ -299,6 +354,7 @@ export class PrivacyAlertService {
     const { store, clock } = this.deps;
     const row = await store.transaction(async (tx) => {
       const before = await this.require(tx, ctx.tenantId, id);
+      notSelf(ctx, before);
       const now = clock();
       if (!(await tx.privacy.setStatus(ctx.tenantId, id, from, to, now.getTime())))
         throw new AppError('SP_PRIVACY_TRANSITION_INVALID', `the alert is ${before.status}`);
@@ -312,7 +368,15 @@ export class PrivacyAlertService {
       return (await tx.privacy.getAlert(ctx.tenantId, id))!;
     });
     await store.durable();
+    if (to.status === 'closed' && to.outcome === 'false_positive')
+      this.tell(ctx.tenantId, { kind: 'alert_closed_false_positive', id, by: ctx.actor, subject: row.subject });
     return view(row);
+  }
+
+  /** Sends an oversight notice after the commit; the change stands whether or not it is delivered. */
+  private tell(tenantId: string, notice: PrivacyOversightNotice): void {
+    // The notifier logs its own failures (ids only); nothing here may fail the request.
+    this.oversight?.(tenantId, notice).catch(() => undefined);
   }
 
   private async writeNote(tx: StoreTx, ctx: RequestContext, alertId: string, text: string): Promise<void> {
@@ -371,6 +435,12 @@ export class PrivacyAlertService {
     });
     return dk.key;
   }
+}
+
+/** Nobody acts on an alert about themselves. */
+function notSelf(ctx: RequestContext, alert: PrivacyAlertRow): void {
+  if (alert.subject === ctx.actor)
+    throw new AppError('SP_PRIVACY_SELF_REVIEW', 'the alert is about the caller: another officer reviews it');
 }
 
 const noteRef = (tenantId: string, id: string) => ({

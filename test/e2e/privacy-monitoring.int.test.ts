@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { AdminAlertMailer } from '../../src/auth/admin-alert-mailer.js';
+import type { Channel, OutboundMessage } from '../../src/channels/channel.js';
 import { eventually, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
 import { staffWithSession, type TestPerson } from '../helpers/identity.js';
 import { query } from '../helpers/db-snapshot.js';
@@ -9,6 +12,8 @@ const tag = randomBytes(4).toString('hex');
 /** Planted in every patient's name: it must never reach an alert, an e-mail, a log line or the audit log. */
 const PHI_MARK = `Phimark${tag}`;
 const ids = Array.from({ length: 36 }, (_, i) => `pm-${tag}-${i}`);
+/** Patients a privacy officer reads later the same day, after their first alert was closed. */
+const later = Array.from({ length: 36 }, (_, i) => `pm-${tag}-later-${i}`);
 const VIP = ids[0]!;
 
 interface Alert {
@@ -26,26 +31,51 @@ interface Alert {
 describe('privacy monitoring through the API: a snooping incident detected, investigated and closed', () => {
   let h: Harness;
   let officer: TestPerson, snooper: TestPerson, second: TestPerson, receptionist: TestPerson, nurse: TestPerson;
-  let alert: Alert;
+  /** A privacy officer who also works the front desk (and snoops), and a second, honest officer. */
+  let rogue: TestPerson, colleague: TestPerson;
+  let alert: Alert, rogueAlert: Alert;
   const as = (p: TestPerson) => (method: string, path: string, body?: unknown) =>
     h.request(method, path, body, p.headers);
   const auditText = () => query<{ entry: string }>(h.dataDir, 'select entry from audit_entries').map((r) => r.entry);
   const alertRows = () => query<{ n: number }>(h.dataDir, 'select count(*) as n from privacy_alerts')[0]!.n;
-  const snoop = async (p: TestPerson) => {
-    for (const id of ids) expect((await as(p)('GET', `/v1/patients/${id}`)).status).toBe(200);
+  const snoop = async (p: TestPerson, which = ids) => {
+    for (const id of which) expect((await as(p)('GET', `/v1/patients/${id}`)).status).toBe(200);
   };
+  type Mail = { deliveryId: string; recipient: string; body: string };
+  const outbox = async () => (await h.request('GET', '/v1/dev/outbox?limit=500')).body.items as Mail[];
+  const mailFor = (deliveryId: string) =>
+    eventually(async () => (await outbox()).find((i) => i.deliveryId === deliveryId), deliveryId);
+  /** Whom the alert mailer writes to, over the real store, through a channel that keeps the messages. */
+  const recipients = async (send: (m: AdminAlertMailer) => Promise<number>) => {
+    const sent: OutboundMessage[] = [];
+    const channel: Channel = {
+      kind: 'email',
+      provider: 'capture',
+      send: async (m) => {
+        sent.push(m);
+        return { status: 'delivered' };
+      },
+    };
+    const opts = { organisationName: 'Clinic', publicUrl: 'https://sealpost.test', timeoutMs: 5000, newId: () => 'x' };
+    await send(new AdminAlertMailer(h.app.store, channel, opts, pino({ level: 'silent' })));
+    return { to: sent.map((m) => m.to), texts: sent.map((m) => m.text) };
+  };
+  const emailOf = (p: TestPerson) =>
+    query<{ email: string }>(h.dataDir, 'select email from users where id = ?', p.userId)[0]!.email;
 
   beforeAll(async () => {
     // The monitor's own timer never fires during the test: each step runs it explicitly.
     h = await startSealpost({ SEALPOST_PRIVACY_MONITOR: 'on', SEALPOST_PRIVACY_MONITOR_INTERVAL_MS: '3600000' });
-    [officer, snooper, second, receptionist, nurse] = await Promise.all([
+    [officer, snooper, second, receptionist, nurse, rogue, colleague] = await Promise.all([
       staffWithSession(h, ['privacy_officer'], 'default', `officer-${tag}@clinic.test`),
       staffWithSession(h, ['receptionist']),
       staffWithSession(h, ['receptionist']),
       staffWithSession(h, ['receptionist']),
       staffWithSession(h, ['nurse']),
+      staffWithSession(h, ['privacy_officer', 'receptionist']),
+      staffWithSession(h, ['privacy_officer']),
     ]);
-    for (const id of ids)
+    for (const id of [...ids, ...later])
       expect(
         (await h.request('PUT', `/v1/patients/${id}`, samplePatient({ name: { given: ['Ana'], family: PHI_MARK } })))
           .status,
@@ -101,9 +131,33 @@ describe('privacy monitoring through the API: a snooping incident detected, inve
       expect(text).not.toContain(PHI_MARK);
       for (const id of ids) expect(text).not.toContain(id);
     }
+    // Reading the detail above was itself recorded (privacy_alert.read): the monitor reads past it.
+    await h.app.privacyMonitor.runOnce();
     const status = await as(officer)('GET', '/v1/privacy/status');
     expect(status.body).toMatchObject({ enabled: true, lag: 0 });
     expect(status.body.cursor).toBeGreaterThan(ids.length);
+  });
+
+  it('reading one alert (its evidence entries) is on the record; listing alerts is not', async () => {
+    const reads = () =>
+      auditText()
+        .map((e) => JSON.parse(e))
+        .filter((e) => e.action === 'privacy_alert.read');
+    const before = reads().length;
+    expect((await as(officer)('GET', '/v1/privacy/alerts')).status).toBe(200);
+    expect(reads()).toHaveLength(before);
+    expect((await as(officer)('GET', `/v1/privacy/alerts/${alert.id}`)).status).toBe(200);
+    const after = reads();
+    expect(after).toHaveLength(before + 1);
+    expect(after[after.length - 1]).toMatchObject({
+      actor: `user:${officer.userId}`,
+      outcome: 'success',
+      target: { type: 'privacy_alert', id: alert.id },
+      patient: null,
+    });
+    // An unknown alert is 404 and not recorded as a read.
+    expect((await as(officer)('GET', `/v1/privacy/alerts/unknown-${tag}`)).status).toBe(404);
+    expect(reads()).toHaveLength(before + 1);
   });
 
   it('privacy officers and administrators are told by e-mail: the alert id and score, no person, patient or reason', async () => {
@@ -239,12 +293,130 @@ describe('privacy monitoring through the API: a snooping incident detected, inve
     expect((await as(officer)('GET', `/v1/privacy/alerts/${alert.id}`)).body.status).toBe('closed');
   });
 
+  it("a privacy officer's own alert: they cannot investigate, note or close it, nor suppress themselves; each refusal is on the record, and the new-alert e-mail never goes to them", async () => {
+    await snoop(rogue);
+    await h.app.privacyMonitor.runOnce();
+    const list = (await as(officer)('GET', '/v1/privacy/alerts')).body.items as Alert[];
+    const mine = list.filter((a) => a.subject === `user:${rogue.userId}`);
+    expect(mine).toHaveLength(1);
+    rogueAlert = mine[0]!;
+    const row = () =>
+      query(h.dataDir, 'select status, outcome, assignee, updated_at from privacy_alerts where id = ?', rogueAlert.id);
+    const suppressions = () => query(h.dataDir, 'select count(*) as n from privacy_suppressions')[0].n as number;
+    const denied = () =>
+      auditText()
+        .map((e) => JSON.parse(e))
+        .filter((e) => e.action === 'access.denied' && e.actor === `user:${rogue.userId}`);
+    const [rowBefore, supBefore, deniedBefore] = [row(), suppressions(), denied().length];
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString();
+    const attempts: [string, string, unknown?][] = [
+      ['POST', `/v1/privacy/alerts/${rogueAlert.id}/investigate`],
+      ['POST', `/v1/privacy/alerts/${rogueAlert.id}/notes`, { text: 'Looked fine to me.' }],
+      ['POST', `/v1/privacy/alerts/${rogueAlert.id}/close`, { outcome: 'false_positive', note: 'Routine work.' }],
+      ['POST', '/v1/privacy/suppressions', { subject: `user:${rogue.userId}`, reason: 'Me', expiresAt: tomorrow }],
+      [
+        'POST',
+        '/v1/privacy/suppressions',
+        { detector: 'distinct_patients', subject: `user:${rogue.userId}`, reason: 'Me', expiresAt: tomorrow },
+      ],
+    ];
+    for (const [method, path, body] of attempts) {
+      const r = await as(rogue)(method, path, body);
+      expect(r.status, path).toBe(403);
+      expect(r.body.code).toBe('SP_PRIVACY_SELF_REVIEW');
+    }
+    expect(row()).toEqual(rowBefore);
+    expect(suppressions()).toBe(supBefore);
+    const refused = denied().slice(deniedBefore);
+    expect(refused.map((e) => e.details.code)).toEqual(attempts.map(() => 'SP_PRIVACY_SELF_REVIEW'));
+    // They may still read it (and that read is on the record under their name).
+    expect((await as(rogue)('GET', `/v1/privacy/alerts/${rogueAlert.id}`)).status).toBe(200);
+
+    // The other officers are told of the alert; its subject is not.
+    await mailFor(`privacy-${rogueAlert.id}-${officer.userId}`);
+    await mailFor(`privacy-${rogueAlert.id}-${colleague.userId}`);
+    const told = await recipients((m) =>
+      m.notifyPrivacyAlert('default', { id: rogueAlert.id, score: rogueAlert.score, subject: `user:${rogue.userId}` }),
+    );
+    expect(told.to).toEqual(expect.arrayContaining([emailOf(officer), emailOf(colleague)]));
+    expect(told.to).not.toContain(emailOf(rogue));
+    expect(told.texts[0]).toContain('recorded in the audit log');
+  });
+
+  it('a detector suppression covering everyone is allowed, and the other officers and administrators are told by e-mail (ids, no reason)', async () => {
+    const r = await as(rogue)('POST', '/v1/privacy/suppressions', {
+      detector: 'off_hours',
+      reason: `Night shift rota ${PHI_MARK}`,
+      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+    });
+    expect(r.status).toBe(201);
+    const mail = await mailFor(`privacy-suppression-${r.body.id}-${officer.userId}`);
+    expect(mail.body).toContain(`user:${rogue.userId}`);
+    expect(mail.body).toContain('off_hours');
+    expect(mail.body).toContain('every subject');
+    expect(mail.body).not.toContain(PHI_MARK);
+    expect(mail.body).not.toContain('Night shift');
+    const told = await recipients((m) =>
+      m.notifyPrivacyOversight('default', {
+        kind: 'suppression_created',
+        id: r.body.id,
+        by: `user:${rogue.userId}`,
+        detector: 'off_hours',
+        namesSubject: false,
+        expiresAt: r.body.expiresAt,
+      }),
+    );
+    expect(told.to).toEqual(expect.arrayContaining([emailOf(officer), emailOf(colleague)]));
+    expect(told.to).not.toContain(emailOf(rogue));
+    expect((await as(officer)('DELETE', `/v1/privacy/suppressions/${r.body.id}`)).status).toBe(204);
+  });
+
+  it('closing an alert as a false positive is told to the other officers; the same person snooping again that day raises a new open alert, notified', async () => {
+    const closed = await as(officer)('POST', `/v1/privacy/alerts/${rogueAlert.id}/close`, {
+      outcome: 'false_positive',
+      note: 'Front-desk clean-up of duplicate registrations.',
+    });
+    expect(closed.status).toBe(200);
+    const mail = await mailFor(`privacy-closed-${rogueAlert.id}-${colleague.userId}`);
+    expect(mail.body).toContain(rogueAlert.id);
+    expect(mail.body).toContain(`user:${officer.userId}`);
+    expect(mail.body).not.toContain(rogue.userId);
+    expect(mail.body).not.toContain('duplicate registrations');
+    const told = await recipients((m) =>
+      m.notifyPrivacyOversight('default', {
+        kind: 'alert_closed_false_positive',
+        id: rogueAlert.id,
+        by: `user:${officer.userId}`,
+        subject: `user:${rogue.userId}`,
+      }),
+    );
+    expect(told.to).toContain(emailOf(colleague));
+    expect(told.to).not.toContain(emailOf(officer));
+    expect(told.to).not.toContain(emailOf(rogue));
+
+    await snoop(rogue, later);
+    await h.app.privacyMonitor.runOnce();
+    const mine = ((await as(officer)('GET', '/v1/privacy/alerts')).body.items as Alert[]).filter(
+      (a) => a.subject === `user:${rogue.userId}`,
+    );
+    expect(mine.map((a) => a.status).sort()).toEqual(['closed', 'open']);
+    const fresh = mine.find((a) => a.status === 'open')!;
+    expect(fresh.id).not.toBe(rogueAlert.id);
+    expect(fresh.detectors).toContain('distinct_patients');
+    expect(Math.min(...fresh.evidence)).toBeGreaterThan(Math.max(...rogueAlert.evidence));
+    await mailFor(`privacy-${fresh.id}-${officer.userId}`);
+    expect((await as(officer)('GET', `/v1/privacy/alerts/${rogueAlert.id}`)).body).toMatchObject({
+      status: 'closed',
+      outcome: 'false_positive',
+    });
+  });
+
   it('the planted PHI marker is nowhere in the alerts, the audit log or the server log', async () => {
     const rows = query<Record<string, unknown>>(h.dataDir, 'select * from privacy_alerts');
     expect(JSON.stringify(rows)).not.toContain(PHI_MARK);
     for (const e of auditText()) expect(e).not.toContain(PHI_MARK);
     const log = readFileSync(h.logFile, 'utf8');
     expect(log).not.toContain(PHI_MARK);
-    for (const id of ids) expect(log).not.toContain(id);
+    for (const id of [...ids, ...later]) expect(log).not.toContain(id);
   });
 });
