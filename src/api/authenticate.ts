@@ -3,11 +3,13 @@ import type { X509Certificate } from 'node:crypto';
 import type { Store } from '../store/store.js';
 import type { ErrorCode } from '../core/errors.js';
 import { problem } from './error-handler.js';
+import { noteRefusedCredential } from './access-denied.js';
 import type { ApiKeyVerifier, ApiPrincipal } from '../auth/api-keys.js';
-import { checkClientCert, peerCertificate, type ClientCertVerdict } from '../auth/client-cert.js';
+import { certThumbprint, checkClientCert, peerCertificate, type ClientCertVerdict } from '../auth/client-cert.js';
 import { apiKeyPermissions, rolePermissions, type Permission, type RoutePermission } from '../auth/permissions.js';
 import type { Principal } from '../auth/principal.js';
-import { SESSION_COOKIE, type SessionService } from '../auth/session-service.js';
+import { SESSION_COOKIE, SESSION_TOKEN, type SessionService } from '../auth/session-service.js';
+import { hashToken } from '../crypto/tokens.js';
 import type { AccessTokenVerifier } from '../auth/access-tokens.js';
 
 /**
@@ -61,7 +63,14 @@ export function apiKeyAuthenticator(keys: ApiKeyVerifier, store: Store, clock: (
         if (verdict !== 'ok') {
           // Key id and verdict only: the certificate's subject can name a person.
           req.log.warn({ keyId: key.keyId, binding: key.clientCert.kind, verdict }, 'mTLS-bound API key refused');
-          return verdict === 'missing' ? 'SP_AUTH_CLIENT_CERT_REQUIRED' : 'SP_AUTH_CLIENT_CERT_MISMATCH';
+          const code = verdict === 'missing' ? 'SP_AUTH_CLIENT_CERT_REQUIRED' : 'SP_AUTH_CLIENT_CERT_MISMATCH';
+          // The key is genuine: its use with another certificate (or none) is on the record (access.denied).
+          noteRefusedCredential(
+            req,
+            { tenantId: key.tenantId, actor: `api-key:${key.keyId}`, certThumbprint: certThumbprint(socket) },
+            code,
+          );
+          return code;
         }
       }
       const now = clock().getTime();
@@ -104,7 +113,10 @@ export function sessionAuthenticator(sessions: SessionService, store: Store, pub
       if (viaCookie && UNSAFE.has(req.method)) {
         const origin = req.headers.origin;
         const site = req.headers['sec-fetch-site'];
-        if (origin !== publicOrigin && site !== 'same-origin') return 'SP_AUTH_FORBIDDEN';
+        if (origin !== publicOrigin && site !== 'same-origin') {
+          await noteCrossSite(req, token);
+          return 'SP_AUTH_FORBIDDEN';
+        }
       }
       const s = await sessions.verify(token);
       if (!s) return 'SP_AUTH_UNAUTHENTICATED';
@@ -146,6 +158,19 @@ export function sessionAuthenticator(sessions: SessionService, store: Store, pub
       };
     },
   };
+
+  /**
+   * A cross-site change is refused whatever the cookie holds; when the cookie is a live session the
+   * refusal goes on the record under its subject (access.denied). Looked up without `verify`, so a
+   * forged request neither counts as the session's activity nor keeps it from going idle.
+   */
+  async function noteCrossSite(req: FastifyRequest, token: string): Promise<void> {
+    if (!SESSION_TOKEN.test(token)) return;
+    const row = await store.read.sessions.byTokenHash(hashToken(token));
+    if (!row || !(await sessions.live(row.tenant_id, row.id))) return;
+    const actor = row.subject_type === 'user' ? `user:${row.subject_id}` : `patient-account:${row.subject_id}`;
+    noteRefusedCredential(req, { tenantId: row.tenant_id, actor }, 'SP_AUTH_FORBIDDEN');
+  }
 }
 
 /**

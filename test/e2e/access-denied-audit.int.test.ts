@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { Agent } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
+import { httpsJson, samplePatient, startSealpost, type Harness } from '../helpers/sealpost-harness.js';
+import { clientCert, testCa } from '../helpers/transport-pki.js';
 import { staffWithSession, type TestPerson } from '../helpers/identity.js';
 import { anon } from '../helpers/staff-sign-in.js';
 import { query } from '../helpers/db-snapshot.js';
@@ -110,15 +112,96 @@ describe('refused access is on the record (access.denied), for privacy monitorin
         (await h.request('GET', `/v1/patients/${OTHER}`, undefined, { authorization: `Bearer sps_${'x'.repeat(40)}` }))
           .status,
       ).toBe(401);
+      expect(
+        (
+          await h.request('GET', `/v1/patients/${OTHER}`, undefined, {
+            authorization: `Bearer sp_${'0'.repeat(16)}_${'y'.repeat(43)}`,
+          })
+        ).status,
+      ).toBe(401);
+      // A cookie change from another site is refused (403) whatever the cookie; an unknown session writes nothing.
+      const csrf = await h.request('PUT', `/v1/patients/${OTHER}`, samplePatient(), {
+        authorization: '',
+        cookie: `__Host-sealpost_session=sps_${'z'.repeat(43)}`,
+        origin: 'https://evil.example',
+      });
+      expect(csrf.status).toBe(403);
+      expect(csrf.body.code).toBe('SP_AUTH_FORBIDDEN');
     }
-    // A cookie-authenticated change from another site is refused (403) before anyone is authenticated.
+    expect(entriesAfter(before)).toEqual([]);
+  });
+
+  it("a cross-site change carrying a live session cookie is refused and recorded under that session's person", async () => {
+    const before = lastIdx();
     const csrf = await h.request('PUT', `/v1/patients/${OTHER}`, samplePatient(), {
       authorization: '',
       cookie: `__Host-sealpost_session=${physician.token}`,
       origin: 'https://evil.example',
     });
     expect(csrf.status).toBe(403);
-    expect(entriesAfter(before)).toEqual([]);
+    expect(csrf.body.code).toBe('SP_AUTH_FORBIDDEN');
+    const added = entriesAfter(before);
+    expect(added.map((x) => x.action)).toEqual(['access.denied']);
+    expect(JSON.parse(added[0].entry)).toMatchObject({
+      actor: `user:${physician.userId}`,
+      outcome: 'failure',
+      patient: null,
+      ip: '127.0.0.1',
+      details: { code: 'SP_AUTH_FORBIDDEN', method: 'PUT', route: '/v1/patients/:id' },
+    });
+    expect(added[0].entry).not.toContain(OTHER);
+    expect(query(h.dataDir, 'select count(*) as n from patients where id = ?', OTHER)[0].n).toBe(1);
+  });
+
+  it('an API key bound to a client certificate, used with another certificate or none, is recorded under the key (with the presented thumbprint)', async () => {
+    const ca = await testCa('Access Denied Test CA');
+    const [bound, other] = await Promise.all([
+      clientCert('interface-engine', { ca }),
+      clientCert('interface-engine', { ca }),
+    ]);
+    const made = await h.request('POST', '/v1/api-keys', {
+      name: `bound ${tag}`,
+      scopes: ['audit'],
+      clientCert: { fingerprintSha256: bound.sha256.toUpperCase().match(/../g)!.join(':') },
+    });
+    expect(made.status).toBe(201);
+    const keyId = made.body.apiKey.id as string;
+    const call = async (cert?: { cert: string; key: string }) => {
+      const agent = new Agent({ ca: h.cert, ...(cert ?? {}), keepAlive: false });
+      try {
+        return await httpsJson(h.url, agent, 'GET', '/v1/audit/events?limit=1', undefined, {
+          authorization: `Bearer ${made.body.key}`,
+        });
+      } finally {
+        agent.destroy();
+      }
+    };
+    expect((await call(bound)).status).toBe(200);
+
+    const before = lastIdx();
+    const wrong = await call(other);
+    expect(wrong.status).toBe(403);
+    expect(wrong.body.code).toBe('SP_AUTH_CLIENT_CERT_MISMATCH');
+    const none = await call();
+    expect(none.status).toBe(401);
+    expect(none.body.code).toBe('SP_AUTH_CLIENT_CERT_REQUIRED');
+    const added = entriesAfter(before).filter((e) => e.action === 'access.denied');
+    expect(added.map((e) => JSON.parse(e.entry))).toEqual([
+      expect.objectContaining({
+        actor: `api-key:${keyId}`,
+        outcome: 'failure',
+        details: {
+          code: 'SP_AUTH_CLIENT_CERT_MISMATCH',
+          method: 'GET',
+          route: '/v1/audit/events',
+          certThumbprint: Buffer.from(other.sha256, 'hex').toString('base64url'),
+        },
+      }),
+      expect.objectContaining({
+        actor: `api-key:${keyId}`,
+        details: { code: 'SP_AUTH_CLIENT_CERT_REQUIRED', method: 'GET', route: '/v1/audit/events' },
+      }),
+    ]);
   });
 
   it('a failed sign-in records the source address and an account key: the user id, or a keyed hash of an unknown login name', async () => {
