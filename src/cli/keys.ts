@@ -14,6 +14,7 @@ import {
 } from '../core/key-rotation.js';
 import { AppError } from '../core/errors.js';
 import { DEFAULT_TENANT } from '../core/domain.js';
+import { publishedKeysCommand } from './report.js';
 
 /** A one-line progress bar on stderr (redrawn in place); silent unless stderr is a terminal or forced. */
 function progressBar(label: string, force: boolean): ((p: RotationProgress) => void) & { end(): void } {
@@ -53,7 +54,9 @@ async function open() {
 export function keysCommand(program: Command): void {
   const keys = program
     .command('keys')
-    .description('Key versions: list, rotate (re-wrap / re-index online), retire, seal the local keyring');
+    .description(
+      'Key versions: list, rotate (re-wrap / re-index online), retire, seal the local keyring, write the published key set',
+    );
 
   keys
     .command('list')
@@ -147,4 +150,6 @@ export function keysCommand(program: Command): void {
       await keyring.reseal(config.keys.passphrase);
       console.log('keyring sealed');
     });
+
+  publishedKeysCommand(keys);
 }

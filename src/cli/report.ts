@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import pino from 'pino';
 import { loadConfig } from '../config/load-config.js';
 import { buildApp } from '../app.js';
@@ -7,7 +7,7 @@ import { createLogger } from '../logger.js';
 import { AppError } from '../core/errors.js';
 import { DEFAULT_TENANT } from '../core/domain.js';
 import { writeReportDir, type NoticeContacts } from '../audit/privacy/report-render.js';
-import { verifyReportDir } from '../audit/privacy/report-verify.js';
+import { verifyReportDir, type ReportVerification } from '../audit/privacy/report-verify.js';
 import type { JwkSet } from '../crypto/proof-verifier.js';
 
 interface AccessOptions {
@@ -130,22 +130,76 @@ export function reportCommands(program: Command): void {
   program
     .command('verify-report <dir>')
     .description(
-      'Check a report directory offline: the notary signature (and, with --keys, that the key is the published one and was valid), the manifest hashes of report.json, report.html, report.pdf and notice.html, ' +
-        'the checkpoint signature, every inclusion proof, that each entry is in the scope and window, and the facts recomputed from the entries; exit 1 and name the first failure',
+      'Check a report directory offline: the notary signature, and with --keys that the notary and checkpoint keys are the published ones and the notary key was valid; the manifest hashes of report.json, report.html, report.pdf and notice.html, ' +
+        'the checkpoint signature, every inclusion proof, that each entry is in the scope and window, and the facts recomputed from the entries. ' +
+        'Exit 0: authentic (all checks pass against the pinned keys); 1: a check failed (the first failure named); 2: consistent but NOT authenticated, as no --keys were given (anyone can sign a report with keys of their own)',
     )
-    .option('--keys <file>', 'pinned key set (/.well-known/sealpost-keys.json saved earlier)')
+    .option(
+      '--keys <file>',
+      'the published key set to pin (/.well-known/sealpost-keys.json, or `sealpost keys published --out <file>` on the installation)',
+    )
     .option('--json', 'print the result as JSON')
     .action((dir: string, o: { keys?: string; json?: boolean }) => {
-      const keys = o.keys ? (JSON.parse(readFileSync(o.keys, 'utf8')) as JwkSet) : undefined;
-      const v = verifyReportDir(dir, keys);
+      let keys: JwkSet | undefined;
+      let v: ReportVerification;
+      try {
+        if (o.keys) keys = readKeySet(o.keys);
+        v = verifyReportDir(dir, keys);
+      } catch (e) {
+        v = { ok: false, consistent: false, pinned: false, problems: [(e as Error).message], checks: [] };
+      }
       if (o.json) console.log(JSON.stringify(v));
       else if (v.ok) {
-        console.log(`report ${v.reportId} OK: ${v.entries} entries`);
+        console.log(`report ${v.reportId} OK: ${v.entries} entries, against the pinned keys`);
+        for (const c of v.checks) console.log(`  ✓ ${c}`);
+      } else if (v.consistent) {
+        console.log(
+          `report ${v.reportId} NOT AUTHENTICATED: the keys were not pinned (self-consistency only: it verifies against the keys it carries, which anyone can make). ` +
+            'Pass --keys <sealpost-keys.json>: the published key set (GET /.well-known/sealpost-keys.json over HTTPS, or `sealpost keys published --out <file>` on the installation)',
+        );
         for (const c of v.checks) console.log(`  ✓ ${c}`);
       } else {
         console.log(`report FAILED verification: ${v.problems[0]}`);
         for (const p of v.problems.slice(1)) console.log(`  ${p}`);
       }
-      process.exitCode = v.ok ? 0 : 1;
+      process.exitCode = v.ok ? 0 : v.consistent ? 2 : 1;
+    });
+}
+
+/** A key set file: a JSON object with a `keys` array (a JWK Set), as the well-known document is. */
+function readKeySet(file: string): JwkSet {
+  let v: unknown;
+  try {
+    v = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    throw new Error('--keys: not a readable JSON file');
+  }
+  if (!v || typeof v !== 'object' || !Array.isArray((v as JwkSet).keys))
+    throw new Error('--keys: not a key set (a JSON object with a keys array, as /.well-known/sealpost-keys.json)');
+  return v as JwkSet;
+}
+
+/**
+ * `sealpost keys published --out <file>`: the key set /.well-known/sealpost-keys.json serves, from the
+ * installation itself (no server needed), to pin with `sealpost verify-report --keys`.
+ */
+export function publishedKeysCommand(keys: Command): void {
+  keys
+    .command('published')
+    .description(
+      "Write the published key set (what /.well-known/sealpost-keys.json serves: every notary key with its validity, and the checkpoint key) for `sealpost verify-report --keys` and `sealpost verify --keys`; run with the server's SEALPOST_PUBLIC_URL (the checkpoint key is named after it)",
+    )
+    .requiredOption('--out <file>', 'file to write the key set to (JSON)')
+    .action(async (o: { out: string }) => {
+      const config = loadConfig();
+      const app = await buildApp(config, { logger: createLogger('warn', pino.destination(2)), deferDatabase: true });
+      try {
+        await app.connect();
+        const set = app.services.privacyReports.publishedKeys();
+        writeFileSync(o.out, `${JSON.stringify(set, null, 1)}\n`);
+        console.log(`${set.keys.length} notary keys and the checkpoint key written to ${o.out}`);
+      } finally {
+        await app.close();
+      }
     });
 }

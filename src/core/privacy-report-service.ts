@@ -12,6 +12,7 @@ import {
 } from '../audit/privacy/access-report.js';
 import { signReport, type ReportFileName, type ReportSignature } from '../audit/privacy/report-signature.js';
 import type { Signer } from '../crypto/signer.js';
+import { jwkSet } from '../crypto/notary.js';
 
 /** The raw request: CLI options or the API body (validated here, before anything is read). */
 export interface ReportAsk {
@@ -57,6 +58,14 @@ export class PrivacyReportService {
   /** The verifier key of the checkpoints (report.sig.json carries it). */
   checkpointKey(): string {
     return this.log.verifierKey();
+  }
+
+  /**
+   * The key set a report is verified against (`sealpost verify-report --keys`): exactly what
+   * /.well-known/sealpost-keys.json serves, every published notary key and the checkpoint key.
+   */
+  publishedKeys(): ReturnType<typeof jwkSet> & { checkpointKey: string } {
+    return { ...jwkSet(this.deps.signing?.publishedKeys() ?? []), checkpointKey: this.log.verifierKey() };
   }
 
   signer(): Signer {

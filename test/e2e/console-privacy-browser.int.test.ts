@@ -235,12 +235,14 @@ describe('the Privacy screen in a real browser', () => {
     }
     const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
     expect(report.patients).toMatchObject({ count: 1, ids: [PATIENT] });
-    const verified = verifyReportDir(dir);
+    // Pinned to the key set the server publishes: authentic, not only self-consistent.
+    const keys = (await rig.h.request('GET', '/.well-known/sealpost-keys.json', undefined, { authorization: '' })).body;
+    const verified = verifyReportDir(dir, keys);
     expect(verified.problems).toEqual([]);
     expect(verified.ok).toBe(true);
     // One altered byte and it no longer verifies.
     writeFileSync(join(dir, 'report.json'), readFileSync(join(dir, 'report.json'), 'utf8').replace('"1', '"2'));
-    expect(verifyReportDir(dir).ok).toBe(false);
+    expect(verifyReportDir(dir, keys).ok).toBe(false);
 
     await expectNoLeak(page, watch, [PHI, PATIENT]);
     await context.close();

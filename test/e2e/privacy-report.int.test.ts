@@ -106,6 +106,50 @@ describeEachBackend('breach investigation report', (backend) => {
       e({ requestId: 'out:2', actor: A, patientRef: ref(P1), at: at(-1) }),
       e({ requestId: 'out:3', tenantId: 'other', actor: A, patientRef: ref(P1) }),
       e({ requestId: 'in:tenant:1', actor: 'user:third', sourceIp: '10.9.8.70' }),
+      // The nurse's messaging device, registered before the window, acknowledges a message in it.
+      e({
+        requestId: 'reg:1',
+        actor: A,
+        action: 'messaging.device.registered',
+        targetType: 'device',
+        targetId: 'dev-nurse',
+        at: at(-48),
+      }),
+      e({
+        requestId: 'in:user:6',
+        actor: 'device:dev-nurse',
+        action: 'message.delivered',
+        patientRef: ref(P2),
+        at: at(5),
+      }),
+      // Another person's device is not the nurse's.
+      e({
+        requestId: 'reg:2',
+        actor: 'user:third',
+        action: 'device.registered',
+        targetType: 'device',
+        targetId: 'dev-third',
+        at: at(-48),
+      }),
+      e({ requestId: 'in:tenant:2', actor: 'device:dev-third', action: 'message.delivered', at: at(5) }),
+      // A refused read: an attempt, not a patient affected.
+      e({
+        requestId: 'in:user:7',
+        actor: A,
+        action: 'access.denied',
+        outcome: 'failure',
+        patientRef: ref('mrn-report-refused'),
+        details: { code: 'SP_AUTH_NO_RELATIONSHIP', method: 'GET', route: '/v1/patients/:id' },
+        at: at(6),
+      }),
+      // A dual-stack socket logs an IPv4 peer IPv4-mapped.
+      e({
+        requestId: 'in:address:3',
+        actor: 'user:third',
+        sourceIp: '::ffff:10.9.8.7',
+        action: 'user.read',
+        at: at(6),
+      }),
     );
     await h.app.store.transaction(async (tx) => {
       await tx.tenants.ensure('other', 'other', Date.now());
@@ -129,17 +173,35 @@ describeEachBackend('breach investigation report', (backend) => {
         showPatientIds: true,
       });
     const byUser = await run({ user: nurse.userId });
-    expect(requests(byUser).sort()).toEqual(['in:user:1', 'in:user:2', 'in:user:3', 'in:user:4']);
+    expect(requests(byUser).sort()).toEqual([
+      'in:user:1',
+      'in:user:2',
+      'in:user:3',
+      'in:user:4',
+      'in:user:6',
+      'in:user:7',
+    ]);
+    expect(byUser.scope.devices).toEqual(['dev-nurse']);
+    expect(byUser.deviceRegistrations?.map((x) => JSON.parse(x.entry).request)).toEqual(['reg:1']);
+    // The refused read is listed as an attempt; only successful accesses count as patients affected.
     expect(byUser.patients).toMatchObject({ count: 2, ids: [P1, P2] });
+    expect(byUser.facts.refused).toEqual({
+      attempts: 1,
+      patientRefs: [deps.patientRef('default', 'mrn-report-refused')],
+    });
     expect(byUser.facts.phi.map((p) => p.kind)).toContain('contact details');
     expect(byUser.facts.signIns.succeeded).toBe(1);
     expect(byUser.facts.sessions.map((s) => s.id)).toEqual(['s-1']);
 
-    const byAddress = await run({ address: '10.9.8.7' });
-    expect(requests(byAddress).sort()).toEqual(['in:address:1', 'in:address:2']);
+    for (const address of ['10.9.8.7', '::ffff:10.9.8.7']) {
+      const byAddress = await run({ address });
+      expect(byAddress.scope.value).toBe('10.9.8.7');
+      expect(requests(byAddress).sort()).toEqual(['in:address:1', 'in:address:2', 'in:address:3']);
+    }
 
     const byPatients = await run({ patients: [P2] });
-    expect(requests(byPatients).sort()).toEqual(['in:address:1', 'in:user:3']);
+    expect(requests(byPatients).sort()).toEqual(['in:address:1', 'in:user:3', 'in:user:6']);
+    expect(byPatients.deviceRegistrations).toBeUndefined();
 
     const all = await run({});
     const inside = crafted.filter((c) => c.requestId!.startsWith('in:')).map((c) => c.requestId);
@@ -161,9 +223,12 @@ describeEachBackend('breach investigation report', (backend) => {
     mkdirSync(dir);
     writeFileSync(join(dir, 'report.json'), res.body.reportJson);
     writeFileSync(join(dir, 'report.sig.json'), JSON.stringify(res.body.signature));
-    const v = verifyReportDir(dir);
+    const keys = (await h.request('GET', '/.well-known/sealpost-keys.json', undefined, { authorization: '' })).body;
+    const v = verifyReportDir(dir, keys);
     expect(v.problems).toEqual([]);
-    expect(v.ok).toBe(true);
+    expect(v).toMatchObject({ ok: true, consistent: true, pinned: true });
+    // Without the published keys it is only self-consistent.
+    expect(verifyReportDir(dir)).toMatchObject({ ok: false, consistent: true, pinned: false });
     expect(res.body.reportJson).not.toContain(PHI_MARKER);
 
     await h.app.store.read.auditLog.catchUp();
@@ -176,7 +241,7 @@ describeEachBackend('breach investigation report', (backend) => {
     expect(runs).toHaveLength(1);
     const entry = JSON.parse(runs[0].entry);
     expect(entry.actor).toBe(`user:${officer.userId}`);
-    expect(entry.details).toMatchObject({ scope: 'patients', entries: 3, patients: 2 });
+    expect(entry.details).toMatchObject({ scope: 'patients', entries: 4, patients: 2 });
     expect(runs[0].entry).not.toContain(P1);
   });
 
@@ -190,6 +255,14 @@ describeEachBackend('breach investigation report', (backend) => {
       [{ from: FROM, to: TO, user: 'no-such-user' }, 400, 'SP_PRIVACY_REPORT_UNKNOWN_SUBJECT'],
       [{ from: FROM, to: TO, address: 'not-an-ip' }, 400, 'SP_PRIVACY_REPORT_INVALID'],
       [{ from: 'yesterday', to: TO }, 400, 'SP_PRIVACY_REPORT_INVALID'],
+      // No offset: local time of which zone?
+      [{ from: '2024-03-01T00:00', to: TO }, 400, 'SP_PRIVACY_REPORT_INVALID'],
+      [{ from: '2024-03-01T00:00:00', to: TO }, 400, 'SP_PRIVACY_REPORT_INVALID'],
+      // A day that does not exist is refused, not rolled over into March.
+      [{ from: '2024-02-30T00:00:00Z', to: TO }, 400, 'SP_PRIVACY_REPORT_INVALID'],
+      [{ from: FROM, to: TO, address: '999.1.1.1' }, 400, 'SP_PRIVACY_REPORT_INVALID'],
+      [{ from: FROM, to: TO, address: '1.2.3.4.5.6' }, 400, 'SP_PRIVACY_REPORT_INVALID'],
+      [{ from: FROM, to: TO, address: 'a:b' }, 400, 'SP_PRIVACY_REPORT_INVALID'],
     ];
     for (const [body, status, code] of cases) {
       const res = await h.request('POST', '/v1/privacy/reports', body, officer.headers);
@@ -236,7 +309,7 @@ describeEachBackend('breach investigation report', (backend) => {
     expect(run.stderr + run.stdout).not.toMatch(/error/i);
     expect(run.code, run.stderr + run.stdout).toBe(0);
     const result = JSON.parse(run.stdout);
-    expect(result).toMatchObject({ entries: 4, patients: 2 });
+    expect(result).toMatchObject({ entries: 6, patients: 2 });
     if (backend === 'sqlite' && existsSync('/usr/bin/chromium'))
       expect(readFileSync(join(out, 'report.pdf')).subarray(0, 5).toString()).toBe('%PDF-');
 
@@ -252,9 +325,51 @@ describeEachBackend('breach investigation report', (backend) => {
         new RegExp(`${PHI_MARKER}|1911-11-11|ana@example.com|4155552671`),
       );
 
-    const ok = await cli({}, ['verify-report', out]);
+    // Unpinned: consistent, but not called authentic (exit 2).
+    const unpinned = await cli({}, ['verify-report', out]);
+    expect(unpinned.stdout).toContain('NOT AUTHENTICATED: the keys were not pinned');
+    expect(unpinned.stdout).not.toMatch(/ OK/);
+    expect(unpinned.code).toBe(2);
+    // Pinned to the key set the installation publishes, written offline by `sealpost keys published`.
+    const keysFile = join(tmp, `keys-${backend}.json`);
+    const published = await cli(env, ['keys', 'published', '--out', keysFile]);
+    expect(published.code, published.stderr + published.stdout).toBe(0);
+    const wellKnownKeys = await h.request('GET', '/.well-known/sealpost-keys.json', undefined, { authorization: '' });
+    expect(JSON.parse(readFileSync(keysFile, 'utf8'))).toEqual(wellKnownKeys.body);
+    const ok = await cli({}, ['verify-report', out, '--keys', keysFile]);
     expect(ok.stdout).toContain('OK');
     expect(ok.code).toBe(0);
+    const notAKeySet = await cli({}, ['verify-report', out, '--keys', join(out, 'report.html')]);
+    expect(notAKeySet.code).toBe(1);
+    expect(notAKeySet.stdout).toContain('--keys: not a readable JSON file');
+
+    // Bad input on the command line: a clear error, nothing written.
+    for (const [flag, value] of [
+      ['--from', '2024-03-01T00:00'],
+      ['--from', '2024-02-30T00:00:00Z'],
+    ] as const) {
+      const dir = join(tmp, `refused-${backend}-${value.replace(/\W/g, '')}`);
+      const r = await cli(env, ['report', 'access', '--from', FROM, '--to', TO, flag, value, '--out', dir]);
+      expect(r.code, value).not.toBe(0);
+      expect(r.stderr + r.stdout).toContain('SP_PRIVACY_REPORT_INVALID');
+      expect(existsSync(dir)).toBe(false);
+    }
+    const badAddress = join(tmp, `refused-${backend}-address`);
+    const ra = await cli(env, [
+      'report',
+      'access',
+      '--from',
+      FROM,
+      '--to',
+      TO,
+      '--address',
+      '999.1.1.1',
+      '--out',
+      badAddress,
+    ]);
+    expect(ra.code).not.toBe(0);
+    expect(ra.stderr + ra.stdout).toContain('address: must be an IPv4 or IPv6 address');
+    expect(existsSync(badAddress)).toBe(false);
 
     const tampered = (name: string, change: (dir: string) => void) => {
       const dir = join(tmp, `${backend}-${name}`);
@@ -268,7 +383,7 @@ describeEachBackend('breach investigation report', (backend) => {
       r.entries[0].entry = r.entries[0].entry.replace('"outcome":"success"', '"outcome":"failure"');
       writeFileSync(p, JSON.stringify(r, null, 1) + '\n');
     });
-    const bad = await cli({}, ['verify-report', oneEntry]);
+    const bad = await cli({}, ['verify-report', oneEntry, '--keys', keysFile]);
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain('report.json was changed after signing');
 
@@ -308,5 +423,5 @@ describeEachBackend('breach investigation report', (backend) => {
     expect(verifyReportDir(out, wellKnown.body).ok).toBe(true);
     const forged = { ...wellKnown.body, keys: wellKnown.body.keys.map((k: any) => ({ ...k, x: 'A'.repeat(43) })) };
     expect(verifyReportDir(out, forged).ok).toBe(false);
-  }, 120_000);
+  }, 300_000);
 });

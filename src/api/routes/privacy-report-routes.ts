@@ -46,15 +46,27 @@ export const privacyReportRoutes: RoutePlugin<PrivacyReportRouteOptions> = async
           '(`user`, `apiKey`, `address` or `patients`; none: the whole tenant), with the facts derived from them (patients ' +
           'affected with their ids, kinds of information, notifications by channel kind, sign-ins, sessions) and each ' +
           "entry's RFC 9162 inclusion proof to a signed checkpoint. `reportJson` is the exact text of report.json that " +
-          '`signature` (report.sig.json) signs: save both in a directory and run `sealpost verify-report` on it. At most ' +
+          '`signature` (report.sig.json) signs: save both in a directory and run `sealpost verify-report <dir> --keys ' +
+          'sealpost-keys.json` on it (the key set of /.well-known/sealpost-keys.json; without it the report is only ' +
+          'self-consistent). Patients affected count successful accesses only; refused attempts are counted apart ' +
+          '(`facts.refused`). At most ' +
           `${API_REPORT_MAX_ENTRIES} entries (else SP_PRIVACY_REPORT_TOO_LARGE: use the CLI). Audited as privacy.report_run.`,
         body: Type.Object(
           {
-            from: Type.String({ maxLength: 40, description: 'ISO 8601 date-time with offset' }),
-            to: Type.String({ maxLength: 40, description: 'ISO 8601 date-time with offset, after from' }),
+            from: Type.String({
+              maxLength: 40,
+              description: 'ISO 8601 date-time with an explicit offset (Z or ±hh:mm)',
+            }),
+            to: Type.String({ maxLength: 40, description: 'ISO 8601 date-time with an explicit offset, after from' }),
             user: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
             apiKey: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-            address: Type.Optional(Type.String({ minLength: 2, maxLength: 45 })),
+            address: Type.Optional(
+              Type.String({
+                minLength: 2,
+                maxLength: 45,
+                description: 'IPv4 or IPv6 address; an IPv4-mapped IPv6 address is taken as the IPv4 address',
+              }),
+            ),
             patients: Type.Optional(
               Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { minItems: 1, maxItems: 100_000 }),
             ),

@@ -6,6 +6,7 @@
  * patients' own ids are added only for callers allowed to see them.
  */
 import { randomUUID } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { Store } from '../../store/store.js';
 import type { AuditEntryRow } from '../../store/repositories/audit-query-repository.js';
 import type { Checkpoint } from '../audit-log.js';
@@ -58,8 +59,12 @@ export interface AccessReport {
   organisation: string;
   tenant: string;
   window: { from: string; to: string };
-  /** The scope; for `patients`, the pseudonymous references of the ids asked about (never the ids). */
-  scope: { kind: ReportScope['kind']; value?: string; patientRefs?: string[] };
+  /**
+   * The scope; for `patients`, the pseudonymous references of the ids asked about (never the ids);
+   * for `user`, the person's devices (`devices`: ids whose actions, `device:<id>`, are theirs), each
+   * shown by its registration entry in `deviceRegistrations`.
+   */
+  scope: { kind: ReportScope['kind']; value?: string; patientRefs?: string[]; devices?: string[] };
   /** The signed checkpoint every inclusion proof leads to (C2SP signed note) and its tree size. */
   checkpoint: { size: number; note: string };
   lookups: FactLookups;
@@ -70,6 +75,24 @@ export interface AccessReport {
    */
   patients: { count: number; ids?: string[]; erasedRefs?: string[]; unmatchedRefs?: string[] };
   entries: ReportEntry[];
+  /**
+   * `user` scope: the audit entries (with inclusion proofs to the same checkpoint) in which the person
+   * registered each device of `scope.devices`, at any time before the window's end.
+   */
+  deviceRegistrations?: ReportEntry[];
+}
+
+/** Audit actions by which a person registers a device that later acts as `device:<id>`. */
+export const DEVICE_REGISTRATIONS: ReadonlySet<string> = new Set(['device.registered', 'messaging.device.registered']);
+
+/**
+ * The device a registration entry gives to `user:<userId>` (the person registered it themselves), or
+ * null. The builder and the verifier both decide with this.
+ */
+export function registeredDevice(e: ParsedEntry, tenant: string, userId: string, to: number): string | null {
+  if (e.tenant !== tenant || !DEVICE_REGISTRATIONS.has(e.action) || e.outcome !== 'success') return null;
+  if (e.actor !== `user:${userId}` || e.target?.type !== 'device' || !e.target.id) return null;
+  return Date.parse(e.at) < to ? e.target.id : null;
 }
 
 export interface AccessReportDeps {
@@ -100,8 +123,11 @@ export function parseReportRequest(raw: {
   patients?: unknown;
 }): ReportRequest {
   const time = (v: unknown, name: string) => {
-    const ms = typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(v) ? Date.parse(v) : NaN;
-    if (Number.isNaN(ms)) throw invalid(`${name}: must be an ISO 8601 date-time with an offset`);
+    const ms = typeof v === 'string' ? isoInstant(v) : null;
+    if (ms === null)
+      throw invalid(
+        `${name}: must be an ISO 8601 date-time with an offset (Z or ±hh:mm), e.g. 2031-01-01T00:00:00Z, on a day that exists`,
+      );
     return ms;
   };
   const fromMs = time(raw.from, 'from');
@@ -120,9 +146,8 @@ export function parseReportRequest(raw: {
   if (raw.user !== undefined) scope = { kind: 'user', userId: id(raw.user, 'user') };
   if (raw.apiKey !== undefined) scope = { kind: 'apiKey', apiKeyId: id(raw.apiKey, 'apiKey') };
   if (raw.address !== undefined) {
-    const a = typeof raw.address === 'string' ? raw.address.trim().toLowerCase() : '';
-    if (!/^[0-9a-f.:]{2,45}$/.test(a) || !a.includes('.') === !a.includes(':'))
-      throw invalid('address: must be an IPv4 or IPv6 address');
+    const a = typeof raw.address === 'string' ? normaliseAddress(raw.address.trim()) : null;
+    if (!a) throw invalid('address: must be an IPv4 or IPv6 address');
     scope = { kind: 'address', address: a };
   }
   if (raw.patients !== undefined) {
@@ -132,6 +157,42 @@ export function parseReportRequest(raw: {
     scope = { kind: 'patients', patientIds: [...new Set(p.map((x, i) => id(x, `patients[${i}]`)))] };
   }
   return { tenantId: raw.tenantId, fromMs, toMs, scope };
+}
+
+const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-](\d{2}):(\d{2}))$/;
+
+/**
+ * Epoch ms of an ISO 8601 date-time with an explicit offset (`Z` or `±hh:mm`; never local time), or
+ * null. A date that does not exist (2031-02-30, hour 24) is refused, not rolled over to the next day.
+ */
+export function isoInstant(v: string): number | null {
+  const m = ISO_INSTANT.exec(v);
+  if (!m) return null;
+  const [y, mo, d, h, mi, sec] = [m[1], m[2], m[3], m[4], m[5], m[6] ?? '0'].map(Number);
+  const day = new Date(Date.UTC(y, mo - 1, d));
+  if (y < 1970 || day.getUTCFullYear() !== y || day.getUTCMonth() !== mo - 1 || day.getUTCDate() !== d) return null;
+  if (h > 23 || mi > 59 || sec > 59) return null;
+  if (m[8] !== 'Z' && (Number(m[9]) > 23 || Number(m[10]) > 59)) return null;
+  const ms = Date.parse(v);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+/**
+ * An address as the report compares it: IPv4 dotted quad, or IPv6 in its canonical compressed
+ * lowercase form; an IPv4-mapped IPv6 address (`::ffff:10.0.0.1`, as a dual-stack socket reports an
+ * IPv4 peer) is the IPv4 address. Null when it is not an IP address.
+ */
+export function normaliseAddress(a: string): string | null {
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(a);
+  if (mapped && isIP(mapped[1]) === 4) return mapped[1];
+  if (isIP(a) === 4) return a;
+  if (isIP(a) !== 6 || a.includes('%')) return null;
+  // The URL parser serialises IPv6 canonically (RFC 5952): lowercase, longest zero run compressed.
+  const host = new URL(`http://[${a}]/`).hostname.slice(1, -1);
+  const m = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
+  if (!m) return host;
+  const [hi, lo] = [parseInt(m[1], 16), parseInt(m[2], 16)];
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 
 /** Escapes `%`, `_` and `\` for a LIKE pattern with `escape '\'`. */
@@ -151,11 +212,15 @@ export function inScope(
     case 'tenant':
       return true;
     case 'user':
-      return e.actor === `user:${scope.value}` || (e.target?.type === 'user' && e.target.id === scope.value);
+      return (
+        e.actor === `user:${scope.value}` ||
+        (e.target?.type === 'user' && e.target.id === scope.value) ||
+        (e.actor.startsWith('device:') && !!scope.devices?.includes(e.actor.slice('device:'.length)))
+      );
     case 'apiKey':
       return e.actor === `api-key:${scope.value}`;
     case 'address':
-      return e.ip === scope.value;
+      return !!e.ip && (normaliseAddress(e.ip) ?? e.ip) === scope.value;
     case 'patients':
       return !!e.patient && !!scope.patientRefs?.includes(e.patient);
   }
@@ -188,50 +253,86 @@ export async function buildAccessReport(
     scope.kind === 'patients'
       ? [...new Set(scope.patientIds.map((id) => deps.patientRef(tenantId, id)))].sort()
       : undefined;
+  await store.read.auditLog.catchUp();
+  const cp = await deps.checkpoint();
+  const base = { tenantId, fromMs: req.fromMs, toMs: req.toMs, maxIdx: cp.size, limit: PAGE };
+
+  // Every entry the SQL filter returns (page by page in log order) that `keep` takes.
+  const scan = async (
+    q: typeof base & { actor?: string; like?: string; patientRefs?: readonly string[] },
+    keep: (e: ParsedEntry) => boolean,
+    into: Map<number, { row: AuditEntryRow; e: ParsedEntry }>,
+  ) => {
+    for (let after = 0; ;) {
+      const page = await store.read.auditQueries.reportEntries({ ...q, afterIdx: after });
+      for (const row of page) {
+        const e = JSON.parse(row.entry) as ParsedEntry;
+        if (keep(e)) into.set(row.idx, { row, e });
+      }
+      if (opts.maxEntries !== undefined && into.size > opts.maxEntries)
+        throw new AppError(
+          'SP_PRIVACY_REPORT_TOO_LARGE',
+          `more than ${opts.maxEntries} entries: narrow the window or the scope, or run \`sealpost report access\``,
+        );
+      if (page.length < PAGE) break;
+      after = page[page.length - 1].idx;
+    }
+  };
+
+  // The person's devices: registered by them (canonical JSON puts "action" just before "actor").
+  const registrations = new Map<number, { row: AuditEntryRow; e: ParsedEntry }>();
+  const devices = new Set<string>();
+  if (scope.kind === 'user')
+    await scan(
+      { ...base, fromMs: 0, like: likeText(`device.registered","actor":${JSON.stringify(`user:${scope.userId}`)}`) },
+      (e) => {
+        const d = registeredDevice(e, tenantId, scope.userId, req.toMs);
+        if (d) devices.add(d);
+        return d !== null;
+      },
+      registrations,
+    );
+
   const shown: AccessReport['scope'] =
     scope.kind === 'tenant'
       ? { kind: 'tenant' }
       : scope.kind === 'user'
-        ? { kind: 'user', value: scope.userId }
+        ? { kind: 'user', value: scope.userId, devices: [...devices].sort() }
         : scope.kind === 'apiKey'
           ? { kind: 'apiKey', value: scope.apiKeyId }
           : scope.kind === 'address'
             ? { kind: 'address', value: scope.address }
             : { kind: 'patients', patientRefs: refs! };
 
-  await store.read.auditLog.catchUp();
-  const cp = await deps.checkpoint();
-
-  // Entries, page by page in log order; the SQL narrows, the parsed entry decides.
-  const rows: { row: AuditEntryRow; e: ParsedEntry }[] = [];
-  const base = { tenantId, fromMs: req.fromMs, toMs: req.toMs, maxIdx: cp.size, limit: PAGE };
-  const filter =
-    scope.kind === 'user'
-      ? {
-          actor: `user:${scope.userId}`,
-          like: likeText(`"target":{"id":${JSON.stringify(scope.userId)},"type":"user"}`),
-        }
-      : scope.kind === 'apiKey'
-        ? { actor: `api-key:${scope.apiKeyId}` }
-        : scope.kind === 'address'
-          ? { like: likeText(`"ip":${JSON.stringify(scope.address)}`) }
-          : {};
+  // Entries of the window; the SQL narrows, the parsed entry decides.
+  const found = new Map<number, { row: AuditEntryRow; e: ParsedEntry }>();
+  const keep = (e: ParsedEntry) => inScope(e, shown, tenantId, req.fromMs, req.toMs);
+  if (scope.kind === 'user') {
+    await scan(
+      {
+        ...base,
+        actor: `user:${scope.userId}`,
+        like: likeText(`"target":{"id":${JSON.stringify(scope.userId)},"type":"user"}`),
+      },
+      keep,
+      found,
+    );
+    for (const d of [...devices].sort()) await scan({ ...base, actor: `device:${d}` }, keep, found);
+  } else if (scope.kind === 'apiKey') await scan({ ...base, actor: `api-key:${scope.apiKeyId}` }, keep, found);
+  else if (scope.kind === 'address')
+    // An IPv4 address is also logged IPv4-mapped (`::ffff:a.b.c.d`): match its tail.
+    await scan(
+      {
+        ...base,
+        like: likeText(scope.address.includes(':') ? `"ip":${JSON.stringify(scope.address)}` : `${scope.address}"`),
+      },
+      keep,
+      found,
+    );
   // Large patient lists are matched in memory over the window instead of in one huge IN list.
-  const refFilter = refs && refs.length <= 500 ? { patientRefs: refs } : {};
-  for (let after = 0; ;) {
-    const page = await store.read.auditQueries.reportEntries({ ...base, ...filter, ...refFilter, afterIdx: after });
-    for (const row of page) {
-      const e = JSON.parse(row.entry) as ParsedEntry;
-      if (inScope(e, shown, tenantId, req.fromMs, req.toMs)) rows.push({ row, e });
-    }
-    if (opts.maxEntries !== undefined && rows.length > opts.maxEntries)
-      throw new AppError(
-        'SP_PRIVACY_REPORT_TOO_LARGE',
-        `more than ${opts.maxEntries} entries: narrow the window or the scope, or run \`sealpost report access\``,
-      );
-    if (page.length < PAGE) break;
-    after = page[page.length - 1].idx;
-  }
+  else if (refs && refs.length <= 500) await scan({ ...base, patientRefs: refs }, keep, found);
+  else await scan(base, keep, found);
+  const rows = [...found.entries()].sort(([a], [b]) => a - b).map(([, r]) => r);
   const entries = rows.map((r) => r.e);
 
   // Lookups: notification types (created in the window, else from the notifications table).
@@ -267,17 +368,25 @@ export async function buildAccessReport(
   }
 
   const get = cachedNodes(store);
-  const out: ReportEntry[] = [];
-  for (const { row, e } of rows) {
-    const index = row.idx - 1;
-    const proof = await inclusionProof(index, cp.size, get);
-    out.push({
-      index,
-      entry: row.entry,
-      category: categorise(e),
-      inclusion: proof.map((h) => Buffer.from(h).toString('base64')),
-    });
-  }
+  const proved = async (rs: { row: AuditEntryRow; e: ParsedEntry }[]): Promise<ReportEntry[]> => {
+    const out: ReportEntry[] = [];
+    for (const { row, e } of rs) {
+      const index = row.idx - 1;
+      const proof = await inclusionProof(index, cp.size, get);
+      out.push({
+        index,
+        entry: row.entry,
+        category: categorise(e),
+        inclusion: proof.map((h) => Buffer.from(h).toString('base64')),
+      });
+    }
+    return out;
+  };
+  const out = await proved(rows);
+  const deviceRegistrations =
+    scope.kind === 'user'
+      ? await proved([...registrations.entries()].sort(([a], [b]) => a - b).map(([, r]) => r))
+      : undefined;
 
   return {
     format: REPORT_FORMAT,
@@ -292,6 +401,7 @@ export async function buildAccessReport(
     facts,
     patients,
     entries: out,
+    ...(deviceRegistrations ? { deviceRegistrations } : {}),
   };
 }
 
@@ -325,6 +435,7 @@ export function runDetails(r: AccessReport): Record<string, string | number> {
     to: r.window.to,
     entries: r.facts.entries,
     patients: r.patients.count,
+    refused: r.facts.refused.attempts,
     checkpointSize: r.checkpoint.size,
     report: r.id,
   };

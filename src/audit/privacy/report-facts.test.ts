@@ -41,7 +41,8 @@ describe('report facts', () => {
       ],
       { notificationTypes: { 'n-1': 'test_result_ready' }, templateFields: { test_result_ready: ['testName'] } },
     );
-    expect(facts.patientRefs).toEqual(['ref-1', 'ref-2', 'ref-3']);
+    expect(facts.patientRefs).toEqual(['ref-1', 'ref-2']);
+    expect(facts.refused).toEqual({ attempts: 1, patientRefs: ['ref-3'] });
     expect(facts.phi.map((p) => p.kind)).toEqual([
       'contact details',
       'demographics (name, date of birth, language)',
@@ -59,5 +60,26 @@ describe('report facts', () => {
     expect(facts.signIns).toEqual({ attempts: 2, succeeded: 1, failed: 1 });
     expect(facts.sessions.map((s) => s.id)).toEqual(['s-1']);
     expect(facts.failures).toBe(2);
+  });
+
+  it('counts a refused access as an attempt, never as a patient affected', () => {
+    const facts = deriveFacts(
+      [
+        entry({
+          action: 'access.denied',
+          outcome: 'failure',
+          patient: 'ref-refused',
+          details: { code: 'SP_AUTH_NO_RELATIONSHIP', method: 'GET', route: '/v1/patients/:id' },
+        }),
+        entry({ action: 'access.denied', outcome: 'failure', patient: null, details: { code: 'SP_AUTH_FORBIDDEN' } }),
+        entry({ action: 'patient.read', patient: 'ref-read' }),
+        entry({ action: 'access.denied', outcome: 'failure', patient: 'ref-read' }),
+      ],
+      { notificationTypes: {}, templateFields: {} },
+    );
+    expect(facts.patientRefs).toEqual(['ref-read']);
+    expect(facts.refused).toEqual({ attempts: 3, patientRefs: ['ref-read', 'ref-refused'] });
+    // A refusal showed nothing: only the successful read names kinds of information.
+    expect(facts.phi.map((p) => p.entries)).toEqual([1, 1]);
   });
 });

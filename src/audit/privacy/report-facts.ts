@@ -98,8 +98,16 @@ export interface ReportFacts {
   failures: number;
   actors: string[];
   addresses: string[];
-  /** Distinct pseudonymous patient references touched by an access or disclosure. */
+  /**
+   * Patients affected: distinct pseudonymous references of a successful access or disclosure. A
+   * refused or failed attempt showed nothing and is counted under `refused` instead.
+   */
   patientRefs: string[];
+  /**
+   * Refused attempts: `access.denied` entries and failed accesses and disclosures, and the distinct
+   * patient references they were about (whether or not another entry affected the same patient).
+   */
+  refused: { attempts: number; patientRefs: string[] };
   phi: { kind: string; sources: string[]; entries: number }[];
   notifications: {
     id: string;
@@ -123,6 +131,11 @@ export function categorise(e: ParsedEntry): EntryCategory {
   if (e.patient) return 'access';
   if (e.action.startsWith('user.') || e.action.startsWith('mfa.') || e.action.startsWith('auth.')) return 'account';
   return 'other';
+}
+
+/** Whether an entry is a refused attempt: an `access.denied`, or a failed access or disclosure (it showed nothing). */
+export function isRefusedAttempt(e: ParsedEntry, cat: EntryCategory = categorise(e)): boolean {
+  return e.action === 'access.denied' || (e.outcome === 'failure' && (cat === 'access' || cat === 'disclosure'));
 }
 
 /** The notification an entry concerns, if any (its target, or the delivery's `notification` detail). */
@@ -149,6 +162,8 @@ export function deriveFacts(entries: readonly ParsedEntry[], lookups: FactLookup
   const actors = new Set<string>();
   const addresses = new Set<string>();
   const refs = new Set<string>();
+  const refusedRefs = new Set<string>();
+  let refusedAttempts = 0;
   const phi = new Map<string, { sources: Set<string>; entries: number }>();
   const notes = new Map<string, ReportFacts['notifications'][number]>();
   const sentByChannel: Record<string, number> = {};
@@ -170,7 +185,10 @@ export function deriveFacts(entries: readonly ParsedEntry[], lookups: FactLookup
     if (e.outcome === 'failure') failures++;
     actors.add(e.actor);
     if (e.ip) addresses.add(e.ip);
-    if (e.patient && (cat === 'access' || cat === 'disclosure')) refs.add(e.patient);
+    if (isRefusedAttempt(e, cat)) {
+      refusedAttempts++;
+      if (e.patient) refusedRefs.add(e.patient);
+    } else if (e.outcome === 'success' && e.patient && (cat === 'access' || cat === 'disclosure')) refs.add(e.patient);
 
     // Kinds of PHI: only what succeeded showed anything.
     if (e.outcome === 'success' && e.patient) {
@@ -230,6 +248,7 @@ export function deriveFacts(entries: readonly ParsedEntry[], lookups: FactLookup
     actors: sorted(actors),
     addresses: sorted(addresses),
     patientRefs: sorted(refs),
+    refused: { attempts: refusedAttempts, patientRefs: sorted(refusedRefs) },
     phi: [...phi.entries()]
       .map(([kind, p]) => ({ kind, sources: sorted(p.sources), entries: p.entries }))
       .sort((a, b) => (a.kind < b.kind ? -1 : 1)),

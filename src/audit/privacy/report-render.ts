@@ -9,7 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Signer } from '../../crypto/signer.js';
 import type { AccessReport } from './access-report.js';
-import type { ParsedEntry } from './report-facts.js';
+import { isRefusedAttempt, type ParsedEntry } from './report-facts.js';
 import { signReport, type ReportFileName, type ReportSignature } from './report-signature.js';
 
 /** The rows report.html lists; report.json always holds every entry. */
@@ -50,7 +50,9 @@ export function scopeText(r: AccessReport): string {
     case 'tenant':
       return 'everything in the tenant';
     case 'user':
-      return `the person (user) ${r.scope.value}`;
+      return `the person (user) ${r.scope.value}${
+        r.scope.devices?.length ? ` and the ${r.scope.devices.length} devices they registered` : ''
+      }`;
     case 'apiKey':
       return `the API key ${r.scope.value}`;
     case 'address':
@@ -91,7 +93,11 @@ ${table(
     ['Sign-in attempts (succeeded / failed)', `${f.signIns.attempts} (${f.signIns.succeeded} / ${f.signIns.failed})`],
     ['Sessions', f.sessions.length],
     ['Refused or failed actions', f.failures],
-    ['Patients affected', r.patients.count],
+    ['Patients affected (successful accesses and disclosures)', r.patients.count],
+    [
+      'Refused attempts (access denied, failed reads): patients they were about',
+      `${f.refused.attempts}: ${f.refused.patientRefs.length}`,
+    ],
     ['Notifications concerned', f.notifications.length],
   ],
 )}
@@ -109,6 +115,27 @@ ${
       )
     : ''
 }
+<h2>Refused attempts</h2>
+<p>${f.refused.attempts} attempts were refused or failed: they showed nothing and their patients are not counted as
+affected, but they show what was tried.${f.refused.patientRefs.length ? ' The patients they were about (pseudonymous references):' : ''}</p>
+${
+  f.refused.patientRefs.length
+    ? table(
+        ['Patient reference'],
+        f.refused.patientRefs.map((ref) => [ref]),
+      )
+    : ''
+}
+${table(
+  ['Index', 'At', 'Actor', 'Action', 'Code'],
+  r.entries
+    .filter((x) => isRefusedAttempt(JSON.parse(x.entry) as ParsedEntry))
+    .slice(0, HTML_ENTRY_LIMIT)
+    .map((x) => {
+      const e = JSON.parse(x.entry) as ParsedEntry;
+      return [x.index, e.at, e.actor, e.action, typeof e.details?.code === 'string' ? e.details.code : ''];
+    }),
+)}
 <h2>Kinds of information involved</h2>
 ${table(
   ['Kind', 'From', 'Entries'],

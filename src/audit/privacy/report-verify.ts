@@ -10,6 +10,8 @@
  * 4. every entry is in the scope and window and its inclusion proof leads to the checkpoint's root;
  * 5. the facts (counts, patients affected, kinds of information, channels) recomputed from the
  *    entries equal the report's.
+ * Without a pinned key set (`keys`) the result is at best `consistent`, never `ok`: the signature
+ * then only shows that someone holding the key named in report.sig.json signed it.
  */
 import { createPublicKey } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -19,12 +21,21 @@ import { leafHash, verifyInclusion } from '../merkle.js';
 import { parseCheckpoint, parseVerifierKey, verifyNote } from '../checkpoint.js';
 import { detachedSignatureProblem, ed25519KeyProblem, fromB64url } from '../../crypto/signature-checks.js';
 import type { JwkSet } from '../../crypto/proof-verifier.js';
-import { inScope, REPORT_FORMAT, type AccessReport } from './access-report.js';
+import { inScope, registeredDevice, REPORT_FORMAT, type AccessReport } from './access-report.js';
 import { categorise, deriveFacts, type ParsedEntry } from './report-facts.js';
 import { REPORT_FILES, SIGNATURE_FORMAT, sha256Hex, type ReportSignature } from './report-signature.js';
 
 export interface ReportVerification {
+  /** Authentic: every check passed AND the keys were pinned (`consistent && pinned`). */
   ok: boolean;
+  /** Every check passed: the report is consistent with the keys it names (alone, anyone can forge that). */
+  consistent: boolean;
+  /**
+   * The notary and checkpoint keys were checked against a key set the verifier trusts (the published
+   * /.well-known/sealpost-keys.json, saved from the installation). Without it `ok` is false even when
+   * everything else holds: a forger signs a made-up report with keys of their own.
+   */
+  pinned: boolean;
   /** What failed, first failure first (no PHI: names, indexes and reasons). */
   problems: string[];
   checks: string[];
@@ -39,7 +50,15 @@ export function verifyReportFiles(files: Partial<Record<string, Buffer>>, keys?:
   const problems: string[] = [];
   const checks: string[] = [];
   const fail = (m: string) => problems.push(m);
-  const done = (extra: Partial<ReportVerification> = {}) => ({ ok: problems.length === 0, problems, checks, ...extra });
+  const pinned = keys !== undefined;
+  const done = (extra: Partial<ReportVerification> = {}): ReportVerification => ({
+    ok: problems.length === 0 && pinned,
+    consistent: problems.length === 0,
+    pinned,
+    problems,
+    checks,
+    ...extra,
+  });
 
   // 1. The signature.
   let sig: ReportSignature;
@@ -190,6 +209,40 @@ export function verifyReportFiles(files: Partial<Record<string, Buffer>>, keys?:
   }
   if (proofsOk) checks.push(`all ${r.entries.length} inclusion proofs lead to the checkpoint`);
 
+  // 4b. A person's devices: each shown by its registration entry, proved like the others.
+  const regs = r.deviceRegistrations ?? [];
+  if (r.scope?.kind !== 'user') {
+    if (regs.length || r.scope?.devices) fail('device registrations belong to a user scope only');
+  } else {
+    const devices = new Set<string>();
+    let regsOk = true;
+    for (const x of Array.isArray(regs) ? regs : []) {
+      let e: ParsedEntry | null = null;
+      try {
+        e = typeof x.entry === 'string' ? JSON.parse(x.entry) : null;
+      } catch {
+        e = null;
+      }
+      const path = Array.isArray(x.inclusion)
+        ? x.inclusion.map((h) => (typeof h === 'string' && B64.test(h) ? Buffer.from(h, 'base64') : null))
+        : [null];
+      const device = e && canonicalize(e) === x.entry ? registeredDevice(e, r.tenant, r.scope.value ?? '', to) : null;
+      if (
+        !device ||
+        !Number.isSafeInteger(x.index) ||
+        path.some((h) => !h || h.length !== 32) ||
+        !verifyInclusion(leafHash(Buffer.from(x.entry, 'utf8')), x.index, cp.size, path as Buffer[], cp.root)
+      ) {
+        fail(`device registration ${x.index} is not a registration by this person included in the checkpoint`);
+        regsOk = false;
+      } else devices.add(device);
+    }
+    const listed = Array.isArray(r.scope.devices) ? r.scope.devices : [];
+    if (canonicalize([...devices].sort()) !== canonicalize(listed))
+      fail("the scope's devices differ from the device registrations");
+    else if (regsOk) checks.push(`the person's ${listed.length} devices are shown by their registration entries`);
+  }
+
   // 5. The derived facts.
   const facts = deriveFacts(parsed, r.lookups ?? { notificationTypes: {}, templateFields: {} });
   if (canonicalize(facts) !== canonicalize(r.facts)) fail('the facts differ from those recomputed from the entries');
@@ -199,6 +252,11 @@ export function verifyReportFiles(files: Partial<Record<string, Buffer>>, keys?:
   else if (p.ids && p.ids.length + (p.erasedRefs?.length ?? 0) + (p.unmatchedRefs?.length ?? 0) !== p.count)
     fail('the patient list does not add up to the number of patients affected');
   else checks.push(`${p.count} patients affected, as the entries say`);
+  if (facts.refused.attempts)
+    checks.push(
+      `${facts.refused.attempts} refused attempts (about ${facts.refused.patientRefs.length} patients) counted apart`,
+    );
+
   return done({ reportId: r.id, entries: r.entries.length });
 }
 
