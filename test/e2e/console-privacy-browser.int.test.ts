@@ -76,6 +76,17 @@ describe('the Privacy screen in a real browser', () => {
 
     // A receptionist looks the colleague up through the API; the real monitor reads the log.
     expect((await as(receptionist, 'GET', `/v1/patients/${PATIENT}`)).status).toBe(200);
+    // The detector gives a lookup 15 minutes for a booking that would explain it, measured in the
+    // log's own time: an entry stamped 16 minutes later moves that time on without waiting for it.
+    await rig.h.app.store.transaction((tx) =>
+      tx.audit.append({
+        tenantId: 'default',
+        at: new Date(Date.now() + 16 * 60_000),
+        actor: 'system:test',
+        action: 'test.clock_advanced',
+        outcome: 'success',
+      }),
+    );
     await rig.h.app.privacyMonitor.runOnce();
     const alerts = (await as(officerApi, 'GET', '/v1/privacy/alerts')).body.items as any[];
     const alert = alerts.find((a) => a.subject === `user:${receptionist.userId}`);

@@ -20,7 +20,7 @@ export interface AuditFact {
   details: Record<string, unknown> | null;
 }
 
-/** Thrown on an entry that is not a canonical audit entry: the monitor stops rather than skip one. */
+/** Thrown on an entry that is not a canonical audit entry. The monitor skips it (`sealpost audit verify` is what finds a damaged log) and keeps the order. */
 export class AuditFactError extends Error {
   constructor(
     readonly idx: number,
