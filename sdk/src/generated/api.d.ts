@@ -15360,7 +15360,7 @@ export interface paths {
         put?: never;
         /**
          * Run a breach investigation report over the audit log (privacy officers, administrators)
-         * @description Every audit entry of the window (`from` inclusive, `to` exclusive, at most 366 days) and of at most one scope (`user`, `apiKey`, `address` or `patients`; none: the whole tenant), with the facts derived from them (patients affected with their ids, kinds of information, notifications by channel kind, sign-ins, sessions) and each entry's RFC 9162 inclusion proof to a signed checkpoint. `reportJson` is the exact text of report.json that `signature` (report.sig.json) signs: save both in a directory and run `sealpost verify-report` on it. At most 200000 entries (else SP_PRIVACY_REPORT_TOO_LARGE: use the CLI). Audited as privacy.report_run.
+         * @description Every audit entry of the window (`from` inclusive, `to` exclusive, at most 366 days) and of at most one scope (`user`, `apiKey`, `address` or `patients`; none: the whole tenant), with the facts derived from them (patients affected with their ids, kinds of information, notifications by channel kind, sign-ins, sessions) and each entry's RFC 9162 inclusion proof to a signed checkpoint. `reportJson` is the exact text of report.json that `signature` (report.sig.json) signs: save both in a directory and run `sealpost verify-report <dir> --keys sealpost-keys.json` on it (the key set of /.well-known/sealpost-keys.json; without it the report is only self-consistent). Patients affected count successful accesses only; refused attempts are counted apart (`facts.refused`). At most 200000 entries (else SP_PRIVACY_REPORT_TOO_LARGE: use the CLI). Audited as privacy.report_run.
          */
         post: {
             parameters: {
@@ -15372,12 +15372,13 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description IPv4 or IPv6 address; an IPv4-mapped IPv6 address is taken as the IPv4 address */
                         address?: string;
                         apiKey?: string;
-                        /** @description ISO 8601 date-time with offset */
+                        /** @description ISO 8601 date-time with an explicit offset (Z or ±hh:mm) */
                         from: string;
                         patients?: string[];
-                        /** @description ISO 8601 date-time with offset, after from */
+                        /** @description ISO 8601 date-time with an explicit offset, after from */
                         to: string;
                         user?: string;
                     };
