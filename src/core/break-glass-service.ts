@@ -1,5 +1,5 @@
 import type { CoreDeps, RequestContext } from './context.js';
-import { audit, patientDataKey, patientRef } from './context.js';
+import { audit, patientDataKey, patientRef, tenantDataKey } from './context.js';
 import { AppError } from './errors.js';
 import type { StoreTx } from '../store/store.js';
 import type { AdminAlertRow, BreakGlassRow } from '../store/repositories/access-repository.js';
@@ -338,21 +338,9 @@ export class BreakGlassService {
     return alertView(row);
   }
 
-  /** The tenant's key for alert notes; made (wrapped by the tenant KEK) on first need when `create`. */
-  private async notesKey(tx: StoreTx, tenantId: string, create: boolean): Promise<Buffer | null> {
-    const { cipher, clock } = this.deps;
-    const row = await tx.dataKeys.get(tenantId, NOTES_KEY);
-    if (row) return cipher.dataKey(tenantId, NOTES_KEY, { keyId: row.key_id, wrapped: Buffer.from(row.wrapped) });
-    if (!create) return null;
-    const dk = await cipher.newDataKey(tenantId, NOTES_KEY);
-    await tx.dataKeys.insert({
-      tenant_id: tenantId,
-      patient_id: NOTES_KEY,
-      key_id: dk.wrapped.keyId,
-      wrapped: dk.wrapped.wrapped,
-      created_at: clock().getTime(),
-    });
-    return dk.key;
+  /** The tenant's key for these notes (context.ts `tenantDataKey`). */
+  private notesKey(tx: StoreTx, tenantId: string, create: boolean): Promise<Buffer | null> {
+    return tenantDataKey(this.deps, tx, tenantId, NOTES_KEY, create);
   }
 
   /** Acknowledges an alert (audited once; acknowledging again changes nothing); 404 SP_SECURITY_ALERT_NOT_FOUND. */

@@ -91,6 +91,30 @@ export async function patientDataKey(
   return deps.cipher.dataKey(tenantId, patientId, { keyId: row.key_id, wrapped: Buffer.from(row.wrapped) });
 }
 
+/**
+ * A tenant's own data key named `name` (kept beside the patients' keys, wrapped by the tenant KEK),
+ * for sealing staff notes; made on first need when `create`, else `null` until then.
+ */
+export async function tenantDataKey(
+  deps: CoreDeps,
+  tx: StoreTx,
+  tenantId: string,
+  name: string,
+  create: boolean,
+): Promise<Buffer | null> {
+  const existing = await patientDataKey(deps, tx, tenantId, name);
+  if (existing || !create) return existing;
+  const dk = await deps.cipher.newDataKey(tenantId, name);
+  await tx.dataKeys.insert({
+    tenant_id: tenantId,
+    patient_id: name,
+    key_id: dk.wrapped.keyId,
+    wrapped: dk.wrapped.wrapped,
+    created_at: deps.clock().getTime(),
+  });
+  return dk.key;
+}
+
 export async function requirePatientDataKey(
   deps: CoreDeps,
   tx: StoreTx,

@@ -8,7 +8,7 @@ import type {
   SensitivityKind,
 } from '../store/repositories/privacy-repository.js';
 import { DETECTOR_IDS, type DetectorId } from '../audit/privacy/detector.js';
-import { audit, patientRef, type CoreDeps, type RequestContext } from './context.js';
+import { audit, patientRef, tenantDataKey, type CoreDeps, type RequestContext } from './context.js';
 import { AppError } from './errors.js';
 
 export const PRIVACY_OUTCOMES = ['false_positive', 'policy_reminder', 'sanction', 'breach'] as const;
@@ -419,21 +419,9 @@ export class PrivacyAlertService {
     };
   }
 
-  /** The tenant's key for privacy notes; made (wrapped by the tenant KEK) on first need when `create`. */
-  private async notesKey(tx: StoreTx, tenantId: string, create: boolean): Promise<Buffer | null> {
-    const { cipher, clock } = this.deps;
-    const row = await tx.dataKeys.get(tenantId, NOTES_KEY);
-    if (row) return cipher.dataKey(tenantId, NOTES_KEY, { keyId: row.key_id, wrapped: Buffer.from(row.wrapped) });
-    if (!create) return null;
-    const dk = await cipher.newDataKey(tenantId, NOTES_KEY);
-    await tx.dataKeys.insert({
-      tenant_id: tenantId,
-      patient_id: NOTES_KEY,
-      key_id: dk.wrapped.keyId,
-      wrapped: dk.wrapped.wrapped,
-      created_at: clock().getTime(),
-    });
-    return dk.key;
+  /** The tenant's key for these notes (context.ts `tenantDataKey`). */
+  private notesKey(tx: StoreTx, tenantId: string, create: boolean): Promise<Buffer | null> {
+    return tenantDataKey(this.deps, tx, tenantId, NOTES_KEY, create);
   }
 }
 
