@@ -39,6 +39,11 @@ export interface PrivacyAlertDetail extends PrivacyAlertView {
   /** The evidence entries as the log holds them (identifiers and hashes, no PHI). */
   entries: { idx: number; entry: string }[];
   notes: { at: string; author: string; text: string }[];
+  /**
+   * The staff account the alert is about, when its subject is one of the tenant's people: who to
+   * talk to (staff identity, not PHI; the evidence only names ids).
+   */
+  subjectPerson: { displayName: string; email: string; roles: string[]; status: string } | null;
 }
 
 export interface SuppressionView {
@@ -152,7 +157,18 @@ export class PrivacyAlertService {
       author: n.author,
       text: key ? this.deps.cipher.decrypt(key, noteRef(ctx.tenantId, n.id), n.text_ct) : '',
     }));
-    return { ...view(row), entries, notes };
+    const person = row.subject.startsWith('user:')
+      ? await store.read.users.byId(ctx.tenantId, row.subject.slice('user:'.length))
+      : undefined;
+    const subjectPerson = person
+      ? {
+          displayName: person.display_name,
+          email: person.email,
+          roles: person.roles.split(' ').filter(Boolean),
+          status: person.status,
+        }
+      : null;
+    return { ...view(row), entries, notes, subjectPerson };
   }
 
   /** open → investigating, assigned to the caller. */

@@ -109,6 +109,7 @@ describe('the Privacy screen in a real browser', () => {
     await page.getByRole('heading', { level: 1, name: 'Privacy alert' }).waitFor();
     expect(page.url()).toBe(`${rig.base}/console/privacy/alerts/${alert.id}`);
     await page.getByTestId('privacy-alert-status').getByText('Open').waitFor();
+    expect(await page.getByTestId('privacy-alert-person').textContent()).toContain(`Staff ${receptionist.userId}`);
     for (const reason of alert.reasons as string[]) await page.getByText(reason, { exact: true }).waitFor();
     // The evidence: the receptionist's read, linked to its entry (and proof) on the audit screen.
     const leaf = (alert.evidence as number[])[0]! - 1;

@@ -125,6 +125,13 @@ describe('privacy monitoring through the API: a snooping incident detected, inve
     const detail = await as(officer)('GET', `/v1/privacy/alerts/${alert.id}`);
     expect(detail.status).toBe(200);
     expect(detail.body.entries.length).toBe(alert.evidence.length);
+    // Whom to talk to: the staff account the alert is about (the evidence names only its id).
+    expect(detail.body.subjectPerson).toEqual({
+      displayName: `Staff ${snooper.userId}`,
+      email: `${snooper.userId}@staff.test`,
+      roles: ['receptionist'],
+      status: 'active',
+    });
     for (const e of detail.body.entries as { entry: string }[])
       expect(JSON.parse(e.entry).actor).toBe(`user:${snooper.userId}`);
     for (const text of [r.text, detail.text]) {

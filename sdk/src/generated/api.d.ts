@@ -14946,6 +14946,13 @@ export interface paths {
                                 author: string;
                                 text: string;
                             }[];
+                            subjectPerson: {
+                                displayName: string;
+                                email: string;
+                                roles: string[];
+                                /** @description invited, active, locked or disabled */
+                                status: string;
+                            } | null;
                         };
                     };
                 };
@@ -15293,6 +15300,13 @@ export interface paths {
                                 author: string;
                                 text: string;
                             }[];
+                            subjectPerson: {
+                                displayName: string;
+                                email: string;
+                                roles: string[];
+                                /** @description invited, active, locked or disabled */
+                                status: string;
+                            } | null;
                         };
                     };
                 };

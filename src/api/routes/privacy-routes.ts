@@ -44,6 +44,17 @@ const AlertDetail = Type.Intersect([
     notes: Type.Array(
       Type.Object({ at: Type.String({ format: 'date-time' }), author: Type.String(), text: Type.String() }),
     ),
+    subjectPerson: Nullable(
+      Type.Object(
+        {
+          displayName: Type.String(),
+          email: Type.String(),
+          roles: Type.Array(Type.String()),
+          status: Type.String({ description: 'invited, active, locked or disabled' }),
+        },
+        { description: "The tenant's staff account the alert is about (subject `user:<id>`), else null" },
+      ),
+    ),
   }),
 ]);
 const Suppression = Type.Object({

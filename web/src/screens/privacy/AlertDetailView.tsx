@@ -75,6 +75,14 @@ export function AlertDetailView() {
             <dd>
               <Subject subject={a.subject} />
             </dd>
+            {a.subjectPerson && (
+              <>
+                <dt>{t('privacy.fields.person')}</dt>
+                <dd data-testid="privacy-alert-person">
+                  {a.subjectPerson.displayName} ({a.subjectPerson.email}) · {a.subjectPerson.roles.join(', ')}
+                </dd>
+              </>
+            )}
             <dt>{t('privacy.fields.score')}</dt>
             <dd>
               <ScoreBadge score={a.score} />
