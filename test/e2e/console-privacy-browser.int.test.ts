@@ -221,11 +221,14 @@ describe('the Privacy screen in a real browser', () => {
     await page.getByRole('heading', { level: 1, name: 'Breach investigation report' }).waitFor();
     await expectAccessible(page, 'privacy/report');
     await page.getByLabel('Scope').selectOption('user');
+    // One refused attempt of theirs: listed apart, not counted among the patients affected.
+    expect((await as(receptionist, 'GET', '/v1/privacy/alerts')).status).toBe(403);
     await page.getByLabel('User id').fill(receptionist.userId);
     await page.getByRole('button', { name: 'Run report' }).click();
     const summary = page.getByTestId('privacy-report-summary');
     await summary.waitFor();
     expect(await page.getByTestId('privacy-report-patients').textContent()).toBe('1');
+    expect(await page.getByTestId('privacy-report-refused').textContent()).toBe('1');
     expect(Number(await page.getByTestId('privacy-report-entries').textContent())).toBeGreaterThan(0);
     await page
       .getByTestId('privacy-report-kinds')

@@ -16,6 +16,8 @@ interface ReportFacts {
     sentByChannel: Record<string, number>;
     signIns: { attempts: number; succeeded: number; failed: number };
     sessions: unknown[];
+    /** Refused or failed attempts: they showed nothing, so their patients are not among those affected. */
+    refused: { attempts: number; patientRefs: string[] };
   };
 }
 
@@ -166,6 +168,8 @@ export function ReportView() {
             <dd data-testid="privacy-report-patients">{answer.r.patients}</dd>
             <dt>{t('privacy.report.entries')}</dt>
             <dd data-testid="privacy-report-entries">{answer.r.entries}</dd>
+            <dt>{t('privacy.report.refused')}</dt>
+            <dd data-testid="privacy-report-refused">{f?.refused?.attempts ?? 0}</dd>
             <dt>{t('privacy.report.categories')}</dt>
             <dd>
               {Object.entries(f.byCategory)
