@@ -162,12 +162,12 @@ describe('API keys: expiry, rotation with a grace period, scopes (key scopes and
       '--expires-in-days',
       '7',
     ]);
-    expect(made.code).toBe(0);
+    expect(made.code, made.stderr).toBe(0);
     const key = made.stdout.trim();
     const id = key.slice(3, 19);
     expect((await as(key, 'GET', '/v1/patients/k-p1')).status).toBe(200);
     const rotated = await cli(env, ['api-keys', 'rotate', id, '--grace-hours', '0']);
-    expect(rotated.code).toBe(0);
+    expect(rotated.code, rotated.stderr).toBe(0);
     const successor = rotated.stdout.trim();
     expect(successor).toMatch(/^sp_[0-9a-f]{16}_/);
     h.app.server.apiKeyVerifier.forget(id);
